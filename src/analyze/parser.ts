@@ -1,0 +1,181 @@
+/**
+ * The only module that imports `libpg-query` (PostgreSQL's own parser compiled to WASM): statement
+ * splitting, fingerprints, statement kinds and parse trees. Never regexes over SQL.
+ */
+import { createHash } from 'node:crypto';
+import * as pgQuery from 'libpg-query';
+import { InputError } from '../errors.js';
+import type { StatementKind } from '../model/report.js';
+
+let loaded: Promise<void> | undefined;
+
+/** Loads the WASM parser once; every other function here needs it loaded. */
+export function loadParser(): Promise<void> {
+  loaded ??= pgQuery.loadModule();
+  return loaded;
+}
+
+/** One statement of a SQL file, with where it starts. */
+export interface SqlStatement {
+  readonly sql: string;
+  /** 1-based line of the statement's first non-blank character. */
+  readonly line: number;
+}
+
+/** Returns the 1-based line and column of a 0-based character offset. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  return { line, column };
+}
+
+/** Formats the line of `text` holding `offset`, with a caret under the offending character. */
+export function caretLines(text: string, offset: number): string[] {
+  const { line, column } = lineAndColumn(text, offset);
+  const source = text.split('\n')[line - 1] ?? '';
+  return [`  ${line} | ${source}`, `  ${' '.repeat(String(line).length)} | ${' '.repeat(Math.max(0, column - 1))}^`];
+}
+
+function parseError(error: unknown, text: string, where: string): InputError {
+  const details = (error as { sqlDetails?: { message: string; cursorPosition: number } }).sqlDetails;
+  const message = details?.message ?? (error instanceof Error ? error.message : String(error));
+  // cursorPosition is a 0-based offset into the parsed text.
+  const offset = details?.cursorPosition ?? 0;
+  const { line, column } = lineAndColumn(text, offset);
+  return new InputError('SQL_PARSE_FAILED', `${where}:${line}:${column}: invalid SQL: ${message}`, caretLines(text, offset));
+}
+
+/**
+ * Splits a SQL script into statements with the real parser (so `;` inside strings, dollar quotes and
+ * comments is handled). Throws SQL_PARSE_FAILED naming `where:line:column` on invalid SQL.
+ */
+export function splitStatements(text: string, where = 'SQL'): SqlStatement[] {
+  let result: pgQuery.ParseResult;
+  try {
+    result = pgQuery.parseSync(text);
+  } catch (error) {
+    throw parseError(error, text, where);
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  const statements: SqlStatement[] = [];
+  for (const raw of result.stmts ?? []) {
+    // Locations are byte offsets into the UTF-8 text.
+    const start = raw.stmt_location ?? 0;
+    const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
+    const sql = bytes.subarray(start, end).toString('utf8').trim();
+    if (!sql) continue;
+    const charStart = bytes.subarray(0, start).toString('utf8').length;
+    const leading = text.slice(charStart).search(/\S/);
+    statements.push({ sql, line: lineAndColumn(text, charStart + Math.max(0, leading)).line });
+  }
+  return statements;
+}
+
+/** Parses one statement; throws SQL_PARSE_FAILED naming `where`. */
+export function parseStatement(sql: string, where = 'SQL'): pgQuery.ParseResult {
+  try {
+    return pgQuery.parseSync(sql);
+  } catch (error) {
+    throw parseError(error, sql, where);
+  }
+}
+
+/** Parses without throwing: undefined for text the parser rejects (e.g. a truncated query text). */
+export function tryParse(sql: string): pgQuery.ParseResult | undefined {
+  try {
+    return pgQuery.parseSync(sql);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * libpg-query fingerprint: the same for the same statement shape whatever its constants, list
+ * lengths, or the OIDs of the objects it names, so it matches across databases and branches.
+ * Text the parser rejects falls back to a hash of its whitespace-normalized form.
+ */
+export function fingerprintStatement(sql: string): string {
+  try {
+    return pgQuery.fingerprintSync(sql);
+  } catch {
+    return 'x' + createHash('sha1').update(sql.replace(/\s+/g, ' ').trim()).digest('hex').slice(0, 15);
+  }
+}
+
+/** Replaces constants with $n, as pg_stat_statements does. */
+export function normalizeStatement(sql: string): string {
+  try {
+    return pgQuery.normalizeSync(sql);
+  } catch {
+    return sql;
+  }
+}
+
+const KIND_BY_NODE: Readonly<Record<string, StatementKind>> = {
+  SelectStmt: 'select',
+  InsertStmt: 'insert',
+  UpdateStmt: 'update',
+  DeleteStmt: 'delete',
+  MergeStmt: 'merge',
+};
+
+/** The statement's kind from its parse tree; 'other' for text the parser rejects. */
+export function statementKind(sql: string): StatementKind {
+  const tree = tryParse(sql);
+  const node = tree?.stmts?.[0]?.stmt;
+  if (!node) return 'other';
+  const key = Object.keys(node)[0] ?? '';
+  return KIND_BY_NODE[key] ?? 'utility';
+}
+
+/** True for statements that change data: INSERT, UPDATE, DELETE, MERGE, or a SELECT with a data-modifying CTE. */
+export function isWrite(sql: string): boolean {
+  const kind = statementKind(sql);
+  if (kind === 'insert' || kind === 'update' || kind === 'delete' || kind === 'merge') return true;
+  if (kind !== 'select') return false;
+  const tree = tryParse(sql);
+  const ctes = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { withClause?: { ctes?: unknown[] } } } | undefined)?.SelectStmt
+    ?.withClause?.ctes;
+  return (ctes ?? []).some((cte) => {
+    const query = (cte as { CommonTableExpr?: { ctequery?: Record<string, unknown> } }).CommonTableExpr?.ctequery ?? {};
+    return ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((k) => k in query);
+  });
+}
+
+/**
+ * The statement inside `PREPARE name [(types)] AS <statement>`, or the text unchanged.
+ * pg_stat_statements files a prepared statement's executions under the PREPARE's text.
+ */
+export function unwrapPrepare(sql: string): string {
+  let tokens: pgQuery.ScanToken[];
+  try {
+    tokens = pgQuery.scanSync(sql).tokens;
+  } catch {
+    return sql;
+  }
+  if (tokens[0]?.text.toUpperCase() !== 'PREPARE') return sql;
+  let depth = 0;
+  for (const token of tokens.slice(2)) {
+    if (token.text === '(') depth++;
+    else if (token.text === ')') depth--;
+    else if (depth === 0 && token.text.toUpperCase() === 'AS') {
+      return Buffer.from(sql, 'utf8').subarray(token.end).toString('utf8').trim();
+    }
+  }
+  return sql;
+}
+
+/** A comment in the statement text, found by PostgreSQL's own scanner. */
+export function statementComments(sql: string): string[] {
+  try {
+    return pgQuery
+      .scanSync(sql)
+      .tokens.filter((t) => t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT')
+      .map((t) => t.text);
+  } catch {
+    return [];
+  }
+}
+
+export type { ParseResult, Node } from 'libpg-query';

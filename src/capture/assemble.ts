@@ -1,0 +1,176 @@
+/**
+ * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
+ * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
+ */
+import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
+import { planRelations } from '../analyze/plan.js';
+import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
+import type { Session } from '../target/pg.js';
+import { explainStatement } from './explain.js';
+import { describeRelations } from './relations.js';
+import { INTERNAL_MARK, sumDeltas, type StatDelta } from './statements.js';
+import { countParams } from '../workload/load.js';
+
+/** What the client knows about a statement it sent itself. */
+export interface ClientStatement {
+  readonly fingerprint: string;
+  readonly name: string;
+  readonly sql: string;
+  readonly paramCount: number;
+  readonly params?: readonly (string | null)[];
+  readonly latency: LatencySummary | null;
+  readonly errors: number;
+  readonly errorSamples: readonly string[];
+}
+
+export interface AssembleInput {
+  /** Deltas over the whole measured window. */
+  readonly deltas: readonly StatDelta[];
+  /** Deltas per measured round (may be empty). */
+  readonly roundDeltas: readonly (readonly StatDelta[])[];
+  readonly texts: ReadonlyMap<string, string>;
+  readonly client: readonly ClientStatement[];
+  /** Drop transaction control (BEGIN/ROLLBACK) that querygate itself sent. */
+  readonly dropTransactionControl: boolean;
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** Groups statistics by fingerprint and ranks statements by total database time. */
+export function assembleQueries(input: AssembleInput): QueryReport[] {
+  const groups = new Map<string, { text: string; deltas: StatDelta[] }>();
+  const fingerprintOf = new Map<string, string>();
+  for (const delta of input.deltas) {
+    const raw = input.texts.get(delta.queryid);
+    if (raw === undefined || raw.includes(INTERNAL_MARK)) continue;
+    const text = unwrapPrepare(raw);
+    if (input.dropTransactionControl && /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text)) continue;
+    const fingerprint = fingerprintStatement(text);
+    fingerprintOf.set(delta.queryid, fingerprint);
+    const group = groups.get(fingerprint) ?? { text, deltas: [] };
+    group.deltas.push(delta);
+    groups.set(fingerprint, group);
+  }
+  const clientByFingerprint = new Map(input.client.map((c) => [c.fingerprint, c]));
+  const totalMs = [...groups.values()].reduce((s, g) => s + sumDeltas(g.deltas).totalMs, 0);
+  const queries = [...groups.entries()].map(([fingerprint, group]): QueryReport => {
+    const t = sumDeltas(group.deltas);
+    const client = clientByFingerprint.get(fingerprint);
+    const rounds: RoundStats[] = input.roundDeltas.map((deltas) => {
+      const mine = deltas.filter((d) => fingerprintOf.get(d.queryid) === fingerprint);
+      const r = sumDeltas(mine);
+      return { calls: r.calls, totalMs: round3(r.totalMs), meanMs: round3(r.calls ? r.totalMs / r.calls : 0) };
+    });
+    return {
+      fingerprint,
+      // For statements querygate sent itself, its own text (normalized like pg_stat_statements does):
+      // the server keeps the text of the first statement with that queryid, which may be another
+      // client's or a PREPARE.
+      query: client ? normalizeStatement(client.sql) : group.text,
+      kind: statementKind(group.text),
+      ...(client ? { source: client.name } : {}),
+      calls: t.calls,
+      totalMs: round3(t.totalMs),
+      meanMs: round3(t.calls ? t.totalMs / t.calls : 0),
+      minMs: t.minMs === null ? null : round3(t.minMs),
+      maxMs: t.maxMs === null ? null : round3(t.maxMs),
+      stddevMs: round3(t.stddevMs),
+      dbTimeShare: totalMs > 0 ? round3(t.totalMs / totalMs) : 0,
+      rows: t.rows,
+      rowsPerCall: round3(t.calls ? t.rows / t.calls : 0),
+      sharedBlksHit: t.sharedBlksHit,
+      sharedBlksRead: t.sharedBlksRead,
+      sharedBlksDirtied: t.sharedBlksDirtied,
+      sharedBlksWritten: t.sharedBlksWritten,
+      sharedBlksPerCall: round3(t.calls ? (t.sharedBlksHit + t.sharedBlksRead) / t.calls : 0),
+      tempBlksRead: t.tempBlksRead,
+      tempBlksWritten: t.tempBlksWritten,
+      walBytes: t.walBytes,
+      planMs: t.plans > 0 ? round3(t.planMs) : null,
+      latency: client?.latency ?? null,
+      errors: client?.errors ?? 0,
+      errorSamples: client?.errorSamples ?? [],
+      rounds: input.roundDeltas.length > 1 ? rounds : [],
+      plan: null,
+      relations: [],
+      findings: [],
+      suppressed: [],
+    };
+  });
+  // Statements the client sent that never completed (every call failed) still belong in the report.
+  for (const c of input.client) {
+    if (groups.has(c.fingerprint) || c.errors === 0) continue;
+    queries.push({
+      fingerprint: c.fingerprint, query: c.sql, kind: statementKind(c.sql), source: c.name, calls: 0, totalMs: 0, meanMs: 0,
+      minMs: null, maxMs: null, stddevMs: 0, dbTimeShare: 0, rows: 0, rowsPerCall: 0, sharedBlksHit: 0, sharedBlksRead: 0,
+      sharedBlksDirtied: 0, sharedBlksWritten: 0, sharedBlksPerCall: 0, tempBlksRead: 0, tempBlksWritten: 0, walBytes: 0,
+      planMs: null, latency: c.latency, errors: c.errors, errorSamples: c.errorSamples, rounds: [], plan: null,
+      planNote: 'every call failed', relations: [], findings: [], suppressed: [],
+    });
+  }
+  return queries.sort((a, b) => b.totalMs - a.totalMs || b.calls - a.calls);
+}
+
+export interface PlanOptions {
+  readonly analyze: boolean;
+  readonly timeoutMs: number;
+  readonly serverVersionNum: number;
+  /** Explain at most this many statements (by total time). */
+  readonly limit: number;
+  readonly client: readonly ClientStatement[];
+}
+
+/** Adds a plan to each data statement (with the replay's parameters where known), then relations. */
+export async function capturePlans(
+  session: Session,
+  queries: readonly QueryReport[],
+  options: PlanOptions,
+): Promise<{ queries: QueryReport[]; relations: RelationInfo[] }> {
+  const clientByFingerprint = new Map(options.client.map((c) => [c.fingerprint, c]));
+  const out: QueryReport[] = [];
+  for (const [index, query] of queries.entries()) {
+    if (query.plan || query.planNote) {
+      out.push(query);
+      continue;
+    }
+    if (query.kind === 'utility' || query.kind === 'other') {
+      out.push({ ...query, planNote: query.kind === 'utility' ? 'utility statement: no plan' : 'not parseable: no plan' });
+      continue;
+    }
+    if (index >= options.limit) {
+      out.push({ ...query, planNote: `not explained: beyond the top ${options.limit} statements` });
+      continue;
+    }
+    const client = clientByFingerprint.get(query.fingerprint);
+    // Prefer the statement as the client sent it, with its real values; else the normalized text.
+    const sql = client?.sql ?? query.query;
+    let paramCount: number;
+    try {
+      paramCount = client?.paramCount ?? countParams(sql);
+    } catch {
+      out.push({ ...query, planNote: 'not parseable: no plan' });
+      continue;
+    }
+    const result = await explainStatement(session, {
+      sql,
+      ...(client?.params ? { params: client.params } : {}),
+      paramCount,
+      analyze: options.analyze,
+      timeoutMs: options.timeoutMs,
+      serverVersionNum: options.serverVersionNum,
+    });
+    out.push(
+      result.ok
+        ? { ...query, plan: result.plan, relations: planRelations(result.plan.root) }
+        : { ...query, planNote: result.note },
+    );
+  }
+  const names = [...new Set(out.flatMap((q) => q.relations))];
+  const relations = await describeRelations(session, names);
+  // Plans name relations without their schema: qualify them with what the catalog resolved.
+  const qualified = new Map(relations.map((r) => [r.table, r.name]));
+  return {
+    queries: out.map((q) => ({ ...q, relations: q.relations.map((r) => qualified.get(r) ?? r) })),
+    relations,
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * EXPLAIN, safely. Every EXPLAIN runs inside a transaction that is rolled back, with a
+ * statement_timeout, so that even `--analyze` of a write leaves the database as it was.
+ */
+import type { CapturedPlan, PlanNode } from '../model/plan.js';
+import { asServerError, type Session } from '../target/pg.js';
+import { INTERNAL_MARK } from './statements.js';
+
+export interface ExplainRequest {
+  readonly sql: string;
+  /** Values the replay used; undefined when unknown (then a generic plan is made). */
+  readonly params?: readonly (string | null)[];
+  /** Number of $n parameters in `sql`. */
+  readonly paramCount: number;
+  readonly analyze: boolean;
+  readonly timeoutMs: number;
+  readonly serverVersionNum: number;
+}
+
+/** The result: a plan, or the reason there is none (one line, for the report). */
+export type ExplainResult = { readonly ok: true; readonly plan: CapturedPlan } | { readonly ok: false; readonly note: string };
+
+type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }];
+
+/** Plans one statement with the best method the server and the known parameters allow. */
+export async function explainStatement(session: Session, request: ExplainRequest): Promise<ExplainResult> {
+  const { sql, params, paramCount, analyze } = request;
+  const known = paramCount === 0 || (params !== undefined && params.length >= paramCount);
+  try {
+    await session.query('BEGIN');
+    await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
+    let json: ExplainJson;
+    let mode: CapturedPlan['mode'];
+    if (known) {
+      mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'generic';
+      const options = analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
+      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (${options}) ${sql}`, paramCount > 0 ? params : undefined);
+    } else if (request.serverVersionNum >= 160000) {
+      mode = 'generic';
+      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) ${sql}`);
+    } else {
+      // Before 16 there is no GENERIC_PLAN: prepare the statement and force the generic plan.
+      mode = 'generic';
+      await session.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      await session.query(`PREPARE querygate_explain AS ${sql}`);
+      const nulls = Array.from({ length: paramCount }, () => 'NULL').join(', ');
+      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (FORMAT JSON) EXECUTE querygate_explain(${nulls})`);
+    }
+    const top = json[0];
+    const root = top.Plan;
+    return {
+      ok: true,
+      plan: {
+        mode,
+        ...(known && paramCount > 0 && params ? { params: params.slice(0, paramCount) } : {}),
+        root,
+        totalCost: root['Total Cost'],
+        ...(top['Planning Time'] !== undefined ? { planningMs: top['Planning Time'] } : {}),
+        ...(top['Execution Time'] !== undefined ? { executionMs: top['Execution Time'] } : {}),
+      },
+    };
+  } catch (error) {
+    const server = asServerError(error);
+    const message = server?.message ?? (error instanceof Error ? error.message : String(error));
+    return {
+      ok: false,
+      note: server?.code === '57014' ? `EXPLAIN cancelled after ${request.timeoutMs} ms (statement_timeout)` : `EXPLAIN failed: ${message}`,
+    };
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+async function explainRows(session: Session, sql: string, params?: readonly (string | null)[]): Promise<ExplainJson> {
+  const { rows } = await session.query<{ 'QUERY PLAN': ExplainJson | string }>(sql, params);
+  const value = rows[0]?.['QUERY PLAN'];
+  return (typeof value === 'string' ? JSON.parse(value) : value) as ExplainJson;
+}

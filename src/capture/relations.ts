@@ -1,0 +1,114 @@
+/** Size, statistics and index definitions of the relations that appear in captured plans. */
+import type { IndexInfo, RelationInfo } from '../model/report.js';
+import type { Session } from '../target/pg.js';
+import { INTERNAL_MARK } from './statements.js';
+
+const KINDS: Readonly<Record<string, RelationInfo['kind']>> = {
+  r: 'table',
+  p: 'partitioned-table',
+  m: 'materialized-view',
+};
+
+/**
+ * Describes relations named in plans (by name, or schema.name).
+ */
+export async function describeRelations(session: Session, names: readonly string[]): Promise<RelationInfo[]> {
+  if (names.length === 0) return [];
+  const { rows } = await session.query<{
+    oid: number;
+    schema: string;
+    table: string;
+    relkind: string;
+    reltuples: number;
+    relpages: number;
+    size: number;
+    total: number;
+    live: number | null;
+    analyzed: Date | null;
+  }>(
+    `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
+            c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
+            pg_relation_size(c.oid) AS size, pg_total_relation_size(c.oid) AS total,
+            s.n_live_tup AS live, greatest(s.last_analyze, s.last_autoanalyze) AS analyzed
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+      WHERE c.relkind IN ('r', 'p', 'm')
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
+        -- Plans name relations without their schema: when a name exists in several schemas, keep
+        -- the one the search_path makes visible, as the planner did.
+        AND (pg_table_is_visible(c.oid) OR NOT EXISTS (
+              SELECT 1 FROM pg_class c2 WHERE c2.relname = c.relname AND c2.oid <> c.oid
+                 AND c2.relkind IN ('r', 'p', 'm') AND pg_table_is_visible(c2.oid)))`,
+    [names],
+  );
+  const oids = rows.map((r) => r.oid);
+  const indexes = await describeIndexes(session, oids);
+  return rows
+    .map((r) => ({
+      name: `${r.schema}.${r.table}`,
+      schema: r.schema,
+      table: r.table,
+      kind: KINDS[r.relkind] ?? 'other',
+      estimatedRows: r.reltuples,
+      liveRows: r.live ?? 0,
+      pages: r.relpages,
+      sizeBytes: r.size,
+      totalSizeBytes: r.total,
+      lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
+      indexes: indexes.get(r.oid) ?? [],
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function describeIndexes(session: Session, oids: readonly number[]): Promise<Map<number, IndexInfo[]>> {
+  const result = new Map<number, IndexInfo[]>();
+  if (oids.length === 0) return result;
+  const { rows } = await session.query<{
+    rel: number;
+    name: string;
+    definition: string;
+    method: string;
+    unique: boolean;
+    primary: boolean;
+    partial: boolean;
+    valid: boolean;
+    size: number;
+    keys: (string | null)[];
+    exprs: string[];
+  }>(
+    `SELECT ${INTERNAL_MARK} i.indrelid::int8 AS rel, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
+            am.amname AS method, i.indisunique AS unique, i.indisprimary AS primary,
+            i.indpred IS NOT NULL AS partial, i.indisvalid AS valid, pg_relation_size(i.indexrelid) AS size,
+            array(SELECT CASE WHEN i.indkey[k - 1] = 0 THEN NULL ELSE a.attname::text END
+                    FROM generate_series(1, i.indnkeyatts) k
+                    LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
+                   ORDER BY k) AS keys,
+            array(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k
+                   WHERE i.indkey[k - 1] = 0 ORDER BY k) AS exprs
+       FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_am am ON am.oid = ic.relam
+      WHERE i.indrelid = ANY($1::oid[])
+      ORDER BY ic.relname`,
+    [oids],
+  );
+  for (const r of rows) {
+    const list = result.get(r.rel) ?? [];
+    list.push({
+      name: r.name,
+      definition: r.definition,
+      method: r.method,
+      columns: r.keys,
+      expressions: r.exprs,
+      unique: r.unique,
+      primary: r.primary,
+      partial: r.partial,
+      valid: r.valid,
+      sizeBytes: r.size,
+    });
+    result.set(r.rel, list);
+  }
+  return result;
+}

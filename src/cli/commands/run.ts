@@ -1,0 +1,170 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { InputError } from '../../errors.js';
+import type { Report } from '../../model/report.js';
+import { renderJson } from '../../report/json.js';
+import { renderTable } from '../../report/table.js';
+import { runWorkload } from '../../run/run.js';
+import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
+import { formatProgress } from '../progress.js';
+import { EXIT, type CliIO } from '../io.js';
+import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import { loadParser } from '../../analyze/parser.js';
+import { redactUrl } from '../../target/pg.js';
+
+export interface RunFlags {
+  workload?: string;
+  schema?: string[];
+  seed?: string[];
+  databaseUrl?: string;
+  setup?: boolean;
+  allowWrites?: boolean;
+  repeat?: number;
+  connections?: number;
+  duration?: number;
+  count?: number;
+  warmup?: number;
+  rounds?: number;
+  analyze?: boolean;
+  explainTimeout?: number;
+  out: string;
+  randomSeed?: number;
+  quiet?: boolean;
+  verbose?: boolean;
+  top?: number;
+}
+
+/** Adds the options shared by `run` and `demo`. */
+export function addTargetOptions(command: Command): Command {
+  return command
+    .option('--database-url <url>', 'existing PostgreSQL to run against (default: $DATABASE_URL, else an embedded server)')
+    .option('--out <file>', 'where to write the JSON report', 'querygate-report.json')
+    .option('--analyze', 'EXPLAIN (ANALYZE, BUFFERS) each statement inside a rolled-back transaction')
+    .option('--explain-timeout <duration>', 'statement_timeout of each EXPLAIN (default 10s)', parseDurationFlag('--explain-timeout'))
+    .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
+    .option('-q, --quiet', 'print no summary (the report file is still written)')
+    .option('-v, --verbose', 'print the resolved settings and each step');
+}
+
+export function registerRun(program: Command, io: CliIO, setExit: (code: number) => void): void {
+  const command = program
+    .command('run')
+    .description('replay a SQL workload or a scenario, capture statistics and plans, write a report')
+    .argument('[scenario]', 'scenario file (YAML)')
+    .option('-w, --workload <file>', 'plain SQL workload: statements separated by ;')
+    .option('--schema <file>', 'SQL applied before the run (repeatable)', collect)
+    .option('--seed <file>', 'SQL applied after the schema (repeatable)', collect)
+    .option('--setup', 'apply schema/seed files to an external database too (embedded: always)')
+    .option('--allow-writes', 'let writes commit on an external database (default: rolled back)')
+    .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
+    .option('--count <n>', 'total calls, statements picked by weight', parsePositiveInt('--count'))
+    .option('--duration <duration>', 'run for a time instead (e.g. 30s)', parseDurationFlag('--duration'))
+    .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
+    .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
+    .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
+    .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'));
+  addTargetOptions(command).action(async (scenario: string | undefined, flags: RunFlags) => {
+    setExit(await runCommand(scenario, flags, io));
+  });
+}
+
+/** Resolves flags, runs, writes the report and the summary; returns the exit code. */
+export async function runCommand(scenario: string | undefined, flags: RunFlags, io: CliIO): Promise<number> {
+  if (scenario && flags.workload) throw new InputError('USAGE', 'give either a scenario file or --workload, not both');
+  if (!scenario && !flags.workload) {
+    throw new InputError('USAGE', 'nothing to run: give a scenario file (querygate run scenarios/x.yaml) or --workload file.sql');
+  }
+  const shapes = [flags.repeat, flags.count, flags.duration].filter((v) => v !== undefined).length;
+  if (shapes > 1) throw new InputError('USAGE', '--repeat, --count and --duration are mutually exclusive');
+  await loadParser();
+  const overrides: LoadOverrides = {
+    ...(flags.connections !== undefined ? { connections: flags.connections } : {}),
+    ...(flags.repeat !== undefined ? { repeat: flags.repeat } : {}),
+    ...(flags.count !== undefined ? { count: flags.count } : {}),
+    ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
+    ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
+    ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
+  };
+  if (scenario && (flags.schema || flags.seed)) {
+    throw new InputError('USAGE', '--schema/--seed apply to --workload; a scenario names its setup files itself');
+  }
+  const workload = scenario
+    ? loadScenario(scenario, overrides)
+    : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
+  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  if (flags.verbose) {
+    io.err(
+      `settings: target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+        `statements=${workload.statements.length} connections=${workload.load.connections} ` +
+        `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
+        `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
+    );
+  }
+  return executeRun(io, flags, (signal, onProgress, onStep) =>
+    runWorkload({
+      workload,
+      ...(databaseUrl ? { databaseUrl } : {}),
+      setup: Boolean(flags.setup),
+      allowWrites: Boolean(flags.allowWrites),
+      analyze: Boolean(flags.analyze),
+      ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+      ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
+      signal,
+      ...(onProgress ? { onProgress } : {}),
+      onStep,
+    }),
+  );
+}
+
+type Runner = (
+  signal: AbortSignal,
+  onProgress: ((p: Parameters<typeof formatProgress>[0]) => void) | undefined,
+  onStep: (message: string) => void,
+) => Promise<Report>;
+
+/**
+ * Runs with Ctrl-C handling (first: stop and write what was captured; second: quit now),
+ * a live progress line on a TTY, then writes the report and the summary.
+ */
+export async function executeRun(io: CliIO, flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top'>, runner: Runner): Promise<number> {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      io.err('interrupted again: quitting without a report');
+      process.exit(EXIT.interrupted);
+    }
+    io.err(`\n${signal}: stopping the run and writing what was captured (press Ctrl-C again to quit now)`);
+    controller.abort(`interrupted by ${signal}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let progressShown = false;
+  const onProgress = io.isTTY && !flags.quiet
+    ? (p: Parameters<typeof formatProgress>[0]) => {
+        progressShown = true;
+        process.stderr.write(`\r${formatProgress(p).padEnd(70)}`);
+      }
+    : undefined;
+  const clearProgress = () => {
+    if (progressShown) process.stderr.write(`\r${' '.repeat(72)}\r`);
+    progressShown = false;
+  };
+  const onStep = (message: string) => {
+    clearProgress();
+    if (flags.verbose || (io.isTTY && !flags.quiet)) io.err(`querygate: ${message}`);
+  };
+  let report: Report;
+  try {
+    report = await runner(controller.signal, onProgress, onStep);
+  } finally {
+    clearProgress();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  writeFileSync(flags.out, renderJson(report));
+  if (!flags.quiet) io.out(renderTable(report, { color: io.color, width: io.columns, ...(flags.top ? { top: flags.top } : {}) }));
+  io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
+  return report.run.complete ? EXIT.ok : EXIT.interrupted;
+}

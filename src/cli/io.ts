@@ -1,0 +1,31 @@
+/** Where the CLI writes: injected so commands can be tested without a real terminal. */
+export interface CliIO {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly isTTY: boolean;
+  readonly columns: number;
+  readonly color: boolean;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export function processIO(): CliIO {
+  const isTTY = Boolean(process.stdout.isTTY) && !process.env.CI;
+  return {
+    out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    isTTY,
+    columns: process.stdout.columns ?? 120,
+    color: isTTY && !process.env.NO_COLOR,
+    env: process.env,
+  };
+}
+
+/** Exit codes, documented in README.md. */
+export const EXIT = {
+  ok: 0,
+  gateFailed: 1,
+  input: 2,
+  environment: 3,
+  /** Interrupted by Ctrl-C / SIGTERM; the partial report was written. */
+  interrupted: 130,
+} as const;

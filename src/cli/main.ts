@@ -1,0 +1,55 @@
+/**
+ * The command-line program: parses arguments, calls the library, writes output, sets the exit code.
+ * Nothing outside src/cli/ prints or exits.
+ */
+import { Command, CommanderError } from 'commander';
+import { isQuerygateError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
+import { registerRun } from './commands/run.js';
+import { registerDemo } from './commands/demo.js';
+import { EXIT, processIO, type CliIO } from './io.js';
+
+/** Builds the program; `setExit` receives each command's exit code. */
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('querygate')
+    .description('Catch expensive PostgreSQL queries before they are deployed.')
+    .version(TOOL_VERSION)
+    .showHelpAfterError('(run querygate --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+  registerRun(program, io, setExit);
+  registerDemo(program, io, setExit);
+  for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  return program;
+}
+
+/** Maps an error to one clear message and an exit code. Unexpected errors keep their stack. */
+export function reportError(error: unknown, io: CliIO): number {
+  if (error instanceof CommanderError) {
+    // Help and version are not errors; everything else commander rejects is a usage error.
+    return error.exitCode === 0 ? EXIT.ok : EXIT.input;
+  }
+  if (isQuerygateError(error)) {
+    io.err(`querygate: error: ${error.message}`);
+    for (const line of error.details) io.err(line);
+    return error.kind === 'input' ? EXIT.input : EXIT.environment;
+  }
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.err(`querygate: unexpected error (a bug: please report it with the lines below)\n${stack}`);
+  return 70;
+}
+
+/** Entry point of the binary. Sets process.exitCode instead of exiting. */
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    code = reportError(error, io);
+  }
+  process.exitCode = code;
+  return code;
+}

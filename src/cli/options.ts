@@ -1,0 +1,27 @@
+/** Parsing of option values shared by commands; every failure is a USAGE error naming the flag. */
+import { InputError } from '../errors.js';
+import { parseDuration } from '../config/yaml.js';
+
+export function parsePositiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InputError('USAGE', `${flag} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+export function parseNonNegativeInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InputError('USAGE', `${flag} must be a non-negative integer, got "${value}"`);
+    return n;
+  };
+}
+
+export function parseDurationFlag(flag: string) {
+  return (value: string): number => parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, flag);
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

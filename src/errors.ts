@@ -1,0 +1,76 @@
+/**
+ * querygate's error hierarchy. Every error the user can cause or fix carries a stable `code`;
+ * the CLI maps the class to an exit code (input: 2, environment: 3). A finding is a value, never
+ * an error. Anything else that escapes is a bug and is printed with its stack.
+ */
+
+/** Stable codes for errors caused by what the user passed in (exit code 2). */
+export type InputErrorCode =
+  | 'USAGE'
+  | 'FILE_NOT_FOUND'
+  | 'FILE_UNREADABLE'
+  | 'CONFIG_INVALID'
+  | 'SCENARIO_INVALID'
+  | 'BUDGET_INVALID'
+  | 'REPORT_INVALID'
+  | 'SQL_PARSE_FAILED'
+  | 'SQL_FAILED'
+  | 'HAR_INVALID';
+
+/** Stable codes for errors caused by the environment (exit code 3). */
+export type EnvironmentErrorCode =
+  | 'PG_UNREACHABLE'
+  | 'PG_AUTH_FAILED'
+  | 'PG_STAT_STATEMENTS_MISSING'
+  | 'PG_PERMISSION_DENIED'
+  | 'PG_VERSION_UNSUPPORTED'
+  | 'EMBEDDED_START_FAILED'
+  | 'APP_START_FAILED'
+  | 'APP_UNREACHABLE'
+  | 'APP_EXITED'
+  | 'COMMAND_FAILED';
+
+export type ErrorCode = InputErrorCode | EnvironmentErrorCode;
+
+/** Base class: a message meant for the user, a stable code, and optional detail lines. */
+export abstract class QuerygateError extends Error {
+  abstract readonly kind: 'input' | 'environment';
+  readonly code: ErrorCode;
+  /** Extra lines printed under the message (e.g. the offending SQL with a caret). */
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, details: readonly string[] = []) {
+    super(message);
+    this.code = code;
+    this.details = details;
+    this.name = new.target.name;
+  }
+}
+
+/** The user's input (flags, files, SQL) is wrong. Exit code 2. */
+export class InputError extends QuerygateError {
+  readonly kind = 'input' as const;
+  constructor(code: InputErrorCode, message: string, details: readonly string[] = []) {
+    super(code, message, details);
+  }
+}
+
+/** The database, an extension, a permission or a process is not as needed. Exit code 3. */
+export class EnvironmentError extends QuerygateError {
+  readonly kind = 'environment' as const;
+  constructor(code: EnvironmentErrorCode, message: string, details: readonly string[] = []) {
+    super(code, message, details);
+  }
+}
+
+/** Thrown (as a value carrying what was done so far) when a run is interrupted by a signal. */
+export class InterruptedError extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'InterruptedError';
+  }
+}
+
+export function isQuerygateError(error: unknown): error is QuerygateError {
+  return error instanceof QuerygateError;
+}

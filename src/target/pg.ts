@@ -1,0 +1,132 @@
+/**
+ * The only module that imports `pg`. Everything else talks to PostgreSQL through `Session`, a
+ * small structural interface, so that the core never depends on the driver package.
+ */
+import pg from 'pg';
+import { EnvironmentError } from '../errors.js';
+
+// int8 and numeric arrive as strings by default; querygate's counters (calls, blocks, bytes) fit in
+// a double long before they lose precision, so parse them as numbers.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+export interface QueryResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number;
+}
+
+/** One connection to PostgreSQL. */
+export interface Session {
+  /**
+   * Runs one statement. With `name`, the statement is prepared once per session and reused
+   * (extended protocol, like `pgbench -M prepared`).
+   */
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    name?: string,
+  ): Promise<QueryResult<R>>;
+  /** Backend process id, to cancel a running statement from another session. */
+  readonly pid: number;
+  close(): Promise<void>;
+}
+
+/** A PostgreSQL error as the server sent it. */
+export interface ServerError {
+  readonly code: string;
+  readonly message: string;
+  /** 1-based character position in the statement, when the server gives one. */
+  readonly position?: number;
+}
+
+/** Returns the server-side error fields of `error`, or undefined when it is not a server error. */
+export function asServerError(error: unknown): ServerError | undefined {
+  if (error instanceof pg.DatabaseError && typeof error.code === 'string') {
+    const position = error.position ? Number(error.position) : undefined;
+    return { code: error.code, message: error.message, ...(position ? { position } : {}) };
+  }
+  return undefined;
+}
+
+/** Replaces the password in a connection URL: passwords never reach output, logs or reports. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '*****';
+    return u.toString();
+  } catch {
+    return url.replace(/:\/\/([^:/@]+):[^@]*@/, '://$1:*****@');
+  }
+}
+
+/** host:port/database of a URL, without credentials. */
+export function describeUrl(url: string): { address: string; database: string } {
+  try {
+    const u = new URL(url);
+    const host = u.hostname || u.searchParams.get('host') || 'localhost';
+    return { address: `${host}:${u.port || '5432'}`, database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
+  } catch {
+    return { address: 'unknown', database: 'unknown' };
+  }
+}
+
+/**
+ * Opens a session. Connection failures become an `EnvironmentError` with one clear line
+ * (PG_UNREACHABLE or PG_AUTH_FAILED), never a stack trace.
+ */
+export async function openSession(url: string, applicationName = 'querygate'): Promise<Session> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: 10_000,
+  });
+  // A connection that dies later surfaces as a rejected query; without this listener the
+  // 'error' event would crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw describeConnectError(error, url);
+  }
+  const pid = (client as unknown as { processID?: number }).processID ?? 0;
+  return {
+    pid,
+    async query<R>(sql: string, params?: readonly unknown[], name?: string) {
+      const result = await client.query({
+        text: sql,
+        values: params ? [...params] : undefined,
+        ...(name ? { name } : {}),
+      });
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    },
+    async close() {
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+function describeConnectError(error: unknown, url: string): EnvironmentError {
+  const where = describeUrl(url);
+  const server = asServerError(error);
+  if (server) {
+    if (server.code === '28P01' || server.code === '28000') {
+      return new EnvironmentError('PG_AUTH_FAILED', `cannot log in to PostgreSQL at ${where.address}: ${server.message}`);
+    }
+    if (server.code === '3D000') {
+      return new EnvironmentError('PG_UNREACHABLE', `database "${where.database}" does not exist on ${where.address}`);
+    }
+    return new EnvironmentError('PG_UNREACHABLE', `cannot connect to PostgreSQL at ${where.address}: ${server.message}`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  const reason =
+    code === 'ECONNREFUSED'
+      ? 'connection refused (is the server running and listening on that port?)'
+      : code === 'ENOTFOUND'
+        ? 'unknown host'
+        : message.includes('timeout')
+          ? 'connection timed out'
+          : message;
+  return new EnvironmentError('PG_UNREACHABLE', `cannot connect to PostgreSQL at ${where.address}: ${reason}`);
+}

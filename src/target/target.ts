@@ -1,0 +1,122 @@
+import { EnvironmentError } from '../errors.js';
+import type { TargetInfo } from '../model/report.js';
+import { startEmbedded, type StartOptions } from './embedded.js';
+import { asServerError, describeUrl, openSession, type Session } from './pg.js';
+
+/** The database a run talks to: an embedded throwaway cluster or the user's own server. */
+export interface Target {
+  readonly kind: 'embedded' | 'external';
+  readonly info: TargetInfo;
+  /** Opens another session on the target database. */
+  connect(applicationName?: string): Promise<Session>;
+  /** Stops the embedded server (and removes its files); no-op for an external one. */
+  close(): Promise<void>;
+}
+
+export interface OpenTargetOptions {
+  /** An existing database. Without it, an embedded PostgreSQL is started. */
+  readonly databaseUrl?: string;
+  readonly embedded?: StartOptions;
+}
+
+/** Oldest server querygate supports: pg_stat_statements renamed its timing columns in 13. */
+export const MIN_SERVER_VERSION = 130000;
+
+/**
+ * Connects to (or starts) the target and checks that it can be measured: server version,
+ * pg_stat_statements loaded and installed, and readable.
+ */
+export async function openTarget(options: OpenTargetOptions): Promise<Target> {
+  if (options.databaseUrl) return openExternal(options.databaseUrl);
+  const server = await startEmbedded(options.embedded);
+  try {
+    const session = await openSession(server.url);
+    try {
+      await session.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      const info = await describeTarget(session, 'embedded', server.url);
+      return {
+        kind: 'embedded',
+        info,
+        connect: (name) => openSession(server.url, name),
+        close: () => server.stop(),
+      };
+    } finally {
+      await session.close();
+    }
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+async function openExternal(url: string): Promise<Target> {
+  const session = await openSession(url);
+  try {
+    const info = await describeTarget(session, 'external', url);
+    return { kind: 'external', info, connect: (name) => openSession(url, name), close: async () => undefined };
+  } finally {
+    await session.close();
+  }
+}
+
+async function describeTarget(session: Session, kind: 'embedded' | 'external', url: string): Promise<TargetInfo> {
+  const { address } = describeUrl(url);
+  const [row] = (
+    await session.query<{ version: string; num: number; db: string; preload: string }>(
+      `SELECT current_setting('server_version') AS version, current_setting('server_version_num')::int AS num,
+              current_database() AS db, current_setting('shared_preload_libraries') AS preload`,
+    )
+  ).rows;
+  if (!row) throw new EnvironmentError('PG_UNREACHABLE', `no answer from PostgreSQL at ${address}`);
+  if (row.num < MIN_SERVER_VERSION) {
+    throw new EnvironmentError(
+      'PG_VERSION_UNSUPPORTED',
+      `PostgreSQL ${row.version} at ${address} is not supported: querygate needs PostgreSQL 13 or newer`,
+    );
+  }
+  const ext = (
+    await session.query<{ extversion: string }>(
+      `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
+    )
+  ).rows[0];
+  const loaded = row.preload
+    .split(',')
+    .map((s) => s.trim().replace(/^"|"$/g, ''))
+    .includes('pg_stat_statements');
+  if (!loaded) {
+    throw new EnvironmentError(
+      'PG_STAT_STATEMENTS_MISSING',
+      `pg_stat_statements is not loaded on ${address}: add it to shared_preload_libraries ` +
+        `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements'), restart the server, ` +
+        `then run CREATE EXTENSION pg_stat_statements; in database "${row.db}"`,
+    );
+  }
+  if (!ext) {
+    throw new EnvironmentError(
+      'PG_STAT_STATEMENTS_MISSING',
+      `pg_stat_statements is loaded but not installed in database "${row.db}" on ${address}: ` +
+        `run CREATE EXTENSION pg_stat_statements; in that database`,
+    );
+  }
+  try {
+    await session.query('SELECT 1 FROM pg_stat_statements(false) LIMIT 1');
+  } catch (error) {
+    const server = asServerError(error);
+    if (server?.code === '42501') {
+      throw new EnvironmentError(
+        'PG_PERMISSION_DENIED',
+        `cannot read pg_stat_statements on ${address}: ${server.message}; ` +
+          `grant the role pg_read_all_stats (GRANT pg_read_all_stats TO <user>;)`,
+      );
+    }
+    throw new EnvironmentError('PG_STAT_STATEMENTS_MISSING', `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`);
+  }
+  return {
+    kind,
+    serverVersion: row.version.split(' ')[0] ?? row.version,
+    serverVersionNum: row.num,
+    database: row.db,
+    address,
+    pgStatStatementsVersion: ext.extversion,
+  };
+}
