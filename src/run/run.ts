@@ -4,16 +4,16 @@
  * returns a report of what was captured, marked incomplete.
  */
 import { loadParser } from '../analyze/parser.js';
-import { assembleQueries, capturePlans, type ClientStatement } from '../capture/assemble.js';
-import { diffSnapshots, evictedBetween, fetchQueryTexts, takeSnapshot, type Snapshot } from '../capture/statements.js';
-import { REPORT_VERSION, type Report, type WorkloadInfo } from '../model/report.js';
+import type { ClientStatement } from '../capture/assemble.js';
+import { takeSnapshot, type Snapshot } from '../capture/statements.js';
+import type { Report, WorkloadInfo } from '../model/report.js';
 import type { Workload } from '../model/workload.js';
 import { openTarget, type Target } from '../target/target.js';
-import { TOOL_VERSION } from '../version.js';
 import { replayWorkload, type ReplayProgress } from '../workload/replay.js';
+import { finalizeReport, type AnalysisOptions } from './finalize.js';
 import { applySetupFiles, checkStatements } from './setup.js';
 
-export interface RunOptions {
+export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
   /** An existing database; without it an embedded PostgreSQL is started. */
   readonly databaseUrl?: string;
@@ -21,21 +21,12 @@ export interface RunOptions {
   readonly setup?: boolean;
   /** Let writes commit on an external database (by default they are rolled back). */
   readonly allowWrites?: boolean;
-  /** EXPLAIN (ANALYZE, BUFFERS) inside a rolled-back transaction. */
-  readonly analyze?: boolean;
-  /** statement_timeout for each EXPLAIN, ms. */
-  readonly explainTimeoutMs?: number;
-  /** Explain at most this many statements. */
-  readonly explainLimit?: number;
   readonly seed?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ReplayProgress) => void;
   /** Human-readable steps ("applying schema.sql"), for the terminal. */
   readonly onStep?: (message: string) => void;
 }
-
-export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
-export const DEFAULT_EXPLAIN_LIMIT = 100;
 
 /** Replays a workload and returns the report (incomplete if interrupted). */
 export async function runWorkload(options: RunOptions): Promise<Report> {
@@ -92,21 +83,9 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     const complete = replay.stoppedBy === undefined;
     if (snapshots.length === 0) await snapshot(); // interrupted during warm-up
     if (!complete) await snapshot(); // the partial last round
-
-    const first = snapshots[0]!;
-    const last = snapshots[snapshots.length - 1]!;
-    const deltas = diffSnapshots(first, last);
-    const roundDeltas = snapshots.slice(1).map((s, i) => diffSnapshots(snapshots[i]!, s));
-    const evicted = evictedBetween(first, last);
-    if (evicted) {
-      warnings.push(
-        `${evicted} pg_stat_statements entries were evicted during the run: statistics may be incomplete (raise pg_stat_statements.max)`,
-      );
-    }
     if (replay.errors > 0) warnings.push(`${replay.errors} statement call(s) failed during the replay`);
     if (rollbackWrites) warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
 
-    const texts = await fetchQueryTexts(control, [...new Set(deltas.map((d) => d.queryid))]);
     const client: ClientStatement[] = workload.statements.map((s, i) => {
       const outcome = replay.statements[i]!;
       return {
@@ -120,25 +99,6 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
         errorSamples: outcome.errorSamples,
       };
     });
-    let queries = assembleQueries({ deltas, roundDeltas, texts, client, dropTransactionControl: true });
-    let relations: Report['relations'] = [];
-    if (complete) {
-      step(`explaining ${Math.min(queries.length, options.explainLimit ?? DEFAULT_EXPLAIN_LIMIT)} statement(s)`);
-      const planned = await capturePlans(control, queries, {
-        analyze: options.analyze ?? false,
-        timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
-        serverVersionNum: target.info.serverVersionNum,
-        limit: options.explainLimit ?? DEFAULT_EXPLAIN_LIMIT,
-        client,
-      });
-      queries = planned.queries;
-      relations = planned.relations;
-    } else {
-      warnings.push(`run stopped early (${replay.stoppedBy}): the report holds what was captured until then, without plans`);
-    }
-
-    const finishedAt = new Date();
-    const totalMs = queries.reduce((s, q) => s + q.totalMs, 0);
     const load = workload.load;
     const workloadInfo: WorkloadInfo = {
       kind: workload.kind,
@@ -153,30 +113,21 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       analyze: options.analyze ?? false,
       writesRolledBack: rollbackWrites,
     };
-    return {
-      version: REPORT_VERSION,
-      tool: { name: 'querygate', version: TOOL_VERSION },
-      createdAt: finishedAt.toISOString(),
-      target: target.info,
+    return await finalizeReport({
+      target,
+      control,
+      snapshots,
+      client,
+      dropTransactionControl: true,
       workload: workloadInfo,
-      run: {
-        startedAt: startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        durationMs: finishedAt.getTime() - startedAt.getTime(),
-        complete,
-        ...(complete ? {} : { interruptedBy: replay.stoppedBy }),
-      },
-      totals: {
-        statements: queries.length,
-        calls: queries.reduce((s, q) => s + q.calls, 0),
-        totalMs: Math.round(totalMs * 1000) / 1000,
-        errors: replay.errors,
-        throughput: replay.measuredMs > 0 ? Math.round((replay.calls / replay.measuredMs) * 1000 * 10) / 10 : 0,
-      },
-      queries,
-      relations,
+      startedAt,
+      ...(replay.stoppedBy !== undefined ? { stoppedBy: replay.stoppedBy } : {}),
       warnings,
-    };
+      errors: replay.errors,
+      throughput: replay.measuredMs > 0 ? Math.round((replay.calls / replay.measuredMs) * 1000 * 10) / 10 : 0,
+      analysis: options,
+      onStep: step,
+    });
   } finally {
     await control.close();
   }

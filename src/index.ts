@@ -1,0 +1,27 @@
+/**
+ * querygate's library API. The CLI (src/cli/) is a thin layer over these functions.
+ *
+ * @example
+ * ```ts
+ * import { loadScenario, runWorkload, renderTable } from 'querygate';
+ * const report = await runWorkload({ workload: loadScenario('scenarios/outage-demo.yaml', {}) });
+ * console.log(renderTable(report));
+ * ```
+ */
+export * from './errors.js';
+export type * from './model/report.js';
+export type * from './model/plan.js';
+export type * from './model/finding.js';
+export type * from './model/workload.js';
+export { isAtLeast, SEVERITIES } from './model/finding.js';
+export { REPORT_VERSION } from './model/report.js';
+export { loadParser, fingerprintStatement, splitStatements } from './analyze/parser.js';
+export { walkPlan, renderPlanText, nodeLabel } from './analyze/plan.js';
+export { openTarget, type Target, type OpenTargetOptions } from './target/target.js';
+export { loadScenario, loadSqlWorkload, type LoadOverrides } from './workload/load.js';
+export { runWorkload, runOnTarget, type RunOptions } from './run/run.js';
+export { finalizeReport, type AnalysisOptions } from './run/finalize.js';
+export { renderJson } from './report/json.js';
+export { renderTable } from './report/table.js';
+export { renderCulprit } from './report/culprit.js';
+export { defineRule, type Rule, type RuleContext, type RuleFinding } from './rules/define.js';

@@ -1,0 +1,117 @@
+/**
+ * The common tail of every kind of run (SQL replay, HTTP replay, external command): from
+ * statistics snapshots to a finished report with plans, relations and findings.
+ */
+import { assembleQueries, capturePlans, type ClientStatement } from '../capture/assemble.js';
+import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
+import { REPORT_VERSION, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
+import type { Session } from '../target/pg.js';
+import type { Target } from '../target/target.js';
+import { TOOL_VERSION } from '../version.js';
+
+export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
+export const DEFAULT_EXPLAIN_LIMIT = 100;
+
+/** How statements are explained and analyzed; shared by every run kind. */
+export interface AnalysisOptions {
+  /** EXPLAIN (ANALYZE, BUFFERS) inside a rolled-back transaction. */
+  readonly analyze?: boolean;
+  /** statement_timeout for each EXPLAIN, ms. */
+  readonly explainTimeoutMs?: number;
+  /** Explain at most this many statements. */
+  readonly explainLimit?: number;
+}
+
+export interface FinalizeInput {
+  readonly target: Target;
+  /** A session on the target for catalog and EXPLAIN queries. */
+  readonly control: Session;
+  /** Snapshot before the measured window, after each round (at least two in all). */
+  readonly snapshots: readonly Snapshot[];
+  /** Statements the client sent itself (SQL replay), to attach latency and real parameters. */
+  readonly client: readonly ClientStatement[];
+  /** Drop BEGIN/ROLLBACK that querygate itself sent. */
+  readonly dropTransactionControl: boolean;
+  readonly workload: WorkloadInfo;
+  readonly startedAt: Date;
+  /** Undefined when the run completed; else why it stopped (the report is then partial). */
+  readonly stoppedBy?: string;
+  readonly warnings: readonly string[];
+  readonly errors: number;
+  readonly throughput?: number;
+  readonly routes?: readonly RouteReport[];
+  readonly analysis: AnalysisOptions;
+  readonly onStep?: (message: string) => void;
+}
+
+/** Diffs the snapshots, groups by fingerprint, explains, describes relations and builds the report. */
+export async function finalizeReport(input: FinalizeInput): Promise<Report> {
+  const { control, snapshots, target } = input;
+  const step = input.onStep ?? (() => undefined);
+  const warnings = [...input.warnings];
+  const first = snapshots[0]!;
+  const last = snapshots[snapshots.length - 1]!;
+  const deltas = diffSnapshots(first, last);
+  const roundDeltas = snapshots.slice(1).map((s, i) => diffSnapshots(snapshots[i]!, s));
+  const evicted = evictedBetween(first, last);
+  if (evicted) {
+    warnings.push(
+      `${evicted} pg_stat_statements entries were evicted during the run: statistics may be incomplete (raise pg_stat_statements.max)`,
+    );
+  }
+  const texts = await fetchQueryTexts(control, [...new Set(deltas.map((d) => d.queryid))]);
+  let queries = assembleQueries({
+    deltas,
+    roundDeltas,
+    texts,
+    client: input.client,
+    dropTransactionControl: input.dropTransactionControl,
+  });
+  let relations: Report['relations'] = [];
+  const complete = input.stoppedBy === undefined;
+  if (complete) {
+    const limit = input.analysis.explainLimit ?? DEFAULT_EXPLAIN_LIMIT;
+    step(`explaining ${Math.min(queries.length, limit)} statement(s)${input.analysis.analyze ? ' with ANALYZE' : ''}`);
+    const planned = await capturePlans(control, queries, {
+      analyze: input.analysis.analyze ?? false,
+      timeoutMs: input.analysis.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+      serverVersionNum: target.info.serverVersionNum,
+      limit,
+      client: input.client,
+    });
+    queries = planned.queries;
+    relations = planned.relations;
+  } else {
+    warnings.push(`run stopped early (${input.stoppedBy}): the report holds what was captured until then, without plans`);
+  }
+
+  const finishedAt = new Date();
+  const totalMs = queries.reduce((s, q) => s + q.totalMs, 0);
+  const report: Report = {
+    version: REPORT_VERSION,
+    tool: { name: 'querygate', version: TOOL_VERSION },
+    createdAt: finishedAt.toISOString(),
+    target: target.info,
+    workload: input.workload,
+    run: {
+      startedAt: input.startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - input.startedAt.getTime(),
+      complete,
+      ...(complete ? {} : { interruptedBy: input.stoppedBy }),
+    },
+    totals: {
+      statements: queries.length,
+      calls: queries.reduce((s, q) => s + q.calls, 0),
+      totalMs: Math.round(totalMs * 1000) / 1000,
+      errors: input.errors,
+      ...(input.throughput !== undefined ? { throughput: input.throughput } : {}),
+    },
+    queries,
+    relations,
+    ...(input.routes ? { routes: input.routes } : {}),
+    warnings,
+  };
+  // Analysis steps (rules, index advice) are applied here, in this order.
+  return report;
+}

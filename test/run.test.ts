@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../src/analyze/parser.js';
+import { runWorkload } from '../src/run/run.js';
+import { loadSqlWorkload } from '../src/workload/load.js';
+import { createTestDatabase, withSession } from './support/db.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/sql/${name}`, import.meta.url));
+
+describe('runWorkload on a real PostgreSQL', () => {
+  let url: string;
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('run');
+    await withSession(url, async (s) => {
+      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
+      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
+      await s.query('ANALYZE');
+    });
+  });
+
+  it('captures per-statement deltas, latency and plans of a SQL workload', async () => {
+    const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 6, connections: 2, rounds: 2 });
+    const report = await runWorkload({ workload, databaseUrl: url });
+
+    expect(report.run.complete).toBe(true);
+    expect(report.target.kind).toBe('external');
+    // One entry per workload statement: querygate's own snapshot/EXPLAIN queries are not reported.
+    expect(report.queries).toHaveLength(4);
+    for (const q of report.queries) {
+      expect(q.calls).toBe(6);
+      expect(q.latency?.count).toBe(6);
+      expect(q.rounds.map((r) => r.calls)).toEqual([3, 3]);
+    }
+    const scan = report.queries.find((q) => q.query.includes('count(*)'))!;
+    expect(scan.source).toBe('workload.sql:5');
+    expect(scan.plan?.root['Node Type']).toMatch(/Aggregate/);
+    expect(JSON.stringify(scan.plan?.root)).toContain('Seq Scan');
+    expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
+    expect(scan.relations).toEqual(['public.events']);
+    // Ranked by database time: the full scan costs more than the primary-key lookups.
+    expect(report.queries[0]!.fingerprint).toBe(scan.fingerprint);
+    const shares = report.queries.reduce((s, q) => s + q.dbTimeShare, 0);
+    expect(shares).toBeGreaterThan(0.99);
+    expect(shares).toBeLessThan(1.01);
+
+    const lookup = report.queries.find((q) => q.query.includes('$1 AS text'));
+    expect(lookup?.plan?.root['Node Type']).toMatch(/^Index/);
+
+    const events = report.relations.find((r) => r.name === 'public.events')!;
+    expect(events.estimatedRows).toBe(50000);
+    expect(events.indexes.map((i) => i.name)).toEqual(['events_pkey']);
+    expect(events.indexes[0]!.columns).toEqual(['id']);
+    // The report is plain JSON.
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+  });
+
+  it('rolls back writes on an external database unless allowed', async () => {
+    const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 3, connections: 1, rounds: 1 });
+    const before = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    const report = await runWorkload({ workload, databaseUrl: url });
+    const after = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    expect(after.rows[0]!.balance).toBe(before.rows[0]!.balance);
+    expect(report.workload.writesRolledBack).toBe(true);
+    expect(report.queries.some((q) => /^BEGIN|^ROLLBACK/i.test(q.query))).toBe(false);
+
+    await runWorkload({ workload, databaseUrl: url, allowWrites: true });
+    const committed = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    expect(committed.rows[0]!.balance).toBe(before.rows[0]!.balance + 3);
+  });
+
+  it('stops on abort and returns an incomplete report of what was captured', async () => {
+    const workload = loadSqlWorkload(fixture('workload.sql'), {}, { durationMs: 20_000, connections: 2, rounds: 1 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort('interrupted by SIGINT'), 1500);
+    const started = Date.now();
+    const report = await runWorkload({ workload, databaseUrl: url, signal: controller.signal });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(report.run.complete).toBe(false);
+    expect(report.run.interruptedBy).toBe('interrupted by SIGINT');
+    expect(report.totals.calls).toBeGreaterThan(0);
+    expect(report.queries.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { openSession, type Session } from '../../src/target/pg.js';
+
+/** A fresh database (with pg_stat_statements) in the shared embedded server; returns its URL. */
+export async function createTestDatabase(prefix = 'test'): Promise<string> {
+  const admin = inject('adminUrl');
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  const session = await openSession(admin);
+  try {
+    await session.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await session.close();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const db = await openSession(url.toString());
+  try {
+    await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  } finally {
+    await db.close();
+  }
+  return url.toString();
+}
+
+/** Runs `fn` with a session on `url`, closing it afterwards. */
+export async function withSession<T>(url: string, fn: (session: Session) => Promise<T>): Promise<T> {
+  const session = await openSession(url);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
