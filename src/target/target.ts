@@ -61,10 +61,12 @@ async function openExternal(url: string): Promise<Target> {
 
 async function describeTarget(session: Session, kind: 'embedded' | 'external', url: string): Promise<TargetInfo> {
   const { address } = describeUrl(url);
+  // shared_preload_libraries is not readable without privileges; the module's own setting
+  // pg_stat_statements.max exists exactly when the library is loaded, and anyone may read it.
   const [row] = (
-    await session.query<{ version: string; num: number; db: string; preload: string }>(
+    await session.query<{ version: string; num: number; db: string; loaded: boolean }>(
       `SELECT current_setting('server_version') AS version, current_setting('server_version_num')::int AS num,
-              current_database() AS db, current_setting('shared_preload_libraries') AS preload`,
+              current_database() AS db, current_setting('pg_stat_statements.max', true) IS NOT NULL AS loaded`,
     )
   ).rows;
   if (!row) throw new EnvironmentError('PG_UNREACHABLE', `no answer from PostgreSQL at ${address}`);
@@ -79,18 +81,14 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
       `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
     )
   ).rows[0];
-  const loaded = row.preload
-    .split(',')
-    .map((s) => s.trim().replace(/^"|"$/g, ''))
-    .includes('pg_stat_statements');
-  if (!loaded) {
-    throw new EnvironmentError(
+  const notLoaded = () =>
+    new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
       `pg_stat_statements is not loaded on ${address}: add it to shared_preload_libraries ` +
         `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements'), restart the server, ` +
         `then run CREATE EXTENSION pg_stat_statements; in database "${row.db}"`,
     );
-  }
+  if (!row.loaded) throw notLoaded();
   if (!ext) {
     throw new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
@@ -102,11 +100,13 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
     await session.query('SELECT 1 FROM pg_stat_statements(false) LIMIT 1');
   } catch (error) {
     const server = asServerError(error);
+    if (server?.code === '55000') throw notLoaded();
     if (server?.code === '42501') {
       throw new EnvironmentError(
         'PG_PERMISSION_DENIED',
         `cannot read pg_stat_statements on ${address}: ${server.message}; ` +
-          `grant the role pg_read_all_stats (GRANT pg_read_all_stats TO <user>;)`,
+          `grant access (GRANT SELECT ON pg_stat_statements TO <user>; GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean) TO <user>;) ` +
+          `and membership in pg_read_all_stats to see every role's statements`,
       );
     }
     throw new EnvironmentError('PG_STAT_STATEMENTS_MISSING', `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`);

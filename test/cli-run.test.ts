@@ -1,0 +1,149 @@
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, withSession } from './support/db.js';
+import { runCli } from './support/cli.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const sql = (name: string) => here(`./fixtures/sql/${name}`);
+const scenario = (name: string) => here(`./fixtures/scenarios/${name}`);
+const schema = JSON.parse(readFileSync(here('../schemas/report.schema.json'), 'utf8')) as object;
+const validateReport = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+describe('querygate run (CLI)', () => {
+  let dir: string;
+  let url: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'querygate-cli-'));
+    url = await createTestDatabase('cli');
+  });
+
+  it('runs a SQL workload on the embedded default and writes a schema-valid report', async () => {
+    const out = join(dir, 'embedded.json');
+    const scratch = mkdtempSync(join(tmpdir(), 'querygate-tmp-'));
+    chmodSync(scratch, 0o755);
+    const result = await runCli([
+      'run', '--workload', sql('workload.sql'), '--schema', sql('schema.sql'), '--seed', sql('seed.sql'),
+      '--repeat', '4', '--connections', '2', '--out', out,
+    ], { env: { TMPDIR: scratch } });
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    expect(result.code).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.target.kind).toBe('embedded');
+    expect(report.queries).toHaveLength(4);
+    expect(result.stdout).toContain('count(*) FROM events');
+    // The embedded server's temporary directory is gone.
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+
+  it('runs a scenario against --database-url, never printing the password', async () => {
+    const out = join(dir, 'external.json');
+    const result = await runCli(['run', scenario('valid.yaml'), '--database-url', url, '--setup', '--out', out]);
+    expect(result.code).toBe(0);
+    const password = new URL(url).password;
+    expect(result.stdout + result.stderr + readFileSync(out, 'utf8')).not.toContain(password);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.target.kind).toBe('external');
+    expect(report.workload.kind).toBe('scenario');
+    expect(report.totals.calls).toBe(60);
+    const events = report.queries.find((q: { source?: string }) => q.source === 'events of a kind');
+    expect(events.plan.mode).toBe('params');
+    expect(events.plan.params).toHaveLength(2);
+  });
+
+  it('reads DATABASE_URL from the environment', async () => {
+    const out = join(dir, 'env.json');
+    const result = await runCli(['run', '--workload', sql('workload.sql'), '--repeat', '1', '--out', out], { env: { DATABASE_URL: url } });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).target.kind).toBe('external');
+  });
+
+  it('exits 2 naming the field and line of an invalid scenario', async () => {
+    const result = await runCli(['run', scenario('bad-field.yaml'), '--database-url', url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('bad-field.yaml:9:5: statements[1].wieght: unknown field');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('exits 2 for a missing scenario file', async () => {
+    const result = await runCli(['run', join(dir, 'nope.yaml')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/scenario file not found: .*nope\.yaml/);
+  });
+
+  it('exits 2 with file:line:column and a caret for invalid SQL', async () => {
+    const result = await runCli(['run', '--workload', sql('bad-workload.sql'), '--database-url', url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('bad-workload.sql:4:10: invalid SQL: syntax error at or near "FORM"');
+    expect(result.stderr).toContain('  4 | SELECT * FORM accounts;');
+    const inScenario = await runCli(['run', scenario('bad-sql.yaml'), '--database-url', url]);
+    expect(inScenario.code).toBe(2);
+    expect(inScenario.stderr).toMatch(/statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "WHRE"|statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "id"/);
+  });
+
+  it('exits 2 naming the statement when it references a missing table, before replaying anything', async () => {
+    const result = await runCli(['run', '--workload', sql('missing-table.sql'), '--database-url', url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('missing-table.sql:2: relation "no_such_table" does not exist');
+  });
+
+  it('exits 2 for bad flags', async () => {
+    expect((await runCli(['run', '--workload', sql('workload.sql'), '--repeat', 'many'])).code).toBe(2);
+    expect((await runCli(['run'])).code).toBe(2);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('exits 3 when the database is unreachable', async () => {
+    const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', 'postgres://u:secret@127.0.0.1:1/db']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('cannot connect to PostgreSQL at 127.0.0.1:1: connection refused');
+    expect(result.stderr).not.toContain('secret');
+  });
+
+  it('exits 3 saying what to run when pg_stat_statements is not installed in the database', async () => {
+    const bare = await createTestDatabase('bare');
+    await withSession(bare, (s) => s.query('DROP EXTENSION pg_stat_statements'));
+    const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', bare]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/pg_stat_statements is loaded but not installed in database "bare_\w+".*CREATE EXTENSION pg_stat_statements/);
+  });
+
+  it('exits 3 when the user may not read pg_stat_statements', async () => {
+    const db = await createTestDatabase('perm');
+    await withSession(db, async (s) => {
+      await s.query('REVOKE ALL ON pg_stat_statements FROM PUBLIC');
+      await s.query('REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean) FROM PUBLIC');
+      await s.query("DO $$ BEGIN CREATE ROLE qg_limited LOGIN PASSWORD 'limited'; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+    });
+    const limited = new URL(db);
+    limited.username = 'qg_limited';
+    limited.password = 'limited';
+    const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', limited.toString()]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('cannot read pg_stat_statements');
+    expect(result.stderr).toContain('GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean)');
+  });
+
+  it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
+    const out = join(dir, 'interrupted.json');
+    let pid = 0;
+    const running = runCli(['run', '--workload', sql('workload.sql'), '--duration', '60s', '--database-url', url, '--out', out], {
+      onSpawn: (p) => (pid = p),
+    });
+    // Interrupt once the replay is under way.
+    await new Promise((r) => setTimeout(r, 3000));
+    process.kill(pid, 'SIGINT');
+    const result = await running;
+    expect(result.code).toBe(130);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run.complete).toBe(false);
+    expect(report.run.interruptedBy).toBe('interrupted by SIGINT');
+    expect(report.totals.calls).toBeGreaterThan(0);
+    expect(result.stderr).toContain('(incomplete)');
+  });
+});
