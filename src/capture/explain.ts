@@ -26,6 +26,7 @@ type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'
 export async function explainStatement(session: Session, request: ExplainRequest): Promise<ExplainResult> {
   const { sql, params, paramCount, analyze } = request;
   const known = paramCount === 0 || (params !== undefined && params.length >= paramCount);
+  let prepared = false;
   try {
     await session.query('BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
@@ -43,6 +44,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
       mode = 'generic';
       await session.query('SET LOCAL plan_cache_mode = force_generic_plan');
       await session.query(`PREPARE querygate_explain AS ${sql}`);
+      prepared = true;
       const nulls = Array.from({ length: paramCount }, () => 'NULL').join(', ');
       json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (FORMAT JSON) EXECUTE querygate_explain(${nulls})`);
     }
@@ -68,6 +70,8 @@ export async function explainStatement(session: Session, request: ExplainRequest
     };
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
+    // Prepared statements are not transactional: ROLLBACK keeps them.
+    if (prepared) await session.query('DEALLOCATE querygate_explain').catch(() => undefined);
   }
 }
 

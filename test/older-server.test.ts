@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../src/analyze/parser.js';
+import { explainStatement } from '../src/capture/explain.js';
+import { runWorkload } from '../src/run/run.js';
+import { openSession } from '../src/target/pg.js';
+import { openTarget } from '../src/target/target.js';
+import { loadScenario } from '../src/workload/load.js';
+import { findSystemPostgres, startSystemPostgres, type SystemPostgres } from './support/system-postgres.js';
+import { fileURLToPath } from 'node:url';
+
+// The machine's own older server (PostgreSQL 13-15), where there is one: pg_stat_statements
+// columns and EXPLAIN options differ from the embedded (newest) server.
+describe.runIf(findSystemPostgres())('an older PostgreSQL server', () => {
+  let server: SystemPostgres;
+  beforeAll(async () => {
+    await loadParser();
+    server = (await startSystemPostgres({ preload: true }))!;
+    const s = await openSession(server.url);
+    await s.query('CREATE EXTENSION pg_stat_statements');
+    await s.close();
+  });
+  afterAll(async () => server?.stop());
+
+  it('runs a scenario and captures statistics and plans', async () => {
+    const workload = loadScenario(fileURLToPath(new URL('./fixtures/scenarios/valid.yaml', import.meta.url)), {});
+    const report = await runWorkload({ workload, databaseUrl: server.url, setup: true });
+    expect(report.target.serverVersionNum).toBeLessThan(160000);
+    expect(report.totals.calls).toBe(60);
+    const byId = report.queries.find((q) => q.source === 'account by id')!;
+    expect(byId.plan?.root['Node Type']).toMatch(/^Index/);
+    expect(byId.meanMs).toBeGreaterThan(0);
+    expect(byId.sharedBlksHit + byId.sharedBlksRead).toBeGreaterThan(0);
+  });
+
+  it('makes a generic plan without GENERIC_PLAN (PostgreSQL < 16), leaving nothing prepared', async () => {
+    const s = await openSession(server.url);
+    try {
+      const result = await explainStatement(s, {
+        sql: 'SELECT owner FROM accounts WHERE id = $1',
+        paramCount: 1,
+        analyze: false,
+        timeoutMs: 5000,
+        serverVersionNum: 150000,
+      });
+      expect(result.ok).toBe(true);
+      if (result.ok) {
+        expect(result.plan.mode).toBe('generic');
+        expect(result.plan.root['Node Type']).toMatch(/^Index/);
+      }
+      const prepared = await s.query('SELECT count(*)::int AS n FROM pg_prepared_statements');
+      expect(prepared.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('says how to load pg_stat_statements when it is not preloaded', async () => {
+    const bare = (await startSystemPostgres({ preload: false }))!;
+    try {
+      await expect(openTarget({ databaseUrl: bare.url })).rejects.toThrow(
+        /pg_stat_statements is not loaded on 127\.0\.0\.1:\d+: add it to shared_preload_libraries/,
+      );
+    } finally {
+      await bare.stop();
+    }
+  });
+});
