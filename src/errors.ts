@@ -3,6 +3,7 @@
  * the CLI maps the class to an exit code (input: 2, environment: 3). A finding is a value, never
  * an error. Anything else that escapes is a bug and is printed with its stack.
  */
+import type { Report } from './model/report.js';
 
 /** Stable codes for errors caused by what the user passed in (exit code 2). */
 export type InputErrorCode =
@@ -15,7 +16,8 @@ export type InputErrorCode =
   | 'REPORT_INVALID'
   | 'SQL_PARSE_FAILED'
   | 'SQL_FAILED'
-  | 'HAR_INVALID';
+  | 'HAR_INVALID'
+  | 'ACCESS_LOG_INVALID';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =
@@ -28,6 +30,7 @@ export type EnvironmentErrorCode =
   | 'APP_START_FAILED'
   | 'APP_UNREACHABLE'
   | 'APP_EXITED'
+  | 'APP_FAILING'
   | 'COMMAND_FAILED';
 
 export type ErrorCode = InputErrorCode | EnvironmentErrorCode;
@@ -59,6 +62,22 @@ export class InputError extends QuerygateError {
 export class EnvironmentError extends QuerygateError {
   readonly kind = 'environment' as const;
   constructor(code: EnvironmentErrorCode, message: string, details: readonly string[] = []) {
+    super(code, message, details);
+  }
+}
+
+/**
+ * An environment failure in the middle of a run (the application exited, answered mostly 5xx, the
+ * load command failed) that still left a report of what was captured: the CLI writes the report,
+ * then reports the error.
+ */
+export class RunFailedError extends EnvironmentError {
+  constructor(
+    code: EnvironmentErrorCode,
+    message: string,
+    readonly report: Report,
+    details: readonly string[] = [],
+  ) {
     super(code, message, details);
   }
 }

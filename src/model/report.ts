@@ -1,5 +1,6 @@
 import type { CapturedPlan } from './plan.js';
 import type { Finding, Suppression } from './finding.js';
+import type { GateResult } from './budget.js';
 
 /** Version of the report format. Bump on incompatible change; readers reject other versions. */
 export const REPORT_VERSION = 1;
@@ -23,6 +24,8 @@ export interface Report {
   /** Per HTTP route, when the workload was HTTP traffic. */
   readonly routes?: readonly RouteReport[];
   readonly warnings: readonly string[];
+  /** The budget gate's verdict, when the run or `check` evaluated one. */
+  readonly gate?: GateResult;
 }
 
 export interface TargetInfo {
@@ -186,17 +189,41 @@ export interface RouteReport {
   readonly name: string;
   readonly method: string;
   readonly path: string;
+  /** Responses received in the route's own phase (any status). */
   readonly requests: number;
+  /** Requests without a response: connection errors and timeouts. */
   readonly errors: number;
   readonly non2xx: number;
+  /** Responses with a 5xx status (included in non2xx). */
+  readonly status5xx: number;
+  /** Responses per second in the route's own phase. */
   readonly throughput: number;
-  readonly latency: { readonly p50: number; readonly p90: number; readonly p99: number; readonly meanMs: number };
-  /** Database execution time per request, ms. */
+  /** Length of the route's own phase, ms. */
+  readonly phaseMs: number;
+  /** Client-side latency in the route's own phase, ms. */
+  readonly latency: RouteLatency;
+  /** Database execution time per request, ms (pg_stat_statements, route's own phase). */
   readonly dbMsPerRequest: number;
   readonly statementsPerRequest: number;
+  /** Statements the route ran, by database time per request, most expensive first. */
   readonly statements: readonly {
     readonly fingerprint: string;
     readonly callsPerRequest: number;
     readonly dbMsPerRequest: number;
   }[];
+  /** The same route in the mixed phase, under the concurrency of every route at its weight. */
+  readonly mixed?: {
+    readonly requests: number;
+    readonly non2xx: number;
+    readonly throughput: number;
+    readonly latency: RouteLatency;
+  };
+}
+
+export interface RouteLatency {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly meanMs: number;
+  readonly maxMs: number;
 }

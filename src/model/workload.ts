@@ -43,3 +43,63 @@ export interface Workload {
     readonly rounds: number;
   };
 }
+
+/** One HTTP endpoint of an HTTP workload. `{name}` placeholders in path, headers and body take values from `params`. */
+export interface HttpRoute {
+  readonly name: string;
+  /** Upper case, e.g. GET. */
+  readonly method: string;
+  /** Path template with query string, e.g. `/orders/{id}?expand={expand}`. */
+  readonly path: string;
+  readonly params: Readonly<Record<string, ParamGenerator>>;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly weight: number;
+}
+
+/** The application under test, started and stopped by querygate. */
+export interface HttpApp {
+  /** A shell command (string) or an argv list. */
+  readonly command: string | readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Port given to the app as PORT; `auto` picks a free one. */
+  readonly port: number | 'auto';
+  /** Path or absolute URL polled until it answers 2xx. */
+  readonly ready: string;
+  readonly readyTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+}
+
+export type HttpLoadShape =
+  | { readonly kind: 'duration'; readonly durationMs: number }
+  | { readonly kind: 'requests'; readonly requests: number };
+
+export interface HttpLoad {
+  readonly connections: number;
+  /** Length of each phase (one per route, then the mixed phase). */
+  readonly shape: HttpLoadShape;
+  /** Requests per second over all connections; undefined: as fast as the app answers. */
+  readonly rate?: number;
+  readonly warmupMs: number;
+  /** Run the mixed phase (all routes at their weights) after the per-route phases. */
+  readonly mixed: boolean;
+  /** Per-request timeout, ms. */
+  readonly timeoutMs: number;
+}
+
+/** An HTTP workload: traffic replayed against an application that talks to the target database. */
+export interface HttpWorkload {
+  readonly kind: 'http';
+  readonly name: string;
+  readonly source?: string;
+  readonly setup: { readonly schema: readonly SetupFile[]; readonly seed: readonly SetupFile[] };
+  /** Started with DATABASE_URL of the target; without it, `baseUrl` must point at a running app. */
+  readonly app?: HttpApp;
+  /** Undefined only with an app on an `auto` port (known once the port is picked). */
+  readonly baseUrl?: string;
+  readonly routes: readonly HttpRoute[];
+  readonly load: HttpLoad;
+  /** Problems found while importing HAR files or access logs (bad lines are counted and skipped). */
+  readonly warnings: readonly string[];
+}
