@@ -59,11 +59,16 @@ export function splitStatements(text: string, where = 'SQL'): SqlStatement[] {
   }
   const bytes = Buffer.from(text, 'utf8');
   const statements: SqlStatement[] = [];
+  let previousEnd = 0;
   for (const raw of result.stmts ?? []) {
-    // Locations are byte offsets into the UTF-8 text.
+    // Locations are byte offsets into the UTF-8 text; the statement's location is its first token.
     const start = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
-    const sql = bytes.subarray(start, end).toString('utf8').trim();
+    // Comments between the previous statement and this one belong to this one (they may hold a
+    // `querygate-ignore` directive), so the text starts right after the previous semicolon.
+    const from = Math.min(start, previousEnd);
+    previousEnd = end + 1;
+    const sql = bytes.subarray(from, end).toString('utf8').trim();
     if (!sql) continue;
     const charStart = bytes.subarray(0, start).toString('utf8').length;
     const leading = text.slice(charStart).search(/\S/);

@@ -1,0 +1,53 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { explainStatement } from '../src/capture/explain.js';
+import { openSession } from '../src/target/pg.js';
+import { createTestDatabase, withSession } from './support/db.js';
+
+describe('EXPLAIN capture', () => {
+  let url: string;
+  let version: number;
+  beforeAll(async () => {
+    url = await createTestDatabase('explain');
+    version = await withSession(url, async (s) => {
+      await s.query('CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 5000) g; ANALYZE t');
+      return (await s.query<{ n: number }>("SELECT current_setting('server_version_num')::int AS n")).rows[0]!.n;
+    });
+  });
+
+  it('plans with the real parameter values when known', async () => {
+    const s = await openSession(url);
+    const r = await explainStatement(s, { sql: 'SELECT * FROM t WHERE id = $1', params: ['42'], paramCount: 1, analyze: false, timeoutMs: 5000, serverVersionNum: version });
+    await s.close();
+    expect(r.ok && r.plan.mode).toBe('params');
+    expect(r.ok && r.plan.params).toEqual(['42']);
+  });
+
+  it('makes a generic plan when the values are unknown', async () => {
+    const s = await openSession(url);
+    const r = await explainStatement(s, { sql: 'SELECT * FROM t WHERE v = $1', paramCount: 1, analyze: false, timeoutMs: 5000, serverVersionNum: version });
+    await s.close();
+    expect(r.ok && r.plan.mode).toBe('generic');
+    expect(r.ok && r.plan.root['Node Type']).toBe('Seq Scan');
+  });
+
+  it('ANALYZE runs inside a transaction that is rolled back', async () => {
+    const s = await openSession(url);
+    const r = await explainStatement(s, { sql: 'DELETE FROM t WHERE id <= 100', paramCount: 0, analyze: true, timeoutMs: 5000, serverVersionNum: version });
+    const left = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
+    await s.close();
+    expect(r.ok && r.plan.mode).toBe('analyze');
+    expect(r.ok && r.plan.executionMs).toBeGreaterThan(0);
+    expect(r.ok && r.plan.root['Actual Rows']).toBe(0);
+    expect(left.rows[0]!.n).toBe(5000);
+  });
+
+  it('gives up after the statement timeout with a note, not an error', async () => {
+    const s = await openSession(url);
+    const r = await explainStatement(s, { sql: 'SELECT count(*) FROM t a, t b, t c', paramCount: 0, analyze: true, timeoutMs: 200, serverVersionNum: version });
+    // The session is still usable afterwards.
+    const ok = await s.query('SELECT 1 AS one');
+    await s.close();
+    expect(r).toEqual({ ok: false, note: 'EXPLAIN cancelled after 200 ms (statement_timeout)' });
+    expect(ok.rows).toEqual([{ one: 1 }]);
+  });
+});

@@ -1,0 +1,48 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fingerprintStatement, isWrite, loadParser, splitStatements, statementKind, unwrapPrepare } from '../../src/analyze/parser.js';
+import { InputError } from '../../src/errors.js';
+
+beforeAll(loadParser);
+
+describe('the SQL parser adapter', () => {
+  it('splits on semicolons outside strings, dollar quotes and comments, with line numbers', () => {
+    const sql = "SELECT 'a;b';\n-- c; d\nSELECT $$x;y$$;\n\n/* e; */ UPDATE t SET a = 1;";
+    const statements = splitStatements(sql, 'w.sql');
+    // Lines are those of each statement's first token; preceding comments stay with the statement.
+    expect(statements.map((s) => s.line)).toEqual([1, 3, 5]);
+    expect(statements[1]!.sql).toBe('-- c; d\nSELECT $$x;y$$');
+    expect(statements[2]!.sql).toBe('/* e; */ UPDATE t SET a = 1');
+  });
+
+  it('reports invalid SQL with file:line:column and a caret', () => {
+    try {
+      splitStatements('SELECT 1;\nSELECT * FORM t;', 'w.sql');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).message).toBe('w.sql:2:10: invalid SQL: syntax error at or near "FORM"');
+      expect((error as InputError).details[1]).toMatch(/^\s+\|\s{10}\^$/);
+    }
+  });
+
+  it('parses statements PostgreSQL 10 grammars cannot (MERGE, FETCH ... WITH TIES)', () => {
+    expect(statementKind('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a')).toBe('merge');
+    expect(statementKind('SELECT * FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES')).toBe('select');
+  });
+
+  it('fingerprints ignore constants and IN-list length but not structure', () => {
+    expect(fingerprintStatement('SELECT * FROM t WHERE a IN (1, 2)')).toBe(fingerprintStatement('SELECT * FROM t WHERE a IN ($1, $2, $3)'));
+    expect(fingerprintStatement('SELECT * FROM t WHERE a = 1')).not.toBe(fingerprintStatement('SELECT * FROM t WHERE b = 1'));
+  });
+
+  it('detects writes, including data-modifying CTEs', () => {
+    expect(isWrite('SELECT 1')).toBe(false);
+    expect(isWrite('DELETE FROM t')).toBe(true);
+    expect(isWrite('WITH d AS (DELETE FROM t RETURNING *) SELECT count(*) FROM d')).toBe(true);
+  });
+
+  it('unwraps PREPARE to the prepared statement', () => {
+    expect(unwrapPrepare('PREPARE p (int) AS SELECT * FROM t WHERE a = $1')).toBe('SELECT * FROM t WHERE a = $1');
+    expect(unwrapPrepare('SELECT 1')).toBe('SELECT 1');
+  });
+});
