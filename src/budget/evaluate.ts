@@ -1,0 +1,373 @@
+/**
+ * The gate: measures a report against a budget. Pure: no I/O, no clock unless none is given.
+ *
+ * Deterministic measures (plan cost, blocks per call, rows per call, calls per request) are gated
+ * as captured. Timings are gated on the median over measurement rounds, because one noisy round on
+ * a shared CI machine must not fail a build; the spread (min..max) is kept for the reader.
+ */
+import { isAtLeast, type Severity } from '../model/finding.js';
+import type {
+  AcceptedFinding,
+  Budget,
+  GatedFinding,
+  GateResult,
+  GateSubject,
+  GlobalLimitName,
+  LimitCheck,
+  LimitMeasurement,
+  RuleLevel,
+  RuleVerdict,
+  Spread,
+  StatementBudget,
+  StatementLimitName,
+} from '../model/budget.js';
+import type { QueryReport, Report, RouteReport } from '../model/report.js';
+
+export interface GateOptions {
+  /** Un-accepted findings at or above this severity fail the gate (default `error`). */
+  readonly failOn?: Severity | 'never';
+  /** The day acceptance expiry dates are checked against (default: today, UTC). */
+  readonly date?: Date | string;
+  /** The rule registry, so that every rule gets a verdict even without findings. */
+  readonly rules?: readonly { readonly id: string; readonly severity?: RuleLevel; readonly description?: string }[];
+}
+
+export const DEFAULT_FAIL_ON: Severity = 'error';
+
+export const GLOBAL_LIMITS: readonly GlobalLimitName[] = [
+  'totalDbMs',
+  'statementsPerRequest',
+  'dbMsPerRequest',
+  'routeP95Ms',
+  'routeP99Ms',
+  'errorRate',
+];
+
+export const STATEMENT_LIMITS: readonly StatementLimitName[] = [
+  'maxMeanMs',
+  'maxPlanCost',
+  'maxBlocksPerCall',
+  'maxRowsPerCall',
+  'maxCallsPerRequest',
+];
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function spreadOf(values: readonly number[]): Spread {
+  return { min: Math.min(...values), max: Math.max(...values), samples: values.length };
+}
+
+/** A statement's mean time: the median of its rounds' means, with their spread. */
+export function statementMeanMs(q: QueryReport): { value: number; basis: 'median' | 'measured'; spread?: Spread } {
+  const means = q.rounds.filter((r) => r.calls > 0).map((r) => r.meanMs);
+  if (means.length === 0) return { value: q.meanMs, basis: 'measured' };
+  return { value: median(means), basis: 'median', spread: spreadOf(means) };
+}
+
+/**
+ * The run's database time, robust to one noisy round: the median over rounds of the database time
+ * per call, times all calls. Rounds can differ in calls (a duration or an uneven split), hence per call.
+ */
+export function totalDbMs(report: Report): { value: number; basis: 'median' | 'measured'; spread?: Spread } {
+  const rounds = Math.max(0, ...report.queries.map((q) => q.rounds.length));
+  const perCall: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    let ms = 0;
+    let calls = 0;
+    for (const q of report.queries) {
+      const r = q.rounds[i];
+      if (!r) continue;
+      ms += r.totalMs;
+      calls += r.calls;
+    }
+    if (calls > 0) perCall.push(ms / calls);
+  }
+  const calls = report.totals.calls;
+  if (perCall.length < 2 || calls === 0) return { value: report.totals.totalMs, basis: 'measured' };
+  const scaled = perCall.map((v) => v * calls);
+  return { value: median(scaled), basis: 'median', spread: spreadOf(scaled) };
+}
+
+/**
+ * The run's error rate: failed calls over all calls (SQL replay), or requests without a response or
+ * with a non-2xx status over all requests (HTTP).
+ */
+export function errorRate(report: Report): number {
+  if (report.routes && report.routes.length > 0) {
+    const attempts = report.routes.reduce((s, r) => s + r.requests + r.errors, 0);
+    const failed = report.routes.reduce((s, r) => s + r.errors + r.non2xx, 0);
+    return attempts > 0 ? failed / attempts : 0;
+  }
+  const attempts = report.totals.calls + report.totals.errors;
+  return attempts > 0 ? report.totals.errors / attempts : 0;
+}
+
+/** `schema.table` matches exactly; a bare `table` matches that table in any schema. */
+export function relationMatches(relations: readonly string[], wanted: string): boolean {
+  return relations.some((r) => r === wanted || (!wanted.includes('.') && r.split('.').pop() === wanted));
+}
+
+/** Whether a statement budget applies to a statement. */
+export function statementMatches(entry: StatementBudget, q: QueryReport): boolean {
+  if (entry.fingerprint !== undefined && entry.fingerprint !== q.fingerprint) return false;
+  if (entry.pattern !== undefined && !new RegExp(entry.pattern, 'i').test(q.query.replace(/\s+/g, ' '))) return false;
+  if (entry.relation !== undefined && !relationMatches(q.relations, entry.relation)) return false;
+  return true;
+}
+
+/** How a statement budget is named in output: its name, else its matchers. */
+export function statementLabel(entry: StatementBudget): string {
+  if (entry.name) return entry.name;
+  const parts = [
+    entry.fingerprint !== undefined ? `fingerprint ${entry.fingerprint}` : '',
+    entry.pattern !== undefined ? `pattern /${entry.pattern}/` : '',
+    entry.relation !== undefined ? `relation ${entry.relation}` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : 'every statement';
+}
+
+function statementSubject(q: QueryReport, route?: string): GateSubject {
+  return {
+    kind: 'statement',
+    fingerprint: q.fingerprint,
+    query: q.query,
+    ...(q.source !== undefined ? { source: q.source } : {}),
+    ...(route !== undefined ? { route } : {}),
+  };
+}
+
+function check(
+  field: string,
+  limit: LimitCheck['limit'],
+  threshold: number,
+  budget: Budget | undefined,
+  measurements: readonly LimitMeasurement[],
+  emptyNote: string,
+  label?: string,
+): LimitCheck {
+  const line = budget?.lines[field];
+  const status = measurements.length === 0 ? 'skipped' : measurements.every((m) => m.passed) ? 'pass' : 'fail';
+  return {
+    field,
+    limit,
+    ...(label !== undefined ? { label } : {}),
+    threshold,
+    ...(line !== undefined ? { line } : {}),
+    status,
+    ...(measurements.length === 0 ? { note: emptyNote } : {}),
+    measurements,
+  };
+}
+
+function measure(
+  subject: GateSubject,
+  value: { value: number; basis: 'median' | 'measured'; spread?: Spread },
+  threshold: number,
+): LimitMeasurement {
+  return {
+    subject,
+    measured: value.value,
+    basis: value.basis,
+    ...(value.spread ? { spread: value.spread } : {}),
+    passed: value.value <= threshold,
+  };
+}
+
+const asMeasured = (value: number) => ({ value, basis: 'measured' as const });
+
+function routeName(r: RouteReport): string {
+  return r.name || `${r.method} ${r.path}`;
+}
+
+function globalChecks(report: Report, budget: Budget): LimitCheck[] {
+  const out: LimitCheck[] = [];
+  const routes = report.routes ?? [];
+  const noRoutes = 'no HTTP routes in this report (an HTTP workload measures them)';
+  for (const limit of GLOBAL_LIMITS) {
+    const threshold = budget.limits[limit];
+    if (threshold === undefined) continue;
+    const field = `limits.${limit}`;
+    const run: GateSubject = { kind: 'run' };
+    let measurements: LimitMeasurement[] = [];
+    let note = noRoutes;
+    switch (limit) {
+      case 'totalDbMs':
+        measurements = [measure(run, totalDbMs(report), threshold)];
+        break;
+      case 'errorRate':
+        measurements = [measure(run, asMeasured(errorRate(report)), threshold)];
+        break;
+      case 'statementsPerRequest':
+        measurements = routes.map((r) => measure({ kind: 'route', route: routeName(r) }, asMeasured(r.statementsPerRequest), threshold));
+        break;
+      case 'dbMsPerRequest':
+        measurements = routes.map((r) => measure({ kind: 'route', route: routeName(r) }, asMeasured(r.dbMsPerRequest), threshold));
+        break;
+      case 'routeP95Ms':
+      case 'routeP99Ms': {
+        const key = limit === 'routeP95Ms' ? 'p95' : 'p99';
+        // Not every load generator reports a p95: read it where the route has one.
+        const percentile = (r: RouteReport) => (r.latency as unknown as Record<string, unknown>)[key];
+        const measured = routes.filter((r) => typeof percentile(r) === 'number');
+        if (routes.length > 0 && measured.length === 0) note = `no route reports a ${key} latency`;
+        measurements = measured.map((r) =>
+          measure({ kind: 'route', route: routeName(r) }, asMeasured(percentile(r) as number), threshold),
+        );
+        break;
+      }
+    }
+    out.push(check(field, limit, threshold, budget, measurements, note));
+  }
+  return out;
+}
+
+function statementChecks(report: Report, budget: Budget): LimitCheck[] {
+  const out: LimitCheck[] = [];
+  budget.statements.forEach((entry, i) => {
+    const matched = report.queries.filter((q) => statementMatches(entry, q));
+    const label = statementLabel(entry);
+    for (const limit of STATEMENT_LIMITS) {
+      const threshold = entry[limit];
+      if (threshold === undefined) continue;
+      const field = `statements[${i}].${limit}`;
+      let measurements: LimitMeasurement[] = [];
+      let note = 'matched no statement in this report';
+      switch (limit) {
+        case 'maxMeanMs':
+          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
+          break;
+        case 'maxPlanCost': {
+          const planned = matched.filter((q) => q.plan);
+          if (matched.length > 0 && planned.length === 0) note = 'no plan was captured for the matched statements';
+          measurements = planned.map((q) => measure(statementSubject(q), asMeasured(q.plan!.totalCost), threshold));
+          break;
+        }
+        case 'maxBlocksPerCall':
+          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
+          break;
+        case 'maxRowsPerCall':
+          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
+          break;
+        case 'maxCallsPerRequest': {
+          const routed = matched.filter((q) => q.routes && q.routes.length > 0);
+          if (matched.length > 0 && routed.length === 0) note = 'no HTTP routes in this report (an HTTP workload measures them)';
+          measurements = routed.flatMap((q) =>
+            (q.routes ?? []).map((r) => measure(statementSubject(q, r.route), asMeasured(r.callsPerRequest), threshold)),
+          );
+          break;
+        }
+      }
+      out.push(check(field, limit, threshold, budget, measurements, note, label));
+    }
+  });
+  return out;
+}
+
+function dayOf(date: Date | string | undefined): string {
+  if (typeof date === 'string') return date.slice(0, 10);
+  return (date ?? new Date()).toISOString().slice(0, 10);
+}
+
+/** Whether an accepted entry covers a finding of a statement. */
+export function acceptanceMatches(entry: AcceptedFinding, q: QueryReport, finding: GatedFinding['finding']): boolean {
+  if (entry.rule !== finding.rule) return false;
+  if (entry.fingerprint !== undefined && entry.fingerprint !== q.fingerprint) return false;
+  if (entry.relation !== undefined && !relationMatches(finding.relation ? [finding.relation] : q.relations, entry.relation)) return false;
+  return true;
+}
+
+/**
+ * Evaluates every limit of the budget and every finding of the report.
+ *
+ * @example
+ * ```ts
+ * const gate = evaluateBudget(readReport('report.json'), loadBudget('querygate.budget.yaml'), { failOn: 'warning' });
+ * if (!gate.passed) process.exitCode = 1;
+ * ```
+ */
+export function evaluateBudget(report: Report, budget: Budget | undefined, options: GateOptions = {}): GateResult {
+  const failOn = options.failOn ?? DEFAULT_FAIL_ON;
+  const date = dayOf(options.date);
+  const limits = budget ? [...globalChecks(report, budget), ...statementChecks(report, budget)] : [];
+
+  const accepted = budget?.accepted ?? [];
+  const used = new Set<number>();
+  const findings: GatedFinding[] = [];
+  for (const q of report.queries) {
+    for (const finding of q.findings) {
+      const index = accepted.findIndex((a) => acceptanceMatches(a, q, finding));
+      const entry = index >= 0 ? accepted[index] : undefined;
+      if (entry) used.add(index);
+      const expired = entry?.expires !== undefined && entry.expires < date;
+      const line = budget?.lines[`accepted[${index}]`];
+      const status: GatedFinding['status'] =
+        entry && !expired ? 'accepted' : failOn !== 'never' && isAtLeast(finding.severity, failOn) ? 'failing' : 'reported';
+      findings.push({
+        fingerprint: q.fingerprint,
+        query: q.query,
+        ...(q.source !== undefined ? { source: q.source } : {}),
+        finding,
+        status,
+        ...(entry
+          ? {
+              acceptance: {
+                reason: entry.reason,
+                ...(entry.expires !== undefined ? { expires: entry.expires } : {}),
+                expired,
+                ...(line !== undefined ? { line } : {}),
+              },
+            }
+          : {}),
+      });
+    }
+  }
+
+  const registry = options.rules ?? [];
+  const ruleIds = [...registry.map((r) => r.id), ...[...new Set(findings.map((f) => f.finding.rule))].filter((id) => !registry.some((r) => r.id === id)).sort()];
+  const rules: RuleVerdict[] = ruleIds.map((id) => {
+    const meta = registry.find((r) => r.id === id);
+    const mine = findings.filter((f) => f.finding.rule === id);
+    const setting = budget?.rules[id];
+    const severity = typeof setting === 'string' ? setting : (setting?.severity ?? meta?.severity);
+    return {
+      rule: id,
+      ...(severity !== undefined ? { severity } : {}),
+      ...(meta?.description !== undefined ? { description: meta.description } : {}),
+      findings: mine.length,
+      failing: mine.filter((f) => f.status === 'failing').length,
+      accepted: mine.filter((f) => f.status === 'accepted').length,
+    };
+  });
+
+  const unusedAcceptances = accepted
+    .map((a, i) => ({ a, i }))
+    .filter(({ i }) => !used.has(i))
+    .map(({ a, i }) => {
+      const line = budget?.lines[`accepted[${i}]`];
+      return { ...a, ...(line !== undefined ? { line } : {}) };
+    });
+
+  const violations = limits.filter((l) => l.status === 'fail').length;
+  const failingFindings = findings.filter((f) => f.status === 'failing').length;
+  return {
+    passed: violations === 0 && failingFindings === 0,
+    ...(budget?.source !== undefined ? { budget: budget.source } : {}),
+    failOn,
+    date,
+    limits,
+    findings,
+    rules,
+    unusedAcceptances,
+    counts: {
+      limits: limits.length,
+      violations,
+      failingFindings,
+      acceptedFindings: findings.filter((f) => f.status === 'accepted').length,
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * Budgets (explicit, reviewable limits a team commits next to its code) and the gate's verdict.
+ *
+ * Units: times are milliseconds, plan costs are the planner's unitless estimates, blocks are 8 kB
+ * pages, error rates are fractions 0..1.
+ */
+import type { Finding, Severity } from './finding.js';
+
+/** Limits on the whole run and on every HTTP route of it. */
+export interface GlobalLimits {
+  /** Database time of all statements in the run (median-based estimate), ms. */
+  readonly totalDbMs?: number;
+  /** Statements one HTTP request runs, per route. */
+  readonly statementsPerRequest?: number;
+  /** Database time one HTTP request costs, per route, ms. */
+  readonly dbMsPerRequest?: number;
+  /** Route latency percentiles, ms. */
+  readonly routeP95Ms?: number;
+  readonly routeP99Ms?: number;
+  /** Failed calls (SQL replay) or failed and non-2xx requests (HTTP), 0..1. */
+  readonly errorRate?: number;
+}
+
+/** Limits on each statement a `StatementBudget` matches. */
+export interface StatementLimits {
+  /** Mean execution time: gated on the median of the rounds' means, ms. */
+  readonly maxMeanMs?: number;
+  /** Root total cost of the captured plan (unitless). */
+  readonly maxPlanCost?: number;
+  /** Shared blocks (hit + read) per call. */
+  readonly maxBlocksPerCall?: number;
+  readonly maxRowsPerCall?: number;
+  /** How often one HTTP request of any route runs the statement. */
+  readonly maxCallsPerRequest?: number;
+}
+
+export type GlobalLimitName = keyof GlobalLimits;
+export type StatementLimitName = keyof StatementLimits;
+export type LimitName = GlobalLimitName | StatementLimitName;
+
+/**
+ * Which statements a `StatementBudget` applies to. Every given matcher must match; none given
+ * matches every statement.
+ */
+export interface StatementMatch {
+  /** libpg-query fingerprint, as in the report. */
+  readonly fingerprint?: string;
+  /** Case-insensitive regular expression searched in the normalized statement text. */
+  readonly pattern?: string;
+  /** A relation the statement's plan reads: `schema.table`, or a bare table name in any schema. */
+  readonly relation?: string;
+}
+
+export interface StatementBudget extends StatementMatch, StatementLimits {
+  /** Shown in the output instead of the matchers. */
+  readonly name?: string;
+}
+
+/** A finding the team decided to live with, for a reason and possibly until a date. */
+export interface AcceptedFinding {
+  readonly rule: string;
+  readonly fingerprint?: string;
+  readonly relation?: string;
+  readonly reason: string;
+  /** YYYY-MM-DD: from the day after, the finding fails the gate again. */
+  readonly expires?: string;
+}
+
+/** A severity for a rule, or `off`. */
+export type RuleLevel = Severity | 'off';
+
+/** A rule's configured severity and option overrides. */
+export type RuleSetting =
+  | RuleLevel
+  | { readonly severity?: RuleLevel; readonly options?: Readonly<Record<string, number | string | boolean>> };
+
+/** A budget as loaded from `querygate.budget.yaml`. */
+export interface Budget {
+  /** The file it was read from (as given or found). */
+  readonly source?: string;
+  readonly limits: GlobalLimits;
+  readonly statements: readonly StatementBudget[];
+  /** Rule severities and thresholds, overriding the defaults (the `rules:` section of the config). */
+  readonly rules: Readonly<Record<string, RuleSetting>>;
+  readonly accepted: readonly AcceptedFinding[];
+  /** Line in the source file of each field, keyed like `limits.totalDbMs`, `statements[0].maxMeanMs`. */
+  readonly lines: Readonly<Record<string, number>>;
+}
+
+/** What a measured value is about. */
+export type GateSubject =
+  | { readonly kind: 'run' }
+  | { readonly kind: 'route'; readonly route: string }
+  | {
+      readonly kind: 'statement';
+      readonly fingerprint: string;
+      readonly query: string;
+      readonly source?: string;
+      /** For calls per request. */
+      readonly route?: string;
+    };
+
+/** Spread of repeated timing measurements (per measurement round). */
+export interface Spread {
+  readonly min: number;
+  readonly max: number;
+  readonly samples: number;
+}
+
+/** One subject measured against one limit. */
+export interface LimitMeasurement {
+  readonly subject: GateSubject;
+  readonly measured: number;
+  /** `median`: the median over measurement rounds (timings); `measured`: as captured (deterministic). */
+  readonly basis: 'median' | 'measured';
+  readonly spread?: Spread;
+  readonly passed: boolean;
+}
+
+/** One limit of the budget and every subject it applied to. */
+export interface LimitCheck {
+  /** The budget field, e.g. `limits.totalDbMs` or `statements[2].maxMeanMs`. */
+  readonly field: string;
+  readonly limit: LimitName;
+  /** The statement budget's name or matchers, for statement limits. */
+  readonly label?: string;
+  readonly threshold: number;
+  readonly line?: number;
+  /** `skipped`: nothing in the report to measure (no route, no statement matched). */
+  readonly status: 'pass' | 'fail' | 'skipped';
+  readonly note?: string;
+  readonly measurements: readonly LimitMeasurement[];
+}
+
+/** A finding as the gate saw it. */
+export interface GatedFinding {
+  readonly fingerprint: string;
+  readonly query: string;
+  readonly source?: string;
+  readonly finding: Finding;
+  /** `failing`: un-accepted and at or above the fail-on severity. */
+  readonly status: 'failing' | 'accepted' | 'reported';
+  readonly acceptance?: {
+    readonly reason: string;
+    readonly expires?: string;
+    readonly expired: boolean;
+    readonly line?: number;
+  };
+}
+
+/** Per rule: how many findings it produced, and how many of them fail. */
+export interface RuleVerdict {
+  readonly rule: string;
+  readonly severity?: RuleLevel;
+  readonly description?: string;
+  readonly findings: number;
+  readonly failing: number;
+  readonly accepted: number;
+}
+
+/** The verdict of `evaluateBudget`. Plain JSON: stored in the JSON report as `gate`. */
+export interface GateResult {
+  readonly passed: boolean;
+  /** The budget file, when there was one. */
+  readonly budget?: string;
+  /** Un-accepted findings at or above this severity fail; `never`: findings never fail. */
+  readonly failOn: Severity | 'never';
+  /** Day against which acceptance expiry dates were checked (YYYY-MM-DD). */
+  readonly date: string;
+  readonly limits: readonly LimitCheck[];
+  readonly findings: readonly GatedFinding[];
+  readonly rules: readonly RuleVerdict[];
+  /** Accepted entries that matched no finding: candidates for removal. */
+  readonly unusedAcceptances: readonly (AcceptedFinding & { readonly line?: number })[];
+  readonly counts: {
+    readonly limits: number;
+    readonly violations: number;
+    readonly failingFindings: number;
+    readonly acceptedFindings: number;
+  };
+}
