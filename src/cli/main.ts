@@ -8,6 +8,7 @@ import { asServerError } from '../target/pg.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
+import { registerCompare } from './commands/compare.js';
 import { EXIT, processIO, type CliIO } from './io.js';
 
 /** Builds the program; `setExit` receives each command's exit code. */
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .exitOverride();
   registerRun(program, io, setExit);
   registerDemo(program, io, setExit);
+  registerCompare(program, io, setExit);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

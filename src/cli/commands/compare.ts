@@ -1,0 +1,69 @@
+/**
+ * `querygate compare base.json head.json`: which statements and plans got worse. Exit 1 on any
+ * regression, 0 otherwise.
+ */
+import { writeFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { compareReports } from '../../compare/compare.js';
+import { resolveCompareThresholds, type CompareThresholdOverrides } from '../../compare/thresholds.js';
+import type { Comparison, CompareThresholds } from '../../model/comparison.js';
+import type { Report } from '../../model/report.js';
+import { renderComparisonJson } from '../../report/comparison-json.js';
+import { renderComparisonMarkdown } from '../../report/comparison-markdown.js';
+import { renderComparisonTable } from '../../report/comparison-table.js';
+import { readReport } from '../../report/read.js';
+import { EXIT, type CliIO } from '../io.js';
+
+export type ComparisonFormat = 'table' | 'markdown' | 'json';
+
+export interface CompareFlags {
+  format: ComparisonFormat;
+  out?: string;
+  all?: boolean;
+}
+
+export function registerCompare(program: Command, io: CliIO, setExit: (code: number) => void): void {
+  program
+    .command('compare')
+    .description('compare two reports (e.g. main vs. a pull request): new, removed and regressed statements, plan diffs')
+    .argument('<base>', 'the reference report (JSON), e.g. main\'s')
+    .argument('<head>', 'the report to judge (JSON), e.g. the pull request\'s')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'markdown', 'json']).default('table'))
+    .option('--out <file>', 'also write the output to this file (e.g. a pull-request comment)')
+    .option('--all', 'list unchanged statements too (table format)')
+    .action((base: string, head: string, flags: CompareFlags) => {
+      setExit(compareCommand(base, head, flags, io));
+    });
+}
+
+/** Reads both reports, compares them, writes the output; returns the exit code. */
+export function compareCommand(basePath: string, headPath: string, flags: CompareFlags, io: CliIO): number {
+  const base = readReport(basePath);
+  const head = readReport(headPath);
+  const comparison = compareReports(base, head, loadCompareThresholds());
+  return writeComparison(comparison, flags, io);
+}
+
+/** Compares a fresh report with a saved baseline (`run --baseline`); returns the exit code. */
+export function compareWithBaseline(baselinePath: string, head: Report, flags: CompareFlags, io: CliIO): number {
+  const comparison = compareReports(readReport(baselinePath), head, loadCompareThresholds());
+  return writeComparison(comparison, flags, io);
+}
+
+/** The thresholds: defaults, overridden by the budget file's `compare:` section. */
+export function loadCompareThresholds(overrides?: CompareThresholdOverrides): CompareThresholds {
+  return resolveCompareThresholds(overrides);
+}
+
+/** Renders in the chosen format, prints it (and writes it to --out), returns 1 on regression. */
+export function writeComparison(comparison: Comparison, flags: CompareFlags, io: CliIO): number {
+  const text =
+    flags.format === 'json'
+      ? renderComparisonJson(comparison)
+      : flags.format === 'markdown'
+        ? renderComparisonMarkdown(comparison)
+        : renderComparisonTable(comparison, { color: io.color, width: io.columns, ...(flags.all ? { all: true } : {}) });
+  if (flags.out) writeFileSync(flags.out, text.endsWith('\n') ? text : `${text}\n`);
+  io.out(text);
+  return comparison.verdict === 'regression' ? EXIT.gateFailed : EXIT.ok;
+}

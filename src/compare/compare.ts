@@ -1,0 +1,370 @@
+/**
+ * `compareReports(base, head)`: did head make the database do more work than base? Statements are
+ * matched by fingerprint only (never by queryid or OIDs, which differ between databases and server
+ * versions). Work counters (plan cost, blocks, calls per request, plan shape) decide on their own;
+ * timings only count with enough rounds, a significant Welch test and a large effect.
+ */
+import { isAtLeast, type Finding } from '../model/finding.js';
+import {
+  COMPARISON_VERSION,
+  type Comparison,
+  type ComparisonReason,
+  type CompareThresholds,
+  type MatchedStatement,
+  type MetricChange,
+  type RelativeThreshold,
+  type ReportSummary,
+  type RouteChange,
+  type StatementVerdict,
+  type TimingComparison,
+  type UnmatchedStatement,
+} from '../model/comparison.js';
+import type { QueryReport, Report } from '../model/report.js';
+import { diffPlans } from './plan-diff.js';
+import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
+import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
+
+/**
+ * Compares two reports of the same workload, typically main's saved report (base) and a pull
+ * request's (head).
+ *
+ * @example
+ * const comparison = compareReports(readReportFile('main.json'), readReportFile('pr.json'));
+ * if (comparison.verdict === 'regression') console.log(renderComparisonMarkdown(comparison));
+ */
+export function compareReports(base: Report, head: Report, thresholds: CompareThresholds = DEFAULT_COMPARE_THRESHOLDS): Comparison {
+  const baseBy = new Map(base.queries.map((q) => [q.fingerprint, q]));
+  const headBy = new Map(head.queries.map((q) => [q.fingerprint, q]));
+  const pairs = head.queries.filter((q) => baseBy.has(q.fingerprint)).map((h) => ({ b: baseBy.get(h.fingerprint)!, h }));
+
+  const planDiffs = pairs.map(({ b, h }) =>
+    b.plan && h.plan
+      ? diffPlans(b.plan, h.plan, {
+          baseRelations: base.relations,
+          headRelations: head.relations,
+          queryRelations: [...new Set([...h.relations, ...b.relations])],
+          baseServerVersionNum: base.target.serverVersionNum,
+          headServerVersionNum: head.target.serverVersionNum,
+        })
+      : null,
+  );
+  const { timings, speed } = compareTimings(
+    pairs.map((p, i) => ({ ...p, samePlan: planDiffs[i]?.changed === false })),
+    thresholds,
+  );
+  const baseRoutes = new Set((base.routes ?? []).map((r) => r.name));
+  const headRoutes = new Set((head.routes ?? []).map((r) => r.name));
+
+  const statements: MatchedStatement[] = pairs.map(({ b, h }, i) => {
+    const regressions: ComparisonReason[] = [];
+    const improvements: ComparisonReason[] = [];
+    const planCost = b.plan && h.plan ? change(b.plan.totalCost, h.plan.totalCost) : null;
+    const blocksPerCall = change(b.sharedBlksPerCall, h.sharedBlksPerCall);
+    if (planCost) judgeRelative('plan-cost', 'plan cost', planCost, thresholds.planCost, regressions, improvements);
+    judgeRelative('blocks-per-call', 'shared blocks per call', blocksPerCall, thresholds.blocksPerCall, regressions, improvements);
+
+    const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
+    for (const r of callsPerRequest) {
+      const delta = (r.head ?? 0) - (r.base ?? 0);
+      if (r.base === undefined && !baseRoutes.has(r.route)) continue;
+      if (r.head === undefined && !headRoutes.has(r.route)) continue;
+      const evidence = { route: r.route, base: r.base ?? 0, head: r.head ?? 0 };
+      if (delta >= thresholds.callsPerRequest) {
+        regressions.push(reason('calls-per-request', 'calls-per-request-up', `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`, evidence));
+      } else if (-delta >= thresholds.callsPerRequest) {
+        improvements.push(reason('calls-per-request', 'calls-per-request-down', `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`, evidence));
+      }
+    }
+
+    const planDiff = planDiffs[i] ?? null;
+    for (const c of planDiff?.changes ?? []) {
+      const large = c.relationRows === undefined || c.relationRows >= thresholds.scanDowngradeMinRows;
+      const evidence = { relation: c.relation ?? '', rows: c.relationRows ?? -1, base: c.base ?? '', head: c.head ?? '' };
+      if (c.kind === 'scan-downgrade' && large) regressions.push(reason('scan-downgrade', 'scan-downgrade', c.message, evidence));
+      if (c.kind === 'scan-upgrade' && large) improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
+    }
+
+    const newFindings = findingsOnlyIn(h.findings, b.findings);
+    const resolvedFindings = findingsOnlyIn(b.findings, h.findings);
+    for (const f of newFindings) {
+      if (counts(f, thresholds)) regressions.push(findingReason(f, 'new-finding'));
+    }
+    for (const f of resolvedFindings) {
+      if (counts(f, thresholds)) improvements.push(findingReason(f, 'resolved-finding'));
+    }
+
+    const timing = timings[i]!;
+    const timingEvidence = { baseMeanMs: timing.baseMeanMs, headMeanMs: timing.headMeanMs, p: timing.pAdjusted ?? 1 };
+    if (timing.verdict === 'slower') regressions.push(reason('timing', 'timing-slower', timing.note, timingEvidence));
+    if (timing.verdict === 'faster') improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
+
+    const verdict: StatementVerdict = regressions.length > 0 ? 'regression' : improvements.length > 0 ? 'improvement' : 'unchanged';
+    return {
+      fingerprint: h.fingerprint,
+      query: h.query,
+      ...(h.source ? { source: h.source } : {}),
+      verdict,
+      regressions,
+      improvements,
+      planCost,
+      blocksPerCall,
+      rowsPerCall: change(b.rowsPerCall, h.rowsPerCall),
+      meanMs: change(b.meanMs, h.meanMs),
+      callsPerRequest,
+      timing,
+      planDiff,
+      newFindings,
+      resolvedFindings,
+    };
+  });
+
+  const rank: Record<StatementVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
+  statements.sort((x, y) => rank[x.verdict] - rank[y.verdict] || (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0));
+
+  const added = head.queries.filter((q) => !baseBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, true));
+  const removed = base.queries.filter((q) => !headBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, false));
+  const regressions = statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
+
+  return {
+    version: COMPARISON_VERSION,
+    base: summarize(base),
+    head: summarize(head),
+    thresholds,
+    speed,
+    verdict: regressions > 0 ? 'regression' : 'ok',
+    counts: {
+      matched: statements.length,
+      added: added.length,
+      removed: removed.length,
+      regressions,
+      improvements: statements.filter((s) => s.verdict === 'improvement').length,
+      timingNoise: statements.filter((s) => s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive').length,
+    },
+    statements,
+    added,
+    removed,
+    warnings: warningsFor(base, head, thresholds),
+  };
+}
+
+function change(base: number, head: number): MetricChange {
+  return { base, head, delta: head - base, relative: base === 0 ? null : head / base - 1 };
+}
+
+function reason(kind: ComparisonReason['kind'], messageId: string, message: string, evidence: ComparisonReason['evidence']): ComparisonReason {
+  return { kind, messageId, message, evidence };
+}
+
+/** Up by the relative threshold and the absolute floor: regression; down by as much: improvement. */
+function judgeRelative(
+  kind: 'plan-cost' | 'blocks-per-call',
+  name: string,
+  m: MetricChange,
+  t: RelativeThreshold,
+  regressions: ComparisonReason[],
+  improvements: ComparisonReason[],
+): void {
+  const evidence = { base: m.base, head: m.head };
+  const pct = (r: number) => `${r >= 0 ? '+' : ''}${(r * 100).toFixed(0)}%`;
+  if (m.delta >= t.absolute && (m.base === 0 || m.head / m.base - 1 >= t.relative)) {
+    regressions.push(reason(kind, `${kind}-up`, `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})`, evidence));
+  } else if (-m.delta >= t.absolute && (m.head === 0 || m.base / m.head - 1 >= t.relative)) {
+    improvements.push(reason(kind, `${kind}-down`, `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})`, evidence));
+  }
+}
+
+function fmt(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(Math.abs(n) >= 1 ? 1 : 3);
+}
+
+/** Calls per request per route, over the routes of either side. */
+function routeChanges(b: QueryReport, h: QueryReport, baseRoutes: Set<string>, headRoutes: Set<string>): RouteChange[] {
+  const names = new Set([...(b.routes ?? []).map((r) => r.route), ...(h.routes ?? []).map((r) => r.route)]);
+  return [...names].sort().map((route) => {
+    const inBase = b.routes?.find((r) => r.route === route)?.callsPerRequest ?? (baseRoutes.has(route) ? 0 : undefined);
+    const inHead = h.routes?.find((r) => r.route === route)?.callsPerRequest ?? (headRoutes.has(route) ? 0 : undefined);
+    return { route, ...(inBase !== undefined ? { base: inBase } : {}), ...(inHead !== undefined ? { head: inHead } : {}) };
+  });
+}
+
+/** Findings are the same when rule and relation are (messages and numbers change with the data). */
+function findingKey(f: Finding): string {
+  return `${f.rule}\u0000${f.relation ?? ''}`;
+}
+
+function findingsOnlyIn(these: readonly Finding[], others: readonly Finding[]): Finding[] {
+  const seen = new Set(others.map(findingKey));
+  const out: Finding[] = [];
+  const emitted = new Set<string>();
+  for (const f of these) {
+    const key = findingKey(f);
+    if (seen.has(key) || emitted.has(key)) continue;
+    emitted.add(key);
+    out.push(f);
+  }
+  return out;
+}
+
+function counts(f: Finding, t: CompareThresholds): boolean {
+  return t.newFindingSeverity !== 'none' && isAtLeast(f.severity, t.newFindingSeverity);
+}
+
+function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'): ComparisonReason {
+  const where = f.relation ? ` on ${f.relation}` : '';
+  const text = messageId === 'new-finding' ? `new ${f.severity} finding ${f.rule}${where}: ${f.message}` : `${f.rule}${where} resolved`;
+  return reason('new-finding', messageId, text, { rule: f.rule, severity: f.severity, relation: f.relation ?? '' });
+}
+
+function unmatched(q: QueryReport, t: CompareThresholds, isNew: boolean): UnmatchedStatement {
+  const regressions = isNew ? findingsOnlyIn(q.findings, []).filter((f) => counts(f, t)).map((f) => findingReason(f, 'new-finding')) : [];
+  return {
+    fingerprint: q.fingerprint,
+    query: q.query,
+    ...(q.source ? { source: q.source } : {}),
+    calls: q.calls,
+    meanMs: q.meanMs,
+    planCost: q.plan?.totalCost ?? null,
+    blocksPerCall: q.sharedBlksPerCall,
+    findings: q.findings,
+    regressions,
+  };
+}
+
+/** Per-round mean times usable for a test: rounds in which the statement ran, ms. */
+function roundMeans(q: QueryReport): number[] {
+  return q.rounds.filter((r) => r.calls > 0 && Number.isFinite(r.meanMs)).map((r) => r.meanMs);
+}
+
+/** pg_stat_statements reports microseconds at best: a round mean of 0 is "under 1 µs". */
+const MIN_ROUND_MS = 0.001;
+
+/**
+ * Timing verdicts of all matched statements. Welch's t-test on the logarithms of the per-round
+ * mean times (timing noise is multiplicative: a busy CI machine makes everything some percent
+ * slower, not some milliseconds), Holm's correction over every statement tested, then the effect
+ * (ratio of geometric means, and the difference of the per-call means) must exceed both the
+ * relative and the absolute minimum. Anything else is noise.
+ *
+ * With `normalize`, ratios are taken relative to the run's overall speed: the median ratio of the
+ * statements whose plans did not change. Rounds within one run share the machine's state, so a head
+ * run on a busier machine would otherwise look significantly slower everywhere.
+ */
+function compareTimings(
+  pairs: readonly { b: QueryReport; h: QueryReport; samePlan: boolean }[],
+  thresholds: CompareThresholds,
+): { timings: TimingComparison[]; speed: Comparison['speed'] } {
+  const t = thresholds.timing;
+  const minRounds = Math.max(2, t.minRounds);
+  const logs = (q: QueryReport) => roundMeans(q).map((ms) => Math.log(Math.max(ms, MIN_ROUND_MS)));
+  const samples = pairs.map(({ b, h }) => {
+    const a = logs(b);
+    const c = logs(h);
+    return a.length >= minRounds && c.length >= minRounds ? { a, c } : null;
+  });
+  const references = samples.flatMap((x, i) => (x && pairs[i]!.samePlan ? [mean(x.c) - mean(x.a)] : []));
+  const speed =
+    t.normalize && references.length >= MIN_SPEED_REFERENCES
+      ? { ratio: round(Math.exp(median(references))), statements: references.length }
+      : null;
+  const shift = speed ? Math.log(speed.ratio) : 0;
+  const tests: (WelchResult | null)[] = samples.map((x) => (x ? welchTTest(x.a, x.c.map((v) => v - shift)) : null));
+  const tested = tests.flatMap((r, i) => (r ? [{ i, p: r.p }] : []));
+  const adjusted = holmAdjust(tested.map((x) => x.p));
+  const adjustedBy = new Map(tested.map((x, k) => [x.i, adjusted[k]!]));
+
+  const timings = pairs.map(({ b, h }, i): TimingComparison => {
+    const test = tests[i] ?? null;
+    const baseRounds = roundMeans(b).length;
+    const headRounds = roundMeans(h).length;
+    const common = { baseRounds, headRounds, baseMeanMs: b.meanMs, headMeanMs: h.meanMs };
+    if (!test) {
+      return {
+        ...common,
+        verdict: 'inconclusive',
+        ratio: null,
+        t: null,
+        df: null,
+        p: null,
+        pAdjusted: null,
+        note: `${baseRounds} round(s) in base, ${headRounds} in head: timing needs ${minRounds} on each side (run --rounds ${minRounds})`,
+      };
+    }
+    const pAdjusted = adjustedBy.get(i) ?? 1;
+    // exp(mean of logs) is the geometric mean: the ratio of the two is the typical slowdown.
+    const ratio = Math.exp(test.meanB - test.meanA);
+    const stats = { ratio: round(ratio), t: round(test.t), df: round(test.df), p: round(test.p), pAdjusted: round(pAdjusted) };
+    const delta = h.meanMs - b.meanMs;
+    const shown =
+      `${fmtMs(b.meanMs)} -> ${fmtMs(h.meanMs)} per call ` +
+      `(x${ratio.toFixed(2)}${speed ? ` relative to the run's speed x${speed.ratio.toFixed(2)}` : ''}, ${baseRounds}/${headRounds} rounds)`;
+    const slower = ratio > 1 && delta > 0;
+    const faster = ratio < 1 && delta < 0;
+    const bigEnough =
+      (slower && delta >= t.minAbsoluteMs && ratio - 1 >= t.minRelativeChange) ||
+      (faster && -delta >= t.minAbsoluteMs && 1 / ratio - 1 >= t.minRelativeChange);
+    if (!bigEnough) {
+      return { ...common, ...stats, verdict: 'noise', note: `${shown}: below the minimum effect (${pctText(t.minRelativeChange)} and ${t.minAbsoluteMs} ms)` };
+    }
+    if (pAdjusted >= t.alpha) {
+      return { ...common, ...stats, verdict: 'noise', note: `${shown}: not significant (p=${fmtP(pAdjusted)} >= ${t.alpha})` };
+    }
+    return { ...common, ...stats, verdict: slower ? 'slower' : 'faster', note: `${shown}, p=${fmtP(pAdjusted)}` };
+  });
+  return { timings, speed };
+}
+
+/** Statements with unchanged plans needed before timings are normalized by the run's speed. */
+const MIN_SPEED_REFERENCES = 3;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function round(n: number): number {
+  return Number.isFinite(n) ? Number(n.toPrecision(6)) : n;
+}
+
+function fmtMs(ms: number): string {
+  return `${ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3)} ms`;
+}
+
+function fmtP(p: number): string {
+  return p < 0.0001 ? '<0.0001' : p.toFixed(4);
+}
+
+function pctText(r: number): string {
+  return `+${(r * 100).toFixed(0)}%`;
+}
+
+function summarize(r: Report): ReportSummary {
+  return {
+    createdAt: r.createdAt,
+    serverVersion: r.target.serverVersion,
+    database: r.target.database,
+    workload: r.workload.name,
+    rounds: r.workload.rounds,
+    statements: r.queries.length,
+    complete: r.run.complete,
+  };
+}
+
+function warningsFor(base: Report, head: Report, thresholds: CompareThresholds): string[] {
+  const out: string[] = [];
+  if (!base.run.complete) out.push('the base report is incomplete (the run was interrupted): statements may be missing');
+  if (!head.run.complete) out.push('the head report is incomplete (the run was interrupted): statements may be missing');
+  if (base.workload.name !== head.workload.name) {
+    out.push(`the reports come from different workloads (${base.workload.name} and ${head.workload.name})`);
+  }
+  const major = (n: number) => Math.floor(n / 10000);
+  if (major(base.target.serverVersionNum) !== major(head.target.serverVersionNum)) {
+    out.push(`base ran on PostgreSQL ${base.target.serverVersion}, head on ${head.target.serverVersion}: plan costs are not strictly comparable`);
+  }
+  const rounds = Math.min(base.workload.rounds, head.workload.rounds);
+  if (rounds < thresholds.timing.minRounds) {
+    out.push(`timings are not compared with fewer than ${thresholds.timing.minRounds} rounds per report (base ${base.workload.rounds}, head ${head.workload.rounds})`);
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+/** Default regression thresholds of `compare`, and merging overrides from the budget file. */
+import type { CompareThresholds, RelativeThreshold, TimingThresholds } from '../model/comparison.js';
+
+/**
+ * The defaults. Relative thresholds come with an absolute floor so that a primary-key lookup going
+ * from 3 to 5 blocks (+67%) is not a regression while a scan going from 300 to 3,000 blocks is.
+ */
+export const DEFAULT_COMPARE_THRESHOLDS: CompareThresholds = {
+  planCost: { relative: 0.5, absolute: 100 },
+  blocksPerCall: { relative: 0.5, absolute: 20 },
+  callsPerRequest: 1,
+  scanDowngradeMinRows: 10_000,
+  newFindingSeverity: 'error',
+  timing: {
+    minRounds: 3,
+    alpha: 0.01,
+    minRelativeChange: 0.5,
+    minAbsoluteMs: 0.5,
+    normalize: true,
+  },
+};
+
+/** Overrides as written in the `compare:` section of a budget file: every field optional. */
+export interface CompareThresholdOverrides {
+  readonly planCost?: Partial<RelativeThreshold>;
+  readonly blocksPerCall?: Partial<RelativeThreshold>;
+  readonly callsPerRequest?: number;
+  readonly scanDowngradeMinRows?: number;
+  readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
+  readonly timing?: Partial<TimingThresholds>;
+}
+
+/** The defaults with `overrides` applied field by field (an override replaces, never merges). */
+export function resolveCompareThresholds(
+  overrides: CompareThresholdOverrides = {},
+  defaults: CompareThresholds = DEFAULT_COMPARE_THRESHOLDS,
+): CompareThresholds {
+  return {
+    planCost: { ...defaults.planCost, ...overrides.planCost },
+    blocksPerCall: { ...defaults.blocksPerCall, ...overrides.blocksPerCall },
+    callsPerRequest: overrides.callsPerRequest ?? defaults.callsPerRequest,
+    scanDowngradeMinRows: overrides.scanDowngradeMinRows ?? defaults.scanDowngradeMinRows,
+    newFindingSeverity: overrides.newFindingSeverity ?? defaults.newFindingSeverity,
+    timing: { ...defaults.timing, ...overrides.timing },
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * The result of comparing two reports (`querygate compare base.json head.json`): which statements
+ * are new, gone, or do more work in head than in base. Plain JSON, like the report.
+ */
+import type { Finding } from './finding.js';
+
+/** Version of the comparison format (`--format json`). */
+export const COMPARISON_VERSION = 1;
+
+/** Relative change with an absolute floor: both must be exceeded for a regression. */
+export interface RelativeThreshold {
+  /** Fraction of the base value, e.g. 0.5 for +50%. */
+  readonly relative: number;
+  /** Minimum absolute increase, in the metric's unit. */
+  readonly absolute: number;
+}
+
+/**
+ * When a change between base and head counts as a regression. Defaults in `src/compare/thresholds.ts`;
+ * the `compare:` section of the budget file overrides them field by field.
+ */
+export interface CompareThresholds {
+  /** Root plan cost (unitless planner estimate). */
+  readonly planCost: RelativeThreshold;
+  /** Shared blocks (hit + read) per call; a block is 8 kB. */
+  readonly blocksPerCall: RelativeThreshold;
+  /** Increase of calls per request on any route (the N+1 signal). */
+  readonly callsPerRequest: number;
+  /** A relation read by an index in base and sequentially in head, when it has at least this many rows. */
+  readonly scanDowngradeMinRows: number;
+  /** A finding of this rule severity that is new in head is a regression. */
+  readonly newFindingSeverity: 'error' | 'warning' | 'info' | 'none';
+  readonly timing: TimingThresholds;
+}
+
+/** Timing is noisy on CI machines: a regression needs rounds, a significant test and a large effect. */
+export interface TimingThresholds {
+  /** Rounds needed on each side for a test; with fewer the timing verdict is `inconclusive`. */
+  readonly minRounds: number;
+  /** Significance level of Welch's t-test, after Holm's correction over all tested statements. */
+  readonly alpha: number;
+  /** Minimum relative increase of the mean time, e.g. 0.5 for +50%. */
+  readonly minRelativeChange: number;
+  /** Minimum absolute increase of the mean time per call, ms. */
+  readonly minAbsoluteMs: number;
+  /**
+   * Judge each statement's timing relative to the run's overall speed (the median ratio of the
+   * statements whose plans did not change), so that a slower CI machine is not a regression.
+   */
+  readonly normalize: boolean;
+}
+
+/** A number in base and head. */
+export interface MetricChange {
+  readonly base: number;
+  readonly head: number;
+  readonly delta: number;
+  /** head / base - 1; null when base is 0. */
+  readonly relative: number | null;
+}
+
+/** Calls per request of one statement on one route. */
+export interface RouteChange {
+  readonly route: string;
+  /** Undefined when the statement did not run on that route in that report. */
+  readonly base?: number;
+  readonly head?: number;
+}
+
+export type TimingVerdict =
+  /** Too few rounds on one side for a test: never a regression. */
+  | 'inconclusive'
+  /** The difference is below the effect size or not significant. */
+  | 'noise'
+  | 'slower'
+  | 'faster';
+
+export interface TimingComparison {
+  readonly verdict: TimingVerdict;
+  readonly baseRounds: number;
+  readonly headRounds: number;
+  /** Mean time per call over the whole run, ms. */
+  readonly baseMeanMs: number;
+  readonly headMeanMs: number;
+  /** Ratio of the geometric means of the round means (head / base), after normalization; null when not tested. */
+  readonly ratio: number | null;
+  /** Welch's t statistic on the logarithms of the per-round mean times (head - base); null when not tested. */
+  readonly t: number | null;
+  readonly df: number | null;
+  /** Two-sided p-value before correction; null when not tested. */
+  readonly p: number | null;
+  /** p-value after Holm's correction over the statements tested; null when not tested. */
+  readonly pAdjusted: number | null;
+  /** Why the verdict is what it is, one line. */
+  readonly note: string;
+}
+
+/** What changed in the shape of a plan, named. */
+export type PlanChangeKind =
+  /** An index-based read of a relation became a sequential scan. */
+  | 'scan-downgrade'
+  /** A sequential scan became an index-based read. */
+  | 'scan-upgrade'
+  /** Another change of access method on the same relation (Index Scan -> Bitmap Heap Scan, another index). */
+  | 'scan-change'
+  | 'join-change'
+  /** Any other node whose type changed in place. */
+  | 'node-change'
+  | 'node-added'
+  | 'node-removed'
+  /** An index read in base that head does not read; `dropped` when head's relation no longer has it. */
+  | 'index-lost'
+  /** A sort or hash that spills to disk in head and did not in base (ANALYZE plans only). */
+  | 'spill';
+
+export interface PlanChange {
+  readonly kind: PlanChangeKind;
+  /** One line, e.g. "Index Scan using orders_customer_idx on orders -> Seq Scan on orders". */
+  readonly message: string;
+  readonly relation?: string;
+  /** Estimated rows of the relation (head's statistics) where a relation is involved. */
+  readonly relationRows?: number;
+  readonly base?: string;
+  readonly head?: string;
+}
+
+/** One line of the plan-shape diff, in tree order. */
+export interface PlanDiffLine {
+  readonly op: 'same' | 'changed' | 'added' | 'removed';
+  readonly depth: number;
+  /** Node label in base (same, changed, removed). */
+  readonly base?: string;
+  /** Node label in head (same, changed, added). */
+  readonly head?: string;
+  /** Extra facts of the head node worth showing ("spills to disk", cost). */
+  readonly note?: string;
+}
+
+export interface PlanDiff {
+  /** False when both plans have the same shape (same node types on the same relations and indexes). */
+  readonly changed: boolean;
+  readonly lines: readonly PlanDiffLine[];
+  readonly changes: readonly PlanChange[];
+  /** e.g. "plans were made differently (generic vs params)". */
+  readonly notes: readonly string[];
+}
+
+export type RegressionKind = 'plan-cost' | 'blocks-per-call' | 'calls-per-request' | 'scan-downgrade' | 'new-finding' | 'timing';
+
+/** One reason a statement regressed (or improved). */
+export interface ComparisonReason {
+  readonly kind: RegressionKind;
+  /** Stable message id, e.g. "plan-cost-up"; tests assert ids, not prose. */
+  readonly messageId: string;
+  readonly message: string;
+  readonly evidence: Readonly<Record<string, number | string>>;
+}
+
+export type StatementVerdict = 'regression' | 'improvement' | 'unchanged';
+
+/** A statement present in both reports (matched by fingerprint). */
+export interface MatchedStatement {
+  readonly fingerprint: string;
+  readonly query: string;
+  readonly source?: string;
+  readonly verdict: StatementVerdict;
+  readonly regressions: readonly ComparisonReason[];
+  readonly improvements: readonly ComparisonReason[];
+  readonly planCost: MetricChange | null;
+  readonly blocksPerCall: MetricChange;
+  readonly rowsPerCall: MetricChange;
+  readonly meanMs: MetricChange;
+  readonly callsPerRequest: readonly RouteChange[];
+  readonly timing: TimingComparison;
+  /** Null when either report has no plan for the statement. */
+  readonly planDiff: PlanDiff | null;
+  /** Findings in head whose rule + relation were not found in base. */
+  readonly newFindings: readonly Finding[];
+  /** Findings in base whose rule + relation are gone in head. */
+  readonly resolvedFindings: readonly Finding[];
+}
+
+/** A statement in only one of the reports. */
+export interface UnmatchedStatement {
+  readonly fingerprint: string;
+  readonly query: string;
+  readonly source?: string;
+  readonly calls: number;
+  readonly meanMs: number;
+  readonly planCost: number | null;
+  readonly blocksPerCall: number;
+  readonly findings: readonly Finding[];
+  /** New statements only: reasons they count as a regression (an error finding). */
+  readonly regressions: readonly ComparisonReason[];
+}
+
+/** Identifies a compared report. */
+export interface ReportSummary {
+  readonly createdAt: string;
+  readonly serverVersion: string;
+  readonly database: string;
+  readonly workload: string;
+  readonly rounds: number;
+  readonly statements: number;
+  readonly complete: boolean;
+}
+
+export interface Comparison {
+  readonly version: typeof COMPARISON_VERSION;
+  readonly base: ReportSummary;
+  readonly head: ReportSummary;
+  readonly thresholds: CompareThresholds;
+  /**
+   * How much slower (> 1) or faster head ran overall: the median timing ratio of the statements whose
+   * plans did not change. Timing verdicts are relative to it. Null when not normalized (too few such
+   * statements, or `timing.normalize` off).
+   */
+  readonly speed: { readonly ratio: number; readonly statements: number } | null;
+  /** 'regression' when any statement regressed (exit code 1). */
+  readonly verdict: 'regression' | 'ok';
+  readonly counts: {
+    readonly matched: number;
+    readonly added: number;
+    readonly removed: number;
+    readonly regressions: number;
+    readonly improvements: number;
+    /** Matched statements whose timing difference was classed as noise or inconclusive. */
+    readonly timingNoise: number;
+  };
+  /** Matched statements: regressions first, then improvements, then the rest, each by head time. */
+  readonly statements: readonly MatchedStatement[];
+  readonly added: readonly UnmatchedStatement[];
+  readonly removed: readonly UnmatchedStatement[];
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,130 @@
+/** A comparison as Markdown, ready to post as a pull-request comment (GitHub and GitLab flavoured). */
+import { renderPlanDiff } from '../compare/plan-diff.js';
+import type { Comparison, MatchedStatement, UnmatchedStatement } from '../model/comparison.js';
+import { comparisonHeadline, describeSide, describeSpeed, formatChange, formatNumber, formatRoutes, formatTiming } from './comparison-table.js';
+import { formatCount, formatMs, oneLine } from './format.js';
+
+export interface ComparisonMarkdownOptions {
+  /** Heading level of the title (2 = "##"). */
+  readonly headingLevel?: number;
+}
+
+/** Inline code that survives table cells and backticks in SQL. */
+function code(text: string): string {
+  const flat = text.replace(/\|/g, '\\|');
+  return flat.includes('`') ? `\`\` ${flat} \`\`` : `\`${flat}\``;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Renders a comparison as Markdown. Pure: returns a string. */
+export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkdownOptions = {}): string {
+  const h = '#'.repeat(Math.min(6, Math.max(1, options.headingLevel ?? 2)));
+  const out: string[] = [];
+  out.push(`${h} querygate: ${c.verdict === 'regression' ? `${c.counts.regressions} regression(s)` : 'no regression'}`, '');
+  out.push(`**${cell(comparisonHeadline(c))}**`, '');
+  out.push(`- base: ${cell(describeSide(c.base))}`, `- head: ${cell(describeSide(c.head))}`);
+  const speed = describeSpeed(c);
+  if (speed) out.push(`- ${cell(speed)}`);
+  out.push('');
+
+  const changed = c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
+  if (changed.length > 0) {
+    out.push(...statementTable(changed), '');
+  }
+
+  const regressed = c.statements.filter((s) => s.verdict === 'regression');
+  if (regressed.length > 0 || c.added.some((a) => a.regressions.length > 0)) {
+    out.push(`${h}# Regressions`, '');
+    for (const s of regressed) out.push(...describeMatched(s), '');
+    for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeUnmatched(a, true), '');
+  }
+  const improved = c.statements.filter((s) => s.verdict === 'improvement');
+  if (improved.length > 0) {
+    out.push(`${h}# Improvements`, '');
+    for (const s of improved) {
+      out.push(`- ${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}`);
+    }
+    out.push('');
+  }
+  const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && s.planDiff?.changed);
+  if (planOnly.length > 0) {
+    out.push('<details><summary>Plan changes that are not regressions</summary>', '');
+    for (const s of planOnly) out.push(...planDetails(s));
+    out.push('</details>', '');
+  }
+  const added = c.added.filter((a) => a.regressions.length === 0);
+  if (added.length > 0) {
+    out.push(`<details><summary>New statements (${added.length})</summary>`, '');
+    for (const a of added) out.push(...describeUnmatched(a, false));
+    out.push('', '</details>', '');
+  }
+  if (c.removed.length > 0) {
+    out.push(`<details><summary>Removed statements (${c.removed.length})</summary>`, '');
+    for (const r of c.removed) out.push(`- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}`);
+    out.push('', '</details>', '');
+  }
+  const noisy = c.statements.filter((s) => s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive');
+  if (noisy.length > 0) {
+    out.push(`<details><summary>Timing: ${noisy.length} difference(s) within noise or not tested</summary>`, '');
+    const t = c.thresholds.timing;
+    out.push(
+      `A timing regression needs ${t.minRounds}+ rounds in both reports, Welch's t-test significant at ${t.alpha} (Holm-corrected) ` +
+        `and an increase of at least ${(t.minRelativeChange * 100).toFixed(0)}% and ${t.minAbsoluteMs} ms per call.`,
+      '',
+    );
+    for (const s of noisy) out.push(`- ${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
+    out.push('', '</details>', '');
+  }
+  const unchanged = c.statements.length - changed.length;
+  if (unchanged > 0) out.push(`${unchanged} matched statement(s) unchanged.`, '');
+  for (const w of c.warnings) out.push(`> **Warning:** ${cell(w)}`, '');
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+function statementTable(statements: readonly MatchedStatement[]): string[] {
+  const rows = [
+    '| verdict | statement | plan cost | blocks/call | rows/call | mean time | calls/request |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const s of statements) {
+    rows.push(
+      `| ${s.verdict === 'regression' ? '**regression**' : s.verdict} | ${code(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
+        `${cell(formatChange(s.blocksPerCall))} | ${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
+    );
+  }
+  return rows;
+}
+
+function describeMatched(s: MatchedStatement): string[] {
+  const out = [`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, ''];
+  for (const r of s.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
+  const named = new Set(s.regressions.map((r) => r.message));
+  for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
+  for (const note of s.planDiff?.notes ?? []) out.push(`- note: ${cell(note)}`);
+  if (s.planDiff?.changed) out.push('', ...planBlock(s));
+  return out;
+}
+
+function planBlock(s: MatchedStatement): string[] {
+  if (!s.planDiff) return [];
+  return ['<details><summary>Plan diff (- base, + head)</summary>', '', '```diff', renderPlanDiff(s.planDiff), '```', '', '</details>'];
+}
+
+function planDetails(s: MatchedStatement): string[] {
+  const out = [`${code(oneLine(s.query, 160))}`, ''];
+  for (const ch of s.planDiff?.changes ?? []) out.push(`- ${ch.kind}: ${cell(ch.message)}`);
+  out.push('', '```diff', renderPlanDiff(s.planDiff!), '```', '');
+  return out;
+}
+
+function describeUnmatched(a: UnmatchedStatement, withReasons: boolean): string[] {
+  const out = [
+    `- ${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+      `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
+  ];
+  if (withReasons) for (const r of a.regressions) out.push(`  - **${r.kind}**: ${cell(r.message)}`);
+  return out;
+}
