@@ -85,6 +85,7 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
     statements,
     rules: raw.rules ?? {},
     accepted,
+    ...(raw.compare ? { compare: raw.compare } : {}),
     lines,
   };
 }

@@ -1,5 +1,7 @@
 /** Default regression thresholds of `compare`, and merging overrides from the budget file. */
-import type { CompareThresholds, RelativeThreshold, TimingThresholds } from '../model/comparison.js';
+import type { CompareThresholdOverrides, CompareThresholds } from '../model/comparison.js';
+
+export type { CompareThresholdOverrides };
 
 /**
  * The defaults. Relative thresholds come with an absolute floor so that a primary-key lookup going
@@ -19,16 +21,6 @@ export const DEFAULT_COMPARE_THRESHOLDS: CompareThresholds = {
     normalize: true,
   },
 };
-
-/** Overrides as written in the `compare:` section of a budget file: every field optional. */
-export interface CompareThresholdOverrides {
-  readonly planCost?: Partial<RelativeThreshold>;
-  readonly blocksPerCall?: Partial<RelativeThreshold>;
-  readonly callsPerRequest?: number;
-  readonly scanDowngradeMinRows?: number;
-  readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
-  readonly timing?: Partial<TimingThresholds>;
-}
 
 /** The defaults with `overrides` applied field by field (an override replaces, never merges). */
 export function resolveCompareThresholds(

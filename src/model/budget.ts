@@ -5,6 +5,7 @@
  * pages, error rates are fractions 0..1.
  */
 import type { Finding, Severity } from './finding.js';
+import type { CompareThresholdOverrides } from './comparison.js';
 
 /** Limits on the whole run and on every HTTP route of it. */
 export interface GlobalLimits {
@@ -83,6 +84,8 @@ export interface Budget {
   /** Rule severities and thresholds, overriding the defaults (the `rules:` section of the config). */
   readonly rules: Readonly<Record<string, RuleSetting>>;
   readonly accepted: readonly AcceptedFinding[];
+  /** Regression thresholds of `compare` and `run --baseline` (the `compare:` section). */
+  readonly compare?: CompareThresholdOverrides;
   /** Line in the source file of each field, keyed like `limits.totalDbMs`, `statements[0].maxMeanMs`. */
   readonly lines: Readonly<Record<string, number>>;
 }

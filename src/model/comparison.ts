@@ -50,6 +50,16 @@ export interface TimingThresholds {
   readonly normalize: boolean;
 }
 
+/** Overrides as written in the `compare:` section of a budget file: every field optional. */
+export interface CompareThresholdOverrides {
+  readonly planCost?: Partial<RelativeThreshold>;
+  readonly blocksPerCall?: Partial<RelativeThreshold>;
+  readonly callsPerRequest?: number;
+  readonly scanDowngradeMinRows?: number;
+  readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
+  readonly timing?: Partial<TimingThresholds>;
+}
+
 /** A number in base and head. */
 export interface MetricChange {
   readonly base: number;
