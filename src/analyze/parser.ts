@@ -183,4 +183,21 @@ export function statementComments(sql: string): string[] {
   }
 }
 
+/**
+ * Quotes an identifier the way PostgreSQL's quote_ident() does: bare when it is lower case and not
+ * a keyword (unreserved keywords excepted), else in double quotes.
+ */
+export function quoteIdentifier(name: string): string {
+  if (/^[a-z_][a-z0-9_$]*$/.test(name)) {
+    let kind = 'NO_KEYWORD';
+    try {
+      kind = pgQuery.scanSync(name).tokens[0]?.keywordName ?? 'NO_KEYWORD';
+    } catch {
+      kind = 'UNKNOWN';
+    }
+    if (kind === 'NO_KEYWORD' || kind === 'UNRESERVED_KEYWORD') return name;
+  }
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 export type { ParseResult, Node } from 'libpg-query';

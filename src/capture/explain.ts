@@ -15,6 +15,11 @@ export interface ExplainRequest {
   readonly analyze: boolean;
   readonly timeoutMs: number;
   readonly serverVersionNum: number;
+  /**
+   * Run inside the caller's open transaction, under a savepoint instead of BEGIN/ROLLBACK, so that
+   * what the caller did in it (e.g. build a candidate index) is visible to the planner.
+   */
+  readonly savepoint?: boolean;
 }
 
 /** The result: a plan, or the reason there is none (one line, for the report). */
@@ -28,7 +33,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
   const known = paramCount === 0 || (params !== undefined && params.length >= paramCount);
   let prepared = false;
   try {
-    await session.query('BEGIN');
+    await session.query(request.savepoint ? 'SAVEPOINT querygate_explain' : 'BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
     let json: ExplainJson;
     let mode: CapturedPlan['mode'];
@@ -69,7 +74,12 @@ export async function explainStatement(session: Session, request: ExplainRequest
       note: server?.code === '57014' ? `EXPLAIN cancelled after ${request.timeoutMs} ms (statement_timeout)` : `EXPLAIN failed: ${message}`,
     };
   } finally {
-    await session.query('ROLLBACK').catch(() => undefined);
+    if (request.savepoint) {
+      await session.query('ROLLBACK TO SAVEPOINT querygate_explain').catch(() => undefined);
+      await session.query('RELEASE SAVEPOINT querygate_explain').catch(() => undefined);
+    } else {
+      await session.query('ROLLBACK').catch(() => undefined);
+    }
     // Prepared statements are not transactional: ROLLBACK keeps them.
     if (prepared) await session.query('DEALLOCATE querygate_explain').catch(() => undefined);
   }

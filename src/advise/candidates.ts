@@ -1,0 +1,265 @@
+/**
+ * Index candidates for a finding: pure. Reads the statement's captured plan (the conditions the
+ * server printed for the scans of the relation the finding is about, the join conditions and sort
+ * keys above them) and proposes single- and two-column B-trees, expression indexes for function
+ * predicates and trigram GIN indexes for leading-wildcard searches. Which candidate is worth it is
+ * decided by the planner (see validate.ts), not here.
+ */
+import { parseCondition, parseSortKey, type IndexExpression, type PlanColumn, type PlanPredicate } from '../analyze/plan-conditions.js';
+import { quoteIdentifier } from '../analyze/parser.js';
+import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
+import type { Finding } from '../model/finding.js';
+import type { PlanNode } from '../model/plan.js';
+import type { QueryReport, RelationInfo, Report } from '../model/report.js';
+
+/** One index that might help a statement. */
+export interface IndexCandidate {
+  /** Schema-qualified table. */
+  readonly relation: string;
+  readonly method: 'btree' | 'gin';
+  /** Key definitions as written between the parentheses: `status`, `(lower(email))`, `email gin_trgm_ops`. */
+  readonly keys: readonly string[];
+  /** A suggested name, unique among the indexes the report knows in that schema. */
+  readonly name: string;
+  /** Extension the operator class needs. */
+  readonly extension?: 'pg_trgm';
+  /** Why it was proposed, e.g. "equality on status, then the sort on total_cents". */
+  readonly reason: string;
+}
+
+export interface CandidateOptions {
+  /** Propose pg_trgm GIN indexes (the extension is installed or can be). */
+  readonly trigram: boolean;
+  /** At most this many candidates per finding (most promising first). */
+  readonly max?: number;
+}
+
+export const DEFAULT_MAX_CANDIDATES = 10;
+
+/** Rules whose findings get index advice; `nested-loop-heavy` for joins on unindexed columns. */
+export const ADVISED_RULES: readonly string[] = ['seq-scan-large-table', 'non-sargable-predicate', 'nested-loop-heavy'];
+
+const SEQ_SCANS = new Set(['Seq Scan', 'Parallel Seq Scan']);
+const CONDITION_KEYS = ['Filter', 'Index Cond', 'Recheck Cond'] as const;
+const JOIN_KEYS = ['Hash Cond', 'Merge Cond', 'Join Filter'] as const;
+
+/** The CREATE INDEX statement of a candidate (`concurrently` for the suggestion shown to users). */
+export function indexDefinition(candidate: IndexCandidate, options: { name?: string; concurrently?: boolean; mark?: string } = {}): string {
+  const [schema, table] = splitName(candidate.relation);
+  const target = schema ? `${quoteIdentifier(schema)}.${quoteIdentifier(table)}` : quoteIdentifier(table);
+  const name = quoteIdentifier(options.name ?? candidate.name);
+  const using = candidate.method === 'btree' ? '' : ` USING ${candidate.method}`;
+  const create = options.mark ? `CREATE ${options.mark} INDEX` : 'CREATE INDEX';
+  return `${create}${options.concurrently ? ' CONCURRENTLY' : ''} ${name} ON ${target}${using} (${candidate.keys.join(', ')})`;
+}
+
+/** A stable key of what a candidate builds (its name aside), to validate each index once. */
+export function candidateKey(candidate: IndexCandidate): string {
+  return `${candidate.relation}|${candidate.method}|${candidate.keys.join(',')}`;
+}
+
+function splitName(name: string): [string | undefined, string] {
+  const dot = name.indexOf('.');
+  return dot < 0 ? [undefined, name] : [name.slice(0, dot), name.slice(dot + 1)];
+}
+
+/** The relation a scan node reads, schema-qualified through the report's relation metadata. */
+function scanRelation(node: PlanNode, query: QueryReport, report: Report): RelationInfo | undefined {
+  const table = node['Relation Name'];
+  if (!table) return undefined;
+  if (node.Schema) return report.relations.find((r) => r.schema === node.Schema && r.table === table);
+  const matches = report.relations.filter((r) => r.table === table);
+  return matches.find((r) => query.relations.includes(r.name)) ?? matches[0];
+}
+
+/** The scan nodes a finding is about: of its relation, else the sequential scans under its plan node. */
+function targetScans(visited: readonly VisitedNode[], finding: Finding, query: QueryReport, report: Report): VisitedNode[] {
+  const scans = visited.filter((v) => v.node['Relation Name'] !== undefined);
+  if (finding.relation) {
+    const wanted = finding.relation;
+    return scans.filter((v) => {
+      const rel = scanRelation(v.node, query, report);
+      return rel ? rel.name === wanted || rel.table === wanted : v.node['Relation Name'] === wanted;
+    });
+  }
+  if (!finding.nodePath) return [];
+  const at = visited.find((v) => formatPath(v.path) === finding.nodePath);
+  if (!at) return [];
+  if (at.node['Relation Name'] !== undefined) return [at];
+  const below = scans.filter((v) => v.path.length > at.path.length && at.path.every((p, i) => v.path[i] === p));
+  const seq = below.filter((v) => SEQ_SCANS.has(v.node['Node Type']));
+  return seq.length > 0 ? seq : below;
+}
+
+interface Collected {
+  eq: string[];
+  range: string[];
+  expressions: { expression: IndexExpression; operator: string }[];
+  patterns: { key: string; nameParts: string[] }[];
+  prefixes: string[];
+  joins: string[];
+  sort: string[];
+}
+
+function addUnique(list: string[], value: string): void {
+  if (!list.includes(value)) list.push(value);
+}
+
+/** The filter, join and sort columns of one relation, from every place the plan names them. */
+function collect(visited: readonly VisitedNode[], scans: readonly VisitedNode[], relationCount: number): Collected {
+  const aliases = new Set(scans.map((v) => String(v.node.Alias ?? v.node['Relation Name'])));
+  const out: Collected = { eq: [], range: [], expressions: [], patterns: [], prefixes: [], joins: [], sort: [] };
+  const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
+
+  const take = (p: PlanPredicate, local: boolean) => {
+    switch (p.kind) {
+      case 'column':
+        if (!mine(p.column, local)) return;
+        addUnique(p.operator === 'range' ? out.range : out.eq, p.column.column);
+        return;
+      case 'expression':
+        if (!p.expression.columns.every((c) => mine(c, local))) return;
+        if (!out.expressions.some((e) => e.expression.sql === p.expression.sql)) out.expressions.push({ expression: p.expression, operator: p.operator });
+        return;
+      case 'join':
+        if (mine(p.left, false) && !mine(p.right, false)) addUnique(out.joins, p.left.column);
+        else if (mine(p.right, false) && !mine(p.left, false)) addUnique(out.joins, p.right.column);
+        else if (local && p.left.qualifier === undefined) addUnique(out.joins, p.left.column);
+        else if (local && p.right.qualifier === undefined) addUnique(out.joins, p.right.column);
+        return;
+      case 'pattern': {
+        const target = p.column ? (mine(p.column, local) ? quoteIdentifier(p.column.column) : undefined) : p.expression && p.expression.columns.every((c) => mine(c, local)) ? `(${p.expression.sql})` : undefined;
+        if (!target) return;
+        if (p.leadingWildcard || p.caseInsensitive) {
+          const nameParts = p.column ? [p.column.column] : [...(p.expression?.nameParts ?? [])];
+          if (!out.patterns.some((x) => x.key === target)) out.patterns.push({ key: target, nameParts });
+        } else if (p.leadingWildcard === false && p.column) {
+          addUnique(out.prefixes, p.column.column);
+        }
+        return;
+      }
+      case 'opaque':
+        return;
+    }
+  };
+
+  for (const scan of scans) {
+    for (const key of CONDITION_KEYS) {
+      const text = scan.node[key];
+      if (typeof text === 'string') for (const p of parseCondition(text)) take(p, true);
+    }
+  }
+  for (const { node } of visited) {
+    for (const key of JOIN_KEYS) {
+      const text = node[key];
+      if (typeof text === 'string') for (const p of parseCondition(text)) take(p, relationCount === 1);
+    }
+  }
+  // The first sort key above one of the scans: with an equality column first, a B-tree returns
+  // rows already in order and a LIMIT stops early.
+  for (const v of visited) {
+    const keys = v.node['Sort Key'];
+    if (!Array.isArray(keys) || !/Sort$/.test(v.node['Node Type'])) continue;
+    if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
+    const first = parseSortKey(String(keys[0] ?? ''));
+    if (first?.column && mine(first.column, relationCount === 1)) addUnique(out.sort, first.column.column);
+  }
+  return out;
+}
+
+function indexName(table: string, parts: readonly string[], taken: ReadonlySet<string>): string {
+  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  const base = [clean(table), ...parts.map(clean)].filter(Boolean).join('_').slice(0, 55);
+  let name = `${base}_idx`;
+  for (let i = 1; taken.has(name); i++) name = `${base}_idx${i}`;
+  return name;
+}
+
+/** True when an existing valid B-tree already starts with these columns (in this order). */
+function coveredBy(relation: RelationInfo, columns: readonly string[]): boolean {
+  return relation.indexes.some(
+    (index) =>
+      index.method === 'btree' &&
+      index.valid &&
+      !index.partial &&
+      columns.length <= index.columns.length &&
+      columns.every((c, i) => index.columns[i] === c),
+  );
+}
+
+/**
+ * Proposes indexes for one finding of a statement, most promising first. Empty when the plan does
+ * not tell which columns would help (no plan, no condition on the relation).
+ *
+ * @example
+ * // Filter: ((status = 'refunded'::text) AND ...) under Sort Key: total_cents DESC, LIMIT 20
+ * generateCandidates(query, finding, report, { trigram: true })
+ * // [{ keys: ['status'], ... }, { keys: ['status', 'total_cents'], reason: 'equality on status, then the sort on total_cents' }, ...]
+ */
+export function generateCandidates(query: QueryReport, finding: Finding, report: Report, options: CandidateOptions): IndexCandidate[] {
+  if (!query.plan) return [];
+  const visited = walkPlan(query.plan.root);
+  const scans = targetScans(visited, finding, query, report);
+  const out: IndexCandidate[] = [];
+  const byRelation = new Map<string, VisitedNode[]>();
+  for (const scan of scans) {
+    const rel = scanRelation(scan.node, query, report);
+    if (!rel) continue;
+    byRelation.set(rel.name, [...(byRelation.get(rel.name) ?? []), scan]);
+  }
+  const relationCount = new Set(visited.map((v) => v.node['Relation Name']).filter(Boolean)).size;
+  for (const [name, relScans] of byRelation) {
+    const relation = report.relations.find((r) => r.name === name)!;
+    const taken = new Set(report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)));
+    const c = collect(visited, relScans, relationCount);
+    const proposals: { method: 'btree' | 'gin'; keys: string[]; nameParts: string[]; reason: string; extension?: 'pg_trgm'; columns?: string[] }[] = [];
+    const q = quoteIdentifier;
+    const btree = (columns: string[], reason: string) =>
+      proposals.push({ method: 'btree', keys: columns.map(q), nameParts: columns, reason, columns });
+
+    for (const { expression, operator } of c.expressions) {
+      proposals.push({ method: 'btree', keys: [`(${expression.sql})`], nameParts: [...expression.nameParts], reason: `${operator === 'range' ? 'range' : 'equality'} on the expression ${expression.sql}` });
+    }
+    if (options.trigram) {
+      for (const p of c.patterns) {
+        proposals.push({ method: 'gin', keys: [`${p.key} gin_trgm_ops`], nameParts: [...p.nameParts, 'trgm'], reason: `wildcard search on ${p.key}`, extension: 'pg_trgm' });
+      }
+    }
+    for (const col of c.eq) btree([col], `equality on ${col}`);
+    for (const col of c.eq) for (const s of c.sort) if (s !== col && !c.eq.includes(s)) btree([col, s], `equality on ${col}, then the sort on ${s}`);
+    for (const [i, a] of c.eq.entries()) for (const b of c.eq.slice(i + 1)) btree([a, b], `equality on ${a} and ${b}`);
+    for (const a of c.eq) for (const r of c.range) if (r !== a) btree([a, r], `equality on ${a}, then the range on ${r}`);
+    for (const a of c.eq) {
+      for (const { expression } of c.expressions) {
+        proposals.push({ method: 'btree', keys: [q(a), `(${expression.sql})`], nameParts: [a, ...expression.nameParts], reason: `equality on ${a}, then the expression ${expression.sql}` });
+      }
+    }
+    for (const col of c.joins) btree([col], `join on ${col}`);
+    for (const col of c.joins) for (const e of c.eq) if (e !== col) btree([col, e], `join on ${col}, then equality on ${e}`);
+    for (const col of c.range) btree([col], `range on ${col}`);
+    for (const col of c.prefixes) {
+      proposals.push({ method: 'btree', keys: [`${q(col)} text_pattern_ops`], nameParts: [col, 'pattern'], reason: `prefix search on ${col}` });
+    }
+    for (const col of c.sort) if (!c.eq.includes(col)) btree([col], `the sort on ${col}`);
+
+    const seen = new Set<string>();
+    for (const p of proposals) {
+      if (p.columns && coveredBy(relation, p.columns)) continue;
+      const candidate: IndexCandidate = {
+        relation: relation.name,
+        method: p.method,
+        keys: p.keys,
+        name: '',
+        ...(p.extension ? { extension: p.extension } : {}),
+        reason: p.reason,
+      };
+      const key = candidateKey(candidate);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const name = indexName(relation.table, p.nameParts, taken);
+      taken.add(name);
+      out.push({ ...candidate, name });
+    }
+  }
+  return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);
+}

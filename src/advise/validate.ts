@@ -1,0 +1,287 @@
+/**
+ * Validating index candidates on the real planner: the statement is explained with the candidate
+ * in place and its plan cost compared with the cost without it.
+ *
+ * Two methods, nothing left behind by either:
+ * - HypoPG: a hypothetical index (planner-only, nothing is built), when the server has the extension
+ *   installed, or available and creatable (it is then created inside the transaction that is rolled
+ *   back). HypoPG knows B-tree but not GIN.
+ * - rollback-build: `CREATE INDEX` inside a transaction that is rolled back, with a statement_timeout
+ *   and a lock_timeout. The build holds a lock that blocks writes to the table, so querygate does it
+ *   on its embedded database, and on an external one only when allowed (`--allow-index-build`).
+ */
+import { INTERNAL_MARK } from '../capture/statements.js';
+import { explainStatement } from '../capture/explain.js';
+import { walkPlan } from '../analyze/plan.js';
+import type { PlanNode } from '../model/plan.js';
+import { asServerError, type Session } from '../target/pg.js';
+import { indexDefinition, type IndexCandidate } from './candidates.js';
+
+/** What the server lets querygate do to validate candidates. */
+export interface ValidationCapabilities {
+  /** HypoPG: installed, creatable inside a rolled-back transaction, or absent. */
+  readonly hypopg: 'installed' | 'transient' | 'none';
+  /** Whether candidates may be built in a rolled-back transaction. */
+  readonly build: boolean;
+  /** pg_trgm: installed, available (created with the candidate, rolled back), or absent. */
+  readonly trigram: 'installed' | 'available' | 'none';
+  /** Superuser: may make a freshly built index visible in its own transaction (see below). */
+  readonly superuser: boolean;
+}
+
+/** A statement to explain, exactly as the capture explained it. */
+export interface ExplainTarget {
+  readonly sql: string;
+  readonly params?: readonly (string | null)[];
+  readonly paramCount: number;
+}
+
+export interface ValidationSettings {
+  readonly serverVersionNum: number;
+  /** statement_timeout of each EXPLAIN, ms. */
+  readonly explainTimeoutMs: number;
+  /** statement_timeout of each index build, ms. */
+  readonly buildTimeoutMs: number;
+  /** lock_timeout of each index build, ms: never queue behind the application's locks for long. */
+  readonly lockTimeoutMs: number;
+}
+
+/** The plan cost of each statement with the candidate, or why there is none. */
+export type ValidationOutcome =
+  | {
+      readonly ok: true;
+      readonly method: 'hypopg' | 'rollback-build';
+      /** Per statement: the plan's total cost with the candidate, and whether the plan uses it. */
+      readonly costs: readonly ({ readonly cost: number; readonly used: boolean } | undefined)[];
+    }
+  | { readonly ok: false; readonly note: string; readonly code?: string };
+
+const TEMP_NAME = 'querygate_candidate';
+
+/**
+ * Finds out how candidates can be validated on this server.
+ * `allowBuild`: building is allowed (embedded target, or `--allow-index-build`).
+ */
+export async function probeCapabilities(session: Session, allowBuild: boolean): Promise<ValidationCapabilities> {
+  const { rows } = await session.query<{ name: string; installed: string | null; superuser: boolean }>(
+    `SELECT ${INTERNAL_MARK} name, installed_version AS installed, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser
+       FROM pg_available_extensions WHERE name IN ('hypopg', 'pg_trgm')`,
+  );
+  const superuser = Boolean(rows[0]?.superuser) || (await isSuperuser(session));
+  const ext = (name: string) => rows.find((r) => r.name === name);
+  let hypopg: ValidationCapabilities['hypopg'] = 'none';
+  const hypo = ext('hypopg');
+  if (hypo?.installed) hypopg = 'installed';
+  else if (hypo && (await canCreateExtension(session, 'hypopg'))) hypopg = 'transient';
+  const trgm = ext('pg_trgm');
+  return {
+    hypopg,
+    build: allowBuild,
+    trigram: trgm?.installed ? 'installed' : trgm ? 'available' : 'none',
+    superuser,
+  };
+}
+
+async function isSuperuser(session: Session): Promise<boolean> {
+  const { rows } = await session.query<{ s: boolean }>(`SELECT ${INTERNAL_MARK} rolsuper AS s FROM pg_roles WHERE rolname = current_user`);
+  return Boolean(rows[0]?.s);
+}
+
+async function canCreateExtension(session: Session, name: string): Promise<boolean> {
+  try {
+    await session.query('BEGIN');
+    await session.query(`CREATE EXTENSION ${name}`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** True when any node of the plan reads the index named `name`. */
+function usesIndex(root: PlanNode, name: string): boolean {
+  return walkPlan(root).some(({ node }) => node['Index Name'] === name);
+}
+
+async function explainAll(
+  session: Session,
+  statements: readonly ExplainTarget[],
+  settings: ValidationSettings,
+  indexName: string,
+): Promise<({ cost: number; used: boolean } | undefined)[]> {
+  const out: ({ cost: number; used: boolean } | undefined)[] = [];
+  for (const s of statements) {
+    const result = await explainStatement(session, {
+      sql: s.sql,
+      ...(s.params ? { params: s.params } : {}),
+      paramCount: s.paramCount,
+      analyze: false,
+      timeoutMs: settings.explainTimeoutMs,
+      serverVersionNum: settings.serverVersionNum,
+      savepoint: true,
+    });
+    out.push(result.ok ? { cost: result.plan.totalCost, used: usesIndex(result.plan.root, indexName) } : undefined);
+  }
+  return out;
+}
+
+function failure(error: unknown, what: string): ValidationOutcome {
+  const server = asServerError(error);
+  const message = server?.message ?? (error instanceof Error ? error.message : String(error));
+  const code = server?.code;
+  if (code === '57014') return { ok: false, note: `${what} cancelled by statement_timeout`, code };
+  if (code === '55P03') return { ok: false, note: `${what} gave up waiting for a lock (lock_timeout)`, code };
+  return { ok: false, note: `${what} failed: ${message}`, ...(code ? { code } : {}) };
+}
+
+/** Validates with a hypothetical index (HypoPG): nothing is built. */
+export async function validateWithHypopg(
+  session: Session,
+  candidate: IndexCandidate,
+  statements: readonly ExplainTarget[],
+  capabilities: ValidationCapabilities,
+  settings: ValidationSettings,
+): Promise<ValidationOutcome> {
+  try {
+    await session.query('BEGIN');
+    await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.explainTimeoutMs))}`);
+    if (capabilities.hypopg === 'transient') await session.query('CREATE EXTENSION hypopg');
+    const { rows } = await session.query<{ indexname: string }>(
+      `SELECT ${INTERNAL_MARK} indexname FROM hypopg_create_index($1)`,
+      [indexDefinition(candidate, { name: TEMP_NAME })],
+    );
+    const name = rows[0]?.indexname;
+    if (!name) return { ok: false, note: 'HypoPG created no index' };
+    const costs = await explainAll(session, statements, settings, name);
+    return { ok: true, method: 'hypopg', costs };
+  } catch (error) {
+    return failure(error, 'hypothetical index');
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+    await resetHypopg(session, capabilities);
+  }
+}
+
+/**
+ * Hypothetical indexes live in the session, not in the transaction: they would outlive the ROLLBACK
+ * (and even a rolled-back CREATE EXTENSION) and skew every later EXPLAIN of this session.
+ */
+async function resetHypopg(session: Session, capabilities: ValidationCapabilities): Promise<void> {
+  if (capabilities.hypopg === 'installed') {
+    await session.query(`SELECT ${INTERNAL_MARK} hypopg_reset()`).catch(() => undefined);
+    return;
+  }
+  try {
+    await session.query('BEGIN');
+    await session.query('CREATE EXTENSION hypopg');
+    await session.query(`SELECT ${INTERNAL_MARK} hypopg_reset()`);
+  } catch {
+    // Nothing more can be done; the session is closed at the end of the run.
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** Validates by building the index inside a transaction that is rolled back. */
+export async function validateWithBuild(
+  session: Session,
+  candidate: IndexCandidate,
+  statements: readonly ExplainTarget[],
+  capabilities: ValidationCapabilities,
+  settings: ValidationSettings,
+): Promise<ValidationOutcome> {
+  const [schema] = splitRelation(candidate.relation);
+  const qualified = schema ? `${quoteName(schema)}.${quoteName(TEMP_NAME)}` : quoteName(TEMP_NAME);
+  try {
+    await session.query('BEGIN');
+    await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
+    await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
+    if (candidate.extension && capabilities.trigram === 'available') await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
+    await session.query(indexDefinition(candidate, { name: TEMP_NAME, mark: INTERNAL_MARK }));
+    const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
+      `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
+      [qualified],
+    );
+    const index = rows[0];
+    if (index?.checkxmin) {
+      // The build met HOT chains that another transaction may still see (an open snapshot during
+      // the build): PostgreSQL then hides the index from plans made in the building transaction.
+      // This transaction is rolled back and the plan is never executed, so showing it is safe.
+      if (!capabilities.superuser) {
+        return { ok: false, note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)' };
+      }
+      await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [index.oid]);
+    }
+    const costs = await explainAll(session, statements, settings, TEMP_NAME);
+    return { ok: true, method: 'rollback-build', costs };
+  } catch (error) {
+    return failure(error, 'index build');
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** Explains statements as they are, for the cost before any candidate. */
+export async function explainCosts(
+  session: Session,
+  statements: readonly ExplainTarget[],
+  settings: ValidationSettings,
+): Promise<(number | undefined)[]> {
+  const out: (number | undefined)[] = [];
+  for (const s of statements) {
+    const result = await explainStatement(session, {
+      sql: s.sql,
+      ...(s.params ? { params: s.params } : {}),
+      paramCount: s.paramCount,
+      analyze: false,
+      timeoutMs: settings.explainTimeoutMs,
+      serverVersionNum: settings.serverVersionNum,
+    });
+    out.push(result.ok ? result.plan.totalCost : undefined);
+  }
+  return out;
+}
+
+/**
+ * Checks, without touching the table, that a candidate can be created at all (an expression must be
+ * IMMUTABLE, an operator class must exist): builds it on an empty temporary copy of the table's
+ * columns inside a transaction that is rolled back. Used when a candidate cannot be validated.
+ */
+export async function checkDefinition(session: Session, candidate: IndexCandidate, capabilities: ValidationCapabilities): Promise<boolean> {
+  try {
+    await session.query('BEGIN');
+    await session.query(`SET LOCAL lock_timeout = 1000`);
+    if (candidate.extension && capabilities.trigram === 'available') {
+      await session.query('SAVEPOINT querygate_extension');
+      try {
+        await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
+      } catch {
+        // Not allowed to create it here: the operator class cannot be checked (the suggestion
+        // tells the user to create the extension).
+        return true;
+      }
+    }
+    const [schema, table] = splitRelation(candidate.relation);
+    const source = schema ? `${quoteName(schema)}.${quoteName(table)}` : quoteName(table);
+    await session.query(`CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${source}) ON COMMIT DROP`);
+    await session.query(
+      indexDefinition({ ...candidate, relation: `${TEMP_NAME}_probe` }, { name: `${TEMP_NAME}_probe_idx`, mark: INTERNAL_MARK }),
+    );
+    return true;
+  } catch (error) {
+    if (asServerError(error) === undefined) throw error;
+    return false;
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+function splitRelation(name: string): [string | undefined, string] {
+  const dot = name.indexOf('.');
+  return dot < 0 ? [undefined, name] : [name.slice(0, dot), name.slice(dot + 1)];
+}
+
+function quoteName(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
