@@ -26,8 +26,14 @@ export function formatPercent(share: number): string {
   return `${(share * 100).toFixed(share >= 0.1 ? 0 : 1)}%`;
 }
 
-/** One line of SQL, whitespace collapsed, cut to `max` characters. */
+/**
+ * One line of SQL for display: comments before the statement dropped, whitespace collapsed, cut
+ * to `max` characters.
+ */
 export function oneLine(sql: string, max: number): string {
-  const flat = sql.replace(/\s+/g, ' ').trim();
+  const flat = sql
+    .replace(/^(\s*(--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/))+/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

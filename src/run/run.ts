@@ -72,7 +72,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     };
     step(`replaying ${workload.statements.length} statement(s) over ${workload.load.connections} connection(s)`);
     const replay = await replayWorkload(workload, {
-      connect: () => target.connect('querygate-replay'),
+      connect: () => target.connectReplay('querygate-replay'),
       rollbackWrites,
       seed: options.seed ?? 1,
       ...(options.signal ? { signal: options.signal } : {}),

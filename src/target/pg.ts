@@ -3,7 +3,9 @@
  * small structural interface, so that the core never depends on the driver package.
  */
 import pg from 'pg';
+import type { Duplex } from 'node:stream';
 import { EnvironmentError } from '../errors.js';
+import { createWireSession, WireServerError, type WireSession } from './wire.js';
 
 // int8 and numeric arrive as strings by default; querygate's counters (calls, blocks, bytes) fit in
 // a double long before they lose precision, so parse them as numbers.
@@ -41,6 +43,9 @@ export interface ServerError {
 
 /** Returns the server-side error fields of `error`, or undefined when it is not a server error. */
 export function asServerError(error: unknown): ServerError | undefined {
+  if (error instanceof WireServerError) {
+    return { code: error.code, message: error.message, ...(error.position ? { position: error.position } : {}) };
+  }
   if (error instanceof pg.DatabaseError && typeof error.code === 'string') {
     const position = error.position ? Number(error.position) : undefined;
     return { code: error.code, message: error.message, ...(position ? { position } : {}) };
@@ -104,6 +109,25 @@ export async function openSession(url: string, applicationName = 'querygate'): P
       await client.end().catch(() => undefined);
     },
   };
+}
+
+/**
+ * Opens a connection for the replay hot path: `pg` connects and authenticates (every auth method
+ * and TLS it supports), then hands its idle socket over to the lean protocol client in wire.ts.
+ */
+export async function openWireSession(url: string, applicationName = 'querygate'): Promise<WireSession> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw describeConnectError(error, url);
+  }
+  const socket = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
+  // pg's own parser stops reading; the socket is ours from here on.
+  socket.removeAllListeners('data');
+  return createWireSession(socket);
 }
 
 function describeConnectError(error: unknown, url: string): EnvironmentError {

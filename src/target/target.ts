@@ -1,7 +1,8 @@
 import { EnvironmentError } from '../errors.js';
 import type { TargetInfo } from '../model/report.js';
 import { startEmbedded, type StartOptions } from './embedded.js';
-import { asServerError, describeUrl, openSession, type Session } from './pg.js';
+import { asServerError, describeUrl, openSession, openWireSession, type Session } from './pg.js';
+import type { WireSession } from './wire.js';
 
 /** The database a run talks to: an embedded throwaway cluster or the user's own server. */
 export interface Target {
@@ -9,6 +10,8 @@ export interface Target {
   readonly info: TargetInfo;
   /** Opens another session on the target database. */
   connect(applicationName?: string): Promise<Session>;
+  /** Opens a lean connection for replaying statements (see wire.ts). */
+  connectReplay(applicationName?: string): Promise<WireSession>;
   /** Stops the embedded server (and removes its files); no-op for an external one. */
   close(): Promise<void>;
 }
@@ -38,6 +41,7 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
         kind: 'embedded',
         info,
         connect: (name) => openSession(server.url, name),
+        connectReplay: (name) => openWireSession(server.url, name),
         close: () => server.stop(),
       };
     } finally {
@@ -53,7 +57,13 @@ async function openExternal(url: string): Promise<Target> {
   const session = await openSession(url);
   try {
     const info = await describeTarget(session, 'external', url);
-    return { kind: 'external', info, connect: (name) => openSession(url, name), close: async () => undefined };
+    return {
+      kind: 'external',
+      info,
+      connect: (name) => openSession(url, name),
+      connectReplay: (name) => openWireSession(url, name),
+      close: async () => undefined,
+    };
   } finally {
     await session.close();
   }

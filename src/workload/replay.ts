@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload } from '../model/workload.js';
-import { asServerError, type Session } from '../target/pg.js';
+import { asServerError } from '../target/pg.js';
+import type { WireSession } from '../target/wire.js';
 import { createRandom, createValueSources, createWeightedPicker, type ValueSource } from './generators.js';
 
 export interface ReplayProgress {
@@ -41,8 +42,8 @@ export interface ReplayResult {
 }
 
 export interface ReplayOptions {
-  /** Opens one connection to the target. */
-  readonly connect: () => Promise<Session>;
+  /** Opens one replay connection to the target. */
+  readonly connect: () => Promise<WireSession>;
   /** Run writes inside BEGIN ... ROLLBACK. */
   readonly rollbackWrites: boolean;
   readonly seed: number;
@@ -69,11 +70,16 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
     random,
   );
   const outcomes: StatementOutcome[] = statements.map(() => ({ latency: new LatencyRecorder(), errors: 0, errorSamples: [] }));
-  const sessions: Session[] = [];
+  const sessions: WireSession[] = [];
+  /** Statements prepared on each session (by index), prepared lazily on first use. */
+  const prepared: Set<number>[] = [];
   try {
-    for (let i = 0; i < load.connections; i++) sessions.push(await options.connect());
+    for (let i = 0; i < load.connections; i++) {
+      sessions.push(await options.connect());
+      prepared.push(new Set());
+    }
   } catch (error) {
-    await Promise.all(sessions.map((s) => s.close()));
+    sessions.forEach((s) => s.close());
     throw error;
   }
 
@@ -83,22 +89,27 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
   let lostConnections = 0;
   const stopped = () => options.signal?.aborted === true || stoppedBy !== undefined;
 
-  /** Executes statement `i` once on `session`; returns false if the connection is gone. */
-  const execute = async (session: Session, i: number, record: boolean): Promise<boolean> => {
+  /** Executes statement `i` once on session `k`; returns false if the connection is gone. */
+  const execute = async (k: number, i: number, record: boolean): Promise<boolean> => {
+    const session = sessions[k]!;
     const statement = statements[i]!;
     const params = statement.paramCount > 0 ? sources[i]!.map((next) => next()) : undefined;
     const name = `querygate_${i}`;
     const start = performance.now();
     try {
+      if (!prepared[k]!.has(i)) {
+        await session.prepare(name, statement.sql);
+        prepared[k]!.add(i);
+      }
       if (statement.write && options.rollbackWrites) {
-        await session.query('BEGIN');
+        await session.simple('BEGIN');
         try {
-          await session.query(statement.sql, params, name);
+          await session.execute(name, params);
         } finally {
-          await session.query('ROLLBACK');
+          await session.simple('ROLLBACK');
         }
       } else {
-        await session.query(statement.sql, params, name);
+        await session.execute(name, params);
       }
       if (record) {
         const outcome = outcomes[i]!;
@@ -141,12 +152,12 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
   /** Runs all sessions until `next()` returns undefined. */
   const drive = (next: () => number | undefined, record: boolean) =>
     Promise.all(
-      sessions.map(async (session) => {
+      sessions.map(async (_, k) => {
         for (;;) {
           if (stopped()) return;
           const i = next();
           if (i === undefined) return;
-          if (!(await execute(session, i, record))) return;
+          if (!(await execute(k, i, record))) return;
         }
       }),
     );
@@ -192,7 +203,7 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
     }
   } finally {
     if (timer) clearInterval(timer);
-    await Promise.all(sessions.map((s) => s.close()));
+    sessions.forEach((s) => s.close());
   }
   if (options.signal?.aborted) stoppedBy ??= String(options.signal.reason ?? 'interrupted');
   return { statements: outcomes, calls, errors, measuredMs, ...(stoppedBy ? { stoppedBy } : {}) };
