@@ -95,8 +95,8 @@ export function createWireSession(socket: Duplex): WireSession {
     });
 
   const sync = Buffer.from([0x53, 0, 0, 0, 4]); // S: Sync
-  // E: Execute unnamed portal, all rows.
-  const execute = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0]);
+  // E: Execute the unnamed portal, all rows; then S: Sync.
+  const tail = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]);
 
   return {
     prepare(name, sql) {
@@ -112,33 +112,33 @@ export function createWireSession(socket: Duplex): WireSession {
     },
     execute(name, params) {
       const values = params ?? [];
+      // One allocation per call: Bind, then Execute and Sync copied from a constant tail.
       let length = 4 + 1 /* unnamed portal */ + cstringLength(name) + 2 + 2 + 2;
-      const encoded = values.map((v) => (v === null ? null : Buffer.from(v, 'utf8')));
-      for (const v of encoded) length += 4 + (v ? v.length : 0);
-      const bind = Buffer.allocUnsafe(1 + length);
-      bind[0] = 0x42; // B: Bind
-      bind.writeInt32BE(length, 1);
+      for (const v of values) length += 4 + (v === null ? 0 : Buffer.byteLength(v));
+      const message = Buffer.allocUnsafe(1 + length + tail.length);
+      message[0] = 0x42; // B: Bind
+      message.writeInt32BE(length, 1);
       let p = 5;
-      bind[p++] = 0; // unnamed portal
-      p += bind.write(name, p);
-      bind[p++] = 0;
-      bind.writeInt16BE(0, p); // all parameters in text format
+      message[p++] = 0; // unnamed portal
+      p += message.write(name, p);
+      message[p++] = 0;
+      message.writeInt16BE(0, p); // all parameters in text format
       p += 2;
-      bind.writeInt16BE(encoded.length, p);
+      message.writeInt16BE(values.length, p);
       p += 2;
-      for (const v of encoded) {
+      for (const v of values) {
         if (v === null) {
-          bind.writeInt32BE(-1, p);
+          message.writeInt32BE(-1, p);
           p += 4;
         } else {
-          bind.writeInt32BE(v.length, p);
-          p += 4;
-          v.copy(bind, p);
-          p += v.length;
+          const n = message.write(v, p + 4);
+          message.writeInt32BE(n, p);
+          p += 4 + n;
         }
       }
-      bind.writeInt16BE(0, p); // results in text format (and ignored)
-      return send(Buffer.concat([bind, execute, sync]));
+      message.writeInt16BE(0, p); // results in text format (and ignored)
+      tail.copy(message, p + 2);
+      return send(message);
     },
     simple(sql) {
       const length = 4 + cstringLength(sql);
