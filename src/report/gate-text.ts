@@ -1,0 +1,149 @@
+/**
+ * Wording of the gate's verdict, shared by every reporter, and its terminal rendering. Pure.
+ */
+import type { GatedFinding, GateResult, GateSubject, LimitCheck, LimitMeasurement, LimitName } from '../model/budget.js';
+import type { Report } from '../model/report.js';
+import { formatMs, oneLine } from './format.js';
+
+/** What each limit measures, in words. */
+export const LIMIT_TITLES: Readonly<Record<LimitName, string>> = {
+  totalDbMs: 'total database time',
+  statementsPerRequest: 'statements per request',
+  dbMsPerRequest: 'database time per request',
+  routeP95Ms: 'route latency p95',
+  routeP99Ms: 'route latency p99',
+  errorRate: 'error rate',
+  maxMeanMs: 'mean time',
+  maxPlanCost: 'plan cost',
+  maxBlocksPerCall: 'shared blocks per call',
+  maxRowsPerCall: 'rows per call',
+  maxCallsPerRequest: 'calls per request',
+};
+
+const TIME_LIMITS: ReadonlySet<LimitName> = new Set(['totalDbMs', 'dbMsPerRequest', 'routeP95Ms', 'routeP99Ms', 'maxMeanMs']);
+
+/** A value in the unit of its limit: `9.35 ms`, `1.50%`, `1034.56`. */
+export function formatLimitValue(limit: LimitName, value: number): string {
+  if (TIME_LIMITS.has(limit)) return formatMs(value);
+  if (limit === 'errorRate') return `${(value * 100).toFixed(2)}%`;
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+/** `SELECT … [workload.sql:5]`, `route GET /orders`, `the run`. */
+export function describeSubject(subject: GateSubject, width = 80): string {
+  switch (subject.kind) {
+    case 'run':
+      return 'the run';
+    case 'route':
+      return `route ${subject.route}`;
+    case 'statement':
+      return (
+        `${oneLine(subject.query, width)}` +
+        (subject.source !== undefined ? ` [${subject.source}]` : ` [${subject.fingerprint}]`) +
+        (subject.route !== undefined ? ` on route ${subject.route}` : '')
+      );
+  }
+}
+
+/** `median of 3 rounds: 7.01 ms..10.56 ms`, or '' for a value gated as measured. */
+export function describeSpread(limit: LimitName, m: LimitMeasurement): string {
+  if (m.basis !== 'median' || !m.spread) return '';
+  return `median of ${m.spread.samples} rounds: ${formatLimitValue(limit, m.spread.min)}..${formatLimitValue(limit, m.spread.max)}`;
+}
+
+/** `mean time 9.35 ms > 5 ms (median of 3 rounds: 7.01 ms..10.56 ms)` */
+export function describeMeasurement(check: LimitCheck, m: LimitMeasurement): string {
+  const spread = describeSpread(check.limit, m);
+  return (
+    `${LIMIT_TITLES[check.limit]} ${formatLimitValue(check.limit, m.measured)} ${m.passed ? '<=' : '>'} ` +
+    `${formatLimitValue(check.limit, check.threshold)}${spread ? ` (${spread})` : ''}`
+  );
+}
+
+/** `statements[0].maxMeanMs (querygate.budget.yaml:12)` */
+export function describeField(check: LimitCheck, budget?: string): string {
+  const where = budget !== undefined ? ` (${budget}${check.line !== undefined ? `:${check.line}` : ''})` : '';
+  return `${check.field}${check.label !== undefined ? ` "${check.label}"` : ''}${where}`;
+}
+
+/** One line per violation: the measured value, the limit, the statement. */
+export function violationLines(gate: GateResult, width = 80): { check: LimitCheck; measurement: LimitMeasurement; text: string }[] {
+  return gate.limits.flatMap((check) =>
+    check.measurements
+      .filter((m) => !m.passed)
+      .map((m) => ({ check, measurement: m, text: `${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` })),
+  );
+}
+
+/** `failed: 2 limits exceeded, 1 failing finding` */
+export function verdictLine(gate: GateResult): string {
+  const { violations, failingFindings, limits, acceptedFindings } = gate.counts;
+  const violated = gate.limits.filter((l) => l.status === 'fail').length;
+  const parts = [
+    `${violated} of ${limits} limit(s) exceeded${violations !== violated ? ` (${violations} violation(s))` : ''}`,
+    `${failingFindings} failing finding(s)${gate.failOn !== 'never' ? ` at or above ${gate.failOn}` : ''}`,
+  ];
+  if (acceptedFindings > 0) parts.push(`${acceptedFindings} accepted`);
+  return `${gate.passed ? 'PASSED' : 'FAILED'}: ${parts.join(', ')}`;
+}
+
+/** Why a finding fails or is let through, in a few words. */
+export function findingStatusText(f: GatedFinding): string {
+  if (f.status === 'accepted') {
+    return `accepted: ${f.acceptance?.reason ?? ''}${f.acceptance?.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`;
+  }
+  if (f.acceptance?.expired) return `acceptance expired on ${f.acceptance.expires ?? '?'}: ${f.acceptance.reason}`;
+  return f.status === 'failing' ? 'not accepted' : 'below the fail-on severity';
+}
+
+export interface GateTextOptions {
+  /** Width of statement text in the lines. */
+  readonly width?: number;
+}
+
+/** The gate's verdict for the terminal: verdict, violations, failing findings, skipped limits. */
+export function renderGateText(gate: GateResult, options: GateTextOptions = {}): string {
+  const width = options.width ?? 80;
+  const lines: string[] = [`Gate ${verdictLine(gate)}${gate.budget !== undefined ? ` (budget ${gate.budget})` : ' (no budget: findings only)'}`];
+  for (const check of gate.limits) {
+    const failing = check.measurements.filter((m) => !m.passed);
+    if (check.status !== 'fail') continue;
+    lines.push(`  FAIL ${describeField(check, gate.budget)}`);
+    for (const m of failing) lines.push(`       ${describeMeasurement(check, m)}`, `       ${describeSubject(m.subject, width)}`);
+  }
+  for (const f of gate.findings.filter((x) => x.status === 'failing')) {
+    lines.push(`  FAIL finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`);
+    lines.push(`       ${oneLine(f.query, width)}${f.source !== undefined ? ` [${f.source}]` : ''}`);
+    if (f.acceptance?.expired) lines.push(`       ${findingStatusText(f)}`);
+  }
+  const passed = gate.limits.filter((l) => l.status === 'pass');
+  if (passed.length > 0) lines.push(`  ${passed.length} limit(s) within budget`);
+  for (const check of gate.limits.filter((l) => l.status === 'skipped')) {
+    lines.push(`  skipped ${describeField(check, gate.budget)}: ${check.note ?? 'nothing to measure'}`);
+  }
+  for (const a of gate.unusedAcceptances) {
+    lines.push(
+      `  note: accepted ${a.rule}${a.fingerprint !== undefined ? ` ${a.fingerprint}` : ''}${a.relation !== undefined ? ` on ${a.relation}` : ''}` +
+        `${a.line !== undefined ? ` (line ${a.line})` : ''} matched no finding: remove it?`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Where a statement comes from in the repository: the workload file and line, when known. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line?: number;
+}
+
+/**
+ * Resolves a statement's `source` (`workload.sql:5` for SQL files, a name for scenarios) against
+ * the report's workload file, as given on the command line (relative to where querygate ran).
+ */
+export function statementLocation(report: Report, source: string | undefined): SourceLocation | undefined {
+  const file = report.workload.source;
+  if (file === undefined) return undefined;
+  const match = source !== undefined ? /^(.*):(\d+)$/.exec(source) : null;
+  if (match && file.split(/[\\/]/).pop() === match[1]) return { file, line: Number(match[2]) };
+  return { file };
+}

@@ -1,0 +1,85 @@
+/**
+ * GitHub Actions workflow commands (`::error file=…,line=…::message`): budget violations point at
+ * the budget file's line, findings at the workload statement. The runner reads them from stdout.
+ * Pure: returns a string.
+ */
+import { evaluateBudget } from '../budget/evaluate.js';
+import type { GatedFinding } from '../model/budget.js';
+import type { Severity } from '../model/finding.js';
+import type { Report } from '../model/report.js';
+import { describeMeasurement, describeSubject, statementLocation, verdictLine } from './gate-text.js';
+
+export interface GithubOptions {
+  /** Width of statement text in messages. */
+  readonly width?: number;
+}
+
+/** Escapes a command's message (the runner decodes %25, %0D, %0A). */
+export function escapeData(value: string): string {
+  return value.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+/** Escapes a property value (also `:` and `,`, which delimit properties). */
+export function escapeProperty(value: string): string {
+  return escapeData(value).replace(/:/g, '%3A').replace(/,/g, '%2C');
+}
+
+type Level = 'error' | 'warning' | 'notice';
+
+function command(level: Level, message: string, props: { file?: string; line?: number; title?: string }): string {
+  const list = [
+    props.file !== undefined ? `file=${escapeProperty(props.file)}` : '',
+    props.line !== undefined ? `line=${props.line}` : '',
+    props.title !== undefined ? `title=${escapeProperty(props.title)}` : '',
+  ].filter(Boolean);
+  return `::${level}${list.length > 0 ? ` ${list.join(',')}` : ''}::${escapeData(message)}`;
+}
+
+const LEVELS: Readonly<Record<Severity, Level>> = { error: 'error', warning: 'warning', info: 'notice' };
+
+function findingCommand(report: Report, f: GatedFinding, width: number): string {
+  const where = statementLocation(report, f.source);
+  const level: Level = f.status === 'failing' ? 'error' : LEVELS[f.finding.severity];
+  const fix = f.finding.advice?.sql ?? f.finding.suggestion;
+  const message = [
+    f.finding.message,
+    `statement: ${describeSubject({ kind: 'statement', fingerprint: f.fingerprint, query: f.query, ...(f.source !== undefined ? { source: f.source } : {}) }, width)}`,
+    ...(fix !== undefined ? [`fix: ${fix}`] : []),
+    ...(f.acceptance?.expired ? [`acceptance expired on ${f.acceptance.expires ?? '?'}: ${f.acceptance.reason}`] : []),
+  ].join('\n');
+  return command(level, message, {
+    ...(where ? { file: where.file, ...(where.line !== undefined ? { line: where.line } : {}) } : {}),
+    title: `querygate ${f.finding.rule}`,
+  });
+}
+
+/** Annotations for violations and un-accepted findings, then one line with the verdict. */
+export function renderGithub(report: Report, options: GithubOptions = {}): string {
+  const width = options.width ?? 100;
+  const gate = report.gate ?? evaluateBudget(report, undefined, { date: report.createdAt });
+  const lines: string[] = [];
+  for (const check of gate.limits) {
+    for (const m of check.measurements.filter((x) => !x.passed)) {
+      lines.push(
+        command('error', `${describeMeasurement(check, m)}\n${describeSubject(m.subject, width)}`, {
+          ...(gate.budget !== undefined ? { file: gate.budget, ...(check.line !== undefined ? { line: check.line } : {}) } : {}),
+          title: `querygate budget ${check.field}`,
+        }),
+      );
+    }
+  }
+  for (const f of gate.findings) {
+    if (f.status === 'accepted') continue;
+    lines.push(findingCommand(report, f, width));
+  }
+  for (const a of gate.unusedAcceptances) {
+    lines.push(
+      command('notice', `accepted ${a.rule} matched no finding: remove the entry?`, {
+        ...(gate.budget !== undefined ? { file: gate.budget, ...(a.line !== undefined ? { line: a.line } : {}) } : {}),
+        title: 'querygate unused acceptance',
+      }),
+    );
+  }
+  lines.push(command(gate.passed ? 'notice' : 'error', verdictLine(gate), { title: 'querygate' }));
+  return `${lines.join('\n')}\n`;
+}

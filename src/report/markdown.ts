@@ -1,0 +1,228 @@
+/**
+ * The pull-request comment: GitHub-flavoured Markdown, verdict first, then violations, the top
+ * statements by database time, findings with their fixes, and plans folded in `<details>`.
+ * Pure: returns a string that stays under GitHub's comment limit (65,536 characters).
+ */
+import { renderPlanText } from '../analyze/plan.js';
+import type { GatedFinding } from '../model/budget.js';
+import type { Finding } from '../model/finding.js';
+import type { QueryReport, Report } from '../model/report.js';
+import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { describeField, describeSpread, findingStatusText, formatLimitValue, LIMIT_TITLES, verdictLine } from './gate-text.js';
+
+export interface MarkdownOptions {
+  /** Statements in the top table (default 10). */
+  readonly top?: number;
+  /** Plans shown in `<details>` (default 5). */
+  readonly plans?: number;
+  /** Maximum length of the comment (default 65,000: GitHub rejects comments over 65,536). */
+  readonly maxChars?: number;
+}
+
+export const MARKDOWN_MAX_CHARS = 65_000;
+
+/** Text safe inside a GFM table cell. */
+function cell(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/** Inline code safe in a table cell: backticks cannot be escaped inside code spans, so they become quotes. */
+function code(text: string): string {
+  return `\`${cell(text).replace(/`/g, "'")}\``;
+}
+
+/** Text safe outside tables: no raw HTML, no accidental emphasis from SQL like `a*b`. */
+function text(s: string): string {
+  return s.replace(/[\\`*_<>[\]]/g, (c) => `\\${c}`);
+}
+
+/** A fenced block whose fence is longer than any backtick run inside. */
+function fenced(body: string, lang = ''): string {
+  const longest = Math.max(2, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence}${lang}\n${body}\n${fence}`;
+}
+
+function fixOf(f: Finding): string | undefined {
+  if (f.advice) {
+    return (
+      `Fix (plan cost ${f.advice.costBefore.toFixed(0)} → ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method}):\n\n` +
+      fenced(f.advice.sql, 'sql')
+    );
+  }
+  if (f.suggestion) return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(f.suggestion) ? `Fix:\n\n${fenced(f.suggestion, 'sql')}` : `Fix: ${text(f.suggestion)}`;
+  return undefined;
+}
+
+/** Collects blocks and keeps the whole under a character budget, noting what was left out. */
+class Sized {
+  private readonly parts: string[] = [];
+  private length = 0;
+  /** Whether something was left out. */
+  truncated = false;
+  constructor(
+    private readonly max: number,
+    /** The limit as the reader should see it. */
+    private readonly shown: number,
+  ) {}
+  private fits(size: number): boolean {
+    return this.length + size <= this.max;
+  }
+  /** Adds a block if it fits; returns whether it did. */
+  add(block: string): boolean {
+    if (!this.fits(block.length + 1)) {
+      this.truncated = true;
+      return false;
+    }
+    this.parts.push(block);
+    this.length += block.length + 1;
+    return true;
+  }
+  /**
+   * Adds a heading and as many items as fit (leaving room for a note of how many were left out).
+   * The heading is only added with at least one item.
+   */
+  section(heading: string, items: readonly string[], what: string): void {
+    if (items.length === 0) return;
+    const noteRoom = 160;
+    const note = (n: number) => `\n_… ${n} more ${what} left out to keep this comment under ${this.shown.toLocaleString('en-US')} characters; see the JSON report._\n`;
+    if (!this.fits(heading.length + items[0]!.length + 2 + noteRoom)) {
+      this.add(note(items.length));
+      return;
+    }
+    this.add(heading);
+    for (let i = 0; i < items.length; i++) {
+      if (!this.fits(items[i]!.length + 1 + (i < items.length - 1 ? noteRoom : 0)) || !this.add(items[i]!)) {
+        this.truncated = true;
+        this.add(note(items.length - i));
+        return;
+      }
+    }
+  }
+  toString(): string {
+    return this.parts.join('\n');
+  }
+}
+
+/** The report (and its gate verdict, if any) as a pull-request comment. */
+export function renderMarkdown(report: Report, options: MarkdownOptions = {}): string {
+  const max = options.maxChars ?? MARKDOWN_MAX_CHARS;
+  const top = options.top ?? 10;
+  const gate = report.gate;
+  const footer = `\n<sub>querygate ${report.tool.version} · PostgreSQL ${report.target.serverVersion} · report of ${report.createdAt}</sub>`;
+  // The footer always fits: the body gets the rest.
+  const out = new Sized(max - footer.length - 2, max);
+  // Every finding with its verdict (matched by value: the report may have made a JSON round trip).
+  const findings = report.queries.flatMap((q) =>
+    q.findings.map((f) => ({
+      f,
+      q,
+      gated: gate?.findings.find((g) => g.fingerprint === q.fingerprint && sameFinding(g.finding, f)),
+    })),
+  );
+  const failing = findings.filter((x) => x.gated?.status === 'failing');
+  const others = findings.filter((x) => x.gated?.status !== 'failing');
+
+  const title = !gate
+    ? '## querygate report'
+    : gate.passed
+      ? '## ✅ querygate: within budget'
+      : '## ❌ querygate: budget exceeded';
+  out.add(title);
+  const totals = report.totals;
+  const summary =
+    `workload \`${cell(report.workload.name)}\` · ${formatCount(totals.calls)} calls · ${formatMs(totals.totalMs)} database time` +
+    ` · ${formatCount(totals.statements)} statements`;
+  out.add(gate ? `\n**${verdictLine(gate)}**${gate.budget !== undefined ? ` (budget \`${cell(gate.budget)}\`)` : ''}\n\n${summary}` : `\n${summary}`);
+  if (!report.run.complete) out.add(`\n> [!WARNING]\n> The run was interrupted (${text(report.run.interruptedBy ?? 'interrupted')}): partial results.`);
+
+  if (gate) {
+    const violations = gate.limits.flatMap((check) => check.measurements.filter((m) => !m.passed).map((m) => ({ check, m })));
+    if (violations.length > 0) {
+      out.section(
+        '\n### Violations\n\n| limit | measured | budget | statement |\n|---|---|---|---|',
+        violations.map(({ check, m }) => {
+          const spread = describeSpread(check.limit, m);
+          const subject =
+            m.subject.kind === 'statement'
+              ? `${code(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
+              : m.subject.kind === 'route'
+                ? `route ${code(m.subject.route)}`
+                : 'whole run';
+          return (
+            `| ${code(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
+            `| **${formatLimitValue(check.limit, m.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
+            `| ${formatLimitValue(check.limit, check.threshold)} | ${subject} |`
+          );
+        }),
+        'violations',
+      );
+    }
+    if (failing.length > 0) {
+      out.section('\n### Failing findings\n', failing.map(({ f, gated, q }) => findingBlock(f, gated, q, report)), 'failing findings');
+    }
+    const skipped = gate.limits.filter((l) => l.status === 'skipped');
+    if (skipped.length > 0) {
+      out.add(
+        `\n<details><summary>${skipped.length} limit(s) not measured</summary>\n\n` +
+          skipped.map((l) => `- ${code(describeField(l))}: ${text(l.note ?? 'nothing to measure')}`).join('\n') +
+          '\n\n</details>',
+      );
+    }
+  }
+
+  const ranked = report.queries.slice(0, top);
+  if (ranked.length > 0) {
+    out.section(
+      `\n### Top statements by database time\n\n| # | total | share | calls | mean | rows/call | blocks/call | plan cost | statement |\n|--:|--:|--:|--:|--:|--:|--:|--:|---|`,
+      ranked.map(
+        (q, i) =>
+          `| ${i + 1} | ${formatMs(q.totalMs)} | ${formatPercent(q.dbTimeShare)} | ${formatCount(q.calls)} | ${formatMs(q.meanMs)} | ` +
+          `${formatCount(q.rowsPerCall)} | ${formatCount(q.sharedBlksPerCall)} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
+          `${code(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''} |`,
+      ),
+      'statements',
+    );
+    if (report.queries.length > top && !out.truncated) out.add(`\n_${report.queries.length - top} more statement(s) in the JSON report._`);
+  }
+
+  if (others.length > 0) {
+    out.section(`\n### ${gate ? 'Other findings' : 'Findings'}\n`, others.map(({ f, gated, q }) => findingBlock(f, gated, q, report)), 'findings');
+  }
+
+  const planned = report.queries.filter((q) => q.plan).slice(0, options.plans ?? 5);
+  if (planned.length > 0) {
+    out.section(
+      '\n### Plans\n',
+      planned.map((q) => {
+        const i = report.queries.indexOf(q) + 1;
+        return (
+          `<details><summary>#${i} ${text(oneLine(q.query, 90))} — cost ${q.plan!.totalCost.toFixed(0)} (${q.plan!.mode} plan)</summary>\n\n` +
+          `${fenced(renderPlanText(q.plan!.root))}\n\n</details>`
+        );
+      }),
+      'plans',
+    );
+  }
+  if (report.warnings.length > 0) {
+    out.section('', report.warnings.map((w) => `> [!NOTE]\n> ${text(w)}\n`), 'warnings');
+  }
+  return `${out.toString()}\n${footer}\n`;
+}
+
+function sameFinding(a: Finding, b: Finding): boolean {
+  return a.rule === b.rule && a.messageId === b.messageId && a.message === b.message && a.nodePath === b.nodePath;
+}
+
+function findingBlock(f: Finding, gated: GatedFinding | undefined, q: QueryReport, report: Report): string {
+  const index = report.queries.indexOf(q) + 1;
+  const lines = [
+    `- **${f.severity}** \`${f.rule}\`: ${text(f.message)} (statement #${index}${q.source !== undefined ? `, ${text(q.source)}` : ''})`,
+  ];
+  if (f.nodePath !== undefined) lines.push(`  - plan node: ${code(f.nodePath)}`);
+  if (gated && gated.status !== 'failing') lines.push(`  - ${text(findingStatusText(gated))}`);
+  else if (gated?.acceptance?.expired) lines.push(`  - ${text(findingStatusText(gated))}`);
+  const fix = fixOf(f);
+  if (fix) lines.push(`  - ${fix.replace(/\n/g, '\n    ')}`);
+  return lines.join('\n');
+}

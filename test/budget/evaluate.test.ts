@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateBudget, median } from '../../src/budget/evaluate.js';
+import type { Budget, StatementBudget } from '../../src/model/budget.js';
+import type { Finding } from '../../src/model/finding.js';
+import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
+import { fixtureReport } from './support.js';
+
+const report = fixtureReport();
+
+function budget(parts: Partial<Budget>): Budget {
+  return { limits: {}, statements: [], rules: {}, accepted: [], lines: {}, ...parts };
+}
+
+const roundMeans = (q: QueryReport) => q.rounds.filter((r) => r.calls > 0).map((r) => r.meanMs);
+const costliest = report.queries[0]!;
+const cheapest = report.queries[report.queries.length - 1]!;
+
+function withQuery(r: Report, fingerprint: string, change: (q: QueryReport) => QueryReport): Report {
+  return { ...r, queries: r.queries.map((q) => (q.fingerprint === fingerprint ? change(q) : q)) };
+}
+
+function finding(rule: string, severity: Finding['severity'], extra: Partial<Finding> = {}): Finding {
+  return { rule, severity, messageId: 'm', message: `${rule} found something`, evidence: { rows: 1 }, ...extra };
+}
+
+describe('evaluateBudget: per-statement limits', () => {
+  it('gates mean time on the median of the rounds and keeps their spread', () => {
+    const means = roundMeans(costliest);
+    expect(means.length).toBeGreaterThanOrEqual(3);
+    const mid = median(means);
+    const entry: StatementBudget = { fingerprint: costliest.fingerprint, maxMeanMs: mid * 0.99 };
+    const gate = evaluateBudget(report, budget({ statements: [entry] }));
+    const check = gate.limits[0]!;
+    expect(check.field).toBe('statements[0].maxMeanMs');
+    expect(check.status).toBe('fail');
+    expect(check.measurements).toHaveLength(1);
+    const m = check.measurements[0]!;
+    expect(m.basis).toBe('median');
+    expect(m.measured).toBeCloseTo(mid, 9);
+    expect(m.spread).toEqual({ min: Math.min(...means), max: Math.max(...means), samples: means.length });
+    expect(gate.passed).toBe(false);
+    expect(gate.counts.violations).toBe(1);
+
+    const ok = evaluateBudget(report, budget({ statements: [{ ...entry, maxMeanMs: mid * 1.01 }] }));
+    expect(ok.limits[0]!.status).toBe('pass');
+    expect(ok.passed).toBe(true);
+  });
+
+  it('is not failed by one noisy round: the median ignores an outlier the mean does not', () => {
+    const means = roundMeans(costliest);
+    const noisy = withQuery(report, costliest.fingerprint, (q) => ({
+      ...q,
+      rounds: q.rounds.map((r, i) => (i === 0 ? { ...r, meanMs: r.meanMs * 50, totalMs: r.totalMs * 50 } : r)),
+    }));
+    const threshold = Math.max(...means) * 1.5;
+    const gate = evaluateBudget(noisy, budget({ statements: [{ fingerprint: costliest.fingerprint, maxMeanMs: threshold }] }));
+    const m = gate.limits[0]!.measurements[0]!;
+    expect(m.passed).toBe(true);
+    expect(m.spread!.max).toBeGreaterThan(threshold);
+    // The plain mean over all rounds would have failed.
+    const noisyQuery = noisy.queries.find((q) => q.fingerprint === costliest.fingerprint)!;
+    const plainMean = noisyQuery.rounds.reduce((s, r) => s + r.meanMs, 0) / noisyQuery.rounds.length;
+    expect(plainMean).toBeGreaterThan(threshold);
+  });
+
+  it('gates deterministic measures as measured', () => {
+    const plan = costliest.plan!;
+    const gate = evaluateBudget(
+      report,
+      budget({
+        statements: [
+          {
+            fingerprint: costliest.fingerprint,
+            maxPlanCost: plan.totalCost - 1,
+            maxBlocksPerCall: costliest.sharedBlksPerCall,
+            maxRowsPerCall: costliest.rowsPerCall - 0.5,
+          },
+        ],
+      }),
+    );
+    const byLimit = Object.fromEntries(gate.limits.map((l) => [l.limit, l]));
+    expect(byLimit.maxPlanCost!.status).toBe('fail');
+    expect(byLimit.maxPlanCost!.measurements[0]).toMatchObject({ measured: plan.totalCost, basis: 'measured' });
+    expect(byLimit.maxPlanCost!.measurements[0]!.spread).toBeUndefined();
+    // Equal to the limit is within it.
+    expect(byLimit.maxBlocksPerCall!.status).toBe('pass');
+    expect(byLimit.maxRowsPerCall!.status).toBe('fail');
+    expect(gate.counts).toMatchObject({ limits: 3, violations: 2 });
+  });
+
+  it('matches statements by pattern, by relation (bare or qualified) and by all given matchers together', () => {
+    const onOrders = report.queries.filter((q) => q.relations.includes('shop.orders'));
+    const selects = report.queries.filter((q) => /^select/i.test(q.query));
+    expect(onOrders.length).toBeGreaterThan(1);
+    const gate = evaluateBudget(
+      report,
+      budget({
+        statements: [
+          { relation: 'orders', maxRowsPerCall: 1e9 },
+          { relation: 'shop.orders', maxRowsPerCall: 1e9 },
+          { pattern: '^select\\b', maxRowsPerCall: 1e9 },
+          { pattern: '^select\\b', relation: 'orders', maxRowsPerCall: 1e9 },
+          { maxRowsPerCall: 1e9 },
+          { relation: 'other.orders', maxRowsPerCall: 1e9 },
+        ],
+      }),
+    );
+    const matched = gate.limits.map((l) => l.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : '')).sort());
+    const fps = (qs: readonly QueryReport[]) => qs.map((q) => q.fingerprint).sort();
+    expect(matched[0]).toEqual(fps(onOrders));
+    expect(matched[1]).toEqual(fps(onOrders));
+    expect(matched[2]).toEqual(fps(selects));
+    expect(matched[3]).toEqual(fps(selects.filter((q) => q.relations.includes('shop.orders'))));
+    expect(matched[4]).toEqual(fps(report.queries));
+    expect(gate.limits[5]).toMatchObject({ status: 'skipped', note: 'matched no statement in this report' });
+    expect(gate.passed).toBe(true);
+  });
+
+  it('names the budget line of each limit', () => {
+    const gate = evaluateBudget(
+      report,
+      budget({ source: 'b.yaml', statements: [{ name: 'cheap', fingerprint: cheapest.fingerprint, maxMeanMs: 1e-6 }], lines: { 'statements[0].maxMeanMs': 7 } }),
+    );
+    expect(gate.budget).toBe('b.yaml');
+    expect(gate.limits[0]).toMatchObject({ line: 7, label: 'cheap', status: 'fail' });
+  });
+});
+
+describe('evaluateBudget: global limits', () => {
+  it('estimates total database time from the median per-call cost of the rounds', () => {
+    const rounds = report.workload.rounds;
+    const perCall = Array.from({ length: rounds }, (_, i) => {
+      const ms = report.queries.reduce((s, q) => s + (q.rounds[i]?.totalMs ?? 0), 0);
+      const calls = report.queries.reduce((s, q) => s + (q.rounds[i]?.calls ?? 0), 0);
+      return (ms / calls) * report.totals.calls;
+    });
+    const gate = evaluateBudget(report, budget({ limits: { totalDbMs: 1 } }));
+    const m = gate.limits[0]!.measurements[0]!;
+    expect(m.basis).toBe('median');
+    expect(m.measured).toBeCloseTo(median(perCall), 6);
+    expect(m.spread!.samples).toBe(rounds);
+    // Close to what was measured in total: the estimate is not off by a factor.
+    expect(m.measured / report.totals.totalMs).toBeGreaterThan(0.5);
+    expect(m.measured / report.totals.totalMs).toBeLessThan(2);
+    expect(gate.passed).toBe(false);
+  });
+
+  it('skips per-request limits on a report without HTTP routes, and measures each route when there are', () => {
+    const sqlOnly = evaluateBudget(report, budget({ limits: { statementsPerRequest: 5, routeP99Ms: 100, errorRate: 0 } }));
+    expect(sqlOnly.limits.map((l) => l.status)).toEqual(['skipped', 'skipped', 'pass']);
+    expect(sqlOnly.limits[0]!.note).toMatch(/no HTTP routes/);
+
+    const route = (name: string, statementsPerRequest: number, p99: number): RouteReport => ({
+      name,
+      method: 'GET',
+      path: `/${name}`,
+      requests: 100,
+      errors: 1,
+      non2xx: 1,
+      status5xx: 1,
+      throughput: 10,
+      phaseMs: 1000,
+      latency: { p50: 1, p90: 2, p99, meanMs: 1, maxMs: p99 },
+      dbMsPerRequest: 1,
+      statementsPerRequest,
+      statements: [],
+    });
+    const http: Report = { ...report, routes: [route('a', 3, 50), route('b', 30, 500)] };
+    const gate = evaluateBudget(http, budget({ limits: { statementsPerRequest: 10, routeP95Ms: 100, routeP99Ms: 100, errorRate: 0.01 } }));
+    const [spr, p95, p99, errors] = gate.limits;
+    expect(spr!.measurements.map((m) => [m.subject, m.passed])).toEqual([
+      [{ kind: 'route', route: 'a' }, true],
+      [{ kind: 'route', route: 'b' }, false],
+    ]);
+    expect(p95).toMatchObject({ status: 'skipped', note: 'no route reports a p95 latency' });
+    expect(p99!.status).toBe('fail');
+    // 2 failed of 202 attempts per route: just under 1%.
+    expect(errors!.measurements[0]!.measured).toBeCloseTo(4 / 202, 9);
+    expect(errors!.status).toBe('fail');
+  });
+});
+
+describe('evaluateBudget: findings', () => {
+  const flagged = withQuery(report, costliest.fingerprint, (q) => ({
+    ...q,
+    findings: [finding('seq-scan', 'error', { relation: 'shop.orders' }), finding('sort-spill', 'warning')],
+  }));
+
+  it('fails on un-accepted findings at or above fail-on', () => {
+    expect(evaluateBudget(flagged, undefined, { failOn: 'error' }).counts.failingFindings).toBe(1);
+    expect(evaluateBudget(flagged, undefined, { failOn: 'warning' }).counts.failingFindings).toBe(2);
+    const never = evaluateBudget(flagged, undefined, { failOn: 'never' });
+    expect(never.passed).toBe(true);
+    expect(never.findings.map((f) => f.status)).toEqual(['reported', 'reported']);
+    expect(evaluateBudget(flagged, undefined).failOn).toBe('error');
+  });
+
+  it('lets accepted findings through until their expiry date, then fails them again', () => {
+    const accepted = budget({
+      accepted: [{ rule: 'seq-scan', relation: 'orders', reason: 'nightly report', expires: '2030-01-31' }],
+      lines: { 'accepted[0]': 12 },
+    });
+    const before = evaluateBudget(flagged, accepted, { date: '2030-01-31' });
+    expect(before.passed).toBe(true);
+    expect(before.findings[0]).toMatchObject({
+      status: 'accepted',
+      acceptance: { reason: 'nightly report', expires: '2030-01-31', expired: false, line: 12 },
+    });
+    expect(before.counts.acceptedFindings).toBe(1);
+    const after = evaluateBudget(flagged, accepted, { date: new Date('2030-02-01T08:00:00Z') });
+    expect(after.passed).toBe(false);
+    expect(after.findings[0]).toMatchObject({ status: 'failing', acceptance: { expired: true } });
+  });
+
+  it('matches acceptances by rule and fingerprint, and lists the ones that match nothing', () => {
+    const gate = evaluateBudget(
+      flagged,
+      budget({
+        accepted: [
+          { rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement' },
+          { rule: 'sort-spill', fingerprint: costliest.fingerprint, reason: 'known' },
+        ],
+        lines: { 'accepted[0]': 3 },
+      }),
+      { failOn: 'warning' },
+    );
+    expect(gate.findings.map((f) => f.status)).toEqual(['failing', 'accepted']);
+    expect(gate.unusedAcceptances).toEqual([{ rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement', line: 3 }]);
+  });
+
+  it('gives every registered rule a verdict, with the budget overriding its severity', () => {
+    const gate = evaluateBudget(flagged, budget({ rules: { 'unused-rule': 'off' } }), {
+      rules: [
+        { id: 'unused-rule', severity: 'warning', description: 'never fires' },
+        { id: 'seq-scan', severity: 'error' },
+      ],
+    });
+    expect(gate.rules).toEqual([
+      { rule: 'unused-rule', severity: 'off', description: 'never fires', findings: 0, failing: 0, accepted: 0 },
+      { rule: 'seq-scan', severity: 'error', findings: 1, failing: 1, accepted: 0 },
+      { rule: 'sort-spill', findings: 1, failing: 0, accepted: 0 },
+    ]);
+  });
+
+  it('is plain JSON', () => {
+    const gate = evaluateBudget(flagged, budget({ limits: { totalDbMs: 1 }, statements: [{ maxMeanMs: 1 }] }), { date: '2030-01-01' });
+    expect(JSON.parse(JSON.stringify(gate))).toEqual(gate);
+  });
+});
