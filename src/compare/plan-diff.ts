@@ -85,6 +85,8 @@ interface DiffRow {
   readonly a?: PlanNode;
   readonly b?: PlanNode;
   readonly note?: string;
+  /** A changed node of another kind (not the same role): named as removed + added. */
+  readonly replaced?: boolean;
 }
 
 /** Line-by-line tree diff of two plans, head's order. */
@@ -122,6 +124,7 @@ function diffTree(base: PlanNode, head: PlanNode): DiffRow[] {
       depth,
       a,
       b,
+      ...(m === 'none' ? { replaced: true } : {}),
       ...(note ? { note } : {}),
     });
     diffChildren(a.Plans ?? [], b.Plans ?? [], depth + 1);
@@ -290,7 +293,10 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
 
   for (const row of rows) {
     const { a, b, note } = row;
-    if (row.op === 'changed' && a && b) {
+    if (row.op === 'changed' && a && b && row.replaced) {
+      if (!DEPENDENT.has(a['Node Type'])) changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
+      if (!DEPENDENT.has(b['Node Type'])) changes.push({ kind: 'node-added', message: `new ${nodeLabel(b)}`, head: nodeLabel(b) });
+    } else if (row.op === 'changed' && a && b) {
       // Scans of the same relation are named above, per relation.
       if (!(a['Relation Name'] && b['Relation Name'])) {
         const join = JOINS.has(a['Node Type']) && JOINS.has(b['Node Type']);

@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { findBudgetFile, loadBudget } from '../../budget/load.js';
 import { compareReports } from '../../compare/compare.js';
 import { resolveCompareThresholds, type CompareThresholdOverrides } from '../../compare/thresholds.js';
 import type { Comparison, CompareThresholds } from '../../model/comparison.js';
@@ -20,6 +21,8 @@ export interface CompareFlags {
   format: ComparisonFormat;
   out?: string;
   all?: boolean;
+  /** A path, `false` for --no-budget, undefined to look for querygate.budget.yaml. */
+  budget?: string | false;
 }
 
 export function registerCompare(program: Command, io: CliIO, setExit: (code: number) => void): void {
@@ -31,6 +34,8 @@ export function registerCompare(program: Command, io: CliIO, setExit: (code: num
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'markdown', 'json']).default('table'))
     .option('--out <file>', 'also write the output to this file (e.g. a pull-request comment)')
     .option('--all', 'list unchanged statements too (table format)')
+    .option('--budget <file>', 'budget file whose compare: section sets the thresholds (default: querygate.budget.yaml in this directory or a parent)')
+    .option('--no-budget', 'use the default thresholds')
     .action((base: string, head: string, flags: CompareFlags) => {
       setExit(compareCommand(base, head, flags, io));
     });
@@ -40,19 +45,34 @@ export function registerCompare(program: Command, io: CliIO, setExit: (code: num
 export function compareCommand(basePath: string, headPath: string, flags: CompareFlags, io: CliIO): number {
   const base = readReport(basePath);
   const head = readReport(headPath);
-  const comparison = compareReports(base, head, loadCompareThresholds());
+  const comparison = compareReports(base, head, loadCompareThresholds(flags.budget, io));
   return writeComparison(comparison, flags, io);
 }
 
 /** Compares a fresh report with a saved baseline (`run --baseline`); returns the exit code. */
-export function compareWithBaseline(baselinePath: string, head: Report, flags: CompareFlags, io: CliIO): number {
-  const comparison = compareReports(readReport(baselinePath), head, loadCompareThresholds());
+export function compareWithBaseline(baseline: Report, head: Report, flags: CompareFlags, io: CliIO): number {
+  const comparison = compareReports(baseline, head, loadCompareThresholds(flags.budget, io));
   return writeComparison(comparison, flags, io);
 }
 
-/** The thresholds: defaults, overridden by the budget file's `compare:` section. */
-export function loadCompareThresholds(overrides?: CompareThresholdOverrides): CompareThresholds {
+/**
+ * The thresholds: the defaults, overridden by the `compare:` section of the given budget file, or of
+ * the nearest querygate.budget.yaml unless `budget` is false.
+ */
+export function loadCompareThresholds(budget: string | false | undefined, io: CliIO, cwd = process.cwd()): CompareThresholds {
+  if (budget === false) return resolveCompareThresholds();
+  const path = budget ?? findBudgetFile(cwd);
+  if (!path) return resolveCompareThresholds();
+  const overrides: CompareThresholdOverrides | undefined = loadBudget(path).compare;
+  if (budget === undefined && overrides) io.err(`querygate: compare thresholds from ${path}`);
   return resolveCompareThresholds(overrides);
+}
+
+/** Output format by file extension: .md -> markdown, .json -> json, anything else -> table. */
+export function formatForFile(path: string): ComparisonFormat {
+  if (/\.(md|markdown)$/i.test(path)) return 'markdown';
+  if (/\.json$/i.test(path)) return 'json';
+  return 'table';
 }
 
 /** Renders in the chosen format, prints it (and writes it to --out), returns 1 on regression. */

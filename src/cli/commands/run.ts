@@ -11,6 +11,8 @@ import { EXIT, type CliIO } from '../io.js';
 import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactUrl } from '../../target/pg.js';
+import { readReport } from '../../report/read.js';
+import { compareWithBaseline } from './compare.js';
 
 export interface RunFlags {
   workload?: string;
@@ -32,6 +34,10 @@ export interface RunFlags {
   quiet?: boolean;
   verbose?: boolean;
   top?: number;
+  /** A saved report to compare this run with (exit 1 on regression). */
+  baseline?: string;
+  /** Also write the report here, for later `--baseline` use. */
+  saveBaseline?: string;
 }
 
 /** Adds the options shared by `run` and `demo`. */
@@ -62,7 +68,9 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
-    .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'));
+    .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'))
+    .option('--baseline <report>', 'compare with a saved report (e.g. main\'s) and exit 1 on regression')
+    .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline');
   addTargetOptions(command).action(async (scenario: string | undefined, flags: RunFlags) => {
     setExit(await runCommand(scenario, flags, io));
   });
@@ -100,6 +108,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
   }
+  // Read the baseline first: a bad file should fail before a long run, not after it.
+  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
   return executeRun(io, flags, (signal, onProgress, onStep) =>
     runWorkload({
       workload,
@@ -113,6 +123,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
       ...(onProgress ? { onProgress } : {}),
       onStep,
     }),
+    baseline,
   );
 }
 
@@ -126,7 +137,12 @@ type Runner = (
  * Runs with Ctrl-C handling (first: stop and write what was captured; second: quit now),
  * a live progress line on a TTY, then writes the report and the summary.
  */
-export async function executeRun(io: CliIO, flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top'>, runner: Runner): Promise<number> {
+export async function executeRun(
+  io: CliIO,
+  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline'>,
+  runner: Runner,
+  baseline?: Report,
+): Promise<number> {
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -166,5 +182,11 @@ export async function executeRun(io: CliIO, flags: Pick<RunFlags, 'out' | 'quiet
   writeFileSync(flags.out, renderJson(report));
   if (!flags.quiet) io.out(renderTable(report, { color: io.color, width: io.columns, ...(flags.top ? { top: flags.top } : {}) }));
   io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
-  return report.run.complete ? EXIT.ok : EXIT.interrupted;
+  if (flags.saveBaseline) {
+    writeFileSync(flags.saveBaseline, renderJson(report));
+    io.err(`baseline written to ${flags.saveBaseline}`);
+  }
+  if (!report.run.complete) return EXIT.interrupted;
+  if (baseline) return compareWithBaseline(baseline, report, { format: 'table' }, io);
+  return EXIT.ok;
 }

@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { compareReports } from '../../src/compare/compare.js';
+import { DEFAULT_COMPARE_THRESHOLDS, resolveCompareThresholds } from '../../src/compare/thresholds.js';
+import type { Finding } from '../../src/model/finding.js';
+import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
+
+// Real reports of one workload against the schema with and without orders_customer_idx
+// (fixtures/capture-reports.ts).
+const load = (name: string) =>
+  JSON.parse(readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8')) as Report;
+const withIndex = load('with-index');
+const withoutIndex = load('without-index');
+
+const find = (r: Report, text: string) => r.queries.find((q) => q.query.includes(text))!;
+const byCustomer = 'WHERE customer_id = $1';
+const join = 'JOIN orders o';
+const byId = 'WHERE id = $1';
+
+/** A copy of `report` with `change` applied to every statement. */
+function mapQueries(report: Report, change: (q: QueryReport) => Partial<QueryReport>): Report {
+  return { ...report, queries: report.queries.map((q) => ({ ...q, ...change(q) })) };
+}
+
+/** Rounds with the given per-round means (5 calls each), and the matching totals. */
+function withRounds(means: readonly number[]): Partial<QueryReport> {
+  const rounds = means.map((m) => ({ calls: 5, totalMs: m * 5, meanMs: m }));
+  const calls = rounds.length * 5;
+  const totalMs = rounds.reduce((s, r) => s + r.totalMs, 0);
+  return { rounds, calls, totalMs, meanMs: totalMs / calls };
+}
+
+const finding = (rule: string, severity: Finding['severity'], relation?: string, message = `${rule} message`): Finding => ({
+  rule,
+  severity,
+  messageId: 'm',
+  message,
+  ...(relation ? { relation } : {}),
+  evidence: { rows: 30000 },
+});
+
+describe('compareReports: the same workload with and without an index', () => {
+  const c = compareReports(withIndex, withoutIndex);
+
+  it('flags the statements that lost their index with the scan downgrade, cost and blocks', () => {
+    expect(c.verdict).toBe('regression');
+    expect(c.counts).toMatchObject({ matched: 4, added: 0, removed: 0, regressions: 2 });
+    const regressed = c.statements.filter((s) => s.verdict === 'regression');
+    expect(regressed.map((s) => s.fingerprint).sort()).toEqual([find(withIndex, byCustomer).fingerprint, find(withIndex, join).fingerprint].sort());
+    for (const s of regressed) {
+      expect(s.regressions.map((r) => r.messageId)).toEqual(expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade']));
+      const downgrade = s.regressions.find((r) => r.kind === 'scan-downgrade')!;
+      expect(downgrade.message).toMatch(/Scan.* on orders -> Seq Scan on orders \(30k rows\)/);
+      expect(downgrade.evidence.relation).toBe('public.orders');
+      expect(s.planDiff?.changes.some((ch) => ch.kind === 'index-lost' && ch.message.includes('orders_customer_idx'))).toBe(true);
+      expect(s.blocksPerCall.head).toBeGreaterThan(s.blocksPerCall.base * 5);
+    }
+    // Regressions come first.
+    expect(c.statements.slice(0, 2).every((s) => s.verdict === 'regression')).toBe(true);
+  });
+
+  it('leaves the statements whose plans did not change alone', () => {
+    const pk = c.statements.find((s) => s.fingerprint === find(withIndex, byId).fingerprint)!;
+    expect(pk.verdict).toBe('unchanged');
+    expect(pk.planDiff?.changed).toBe(false);
+    expect(pk.regressions).toEqual([]);
+    // Microsecond timings are below the absolute minimum effect: noise, whatever the ratio.
+    expect(pk.timing.verdict).toBe('noise');
+  });
+
+  it('reads the other direction as improvements, not regressions', () => {
+    const back = compareReports(withoutIndex, withIndex);
+    expect(back.verdict).toBe('ok');
+    expect(back.counts.improvements).toBe(2);
+    for (const s of back.statements.filter((x) => x.verdict === 'improvement')) {
+      expect(s.improvements.map((r) => r.messageId)).toEqual(expect.arrayContaining(['scan-upgrade', 'plan-cost-down', 'blocks-per-call-down']));
+    }
+  });
+
+  it('is plain JSON', () => {
+    expect(JSON.parse(JSON.stringify(c))).toEqual(c);
+  });
+
+  it('honours thresholds: a large cost floor and a high row minimum turn the verdicts off', () => {
+    const lenient = resolveCompareThresholds({
+      planCost: { relative: 20 },
+      blocksPerCall: { absolute: 1000 },
+      scanDowngradeMinRows: 1_000_000,
+      timing: { normalize: false, minRelativeChange: 1000 },
+    });
+    expect(lenient.planCost).toEqual({ relative: 20, absolute: DEFAULT_COMPARE_THRESHOLDS.planCost.absolute });
+    const r = compareReports(withIndex, withoutIndex, lenient);
+    expect(r.verdict).toBe('ok');
+    // The plan change is still shown.
+    expect(r.statements.filter((s) => s.planDiff?.changed)).toHaveLength(2);
+  });
+});
+
+describe('compareReports: the same report twice', () => {
+  it('finds nothing', () => {
+    const c = compareReports(withIndex, withIndex);
+    expect(c.verdict).toBe('ok');
+    expect(c.statements.every((s) => s.verdict === 'unchanged' && s.planDiff?.changed === false)).toBe(true);
+    expect(c.statements.every((s) => s.timing.p === 1)).toBe(true);
+    expect(c.speed).toEqual({ ratio: 1, statements: 4 });
+  });
+});
+
+describe('compareReports: timing', () => {
+  const slowStatement = find(withIndex, byCustomer).fingerprint;
+  // Every statement: 1 ms per call with a little spread, in both reports.
+  const base = mapQueries(withIndex, () => withRounds([1.0, 1.05, 0.97]));
+  const slower = (means: readonly number[]) =>
+    mapQueries(base, (q) => (q.fingerprint === slowStatement ? withRounds(means) : withRounds([1.02, 0.99, 1.01])));
+  const timingOf = (c: ReturnType<typeof compareReports>) => c.statements.find((s) => s.fingerprint === slowStatement)!.timing;
+
+  it('calls a large, consistent slowdown over enough rounds a regression', () => {
+    const c = compareReports(base, slower([3.1, 2.9, 3.0]));
+    expect(timingOf(c).verdict).toBe('slower');
+    expect(timingOf(c).pAdjusted).toBeLessThan(0.01);
+    expect(timingOf(c).ratio).toBeGreaterThan(2.8);
+    expect(c.verdict).toBe('regression');
+    expect(c.statements[0]!.regressions.map((r) => r.messageId)).toEqual(['timing-slower']);
+  });
+
+  it('calls the same slowdown inconclusive with too few rounds, never a regression', () => {
+    const twoRounds = mapQueries(slower([3.1, 2.9, 3.0]), (q) => ({ rounds: q.rounds.slice(0, 2) }));
+    const c = compareReports(base, twoRounds);
+    expect(timingOf(c).verdict).toBe('inconclusive');
+    expect(timingOf(c).note).toContain('needs 3 on each side');
+    expect(c.verdict).toBe('ok');
+    expect(c.warnings.join()).not.toContain('fewer than'); // the run itself had 3 rounds
+  });
+
+  it('calls a slowdown hidden in the spread of the rounds noise', () => {
+    const c = compareReports(base, slower([0.8, 6.0, 2.2]));
+    expect(timingOf(c).ratio).toBeGreaterThan(2);
+    expect(timingOf(c).verdict).toBe('noise');
+    expect(timingOf(c).note).toMatch(/not significant/);
+    expect(c.verdict).toBe('ok');
+  });
+
+  it('calls a significant but small slowdown noise (minimum effect)', () => {
+    // Six rounds each: +20% is clearly significant, and still not a regression.
+    const six = mapQueries(withIndex, () => withRounds([1.0, 1.05, 0.97, 1.02, 0.99, 1.01]));
+    const head = mapQueries(six, (q) => (q.fingerprint === slowStatement ? withRounds([1.2, 1.21, 1.19, 1.22, 1.18, 1.2]) : {}));
+    const c = compareReports(six, head);
+    expect(timingOf(c).pAdjusted).toBeLessThan(0.001);
+    expect(timingOf(c).verdict).toBe('noise');
+    expect(timingOf(c).note).toMatch(/below the minimum effect/);
+  });
+
+  it('does not blame statements for a slower machine: timings are relative to the run speed', () => {
+    const machine = mapQueries(base, () => withRounds([2.4, 2.5, 2.45]));
+    const c = compareReports(base, machine);
+    expect(c.speed?.ratio).toBeGreaterThan(2.3);
+    expect(c.statements.every((s) => s.timing.verdict === 'noise')).toBe(true);
+    expect(c.verdict).toBe('ok');
+    // Without normalization the same data is a slowdown everywhere.
+    const raw = compareReports(base, machine, resolveCompareThresholds({ timing: { normalize: false } }));
+    expect(raw.statements.every((s) => s.timing.verdict === 'slower')).toBe(true);
+    // A statement that got much slower than the rest is still caught.
+    const oneWorse = mapQueries(machine, (q) => (q.fingerprint === slowStatement ? withRounds([9.0, 9.3, 8.8]) : {}));
+    expect(timingOf(compareReports(base, oneWorse)).verdict).toBe('slower');
+  });
+});
+
+describe('compareReports: calls per request and findings', () => {
+  const route = (name: string): RouteReport => ({
+    name,
+    method: 'GET',
+    path: `/${name}`,
+    requests: 100,
+    errors: 0,
+    non2xx: 0,
+    throughput: 50,
+    latency: { p50: 1, p90: 2, p99: 3, meanMs: 1 },
+    dbMsPerRequest: 1,
+    statementsPerRequest: 1,
+    statements: [],
+  } as unknown as RouteReport);
+  const fp = find(withIndex, byId).fingerprint;
+  const onRoute = (r: Report, callsPerRequest: number): Report => ({
+    ...mapQueries(r, (q) => (q.fingerprint === fp ? { routes: [{ route: 'orders', callsPerRequest }] } : {})),
+    routes: [route('orders')],
+  });
+
+  it('flags a statement that runs one or more times more per request (N+1)', () => {
+    const c = compareReports(onRoute(withIndex, 1), onRoute(withIndex, 21));
+    const s = c.statements.find((x) => x.fingerprint === fp)!;
+    expect(s.verdict).toBe('regression');
+    expect(s.regressions[0]).toMatchObject({ messageId: 'calls-per-request-up', evidence: { route: 'orders', base: 1, head: 21 } });
+    expect(s.callsPerRequest).toEqual([{ route: 'orders', base: 1, head: 21 }]);
+    expect(compareReports(onRoute(withIndex, 1), onRoute(withIndex, 1.5)).verdict).toBe('ok');
+    expect(compareReports(onRoute(withIndex, 21), onRoute(withIndex, 1)).statements.find((x) => x.fingerprint === fp)?.verdict).toBe('improvement');
+  });
+
+  it('counts a statement new on an existing route from 0 calls per request', () => {
+    const base = { ...withIndex, routes: [route('orders')] };
+    const c = compareReports(base, onRoute(withIndex, 3));
+    expect(c.statements.find((x) => x.fingerprint === fp)?.regressions[0]?.messageId).toBe('calls-per-request-up');
+  });
+
+  it('flags error findings new in head, matched by rule and relation', () => {
+    const add = (r: Report, findings: Finding[]) => mapQueries(r, (q) => (q.fingerprint === fp ? { findings } : {}));
+    const same = compareReports(
+      add(withIndex, [finding('seq-scan-large', 'error', 'public.orders', '30000 rows')]),
+      add(withIndex, [finding('seq-scan-large', 'error', 'public.orders', '31000 rows')]),
+    );
+    expect(same.verdict).toBe('ok');
+    const other = compareReports(
+      add(withIndex, [finding('seq-scan-large', 'error', 'public.customers')]),
+      add(withIndex, [finding('seq-scan-large', 'error', 'public.orders')]),
+    );
+    const s = other.statements.find((x) => x.fingerprint === fp)!;
+    expect(s.regressions.map((r) => r.messageId)).toEqual(['new-finding']);
+    expect(s.newFindings.map((f) => f.relation)).toEqual(['public.orders']);
+    expect(s.resolvedFindings.map((f) => f.relation)).toEqual(['public.customers']);
+    const warning = [finding('sort-spill', 'warning', 'public.orders')];
+    expect(compareReports(withIndex, add(withIndex, warning)).verdict).toBe('ok');
+    expect(compareReports(withIndex, add(withIndex, warning), resolveCompareThresholds({ newFindingSeverity: 'warning' })).verdict).toBe('regression');
+  });
+
+  it('reports new and removed statements; a new one with an error finding is a regression', () => {
+    const dropped = { ...withIndex, queries: withIndex.queries.filter((q) => q.fingerprint !== fp) };
+    const c = compareReports(dropped, withIndex);
+    expect(c.added.map((a) => a.fingerprint)).toEqual([fp]);
+    expect(c.verdict).toBe('ok');
+    expect(compareReports(withIndex, dropped).removed.map((r) => r.fingerprint)).toEqual([fp]);
+    const bad = mapQueries(withIndex, (q) => (q.fingerprint === fp ? { findings: [finding('seq-scan-large', 'error', 'public.orders')] } : {}));
+    const flagged = compareReports(dropped, bad);
+    expect(flagged.verdict).toBe('regression');
+    expect(flagged.added[0]?.regressions.map((r) => r.messageId)).toEqual(['new-finding']);
+  });
+
+  it('matches by fingerprint only: other queryids, databases and servers do not matter', () => {
+    const elsewhere: Report = {
+      ...withIndex,
+      target: { ...withIndex.target, database: 'other', serverVersion: '16.4', serverVersionNum: 160004 },
+    };
+    const c = compareReports(elsewhere, withIndex);
+    expect(c.counts).toMatchObject({ matched: 4, added: 0, removed: 0 });
+    expect(c.warnings).toEqual(['base ran on PostgreSQL 16.4, head on 18.4: plan costs are not strictly comparable']);
+  });
+});
