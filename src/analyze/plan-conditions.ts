@@ -161,7 +161,9 @@ function render(node: unknown): string | undefined {
     case 'TypeCast': {
       const arg = render(body.arg);
       const typ = renderType(body.typeName);
-      return arg && typ ? `(${arg})::${typ}` : undefined;
+      if (!arg || !typ) return undefined;
+      // As PostgreSQL prints them: `'day'::text`, `(created_at)::date`.
+      return unwrap(body.arg)?.[0] === 'A_Const' ? `${arg}::${typ}` : `(${arg})::${typ}`;
     }
     case 'FuncCall': {
       if (body.agg_star || body.agg_distinct || body.over || body.agg_order || body.agg_filter) return undefined;
@@ -216,6 +218,7 @@ function nameParts(node: unknown, out: string[] = []): string[] {
     if (name) out.push(name[name.length - 1]!);
     for (const a of (body.args as unknown[] | undefined) ?? []) nameParts(a, out);
   } else if (type === 'TypeCast') {
+    if (columnsIn(body.arg).length === 0) return out;
     nameParts(body.arg, out);
     const t = typeNameOf(body.typeName);
     if (t) out.push(t);

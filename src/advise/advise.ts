@@ -1,0 +1,305 @@
+/**
+ * Index advice, validated: for findings about scans that an index could avoid, propose concrete
+ * indexes (candidates.ts), let the real planner judge each one (validate.ts), and attach the best
+ * one to the finding when it lowers the statement's plan cost enough. A candidate the planner does
+ * not use, or that saves too little, is never shown as a fix.
+ */
+import { countParams } from '../workload/load.js';
+import type { Finding, IndexAdvice } from '../model/finding.js';
+import type { QueryReport, Report } from '../model/report.js';
+import type { Session } from '../target/pg.js';
+import {
+  ADVISED_RULES,
+  DEFAULT_MAX_CANDIDATES,
+  candidateKey,
+  generateCandidates,
+  indexDefinition,
+  type IndexCandidate,
+} from './candidates.js';
+import {
+  checkDefinition,
+  explainCosts,
+  probeCapabilities,
+  validateWithBuild,
+  validateWithHypopg,
+  type ExplainTarget,
+  type ValidationCapabilities,
+  type ValidationOutcome,
+  type ValidationSettings,
+} from './validate.js';
+
+/** A statement as the client sent it, to explain it exactly as the capture did. */
+export interface AdvisedStatement {
+  readonly fingerprint: string;
+  readonly sql: string;
+  readonly paramCount: number;
+  readonly params?: readonly (string | null)[];
+}
+
+export interface AdviseOptions {
+  /**
+   * Build candidates (inside a rolled-back transaction) on an external database. Always done on the
+   * embedded one. The build blocks writes to the table while it runs.
+   */
+  readonly allowIndexBuild?: boolean;
+  /** Show a candidate as a fix only if it lowers the plan cost by at least this share (default 0.5). */
+  readonly minImprovement?: number;
+  /** The statements as the client sent them (SQL replay); else the report's normalized text is used. */
+  readonly statements?: readonly AdvisedStatement[];
+  /** statement_timeout of each EXPLAIN, ms (default 10 s). */
+  readonly explainTimeoutMs?: number;
+  /** statement_timeout of each index build, ms (default 60 s). */
+  readonly buildTimeoutMs?: number;
+  /** lock_timeout of each index build, ms (default 2 s). */
+  readonly lockTimeoutMs?: number;
+  /** Candidates per finding (default 10). */
+  readonly maxCandidates?: number;
+  /** Distinct candidates validated per report (default 40); the rest stay unvalidated. */
+  readonly maxValidations?: number;
+  readonly onStep?: (message: string) => void;
+}
+
+export const DEFAULT_MIN_IMPROVEMENT = 0.5;
+export const DEFAULT_BUILD_TIMEOUT_MS = 60_000;
+export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
+export const DEFAULT_MAX_VALIDATIONS = 40;
+const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
+/** A candidate with fewer key columns wins when its cost is within this factor of the best one. */
+const SIMPLER_WITHIN = 1.1;
+
+/** How one candidate fared for one statement. */
+export interface CandidateResult {
+  readonly candidate: IndexCandidate;
+  /** The CREATE INDEX to show (CONCURRENTLY: no write lock in production). */
+  readonly sql: string;
+  readonly costBefore?: number;
+  /** Undefined when not validated. */
+  readonly costAfter?: number;
+  readonly used?: boolean;
+  readonly improvement?: number;
+  readonly method?: IndexAdvice['method'];
+  /** Why it was not validated or not usable. */
+  readonly note?: string;
+}
+
+interface WorkItem {
+  readonly queryIndex: number;
+  readonly findingIndex: number;
+  readonly candidates: readonly IndexCandidate[];
+}
+
+interface Group {
+  readonly candidate: IndexCandidate;
+  readonly queries: number[];
+  outcome?: ValidationOutcome;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** The statement to explain, as the capture explained it: same text, same parameters or generic plan. */
+function explainTarget(query: QueryReport, statements: readonly AdvisedStatement[]): ExplainTarget | undefined {
+  const client = statements.find((s) => s.fingerprint === query.fingerprint);
+  const sql = client?.sql ?? query.query;
+  let paramCount: number;
+  try {
+    paramCount = client?.paramCount ?? countParams(sql);
+  } catch {
+    return undefined;
+  }
+  const params = query.plan?.mode === 'generic' ? undefined : (client?.params ?? query.plan?.params);
+  return { sql, paramCount, ...(params ? { params } : {}) };
+}
+
+/** The SQL shown to users for a candidate. */
+export function suggestionSql(candidate: IndexCandidate, capabilities: Pick<ValidationCapabilities, 'trigram'>): string {
+  const create = `${indexDefinition(candidate, { concurrently: true })};`;
+  return candidate.extension && capabilities.trigram !== 'installed' ? `CREATE EXTENSION IF NOT EXISTS ${candidate.extension}; ${create}` : create;
+}
+
+/**
+ * Validates index candidates for the report's findings on the real planner and attaches the best
+ * one to each finding (`finding.advice`, and its SQL as `finding.suggestion`). The database is left
+ * as it was: hypothetical indexes (HypoPG) or builds inside transactions that are rolled back.
+ *
+ * @example
+ * ```ts
+ * const advised = await adviseReport(session, report, { statements: client, allowIndexBuild: true });
+ * advised.queries[0].findings[0].advice
+ * // { sql: 'CREATE INDEX CONCURRENTLY orders_status_total_cents_idx ON shop.orders (status, total_cents);',
+ * //   method: 'rollback-build', costBefore: 19884.86, costAfter: 1520.3, improvement: 0.924 }
+ * ```
+ */
+export async function adviseReport(session: Session, report: Report, options: AdviseOptions = {}): Promise<Report> {
+  const details = await adviseDetails(session, report, options);
+  return details.report;
+}
+
+/** The candidates considered for one finding and how each fared. */
+export interface FindingAdvice {
+  readonly fingerprint: string;
+  readonly rule: string;
+  readonly relation?: string;
+  readonly results: readonly CandidateResult[];
+}
+
+/** `adviseReport`, with every candidate's outcome per finding (for tests and verbose output). */
+export async function adviseDetails(
+  session: Session,
+  report: Report,
+  options: AdviseOptions = {},
+): Promise<{ report: Report; findings: readonly FindingAdvice[] }> {
+  const results: FindingAdvice[] = [];
+  const relevant = report.queries.some((q) => q.plan && q.findings.some((f) => ADVISED_RULES.includes(f.rule)));
+  if (!relevant) return { report, findings: results };
+
+  const allowBuild = report.target.kind === 'embedded' || Boolean(options.allowIndexBuild);
+  const capabilities = await probeCapabilities(session, allowBuild);
+  const work: WorkItem[] = [];
+  for (const [queryIndex, query] of report.queries.entries()) {
+    if (!query.plan) continue;
+    for (const [findingIndex, finding] of query.findings.entries()) {
+      if (!ADVISED_RULES.includes(finding.rule) || finding.advice) continue;
+      const candidates = generateCandidates(query, finding, report, {
+        trigram: capabilities.trigram !== 'none',
+        max: options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
+      });
+      if (candidates.length > 0) work.push({ queryIndex, findingIndex, candidates });
+    }
+  }
+  if (work.length === 0) return { report, findings: results };
+
+  const step = options.onStep ?? (() => undefined);
+  const settings: ValidationSettings = {
+    serverVersionNum: report.target.serverVersionNum,
+    explainTimeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+    buildTimeoutMs: options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+  };
+  const statements = options.statements ?? [];
+  const targets = new Map<number, ExplainTarget>();
+  const before = new Map<number, number>();
+  for (const queryIndex of new Set(work.map((w) => w.queryIndex))) {
+    const target = explainTarget(report.queries[queryIndex]!, statements);
+    if (!target) continue;
+    const [cost] = await explainCosts(session, [target], settings);
+    if (cost === undefined) continue;
+    targets.set(queryIndex, target);
+    before.set(queryIndex, cost);
+  }
+
+  // Each distinct index is validated once, for every statement it was proposed for.
+  const groups = new Map<string, Group>();
+  for (const item of work) {
+    if (!targets.has(item.queryIndex)) continue;
+    for (const candidate of item.candidates) {
+      const key = candidateKey(candidate);
+      const group = groups.get(key) ?? { candidate, queries: [] };
+      if (!group.queries.includes(item.queryIndex)) group.queries.push(item.queryIndex);
+      groups.set(key, group);
+    }
+  }
+  const warnings: string[] = [];
+  const canValidate = (c: IndexCandidate) => (capabilities.hypopg !== 'none' && c.method === 'btree') || capabilities.build;
+  const limit = options.maxValidations ?? DEFAULT_MAX_VALIDATIONS;
+  const toValidate = [...groups.values()].filter((g) => canValidate(g.candidate));
+  if (toValidate.length > 0) {
+    const how = capabilities.build ? 'building each in a rolled-back transaction' : 'as HypoPG hypothetical indexes';
+    step(`validating ${Math.min(limit, toValidate.length)} index candidate(s) on the planner (${capabilities.hypopg !== 'none' ? 'HypoPG where possible, else ' : ''}${how})`);
+  }
+  let skipped = 0;
+  for (const [n, group] of toValidate.entries()) {
+    if (n >= limit) {
+      skipped++;
+      continue;
+    }
+    const queries = group.queries.map((i) => targets.get(i)!);
+    let outcome: ValidationOutcome | undefined;
+    if (capabilities.hypopg !== 'none' && group.candidate.method === 'btree') {
+      outcome = await validateWithHypopg(session, group.candidate, queries, capabilities, settings);
+    }
+    if ((!outcome || !outcome.ok) && capabilities.build) {
+      outcome = await validateWithBuild(session, group.candidate, queries, capabilities, settings);
+    }
+    group.outcome = outcome;
+    if (outcome && !outcome.ok && (outcome.code === '57014' || outcome.code === '55P03')) {
+      warnings.push(`index candidate ${group.candidate.name} on ${group.candidate.relation} not validated: ${outcome.note}`);
+    }
+  }
+  if (skipped > 0) warnings.push(`${skipped} index candidate(s) not validated: more than ${limit} in this run`);
+
+  const minImprovement = options.minImprovement ?? DEFAULT_MIN_IMPROVEMENT;
+  const queries = [...report.queries];
+  let unvalidated = 0;
+  for (const item of work) {
+    const query = queries[item.queryIndex]!;
+    const finding = query.findings[item.findingIndex]!;
+    const costBefore = before.get(item.queryIndex);
+    const perCandidate: CandidateResult[] = item.candidates.map((candidate) => {
+      const sql = suggestionSql(candidate, capabilities);
+      const group = groups.get(candidateKey(candidate));
+      const outcome = group?.outcome;
+      if (costBefore === undefined || !group) return { candidate, sql, note: 'the statement could not be explained' };
+      if (!outcome) return { candidate, sql, costBefore, note: 'not validated' };
+      if (!outcome.ok) return { candidate, sql, costBefore, note: outcome.note };
+      const position = group.queries.indexOf(item.queryIndex);
+      const after = outcome.costs[position];
+      if (!after) return { candidate, sql, costBefore, method: outcome.method, note: 'the statement could not be explained with the index' };
+      const base = outcome.costsBefore?.[position] ?? costBefore;
+      return {
+        candidate,
+        sql,
+        costBefore: base,
+        costAfter: after.cost,
+        used: after.used,
+        improvement: base > 0 ? 1 - after.cost / base : 0,
+        method: outcome.method,
+        ...(after.used ? {} : { note: 'the planner does not use it' }),
+      };
+    });
+    results.push({ fingerprint: query.fingerprint, rule: finding.rule, ...(finding.relation ? { relation: finding.relation } : {}), results: perCandidate });
+
+    const helpful = perCandidate
+      .filter((r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement)
+      .sort((a, b) => a.costAfter! - b.costAfter!);
+    let best = helpful[0];
+    for (const r of helpful) {
+      if (best && r.candidate.keys.length < best.candidate.keys.length && r.costAfter! <= best.costAfter! * SIMPLER_WITHIN) best = r;
+    }
+    let updated: Finding | undefined;
+    if (best) {
+      const advice: IndexAdvice = {
+        sql: best.sql,
+        method: best.method!,
+        costBefore: round(best.costBefore!, 2),
+        costAfter: round(best.costAfter!, 2),
+        improvement: round(best.improvement!, 3),
+      };
+      updated = { ...finding, suggestion: advice.sql, advice };
+    } else if (!perCandidate.some((r) => r.method !== undefined)) {
+      // Nothing could be validated for this finding: name one candidate that can at least be created.
+      const unchecked = item.candidates.filter((c) => !canValidate(c));
+      for (const candidate of unchecked.slice(0, 3)) {
+        if (!(await checkDefinition(session, candidate, capabilities))) continue;
+        updated = { ...finding, suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner` };
+        unvalidated++;
+        break;
+      }
+    }
+    if (updated) {
+      const findings = [...query.findings];
+      findings[item.findingIndex] = updated;
+      queries[item.queryIndex] = { ...query, findings };
+    }
+  }
+  if (unvalidated > 0) {
+    const why =
+      capabilities.hypopg === 'none'
+        ? 'the server has no HypoPG, and querygate builds indexes on an external database only with --allow-index-build (the build blocks writes to the table while it runs)'
+        : 'HypoPG cannot simulate these indexes (GIN), and querygate builds indexes on an external database only with --allow-index-build';
+    warnings.push(`index advice for ${unvalidated} finding(s) is not validated: ${why}`);
+  }
+  return { report: { ...report, queries, warnings: [...report.warnings, ...warnings] }, findings: results };
+}

@@ -1,0 +1,268 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adviseDetails, adviseReport, type AdvisedStatement } from '../../src/advise/advise.js';
+import { loadParser } from '../../src/analyze/parser.js';
+import { formatPath, walkPlan } from '../../src/analyze/plan.js';
+import type { Finding } from '../../src/model/finding.js';
+import type { QueryReport, Report } from '../../src/model/report.js';
+import { runWorkload } from '../../src/run/run.js';
+import { openSession, type Session } from '../../src/target/pg.js';
+import { loadSqlWorkload } from '../../src/workload/load.js';
+import { createTestDatabase, withSession } from '../support/db.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+/** A finding as the rules would make it, about the first plan node that `match` accepts. */
+function findingAt(query: QueryReport, rule: string, match: (label: string) => boolean, relation?: string): Finding {
+  const node = walkPlan(query.plan!.root).find((v) => match(v.path[v.path.length - 1]!));
+  if (!node) throw new Error(`no plan node for ${rule} in ${query.query}`);
+  return {
+    rule,
+    severity: 'warning',
+    messageId: 'constructed',
+    message: 'constructed by the test',
+    ...(relation ? { relation } : {}),
+    nodePath: formatPath(node.path),
+    evidence: {},
+    suggestion: 'the rule\'s own suggestion',
+  };
+}
+
+function withFindings(report: Report, findings: Readonly<Record<string, (q: QueryReport) => Finding>>): Report {
+  return {
+    ...report,
+    queries: report.queries.map((q) => {
+      const entry = Object.entries(findings).find(([needle]) => q.query.includes(needle));
+      return entry ? { ...q, findings: [entry[1](q)] } : q;
+    }),
+  };
+}
+
+const byText = (report: Report, needle: string) => report.queries.find((q) => q.query.includes(needle))!;
+/** The filter on kind without ORDER BY. */
+const plainKind = (report: Report) => report.queries.find((q) => q.query.endsWith('kind = $1'))!;
+
+async function indexNames(session: Session): Promise<string[]> {
+  const { rows } = await session.query<{ name: string }>(
+    `SELECT indexname AS name FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+  );
+  return rows.map((r) => r.name);
+}
+
+/** A session that records every statement sent through it (the database is real). */
+function recording(session: Session): { session: Session; sent: string[] } {
+  const sent: string[] = [];
+  return {
+    sent,
+    session: {
+      pid: session.pid,
+      close: () => session.close(),
+      query: (sql, params, name) => {
+        sent.push(sql);
+        return session.query(sql, params, name);
+      },
+    },
+  };
+}
+
+describe('index advice validated on a real PostgreSQL', () => {
+  let url: string;
+  let captured: Report;
+  let statements: AdvisedStatement[];
+  let report: Report;
+
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('advise');
+    await withSession(url, async (s) => {
+      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
+      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
+      await s.query('ANALYZE');
+    });
+    const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
+    statements = workload.statements.map((s) => ({ fingerprint: s.fingerprint, sql: s.sql, paramCount: s.paramCount }));
+    captured = await runWorkload({ workload, databaseUrl: url });
+    const seq = (label: string) => label.startsWith('Seq Scan');
+    report = withFindings(captured, {
+      'lower(email)': (q) => findingAt(q, 'non-sargable-predicate', seq, 'public.users'),
+      'LIKE $1': (q) => findingAt(q, 'non-sargable-predicate', seq, 'public.users'),
+      'ORDER BY amount': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
+      'user_id = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
+      'kind = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
+      'JOIN events': (q) => findingAt(q, 'nested-loop-heavy', (l) => /Join|Nested Loop/.test(l)),
+    });
+  });
+
+  async function advise(options: Parameters<typeof adviseDetails>[2], input: Report = report) {
+    const session = await openSession(url);
+    try {
+      return await adviseDetails(session, input, { statements, ...options });
+    } finally {
+      await session.close();
+    }
+  }
+
+  it('leaves a report without advisable findings as it is, without asking the database', async () => {
+    const session = await openSession(url);
+    const { session: spy, sent } = recording(session);
+    try {
+      const bare: Report = { ...captured, queries: captured.queries.map((q) => ({ ...q, findings: [] })) };
+      expect(await adviseReport(spy, bare, { statements })).toBe(bare);
+      expect(sent).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('suggests an expression index for a function over an indexed column, and its cost is far lower', async () => {
+    const { report: advised } = await advise({ allowIndexBuild: true });
+    const query = byText(advised, 'lower(email)');
+    const [finding] = query.findings;
+    expect(finding?.advice?.sql).toBe('CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email)));');
+    expect(finding?.suggestion).toBe(finding?.advice?.sql);
+    expect(finding?.advice?.method).toBe('rollback-build');
+    // The cost before is the statement's cost as captured (statistics were fresh).
+    expect(finding!.advice!.costBefore).toBeCloseTo(query.plan!.totalCost, -1);
+    expect(finding!.advice!.costAfter).toBeLessThan(finding!.advice!.costBefore / 10);
+    expect(finding!.advice!.improvement).toBeCloseTo(1 - finding!.advice!.costAfter / finding!.advice!.costBefore, 2);
+  });
+
+  it('suggests a pg_trgm GIN index for a leading-wildcard search when the extension is available', async () => {
+    const available = await withSession(url, (s) => s.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'`));
+    expect(available.rowCount).toBe(1); // the embedded PostgreSQL ships pg_trgm
+    const { report: advised } = await advise({ allowIndexBuild: true });
+    const advice = byText(advised, 'LIKE $1').findings[0]?.advice;
+    expect(advice?.sql).toBe(
+      'CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX CONCURRENTLY users_email_trgm_idx ON public.users USING gin (email gin_trgm_ops);',
+    );
+    expect(advice!.costAfter).toBeLessThan(advice!.costBefore / 2);
+  });
+
+  it('suggests a B-tree for a selective filter on an unindexed column, and on an unindexed join column', async () => {
+    const { report: advised } = await advise({ allowIndexBuild: true });
+    const filter = byText(advised, 'user_id = $1').findings[0]?.advice;
+    expect(filter?.sql).toBe('CREATE INDEX CONCURRENTLY events_user_id_idx ON public.events (user_id);');
+    expect(filter!.costBefore).toBeGreaterThan(filter!.costAfter * 10);
+    const join = byText(advised, 'JOIN events').findings[0]?.advice;
+    expect(join?.sql).toBe(filter?.sql);
+    expect(join!.costBefore).toBeGreaterThan(join!.costAfter * 2);
+  });
+
+  it('prefers a two-column index (equality, then the sort) when it lets a LIMIT stop early', async () => {
+    const { report: advised, findings } = await advise({ allowIndexBuild: true });
+    const advice = byText(advised, 'ORDER BY amount').findings[0]?.advice;
+    expect(advice?.sql).toBe('CREATE INDEX CONCURRENTLY events_kind_amount_idx ON public.events (kind, amount);');
+    const tried = findings.find((f) => f.fingerprint === byText(advised, 'ORDER BY amount').fingerprint)!.results;
+    const single = tried.find((r) => r.candidate.keys.join() === 'kind')!;
+    // The single-column index is cheaper than no index, but far from the two-column one.
+    expect(single.costAfter!).toBeGreaterThan(advice!.costAfter * 1.1);
+  });
+
+  it('does not show a candidate that does not lower the cost by the minimum improvement', async () => {
+    const { report: advised, findings } = await advise({ allowIndexBuild: true });
+    const query = plainKind(advised);
+    const [finding] = query.findings;
+    expect(finding?.advice).toBeUndefined();
+    expect(finding?.suggestion).toBe("the rule's own suggestion");
+    const tried = findings.find((f) => f.fingerprint === query.fingerprint)!.results;
+    expect(tried.map((r) => r.candidate.keys.join())).toEqual(['kind']);
+    expect(tried[0]!.improvement!).toBeGreaterThan(0);
+    expect(tried[0]!.improvement!).toBeLessThan(0.5);
+    // The threshold is an option: below the candidate's improvement, it is shown.
+    const lenient = await advise({ allowIndexBuild: true, minImprovement: tried[0]!.improvement! / 2 });
+    expect(plainKind(lenient.report).findings[0]?.advice?.sql).toContain('(kind)');
+  });
+
+  it('builds on an external database only with the flag, and says the advice is unvalidated otherwise', async () => {
+    expect(report.target.kind).toBe('external');
+    const session = await openSession(url);
+    const { session: spy, sent } = recording(session);
+    let advised: Report;
+    try {
+      advised = await adviseReport(spy, report, { statements });
+    } finally {
+      await session.close();
+    }
+    // Only the empty temporary copy used to check that a definition is valid gets an index.
+    const builds = sent.filter((sql) => /^CREATE\b.*\bINDEX\b/s.test(sql));
+    expect(builds.length).toBeGreaterThan(0);
+    for (const sql of builds) expect(sql).toMatch(/ON querygate_candidate_probe\b/);
+    for (const q of advised.queries) for (const f of q.findings) expect(f.advice).toBeUndefined();
+    expect(byText(advised, 'lower(email)').findings[0]?.suggestion).toBe(
+      'CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner',
+    );
+    expect(advised.warnings.join('\n')).toMatch(/index advice for \d+ finding\(s\) is not validated: .*--allow-index-build/);
+  });
+
+  it('always builds on the embedded database', async () => {
+    const embedded: Report = { ...report, target: { ...report.target, kind: 'embedded' } };
+    const { report: advised } = await advise({}, embedded);
+    expect(byText(advised, 'user_id = $1').findings[0]?.advice?.method).toBe('rollback-build');
+    expect(advised.warnings).toEqual(report.warnings);
+  });
+
+  it('sees an index built while another transaction holds an old snapshot (indcheckxmin)', async () => {
+    await withSession(url, async (s) => {
+      await s.query(`CREATE TABLE hot (id integer PRIMARY KEY, status text NOT NULL, pad text NOT NULL) WITH (fillfactor = 70)`);
+      await s.query(`INSERT INTO hot SELECT g, (ARRAY['a', 'b', 'c', 'd'])[1 + g % 4], repeat('x', 50) FROM generate_series(1, 20000) g`);
+      await s.query('ANALYZE hot');
+    });
+    const workload = loadSqlWorkload(fixture('hot.sql'), {}, { repeat: 1, connections: 1, rounds: 1 });
+    const hotCaptured = await runWorkload({ workload, databaseUrl: url });
+    const hotReport = withFindings(hotCaptured, {
+      "status = $1": (q) => findingAt(q, 'seq-scan-large-table', (l) => l.startsWith('Seq Scan'), 'public.hot'),
+    });
+    const reader = await openSession(url);
+    const writer = await openSession(url);
+    try {
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('SELECT count(*) FROM hot');
+      // HOT updates (status is not indexed) whose old versions the reader still sees.
+      await writer.query(`UPDATE hot SET status = 'z' WHERE id % 1000 = 0`);
+      await writer.query('ANALYZE hot');
+      // PostgreSQL hides such an index from plans made in the transaction that built it.
+      await writer.query('BEGIN');
+      await writer.query('CREATE INDEX hot_probe ON hot (status)');
+      const { rows } = await writer.query<{ c: boolean }>(`SELECT indcheckxmin AS c FROM pg_index WHERE indexrelid = 'hot_probe'::regclass`);
+      await writer.query('ROLLBACK');
+      expect(rows[0]?.c).toBe(true);
+
+      const advised = await adviseReport(writer, hotReport, {
+        statements: workload.statements.map((s) => ({ fingerprint: s.fingerprint, sql: s.sql, paramCount: s.paramCount })),
+        allowIndexBuild: true,
+      });
+      const advice = byText(advised, 'status = $1').findings[0]?.advice;
+      expect(advice?.sql).toBe('CREATE INDEX CONCURRENTLY hot_status_idx ON public.hot (status);');
+      expect(advice!.improvement).toBeGreaterThan(0.5);
+    } finally {
+      await reader.query('ROLLBACK').catch(() => undefined);
+      await reader.close();
+      await writer.close();
+    }
+  });
+
+  it('leaves nothing behind: no index, no extension, no session state', async () => {
+    const session = await openSession(url);
+    try {
+      const before = await indexNames(session);
+      const extensions = async () => (await session.query<{ extname: string }>('SELECT extname FROM pg_extension ORDER BY 1')).rows.map((r) => r.extname);
+      const extensionsBefore = await extensions();
+      expect(extensionsBefore).not.toContain('pg_trgm');
+      const validated = await adviseReport(session, report, { statements, allowIndexBuild: true });
+      expect(validated.queries.some((q) => q.findings.some((f) => f.advice))).toBe(true);
+      await adviseReport(session, report, { statements }); // the unvalidated path: a temporary probe table
+      expect(await indexNames(session)).toEqual(before);
+      expect(await extensions()).toEqual(extensionsBefore);
+      const temp = await session.query(`SELECT 1 FROM pg_class WHERE relname LIKE 'querygate_candidate%'`);
+      expect(temp.rowCount).toBe(0);
+      // The session is usable and outside any transaction.
+      const status = await session.query<{ s: string }>(`SELECT current_setting('statement_timeout') AS s`);
+      expect(status.rows[0]?.s).toBe('0');
+      await session.query('BEGIN');
+      await session.query('ROLLBACK');
+    } finally {
+      await session.close();
+    }
+  });
+});
