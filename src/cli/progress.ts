@@ -1,11 +1,24 @@
+import type { HttpProgress } from '../workload/http/phases.js';
 import type { ReplayProgress } from '../workload/replay.js';
 
 /** One live status line for a TTY (rewritten in place with \r). */
-export function formatProgress(p: ReplayProgress): string {
+export function formatProgress(p: ReplayProgress | HttpProgress): string {
+  if ('kind' in p) return formatHttpProgress(p);
   const seconds = p.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(p.done / seconds) : 0;
   const phase = p.phase === 'warmup' ? 'warm-up' : `round ${p.round}/${p.rounds}`;
   const done = p.total ? `${p.done}/${p.total} calls` : `${p.done} calls`;
   const planned = p.plannedMs ? ` of ${(p.plannedMs / 1000).toFixed(0)}s` : '';
   return `  ${phase}  ${done}  ${rate}/s  ${p.errors} errors  ${seconds.toFixed(1)}s${planned}`;
+}
+
+/** HTTP replay: one line per phase (warm-up, each route, mixed) with requests, rate and errors; fits 70 columns. */
+export function formatHttpProgress(p: HttpProgress): string {
+  const seconds = p.elapsedMs / 1000;
+  const rate = seconds > 0 ? Math.round(p.responses / seconds) : 0;
+  const name = p.phase.length > 24 ? `${p.phase.slice(0, 23)}…` : p.phase;
+  const phase = p.index === 0 ? 'warm-up' : `${p.index}/${p.phases} ${name}`;
+  const done = p.plannedRequests ? `${p.responses}/${p.plannedRequests} req` : `${p.responses} req`;
+  const planned = p.plannedMs ? `/${(p.plannedMs / 1000).toFixed(0)}s` : 's';
+  return `  ${phase}  ${done}  ${rate}/s  ${p.errors} err  ${seconds.toFixed(1)}${planned}`;
 }

@@ -4,7 +4,7 @@
  */
 import { assembleQueries, capturePlans, type ClientStatement } from '../capture/assemble.js';
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
-import { REPORT_VERSION, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
+import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
@@ -67,6 +67,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     client: input.client,
     dropTransactionControl: input.dropTransactionControl,
   });
+  if (input.routes) queries = attachRoutes(queries, input.routes);
   let relations: Report['relations'] = [];
   const complete = input.stoppedBy === undefined;
   if (complete) {
@@ -114,4 +115,14 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   };
   // Analysis steps (rules, index advice) are applied here, in this order.
   return report;
+}
+
+/** Each statement learns which routes run it and how often per request (HTTP runs). */
+function attachRoutes(queries: QueryReport[], routes: readonly RouteReport[]): QueryReport[] {
+  return queries.map((q) => {
+    const mine = routes.flatMap((r) =>
+      r.statements.filter((s) => s.fingerprint === q.fingerprint).map((s) => ({ route: r.name, callsPerRequest: s.callsPerRequest })),
+    );
+    return mine.length > 0 ? { ...q, routes: mine.sort((a, b) => b.callsPerRequest - a.callsPerRequest) } : q;
+  });
 }

@@ -44,7 +44,7 @@ function shapeOf(o: LoadOverrides, file: { repeat?: number; count?: number; dura
   return { kind: 'repeat', repeat: file.repeat ?? DEFAULT_REPEAT };
 }
 
-function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
+export function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
   return paths.map((p) => {
     const path = resolve(base, p);
     const sql = readTextFile(path, 'setup file');
@@ -97,12 +97,15 @@ interface ScenarioFile {
   description?: string;
   setup?: { schema?: string | string[]; seed?: string | string[] };
   load?: { connections?: number; duration?: string | number; count?: number; repeat?: number; warmup?: string | number; rounds?: number };
-  statements: { name?: string; sql: string; weight?: number; params?: Record<string, unknown>[] }[];
+  statements?: { name?: string; sql: string; weight?: number; params?: Record<string, unknown>[] }[];
+  /** HTTP replay (src/workload/http/scenario.ts reads it). */
+  http?: unknown;
 }
 
 const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-function toGenerator(raw: Record<string, unknown>, where: string): ParamGenerator {
+/** One `params` entry of a scenario (`{ int: { min, max } }`, `{ pick: [...] }`, ...) as a generator. */
+export function toGenerator(raw: Record<string, unknown>, where: string): ParamGenerator {
   const [kind, spec] = Object.entries(raw)[0] as [string, Record<string, unknown> | unknown[] | unknown];
   switch (kind) {
     case 'int': {
@@ -125,12 +128,15 @@ function toGenerator(raw: Record<string, unknown>, where: string): ParamGenerato
   }
 }
 
-const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+export const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** A YAML scenario: setup files, load shape and weighted statements with parameter generators. */
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const where = basename(path);
   const file = parseValidatedYaml<ScenarioFile>(readTextFile(path, 'scenario file'), where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  if (file.http !== undefined || !file.statements) {
+    throw new InputError('SCENARIO_INVALID', `${where}: has an http section: load it with loadHttpScenario (querygate run does so)`);
+  }
   const base = dirname(resolve(path));
   const statements = file.statements.map((s, i): WorkloadStatement => {
     const label = `${where}: statements[${i}]`;

@@ -1,0 +1,110 @@
+/**
+ * The per-route part of the terminal summary (HTTP runs): what one request of each route costs the
+ * database, and the routes that stand out. Pure: returns strings.
+ */
+import Table from 'cli-table3';
+import type { QueryReport, Report, RouteReport } from '../model/report.js';
+import { formatCount, formatMs, oneLine } from './format.js';
+
+export interface RoutesTableOptions {
+  readonly color?: boolean;
+  /** Terminal width, to size the statement column. */
+  readonly width?: number;
+}
+
+/** Calls per request from which a statement counts as an N+1 loop (the n-plus-one rule's default). */
+export const N_PLUS_ONE_CALLS = 10;
+
+const byFingerprint = (report: Report) => new Map(report.queries.map((q) => [q.fingerprint, q]));
+
+/** One row per route, most database time per request first. Empty string when the run had no routes. */
+export function renderRoutesTable(report: Report, options: RoutesTableOptions = {}): string {
+  const routes = [...(report.routes ?? [])].sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest);
+  if (routes.length === 0) return '';
+  const width = Math.max(80, options.width ?? 120);
+  const mixed = routes.some((r) => r.mixed);
+  const statementWidth = Math.max(24, width - (mixed ? 118 : 108));
+  const queries = byFingerprint(report);
+  const table = new Table({
+    head: ['route', 'requests', 'req/s', 'non-2xx', 'p50', 'p99', ...(mixed ? ['p99 mixed'] : []), 'db/req', 'stmts/req', 'top statement (calls/req)'],
+    style: options.color ? {} : { head: [], border: [] },
+    wordWrap: true,
+    colWidths: [30, 10, 8, 9, 10, 10, ...(mixed ? [11] : []), 10, 10, statementWidth],
+  });
+  for (const r of routes) {
+    const top = r.statements[0];
+    const text = top ? queries.get(top.fingerprint)?.query : undefined;
+    table.push([
+      `${r.name}\n${r.method} ${r.path}`,
+      formatCount(r.requests) + (r.errors ? ` (+${r.errors} err)` : ''),
+      formatCount(r.throughput),
+      r.non2xx ? formatCount(r.non2xx) : '0',
+      formatMs(r.latency.p50),
+      formatMs(r.latency.p99),
+      ...(mixed ? [r.mixed ? formatMs(r.mixed.latency.p99) : '-'] : []),
+      formatMs(r.dbMsPerRequest),
+      formatCount(r.statementsPerRequest),
+      top && text ? `${oneLine(text, statementWidth * 2 - 12)} (${formatCount(top.callsPerRequest)})` : '-',
+    ]);
+  }
+  return [`Routes (${routes.length}), by database time per request:`, table.toString()].join('\n');
+}
+
+/** A statement run many times per request of one route. */
+export interface NPlusOne {
+  readonly route: RouteReport;
+  readonly query: QueryReport;
+  readonly callsPerRequest: number;
+}
+
+/** Statements that routes run `threshold` times or more per request, most calls first. */
+export function findNPlusOne(report: Report, threshold = N_PLUS_ONE_CALLS): NPlusOne[] {
+  const queries = byFingerprint(report);
+  const found: NPlusOne[] = [];
+  for (const route of report.routes ?? []) {
+    for (const s of route.statements) {
+      const query = queries.get(s.fingerprint);
+      if (query && s.callsPerRequest >= threshold) found.push({ route, query, callsPerRequest: s.callsPerRequest });
+    }
+  }
+  return found.sort((a, b) => b.callsPerRequest - a.callsPerRequest);
+}
+
+/** The conclusion of an HTTP run: the most expensive route with its statement, and the N+1 routes. */
+export function renderRouteCulprits(report: Report): string {
+  const routes = [...(report.routes ?? [])].sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest);
+  const worst = routes[0];
+  if (!worst) return '';
+  const queries = byFingerprint(report);
+  const others = routes.slice(1);
+  const lines: string[] = [];
+  const otherMean = others.length ? others.reduce((s, r) => s + r.dbMsPerRequest, 0) / others.length : 0;
+  lines.push(
+    `Slowest endpoint: "${worst.name}" (${worst.method} ${worst.path}) costs ${formatMs(worst.dbMsPerRequest)} of database time per request` +
+      (otherMean > 0 ? `, ${formatCount(Math.round(worst.dbMsPerRequest / otherMean))}x the average of the other routes` : '') +
+      `; latency p50 ${formatMs(worst.latency.p50)}, p99 ${formatMs(worst.latency.p99)}` +
+      (worst.mixed ? ` (p99 ${formatMs(worst.mixed.latency.p99)} under mixed load)` : ''),
+  );
+  const top = worst.statements[0];
+  const query = top ? queries.get(top.fingerprint) : undefined;
+  if (top && query) {
+    lines.push(`  its query: ${oneLine(query.query, 160)}`);
+    lines.push(
+      `  ${formatCount(top.callsPerRequest)} call(s) per request, ${formatMs(top.dbMsPerRequest)} per request, ` +
+        `${formatCount(query.sharedBlksPerCall)} shared blocks per call`,
+    );
+    for (const f of query.findings) {
+      lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
+      if (f.advice) lines.push(`    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`);
+      else if (f.suggestion) lines.push(`    fix: ${f.suggestion}`);
+    }
+  }
+  for (const n of findNPlusOne(report)) {
+    lines.push(
+      `N+1: "${n.route.name}" (${n.route.method} ${n.route.path}) runs ${formatCount(n.callsPerRequest)} times per request: ${oneLine(n.query.query, 100)}` +
+        ` (${formatCount(n.route.statementsPerRequest)} statements per request in all)`,
+    );
+    lines.push('  fix: fetch the rows in one statement: WHERE id = ANY($1) with the list of ids, or a join');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,138 @@
+/**
+ * External load: run any command (k6, wrk, a test suite, a script that starts a distributed load
+ * generator) and capture what the database did meanwhile. querygate sends no load itself; it
+ * snapshots pg_stat_statements before and after the command and reports like any other run.
+ */
+import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { loadParser } from '../analyze/parser.js';
+import { takeSnapshot } from '../capture/statements.js';
+import { EnvironmentError, RunFailedError } from '../errors.js';
+import type { Report, WorkloadInfo } from '../model/report.js';
+import type { SetupFile } from '../model/workload.js';
+import { finalizeReport, type AnalysisOptions } from '../run/finalize.js';
+import { applySetupFiles } from '../run/setup.js';
+import { openTarget, type Target } from '../target/target.js';
+import { describeExit, type AppExit } from './app.js';
+
+export interface CaptureOptions extends AnalysisOptions {
+  /** The command and its arguments (run without a shell). */
+  readonly command: readonly string[];
+  /** The database the command's load reaches; without it an embedded PostgreSQL is started. */
+  readonly databaseUrl?: string;
+  /** Files applied before the command (on an embedded target, or with `setup: true`). */
+  readonly files?: { readonly schema: readonly SetupFile[]; readonly seed: readonly SetupFile[] };
+  readonly setup?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onStep?: (message: string) => void;
+  /** Where the command's output goes: the same terminal (default), or ignored. */
+  readonly stdio?: 'inherit' | 'ignore';
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** After an interrupt, how long the command may take to exit on its own before SIGTERM, ms. */
+  readonly graceMs?: number;
+}
+
+/**
+ * Runs the command with DATABASE_URL set to the target and returns the report of what the database
+ * did until it exited. A command that fails still yields its report: it is thrown inside a
+ * RunFailedError (COMMAND_FAILED), so that the caller can write it before reporting the failure.
+ */
+export async function captureCommand(options: CaptureOptions): Promise<Report> {
+  await loadParser();
+  const step = options.onStep ?? (() => undefined);
+  step(options.databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
+  const target = await openTarget(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
+  try {
+    return await captureOnTarget(target, options);
+  } finally {
+    await target.close();
+  }
+}
+
+/** Runs on an already opened target (the caller closes it). */
+export async function captureOnTarget(target: Target, options: CaptureOptions): Promise<Report> {
+  const step = options.onStep ?? (() => undefined);
+  const [program, ...args] = options.command;
+  if (!program) throw new EnvironmentError('COMMAND_FAILED', 'no command to run');
+  const text = options.command.join(' ');
+  const warnings: string[] = [];
+  const startedAt = new Date();
+  const control = await target.connect('querygate-control');
+  try {
+    const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
+    if (files.length > 0) {
+      if (target.kind === 'external' && !options.setup) {
+        warnings.push(`setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`);
+      } else {
+        for (const file of files) step(`applying ${file.path}`);
+        await applySetupFiles(control, files);
+        await control.query('ANALYZE');
+      }
+    }
+    const before = await takeSnapshot(control, target.info.serverVersionNum);
+    step(`running ${text}`);
+    const child = spawn(program, args, {
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...(options.env ?? process.env), DATABASE_URL: target.url },
+      stdio: ['inherit', options.stdio ?? 'inherit', options.stdio ?? 'inherit'],
+    });
+    const exit = await new Promise<AppExit | Error>((resolve) => {
+      child.on('error', resolve);
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+      const onAbort = () => {
+        // On a terminal, Ctrl-C reached the command too: give it time to stop on its own.
+        const reason = String(options.signal?.reason ?? '');
+        const grace = reason.includes('SIGINT') ? (options.graceMs ?? 5000) : 0;
+        setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          setTimeout(() => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          }, 5000).unref();
+        }, grace).unref();
+      };
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    if (exit instanceof Error) {
+      const code = (exit as { code?: string }).code;
+      throw new EnvironmentError(
+        'COMMAND_FAILED',
+        code === 'ENOENT' ? `command not found: ${program}` : `cannot run ${text}: ${exit.message}`,
+      );
+    }
+    const after = await takeSnapshot(control, target.info.serverVersionNum);
+    const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'interrupted') : undefined;
+    const failed = !interrupted && (exit.code !== 0 || exit.signal !== null);
+    if (failed) warnings.push(`the command ${describeExit(exit)}: ${text}`);
+    const finishedAt = Date.now();
+    const workload: WorkloadInfo = {
+      kind: 'external',
+      name: basename(program),
+      connections: 0,
+      durationMs: finishedAt - startedAt.getTime(),
+      rounds: 1,
+      analyze: options.analyze ?? false,
+      writesRolledBack: false,
+      command: [...options.command],
+    };
+    const report = await finalizeReport({
+      target,
+      control,
+      snapshots: [before, after],
+      client: [],
+      dropTransactionControl: false,
+      workload,
+      startedAt,
+      ...(interrupted ? { stoppedBy: interrupted } : {}),
+      warnings,
+      errors: 0,
+      analysis: options,
+      onStep: step,
+    });
+    if (failed) throw new RunFailedError('COMMAND_FAILED', `the command ${describeExit(exit)}: ${text}`, report);
+    return report;
+  } finally {
+    await control.close();
+  }
+}

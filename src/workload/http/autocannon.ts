@@ -1,0 +1,259 @@
+/**
+ * The only module that imports `autocannon`. One call runs one phase of HTTP load: a set of routes
+ * at their weights, over N keep-alive connections, for a duration or a number of requests.
+ *
+ * Why requests are pre-rendered: autocannon sends a request buffer it built once at full speed, but
+ * rebuilds the buffer on every request when a request has `setupRequest` (measured: ~0.6x the
+ * request rate against a trivial endpoint). So each connection gets its own pool of requests rendered
+ * up front (its own random values and weighted route order); only routes with `seq` generators, whose
+ * values must never repeat, are rendered per request.
+ *
+ * Per-route figures in a mixed phase come from each connection's `request`/`response` events: with
+ * no pipelining, a connection's responses arrive in the order of its requests, so a FIFO of route
+ * indexes per connection mirrors autocannon's own queue of pending requests.
+ */
+import autocannon from 'autocannon';
+import type { HttpLoadShape } from '../../model/workload.js';
+import { createWeightedPicker } from '../generators.js';
+import type { CompiledRoute } from './template.js';
+
+export interface PhaseProgress {
+  readonly responses: number;
+  readonly errors: number;
+  readonly elapsedMs: number;
+  /** Planned length of the phase, or null for a request-count phase. */
+  readonly plannedMs: number | null;
+  /** Planned requests, or null for a duration phase. */
+  readonly plannedRequests: number | null;
+}
+
+export interface PhaseOptions {
+  /** e.g. http://127.0.0.1:3000 */
+  readonly baseUrl: string;
+  readonly routes: readonly CompiledRoute[];
+  readonly connections: number;
+  readonly shape: HttpLoadShape;
+  /** Requests per second over all connections. */
+  readonly rate?: number;
+  readonly timeoutMs: number;
+  readonly random: () => number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: PhaseProgress) => void;
+  /** Stop when no response arrived for this long while errors kept coming (the app is gone). */
+  readonly deadAfterMs?: number;
+}
+
+/** What one route did in a phase; latencies in ms, unsorted. */
+export interface RouteOutcome {
+  responses: number;
+  non2xx: number;
+  status5xx: number;
+  readonly latencies: number[];
+}
+
+export interface PhaseResult {
+  readonly durationMs: number;
+  readonly responses: number;
+  /** Requests without a response: connection errors and timeouts. */
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+  readonly status5xx: number;
+  /** Requests sent that had no answer when the phase stopped: the app may still be working on them. */
+  readonly inFlight: number;
+  /** By index of `routes`. */
+  readonly perRoute: readonly RouteOutcome[];
+  /** Up to three distinct connection error messages. */
+  readonly errorSamples: readonly string[];
+  /** Response count per status code. */
+  readonly statusCounts: Readonly<Record<string, number>>;
+  /** Set when the phase stopped early (abort, or the application stopped answering). */
+  readonly stoppedBy?: string;
+}
+
+/** Requests rendered up front per connection in a duration phase (values repeat after that many). */
+export const POOL_SIZE = 2000;
+const MAX_POOL_SIZE = 10_000;
+
+interface PoolRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  setupRequest?: (request: autocannon.Request) => autocannon.Request;
+}
+
+/** The event API of an autocannon client beyond what its type declarations list. */
+interface ClientEvents {
+  on(event: 'request' | 'timeout', listener: () => void): this;
+  on(event: 'connError', listener: (error: Error) => void): this;
+  on(event: 'response', listener: (statusCode: number, bytes: number, responseTime: number) => void): this;
+  setRequests(requests: autocannon.Request[]): void;
+}
+
+/** Runs one phase; resolves when it is done or stopped (never rejects on HTTP errors). */
+export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
+  const { routes, shape } = options;
+  const url = new URL(options.baseUrl);
+  // autocannon needs at least one request per connection and whole requests per second.
+  const rate = options.rate !== undefined ? Math.max(1, Math.round(options.rate)) : undefined;
+  let connections = options.connections;
+  if (shape.kind === 'requests') connections = Math.min(connections, shape.requests);
+  if (rate !== undefined) connections = Math.min(connections, rate);
+  const perClient =
+    shape.kind === 'requests' ? Math.min(MAX_POOL_SIZE, Math.ceil(shape.requests / connections)) : POOL_SIZE;
+  const pick = createWeightedPicker(
+    routes.map((r) => r.route.weight),
+    options.random,
+  );
+
+  const perRoute: RouteOutcome[] = routes.map(() => ({ responses: 0, non2xx: 0, status5xx: 0, latencies: [] }));
+  const statusCounts: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  const queues: number[][] = [];
+  let responses = 0;
+  let connErrors = 0;
+  let timeouts = 0;
+  let lastResponseAt = Date.now();
+  let connErrorsSinceResponse = 0;
+
+  const setupClient = (raw: autocannon.Client) => {
+    const client = raw as unknown as ClientEvents;
+    const requests: PoolRequest[] = [];
+    const routeOf = new Uint32Array(perClient);
+    for (let i = 0; i < perClient; i++) {
+      const index = routes.length === 1 ? 0 : pick();
+      const route = routes[index]!;
+      routeOf[i] = index;
+      const rendered = route.render();
+      requests.push({
+        method: rendered.method,
+        path: rendered.path,
+        headers: { ...rendered.headers },
+        ...(rendered.body !== undefined ? { body: rendered.body } : {}),
+        ...(route.dynamic
+          ? {
+              setupRequest: (request: autocannon.Request) => {
+                const fresh = route.render();
+                return { ...request, path: fresh.path, headers: { ...fresh.headers }, ...(fresh.body !== undefined ? { body: fresh.body } : {}) };
+              },
+            }
+          : {}),
+      });
+    }
+    client.setRequests(requests as autocannon.Request[]);
+    const queue: number[] = [];
+    queues.push(queue);
+    let next = -1;
+    client.on('request', () => {
+      next = (next + 1) % perClient;
+      queue.push(routeOf[next]!);
+    });
+    client.on('response', (status, _bytes, ms) => {
+      const outcome = perRoute[queue.shift() ?? 0]!;
+      outcome.responses++;
+      outcome.latencies.push(ms);
+      if (status < 200 || status >= 300) outcome.non2xx++;
+      if (status >= 500) outcome.status5xx++;
+      statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+      responses++;
+      lastResponseAt = Date.now();
+      connErrorsSinceResponse = 0;
+    });
+    // A timeout drops the pending request and sends a new one (already queued): keep only that one.
+    client.on('timeout', () => {
+      timeouts++;
+      queue.splice(0, queue.length - 1);
+    });
+    client.on('connError', (error) => {
+      connErrors++;
+      connErrorsSinceResponse++;
+      const message = (error as { code?: string }).code ?? error.message;
+      if (errorSamples.length < 3 && !errorSamples.includes(message)) errorSamples.push(message);
+    });
+  };
+
+  const started = Date.now();
+  let stoppedBy: string | undefined;
+  let instance: autocannon.Instance | undefined;
+  const stop = (why: string) => {
+    stoppedBy ??= why;
+    instance?.stop();
+  };
+  const onAbort = () => stop(String(options.signal?.reason ?? 'interrupted'));
+  if (options.signal?.aborted) {
+    return emptyResult(routes.length, String(options.signal.reason ?? 'interrupted'));
+  }
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const deadAfterMs = options.deadAfterMs ?? 3000;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    options.onProgress?.({
+      responses,
+      errors: connErrors + timeouts,
+      elapsedMs: now - started,
+      plannedMs: shape.kind === 'duration' ? shape.durationMs : null,
+      plannedRequests: shape.kind === 'requests' ? shape.requests : null,
+    });
+    // Connection errors and no response for a while: the app is gone (a slow app only times out).
+    if (connErrorsSinceResponse > 0 && now - lastResponseAt > deadAfterMs) {
+      stop(`the application stopped answering (${errorSamples[0] ?? 'timeouts'})`);
+    }
+  }, 200);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      try {
+        instance = autocannon(
+          {
+            url: url.origin,
+            connections,
+            ...(shape.kind === 'duration' ? { duration: shape.durationMs / 1000 } : { amount: shape.requests }),
+            ...(rate !== undefined ? { overallRate: rate } : {}),
+            timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
+            // Check for the end every 200 ms instead of every second.
+            sampleInt: 200,
+            setupClient,
+          } as autocannon.Options,
+          (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+        );
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  } finally {
+    clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);
+  return {
+    durationMs: Date.now() - started,
+    responses,
+    errors: connErrors + timeouts,
+    timeouts,
+    non2xx: sum((o) => o.non2xx),
+    status5xx: sum((o) => o.status5xx),
+    inFlight: queues.reduce((s, q) => s + Math.min(1, q.length), 0),
+    perRoute,
+    errorSamples,
+    statusCounts,
+    ...(stoppedBy ? { stoppedBy } : {}),
+  };
+}
+
+function emptyResult(routes: number, stoppedBy: string): PhaseResult {
+  return {
+    durationMs: 0,
+    responses: 0,
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0,
+    status5xx: 0,
+    inFlight: 0,
+    perRoute: Array.from({ length: routes }, () => ({ responses: 0, non2xx: 0, status5xx: 0, latencies: [] })),
+    errorSamples: [],
+    statusCounts: {},
+    stoppedBy,
+  };
+}

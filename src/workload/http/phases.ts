@@ -1,0 +1,320 @@
+/**
+ * HTTP replay: drives the application with load, one phase per route and then one mixed phase, and
+ * attributes what the database did to routes.
+ *
+ * Attribution works by isolation, not by tracing: during a route's own phase only that route is
+ * requested, so the pg_stat_statements delta between the snapshots around the phase is what its
+ * requests cost. Between phases querygate waits until the application's sessions are idle, so that
+ * requests still in flight when a phase ends are counted in it and not in the next one.
+ */
+import { loadParser } from '../../analyze/parser.js';
+import { assembleQueries } from '../../capture/assemble.js';
+import { summarizeLatencies } from '../../capture/latency.js';
+import { diffSnapshots, fetchQueryTexts, INTERNAL_MARK, takeSnapshot, type Snapshot } from '../../capture/statements.js';
+import { RunFailedError } from '../../errors.js';
+import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
+import type { HttpLoadShape, HttpWorkload } from '../../model/workload.js';
+import { finalizeReport, type AnalysisOptions } from '../../run/finalize.js';
+import { applySetupFiles } from '../../run/setup.js';
+import type { Session } from '../../target/pg.js';
+import { openTarget, type Target } from '../../target/target.js';
+import { checkReachable, commandText, describeExit, startApp, type AppExit, type RunningApp } from '../app.js';
+import { createRandom } from '../generators.js';
+import { runPhase, type PhaseResult } from './autocannon.js';
+import { compileRoute, type CompiledRoute } from './template.js';
+
+/** A live status line's data: one per phase, refreshed a few times a second. */
+export interface HttpProgress {
+  readonly kind: 'http';
+  /** `warm-up`, a route name, or `mixed`. */
+  readonly phase: string;
+  /** 1-based number of the phase, warm-up excluded. */
+  readonly index: number;
+  readonly phases: number;
+  readonly responses: number;
+  readonly errors: number;
+  readonly elapsedMs: number;
+  readonly plannedMs: number | null;
+  readonly plannedRequests: number | null;
+}
+
+export interface HttpRunOptions extends AnalysisOptions {
+  readonly workload: HttpWorkload;
+  /** An existing database; without it an embedded PostgreSQL is started. */
+  readonly databaseUrl?: string;
+  /** Apply the workload's schema/seed files to an external database too (always done on embedded). */
+  readonly setup?: boolean;
+  /** Seed of the parameter generators. */
+  readonly seed?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: HttpProgress) => void;
+  readonly onStep?: (message: string) => void;
+  /** Receives each line the application prints. */
+  readonly onAppOutput?: (line: string) => void;
+  /** Share of a route's requests answered 5xx or failed above which the run fails (APP_FAILING). */
+  readonly maxFailureShare?: number;
+}
+
+export const DEFAULT_MAX_FAILURE_SHARE = 0.5;
+/** How long to wait for the application's sessions to go idle after a phase. */
+const QUIET_TIMEOUT_MS = 3000;
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+/** Starts (or connects to) the target, runs the HTTP workload and returns the report. */
+export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
+  await loadParser();
+  const step = options.onStep ?? (() => undefined);
+  step(options.databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
+  const target = await openTarget(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
+  try {
+    return await runHttpOnTarget(target, options);
+  } finally {
+    await target.close();
+  }
+}
+
+interface PhaseRecord {
+  readonly before: Snapshot;
+  readonly after: Snapshot;
+  readonly result: PhaseResult;
+}
+
+/** Runs on an already opened target (the caller closes it). */
+export async function runHttpOnTarget(target: Target, options: HttpRunOptions): Promise<Report> {
+  const { workload } = options;
+  const step = options.onStep ?? (() => undefined);
+  const warnings: string[] = [...workload.warnings];
+  const startedAt = new Date();
+  const control = await target.connect('querygate-control');
+  let app: RunningApp | undefined;
+  try {
+    const files = [...workload.setup.schema, ...workload.setup.seed];
+    if (files.length > 0) {
+      if (target.kind === 'external' && !options.setup) {
+        warnings.push(`setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`);
+      } else {
+        for (const file of files) step(`applying ${file.path}`);
+        await applySetupFiles(control, files);
+        step('analyzing tables');
+        await control.query('ANALYZE');
+      }
+    }
+
+    let baseUrl: string;
+    if (workload.app) {
+      step(`starting the application: ${commandText(workload.app.command)}`);
+      app = await startApp(workload.app, {
+        databaseUrl: target.url,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onAppOutput ? { onOutput: options.onAppOutput } : {}),
+      });
+      baseUrl = workload.baseUrl ?? app.baseUrl;
+    } else {
+      baseUrl = workload.baseUrl!;
+      step(`checking that the application answers at ${baseUrl}`);
+      await checkReachable(baseUrl);
+    }
+
+    // Stop the load as soon as the user interrupts or the application exits.
+    const stopper = new AbortController();
+    let appExit: AppExit | undefined;
+    const onUserAbort = () => stopper.abort(options.signal?.reason ?? 'interrupted');
+    if (options.signal?.aborted) onUserAbort();
+    options.signal?.addEventListener('abort', onUserAbort, { once: true });
+    void app?.exited.then((exit) => {
+      appExit = exit;
+      stopper.abort(`the application ${describeExit(exit)}`);
+    });
+
+    const random = createRandom(options.seed ?? 1);
+    const compiled = workload.routes.map((r) => compileRoute(r, random));
+    const load = workload.load;
+    const mixed = load.mixed && compiled.length > 1;
+    const phases = compiled.length + (mixed ? 1 : 0);
+    const phase = (name: string, index: number, routes: readonly CompiledRoute[], shape: HttpLoadShape) =>
+      runPhase({
+        baseUrl,
+        routes,
+        connections: load.connections,
+        shape,
+        ...(load.rate !== undefined ? { rate: load.rate } : {}),
+        timeoutMs: load.timeoutMs,
+        random,
+        signal: stopper.signal,
+        ...(options.onProgress
+          ? { onProgress: (p) => options.onProgress?.({ kind: 'http', phase: name, index, phases, ...p }) }
+          : {}),
+      });
+
+    if (load.warmupMs > 0) {
+      step(`warming up for ${(load.warmupMs / 1000).toFixed(1)}s`);
+      await phase('warm-up', 0, compiled, { kind: 'duration', durationMs: load.warmupMs });
+      await waitForQuiet(control, QUIET_TIMEOUT_MS);
+    }
+    const snapshot = () => takeSnapshot(control, target.info.serverVersionNum);
+    const first = await snapshot();
+    let previous = first;
+    const records: PhaseRecord[] = [];
+    let noisy = false;
+    const runMeasured = async (name: string, index: number, routes: readonly CompiledRoute[]) => {
+      step(`phase ${index}/${phases}: ${name}`);
+      const result = await phase(name, index, routes, load.shape);
+      if (!(await waitForQuiet(control, QUIET_TIMEOUT_MS))) noisy = true;
+      const after = await snapshot();
+      records.push({ before: previous, after, result });
+      previous = after;
+      return result;
+    };
+    let stoppedBy: string | undefined;
+    for (const [i, route] of compiled.entries()) {
+      const result = await runMeasured(route.route.name, i + 1, [route]);
+      stoppedBy = result.stoppedBy;
+      if (stoppedBy) break;
+    }
+    let mixedResult: PhaseResult | undefined;
+    if (mixed && !stoppedBy) {
+      mixedResult = await runMeasured('mixed', phases, compiled);
+      stoppedBy = mixedResult.stoppedBy;
+      if (stoppedBy) mixedResult = undefined;
+    }
+    options.signal?.removeEventListener('abort', onUserAbort);
+    if (noisy) {
+      warnings.push('other sessions stayed busy between phases: statements of other clients may be attributed to routes');
+    }
+
+    const routes = await attributeRoutes(control, workload, records, mixedResult);
+    for (const r of routes) {
+      if (r.non2xx > 0) warnings.push(`route "${r.name}": ${r.non2xx} of ${r.requests} responses were not 2xx`);
+      if (r.errors > 0) warnings.push(`route "${r.name}": ${r.errors} request(s) got no response (connection errors or timeouts)`);
+      if (r.requests === 0 && !stoppedBy) warnings.push(`route "${r.name}": no response in its phase`);
+    }
+    const shape = load.shape;
+    const info: WorkloadInfo = {
+      kind: 'http',
+      name: workload.name,
+      ...(workload.source ? { source: workload.source } : {}),
+      connections: load.connections,
+      ...(shape.kind === 'duration' ? { durationMs: shape.durationMs } : { count: shape.requests }),
+      ...(load.warmupMs ? { warmupMs: load.warmupMs } : {}),
+      rounds: 1,
+      analyze: options.analyze ?? false,
+      writesRolledBack: false,
+    };
+    const report = await finalizeReport({
+      target,
+      control,
+      snapshots: [first, previous],
+      client: [],
+      dropTransactionControl: false,
+      workload: info,
+      startedAt,
+      ...(stoppedBy !== undefined ? { stoppedBy } : {}),
+      warnings,
+      errors: records.reduce((s, r) => s + r.result.errors, 0),
+      routes,
+      analysis: options,
+      onStep: step,
+    });
+
+    if (appExit) {
+      const tail = app?.outputTail().slice(-10).map((l) => `  app: ${l}`) ?? [];
+      throw new RunFailedError('APP_EXITED', `the application ${describeExit(appExit)} during the run`, report, tail.length ? ['last lines of the application output:', ...tail] : []);
+    }
+    if (stoppedBy && !options.signal?.aborted) {
+      throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report);
+    }
+    if (!stoppedBy) {
+      const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
+      const failing = routes.filter((r) => r.requests + r.errors >= 10 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit);
+      if (failing.length > 0) {
+        const describe = (r: RouteReport) =>
+          `route "${r.name}": ${Math.round(((r.status5xx + r.errors) / (r.requests + r.errors)) * 100)}% of ${r.requests + r.errors} requests failed (5xx or no response)`;
+        throw new RunFailedError(
+          'APP_FAILING',
+          `the application is failing: ${describe(failing[0]!)}; the measurement is not meaningful`,
+          report,
+          failing.slice(1).map((r) => `  ${describe(r)}`),
+        );
+      }
+    }
+    return report;
+  } finally {
+    await app?.stop();
+    await control.close();
+  }
+}
+
+/** Per-route figures: HTTP side from each route's own phase, database side from its snapshot delta. */
+async function attributeRoutes(
+  control: Session,
+  workload: HttpWorkload,
+  records: readonly PhaseRecord[],
+  mixed: PhaseResult | undefined,
+): Promise<RouteReport[]> {
+  const deltas = records.map((r) => diffSnapshots(r.before, r.after));
+  const texts = await fetchQueryTexts(control, [...new Set(deltas.flat().map((d) => d.queryid))]);
+  return workload.routes.slice(0, Math.min(workload.routes.length, records.length)).map((route, i): RouteReport => {
+    const { result } = records[i]!;
+    const queries = assembleQueries({ deltas: deltas[i]!, roundDeltas: [], texts, client: [], dropTransactionControl: false });
+    // Requests the application received: answered, timed out, or still running when the phase ended.
+    const served = result.responses + result.timeouts + result.inFlight;
+    const per = (v: number) => (served > 0 ? round3(v / served) : 0);
+    const own = result.perRoute[0]!;
+    const mixedOutcome = mixed?.perRoute[i];
+    return {
+      name: route.name,
+      method: route.method,
+      path: route.path,
+      requests: result.responses,
+      errors: result.errors,
+      non2xx: result.non2xx,
+      status5xx: result.status5xx,
+      throughput: result.durationMs > 0 ? round1((result.responses / result.durationMs) * 1000) : 0,
+      phaseMs: result.durationMs,
+      latency: routeLatency(own.latencies),
+      dbMsPerRequest: per(queries.reduce((s, q) => s + q.totalMs, 0)),
+      statementsPerRequest: per(queries.reduce((s, q) => s + q.calls, 0)),
+      statements: queries
+        .map((q) => ({ fingerprint: q.fingerprint, callsPerRequest: per(q.calls), dbMsPerRequest: per(q.totalMs) }))
+        .sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest || b.callsPerRequest - a.callsPerRequest),
+      ...(mixed && mixedOutcome
+        ? {
+            mixed: {
+              requests: mixedOutcome.responses,
+              non2xx: mixedOutcome.non2xx,
+              throughput: mixed.durationMs > 0 ? round1((mixedOutcome.responses / mixed.durationMs) * 1000) : 0,
+              latency: routeLatency(mixedOutcome.latencies),
+            },
+          }
+        : {}),
+    };
+  });
+}
+
+function routeLatency(latencies: readonly number[]): RouteLatency {
+  const s = summarizeLatencies(latencies);
+  return s ? { p50: s.p50, p90: s.p90, p99: s.p99, meanMs: s.meanMs, maxMs: s.maxMs } : { p50: 0, p90: 0, p99: 0, meanMs: 0, maxMs: 0 };
+}
+
+/**
+ * Waits until no other session of the database runs a statement or holds a transaction open, seen
+ * three times in a row (the application may be between two statements of one request). Returns
+ * false when other sessions stayed busy until the timeout.
+ */
+export async function waitForQuiet(control: Session, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  while (Date.now() < deadline) {
+    const { rows } = await control.query<{ busy: number }>(
+      `SELECT ${INTERNAL_MARK} count(*)::int AS busy FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+          AND state <> 'idle' AND application_name NOT LIKE 'querygate%'`,
+    );
+    quiet = (rows[0]?.busy ?? 0) === 0 ? quiet + 1 : 0;
+    if (quiet >= 3) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}

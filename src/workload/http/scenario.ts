@@ -1,0 +1,246 @@
+/**
+ * The `http` section of a scenario file -> `HttpWorkload`. The file is validated against
+ * schemas/scenario.schema.json (errors name file:line:field); what a schema cannot say (a
+ * placeholder without a generator, a HAR file that is not one) is checked here, naming the field.
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration, parseValidatedYaml, readTextFile } from '../../config/yaml.js';
+import { InputError } from '../../errors.js';
+import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
+import { asList, readSetupFiles, toGenerator } from '../load.js';
+import { parseAccessLog } from './access-log.js';
+import { parseHar } from './har.js';
+import { DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
+import { placeholders } from './template.js';
+
+/** Load settings given on the command line; each one replaces the file's value. */
+export interface HttpLoadOverrides {
+  readonly connections?: number;
+  readonly durationMs?: number;
+  readonly requests?: number;
+  readonly rate?: number;
+  readonly warmupMs?: number;
+  /** Use an already running application: the scenario's `app` is not started. */
+  readonly baseUrl?: string;
+}
+
+export const DEFAULT_HTTP_CONNECTIONS = 8;
+export const DEFAULT_PHASE_MS = 5_000;
+export const DEFAULT_READY_TIMEOUT_MS = 30_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+type Scalar = string | number | boolean;
+
+interface HttpSection {
+  app?: {
+    command: string | string[];
+    cwd?: string;
+    env?: Record<string, Scalar>;
+    port?: number | 'auto';
+    ready?: string;
+    readyTimeout?: string | number;
+    stopTimeout?: string | number;
+  };
+  baseUrl?: string;
+  headers?: Record<string, Scalar>;
+  routes?: {
+    name?: string;
+    method?: string;
+    path: string;
+    params?: Record<string, Record<string, unknown>>;
+    headers?: Record<string, Scalar>;
+    body?: string | object;
+    weight?: number;
+  }[];
+  import?: {
+    har?: string;
+    accessLog?: string;
+    origin?: string;
+    include?: string;
+    exclude?: string;
+    top?: number;
+    keepStatic?: boolean;
+  }[];
+  load?: {
+    connections?: number;
+    duration?: string | number;
+    requests?: number;
+    rate?: number;
+    warmup?: string | number;
+    mixed?: boolean;
+    timeout?: string | number;
+  };
+}
+
+interface HttpScenarioFile {
+  name?: string;
+  setup?: { schema?: string | string[]; seed?: string | string[] };
+  load?: unknown;
+  statements?: unknown[];
+  http?: HttpSection;
+}
+
+/** True when the file is a scenario with an `http` section (false for anything unreadable: the loader reports it). */
+export function isHttpScenario(path: string): boolean {
+  try {
+    const data: unknown = parseYaml(readTextFile(path, 'scenario file'));
+    return Boolean(data && typeof data === 'object' && 'http' in data);
+  } catch {
+    return false;
+  }
+}
+
+const strings = (record: Record<string, Scalar> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, String(v)]));
+
+function regex(pattern: string | undefined, field: string): RegExp | undefined {
+  if (pattern === undefined) return undefined;
+  try {
+    return new RegExp(pattern);
+  } catch (error) {
+    throw new InputError('SCENARIO_INVALID', `${field}: invalid regular expression: ${(error as Error).message}`);
+  }
+}
+
+function shapeOf(o: HttpLoadOverrides, load: HttpSection['load'], where: string): HttpLoadShape {
+  if (o.durationMs !== undefined) return { kind: 'duration', durationMs: o.durationMs };
+  if (o.requests !== undefined) return { kind: 'requests', requests: o.requests };
+  if (load?.duration !== undefined && load.requests !== undefined) {
+    throw new InputError('SCENARIO_INVALID', `${where}: http.load: give either duration or requests, not both`);
+  }
+  if (load?.requests !== undefined) return { kind: 'requests', requests: load.requests };
+  const durationMs = load?.duration !== undefined ? parseDuration(load.duration, 'http.load.duration') : DEFAULT_PHASE_MS;
+  if (durationMs < 1000) throw new InputError('SCENARIO_INVALID', `${where}: http.load.duration: must be at least 1s`);
+  return { kind: 'duration', durationMs };
+}
+
+/** Routes written in the scenario, checked: every placeholder has a generator. */
+function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
+  return (section.routes ?? []).map((r, i): HttpRoute => {
+    const field = `${where}: http.routes[${i}]`;
+    const method = r.method ?? (r.body !== undefined ? 'POST' : 'GET');
+    const params = Object.fromEntries(
+      Object.entries(r.params ?? {}).map(([name, spec]) => [name, toGenerator(spec, `${field}.params.${name}`)]),
+    );
+    const headers = strings(r.headers);
+    let body: string | undefined;
+    if (typeof r.body === 'string') body = r.body;
+    else if (r.body !== undefined) {
+      body = JSON.stringify(r.body);
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+    const used: [string, string][] = [
+      ['path', r.path],
+      ...Object.entries(headers).map(([k, v]): [string, string] => [`headers.${k}`, v]),
+      ...(body !== undefined ? [['body', body] as [string, string]] : []),
+    ];
+    for (const [part, text] of used) {
+      const missing = placeholders(text).filter((p) => !(p in params));
+      if (missing.length > 0) {
+        throw new InputError(
+          'SCENARIO_INVALID',
+          `${field}.${part}: placeholder {${missing[0]}} has no generator: add it under http.routes[${i}].params`,
+        );
+      }
+    }
+    return { name: r.name ?? `${method} ${r.path}`, method, path: r.path, params, headers, ...(body !== undefined ? { body } : {}), weight: r.weight ?? 1 };
+  });
+}
+
+/** Routes from HAR files and access logs; problems with single lines become warnings. */
+function importedRoutes(section: HttpSection, where: string, base: string): { routes: HttpRoute[]; warnings: string[] } {
+  const routes: HttpRoute[] = [];
+  const warnings: string[] = [];
+  (section.import ?? []).forEach((spec, i) => {
+    const field = `${where}: http.import[${i}]`;
+    if ((spec.har === undefined) === (spec.accessLog === undefined)) {
+      throw new InputError('SCENARIO_INVALID', `${field}: give exactly one of har or accessLog`);
+    }
+    const file = (spec.har ?? spec.accessLog)!;
+    const text = readTextFile(resolve(base, file), spec.har ? 'HAR file' : 'access log');
+    const result: ImportResult = spec.har
+      ? parseHar(text, file, spec.origin ? { origin: spec.origin } : {})
+      : parseAccessLog(text);
+    const grouped = routesFromRequests(result.requests, {
+      top: spec.top ?? DEFAULT_TOP_ROUTES,
+      ...(spec.include ? { include: regex(spec.include, `${field}.include`)! } : {}),
+      ...(spec.exclude ? { exclude: regex(spec.exclude, `${field}.exclude`)! } : {}),
+      keepStatic: spec.keepStatic ?? false,
+      label: basename(file),
+    });
+    const notes: string[] = [];
+    if (result.invalid > 0) notes.push(`${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`);
+    for (const [why, n] of Object.entries(result.skipped)) notes.push(`${n} skipped (${why})`);
+    if (grouped.staticFiles) notes.push(`${grouped.staticFiles} static file request(s) skipped`);
+    if (grouped.filtered) notes.push(`${grouped.filtered} left out by include/exclude`);
+    if (grouped.dropped) notes.push(`${grouped.dropped} request(s) of routes beyond the top ${spec.top ?? DEFAULT_TOP_ROUTES} left out`);
+    if (grouped.routes.length === 0) {
+      throw new InputError(
+        spec.har ? 'HAR_INVALID' : 'ACCESS_LOG_INVALID',
+        `${file}: no request to replay${notes.length ? ` (${notes.join('; ')})` : ''}`,
+      );
+    }
+    if (notes.length) warnings.push(`${file}: ${grouped.routes.length} route(s) imported; ${notes.join('; ')}`);
+    routes.push(...grouped.routes);
+  });
+  return { routes, warnings };
+}
+
+/** Reads an HTTP scenario: setup files, the application, routes (written and imported) and the load. */
+export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}): HttpWorkload {
+  const where = basename(path);
+  const file = parseValidatedYaml<HttpScenarioFile>(readTextFile(path, 'scenario file'), where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const section = file.http;
+  if (!section) throw new InputError('SCENARIO_INVALID', `${where}: http: is required for an HTTP scenario`);
+  if (file.statements !== undefined) {
+    throw new InputError('SCENARIO_INVALID', `${where}: statements: a scenario replays either SQL statements or HTTP routes (http), not both`);
+  }
+  if (file.load !== undefined) throw new InputError('SCENARIO_INVALID', `${where}: load: an HTTP scenario sets its load under http.load`);
+  const base = dirname(resolve(path));
+  const declared = declaredRoutes(section, where);
+  const imported = importedRoutes(section, where, base);
+  const routes = [...declared, ...imported.routes];
+  if (routes.length === 0) throw new InputError('SCENARIO_INVALID', `${where}: http.routes: no route to replay (write routes or import a HAR file or access log)`);
+  const names = new Set<string>();
+  for (const r of routes) {
+    if (names.has(r.name)) throw new InputError('SCENARIO_INVALID', `${where}: http.routes: two routes are named "${r.name}": route names must be unique`);
+    names.add(r.name);
+  }
+
+  const app: HttpApp | undefined = section.app && {
+    command: section.app.command,
+    cwd: resolve(base, section.app.cwd ?? '.'),
+    env: strings(section.app.env),
+    port: section.app.port ?? 'auto',
+    ready: section.app.ready ?? '/',
+    readyTimeoutMs: section.app.readyTimeout !== undefined ? parseDuration(section.app.readyTimeout, 'http.app.readyTimeout') : DEFAULT_READY_TIMEOUT_MS,
+    stopTimeoutMs: section.app.stopTimeout !== undefined ? parseDuration(section.app.stopTimeout, 'http.app.stopTimeout') : DEFAULT_STOP_TIMEOUT_MS,
+  };
+  const baseUrl =
+    overrides.baseUrl ?? section.baseUrl ?? (app && app.port !== 'auto' ? `http://127.0.0.1:${app.port}` : undefined);
+  if (!baseUrl && !app) throw new InputError('SCENARIO_INVALID', `${where}: http.baseUrl: is required without http.app (the application to start)`);
+
+  const l = section.load;
+  const load: HttpLoad = {
+    connections: overrides.connections ?? l?.connections ?? DEFAULT_HTTP_CONNECTIONS,
+    shape: shapeOf(overrides, l, where),
+    ...((overrides.rate ?? l?.rate) !== undefined ? { rate: (overrides.rate ?? l?.rate)! } : {}),
+    warmupMs: overrides.warmupMs ?? (l?.warmup !== undefined ? parseDuration(l.warmup, 'http.load.warmup') : 0),
+    mixed: l?.mixed ?? true,
+    timeoutMs: l?.timeout !== undefined ? parseDuration(l.timeout, 'http.load.timeout') : DEFAULT_REQUEST_TIMEOUT_MS,
+  };
+  return {
+    kind: 'http',
+    name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
+    source: path,
+    setup: { schema: readSetupFiles(asList(file.setup?.schema), base), seed: readSetupFiles(asList(file.setup?.seed), base) },
+    // An explicit base URL (flag) means the application is already running: do not start one.
+    ...(app && overrides.baseUrl === undefined ? { app } : {}),
+    ...(baseUrl ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
+    routes: routes.map((r) => ({ ...r, headers: { ...strings(section.headers), ...r.headers } })),
+    load,
+    warnings: imported.warnings,
+  };
+}
