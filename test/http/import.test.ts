@@ -65,7 +65,7 @@ describe('path templates of recorded requests', () => {
 });
 
 describe('access-log import', () => {
-  const result = parseAccessLog(fixture('access.log'));
+  const result = parseAccessLog(fixture('access-log.txt'));
 
   it('parses common and combined lines, counts unreadable ones and skips failed requests', () => {
     expect(result.invalid).toBe(2);
