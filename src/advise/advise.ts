@@ -4,6 +4,7 @@
  * one to the finding when it lowers the statement's plan cost enough. A candidate the planner does
  * not use, or that saves too little, is never shown as a fix.
  */
+import { tryParse } from '../analyze/parser.js';
 import { countParams } from '../workload/load.js';
 import type { Finding, IndexAdvice } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
@@ -113,10 +114,32 @@ function explainTarget(query: QueryReport, statements: readonly AdvisedStatement
   return { sql, paramCount, ...(params ? { params } : {}) };
 }
 
+/** True when a rule's suggestion is itself an index (or several): the validated one replaces it. */
+function suggestsIndex(suggestion: string): boolean {
+  const statements = tryParse(suggestion)?.stmts ?? [];
+  return (
+    statements.length > 0 &&
+    statements.every((s) => s.stmt !== undefined && ('IndexStmt' in s.stmt || 'CreateExtensionStmt' in s.stmt))
+  );
+}
+
+/**
+ * The validated index, and the rule's own suggestion when it is another kind of fix (a rewrite of
+ * a non-sargable predicate that lets an existing index serve it needs no new index at all).
+ */
+function combineSuggestions(index: string, own: string | undefined): string {
+  return own && !suggestsIndex(own) ? `${index} -- or: ${own}` : index;
+}
+
 /** The SQL shown to users for a candidate. */
-export function suggestionSql(candidate: IndexCandidate, capabilities: Pick<ValidationCapabilities, 'trigram'>): string {
+export function suggestionSql(
+  candidate: IndexCandidate,
+  capabilities: Pick<ValidationCapabilities, 'trigram'>,
+): string {
   const create = `${indexDefinition(candidate, { concurrently: true })};`;
-  return candidate.extension && capabilities.trigram !== 'installed' ? `CREATE EXTENSION IF NOT EXISTS ${candidate.extension}; ${create}` : create;
+  return candidate.extension && capabilities.trigram !== 'installed'
+    ? `CREATE EXTENSION IF NOT EXISTS ${candidate.extension}; ${create}`
+    : create;
 }
 
 /**
@@ -202,12 +225,15 @@ export async function adviseDetails(
     }
   }
   const warnings: string[] = [];
-  const canValidate = (c: IndexCandidate) => (capabilities.hypopg !== 'none' && c.method === 'btree') || capabilities.build;
+  const canValidate = (c: IndexCandidate) =>
+    (capabilities.hypopg !== 'none' && c.method === 'btree') || capabilities.build;
   const limit = options.maxValidations ?? DEFAULT_MAX_VALIDATIONS;
   const toValidate = [...groups.values()].filter((g) => canValidate(g.candidate));
   if (toValidate.length > 0) {
     const how = capabilities.build ? 'building each in a rolled-back transaction' : 'as HypoPG hypothetical indexes';
-    step(`validating ${Math.min(limit, toValidate.length)} index candidate(s) on the planner (${capabilities.hypopg !== 'none' ? 'HypoPG where possible, else ' : ''}${how})`);
+    step(
+      `validating ${Math.min(limit, toValidate.length)} index candidate(s) on the planner (${capabilities.hypopg !== 'none' ? 'HypoPG where possible, else ' : ''}${how})`,
+    );
   }
   let skipped = 0;
   for (const [n, group] of toValidate.entries()) {
@@ -225,7 +251,9 @@ export async function adviseDetails(
     }
     group.outcome = outcome;
     if (outcome && !outcome.ok && (outcome.code === '57014' || outcome.code === '55P03')) {
-      warnings.push(`index candidate ${group.candidate.name} on ${group.candidate.relation} not validated: ${outcome.note}`);
+      warnings.push(
+        `index candidate ${group.candidate.name} on ${group.candidate.relation} not validated: ${outcome.note}`,
+      );
     }
   }
   if (skipped > 0) warnings.push(`${skipped} index candidate(s) not validated: more than ${limit} in this run`);
@@ -246,7 +274,14 @@ export async function adviseDetails(
       if (!outcome.ok) return { candidate, sql, costBefore, note: outcome.note };
       const position = group.queries.indexOf(item.queryIndex);
       const after = outcome.costs[position];
-      if (!after) return { candidate, sql, costBefore, method: outcome.method, note: 'the statement could not be explained with the index' };
+      if (!after)
+        return {
+          candidate,
+          sql,
+          costBefore,
+          method: outcome.method,
+          note: 'the statement could not be explained with the index',
+        };
       const base = outcome.costsBefore?.[position] ?? costBefore;
       return {
         candidate,
@@ -259,14 +294,26 @@ export async function adviseDetails(
         ...(after.used ? {} : { note: 'the planner does not use it' }),
       };
     });
-    results.push({ fingerprint: query.fingerprint, rule: finding.rule, ...(finding.relation ? { relation: finding.relation } : {}), results: perCandidate });
+    results.push({
+      fingerprint: query.fingerprint,
+      rule: finding.rule,
+      ...(finding.relation ? { relation: finding.relation } : {}),
+      results: perCandidate,
+    });
 
     const helpful = perCandidate
-      .filter((r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement)
+      .filter(
+        (r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement,
+      )
       .sort((a, b) => a.costAfter! - b.costAfter!);
     let best = helpful[0];
     for (const r of helpful) {
-      if (best && r.candidate.keys.length < best.candidate.keys.length && r.costAfter! <= best.costAfter! * SIMPLER_WITHIN) best = r;
+      if (
+        best &&
+        r.candidate.keys.length < best.candidate.keys.length &&
+        r.costAfter! <= best.costAfter! * SIMPLER_WITHIN
+      )
+        best = r;
     }
     let updated: Finding | undefined;
     if (best) {
@@ -277,13 +324,16 @@ export async function adviseDetails(
         costAfter: round(best.costAfter!, 2),
         improvement: round(best.improvement!, 3),
       };
-      updated = { ...finding, suggestion: advice.sql, advice };
+      updated = { ...finding, suggestion: combineSuggestions(advice.sql, finding.suggestion), advice };
     } else if (!perCandidate.some((r) => r.method !== undefined)) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
       const unchecked = item.candidates.filter((c) => !canValidate(c));
       for (const candidate of unchecked.slice(0, 3)) {
         if (!(await checkDefinition(session, candidate, capabilities))) continue;
-        updated = { ...finding, suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner` };
+        updated = {
+          ...finding,
+          suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner`,
+        };
         unvalidated++;
         break;
       }

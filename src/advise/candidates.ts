@@ -5,7 +5,13 @@
  * predicates and trigram GIN indexes for leading-wildcard searches. Which candidate is worth it is
  * decided by the planner (see validate.ts), not here.
  */
-import { parseCondition, parseSortKey, type IndexExpression, type PlanColumn, type PlanPredicate } from '../analyze/plan-conditions.js';
+import {
+  parseCondition,
+  parseSortKey,
+  type IndexExpression,
+  type PlanColumn,
+  type PlanPredicate,
+} from '../analyze/plan-conditions.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import type { Finding } from '../model/finding.js';
@@ -44,7 +50,10 @@ const CONDITION_KEYS = ['Filter', 'Index Cond', 'Recheck Cond'] as const;
 const JOIN_KEYS = ['Hash Cond', 'Merge Cond', 'Join Filter'] as const;
 
 /** The CREATE INDEX statement of a candidate (`concurrently` for the suggestion shown to users). */
-export function indexDefinition(candidate: IndexCandidate, options: { name?: string; concurrently?: boolean; mark?: string } = {}): string {
+export function indexDefinition(
+  candidate: IndexCandidate,
+  options: { name?: string; concurrently?: boolean; mark?: string } = {},
+): string {
   const [schema, table] = splitName(candidate.relation);
   const target = schema ? `${quoteIdentifier(schema)}.${quoteIdentifier(table)}` : quoteIdentifier(table);
   const name = quoteIdentifier(options.name ?? candidate.name);
@@ -73,7 +82,12 @@ function scanRelation(node: PlanNode, query: QueryReport, report: Report): Relat
 }
 
 /** The scan nodes a finding is about: of its relation, else the sequential scans under its plan node. */
-function targetScans(visited: readonly VisitedNode[], finding: Finding, query: QueryReport, report: Report): VisitedNode[] {
+function targetScans(
+  visited: readonly VisitedNode[],
+  finding: Finding,
+  query: QueryReport,
+  report: Report,
+): VisitedNode[] {
   const scans = visited.filter((v) => v.node['Relation Name'] !== undefined);
   if (finding.relation) {
     const wanted = finding.relation;
@@ -119,7 +133,8 @@ function collect(visited: readonly VisitedNode[], scans: readonly VisitedNode[],
         return;
       case 'expression':
         if (!p.expression.columns.every((c) => mine(c, local))) return;
-        if (!out.expressions.some((e) => e.expression.sql === p.expression.sql)) out.expressions.push({ expression: p.expression, operator: p.operator });
+        if (!out.expressions.some((e) => e.expression.sql === p.expression.sql))
+          out.expressions.push({ expression: p.expression, operator: p.operator });
         return;
       case 'join':
         if (mine(p.left, false) && !mine(p.right, false)) addUnique(out.joins, p.left.column);
@@ -128,7 +143,13 @@ function collect(visited: readonly VisitedNode[], scans: readonly VisitedNode[],
         else if (local && p.right.qualifier === undefined) addUnique(out.joins, p.right.column);
         return;
       case 'pattern': {
-        const target = p.column ? (mine(p.column, local) ? quoteIdentifier(p.column.column) : undefined) : p.expression && p.expression.columns.every((c) => mine(c, local)) ? `(${p.expression.sql})` : undefined;
+        const target = p.column
+          ? mine(p.column, local)
+            ? quoteIdentifier(p.column.column)
+            : undefined
+          : p.expression && p.expression.columns.every((c) => mine(c, local))
+            ? `(${p.expression.sql})`
+            : undefined;
         if (!target) return;
         if (p.leadingWildcard || p.caseInsensitive) {
           const nameParts = p.column ? [p.column.column] : [...(p.expression?.nameParts ?? [])];
@@ -168,7 +189,11 @@ function collect(visited: readonly VisitedNode[], scans: readonly VisitedNode[],
 }
 
 function indexName(table: string, parts: readonly string[], taken: ReadonlySet<string>): string {
-  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  const clean = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '');
   const base = [clean(table), ...parts.map(clean)].filter(Boolean).join('_').slice(0, 55);
   let name = `${base}_idx`;
   for (let i = 1; taken.has(name); i++) name = `${base}_idx${i}`;
@@ -196,7 +221,12 @@ function coveredBy(relation: RelationInfo, columns: readonly string[]): boolean 
  * generateCandidates(query, finding, report, { trigram: true })
  * // [{ keys: ['status'], ... }, { keys: ['status', 'total_cents'], reason: 'equality on status, then the sort on total_cents' }, ...]
  */
-export function generateCandidates(query: QueryReport, finding: Finding, report: Report, options: CandidateOptions): IndexCandidate[] {
+export function generateCandidates(
+  query: QueryReport,
+  finding: Finding,
+  report: Report,
+  options: CandidateOptions,
+): IndexCandidate[] {
   if (!query.plan) return [];
   const visited = walkPlan(query.plan.root);
   const scans = targetScans(visited, finding, query, report);
@@ -210,35 +240,69 @@ export function generateCandidates(query: QueryReport, finding: Finding, report:
   const relationCount = new Set(visited.map((v) => v.node['Relation Name']).filter(Boolean)).size;
   for (const [name, relScans] of byRelation) {
     const relation = report.relations.find((r) => r.name === name)!;
-    const taken = new Set(report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)));
+    const taken = new Set(
+      report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)),
+    );
     const c = collect(visited, relScans, relationCount);
-    const proposals: { method: 'btree' | 'gin'; keys: string[]; nameParts: string[]; reason: string; extension?: 'pg_trgm'; columns?: string[] }[] = [];
+    const proposals: {
+      method: 'btree' | 'gin';
+      keys: string[];
+      nameParts: string[];
+      reason: string;
+      extension?: 'pg_trgm';
+      columns?: string[];
+    }[] = [];
     const q = quoteIdentifier;
     const btree = (columns: string[], reason: string) =>
       proposals.push({ method: 'btree', keys: columns.map(q), nameParts: columns, reason, columns });
 
     for (const { expression, operator } of c.expressions) {
-      proposals.push({ method: 'btree', keys: [`(${expression.sql})`], nameParts: [...expression.nameParts], reason: `${operator === 'range' ? 'range' : 'equality'} on the expression ${expression.sql}` });
+      proposals.push({
+        method: 'btree',
+        keys: [`(${expression.sql})`],
+        nameParts: [...expression.nameParts],
+        reason: `${operator === 'range' ? 'range' : 'equality'} on the expression ${expression.sql}`,
+      });
     }
     if (options.trigram) {
       for (const p of c.patterns) {
-        proposals.push({ method: 'gin', keys: [`${p.key} gin_trgm_ops`], nameParts: [...p.nameParts, 'trgm'], reason: `wildcard search on ${p.key}`, extension: 'pg_trgm' });
+        proposals.push({
+          method: 'gin',
+          keys: [`${p.key} gin_trgm_ops`],
+          nameParts: [...p.nameParts, 'trgm'],
+          reason: `wildcard search on ${p.key}`,
+          extension: 'pg_trgm',
+        });
       }
     }
     for (const col of c.eq) btree([col], `equality on ${col}`);
-    for (const col of c.eq) for (const s of c.sort) if (s !== col && !c.eq.includes(s)) btree([col, s], `equality on ${col}, then the sort on ${s}`);
+    for (const col of c.eq)
+      for (const s of c.sort)
+        if (s !== col && !c.eq.includes(s)) btree([col, s], `equality on ${col}, then the sort on ${s}`);
     for (const [i, a] of c.eq.entries()) for (const b of c.eq.slice(i + 1)) btree([a, b], `equality on ${a} and ${b}`);
-    for (const a of c.eq) for (const r of c.range) if (r !== a) btree([a, r], `equality on ${a}, then the range on ${r}`);
+    for (const a of c.eq)
+      for (const r of c.range) if (r !== a) btree([a, r], `equality on ${a}, then the range on ${r}`);
     for (const a of c.eq) {
       for (const { expression } of c.expressions) {
-        proposals.push({ method: 'btree', keys: [q(a), `(${expression.sql})`], nameParts: [a, ...expression.nameParts], reason: `equality on ${a}, then the expression ${expression.sql}` });
+        proposals.push({
+          method: 'btree',
+          keys: [q(a), `(${expression.sql})`],
+          nameParts: [a, ...expression.nameParts],
+          reason: `equality on ${a}, then the expression ${expression.sql}`,
+        });
       }
     }
     for (const col of c.joins) btree([col], `join on ${col}`);
-    for (const col of c.joins) for (const e of c.eq) if (e !== col) btree([col, e], `join on ${col}, then equality on ${e}`);
+    for (const col of c.joins)
+      for (const e of c.eq) if (e !== col) btree([col, e], `join on ${col}, then equality on ${e}`);
     for (const col of c.range) btree([col], `range on ${col}`);
     for (const col of c.prefixes) {
-      proposals.push({ method: 'btree', keys: [`${q(col)} text_pattern_ops`], nameParts: [col, 'pattern'], reason: `prefix search on ${col}` });
+      proposals.push({
+        method: 'btree',
+        keys: [`${q(col)} text_pattern_ops`],
+        nameParts: [col, 'pattern'],
+        reason: `prefix search on ${col}`,
+      });
     }
     for (const col of c.sort) if (!c.eq.includes(col)) btree([col], `the sort on ${col}`);
 

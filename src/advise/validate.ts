@@ -88,7 +88,9 @@ export async function probeCapabilities(session: Session, allowBuild: boolean): 
 }
 
 async function isSuperuser(session: Session): Promise<boolean> {
-  const { rows } = await session.query<{ s: boolean }>(`SELECT ${INTERNAL_MARK} rolsuper AS s FROM pg_roles WHERE rolname = current_user`);
+  const { rows } = await session.query<{ s: boolean }>(
+    `SELECT ${INTERNAL_MARK} rolsuper AS s FROM pg_roles WHERE rolname = current_user`,
+  );
   return Boolean(rows[0]?.s);
 }
 
@@ -202,7 +204,8 @@ export async function validateWithBuild(
     await session.query('BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
     await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
-    if (candidate.extension && capabilities.trigram === 'available') await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
+    if (candidate.extension && capabilities.trigram === 'available')
+      await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
     await session.query(indexDefinition(candidate, { name: TEMP_NAME, mark: INTERNAL_MARK }));
     const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
       `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
@@ -214,9 +217,14 @@ export async function validateWithBuild(
       // the build): PostgreSQL then hides the index from plans made in the building transaction.
       // This transaction is rolled back and the plan is never executed, so showing it is safe.
       if (!capabilities.superuser) {
-        return { ok: false, note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)' };
+        return {
+          ok: false,
+          note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)',
+        };
       }
-      await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [index.oid]);
+      await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [
+        index.oid,
+      ]);
     }
     // The planner has no statistics on a new index expression until ANALYZE and assumes that 0.5%
     // of the rows match it, which understates a selective expression. Analyze inside the transaction
@@ -264,7 +272,11 @@ export async function explainCosts(
  * IMMUTABLE, an operator class must exist): builds it on an empty temporary copy of the table's
  * columns inside a transaction that is rolled back. Used when a candidate cannot be validated.
  */
-export async function checkDefinition(session: Session, candidate: IndexCandidate, capabilities: ValidationCapabilities): Promise<boolean> {
+export async function checkDefinition(
+  session: Session,
+  candidate: IndexCandidate,
+  capabilities: ValidationCapabilities,
+): Promise<boolean> {
   try {
     await session.query('BEGIN');
     await session.query(`SET LOCAL lock_timeout = 1000`);
@@ -278,9 +290,14 @@ export async function checkDefinition(session: Session, candidate: IndexCandidat
         return true;
       }
     }
-    await session.query(`CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate.relation)}) ON COMMIT DROP`);
     await session.query(
-      indexDefinition({ ...candidate, relation: `${TEMP_NAME}_probe` }, { name: `${TEMP_NAME}_probe_idx`, mark: INTERNAL_MARK }),
+      `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate.relation)}) ON COMMIT DROP`,
+    );
+    await session.query(
+      indexDefinition(
+        { ...candidate, relation: `${TEMP_NAME}_probe` },
+        { name: `${TEMP_NAME}_probe_idx`, mark: INTERNAL_MARK },
+      ),
     );
     return true;
   } catch (error) {

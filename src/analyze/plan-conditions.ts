@@ -270,7 +270,8 @@ function classifyComparison(left: unknown, right: unknown, operator: CompareOper
   const lc = columnOf(left);
   const rc = columnOf(right);
   if (lc && rc) {
-    if (operator === 'eq' && (lc.qualifier ?? '') !== (rc.qualifier ?? '')) return { kind: 'join', left: lc, right: rc };
+    if (operator === 'eq' && (lc.qualifier ?? '') !== (rc.qualifier ?? ''))
+      return { kind: 'join', left: lc, right: rc };
     return { kind: 'opaque' };
   }
   for (const [side, other] of [
@@ -306,7 +307,8 @@ function classifyList(left: unknown, list: unknown, operator: CompareOperator): 
 function classifyPattern(left: unknown, right: unknown, caseInsensitive: boolean): PlanPredicate {
   if (!isValue(right)) return { kind: 'opaque' };
   const pattern = patternOf(right);
-  const known = pattern !== undefined ? { pattern, leadingWildcard: pattern.startsWith('%') || pattern.startsWith('_') } : {};
+  const known =
+    pattern !== undefined ? { pattern, leadingWildcard: pattern.startsWith('%') || pattern.startsWith('_') } : {};
   const column = columnOf(left);
   if (column) return { kind: 'pattern', column, caseInsensitive, ...known };
   const expression = indexExpression(left);
@@ -347,7 +349,9 @@ function classify(node: unknown): PlanPredicate[] {
       return [{ kind: 'opaque' }];
     case 'AEXPR_LIKE':
     case 'AEXPR_ILIKE':
-      return op.startsWith('!') ? [{ kind: 'opaque' }] : [classifyPattern(body.lexpr, body.rexpr, body.kind === 'AEXPR_ILIKE')];
+      return op.startsWith('!')
+        ? [{ kind: 'opaque' }]
+        : [classifyPattern(body.lexpr, body.rexpr, body.kind === 'AEXPR_ILIKE')];
     case 'AEXPR_OP_ANY':
       return op === '=' ? [classifyComparison(body.lexpr, body.rexpr, 'in')] : [{ kind: 'opaque' }];
     case 'AEXPR_IN':
@@ -369,14 +373,16 @@ function classify(node: unknown): PlanPredicate[] {
  */
 export function parseCondition(text: string): PlanPredicate[] {
   const tree = tryParse(`SELECT 1 WHERE ${text}`);
-  const where = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { whereClause?: Node } } | undefined)?.SelectStmt?.whereClause;
+  const where = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { whereClause?: Node } } | undefined)?.SelectStmt
+    ?.whereClause;
   return where ? classify(where) : [{ kind: 'opaque' }];
 }
 
 /** Reads one `Sort Key` entry as EXPLAIN prints it (`o.total_cents DESC`, `(lower(name))`). */
 export function parseSortKey(text: string): PlanSortKey | undefined {
   const tree = tryParse(`SELECT 1 ORDER BY ${text}`);
-  const sort = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { sortClause?: Node[] } } | undefined)?.SelectStmt?.sortClause?.[0];
+  const sort = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { sortClause?: Node[] } } | undefined)?.SelectStmt
+    ?.sortClause?.[0];
   const by = unwrap(sort);
   if (!by || by[0] !== 'SortBy' || by[1].useOp) return undefined;
   const descending = by[1].sortby_dir === 'SORTBY_DESC';

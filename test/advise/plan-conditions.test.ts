@@ -10,14 +10,23 @@ describe('parseCondition', () => {
     ["(status = 'refunded'::text)", [{ kind: 'column', column: { column: 'status' }, operator: 'eq' }]],
     ['(user_id = 17)', [{ kind: 'column', column: { column: 'user_id' }, operator: 'eq' }]],
     ['(17 = user_id)', [{ kind: 'column', column: { column: 'user_id' }, operator: 'eq' }]],
-    ["(created_at >= '2024-01-01 00:00:00'::timestamp without time zone)", [{ kind: 'column', column: { column: 'created_at' }, operator: 'range' }]],
+    [
+      "(created_at >= '2024-01-01 00:00:00'::timestamp without time zone)",
+      [{ kind: 'column', column: { column: 'created_at' }, operator: 'range' }],
+    ],
     ["(id = ANY ('{1,2,3}'::integer[]))", [{ kind: 'column', column: { column: 'id' }, operator: 'in' }]],
     ['(deleted_at IS NULL)', [{ kind: 'column', column: { column: 'deleted_at' }, operator: 'null' }]],
     ['(deleted_at IS NOT NULL)', [{ kind: 'opaque' }]],
     ['active', [{ kind: 'column', column: { column: 'active' }, operator: 'eq' }]],
     ["((email)::text = 'a@b.c'::text)", [{ kind: 'column', column: { column: 'email' }, operator: 'eq' }]],
-    ['(e.user_id = u.id)', [{ kind: 'join', left: { qualifier: 'e', column: 'user_id' }, right: { qualifier: 'u', column: 'id' } }]],
-    ['(id = o.customer_id)', [{ kind: 'join', left: { column: 'id' }, right: { qualifier: 'o', column: 'customer_id' } }]],
+    [
+      '(e.user_id = u.id)',
+      [{ kind: 'join', left: { qualifier: 'e', column: 'user_id' }, right: { qualifier: 'u', column: 'id' } }],
+    ],
+    [
+      '(id = o.customer_id)',
+      [{ kind: 'join', left: { column: 'id' }, right: { qualifier: 'o', column: 'customer_id' } }],
+    ],
     ["(kind <> 'x'::text)", [{ kind: 'opaque' }]],
     ["((kind = 'a'::text) OR (kind = 'b'::text))", [{ kind: 'opaque' }]],
     ['(SubPlan 1)', [{ kind: 'opaque' }]],
@@ -34,7 +43,11 @@ describe('parseCondition', () => {
     expect(predicates[1]).toMatchObject({
       kind: 'expression',
       operator: 'eq',
-      expression: { sql: "date_trunc('day'::text, created_at)", columns: [{ column: 'created_at' }], nameParts: ['date_trunc', 'created_at'] },
+      expression: {
+        sql: "date_trunc('day'::text, created_at)",
+        columns: [{ column: 'created_at' }],
+        nameParts: ['date_trunc', 'created_at'],
+      },
     });
   });
 
@@ -43,8 +56,13 @@ describe('parseCondition', () => {
     expect(parseCondition("((created_at)::date = '2024-01-01'::date)")[0]).toMatchObject({
       expression: { sql: '(created_at)::date', nameParts: ['created_at', 'date'] },
     });
-    expect(parseCondition('(COALESCE(parent_id, 0) = 5)')[0]).toMatchObject({ expression: { sql: 'COALESCE(parent_id, 0)' } });
-    expect(parseCondition('((amount * 2) > 10)')[0]).toMatchObject({ operator: 'range', expression: { sql: '(amount * 2)' } });
+    expect(parseCondition('(COALESCE(parent_id, 0) = 5)')[0]).toMatchObject({
+      expression: { sql: 'COALESCE(parent_id, 0)' },
+    });
+    expect(parseCondition('((amount * 2) > 10)')[0]).toMatchObject({
+      operator: 'range',
+      expression: { sql: '(amount * 2)' },
+    });
     expect(parseCondition('("Order" = 1)')[0]).toEqual({ kind: 'column', column: { column: 'Order' }, operator: 'eq' });
   });
 
@@ -55,20 +73,35 @@ describe('parseCondition', () => {
 
   it('classifies LIKE and ILIKE by where the wildcard is', () => {
     expect(parseCondition("(email ~~ '%ser4711%'::text)")).toEqual([
-      { kind: 'pattern', column: { column: 'email' }, caseInsensitive: false, pattern: '%ser4711%', leadingWildcard: true },
+      {
+        kind: 'pattern',
+        column: { column: 'email' },
+        caseInsensitive: false,
+        pattern: '%ser4711%',
+        leadingWildcard: true,
+      },
     ]);
     expect(parseCondition("((name)::text ~~* 'bob%'::text)")).toEqual([
       { kind: 'pattern', column: { column: 'name' }, caseInsensitive: true, pattern: 'bob%', leadingWildcard: false },
     ]);
-    expect(parseCondition("(lower(name) ~~ '%bob'::text)")[0]).toMatchObject({ kind: 'pattern', expression: { sql: 'lower(name)' }, leadingWildcard: true });
-    expect(parseCondition('(email ~~ $1)')).toEqual([{ kind: 'pattern', column: { column: 'email' }, caseInsensitive: false }]);
+    expect(parseCondition("(lower(name) ~~ '%bob'::text)")[0]).toMatchObject({
+      kind: 'pattern',
+      expression: { sql: 'lower(name)' },
+      leadingWildcard: true,
+    });
+    expect(parseCondition('(email ~~ $1)')).toEqual([
+      { kind: 'pattern', column: { column: 'email' }, caseInsensitive: false },
+    ]);
     expect(parseCondition("(email !~~ '%x'::text)")).toEqual([{ kind: 'opaque' }]);
   });
 });
 
 describe('parseSortKey', () => {
   it('reads a column, its direction and expressions', () => {
-    expect(parseSortKey('o.total_cents DESC')).toEqual({ column: { qualifier: 'o', column: 'total_cents' }, descending: true });
+    expect(parseSortKey('o.total_cents DESC')).toEqual({
+      column: { qualifier: 'o', column: 'total_cents' },
+      descending: true,
+    });
     expect(parseSortKey('created_at')).toEqual({ column: { column: 'created_at' }, descending: false });
     expect(parseSortKey('(lower(name))')).toMatchObject({ expression: { sql: 'lower(name)' }, descending: false });
     expect(parseSortKey('(count(*)) DESC')).toBeUndefined();
