@@ -125,20 +125,26 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       const index = routes.length === 1 ? 0 : pick();
       const route = routes[index]!;
       routeOf[i] = index;
+      if (route.dynamic) {
+        // Rendered when sent (autocannon calls setupRequest each time it builds the request), so
+        // that no value is drawn without being used.
+        requests.push({
+          method: route.route.method,
+          path: '/',
+          headers: {},
+          setupRequest: (request: autocannon.Request) => {
+            const fresh = route.render();
+            return { ...request, path: fresh.path, headers: { ...fresh.headers }, ...(fresh.body !== undefined ? { body: fresh.body } : {}) };
+          },
+        });
+        continue;
+      }
       const rendered = route.render();
       requests.push({
         method: rendered.method,
         path: rendered.path,
         headers: { ...rendered.headers },
         ...(rendered.body !== undefined ? { body: rendered.body } : {}),
-        ...(route.dynamic
-          ? {
-              setupRequest: (request: autocannon.Request) => {
-                const fresh = route.render();
-                return { ...request, path: fresh.path, headers: { ...fresh.headers }, ...(fresh.body !== undefined ? { body: fresh.body } : {}) };
-              },
-            }
-          : {}),
       });
     }
     client.setRequests(requests as autocannon.Request[]);

@@ -1,0 +1,130 @@
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import { isQuerygateError, RunFailedError } from '../../src/errors.js';
+import type { HttpApp, HttpWorkload } from '../../src/model/workload.js';
+import { freePort, probeUrl } from '../../src/workload/app.js';
+import { runHttpWorkload } from '../../src/workload/http/phases.js';
+import { createTestDatabase } from '../support/db.js';
+
+const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
+
+function app(mode: string, extra: Partial<HttpApp> = {}, env: Record<string, string> = {}): HttpApp {
+  return {
+    command: [process.execPath, TEST_APP],
+    cwd: process.cwd(),
+    env: { MODE: mode, ...env },
+    port: 'auto',
+    ready: '/health',
+    readyTimeoutMs: 10_000,
+    stopTimeoutMs: 2000,
+    ...extra,
+  };
+}
+
+function workload(overrides: Partial<HttpWorkload>, load: Partial<HttpWorkload['load']> = {}): HttpWorkload {
+  return {
+    kind: 'http',
+    name: 'failures',
+    setup: { schema: [], seed: [] },
+    routes: [{ name: 'root', method: 'GET', path: '/x', params: {}, headers: {}, weight: 1 }],
+    load: { connections: 2, shape: { kind: 'requests', requests: 50 }, warmupMs: 0, mixed: false, timeoutMs: 5000, ...load },
+    warnings: [],
+    ...overrides,
+  };
+}
+
+async function failure(promise: Promise<unknown>) {
+  try {
+    await promise;
+  } catch (error) {
+    if (isQuerygateError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the run to fail');
+}
+
+describe('HTTP replay when the application misbehaves', () => {
+  let url: string;
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('http_failures');
+  });
+
+  it('a readiness timeout names the URL, the last answer and the application output', async () => {
+    const error = await failure(runHttpWorkload({ workload: workload({ app: app('never-ready', { readyTimeoutMs: 1000 }) }), databaseUrl: url }));
+    expect(error.code).toBe('APP_START_FAILED');
+    expect(error.kind).toBe('environment');
+    expect(error.message).toMatch(/^the application was not ready within 1s: GET http:\/\/127\.0\.0\.1:\d+\/health did not answer 2xx \(last: HTTP 503\)$/);
+    expect(error.details).toContain('  app: test app (never-ready) listening');
+  });
+
+  it('an application that exits during start-up is reported with its exit code and output', async () => {
+    const error = await failure(runHttpWorkload({ workload: workload({ app: app('crash') }), databaseUrl: url }));
+    expect(error.code).toBe('APP_START_FAILED');
+    expect(error.message).toMatch(/^the application exited with code 1 before it was ready/);
+    expect(error.details).toContain('  app: test app: cannot load configuration: missing SECRET_KEY');
+  });
+
+  it('a command that does not exist', async () => {
+    const error = await failure(
+      runHttpWorkload({ workload: workload({ app: { ...app('ok'), command: ['querygate-no-such-command'] } }), databaseUrl: url }),
+    );
+    expect(error).toMatchObject({ code: 'APP_START_FAILED', message: 'cannot start the application: command not found: querygate-no-such-command' });
+  });
+
+  it('an unreachable base URL fails before any load (APP_UNREACHABLE)', async () => {
+    const port = await freePort();
+    const error = await failure(runHttpWorkload({ workload: workload({ baseUrl: `http://127.0.0.1:${port}` }), databaseUrl: url }));
+    expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+    expect(error.message).toBe(`cannot reach the application at http://127.0.0.1:${port}: connection refused (GET http://127.0.0.1:${port}/)`);
+  });
+
+  it('an application that exits during the run stops the load; the error carries the partial report', async () => {
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          { app: app('exit-after', {}, { EXIT_AFTER: '100' }), routes: [{ name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 }, { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 }] },
+          { shape: { kind: 'duration', durationMs: 20_000 } },
+        ),
+        databaseUrl: url,
+      }),
+    );
+    expect(error).toBeInstanceOf(RunFailedError);
+    expect(error.code).toBe('APP_EXITED');
+    expect(error.message).toBe('the application exited with code 3 during the run');
+    expect(error.details).toContain('  app: test app: giving up after 100 requests');
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(false);
+    expect(report.run.interruptedBy).toBe('the application exited with code 3');
+    // Stopped within the first route's phase, long before its 20 s.
+    expect(report.routes).toHaveLength(1);
+    expect(report.routes![0]!.requests).toBeGreaterThanOrEqual(99);
+    expect(report.routes![0]!.phaseMs).toBeLessThan(10_000);
+  });
+
+  it('a 5xx storm completes the run and fails it with APP_FAILING, report attached', async () => {
+    const error = await failure(runHttpWorkload({ workload: workload({ app: app('errors') }), databaseUrl: url }));
+    expect(error.code).toBe('APP_FAILING');
+    expect(error.message).toBe('the application is failing: route "root": 100% of 50 requests failed (5xx or no response); the measurement is not meaningful');
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(true);
+    expect(report.routes![0]).toMatchObject({ requests: 50, non2xx: 50, status5xx: 50 });
+    expect(report.warnings).toContain('route "root": 50 of 50 responses were not 2xx');
+  });
+
+  it('stops the application after the run, and an interrupt returns an incomplete report', async () => {
+    const port = await freePort();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort('interrupted by SIGINT'), 1500);
+    const report = await runHttpWorkload({
+      workload: workload({ app: app('ok', { port }) }, { shape: { kind: 'duration', durationMs: 30_000 } }),
+      databaseUrl: url,
+      signal: controller.signal,
+    });
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGINT' });
+    expect(report.routes![0]!.requests).toBeGreaterThan(0);
+    expect(report.routes![0]!.phaseMs).toBeLessThan(10_000);
+    expect(await probeUrl(`http://127.0.0.1:${port}/health`)).toEqual({ error: 'connection refused' });
+  });
+});

@@ -1,0 +1,125 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import { isQuerygateError } from '../../src/errors.js';
+import { loadScenario } from '../../src/workload/load.js';
+import { isHttpScenario, loadHttpScenario } from '../../src/workload/http/scenario.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+describe('the http section of a scenario', () => {
+  let dir: string;
+  const write = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const failure = (text: string): { code: string; message: string; details: readonly string[] } => {
+    const path = write('bad.yaml', text);
+    try {
+      loadHttpScenario(path);
+    } catch (error) {
+      if (isQuerygateError(error)) return { code: error.code, message: error.message, details: error.details };
+      throw error;
+    }
+    throw new Error('expected the scenario to be rejected');
+  };
+
+  beforeAll(async () => {
+    await loadParser();
+    dir = mkdtempSync(join(tmpdir(), 'querygate-http-scenario-'));
+    copyFileSync(fixture('traffic.har'), join(dir, 'traffic.har'));
+    copyFileSync(fixture('access-log.txt'), join(dir, 'access.log'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads routes, app, load and defaults', () => {
+    const workload = loadHttpScenario(fixture('shop.yaml'));
+    expect(workload.kind).toBe('http');
+    expect(workload.routes.map((r) => [r.name, r.method, r.path, r.weight])).toEqual([
+      ['order by id', 'GET', '/orders/{id}', 40],
+      ['customer by email', 'GET', '/customers?email={email}', 20],
+      ['recent orders', 'GET', '/orders/recent', 5],
+      ['ship order', 'POST', '/orders/{id}/ship', 5],
+    ]);
+    const ship = workload.routes[3]!;
+    expect(ship.body).toBe('{"by":"querygate"}');
+    expect(ship.headers).toEqual({ 'content-type': 'application/json' });
+    expect(ship.params).toEqual({ id: { kind: 'seq', start: 1, step: 3 } });
+    expect(workload.app).toMatchObject({ command: ['node', '../../../fixtures/app/server.js'], port: 'auto', ready: '/health', readyTimeoutMs: 20_000 });
+    expect(workload.app!.env).toEqual({ POOL_SIZE: '4' });
+    expect(workload.baseUrl).toBeUndefined();
+    expect(workload.load).toEqual({ connections: 2, shape: { kind: 'requests', requests: 60 }, warmupMs: 0, mixed: true, timeoutMs: 10_000 });
+    expect(workload.setup.seed.map((f) => f.path)).toEqual(['seed.sql']);
+    expect(isHttpScenario(fixture('shop.yaml'))).toBe(true);
+  });
+
+  it('applies command-line overrides; --base-url means the app is already running', () => {
+    const workload = loadHttpScenario(fixture('shop.yaml'), { durationMs: 2000, connections: 3, rate: 50, baseUrl: 'http://127.0.0.1:9999/' });
+    expect(workload.load).toMatchObject({ connections: 3, shape: { kind: 'duration', durationMs: 2000 }, rate: 50 });
+    expect(workload.app).toBeUndefined();
+    expect(workload.baseUrl).toBe('http://127.0.0.1:9999');
+  });
+
+  it('imports routes from HAR files and access logs, with warnings for what it skipped', () => {
+    const path = write(
+      'imported.yaml',
+      `http:
+  baseUrl: http://127.0.0.1:3000
+  headers: { x-replay: querygate }
+  import:
+    - har: traffic.har
+    - accessLog: access.log
+      top: 2
+  load: { duration: 2s }
+`,
+    );
+    const workload = loadHttpScenario(path);
+    expect(workload.routes.map((r) => r.name)).toEqual([
+      'traffic.har: GET /orders/{orderId}',
+      'traffic.har: POST /orders/{orderId}/ship',
+      'traffic.har: GET /reports/refunds?daysAgo={daysAgo}',
+      'access.log: GET /orders/{orderId}',
+      'access.log: GET /customers/{customerId}/orders',
+    ]);
+    expect(workload.routes.every((r) => r.headers['x-replay'] === 'querygate')).toBe(true);
+    expect(workload.warnings).toEqual([
+      'traffic.har: 3 route(s) imported; 2 unreadable entries skipped (first: log.entries[7]); 1 skipped (failed response); 2 skipped (other origin)',
+      'access.log: 2 route(s) imported; 2 unreadable lines skipped (first: line 8); 1 skipped (failed response); 1 static file request(s) skipped; 3 request(s) of routes beyond the top 2 left out',
+    ]);
+  });
+
+  it('names the field of every mistake', () => {
+    expect(failure('http:\n  baseUrl: http://x\n  routes:\n    - path: orders\n')).toMatchObject({
+      code: 'SCENARIO_INVALID',
+      message: 'bad.yaml:4:13: http.routes[0].path: must match pattern "^/"',
+    });
+    expect(failure('http:\n  baseUrl: http://x\n  routes:\n    - path: /orders/{id}\n')).toMatchObject({
+      message: 'bad.yaml: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
+    });
+    expect(failure('http:\n  routes:\n    - path: /\n')).toMatchObject({
+      message: 'bad.yaml: http.baseUrl: is required without http.app (the application to start)',
+    });
+    expect(failure('http:\n  baseUrl: http://x\n  routes: []\n')).toMatchObject({ message: expect.stringContaining('http.routes: no route to replay') });
+    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: /, method: FETCH }]\n').message).toMatch(/^bad\.yaml:3:\d+: http\.routes\[0\]\.method: must be one of "GET"/);
+    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 2s, requests: 5 }\n').message).toBe(
+      'bad.yaml: http.load: give either duration or requests, not both',
+    );
+    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  lod: {}\n').message).toBe('bad.yaml:4:3: http.lod: unknown field');
+    expect(failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message).toMatch(/either SQL statements or HTTP routes/);
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: missing.har }]\n')).toMatchObject({ code: 'FILE_NOT_FOUND' });
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: access.log }]\n')).toMatchObject({ code: 'HAR_INVALID', message: expect.stringMatching(/^access\.log: not a HAR file/) });
+    write('empty.log', 'garbage\nmore garbage\n');
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: empty.log }]\n')).toMatchObject({
+      code: 'ACCESS_LOG_INVALID',
+      message: 'empty.log: no request to replay (2 unreadable lines skipped (first: line 1))',
+    });
+  });
+
+  it('keeps SQL scenarios apart: loadScenario refuses an http scenario with a clear message', () => {
+    expect(() => loadScenario(fixture('shop.yaml'), {})).toThrow(/has an http section/);
+  });
+});
