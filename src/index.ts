@@ -23,6 +23,7 @@ export { loadScenario, loadSqlWorkload, type LoadOverrides } from './workload/lo
 export { runWorkload, runOnTarget, type RunOptions } from './run/run.js';
 export { finalizeReport, type AnalysisOptions } from './run/finalize.js';
 export { renderJson } from './report/json.js';
+export { readReport, parseReport } from './report/read.js';
 export { renderTable } from './report/table.js';
 export { renderCulprit } from './report/culprit.js';
 export { compareReports } from './compare/compare.js';
@@ -34,3 +35,13 @@ export { renderComparisonTable, type ComparisonTableOptions } from './report/com
 export { renderComparisonMarkdown, type ComparisonMarkdownOptions } from './report/comparison-markdown.js';
 export { renderComparisonJson } from './report/comparison-json.js';
 export { defineRule, type Rule, type RuleContext, type RuleFinding } from './rules/define.js';
+export {
+  adviseReport,
+  adviseDetails,
+  DEFAULT_MIN_IMPROVEMENT,
+  type AdviseOptions,
+  type AdvisedStatement,
+  type CandidateResult,
+  type FindingAdvice,
+} from './advise/advise.js';
+export { generateCandidates, type IndexCandidate } from './advise/candidates.js';
