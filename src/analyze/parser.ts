@@ -183,6 +183,25 @@ export function statementComments(sql: string): string[] {
   }
 }
 
+/** A token of PostgreSQL's scanner; `start`/`end` are byte offsets into the UTF-8 text. */
+export interface SqlToken {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The tokens of `sql` without comments (empty for text the scanner rejects). */
+export function scanTokens(sql: string): SqlToken[] {
+  try {
+    return pgQuery
+      .scanSync(sql)
+      .tokens.filter((t) => t.tokenName !== 'SQL_COMMENT' && t.tokenName !== 'C_COMMENT')
+      .map((t) => ({ text: t.text, start: t.start, end: t.end }));
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Quotes an identifier the way PostgreSQL's quote_ident() does: bare when it is lower case and not
  * a keyword (unreserved keywords excepted), else in double quotes.

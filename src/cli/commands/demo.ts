@@ -5,6 +5,7 @@ import { renderCulprit } from '../../report/culprit.js';
 import { runWorkload } from '../../run/run.js';
 import { loadScenario } from '../../workload/load.js';
 import type { CliIO } from '../io.js';
+import { resolveRunConfig } from '../fail-on.js';
 import { addTargetOptions, executeRun, type RunFlags } from './run.js';
 
 /** The scenario that reproduces the outage, shipped with the package. */
@@ -19,12 +20,14 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
     const workload = loadScenario(DEMO_SCENARIO, {});
     const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
     if (databaseUrl) io.err('querygate: the demo creates (and replaces) schema "shop" in the given database');
+    const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
     let culprit = '';
-    const code = await executeRun(io, flags, async (signal, onProgress, onStep) => {
+    const code = await executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, async (signal, onProgress, onStep) => {
       const report = await runWorkload({
         workload,
         ...(databaseUrl ? { databaseUrl, setup: true, allowWrites: true } : {}),
         analyze: Boolean(flags.analyze),
+        rules: config.rules,
         signal,
         ...(onProgress ? { onProgress } : {}),
         onStep,

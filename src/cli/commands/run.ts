@@ -11,6 +11,7 @@ import { EXIT, type CliIO } from '../io.js';
 import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactUrl } from '../../target/pg.js';
+import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { readReport } from '../../report/read.js';
 import { compareWithBaseline } from './compare.js';
 
@@ -34,6 +35,10 @@ export interface RunFlags {
   quiet?: boolean;
   verbose?: boolean;
   top?: number;
+  /** Config file (default: the nearest querygate.config.yaml). */
+  config?: string;
+  /** Exit 1 when an unsuppressed finding at this severity or worse exists. */
+  failOn?: FailOn;
   /** A saved report to compare this run with (exit 1 on regression). */
   baseline?: string;
   /** Also write the report here, for later `--baseline` use. */
@@ -49,7 +54,9 @@ export function addTargetOptions(command: Command): Command {
     .option('--explain-timeout <duration>', 'statement_timeout of each EXPLAIN (default 10s)', parseDurationFlag('--explain-timeout'))
     .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
     .option('-q, --quiet', 'print no summary (the report file is still written)')
-    .option('-v, --verbose', 'print the resolved settings and each step');
+    .option('-v, --verbose', 'print the resolved settings and each step')
+    .option('--config <file>', 'config file with rule settings (default: the nearest querygate.config.yaml)')
+    .option('--fail-on <severity>', 'exit 1 when a finding of this severity or worse exists: error or warning', parseFailOn);
 }
 
 export function registerRun(program: Command, io: CliIO, setExit: (code: number) => void): void {
@@ -100,9 +107,10 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     ? loadScenario(scenario, overrides)
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
   const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   if (flags.verbose) {
     io.err(
-      `settings: target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+      `settings: config=${config.path ?? 'defaults'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
@@ -110,13 +118,14 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   }
   // Read the baseline first: a bad file should fail before a long run, not after it.
   const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
-  return executeRun(io, flags, (signal, onProgress, onStep) =>
+  return executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, (signal, onProgress, onStep) =>
     runWorkload({
       workload,
       ...(databaseUrl ? { databaseUrl } : {}),
       setup: Boolean(flags.setup),
       allowWrites: Boolean(flags.allowWrites),
       analyze: Boolean(flags.analyze),
+      rules: config.rules,
       ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
       ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
       signal,
@@ -139,7 +148,7 @@ type Runner = (
  */
 export async function executeRun(
   io: CliIO,
-  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline'>,
+  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline' | 'failOn'>,
   runner: Runner,
   baseline?: Report,
 ): Promise<number> {
@@ -187,6 +196,10 @@ export async function executeRun(
     io.err(`baseline written to ${flags.saveBaseline}`);
   }
   if (!report.run.complete) return EXIT.interrupted;
-  if (baseline) return compareWithBaseline(baseline, report, { format: 'table' }, io);
-  return EXIT.ok;
+  const findingsExit = flags.failOn ? failOnExit(report, flags.failOn, io) : EXIT.ok;
+  if (baseline) {
+    const compared = compareWithBaseline(baseline, report, { format: 'table' }, io);
+    return compared !== EXIT.ok ? compared : findingsExit;
+  }
+  return findingsExit;
 }

@@ -1,0 +1,197 @@
+/**
+ * Column predicates of a statement, from its parse tree: which column of which table each
+ * comparison constrains, how the column is wrapped (bare, in a function, a cast, an expression),
+ * and whether an index of the table can serve it. Shared by the scan, predicate and join rules. Pure.
+ */
+import type { PlanNode } from '../model/plan.js';
+import type { IndexInfo, RelationInfo } from '../model/report.js';
+import { scanTokens } from './parser.js';
+import {
+  columnsIn,
+  comparisons,
+  constantValue,
+  expressionText,
+  parseTree,
+  resolveColumn,
+  wrapperOf,
+  type Comparison,
+  type TableRef,
+  type TreeNode,
+} from './sql-tree.js';
+
+export type PredicateUse = 'equality' | 'range' | 'in' | 'like' | 'ilike' | 'other';
+
+/** One comparison seen from the column it constrains. */
+export interface ColumnPredicate {
+  readonly table: TableRef;
+  readonly column: string;
+  readonly use: PredicateUse;
+  /** What wraps the column: `column` (bare: an index on it can serve the predicate), or not. */
+  readonly wrapper: ReturnType<typeof wrapperOf>['kind'];
+  /** Function or type name of the wrapper (`lower`, `date`). */
+  readonly wrapperName?: string;
+  /** The column side as written (`lower(c.email)`). */
+  readonly text: string;
+  /** The column side without table qualifiers, for CREATE INDEX (`lower(email)`). */
+  readonly indexText: string;
+  /** The other side as written (`$1`, `'%x'`, `o.customer_id`). */
+  readonly otherText: string;
+  /** The other side's value when it is a literal or a parameter with a known value. */
+  readonly otherValue?: string;
+  /** True when the other side reads another table's column (a join condition). */
+  readonly join: boolean;
+  /** Parse-tree nodes of the column side and the other side. */
+  readonly sideNode: unknown;
+  readonly otherNode: unknown;
+  /** `alias.column` (or `column`) as written. */
+  readonly columnText: string;
+  /** LIKE/ILIKE with a pattern that starts with `%` or `_`. */
+  readonly leadingWildcard: boolean;
+}
+
+const EQUALITY = new Set(['=']);
+const RANGE = new Set(['<', '>', '<=', '>=']);
+
+function useOf(c: Comparison): PredicateUse | undefined {
+  switch (c.kind) {
+    case 'in':
+      return 'in';
+    case 'between':
+      return 'range';
+    case 'like':
+      return 'like';
+    case 'ilike':
+      return 'ilike';
+    default:
+      if (EQUALITY.has(c.operator)) return 'equality';
+      if (RANGE.has(c.operator)) return 'range';
+      // `~~` and `~~*` are LIKE and ILIKE spelled as operators.
+      if (c.operator === '~~') return 'like';
+      if (c.operator === '~~*') return 'ilike';
+      return undefined; // <>, @>, ... : not what a btree serves
+  }
+}
+
+const FLIP = new Set(['equality', 'range']);
+
+function listItems(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value;
+  const list = (value as { List?: { items?: unknown[] } } | undefined)?.List;
+  return list?.items ?? [];
+}
+
+/**
+ * The column predicates of a SQL text. `knows(table, column)` tells whether a table has a column,
+ * to place unqualified columns when a level reads several tables.
+ */
+export function columnPredicates(
+  sql: string,
+  params: readonly (string | null)[] | undefined,
+  knows: (table: TableRef, column: string) => boolean,
+  tree: readonly TreeNode[] = parseTree(sql),
+): ColumnPredicate[] {
+  const out: ColumnPredicate[] = [];
+  for (const statement of tree) {
+    for (const c of comparisons(statement)) {
+      const use = useOf(c);
+      if (!use) continue;
+      const sides: [unknown, unknown][] = [[c.left, c.right]];
+      if (FLIP.has(use)) sides.push([c.right, c.left]);
+      // `x BETWEEN a AND b` also constrains a and b (x >= a, x <= b): a range join's bounds.
+      if (c.kind === 'between') for (const bound of listItems(c.right)) sides.push([bound, c.left]);
+      for (const [side, other] of sides) {
+        const columns = columnsIn(side);
+        if (columns.length === 0) continue;
+        const tables = columns.map((u) => resolveColumn(u, c.tables, (t) => knows(t, u.column)));
+        const table = tables[0];
+        if (!table || tables.some((t) => t !== table)) continue;
+        const otherTables = columnsIn(other).map((u) => resolveColumn(u, c.tables, (t) => knows(t, u.column)));
+        if (otherTables.some((t) => t === table)) continue; // both sides read the same table
+        const wrapper = wrapperOf(side);
+        const qualifiers = [table.alias ?? table.table, table.table, ...(table.schema ? [table.schema] : [])];
+        const pattern = use === 'like' || use === 'ilike' ? constantValue(other, params) : undefined;
+        const otherValue = constantValue(other, params);
+        out.push({
+          table,
+          column: columns[0]!.column,
+          use,
+          wrapper: wrapper.kind,
+          ...(wrapper.name ? { wrapperName: wrapper.name } : {}),
+          text: expressionText(sql, side) ?? columns[0]!.column,
+          indexText: expressionText(sql, side, qualifiers) ?? columns[0]!.column,
+          otherText: expressionText(sql, other) ?? '?',
+          ...(otherValue !== undefined ? { otherValue } : {}),
+          join: otherTables.length > 0,
+          sideNode: side,
+          otherNode: other,
+          columnText: columns[0]!.qualifier ? `${columns[0]!.qualifier}.${columns[0]!.column}` : columns[0]!.column,
+          leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** True when `node` scans `table` (matching its alias as the plan spells it). */
+export function scansTable(node: PlanNode, table: TableRef): boolean {
+  if (node['Relation Name'] !== table.table) return false;
+  if (table.schema && node.Schema && node.Schema !== table.schema) return false;
+  return (node.Alias ?? node['Relation Name']) === (table.alias ?? table.table);
+}
+
+/** The identifiers in a plan expression (`Filter`, `Index Cond`), by PostgreSQL's scanner. */
+export function identifiersIn(expression: string | undefined): Set<string> {
+  return new Set(expression ? scanTokens(expression).map((t) => t.text.replace(/^"|"$/g, '')) : []);
+}
+
+/** True when the relation's index definitions or the plan's conditions on the table name the column. */
+export function tableHasColumn(relation: RelationInfo | undefined, planNodes: readonly PlanNode[], table: TableRef, column: string): boolean {
+  if (relation?.indexes.some((i) => i.columns.includes(column))) return true;
+  return planNodes.some(
+    (n) =>
+      scansTable(n, table) &&
+      ['Filter', 'Index Cond', 'Recheck Cond'].some((k) => identifiersIn(n[k] as string | undefined).has(column)),
+  );
+}
+
+/** Valid indexes whose first key column is `column` (the ones a predicate on it could use). */
+export function indexesLeadingWith(relation: RelationInfo, column: string): IndexInfo[] {
+  return relation.indexes.filter((i) => i.valid && i.columns[0] === column);
+}
+
+/** Valid indexes with a key expression of the same function (or cast) over the same columns. */
+export function expressionIndexFor(relation: RelationInfo, predicate: ColumnPredicate): IndexInfo | undefined {
+  return relation.indexes.find((index) => {
+    if (!index.valid) return false;
+    return index.expressions.some((expression) => {
+      // pg_get_indexdef's expression text, parsed as a SELECT list item.
+      const [tree] = parseTree(`SELECT ${expression}`);
+      const item = ((tree?.SelectStmt as TreeNode | undefined)?.targetList as unknown[] | undefined)?.[0];
+      const value = (item as { ResTarget?: { val?: unknown } } | undefined)?.ResTarget?.val;
+      if (value === undefined) return false;
+      const wrapper = wrapperOf(value);
+      const columns = new Set(columnsIn(value).map((c) => c.column));
+      return wrapper.kind === predicate.wrapper && wrapper.name === predicate.wrapperName && columns.has(predicate.column) && columns.size === 1;
+    });
+  });
+}
+
+/** A trigram (pg_trgm) GIN or GiST index on the column, which serves LIKE/ILIKE '%...%'. */
+export function trigramIndexFor(relation: RelationInfo, column: string): IndexInfo | undefined {
+  return relation.indexes.find(
+    (i) => i.valid && (i.method === 'gin' || i.method === 'gist') && i.columns.includes(column) && i.definition.includes('trgm_ops'),
+  );
+}
+
+/** A btree index on the column that serves LIKE 'prefix%' whatever the collation (pattern_ops or C). */
+export function patternIndexFor(relation: RelationInfo, column: string): IndexInfo | undefined {
+  return relation.indexes.find(
+    (i) => i.valid && i.method === 'btree' && i.columns[0] === column && (i.definition.includes('_pattern_ops') || i.definition.includes('COLLATE "C"')),
+  );
+}
+
+/** `CREATE INDEX ON schema.table (cols)` */
+export function createIndexSql(relation: string, keys: readonly string[], using?: string): string {
+  return `CREATE INDEX ON ${relation}${using ? ` USING ${using}` : ''} (${keys.join(', ')});`;
+}

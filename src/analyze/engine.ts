@@ -1,0 +1,176 @@
+/**
+ * The rule engine: runs every enabled rule over every statement of a report and fills
+ * `queries[].findings` and `queries[].suppressed`. Pure (the parser must be loaded).
+ *
+ * Suppression: a `querygate-ignore: rule-id[, rule-id] reason` comment in the statement silences
+ * those rules for it; the finding and the reason stay in the report under `suppressed`.
+ * pg_stat_statements drops comments that precede a statement (it keeps those inside it), so the
+ * engine reads comments from the statement text in the report and from the SQL the client sent.
+ */
+import type { Finding, Severity } from '../model/finding.js';
+import type { PlanNode } from '../model/plan.js';
+import type { QueryReport, RelationInfo, Report, SuppressedFinding } from '../model/report.js';
+import type { ResolvedRules } from '../config/config.js';
+import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
+import { RULES } from '../rules/index.js';
+import { statementComments } from './parser.js';
+import { planNodes } from './plan-facts.js';
+import { parseTree } from './sql-tree.js';
+
+/** What the replaying client knows about a statement it sent (finalize passes these). */
+export interface SourceStatement {
+  readonly fingerprint: string;
+  /** The statement as sent: literals and comments intact. */
+  readonly sql: string;
+  readonly params?: readonly (string | null)[];
+}
+
+export interface RuleSettings {
+  /** Resolved rule settings (`resolveRules`/`loadConfig`); default: every rule at its defaults. */
+  readonly rules?: ResolvedRules;
+  /** Statements the client sent itself, for their literals, parameter values and comments. */
+  readonly statements?: readonly SourceStatement[];
+  /** The rules to run (default: the registry). */
+  readonly registry?: readonly AnyRule[];
+}
+
+/** A `querygate-ignore` directive found in a statement's comments. */
+export interface IgnoreDirective {
+  readonly rules: readonly string[];
+  readonly reason: string;
+}
+
+const IGNORE_MARK = 'querygate-ignore';
+
+/**
+ * The `querygate-ignore: rule-a, rule-b reason` directives in comments. The rule list is
+ * comma-separated ids; the rest of the comment is the reason.
+ */
+export function ignoreDirectives(comments: readonly string[]): IgnoreDirective[] {
+  const out: IgnoreDirective[] = [];
+  for (const raw of comments) {
+    const body = raw.startsWith('--') ? raw.slice(2) : raw.replace(/^\/\*/, '').replace(/\*\/$/, '');
+    const at = body.indexOf(IGNORE_MARK);
+    if (at < 0) continue;
+    let rest = body.slice(at + IGNORE_MARK.length).trim();
+    if (rest.startsWith(':')) rest = rest.slice(1).trim();
+    const rules: string[] = [];
+    // ids are kebab-case words separated by commas; the first word not followed by a comma ends the list.
+    for (;;) {
+      const match = /^([a-z0-9][a-z0-9-]*)\s*(,)?\s*/i.exec(rest);
+      if (!match) break;
+      rules.push(match[1]!.toLowerCase());
+      rest = rest.slice(match[0].length);
+      if (!match[2]) break;
+    }
+    if (rules.length > 0) out.push({ rules, reason: rest.replace(/\s+/g, ' ').trim() });
+  }
+  return out;
+}
+
+const LOWER: Readonly<Record<Severity, Severity>> = { error: 'warning', warning: 'info', info: 'info' };
+
+function fillTemplate(template: string, values: Readonly<Record<string, string | number>>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    const value = values[name];
+    if (value === undefined) return whole;
+    return typeof value === 'number' ? formatNumber(value) : value;
+  });
+}
+
+function formatNumber(n: number): string {
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
+  return Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 100) / 100);
+}
+
+function toFinding(rule: AnyRule, configured: Severity, raw: RuleFinding): Finding {
+  const template = rule.messages[raw.messageId];
+  if (template === undefined) throw new Error(`rule ${rule.id} returned unknown messageId "${raw.messageId}"`);
+  const severity = raw.level === 'note' ? 'info' : raw.level === 'mild' ? LOWER[configured] : configured;
+  const { data, level: _level, ...rest } = raw;
+  return {
+    rule: rule.id,
+    severity,
+    ...rest,
+    message: fillTemplate(template, { ...raw.evidence, ...(data ?? {}) }),
+  };
+}
+
+const ORDER: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
+
+/** Runs the rules over every statement; returns a new report (the input is not changed). */
+export function applyRules(report: Report, settings: RuleSettings = {}): Report {
+  const registry = settings.registry ?? RULES;
+  const resolved = settings.rules;
+  const sources = new Map((settings.statements ?? []).map((s) => [s.fingerprint, s]));
+  const byName = new Map<string, RelationInfo>();
+  for (const r of report.relations) {
+    byName.set(r.name, r);
+    // A bare name is ambiguous when several schemas hold it: keep the first (the catalog resolved
+    // plan names to the visible one, see describeRelations).
+    if (!byName.has(r.table)) byName.set(r.table, r);
+  }
+  const relation = (name: string | undefined) => (name ? byName.get(name) : undefined);
+  const relationOf = (node: PlanNode) => {
+    const rel = node['Relation Name'];
+    if (!rel) return undefined;
+    return relation(node.Schema ? `${node.Schema}.${rel}` : rel) ?? relation(rel);
+  };
+  const known = new Set(registry.map((r) => r.id));
+  const warnings = new Set(report.warnings);
+
+  const queries = report.queries.map((query): QueryReport => {
+    const source = sources.get(query.fingerprint);
+    const sql = source?.sql ?? query.query;
+    const params = query.plan?.params ?? source?.params;
+    const context = {
+      query,
+      report,
+      sql,
+      ...(params ? { params } : {}),
+      tree: parseTree(sql),
+      nodes: query.plan ? planNodes(query.plan.root) : [],
+      relation,
+      relationOf,
+    };
+    const comments = [...new Set([...statementComments(query.query), ...(source ? statementComments(source.sql) : [])])];
+    const directives = ignoreDirectives(comments);
+    for (const d of directives) {
+      for (const id of d.rules) {
+        if (!known.has(id)) warnings.add(`${query.source ?? query.fingerprint}: querygate-ignore names an unknown rule "${id}"`);
+      }
+    }
+    const findings: Finding[] = [];
+    const suppressed: SuppressedFinding[] = query.suppressed.filter((s) => s.source !== 'comment');
+    for (const rule of registry) {
+      const setting = resolved?.[rule.id];
+      if (setting && !setting.enabled) continue;
+      const options = setting?.options ?? rule.defaultOptions;
+      let raw: readonly RuleFinding[];
+      try {
+        raw = rule.check({ ...context, options } as RuleContext<typeof options>);
+      } catch (error) {
+        // A rule bug must not cost the user the report of a whole run.
+        warnings.add(`rule ${rule.id} failed on ${query.source ?? query.fingerprint} (a bug: please report it): ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      const severity = setting?.severity ?? rule.severity;
+      const directive = directives.find((d) => d.rules.includes(rule.id));
+      for (const r of raw) {
+        const finding = toFinding(rule, severity, r);
+        if (directive) suppressed.push({ rule: rule.id, reason: directive.reason || '(no reason given)', source: 'comment', finding });
+        else findings.push(finding);
+      }
+    }
+    findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
+    return { ...query, findings, suppressed };
+  });
+  return { ...report, queries, warnings: [...warnings] };
+}
+
+/** Unsuppressed findings at `threshold` or worse, most severe first. */
+export function findingsAtLeast(report: Report, threshold: Severity): { query: QueryReport; finding: Finding }[] {
+  return report.queries
+    .flatMap((query) => query.findings.filter((f) => ORDER[f.severity] <= ORDER[threshold]).map((finding) => ({ query, finding })))
+    .sort((a, b) => ORDER[a.finding.severity] - ORDER[b.finding.severity] || b.query.totalMs - a.query.totalMs);
+}

@@ -1,0 +1,322 @@
+/**
+ * Reading statements through their parse tree (libpg-query, via parser.ts): the relations a statement
+ * names and their aliases, its comparison predicates, LIMIT/OFFSET and ORDER BY. Pure; the parser
+ * must be loaded (`loadParser()`).
+ *
+ * The tree is PostgreSQL's raw parse tree as JSON (`{ SelectStmt: { whereClause: ... } }`); it is
+ * walked structurally here so the rules never look at SQL text with regexes.
+ */
+import { scanTokens, tryParse } from './parser.js';
+
+/** A raw parse-tree node: `{ NodeType: { ...fields } }`. */
+export type TreeNode = Readonly<Record<string, unknown>>;
+
+/** A table named in a FROM/JOIN/UPDATE/DELETE clause. */
+export interface TableRef {
+  readonly schema?: string;
+  readonly table: string;
+  /** The alias, or undefined when the table is referred to by its own name. */
+  readonly alias?: string;
+}
+
+/** A column reference, `alias.column` or `column`. */
+export interface ColumnUse {
+  readonly qualifier?: string;
+  readonly column: string;
+}
+
+/** One comparison in a WHERE clause or JOIN condition, with its two sides. */
+export interface Comparison {
+  /** `=`, `<`, `~~` (LIKE), `~~*` (ILIKE), `IN`, `BETWEEN`, ... */
+  readonly operator: string;
+  readonly kind: 'op' | 'in' | 'like' | 'ilike' | 'between';
+  readonly left: TreeNode;
+  /** The right side (for BETWEEN: the list of bounds). */
+  readonly right: unknown;
+  /** The tables visible where the comparison appears (its query level). */
+  readonly tables: readonly TableRef[];
+}
+
+/** A query level: one SELECT/UPDATE/DELETE with what it reads and its clauses. */
+export interface QueryLevel {
+  readonly kind: 'select' | 'update' | 'delete';
+  readonly node: TreeNode;
+  readonly tables: readonly TableRef[];
+  readonly depth: number;
+}
+
+const unwrap = (value: unknown, type: string): TreeNode | undefined => {
+  if (!value || typeof value !== 'object') return undefined;
+  const inner = (value as Record<string, unknown>)[type];
+  return inner && typeof inner === 'object' ? (inner as TreeNode) : undefined;
+};
+
+/** The node's type name (`FuncCall`, `ColumnRef`, ...) and fields. */
+export function nodeType(value: unknown): [string, TreeNode] | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length !== 1) return undefined;
+  const [type, fields] = entries[0]!;
+  return fields && typeof fields === 'object' && !Array.isArray(fields) ? [type, fields as TreeNode] : undefined;
+}
+
+const stringValue = (value: unknown): string | undefined => {
+  const s = unwrap(value, 'String');
+  return typeof s?.sval === 'string' ? s.sval : undefined;
+};
+
+/** The statements of `sql` as parse-tree nodes; empty when the parser rejects the text. */
+export function parseTree(sql: string): TreeNode[] {
+  const result = tryParse(sql);
+  return (result?.stmts ?? []).map((s) => s.stmt as TreeNode | undefined).filter((s): s is TreeNode => s !== undefined);
+}
+
+function tablesOf(from: unknown, out: TableRef[]): void {
+  if (Array.isArray(from)) {
+    for (const item of from) tablesOf(item, out);
+    return;
+  }
+  const typed = nodeType(from);
+  if (!typed) return;
+  const [type, fields] = typed;
+  if (type === 'RangeVar') {
+    const alias = unwrap(fields.alias, 'Alias') ?? (fields.alias as TreeNode | undefined);
+    const aliasName = typeof alias?.aliasname === 'string' ? alias.aliasname : undefined;
+    out.push({
+      table: String(fields.relname),
+      ...(typeof fields.schemaname === 'string' ? { schema: fields.schemaname } : {}),
+      ...(aliasName ? { alias: aliasName } : {}),
+    });
+  } else if (type === 'JoinExpr') {
+    tablesOf(fields.larg, out);
+    tablesOf(fields.rarg, out);
+  }
+}
+
+/** Every SELECT/UPDATE/DELETE level in the statement (subqueries, CTEs, set operations), outermost first. */
+export function queryLevels(statement: TreeNode): QueryLevel[] {
+  const levels: QueryLevel[] = [];
+  const visit = (value: unknown, depth: number): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, depth);
+      return;
+    }
+    if (!value || typeof value !== 'object') return;
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      if (!child || typeof child !== 'object') continue;
+      if (key === 'SelectStmt' || key === 'UpdateStmt' || key === 'DeleteStmt') {
+        const fields = child as TreeNode;
+        const tables: TableRef[] = [];
+        if (key !== 'SelectStmt') tablesOf({ RangeVar: fields.relation }, tables);
+        tablesOf(fields.fromClause, tables);
+        tablesOf(fields.usingClause, tables);
+        levels.push({ kind: key === 'SelectStmt' ? 'select' : key === 'UpdateStmt' ? 'update' : 'delete', node: fields, tables, depth });
+        visit(child, depth + 1);
+      } else {
+        visit(child, depth);
+      }
+    }
+  };
+  visit(statement, 0);
+  return levels;
+}
+
+/** The conditions of one level: WHERE and the ON clauses of its joins. */
+function conditionsOf(level: QueryLevel): unknown[] {
+  const out: unknown[] = [];
+  if (level.node.whereClause) out.push(level.node.whereClause);
+  const joins = (from: unknown): void => {
+    if (Array.isArray(from)) return from.forEach(joins);
+    const join = unwrap(from, 'JoinExpr');
+    if (!join) return;
+    if (join.quals) out.push(join.quals);
+    joins(join.larg);
+    joins(join.rarg);
+  };
+  joins(level.node.fromClause);
+  return out;
+}
+
+const KIND_BY_AEXPR: Readonly<Record<string, Comparison['kind']>> = {
+  AEXPR_OP: 'op',
+  AEXPR_IN: 'in',
+  AEXPR_LIKE: 'like',
+  AEXPR_ILIKE: 'ilike',
+  AEXPR_BETWEEN: 'between',
+  AEXPR_NOT_BETWEEN: 'between',
+  AEXPR_BETWEEN_SYM: 'between',
+  AEXPR_NOT_BETWEEN_SYM: 'between',
+};
+
+/**
+ * The comparisons of every query level, with AND/OR/NOT flattened (a predicate under OR cannot use
+ * an index on its column either). Comparisons inside subqueries belong to the subquery's level.
+ */
+export function comparisons(statement: TreeNode): Comparison[] {
+  const out: Comparison[] = [];
+  for (const level of queryLevels(statement)) {
+    const visit = (expr: unknown): void => {
+      const typed = nodeType(expr);
+      if (!typed) return;
+      const [type, fields] = typed;
+      if (type === 'BoolExpr') {
+        for (const arg of (fields.args as unknown[] | undefined) ?? []) visit(arg);
+      } else if (type === 'A_Expr') {
+        const kind = KIND_BY_AEXPR[String(fields.kind)];
+        const name = ((fields.name as unknown[] | undefined) ?? []).map(stringValue).filter(Boolean).join('.');
+        if (kind && fields.lexpr) {
+          out.push({ operator: kind === 'in' ? 'IN' : kind === 'between' ? 'BETWEEN' : name, kind, left: fields.lexpr as TreeNode, right: fields.rexpr, tables: level.tables });
+        }
+      }
+    };
+    for (const condition of conditionsOf(level)) visit(condition);
+  }
+  return out;
+}
+
+/** The column references in an expression, not descending into subqueries. */
+export function columnsIn(expr: unknown): ColumnUse[] {
+  const out: ColumnUse[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== 'object') return;
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      if (key === 'SubLink' || key === 'SelectStmt') continue;
+      if (key === 'ColumnRef') {
+        const names = (((child as TreeNode).fields as unknown[] | undefined) ?? []).map(stringValue);
+        if (names.some((n) => n === undefined)) continue; // `t.*`
+        const column = names[names.length - 1]!;
+        const qualifier = names.length >= 2 ? names[names.length - 2] : undefined;
+        out.push({ column, ...(qualifier ? { qualifier } : {}) });
+      } else {
+        visit(child);
+      }
+    }
+  };
+  visit(expr);
+  return out;
+}
+
+/** The table a column reference belongs to: by qualifier, or the only table when unqualified. */
+export function resolveColumn(use: ColumnUse, tables: readonly TableRef[], hasColumn: (t: TableRef) => boolean): TableRef | undefined {
+  if (use.qualifier) return tables.find((t) => (t.alias ?? t.table) === use.qualifier);
+  const candidates = tables.filter(hasColumn);
+  return candidates.length === 1 ? candidates[0] : undefined;
+}
+
+/** A literal or parameter: its value as text, `$n` resolved from `params`; undefined otherwise. */
+export function constantValue(expr: unknown, params?: readonly (string | null)[]): string | undefined {
+  const typed = nodeType(expr);
+  if (!typed) return undefined;
+  const [type, fields] = typed;
+  if (type === 'TypeCast') return constantValue(fields.arg, params);
+  if (type === 'ParamRef') {
+    const value = params?.[Number(fields.number) - 1];
+    return value === null ? undefined : value;
+  }
+  if (type !== 'A_Const' || fields.isnull) return undefined;
+  for (const [key, inner] of Object.entries(fields)) {
+    if (!inner || typeof inner !== 'object') continue;
+    const v = inner as Record<string, unknown>;
+    if (key === 'ival') return String(v.ival ?? 0);
+    if (key === 'fval' || key === 'sval' || key === 'bsval') {
+      const text = v[key];
+      if (typeof text === 'string') return text;
+    }
+    if (key === 'boolval') return String(v.boolval ?? false);
+  }
+  return undefined;
+}
+
+/** True when the expression is a NULL constant (e.g. `LIMIT ALL`, `LIMIT NULL`). */
+export function isNullConstant(expr: unknown): boolean {
+  const c = unwrap(expr, 'A_Const');
+  return Boolean(c?.isnull);
+}
+
+/** The outermost expression kind of a predicate side: what wraps the column. */
+export function wrapperOf(expr: unknown): { kind: 'column' | 'function' | 'cast' | 'expression' | 'other'; name?: string } {
+  const typed = nodeType(expr);
+  if (!typed) return { kind: 'other' };
+  const [type, fields] = typed;
+  switch (type) {
+    case 'ColumnRef':
+      return { kind: 'column' };
+    case 'FuncCall': {
+      const name = ((fields.funcname as unknown[] | undefined) ?? []).map(stringValue).filter(Boolean).pop();
+      return { kind: 'function', ...(name ? { name } : {}) };
+    }
+    case 'CoalesceExpr':
+      return { kind: 'function', name: 'coalesce' };
+    case 'MinMaxExpr':
+      return { kind: 'function', name: fields.op === 'IS_LEAST' ? 'least' : 'greatest' };
+    case 'TypeCast': {
+      const names = ((unwrap(fields.typeName, 'TypeName') ?? (fields.typeName as TreeNode | undefined))?.names as unknown[] | undefined) ?? [];
+      const name = names.map(stringValue).filter((n) => n && n !== 'pg_catalog').pop();
+      return { kind: 'cast', ...(name ? { name } : {}) };
+    }
+    case 'A_Expr':
+    case 'CollateClause':
+    case 'CaseExpr':
+      return { kind: 'expression' };
+    default:
+      return { kind: 'other' };
+  }
+}
+
+function locations(value: unknown, out: number[]): void {
+  if (Array.isArray(value)) return value.forEach((v) => locations(v, out));
+  if (!value || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'location' && typeof child === 'number' && child >= 0) out.push(child);
+    else locations(child, out);
+  }
+}
+
+/**
+ * The source text of an expression, cut from `sql` using the parse tree's locations and PostgreSQL's
+ * scanner (for where the expression ends: closing parentheses, `alias.column`). Qualifiers in
+ * `dropQualifiers` are removed (`o.created_at` -> `created_at`), for CREATE INDEX.
+ */
+export function expressionText(sql: string, expr: unknown, dropQualifiers: readonly string[] = []): string | undefined {
+  const locs: number[] = [];
+  locations(expr, locs);
+  if (locs.length === 0) return undefined;
+  const start = Math.min(...locs);
+  const last = Math.max(...locs);
+  const tokens = scanTokens(sql);
+  let i = tokens.findIndex((t) => t.start >= start);
+  if (i < 0) return undefined;
+  const picked: { text: string; start: number; end: number }[] = [];
+  let depth = 0;
+  for (; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const next = tokens[i + 1];
+    picked.push(t);
+    if (t.text === '(') depth++;
+    if (t.text === ')') depth--;
+    if (t.start < last) continue;
+    // Past the last located node: finish `a.b.c` and any open parentheses.
+    if (next && (next.text === '.' || t.text === '.')) continue;
+    if (depth > 0) continue;
+    break;
+  }
+  const bytes = Buffer.from(sql, 'utf8');
+  let text = '';
+  let previousEnd = -1;
+  let gapBefore = false;
+  for (let k = 0; k < picked.length; k++) {
+    const t = picked[k]!;
+    const spaced: boolean = gapBefore || (previousEnd >= 0 && t.start > previousEnd);
+    gapBefore = false;
+    if (dropQualifiers.includes(t.text) && picked[k + 1]?.text === '.') {
+      k++; // skip the qualifier and its dot; keep the space that preceded it
+      gapBefore = spaced;
+      previousEnd = -1;
+      continue;
+    }
+    text += (spaced ? ' ' : '') + bytes.subarray(t.start, t.end).toString('utf8');
+    previousEnd = t.end;
+  }
+  return text.replace(/\s+/g, ' ').trim();
+}

@@ -1,0 +1,80 @@
+/**
+ * deep-offset: OFFSET n reads and throws away n rows on every call, so pages get slower the deeper
+ * they are. The value comes from the literal, the replay's parameter value, or (with ANALYZE) the
+ * rows the Limit node skipped.
+ */
+import { formatPath } from '../analyze/plan.js';
+import { constantValue, expressionText, nodeType, queryLevels, type TreeNode } from '../analyze/sql-tree.js';
+import { defineRule, type RuleFinding } from './define.js';
+
+export default defineRule({
+  id: 'deep-offset',
+  severity: 'warning',
+  category: 'pagination',
+  description: 'A query pages with an OFFSET of 1,000 rows or more, which reads and discards them on every call.',
+  messages: {
+    offset: 'OFFSET {offset} ({source}) reads and discards {offset} rows on every call before returning a page',
+  },
+  defaultOptions: {
+    /** Offsets from this value on are reported. */
+    minOffset: 1000,
+  },
+  check({ query, sql, params, tree, nodes, options }) {
+    const offsets = tree.flatMap((statement) => queryLevels(statement).filter((l) => l.node.limitOffset !== undefined));
+    if (offsets.length === 0) return [];
+    const limits = nodes.filter((n) => n.node['Node Type'] === 'Limit');
+    const findings: RuleFinding[] = [];
+    for (const level of offsets) {
+      const expr = level.node.limitOffset;
+      let value = numeric(constantValue(expr, params));
+      let source = nodeType(expr)?.[0] === 'ParamRef' ? 'parameter value in the replay' : 'literal';
+      const limit = offsets.length === 1 && limits.length === 1 ? limits[0] : undefined;
+      if (value === undefined && limit) {
+        // EXPLAIN ANALYZE: the Limit's input produced offset + returned rows per loop.
+        const plans = limit.node.Plans ?? [];
+        const input = (plans.find((p) => p['Parent Relationship'] === 'Outer') ?? plans[0])?.['Actual Rows'];
+        const output = limit.node['Actual Rows'];
+        if (input !== undefined && output !== undefined) {
+          value = Math.round(input - output);
+          source = 'rows skipped in the analyzed plan';
+        }
+      }
+      if (value === undefined || value < options.minOffset) continue;
+      findings.push({
+        messageId: 'offset',
+        ...(limit ?? limits[0] ? { nodePath: formatPath((limit ?? limits[0])!.path) } : {}),
+        evidence: { offset: value, ...(query.meanMs ? { meanMs: query.meanMs } : {}) },
+        data: { source },
+        suggestion: keysetSuggestion(sql, level.node),
+      });
+    }
+    return findings;
+  },
+});
+
+function numeric(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Keyset pagination over the statement's ORDER BY keys. */
+function keysetSuggestion(sql: string, select: TreeNode): string {
+  const keys = ((select.sortClause as unknown[] | undefined) ?? [])
+    .map((item) => nodeType(item))
+    .filter((t): t is [string, TreeNode] => t?.[0] === 'SortBy')
+    .map(([, sortBy]) => ({ text: expressionText(sql, sortBy.node) ?? '?', descending: sortBy.sortby_dir === 'SORTBY_DESC' }));
+  if (keys.length === 0) {
+    return 'add ORDER BY a unique key and page by it (keyset pagination): WHERE key > $last_key ORDER BY key LIMIT n';
+  }
+  const columns = keys.map((k) => k.text);
+  const directions = new Set(keys.map((k) => k.descending));
+  const tuple = columns.length === 1 ? columns[0]! : `(${columns.join(', ')})`;
+  const last = columns.length === 1 ? '$last' : `(${columns.map((_, i) => `$last${i + 1}`).join(', ')})`;
+  if (directions.size > 1) {
+    return `use keyset pagination: remember the last row's ${columns.join(', ')} and filter on them instead of OFFSET (mixed ASC/DESC needs one comparison per key, or an index with matching directions)`;
+  }
+  const op = keys[0]!.descending ? '<' : '>';
+  const orderBy = keys.map((k) => `${k.text}${k.descending ? ' DESC' : ''}`).join(', ');
+  return `use keyset pagination instead of OFFSET: WHERE ${tuple} ${op} ${last} ORDER BY ${orderBy} LIMIT n, with an index on (${columns.join(', ')}) (the ORDER BY must end in a unique key)`;
+}

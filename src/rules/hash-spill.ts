@@ -1,0 +1,50 @@
+/** hash-spill: a hash join's hash table or a hash aggregate that did not fit in work_mem. */
+import { formatPath } from '../analyze/plan.js';
+import { findSpills, suggestedWorkMemMb } from '../analyze/spill.js';
+import type { PlanNode } from '../model/plan.js';
+import { defineRule, type RuleFinding } from './define.js';
+
+export default defineRule({
+  id: 'hash-spill',
+  severity: 'warning',
+  category: 'memory',
+  description: 'A Hash or HashAggregate did not fit in work_mem and split into batches on disk.',
+  messages: {
+    hash: '{node} split into {batches} batches (planned {originalBatches}) with {peakMemoryKb} kB in memory: the rest went to disk',
+    hashagg: '{node} split into {batches} batches and wrote {diskKb} kB to disk',
+    statistics:
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; its largest hash, {node}, is the likely spill (run with --analyze to confirm)',
+  },
+  defaultOptions: {
+    /** Spills smaller than this (kB per call, where known) are ignored. */
+    minDiskKb: 0,
+  },
+  check({ query, nodes, options }) {
+    const findings: RuleFinding[] = [];
+    for (const spill of findSpills(query, nodes)) {
+      if (spill.kind === 'sort') continue;
+      const diskKb = Number(spill.evidence.diskKb ?? 0);
+      if (spill.evidence.diskKb !== undefined && diskKb < options.minDiskKb) continue;
+      // Memory a hash needs: what one batch held times the batches, or what went to disk.
+      const needKb = Math.max(diskKb, Number(spill.evidence.peakMemoryKb ?? 0) * Number(spill.evidence.batches ?? 1));
+      const messageId = spill.source === 'statistics' ? 'statistics' : spill.kind;
+      findings.push({
+        messageId,
+        nodePath: formatPath(spill.node.path),
+        evidence: spill.evidence,
+        data: { node: describeHash(spill.node.node) },
+        suggestion:
+          `SET LOCAL work_mem = '${suggestedWorkMemMb(needKb / 3)}MB' for this statement (hash_mem_multiplier scales it for hashes)` +
+          (spill.kind === 'hash' ? ', hash the smaller side (check row estimates), or select fewer columns' : ', or group fewer rows (filter first)'),
+      });
+    }
+    return findings;
+  },
+});
+
+/** "the hash of parts" / "the hash aggregate": what a reviewer can find in the plan. */
+function describeHash(node: PlanNode): string {
+  if (node['Node Type'] !== 'Hash') return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
+  const scan = node.Plans?.[0];
+  return scan?.['Relation Name'] ? `the hash of ${scan['Relation Name']}` : 'the hash';
+}

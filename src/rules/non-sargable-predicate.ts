@@ -1,0 +1,150 @@
+/**
+ * non-sargable-predicate: a predicate on an indexed column written so that the index cannot serve it
+ * (a function, cast or arithmetic around the column, a leading-wildcard LIKE, ILIKE on a btree
+ * column). Found in the parse tree, checked against the relation's index definitions, and confirmed
+ * by the plan: only reported when the relation was read by a sequential scan whose filter removes
+ * most rows, i.e. when the index would have been worth using.
+ */
+import {
+  columnPredicates,
+  expressionIndexFor,
+  indexesLeadingWith,
+  patternIndexFor,
+  scansTable,
+  tableHasColumn,
+  trigramIndexFor,
+  type ColumnPredicate,
+} from '../analyze/column-predicates.js';
+import { formatPath } from '../analyze/plan.js';
+import { isSeqScan, isTrivial, relationRows, removedShare, round, scanKind } from '../analyze/plan-facts.js';
+import { constantValue, nodeType } from '../analyze/sql-tree.js';
+import type { IndexInfo, RelationInfo } from '../model/report.js';
+import { defineRule, type RuleFinding } from './define.js';
+
+type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
+
+export default defineRule({
+  id: 'non-sargable-predicate',
+  severity: 'error',
+  category: 'predicate',
+  description: 'A predicate wraps an indexed column in a function, cast or leading wildcard, so the index cannot be used.',
+  messages: {
+    function: '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+    cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+    expression: '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+    leadingWildcard:
+      "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}",
+    ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads all {tableRows} rows of {relation}',
+    likeCollation:
+      "LIKE '{pattern}' on {column} cannot use the index {index}, whose collation does not support prefix matching: {scan} reads all {tableRows} rows of {relation}",
+  },
+  defaultOptions: {
+    /** Tables with fewer rows are never reported. */
+    minRows: 10_000,
+    /** Share of the rows read that the scan's filter must remove for an index to be worth it. */
+    indexableShare: 2 / 3,
+  },
+  check({ query, nodes, sql, params, tree, relationOf, options }) {
+    if (!query.plan || isTrivial(query)) return [];
+    const planNodes = nodes.map((n) => n.node);
+    const seqScans = nodes.filter((n) => isSeqScan(n.node));
+    if (seqScans.length === 0) return [];
+    const relationFor = (table: { table: string; alias?: string }) => {
+      const scan = planNodes.find((n) => scansTable(n, table));
+      return scan ? relationOf(scan) : undefined;
+    };
+    const predicates = columnPredicates(sql, params, (t, c) => tableHasColumn(relationFor(t), planNodes, t, c), [...tree]);
+    const findings: RuleFinding[] = [];
+    const seen = new Set<string>();
+    for (const predicate of predicates) {
+      const scan = seqScans.find((s) => scansTable(s.node, predicate.table));
+      if (!scan) continue; // the relation was read through an index: the predicate is a residual filter
+      const relation = relationOf(scan.node);
+      if (!relation) continue;
+      const tableRows = relationRows(relation);
+      if (tableRows < options.minRows) continue;
+      const removed = removedShare(scan.node, scan.parallelDivisor, tableRows);
+      if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
+      const diagnosis = diagnose(predicate, relation);
+      if (!diagnosis) continue;
+      const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      findings.push({
+        messageId: diagnosis.problem,
+        relation: relation.name,
+        nodePath: formatPath(scan.path),
+        evidence: {
+          column: predicate.column,
+          expression: predicate.text,
+          index: diagnosis.index.name,
+          tableRows: Math.round(tableRows),
+          removedShare: round(removed),
+        },
+        data: {
+          scan: scanKind(scan.node),
+          relation: relation.name,
+          function: predicate.wrapperName ?? 'a function',
+          type: predicate.wrapperName ?? 'another type',
+          pattern: predicate.otherValue ?? '',
+        },
+        suggestion: suggest(predicate, relation, diagnosis.problem),
+      });
+    }
+    return findings;
+  },
+});
+
+/** What keeps the index from serving the predicate, and which index that is; undefined if nothing. */
+function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Problem; index: IndexInfo } | undefined {
+  if (p.join) return undefined;
+  const btree = indexesLeadingWith(relation, p.column).filter((i) => i.method === 'btree');
+  const index = btree[0];
+  if (!index) return undefined; // no index on the column: seq-scan-large-table's case, not this rule's
+  if (p.wrapper === 'column') {
+    if (p.use === 'ilike') return trigramIndexFor(relation, p.column) ? undefined : { problem: 'ilike', index };
+    if (p.use === 'like' && p.leadingWildcard) return trigramIndexFor(relation, p.column) ? undefined : { problem: 'leadingWildcard', index };
+    if (p.use === 'like' && p.otherValue !== undefined && !patternIndexFor(relation, p.column)) return { problem: 'likeCollation', index };
+    return undefined;
+  }
+  if (expressionIndexFor(relation, p)) return undefined;
+  if ((p.use === 'like' || p.use === 'ilike') && p.leadingWildcard) return { problem: 'leadingWildcard', index };
+  if (p.wrapper === 'function') return { problem: 'function', index };
+  if (p.wrapper === 'cast') return { problem: 'cast', index };
+  if (p.wrapper === 'expression') return { problem: 'expression', index };
+  return undefined;
+}
+
+/** The first argument of a function call, as a constant (`date_trunc('day', ...)` -> `day`). */
+function firstArgument(node: unknown): string | undefined {
+  const typed = nodeType(node);
+  if (!typed || typed[0] !== 'FuncCall') return undefined;
+  return constantValue((typed[1].args as unknown[] | undefined)?.[0]);
+}
+
+function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): string {
+  const col = p.columnText;
+  switch (problem) {
+    case 'function': {
+      const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
+      if (unit && p.use === 'equality') {
+        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'`;
+      }
+      return `CREATE INDEX ON ${relation.name} (${p.indexText}); -- an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`;
+    }
+    case 'cast':
+      if (p.wrapperName === 'date' && p.use === 'equality') {
+        return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1`;
+      }
+      return `cast the other side instead (${col} = (${p.otherText})::<type of ${p.column}>), or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
+    case 'expression':
+      return `move the computation to the other side so that ${col} itself is compared, or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
+    case 'leadingWildcard':
+    case 'ilike': {
+      const key = p.wrapper === 'column' ? p.column : `(${p.indexText})`;
+      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON ${relation.name} USING gin (${key} gin_trgm_ops);`;
+    }
+    case 'likeCollation':
+      return `CREATE INDEX ON ${relation.name} (${p.column} text_pattern_ops);`;
+  }
+}

@@ -1,0 +1,34 @@
+/** slow-mean: the statement's mean execution time (pg_stat_statements, ms) is above a threshold. */
+import { defineRule } from './define.js';
+
+export default defineRule({
+  id: 'slow-mean',
+  severity: 'warning',
+  category: 'time',
+  description: 'A statement whose mean execution time is above a threshold (100 ms by default).',
+  messages: {
+    slow: 'mean execution time {meanMs} ms over {calls} calls is above {thresholdMs} ms',
+  },
+  defaultOptions: {
+    /** Mean execution time (ms) above which a statement is reported. */
+    thresholdMs: 100,
+  },
+  check({ query, options }) {
+    if (query.calls <= 0 || query.meanMs <= options.thresholdMs) return [];
+    return [
+      {
+        messageId: 'slow',
+        evidence: {
+          meanMs: query.meanMs,
+          calls: query.calls,
+          thresholdMs: options.thresholdMs,
+          ...(query.maxMs !== null ? { maxMs: query.maxMs } : {}),
+          ...(query.latency ? { p95Ms: query.latency.p95 } : {}),
+        },
+        suggestion: query.plan?.mode === 'analyze'
+          ? 'see the plan findings of this statement'
+          : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
+      },
+    ];
+  },
+});
