@@ -138,7 +138,7 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
       removed: removed.length,
       regressions,
       improvements: statements.filter((s) => s.verdict === 'improvement').length,
-      timingNoise: statements.filter((s) => s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive').length,
+      timingNoise: statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive')).length,
     },
     statements,
     added,

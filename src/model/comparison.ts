@@ -234,7 +234,7 @@ export interface Comparison {
     readonly removed: number;
     readonly regressions: number;
     readonly improvements: number;
-    /** Matched statements whose timing difference was classed as noise or inconclusive. */
+    /** Matched statements whose mean time differs, with the difference classed as noise or inconclusive. */
     readonly timingNoise: number;
   };
   /** Matched statements: regressions first, then improvements, then the rest, each by head time. */

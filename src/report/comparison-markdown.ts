@@ -66,7 +66,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const r of c.removed) out.push(`- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}`);
     out.push('', '</details>', '');
   }
-  const noisy = c.statements.filter((s) => s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive');
+  const noisy = c.statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'));
   if (noisy.length > 0) {
     out.push(`<details><summary>Timing: ${noisy.length} difference(s) within noise or not tested</summary>`, '');
     const t = c.thresholds.timing;

@@ -131,9 +131,9 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', `Removed statements (${c.removed.length}):`);
     for (const r of c.removed) lines.push(`  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}`);
   }
-  const noisy = c.statements.filter((s) => s.timing.verdict === 'noise' && s.meanMs.delta !== 0);
+  const noisy = c.statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'));
   if (noisy.length > 0) {
-    lines.push('', 'Timing differences within noise (not regressions):');
+    lines.push('', 'Timing differences within noise or not tested (not regressions):');
     for (const s of noisy.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
     if (noisy.length > 10) lines.push(`  … and ${noisy.length - 10} more`);
   }
