@@ -203,10 +203,14 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
         measurements = [measure(run, asMeasured(errorRate(report)), threshold)];
         break;
       case 'statementsPerRequest':
-        measurements = routes.map((r) => measure({ kind: 'route', route: routeName(r) }, asMeasured(r.statementsPerRequest), threshold));
+        measurements = routes.map((r) =>
+          measure({ kind: 'route', route: routeName(r) }, asMeasured(r.statementsPerRequest), threshold),
+        );
         break;
       case 'dbMsPerRequest':
-        measurements = routes.map((r) => measure({ kind: 'route', route: routeName(r) }, asMeasured(r.dbMsPerRequest), threshold));
+        measurements = routes.map((r) =>
+          measure({ kind: 'route', route: routeName(r) }, asMeasured(r.dbMsPerRequest), threshold),
+        );
         break;
       case 'routeP95Ms':
       case 'routeP99Ms': {
@@ -239,7 +243,9 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
       let note = 'matched no statement in this report';
       switch (limit) {
         case 'maxMeanMs':
-          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
+          measurements = matched
+            .filter((q) => q.calls > 0)
+            .map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
           break;
         case 'maxPlanCost': {
           const planned = matched.filter((q) => q.plan);
@@ -248,16 +254,23 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           break;
         }
         case 'maxBlocksPerCall':
-          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
+          measurements = matched
+            .filter((q) => q.calls > 0)
+            .map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
           break;
         case 'maxRowsPerCall':
-          measurements = matched.filter((q) => q.calls > 0).map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
+          measurements = matched
+            .filter((q) => q.calls > 0)
+            .map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
           break;
         case 'maxCallsPerRequest': {
           const routed = matched.filter((q) => q.routes && q.routes.length > 0);
-          if (matched.length > 0 && routed.length === 0) note = 'no HTTP routes in this report (an HTTP workload measures them)';
+          if (matched.length > 0 && routed.length === 0)
+            note = 'no HTTP routes in this report (an HTTP workload measures them)';
           measurements = routed.flatMap((q) =>
-            (q.routes ?? []).map((r) => measure(statementSubject(q, r.route), asMeasured(r.callsPerRequest), threshold)),
+            (q.routes ?? []).map((r) =>
+              measure(statementSubject(q, r.route), asMeasured(r.callsPerRequest), threshold),
+            ),
           );
           break;
         }
@@ -277,7 +290,11 @@ function dayOf(date: Date | string | undefined): string {
 export function acceptanceMatches(entry: AcceptedFinding, q: QueryReport, finding: GatedFinding['finding']): boolean {
   if (entry.rule !== finding.rule) return false;
   if (entry.fingerprint !== undefined && entry.fingerprint !== q.fingerprint) return false;
-  if (entry.relation !== undefined && !relationMatches(finding.relation ? [finding.relation] : q.relations, entry.relation)) return false;
+  if (
+    entry.relation !== undefined &&
+    !relationMatches(finding.relation ? [finding.relation] : q.relations, entry.relation)
+  )
+    return false;
   return true;
 }
 
@@ -306,7 +323,11 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
       const expired = entry?.expires !== undefined && entry.expires < date;
       const line = budget?.lines[`accepted[${index}]`];
       const status: GatedFinding['status'] =
-        entry && !expired ? 'accepted' : failOn !== 'never' && isAtLeast(finding.severity, failOn) ? 'failing' : 'reported';
+        entry && !expired
+          ? 'accepted'
+          : failOn !== 'never' && isAtLeast(finding.severity, failOn)
+            ? 'failing'
+            : 'reported';
       findings.push({
         fingerprint: q.fingerprint,
         query: q.query,
@@ -328,7 +349,10 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   }
 
   const registry = options.rules ?? [];
-  const ruleIds = [...registry.map((r) => r.id), ...[...new Set(findings.map((f) => f.finding.rule))].filter((id) => !registry.some((r) => r.id === id)).sort()];
+  const ruleIds = [
+    ...registry.map((r) => r.id),
+    ...[...new Set(findings.map((f) => f.finding.rule))].filter((id) => !registry.some((r) => r.id === id)).sort(),
+  ];
   const rules: RuleVerdict[] = ruleIds.map((id) => {
     const meta = registry.find((r) => r.id === id);
     const mine = findings.filter((f) => f.finding.rule === id);

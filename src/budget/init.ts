@@ -50,7 +50,9 @@ export function initialBudget(
   const routes = report.routes ?? [];
   const maxOf = (values: readonly number[]) => Math.max(0, ...values);
   const percentile = (key: 'p95' | 'p99') =>
-    routes.map((r) => (r.latency as unknown as Record<string, unknown>)[key]).filter((v): v is number => typeof v === 'number');
+    routes
+      .map((r) => (r.latency as unknown as Record<string, unknown>)[key])
+      .filter((v): v is number => typeof v === 'number');
 
   const limits: Record<string, number> = {
     totalDbMs: Math.max(withHeadroom(totalDbMs(report).value, th), MIN_TOTAL_MS),
@@ -83,7 +85,10 @@ export function initialBudget(
 
   const accepted: AcceptedFinding[] = [];
   if (options.acceptFindings ?? true) {
-    const day = typeof options.date === 'string' ? options.date.slice(0, 10) : (options.date ?? new Date()).toISOString().slice(0, 10);
+    const day =
+      typeof options.date === 'string'
+        ? options.date.slice(0, 10)
+        : (options.date ?? new Date()).toISOString().slice(0, 10);
     const expires =
       options.expiresInDays !== undefined
         ? new Date(Date.parse(`${day}T00:00:00Z`) + options.expiresInDays * 86_400_000).toISOString().slice(0, 10)
@@ -133,7 +138,9 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
     const acc = contents.get('accepted', true);
     if (isSeq(acc)) {
       for (const item of acc.items) {
-        const fp = isMap(item) ? ((item as YAMLMap).get('fingerprint', true) as { type?: string } | undefined) : undefined;
+        const fp = isMap(item)
+          ? ((item as YAMLMap).get('fingerprint', true) as { type?: string } | undefined)
+          : undefined;
         if (fp) fp.type = 'QUOTE_DOUBLE';
       }
     }

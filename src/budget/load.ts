@@ -6,8 +6,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { resolveRules } from '../config/config.js';
 import { parseValidatedYaml, readTextFile } from '../config/yaml.js';
-import { InputError } from '../errors.js';
+import { InputError, isQuerygateError } from '../errors.js';
+import type { AnyRule } from '../rules/define.js';
+import { RULES } from '../rules/index.js';
 import type { Budget } from '../model/budget.js';
 
 /** The file name `run` and `check` look for. */
@@ -26,8 +29,8 @@ export function findBudgetFile(startDir: string): string | undefined {
 }
 
 export interface BudgetLoadOptions {
-  /** Rule ids of the registry; ids in `rules:` and `accepted:` must be among them. */
-  readonly knownRules?: readonly string[];
+  /** The rules that ids in `rules:` and `accepted:` must name (default: the registry). */
+  readonly registry?: readonly AnyRule[];
 }
 
 type RawBudget = Omit<Budget, 'source' | 'lines' | 'limits' | 'statements' | 'rules' | 'accepted'> & Partial<Budget>;
@@ -39,12 +42,17 @@ export function loadBudget(path: string, options: BudgetLoadOptions = {}): Budge
 
 /** Parses and validates budget text; `where` names the file in messages. */
 export function parseBudget(text: string, where: string, options: BudgetLoadOptions = {}): Budget {
-  const raw = parseValidatedYaml<RawBudget | null>(text, where, 'budget.schema.json', 'BUDGET_INVALID') ?? {};
+  // A file with nothing but comments is an empty budget (findings are still gated).
+  const empty = parseDocument(text).contents === null;
+  const raw = empty
+    ? {}
+    : (parseValidatedYaml<RawBudget | null>(text, where, 'budget.schema.json', 'BUDGET_INVALID') ?? {});
   const positions = fieldPositions(text);
-  const at = (field: string) => {
+  const place = (field: string) => {
     const pos = positions.get(field) ?? nearest(positions, field);
-    return `${where}:${pos?.line ?? 1}:${pos?.col ?? 1}: ${field}`;
+    return `${where}:${pos?.line ?? 1}:${pos?.col ?? 1}`;
   };
+  const at = (field: string) => `${place(field)}: ${field}`;
   const problems: string[] = [];
 
   const statements = raw.statements ?? [];
@@ -65,16 +73,26 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
       problems.push(`${at(`accepted[${i}].expires`)}: not a calendar date (use YYYY-MM-DD)`);
     }
   });
-  if (options.knownRules) {
-    const known = new Set(options.knownRules);
-    const list = [...known].sort().join(', ');
-    for (const id of Object.keys(raw.rules ?? {})) {
-      if (!known.has(id)) problems.push(`${at(`rules.${id}`)}: unknown rule "${id}" (known rules: ${list})`);
+  const registry = options.registry ?? RULES;
+  const known = new Set(registry.map((r) => r.id));
+  const list = [...known].sort().join(', ');
+  for (const [id, setting] of Object.entries(raw.rules ?? {})) {
+    if (!known.has(id)) {
+      problems.push(`${at(`rules.${id}`)}: unknown rule "${id}" (known rules: ${list})`);
+      continue;
     }
-    accepted.forEach((a, i) => {
-      if (!known.has(a.rule)) problems.push(`${at(`accepted[${i}].rule`)}: unknown rule "${a.rule}" (known rules: ${list})`);
-    });
+    // The config file's rules: shape and checks, with this file's line in the message.
+    try {
+      resolveRules({ [id]: setting }, { where: place(`rules.${id}`), code: 'BUDGET_INVALID', registry });
+    } catch (error) {
+      if (!isQuerygateError(error)) throw error;
+      problems.push(error.message);
+    }
   }
+  accepted.forEach((a, i) => {
+    if (!known.has(a.rule))
+      problems.push(`${at(`accepted[${i}].rule`)}: unknown rule "${a.rule}" (known rules: ${list})`);
+  });
   if (problems.length > 0) throw new InputError('BUDGET_INVALID', problems[0]!, problems.slice(1));
 
   const lines: Record<string, number> = {};

@@ -9,6 +9,9 @@ import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
 import { registerCompare } from './commands/compare.js';
+import { registerRules } from './commands/rules.js';
+import { registerCheck } from './commands/check.js';
+import { registerBudget } from './commands/budget.js';
 import { EXIT, processIO, type CliIO } from './io.js';
 
 /** Builds the program; `setExit` receives each command's exit code. */
@@ -22,6 +25,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   registerRun(program, io, setExit);
   registerDemo(program, io, setExit);
   registerCompare(program, io, setExit);
+  registerRules(program, io, setExit);
+  registerCheck(program, io, setExit);
+  registerBudget(program, io, setExit);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

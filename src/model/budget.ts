@@ -4,6 +4,7 @@
  * Units: times are milliseconds, plan costs are the planner's unitless estimates, blocks are 8 kB
  * pages, error rates are fractions 0..1.
  */
+import type { RulesConfig } from '../config/config.js';
 import type { Finding, Severity } from './finding.js';
 import type { CompareThresholdOverrides } from './comparison.js';
 
@@ -70,19 +71,14 @@ export interface AcceptedFinding {
 /** A severity for a rule, or `off`. */
 export type RuleLevel = Severity | 'off';
 
-/** A rule's configured severity and option overrides. */
-export type RuleSetting =
-  | RuleLevel
-  | { readonly severity?: RuleLevel; readonly options?: Readonly<Record<string, number | string | boolean>> };
-
 /** A budget as loaded from `querygate.budget.yaml`. */
 export interface Budget {
   /** The file it was read from (as given or found). */
   readonly source?: string;
   readonly limits: GlobalLimits;
   readonly statements: readonly StatementBudget[];
-  /** Rule severities and thresholds, overriding the defaults (the `rules:` section of the config). */
-  readonly rules: Readonly<Record<string, RuleSetting>>;
+  /** Rule severities and thresholds, overriding the defaults: the config file's `rules:` shape. */
+  readonly rules: RulesConfig;
   readonly accepted: readonly AcceptedFinding[];
   /** Regression thresholds of `compare` and `run --baseline` (the `compare:` section). */
   readonly compare?: CompareThresholdOverrides;

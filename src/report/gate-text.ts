@@ -1,7 +1,14 @@
 /**
  * Wording of the gate's verdict, shared by every reporter, and its terminal rendering. Pure.
  */
-import type { GatedFinding, GateResult, GateSubject, LimitCheck, LimitMeasurement, LimitName } from '../model/budget.js';
+import type {
+  GatedFinding,
+  GateResult,
+  GateSubject,
+  LimitCheck,
+  LimitMeasurement,
+  LimitName,
+} from '../model/budget.js';
 import type { Report } from '../model/report.js';
 import { formatMs, oneLine } from './format.js';
 
@@ -20,7 +27,13 @@ export const LIMIT_TITLES: Readonly<Record<LimitName, string>> = {
   maxCallsPerRequest: 'calls per request',
 };
 
-const TIME_LIMITS: ReadonlySet<LimitName> = new Set(['totalDbMs', 'dbMsPerRequest', 'routeP95Ms', 'routeP99Ms', 'maxMeanMs']);
+const TIME_LIMITS: ReadonlySet<LimitName> = new Set([
+  'totalDbMs',
+  'dbMsPerRequest',
+  'routeP95Ms',
+  'routeP99Ms',
+  'maxMeanMs',
+]);
 
 /** A value in the unit of its limit: `9.35 ms`, `1.50%`, `1034.56`. */
 export function formatLimitValue(limit: LimitName, value: number): string {
@@ -67,11 +80,18 @@ export function describeField(check: LimitCheck, budget?: string): string {
 }
 
 /** One line per violation: the measured value, the limit, the statement. */
-export function violationLines(gate: GateResult, width = 80): { check: LimitCheck; measurement: LimitMeasurement; text: string }[] {
+export function violationLines(
+  gate: GateResult,
+  width = 80,
+): { check: LimitCheck; measurement: LimitMeasurement; text: string }[] {
   return gate.limits.flatMap((check) =>
     check.measurements
       .filter((m) => !m.passed)
-      .map((m) => ({ check, measurement: m, text: `${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` })),
+      .map((m) => ({
+        check,
+        measurement: m,
+        text: `${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}`,
+      })),
   );
 }
 
@@ -104,12 +124,15 @@ export interface GateTextOptions {
 /** The gate's verdict for the terminal: verdict, violations, failing findings, skipped limits. */
 export function renderGateText(gate: GateResult, options: GateTextOptions = {}): string {
   const width = options.width ?? 80;
-  const lines: string[] = [`Gate ${verdictLine(gate)}${gate.budget !== undefined ? ` (budget ${gate.budget})` : ' (no budget: findings only)'}`];
+  const lines: string[] = [
+    `Gate ${verdictLine(gate)}${gate.budget !== undefined ? ` (budget ${gate.budget})` : ' (no budget: findings only)'}`,
+  ];
   for (const check of gate.limits) {
     const failing = check.measurements.filter((m) => !m.passed);
     if (check.status !== 'fail') continue;
     lines.push(`  FAIL ${describeField(check, gate.budget)}`);
-    for (const m of failing) lines.push(`       ${describeMeasurement(check, m)}`, `       ${describeSubject(m.subject, width)}`);
+    for (const m of failing)
+      lines.push(`       ${describeMeasurement(check, m)}`, `       ${describeSubject(m.subject, width)}`);
   }
   for (const f of gate.findings.filter((x) => x.status === 'failing')) {
     lines.push(`  FAIL finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`);

@@ -62,7 +62,9 @@ export function renderGithub(report: Report, options: GithubOptions = {}): strin
     for (const m of check.measurements.filter((x) => !x.passed)) {
       lines.push(
         command('error', `${describeMeasurement(check, m)}\n${describeSubject(m.subject, width)}`, {
-          ...(gate.budget !== undefined ? { file: gate.budget, ...(check.line !== undefined ? { line: check.line } : {}) } : {}),
+          ...(gate.budget !== undefined
+            ? { file: gate.budget, ...(check.line !== undefined ? { line: check.line } : {}) }
+            : {}),
           title: `querygate budget ${check.field}`,
         }),
       );

@@ -24,7 +24,12 @@ export function xmlText(value: string): string {
 
 /** Escapes an attribute value (quotes, and line breaks that parsers would otherwise fold into spaces). */
 export function xmlAttr(value: string): string {
-  return xmlText(value).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;');
+  return xmlText(value)
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;')
+    .replace(/\t/g, '&#9;');
 }
 
 function attrs(values: Readonly<Record<string, string | number | undefined>>): string {
@@ -46,19 +51,31 @@ function renderCase(c: Case): string {
   const open = `    <testcase${attrs({ name: c.name, classname: c.classname, time: '0' })}`;
   const children: string[] = [];
   if (c.skipped !== undefined) children.push(`      <skipped${attrs({ message: c.skipped })}/>`);
-  if (c.failure) children.push(`      <failure${attrs({ message: c.failure.message, type: c.failure.type })}>${xmlText(c.failure.body)}</failure>`);
+  if (c.failure)
+    children.push(
+      `      <failure${attrs({ message: c.failure.message, type: c.failure.type })}>${xmlText(c.failure.body)}</failure>`,
+    );
   if (c.out) children.push(`      <system-out>${xmlText(c.out)}</system-out>`);
   return children.length === 0 ? `${open}/>` : `${open}>\n${children.join('\n')}\n    </testcase>`;
 }
 
-function renderSuite(name: string, timestamp: string, cases: readonly Case[], properties: Readonly<Record<string, string>>): string {
+function renderSuite(
+  name: string,
+  timestamp: string,
+  cases: readonly Case[],
+  properties: Readonly<Record<string, string>>,
+): string {
   const failures = cases.filter((c) => c.failure).length;
   const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const props = Object.entries(properties);
   return [
     `  <testsuite${attrs({ name, tests: cases.length, failures, errors: 0, skipped, time: '0', timestamp })}>`,
     ...(props.length > 0
-      ? ['    <properties>', ...props.map(([k, v]) => `      <property${attrs({ name: k, value: v })}/>`), '    </properties>']
+      ? [
+          '    <properties>',
+          ...props.map(([k, v]) => `      <property${attrs({ name: k, value: v })}/>`),
+          '    </properties>',
+        ]
       : []),
     ...cases.map(renderCase),
     '  </testsuite>',
@@ -68,7 +85,9 @@ function renderSuite(name: string, timestamp: string, cases: readonly Case[], pr
 function limitCase(check: LimitCheck, gate: GateResult, width: number): Case {
   const name = `${check.field}: ${LIMIT_TITLES[check.limit]} <= ${formatLimitValue(check.limit, check.threshold)}${check.label !== undefined ? ` (${check.label})` : ''}`;
   const classname = 'querygate.budget';
-  const evidence = check.measurements.map((m) => `${m.passed ? 'ok  ' : 'FAIL'} ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}`);
+  const evidence = check.measurements.map(
+    (m) => `${m.passed ? 'ok  ' : 'FAIL'} ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}`,
+  );
   const where = `budget: ${describeField(check, gate.budget)}`;
   if (check.status === 'skipped') return { name, classname, skipped: check.note ?? 'nothing to measure' };
   if (check.status === 'pass') return { name, classname, out: [where, ...evidence].join('\n') };
@@ -93,9 +112,15 @@ function findingEvidence(f: GatedFinding, width: number): string {
   if (f.finding.nodePath !== undefined) lines.push(`  plan node: ${f.finding.nodePath}`);
   const evidence = Object.entries(f.finding.evidence);
   if (evidence.length > 0) lines.push(`  evidence: ${evidence.map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  if (f.finding.advice) lines.push(`  fix: ${f.finding.advice.sql} (plan cost ${f.finding.advice.costBefore.toFixed(0)} -> ${f.finding.advice.costAfter.toFixed(0)})`);
+  if (f.finding.advice)
+    lines.push(
+      `  fix: ${f.finding.advice.sql} (plan cost ${f.finding.advice.costBefore.toFixed(0)} -> ${f.finding.advice.costAfter.toFixed(0)})`,
+    );
   else if (f.finding.suggestion) lines.push(`  fix: ${f.finding.suggestion}`);
-  if (f.acceptance) lines.push(`  ${f.acceptance.expired ? 'acceptance expired' : 'accepted'}: ${f.acceptance.reason}${f.acceptance.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`);
+  if (f.acceptance)
+    lines.push(
+      `  ${f.acceptance.expired ? 'acceptance expired' : 'accepted'}: ${f.acceptance.reason}${f.acceptance.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`,
+    );
   return lines.join('\n');
 }
 
@@ -131,11 +156,22 @@ export function renderJunit(report: Report, options: JunitOptions = {}): string 
           type: `rule.${r.rule}`,
           body: failing.map((f) => findingEvidence(f, width)).join('\n\n'),
         },
-        ...(mine.length > failing.length ? { out: mine.filter((f) => f.status !== 'failing').map((f) => findingEvidence(f, width)).join('\n\n') } : {}),
+        ...(mine.length > failing.length
+          ? {
+              out: mine
+                .filter((f) => f.status !== 'failing')
+                .map((f) => findingEvidence(f, width))
+                .join('\n\n'),
+            }
+          : {}),
       };
     }
     if (r.severity === 'off') return { name, classname, skipped: 'rule turned off' };
-    return { name, classname, ...(mine.length > 0 ? { out: mine.map((f) => findingEvidence(f, width)).join('\n\n') } : {}) };
+    return {
+      name,
+      classname,
+      ...(mine.length > 0 ? { out: mine.map((f) => findingEvidence(f, width)).join('\n\n') } : {}),
+    };
   });
   suites.push(renderSuite('querygate.rules', timestamp, ruleCases, common));
 

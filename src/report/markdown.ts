@@ -8,7 +8,14 @@ import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
 import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
-import { describeField, describeSpread, findingStatusText, formatLimitValue, LIMIT_TITLES, verdictLine } from './gate-text.js';
+import {
+  describeField,
+  describeSpread,
+  findingStatusText,
+  formatLimitValue,
+  LIMIT_TITLES,
+  verdictLine,
+} from './gate-text.js';
 
 export interface MarkdownOptions {
   /** Statements in the top table (default 10). */
@@ -36,6 +43,11 @@ function text(s: string): string {
   return s.replace(/[\\`*_<>[\]]/g, (c) => `\\${c}`);
 }
 
+/** Text inside an HTML block (a `<summary>`), where Markdown escapes are not processed. */
+function html(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** A fenced block whose fence is longer than any backtick run inside. */
 function fenced(body: string, lang = ''): string {
   const longest = Math.max(2, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
@@ -50,7 +62,10 @@ function fixOf(f: Finding): string | undefined {
       fenced(f.advice.sql, 'sql')
     );
   }
-  if (f.suggestion) return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(f.suggestion) ? `Fix:\n\n${fenced(f.suggestion, 'sql')}` : `Fix: ${text(f.suggestion)}`;
+  if (f.suggestion)
+    return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(f.suggestion)
+      ? `Fix:\n\n${fenced(f.suggestion, 'sql')}`
+      : `Fix: ${text(f.suggestion)}`;
   return undefined;
 }
 
@@ -85,7 +100,8 @@ class Sized {
   section(heading: string, items: readonly string[], what: string): void {
     if (items.length === 0) return;
     const noteRoom = 160;
-    const note = (n: number) => `\n_… ${n} more ${what} left out to keep this comment under ${this.shown.toLocaleString('en-US')} characters; see the JSON report._\n`;
+    const note = (n: number) =>
+      `\n_… ${n} more ${what} left out to keep this comment under ${this.shown.toLocaleString('en-US')} characters; see the JSON report._\n`;
     if (!this.fits(heading.length + items[0]!.length + 2 + noteRoom)) {
       this.add(note(items.length));
       return;
@@ -133,11 +149,20 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   const summary =
     `workload \`${cell(report.workload.name)}\` · ${formatCount(totals.calls)} calls · ${formatMs(totals.totalMs)} database time` +
     ` · ${formatCount(totals.statements)} statements`;
-  out.add(gate ? `\n**${verdictLine(gate)}**${gate.budget !== undefined ? ` (budget \`${cell(gate.budget)}\`)` : ''}\n\n${summary}` : `\n${summary}`);
-  if (!report.run.complete) out.add(`\n> [!WARNING]\n> The run was interrupted (${text(report.run.interruptedBy ?? 'interrupted')}): partial results.`);
+  out.add(
+    gate
+      ? `\n**${verdictLine(gate)}**${gate.budget !== undefined ? ` (budget \`${cell(gate.budget)}\`)` : ''}\n\n${summary}`
+      : `\n${summary}`,
+  );
+  if (!report.run.complete)
+    out.add(
+      `\n> [!WARNING]\n> The run was interrupted (${text(report.run.interruptedBy ?? 'interrupted')}): partial results.`,
+    );
 
   if (gate) {
-    const violations = gate.limits.flatMap((check) => check.measurements.filter((m) => !m.passed).map((m) => ({ check, m })));
+    const violations = gate.limits.flatMap((check) =>
+      check.measurements.filter((m) => !m.passed).map((m) => ({ check, m })),
+    );
     if (violations.length > 0) {
       out.section(
         '\n### Violations\n\n| limit | measured | budget | statement |\n|---|---|---|---|',
@@ -159,7 +184,11 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
       );
     }
     if (failing.length > 0) {
-      out.section('\n### Failing findings\n', failing.map(({ f, gated, q }) => findingBlock(f, gated, q, report)), 'failing findings');
+      out.section(
+        '\n### Failing findings\n',
+        failing.map(({ f, gated, q }) => findingBlock(f, gated, q, report)),
+        'failing findings',
+      );
     }
     const skipped = gate.limits.filter((l) => l.status === 'skipped');
     if (skipped.length > 0) {
@@ -183,11 +212,16 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
       ),
       'statements',
     );
-    if (report.queries.length > top && !out.truncated) out.add(`\n_${report.queries.length - top} more statement(s) in the JSON report._`);
+    if (report.queries.length > top && !out.truncated)
+      out.add(`\n_${report.queries.length - top} more statement(s) in the JSON report._`);
   }
 
   if (others.length > 0) {
-    out.section(`\n### ${gate ? 'Other findings' : 'Findings'}\n`, others.map(({ f, gated, q }) => findingBlock(f, gated, q, report)), 'findings');
+    out.section(
+      `\n### ${gate ? 'Other findings' : 'Findings'}\n`,
+      others.map(({ f, gated, q }) => findingBlock(f, gated, q, report)),
+      'findings',
+    );
   }
 
   const planned = report.queries.filter((q) => q.plan).slice(0, options.plans ?? 5);
@@ -197,15 +231,19 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
       planned.map((q) => {
         const i = report.queries.indexOf(q) + 1;
         return (
-          `<details><summary>#${i} ${text(oneLine(q.query, 90))} — cost ${q.plan!.totalCost.toFixed(0)} (${q.plan!.mode} plan)</summary>\n\n` +
-          `${fenced(renderPlanText(q.plan!.root))}\n\n</details>`
+          `<details><summary>#${i} ${html(oneLine(q.query, 90))} — cost ${q.plan!.totalCost.toFixed(0)} (${q.plan!.mode} plan)</summary>\n\n` +
+          `${fenced(renderPlanText(q.plan!.root))}\n\n</details>\n`
         );
       }),
       'plans',
     );
   }
   if (report.warnings.length > 0) {
-    out.section('', report.warnings.map((w) => `> [!NOTE]\n> ${text(w)}\n`), 'warnings');
+    out.section(
+      '',
+      report.warnings.map((w) => `> [!NOTE]\n> ${text(w)}\n`),
+      'warnings',
+    );
   }
   return `${out.toString()}\n${footer}\n`;
 }

@@ -7,7 +7,13 @@ import { evaluateBudget } from '../budget/evaluate.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
-import { describeMeasurement, describeSubject, LIMIT_TITLES, statementLocation, type SourceLocation } from './gate-text.js';
+import {
+  describeMeasurement,
+  describeSubject,
+  LIMIT_TITLES,
+  statementLocation,
+  type SourceLocation,
+} from './gate-text.js';
 
 export interface SarifOptions {
   /** Width of statement text in messages. */
@@ -63,7 +69,9 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
       id: r.rule,
       name: pascal(r.rule),
       shortDescription: { text: r.description ?? r.rule },
-      defaultConfiguration: { level: r.severity === undefined ? 'warning' : r.severity === 'off' ? 'none' : LEVELS[r.severity] },
+      defaultConfiguration: {
+        level: r.severity === undefined ? 'warning' : r.severity === 'off' ? 'none' : LEVELS[r.severity],
+      },
     });
   }
   const budgetFile = gate.budget !== undefined ? { file: gate.budget } : undefined;
@@ -78,13 +86,19 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
         defaultConfiguration: { level: 'error' },
       });
       const subjectKey =
-        m.subject.kind === 'statement' ? `${m.subject.fingerprint}${m.subject.route ?? ''}` : m.subject.kind === 'route' ? m.subject.route : 'run';
+        m.subject.kind === 'statement'
+          ? `${m.subject.fingerprint}${m.subject.route ?? ''}`
+          : m.subject.kind === 'route'
+            ? m.subject.route
+            : 'run';
       results.push({
         ruleId: id,
         ruleIndex: index,
         level: 'error',
         message: { text: `${check.field}: ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` },
-        locations: location(budgetFile ? { ...budgetFile, ...(check.line !== undefined ? { line: check.line } : {}) } : undefined),
+        locations: location(
+          budgetFile ? { ...budgetFile, ...(check.line !== undefined ? { line: check.line } : {}) } : undefined,
+        ),
         partialFingerprints: { 'querygate/v1': `${check.field}:${subjectKey}` },
       });
     }
@@ -98,7 +112,12 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
     });
     const fix = f.finding.advice?.sql ?? f.finding.suggestion;
     const subject = describeSubject(
-      { kind: 'statement', fingerprint: f.fingerprint, query: f.query, ...(f.source !== undefined ? { source: f.source } : {}) },
+      {
+        kind: 'statement',
+        fingerprint: f.fingerprint,
+        query: f.query,
+        ...(f.source !== undefined ? { source: f.source } : {}),
+      },
       width,
     );
     return {
@@ -121,9 +140,15 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
     version: '2.1.0',
     runs: [
       {
-        tool: { driver: { name: 'querygate', version: report.tool.version, semanticVersion: report.tool.version, rules } },
+        tool: {
+          driver: { name: 'querygate', version: report.tool.version, semanticVersion: report.tool.version, rules },
+        },
         results,
-        properties: { passed: gate.passed, failOn: gate.failOn, ...(gate.budget !== undefined ? { budget: gate.budget } : {}) },
+        properties: {
+          passed: gate.passed,
+          failOn: gate.failOn,
+          ...(gate.budget !== undefined ? { budget: gate.budget } : {}),
+        },
       },
     ],
   };

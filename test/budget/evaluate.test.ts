@@ -41,7 +41,10 @@ describe('evaluateBudget: per-statement limits', () => {
     expect(gate.passed).toBe(false);
     expect(gate.counts.violations).toBe(1);
 
-    const ok = evaluateBudget(report, budget({ statements: [{ ...entry, maxMeanMs: mid * 1.01 }] }));
+    // The fixture has error findings: only the limit is under test here.
+    const ok = evaluateBudget(report, budget({ statements: [{ ...entry, maxMeanMs: mid * 1.01 }] }), {
+      failOn: 'never',
+    });
     expect(ok.limits[0]!.status).toBe('pass');
     expect(ok.passed).toBe(true);
   });
@@ -53,7 +56,10 @@ describe('evaluateBudget: per-statement limits', () => {
       rounds: q.rounds.map((r, i) => (i === 0 ? { ...r, meanMs: r.meanMs * 50, totalMs: r.totalMs * 50 } : r)),
     }));
     const threshold = Math.max(...means) * 1.5;
-    const gate = evaluateBudget(noisy, budget({ statements: [{ fingerprint: costliest.fingerprint, maxMeanMs: threshold }] }));
+    const gate = evaluateBudget(
+      noisy,
+      budget({ statements: [{ fingerprint: costliest.fingerprint, maxMeanMs: threshold }] }),
+    );
     const m = gate.limits[0]!.measurements[0]!;
     expect(m.passed).toBe(true);
     expect(m.spread!.max).toBeGreaterThan(threshold);
@@ -104,8 +110,11 @@ describe('evaluateBudget: per-statement limits', () => {
           { relation: 'other.orders', maxRowsPerCall: 1e9 },
         ],
       }),
+      { failOn: 'never' },
     );
-    const matched = gate.limits.map((l) => l.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : '')).sort());
+    const matched = gate.limits.map((l) =>
+      l.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : '')).sort(),
+    );
     const fps = (qs: readonly QueryReport[]) => qs.map((q) => q.fingerprint).sort();
     expect(matched[0]).toEqual(fps(onOrders));
     expect(matched[1]).toEqual(fps(onOrders));
@@ -119,7 +128,11 @@ describe('evaluateBudget: per-statement limits', () => {
   it('names the budget line of each limit', () => {
     const gate = evaluateBudget(
       report,
-      budget({ source: 'b.yaml', statements: [{ name: 'cheap', fingerprint: cheapest.fingerprint, maxMeanMs: 1e-6 }], lines: { 'statements[0].maxMeanMs': 7 } }),
+      budget({
+        source: 'b.yaml',
+        statements: [{ name: 'cheap', fingerprint: cheapest.fingerprint, maxMeanMs: 1e-6 }],
+        lines: { 'statements[0].maxMeanMs': 7 },
+      }),
     );
     expect(gate.budget).toBe('b.yaml');
     expect(gate.limits[0]).toMatchObject({ line: 7, label: 'cheap', status: 'fail' });
@@ -146,7 +159,10 @@ describe('evaluateBudget: global limits', () => {
   });
 
   it('skips per-request limits on a report without HTTP routes, and measures each route when there are', () => {
-    const sqlOnly = evaluateBudget(report, budget({ limits: { statementsPerRequest: 5, routeP99Ms: 100, errorRate: 0 } }));
+    const sqlOnly = evaluateBudget(
+      report,
+      budget({ limits: { statementsPerRequest: 5, routeP99Ms: 100, errorRate: 0 } }),
+    );
     expect(sqlOnly.limits.map((l) => l.status)).toEqual(['skipped', 'skipped', 'pass']);
     expect(sqlOnly.limits[0]!.note).toMatch(/no HTTP routes/);
 
@@ -166,7 +182,10 @@ describe('evaluateBudget: global limits', () => {
       statements: [],
     });
     const http: Report = { ...report, routes: [route('a', 3, 50), route('b', 30, 500)] };
-    const gate = evaluateBudget(http, budget({ limits: { statementsPerRequest: 10, routeP95Ms: 100, routeP99Ms: 100, errorRate: 0.01 } }));
+    const gate = evaluateBudget(
+      http,
+      budget({ limits: { statementsPerRequest: 10, routeP95Ms: 100, routeP99Ms: 100, errorRate: 0.01 } }),
+    );
     const [spr, p95, p99, errors] = gate.limits;
     expect(spr!.measurements.map((m) => [m.subject, m.passed])).toEqual([
       [{ kind: 'route', route: 'a' }, true],
@@ -225,7 +244,9 @@ describe('evaluateBudget: findings', () => {
       { failOn: 'warning' },
     );
     expect(gate.findings.map((f) => f.status)).toEqual(['failing', 'accepted']);
-    expect(gate.unusedAcceptances).toEqual([{ rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement', line: 3 }]);
+    expect(gate.unusedAcceptances).toEqual([
+      { rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement', line: 3 },
+    ]);
   });
 
   it('gives every registered rule a verdict, with the budget overriding its severity', () => {
@@ -243,7 +264,9 @@ describe('evaluateBudget: findings', () => {
   });
 
   it('is plain JSON', () => {
-    const gate = evaluateBudget(flagged, budget({ limits: { totalDbMs: 1 }, statements: [{ maxMeanMs: 1 }] }), { date: '2030-01-01' });
+    const gate = evaluateBudget(flagged, budget({ limits: { totalDbMs: 1 }, statements: [{ maxMeanMs: 1 }] }), {
+      date: '2030-01-01',
+    });
     expect(JSON.parse(JSON.stringify(gate))).toEqual(gate);
   });
 });

@@ -1,0 +1,64 @@
+/** `querygate check report.json --budget FILE`: gate a saved report (exit 1 when it fails). */
+import type { Command } from 'commander';
+import { loadParser } from '../../analyze/parser.js';
+import { gateReport } from '../../budget/gate.js';
+import { loadConfig } from '../../config/config.js';
+import { readReport } from '../../report/read.js';
+import { EXIT, type CliIO } from '../io.js';
+import { parseFailOn, type FailOn } from '../fail-on.js';
+import {
+  addBudgetOptions,
+  addOutputOptions,
+  resolveBudget,
+  writeOutputs,
+  type BudgetFlags,
+  type OutputFlags,
+} from '../output.js';
+import { parsePositiveInt } from '../options.js';
+
+export interface CheckFlags extends OutputFlags, BudgetFlags {
+  config?: string;
+  failOn?: FailOn;
+}
+
+export function registerCheck(program: Command, io: CliIO, setExit: (code: number) => void): void {
+  const command = program
+    .command('check')
+    .description('gate a saved report against a budget: print each violation, exit 1 when a limit is exceeded')
+    .argument('<report>', 'JSON report written by querygate run')
+    .option(
+      '--fail-on <severity>',
+      "un-accepted findings at or above this severity fail the gate: error or warning (default: the config's failOn, else error)",
+      parseFailOn,
+    )
+    .option(
+      '--config <file>',
+      'config file with a rules: section (default: querygate.config.yaml in this directory or a parent)',
+    )
+    .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
+    .option('-q, --quiet', 'print only the verdict');
+  addBudgetOptions(command);
+  addOutputOptions(command).action(async (reportPath: string, flags: CheckFlags) => {
+    setExit(await checkCommand(reportPath, flags, io));
+  });
+}
+
+/** Reads the report and the budget, gates, writes the outputs; returns the exit code. */
+export async function checkCommand(reportPath: string, flags: CheckFlags, io: CliIO): Promise<number> {
+  const report = readReport(reportPath);
+  const budget = resolveBudget(flags, io, { required: true });
+  const config = loadConfig({ cwd: process.cwd(), ...(flags.config ? { file: flags.config } : {}) });
+  await loadParser(); // the rules read statement text
+  const failOn: FailOn = flags.failOn ?? config.config.failOn ?? 'error';
+  const gated = gateReport(report, budget, {
+    failOn,
+    ...(config.config.rules ? { config: config.config.rules } : {}),
+    // Rule settings may differ from the run's: run the rules again (a saved report keeps normalized
+    // statement text, so the run's own findings are kept when nothing configures the rules).
+    rerunRules: Object.keys(budget?.rules ?? {}).length > 0 || Object.keys(config.config.rules ?? {}).length > 0,
+  });
+  writeOutputs(gated, flags, io);
+  const gate = gated.gate!;
+  if (flags.quiet) io.err(`querygate: gate ${gate.passed ? 'passed' : 'failed'}`);
+  return gate.passed ? EXIT.ok : EXIT.gateFailed;
+}

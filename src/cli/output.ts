@@ -1,0 +1,108 @@
+/**
+ * Output options shared by `run`, `demo` and `check`: `--format` (repeatable), `--output-dir`,
+ * `--budget`/`--no-budget` and `--fail-on`, and writing the chosen formats.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { findBudgetFile, loadBudget } from '../budget/load.js';
+import { InputError } from '../errors.js';
+import type { Budget } from '../model/budget.js';
+import type { Report } from '../model/report.js';
+import { FORMAT_FILES, isOutputFormat, OUTPUT_FORMATS, renderFormat, type OutputFormat } from '../report/formats.js';
+import type { CliIO } from './io.js';
+
+export interface OutputFlags {
+  format?: OutputFormat[];
+  outputDir?: string;
+  quiet?: boolean;
+  top?: number;
+}
+
+export interface BudgetFlags {
+  /** A path, `false` for --no-budget, undefined to look for querygate.budget.yaml. */
+  budget?: string | false;
+}
+
+export function parseFormat(value: string, previous: OutputFormat[] | undefined): OutputFormat[] {
+  if (!isOutputFormat(value)) {
+    throw new InputError('USAGE', `--format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${value}"`);
+  }
+  return [...(previous ?? []), value];
+}
+
+/** Adds `--format` and `--output-dir`. */
+export function addOutputOptions(command: Command): Command {
+  return command
+    .option(
+      '--format <format>',
+      `output format, repeatable: ${OUTPUT_FORMATS.join(', ')} (default: table; with --output-dir all but github)`,
+      parseFormat,
+    )
+    .option(
+      '--output-dir <dir>',
+      'write each --format to a file in this directory (github annotations still go to stdout)',
+    );
+}
+
+/** Adds `--budget` and `--no-budget`. */
+export function addBudgetOptions(command: Command): Command {
+  return command
+    .option('--budget <file>', 'budget file (default: querygate.budget.yaml in this directory or a parent)')
+    .option('--no-budget', 'do not look for a budget file');
+}
+
+/**
+ * The budget to gate with: the given file, else the nearest querygate.budget.yaml, else none.
+ * `required`: no budget at all is a usage error (for `check`).
+ */
+export function resolveBudget(
+  flags: BudgetFlags,
+  io: CliIO,
+  options: { cwd?: string; required?: boolean } = {},
+): Budget | undefined {
+  const load = (path: string) => loadBudget(path);
+  if (typeof flags.budget === 'string') return load(flags.budget);
+  if (flags.budget === false) {
+    if (options.required) throw new InputError('USAGE', '--no-budget: check needs a budget to gate with');
+    return undefined;
+  }
+  const found = findBudgetFile(options.cwd ?? process.cwd());
+  if (found) {
+    io.err(`querygate: using budget ${found}`);
+    return load(found);
+  }
+  if (options.required) {
+    throw new InputError(
+      'USAGE',
+      'no budget file: pass --budget FILE, or create querygate.budget.yaml (querygate budget init report.json writes one)',
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Writes the report in every requested format: to stdout, or with --output-dir to files (every
+ * format when none is given). With --output-dir the terminal table is printed too (unless --quiet),
+ * and requested GitHub annotations as well, because the runner reads them from stdout only.
+ */
+export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): void {
+  const requested = flags.format && flags.format.length > 0 ? [...new Set(flags.format)] : undefined;
+  const formats: readonly OutputFormat[] =
+    requested ?? (flags.outputDir ? OUTPUT_FORMATS.filter((f) => f !== 'github') : flags.quiet ? [] : ['table']);
+  const options = { color: io.color, width: io.columns, ...(flags.top !== undefined ? { top: flags.top } : {}) };
+  if (flags.outputDir) {
+    mkdirSync(flags.outputDir, { recursive: true });
+    for (const format of formats) {
+      const file = join(flags.outputDir, FORMAT_FILES[format]);
+      // Files get no colour: they are read by other tools.
+      writeFileSync(file, renderFormat(format, report, { ...options, color: false }));
+      io.err(`querygate: wrote ${file}`);
+    }
+    if (!flags.quiet && (!requested || requested.includes('table')))
+      io.out(renderFormat('table', report, options).trimEnd());
+    if (requested?.includes('github')) io.out(renderFormat('github', report, options).trimEnd());
+    return;
+  }
+  for (const format of formats) io.out(renderFormat(format, report, options).trimEnd());
+}

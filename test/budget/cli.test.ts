@@ -1,0 +1,124 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { parseXml } from '../report/xml.js';
+import { fixtureReport, FIXTURE_REPORT } from './support.js';
+
+const BUDGET = fileURLToPath(new URL('../../fixtures/reports/outage-demo.budget.yaml', import.meta.url));
+
+/** A fresh directory with no budget file above it, so nothing is found by walking up. */
+const scratch = () => mkdtempSync(join(tmpdir(), 'qg-check-'));
+
+function expectCleanError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  expect(lines[0]).toMatch(pattern);
+  expect(stderr).not.toMatch(/^\s+at /m);
+}
+
+describe('querygate check and budget init (built binary)', () => {
+  let cwd: string;
+  beforeAll(() => {
+    cwd = scratch();
+  });
+
+  it('fails the gate with exit 1 and prints each violation with its value, limit and statement', async () => {
+    const result = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET], { cwd });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('Gate FAILED');
+    const report = fixtureReport();
+    const refunds = report.queries.find((q) => q.fingerprint === 'f28d62bb102b41c8')!;
+    expect(result.stdout).toMatch(
+      /FAIL statements\[0\]\.maxMeanMs "top refunds of the day" \(.*outage-demo\.budget\.yaml:11\)/,
+    );
+    expect(result.stdout).toMatch(/mean time \d+(\.\d+)? ms > 50\.00 ms \(median of 3 rounds: /);
+    expect(result.stdout).toContain(refunds.query.replace(/\s+/g, ' ').slice(0, 50));
+    expect(result.stdout).toMatch(/skipped limits\.statementsPerRequest .*: no HTTP routes/);
+  });
+
+  it('budget init writes a starting budget that the same report passes (exit 0)', async () => {
+    const dir = scratch();
+    const init = await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir });
+    expect(init.code).toBe(0);
+    expect(init.stderr).toContain('wrote querygate.budget.yaml');
+    const text = readFileSync(join(dir, 'querygate.budget.yaml'), 'utf8');
+    expect(text).toContain('fingerprint: "f28d62bb102b41c8"');
+    // Found by walking up from a subdirectory, without --budget.
+    const check = await runCli(['check', FIXTURE_REPORT], { cwd: dir });
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain('Gate PASSED');
+    expect(check.stderr).toContain('using budget');
+    // A second init does not overwrite it.
+    const again = await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir });
+    expect(again.code).toBe(2);
+    expectCleanError(again.stderr, /querygate\.budget\.yaml exists: pass --force/);
+  });
+
+  it('writes every requested format to --output-dir and prints GitHub annotations on stdout', async () => {
+    const out = join(scratch(), 'out');
+    const result = await runCli(
+      [
+        'check',
+        FIXTURE_REPORT,
+        '--budget',
+        BUDGET,
+        '--format',
+        'junit',
+        '--format',
+        'markdown',
+        '--format',
+        'github',
+        '--format',
+        'sarif',
+        '--output-dir',
+        out,
+      ],
+      { cwd },
+    );
+    expect(result.code).toBe(1);
+    for (const file of ['querygate.junit.xml', 'querygate.md', 'querygate.github.txt', 'querygate.sarif'])
+      expect(existsSync(join(out, file))).toBe(true);
+    expect(existsSync(join(out, 'querygate.txt'))).toBe(false);
+    expect(parseXml(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).name).toBe('testsuites');
+    expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## ❌ querygate: budget exceeded/);
+    expect(result.stdout).toMatch(/^::error file=.*outage-demo\.budget\.yaml,line=\d+,title=querygate budget/m);
+    expect(result.stdout).not.toContain('Gate FAILED');
+
+    const json = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'json'], { cwd });
+    const parsed = JSON.parse(json.stdout) as { gate: { passed: boolean; limits: unknown[] }; queries: unknown[] };
+    expect(parsed.gate.passed).toBe(false);
+    expect(parsed.queries.length).toBe(fixtureReport().queries.length);
+  });
+
+  it('bad input: one clear line and exit 2', async () => {
+    const dir = scratch();
+    const missing = await runCli(['check', FIXTURE_REPORT, '--budget', join(dir, 'nope.yaml')], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expectCleanError(missing.stderr, /^querygate: error: budget file not found: .*nope\.yaml$/);
+
+    const none = await runCli(['check', FIXTURE_REPORT], { cwd: dir });
+    expect(none.code).toBe(2);
+    expectCleanError(none.stderr, /^querygate: error: no budget file: pass --budget FILE/);
+
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'limits:\n  totalDbMs: 100\nrules:\n  not-a-rule: error\n');
+    const unknown = await runCli(['check', FIXTURE_REPORT, '--budget', bad], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expectCleanError(
+      unknown.stderr,
+      /^querygate: error: .*bad\.yaml:4:3: rules\.not-a-rule: unknown rule "not-a-rule"/,
+    );
+
+    const old = join(dir, 'old.json');
+    writeFileSync(old, JSON.stringify({ ...fixtureReport(), version: 99 }));
+    const version = await runCli(['check', old, '--budget', BUDGET], { cwd: dir });
+    expect(version.code).toBe(2);
+    expectCleanError(version.stderr, /^querygate: error: .*old\.json: report format version 99 is not supported/);
+
+    const format = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'html'], { cwd: dir });
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain('--format must be one of table, json, markdown, junit, github, sarif');
+  });
+});

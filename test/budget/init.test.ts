@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateBudget, statementMeanMs } from '../../src/budget/evaluate.js';
+import { initialBudget, renderInitialBudget, roundUpNicely } from '../../src/budget/init.js';
+import { parseBudget } from '../../src/budget/load.js';
+import type { Report } from '../../src/model/report.js';
+import { fixtureReport } from './support.js';
+
+const report = fixtureReport();
+
+describe('budget init', () => {
+  it('rounds limits up to two significant digits', () => {
+    expect(roundUpNicely(1241.5)).toBe(1300);
+    expect(roundUpNicely(1200)).toBe(1200);
+    expect(roundUpNicely(3.61)).toBe(3.7);
+    expect(roundUpNicely(0.0341)).toBe(0.035);
+    expect(roundUpNicely(0)).toBe(0);
+  });
+
+  it('writes a budget that loads and that the same report passes', () => {
+    const text = renderInitialBudget(report, { date: '2030-01-01' });
+    const budget = parseBudget(text, 'querygate.budget.yaml');
+    const gate = evaluateBudget(report, budget, { date: '2030-01-01', failOn: 'info' });
+    expect(gate.counts.violations).toBe(0);
+    expect(gate.counts.failingFindings).toBe(0);
+    expect(gate.passed).toBe(true);
+    // One entry per statement, by quoted fingerprint, with the statement text as a comment.
+    expect(budget.statements.map((s) => s.fingerprint)).toEqual(
+      report.queries.filter((q) => q.calls > 0).map((q) => q.fingerprint),
+    );
+    for (const q of report.queries) expect(text).toContain(`fingerprint: "${q.fingerprint}"`);
+    expect(text).toContain(`# ${report.queries[0]!.query.replace(/\s+/g, ' ').slice(0, 40)}`);
+    // Every finding is accepted, with a reason.
+    const findings = report.queries.reduce((s, q) => s + q.findings.length, 0);
+    expect(gate.counts.acceptedFindings).toBe(findings);
+  });
+
+  it('leaves headroom: a report twice as expensive fails the budget', () => {
+    const budget = parseBudget(renderInitialBudget(report), 'b.yaml');
+    const worse: Report = {
+      ...report,
+      queries: report.queries.map((q) => ({
+        ...q,
+        sharedBlksPerCall: q.sharedBlksPerCall * 2 + 10,
+        rowsPerCall: q.rowsPerCall * 2 + 2,
+        rounds: q.rounds.map((r) => ({ ...r, meanMs: r.meanMs * 3 + 2, totalMs: (r.meanMs * 3 + 2) * r.calls })),
+        ...(q.plan ? { plan: { ...q.plan, totalCost: q.plan.totalCost * 2 + 2 } } : {}),
+      })),
+    };
+    const gate = evaluateBudget(worse, budget);
+    const failed = new Set(gate.limits.filter((l) => l.status === 'fail').map((l) => l.limit));
+    expect([...failed].sort()).toEqual(['maxBlocksPerCall', 'maxMeanMs', 'maxPlanCost', 'maxRowsPerCall', 'totalDbMs']);
+  });
+
+  it('uses the given headroom and never sets a timing limit below a millisecond', () => {
+    const { statements } = initialBudget(report, { headroom: 0.5, timingHeadroom: 0 });
+    report.queries.forEach((q, i) => {
+      const entry = statements[i]!;
+      expect(entry.maxMeanMs).toBeGreaterThanOrEqual(Math.max(1, statementMeanMs(q).value));
+      expect(entry.maxBlocksPerCall).toBeGreaterThanOrEqual(q.sharedBlksPerCall * 1.5);
+      if (q.plan) expect(entry.maxPlanCost).toBeGreaterThanOrEqual(q.plan.totalCost * 1.5);
+    });
+  });
+
+  it('can leave findings un-accepted, or accept them until a date', () => {
+    const flagged = report.queries.some((q) => q.findings.length > 0);
+    expect(initialBudget(report, { acceptFindings: false }).accepted).toEqual([]);
+    const dated = initialBudget(report, { expiresInDays: 30, date: '2030-01-15' }).accepted;
+    expect(dated.length > 0).toBe(flagged);
+    for (const a of dated) expect(a.expires).toBe('2030-02-14');
+  });
+});
