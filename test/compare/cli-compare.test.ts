@@ -58,6 +58,7 @@ describe('querygate compare (CLI)', () => {
         '  planCost: { relative: 100 }',
         '  blocksPerCall: { relative: 100 }',
         '  scanDowngradeMinRows: 1000000',
+        '  newFindingSeverity: none',
         '  timing: { minRelativeChange: 1000 }',
         '',
       ].join('\n'),

@@ -55,6 +55,9 @@ describe('compareReports: the same workload with and without an index', () => {
       expect(downgrade.evidence.relation).toBe('public.orders');
       expect(s.planDiff?.changes.some((ch) => ch.kind === 'index-lost' && ch.message.includes('orders_customer_idx'))).toBe(true);
       expect(s.blocksPerCall.head).toBeGreaterThan(s.blocksPerCall.base * 5);
+      // The rules see the new sequential scan too: a new error finding, matched by rule and relation.
+      expect(s.newFindings.map((f) => `${f.rule} ${f.relation}`)).toEqual(['seq-scan-large-table public.orders']);
+      expect(s.regressions.map((r) => r.messageId)).toContain('new-finding');
     }
     // Regressions come first.
     expect(c.statements.slice(0, 2).every((s) => s.verdict === 'regression')).toBe(true);
@@ -87,6 +90,7 @@ describe('compareReports: the same workload with and without an index', () => {
       planCost: { relative: 20 },
       blocksPerCall: { absolute: 1000 },
       scanDowngradeMinRows: 1_000_000,
+      newFindingSeverity: 'none',
       timing: { normalize: false, minRelativeChange: 1000 },
     });
     expect(lenient.planCost).toEqual({ relative: 20, absolute: DEFAULT_COMPARE_THRESHOLDS.planCost.absolute });
