@@ -70,7 +70,7 @@ export function describeSpeed(c: Comparison): string | undefined {
 /** Renders a comparison for a terminal. Pure: returns a string. */
 export function renderComparisonTable(c: Comparison, options: ComparisonTableOptions = {}): string {
   const style = options.color ? {} : { head: [], border: [] };
-  const width = Math.max(100, options.width ?? 120);
+  const width = Math.max(80, options.width ?? 120);
   const lines: string[] = [];
   lines.push(`querygate compare`, `  base: ${describeSide(c.base)}`, `  head: ${describeSide(c.head)}`);
   const speed = describeSpeed(c);
@@ -79,12 +79,15 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
 
   const shown = options.all ? c.statements : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
   if (shown.length > 0) {
-    const queryWidth = Math.max(24, width - 112);
+    // The calls/request column only for HTTP workloads, where statements have routes.
+    const routes = shown.some((s) => s.callsPerRequest.length > 0);
+    const widths = [12, 20, 20, 12, 24, ...(routes ? [16] : [])];
+    const queryWidth = Math.max(24, width - widths.reduce((a, b) => a + b, 0) - widths.length - 2);
     const table = new Table({
-      head: ['verdict', 'plan cost', 'blocks/call', 'rows/call', 'mean time', 'calls/request', 'statement'],
+      head: ['verdict', 'plan cost', 'blocks/call', 'rows/call', 'mean time', ...(routes ? ['calls/request'] : []), 'statement'],
       style,
       wordWrap: true,
-      colWidths: [13, 22, 22, 14, 26, 15, queryWidth],
+      colWidths: [...widths, queryWidth],
     });
     for (const s of shown) {
       table.push([
@@ -93,7 +96,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
         formatChange(s.blocksPerCall),
         formatChange(s.rowsPerCall),
         formatTiming(s),
-        formatRoutes(s.callsPerRequest),
+        ...(routes ? [formatRoutes(s.callsPerRequest)] : []),
         oneLine(s.query, queryWidth * 2 - 6),
       ]);
     }
