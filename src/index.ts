@@ -34,7 +34,22 @@ export { COMPARISON_VERSION } from './model/comparison.js';
 export { renderComparisonTable, type ComparisonTableOptions } from './report/comparison-table.js';
 export { renderComparisonMarkdown, type ComparisonMarkdownOptions } from './report/comparison-markdown.js';
 export { renderComparisonJson } from './report/comparison-json.js';
-export { defineRule, type Rule, type RuleContext, type RuleFinding } from './rules/define.js';
+export { defineRule, type AnyRule, type Rule, type RuleContext, type RuleFinding, type RuleOptions } from './rules/define.js';
+export { RULES, findRule } from './rules/index.js';
+export { applyRules, findingsAtLeast, ignoreDirectives, type RuleSettings, type SourceStatement } from './analyze/engine.js';
+export {
+  loadConfig,
+  findConfigFile,
+  resolveRules,
+  defaultRules,
+  type QuerygateConfig,
+  type LoadedConfig,
+  type RulesConfig,
+  type RuleSetting,
+  type RuleLevel,
+  type ResolvedRule,
+  type ResolvedRules,
+} from './config/config.js';
 export {
   adviseReport,
   adviseDetails,
