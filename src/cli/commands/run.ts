@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
-import { renderTable } from '../../report/table.js';
 import { runWorkload } from '../../run/run.js';
 import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
@@ -14,8 +13,11 @@ import { redactUrl } from '../../target/pg.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { readReport } from '../../report/read.js';
 import { compareWithBaseline } from './compare.js';
+import { budgetRules, gateReport } from '../../budget/gate.js';
+import type { Budget } from '../../model/budget.js';
+import { addBudgetOptions, addOutputOptions, resolveBudget, writeOutputs, type BudgetFlags, type OutputFlags } from '../output.js';
 
-export interface RunFlags {
+export interface RunFlags extends OutputFlags, BudgetFlags {
   workload?: string;
   schema?: string[];
   seed?: string[];
@@ -47,6 +49,8 @@ export interface RunFlags {
 
 /** Adds the options shared by `run` and `demo`. */
 export function addTargetOptions(command: Command): Command {
+  addBudgetOptions(command);
+  addOutputOptions(command);
   return command
     .option('--database-url <url>', 'existing PostgreSQL to run against (default: $DATABASE_URL, else an embedded server)')
     .option('--out <file>', 'where to write the JSON report', 'querygate-report.json')
@@ -108,9 +112,11 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
   const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  // Read the budget first too: a bad file fails before the run.
+  const budget = resolveBudget(flags, io);
   if (flags.verbose) {
     io.err(
-      `settings: config=${config.path ?? 'defaults'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
@@ -125,7 +131,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
       setup: Boolean(flags.setup),
       allowWrites: Boolean(flags.allowWrites),
       analyze: Boolean(flags.analyze),
-      rules: config.rules,
+      rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
       ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
       ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
       signal,
@@ -133,6 +139,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
       onStep,
     }),
     baseline,
+    budget,
   );
 }
 
@@ -148,9 +155,10 @@ type Runner = (
  */
 export async function executeRun(
   io: CliIO,
-  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline' | 'failOn'>,
+  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline' | 'failOn' | 'format' | 'outputDir'>,
   runner: Runner,
   baseline?: Report,
+  budget?: Budget,
 ): Promise<number> {
   const controller = new AbortController();
   let signals = 0;
@@ -188,15 +196,23 @@ export async function executeRun(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  writeFileSync(flags.out, renderJson(report));
-  if (!flags.quiet) io.out(renderTable(report, { color: io.color, width: io.columns, ...(flags.top ? { top: flags.top } : {}) }));
+  // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
+  const gated = budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
+  writeFileSync(flags.out, renderJson(gated));
+  writeOutputs(gated, flags, io);
   io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
   if (flags.saveBaseline) {
     writeFileSync(flags.saveBaseline, renderJson(report));
     io.err(`baseline written to ${flags.saveBaseline}`);
   }
   if (!report.run.complete) return EXIT.interrupted;
-  const findingsExit = flags.failOn ? failOnExit(report, flags.failOn, io) : EXIT.ok;
+  const findingsExit = gated.gate
+    ? gated.gate.passed
+      ? EXIT.ok
+      : EXIT.gateFailed
+    : flags.failOn
+      ? failOnExit(report, flags.failOn, io)
+      : EXIT.ok;
   if (baseline) {
     const compared = compareWithBaseline(baseline, report, { format: 'table' }, io);
     return compared !== EXIT.ok ? compared : findingsExit;
