@@ -14,6 +14,7 @@ export type * from './model/plan.js';
 export type * from './model/finding.js';
 export type * from './model/workload.js';
 export type * from './model/comparison.js';
+export type * from './model/budget.js';
 export { isAtLeast, SEVERITIES } from './model/finding.js';
 export { REPORT_VERSION } from './model/report.js';
 export { loadParser, fingerprintStatement, splitStatements } from './analyze/parser.js';
@@ -60,3 +61,22 @@ export {
   type FindingAdvice,
 } from './advise/advise.js';
 export { generateCandidates, type IndexCandidate } from './advise/candidates.js';
+export {
+  evaluateBudget,
+  median,
+  statementMeanMs,
+  totalDbMs,
+  DEFAULT_FAIL_ON,
+  GLOBAL_LIMITS,
+  STATEMENT_LIMITS,
+  type GateOptions,
+} from './budget/evaluate.js';
+export { loadBudget, parseBudget, findBudgetFile, BUDGET_FILE_NAME, type BudgetLoadOptions } from './budget/load.js';
+export { gateReport, budgetRules, reapplyRules, type GateReportOptions } from './budget/gate.js';
+export { initialBudget, renderInitialBudget, type InitOptions } from './budget/init.js';
+export { renderMarkdown, MARKDOWN_MAX_CHARS, type MarkdownOptions } from './report/markdown.js';
+export { renderJunit, type JunitOptions } from './report/junit.js';
+export { renderGithub, type GithubOptions } from './report/github.js';
+export { renderSarif, type SarifOptions } from './report/sarif.js';
+export { renderGateText, type GateTextOptions } from './report/gate-text.js';
+export { renderFormat, OUTPUT_FORMATS, FORMAT_FILES, type OutputFormat, type RenderOptions } from './report/formats.js';

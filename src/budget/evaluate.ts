@@ -5,6 +5,7 @@
  * as captured. Timings are gated on the median over measurement rounds, because one noisy round on
  * a shared CI machine must not fail a build; the spread (min..max) is kept for the reader.
  */
+import type { RuleLevel } from '../config/config.js';
 import { isAtLeast, type Severity } from '../model/finding.js';
 import type {
   AcceptedFinding,
@@ -15,7 +16,6 @@ import type {
   GlobalLimitName,
   LimitCheck,
   LimitMeasurement,
-  RuleLevel,
   RuleVerdict,
   Spread,
   StatementBudget,

@@ -4,7 +4,7 @@
  * Units: times are milliseconds, plan costs are the planner's unitless estimates, blocks are 8 kB
  * pages, error rates are fractions 0..1.
  */
-import type { RulesConfig } from '../config/config.js';
+import type { RuleLevel, RulesConfig } from '../config/config.js';
 import type { Finding, Severity } from './finding.js';
 import type { CompareThresholdOverrides } from './comparison.js';
 
@@ -67,9 +67,6 @@ export interface AcceptedFinding {
   /** YYYY-MM-DD: from the day after, the finding fails the gate again. */
   readonly expires?: string;
 }
-
-/** A severity for a rule, or `off`. */
-export type RuleLevel = Severity | 'off';
 
 /** A budget as loaded from `querygate.budget.yaml`. */
 export interface Budget {
