@@ -32,6 +32,8 @@ export function renderCulprit(report: Report): string {
       );
     }
   }
+  const named = [...new Set(culprit.findings.filter((f) => f.severity !== 'info').map((f) => f.rule))];
+  if (named.length > 0) lines.push(`  flagged by ${named.join(', ')}:`);
   for (const f of culprit.findings) {
     lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
     if (f.advice) lines.push(`    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`);

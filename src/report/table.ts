@@ -63,17 +63,31 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
 
   const findings = report.queries.flatMap((q, i) => q.findings.map((f) => ({ q, i, f })));
   if (findings.length > 0) {
+    // Most severe first; within a severity, the statement that costs the most database time first.
     const order = { error: 0, warning: 1, info: 2 } as const;
-    findings.sort((a, b) => order[a.f.severity] - order[b.f.severity] || b.q.totalMs - a.q.totalMs);
-    lines.push('', `Findings (${findings.length}):`);
+    findings.sort((a, b) => order[a.f.severity] - order[b.f.severity] || b.q.totalMs - a.q.totalMs || a.i - b.i);
+    const counts = (['error', 'warning', 'info'] as const)
+      .map((s) => [s, findings.filter((x) => x.f.severity === s).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}${n > 1 ? 's' : ''}`);
+    lines.push('', `Findings (${counts.join(', ')}):`);
     for (const { q, i, f } of findings) {
-      lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${oneLine(q.query, 60)}`);
+      const where = q.source ? `"${q.source}"` : oneLine(q.query, 60);
+      lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)`);
       lines.push(`          ${f.message}`);
+      if (f.nodePath) lines.push(`          at: ${f.nodePath}`);
       if (f.advice) {
         lines.push(`          fix: ${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`);
       } else if (f.suggestion) {
         lines.push(`          fix: ${f.suggestion}`);
       }
+    }
+  }
+  const suppressed = report.queries.flatMap((q) => q.suppressed.map((s) => ({ q, s })));
+  if (suppressed.length > 0) {
+    lines.push('', `Suppressed (${suppressed.length}):`);
+    for (const { q, s } of suppressed) {
+      lines.push(`  ${s.rule}  ${q.source ? `"${q.source}"` : oneLine(q.query, 60)}: ${s.reason} (${s.source === 'comment' ? 'querygate-ignore' : s.source})`);
     }
   }
   for (const w of report.warnings) lines.push(`warning: ${w}`);

@@ -63,7 +63,8 @@ export default defineRule({
         data: {
           scan: scanKind(node),
           relation: name,
-          removedPercent: Math.round(removed * 1000) / 10,
+          // Floored near 100% so that "100%" means every row was removed.
+          removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
           nodePercent: Math.round(share * 100),
         },
       };
