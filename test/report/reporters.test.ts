@@ -4,6 +4,7 @@ import { gateReport } from '../../src/budget/gate.js';
 import { loadBudget } from '../../src/budget/load.js';
 import type { Report } from '../../src/model/report.js';
 import { renderFormat } from '../../src/report/formats.js';
+import { renderGateText } from '../../src/report/gate-text.js';
 import { escapeData, renderGithub } from '../../src/report/github.js';
 import { renderJunit } from '../../src/report/junit.js';
 import { MARKDOWN_MAX_CHARS, renderMarkdown } from '../../src/report/markdown.js';
@@ -34,10 +35,17 @@ describe('reporters on the shared fixture report', () => {
   });
 
   it('table: the terminal summary ends with the verdict and each violation', async () => {
+    const verdict = renderGateText(gate, { width: 100 });
+    await expect(`${verdict}\n`).toMatchFileSnapshot(snapshot('outage-demo.gate.txt'));
+    expect(verdict.split('\n')[0]).toMatch(/^Gate FAILED: 3 of \d+ limit\(s\) exceeded/);
+    for (const check of gate.limits.filter((l) => l.status === 'fail'))
+      expect(verdict).toContain(`FAIL ${check.field}`);
+    for (const check of gate.limits.filter((l) => l.status === 'skipped'))
+      expect(verdict).toContain(`skipped ${check.field}`);
+    // The statements table (its own reporter) comes first, then the verdict.
     const text = renderFormat('table', report, { width: 120 });
-    await expect(text).toMatchFileSnapshot(snapshot('outage-demo.table.txt'));
-    expect(text).toContain('Gate FAILED');
-    for (const check of gate.limits.filter((l) => l.status === 'fail')) expect(text).toContain(`FAIL ${check.field}`);
+    expect(text.trimEnd().endsWith(verdict)).toBe(true);
+    expect(text.indexOf('┌')).toBeLessThan(text.indexOf('Gate FAILED'));
   });
 
   it('json: the report plus the gate result, readable again', async () => {
