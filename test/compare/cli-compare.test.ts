@@ -129,6 +129,22 @@ describe('querygate run --baseline (CLI)', () => {
     expect(again.stdout).toContain('OK: no regression (4 matched, 0 new, 0 removed');
   });
 
+  it("judges with the compare: section of the run's budget, and the defaults with --no-budget", async () => {
+    const budget = join(dir, 'compare-only.budget.yaml');
+    writeFileSync(
+      budget,
+      ['version: 1', 'compare:', '  planCost: { relative: 100 }', '  blocksPerCall: { relative: 100 }', '  scanDowngradeMinRows: 1000000',
+        '  newFindingSeverity: none', '  timing: { minRelativeChange: 1000 }', ''].join('\n'),
+    );
+    // The budget's own gate may fail on findings; the comparison must not call anything a regression.
+    const lenient = await run(['--baseline', withIndex, '--budget', budget], join(dir, 'lenient.json'));
+    expect(lenient.stderr).not.toMatch(noStack);
+    expect(lenient.stdout).toContain('OK: no regression');
+    const strict = await run(['--baseline', withIndex, '--no-budget'], join(dir, 'strict.json'));
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toContain('REGRESSION: 2 statement(s) regressed');
+  });
+
   it('checks the baseline before running', async () => {
     const out = join(dir, 'never-written.json');
     const r = await run(['--baseline', join(dir, 'missing.json')], out);

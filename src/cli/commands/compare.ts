@@ -7,6 +7,7 @@ import { Option, type Command } from 'commander';
 import { findBudgetFile, loadBudget } from '../../budget/load.js';
 import { compareReports } from '../../compare/compare.js';
 import { resolveCompareThresholds, type CompareThresholdOverrides } from '../../compare/thresholds.js';
+import type { Budget } from '../../model/budget.js';
 import type { Comparison, CompareThresholds } from '../../model/comparison.js';
 import type { Report } from '../../model/report.js';
 import { renderComparisonJson } from '../../report/comparison-json.js';
@@ -49,9 +50,12 @@ export function compareCommand(basePath: string, headPath: string, flags: Compar
   return writeComparison(comparison, flags, io);
 }
 
-/** Compares a fresh report with a saved baseline (`run --baseline`); returns the exit code. */
-export function compareWithBaseline(baseline: Report, head: Report, flags: CompareFlags, io: CliIO): number {
-  const comparison = compareReports(baseline, head, loadCompareThresholds(flags.budget, io));
+/**
+ * Compares a fresh report with a saved baseline (`run --baseline`), with the thresholds of the
+ * budget the run already resolved (none: the defaults); returns the exit code.
+ */
+export function compareWithBaseline(baseline: Report, head: Report, flags: CompareFlags, io: CliIO, budget?: Budget): number {
+  const comparison = compareReports(baseline, head, resolveCompareThresholds(budget?.compare));
   return writeComparison(comparison, flags, io);
 }
 

@@ -202,7 +202,7 @@ export async function executeRun(
   writeOutputs(gated, flags, io);
   io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
   if (flags.saveBaseline) {
-    writeFileSync(flags.saveBaseline, renderJson(report));
+    writeFileSync(flags.saveBaseline, renderJson(gated));
     io.err(`baseline written to ${flags.saveBaseline}`);
   }
   if (!report.run.complete) return EXIT.interrupted;
@@ -214,7 +214,7 @@ export async function executeRun(
       ? failOnExit(report, flags.failOn, io)
       : EXIT.ok;
   if (baseline) {
-    const compared = compareWithBaseline(baseline, report, { format: 'table' }, io);
+    const compared = compareWithBaseline(baseline, report, { format: 'table' }, io, budget);
     return compared !== EXIT.ok ? compared : findingsExit;
   }
   return findingsExit;
