@@ -80,20 +80,7 @@ export function describeUrl(url: string): { address: string; database: string } 
  * (PG_UNREACHABLE or PG_AUTH_FAILED), never a stack trace.
  */
 export async function openSession(url: string, applicationName = 'querygate'): Promise<Session> {
-  const client = new pg.Client({
-    connectionString: url,
-    application_name: applicationName,
-    connectionTimeoutMillis: 10_000,
-  });
-  // A connection that dies later surfaces as a rejected query; without this listener the
-  // 'error' event would crash the process.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw describeConnectError(error, url);
-  }
+  const client = await connectClient(url, applicationName);
   const pid = (client as unknown as { processID?: number }).processID ?? 0;
   return {
     pid,
@@ -116,7 +103,17 @@ export async function openSession(url: string, applicationName = 'querygate'): P
  * and TLS it supports), then hands its idle socket over to the lean protocol client in wire.ts.
  */
 export async function openWireSession(url: string, applicationName = 'querygate'): Promise<WireSession> {
+  const client = await connectClient(url, applicationName);
+  const socket = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
+  // pg's own parser stops reading; the socket is ours from here on.
+  socket.removeAllListeners('data');
+  return createWireSession(socket);
+}
+
+async function connectClient(url: string, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  // A connection that dies later surfaces as a rejected query; without this listener the
+  // 'error' event would crash the process.
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -124,10 +121,7 @@ export async function openWireSession(url: string, applicationName = 'querygate'
     await client.end().catch(() => undefined);
     throw describeConnectError(error, url);
   }
-  const socket = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
-  // pg's own parser stops reading; the socket is ours from here on.
-  socket.removeAllListeners('data');
-  return createWireSession(socket);
+  return client;
 }
 
 function describeConnectError(error: unknown, url: string): EnvironmentError {
