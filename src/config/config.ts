@@ -168,9 +168,14 @@ export function rulesJsonSchema(registry: readonly AnyRule[] = RULES): Record<st
       optionProps[key] =
         typeof value === 'number' ? { type: 'number', minimum: 0, default: value } : { type: typeof value, default: value };
     }
+    // if/then/else rather than anyOf: errors then come from the branch the value is in, e.g.
+    // `rules.slow-mean.thresholdMs: must be number` rather than "must be one of off, error, ...".
     properties[rule.id] = {
       description: rule.description,
-      anyOf: [{ $ref: '#/definitions/level' }, { type: 'object', additionalProperties: false, properties: optionProps }],
+      type: ['string', 'object'],
+      if: { type: 'string' },
+      then: { $ref: '#/definitions/level' },
+      else: { type: 'object', additionalProperties: false, properties: optionProps },
     };
   }
   return { type: 'object', additionalProperties: false, properties };

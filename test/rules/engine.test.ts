@@ -1,0 +1,105 @@
+/** The rule engine over a captured report: severities, suppression comments, robustness. Pure. */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { applyRules, findingsAtLeast, ignoreDirectives } from '../../src/analyze/engine.js';
+import { loadParser } from '../../src/analyze/parser.js';
+import { resolveRules } from '../../src/config/config.js';
+import { defineRule } from '../../src/rules/define.js';
+import { RULES } from '../../src/rules/index.js';
+import seqScan from '../../src/rules/seq-scan-large-table.js';
+import { loadFixture } from './harness.js';
+
+beforeAll(async () => {
+  await loadParser();
+});
+
+const scan = () => loadFixture('seq-scan-large-table', 'scan');
+const bySource = (report: ReturnType<typeof applyRules>, name: string) => report.queries.find((q) => q.source === name)!;
+
+describe('ignoreDirectives', () => {
+  it('reads rule ids and the reason from line and block comments', () => {
+    expect(ignoreDirectives(['-- querygate-ignore: seq-scan-large-table nightly report'])).toEqual([
+      { rules: ['seq-scan-large-table'], reason: 'nightly report' },
+    ]);
+    expect(ignoreDirectives(['/* querygate-ignore: deep-offset, unbounded-result export, paged by the client */'])).toEqual([
+      { rules: ['deep-offset', 'unbounded-result'], reason: 'export, paged by the client' },
+    ]);
+    expect(ignoreDirectives(['/* querygate-ignore slow-mean */'])).toEqual([{ rules: ['slow-mean'], reason: '' }]);
+    expect(ignoreDirectives(['-- an ordinary comment', '/* querygate-ignore: */'])).toEqual([]);
+  });
+});
+
+describe('applyRules', () => {
+  it('leaves its input unchanged and returns plain JSON', () => {
+    const fixture = scan();
+    const before = JSON.stringify(fixture.report);
+    const report = applyRules(fixture.report, { statements: fixture.statements });
+    expect(JSON.stringify(fixture.report)).toBe(before);
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+    expect(report.queries.some((q) => q.findings.length > 0)).toBe(true);
+  });
+
+  it('reports a clear case at the configured severity and a milder one a step below', () => {
+    const fixture = scan();
+    const rules = resolveRules({ 'seq-scan-large-table': 'warning' });
+    const report = applyRules(fixture.report, { rules, statements: fixture.statements, registry: [seqScan] });
+    expect(bySource(report, 'bad: selective filter on an unindexed column').findings.map((f) => f.severity)).toEqual(['warning']);
+    expect(bySource(report, 'mild: filter removes three quarters').findings.map((f) => f.severity)).toEqual(['info']);
+    const off = applyRules(fixture.report, { rules: resolveRules({ 'seq-scan-large-table': 'off' }), statements: fixture.statements });
+    expect(off.queries.flatMap((q) => q.findings).some((f) => f.rule === 'seq-scan-large-table')).toBe(false);
+  });
+
+  it('suppresses with a querygate-ignore comment in the SQL the client sent (a comment before the statement)', () => {
+    const fixture = scan();
+    const target = bySource(fixture.report, 'bad: selective filter on an unindexed column');
+    const statements = fixture.statements.map((s) =>
+      s.fingerprint === target.fingerprint ? { ...s, sql: `-- querygate-ignore: seq-scan-large-table, no-such-rule one account only\n${s.sql}` } : s,
+    );
+    const report = applyRules(fixture.report, { statements, registry: RULES });
+    const query = bySource(report, 'bad: selective filter on an unindexed column');
+    expect(query.findings.map((f) => f.rule)).not.toContain('seq-scan-large-table');
+    expect(query.suppressed).toEqual([
+      expect.objectContaining({ rule: 'seq-scan-large-table', reason: 'one account only', source: 'comment', finding: expect.objectContaining({ messageId: 'selective' }) }),
+    ]);
+    expect(report.warnings.some((w) => w.includes('unknown rule "no-such-rule"'))).toBe(true);
+  });
+
+  it('keeps the report when a rule throws, and says so in the warnings', () => {
+    const broken = defineRule({
+      id: 'broken-rule',
+      severity: 'warning',
+      category: 'pattern',
+      description: 'Throws.',
+      messages: { x: 'x' },
+      defaultOptions: {},
+      check: () => {
+        throw new Error('boom');
+      },
+    });
+    const fixture = scan();
+    const report = applyRules(fixture.report, { statements: fixture.statements, registry: [seqScan, broken] });
+    expect(report.warnings.some((w) => w.startsWith('rule broken-rule failed') && w.includes('boom'))).toBe(true);
+    expect(bySource(report, 'bad: selective filter on an unindexed column').findings).toHaveLength(1);
+  });
+
+  it('fills message templates from evidence and data', () => {
+    const fixture = scan();
+    const report = applyRules(fixture.report, { statements: fixture.statements, registry: [seqScan] });
+    const finding = bySource(report, 'bad: selective filter on an unindexed column').findings[0]!;
+    expect(finding.message).toContain('30,000 rows');
+    expect(finding.message).toContain('public.events');
+    expect(finding.evidence.tableRows).toBe(30000);
+  });
+});
+
+describe('findingsAtLeast', () => {
+  it('selects unsuppressed findings at the threshold or worse, most severe first', () => {
+    const fixture = scan();
+    const report = applyRules(fixture.report, { statements: fixture.statements, registry: [seqScan] });
+    const errors = findingsAtLeast(report, 'error');
+    const warnings = findingsAtLeast(report, 'warning');
+    expect(errors.map((e) => e.finding.severity)).toEqual(['error']);
+    expect(warnings.map((e) => e.finding.severity)).toEqual(['error', 'warning']);
+    // The suppressed one is not among them.
+    expect(warnings.every((e) => e.query.source !== 'suppressed: selective filter with an ignore comment')).toBe(true);
+  });
+});
