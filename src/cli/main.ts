@@ -8,6 +8,7 @@ import { asServerError } from '../target/pg.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
+import { registerCapture } from './commands/capture.js';
 import { registerCompare } from './commands/compare.js';
 import { registerRules } from './commands/rules.js';
 import { registerCheck } from './commands/check.js';
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .exitOverride();
   registerRun(program, io, setExit);
   registerDemo(program, io, setExit);
+  registerCapture(program, io, setExit);
   registerCompare(program, io, setExit);
   registerRules(program, io, setExit);
   registerCheck(program, io, setExit);

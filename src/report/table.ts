@@ -2,6 +2,7 @@
 import Table from 'cli-table3';
 import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
+import { renderRoutesTable } from './routes.js';
 import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
 
 export interface TableOptions {
@@ -60,6 +61,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   });
   lines.push(table.toString());
   if (report.queries.length > top) lines.push(`… and ${report.queries.length - top} more statement(s) in the JSON report`);
+  const routes = renderRoutesTable(report, { ...(options.color ? { color: true } : {}), width });
+  if (routes) lines.push('', routes);
 
   const findings = report.queries.flatMap((q, i) => q.findings.map((f) => ({ q, i, f })));
   if (findings.length > 0) {

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { InputError, RunFailedError } from '../../errors.js';
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
@@ -13,6 +13,8 @@ import { redactUrl } from '../../target/pg.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { readReport } from '../../report/read.js';
 import { compareWithBaseline } from './compare.js';
+import { runHttpCommand } from './run-http.js';
+import { isHttpScenario } from '../../workload/http/scenario.js';
 import { budgetRules, gateReport } from '../../budget/gate.js';
 import type { Budget } from '../../model/budget.js';
 import { addBudgetOptions, addOutputOptions, resolveBudget, writeOutputs, type BudgetFlags, type OutputFlags } from '../output.js';
@@ -45,6 +47,10 @@ export interface RunFlags extends OutputFlags, BudgetFlags {
   baseline?: string;
   /** Also write the report here, for later `--baseline` use. */
   saveBaseline?: string;
+  /** HTTP scenarios: an already running application (its `app` is not started). */
+  baseUrl?: string;
+  /** HTTP scenarios: requests per second over all connections. */
+  rate?: number;
 }
 
 /** Adds the options shared by `run` and `demo`. */
@@ -81,7 +87,9 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
     .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'))
     .option('--baseline <report>', 'compare with a saved report (e.g. main\'s) and exit 1 on regression')
-    .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline');
+    .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline')
+    .option('--base-url <url>', 'HTTP scenario: send the traffic to this running application instead of starting its app')
+    .option('--rate <n>', 'HTTP scenario: requests per second over all connections', parsePositiveInt('--rate'));
   addTargetOptions(command).action(async (scenario: string | undefined, flags: RunFlags) => {
     setExit(await runCommand(scenario, flags, io));
   });
@@ -107,6 +115,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   if (scenario && (flags.schema || flags.seed)) {
     throw new InputError('USAGE', '--schema/--seed apply to --workload; a scenario names its setup files itself');
   }
+  if (scenario && isHttpScenario(scenario)) return runHttpCommand(scenario, flags, io);
+  if (flags.baseUrl !== undefined || flags.rate !== undefined) throw new InputError('USAGE', '--base-url and --rate apply to HTTP scenarios (with an http: section)');
   const workload = scenario
     ? loadScenario(scenario, overrides)
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
@@ -189,8 +199,14 @@ export async function executeRun(
     if (flags.verbose || (io.isTTY && !flags.quiet)) io.err(`querygate: ${message}`);
   };
   let report: Report;
+  // A run that failed half-way (the application exited, the load command failed) still has a report.
+  let failure: RunFailedError | undefined;
   try {
     report = await runner(controller.signal, onProgress, onStep);
+  } catch (error) {
+    if (!(error instanceof RunFailedError)) throw error;
+    failure = error;
+    report = error.report;
   } finally {
     clearProgress();
     process.off('SIGINT', onSignal);
@@ -201,6 +217,7 @@ export async function executeRun(
   writeFileSync(flags.out, renderJson(gated));
   writeOutputs(gated, flags, io);
   io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
+  if (failure) throw failure;
   if (flags.saveBaseline) {
     writeFileSync(flags.saveBaseline, renderJson(gated));
     io.err(`baseline written to ${flags.saveBaseline}`);

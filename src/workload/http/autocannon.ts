@@ -5,8 +5,11 @@
  * Why requests are pre-rendered: autocannon sends a request buffer it built once at full speed, but
  * rebuilds the buffer on every request when a request has `setupRequest` (measured: ~0.6x the
  * request rate against a trivial endpoint). So each connection gets its own pool of requests rendered
- * up front (its own random values and weighted route order); only routes with `seq` generators, whose
- * values must never repeat, are rendered per request.
+ * up front (its own random values and weighted route order) and cycles through it; only routes with
+ * `seq` generators, whose values must never repeat, are rendered per request. Building a request
+ * costs a few microseconds, so a phase builds at most POOL_SIZE of them in all (split across the
+ * connections): more distinct values would cost more than the requests themselves on a fast
+ * endpoint.
  *
  * Per-route figures in a mixed phase come from each connection's `request`/`response` events: with
  * no pipelining, a connection's responses arrive in the order of its requests, so a FIFO of route
@@ -71,9 +74,9 @@ export interface PhaseResult {
   readonly stoppedBy?: string;
 }
 
-/** Requests rendered up front per connection in a duration phase (values repeat after that many). */
-export const POOL_SIZE = 2000;
-const MAX_POOL_SIZE = 10_000;
+/** Distinct requests rendered up front per phase, over all connections (values repeat after that). */
+export const POOL_SIZE = 4096;
+const MIN_POOL_PER_CONNECTION = 32;
 
 interface PoolRequest {
   method: string;
@@ -100,8 +103,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let connections = options.connections;
   if (shape.kind === 'requests') connections = Math.min(connections, shape.requests);
   if (rate !== undefined) connections = Math.min(connections, rate);
-  const perClient =
-    shape.kind === 'requests' ? Math.min(MAX_POOL_SIZE, Math.ceil(shape.requests / connections)) : POOL_SIZE;
+  const poolPerClient = Math.max(MIN_POOL_PER_CONNECTION, Math.ceil(POOL_SIZE / connections));
+  const perClient = shape.kind === 'requests' ? Math.min(poolPerClient, Math.ceil(shape.requests / connections)) : poolPerClient;
   const pick = createWeightedPicker(
     routes.map((r) => r.route.weight),
     options.random,
@@ -208,6 +211,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     }
   }, 200);
 
+  // autocannon's own clock: from its start (connections opened) to the end of its last sample.
+  let measuredMs: number | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       try {
@@ -222,7 +227,13 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
             sampleInt: 200,
             setupClient,
           } as autocannon.Options,
-          (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+          (error, result) => {
+            if (error) reject(error instanceof Error ? error : new Error(String(error)));
+            else {
+              measuredMs = result.duration * 1000;
+              resolve();
+            }
+          },
         );
       } catch (error) {
         reject(error instanceof Error ? error : new Error(String(error)));
@@ -234,7 +245,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   }
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);
   return {
-    durationMs: Date.now() - started,
+    durationMs: Math.round(measuredMs ?? Date.now() - started),
     responses,
     errors: connErrors + timeouts,
     timeouts,

@@ -1,0 +1,70 @@
+/**
+ * `querygate capture [options] -- <command...>`: capture the database side of any load (k6, wrk, a
+ * test suite, a distributed load generator) and report like `run`. The command inherits the
+ * terminal (its output passes through) and gets DATABASE_URL of the target in its environment.
+ */
+import type { Command } from 'commander';
+import { budgetRules } from '../../budget/gate.js';
+import { InputError } from '../../errors.js';
+import { readReport } from '../../report/read.js';
+import { redactUrl } from '../../target/pg.js';
+import { captureCommand } from '../../workload/command.js';
+import { readSetupFiles } from '../../workload/load.js';
+import { resolveRunConfig } from '../fail-on.js';
+import type { CliIO } from '../io.js';
+import { collect } from '../options.js';
+import { resolveBudget } from '../output.js';
+import { addTargetOptions, executeRun, type RunFlags } from './run.js';
+
+export function registerCapture(program: Command, io: CliIO, setExit: (code: number) => void): void {
+  const command = program
+    .command('capture')
+    .usage('[options] -- <command...>')
+    .description(
+      'capture what the database does while a command runs (k6, wrk, a test suite, ...): querygate capture -- k6 run load.js',
+    )
+    .argument('<command...>', 'the command that sends the load, after --; it gets DATABASE_URL of the target')
+    .option('--schema <file>', 'SQL applied before the command (repeatable; external database: with --setup)', collect)
+    .option('--seed <file>', 'SQL applied after the schema (repeatable)', collect)
+    .option('--setup', 'apply schema/seed files to an external database too (embedded: always)')
+    .option('--baseline <report>', "compare with a saved report (e.g. main's) and exit 1 on regression")
+    .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline');
+  addTargetOptions(command).action(async (args: string[], flags: RunFlags) => {
+    setExit(await captureCliCommand(args, flags, io));
+  });
+}
+
+/** Runs the command under capture; returns the exit code (a failing command: exit 3, report written). */
+export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
+  if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
+  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const files = { schema: readSetupFiles(flags.schema ?? [], process.cwd()), seed: readSetupFiles(flags.seed ?? [], process.cwd()) };
+  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  const budget = resolveBudget(flags, io);
+  if (flags.verbose) {
+    io.err(
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
+        `target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} command=${JSON.stringify(args)} ` +
+        `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
+    );
+  }
+  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
+  return executeRun(
+    io,
+    { ...flags, ...(failOn ? { failOn } : {}) },
+    (signal, _onProgress, onStep) =>
+      captureCommand({
+        command: args,
+        ...(databaseUrl ? { databaseUrl } : {}),
+        files,
+        setup: Boolean(flags.setup),
+        analyze: Boolean(flags.analyze),
+        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
+        ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+        signal,
+        onStep,
+      }),
+    baseline,
+    budget,
+  );
+}

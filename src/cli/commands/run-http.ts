@@ -1,0 +1,70 @@
+/** `querygate run <scenario>` when the scenario has an `http` section: HTTP replay through the application. */
+import { InputError } from '../../errors.js';
+import { budgetRules } from '../../budget/gate.js';
+import { readReport } from '../../report/read.js';
+import { redactUrl } from '../../target/pg.js';
+import { runHttpWorkload } from '../../workload/http/phases.js';
+import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/scenario.js';
+import { resolveRunConfig } from '../fail-on.js';
+import type { CliIO } from '../io.js';
+import { resolveBudget } from '../output.js';
+import { executeRun, type RunFlags } from './run.js';
+
+/** Resolves the flags that apply to HTTP replay, runs, writes the report; returns the exit code. */
+export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliIO): Promise<number> {
+  const sqlOnly = [
+    ['--repeat', flags.repeat],
+    ['--rounds', flags.rounds],
+    ['--allow-writes', flags.allowWrites],
+  ].filter(([, v]) => v !== undefined);
+  if (sqlOnly.length > 0) {
+    throw new InputError(
+      'USAGE',
+      `${sqlOnly.map(([f]) => f).join(', ')}: not for an HTTP scenario, which runs one phase per route (use --duration, or --count requests per phase)`,
+    );
+  }
+  const overrides: HttpLoadOverrides = {
+    ...(flags.connections !== undefined ? { connections: flags.connections } : {}),
+    ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
+    ...(flags.count !== undefined ? { requests: flags.count } : {}),
+    ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
+    ...(flags.rate !== undefined ? { rate: flags.rate } : {}),
+    ...(flags.baseUrl !== undefined ? { baseUrl: flags.baseUrl } : {}),
+  };
+  const workload = loadHttpScenario(scenario, overrides);
+  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  const budget = resolveBudget(flags, io);
+  if (flags.verbose) {
+    const load = workload.load;
+    io.err(
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
+        `target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} routes=${workload.routes.length} ` +
+        `app=${workload.app ? JSON.stringify(workload.app.command) : 'none'} base-url=${workload.baseUrl ?? 'from the app'} ` +
+        `connections=${load.connections} phase=${JSON.stringify(load.shape)} rate=${load.rate ?? 'unlimited'} ` +
+        `warmup=${load.warmupMs}ms mixed=${load.mixed} analyze=${Boolean(flags.analyze)} out=${flags.out}`,
+    );
+    for (const w of workload.warnings) io.err(`querygate: ${w}`);
+  }
+  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
+  return executeRun(
+    io,
+    { ...flags, ...(failOn ? { failOn } : {}) },
+    (signal, onProgress, onStep) =>
+      runHttpWorkload({
+        workload,
+        ...(databaseUrl ? { databaseUrl } : {}),
+        setup: Boolean(flags.setup),
+        analyze: Boolean(flags.analyze),
+        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
+        ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+        ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
+        signal,
+        ...(onProgress ? { onProgress } : {}),
+        onStep,
+        ...(flags.verbose ? { onAppOutput: (line: string) => io.err(`app: ${line}`) } : {}),
+      }),
+    baseline,
+    budget,
+  );
+}
