@@ -13,8 +13,8 @@ const noStack = /at .*\.js:\d+/;
 
 describe('querygate compare (CLI)', () => {
   let dir: string;
-  // A directory without a budget file, so that none is picked up from the repository.
-  const cli = (args: readonly string[]) => runCli(args, { cwd: dir });
+  // No budget file is picked up from the directory or its parents unless a test passes one.
+  const cli = (args: readonly string[]) => runCli(args.includes('--budget') ? args : [...args, '--no-budget'], { cwd: dir });
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'querygate-compare-'));
   });
@@ -22,14 +22,14 @@ describe('querygate compare (CLI)', () => {
   it('exits 1 and names the scan downgrade when head regressed', async () => {
     const r = await cli(['compare', withIndex, withoutIndex]);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('REGRESSION: 2 statement(s) regressed');
     expect(r.stdout).toMatch(/scan-downgrade: .*on orders -> Seq Scan on orders/);
   });
 
   it('exits 0 when nothing regressed', async () => {
     const r = await cli(['compare', withoutIndex, withIndex]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('OK: no regression');
     expect(r.stdout).toContain('Improvements:');
   });
@@ -37,12 +37,12 @@ describe('querygate compare (CLI)', () => {
   it('writes Markdown for a pull request and JSON for tools', async () => {
     const out = join(dir, 'comment.md');
     const md = await cli(['compare', withIndex, withoutIndex, '--format', 'markdown', '--out', out]);
-    expect(md.code).toBe(1);
+    expect(md.code, md.stderr).toBe(1);
     expect(md.stdout.startsWith('## querygate: 2 regression(s)')).toBe(true);
     expect(readFileSync(out, 'utf8').trim()).toBe(md.stdout.trim());
 
     const json = await cli(['compare', withIndex, withoutIndex, '--format', 'json']);
-    expect(json.code).toBe(1);
+    expect(json.code, json.stderr).toBe(1);
     const parsed = JSON.parse(json.stdout) as { verdict: string; counts: { regressions: number } };
     expect(parsed.verdict).toBe('regression');
     expect(parsed.counts.regressions).toBe(2);
@@ -64,30 +64,30 @@ describe('querygate compare (CLI)', () => {
       ].join('\n'),
     );
     const r = await cli(['compare', withIndex, withoutIndex, '--budget', budget]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('OK: no regression');
 
     const bad = join(dir, 'bad.budget.yaml');
     writeFileSync(bad, ['version: 1', 'compare:', '  planCost: { relativ: 1 }', ''].join('\n'));
     const e = await cli(['compare', withIndex, withoutIndex, '--budget', bad]);
-    expect(e.code).toBe(2);
+    expect(e.code, e.stderr).toBe(2);
     expect(e.stderr).toMatch(/^querygate: error: .*bad\.budget\.yaml:3:\d+: compare\.planCost\.relativ: unknown field/m);
     expect(e.stderr).not.toMatch(noStack);
   });
 
   it('rejects missing and invalid reports and unknown formats with exit 2 and one line', async () => {
     const missing = await cli(['compare', join(dir, 'nope.json'), withIndex]);
-    expect(missing.code).toBe(2);
+    expect(missing.code, missing.stderr).toBe(2);
     expect(missing.stderr.trim()).toBe(`querygate: error: report not found: ${join(dir, 'nope.json')}`);
 
     const notReport = join(dir, 'not-a-report.json');
     writeFileSync(notReport, '{"hello": 1}');
     const invalid = await cli(['compare', withIndex, notReport]);
-    expect(invalid.code).toBe(2);
+    expect(invalid.code, invalid.stderr).toBe(2);
     expect(invalid.stderr.trim()).toBe(`querygate: error: ${notReport}: not a querygate report`);
 
     const format = await cli(['compare', withIndex, withoutIndex, '--format', 'xml']);
-    expect(format.code).toBe(2);
+    expect(format.code, format.stderr).toBe(2);
     expect(format.stderr).toContain("argument 'xml' is invalid");
     for (const r of [missing, invalid, format]) expect(r.stderr).not.toMatch(noStack);
   });
@@ -109,7 +109,11 @@ describe('querygate run --baseline (CLI)', () => {
 
   const run = (extra: readonly string[], out = join(dir, 'report.json')) =>
     runCli(
-      ['run', '--workload', fixture('workload.sql'), '--database-url', url, '--repeat', '12', '--connections', '2', '--out', out, '-q', ...extra],
+      [
+        'run', '--workload', fixture('workload.sql'), '--database-url', url, '--repeat', '12', '--connections', '2', '--out', out, '-q',
+        ...extra,
+        ...(extra.some((x) => x.endsWith('budget')) ? [] : ['--no-budget']),
+      ],
       { cwd: dir },
     );
 
@@ -117,7 +121,7 @@ describe('querygate run --baseline (CLI)', () => {
     const saved = join(dir, 'pr-baseline.json');
     const r = await run(['--baseline', withIndex, '--save-baseline', saved]);
     expect(r.stderr).not.toMatch(noStack);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('REGRESSION: 2 statement(s) regressed');
     expect(r.stdout).toMatch(/scan-downgrade: .*on orders -> Seq Scan on orders/);
     expect(r.stderr).toContain(`baseline written to ${saved}`);
@@ -125,7 +129,7 @@ describe('querygate run --baseline (CLI)', () => {
 
     // The same branch against its own baseline: no regression.
     const again = await run(['--baseline', saved]);
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('OK: no regression (4 matched, 0 new, 0 removed');
   });
 
@@ -141,14 +145,14 @@ describe('querygate run --baseline (CLI)', () => {
     expect(lenient.stderr).not.toMatch(noStack);
     expect(lenient.stdout).toContain('OK: no regression');
     const strict = await run(['--baseline', withIndex, '--no-budget'], join(dir, 'strict.json'));
-    expect(strict.code).toBe(1);
+    expect(strict.code, strict.stderr).toBe(1);
     expect(strict.stdout).toContain('REGRESSION: 2 statement(s) regressed');
   });
 
   it('checks the baseline before running', async () => {
     const out = join(dir, 'never-written.json');
     const r = await run(['--baseline', join(dir, 'missing.json')], out);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim()).toBe(`querygate: error: report not found: ${join(dir, 'missing.json')}`);
     expect(existsSync(out)).toBe(false);
   });

@@ -4,17 +4,17 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { findBudgetFile, loadBudget } from '../../budget/load.js';
 import { compareReports } from '../../compare/compare.js';
-import { resolveCompareThresholds, type CompareThresholdOverrides } from '../../compare/thresholds.js';
+import { resolveCompareThresholds } from '../../compare/thresholds.js';
 import type { Budget } from '../../model/budget.js';
-import type { Comparison, CompareThresholds } from '../../model/comparison.js';
+import type { Comparison } from '../../model/comparison.js';
 import type { Report } from '../../model/report.js';
 import { renderComparisonJson } from '../../report/comparison-json.js';
 import { renderComparisonMarkdown } from '../../report/comparison-markdown.js';
 import { renderComparisonTable } from '../../report/comparison-table.js';
 import { readReport } from '../../report/read.js';
 import { EXIT, type CliIO } from '../io.js';
+import { resolveBudget } from '../output.js';
 
 export type ComparisonFormat = 'table' | 'markdown' | 'json';
 
@@ -46,7 +46,9 @@ export function registerCompare(program: Command, io: CliIO, setExit: (code: num
 export function compareCommand(basePath: string, headPath: string, flags: CompareFlags, io: CliIO): number {
   const base = readReport(basePath);
   const head = readReport(headPath);
-  const comparison = compareReports(base, head, loadCompareThresholds(flags.budget, io));
+  // The same budget resolution as run and check: --budget FILE, else the nearest querygate.budget.yaml.
+  const budget = resolveBudget(flags.budget === undefined ? {} : { budget: flags.budget }, io);
+  const comparison = compareReports(base, head, resolveCompareThresholds(budget?.compare));
   return writeComparison(comparison, flags, io);
 }
 
@@ -57,26 +59,6 @@ export function compareCommand(basePath: string, headPath: string, flags: Compar
 export function compareWithBaseline(baseline: Report, head: Report, flags: CompareFlags, io: CliIO, budget?: Budget): number {
   const comparison = compareReports(baseline, head, resolveCompareThresholds(budget?.compare));
   return writeComparison(comparison, flags, io);
-}
-
-/**
- * The thresholds: the defaults, overridden by the `compare:` section of the given budget file, or of
- * the nearest querygate.budget.yaml unless `budget` is false.
- */
-export function loadCompareThresholds(budget: string | false | undefined, io: CliIO, cwd = process.cwd()): CompareThresholds {
-  if (budget === false) return resolveCompareThresholds();
-  const path = budget ?? findBudgetFile(cwd);
-  if (!path) return resolveCompareThresholds();
-  const overrides: CompareThresholdOverrides | undefined = loadBudget(path).compare;
-  if (budget === undefined && overrides) io.err(`querygate: compare thresholds from ${path}`);
-  return resolveCompareThresholds(overrides);
-}
-
-/** Output format by file extension: .md -> markdown, .json -> json, anything else -> table. */
-export function formatForFile(path: string): ComparisonFormat {
-  if (/\.(md|markdown)$/i.test(path)) return 'markdown';
-  if (/\.json$/i.test(path)) return 'json';
-  return 'table';
 }
 
 /** Renders in the chosen format, prints it (and writes it to --out), returns 1 on regression. */
