@@ -70,8 +70,13 @@ export default defineRule({
       const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      // The scan's filter is selective, but a range (`created_at::date > ...`) may match most rows
+      // while another predicate on the table does the filtering: then it is a milder case.
+      const others = predicates.filter((q) => q !== predicate && !q.join && scansTable(scan.node, q.table) && q.text !== predicate.text);
+      const mild = predicate.use === 'range' && others.length > 0;
       findings.push({
         messageId: diagnosis.problem,
+        ...(mild ? { level: 'mild' as const } : {}),
         relation: relation.name,
         nodePath: formatPath(scan.path),
         evidence: {
@@ -136,7 +141,7 @@ function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): 
       if (p.wrapperName === 'date' && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1`;
       }
-      return `cast the other side instead (${col} = (${p.otherText})::<type of ${p.column}>), or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
+      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or CREATE INDEX ON ${relation.name} ((${p.indexText})); if the cast is IMMUTABLE (timestamptz to date is not)`;
     case 'expression':
       return `move the computation to the other side so that ${col} itself is compared, or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
     case 'leadingWildcard':

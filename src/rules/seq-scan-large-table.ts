@@ -5,7 +5,6 @@
 import { columnPredicates, createIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import { isSeqScan, isTrivial, nodeShare, relationRows, removedShare, round, rowsOut, scanKind } from '../analyze/plan-facts.js';
-import type { TableRef } from '../analyze/sql-tree.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -14,8 +13,7 @@ export default defineRule({
   category: 'scan',
   description: 'A sequential scan reads a large table, and its filter throws most of the rows away.',
   messages: {
-    selective:
-      '{scan} on {relation} reads all {tableRows} rows of the table to keep {keptRows} ({removedPercent}% removed by its filter)',
+    selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
     full: '{scan} on {relation} reads all {tableRows} rows of the table ({nodePercent}% of the statement)',
   },
   defaultOptions: {
@@ -45,9 +43,16 @@ export default defineRule({
       const removed = removedShare(node, parallelDivisor, tableRows);
       const share = nodeShare(node, root);
       const loops = node['Actual Loops'] !== undefined && parallelDivisor === 1 ? Number(node['Actual Loops']) : 1;
-      const keptRows = Math.round(rowsOut(node, parallelDivisor) / Math.max(1, loops));
+      const keptRows = Math.round(rowsOut(node, parallelDivisor));
+      // With ANALYZE, the rows actually read (a LIMIT above may stop the scan early; a nested loop
+      // may run it many times); else the whole table once.
+      const rowsRead =
+        removedActual !== undefined && node['Actual Rows'] !== undefined
+          ? Math.round((removedActual + node['Actual Rows']) * Number(node['Actual Loops'] ?? 1))
+          : Math.round(tableRows);
       const evidence = {
         tableRows: Math.round(tableRows),
+        rowsRead,
         keptRows,
         removedShare: round(removed),
         nodeShare: round(share),
@@ -55,7 +60,6 @@ export default defineRule({
         ...(node.Filter ? { filter: node.Filter } : {}),
       };
       const name = relation?.name ?? node['Relation Name'] ?? '?';
-      const table: TableRef = { table: node['Relation Name'] ?? '', ...(node.Alias ? { alias: node.Alias } : {}) };
       const base = {
         relation: name,
         nodePath: formatPath(path),
@@ -63,6 +67,7 @@ export default defineRule({
         data: {
           scan: scanKind(node),
           relation: name,
+          reads: describeRead(rowsRead, tableRows, loops),
           // Floored near 100% so that "100%" means every row was removed.
           removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
           nodePercent: Math.round(share * 100),
@@ -86,6 +91,14 @@ export default defineRule({
     return findings;
   },
 });
+
+const count = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function describeRead(rowsRead: number, tableRows: number, loops: number): string {
+  if (loops > 1) return `${count(rowsRead)} rows in ${count(loops)} scans of the ${count(tableRows)}-row table`;
+  if (rowsRead >= tableRows * 0.9) return `all ${count(tableRows)} rows of the table`;
+  return `${count(rowsRead)} of the table's ${count(tableRows)} rows`;
+}
 
 /** An index on the bare columns the filter compares: equality columns first, then one range column. */
 function suggestIndex(relation: string, predicates: ReturnType<typeof columnPredicates>): string | undefined {
