@@ -8,7 +8,7 @@ import { tryParse } from '../analyze/parser.js';
 import { countParams } from '../workload/load.js';
 import type { Finding, IndexAdvice } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
-import type { Session } from '../target/pg.js';
+import { asServerError, type Session } from '../target/pg.js';
 import {
   ADVISED_RULES,
   DEFAULT_MAX_CANDIDATES,
@@ -179,7 +179,17 @@ export async function adviseDetails(
   if (!relevant) return { report, findings: results };
 
   const allowBuild = report.target.kind === 'embedded' || Boolean(options.allowIndexBuild);
-  const capabilities = await probeCapabilities(session, allowBuild);
+  let capabilities: ValidationCapabilities;
+  try {
+    capabilities = await probeCapabilities(session, allowBuild);
+  } catch (error) {
+    const server = asServerError(error);
+    if (!server) throw error;
+    return {
+      report: { ...report, warnings: [...report.warnings, `no index advice: ${server.message}`] },
+      findings: results,
+    };
+  }
   const work: WorkItem[] = [];
   for (const [queryIndex, query] of report.queries.entries()) {
     if (!query.plan) continue;

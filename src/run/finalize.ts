@@ -8,6 +8,9 @@ import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type W
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
+import { applyRules } from '../analyze/engine.js';
+import type { ResolvedRules } from '../config/config.js';
+import { adviseReport } from '../advise/advise.js';
 
 export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPLAIN_LIMIT = 100;
@@ -20,6 +23,13 @@ export interface AnalysisOptions {
   readonly explainTimeoutMs?: number;
   /** Explain at most this many statements. */
   readonly explainLimit?: number;
+  /** Rule settings (config file); default: every rule at its defaults. */
+  readonly rules?: ResolvedRules;
+  /**
+   * Validate index advice by building candidates (in a rolled-back transaction) on an external
+   * database too; always done on the embedded one. The build blocks writes to the table while it runs.
+   */
+  readonly allowIndexBuild?: boolean;
 }
 
 export interface FinalizeInput {
@@ -114,7 +124,16 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     warnings,
   };
   // Analysis steps (rules, index advice) are applied here, in this order.
-  return report;
+  const analyzed = applyRules(report, {
+    ...(input.analysis.rules ? { rules: input.analysis.rules } : {}),
+    statements: input.client.map((c) => ({ fingerprint: c.fingerprint, sql: c.sql, ...(c.params ? { params: c.params } : {}) })),
+  });
+  return adviseReport(control, analyzed, {
+    statements: input.client,
+    ...(input.analysis.allowIndexBuild ? { allowIndexBuild: true } : {}),
+    ...(input.analysis.explainTimeoutMs !== undefined ? { explainTimeoutMs: input.analysis.explainTimeoutMs } : {}),
+    onStep: step,
+  });
 }
 
 /** Each statement learns which routes run it and how often per request (HTTP runs). */

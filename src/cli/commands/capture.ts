@@ -58,6 +58,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
         ...(databaseUrl ? { databaseUrl } : {}),
         files,
         setup: Boolean(flags.setup),
+        allowIndexBuild: Boolean(flags.allowIndexBuild),
         analyze: Boolean(flags.analyze),
         rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
         ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),

@@ -28,7 +28,7 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
     const code = await executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, async (signal, onProgress, onStep) => {
       const report = await runWorkload({
         workload,
-        ...(databaseUrl ? { databaseUrl, setup: true, allowWrites: true } : {}),
+        ...(databaseUrl ? { databaseUrl, setup: true, allowWrites: true, allowIndexBuild: true } : {}),
         analyze: Boolean(flags.analyze),
         rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
         signal,

@@ -55,6 +55,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
         workload,
         ...(databaseUrl ? { databaseUrl } : {}),
         setup: Boolean(flags.setup),
+        allowIndexBuild: Boolean(flags.allowIndexBuild),
         analyze: Boolean(flags.analyze),
         rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
         ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),

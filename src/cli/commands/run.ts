@@ -26,6 +26,8 @@ export interface RunFlags extends OutputFlags, BudgetFlags {
   databaseUrl?: string;
   setup?: boolean;
   allowWrites?: boolean;
+  /** Validate index advice on an external database by building candidates in rolled-back transactions. */
+  allowIndexBuild?: boolean;
   repeat?: number;
   connections?: number;
   duration?: number;
@@ -62,6 +64,10 @@ export function addTargetOptions(command: Command): Command {
     .option('--out <file>', 'where to write the JSON report', 'querygate-report.json')
     .option('--analyze', 'EXPLAIN (ANALYZE, BUFFERS) each statement inside a rolled-back transaction')
     .option('--explain-timeout <duration>', 'statement_timeout of each EXPLAIN (default 10s)', parseDurationFlag('--explain-timeout'))
+    .option(
+      '--allow-index-build',
+      'validate index advice on an external database by building each candidate in a rolled-back transaction (the build blocks writes to the table; embedded: always)',
+    )
     .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
     .option('-q, --quiet', 'print no summary (the report file is still written)')
     .option('-v, --verbose', 'print the resolved settings and each step')
@@ -140,6 +146,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
       ...(databaseUrl ? { databaseUrl } : {}),
       setup: Boolean(flags.setup),
       allowWrites: Boolean(flags.allowWrites),
+      allowIndexBuild: Boolean(flags.allowIndexBuild),
       analyze: Boolean(flags.analyze),
       rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
       ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
