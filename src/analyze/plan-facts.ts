@@ -51,13 +51,19 @@ export function planNodes(root: PlanNode): PlanNodeFacts[] {
 }
 
 /**
- * The relation's size in rows as the planner sees it (pg_class.reltuples); the live-row counter only
- * when the table was never analyzed. The counter is not trusted otherwise: right after a bulk load
- * it can count the loaded rows twice (inserts flushed to the statistics after ANALYZE set it).
+ * The relation's size in rows as the planner sees it (pg_class.reltuples), or the live-row counter
+ * when the table was never analyzed or has grown tenfold since. The counter is not trusted for less:
+ * right after a bulk load it can count the loaded rows twice (inserts flushed to the statistics
+ * after ANALYZE set it).
  */
 export function relationRows(relation: RelationInfo): number {
-  return relation.estimatedRows >= 0 ? relation.estimatedRows : Math.max(relation.liveRows, 0);
+  const live = Math.max(relation.liveRows, 0);
+  if (relation.estimatedRows < 0) return live;
+  return live >= STALE_FACTOR * Math.max(1, relation.estimatedRows) ? live : relation.estimatedRows;
 }
+
+/** Live rows this many times the planner's estimate mean the statistics are stale. */
+export const STALE_FACTOR = 10;
 
 /** Rows a scan returns in all (all loops, all processes): actual with ANALYZE, else estimated. */
 export function rowsOut(node: PlanNode, divisor = 1): number {

@@ -15,11 +15,11 @@ export default defineRule({
   category: 'estimate',
   description: "The planner's row estimate for a plan node is off by 10x or more from the actual rows (with --analyze).",
   messages: {
-    filter: '{node}: the planner expected {estimatedRows} rows but got {actualRows} ({ratio}x {direction}): it misjudged the filter {condition}',
+    filter: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the filter {condition}',
     staleStatistics:
-      "{node}: the planner expected {estimatedRows} rows but got {actualRows} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})",
-    join: '{node}: the planner expected {estimatedRows} rows but got {actualRows} ({ratio}x {direction}): it misjudged the join condition {condition}',
-    node: '{node}: the planner expected {estimatedRows} rows but got {actualRows} ({ratio}x {direction})',
+      "{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})",
+    join: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the join condition {condition}',
+    node: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction})',
   },
   defaultOptions: {
     /** A misestimate at least this large is reported (as info below `strongRatio`). */
@@ -62,7 +62,11 @@ export default defineRule({
           ratio: Math.round(m.ratio),
           direction: m.actual > m.estimated ? 'under' : 'over',
         },
-        data: { node: facts.path[facts.path.length - 1] ?? node['Node Type'], direction: m.actual > m.estimated ? 'more' : 'fewer' },
+        data: {
+          node: facts.path[facts.path.length - 1] ?? node['Node Type'],
+          direction: m.actual > m.estimated ? 'more' : 'fewer',
+          expected: m.estimated === 1 ? '1 row' : `${Math.round(m.estimated).toLocaleString('en-US')} rows`,
+        },
         ...(m.ratio < options.strongRatio ? { level: 'note' as const } : {}),
       };
       const condition = joinCondition(node);
