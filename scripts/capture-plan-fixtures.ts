@@ -23,6 +23,8 @@ import { startEmbedded } from '../src/target/embedded.js';
 import { openSession } from '../src/target/pg.js';
 import { openTarget } from '../src/target/target.js';
 import { loadScenario } from '../src/workload/load.js';
+import { runHttpOnTarget } from '../src/workload/http/phases.js';
+import { isHttpScenario, loadHttpScenario } from '../src/workload/http/scenario.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PLANS = join(ROOT, 'fixtures', 'plans');
@@ -71,6 +73,7 @@ async function capture(adminUrl: string, rule: string, file: string, index: numb
     await setup.close();
   }
   const scenario = relative(ROOT, path);
+  if (isHttpScenario(scenario)) return captureHttp(url.toString(), scenario, analyze);
   const workload = loadScenario(scenario, {});
   const target = await openTarget({ databaseUrl: url.toString() });
   const started = Date.now();
@@ -91,6 +94,25 @@ async function capture(adminUrl: string, rule: string, file: string, index: numb
       `${relative(ROOT, out)}: ${report.queries.length} statement(s) in ${Date.now() - started} ms` +
         (missing.length ? ` (no plan for: ${missing.map((s) => s.name).join(', ')})` : ''),
     );
+  } finally {
+    await target.close();
+  }
+}
+
+/**
+ * An HTTP scenario (n-plus-one): the application sends the statements, so they have no name and no
+ * client text; the fixture names each by its normalized text, which the rule tests use.
+ */
+async function captureHttp(url: string, scenario: string, analyze: boolean): Promise<void> {
+  const target = await openTarget({ databaseUrl: url });
+  const started = Date.now();
+  try {
+    const report = await runHttpOnTarget(target, { workload: loadHttpScenario(scenario), setup: true, analyze, seed: 1 });
+    const named: Report = { ...report, queries: report.queries.map((q) => ({ ...q, source: q.source ?? q.query, findings: [], suppressed: [] })) };
+    const fixture: PlanFixture = { scenario, analyze, server: report.target.serverVersion, statements: [], report: named };
+    const out = join(ROOT, scenario.replace(/\.ya?ml$/, '.json'));
+    writeFileSync(out, `${JSON.stringify(fixture, null, 1)}\n`);
+    console.log(`${relative(ROOT, out)}: ${report.queries.length} statement(s), ${report.routes?.length ?? 0} route(s) in ${Date.now() - started} ms`);
   } finally {
     await target.close();
   }

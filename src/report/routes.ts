@@ -93,11 +93,8 @@ export function renderRouteCulprits(report: Report): string {
       `  ${formatCount(top.callsPerRequest)} call(s) per request, ${formatMs(top.dbMsPerRequest)} per request, ` +
         `${formatCount(query.sharedBlksPerCall)} shared blocks per call`,
     );
-    for (const f of query.findings) {
-      lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
-      if (f.advice) lines.push(`    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`);
-      else if (f.suggestion) lines.push(`    fix: ${f.suggestion}`);
-    }
+    const rules = [...new Set(query.findings.map((f) => f.rule))];
+    if (rules.length) lines.push(`  flagged by ${rules.join(', ')} (see the findings above)`);
   }
   for (const n of findNPlusOne(report)) {
     lines.push(

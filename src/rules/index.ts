@@ -13,6 +13,7 @@ import seqScanLargeTable from './seq-scan-large-table.js';
 import slowMean from './slow-mean.js';
 import sortSpill from './sort-spill.js';
 import unboundedResult from './unbounded-result.js';
+import nPlusOne from './n-plus-one.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -26,6 +27,7 @@ export const RULES: readonly AnyRule[] = [
   unboundedResult,
   highDbTimeShare,
   slowMean,
+  nPlusOne,
   // querygate:rules-registry
 ];
 
