@@ -8,6 +8,8 @@ import type { WireSession } from './wire.js';
 export interface Target {
   readonly kind: 'embedded' | 'external';
   readonly info: TargetInfo;
+  /** Connection URL of the target database, with credentials (for an application under test): never print it. */
+  readonly url: string;
   /** Opens another session on the target database. */
   connect(applicationName?: string): Promise<Session>;
   /** Opens a lean connection for replaying statements (see wire.ts). */
@@ -40,6 +42,7 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
       return {
         kind: 'embedded',
         info,
+        url: server.url,
         connect: (name) => openSession(server.url, name),
         connectReplay: (name) => openWireSession(server.url, name),
         close: () => server.stop(),
@@ -60,6 +63,7 @@ async function openExternal(url: string): Promise<Target> {
     return {
       kind: 'external',
       info,
+      url,
       connect: (name) => openSession(url, name),
       connectReplay: (name) => openWireSession(url, name),
       close: async () => undefined,
