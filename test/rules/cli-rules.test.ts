@@ -78,7 +78,8 @@ describe('querygate run with rules', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Findings \(1 error/);
     expect(result.stdout).toContain('ERROR   seq-scan-large-table');
-    expect(result.stdout).toContain('fix: CREATE INDEX ON public.invoices (customer);');
+    // The rule's suggestion, or the index advice validated on the planner that replaces it.
+    expect(result.stdout).toMatch(/fix: CREATE INDEX .*public\.invoices.* \(customer[,)]/);
   });
 
   it('--config can lower a rule below the gate', async () => {
