@@ -101,7 +101,8 @@ export function renderRouteCulprits(report: Report): string {
       `N+1: "${n.route.name}" (${n.route.method} ${n.route.path}) runs ${formatCount(n.callsPerRequest)} times per request: ${oneLine(n.query.query, 100)}` +
         ` (${formatCount(n.route.statementsPerRequest)} statements per request in all)`,
     );
-    lines.push('  fix: fetch the rows in one statement: WHERE id = ANY($1) with the list of ids, or a join');
+    const finding = n.query.findings.find((f) => f.rule === 'n-plus-one' && f.route === n.route.name);
+    lines.push(`  fix: ${finding?.suggestion ?? 'fetch the rows in one statement: WHERE id = ANY($1) with the list of ids, or a join'}`);
   }
   return lines.join('\n');
 }

@@ -2,40 +2,46 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadParser } from '../../analyze/parser.js';
 import { renderCulprit } from '../../report/culprit.js';
-import { runWorkload } from '../../run/run.js';
-import { loadScenario } from '../../workload/load.js';
+import { renderRouteCulprits } from '../../report/routes.js';
+import { runHttpWorkload } from '../../workload/http/phases.js';
+import { loadHttpScenario } from '../../workload/http/scenario.js';
 import type { CliIO } from '../io.js';
 import { resolveRunConfig } from '../fail-on.js';
 import { budgetRules } from '../../budget/gate.js';
 import { resolveBudget } from '../output.js';
 import { addTargetOptions, executeRun, type RunFlags } from './run.js';
 
-/** The scenario that reproduces the outage, shipped with the package. */
+/** The SQL scenario that reproduces the outage, shipped with the package (an example for `querygate run`). */
 export const DEMO_SCENARIO = fileURLToPath(new URL('../../../scenarios/outage-demo.yaml', import.meta.url));
+/** What `querygate demo` runs: the same outage as HTTP traffic through the sample application. */
+export const DEMO_HTTP_SCENARIO = fileURLToPath(new URL('../../../fixtures/app/demo.yaml', import.meta.url));
 
 export function registerDemo(program: Command, io: CliIO, setExit: (code: number) => void): void {
   const command = program
     .command('demo')
-    .description('reproduce the outage on an embedded PostgreSQL: 1M orders, normal traffic, one costly new query');
+    .description('reproduce the outage on an embedded PostgreSQL: 1M orders, HTTP traffic through a sample shop app, one costly new endpoint, one N+1 loop');
   addTargetOptions(command).action(async (flags: RunFlags) => {
     await loadParser();
-    const workload = loadScenario(DEMO_SCENARIO, {});
+    const scenario = loadHttpScenario(DEMO_HTTP_SCENARIO);
+    // Start the sample app with this very Node: the scenario's `node` may not be on the PATH.
+    const workload = { ...scenario, ...(scenario.app ? { app: { ...scenario.app, command: [process.execPath, 'server.js'] } } : {}) };
     const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
     if (databaseUrl) io.err('querygate: the demo creates (and replaces) schema "shop" in the given database');
     const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
     const budget = resolveBudget(flags, io);
     let culprit = '';
     const code = await executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, async (signal, onProgress, onStep) => {
-      const report = await runWorkload({
+      const report = await runHttpWorkload({
         workload,
-        ...(databaseUrl ? { databaseUrl, setup: true, allowWrites: true, allowIndexBuild: true } : {}),
+        ...(databaseUrl ? { databaseUrl, setup: true, allowIndexBuild: true } : {}),
         analyze: Boolean(flags.analyze),
         rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
         signal,
         ...(onProgress ? { onProgress } : {}),
         onStep,
+        ...(flags.verbose ? { onAppOutput: (line: string) => io.err(`app: ${line}`) } : {}),
       });
-      culprit = renderCulprit(report);
+      culprit = [renderCulprit(report), renderRouteCulprits(report)].filter(Boolean).join('\n\n');
       return report;
     }, undefined, budget);
     if (!flags.quiet && culprit) io.out(`\n${culprit}`);
