@@ -57,6 +57,8 @@ export interface AdviseOptions {
   readonly maxCandidates?: number;
   /** Distinct candidates validated per report (default 40); the rest stay unvalidated. */
   readonly maxValidations?: number;
+  /** Time for validating candidates per report, ms (default 2 min); the rest stay unvalidated. */
+  readonly maxValidationMs?: number;
   readonly onStep?: (message: string) => void;
 }
 
@@ -64,6 +66,7 @@ export const DEFAULT_MIN_IMPROVEMENT = 0.5;
 export const DEFAULT_BUILD_TIMEOUT_MS = 60_000;
 export const DEFAULT_LOCK_TIMEOUT_MS = 2_000;
 export const DEFAULT_MAX_VALIDATIONS = 40;
+export const DEFAULT_MAX_VALIDATION_MS = 120_000;
 const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
 /** A candidate with fewer key columns wins when its cost is within this factor of the best one. */
 const SIMPLER_WITHIN = 1.1;
@@ -246,8 +249,10 @@ export async function adviseDetails(
     );
   }
   let skipped = 0;
+  const deadline = Date.now() + (options.maxValidationMs ?? DEFAULT_MAX_VALIDATION_MS);
   for (const [n, group] of toValidate.entries()) {
-    if (n >= limit) {
+    // Statements come most expensive first, so a limit leaves out the least important candidates.
+    if (n >= limit || Date.now() > deadline) {
       skipped++;
       continue;
     }
@@ -266,7 +271,12 @@ export async function adviseDetails(
       );
     }
   }
-  if (skipped > 0) warnings.push(`${skipped} index candidate(s) not validated: more than ${limit} in this run`);
+  if (skipped > 0) {
+    const seconds = Math.round((options.maxValidationMs ?? DEFAULT_MAX_VALIDATION_MS) / 1000);
+    warnings.push(
+      `${skipped} index candidate(s) not validated: over the limit of ${limit} candidates or ${seconds} s per run`,
+    );
+  }
 
   const minImprovement = options.minImprovement ?? DEFAULT_MIN_IMPROVEMENT;
   const queries = [...report.queries];

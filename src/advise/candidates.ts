@@ -20,8 +20,10 @@ import type { QueryReport, RelationInfo, Report } from '../model/report.js';
 
 /** One index that might help a statement. */
 export interface IndexCandidate {
-  /** Schema-qualified table. */
+  /** Schema-qualified table, as the report names it. */
   readonly relation: string;
+  readonly schema?: string;
+  readonly table: string;
   readonly method: 'btree' | 'gin';
   /** Key definitions as written between the parentheses: `status`, `(lower(email))`, `email gin_trgm_ops`. */
   readonly keys: readonly string[];
@@ -54,8 +56,7 @@ export function indexDefinition(
   candidate: IndexCandidate,
   options: { name?: string; concurrently?: boolean; mark?: string } = {},
 ): string {
-  const [schema, table] = splitName(candidate.relation);
-  const target = schema ? `${quoteIdentifier(schema)}.${quoteIdentifier(table)}` : quoteIdentifier(table);
+  const target = quoteRelation(candidate);
   const name = quoteIdentifier(options.name ?? candidate.name);
   const using = candidate.method === 'btree' ? '' : ` USING ${candidate.method}`;
   const create = options.mark ? `CREATE ${options.mark} INDEX` : 'CREATE INDEX';
@@ -67,9 +68,10 @@ export function candidateKey(candidate: IndexCandidate): string {
   return `${candidate.relation}|${candidate.method}|${candidate.keys.join(',')}`;
 }
 
-function splitName(name: string): [string | undefined, string] {
-  const dot = name.indexOf('.');
-  return dot < 0 ? [undefined, name] : [name.slice(0, dot), name.slice(dot + 1)];
+/** `schema.table`, each part quoted where needed. */
+export function quoteRelation(relation: { readonly schema?: string; readonly table: string }): string {
+  const table = quoteIdentifier(relation.table);
+  return relation.schema ? `${quoteIdentifier(relation.schema)}.${table}` : table;
 }
 
 /** The relation a scan node reads, schema-qualified through the report's relation metadata. */
@@ -311,6 +313,8 @@ export function generateCandidates(
       if (p.columns && coveredBy(relation, p.columns)) continue;
       const candidate: IndexCandidate = {
         relation: relation.name,
+        schema: relation.schema,
+        table: relation.table,
         method: p.method,
         keys: p.keys,
         name: '',

@@ -15,7 +15,7 @@ import { explainStatement } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
 import type { PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
-import { indexDefinition, type IndexCandidate } from './candidates.js';
+import { indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
 
 /** What the server lets querygate do to validate candidates. */
 export interface ValidationCapabilities {
@@ -198,8 +198,7 @@ export async function validateWithBuild(
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
 ): Promise<ValidationOutcome> {
-  const [schema] = splitRelation(candidate.relation);
-  const qualified = schema ? `${quoteName(schema)}.${quoteName(TEMP_NAME)}` : quoteName(TEMP_NAME);
+  const qualified = quoteRelation({ ...(candidate.schema ? { schema: candidate.schema } : {}), table: TEMP_NAME });
   try {
     await session.query('BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
@@ -231,7 +230,7 @@ export async function validateWithBuild(
     // (rolled back like the index), and compare with the statement's cost under the same statistics,
     // the index dropped again, so that fresher table statistics do not pass for the index's effect.
     const expression = candidate.keys.some((k) => k.startsWith('('));
-    if (expression) await session.query(`ANALYZE ${INTERNAL_MARK} ${quoteRelation(candidate.relation)}`);
+    if (expression) await session.query(`ANALYZE ${INTERNAL_MARK} ${quoteRelation(candidate)}`);
     const costs = await explainAll(session, statements, settings, TEMP_NAME);
     if (!expression) return { ok: true, method: 'rollback-build', costs };
     await session.query(`DROP ${INTERNAL_MARK} INDEX ${qualified}`);
@@ -291,14 +290,12 @@ export async function checkDefinition(
       }
     }
     await session.query(
-      `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate.relation)}) ON COMMIT DROP`,
+      `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate)}) ON COMMIT DROP`,
     );
-    await session.query(
-      indexDefinition(
-        { ...candidate, relation: `${TEMP_NAME}_probe` },
-        { name: `${TEMP_NAME}_probe_idx`, mark: INTERNAL_MARK },
-      ),
-    );
+    const probe = `${TEMP_NAME}_probe`;
+    const copy: IndexCandidate = { ...candidate, relation: probe, table: probe, name: `${probe}_idx` };
+    delete (copy as { schema?: string }).schema; // temporary tables live in their own schema
+    await session.query(indexDefinition(copy, { mark: INTERNAL_MARK }));
     return true;
   } catch (error) {
     if (asServerError(error) === undefined) throw error;
@@ -306,18 +303,4 @@ export async function checkDefinition(
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
-}
-
-function splitRelation(name: string): [string | undefined, string] {
-  const dot = name.indexOf('.');
-  return dot < 0 ? [undefined, name] : [name.slice(0, dot), name.slice(dot + 1)];
-}
-
-function quoteRelation(relation: string): string {
-  const [schema, table] = splitRelation(relation);
-  return schema ? `${quoteName(schema)}.${quoteName(table)}` : quoteName(table);
-}
-
-function quoteName(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adviseDetails, adviseReport, type AdvisedStatement } from '../../src/advise/advise.js';
+import { candidateKey } from '../../src/advise/candidates.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { formatPath, walkPlan } from '../../src/analyze/plan.js';
 import type { Finding } from '../../src/model/finding.js';
@@ -216,6 +217,15 @@ describe('index advice validated on a real PostgreSQL', () => {
     expect(advised.warnings.join('\n')).toMatch(
       /index advice for \d+ finding\(s\) is not validated: .*--allow-index-build/,
     );
+  });
+
+  it('validates at most maxValidations distinct candidates and says so', async () => {
+    const { report: advised, findings } = await advise({ allowIndexBuild: true, maxValidations: 1 });
+    const tried = new Set(
+      findings.flatMap((f) => f.results.filter((r) => r.method).map((r) => candidateKey(r.candidate))),
+    );
+    expect(tried.size).toBe(1);
+    expect(advised.warnings.join('\n')).toMatch(/index candidate\(s\) not validated: over the limit of 1 candidates/);
   });
 
   it('always builds on the embedded database', async () => {
