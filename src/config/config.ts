@@ -127,6 +127,23 @@ export function resolveRules(config: RulesConfig | undefined, options: ResolveOp
   return resolved;
 }
 
+/**
+ * The settings that differ from the rules' defaults, for `--verbose`:
+ * `rules: deep-offset=off, slow-mean=error thresholdMs=50` (or `rules: defaults`).
+ */
+export function describeRules(rules: ResolvedRules, registry: readonly AnyRule[] = RULES): string {
+  const defaults = defaultRules(registry);
+  const changed = Object.entries(rules).flatMap(([id, rule]) => {
+    const base = defaults[id];
+    if (!base) return [];
+    if (!rule.enabled) return [`${id}=off`];
+    const options = Object.entries(rule.options).filter(([k, v]) => base.options[k] !== v).map(([k, v]) => `${k}=${String(v)}`);
+    if (rule.severity === base.severity && options.length === 0) return [];
+    return [[`${id}=${rule.severity}`, ...options].join(' ')];
+  });
+  return `rules: ${changed.length ? changed.join(', ') : 'defaults'}`;
+}
+
 /** The nearest `querygate.config.yaml` from `cwd` upwards, if any. */
 export function findConfigFile(cwd: string): string | undefined {
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {

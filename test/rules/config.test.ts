@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultRules, findConfigFile, loadConfig, resolveRules } from '../../src/config/config.js';
+import { defaultRules, describeRules, findConfigFile, loadConfig, resolveRules } from '../../src/config/config.js';
 import { InputError } from '../../src/errors.js';
 import { RULES } from '../../src/rules/index.js';
 
@@ -41,6 +41,14 @@ describe('resolveRules', () => {
     expect(rules['slow-mean']).toEqual({ enabled: true, severity: 'error', options: { thresholdMs: 50 } });
     expect(rules['seq-scan-large-table']!.options).toMatchObject({ minRows: 100000, selectiveShare: 0.9 });
     expect(rules['seq-scan-large-table']!.severity).toBe('error');
+  });
+
+  it('describes what differs from the defaults, for --verbose', () => {
+    expect(describeRules(defaultRules())).toBe('rules: defaults');
+    // In registry order.
+    expect(describeRules(resolveRules({ 'slow-mean': { severity: 'error', thresholdMs: 50 }, 'deep-offset': 'off' }))).toBe(
+      'rules: deep-offset=off, slow-mean=error thresholdMs=50',
+    );
   });
 
   it('rejects unknown rules, unknown options and values of the wrong type, naming the field', () => {

@@ -11,6 +11,7 @@ import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } fro
 import { loadParser } from '../../analyze/parser.js';
 import { redactUrl } from '../../target/pg.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
+import { describeRules } from '../../config/config.js';
 import { readReport } from '../../report/read.js';
 import { compareWithBaseline } from './compare.js';
 import { runHttpCommand } from './run-http.js';
@@ -137,6 +138,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
+    io.err(describeRules(config.rules));
   }
   // Read the baseline first: a bad file should fail before a long run, not after it.
   const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
