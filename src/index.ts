@@ -43,6 +43,7 @@ export {
   findConfigFile,
   resolveRules,
   defaultRules,
+  describeRules,
   type QuerygateConfig,
   type LoadedConfig,
   type RulesConfig,
