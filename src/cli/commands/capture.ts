@@ -4,6 +4,7 @@
  * terminal (its output passes through) and gets DATABASE_URL of the target in its environment.
  */
 import type { Command } from 'commander';
+import { loadParser } from '../../analyze/parser.js';
 import { budgetRules } from '../../budget/gate.js';
 import { InputError } from '../../errors.js';
 import { readReport } from '../../report/read.js';
@@ -38,6 +39,7 @@ export function registerCapture(program: Command, io: CliIO, setExit: (code: num
 export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
   const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  await loadParser(); // setup files are split and checked before anything runs
   const files = { schema: readSetupFiles(flags.schema ?? [], process.cwd()), seed: readSetupFiles(flags.seed ?? [], process.cwd()) };
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   const budget = resolveBudget(flags, io);

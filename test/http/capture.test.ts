@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import { isQuerygateError, RunFailedError } from '../../src/errors.js';
+import { captureCommand } from '../../src/workload/command.js';
+import { createTestDatabase, withSession } from '../support/db.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const SCRIPT = fixture('load-script.mjs');
+
+describe('capture around an external command on a real PostgreSQL', () => {
+  let url: string;
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('capture');
+    await withSession(url, async (s) => {
+      await s.query(readFileSync(fixture('items.sql'), 'utf8'));
+      await s.query('ANALYZE');
+    });
+  });
+
+  it('reports what the command made the database do, like a run', async () => {
+    const report = await captureCommand({ command: [process.execPath, SCRIPT], databaseUrl: url, stdio: 'ignore' });
+    expect(report.run.complete).toBe(true);
+    expect(report.workload).toMatchObject({ kind: 'external', name: 'node', command: [process.execPath, SCRIPT], connections: 0 });
+    const lookup = report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')!;
+    const scan = report.queries.find((q) => q.query.startsWith('SELECT count(*) FROM items'))!;
+    expect(lookup.calls).toBe(30);
+    expect(scan.calls).toBe(5);
+    expect(scan.plan?.root).toBeTruthy();
+    expect(JSON.stringify(scan.plan?.root)).toContain('Seq Scan');
+    expect(lookup.plan?.mode).toBe('generic');
+    // Ranked by database time; querygate's own statements are not reported.
+    expect(report.queries[0]!.fingerprint).toBe(scan.fingerprint);
+    expect(report.queries.some((q) => q.query.includes('pg_stat_statements'))).toBe(false);
+    expect(report.routes).toBeUndefined();
+  });
+
+  it('a command that fails still yields its report, inside COMMAND_FAILED', async () => {
+    try {
+      await captureCommand({ command: [process.execPath, SCRIPT], databaseUrl: url, stdio: 'ignore', env: { ...process.env, EXIT_CODE: '4', LOOKUPS: '7' } });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(RunFailedError);
+      const failure = error as RunFailedError;
+      expect(failure.code).toBe('COMMAND_FAILED');
+      expect(failure.message).toBe(`the command exited with code 4: ${process.execPath} ${SCRIPT}`);
+      expect(failure.report.run.complete).toBe(true);
+      expect(failure.report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')?.calls).toBe(7);
+      expect(failure.report.warnings).toContain(`the command exited with code 4: ${process.execPath} ${SCRIPT}`);
+    }
+  });
+
+  it('a command that does not exist is an environment error without a report', async () => {
+    try {
+      await captureCommand({ command: ['querygate-no-such-load-tool', 'run'], databaseUrl: url });
+      expect.unreachable();
+    } catch (error) {
+      expect(isQuerygateError(error) && [error.code, error.kind, error.message]).toEqual([
+        'COMMAND_FAILED',
+        'environment',
+        'command not found: querygate-no-such-load-tool',
+      ]);
+    }
+  });
+
+  it('an interrupt stops the command and returns what was captured, marked incomplete', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort('interrupted by SIGTERM'), 1500);
+    const started = Date.now();
+    const report = await captureCommand({
+      command: [process.execPath, SCRIPT],
+      databaseUrl: url,
+      stdio: 'ignore',
+      env: { ...process.env, SLEEP_MS: '60000' },
+      signal: controller.signal,
+    });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGTERM' });
+    expect(report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')?.calls).toBe(30);
+  });
+});

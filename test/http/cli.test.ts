@@ -1,0 +1,128 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/workload/app.js';
+import { runCli } from '../support/cli.js';
+import { createTestDatabase, withSession } from '../support/db.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const fixture = (name: string) => here(`./fixtures/${name}`);
+const validateReport = new Ajv({ allErrors: true, strict: false }).compile(
+  JSON.parse(readFileSync(here('../../schemas/report.schema.json'), 'utf8')) as object,
+);
+const NO_STACK = /\n\s+at .*:\d+:\d+/;
+
+describe('querygate run <http scenario> and querygate capture (CLI)', () => {
+  let dir: string;
+  let url: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'querygate-http-cli-'));
+    url = await createTestDatabase('http_cli');
+  });
+
+  it('replays routes through the app, prints the per-route table and fails --fail-on warning on the N+1', async () => {
+    const out = join(dir, 'shop.json');
+    const result = await runCli(['run', fixture('shop.yaml'), '--database-url', url, '--setup', '--no-budget', '--fail-on', 'warning', '--out', out]);
+    expect(result.stderr).not.toMatch(NO_STACK);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('Routes (4), by database time per request:');
+    expect(result.stdout).toMatch(/recent orders\s+│ 60\s+│/);
+    expect(result.stdout).toContain('n-plus-one');
+    expect(result.stdout).toContain('runs 20 times per request of route "recent orders"');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.workload.kind).toBe('http');
+    expect(report.routes.map((r: { name: string }) => r.name)).toEqual(['order by id', 'customer by email', 'recent orders', 'ship order']);
+    // The password of the database never reaches the output or the report.
+    expect(result.stdout + result.stderr + readFileSync(out, 'utf8')).not.toContain(new URL(url).password);
+  });
+
+  it('bad scenario: one line naming the field, exit 2', async () => {
+    const path = join(dir, 'bad.yaml');
+    writeFileSync(path, 'http:\n  baseUrl: http://127.0.0.1:1\n  routes:\n    - path: /orders/{id}\n');
+    const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'querygate: error: bad.yaml: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
+    );
+  });
+
+  it('HTTP flags on a SQL scenario are a usage error', async () => {
+    const result = await runCli(['run', here('../../scenarios/outage-demo.yaml'), '--rate', '10', '--database-url', url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--base-url and --rate apply to HTTP scenarios');
+  });
+
+  it('an unreachable application: exit 3, one clear line', async () => {
+    const port = await freePort();
+    const result = await runCli(['run', fixture('shop.yaml'), '--base-url', `http://127.0.0.1:${port}`, '--database-url', url, '--no-budget', '--out', join(dir, 'unreachable.json')]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`querygate: error: cannot reach the application at http://127.0.0.1:${port}: connection refused`);
+    expect(result.stderr).not.toMatch(NO_STACK);
+  });
+
+  it('an application that exits during the run: partial report written, exit 3 with its last output', async () => {
+    const path = join(dir, 'exits.yaml');
+    writeFileSync(
+      path,
+      `http:
+  app:
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fixture('test-app.mjs'))}]
+    env: { MODE: exit-after, EXIT_AFTER: 40 }
+    ready: /health
+  routes:
+    - { name: a, path: /a }
+    - { name: b, path: /b }
+  load: { connections: 2, duration: 20s }
+`,
+    );
+    const out = join(dir, 'exits.json');
+    const result = await runCli(['run', path, '--database-url', url, '--no-budget', '--out', out]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`report written to ${out} (incomplete)`);
+    expect(result.stderr).toContain('querygate: error: the application exited with code 3 during the run');
+    expect(result.stderr).toContain('  app: test app: giving up after 40 requests');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'the application exited with code 3' });
+    expect(report.routes[0].requests).toBeGreaterThanOrEqual(39);
+  });
+
+  it('capture -- <command> on the embedded database: the command gets DATABASE_URL, its output passes through', async () => {
+    const out = join(dir, 'capture.json');
+    const result = await runCli(['capture', '--schema', fixture('items.sql'), '--no-budget', '--out', out, '--', process.execPath, fixture('load-script.mjs')]);
+    expect(result.stderr).not.toMatch(NO_STACK);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('load-script: 35 statements sent');
+    expect(result.stdout).toContain('Index Scan using');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.target.kind).toBe('embedded');
+    expect(report.workload).toMatchObject({ kind: 'external', command: [process.execPath, fixture('load-script.mjs')] });
+    expect(report.queries.find((q: { query: string }) => q.query === 'SELECT id, label FROM items WHERE id = $1').calls).toBe(30);
+  });
+
+  it('capture with a failing command writes the report, then exits 3', async () => {
+    await withSession(url, (s) => s.query(readFileSync(fixture('items.sql'), 'utf8')));
+    const out = join(dir, 'capture-failed.json');
+    const result = await runCli(['capture', '--database-url', url, '--no-budget', '--out', out, '--', process.execPath, fixture('load-script.mjs')], {
+      env: { EXIT_CODE: '9' },
+    });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`report written to ${out}`);
+    expect(result.stderr).toContain(`querygate: error: the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('capture without a command, and with one that does not exist', async () => {
+    const none = await runCli(['capture', '--database-url', url]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("missing required argument 'command'");
+    const missing = await runCli(['capture', '--database-url', url, '--no-budget', '--out', join(dir, 'missing.json'), '--', 'querygate-no-such-load-tool']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('querygate: error: command not found: querygate-no-such-load-tool');
+  });
+});
