@@ -79,7 +79,10 @@ async function capture(adminUrl: string, rule: string, file: string, index: numb
   const started = Date.now();
   try {
     const report = await runOnTarget(target, { workload, setup: true, allowWrites: true, analyze, seed: 1 });
-    const stripped: Report = { ...report, queries: report.queries.map((q) => ({ ...q, findings: [], suppressed: [] })) };
+    const stripped: Report = {
+      ...report,
+      queries: report.queries.map((q) => ({ ...q, findings: [], suppressed: [] })),
+    };
     const fixture: PlanFixture = {
       scenario,
       analyze,
@@ -89,7 +92,9 @@ async function capture(adminUrl: string, rule: string, file: string, index: numb
     };
     const out = path.replace(/\.ya?ml$/, '.json');
     writeFileSync(out, `${JSON.stringify(fixture, null, 1)}\n`);
-    const missing = workload.statements.filter((s) => !report.queries.some((q) => q.fingerprint === s.fingerprint && q.plan));
+    const missing = workload.statements.filter(
+      (s) => !report.queries.some((q) => q.fingerprint === s.fingerprint && q.plan),
+    );
     console.log(
       `${relative(ROOT, out)}: ${report.queries.length} statement(s) in ${Date.now() - started} ms` +
         (missing.length ? ` (no plan for: ${missing.map((s) => s.name).join(', ')})` : ''),
@@ -107,12 +112,28 @@ async function captureHttp(url: string, scenario: string, analyze: boolean): Pro
   const target = await openTarget({ databaseUrl: url });
   const started = Date.now();
   try {
-    const report = await runHttpOnTarget(target, { workload: loadHttpScenario(scenario), setup: true, analyze, seed: 1 });
-    const named: Report = { ...report, queries: report.queries.map((q) => ({ ...q, source: q.source ?? q.query, findings: [], suppressed: [] })) };
-    const fixture: PlanFixture = { scenario, analyze, server: report.target.serverVersion, statements: [], report: named };
+    const report = await runHttpOnTarget(target, {
+      workload: loadHttpScenario(scenario),
+      setup: true,
+      analyze,
+      seed: 1,
+    });
+    const named: Report = {
+      ...report,
+      queries: report.queries.map((q) => ({ ...q, source: q.source ?? q.query, findings: [], suppressed: [] })),
+    };
+    const fixture: PlanFixture = {
+      scenario,
+      analyze,
+      server: report.target.serverVersion,
+      statements: [],
+      report: named,
+    };
     const out = join(ROOT, scenario.replace(/\.ya?ml$/, '.json'));
     writeFileSync(out, `${JSON.stringify(fixture, null, 1)}\n`);
-    console.log(`${relative(ROOT, out)}: ${report.queries.length} statement(s), ${report.routes?.length ?? 0} route(s) in ${Date.now() - started} ms`);
+    console.log(
+      `${relative(ROOT, out)}: ${report.queries.length} statement(s), ${report.routes?.length ?? 0} route(s) in ${Date.now() - started} ms`,
+    );
   } finally {
     await target.close();
   }

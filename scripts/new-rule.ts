@@ -36,7 +36,10 @@ async function syncSchema(): Promise<void> {
   const path = join(ROOT, 'schemas', 'config.schema.json');
   const schema = JSON.parse(readFileSync(path, 'utf8')) as { definitions: Record<string, unknown> };
   schema.definitions.rules = rulesJsonSchema();
-  writeFileSync(path, `${JSON.stringify(schema, null, 2)}\n`);
+  // Formatted like every other file (prettier, the repository's config).
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(path)) ?? {};
+  writeFileSync(path, await prettier.format(JSON.stringify(schema), { ...options, filepath: path }));
   console.log('updated schemas/config.schema.json');
 }
 
@@ -57,7 +60,8 @@ async function main(): Promise<void> {
   const category = flag(args, '--category') ?? 'pattern';
   const description = flag(args, '--description') ?? 'TODO: one sentence, the first line of the doc.';
   const id = args[0];
-  if (!id || args.length > 1) fail('usage: npm run new-rule -- <rule-id> [--severity warning] [--category scan] [--description "..."]');
+  if (!id || args.length > 1)
+    fail('usage: npm run new-rule -- <rule-id> [--severity warning] [--category scan] [--description "..."]');
   if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(id)) fail(`rule ids are kebab-case: "${id}"`);
   if (!SEVERITIES.includes(severity)) fail(`--severity must be one of ${SEVERITIES.join(', ')}`);
   if (!CATEGORIES.includes(category)) fail(`--category must be one of ${CATEGORIES.join(', ')}`);
@@ -170,7 +174,9 @@ TODO: what to do about it, SQL where possible.
   );
   console.log('registered it in src/rules/index.ts');
   await syncSchema();
-  console.log(`next: fill fixtures/plans/${id}/cases.yaml, npm run fixtures:plans -- ${id}, implement check, npx vitest run test/rules`);
+  console.log(
+    `next: fill fixtures/plans/${id}/cases.yaml, npm run fixtures:plans -- ${id}, implement check, npx vitest run test/rules`,
+  );
 }
 
 await main();

@@ -146,7 +146,12 @@ export function identifiersIn(expression: string | undefined): Set<string> {
 }
 
 /** True when the relation's index definitions or the plan's conditions on the table name the column. */
-export function tableHasColumn(relation: RelationInfo | undefined, planNodes: readonly PlanNode[], table: TableRef, column: string): boolean {
+export function tableHasColumn(
+  relation: RelationInfo | undefined,
+  planNodes: readonly PlanNode[],
+  table: TableRef,
+  column: string,
+): boolean {
   if (relation?.indexes.some((i) => i.columns.includes(column))) return true;
   return planNodes.some(
     (n) =>
@@ -172,7 +177,12 @@ export function expressionIndexFor(relation: RelationInfo, predicate: ColumnPred
       if (value === undefined) return false;
       const wrapper = wrapperOf(value);
       const columns = new Set(columnsIn(value).map((c) => c.column));
-      return wrapper.kind === predicate.wrapper && wrapper.name === predicate.wrapperName && columns.has(predicate.column) && columns.size === 1;
+      return (
+        wrapper.kind === predicate.wrapper &&
+        wrapper.name === predicate.wrapperName &&
+        columns.has(predicate.column) &&
+        columns.size === 1
+      );
     });
   });
 }
@@ -180,14 +190,22 @@ export function expressionIndexFor(relation: RelationInfo, predicate: ColumnPred
 /** A trigram (pg_trgm) GIN or GiST index on the column, which serves LIKE/ILIKE '%...%'. */
 export function trigramIndexFor(relation: RelationInfo, column: string): IndexInfo | undefined {
   return relation.indexes.find(
-    (i) => i.valid && (i.method === 'gin' || i.method === 'gist') && i.columns.includes(column) && i.definition.includes('trgm_ops'),
+    (i) =>
+      i.valid &&
+      (i.method === 'gin' || i.method === 'gist') &&
+      i.columns.includes(column) &&
+      i.definition.includes('trgm_ops'),
   );
 }
 
 /** A btree index on the column that serves LIKE 'prefix%' whatever the collation (pattern_ops or C). */
 export function patternIndexFor(relation: RelationInfo, column: string): IndexInfo | undefined {
   return relation.indexes.find(
-    (i) => i.valid && i.method === 'btree' && i.columns[0] === column && (i.definition.includes('_pattern_ops') || i.definition.includes('COLLATE "C"')),
+    (i) =>
+      i.valid &&
+      i.method === 'btree' &&
+      i.columns[0] === column &&
+      (i.definition.includes('_pattern_ops') || i.definition.includes('COLLATE "C"')),
   );
 }
 

@@ -133,11 +133,14 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
       relation,
       relationOf,
     };
-    const comments = [...new Set([...statementComments(query.query), ...(source ? statementComments(source.sql) : [])])];
+    const comments = [
+      ...new Set([...statementComments(query.query), ...(source ? statementComments(source.sql) : [])]),
+    ];
     const directives = ignoreDirectives(comments);
     for (const d of directives) {
       for (const id of d.rules) {
-        if (!known.has(id)) warnings.add(`${query.source ?? query.fingerprint}: querygate-ignore names an unknown rule "${id}"`);
+        if (!known.has(id))
+          warnings.add(`${query.source ?? query.fingerprint}: querygate-ignore names an unknown rule "${id}"`);
       }
     }
     const findings: Finding[] = [];
@@ -151,14 +154,22 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
         raw = rule.check({ ...context, options } as RuleContext<typeof options>);
       } catch (error) {
         // A rule bug must not cost the user the report of a whole run.
-        warnings.add(`rule ${rule.id} failed on ${query.source ?? query.fingerprint} (a bug: please report it): ${error instanceof Error ? error.message : String(error)}`);
+        warnings.add(
+          `rule ${rule.id} failed on ${query.source ?? query.fingerprint} (a bug: please report it): ${error instanceof Error ? error.message : String(error)}`,
+        );
         continue;
       }
       const severity = setting?.severity ?? rule.severity;
       const directive = directives.find((d) => d.rules.includes(rule.id));
       for (const r of raw) {
         const finding = toFinding(rule, severity, r);
-        if (directive) suppressed.push({ rule: rule.id, reason: directive.reason || '(no reason given)', source: 'comment', finding });
+        if (directive)
+          suppressed.push({
+            rule: rule.id,
+            reason: directive.reason || '(no reason given)',
+            source: 'comment',
+            finding,
+          });
         else findings.push(finding);
       }
     }
@@ -171,6 +182,8 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
 /** Unsuppressed findings at `threshold` or worse, most severe first. */
 export function findingsAtLeast(report: Report, threshold: Severity): { query: QueryReport; finding: Finding }[] {
   return report.queries
-    .flatMap((query) => query.findings.filter((f) => ORDER[f.severity] <= ORDER[threshold]).map((finding) => ({ query, finding })))
+    .flatMap((query) =>
+      query.findings.filter((f) => ORDER[f.severity] <= ORDER[threshold]).map((finding) => ({ query, finding })),
+    )
     .sort((a, b) => ORDER[a.finding.severity] - ORDER[b.finding.severity] || b.query.totalMs - a.query.totalMs);
 }

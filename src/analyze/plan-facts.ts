@@ -14,14 +14,17 @@ export const TRIVIAL_COST = 10;
 /** Statements that touch fewer shared buffers per call are not worth a finding. */
 export const TRIVIAL_BLOCKS = 10;
 
-export const isSeqScan = (node: PlanNode): boolean => node['Node Type'] === 'Seq Scan' || node['Node Type'] === 'Parallel Seq Scan';
+export const isSeqScan = (node: PlanNode): boolean =>
+  node['Node Type'] === 'Seq Scan' || node['Node Type'] === 'Parallel Seq Scan';
 
 const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Bitmap Index Scan']);
 export const isIndexScan = (node: PlanNode): boolean => INDEX_SCANS.has(node['Node Type']);
 
 /** "Parallel Seq Scan" for a parallel-aware scan (JSON plans say "Seq Scan" + "Parallel Aware"). */
 export function scanKind(node: PlanNode): string {
-  return node['Parallel Aware'] === true && !node['Node Type'].startsWith('Parallel') ? `Parallel ${node['Node Type']}` : node['Node Type'];
+  return node['Parallel Aware'] === true && !node['Node Type'].startsWith('Parallel')
+    ? `Parallel ${node['Node Type']}`
+    : node['Node Type'];
 }
 
 /** The plan's nodes with the number of parallel processes each runs in (1 outside a Gather). */

@@ -28,7 +28,9 @@ function workers(node: PlanNode): PlanNode[] {
 
 function sortSpill(node: PlanNode): Record<string, number | string> | undefined {
   const entries = [node, ...workers(node)];
-  const disk = entries.find((e) => e['Sort Space Type'] === 'Disk' || String(e['Sort Method'] ?? '').startsWith('external'));
+  const disk = entries.find(
+    (e) => e['Sort Space Type'] === 'Disk' || String(e['Sort Method'] ?? '').startsWith('external'),
+  );
   const groups = node['Full-sort Groups'] as Record<string, unknown> | undefined;
   const incrementalDisk = num(groups?.['Peak Sort Space Used']) !== undefined && groups?.['Sort Space Type'] === 'Disk';
   if (!disk && !incrementalDisk) return undefined;
@@ -60,7 +62,8 @@ function hashAggSpill(node: PlanNode): Record<string, number | string> | undefin
 }
 
 const isHashAgg = (node: PlanNode): boolean =>
-  (node['Node Type'] === 'Aggregate' || node['Node Type'] === 'SetOp') && (node.Strategy === 'Hashed' || node.Strategy === 'Mixed');
+  (node['Node Type'] === 'Aggregate' || node['Node Type'] === 'SetOp') &&
+  (node.Strategy === 'Hashed' || node.Strategy === 'Mixed');
 const isSort = (node: PlanNode): boolean => node['Node Type'] === 'Sort' || node['Node Type'] === 'Incremental Sort';
 
 /** Estimated bytes a node must hold: its input's rows times their width. */
@@ -76,7 +79,13 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
     const out: Spill[] = [];
     for (const facts of nodes) {
       const { node } = facts;
-      const kind: SpillKind | undefined = isSort(node) ? 'sort' : node['Node Type'] === 'Hash' ? 'hash' : isHashAgg(node) ? 'hashagg' : undefined;
+      const kind: SpillKind | undefined = isSort(node)
+        ? 'sort'
+        : node['Node Type'] === 'Hash'
+          ? 'hash'
+          : isHashAgg(node)
+            ? 'hashagg'
+            : undefined;
       if (!kind) continue;
       const evidence = kind === 'sort' ? sortSpill(node) : kind === 'hash' ? hashSpill(node) : hashAggSpill(node);
       if (evidence) out.push({ kind, node: facts, source: 'plan', evidence });
@@ -85,7 +94,10 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
   }
   if (query.calls <= 0 || query.tempBlksWritten <= 0) return [];
   const candidates = nodes
-    .filter(({ node }) => isSort(node) || node['Node Type'] === 'Hash' || isHashAgg(node) || node['Node Type'] === 'Materialize')
+    .filter(
+      ({ node }) =>
+        isSort(node) || node['Node Type'] === 'Hash' || isHashAgg(node) || node['Node Type'] === 'Materialize',
+    )
     .sort((a, b) => inputBytes(b) - inputBytes(a));
   const top = candidates[0];
   if (!top || top.node['Node Type'] === 'Materialize') return [];

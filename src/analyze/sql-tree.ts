@@ -110,7 +110,12 @@ export function queryLevels(statement: TreeNode): QueryLevel[] {
         if (key !== 'SelectStmt') tablesOf({ RangeVar: fields.relation }, tables);
         tablesOf(fields.fromClause, tables);
         tablesOf(fields.usingClause, tables);
-        levels.push({ kind: key === 'SelectStmt' ? 'select' : key === 'UpdateStmt' ? 'update' : 'delete', node: fields, tables, depth });
+        levels.push({
+          kind: key === 'SelectStmt' ? 'select' : key === 'UpdateStmt' ? 'update' : 'delete',
+          node: fields,
+          tables,
+          depth,
+        });
         visit(child, depth + 1);
       } else {
         visit(child, depth);
@@ -165,7 +170,13 @@ export function comparisons(statement: TreeNode): Comparison[] {
         const kind = KIND_BY_AEXPR[String(fields.kind)];
         const name = ((fields.name as unknown[] | undefined) ?? []).map(stringValue).filter(Boolean).join('.');
         if (kind && fields.lexpr) {
-          out.push({ operator: kind === 'in' ? 'IN' : kind === 'between' ? 'BETWEEN' : name, kind, left: fields.lexpr as TreeNode, right: fields.rexpr, tables: level.tables });
+          out.push({
+            operator: kind === 'in' ? 'IN' : kind === 'between' ? 'BETWEEN' : name,
+            kind,
+            left: fields.lexpr as TreeNode,
+            right: fields.rexpr,
+            tables: level.tables,
+          });
         }
       }
     };
@@ -198,7 +209,11 @@ export function columnsIn(expr: unknown): ColumnUse[] {
 }
 
 /** The table a column reference belongs to: by qualifier, or the only table when unqualified. */
-export function resolveColumn(use: ColumnUse, tables: readonly TableRef[], hasColumn: (t: TableRef) => boolean): TableRef | undefined {
+export function resolveColumn(
+  use: ColumnUse,
+  tables: readonly TableRef[],
+  hasColumn: (t: TableRef) => boolean,
+): TableRef | undefined {
   if (use.qualifier) return tables.find((t) => (t.alias ?? t.table) === use.qualifier);
   const candidates = tables.filter(hasColumn);
   return candidates.length === 1 ? candidates[0] : undefined;
@@ -235,7 +250,10 @@ export function isNullConstant(expr: unknown): boolean {
 }
 
 /** The outermost expression kind of a predicate side: what wraps the column. */
-export function wrapperOf(expr: unknown): { kind: 'column' | 'function' | 'cast' | 'expression' | 'other'; name?: string } {
+export function wrapperOf(expr: unknown): {
+  kind: 'column' | 'function' | 'cast' | 'expression' | 'other';
+  name?: string;
+} {
   const typed = nodeType(expr);
   if (!typed) return { kind: 'other' };
   const [type, fields] = typed;
@@ -251,8 +269,13 @@ export function wrapperOf(expr: unknown): { kind: 'column' | 'function' | 'cast'
     case 'MinMaxExpr':
       return { kind: 'function', name: fields.op === 'IS_LEAST' ? 'least' : 'greatest' };
     case 'TypeCast': {
-      const names = ((unwrap(fields.typeName, 'TypeName') ?? (fields.typeName as TreeNode | undefined))?.names as unknown[] | undefined) ?? [];
-      const name = names.map(stringValue).filter((n) => n && n !== 'pg_catalog').pop();
+      const names =
+        ((unwrap(fields.typeName, 'TypeName') ?? (fields.typeName as TreeNode | undefined))?.names as
+          unknown[] | undefined) ?? [];
+      const name = names
+        .map(stringValue)
+        .filter((n) => n && n !== 'pg_catalog')
+        .pop();
       return { kind: 'cast', ...(name ? { name } : {}) };
     }
     case 'A_Expr':

@@ -14,7 +14,10 @@ export function parseFailOn(value: string): FailOn {
 }
 
 /** The config file (`--config`, else the nearest querygate.config.yaml) and the effective --fail-on (the flag wins). */
-export function resolveRunConfig(flags: { config?: string; failOn?: FailOn }, cwd: string): { loaded: LoadedConfig; failOn?: FailOn } {
+export function resolveRunConfig(
+  flags: { config?: string; failOn?: FailOn },
+  cwd: string,
+): { loaded: LoadedConfig; failOn?: FailOn } {
   const loaded = loadConfig({ ...(flags.config ? { file: flags.config } : {}), cwd });
   const failOn = flags.failOn ?? loaded.config.failOn;
   return { loaded, ...(failOn ? { failOn } : {}) };

@@ -27,7 +27,8 @@ export const CONFIG_FILE_NAMES = ['querygate.config.yaml', 'querygate.config.yml
 export type RuleLevel = 'off' | Severity;
 
 /** One rule's entry: a level, or `{ severity?, <option>: value }`. */
-export type RuleSetting = RuleLevel | { readonly severity?: RuleLevel; readonly [option: string]: number | string | boolean | undefined };
+export type RuleSetting =
+  RuleLevel | { readonly severity?: RuleLevel; readonly [option: string]: number | string | boolean | undefined };
 
 /** The `rules:` section, by rule id. */
 export type RulesConfig = Readonly<Record<string, RuleSetting>>;
@@ -68,7 +69,9 @@ export interface ResolveOptions {
 
 /** Every rule at its defaults. */
 export function defaultRules(registry: readonly AnyRule[] = RULES): ResolvedRules {
-  return Object.fromEntries(registry.map((r) => [r.id, { enabled: true, severity: r.severity, options: { ...r.defaultOptions } }]));
+  return Object.fromEntries(
+    registry.map((r) => [r.id, { enabled: true, severity: r.severity, options: { ...r.defaultOptions } }]),
+  );
 }
 
 const isLevel = (value: unknown): value is RuleLevel => value === 'off' || SEVERITIES.includes(value as Severity);
@@ -84,12 +87,16 @@ export function resolveRules(config: RulesConfig | undefined, options: ResolveOp
   const section = options.section ?? 'rules';
   const resolved: Record<string, ResolvedRule> = { ...defaultRules(registry) };
   if (config === undefined || config === null) return resolved;
-  if (typeof config !== 'object' || Array.isArray(config)) throw new InputError(code, `${where}${section}: must be a map of rule id to setting`);
+  if (typeof config !== 'object' || Array.isArray(config))
+    throw new InputError(code, `${where}${section}: must be a map of rule id to setting`);
   const byId = new Map(registry.map((r) => [r.id, r]));
   for (const [id, setting] of Object.entries(config)) {
     const rule = byId.get(id);
     if (!rule) {
-      throw new InputError(code, `${where}${section}.${id}: unknown rule (known rules: ${[...byId.keys()].join(', ')})`);
+      throw new InputError(
+        code,
+        `${where}${section}.${id}: unknown rule (known rules: ${[...byId.keys()].join(', ')})`,
+      );
     }
     const base = resolved[id]!;
     if (isLevel(setting)) {
@@ -104,7 +111,11 @@ export function resolveRules(config: RulesConfig | undefined, options: ResolveOp
     const merged: Record<string, number | string | boolean> = { ...base.options };
     for (const [key, value] of Object.entries(setting)) {
       if (key === 'severity') {
-        if (!isLevel(value)) throw new InputError(code, `${where}${section}.${id}.severity: must be one of "off", "error", "warning", "info"`);
+        if (!isLevel(value))
+          throw new InputError(
+            code,
+            `${where}${section}.${id}.severity: must be one of "off", "error", "warning", "info"`,
+          );
         if (value === 'off') enabled = false;
         else severity = value;
         continue;
@@ -118,7 +129,10 @@ export function resolveRules(config: RulesConfig | undefined, options: ResolveOp
         );
       }
       if (typeof value !== typeof fallback || (typeof value === 'number' && (!Number.isFinite(value) || value < 0))) {
-        throw new InputError(code, `${where}${section}.${id}.${key}: must be ${typeof fallback === 'number' ? 'a non-negative number' : `a ${typeof fallback}`}, got ${JSON.stringify(value)}`);
+        throw new InputError(
+          code,
+          `${where}${section}.${id}.${key}: must be ${typeof fallback === 'number' ? 'a non-negative number' : `a ${typeof fallback}`}, got ${JSON.stringify(value)}`,
+        );
       }
       merged[key] = value as number | string | boolean;
     }
@@ -137,7 +151,9 @@ export function describeRules(rules: ResolvedRules, registry: readonly AnyRule[]
     const base = defaults[id];
     if (!base) return [];
     if (!rule.enabled) return [`${id}=off`];
-    const options = Object.entries(rule.options).filter(([k, v]) => base.options[k] !== v).map(([k, v]) => `${k}=${String(v)}`);
+    const options = Object.entries(rule.options)
+      .filter(([k, v]) => base.options[k] !== v)
+      .map(([k, v]) => `${k}=${String(v)}`);
     if (rule.severity === base.severity && options.length === 0) return [];
     return [[`${id}=${rule.severity}`, ...options].join(' ')];
   });
@@ -159,7 +175,11 @@ export function findConfigFile(cwd: string): string | undefined {
  * Reads the config: `file` when given (it must exist), else the nearest config file from `cwd`,
  * else the defaults. Throws CONFIG_INVALID naming file:line:field.
  */
-export function loadConfig(options: { readonly file?: string; readonly cwd: string; readonly registry?: readonly AnyRule[] }): LoadedConfig {
+export function loadConfig(options: {
+  readonly file?: string;
+  readonly cwd: string;
+  readonly registry?: readonly AnyRule[];
+}): LoadedConfig {
   const path = options.file ? resolve(options.cwd, options.file) : findConfigFile(options.cwd);
   if (!path) return { config: {}, rules: defaultRules(options.registry) };
   const text = readTextFile(path, 'config file');
@@ -183,7 +203,9 @@ export function rulesJsonSchema(registry: readonly AnyRule[] = RULES): Record<st
     const optionProps: Record<string, unknown> = { severity: { $ref: '#/definitions/level' } };
     for (const [key, value] of Object.entries(rule.defaultOptions)) {
       optionProps[key] =
-        typeof value === 'number' ? { type: 'number', minimum: 0, default: value } : { type: typeof value, default: value };
+        typeof value === 'number'
+          ? { type: 'number', minimum: 0, default: value }
+          : { type: typeof value, default: value };
     }
     // if/then/else rather than anyOf: errors then come from the branch the value is in, e.g.
     // `rules.slow-mean.thresholdMs: must be number` rather than "must be one of off, error, ...".

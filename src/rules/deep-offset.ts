@@ -42,7 +42,7 @@ export default defineRule({
       if (value === undefined || value < options.minOffset) continue;
       findings.push({
         messageId: 'offset',
-        ...(limit ?? limits[0] ? { nodePath: formatPath((limit ?? limits[0])!.path) } : {}),
+        ...((limit ?? limits[0]) ? { nodePath: formatPath((limit ?? limits[0])!.path) } : {}),
         evidence: { offset: value, ...(query.meanMs ? { meanMs: query.meanMs } : {}) },
         data: { source },
         suggestion: keysetSuggestion(sql, level.node),
@@ -63,7 +63,10 @@ function keysetSuggestion(sql: string, select: TreeNode): string {
   const keys = ((select.sortClause as unknown[] | undefined) ?? [])
     .map((item) => nodeType(item))
     .filter((t): t is [string, TreeNode] => t?.[0] === 'SortBy')
-    .map(([, sortBy]) => ({ text: expressionText(sql, sortBy.node) ?? '?', descending: sortBy.sortby_dir === 'SORTBY_DESC' }));
+    .map(([, sortBy]) => ({
+      text: expressionText(sql, sortBy.node) ?? '?',
+      descending: sortBy.sortby_dir === 'SORTBY_DESC',
+    }));
   if (keys.length === 0) {
     return 'add ORDER BY a unique key and page by it (keyset pagination): WHERE key > $last_key ORDER BY key LIMIT n';
   }

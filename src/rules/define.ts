@@ -25,7 +25,8 @@ import type { Finding, Severity } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
 
-export type RuleCategory = 'scan' | 'predicate' | 'memory' | 'estimate' | 'join' | 'pagination' | 'volume' | 'time' | 'pattern';
+export type RuleCategory =
+  'scan' | 'predicate' | 'memory' | 'estimate' | 'join' | 'pagination' | 'volume' | 'time' | 'pattern';
 
 /** Scalar options a user can override in the config or budget file. */
 export type RuleOptions = Readonly<Record<string, number | string | boolean>>;

@@ -35,7 +35,9 @@ export default defineRule({
         data: { node: describeHash(spill.node.node) },
         suggestion:
           `SET LOCAL work_mem = '${suggestedWorkMemMb(needKb / 3)}MB' for this statement (hash_mem_multiplier scales it for hashes)` +
-          (spill.kind === 'hash' ? ', hash the smaller side (check row estimates), or select fewer columns' : ', or group fewer rows (filter first)'),
+          (spill.kind === 'hash'
+            ? ', hash the smaller side (check row estimates), or select fewer columns'
+            : ', or group fewer rows (filter first)'),
       });
     }
     return findings;
@@ -44,7 +46,8 @@ export default defineRule({
 
 /** "the hash of parts" / "the hash aggregate": what a reviewer can find in the plan. */
 function describeHash(node: PlanNode): string {
-  if (node['Node Type'] !== 'Hash') return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
+  if (node['Node Type'] !== 'Hash')
+    return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
   const scan = node.Plans?.[0];
   return scan?.['Relation Name'] ? `the hash of ${scan['Relation Name']}` : 'the hash';
 }

@@ -10,9 +10,11 @@ export default defineRule({
   id: 'high-db-time-share',
   severity: 'warning',
   category: 'time',
-  description: 'One statement takes more than 30% of all database time in the run, far more than its share of the calls.',
+  description:
+    'One statement takes more than 30% of all database time in the run, far more than its share of the calls.',
   messages: {
-    share: 'takes {sharePercent}% of all database time with {callPercent}% of the calls: one call costs {costRatio}x an average call',
+    share:
+      'takes {sharePercent}% of all database time with {callPercent}% of the calls: one call costs {costRatio}x an average call',
   },
   defaultOptions: {
     /** Share of the run's database time from which a statement is reported (0..1). */

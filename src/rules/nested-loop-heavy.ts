@@ -2,7 +2,13 @@
  * nested-loop-heavy: a Nested Loop that re-reads a non-indexed inner side for every outer row
  * (rows visited = loops x inner rows), or whose output multiplies its inputs.
  */
-import { columnPredicates, createIndexSql, identifiersIn, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import {
+  columnPredicates,
+  createIndexSql,
+  identifiersIn,
+  scansTable,
+  tableHasColumn,
+} from '../analyze/column-predicates.js';
 import { formatPath, walkPlan } from '../analyze/plan.js';
 import { isIndexScan, isSeqScan, isTrivial, relationRows, rowsOut } from '../analyze/plan-facts.js';
 import type { TreeNode } from '../analyze/sql-tree.js';
@@ -42,14 +48,19 @@ export default defineRule({
       const inner = children.find((c) => c['Parent Relationship'] === 'Inner') ?? children[1];
       if (!outer || !inner) continue;
       const label = facts.path[facts.path.length - 1] ?? 'Nested Loop';
-      const loops = inner['Actual Loops'] !== undefined ? Number(inner['Actual Loops']) : Math.round(rowsOut(outer, facts.parallelDivisor));
+      const loops =
+        inner['Actual Loops'] !== undefined
+          ? Number(inner['Actual Loops'])
+          : Math.round(rowsOut(outer, facts.parallelDivisor));
       const innerRows = innerRowsPerLoop(inner, relationOf);
       const indexed = walkPlan(inner).some(({ node: n }) => isIndexScan(n));
       const innerScan = walkPlan(inner).find(({ node: n }) => isSeqScan(n))?.node;
       const base = { nodePath: formatPath(facts.path), data: { node: label } };
       if (!indexed && loops >= options.minLoops && loops * innerRows >= options.minRowVisits) {
         const relation = innerScan ? relationOf(innerScan) : undefined;
-        const innerLabel = innerScan ? `${innerScan['Node Type']} on ${relation?.name ?? innerScan['Relation Name']}` : inner['Node Type'];
+        const innerLabel = innerScan
+          ? `${innerScan['Node Type']} on ${relation?.name ?? innerScan['Relation Name']}`
+          : inner['Node Type'];
         findings.push({
           ...base,
           messageId: 'innerScan',
@@ -72,7 +83,11 @@ export default defineRule({
         findings.push({
           ...base,
           messageId: 'explodes',
-          evidence: { outerRows: Math.round(outerRows), innerRows: Math.round(innerOut), outputRows: Math.round(outputRows) },
+          evidence: {
+            outerRows: Math.round(outerRows),
+            innerRows: Math.round(innerOut),
+            outputRows: Math.round(outputRows),
+          },
           suggestion:
             'check the join condition: a missing or non-equality condition, or a many-to-many join, multiplies rows; aggregate or deduplicate before joining',
         });
@@ -104,15 +119,20 @@ function suggestIndex(
   planNodes: readonly PlanNode[],
   statement: { sql: string; params?: readonly (string | null)[]; tree: readonly TreeNode[] },
 ): string {
-  const fallback = 'index the inner side on its join column, or check the row estimates that made the planner choose a nested loop';
+  const fallback =
+    'index the inner side on its join column, or check the row estimates that made the planner choose a nested loop';
   if (!scan || !relation) return fallback;
   const joinColumns = columnPredicates(
     statement.sql,
     statement.params,
-    (t, c) => tableHasColumn(relation, planNodes, t, c) || (scansTable(scan, t) && identifiersIn(loop['Join Filter']).has(c)),
+    (t, c) =>
+      tableHasColumn(relation, planNodes, t, c) || (scansTable(scan, t) && identifiersIn(loop['Join Filter']).has(c)),
     [...statement.tree],
   )
-    .filter((p) => p.join && p.wrapper === 'column' && (p.use === 'equality' || p.use === 'range') && scansTable(scan, p.table))
+    .filter(
+      (p) =>
+        p.join && p.wrapper === 'column' && (p.use === 'equality' || p.use === 'range') && scansTable(scan, p.table),
+    )
     .map((p) => p.column);
   const columns = [...new Set(joinColumns)].slice(0, 2);
   return columns.length > 0 ? createIndexSql(relation.name, columns) : fallback;

@@ -27,11 +27,14 @@ export default defineRule({
   id: 'non-sargable-predicate',
   severity: 'error',
   category: 'predicate',
-  description: 'A predicate wraps an indexed column in a function, cast or leading wildcard, so the index cannot be used.',
+  description:
+    'A predicate wraps an indexed column in a function, cast or leading wildcard, so the index cannot be used.',
   messages: {
-    function: '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+    function:
+      '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
     cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
-    expression: '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+    expression:
+      '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
     leadingWildcard:
       "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}",
     ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads all {tableRows} rows of {relation}',
@@ -53,7 +56,9 @@ export default defineRule({
       const scan = planNodes.find((n) => scansTable(n, table));
       return scan ? relationOf(scan) : undefined;
     };
-    const predicates = columnPredicates(sql, params, (t, c) => tableHasColumn(relationFor(t), planNodes, t, c), [...tree]);
+    const predicates = columnPredicates(sql, params, (t, c) => tableHasColumn(relationFor(t), planNodes, t, c), [
+      ...tree,
+    ]);
     const findings: RuleFinding[] = [];
     const seen = new Set<string>();
     for (const predicate of predicates) {
@@ -72,7 +77,9 @@ export default defineRule({
       seen.add(key);
       // The scan's filter is selective, but a range (`created_at::date > ...`) may match most rows
       // while another predicate on the table does the filtering: then it is a milder case.
-      const others = predicates.filter((q) => q !== predicate && !q.join && scansTable(scan.node, q.table) && q.text !== predicate.text);
+      const others = predicates.filter(
+        (q) => q !== predicate && !q.join && scansTable(scan.node, q.table) && q.text !== predicate.text,
+      );
       const mild = predicate.use === 'range' && others.length > 0;
       findings.push({
         messageId: diagnosis.problem,
@@ -108,8 +115,10 @@ function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Proble
   if (!index) return undefined; // no index on the column: seq-scan-large-table's case, not this rule's
   if (p.wrapper === 'column') {
     if (p.use === 'ilike') return trigramIndexFor(relation, p.column) ? undefined : { problem: 'ilike', index };
-    if (p.use === 'like' && p.leadingWildcard) return trigramIndexFor(relation, p.column) ? undefined : { problem: 'leadingWildcard', index };
-    if (p.use === 'like' && p.otherValue !== undefined && !patternIndexFor(relation, p.column)) return { problem: 'likeCollation', index };
+    if (p.use === 'like' && p.leadingWildcard)
+      return trigramIndexFor(relation, p.column) ? undefined : { problem: 'leadingWildcard', index };
+    if (p.use === 'like' && p.otherValue !== undefined && !patternIndexFor(relation, p.column))
+      return { problem: 'likeCollation', index };
     return undefined;
   }
   if (expressionIndexFor(relation, p)) return undefined;

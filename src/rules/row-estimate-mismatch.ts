@@ -13,11 +13,13 @@ export default defineRule({
   id: 'row-estimate-mismatch',
   severity: 'warning',
   category: 'estimate',
-  description: "The planner's row estimate for a plan node is off by 10x or more from the actual rows (with --analyze).",
+  description:
+    "The planner's row estimate for a plan node is off by 10x or more from the actual rows (with --analyze).",
   messages: {
-    filter: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the filter {condition}',
+    filter:
+      '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the filter {condition}',
     staleStatistics:
-      "{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})",
+      '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})',
     join: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the join condition {condition}',
     node: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction})',
   },
@@ -81,7 +83,9 @@ export default defineRule({
       } else if (relation && node.Filter) {
         const columns = [
           ...new Set(
-            columnPredicates(sql, params, (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c), [...tree])
+            columnPredicates(sql, params, (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c), [
+              ...tree,
+            ])
               .filter((p) => scansTable(node, p.table) && !p.join && p.wrapper === 'column')
               .map((p) => p.column),
           ),

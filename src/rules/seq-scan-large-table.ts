@@ -4,7 +4,16 @@
  */
 import { columnPredicates, createIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
-import { isSeqScan, isTrivial, nodeShare, relationRows, removedShare, round, rowsOut, scanKind } from '../analyze/plan-facts.js';
+import {
+  isSeqScan,
+  isTrivial,
+  nodeShare,
+  relationRows,
+  removedShare,
+  round,
+  rowsOut,
+  scanKind,
+} from '../analyze/plan-facts.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -75,8 +84,12 @@ export default defineRule({
       };
       if (node.Filter !== undefined && removed >= options.indexableShare) {
         const planNodes = nodes.map((n) => n.node);
-        const predicates = columnPredicates(sql, params, (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c), [...tree])
-          .filter((p) => scansTable(node, p.table) && !p.join);
+        const predicates = columnPredicates(
+          sql,
+          params,
+          (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
+          [...tree],
+        ).filter((p) => scansTable(node, p.table) && !p.join);
         const suggestion = suggestIndex(name, predicates);
         findings.push({
           ...base,
@@ -104,7 +117,9 @@ function describeRead(rowsRead: number, tableRows: number, loops: number): strin
 function suggestIndex(relation: string, predicates: ReturnType<typeof columnPredicates>): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column');
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
-  const range = [...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && !p.leadingWildcard)).map((p) => p.column))].filter((c) => !equality.includes(c));
+  const range = [
+    ...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && !p.leadingWildcard)).map((p) => p.column)),
+  ].filter((c) => !equality.includes(c));
   const keys = [...equality.slice(0, 2), ...range.slice(0, 1)].slice(0, 3);
   const unservable = predicates.filter((p) => p.wrapper !== 'column' || p.use === 'ilike' || p.leadingWildcard);
   const wrapped = [...new Set(unservable.map((p) => p.column))];

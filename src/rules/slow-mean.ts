@@ -25,9 +25,10 @@ export default defineRule({
           ...(query.maxMs !== null ? { maxMs: query.maxMs } : {}),
           ...(query.latency ? { p95Ms: query.latency.p95 } : {}),
         },
-        suggestion: query.plan?.mode === 'analyze'
-          ? 'see the plan findings of this statement'
-          : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
+        suggestion:
+          query.plan?.mode === 'analyze'
+            ? 'see the plan findings of this statement'
+            : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
       },
     ];
   },

@@ -37,7 +37,9 @@ describe('querygate rules', () => {
   it('rejects an unknown rule with one line and exit code 2', async () => {
     const result = await runCli(['rules', 'no-such-rule']);
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toMatch(/^querygate: error: unknown rule "no-such-rule" \(known rules: seq-scan-large-table, /);
+    expect(result.stderr.trim()).toMatch(
+      /^querygate: error: unknown rule "no-such-rule" \(known rules: seq-scan-large-table, /,
+    );
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
@@ -46,12 +48,21 @@ describe('querygate run with rules', () => {
   let url: string;
   const args = () => [
     'run',
-    '--workload', join(dir, 'workload.sql'),
-    '--schema', join(dir, 'schema.sql'),
+    '--workload',
+    join(dir, 'workload.sql'),
+    '--schema',
+    join(dir, 'schema.sql'),
     '--setup',
-    '--database-url', url,
-    '--repeat', '2', '--rounds', '1', '--connections', '1',
-    '--out', join(dir, 'report.json'),
+    '--database-url',
+    url,
+    '--repeat',
+    '2',
+    '--rounds',
+    '1',
+    '--connections',
+    '1',
+    '--out',
+    join(dir, 'report.json'),
     '--quiet',
   ];
 
@@ -64,7 +75,10 @@ describe('querygate run with rules', () => {
        INSERT INTO invoices SELECT g, g % 1000, g % 97 FROM generate_series(1, 20000) AS g;`,
     );
     // A selective filter on an unindexed column of a 20,000-row table: seq-scan-large-table, error.
-    writeFileSync(join(dir, 'workload.sql'), 'SELECT sum(total) FROM invoices WHERE customer = 7;\nSELECT total FROM invoices WHERE id = 7;\n');
+    writeFileSync(
+      join(dir, 'workload.sql'),
+      'SELECT sum(total) FROM invoices WHERE customer = 7;\nSELECT total FROM invoices WHERE id = 7;\n',
+    );
   });
 
   it('--fail-on error exits 1 and names the failing rule', async () => {

@@ -46,19 +46,27 @@ describe('resolveRules', () => {
   it('describes what differs from the defaults, for --verbose', () => {
     expect(describeRules(defaultRules())).toBe('rules: defaults');
     // In registry order.
-    expect(describeRules(resolveRules({ 'slow-mean': { severity: 'error', thresholdMs: 50 }, 'deep-offset': 'off' }))).toBe(
-      'rules: deep-offset=off, slow-mean=error thresholdMs=50',
-    );
+    expect(
+      describeRules(resolveRules({ 'slow-mean': { severity: 'error', thresholdMs: 50 }, 'deep-offset': 'off' })),
+    ).toBe('rules: deep-offset=off, slow-mean=error thresholdMs=50');
   });
 
   it('rejects unknown rules, unknown options and values of the wrong type, naming the field', () => {
     const unknownRule = inputError(() => resolveRules({ 'no-such-rule': 'off' }, { where: 'q.yaml' }));
     expect(unknownRule.code).toBe('CONFIG_INVALID');
     expect(unknownRule.message).toMatch(/^q\.yaml: rules\.no-such-rule: unknown rule \(known rules: .*slow-mean/);
-    expect(inputError(() => resolveRules({ 'slow-mean': { threshold: 5 } })).message).toContain('rules.slow-mean.threshold: unknown option (options of slow-mean: severity, thresholdMs)');
-    expect(inputError(() => resolveRules({ 'slow-mean': { thresholdMs: 'fast' } })).message).toContain('rules.slow-mean.thresholdMs: must be a non-negative number, got "fast"');
-    expect(inputError(() => resolveRules({ 'slow-mean': { thresholdMs: -1 } })).message).toContain('must be a non-negative number');
-    expect(inputError(() => resolveRules({ 'slow-mean': { severity: 'fatal' as never } })).message).toContain('rules.slow-mean.severity: must be one of');
+    expect(inputError(() => resolveRules({ 'slow-mean': { threshold: 5 } })).message).toContain(
+      'rules.slow-mean.threshold: unknown option (options of slow-mean: severity, thresholdMs)',
+    );
+    expect(inputError(() => resolveRules({ 'slow-mean': { thresholdMs: 'fast' } })).message).toContain(
+      'rules.slow-mean.thresholdMs: must be a non-negative number, got "fast"',
+    );
+    expect(inputError(() => resolveRules({ 'slow-mean': { thresholdMs: -1 } })).message).toContain(
+      'must be a non-negative number',
+    );
+    expect(inputError(() => resolveRules({ 'slow-mean': { severity: 'fatal' as never } })).message).toContain(
+      'rules.slow-mean.severity: must be one of',
+    );
     const budget = inputError(() => resolveRules({ nope: 'off' }, { code: 'BUDGET_INVALID', section: 'budget.rules' }));
     expect(budget.code).toBe('BUDGET_INVALID');
     expect(budget.message).toContain('budget.rules.nope');
@@ -70,7 +78,10 @@ describe('loadConfig', () => {
     const project = join(dir, 'project');
     const nested = join(project, 'src', 'deep');
     mkdirSync(nested, { recursive: true });
-    writeFileSync(join(project, 'querygate.config.yaml'), 'failOn: warning\nrules:\n  slow-mean: { thresholdMs: 20 }\n');
+    writeFileSync(
+      join(project, 'querygate.config.yaml'),
+      'failOn: warning\nrules:\n  slow-mean: { thresholdMs: 20 }\n',
+    );
     expect(findConfigFile(nested)).toBe(join(project, 'querygate.config.yaml'));
     const loaded = loadConfig({ cwd: nested });
     expect(loaded.path).toBe(join(project, 'querygate.config.yaml'));
@@ -95,8 +106,12 @@ describe('loadConfig', () => {
     expect(typeError.code).toBe('CONFIG_INVALID');
     expect(typeError.message).toMatch(/bad\.yaml:4:\d+: rules\.slow-mean\.thresholdMs: must be number/);
     writeFileSync(bad, 'rules:\n  no-such-rule: off\n');
-    expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(/bad\.yaml:2:3: rules\.no-such-rule: unknown field/);
+    expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(
+      /bad\.yaml:2:3: rules\.no-such-rule: unknown field/,
+    );
     writeFileSync(bad, 'failOn: sometimes\n');
-    expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(/bad\.yaml:1:\d+: failOn: must be one of "error", "warning"/);
+    expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(
+      /bad\.yaml:1:\d+: failOn: must be one of "error", "warning"/,
+    );
   });
 });

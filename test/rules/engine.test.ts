@@ -13,16 +13,17 @@ beforeAll(async () => {
 });
 
 const scan = () => loadFixture('seq-scan-large-table', 'scan');
-const bySource = (report: ReturnType<typeof applyRules>, name: string) => report.queries.find((q) => q.source === name)!;
+const bySource = (report: ReturnType<typeof applyRules>, name: string) =>
+  report.queries.find((q) => q.source === name)!;
 
 describe('ignoreDirectives', () => {
   it('reads rule ids and the reason from line and block comments', () => {
     expect(ignoreDirectives(['-- querygate-ignore: seq-scan-large-table nightly report'])).toEqual([
       { rules: ['seq-scan-large-table'], reason: 'nightly report' },
     ]);
-    expect(ignoreDirectives(['/* querygate-ignore: deep-offset, unbounded-result export, paged by the client */'])).toEqual([
-      { rules: ['deep-offset', 'unbounded-result'], reason: 'export, paged by the client' },
-    ]);
+    expect(
+      ignoreDirectives(['/* querygate-ignore: deep-offset, unbounded-result export, paged by the client */']),
+    ).toEqual([{ rules: ['deep-offset', 'unbounded-result'], reason: 'export, paged by the client' }]);
     expect(ignoreDirectives(['/* querygate-ignore slow-mean */'])).toEqual([{ rules: ['slow-mean'], reason: '' }]);
     expect(ignoreDirectives(['-- an ordinary comment', '/* querygate-ignore: */'])).toEqual([]);
   });
@@ -42,9 +43,14 @@ describe('applyRules', () => {
     const fixture = scan();
     const rules = resolveRules({ 'seq-scan-large-table': 'warning' });
     const report = applyRules(fixture.report, { rules, statements: fixture.statements, registry: [seqScan] });
-    expect(bySource(report, 'bad: selective filter on an unindexed column').findings.map((f) => f.severity)).toEqual(['warning']);
+    expect(bySource(report, 'bad: selective filter on an unindexed column').findings.map((f) => f.severity)).toEqual([
+      'warning',
+    ]);
     expect(bySource(report, 'mild: filter removes three quarters').findings.map((f) => f.severity)).toEqual(['info']);
-    const off = applyRules(fixture.report, { rules: resolveRules({ 'seq-scan-large-table': 'off' }), statements: fixture.statements });
+    const off = applyRules(fixture.report, {
+      rules: resolveRules({ 'seq-scan-large-table': 'off' }),
+      statements: fixture.statements,
+    });
     expect(off.queries.flatMap((q) => q.findings).some((f) => f.rule === 'seq-scan-large-table')).toBe(false);
   });
 
@@ -52,13 +58,20 @@ describe('applyRules', () => {
     const fixture = scan();
     const target = bySource(fixture.report, 'bad: selective filter on an unindexed column');
     const statements = fixture.statements.map((s) =>
-      s.fingerprint === target.fingerprint ? { ...s, sql: `-- querygate-ignore: seq-scan-large-table, no-such-rule one account only\n${s.sql}` } : s,
+      s.fingerprint === target.fingerprint
+        ? { ...s, sql: `-- querygate-ignore: seq-scan-large-table, no-such-rule one account only\n${s.sql}` }
+        : s,
     );
     const report = applyRules(fixture.report, { statements, registry: RULES });
     const query = bySource(report, 'bad: selective filter on an unindexed column');
     expect(query.findings.map((f) => f.rule)).not.toContain('seq-scan-large-table');
     expect(query.suppressed).toEqual([
-      expect.objectContaining({ rule: 'seq-scan-large-table', reason: 'one account only', source: 'comment', finding: expect.objectContaining({ messageId: 'selective' }) }),
+      expect.objectContaining({
+        rule: 'seq-scan-large-table',
+        reason: 'one account only',
+        source: 'comment',
+        finding: expect.objectContaining({ messageId: 'selective' }),
+      }),
     ]);
     expect(report.warnings.some((w) => w.includes('unknown rule "no-such-rule"'))).toBe(true);
   });
@@ -102,7 +115,10 @@ describe('findingsAtLeast', () => {
     expect(errors.length).toBeGreaterThan(0);
     expect(warnings.length).toBe(all.filter((f) => f.severity !== 'info').length);
     expect(warnings.length).toBeGreaterThan(errors.length);
-    expect(warnings.map((w) => w.finding.severity)).toEqual([...errors.map(() => 'error'), ...warnings.slice(errors.length).map(() => 'warning')]);
+    expect(warnings.map((w) => w.finding.severity)).toEqual([
+      ...errors.map(() => 'error'),
+      ...warnings.slice(errors.length).map(() => 'warning'),
+    ]);
     // The suppressed one is not among them.
     expect(warnings.every((e) => e.query.source !== 'suppressed: selective filter with an ignore comment')).toBe(true);
   });

@@ -55,12 +55,20 @@ export function loadFixture(ruleId: string, name: string): PlanFixture {
 /** Fixture names (without `.json`) in a rule's folder. */
 export function fixtureNames(ruleId: string): string[] {
   const dir = `${PLANS_DIR}${ruleId}`;
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+        .sort()
+    : [];
 }
 
 /** Runs one rule over a fixture, as the engine does in a run. */
 export function runRule(rule: AnyRule, fixture: PlanFixture, c: Pick<RuleCase, 'options' | 'severity'> = {}): Report {
-  const setting = c.options || c.severity ? { [rule.id]: { ...(c.severity ? { severity: c.severity } : {}), ...(c.options ?? {}) } } : undefined;
+  const setting =
+    c.options || c.severity
+      ? { [rule.id]: { ...(c.severity ? { severity: c.severity } : {}), ...(c.options ?? {}) } }
+      : undefined;
   return applyRules(fixture.report, {
     registry: [rule],
     rules: resolveRules(setting, { registry: [rule] }),
@@ -70,7 +78,8 @@ export function runRule(rule: AnyRule, fixture: PlanFixture, c: Pick<RuleCase, '
 
 function statementOf(report: Report, name: string): QueryReport {
   const query = report.queries.find((q) => q.source === name);
-  if (!query) throw new Error(`no statement "${name}" in the fixture (have: ${report.queries.map((q) => q.source).join(' | ')})`);
+  if (!query)
+    throw new Error(`no statement "${name}" in the fixture (have: ${report.queries.map((q) => q.source).join(' | ')})`);
   return query;
 }
 
@@ -82,8 +91,14 @@ export function ruleCases(rule: AnyRule, cases: readonly RuleCase[]): void {
     });
 
     for (const c of cases) {
-      const how = [c.severity ? `severity ${c.severity}` : '', c.options ? JSON.stringify(c.options) : ''].filter(Boolean).join(' ');
-      const outcome = c.suppressedBecause ? 'suppressed' : c.expect.length ? c.expect.map((e) => `${e.severity} ${e.messageId}`).join(', ') : 'no finding';
+      const how = [c.severity ? `severity ${c.severity}` : '', c.options ? JSON.stringify(c.options) : '']
+        .filter(Boolean)
+        .join(' ');
+      const outcome = c.suppressedBecause
+        ? 'suppressed'
+        : c.expect.length
+          ? c.expect.map((e) => `${e.severity} ${e.messageId}`).join(', ')
+          : 'no finding';
       it(`${c.fixture}: "${c.statement}"${how ? ` (${how})` : ''} -> ${outcome}`, () => {
         const fixture = loadFixture(rule.id, c.fixture);
         const report = runRule(rule, fixture, c);
@@ -101,7 +116,9 @@ export function ruleCases(rule: AnyRule, cases: readonly RuleCase[]): void {
             query.suppressed.map(() => [rule.id, 'comment', c.suppressedBecause]),
           );
         }
-        const paths = query.plan ? new Set(walkPlan(query.plan.root).map((v) => formatPath(v.path))) : new Set<string>();
+        const paths = query.plan
+          ? new Set(walkPlan(query.plan.root).map((v) => formatPath(v.path)))
+          : new Set<string>();
         for (const f of [...query.findings, ...query.suppressed.map((s) => s.finding)]) {
           expect(f.rule).toBe(rule.id);
           expect(f.message, 'every placeholder of the message is filled').not.toMatch(/\{\w+\}/);

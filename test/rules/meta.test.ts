@@ -26,8 +26,12 @@ describe('the rule registry', () => {
   });
 
   it('lists every rule with its options in schemas/config.schema.json', () => {
-    const schema = JSON.parse(readFileSync(root('schemas/config.schema.json'), 'utf8')) as { definitions: { rules: unknown } };
-    expect(schema.definitions.rules, 'run `npm run new-rule -- --sync-schema` after changing a rule\'s options').toEqual(rulesJsonSchema());
+    const schema = JSON.parse(readFileSync(root('schemas/config.schema.json'), 'utf8')) as {
+      definitions: { rules: unknown };
+    };
+    expect(schema.definitions.rules, "run `npm run new-rule -- --sync-schema` after changing a rule's options").toEqual(
+      rulesJsonSchema(),
+    );
   });
 });
 
@@ -43,7 +47,8 @@ describe.each(RULES.map((rule) => [rule.id, rule] as [string, AnyRule]))('rule %
     expect(rule.description).not.toContain('\n');
     expect(rule.description).toMatch(/\.$/);
     expect(Object.keys(rule.messages).length).toBeGreaterThan(0);
-    for (const value of Object.values(rule.defaultOptions)) expect(['number', 'string', 'boolean']).toContain(typeof value);
+    for (const value of Object.values(rule.defaultOptions))
+      expect(['number', 'string', 'boolean']).toContain(typeof value);
   });
 
   it('has a table-driven test on its fixtures', () => {
@@ -81,6 +86,8 @@ describe.each(RULES.map((rule) => [rule.id, rule] as [string, AnyRule]))('rule %
 });
 
 it('documents no rule that is not registered', () => {
-  const docs = readdirSync(root('docs/rules')).filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3));
+  const docs = readdirSync(root('docs/rules'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => f.slice(0, -3));
   expect(docs.sort()).toEqual(RULES.map((r) => r.id).sort());
 });

@@ -43,7 +43,11 @@ describe('rules in a run on a real PostgreSQL', () => {
     const url = await createTestDatabase('rules_run');
     writeFileSync(join(dir, 'schema.sql'), SCHEMA);
     writeFileSync(join(dir, 'workload.sql'), WORKLOAD);
-    const workload = loadSqlWorkload(join(dir, 'workload.sql'), { schema: [join(dir, 'schema.sql')] }, { repeat: 2, connections: 1, rounds: 1 });
+    const workload = loadSqlWorkload(
+      join(dir, 'workload.sql'),
+      { schema: [join(dir, 'schema.sql')] },
+      { repeat: 2, connections: 1, rounds: 1 },
+    );
     report = await runWorkload({
       workload,
       databaseUrl: url,

@@ -13,19 +13,21 @@ export function ruleDocUrl(id: string): URL {
 /** The rules as an aligned list: id, default severity, category, description. */
 export function renderRuleList(): string {
   const idWidth = Math.max(...RULES.map((r) => r.id.length));
-  const lines = RULES.map((r) => `${r.id.padEnd(idWidth)}  ${r.severity.padEnd(7)}  ${r.category.padEnd(10)}  ${r.description}`);
+  const lines = RULES.map(
+    (r) => `${r.id.padEnd(idWidth)}  ${r.severity.padEnd(7)}  ${r.category.padEnd(10)}  ${r.description}`,
+  );
   return [
     `${'rule'.padEnd(idWidth)}  ${'default'.padEnd(7)}  ${'category'.padEnd(10)}  description`,
     ...lines,
     '',
-    'querygate rules <id> prints a rule\'s documentation; set severities and thresholds in querygate.config.yaml (rules:).',
+    "querygate rules <id> prints a rule's documentation; set severities and thresholds in querygate.config.yaml (rules:).",
   ].join('\n');
 }
 
 export function registerRules(program: Command, io: CliIO, setExit: (code: number) => void): void {
   program
     .command('rules')
-    .description('list the detection rules, or print one rule\'s documentation')
+    .description("list the detection rules, or print one rule's documentation")
     .argument('[id]', 'rule id, e.g. seq-scan-large-table')
     .action((id: string | undefined) => {
       if (!id) {
@@ -34,7 +36,8 @@ export function registerRules(program: Command, io: CliIO, setExit: (code: numbe
         return;
       }
       const rule = findRule(id);
-      if (!rule) throw new InputError('USAGE', `unknown rule "${id}" (known rules: ${RULES.map((r) => r.id).join(', ')})`);
+      if (!rule)
+        throw new InputError('USAGE', `unknown rule "${id}" (known rules: ${RULES.map((r) => r.id).join(', ')})`);
       let doc: string;
       try {
         doc = readFileSync(ruleDocUrl(rule.id), 'utf8');
@@ -45,7 +48,9 @@ export function registerRules(program: Command, io: CliIO, setExit: (code: numbe
       io.out(doc.trimEnd());
       const options = Object.entries(rule.defaultOptions);
       if (options.length > 0) {
-        io.out(`\nDefaults: ${options.map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toFixed(3)) : String(v)}`).join(', ')}`);
+        io.out(
+          `\nDefaults: ${options.map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toFixed(3)) : String(v)}`).join(', ')}`,
+        );
       }
       setExit(EXIT.ok);
     });
