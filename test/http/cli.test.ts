@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/workload/app.js';
+import { freePort, probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, withSession } from '../support/db.js';
 
@@ -89,6 +89,36 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.run).toMatchObject({ complete: false, interruptedBy: 'the application exited with code 3' });
     expect(report.routes[0].requests).toBeGreaterThanOrEqual(39);
+  });
+
+  it('Ctrl-C stops the load and the application, writes the partial report, exit 130', async () => {
+    const port = await freePort();
+    const path = join(dir, 'interrupt.yaml');
+    writeFileSync(
+      path,
+      `http:
+  app:
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fixture('test-app.mjs'))}]
+    port: ${port}
+    ready: /health
+  routes: [{ name: a, path: /a }]
+  load: { connections: 2, duration: 60s }
+`,
+    );
+    const out = join(dir, 'interrupt.json');
+    let pid = 0;
+    const running = runCli(['run', path, '--database-url', url, '--no-budget', '--out', out], { onSpawn: (p) => (pid = p) });
+    // Interrupt once the load is under way.
+    for (let i = 0; i < 100 && !(await probeUrl(`http://127.0.0.1:${port}/health`)).status; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(pid, 'SIGINT');
+    const result = await running;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('(incomplete)');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGINT' });
+    expect(report.routes[0].requests).toBeGreaterThan(0);
+    expect(await probeUrl(`http://127.0.0.1:${port}/health`)).toEqual({ error: 'connection refused' });
   });
 
   it('capture -- <command> on the embedded database: the command gets DATABASE_URL, its output passes through', async () => {
