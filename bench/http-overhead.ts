@@ -72,7 +72,14 @@ function querygateReplay(baseUrl: string): Promise<Measured> {
 async function replayOnce(baseUrl: string): Promise<{ requests: number; seconds: number }> {
   const random = createRandom(1);
   const route = compileRoute(
-    { name: 'order by id', method: 'GET', path: '/orders/{id}', params: { id: { kind: 'int', min: 1, max: 1_000_000 } }, headers: {}, weight: 1 },
+    {
+      name: 'order by id',
+      method: 'GET',
+      path: '/orders/{id}',
+      params: { id: { kind: 'int', min: 1, max: 1_000_000 } },
+      headers: {},
+      weight: 1,
+    },
     random,
   );
   const result = await runPhase({
@@ -83,7 +90,8 @@ async function replayOnce(baseUrl: string): Promise<{ requests: number; seconds:
     timeoutMs: 10_000,
     random,
   });
-  if (result.errors > 0 || result.non2xx > 0) throw new Error(`querygate replay saw ${result.errors} errors and ${result.non2xx} non-2xx`);
+  if (result.errors > 0 || result.non2xx > 0)
+    throw new Error(`querygate replay saw ${result.errors} errors and ${result.non2xx} non-2xx`);
   return { requests: result.responses, seconds: result.durationMs / 1000 };
 }
 
@@ -118,8 +126,12 @@ try {
   }
   const ratio = median(replay.map((q, i) => q.rate / plain[i]!.rate));
   const cpu = (xs: Measured[]) => median(xs.map((x) => x.cpuUs)).toFixed(1);
-  console.log(`autocannon (plain):      ${median(plain.map((x) => x.rate)).toFixed(0)} req/s, ${cpu(plain)} µs CPU per request (medians)`);
-  console.log(`querygate HTTP replay:   ${median(replay.map((x) => x.rate)).toFixed(0)} req/s, ${cpu(replay)} µs CPU per request (medians)`);
+  console.log(
+    `autocannon (plain):      ${median(plain.map((x) => x.rate)).toFixed(0)} req/s, ${cpu(plain)} µs CPU per request (medians)`,
+  );
+  console.log(
+    `querygate HTTP replay:   ${median(replay.map((x) => x.rate)).toFixed(0)} req/s, ${cpu(replay)} µs CPU per request (medians)`,
+  );
   console.log(`ratio:                   ${ratio.toFixed(3)}x, median of the pair ratios (target >= 0.95x)`);
 } finally {
   server.kill();

@@ -26,7 +26,18 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
   const statementWidth = Math.max(24, width - (mixed ? 118 : 108));
   const queries = byFingerprint(report);
   const table = new Table({
-    head: ['route', 'requests', 'req/s', 'non-2xx', 'p50', 'p99', ...(mixed ? ['p99 mixed'] : []), 'db/req', 'stmts/req', 'top statement (calls/req)'],
+    head: [
+      'route',
+      'requests',
+      'req/s',
+      'non-2xx',
+      'p50',
+      'p99',
+      ...(mixed ? ['p99 mixed'] : []),
+      'db/req',
+      'stmts/req',
+      'top statement (calls/req)',
+    ],
     style: options.color ? {} : { head: [], border: [] },
     wordWrap: true,
     colWidths: [30, 10, 8, 9, 10, 10, ...(mixed ? [11] : []), 10, 10, statementWidth],
@@ -81,7 +92,9 @@ export function renderRouteCulprits(report: Report): string {
   const otherMean = others.length ? others.reduce((s, r) => s + r.dbMsPerRequest, 0) / others.length : 0;
   lines.push(
     `Slowest endpoint: "${worst.name}" (${worst.method} ${worst.path}) costs ${formatMs(worst.dbMsPerRequest)} of database time per request` +
-      (otherMean > 0 ? `, ${formatCount(Math.round(worst.dbMsPerRequest / otherMean))}x the average of the other routes` : '') +
+      (otherMean > 0
+        ? `, ${formatCount(Math.round(worst.dbMsPerRequest / otherMean))}x the average of the other routes`
+        : '') +
       `; latency p50 ${formatMs(worst.latency.p50)}, p99 ${formatMs(worst.latency.p99)}` +
       (worst.mixed ? ` (p99 ${formatMs(worst.mixed.latency.p99)} under mixed load)` : ''),
   );
@@ -102,7 +115,9 @@ export function renderRouteCulprits(report: Report): string {
         ` (${formatCount(n.route.statementsPerRequest)} statements per request in all)`,
     );
     const finding = n.query.findings.find((f) => f.rule === 'n-plus-one' && f.route === n.route.name);
-    lines.push(`  fix: ${finding?.suggestion ?? 'fetch the rows in one statement: WHERE id = ANY($1) with the list of ids, or a join'}`);
+    lines.push(
+      `  fix: ${finding?.suggestion ?? 'fetch the rows in one statement: WHERE id = ANY($1) with the list of ids, or a join'}`,
+    );
   }
   return lines.join('\n');
 }

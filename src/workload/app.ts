@@ -97,7 +97,12 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
   const child: ChildProcess =
     typeof app.command === 'string'
       ? spawn(app.command, { cwd: app.cwd, env, shell: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(app.command[0]!, app.command.slice(1), { cwd: app.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn(app.command[0]!, app.command.slice(1), {
+          cwd: app.cwd,
+          env,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   const tail: string[] = [];
   const onLine = (line: string) => {
     tail.push(line);
@@ -152,7 +157,9 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
   };
 
   const baseUrl = `http://127.0.0.1:${port}`;
-  const readyUrl = /^https?:\/\//.test(app.ready) ? app.ready : `${baseUrl}${app.ready.startsWith('/') ? '' : '/'}${app.ready}`;
+  const readyUrl = /^https?:\/\//.test(app.ready)
+    ? app.ready
+    : `${baseUrl}${app.ready.startsWith('/') ? '' : '/'}${app.ready}`;
   const handle: RunningApp = { baseUrl, port, pid, exited, exit: () => exitState, outputTail: () => [...tail], stop };
   try {
     await waitUntilReady(readyUrl, {
@@ -166,12 +173,18 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
       const code = (spawnError as { code?: string }).code;
       throw new EnvironmentError(
         'APP_START_FAILED',
-        code === 'ENOENT' ? `cannot start the application: command not found: ${typeof app.command === 'string' ? text : app.command[0]}` : `cannot start the application (${text}): ${spawnError.message}`,
+        code === 'ENOENT'
+          ? `cannot start the application: command not found: ${typeof app.command === 'string' ? text : app.command[0]}`
+          : `cannot start the application (${text}): ${spawnError.message}`,
       );
     }
     if (error instanceof EnvironmentError) {
       const lines = tail.slice(-10).map((l) => `  app: ${l}`);
-      throw new EnvironmentError('APP_START_FAILED', error.message, lines.length ? ['last lines of the application output:', ...lines] : []);
+      throw new EnvironmentError(
+        'APP_START_FAILED',
+        error.message,
+        lines.length ? ['last lines of the application output:', ...lines] : [],
+      );
     }
     throw error;
   }
@@ -193,7 +206,11 @@ export async function waitUntilReady(url: string, options: ReadyOptions): Promis
   void options.exited?.then((e) => (exit = e));
   let last = 'no answer yet';
   for (;;) {
-    if (exit) throw new EnvironmentError('APP_START_FAILED', `the application ${describeExit(exit)} before it was ready (${url})`);
+    if (exit)
+      throw new EnvironmentError(
+        'APP_START_FAILED',
+        `the application ${describeExit(exit)} before it was ready (${url})`,
+      );
     // Interrupted: the caller sees the aborted signal and stops before sending any load.
     if (options.signal?.aborted) return;
     const probe = await probeUrl(url, Math.min(2000, Math.max(100, deadline - Date.now())));
@@ -210,7 +227,10 @@ export async function waitUntilReady(url: string, options: ReadyOptions): Promis
 }
 
 /** One GET: the status, or why there was none (in words, e.g. "connection refused"). */
-export function probeUrl(url: string, timeoutMs = 2000): Promise<{ status: number; error?: undefined } | { status?: undefined; error: string }> {
+export function probeUrl(
+  url: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; error?: undefined } | { status?: undefined; error: string }> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (value: { status: number } | { error: string }) => {
@@ -221,11 +241,15 @@ export function probeUrl(url: string, timeoutMs = 2000): Promise<{ status: numbe
     let request: ReturnType<typeof httpGet>;
     try {
       // agent: false, so that no kept-alive socket outlives the probe.
-      request = (url.startsWith('https:') ? httpsGet : httpGet)(url, { agent: false, timeout: timeoutMs }, (response) => {
-        response.resume();
-        done({ status: response.statusCode ?? 0 });
-        request.destroy();
-      });
+      request = (url.startsWith('https:') ? httpsGet : httpGet)(
+        url,
+        { agent: false, timeout: timeoutMs },
+        (response) => {
+          response.resume();
+          done({ status: response.statusCode ?? 0 });
+          request.destroy();
+        },
+      );
     } catch (error) {
       done({ error: (error as Error).message });
       return;
@@ -236,7 +260,13 @@ export function probeUrl(url: string, timeoutMs = 2000): Promise<{ status: numbe
     });
     request.on('error', (error: Error & { code?: string }) => {
       const reason =
-        error.code === 'ECONNREFUSED' ? 'connection refused' : error.code === 'ENOTFOUND' ? 'unknown host' : error.code === 'ECONNRESET' ? 'connection reset' : error.message;
+        error.code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : error.code === 'ENOTFOUND'
+            ? 'unknown host'
+            : error.code === 'ECONNRESET'
+              ? 'connection reset'
+              : error.message;
       done({ error: reason });
     });
   });
@@ -247,6 +277,9 @@ export async function checkReachable(baseUrl: string, path = '/'): Promise<void>
   const url = /^https?:\/\//.test(path) ? path : `${baseUrl}${path.startsWith('/') ? '' : '/'}${path}`;
   const probe = await probeUrl(url, 5000);
   if (probe.status === undefined) {
-    throw new EnvironmentError('APP_UNREACHABLE', `cannot reach the application at ${baseUrl}: ${probe.error} (GET ${url})`);
+    throw new EnvironmentError(
+      'APP_UNREACHABLE',
+      `cannot reach the application at ${baseUrl}: ${probe.error} (GET ${url})`,
+    );
   }
 }

@@ -63,7 +63,9 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
     const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
     if (files.length > 0) {
       if (target.kind === 'external' && !options.setup) {
-        warnings.push(`setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`);
+        warnings.push(
+          `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`,
+        );
       } else {
         for (const file of files) step(`applying ${file.path}`);
         await applySetupFiles(control, files);

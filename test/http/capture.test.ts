@@ -23,7 +23,12 @@ describe('capture around an external command on a real PostgreSQL', () => {
   it('reports what the command made the database do, like a run', async () => {
     const report = await captureCommand({ command: [process.execPath, SCRIPT], databaseUrl: url, stdio: 'ignore' });
     expect(report.run.complete).toBe(true);
-    expect(report.workload).toMatchObject({ kind: 'external', name: 'node', command: [process.execPath, SCRIPT], connections: 0 });
+    expect(report.workload).toMatchObject({
+      kind: 'external',
+      name: 'node',
+      command: [process.execPath, SCRIPT],
+      connections: 0,
+    });
     const lookup = report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')!;
     const scan = report.queries.find((q) => q.query.startsWith('SELECT count(*) FROM items'))!;
     expect(lookup.calls).toBe(30);
@@ -39,7 +44,12 @@ describe('capture around an external command on a real PostgreSQL', () => {
 
   it('a command that fails still yields its report, inside COMMAND_FAILED', async () => {
     try {
-      await captureCommand({ command: [process.execPath, SCRIPT], databaseUrl: url, stdio: 'ignore', env: { ...process.env, EXIT_CODE: '4', LOOKUPS: '7' } });
+      await captureCommand({
+        command: [process.execPath, SCRIPT],
+        databaseUrl: url,
+        stdio: 'ignore',
+        env: { ...process.env, EXIT_CODE: '4', LOOKUPS: '7' },
+      });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(RunFailedError);
@@ -47,7 +57,9 @@ describe('capture around an external command on a real PostgreSQL', () => {
       expect(failure.code).toBe('COMMAND_FAILED');
       expect(failure.message).toBe(`the command exited with code 4: ${process.execPath} ${SCRIPT}`);
       expect(failure.report.run.complete).toBe(true);
-      expect(failure.report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')?.calls).toBe(7);
+      expect(failure.report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')?.calls).toBe(
+        7,
+      );
       expect(failure.report.warnings).toContain(`the command exited with code 4: ${process.execPath} ${SCRIPT}`);
     }
   });

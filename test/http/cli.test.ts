@@ -25,7 +25,18 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
 
   it('replays routes through the app, prints the per-route table and fails --fail-on warning on the N+1', async () => {
     const out = join(dir, 'shop.json');
-    const result = await runCli(['run', fixture('shop.yaml'), '--database-url', url, '--setup', '--no-budget', '--fail-on', 'warning', '--out', out]);
+    const result = await runCli([
+      'run',
+      fixture('shop.yaml'),
+      '--database-url',
+      url,
+      '--setup',
+      '--no-budget',
+      '--fail-on',
+      'warning',
+      '--out',
+      out,
+    ]);
     expect(result.stderr).not.toMatch(NO_STACK);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('Routes (4), by database time per request:');
@@ -35,7 +46,12 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.workload.kind).toBe('http');
-    expect(report.routes.map((r: { name: string }) => r.name)).toEqual(['order by id', 'customer by email', 'recent orders', 'ship order']);
+    expect(report.routes.map((r: { name: string }) => r.name)).toEqual([
+      'order by id',
+      'customer by email',
+      'recent orders',
+      'ship order',
+    ]);
     // The password of the database never reaches the output or the report.
     expect(result.stdout + result.stderr + readFileSync(out, 'utf8')).not.toContain(new URL(url).password);
   });
@@ -51,16 +67,35 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   });
 
   it('HTTP flags on a SQL scenario are a usage error', async () => {
-    const result = await runCli(['run', here('../../scenarios/outage-demo.yaml'), '--rate', '10', '--database-url', url]);
+    const result = await runCli([
+      'run',
+      here('../../scenarios/outage-demo.yaml'),
+      '--rate',
+      '10',
+      '--database-url',
+      url,
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--base-url and --rate apply to HTTP scenarios');
   });
 
   it('an unreachable application: exit 3, one clear line', async () => {
     const port = await freePort();
-    const result = await runCli(['run', fixture('shop.yaml'), '--base-url', `http://127.0.0.1:${port}`, '--database-url', url, '--no-budget', '--out', join(dir, 'unreachable.json')]);
+    const result = await runCli([
+      'run',
+      fixture('shop.yaml'),
+      '--base-url',
+      `http://127.0.0.1:${port}`,
+      '--database-url',
+      url,
+      '--no-budget',
+      '--out',
+      join(dir, 'unreachable.json'),
+    ]);
     expect(result.code).toBe(3);
-    expect(result.stderr).toContain(`querygate: error: cannot reach the application at http://127.0.0.1:${port}: connection refused`);
+    expect(result.stderr).toContain(
+      `querygate: error: cannot reach the application at http://127.0.0.1:${port}: connection refused`,
+    );
     expect(result.stderr).not.toMatch(NO_STACK);
   });
 
@@ -107,9 +142,12 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     );
     const out = join(dir, 'interrupt.json');
     let pid = 0;
-    const running = runCli(['run', path, '--database-url', url, '--no-budget', '--out', out], { onSpawn: (p) => (pid = p) });
+    const running = runCli(['run', path, '--database-url', url, '--no-budget', '--out', out], {
+      onSpawn: (p) => (pid = p),
+    });
     // Interrupt once the load is under way.
-    for (let i = 0; i < 100 && !(await probeUrl(`http://127.0.0.1:${port}/health`)).status; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !(await probeUrl(`http://127.0.0.1:${port}/health`)).status; i++)
+      await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(pid, 'SIGINT');
     const result = await running;
@@ -123,7 +161,17 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
 
   it('capture -- <command> on the embedded database: the command gets DATABASE_URL, its output passes through', async () => {
     const out = join(dir, 'capture.json');
-    const result = await runCli(['capture', '--schema', fixture('items.sql'), '--no-budget', '--out', out, '--', process.execPath, fixture('load-script.mjs')]);
+    const result = await runCli([
+      'capture',
+      '--schema',
+      fixture('items.sql'),
+      '--no-budget',
+      '--out',
+      out,
+      '--',
+      process.execPath,
+      fixture('load-script.mjs'),
+    ]);
     expect(result.stderr).not.toMatch(NO_STACK);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('load-script: 35 statements sent');
@@ -131,19 +179,39 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.target.kind).toBe('embedded');
-    expect(report.workload).toMatchObject({ kind: 'external', command: [process.execPath, fixture('load-script.mjs')] });
-    expect(report.queries.find((q: { query: string }) => q.query === 'SELECT id, label FROM items WHERE id = $1').calls).toBe(30);
+    expect(report.workload).toMatchObject({
+      kind: 'external',
+      command: [process.execPath, fixture('load-script.mjs')],
+    });
+    expect(
+      report.queries.find((q: { query: string }) => q.query === 'SELECT id, label FROM items WHERE id = $1').calls,
+    ).toBe(30);
   });
 
   it('capture with a failing command writes the report, then exits 3', async () => {
     await withSession(url, (s) => s.query(readFileSync(fixture('items.sql'), 'utf8')));
     const out = join(dir, 'capture-failed.json');
-    const result = await runCli(['capture', '--database-url', url, '--no-budget', '--out', out, '--', process.execPath, fixture('load-script.mjs')], {
-      env: { EXIT_CODE: '9' },
-    });
+    const result = await runCli(
+      [
+        'capture',
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        out,
+        '--',
+        process.execPath,
+        fixture('load-script.mjs'),
+      ],
+      {
+        env: { EXIT_CODE: '9' },
+      },
+    );
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(`report written to ${out}`);
-    expect(result.stderr).toContain(`querygate: error: the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`);
+    expect(result.stderr).toContain(
+      `querygate: error: the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`,
+    );
     expect(existsSync(out)).toBe(true);
   });
 
@@ -151,7 +219,16 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const none = await runCli(['capture', '--database-url', url]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("missing required argument 'command'");
-    const missing = await runCli(['capture', '--database-url', url, '--no-budget', '--out', join(dir, 'missing.json'), '--', 'querygate-no-such-load-tool']);
+    const missing = await runCli([
+      'capture',
+      '--database-url',
+      url,
+      '--no-budget',
+      '--out',
+      join(dir, 'missing.json'),
+      '--',
+      'querygate-no-such-load-tool',
+    ]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('querygate: error: command not found: querygate-no-such-load-tool');
   });

@@ -28,7 +28,14 @@ function workload(overrides: Partial<HttpWorkload>, load: Partial<HttpWorkload['
     name: 'failures',
     setup: { schema: [], seed: [] },
     routes: [{ name: 'root', method: 'GET', path: '/x', params: {}, headers: {}, weight: 1 }],
-    load: { connections: 2, shape: { kind: 'requests', requests: 50 }, warmupMs: 0, mixed: false, timeoutMs: 5000, ...load },
+    load: {
+      connections: 2,
+      shape: { kind: 'requests', requests: 50 },
+      warmupMs: 0,
+      mixed: false,
+      timeoutMs: 5000,
+      ...load,
+    },
     warnings: [],
     ...overrides,
   };
@@ -52,10 +59,14 @@ describe('HTTP replay when the application misbehaves', () => {
   });
 
   it('a readiness timeout names the URL, the last answer and the application output', async () => {
-    const error = await failure(runHttpWorkload({ workload: workload({ app: app('never-ready', { readyTimeoutMs: 1000 }) }), databaseUrl: url }));
+    const error = await failure(
+      runHttpWorkload({ workload: workload({ app: app('never-ready', { readyTimeoutMs: 1000 }) }), databaseUrl: url }),
+    );
     expect(error.code).toBe('APP_START_FAILED');
     expect(error.kind).toBe('environment');
-    expect(error.message).toMatch(/^the application was not ready within 1s: GET http:\/\/127\.0\.0\.1:\d+\/health did not answer 2xx \(last: HTTP 503\)$/);
+    expect(error.message).toMatch(
+      /^the application was not ready within 1s: GET http:\/\/127\.0\.0\.1:\d+\/health did not answer 2xx \(last: HTTP 503\)$/,
+    );
     expect(error.details).toContain('  app: test app (never-ready) listening');
   });
 
@@ -68,23 +79,39 @@ describe('HTTP replay when the application misbehaves', () => {
 
   it('a command that does not exist', async () => {
     const error = await failure(
-      runHttpWorkload({ workload: workload({ app: { ...app('ok'), command: ['querygate-no-such-command'] } }), databaseUrl: url }),
+      runHttpWorkload({
+        workload: workload({ app: { ...app('ok'), command: ['querygate-no-such-command'] } }),
+        databaseUrl: url,
+      }),
     );
-    expect(error).toMatchObject({ code: 'APP_START_FAILED', message: 'cannot start the application: command not found: querygate-no-such-command' });
+    expect(error).toMatchObject({
+      code: 'APP_START_FAILED',
+      message: 'cannot start the application: command not found: querygate-no-such-command',
+    });
   });
 
   it('an unreachable base URL fails before any load (APP_UNREACHABLE)', async () => {
     const port = await freePort();
-    const error = await failure(runHttpWorkload({ workload: workload({ baseUrl: `http://127.0.0.1:${port}` }), databaseUrl: url }));
+    const error = await failure(
+      runHttpWorkload({ workload: workload({ baseUrl: `http://127.0.0.1:${port}` }), databaseUrl: url }),
+    );
     expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
-    expect(error.message).toBe(`cannot reach the application at http://127.0.0.1:${port}: connection refused (GET http://127.0.0.1:${port}/)`);
+    expect(error.message).toBe(
+      `cannot reach the application at http://127.0.0.1:${port}: connection refused (GET http://127.0.0.1:${port}/)`,
+    );
   });
 
   it('an application that exits during the run stops the load; the error carries the partial report', async () => {
     const error = await failure(
       runHttpWorkload({
         workload: workload(
-          { app: app('exit-after', {}, { EXIT_AFTER: '100' }), routes: [{ name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 }, { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 }] },
+          {
+            app: app('exit-after', {}, { EXIT_AFTER: '100' }),
+            routes: [
+              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+              { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 },
+            ],
+          },
           { shape: { kind: 'duration', durationMs: 20_000 } },
         ),
         databaseUrl: url,
@@ -106,7 +133,9 @@ describe('HTTP replay when the application misbehaves', () => {
   it('a 5xx storm completes the run and fails it with APP_FAILING, report attached', async () => {
     const error = await failure(runHttpWorkload({ workload: workload({ app: app('errors') }), databaseUrl: url }));
     expect(error.code).toBe('APP_FAILING');
-    expect(error.message).toBe('the application is failing: route "root": 100% of 50 requests failed (5xx or no response); the measurement is not meaningful');
+    expect(error.message).toBe(
+      'the application is failing: route "root": 100% of 50 requests failed (5xx or no response); the measurement is not meaningful',
+    );
     const report = (error as RunFailedError).report;
     expect(report.run.complete).toBe(true);
     expect(report.routes![0]).toMatchObject({ requests: 50, non2xx: 50, status5xx: 50 });

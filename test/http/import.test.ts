@@ -14,18 +14,36 @@ describe('request templates', () => {
   it('fills {name} placeholders and leaves JSON braces alone', () => {
     const parts = parseTemplate('{"qty": {qty}, "note": "{note}"}');
     expect(placeholders('{"qty": {qty}, "note": "{note}", "again": {qty}}')).toEqual(['qty', 'note']);
-    expect(renderTemplate(parts, new Map([['qty', '3'], ['note', 'a b']]), false)).toBe('{"qty": 3, "note": "a b"}');
+    expect(
+      renderTemplate(
+        parts,
+        new Map([
+          ['qty', '3'],
+          ['note', 'a b'],
+        ]),
+        false,
+      ),
+    ).toBe('{"qty": 3, "note": "a b"}');
   });
 
   it('percent-encodes values in paths and keeps unknown names as written', () => {
     const parts = parseTemplate('/customers?email={email}&x={unknown}');
-    expect(renderTemplate(parts, new Map([['email', 'a+b@example.com']]), true)).toBe('/customers?email=a%2Bb%40example.com&x={unknown}');
+    expect(renderTemplate(parts, new Map([['email', 'a+b@example.com']]), true)).toBe(
+      '/customers?email=a%2Bb%40example.com&x={unknown}',
+    );
   });
 
   it('renders routes from their generators; seq routes are marked dynamic', () => {
     const random = createRandom(7);
     const byId = compileRoute(
-      { name: 'by id', method: 'GET', path: '/orders/{id}', params: { id: { kind: 'int', min: 5, max: 9 } }, headers: { 'x-trace': 't-{id}' }, weight: 1 },
+      {
+        name: 'by id',
+        method: 'GET',
+        path: '/orders/{id}',
+        params: { id: { kind: 'int', min: 5, max: 9 } },
+        headers: { 'x-trace': 't-{id}' },
+        weight: 1,
+      },
       random,
     );
     const seen = new Set<string>();
@@ -40,7 +58,15 @@ describe('request templates', () => {
     expect(seen.size).toBe(5);
     expect(byId.dynamic).toBe(false);
     const ship = compileRoute(
-      { name: 'ship', method: 'POST', path: '/orders/{id}/ship', params: { id: { kind: 'seq', start: 10, step: 5 } }, headers: {}, body: '{"id": {id}}', weight: 1 },
+      {
+        name: 'ship',
+        method: 'POST',
+        path: '/orders/{id}/ship',
+        params: { id: { kind: 'seq', start: 10, step: 5 } },
+        headers: {},
+        body: '{"id": {id}}',
+        weight: 1,
+      },
       random,
     );
     expect(ship.dynamic).toBe(true);

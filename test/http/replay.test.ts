@@ -19,8 +19,17 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
     url = await createTestDatabase('http');
     const workload = loadHttpScenario(SHOP);
     // The first run creates the schema; count what the second changes.
-    await runHttpWorkload({ workload: { ...workload, routes: workload.routes.slice(0, 1), load: { ...workload.load, mixed: false } }, databaseUrl: url, setup: true });
-    shippedBefore = await withSession(url, async (s) => (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM shop.orders WHERE status = 'shipped'`)).rows[0]!.n);
+    await runHttpWorkload({
+      workload: { ...workload, routes: workload.routes.slice(0, 1), load: { ...workload.load, mixed: false } },
+      databaseUrl: url,
+      setup: true,
+    });
+    shippedBefore = await withSession(
+      url,
+      async (s) =>
+        (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM shop.orders WHERE status = 'shipped'`)).rows[0]!
+          .n,
+    );
     report = await runHttpWorkload({ workload, databaseUrl: url, onProgress: (p) => progress.push(p) });
   });
 
@@ -55,7 +64,9 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
     expect(orderById.statementsPerRequest).toBe(1);
     expect(text(orderById.statements[0]!.fingerprint)).toMatch(/FROM shop\.orders WHERE id = \$1$/);
     const ship = byName.get('ship order')!;
-    expect(ship.statements.map((s) => [text(s.fingerprint), s.callsPerRequest])).toEqual([[expect.stringMatching(/^UPDATE shop\.orders/), 1]]);
+    expect(ship.statements.map((s) => [text(s.fingerprint), s.callsPerRequest])).toEqual([
+      [expect.stringMatching(/^UPDATE shop\.orders/), 1],
+    ]);
 
     // Each statement knows its routes.
     const lookup = report.queries.find((q) => q.query === 'SELECT id, name, email FROM shop.customers WHERE id = $1')!;
@@ -67,9 +78,18 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
 
   it('sent the POST bodies and seq values: orders 1, 4, 7, ... were shipped', async () => {
     const shipped = await withSession(url, async (s) =>
-      (await s.query<{ id: number }>(`SELECT id FROM shop.orders WHERE status = 'shipped' AND id % 3 = 1 AND id <= 400 ORDER BY id`)).rows.map((r) => r.id),
+      (
+        await s.query<{ id: number }>(
+          `SELECT id FROM shop.orders WHERE status = 'shipped' AND id % 3 = 1 AND id <= 400 ORDER BY id`,
+        )
+      ).rows.map((r) => r.id),
     );
-    const after = await withSession(url, async (s) => (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM shop.orders WHERE status = 'shipped'`)).rows[0]!.n);
+    const after = await withSession(
+      url,
+      async (s) =>
+        (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM shop.orders WHERE status = 'shipped'`)).rows[0]!
+          .n,
+    );
     expect(after).toBeGreaterThan(shippedBefore);
     // Orders 1..10 with id % 10 in (1,2,3) were 'paid' (seed), so 1 and 61 etc. became shipped.
     expect(shipped).toContain(1);

@@ -23,9 +23,13 @@ describe('route reporters on a captured HTTP report', () => {
 
   it('lists routes by database time per request, with the top statement and its calls per request', () => {
     const text = renderRoutesTable(report, { width: 160 });
-    const rows = ['recent orders', 'order by id', 'recent orders of a customer'].map((name) => text.indexOf(`│ ${name} `));
+    const rows = ['recent orders', 'order by id', 'recent orders of a customer'].map((name) =>
+      text.indexOf(`│ ${name} `),
+    );
     expect(rows.every((i) => i > 0)).toBe(true);
-    const byDbTime = [...report.routes!].sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest).map((r) => text.indexOf(`│ ${r.name} `));
+    const byDbTime = [...report.routes!]
+      .sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest)
+      .map((r) => text.indexOf(`│ ${r.name} `));
     expect(byDbTime).toEqual([...byDbTime].sort((a, b) => a - b));
     expect(text.split('\n')[0]).toBe('Routes (3), by database time per request:');
     // The N+1 route's top statement is the lookup, 20 calls per request.
@@ -41,28 +45,51 @@ describe('route reporters on a captured HTTP report', () => {
     expect(renderRouteCulprits({ ...report, routes: [] })).toBe('');
   });
 
-  it('names the most expensive route and the N+1 route with the rule finding\'s fix', () => {
+  it("names the most expensive route and the N+1 route with the rule finding's fix", () => {
     const found = findNPlusOne(report);
     expect(found.map((n) => [n.route.name, n.query.query, n.callsPerRequest])).toEqual([
       ['recent orders', 'SELECT id, name, email FROM shop.customers WHERE id = $1', 20],
     ]);
     const text = renderRouteCulprits(report);
-    expect(text).toMatch(/^Slowest endpoint: "recent orders" \(GET \/orders\/recent\) costs [\d.]+ ms of database time per request/);
-    expect(text).toContain('N+1: "recent orders" (GET /orders/recent) runs 20 times per request: SELECT id, name, email FROM shop.customers WHERE id = $1 (21 statements per request in all)');
-    expect(text).toContain('fix: fetch the rows in one statement, with the list of values as an array: SELECT id, name, email FROM shop.customers WHERE id = ANY($1)');
+    expect(text).toMatch(
+      /^Slowest endpoint: "recent orders" \(GET \/orders\/recent\) costs [\d.]+ ms of database time per request/,
+    );
+    expect(text).toContain(
+      'N+1: "recent orders" (GET /orders/recent) runs 20 times per request: SELECT id, name, email FROM shop.customers WHERE id = $1 (21 statements per request in all)',
+    );
+    expect(text).toContain(
+      'fix: fetch the rows in one statement, with the list of values as an array: SELECT id, name, email FROM shop.customers WHERE id = ANY($1)',
+    );
   });
 });
 
 describe('the HTTP progress line', () => {
   it('shows the phase, requests, rate and errors within 70 columns', () => {
     const line = formatProgress({
-      kind: 'http', phase: 'new feature: top refunds of the day', index: 6, phases: 7, responses: 2210, errors: 3,
-      elapsedMs: 2000, plannedMs: 5000, plannedRequests: null,
+      kind: 'http',
+      phase: 'new feature: top refunds of the day',
+      index: 6,
+      phases: 7,
+      responses: 2210,
+      errors: 3,
+      elapsedMs: 2000,
+      plannedMs: 5000,
+      plannedRequests: null,
     });
     expect(line).toBe('  6/7 new feature: top refund…  2210 req  1105/s  3 err  2.0/5s');
     expect(line.length).toBeLessThanOrEqual(70);
-    expect(formatHttpProgress({ kind: 'http', phase: 'warm-up', index: 0, phases: 3, responses: 10, errors: 0, elapsedMs: 500, plannedMs: null, plannedRequests: 60 })).toBe(
-      '  warm-up  10/60 req  20/s  0 err  0.5s',
-    );
+    expect(
+      formatHttpProgress({
+        kind: 'http',
+        phase: 'warm-up',
+        index: 0,
+        phases: 3,
+        responses: 10,
+        errors: 0,
+        elapsedMs: 500,
+        plannedMs: null,
+        plannedRequests: 60,
+      }),
+    ).toBe('  warm-up  10/60 req  20/s  0 err  0.5s');
   });
 });

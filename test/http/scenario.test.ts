@@ -49,16 +49,32 @@ describe('the http section of a scenario', () => {
     expect(ship.body).toBe('{"by":"querygate"}');
     expect(ship.headers).toEqual({ 'content-type': 'application/json' });
     expect(ship.params).toEqual({ id: { kind: 'seq', start: 1, step: 3 } });
-    expect(workload.app).toMatchObject({ command: ['node', '../../../fixtures/app/server.js'], port: 'auto', ready: '/health', readyTimeoutMs: 20_000 });
+    expect(workload.app).toMatchObject({
+      command: ['node', '../../../fixtures/app/server.js'],
+      port: 'auto',
+      ready: '/health',
+      readyTimeoutMs: 20_000,
+    });
     expect(workload.app!.env).toEqual({ POOL_SIZE: '4' });
     expect(workload.baseUrl).toBeUndefined();
-    expect(workload.load).toEqual({ connections: 2, shape: { kind: 'requests', requests: 60 }, warmupMs: 0, mixed: true, timeoutMs: 10_000 });
+    expect(workload.load).toEqual({
+      connections: 2,
+      shape: { kind: 'requests', requests: 60 },
+      warmupMs: 0,
+      mixed: true,
+      timeoutMs: 10_000,
+    });
     expect(workload.setup.seed.map((f) => f.path)).toEqual(['seed.sql']);
     expect(isHttpScenario(fixture('shop.yaml'))).toBe(true);
   });
 
   it('applies command-line overrides; --base-url means the app is already running', () => {
-    const workload = loadHttpScenario(fixture('shop.yaml'), { durationMs: 2000, connections: 3, rate: 50, baseUrl: 'http://127.0.0.1:9999/' });
+    const workload = loadHttpScenario(fixture('shop.yaml'), {
+      durationMs: 2000,
+      connections: 3,
+      rate: 50,
+      baseUrl: 'http://127.0.0.1:9999/',
+    });
     expect(workload.load).toMatchObject({ connections: 3, shape: { kind: 'duration', durationMs: 2000 }, rate: 50 });
     expect(workload.app).toBeUndefined();
     expect(workload.baseUrl).toBe('http://127.0.0.1:9999');
@@ -103,15 +119,28 @@ describe('the http section of a scenario', () => {
     expect(failure('http:\n  routes:\n    - path: /\n')).toMatchObject({
       message: 'bad.yaml: http.baseUrl: is required without http.app (the application to start)',
     });
-    expect(failure('http:\n  baseUrl: http://x\n  routes: []\n')).toMatchObject({ message: expect.stringContaining('http.routes: no route to replay') });
-    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: /, method: FETCH }]\n').message).toMatch(/^bad\.yaml:3:\d+: http\.routes\[0\]\.method: must be one of "GET"/);
-    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 2s, requests: 5 }\n').message).toBe(
-      'bad.yaml: http.load: give either duration or requests, not both',
+    expect(failure('http:\n  baseUrl: http://x\n  routes: []\n')).toMatchObject({
+      message: expect.stringContaining('http.routes: no route to replay'),
+    });
+    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: /, method: FETCH }]\n').message).toMatch(
+      /^bad\.yaml:3:\d+: http\.routes\[0\]\.method: must be one of "GET"/,
     );
-    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  lod: {}\n').message).toBe('bad.yaml:4:3: http.lod: unknown field');
-    expect(failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message).toMatch(/either SQL statements or HTTP routes/);
-    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: missing.har }]\n')).toMatchObject({ code: 'FILE_NOT_FOUND' });
-    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: access.log }]\n')).toMatchObject({ code: 'HAR_INVALID', message: expect.stringMatching(/^access\.log: not a HAR file/) });
+    expect(
+      failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 2s, requests: 5 }\n').message,
+    ).toBe('bad.yaml: http.load: give either duration or requests, not both');
+    expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  lod: {}\n').message).toBe(
+      'bad.yaml:4:3: http.lod: unknown field',
+    );
+    expect(
+      failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message,
+    ).toMatch(/either SQL statements or HTTP routes/);
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: missing.har }]\n')).toMatchObject({
+      code: 'FILE_NOT_FOUND',
+    });
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: access.log }]\n')).toMatchObject({
+      code: 'HAR_INVALID',
+      message: expect.stringMatching(/^access\.log: not a HAR file/),
+    });
     write('empty.log', 'garbage\nmore garbage\n');
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: empty.log }]\n')).toMatchObject({
       code: 'ACCESS_LOG_INVALID',

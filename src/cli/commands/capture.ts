@@ -40,7 +40,10 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
   const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
   await loadParser(); // setup files are split and checked before anything runs
-  const files = { schema: readSetupFiles(flags.schema ?? [], process.cwd()), seed: readSetupFiles(flags.seed ?? [], process.cwd()) };
+  const files = {
+    schema: readSetupFiles(flags.schema ?? [], process.cwd()),
+    seed: readSetupFiles(flags.seed ?? [], process.cwd()),
+  };
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {

@@ -104,7 +104,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   if (shape.kind === 'requests') connections = Math.min(connections, shape.requests);
   if (rate !== undefined) connections = Math.min(connections, rate);
   const poolPerClient = Math.max(MIN_POOL_PER_CONNECTION, Math.ceil(POOL_SIZE / connections));
-  const perClient = shape.kind === 'requests' ? Math.min(poolPerClient, Math.ceil(shape.requests / connections)) : poolPerClient;
+  const perClient =
+    shape.kind === 'requests' ? Math.min(poolPerClient, Math.ceil(shape.requests / connections)) : poolPerClient;
   const pick = createWeightedPicker(
     routes.map((r) => r.route.weight),
     options.random,
@@ -137,7 +138,12 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
           headers: {},
           setupRequest: (request: autocannon.Request) => {
             const fresh = route.render();
-            return { ...request, path: fresh.path, headers: { ...fresh.headers }, ...(fresh.body !== undefined ? { body: fresh.body } : {}) };
+            return {
+              ...request,
+              path: fresh.path,
+              headers: { ...fresh.headers },
+              ...(fresh.body !== undefined ? { body: fresh.body } : {}),
+            };
           },
         });
         continue;

@@ -57,9 +57,11 @@ export function parseHar(text: string, where: string, options: HarOptions = {}):
     }
     const headers: Record<string, string> = {};
     for (const h of request?.headers ?? []) {
-      if (typeof h?.name === 'string' && typeof h.value === 'string' && keepHeader(h.name)) headers[h.name.toLowerCase()] = h.value;
+      if (typeof h?.name === 'string' && typeof h.value === 'string' && keepHeader(h.name))
+        headers[h.name.toLowerCase()] = h.value;
     }
-    const body = typeof request?.postData?.text === 'string' && request.postData.text !== '' ? request.postData.text : undefined;
+    const body =
+      typeof request?.postData?.text === 'string' && request.postData.text !== '' ? request.postData.text : undefined;
     parsed.push({
       origin: url.origin,
       request: { method, target: `${url.pathname}${url.search}`, headers, ...(body !== undefined ? { body } : {}) },

@@ -59,9 +59,13 @@ export function keepHeader(name: string): boolean {
 
 /** `orders` -> `orderId`; a name for the parameter that follows a literal segment. */
 function paramName(previous: string | undefined, taken: Set<string>): string {
-  const base = previous && /^[A-Za-z][A-Za-z0-9_-]*$/.test(previous)
-    ? `${previous.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/ies$/, 'y').replace(/s$/, '')}Id`
-    : 'id';
+  const base =
+    previous && /^[A-Za-z][A-Za-z0-9_-]*$/.test(previous)
+      ? `${previous
+          .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+          .replace(/ies$/, 'y')
+          .replace(/s$/, '')}Id`
+      : 'id';
   let name = base.replace(/[^A-Za-z0-9_]/g, '_');
   for (let i = 2; taken.has(name); i++) name = `${base}${i}`;
   taken.add(name);
@@ -156,7 +160,9 @@ export function routesFromRequests(
   }
   const key = (g: Group) => `${g.template} ${g.method}`;
   // Ties in a fixed, locale-independent order.
-  const ranked = [...groups.values()].sort((a, b) => b.count - a.count || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const ranked = [...groups.values()].sort(
+    (a, b) => b.count - a.count || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0),
+  );
   const kept = ranked.slice(0, options.top);
   const dropped = ranked.slice(options.top).reduce((s, g) => s + g.count, 0);
   const routes = kept.map((g): HttpRoute => ({

@@ -10,7 +10,13 @@
 import { loadParser } from '../../analyze/parser.js';
 import { assembleQueries } from '../../capture/assemble.js';
 import { summarizeLatencies } from '../../capture/latency.js';
-import { diffSnapshots, fetchQueryTexts, INTERNAL_MARK, takeSnapshot, type Snapshot } from '../../capture/statements.js';
+import {
+  diffSnapshots,
+  fetchQueryTexts,
+  INTERNAL_MARK,
+  takeSnapshot,
+  type Snapshot,
+} from '../../capture/statements.js';
 import { RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpWorkload } from '../../model/workload.js';
@@ -93,7 +99,9 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     const files = [...workload.setup.schema, ...workload.setup.seed];
     if (files.length > 0) {
       if (target.kind === 'external' && !options.setup) {
-        warnings.push(`setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`);
+        warnings.push(
+          `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`,
+        );
       } else {
         for (const file of files) step(`applying ${file.path}`);
         await applySetupFiles(control, files);
@@ -181,13 +189,16 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     }
     options.signal?.removeEventListener('abort', onUserAbort);
     if (noisy) {
-      warnings.push('other sessions stayed busy between phases: statements of other clients may be attributed to routes');
+      warnings.push(
+        'other sessions stayed busy between phases: statements of other clients may be attributed to routes',
+      );
     }
 
     const routes = await attributeRoutes(control, workload, records, mixedResult);
     for (const r of routes) {
       if (r.non2xx > 0) warnings.push(`route "${r.name}": ${r.non2xx} of ${r.requests} responses were not 2xx`);
-      if (r.errors > 0) warnings.push(`route "${r.name}": ${r.errors} request(s) got no response (connection errors or timeouts)`);
+      if (r.errors > 0)
+        warnings.push(`route "${r.name}": ${r.errors} request(s) got no response (connection errors or timeouts)`);
       if (r.requests === 0 && !stoppedBy) warnings.push(`route "${r.name}": no response in its phase`);
     }
     const shape = load.shape;
@@ -219,15 +230,26 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     });
 
     if (appExit) {
-      const tail = app?.outputTail().slice(-10).map((l) => `  app: ${l}`) ?? [];
-      throw new RunFailedError('APP_EXITED', `the application ${describeExit(appExit)} during the run`, report, tail.length ? ['last lines of the application output:', ...tail] : []);
+      const tail =
+        app
+          ?.outputTail()
+          .slice(-10)
+          .map((l) => `  app: ${l}`) ?? [];
+      throw new RunFailedError(
+        'APP_EXITED',
+        `the application ${describeExit(appExit)} during the run`,
+        report,
+        tail.length ? ['last lines of the application output:', ...tail] : [],
+      );
     }
     if (stoppedBy && !options.signal?.aborted) {
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report);
     }
     if (!stoppedBy) {
       const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
-      const failing = routes.filter((r) => r.requests + r.errors >= 10 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit);
+      const failing = routes.filter(
+        (r) => r.requests + r.errors >= 10 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit,
+      );
       if (failing.length > 0) {
         const describe = (r: RouteReport) =>
           `route "${r.name}": ${Math.round(((r.status5xx + r.errors) / (r.requests + r.errors)) * 100)}% of ${r.requests + r.errors} requests failed (5xx or no response)`;
@@ -257,7 +279,13 @@ async function attributeRoutes(
   const texts = await fetchQueryTexts(control, [...new Set(deltas.flat().map((d) => d.queryid))]);
   return workload.routes.slice(0, Math.min(workload.routes.length, records.length)).map((route, i): RouteReport => {
     const { result } = records[i]!;
-    const queries = assembleQueries({ deltas: deltas[i]!, roundDeltas: [], texts, client: [], dropTransactionControl: false });
+    const queries = assembleQueries({
+      deltas: deltas[i]!,
+      roundDeltas: [],
+      texts,
+      client: [],
+      dropTransactionControl: false,
+    });
     // Requests the application received: answered, timed out, or still running when the phase ended.
     const served = result.responses + result.timeouts + result.inFlight;
     const per = (v: number) => (served > 0 ? round3(v / served) : 0);
@@ -295,7 +323,9 @@ async function attributeRoutes(
 
 function routeLatency(latencies: readonly number[]): RouteLatency {
   const s = summarizeLatencies(latencies);
-  return s ? { p50: s.p50, p90: s.p90, p99: s.p99, meanMs: s.meanMs, maxMs: s.maxMs } : { p50: 0, p90: 0, p99: 0, meanMs: 0, maxMs: 0 };
+  return s
+    ? { p50: s.p50, p90: s.p90, p99: s.p99, meanMs: s.meanMs, maxMs: s.maxMs }
+    : { p50: 0, p90: 0, p99: 0, meanMs: 0, maxMs: 0 };
 }
 
 /**

@@ -111,7 +111,8 @@ function shapeOf(o: HttpLoadOverrides, load: HttpSection['load'], where: string)
     throw new InputError('SCENARIO_INVALID', `${where}: http.load: give either duration or requests, not both`);
   }
   if (load?.requests !== undefined) return { kind: 'requests', requests: load.requests };
-  const durationMs = load?.duration !== undefined ? parseDuration(load.duration, 'http.load.duration') : DEFAULT_PHASE_MS;
+  const durationMs =
+    load?.duration !== undefined ? parseDuration(load.duration, 'http.load.duration') : DEFAULT_PHASE_MS;
   if (durationMs < 1000) throw new InputError('SCENARIO_INVALID', `${where}: http.load.duration: must be at least 1s`);
   return { kind: 'duration', durationMs };
 }
@@ -129,7 +130,8 @@ function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
     if (typeof r.body === 'string') body = r.body;
     else if (r.body !== undefined) {
       body = JSON.stringify(r.body);
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json';
     }
     const used: [string, string][] = [
       ['path', r.path],
@@ -145,12 +147,24 @@ function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
         );
       }
     }
-    return { name: r.name ?? `${method} ${r.path}`, method, path: r.path, params, headers, ...(body !== undefined ? { body } : {}), weight: r.weight ?? 1 };
+    return {
+      name: r.name ?? `${method} ${r.path}`,
+      method,
+      path: r.path,
+      params,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      weight: r.weight ?? 1,
+    };
   });
 }
 
 /** Routes from HAR files and access logs; problems with single lines become warnings. */
-function importedRoutes(section: HttpSection, where: string, base: string): { routes: HttpRoute[]; warnings: string[] } {
+function importedRoutes(
+  section: HttpSection,
+  where: string,
+  base: string,
+): { routes: HttpRoute[]; warnings: string[] } {
   const routes: HttpRoute[] = [];
   const warnings: string[] = [];
   (section.import ?? []).forEach((spec, i) => {
@@ -171,11 +185,15 @@ function importedRoutes(section: HttpSection, where: string, base: string): { ro
       label: basename(file),
     });
     const notes: string[] = [];
-    if (result.invalid > 0) notes.push(`${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`);
+    if (result.invalid > 0)
+      notes.push(
+        `${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`,
+      );
     for (const [why, n] of Object.entries(result.skipped)) notes.push(`${n} skipped (${why})`);
     if (grouped.staticFiles) notes.push(`${grouped.staticFiles} static file request(s) skipped`);
     if (grouped.filtered) notes.push(`${grouped.filtered} left out by include/exclude`);
-    if (grouped.dropped) notes.push(`${grouped.dropped} request(s) of routes beyond the top ${spec.top ?? DEFAULT_TOP_ROUTES} left out`);
+    if (grouped.dropped)
+      notes.push(`${grouped.dropped} request(s) of routes beyond the top ${spec.top ?? DEFAULT_TOP_ROUTES} left out`);
     if (grouped.routes.length === 0) {
       throw new InputError(
         spec.har ? 'HAR_INVALID' : 'ACCESS_LOG_INVALID',
@@ -191,21 +209,38 @@ function importedRoutes(section: HttpSection, where: string, base: string): { ro
 /** Reads an HTTP scenario: setup files, the application, routes (written and imported) and the load. */
 export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}): HttpWorkload {
   const where = basename(path);
-  const file = parseValidatedYaml<HttpScenarioFile>(readTextFile(path, 'scenario file'), where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const file = parseValidatedYaml<HttpScenarioFile>(
+    readTextFile(path, 'scenario file'),
+    where,
+    'scenario.schema.json',
+    'SCENARIO_INVALID',
+  );
   const section = file.http;
   if (!section) throw new InputError('SCENARIO_INVALID', `${where}: http: is required for an HTTP scenario`);
   if (file.statements !== undefined) {
-    throw new InputError('SCENARIO_INVALID', `${where}: statements: a scenario replays either SQL statements or HTTP routes (http), not both`);
+    throw new InputError(
+      'SCENARIO_INVALID',
+      `${where}: statements: a scenario replays either SQL statements or HTTP routes (http), not both`,
+    );
   }
-  if (file.load !== undefined) throw new InputError('SCENARIO_INVALID', `${where}: load: an HTTP scenario sets its load under http.load`);
+  if (file.load !== undefined)
+    throw new InputError('SCENARIO_INVALID', `${where}: load: an HTTP scenario sets its load under http.load`);
   const base = dirname(resolve(path));
   const declared = declaredRoutes(section, where);
   const imported = importedRoutes(section, where, base);
   const routes = [...declared, ...imported.routes];
-  if (routes.length === 0) throw new InputError('SCENARIO_INVALID', `${where}: http.routes: no route to replay (write routes or import a HAR file or access log)`);
+  if (routes.length === 0)
+    throw new InputError(
+      'SCENARIO_INVALID',
+      `${where}: http.routes: no route to replay (write routes or import a HAR file or access log)`,
+    );
   const names = new Set<string>();
   for (const r of routes) {
-    if (names.has(r.name)) throw new InputError('SCENARIO_INVALID', `${where}: http.routes: two routes are named "${r.name}": route names must be unique`);
+    if (names.has(r.name))
+      throw new InputError(
+        'SCENARIO_INVALID',
+        `${where}: http.routes: two routes are named "${r.name}": route names must be unique`,
+      );
     names.add(r.name);
   }
 
@@ -215,12 +250,22 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     env: strings(section.app.env),
     port: section.app.port ?? 'auto',
     ready: section.app.ready ?? '/',
-    readyTimeoutMs: section.app.readyTimeout !== undefined ? parseDuration(section.app.readyTimeout, 'http.app.readyTimeout') : DEFAULT_READY_TIMEOUT_MS,
-    stopTimeoutMs: section.app.stopTimeout !== undefined ? parseDuration(section.app.stopTimeout, 'http.app.stopTimeout') : DEFAULT_STOP_TIMEOUT_MS,
+    readyTimeoutMs:
+      section.app.readyTimeout !== undefined
+        ? parseDuration(section.app.readyTimeout, 'http.app.readyTimeout')
+        : DEFAULT_READY_TIMEOUT_MS,
+    stopTimeoutMs:
+      section.app.stopTimeout !== undefined
+        ? parseDuration(section.app.stopTimeout, 'http.app.stopTimeout')
+        : DEFAULT_STOP_TIMEOUT_MS,
   };
   const baseUrl =
     overrides.baseUrl ?? section.baseUrl ?? (app && app.port !== 'auto' ? `http://127.0.0.1:${app.port}` : undefined);
-  if (!baseUrl && !app) throw new InputError('SCENARIO_INVALID', `${where}: http.baseUrl: is required without http.app (the application to start)`);
+  if (!baseUrl && !app)
+    throw new InputError(
+      'SCENARIO_INVALID',
+      `${where}: http.baseUrl: is required without http.app (the application to start)`,
+    );
 
   const l = section.load;
   const load: HttpLoad = {
@@ -235,7 +280,10 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     kind: 'http',
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
-    setup: { schema: readSetupFiles(asList(file.setup?.schema), base), seed: readSetupFiles(asList(file.setup?.seed), base) },
+    setup: {
+      schema: readSetupFiles(asList(file.setup?.schema), base),
+      seed: readSetupFiles(asList(file.setup?.seed), base),
+    },
     // An explicit base URL (flag) means the application is already running: do not start one.
     ...(app && overrides.baseUrl === undefined ? { app } : {}),
     ...(baseUrl ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),

@@ -57,14 +57,20 @@ export interface CompiledRoute {
  * Compiles a route with its own value sources (so `seq` counters are per route). `defaults` are
  * headers sent with every request; the route's own headers win.
  */
-export function compileRoute(route: HttpRoute, random: () => number, defaults: Readonly<Record<string, string>> = {}): CompiledRoute {
+export function compileRoute(
+  route: HttpRoute,
+  random: () => number,
+  defaults: Readonly<Record<string, string>> = {},
+): CompiledRoute {
   const names = Object.keys(route.params);
   const sources: ValueSource[] = createValueSources(
     names.map((n) => route.params[n]!),
     random,
   );
   const path = parseTemplate(route.path);
-  const headerEntries = Object.entries({ ...defaults, ...route.headers }).map(([k, v]) => [k, parseTemplate(v)] as const);
+  const headerEntries = Object.entries({ ...defaults, ...route.headers }).map(
+    ([k, v]) => [k, parseTemplate(v)] as const,
+  );
   const body = route.body !== undefined ? parseTemplate(route.body) : undefined;
   const dynamic = Object.values(route.params).some((g) => g.kind === 'seq');
   return {
