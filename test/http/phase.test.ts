@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HttpRoute } from '../../src/model/workload.js';
+import { freePort } from '../../src/workload/app.js';
+import { createRandom } from '../../src/workload/generators.js';
+import { runPhase } from '../../src/workload/http/autocannon.js';
+import { compileRoute } from '../../src/workload/http/template.js';
+
+const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
+
+const route = (name: string, path: string, weight: number, extra: Partial<HttpRoute> = {}): HttpRoute => ({
+  name,
+  method: 'GET',
+  path,
+  params: {},
+  headers: {},
+  weight,
+  ...extra,
+});
+
+describe('one phase of HTTP load (autocannon adapter)', () => {
+  let app: ChildProcess;
+  let baseUrl: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    app = spawn(process.execPath, [TEST_APP], {
+      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await once(app.stdout!, 'data');
+    baseUrl = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => {
+    app.kill();
+  });
+  const counts = async () => (await (await fetch(`${baseUrl}/__counts`)).json()) as Record<string, number>;
+
+  it('attributes every response of a mixed phase to the route that sent it, exactly as the app saw them', async () => {
+    const before = await counts();
+    const random = createRandom(3);
+    const routes = [
+      route('a', '/a/{n}', 3, { params: { n: { kind: 'int', min: 1, max: 3 } } }),
+      route('b', '/b', 1),
+      route('c', '/c', 1, { method: 'POST', body: '{"x": 1}', headers: { 'content-type': 'application/json' } }),
+    ].map((r) => compileRoute(r, random));
+    const result = await runPhase({
+      baseUrl,
+      routes,
+      connections: 4,
+      shape: { kind: 'requests', requests: 400 },
+      timeoutMs: 5000,
+      random,
+    });
+    const after = await counts();
+    const seen = (prefix: string) =>
+      Object.entries(after)
+        .filter(([path]) => path.startsWith(prefix))
+        .reduce((s, [path, n]) => s + n - (before[path] ?? 0), 0);
+    expect(result.responses).toBe(400);
+    expect(result.inFlight).toBe(0);
+    expect(result.perRoute.map((o) => o.responses)).toEqual([seen('/a/'), seen('/b'), seen('/c')]);
+    expect(result.perRoute.map((o) => o.latencies.length)).toEqual(result.perRoute.map((o) => o.responses));
+    // Weights 3:1:1.
+    expect(result.perRoute[0]!.responses).toBeGreaterThan(result.perRoute[1]!.responses);
+    expect(result.statusCounts).toEqual({ 200: 400 });
+  });
+
+  it('holds a rate limit over all connections', async () => {
+    const random = createRandom(4);
+    const result = await runPhase({
+      baseUrl,
+      routes: [compileRoute(route('b', '/b', 1), random)],
+      connections: 4,
+      shape: { kind: 'duration', durationMs: 2000 },
+      rate: 40,
+      timeoutMs: 5000,
+      random,
+    });
+    // 40 requests per second for about 2 s (autocannon refills its budget every second).
+    expect(result.responses).toBeGreaterThanOrEqual(40);
+    expect(result.responses).toBeLessThanOrEqual(130);
+  });
+
+  it('counts the requests still unanswered when a duration phase ends', async () => {
+    const random = createRandom(5);
+    const result = await runPhase({
+      baseUrl,
+      routes: [compileRoute(route('slow', '/slow?delay=400', 1), random)],
+      connections: 3,
+      shape: { kind: 'duration', durationMs: 1000 },
+      timeoutMs: 5000,
+      random,
+    });
+    expect(result.responses).toBeGreaterThan(0);
+    expect(result.inFlight).toBeGreaterThanOrEqual(1);
+    expect(result.inFlight).toBeLessThanOrEqual(3);
+    expect(result.perRoute[0]!.latencies.every((ms) => ms >= 390)).toBe(true);
+  });
+});
