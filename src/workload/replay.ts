@@ -89,53 +89,82 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
   let lostConnections = 0;
   const stopped = () => options.signal?.aborted === true || stoppedBy !== undefined;
 
-  /** Executes statement `i` once on session `k`; returns false if the connection is gone. */
-  const execute = async (k: number, i: number, record: boolean): Promise<boolean> => {
-    const session = sessions[k]!;
-    const statement = statements[i]!;
-    const params = statement.paramCount > 0 ? sources[i]!.map((next) => next()) : undefined;
-    const name = `querygate_${i}`;
-    const start = performance.now();
-    try {
-      if (!prepared[k]!.has(i)) {
-        await session.prepare(name, statement.sql);
-        prepared[k]!.add(i);
-      }
-      if (statement.write && options.rollbackWrites) {
-        await session.simple('BEGIN');
-        try {
-          await session.execute(name, params);
-        } finally {
-          await session.simple('ROLLBACK');
-        }
-      } else {
-        await session.execute(name, params);
-      }
+  const names = statements.map((_, i) => `querygate_${i}`);
+
+  /** Records a call's outcome; returns false when the connection is gone. */
+  const settle = (i: number, record: boolean, start: number, params: (string | null)[] | undefined, error?: unknown): boolean => {
+    const outcome = outcomes[i]!;
+    if (error === undefined) {
       if (record) {
-        const outcome = outcomes[i]!;
         outcome.latency.record(performance.now() - start);
         if (!outcome.firstParams && params) outcome.firstParams = params;
         calls++;
       }
       return true;
+    }
+    const server = asServerError(error);
+    if (record) {
+      outcome.errors++;
+      errors++;
+      const message = server?.message ?? (error instanceof Error ? error.message : String(error));
+      if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message)) outcome.errorSamples.push(message);
+    }
+    if (server) return true;
+    // Not an SQL error: the connection is broken.
+    lostConnections++;
+    if (lostConnections >= sessions.length) stoppedBy = 'lost every connection to the database';
+    return false;
+  };
+
+  /** The general path: first use of a statement on a connection (prepare), writes rolled back. */
+  const executeSlowly = async (k: number, i: number, record: boolean): Promise<boolean> => {
+    const session = sessions[k]!;
+    const statement = statements[i]!;
+    const params = statement.paramCount > 0 ? sources[i]!.map((next) => next()) : undefined;
+    const start = performance.now();
+    try {
+      if (!prepared[k]!.has(i)) {
+        await session.prepare(names[i]!, statement.sql);
+        prepared[k]!.add(i);
+      }
+      if (statement.write && options.rollbackWrites) {
+        await session.simple('BEGIN');
+        try {
+          await session.execute(names[i]!, params);
+        } finally {
+          await session.simple('ROLLBACK');
+        }
+      } else {
+        await session.execute(names[i]!, params);
+      }
+      return settle(i, record, start, params);
     } catch (error) {
-      const server = asServerError(error);
-      if (record) {
-        const outcome = outcomes[i]!;
-        outcome.errors++;
-        errors++;
-        const message = server?.message ?? (error instanceof Error ? error.message : String(error));
-        if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message)) outcome.errorSamples.push(message);
-      }
-      if (!server) {
-        // Not an SQL error: the connection is broken.
-        lostConnections++;
-        if (lostConnections >= sessions.length) stoppedBy = 'lost every connection to the database';
-        return false;
-      }
-      return true;
+      return settle(i, record, start, params, error);
     }
   };
+
+  /**
+   * Runs session `k` until `next()` returns undefined. The common case (a prepared statement, no
+   * rollback) goes through callbacks, without a promise per call.
+   */
+  const runSession = (k: number, next: () => number | undefined, record: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const session = sessions[k]!;
+      const step = (): void => {
+        if (stopped()) return resolve();
+        const i = next();
+        if (i === undefined) return resolve();
+        const statement = statements[i]!;
+        if (!prepared[k]!.has(i) || (statement.write && options.rollbackWrites)) {
+          void executeSlowly(k, i, record).then((alive) => (alive ? step() : resolve()));
+          return;
+        }
+        const params = statement.paramCount > 0 ? sources[i]!.map((source) => source()) : undefined;
+        const start = performance.now();
+        session.executeThen(names[i]!, params, (error) => (settle(i, record, start, params, error) ? step() : resolve()));
+      };
+      step();
+    });
 
   const started = performance.now();
   let progressState: Omit<ReplayProgress, 'elapsedMs' | 'done' | 'errors'> = {
@@ -151,16 +180,7 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
 
   /** Runs all sessions until `next()` returns undefined. */
   const drive = (next: () => number | undefined, record: boolean) =>
-    Promise.all(
-      sessions.map(async (_, k) => {
-        for (;;) {
-          if (stopped()) return;
-          const i = next();
-          if (i === undefined) return;
-          if (!(await execute(k, i, record))) return;
-        }
-      }),
-    );
+    Promise.all(sessions.map((_, k) => runSession(k, next, record)));
 
   const untilDeadline = (ms: number) => {
     const deadline = performance.now() + ms;
