@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { capturePlans } from '../src/capture/assemble.js';
 import { explainStatement } from '../src/capture/explain.js';
+import type { QueryReport } from '../src/model/report.js';
+import { loadParser } from '../src/analyze/parser.js';
 import { openSession } from '../src/target/pg.js';
 import { createTestDatabase, withSession } from './support/db.js';
 
@@ -7,6 +10,7 @@ describe('EXPLAIN capture', () => {
   let url: string;
   let version: number;
   beforeAll(async () => {
+    await loadParser();
     url = await createTestDatabase('explain');
     version = await withSession(url, async (s) => {
       await s.query('CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 5000) g; ANALYZE t');
@@ -49,5 +53,17 @@ describe('EXPLAIN capture', () => {
     await s.close();
     expect(r).toEqual({ ok: false, note: 'EXPLAIN cancelled after 200 ms (statement_timeout)' });
     expect(ok.rows).toEqual([{ one: 1 }]);
+  });
+
+  it('plans a statement seen only in pg_stat_statements, typed literals included', async () => {
+    // As pg_stat_statements normalizes `v = 3 AND now() - interval '1 day' < now()`.
+    const seen = { fingerprint: 'x', query: 'SELECT count(*) FROM t WHERE v = $1 AND now() - interval $2 < now()', kind: 'select', plan: null, relations: [] } as unknown as QueryReport;
+    const s = await openSession(url);
+    const { queries, relations } = await capturePlans(s, [seen], { analyze: false, timeoutMs: 5000, serverVersionNum: version, limit: 10, client: [] });
+    await s.close();
+    expect(queries[0]!.planNote).toBeUndefined();
+    expect(queries[0]!.plan?.mode).toBe('generic');
+    expect(queries[0]!.relations).toEqual(['public.t']);
+    expect(relations.map((r) => r.name)).toEqual(['public.t']);
   });
 });

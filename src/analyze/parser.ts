@@ -219,4 +219,39 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * Rewrites typed literals whose value pg_stat_statements replaced with a parameter into casts:
+ * `interval $5` -> `$5::interval`. The normalized text parses, but the server rejects a parameter
+ * in that position, so such a statement could not be explained.
+ */
+export function castTypedParams(sql: string): string {
+  const tree = tryParse(sql);
+  if (!tree) return sql;
+  const edits: { start: number; end: number; param: number; type: string }[] = [];
+  const bytes = Buffer.from(sql, 'utf8');
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const cast = (
+      node as { TypeCast?: { arg?: { ParamRef?: { number: number; location: number } }; typeName?: { location?: number } } }
+    ).TypeCast;
+    const param = cast?.arg?.ParamRef;
+    const typeAt = cast?.typeName?.location;
+    // `type $n` (prefix form): the type name comes before the parameter; in `$n::type` it follows.
+    if (param && typeAt !== undefined && typeAt >= 0 && typeAt < param.location) {
+      const type = bytes.subarray(typeAt, param.location).toString('utf8').trim();
+      const end = param.location + `$${param.number}`.length;
+      edits.push({ start: typeAt, end, param: param.number, type });
+    }
+    Object.values(node).forEach(visit);
+  };
+  visit(tree.stmts);
+  if (edits.length === 0) return sql;
+  let out = bytes;
+  for (const edit of edits.sort((a, b) => b.start - a.start)) {
+    out = Buffer.concat([out.subarray(0, edit.start), Buffer.from(`$${edit.param}::${edit.type}`), out.subarray(edit.end)]);
+  }
+  return out.toString('utf8');
+}
+
 export type { ParseResult, Node } from 'libpg-query';

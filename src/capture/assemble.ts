@@ -2,7 +2,7 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
+import { castTypedParams, fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
 import { planRelations } from '../analyze/plan.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
 import type { Session } from '../target/pg.js';
@@ -143,7 +143,7 @@ export async function capturePlans(
     }
     const client = clientByFingerprint.get(query.fingerprint);
     // Prefer the statement as the client sent it, with its real values; else the normalized text.
-    const sql = client?.sql ?? query.query;
+    const sql = client?.sql ?? castTypedParams(query.query);
     let paramCount: number;
     try {
       paramCount = client?.paramCount ?? countParams(sql);

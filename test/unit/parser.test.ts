@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fingerprintStatement, isWrite, loadParser, splitStatements, statementKind, unwrapPrepare } from '../../src/analyze/parser.js';
+import { castTypedParams, fingerprintStatement, isWrite, loadParser, splitStatements, statementKind, unwrapPrepare } from '../../src/analyze/parser.js';
 import { InputError } from '../../src/errors.js';
 
 beforeAll(loadParser);
@@ -44,5 +44,14 @@ describe('the SQL parser adapter', () => {
   it('unwraps PREPARE to the prepared statement', () => {
     expect(unwrapPrepare('PREPARE p (int) AS SELECT * FROM t WHERE a = $1')).toBe('SELECT * FROM t WHERE a = $1');
     expect(unwrapPrepare('SELECT 1')).toBe('SELECT 1');
+  });
+
+  it('turns typed literals that pg_stat_statements parameterized into casts the server accepts', () => {
+    expect(castTypedParams("SELECT * FROM t WHERE at > now() - interval $1 AND d = date $2")).toBe(
+      'SELECT * FROM t WHERE at > now() - $1::interval AND d = $2::date',
+    );
+    expect(castTypedParams('SELECT timestamp with time zone $1')).toBe('SELECT $1::timestamp with time zone');
+    // Casts already in the $n::type form are left alone.
+    expect(castTypedParams('SELECT $1::interval')).toBe('SELECT $1::interval');
   });
 });
