@@ -6,8 +6,15 @@ import { formatBytes, formatCount, formatMs, formatPercent, oneLine } from './fo
 export function renderCulprit(report: Report): string {
   const culprit = report.queries[0];
   if (!culprit) return 'No statement was captured.';
+  // Name it by what the user knows: the scenario statement, else the HTTP routes that run it.
+  const routes = (culprit.routes ?? []).filter((r) => r.callsPerRequest > 0).map((r) => `"${r.route}"`);
+  const name = culprit.source
+    ? `"${culprit.source}"`
+    : routes.length > 0
+      ? `the statement behind route ${routes.join(', ')}`
+      : 'statement #1';
   const lines = [
-    `Culprit: ${culprit.source ? `"${culprit.source}"` : 'statement #1'} takes ${formatPercent(culprit.dbTimeShare)} of all database time`,
+    `Culprit: ${name} takes ${formatPercent(culprit.dbTimeShare)} of all database time`,
     `  ${oneLine(culprit.query, 160)}`,
     `  ${formatCount(culprit.calls)} calls, mean ${formatMs(culprit.meanMs)}, ${formatCount(culprit.sharedBlksPerCall)} shared blocks per call` +
       ` (${formatBytes(culprit.sharedBlksPerCall * 8192)} read per call)`,
