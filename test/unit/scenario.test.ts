@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import { InputError } from '../../src/errors.js';
+import type { InputError } from '../../src/errors.js';
 import { createRandom, createValueSources, createWeightedPicker } from '../../src/workload/generators.js';
 import { loadScenario } from '../../src/workload/load.js';
 import { split } from '../../src/workload/replay.js';
