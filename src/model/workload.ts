@@ -41,6 +41,8 @@ export interface Workload {
     readonly shape: LoadShape;
     readonly warmupMs: number;
     readonly rounds: number;
+    /** Threads the connections are split over; undefined: one per core, at most one per connection. */
+    readonly threads?: number;
   };
 }
 

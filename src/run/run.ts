@@ -73,6 +73,9 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     step(`replaying ${workload.statements.length} statement(s) over ${workload.load.connections} connection(s)`);
     const replay = await replayWorkload(workload, {
       connect: () => target.connectReplay('querygate-replay'),
+      // Worker threads of the replay open their own connections.
+      connectionUrl: target.url,
+      applicationName: 'querygate-replay',
       rollbackWrites,
       seed: options.seed ?? 1,
       ...(options.signal ? { signal: options.signal } : {}),

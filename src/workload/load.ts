@@ -13,6 +13,7 @@ export interface LoadOverrides {
   readonly count?: number;
   readonly warmupMs?: number;
   readonly rounds?: number;
+  readonly threads?: number;
 }
 
 export const DEFAULT_CONNECTIONS = 4;
@@ -88,6 +89,7 @@ export function loadSqlWorkload(
       shape: shapeOf(overrides, {}),
       warmupMs: overrides.warmupMs ?? 0,
       rounds: overrides.rounds ?? DEFAULT_ROUNDS,
+      ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
     },
   };
 }
@@ -96,7 +98,7 @@ interface ScenarioFile {
   name?: string;
   description?: string;
   setup?: { schema?: string | string[]; seed?: string | string[] };
-  load?: { connections?: number; duration?: string | number; count?: number; repeat?: number; warmup?: string | number; rounds?: number };
+  load?: { connections?: number; duration?: string | number; count?: number; repeat?: number; warmup?: string | number; rounds?: number; threads?: number };
   statements?: { name?: string; sql: string; weight?: number; params?: Record<string, unknown>[] }[];
   /** HTTP replay (src/workload/http/scenario.ts reads it). */
   http?: unknown;
@@ -171,6 +173,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       }),
       warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
       rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
+      ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
     },
   };
 }

@@ -2,10 +2,21 @@
  * SQL replay: runs a workload's statements over N connections, measuring client-side latency.
  * Statements are prepared once per connection and executed with the extended protocol, as
  * `pgbench -M prepared` does, so querygate's own overhead stays small next to the server's work.
+ *
+ * The connections are split over worker threads (replay-worker.ts): each write to a socket wakes a
+ * PostgreSQL backend, which on a machine with few cores preempts the writing thread, so a single
+ * Node thread driving every connection stalls them all at once. The main thread keeps the round
+ * barriers (snapshots are taken between rounds, with every thread idle), the progress line and the
+ * merge of the threads' raw latencies, so percentiles stay exact.
  */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { EnvironmentError, type EnvironmentErrorCode } from '../errors.js';
 import { LatencyRecorder } from '../capture/latency.js';
-import type { Workload } from '../model/workload.js';
+import type { ParamGenerator, Workload } from '../model/workload.js';
 import { asServerError } from '../target/pg.js';
 import type { WireSession } from '../target/wire.js';
 import { createRandom, createValueSources, createWeightedPicker, type ValueSource } from './generators.js';
@@ -42,8 +53,15 @@ export interface ReplayResult {
 }
 
 export interface ReplayOptions {
-  /** Opens one replay connection to the target. */
+  /** Opens one replay connection to the target (the single-threaded replay). */
   readonly connect: () => Promise<WireSession>;
+  /**
+   * Connection URL of the target: worker threads open their own connections with it. Without it
+   * the replay runs every connection on the calling thread.
+   */
+  readonly connectionUrl?: string;
+  /** application_name of the connections opened by worker threads. */
+  readonly applicationName?: string;
   /** Run writes inside BEGIN ... ROLLBACK. */
   readonly rollbackWrites: boolean;
   readonly seed: number;
@@ -57,42 +75,131 @@ export interface ReplayOptions {
 
 /** Splits `total` into `parts` near-equal integers. */
 export function split(total: number, parts: number): number[] {
-  return Array.from({ length: parts }, (_, i) => Math.floor((total * (i + 1)) / parts) - Math.floor((total * i) / parts));
+  return Array.from(
+    { length: parts },
+    (_, i) => Math.floor((total * (i + 1)) / parts) - Math.floor((total * i) / parts),
+  );
 }
+
+/** Threads a replay of `workload` uses: `load.threads`, else one per core, never more than connections. */
+export function replayThreads(workload: Workload): number {
+  const { connections, threads } = workload.load;
+  return Math.max(1, Math.min(connections, threads ?? availableParallelism()));
+}
+
+/** The worker's compiled entry; absent when querygate runs from its TypeScript sources (tests). */
+const WORKER_URL = new URL('./replay-worker.js', import.meta.url);
 
 /** Replays the workload; resolves when it is done or stopped (never rejects on statement errors). */
 export async function replayWorkload(workload: Workload, options: ReplayOptions): Promise<ReplayResult> {
+  const threads = replayThreads(workload);
+  if (threads > 1 && options.connectionUrl !== undefined && existsSync(fileURLToPath(WORKER_URL))) {
+    return replayOnThreads(workload, options, threads, options.connectionUrl);
+  }
+  return replayInProcess(workload, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One thread's share of the work (shared by the in-process replay and the worker threads).
+
+/** Where latencies go: a LatencyRecorder in process, a growable Float64Array in a worker. */
+export interface LatencySink {
+  record(ms: number): void;
+}
+
+export interface ShareOutcome<L extends LatencySink> {
+  readonly latency: L;
+  errors: number;
+  readonly errorSamples: string[];
+  firstParams?: (string | null)[];
+}
+
+/** Thread `index` of `count`. */
+export interface ThreadShare {
+  readonly index: number;
+  readonly count: number;
+}
+
+export interface ShareReplayOptions<L extends LatencySink> {
+  readonly sessions: readonly WireSession[];
+  readonly rollbackWrites: boolean;
+  readonly seed: number;
+  readonly share: ThreadShare;
+  /** Checked before every call. */
+  readonly isStopped: () => boolean;
+  readonly createLatency: () => L;
+  /** Called for every connection found broken. */
+  readonly onConnectionLost?: () => void;
+}
+
+export interface ShareReplay<L extends LatencySink> {
+  readonly outcomes: readonly ShareOutcome<L>[];
+  readonly calls: number;
+  readonly errors: number;
+  readonly lostConnections: number;
+  /** Runs unmeasured calls, picked by weight, for `ms`. */
+  warmUp(ms: number): Promise<void>;
+  /** Runs this share of measured round `round`. */
+  runRound(round: number): Promise<void>;
+}
+
+/**
+ * Parameter generators of thread `index` of `count`: a `seq` is interleaved across threads
+ * (start + index*step, stride count*step), so that its values stay unique over the whole run.
+ */
+function generatorsOfShare(params: readonly ParamGenerator[], share: ThreadShare): readonly ParamGenerator[] {
+  if (share.count === 1) return params;
+  return params.map((g) =>
+    g.kind === 'seq' ? { kind: 'seq', start: g.start + share.index * g.step, step: share.count * g.step } : g,
+  );
+}
+
+/** Seed of a thread's generators: thread 0 keeps the run's seed, so one thread replays as before. */
+function seedOfShare(seed: number, share: ThreadShare): number {
+  return (seed + Math.imul(share.index, 0x9e3779b9)) >>> 0;
+}
+
+/**
+ * Replays a share of the workload over `sessions`: the warm-up runs for its duration, a `repeat`
+ * round runs its slice of the interleaved calls (slices of all threads cover each statement exactly
+ * `repeat` times), a `count` round its part of the count, a `duration` round until its deadline.
+ */
+export function createShareReplay<L extends LatencySink>(
+  workload: Workload,
+  options: ShareReplayOptions<L>,
+): ShareReplay<L> {
   const { statements, load } = workload;
-  const random = createRandom(options.seed);
-  const sources: ValueSource[][] = statements.map((s) => createValueSources(s.params, random));
+  const { sessions, share } = options;
+  const random = createRandom(seedOfShare(options.seed, share));
+  const sources: ValueSource[][] = statements.map((s) =>
+    createValueSources(generatorsOfShare(s.params, share), random),
+  );
   const pick = createWeightedPicker(
     statements.map((s) => s.weight),
     random,
   );
-  const outcomes: StatementOutcome[] = statements.map(() => ({ latency: new LatencyRecorder(), errors: 0, errorSamples: [] }));
-  const sessions: WireSession[] = [];
+  const outcomes: ShareOutcome<L>[] = statements.map(() => ({
+    latency: options.createLatency(),
+    errors: 0,
+    errorSamples: [],
+  }));
   /** Statements prepared on each session (by index), prepared lazily on first use. */
-  const prepared: Set<number>[] = [];
-  try {
-    for (let i = 0; i < load.connections; i++) {
-      sessions.push(await options.connect());
-      prepared.push(new Set());
-    }
-  } catch (error) {
-    sessions.forEach((s) => s.close());
-    throw error;
-  }
+  const prepared: Set<number>[] = sessions.map(() => new Set());
+  const names = statements.map((_, i) => `querygate_${i}`);
 
   let calls = 0;
   let errors = 0;
-  let stoppedBy: string | undefined;
   let lostConnections = 0;
-  const stopped = () => options.signal?.aborted === true || stoppedBy !== undefined;
-
-  const names = statements.map((_, i) => `querygate_${i}`);
+  const stopped = () => lostConnections >= sessions.length || options.isStopped();
 
   /** Records a call's outcome; returns false when the connection is gone. */
-  const settle = (i: number, record: boolean, start: number, params: (string | null)[] | undefined, error?: unknown): boolean => {
+  const settle = (
+    i: number,
+    record: boolean,
+    start: number,
+    params: (string | null)[] | undefined,
+    error?: unknown,
+  ): boolean => {
     const outcome = outcomes[i]!;
     if (error === undefined) {
       if (record) {
@@ -107,12 +214,13 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
       outcome.errors++;
       errors++;
       const message = server?.message ?? (error instanceof Error ? error.message : String(error));
-      if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message)) outcome.errorSamples.push(message);
+      if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message))
+        outcome.errorSamples.push(message);
     }
     if (server) return true;
     // Not an SQL error: the connection is broken.
     lostConnections++;
-    if (lostConnections >= sessions.length) stoppedBy = 'lost every connection to the database';
+    options.onConnectionLost?.();
     return false;
   };
 
@@ -161,11 +269,72 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
         }
         const params = statement.paramCount > 0 ? sources[i]!.map((source) => source()) : undefined;
         const start = performance.now();
-        session.executeThen(names[i]!, params, (error) => (settle(i, record, start, params, error) ? step() : resolve()));
+        session.executeThen(names[i]!, params, (error) =>
+          settle(i, record, start, params, error) ? step() : resolve(),
+        );
       };
       step();
     });
 
+  /** Runs all sessions until `next()` returns undefined. */
+  const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
+    await Promise.all(sessions.map((_, k) => runSession(k, next, record)));
+  };
+
+  const untilDeadline = (ms: number) => {
+    const deadline = performance.now() + ms;
+    return () => (performance.now() < deadline ? pick() : undefined);
+  };
+
+  const shape = load.shape;
+  const perStatementRepeat = shape.kind === 'repeat' ? split(shape.repeat, load.rounds) : [];
+  const perRoundCount = shape.kind === 'count' ? split(shape.count, load.rounds) : [];
+
+  return {
+    outcomes,
+    get calls() {
+      return calls;
+    },
+    get errors() {
+      return errors;
+    },
+    get lostConnections() {
+      return lostConnections;
+    },
+    warmUp: (ms) => drive(untilDeadline(ms), false),
+    runRound(round) {
+      if (shape.kind === 'repeat') {
+        // Interleave statements so that they run concurrently, as in production. The round's calls
+        // are numbered 0 .. n*statements-1 and each thread takes a contiguous slice of the numbers.
+        const total = (perStatementRepeat[round] ?? 0) * statements.length;
+        let k = Math.floor((total * share.index) / share.count);
+        const end = Math.floor((total * (share.index + 1)) / share.count);
+        return drive(() => (k < end ? k++ % statements.length : undefined), true);
+      }
+      if (shape.kind === 'count') {
+        let left = split(perRoundCount[round] ?? 0, share.count)[share.index] ?? 0;
+        return drive(() => (left-- > 0 ? pick() : undefined), true);
+      }
+      return drive(untilDeadline(shape.durationMs / load.rounds), true);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The round loop, common to both ways of running.
+
+/** What the round loop drives: every connection, on this thread or on worker threads. */
+interface ReplayEngine {
+  warmUp(ms: number): Promise<void>;
+  runRound(round: number): Promise<void>;
+  /** Calls and errors so far (for the progress line). */
+  counts(): { calls: number; errors: number };
+  stopped(): boolean;
+}
+
+/** Warm-up, then the measured rounds with their callbacks; returns the measured time, ms. */
+async function runRounds(workload: Workload, options: ReplayOptions, engine: ReplayEngine): Promise<number> {
+  const { statements, load } = workload;
   const started = performance.now();
   let progressState: Omit<ReplayProgress, 'elapsedMs' | 'done' | 'errors'> = {
     phase: 'warmup',
@@ -175,30 +344,21 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
     plannedMs: null,
   };
   const timer = options.onProgress
-    ? setInterval(() => options.onProgress?.({ ...progressState, done: calls, errors, elapsedMs: performance.now() - started }), 200)
+    ? setInterval(() => {
+        const { calls, errors } = engine.counts();
+        options.onProgress?.({ ...progressState, done: calls, errors, elapsedMs: performance.now() - started });
+      }, 200)
     : undefined;
-
-  /** Runs all sessions until `next()` returns undefined. */
-  const drive = (next: () => number | undefined, record: boolean) =>
-    Promise.all(sessions.map((_, k) => runSession(k, next, record)));
-
-  const untilDeadline = (ms: number) => {
-    const deadline = performance.now() + ms;
-    return () => (performance.now() < deadline ? pick() : undefined);
-  };
-
   let measuredMs = 0;
   try {
-    if (load.warmupMs > 0) await drive(untilDeadline(load.warmupMs), false);
-    if (!stopped()) await options.beforeMeasure?.();
+    if (load.warmupMs > 0) await engine.warmUp(load.warmupMs);
+    if (!engine.stopped()) await options.beforeMeasure?.();
     const shape = load.shape;
     const rounds = load.rounds;
     const total =
       shape.kind === 'repeat' ? shape.repeat * statements.length : shape.kind === 'count' ? shape.count : null;
-    const perStatementRepeat = shape.kind === 'repeat' ? split(shape.repeat, rounds) : [];
-    const perRoundCount = shape.kind === 'count' ? split(shape.count, rounds) : [];
     const measureStart = performance.now();
-    for (let round = 0; round < rounds && !stopped(); round++) {
+    for (let round = 0; round < rounds && !engine.stopped(); round++) {
       progressState = {
         phase: 'measure',
         round: round + 1,
@@ -206,25 +366,265 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
         total,
         plannedMs: shape.kind === 'duration' ? shape.durationMs : null,
       };
-      if (shape.kind === 'repeat') {
-        // Interleave statements so that they run concurrently, as in production.
-        const n = perStatementRepeat[round] ?? 0;
-        let k = 0;
-        await drive(() => (k < n * statements.length ? k++ % statements.length : undefined), true);
-      } else if (shape.kind === 'count') {
-        let left = perRoundCount[round] ?? 0;
-        await drive(() => (left-- > 0 ? pick() : undefined), true);
-      } else {
-        await drive(untilDeadline(shape.durationMs / rounds), true);
-      }
+      await engine.runRound(round);
       measuredMs = performance.now() - measureStart;
-      if (stopped()) break;
+      if (engine.stopped()) break;
       await options.afterRound?.(round);
     }
   } finally {
     if (timer) clearInterval(timer);
+  }
+  return measuredMs;
+}
+
+const LOST_EVERY_CONNECTION = 'lost every connection to the database';
+
+/** Every connection on the calling thread. */
+async function replayInProcess(workload: Workload, options: ReplayOptions): Promise<ReplayResult> {
+  const sessions: WireSession[] = [];
+  try {
+    for (let i = 0; i < workload.load.connections; i++) sessions.push(await options.connect());
+  } catch (error) {
+    sessions.forEach((s) => s.close());
+    throw error;
+  }
+  const share = createShareReplay(workload, {
+    sessions,
+    rollbackWrites: options.rollbackWrites,
+    seed: options.seed,
+    share: { index: 0, count: 1 },
+    isStopped: () => options.signal?.aborted === true,
+    createLatency: () => new LatencyRecorder(),
+  });
+  const lostAll = () => share.lostConnections >= sessions.length;
+  let measuredMs = 0;
+  try {
+    measuredMs = await runRounds(workload, options, {
+      warmUp: (ms) => share.warmUp(ms),
+      runRound: (round) => share.runRound(round),
+      counts: () => ({ calls: share.calls, errors: share.errors }),
+      stopped: () => options.signal?.aborted === true || lostAll(),
+    });
+  } finally {
     sessions.forEach((s) => s.close());
   }
+  let stoppedBy = lostAll() ? LOST_EVERY_CONNECTION : undefined;
   if (options.signal?.aborted) stoppedBy ??= String(options.signal.reason ?? 'interrupted');
-  return { statements: outcomes, calls, errors, measuredMs, ...(stoppedBy ? { stoppedBy } : {}) };
+  return {
+    statements: share.outcomes,
+    calls: share.calls,
+    errors: share.errors,
+    measuredMs,
+    ...(stoppedBy ? { stoppedBy } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker threads. The protocol (replay-worker.ts is the other side):
+//   main -> worker: { type: 'warmup', ms } | { type: 'round', round } | { type: 'finish' }
+//   worker -> main: ready | failed (could not connect) | done (after warmup/round) | result (after finish)
+
+/** Slots of the shared control array. */
+export const CONTROL_STOP = 0;
+export const CONTROL_LOST = 1;
+
+/** What a worker thread is started with (`workerData`). */
+export interface ReplayWorkerData {
+  readonly workload: Workload;
+  readonly url: string;
+  readonly applicationName: string;
+  readonly connections: number;
+  readonly rollbackWrites: boolean;
+  readonly seed: number;
+  readonly share: ThreadShare;
+  /** Int32Array: [stop flag, connections lost]; any thread or the main thread may set stop. */
+  readonly control: SharedArrayBuffer;
+  /** Float64Array: calls and errors of each thread, 2 slots per thread, for the progress line. */
+  readonly counters: SharedArrayBuffer;
+}
+
+export type ReplayWorkerRequest =
+  | { readonly type: 'warmup'; readonly ms: number }
+  | { readonly type: 'round'; readonly round: number }
+  | { readonly type: 'finish' };
+
+export interface WorkerStatementOutcome {
+  /** Raw latencies, ms (transferred, not copied). */
+  readonly latencies: Float64Array;
+  readonly errors: number;
+  readonly errorSamples: readonly string[];
+  readonly firstParams?: (string | null)[];
+}
+
+export type ReplayWorkerReply =
+  | { readonly type: 'ready' }
+  | {
+      readonly type: 'failed';
+      readonly error: {
+        readonly name: string;
+        readonly code?: string;
+        readonly message: string;
+        readonly details?: readonly string[];
+      };
+    }
+  | { readonly type: 'done' }
+  | {
+      readonly type: 'result';
+      readonly statements: readonly WorkerStatementOutcome[];
+      readonly calls: number;
+      readonly errors: number;
+    };
+
+/** A worker thread and its replies, one at a time, in order. */
+interface ReplayThread {
+  post(request: ReplayWorkerRequest): void;
+  /** The next reply; rejects when the thread dies. */
+  next(): Promise<ReplayWorkerReply>;
+  /** Asks the thread to finish (if it runs) and waits for it to exit, terminating it if it does not. */
+  close(): Promise<void>;
+}
+
+function startReplayThread(data: ReplayWorkerData): ReplayThread {
+  const worker = new Worker(WORKER_URL, { workerData: data });
+  const replies: ReplayWorkerReply[] = [];
+  const waiting: { resolve: (r: ReplayWorkerReply) => void; reject: (e: Error) => void }[] = [];
+  let failure: Error | undefined;
+  let finishing = false;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('message', (reply: ReplayWorkerReply) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter.resolve(reply);
+    else replies.push(reply);
+  });
+  const fail = (error: Error) => {
+    failure ??= error;
+    while (waiting.length) waiting.shift()!.reject(failure);
+  };
+  worker.on('error', fail);
+  worker.once('exit', (code) => fail(new Error(`replay thread ${data.share.index} exited (code ${code})`)));
+  return {
+    post(request) {
+      if (request.type === 'finish') finishing = true;
+      worker.postMessage(request);
+    },
+    next() {
+      const reply = replies.shift();
+      if (reply) return Promise.resolve(reply);
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+    },
+    async close() {
+      if (!finishing && !failure) {
+        finishing = true;
+        worker.postMessage({ type: 'finish' } satisfies ReplayWorkerRequest);
+      }
+      let timeout: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timeout = setTimeout(() => resolve('late'), 5000)));
+      if ((await Promise.race([exited, late])) === 'late') await worker.terminate();
+      clearTimeout(timeout);
+    },
+  };
+}
+
+/** Rebuilds a connection failure reported by a worker as the error the single-threaded path throws. */
+function errorOfWorker(error: Extract<ReplayWorkerReply, { type: 'failed' }>['error']): Error {
+  if (error.name === 'EnvironmentError' && error.code) {
+    return new EnvironmentError(error.code as EnvironmentErrorCode, error.message, error.details ?? []);
+  }
+  return new Error(error.message);
+}
+
+async function expectReply<T extends ReplayWorkerReply['type']>(
+  thread: ReplayThread,
+  type: T,
+): Promise<Extract<ReplayWorkerReply, { type: T }>> {
+  const reply = await thread.next();
+  if (reply.type === 'failed') throw errorOfWorker(reply.error);
+  if (reply.type !== type) throw new Error(`replay thread: expected ${type}, got ${reply.type}`);
+  return reply as Extract<ReplayWorkerReply, { type: T }>;
+}
+
+/** The connections split over `threads` worker threads. */
+async function replayOnThreads(
+  workload: Workload,
+  options: ReplayOptions,
+  threads: number,
+  url: string,
+): Promise<ReplayResult> {
+  const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  const counters = new Float64Array(new SharedArrayBuffer(2 * threads * Float64Array.BYTES_PER_ELEMENT));
+  const stop = () => Atomics.store(control, CONTROL_STOP, 1);
+  options.signal?.addEventListener('abort', stop);
+  if (options.signal?.aborted) stop();
+  const connections = split(workload.load.connections, threads);
+  const pool = connections.map((n, index) =>
+    startReplayThread({
+      workload,
+      url,
+      applicationName: options.applicationName ?? 'querygate-replay',
+      connections: n,
+      rollbackWrites: options.rollbackWrites,
+      seed: options.seed,
+      share: { index, count: threads },
+      control: control.buffer as SharedArrayBuffer,
+      counters: counters.buffer as SharedArrayBuffer,
+    }),
+  );
+  const all = async (request: ReplayWorkerRequest) => {
+    pool.forEach((t) => t.post(request));
+    await Promise.all(pool.map((t) => expectReply(t, 'done')));
+  };
+  const counts = () => {
+    let calls = 0;
+    let errors = 0;
+    for (let k = 0; k < threads; k++) {
+      calls += counters[2 * k]!;
+      errors += counters[2 * k + 1]!;
+    }
+    return { calls, errors };
+  };
+  const stopped = () => Atomics.load(control, CONTROL_STOP) !== 0;
+  try {
+    const ready = await Promise.allSettled(pool.map((t) => expectReply(t, 'ready')));
+    const failed = ready.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    const measuredMs = await runRounds(workload, options, {
+      warmUp: (ms) => all({ type: 'warmup', ms }),
+      runRound: (round) => all({ type: 'round', round }),
+      counts,
+      stopped,
+    });
+
+    pool.forEach((t) => t.post({ type: 'finish' }));
+    const results = await Promise.all(pool.map((t) => expectReply(t, 'result')));
+    // Merged in thread order, so that a given seed and thread count give the same report.
+    const statements: StatementOutcome[] = workload.statements.map((_, i) => {
+      const outcome: StatementOutcome = { latency: new LatencyRecorder(), errors: 0, errorSamples: [] };
+      for (const result of results) {
+        const part = result.statements[i]!;
+        for (const ms of part.latencies) outcome.latency.record(ms);
+        outcome.errors += part.errors;
+        for (const message of part.errorSamples) {
+          if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message))
+            outcome.errorSamples.push(message);
+        }
+        if (!outcome.firstParams && part.firstParams) outcome.firstParams = part.firstParams;
+      }
+      return outcome;
+    });
+    const calls = results.reduce((sum, r) => sum + r.calls, 0);
+    const errors = results.reduce((sum, r) => sum + r.errors, 0);
+    const lost = Atomics.load(control, CONTROL_LOST);
+    let stoppedBy: string | undefined;
+    if (options.signal?.aborted) stoppedBy = String(options.signal.reason ?? 'interrupted');
+    else if (lost >= workload.load.connections) stoppedBy = LOST_EVERY_CONNECTION;
+    // A thread that lost all of its connections stops the others: its share of the work is lost.
+    else if (stopped()) stoppedBy = `lost ${lost} of ${workload.load.connections} connections to the database`;
+    return { statements, calls, errors, measuredMs, ...(stoppedBy ? { stoppedBy } : {}) };
+  } finally {
+    stop();
+    options.signal?.removeEventListener('abort', stop);
+    await Promise.all(pool.map((t) => t.close()));
+  }
 }

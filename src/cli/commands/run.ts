@@ -35,6 +35,7 @@ export interface RunFlags extends OutputFlags, BudgetFlags {
   count?: number;
   warmup?: number;
   rounds?: number;
+  threads?: number;
   analyze?: boolean;
   explainTimeout?: number;
   out: string;
@@ -92,6 +93,7 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
+    .option('--threads <n>', 'threads the connections are split over (default: one per core, at most one per connection)', parsePositiveInt('--threads'))
     .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'))
     .option('--baseline <report>', 'compare with a saved report (e.g. main\'s) and exit 1 on regression')
     .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline')
@@ -118,6 +120,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
     ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
     ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
   };
   if (scenario && (flags.schema || flags.seed)) {
     throw new InputError('USAGE', '--schema/--seed apply to --workload; a scenario names its setup files itself');

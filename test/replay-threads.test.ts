@@ -1,0 +1,244 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Workload, WorkloadStatement } from '../src/model/workload.js';
+import type { WireSession } from '../src/target/wire.js';
+import { createShareReplay, replayThreads, type LatencySink } from '../src/workload/replay.js';
+import { runCli } from './support/cli.js';
+import { createTestDatabase, withSession } from './support/db.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const sql = (name: string) => here(`./fixtures/sql/${name}`);
+
+function statement(name: string, params: WorkloadStatement['params'], weight = 1): WorkloadStatement {
+  return { name, sql: `SELECT ${name}`, weight, params, paramCount: params.length, fingerprint: name, write: false };
+}
+
+function workloadOf(statements: WorkloadStatement[], load: Partial<Workload['load']>): Workload {
+  return {
+    kind: 'scenario',
+    name: 'threads',
+    statements,
+    setup: { schema: [], seed: [] },
+    load: { connections: 4, shape: { kind: 'repeat', repeat: 1 }, warmupMs: 0, rounds: 1, ...load },
+  };
+}
+
+type Call = { statement: number; params: readonly (string | null)[] | undefined };
+
+/** A session that answers every call on the next tick and records what was executed. */
+function fakeSession(calls: Call[]): WireSession {
+  return {
+    prepare: () => Promise.resolve(),
+    execute: (name, params) => {
+      calls.push({ statement: Number(name.split('_')[1]), params });
+      return Promise.resolve();
+    },
+    executeThen: (name, params, done) => {
+      calls.push({ statement: Number(name.split('_')[1]), params });
+      setImmediate(done);
+    },
+    simple: () => Promise.resolve(),
+    close: () => undefined,
+  };
+}
+
+const noLatency = (): LatencySink => ({ record: () => undefined });
+
+/** Runs every thread's share of `workload` one after the other, as the worker threads would. */
+async function runShares(workload: Workload, threads: number, seed = 1): Promise<Call[][]> {
+  const perThread: Call[][] = [];
+  for (let index = 0; index < threads; index++) {
+    const calls: Call[] = [];
+    const share = createShareReplay(workload, {
+      sessions: [fakeSession(calls), fakeSession(calls)],
+      rollbackWrites: false,
+      seed,
+      share: { index, count: threads },
+      isStopped: () => false,
+      createLatency: noLatency,
+    });
+    for (let round = 0; round < workload.load.rounds; round++) await share.runRound(round);
+    perThread.push(calls);
+  }
+  return perThread;
+}
+
+const countBy = (calls: readonly Call[], n: number) => {
+  const counts = new Array<number>(n).fill(0);
+  for (const c of calls) counts[c.statement]!++;
+  return counts;
+};
+
+describe('shares of a replay split over threads', () => {
+  it('uses one thread per core by default, never more than the connections', () => {
+    expect(replayThreads(workloadOf([statement('a', [])], { connections: 1 }))).toBe(1);
+    expect(replayThreads(workloadOf([statement('a', [])], { connections: 3, threads: 8 }))).toBe(3);
+    expect(replayThreads(workloadOf([statement('a', [])], { connections: 4, threads: 2 }))).toBe(2);
+  });
+
+  it('covers each statement exactly `repeat` times over all threads', async () => {
+    const workload = workloadOf([statement('a', []), statement('b', []), statement('c', [])], {
+      shape: { kind: 'repeat', repeat: 7 },
+    });
+    for (const threads of [1, 2, 3, 4]) {
+      const all = (await runShares(workload, threads)).flat();
+      expect(countBy(all, 3), `${threads} thread(s)`).toEqual([7, 7, 7]);
+    }
+  });
+
+  it('splits a count exactly over the threads', async () => {
+    const workload = workloadOf([statement('a', [], 3), statement('b', [])], {
+      shape: { kind: 'count', count: 101 },
+      rounds: 2,
+    });
+    const shares = await runShares(workload, 3);
+    expect(shares.map((s) => s.length)).toEqual([33, 34, 34]);
+  });
+
+  it('keeps seq values unique across threads and parameters deterministic for a seed', async () => {
+    const workload = workloadOf(
+      [
+        statement('a', [
+          { kind: 'seq', start: 5, step: 10 },
+          { kind: 'int', min: 1, max: 1000000 },
+        ]),
+      ],
+      {
+        shape: { kind: 'repeat', repeat: 40 },
+        rounds: 2,
+      },
+    );
+    const shares = await runShares(workload, 3, 42);
+    const seqs = shares.flat().map((c) => Number(c.params![0]));
+    expect(new Set(seqs).size).toBe(40);
+    expect(seqs.every((v) => (v - 5) % 10 === 0)).toBe(true);
+    expect(await runShares(workload, 3, 42)).toEqual(shares);
+    // Thread 0 of 1 replays what the single-threaded replay always did: seq from its start.
+    const single = (await runShares(workload, 1, 42))[0]!.map((c) => Number(c.params![0]));
+    expect(single.slice(0, 3)).toEqual([5, 15, 25]);
+  });
+});
+
+/** These run the built binary: worker threads load dist/workload/replay-worker.js. */
+describe('querygate run --threads (CLI)', () => {
+  let dir: string;
+  let url: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'querygate-threads-'));
+    url = await createTestDatabase('threads');
+  });
+
+  it('gives exact call counts per statement and per round over 2 threads (the warm-up is not counted)', async () => {
+    const out = join(dir, 'repeat.json');
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--schema',
+      sql('schema.sql'),
+      '--seed',
+      sql('seed.sql'),
+      '--database-url',
+      url,
+      '--setup',
+      '--repeat',
+      '6',
+      '--rounds',
+      '2',
+      '--connections',
+      '4',
+      '--threads',
+      '2',
+      '--warmup',
+      '500ms',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run.complete).toBe(true);
+    expect(report.totals.calls).toBe(24);
+    expect(report.queries).toHaveLength(4);
+    for (const q of report.queries) {
+      expect(q.calls, q.source).toBe(6);
+      expect(
+        q.rounds.map((r: { calls: number }) => r.calls),
+        q.source,
+      ).toEqual([3, 3]);
+      expect(q.latency.count, q.source).toBe(6);
+    }
+  });
+
+  it('keeps seq values unique across threads (no duplicate key) and counts exactly', async () => {
+    await withSession(url, (s) =>
+      s.query('CREATE TABLE IF NOT EXISTS thread_rows (id integer PRIMARY KEY, note text)'),
+    );
+    const scenario = join(dir, 'inserts.yaml');
+    writeFileSync(
+      scenario,
+      [
+        'load:',
+        '  connections: 4',
+        '  threads: 2',
+        '  count: 301',
+        '  rounds: 3',
+        'statements:',
+        '  - name: insert row',
+        '    sql: INSERT INTO thread_rows (id, note) VALUES ($1, $2)',
+        '    params:',
+        '      - seq: { start: 1, step: 1 }',
+        '      - string: { length: 8 }',
+        '',
+      ].join('\n'),
+    );
+    const out = join(dir, 'inserts.json');
+    const result = await runCli(['run', scenario, '--database-url', url, '--allow-writes', '--out', out]);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.totals.errors).toBe(0);
+    expect(report.totals.calls).toBe(301);
+    const rows = await withSession(url, (s) =>
+      s.query<{ n: number; max: number }>('SELECT count(*) AS n, max(id) AS max FROM thread_rows'),
+    );
+    expect(rows.rows[0]!.n).toBe(301);
+  });
+
+  it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
+    const out = join(dir, 'interrupted.json');
+    let pid = 0;
+    const running = runCli(
+      [
+        'run',
+        '--workload',
+        sql('workload.sql'),
+        '--duration',
+        '60s',
+        '--threads',
+        '2',
+        '--connections',
+        '4',
+        '--database-url',
+        url,
+        '--out',
+        out,
+      ],
+      { onSpawn: (p) => (pid = p) },
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const interruptedAt = Date.now();
+    process.kill(pid, 'SIGINT');
+    const result = await running;
+    // The threads stop at their next call, not at the end of the round.
+    expect(Date.now() - interruptedAt).toBeLessThan(20_000);
+    expect(result.code).toBe(130);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run.complete).toBe(false);
+    expect(report.run.interruptedBy).toBe('interrupted by SIGINT');
+    expect(report.totals.calls).toBeGreaterThan(0);
+    expect(result.stderr).toContain('(incomplete)');
+  });
+});
