@@ -39,7 +39,20 @@ function runPgbench(url: string, dir: string): number {
   // -M prepared: querygate also prepares each statement once per connection.
   const out = execFileSync(
     'pgbench',
-    ['-n', '-M', 'prepared', '-c', String(connections), '-j', String(Math.min(connections, 2)), '-T', String(seconds), '-f', script, url],
+    [
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(connections),
+      '-j',
+      String(Math.min(connections, 2)),
+      '-T',
+      String(seconds),
+      '-f',
+      script,
+      url,
+    ],
     { encoding: 'utf8' },
   );
   const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out) ?? /tps = ([\d.]+)/.exec(out);

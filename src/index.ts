@@ -35,9 +35,22 @@ export { COMPARISON_VERSION } from './model/comparison.js';
 export { renderComparisonTable, type ComparisonTableOptions } from './report/comparison-table.js';
 export { renderComparisonMarkdown, type ComparisonMarkdownOptions } from './report/comparison-markdown.js';
 export { renderComparisonJson } from './report/comparison-json.js';
-export { defineRule, type AnyRule, type Rule, type RuleContext, type RuleFinding, type RuleOptions } from './rules/define.js';
+export {
+  defineRule,
+  type AnyRule,
+  type Rule,
+  type RuleContext,
+  type RuleFinding,
+  type RuleOptions,
+} from './rules/define.js';
 export { RULES, findRule } from './rules/index.js';
-export { applyRules, findingsAtLeast, ignoreDirectives, type RuleSettings, type SourceStatement } from './analyze/engine.js';
+export {
+  applyRules,
+  findingsAtLeast,
+  ignoreDirectives,
+  type RuleSettings,
+  type SourceStatement,
+} from './analyze/engine.js';
 export {
   loadConfig,
   findConfigFile,
@@ -85,6 +98,11 @@ export { loadHttpScenario, isHttpScenario, type HttpLoadOverrides } from './work
 export { runHttpWorkload, runHttpOnTarget, type HttpRunOptions, type HttpProgress } from './workload/http/phases.js';
 export { parseHar, type HarOptions } from './workload/http/har.js';
 export { parseAccessLog } from './workload/http/access-log.js';
-export { routesFromRequests, type ObservedRequest, type ImportResult, type GroupOptions } from './workload/http/observed.js';
+export {
+  routesFromRequests,
+  type ObservedRequest,
+  type ImportResult,
+  type GroupOptions,
+} from './workload/http/observed.js';
 export { captureCommand, captureOnTarget, type CaptureOptions } from './workload/command.js';
 export { renderRoutesTable, renderRouteCulprits, findNPlusOne, type RoutesTableOptions } from './report/routes.js';

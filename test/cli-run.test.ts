@@ -25,10 +25,24 @@ describe('querygate run (CLI)', () => {
     const out = join(dir, 'embedded.json');
     const scratch = mkdtempSync(join(tmpdir(), 'querygate-tmp-'));
     chmodSync(scratch, 0o755);
-    const result = await runCli([
-      'run', '--workload', sql('workload.sql'), '--schema', sql('schema.sql'), '--seed', sql('seed.sql'),
-      '--repeat', '4', '--connections', '2', '--out', out,
-    ], { env: { TMPDIR: scratch } });
+    const result = await runCli(
+      [
+        'run',
+        '--workload',
+        sql('workload.sql'),
+        '--schema',
+        sql('schema.sql'),
+        '--seed',
+        sql('seed.sql'),
+        '--repeat',
+        '4',
+        '--connections',
+        '2',
+        '--out',
+        out,
+      ],
+      { env: { TMPDIR: scratch } },
+    );
     expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
     expect(result.code).toBe(0);
     const report = JSON.parse(readFileSync(out, 'utf8'));
@@ -58,7 +72,9 @@ describe('querygate run (CLI)', () => {
 
   it('reads DATABASE_URL from the environment', async () => {
     const out = join(dir, 'env.json');
-    const result = await runCli(['run', '--workload', sql('workload.sql'), '--repeat', '1', '--out', out], { env: { DATABASE_URL: url } });
+    const result = await runCli(['run', '--workload', sql('workload.sql'), '--repeat', '1', '--out', out], {
+      env: { DATABASE_URL: url },
+    });
     expect(result.code).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).target.kind).toBe('external');
   });
@@ -83,7 +99,9 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('  4 | SELECT * FORM accounts;');
     const inScenario = await runCli(['run', scenario('bad-sql.yaml'), '--database-url', url]);
     expect(inScenario.code).toBe(2);
-    expect(inScenario.stderr).toMatch(/statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "WHRE"|statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "id"/);
+    expect(inScenario.stderr).toMatch(
+      /statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "WHRE"|statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "id"/,
+    );
   });
 
   it('exits 2 naming the statement when it references a missing table, before replaying anything', async () => {
@@ -99,7 +117,13 @@ describe('querygate run (CLI)', () => {
   });
 
   it('exits 3 when the database is unreachable', async () => {
-    const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', 'postgres://u:secret@127.0.0.1:1/db']);
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--database-url',
+      'postgres://u:secret@127.0.0.1:1/db',
+    ]);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('cannot connect to PostgreSQL at 127.0.0.1:1: connection refused');
     expect(result.stderr).not.toContain('secret');
@@ -110,7 +134,9 @@ describe('querygate run (CLI)', () => {
     await withSession(bare, (s) => s.query('DROP EXTENSION pg_stat_statements'));
     const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', bare]);
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/pg_stat_statements is loaded but not installed in database "bare_\w+".*CREATE EXTENSION pg_stat_statements/);
+    expect(result.stderr).toMatch(
+      /pg_stat_statements is loaded but not installed in database "bare_\w+".*CREATE EXTENSION pg_stat_statements/,
+    );
   });
 
   it('exits 3 when the user may not read pg_stat_statements', async () => {
@@ -118,7 +144,9 @@ describe('querygate run (CLI)', () => {
     await withSession(db, async (s) => {
       await s.query('REVOKE ALL ON pg_stat_statements FROM PUBLIC');
       await s.query('REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean) FROM PUBLIC');
-      await s.query("DO $$ BEGIN CREATE ROLE qg_limited LOGIN PASSWORD 'limited'; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_limited LOGIN PASSWORD 'limited'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
     });
     const limited = new URL(db);
     limited.username = 'qg_limited';
@@ -132,9 +160,12 @@ describe('querygate run (CLI)', () => {
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
     let pid = 0;
-    const running = runCli(['run', '--workload', sql('workload.sql'), '--duration', '60s', '--database-url', url, '--out', out], {
-      onSpawn: (p) => (pid = p),
-    });
+    const running = runCli(
+      ['run', '--workload', sql('workload.sql'), '--duration', '60s', '--database-url', url, '--out', out],
+      {
+        onSpawn: (p) => (pid = p),
+      },
+    );
     // Interrupt once the replay is under way.
     await new Promise((r) => setTimeout(r, 3000));
     process.kill(pid, 'SIGINT');

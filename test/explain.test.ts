@@ -13,14 +13,23 @@ describe('EXPLAIN capture', () => {
     await loadParser();
     url = await createTestDatabase('explain');
     version = await withSession(url, async (s) => {
-      await s.query('CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 5000) g; ANALYZE t');
+      await s.query(
+        'CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 5000) g; ANALYZE t',
+      );
       return (await s.query<{ n: number }>("SELECT current_setting('server_version_num')::int AS n")).rows[0]!.n;
     });
   });
 
   it('plans with the real parameter values when known', async () => {
     const s = await openSession(url);
-    const r = await explainStatement(s, { sql: 'SELECT * FROM t WHERE id = $1', params: ['42'], paramCount: 1, analyze: false, timeoutMs: 5000, serverVersionNum: version });
+    const r = await explainStatement(s, {
+      sql: 'SELECT * FROM t WHERE id = $1',
+      params: ['42'],
+      paramCount: 1,
+      analyze: false,
+      timeoutMs: 5000,
+      serverVersionNum: version,
+    });
     await s.close();
     expect(r.ok && r.plan.mode).toBe('params');
     expect(r.ok && r.plan.params).toEqual(['42']);
@@ -28,7 +37,13 @@ describe('EXPLAIN capture', () => {
 
   it('makes a generic plan when the values are unknown', async () => {
     const s = await openSession(url);
-    const r = await explainStatement(s, { sql: 'SELECT * FROM t WHERE v = $1', paramCount: 1, analyze: false, timeoutMs: 5000, serverVersionNum: version });
+    const r = await explainStatement(s, {
+      sql: 'SELECT * FROM t WHERE v = $1',
+      paramCount: 1,
+      analyze: false,
+      timeoutMs: 5000,
+      serverVersionNum: version,
+    });
     await s.close();
     expect(r.ok && r.plan.mode).toBe('generic');
     expect(r.ok && r.plan.root['Node Type']).toBe('Seq Scan');
@@ -36,7 +51,13 @@ describe('EXPLAIN capture', () => {
 
   it('ANALYZE runs inside a transaction that is rolled back', async () => {
     const s = await openSession(url);
-    const r = await explainStatement(s, { sql: 'DELETE FROM t WHERE id <= 100', paramCount: 0, analyze: true, timeoutMs: 5000, serverVersionNum: version });
+    const r = await explainStatement(s, {
+      sql: 'DELETE FROM t WHERE id <= 100',
+      paramCount: 0,
+      analyze: true,
+      timeoutMs: 5000,
+      serverVersionNum: version,
+    });
     const left = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
     await s.close();
     expect(r.ok && r.plan.mode).toBe('analyze');
@@ -47,7 +68,13 @@ describe('EXPLAIN capture', () => {
 
   it('gives up after the statement timeout with a note, not an error', async () => {
     const s = await openSession(url);
-    const r = await explainStatement(s, { sql: 'SELECT count(*) FROM t a, t b, t c', paramCount: 0, analyze: true, timeoutMs: 200, serverVersionNum: version });
+    const r = await explainStatement(s, {
+      sql: 'SELECT count(*) FROM t a, t b, t c',
+      paramCount: 0,
+      analyze: true,
+      timeoutMs: 200,
+      serverVersionNum: version,
+    });
     // The session is still usable afterwards.
     const ok = await s.query('SELECT 1 AS one');
     await s.close();
@@ -57,9 +84,21 @@ describe('EXPLAIN capture', () => {
 
   it('plans a statement seen only in pg_stat_statements, typed literals included', async () => {
     // As pg_stat_statements normalizes `v = 3 AND now() - interval '1 day' < now()`.
-    const seen = { fingerprint: 'x', query: 'SELECT count(*) FROM t WHERE v = $1 AND now() - interval $2 < now()', kind: 'select', plan: null, relations: [] } as unknown as QueryReport;
+    const seen = {
+      fingerprint: 'x',
+      query: 'SELECT count(*) FROM t WHERE v = $1 AND now() - interval $2 < now()',
+      kind: 'select',
+      plan: null,
+      relations: [],
+    } as unknown as QueryReport;
     const s = await openSession(url);
-    const { queries, relations } = await capturePlans(s, [seen], { analyze: false, timeoutMs: 5000, serverVersionNum: version, limit: 10, client: [] });
+    const { queries, relations } = await capturePlans(s, [seen], {
+      analyze: false,
+      timeoutMs: 5000,
+      serverVersionNum: version,
+      limit: 10,
+      client: [],
+    });
     await s.close();
     expect(queries[0]!.planNote).toBeUndefined();
     expect(queries[0]!.plan?.mode).toBe('generic');

@@ -58,15 +58,21 @@ describe('runWorkload on a real PostgreSQL', () => {
 
   it('rolls back writes on an external database unless allowed', async () => {
     const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 3, connections: 1, rounds: 1 });
-    const before = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    const before = await withSession(url, (s) =>
+      s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'),
+    );
     const report = await runWorkload({ workload, databaseUrl: url });
-    const after = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    const after = await withSession(url, (s) =>
+      s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'),
+    );
     expect(after.rows[0]!.balance).toBe(before.rows[0]!.balance);
     expect(report.workload.writesRolledBack).toBe(true);
     expect(report.queries.some((q) => /^BEGIN|^ROLLBACK/i.test(q.query))).toBe(false);
 
     await runWorkload({ workload, databaseUrl: url, allowWrites: true });
-    const committed = await withSession(url, (s) => s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'));
+    const committed = await withSession(url, (s) =>
+      s.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = 1'),
+    );
     expect(committed.rows[0]!.balance).toBe(before.rows[0]!.balance + 3);
   });
 

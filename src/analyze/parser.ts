@@ -43,7 +43,11 @@ function parseError(error: unknown, text: string, where: string): InputError {
   // cursorPosition is a 0-based offset into the parsed text.
   const offset = details?.cursorPosition ?? 0;
   const { line, column } = lineAndColumn(text, offset);
-  return new InputError('SQL_PARSE_FAILED', `${where}:${line}:${column}: invalid SQL: ${message}`, caretLines(text, offset));
+  return new InputError(
+    'SQL_PARSE_FAILED',
+    `${where}:${line}:${column}: invalid SQL: ${message}`,
+    caretLines(text, offset),
+  );
 }
 
 /**
@@ -140,8 +144,8 @@ export function isWrite(sql: string): boolean {
   if (kind === 'insert' || kind === 'update' || kind === 'delete' || kind === 'merge') return true;
   if (kind !== 'select') return false;
   const tree = tryParse(sql);
-  const ctes = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { withClause?: { ctes?: unknown[] } } } | undefined)?.SelectStmt
-    ?.withClause?.ctes;
+  const ctes = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { withClause?: { ctes?: unknown[] } } } | undefined)
+    ?.SelectStmt?.withClause?.ctes;
   return (ctes ?? []).some((cte) => {
     const query = (cte as { CommonTableExpr?: { ctequery?: Record<string, unknown> } }).CommonTableExpr?.ctequery ?? {};
     return ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((k) => k in query);
@@ -233,7 +237,9 @@ export function castTypedParams(sql: string): string {
     if (Array.isArray(node)) return node.forEach(visit);
     if (!node || typeof node !== 'object') return;
     const cast = (
-      node as { TypeCast?: { arg?: { ParamRef?: { number: number; location: number } }; typeName?: { location?: number } } }
+      node as {
+        TypeCast?: { arg?: { ParamRef?: { number: number; location: number } }; typeName?: { location?: number } };
+      }
     ).TypeCast;
     const param = cast?.arg?.ParamRef;
     const typeAt = cast?.typeName?.location;
@@ -249,7 +255,11 @@ export function castTypedParams(sql: string): string {
   if (edits.length === 0) return sql;
   let out = bytes;
   for (const edit of edits.sort((a, b) => b.start - a.start)) {
-    out = Buffer.concat([out.subarray(0, edit.start), Buffer.from(`$${edit.param}::${edit.type}`), out.subarray(edit.end)]);
+    out = Buffer.concat([
+      out.subarray(0, edit.start),
+      Buffer.from(`$${edit.param}::${edit.type}`),
+      out.subarray(edit.end),
+    ]);
   }
   return out.toString('utf8');
 }

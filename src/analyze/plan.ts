@@ -13,7 +13,8 @@ export interface VisitedNode {
 /** Short label of a node: its type and the relation or index it reads. */
 export function nodeLabel(node: PlanNode): string {
   const type = node['Node Type'];
-  if (node['Index Name'] && node['Relation Name']) return `${type} using ${node['Index Name']} on ${node['Relation Name']}`;
+  if (node['Index Name'] && node['Relation Name'])
+    return `${type} using ${node['Index Name']} on ${node['Relation Name']}`;
   if (node['Relation Name']) return `${type} on ${node['Relation Name']}`;
   if (node['Index Name']) return `${type} on ${node['Index Name']}`;
   if (type === 'Aggregate' && typeof node.Strategy === 'string') return `${node.Strategy} ${type}`;

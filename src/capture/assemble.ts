@@ -2,7 +2,13 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import { castTypedParams, fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
+import {
+  castTypedParams,
+  fingerprintStatement,
+  normalizeStatement,
+  statementKind,
+  unwrapPrepare,
+} from '../analyze/parser.js';
 import { planRelations } from '../analyze/plan.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
 import type { Session } from '../target/pg.js';
@@ -101,11 +107,37 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
   for (const c of input.client) {
     if (groups.has(c.fingerprint) || c.errors === 0) continue;
     queries.push({
-      fingerprint: c.fingerprint, query: c.sql, kind: statementKind(c.sql), source: c.name, calls: 0, totalMs: 0, meanMs: 0,
-      minMs: null, maxMs: null, stddevMs: 0, dbTimeShare: 0, rows: 0, rowsPerCall: 0, sharedBlksHit: 0, sharedBlksRead: 0,
-      sharedBlksDirtied: 0, sharedBlksWritten: 0, sharedBlksPerCall: 0, tempBlksRead: 0, tempBlksWritten: 0, walBytes: 0,
-      planMs: null, latency: c.latency, errors: c.errors, errorSamples: c.errorSamples, rounds: [], plan: null,
-      planNote: 'every call failed', relations: [], findings: [], suppressed: [],
+      fingerprint: c.fingerprint,
+      query: c.sql,
+      kind: statementKind(c.sql),
+      source: c.name,
+      calls: 0,
+      totalMs: 0,
+      meanMs: 0,
+      minMs: null,
+      maxMs: null,
+      stddevMs: 0,
+      dbTimeShare: 0,
+      rows: 0,
+      rowsPerCall: 0,
+      sharedBlksHit: 0,
+      sharedBlksRead: 0,
+      sharedBlksDirtied: 0,
+      sharedBlksWritten: 0,
+      sharedBlksPerCall: 0,
+      tempBlksRead: 0,
+      tempBlksWritten: 0,
+      walBytes: 0,
+      planMs: null,
+      latency: c.latency,
+      errors: c.errors,
+      errorSamples: c.errorSamples,
+      rounds: [],
+      plan: null,
+      planNote: 'every call failed',
+      relations: [],
+      findings: [],
+      suppressed: [],
     });
   }
   return queries.sort((a, b) => b.totalMs - a.totalMs || b.calls - a.calls);
@@ -134,7 +166,10 @@ export async function capturePlans(
       continue;
     }
     if (query.kind === 'utility' || query.kind === 'other') {
-      out.push({ ...query, planNote: query.kind === 'utility' ? 'utility statement: no plan' : 'not parseable: no plan' });
+      out.push({
+        ...query,
+        planNote: query.kind === 'utility' ? 'utility statement: no plan' : 'not parseable: no plan',
+      });
       continue;
     }
     if (index >= options.limit) {

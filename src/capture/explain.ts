@@ -23,7 +23,8 @@ export interface ExplainRequest {
 }
 
 /** The result: a plan, or the reason there is none (one line, for the report). */
-export type ExplainResult = { readonly ok: true; readonly plan: CapturedPlan } | { readonly ok: false; readonly note: string };
+export type ExplainResult =
+  { readonly ok: true; readonly plan: CapturedPlan } | { readonly ok: false; readonly note: string };
 
 type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }];
 
@@ -40,7 +41,11 @@ export async function explainStatement(session: Session, request: ExplainRequest
     if (known) {
       mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'generic';
       const options = analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
-      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (${options}) ${sql}`, paramCount > 0 ? params : undefined);
+      json = await explainRows(
+        session,
+        `EXPLAIN ${INTERNAL_MARK} (${options}) ${sql}`,
+        paramCount > 0 ? params : undefined,
+      );
     } else if (request.serverVersionNum >= 160000) {
       mode = 'generic';
       json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) ${sql}`);
@@ -71,7 +76,10 @@ export async function explainStatement(session: Session, request: ExplainRequest
     const message = server?.message ?? (error instanceof Error ? error.message : String(error));
     return {
       ok: false,
-      note: server?.code === '57014' ? `EXPLAIN cancelled after ${request.timeoutMs} ms (statement_timeout)` : `EXPLAIN failed: ${message}`,
+      note:
+        server?.code === '57014'
+          ? `EXPLAIN cancelled after ${request.timeoutMs} ms (statement_timeout)`
+          : `EXPLAIN failed: ${message}`,
     };
   } finally {
     if (request.savepoint) {

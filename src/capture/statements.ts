@@ -96,7 +96,9 @@ export async function takeSnapshot(session: Session, serverVersionNum: number): 
   }
   let dealloc: number | null = null;
   if (serverVersionNum >= 140000) {
-    const info = await session.query<{ dealloc: number }>(`SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`);
+    const info = await session.query<{ dealloc: number }>(
+      `SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`,
+    );
     dealloc = info.rows[0]?.dealloc ?? null;
   }
   return { entries, dealloc };

@@ -30,7 +30,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   registerRules(program, io, setExit);
   registerCheck(program, io, setExit);
   registerBudget(program, io, setExit);
-  for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  for (const command of program.commands)
+    command
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }
 
@@ -48,7 +51,9 @@ export function reportError(error: unknown, io: CliIO): number {
   const server = asServerError(error);
   if (server) {
     // A database error no step anticipated: almost always privileges or server state.
-    io.err(`querygate: error: PostgreSQL refused a statement querygate needs: ${server.message} (SQLSTATE ${server.code})`);
+    io.err(
+      `querygate: error: PostgreSQL refused a statement querygate needs: ${server.message} (SQLSTATE ${server.code})`,
+    );
     return EXIT.environment;
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);

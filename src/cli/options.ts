@@ -5,7 +5,8 @@ import { parseDuration } from '../config/yaml.js';
 export function parsePositiveInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InputError('USAGE', `${flag} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InputError('USAGE', `${flag} must be a positive integer, got "${value}"`);
     return n;
   };
 }
@@ -13,7 +14,8 @@ export function parsePositiveInt(flag: string) {
 export function parseNonNegativeInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InputError('USAGE', `${flag} must be a non-negative integer, got "${value}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InputError('USAGE', `${flag} must be a non-negative integer, got "${value}"`);
     return n;
   };
 }

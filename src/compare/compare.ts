@@ -32,10 +32,16 @@ import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
  * const comparison = compareReports(readReportFile('main.json'), readReportFile('pr.json'));
  * if (comparison.verdict === 'regression') console.log(renderComparisonMarkdown(comparison));
  */
-export function compareReports(base: Report, head: Report, thresholds: CompareThresholds = DEFAULT_COMPARE_THRESHOLDS): Comparison {
+export function compareReports(
+  base: Report,
+  head: Report,
+  thresholds: CompareThresholds = DEFAULT_COMPARE_THRESHOLDS,
+): Comparison {
   const baseBy = new Map(base.queries.map((q) => [q.fingerprint, q]));
   const headBy = new Map(head.queries.map((q) => [q.fingerprint, q]));
-  const pairs = head.queries.filter((q) => baseBy.has(q.fingerprint)).map((h) => ({ b: baseBy.get(h.fingerprint)!, h }));
+  const pairs = head.queries
+    .filter((q) => baseBy.has(q.fingerprint))
+    .map((h) => ({ b: baseBy.get(h.fingerprint)!, h }));
 
   const planDiffs = pairs.map(({ b, h }) =>
     b.plan && h.plan
@@ -61,7 +67,14 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
     const planCost = b.plan && h.plan ? change(b.plan.totalCost, h.plan.totalCost) : null;
     const blocksPerCall = change(b.sharedBlksPerCall, h.sharedBlksPerCall);
     if (planCost) judgeRelative('plan-cost', 'plan cost', planCost, thresholds.planCost, regressions, improvements);
-    judgeRelative('blocks-per-call', 'shared blocks per call', blocksPerCall, thresholds.blocksPerCall, regressions, improvements);
+    judgeRelative(
+      'blocks-per-call',
+      'shared blocks per call',
+      blocksPerCall,
+      thresholds.blocksPerCall,
+      regressions,
+      improvements,
+    );
 
     const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
     for (const r of callsPerRequest) {
@@ -70,18 +83,39 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
       if (r.head === undefined && !headRoutes.has(r.route)) continue;
       const evidence = { route: r.route, base: r.base ?? 0, head: r.head ?? 0 };
       if (delta >= thresholds.callsPerRequest) {
-        regressions.push(reason('calls-per-request', 'calls-per-request-up', `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`, evidence));
+        regressions.push(
+          reason(
+            'calls-per-request',
+            'calls-per-request-up',
+            `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`,
+            evidence,
+          ),
+        );
       } else if (-delta >= thresholds.callsPerRequest) {
-        improvements.push(reason('calls-per-request', 'calls-per-request-down', `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`, evidence));
+        improvements.push(
+          reason(
+            'calls-per-request',
+            'calls-per-request-down',
+            `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`,
+            evidence,
+          ),
+        );
       }
     }
 
     const planDiff = planDiffs[i] ?? null;
     for (const c of planDiff?.changes ?? []) {
       const large = c.relationRows === undefined || c.relationRows >= thresholds.scanDowngradeMinRows;
-      const evidence = { relation: c.relation ?? '', rows: c.relationRows ?? -1, base: c.base ?? '', head: c.head ?? '' };
-      if (c.kind === 'scan-downgrade' && large) regressions.push(reason('scan-downgrade', 'scan-downgrade', c.message, evidence));
-      if (c.kind === 'scan-upgrade' && large) improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
+      const evidence = {
+        relation: c.relation ?? '',
+        rows: c.relationRows ?? -1,
+        base: c.base ?? '',
+        head: c.head ?? '',
+      };
+      if (c.kind === 'scan-downgrade' && large)
+        regressions.push(reason('scan-downgrade', 'scan-downgrade', c.message, evidence));
+      if (c.kind === 'scan-upgrade' && large)
+        improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
     }
 
     const newFindings = findingsOnlyIn(h.findings, b.findings);
@@ -98,7 +132,8 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
     if (timing.verdict === 'slower') regressions.push(reason('timing', 'timing-slower', timing.note, timingEvidence));
     if (timing.verdict === 'faster') improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
 
-    const verdict: StatementVerdict = regressions.length > 0 ? 'regression' : improvements.length > 0 ? 'improvement' : 'unchanged';
+    const verdict: StatementVerdict =
+      regressions.length > 0 ? 'regression' : improvements.length > 0 ? 'improvement' : 'unchanged';
     return {
       fingerprint: h.fingerprint,
       query: h.query,
@@ -119,11 +154,16 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
   });
 
   const rank: Record<StatementVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
-  statements.sort((x, y) => rank[x.verdict] - rank[y.verdict] || (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0));
+  statements.sort(
+    (x, y) =>
+      rank[x.verdict] - rank[y.verdict] ||
+      (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0),
+  );
 
   const added = head.queries.filter((q) => !baseBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, true));
   const removed = base.queries.filter((q) => !headBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, false));
-  const regressions = statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
+  const regressions =
+    statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
 
   return {
     version: COMPARISON_VERSION,
@@ -138,7 +178,9 @@ export function compareReports(base: Report, head: Report, thresholds: CompareTh
       removed: removed.length,
       regressions,
       improvements: statements.filter((s) => s.verdict === 'improvement').length,
-      timingNoise: statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive')).length,
+      timingNoise: statements.filter(
+        (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
+      ).length,
     },
     statements,
     added,
@@ -151,7 +193,12 @@ function change(base: number, head: number): MetricChange {
   return { base, head, delta: head - base, relative: base === 0 ? null : head / base - 1 };
 }
 
-function reason(kind: ComparisonReason['kind'], messageId: string, message: string, evidence: ComparisonReason['evidence']): ComparisonReason {
+function reason(
+  kind: ComparisonReason['kind'],
+  messageId: string,
+  message: string,
+  evidence: ComparisonReason['evidence'],
+): ComparisonReason {
   return { kind, messageId, message, evidence };
 }
 
@@ -167,9 +214,23 @@ function judgeRelative(
   const evidence = { base: m.base, head: m.head };
   const pct = (r: number) => `${r >= 0 ? '+' : ''}${(r * 100).toFixed(0)}%`;
   if (m.delta >= t.absolute && (m.base === 0 || m.head / m.base - 1 >= t.relative)) {
-    regressions.push(reason(kind, `${kind}-up`, `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})`, evidence));
+    regressions.push(
+      reason(
+        kind,
+        `${kind}-up`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})`,
+        evidence,
+      ),
+    );
   } else if (-m.delta >= t.absolute && (m.head === 0 || m.base / m.head - 1 >= t.relative)) {
-    improvements.push(reason(kind, `${kind}-down`, `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})`, evidence));
+    improvements.push(
+      reason(
+        kind,
+        `${kind}-down`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})`,
+        evidence,
+      ),
+    );
   }
 }
 
@@ -184,7 +245,11 @@ function routeChanges(b: QueryReport, h: QueryReport, baseRoutes: Set<string>, h
   return [...names].sort().map((route) => {
     const inBase = b.routes?.find((r) => r.route === route)?.callsPerRequest ?? (baseRoutes.has(route) ? 0 : undefined);
     const inHead = h.routes?.find((r) => r.route === route)?.callsPerRequest ?? (headRoutes.has(route) ? 0 : undefined);
-    return { route, ...(inBase !== undefined ? { base: inBase } : {}), ...(inHead !== undefined ? { head: inHead } : {}) };
+    return {
+      route,
+      ...(inBase !== undefined ? { base: inBase } : {}),
+      ...(inHead !== undefined ? { head: inHead } : {}),
+    };
   });
 }
 
@@ -212,12 +277,19 @@ function counts(f: Finding, t: CompareThresholds): boolean {
 
 function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'): ComparisonReason {
   const where = f.relation ? ` on ${f.relation}` : '';
-  const text = messageId === 'new-finding' ? `new ${f.severity} finding ${f.rule}${where}: ${f.message}` : `${f.rule}${where} resolved`;
+  const text =
+    messageId === 'new-finding'
+      ? `new ${f.severity} finding ${f.rule}${where}: ${f.message}`
+      : `${f.rule}${where} resolved`;
   return reason('new-finding', messageId, text, { rule: f.rule, severity: f.severity, relation: f.relation ?? '' });
 }
 
 function unmatched(q: QueryReport, t: CompareThresholds, isNew: boolean): UnmatchedStatement {
-  const regressions = isNew ? findingsOnlyIn(q.findings, []).filter((f) => counts(f, t)).map((f) => findingReason(f, 'new-finding')) : [];
+  const regressions = isNew
+    ? findingsOnlyIn(q.findings, [])
+        .filter((f) => counts(f, t))
+        .map((f) => findingReason(f, 'new-finding'))
+    : [];
   return {
     fingerprint: q.fingerprint,
     query: q.query,
@@ -268,7 +340,14 @@ function compareTimings(
       ? { ratio: round(Math.exp(median(references))), statements: references.length }
       : null;
   const shift = speed ? Math.log(speed.ratio) : 0;
-  const tests: (WelchResult | null)[] = samples.map((x) => (x ? welchTTest(x.a, x.c.map((v) => v - shift)) : null));
+  const tests: (WelchResult | null)[] = samples.map((x) =>
+    x
+      ? welchTTest(
+          x.a,
+          x.c.map((v) => v - shift),
+        )
+      : null,
+  );
   const tested = tests.flatMap((r, i) => (r ? [{ i, p: r.p }] : []));
   const adjusted = holmAdjust(tested.map((x) => x.p));
   const adjustedBy = new Map(tested.map((x, k) => [x.i, adjusted[k]!]));
@@ -293,7 +372,13 @@ function compareTimings(
     const pAdjusted = adjustedBy.get(i) ?? 1;
     // exp(mean of logs) is the geometric mean: the ratio of the two is the typical slowdown.
     const ratio = Math.exp(test.meanB - test.meanA);
-    const stats = { ratio: round(ratio), t: round(test.t), df: round(test.df), p: round(test.p), pAdjusted: round(pAdjusted) };
+    const stats = {
+      ratio: round(ratio),
+      t: round(test.t),
+      df: round(test.df),
+      p: round(test.p),
+      pAdjusted: round(pAdjusted),
+    };
     const delta = h.meanMs - b.meanMs;
     const shown =
       `${fmtMs(b.meanMs)} -> ${fmtMs(h.meanMs)} per call ` +
@@ -304,10 +389,20 @@ function compareTimings(
       (slower && delta >= t.minAbsoluteMs && ratio - 1 >= t.minRelativeChange) ||
       (faster && -delta >= t.minAbsoluteMs && 1 / ratio - 1 >= t.minRelativeChange);
     if (!bigEnough) {
-      return { ...common, ...stats, verdict: 'noise', note: `${shown}: below the minimum effect (${pctText(t.minRelativeChange)} and ${t.minAbsoluteMs} ms)` };
+      return {
+        ...common,
+        ...stats,
+        verdict: 'noise',
+        note: `${shown}: below the minimum effect (${pctText(t.minRelativeChange)} and ${t.minAbsoluteMs} ms)`,
+      };
     }
     if (pAdjusted >= t.alpha) {
-      return { ...common, ...stats, verdict: 'noise', note: `${shown}: not significant (p=${fmtP(pAdjusted)} >= ${t.alpha})` };
+      return {
+        ...common,
+        ...stats,
+        verdict: 'noise',
+        note: `${shown}: not significant (p=${fmtP(pAdjusted)} >= ${t.alpha})`,
+      };
     }
     return { ...common, ...stats, verdict: slower ? 'slower' : 'faster', note: `${shown}, p=${fmtP(pAdjusted)}` };
   });
@@ -353,18 +448,24 @@ function summarize(r: Report): ReportSummary {
 
 function warningsFor(base: Report, head: Report, thresholds: CompareThresholds): string[] {
   const out: string[] = [];
-  if (!base.run.complete) out.push('the base report is incomplete (the run was interrupted): statements may be missing');
-  if (!head.run.complete) out.push('the head report is incomplete (the run was interrupted): statements may be missing');
+  if (!base.run.complete)
+    out.push('the base report is incomplete (the run was interrupted): statements may be missing');
+  if (!head.run.complete)
+    out.push('the head report is incomplete (the run was interrupted): statements may be missing');
   if (base.workload.name !== head.workload.name) {
     out.push(`the reports come from different workloads (${base.workload.name} and ${head.workload.name})`);
   }
   const major = (n: number) => Math.floor(n / 10000);
   if (major(base.target.serverVersionNum) !== major(head.target.serverVersionNum)) {
-    out.push(`base ran on PostgreSQL ${base.target.serverVersion}, head on ${head.target.serverVersion}: plan costs are not strictly comparable`);
+    out.push(
+      `base ran on PostgreSQL ${base.target.serverVersion}, head on ${head.target.serverVersion}: plan costs are not strictly comparable`,
+    );
   }
   const rounds = Math.min(base.workload.rounds, head.workload.rounds);
   if (rounds < thresholds.timing.minRounds) {
-    out.push(`timings are not compared with fewer than ${thresholds.timing.minRounds} rounds per report (base ${base.workload.rounds}, head ${head.workload.rounds})`);
+    out.push(
+      `timings are not compared with fewer than ${thresholds.timing.minRounds} rounds per report (base ${base.workload.rounds}, head ${head.workload.rounds})`,
+    );
   }
   return out;
 }

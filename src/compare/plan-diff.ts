@@ -261,7 +261,8 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
   const changes: PlanChange[] = [];
   const preferred = context.queryRelations ?? [];
   const headRelation = (table: string, schema?: string) =>
-    resolveRelation(context.headRelations, table, schema, preferred) ?? resolveRelation(context.baseRelations, table, schema, preferred);
+    resolveRelation(context.headRelations, table, schema, preferred) ??
+    resolveRelation(context.baseRelations, table, schema, preferred);
 
   // Access paths per relation, independent of how the trees align: a rewritten plan still
   // reveals that `orders` went from an index to a sequential scan.
@@ -280,7 +281,12 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
     const headIndexed = [...h.methods].some((m) => (SCAN_RANK[m] ?? 0) >= 2);
     const baseSeq = [...b.methods].some((m) => SCAN_RANK[m] === 1);
     const headSeq = [...h.methods].some((m) => SCAN_RANK[m] === 1);
-    const kind = baseIndexed && !baseSeq && headSeq ? 'scan-downgrade' : baseSeq && !headSeq && headIndexed ? 'scan-upgrade' : 'scan-change';
+    const kind =
+      baseIndexed && !baseSeq && headSeq
+        ? 'scan-downgrade'
+        : baseSeq && !headSeq && headIndexed
+          ? 'scan-upgrade'
+          : 'scan-change';
     changes.push({
       kind,
       message: `${baseLabels} -> ${headLabels}${rows !== undefined ? ` (${formatRows(rows)} rows)` : ''}`,
@@ -294,27 +300,41 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
   for (const row of rows) {
     const { a, b, note } = row;
     if (row.op === 'changed' && a && b && row.replaced) {
-      if (!DEPENDENT.has(a['Node Type'])) changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
-      if (!DEPENDENT.has(b['Node Type'])) changes.push({ kind: 'node-added', message: `new ${nodeLabel(b)}`, head: nodeLabel(b) });
+      if (!DEPENDENT.has(a['Node Type']))
+        changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
+      if (!DEPENDENT.has(b['Node Type']))
+        changes.push({ kind: 'node-added', message: `new ${nodeLabel(b)}`, head: nodeLabel(b) });
     } else if (row.op === 'changed' && a && b) {
       // Scans of the same relation are named above, per relation.
       if (!(a['Relation Name'] && b['Relation Name'])) {
         const join = JOINS.has(a['Node Type']) && JOINS.has(b['Node Type']);
-        changes.push({ kind: join ? 'join-change' : 'node-change', message: `${nodeLabel(a)} -> ${nodeLabel(b)}`, base: nodeLabel(a), head: nodeLabel(b) });
+        changes.push({
+          kind: join ? 'join-change' : 'node-change',
+          message: `${nodeLabel(a)} -> ${nodeLabel(b)}`,
+          base: nodeLabel(a),
+          head: nodeLabel(b),
+        });
       }
     } else if (row.op === 'added' && b && !DEPENDENT.has(b['Node Type'])) {
-      changes.push({ kind: 'node-added', message: `new ${nodeLabel(b)}${note ? `, ${note}` : ''}`, head: nodeLabel(b) });
+      changes.push({
+        kind: 'node-added',
+        message: `new ${nodeLabel(b)}${note ? `, ${note}` : ''}`,
+        head: nodeLabel(b),
+      });
     } else if (row.op === 'removed' && a && !DEPENDENT.has(a['Node Type'])) {
       changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
     }
-    if (note && row.op !== 'added' && b) changes.push({ kind: 'spill', message: `${nodeLabel(b)} ${note}`, head: nodeLabel(b) });
+    if (note && row.op !== 'added' && b)
+      changes.push({ kind: 'spill', message: `${nodeLabel(b)} ${note}`, head: nodeLabel(b) });
   }
 
   const baseIndexes = indexesUsed(base.root);
   const headIndexes = indexesUsed(head.root);
   for (const [index, table] of baseIndexes) {
     if (headIndexes.has(index)) continue;
-    const rel = table ? headRelation(table) : context.headRelations.find((r) => r.indexes.some((i) => i.name === index));
+    const rel = table
+      ? headRelation(table)
+      : context.headRelations.find((r) => r.indexes.some((i) => i.name === index));
     const inHead = table ? resolveRelation(context.headRelations, table, undefined, preferred) : undefined;
     const dropped = inHead !== undefined && !inHead.indexes.some((i) => i.name === index);
     changes.push({

@@ -46,7 +46,13 @@ export function welchTTest(a: readonly number[], b: readonly number[]): WelchRes
   if (se2 === 0) {
     // Both samples constant: any difference is certain, no difference is none.
     const same = meanA === meanB;
-    return { t: same ? 0 : Math.sign(meanB - meanA) * Infinity, df: a.length + b.length - 2, p: same ? 1 : 0, meanA, meanB };
+    return {
+      t: same ? 0 : Math.sign(meanB - meanA) * Infinity,
+      df: a.length + b.length - 2,
+      p: same ? 1 : 0,
+      meanA,
+      meanB,
+    };
   }
   const t = (meanB - meanA) / Math.sqrt(se2);
   const df = se2 ** 2 / ((va * va) / (a.length - 1) + (vb * vb) / (b.length - 1));

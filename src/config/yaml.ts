@@ -38,8 +38,14 @@ export function readTextFile(path: string, what: string): string {
 
 /** `/statements/0/weight` -> `statements[0].weight` */
 function fieldName(pointer: string): string {
-  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  return parts.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '') || '(top level)';
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return (
+    parts.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '') ||
+    '(top level)'
+  );
 }
 
 function describeError(error: ErrorObject): { pointer: string; message: string } {
@@ -52,7 +58,9 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
     return { pointer: `${error.instancePath}/${missing}`, message: 'is required' };
   }
   if (error.keyword === 'enum') {
-    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ');
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues
+      .map((v) => JSON.stringify(v))
+      .join(', ');
     return { pointer: error.instancePath, message: `must be one of ${allowed}` };
   }
   return { pointer: error.instancePath, message: error.message ?? 'is invalid' };
@@ -74,12 +82,17 @@ export function parseValidatedYaml<T>(text: string, where: string, schemaFile: s
   const validate = validator(schemaFile);
   if (validate(data)) return data as T;
   // Report the most specific errors first: anyOf/oneOf produce noise for each branch.
-  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  const errors = (validate.errors ?? []).filter(
+    (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if',
+  );
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const error of errors.length ? errors : (validate.errors ?? [])) {
     const { pointer, message } = describeError(error);
-    const path = pointer.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const path = pointer
+      .split('/')
+      .slice(1)
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
     // Point at the offending key when the value is missing or unknown, else at the value.
     let node = doc.getIn(path, true) as YamlNode | undefined;
     if (!node || message === 'unknown field') node = findKeyNode(doc.contents as YamlNode, path) ?? node;

@@ -155,7 +155,8 @@ export interface PlanDiff {
   readonly notes: readonly string[];
 }
 
-export type RegressionKind = 'plan-cost' | 'blocks-per-call' | 'calls-per-request' | 'scan-downgrade' | 'new-finding' | 'timing';
+export type RegressionKind =
+  'plan-cost' | 'blocks-per-call' | 'calls-per-request' | 'scan-downgrade' | 'new-finding' | 'timing';
 
 /** One reason a statement regressed (or improved). */
 export interface ComparisonReason {

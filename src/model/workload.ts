@@ -74,8 +74,7 @@ export interface HttpApp {
 }
 
 export type HttpLoadShape =
-  | { readonly kind: 'duration'; readonly durationMs: number }
-  | { readonly kind: 'requests'; readonly requests: number };
+  { readonly kind: 'duration'; readonly durationMs: number } | { readonly kind: 'requests'; readonly requests: number };
 
 export interface HttpLoad {
   readonly connections: number;

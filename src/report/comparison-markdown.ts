@@ -1,7 +1,15 @@
 /** A comparison as Markdown, ready to post as a pull-request comment (GitHub and GitLab flavoured). */
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type { Comparison, MatchedStatement, UnmatchedStatement } from '../model/comparison.js';
-import { comparisonHeadline, describeSide, describeSpeed, formatChange, formatNumber, formatRoutes, formatTiming } from './comparison-table.js';
+import {
+  comparisonHeadline,
+  describeSide,
+  describeSpeed,
+  formatChange,
+  formatNumber,
+  formatRoutes,
+  formatTiming,
+} from './comparison-table.js';
 import { formatCount, formatMs, oneLine } from './format.js';
 
 export interface ComparisonMarkdownOptions {
@@ -23,7 +31,10 @@ function cell(text: string): string {
 export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkdownOptions = {}): string {
   const h = '#'.repeat(Math.min(6, Math.max(1, options.headingLevel ?? 2)));
   const out: string[] = [];
-  out.push(`${h} querygate: ${c.verdict === 'regression' ? `${c.counts.regressions} regression(s)` : 'no regression'}`, '');
+  out.push(
+    `${h} querygate: ${c.verdict === 'regression' ? `${c.counts.regressions} regression(s)` : 'no regression'}`,
+    '',
+  );
   out.push(`**${cell(comparisonHeadline(c))}**`, '');
   out.push(`- base: ${cell(describeSide(c.base))}`, `- head: ${cell(describeSide(c.head))}`);
   const speed = describeSpeed(c);
@@ -66,7 +77,9 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const r of c.removed) out.push(`- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}`);
     out.push('', '</details>', '');
   }
-  const noisy = c.statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'));
+  const noisy = c.statements.filter(
+    (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
+  );
   if (noisy.length > 0) {
     out.push(`<details><summary>Timing: ${noisy.length} difference(s) within noise or not tested</summary>`, '');
     const t = c.thresholds.timing;
@@ -110,7 +123,15 @@ function describeMatched(s: MatchedStatement): string[] {
 
 function planBlock(s: MatchedStatement): string[] {
   if (!s.planDiff) return [];
-  return ['<details><summary>Plan diff (- base, + head)</summary>', '', '```diff', renderPlanDiff(s.planDiff), '```', '', '</details>'];
+  return [
+    '<details><summary>Plan diff (- base, + head)</summary>',
+    '',
+    '```diff',
+    renderPlanDiff(s.planDiff),
+    '```',
+    '',
+    '</details>',
+  ];
 }
 
 function planDetails(s: MatchedStatement): string[] {

@@ -1,7 +1,14 @@
 /** The terminal rendering of a comparison: verdict, a table of changed statements, then the reasons and plan diffs. */
 import Table from 'cli-table3';
 import { renderPlanDiff } from '../compare/plan-diff.js';
-import type { Comparison, MatchedStatement, MetricChange, ReportSummary, RouteChange, UnmatchedStatement } from '../model/comparison.js';
+import type {
+  Comparison,
+  MatchedStatement,
+  MetricChange,
+  ReportSummary,
+  RouteChange,
+  UnmatchedStatement,
+} from '../model/comparison.js';
 import { formatCount, formatMs, oneLine } from './format.js';
 
 export interface ComparisonTableOptions {
@@ -23,7 +30,8 @@ export function formatChange(m: MetricChange | null, format: (n: number) => stri
 
 export function formatRelative(r: number): string {
   const pct = r * 100;
-  const text = Math.abs(pct) >= 10_000 ? `${(pct / 1000).toFixed(0)}k` : Math.abs(pct) >= 10 ? pct.toFixed(0) : pct.toFixed(1);
+  const text =
+    Math.abs(pct) >= 10_000 ? `${(pct / 1000).toFixed(0)}k` : Math.abs(pct) >= 10 ? pct.toFixed(0) : pct.toFixed(1);
   return `${r >= 0 ? '+' : ''}${text}%`;
 }
 
@@ -36,7 +44,12 @@ export function formatNumber(n: number): string {
 /** Mean time with its timing verdict: "1.2 ms → 3.4 ms (+183%, slower)". */
 export function formatTiming(s: MatchedStatement): string {
   const t = s.timing;
-  const label = t.verdict === 'slower' || t.verdict === 'faster' ? t.verdict : t.verdict === 'noise' ? 'within noise' : 'not tested';
+  const label =
+    t.verdict === 'slower' || t.verdict === 'faster'
+      ? t.verdict
+      : t.verdict === 'noise'
+        ? 'within noise'
+        : 'not tested';
   return s.meanMs.delta === 0 ? formatMs(s.meanMs.head) : `${formatChange(s.meanMs, formatMs)}, ${label}`;
 }
 
@@ -44,7 +57,12 @@ export function formatTiming(s: MatchedStatement): string {
 export function formatRoutes(routes: readonly RouteChange[]): string {
   const changed = routes.filter((r) => r.base !== r.head);
   if (changed.length === 0) return routes.length ? 'same' : '-';
-  return changed.map((r) => `${r.route} ${r.base === undefined ? '-' : formatNumber(r.base)} → ${r.head === undefined ? '-' : formatNumber(r.head)}`).join('; ');
+  return changed
+    .map(
+      (r) =>
+        `${r.route} ${r.base === undefined ? '-' : formatNumber(r.base)} → ${r.head === undefined ? '-' : formatNumber(r.head)}`,
+    )
+    .join('; ');
 }
 
 /** "workload on PostgreSQL 18.1, database app_main, 2025-01-01T10:00:00Z" */
@@ -77,14 +95,24 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (speed) lines.push(`  ${speed}`);
   lines.push('', comparisonHeadline(c));
 
-  const shown = options.all ? c.statements : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
+  const shown = options.all
+    ? c.statements
+    : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
   if (shown.length > 0) {
     // The calls/request column only for HTTP workloads, where statements have routes.
     const routes = shown.some((s) => s.callsPerRequest.length > 0);
     const widths = [12, 20, 20, 12, 24, ...(routes ? [16] : [])];
     const queryWidth = Math.max(24, width - widths.reduce((a, b) => a + b, 0) - widths.length - 2);
     const table = new Table({
-      head: ['verdict', 'plan cost', 'blocks/call', 'rows/call', 'mean time', ...(routes ? ['calls/request'] : []), 'statement'],
+      head: [
+        'verdict',
+        'plan cost',
+        'blocks/call',
+        'rows/call',
+        'mean time',
+        ...(routes ? ['calls/request'] : []),
+        'statement',
+      ],
       style,
       wordWrap: true,
       colWidths: [...widths, queryWidth],
@@ -134,7 +162,9 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', `Removed statements (${c.removed.length}):`);
     for (const r of c.removed) lines.push(`  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}`);
   }
-  const noisy = c.statements.filter((s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'));
+  const noisy = c.statements.filter(
+    (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
+  );
   if (noisy.length > 0) {
     lines.push('', 'Timing differences within noise or not tested (not regressions):');
     for (const s of noisy.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);

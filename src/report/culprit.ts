@@ -34,7 +34,9 @@ export function renderCulprit(report: Report): string {
       const relation = report.relations.find((r) => r.table === node['Relation Name']);
       lines.push(
         `  plan: ${formatPath(path)}` +
-          (relation ? ` reads all of ${relation.name} (${formatCount(relation.estimatedRows)} rows, ${formatBytes(relation.sizeBytes)})` : '') +
+          (relation
+            ? ` reads all of ${relation.name} (${formatCount(relation.estimatedRows)} rows, ${formatBytes(relation.sizeBytes)})`
+            : '') +
           (node.Filter ? ` filtering ${node.Filter}` : ''),
       );
     }
@@ -43,7 +45,10 @@ export function renderCulprit(report: Report): string {
   if (named.length > 0) lines.push(`  flagged by ${named.join(', ')}:`);
   for (const f of culprit.findings) {
     lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
-    if (f.advice) lines.push(`    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`);
+    if (f.advice)
+      lines.push(
+        `    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`,
+      );
     else if (f.suggestion) lines.push(`    fix: ${f.suggestion}`);
   }
   return lines.join('\n');

@@ -20,7 +20,8 @@ export function parseReport(text: string, where: string): Report {
       `${where}: report format version ${String(candidate.version)} is not supported by this querygate (reads version ${REPORT_VERSION}); re-run the workload with this version`,
     );
   }
-  if (!Array.isArray(candidate.queries)) throw new InputError('REPORT_INVALID', `${where}: the report has no queries array`);
+  if (!Array.isArray(candidate.queries))
+    throw new InputError('REPORT_INVALID', `${where}: the report has no queries array`);
   return candidate as Report;
 }
 

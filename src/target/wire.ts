@@ -72,7 +72,12 @@ export function createWireSession(socket: Duplex): WireSession {
           p = zero + 1;
         }
         const pending = queue[0];
-        if (pending) pending.error = new WireServerError(fields.C ?? 'XX000', fields.M ?? 'unknown error', fields.P ? Number(fields.P) : undefined);
+        if (pending)
+          pending.error = new WireServerError(
+            fields.C ?? 'XX000',
+            fields.M ?? 'unknown error',
+            fields.P ? Number(fields.P) : undefined,
+          );
       } else if (type === 0x5a /* Z: ReadyForQuery */) {
         const pending = queue.shift();
         if (pending) pending.done(pending.error);

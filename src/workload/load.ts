@@ -76,14 +76,25 @@ export function loadSqlWorkload(
           `write literal values or use a scenario file with params`,
       );
     }
-    return { name: `${where}:${s.line}`, sql: s.sql, weight: 1, params: [], paramCount: 0, fingerprint: fingerprintStatement(s.sql), write: isWrite(s.sql) };
+    return {
+      name: `${where}:${s.line}`,
+      sql: s.sql,
+      weight: 1,
+      params: [],
+      paramCount: 0,
+      fingerprint: fingerprintStatement(s.sql),
+      write: isWrite(s.sql),
+    };
   });
   return {
     kind: 'sql',
     name: basename(workloadPath).replace(/\.sql$/i, ''),
     source: workloadPath,
     statements,
-    setup: { schema: readSetupFiles(setup.schema ?? [], process.cwd()), seed: readSetupFiles(setup.seed ?? [], process.cwd()) },
+    setup: {
+      schema: readSetupFiles(setup.schema ?? [], process.cwd()),
+      seed: readSetupFiles(setup.seed ?? [], process.cwd()),
+    },
     load: {
       connections: overrides.connections ?? DEFAULT_CONNECTIONS,
       shape: shapeOf(overrides, {}),
@@ -98,7 +109,15 @@ interface ScenarioFile {
   name?: string;
   description?: string;
   setup?: { schema?: string | string[]; seed?: string | string[] };
-  load?: { connections?: number; duration?: string | number; count?: number; repeat?: number; warmup?: string | number; rounds?: number; threads?: number };
+  load?: {
+    connections?: number;
+    duration?: string | number;
+    count?: number;
+    repeat?: number;
+    warmup?: string | number;
+    rounds?: number;
+    threads?: number;
+  };
   statements?: { name?: string; sql: string; weight?: number; params?: Record<string, unknown>[] }[];
   /** HTTP replay (src/workload/http/scenario.ts reads it). */
   http?: unknown;
@@ -112,7 +131,8 @@ export function toGenerator(raw: Record<string, unknown>, where: string): ParamG
   switch (kind) {
     case 'int': {
       const { min, max } = spec as { min: number; max: number };
-      if (min > max) throw new InputError('SCENARIO_INVALID', `${where}: int.min (${min}) is greater than int.max (${max})`);
+      if (min > max)
+        throw new InputError('SCENARIO_INVALID', `${where}: int.min (${min}) is greater than int.max (${max})`);
       return { kind: 'int', min, max };
     }
     case 'pick':
@@ -130,21 +150,33 @@ export function toGenerator(raw: Record<string, unknown>, where: string): ParamG
   }
 }
 
-export const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+export const asList = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v : [v];
 
 /** A YAML scenario: setup files, load shape and weighted statements with parameter generators. */
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const where = basename(path);
-  const file = parseValidatedYaml<ScenarioFile>(readTextFile(path, 'scenario file'), where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const file = parseValidatedYaml<ScenarioFile>(
+    readTextFile(path, 'scenario file'),
+    where,
+    'scenario.schema.json',
+    'SCENARIO_INVALID',
+  );
   if (file.http !== undefined || !file.statements) {
-    throw new InputError('SCENARIO_INVALID', `${where}: has an http section: load it with loadHttpScenario (querygate run does so)`);
+    throw new InputError(
+      'SCENARIO_INVALID',
+      `${where}: has an http section: load it with loadHttpScenario (querygate run does so)`,
+    );
   }
   const base = dirname(resolve(path));
   const statements = file.statements.map((s, i): WorkloadStatement => {
     const label = `${where}: statements[${i}]`;
     const parsed = splitStatements(s.sql, `${label}.sql`);
     if (parsed.length !== 1) {
-      throw new InputError('SCENARIO_INVALID', `${label}.sql: must hold exactly one statement (found ${parsed.length})`);
+      throw new InputError(
+        'SCENARIO_INVALID',
+        `${label}.sql: must hold exactly one statement (found ${parsed.length})`,
+      );
     }
     const sql = parsed[0]!.sql;
     const paramCount = countParams(sql);
@@ -155,7 +187,15 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
         `${label}.params: the statement uses $${paramCount} but only ${params.length} parameter generator(s) are given`,
       );
     }
-    return { name: s.name ?? `statement ${i + 1}`, sql, weight: s.weight ?? 1, params, paramCount, fingerprint: fingerprintStatement(sql), write: isWrite(sql) };
+    return {
+      name: s.name ?? `statement ${i + 1}`,
+      sql,
+      weight: s.weight ?? 1,
+      params,
+      paramCount,
+      fingerprint: fingerprintStatement(sql),
+      write: isWrite(sql),
+    };
   });
   const load = file.load ?? {};
   return {
@@ -163,7 +203,10 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
     statements,
-    setup: { schema: readSetupFiles(asList(file.setup?.schema), base), seed: readSetupFiles(asList(file.setup?.seed), base) },
+    setup: {
+      schema: readSetupFiles(asList(file.setup?.schema), base),
+      seed: readSetupFiles(asList(file.setup?.seed), base),
+    },
     load: {
       connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
       shape: shapeOf(overrides, {

@@ -19,7 +19,20 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     url = await createTestDatabase('budget_run');
     dir = mkdtempSync(join(tmpdir(), 'qg-run-budget-'));
     const setup = await runCli(
-      ['run', ...workload, '--schema', sql('schema.sql'), '--seed', sql('seed.sql'), '--setup', '--database-url', url, '--out', join(dir, 'first.json'), '--quiet'],
+      [
+        'run',
+        ...workload,
+        '--schema',
+        sql('schema.sql'),
+        '--seed',
+        sql('seed.sql'),
+        '--setup',
+        '--database-url',
+        url,
+        '--out',
+        join(dir, 'first.json'),
+        '--quiet',
+      ],
       { cwd: dir },
     );
     expect(setup.stderr).toContain('report written');
@@ -33,7 +46,24 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     writeFileSync(budget, `statements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
     const out = join(dir, 'tight');
     const result = await runCli(
-      ['run', ...workload, '--database-url', url, '--budget', budget, '--fail-on', 'error', '--out', join(dir, 'tight.json'), '--format', 'table', '--format', 'junit', '--output-dir', out],
+      [
+        'run',
+        ...workload,
+        '--database-url',
+        url,
+        '--budget',
+        budget,
+        '--fail-on',
+        'error',
+        '--out',
+        join(dir, 'tight.json'),
+        '--format',
+        'table',
+        '--format',
+        'junit',
+        '--output-dir',
+        out,
+      ],
       { cwd: dir },
     );
     expect(result.code).toBe(1);
@@ -42,15 +72,23 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     const report = JSON.parse(readFileSync(join(dir, 'tight.json'), 'utf8')) as Report;
     expect(report.gate?.passed).toBe(false);
     const check = report.gate!.limits[0]!;
-    expect(check.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : ''))).toEqual([scan.fingerprint]);
-    expect(check.measurements[0]!.measured).toBe(report.queries.find((q) => q.fingerprint === scan.fingerprint)!.sharedBlksPerCall);
-    expect(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).toContain('<failure message="shared blocks per call');
+    expect(check.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : ''))).toEqual([
+      scan.fingerprint,
+    ]);
+    expect(check.measurements[0]!.measured).toBe(
+      report.queries.find((q) => q.fingerprint === scan.fingerprint)!.sharedBlksPerCall,
+    );
+    expect(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).toContain(
+      '<failure message="shared blocks per call',
+    );
   });
 
   it('adopts a starting budget from a report: the next run finds it and passes; --no-budget ignores it', async () => {
     const init = await runCli(['budget', 'init', join(dir, 'first.json'), '--timing-headroom', '400'], { cwd: dir });
     expect(init.code).toBe(0);
-    const pass = await runCli(['run', ...workload, '--database-url', url, '--out', join(dir, 'second.json')], { cwd: dir });
+    const pass = await runCli(['run', ...workload, '--database-url', url, '--out', join(dir, 'second.json')], {
+      cwd: dir,
+    });
     expect(pass.stderr).toContain(`using budget ${join(dir, 'querygate.budget.yaml')}`);
     expect(pass.stdout).toContain('Gate PASSED');
     expect(pass.code).toBe(0);
@@ -58,7 +96,10 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     expect(report.gate?.counts.limits).toBeGreaterThan(report.queries.length);
 
     writeFileSync(join(dir, 'querygate.budget.yaml'), 'limits:\n  totalDbMs: 0.001\n');
-    const ignored = await runCli(['run', ...workload, '--database-url', url, '--no-budget', '--out', join(dir, 'third.json'), '--quiet'], { cwd: dir });
+    const ignored = await runCli(
+      ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(dir, 'third.json'), '--quiet'],
+      { cwd: dir },
+    );
     expect(ignored.code).toBe(0);
     expect(ignored.stderr).not.toContain('using budget');
     expect((JSON.parse(readFileSync(join(dir, 'third.json'), 'utf8')) as Report).gate).toBeUndefined();
@@ -67,9 +108,14 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
   it('rejects a bad budget before running (exit 2)', async () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'statements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');
-    const result = await runCli(['run', ...workload, '--database-url', url, '--budget', bad, '--out', join(dir, 'never.json')], { cwd: dir });
+    const result = await runCli(
+      ['run', ...workload, '--database-url', url, '--budget', bad, '--out', join(dir, 'never.json')],
+      { cwd: dir },
+    );
     expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n')[0]).toMatch(/^querygate: error: .*bad\.yaml:3:16: statements\[0\]\.maxMeanMs: must be number$/);
+    expect(result.stderr.trim().split('\n')[0]).toMatch(
+      /^querygate: error: .*bad\.yaml:3:16: statements\[0\]\.maxMeanMs: must be number$/,
+    );
     // Rejected before the replay: no report was written.
     expect(existsSync(join(dir, 'never.json'))).toBe(false);
   });

@@ -14,7 +14,8 @@ const noStack = /at .*\.js:\d+/;
 describe('querygate compare (CLI)', () => {
   let dir: string;
   // No budget file is picked up from the directory or its parents unless a test passes one.
-  const cli = (args: readonly string[]) => runCli(args.includes('--budget') ? args : [...args, '--no-budget'], { cwd: dir });
+  const cli = (args: readonly string[]) =>
+    runCli(args.includes('--budget') ? args : [...args, '--no-budget'], { cwd: dir });
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'querygate-compare-'));
   });
@@ -71,7 +72,9 @@ describe('querygate compare (CLI)', () => {
     writeFileSync(bad, ['version: 1', 'compare:', '  planCost: { relativ: 1 }', ''].join('\n'));
     const e = await cli(['compare', withIndex, withoutIndex, '--budget', bad]);
     expect(e.code, e.stderr).toBe(2);
-    expect(e.stderr).toMatch(/^querygate: error: .*bad\.budget\.yaml:3:\d+: compare\.planCost\.relativ: unknown field/m);
+    expect(e.stderr).toMatch(
+      /^querygate: error: .*bad\.budget\.yaml:3:\d+: compare\.planCost\.relativ: unknown field/m,
+    );
     expect(e.stderr).not.toMatch(noStack);
   });
 
@@ -110,7 +113,18 @@ describe('querygate run --baseline (CLI)', () => {
   const run = (extra: readonly string[], out = join(dir, 'report.json')) =>
     runCli(
       [
-        'run', '--workload', fixture('workload.sql'), '--database-url', url, '--repeat', '12', '--connections', '2', '--out', out, '-q',
+        'run',
+        '--workload',
+        fixture('workload.sql'),
+        '--database-url',
+        url,
+        '--repeat',
+        '12',
+        '--connections',
+        '2',
+        '--out',
+        out,
+        '-q',
         ...extra,
         ...(extra.some((x) => x.endsWith('budget')) ? [] : ['--no-budget']),
       ],
@@ -137,8 +151,16 @@ describe('querygate run --baseline (CLI)', () => {
     const budget = join(dir, 'compare-only.budget.yaml');
     writeFileSync(
       budget,
-      ['version: 1', 'compare:', '  planCost: { relative: 100 }', '  blocksPerCall: { relative: 100 }', '  scanDowngradeMinRows: 1000000',
-        '  newFindingSeverity: none', '  timing: { minRelativeChange: 1000 }', ''].join('\n'),
+      [
+        'version: 1',
+        'compare:',
+        '  planCost: { relative: 100 }',
+        '  blocksPerCall: { relative: 100 }',
+        '  scanDowngradeMinRows: 1000000',
+        '  newFindingSeverity: none',
+        '  timing: { minRelativeChange: 1000 }',
+        '',
+      ].join('\n'),
     );
     // The budget's own gate may fail on findings; the comparison must not call anything a regression.
     const lenient = await run(['--baseline', withIndex, '--budget', budget], join(dir, 'lenient.json'));

@@ -9,7 +9,9 @@ import type { QueryReport, Report, RouteReport } from '../../src/model/report.js
 // Real reports of one workload against the schema with and without orders_customer_idx
 // (fixtures/capture-reports.ts).
 const load = (name: string) =>
-  JSON.parse(readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8')) as Report;
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8'),
+  ) as Report;
 const withIndex = load('with-index');
 const withoutIndex = load('without-index');
 
@@ -31,7 +33,12 @@ function withRounds(means: readonly number[]): Partial<QueryReport> {
   return { rounds, calls, totalMs, meanMs: totalMs / calls };
 }
 
-const finding = (rule: string, severity: Finding['severity'], relation?: string, message = `${rule} message`): Finding => ({
+const finding = (
+  rule: string,
+  severity: Finding['severity'],
+  relation?: string,
+  message = `${rule} message`,
+): Finding => ({
   rule,
   severity,
   messageId: 'm',
@@ -47,13 +54,19 @@ describe('compareReports: the same workload with and without an index', () => {
     expect(c.verdict).toBe('regression');
     expect(c.counts).toMatchObject({ matched: 4, added: 0, removed: 0, regressions: 2 });
     const regressed = c.statements.filter((s) => s.verdict === 'regression');
-    expect(regressed.map((s) => s.fingerprint).sort()).toEqual([find(withIndex, byCustomer).fingerprint, find(withIndex, join).fingerprint].sort());
+    expect(regressed.map((s) => s.fingerprint).sort()).toEqual(
+      [find(withIndex, byCustomer).fingerprint, find(withIndex, join).fingerprint].sort(),
+    );
     for (const s of regressed) {
-      expect(s.regressions.map((r) => r.messageId)).toEqual(expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade']));
+      expect(s.regressions.map((r) => r.messageId)).toEqual(
+        expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade']),
+      );
       const downgrade = s.regressions.find((r) => r.kind === 'scan-downgrade')!;
       expect(downgrade.message).toMatch(/Scan.* on orders -> Seq Scan on orders \(30k rows\)/);
       expect(downgrade.evidence.relation).toBe('public.orders');
-      expect(s.planDiff?.changes.some((ch) => ch.kind === 'index-lost' && ch.message.includes('orders_customer_idx'))).toBe(true);
+      expect(
+        s.planDiff?.changes.some((ch) => ch.kind === 'index-lost' && ch.message.includes('orders_customer_idx')),
+      ).toBe(true);
       expect(s.blocksPerCall.head).toBeGreaterThan(s.blocksPerCall.base * 5);
       // The rules see the new sequential scan too: a new error finding, matched by rule and relation.
       expect(s.newFindings.map((f) => `${f.rule} ${f.relation}`)).toEqual(['seq-scan-large-table public.orders']);
@@ -77,7 +90,9 @@ describe('compareReports: the same workload with and without an index', () => {
     expect(back.verdict).toBe('ok');
     expect(back.counts.improvements).toBe(2);
     for (const s of back.statements.filter((x) => x.verdict === 'improvement')) {
-      expect(s.improvements.map((r) => r.messageId)).toEqual(expect.arrayContaining(['scan-upgrade', 'plan-cost-down', 'blocks-per-call-down']));
+      expect(s.improvements.map((r) => r.messageId)).toEqual(
+        expect.arrayContaining(['scan-upgrade', 'plan-cost-down', 'blocks-per-call-down']),
+      );
     }
   });
 
@@ -117,7 +132,8 @@ describe('compareReports: timing', () => {
   const base = mapQueries(withIndex, () => withRounds([1.0, 1.05, 0.97]));
   const slower = (means: readonly number[]) =>
     mapQueries(base, (q) => (q.fingerprint === slowStatement ? withRounds(means) : withRounds([1.02, 0.99, 1.01])));
-  const timingOf = (c: ReturnType<typeof compareReports>) => c.statements.find((s) => s.fingerprint === slowStatement)!.timing;
+  const timingOf = (c: ReturnType<typeof compareReports>) =>
+    c.statements.find((s) => s.fingerprint === slowStatement)!.timing;
 
   it('calls a large, consistent slowdown over enough rounds a regression', () => {
     const c = compareReports(base, slower([3.1, 2.9, 3.0]));
@@ -148,7 +164,9 @@ describe('compareReports: timing', () => {
   it('calls a significant but small slowdown noise (minimum effect)', () => {
     // Six rounds each: +20% is clearly significant, and still not a regression.
     const six = mapQueries(withIndex, () => withRounds([1.0, 1.05, 0.97, 1.02, 0.99, 1.01]));
-    const head = mapQueries(six, (q) => (q.fingerprint === slowStatement ? withRounds([1.2, 1.21, 1.19, 1.22, 1.18, 1.2]) : {}));
+    const head = mapQueries(six, (q) =>
+      q.fingerprint === slowStatement ? withRounds([1.2, 1.21, 1.19, 1.22, 1.18, 1.2]) : {},
+    );
     const c = compareReports(six, head);
     expect(timingOf(c).pAdjusted).toBeLessThan(0.001);
     expect(timingOf(c).verdict).toBe('noise');
@@ -171,19 +189,20 @@ describe('compareReports: timing', () => {
 });
 
 describe('compareReports: calls per request and findings', () => {
-  const route = (name: string): RouteReport => ({
-    name,
-    method: 'GET',
-    path: `/${name}`,
-    requests: 100,
-    errors: 0,
-    non2xx: 0,
-    throughput: 50,
-    latency: { p50: 1, p90: 2, p99: 3, meanMs: 1 },
-    dbMsPerRequest: 1,
-    statementsPerRequest: 1,
-    statements: [],
-  } as unknown as RouteReport);
+  const route = (name: string): RouteReport =>
+    ({
+      name,
+      method: 'GET',
+      path: `/${name}`,
+      requests: 100,
+      errors: 0,
+      non2xx: 0,
+      throughput: 50,
+      latency: { p50: 1, p90: 2, p99: 3, meanMs: 1 },
+      dbMsPerRequest: 1,
+      statementsPerRequest: 1,
+      statements: [],
+    }) as unknown as RouteReport;
   const fp = find(withIndex, byId).fingerprint;
   const onRoute = (r: Report, callsPerRequest: number): Report => ({
     ...mapQueries(r, (q) => (q.fingerprint === fp ? { routes: [{ route: 'orders', callsPerRequest }] } : {})),
@@ -194,10 +213,16 @@ describe('compareReports: calls per request and findings', () => {
     const c = compareReports(onRoute(withIndex, 1), onRoute(withIndex, 21));
     const s = c.statements.find((x) => x.fingerprint === fp)!;
     expect(s.verdict).toBe('regression');
-    expect(s.regressions[0]).toMatchObject({ messageId: 'calls-per-request-up', evidence: { route: 'orders', base: 1, head: 21 } });
+    expect(s.regressions[0]).toMatchObject({
+      messageId: 'calls-per-request-up',
+      evidence: { route: 'orders', base: 1, head: 21 },
+    });
     expect(s.callsPerRequest).toEqual([{ route: 'orders', base: 1, head: 21 }]);
     expect(compareReports(onRoute(withIndex, 1), onRoute(withIndex, 1.5)).verdict).toBe('ok');
-    expect(compareReports(onRoute(withIndex, 21), onRoute(withIndex, 1)).statements.find((x) => x.fingerprint === fp)?.verdict).toBe('improvement');
+    expect(
+      compareReports(onRoute(withIndex, 21), onRoute(withIndex, 1)).statements.find((x) => x.fingerprint === fp)
+        ?.verdict,
+    ).toBe('improvement');
   });
 
   it('counts a statement new on an existing route from 0 calls per request', () => {
@@ -223,7 +248,10 @@ describe('compareReports: calls per request and findings', () => {
     expect(s.resolvedFindings.map((f) => f.relation)).toEqual(['public.customers']);
     const warning = [finding('sort-spill', 'warning', 'public.orders')];
     expect(compareReports(withIndex, add(withIndex, warning)).verdict).toBe('ok');
-    expect(compareReports(withIndex, add(withIndex, warning), resolveCompareThresholds({ newFindingSeverity: 'warning' })).verdict).toBe('regression');
+    expect(
+      compareReports(withIndex, add(withIndex, warning), resolveCompareThresholds({ newFindingSeverity: 'warning' }))
+        .verdict,
+    ).toBe('regression');
   });
 
   it('reports new and removed statements; a new one with an error finding is a regression', () => {
@@ -232,7 +260,9 @@ describe('compareReports: calls per request and findings', () => {
     expect(c.added.map((a) => a.fingerprint)).toEqual([fp]);
     expect(c.verdict).toBe('ok');
     expect(compareReports(withIndex, dropped).removed.map((r) => r.fingerprint)).toEqual([fp]);
-    const bad = mapQueries(withIndex, (q) => (q.fingerprint === fp ? { findings: [finding('seq-scan-large', 'error', 'public.orders')] } : {}));
+    const bad = mapQueries(withIndex, (q) =>
+      q.fingerprint === fp ? { findings: [finding('seq-scan-large', 'error', 'public.orders')] } : {},
+    );
     const flagged = compareReports(dropped, bad);
     expect(flagged.verdict).toBe('regression');
     expect(flagged.added[0]?.regressions.map((r) => r.messageId)).toEqual(['new-finding']);

@@ -12,12 +12,19 @@ interface PlanPair {
 }
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const pair = (name: string) => JSON.parse(readFileSync(fixture(`plans/${name}.json`), 'utf8')) as PlanPair;
-const captured = (root: PlanNode, mode: CapturedPlan['mode'] = 'generic'): CapturedPlan => ({ mode, root, totalCost: root['Total Cost'] });
+const captured = (root: PlanNode, mode: CapturedPlan['mode'] = 'generic'): CapturedPlan => ({
+  mode,
+  root,
+  totalCost: root['Total Cost'],
+});
 // Relation metadata from a real report of the same schema.
 const relations = (JSON.parse(readFileSync(fixture('reports/with-index.json'), 'utf8')) as Report).relations;
 const context = { baseRelations: relations, headRelations: relations };
 
-function diff(name: string, ctx: { baseRelations: readonly RelationInfo[]; headRelations: readonly RelationInfo[] } = context) {
+function diff(
+  name: string,
+  ctx: { baseRelations: readonly RelationInfo[]; headRelations: readonly RelationInfo[] } = context,
+) {
   const p = pair(name);
   return diffPlans(captured(p.base.plan), captured(p.head.plan), ctx);
 }
@@ -54,16 +61,24 @@ describe('diffPlans on captured plans', () => {
         ? { ...r, indexes: [...r.indexes, { ...r.indexes[0]!, name: 'orders_customer_created_idx', primary: false }] }
         : r,
     );
-    const kept = diffPlans(captured(p.base.plan), captured(p.head.plan), { baseRelations: withIndex, headRelations: withIndex });
+    const kept = diffPlans(captured(p.base.plan), captured(p.head.plan), {
+      baseRelations: withIndex,
+      headRelations: withIndex,
+    });
     expect(kept.changes.find((c) => c.kind === 'index-lost')?.message).not.toContain('does not exist');
-    const dropped = diffPlans(captured(p.base.plan), captured(p.head.plan), { baseRelations: withIndex, headRelations: relations });
+    const dropped = diffPlans(captured(p.base.plan), captured(p.head.plan), {
+      baseRelations: withIndex,
+      headRelations: relations,
+    });
     expect(dropped.changes.find((c) => c.kind === 'index-lost')?.message).toContain('does not exist in head');
   });
 
   it('names a join method change and the new inner access path', () => {
     const d = diff('hash-join-to-nested-loop');
     expect(d.changes.find((c) => c.kind === 'join-change')?.message).toBe('Hash Join -> Nested Loop');
-    expect(d.changes.find((c) => c.kind === 'scan-upgrade')?.message).toMatch(/^Seq Scan on customers -> Index Scan using customers_pkey on customers/);
+    expect(d.changes.find((c) => c.kind === 'scan-upgrade')?.message).toMatch(
+      /^Seq Scan on customers -> Index Scan using customers_pkey on customers/,
+    );
     expect(d.changes.some((c) => c.kind === 'node-added' && c.message === 'new Memoize')).toBe(true);
     // The outer side did not change.
     expect(d.lines.find((l) => l.base === 'Seq Scan on orders')?.op).toBe('same');

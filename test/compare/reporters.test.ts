@@ -8,7 +8,9 @@ import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.j
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
 
 const load = (name: string) =>
-  JSON.parse(readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8')) as Report;
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8'),
+  ) as Report;
 const withIndex = load('with-index');
 const withoutIndex = load('without-index');
 const regression = compareReports(withIndex, withoutIndex);
@@ -54,9 +56,13 @@ describe('renderComparisonMarkdown', () => {
   it('keeps table rows intact when the SQL contains pipes and backticks', () => {
     const piped = {
       ...withoutIndex,
-      queries: withoutIndex.queries.map((q, i) => (i === 0 ? { ...q, query: `SELECT a || b AS "x\`y" FROM orders WHERE ${q.query}` } : q)),
+      queries: withoutIndex.queries.map((q, i) =>
+        i === 0 ? { ...q, query: `SELECT a || b AS "x\`y" FROM orders WHERE ${q.query}` } : q,
+      ),
     };
-    const rows = renderComparisonMarkdown(compareReports(withIndex, piped)).split('\n').filter((l) => l.startsWith('| '));
+    const rows = renderComparisonMarkdown(compareReports(withIndex, piped))
+      .split('\n')
+      .filter((l) => l.startsWith('| '));
     expect(rows.length).toBeGreaterThan(2);
     for (const row of rows) expect(row.replace(/\\\|/g, '').split('|')).toHaveLength(9); // 7 cells
   });

@@ -42,11 +42,31 @@ export async function startSystemPostgres(options: { preload: boolean }): Promis
   chmodSync(root, 0o755);
   const dir = join(root, 'data');
   // PostgreSQL refuses to run as root: use the postgres system user (created by the embedded server).
-  const ids = userInfo().uid === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) } : {};
+  const ids =
+    userInfo().uid === 0
+      ? {
+          uid: Number(execFileSync('id', ['-u', 'postgres']).toString()),
+          gid: Number(execFileSync('id', ['-g', 'postgres']).toString()),
+        }
+      : {};
   if ('uid' in ids) chownSync(root, ids.uid!, ids.gid!);
-  execFileSync(join(found.bin, 'initdb'), ['-D', dir, '-U', 'postgres', '--auth=trust', '--no-instructions'], { ...ids, stdio: 'ignore' });
+  execFileSync(join(found.bin, 'initdb'), ['-D', dir, '-U', 'postgres', '--auth=trust', '--no-instructions'], {
+    ...ids,
+    stdio: 'ignore',
+  });
   const port = await freePort();
-  const args = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'];
+  const args = [
+    '-D',
+    dir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'fsync=off',
+  ];
   if (options.preload) args.push('-c', 'shared_preload_libraries=pg_stat_statements');
   const child: ChildProcess = spawn(join(found.bin, 'postgres'), args, { ...ids, stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { castTypedParams, fingerprintStatement, isWrite, loadParser, splitStatements, statementKind, unwrapPrepare } from '../../src/analyze/parser.js';
+import {
+  castTypedParams,
+  fingerprintStatement,
+  isWrite,
+  loadParser,
+  splitStatements,
+  statementKind,
+  unwrapPrepare,
+} from '../../src/analyze/parser.js';
 import { InputError } from '../../src/errors.js';
 
 beforeAll(loadParser);
@@ -31,8 +39,12 @@ describe('the SQL parser adapter', () => {
   });
 
   it('fingerprints ignore constants and IN-list length but not structure', () => {
-    expect(fingerprintStatement('SELECT * FROM t WHERE a IN (1, 2)')).toBe(fingerprintStatement('SELECT * FROM t WHERE a IN ($1, $2, $3)'));
-    expect(fingerprintStatement('SELECT * FROM t WHERE a = 1')).not.toBe(fingerprintStatement('SELECT * FROM t WHERE b = 1'));
+    expect(fingerprintStatement('SELECT * FROM t WHERE a IN (1, 2)')).toBe(
+      fingerprintStatement('SELECT * FROM t WHERE a IN ($1, $2, $3)'),
+    );
+    expect(fingerprintStatement('SELECT * FROM t WHERE a = 1')).not.toBe(
+      fingerprintStatement('SELECT * FROM t WHERE b = 1'),
+    );
   });
 
   it('detects writes, including data-modifying CTEs', () => {
@@ -47,7 +59,7 @@ describe('the SQL parser adapter', () => {
   });
 
   it('turns typed literals that pg_stat_statements parameterized into casts the server accepts', () => {
-    expect(castTypedParams("SELECT * FROM t WHERE at > now() - interval $1 AND d = date $2")).toBe(
+    expect(castTypedParams('SELECT * FROM t WHERE at > now() - interval $1 AND d = date $2')).toBe(
       'SELECT * FROM t WHERE at > now() - $1::interval AND d = $2::date',
     );
     expect(castTypedParams('SELECT timestamp with time zone $1')).toBe('SELECT $1::timestamp with time zone');

@@ -26,7 +26,10 @@ const errorOf = (fn: () => unknown): InputError => {
 
 describe('scenario files', () => {
   it('loads statements, generators and load settings; flags replace file values', () => {
-    const path = write('ok.yaml', 'load:\n  connections: 3\n  duration: 2s\n  warmup: 500ms\nstatements:\n  - sql: SELECT $1::int\n    params:\n      - int: { min: 1, max: 5 }\n');
+    const path = write(
+      'ok.yaml',
+      'load:\n  connections: 3\n  duration: 2s\n  warmup: 500ms\nstatements:\n  - sql: SELECT $1::int\n    params:\n      - int: { min: 1, max: 5 }\n',
+    );
     const w = loadScenario(path, {});
     expect(w.load).toEqual({ connections: 3, shape: { kind: 'duration', durationMs: 2000 }, warmupMs: 500, rounds: 3 });
     expect(w.statements[0]!.paramCount).toBe(1);
@@ -49,14 +52,23 @@ describe('scenario files', () => {
   });
 
   it('requires a generator for every $n', () => {
-    const error = errorOf(() => loadScenario(write('params.yaml', 'statements:\n  - sql: SELECT $1::int + $2::int\n    params:\n      - value: 1\n'), {}));
+    const error = errorOf(() =>
+      loadScenario(
+        write('params.yaml', 'statements:\n  - sql: SELECT $1::int + $2::int\n    params:\n      - value: 1\n'),
+        {},
+      ),
+    );
     expect(error.message).toContain('uses $2 but only 1 parameter generator(s) are given');
   });
 });
 
 describe('parameter generators', () => {
   it('are deterministic for a seed and stay in range', () => {
-    const gens = [{ kind: 'int', min: 5, max: 7 } as const, { kind: 'seq', start: 10, step: 5 } as const, { kind: 'string', length: 4, alphabet: 'ab' } as const];
+    const gens = [
+      { kind: 'int', min: 5, max: 7 } as const,
+      { kind: 'seq', start: 10, step: 5 } as const,
+      { kind: 'string', length: 4, alphabet: 'ab' } as const,
+    ];
     const a = createValueSources(gens, createRandom(1));
     const b = createValueSources(gens, createRandom(1));
     const rowsA = Array.from({ length: 50 }, () => a.map((f) => f()));

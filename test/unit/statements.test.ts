@@ -2,12 +2,28 @@ import { describe, expect, it } from 'vitest';
 import { diffSnapshots, entryFromRow, sumDeltas, type Snapshot } from '../../src/capture/statements.js';
 
 const row = (queryid: string, calls: number, mean: number, stddev: number, extra: Record<string, unknown> = {}) => ({
-  userid: 10, dbid: 5, queryid, toplevel: true, calls, total_exec_time: calls * mean, mean_exec_time: mean,
-  stddev_exec_time: stddev, min_exec_time: mean - stddev, max_exec_time: mean + stddev, rows: calls,
-  shared_blks_hit: calls * 3, shared_blks_read: calls, ...extra,
+  userid: 10,
+  dbid: 5,
+  queryid,
+  toplevel: true,
+  calls,
+  total_exec_time: calls * mean,
+  mean_exec_time: mean,
+  stddev_exec_time: stddev,
+  min_exec_time: mean - stddev,
+  max_exec_time: mean + stddev,
+  rows: calls,
+  shared_blks_hit: calls * 3,
+  shared_blks_read: calls,
+  ...extra,
 });
 const snapshot = (...rows: ReturnType<typeof row>[]): Snapshot => ({
-  entries: new Map(rows.map((r) => { const e = entryFromRow(r); return [e.key, e]; })),
+  entries: new Map(
+    rows.map((r) => {
+      const e = entryFromRow(r);
+      return [e.key, e];
+    }),
+  ),
   dealloc: null,
 });
 
@@ -34,7 +50,15 @@ describe('pg_stat_statements deltas', () => {
   });
 
   it('reads the pre-13 and post-17 column names', () => {
-    const old = entryFromRow({ userid: 1, dbid: 1, queryid: '9', calls: 2, total_time: 4, mean_time: 2, stddev_time: 0 });
+    const old = entryFromRow({
+      userid: 1,
+      dbid: 1,
+      queryid: '9',
+      calls: 2,
+      total_time: 4,
+      mean_time: 2,
+      stddev_time: 0,
+    });
     expect(old.totalMs).toBe(4);
     expect(old.toplevel).toBe(true);
   });

@@ -29,13 +29,18 @@ export interface CompareFlags {
 export function registerCompare(program: Command, io: CliIO, setExit: (code: number) => void): void {
   program
     .command('compare')
-    .description('compare two reports (e.g. main vs. a pull request): new, removed and regressed statements, plan diffs')
-    .argument('<base>', 'the reference report (JSON), e.g. main\'s')
-    .argument('<head>', 'the report to judge (JSON), e.g. the pull request\'s')
+    .description(
+      'compare two reports (e.g. main vs. a pull request): new, removed and regressed statements, plan diffs',
+    )
+    .argument('<base>', "the reference report (JSON), e.g. main's")
+    .argument('<head>', "the report to judge (JSON), e.g. the pull request's")
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'markdown', 'json']).default('table'))
     .option('--out <file>', 'also write the output to this file (e.g. a pull-request comment)')
     .option('--all', 'list unchanged statements too (table format)')
-    .option('--budget <file>', 'budget file whose compare: section sets the thresholds (default: querygate.budget.yaml in this directory or a parent)')
+    .option(
+      '--budget <file>',
+      'budget file whose compare: section sets the thresholds (default: querygate.budget.yaml in this directory or a parent)',
+    )
     .option('--no-budget', 'use the default thresholds')
     .action((base: string, head: string, flags: CompareFlags) => {
       setExit(compareCommand(base, head, flags, io));
@@ -56,7 +61,13 @@ export function compareCommand(basePath: string, headPath: string, flags: Compar
  * Compares a fresh report with a saved baseline (`run --baseline`), with the thresholds of the
  * budget the run already resolved (none: the defaults); returns the exit code.
  */
-export function compareWithBaseline(baseline: Report, head: Report, flags: CompareFlags, io: CliIO, budget?: Budget): number {
+export function compareWithBaseline(
+  baseline: Report,
+  head: Report,
+  flags: CompareFlags,
+  io: CliIO,
+  budget?: Budget,
+): number {
   const comparison = compareReports(baseline, head, resolveCompareThresholds(budget?.compare));
   return writeComparison(comparison, flags, io);
 }
@@ -68,7 +79,11 @@ export function writeComparison(comparison: Comparison, flags: CompareFlags, io:
       ? renderComparisonJson(comparison)
       : flags.format === 'markdown'
         ? renderComparisonMarkdown(comparison)
-        : renderComparisonTable(comparison, { color: io.color, width: io.columns, ...(flags.all ? { all: true } : {}) });
+        : renderComparisonTable(comparison, {
+            color: io.color,
+            width: io.columns,
+            ...(flags.all ? { all: true } : {}),
+          });
   if (flags.out) writeFileSync(flags.out, text.endsWith('\n') ? text : `${text}\n`);
   io.out(text);
   return comparison.verdict === 'regression' ? EXIT.gateFailed : EXIT.ok;

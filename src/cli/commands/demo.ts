@@ -19,31 +19,42 @@ export const DEMO_HTTP_SCENARIO = fileURLToPath(new URL('../../../fixtures/app/d
 export function registerDemo(program: Command, io: CliIO, setExit: (code: number) => void): void {
   const command = program
     .command('demo')
-    .description('reproduce the outage on an embedded PostgreSQL: 1M orders, HTTP traffic through a sample shop app, one costly new endpoint, one N+1 loop');
+    .description(
+      'reproduce the outage on an embedded PostgreSQL: 1M orders, HTTP traffic through a sample shop app, one costly new endpoint, one N+1 loop',
+    );
   addTargetOptions(command).action(async (flags: RunFlags) => {
     await loadParser();
     const scenario = loadHttpScenario(DEMO_HTTP_SCENARIO);
     // Start the sample app with this very Node: the scenario's `node` may not be on the PATH.
-    const workload = { ...scenario, ...(scenario.app ? { app: { ...scenario.app, command: [process.execPath, 'server.js'] } } : {}) };
+    const workload = {
+      ...scenario,
+      ...(scenario.app ? { app: { ...scenario.app, command: [process.execPath, 'server.js'] } } : {}),
+    };
     const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
     if (databaseUrl) io.err('querygate: the demo creates (and replaces) schema "shop" in the given database');
     const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
     const budget = resolveBudget(flags, io);
     let culprit = '';
-    const code = await executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, async (signal, onProgress, onStep) => {
-      const report = await runHttpWorkload({
-        workload,
-        ...(databaseUrl ? { databaseUrl, setup: true, allowIndexBuild: true } : {}),
-        analyze: Boolean(flags.analyze),
-        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
-        signal,
-        ...(onProgress ? { onProgress } : {}),
-        onStep,
-        ...(flags.verbose ? { onAppOutput: (line: string) => io.err(`app: ${line}`) } : {}),
-      });
-      culprit = [renderCulprit(report), renderRouteCulprits(report)].filter(Boolean).join('\n\n');
-      return report;
-    }, undefined, budget);
+    const code = await executeRun(
+      io,
+      { ...flags, ...(failOn ? { failOn } : {}) },
+      async (signal, onProgress, onStep) => {
+        const report = await runHttpWorkload({
+          workload,
+          ...(databaseUrl ? { databaseUrl, setup: true, allowIndexBuild: true } : {}),
+          analyze: Boolean(flags.analyze),
+          rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
+          signal,
+          ...(onProgress ? { onProgress } : {}),
+          onStep,
+          ...(flags.verbose ? { onAppOutput: (line: string) => io.err(`app: ${line}`) } : {}),
+        });
+        culprit = [renderCulprit(report), renderRouteCulprits(report)].filter(Boolean).join('\n\n');
+        return report;
+      },
+      undefined,
+      budget,
+    );
     if (!flags.quiet && culprit) io.out(`\n${culprit}`);
     setExit(code);
   });

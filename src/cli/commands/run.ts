@@ -18,7 +18,14 @@ import { runHttpCommand } from './run-http.js';
 import { isHttpScenario } from '../../workload/http/scenario.js';
 import { budgetRules, gateReport } from '../../budget/gate.js';
 import type { Budget } from '../../model/budget.js';
-import { addBudgetOptions, addOutputOptions, resolveBudget, writeOutputs, type BudgetFlags, type OutputFlags } from '../output.js';
+import {
+  addBudgetOptions,
+  addOutputOptions,
+  resolveBudget,
+  writeOutputs,
+  type BudgetFlags,
+  type OutputFlags,
+} from '../output.js';
 
 export interface RunFlags extends OutputFlags, BudgetFlags {
   workload?: string;
@@ -62,10 +69,17 @@ export function addTargetOptions(command: Command): Command {
   addBudgetOptions(command);
   addOutputOptions(command);
   return command
-    .option('--database-url <url>', 'existing PostgreSQL to run against (default: $DATABASE_URL, else an embedded server)')
+    .option(
+      '--database-url <url>',
+      'existing PostgreSQL to run against (default: $DATABASE_URL, else an embedded server)',
+    )
     .option('--out <file>', 'where to write the JSON report', 'querygate-report.json')
     .option('--analyze', 'EXPLAIN (ANALYZE, BUFFERS) each statement inside a rolled-back transaction')
-    .option('--explain-timeout <duration>', 'statement_timeout of each EXPLAIN (default 10s)', parseDurationFlag('--explain-timeout'))
+    .option(
+      '--explain-timeout <duration>',
+      'statement_timeout of each EXPLAIN (default 10s)',
+      parseDurationFlag('--explain-timeout'),
+    )
     .option(
       '--allow-index-build',
       'validate index advice on an external database by building each candidate in a rolled-back transaction (the build blocks writes to the table; embedded: always)',
@@ -74,7 +88,11 @@ export function addTargetOptions(command: Command): Command {
     .option('-q, --quiet', 'print no summary (the report file is still written)')
     .option('-v, --verbose', 'print the resolved settings and each step')
     .option('--config <file>', 'config file with rule settings (default: the nearest querygate.config.yaml)')
-    .option('--fail-on <severity>', 'exit 1 when a finding of this severity or worse exists: error or warning', parseFailOn);
+    .option(
+      '--fail-on <severity>',
+      'exit 1 when a finding of this severity or worse exists: error or warning',
+      parseFailOn,
+    );
 }
 
 export function registerRun(program: Command, io: CliIO, setExit: (code: number) => void): void {
@@ -93,11 +111,18 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
-    .option('--threads <n>', 'threads the connections are split over (default: one per core, at most one per connection)', parsePositiveInt('--threads'))
+    .option(
+      '--threads <n>',
+      'threads the connections are split over (default: one per core, at most one per connection)',
+      parsePositiveInt('--threads'),
+    )
     .option('--random-seed <n>', 'seed of the parameter generators', parseNonNegativeInt('--random-seed'))
-    .option('--baseline <report>', 'compare with a saved report (e.g. main\'s) and exit 1 on regression')
+    .option('--baseline <report>', "compare with a saved report (e.g. main's) and exit 1 on regression")
     .option('--save-baseline <file>', 'also write the report to this file, for a later --baseline')
-    .option('--base-url <url>', 'HTTP scenario: send the traffic to this running application instead of starting its app')
+    .option(
+      '--base-url <url>',
+      'HTTP scenario: send the traffic to this running application instead of starting its app',
+    )
     .option('--rate <n>', 'HTTP scenario: requests per second over all connections', parsePositiveInt('--rate'));
   addTargetOptions(command).action(async (scenario: string | undefined, flags: RunFlags) => {
     setExit(await runCommand(scenario, flags, io));
@@ -108,7 +133,10 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
 export async function runCommand(scenario: string | undefined, flags: RunFlags, io: CliIO): Promise<number> {
   if (scenario && flags.workload) throw new InputError('USAGE', 'give either a scenario file or --workload, not both');
   if (!scenario && !flags.workload) {
-    throw new InputError('USAGE', 'nothing to run: give a scenario file (querygate run scenarios/x.yaml) or --workload file.sql');
+    throw new InputError(
+      'USAGE',
+      'nothing to run: give a scenario file (querygate run scenarios/x.yaml) or --workload file.sql',
+    );
   }
   const shapes = [flags.repeat, flags.count, flags.duration].filter((v) => v !== undefined).length;
   if (shapes > 1) throw new InputError('USAGE', '--repeat, --count and --duration are mutually exclusive');
@@ -126,7 +154,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     throw new InputError('USAGE', '--schema/--seed apply to --workload; a scenario names its setup files itself');
   }
   if (scenario && isHttpScenario(scenario)) return runHttpCommand(scenario, flags, io);
-  if (flags.baseUrl !== undefined || flags.rate !== undefined) throw new InputError('USAGE', '--base-url and --rate apply to HTTP scenarios (with an http: section)');
+  if (flags.baseUrl !== undefined || flags.rate !== undefined)
+    throw new InputError('USAGE', '--base-url and --rate apply to HTTP scenarios (with an http: section)');
   const workload = scenario
     ? loadScenario(scenario, overrides)
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
@@ -145,21 +174,24 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   }
   // Read the baseline first: a bad file should fail before a long run, not after it.
   const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
-  return executeRun(io, { ...flags, ...(failOn ? { failOn } : {}) }, (signal, onProgress, onStep) =>
-    runWorkload({
-      workload,
-      ...(databaseUrl ? { databaseUrl } : {}),
-      setup: Boolean(flags.setup),
-      allowWrites: Boolean(flags.allowWrites),
-      allowIndexBuild: Boolean(flags.allowIndexBuild),
-      analyze: Boolean(flags.analyze),
-      rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
-      ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
-      ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
-      signal,
-      ...(onProgress ? { onProgress } : {}),
-      onStep,
-    }),
+  return executeRun(
+    io,
+    { ...flags, ...(failOn ? { failOn } : {}) },
+    (signal, onProgress, onStep) =>
+      runWorkload({
+        workload,
+        ...(databaseUrl ? { databaseUrl } : {}),
+        setup: Boolean(flags.setup),
+        allowWrites: Boolean(flags.allowWrites),
+        allowIndexBuild: Boolean(flags.allowIndexBuild),
+        analyze: Boolean(flags.analyze),
+        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
+        ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+        ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
+        signal,
+        ...(onProgress ? { onProgress } : {}),
+        onStep,
+      }),
     baseline,
     budget,
   );
@@ -196,12 +228,13 @@ export async function executeRun(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let progressShown = false;
-  const onProgress = io.isTTY && !flags.quiet
-    ? (p: Parameters<typeof formatProgress>[0]) => {
-        progressShown = true;
-        process.stderr.write(`\r${formatProgress(p).padEnd(70)}`);
-      }
-    : undefined;
+  const onProgress =
+    io.isTTY && !flags.quiet
+      ? (p: Parameters<typeof formatProgress>[0]) => {
+          progressShown = true;
+          process.stderr.write(`\r${formatProgress(p).padEnd(70)}`);
+        }
+      : undefined;
   const clearProgress = () => {
     if (progressShown) process.stderr.write(`\r${' '.repeat(72)}\r`);
     progressShown = false;
@@ -225,7 +258,8 @@ export async function executeRun(
     process.off('SIGTERM', onSignal);
   }
   // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
-  const gated = budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
+  const gated =
+    budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
   writeFileSync(flags.out, renderJson(gated));
   writeOutputs(gated, flags, io);
   io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
