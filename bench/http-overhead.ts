@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { freePort } from '../src/workload/app.js';
+import { freePort } from '../src/target/port.js';
 import { createRandom } from '../src/workload/generators.js';
 import { runPhase } from '../src/workload/http/autocannon.js';
 import { compileRoute } from '../src/workload/http/template.js';

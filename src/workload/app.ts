@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { createServer } from 'node:net';
+import { freePort } from '../target/port.js';
 import { EnvironmentError } from '../errors.js';
 import type { HttpApp } from '../model/workload.js';
 
@@ -63,20 +63,6 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
       /* already gone */
     }
   }
-}
-
-/** A free TCP port on the loopback interface. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** `exited with code 1` / `was killed by SIGKILL`. */

@@ -5,14 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
-import { loadParser } from '../analyze/parser.js';
 import { takeSnapshot } from '../capture/statements.js';
 import { EnvironmentError, RunFailedError } from '../errors.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { SetupFile } from '../model/workload.js';
 import { finalizeReport, type AnalysisOptions } from '../run/finalize.js';
 import { applySetupFiles } from '../run/setup.js';
-import { openTarget, type Target } from '../target/target.js';
+import type { Target } from '../target/target.js';
+import { withTarget } from '../run/with-target.js';
 import { describeExit, type AppExit } from './app.js';
 
 export interface CaptureOptions extends AnalysisOptions {
@@ -39,15 +39,7 @@ export interface CaptureOptions extends AnalysisOptions {
  * RunFailedError (COMMAND_FAILED), so that the caller can write it before reporting the failure.
  */
 export async function captureCommand(options: CaptureOptions): Promise<Report> {
-  await loadParser();
-  const step = options.onStep ?? (() => undefined);
-  step(options.databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
-  const target = await openTarget(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
-  try {
-    return await captureOnTarget(target, options);
-  } finally {
-    await target.close();
-  }
+  return withTarget(options.databaseUrl, options.onStep, (target) => captureOnTarget(target, options));
 }
 
 /** Runs on an already opened target (the caller closes it). */

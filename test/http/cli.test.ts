@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort, probeUrl } from '../../src/workload/app.js';
+import { freePort } from '../../src/target/port.js';
+import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, withSession } from '../support/db.js';
 

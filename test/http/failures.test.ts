@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { isQuerygateError, RunFailedError } from '../../src/errors.js';
 import type { HttpApp, HttpWorkload } from '../../src/model/workload.js';
-import { freePort, probeUrl } from '../../src/workload/app.js';
+import { freePort } from '../../src/target/port.js';
+import { probeUrl } from '../../src/workload/app.js';
 import { runHttpWorkload } from '../../src/workload/http/phases.js';
 import { createTestDatabase } from '../support/db.js';
 

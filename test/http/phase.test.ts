@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/model/workload.js';
-import { freePort } from '../../src/workload/app.js';
+import { freePort } from '../../src/target/port.js';
 import { createRandom } from '../../src/workload/generators.js';
 import { runPhase } from '../../src/workload/http/autocannon.js';
 import { compileRoute } from '../../src/workload/http/template.js';

@@ -7,7 +7,6 @@
  * requests cost. Between phases querygate waits until the application's sessions are idle, so that
  * requests still in flight when a phase ends are counted in it and not in the next one.
  */
-import { loadParser } from '../../analyze/parser.js';
 import { assembleQueries } from '../../capture/assemble.js';
 import { summarizeLatencies } from '../../capture/latency.js';
 import {
@@ -23,7 +22,8 @@ import type { HttpLoadShape, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, type AnalysisOptions } from '../../run/finalize.js';
 import { applySetupFiles } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
-import { openTarget, type Target } from '../../target/target.js';
+import type { Target } from '../../target/target.js';
+import { withTarget } from '../../run/with-target.js';
 import { checkReachable, commandText, describeExit, startApp, type AppExit, type RunningApp } from '../app.js';
 import { createRandom } from '../generators.js';
 import { runPhase, type PhaseResult } from './autocannon.js';
@@ -70,15 +70,7 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 
 /** Starts (or connects to) the target, runs the HTTP workload and returns the report. */
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
-  await loadParser();
-  const step = options.onStep ?? (() => undefined);
-  step(options.databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
-  const target = await openTarget(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
-  try {
-    return await runHttpOnTarget(target, options);
-  } finally {
-    await target.close();
-  }
+  return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
 }
 
 interface PhaseRecord {
