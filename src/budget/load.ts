@@ -4,7 +4,7 @@
  * dates, known rule ids). Every error names file:line:col and the field.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { resolveRules } from '../config/config.js';
 import { parseValidatedYaml, readTextFile } from '../config/yaml.js';
@@ -37,7 +37,10 @@ type RawBudget = Omit<Budget, 'source' | 'lines' | 'limits' | 'statements' | 'ru
 
 /** Reads and validates a budget file. */
 export function loadBudget(path: string, options: BudgetLoadOptions = {}): Budget {
-  return parseBudget(readTextFile(path, 'budget file'), path, options);
+  // Messages, annotations and pull-request comments name the file relative to where querygate runs
+  // (the repository, in CI), not by a path of the machine.
+  const shown = isAbsolute(path) ? relative(process.cwd(), path) || path : path;
+  return parseBudget(readTextFile(path, 'budget file'), shown, options);
 }
 
 /** Parses and validates budget text; `where` names the file in messages. */
