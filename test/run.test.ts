@@ -3,7 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
 import { runWorkload } from '../src/run/run.js';
-import { loadSqlWorkload } from '../src/workload/load.js';
+import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, withSession } from './support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/sql/${name}`, import.meta.url));
@@ -87,5 +90,27 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(report.run.interruptedBy).toBe('interrupted by SIGINT');
     expect(report.totals.calls).toBeGreaterThan(0);
     expect(report.queries.length).toBeGreaterThan(0);
+  });
+
+  it('keeps the largest value sent per parameter, so a deep OFFSET is seen whatever value was planned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-offset-'));
+    const file = join(dir, 'pages.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 2, count: 60, rounds: 1 }',
+        'statements:',
+        '  - name: page',
+        '    sql: SELECT id, owner FROM accounts ORDER BY owner LIMIT 20 OFFSET $1',
+        '    params:',
+        '      - pick: [0, 20, 40, 15000]',
+        '',
+      ].join('\n'),
+    );
+    const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, seed: 3 });
+    const page = report.queries.find((q) => q.source === 'page')!;
+    expect(page.paramMax).toEqual([15000]);
+    const offset = page.findings.find((f) => f.rule === 'deep-offset');
+    expect(offset?.evidence.offset).toBe(15000);
   });
 });

@@ -128,6 +128,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
       report,
       sql,
       ...(params ? { params } : {}),
+      ...(query.paramMax ? { paramMax: query.paramMax } : {}),
       tree: parseTree(sql),
       nodes: query.plan ? planNodes(query.plan.root) : [],
       relation,

@@ -24,6 +24,8 @@ export interface ClientStatement {
   readonly sql: string;
   readonly paramCount: number;
   readonly params?: readonly (string | null)[];
+  /** Largest numeric value sent per parameter. */
+  readonly paramMax?: readonly (number | null)[];
   readonly latency: LatencySummary | null;
   readonly errors: number;
   readonly errorSamples: readonly string[];
@@ -96,6 +98,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       latency: client?.latency ?? null,
       errors: client?.errors ?? 0,
       errorSamples: client?.errorSamples ?? [],
+      ...(client?.paramMax ? { paramMax: client.paramMax } : {}),
       rounds: input.roundDeltas.length > 1 ? rounds : [],
       plan: null,
       relations: [],

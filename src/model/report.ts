@@ -137,6 +137,11 @@ export interface QueryReport {
   readonly errors: number;
   /** Up to three distinct error messages seen by the client. */
   readonly errorSamples: readonly string[];
+  /**
+   * Largest numeric value the replay sent for each `$n` (null where a value was not a number),
+   * for rules that care about the worst case, such as a deep OFFSET.
+   */
+  readonly paramMax?: readonly (number | null)[];
   readonly rounds: readonly RoundStats[];
   readonly plan: CapturedPlan | null;
   /** Why there is no plan (utility statement, EXPLAIN failed, ...). */

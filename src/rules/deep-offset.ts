@@ -19,7 +19,7 @@ export default defineRule({
     /** Offsets from this value on are reported. */
     minOffset: 1000,
   },
-  check({ query, sql, params, tree, nodes, options }) {
+  check({ query, sql, params, paramMax, tree, nodes, options }) {
     const offsets = tree.flatMap((statement) => queryLevels(statement).filter((l) => l.node.limitOffset !== undefined));
     if (offsets.length === 0) return [];
     const limits = nodes.filter((n) => n.node['Node Type'] === 'Limit');
@@ -27,7 +27,14 @@ export default defineRule({
     for (const level of offsets) {
       const expr = level.node.limitOffset;
       let value = numeric(constantValue(expr, params));
-      let source = nodeType(expr)?.[0] === 'ParamRef' ? 'parameter value in the replay' : 'literal';
+      const ref = nodeType(expr);
+      let source = ref?.[0] === 'ParamRef' ? 'parameter value in the replay' : 'literal';
+      // A parameter: the deepest page the replay asked for, not only the value that was planned.
+      const deepest = ref?.[0] === 'ParamRef' ? paramMax?.[Number(ref[1].number) - 1] : undefined;
+      if (typeof deepest === 'number' && (value === undefined || deepest > value)) {
+        value = deepest;
+        source = 'largest parameter value in the replay';
+      }
       const limit = offsets.length === 1 && limits.length === 1 ? limits[0] : undefined;
       if (value === undefined && limit) {
         // EXPLAIN ANALYZE: the Limit's input produced offset + returned rows per loop.

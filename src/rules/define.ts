@@ -39,6 +39,8 @@ export interface RuleContext<O extends RuleOptions> {
   readonly sql: string;
   /** Values of `$1..$n` in `sql`, as text, where known (the plan's or the replay's). */
   readonly params?: readonly (string | null)[];
+  /** Largest numeric value the replay sent per `$n` (null: not a number), where known. */
+  readonly paramMax?: readonly (number | null)[];
   /** Parse tree of `sql` (one node per statement; empty when it does not parse). */
   readonly tree: readonly TreeNode[];
   /** The plan's nodes, depth first, with their paths (empty without a plan). */

@@ -90,6 +90,9 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
         sql: s.sql,
         paramCount: s.paramCount,
         ...(outcome.firstParams ? { params: outcome.firstParams } : {}),
+        ...(outcome.paramMax
+          ? { paramMax: outcome.paramMax.map((v) => (v === Number.NEGATIVE_INFINITY ? null : v)) }
+          : {}),
         latency: outcome.latency.summary(),
         errors: outcome.errors,
         errorSamples: outcome.errorSamples,

@@ -90,6 +90,7 @@ if (sessions.length === data.connections) {
         errors: o.errors,
         errorSamples: o.errorSamples,
         ...(o.firstParams ? { firstParams: o.firstParams } : {}),
+        ...(o.paramMax ? { paramMax: o.paramMax } : {}),
       }));
       reply(
         { type: 'result', statements, calls: share.calls, errors: share.errors },

@@ -40,6 +40,8 @@ export interface StatementOutcome {
   readonly errorSamples: string[];
   /** Parameter values of the first successful call: used to EXPLAIN with real values. */
   firstParams?: (string | null)[];
+  /** Largest numeric value sent per parameter (null: a value was not a number). */
+  paramMax?: (number | null)[];
 }
 
 export interface ReplayResult {
@@ -112,6 +114,7 @@ export interface ShareOutcome<L extends LatencySink> {
   errors: number;
   readonly errorSamples: string[];
   firstParams?: (string | null)[];
+  paramMax?: (number | null)[];
 }
 
 /** Thread `index` of `count`. */
@@ -204,7 +207,10 @@ export function createShareReplay<L extends LatencySink>(
     if (error === undefined) {
       if (record) {
         outcome.latency.record(performance.now() - start);
-        if (!outcome.firstParams && params) outcome.firstParams = params;
+        if (params) {
+          if (!outcome.firstParams) outcome.firstParams = params;
+          outcome.paramMax = trackMax(outcome.paramMax, params);
+        }
         calls++;
       }
       return true;
@@ -454,6 +460,7 @@ export interface WorkerStatementOutcome {
   readonly errors: number;
   readonly errorSamples: readonly string[];
   readonly firstParams?: (string | null)[];
+  readonly paramMax?: (number | null)[];
 }
 
 export type ReplayWorkerReply =
@@ -610,6 +617,7 @@ async function replayOnThreads(
             outcome.errorSamples.push(message);
         }
         if (!outcome.firstParams && part.firstParams) outcome.firstParams = part.firstParams;
+        if (part.paramMax) outcome.paramMax = mergeMax(outcome.paramMax, part.paramMax);
       }
       return outcome;
     });
@@ -627,4 +635,25 @@ async function replayOnThreads(
     options.signal?.removeEventListener('abort', stop);
     await Promise.all(pool.map((t) => t.close()));
   }
+}
+
+/** Updates the per-parameter maximum with one call's values (null once a value is not a number). */
+export function trackMax(max: (number | null)[] | undefined, params: readonly (string | null)[]): (number | null)[] {
+  const out = max ?? params.map(() => Number.NEGATIVE_INFINITY);
+  params.forEach((value, i) => {
+    const current = out[i];
+    if (current === null || value === null) return;
+    const n = Number(value);
+    out[i] = Number.isFinite(n) && value.trim() !== '' ? Math.max(current ?? n, n) : null;
+  });
+  return out;
+}
+
+/** Merges two per-parameter maxima. */
+export function mergeMax(a: (number | null)[] | undefined, b: readonly (number | null)[]): (number | null)[] {
+  if (!a) return [...b];
+  return b.map((v, i) => {
+    const w = a[i];
+    return v === null || w === null || w === undefined ? (w === undefined ? v : null) : Math.max(v, w);
+  });
 }

@@ -92,3 +92,15 @@ describe('parameter generators', () => {
     expect(split(2, 3).reduce((s, n) => s + n, 0)).toBe(2);
   });
 });
+
+describe('parameter maxima', () => {
+  it('track the largest numeric value per position, null once a value is not a number', async () => {
+    const { trackMax, mergeMax } = await import('../../src/workload/replay.js');
+    let max = trackMax(undefined, ['5', 'a', null]);
+    max = trackMax(max, ['50', '3', null]);
+    max = trackMax(max, ['7', '4', null]);
+    expect(max).toEqual([50, null, Number.NEGATIVE_INFINITY]);
+    expect(mergeMax([1, null, 3], [2, 5, 1])).toEqual([2, null, 3]);
+    expect(mergeMax(undefined, [2])).toEqual([2]);
+  });
+});
