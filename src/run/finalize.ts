@@ -98,6 +98,12 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     );
   }
 
+  if (queries.length === 0) {
+    warnings.push(
+      `pg_stat_statements recorded no statement in database "${target.info.database}" during the run: ` +
+        'is the load reaching this database?',
+    );
+  }
   const finishedAt = new Date();
   const totalMs = queries.reduce((s, q) => s + q.totalMs, 0);
   const report: Report = {

@@ -103,6 +103,27 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
         `then run CREATE EXTENSION pg_stat_statements; in database "${row.db}"`,
     );
   if (!row.loaded) throw notLoaded();
+  // Loaded and installed, yet recording nothing: the run would end with an empty report.
+  const tracking = (
+    await session.query<{ track: string | null; queryId: string | null }>(
+      `SELECT current_setting('pg_stat_statements.track', true) AS track,
+              current_setting('compute_query_id', true) AS "queryId"`,
+    )
+  ).rows[0];
+  if (tracking?.track === 'none') {
+    throw new EnvironmentError(
+      'PG_STAT_STATEMENTS_MISSING',
+      `pg_stat_statements.track is 'none' for this connection on ${address}, so nothing would be recorded: ` +
+        `set it to 'top' (ALTER ROLE <user> SET pg_stat_statements.track = 'top'; or in postgresql.conf)`,
+    );
+  }
+  if (tracking?.queryId === 'off') {
+    throw new EnvironmentError(
+      'PG_STAT_STATEMENTS_MISSING',
+      `compute_query_id is off for this connection on ${address}, so pg_stat_statements records nothing: ` +
+        `set compute_query_id = auto (or on)`,
+    );
+  }
   if (!ext) {
     throw new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
