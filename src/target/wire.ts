@@ -7,6 +7,7 @@
  * what a run measures.
  */
 import type { Duplex } from 'node:stream';
+import util from 'node:util';
 import type { ServerError } from './pg.js';
 
 /** Error raised for an ErrorResponse from the server (fields as in ServerError). */
@@ -43,9 +44,56 @@ function cstringLength(s: string): number {
   return Buffer.byteLength(s) + 1;
 }
 
+/**
+ * The parts of Node's stream handle (TCPWrap, PipeWrap) and of its `stream_wrap` binding that the
+ * fast path uses. They are internal to Node: every use is guarded, and a socket without them goes
+ * through the ordinary stream API ('data' events and `socket.write`).
+ */
+interface StreamHandle {
+  writeBuffer?: (req: WriteRequest, data: Uint8Array) => number;
+  useUserBuffer?: (buffer: Uint8Array) => void;
+  onread?: (this: StreamHandle, arrayBuffer?: ArrayBuffer) => unknown;
+}
+interface WriteRequest {
+  handle?: StreamHandle;
+  buffer?: Uint8Array;
+  oncomplete?: (status: number) => void;
+}
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteRequest;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+let streamWrapBinding: StreamWrapBinding | null | undefined;
+
+function loadStreamWrap(): StreamWrapBinding | null {
+  if (streamWrapBinding !== undefined) return streamWrapBinding;
+  streamWrapBinding = null;
+  try {
+    const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
+    const b = typeof binding === 'function' ? (binding.call(process, 'stream_wrap') as Partial<StreamWrapBinding>) : {};
+    if (
+      typeof b.WriteWrap === 'function' &&
+      b.streamBaseState instanceof Int32Array &&
+      typeof b.kReadBytesOrError === 'number' &&
+      typeof b.kArrayBufferOffset === 'number' &&
+      typeof b.kLastWriteWasAsync === 'number'
+    )
+      streamWrapBinding = b as StreamWrapBinding;
+  } catch {
+    // No binding (a runtime without it, or a permission model refusing it): the stream API it is.
+  }
+  return streamWrapBinding;
+}
+
+/** Size of the buffer the socket reads into on the fast path (Node's own default read size). */
+const READ_BUFFER_SIZE = 64 * 1024;
+
 /** Wraps an authenticated, idle socket. */
 export function createWireSession(socket: Duplex): WireSession {
-  let buffer: Buffer = Buffer.alloc(0);
   const queue: Pending[] = [];
   let closedError: Error | undefined;
 
@@ -53,24 +101,46 @@ export function createWireSession(socket: Duplex): WireSession {
     closedError ??= error;
     while (queue.length) queue.shift()!.done(closedError);
   };
-  socket.on('data', (chunk: Buffer) => {
-    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    let offset = 0;
-    while (buffer.length - offset >= 5) {
-      const type = buffer[offset]!;
-      const length = buffer.readInt32BE(offset + 1);
-      if (buffer.length - offset < 1 + length) break;
-      const body = offset + 5;
-      const end = offset + 1 + length;
-      if (type === 0x45 /* E: ErrorResponse */) {
+
+  // Incoming messages. Only ErrorResponse and ReadyForQuery matter; everything else
+  // (BindComplete, DataRow, CommandComplete, notices, ...) is skipped without being buffered, so a
+  // large result costs no copies.
+  let skip = 0; // bytes of a skipped message still to come
+  let carry: Buffer | undefined; // the start of a message (or header) split across reads, copied
+  const receive = (chunk: Buffer, start: number, limit: number): void => {
+    let data = chunk;
+    let offset = start;
+    if (skip > 0) {
+      const n = Math.min(skip, limit - offset);
+      skip -= n;
+      offset += n;
+      if (offset === limit) return;
+    }
+    if (carry) {
+      data = Buffer.concat([carry, chunk.subarray(offset, limit)]);
+      carry = undefined;
+      offset = 0;
+      limit = data.length;
+    }
+    while (limit - offset >= 5) {
+      const type = data[offset]!;
+      const end = offset + 1 + data.readInt32BE(offset + 1);
+      if (type === 0x5a /* Z: ReadyForQuery */) {
+        if (end > limit) break;
+        offset = end;
+        const pending = queue.shift();
+        if (pending) pending.done(pending.error);
+      } else if (type === 0x45 /* E: ErrorResponse */) {
+        if (end > limit) break;
         const fields: Record<string, string> = {};
-        let p = body;
-        while (p < end && buffer[p] !== 0) {
-          const key = String.fromCharCode(buffer[p]!);
-          const zero = buffer.indexOf(0, p + 1);
-          fields[key] = buffer.toString('utf8', p + 1, zero);
+        let p = offset + 5;
+        while (p < end && data[p] !== 0) {
+          const key = String.fromCharCode(data[p]!);
+          const zero = data.indexOf(0, p + 1);
+          fields[key] = data.toString('utf8', p + 1, zero);
           p = zero + 1;
         }
+        offset = end;
         const pending = queue[0];
         if (pending)
           pending.error = new WireServerError(
@@ -78,16 +148,96 @@ export function createWireSession(socket: Duplex): WireSession {
             fields.M ?? 'unknown error',
             fields.P ? Number(fields.P) : undefined,
           );
-      } else if (type === 0x5a /* Z: ReadyForQuery */) {
-        const pending = queue.shift();
-        if (pending) pending.done(pending.error);
+      } else if (end > limit) {
+        skip = end - limit;
+        offset = limit;
+      } else {
+        offset = end;
       }
-      // Everything else (BindComplete, DataRow, CommandComplete, notices, ...) carries nothing the
-      // replay needs.
-      offset = end;
     }
-    buffer = offset === buffer.length ? Buffer.alloc(0) : buffer.subarray(offset);
-  });
+    // The chunk may be a read buffer the socket reuses: keep a copy of what is left.
+    if (offset < limit) carry = Buffer.from(data.subarray(offset, limit));
+  };
+
+  const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+  const binding = loadStreamWrap();
+  // The fast path talks to the socket's handle directly: reads land in one reused buffer and are
+  // parsed in place (no Buffer, stream push or 'data' event per read), writes go to the handle
+  // without the Writable stream's bookkeeping. Only for a plain, idle socket (TLS keeps the
+  // stream API) whose handle has the methods the fast path needs.
+  const fast =
+    binding !== null &&
+    handle != null &&
+    typeof handle.writeBuffer === 'function' &&
+    typeof handle.useUserBuffer === 'function' &&
+    typeof handle.onread === 'function' &&
+    !(socket as { encrypted?: boolean }).encrypted &&
+    socket.readableLength === 0 &&
+    socket.writableLength === 0;
+
+  let write: (message: Buffer) => void;
+  /** A per-session buffer for Bind messages, reused while no write still refers to it. */
+  let scratch: Buffer | undefined;
+  let scratchView: Buffer | undefined;
+
+  if (fast) {
+    const state = binding.streamBaseState;
+    const { kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync, WriteWrap } = binding;
+    const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    const streamOnRead = handle.onread!;
+    handle.useUserBuffer!(readBuffer);
+    handle.onread = function (this: StreamHandle, arrayBuffer?: ArrayBuffer) {
+      const nread = state[kReadBytesOrError]!;
+      if (nread > 0) {
+        if (socket.destroyed) return;
+        if (arrayBuffer) receive(Buffer.from(arrayBuffer, state[kArrayBufferOffset]!, nread), 0, nread);
+        else receive(readBuffer, 0, nread);
+        return;
+      }
+      // End of stream and read errors: Node's own handling ('end', 'error', 'close').
+      return streamOnRead.call(this, arrayBuffer);
+    };
+    let request: WriteRequest | undefined;
+    const lost = (status: number) => {
+      const error = new Error(`connection lost: write ${util.getSystemErrorName(status)}`);
+      fail(error);
+      socket.destroy(error);
+    };
+    const onWriteComplete = (status: number) => {
+      if (status < 0) lost(status);
+    };
+    write = (message) => {
+      // Something queued on the stream goes first; the stream may keep the buffer.
+      if (socket.writableLength > 0 || socket.destroyed) {
+        socket.write(message);
+        if (scratch && message.buffer === scratch.buffer) scratch = undefined;
+        return;
+      }
+      let req = request;
+      if (!req) {
+        req = request = new WriteWrap();
+        req.handle = handle;
+        req.oncomplete = onWriteComplete;
+      }
+      const status = handle.writeBuffer!(req, message);
+      if (status !== 0) {
+        lost(status);
+        return;
+      }
+      if (state[kLastWriteWasAsync]) {
+        // The kernel took only part of it: the handle keeps the request and the buffer until the
+        // rest is written. Neither may be reused.
+        req.buffer = message;
+        request = undefined;
+        if (scratch && message.buffer === scratch.buffer) scratch = undefined;
+      }
+    };
+  } else {
+    socket.on('data', (chunk: Buffer) => receive(chunk, 0, chunk.length));
+    write = (message) => {
+      socket.write(message);
+    };
+  }
   socket.on('error', (error) => fail(error));
   socket.on('close', () => fail(new Error('connection closed')));
 
@@ -97,7 +247,7 @@ export function createWireSession(socket: Duplex): WireSession {
       return;
     }
     queue.push({ done });
-    socket.write(message);
+    write(message);
   };
   const send = (message: Buffer): Promise<void> =>
     new Promise((resolve, reject) => sendThen(message, (error) => (error ? reject(error) : resolve())));
@@ -109,10 +259,25 @@ export function createWireSession(socket: Duplex): WireSession {
   /** Bind (text parameters; results in text and ignored), Execute and Sync, in one buffer. */
   const bindExecuteSync = (name: string, params: readonly (string | null)[] | undefined): Buffer => {
     const values = params ?? [];
-    // One allocation per call: Bind, then Execute and Sync copied from a constant tail.
+    // Bind, then Execute and Sync copied from a constant tail, in one buffer: the session's scratch
+    // buffer on the fast path (reallocated only when it is too small or a write kept it), else a
+    // new one.
     let length = 4 + 1 /* unnamed portal */ + cstringLength(name) + 2 + 2 + 2;
     for (const v of values) length += 4 + (v === null ? 0 : Buffer.byteLength(v));
-    const message = Buffer.allocUnsafe(1 + length + tail.length);
+    const size = 1 + length + tail.length;
+    let message: Buffer;
+    if (fast) {
+      // The write either completes at once (the buffer is free again) or takes it over.
+      if (!scratch || scratch.length < size) {
+        scratch = Buffer.allocUnsafeSlow(Math.max(256, size));
+        scratchView = scratch.subarray(0, size);
+      } else if (scratchView!.length !== size) {
+        scratchView = scratch.subarray(0, size);
+      }
+      message = scratchView!;
+    } else {
+      message = Buffer.allocUnsafe(size);
+    }
     message[0] = 0x42; // B: Bind
     message.writeInt32BE(length, 1);
     let p = 5;
