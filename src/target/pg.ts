@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Duplex } from 'node:stream';
 import { EnvironmentError } from '../errors.js';
-import { createWireSession, WireServerError, type WireSession } from './wire.js';
+import { createWireSession, WireServerError, type WireOptions, type WireSession } from './wire.js';
 
 // int8 and numeric arrive as strings by default; querygate's counters (calls, blocks, bytes) fit in
 // a double long before they lose precision, so parse them as numbers.
@@ -98,12 +98,16 @@ export async function openSession(url: string, applicationName = 'querygate'): P
  * Opens a connection for the replay hot path: `pg` connects and authenticates (every auth method
  * and TLS it supports), then hands its idle socket over to the lean protocol client in wire.ts.
  */
-export async function openWireSession(url: string, applicationName = 'querygate'): Promise<WireSession> {
+export async function openWireSession(
+  url: string,
+  applicationName = 'querygate',
+  options: WireOptions = {},
+): Promise<WireSession> {
   const client = await connectClient(url, applicationName);
   const socket = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
   // pg's own parser stops reading; the socket is ours from here on.
   socket.removeAllListeners('data');
-  return createWireSession(socket);
+  return createWireSession(socket, options);
 }
 
 async function connectClient(url: string, applicationName: string): Promise<pg.Client> {

@@ -92,8 +92,16 @@ function loadStreamWrap(): StreamWrapBinding | null {
 /** Size of the buffer the socket reads into on the fast path (Node's own default read size). */
 const READ_BUFFER_SIZE = 64 * 1024;
 
+export interface WireOptions {
+  /**
+   * Use the socket's handle directly when Node offers what that needs (default true). False keeps
+   * the public stream API: the path every runtime has, and the one TLS connections take.
+   */
+  readonly direct?: boolean;
+}
+
 /** Wraps an authenticated, idle socket. */
-export function createWireSession(socket: Duplex): WireSession {
+export function createWireSession(socket: Duplex, options: WireOptions = {}): WireSession {
   const queue: Pending[] = [];
   let closedError: Error | undefined;
 
@@ -166,6 +174,7 @@ export function createWireSession(socket: Duplex): WireSession {
   // without the Writable stream's bookkeeping. Only for a plain, idle socket (TLS keeps the
   // stream API) whose handle has the methods the fast path needs.
   const fast =
+    options.direct !== false &&
     binding !== null &&
     handle != null &&
     typeof handle.writeBuffer === 'function' &&

@@ -1,0 +1,59 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { asServerError, openSession, openWireSession } from '../src/target/pg.js';
+import { createTestDatabase, withSession } from './support/db.js';
+
+// Both ways the replay's wire client talks to its socket: directly through the handle (where Node
+// offers it) and through the public stream API (every runtime, TLS).
+describe.each([
+  ['the socket handle', true],
+  ['the stream API', false],
+])('the wire client over %s', (_, direct) => {
+  let url: string;
+  beforeAll(async () => {
+    url = await createTestDatabase('wire');
+    await withSession(url, (s) =>
+      s.query(
+        'CREATE TABLE w (id int PRIMARY KEY, v text); INSERT INTO w SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 20000) g',
+      ),
+    );
+  });
+
+  it('executes prepared statements with text parameters, nulls and large results', async () => {
+    const wire = await openWireSession(url, 'test', { direct });
+    await wire.prepare('one', 'SELECT v FROM w WHERE id = $1');
+    await wire.prepare('all', 'SELECT v FROM w WHERE $1::text IS NULL OR id > $2::int');
+    for (let i = 1; i <= 200; i++) await wire.execute('one', [String(i)]);
+    // About 13 MB of rows, read across many socket reads and skipped without buffering.
+    await wire.execute('all', [null, '0']);
+    await new Promise<void>((resolve, reject) => wire.executeThen('one', ['7'], (e) => (e ? reject(e) : resolve())));
+    await wire.simple('BEGIN');
+    await wire.simple('ROLLBACK');
+    wire.close();
+    await expect(wire.execute('one', ['1'])).rejects.toThrow('connection closed');
+  });
+
+  it('reports server errors with SQLSTATE, message and position, and stays usable', async () => {
+    const wire = await openWireSession(url, 'test', { direct });
+    await expect(wire.prepare('bad', 'SELECT nope FROM w')).rejects.toSatisfy((e: unknown) => {
+      const server = asServerError(e);
+      return server?.code === '42703' && server.message.includes('nope') && server.position === 8;
+    });
+    await wire.prepare('div', 'SELECT 1 / $1::int');
+    await expect(wire.execute('div', ['0'])).rejects.toSatisfy((e: unknown) => asServerError(e)?.code === '22012');
+    await wire.execute('div', ['1']);
+    wire.close();
+  });
+
+  it('fails pending and later calls when the server ends the connection', async () => {
+    const wire = await openWireSession(url, 'victim', { direct });
+    await wire.prepare('sleep', 'SELECT pg_sleep($1::float8)');
+    const pending = wire.execute('sleep', ['5']).catch((e: unknown) => e);
+    const admin = await openSession(url);
+    await new Promise((r) => setTimeout(r, 200));
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'");
+    await admin.close();
+    const error = await pending;
+    expect(error).toBeInstanceOf(Error);
+    await expect(wire.execute('sleep', ['0'])).rejects.toThrow();
+  });
+});
