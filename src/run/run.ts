@@ -11,7 +11,7 @@ import type { Target } from '../target/target.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress } from '../workload/replay.js';
 import { finalizeReport, type AnalysisOptions } from './finalize.js';
-import { applySetupFiles, checkStatements } from './setup.js';
+import { prepareDatabase, checkStatements } from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -43,18 +43,8 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   const control = await target.connect('querygate-control');
   try {
     const files = [...workload.setup.schema, ...workload.setup.seed];
-    if (files.length > 0) {
-      if (external && !options.setup) {
-        warnings.push(
-          `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`,
-        );
-      } else {
-        for (const file of files) step(`applying ${file.path}`);
-        await applySetupFiles(control, files);
-        step('analyzing tables');
-        await control.query('ANALYZE');
-      }
-    }
+    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    if (skipped) warnings.push(skipped);
     await checkStatements(control, workload.statements);
 
     const rollbackWrites = external && !options.allowWrites && workload.statements.some((s) => s.write);

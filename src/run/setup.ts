@@ -4,6 +4,28 @@ import { InputError } from '../errors.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { asServerError, type Session } from '../target/pg.js';
 
+/**
+ * Applies a workload's schema and seed files, then ANALYZE: always on the embedded database, on an
+ * external one only when the user asked (`--setup`); otherwise returns a warning for the report.
+ */
+export async function prepareDatabase(
+  control: Session,
+  kind: 'embedded' | 'external',
+  files: readonly SetupFile[],
+  allowed: boolean,
+  step: (message: string) => void,
+): Promise<string | undefined> {
+  if (files.length === 0) return undefined;
+  if (kind === 'external' && !allowed) {
+    return `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`;
+  }
+  for (const file of files) step(`applying ${file.path}`);
+  await applySetupFiles(control, files);
+  step('analyzing tables');
+  await control.query('ANALYZE');
+  return undefined;
+}
+
 /** Runs each file as one script (simple protocol); a failure names file:line:column. */
 export async function applySetupFiles(session: Session, files: readonly SetupFile[]): Promise<void> {
   for (const file of files) {

@@ -10,7 +10,7 @@ import { EnvironmentError, RunFailedError } from '../errors.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { SetupFile } from '../model/workload.js';
 import { finalizeReport, type AnalysisOptions } from '../run/finalize.js';
-import { applySetupFiles } from '../run/setup.js';
+import { prepareDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
 import { describeExit, type AppExit } from './app.js';
@@ -53,17 +53,8 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
   const control = await target.connect('querygate-control');
   try {
     const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
-    if (files.length > 0) {
-      if (target.kind === 'external' && !options.setup) {
-        warnings.push(
-          `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`,
-        );
-      } else {
-        for (const file of files) step(`applying ${file.path}`);
-        await applySetupFiles(control, files);
-        await control.query('ANALYZE');
-      }
-    }
+    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    if (skipped) warnings.push(skipped);
     const before = await takeSnapshot(control, target.info.serverVersionNum);
     step(`running ${text}`);
     const child = spawn(program, args, {

@@ -20,7 +20,7 @@ import { RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, type AnalysisOptions } from '../../run/finalize.js';
-import { applySetupFiles } from '../../run/setup.js';
+import { prepareDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
 import type { Target } from '../../target/target.js';
 import { withTarget } from '../../run/with-target.js';
@@ -89,18 +89,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   let app: RunningApp | undefined;
   try {
     const files = [...workload.setup.schema, ...workload.setup.seed];
-    if (files.length > 0) {
-      if (target.kind === 'external' && !options.setup) {
-        warnings.push(
-          `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`,
-        );
-      } else {
-        for (const file of files) step(`applying ${file.path}`);
-        await applySetupFiles(control, files);
-        step('analyzing tables');
-        await control.query('ANALYZE');
-      }
-    }
+    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    if (skipped) warnings.push(skipped);
 
     let baseUrl: string;
     if (workload.app) {
