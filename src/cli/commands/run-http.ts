@@ -8,7 +8,7 @@ import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/sc
 import { resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
-import { executeRun, type RunFlags } from './run.js';
+import { executeRun, sharedRunOptions, type RunFlags } from './run.js';
 
 /** Resolves the flags that apply to HTTP replay, runs, writes the report; returns the exit code. */
 export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliIO): Promise<number> {
@@ -53,13 +53,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
     (signal, onProgress, onStep) =>
       runHttpWorkload({
         workload,
-        ...(databaseUrl ? { databaseUrl } : {}),
-        setup: Boolean(flags.setup),
-        allowIndexBuild: Boolean(flags.allowIndexBuild),
-        analyze: Boolean(flags.analyze),
-        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
-        ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
-        ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
+        ...sharedRunOptions(flags, databaseUrl, budget ? budgetRules(config.config.rules, budget) : config.rules),
         signal,
         ...(onProgress ? { onProgress } : {}),
         onStep,

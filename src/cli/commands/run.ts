@@ -180,14 +180,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     (signal, onProgress, onStep) =>
       runWorkload({
         workload,
-        ...(databaseUrl ? { databaseUrl } : {}),
-        setup: Boolean(flags.setup),
+        ...sharedRunOptions(flags, databaseUrl, budget ? budgetRules(config.config.rules, budget) : config.rules),
         allowWrites: Boolean(flags.allowWrites),
-        allowIndexBuild: Boolean(flags.allowIndexBuild),
-        analyze: Boolean(flags.analyze),
-        rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
-        ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
-        ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
         signal,
         ...(onProgress ? { onProgress } : {}),
         onStep,
@@ -195,6 +189,19 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     baseline,
     budget,
   );
+}
+
+/** The run options every kind of run takes from the same flags. */
+export function sharedRunOptions<R>(flags: RunFlags, databaseUrl: string | undefined, rules: R) {
+  return {
+    ...(databaseUrl ? { databaseUrl } : {}),
+    setup: Boolean(flags.setup),
+    allowIndexBuild: Boolean(flags.allowIndexBuild),
+    analyze: Boolean(flags.analyze),
+    rules,
+    ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+    ...(flags.randomSeed !== undefined ? { seed: flags.randomSeed } : {}),
+  };
 }
 
 type Runner = (
