@@ -13,7 +13,7 @@
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { explainStatement } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
-import type { PlanNode } from '../model/plan.js';
+import type { CapturedPlan, PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
 
@@ -117,7 +117,18 @@ async function explainAll(
   settings: ValidationSettings,
   indexName: string,
 ): Promise<({ cost: number; used: boolean } | undefined)[]> {
-  const out: ({ cost: number; used: boolean } | undefined)[] = [];
+  const plans = await explainPlans(session, statements, settings, true);
+  return plans.map((plan) => (plan ? { cost: plan.totalCost, used: usesIndex(plan.root, indexName) } : undefined));
+}
+
+/** Plans each statement as the capture did (same parameters or generic plan); undefined where it fails. */
+async function explainPlans(
+  session: Session,
+  statements: readonly ExplainTarget[],
+  settings: ValidationSettings,
+  savepoint: boolean,
+): Promise<(CapturedPlan | undefined)[]> {
+  const out: (CapturedPlan | undefined)[] = [];
   for (const s of statements) {
     const result = await explainStatement(session, {
       sql: s.sql,
@@ -126,9 +137,9 @@ async function explainAll(
       analyze: false,
       timeoutMs: settings.explainTimeoutMs,
       serverVersionNum: settings.serverVersionNum,
-      savepoint: true,
+      savepoint,
     });
-    out.push(result.ok ? { cost: result.plan.totalCost, used: usesIndex(result.plan.root, indexName) } : undefined);
+    out.push(result.ok ? result.plan : undefined);
   }
   return out;
 }
@@ -250,20 +261,7 @@ export async function explainCosts(
   settings: ValidationSettings,
   savepoint = false,
 ): Promise<(number | undefined)[]> {
-  const out: (number | undefined)[] = [];
-  for (const s of statements) {
-    const result = await explainStatement(session, {
-      sql: s.sql,
-      ...(s.params ? { params: s.params } : {}),
-      paramCount: s.paramCount,
-      analyze: false,
-      timeoutMs: settings.explainTimeoutMs,
-      serverVersionNum: settings.serverVersionNum,
-      savepoint,
-    });
-    out.push(result.ok ? result.plan.totalCost : undefined);
-  }
-  return out;
+  return (await explainPlans(session, statements, settings, savepoint)).map((plan) => plan?.totalCost);
 }
 
 /**
