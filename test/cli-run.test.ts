@@ -2,16 +2,14 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, withSession } from './support/db.js';
 import { runCli } from './support/cli.js';
+import { validateReport } from './support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const sql = (name: string) => here(`./fixtures/sql/${name}`);
 const scenario = (name: string) => here(`./fixtures/scenarios/${name}`);
-const schema = JSON.parse(readFileSync(here('../schemas/report.schema.json'), 'utf8')) as object;
-const validateReport = new Ajv({ allErrors: true, strict: false }).compile(schema);
 
 describe('querygate run (CLI)', () => {
   let dir: string;

@@ -2,18 +2,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const fixture = (name: string) => here(`./fixtures/${name}`);
-const validateReport = new Ajv({ allErrors: true, strict: false }).compile(
-  JSON.parse(readFileSync(here('../../schemas/report.schema.json'), 'utf8')) as object,
-);
 
 /** Findings of the rules (not constructed by hand) on the statement that contains `needle`. */
 function findingsOf(report: Report, needle: string): readonly Finding[] {

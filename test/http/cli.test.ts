@@ -2,18 +2,15 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/target/port.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const fixture = (name: string) => here(`./fixtures/${name}`);
-const validateReport = new Ajv({ allErrors: true, strict: false }).compile(
-  JSON.parse(readFileSync(here('../../schemas/report.schema.json'), 'utf8')) as object,
-);
 const NO_STACK = /\n\s+at .*:\d+:\d+/;
 
 describe('querygate run <http scenario> and querygate capture (CLI)', () => {
