@@ -36,8 +36,9 @@ function fakeSession(calls: Call[]): WireSession {
       calls.push({ statement: Number(name.split('_')[1]), params });
       return Promise.resolve();
     },
-    executeThen: (name, params, done) => {
-      calls.push({ statement: Number(name.split('_')[1]), params });
+    encodeExecute: (name, params) => Buffer.from(JSON.stringify({ statement: Number(name.split('_')[1]), params })),
+    sendThen: (message, done) => {
+      calls.push(JSON.parse(message.toString()) as Call);
       setImmediate(done);
     },
     simple: () => Promise.resolve(),

@@ -25,7 +25,8 @@ describe.each([
     for (let i = 1; i <= 200; i++) await wire.execute('one', [String(i)]);
     // About 13 MB of rows, read across many socket reads and skipped without buffering.
     await wire.execute('all', [null, '0']);
-    await new Promise<void>((resolve, reject) => wire.executeThen('one', ['7'], (e) => (e ? reject(e) : resolve())));
+    const encoded = wire.encodeExecute('one', ['7']);
+    await new Promise<void>((resolve, reject) => wire.sendThen(encoded, (e) => (e ? reject(e) : resolve())));
     await wire.simple('BEGIN');
     await wire.simple('ROLLBACK');
     wire.close();

@@ -29,10 +29,16 @@ export interface WireSession {
   /** Binds text parameters to a prepared statement, executes it and discards the rows. */
   execute(name: string, params: readonly (string | null)[] | undefined): Promise<void>;
   /**
-   * The same as `execute`, with a callback instead of a promise: the replay's hot loop, where a
-   * promise and its microtask per call are a measurable share of the client's cost.
+   * Encodes what `execute` sends, for `sendThen`: the replay's hot loop encodes its next call while
+   * the current one runs on the server, so that an answer is followed by the next call at once.
+   * The buffer may be the session's own: it is valid until the next encode or `execute`.
    */
-  executeThen(name: string, params: readonly (string | null)[] | undefined, done: (error?: Error) => void): void;
+  encodeExecute(name: string, params: readonly (string | null)[] | undefined): Buffer;
+  /**
+   * Sends an encoded call, with a callback instead of a promise (in the hot loop a promise and its
+   * microtask per call are a measurable share of the client's cost).
+   */
+  sendThen(message: Buffer, done: (error?: Error) => void): void;
   /** Runs a statement with the simple protocol (BEGIN, ROLLBACK). */
   simple(sql: string): Promise<void>;
   close(): void;
@@ -98,6 +104,43 @@ export interface WireOptions {
    * the public stream API: the path every runtime has, and the one TLS connections take.
    */
   readonly direct?: boolean;
+}
+
+/**
+ * Parameter values are short (ids, codes, small strings): below this length they are measured and
+ * copied in JavaScript, which costs less than a call into the runtime per value.
+ */
+const SHORT_TEXT = 32;
+
+/** UTF-8 length of a parameter value (0 for null, which is sent as length -1). */
+function byteLength(value: string | null): number {
+  if (value === null) return 0;
+  if (value.length < SHORT_TEXT) {
+    let ascii = true;
+    for (let i = 0; i < value.length && ascii; i++) ascii = value.charCodeAt(i) < 0x80;
+    if (ascii) return value.length;
+  }
+  return Buffer.byteLength(value);
+}
+
+/** Writes `value` as UTF-8 at `offset`; returns the number of bytes written. */
+function writeText(value: string, target: Buffer, offset: number): number {
+  if (value.length < SHORT_TEXT) {
+    let i = 0;
+    for (; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) break;
+      target[offset + i] = c;
+    }
+    if (i === value.length) return i;
+  }
+  return target.write(value, offset);
+}
+
+/** Copies a few bytes (a name, a constant tail) at `offset`; returns the offset after them. */
+function copyBytes(source: Buffer, target: Buffer, offset: number): number {
+  for (let i = 0; i < source.length; i++) target[offset + i] = source[i]!;
+  return offset + source.length;
 }
 
 /** Wraps an authenticated, idle socket. */
@@ -265,14 +308,23 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
   // E: Execute the unnamed portal, all rows; then S: Sync.
   const tail = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]);
 
+  /** Statement names as bytes with their terminating zero, encoded once per name. */
+  const names = new Map<string, Buffer>();
+  const nameBytes = (name: string): Buffer => {
+    let bytes = names.get(name);
+    if (!bytes) names.set(name, (bytes = Buffer.from(`${name}\0`)));
+    return bytes;
+  };
+
   /** Bind (text parameters; results in text and ignored), Execute and Sync, in one buffer. */
   const bindExecuteSync = (name: string, params: readonly (string | null)[] | undefined): Buffer => {
     const values = params ?? [];
+    const statement = nameBytes(name);
     // Bind, then Execute and Sync copied from a constant tail, in one buffer: the session's scratch
     // buffer on the fast path (reallocated only when it is too small or a write kept it), else a
     // new one.
-    let length = 4 + 1 /* unnamed portal */ + cstringLength(name) + 2 + 2 + 2;
-    for (const v of values) length += 4 + (v === null ? 0 : Buffer.byteLength(v));
+    let length = 4 + 1 /* unnamed portal */ + statement.length + 2 + 2 + 2;
+    for (let k = 0; k < values.length; k++) length += 4 + byteLength(values[k]!);
     const size = 1 + length + tail.length;
     let message: Buffer;
     if (fast) {
@@ -291,24 +343,25 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     message.writeInt32BE(length, 1);
     let p = 5;
     message[p++] = 0; // unnamed portal
-    p += message.write(name, p);
+    p = copyBytes(statement, message, p);
+    message[p++] = 0; // all parameters in text format: no format codes
     message[p++] = 0;
-    message.writeInt16BE(0, p); // all parameters in text format
-    p += 2;
     message.writeInt16BE(values.length, p);
     p += 2;
-    for (const v of values) {
+    for (let k = 0; k < values.length; k++) {
+      const v = values[k]!;
       if (v === null) {
         message.writeInt32BE(-1, p);
         p += 4;
       } else {
-        const n = message.write(v, p + 4);
+        const n = writeText(v, message, p + 4);
         message.writeInt32BE(n, p);
         p += 4 + n;
       }
     }
-    message.writeInt16BE(0, p); // results in text format (and ignored)
-    tail.copy(message, p + 2);
+    message[p++] = 0; // results in text format (and ignored): no format codes
+    message[p++] = 0;
+    copyBytes(tail, message, p);
     return message;
   };
 
@@ -327,9 +380,8 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     execute(name, params) {
       return send(bindExecuteSync(name, params));
     },
-    executeThen(name, params, done) {
-      sendThen(bindExecuteSync(name, params), done);
-    },
+    encodeExecute: bindExecuteSync,
+    sendThen,
     simple(sql) {
       const length = 4 + cstringLength(sql);
       const query = Buffer.alloc(1 + length);
