@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { asServerError, openSession, openWireSession } from '../src/target/pg.js';
 import { createTestDatabase, withSession } from './support/db.js';
@@ -31,6 +32,22 @@ describe.each([
     await wire.simple('ROLLBACK');
     wire.close();
     await expect(wire.execute('one', ['1'])).rejects.toThrow('connection closed');
+  });
+
+  it('sends parameter text byte for byte: short and long, ASCII and not', async () => {
+    const wire = await openWireSession(url, 'test', { direct });
+    // Divides by zero unless the server received exactly the UTF-8 bytes whose md5 is $2.
+    await wire.prepare('same', 'SELECT 1 / (md5($1::text) = $2::text)::int');
+    const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
+    for (const text of ['42', '', 'é', 'snow ☃ man', 'x'.repeat(31), 'x'.repeat(32), 'é'.repeat(40), '𝄞'.repeat(20)]) {
+      await wire.execute('same', [text, md5(text)]);
+      const encoded = wire.encodeExecute('same', [text, md5(text)]);
+      await new Promise<void>((resolve, reject) => wire.sendThen(encoded, (e) => (e ? reject(e) : resolve())));
+    }
+    await expect(wire.execute('same', ['é', md5('e')])).rejects.toSatisfy(
+      (e: unknown) => asServerError(e)?.code === '22012',
+    );
+    wire.close();
   });
 
   it('reports server errors with SQLSTATE, message and position, and stays usable', async () => {

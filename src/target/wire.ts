@@ -349,7 +349,7 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     message.writeInt16BE(values.length, p);
     p += 2;
     for (let k = 0; k < values.length; k++) {
-      const v = values[k]!;
+      const v = values[k] ?? null;
       if (v === null) {
         message.writeInt32BE(-1, p);
         p += 4;
