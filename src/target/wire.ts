@@ -324,7 +324,7 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     // buffer on the fast path (reallocated only when it is too small or a write kept it), else a
     // new one.
     let length = 4 + 1 /* unnamed portal */ + statement.length + 2 + 2 + 2;
-    for (let k = 0; k < values.length; k++) length += 4 + byteLength(values[k]!);
+    for (let k = 0; k < values.length; k++) length += 4 + byteLength(values[k] ?? null);
     const size = 1 + length + tail.length;
     let message: Buffer;
     if (fast) {
