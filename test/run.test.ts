@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
@@ -7,7 +6,7 @@ import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, withSession } from './support/db.js';
+import { createTestDatabase, loadSqlFiles, withSession } from './support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/sql/${name}`, import.meta.url));
 
@@ -16,11 +15,7 @@ describe('runWorkload on a real PostgreSQL', () => {
   beforeAll(async () => {
     await loadParser();
     url = await createTestDatabase('run');
-    await withSession(url, async (s) => {
-      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
-      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
-      await s.query('ANALYZE');
-    });
+    await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 
   it('captures per-statement deltas, latency and plans of a SQL workload', async () => {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adviseDetails, adviseReport, type AdvisedStatement } from '../../src/advise/advise.js';
@@ -10,7 +9,7 @@ import type { QueryReport, Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { openSession, type Session } from '../../src/target/pg.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
-import { createTestDatabase, withSession } from '../support/db.js';
+import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -82,11 +81,7 @@ describe('index advice validated on a real PostgreSQL', () => {
   beforeAll(async () => {
     await loadParser();
     url = await createTestDatabase('advise');
-    await withSession(url, async (s) => {
-      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
-      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
-      await s.query('ANALYZE');
-    });
+    await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
     const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
     statements = workload.statements.map((s) => ({ fingerprint: s.fingerprint, sql: s.sql, paramCount: s.paramCount }));
     captured = await runWorkload({ workload, databaseUrl: url });

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, withSession } from '../support/db.js';
+import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
 import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -30,11 +30,7 @@ describe('querygate run: index advice (CLI, real rules, external database)', () 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'querygate-advice-'));
     url = await createTestDatabase('cli_advice');
-    await withSession(url, async (s) => {
-      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
-      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
-      await s.query('ANALYZE');
-    });
+    await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 
   const run = (out: string, ...extra: string[]) =>

@@ -4,7 +4,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, withSession } from '../support/db.js';
+import { createTestDatabase, loadSqlFiles } from '../support/db.js';
+
+/** A budget file whose compare: thresholds let every change of the fixture workload through. */
+const LENIENT_COMPARE = [
+  'version: 1',
+  'compare:',
+  '  planCost: { relative: 100 }',
+  '  blocksPerCall: { relative: 100 }',
+  '  scanDowngradeMinRows: 1000000',
+  '  newFindingSeverity: none',
+  '  timing: { minRelativeChange: 1000 }',
+  '',
+].join('\n');
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const withIndex = fixture('reports/with-index.json');
@@ -51,19 +63,7 @@ describe('querygate compare (CLI)', () => {
 
   it('takes its thresholds from the compare: section of the budget file', async () => {
     const budget = join(dir, 'lenient.budget.yaml');
-    writeFileSync(
-      budget,
-      [
-        'version: 1',
-        'compare:',
-        '  planCost: { relative: 100 }',
-        '  blocksPerCall: { relative: 100 }',
-        '  scanDowngradeMinRows: 1000000',
-        '  newFindingSeverity: none',
-        '  timing: { minRelativeChange: 1000 }',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(budget, LENIENT_COMPARE);
     const r = await cli(['compare', withIndex, withoutIndex, '--budget', budget]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('OK: no regression');
@@ -103,11 +103,7 @@ describe('querygate run --baseline (CLI)', () => {
     dir = mkdtempSync(join(tmpdir(), 'querygate-baseline-'));
     // The pull request's database: the schema without orders_customer_idx.
     url = await createTestDatabase('cmp_cli');
-    await withSession(url, async (s) => {
-      await s.query(readFileSync(fixture('schema.sql'), 'utf8'));
-      await s.query(readFileSync(fixture('seed.sql'), 'utf8'));
-      await s.query('ANALYZE');
-    });
+    await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 
   const run = (extra: readonly string[], out = join(dir, 'report.json')) =>
@@ -149,19 +145,7 @@ describe('querygate run --baseline (CLI)', () => {
 
   it("judges with the compare: section of the run's budget, and the defaults with --no-budget", async () => {
     const budget = join(dir, 'compare-only.budget.yaml');
-    writeFileSync(
-      budget,
-      [
-        'version: 1',
-        'compare:',
-        '  planCost: { relative: 100 }',
-        '  blocksPerCall: { relative: 100 }',
-        '  scanDowngradeMinRows: 1000000',
-        '  newFindingSeverity: none',
-        '  timing: { minRelativeChange: 1000 }',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(budget, LENIENT_COMPARE);
     // The budget's own gate may fail on findings; the comparison must not call anything a regression.
     const lenient = await run(['--baseline', withIndex, '--budget', budget], join(dir, 'lenient.json'));
     expect(lenient.stderr).not.toMatch(noStack);

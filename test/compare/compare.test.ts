@@ -1,19 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareReports } from '../../src/compare/compare.js';
 import { DEFAULT_COMPARE_THRESHOLDS, resolveCompareThresholds } from '../../src/compare/thresholds.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
-
-// Real reports of one workload against the schema with and without orders_customer_idx
-// (fixtures/capture-reports.ts).
-const load = (name: string) =>
-  JSON.parse(
-    readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8'),
-  ) as Report;
-const withIndex = load('with-index');
-const withoutIndex = load('without-index');
+import { withIndex, withoutIndex } from './support.js';
 
 const find = (r: Report, text: string) => r.queries.find((q) => q.query.includes(text))!;
 const byCustomer = 'WHERE customer_id = $1';

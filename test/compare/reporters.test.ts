@@ -1,18 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareReports } from '../../src/compare/compare.js';
-import type { Report } from '../../src/model/report.js';
 import { renderComparisonJson } from '../../src/report/comparison-json.js';
 import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
+import { withIndex, withoutIndex } from './support.js';
 
-const load = (name: string) =>
-  JSON.parse(
-    readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8'),
-  ) as Report;
-const withIndex = load('with-index');
-const withoutIndex = load('without-index');
 const regression = compareReports(withIndex, withoutIndex);
 const same = compareReports(withIndex, withIndex);
 

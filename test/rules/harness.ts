@@ -7,24 +7,17 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applyRules, type SourceStatement } from '../../src/analyze/engine.js';
+import { applyRules } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { formatPath, walkPlan } from '../../src/analyze/plan.js';
 import { resolveRules, type RuleLevel } from '../../src/config/config.js';
 import type { Severity } from '../../src/model/finding.js';
 import type { QueryReport, Report } from '../../src/model/report.js';
 import type { AnyRule } from '../../src/rules/define.js';
+// Type only: importing the script's type does not run it.
+import type { PlanFixture } from '../../scripts/capture-plan-fixtures.js';
 
 export const PLANS_DIR = fileURLToPath(new URL('../../fixtures/plans/', import.meta.url));
-
-/** What scripts/capture-plan-fixtures.ts writes. */
-export interface PlanFixture {
-  readonly scenario: string;
-  readonly analyze: boolean;
-  readonly server: string;
-  readonly statements: readonly SourceStatement[];
-  readonly report: Report;
-}
 
 export interface RuleCase {
   /** Fixture in fixtures/plans/<rule-id>/, without `.json`. */

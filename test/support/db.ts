@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { inject } from 'vitest';
 import { openSession, type Session } from '../../src/target/pg.js';
 
@@ -31,4 +32,12 @@ export async function withSession<T>(url: string, fn: (session: Session) => Prom
   } finally {
     await session.close();
   }
+}
+
+/** Runs SQL files (a schema, its seed) on `url` in order, then ANALYZE, so plans see the data. */
+export async function loadSqlFiles(url: string, ...files: string[]): Promise<void> {
+  await withSession(url, async (session) => {
+    for (const file of files) await session.query(readFileSync(file, 'utf8'));
+    await session.query('ANALYZE');
+  });
 }

@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Report } from '../../src/model/report.js';
+
+const load = (name: string) =>
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL(`./fixtures/reports/${name}.json`, import.meta.url)), 'utf8'),
+  ) as Report;
+
+// Real reports of one workload against the schema with and without orders_customer_idx
+// (fixtures/capture-reports.ts). Each test file gets its own copy (vitest isolates files).
+export const withIndex = load('with-index');
+export const withoutIndex = load('without-index');
