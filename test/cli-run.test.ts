@@ -155,6 +155,50 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean)');
   });
 
+  it('writes the partial report of an embedded run when Ctrl-C reaches its whole process group', async () => {
+    // A terminal's Ctrl-C signals every process of the foreground job; the embedded server must not
+    // shut down with it before the final snapshot.
+    const out = join(dir, 'interrupted-embedded.json');
+    const scratch = mkdtempSync(join(tmpdir(), 'querygate-tmp-'));
+    chmodSync(scratch, 0o755);
+    let pid = 0;
+    let signalled = false;
+    const running = runCli(
+      [
+        'run',
+        '--workload',
+        sql('workload.sql'),
+        '--schema',
+        sql('schema.sql'),
+        '--seed',
+        sql('seed.sql'),
+        '--duration',
+        '60s',
+        '--verbose',
+        '--out',
+        out,
+      ],
+      {
+        env: { TMPDIR: scratch },
+        ownProcessGroup: true,
+        onSpawn: (p) => (pid = p),
+        onStderr: (text) => {
+          if (signalled || !text.includes('replaying')) return;
+          signalled = true;
+          setTimeout(() => process.kill(-pid, 'SIGINT'), 1000);
+        },
+      },
+    );
+    const result = await running;
+    expect(signalled).toBe(true);
+    expect(result.code).toBe(130);
+    expect(result.stderr).not.toMatch(/unexpected error|setup failed/);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run.complete).toBe(false);
+    expect(report.totals.calls).toBeGreaterThan(0);
+    expect(readdirSync(scratch).filter((f) => f.startsWith('querygate-'))).toEqual([]);
+  });
+
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
     let pid = 0;

