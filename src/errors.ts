@@ -16,6 +16,7 @@ export type InputErrorCode =
   | 'REPORT_INVALID'
   | 'SQL_PARSE_FAILED'
   | 'SQL_FAILED'
+  | 'SQL_NOT_REPLAYABLE'
   | 'HAR_INVALID'
   | 'ACCESS_LOG_INVALID';
 

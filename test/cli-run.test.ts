@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, withSession } from './support/db.js';
-import { runCli } from './support/cli.js';
+import { runCli, runCliInterrupted } from './support/cli.js';
 import { validateReport } from './support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -102,10 +102,54 @@ describe('querygate run (CLI)', () => {
     );
   });
 
-  it('exits 2 naming the statement when it references a missing table, before replaying anything', async () => {
+  it('exits 2 naming file:line:column of every statement that references a missing table or column, before replaying anything', async () => {
     const result = await runCli(['run', '--workload', sql('missing-table.sql'), '--database-url', url]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('missing-table.sql:2: relation "no_such_table" does not exist');
+    expect(result.stderr).toContain('missing-table.sql:3:8: column "no_such_column" does not exist');
+    expect(result.stderr).toContain('  3 |        no_such_column');
+    expect(result.stderr).toContain('missing-table.sql:5:15: relation "no_such_table" does not exist');
+    expect(result.stdout).toBe('');
+  });
+
+  it('creates the directory of --out, and exits 2 before running when it cannot be written', async () => {
+    const nested = join(dir, 'reports', 'pr', 'report.json');
+    const ok = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--repeat',
+      '1',
+      '--database-url',
+      url,
+      '--out',
+      nested,
+    ]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(readFileSync(nested, 'utf8')).run.complete).toBe(true);
+    const notADirectory = join(dir, 'reports', 'pr', 'report.json', 'x.json');
+    const bad = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', url, '--out', notADirectory]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^querygate: error: --out .*x\.json: cannot write to /m);
+    expect(bad.stdout).toBe('');
+  });
+
+  it('exits 2 for rounds that cannot all have calls', async () => {
+    const tooMany = await runCli(['run', '--workload', sql('workload.sql'), '--rounds', '101', '--database-url', url]);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('--rounds must be at most 100');
+    const empty = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--rounds',
+      '5',
+      '--repeat',
+      '2',
+      '--database-url',
+      url,
+    ]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('rounds (5) is more than repeat 2');
   });
 
   it('exits 2 for bad flags', async () => {
@@ -161,36 +205,16 @@ describe('querygate run (CLI)', () => {
     const out = join(dir, 'interrupted-embedded.json');
     const scratch = mkdtempSync(join(tmpdir(), 'querygate-tmp-'));
     chmodSync(scratch, 0o755);
-    let pid = 0;
-    let signalled = false;
-    const running = runCli(
-      [
-        'run',
-        '--workload',
-        sql('workload.sql'),
-        '--schema',
-        sql('schema.sql'),
-        '--seed',
-        sql('seed.sql'),
+    const result = await runCliInterrupted(
+      ['run', '--workload', sql('workload.sql'), '--schema', sql('schema.sql'), '--seed', sql('seed.sql')].concat([
         '--duration',
         '60s',
-        '--verbose',
         '--out',
         out,
-      ],
-      {
-        env: { TMPDIR: scratch },
-        ownProcessGroup: true,
-        onSpawn: (p) => (pid = p),
-        onStderr: (text) => {
-          if (signalled || !text.includes('replaying')) return;
-          signalled = true;
-          setTimeout(() => process.kill(-pid, 'SIGINT'), 1000);
-        },
-      },
+      ]),
+      { env: { TMPDIR: scratch }, group: true },
     );
-    const result = await running;
-    expect(signalled).toBe(true);
+    expect(result.interruptedAt).toBeDefined();
     expect(result.code).toBe(130);
     expect(result.stderr).not.toMatch(/unexpected error|setup failed/);
     const report = JSON.parse(readFileSync(out, 'utf8'));
@@ -201,17 +225,17 @@ describe('querygate run (CLI)', () => {
 
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
-    let pid = 0;
-    const running = runCli(
-      ['run', '--workload', sql('workload.sql'), '--duration', '60s', '--database-url', url, '--out', out],
-      {
-        onSpawn: (p) => (pid = p),
-      },
-    );
-    // Interrupt once the replay is under way.
-    await new Promise((r) => setTimeout(r, 3000));
-    process.kill(pid, 'SIGINT');
-    const result = await running;
+    const result = await runCliInterrupted([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--duration',
+      '60s',
+      '--database-url',
+      url,
+      '--out',
+      out,
+    ]);
     expect(result.code).toBe(130);
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(report.run.complete).toBe(false);

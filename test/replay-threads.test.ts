@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Workload, WorkloadStatement } from '../src/model/workload.js';
 import type { WireSession } from '../src/target/wire.js';
 import { createShareReplay, replayThreads, type LatencySink } from '../src/workload/replay.js';
-import { runCli } from './support/cli.js';
+import { runCli, runCliInterrupted } from './support/cli.js';
 import { createTestDatabase, withSession } from './support/db.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -210,29 +210,22 @@ describe('querygate run --threads (CLI)', () => {
 
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
-    let pid = 0;
-    const running = runCli(
-      [
-        'run',
-        '--workload',
-        sql('workload.sql'),
-        '--duration',
-        '60s',
-        '--threads',
-        '2',
-        '--connections',
-        '4',
-        '--database-url',
-        url,
-        '--out',
-        out,
-      ],
-      { onSpawn: (p) => (pid = p) },
-    );
-    await new Promise((r) => setTimeout(r, 3000));
-    const interruptedAt = Date.now();
-    process.kill(pid, 'SIGINT');
-    const result = await running;
+    const result = await runCliInterrupted([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--duration',
+      '60s',
+      '--threads',
+      '2',
+      '--connections',
+      '4',
+      '--database-url',
+      url,
+      '--out',
+      out,
+    ]);
+    const interruptedAt = result.interruptedAt!;
     // The threads stop at their next call, not at the end of the round.
     expect(Date.now() - interruptedAt).toBeLessThan(20_000);
     expect(result.code).toBe(130);

@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
 import { runWorkload } from '../src/run/run.js';
+import { applySetupFiles } from '../src/run/setup.js';
+import type { InputError } from '../src/errors.js';
 import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +36,7 @@ describe('runWorkload on a real PostgreSQL', () => {
     const scan = report.queries.find((q) => q.query.includes('count(*)'))!;
     expect(scan.source).toBe('workload.sql:5');
     expect(scan.plan?.root['Node Type']).toMatch(/Aggregate/);
+    expect(scan.plan?.mode).toBe('literal'); // no parameters: planned as written
     expect(JSON.stringify(scan.plan?.root)).toContain('Seq Scan');
     expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
     expect(scan.relations).toEqual(['public.events']);
@@ -107,5 +110,58 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(page.paramMax).toEqual([15000]);
     const offset = page.findings.find((f) => f.rule === 'deep-offset');
     expect(offset?.evidence.offset).toBe(15000);
+  });
+
+  it('counts the errors, latencies and names of workload statements of one fingerprint together', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-fingerprint-'));
+    const file = join(dir, 'shapes.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 2, repeat: 10, rounds: 1 }',
+        'statements:',
+        '  - name: untyped',
+        '    sql: SELECT $1',
+        '    params: [{ value: hello }]',
+        '  - name: bad uuid',
+        '    sql: SELECT $1::uuid',
+        '    params: [{ value: not-a-uuid }]',
+        '  - name: hot ids',
+        '    sql: SELECT owner FROM accounts WHERE id = $1',
+        '    params: [{ int: { min: 1, max: 10 } }]',
+        '  - name: cold ids',
+        '    sql: SELECT owner FROM accounts WHERE id = $1',
+        '    params: [{ int: { min: 500, max: 900 } }]',
+        '',
+      ].join('\n'),
+    );
+    const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, seed: 5 });
+    expect(report.totals.errors).toBe(10);
+    // Every failed call is in a statement of the report.
+    expect(report.queries.reduce((sum, q) => sum + q.errors, 0)).toBe(report.totals.errors);
+    const literal = report.queries.find((q) => q.source === 'untyped, bad uuid')!;
+    expect(literal.errors).toBe(10);
+    expect(literal.errorSamples[0]).toMatch(/invalid input syntax for type uuid/);
+    const lookup = report.queries.find((q) => q.source === 'hot ids, cold ids')!;
+    expect(lookup.calls).toBe(20);
+    expect(lookup.latency?.count).toBe(20);
+    expect(lookup.paramMax![0]).toBeGreaterThanOrEqual(500);
+  });
+
+  it('names file:line:column of the setup statement that failed, with or without a position from the server', async () => {
+    const failure = async (sql: string) => {
+      try {
+        await withSession(url, (s) => applySetupFiles(s, [{ path: 'seed.sql', sql }]));
+      } catch (error) {
+        return error as InputError;
+      }
+      throw new Error('expected the setup to fail');
+    };
+    const runtime = await failure('SELECT 1;\n-- the second\nSELECT 1,\n  2147483647 + 1;\n');
+    expect(runtime.code).toBe('SQL_FAILED');
+    expect(runtime.message).toBe('seed.sql:3: setup failed: integer out of range');
+    const positioned = await failure('SELECT 1;\nSELECT id,\n       nope\n  FROM accounts;\n');
+    expect(positioned.message).toBe('seed.sql:3:8: setup failed: column "nope" does not exist');
+    expect(positioned.details[0]).toBe('  3 |        nope');
   });
 });

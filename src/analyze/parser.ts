@@ -18,9 +18,14 @@ export function loadParser(): Promise<void> {
 /** One statement of a SQL file, with where it starts. */
 export interface SqlStatement {
   readonly sql: string;
-  /** 1-based line of the statement's first non-blank character. */
+  /** 1-based line of the statement's first keyword (after the comments that belong to it). */
   readonly line: number;
+  /** Where `sql` begins in the text (its leading comments included): offsets into `sql` count from here. */
+  readonly start: { readonly line: number; readonly column: number };
 }
+
+/** Comments and white space at the start of a statement's text. */
+const LEADING_COMMENTS = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/;
 
 /** Returns the 1-based line and column of a 0-based character offset. */
 export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
@@ -30,11 +35,25 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   return { line, column };
 }
 
-/** Formats the line of `text` holding `offset`, with a caret under the offending character. */
-export function caretLines(text: string, offset: number): string[] {
+/**
+ * Formats the line of `text` holding `offset`, with a caret under the offending character. Lines are
+ * numbered from `firstLine`: the line of the file where `text` begins.
+ */
+export function caretLines(text: string, offset: number, firstLine = 1): string[] {
   const { line, column } = lineAndColumn(text, offset);
   const source = text.split('\n')[line - 1] ?? '';
-  return [`  ${line} | ${source}`, `  ${' '.repeat(String(line).length)} | ${' '.repeat(Math.max(0, column - 1))}^`];
+  const label = String(line + firstLine - 1);
+  return [`  ${label} | ${source}`, `  ${' '.repeat(label.length)} | ${' '.repeat(Math.max(0, column - 1))}^`];
+}
+
+/** Where `offset` into a statement's text lies in its file, given where the text begins. */
+export function positionInFile(
+  text: string,
+  offset: number,
+  start: { readonly line: number; readonly column: number },
+): { line: number; column: number } {
+  const { line, column } = lineAndColumn(text, offset);
+  return { line: start.line + line - 1, column: line === 1 ? start.column + column - 1 : column };
 }
 
 function parseError(error: unknown, text: string, where: string): InputError {
@@ -75,8 +94,12 @@ export function splitStatements(text: string, where = 'SQL'): SqlStatement[] {
     const sql = bytes.subarray(from, end).toString('utf8').trim();
     if (!sql) continue;
     const charStart = bytes.subarray(0, start).toString('utf8').length;
-    const leading = text.slice(charStart).search(/\S/);
-    statements.push({ sql, line: lineAndColumn(text, charStart + Math.max(0, leading)).line });
+    const charFrom = bytes.subarray(0, from).toString('utf8').length;
+    statements.push({
+      sql,
+      line: lineAndColumn(text, charStart + Math.max(0, text.slice(charStart).search(/\S/))).line,
+      start: lineAndColumn(text, charFrom + Math.max(0, text.slice(charFrom).search(/\S/))),
+    });
   }
   return statements;
 }
@@ -136,6 +159,44 @@ export function statementKind(sql: string): StatementKind {
   if (!node) return 'other';
   const key = Object.keys(node)[0] ?? '';
   return KIND_BY_NODE[key] ?? 'utility';
+}
+
+const REPLAYED = 'only SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES and TABLE are replayed';
+
+/**
+ * Why a workload statement cannot be replayed and measured, or undefined when it can. Each
+ * statement is replayed on its own, many times over several connections, and explained; utility
+ * statements (transaction control, settings, DDL, maintenance) are not traffic to measure.
+ */
+export function notReplayable(sql: string): string | undefined {
+  const node = tryParse(sql)?.stmts?.[0]?.stmt;
+  const key = node ? (Object.keys(node)[0] ?? '') : '';
+  if (!node || key in KIND_BY_NODE) return undefined;
+  const keyword =
+    /^[A-Za-z]+/.exec(sql.slice(LEADING_COMMENTS.exec(sql)?.[0].length ?? 0))?.[0].toUpperCase() ?? 'this statement';
+  switch (key) {
+    case 'TransactionStmt':
+      return (
+        `${keyword} cannot be replayed: every statement is replayed on its own, many times over several ` +
+        'connections, so transaction control would not hold; remove it (on an external database, writes ' +
+        'already run in a rolled-back transaction unless --allow-writes)'
+      );
+    case 'ExplainStmt':
+      return 'EXPLAIN is not replayed: querygate explains every statement itself; keep only the statement';
+    case 'CopyStmt':
+      return `COPY is not replayed (${REPLAYED}): load data with a seed file (--seed, or setup.seed in a scenario)`;
+    case 'VariableSetStmt':
+    case 'VariableShowStmt':
+      return (
+        `${keyword} is a session setting, not a query to measure: to replay the workload with a setting, ` +
+        "put ALTER ROLE CURRENT_USER SET name = 'value' in a setup file"
+      );
+    default:
+      return (
+        `${keyword} is not a query to measure (${REPLAYED}): move schema changes and maintenance to setup ` +
+        'files (--schema/--seed, or setup in a scenario)'
+      );
+  }
 }
 
 /** True for statements that change data: INSERT, UPDATE, DELETE, MERGE, or a SELECT with a data-modifying CTE. */

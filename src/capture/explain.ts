@@ -39,7 +39,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
     let json: ExplainJson;
     let mode: CapturedPlan['mode'];
     if (known) {
-      mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'generic';
+      mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'literal';
       const options = analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
       json = await explainRows(
         session,

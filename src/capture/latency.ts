@@ -8,6 +8,11 @@ export class LatencyRecorder {
     this.values.push(ms);
   }
 
+  /** Adds every latency another recorder holds. */
+  absorb(other: LatencyRecorder): void {
+    for (const ms of other.values) this.values.push(ms);
+  }
+
   get count(): number {
     return this.values.length;
   }

@@ -136,3 +136,22 @@ export function parseDuration(value: string | number, field: string): number {
   const unit = match[2] ?? 's';
   return unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000;
 }
+
+/**
+ * Maps a field path of a YAML text to `where:line:column`, for problems found after validation
+ * (a parameter count, a statement kind). A path that does not exist points at its nearest parent.
+ */
+export function yamlLocator(text: string, where: string): (path: readonly (string | number)[]) => string {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  return (path) => {
+    const parts = [...path];
+    let node = doc.getIn(parts, true) as YamlNode | undefined;
+    while (!node && parts.length > 0) {
+      parts.pop();
+      node = doc.getIn(parts, true) as YamlNode | undefined;
+    }
+    const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
+    return `${where}:${pos.line}:${pos.col}`;
+  };
+}

@@ -49,6 +49,8 @@ export interface PlanNode {
 export type PlanMode =
   /** Planned with the parameter values the replay actually used. */
   | 'params'
+  /** Planned as written: the statement has no parameters (its literal values are planned). */
+  | 'literal'
   /** A generic plan (EXPLAIN (GENERIC_PLAN) on 16+, force_generic_plan on older servers). */
   | 'generic'
   /** EXPLAIN (ANALYZE, BUFFERS) executed inside a transaction that was rolled back. */

@@ -18,6 +18,8 @@ export interface WorkloadStatement {
   readonly paramCount: number;
   readonly fingerprint: string;
   readonly write: boolean;
+  /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
+  readonly origin?: { readonly file: string; readonly line: number; readonly column: number };
 }
 
 export type LoadShape =

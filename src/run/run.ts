@@ -6,10 +6,11 @@
 import type { ClientStatement } from '../capture/assemble.js';
 import { takeSnapshot, type Snapshot } from '../capture/statements.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
-import type { Workload } from '../model/workload.js';
+import { LatencyRecorder } from '../capture/latency.js';
+import type { Workload, WorkloadStatement } from '../model/workload.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from './with-target.js';
-import { replayWorkload, type ReplayProgress } from '../workload/replay.js';
+import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { finalizeReport, type AnalysisOptions } from './finalize.js';
 import { prepareDatabase, checkStatements } from './setup.js';
 
@@ -72,22 +73,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     if (rollbackWrites)
       warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
 
-    const client: ClientStatement[] = workload.statements.map((s, i) => {
-      const outcome = replay.statements[i]!;
-      return {
-        fingerprint: s.fingerprint,
-        name: s.name,
-        sql: s.sql,
-        paramCount: s.paramCount,
-        ...(outcome.firstParams ? { params: outcome.firstParams } : {}),
-        ...(outcome.paramMax
-          ? { paramMax: outcome.paramMax.map((v) => (v === Number.NEGATIVE_INFINITY ? null : v)) }
-          : {}),
-        latency: outcome.latency.summary(),
-        errors: outcome.errors,
-        errorSamples: outcome.errorSamples,
-      };
-    });
+    const client = clientStatements(workload.statements, replay.statements);
     const load = workload.load;
     const workloadInfo: WorkloadInfo = {
       kind: workload.kind,
@@ -120,4 +106,40 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   } finally {
     await control.close();
   }
+}
+
+/**
+ * What the client knows per fingerprint. Workload statements of one shape (the same query with
+ * other literals, or `$1` and `$1::uuid`) are one statement in the report, as the report is keyed by
+ * fingerprint: their errors and latencies are counted together and every name is kept.
+ */
+function clientStatements(
+  statements: readonly WorkloadStatement[],
+  outcomes: readonly StatementOutcome[],
+): ClientStatement[] {
+  const groups = new Map<string, number[]>();
+  statements.forEach((s, i) => groups.set(s.fingerprint, [...(groups.get(s.fingerprint) ?? []), i]));
+  return [...groups.values()].map((indexes) => {
+    const first = statements[indexes[0]!]!;
+    const mine = indexes.map((i) => outcomes[i]!);
+    const latency = new LatencyRecorder();
+    mine.forEach((o) => latency.absorb(o.latency));
+    const params = mine.find((o) => o.firstParams)?.firstParams;
+    const paramMax = mine.reduce<(number | null)[] | undefined>(
+      (max, o) => (o.paramMax ? mergeMax(max, o.paramMax) : max),
+      undefined,
+    );
+    return {
+      fingerprint: first.fingerprint,
+      name: indexes.map((i) => statements[i]!.name).join(', '),
+      sql: first.sql,
+      paramCount: first.paramCount,
+      ...(params ? { params } : {}),
+      ...(paramMax ? { paramMax: paramMax.map((v) => (v === Number.NEGATIVE_INFINITY ? null : v)) } : {}),
+      latency: latency.summary(),
+      errors: mine.reduce((sum, o) => sum + o.errors, 0),
+      // Three samples per statement, as the replay keeps them.
+      errorSamples: [...new Set(mine.flatMap((o) => o.errorSamples))].slice(0, 3),
+    };
+  });
 }

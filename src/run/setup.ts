@@ -1,5 +1,5 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
-import { caretLines, lineAndColumn } from '../analyze/parser.js';
+import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
 import { InputError } from '../errors.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { asServerError, type Session } from '../target/pg.js';
@@ -26,44 +26,70 @@ export async function prepareDatabase(
   return undefined;
 }
 
-/** Runs each file as one script (simple protocol); a failure names file:line:column. */
+/**
+ * Runs each file statement by statement (simple protocol), as psql does, so that a failure names
+ * the file, line and column of the statement (and of the error, where the server gives a position).
+ */
 export async function applySetupFiles(session: Session, files: readonly SetupFile[]): Promise<void> {
   for (const file of files) {
-    try {
-      await session.query(file.sql);
-    } catch (error) {
-      const server = asServerError(error);
-      if (!server) throw error;
-      const offset = (server.position ?? 1) - 1;
-      const { line, column } = lineAndColumn(file.sql, offset);
-      throw new InputError(
-        'SQL_FAILED',
-        `${file.path}:${server.position ? `${line}:${column}:` : ''} setup failed: ${server.message}`,
-        server.position ? caretLines(file.sql, offset) : [],
-      );
+    for (const statement of splitStatements(file.sql, file.path)) {
+      try {
+        await session.query(statement.sql);
+      } catch (error) {
+        const server = asServerError(error);
+        if (!server) throw error;
+        if (!server.position) {
+          // A run-time error has no position: name the statement.
+          throw new InputError('SQL_FAILED', `${file.path}:${statement.line}: setup failed: ${server.message}`);
+        }
+        const offset = server.position - 1;
+        const { line, column } = positionInFile(statement.sql, offset, statement.start);
+        throw new InputError(
+          'SQL_FAILED',
+          `${file.path}:${line}:${column}: setup failed: ${server.message}`,
+          caretLines(statement.sql, offset, statement.start.line),
+        );
+      }
     }
   }
 }
 
 /**
  * Prepares every statement once (parse analysis, no execution), so that a missing table or column
- * is reported before the run, with the statement's name and position.
+ * is reported before the run, with the statement's name and position. Every failing statement is
+ * reported, the first in the message and the others in the details.
  */
 export async function checkStatements(session: Session, statements: readonly WorkloadStatement[]): Promise<void> {
+  const prefix = 'PREPARE querygate_check AS ';
+  const problems: { message: string; lines: string[] }[] = [];
   for (const statement of statements) {
     try {
-      await session.query(`PREPARE querygate_check AS ${statement.sql}`);
+      await session.query(`${prefix}${statement.sql}`);
       await session.query('DEALLOCATE querygate_check');
     } catch (error) {
       const server = asServerError(error);
       if (!server) throw error;
-      const prefix = `PREPARE querygate_check AS `.length;
-      const offset = server.position ? server.position - 1 - prefix : -1;
-      throw new InputError(
-        'SQL_FAILED',
-        `${statement.name}: ${server.message}`,
-        offset >= 0 ? caretLines(statement.sql, offset) : [`  ${statement.sql.split('\n')[0] ?? ''}`],
-      );
+      const offset = server.position ? server.position - 1 - prefix.length : -1;
+      const origin = statement.origin;
+      const where = origin
+        ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
+            positionInFile(statement.sql, Math.max(0, offset), origin),
+          )
+        : statement.name;
+      problems.push({
+        message: `${where}: ${server.message}`,
+        lines:
+          offset >= 0
+            ? caretLines(statement.sql, offset, origin?.line ?? 1)
+            : [`  ${statement.sql.split('\n')[0] ?? ''}`],
+      });
     }
+  }
+  const [first, ...rest] = problems;
+  if (first) {
+    throw new InputError('SQL_FAILED', first.message, [
+      ...first.lines,
+      ...rest.flatMap((p) => [p.message, ...p.lines]),
+    ]);
   }
 }

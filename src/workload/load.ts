@@ -1,8 +1,8 @@
 /** Turns a plain SQL file or a YAML scenario into a `Workload`. */
 import { basename, dirname, resolve } from 'node:path';
-import { parseDuration, parseValidatedYaml, readTextFile } from '../config/yaml.js';
+import { parseDuration, parseValidatedYaml, readTextFile, yamlLocator } from '../config/yaml.js';
 import { InputError } from '../errors.js';
-import { fingerprintStatement, isWrite, parseStatement, splitStatements } from '../analyze/parser.js';
+import { fingerprintStatement, isWrite, notReplayable, parseStatement, splitStatements } from '../analyze/parser.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
 
 /** Load settings given on the command line; each one replaces the file's value. */
@@ -45,6 +45,22 @@ function shapeOf(o: LoadOverrides, file: { repeat?: number; count?: number; dura
   return { kind: 'repeat', repeat: file.repeat ?? DEFAULT_REPEAT };
 }
 
+/**
+ * Every measured round needs at least one call of every statement (repeat) or one call (count):
+ * fewer calls than the default rounds lower the rounds; rounds asked for explicitly are an error.
+ */
+function checkRounds(load: Workload['load'], explicit: boolean): Workload['load'] {
+  const { shape } = load;
+  const calls = shape.kind === 'repeat' ? shape.repeat : shape.kind === 'count' ? shape.count : undefined;
+  if (calls === undefined || load.rounds <= calls) return load;
+  if (!explicit) return { ...load, rounds: calls };
+  const what = shape.kind === 'repeat' ? `repeat ${calls}: calls per statement` : `count ${calls}: calls in all`;
+  throw new InputError(
+    'USAGE',
+    `rounds (${load.rounds}) is more than ${what}; every round needs at least one call: lower rounds or raise ${shape.kind}`,
+  );
+}
+
 export function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
   return paths.map((p) => {
     const path = resolve(base, p);
@@ -67,6 +83,11 @@ export function loadSqlWorkload(
   const where = basename(workloadPath);
   const parsed = splitStatements(text, where);
   if (parsed.length === 0) throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
+  const rejected = parsed.flatMap((s) => {
+    const reason = notReplayable(s.sql);
+    return reason ? [`${where}:${s.line}: ${reason}`] : [];
+  });
+  if (rejected.length > 0) throw new InputError('SQL_NOT_REPLAYABLE', rejected[0]!, rejected.slice(1));
   const statements = parsed.map((s): WorkloadStatement => {
     const paramCount = countParams(s.sql);
     if (paramCount > 0) {
@@ -84,6 +105,7 @@ export function loadSqlWorkload(
       paramCount: 0,
       fingerprint: fingerprintStatement(s.sql),
       write: isWrite(s.sql),
+      origin: { file: where, ...s.start },
     };
   });
   return {
@@ -95,13 +117,16 @@ export function loadSqlWorkload(
       schema: readSetupFiles(setup.schema ?? [], process.cwd()),
       seed: readSetupFiles(setup.seed ?? [], process.cwd()),
     },
-    load: {
-      connections: overrides.connections ?? DEFAULT_CONNECTIONS,
-      shape: shapeOf(overrides, {}),
-      warmupMs: overrides.warmupMs ?? 0,
-      rounds: overrides.rounds ?? DEFAULT_ROUNDS,
-      ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
-    },
+    load: checkRounds(
+      {
+        connections: overrides.connections ?? DEFAULT_CONNECTIONS,
+        shape: shapeOf(overrides, {}),
+        warmupMs: overrides.warmupMs ?? 0,
+        rounds: overrides.rounds ?? DEFAULT_ROUNDS,
+        ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
+      },
+      overrides.rounds !== undefined,
+    ),
   };
 }
 
@@ -156,12 +181,11 @@ export const asList = (v: string | string[] | undefined): string[] =>
 /** A YAML scenario: setup files, load shape and weighted statements with parameter generators. */
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const where = basename(path);
-  const file = parseValidatedYaml<ScenarioFile>(
-    readTextFile(path, 'scenario file'),
-    where,
-    'scenario.schema.json',
-    'SCENARIO_INVALID',
-  );
+  const text = readTextFile(path, 'scenario file');
+  const file = parseValidatedYaml<ScenarioFile>(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const at = yamlLocator(text, where);
+  const invalid = (field: (string | number)[], name: string, message: string) =>
+    new InputError('SCENARIO_INVALID', `${at(field)}: ${name}: ${message}`);
   if (file.http !== undefined || !file.statements) {
     throw new InputError(
       'SCENARIO_INVALID',
@@ -170,21 +194,35 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   }
   const base = dirname(resolve(path));
   const statements = file.statements.map((s, i): WorkloadStatement => {
-    const label = `${where}: statements[${i}]`;
-    const parsed = splitStatements(s.sql, `${label}.sql`);
+    const label = `statements[${i}]`;
+    const parsed = splitStatements(s.sql, `${where}: ${label}.sql`);
     if (parsed.length !== 1) {
-      throw new InputError(
-        'SCENARIO_INVALID',
-        `${label}.sql: must hold exactly one statement (found ${parsed.length})`,
+      throw invalid(
+        ['statements', i, 'sql'],
+        `${label}.sql`,
+        `must hold exactly one statement (found ${parsed.length})`,
       );
     }
     const sql = parsed[0]!.sql;
+    const rejected = notReplayable(sql);
+    if (rejected) throw invalid(['statements', i, 'sql'], `${label}.sql`, rejected);
     const paramCount = countParams(sql);
-    const params = (s.params ?? []).map((p, j) => toGenerator(p, `${label}.params[${j}]`));
+    const params = (s.params ?? []).map((p, j) =>
+      toGenerator(p, `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`),
+    );
     if (params.length < paramCount) {
-      throw new InputError(
-        'SCENARIO_INVALID',
-        `${label}.params: the statement uses $${paramCount} but only ${params.length} parameter generator(s) are given`,
+      throw invalid(
+        ['statements', i, 'params'],
+        `${label}.params`,
+        `the statement uses $${paramCount} but only ${params.length} parameter generator(s) are given`,
+      );
+    }
+    if (params.length > paramCount) {
+      throw invalid(
+        ['statements', i, 'params', paramCount],
+        `${label}.params`,
+        `${params.length} parameter generator(s) are given but the statement uses ` +
+          (paramCount === 0 ? 'no $n parameter' : `$1..$${paramCount} only`),
       );
     }
     return {
@@ -198,6 +236,14 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     };
   });
   const load = file.load ?? {};
+  const shapes = (['repeat', 'count', 'duration'] as const).filter((k) => load[k] !== undefined);
+  if (shapes.length > 1) {
+    throw invalid(
+      ['load', shapes[1]!],
+      'load',
+      `give one of repeat, count or duration (found ${shapes.join(' and ')})`,
+    );
+  }
   return {
     kind: 'scenario',
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
@@ -207,16 +253,19 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       schema: readSetupFiles(asList(file.setup?.schema), base),
       seed: readSetupFiles(asList(file.setup?.seed), base),
     },
-    load: {
-      connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
-      shape: shapeOf(overrides, {
-        ...(load.repeat !== undefined ? { repeat: load.repeat } : {}),
-        ...(load.count !== undefined ? { count: load.count } : {}),
-        ...(load.duration !== undefined ? { durationMs: parseDuration(load.duration, 'load.duration') } : {}),
-      }),
-      warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
-      rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
-      ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
-    },
+    load: checkRounds(
+      {
+        connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
+        shape: shapeOf(overrides, {
+          ...(load.repeat !== undefined ? { repeat: load.repeat } : {}),
+          ...(load.count !== undefined ? { count: load.count } : {}),
+          ...(load.duration !== undefined ? { durationMs: parseDuration(load.duration, 'load.duration') } : {}),
+        }),
+        warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
+        rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
+        ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
+      },
+      (overrides.rounds ?? load.rounds) !== undefined,
+    ),
   };
 }

@@ -45,3 +45,30 @@ export function runCli(
     });
   });
 }
+
+/**
+ * Runs the CLI with --verbose and sends SIGINT `afterMs` after it says the replay started: to the
+ * process, or (`group`) to its whole process group, as a terminal's Ctrl-C does.
+ */
+export async function runCliInterrupted(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; group?: boolean; afterMs?: number } = {},
+): Promise<CliResult & { interruptedAt: number | undefined }> {
+  let pid = 0;
+  let interruptedAt: number | undefined;
+  let armed = false;
+  const result = await runCli([...args, '--verbose'], {
+    ...(options.env ? { env: options.env } : {}),
+    ownProcessGroup: options.group ?? false,
+    onSpawn: (p) => (pid = p),
+    onStderr: (text) => {
+      if (armed || !text.includes('querygate: replaying')) return;
+      armed = true;
+      setTimeout(() => {
+        interruptedAt = Date.now();
+        process.kill(options.group ? -pid : pid, 'SIGINT');
+      }, options.afterMs ?? 1000);
+    },
+  });
+  return { ...result, interruptedAt };
+}

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { InputError } from '../../src/errors.js';
 import { createRandom, createValueSources, createWeightedPicker } from '../../src/workload/generators.js';
-import { loadScenario } from '../../src/workload/load.js';
+import { loadScenario, loadSqlWorkload } from '../../src/workload/load.js';
 import { split } from '../../src/workload/replay.js';
 
 beforeAll(loadParser);
@@ -59,6 +59,107 @@ describe('scenario files', () => {
       ),
     );
     expect(error.message).toContain('uses $2 but only 1 parameter generator(s) are given');
+  });
+});
+
+describe('statements that are not replayed', () => {
+  it('rejects every utility statement of a SQL workload, each with its line and the reason', () => {
+    const path = write(
+      'utility.sql',
+      [
+        "SET work_mem = '64kB';",
+        'SELECT 1;',
+        'BEGIN;',
+        'UPDATE t SET v = 1;',
+        'COMMIT;',
+        '-- maintenance',
+        'VACUUM t;',
+        'COPY (SELECT 1) TO STDOUT;',
+        'EXPLAIN SELECT 1;',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadSqlWorkload(path, {}, {}));
+    expect(error.code).toBe('SQL_NOT_REPLAYABLE');
+    const lines = [error.message, ...error.details];
+    expect(lines.map((l) => l.split(': ')[0])).toEqual([
+      'utility.sql:1',
+      'utility.sql:3',
+      'utility.sql:5',
+      'utility.sql:7',
+      'utility.sql:8',
+      'utility.sql:9',
+    ]);
+    expect(lines[0]).toContain('SET is a session setting');
+    expect(lines[1]).toContain('BEGIN cannot be replayed');
+    expect(lines[3]).toContain('VACUUM is not a query to measure');
+    expect(lines[4]).toContain('COPY is not replayed');
+    expect(lines[5]).toContain('EXPLAIN is not replayed');
+  });
+
+  it('accepts every kind of query: CTEs, MERGE, VALUES, TABLE, data-modifying CTEs', () => {
+    const path = write(
+      'queries.sql',
+      [
+        'WITH x AS (SELECT 1 AS a) SELECT a FROM x;',
+        'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v;',
+        'VALUES (1), (2);',
+        'TABLE t;',
+        'WITH d AS (DELETE FROM t RETURNING id) SELECT count(*) FROM d;',
+        '',
+      ].join('\n'),
+    );
+    expect(loadSqlWorkload(path, {}, {}).statements).toHaveLength(5);
+  });
+
+  it('rejects a utility statement in a scenario with its line and column', () => {
+    const path = write('set.yaml', 'statements:\n  - name: s\n    sql: SET statement_timeout = 5\n');
+    expect(errorOf(() => loadScenario(path, {})).message).toMatch(
+      /^set\.yaml:3:10: statements\[0\]\.sql: SET is a session setting/,
+    );
+  });
+});
+
+describe('scenario checks after the schema', () => {
+  it('name the line and column of the field', () => {
+    const minMax = write(
+      'minmax.yaml',
+      'statements:\n  - sql: SELECT $1::int\n    params:\n      - int: { min: 10, max: 1 }\n',
+    );
+    expect(errorOf(() => loadScenario(minMax, {})).message).toBe(
+      'minmax.yaml:4:9: statements[0].params[0]: int.min (10) is greater than int.max (1)',
+    );
+    const two = write('two.yaml', 'statements:\n  - sql: SELECT 1; SELECT 2\n');
+    expect(errorOf(() => loadScenario(two, {})).message).toBe(
+      'two.yaml:2:10: statements[0].sql: must hold exactly one statement (found 2)',
+    );
+  });
+
+  it('reject generators the statement has no $n for', () => {
+    const extra = write('extra.yaml', 'statements:\n  - sql: SELECT 1\n    params:\n      - value: 1\n');
+    expect(errorOf(() => loadScenario(extra, {})).message).toBe(
+      'extra.yaml:4:9: statements[0].params: 1 parameter generator(s) are given but the statement uses no $n parameter',
+    );
+  });
+
+  it('reject more than one of repeat, count and duration', () => {
+    const both = write('both.yaml', 'load:\n  repeat: 5\n  duration: 3s\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(both, {})).message).toBe(
+      'both.yaml:3:13: load: give one of repeat, count or duration (found repeat and duration)',
+    );
+  });
+});
+
+describe('measurement rounds', () => {
+  it('are lowered to the calls per statement when not asked for, and refused when asked for', () => {
+    const path = write('one.sql', 'SELECT 1;\n');
+    expect(loadSqlWorkload(path, {}, { repeat: 1 }).load.rounds).toBe(1);
+    expect(loadSqlWorkload(path, {}, { repeat: 10 }).load.rounds).toBe(3);
+    expect(errorOf(() => loadSqlWorkload(path, {}, { repeat: 2, rounds: 3 })).message).toContain(
+      'rounds (3) is more than repeat 2',
+    );
+    const scenario = write('rounds.yaml', 'load:\n  count: 4\n  rounds: 5\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(scenario, {})).message).toContain('rounds (5) is more than count 4');
   });
 });
 

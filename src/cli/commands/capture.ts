@@ -12,7 +12,7 @@ import { redactUrl } from '../../target/pg.js';
 import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
 import { resolveRunConfig } from '../fail-on.js';
-import type { CliIO } from '../io.js';
+import { ensureWritable, type CliIO } from '../io.js';
 import { collect } from '../options.js';
 import { resolveBudget } from '../output.js';
 import { addTargetOptions, executeRun, type RunFlags } from './run.js';
@@ -39,6 +39,8 @@ export function registerCapture(program: Command, io: CliIO, setExit: (code: num
 export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
   const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  ensureWritable(flags.out, '--out');
+  ensureWritable(flags.saveBaseline, '--save-baseline');
   await loadParser(); // setup files are split and checked before anything runs
   const files = {
     schema: readSetupFiles(flags.schema ?? [], process.cwd()),

@@ -6,7 +6,7 @@ import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
 import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
-import { EXIT, type CliIO } from '../io.js';
+import { EXIT, ensureWritable, type CliIO } from '../io.js';
 import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactUrl } from '../../target/pg.js';
@@ -129,6 +129,9 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
   });
 }
 
+/** As the scenario schema allows. */
+const MAX_ROUNDS = 100;
+
 /** Resolves flags, runs, writes the report and the summary; returns the exit code. */
 export async function runCommand(scenario: string | undefined, flags: RunFlags, io: CliIO): Promise<number> {
   if (scenario && flags.workload) throw new InputError('USAGE', 'give either a scenario file or --workload, not both');
@@ -140,6 +143,10 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   }
   const shapes = [flags.repeat, flags.count, flags.duration].filter((v) => v !== undefined).length;
   if (shapes > 1) throw new InputError('USAGE', '--repeat, --count and --duration are mutually exclusive');
+  if (flags.rounds !== undefined && flags.rounds > MAX_ROUNDS)
+    throw new InputError('USAGE', `--rounds must be at most ${MAX_ROUNDS}, got ${flags.rounds}`);
+  ensureWritable(flags.out, '--out');
+  ensureWritable(flags.saveBaseline, '--save-baseline');
   await loadParser();
   const overrides: LoadOverrides = {
     ...(flags.connections !== undefined ? { connections: flags.connections } : {}),
