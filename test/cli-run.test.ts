@@ -156,6 +156,10 @@ describe('querygate run (CLI)', () => {
     expect((await runCli(['run', '--workload', sql('workload.sql'), '--repeat', 'many'])).code).toBe(2);
     expect((await runCli(['run'])).code).toBe(2);
     expect((await runCli(['frobnicate'])).code).toBe(2);
+    const notAUrl = await runCli(['run', '--workload', sql('workload.sql')], { env: { DATABASE_URL: 'secret@db' } });
+    expect(notAUrl.code).toBe(2);
+    expect(notAUrl.stderr).toContain('DATABASE_URL is not a PostgreSQL URL');
+    expect(notAUrl.stderr).not.toContain('secret');
   });
 
   it('exits 3 when the database is unreachable', async () => {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
 import { runWorkload } from '../src/run/run.js';
-import { applySetupFiles } from '../src/run/setup.js';
+import { applySetupFiles, prepareDatabase } from '../src/run/setup.js';
 import type { InputError } from '../src/errors.js';
 import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -163,5 +163,24 @@ describe('runWorkload on a real PostgreSQL', () => {
     const positioned = await failure('SELECT 1;\nSELECT id,\n       nope\n  FROM accounts;\n');
     expect(positioned.message).toBe('seed.sql:3:8: setup failed: column "nope" does not exist');
     expect(positioned.details[0]).toBe('  3 |        nope');
+  });
+
+  it('vacuums the embedded database after setup, so plans do not depend on when autovacuum ran', async () => {
+    const visible = (kind: 'embedded' | 'external') =>
+      withSession(url, async (s) => {
+        const files = [
+          {
+            path: 'seed.sql',
+            sql: 'DROP TABLE IF EXISTS vm; CREATE TABLE vm AS SELECT g AS id FROM generate_series(1, 20000) g;',
+          },
+        ];
+        await prepareDatabase(s, kind, files, true, () => undefined);
+        const rows = await s.query<{ relallvisible: number }>(
+          "SELECT relallvisible FROM pg_class WHERE relname = 'vm'",
+        );
+        return rows.rows[0]!.relallvisible;
+      });
+    expect(await visible('external')).toBe(0);
+    expect(await visible('embedded')).toBeGreaterThan(0);
   });
 });

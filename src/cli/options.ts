@@ -27,3 +27,24 @@ export function parseDurationFlag(flag: string) {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** The target's URL from --database-url or DATABASE_URL; undefined for the embedded default. */
+export function databaseUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const url = flag ?? (env.DATABASE_URL || undefined);
+  if (url === undefined) return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    // The value is not echoed: it may hold a password.
+    throw new InputError(
+      'USAGE',
+      `${flag !== undefined ? '--database-url' : 'DATABASE_URL'} is not a PostgreSQL URL: ` +
+        'expected postgres://user:password@host:5432/database',
+    );
+  }
+  return url;
+}

@@ -5,8 +5,9 @@ import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { asServerError, type Session } from '../target/pg.js';
 
 /**
- * Applies a workload's schema and seed files, then ANALYZE: always on the embedded database, on an
- * external one only when the user asked (`--setup`); otherwise returns a warning for the report.
+ * Applies a workload's schema and seed files, then VACUUM ANALYZE (embedded) or ANALYZE (external):
+ * always on the embedded database, on an external one only when the user asked (`--setup`);
+ * otherwise returns a warning for the report.
  */
 export async function prepareDatabase(
   control: Session,
@@ -20,9 +21,21 @@ export async function prepareDatabase(
     return `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`;
   }
   for (const file of files) step(`applying ${file.path}`);
+  if (kind === 'external') {
+    await applySetupFiles(control, files);
+    step('analyzing tables');
+    await control.query('ANALYZE');
+    return undefined;
+  }
+  // On the throwaway database, VACUUM too: it sets the visibility map, without which the planner's
+  // choice between an index-only scan and a bitmap scan depends on when autovacuum last ran, and two
+  // runs of one workload could differ in plan. VACUUM marks a page all-visible only once the commit
+  // of its rows is flushed, which the embedded server's synchronous_commit=off would delay.
+  await control.query('SET synchronous_commit = on');
   await applySetupFiles(control, files);
-  step('analyzing tables');
-  await control.query('ANALYZE');
+  await control.query('RESET synchronous_commit');
+  step('vacuuming and analyzing tables');
+  await control.query('VACUUM ANALYZE');
   return undefined;
 }
 

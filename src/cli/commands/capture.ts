@@ -13,7 +13,7 @@ import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
 import { resolveRunConfig } from '../fail-on.js';
 import { ensureWritable, type CliIO } from '../io.js';
-import { collect } from '../options.js';
+import { collect, databaseUrlOf } from '../options.js';
 import { resolveBudget } from '../output.js';
 import { addTargetOptions, executeRun, type RunFlags } from './run.js';
 
@@ -38,7 +38,7 @@ export function registerCapture(program: Command, io: CliIO, setExit: (code: num
 /** Runs the command under capture; returns the exit code (a failing command: exit 3, report written). */
 export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
-  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
   ensureWritable(flags.out, '--out');
   ensureWritable(flags.saveBaseline, '--save-baseline');
   await loadParser(); // setup files are split and checked before anything runs

@@ -1,3 +1,4 @@
+import { databaseUrlOf } from '../options.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadParser } from '../../analyze/parser.js';
@@ -30,7 +31,7 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
       ...scenario,
       ...(scenario.app ? { app: { ...scenario.app, command: [process.execPath, 'server.js'] } } : {}),
     };
-    const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+    const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
     if (databaseUrl) io.err('querygate: the demo creates (and replaces) schema "shop" in the given database');
     const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
     const budget = resolveBudget(flags, io);

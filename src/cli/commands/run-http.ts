@@ -1,4 +1,5 @@
 /** `querygate run <scenario>` when the scenario has an `http` section: HTTP replay through the application. */
+import { databaseUrlOf } from '../options.js';
 import { InputError } from '../../errors.js';
 import { budgetRules } from '../../budget/gate.js';
 import { readReport } from '../../report/read.js';
@@ -32,7 +33,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
     ...(flags.baseUrl !== undefined ? { baseUrl: flags.baseUrl } : {}),
   };
   const workload = loadHttpScenario(scenario, overrides);
-  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {

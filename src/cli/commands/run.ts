@@ -7,7 +7,7 @@ import { runWorkload } from '../../run/run.js';
 import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
 import { EXIT, ensureWritable, type CliIO } from '../io.js';
-import { collect, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactUrl } from '../../target/pg.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
@@ -166,7 +166,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   const workload = scenario
     ? loadScenario(scenario, overrides)
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
-  const databaseUrl = flags.databaseUrl ?? (io.env.DATABASE_URL || undefined);
+  const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   // Read the budget first too: a bad file fails before the run.
   const budget = resolveBudget(flags, io);
