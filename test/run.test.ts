@@ -183,4 +183,28 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(await visible('external')).toBe(0);
     expect(await visible('embedded')).toBeGreaterThan(0);
   });
+
+  it('names the partitioned table of the partitions a plan reads', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP TABLE IF EXISTS measurements;
+         CREATE TABLE measurements (id int, taken date) PARTITION BY RANGE (taken);
+         CREATE TABLE measurements_2023 PARTITION OF measurements FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+         CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO measurements SELECT g, date '2023-01-01' + g % 700 FROM generate_series(1, 5000) g;
+         ANALYZE measurements;`,
+      ),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-partitions-'));
+    const file = join(dir, 'partitions.sql');
+    writeFileSync(file, "SELECT count(*) FROM measurements WHERE taken > date '2023-06-01';\n");
+    const report = await runWorkload({ workload: loadSqlWorkload(file, {}, { repeat: 2 }), databaseUrl: url });
+    const query = report.queries[0]!;
+    expect(query.relations).toEqual(['public.measurements_2023', 'public.measurements_2024', 'public.measurements']);
+    const partition = report.relations.find((r) => r.name === 'public.measurements_2024')!;
+    expect(partition.partitionOf).toBe('public.measurements');
+    const parent = report.relations.find((r) => r.name === 'public.measurements')!;
+    expect(parent.kind).toBe('partitioned-table');
+    expect(parent.partitionOf).toBeUndefined();
+  });
 });

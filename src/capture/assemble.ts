@@ -204,11 +204,26 @@ export async function capturePlans(
     );
   }
   const names = [...new Set(out.flatMap((q) => q.relations))];
-  const relations = await describeRelations(session, names);
+  const scanned = await describeRelations(session, names);
+  // Plans name partitions: the partitioned tables they belong to are described too, and listed with
+  // each statement, so that a budget or a reader can name the table the statement was written for.
+  const roots = [...new Set(scanned.flatMap((r) => (r.partitionOf ? [r.partitionOf] : [])))];
+  const relations = [...scanned, ...(await describeRelations(session, roots))].sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   // Plans name relations without their schema: qualify them with what the catalog resolved.
-  const qualified = new Map(relations.map((r) => [r.table, r.name]));
+  const qualified = new Map(scanned.map((r) => [r.table, r]));
+  const statementRelations = (planned: readonly string[]) => {
+    const found = planned.map((r) => qualified.get(r));
+    return [
+      ...new Set([
+        ...planned.map((r, i) => found[i]?.name ?? r),
+        ...found.flatMap((r) => (r?.partitionOf ? [r.partitionOf] : [])),
+      ]),
+    ];
+  };
   return {
-    queries: out.map((q) => ({ ...q, relations: q.relations.map((r) => qualified.get(r) ?? r) })),
+    queries: out.map((q) => ({ ...q, relations: statementRelations(q.relations) })),
     relations,
   };
 }

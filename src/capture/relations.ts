@@ -25,11 +25,15 @@ export async function describeRelations(session: Session, names: readonly string
     total: number;
     live: number | null;
     analyzed: Date | null;
+    root: string | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
             pg_relation_size(c.oid) AS size, pg_total_relation_size(c.oid) AS total,
-            s.n_live_tup AS live, greatest(s.last_analyze, s.last_autoanalyze) AS analyzed
+            s.n_live_tup AS live, greatest(s.last_analyze, s.last_autoanalyze) AS analyzed,
+            CASE WHEN c.relispartition THEN (
+              SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
+               WHERE r.oid = pg_partition_root(c.oid)) END AS root
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -57,6 +61,7 @@ export async function describeRelations(session: Session, names: readonly string
       sizeBytes: r.size,
       totalSizeBytes: r.total,
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
+      ...(r.root ? { partitionOf: r.root } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

@@ -187,6 +187,8 @@ export interface RelationInfo {
   readonly sizeBytes: number;
   readonly totalSizeBytes: number;
   readonly lastAnalyzed: string | null;
+  /** For a partition: the partitioned table at the root of its tree (schema.table). */
+  readonly partitionOf?: string;
   readonly indexes: readonly IndexInfo[];
 }
 
