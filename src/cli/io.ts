@@ -17,7 +17,8 @@ export function processIO(): CliIO {
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     isTTY,
-    columns: process.stdout.columns ?? 120,
+    // Not a terminal (a CI log, a file): wide enough for every column of the summary.
+    columns: process.stdout.columns ?? 160,
     color: isTTY && !process.env.NO_COLOR,
     env: process.env,
   };

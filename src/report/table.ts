@@ -10,7 +10,7 @@ export interface TableOptions {
   readonly top?: number;
   /** ANSI colour in table borders and headings. */
   readonly color?: boolean;
-  /** Terminal width, to size the query column. */
+  /** Terminal width: sizes the statement column; a narrow terminal leaves out the least needed columns. */
   readonly width?: number;
 }
 
@@ -39,24 +39,36 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   );
   if (!report.run.complete)
     lines.push(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`);
-  const queryWidth = Math.max(30, width - 100);
+  type Query = Report['queries'][number];
+  // Columns with the order they are left out in when the terminal is too narrow (0: always shown).
+  const columns: { head: string; width: number; dropOrder: number; cell: (q: Query, i: number) => string }[] = [
+    { head: '#', width: 4, dropOrder: 0, cell: (_, i) => String(i + 1) },
+    { head: 'total', width: 10, dropOrder: 0, cell: (q) => formatMs(q.totalMs) },
+    { head: 'share', width: 7, dropOrder: 0, cell: (q) => formatPercent(q.dbTimeShare) },
+    { head: 'calls', width: 8, dropOrder: 0, cell: (q) => formatCount(q.calls) },
+    { head: 'mean', width: 10, dropOrder: 0, cell: (q) => formatMs(q.meanMs) },
+    { head: 'p95', width: 10, dropOrder: 3, cell: (q) => formatMs(q.latency?.p95) },
+    { head: 'rows/call', width: 11, dropOrder: 2, cell: (q) => formatCount(q.rowsPerCall) },
+    { head: 'blks/call', width: 11, dropOrder: 4, cell: (q) => formatCount(q.sharedBlksPerCall) },
+    { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestNode },
+  ];
+  const MIN_QUERY_WIDTH = 30;
+  // Each column takes its width plus one border; the statement column and the last border follow.
+  const fixedWidth = () => columns.reduce((sum, c) => sum + c.width + 1, 0) + 2;
+  for (let order = 1; fixedWidth() + MIN_QUERY_WIDTH > width && order <= 4; order++) {
+    const index = columns.findIndex((c) => c.dropOrder === order);
+    if (index >= 0) columns.splice(index, 1);
+  }
+  const queryWidth = Math.max(MIN_QUERY_WIDTH, width - fixedWidth());
   const table = new Table({
-    head: ['#', 'total', 'share', 'calls', 'mean', 'p95', 'rows/call', 'blks/call', 'costliest plan node', 'statement'],
+    head: [...columns.map((c) => c.head), 'statement'],
     style,
     wordWrap: true,
-    colWidths: [4, 10, 7, 8, 10, 10, 10, 10, 26, queryWidth],
+    colWidths: [...columns.map((c) => c.width), queryWidth],
   });
   report.queries.slice(0, top).forEach((q, i) => {
     table.push([
-      String(i + 1),
-      formatMs(q.totalMs),
-      formatPercent(q.dbTimeShare),
-      formatCount(q.calls),
-      formatMs(q.meanMs),
-      formatMs(q.latency?.p95),
-      formatCount(q.rowsPerCall),
-      formatCount(q.sharedBlksPerCall),
-      costliestNode(q),
+      ...columns.map((c) => c.cell(q, i)),
       oneLine(q.query, queryWidth * 2 - 6) + (q.errors ? ` [${q.errors} errors]` : ''),
     ]);
   });
