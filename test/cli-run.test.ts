@@ -152,6 +152,14 @@ describe('querygate run (CLI)', () => {
     expect(empty.stderr).toContain('rounds (5) is more than repeat 2');
   });
 
+  it('hints at --setup when a statement misses a table of setup files that were not applied', async () => {
+    const empty = await createTestDatabase('nosetup');
+    const result = await runCli(['run', scenario('valid.yaml'), '--database-url', empty]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/does not exist/);
+    expect(result.stderr).toContain('hint: the setup files were not applied to the external database: pass --setup');
+  });
+
   it('exits 2 for bad flags', async () => {
     expect((await runCli(['run', '--workload', sql('workload.sql'), '--repeat', 'many'])).code).toBe(2);
     expect((await runCli(['run'])).code).toBe(2);

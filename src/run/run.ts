@@ -4,6 +4,7 @@
  * returns a report of what was captured, marked incomplete.
  */
 import type { ClientStatement } from '../capture/assemble.js';
+import { InputError, type InputErrorCode } from '../errors.js';
 import { takeSnapshot, type Snapshot } from '../capture/statements.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import { LatencyRecorder } from '../capture/latency.js';
@@ -46,7 +47,18 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     const files = [...workload.setup.schema, ...workload.setup.seed];
     const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
     if (skipped) warnings.push(skipped);
-    await checkStatements(control, workload.statements);
+    try {
+      await checkStatements(control, workload.statements);
+    } catch (error) {
+      // The likely cause of a missing table: the setup files were not applied.
+      if (skipped && error instanceof InputError) {
+        throw new InputError(error.code as InputErrorCode, error.message, [
+          ...error.details,
+          `hint: the setup files were not applied to the external database: pass --setup to apply them`,
+        ]);
+      }
+      throw error;
+    }
 
     const rollbackWrites = external && !options.allowWrites && workload.statements.some((s) => s.write);
     const snapshots: Snapshot[] = [];
