@@ -81,7 +81,7 @@ export function loadSqlWorkload(
 ): Workload {
   const text = readTextFile(workloadPath, 'workload file');
   const where = basename(workloadPath);
-  const parsed = splitStatements(text, where);
+  const parsed = text.trim() === '' ? [] : splitStatements(text, where);
   if (parsed.length === 0) throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
   const rejected = parsed.flatMap((s) => {
     const reason = notReplayable(s.sql);

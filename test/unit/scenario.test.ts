@@ -97,6 +97,18 @@ describe('statements that are not replayed', () => {
     expect(lines[5]).toContain('EXPLAIN is not replayed');
   });
 
+  it('says an empty or comment-only workload holds no statement', () => {
+    for (const [name, text] of [
+      ['empty.sql', ''],
+      ['blank.sql', '\n  \n'],
+      ['comments.sql', '-- nothing yet\n/* still nothing */\n'],
+    ]) {
+      expect(errorOf(() => loadSqlWorkload(write(name!, text!), {}, {})).message).toBe(
+        `${name}: the workload holds no SQL statement`,
+      );
+    }
+  });
+
   it('accepts every kind of query: CTEs, MERGE, VALUES, TABLE, data-modifying CTEs', () => {
     const path = write(
       'queries.sql',
