@@ -117,6 +117,18 @@ describe('querygate check and budget init (built binary)', () => {
     expect(version.code).toBe(2);
     expectCleanError(version.stderr, /^querygate: error: .*old\.json: report format version 99 is not supported/);
 
+    const edited = fixtureReport() as unknown as { queries: Record<string, unknown>[] };
+    edited.queries[0]!.meanMs = 'fast';
+    const invalid = join(dir, 'edited.json');
+    writeFileSync(invalid, JSON.stringify(edited));
+    const schema = await runCli(['check', invalid, '--budget', BUDGET], { cwd: dir });
+    expect(schema.code).toBe(2);
+    expect(schema.stdout).toBe('');
+    expectCleanError(
+      schema.stderr,
+      /^querygate: error: .*edited\.json: not a valid querygate report .*: queries\[0\]\.meanMs: must be number$/,
+    );
+
     const format = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'html'], { cwd: dir });
     expect(format.code).toBe(2);
     expect(format.stderr).toContain('--format must be one of table, json, markdown, junit, github, sarif');

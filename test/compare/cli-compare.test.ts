@@ -89,10 +89,24 @@ describe('querygate compare (CLI)', () => {
     expect(invalid.code, invalid.stderr).toBe(2);
     expect(invalid.stderr.trim()).toBe(`querygate: error: ${notReport}: not a querygate report`);
 
+    // A report that parses but does not match the report schema: refused, naming the JSON path.
+    const broken = JSON.parse(readFileSync(withoutIndex, 'utf8')) as { queries: Record<string, unknown>[] };
+    broken.queries[1]!.calls = 'many';
+    broken.queries[2]!.fingerprint = 12;
+    const badHead = join(dir, 'bad-head.json');
+    writeFileSync(badHead, JSON.stringify(broken));
+    const schema = await cli(['compare', withIndex, badHead]);
+    expect(schema.code, schema.stderr).toBe(2);
+    expect(schema.stdout).toBe('');
+    expect(schema.stderr.trim().split('\n')).toEqual([
+      `querygate: error: ${badHead}: not a valid querygate report (schemas/report.schema.json): queries[1].calls: must be number`,
+      `${badHead}: queries[2].fingerprint: must be string`,
+    ]);
+
     const format = await cli(['compare', withIndex, withoutIndex, '--format', 'xml']);
     expect(format.code, format.stderr).toBe(2);
     expect(format.stderr).toContain("argument 'xml' is invalid");
-    for (const r of [missing, invalid, format]) expect(r.stderr).not.toMatch(noStack);
+    for (const r of [missing, invalid, schema, format]) expect(r.stderr).not.toMatch(noStack);
   });
 });
 
@@ -160,6 +174,17 @@ describe('querygate run --baseline (CLI)', () => {
     const r = await run(['--baseline', join(dir, 'missing.json')], out);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim()).toBe(`querygate: error: report not found: ${join(dir, 'missing.json')}`);
+    expect(existsSync(out)).toBe(false);
+
+    const broken = JSON.parse(readFileSync(withIndex, 'utf8')) as { queries: Record<string, unknown>[] };
+    broken.queries[0]!.sharedBlksPerCall = null;
+    const invalid = join(dir, 'invalid-baseline.json');
+    writeFileSync(invalid, JSON.stringify(broken));
+    const bad = await run(['--baseline', invalid], out);
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr.trim()).toBe(
+      `querygate: error: ${invalid}: not a valid querygate report (schemas/report.schema.json): queries[0].sharedBlksPerCall: must be number`,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });
