@@ -68,6 +68,10 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
       .join(', ');
     return { pointer: error.instancePath, message: `must be one of ${allowed}` };
   }
+  if (error.keyword === 'type') {
+    const types = [(error.params as { type: string | string[] }).type].flat();
+    return { pointer: error.instancePath, message: `must be ${types.join(' or ')}` };
+  }
   if (error.keyword === 'const') {
     // Ajv says "must be equal to constant" without the constant.
     return {

@@ -43,7 +43,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     const scan = first.queries.find((q) => q.query.includes('count(*)'))!;
     expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
     const budget = join(dir, 'tight.yaml');
-    writeFileSync(budget, `statements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
+    writeFileSync(budget, `version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
     const out = join(dir, 'tight');
     const result = await runCli(
       [
@@ -67,7 +67,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
       { cwd: dir },
     );
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight\.yaml:3\)/);
+    expect(result.stdout).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight\.yaml:4\)/);
     expect(result.stdout).toMatch(/shared blocks per call \d+(\.\d+)? > 100/);
     const report = JSON.parse(readFileSync(join(dir, 'tight.json'), 'utf8')) as Report;
     expect(report.gate?.passed).toBe(false);
@@ -95,7 +95,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     const report = JSON.parse(readFileSync(join(dir, 'second.json'), 'utf8')) as Report;
     expect(report.gate?.counts.limits).toBeGreaterThan(report.queries.length);
 
-    writeFileSync(join(dir, 'querygate.budget.yaml'), 'limits:\n  totalDbMs: 0.001\n');
+    writeFileSync(join(dir, 'querygate.budget.yaml'), 'version: 1\nlimits:\n  totalDbMs: 0.001\n');
     const ignored = await runCli(
       ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(dir, 'third.json'), '--quiet'],
       { cwd: dir },
@@ -107,14 +107,14 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
 
   it('rejects a bad budget before running (exit 2)', async () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'statements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');
+    writeFileSync(bad, 'version: 1\nstatements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');
     const result = await runCli(
       ['run', ...workload, '--database-url', url, '--budget', bad, '--out', join(dir, 'never.json')],
       { cwd: dir },
     );
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')[0]).toMatch(
-      /^querygate: error: .*bad\.yaml:3:16: statements\[0\]\.maxMeanMs: must be number$/,
+      /^querygate: error: .*bad\.yaml:4:16: statements\[0\]\.maxMeanMs: must be number$/,
     );
     // Rejected before the replay: no report was written.
     expect(existsSync(join(dir, 'never.json'))).toBe(false);

@@ -103,13 +103,39 @@ describe('querygate check and budget init (built binary)', () => {
     expectCleanError(none.stderr, /^querygate: error: no budget file: pass --budget FILE/);
 
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'limits:\n  totalDbMs: 100\nrules:\n  not-a-rule: error\n');
+    writeFileSync(bad, 'version: 1\nlimits:\n  totalDbMs: 100\nrules:\n  not-a-rule: error\n');
     const unknown = await runCli(['check', FIXTURE_REPORT, '--budget', bad], { cwd: dir });
     expect(unknown.code).toBe(2);
     expectCleanError(
       unknown.stderr,
-      /^querygate: error: .*bad\.yaml:4:3: rules\.not-a-rule: unknown rule "not-a-rule"/,
+      /^querygate: error: .*bad\.yaml:5:3: rules\.not-a-rule: unknown rule "not-a-rule"/,
     );
+
+    // An empty budget gates nothing: refused instead of "Gate FAILED: 0 of 0 limit(s)".
+    const empty = join(dir, 'empty.yaml');
+    writeFileSync(empty, '# limits to come\n');
+    const none0 = await runCli(['check', FIXTURE_REPORT, '--budget', empty], { cwd: dir });
+    expect(none0.code).toBe(2);
+    expect(none0.stdout).toBe('');
+    expectCleanError(none0.stderr, /^querygate: error: .*empty\.yaml: the budget file is empty/);
+
+    // Every problem is printed, in file order, not only the first.
+    const several = join(dir, 'several.yaml');
+    writeFileSync(
+      several,
+      'version: 2\nlimits:\n  totalDbMs: 0\n  routeP95Ms: -1\nrules: { slow-mean: { severity: fatal, thresholdMs: -5 } }\n',
+    );
+    const all = await runCli(['check', FIXTURE_REPORT, '--budget', several], { cwd: dir });
+    expect(all.code).toBe(2);
+    const lines = all.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^querygate: error: .*several\.yaml:1:10: version: must be 1, .*\(found 2\)$/);
+    expect(lines.slice(1).map((l) => l.replace(/^.*several\.yaml:/, ''))).toEqual([
+      '3:14: limits.totalDbMs: must be > 0',
+      '4:15: limits.routeP95Ms: must be > 0',
+      '5:33: rules.slow-mean.severity: must be one of "error", "warning", "info", "off"',
+      '5:40: rules.slow-mean.thresholdMs: must be a non-negative number, got -5',
+    ]);
+    expect(all.stderr).not.toMatch(/^\s+at /m);
 
     const old = join(dir, 'old.json');
     writeFileSync(old, JSON.stringify({ ...fixtureReport(), version: 99 }));
