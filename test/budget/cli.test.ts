@@ -38,6 +38,17 @@ describe('querygate check and budget init (built binary)', () => {
     expect(result.stdout).toMatch(/skipped limits\.statementsPerRequest .*: no HTTP routes/);
   });
 
+  it('--quiet keeps the verdict and every violation and drops only the statements table', async () => {
+    const full = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET], { cwd });
+    const quiet = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '-q'], { cwd });
+    expect(quiet.code).toBe(1);
+    expect(quiet.stdout).not.toContain('┌');
+    const gateText = full.stdout.slice(full.stdout.indexOf('Gate FAILED')).trim();
+    expect(gateText).toMatch(/^Gate FAILED: 3 of \d+ limit\(s\) exceeded/);
+    expect(quiet.stdout.trim()).toBe(gateText);
+    expect(quiet.stdout.match(/^ {2}FAIL /gm)).toHaveLength(4);
+  });
+
   it('budget init writes a starting budget that the same report passes (exit 0)', async () => {
     const dir = scratch();
     const init = await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir });
