@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,65 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     expect(ignored.code).toBe(0);
     expect(ignored.stderr).not.toContain('using budget');
     expect((JSON.parse(readFileSync(join(dir, 'third.json'), 'utf8')) as Report).gate).toBeUndefined();
+  });
+
+  it('check from another directory points annotations at the workload file from there', async () => {
+    // A checkout: the workload in lib/, the budget in bud/; the run starts in lib/, check in the root.
+    const repo = mkdtempSync(join(tmpdir(), 'qg-annotations-'));
+    for (const d of ['.git', 'lib', 'bud']) mkdirSync(join(repo, d));
+    copyFileSync(sql('workload.sql'), join(repo, 'lib', 'lib.sql'));
+    writeFileSync(
+      join(repo, 'bud', 'b2.yaml'),
+      'version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 1\n',
+    );
+    const ran = await runCli(
+      [
+        'run',
+        '--workload',
+        'lib.sql',
+        '--repeat',
+        '3',
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        '../r1.json',
+        '-q',
+      ],
+      { cwd: join(repo, 'lib') },
+    );
+    expect(ran.code, ran.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(repo, 'r1.json'), 'utf8')) as Report;
+    expect(report.workload).toMatchObject({ source: 'lib.sql', sourceRepoPath: 'lib/lib.sql' });
+    const scanLine = 5; // SELECT count(*) FROM events ... in the workload file
+
+    const checked = await runCli(
+      [
+        'check',
+        'r1.json',
+        '--budget',
+        'bud/b2.yaml',
+        '--fail-on',
+        'warning',
+        '--format',
+        'github',
+        '--format',
+        'sarif',
+        '--output-dir',
+        'out',
+      ],
+      { cwd: repo },
+    );
+    expect(checked.code, checked.stderr).toBe(1);
+    const annotations = checked.stdout.split('\n').filter((l) => l.startsWith('::'));
+    expect(annotations.some((l) => l.startsWith('::error file=bud/b2.yaml,line=4,'))).toBe(true);
+    const findings = annotations.filter((l) => l.includes('title=querygate ') && !l.includes('budget'));
+    expect(findings.length).toBeGreaterThan(0);
+    for (const l of findings) expect(l).toMatch(/ file=lib\/lib\.sql(,line=\d+)?,/);
+    expect(findings.some((l) => l.includes(`file=lib/lib.sql,line=${scanLine},`))).toBe(true);
+    const sarif = readFileSync(join(repo, 'out', 'querygate.sarif'), 'utf8');
+    expect(sarif).toContain('"uri": "lib/lib.sql"');
+    expect(sarif).not.toContain('"uri": "lib.sql"');
   });
 
   it('rejects a bad budget before running (exit 2)', async () => {

@@ -5,6 +5,7 @@ import { gateReport } from '../../budget/gate.js';
 import { loadConfig } from '../../config/config.js';
 import { renderGateText } from '../../report/gate-text.js';
 import { readReport } from '../../report/read.js';
+import { relocateSource } from '../../report/source-paths.js';
 import { EXIT, type CliIO } from '../io.js';
 import { parseFailOn, type FailOn } from '../fail-on.js';
 import {
@@ -46,7 +47,8 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
 
 /** Reads the report and the budget, gates, writes the outputs; returns the exit code. */
 export async function checkCommand(reportPath: string, flags: CheckFlags, io: CliIO): Promise<number> {
-  const report = readReport(reportPath);
+  // Annotations point at the workload file from here, not from where the run was started.
+  const report = relocateSource(readReport(reportPath), process.cwd());
   const budget = resolveBudget(flags, io, { required: true });
   const config = loadConfig({ cwd: process.cwd(), ...(flags.config ? { file: flags.config } : {}) });
   await loadParser(); // the rules read statement text
