@@ -78,6 +78,39 @@ describe('querygate compare (CLI)', () => {
     expect(e.stderr).not.toMatch(noStack);
   });
 
+  it('compares HTTP reports route by route; the compare: section decides whether route timings count', async () => {
+    const httpBase = fixture('reports/http-base.json');
+    const httpHead = fixture('reports/http-head.json');
+    const r = await cli(['compare', httpBase, httpHead]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toContain('base: shop-routes on PostgreSQL');
+    expect(r.stdout).toContain(', 1 round, ');
+    expect(r.stdout).toContain('REGRESSION: 1 statement(s) and 1 route(s) regressed');
+    expect(r.stdout).toMatch(/^ {2}route "orders of a customer" \(GET \/customers\/\{id\}\/orders\)$/m);
+    expect(r.stdout).not.toContain('--rounds');
+    expect(r.stdout).not.toMatch(/\b0 round/);
+
+    // Statement thresholds out of the way: the route alone fails the comparison ...
+    const lenient = join(dir, 'lenient-statements.budget.yaml');
+    writeFileSync(lenient, LENIENT_COMPARE);
+    const routeOnly = await cli(['compare', httpBase, httpHead, '--budget', lenient]);
+    expect(routeOnly.code, routeOnly.stderr).toBe(1);
+    expect(routeOnly.stdout).toContain('REGRESSION: 1 route(s) regressed');
+    // ... unless the budget says route timings are shown, not counted.
+    const shown = join(dir, 'routes-shown.budget.yaml');
+    writeFileSync(shown, `${LENIENT_COMPARE}  routes: { timingRegressions: false }\n`);
+    const ok = await cli(['compare', httpBase, httpHead, '--budget', shown, '--format', 'markdown']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^\| unchanged \| orders of a customer .*\| slower \(not counted\) \|$/m);
+
+    const bad = join(dir, 'bad-routes.budget.yaml');
+    writeFileSync(bad, 'version: 1\ncompare:\n  routes: { dbMsPerRequest: { relative: -1 }, p95: 3 }\n');
+    const e = await cli(['compare', httpBase, httpHead, '--budget', bad]);
+    expect(e.code, e.stderr).toBe(2);
+    expect(e.stderr).toMatch(/bad-routes\.budget\.yaml:3:\d+: compare\.routes\.dbMsPerRequest\.relative: must be >= 0/);
+    expect(e.stderr).toMatch(/bad-routes\.budget\.yaml:3:\d+: compare\.routes\.p95: unknown field/);
+  });
+
   it('rejects missing and invalid reports and unknown formats with exit 2 and one line', async () => {
     const missing = await cli(['compare', join(dir, 'nope.json'), withIndex]);
     expect(missing.code, missing.stderr).toBe(2);
