@@ -115,11 +115,16 @@ function compareRoute(
   const common = { dbMsPerRequest, latencyP99Ms };
   if (b.requests === 0 || h.requests === 0) {
     const note = `no response in ${b.requests === 0 ? 'base' : 'head'}'s phase: timings not compared`;
-    return result(h, regressions, improvements, b, statementsPerRequest, errorRate, {
-      ...common,
-      verdict: 'inconclusive',
-      note,
-    });
+    return result(
+      b,
+      h,
+      { regressions, improvements, statementsPerRequest, errorRate },
+      {
+        ...common,
+        verdict: 'inconclusive',
+        note,
+      },
+    );
   }
   const db = judge(dbMsPerRequest, t.dbMsPerRequest, speed?.dbTime ?? 1);
   const p99 = judge(latencyP99Ms, t.latencyP99Ms, speed?.latency ?? 1);
@@ -150,28 +155,26 @@ function compareRoute(
   const note =
     `${dbText}, ${p99Text}: ${rule}` +
     (verdict === 'slower' && !counted ? ' (not counted: compare.routes.timingRegressions is false)' : '');
-  return result(h, regressions, improvements, b, statementsPerRequest, errorRate, { ...common, verdict, note });
+  return result(b, h, { regressions, improvements, statementsPerRequest, errorRate }, { ...common, verdict, note });
 }
 
 function result(
-  h: RouteReport,
-  regressions: ComparisonReason[],
-  improvements: ComparisonReason[],
   b: RouteReport,
-  statementsPerRequest: MetricChange,
-  errorRate: MetricChange,
+  h: RouteReport,
+  judged: Pick<RouteComparison, 'regressions' | 'improvements' | 'statementsPerRequest' | 'errorRate'>,
   timing: RouteComparison['timing'],
 ): RouteComparison {
   return {
     route: h.name,
     method: h.method,
     path: h.path,
-    verdict: regressions.length > 0 ? 'regression' : improvements.length > 0 ? 'improvement' : 'unchanged',
-    regressions,
-    improvements,
+    verdict:
+      judged.regressions.length > 0 ? 'regression' : judged.improvements.length > 0 ? 'improvement' : 'unchanged',
+    regressions: judged.regressions,
+    improvements: judged.improvements,
     requests: { base: b.requests, head: h.requests },
-    statementsPerRequest,
-    errorRate,
+    statementsPerRequest: judged.statementsPerRequest,
+    errorRate: judged.errorRate,
     timing,
   };
 }
