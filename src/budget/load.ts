@@ -6,8 +6,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { resolveRules } from '../config/config.js';
-import { parseValidatedYaml, readTextFile } from '../config/yaml.js';
+import { resolveRules, type RulesConfig } from '../config/config.js';
+import { readTextFile, validateYaml } from '../config/yaml.js';
 import { InputError, isQuerygateError } from '../errors.js';
 import type { AnyRule } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
@@ -43,72 +43,138 @@ export function loadBudget(path: string, options: BudgetLoadOptions = {}): Budge
   return parseBudget(readTextFile(path, 'budget file'), shown, options);
 }
 
-/** Parses and validates budget text; `where` names the file in messages. */
+/** Problems listed for one file: enough to fix a batch at a time, not a wall of text. */
+export const MAX_BUDGET_PROBLEMS = 20;
+
+/** The only budget format version this querygate reads. */
+export const BUDGET_VERSION = 1;
+
+interface Problem {
+  readonly field: string;
+  readonly line: number;
+  readonly col: number;
+  readonly text: string;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Parses and validates budget text; `where` names the file in messages. Every problem is reported
+ * at once (schema and the checks a schema cannot express, in file order, up to
+ * MAX_BUDGET_PROBLEMS): the first in the message, the others in `details`.
+ */
 export function parseBudget(text: string, where: string, options: BudgetLoadOptions = {}): Budget {
-  // A file with nothing but comments is an empty budget (findings are still gated).
-  const empty = parseDocument(text).contents === null;
-  const raw = empty
-    ? {}
-    : (parseValidatedYaml<RawBudget | null>(text, where, 'budget.schema.json', 'BUDGET_INVALID') ?? {});
+  // An empty budget gates nothing: almost always a file that was truncated or never filled in.
+  const doc = parseDocument(text);
+  if (doc.errors.length === 0 && (doc.contents === null || doc.toJS() == null)) {
+    throw new InputError(
+      'BUDGET_INVALID',
+      `${where}: the budget file is empty: start it with "version: ${BUDGET_VERSION}" and add limits (querygate budget init report.json writes a starting budget)`,
+    );
+  }
+  const { data, problems: schemaProblems } = validateYaml(text, where, 'budget.schema.json', 'BUDGET_INVALID');
   const positions = fieldPositions(text);
+  const position = (field: string) => positions.get(field) ?? nearest(positions, field) ?? { line: 1, col: 1 };
   const place = (field: string) => {
-    const pos = positions.get(field) ?? nearest(positions, field);
-    return `${where}:${pos?.line ?? 1}:${pos?.col ?? 1}`;
+    const pos = position(field);
+    return `${where}:${pos.line}:${pos.col}`;
+  };
+  const problems: Problem[] = schemaProblems.map((p) => ({
+    ...p,
+    text: p.field === 'version' ? `${where}:${p.line}:${p.col}: ${versionProblem(p.message, data)}` : p.text,
+  }));
+  const schemaFields = new Set(problems.map((p) => p.field));
+  // The checks below read sections the schema may have rejected: they look only at well-formed parts,
+  // and a field the schema already named is not named twice.
+  const add = (field: string, message: string) => {
+    if (schemaFields.has(field)) return;
+    const pos = position(field);
+    problems.push({ field, line: pos.line, col: pos.col, text: message });
   };
   const at = (field: string) => `${place(field)}: ${field}`;
-  const problems: string[] = [];
+  const raw = (isObject(data) ? data : {}) as Partial<Record<keyof RawBudget, unknown>>;
 
-  const statements = raw.statements ?? [];
+  const statements = Array.isArray(raw.statements) ? (raw.statements as unknown[]) : [];
   statements.forEach((s, i) => {
-    if (s.pattern === undefined) return;
+    if (!isObject(s) || typeof s.pattern !== 'string') return;
     try {
       new RegExp(s.pattern, 'i');
     } catch (error) {
-      problems.push(`${at(`statements[${i}].pattern`)}: not a valid regular expression: ${(error as Error).message}`);
+      const field = `statements[${i}].pattern`;
+      add(field, `${at(field)}: not a valid regular expression: ${(error as Error).message}`);
     }
   });
-  const accepted = raw.accepted ?? [];
+  const accepted = Array.isArray(raw.accepted) ? (raw.accepted as unknown[]) : [];
   accepted.forEach((a, i) => {
+    if (!isObject(a)) return;
     if (a.fingerprint === undefined && a.relation === undefined) {
-      problems.push(`${at(`accepted[${i}]`)}: give a fingerprint or a relation (or both) for the accepted finding`);
+      add(
+        `accepted[${i}]`,
+        `${at(`accepted[${i}]`)}: give a fingerprint or a relation (or both) for the accepted finding`,
+      );
     }
-    if (a.expires !== undefined && !isCalendarDate(a.expires)) {
-      problems.push(`${at(`accepted[${i}].expires`)}: not a calendar date (use YYYY-MM-DD)`);
+    if (typeof a.expires === 'string' && !isCalendarDate(a.expires)) {
+      const field = `accepted[${i}].expires`;
+      add(field, `${at(field)}: not a calendar date (use YYYY-MM-DD)`);
     }
   });
   const registry = options.registry ?? RULES;
   const known = new Set(registry.map((r) => r.id));
   const list = [...known].sort().join(', ');
-  for (const [id, setting] of Object.entries(raw.rules ?? {})) {
+  for (const [id, setting] of Object.entries(isObject(raw.rules) ? raw.rules : {})) {
     if (!known.has(id)) {
-      problems.push(`${at(`rules.${id}`)}: unknown rule "${id}" (known rules: ${list})`);
+      add(`rules.${id}`, `${at(`rules.${id}`)}: unknown rule "${id}" (known rules: ${list})`);
       continue;
     }
-    // The config file's rules: shape and checks, with this file's line in the message.
-    try {
-      resolveRules({ [id]: setting }, { where: place(`rules.${id}`), code: 'BUDGET_INVALID', registry });
-    } catch (error) {
-      if (!isQuerygateError(error)) throw error;
-      problems.push(error.message);
+    // The config file's rules: checks, one option at a time so that every bad option is named, with
+    // this file's line in the message.
+    const parts: [string, unknown][] = isObject(setting)
+      ? Object.entries(setting).map(([key, value]) => [`rules.${id}.${key}`, { [key]: value }])
+      : [[`rules.${id}`, setting]];
+    for (const [field, part] of parts) {
+      try {
+        resolveRules({ [id]: part } as RulesConfig, { where: place(field), code: 'BUDGET_INVALID', registry });
+      } catch (error) {
+        if (!isQuerygateError(error)) throw error;
+        add(field, error.message);
+      }
     }
   }
   accepted.forEach((a, i) => {
-    if (!known.has(a.rule))
-      problems.push(`${at(`accepted[${i}].rule`)}: unknown rule "${a.rule}" (known rules: ${list})`);
+    if (isObject(a) && typeof a.rule === 'string' && !known.has(a.rule)) {
+      const field = `accepted[${i}].rule`;
+      add(field, `${at(field)}: unknown rule "${a.rule}" (known rules: ${list})`);
+    }
   });
-  if (problems.length > 0) throw new InputError('BUDGET_INVALID', problems[0]!, problems.slice(1));
+  if (problems.length > 0) {
+    const sorted = [...problems].sort((x, y) => x.line - y.line || x.col - y.col);
+    const lines = [...new Set(sorted.map((p) => p.text))];
+    const shown = lines.slice(0, MAX_BUDGET_PROBLEMS);
+    if (lines.length > shown.length) shown.push(`${where}: … and ${lines.length - shown.length} more problem(s)`);
+    throw new InputError('BUDGET_INVALID', shown[0]!, shown.slice(1));
+  }
 
+  const budget = data as RawBudget;
   const lines: Record<string, number> = {};
   for (const [field, pos] of positions) lines[field] = pos.line;
   return {
     source: where,
-    limits: raw.limits ?? {},
-    statements,
-    rules: raw.rules ?? {},
-    accepted,
-    ...(raw.compare ? { compare: raw.compare } : {}),
+    limits: budget.limits ?? {},
+    statements: budget.statements ?? [],
+    rules: budget.rules ?? {},
+    accepted: budget.accepted ?? [],
+    ...(budget.compare ? { compare: budget.compare } : {}),
     lines,
   };
+}
+
+/** `version:` problems say what to write, and what was found. */
+function versionProblem(message: string, data: unknown): string {
+  if (message === 'is required')
+    return `version: is required: start the file with "version: ${BUDGET_VERSION}" (the budget format version)`;
+  const found = isObject(data) ? JSON.stringify(data.version) : 'nothing';
+  return `version: must be ${BUDGET_VERSION}, the only budget format version this querygate reads (found ${found})`;
 }
 
 function isCalendarDate(text: string): boolean {

@@ -21,6 +21,7 @@ import {
 } from '../model/comparison.js';
 import type { QueryReport, Report } from '../model/report.js';
 import { diffPlans } from './plan-diff.js';
+import { compareRoutes } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
 
@@ -57,6 +58,7 @@ export function compareReports(
   const { timings, speed } = compareTimings(
     pairs.map((p, i) => ({ ...p, samePlan: planDiffs[i]?.changed === false })),
     thresholds,
+    untestedBecause(base, head, thresholds),
   );
   const baseRoutes = new Set((base.routes ?? []).map((r) => r.name));
   const headRoutes = new Set((head.routes ?? []).map((r) => r.name));
@@ -164,6 +166,9 @@ export function compareReports(
   const removed = base.queries.filter((q) => !headBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, false));
   const regressions =
     statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
+  const changedPlans = new Set(statements.filter((s) => s.planDiff?.changed).map((s) => s.fingerprint));
+  const routes = compareRoutes(base, head, thresholds.routes, changedPlans);
+  const routeRegressions = routes.routes.filter((r) => r.verdict === 'regression').length;
 
   return {
     version: COMPARISON_VERSION,
@@ -171,7 +176,8 @@ export function compareReports(
     head: summarize(head),
     thresholds,
     speed,
-    verdict: regressions > 0 ? 'regression' : 'ok',
+    routeSpeed: routes.speed,
+    verdict: regressions + routeRegressions > 0 ? 'regression' : 'ok',
     counts: {
       matched: statements.length,
       added: added.length,
@@ -181,10 +187,18 @@ export function compareReports(
       timingNoise: statements.filter(
         (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
       ).length,
+      routesMatched: routes.routes.length,
+      routesAdded: routes.added.length,
+      routesRemoved: routes.removed.length,
+      routeRegressions,
+      routeImprovements: routes.routes.filter((r) => r.verdict === 'improvement').length,
     },
     statements,
     added,
     removed,
+    routes: routes.routes,
+    addedRoutes: routes.added,
+    removedRoutes: routes.removed,
     warnings: warningsFor(base, head, thresholds),
   };
 }
@@ -308,6 +322,43 @@ function roundMeans(q: QueryReport): number[] {
   return q.rounds.filter((r) => r.calls > 0 && Number.isFinite(r.meanMs)).map((r) => r.meanMs);
 }
 
+/**
+ * Rounds in which the statement ran. A report of one round keeps no per-round statistics (the run
+ * is the round): a statement that ran has one, as the report's header says.
+ */
+function roundCount(q: QueryReport): number {
+  return q.rounds.length > 0 ? roundMeans(q).length : q.calls > 0 ? 1 : 0;
+}
+
+/**
+ * Why statement timings cannot be tested on these reports, whatever the statement, with advice that
+ * fits how they were made (a note per statement, a warning for the comparison); undefined when
+ * rounds make a test possible.
+ */
+function untestedBecause(
+  base: Report,
+  head: Report,
+  thresholds: CompareThresholds,
+): { note: string; warning: string } | undefined {
+  const kinds = new Set([base.workload.kind, head.workload.kind]);
+  if (kinds.has('http')) {
+    return {
+      note: 'one measurement per report (HTTP run): not tested',
+      warning:
+        'HTTP runs replay each route in one phase, without rounds: statement timings are shown, not tested. ' +
+        'Route timings (database time per request, p99) are compared without a significance test: a route counts as ' +
+        'slower only beyond the compare.routes thresholds, relative to the other routes',
+    };
+  }
+  if (kinds.has('external')) {
+    return {
+      note: 'one measurement per report (capture): not tested',
+      warning: `capture measures the command once, without rounds: statement timings are shown, not tested (querygate run --rounds ${thresholds.timing.minRounds} replays statements in rounds that can be tested)`,
+    };
+  }
+  return undefined;
+}
+
 /** pg_stat_statements reports microseconds at best: a round mean of 0 is "under 1 µs". */
 const MIN_ROUND_MS = 0.001;
 
@@ -325,6 +376,7 @@ const MIN_ROUND_MS = 0.001;
 function compareTimings(
   pairs: readonly { b: QueryReport; h: QueryReport; samePlan: boolean }[],
   thresholds: CompareThresholds,
+  untested: { note: string } | undefined,
 ): { timings: TimingComparison[]; speed: Comparison['speed'] } {
   const t = thresholds.timing;
   const minRounds = Math.max(2, t.minRounds);
@@ -354,8 +406,8 @@ function compareTimings(
 
   const timings = pairs.map(({ b, h }, i): TimingComparison => {
     const test = tests[i] ?? null;
-    const baseRounds = roundMeans(b).length;
-    const headRounds = roundMeans(h).length;
+    const baseRounds = roundCount(b);
+    const headRounds = roundCount(h);
     const common = { baseRounds, headRounds, baseMeanMs: b.meanMs, headMeanMs: h.meanMs };
     if (!test) {
       return {
@@ -366,7 +418,9 @@ function compareTimings(
         df: null,
         p: null,
         pAdjusted: null,
-        note: `${baseRounds} round(s) in base, ${headRounds} in head: timing needs ${minRounds} on each side (run --rounds ${minRounds})`,
+        note:
+          untested?.note ??
+          `${baseRounds} round(s) in base, ${headRounds} in head: timing needs ${minRounds} on each side (run --rounds ${minRounds})`,
       };
     }
     const pAdjusted = adjustedBy.get(i) ?? 1;
@@ -440,6 +494,7 @@ function summarize(r: Report): ReportSummary {
     serverVersion: r.target.serverVersion,
     database: r.target.database,
     workload: r.workload.name,
+    kind: r.workload.kind,
     rounds: r.workload.rounds,
     statements: r.queries.length,
     complete: r.run.complete,
@@ -461,11 +516,16 @@ function warningsFor(base: Report, head: Report, thresholds: CompareThresholds):
       `base ran on PostgreSQL ${base.target.serverVersion}, head on ${head.target.serverVersion}: plan costs are not strictly comparable`,
     );
   }
+  const untested = untestedBecause(base, head, thresholds);
   const rounds = Math.min(base.workload.rounds, head.workload.rounds);
-  if (rounds < thresholds.timing.minRounds) {
+  if (untested) {
+    out.push(untested.warning);
+  } else if (rounds < thresholds.timing.minRounds) {
     out.push(
-      `timings are not compared with fewer than ${thresholds.timing.minRounds} rounds per report (base ${base.workload.rounds}, head ${head.workload.rounds})`,
+      `statement timings are not tested with fewer than ${thresholds.timing.minRounds} rounds per report (base ${base.workload.rounds}, head ${head.workload.rounds}): run --rounds ${thresholds.timing.minRounds} on both sides`,
     );
   }
+  const http = [base, head].filter((r) => r.workload.kind === 'http').length;
+  if (http === 1) out.push('only one of the reports is an HTTP run: routes are not compared');
   return out;
 }

@@ -20,6 +20,14 @@ export const DEFAULT_COMPARE_THRESHOLDS: CompareThresholds = {
     minAbsoluteMs: 0.5,
     normalize: true,
   },
+  routes: {
+    statementsPerRequest: { relative: 0.5, absolute: 1 },
+    errorRate: 0.01,
+    // One phase per report: only a large effect counts (twice as slow, relative to the other routes).
+    dbMsPerRequest: { relative: 1, absolute: 1 },
+    latencyP99Ms: { relative: 1, absolute: 50 },
+    timingRegressions: true,
+  },
 };
 
 /** The defaults with `overrides` applied field by field (an override replaces, never merges). */
@@ -34,5 +42,12 @@ export function resolveCompareThresholds(
     scanDowngradeMinRows: overrides.scanDowngradeMinRows ?? defaults.scanDowngradeMinRows,
     newFindingSeverity: overrides.newFindingSeverity ?? defaults.newFindingSeverity,
     timing: { ...defaults.timing, ...overrides.timing },
+    routes: {
+      statementsPerRequest: { ...defaults.routes.statementsPerRequest, ...overrides.routes?.statementsPerRequest },
+      errorRate: overrides.routes?.errorRate ?? defaults.routes.errorRate,
+      dbMsPerRequest: { ...defaults.routes.dbMsPerRequest, ...overrides.routes?.dbMsPerRequest },
+      latencyP99Ms: { ...defaults.routes.latencyP99Ms, ...overrides.routes?.latencyP99Ms },
+      timingRegressions: overrides.routes?.timingRegressions ?? defaults.routes.timingRegressions,
+    },
   };
 }

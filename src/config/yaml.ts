@@ -7,7 +7,12 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { InputError, type InputErrorCode } from '../errors.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv = new Ajv({
+  allErrors: true,
+  strict: false,
+  // The report schema's timestamps; without a definition Ajv warns on the console and checks nothing.
+  formats: { 'date-time': (value: string) => !Number.isNaN(Date.parse(value)) },
+});
 const compiled = new Map<string, ValidateFunction>();
 
 /** Reads a committed JSON Schema from `schemas/` (next to `src/` and `dist/`). */
@@ -37,7 +42,7 @@ export function readTextFile(path: string, what: string): string {
 }
 
 /** `/statements/0/weight` -> `statements[0].weight` */
-function fieldName(pointer: string): string {
+export function fieldName(pointer: string): string {
   const parts = pointer
     .split('/')
     .slice(1)
@@ -63,14 +68,83 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
       .join(', ');
     return { pointer: error.instancePath, message: `must be one of ${allowed}` };
   }
+  if (error.keyword === 'type') {
+    const types = [(error.params as { type: string | string[] }).type].flat();
+    return { pointer: error.instancePath, message: `must be ${types.join(' or ')}` };
+  }
+  if (error.keyword === 'const') {
+    // Ajv says "must be equal to constant" without the constant.
+    return {
+      pointer: error.instancePath,
+      message: `must be ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`,
+    };
+  }
   return { pointer: error.instancePath, message: error.message ?? 'is invalid' };
 }
 
+/** One way a value breaks its schema. */
+export interface SchemaProblem {
+  /** JSON pointer of the offending value, or of the missing or unknown key. */
+  readonly pointer: string;
+  /** The same as a field name: `statements[0].weight`. */
+  readonly field: string;
+  readonly message: string;
+}
+
+const UNION = new Set(['anyOf', 'oneOf']);
+const KIND = new Set(['type', 'enum', 'const']);
+
 /**
- * Parses YAML text and validates it. `where` is the file name used in messages.
- * Throws `code` with one line per problem (the first in the message, all in details).
+ * Ajv's errors as problems, most specific first. An anyOf/oneOf reports every branch; when the
+ * value matched a branch's kind (there are errors inside the value), the other branches' "must be
+ * string" / "must be one of ..." at the value itself only mislead, and are dropped.
  */
-export function parseValidatedYaml<T>(text: string, where: string, schemaFile: string, code: InputErrorCode): T {
+export function schemaProblems(errors: readonly ErrorObject[]): SchemaProblem[] {
+  const unions = new Set(errors.filter((e) => UNION.has(e.keyword)).map((e) => e.instancePath));
+  const deeper = (path: string) => errors.some((e) => e.instancePath.startsWith(`${path}/`));
+  const specific = errors.filter(
+    (e) =>
+      !UNION.has(e.keyword) &&
+      e.keyword !== 'if' &&
+      !(KIND.has(e.keyword) && unions.has(e.instancePath) && deeper(e.instancePath)),
+  );
+  const seen = new Set<string>();
+  const out: SchemaProblem[] = [];
+  for (const error of specific.length ? specific : errors) {
+    const { pointer, message } = describeError(error);
+    const key = `${pointer}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ pointer, field: fieldName(pointer), message });
+  }
+  return out;
+}
+
+/** Validates plain data (e.g. a parsed JSON file) against a committed schema; no problem: `[]`. */
+export function validateWithSchema(data: unknown, schemaFile: string): SchemaProblem[] {
+  const validate = validator(schemaFile);
+  return validate(data) ? [] : schemaProblems(validate.errors ?? []);
+}
+
+/** A problem in a YAML file, placed at its line and column. */
+export interface YamlProblem extends SchemaProblem {
+  readonly line: number;
+  readonly col: number;
+  /** `file:line:col: field: message` */
+  readonly text: string;
+}
+
+/**
+ * Parses YAML text and validates it without throwing on schema problems (invalid YAML still throws
+ * `code`): the data, and every problem with its position. For loaders that add checks of their own
+ * and report everything at once.
+ */
+export function validateYaml(
+  text: string,
+  where: string,
+  schemaFile: string,
+  code: InputErrorCode,
+): { data: unknown; problems: YamlProblem[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -79,35 +153,37 @@ export function parseValidatedYaml<T>(text: string, where: string, schemaFile: s
     throw new InputError(code, `${where}:${pos.line}:${pos.col}: invalid YAML: ${first.message.split('\n')[0]}`);
   }
   const data: unknown = doc.toJS();
-  const validate = validator(schemaFile);
-  if (validate(data)) return data as T;
-  // Report the most specific errors first: anyOf/oneOf produce noise for each branch.
-  const errors = (validate.errors ?? []).filter(
-    (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if',
-  );
-  const seen = new Set<string>();
-  const lines: string[] = [];
-  for (const error of errors.length ? errors : (validate.errors ?? [])) {
-    const { pointer, message } = describeError(error);
-    const path = pointer
+  const problems = validateWithSchema(data, schemaFile).map((problem): YamlProblem => {
+    const path = problem.pointer
       .split('/')
       .slice(1)
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
     // Point at the offending key when the value is missing or unknown, else at the value.
     let node = doc.getIn(path, true) as YamlNode | undefined;
-    if (!node || message === 'unknown field') node = findKeyNode(doc.contents as YamlNode, path) ?? node;
+    if (!node || problem.message === 'unknown field') node = findKeyNode(doc.contents as YamlNode, path) ?? node;
     while (!node && path.length > 0) {
       path.pop();
       node = doc.getIn(path, true) as YamlNode | undefined;
     }
-    const offset = node?.range?.[0] ?? 0;
-    const pos = lineCounter.linePos(offset);
-    const line = `${where}:${pos.line}:${pos.col}: ${fieldName(pointer)}: ${message}`;
-    if (!seen.has(line)) {
-      seen.add(line);
-      lines.push(line);
-    }
-  }
+    const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
+    return {
+      ...problem,
+      line: pos.line,
+      col: pos.col,
+      text: `${where}:${pos.line}:${pos.col}: ${problem.field}: ${problem.message}`,
+    };
+  });
+  return { data, problems };
+}
+
+/**
+ * Parses YAML text and validates it. `where` is the file name used in messages.
+ * Throws `code` with one line per problem (the first in the message, all in details).
+ */
+export function parseValidatedYaml<T>(text: string, where: string, schemaFile: string, code: InputErrorCode): T {
+  const { data, problems } = validateYaml(text, where, schemaFile, code);
+  if (problems.length === 0) return data as T;
+  const lines = [...new Set(problems.map((p) => p.text))];
   throw new InputError(code, lines[0] ?? `${where}: invalid`, lines.slice(1));
 }
 

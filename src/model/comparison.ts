@@ -31,6 +31,26 @@ export interface CompareThresholds {
   /** A finding of this rule severity that is new in head is a regression. */
   readonly newFindingSeverity: 'error' | 'warning' | 'info' | 'none';
   readonly timing: TimingThresholds;
+  /** Per HTTP route, for reports with routes. */
+  readonly routes: RouteThresholds;
+}
+
+/**
+ * When a route got worse. Statements per request and the error rate are judged as measured; the
+ * timings come from one phase per report (no rounds, so no significance test) and need a large
+ * effect relative to the other routes' overall change.
+ */
+export interface RouteThresholds {
+  /** Statements one request runs (deterministic for a given code path and data). */
+  readonly statementsPerRequest: RelativeThreshold;
+  /** Increase of the share of failed requests (no response, or not 2xx), e.g. 0.01 for 1 point. */
+  readonly errorRate: number;
+  /** Database time per request, ms. */
+  readonly dbMsPerRequest: RelativeThreshold;
+  /** Latency p99 of the route's own phase, ms. */
+  readonly latencyP99Ms: RelativeThreshold;
+  /** Whether a route timing beyond its threshold is a regression; false: shown, never counted. */
+  readonly timingRegressions: boolean;
 }
 
 /** Timing is noisy on CI machines: a regression needs rounds, a significant test and a large effect. */
@@ -58,6 +78,13 @@ export interface CompareThresholdOverrides {
   readonly scanDowngradeMinRows?: number;
   readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
   readonly timing?: Partial<TimingThresholds>;
+  readonly routes?: {
+    readonly statementsPerRequest?: Partial<RelativeThreshold>;
+    readonly errorRate?: number;
+    readonly dbMsPerRequest?: Partial<RelativeThreshold>;
+    readonly latencyP99Ms?: Partial<RelativeThreshold>;
+    readonly timingRegressions?: boolean;
+  };
 }
 
 /** A number in base and head. */
@@ -156,7 +183,17 @@ export interface PlanDiff {
 }
 
 export type RegressionKind =
-  'plan-cost' | 'blocks-per-call' | 'calls-per-request' | 'scan-downgrade' | 'new-finding' | 'timing';
+  | 'plan-cost'
+  | 'blocks-per-call'
+  | 'calls-per-request'
+  | 'scan-downgrade'
+  | 'new-finding'
+  | 'timing'
+  /** Routes: statements per request (deterministic). */
+  | 'route-statements'
+  | 'route-errors'
+  /** Routes: database time per request or latency p99 (one phase per report). */
+  | 'route-timing';
 
 /** One reason a statement regressed (or improved). */
 export interface ComparisonReason {
@@ -205,12 +242,40 @@ export interface UnmatchedStatement {
   readonly regressions: readonly ComparisonReason[];
 }
 
+/** Timing verdict of a route: one phase per report, judged against thresholds without a test. */
+export type RouteTimingVerdict = 'slower' | 'faster' | 'noise' | 'inconclusive';
+
+/** An HTTP route present in both reports (matched by name). */
+export interface RouteComparison {
+  readonly route: string;
+  readonly method: string;
+  readonly path: string;
+  readonly verdict: StatementVerdict;
+  readonly regressions: readonly ComparisonReason[];
+  readonly improvements: readonly ComparisonReason[];
+  /** Responses in the route's own phase. */
+  readonly requests: { readonly base: number; readonly head: number };
+  /** Deterministic for a given code path and data: judged as measured. */
+  readonly statementsPerRequest: MetricChange;
+  /** Requests without a response or with a non-2xx status, over all requests, 0..1. */
+  readonly errorRate: MetricChange;
+  /** Timings of the route's own phase: no rounds, so no significance test. */
+  readonly timing: {
+    readonly verdict: RouteTimingVerdict;
+    readonly dbMsPerRequest: MetricChange;
+    readonly latencyP99Ms: MetricChange;
+    /** Why the verdict is what it is, one line. */
+    readonly note: string;
+  };
+}
+
 /** Identifies a compared report. */
 export interface ReportSummary {
   readonly createdAt: string;
   readonly serverVersion: string;
   readonly database: string;
   readonly workload: string;
+  readonly kind: 'sql' | 'scenario' | 'http' | 'external';
   readonly rounds: number;
   readonly statements: number;
   readonly complete: boolean;
@@ -227,7 +292,13 @@ export interface Comparison {
    * statements, or `timing.normalize` off).
    */
   readonly speed: { readonly ratio: number; readonly statements: number } | null;
-  /** 'regression' when any statement regressed (exit code 1). */
+  /**
+   * The same for HTTP routes: the median change of database time per request and of p99 over the
+   * routes whose statements and plans did not change. Route timings are judged relative to it.
+   * Null when fewer than three such routes.
+   */
+  readonly routeSpeed: { readonly dbTime: number; readonly latency: number; readonly routes: number } | null;
+  /** 'regression' when any statement or route regressed (exit code 1). */
   readonly verdict: 'regression' | 'ok';
   readonly counts: {
     readonly matched: number;
@@ -237,10 +308,21 @@ export interface Comparison {
     readonly improvements: number;
     /** Matched statements whose mean time differs, with the difference classed as noise or inconclusive. */
     readonly timingNoise: number;
+    /** HTTP routes in both reports, only in head, only in base. */
+    readonly routesMatched: number;
+    readonly routesAdded: number;
+    readonly routesRemoved: number;
+    readonly routeRegressions: number;
+    readonly routeImprovements: number;
   };
   /** Matched statements: regressions first, then improvements, then the rest, each by head time. */
   readonly statements: readonly MatchedStatement[];
   readonly added: readonly UnmatchedStatement[];
   readonly removed: readonly UnmatchedStatement[];
+  /** HTTP routes in both reports: regressions first, then improvements, then the rest, in head's order. */
+  readonly routes: readonly RouteComparison[];
+  /** Names of routes only in head, and only in base. */
+  readonly addedRoutes: readonly string[];
+  readonly removedRoutes: readonly string[];
   readonly warnings: readonly string[];
 }

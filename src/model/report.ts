@@ -43,8 +43,15 @@ export interface TargetInfo {
 export interface WorkloadInfo {
   readonly kind: 'sql' | 'scenario' | 'http' | 'external';
   readonly name: string;
-  /** Path of the workload or scenario file, as given. */
+  /** Path of the workload or scenario file, as given (relative to where the run was started). */
   readonly source?: string;
+  /** The same file's absolute path on the machine that ran the workload. */
+  readonly sourcePath?: string;
+  /**
+   * The same file's path from the root of its repository (`/`-separated), when it is in one: how
+   * `check` points annotations at it from another directory or another checkout.
+   */
+  readonly sourceRepoPath?: string;
   readonly connections: number;
   /** Calls per statement (SQL file mode). */
   readonly repeat?: number;

@@ -1,14 +1,20 @@
 /** A comparison as Markdown, ready to post as a pull-request comment (GitHub and GitLab flavoured). */
 import { renderPlanDiff } from '../compare/plan-diff.js';
-import type { Comparison, MatchedStatement, UnmatchedStatement } from '../model/comparison.js';
+import type { Comparison, MatchedStatement, RouteComparison, UnmatchedStatement } from '../model/comparison.js';
 import {
   comparisonHeadline,
+  describeRoute,
   describeSide,
   describeSpeed,
   formatChange,
   formatNumber,
   formatRoutes,
+  formatShare,
   formatTiming,
+  regressionCount,
+  routesExplanation,
+  routeTimingLabel,
+  splitTimingNotes,
 } from './comparison-table.js';
 import { formatCount, formatMs, oneLine } from './format.js';
 
@@ -32,7 +38,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const h = '#'.repeat(Math.min(6, Math.max(1, options.headingLevel ?? 2)));
   const out: string[] = [];
   out.push(
-    `${h} querygate: ${c.verdict === 'regression' ? `${c.counts.regressions} regression(s)` : 'no regression'}`,
+    `${h} querygate: ${c.verdict === 'regression' ? `${regressionCount(c)} regression(s)` : 'no regression'}`,
     '',
   );
   out.push(`**${cell(comparisonHeadline(c))}**`, '');
@@ -46,17 +52,35 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     out.push(...statementTable(changed), '');
   }
 
+  if (c.routes.length > 0 || c.addedRoutes.length > 0 || c.removedRoutes.length > 0) {
+    const explanation = routesExplanation(c);
+    out.push(`${h}# Routes`, '', cell(`${explanation[0]!.toUpperCase()}${explanation.slice(1)}.`), '');
+    if (c.routes.length > 0) out.push(...routeTable(c.routes), '');
+    if (c.addedRoutes.length > 0) out.push(`New routes: ${c.addedRoutes.map((r) => code(r)).join(', ')}`, '');
+    if (c.removedRoutes.length > 0) out.push(`Removed routes: ${c.removedRoutes.map((r) => code(r)).join(', ')}`, '');
+  }
+
   const regressed = c.statements.filter((s) => s.verdict === 'regression');
-  if (regressed.length > 0 || c.added.some((a) => a.regressions.length > 0)) {
+  const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
+  if (regressed.length > 0 || routesRegressed.length > 0 || c.added.some((a) => a.regressions.length > 0)) {
     out.push(`${h}# Regressions`, '');
     for (const s of regressed) out.push(...describeMatched(s), '');
     for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeUnmatched(a, true), '');
+    for (const r of routesRegressed) {
+      out.push(`**${cell(describeRoute(r))}**`, '');
+      for (const reason of r.regressions) out.push(`- **${reason.kind}**: ${cell(reason.message)}`);
+      out.push('');
+    }
   }
   const improved = c.statements.filter((s) => s.verdict === 'improvement');
-  if (improved.length > 0) {
+  const routesImproved = c.routes.filter((r) => r.verdict === 'improvement');
+  if (improved.length > 0 || routesImproved.length > 0) {
     out.push(`${h}# Improvements`, '');
     for (const s of improved) {
       out.push(`- ${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}`);
+    }
+    for (const r of routesImproved) {
+      out.push(`- ${cell(describeRoute(r))}: ${r.improvements.map((x) => cell(x.message)).join('; ')}`);
     }
     out.push('');
   }
@@ -83,12 +107,18 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   if (noisy.length > 0) {
     out.push(`<details><summary>Timing: ${noisy.length} difference(s) within noise or not tested</summary>`, '');
     const t = c.thresholds.timing;
+    const rounds =
+      c.base.kind !== 'http' && c.head.kind !== 'http' && c.base.kind !== 'external' && c.head.kind !== 'external';
     out.push(
-      `A timing regression needs ${t.minRounds}+ rounds in both reports, Welch's t-test significant at ${t.alpha} (Holm-corrected) ` +
-        `and an increase of at least ${(t.minRelativeChange * 100).toFixed(0)}% and ${t.minAbsoluteMs} ms per call.`,
+      rounds
+        ? `A timing regression needs ${t.minRounds}+ rounds in both reports, Welch's t-test significant at ${t.alpha} (Holm-corrected) ` +
+            `and an increase of at least ${(t.minRelativeChange * 100).toFixed(0)}% and ${t.minAbsoluteMs} ms per call.`
+        : 'These reports have one measurement per statement (no rounds), so statement timings are shown, not tested.',
       '',
     );
-    for (const s of noisy) out.push(`- ${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
+    const { shared, each } = splitTimingNotes(noisy);
+    if (shared) out.push(`- ${shared.count} statement(s): ${cell(shared.note)}`);
+    for (const s of each) out.push(`- ${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
     out.push('', '</details>', '');
   }
   const unchanged = c.statements.length - changed.length;
@@ -106,6 +136,22 @@ function statementTable(statements: readonly MatchedStatement[]): string[] {
     rows.push(
       `| ${s.verdict === 'regression' ? '**regression**' : s.verdict} | ${code(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
         `${cell(formatChange(s.blocksPerCall))} | ${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
+    );
+  }
+  return rows;
+}
+
+/** Work per request (as measured) first, then the timings of the route's phase. */
+function routeTable(routes: readonly RouteComparison[]): string[] {
+  const rows = [
+    '| verdict | route | statements/request | failed requests | db time/request (timing) | p99 (timing) | timing |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of routes) {
+    rows.push(
+      `| ${r.verdict === 'regression' ? '**regression**' : r.verdict} | ${cell(r.route)} ${code(`${r.method} ${r.path}`)} | ` +
+        `${cell(formatChange(r.statementsPerRequest))} | ${cell(formatChange(r.errorRate, formatShare))} | ` +
+        `${cell(formatChange(r.timing.dbMsPerRequest, formatMs))} | ${cell(formatChange(r.timing.latencyP99Ms, formatMs))} | ${routeTimingLabel(r)} |`,
     );
   }
   return rows;

@@ -7,6 +7,7 @@ import type {
   MetricChange,
   ReportSummary,
   RouteChange,
+  RouteComparison,
   UnmatchedStatement,
 } from '../model/comparison.js';
 import { formatCount, formatMs, oneLine } from './format.js';
@@ -73,10 +74,78 @@ export function describeSide(s: ReportSummary): string {
 /** One line: "REGRESSION: 2 statement(s) regressed ..." or "OK: no regression ...". */
 export function comparisonHeadline(c: Comparison): string {
   const k = c.counts;
-  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved, ${k.timingNoise} timing difference(s) within noise or not tested`;
-  return c.verdict === 'regression'
-    ? `REGRESSION: ${k.regressions} statement(s) regressed (${rest})`
-    : `OK: no regression (${rest})`;
+  const routes =
+    k.routesMatched + k.routesAdded + k.routesRemoved > 0
+      ? `; routes: ${k.routesMatched} matched, ${k.routesAdded} new, ${k.routesRemoved} removed, ${k.routeImprovements} improved`
+      : '';
+  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved, ${k.timingNoise} timing difference(s) within noise or not tested${routes}`;
+  const what = [
+    ...(k.regressions > 0 ? [`${k.regressions} statement(s)`] : []),
+    ...(k.routeRegressions > 0 ? [`${k.routeRegressions} route(s)`] : []),
+  ].join(' and ');
+  return c.verdict === 'regression' ? `REGRESSION: ${what} regressed (${rest})` : `OK: no regression (${rest})`;
+}
+
+/**
+ * Timing notes worth a line each, and the one shared by statements that were not tested for the
+ * same reason (every statement of an HTTP report, say), said once.
+ */
+export function splitTimingNotes(statements: readonly MatchedStatement[]): {
+  shared?: { note: string; count: number };
+  each: MatchedStatement[];
+} {
+  const counts = new Map<string, number>();
+  for (const s of statements)
+    if (s.timing.verdict === 'inconclusive') counts.set(s.timing.note, (counts.get(s.timing.note) ?? 0) + 1);
+  const [note, count] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
+  if (count < 2) return { each: [...statements] };
+  return {
+    shared: { note, count },
+    each: statements.filter((s) => !(s.timing.verdict === 'inconclusive' && s.timing.note === note)),
+  };
+}
+
+/** Regressions in the title of a pull-request comment: statements and routes. */
+export function regressionCount(c: Comparison): number {
+  return c.counts.regressions + c.counts.routeRegressions;
+}
+
+/** A share as a percentage: "0.0%", "2.5%". */
+export function formatShare(r: number): string {
+  return `${(r * 100).toFixed(r > 0 && r < 0.01 ? 2 : 1)}%`;
+}
+
+/** A route's timing verdict in a word or two. */
+export function routeTimingLabel(r: RouteComparison): string {
+  switch (r.timing.verdict) {
+    case 'slower':
+      return r.regressions.some((x) => x.kind === 'route-timing') ? 'slower' : 'slower (not counted)';
+    case 'faster':
+      return 'faster';
+    case 'noise':
+      return 'within noise';
+    case 'inconclusive':
+      return 'not compared';
+  }
+}
+
+/** "route "orders of a customer" (GET /customers/{id}/orders)" */
+export function describeRoute(r: RouteComparison): string {
+  return `route "${r.route}" (${r.method} ${r.path})`;
+}
+
+/** How route figures are judged, one line (shown above the routes table). */
+export function routesExplanation(c: Comparison): string {
+  const t = c.thresholds.routes;
+  const speed = c.routeSpeed
+    ? `; relative to the other routes (database time x${c.routeSpeed.dbTime.toFixed(2)}, p99 x${c.routeSpeed.latency.toFixed(2)}, median of ${c.routeSpeed.routes} routes doing the same work)`
+    : '';
+  return (
+    `statements per request and failed requests are judged as measured; database time per request and p99 ` +
+    `come from one phase per report, so there is no significance test: slower means beyond x${(1 + t.dbMsPerRequest.relative).toFixed(2)} ` +
+    `and +${t.dbMsPerRequest.absolute} ms (database time), x${(1 + t.latencyP99Ms.relative).toFixed(2)} and +${t.latencyP99Ms.absolute} ms (p99)${speed}` +
+    (t.timingRegressions ? '' : '; route timings are shown, never counted (compare.routes.timingRegressions: false)')
+  );
 }
 
 /** "timings relative to head's overall speed: x1.08 (median of 12 statements with unchanged plans)" */
@@ -132,18 +201,29 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   }
   const hidden = c.statements.length - shown.length;
   if (hidden > 0) lines.push(`${hidden} matched statement(s) unchanged${options.all ? '' : ' (--all lists them)'}`);
+  if (c.routes.length > 0) lines.push('', ...routesTable(c, style, width));
 
   const regressed = c.statements.filter((s) => s.verdict === 'regression');
-  if (regressed.length > 0) {
+  const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
+  if (regressed.length > 0 || routesRegressed.length > 0) {
     lines.push('', 'Regressions:');
     for (const s of regressed) lines.push(...describeStatement(s, '  '));
+    for (const r of routesRegressed) {
+      lines.push(`  ${describeRoute(r)}`);
+      for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
+    }
   }
   const improved = c.statements.filter((s) => s.verdict === 'improvement');
-  if (improved.length > 0) {
+  const routesImproved = c.routes.filter((r) => r.verdict === 'improvement');
+  if (improved.length > 0 || routesImproved.length > 0) {
     lines.push('', 'Improvements:');
     for (const s of improved) {
       lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const r of s.improvements) lines.push(`    ${r.kind}: ${r.message}`);
+    }
+    for (const r of routesImproved) {
+      lines.push(`  ${describeRoute(r)}`);
+      for (const reason of r.improvements) lines.push(`    ${reason.kind}: ${reason.message}`);
     }
   }
   const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && s.planDiff?.changed);
@@ -162,16 +242,47 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', `Removed statements (${c.removed.length}):`);
     for (const r of c.removed) lines.push(`  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}`);
   }
+  if (c.addedRoutes.length > 0) lines.push('', `New routes: ${c.addedRoutes.map((r) => `"${r}"`).join(', ')}`);
+  if (c.removedRoutes.length > 0) lines.push('', `Removed routes: ${c.removedRoutes.map((r) => `"${r}"`).join(', ')}`);
   const noisy = c.statements.filter(
     (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
   );
   if (noisy.length > 0) {
     lines.push('', 'Timing differences within noise or not tested (not regressions):');
-    for (const s of noisy.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
-    if (noisy.length > 10) lines.push(`  … and ${noisy.length - 10} more`);
+    const { shared, each } = splitTimingNotes(noisy);
+    if (shared) lines.push(`  ${shared.count} statement(s): ${shared.note}`);
+    for (const s of each.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
+    if (each.length > 10) lines.push(`  … and ${each.length - 10} more`);
   }
   for (const w of c.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
+}
+
+/**
+ * Every matched route: the work per request (as measured) next to the timings of its phase
+ * (judged against thresholds), so that a reader sees which is which.
+ */
+function routesTable(c: Comparison, style: object, width: number): string[] {
+  const widths = [12, 16, 18, 24, 24, 22];
+  const routeWidth = Math.max(20, width - widths.reduce((a, b) => a + b, 0) - widths.length - 3);
+  const table = new Table({
+    head: ['verdict', 'route', 'statements/req', 'failed requests', 'db time/req (timing)', 'p99 (timing)', 'timing'],
+    style,
+    wordWrap: true,
+    colWidths: [12, routeWidth, ...widths.slice(1)],
+  });
+  for (const r of c.routes) {
+    table.push([
+      r.verdict,
+      `${r.route}\n${r.method} ${r.path}`,
+      formatChange(r.statementsPerRequest),
+      formatChange(r.errorRate, formatShare),
+      formatChange(r.timing.dbMsPerRequest, formatMs),
+      formatChange(r.timing.latencyP99Ms, formatMs),
+      routeTimingLabel(r),
+    ]);
+  }
+  return [`Routes (${c.routes.length}): ${routesExplanation(c)}`, table.toString()];
 }
 
 function describeStatement(s: MatchedStatement, indent: string): string[] {

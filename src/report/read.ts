@@ -1,7 +1,14 @@
-/** Reads a saved report back (for check, compare, budget init), refusing other format versions. */
-import { readTextFile } from '../config/yaml.js';
+/**
+ * Reads a saved report back (for check, compare, budget init, run --baseline): refuses other format
+ * versions and anything that does not match schemas/report.schema.json, so a hand-edited or
+ * truncated report fails loudly instead of being compared as if it were fine.
+ */
+import { readTextFile, validateWithSchema } from '../config/yaml.js';
 import { InputError } from '../errors.js';
 import { REPORT_VERSION, type Report } from '../model/report.js';
+
+/** Schema problems named in the message: enough to find the spot, not a wall of text. */
+const SHOWN_PROBLEMS = 5;
 
 export function parseReport(text: string, where: string): Report {
   let data: unknown;
@@ -22,6 +29,16 @@ export function parseReport(text: string, where: string): Report {
   }
   if (!Array.isArray(candidate.queries))
     throw new InputError('REPORT_INVALID', `${where}: the report has no queries array`);
+  const problems = validateWithSchema(data, 'report.schema.json');
+  if (problems.length > 0) {
+    const lines = problems.slice(0, SHOWN_PROBLEMS).map((p) => `${where}: ${p.field}: ${p.message}`);
+    if (problems.length > SHOWN_PROBLEMS) lines.push(`${where}: … and ${problems.length - SHOWN_PROBLEMS} more`);
+    throw new InputError(
+      'REPORT_INVALID',
+      `${where}: not a valid querygate report (schemas/report.schema.json): ${problems[0]!.field}: ${problems[0]!.message}`,
+      lines.slice(1),
+    );
+  }
   return candidate as Report;
 }
 

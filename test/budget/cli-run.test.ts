@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     const scan = first.queries.find((q) => q.query.includes('count(*)'))!;
     expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
     const budget = join(dir, 'tight.yaml');
-    writeFileSync(budget, `statements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
+    writeFileSync(budget, `version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
     const out = join(dir, 'tight');
     const result = await runCli(
       [
@@ -67,7 +67,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
       { cwd: dir },
     );
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight\.yaml:3\)/);
+    expect(result.stdout).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight\.yaml:4\)/);
     expect(result.stdout).toMatch(/shared blocks per call \d+(\.\d+)? > 100/);
     const report = JSON.parse(readFileSync(join(dir, 'tight.json'), 'utf8')) as Report;
     expect(report.gate?.passed).toBe(false);
@@ -95,7 +95,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     const report = JSON.parse(readFileSync(join(dir, 'second.json'), 'utf8')) as Report;
     expect(report.gate?.counts.limits).toBeGreaterThan(report.queries.length);
 
-    writeFileSync(join(dir, 'querygate.budget.yaml'), 'limits:\n  totalDbMs: 0.001\n');
+    writeFileSync(join(dir, 'querygate.budget.yaml'), 'version: 1\nlimits:\n  totalDbMs: 0.001\n');
     const ignored = await runCli(
       ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(dir, 'third.json'), '--quiet'],
       { cwd: dir },
@@ -105,16 +105,75 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     expect((JSON.parse(readFileSync(join(dir, 'third.json'), 'utf8')) as Report).gate).toBeUndefined();
   });
 
+  it('check from another directory points annotations at the workload file from there', async () => {
+    // A checkout: the workload in lib/, the budget in bud/; the run starts in lib/, check in the root.
+    const repo = mkdtempSync(join(tmpdir(), 'qg-annotations-'));
+    for (const d of ['.git', 'lib', 'bud']) mkdirSync(join(repo, d));
+    copyFileSync(sql('workload.sql'), join(repo, 'lib', 'lib.sql'));
+    writeFileSync(
+      join(repo, 'bud', 'b2.yaml'),
+      'version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 1\n',
+    );
+    const ran = await runCli(
+      [
+        'run',
+        '--workload',
+        'lib.sql',
+        '--repeat',
+        '3',
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        '../r1.json',
+        '-q',
+      ],
+      { cwd: join(repo, 'lib') },
+    );
+    expect(ran.code, ran.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(repo, 'r1.json'), 'utf8')) as Report;
+    expect(report.workload).toMatchObject({ source: 'lib.sql', sourceRepoPath: 'lib/lib.sql' });
+    const scanLine = 5; // SELECT count(*) FROM events ... in the workload file
+
+    const checked = await runCli(
+      [
+        'check',
+        'r1.json',
+        '--budget',
+        'bud/b2.yaml',
+        '--fail-on',
+        'warning',
+        '--format',
+        'github',
+        '--format',
+        'sarif',
+        '--output-dir',
+        'out',
+      ],
+      { cwd: repo },
+    );
+    expect(checked.code, checked.stderr).toBe(1);
+    const annotations = checked.stdout.split('\n').filter((l) => l.startsWith('::'));
+    expect(annotations.some((l) => l.startsWith('::error file=bud/b2.yaml,line=4,'))).toBe(true);
+    const findings = annotations.filter((l) => l.includes('title=querygate ') && !l.includes('budget'));
+    expect(findings.length).toBeGreaterThan(0);
+    for (const l of findings) expect(l).toMatch(/ file=lib\/lib\.sql(,line=\d+)?,/);
+    expect(findings.some((l) => l.includes(`file=lib/lib.sql,line=${scanLine},`))).toBe(true);
+    const sarif = readFileSync(join(repo, 'out', 'querygate.sarif'), 'utf8');
+    expect(sarif).toContain('"uri": "lib/lib.sql"');
+    expect(sarif).not.toContain('"uri": "lib.sql"');
+  });
+
   it('rejects a bad budget before running (exit 2)', async () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'statements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');
+    writeFileSync(bad, 'version: 1\nstatements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');
     const result = await runCli(
       ['run', ...workload, '--database-url', url, '--budget', bad, '--out', join(dir, 'never.json')],
       { cwd: dir },
     );
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')[0]).toMatch(
-      /^querygate: error: .*bad\.yaml:3:16: statements\[0\]\.maxMeanMs: must be number$/,
+      /^querygate: error: .*bad\.yaml:4:16: statements\[0\]\.maxMeanMs: must be number$/,
     );
     // Rejected before the replay: no report was written.
     expect(existsSync(join(dir, 'never.json'))).toBe(false);

@@ -38,6 +38,17 @@ describe('querygate check and budget init (built binary)', () => {
     expect(result.stdout).toMatch(/skipped limits\.statementsPerRequest .*: no HTTP routes/);
   });
 
+  it('--quiet keeps the verdict and every violation and drops only the statements table', async () => {
+    const full = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET], { cwd });
+    const quiet = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '-q'], { cwd });
+    expect(quiet.code).toBe(1);
+    expect(quiet.stdout).not.toContain('┌');
+    const gateText = full.stdout.slice(full.stdout.indexOf('Gate FAILED')).trim();
+    expect(gateText).toMatch(/^Gate FAILED: 3 of \d+ limit\(s\) exceeded/);
+    expect(quiet.stdout.trim()).toBe(gateText);
+    expect(quiet.stdout.match(/^ {2}FAIL /gm)).toHaveLength(4);
+  });
+
   it('budget init writes a starting budget that the same report passes (exit 0)', async () => {
     const dir = scratch();
     const init = await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir });
@@ -103,19 +114,57 @@ describe('querygate check and budget init (built binary)', () => {
     expectCleanError(none.stderr, /^querygate: error: no budget file: pass --budget FILE/);
 
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'limits:\n  totalDbMs: 100\nrules:\n  not-a-rule: error\n');
+    writeFileSync(bad, 'version: 1\nlimits:\n  totalDbMs: 100\nrules:\n  not-a-rule: error\n');
     const unknown = await runCli(['check', FIXTURE_REPORT, '--budget', bad], { cwd: dir });
     expect(unknown.code).toBe(2);
     expectCleanError(
       unknown.stderr,
-      /^querygate: error: .*bad\.yaml:4:3: rules\.not-a-rule: unknown rule "not-a-rule"/,
+      /^querygate: error: .*bad\.yaml:5:3: rules\.not-a-rule: unknown rule "not-a-rule"/,
     );
+
+    // An empty budget gates nothing: refused instead of "Gate FAILED: 0 of 0 limit(s)".
+    const empty = join(dir, 'empty.yaml');
+    writeFileSync(empty, '# limits to come\n');
+    const none0 = await runCli(['check', FIXTURE_REPORT, '--budget', empty], { cwd: dir });
+    expect(none0.code).toBe(2);
+    expect(none0.stdout).toBe('');
+    expectCleanError(none0.stderr, /^querygate: error: .*empty\.yaml: the budget file is empty/);
+
+    // Every problem is printed, in file order, not only the first.
+    const several = join(dir, 'several.yaml');
+    writeFileSync(
+      several,
+      'version: 2\nlimits:\n  totalDbMs: 0\n  routeP95Ms: -1\nrules: { slow-mean: { severity: fatal, thresholdMs: -5 } }\n',
+    );
+    const all = await runCli(['check', FIXTURE_REPORT, '--budget', several], { cwd: dir });
+    expect(all.code).toBe(2);
+    const lines = all.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^querygate: error: .*several\.yaml:1:10: version: must be 1, .*\(found 2\)$/);
+    expect(lines.slice(1).map((l) => l.replace(/^.*several\.yaml:/, ''))).toEqual([
+      '3:14: limits.totalDbMs: must be > 0',
+      '4:15: limits.routeP95Ms: must be > 0',
+      '5:33: rules.slow-mean.severity: must be one of "error", "warning", "info", "off"',
+      '5:40: rules.slow-mean.thresholdMs: must be a non-negative number, got -5',
+    ]);
+    expect(all.stderr).not.toMatch(/^\s+at /m);
 
     const old = join(dir, 'old.json');
     writeFileSync(old, JSON.stringify({ ...fixtureReport(), version: 99 }));
     const version = await runCli(['check', old, '--budget', BUDGET], { cwd: dir });
     expect(version.code).toBe(2);
     expectCleanError(version.stderr, /^querygate: error: .*old\.json: report format version 99 is not supported/);
+
+    const edited = fixtureReport() as unknown as { queries: Record<string, unknown>[] };
+    edited.queries[0]!.meanMs = 'fast';
+    const invalid = join(dir, 'edited.json');
+    writeFileSync(invalid, JSON.stringify(edited));
+    const schema = await runCli(['check', invalid, '--budget', BUDGET], { cwd: dir });
+    expect(schema.code).toBe(2);
+    expect(schema.stdout).toBe('');
+    expectCleanError(
+      schema.stderr,
+      /^querygate: error: .*edited\.json: not a valid querygate report .*: queries\[0\]\.meanMs: must be number$/,
+    );
 
     const format = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'html'], { cwd: dir });
     expect(format.code).toBe(2);

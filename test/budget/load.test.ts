@@ -2,7 +2,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUDGET_FILE_NAME, findBudgetFile, loadBudget, parseBudget } from '../../src/budget/load.js';
+import {
+  BUDGET_FILE_NAME,
+  findBudgetFile,
+  loadBudget,
+  MAX_BUDGET_PROBLEMS,
+  parseBudget,
+} from '../../src/budget/load.js';
 import { InputError } from '../../src/errors.js';
 import { RULES } from '../../src/rules/index.js';
 
@@ -57,75 +63,130 @@ describe('parseBudget', () => {
     expect(budget.source).toBe('budget.yaml');
   });
 
-  it('accepts an empty file as an empty budget', () => {
-    expect(parseBudget('', 'b.yaml')).toMatchObject({ limits: {}, statements: [], accepted: [], rules: {} });
-    expect(parseBudget('# nothing yet\n', 'b.yaml')).toMatchObject({ limits: {}, statements: [] });
+  it('refuses an empty or comment-only file: it gates nothing', () => {
+    for (const text of ['', '\n\n', '# nothing yet\n', '---\n# only comments\n', '~\n']) {
+      const error = problem(text);
+      expect(error.code).toBe('BUDGET_INVALID');
+      expect(error.message).toMatch(/^budget\.yaml: the budget file is empty: start it with "version: 1"/);
+    }
     expect(() => parseBudget('- 1\n', 'b.yaml')).toThrow(/b\.yaml:1:1: \(top level\): must be object/);
+  });
+
+  it('requires version: 1 and says so, with the value found', () => {
+    expect(problem('limits:\n  totalDbMs: 5\n').message).toBe(
+      'budget.yaml:1:1: version: is required: start the file with "version: 1" (the budget format version)',
+    );
+    expect(problem('version: 2\nlimits:\n  totalDbMs: 5\n').message).toBe(
+      'budget.yaml:1:10: version: must be 1, the only budget format version this querygate reads (found 2)',
+    );
+    expect(problem('version: "1"\n').message).toMatch(/version: must be 1, .*\(found "1"\)$/);
+  });
+
+  it('names the bad option of a rule setting, not the other form of a setting', () => {
+    const error = problem('version: 1\nrules: { slow-mean: { severity: fatal, thresholdMs: -5 } }\n');
+    expect([error.message, ...error.details]).toEqual([
+      'budget.yaml:2:33: rules.slow-mean.severity: must be one of "error", "warning", "info", "off"',
+      'budget.yaml:2:40: rules.slow-mean.thresholdMs: must be a non-negative number, got -5',
+    ]);
+    expect(problem('version: 1\nrules:\n  slow-mean: 5\n').message).toBe(
+      'budget.yaml:3:14: rules.slow-mean: must be string or object',
+    );
+  });
+
+  it('reports every problem in file order, schema and other checks alike, up to a cap', () => {
+    const error = problem(
+      [
+        'version: 1',
+        'limits:',
+        '  totalDbMs: 0',
+        '  routeP95Ms: -1',
+        'statements:',
+        '  - pattern: "(unclosed"',
+        'rules:',
+        '  slow-mean: { thresholdMs: -5 }',
+        '  no-such-rule: error',
+        '',
+      ].join('\n'),
+    );
+    expect([error.message, ...error.details]).toEqual([
+      'budget.yaml:3:14: limits.totalDbMs: must be > 0',
+      'budget.yaml:4:15: limits.routeP95Ms: must be > 0',
+      'budget.yaml:6:5: statements[0].pattern: not a valid regular expression: Invalid regular expression: /(unclosed/i: Unterminated group',
+      'budget.yaml:8:16: rules.slow-mean.thresholdMs: must be a non-negative number, got -5',
+      expect.stringMatching(/^budget\.yaml:9:3: rules\.no-such-rule: unknown rule "no-such-rule"/),
+    ]);
+    const many = problem(
+      ['version: 1', 'statements:', ...Array.from({ length: 30 }, () => '  - maxMeanMs: -1'), ''].join('\n'),
+    );
+    expect(many.details).toHaveLength(MAX_BUDGET_PROBLEMS);
+    expect(many.details.at(-2)).toMatch(/^budget\.yaml:22:16: statements\[19\]\.maxMeanMs: must be > 0$/);
+    expect(many.details.at(-1)).toBe('budget.yaml: … and 10 more problem(s)');
   });
 
   it.each([
     [
       'a negative limit',
       'statements:\n  - maxMeanMs: -1\n',
-      /^budget\.yaml:2:16: statements\[0\]\.maxMeanMs: must be > 0/,
+      /^budget\.yaml:3:16: statements\[0\]\.maxMeanMs: must be > 0/,
     ],
-    ['an unknown limit', 'limits:\n  totalMs: 5\n', /^budget\.yaml:2:3: limits\.totalMs: unknown field/],
+    ['an unknown limit', 'limits:\n  totalMs: 5\n', /^budget\.yaml:3:3: limits\.totalMs: unknown field/],
     [
       'an unquoted all-digit fingerprint',
       'statements:\n  - fingerprint: 123456\n    maxMeanMs: 1\n',
-      /^budget\.yaml:2:18: statements\[0\]\.fingerprint: must be string/,
+      /^budget\.yaml:3:18: statements\[0\]\.fingerprint: must be string/,
     ],
     [
       'an accepted finding without a reason',
       `accepted:\n  - rule: ${rule.id}\n    fingerprint: "ab"\n`,
-      /^budget\.yaml:2:5: accepted\[0\]\.reason: is required/,
+      /^budget\.yaml:3:5: accepted\[0\]\.reason: is required/,
     ],
     [
       'an accepted finding matching everything',
       `accepted:\n  - rule: ${rule.id}\n    reason: x\n`,
-      /^budget\.yaml:2:5: accepted\[0\]: give a fingerprint or a relation/,
+      /^budget\.yaml:3:5: accepted\[0\]: give a fingerprint or a relation/,
     ],
     [
       'an impossible expiry date',
       `accepted:\n  - rule: ${rule.id}\n    relation: t\n    reason: x\n    expires: 2030-02-30\n`,
-      /^budget\.yaml:5:5: accepted\[0\]\.expires: not a calendar date/,
+      /^budget\.yaml:6:5: accepted\[0\]\.expires: not a calendar date/,
     ],
     [
       'a broken regular expression',
       'statements:\n  - pattern: "(unclosed"\n    maxMeanMs: 1\n',
-      /^budget\.yaml:2:5: statements\[0\]\.pattern: not a valid regular expression/,
+      /^budget\.yaml:3:5: statements\[0\]\.pattern: not a valid regular expression/,
     ],
     [
       'an unknown rule in rules',
       'rules:\n  no-such-rule: error\n',
-      /^budget\.yaml:2:3: rules\.no-such-rule: unknown rule "no-such-rule" \(known rules: /,
+      /^budget\.yaml:3:3: rules\.no-such-rule: unknown rule "no-such-rule" \(known rules: /,
     ],
     [
       'an unknown rule in accepted',
       'accepted:\n  - rule: no-such-rule\n    relation: t\n    reason: x\n',
-      /^budget\.yaml:2:5: accepted\[0\]\.rule: unknown rule "no-such-rule"/,
+      /^budget\.yaml:3:5: accepted\[0\]\.rule: unknown rule "no-such-rule"/,
     ],
     ['invalid YAML', 'limits: [\n', /^budget\.yaml:\d+:\d+: invalid YAML/],
   ])('rejects %s with file:line:col and the field', (_, text, message) => {
-    const error = problem(text);
+    const error = problem(`version: 1\n${text}`);
     expect(error.code).toBe('BUDGET_INVALID');
     expect(error.message).toMatch(message);
   });
 
   it("checks rule options with the config file's rules, naming the line", () => {
-    const error = problem(`limits: {}\nrules:\n  ${rule.id}:\n    noSuchOption: 3\n`);
+    const error = problem(`version: 1\nlimits: {}\nrules:\n  ${rule.id}:\n    noSuchOption: 3\n`);
     expect(error.code).toBe('BUDGET_INVALID');
-    expect(error.message).toMatch(new RegExp(`^budget\\.yaml:3:3: rules\\.${rule.id}\\.noSuchOption: unknown option`));
+    expect(error.message).toMatch(new RegExp(`^budget\\.yaml:5:5: rules\\.${rule.id}\\.noSuchOption: unknown option`));
     if (option !== undefined) {
       const value = rule.defaultOptions[option];
       const wrong = typeof value === 'number' ? '"many"' : '42';
-      expect(problem(`rules:\n  ${rule.id}: { ${option}: ${wrong} }\n`).message).toMatch(
+      expect(problem(`version: 1\nrules:\n  ${rule.id}: { ${option}: ${wrong} }\n`).message).toMatch(
         new RegExp(`rules\\.${rule.id}\\.${option}: must be`),
       );
       expect(
-        parseBudget(`rules:\n  ${rule.id}: { severity: error, ${option}: ${JSON.stringify(value)} }\n`, 'b.yaml').rules[
-          rule.id
-        ],
+        parseBudget(
+          `version: 1\nrules:\n  ${rule.id}: { severity: error, ${option}: ${JSON.stringify(value)} }\n`,
+          'b.yaml',
+        ).rules[rule.id],
       ).toEqual({
         severity: 'error',
         [option]: value,
@@ -134,7 +195,7 @@ describe('parseBudget', () => {
   });
 
   it('reports every problem, the first in the message and the rest as details', () => {
-    const error = problem('rules:\n  nope-a: error\n  nope-b: error\n');
+    const error = problem('version: 1\nrules:\n  nope-a: error\n  nope-b: error\n');
     expect(error.message).toContain('nope-a');
     expect(error.details.join('\n')).toContain('nope-b');
   });
@@ -146,9 +207,9 @@ describe('finding and reading budget files', () => {
     const nested = join(root, 'a', 'b');
     mkdirSync(nested, { recursive: true });
     expect(findBudgetFile(nested)).toBeUndefined();
-    writeFileSync(join(root, BUDGET_FILE_NAME), 'limits: { totalDbMs: 10 }\n');
+    writeFileSync(join(root, BUDGET_FILE_NAME), 'version: 1\nlimits: { totalDbMs: 10 }\n');
     expect(findBudgetFile(nested)).toBe(join(root, BUDGET_FILE_NAME));
-    writeFileSync(join(root, 'a', BUDGET_FILE_NAME), 'limits: { totalDbMs: 20 }\n');
+    writeFileSync(join(root, 'a', BUDGET_FILE_NAME), 'version: 1\nlimits: { totalDbMs: 20 }\n');
     expect(findBudgetFile(nested)).toBe(join(root, 'a', BUDGET_FILE_NAME));
     expect(loadBudget(findBudgetFile(nested)!).limits.totalDbMs).toBe(20);
   });

@@ -78,6 +78,39 @@ describe('querygate compare (CLI)', () => {
     expect(e.stderr).not.toMatch(noStack);
   });
 
+  it('compares HTTP reports route by route; the compare: section decides whether route timings count', async () => {
+    const httpBase = fixture('reports/http-base.json');
+    const httpHead = fixture('reports/http-head.json');
+    const r = await cli(['compare', httpBase, httpHead]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toContain('base: shop-routes on PostgreSQL');
+    expect(r.stdout).toContain(', 1 round, ');
+    expect(r.stdout).toContain('REGRESSION: 1 statement(s) and 1 route(s) regressed');
+    expect(r.stdout).toMatch(/^ {2}route "orders of a customer" \(GET \/customers\/\{id\}\/orders\)$/m);
+    expect(r.stdout).not.toContain('--rounds');
+    expect(r.stdout).not.toMatch(/\b0 round/);
+
+    // Statement thresholds out of the way: the route alone fails the comparison ...
+    const lenient = join(dir, 'lenient-statements.budget.yaml');
+    writeFileSync(lenient, LENIENT_COMPARE);
+    const routeOnly = await cli(['compare', httpBase, httpHead, '--budget', lenient]);
+    expect(routeOnly.code, routeOnly.stderr).toBe(1);
+    expect(routeOnly.stdout).toContain('REGRESSION: 1 route(s) regressed');
+    // ... unless the budget says route timings are shown, not counted.
+    const shown = join(dir, 'routes-shown.budget.yaml');
+    writeFileSync(shown, `${LENIENT_COMPARE}  routes: { timingRegressions: false }\n`);
+    const ok = await cli(['compare', httpBase, httpHead, '--budget', shown, '--format', 'markdown']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^\| unchanged \| orders of a customer .*\| slower \(not counted\) \|$/m);
+
+    const bad = join(dir, 'bad-routes.budget.yaml');
+    writeFileSync(bad, 'version: 1\ncompare:\n  routes: { dbMsPerRequest: { relative: -1 }, p95: 3 }\n');
+    const e = await cli(['compare', httpBase, httpHead, '--budget', bad]);
+    expect(e.code, e.stderr).toBe(2);
+    expect(e.stderr).toMatch(/bad-routes\.budget\.yaml:3:\d+: compare\.routes\.dbMsPerRequest\.relative: must be >= 0/);
+    expect(e.stderr).toMatch(/bad-routes\.budget\.yaml:3:\d+: compare\.routes\.p95: unknown field/);
+  });
+
   it('rejects missing and invalid reports and unknown formats with exit 2 and one line', async () => {
     const missing = await cli(['compare', join(dir, 'nope.json'), withIndex]);
     expect(missing.code, missing.stderr).toBe(2);
@@ -89,10 +122,24 @@ describe('querygate compare (CLI)', () => {
     expect(invalid.code, invalid.stderr).toBe(2);
     expect(invalid.stderr.trim()).toBe(`querygate: error: ${notReport}: not a querygate report`);
 
+    // A report that parses but does not match the report schema: refused, naming the JSON path.
+    const broken = JSON.parse(readFileSync(withoutIndex, 'utf8')) as { queries: Record<string, unknown>[] };
+    broken.queries[1]!.calls = 'many';
+    broken.queries[2]!.fingerprint = 12;
+    const badHead = join(dir, 'bad-head.json');
+    writeFileSync(badHead, JSON.stringify(broken));
+    const schema = await cli(['compare', withIndex, badHead]);
+    expect(schema.code, schema.stderr).toBe(2);
+    expect(schema.stdout).toBe('');
+    expect(schema.stderr.trim().split('\n')).toEqual([
+      `querygate: error: ${badHead}: not a valid querygate report (schemas/report.schema.json): queries[1].calls: must be number`,
+      `${badHead}: queries[2].fingerprint: must be string`,
+    ]);
+
     const format = await cli(['compare', withIndex, withoutIndex, '--format', 'xml']);
     expect(format.code, format.stderr).toBe(2);
     expect(format.stderr).toContain("argument 'xml' is invalid");
-    for (const r of [missing, invalid, format]) expect(r.stderr).not.toMatch(noStack);
+    for (const r of [missing, invalid, schema, format]) expect(r.stderr).not.toMatch(noStack);
   });
 });
 
@@ -160,6 +207,17 @@ describe('querygate run --baseline (CLI)', () => {
     const r = await run(['--baseline', join(dir, 'missing.json')], out);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim()).toBe(`querygate: error: report not found: ${join(dir, 'missing.json')}`);
+    expect(existsSync(out)).toBe(false);
+
+    const broken = JSON.parse(readFileSync(withIndex, 'utf8')) as { queries: Record<string, unknown>[] };
+    broken.queries[0]!.sharedBlksPerCall = null;
+    const invalid = join(dir, 'invalid-baseline.json');
+    writeFileSync(invalid, JSON.stringify(broken));
+    const bad = await run(['--baseline', invalid], out);
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr.trim()).toBe(
+      `querygate: error: ${invalid}: not a valid querygate report (schemas/report.schema.json): queries[0].sharedBlksPerCall: must be number`,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

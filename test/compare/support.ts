@@ -11,3 +11,8 @@ const load = (name: string) =>
 // (fixtures/capture-reports.ts). Each test file gets its own copy (vitest isolates files).
 export const withIndex = load('with-index');
 export const withoutIndex = load('without-index');
+
+// Real HTTP reports of the sample application's routes, with and without the index behind
+// "orders of a customer" (fixtures/capture-http-reports.ts).
+export const httpBase = load('http-base');
+export const httpHead = load('http-head');

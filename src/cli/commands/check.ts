@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { loadParser } from '../../analyze/parser.js';
 import { gateReport } from '../../budget/gate.js';
 import { loadConfig } from '../../config/config.js';
+import { renderGateText } from '../../report/gate-text.js';
 import { readReport } from '../../report/read.js';
+import { relocateSource } from '../../report/source-paths.js';
 import { EXIT, type CliIO } from '../io.js';
 import { parseFailOn, type FailOn } from '../fail-on.js';
 import {
@@ -36,7 +38,7 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
       'config file with a rules: section (default: querygate.config.yaml in this directory or a parent)',
     )
     .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
-    .option('-q, --quiet', 'print only the verdict');
+    .option('-q, --quiet', 'print the verdict and each violation, without the statements table');
   addBudgetOptions(command);
   addOutputOptions(command).action(async (reportPath: string, flags: CheckFlags) => {
     setExit(await checkCommand(reportPath, flags, io));
@@ -45,7 +47,8 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
 
 /** Reads the report and the budget, gates, writes the outputs; returns the exit code. */
 export async function checkCommand(reportPath: string, flags: CheckFlags, io: CliIO): Promise<number> {
-  const report = readReport(reportPath);
+  // Annotations point at the workload file from here, not from where the run was started.
+  const report = relocateSource(readReport(reportPath), process.cwd());
   const budget = resolveBudget(flags, io, { required: true });
   const config = loadConfig({ cwd: process.cwd(), ...(flags.config ? { file: flags.config } : {}) });
   await loadParser(); // the rules read statement text
@@ -59,6 +62,9 @@ export async function checkCommand(reportPath: string, flags: CheckFlags, io: Cl
   });
   writeOutputs(gated, flags, io);
   const gate = gated.gate!;
-  if (flags.quiet) io.err(`querygate: gate ${gate.passed ? 'passed' : 'failed'}`);
+  // --quiet drops the statements table, never the verdict and the violations (unless the table
+  // format, which ends with them, was asked for on stdout).
+  const tableOnStdout = !flags.outputDir && (flags.format ?? []).includes('table');
+  if (flags.quiet && !tableOnStdout) io.out(renderGateText(gate, { width: Math.max(60, io.columns - 20) }));
   return gate.passed ? EXIT.ok : EXIT.gateFailed;
 }

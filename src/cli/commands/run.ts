@@ -13,6 +13,7 @@ import { redactUrl } from '../../target/pg.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { describeRules } from '../../config/config.js';
 import { readReport } from '../../report/read.js';
+import { recordSourceLocation } from '../../report/source-paths.js';
 import { compareWithBaseline } from './compare.js';
 import { runHttpCommand } from './run-http.js';
 import { isHttpScenario } from '../../workload/http/scenario.js';
@@ -273,6 +274,8 @@ export async function executeRun(
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
   }
+  // Where the workload file is, so that a later `check` from another directory can point at it.
+  report = recordSourceLocation(report, process.cwd());
   // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
   const gated =
     budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
