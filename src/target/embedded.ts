@@ -159,6 +159,10 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     synchronous_commit: 'off',
     full_page_writes: 'off',
     'pg_stat_statements.max': '10000',
+    // querygate runs VACUUM ANALYZE itself after setup. A background autovacuum or autoanalyze would
+    // hold back the horizon that VACUUM needs to set the visibility map, and change statistics (and
+    // plans) in the middle of a run.
+    autovacuum: 'off',
     ...options.settings,
   };
   const pg = new EmbeddedPostgres({
