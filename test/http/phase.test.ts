@@ -67,6 +67,25 @@ describe('one phase of HTTP load (autocannon adapter)', () => {
     expect(result.statusCounts).toEqual({ 200: 400 });
   });
 
+  it('reads the answer to HEAD as headers only, though it announces a Content-Length', async () => {
+    const random = createRandom(8);
+    const result = await runPhase({
+      baseUrl,
+      routes: [
+        compileRoute(route('head', '/books/5', 1, { method: 'HEAD' }), random),
+        compileRoute(route('b', '/b', 1), random),
+      ],
+      connections: 2,
+      shape: { kind: 'requests', requests: 100 },
+      timeoutMs: 2000,
+      random,
+    });
+    expect(result.errors).toBe(0);
+    expect(result.responses).toBe(100);
+    expect(result.perRoute[0]!.responses).toBeGreaterThan(10);
+    expect(result.statusCounts).toEqual({ 200: 100 });
+  });
+
   it('holds a rate limit over all connections', async () => {
     const random = createRandom(4);
     const result = await runPhase({
