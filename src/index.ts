@@ -97,7 +97,7 @@ export { renderFormat, OUTPUT_FORMATS, FORMAT_FILES, type OutputFormat, type Ren
 export { loadHttpScenario, isHttpScenario, type HttpLoadOverrides } from './workload/http/scenario.js';
 export { runHttpWorkload, runHttpOnTarget, type HttpRunOptions, type HttpProgress } from './workload/http/phases.js';
 export { parseHar, type HarOptions } from './workload/http/har.js';
-export { parseAccessLog } from './workload/http/access-log.js';
+export { parseAccessLog, type AccessLogOptions } from './workload/http/access-log.js';
 export {
   routesFromRequests,
   type ObservedRequest,

@@ -59,6 +59,22 @@ export interface HttpRoute {
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string;
   readonly weight: number;
+  /**
+   * Imported routes: the requests as they were recorded. Each replayed request is one of them,
+   * picked by how often it was seen, with its own target, headers and body; `path` is then the
+   * route's template, for reading only, and `params` is empty.
+   */
+  readonly recorded?: readonly RecordedRequest[];
+}
+
+/** One distinct request of an imported route, as recorded in a HAR file or an access log. */
+export interface RecordedRequest {
+  /** Path with query string, as recorded (already percent-encoded), e.g. `/q?tag=a&tag=b`. */
+  readonly target: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  /** How many times it was seen. */
+  readonly count: number;
 }
 
 /** The application under test, started and stopped by querygate. */

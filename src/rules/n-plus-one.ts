@@ -5,14 +5,268 @@
  * per request come from the route's own phase of an HTTP run (`query.routes`); SQL and external runs
  * have no routes and are never reported.
  */
+import { scanTokens, type SqlToken } from '../analyze/parser.js';
+import { expressionText, nodeType, parseTree, type TreeNode } from '../analyze/sql-tree.js';
 import { defineRule, type RuleFinding } from './define.js';
 
-/** `... WHERE id = $1` -> `... WHERE id = ANY($1)`, when the statement filters on a single parameter. */
-export function batchedForm(sql: string): string | undefined {
-  const flat = sql.replace(/\s+/g, ' ').trim();
-  if ((flat.match(/\$\d+/g) ?? []).length !== 1) return undefined;
-  const m = /^(.*\bWHERE\s+)([\w."]+)\s*=\s*(\$\d+)(.*)$/i.exec(flat);
-  return m ? `${m[1]}${m[2]} = ANY(${m[3]})${m[4]}` : undefined;
+/** A statement rewritten to serve every item of the loop at once. */
+export interface BatchedForm {
+  readonly sql: string;
+  /** True for an aggregate: the rewrite groups by the key, one row per key that has rows. */
+  readonly grouped: boolean;
+}
+
+// Aggregate functions of PostgreSQL's catalog, by name: the parse tree does not say which functions
+// aggregate (that takes the catalog), but a call with `*`, DISTINCT, ORDER BY, FILTER or WITHIN
+// GROUP is one whatever its name.
+const AGGREGATES = new Set([
+  'any_value',
+  'array_agg',
+  'avg',
+  'bit_and',
+  'bit_or',
+  'bit_xor',
+  'bool_and',
+  'bool_or',
+  'corr',
+  'count',
+  'covar_pop',
+  'covar_samp',
+  'every',
+  'json_agg',
+  'json_object_agg',
+  'jsonb_agg',
+  'jsonb_object_agg',
+  'max',
+  'min',
+  'mode',
+  'percentile_cont',
+  'percentile_disc',
+  'range_agg',
+  'range_intersect_agg',
+  'stddev',
+  'stddev_pop',
+  'stddev_samp',
+  'string_agg',
+  'sum',
+  'var_pop',
+  'var_samp',
+  'variance',
+  'xmlagg',
+]);
+
+/** Keywords that start the clause after WHERE in a SELECT: where GROUP BY goes in. */
+const AFTER_WHERE = new Set(['GROUP', 'HAVING', 'WINDOW', 'ORDER', 'LIMIT', 'OFFSET', 'FETCH', 'FOR']);
+
+const fields = (value: unknown, type: string): TreeNode | undefined => {
+  const typed = nodeType(value);
+  return typed && typed[0] === type ? typed[1] : undefined;
+};
+
+/** Every node of the given type under `value`, not descending into subqueries. */
+function nodesOf(value: unknown, type: string, out: TreeNode[] = []): TreeNode[] {
+  if (Array.isArray(value)) {
+    for (const item of value) nodesOf(item, type, out);
+    return out;
+  }
+  if (!value || typeof value !== 'object') return out;
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'SubLink') continue;
+    if (key === type && child && typeof child === 'object') out.push(child as TreeNode);
+    nodesOf(child, type, out);
+  }
+  return out;
+}
+
+/** Every ParamRef of the statement, subqueries included. */
+function paramRefs(value: unknown, out: TreeNode[] = []): TreeNode[] {
+  if (Array.isArray(value)) {
+    for (const item of value) paramRefs(item, out);
+    return out;
+  }
+  if (!value || typeof value !== 'object') return out;
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'ParamRef' && child && typeof child === 'object') out.push(child as TreeNode);
+    else paramRefs(child, out);
+  }
+  return out;
+}
+
+const funcName = (call: TreeNode) => {
+  const names = (call.funcname as unknown[] | undefined) ?? [];
+  const last = fields(names[names.length - 1], 'String');
+  return typeof last?.sval === 'string' ? last.sval.toLowerCase() : '';
+};
+
+const isAggregateCall = (call: TreeNode) =>
+  !call.over &&
+  Boolean(
+    call.agg_star ||
+    call.agg_distinct ||
+    call.agg_order ||
+    call.agg_filter ||
+    call.agg_within_group ||
+    AGGREGATES.has(funcName(call)),
+  );
+
+/** The conjuncts of a WHERE clause: `a AND (b AND c)` -> a, b, c (nothing under OR or NOT). */
+function conjuncts(expr: unknown): unknown[] {
+  const bool = fields(expr, 'BoolExpr');
+  if (bool?.boolop === 'AND_EXPR') return ((bool.args as unknown[] | undefined) ?? []).flatMap(conjuncts);
+  return [expr];
+}
+
+/** The tree without locations, to compare two expressions as written. */
+const shape = (value: unknown): string =>
+  JSON.stringify(value, (key, v: unknown) => (key === 'location' ? undefined : v));
+
+/** The smallest and largest parse-tree location under `value` (byte offsets), if any. */
+function locationRange(value: unknown): { min: number; max: number } | undefined {
+  const found: number[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!v || typeof v !== 'object') return;
+    for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
+      if (key === 'location' && typeof child === 'number' && child >= 0) found.push(child);
+      else visit(child);
+    }
+  };
+  visit(value);
+  return found.length > 0 ? { min: Math.min(...found), max: Math.max(...found) } : undefined;
+}
+
+/** Byte offset where the expression starting at `start` ends: through `a.b.c` and closed parentheses. */
+function expressionEnd(tokens: readonly SqlToken[], start: number, last: number): number | undefined {
+  let i = tokens.findIndex((t) => t.start >= start);
+  if (i < 0) return undefined;
+  let depth = 0;
+  for (; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const next = tokens[i + 1];
+    if (t.text === '(') depth++;
+    if (t.text === ')') depth--;
+    if (t.start < last || (next && (next.text === '.' || t.text === '.')) || depth > 0) continue;
+    return t.end;
+  }
+  return undefined;
+}
+
+/**
+ * The statement rewritten to take the list of keys as one array parameter, built from the parse
+ * tree: the key equality `key = $1` (one parameter in the whole statement, a conjunct of WHERE)
+ * becomes `key = ANY($1)`, the key joins the select list (each row must say which item it
+ * belongs to), and an aggregate is grouped by the key (else it would return one total for all the
+ * items instead of one value per item). Undefined when the statement is not of that shape.
+ *
+ * @example
+ * batchedForm('SELECT count(*) AS n FROM lib.loans WHERE book_id = $1')
+ * // { sql: 'SELECT book_id, count(*) AS n FROM lib.loans WHERE book_id = ANY($1) GROUP BY book_id', grouped: true }
+ */
+export function batchedForm(sql: string, tree: readonly TreeNode[] = parseTree(sql)): BatchedForm | undefined {
+  if (tree.length !== 1) return undefined;
+  const select = fields(tree[0], 'SelectStmt');
+  if (!select || (select.op && select.op !== 'SETOP_NONE') || select.limitCount || select.limitOffset) return undefined;
+  if (select.windowClause || (select.distinctClause as unknown[] | undefined)?.some((d) => nodeType(d)))
+    return undefined;
+  const params = paramRefs(tree[0]);
+  if (params.length !== 1) return undefined;
+
+  // The key equality: `key = $n` or `$n = key` (or `$n::type`), not under OR or NOT.
+  const param = params[0]!;
+  const isParam = (side: unknown) => {
+    const cast = fields(side, 'TypeCast');
+    return fields(cast ? cast.arg : side, 'ParamRef') === param;
+  };
+  let key: unknown;
+  let value: unknown;
+  for (const conjunct of conjuncts(select.whereClause)) {
+    const e = fields(conjunct, 'A_Expr');
+    const names = (e?.name as unknown[] | undefined) ?? [];
+    if (!e || e.kind !== 'AEXPR_OP' || names.length !== 1 || fields(names[0], 'String')?.sval !== '=') continue;
+    if (isParam(e.rexpr)) [key, value] = [e.lexpr, e.rexpr];
+    else if (isParam(e.lexpr)) [key, value] = [e.rexpr, e.lexpr];
+  }
+  if (!key || shape(key).includes('"SubLink"')) return undefined;
+  const keyText = expressionText(sql, key);
+  const keyAt = locationRange(key);
+  if (!keyText || !keyAt) return undefined;
+
+  const targets = ((select.targetList as unknown[] | undefined) ?? []).map((t) => fields(t, 'ResTarget')!);
+  const calls = nodesOf([select.targetList, select.havingClause], 'FuncCall');
+  if (calls.some((c) => c.over)) return undefined;
+  const grouped = Boolean(select.groupClause || select.havingClause || calls.some(isAggregateCall));
+  const groupItems = (select.groupClause as unknown[] | undefined) ?? [];
+  if (groupItems.some((g) => fields(g, 'GroupingSet'))) return undefined;
+
+  const tokens = scanTokens(sql);
+  if (tokens[0]?.text === '(') return undefined;
+  const edits: { at: number; end: number; text: string }[] = [];
+
+  // `key = $n` -> `key = ANY($n)`, `$n = key` -> `key = ANY($n)`, `$n::int` -> `ANY($n::int[])`.
+  const paramAt = Number(param.location);
+  const valueAt = locationRange(value)!;
+  const valueEnd = expressionEnd(tokens, valueAt.min, valueAt.max);
+  const valueText = expressionText(sql, value);
+  if (valueEnd === undefined || !valueText) return undefined;
+  let array = `ANY(${valueText})`;
+  if (fields(value, 'TypeCast')) {
+    // Only the `$n::type` form: `CAST($n AS type)[]` is not valid.
+    const after = tokens.find((t) => t.start > paramAt);
+    const typeName =
+      fields(fields(value, 'TypeCast')!.typeName, 'TypeName') ?? (fields(value, 'TypeCast')!.typeName as TreeNode);
+    if (after?.text !== '::' || (typeName?.arrayBounds as unknown[] | undefined)?.length) return undefined;
+    array = `ANY(${valueText}[])`;
+  }
+  if (keyAt.min < paramAt) edits.push({ at: paramAt, end: valueEnd, text: array });
+  else {
+    const keyEnd = expressionEnd(tokens, keyAt.min, keyAt.max);
+    if (keyEnd === undefined) return undefined;
+    edits.push({ at: paramAt, end: keyEnd, text: `${keyText} = ${array}` });
+  }
+
+  const sameAsKey = (expr: unknown) => {
+    if (shape(expr) === shape(key)) return true;
+    const a = fields(expr, 'ColumnRef')?.fields as unknown[] | undefined;
+    const b = fields(key, 'ColumnRef')?.fields as unknown[] | undefined;
+    // `id` and `c.id`: the same column when the statement reads one table, which a lookup does.
+    return Boolean(a && b && shape(a[a.length - 1]) === shape(b[b.length - 1]));
+  };
+  const star = targets.some((t) => fields(t.val, 'ColumnRef') && shape(t.val).includes('"A_Star"'));
+  if (!targets.some((t) => sameAsKey(t.val)) && !(star && !grouped)) {
+    const first = targets[0];
+    if (!first || typeof first.location !== 'number') return undefined;
+    edits.push({ at: first.location, end: first.location, text: `${keyText}, ` });
+  }
+
+  if (grouped && !groupItems.some(sameAsKey)) {
+    if (groupItems.length > 0) {
+      const at = locationRange(groupItems[0])?.min;
+      if (at === undefined) return undefined;
+      edits.push({ at, end: at, text: `${keyText}, ` });
+    } else {
+      // GROUP BY goes before the first clause that follows WHERE at the statement's own level.
+      const whereAt = locationRange(select.whereClause)?.min ?? 0;
+      let depth = 0;
+      let at = Buffer.byteLength(sql.replace(/[\s;]+$/, ''), 'utf8');
+      let clause = false;
+      for (const t of tokens) {
+        if (t.text === '(') depth++;
+        else if (t.text === ')') depth--;
+        else if (depth === 0 && t.start > whereAt && (AFTER_WHERE.has(t.text.toUpperCase()) || t.text === ';')) {
+          at = t.start;
+          clause = t.text !== ';';
+          break;
+        }
+      }
+      edits.push({ at, end: at, text: clause ? `GROUP BY ${keyText} ` : ` GROUP BY ${keyText}` });
+    }
+  }
+
+  let out = Buffer.from(sql, 'utf8');
+  for (const edit of edits.sort((a, b) => b.at - a.at)) {
+    out = Buffer.concat([out.subarray(0, edit.at), Buffer.from(edit.text, 'utf8'), out.subarray(edit.end)]);
+  }
+  return { sql: out.toString('utf8').replace(/\s+/g, ' ').trim(), grouped };
 }
 
 export default defineRule({
@@ -27,12 +281,13 @@ export default defineRule({
     /** Calls of the statement per request of one route from which it is reported. */
     minCallsPerRequest: 10,
   },
-  check({ query, report, options }) {
+  check({ query, report, options, sql, tree }) {
     const findings: RuleFinding[] = [];
     for (const { route, callsPerRequest } of query.routes ?? []) {
       if (callsPerRequest < options.minCallsPerRequest) continue;
       const info = report.routes?.find((r) => r.name === route);
-      const batched = batchedForm(query.query);
+      // The rewrite is of the statement as the application sends it, with its $n parameters.
+      const batched = batchedForm(query.query, sql === query.query ? tree : undefined);
       findings.push({
         messageId: 'loop',
         route,
@@ -43,9 +298,11 @@ export default defineRule({
           dbMsPerRequest: info?.statements.find((s) => s.fingerprint === query.fingerprint)?.dbMsPerRequest ?? 0,
         },
         data: { route },
-        suggestion: batched
-          ? `fetch the rows in one statement, with the list of values as an array: ${batched} (or join it into the query that produced the list)`
-          : 'fetch the rows in one statement: pass the list of values as an array (= ANY($1)), or join it into the query that produced the list',
+        suggestion: !batched
+          ? 'fetch the rows in one statement: pass the list of values as an array (= ANY($1)), or join it into the query that produced the list'
+          : batched.grouped
+            ? `compute it for every item in one statement, grouped by the key, with the list of keys as an array: ${batched.sql} (a key without rows gets no row: count 0, or NULL for the other aggregates), or join it into the query that produced the list`
+            : `fetch the rows in one statement, with the list of values as an array: ${batched.sql} (or join it into the query that produced the list)`,
       });
     }
     return findings;

@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,6 +124,46 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.run).toMatchObject({ complete: false, interruptedBy: 'the application exited with code 3' });
     expect(report.routes[0].requests).toBeGreaterThanOrEqual(39);
+  });
+
+  it('an access log against a running application: reads only, says what it skipped and why', async () => {
+    const port = await freePort();
+    const app = spawn(process.execPath, [fixture('test-app.mjs')], {
+      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await once(app.stdout!, 'data');
+      copyFileSync(fixture('library-access.txt'), join(dir, 'library.log'));
+      const path = join(dir, 'library.yaml');
+      writeFileSync(path, 'http:\n  import:\n    - accessLog: library.log\n  load: { connections: 2, requests: 30 }\n');
+      const result = await runCli([
+        'run',
+        path,
+        '--base-url',
+        `http://127.0.0.1:${port}`,
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        join(dir, 'library.json'),
+      ]);
+      expect(result.stderr).not.toMatch(NO_STACK);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(
+        'warning: library.log: 3 route(s) imported; 1 skipped (failed response); 2 skipped (other host); 3 skipped (health check); 6 request(s) skipped by method (DELETE 3, POST 2, PUT 1; replayed: GET, HEAD)',
+      );
+      const seen = (await (await fetch(`http://127.0.0.1:${port}/__seen`)).json()) as { method: string; url: string }[];
+      // Three phases of 30 requests and a mixed one, after the check that the application answers
+      // (GET /); nothing but reads reached the application.
+      expect(seen.filter((r) => r.url !== '/')).toHaveLength(120);
+      expect(new Set(seen.map((r) => r.method))).toEqual(new Set(['GET', 'HEAD']));
+      expect(
+        seen.filter((r) => r.url.startsWith('/q?')).every((r) => /^\/q\?name=(a%20b&tag=x&tag=y|c&tag=z)$/.test(r.url)),
+      ).toBe(true);
+    } finally {
+      app.kill();
+    }
   });
 
   it('Ctrl-C stops the load and the application, writes the partial report, exit 130', async () => {

@@ -140,7 +140,48 @@ describe('HTTP replay when the application misbehaves', () => {
     const report = (error as RunFailedError).report;
     expect(report.run.complete).toBe(true);
     expect(report.routes![0]).toMatchObject({ requests: 50, non2xx: 50, status5xx: 50 });
-    expect(report.warnings).toContain('route "root": 50 of 50 responses were not 2xx');
+    expect(report.warnings).toContain(
+      'route "root": 50 of 50 responses were not 2xx: 50 server errors (5xx), 0 client errors (4xx); by status: 500 ×50',
+    );
+  });
+
+  it('the warning for non-2xx responses tells server errors from client errors, with the status codes', async () => {
+    const report = await runHttpWorkload({
+      workload: workload(
+        {
+          app: app('ok'),
+          routes: [
+            {
+              name: 'some fail',
+              method: 'GET',
+              path: '/x?status={status}',
+              params: { status: { kind: 'pick', values: [404, 500, 503, 200, 200, 200] } },
+              headers: {},
+              weight: 1,
+            },
+          ],
+        },
+        { shape: { kind: 'requests', requests: 120 } },
+      ),
+      databaseUrl: url,
+    });
+    const route = report.routes![0]!;
+    const warning = report.warnings.find((w) => w.startsWith('route "some fail"'))!;
+    const m =
+      /^route "some fail": (\d+) of 120 responses were not 2xx: (\d+) server errors \(5xx\), (\d+) client errors \(4xx\); by status: (.*)$/.exec(
+        warning,
+      );
+    expect(m, warning).not.toBeNull();
+    const [, non2xx, server, client, codes] = m!;
+    expect(Number(non2xx)).toBe(route.non2xx);
+    expect(Number(server)).toBe(route.status5xx);
+    expect(Number(client)).toBe(route.non2xx - route.status5xx);
+    expect(Number(server)).toBeGreaterThan(0);
+    expect(Number(client)).toBeGreaterThan(0);
+    // Codes by count, each with its count; they add up to the non-2xx responses.
+    const byCode = codes!.split(', ').map((c) => /^(\d{3}) ×(\d+)$/.exec(c)!);
+    expect(byCode.map((c) => c[1]).sort()).toEqual(['404', '500', '503']);
+    expect(byCode.reduce((s, c) => s + Number(c[2]), 0)).toBe(route.non2xx);
   });
 
   it('stops the application after the run, and an interrupt returns an incomplete report', async () => {

@@ -1,14 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/model/workload.js';
 import { freePort } from '../../src/target/port.js';
 import { createRandom } from '../../src/workload/generators.js';
 import { runPhase } from '../../src/workload/http/autocannon.js';
+import { parseHar } from '../../src/workload/http/har.js';
+import { routesFromRequests } from '../../src/workload/http/observed.js';
 import { compileRoute } from '../../src/workload/http/template.js';
 
 const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
+const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
 
 const route = (name: string, path: string, weight: number, extra: Partial<HttpRoute> = {}): HttpRoute => ({
   name,
@@ -67,6 +71,25 @@ describe('one phase of HTTP load (autocannon adapter)', () => {
     expect(result.statusCounts).toEqual({ 200: 400 });
   });
 
+  it('reads the answer to HEAD as headers only, though it announces a Content-Length', async () => {
+    const random = createRandom(8);
+    const result = await runPhase({
+      baseUrl,
+      routes: [
+        compileRoute(route('head', '/books/5', 1, { method: 'HEAD' }), random),
+        compileRoute(route('b', '/b', 1), random),
+      ],
+      connections: 2,
+      shape: { kind: 'requests', requests: 100 },
+      timeoutMs: 2000,
+      random,
+    });
+    expect(result.errors).toBe(0);
+    expect(result.responses).toBe(100);
+    expect(result.perRoute[0]!.responses).toBeGreaterThan(10);
+    expect(result.statusCounts).toEqual({ 200: 100 });
+  });
+
   it('holds a rate limit over all connections', async () => {
     const random = createRandom(4);
     const result = await runPhase({
@@ -97,5 +120,51 @@ describe('one phase of HTTP load (autocannon adapter)', () => {
     expect(result.inFlight).toBeGreaterThanOrEqual(1);
     expect(result.inFlight).toBeLessThanOrEqual(3);
     expect(result.perRoute[0]!.latencies.every((ms) => ms >= 390)).toBe(true);
+  });
+
+  it('replays imported routes request by request as recorded: own body, own headers, repeated query keys', async () => {
+    interface Seen {
+      method: string;
+      url: string;
+      authorization?: string;
+      cookie?: string;
+      body: string;
+    }
+    const seen = async () => (await (await fetch(`${baseUrl}/__seen`)).json()) as Seen[];
+    const before = (await seen()).length;
+    const { requests } = parseHar(fixture('loans.har'), 'loans.har');
+    const random = createRandom(6);
+    const routes = routesFromRequests(requests, { top: 20 }).routes;
+    for (const route of routes) {
+      const result = await runPhase({
+        baseUrl,
+        routes: [compileRoute(route, random)],
+        connections: 2,
+        shape: { kind: 'requests', requests: 40 },
+        timeoutMs: 5000,
+        random,
+      });
+      expect(result.responses).toBe(40);
+    }
+    const sent = (await seen()).slice(before);
+    expect(sent).toHaveLength(40 * routes.length);
+    const loans = sent.filter((r) => r.url === '/api/loans');
+    expect(loans).toHaveLength(40);
+    const alice = { method: 'POST', url: '/api/loans', authorization: 'Bearer alice-token', cookie: 'session=alice' };
+    const asAlice = loans.filter((r) => r.body === '{"bookId":1,"member":"alice"}');
+    const asBob = loans.filter((r) => r.body === '{"bookId":2,"member":"bob"}');
+    expect(asAlice.length).toBeGreaterThan(0);
+    expect(asBob.length).toBeGreaterThan(0);
+    expect(asAlice.length + asBob.length).toBe(40);
+    for (const r of asAlice) expect(r).toEqual({ ...alice, body: '{"bookId":1,"member":"alice"}' });
+    // Bob's entry had no headers: none of Alice's credentials go with it.
+    for (const r of asBob)
+      expect(r).toEqual({ method: 'POST', url: '/api/loans', body: '{"bookId":2,"member":"bob"}' });
+    expect(sent.filter((r) => r.url.startsWith('/q?')).map((r) => r.url)).toEqual(
+      Array.from({ length: 40 }, () => '/q?name=a%20b&tag=x&tag=y'),
+    );
+    expect(sent.filter((r) => r.method === 'DELETE').map((r) => r.url)).toEqual(
+      Array.from({ length: 40 }, () => '/api/loans/5'),
+    );
   });
 });

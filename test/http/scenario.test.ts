@@ -78,6 +78,15 @@ describe('the http section of a scenario', () => {
     expect(workload.load).toMatchObject({ connections: 3, shape: { kind: 'duration', durationMs: 2000 }, rate: 50 });
     expect(workload.app).toBeUndefined();
     expect(workload.baseUrl).toBe('http://127.0.0.1:9999');
+    try {
+      loadHttpScenario(fixture('shop.yaml'), { baseUrl: 'staging:8080' });
+      expect.unreachable();
+    } catch (error) {
+      expect(isQuerygateError(error) && [error.code, error.message]).toEqual([
+        'USAGE',
+        '--base-url: not an http(s) URL: staging:8080',
+      ]);
+    }
   });
 
   it('imports routes from HAR files and access logs, with warnings for what it skipped', () => {
@@ -104,8 +113,49 @@ describe('the http section of a scenario', () => {
     expect(workload.routes.every((r) => r.headers['x-replay'] === 'querygate')).toBe(true);
     expect(workload.warnings).toEqual([
       'traffic.har: 3 route(s) imported; 2 unreadable entries skipped (first: log.entries[7]); 1 skipped (failed response); 2 skipped (other origin)',
-      'access.log: 2 route(s) imported; 2 unreadable lines skipped (first: line 8); 1 skipped (failed response); 1 static file request(s) skipped; 3 request(s) of routes beyond the top 2 left out',
+      'access.log: 2 route(s) imported; 2 unreadable lines skipped (first: line 8); 1 skipped (failed response); 1 request(s) skipped by method (POST 1; replayed: GET, HEAD); 1 static file request(s) skipped; 2 request(s) of routes beyond the top 2 left out',
     ]);
+  });
+
+  it('imports only GET and HEAD from an access log unless methods says otherwise, and says what it skipped', () => {
+    copyFileSync(fixture('library-access.txt'), join(dir, 'library.log'));
+    const load = (importSpec: string, baseUrl = 'http://library.example.com') =>
+      loadHttpScenario(write('library.yaml', `http:\n  baseUrl: ${baseUrl}\n  import:\n    - ${importSpec}\n`));
+    const byDefault = load('accessLog: library.log');
+    expect(byDefault.routes.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /books/{bookId}',
+      'GET /q?name={name}&tag={tag}',
+      'HEAD /books/{bookId}',
+    ]);
+    expect(byDefault.warnings).toEqual([
+      'library.log: 3 route(s) imported; 1 skipped (failed response); 1 skipped (other host); 3 skipped (health check); 6 request(s) skipped by method (DELETE 3, POST 2, PUT 1; replayed: GET, HEAD)',
+    ]);
+    // The host comes from the base URL (file or --base-url), or from origin.
+    const staging = loadHttpScenario(
+      write('library.yaml', 'http:\n  baseUrl: http://staging:8080\n  import:\n    - accessLog: library.log\n'),
+      {
+        baseUrl: 'http://other.example.com',
+      },
+    );
+    expect(staging.warnings[0]).toContain('; 1 skipped (other host);');
+    // --base-url wins over the file: now the library.example.com line is the other host's.
+    expect(staging.routes[0]!.recorded!.map((r) => r.target)).toEqual(['/books/5']);
+    const byOrigin = load('{ accessLog: library.log, origin: "https://library.example.com" }', 'http://staging:8080');
+    expect(byOrigin.routes[0]!.recorded!.map((r) => r.target)).toEqual(['/books/5', '/books/9']);
+
+    const opted = load('{ accessLog: library.log, methods: [GET, POST], keepProbes: true }');
+    expect(opted.routes.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /books/{bookId}',
+      'POST /loans',
+      'GET /q?name={name}&tag={tag}',
+      'GET /health',
+      'GET /healthz',
+      'GET /ready-check',
+    ]);
+    expect(opted.warnings[0]).toContain(
+      '5 request(s) skipped by method (DELETE 3, HEAD 1, PUT 1; replayed: GET, POST)',
+    );
+    expect(opted.warnings[0]).not.toContain('health check');
   });
 
   it('names the field of every mistake', () => {
@@ -140,6 +190,23 @@ describe('the http section of a scenario', () => {
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: access.log }]\n')).toMatchObject({
       code: 'HAR_INVALID',
       message: expect.stringMatching(/^access\.log: not a HAR file/),
+    });
+    expect(
+      failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: access.log, methods: [GET, FETCH] }]\n').message,
+    ).toMatch(/^bad\.yaml:3:\d+: http\.import\[0\]\.methods\[1\]: must be one of "GET"/);
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: access.log, methods: [] }]\n').message).toMatch(
+      /^bad\.yaml:3:\d+: http\.import\[0\]\.methods: must NOT have fewer than 1 items/,
+    );
+    expect(
+      failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: access.log, origin: "http://" }]\n'),
+    ).toMatchObject({
+      code: 'SCENARIO_INVALID',
+      message: 'bad.yaml: http.import[0].origin: not an http(s) URL: http://',
+    });
+    write('writes.log', '10.0.0.2 - - [12/Mar/2027:09:00:03 +0000] "DELETE /loans/5 HTTP/1.1" 204 0\n');
+    expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: writes.log }]\n')).toMatchObject({
+      code: 'ACCESS_LOG_INVALID',
+      message: 'writes.log: no request to replay (1 request(s) skipped by method (DELETE 1; replayed: GET, HEAD))',
     });
     write('empty.log', 'garbage\nmore garbage\n');
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: empty.log }]\n')).toMatchObject({

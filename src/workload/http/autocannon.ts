@@ -121,6 +121,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let lastResponseAt = Date.now();
   let connErrorsSinceResponse = 0;
 
+  const hasHead = routes.some((r) => r.route.method === 'HEAD');
   const setupClient = (raw: autocannon.Client) => {
     const client = raw as unknown as ClientEvents;
     const requests: PoolRequest[] = [];
@@ -160,7 +161,10 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     const queue: number[] = [];
     queues.push(queue);
     let next = -1;
+    let parserPatched = !hasHead;
     client.on('request', () => {
+      // The client's parser exists by its first request (setupClient runs before it is set up).
+      if (!parserPatched) parserPatched = skipHeadBodies(raw, () => routes[queue[0] ?? 0]!.route.method === 'HEAD');
       next = (next + 1) % perClient;
       queue.push(routeOf[next]!);
     });
@@ -263,6 +267,28 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     statusCounts,
     ...(stoppedBy ? { stoppedBy } : {}),
   };
+}
+
+/** Index of the headers-complete callback on an http-parser-js parser (`HTTPParser.kOnHeadersComplete`). */
+const ON_HEADERS_COMPLETE = 2;
+
+/**
+ * A response to HEAD has no body, but its Content-Length announces the body a GET would have got.
+ * autocannon's parser (http-parser-js) does not know the request's method, so it waits for those
+ * bytes, which never come: every HEAD request timed out, and the next response on the connection
+ * was read as the missing body. Returning true from the parser's headers-complete callback tells it
+ * that the message has no body, as Node's own client does for HEAD. Returns false when the client
+ * has no parser to patch (autocannon's internals changed): then the test of HEAD replay fails.
+ */
+function skipHeadBodies(raw: autocannon.Client, answersHead: () => boolean): boolean {
+  const parser = (raw as unknown as { parser?: Record<number, unknown> }).parser;
+  const original = parser?.[ON_HEADERS_COMPLETE];
+  if (!parser || typeof original !== 'function') return false;
+  parser[ON_HEADERS_COMPLETE] = (...args: unknown[]) => {
+    const result: unknown = original.apply(parser, args);
+    return answersHead() ? true : result;
+  };
+  return true;
 }
 
 function emptyResult(routes: number, stoppedBy: string): PhaseResult {

@@ -4,7 +4,7 @@
  * analytics); entries that cannot be read are counted and skipped, never fatal.
  */
 import { InputError } from '../../errors.js';
-import { isHttpMethod, keepHeader, type ImportResult, type ObservedRequest } from './observed.js';
+import { isHttpMethod, isProbe, keepHeader, type ImportResult, type ObservedRequest } from './observed.js';
 
 interface HarEntry {
   request?: {
@@ -19,7 +19,14 @@ interface HarEntry {
 export interface HarOptions {
   /** Keep entries of this origin (e.g. `https://shop.example.com`); default: the most frequent. */
   readonly origin?: string;
+  /** Methods to keep (default: all); the others are counted by method. */
+  readonly methods?: readonly string[];
+  /** Keep health checks and monitoring probes, left out by default. */
+  readonly keepProbes?: boolean;
 }
+
+/** 0: the browser got no response (blocked, aborted). */
+const failed = (status: number) => status === 0 || status >= 400;
 
 /** Parses HAR text; throws HAR_INVALID only when the file as a whole is not a HAR. */
 export function parseHar(text: string, where: string, options: HarOptions = {}): ImportResult & { origin: string } {
@@ -34,8 +41,7 @@ export function parseHar(text: string, where: string, options: HarOptions = {}):
 
   let invalid = 0;
   let firstInvalid: string | undefined;
-  const skipped: Record<string, number> = {};
-  const parsed: { origin: string; request: ObservedRequest }[] = [];
+  const parsed: { origin: string; method: string; status: number; agent?: string; request: ObservedRequest }[] = [];
   entries.forEach((raw: HarEntry, i) => {
     const request = raw?.request;
     const method = typeof request?.method === 'string' ? request.method.toUpperCase() : '';
@@ -50,28 +56,38 @@ export function parseHar(text: string, where: string, options: HarOptions = {}):
       firstInvalid ??= `log.entries[${i}]`;
       return;
     }
-    const status = Number(raw.response?.status ?? 200);
-    if (status === 0 || status >= 400) {
-      skipped['failed response'] = (skipped['failed response'] ?? 0) + 1;
-      return;
-    }
+    // Each entry keeps its own headers and body: they are replayed together, never mixed with another entry's.
     const headers: Record<string, string> = {};
+    let agent: string | undefined;
     for (const h of request?.headers ?? []) {
-      if (typeof h?.name === 'string' && typeof h.value === 'string' && keepHeader(h.name))
-        headers[h.name.toLowerCase()] = h.value;
+      if (typeof h?.name !== 'string' || typeof h.value !== 'string') continue;
+      if (keepHeader(h.name)) headers[h.name.toLowerCase()] = h.value;
+      if (h.name.toLowerCase() === 'user-agent') agent = h.value;
     }
     const body =
       typeof request?.postData?.text === 'string' && request.postData.text !== '' ? request.postData.text : undefined;
     parsed.push({
       origin: url.origin,
+      method,
+      status: Number(raw.response?.status ?? 200),
+      ...(agent !== undefined ? { agent } : {}),
       request: { method, target: `${url.pathname}${url.search}`, headers, ...(body !== undefined ? { body } : {}) },
     });
   });
   const counts = new Map<string, number>();
-  for (const p of parsed) counts.set(p.origin, (counts.get(p.origin) ?? 0) + 1);
+  for (const p of parsed.filter((p) => !failed(p.status))) counts.set(p.origin, (counts.get(p.origin) ?? 0) + 1);
   const origin = options.origin?.replace(/\/+$/, '') ?? [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
-  const requests = parsed.filter((p) => p.origin === origin).map((p) => p.request);
-  const others = parsed.length - requests.length;
-  if (others > 0) skipped['other origin'] = others;
-  return { requests, invalid, ...(firstInvalid ? { firstInvalid } : {}), skipped, origin };
+  const skipped: Record<string, number> = {};
+  const skippedMethods: Record<string, number> = {};
+  const skip = (why: string) => (skipped[why] = (skipped[why] ?? 0) + 1);
+  const requests: ObservedRequest[] = [];
+  for (const p of parsed) {
+    if (failed(p.status)) skip('failed response');
+    else if (p.origin !== origin) skip('other origin');
+    else if (!options.keepProbes && isProbe(p.request.target.split('?', 1)[0]!, p.agent)) skip('health check');
+    else if (options.methods && !options.methods.includes(p.method))
+      skippedMethods[p.method] = (skippedMethods[p.method] ?? 0) + 1;
+    else requests.push(p.request);
+  }
+  return { requests, invalid, ...(firstInvalid ? { firstInvalid } : {}), skipped, skippedMethods, origin };
 }

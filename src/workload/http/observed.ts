@@ -1,10 +1,11 @@
 /**
  * Recorded traffic (a HAR file, an access log) turned into routes: requests are grouped by method
  * and path template (numeric, UUID and long hex segments become parameters; query string values
- * too), each group becomes one route weighted by how often it was seen, and its parameters pick
- * from the values that were actually requested.
+ * too), each group becomes one route weighted by how often it was seen. A route replays its
+ * recorded requests themselves, each with its own target, headers and body: never a mix of two
+ * (the credentials of one entry with the body of another).
  */
-import type { HttpRoute, ParamGenerator } from '../../model/workload.js';
+import type { HttpRoute, RecordedRequest } from '../../model/workload.js';
 
 /** One request as recorded. */
 export interface ObservedRequest {
@@ -21,8 +22,10 @@ export interface ImportResult {
   /** Lines or entries that could not be parsed, and where the first one was. */
   readonly invalid: number;
   readonly firstInvalid?: string;
-  /** Parsed but left out (failed responses, other origins, static files), with why. */
+  /** Parsed but left out (failed responses, other origins or hosts, health checks), with why. */
   readonly skipped: Readonly<Record<string, number>>;
+  /** Requests left out because their method is not replayed, by method. */
+  readonly skippedMethods: Readonly<Record<string, number>>;
 }
 
 export interface GroupOptions {
@@ -37,8 +40,8 @@ export interface GroupOptions {
   readonly label?: string;
 }
 
-/** Distinct observed values kept per parameter. */
-export const MAX_PICK_VALUES = 1000;
+/** Distinct recorded requests kept per route (the first ones seen; later ones still count in the weight). */
+export const MAX_RECORDED_REQUESTS = 1000;
 export const DEFAULT_TOP_ROUTES = 20;
 
 const STATIC = /\.(js|mjs|css|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|eot|otf|txt|html?)$/i;
@@ -47,6 +50,25 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 
 export function isHttpMethod(method: string): boolean {
   return HTTP_METHODS.has(method);
+}
+
+/**
+ * Methods replayed from an access log unless the import says otherwise: an access log holds no
+ * bodies and no headers, so a POST would be sent empty, and replaying a DELETE for a whole phase
+ * against a staging application destroys data.
+ */
+export const ACCESS_LOG_METHODS: readonly string[] = ['GET', 'HEAD'];
+
+// Load balancers, orchestrators and uptime monitors: they poll an endpoint that says nothing about
+// the database work of real traffic, and in a log they are frequent enough to get a phase.
+const PROBE_AGENTS =
+  /kube-probe\/|ELB-HealthChecker\/|GoogleHC\/|Consul Health Check|Amazon-Route53-Health-Check-Service|GoogleStackdriverMonitoring-UptimeChecks|Azure Traffic Manager Endpoint Monitor|Blackbox Exporter\/|Prometheus\/|UptimeRobot\/|Pingdom\.com_bot|StatusCake|NewRelicPinger/i;
+const PROBE_PATHS =
+  /^\/(?:_?health(?:z|check|-check)?|livez|readyz|ping|actuator\/health|-\/(?:healthy|ready))(?:\/[^?]*)?\/?$/i;
+
+/** True for a health check or monitoring probe: a well-known probe user agent or health-check path. */
+export function isProbe(path: string, userAgent: string | undefined): boolean {
+  return PROBE_PATHS.test(path) || (userAgent !== undefined && PROBE_AGENTS.test(userAgent));
 }
 
 /** Headers worth replaying; hop-by-hop, length, encoding and pseudo headers are recomputed or dropped. */
@@ -76,52 +98,34 @@ interface Group {
   method: string;
   template: string;
   count: number;
-  values: Map<string, Set<string>>;
-  headers?: Readonly<Record<string, string>>;
-  body?: string;
+  recorded: Map<string, { target: string; headers: Readonly<Record<string, string>>; body?: string; count: number }>;
 }
 
-/** Splits a request target into a path template, the parameter names in it and their values. */
-export function templateOf(target: string): { template: string; values: Map<string, string> } {
+/**
+ * The path template of a request target: `/orders/42?expand=items` -> `/orders/{orderId}?expand={expand}`.
+ * Requests with the same template are one route. A query key given several times appears once.
+ */
+export function templateOf(target: string): string {
   const [rawPath = '/', query = ''] = target.split('?', 2) as [string?, string?];
   const taken = new Set<string>();
-  const values = new Map<string, string>();
   const segments = rawPath.split('/');
   const out = segments.map((segment, i) => {
     if (i === 0 || !VARIABLE_SEGMENT.test(segment)) return segment;
-    const name = paramName(segments[i - 1], taken);
-    values.set(name, safeDecode(segment));
-    return `{${name}}`;
+    return `{${paramName(segments[i - 1], taken)}}`;
   });
   let template = out.join('/') || '/';
   if (query) {
-    const params = new URLSearchParams(query);
-    const keys = [...new Set(params.keys())].sort();
+    const keys = [...new Set(new URLSearchParams(query).keys())].sort();
     const parts = keys.map((key) => {
       let name = key.replace(/[^A-Za-z0-9_]/g, '_');
       if (!/^[A-Za-z_]/.test(name)) name = `q_${name}`;
       while (taken.has(name)) name = `${name}_`;
       taken.add(name);
-      values.set(name, params.get(key) ?? '');
       return `${encodeURIComponent(key)}={${name}}`;
     });
     if (parts.length) template += `?${parts.join('&')}`;
   }
-  return { template, values };
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-/** A pick of observed values; numbers stay numbers so that the YAML form reads naturally. */
-function generatorOf(values: ReadonlySet<string>): ParamGenerator {
-  const list = [...values];
-  return { kind: 'pick', values: list.every((v) => /^-?\d{1,15}$/.test(v)) ? list.map(Number) : list };
+  return template;
 }
 
 /** Groups recorded requests into weighted routes; `dropped` counts requests of routes beyond `top`. */
@@ -142,21 +146,26 @@ export function routesFromRequests(
       filtered++;
       continue;
     }
-    const { template, values } = templateOf(request.target);
+    const template = templateOf(request.target);
     const key = `${request.method} ${template}`;
     let group = groups.get(key);
     if (!group) {
-      group = { method: request.method, template, count: 0, values: new Map() };
+      group = { method: request.method, template, count: 0, recorded: new Map() };
       groups.set(key, group);
     }
     group.count++;
-    for (const [name, value] of values) {
-      const seen = group.values.get(name) ?? new Set<string>();
-      if (seen.size < MAX_PICK_VALUES) seen.add(value);
-      group.values.set(name, seen);
+    const headers = request.headers ?? {};
+    const identity = JSON.stringify([request.target, Object.entries(headers).sort(), request.body ?? null]);
+    const seen = group.recorded.get(identity);
+    if (seen) seen.count++;
+    else if (group.recorded.size < MAX_RECORDED_REQUESTS) {
+      group.recorded.set(identity, {
+        target: request.target,
+        headers,
+        ...(request.body !== undefined ? { body: request.body } : {}),
+        count: 1,
+      });
     }
-    if (!group.headers && request.headers) group.headers = request.headers;
-    if (group.body === undefined && request.body) group.body = request.body;
   }
   const key = (g: Group) => `${g.template} ${g.method}`;
   // Ties in a fixed, locale-independent order.
@@ -169,10 +178,10 @@ export function routesFromRequests(
     name: `${options.label ? `${options.label}: ` : ''}${g.method} ${g.template}`,
     method: g.method,
     path: g.template,
-    params: Object.fromEntries([...g.values].map(([name, values]) => [name, generatorOf(values)])),
-    headers: g.headers ?? {},
-    ...(g.body !== undefined ? { body: g.body } : {}),
+    params: {},
+    headers: {},
     weight: g.count,
+    recorded: [...g.recorded.values()] satisfies RecordedRequest[],
   }));
   return { routes, filtered, staticFiles, dropped };
 }

@@ -177,8 +177,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     }
 
     const routes = await attributeRoutes(control, workload, records, mixedResult);
-    for (const r of routes) {
-      if (r.non2xx > 0) warnings.push(`route "${r.name}": ${r.non2xx} of ${r.requests} responses were not 2xx`);
+    for (const [i, r] of routes.entries()) {
+      if (r.non2xx > 0) warnings.push(non2xxWarning(r, records[i]!.result.statusCounts));
       if (r.errors > 0)
         warnings.push(`route "${r.name}": ${r.errors} request(s) got no response (connection errors or timeouts)`);
       if (r.requests === 0 && !stoppedBy) warnings.push(`route "${r.name}": no response in its phase`);
@@ -248,6 +248,29 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     await app?.stop();
     await control.close();
   }
+}
+
+/**
+ * The warning for a route's responses that were not 2xx, in classes (5xx: the application failed;
+ * 4xx: the request was refused, often a replay problem such as a missing body or stale credentials)
+ * and by status code. `statusCounts` are the route's own phase's, which requested only that route.
+ */
+export function non2xxWarning(route: RouteReport, statusCounts: Readonly<Record<string, number>>): string {
+  const count = (from: number, to: number) =>
+    Object.entries(statusCounts).reduce((s, [code, n]) => (Number(code) >= from && Number(code) < to ? s + n : s), 0);
+  const clientErrors = count(400, 500);
+  const other = route.non2xx - route.status5xx - clientErrors;
+  const codes = Object.entries(statusCounts)
+    .filter(([code]) => Number(code) < 200 || Number(code) >= 300)
+    .sort((a, b) => b[1] - a[1] || Number(a[0]) - Number(b[0]))
+    .slice(0, 5)
+    .map(([code, n]) => `${code} ×${n}`);
+  return (
+    `route "${route.name}": ${route.non2xx} of ${route.requests} responses were not 2xx: ` +
+    `${route.status5xx} server errors (5xx), ${clientErrors} client errors (4xx)` +
+    (other > 0 ? `, ${other} other (1xx, 3xx)` : '') +
+    (codes.length > 0 ? `; by status: ${codes.join(', ')}` : '')
+  );
 }
 
 /** Per-route figures: HTTP side from each route's own phase, database side from its snapshot delta. */

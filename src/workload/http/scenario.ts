@@ -11,8 +11,8 @@ import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '
 import { asList, readSetupFiles, toGenerator } from '../load.js';
 import { parseAccessLog } from './access-log.js';
 import { parseHar } from './har.js';
-import { DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
-import { placeholders } from './template.js';
+import { ACCESS_LOG_METHODS, DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
+import { mergeHeaders, placeholders } from './template.js';
 
 /** Load settings given on the command line; each one replaces the file's value. */
 export interface HttpLoadOverrides {
@@ -62,6 +62,8 @@ interface HttpSection {
     exclude?: string;
     top?: number;
     keepStatic?: boolean;
+    methods?: string[];
+    keepProbes?: boolean;
   }[];
   load?: {
     connections?: number;
@@ -117,6 +119,19 @@ function shapeOf(o: HttpLoadOverrides, load: HttpSection['load'], where: string)
   return { kind: 'duration', durationMs };
 }
 
+/** An http(s) URL, or an input error naming where it was given. */
+function httpUrl(text: string, field: string, code: 'SCENARIO_INVALID' | 'USAGE' = 'SCENARIO_INVALID'): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || !url.host)
+    throw new InputError(code, `${field}: not an http(s) URL: ${text}`);
+  return url;
+}
+
 /** Routes written in the scenario, checked: every placeholder has a generator. */
 function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
   return (section.routes ?? []).map((r, i): HttpRoute => {
@@ -159,11 +174,19 @@ function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
   });
 }
 
-/** Routes from HAR files and access logs; problems with single lines become warnings. */
+/** Reasons for skipping a recorded request, in the order the import summary lists them. */
+const REASONS = ['failed response', 'other origin', 'other host', 'health check'];
+const reasonRank = (why: string) => (REASONS.includes(why) ? REASONS.indexOf(why) : REASONS.length);
+
+/**
+ * Routes from HAR files and access logs; problems with single lines become warnings. `baseUrl`
+ * (the scenario's or --base-url) names the application's host for access logs without `origin`.
+ */
 function importedRoutes(
   section: HttpSection,
   where: string,
   base: string,
+  baseUrl: URL | undefined,
 ): { routes: HttpRoute[]; warnings: string[] } {
   const routes: HttpRoute[] = [];
   const warnings: string[] = [];
@@ -174,9 +197,12 @@ function importedRoutes(
     }
     const file = (spec.har ?? spec.accessLog)!;
     const text = readTextFile(resolve(base, file), spec.har ? 'HAR file' : 'access log');
+    const methods = spec.methods ?? (spec.har ? undefined : ACCESS_LOG_METHODS);
+    const filters = { ...(methods ? { methods } : {}), keepProbes: spec.keepProbes ?? false };
+    const app = spec.origin ? httpUrl(spec.origin, `${field}.origin`) : baseUrl;
     const result: ImportResult = spec.har
-      ? parseHar(text, file, spec.origin ? { origin: spec.origin } : {})
-      : parseAccessLog(text);
+      ? parseHar(text, file, { ...filters, ...(spec.origin ? { origin: spec.origin } : {}) })
+      : parseAccessLog(text, { ...filters, ...(app ? { host: app.host } : {}) });
     const grouped = routesFromRequests(result.requests, {
       top: spec.top ?? DEFAULT_TOP_ROUTES,
       ...(spec.include ? { include: regex(spec.include, `${field}.include`)! } : {}),
@@ -189,7 +215,14 @@ function importedRoutes(
       notes.push(
         `${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`,
       );
-    for (const [why, n] of Object.entries(result.skipped)) notes.push(`${n} skipped (${why})`);
+    const reasons = Object.entries(result.skipped).sort((a, b) => reasonRank(a[0]) - reasonRank(b[0]));
+    for (const [why, n] of reasons) notes.push(`${n} skipped (${why})`);
+    const byMethod = Object.entries(result.skippedMethods).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    if (byMethod.length > 0) {
+      const n = byMethod.reduce((s, [, c]) => s + c, 0);
+      const list = byMethod.map(([m, c]) => `${m} ${c}`).join(', ');
+      notes.push(`${n} request(s) skipped by method (${list}; replayed: ${methods!.join(', ')})`);
+    }
     if (grouped.staticFiles) notes.push(`${grouped.staticFiles} static file request(s) skipped`);
     if (grouped.filtered) notes.push(`${grouped.filtered} left out by include/exclude`);
     if (grouped.dropped)
@@ -227,7 +260,13 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     throw new InputError('SCENARIO_INVALID', `${where}: load: an HTTP scenario sets its load under http.load`);
   const base = dirname(resolve(path));
   const declared = declaredRoutes(section, where);
-  const imported = importedRoutes(section, where, base);
+  const given =
+    overrides.baseUrl !== undefined
+      ? httpUrl(overrides.baseUrl, '--base-url', 'USAGE')
+      : section.baseUrl !== undefined
+        ? httpUrl(section.baseUrl, `${where}: http.baseUrl`)
+        : undefined;
+  const imported = importedRoutes(section, where, base, given);
   const routes = [...declared, ...imported.routes];
   if (routes.length === 0)
     throw new InputError(
@@ -287,7 +326,7 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     // An explicit base URL (flag) means the application is already running: do not start one.
     ...(app && overrides.baseUrl === undefined ? { app } : {}),
     ...(baseUrl ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
-    routes: routes.map((r) => ({ ...r, headers: { ...strings(section.headers), ...r.headers } })),
+    routes: routes.map((r) => ({ ...r, headers: mergeHeaders(strings(section.headers), r.headers) })),
     load,
     warnings: imported.warnings,
   };

@@ -3,9 +3,9 @@
  * route's parameter generators. Only `{identifier}` is a placeholder, so JSON bodies need no
  * escaping: `{"qty": {qty}}` fills `{qty}` and leaves the object braces alone.
  */
-import type { HttpRoute } from '../../model/workload.js';
+import type { HttpRoute, RecordedRequest } from '../../model/workload.js';
 import type { ValueSource } from '../generators.js';
-import { createValueSources } from '../generators.js';
+import { createValueSources, createWeightedPicker } from '../generators.js';
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -46,6 +46,17 @@ export interface RenderedRequest {
   readonly body?: string;
 }
 
+/**
+ * Header sets merged left to right, names compared without case (HTTP header names are
+ * case-insensitive: `Authorization` in one set replaces `authorization` in an earlier one).
+ */
+export function mergeHeaders(...sets: readonly Readonly<Record<string, string>>[]): Record<string, string> {
+  const merged = new Map<string, [string, string]>();
+  for (const set of sets)
+    for (const [name, value] of Object.entries(set)) merged.set(name.toLowerCase(), [name, value]);
+  return Object.fromEntries(merged.values());
+}
+
 /** A route ready to produce requests; `dynamic` routes hold generators whose values must never repeat (`seq`). */
 export interface CompiledRoute {
   readonly route: HttpRoute;
@@ -55,20 +66,22 @@ export interface CompiledRoute {
 
 /**
  * Compiles a route with its own value sources (so `seq` counters are per route). `defaults` are
- * headers sent with every request; the route's own headers win.
+ * headers sent with every request; the route's own headers win. An imported route (`recorded`)
+ * replays its recorded requests instead of rendering its path template.
  */
 export function compileRoute(
   route: HttpRoute,
   random: () => number,
   defaults: Readonly<Record<string, string>> = {},
 ): CompiledRoute {
+  if (route.recorded && route.recorded.length > 0) return compileRecorded(route, route.recorded, random, defaults);
   const names = Object.keys(route.params);
   const sources: ValueSource[] = createValueSources(
     names.map((n) => route.params[n]!),
     random,
   );
   const path = parseTemplate(route.path);
-  const headerEntries = Object.entries({ ...defaults, ...route.headers }).map(
+  const headerEntries = Object.entries(mergeHeaders(defaults, route.headers)).map(
     ([k, v]) => [k, parseTemplate(v)] as const,
   );
   const body = route.body !== undefined ? parseTemplate(route.body) : undefined;
@@ -86,6 +99,36 @@ export function compileRoute(
         path: renderTemplate(path, values, true),
         headers,
         ...(body ? { body: renderTemplate(body, values, false) } : {}),
+      };
+    },
+  };
+}
+
+/**
+ * An imported route: each request is one recorded request, picked by how often it was seen, sent
+ * with its own target, headers and body (the defaults and the route's headers under them).
+ */
+function compileRecorded(
+  route: HttpRoute,
+  recorded: readonly RecordedRequest[],
+  random: () => number,
+  defaults: Readonly<Record<string, string>>,
+): CompiledRoute {
+  const pick = createWeightedPicker(
+    recorded.map((r) => r.count),
+    random,
+  );
+  const base = mergeHeaders(defaults, route.headers);
+  return {
+    route,
+    dynamic: false,
+    render() {
+      const r = recorded[pick()]!;
+      return {
+        method: route.method,
+        path: r.target,
+        headers: mergeHeaders(base, r.headers),
+        ...(r.body !== undefined ? { body: r.body } : {}),
       };
     },
   };
