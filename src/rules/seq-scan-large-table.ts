@@ -1,6 +1,7 @@
 /**
  * seq-scan-large-table: a (parallel) sequential scan over a large relation. Its severity follows how
- * much of what it reads the filter throws away: that share is what an index would save.
+ * much of what it reads the filter throws away (that share is what an index would save) and how much
+ * it actually reads: a LIMIT above may stop it long before the end of the table.
  */
 import { columnPredicates, createIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
@@ -11,8 +12,10 @@ import {
   relationRows,
   removedShare,
   round,
-  rowsOut,
+  rowsKept,
   scanKind,
+  seqScanRead,
+  type ScanRead,
 } from '../analyze/plan-facts.js';
 import { defineRule, type RuleFinding } from './define.js';
 
@@ -23,10 +26,10 @@ export default defineRule({
   description: 'A sequential scan reads a large table, and its filter throws most of the rows away.',
   messages: {
     selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
-    full: '{scan} on {relation} reads all {tableRows} rows of the table ({nodePercent}% of the statement)',
+    full: '{scan} on {relation} reads {reads} ({nodePercent}% of the statement)',
   },
   defaultOptions: {
-    /** Tables with fewer rows are never reported. */
+    /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
     minRows: 10_000,
     /** Share of the rows read that the filter removes from which an index could help (mild). */
     indexableShare: 2 / 3,
@@ -39,7 +42,8 @@ export default defineRule({
     if (!query.plan || isTrivial(query)) return [];
     const root = query.plan.root;
     const findings: RuleFinding[] = [];
-    for (const { node, path, parallelDivisor } of nodes) {
+    for (const facts of nodes) {
+      const { node, path, parallelDivisor } = facts;
       if (!isSeqScan(node)) continue;
       const relation = relationOf(node);
       const removedActual = node['Rows Removed by Filter'];
@@ -49,23 +53,25 @@ export default defineRule({
           : node['Plan Rows'] * parallelDivisor;
       const tableRows = relation ? relationRows(relation) : fallbackRows;
       if (tableRows < options.minRows) continue;
+      const read = seqScanRead(facts, query, tableRows, relation, nodes);
+      if (read.rows <= 0) continue; // never executed (ANALYZE), or a LIMIT the planner expects to stop it at once
+      // Graded on what the scan reads, not on the table's size: a scan that a LIMIT stops after fewer
+      // rows than a large table has costs no more than reading a small table.
+      const small = read.rows < options.minRows;
       const removed = removedShare(node, parallelDivisor, tableRows);
-      const share = nodeShare(node, root);
-      const loops = node['Actual Loops'] !== undefined && parallelDivisor === 1 ? Number(node['Actual Loops']) : 1;
-      const keptRows = Math.round(rowsOut(node, parallelDivisor));
-      // With ANALYZE, the rows actually read (a LIMIT above may stop the scan early; a nested loop
-      // may run it many times); else the whole table once.
-      const rowsRead =
-        removedActual !== undefined && node['Actual Rows'] !== undefined
-          ? Math.round((removedActual + node['Actual Rows']) * Number(node['Actual Loops'] ?? 1))
-          : Math.round(tableRows);
+      const share = nodeShare(node, root, facts.fraction);
+      const keptRows = Math.round(rowsKept(facts));
       const evidence = {
         tableRows: Math.round(tableRows),
-        rowsRead,
+        rowsRead: Math.round(read.rows),
+        ...(read.basis !== 'counted' && read.stopsEarly ? { plannedRowsRead: Math.round(read.plannedRows) } : {}),
+        ...(read.blocksPerCall !== undefined
+          ? { sharedBlksPerCall: round(read.blocksPerCall, 1), tableBlocks: read.tableBlocks ?? 0 }
+          : {}),
         keptRows,
         removedShare: round(removed),
         nodeShare: round(share),
-        ...(loops > 1 ? { loops } : {}),
+        ...(read.loops > 1 ? { loops: read.loops } : {}),
         ...(node.Filter ? { filter: node.Filter } : {}),
       };
       const name = relation?.name ?? node['Relation Name'] ?? '?';
@@ -76,7 +82,7 @@ export default defineRule({
         data: {
           scan: scanKind(node),
           relation: name,
-          reads: describeRead(rowsRead, tableRows, loops),
+          reads: describeRead(read, tableRows),
           // Floored near 100% so that "100%" means every row was removed.
           removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
           nodePercent: Math.round(share * 100),
@@ -94,10 +100,10 @@ export default defineRule({
         findings.push({
           ...base,
           messageId: 'selective',
-          ...(removed < options.selectiveShare ? { level: 'mild' as const } : {}),
+          ...(small ? { level: 'note' as const } : removed < options.selectiveShare ? { level: 'mild' as const } : {}),
           ...(suggestion ? { suggestion } : {}),
         });
-      } else if (share >= options.minNodeShare) {
+      } else if (share >= options.minNodeShare && !small) {
         findings.push({ ...base, messageId: 'full', level: 'note' });
       }
     }
@@ -107,10 +113,22 @@ export default defineRule({
 
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function describeRead(rowsRead: number, tableRows: number, loops: number): string {
-  if (loops > 1) return `${count(rowsRead)} rows in ${count(loops)} scans of the ${count(tableRows)}-row table`;
-  if (rowsRead >= tableRows * 0.9) return `all ${count(tableRows)} rows of the table`;
-  return `${count(rowsRead)} of the table's ${count(tableRows)} rows`;
+/** "all 30,000 rows of the table", "an estimated 4,000 of the table's 300,000 rows (...)", ... */
+function describeRead(read: ScanRead, tableRows: number): string {
+  if (read.loops > 1)
+    return `${count(read.rows)} rows in ${count(read.loops)} scans of the ${count(tableRows)}-row table`;
+  const all = read.rows >= tableRows * 0.9;
+  const rows = all
+    ? `all ${count(tableRows)} rows of the table`
+    : `${count(read.rows)} of the table's ${count(tableRows)} rows`;
+  switch (read.basis) {
+    case 'counted':
+      return rows;
+    case 'measured':
+      return `${all ? '' : 'about '}${rows} (measured: ${count(read.blocksPerCall ?? 0)} of its ${count(read.tableBlocks ?? 0)} blocks per call; the planner estimated ${count(read.plannedRows)} under the LIMIT)`;
+    case 'planned':
+      return read.stopsEarly && !all ? `an estimated ${rows} (the LIMIT stops it early)` : rows;
+  }
 }
 
 /** An index on the bare columns the filter compares: equality columns first, then one range column. */

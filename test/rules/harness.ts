@@ -31,6 +31,9 @@ export interface RuleCase {
   readonly severity?: RuleLevel;
   /** The reason of a `querygate-ignore` comment expected to suppress the findings. */
   readonly suppressedBecause?: string;
+  /** What every finding's message and suggestion must match, where the case is about them. */
+  readonly message?: RegExp;
+  readonly suggestion?: RegExp;
 }
 
 const fixtures = new Map<string, PlanFixture>();
@@ -119,6 +122,8 @@ export function ruleCases(rule: AnyRule, cases: readonly RuleCase[]): void {
           if (f.severity !== 'info') expect(f.suggestion, 'an error or warning says what to do').toBeTruthy();
           if (f.relation) expect(report.relations.map((r) => r.name)).toContain(f.relation);
           if (f.nodePath) expect(paths.has(f.nodePath), `node path ${f.nodePath} exists in the plan`).toBe(true);
+          if (c.message) expect(f.message).toMatch(c.message);
+          if (c.suggestion) expect(f.suggestion ?? '').toMatch(c.suggestion);
         }
       });
     }
