@@ -10,6 +10,7 @@ import {
   expressionIndexFor,
   indexesLeadingWith,
   patternIndexFor,
+  proposeIndexSql,
   scansTable,
   tableHasColumn,
   trigramIndexFor,
@@ -172,21 +173,23 @@ function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): 
       if (unit && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'`;
       }
-      return `CREATE INDEX ON ${relation.name} (${p.indexText}); -- an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`;
+      return proposeIndexSql(relation.name, [p.indexText], {
+        note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
+      });
     }
     case 'cast':
       if (p.wrapperName === 'date' && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1`;
       }
-      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or CREATE INDEX ON ${relation.name} ((${p.indexText})); if the cast is IMMUTABLE (timestamptz to date is not)`;
+      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or index the expression ((${p.indexText})) if the cast is IMMUTABLE (timestamptz to date is not)`;
     case 'expression':
-      return `move the computation to the other side so that ${col} itself is compared, or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
+      return `move the computation to the other side so that ${col} itself is compared, or index the expression ((${p.indexText}))`;
     case 'leadingWildcard':
     case 'ilike': {
       const key = p.wrapper === 'column' ? p.column : `(${p.indexText})`;
-      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON ${relation.name} USING gin (${key} gin_trgm_ops);`;
+      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation.name, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
     }
     case 'likeCollation':
-      return `CREATE INDEX ON ${relation.name} (${p.column} text_pattern_ops);`;
+      return proposeIndexSql(relation.name, [`${p.column} text_pattern_ops`]);
   }
 }

@@ -3,7 +3,13 @@
  * much of what it reads the filter throws away (that share is what an index would save) and how much
  * it actually reads: a LIMIT above may stop it long before the end of the table.
  */
-import { columnPredicates, createIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import {
+  btreeLeadingWith,
+  columnPredicates,
+  proposeIndexSql,
+  scansTable,
+  tableHasColumn,
+} from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import {
   isSeqScan,
@@ -17,6 +23,7 @@ import {
   seqScanRead,
   type ScanRead,
 } from '../analyze/plan-facts.js';
+import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -96,7 +103,7 @@ export default defineRule({
           (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
           [...tree],
         ).filter((p) => scansTable(node, p.table) && !p.join);
-        const suggestion = suggestIndex(name, predicates);
+        const suggestion = suggestIndex(name, relation, predicates, 1 - removed);
         findings.push({
           ...base,
           messageId: 'selective',
@@ -131,8 +138,17 @@ function describeRead(read: ScanRead, tableRows: number): string {
   }
 }
 
-/** An index on the bare columns the filter compares: equality columns first, then one range column. */
-function suggestIndex(relation: string, predicates: ReturnType<typeof columnPredicates>): string | undefined {
+/**
+ * An index on the bare columns the filter compares (equality columns first, then one range column),
+ * marked as not validated: index advice judges it on the planner. When an index already leads with
+ * those columns, the planner chose the scan over it, and another index is no fix.
+ */
+function suggestIndex(
+  name: string,
+  relation: RelationInfo | undefined,
+  predicates: ReturnType<typeof columnPredicates>,
+  keptShare: number,
+): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column');
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
   const range = [
@@ -142,9 +158,14 @@ function suggestIndex(relation: string, predicates: ReturnType<typeof columnPred
   const unservable = predicates.filter((p) => p.wrapper !== 'column' || p.use === 'ilike' || p.leadingWildcard);
   const wrapped = [...new Set(unservable.map((p) => p.column))];
   const note = wrapped.length
-    ? `the filter uses ${wrapped.join(', ')} in a way no plain btree index serves (see non-sargable-predicate)`
+    ? `a plain B-tree on ${wrapped.join(', ')} cannot serve the filter: index what it computes (an expression or trigram index, see non-sargable-predicate)`
     : '';
-  if (keys.length > 0) return `${createIndexSql(relation, keys)}${note ? ` -- ${note}` : ''}`;
+  const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
+  if (existing) {
+    const percent = keptShare >= 0.01 ? Math.round(keptShare * 100) : Math.round(keptShare * 1000) / 10;
+    return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it (the filter keeps ~${percent}% of the rows): reduce the rows read, or check the row estimates with --analyze`;
+  }
+  if (keys.length > 0) return proposeIndexSql(name, keys, note ? { note } : {});
   if (note) return note;
   return undefined;
 }

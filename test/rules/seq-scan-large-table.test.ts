@@ -14,7 +14,7 @@ ruleCases(rule, [
     statement: 'bad: selective filter on an unindexed column',
     expect: [{ messageId: 'selective', severity: 'error' }],
     message: /reads all 30,000 rows of the table to keep 15 /,
-    suggestion: /^CREATE INDEX ON public\.events \(account_id\);$/,
+    suggestion: /^CREATE INDEX ON public\.events \(account_id\); -- not validated on the planner$/,
   },
   {
     fixture: 'scan',
@@ -166,5 +166,42 @@ describe('seq-scan-large-table under a LIMIT, without --analyze', () => {
     const sorted = finding(runRule(rule, { ...fixture, report }), 'bad: a limit above a sort does not stop the scan')!;
     expect(sorted.evidence.rowsRead).toBe(30_000);
     expect(sorted.severity).toBe('error');
+  });
+});
+
+describe('seq-scan-large-table: the index it proposes', () => {
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  it('marks a proposed index as not validated, and proposes none that already exists', () => {
+    const fixture = loadFixture(rule.id, 'scan');
+    const statement = 'mild: filter removes three quarters';
+    const proposed = runRule(rule, fixture).queries.find((q) => q.source === statement)!.findings[0]!;
+    expect(proposed.suggestion).toBe('CREATE INDEX ON public.events (kind); -- not validated on the planner');
+    // The same plan with an index on kind in the relation's metadata: the planner chose the scan
+    // over that index, so the rule says so instead of proposing it again.
+    const index = {
+      name: 'events_kind_idx',
+      definition: 'CREATE INDEX events_kind_idx ON public.events USING btree (kind)',
+      method: 'btree',
+      columns: ['kind'],
+      expressions: [],
+      unique: false,
+      primary: false,
+      partial: false,
+      valid: true,
+      sizeBytes: 0,
+    };
+    const report: Report = {
+      ...fixture.report,
+      relations: fixture.report.relations.map((r) =>
+        r.name === 'public.events' ? { ...r, indexes: [...r.indexes, index] } : r,
+      ),
+    };
+    const existing = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === statement)!.findings[0]!;
+    expect(existing.suggestion).toBe(
+      'the index events_kind_idx already leads with kind, and the planner chose this scan over it (the filter keeps ~25% of the rows): reduce the rows read, or check the row estimates with --analyze',
+    );
   });
 });
