@@ -123,6 +123,7 @@ export function ruleCases(rule: AnyRule, cases: readonly RuleCase[]): void {
           if (f.severity !== 'info') expect(f.suggestion, 'an error or warning says what to do').toBeTruthy();
           if (f.relation) expect(report.relations.map((r) => r.name)).toContain(f.relation);
           if (f.nodePath) expect(paths.has(f.nodePath), `node path ${f.nodePath} exists in the plan`).toBe(true);
+          expect(f.suggestion ?? '', 'a suggestion leaves no placeholder to fill').not.toMatch(/<[a-z][a-z _-]*>/i);
           // Rules propose indexes from the statement alone; only index advice validates one.
           if (/\bCREATE\s+INDEX\b/i.test(f.suggestion ?? ''))
             expect(f.suggestion, 'a proposed index says it is not validated').toContain(NOT_VALIDATED);
