@@ -134,6 +134,56 @@ function combineSuggestions(index: string, own: string | undefined): string {
   return own && !suggestsIndex(own) ? `${index} -- or: ${own}` : index;
 }
 
+/**
+ * True when the planner's verdict on a candidate is final: validated, or refused for a reason that
+ * another try would not change (a non-IMMUTABLE expression). Not when it was left out (over the
+ * limits) or gave up on a timeout or a lock.
+ */
+function decided(outcome: ValidationOutcome | undefined): boolean {
+  if (!outcome) return false;
+  return outcome.ok || (outcome.code !== '57014' && outcome.code !== '55P03');
+}
+
+const percent = (share: number) =>
+  share >= 0.095 ? `${Math.round(share * 100)}%` : `${Math.round(share * 1000) / 10}%`;
+
+/** A kept share from which a B-tree rarely beats a sequential scan (random reads cost 4x sequential). */
+const WIDE_FILTER = 0.05;
+
+/**
+ * Why no index is the fix, when every candidate was validated and none lowered the plan cost enough:
+ * the planner's verdict on the best one, and, when the finding's evidence says so, that the filter
+ * keeps too many rows for an index to pay off.
+ *
+ * @example
+ * // "no index helps: with an index on (mood) the planner keeps its plan (cost 7592, validated with
+ * //  rollback-build); by the planner's estimate the filter keeps ~30% of the rows, so a sequential
+ * //  scan is what the planner will choose: reduce the rows read instead"
+ */
+function noIndexHelps(finding: Finding, results: readonly CandidateResult[], counted: boolean): string {
+  const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
+  const keys = (r: CandidateResult) => `(${r.candidate.keys.join(', ')})`;
+  const used = validated.filter((r) => r.used).sort((a, b) => a.costAfter! - b.costAfter!);
+  const best = used[0];
+  const method = (best ?? validated[0])?.method;
+  const how = method ? `, validated with ${method}` : '';
+  // Floored: 49.7% is not "50%" when the bar is half.
+  const saved = `${Math.floor(Math.max(0, best?.improvement ?? 0) * 100)}%`;
+  const verdict = best
+    ? `the best candidate, an index on ${keys(best)}, lowers the plan cost only from ${best.costBefore!.toFixed(0)} to ${best.costAfter!.toFixed(0)} (${saved}${how})`
+    : `with an index on ${validated
+        .slice(0, 3)
+        .map(keys)
+        .join(' or ')} the planner keeps its plan (cost ${validated[0]!.costBefore!.toFixed(0)}${how})`;
+  const removed = finding.evidence.removedShare;
+  const kept = typeof removed === 'number' ? 1 - removed : undefined;
+  const why =
+    kept !== undefined && kept >= WIDE_FILTER
+      ? `; ${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows, so ${best ? 'an index saves little' : 'a sequential scan is what the planner will choose'}: reduce the rows read instead`
+      : '';
+  return `no index helps: ${verdict}${why}`;
+}
+
 /** The SQL shown to users for a candidate. */
 export function suggestionSql(
   candidate: IndexCandidate,
@@ -345,6 +395,15 @@ export async function adviseDetails(
         improvement: round(best.improvement!, 3),
       };
       updated = { ...finding, suggestion: combineSuggestions(advice.sql, finding.suggestion), advice };
+    } else if (
+      perCandidate.some((r) => r.costAfter !== undefined) &&
+      item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))
+    ) {
+      // Every candidate was judged by the planner and none helps enough: an index the rule proposed
+      // is no fix, so say why instead of printing it.
+      if (finding.suggestion === undefined || suggestsIndex(finding.suggestion)) {
+        updated = { ...finding, suggestion: noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze') };
+      }
     } else if (!perCandidate.some((r) => r.method !== undefined)) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
       const unchecked = item.candidates.filter((c) => !canValidate(c));

@@ -209,7 +209,31 @@ export function patternIndexFor(relation: RelationInfo, column: string): IndexIn
   );
 }
 
-/** `CREATE INDEX ON schema.table (cols)` */
-export function createIndexSql(relation: string, keys: readonly string[], using?: string): string {
-  return `CREATE INDEX ON ${relation}${using ? ` USING ${using}` : ''} (${keys.join(', ')});`;
+/**
+ * Marks an index that no planner has judged: rules propose indexes from the statement alone, and
+ * only index advice (src/advise/) validates one, replacing the proposal with the index the planner
+ * confirmed, or with why none helps.
+ */
+export const NOT_VALIDATED = '-- not validated on the planner';
+
+/** `CREATE INDEX ON schema.table (cols); -- not validated on the planner[; note]` */
+export function proposeIndexSql(
+  relation: string,
+  keys: readonly string[],
+  options: { readonly using?: string; readonly note?: string } = {},
+): string {
+  const using = options.using ? ` USING ${options.using}` : '';
+  return `CREATE INDEX ON ${relation}${using} (${keys.join(', ')}); ${NOT_VALIDATED}${options.note ? `; ${options.note}` : ''}`;
+}
+
+/** A valid, non-partial B-tree of the relation whose leading columns are `columns`, in that order. */
+export function btreeLeadingWith(relation: RelationInfo, columns: readonly string[]): IndexInfo | undefined {
+  return relation.indexes.find(
+    (i) =>
+      i.method === 'btree' &&
+      i.valid &&
+      !i.partial &&
+      columns.length <= i.columns.length &&
+      columns.every((c, n) => i.columns[n] === c),
+  );
 }

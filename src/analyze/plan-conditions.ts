@@ -378,6 +378,21 @@ export function parseCondition(text: string): PlanPredicate[] {
   return where ? classify(where) : [{ kind: 'opaque' }];
 }
 
+/**
+ * Every column a condition as EXPLAIN prints it names, in order, without duplicates (empty when it
+ * does not parse): for conditions `parseCondition` can only call opaque (`a = 1 OR b = 2`).
+ */
+export function conditionColumns(text: string): PlanColumn[] {
+  const tree = tryParse(`SELECT 1 WHERE ${text}`);
+  const where = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { whereClause?: Node } } | undefined)?.SelectStmt
+    ?.whereClause;
+  const seen = new Set<string>();
+  return columnsIn(where).filter((c) => {
+    const key = `${c.qualifier ?? ''}.${c.column}`;
+    return !seen.has(key) && seen.add(key);
+  });
+}
+
 /** Reads one `Sort Key` entry as EXPLAIN prints it (`o.total_cents DESC`, `(lower(name))`). */
 export function parseSortKey(text: string): PlanSortKey | undefined {
   const tree = tryParse(`SELECT 1 ORDER BY ${text}`);

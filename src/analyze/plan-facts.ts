@@ -31,6 +31,16 @@ export function scanKind(node: PlanNode): string {
 export interface PlanNodeFacts extends VisitedNode {
   /** The planner's parallel divisor: per-process row estimates times this are the node's total. */
   readonly parallelDivisor: number;
+  /**
+   * The share of the node's rows the plan is expected to pull, as the planner costs it: below 1 when
+   * a LIMIT above stops it early through nodes that stream (see `planNodes`), else 1.
+   */
+  readonly fraction: number;
+  /**
+   * True for a node that runs once per row of an outer node (the inner side of a nested loop, a
+   * subplan): its `Plan Rows` are per run, so its total is per-run estimate x loops.
+   */
+  readonly rescanned: boolean;
 }
 
 /** PostgreSQL's parallel divisor: workers plus the leader's share (1 - 0.3 per worker, if positive). */
@@ -40,17 +50,76 @@ export function parallelDivisor(workers: number): number {
   return workers + (leader > 0 ? leader : 0);
 }
 
-/** Every node with its parallel divisor, depth first. */
+/**
+ * Nodes that pass rows up as they produce them: a LIMIT above them stops their input early too.
+ * Blocking nodes (Sort, Aggregate, Hash, Materialize, WindowAgg, SetOp, ...) read all their input
+ * before returning a row, so what is under them is read in full.
+ */
+const STREAMING = new Set([
+  'Gather',
+  'Gather Merge',
+  'Subquery Scan',
+  'Result',
+  'ProjectSet',
+  'Unique',
+  'Merge Append',
+]);
+/** Joins stream their outer side; the inner side is built (Hash) or rescanned per outer row. */
+const JOINS = new Set(['Nested Loop', 'Hash Join', 'Merge Join']);
+
+/**
+ * The planner's share of a LIMIT's input that it reads: PostgreSQL costs a LIMIT as its input's
+ * startup cost plus (offset + count) / input rows of the input's run cost, so the share comes back
+ * out of the costs, OFFSET included, without reading the statement.
+ */
+function limitShare(limit: PlanNode, input: PlanNode): number {
+  const run = input['Total Cost'] - input['Startup Cost'];
+  if (!(run > 0)) return 1;
+  return Math.min(1, Math.max(0, (limit['Total Cost'] - input['Startup Cost']) / run));
+}
+
+/** The share of each child's rows a node pulls when its parent pulls `fraction` of its own. */
+function childFractions(node: PlanNode, fraction: number): number[] {
+  const children = node.Plans ?? [];
+  const type = node['Node Type'];
+  // A (non-parallel) Append returns its children one after the other: the rows it needs come from
+  // the first children, and the later ones may never run.
+  let needed = type === 'Append' && node['Parallel Aware'] !== true ? fraction * node['Plan Rows'] : undefined;
+  return children.map((child) => {
+    const relationship = child['Parent Relationship'];
+    if (relationship === 'InitPlan' || relationship === 'SubPlan') return 1;
+    if (type === 'Limit') return fraction * limitShare(node, child);
+    if (STREAMING.has(type)) return fraction;
+    if (JOINS.has(type)) return relationship === 'Outer' ? fraction : 1;
+    if (needed !== undefined && relationship === 'Member') {
+      const rows = child['Plan Rows'];
+      const share = rows > 0 ? Math.min(1, Math.max(0, needed / rows)) : needed > 0 ? 1 : 0;
+      needed = Math.max(0, needed - rows);
+      return share;
+    }
+    return 1;
+  });
+}
+
+/** Every node with its parallel divisor and the share of it the plan pulls, depth first. */
 export function planNodes(root: PlanNode): PlanNodeFacts[] {
-  const divisors = new Map<PlanNode, number>();
-  const assign = (node: PlanNode, divisor: number): void => {
-    divisors.set(node, divisor);
+  const facts = new Map<PlanNode, { parallelDivisor: number; fraction: number; rescanned: boolean }>();
+  const assign = (node: PlanNode, divisor: number, fraction: number, rescanned: boolean): void => {
+    facts.set(node, { parallelDivisor: divisor, fraction, rescanned });
     const gather = node['Node Type'] === 'Gather' || node['Node Type'] === 'Gather Merge';
     const workers = Number(node['Workers Planned'] ?? 0);
-    for (const child of node.Plans ?? []) assign(child, gather ? parallelDivisor(workers) : divisor);
+    const fractions = childFractions(node, fraction);
+    for (const [i, child] of (node.Plans ?? []).entries()) {
+      const relationship = child['Parent Relationship'];
+      const perRow = relationship === 'SubPlan' || (node['Node Type'] === 'Nested Loop' && relationship === 'Inner');
+      assign(child, gather ? parallelDivisor(workers) : divisor, fractions[i] ?? 1, rescanned || perRow);
+    }
   };
-  assign(root, 1);
-  return walkPlan(root).map((v) => ({ ...v, parallelDivisor: divisors.get(v.node) ?? 1 }));
+  assign(root, 1, 1, false);
+  return walkPlan(root).map((v) => ({
+    ...v,
+    ...(facts.get(v.node) ?? { parallelDivisor: 1, fraction: 1, rescanned: false }),
+  }));
 }
 
 /**
@@ -94,15 +163,90 @@ export function removedShare(node: PlanNode, divisor: number, tableRows: number)
   return Math.max(0, 1 - Math.min(1, (node['Plan Rows'] * divisor) / tableRows));
 }
 
-/** A node's share of the statement: of its execution time with ANALYZE, else of its total cost. 0..1. */
-export function nodeShare(node: PlanNode, root: PlanNode): number {
+/**
+ * A node's share of the statement, 0..1: of its execution time with ANALYZE, else of its total cost,
+ * of which a node that a LIMIT stops early (`fraction` < 1) runs only that share.
+ */
+export function nodeShare(node: PlanNode, root: PlanNode, fraction = 1): number {
   const time = node['Actual Total Time'];
   const rootTime = root['Actual Total Time'];
   if (time !== undefined && rootTime !== undefined && rootTime > 0) {
     return Math.min(1, (time * (node['Actual Loops'] ?? 1)) / (rootTime * (root['Actual Loops'] ?? 1)));
   }
   const cost = root['Total Cost'];
-  return cost > 0 ? Math.min(1, node['Total Cost'] / cost) : 0;
+  const startup = node['Startup Cost'];
+  const used = startup + fraction * (node['Total Cost'] - startup);
+  return cost > 0 ? Math.min(1, used / cost) : 0;
+}
+
+/** How many rows a sequential scan reads per call, and how that is known. */
+export interface ScanRead {
+  /**
+   * Rows read per call (all loops, all processes), the best figure there is: counted by EXPLAIN
+   * ANALYZE, measured from the statement's shared blocks, or the planner's.
+   */
+  readonly rows: number;
+  readonly basis: 'counted' | 'measured' | 'planned';
+  /** Rows the planner expects the scan to read: the table, or the share a LIMIT above leaves. */
+  readonly plannedRows: number;
+  /** True when the planner expects a LIMIT above to stop the scan before the end of the table. */
+  readonly stopsEarly: boolean;
+  /** Shared blocks the statement touched per call (pg_stat_statements), when they measure this scan. */
+  readonly blocksPerCall?: number;
+  /** The table's size in blocks (pg_class.relpages), with `blocksPerCall`. */
+  readonly tableBlocks?: number;
+  /** Runs of the scan per call (ANALYZE; the inner side of a nested loop runs many times). */
+  readonly loops: number;
+}
+
+/**
+ * What a sequential scan reads per call. With ANALYZE the rows are counted: rows returned plus rows
+ * removed by the filter, over all loops (a never-executed scan read nothing). Without, the planner
+ * expects the whole table, or, under a LIMIT with only streaming nodes in between, the share it
+ * costs (limit rows / the filter's selectivity, capped by the table). That share rests on the
+ * filter's estimated selectivity, so when the statement's shared blocks per call can only come from
+ * this scan (no other relation or index in the plan), they measure what it really read.
+ */
+export function seqScanRead(
+  facts: PlanNodeFacts,
+  query: QueryReport,
+  tableRows: number,
+  relation: RelationInfo | undefined,
+  nodes: readonly PlanNodeFacts[],
+): ScanRead {
+  const { node, fraction } = facts;
+  const stopsEarly = fraction < 1;
+  const plannedRows = Math.min(tableRows, tableRows * fraction);
+  const actual = node['Actual Rows'];
+  if (actual !== undefined) {
+    const loops = Number(node['Actual Loops'] ?? 1);
+    const read = (actual + (node['Rows Removed by Filter'] ?? 0)) * loops;
+    return { rows: read, basis: 'counted', plannedRows, stopsEarly, loops: facts.parallelDivisor === 1 ? loops : 1 };
+  }
+  const pages = relation?.pages ?? 0;
+  const onlyReader = nodes.every(
+    (n) => n.node === node || (n.node['Relation Name'] === undefined && n.node['Index Name'] === undefined),
+  );
+  if (stopsEarly && !facts.rescanned && onlyReader && pages > 0 && query.calls > 0 && query.sharedBlksPerCall > 0) {
+    const blocksPerCall = query.sharedBlksPerCall;
+    return {
+      rows: Math.min(tableRows, (blocksPerCall / pages) * tableRows),
+      basis: 'measured',
+      plannedRows,
+      stopsEarly,
+      blocksPerCall,
+      tableBlocks: pages,
+      loops: 1,
+    };
+  }
+  return { rows: plannedRows, basis: 'planned', plannedRows, stopsEarly, loops: 1 };
+}
+
+/** Rows a scan returns per call (all loops, all processes): actual with ANALYZE, else estimated. */
+export function rowsKept(facts: PlanNodeFacts): number {
+  const { node } = facts;
+  if (node['Actual Rows'] !== undefined) return node['Actual Rows'] * (node['Actual Loops'] ?? 1);
+  return node['Plan Rows'] * facts.parallelDivisor * facts.fraction;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import {
   columnPredicates,
-  createIndexSql,
+  proposeIndexSql,
   identifiersIn,
   scansTable,
   tableHasColumn,
@@ -135,5 +135,5 @@ function suggestIndex(
     )
     .map((p) => p.column);
   const columns = [...new Set(joinColumns)].slice(0, 2);
-  return columns.length > 0 ? createIndexSql(relation.name, columns) : fallback;
+  return columns.length > 0 ? proposeIndexSql(relation.name, columns) : fallback;
 }

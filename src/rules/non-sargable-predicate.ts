@@ -10,13 +10,23 @@ import {
   expressionIndexFor,
   indexesLeadingWith,
   patternIndexFor,
+  proposeIndexSql,
   scansTable,
   tableHasColumn,
   trigramIndexFor,
   type ColumnPredicate,
 } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
-import { isSeqScan, isTrivial, relationRows, removedShare, round, scanKind } from '../analyze/plan-facts.js';
+import {
+  isSeqScan,
+  isTrivial,
+  relationRows,
+  removedShare,
+  round,
+  scanKind,
+  seqScanRead,
+  type ScanRead,
+} from '../analyze/plan-facts.js';
 import { constantValue, nodeType } from '../analyze/sql-tree.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -31,18 +41,18 @@ export default defineRule({
     'A predicate wraps an indexed column in a function, cast or leading wildcard, so the index cannot be used.',
   messages: {
     function:
-      '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
-    cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+      '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads {reads}',
+    cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads {reads}',
     expression:
-      '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}',
+      '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads {reads}',
     leadingWildcard:
-      "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads all {tableRows} rows of {relation}",
-    ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads all {tableRows} rows of {relation}',
+      "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads {reads}",
+    ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads {reads}',
     likeCollation:
-      "LIKE '{pattern}' on {column} cannot use the index {index}, whose collation does not support prefix matching: {scan} reads all {tableRows} rows of {relation}",
+      "LIKE '{pattern}' on {column} cannot use the index {index}, whose collation does not support prefix matching: {scan} reads {reads}",
   },
   defaultOptions: {
-    /** Tables with fewer rows are never reported. */
+    /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
     minRows: 10_000,
     /** Share of the rows read that the scan's filter must remove for an index to be worth it. */
     indexableShare: 2 / 3,
@@ -70,6 +80,8 @@ export default defineRule({
       if (tableRows < options.minRows) continue;
       const removed = removedShare(scan.node, scan.parallelDivisor, tableRows);
       if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
+      const read = seqScanRead(scan, query, tableRows, relation, nodes);
+      if (read.rows <= 0) continue; // never executed
       const diagnosis = diagnose(predicate, relation);
       if (!diagnosis) continue;
       const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
@@ -81,9 +93,11 @@ export default defineRule({
         (q) => q !== predicate && !q.join && scansTable(scan.node, q.table) && q.text !== predicate.text,
       );
       const mild = predicate.use === 'range' && others.length > 0;
+      // A LIMIT that stops the scan before it has read a large table's worth of rows: context only.
+      const small = read.rows < options.minRows;
       findings.push({
         messageId: diagnosis.problem,
-        ...(mild ? { level: 'mild' as const } : {}),
+        ...(small ? { level: 'note' as const } : mild ? { level: 'mild' as const } : {}),
         relation: relation.name,
         nodePath: formatPath(scan.path),
         evidence: {
@@ -91,11 +105,13 @@ export default defineRule({
           expression: predicate.text,
           index: diagnosis.index.name,
           tableRows: Math.round(tableRows),
+          rowsRead: Math.round(read.rows),
           removedShare: round(removed),
         },
         data: {
           scan: scanKind(scan.node),
           relation: relation.name,
+          reads: describeRead(read, tableRows, relation.name),
           function: predicate.wrapperName ?? 'a function',
           type: predicate.wrapperName ?? 'another type',
           pattern: predicate.otherValue ?? '',
@@ -106,6 +122,19 @@ export default defineRule({
     return findings;
   },
 });
+
+const count = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** "all 1,000,000 rows of shop.orders", "an estimated 4,000 of the 300,000 rows of inv.accounts (...)" */
+function describeRead(read: ScanRead, tableRows: number, relation: string): string {
+  if (read.loops > 1) return `${count(read.rows)} rows of ${relation} in ${count(read.loops)} scans`;
+  if (read.rows >= tableRows * 0.9) return `all ${count(tableRows)} rows of ${relation}`;
+  const rows = `${count(read.rows)} of the ${count(tableRows)} rows of ${relation}`;
+  if (read.basis === 'measured')
+    return `about ${rows} (measured: ${count(read.blocksPerCall ?? 0)} of its ${count(read.tableBlocks ?? 0)} blocks per call)`;
+  if (read.basis === 'planned') return `an estimated ${rows} (the LIMIT stops it early)`;
+  return rows;
+}
 
 /** What keeps the index from serving the predicate, and which index that is; undefined if nothing. */
 function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Problem; index: IndexInfo } | undefined {
@@ -144,21 +173,23 @@ function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): 
       if (unit && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'`;
       }
-      return `CREATE INDEX ON ${relation.name} (${p.indexText}); -- an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`;
+      return proposeIndexSql(relation.name, [p.indexText], {
+        note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
+      });
     }
     case 'cast':
       if (p.wrapperName === 'date' && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1`;
       }
-      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or CREATE INDEX ON ${relation.name} ((${p.indexText})); if the cast is IMMUTABLE (timestamptz to date is not)`;
+      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or index the expression ((${p.indexText})) if the cast is IMMUTABLE (timestamptz to date is not)`;
     case 'expression':
-      return `move the computation to the other side so that ${col} itself is compared, or CREATE INDEX ON ${relation.name} ((${p.indexText}));`;
+      return `move the computation to the other side so that ${col} itself is compared, or index the expression ((${p.indexText}))`;
     case 'leadingWildcard':
     case 'ilike': {
       const key = p.wrapper === 'column' ? p.column : `(${p.indexText})`;
-      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX ON ${relation.name} USING gin (${key} gin_trgm_ops);`;
+      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation.name, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
     }
     case 'likeCollation':
-      return `CREATE INDEX ON ${relation.name} (${p.column} text_pattern_ops);`;
+      return proposeIndexSql(relation.name, [`${p.column} text_pattern_ops`]);
   }
 }

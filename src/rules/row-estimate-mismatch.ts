@@ -1,12 +1,21 @@
 /**
  * row-estimate-mismatch (EXPLAIN ANALYZE only): the planner expected far more or far fewer rows than
  * a node produced. A misestimate propagates up the plan, so only the lowest mismatching nodes (the
- * causes) are reported, with the relation and the predicate the planner misjudged.
+ * causes) are reported, with the relation and the predicate the planner misjudged, and the
+ * statistics that would let it judge better: on the column, on correlated columns, or on the
+ * expression the filter computes.
+ *
+ * Rows are compared as totals over all the processes of a parallel plan (EXPLAIN prints actual rows
+ * per loop and planned rows per process), and per run for a node that runs once per outer row (the
+ * planner estimates at least one row per run).
  */
-import { columnPredicates, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import { NOT_VALIDATED } from '../analyze/column-predicates.js';
+import { quoteIdentifier } from '../analyze/parser.js';
+import { conditionColumns, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
+import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -17,11 +26,11 @@ export default defineRule({
     "The planner's row estimate for a plan node is off by 10x or more from the actual rows (with --analyze).",
   messages: {
     filter:
-      '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the filter {condition}',
+      '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): it misjudged the filter {condition}',
     staleStatistics:
-      '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})',
-    join: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction}): it misjudged the join condition {condition}',
-    node: '{node}: the planner expected {expected} but got {actualRows} ({ratio}x {direction})',
+      '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})',
+    join: '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): it misjudged the join condition {condition}',
+    node: '{node}: the planner expected {expected} but got {got} ({ratio}x {direction})',
   },
   defaultOptions: {
     /** A misestimate at least this large is reported (as info below `strongRatio`). */
@@ -31,29 +40,34 @@ export default defineRule({
     /** Nodes whose estimated and actual rows (over all loops) both stay below this are ignored. */
     minRows: 1000,
   },
-  check({ query, nodes, sql, params, tree, relationOf, options }) {
+  check({ query, report, nodes, relationOf, options }) {
     if (!query.plan || query.plan.mode !== 'analyze' || isTrivial(query)) return [];
-    const mismatched = new Map<PlanNode, { ratio: number; estimated: number; actual: number; loops: number }>();
+    const mismatched = new Map<PlanNode, Mismatch>();
     const earlyStop = earlyStoppingNodes(query.plan.root);
-    for (const { node } of nodes) {
+    for (const { node, parallelDivisor, rescanned } of nodes) {
       const actual = node['Actual Rows'];
       const loops = Number(node['Actual Loops'] ?? 0);
       if (actual === undefined || loops <= 0) continue;
-      const estimated = node['Plan Rows'];
-      if (Math.max(estimated, actual) * loops < options.minRows) continue;
+      // EXPLAIN prints actual rows per loop, and under a Gather planned rows per process: both sides
+      // become totals, except for a node run once per outer row, whose estimate is per run.
+      const estimated = rescanned ? node['Plan Rows'] : node['Plan Rows'] * parallelDivisor;
+      const got = rescanned ? actual : actual * loops;
+      const perLoop = rescanned && loops > 1;
+      if (Math.max(node['Plan Rows'] * (rescanned ? loops : parallelDivisor), actual * loops) < options.minRows)
+        continue;
       // Under a Limit, a semi/anti join or a merge join a node may stop early: producing fewer rows
       // than estimated there is not a misestimate.
-      if (actual < estimated && earlyStop.has(node)) continue;
-      const ratio = Math.max(estimated, actual) / Math.max(1, Math.min(estimated, actual));
-      if (ratio >= options.ratio) mismatched.set(node, { ratio, estimated, actual, loops });
+      if (got < estimated && earlyStop.has(node)) continue;
+      const ratio = Math.max(estimated, got) / Math.max(1, Math.min(estimated, got));
+      if (ratio >= options.ratio) mismatched.set(node, { ratio, estimated, actual: got, loops, perLoop });
     }
-    const planNodes = nodes.map((n) => n.node);
     const findings: RuleFinding[] = [];
     for (const facts of nodes) {
       const m = mismatched.get(facts.node);
       if (!m || hasMismatchedDescendant(facts.node, mismatched)) continue;
       const { node } = facts;
       const relation = relationOf(node);
+      const per = m.perLoop ? ' per loop' : '';
       const base = {
         nodePath: formatPath(facts.path),
         ...(relation ? { relation: relation.name } : {}),
@@ -61,13 +75,15 @@ export default defineRule({
           estimatedRows: Math.round(m.estimated),
           actualRows: round(m.actual, 2),
           loops: m.loops,
+          rows: m.perLoop ? 'per loop' : 'total',
           ratio: Math.round(m.ratio),
           direction: m.actual > m.estimated ? 'under' : 'over',
         },
         data: {
           node: facts.path[facts.path.length - 1] ?? node['Node Type'],
           direction: m.actual > m.estimated ? 'more' : 'fewer',
-          expected: m.estimated === 1 ? '1 row' : `${Math.round(m.estimated).toLocaleString('en-US')} rows`,
+          expected: `${rowCount(m.estimated)}${per}`,
+          got: `${count(m.actual)}${per}${m.perLoop ? ` (${count(m.loops)} loops)` : ''}`,
         },
         ...(m.ratio < options.strongRatio ? { level: 'note' as const } : {}),
       };
@@ -81,24 +97,12 @@ export default defineRule({
           suggestion: `ANALYZE ${relation.name};`,
         });
       } else if (relation && node.Filter) {
-        const columns = [
-          ...new Set(
-            columnPredicates(sql, params, (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c), [
-              ...tree,
-            ])
-              .filter((p) => scansTable(node, p.table) && !p.join && p.wrapper === 'column')
-              .map((p) => p.column),
-          ),
-        ];
         findings.push({
           ...base,
           messageId: 'filter',
           evidence: { ...base.evidence, condition: node.Filter },
           data: { ...base.data, condition: node.Filter },
-          suggestion:
-            columns.length >= 2
-              ? `CREATE STATISTICS ON ${columns.join(', ')} FROM ${relation.name}; ANALYZE ${relation.name}; -- the columns are correlated: the planner multiplies their selectivities`
-              : `ALTER TABLE ${relation.name} ALTER COLUMN ${columns[0] ?? '<column>'} SET STATISTICS 1000; ANALYZE ${relation.name};`,
+          suggestion: statisticsFix(relation, node, node.Filter, report.target.serverVersionNum),
         });
       } else if (condition) {
         findings.push({
@@ -117,6 +121,81 @@ export default defineRule({
     return findings;
   },
 });
+
+interface Mismatch {
+  readonly ratio: number;
+  /** Rows the planner expected and the node produced: in all, or per loop (`perLoop`). */
+  readonly estimated: number;
+  readonly actual: number;
+  readonly loops: number;
+  readonly perLoop: boolean;
+}
+
+const count = (n: number) =>
+  n >= 100 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 100) / 100);
+const rowCount = (n: number) => (Math.round(n) === 1 ? '1 row' : `${count(n)} rows`);
+
+/** PostgreSQL 14 added statistics on expressions (`CREATE STATISTICS ... ON (expr)`). */
+const EXPRESSION_STATISTICS = 140000;
+
+/**
+ * The statistics that let the planner judge a scan's filter, read from the filter as the plan
+ * prints it (constants and expressions as the server deparsed them):
+ * - one plain column: a larger statistics target (more common values, a finer histogram);
+ * - several columns: extended statistics, since the planner multiplies their selectivities as if
+ *   they were independent;
+ * - an expression (`date_trunc('day', ts)`, `(doc ->> 'n')::int`): a column's statistics say nothing
+ *   about it, and the planner falls back to fixed guesses (0.5% for an equality, a third for a
+ *   range); extended statistics on the expression (PostgreSQL 14+), else an expression index, whose
+ *   expression ANALYZE also samples.
+ */
+function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, serverVersionNum: number): string {
+  const alias = String(node.Alias ?? node['Relation Name'] ?? relation.table);
+  const mine = (c: { readonly qualifier?: string }) => c.qualifier === undefined || c.qualifier === alias;
+  const columns: string[] = [];
+  const expressions: IndexExpression[] = [];
+  const addColumn = (column: string) => {
+    if (!columns.includes(column)) columns.push(column);
+  };
+  let opaque = false;
+  for (const p of parseCondition(filter)) {
+    const expression = p.kind === 'expression' ? p.expression : p.kind === 'pattern' ? p.expression : undefined;
+    const column = p.kind === 'column' ? p.column : p.kind === 'pattern' ? p.column : undefined;
+    if (column && mine(column)) addColumn(column.column);
+    else if (expression && expression.columns.every(mine)) {
+      if (!expressions.some((e) => e.sql === expression.sql)) expressions.push(expression);
+    } else if (p.kind === 'opaque') opaque = true;
+  }
+  // An OR, a `<>`, ... : the columns it names are still what the statistics must describe.
+  if (opaque) for (const c of conditionColumns(filter)) if (mine(c)) addColumn(c.column);
+  const table = relation.name;
+  const analyze = `ANALYZE ${table};`;
+  if (expressions.length === 0) {
+    if (columns.length === 0) return analyze;
+    if (columns.length === 1)
+      return `ALTER TABLE ${table} ALTER COLUMN ${quoteIdentifier(columns[0]!)} SET STATISTICS 1000; ${analyze}`;
+    const name = statisticsName(relation, columns);
+    return `CREATE STATISTICS ${name} ON ${columns.map(quoteIdentifier).join(', ')} FROM ${table}; ${analyze} -- the columns are correlated: the planner multiplies their selectivities`;
+  }
+  if (serverVersionNum >= EXPRESSION_STATISTICS) {
+    const elements = [...expressions.map((e) => `(${e.sql})`), ...columns.map(quoteIdentifier)];
+    const name = statisticsName(relation, [...expressions.flatMap((e) => e.nameParts), ...columns]);
+    return `CREATE STATISTICS ${name} ON ${elements.join(', ')} FROM ${table}; ${analyze} -- statistics on the expression, which a column's statistics do not describe (its functions must be IMMUTABLE)`;
+  }
+  const indexes = expressions.map((e) => `CREATE INDEX ON ${table} ((${e.sql}));`).join(' ');
+  return `${indexes} ${analyze} ${NOT_VALIDATED}; ANALYZE samples an index's expression, and PostgreSQL 13 has no statistics on expressions (its functions must be IMMUTABLE)`;
+}
+
+/** `schema.table_parts_stats`: a statistics object lives in a schema, like the table. */
+function statisticsName(relation: RelationInfo, parts: readonly string[]): string {
+  const clean = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '');
+  const base = [clean(relation.table), ...parts.map(clean)].filter(Boolean).join('_').slice(0, 57);
+  return `${quoteIdentifier(relation.schema)}.${quoteIdentifier(`${base}_stats`)}`;
+}
 
 function isStale(statRows: number, liveRows: number, ratio: number): boolean {
   if (statRows < 0) return liveRows > 0; // never analyzed

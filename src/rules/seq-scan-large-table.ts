@@ -1,8 +1,15 @@
 /**
  * seq-scan-large-table: a (parallel) sequential scan over a large relation. Its severity follows how
- * much of what it reads the filter throws away: that share is what an index would save.
+ * much of what it reads the filter throws away (that share is what an index would save) and how much
+ * it actually reads: a LIMIT above may stop it long before the end of the table.
  */
-import { columnPredicates, createIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import {
+  btreeLeadingWith,
+  columnPredicates,
+  proposeIndexSql,
+  scansTable,
+  tableHasColumn,
+} from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import {
   isSeqScan,
@@ -11,9 +18,12 @@ import {
   relationRows,
   removedShare,
   round,
-  rowsOut,
+  rowsKept,
   scanKind,
+  seqScanRead,
+  type ScanRead,
 } from '../analyze/plan-facts.js';
+import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -23,10 +33,10 @@ export default defineRule({
   description: 'A sequential scan reads a large table, and its filter throws most of the rows away.',
   messages: {
     selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
-    full: '{scan} on {relation} reads all {tableRows} rows of the table ({nodePercent}% of the statement)',
+    full: '{scan} on {relation} reads {reads} ({nodePercent}% of the statement)',
   },
   defaultOptions: {
-    /** Tables with fewer rows are never reported. */
+    /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
     minRows: 10_000,
     /** Share of the rows read that the filter removes from which an index could help (mild). */
     indexableShare: 2 / 3,
@@ -39,7 +49,8 @@ export default defineRule({
     if (!query.plan || isTrivial(query)) return [];
     const root = query.plan.root;
     const findings: RuleFinding[] = [];
-    for (const { node, path, parallelDivisor } of nodes) {
+    for (const facts of nodes) {
+      const { node, path, parallelDivisor } = facts;
       if (!isSeqScan(node)) continue;
       const relation = relationOf(node);
       const removedActual = node['Rows Removed by Filter'];
@@ -49,23 +60,25 @@ export default defineRule({
           : node['Plan Rows'] * parallelDivisor;
       const tableRows = relation ? relationRows(relation) : fallbackRows;
       if (tableRows < options.minRows) continue;
+      const read = seqScanRead(facts, query, tableRows, relation, nodes);
+      if (read.rows <= 0) continue; // never executed (ANALYZE), or a LIMIT the planner expects to stop it at once
+      // Graded on what the scan reads, not on the table's size: a scan that a LIMIT stops after fewer
+      // rows than a large table has costs no more than reading a small table.
+      const small = read.rows < options.minRows;
       const removed = removedShare(node, parallelDivisor, tableRows);
-      const share = nodeShare(node, root);
-      const loops = node['Actual Loops'] !== undefined && parallelDivisor === 1 ? Number(node['Actual Loops']) : 1;
-      const keptRows = Math.round(rowsOut(node, parallelDivisor));
-      // With ANALYZE, the rows actually read (a LIMIT above may stop the scan early; a nested loop
-      // may run it many times); else the whole table once.
-      const rowsRead =
-        removedActual !== undefined && node['Actual Rows'] !== undefined
-          ? Math.round((removedActual + node['Actual Rows']) * Number(node['Actual Loops'] ?? 1))
-          : Math.round(tableRows);
+      const share = nodeShare(node, root, facts.fraction);
+      const keptRows = Math.round(rowsKept(facts));
       const evidence = {
         tableRows: Math.round(tableRows),
-        rowsRead,
+        rowsRead: Math.round(read.rows),
+        ...(read.basis !== 'counted' && read.stopsEarly ? { plannedRowsRead: Math.round(read.plannedRows) } : {}),
+        ...(read.blocksPerCall !== undefined
+          ? { sharedBlksPerCall: round(read.blocksPerCall, 1), tableBlocks: read.tableBlocks ?? 0 }
+          : {}),
         keptRows,
         removedShare: round(removed),
         nodeShare: round(share),
-        ...(loops > 1 ? { loops } : {}),
+        ...(read.loops > 1 ? { loops: read.loops } : {}),
         ...(node.Filter ? { filter: node.Filter } : {}),
       };
       const name = relation?.name ?? node['Relation Name'] ?? '?';
@@ -76,7 +89,7 @@ export default defineRule({
         data: {
           scan: scanKind(node),
           relation: name,
-          reads: describeRead(rowsRead, tableRows, loops),
+          reads: describeRead(read, tableRows),
           // Floored near 100% so that "100%" means every row was removed.
           removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
           nodePercent: Math.round(share * 100),
@@ -90,14 +103,14 @@ export default defineRule({
           (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
           [...tree],
         ).filter((p) => scansTable(node, p.table) && !p.join);
-        const suggestion = suggestIndex(name, predicates);
+        const suggestion = suggestIndex(name, relation, predicates, 1 - removed);
         findings.push({
           ...base,
           messageId: 'selective',
-          ...(removed < options.selectiveShare ? { level: 'mild' as const } : {}),
+          ...(small ? { level: 'note' as const } : removed < options.selectiveShare ? { level: 'mild' as const } : {}),
           ...(suggestion ? { suggestion } : {}),
         });
-      } else if (share >= options.minNodeShare) {
+      } else if (share >= options.minNodeShare && !small) {
         findings.push({ ...base, messageId: 'full', level: 'note' });
       }
     }
@@ -107,14 +120,35 @@ export default defineRule({
 
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function describeRead(rowsRead: number, tableRows: number, loops: number): string {
-  if (loops > 1) return `${count(rowsRead)} rows in ${count(loops)} scans of the ${count(tableRows)}-row table`;
-  if (rowsRead >= tableRows * 0.9) return `all ${count(tableRows)} rows of the table`;
-  return `${count(rowsRead)} of the table's ${count(tableRows)} rows`;
+/** "all 30,000 rows of the table", "an estimated 4,000 of the table's 300,000 rows (...)", ... */
+function describeRead(read: ScanRead, tableRows: number): string {
+  if (read.loops > 1)
+    return `${count(read.rows)} rows in ${count(read.loops)} scans of the ${count(tableRows)}-row table`;
+  const all = read.rows >= tableRows * 0.9;
+  const rows = all
+    ? `all ${count(tableRows)} rows of the table`
+    : `${count(read.rows)} of the table's ${count(tableRows)} rows`;
+  switch (read.basis) {
+    case 'counted':
+      return rows;
+    case 'measured':
+      return `${all ? '' : 'about '}${rows} (measured: ${count(read.blocksPerCall ?? 0)} of its ${count(read.tableBlocks ?? 0)} blocks per call; the planner estimated ${count(read.plannedRows)} under the LIMIT)`;
+    case 'planned':
+      return read.stopsEarly && !all ? `an estimated ${rows} (the LIMIT stops it early)` : rows;
+  }
 }
 
-/** An index on the bare columns the filter compares: equality columns first, then one range column. */
-function suggestIndex(relation: string, predicates: ReturnType<typeof columnPredicates>): string | undefined {
+/**
+ * An index on the bare columns the filter compares (equality columns first, then one range column),
+ * marked as not validated: index advice judges it on the planner. When an index already leads with
+ * those columns, the planner chose the scan over it, and another index is no fix.
+ */
+function suggestIndex(
+  name: string,
+  relation: RelationInfo | undefined,
+  predicates: ReturnType<typeof columnPredicates>,
+  keptShare: number,
+): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column');
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
   const range = [
@@ -124,9 +158,14 @@ function suggestIndex(relation: string, predicates: ReturnType<typeof columnPred
   const unservable = predicates.filter((p) => p.wrapper !== 'column' || p.use === 'ilike' || p.leadingWildcard);
   const wrapped = [...new Set(unservable.map((p) => p.column))];
   const note = wrapped.length
-    ? `the filter uses ${wrapped.join(', ')} in a way no plain btree index serves (see non-sargable-predicate)`
+    ? `a plain B-tree on ${wrapped.join(', ')} cannot serve the filter: index what it computes (an expression or trigram index, see non-sargable-predicate)`
     : '';
-  if (keys.length > 0) return `${createIndexSql(relation, keys)}${note ? ` -- ${note}` : ''}`;
+  const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
+  if (existing) {
+    const percent = keptShare >= 0.01 ? Math.round(keptShare * 100) : Math.round(keptShare * 1000) / 10;
+    return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it (the filter keeps ~${percent}% of the rows): reduce the rows read, or check the row estimates with --analyze`;
+  }
+  if (keys.length > 0) return proposeIndexSql(name, keys, note ? { note } : {});
   if (note) return note;
   return undefined;
 }

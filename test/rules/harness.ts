@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { NOT_VALIDATED } from '../../src/analyze/column-predicates.js';
 import { applyRules } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { formatPath, walkPlan } from '../../src/analyze/plan.js';
@@ -31,6 +32,9 @@ export interface RuleCase {
   readonly severity?: RuleLevel;
   /** The reason of a `querygate-ignore` comment expected to suppress the findings. */
   readonly suppressedBecause?: string;
+  /** What every finding's message and suggestion must match, where the case is about them. */
+  readonly message?: RegExp;
+  readonly suggestion?: RegExp;
 }
 
 const fixtures = new Map<string, PlanFixture>();
@@ -119,6 +123,12 @@ export function ruleCases(rule: AnyRule, cases: readonly RuleCase[]): void {
           if (f.severity !== 'info') expect(f.suggestion, 'an error or warning says what to do').toBeTruthy();
           if (f.relation) expect(report.relations.map((r) => r.name)).toContain(f.relation);
           if (f.nodePath) expect(paths.has(f.nodePath), `node path ${f.nodePath} exists in the plan`).toBe(true);
+          expect(f.suggestion ?? '', 'a suggestion leaves no placeholder to fill').not.toMatch(/<[a-z][a-z _-]*>/i);
+          // Rules propose indexes from the statement alone; only index advice validates one.
+          if (/\bCREATE\s+INDEX\b/i.test(f.suggestion ?? ''))
+            expect(f.suggestion, 'a proposed index says it is not validated').toContain(NOT_VALIDATED);
+          if (c.message) expect(f.message).toMatch(c.message);
+          if (c.suggestion) expect(f.suggestion ?? '').toMatch(c.suggestion);
         }
       });
     }

@@ -1,9 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import { explainStatement } from '../../src/capture/explain.js';
+import type { Report } from '../../src/model/report.js';
 import rule from '../../src/rules/row-estimate-mismatch.js';
-import { ruleCases } from './harness.js';
+import seqScan from '../../src/rules/seq-scan-large-table.js';
+import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
+import { loadFixture, ruleCases, runRule } from './harness.js';
 
 const f = 'estimates.analyze';
+const PARALLEL = 'bad: a range on a JSON field cast to integer, in a parallel plan';
+const DAY = 'bad: equality on the day of a timestamp';
+const NO_STATISTICS = 'bad: a column without statistics';
+
 ruleCases(rule, [
-  { fixture: f, statement: 'bad: three correlated predicates', expect: [{ messageId: 'filter', severity: 'warning' }] },
+  {
+    fixture: f,
+    statement: 'bad: three correlated predicates',
+    expect: [{ messageId: 'filter', severity: 'warning' }],
+    suggestion:
+      /^CREATE STATISTICS public\.readings_sensor_site_zone_stats ON sensor, site, zone FROM public\.readings; ANALYZE public\.readings;/,
+  },
   // 10x is reported as a note; from 100x it is a clear case.
   { fixture: f, statement: 'note: two correlated predicates', expect: [{ messageId: 'filter', severity: 'info' }] },
   {
@@ -15,6 +32,29 @@ ruleCases(rule, [
   { fixture: f, statement: 'ok: range the planner estimates well', expect: [] },
   // The seq scan under LIMIT stops after 5 of ~30,000 estimated rows: not a misestimate.
   { fixture: f, statement: 'ok: a limit stops the scan early', expect: [] },
+  // Filters on expressions: a column's statistics do not describe them, statistics on the expression do.
+  {
+    fixture: f,
+    statement: PARALLEL,
+    expect: [{ messageId: 'filter', severity: 'warning' }],
+    message: /the planner expected 50,000 rows but got 150 \(333x fewer\)/,
+    suggestion:
+      /^CREATE STATISTICS public\.docs_profile_int4_stats ON \(\(\(profile ->> 'score'::text\)\)::int4\) FROM public\.docs; ANALYZE public\.docs;/,
+  },
+  {
+    fixture: f,
+    statement: DAY,
+    expect: [{ messageId: 'filter', severity: 'warning' }],
+    suggestion:
+      /^CREATE STATISTICS public\.docs_date_trunc_created_at_stats ON \(date_trunc\('day'::text, created_at\)\) FROM public\.docs; ANALYZE public\.docs;/,
+  },
+  // A plain column: its statistics target, named.
+  {
+    fixture: f,
+    statement: NO_STATISTICS,
+    expect: [{ messageId: 'filter', severity: 'warning' }],
+    suggestion: /^ALTER TABLE public\.docs ALTER COLUMN flag SET STATISTICS 1000; ANALYZE public\.docs;$/,
+  },
   // A table that grew twentyfold since ANALYZE: the statistics are named as the cause.
   {
     fixture: 'stale.analyze',
@@ -23,3 +63,69 @@ ruleCases(rule, [
   },
   { fixture: 'stale.analyze', statement: 'setup: a second batch of 20,000 rows', expect: [] },
 ]);
+
+describe('row-estimate-mismatch: rows and fixes', () => {
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  const findingsOf = (report: Report, statement: string) =>
+    report.queries.find((q) => q.source === statement)?.findings ?? [];
+
+  it('counts the rows of a parallel scan over all its processes, as seq-scan-large-table does', () => {
+    const fixture = loadFixture(rule.id, f);
+    const query = fixture.report.queries.find((q) => q.source === PARALLEL)!;
+    const scan = JSON.stringify(query.plan!.root);
+    expect(scan).toContain('"Workers Launched":'); // a parallel plan: actual rows are per process
+    const [mismatch] = findingsOf(runRule(rule, fixture), PARALLEL);
+    const [kept] = findingsOf(runRule(seqScan, fixture), PARALLEL);
+    expect(mismatch?.evidence.loops).toBeGreaterThan(1);
+    expect(mismatch?.evidence.rows).toBe('total');
+    expect(mismatch?.evidence.actualRows).toBe(150);
+    expect(kept?.evidence.keptRows).toBe(mismatch?.evidence.actualRows);
+  });
+
+  it('on PostgreSQL 13, which has no statistics on expressions, proposes an expression index', () => {
+    const fixture = loadFixture(rule.id, f);
+    const report: Report = { ...fixture.report, target: { ...fixture.report.target, serverVersionNum: 130016 } };
+    const [day] = findingsOf(runRule(rule, { ...fixture, report }), DAY);
+    expect(day?.suggestion).toMatch(
+      /^CREATE INDEX ON public\.docs \(\(date_trunc\('day'::text, created_at\)\)\); ANALYZE public\.docs; -- not validated on the planner/,
+    );
+    const [column] = findingsOf(runRule(rule, { ...fixture, report }), NO_STATISTICS);
+    expect(column?.suggestion).toContain('ALTER COLUMN flag SET STATISTICS 1000');
+  });
+
+  it("its suggestions, applied to the fixture's data, correct the planner's estimate", async () => {
+    const fixture = loadFixture(rule.id, f);
+    const url = await createTestDatabase('estimate_fix');
+    await loadSqlFiles(
+      url,
+      fileURLToPath(new URL('../../fixtures/plans/row-estimate-mismatch/setup.sql', import.meta.url)),
+    );
+    const before = runRule(rule, fixture);
+    await withSession(url, async (session) => {
+      for (const name of [PARALLEL, DAY, NO_STATISTICS, 'bad: three correlated predicates']) {
+        const query = before.queries.find((q) => q.source === name)!;
+        const [finding] = query.findings;
+        expect(finding?.suggestion).toBeDefined();
+        await session.query(finding!.suggestion!);
+        const sql = fixture.statements.find((s) => s.fingerprint === query.fingerprint)!.sql;
+        const explained = await explainStatement(session, {
+          sql,
+          paramCount: 0,
+          analyze: true,
+          timeoutMs: 30_000,
+          serverVersionNum: fixture.report.target.serverVersionNum,
+        });
+        expect(explained.ok).toBe(true);
+        if (!explained.ok) continue;
+        const again: Report = {
+          ...fixture.report,
+          queries: fixture.report.queries.map((q) => (q.source === name ? { ...q, plan: explained.plan } : q)),
+        };
+        expect(findingsOf(runRule(rule, { ...fixture, report: again }), name), name).toEqual([]);
+      }
+    });
+  });
+});
