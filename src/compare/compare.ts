@@ -24,6 +24,7 @@ import { diffPlans } from './plan-diff.js';
 import { compareRoutes } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
+import { reason } from './reason.js';
 
 /**
  * Compares two reports of the same workload, typically main's saved report (base) and a pull
@@ -205,15 +206,6 @@ export function compareReports(
 
 function change(base: number, head: number): MetricChange {
   return { base, head, delta: head - base, relative: base === 0 ? null : head / base - 1 };
-}
-
-function reason(
-  kind: ComparisonReason['kind'],
-  messageId: string,
-  message: string,
-  evidence: ComparisonReason['evidence'],
-): ComparisonReason {
-  return { kind, messageId, message, evidence };
 }
 
 /** Up by the relative threshold and the absolute floor: regression; down by as much: improvement. */

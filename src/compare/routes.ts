@@ -15,6 +15,7 @@ import type {
   StatementVerdict,
 } from '../model/comparison.js';
 import type { Report, RouteReport } from '../model/report.js';
+import { reason } from './reason.js';
 
 /** Routes with unchanged work needed before route timings are judged relative to their median. */
 const MIN_SPEED_REFERENCES = 3;
@@ -216,15 +217,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : Math.sqrt(sorted[mid - 1]! * sorted[mid]!);
-}
-
-function reason(
-  kind: ComparisonReason['kind'],
-  messageId: string,
-  message: string,
-  evidence: ComparisonReason['evidence'],
-): ComparisonReason {
-  return { kind, messageId, message, evidence };
 }
 
 function round(n: number): number {
