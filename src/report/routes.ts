@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import type { QueryReport, Report, RouteReport } from '../model/report.js';
+import { fitColumns, type Column } from './columns.js';
 import { formatCount, formatMs, oneLine } from './format.js';
 
 export interface RoutesTableOptions {
@@ -23,41 +24,47 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
   if (routes.length === 0) return '';
   const width = Math.max(80, options.width ?? 120);
   const mixed = routes.some((r) => r.mixed);
-  const statementWidth = Math.max(24, width - (mixed ? 118 : 108));
   const queries = byFingerprint(report);
+  const all: Column<RouteReport>[] = [
+    { head: 'route', width: 30, dropOrder: 0, cell: (r) => `${r.name}\n${r.method} ${r.path}` },
+    {
+      head: 'requests',
+      width: 10,
+      dropOrder: 0,
+      cell: (r) => formatCount(r.requests) + (r.errors ? ` (+${r.errors} err)` : ''),
+    },
+    { head: 'req/s', width: 8, dropOrder: 3, cell: (r) => formatCount(r.throughput) },
+    { head: 'non-2xx', width: 9, dropOrder: 0, cell: (r) => (r.non2xx ? formatCount(r.non2xx) : '0') },
+    { head: 'p50', width: 10, dropOrder: 2, cell: (r) => formatMs(r.latency.p50) },
+    { head: 'p99', width: 10, dropOrder: 0, cell: (r) => formatMs(r.latency.p99) },
+    ...(mixed
+      ? [
+          {
+            head: 'p99 mixed',
+            width: 11,
+            dropOrder: 1,
+            cell: (r: RouteReport) => (r.mixed ? formatMs(r.mixed.latency.p99) : '-'),
+          },
+        ]
+      : []),
+    { head: 'db/req', width: 10, dropOrder: 0, cell: (r) => formatMs(r.dbMsPerRequest) },
+    { head: 'stmts/req', width: 11, dropOrder: 0, cell: (r) => formatCount(r.statementsPerRequest) },
+  ];
+  const { columns, lastWidth: statementWidth } = fitColumns(all, width, 24);
   const table = new Table({
-    head: [
-      'route',
-      'requests',
-      'req/s',
-      'non-2xx',
-      'p50',
-      'p99',
-      ...(mixed ? ['p99 mixed'] : []),
-      'db/req',
-      'stmts/req',
-      'top statement (calls/req)',
-    ],
+    head: [...columns.map((c) => c.head), 'top statement (calls/req)'],
     style: options.color ? {} : { head: [], border: [] },
     wordWrap: true,
-    colWidths: [30, 10, 8, 9, 10, 10, ...(mixed ? [11] : []), 10, 10, statementWidth],
+    colWidths: [...columns.map((c) => c.width), statementWidth],
   });
-  for (const r of routes) {
+  routes.forEach((r, i) => {
     const top = r.statements[0];
     const text = top ? queries.get(top.fingerprint)?.query : undefined;
     table.push([
-      `${r.name}\n${r.method} ${r.path}`,
-      formatCount(r.requests) + (r.errors ? ` (+${r.errors} err)` : ''),
-      formatCount(r.throughput),
-      r.non2xx ? formatCount(r.non2xx) : '0',
-      formatMs(r.latency.p50),
-      formatMs(r.latency.p99),
-      ...(mixed ? [r.mixed ? formatMs(r.mixed.latency.p99) : '-'] : []),
-      formatMs(r.dbMsPerRequest),
-      formatCount(r.statementsPerRequest),
+      ...columns.map((c) => c.cell(r, i)),
       top && text ? `${oneLine(text, statementWidth * 2 - 12)} (${formatCount(top.callsPerRequest)})` : '-',
     ]);
-  }
+  });
   return [`Routes (${routes.length}), by database time per request:`, table.toString()].join('\n');
 }
 

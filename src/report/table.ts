@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
+import { fitColumns, type Column } from './columns.js';
 import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
 
 export interface TableOptions {
@@ -40,8 +41,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   if (!report.run.complete)
     lines.push(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`);
   type Query = Report['queries'][number];
-  // Columns with the order they are left out in when the terminal is too narrow (0: always shown).
-  const columns: { head: string; width: number; dropOrder: number; cell: (q: Query, i: number) => string }[] = [
+  const all: Column<Query>[] = [
     { head: '#', width: 4, dropOrder: 0, cell: (_, i) => String(i + 1) },
     { head: 'total', width: 10, dropOrder: 0, cell: (q) => formatMs(q.totalMs) },
     { head: 'share', width: 7, dropOrder: 0, cell: (q) => formatPercent(q.dbTimeShare) },
@@ -52,14 +52,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     { head: 'blks/call', width: 11, dropOrder: 4, cell: (q) => formatCount(q.sharedBlksPerCall) },
     { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestNode },
   ];
-  const MIN_QUERY_WIDTH = 30;
-  // Each column takes its width plus one border; the statement column and the last border follow.
-  const fixedWidth = () => columns.reduce((sum, c) => sum + c.width + 1, 0) + 2;
-  for (let order = 1; fixedWidth() + MIN_QUERY_WIDTH > width && order <= 4; order++) {
-    const index = columns.findIndex((c) => c.dropOrder === order);
-    if (index >= 0) columns.splice(index, 1);
-  }
-  const queryWidth = Math.max(MIN_QUERY_WIDTH, width - fixedWidth());
+  const { columns, lastWidth: queryWidth } = fitColumns(all, width, 30);
   const table = new Table({
     head: [...columns.map((c) => c.head), 'statement'],
     style,

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseReport } from '../../src/report/read.js';
+import { renderRoutesTable } from '../../src/report/routes.js';
 import { renderTable } from '../../src/report/table.js';
 import { fixtureReport } from '../budget/support.js';
 
@@ -18,5 +22,17 @@ describe('the terminal summary table', () => {
     expect(narrow).not.toContain('costliest plan node');
     const wide = renderTable(report, { width: 160 });
     for (const head of ['p95', 'rows/call', 'blks/call', 'costliest plan node']) expect(wide).toContain(head);
+  });
+
+  it('fits the routes table to the terminal too', () => {
+    const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
+    const report = parseReport(readFileSync(path, 'utf8'), path);
+    for (const width of [120, 160]) {
+      const lines = tableLines(renderRoutesTable(report, { width }));
+      expect(lines.length).toBeGreaterThan(3);
+      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
+    }
+    expect(renderRoutesTable(report, { width: 200 })).toContain('p50');
+    expect(renderRoutesTable(report, { width: 120 })).not.toContain('p50');
   });
 });
