@@ -211,4 +211,29 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(parent.kind).toBe('partitioned-table');
     expect(parent.partitionOf).toBeUndefined();
   });
+
+  it('reads the relation of the schema a statement names, not the same-named one on the search_path', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP SCHEMA IF EXISTS qg_app CASCADE; CREATE SCHEMA qg_app;
+         DROP TABLE IF EXISTS public.dup_items;
+         CREATE TABLE public.dup_items AS SELECT g AS id, 'pub ' || g AS name FROM generate_series(1, 30000) g;
+         CREATE TABLE qg_app.dup_items AS SELECT g AS id, 'app ' || g AS name FROM generate_series(1, 60000) g;
+         ANALYZE public.dup_items; ANALYZE qg_app.dup_items;`,
+      ),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-schemas-'));
+    const run = async (sql: string) => {
+      const file = join(dir, 'schemas.sql');
+      writeFileSync(file, `${sql}\n`);
+      return runWorkload({ workload: loadSqlWorkload(file, {}, { repeat: 2 }), databaseUrl: url });
+    };
+    const app = await run("SELECT id FROM qg_app.dup_items WHERE name = 'app 77';");
+    expect(app.queries[0]!.relations).toEqual(['qg_app.dup_items']);
+    expect(app.relations.map((r) => [r.name, r.estimatedRows])).toEqual([['qg_app.dup_items', 60000]]);
+    const scan = app.queries[0]!.findings.find((f) => f.rule === 'seq-scan-large-table');
+    expect(scan?.relation).toBe('qg_app.dup_items');
+    const both = await run('SELECT count(*) FROM qg_app.dup_items a JOIN public.dup_items b ON a.id = b.id;');
+    expect([...both.queries[0]!.relations].sort()).toEqual(['public.dup_items', 'qg_app.dup_items']);
+  });
 });

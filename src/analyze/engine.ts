@@ -111,10 +111,12 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
     if (!byName.has(r.table)) byName.set(r.table, r);
   }
   const relation = (name: string | undefined) => (name ? byName.get(name) : undefined);
-  const relationOf = (node: PlanNode) => {
+  // A plan names relations without their schema: the statement's own relations say which one.
+  const relationIn = (query: QueryReport) => (node: PlanNode) => {
     const rel = node['Relation Name'];
     if (!rel) return undefined;
-    return relation(node.Schema ? `${node.Schema}.${rel}` : rel) ?? relation(rel);
+    if (node.Schema) return relation(`${node.Schema}.${rel}`) ?? relation(rel);
+    return query.relations.map((name) => byName.get(name)).find((r) => r?.table === rel) ?? relation(rel);
   };
   const known = new Set(registry.map((r) => r.id));
   const warnings = new Set(report.warnings);
@@ -132,7 +134,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
       tree: parseTree(sql),
       nodes: query.plan ? planNodes(query.plan.root) : [],
       relation,
-      relationOf,
+      relationOf: relationIn(query),
     };
     const comments = [
       ...new Set([...statementComments(query.query), ...(source ? statementComments(source.sql) : [])]),

@@ -129,10 +129,29 @@ export function tryParse(sql: string): pgQuery.ParseResult | undefined {
  */
 export function fingerprintStatement(sql: string): string {
   try {
+    // Schema names are not part of the fingerprint: `app.items` and `public.items` are one statement,
+    // as pg_stat_statements counts them on PostgreSQL 18.
     return pgQuery.fingerprintSync(sql);
   } catch {
     return 'x' + createHash('sha1').update(sql.replace(/\s+/g, ' ').trim()).digest('hex').slice(0, 15);
   }
+}
+
+/** The relations a statement names with their schema, as sorted unique `schema.table` names. */
+export function qualifiedRelations(sql: string): string[] {
+  const names = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        const range = value as { schemaname?: string; relname?: string };
+        if (key === 'RangeVar' && range.schemaname && range.relname) names.add(`${range.schemaname}.${range.relname}`);
+        else visit(value);
+      }
+    }
+  };
+  visit(tryParse(sql)?.stmts);
+  return [...names].sort();
 }
 
 /** Replaces constants with $n, as pg_stat_statements does. */

@@ -5,6 +5,7 @@
 import {
   castTypedParams,
   fingerprintStatement,
+  qualifiedRelations,
   normalizeStatement,
   statementKind,
   unwrapPrepare,
@@ -199,22 +200,32 @@ export async function capturePlans(
     });
     out.push(
       result.ok
-        ? { ...query, plan: result.plan, relations: planRelations(result.plan.root) }
+        ? { ...query, plan: result.plan, relations: qualifyAsWritten(planRelations(result.plan.root), sql) }
         : { ...query, planNote: result.note },
     );
   }
+  // Plans name relations without their schema; a statement that names the schema says which one.
   const names = [...new Set(out.flatMap((q) => q.relations))];
-  const scanned = await describeRelations(session, names);
+  const bare = await describeRelations(
+    session,
+    names.filter((n) => !n.includes('.')),
+  );
+  const named = await describeRelations(
+    session,
+    names.filter((n) => n.includes('.')),
+  );
+  const scanned = [...bare, ...named.filter((r) => !bare.some((b) => b.name === r.name))];
   // Plans name partitions: the partitioned tables they belong to are described too, and listed with
   // each statement, so that a budget or a reader can name the table the statement was written for.
   const roots = [...new Set(scanned.flatMap((r) => (r.partitionOf ? [r.partitionOf] : [])))];
   const relations = [...scanned, ...(await describeRelations(session, roots))].sort((a, b) =>
     a.name.localeCompare(b.name),
   );
-  // Plans name relations without their schema: qualify them with what the catalog resolved.
-  const qualified = new Map(scanned.map((r) => [r.table, r]));
+  // Bare names: qualify them with what the catalog resolved through the search_path.
+  const byTable = new Map(bare.map((r) => [r.table, r]));
+  const byName = new Map(scanned.map((r) => [r.name, r]));
   const statementRelations = (planned: readonly string[]) => {
-    const found = planned.map((r) => qualified.get(r));
+    const found = planned.map((r) => (r.includes('.') ? byName.get(r) : byTable.get(r)));
     return [
       ...new Set([
         ...planned.map((r, i) => found[i]?.name ?? r),
@@ -226,4 +237,21 @@ export async function capturePlans(
     queries: out.map((q) => ({ ...q, relations: statementRelations(q.relations) })),
     relations,
   };
+}
+
+/**
+ * The plan's relation names, with the schema where the statement wrote one: a plan names `items`
+ * for `app.items` as for `public.items`.
+ */
+function qualifyAsWritten(planned: readonly string[], sql: string): string[] {
+  const written = qualifiedRelations(sql);
+  return [
+    ...new Set(
+      planned.flatMap((name) => {
+        if (name.includes('.')) return [name];
+        const matches = written.filter((w) => w.slice(w.indexOf('.') + 1) === name);
+        return matches.length > 0 ? matches : [name];
+      }),
+    ),
+  ];
 }

@@ -10,7 +10,7 @@ const KINDS: Readonly<Record<string, RelationInfo['kind']>> = {
 };
 
 /**
- * Describes relations named in plans (by name, or schema.name).
+ * Describes relations by `schema.name`, or by a bare name as the search_path resolves it.
  */
 export async function describeRelations(session: Session, names: readonly string[]): Promise<RelationInfo[]> {
   if (names.length === 0) return [];
@@ -39,12 +39,12 @@ export async function describeRelations(session: Session, names: readonly string
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
       WHERE c.relkind IN ('r', 'p', 'm')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-        AND (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
-        -- Plans name relations without their schema: when a name exists in several schemas, keep
-        -- the one the search_path makes visible, as the planner did.
-        AND (pg_table_is_visible(c.oid) OR NOT EXISTS (
-              SELECT 1 FROM pg_class c2 WHERE c2.relname = c.relname AND c2.oid <> c.oid
-                 AND c2.relkind IN ('r', 'p', 'm') AND pg_table_is_visible(c2.oid)))`,
+        AND (n.nspname || '.' || c.relname = ANY($1::text[])
+             -- A name without its schema: when it exists in several schemas, keep the one the
+             -- search_path makes visible, as the planner did.
+             OR (c.relname = ANY($1::text[]) AND (pg_table_is_visible(c.oid) OR NOT EXISTS (
+                   SELECT 1 FROM pg_class c2 WHERE c2.relname = c.relname AND c2.oid <> c.oid
+                      AND c2.relkind IN ('r', 'p', 'm') AND pg_table_is_visible(c2.oid)))))`,
     [names],
   );
   const oids = rows.map((r) => r.oid);
