@@ -5,7 +5,7 @@
  */
 import type { PlanNode } from '../model/plan.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
-import { scanTokens } from './parser.js';
+import { quoteIdentifier, scanTokens } from './parser.js';
 import {
   columnsIn,
   comparisons,
@@ -124,7 +124,9 @@ export function columnPredicates(
           join: otherTables.length > 0,
           sideNode: side,
           otherNode: other,
-          columnText: columns[0]!.qualifier ? `${columns[0]!.qualifier}.${columns[0]!.column}` : columns[0]!.column,
+          columnText: columns[0]!.qualifier
+            ? `${quoteIdentifier(columns[0]!.qualifier)}.${quoteIdentifier(columns[0]!.column)}`
+            : quoteIdentifier(columns[0]!.column),
           leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
         });
       }
@@ -216,14 +218,23 @@ export function patternIndexFor(relation: RelationInfo, column: string): IndexIn
  */
 export const NOT_VALIDATED = '-- not validated on the planner';
 
-/** `CREATE INDEX ON schema.table (cols); -- not validated on the planner[; note]` */
+/**
+ * `CREATE INDEX ON schema.table (keys); -- not validated on the planner[; note]`. `relation` is
+ * `schema.table` as the report names it (quoted here); `keys` are SQL already (quote column names
+ * with `quoteIdentifier`).
+ */
 export function proposeIndexSql(
   relation: string,
   keys: readonly string[],
   options: { readonly using?: string; readonly note?: string } = {},
 ): string {
   const using = options.using ? ` USING ${options.using}` : '';
-  return `CREATE INDEX ON ${relation}${using} (${keys.join(', ')}); ${NOT_VALIDATED}${options.note ? `; ${options.note}` : ''}`;
+  const dot = relation.indexOf('.');
+  const target =
+    dot > 0
+      ? `${quoteIdentifier(relation.slice(0, dot))}.${quoteIdentifier(relation.slice(dot + 1))}`
+      : quoteIdentifier(relation);
+  return `CREATE INDEX ON ${target}${using} (${keys.join(', ')}); ${NOT_VALIDATED}${options.note ? `; ${options.note}` : ''}`;
 }
 
 /** A valid, non-partial B-tree of the relation whose leading columns are `columns`, in that order. */

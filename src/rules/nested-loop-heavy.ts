@@ -15,6 +15,7 @@ import type { TreeNode } from '../analyze/sql-tree.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
+import { quoteIdentifier } from '../analyze/parser.js';
 
 export default defineRule({
   id: 'nested-loop-heavy',
@@ -135,5 +136,5 @@ function suggestIndex(
     )
     .map((p) => p.column);
   const columns = [...new Set(joinColumns)].slice(0, 2);
-  return columns.length > 0 ? proposeIndexSql(relation.name, columns) : fallback;
+  return columns.length > 0 ? proposeIndexSql(relation.name, columns.map(quoteIdentifier)) : fallback;
 }

@@ -30,6 +30,7 @@ import {
 import { constantValue, nodeType } from '../analyze/sql-tree.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
+import { quoteIdentifier } from '../analyze/parser.js';
 
 type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
 
@@ -186,10 +187,10 @@ function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): 
       return `move the computation to the other side so that ${col} itself is compared, or index the expression ((${p.indexText}))`;
     case 'leadingWildcard':
     case 'ilike': {
-      const key = p.wrapper === 'column' ? p.column : `(${p.indexText})`;
+      const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
       return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation.name, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
     }
     case 'likeCollation':
-      return proposeIndexSql(relation.name, [`${p.column} text_pattern_ops`]);
+      return proposeIndexSql(relation.name, [`${quoteIdentifier(p.column)} text_pattern_ops`]);
   }
 }

@@ -25,6 +25,7 @@ import {
 } from '../analyze/plan-facts.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
+import { quoteIdentifier } from '../analyze/parser.js';
 
 export default defineRule({
   id: 'seq-scan-large-table',
@@ -165,7 +166,7 @@ function suggestIndex(
     const percent = keptShare >= 0.01 ? Math.round(keptShare * 100) : Math.round(keptShare * 1000) / 10;
     return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it (the filter keeps ~${percent}% of the rows): reduce the rows read, or check the row estimates with --analyze`;
   }
-  if (keys.length > 0) return proposeIndexSql(name, keys, note ? { note } : {});
+  if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   if (note) return note;
   return undefined;
 }

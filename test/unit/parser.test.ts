@@ -67,3 +67,16 @@ describe('the SQL parser adapter', () => {
     expect(castTypedParams('SELECT $1::interval')).toBe('SELECT $1::interval');
   });
 });
+
+describe('index proposals of rules', () => {
+  it('quote the relation and the columns, so that they run as printed', async () => {
+    const { proposeIndexSql } = await import('../../src/analyze/column-predicates.js');
+    const { quoteIdentifier, tryParse } = await import('../../src/analyze/parser.js');
+    const sql = proposeIndexSql('Sales.Order Items', ['order', 'createdAt', 'größe'].map(quoteIdentifier));
+    expect(sql).toBe(
+      'CREATE INDEX ON "Sales"."Order Items" ("order", "createdAt", "größe"); -- not validated on the planner',
+    );
+    expect(tryParse(sql)?.stmts?.[0]?.stmt).toHaveProperty('IndexStmt');
+    expect(proposeIndexSql('public.orders', ['status'])).toMatch(/^CREATE INDEX ON public\.orders \(status\);/);
+  });
+});
