@@ -236,4 +236,23 @@ describe('runWorkload on a real PostgreSQL', () => {
     const both = await run('SELECT count(*) FROM qg_app.dup_items a JOIN public.dup_items b ON a.id = b.id;');
     expect([...both.queries[0]!.relations].sort()).toEqual(['public.dup_items', 'qg_app.dup_items']);
   });
+
+  it('warns about statements that EXPLAIN could not plan, so a missing plan is not silent', async () => {
+    await withSession(url, (s) => s.query('DROP TABLE IF EXISTS seen; CREATE TABLE seen (id int PRIMARY KEY)'));
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-explain-failed-'));
+    const file = join(dir, 'inserts.yaml');
+    writeFileSync(
+      file,
+      'load: { connections: 1, repeat: 4, rounds: 1 }\nstatements:\n  - name: insert\n    sql: INSERT INTO seen (id) VALUES ($1)\n    params: [{ seq: { start: 1 } }]\n',
+    );
+    const report = await runWorkload({
+      workload: loadScenario(file, {}),
+      databaseUrl: url,
+      allowWrites: true,
+      analyze: true,
+    });
+    const insert = report.queries.find((q) => q.source === 'insert')!;
+    expect(insert.planNote).toMatch(/^EXPLAIN failed: duplicate key/);
+    expect(report.warnings.some((w) => w.includes('have no plan') && w.includes('insert'))).toBe(true);
+  });
 });

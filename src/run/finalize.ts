@@ -92,6 +92,17 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     });
     queries = planned.queries;
     relations = planned.relations;
+    // Rules need plans: say which statements have none because EXPLAIN itself failed.
+    const failed = queries.filter((q) => q.planNote?.startsWith('EXPLAIN failed'));
+    if (failed.length > 0) {
+      warnings.push(
+        `${failed.length} statement(s) have no plan, so no plan rule saw them: ` +
+          failed
+            .slice(0, 3)
+            .map((q) => `${q.source ?? q.fingerprint} (${q.planNote})`)
+            .join('; '),
+      );
+    }
   } else {
     warnings.push(
       `run stopped early (${input.stoppedBy}): the report holds what was captured until then, without plans`,
