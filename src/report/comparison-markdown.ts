@@ -105,7 +105,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
   );
   if (noisy.length > 0) {
-    out.push(`<details><summary>Timing: ${noisy.length} difference(s) within noise or not tested</summary>`, '');
+    out.push(`<details><summary>Timing: ${noisy.length} difference(s) not significant or not tested</summary>`, '');
     const t = c.thresholds.timing;
     const rounds =
       c.base.kind !== 'http' && c.head.kind !== 'http' && c.base.kind !== 'external' && c.head.kind !== 'external';

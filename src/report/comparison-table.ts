@@ -49,7 +49,7 @@ export function formatTiming(s: MatchedStatement): string {
     t.verdict === 'slower' || t.verdict === 'faster'
       ? t.verdict
       : t.verdict === 'noise'
-        ? 'within noise'
+        ? 'not significant'
         : 'not tested';
   return s.meanMs.delta === 0 ? formatMs(s.meanMs.head) : `${formatChange(s.meanMs, formatMs)}, ${label}`;
 }
@@ -78,7 +78,7 @@ export function comparisonHeadline(c: Comparison): string {
     k.routesMatched + k.routesAdded + k.routesRemoved > 0
       ? `; routes: ${k.routesMatched} matched, ${k.routesAdded} new, ${k.routesRemoved} removed, ${k.routeImprovements} improved`
       : '';
-  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved, ${k.timingNoise} timing difference(s) within noise or not tested${routes}`;
+  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved, ${k.timingNoise} timing difference(s) not significant or not tested${routes}`;
   const what = [
     ...(k.regressions > 0 ? [`${k.regressions} statement(s)`] : []),
     ...(k.routeRegressions > 0 ? [`${k.routeRegressions} route(s)`] : []),
@@ -123,7 +123,7 @@ export function routeTimingLabel(r: RouteComparison): string {
     case 'faster':
       return 'faster';
     case 'noise':
-      return 'within noise';
+      return 'not significant';
     case 'inconclusive':
       return 'not compared';
   }
@@ -248,7 +248,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
   );
   if (noisy.length > 0) {
-    lines.push('', 'Timing differences within noise or not tested (not regressions):');
+    lines.push('', 'Timing differences not significant or not tested (not regressions):');
     const { shared, each } = splitTimingNotes(noisy);
     if (shared) lines.push(`  ${shared.count} statement(s): ${shared.note}`);
     for (const s of each.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
