@@ -5,8 +5,13 @@ import type { ReplayProgress } from '../workload/replay.js';
 export function formatProgress(p: ReplayProgress | HttpProgress): string {
   if ('kind' in p) return formatHttpProgress(p);
   const seconds = p.elapsedMs / 1000;
+  // The warm-up's calls are not counted (they are not measured): show its time only.
+  if (p.phase === 'warmup') {
+    const planned = p.plannedMs ? ` of ${(p.plannedMs / 1000).toFixed(0)}s` : '';
+    return `  warm-up (not measured)  ${seconds.toFixed(1)}s${planned}`;
+  }
   const rate = seconds > 0 ? Math.round(p.done / seconds) : 0;
-  const phase = p.phase === 'warmup' ? 'warm-up' : `round ${p.round}/${p.rounds}`;
+  const phase = `round ${p.round}/${p.rounds}`;
   const done = p.total ? `${p.done}/${p.total} calls` : `${p.done} calls`;
   const planned = p.plannedMs ? ` of ${(p.plannedMs / 1000).toFixed(0)}s` : '';
   return `  ${phase}  ${done}  ${rate}/s  ${p.errors} errors  ${seconds.toFixed(1)}s${planned}`;
@@ -15,6 +20,11 @@ export function formatProgress(p: ReplayProgress | HttpProgress): string {
 /** HTTP replay: one line per phase (warm-up, each route, mixed) with requests, rate and errors; fits 70 columns. */
 export function formatHttpProgress(p: HttpProgress): string {
   const seconds = p.elapsedMs / 1000;
+  // The warm-up's calls are not counted (they are not measured): show its time only.
+  if (p.phase === 'warmup') {
+    const planned = p.plannedMs ? ` of ${(p.plannedMs / 1000).toFixed(0)}s` : '';
+    return `  warm-up (not measured)  ${seconds.toFixed(1)}s${planned}`;
+  }
   const rate = seconds > 0 ? Math.round(p.responses / seconds) : 0;
   const name = p.phase.length > 24 ? `${p.phase.slice(0, 23)}…` : p.phase;
   const phase = p.index === 0 ? 'warm-up' : `${p.index}/${p.phases} ${name}`;

@@ -388,7 +388,7 @@ async function runRounds(workload: Workload, options: ReplayOptions, engine: Rep
     round: 0,
     rounds: load.rounds,
     total: null,
-    plannedMs: null,
+    plannedMs: load.warmupMs,
   };
   const timer = options.onProgress
     ? setInterval(() => {
