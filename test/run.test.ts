@@ -255,4 +255,24 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(insert.planNote).toMatch(/^EXPLAIN failed: duplicate key/);
     expect(report.warnings.some((w) => w.includes('have no plan') && w.includes('insert'))).toBe(true);
   });
+
+  it('proposes an index per alternative of an OR filter, never a composite of its columns', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP TABLE IF EXISTS or_users;
+         CREATE TABLE or_users (id int PRIMARY KEY, email text, name text);
+         INSERT INTO or_users SELECT g, 'u' || g || '@ex.com', 'name ' || g FROM generate_series(1, 60000) g;
+         CREATE INDEX or_users_email_idx ON or_users (email);
+         ANALYZE or_users;`,
+      ),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-or-'));
+    const file = join(dir, 'or.sql');
+    writeFileSync(file, "SELECT id FROM or_users WHERE email = 'u77@ex.com' OR name = 'name 77';\n");
+    const report = await runWorkload({ workload: loadSqlWorkload(file, {}, { repeat: 2 }), databaseUrl: url });
+    const scan = report.queries[0]!.findings.find((f) => f.rule === 'seq-scan-large-table')!;
+    expect(scan.suggestion).toMatch(/^CREATE INDEX ON public\.or_users \(name\);/);
+    expect(scan.suggestion).toContain('the filter is an OR');
+    expect(scan.suggestion).not.toMatch(/\(email, name\)|\(name, email\)/);
+  });
 });

@@ -47,6 +47,8 @@ export interface ColumnPredicate {
   readonly columnText: string;
   /** LIKE/ILIKE with a pattern that starts with `%` or `_`. */
   readonly leadingWildcard: boolean;
+  /** Under an OR: one alternative of the condition (an index serves it only next to the others'). */
+  readonly alternative: boolean;
 }
 
 const EQUALITY = new Set(['=']);
@@ -128,6 +130,7 @@ export function columnPredicates(
             ? `${quoteIdentifier(columns[0]!.qualifier)}.${quoteIdentifier(columns[0]!.column)}`
             : quoteIdentifier(columns[0]!.column),
           leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
+          alternative: c.alternative,
         });
       }
     }

@@ -35,6 +35,8 @@ export interface Comparison {
   readonly right: unknown;
   /** The tables visible where the comparison appears (its query level). */
   readonly tables: readonly TableRef[];
+  /** True under an OR: one alternative of the condition, not a constraint every row meets. */
+  readonly alternative: boolean;
 }
 
 /** A query level: one SELECT/UPDATE/DELETE with what it reads and its clauses. */
@@ -160,12 +162,13 @@ const KIND_BY_AEXPR: Readonly<Record<string, Comparison['kind']>> = {
 export function comparisons(statement: TreeNode): Comparison[] {
   const out: Comparison[] = [];
   for (const level of queryLevels(statement)) {
-    const visit = (expr: unknown): void => {
+    const visit = (expr: unknown, alternative: boolean): void => {
       const typed = nodeType(expr);
       if (!typed) return;
       const [type, fields] = typed;
       if (type === 'BoolExpr') {
-        for (const arg of (fields.args as unknown[] | undefined) ?? []) visit(arg);
+        const or = alternative || fields.boolop === 'OR_EXPR';
+        for (const arg of (fields.args as unknown[] | undefined) ?? []) visit(arg, or);
       } else if (type === 'A_Expr') {
         const kind = KIND_BY_AEXPR[String(fields.kind)];
         const name = ((fields.name as unknown[] | undefined) ?? []).map(stringValue).filter(Boolean).join('.');
@@ -176,11 +179,12 @@ export function comparisons(statement: TreeNode): Comparison[] {
             left: fields.lexpr as TreeNode,
             right: fields.rexpr,
             tables: level.tables,
+            alternative,
           });
         }
       }
     };
-    for (const condition of conditionsOf(level)) visit(condition);
+    for (const condition of conditionsOf(level)) visit(condition, false);
   }
   return out;
 }

@@ -150,7 +150,7 @@ function suggestIndex(
   predicates: ReturnType<typeof columnPredicates>,
   keptShare: number,
 ): string | undefined {
-  const bare = predicates.filter((p) => p.wrapper === 'column');
+  const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
   const range = [
     ...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && !p.leadingWildcard)).map((p) => p.column)),
@@ -167,6 +167,30 @@ function suggestIndex(
     return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it (the filter keeps ~${percent}% of the rows): reduce the rows read, or check the row estimates with --analyze`;
   }
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
+  const alternatives = orIndexes(name, relation, predicates);
+  if (alternatives) return alternatives;
   if (note) return note;
   return undefined;
+}
+
+/**
+ * For a filter that is an OR (`a = 1 OR b = 2`): a composite index serves no alternative alone, but
+ * one index per alternative lets the planner combine them (BitmapOr). Proposes an index on an
+ * alternative's column that no index leads with.
+ */
+function orIndexes(
+  name: string,
+  relation: RelationInfo | undefined,
+  predicates: ReturnType<typeof columnPredicates>,
+): string | undefined {
+  const servable = (p: (typeof predicates)[number]) =>
+    p.alternative && p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in' || p.use === 'range');
+  const columns = [...new Set(predicates.filter(servable).map((p) => p.column))];
+  const missing = columns.filter((c) => !relation || !btreeLeadingWith(relation, [c]));
+  if (missing.length === 0) return undefined;
+  const [first, ...others] = missing;
+  const also = others.length > 0 ? `, and one on ${others.join(', ')}` : '';
+  return proposeIndexSql(name, [quoteIdentifier(first!)], {
+    note: `the filter is an OR: each alternative needs an index of its own${also}, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`,
+  });
 }
