@@ -275,4 +275,36 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(scan.suggestion).toContain('the filter is an OR');
     expect(scan.suggestion).not.toMatch(/\(email, name\)|\(name, email\)/);
   });
+
+  it('points a join\'s "no index helps" to the validated index on the other table (an unindexed foreign key)', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP TABLE IF EXISTS fk_items, fk_customers;
+         CREATE TABLE fk_customers (id int PRIMARY KEY, grp int);
+         CREATE TABLE fk_items (id int PRIMARY KEY, customer_id int, price int);
+         INSERT INTO fk_customers SELECT g, g % 1000 FROM generate_series(1, 20000) g;
+         INSERT INTO fk_items SELECT g, 1 + g % 20000, g % 97 FROM generate_series(1, 200000) g;
+         ANALYZE fk_customers; ANALYZE fk_items;`,
+      ),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-fk-'));
+    const file = join(dir, 'fk.sql');
+    writeFileSync(
+      file,
+      'SELECT i.price FROM fk_items i JOIN fk_customers c ON c.id = i.customer_id WHERE c.grp = 42;\n',
+    );
+    const report = await runWorkload({
+      workload: loadSqlWorkload(file, {}, { repeat: 2 }),
+      databaseUrl: url,
+      allowIndexBuild: true,
+    });
+    const findings = report.queries[0]!.findings;
+    const items = findings.find((f) => f.relation === 'public.fk_items' && f.advice);
+    expect(items?.advice?.sql).toMatch(/fk_items \(customer_id\)/);
+    const customers = findings.find(
+      (f) => f.relation === 'public.fk_customers' && f.suggestion?.startsWith('no index helps'),
+    );
+    expect(customers?.suggestion).toContain('That is for an index on this table alone: public.fk_items');
+    expect(customers?.suggestion).toContain(items!.advice!.sql);
+  });
 });

@@ -331,6 +331,7 @@ export async function adviseDetails(
   const minImprovement = options.minImprovement ?? DEFAULT_MIN_IMPROVEMENT;
   const queries = [...report.queries];
   let unvalidated = 0;
+  const noIndex: { queryIndex: number; findingIndex: number }[] = [];
   for (const item of work) {
     const query = queries[item.queryIndex]!;
     const finding = query.findings[item.findingIndex]!;
@@ -403,6 +404,7 @@ export async function adviseDetails(
       // is no fix, so say why instead of printing it.
       if (finding.suggestion === undefined || suggestsIndex(finding.suggestion)) {
         updated = { ...finding, suggestion: noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze') };
+        noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
     } else if (!perCandidate.some((r) => r.method !== undefined)) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
@@ -422,6 +424,27 @@ export async function adviseDetails(
       findings[item.findingIndex] = updated;
       queries[item.queryIndex] = { ...query, findings };
     }
+  }
+  // Candidates are judged one at a time: in a join, an index on this table alone may not help while
+  // another finding's index on the other table does (an unindexed foreign key). Point to it.
+  for (const { queryIndex, findingIndex } of noIndex) {
+    const query = queries[queryIndex]!;
+    const other = query.findings
+      .filter(
+        (f, i) => i !== findingIndex && f.advice !== undefined && f.relation !== query.findings[findingIndex]!.relation,
+      )
+      .sort((a, b) => a.advice!.costAfter - b.advice!.costAfter)[0];
+    if (!other?.advice) continue;
+    const findings = [...query.findings];
+    const finding = findings[findingIndex]!;
+    findings[findingIndex] = {
+      ...finding,
+      suggestion:
+        `${finding.suggestion}. That is for an index on this table alone: ${other.relation ?? 'another relation'} ` +
+        `(${other.rule}) has a validated index that lowers the statement's plan cost from ` +
+        `${other.advice.costBefore.toFixed(0)} to ${other.advice.costAfter.toFixed(0)}: ${other.advice.sql}`,
+    };
+    queries[queryIndex] = { ...query, findings };
   }
   if (unvalidated > 0) {
     const why =
