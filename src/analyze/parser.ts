@@ -43,8 +43,14 @@ export function caretLines(text: string, offset: number, firstLine = 1): string[
   const { line, column } = lineAndColumn(text, offset);
   const source = text.split('\n')[line - 1] ?? '';
   const label = String(line + firstLine - 1);
-  return [`  ${label} | ${source}`, `  ${' '.repeat(label.length)} | ${' '.repeat(Math.max(0, column - 1))}^`];
+  // A terminal gives East Asian wide characters two cells: the caret counts cells, not characters.
+  const cells = [...source.slice(0, Math.max(0, column - 1))].reduce((n, ch) => n + (WIDE.test(ch) ? 2 : 1), 0);
+  return [`  ${label} | ${source}`, `  ${' '.repeat(label.length)} | ${' '.repeat(cells)}^`];
 }
+
+/** Characters a terminal shows two cells wide (CJK, Hangul, full-width forms, most emoji). */
+const WIDE =
+  /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
 
 /** Where `offset` into a statement's text lies in its file, given where the text begins. */
 export function positionInFile(

@@ -33,6 +33,19 @@ describe('the SQL parser adapter', () => {
     }
   });
 
+  it('places the caret under the error on a terminal, where CJK characters are two cells wide', () => {
+    try {
+      splitStatements("SELECT '東京' FORM t;", 'w.sql');
+      expect.unreachable();
+    } catch (error) {
+      const [source, caret] = (error as InputError).details;
+      expect((error as InputError).message).toBe('w.sql:1:18: invalid SQL: syntax error at or near "t"');
+      // Before the `t`: 17 characters, 2 of them two cells wide.
+      expect(source).toBe("  1 | SELECT '東京' FORM t;");
+      expect(caret).toBe(`    | ${' '.repeat(19)}^`);
+    }
+  });
+
   it('parses statements PostgreSQL 10 grammars cannot (MERGE, FETCH ... WITH TIES)', () => {
     expect(statementKind('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a')).toBe('merge');
     expect(statementKind('SELECT * FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES')).toBe('select');
