@@ -81,6 +81,9 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       .filter(([, n]) => n > 0)
       .map(([s, n]) => `${n} ${s}${n > 1 ? 's' : ''}`);
     lines.push('', `Findings (${counts.join(', ')}):`);
+    // Two rules often see one scan (the predicate and the rows it makes the scan read) and give the
+    // same fix: print it once per statement.
+    const fixes = new Map<string, string>();
     for (const { q, i, f } of findings) {
       const where = q.source ? `"${q.source}"` : oneLine(q.query, 60);
       lines.push(
@@ -88,13 +91,13 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       );
       lines.push(`          ${f.message}`);
       if (f.nodePath) lines.push(`          at: ${f.nodePath}`);
-      if (f.advice) {
-        lines.push(
-          `          fix: ${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`,
-        );
-      } else if (f.suggestion) {
-        lines.push(`          fix: ${f.suggestion}`);
-      }
+      const fix = f.advice
+        ? `${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`
+        : f.suggestion;
+      if (fix === undefined) continue;
+      const same = fixes.get(`${i}\n${fix}`);
+      lines.push(`          fix: ${same ? `the same as for ${same} above` : fix}`);
+      if (!same) fixes.set(`${i}\n${fix}`, f.rule);
     }
   }
   const suppressed = report.queries.flatMap((q) => q.suppressed.map((s) => ({ q, s })));

@@ -35,4 +35,17 @@ describe('the terminal summary table', () => {
     expect(renderRoutesTable(report, { width: 200 })).toContain('p50');
     expect(renderRoutesTable(report, { width: 120 })).not.toContain('p50');
   });
+
+  it('prints a fix once per statement when two rules give the same one', () => {
+    const report = fixtureReport();
+    const [first, ...rest] = report.queries;
+    const finding = { ...first!.findings[0]!, suggestion: 'CREATE INDEX ON shop.orders (status);', advice: undefined };
+    const twice = {
+      ...report,
+      queries: [{ ...first!, findings: [finding, { ...finding, rule: 'another-rule' }] }, ...rest],
+    };
+    const text = renderTable(twice, { width: 160 });
+    expect(text.split('CREATE INDEX ON shop.orders (status);')).toHaveLength(2);
+    expect(text).toContain(`fix: the same as for ${finding.rule} above`);
+  });
 });
