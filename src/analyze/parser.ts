@@ -143,23 +143,6 @@ export function fingerprintStatement(sql: string): string {
   }
 }
 
-/** The relations a statement names with their schema, as sorted unique `schema.table` names. */
-export function qualifiedRelations(sql: string): string[] {
-  const names = new Set<string>();
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        const range = value as { schemaname?: string; relname?: string };
-        if (key === 'RangeVar' && range.schemaname && range.relname) names.add(`${range.schemaname}.${range.relname}`);
-        else visit(value);
-      }
-    }
-  };
-  visit(tryParse(sql)?.stmts);
-  return [...names].sort();
-}
-
 /** Replaces constants with $n, as pg_stat_statements does. */
 export function normalizeStatement(sql: string): string {
   try {

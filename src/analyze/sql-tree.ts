@@ -6,7 +6,7 @@
  * The tree is PostgreSQL's raw parse tree as JSON (`{ SelectStmt: { whereClause: ... } }`); it is
  * walked structurally here so the rules never look at SQL text with regexes.
  */
-import { scanTokens, tryParse } from './parser.js';
+import { scanTokens, tryParse, type SqlToken } from './parser.js';
 
 /** A raw parse-tree node: `{ NodeType: { ...fields } }`. */
 export type TreeNode = Readonly<Record<string, unknown>>;
@@ -300,21 +300,48 @@ function locations(value: unknown, out: number[]): void {
   }
 }
 
+/** The smallest and largest parse-tree location under `value` (byte offsets), if any. */
+export function locationRange(value: unknown): { min: number; max: number } | undefined {
+  const found: number[] = [];
+  locations(value, found);
+  return found.length > 0 ? { min: Math.min(...found), max: Math.max(...found) } : undefined;
+}
+
 /**
- * The source text of an expression, cut from `sql` using the parse tree's locations and PostgreSQL's
- * scanner (for where the expression ends: closing parentheses, `alias.column`). Qualifiers in
- * `dropQualifiers` are removed (`o.created_at` -> `created_at`), for CREATE INDEX.
+ * Every node of type `type` under `value` (found nodes are searched too). Subqueries (`SubLink`)
+ * are left out unless `subqueries` is set.
  */
-export function expressionText(sql: string, expr: unknown, dropQualifiers: readonly string[] = []): string | undefined {
-  const locs: number[] = [];
-  locations(expr, locs);
-  if (locs.length === 0) return undefined;
-  const start = Math.min(...locs);
-  const last = Math.max(...locs);
-  const tokens = scanTokens(sql);
+export function nodesOf(value: unknown, type: string, options: { subqueries?: boolean } = {}): TreeNode[] {
+  const out: TreeNode[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!v || typeof v !== 'object') return;
+    for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
+      if (key === 'SubLink' && !options.subqueries) continue;
+      if (key === type && child && typeof child === 'object') out.push(child as TreeNode);
+      visit(child);
+    }
+  };
+  visit(value);
+  return out;
+}
+
+/** The relations a statement names with their schema, as sorted unique `schema.table` names. */
+export function qualifiedRelations(sql: string): string[] {
+  const names = nodesOf(parseTree(sql), 'RangeVar', { subqueries: true }).flatMap((r) =>
+    typeof r.schemaname === 'string' && typeof r.relname === 'string' ? [`${r.schemaname}.${r.relname}`] : [],
+  );
+  return [...new Set(names)].sort();
+}
+
+/**
+ * The scanner tokens of the expression that starts at byte `start` and whose last located node is
+ * at `last`: through `a.b.c` and any parentheses still open.
+ */
+function expressionTokens(tokens: readonly SqlToken[], start: number, last: number): SqlToken[] {
   let i = tokens.findIndex((t) => t.start >= start);
-  if (i < 0) return undefined;
-  const picked: { text: string; start: number; end: number }[] = [];
+  if (i < 0) return [];
+  const picked: SqlToken[] = [];
   let depth = 0;
   for (; i < tokens.length; i++) {
     const t = tokens[i]!;
@@ -328,6 +355,24 @@ export function expressionText(sql: string, expr: unknown, dropQualifiers: reado
     if (depth > 0) continue;
     break;
   }
+  return picked;
+}
+
+/** Byte offset where the expression of `expressionTokens` ends. */
+export function expressionEnd(tokens: readonly SqlToken[], start: number, last: number): number | undefined {
+  return expressionTokens(tokens, start, last).at(-1)?.end;
+}
+
+/**
+ * The source text of an expression, cut from `sql` using the parse tree's locations and PostgreSQL's
+ * scanner (for where the expression ends: closing parentheses, `alias.column`). Qualifiers in
+ * `dropQualifiers` are removed (`o.created_at` -> `created_at`), for CREATE INDEX.
+ */
+export function expressionText(sql: string, expr: unknown, dropQualifiers: readonly string[] = []): string | undefined {
+  const range = locationRange(expr);
+  if (!range) return undefined;
+  const picked = expressionTokens(scanTokens(sql), range.min, range.max);
+  if (picked.length === 0) return undefined;
   const bytes = Buffer.from(sql, 'utf8');
   let text = '';
   let previousEnd = -1;

@@ -5,12 +5,12 @@
 import {
   castTypedParams,
   fingerprintStatement,
-  qualifiedRelations,
   normalizeStatement,
   statementKind,
   unwrapPrepare,
 } from '../analyze/parser.js';
 import { planRelations } from '../analyze/plan.js';
+import { qualifiedRelations } from '../analyze/sql-tree.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
 import type { Session } from '../target/pg.js';
 import { explainStatement } from './explain.js';

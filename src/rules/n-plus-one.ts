@@ -5,8 +5,16 @@
  * per request come from the route's own phase of an HTTP run (`query.routes`); SQL and external runs
  * have no routes and are never reported.
  */
-import { scanTokens, type SqlToken } from '../analyze/parser.js';
-import { expressionText, nodeType, parseTree, type TreeNode } from '../analyze/sql-tree.js';
+import { scanTokens } from '../analyze/parser.js';
+import {
+  expressionEnd,
+  expressionText,
+  locationRange,
+  nodeType,
+  nodesOf,
+  parseTree,
+  type TreeNode,
+} from '../analyze/sql-tree.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 /** A statement rewritten to serve every item of the loop at once. */
@@ -63,35 +71,6 @@ const fields = (value: unknown, type: string): TreeNode | undefined => {
   return typed && typed[0] === type ? typed[1] : undefined;
 };
 
-/** Every node of the given type under `value`, not descending into subqueries. */
-function nodesOf(value: unknown, type: string, out: TreeNode[] = []): TreeNode[] {
-  if (Array.isArray(value)) {
-    for (const item of value) nodesOf(item, type, out);
-    return out;
-  }
-  if (!value || typeof value !== 'object') return out;
-  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-    if (key === 'SubLink') continue;
-    if (key === type && child && typeof child === 'object') out.push(child as TreeNode);
-    nodesOf(child, type, out);
-  }
-  return out;
-}
-
-/** Every ParamRef of the statement, subqueries included. */
-function paramRefs(value: unknown, out: TreeNode[] = []): TreeNode[] {
-  if (Array.isArray(value)) {
-    for (const item of value) paramRefs(item, out);
-    return out;
-  }
-  if (!value || typeof value !== 'object') return out;
-  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-    if (key === 'ParamRef' && child && typeof child === 'object') out.push(child as TreeNode);
-    else paramRefs(child, out);
-  }
-  return out;
-}
-
 const funcName = (call: TreeNode) => {
   const names = (call.funcname as unknown[] | undefined) ?? [];
   const last = fields(names[names.length - 1], 'String');
@@ -120,37 +99,6 @@ function conjuncts(expr: unknown): unknown[] {
 const shape = (value: unknown): string =>
   JSON.stringify(value, (key, v: unknown) => (key === 'location' ? undefined : v));
 
-/** The smallest and largest parse-tree location under `value` (byte offsets), if any. */
-function locationRange(value: unknown): { min: number; max: number } | undefined {
-  const found: number[] = [];
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) return v.forEach(visit);
-    if (!v || typeof v !== 'object') return;
-    for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
-      if (key === 'location' && typeof child === 'number' && child >= 0) found.push(child);
-      else visit(child);
-    }
-  };
-  visit(value);
-  return found.length > 0 ? { min: Math.min(...found), max: Math.max(...found) } : undefined;
-}
-
-/** Byte offset where the expression starting at `start` ends: through `a.b.c` and closed parentheses. */
-function expressionEnd(tokens: readonly SqlToken[], start: number, last: number): number | undefined {
-  let i = tokens.findIndex((t) => t.start >= start);
-  if (i < 0) return undefined;
-  let depth = 0;
-  for (; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    const next = tokens[i + 1];
-    if (t.text === '(') depth++;
-    if (t.text === ')') depth--;
-    if (t.start < last || (next && (next.text === '.' || t.text === '.')) || depth > 0) continue;
-    return t.end;
-  }
-  return undefined;
-}
-
 /**
  * The statement rewritten to take the list of keys as one array parameter, built from the parse
  * tree: the key equality `key = $1` (one parameter in the whole statement, a conjunct of WHERE)
@@ -168,7 +116,7 @@ export function batchedForm(sql: string, tree: readonly TreeNode[] = parseTree(s
   if (!select || (select.op && select.op !== 'SETOP_NONE') || select.limitCount || select.limitOffset) return undefined;
   if (select.windowClause || (select.distinctClause as unknown[] | undefined)?.some((d) => nodeType(d)))
     return undefined;
-  const params = paramRefs(tree[0]);
+  const params = nodesOf(tree[0], 'ParamRef', { subqueries: true });
   if (params.length !== 1) return undefined;
 
   // The key equality: `key = $n` or `$n = key` (or `$n::type`), not under OR or NOT.

@@ -3,6 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { parseDuration, parseValidatedYaml, readTextFile, yamlLocator } from '../config/yaml.js';
 import { InputError } from '../errors.js';
 import { fingerprintStatement, isWrite, notReplayable, parseStatement, splitStatements } from '../analyze/parser.js';
+import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
 
 /** Load settings given on the command line; each one replaces the file's value. */
@@ -22,18 +23,8 @@ export const DEFAULT_ROUNDS = 3;
 
 /** Highest $n parameter number in a statement, from its parse tree. */
 export function countParams(sql: string): number {
-  let max = 0;
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'ParamRef') max = Math.max(max, Number((value as { number?: number }).number ?? 0));
-        else visit(value);
-      }
-    }
-  };
-  visit(parseStatement(sql).stmts);
-  return max;
+  const refs = nodesOf(parseStatement(sql).stmts, 'ParamRef', { subqueries: true });
+  return refs.reduce((max, r) => Math.max(max, Number(r.number ?? 0)), 0);
 }
 
 function shapeOf(o: LoadOverrides, file: { repeat?: number; count?: number; durationMs?: number }): LoadShape {
