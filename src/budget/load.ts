@@ -4,9 +4,10 @@
  * dates, known rule ids). Every error names file:line:col and the field.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { resolveRules, type RulesConfig } from '../config/config.js';
+import { findUp } from '../config/find-up.js';
 import { readTextFile, validateYaml } from '../config/yaml.js';
 import { InputError, isQuerygateError } from '../errors.js';
 import type { AnyRule } from '../rules/define.js';
@@ -18,14 +19,7 @@ export const BUDGET_FILE_NAME = 'querygate.budget.yaml';
 
 /** The nearest `querygate.budget.yaml` in `startDir` or one of its parents, if any. */
 export function findBudgetFile(startDir: string): string | undefined {
-  let dir = resolve(startDir);
-  for (;;) {
-    const candidate = join(dir, BUDGET_FILE_NAME);
-    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
+  return findUp(startDir, [BUDGET_FILE_NAME], (path) => existsSync(path) && statSync(path).isFile());
 }
 
 export interface BudgetLoadOptions {

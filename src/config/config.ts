@@ -13,9 +13,9 @@
  *
  * The budget file reuses the same `rules:` shape: `RulesConfig` and `resolveRules` are its API.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { InputError, type InputErrorCode } from '../errors.js';
+import { findUp } from './find-up.js';
 import { SEVERITIES, type Severity } from '../model/finding.js';
 import type { AnyRule, RuleOptions } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
@@ -162,13 +162,7 @@ export function describeRules(rules: ResolvedRules, registry: readonly AnyRule[]
 
 /** The nearest `querygate.config.yaml` from `cwd` upwards, if any. */
 export function findConfigFile(cwd: string): string | undefined {
-  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
-    for (const name of CONFIG_FILE_NAMES) {
-      const candidate = join(dir, name);
-      if (existsSync(candidate)) return candidate;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
+  return findUp(cwd, CONFIG_FILE_NAMES);
 }
 
 /**

@@ -6,14 +6,13 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { findUp } from '../config/find-up.js';
 import type { Report } from '../model/report.js';
 
 /** The nearest directory from `start` upwards with a `.git` entry (a directory, or a worktree's file). */
 export function findRepositoryRoot(start: string): string | undefined {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, '.git'))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
+  const git = findUp(start, ['.git']);
+  return git === undefined ? undefined : dirname(git);
 }
 
 const posix = (path: string) => path.split(sep).join('/');
