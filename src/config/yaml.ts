@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { InputError, type InputErrorCode } from '../errors.js';
 
 const ajv = new Ajv({
@@ -158,14 +158,7 @@ export function validateYaml(
       .split('/')
       .slice(1)
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    // Point at the offending key when the value is missing or unknown, else at the value.
-    let node = doc.getIn(path, true) as YamlNode | undefined;
-    if (!node || problem.message === 'unknown field') node = findKeyNode(doc.contents as YamlNode, path) ?? node;
-    while (!node && path.length > 0) {
-      path.pop();
-      node = doc.getIn(path, true) as YamlNode | undefined;
-    }
-    const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
+    const pos = positionOf(doc, lineCounter, path, problem.message === 'unknown field');
     return {
       ...problem,
       line: pos.line,
@@ -185,6 +178,26 @@ export function parseValidatedYaml<T>(text: string, where: string, schemaFile: s
   if (problems.length === 0) return data as T;
   const lines = [...new Set(problems.map((p) => p.text))];
   throw new InputError(code, lines[0] ?? `${where}: invalid`, lines.slice(1));
+}
+
+/**
+ * Line and column of a field path: the key when the value is missing or `atKey`, else the value;
+ * a path that does not exist points at its nearest parent.
+ */
+function positionOf(
+  doc: Document,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+  atKey = false,
+): { line: number; col: number } {
+  const parts = [...path];
+  let node = doc.getIn(parts, true) as YamlNode | undefined;
+  if (!node || atKey) node = findKeyNode(doc.contents as YamlNode, parts) ?? node;
+  while (!node && parts.length > 0) {
+    parts.pop();
+    node = doc.getIn(parts, true) as YamlNode | undefined;
+  }
+  return lineCounter.linePos(node?.range?.[0] ?? 0);
 }
 
 function findKeyNode(root: YamlNode | undefined, path: readonly (string | number)[]): YamlNode | undefined {
@@ -221,13 +234,7 @@ export function yamlLocator(text: string, where: string): (path: readonly (strin
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   return (path) => {
-    const parts = [...path];
-    let node = doc.getIn(parts, true) as YamlNode | undefined;
-    while (!node && parts.length > 0) {
-      parts.pop();
-      node = doc.getIn(parts, true) as YamlNode | undefined;
-    }
-    const pos = lineCounter.linePos(node?.range?.[0] ?? 0);
+    const pos = positionOf(doc, lineCounter, path);
     return `${where}:${pos.line}:${pos.col}`;
   };
 }
