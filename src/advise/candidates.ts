@@ -122,17 +122,43 @@ function addUnique(list: string[], value: string): void {
 }
 
 /** The filter, join and sort columns of one relation, from every place the plan names them. */
-function collect(visited: readonly VisitedNode[], scans: readonly VisitedNode[], relationCount: number): Collected {
+/** Column types a text cast only relabels (`format_type` spelling, without a length). */
+const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'name']);
+
+/**
+ * The expression a text cast around a column computes, when the column's type makes it a conversion
+ * (`(id)::text` on an integer): a B-tree on the column cannot serve it. Undefined for a relabel
+ * (varchar to text) or when the report has no column types.
+ */
+function conversionOf(column: PlanColumn, relation: RelationInfo): IndexExpression | undefined {
+  const type = column.castTo ? relation.columnTypes?.[column.column] : undefined;
+  if (!type || TEXT_TYPES.has(type.replace(/\(.*\)$/, ''))) return undefined;
+  return {
+    sql: `(${quoteIdentifier(column.column)})::${column.castTo}`,
+    columns: [{ ...(column.qualifier !== undefined ? { qualifier: column.qualifier } : {}), column: column.column }],
+    nameParts: [column.column, column.castTo!],
+  };
+}
+
+function collect(
+  visited: readonly VisitedNode[],
+  scans: readonly VisitedNode[],
+  relationCount: number,
+  relation: RelationInfo,
+): Collected {
   const aliases = new Set(scans.map((v) => String(v.node.Alias ?? v.node['Relation Name'])));
   const out: Collected = { eq: [], range: [], expressions: [], patterns: [], prefixes: [], joins: [], sort: [] };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
 
   const take = (p: PlanPredicate, local: boolean) => {
     switch (p.kind) {
-      case 'column':
+      case 'column': {
         if (!mine(p.column, local)) return;
+        const conversion = conversionOf(p.column, relation);
+        if (conversion) return take({ kind: 'expression', expression: conversion, operator: p.operator }, local);
         addUnique(p.operator === 'range' ? out.range : out.eq, p.column.column);
         return;
+      }
       case 'expression':
         if (!p.expression.columns.every((c) => mine(c, local))) return;
         if (!out.expressions.some((e) => e.expression.sql === p.expression.sql))
@@ -245,7 +271,7 @@ export function generateCandidates(
     const taken = new Set(
       report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)),
     );
-    const c = collect(visited, relScans, relationCount);
+    const c = collect(visited, relScans, relationCount, relation);
     const proposals: {
       method: 'btree' | 'gin';
       keys: string[];

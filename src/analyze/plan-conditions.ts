@@ -16,6 +16,12 @@ import { quoteIdentifier, tryParse } from './parser.js';
 export interface PlanColumn {
   readonly qualifier?: string;
   readonly column: string;
+  /**
+   * The type of a text cast around the column (`(name)::text`). For a varchar column it only
+   * relabels, and a B-tree on the column serves the comparison; for another type (`(id)::text` on an
+   * integer) it converts, and only an index on the expression does: the column's type decides.
+   */
+  readonly castTo?: string;
 }
 
 /** An indexable expression over the columns of one relation, rendered without qualifiers. */
@@ -100,7 +106,10 @@ function columnOf(node: unknown): PlanColumn | undefined {
   }
   if (type === 'TypeCast') {
     const name = typeNameOf(body.typeName);
-    if (name && RELABEL_TYPES.has(name)) return columnOf(body.arg);
+    if (name && RELABEL_TYPES.has(name)) {
+      const column = columnOf(body.arg);
+      return column ? { ...column, castTo: column.castTo ?? name } : undefined;
+    }
   }
   return undefined;
 }

@@ -242,6 +242,41 @@ export function seqScanRead(
   return { rows: plannedRows, basis: 'planned', plannedRows, stopsEarly, loops: 1 };
 }
 
+/** Nodes that pass a scan's rows on to a sort, or a sort's rows on to a LIMIT, without joining, grouping or filtering them. */
+const PASS_THROUGH = new Set(['Gather', 'Gather Merge', 'Result', 'Subquery Scan']);
+
+/** A top-N sort above a scan: what the LIMIT returns of all the rows the sort had to see. */
+export interface TopN {
+  /** Rows the LIMIT returns per call (all loops): actual with ANALYZE, else the planner's. */
+  readonly returned: number;
+  /** The sort's keys as the plan prints them (`created_at DESC`). */
+  readonly sortKey: readonly string[];
+}
+
+/**
+ * For a scan whose rows go, through nodes that only pass them on, into a Sort whose rows go the same
+ * way into a LIMIT (`ORDER BY ... LIMIT n`, a top-N sort): the sort must see every row the scan
+ * keeps before the LIMIT takes the first, so the scan reads all it can to return `returned` rows.
+ * Undefined for any other shape, a rescanned scan (the inner side of a nested loop), or a pass-through
+ * node with a filter of its own.
+ */
+export function topNAbove(facts: PlanNodeFacts, nodes: readonly PlanNodeFacts[]): TopN | undefined {
+  if (facts.rescanned) return undefined;
+  const parentOf = new Map(nodes.map((n) => [n.node, n.parent]));
+  const passes = (node: PlanNode | undefined): boolean =>
+    node !== undefined && PASS_THROUGH.has(node['Node Type']) && node.Filter === undefined;
+  let child = facts.node;
+  let parent = facts.parent;
+  while (parent && passes(parent)) [child, parent] = [parent, parentOf.get(parent)];
+  if (parent?.['Node Type'] !== 'Sort' || child['Parent Relationship'] !== 'Outer') return undefined;
+  const sortKey = parent['Sort Key'];
+  if (!sortKey || sortKey.length === 0) return undefined;
+  let above = parentOf.get(parent);
+  while (above && passes(above)) above = parentOf.get(above);
+  if (above?.['Node Type'] !== 'Limit') return undefined;
+  return { returned: rowsOut(above), sortKey: sortKey.map(String) };
+}
+
 /** Rows a scan returns per call (all loops, all processes): actual with ANALYZE, else estimated. */
 export function rowsKept(facts: PlanNodeFacts): number {
   const { node } = facts;

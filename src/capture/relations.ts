@@ -26,6 +26,7 @@ export async function describeRelations(session: Session, names: readonly string
     live: number | null;
     analyzed: Date | null;
     root: string | null;
+    types: Record<string, string> | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
@@ -33,7 +34,9 @@ export async function describeRelations(session: Session, names: readonly string
             s.n_live_tup AS live, greatest(s.last_analyze, s.last_autoanalyze) AS analyzed,
             CASE WHEN c.relispartition THEN (
               SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
-               WHERE r.oid = pg_partition_root(c.oid)) END AS root
+               WHERE r.oid = pg_partition_root(c.oid)) END AS root,
+            (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -62,6 +65,7 @@ export async function describeRelations(session: Session, names: readonly string
       totalSizeBytes: r.total,
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
       ...(r.root ? { partitionOf: r.root } : {}),
+      ...(r.types ? { columnTypes: r.types } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

@@ -196,6 +196,8 @@ export interface RelationInfo {
   readonly lastAnalyzed: string | null;
   /** For a partition: the partitioned table at the root of its tree (schema.table). */
   readonly partitionOf?: string;
+  /** Column name -> type as `format_type` prints it (`integer`, `character varying(80)`); absent in older reports. */
+  readonly columnTypes?: Readonly<Record<string, string>>;
   readonly indexes: readonly IndexInfo[];
 }
 

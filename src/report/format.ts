@@ -37,3 +37,15 @@ export function oneLine(sql: string, max: number): string {
     .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
+
+/**
+ * The rule's own fix that index advice kept next to the validated index (`<index> -- or: <rewrite>`,
+ * see src/advise/advise.ts), for reporters that show the index on its own.
+ */
+export function otherFix(f: {
+  readonly advice?: { readonly sql: string };
+  readonly suggestion?: string;
+}): string | undefined {
+  const prefix = f.advice ? `${f.advice.sql} -- or: ` : undefined;
+  return prefix && f.suggestion?.startsWith(prefix) ? f.suggestion.slice(prefix.length) : undefined;
+}

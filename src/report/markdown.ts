@@ -7,7 +7,7 @@ import { renderPlanText } from '../analyze/plan.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
-import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { formatCount, formatMs, formatPercent, oneLine, otherFix } from './format.js';
 import {
   describeField,
   describeSpread,
@@ -59,7 +59,8 @@ function fixOf(f: Finding): string | undefined {
   if (f.advice) {
     return (
       `Fix (plan cost ${f.advice.costBefore.toFixed(0)} → ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method}):\n\n` +
-      fenced(f.advice.sql, 'sql')
+      fenced(f.advice.sql, 'sql') +
+      (otherFix(f) ? `\n\nOr: ${text(otherFix(f)!)}` : '')
     );
   }
   if (f.suggestion)

@@ -4,7 +4,7 @@ import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, type Column } from './columns.js';
-import { formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { formatCount, formatMs, formatPercent, oneLine, otherFix } from './format.js';
 
 export interface TableOptions {
   /** Rows in the statements table. */
@@ -97,6 +97,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       if (fix === undefined) continue;
       const same = fixes.get(`${i}\n${fix}`);
       lines.push(`          fix: ${same ? `the same as for ${same} above` : fix}`);
+      const other = same ? undefined : otherFix(f);
+      if (other) lines.push(`          or: ${other}`);
       if (!same) fixes.set(`${i}\n${fix}`, f.rule);
     }
   }

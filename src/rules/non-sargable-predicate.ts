@@ -10,7 +10,6 @@ import {
   expressionIndexFor,
   indexesLeadingWith,
   patternIndexFor,
-  proposeIndexSql,
   scansTable,
   tableHasColumn,
   trigramIndexFor,
@@ -27,12 +26,9 @@ import {
   seqScanRead,
   type ScanRead,
 } from '../analyze/plan-facts.js';
-import { constantValue, nodeType } from '../analyze/sql-tree.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
-import { quoteIdentifier } from '../analyze/parser.js';
-
-type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
+import { predicateFix, type Problem } from './shared/predicate-fix.js';
 
 export default defineRule({
   id: 'non-sargable-predicate',
@@ -117,7 +113,7 @@ export default defineRule({
           type: predicate.wrapperName ?? 'another type',
           pattern: predicate.otherValue ?? '',
         },
-        suggestion: suggest(predicate, relation, diagnosis.problem),
+        suggestion: predicateFix(predicate, relation.name, diagnosis.problem),
       });
     }
     return findings;
@@ -157,40 +153,4 @@ function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Proble
   if (p.wrapper === 'cast') return { problem: 'cast', index };
   if (p.wrapper === 'expression') return { problem: 'expression', index };
   return undefined;
-}
-
-/** The first argument of a function call, as a constant (`date_trunc('day', ...)` -> `day`). */
-function firstArgument(node: unknown): string | undefined {
-  const typed = nodeType(node);
-  if (!typed || typed[0] !== 'FuncCall') return undefined;
-  return constantValue((typed[1].args as unknown[] | undefined)?.[0]);
-}
-
-function suggest(p: ColumnPredicate, relation: RelationInfo, problem: Problem): string {
-  const col = p.columnText;
-  switch (problem) {
-    case 'function': {
-      const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
-      if (unit && p.use === 'equality') {
-        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'`;
-      }
-      return proposeIndexSql(relation.name, [p.indexText], {
-        note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
-      });
-    }
-    case 'cast':
-      if (p.wrapperName === 'date' && p.use === 'equality') {
-        return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1`;
-      }
-      return `compare ${col} itself with a value of its own type (cast the other side, not the column), or index the expression ((${p.indexText})) if the cast is IMMUTABLE (timestamptz to date is not)`;
-    case 'expression':
-      return `move the computation to the other side so that ${col} itself is compared, or index the expression ((${p.indexText}))`;
-    case 'leadingWildcard':
-    case 'ilike': {
-      const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
-      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation.name, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
-    }
-    case 'likeCollation':
-      return proposeIndexSql(relation.name, [`${quoteIdentifier(p.column)} text_pattern_ops`]);
-  }
 }

@@ -21,10 +21,13 @@ import {
   rowsKept,
   scanKind,
   seqScanRead,
+  topNAbove,
   type ScanRead,
 } from '../analyze/plan-facts.js';
+import { parseSortKey } from '../analyze/plan-conditions.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
+import { predicateFix, problemOf } from './shared/predicate-fix.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 
 export default defineRule({
@@ -35,6 +38,7 @@ export default defineRule({
   messages: {
     selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
     full: '{scan} on {relation} reads {reads} ({nodePercent}% of the statement)',
+    topN: '{scan} on {relation} reads {reads}{kept} to return the first {returnedRows} by {sortKey}: the sort under the LIMIT must see every row first',
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
@@ -69,6 +73,10 @@ export default defineRule({
       const removed = removedShare(node, parallelDivisor, tableRows);
       const share = nodeShare(node, root, facts.fraction);
       const keptRows = Math.round(rowsKept(facts));
+      // Under ORDER BY ... LIMIT, what the statement keeps of what the scan reads is the LIMIT's rows.
+      const topN = topNAbove(facts, nodes);
+      const returnedRows = topN ? Math.min(keptRows, Math.round(topN.returned)) : keptRows;
+      const wasted = topN && read.rows > 0 ? Math.max(removed, 1 - returnedRows / read.rows) : removed;
       const evidence = {
         tableRows: Math.round(tableRows),
         rowsRead: Math.round(read.rows),
@@ -77,6 +85,7 @@ export default defineRule({
           ? { sharedBlksPerCall: round(read.blocksPerCall, 1), tableBlocks: read.tableBlocks ?? 0 }
           : {}),
         keptRows,
+        ...(topN ? { returnedRows, sortKey: topN.sortKey.join(', ') } : {}),
         removedShare: round(removed),
         nodeShare: round(share),
         ...(read.loops > 1 ? { loops: read.loops } : {}),
@@ -96,7 +105,8 @@ export default defineRule({
           nodePercent: Math.round(share * 100),
         },
       };
-      if (node.Filter !== undefined && removed >= options.indexableShare) {
+      const selective = node.Filter !== undefined && removed >= options.indexableShare;
+      if (selective || (topN && wasted >= options.indexableShare)) {
         const planNodes = nodes.map((n) => n.node);
         const predicates = columnPredicates(
           sql,
@@ -104,12 +114,29 @@ export default defineRule({
           (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
           [...tree],
         ).filter((p) => scansTable(node, p.table) && !p.join);
-        const suggestion = suggestIndex(name, relation, predicates, 1 - removed);
+        // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
+        const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
+        const suggestion = sortMatters
+          ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
+          : suggestIndex(name, relation, predicates, 1 - removed);
         findings.push({
           ...base,
-          messageId: 'selective',
-          ...(small ? { level: 'note' as const } : removed < options.selectiveShare ? { level: 'mild' as const } : {}),
+          messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
+          ...(small ? { level: 'note' as const } : wasted < options.selectiveShare ? { level: 'mild' as const } : {}),
           ...(suggestion ? { suggestion } : {}),
+          ...(sortMatters && removed < options.selectiveShare
+            ? {
+                data: {
+                  ...base.data,
+                  returnedRows: count(returnedRows),
+                  sortKey: topN.sortKey.join(', '),
+                  kept:
+                    node.Filter !== undefined
+                      ? ` and keeps ${count(keptRows)} (${base.data.removedPercent}% removed by its filter)`
+                      : '',
+                },
+              }
+            : {}),
         });
       } else if (share >= options.minNodeShare && !small) {
         findings.push({ ...base, messageId: 'full', level: 'note' });
@@ -156,11 +183,9 @@ function suggestIndex(
     ...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && !p.leadingWildcard)).map((p) => p.column)),
   ].filter((c) => !equality.includes(c));
   const keys = [...equality.slice(0, 2), ...range.slice(0, 1)].slice(0, 3);
-  const unservable = predicates.filter((p) => p.wrapper !== 'column' || p.use === 'ilike' || p.leadingWildcard);
-  const wrapped = [...new Set(unservable.map((p) => p.column))];
-  const note = wrapped.length
-    ? `a plain B-tree on ${wrapped.join(', ')} cannot serve the filter: index what it computes (an expression or trigram index, see non-sargable-predicate)`
-    : '';
+  const unservable = predicates.filter((p) => problemOf(p) !== undefined);
+  const wrapped = [...new Set(unservable.map((p) => p.text))];
+  const note = wrapped.length ? `a plain B-tree cannot serve ${wrapped.join(', ')}` : '';
   const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
   if (existing) {
     const percent = keptShare >= 0.01 ? Math.round(keptShare * 100) : Math.round(keptShare * 1000) / 10;
@@ -169,8 +194,47 @@ function suggestIndex(
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   const alternatives = orIndexes(name, relation, predicates);
   if (alternatives) return alternatives;
-  if (note) return note;
+  const first = unservable[0];
+  if (first) {
+    const indexed = relation !== undefined && btreeLeadingWith(relation, [first.column]) !== undefined;
+    return predicateFix(first, name, problemOf(first)!, indexed);
+  }
   return undefined;
+}
+
+/**
+ * For ORDER BY ... LIMIT over a scan: a B-tree on the equality columns of the filter, then the sort
+ * keys in their order and direction, returns the rows in order and lets the LIMIT stop after the
+ * first. A random order has no index: it is sampled instead.
+ */
+function suggestTopNIndex(
+  name: string,
+  relation: RelationInfo | undefined,
+  predicates: ReturnType<typeof columnPredicates>,
+  sortKey: readonly string[],
+): string | undefined {
+  if (sortKey.some((k) => /\brandom\s*\(/i.test(k)))
+    return 'ORDER BY random() reads and sorts every row to pick a few, and no index can serve it: sample instead (TABLESAMPLE SYSTEM, or start from a random key: WHERE id >= a random id ORDER BY id LIMIT n)';
+  const keys: string[] = [];
+  for (const text of sortKey) {
+    const key = parseSortKey(text);
+    if (!key) return undefined;
+    const direction = key.descending ? ' DESC' : '';
+    keys.push(
+      key.column ? `${quoteIdentifier(key.column.column)}${direction}` : `(${key.expression?.sql})${direction}`,
+    );
+  }
+  const equality = [
+    ...new Set(
+      predicates
+        .filter((p) => p.wrapper === 'column' && !p.alternative && p.use === 'equality')
+        .map((p) => p.column)
+        .filter((c) => !sortKey.some((k) => parseSortKey(k)?.column?.column === c)),
+    ),
+  ];
+  return proposeIndexSql(name, [...equality.slice(0, 2).map(quoteIdentifier), ...keys].slice(0, 4), {
+    note: 'rows come out of the index in the ORDER BY order, so the scan stops after the LIMIT',
+  });
 }
 
 /**

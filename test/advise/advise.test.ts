@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adviseDetails, adviseReport, type AdvisedStatement } from '../../src/advise/advise.js';
-import { candidateKey } from '../../src/advise/candidates.js';
+import { candidateKey, generateCandidates } from '../../src/advise/candidates.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { formatPath, walkPlan } from '../../src/analyze/plan.js';
 import type { Finding } from '../../src/model/finding.js';
@@ -93,6 +93,7 @@ describe('index advice validated on a real PostgreSQL', () => {
       'user_id = $1': (q) =>
         findingAt(q, 'seq-scan-large-table', seq, 'public.events', 'CREATE INDEX ON public.events (user_id);'),
       'kind = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
+      '::text = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
       'JOIN events': (q) => findingAt(q, 'nested-loop-heavy', (l) => /Join|Nested Loop/.test(l)),
     });
   });
@@ -174,6 +175,28 @@ describe('index advice validated on a real PostgreSQL', () => {
     const single = tried.find((r) => r.candidate.keys.join() === 'kind')!;
     // The single-column index is cheaper than no index, but far from the two-column one.
     expect(single.costAfter!).toBeGreaterThan(advice!.costAfter * 1.1);
+  });
+
+  it('reads a text cast of an integer column as the expression it computes, and of a varchar as the column', async () => {
+    const { report: advised } = await validatedOnce();
+    const query = byText(advised, '::text = $1');
+    expect(query.plan!.root.Plans?.[0]?.Filter ?? query.plan!.root.Filter).toContain('(user_id)::text');
+    expect(report.relations.find((r) => r.name === 'public.events')?.columnTypes?.user_id).toBe('integer');
+    expect(query.findings[0]?.advice?.sql).toBe(
+      'CREATE INDEX CONCURRENTLY events_user_id_text_idx ON public.events (((user_id)::text));',
+    );
+    // The same plan text on a varchar column only relabels it: a B-tree on the column serves it.
+    const finding = byText(report, '::text = $1').findings[0]!;
+    const keys = (r: Report) =>
+      generateCandidates(byText(r, '::text = $1'), finding, r, { trigram: false }).map((c) => c.keys.join(', '));
+    expect(keys(report)).toEqual(['((user_id)::text)']);
+    const varchar: Report = {
+      ...report,
+      relations: report.relations.map((r) =>
+        r.name === 'public.events' ? { ...r, columnTypes: { ...r.columnTypes, user_id: 'character varying(12)' } } : r,
+      ),
+    };
+    expect(keys(varchar)).toEqual(['user_id']);
   });
 
   it('does not show a candidate that does not lower the cost by the minimum improvement', async () => {

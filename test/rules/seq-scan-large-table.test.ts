@@ -7,6 +7,7 @@ import { loadFixture, ruleCases, runRule } from './harness.js';
 
 /** The jsonb filter keeps 0.1% of the rows; the planner, without statistics on it, assumes 0.5%. */
 const LIMITED = 'bad: the planner expects a limit to stop the scan early, it reads a third of the table';
+const TOP_N = 'bad: the latest rows by an unindexed sort key (a top-N sort over the whole table)';
 
 ruleCases(rule, [
   {
@@ -51,6 +52,70 @@ ruleCases(rule, [
     message:
       /reads about 1\d,\d{3} of the table's 60,000 rows \(measured: \d+ of its \d+ blocks per call; the planner estimated 4,000 under the LIMIT\) to keep 20 /,
   },
+  // ORDER BY ... LIMIT over a scan: the sort sees every row to return a few, whatever the filter keeps.
+  {
+    fixture: 'scan',
+    statement: TOP_N,
+    expect: [{ messageId: 'topN', severity: 'error' }],
+    message: /reads all 30,000 rows of the table to return the first 20 by created_at DESC: /,
+    suggestion: /^CREATE INDEX ON public\.events \(created_at DESC\); -- not validated on the planner; /,
+  },
+  {
+    fixture: 'scan',
+    statement: 'bad: a filter that keeps most rows, then the first ten by an unindexed sort key',
+    expect: [{ messageId: 'topN', severity: 'error' }],
+    message:
+      /reads all 30,000 rows of the table and keeps 22,\d{3} \(25% removed by its filter\) to return the first 10 by created_at, id: /,
+    suggestion: /^CREATE INDEX ON public\.events \(created_at, id\); -- not validated on the planner; /,
+  },
+  {
+    fixture: 'scan',
+    statement: 'bad: a random order reads and sorts the whole table for one row',
+    expect: [{ messageId: 'topN', severity: 'error' }],
+    suggestion: /^ORDER BY random\(\) reads and sorts every row .* no index can serve it: sample instead/,
+  },
+  {
+    fixture: 'scan',
+    statement: 'note: the first rows of an aggregate are no top-N sort over the scan',
+    expect: [{ messageId: 'full', severity: 'info' }],
+  },
+  {
+    fixture: 'scan',
+    statement: 'bad: a text cast of an unindexed integer column',
+    expect: [{ messageId: 'selective', severity: 'error' }],
+    suggestion:
+      /^compare account_id itself with a value of its own type \(cast the other side, not the column\), and index account_id, or index the expression \(\(account_id::text\)\)/,
+  },
+  {
+    fixture: 'scan.analyze',
+    statement: TOP_N,
+    expect: [{ messageId: 'topN', severity: 'error' }],
+    message: /reads all 30,000 rows of the table to return the first 20 by created_at DESC: /,
+  },
+  {
+    fixture: 'scan.analyze',
+    statement: 'bad: a filter that keeps most rows, then the first ten by an unindexed sort key',
+    expect: [{ messageId: 'topN', severity: 'error' }],
+    message:
+      /reads all 30,000 rows of the table and keeps 22,500 \(25% removed by its filter\) to return the first 10 /,
+  },
+  {
+    fixture: 'scan.analyze',
+    statement: 'bad: a random order reads and sorts the whole table for one row',
+    expect: [{ messageId: 'topN', severity: 'error' }],
+  },
+  {
+    fixture: 'scan.analyze',
+    statement: 'note: the first rows of an aggregate are no top-N sort over the scan',
+    expect: [],
+  },
+  {
+    fixture: 'scan.analyze',
+    statement: 'bad: a text cast of an unindexed integer column',
+    expect: [{ messageId: 'selective', severity: 'error' }],
+  },
+  // A higher bar for the share of rows read that the statement throws away: 20 of 30,000 still passes.
+  { fixture: 'scan', statement: TOP_N, options: { minRows: 50_000 }, expect: [] },
   { fixture: 'scan', statement: 'ok: primary key lookup', expect: [] },
   { fixture: 'scan', statement: 'ok: scan of a small table', expect: [] },
   {

@@ -1,0 +1,62 @@
+/**
+ * The fix for a predicate no plain B-tree on its column can serve (a function, cast or computation
+ * around the column, a leading wildcard, ILIKE): shared by non-sargable-predicate, where the column
+ * has an index the predicate defeats, and seq-scan-large-table, where it has none. Pure.
+ */
+import { proposeIndexSql, type ColumnPredicate } from '../../analyze/column-predicates.js';
+import { quoteIdentifier } from '../../analyze/parser.js';
+import { constantValue, nodeType } from '../../analyze/sql-tree.js';
+
+export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
+
+/** What keeps a B-tree on the column from serving the predicate, from the predicate alone. */
+export function problemOf(p: ColumnPredicate): Problem | undefined {
+  if ((p.use === 'like' || p.use === 'ilike') && p.leadingWildcard) return 'leadingWildcard';
+  if (p.wrapper === 'column') return p.use === 'ilike' ? 'ilike' : undefined;
+  if (p.wrapper === 'function' || p.wrapper === 'cast' || p.wrapper === 'expression') return p.wrapper;
+  return undefined;
+}
+
+/** The first argument of a function call, as a constant (`date_trunc('day', ...)` -> `day`). */
+function firstArgument(node: unknown): string | undefined {
+  const typed = nodeType(node);
+  if (!typed || typed[0] !== 'FuncCall') return undefined;
+  return constantValue((typed[1].args as unknown[] | undefined)?.[0]);
+}
+
+/**
+ * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it;
+ * `indexed` tells whether a B-tree on the bare column exists (a rewrite then needs no new index).
+ */
+export function predicateFix(p: ColumnPredicate, relation: string, problem: Problem, indexed = true): string {
+  const col = p.columnText;
+  const bareIndex = indexed ? '' : `, and index ${col}`;
+  switch (problem) {
+    case 'function': {
+      const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
+      if (unit && p.use === 'equality') {
+        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'${bareIndex}`;
+      }
+      return proposeIndexSql(relation, [p.indexText], {
+        note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
+      });
+    }
+    case 'cast':
+      if (p.wrapperName === 'date' && p.use === 'equality') {
+        return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1${bareIndex}`;
+      }
+      return `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}, or index the expression ((${p.indexText})) if the cast is IMMUTABLE (timestamptz to date is not)`;
+    case 'expression':
+      // A JSON field (`payload->>'city'`) has no other side to move to: index what the filter reads.
+      if (/->|#>/.test(p.indexText))
+        return proposeIndexSql(relation, [`(${p.indexText})`], { note: 'an index on the JSON field the filter reads' });
+      return `move the computation to the other side so that ${col} itself is compared${bareIndex}, or index the expression ((${p.indexText}))`;
+    case 'leadingWildcard':
+    case 'ilike': {
+      const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
+      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
+    }
+    case 'likeCollation':
+      return proposeIndexSql(relation, [`${quoteIdentifier(p.column)} text_pattern_ops`]);
+  }
+}
