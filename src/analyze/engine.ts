@@ -98,6 +98,43 @@ function toFinding(rule: AnyRule, configured: Severity, raw: RuleFinding): Findi
 
 const ORDER: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
 
+/** Rules whose diagnosis is more specific than another's about the same plan node, most specific first. */
+const SPECIFIC_FIRST: readonly string[] = ['non-sargable-predicate', 'nested-loop-heavy', 'seq-scan-large-table'];
+const specificity = (rule: string) => {
+  const i = SPECIFIC_FIRST.indexOf(rule);
+  return i < 0 ? SPECIFIC_FIRST.length : i;
+};
+
+/**
+ * One finding per problem: two rules often see one scan (the predicate that defeats an index, and
+ * the rows that makes the scan read) and give the same fix. Of findings on the same plan node with
+ * the same suggestion, the most severe is kept (on a tie, the more specific rule's), and it names the
+ * others in `evidence.sameFixAs`, so that one problem counts once in totals, gates and reports.
+ */
+function oneFindingPerFix(findings: readonly Finding[]): Finding[] {
+  const groups = new Map<string, Finding[]>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    if (!f.nodePath || !f.suggestion) {
+      out.push(f);
+      continue;
+    }
+    const key = `${f.nodePath}\n${f.suggestion}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  for (const group of groups.values()) {
+    const [best, ...others] = [...group].sort(
+      (a, b) => ORDER[a.severity] - ORDER[b.severity] || specificity(a.rule) - specificity(b.rule),
+    );
+    out.push(
+      others.length === 0
+        ? best!
+        : { ...best!, evidence: { ...best!.evidence, sameFixAs: [...new Set(others.map((o) => o.rule))].join(', ') } },
+    );
+  }
+  return out;
+}
+
 /** Runs the rules over every statement; returns a new report (the input is not changed). */
 export function applyRules(report: Report, settings: RuleSettings = {}): Report {
   const registry = settings.registry ?? RULES;
@@ -176,8 +213,9 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
         else findings.push(finding);
       }
     }
-    findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
-    return { ...query, findings, suppressed };
+    const kept = oneFindingPerFix(findings);
+    kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
+    return { ...query, findings: kept, suppressed };
   });
   return { ...report, queries, warnings: [...warnings] };
 }

@@ -18,7 +18,10 @@ describe('parseCondition', () => {
     ['(deleted_at IS NULL)', [{ kind: 'column', column: { column: 'deleted_at' }, operator: 'null' }]],
     ['(deleted_at IS NOT NULL)', [{ kind: 'opaque' }]],
     ['active', [{ kind: 'column', column: { column: 'active' }, operator: 'eq' }]],
-    ["((email)::text = 'a@b.c'::text)", [{ kind: 'column', column: { column: 'email' }, operator: 'eq' }]],
+    [
+      "((email)::text = 'a@b.c'::text)",
+      [{ kind: 'column', column: { column: 'email', castTo: 'text' }, operator: 'eq' }],
+    ],
     [
       '(e.user_id = u.id)',
       [{ kind: 'join', left: { qualifier: 'e', column: 'user_id' }, right: { qualifier: 'u', column: 'id' } }],
@@ -82,7 +85,13 @@ describe('parseCondition', () => {
       },
     ]);
     expect(parseCondition("((name)::text ~~* 'bob%'::text)")).toEqual([
-      { kind: 'pattern', column: { column: 'name' }, caseInsensitive: true, pattern: 'bob%', leadingWildcard: false },
+      {
+        kind: 'pattern',
+        column: { column: 'name', castTo: 'text' },
+        caseInsensitive: true,
+        pattern: 'bob%',
+        leadingWildcard: false,
+      },
     ]);
     expect(parseCondition("(lower(name) ~~ '%bob'::text)")[0]).toMatchObject({
       kind: 'pattern',

@@ -123,3 +123,25 @@ describe('findingsAtLeast', () => {
     expect(warnings.every((e) => e.query.source !== 'suppressed: selective filter with an ignore comment')).toBe(true);
   });
 });
+
+describe('one finding per fix', () => {
+  it('keeps the more specific finding when two rules see one scan and give the same fix', () => {
+    const fixture = loadFixture('non-sargable-predicate', 'predicates');
+    const report = applyRules(fixture.report, { statements: fixture.statements });
+    for (const q of report.queries) {
+      const keys = q.findings.filter((f) => f.nodePath && f.suggestion).map((f) => `${f.nodePath}\n${f.suggestion}`);
+      expect(new Set(keys).size, `${q.source}: one finding per plan node and fix`).toBe(keys.length);
+    }
+    const wrapped = bySource(report, 'bad: function on an indexed column');
+    const nonSargable = wrapped.findings.find((f) => f.rule === 'non-sargable-predicate')!;
+    expect(nonSargable.evidence.sameFixAs).toBe('seq-scan-large-table');
+    expect(wrapped.findings.some((f) => f.rule === 'seq-scan-large-table' && f.nodePath === nonSargable.nodePath)).toBe(
+      false,
+    );
+    // Each rule alone still reports the scan: the engine, not the rules, keeps one of the two.
+    const alone = applyRules(fixture.report, { statements: fixture.statements, registry: [seqScan] });
+    expect(bySource(alone, 'bad: function on an indexed column').findings.map((f) => f.rule)).toEqual([
+      'seq-scan-large-table',
+    ]);
+  });
+});
