@@ -45,7 +45,12 @@ export interface CandidateOptions {
 export const DEFAULT_MAX_CANDIDATES = 10;
 
 /** Rules whose findings get index advice; `nested-loop-heavy` for joins on unindexed columns. */
-export const ADVISED_RULES: readonly string[] = ['seq-scan-large-table', 'non-sargable-predicate', 'nested-loop-heavy'];
+export const ADVISED_RULES: readonly string[] = [
+  'seq-scan-large-table',
+  'non-sargable-predicate',
+  'nested-loop-heavy',
+  'index-scan-filter',
+];
 
 const SEQ_SCANS = new Set(['Seq Scan', 'Parallel Seq Scan']);
 const CONDITION_KEYS = ['Filter', 'Index Cond', 'Recheck Cond'] as const;
@@ -121,7 +126,6 @@ function addUnique(list: string[], value: string): void {
   if (!list.includes(value)) list.push(value);
 }
 
-/** The filter, join and sort columns of one relation, from every place the plan names them. */
 /** Column types a text cast only relabels (`format_type` spelling, without a length). */
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'name']);
 
@@ -140,6 +144,7 @@ function conversionOf(column: PlanColumn, relation: RelationInfo): IndexExpressi
   };
 }
 
+/** The filter, join and sort columns of one relation, from every place the plan names them. */
 function collect(
   visited: readonly VisitedNode[],
   scans: readonly VisitedNode[],
@@ -212,6 +217,15 @@ function collect(
     if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
     const first = parseSortKey(String(keys[0] ?? ''));
     if (first?.column && mine(first.column, relationCount === 1)) addUnique(out.sort, first.column.column);
+  }
+  // An index scan with a filter and no condition walks its index for the order (ORDER BY ... LIMIT):
+  // that order is a sort key the new index should keep, after the filter's columns.
+  for (const scan of scans) {
+    const type = scan.node['Node Type'];
+    if ((type !== 'Index Scan' && type !== 'Index Only Scan') || scan.node['Index Cond'] !== undefined) continue;
+    if (scan.node.Filter === undefined) continue;
+    const leading = relation.indexes.find((i) => i.name === scan.node['Index Name'])?.columns[0];
+    if (leading) addUnique(out.sort, leading);
   }
   return out;
 }

@@ -14,6 +14,7 @@ import slowMean from './slow-mean.js';
 import sortSpill from './sort-spill.js';
 import unboundedResult from './unbounded-result.js';
 import nPlusOne from './n-plus-one.js';
+import indexScanFilter from './index-scan-filter.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -28,6 +29,7 @@ export const RULES: readonly AnyRule[] = [
   highDbTimeShare,
   slowMean,
   nPlusOne,
+  indexScanFilter,
   // querygate:rules-registry
 ];
 

@@ -136,7 +136,7 @@ function clientStatements(
     const mine = indexes.map((i) => outcomes[i]!);
     const latency = new LatencyRecorder();
     mine.forEach((o) => latency.absorb(o.latency));
-    const params = mine.find((o) => o.firstParams)?.firstParams;
+    const params = mine.filter((o) => o.slowParams).sort((a, b) => b.slowMs! - a.slowMs!)[0]?.slowParams;
     const paramMax = mine.reduce<(number | null)[] | undefined>(
       (max, o) => (o.paramMax ? mergeMax(max, o.paramMax) : max),
       undefined,

@@ -89,7 +89,7 @@ if (sessions.length === data.connections) {
         latencies: o.latency.take(),
         errors: o.errors,
         errorSamples: o.errorSamples,
-        ...(o.firstParams ? { firstParams: o.firstParams } : {}),
+        ...(o.slowParams ? { slowParams: o.slowParams, slowMs: o.slowMs! } : {}),
         ...(o.paramMax ? { paramMax: o.paramMax } : {}),
       }));
       reply(

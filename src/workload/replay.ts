@@ -38,8 +38,13 @@ export interface StatementOutcome {
   readonly latency: LatencyRecorder;
   errors: number;
   readonly errorSamples: string[];
-  /** Parameter values of the first successful call: used to EXPLAIN with real values. */
-  firstParams?: (string | null)[];
+  /**
+   * Parameter values of the slowest successful call, and its latency (ms): the statement is
+   * explained with them, so that its plan shows why its costly calls are costly (a lucky value can
+   * make a plan look cheap that most calls are not).
+   */
+  slowParams?: (string | null)[];
+  slowMs?: number;
   /** Largest numeric value sent per parameter (null: a value was not a number). */
   paramMax?: (number | null)[];
 }
@@ -113,7 +118,8 @@ export interface ShareOutcome<L extends LatencySink> {
   readonly latency: L;
   errors: number;
   readonly errorSamples: string[];
-  firstParams?: (string | null)[];
+  slowParams?: (string | null)[];
+  slowMs?: number;
   paramMax?: (number | null)[];
 }
 
@@ -208,7 +214,10 @@ export function createShareReplay<L extends LatencySink>(
       if (record) {
         outcome.latency.record(ms);
         if (params) {
-          if (!outcome.firstParams) outcome.firstParams = params;
+          if (!(ms <= outcome.slowMs!)) {
+            outcome.slowParams = params;
+            outcome.slowMs = ms;
+          }
           outcome.paramMax = trackMax(outcome.paramMax, params);
         }
         calls++;
@@ -500,7 +509,8 @@ export interface WorkerStatementOutcome {
   readonly latencies: Float64Array;
   readonly errors: number;
   readonly errorSamples: readonly string[];
-  readonly firstParams?: (string | null)[];
+  readonly slowParams?: (string | null)[];
+  readonly slowMs?: number;
   readonly paramMax?: (number | null)[];
 }
 
@@ -657,7 +667,10 @@ async function replayOnThreads(
           if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message))
             outcome.errorSamples.push(message);
         }
-        if (!outcome.firstParams && part.firstParams) outcome.firstParams = part.firstParams;
+        if (part.slowParams && !(part.slowMs! <= outcome.slowMs!)) {
+          outcome.slowParams = part.slowParams;
+          outcome.slowMs = part.slowMs!;
+        }
         if (part.paramMax) outcome.paramMax = mergeMax(outcome.paramMax, part.paramMax);
       }
       return outcome;

@@ -1,0 +1,168 @@
+/**
+ * index-scan-filter: an index scan whose filter throws away most of the rows it reads. The index
+ * serves the order (`ORDER BY id LIMIT 20` walking the primary key) or part of the condition, and
+ * every row it finds is fetched from the table before the filter rejects it. The planner chose it
+ * expecting matches early; when they come late, or not at all, the scan reads a large part of the
+ * table through the index, one random heap access at a time. Graded on rows counted by EXPLAIN
+ * ANALYZE, or, without it, on the shared blocks per call the statement touched when this scan is
+ * the only relation the plan reads.
+ */
+import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import { quoteIdentifier } from '../analyze/parser.js';
+import { formatPath } from '../analyze/plan.js';
+import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
+import type { PlanNode } from '../model/plan.js';
+import type { RelationInfo } from '../model/report.js';
+import { defineRule, type RuleFinding } from './define.js';
+import { predicateFix, problemOf } from './shared/predicate-fix.js';
+
+const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Heap Scan']);
+
+export default defineRule({
+  id: 'index-scan-filter',
+  severity: 'error',
+  category: 'scan',
+  description:
+    'An index scan reads many rows that its filter then throws away: the index serves the order or part of the condition, not the filter.',
+  messages: {
+    counted:
+      '{scan} reads {rowsRead} rows of {relation} through {index} to keep {keptRows} ({removedPercent}% removed by its filter {filter})',
+    measured:
+      '{scan} through {index} touches {blocks} shared blocks per call to return {rowsPerCall} rows of {relation}: its filter {filter} throws away what the index finds',
+  },
+  defaultOptions: {
+    /** Tables with fewer rows are never reported; scans that read fewer rows per call are not either. */
+    minRows: 10_000,
+    /** Share of the rows read that the filter removes from which the scan is reported (one step milder). */
+    indexableShare: 2 / 3,
+    /** Share removed from which it is a clear case. */
+    selectiveShare: 0.9,
+    /** Without --analyze: shared blocks per call from which the scan is reported... */
+    minBlocks: 1_000,
+    /** ...when they are this many times the rows returned per call or more. */
+    blocksPerRow: 10,
+  },
+  check({ query, nodes, sql, params, tree, relationOf, options }) {
+    if (!query.plan || isTrivial(query)) return [];
+    const findings: RuleFinding[] = [];
+    for (const facts of nodes) {
+      const { node, path } = facts;
+      if (!INDEX_SCANS.has(node['Node Type']) || node.Filter === undefined) continue;
+      const relation = relationOf(node);
+      if (!relation || relationRows(relation) < options.minRows) continue;
+      const index = indexOf(node);
+      const base = {
+        relation: relation.name,
+        nodePath: formatPath(path),
+        ...(() => {
+          const suggestion = suggest(relation, node, index, sql, params, tree, nodes);
+          return suggestion ? { suggestion } : {};
+        })(),
+      };
+      const data = {
+        scan: node['Node Type'],
+        relation: relation.name,
+        index: index ?? 'its index',
+        filter: node.Filter,
+      };
+      if (node['Actual Rows'] !== undefined) {
+        const loops = Number(node['Actual Loops'] ?? 1);
+        const kept = node['Actual Rows'] * loops;
+        const removed = Number(node['Rows Removed by Filter'] ?? 0) * loops;
+        const read = kept + removed;
+        if (read < options.minRows || removed / read < options.indexableShare) continue;
+        const share = removed / read;
+        findings.push({
+          ...base,
+          messageId: 'counted',
+          ...(share < options.selectiveShare ? { level: 'mild' as const } : {}),
+          evidence: {
+            tableRows: Math.round(relationRows(relation)),
+            rowsRead: Math.round(read),
+            keptRows: Math.round(kept),
+            removedShare: round(share),
+            ...(index ? { index } : {}),
+            filter: node.Filter,
+            ...(loops > 1 ? { loops } : {}),
+          },
+          data: {
+            ...data,
+            // Floored near 100% so that "100%" means every row was removed.
+            removedPercent: share >= 0.99 ? Math.floor(share * 10000) / 100 : Math.round(share * 1000) / 10,
+          },
+        });
+        continue;
+      }
+      // Without ANALYZE the statement's shared blocks per call measure this scan only when no other
+      // relation or index is read (the bitmap's own index scan aside).
+      const onlyReader = nodes.every(
+        (n) =>
+          n.node === node ||
+          n.parent === node ||
+          (n.node['Relation Name'] === undefined && n.node['Index Name'] === undefined),
+      );
+      if (!onlyReader || query.calls <= 0) continue;
+      const blocks = query.sharedBlksPerCall;
+      const rowsPerCall = query.rows / query.calls;
+      if (blocks < options.minBlocks || blocks < options.blocksPerRow * Math.max(1, rowsPerCall)) continue;
+      findings.push({
+        ...base,
+        messageId: 'measured',
+        evidence: {
+          tableRows: Math.round(relationRows(relation)),
+          tableBlocks: relation.pages,
+          sharedBlksPerCall: round(blocks, 1),
+          rowsPerCall: round(rowsPerCall, 1),
+          ...(index ? { index } : {}),
+          filter: node.Filter,
+        },
+        data: { ...data, blocks: Math.round(blocks), rowsPerCall: round(rowsPerCall, 1) },
+      });
+    }
+    return findings;
+  },
+});
+
+/** The index a scan reads (a bitmap heap scan's through its bitmap index scan). */
+function indexOf(node: PlanNode): string | undefined {
+  if (node['Index Name']) return String(node['Index Name']);
+  const child = node.Plans?.find((p) => p['Index Name'] !== undefined);
+  return child ? String(child['Index Name']) : undefined;
+}
+
+/**
+ * A B-tree on the filter's equality columns, then the scanned index's leading column (the order it
+ * was walked for, or the condition it served): the rows the statement keeps come out of it together,
+ * in order. A filter no plain index serves gets that predicate's own fix.
+ */
+function suggest(
+  relation: RelationInfo,
+  node: PlanNode,
+  index: string | undefined,
+  sql: string,
+  params: readonly (string | null)[] | undefined,
+  tree: Parameters<typeof columnPredicates>[3],
+  nodes: readonly { node: PlanNode }[],
+): string | undefined {
+  const planNodes = nodes.map((n) => n.node);
+  const predicates = columnPredicates(
+    sql,
+    params,
+    (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
+    tree,
+  ).filter((p) => scansTable(node, p.table) && !p.join && !p.alternative);
+  const equality = [
+    ...new Set(
+      predicates.filter((p) => p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in')).map((p) => p.column),
+    ),
+  ];
+  if (equality.length === 0) {
+    const wrapped = predicates.find((p) => problemOf(p) !== undefined);
+    return wrapped ? predicateFix(wrapped, relation.name, problemOf(wrapped)!) : undefined;
+  }
+  const leading = relation.indexes.find((i) => i.name === index)?.columns[0];
+  const keys = [...equality.slice(0, 2), ...(leading && !equality.includes(leading) ? [leading] : [])];
+  return proposeIndexSql(relation.name, keys.map(quoteIdentifier), {
+    note: 'the filter columns first, so that the index finds only the rows the statement keeps',
+  });
+}

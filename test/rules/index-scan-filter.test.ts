@@ -1,0 +1,51 @@
+import rule from '../../src/rules/index-scan-filter.js';
+import { ruleCases } from './harness.js';
+
+const PKEY_WALK = 'bad: the primary key walked in order while the filter matches only near its end';
+const ORDER_INDEX = 'bad: an index for the order, a filter on another column';
+
+ruleCases(rule, [
+  // Without --analyze: the shared blocks per call measure the scan (the only relation the plan reads).
+  {
+    fixture: 'cases',
+    statement: PKEY_WALK,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    message:
+      /^Index Scan through tickets_pkey touches 2,\d{3} shared blocks per call to return 20 rows of public\.tickets: its filter \(\(tenant_id = 7\) AND \(status = 'closed'::text\)\)/,
+    suggestion: /^CREATE INDEX ON public\.tickets \(tenant_id, status, id\); -- not validated on the planner; /,
+  },
+  {
+    fixture: 'cases',
+    statement: ORDER_INDEX,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    suggestion: /^CREATE INDEX ON public\.tickets \(tenant_id, score\); -- not validated on the planner; /,
+  },
+  { fixture: 'cases', statement: 'ok: an index lookup whose filter keeps most rows', expect: [] },
+  { fixture: 'cases', statement: 'ok: a primary key lookup', expect: [] },
+  { fixture: 'cases', statement: 'ok: a small table', expect: [] },
+  // With --analyze: the rows read and removed are counted.
+  {
+    fixture: 'cases.analyze',
+    statement: PKEY_WALK,
+    expect: [{ messageId: 'counted', severity: 'error' }],
+    message: /^Index Scan reads 193,8\d\d rows of public\.tickets through tickets_pkey to keep 20 \(99\.98% removed/,
+  },
+  {
+    fixture: 'cases.analyze',
+    statement: ORDER_INDEX,
+    expect: [{ messageId: 'counted', severity: 'error' }],
+    message: /reads 19,\d{3} rows of public\.tickets through tickets_score_idx to keep 100 \(99\.\d+% removed/,
+  },
+  { fixture: 'cases.analyze', statement: 'ok: an index lookup whose filter keeps most rows', expect: [] },
+  { fixture: 'cases.analyze', statement: 'ok: a primary key lookup', expect: [] },
+  { fixture: 'cases.analyze', statement: 'ok: a small table', expect: [] },
+  // Options: a higher bar for the blocks per call, or for the rows read.
+  { fixture: 'cases', statement: PKEY_WALK, options: { minBlocks: 5_000 }, expect: [] },
+  { fixture: 'cases.analyze', statement: ORDER_INDEX, options: { minRows: 50_000 }, expect: [] },
+  {
+    fixture: 'cases.analyze',
+    statement: ORDER_INDEX,
+    options: { selectiveShare: 0.999 },
+    expect: [{ messageId: 'counted', severity: 'warning' }],
+  },
+]);
