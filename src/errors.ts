@@ -10,6 +10,7 @@ export type InputErrorCode =
   | 'USAGE'
   | 'FILE_NOT_FOUND'
   | 'FILE_UNREADABLE'
+  | 'FILE_NOT_UTF8'
   | 'CONFIG_INVALID'
   | 'SCENARIO_INVALID'
   | 'BUDGET_INVALID'

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,22 @@ describe('querygate run (CLI)', () => {
     expect(inScenario.stderr).toMatch(
       /statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "WHRE"|statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "id"/,
     );
+  });
+
+  it('refuses a workload that is not UTF-8 with the line and column of its first foreign byte, and reads one with a byte order mark', async () => {
+    const latin1 = join(dir, 'latin1.sql');
+    writeFileSync(latin1, Buffer.from("SELECT 1;\nSELECT 'caf\xe9' AS name;\n", 'latin1'));
+    const refused = await runCli(['run', '--workload', latin1, '--database-url', url]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${latin1}:2:12: workload file is not UTF-8 (byte 0xe9): save it as UTF-8`);
+    expect(refused.stdout).toBe('');
+    const bom = join(dir, 'bom.sql');
+    writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('SELECT 1 AS one;\n')]));
+    const out = join(dir, 'bom.json');
+    const read = await runCli(['run', '--workload', bom, '--database-url', url, '--repeat', '1', '--out', out]);
+    expect(read.stderr).not.toContain('syntax error');
+    expect(read.code).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).totals.calls).toBe(1);
   });
 
   it('exits 2 naming file:line:column of every statement that references a missing table or column, before replaying anything', async () => {

@@ -29,16 +29,54 @@ function validator(schemaFile: string): ValidateFunction {
   return validate;
 }
 
-/** Reads a file or throws FILE_NOT_FOUND / FILE_UNREADABLE. */
-export function readTextFile(path: string, what: string): string {
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Offset of the first byte that does not start or continue a UTF-8 sequence, or -1. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const c = bytes[i]!;
+    const more =
+      c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (more < 0) return i;
+    for (let k = 1; k <= more; k++) if (i + k >= bytes.length || (bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += more + 1;
+  }
+  return -1;
+}
+
+/**
+ * The text of a UTF-8 file (a byte order mark dropped). Another encoding is refused with the line
+ * and column of its first byte that is not UTF-8: decoded leniently, a Latin-1 `café` would reach
+ * the database as `caf\uFFFD` and be replayed without a word.
+ */
+function decodeUtf8(bytes: Buffer, path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return utf8.decode(bytes);
+  } catch {
+    const offset = Math.max(0, firstInvalidUtf8(bytes));
+    const before = bytes.subarray(0, offset).toString('utf8');
+    const lines = before.split('\n');
+    const line = lines.length;
+    const column = [...lines[lines.length - 1]!].length + 1;
+    throw new InputError(
+      'FILE_NOT_UTF8',
+      `${path}:${line}:${column}: ${what} is not UTF-8 (byte 0x${bytes[offset]!.toString(16).padStart(2, '0')}): save it as UTF-8`,
+    );
+  }
+}
+
+/** Reads a UTF-8 text file or throws FILE_NOT_FOUND / FILE_UNREADABLE / FILE_NOT_UTF8. */
+export function readTextFile(path: string, what: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'ENOENT') throw new InputError('FILE_NOT_FOUND', `${what} not found: ${path}`);
     if (code === 'EISDIR') throw new InputError('FILE_UNREADABLE', `${what} is a directory, not a file: ${path}`);
     throw new InputError('FILE_UNREADABLE', `cannot read ${what} ${path}: ${(error as Error).message}`);
   }
+  return decodeUtf8(bytes, path, what);
 }
 
 /** `/statements/0/weight` -> `statements[0].weight` */

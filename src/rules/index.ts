@@ -15,6 +15,7 @@ import sortSpill from './sort-spill.js';
 import unboundedResult from './unbounded-result.js';
 import nPlusOne from './n-plus-one.js';
 import indexScanFilter from './index-scan-filter.js';
+import statementErrors from './statement-errors.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -30,6 +31,7 @@ export const RULES: readonly AnyRule[] = [
   slowMean,
   nPlusOne,
   indexScanFilter,
+  statementErrors,
   // querygate:rules-registry
 ];
 

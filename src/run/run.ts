@@ -81,7 +81,16 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     const complete = replay.stoppedBy === undefined;
     if (snapshots.length === 0) await snapshot(); // interrupted during warm-up
     if (!complete) await snapshot(); // the partial last round
-    if (replay.errors > 0) warnings.push(`${replay.errors} statement call(s) failed during the replay`);
+    if (replay.errors > 0) {
+      // Name what failed: the per-statement counts are in the report, the message belongs here too.
+      const failing = workload.statements
+        .map((s, i) => ({ s, o: replay.statements[i]! }))
+        .filter(({ o }) => o.errors > 0)
+        .map(({ s, o }) => `${s.name}: ${o.errors}x ${o.errorSamples[0] ?? 'failed'}`);
+      const shown = failing.slice(0, 3).join('; ');
+      const more = failing.length > 3 ? `; and ${failing.length - 3} more statement(s)` : '';
+      warnings.push(`${replay.errors} statement call(s) failed during the replay (${shown}${more})`);
+    }
     if (rollbackWrites)
       warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
 

@@ -84,7 +84,7 @@ ruleCases(rule, [
     statement: 'bad: a text cast of an unindexed integer column',
     expect: [{ messageId: 'selective', severity: 'error' }],
     suggestion:
-      /^compare account_id itself with a value of its own type \(cast the other side, not the column\), and index account_id, or index the expression \(\(account_id::text\)\)/,
+      /^compare account_id itself with a value of its own type \(cast the other side, not the column\), and index account_id, or index the expression \(\(account_id::text\)\)$/,
   },
   {
     fixture: 'scan.analyze',

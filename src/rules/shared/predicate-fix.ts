@@ -45,7 +45,10 @@ export function predicateFix(p: ColumnPredicate, relation: string, problem: Prob
       if (p.wrapperName === 'date' && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1${bareIndex}`;
       }
-      return `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}, or index the expression ((${p.indexText})) if the cast is IMMUTABLE (timestamptz to date is not)`;
+      // A cast to a date or time type depends on the time zone for a timestamptz: not indexable.
+      return /^(date|time|timestamp|timetz|timestamptz)$/.test(p.wrapperName ?? '')
+        ? `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}; an index on the expression ((${p.indexText})) needs an IMMUTABLE cast, which timestamptz to ${p.wrapperName} is not`
+        : `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}, or index the expression ((${p.indexText}))`;
     case 'expression':
       // A JSON field (`payload->>'city'`) has no other side to move to: index what the filter reads.
       if (/->|#>/.test(p.indexText))
