@@ -113,6 +113,54 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(offset?.evidence.offset).toBe(15000);
   });
 
+  it('leaves out what other sessions ran during the run, by another role or at top level by its own, and says so', async () => {
+    const role = `other_${Date.now().toString(36)}`;
+    await withSession(url, async (s) => {
+      await s.query(`CREATE ROLE ${role} LOGIN PASSWORD 'other-secret'`);
+      await s.query(`GRANT SELECT ON accounts TO ${role}`);
+    });
+    const otherUrl = new URL(url);
+    otherUrl.username = role;
+    otherUrl.password = 'other-secret';
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-foreign-'));
+    const file = join(dir, 'lookups.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, duration: 2s, rounds: 1 }',
+        'statements:',
+        '  - name: lookup',
+        '    sql: SELECT owner FROM accounts WHERE id = $1',
+        '    params: [{ int: { min: 1, max: 100 } }]',
+        '',
+      ].join('\n'),
+    );
+    // Other traffic while the replay runs: the workload's statement and another one by another
+    // role, and another statement by the replay's own role from another session.
+    let running = true;
+    const busy = async (target: string, statements: string[]) => {
+      await withSession(target, async (s) => {
+        while (running) for (const sql of statements) await s.query(sql);
+      });
+    };
+    const others = [
+      busy(otherUrl.toString(), ['SELECT owner FROM accounts WHERE id = 7', 'SELECT count(*) FROM accounts']),
+      busy(url, ['SELECT max(id) FROM accounts']),
+    ];
+    let report;
+    try {
+      report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+    } finally {
+      running = false;
+      await Promise.all(others);
+    }
+    expect(report.queries.map((q) => q.source ?? q.query)).toEqual(['lookup']);
+    const lookup = report.queries[0]!;
+    // pg_stat_statements counted exactly the replay's calls of the statement, not the other role's.
+    expect(lookup.calls).toBe(lookup.latency!.count);
+    expect(report.warnings.join('\n')).toMatch(/other sessions ran \d+ call\(s\) of [2-9] statement\(s\) in database/);
+  });
+
   it('counts the errors, latencies and names of workload statements of one fingerprint together', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'querygate-fingerprint-'));
     const file = join(dir, 'shapes.yaml');

@@ -45,6 +45,44 @@ export interface AssembleInput {
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
+/**
+ * The deltas of a SQL replay's own traffic: statements run by the replay's role, at top level only
+ * when the replay sent them (nested statements of the functions it called stay). On a shared
+ * database other sessions run statements too, the same ones or others; counted together with the
+ * replay's they would skew its timings, budgets and comparisons. Also returns what was left out.
+ */
+export function ownTraffic(
+  deltas: readonly StatDelta[],
+  texts: ReadonlyMap<string, string>,
+  client: readonly ClientStatement[],
+  userid: string,
+): { deltas: StatDelta[]; foreign: { statements: number; calls: number } } {
+  const mine = new Set(client.map((c) => c.fingerprint));
+  const kept: StatDelta[] = [];
+  const foreign = new Set<string>();
+  let calls = 0;
+  for (const delta of deltas) {
+    const raw = texts.get(delta.queryid);
+    if (raw === undefined || raw.includes(INTERNAL_MARK)) {
+      kept.push(delta);
+      continue;
+    }
+    const ours = delta.key.startsWith(`${userid}:`);
+    let sent = true;
+    if (ours && delta.toplevel) {
+      const text = unwrapPrepare(raw);
+      sent =
+        /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text) || mine.has(fingerprintStatement(text));
+    }
+    if (ours && sent) kept.push(delta);
+    else {
+      foreign.add(delta.key);
+      calls += delta.calls;
+    }
+  }
+  return { deltas: kept, foreign: { statements: foreign.size, calls } };
+}
+
 /** Groups statistics by fingerprint and ranks statements by total database time. */
 export function assembleQueries(input: AssembleInput): QueryReport[] {
   const groups = new Map<string, { text: string; deltas: StatDelta[] }>();

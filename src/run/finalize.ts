@@ -2,7 +2,7 @@
  * The common tail of every kind of run (SQL replay, HTTP replay, external command): from
  * statistics snapshots to a finished report with plans, relations and findings.
  */
-import { assembleQueries, capturePlans, type ClientStatement } from '../capture/assemble.js';
+import { assembleQueries, capturePlans, ownTraffic, type ClientStatement } from '../capture/assemble.js';
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
 import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
 import type { Session } from '../target/pg.js';
@@ -52,6 +52,11 @@ export interface FinalizeInput {
   readonly routes?: readonly RouteReport[];
   readonly analysis: AnalysisOptions;
   readonly onStep?: (message: string) => void;
+  /**
+   * A SQL replay's role (pg_roles.oid): the report keeps that role's statements the replay sent,
+   * and leaves out what other sessions ran meanwhile (see `ownTraffic`).
+   */
+  readonly replayUserId?: string;
 }
 
 /** Diffs the snapshots, groups by fingerprint, explains, describes relations and builds the report. */
@@ -61,8 +66,8 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   const warnings = [...input.warnings];
   const first = snapshots[0]!;
   const last = snapshots[snapshots.length - 1]!;
-  const deltas = diffSnapshots(first, last);
-  const roundDeltas = snapshots.slice(1).map((s, i) => diffSnapshots(snapshots[i]!, s));
+  let deltas = diffSnapshots(first, last);
+  let roundDeltas = snapshots.slice(1).map((s, i) => diffSnapshots(snapshots[i]!, s));
   const evicted = evictedBetween(first, last);
   if (evicted) {
     warnings.push(
@@ -70,6 +75,18 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     );
   }
   const texts = await fetchQueryTexts(control, [...new Set(deltas.map((d) => d.queryid))]);
+  if (input.replayUserId !== undefined) {
+    const own = ownTraffic(deltas, texts, input.client, input.replayUserId);
+    if (own.foreign.calls > 0) {
+      const keys = new Set(own.deltas.map((d) => d.key));
+      deltas = own.deltas;
+      roundDeltas = roundDeltas.map((round) => round.filter((d) => keys.has(d.key)));
+      warnings.push(
+        `other sessions ran ${own.foreign.calls} call(s) of ${own.foreign.statements} statement(s) in database "${target.info.database}" during the run: ` +
+          'left out of the report, but they shared the server with the replay (timings may be higher than on a quiet database)',
+      );
+    }
+  }
   let queries = assembleQueries({
     deltas,
     roundDeltas,

@@ -5,7 +5,7 @@
  */
 import type { ClientStatement } from '../capture/assemble.js';
 import { InputError, type InputErrorCode } from '../errors.js';
-import { takeSnapshot, type Snapshot } from '../capture/statements.js';
+import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statements.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload, WorkloadStatement } from '../model/workload.js';
@@ -109,11 +109,16 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       analyze: options.analyze ?? false,
       writesRolledBack: rollbackWrites,
     };
+    // The replay connects as the control session's role: its statements are the run's own.
+    const role = await control.query<{ oid: string }>(
+      `SELECT ${INTERNAL_MARK} oid::text AS oid FROM pg_roles WHERE rolname = current_user`,
+    );
     return await finalizeReport({
       target,
       control,
       snapshots,
       client,
+      ...(role.rows[0] ? { replayUserId: role.rows[0].oid } : {}),
       dropTransactionControl: true,
       workload: workloadInfo,
       startedAt,
