@@ -135,6 +135,22 @@ function oneFindingPerFix(findings: readonly Finding[]): Finding[] {
   return out;
 }
 
+/**
+ * Timing rules (category `time`: a slow mean, a large share of database time) say that a statement
+ * costs, not why. When another finding of the statement at warning or above says why, they are
+ * context for it: reported as info, naming it in `evidence.explainedBy`, so that one slow statement
+ * is not three warnings. A timing rule whose severity the configuration changed keeps it.
+ */
+function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>): Finding[] {
+  const cause = findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
+  if (!cause) return [...findings];
+  return findings.map((f) =>
+    timing.has(f.rule) && f.severity !== 'info'
+      ? { ...f, severity: 'info' as const, evidence: { ...f.evidence, explainedBy: cause.rule } }
+      : f,
+  );
+}
+
 /** Runs the rules over every statement; returns a new report (the input is not changed). */
 export function applyRules(report: Report, settings: RuleSettings = {}): Report {
   const registry = settings.registry ?? RULES;
@@ -156,6 +172,11 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
     return query.relations.map((name) => byName.get(name)).find((r) => r?.table === rel) ?? relation(rel);
   };
   const known = new Set(registry.map((r) => r.id));
+  const timing = new Set(
+    registry
+      .filter((r) => r.category === 'time' && (resolved?.[r.id]?.severity ?? r.severity) === r.severity)
+      .map((r) => r.id),
+  );
   const warnings = new Set(report.warnings);
 
   const queries = report.queries.map((query): QueryReport => {
@@ -213,7 +234,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
         else findings.push(finding);
       }
     }
-    const kept = oneFindingPerFix(findings);
+    const kept = timeAsContext(oneFindingPerFix(findings), timing);
     kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
     return { ...query, findings: kept, suppressed };
   });

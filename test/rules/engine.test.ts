@@ -145,3 +145,47 @@ describe('one finding per fix', () => {
     ]);
   });
 });
+
+describe('timing findings as context', () => {
+  const slowScan = () => {
+    const fixture = scan();
+    const report = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.source === 'bad: selective filter on an unindexed column' ? { ...q, meanMs: 500 } : q,
+      ),
+    };
+    return { fixture, report };
+  };
+
+  it('reports a slow mean as info when a plan finding of the statement says why', () => {
+    const { fixture, report } = slowScan();
+    const applied = applyRules(report, { statements: fixture.statements });
+    const findings = bySource(applied, 'bad: selective filter on an unindexed column').findings;
+    expect(findings.find((f) => f.rule === 'seq-scan-large-table')?.severity).toBe('error');
+    const slow = findings.find((f) => f.rule === 'slow-mean')!;
+    expect(slow.severity).toBe('info');
+    expect(slow.evidence.explainedBy).toBe('seq-scan-large-table');
+    // Without the plan finding, the slow mean is a warning of its own.
+    const alone = applyRules(report, {
+      statements: fixture.statements,
+      rules: resolveRules({ 'seq-scan-large-table': 'off' }),
+    });
+    expect(bySource(alone, 'bad: selective filter on an unindexed column').findings.map((f) => f.severity)).toEqual([
+      'warning',
+    ]);
+  });
+
+  it('keeps the severity the configuration gave a timing rule', () => {
+    const { fixture, report } = slowScan();
+    const applied = applyRules(report, {
+      statements: fixture.statements,
+      rules: resolveRules({ 'slow-mean': 'error' }),
+    });
+    const slow = bySource(applied, 'bad: selective filter on an unindexed column').findings.find(
+      (f) => f.rule === 'slow-mean',
+    )!;
+    expect(slow.severity).toBe('error');
+    expect(slow.evidence.explainedBy).toBeUndefined();
+  });
+});
