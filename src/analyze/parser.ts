@@ -56,17 +56,35 @@ const WIDE =
 export function positionInFile(
   text: string,
   offset: number,
-  start: { readonly line: number; readonly column: number },
+  start: { readonly line: number; readonly column: number; readonly indent?: number },
 ): { line: number; column: number } {
   const { line, column } = lineAndColumn(text, offset);
-  return { line: start.line + line - 1, column: line === 1 ? start.column + column - 1 : column };
+  return {
+    line: start.line + line - 1,
+    column: line === 1 ? start.column + column - 1 : (start.indent ?? 0) + column,
+  };
 }
 
-function parseError(error: unknown, text: string, where: string): InputError {
+/** SQL embedded in another file (a scenario's `sql:` field): the file, the field, where the text begins. */
+export interface EmbeddedSql {
+  readonly file: string;
+  readonly field: string;
+  readonly origin: { readonly line: number; readonly column: number; readonly indent?: number };
+}
+
+function parseError(error: unknown, text: string, where: string | EmbeddedSql): InputError {
   const details = (error as { sqlDetails?: { message: string; cursorPosition: number } }).sqlDetails;
   const message = details?.message ?? (error instanceof Error ? error.message : String(error));
   // cursorPosition is a 0-based offset into the parsed text.
   const offset = details?.cursorPosition ?? 0;
+  if (typeof where !== 'string') {
+    const { line, column } = positionInFile(text, offset, where.origin);
+    return new InputError(
+      'SQL_PARSE_FAILED',
+      `${where.file}:${line}:${column}: ${where.field}: invalid SQL: ${message}`,
+      caretLines(text, offset, where.origin.line),
+    );
+  }
   const { line, column } = lineAndColumn(text, offset);
   return new InputError(
     'SQL_PARSE_FAILED',
@@ -79,7 +97,7 @@ function parseError(error: unknown, text: string, where: string): InputError {
  * Splits a SQL script into statements with the real parser (so `;` inside strings, dollar quotes and
  * comments is handled). Throws SQL_PARSE_FAILED naming `where:line:column` on invalid SQL.
  */
-export function splitStatements(text: string, where = 'SQL'): SqlStatement[] {
+export function splitStatements(text: string, where: string | EmbeddedSql = 'SQL'): SqlStatement[] {
   let result: pgQuery.ParseResult;
   try {
     result = pgQuery.parseSync(text);

@@ -9,6 +9,8 @@ import { InputError, type InputErrorCode } from '../errors.js';
 
 const ajv = new Ajv({
   allErrors: true,
+  // Errors carry their schema, so that messages can name the fields a schema knows.
+  verbose: true,
   strict: false,
   // The report schema's timestamps; without a definition Ajv warns on the console and checks nothing.
   formats: { 'date-time': (value: string) => !Number.isNaN(Date.parse(value)) },
@@ -94,7 +96,11 @@ export function fieldName(pointer: string): string {
 function describeError(error: ErrorObject): { pointer: string; message: string } {
   if (error.keyword === 'additionalProperties') {
     const extra = String((error.params as { additionalProperty: string }).additionalProperty);
-    return { pointer: `${error.instancePath}/${extra}`, message: 'unknown field' };
+    const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    return {
+      pointer: `${error.instancePath}/${extra}`,
+      message: known.length > 0 && known.length <= 12 ? `unknown field (known: ${known.join(', ')})` : 'unknown field',
+    };
   }
   if (error.keyword === 'required') {
     const missing = String((error.params as { missingProperty: string }).missingProperty);
@@ -146,9 +152,23 @@ export function schemaProblems(errors: readonly ErrorObject[]): SchemaProblem[] 
       e.keyword !== 'if' &&
       !(KIND.has(e.keyword) && unions.has(e.instancePath) && deeper(e.instancePath)),
   );
+  // A union that says what it accepts (its `description`), failed as a whole: one problem.
+  const described = new Map(
+    errors
+      .filter((e) => UNION.has(e.keyword) && !deeper(e.instancePath))
+      .flatMap((e) => {
+        const description = (e.parentSchema as { description?: string } | undefined)?.description;
+        return description ? [[e.instancePath, description] as const] : [];
+      }),
+  );
   const seen = new Set<string>();
   const out: SchemaProblem[] = [];
+  for (const [pointer, description] of described) {
+    seen.add(pointer);
+    out.push({ pointer, field: fieldName(pointer), message: `must be ${description}` });
+  }
   for (const error of specific.length ? specific : errors) {
+    if (described.has(error.instancePath) && seen.has(error.instancePath)) continue;
     const { pointer, message } = describeError(error);
     const key = `${pointer}\u0000${message}`;
     if (seen.has(key)) continue;
@@ -196,7 +216,7 @@ export function validateYaml(
       .split('/')
       .slice(1)
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    const pos = positionOf(doc, lineCounter, path, problem.message === 'unknown field');
+    const pos = positionOf(doc, lineCounter, path, problem.message.startsWith('unknown field'));
     return {
       ...problem,
       line: pos.line,
@@ -268,6 +288,43 @@ export function parseDuration(value: string | number, field: string): number {
  * Maps a field path of a YAML text to `where:line:column`, for problems found after validation
  * (a parameter count, a statement kind). A path that does not exist points at its nearest parent.
  */
+/** Where a scalar's text begins in its file, and the indentation its later lines carry. */
+export interface TextOrigin {
+  readonly line: number;
+  readonly column: number;
+  /** Columns before the text on lines after the first (a block scalar's indentation). */
+  readonly indent: number;
+}
+
+/**
+ * Where the text of the string at `path` begins in the file, so that a position inside the string
+ * (a SQL syntax error) can be named as the file's line and column. Exact for block scalars (`|`,
+ * whose lines are the file's lines less their indentation) and for strings on one line; undefined
+ * for folded or multi-line flow strings, whose lines were joined.
+ */
+export function scalarOrigin(text: string, path: readonly (string | number)[]): TextOrigin | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const node = doc.getIn(path, true) as (YamlNode & { type?: string; value?: unknown }) | undefined;
+  if (!node?.range || typeof node.value !== 'string') return undefined;
+  const [start, end] = node.range;
+  if (node.type === 'BLOCK_LITERAL') {
+    // `|` (with its chomping or indentation indicator and any comment), then the lines.
+    const body = text.indexOf('\n', start) + 1;
+    if (body <= 0) return undefined;
+    const first = text.slice(body, end).search(/[^ \n]/);
+    if (first < 0) return undefined;
+    const pos = lineCounter.linePos(body + first);
+    return { line: pos.line, column: pos.col, indent: pos.col - 1 };
+  }
+  if (text.slice(start, end).includes('\n')) return undefined;
+  const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
+  // A quoted string with escapes is not its source text character for character.
+  if (quoted && text.slice(start + 1, end - 1) !== node.value) return undefined;
+  const pos = lineCounter.linePos(start + (quoted ? 1 : 0));
+  return { line: pos.line, column: pos.col, indent: 0 };
+}
+
 export function yamlLocator(text: string, where: string): (path: readonly (string | number)[]) => string {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });

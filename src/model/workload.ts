@@ -19,7 +19,7 @@ export interface WorkloadStatement {
   readonly fingerprint: string;
   readonly write: boolean;
   /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
-  readonly origin?: { readonly file: string; readonly line: number; readonly column: number };
+  readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
 }
 
 export type LoadShape =

@@ -1,7 +1,7 @@
 /** Turns a plain SQL file or a YAML scenario into a `Workload`. */
 import { basename, dirname, resolve } from 'node:path';
-import { parseDuration, parseValidatedYaml, readTextFile, yamlLocator } from '../config/yaml.js';
-import { InputError } from '../errors.js';
+import { parseDuration, parseValidatedYaml, readTextFile, scalarOrigin, yamlLocator } from '../config/yaml.js';
+import { InputError, type InputErrorCode } from '../errors.js';
 import { fingerprintStatement, isWrite, notReplayable, parseStatement, splitStatements } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
@@ -58,6 +58,28 @@ export function readSetupFiles(paths: readonly string[], base: string): SetupFil
     const sql = readTextFile(path, 'setup file');
     splitStatements(sql, p); // syntax errors are reported with file:line:column before anything runs
     return { path: p, sql };
+  });
+}
+
+/** A scenario's `setup.schema` or `setup.seed` files; a file that cannot be read is named by its field's line. */
+export function scenarioSetupFiles(
+  value: string | string[] | undefined,
+  kind: 'schema' | 'seed',
+  base: string,
+  at: (path: readonly (string | number)[]) => string,
+): SetupFile[] {
+  return asList(value).flatMap((p, j) => {
+    try {
+      return readSetupFiles([p], base);
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code === 'SQL_PARSE_FAILED') throw error;
+      const field = Array.isArray(value) ? ['setup', kind, j] : ['setup', kind];
+      throw new InputError(
+        error.code as InputErrorCode,
+        `${at(field)}: setup.${kind}: ${error.message}`,
+        error.details,
+      );
+    }
   });
 }
 
@@ -186,7 +208,11 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const base = dirname(resolve(path));
   const statements = file.statements.map((s, i): WorkloadStatement => {
     const label = `statements[${i}]`;
-    const parsed = splitStatements(s.sql, `${where}: ${label}.sql`);
+    const origin = scalarOrigin(text, ['statements', i, 'sql']);
+    const parsed = splitStatements(
+      s.sql,
+      origin ? { file: where, field: `${label}.sql`, origin } : `${where}: ${label}.sql`,
+    );
     if (parsed.length !== 1) {
       throw invalid(
         ['statements', i, 'sql'],
@@ -216,9 +242,18 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
           (paramCount === 0 ? 'no $n parameter' : `$1..$${paramCount} only`),
       );
     }
+    // Where the statement (after any comment lines of the field) begins in the scenario file.
+    const start = parsed[0]!.start;
+    const begins = origin && {
+      file: where,
+      line: origin.line + start.line - 1,
+      column: start.line === 1 ? origin.column + start.column - 1 : origin.indent + start.column,
+      indent: origin.indent,
+    };
     return {
       name: s.name ?? `statement ${i + 1}`,
       sql,
+      ...(begins ? { origin: begins } : {}),
       weight: s.weight ?? 1,
       params,
       paramCount,
@@ -241,8 +276,8 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     source: path,
     statements,
     setup: {
-      schema: readSetupFiles(asList(file.setup?.schema), base),
-      seed: readSetupFiles(asList(file.setup?.seed), base),
+      schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
+      seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
     },
     load: checkRounds(
       {

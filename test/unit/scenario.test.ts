@@ -46,6 +46,43 @@ describe('scenario files', () => {
     ]);
   });
 
+  it('places invalid SQL of a statement at its line and column in the scenario file', () => {
+    const block = write(
+      'block.yaml',
+      'statements:\n  - name: ok\n    sql: SELECT 1\n  - name: broken\n    sql: |\n      SELECT *\n        FROM t\n       WHERE id = $1 AND AND x = 2\n    params: [{ value: 1 }]\n',
+    );
+    const error = errorOf(() => loadScenario(block, {}));
+    expect(error.message).toBe('block.yaml:8:26: statements[1].sql: invalid SQL: syntax error at or near "AND"');
+    expect(error.details[0]).toBe('  8 |  WHERE id = $1 AND AND x = 2');
+    const plain = write('plain.yaml', 'statements:\n  - sql: SELECT * FORM t\n');
+    expect(errorOf(() => loadScenario(plain, {})).message).toBe(
+      'plain.yaml:2:19: statements[0].sql: invalid SQL: syntax error at or near "FORM"',
+    );
+    // The statement's origin lets server errors (a missing column) be placed in the file too.
+    const ok = write(
+      'origin.yaml',
+      'statements:\n  - sql: |\n      -- a comment\n      SELECT nocol\n        FROM t\n',
+    );
+    expect(loadScenario(ok, {}).statements[0]!.origin).toEqual({ file: 'origin.yaml', line: 3, column: 7, indent: 6 });
+  });
+
+  it('says what a duration and a generator may be, and names a setup file that is missing at its field', () => {
+    const duration = write('duration.yaml', 'load: { duration: 5 sec }\nstatements:\n  - sql: SELECT 1\n');
+    const error = errorOf(() => loadScenario(duration, {}));
+    expect([error.message, ...error.details]).toEqual([
+      'duration.yaml:1:19: load.duration: must be a duration: seconds as a number, or a string such as 500ms, 10s or 2m',
+    ]);
+    const generator = write('generator.yaml', 'statements:\n  - sql: SELECT $1\n    params:\n      - uuid: {}\n');
+    expect(errorOf(() => loadScenario(generator, {})).message).toBe(
+      'generator.yaml:4:9: statements[0].params[0].uuid: unknown field (known: int, pick, seq, string, value)',
+    );
+    const setup = write('setup.yaml', 'setup: { schema: [ok.sql, nope.sql] }\nstatements:\n  - sql: SELECT 1\n');
+    write('ok.sql', 'SELECT 1;\n');
+    expect(errorOf(() => loadScenario(setup, {})).message).toMatch(
+      /^setup\.yaml:1:27: setup\.schema: setup file not found: .*nope\.sql$/,
+    );
+  });
+
   it('rejects YAML syntax errors with a position', () => {
     const error = errorOf(() => loadScenario(write('syntax.yaml', 'statements: [\n  - sql: x\n'), {}));
     expect(error.message).toMatch(/^syntax\.yaml:\d+:\d+: invalid YAML/);
