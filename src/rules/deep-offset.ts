@@ -3,6 +3,7 @@
  * they are. The value comes from the literal, the replay's parameter value, or (with ANALYZE) the
  * rows the Limit node skipped.
  */
+import { btreeLeadingWith } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import { constantValue, expressionText, nodeType, queryLevels, type TreeNode } from '../analyze/sql-tree.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -19,7 +20,7 @@ export default defineRule({
     /** Offsets from this value on are reported. */
     minOffset: 1000,
   },
-  check({ query, sql, params, paramMax, tree, nodes, options }) {
+  check({ query, sql, params, paramMax, tree, nodes, relationOf, options }) {
     const offsets = tree.flatMap((statement) => queryLevels(statement).filter((l) => l.node.limitOffset !== undefined));
     if (offsets.length === 0) return [];
     const limits = nodes.filter((n) => n.node['Node Type'] === 'Limit');
@@ -52,7 +53,15 @@ export default defineRule({
         ...((limit ?? limits[0]) ? { nodePath: formatPath((limit ?? limits[0])!.path) } : {}),
         evidence: { offset: value, ...(query.meanMs ? { meanMs: query.meanMs } : {}) },
         data: { source },
-        suggestion: keysetSuggestion(sql, level.node),
+        suggestion: keysetSuggestion(sql, level.node, (columns) => {
+          // An index of a relation the plan reads that already leads with the keys serves the pages.
+          for (const { node } of nodes) {
+            const relation = relationOf(node);
+            const index = relation ? btreeLeadingWith(relation, columns) : undefined;
+            if (index) return index.name;
+          }
+          return undefined;
+        }),
       });
     }
     return findings;
@@ -65,8 +74,15 @@ function numeric(value: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Keyset pagination over the statement's ORDER BY keys. */
-function keysetSuggestion(sql: string, select: TreeNode): string {
+/**
+ * Keyset pagination over the statement's ORDER BY keys. `existingIndex` names an index that already
+ * leads with the key columns, if any, so that the fix does not ask for one that exists.
+ */
+function keysetSuggestion(
+  sql: string,
+  select: TreeNode,
+  existingIndex: (columns: readonly string[]) => string | undefined,
+): string {
   const keys = ((select.sortClause as unknown[] | undefined) ?? [])
     .map((item) => nodeType(item))
     .filter((t): t is [string, TreeNode] => t?.[0] === 'SortBy')
@@ -86,5 +102,9 @@ function keysetSuggestion(sql: string, select: TreeNode): string {
   }
   const op = keys[0]!.descending ? '<' : '>';
   const orderBy = keys.map((k) => `${k.text}${k.descending ? ' DESC' : ''}`).join(', ');
-  return `use keyset pagination instead of OFFSET: WHERE ${tuple} ${op} ${last} ORDER BY ${orderBy} LIMIT n, with an index on (${columns.join(', ')}) (the ORDER BY must end in a unique key)`;
+  // Plain columns (`id`, `o.created_at`) can be matched against the index definitions.
+  const bare = keys.map((k) => /^(?:[A-Za-z_][\w$]*\.)?([A-Za-z_][\w$]*)$/.exec(k.text)?.[1]);
+  const existing = bare.every((c) => c !== undefined) ? existingIndex(bare as string[]) : undefined;
+  const index = existing ? `, which the index ${existing} serves` : `, with an index on (${columns.join(', ')})`;
+  return `use keyset pagination instead of OFFSET: WHERE ${tuple} ${op} ${last} ORDER BY ${orderBy} LIMIT n${index} (the ORDER BY must end in a unique key)`;
 }
