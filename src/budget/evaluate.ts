@@ -217,7 +217,7 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
         const key = limit === 'routeP95Ms' ? 'p95' : 'p99';
         // Not every load generator reports a p95: read it where the route has one.
         const percentile = (r: RouteReport) => (r.latency as unknown as Record<string, unknown>)[key];
-        const measured = routes.filter((r) => typeof percentile(r) === 'number');
+        const measured = routes.filter((r) => r.requests > 0 && typeof percentile(r) === 'number');
         if (routes.length > 0 && measured.length === 0) note = `no route reports a ${key} latency`;
         measurements = measured.map((r) =>
           measure({ kind: 'route', route: routeName(r) }, asMeasured(percentile(r) as number), threshold),

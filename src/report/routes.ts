@@ -35,15 +35,15 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
     },
     { head: 'req/s', width: 8, dropOrder: 3, cell: (r) => formatCount(r.throughput) },
     { head: 'non-2xx', width: 9, dropOrder: 0, cell: (r) => (r.non2xx ? formatCount(r.non2xx) : '0') },
-    { head: 'p50', width: 10, dropOrder: 2, cell: (r) => formatMs(r.latency.p50) },
-    { head: 'p99', width: 10, dropOrder: 0, cell: (r) => formatMs(r.latency.p99) },
+    { head: 'p50', width: 10, dropOrder: 2, cell: (r) => (r.requests > 0 ? formatMs(r.latency.p50) : '-') },
+    { head: 'p99', width: 10, dropOrder: 0, cell: (r) => (r.requests > 0 ? formatMs(r.latency.p99) : '-') },
     ...(mixed
       ? [
           {
             head: 'p99 mixed',
             width: 11,
             dropOrder: 1,
-            cell: (r: RouteReport) => (r.mixed ? formatMs(r.mixed.latency.p99) : '-'),
+            cell: (r: RouteReport) => (r.mixed && r.mixed.requests > 0 ? formatMs(r.mixed.latency.p99) : '-'),
           },
         ]
       : []),
@@ -102,8 +102,8 @@ export function renderRouteCulprits(report: Report): string {
       (otherMean > 0
         ? `, ${formatCount(Math.round(worst.dbMsPerRequest / otherMean))}x the average of the other routes`
         : '') +
-      `; latency p50 ${formatMs(worst.latency.p50)}, p99 ${formatMs(worst.latency.p99)}` +
-      (worst.mixed ? ` (p99 ${formatMs(worst.mixed.latency.p99)} under mixed load)` : ''),
+      (worst.requests > 0 ? `; latency p50 ${formatMs(worst.latency.p50)}, p99 ${formatMs(worst.latency.p99)}` : '') +
+      (worst.mixed && worst.mixed.requests > 0 ? ` (p99 ${formatMs(worst.mixed.latency.p99)} under mixed load)` : ''),
   );
   const top = worst.statements[0];
   const query = top ? queries.get(top.fingerprint) : undefined;

@@ -126,6 +126,34 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(report.routes[0].requests).toBeGreaterThanOrEqual(39);
   });
 
+  it('an application that hangs during the run: partial report written, exit 3 (APP_UNREACHABLE)', async () => {
+    const path = join(dir, 'hangs.yaml');
+    writeFileSync(
+      path,
+      `http:
+  app:
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fixture('test-app.mjs'))}]
+    env: { MODE: freeze-after, FREEZE_AFTER: 40 }
+    ready: /health
+  routes:
+    - { name: a, path: /a }
+    - { name: b, path: /b }
+  load: { connections: 2, duration: 20s }
+`,
+    );
+    const out = join(dir, 'hangs.json');
+    const result = await runCli(['run', path, '--database-url', url, '--no-budget', '--out', out]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(`report written to ${out} (incomplete)`);
+    expect(result.stderr).toMatch(
+      /querygate: error: the application stopped answering \(no response for \d+\.\d s\) at http/,
+    );
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.run.complete).toBe(false);
+    expect(report.routes[0].errors).toBe(2);
+  });
+
   it('an access log against a running application: reads only, says what it skipped and why', async () => {
     const port = await freePort();
     const app = spawn(process.execPath, [fixture('test-app.mjs')], {

@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { isQuerygateError, RunFailedError } from '../../src/errors.js';
 import type { HttpApp, HttpWorkload } from '../../src/model/workload.js';
 import { freePort } from '../../src/target/port.js';
+import { renderRoutesTable } from '../../src/report/routes.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runHttpWorkload } from '../../src/workload/http/phases.js';
 import { createTestDatabase } from '../support/db.js';
@@ -129,6 +131,87 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.routes).toHaveLength(1);
     expect(report.routes![0]!.requests).toBeGreaterThanOrEqual(99);
     expect(report.routes![0]!.phaseMs).toBeLessThan(10_000);
+  });
+
+  it('an application that hangs during the run stops the load: APP_UNREACHABLE, partial report, unanswered requests counted', async () => {
+    const started = Date.now();
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          {
+            app: app('freeze-after', {}, { FREEZE_AFTER: '100' }),
+            routes: [
+              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+              { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 },
+            ],
+          },
+          { shape: { kind: 'duration', durationMs: 20_000 }, mixed: true, timeoutMs: 10_000 },
+        ),
+        databaseUrl: url,
+      }),
+    );
+    expect(error).toBeInstanceOf(RunFailedError);
+    expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+    expect(error.message).toMatch(
+      /^the application stopped answering \(no response for \d+\.\d s\) at http:\/\/127\.0\.0\.1:\d+$/,
+    );
+    expect(error.details).toHaveLength(1);
+    expect(error.details[0]).toMatch(/^ {2}phase "a": \d+ response\(s\), 2 request\(s\) without one$/);
+    // Stopped a few seconds after the hang, long before the phase's 20 s and the 10 s request timeout.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(false);
+    expect(report.routes).toHaveLength(1);
+    expect(report.routes![0]!.requests).toBeGreaterThanOrEqual(95);
+    expect(report.routes![0]!.errors).toBe(2);
+  });
+
+  it('a route whose requests all go unanswered fails the run against a running application (baseUrl), not "p99 0"', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [TEST_APP], {
+      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      stdio: 'ignore',
+    });
+    try {
+      for (let i = 0; i < 100 && !('status' in (await probeUrl(`http://127.0.0.1:${port}/__counts`))); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const error = await failure(
+        runHttpWorkload({
+          workload: workload(
+            {
+              baseUrl: `http://127.0.0.1:${port}`,
+              routes: [
+                { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+                // Never answered within the run, as if the application hung on it.
+                { name: 'b', method: 'GET', path: '/b?delay=600000', params: {}, headers: {}, weight: 1 },
+              ],
+            },
+            { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 10_000 },
+          ),
+          databaseUrl: url,
+        }),
+      );
+      expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+      expect(error.message).toMatch(/^the application stopped answering \(no response in \d+\.\d s\) at /);
+      expect(error.details).toEqual(['  phase "b": 0 response(s), 2 request(s) without one']);
+      const report = (error as RunFailedError).report;
+      expect(report.run.complete).toBe(false);
+      expect(report.routes![0]!.requests).toBeGreaterThan(0);
+      expect(report.routes![1]).toMatchObject({ name: 'b', requests: 0, errors: 2 });
+      const table = renderRoutesTable(report, { width: 160 });
+      const rowB = table.split('\n').find((l) => /^│ b /.test(l))!;
+      expect(rowB).toBeDefined();
+      const cells = rowB.split('│').map((c) => c.trim());
+      const head = table
+        .split('\n')
+        .find((l) => l.includes('│ route'))!
+        .split('│')
+        .map((c) => c.trim());
+      expect(cells[head.indexOf('p50')]).toBe('-');
+      expect(cells[head.indexOf('p99')]).toBe('-');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('a 5xx storm completes the run and fails it with APP_FAILING, report attached', async () => {

@@ -42,7 +42,11 @@ export interface PhaseOptions {
   readonly random: () => number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: PhaseProgress) => void;
-  /** Stop when no response arrived for this long while errors kept coming (the app is gone). */
+  /**
+   * Stop when no response arrived for this long while requests waited for one (the app is gone or
+   * hung). Never less than twice the slowest response of the phase, so a slow route is not mistaken
+   * for a hung one.
+   */
   readonly deadAfterMs?: number;
 }
 
@@ -70,12 +74,23 @@ export interface PhaseResult {
   readonly errorSamples: readonly string[];
   /** Response count per status code. */
   readonly statusCounts: Readonly<Record<string, number>>;
-  /** Set when the phase stopped early (abort, or the application stopped answering). */
+  /**
+   * Set when the phase stopped early (abort, or the application stopped answering), or when it
+   * ended with requests waiting and none answered for too long (`stalled`).
+   */
   readonly stoppedBy?: string;
+  /**
+   * The application stopped answering: requests were sent and waited past the stall limit without
+   * a response (a hung or frozen process keeps its connections open, so there are no connection
+   * errors to see). The requests without answer are counted in `errors`.
+   */
+  readonly stalled?: boolean;
 }
 
 /** Distinct requests rendered up front per phase, over all connections (values repeat after that). */
 export const POOL_SIZE = 4096;
+/** No response for this long while requests wait (at least): the application stopped answering. */
+export const DEAD_AFTER_MS = 3000;
 const MIN_POOL_PER_CONNECTION = 32;
 
 interface PoolRequest {
@@ -120,6 +135,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let timeouts = 0;
   let lastResponseAt = Date.now();
   let connErrorsSinceResponse = 0;
+  let timeoutsSinceResponse = 0;
+  let slowestMs = 0;
 
   const hasHead = routes.some((r) => r.route.method === 'HEAD');
   const setupClient = (raw: autocannon.Client) => {
@@ -178,10 +195,13 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       responses++;
       lastResponseAt = Date.now();
       connErrorsSinceResponse = 0;
+      timeoutsSinceResponse = 0;
+      if (ms > slowestMs) slowestMs = ms;
     });
     // A timeout drops the pending request and sends a new one (already queued): keep only that one.
     client.on('timeout', () => {
       timeouts++;
+      timeoutsSinceResponse++;
       queue.splice(0, queue.length - 1);
     });
     client.on('connError', (error) => {
@@ -193,7 +213,9 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   };
 
   const started = Date.now();
+  lastResponseAt = started;
   let stoppedBy: string | undefined;
+  let stalled = false;
   let instance: autocannon.Instance | undefined;
   const stop = (why: string) => {
     stoppedBy ??= why;
@@ -205,7 +227,20 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   }
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const deadAfterMs = options.deadAfterMs ?? 3000;
+  const deadAfterMs = options.deadAfterMs ?? DEAD_AFTER_MS;
+  const waiting = () => queues.some((q) => q.length > 0);
+  // How long requests have waited without any response, when that is past the stall limit. Before
+  // the first response the limit is the request timeout too: the first requests of a cold
+  // application may be slow.
+  const stallMs = (now: number) => {
+    const silent = now - lastResponseAt;
+    const limit = Math.max(deadAfterMs, 2 * slowestMs, responses === 0 ? options.timeoutMs : 0);
+    return waiting() && silent > limit ? silent : undefined;
+  };
+  const stall = (silentMs: number) => {
+    stalled = true;
+    stop(`the application stopped answering (no response for ${(silentMs / 1000).toFixed(1)} s)`);
+  };
   const timer = setInterval(() => {
     const now = Date.now();
     options.onProgress?.({
@@ -215,9 +250,15 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       plannedMs: shape.kind === 'duration' ? shape.durationMs : null,
       plannedRequests: shape.kind === 'requests' ? shape.requests : null,
     });
-    // Connection errors and no response for a while: the app is gone (a slow app only times out).
+    // Connection errors and no response for a while: the app is gone.
     if (connErrorsSinceResponse > 0 && now - lastResponseAt > deadAfterMs) {
       stop(`the application stopped answering (${errorSamples[0] ?? 'timeouts'})`);
+      return;
+    }
+    // Requests timed out, or waited past the stall limit, and nothing answered since: it hangs.
+    const silent = stallMs(now);
+    if (silent !== undefined || (timeoutsSinceResponse > 0 && now - lastResponseAt > deadAfterMs)) {
+      stall(silent ?? now - lastResponseAt);
     }
   }, 200);
 
@@ -253,19 +294,36 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+  // A phase that ended with requests waiting: none answered at all, or none for too long.
+  const ended = Date.now();
+  if (!stoppedBy && waiting()) {
+    if (responses === 0) {
+      stalled = true;
+      stoppedBy = `the application stopped answering (no response in ${((ended - started) / 1000).toFixed(1)} s)`;
+    } else {
+      const silent = stallMs(ended);
+      if (silent !== undefined) {
+        stalled = true;
+        stoppedBy = `the application stopped answering (no response for ${(silent / 1000).toFixed(1)} s)`;
+      }
+    }
+  }
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);
+  const inFlight = queues.reduce((s, q) => s + Math.min(1, q.length), 0);
   return {
-    durationMs: Math.round(measuredMs ?? Date.now() - started),
+    durationMs: Math.round(measuredMs ?? ended - started),
     responses,
-    errors: connErrors + timeouts,
+    // Requests a hung application never answered are failed requests, not just cut off by the end.
+    errors: connErrors + timeouts + (stalled ? inFlight : 0),
     timeouts,
     non2xx: sum((o) => o.non2xx),
     status5xx: sum((o) => o.status5xx),
-    inFlight: queues.reduce((s, q) => s + Math.min(1, q.length), 0),
+    inFlight,
     perRoute,
     errorSamples,
     statusCounts,
     ...(stoppedBy ? { stoppedBy } : {}),
+    ...(stalled ? { stalled } : {}),
   };
 }
 

@@ -148,9 +148,11 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     let previous = first;
     const records: PhaseRecord[] = [];
     let noisy = false;
+    let stalledIn: { readonly phase: string; readonly result: PhaseResult } | undefined;
     const runMeasured = async (name: string, index: number, routes: readonly CompiledRoute[]) => {
       step(`phase ${index}/${phases}: ${name}`);
       const result = await phase(name, index, routes, load.shape);
+      if (result.stalled) stalledIn = { phase: name, result };
       if (!(await waitForQuiet(control, QUIET_TIMEOUT_MS))) noisy = true;
       const after = await snapshot();
       records.push({ before: previous, after, result });
@@ -225,7 +227,13 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       );
     }
     if (stoppedBy && !options.signal?.aborted) {
-      throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report);
+      const unanswered = stalledIn
+        ? [
+            `  phase "${stalledIn.phase}": ${stalledIn.result.responses} response(s), ` +
+              `${stalledIn.result.errors} request(s) without one`,
+          ]
+        : [];
+      throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
     }
     if (!stoppedBy) {
       const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
