@@ -163,8 +163,12 @@ export function compareReports(
       (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0),
   );
 
-  const added = head.queries.filter((q) => !baseBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, true));
-  const removed = base.queries.filter((q) => !headBy.has(q.fingerprint)).map((q) => unmatched(q, thresholds, false));
+  const added = head.queries
+    .filter((q) => !baseBy.has(q.fingerprint))
+    .map((q) => unmatched(q, thresholds, true, baseRoutes));
+  const removed = base.queries
+    .filter((q) => !headBy.has(q.fingerprint))
+    .map((q) => unmatched(q, thresholds, false, baseRoutes));
   const regressions =
     statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
   const changedPlans = new Set(statements.filter((s) => s.planDiff?.changed).map((s) => s.fingerprint));
@@ -290,11 +294,37 @@ function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'
   return reason('new-finding', messageId, text, { rule: f.rule, severity: f.severity, relation: f.relation ?? '' });
 }
 
-function unmatched(q: QueryReport, t: CompareThresholds, isNew: boolean): UnmatchedStatement {
+/**
+ * A statement in one report only. A new one is a regression when it has an error finding, or when
+ * a route that base also had runs it `callsPerRequest` times or more per request: on that route it
+ * went from 0 calls to that many (a new query behind an existing endpoint).
+ */
+function unmatched(
+  q: QueryReport,
+  t: CompareThresholds,
+  isNew: boolean,
+  baseRoutes: ReadonlySet<string>,
+): UnmatchedStatement {
+  const onRoutes = isNew
+    ? (q.routes ?? [])
+        .filter((r) => baseRoutes.has(r.route) && r.callsPerRequest >= t.callsPerRequest)
+        .sort((a, b) => a.route.localeCompare(b.route))
+        .map((r) =>
+          reason(
+            'calls-per-request',
+            'calls-per-request-up',
+            `0 -> ${fmt(r.callsPerRequest)} calls per request on ${r.route} (a statement new on this route)`,
+            { route: r.route, base: 0, head: r.callsPerRequest },
+          ),
+        )
+    : [];
   const regressions = isNew
-    ? findingsOnlyIn(q.findings, [])
-        .filter((f) => counts(f, t))
-        .map((f) => findingReason(f, 'new-finding'))
+    ? [
+        ...onRoutes,
+        ...findingsOnlyIn(q.findings, [])
+          .filter((f) => counts(f, t))
+          .map((f) => findingReason(f, 'new-finding')),
+      ]
     : [];
   return {
     fingerprint: q.fingerprint,
@@ -338,8 +368,11 @@ function untestedBecause(
       note: 'one measurement per report (HTTP run): not tested',
       warning:
         'HTTP runs replay each route in one phase, without rounds: statement timings are shown, not tested. ' +
-        'Route timings (database time per request, p99) are compared without a significance test: a route counts as ' +
-        'slower only beyond the compare.routes thresholds, relative to the other routes',
+        (thresholds.routes.timingRegressions
+          ? 'Route timings (database time per request, p99) are compared without a significance test: a route counts as ' +
+            'slower only beyond the compare.routes thresholds, relative to the other routes'
+          : 'Route timings (database time per request, p99) are shown without a significance test and never counted ' +
+            '(compare.routes.timingRegressions: true counts them beyond the compare.routes thresholds)'),
     };
   }
   if (kinds.has('external')) {

@@ -1,9 +1,10 @@
 /**
  * Per-route comparison of two HTTP reports: what one request of each route costs in base and in
  * head. Statements per request and the error rate are judged as measured. Database time per
- * request and latency p99 come from one phase per report, so there is no spread to test: they need
- * a large relative and absolute change, measured against the other routes' overall change (a
- * slower CI machine slows every route; one route that got slower than the others did not).
+ * request and latency p99 come from one phase per report, so there is no spread to test: by default
+ * they are shown and never counted (`timingRegressions`). When a budget opts in, they need a large
+ * relative and absolute change, measured against the other routes' overall change (a slower CI
+ * machine slows every route; one route that got slower than the others did not).
  */
 import type {
   ComparisonReason,
@@ -16,9 +17,16 @@ import type {
 } from '../model/comparison.js';
 import type { Report, RouteReport } from '../model/report.js';
 import { reason } from './reason.js';
+import { twoProportionTest } from './stats.js';
 
 /** Routes with unchanged work needed before route timings are judged relative to their median. */
 const MIN_SPEED_REFERENCES = 3;
+
+/**
+ * Significance level of the error-rate test (one-sided two-proportion z-test): a route's failed
+ * requests count as up or down only when chance is unlikely to explain the difference.
+ */
+export const ERROR_RATE_ALPHA = 0.01;
 
 /** pg_stat_statements reports microseconds at best; latencies are whole microseconds too. */
 const MIN_MS = 0.001;
@@ -102,13 +110,23 @@ function compareRoute(
     improvements.push(reason('route-statements', 'route-statements-per-request-down', sprText, spr));
   }
 
+  // Failed requests out of attempts: a rate measured on few requests moves by chance (binomial
+  // spread), so a change needs the absolute threshold and a significant two-proportion test.
   const errorRate = change(routeErrorRate(b), routeErrorRate(h));
+  const test = twoProportionTest(
+    b.errors + b.non2xx,
+    b.requests + b.errors,
+    h.errors + h.non2xx,
+    h.requests + h.errors,
+  );
   const errors = { base: errorRate.base, head: errorRate.head, route: h.name };
-  const errorText = `failed requests ${pct(errorRate.base)} -> ${pct(errorRate.head)} ${on}`;
-  if (errorRate.delta >= t.errorRate && errorRate.delta > 0) {
-    regressions.push(reason('route-errors', 'route-error-rate-up', errorText, errors));
-  } else if (-errorRate.delta >= t.errorRate && errorRate.delta < 0) {
-    improvements.push(reason('route-errors', 'route-error-rate-down', errorText, errors));
+  const attempts = `${b.requests + b.errors} vs ${h.requests + h.errors} requests`;
+  if (errorRate.delta >= t.errorRate && errorRate.delta > 0 && test.pHigher < ERROR_RATE_ALPHA) {
+    const text = `failed requests ${pct(errorRate.base)} -> ${pct(errorRate.head)} (${attempts}, p=${fmtP(test.pHigher)}) ${on}`;
+    regressions.push(reason('route-errors', 'route-error-rate-up', text, { ...errors, p: test.pHigher }));
+  } else if (-errorRate.delta >= t.errorRate && errorRate.delta < 0 && test.pLower < ERROR_RATE_ALPHA) {
+    const text = `failed requests ${pct(errorRate.base)} -> ${pct(errorRate.head)} (${attempts}, p=${fmtP(test.pLower)}) ${on}`;
+    improvements.push(reason('route-errors', 'route-error-rate-down', text, { ...errors, p: test.pLower }));
   }
 
   const dbMsPerRequest = change(b.dbMsPerRequest, h.dbMsPerRequest);
@@ -138,8 +156,8 @@ function compareRoute(
     [p99, p99Text, 'route-p99'],
   ] as const) {
     const evidence = { base: j.m.base, head: j.m.head, route: h.name };
-    if (j.verdict === 'slower' && counted)
-      regressions.push(reason('route-timing', `${id}-up`, `${text} ${on}`, evidence));
+    if (!counted) continue;
+    if (j.verdict === 'slower') regressions.push(reason('route-timing', `${id}-up`, `${text} ${on}`, evidence));
     if (j.verdict === 'faster') improvements.push(reason('route-timing', `${id}-down`, `${text} ${on}`, evidence));
   }
   const verdict: RouteTimingVerdict =
@@ -155,7 +173,7 @@ function compareRoute(
     (speed ? ', relative to the other routes' : '');
   const note =
     `${dbText}, ${p99Text}: ${rule}` +
-    (verdict === 'slower' && !counted ? ' (not counted: compare.routes.timingRegressions is false)' : '');
+    (verdict !== 'noise' && !counted ? ' (not counted: compare.routes.timingRegressions is false)' : '');
   return result(b, h, { regressions, improvements, statementsPerRequest, errorRate }, { ...common, verdict, note });
 }
 
@@ -229,6 +247,10 @@ function fmt(n: number): string {
 
 function ms(n: number): string {
   return `${n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toFixed(3)} ms`;
+}
+
+function fmtP(p: number): string {
+  return p < 0.0001 ? '<0.0001' : p.toPrecision(2);
 }
 
 function pct(r: number): string {

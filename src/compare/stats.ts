@@ -59,6 +59,43 @@ export function welchTTest(a: readonly number[], b: readonly number[]): WelchRes
   return { t, df, p: studentTTwoSided(t, df), meanA, meanB };
 }
 
+export interface ProportionTestResult {
+  /** (rate(b) - rate(a)) / pooled standard error. Positive when b's rate is higher. */
+  readonly z: number;
+  /** One-sided p-value for "b's rate is higher than a's". */
+  readonly pHigher: number;
+  /** One-sided p-value for "b's rate is lower than a's". */
+  readonly pLower: number;
+}
+
+/**
+ * Two-proportion z-test with the pooled estimate: `x` successes out of `n` trials in each sample.
+ * A rate from 333 requests has a standard error of about 2.4 points at 25%, so a difference of
+ * 2 points between 333 and 5678 requests is well within chance.
+ *
+ * @example
+ * twoProportionTest(1414, 5678, 90, 333) // { z: 0.86, pHigher: 0.19, ... }
+ */
+export function twoProportionTest(xa: number, na: number, xb: number, nb: number): ProportionTestResult {
+  if (na <= 0 || nb <= 0) return { z: 0, pHigher: 1, pLower: 1 };
+  const pa = xa / na;
+  const pb = xb / nb;
+  const pooled = (xa + xb) / (na + nb);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb));
+  if (se === 0) return { z: 0, pHigher: 1, pLower: 1 };
+  const z = (pb - pa) / se;
+  return { z, pHigher: normalUpperTail(z), pLower: normalUpperTail(-z) };
+}
+
+/** P(Z >= z) for the standard normal distribution (Abramowitz and Stegun 7.1.26, error < 1.5e-7). */
+export function normalUpperTail(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erfc = poly * Math.exp(-x * x);
+  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
+}
+
 /** P(|T| >= |t|) for Student's t distribution with `df` degrees of freedom. */
 export function studentTTwoSided(t: number, df: number): number {
   if (!Number.isFinite(t)) return 0;

@@ -49,7 +49,11 @@ export interface RouteThresholds {
   readonly dbMsPerRequest: RelativeThreshold;
   /** Latency p99 of the route's own phase, ms. */
   readonly latencyP99Ms: RelativeThreshold;
-  /** Whether a route timing beyond its threshold is a regression; false: shown, never counted. */
+  /**
+   * Whether a route timing beyond its threshold is a regression (and a faster one an improvement).
+   * Default false: one phase per report cannot show a timing change to be significant, so route
+   * timings are shown, never counted.
+   */
   readonly timingRegressions: boolean;
 }
 
@@ -238,7 +242,10 @@ export interface UnmatchedStatement {
   readonly planCost: number | null;
   readonly blocksPerCall: number;
   readonly findings: readonly Finding[];
-  /** New statements only: reasons they count as a regression (an error finding). */
+  /**
+   * New statements only: reasons they count as a regression (run `callsPerRequest` times or more
+   * per request on a route base had, counted from 0; an error finding).
+   */
   readonly regressions: readonly ComparisonReason[];
 }
 

@@ -121,7 +121,7 @@ export function routeTimingLabel(r: RouteComparison): string {
     case 'slower':
       return r.regressions.some((x) => x.kind === 'route-timing') ? 'slower' : 'slower (not counted)';
     case 'faster':
-      return 'faster';
+      return r.improvements.some((x) => x.kind === 'route-timing') ? 'faster' : 'faster (not counted)';
     case 'noise':
       return 'not significant';
     case 'inconclusive':
@@ -142,9 +142,12 @@ export function routesExplanation(c: Comparison): string {
     : '';
   return (
     `statements per request and failed requests are judged as measured; database time per request and p99 ` +
-    `come from one phase per report, so there is no significance test: slower means beyond x${(1 + t.dbMsPerRequest.relative).toFixed(2)} ` +
-    `and +${t.dbMsPerRequest.absolute} ms (database time), x${(1 + t.latencyP99Ms.relative).toFixed(2)} and +${t.latencyP99Ms.absolute} ms (p99)${speed}` +
-    (t.timingRegressions ? '' : '; route timings are shown, never counted (compare.routes.timingRegressions: false)')
+    `come from one phase per report, so there is no significance test` +
+    (t.timingRegressions
+      ? ': '
+      : ' and they are shown, never counted (compare.routes.timingRegressions: true counts them); ') +
+    `slower means beyond x${(1 + t.dbMsPerRequest.relative).toFixed(2)} ` +
+    `and +${t.dbMsPerRequest.absolute} ms (database time), x${(1 + t.latencyP99Ms.relative).toFixed(2)} and +${t.latencyP99Ms.absolute} ms (p99)${speed}`
   );
 }
 
@@ -205,9 +208,11 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
 
   const regressed = c.statements.filter((s) => s.verdict === 'regression');
   const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
-  if (regressed.length > 0 || routesRegressed.length > 0) {
+  const addedRegressed = c.added.filter((a) => a.regressions.length > 0);
+  if (regressed.length > 0 || routesRegressed.length > 0 || addedRegressed.length > 0) {
     lines.push('', 'Regressions:');
     for (const s of regressed) lines.push(...describeStatement(s, '  '));
+    for (const a of addedRegressed) lines.push(...describeUnmatched(a, '  ', 'new statement: '));
     for (const r of routesRegressed) {
       lines.push(`  ${describeRoute(r)}`);
       for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
@@ -234,9 +239,11 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       for (const ch of s.planDiff?.changes ?? []) lines.push(`    ${ch.kind}: ${ch.message}`);
     }
   }
-  if (c.added.length > 0) {
-    lines.push('', `New statements (${c.added.length}):`);
-    for (const a of c.added) lines.push(...describeUnmatched(a, '  '));
+  // New statements that regressed are listed among the regressions above.
+  const addedRest = c.added.filter((a) => a.regressions.length === 0);
+  if (addedRest.length > 0) {
+    lines.push('', `New statements (${addedRest.length}${addedRest.length < c.added.length ? ' more' : ''}):`);
+    for (const a of addedRest) lines.push(...describeUnmatched(a, '  '));
   }
   if (c.removed.length > 0) {
     lines.push('', `Removed statements (${c.removed.length}):`);
@@ -298,9 +305,9 @@ function describeStatement(s: MatchedStatement, indent: string): string[] {
   return out;
 }
 
-function describeUnmatched(a: UnmatchedStatement, indent: string): string[] {
+function describeUnmatched(a: UnmatchedStatement, indent: string, label = ''): string[] {
   const out = [
-    `${indent}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+    `${indent}${label}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
   ];
   for (const r of a.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);

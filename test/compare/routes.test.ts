@@ -22,6 +22,9 @@ function mapRoutes(report: Report, change: (r: RouteReport) => Partial<RouteRepo
 
 const route = (c: ReturnType<typeof compareReports>, name: string) => c.routes.find((r) => r.route === name)!;
 
+/** Route timings counted, as a budget on a dedicated runner may ask (`compare.routes.timingRegressions: true`). */
+const counting = resolveCompareThresholds({ routes: { timingRegressions: true } });
+
 describe('compareReports on HTTP reports: rounds and timing advice', () => {
   const c = compareReports(httpBase, httpHead);
 
@@ -60,8 +63,41 @@ describe('compareReports on HTTP reports: rounds and timing advice', () => {
 });
 
 describe('compareReports: routes', () => {
-  it('names the route whose database time per request went up far more than the others', () => {
-    const c = compareReports(httpBase, httpHead);
+  it('route timings are shown, never counted by default: identical code on a busy machine is not a regression', () => {
+    // Two runs of the same code on a shared runner: a neighbour's load hit two routes' phases.
+    const noisy = mapRoutes(httpBase, (r) =>
+      r.name === CUSTOMER_ORDERS
+        ? { dbMsPerRequest: r.dbMsPerRequest * 2.02 + 1, latency: { ...r.latency, p99: r.latency.p99 * 2.04 + 60 } }
+        : r.name === RECENT
+          ? { latency: { ...r.latency, p99: r.latency.p99 * 3.03 } }
+          : undefined,
+    );
+    const c = compareReports(httpBase, noisy);
+    expect(c.verdict).toBe('ok');
+    expect(c.counts).toMatchObject({ routeRegressions: 0, routeImprovements: 0 });
+    for (const name of [CUSTOMER_ORDERS, RECENT]) {
+      expect(route(c, name)).toMatchObject({ verdict: 'unchanged', regressions: [] });
+    }
+    // Beyond the thresholds, and still only shown.
+    const r = route(c, CUSTOMER_ORDERS);
+    expect(r.timing.verdict).toBe('slower');
+    expect(r.timing.note).toContain('not counted: compare.routes.timingRegressions is false');
+    const text = renderComparisonTable(c, { width: 160 });
+    expect(text).toMatch(/^OK: no regression/m);
+    expect(text).toContain('slower (not counted)');
+    expect(text).toContain('and they are shown, never counted (compare.routes.timingRegressions: true counts them)');
+
+    // The reverse: a cold first phase in base (p99 395 ms) is not an improvement of head either.
+    const cold = mapRoutes(httpBase, (r) => (r.name === RECENT ? { latency: { ...r.latency, p99: 395 } } : undefined));
+    const warm = compareReports(cold, httpBase);
+    expect(route(warm, RECENT)).toMatchObject({ verdict: 'unchanged', improvements: [] });
+    expect(route(warm, RECENT).timing.verdict).toBe('faster');
+    expect(warm.counts.routeImprovements).toBe(0);
+    expect(renderComparisonTable(warm, { width: 160 })).toContain('faster (not counted)');
+  });
+
+  it('names the route whose database time per request went up far more than the others (timings counted)', () => {
+    const c = compareReports(httpBase, httpHead, counting);
     expect(c.verdict).toBe('regression');
     expect(c.counts).toMatchObject({ routesMatched: 4, routesAdded: 0, routesRemoved: 0, routeRegressions: 1 });
     const r = route(c, CUSTOMER_ORDERS);
@@ -88,7 +124,7 @@ describe('compareReports: routes', () => {
       dbMsPerRequest: r.dbMsPerRequest * 4,
       latency: { ...r.latency, p99: r.latency.p99 * 4 },
     }));
-    const c = compareReports(httpBase, slowMachine);
+    const c = compareReports(httpBase, slowMachine, counting);
     expect(c.routeSpeed).toMatchObject({ dbTime: 4, latency: 4, routes: 4 });
     expect(c.routes.map((r) => r.verdict)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
   });
@@ -100,7 +136,7 @@ describe('compareReports: routes', () => {
     const after = mapRoutes(httpBase, (r) =>
       r.name === RECENT ? { dbMsPerRequest: 1253, latency: { ...r.latency, p99: 1480 } } : undefined,
     );
-    const c = compareReports(before, after);
+    const c = compareReports(before, after, counting);
     expect(route(c, RECENT).regressions.map((x) => x.messageId)).toEqual(['route-db-time-up', 'route-p99-up']);
     expect(renderComparisonTable(c)).toContain('route "recent orders" (GET /orders/recent)');
     expect(renderComparisonMarkdown(c)).toContain('**route "recent orders" (GET /orders/recent)**');
@@ -138,17 +174,77 @@ describe('compareReports: routes', () => {
     const failing = mapRoutes(httpHead, (r) => (r.name === RECENT ? { non2xx: 10, status5xx: 10 } : undefined));
     const r = route(compareReports(httpHead, failing), RECENT);
     expect(r.regressions.map((x) => x.messageId)).toEqual(['route-error-rate-up']);
-    expect(r.regressions[0]!.message).toBe('failed requests 0.0% -> 5.0% on "recent orders"');
+    expect(r.regressions[0]!.message).toBe(
+      'failed requests 0.0% -> 5.0% (200 vs 200 requests, p=0.00068) on "recent orders"',
+    );
     const one = mapRoutes(httpHead, (r) => (r.name === RECENT ? { errors: 1 } : undefined));
     expect(route(compareReports(httpHead, one), RECENT).verdict).toBe('unchanged'); // 0.5%
   });
 
-  it('takes its thresholds from the compare: section: route timings can be shown without counting', () => {
-    const shown = compareReports(
-      httpBase,
-      httpHead,
-      resolveCompareThresholds({ routes: { timingRegressions: false } }),
+  it('failed requests: a difference that the sample sizes explain is not a regression', () => {
+    // The same deterministic 500s (id % 4 == 0) measured on 5678 requests, then on 333.
+    const rate = (requests: number, failed: number) =>
+      mapRoutes(httpHead, (r) => (r.name === RECENT ? { requests, non2xx: failed, status5xx: failed } : undefined));
+    const c = compareReports(rate(5678, 1414), rate(333, 90));
+    const r = route(c, RECENT);
+    expect(r.errorRate.delta).toBeGreaterThan(0.02); // 24.9% -> 27.0%: above the 1-point threshold ...
+    expect(r.verdict).toBe('unchanged'); // ... but p = 0.19
+    expect(c.verdict).toBe('ok');
+    // The same rates on large samples are significant.
+    const large = route(compareReports(rate(50_000, 12_450), rate(50_000, 13_500)), RECENT);
+    expect(large.regressions.map((x) => x.messageId)).toEqual(['route-error-rate-up']);
+    expect(large.regressions[0]!.evidence.p).toBeLessThan(0.01);
+    // A significant change below the absolute threshold is not one either: 0.5% -> 0.9% of 50000.
+    expect(route(compareReports(rate(50_000, 250), rate(50_000, 450)), RECENT).verdict).toBe('unchanged');
+  });
+
+  it('a statement new on an existing route counts from 0 calls per request', () => {
+    const extra = {
+      ...httpBase.queries.find((q) => q.fingerprint === '14422f3c271a2f9f')!,
+      fingerprint: 'feedfacecafe0002',
+      query: 'SELECT name FROM shop.settings WHERE id = $1',
+      findings: [],
+      routes: [{ route: RECENT, callsPerRequest: 1 }],
+    };
+    const withExtra = (callsPerRequest: number, on = RECENT): Report => ({
+      ...mapRoutes(httpBase, (r) =>
+        r.name === on
+          ? {
+              statementsPerRequest: r.statementsPerRequest + callsPerRequest,
+              statements: [...r.statements, { fingerprint: extra.fingerprint, callsPerRequest, dbMsPerRequest: 0.01 }],
+            }
+          : undefined,
+      ),
+      queries: [...httpBase.queries, { ...extra, routes: [{ route: on, callsPerRequest }] }],
+    });
+    const c = compareReports(httpBase, withExtra(1));
+    expect(c.verdict).toBe('regression');
+    expect(c.counts.regressions).toBe(1);
+    // 21 -> 22 statements per request is below the route's relative threshold: the statement says it.
+    expect(route(c, RECENT).verdict).toBe('unchanged');
+    const [added] = c.added;
+    expect(added!.regressions.map((x) => [x.kind, x.messageId, x.evidence])).toEqual([
+      ['calls-per-request', 'calls-per-request-up', { route: RECENT, base: 0, head: 1 }],
+    ]);
+    expect(added!.regressions[0]!.message).toBe(
+      '0 -> 1 calls per request on recent orders (a statement new on this route)',
     );
+    const text = renderComparisonTable(c, { width: 160 });
+    expect(text).toMatch(/^REGRESSION: 1 statement\(s\) regressed/m);
+    expect(text).toMatch(
+      /^Regressions:\n {2}new statement: SELECT name FROM shop\.settings WHERE id = \$1 .*\n {4}calls-per-request: 0 -> 1 calls per request on recent orders \(a statement new on this route\)$/m,
+    );
+    expect(renderComparisonMarkdown(c)).toContain(
+      '- **calls-per-request**: 0 -> 1 calls per request on recent orders (a statement new on this route)',
+    );
+    // Below the threshold (run on every other request), or on a route new in head: not counted.
+    expect(compareReports(httpBase, withExtra(0.5)).verdict).toBe('ok');
+    const newRoute = withExtra(1, 'brand new');
+    expect(compareReports(httpBase, newRoute).added[0]!.regressions).toEqual([]);
+  });
+
+  it('takes its thresholds from the compare: section: route timings are counted only when asked', () => {
+    const shown = compareReports(httpBase, httpHead);
     const r = route(shown, CUSTOMER_ORDERS);
     expect(r.verdict).toBe('unchanged');
     expect(r.timing.verdict).toBe('slower');
@@ -156,10 +252,11 @@ describe('compareReports: routes', () => {
     expect(shown.counts.routeRegressions).toBe(0);
     expect(renderComparisonTable(shown)).toContain('slower (not counted)');
 
+    expect(route(compareReports(httpBase, httpHead, counting), CUSTOMER_ORDERS).verdict).toBe('regression');
     const floor = compareReports(
       httpBase,
       httpHead,
-      resolveCompareThresholds({ routes: { dbMsPerRequest: { absolute: 10 } } }),
+      resolveCompareThresholds({ routes: { dbMsPerRequest: { absolute: 10 }, timingRegressions: true } }),
     );
     expect(route(floor, CUSTOMER_ORDERS).verdict).toBe('unchanged');
     expect(floor.thresholds.routes.dbMsPerRequest).toEqual({ relative: 1, absolute: 10 });
@@ -178,7 +275,7 @@ describe('compareReports: routes', () => {
 });
 
 describe('route comparison in the reporters', () => {
-  const c = compareReports(httpBase, httpHead);
+  const c = compareReports(httpBase, httpHead, counting);
 
   it('table: the routes with work per request apart from timings, and the route among the regressions', () => {
     const text = renderComparisonTable(c, { width: 160 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { holmAdjust, logGamma, studentTTwoSided, welchTTest } from '../../src/compare/stats.js';
+import {
+  holmAdjust,
+  logGamma,
+  studentTTwoSided,
+  welchTTest,
+  normalUpperTail,
+  twoProportionTest,
+} from '../../src/compare/stats.js';
 
 describe('welchTTest', () => {
   // Reference values: scipy.stats.ttest_ind(b, a, equal_var=False), scipy 1.17.
@@ -81,5 +88,26 @@ describe('holmAdjust', () => {
   it('never lowers a p-value', () => {
     const ps = [0.001, 0.2, 0.04, 0.7, 0.0049, 0.33];
     holmAdjust(ps).forEach((adj, i) => expect(adj).toBeGreaterThanOrEqual(ps[i]!));
+  });
+});
+
+describe('twoProportionTest', () => {
+  it('tells a difference the sample sizes explain from one they do not', () => {
+    // 24.9% of 5678 requests vs 27.0% of 333.
+    const small = twoProportionTest(1414, 5678, 90, 333);
+    expect(small.z).toBeCloseTo(0.87, 1);
+    expect(small.pHigher).toBeGreaterThan(0.15);
+    expect(small.pHigher).toBeLessThan(0.25);
+    expect(small.pLower).toBeCloseTo(1 - small.pHigher, 6);
+    // The same rates on 50000 requests each.
+    expect(twoProportionTest(12_450, 50_000, 13_500, 50_000).pHigher).toBeLessThan(1e-6);
+    // No variation at all: nothing to test.
+    expect(twoProportionTest(0, 100, 0, 200)).toEqual({ z: 0, pHigher: 1, pLower: 1 });
+  });
+
+  it('normalUpperTail matches the standard normal table', () => {
+    expect(normalUpperTail(0)).toBeCloseTo(0.5, 6);
+    expect(normalUpperTail(1.959964)).toBeCloseTo(0.025, 6);
+    expect(normalUpperTail(-2.326348)).toBeCloseTo(0.99, 6);
   });
 });
