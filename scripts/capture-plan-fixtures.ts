@@ -115,6 +115,8 @@ async function captureHttp(url: string, scenario: string, analyze: boolean): Pro
     const report = await runHttpOnTarget(target, {
       workload: loadHttpScenario(scenario),
       setup: true,
+      // A database of its own, created for the capture: the scenario's write routes may commit.
+      allowWrites: true,
       analyze,
       seed: 1,
     });

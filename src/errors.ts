@@ -19,7 +19,8 @@ export type InputErrorCode =
   | 'SQL_FAILED'
   | 'SQL_NOT_REPLAYABLE'
   | 'HAR_INVALID'
-  | 'ACCESS_LOG_INVALID';
+  | 'ACCESS_LOG_INVALID'
+  | 'WRITES_REFUSED';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =

@@ -31,6 +31,7 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       '--database-url',
       url,
       '--setup',
+      '--allow-writes',
       '--no-budget',
       '--fail-on',
       'warning',
@@ -52,8 +53,71 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       'recent orders',
       'ship order',
     ]);
+    expect(report.warnings).toContain(
+      'write requests were replayed with --allow-writes and their changes committed: "ship order" (POST /orders/{id}/ship)',
+    );
     // The password of the database never reaches the output or the report.
     expect(result.stdout + result.stderr + readFileSync(out, 'utf8')).not.toContain(new URL(url).password);
+  });
+
+  it('write routes against an external database or a running application: refused, exit 2, unless --allow-writes', async () => {
+    const refused = await runCli(['run', fixture('shop.yaml'), '--database-url', url, '--setup', '--no-budget']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toBe(
+      'querygate: error: 1 route(s) send write requests to an external database, whose changes are committed and cannot be rolled back: ' +
+        '"ship order" (POST /orders/{id}/ship); pass --allow-writes to replay them anyway, or leave them out (imports: methods: [GET, HEAD])',
+    );
+
+    // A HAR import replays its recorded POST and DELETE against a running application: refused too,
+    // before a single request is sent.
+    const port = await freePort();
+    const app = spawn(process.execPath, [fixture('test-app.mjs')], {
+      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      stdio: 'ignore',
+    });
+    try {
+      while (!('status' in (await probeUrl(`http://127.0.0.1:${port}/__counts`))))
+        await new Promise((r) => setTimeout(r, 50));
+      const path = join(dir, 'har-writes.yaml');
+      copyFileSync(fixture('loans.har'), join(dir, 'loans.har'));
+      writeFileSync(
+        path,
+        `http:
+  baseUrl: http://127.0.0.1:${port}
+  import:
+    - har: loans.har
+`,
+      );
+      const har = await runCli(['run', path, '--no-budget', '--out', join(dir, 'har-writes.json')]);
+      expect(har.code).toBe(2);
+      expect(har.stderr).toMatch(
+        /^querygate: error: 2 route\(s\) send write requests to a running application \(baseUrl\), .*"loans\.har: POST \/api\/loans" \(POST \/api\/loans\), "loans\.har: DELETE \/api\/loans\/\{loanId\}" \(DELETE \/api\/loans\/\{loanId\}\); pass --allow-writes/m,
+      );
+      const seen = (await (await fetch(`http://127.0.0.1:${port}/__seen`)).json()) as unknown[];
+      expect(seen).toEqual([]);
+      // Reads only: replayed.
+      writeFileSync(
+        path,
+        `http:
+  baseUrl: http://127.0.0.1:${port}
+  import:
+    - { har: loans.har, methods: [GET, HEAD] }
+  load: { connections: 1, requests: 5 }
+`,
+      );
+      const reads = await runCli([
+        'run',
+        path,
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        join(dir, 'har-reads.json'),
+      ]);
+      expect(reads.code, reads.stderr).toBe(0);
+    } finally {
+      app.kill('SIGKILL');
+    }
   });
 
   it('bad scenario: one line naming the field, exit 2', async () => {
@@ -88,6 +152,7 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       `http://127.0.0.1:${port}`,
       '--database-url',
       url,
+      '--allow-writes',
       '--no-budget',
       '--out',
       join(dir, 'unreachable.json'),

@@ -30,7 +30,13 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
         (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM shop.orders WHERE status = 'shipped'`)).rows[0]!
           .n,
     );
-    report = await runHttpWorkload({ workload, databaseUrl: url, onProgress: (p) => progress.push(p) });
+    // "ship order" writes: on a database given by URL that takes --allow-writes.
+    report = await runHttpWorkload({
+      workload,
+      databaseUrl: url,
+      allowWrites: true,
+      onProgress: (p) => progress.push(p),
+    });
   });
 
   it('runs each route in its own phase and counts its requests exactly', () => {

@@ -7,6 +7,7 @@ import { loadParser } from '../../src/analyze/parser.js';
 import { isQuerygateError } from '../../src/errors.js';
 import { loadScenario } from '../../src/workload/load.js';
 import { isHttpScenario, loadHttpScenario } from '../../src/workload/http/scenario.js';
+import { checkWriteRoutes, writeRoutes } from '../../src/workload/http/phases.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -217,5 +218,36 @@ describe('the http section of a scenario', () => {
 
   it('keeps SQL scenarios apart: loadScenario refuses an http scenario with a clear message', () => {
     expect(() => loadScenario(fixture('shop.yaml'), {})).toThrow(/has an http section/);
+  });
+});
+
+describe('write routes and where their writes go', () => {
+  beforeAll(loadParser);
+  const workload = () => loadHttpScenario(fixture('shop.yaml'));
+
+  it('names the routes whose method may write', () => {
+    expect(writeRoutes(workload()).map((r) => `${r.method} ${r.path}`)).toEqual(['POST /orders/{id}/ship']);
+  });
+
+  it('refuses them against an external database or a running application, never on the embedded one', () => {
+    const shop = workload();
+    // The embedded database (the default, with the app started by querygate) is thrown away.
+    expect(() => checkWriteRoutes(shop, undefined, false)).not.toThrow();
+    for (const [w, url] of [
+      [shop, 'postgres://staging/app'],
+      [{ ...shop, app: undefined, baseUrl: 'http://staging:8080' }, undefined],
+    ] as const) {
+      let error: unknown;
+      try {
+        checkWriteRoutes(w, url, false);
+      } catch (e) {
+        error = e;
+      }
+      expect(isQuerygateError(error) && error.kind === 'input' && error.code === 'WRITES_REFUSED').toBe(true);
+      expect(() => checkWriteRoutes(w, url, true)).not.toThrow();
+    }
+    // Reads only: nothing to refuse.
+    const reads = { ...shop, routes: shop.routes.filter((r) => r.method === 'GET') };
+    expect(() => checkWriteRoutes(reads, 'postgres://staging/app', false)).not.toThrow();
   });
 });

@@ -42,7 +42,8 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
       async (signal, onProgress, onStep) => {
         const report = await runHttpWorkload({
           workload,
-          ...(databaseUrl ? { databaseUrl, setup: true, allowIndexBuild: true } : {}),
+          // The demo's schema is its own (created and replaced by the demo): its writes may commit.
+          ...(databaseUrl ? { databaseUrl, setup: true, allowIndexBuild: true, allowWrites: true } : {}),
           analyze: Boolean(flags.analyze),
           rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
           signal,

@@ -16,7 +16,6 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
   const sqlOnly = [
     ['--repeat', flags.repeat],
     ['--rounds', flags.rounds],
-    ['--allow-writes', flags.allowWrites],
   ].filter(([, v]) => v !== undefined);
   if (sqlOnly.length > 0) {
     throw new InputError(
@@ -55,6 +54,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
       runHttpWorkload({
         workload,
         ...sharedRunOptions(flags, databaseUrl, budget ? budgetRules(config.config.rules, budget) : config.rules),
+        allowWrites: Boolean(flags.allowWrites),
         signal,
         ...(onProgress ? { onProgress } : {}),
         onStep,

@@ -105,7 +105,10 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('--schema <file>', 'SQL applied before the run (repeatable)', collect)
     .option('--seed <file>', 'SQL applied after the schema (repeatable)', collect)
     .option('--setup', 'apply schema/seed files to an external database too (embedded: always)')
-    .option('--allow-writes', 'let writes commit on an external database (default: rolled back)')
+    .option(
+      '--allow-writes',
+      'let writes commit on an external database (SQL: default rolled back; HTTP: write routes refused without it)',
+    )
     .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
     .option('--count <n>', 'total calls, statements picked by weight', parsePositiveInt('--count'))
     .option('--duration <duration>', 'run for a time instead (e.g. 30s)', parseDurationFlag('--duration'))

@@ -16,9 +16,9 @@ import {
   takeSnapshot,
   type Snapshot,
 } from '../../capture/statements.js';
-import { RunFailedError } from '../../errors.js';
+import { InputError, RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
-import type { HttpLoadShape, HttpWorkload } from '../../model/workload.js';
+import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, type AnalysisOptions } from '../../run/finalize.js';
 import { prepareDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
@@ -59,7 +59,48 @@ export interface HttpRunOptions extends AnalysisOptions {
   readonly onAppOutput?: (line: string) => void;
   /** Share of a route's requests answered 5xx or failed above which the run fails (APP_FAILING). */
   readonly maxFailureShare?: number;
+  /**
+   * Replay routes with write methods (POST, PUT, PATCH, DELETE, ...) against an external target.
+   * The application commits what they write, and querygate cannot roll that back: without this
+   * such a run is refused (WRITES_REFUSED). Runs on the embedded (throwaway) database need nothing.
+   */
+  readonly allowWrites?: boolean;
 }
+
+/** Methods that never change data by HTTP's definition; a route with any other method may write. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** The routes whose method may write (POST, PUT, PATCH, DELETE, ...). */
+export function writeRoutes(workload: HttpWorkload): HttpRoute[] {
+  return workload.routes.filter((r) => !SAFE_METHODS.has(r.method.toUpperCase()));
+}
+
+/**
+ * Whether the application writes to a database that outlives the run: an external database
+ * (`--database-url`), or a running application at `baseUrl` (it uses its own database).
+ */
+export function writesOutliveRun(workload: HttpWorkload, databaseUrl: string | undefined): boolean {
+  return databaseUrl !== undefined || workload.app === undefined;
+}
+
+/**
+ * Refuses write routes against an external target unless `allowWrites`: the application commits its
+ * writes, and unlike SQL replay querygate has no transaction around them to roll back.
+ */
+export function checkWriteRoutes(workload: HttpWorkload, databaseUrl: string | undefined, allowWrites: boolean): void {
+  if (allowWrites || !writesOutliveRun(workload, databaseUrl)) return;
+  const writes = writeRoutes(workload);
+  if (writes.length === 0) return;
+  const target = databaseUrl !== undefined ? 'an external database' : 'a running application (baseUrl)';
+  throw new InputError(
+    'WRITES_REFUSED',
+    `${writes.length} route(s) send write requests to ${target}, whose changes are committed and cannot be rolled back: ` +
+      `${writes.map(describeRoute).join(', ')}; pass --allow-writes to replay them anyway, or leave them out ` +
+      `(imports: methods: [GET, HEAD])`,
+  );
+}
+
+const describeRoute = (r: HttpRoute) => `"${r.name}" (${r.method} ${r.path})`;
 
 export const DEFAULT_MAX_FAILURE_SHARE = 0.5;
 /** How long to wait for the application's sessions to go idle after a phase. */
@@ -70,6 +111,8 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 
 /** Starts (or connects to) the target, runs the HTTP workload and returns the report. */
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
+  // Before any database or application is started.
+  checkWriteRoutes(options.workload, options.databaseUrl, options.allowWrites ?? false);
   return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
 }
 
@@ -82,8 +125,16 @@ interface PhaseRecord {
 /** Runs on an already opened target (the caller closes it). */
 export async function runHttpOnTarget(target: Target, options: HttpRunOptions): Promise<Report> {
   const { workload } = options;
+  const external = target.kind === 'external' ? target.url : undefined;
+  checkWriteRoutes(workload, external, options.allowWrites ?? false);
   const step = options.onStep ?? (() => undefined);
   const warnings: string[] = [...workload.warnings];
+  const writes = writesOutliveRun(workload, external) ? writeRoutes(workload) : [];
+  if (writes.length > 0) {
+    warnings.push(
+      `write requests were replayed with --allow-writes and their changes committed: ${writes.map(describeRoute).join(', ')}`,
+    );
+  }
   const startedAt = new Date();
   const control = await target.connect('querygate-control');
   let app: RunningApp | undefined;
