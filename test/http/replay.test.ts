@@ -120,4 +120,22 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
   it('produces plain JSON', () => {
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
   });
+
+  it('--analyze: statements with parameters cannot be analyzed in an HTTP run, and the report says so', async () => {
+    const workload = loadHttpScenario(SHOP);
+    const analyzed = await runHttpWorkload({
+      workload: { ...workload, routes: workload.routes.slice(0, 1), load: { ...workload.load, mixed: false } },
+      databaseUrl: url,
+      analyze: true,
+    });
+    const planned = analyzed.queries.filter((q) => q.plan);
+    expect(planned.length).toBeGreaterThan(0);
+    expect(planned.every((q) => q.plan!.mode === 'generic')).toBe(true);
+    expect(analyzed.workload.analyze).toBe(false);
+    expect(analyzed.warnings).toContain(
+      `--analyze: ${planned.length} of ${planned.length} planned statement(s) were not analyzed: an HTTP run does not know ` +
+        'the parameter values the application sent, so statements with parameters get generic plans without ANALYZE, ' +
+        'and rules that read parameter values or actual rows (deep-offset, row-estimate-mismatch, ...) cannot apply to them',
+    );
+  });
 });

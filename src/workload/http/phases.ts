@@ -248,7 +248,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       analyze: options.analyze ?? false,
       writesRolledBack: false,
     };
-    const report = await finalizeReport({
+    const finalized = await finalizeReport({
       target,
       control,
       snapshots: [first, previous],
@@ -263,6 +263,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       analysis: options,
       onStep: step,
     });
+    const report = options.analyze ? recordAnalyze(finalized) : finalized;
 
     if (appExit) {
       const tail =
@@ -307,6 +308,33 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     await app?.stop();
     await control.close();
   }
+}
+
+/**
+ * `--analyze` on an HTTP run: the application sent the statements' parameter values, and
+ * pg_stat_statements keeps only the normalized text, so a statement with parameters has nothing to
+ * execute with: it gets a generic plan, without ANALYZE (only statements without parameters are
+ * analyzed). The report says what was done: `workload.analyze` is true only when a plan was
+ * analyzed, and a warning names what was not.
+ */
+export function recordAnalyze(report: Report): Report {
+  const planned = report.queries.filter((q) => q.plan);
+  const analyzed = planned.filter((q) => q.plan?.mode === 'analyze').length;
+  const generic = planned.length - analyzed;
+  return {
+    ...report,
+    workload: { ...report.workload, analyze: analyzed > 0 },
+    warnings:
+      generic > 0
+        ? [
+            ...report.warnings,
+            `--analyze: ${generic} of ${planned.length} planned statement(s) were not analyzed: an HTTP run does not know ` +
+              `the parameter values the application sent, so statements with parameters get generic plans without ` +
+              `ANALYZE, and rules that read parameter values or actual rows (deep-offset, row-estimate-mismatch, ...) ` +
+              `cannot apply to them`,
+          ]
+        : report.warnings,
+  };
 }
 
 /**
