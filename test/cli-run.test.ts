@@ -97,9 +97,11 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('  4 | SELECT * FORM accounts;');
     const inScenario = await runCli(['run', scenario('bad-sql.yaml'), '--database-url', url]);
     expect(inScenario.code).toBe(2);
-    expect(inScenario.stderr).toMatch(
-      /statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "WHRE"|statements\[0\]\.sql:3:\d+: invalid SQL: syntax error at or near "id"/,
+    // Placed in the scenario file: line 7 is the statement's third line, indented by its block.
+    expect(inScenario.stderr).toContain(
+      'bad-sql.yaml:7:13: statements[0].sql: invalid SQL: syntax error at or near "id"',
     );
+    expect(inScenario.stderr).toContain('  7 |  WHRE id = 1');
   });
 
   it('refuses a workload that is not UTF-8 with the line and column of its first foreign byte, and reads one with a byte order mark', async () => {

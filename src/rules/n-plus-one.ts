@@ -217,6 +217,68 @@ export function batchedForm(sql: string, tree: readonly TreeNode[] = parseTree(s
   return { sql: out.toString('utf8').replace(/\s+/g, ' ').trim(), grouped };
 }
 
+/**
+ * The statement run once per key in one statement with a LATERAL join over the array of keys, for
+ * statements the batched form cannot take (a LIMIT, an OFFSET, DISTINCT, window functions: "the
+ * latest row per item"), since `= ANY($1)` would apply them to all the items together. The key
+ * parameter (`$n` of the WHERE's `key = $n`) becomes `k.key`; other parameters stay. `typeOf`
+ * gives a column's type, for the array when the parameter has no cast. Undefined when the
+ * statement is not a single SELECT with such a key.
+ *
+ * @example
+ * lateralForm('SELECT id FROM readings WHERE vehicle_id = $1 ORDER BY at DESC LIMIT 1', () => 'integer')
+ * // 'SELECT k.key, t.* FROM unnest($1::integer[]) AS k(key) CROSS JOIN LATERAL (SELECT id FROM readings WHERE vehicle_id = k.key ORDER BY at DESC LIMIT 1) AS t'
+ */
+export function lateralForm(
+  sql: string,
+  typeOf: (column: string) => string | undefined,
+  tree: readonly TreeNode[] = parseTree(sql),
+): string | undefined {
+  if (tree.length !== 1) return undefined;
+  const select = fields(tree[0], 'SelectStmt');
+  if (!select || (select.op && select.op !== 'SETOP_NONE')) return undefined;
+  let key: { number: number; column?: string; cast?: string } | undefined;
+  for (const conjunct of conjuncts(select.whereClause)) {
+    const e = fields(conjunct, 'A_Expr');
+    const names = (e?.name as unknown[] | undefined) ?? [];
+    if (!e || e.kind !== 'AEXPR_OP' || names.length !== 1 || fields(names[0], 'String')?.sval !== '=') continue;
+    for (const [side, other] of [
+      [e.rexpr, e.lexpr],
+      [e.lexpr, e.rexpr],
+    ]) {
+      const cast = fields(side, 'TypeCast');
+      const param = fields(cast ? cast.arg : side, 'ParamRef');
+      if (!param) continue;
+      const columnFields = (fields(other, 'ColumnRef')?.fields as unknown[] | undefined) ?? [];
+      const column = fields(columnFields[columnFields.length - 1], 'String')?.sval as string | undefined;
+      const typeName = cast ? expressionText(sql, cast.typeName) : undefined;
+      key = {
+        number: Number(param.number),
+        ...(column ? { column } : {}),
+        ...(typeName ? { cast: typeName } : {}),
+      };
+    }
+    if (key) break;
+  }
+  if (!key) return undefined;
+  const type = key.cast ?? (key.column ? typeOf(key.column) : undefined);
+  if (!type) return undefined;
+  // Every `$n` token of the key parameter, by PostgreSQL's scanner (not inside strings or comments).
+  const bytes = Buffer.from(sql, 'utf8');
+  const edits = scanTokens(sql).filter((t) => t.text === `$${key.number}`);
+  if (edits.length === 0) return undefined;
+  let out = bytes;
+  for (const t of edits.sort((a, b) => b.start - a.start)) {
+    out = Buffer.concat([out.subarray(0, t.start), Buffer.from('k.key', 'utf8'), out.subarray(t.end)]);
+  }
+  const inner = out
+    .toString('utf8')
+    .replace(/[\s;]+$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return `SELECT k.key, t.* FROM unnest($${key.number}::${type}[]) AS k(key) CROSS JOIN LATERAL (${inner}) AS t`;
+}
+
 export default defineRule({
   id: 'n-plus-one',
   severity: 'warning',
@@ -229,13 +291,18 @@ export default defineRule({
     /** Calls of the statement per request of one route from which it is reported. */
     minCallsPerRequest: 10,
   },
-  check({ query, report, options, sql, tree }) {
+  check({ query, report, options, sql, tree, relation }) {
     const findings: RuleFinding[] = [];
     for (const { route, callsPerRequest } of query.routes ?? []) {
       if (callsPerRequest < options.minCallsPerRequest) continue;
       const info = report.routes?.find((r) => r.name === route);
       // The rewrite is of the statement as the application sends it, with its $n parameters.
-      const batched = batchedForm(query.query, sql === query.query ? tree : undefined);
+      const parsed = sql === query.query ? tree : undefined;
+      const batched = batchedForm(query.query, parsed);
+      // A statement with a LIMIT or OFFSET per item keeps them per item: a LATERAL join over the keys.
+      const typeOf = (column: string) =>
+        query.relations.map((name) => relation(name)?.columnTypes?.[column]).find((t) => t !== undefined);
+      const lateral = batched ? undefined : lateralForm(query.query, typeOf, parsed);
       findings.push({
         messageId: 'loop',
         route,
@@ -246,11 +313,13 @@ export default defineRule({
           dbMsPerRequest: info?.statements.find((s) => s.fingerprint === query.fingerprint)?.dbMsPerRequest ?? 0,
         },
         data: { route },
-        suggestion: !batched
-          ? 'fetch the rows in one statement: pass the list of values as an array (= ANY($1)), or join it into the query that produced the list'
-          : batched.grouped
-            ? `compute it for every item in one statement, grouped by the key, with the list of keys as an array: ${batched.sql} (a key without rows gets no row: count 0, or NULL for the other aggregates), or join it into the query that produced the list`
-            : `fetch the rows in one statement, with the list of values as an array: ${batched.sql} (or join it into the query that produced the list)`,
+        suggestion: lateral
+          ? `run it for every item in one statement, with the list of keys as an array, keeping its LIMIT per item: ${lateral} (or join it into the query that produced the list)`
+          : !batched
+            ? 'fetch the rows in one statement: pass the list of values as an array (= ANY($1)), or a LATERAL join over unnest($1) when it has a LIMIT per item, or join it into the query that produced the list'
+            : batched.grouped
+              ? `compute it for every item in one statement, grouped by the key, with the list of keys as an array: ${batched.sql} (a key without rows gets no row: count 0, or NULL for the other aggregates), or join it into the query that produced the list`
+              : `fetch the rows in one statement, with the list of values as an array: ${batched.sql} (or join it into the query that produced the list)`,
       });
     }
     return findings;

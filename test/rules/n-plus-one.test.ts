@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import rule, { batchedForm } from '../../src/rules/n-plus-one.js';
+import rule, { batchedForm, lateralForm } from '../../src/rules/n-plus-one.js';
 import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
 import { loadFixture, ruleCases, runRule } from './harness.js';
 
@@ -167,6 +167,65 @@ describe('rule n-plus-one: the batched rewrite on a real PostgreSQL', () => {
       expect(got).toEqual(expected);
       // The keys cover every case: rows, aggregates over no rows, no book at all.
       expect([...expected.values()].filter((v) => v.length === 0).length).toBeGreaterThan(0);
+    });
+  });
+});
+
+describe('rule n-plus-one: a LIMIT per item, as a LATERAL join', () => {
+  let url: string;
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('n_plus_one_lateral');
+    await loadSqlFiles(url, fileURLToPath(new URL('../../fixtures/plans/n-plus-one/counts.sql', import.meta.url)));
+  });
+
+  const KEYS = [1, 2, 7, 10, 2000, 4242];
+  const typeOf = (column: string) => (column === 'book_id' ? 'integer' : undefined);
+
+  it('keeps the LIMIT per item, where = ANY($1) would apply it to all the items together', () => {
+    const latest = 'SELECT id, loaned_at FROM lib.loans WHERE book_id = $1 ORDER BY loaned_at DESC, id DESC LIMIT 1';
+    expect(batchedForm(latest)).toBeUndefined();
+    expect(lateralForm(latest, typeOf)).toBe(
+      'SELECT k.key, t.* FROM unnest($1::integer[]) AS k(key) CROSS JOIN LATERAL (SELECT id, loaned_at FROM lib.loans WHERE book_id = k.key ORDER BY loaned_at DESC, id DESC LIMIT 1) AS t',
+    );
+    // The parameter's own cast gives the array type; without a type there is no rewrite.
+    expect(lateralForm('SELECT id FROM t WHERE k = $1::bigint LIMIT 2', () => undefined)).toContain(
+      'unnest($1::bigint[])',
+    );
+    expect(lateralForm('SELECT id FROM t WHERE k = $1 LIMIT 2', () => undefined)).toBeUndefined();
+  });
+
+  it.each([
+    {
+      name: 'the latest row per item',
+      perItem: 'SELECT id, loaned_at FROM lib.loans WHERE book_id = $1 ORDER BY loaned_at DESC, id DESC LIMIT 1',
+      extra: [],
+    },
+    {
+      name: 'a page per item, its size a parameter of its own',
+      perItem: 'SELECT id FROM lib.loans WHERE $1 = book_id ORDER BY id LIMIT $2 OFFSET 1',
+      extra: [2],
+    },
+  ])('returns, per key, what the loop returned for that key: $name', async ({ perItem, extra }) => {
+    const lateral = lateralForm(perItem, typeOf)!;
+    expect(lateral).toBeDefined();
+    await withSession(url, async (session) => {
+      const expected = new Map<number, string[]>();
+      for (const key of KEYS) {
+        const { rows } = await session.query<Record<string, unknown>>(perItem, [key, ...extra]);
+        expected.set(
+          key,
+          rows.map((r) => JSON.stringify(Object.values(r))),
+        );
+      }
+      const { rows } = await session.query<Record<string, unknown>>(lateral, [KEYS, ...extra]);
+      const got = new Map<number, string[]>(KEYS.map((k) => [k, []]));
+      for (const r of rows) {
+        const [keyValue, ...rest] = Object.values(r);
+        got.get(Number(keyValue))!.push(JSON.stringify(rest));
+      }
+      expect(got).toEqual(expected);
+      expect([...expected.values()].some((v) => v.length > 0)).toBe(true);
     });
   });
 });
