@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isQuerygateError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
 import { asServerError } from '../target/pg.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
@@ -44,7 +45,8 @@ export function reportError(error: unknown, io: CliIO): number {
     return error.exitCode === 0 ? EXIT.ok : EXIT.input;
   }
   if (isQuerygateError(error)) {
-    io.err(`querygate: error: ${error.message}`);
+    // Messages may quote a command line or a setting: never a password (details quote SQL, kept as is).
+    io.err(`querygate: error: ${redactSecrets(error.message)}`);
     for (const line of error.details) io.err(line);
     return error.kind === 'input' ? EXIT.input : EXIT.environment;
   }

@@ -64,7 +64,7 @@ export interface WorkloadInfo {
   readonly analyze: boolean;
   /** Whether writes ran inside transactions that were rolled back. */
   readonly writesRolledBack: boolean;
-  /** The external command, for `capture -- <command>`. */
+  /** The external command, for `capture -- <command>`, with passwords masked (`*****`). */
   readonly command?: readonly string[];
 }
 

@@ -49,17 +49,6 @@ export function asServerError(error: unknown): ServerError | undefined {
   return undefined;
 }
 
-/** Replaces the password in a connection URL: passwords never reach output, logs or reports. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '*****';
-    return u.toString();
-  } catch {
-    return url.replace(/:\/\/([^:/@]+):[^@]*@/, '://$1:*****@');
-  }
-}
-
 /** host:port/database of a URL, without credentials. */
 export function describeUrl(url: string): { address: string; database: string } {
   try {

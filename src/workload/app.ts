@@ -9,6 +9,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { freePort } from '../target/port.js';
 import { EnvironmentError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
 import type { HttpApp } from '../model/workload.js';
 
 export interface AppExit {
@@ -70,8 +71,9 @@ export function describeExit(exit: AppExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? 'unknown'}`;
 }
 
+/** A command as shown in messages: its passwords masked (see redactSecrets). */
 export function commandText(command: string | readonly string[]): string {
-  return typeof command === 'string' ? command : command.join(' ');
+  return redactSecrets(typeof command === 'string' ? command : command.join(' '));
 }
 
 /** Starts the application and waits until it is ready; throws APP_START_FAILED with its last output otherwise. */
@@ -160,7 +162,7 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
       throw new EnvironmentError(
         'APP_START_FAILED',
         code === 'ENOENT'
-          ? `cannot start the application: command not found: ${typeof app.command === 'string' ? text : app.command[0]}`
+          ? `cannot start the application: command not found: ${typeof app.command === 'string' ? text : redactSecrets(app.command[0]!)}`
           : `cannot start the application (${text}): ${spawnError.message}`,
       );
     }

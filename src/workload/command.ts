@@ -14,6 +14,7 @@ import { prepareDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
 import { describeExit, type AppExit } from './app.js';
+import { redactSecrets, urlSecrets } from '../redact.js';
 
 export interface CaptureOptions extends AnalysisOptions {
   /** The command and its arguments (run without a shell). */
@@ -47,7 +48,10 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
   const step = options.onStep ?? (() => undefined);
   const [program, ...args] = options.command;
   if (!program) throw new EnvironmentError('COMMAND_FAILED', 'no command to run');
-  const text = options.command.join(' ');
+  // The command line often holds the target's URL (psql, pgbench): it is shown and stored masked.
+  const secrets = [...urlSecrets(target.url), ...urlSecrets(options.databaseUrl)];
+  const shown = options.command.map((arg) => redactSecrets(arg, secrets));
+  const text = shown.join(' ');
   const warnings: string[] = [];
   const startedAt = new Date();
   const control = await target.connect('querygate-control');
@@ -83,7 +87,9 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       const code = (exit as { code?: string }).code;
       throw new EnvironmentError(
         'COMMAND_FAILED',
-        code === 'ENOENT' ? `command not found: ${program}` : `cannot run ${text}: ${exit.message}`,
+        code === 'ENOENT'
+          ? `command not found: ${shown[0]}`
+          : `cannot run ${text}: ${redactSecrets(exit.message, secrets)}`,
       );
     }
     const after = await takeSnapshot(control, target.info.serverVersionNum);
@@ -99,7 +105,7 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       rounds: 1,
       analyze: options.analyze ?? false,
       writesRolledBack: false,
-      command: [...options.command],
+      command: shown,
     };
     const report = await finalizeReport({
       target,

@@ -8,7 +8,7 @@ import { loadParser } from '../../analyze/parser.js';
 import { budgetRules } from '../../budget/gate.js';
 import { InputError } from '../../errors.js';
 import { readReport } from '../../report/read.js';
-import { redactUrl } from '../../target/pg.js';
+import { redactSecrets, urlSecrets } from '../../redact.js';
 import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
 import { resolveRunConfig } from '../fail-on.js';
@@ -51,7 +51,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
   if (flags.verbose) {
     io.err(
       `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
-        `target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} command=${JSON.stringify(args)} ` +
+        `target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} command=${JSON.stringify(args.map((a) => redactSecrets(a, urlSecrets(databaseUrl))))} ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
   }

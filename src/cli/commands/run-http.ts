@@ -3,7 +3,7 @@ import { databaseUrlOf } from '../options.js';
 import { InputError } from '../../errors.js';
 import { budgetRules } from '../../budget/gate.js';
 import { readReport } from '../../report/read.js';
-import { redactUrl } from '../../target/pg.js';
+import { redactSecrets, urlSecrets } from '../../redact.js';
 import { runHttpWorkload } from '../../workload/http/phases.js';
 import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/scenario.js';
 import { resolveRunConfig } from '../fail-on.js';
@@ -39,8 +39,8 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
     const load = workload.load;
     io.err(
       `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
-        `target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} routes=${workload.routes.length} ` +
-        `app=${workload.app ? JSON.stringify(workload.app.command) : 'none'} base-url=${workload.baseUrl ?? 'from the app'} ` +
+        `target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} routes=${workload.routes.length} ` +
+        `app=${workload.app ? redactSecrets(JSON.stringify(workload.app.command), urlSecrets(databaseUrl)) : 'none'} base-url=${workload.baseUrl ?? 'from the app'} ` +
         `connections=${load.connections} phase=${JSON.stringify(load.shape)} rate=${load.rate ?? 'unlimited'} ` +
         `warmup=${load.warmupMs}ms mixed=${load.mixed} analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );

@@ -9,7 +9,7 @@ import { formatProgress } from '../progress.js';
 import { EXIT, ensureWritable, type CliIO } from '../io.js';
 import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
-import { redactUrl } from '../../target/pg.js';
+import { redactSecrets } from '../../redact.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { describeRules } from '../../config/config.js';
 import { readReport } from '../../report/read.js';
@@ -176,7 +176,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {
     io.err(
-      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactUrl(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
