@@ -85,10 +85,13 @@ export class RunFailedError extends EnvironmentError {
   }
 }
 
-/** Thrown (as a value carrying what was done so far) when a run is interrupted by a signal. */
+/**
+ * A statement refused because the run was interrupted (Ctrl-C, SIGTERM): `reason` is the abort
+ * reason, e.g. "interrupted by SIGINT". The run stops and reports what it captured until then.
+ */
 export class InterruptedError extends Error {
-  constructor(readonly signal: string) {
-    super(`interrupted by ${signal}`);
+  constructor(readonly reason: string) {
+    super(reason);
     this.name = 'InterruptedError';
   }
 }

@@ -273,4 +273,48 @@ describe('querygate run (CLI)', () => {
     expect(report.totals.calls).toBeGreaterThan(0);
     expect(result.stderr).toContain('(incomplete)');
   });
+
+  it('stops an EXPLAIN ANALYZE in flight on SIGTERM: exit 130, the report written and marked incomplete', async () => {
+    const out = join(dir, 'interrupted-explain.json');
+    const result = await runCliInterrupted(
+      [
+        'run',
+        '--workload',
+        sql('slow-explain.sql'),
+        '--repeat',
+        '1',
+        '-c',
+        '1',
+        '--rounds',
+        '1',
+        '--analyze',
+        '--explain-timeout',
+        '60s',
+        '--no-budget',
+        '--database-url',
+        url,
+        '--out',
+        out,
+      ],
+      { when: 'with ANALYZE', signal: 'SIGTERM' },
+    );
+    expect(result.interruptedAt).toBeDefined();
+    // Promptly: not after the 30 s the EXPLAIN ANALYZE takes.
+    expect(Date.now() - result.interruptedAt!).toBeLessThan(10_000);
+    expect(result.code).toBe(130);
+    expect(result.stderr).toContain('(incomplete)');
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGTERM' });
+    expect(report.totals.calls).toBe(1);
+    expect(report.queries[0].plan).toBeNull();
+    expect(report.queries[0].planNote).toBe('not explained: the run was interrupted');
+    expect(report.warnings.join('\n')).toContain('run stopped while explaining statements (interrupted by SIGTERM)');
+    // Nothing left running on the server.
+    const running = await withSession(url, (s) =>
+      s.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()",
+      ),
+    );
+    expect(running.rows[0]!.n).toBe(0);
+  });
 });

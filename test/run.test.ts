@@ -91,6 +91,34 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(report.queries.length).toBeGreaterThan(0);
   });
 
+  it('stops during index advice on abort: plans and findings kept, no advice, marked incomplete', async () => {
+    const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
+    const controller = new AbortController();
+    const report = await runWorkload({
+      workload,
+      databaseUrl: url,
+      allowIndexBuild: true,
+      signal: controller.signal,
+      onStep: (message) => {
+        if (message.startsWith('validating')) controller.abort('interrupted by SIGTERM');
+      },
+    });
+    expect(controller.signal.aborted).toBe(true);
+    expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGTERM' });
+    const scan = report.queries.find((q) => q.query.includes('count(*)'))!;
+    expect(scan.plan).not.toBeNull();
+    const finding = scan.findings.find((f) => f.rule === 'seq-scan-large-table')!;
+    expect(finding).toBeDefined();
+    expect(finding.advice).toBeUndefined();
+    expect(report.warnings).toContain(
+      'run stopped during index advice (interrupted by SIGTERM): the report has plans and findings, without index advice',
+    );
+    const left = await withSession(url, (s) =>
+      s.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'querygate_candidate%'"),
+    );
+    expect(left.rows[0]!.n).toBe(0);
+  });
+
   it('keeps the largest value sent per parameter, so a deep OFFSET is seen whatever value was planned', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'querygate-offset-'));
     const file = join(dir, 'pages.yaml');

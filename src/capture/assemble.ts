@@ -192,7 +192,12 @@ export interface PlanOptions {
   /** Explain at most this many statements (by total time). */
   readonly limit: number;
   readonly client: readonly ClientStatement[];
+  /** Stops explaining when it aborts: the statements not explained yet get a note, not a plan. */
+  readonly signal?: AbortSignal;
 }
+
+/** The plan note of statements left unexplained by an interrupt. */
+export const INTERRUPTED_NOTE = 'not explained: the run was interrupted';
 
 /** Adds a plan to each data statement (with the replay's parameters where known), then relations. */
 export async function capturePlans(
@@ -205,6 +210,10 @@ export async function capturePlans(
   for (const [index, query] of queries.entries()) {
     if (query.plan || query.planNote) {
       out.push(query);
+      continue;
+    }
+    if (options.signal?.aborted) {
+      out.push({ ...query, planNote: INTERRUPTED_NOTE });
       continue;
     }
     if (query.kind === 'utility' || query.kind === 'other') {
@@ -239,9 +248,12 @@ export async function capturePlans(
     out.push(
       result.ok
         ? { ...query, plan: result.plan, relations: qualifyAsWritten(planRelations(result.plan.root), sql) }
-        : { ...query, planNote: result.note },
+        : // An EXPLAIN cancelled by the interrupt did not fail: it was not finished.
+          { ...query, planNote: options.signal?.aborted ? INTERRUPTED_NOTE : result.note },
     );
   }
+  // Interrupted: no more statements on the session (the catalog is not read for relations).
+  if (options.signal?.aborted) return { queries: out, relations: [] };
   // Plans name relations without their schema; a statement that names the schema says which one.
   const names = [...new Set(out.flatMap((q) => q.relations))];
   const bare = await describeRelations(

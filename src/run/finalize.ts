@@ -11,6 +11,7 @@ import { TOOL_VERSION } from '../version.js';
 import { applyRules } from '../analyze/engine.js';
 import type { ResolvedRules } from '../config/config.js';
 import { adviseReport } from '../advise/advise.js';
+import { interruptible } from '../target/interruptible.js';
 
 export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPLAIN_LIMIT = 100;
@@ -57,6 +58,12 @@ export interface FinalizeInput {
    * and leaves out what other sessions ran meanwhile (see `ownTraffic`).
    */
   readonly replayUserId?: string;
+  /**
+   * The run's interrupt: when it aborts while statements are explained or index advice is
+   * validated, the statement in flight is cancelled and the report holds what was done until then,
+   * marked incomplete.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Diffs the snapshots, groups by fingerprint, explains, describes relations and builds the report. */
@@ -96,19 +103,35 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   });
   if (input.routes) queries = attachRoutes(queries, input.routes);
   let relations: Report['relations'] = [];
-  const complete = input.stoppedBy === undefined;
-  if (complete) {
+  let stoppedBy = input.stoppedBy;
+  const signal = input.signal;
+  // After the replay, an interrupt cancels the EXPLAIN or index build in flight and stops there.
+  const session =
+    signal && stoppedBy === undefined
+      ? interruptible(control, signal, () => target.connect('querygate-cancel'))
+      : undefined;
+  const interrupted = () => signal?.aborted === true;
+  if (stoppedBy === undefined) {
     const limit = input.analysis.explainLimit ?? DEFAULT_EXPLAIN_LIMIT;
     step(`explaining ${Math.min(queries.length, limit)} statement(s)${input.analysis.analyze ? ' with ANALYZE' : ''}`);
-    const planned = await capturePlans(control, queries, {
+    const planned = await capturePlans(session ?? control, queries, {
       analyze: input.analysis.analyze ?? false,
       timeoutMs: input.analysis.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
       serverVersionNum: target.info.serverVersionNum,
       limit,
       client: input.client,
+      ...(signal ? { signal } : {}),
     });
     queries = planned.queries;
     relations = planned.relations;
+    if (interrupted()) {
+      stoppedBy = String(signal!.reason ?? 'interrupted');
+      const explained = queries.filter((q) => q.plan).length;
+      warnings.push(
+        `run stopped while explaining statements (${stoppedBy}): ${explained} of ${queries.length} statement(s) ` +
+          'have a plan, and there is no index advice',
+      );
+    }
     // Rules need plans: say which statements have none because EXPLAIN itself failed.
     const failed = queries.filter((q) => q.planNote?.startsWith('EXPLAIN failed'));
     if (failed.length > 0) {
@@ -121,10 +144,9 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       );
     }
   } else {
-    warnings.push(
-      `run stopped early (${input.stoppedBy}): the report holds what was captured until then, without plans`,
-    );
+    warnings.push(`run stopped early (${stoppedBy}): the report holds what was captured until then, without plans`);
   }
+  const complete = stoppedBy === undefined;
 
   if (queries.length === 0) {
     warnings.push(
@@ -145,7 +167,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - input.startedAt.getTime(),
       complete,
-      ...(complete ? {} : { interruptedBy: input.stoppedBy }),
+      ...(complete ? {} : { interruptedBy: stoppedBy }),
     },
     totals: {
       statements: queries.length,
@@ -168,12 +190,34 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       ...(c.params ? { params: c.params } : {}),
     })),
   });
-  return adviseReport(control, analyzed, {
-    statements: input.client,
-    ...(input.analysis.allowIndexBuild ? { allowIndexBuild: true } : {}),
-    ...(input.analysis.explainTimeoutMs !== undefined ? { explainTimeoutMs: input.analysis.explainTimeoutMs } : {}),
-    onStep: step,
-  });
+  if (!complete) {
+    await session?.cancelled;
+    return analyzed;
+  }
+  let advised: Report | undefined;
+  try {
+    advised = await adviseReport(session ?? control, analyzed, {
+      statements: input.client,
+      ...(input.analysis.allowIndexBuild ? { allowIndexBuild: true } : {}),
+      ...(input.analysis.explainTimeoutMs !== undefined ? { explainTimeoutMs: input.analysis.explainTimeoutMs } : {}),
+      onStep: step,
+    });
+  } catch (error) {
+    if (!interrupted()) throw error;
+  }
+  if (advised && !interrupted()) return advised;
+  // Interrupted during index advice: candidates cut short would read as refused by the planner, so
+  // the report keeps the plans and findings without any advice.
+  await session?.cancelled;
+  const reason = String(signal!.reason ?? 'interrupted');
+  return {
+    ...analyzed,
+    run: { ...analyzed.run, complete: false, interruptedBy: reason },
+    warnings: [
+      ...analyzed.warnings,
+      `run stopped during index advice (${reason}): the report has plans and findings, without index advice`,
+    ],
+  };
 }
 
 /** Each statement learns which routes run it and how often per request (HTTP runs). */

@@ -128,6 +128,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       throughput: replay.measuredMs > 0 ? Math.round((replay.calls / replay.measuredMs) * 1000 * 10) / 10 : 0,
       analysis: options,
       onStep: step,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
   } finally {
     await control.close();

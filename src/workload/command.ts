@@ -120,6 +120,7 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       errors: 0,
       analysis: options,
       onStep: step,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     if (failed) throw new RunFailedError('COMMAND_FAILED', `the command ${describeExit(exit)}: ${text}`, report);
     return report;

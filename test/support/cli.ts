@@ -47,12 +47,19 @@ export function runCli(
 }
 
 /**
- * Runs the CLI with --verbose and sends SIGINT `afterMs` after it says the replay started: to the
- * process, or (`group`) to its whole process group, as a terminal's Ctrl-C does.
+ * Runs the CLI with --verbose and sends SIGINT (or `signal`) `afterMs` after it says the replay
+ * started (or prints `when`): to the process, or (`group`) to its whole process group, as a
+ * terminal's Ctrl-C does.
  */
 export async function runCliInterrupted(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; group?: boolean; afterMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    group?: boolean;
+    afterMs?: number;
+    when?: string;
+    signal?: NodeJS.Signals;
+  } = {},
 ): Promise<CliResult & { interruptedAt: number | undefined }> {
   let pid = 0;
   let interruptedAt: number | undefined;
@@ -62,11 +69,11 @@ export async function runCliInterrupted(
     ownProcessGroup: options.group ?? false,
     onSpawn: (p) => (pid = p),
     onStderr: (text) => {
-      if (armed || !text.includes('querygate: replaying')) return;
+      if (armed || !text.includes(options.when ?? 'querygate: replaying')) return;
       armed = true;
       setTimeout(() => {
         interruptedAt = Date.now();
-        process.kill(options.group ? -pid : pid, 'SIGINT');
+        process.kill(options.group ? -pid : pid, options.signal ?? 'SIGINT');
       }, options.afterMs ?? 1000);
     },
   });

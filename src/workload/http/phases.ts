@@ -262,6 +262,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       routes,
       analysis: options,
       onStep: step,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     const report = options.analyze ? recordAnalyze(finalized) : finalized;
 
@@ -287,7 +288,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
         : [];
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
     }
-    if (!stoppedBy) {
+    if (!stoppedBy && report.run.complete) {
       const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
       const failing = routes.filter(
         (r) => r.requests + r.errors >= 10 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit,
