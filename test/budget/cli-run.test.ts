@@ -83,6 +83,43 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     );
   });
 
+  it('run --quiet prints why the gate failed on stderr: the verdict and each violation', async () => {
+    const budget = join(dir, 'tight-quiet.yaml');
+    writeFileSync(budget, `version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
+    const result = await runCli(
+      [
+        'run',
+        ...workload,
+        '--database-url',
+        url,
+        '--budget',
+        budget,
+        '--fail-on',
+        'error',
+        '--out',
+        join(dir, 'tight-quiet.json'),
+        '--quiet',
+      ],
+      { cwd: dir },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^Gate FAILED: 1 of 1 limit\(s\) exceeded/m);
+    expect(result.stderr).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight-quiet\.yaml:4\)/);
+    expect(result.stderr).toMatch(/shared blocks per call \d+(\.\d+)? > 100/);
+    // Other formats on stdout: the verdict still goes to stderr, the format stays clean.
+    const json = await runCli(
+      ['run', ...workload, '--database-url', url, '--budget', budget, '--out', join(dir, 'tight-json.json')].concat([
+        '--format',
+        'json',
+      ]),
+      { cwd: dir },
+    );
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).gate.passed).toBe(false);
+    expect(json.stderr).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall/);
+  });
+
   it('adopts a starting budget from a report: the next run finds it and passes; --no-budget ignores it', async () => {
     const init = await runCli(['budget', 'init', join(dir, 'first.json'), '--timing-headroom', '400'], { cwd: dir });
     expect(init.code).toBe(0);

@@ -18,6 +18,7 @@ import { compareWithBaseline } from './compare.js';
 import { runHttpCommand } from './run-http.js';
 import { isHttpScenario } from '../../workload/http/scenario.js';
 import { budgetRules, gateReport } from '../../budget/gate.js';
+import { renderGateText } from '../../report/gate-text.js';
 import type { Budget } from '../../model/budget.js';
 import {
   addBudgetOptions,
@@ -86,7 +87,10 @@ export function addTargetOptions(command: Command): Command {
       'validate index advice on an external database by building each candidate in a rolled-back transaction (the build blocks writes to the table; embedded: always)',
     )
     .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
-    .option('-q, --quiet', 'print no summary (the report file is still written)')
+    .option(
+      '-q, --quiet',
+      'print no summary (the report file is still written; a failed gate still prints its violations on stderr)',
+    )
     .option('-v, --verbose', 'print the resolved settings and each step')
     .option('--config <file>', 'config file with rule settings (default: the nearest querygate.config.yaml)')
     .option(
@@ -291,6 +295,17 @@ export async function executeRun(
     io.err(`baseline written to ${flags.saveBaseline}`);
   }
   if (!report.run.complete) return EXIT.interrupted;
+  // A failed gate always says why: the terminal table ends with the verdict and the violations;
+  // without it (--quiet, other formats on stdout) they go to stderr, as `check --quiet` prints them.
+  const requested = flags.format && flags.format.length > 0 ? flags.format : undefined;
+  const tableOnStdout = flags.outputDir
+    ? !flags.quiet && (!requested || requested.includes('table'))
+    : requested
+      ? requested.includes('table')
+      : !flags.quiet;
+  if (gated.gate && !gated.gate.passed && !tableOnStdout) {
+    io.err(renderGateText(gated.gate, { width: Math.max(60, io.columns - 20) }));
+  }
   const findingsExit = gated.gate
     ? gated.gate.passed
       ? EXIT.ok
