@@ -10,6 +10,7 @@ import { get as httpsGet } from 'node:https';
 import { freePort } from '../target/port.js';
 import { EnvironmentError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import { killGroup, trackGroup, untrackGroup } from './process-group.js';
 import type { HttpApp } from '../model/workload.js';
 
 export interface AppExit {
@@ -41,30 +42,6 @@ export interface StartAppOptions {
 }
 
 const TAIL_LINES = 20;
-
-/** Process groups still running; killed synchronously if querygate exits without stopping them. */
-const running = new Set<number>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const pid of running) killGroup(pid, 'SIGKILL');
-  });
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
 
 /** `exited with code 1` / `was killed by SIGKILL`. */
 export function describeExit(exit: AppExit): string {
@@ -123,9 +100,8 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
     });
   });
   const pid = child.pid ?? 0;
-  if (pid) running.add(pid);
-  installExitHook();
-  void exited.then(() => running.delete(pid));
+  if (pid) trackGroup(pid);
+  void exited.then(() => untrackGroup(pid));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -139,7 +115,7 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
       }
       // Children of a shell command may outlive the shell: make sure the group is gone.
       killGroup(pid, 'SIGKILL');
-      running.delete(pid);
+      untrackGroup(pid);
     })();
     return stopping;
   };

@@ -14,6 +14,7 @@ import { prepareDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
 import { describeExit, type AppExit } from './app.js';
+import { groupAlive, killGroup, trackGroup, untrackGroup } from './process-group.js';
 import { redactSecrets, urlSecrets } from '../redact.js';
 
 export interface CaptureOptions extends AnalysisOptions {
@@ -30,8 +31,32 @@ export interface CaptureOptions extends AnalysisOptions {
   readonly stdio?: 'inherit' | 'ignore';
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** After an interrupt, how long the command may take to exit on its own before SIGTERM, ms. */
+  /** After Ctrl-C (passed on to the command), how long it may take to exit on its own before SIGTERM, ms. */
   readonly graceMs?: number;
+}
+
+/** How long the command's group has to exit after SIGTERM before it is killed, ms. */
+const TERM_GRACE_MS = 5000;
+
+/**
+ * Stops the command's process group: Ctrl-C (SIGINT) is passed on first, as a terminal would, and
+ * the command gets `graceMs` to stop on its own; then SIGTERM, and SIGKILL after TERM_GRACE_MS.
+ */
+async function stopGroup(pid: number, exited: Promise<unknown>, reason: string, graceMs: number): Promise<void> {
+  const exitedWithin = async (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const done = await Promise.race([exited.then(() => true), timeout]);
+    clearTimeout(timer);
+    return done;
+  };
+  if (reason.includes('SIGINT')) {
+    killGroup(pid, 'SIGINT');
+    if (await exitedWithin(graceMs)) return;
+  }
+  killGroup(pid, 'SIGTERM');
+  if (await exitedWithin(TERM_GRACE_MS)) return;
+  killGroup(pid, 'SIGKILL');
 }
 
 /**
@@ -61,28 +86,34 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
     if (skipped) warnings.push(skipped);
     const before = await takeSnapshot(control, target.info.serverVersionNum);
     step(`running ${text}`);
+    // A process group of its own: an interrupt stops the command and everything it started (a
+    // shell's children, npm's scripts), even when only querygate's process was signalled, as a CI
+    // runner or a supervisor does. The group is killed if querygate exits without stopping it.
     const child = spawn(program, args, {
       cwd: options.cwd ?? process.cwd(),
       env: { ...(options.env ?? process.env), DATABASE_URL: target.url },
       stdio: ['inherit', options.stdio ?? 'inherit', options.stdio ?? 'inherit'],
+      detached: process.platform !== 'win32',
     });
-    const exit = await new Promise<AppExit | Error>((resolve) => {
+    const pid = child.pid;
+    if (pid) trackGroup(pid);
+    const exited = new Promise<AppExit | Error>((resolve) => {
       child.on('error', resolve);
       child.on('exit', (code, signal) => resolve({ code, signal }));
-      const onAbort = () => {
-        // On a terminal, Ctrl-C reached the command too: give it time to stop on its own.
-        const reason = String(options.signal?.reason ?? '');
-        const grace = reason.includes('SIGINT') ? (options.graceMs ?? 5000) : 0;
-        setTimeout(() => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-          setTimeout(() => {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-          }, 5000).unref();
-        }, grace).unref();
-      };
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    const onAbort = () => {
+      if (pid) void stopGroup(pid, exited, String(options.signal?.reason ?? ''), options.graceMs ?? 5000);
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    const exit = await exited;
+    options.signal?.removeEventListener('abort', onAbort);
+    if (pid) {
+      // What the command left running in its group (background jobs of a shell) stops with it, and
+      // is killed when querygate exits if it is still there.
+      killGroup(pid, 'SIGTERM');
+      if (!groupAlive(pid)) untrackGroup(pid);
+    }
     if (exit instanceof Error) {
       const code = (exit as { code?: string }).code;
       throw new EnvironmentError(
