@@ -313,6 +313,10 @@ export async function checkDefinition(
     await session.query('BEGIN');
     await session.query(`SET LOCAL lock_timeout = 1000`);
     if (candidate.extension && capabilities.trigram === 'available') {
+      // Without leave to build (an external database without --allow-index-build) querygate runs
+      // no DDL on the user's objects: not even a rolled-back CREATE EXTENSION, which leaves an
+      // ERROR in the server log for a role that may not create it. The operator class is unchecked.
+      if (!capabilities.build) return true;
       await session.query('SAVEPOINT querygate_extension');
       try {
         await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);

@@ -224,6 +224,8 @@ describe('index advice validated on a real PostgreSQL', () => {
     } finally {
       await session.close();
     }
+    // No extension is created, not even in a rolled-back transaction.
+    expect(sent.filter((sql) => /CREATE\s+EXTENSION/i.test(sql))).toEqual([]);
     // Only the empty temporary copy used to check that a definition is valid gets an index.
     const builds = sent.filter((sql) => /^CREATE\b.*\bINDEX\b/s.test(sql));
     expect(builds.length).toBeGreaterThan(0);
