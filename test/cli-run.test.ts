@@ -229,6 +229,57 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean)');
   });
 
+  it('exits 3 naming the GRANT when the role may not use a schema or read a table of the workload', async () => {
+    const db = await createTestDatabase('grants');
+    await withSession(db, async (s) => {
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_nogrant LOGIN PASSWORD 'nogrant'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+      await s.query(`CREATE SCHEMA locked;
+        CREATE TABLE locked.items (id int PRIMARY KEY);
+        CREATE TABLE public.secrets (id int PRIMARY KEY, owner text)`);
+    });
+    const role = new URL(db);
+    role.username = 'qg_nogrant';
+    role.password = 'nogrant';
+    const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
+    writeFileSync(join(files, 'schema.sql'), 'SELECT count(*) FROM locked.items;\n');
+    writeFileSync(
+      join(files, 'table.sql'),
+      'SELECT owner FROM secrets WHERE id = 1;\nDELETE FROM secrets WHERE id = 2;\n',
+    );
+    const schema = await runCli(['run', '--workload', join(files, 'schema.sql'), '--database-url', role.toString()]);
+    expect(schema.stderr).toContain('schema.sql:1:22: permission denied for schema locked');
+    expect(schema.stderr).toContain('GRANT USAGE ON SCHEMA locked TO qg_nogrant;');
+    expect(schema.code).toBe(3);
+    const table = await runCli(['run', '--workload', join(files, 'table.sql'), '--database-url', role.toString()]);
+    expect(table.stderr).toContain('permission denied for table secrets');
+    expect(table.stderr).toContain(
+      'GRANT SELECT ON secrets TO qg_nogrant; GRANT SELECT, DELETE ON secrets TO qg_nogrant;',
+    );
+    expect(table.code).toBe(3);
+    expect(table.stdout).toBe('');
+  });
+
+  it('exits 3 naming the GRANT when the role may not read pg_stat_statements_info', async () => {
+    const db = await createTestDatabase('info');
+    await withSession(db, async (s) => {
+      await s.query('REVOKE SELECT ON pg_stat_statements_info FROM PUBLIC');
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_noinfo LOGIN PASSWORD 'noinfo'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+    });
+    const role = new URL(db);
+    role.username = 'qg_noinfo';
+    role.password = 'noinfo';
+    const files = mkdtempSync(join(tmpdir(), 'querygate-info-'));
+    writeFileSync(join(files, 'one.sql'), 'SELECT 1 AS one;\n');
+    const result = await runCli(['run', '--workload', join(files, 'one.sql'), '--database-url', role.toString()]);
+    expect(result.stderr).toContain('cannot read pg_stat_statements_info');
+    expect(result.stderr).toContain('GRANT SELECT ON pg_stat_statements_info TO qg_noinfo;');
+    expect(result.code).toBe(3);
+  });
+
   it('writes the partial report of an embedded run when Ctrl-C reaches its whole process group', async () => {
     // A terminal's Ctrl-C signals every process of the foreground job; the embedded server must not
     // shut down with it before the final snapshot.

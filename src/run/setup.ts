@@ -1,6 +1,7 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
 import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
-import { InputError } from '../errors.js';
+import { INTERNAL_MARK } from '../capture/statements.js';
+import { EnvironmentError, InputError } from '../errors.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { asServerError, type Session } from '../target/pg.js';
 
@@ -67,18 +68,56 @@ export async function applySetupFiles(session: Session, files: readonly SetupFil
   }
 }
 
+/** The privileges a statement of this kind needs on the table it was refused. */
+const PRIVILEGES: Readonly<Record<string, string>> = {
+  select: 'SELECT',
+  insert: 'INSERT',
+  update: 'SELECT, UPDATE',
+  delete: 'SELECT, DELETE',
+  merge: 'SELECT, INSERT, UPDATE, DELETE',
+};
+
+/** The GRANT that lifts a "permission denied for <kind> <name>" error, for `role`. */
+export function missingGrant(message: string, sql: string, role: string): string | undefined {
+  const match =
+    /permission denied for (schema|table|view|materialized view|sequence|foreign table|function) (\S+)/.exec(message);
+  if (!match) return undefined;
+  const [, kind, name] = match;
+  const grantee = /^[a-z_][a-z0-9_$]*$/.test(role) ? role : `"${role.replace(/"/g, '""')}"`;
+  if (kind === 'schema') return `GRANT USAGE ON SCHEMA ${name} TO ${grantee};`;
+  if (kind === 'function') return `GRANT EXECUTE ON FUNCTION ${name} TO ${grantee};`;
+  if (kind === 'sequence') return `GRANT USAGE ON SEQUENCE ${name} TO ${grantee};`;
+  const kindOfStatement = /^\s*(?:\/\*.*?\*\/\s*|--[^\n]*\n\s*)*(\w+)/s.exec(sql)?.[1]?.toLowerCase() ?? 'select';
+  return `GRANT ${PRIVILEGES[kindOfStatement] ?? 'SELECT'} ON ${name} TO ${grantee};`;
+}
+
 /**
- * Prepares every statement once (parse analysis, no execution), so that a missing table or column
- * is reported before the run, with the statement's name and position. Every failing statement is
- * reported, the first in the message and the others in the details.
+ * Prepares every statement once (parse analysis, no execution) and plans it (EXPLAIN, which checks
+ * table privileges, still without executing), so that a missing table or column is reported before
+ * the run, with the statement's name and position, and a missing privilege as an environment error
+ * naming the GRANT. Every failing statement is reported, the first in the message and the others in
+ * the details.
  */
 export async function checkStatements(session: Session, statements: readonly WorkloadStatement[]): Promise<void> {
   const prefix = 'PREPARE querygate_check AS ';
   const problems: { message: string; lines: string[] }[] = [];
+  const denied: { message: string; sql: string }[] = [];
   for (const statement of statements) {
     try {
       await session.query(`${prefix}${statement.sql}`);
-      await session.query('DEALLOCATE querygate_check');
+      try {
+        // Parse analysis checks schema USAGE; table privileges are checked when a plan starts.
+        // Any value does for planning: NULL for every parameter.
+        const nulls = Array.from({ length: statement.paramCount }, () => 'NULL').join(', ');
+        await session.query(
+          `EXPLAIN ${INTERNAL_MARK} (FORMAT JSON) EXECUTE querygate_check${statement.paramCount > 0 ? `(${nulls})` : ''}`,
+        );
+      } catch (error) {
+        // Anything else the replay will meet with the real values, and count.
+        if (asServerError(error)?.code === '42501') throw error;
+      } finally {
+        await session.query('DEALLOCATE querygate_check');
+      }
     } catch (error) {
       const server = asServerError(error);
       if (!server) throw error;
@@ -89,6 +128,10 @@ export async function checkStatements(session: Session, statements: readonly Wor
             positionInFile(statement.sql, Math.max(0, offset), origin),
           )
         : statement.name;
+      if (server.code === '42501') {
+        denied.push({ message: `${where}: ${server.message}`, sql: statement.sql });
+        continue;
+      }
       problems.push({
         message: `${where}: ${server.message}`,
         lines:
@@ -97,6 +140,17 @@ export async function checkStatements(session: Session, statements: readonly Wor
             : [`  ${statement.sql.split('\n')[0] ?? ''}`],
       });
     }
+  }
+  if (denied.length > 0) {
+    const { rows } = await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`);
+    const role = rows[0]?.role ?? '<role>';
+    const grants = [...new Set(denied.map((d) => missingGrant(d.message, d.sql, role) ?? ''))].filter(Boolean);
+    throw new EnvironmentError(
+      'PG_PERMISSION_DENIED',
+      `${denied[0]!.message}: role ${role} lacks a privilege the workload needs` +
+        (grants.length > 0 ? `; grant it (as the owner or a superuser): ${grants.join(' ')}` : ''),
+      denied.slice(1).map((d) => `  ${d.message}`),
+    );
   }
   const [first, ...rest] = problems;
   if (first) {

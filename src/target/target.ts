@@ -1,3 +1,4 @@
+import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError } from '../errors.js';
 import type { TargetInfo } from '../model/report.js';
 import { startEmbedded, type StartOptions } from './embedded.js';
@@ -148,6 +149,24 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
       'PG_STAT_STATEMENTS_MISSING',
       `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`,
     );
+  }
+  if (row.num >= 140000) {
+    // Each snapshot reads the eviction counter (PostgreSQL 14+): the view's grant is separate. Marked
+    // as the snapshot's own query is: both have one queryid, and the first text seen is kept.
+    try {
+      await session.query(`SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`);
+    } catch (error) {
+      const server = asServerError(error);
+      if (server?.code !== '42501') throw error;
+      const role =
+        (await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`)).rows[0]?.role ??
+        '<user>';
+      throw new EnvironmentError(
+        'PG_PERMISSION_DENIED',
+        `cannot read pg_stat_statements_info on ${address}: ${server.message}; ` +
+          `grant access (as its owner or a superuser): GRANT SELECT ON pg_stat_statements_info TO ${role};`,
+      );
+    }
   }
   return {
     kind,
