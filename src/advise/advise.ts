@@ -134,6 +134,11 @@ function combineSuggestions(index: string, own: string | undefined): string {
   return own && !suggestsIndex(own) ? `${index} -- or: ${own}` : index;
 }
 
+/** True when the candidate's build was refused for lack of privilege: its advice stays unvalidated. */
+function buildDenied(outcome: ValidationOutcome | undefined): boolean {
+  return outcome !== undefined && !outcome.ok && outcome.code === '42501';
+}
+
 /**
  * True when the planner's verdict on a candidate is final: validated, or refused for a reason that
  * another try would not change (a non-IMMUTABLE expression). Not when it was left out (over the
@@ -299,6 +304,9 @@ export async function adviseDetails(
     );
   }
   let skipped = 0;
+  // Builds the server refused for lack of privilege (only a table's owner may index it): the
+  // relations, and the server's reasons.
+  const denied = { relations: new Set<string>(), reasons: new Set<string>() };
   const deadline = Date.now() + (options.maxValidationMs ?? DEFAULT_MAX_VALIDATION_MS);
   for (const [n, group] of toValidate.entries()) {
     // Statements come most expensive first, so a limit leaves out the least important candidates.
@@ -315,7 +323,10 @@ export async function adviseDetails(
       outcome = await validateWithBuild(session, group.candidate, queries, capabilities, settings);
     }
     group.outcome = outcome;
-    if (outcome && !outcome.ok && (outcome.code === '57014' || outcome.code === '55P03')) {
+    if (outcome && !outcome.ok && outcome.code === '42501') {
+      denied.relations.add(group.candidate.relation);
+      denied.reasons.add(outcome.note.replace(/^index build failed: /, ''));
+    } else if (outcome && !outcome.ok && (outcome.code === '57014' || outcome.code === '55P03')) {
       warnings.push(
         `index candidate ${group.candidate.name} on ${group.candidate.relation} not validated: ${outcome.note}`,
       );
@@ -408,7 +419,9 @@ export async function adviseDetails(
       }
     } else if (!perCandidate.some((r) => r.method !== undefined)) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
-      const unchecked = item.candidates.filter((c) => !canValidate(c));
+      const unchecked = item.candidates.filter(
+        (c) => !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
+      );
       for (const candidate of unchecked.slice(0, 3)) {
         if (!(await checkDefinition(session, candidate, capabilities))) continue;
         updated = {
@@ -446,7 +459,14 @@ export async function adviseDetails(
     };
     queries[queryIndex] = { ...query, findings };
   }
-  if (unvalidated > 0) {
+  if (denied.relations.size > 0) {
+    warnings.push(
+      `index advice could not be validated with --allow-index-build: the role may not build indexes on ` +
+        `${[...denied.relations].join(', ')} (${[...denied.reasons].join('; ')}): only a table's owner (or a member of its owning role) ` +
+        `can build an index on it, so run as the owner to validate` +
+        (unvalidated > 0 ? `; ${unvalidated} finding(s) keep unvalidated advice` : ''),
+    );
+  } else if (unvalidated > 0) {
     const why =
       capabilities.hypopg === 'none'
         ? 'the server has no HypoPG, and querygate builds indexes on an external database only with --allow-index-build (the build blocks writes to the table while it runs)'

@@ -239,6 +239,37 @@ describe('index advice validated on a real PostgreSQL', () => {
     );
   });
 
+  it('with --allow-index-build as a role that does not own the tables: one warning saying why, advice unvalidated', async () => {
+    await withSession(url, async (s) => {
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_notowner LOGIN PASSWORD 'notowner'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+      await s.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO qg_notowner');
+    });
+    const role = new URL(url);
+    role.username = 'qg_notowner';
+    role.password = 'notowner';
+    const session = await openSession(role.toString());
+    let advised: Report;
+    try {
+      advised = await adviseReport(session, report, { statements, allowIndexBuild: true });
+    } finally {
+      await session.close();
+    }
+    for (const q of advised.queries) for (const f of q.findings) expect(f.advice).toBeUndefined();
+    // The same advice as without the flag, marked unvalidated.
+    expect(byText(advised, 'lower(email)').findings[0]?.suggestion).toBe(
+      'CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner',
+    );
+    // Only this call's warnings: the captured report has those of the run without the flag.
+    const warnings = advised.warnings.slice(report.warnings.length);
+    expect(warnings, warnings.join('\n')).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^index advice could not be validated with --allow-index-build: the role may not build indexes on .*public\.users.* \(.*must be owner of table users.*\): only a table's owner/,
+    );
+    expect(warnings[0]).toMatch(/\d+ finding\(s\) keep unvalidated advice$/);
+  });
+
   it('validates at most maxValidations distinct candidates and says so', async () => {
     const { report: advised, findings } = await advise({ allowIndexBuild: true, maxValidations: 1 });
     const tried = new Set(
