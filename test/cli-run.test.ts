@@ -325,6 +325,29 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('(incomplete)');
   });
 
+  it('cancels a long seed on Ctrl-C instead of waiting for it: exit 130, no report of nothing measured', async () => {
+    const seed = join(dir, 'slow-seed.sql');
+    writeFileSync(
+      seed,
+      "SELECT 1;\nSELECT pg_sleep(30) WHERE current_setting('application_name') = 'querygate-control';\n",
+    );
+    const out = join(dir, 'interrupted-setup.json');
+    const started = Date.now();
+    const result = await runCliInterrupted(
+      ['run', '--workload', sql('workload.sql'), '--seed', seed, '--setup', '--database-url', url, '--out', out],
+      { when: 'applying', afterMs: 1500 },
+    );
+    expect(result.code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(result.stderr).toContain('before the replay began: nothing was measured, no report written');
+    expect(result.stderr).not.toContain('setup failed');
+    expect(() => readFileSync(out)).toThrow();
+    const sleeping = await withSession(url, (s) =>
+      s.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND pid <> pg_backend_pid()`),
+    );
+    expect(sleeping.rows).toEqual([]);
+  });
+
   it('stops an EXPLAIN ANALYZE in flight on SIGTERM: exit 130, the report written and marked incomplete', async () => {
     const out = join(dir, 'interrupted-explain.json');
     const result = await runCliInterrupted(

@@ -148,7 +148,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   }
   const complete = stoppedBy === undefined;
 
-  if (queries.length === 0) {
+  if (queries.length === 0 && complete) {
     warnings.push(
       `pg_stat_statements recorded no statement in database "${target.info.database}" during the run: ` +
         'is the load reaching this database?',

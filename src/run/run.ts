@@ -4,12 +4,13 @@
  * returns a report of what was captured, marked incomplete.
  */
 import type { ClientStatement } from '../capture/assemble.js';
-import { InputError, type InputErrorCode } from '../errors.js';
+import { InputError, InterruptedError, type InputErrorCode } from '../errors.js';
 import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statements.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload, WorkloadStatement } from '../model/workload.js';
 import type { Target } from '../target/target.js';
+import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { finalizeReport, type AnalysisOptions } from './finalize.js';
@@ -45,11 +46,22 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   const control = await target.connect('querygate-control');
   try {
     const files = [...workload.setup.schema, ...workload.setup.seed];
-    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    // A seed or VACUUM of a large table runs for a while: an interrupt cancels it rather than wait.
+    const setup = options.signal
+      ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
+      : control;
+    const skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step).catch(
+      (error: unknown) => {
+        // The statement in flight was cancelled: that is the interrupt, not a failure of the file.
+        if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));
+        throw error;
+      },
+    );
     if (skipped) warnings.push(skipped);
     try {
-      await checkStatements(control, workload.statements);
+      await checkStatements(setup, workload.statements);
     } catch (error) {
+      if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));
       // The likely cause of a missing table: the setup files were not applied.
       if (skipped && error instanceof InputError) {
         throw new InputError(error.code as InputErrorCode, error.message, [

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InputError, RunFailedError } from '../../errors.js';
+import { InputError, InterruptedError, RunFailedError } from '../../errors.js';
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
@@ -272,6 +272,12 @@ export async function executeRun(
   try {
     report = await runner(controller.signal, onProgress, onStep);
   } catch (error) {
+    if (error instanceof InterruptedError) {
+      // Interrupted before the replay began (setup, checks): nothing was measured, no report.
+      clearProgress();
+      io.err(`querygate: ${error.reason} before the replay began: nothing was measured, no report written`);
+      return EXIT.interrupted;
+    }
     if (!(error instanceof RunFailedError)) throw error;
     failure = error;
     report = error.report;
