@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_CANDIDATES,
   candidateKey,
   generateCandidates,
+  candidateIndexes,
   indexDefinition,
   type IndexCandidate,
 } from './candidates.js';
@@ -167,7 +168,10 @@ const WIDE_FILTER = 0.05;
  */
 function noIndexHelps(finding: Finding, results: readonly CandidateResult[], counted: boolean): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
-  const keys = (r: CandidateResult) => `(${r.candidate.keys.join(', ')})`;
+  const keys = (r: CandidateResult) =>
+    candidateIndexes(r.candidate)
+      .map((index) => `(${index.keys.join(', ')})`)
+      .join(' + ');
   const used = validated.filter((r) => r.used).sort((a, b) => a.costAfter! - b.costAfter!);
   const best = used[0];
   const method = (best ?? validated[0])?.method;
@@ -189,12 +193,18 @@ function noIndexHelps(finding: Finding, results: readonly CandidateResult[], cou
   return `no index helps: ${verdict}${why}`;
 }
 
+/** Key columns in all, of a candidate and the indexes judged with it: the simpler, the fewer. */
+const keyCount = (candidate: IndexCandidate) =>
+  candidateIndexes(candidate).reduce((n, index) => n + index.keys.length, 0);
+
 /** The SQL shown to users for a candidate. */
 export function suggestionSql(
   candidate: IndexCandidate,
   capabilities: Pick<ValidationCapabilities, 'trigram'>,
 ): string {
-  const create = `${indexDefinition(candidate, { concurrently: true })};`;
+  const create = candidateIndexes(candidate)
+    .map((index) => `${indexDefinition(index, { concurrently: true })};`)
+    .join(' ');
   return candidate.extension && capabilities.trigram !== 'installed'
     ? `CREATE EXTENSION IF NOT EXISTS ${candidate.extension}; ${create}`
     : create;
@@ -390,11 +400,7 @@ export async function adviseDetails(
       .sort((a, b) => a.costAfter! - b.costAfter!);
     let best = helpful[0];
     for (const r of helpful) {
-      if (
-        best &&
-        r.candidate.keys.length < best.candidate.keys.length &&
-        r.costAfter! <= best.costAfter! * SIMPLER_WITHIN
-      )
+      if (best && keyCount(r.candidate) < keyCount(best.candidate) && r.costAfter! <= best.costAfter! * SIMPLER_WITHIN)
         best = r;
     }
     let updated: Finding | undefined;
@@ -426,7 +432,8 @@ export async function adviseDetails(
         if (!(await checkDefinition(session, candidate, capabilities))) continue;
         updated = {
           ...finding,
-          suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner`,
+          // An OR's indexes say why there is one per alternative, not one composite index.
+          suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}`,
         };
         unvalidated++;
         break;

@@ -33,6 +33,12 @@ export interface IndexCandidate {
   readonly extension?: 'pg_trgm';
   /** Why it was proposed, e.g. "equality on status, then the sort on total_cents". */
   readonly reason: string;
+  /**
+   * Indexes built and judged together with this one (same relation, B-trees): one per alternative of
+   * an OR filter, which the planner combines (BitmapOr). Each alone leaves the other alternatives to
+   * a sequential scan.
+   */
+  readonly also?: readonly IndexCandidate[];
 }
 
 export interface CandidateOptions {
@@ -70,7 +76,13 @@ export function indexDefinition(
 
 /** A stable key of what a candidate builds (its name aside), to validate each index once. */
 export function candidateKey(candidate: IndexCandidate): string {
-  return `${candidate.relation}|${candidate.method}|${candidate.keys.join(',')}`;
+  const own = `${candidate.relation}|${candidate.method}|${candidate.keys.join(',')}`;
+  return [own, ...(candidate.also ?? []).map(candidateKey)].join('+');
+}
+
+/** The candidate and the indexes judged with it (`also`), in order. */
+export function candidateIndexes(candidate: IndexCandidate): IndexCandidate[] {
+  return [candidate, ...(candidate.also ?? [])];
 }
 
 /** `schema.table`, each part quoted where needed. */
@@ -120,6 +132,16 @@ interface Collected {
   prefixes: string[];
   joins: string[];
   sort: string[];
+  /** OR filters whose every alternative an index can serve: per alternative, its key. */
+  ors: OrAlternative[][];
+}
+
+/** One alternative of an OR filter, as an index key. */
+interface OrAlternative {
+  readonly key: string;
+  readonly nameParts: readonly string[];
+  /** The bare column, when the key is one. */
+  readonly column?: string;
 }
 
 function addUnique(list: string[], value: string): void {
@@ -152,7 +174,16 @@ function collect(
   relation: RelationInfo,
 ): Collected {
   const aliases = new Set(scans.map((v) => String(v.node.Alias ?? v.node['Relation Name'])));
-  const out: Collected = { eq: [], range: [], expressions: [], patterns: [], prefixes: [], joins: [], sort: [] };
+  const out: Collected = {
+    eq: [],
+    range: [],
+    expressions: [],
+    patterns: [],
+    prefixes: [],
+    joins: [],
+    sort: [],
+    ors: [],
+  };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
 
   const take = (p: PlanPredicate, local: boolean) => {
@@ -192,9 +223,28 @@ function collect(
         }
         return;
       }
+      case 'or': {
+        const alternatives = p.alternatives.map((alternative) => orKey(alternative, local));
+        if (alternatives.length > 1 && alternatives.every((a) => a !== undefined))
+          out.ors.push(alternatives as OrAlternative[]);
+        return;
+      }
       case 'opaque':
         return;
     }
+  };
+  // The key an index needs to serve one alternative of an OR: its first column or expression.
+  const orKey = (alternative: readonly PlanPredicate[], local: boolean): OrAlternative | undefined => {
+    for (const p of alternative) {
+      if (p.kind === 'column' && p.operator !== 'null' && mine(p.column, local)) {
+        const conversion = conversionOf(p.column, relation);
+        if (conversion) return { key: `(${conversion.sql})`, nameParts: conversion.nameParts };
+        return { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column };
+      }
+      if (p.kind === 'expression' && p.expression.columns.every((c) => mine(c, local)))
+        return { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts };
+    }
+    return undefined;
   };
 
   for (const scan of scans) {
@@ -293,10 +343,28 @@ export function generateCandidates(
       reason: string;
       extension?: 'pg_trgm';
       columns?: string[];
+      also?: { keys: string[]; nameParts: string[] }[];
     }[] = [];
     const q = quoteIdentifier;
     const btree = (columns: string[], reason: string) =>
       proposals.push({ method: 'btree', keys: columns.map(q), nameParts: columns, reason, columns });
+
+    // An OR: one index per alternative that no index serves yet, judged together.
+    for (const alternatives of c.ors) {
+      const needed = alternatives.filter(
+        (a, i) =>
+          !(a.column && coveredBy(relation, [a.column])) && alternatives.findIndex((b) => b.key === a.key) === i,
+      );
+      const [first, ...rest] = needed;
+      if (!first) continue;
+      proposals.push({
+        method: 'btree',
+        keys: [first.key],
+        nameParts: [...first.nameParts],
+        reason: `one index per alternative of the OR on ${alternatives.map((a) => a.key).join(', ')} (BitmapOr)`,
+        ...(rest.length > 0 ? { also: rest.map((a) => ({ keys: [a.key], nameParts: [...a.nameParts] })) } : {}),
+      });
+    }
 
     for (const { expression, operator } of c.expressions) {
       proposals.push({
@@ -361,12 +429,20 @@ export function generateCandidates(
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
       };
-      const key = candidateKey(candidate);
+      const key = candidateKey({
+        ...candidate,
+        ...(p.also ? { also: p.also.map((a) => ({ ...candidate, ...a, name: '' })) } : {}),
+      });
       if (seen.has(key)) continue;
       seen.add(key);
       const name = indexName(relation.table, p.nameParts, taken);
       taken.add(name);
-      out.push({ ...candidate, name });
+      const also = (p.also ?? []).map((a) => {
+        const companion = indexName(relation.table, a.nameParts, taken);
+        taken.add(companion);
+        return { ...candidate, keys: a.keys, name: companion };
+      });
+      out.push({ ...candidate, name, ...(also.length > 0 ? { also } : {}) });
     }
   }
   return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);

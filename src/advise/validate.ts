@@ -15,7 +15,7 @@ import { explainStatement } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
 import type { CapturedPlan, PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
-import { indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
+import { candidateIndexes, indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
 
 /** What the server lets querygate do to validate candidates. */
 export interface ValidationCapabilities {
@@ -106,20 +106,24 @@ async function canCreateExtension(session: Session, name: string): Promise<boole
   }
 }
 
-/** True when any node of the plan reads the index named `name`. */
-function usesIndex(root: PlanNode, name: string): boolean {
-  return walkPlan(root).some(({ node }) => node['Index Name'] === name);
+/** True when any node of the plan reads one of the indexes named. */
+function usesIndex(root: PlanNode, names: readonly string[]): boolean {
+  return walkPlan(root).some(({ node }) => names.includes(String(node['Index Name'])));
 }
 
 async function explainAll(
   session: Session,
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
-  indexName: string,
+  indexNames: readonly string[],
 ): Promise<({ cost: number; used: boolean } | undefined)[]> {
   const plans = await explainPlans(session, statements, settings, true);
-  return plans.map((plan) => (plan ? { cost: plan.totalCost, used: usesIndex(plan.root, indexName) } : undefined));
+  return plans.map((plan) => (plan ? { cost: plan.totalCost, used: usesIndex(plan.root, indexNames) } : undefined));
 }
+
+/** Names of a candidate's indexes while they are judged: the candidate's, then its companions'. */
+const tempNames = (candidate: IndexCandidate): string[] =>
+  candidateIndexes(candidate).map((_, i) => (i === 0 ? TEMP_NAME : `${TEMP_NAME}_${i + 1}`));
 
 /** Plans each statement as the capture did (same parameters or generic plan); undefined where it fails. */
 async function explainPlans(
@@ -165,13 +169,18 @@ export async function validateWithHypopg(
     await session.query('BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.explainTimeoutMs))}`);
     if (capabilities.hypopg === 'transient') await session.query('CREATE EXTENSION hypopg');
-    const { rows } = await session.query<{ indexname: string }>(
-      `SELECT ${INTERNAL_MARK} indexname FROM hypopg_create_index($1)`,
-      [indexDefinition(candidate, { name: TEMP_NAME })],
-    );
-    const name = rows[0]?.indexname;
-    if (!name) return { ok: false, note: 'HypoPG created no index' };
-    const costs = await explainAll(session, statements, settings, name);
+    const names: string[] = [];
+    const temp = tempNames(candidate);
+    for (const [i, index] of candidateIndexes(candidate).entries()) {
+      const { rows } = await session.query<{ indexname: string }>(
+        `SELECT ${INTERNAL_MARK} indexname FROM hypopg_create_index($1)`,
+        [indexDefinition(index, { name: temp[i]! })],
+      );
+      const name = rows[0]?.indexname;
+      if (!name) return { ok: false, note: 'HypoPG created no index' };
+      names.push(name);
+    }
+    const costs = await explainAll(session, statements, settings, names);
     return { ok: true, method: 'hypopg', costs };
   } catch (error) {
     return failure(error, 'hypothetical index');
@@ -209,32 +218,37 @@ export async function validateWithBuild(
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
 ): Promise<ValidationOutcome> {
-  const qualified = quoteRelation({ ...(candidate.schema ? { schema: candidate.schema } : {}), table: TEMP_NAME });
+  const temp = tempNames(candidate);
+  const qualified = temp.map((table) =>
+    quoteRelation({ ...(candidate.schema ? { schema: candidate.schema } : {}), table }),
+  );
   try {
     await session.query('BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
     await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
     if (candidate.extension && capabilities.trigram === 'available')
       await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
-    await session.query(indexDefinition(candidate, { name: TEMP_NAME, mark: INTERNAL_MARK }));
-    const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
-      `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
-      [qualified],
-    );
-    const index = rows[0];
-    if (index?.checkxmin) {
-      // The build met HOT chains that another transaction may still see (an open snapshot during
-      // the build): PostgreSQL then hides the index from plans made in the building transaction.
-      // This transaction is rolled back and the plan is never executed, so showing it is safe.
-      if (!capabilities.superuser) {
-        return {
-          ok: false,
-          note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)',
-        };
+    for (const [i, index] of candidateIndexes(candidate).entries()) {
+      await session.query(indexDefinition(index, { name: temp[i]!, mark: INTERNAL_MARK }));
+      const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
+        `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
+        [qualified[i]],
+      );
+      const built = rows[0];
+      if (built?.checkxmin) {
+        // The build met HOT chains that another transaction may still see (an open snapshot during
+        // the build): PostgreSQL then hides the index from plans made in the building transaction.
+        // This transaction is rolled back and the plan is never executed, so showing it is safe.
+        if (!capabilities.superuser) {
+          return {
+            ok: false,
+            note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)',
+          };
+        }
+        await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [
+          built.oid,
+        ]);
       }
-      await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [
-        index.oid,
-      ]);
     }
     // The planner has no statistics on a new index expression until ANALYZE and assumes that 0.5%
     // of the rows match it, which understates a selective expression. Analyze inside the transaction
@@ -243,14 +257,15 @@ export async function validateWithBuild(
     // The expression's own statistics would go with the index, so they are kept as extended
     // statistics (createExpressionStatistics): else the cost without the index would rest on the
     // default guess, which makes a LIMIT over a sequential scan look cheaper than it is.
-    const expression = candidate.keys.some((k) => k.startsWith('('));
+    const indexes = candidateIndexes(candidate);
+    const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
     if (expression) {
-      await createExpressionStatistics(session, candidate, settings);
+      for (const [i, index] of indexes.entries()) await createExpressionStatistics(session, index, settings, i);
       await session.query(`ANALYZE ${INTERNAL_MARK} ${quoteRelation(candidate)}`);
     }
-    const costs = await explainAll(session, statements, settings, TEMP_NAME);
+    const costs = await explainAll(session, statements, settings, temp);
     if (!expression) return { ok: true, method: 'rollback-build', costs };
-    await session.query(`DROP ${INTERNAL_MARK} INDEX ${qualified}`);
+    for (const name of qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const costsBefore = await explainCosts(session, statements, settings, true);
     return { ok: true, method: 'rollback-build', costs, costsBefore };
   } catch (error) {
@@ -270,13 +285,14 @@ async function createExpressionStatistics(
   session: Session,
   candidate: IndexCandidate,
   settings: ValidationSettings,
+  set = 0,
 ): Promise<void> {
   if (settings.serverVersionNum < 140000 || candidate.method !== 'btree') return;
   const expressions = candidate.keys.filter((k) => k.startsWith('(') && k.endsWith(')'));
   for (const [i, key] of expressions.entries()) {
     const name = quoteRelation({
       ...(candidate.schema ? { schema: candidate.schema } : {}),
-      table: `${TEMP_NAME}_stats${i}`,
+      table: `${TEMP_NAME}_stats${set}_${i}`,
     });
     await session.query('SAVEPOINT querygate_statistics');
     try {
@@ -330,9 +346,11 @@ export async function checkDefinition(
       `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate)}) ON COMMIT DROP`,
     );
     const probe = `${TEMP_NAME}_probe`;
-    const copy: IndexCandidate = { ...candidate, relation: probe, table: probe, name: `${probe}_idx` };
-    delete (copy as { schema?: string }).schema; // temporary tables live in their own schema
-    await session.query(indexDefinition(copy, { mark: INTERNAL_MARK }));
+    for (const [i, index] of candidateIndexes(candidate).entries()) {
+      const copy: IndexCandidate = { ...index, relation: probe, table: probe, name: `${probe}_idx${i}` };
+      delete (copy as { schema?: string }).schema; // temporary tables live in their own schema
+      await session.query(indexDefinition(copy, { mark: INTERNAL_MARK }));
+    }
     return true;
   } catch (error) {
     if (asServerError(error) === undefined) throw error;

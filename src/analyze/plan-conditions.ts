@@ -55,7 +55,9 @@ export type PlanPredicate =
       /** True when the pattern starts with `%` or `_`: a B-tree cannot serve it. */
       readonly leadingWildcard?: boolean;
     }
-  /** Anything else (OR, `<>`, subplans, ...). */
+  /** `a OR b`: each alternative's own conjuncts (an index per alternative can serve it, BitmapOr). */
+  | { readonly kind: 'or'; readonly alternatives: readonly (readonly PlanPredicate[])[] }
+  /** Anything else (`<>`, subplans, ...). */
   | { readonly kind: 'opaque' };
 
 /** The first key of a `Sort Key` list. */
@@ -333,6 +335,9 @@ function classify(node: unknown): PlanPredicate[] {
     if (body.boolop === 'NOT_EXPR') {
       const column = columnOf(((body.args as unknown[] | undefined) ?? [])[0]);
       return [column ? { kind: 'column', column, operator: 'eq' } : { kind: 'opaque' }];
+    }
+    if (body.boolop === 'OR_EXPR') {
+      return [{ kind: 'or', alternatives: ((body.args as unknown[] | undefined) ?? []).map(classify) }];
     }
     return [{ kind: 'opaque' }];
   }

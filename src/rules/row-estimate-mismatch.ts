@@ -164,7 +164,7 @@ function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, s
     if (column && mine(column)) addColumn(column.column);
     else if (expression && expression.columns.every(mine)) {
       if (!expressions.some((e) => e.sql === expression.sql)) expressions.push(expression);
-    } else if (p.kind === 'opaque') opaque = true;
+    } else if (p.kind === 'opaque' || p.kind === 'or') opaque = true;
   }
   // An OR, a `<>`, ... : the columns it names are still what the statistics must describe.
   if (opaque) for (const c of conditionColumns(filter)) if (mine(c)) addColumn(c.column);

@@ -6,6 +6,7 @@
 import {
   btreeLeadingWith,
   columnPredicates,
+  NOT_VALIDATED,
   proposeIndexSql,
   scansTable,
   tableHasColumn,
@@ -252,9 +253,7 @@ function orIndexes(
   const columns = [...new Set(predicates.filter(servable).map((p) => p.column))];
   const missing = columns.filter((c) => !relation || !btreeLeadingWith(relation, [c]));
   if (missing.length === 0) return undefined;
-  const [first, ...others] = missing;
-  const also = others.length > 0 ? `, and one on ${others.join(', ')}` : '';
-  return proposeIndexSql(name, [quoteIdentifier(first!)], {
-    note: `the filter is an OR: each alternative needs an index of its own${also}, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`,
-  });
+  // One CREATE INDEX per alternative, the marker and note after the last.
+  const creates = missing.map((c) => proposeIndexSql(name, [quoteIdentifier(c)]).replace(/ -- .*$/, ''));
+  return `${creates.join(' ')} ${NOT_VALIDATED}; the filter is an OR: each alternative needs an index of its own, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`;
 }

@@ -94,6 +94,7 @@ describe('index advice validated on a real PostgreSQL', () => {
         findingAt(q, 'seq-scan-large-table', seq, 'public.events', 'CREATE INDEX ON public.events (user_id);'),
       'kind = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
       '::text = $1': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.events'),
+      'OR created_at': (q) => findingAt(q, 'seq-scan-large-table', seq, 'public.users'),
       'JOIN events': (q) => findingAt(q, 'nested-loop-heavy', (l) => /Join|Nested Loop/.test(l)),
     });
   });
@@ -197,6 +198,19 @@ describe('index advice validated on a real PostgreSQL', () => {
       ),
     };
     expect(keys(varchar)).toEqual(['user_id']);
+  });
+
+  it('validates one index per alternative of an OR filter, built and judged together', async () => {
+    const { report: advised, findings } = await validatedOnce();
+    const query = byText(advised, 'OR created_at');
+    const advice = query.findings[0]?.advice;
+    expect(advice?.sql).toBe(
+      'CREATE INDEX CONCURRENTLY users_name_idx ON public.users (name); CREATE INDEX CONCURRENTLY users_created_at_idx ON public.users (created_at);',
+    );
+    expect(advice!.costAfter).toBeLessThan(advice!.costBefore / 10);
+    // Either index alone leaves the other alternative to a sequential scan: the pair is the fix.
+    const tried = findings.find((f) => f.fingerprint === query.fingerprint)!.results;
+    expect(tried.map((r) => r.candidate.also?.length ?? 0)).toContain(1);
   });
 
   it('does not show a candidate that does not lower the cost by the minimum improvement', async () => {

@@ -31,7 +31,24 @@ describe('parseCondition', () => {
       [{ kind: 'join', left: { column: 'id' }, right: { qualifier: 'o', column: 'customer_id' } }],
     ],
     ["(kind <> 'x'::text)", [{ kind: 'opaque' }]],
-    ["((kind = 'a'::text) OR (kind = 'b'::text))", [{ kind: 'opaque' }]],
+    [
+      "((kind = 'a'::text) OR (lower(email) = 'b'::text))",
+      [
+        {
+          kind: 'or',
+          alternatives: [
+            [{ kind: 'column', column: { column: 'kind' }, operator: 'eq' }],
+            [
+              {
+                kind: 'expression',
+                expression: { sql: 'lower(email)', columns: [{ column: 'email' }], nameParts: ['lower', 'email'] },
+                operator: 'eq',
+              },
+            ],
+          ],
+        },
+      ],
+    ],
     ['(SubPlan 1)', [{ kind: 'opaque' }]],
   ])('%s', (text, expected) => {
     expect(parseCondition(text)).toEqual(expected);
