@@ -1,5 +1,6 @@
 /** The terminal rendering of a comparison: verdict, a table of changed statements, then the reasons and plan diffs. */
 import Table from 'cli-table3';
+import { fitColumns, type Column } from './columns.js';
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type {
   Comparison,
@@ -171,34 +172,35 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     ? c.statements
     : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
   if (shown.length > 0) {
-    // The calls/request column only for HTTP workloads, where statements have routes.
+    // The calls/request column only for HTTP workloads, where statements have routes. A narrow
+    // terminal leaves out the least needed columns first (the JSON and Markdown have them all).
     const routes = shown.some((s) => s.callsPerRequest.length > 0);
-    const widths = [12, 20, 20, 12, 24, ...(routes ? [16] : [])];
-    const queryWidth = Math.max(24, width - widths.reduce((a, b) => a + b, 0) - widths.length - 2);
+    const all: Column<MatchedStatement>[] = [
+      { head: 'verdict', width: 13, dropOrder: 0, cell: (s) => s.verdict },
+      { head: 'plan cost', width: 20, dropOrder: 0, cell: (s) => formatChange(s.planCost) },
+      { head: 'blocks/call', width: 20, dropOrder: 3, cell: (s) => formatChange(s.blocksPerCall) },
+      { head: 'rows/call', width: 12, dropOrder: 1, cell: (s) => formatChange(s.rowsPerCall) },
+      { head: 'mean time', width: 24, dropOrder: 2, cell: (s) => formatTiming(s) },
+      ...(routes
+        ? [
+            {
+              head: 'calls/request',
+              width: 16,
+              dropOrder: 4,
+              cell: (s: MatchedStatement) => formatRoutes(s.callsPerRequest),
+            },
+          ]
+        : []),
+    ];
+    const { columns, lastWidth: queryWidth } = fitColumns(all, width, 24);
     const table = new Table({
-      head: [
-        'verdict',
-        'plan cost',
-        'blocks/call',
-        'rows/call',
-        'mean time',
-        ...(routes ? ['calls/request'] : []),
-        'statement',
-      ],
+      head: [...columns.map((col) => col.head), 'statement'],
       style,
       wordWrap: true,
-      colWidths: [...widths, queryWidth],
+      colWidths: [...columns.map((col) => col.width), queryWidth],
     });
-    for (const s of shown) {
-      table.push([
-        s.verdict,
-        formatChange(s.planCost),
-        formatChange(s.blocksPerCall),
-        formatChange(s.rowsPerCall),
-        formatTiming(s),
-        ...(routes ? [formatRoutes(s.callsPerRequest)] : []),
-        oneLine(s.query, queryWidth * 2 - 6),
-      ]);
+    for (const [i, s] of shown.entries()) {
+      table.push([...columns.map((col) => col.cell(s, i)), oneLine(s.query, queryWidth * 2 - 6)]);
     }
     lines.push(table.toString());
   }
@@ -270,24 +272,30 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
  * (judged against thresholds), so that a reader sees which is which.
  */
 function routesTable(c: Comparison, style: object, width: number): string[] {
-  const widths = [12, 16, 18, 24, 24, 22];
-  const routeWidth = Math.max(20, width - widths.reduce((a, b) => a + b, 0) - widths.length - 3);
+  type Route = Comparison['routes'][number];
+  const all: Column<Route>[] = [
+    { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
+    { head: 'statements/req', width: 18, dropOrder: 0, cell: (r) => formatChange(r.statementsPerRequest) },
+    { head: 'failed requests', width: 24, dropOrder: 3, cell: (r) => formatChange(r.errorRate, formatShare) },
+    {
+      head: 'db time/req (timing)',
+      width: 24,
+      dropOrder: 2,
+      cell: (r) => formatChange(r.timing.dbMsPerRequest, formatMs),
+    },
+    { head: 'p99 (timing)', width: 22, dropOrder: 1, cell: (r) => formatChange(r.timing.latencyP99Ms, formatMs) },
+    { head: 'timing', width: 24, dropOrder: 4, cell: (r) => routeTimingLabel(r) },
+  ];
+  // The route is the free-width column, last, so that a narrow terminal keeps it whole.
+  const { columns, lastWidth: routeWidth } = fitColumns(all, width, 20);
   const table = new Table({
-    head: ['verdict', 'route', 'statements/req', 'failed requests', 'db time/req (timing)', 'p99 (timing)', 'timing'],
+    head: [...columns.map((col) => col.head), 'route'],
     style,
     wordWrap: true,
-    colWidths: [12, routeWidth, ...widths.slice(1)],
+    colWidths: [...columns.map((col) => col.width), routeWidth],
   });
-  for (const r of c.routes) {
-    table.push([
-      r.verdict,
-      `${r.route}\n${r.method} ${r.path}`,
-      formatChange(r.statementsPerRequest),
-      formatChange(r.errorRate, formatShare),
-      formatChange(r.timing.dbMsPerRequest, formatMs),
-      formatChange(r.timing.latencyP99Ms, formatMs),
-      routeTimingLabel(r),
-    ]);
+  for (const [i, r] of c.routes.entries()) {
+    table.push([...columns.map((col) => col.cell(r, i)), `${r.route}\n${r.method} ${r.path}`]);
   }
   return [`Routes (${c.routes.length}): ${routesExplanation(c)}`, table.toString()];
 }

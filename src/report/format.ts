@@ -49,3 +49,24 @@ export function otherFix(f: {
   const prefix = f.advice ? `${f.advice.sql} -- or: ` : undefined;
   return prefix && f.suggestion?.startsWith(prefix) ? f.suggestion.slice(prefix.length) : undefined;
 }
+
+/**
+ * Lines of at most `width` characters, broken at spaces; later lines start with `indent` spaces, and
+ * the first with `first` (a label such as `fix: `, or spaces). A word longer than a line stays whole.
+ */
+export function wrapText(text: string, width: number, indent: number, first = ' '.repeat(indent)): string[] {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(/ +/)) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = ' '.repeat(indent) + word;
+    } else {
+      line += (empty ? '' : ' ') + word;
+    }
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
+}

@@ -50,22 +50,51 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
     { head: 'db/req', width: 10, dropOrder: 0, cell: (r) => formatMs(r.dbMsPerRequest) },
     { head: 'stmts/req', width: 11, dropOrder: 0, cell: (r) => formatCount(r.statementsPerRequest) },
   ];
-  const { columns, lastWidth: statementWidth } = fitColumns(all, width, 24);
-  const table = new Table({
-    head: [...columns.map((c) => c.head), 'top statement (calls/req)'],
-    style: options.color ? {} : { head: [], border: [] },
-    wordWrap: true,
-    colWidths: [...columns.map((c) => c.width), statementWidth],
-  });
-  routes.forEach((r, i) => {
+  const topOf = (r: RouteReport) => {
     const top = r.statements[0];
     const text = top ? queries.get(top.fingerprint)?.query : undefined;
-    table.push([
-      ...columns.map((c) => c.cell(r, i)),
-      top && text ? `${oneLine(text, statementWidth * 2 - 12)} (${formatCount(top.callsPerRequest)})` : '-',
-    ]);
+    return top && text ? { text, calls: formatCount(top.callsPerRequest) } : undefined;
+  };
+  const style = options.color ? {} : { head: [], border: [] };
+  const wide = fitColumns(all, width, 24);
+  const wideTotal = wide.columns.reduce((n, c) => n + c.width + 1, 0) + 2 + wide.lastWidth;
+  if (wideTotal <= width) {
+    const { columns, lastWidth: statementWidth } = wide;
+    const table = new Table({
+      head: [...columns.map((c) => c.head), 'top statement (calls/req)'],
+      style,
+      wordWrap: true,
+      colWidths: [...columns.map((c) => c.width), statementWidth],
+    });
+    routes.forEach((r, i) => {
+      const top = topOf(r);
+      table.push([
+        ...columns.map((c) => c.cell(r, i)),
+        top ? `${oneLine(top.text, statementWidth * 2 - 12)} (${top.calls})` : '-',
+      ]);
+    });
+    return [`Routes (${routes.length}), by database time per request:`, table.toString()].join('\n');
+  }
+  // A narrow terminal: the route is the free-width column, and each route's top statement a line
+  // under the table.
+  const [route, ...rest] = all;
+  const { columns, lastWidth: routeWidth } = fitColumns(rest, width, 20);
+  const table = new Table({
+    head: [...columns.map((c) => c.head), route!.head],
+    style,
+    wordWrap: true,
+    colWidths: [...columns.map((c) => c.width), routeWidth],
   });
-  return [`Routes (${routes.length}), by database time per request:`, table.toString()].join('\n');
+  routes.forEach((r, i) => table.push([...columns.map((c) => c.cell(r, i)), route!.cell(r, i)]));
+  const tops = routes.flatMap((r) => {
+    const top = topOf(r);
+    return top ? [`  ${r.name}: ${oneLine(top.text, Math.max(30, width - r.name.length - 14))} (${top.calls})`] : [];
+  });
+  return [
+    `Routes (${routes.length}), by database time per request:`,
+    table.toString(),
+    ...(tops.length > 0 ? ['Top statement per route (calls per request):', ...tops] : []),
+  ].join('\n');
 }
 
 /** A statement run many times per request of one route. */

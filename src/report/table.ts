@@ -4,7 +4,7 @@ import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, type Column } from './columns.js';
-import { formatCount, formatMs, formatPercent, oneLine, otherFix } from './format.js';
+import { formatCount, formatMs, formatPercent, oneLine, otherFix, wrapText } from './format.js';
 
 export interface TableOptions {
   /** Rows in the statements table. */
@@ -89,16 +89,16 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       lines.push(
         `  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)`,
       );
-      lines.push(`          ${f.message}`);
-      if (f.nodePath) lines.push(`          at: ${f.nodePath}`);
+      lines.push(...wrapText(f.message, width, 10));
+      if (f.nodePath) lines.push(...wrapText(f.nodePath, width, 14, '          at: '));
       const fix = f.advice
         ? `${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`
         : f.suggestion;
       if (fix === undefined) continue;
       const same = fixes.get(`${i}\n${fix}`);
-      lines.push(`          fix: ${same ? `the same as for ${same} above` : fix}`);
+      lines.push(...wrapText(same ? `the same as for ${same} above` : fix, width, 15, '          fix: '));
       const other = same ? undefined : otherFix(f);
-      if (other) lines.push(`          or: ${other}`);
+      if (other) lines.push(...wrapText(other, width, 14, '          or: '));
       if (!same) fixes.set(`${i}\n${fix}`, f.rule);
     }
   }

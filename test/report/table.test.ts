@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseReport } from '../../src/report/read.js';
 import { renderRoutesTable } from '../../src/report/routes.js';
+import { renderComparisonTable } from '../../src/report/comparison-table.js';
+import { compareReports } from '../../src/compare/compare.js';
 import { renderTable } from '../../src/report/table.js';
 import { fixtureReport } from '../budget/support.js';
 
@@ -27,13 +29,40 @@ describe('the terminal summary table', () => {
   it('fits the routes table to the terminal too', () => {
     const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
     const report = parseReport(readFileSync(path, 'utf8'), path);
-    for (const width of [120, 160]) {
-      const lines = tableLines(renderRoutesTable(report, { width }));
+    for (const width of [80, 100, 120, 160]) {
+      const text = renderRoutesTable(report, { width });
+      const lines = tableLines(text);
       expect(lines.length).toBeGreaterThan(3);
-      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
+      expect(Math.max(...text.split('\n').map((l) => l.length)), `width ${width}`).toBeLessThanOrEqual(width);
     }
     expect(renderRoutesTable(report, { width: 200 })).toContain('p50');
     expect(renderRoutesTable(report, { width: 120 })).not.toContain('p50');
+    // Below the width the statement column needs, each route's top statement is a line of its own.
+    const narrow = renderRoutesTable(report, { width: 80 });
+    expect(narrow).toContain('Top statement per route (calls per request):');
+    for (const route of report.routes ?? [])
+      if (route.statements.length > 0) expect(narrow).toContain(`  ${route.name}: `);
+  });
+
+  it('fits the comparison tables to the terminal, the verdict never cut', () => {
+    const read = (name: string) => {
+      const path = fileURLToPath(new URL(`../compare/fixtures/reports/${name}`, import.meta.url));
+      return parseReport(readFileSync(path, 'utf8'), path);
+    };
+    const comparisons = [
+      compareReports(read('http-base.json'), read('http-head.json')),
+      compareReports(read('with-index.json'), read('without-index.json')),
+      compareReports(read('without-index.json'), read('with-index.json')),
+    ];
+    for (const c of comparisons) {
+      for (const width of [80, 120, 160]) {
+        const text = renderComparisonTable(c, { width });
+        const lines = tableLines(text);
+        expect(lines.length).toBeGreaterThan(3);
+        expect(Math.max(...lines.map((l) => l.length)), `width ${width}`).toBeLessThanOrEqual(width);
+        expect(text).not.toMatch(/improveme…|regressi…/);
+      }
+    }
   });
 
   it('prints a fix once per statement when two rules give the same one', () => {
