@@ -11,6 +11,7 @@ export type InputErrorCode =
   | 'FILE_NOT_FOUND'
   | 'FILE_UNREADABLE'
   | 'FILE_NOT_UTF8'
+  | 'REPORT_INCOMPLETE'
   | 'CONFIG_INVALID'
   | 'SCENARIO_INVALID'
   | 'BUDGET_INVALID'

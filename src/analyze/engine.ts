@@ -151,6 +151,22 @@ function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>
   );
 }
 
+/**
+ * One finding per fix again after index advice, which gives two findings of a statement the same
+ * validated index when their own suggestions differed (`oneFindingPerFix`).
+ */
+export function mergeSameFixes(report: Report): Report {
+  return {
+    ...report,
+    queries: report.queries.map((query) => {
+      const findings = oneFindingPerFix(query.findings);
+      if (findings.length === query.findings.length) return query;
+      findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
+      return { ...query, findings };
+    }),
+  };
+}
+
 /** Runs the rules over every statement; returns a new report (the input is not changed). */
 export function applyRules(report: Report, settings: RuleSettings = {}): Report {
   const registry = settings.registry ?? RULES;

@@ -24,6 +24,11 @@ export const DEFAULT_HEADROOM = 0.2;
 export const DEFAULT_TIMING_HEADROOM = 1;
 /** Timings below this are scheduler noise: a limit under it would fail at random. */
 const MIN_MEAN_MS = 1;
+/**
+ * Slack above a measured mean, whatever the headroom: a sub-millisecond statement measures 2-4x
+ * slower on a busy CI machine, while a real regression of it (a lost index) costs tens of ms.
+ */
+const MIN_MEAN_SLACK_MS = 5;
 const MIN_TOTAL_MS = 100;
 
 /** Rounds up to two significant digits: 1241.5 -> 1300, 3.61 -> 3.7, 0.0341 -> 0.035. */
@@ -59,7 +64,10 @@ export function initialBudget(
   };
   if (routes.length > 0) {
     limits.statementsPerRequest = withHeadroom(maxOf(routes.map((r) => r.statementsPerRequest)), h, 1);
-    limits.dbMsPerRequest = Math.max(withHeadroom(maxOf(routes.map((r) => r.dbMsPerRequest)), th), MIN_MEAN_MS);
+    limits.dbMsPerRequest = Math.max(
+      withHeadroom(maxOf(routes.map((r) => r.dbMsPerRequest)), th, MIN_MEAN_SLACK_MS),
+      MIN_MEAN_MS,
+    );
     const p95 = percentile('p95');
     if (p95.length > 0) limits.routeP95Ms = Math.max(withHeadroom(maxOf(p95), th), MIN_MEAN_MS);
     const p99 = percentile('p99');
@@ -74,7 +82,7 @@ export function initialBudget(
       return {
         ...(q.source !== undefined ? { name: q.source } : {}),
         fingerprint: q.fingerprint,
-        maxMeanMs: Math.max(withHeadroom(statementMeanMs(q).value, th), MIN_MEAN_MS),
+        maxMeanMs: Math.max(withHeadroom(statementMeanMs(q).value, th, MIN_MEAN_SLACK_MS), MIN_MEAN_MS),
         ...(q.plan ? { maxPlanCost: withHeadroom(q.plan.totalCost, h, 1) } : {}),
         // Parameters vary between calls: a little absolute slack on top for tiny values.
         maxBlocksPerCall: withHeadroom(q.sharedBlksPerCall, h, 4),

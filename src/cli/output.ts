@@ -81,6 +81,31 @@ export function resolveBudget(
   return undefined;
 }
 
+/** Formats that are whole documents: two of them on stdout would run together into neither. */
+const DOCUMENT_FORMATS: ReadonlySet<OutputFormat> = new Set(['json', 'markdown', 'junit', 'sarif']);
+
+/** Refuses, before anything runs, output flags whose result no tool could read. */
+export function checkOutputFlags(flags: OutputFlags): void {
+  if (flags.outputDir) return;
+  const documents = [...new Set(flags.format ?? [])].filter((f) => DOCUMENT_FORMATS.has(f));
+  if (documents.length > 1) {
+    throw new InputError(
+      'USAGE',
+      `--format ${documents.join(', ')}: more than one document on stdout would run together; pass --output-dir DIR to write each to its own file`,
+    );
+  }
+}
+
+/**
+ * True when the terminal table goes to stdout (it ends with the gate's verdict and violations): the
+ * default without --quiet, or asked for with --format table.
+ */
+export function tableOnStdout(flags: OutputFlags): boolean {
+  const requested = flags.format && flags.format.length > 0 ? flags.format : undefined;
+  if (flags.outputDir) return !flags.quiet && (!requested || requested.includes('table'));
+  return requested ? requested.includes('table') : !flags.quiet;
+}
+
 /**
  * Writes the report in every requested format: to stdout, or with --output-dir to files (every
  * format when none is given). With --output-dir the terminal table is printed too (unless --quiet),

@@ -8,7 +8,7 @@ import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type W
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
-import { applyRules } from '../analyze/engine.js';
+import { applyRules, mergeSameFixes } from '../analyze/engine.js';
 import type { ResolvedRules } from '../config/config.js';
 import { adviseReport } from '../advise/advise.js';
 import { interruptible } from '../target/interruptible.js';
@@ -205,7 +205,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   } catch (error) {
     if (!interrupted()) throw error;
   }
-  if (advised && !interrupted()) return advised;
+  if (advised && !interrupted()) return mergeSameFixes(advised);
   // Interrupted during index advice: candidates cut short would read as refused by the planner, so
   // the report keeps the plans and findings without any advice.
   await session?.cancelled;

@@ -95,12 +95,49 @@ describe('querygate check and budget init (built binary)', () => {
     expect(parseXml(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).name).toBe('testsuites');
     expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## ❌ querygate: budget exceeded/);
     expect(result.stdout).toMatch(/^::error file=.*outage-demo\.budget\.yaml,line=\d+,title=querygate budget/m);
-    expect(result.stdout).not.toContain('Gate FAILED');
+    // Without the table, the CI log still says why the gate failed.
+    expect(result.stdout).toContain('Gate FAILED');
+    expect(result.stdout).toMatch(/^\s*FAIL /m);
 
+    // A document on stdout stays parseable: the verdict goes to stderr.
     const json = await runCli(['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'json'], { cwd });
     const parsed = JSON.parse(json.stdout) as { gate: { passed: boolean; limits: unknown[] }; queries: unknown[] };
     expect(parsed.gate.passed).toBe(false);
     expect(parsed.queries.length).toBe(fixtureReport().queries.length);
+    expect(json.stderr).toContain('Gate FAILED');
+
+    // Two documents on stdout would run together: refused, pointing at --output-dir.
+    const two = await runCli(
+      ['check', FIXTURE_REPORT, '--budget', BUDGET, '--format', 'markdown', '--format', 'junit'],
+      {
+        cwd,
+      },
+    );
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('pass --output-dir DIR');
+    expect(two.stdout).toBe('');
+  });
+
+  it('never passes the report of an interrupted run, nor makes a budget from it', async () => {
+    const dir = scratch();
+    const interrupted = join(dir, 'interrupted.json');
+    const report = fixtureReport();
+    writeFileSync(
+      interrupted,
+      JSON.stringify({ ...report, run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' } }),
+    );
+    // A budget the complete report passes...
+    expect((await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir })).code).toBe(0);
+    expect((await runCli(['check', FIXTURE_REPORT], { cwd: dir })).code).toBe(0);
+    // ...does not pass the interrupted one, and says why, even with --quiet.
+    const check = await runCli(['check', interrupted, '-q'], { cwd: dir });
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(
+      'is the report of an interrupted run (interrupted by SIGINT): the gate cannot pass on it',
+    );
+    const init = await runCli(['budget', 'init', interrupted, '--force'], { cwd: dir });
+    expect(init.code).toBe(2);
+    expect(init.stderr).toContain('a budget needs the report of a complete run');
   });
 
   it('bad input: one clear line and exit 2', async () => {

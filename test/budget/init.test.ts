@@ -61,6 +61,15 @@ describe('budget init', () => {
     });
   });
 
+  it('leaves a fast statement 5 ms of slack: four times slower on a busy machine still passes', () => {
+    const { statements } = initialBudget(report);
+    const fast = report.queries
+      .map((q, i) => ({ q, entry: statements[i]! }))
+      .filter(({ q }) => statementMeanMs(q).value < 1);
+    expect(fast.length).toBeGreaterThan(0);
+    for (const { q, entry } of fast) expect(entry.maxMeanMs).toBeGreaterThanOrEqual(statementMeanMs(q).value * 4 + 1);
+  });
+
   it('can leave findings un-accepted, or accept them until a date', () => {
     const flagged = report.queries.some((q) => q.findings.length > 0);
     expect(initialBudget(report, { acceptFindings: false }).accepted).toEqual([]);

@@ -1,6 +1,6 @@
 /** The rule engine over a captured report: severities, suppression comments, robustness. Pure. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applyRules, findingsAtLeast, ignoreDirectives } from '../../src/analyze/engine.js';
+import { applyRules, findingsAtLeast, ignoreDirectives, mergeSameFixes } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { resolveRules } from '../../src/config/config.js';
 import { defineRule } from '../../src/rules/define.js';
@@ -187,5 +187,47 @@ describe('timing findings as context', () => {
     )!;
     expect(slow.severity).toBe('error');
     expect(slow.evidence.explainedBy).toBeUndefined();
+  });
+});
+
+describe('mergeSameFixes', () => {
+  it('merges findings that index advice gave the same validated index', () => {
+    const fixture = scan();
+    const report = applyRules(fixture.report, { statements: fixture.statements });
+    const query = bySource(report, 'bad: selective filter on an unindexed column');
+    const finding = query.findings.find((f) => f.rule === 'seq-scan-large-table')!;
+    // Two findings about one scan whose own suggestions differed, both given the same index by advice.
+    const advice = {
+      sql: 'CREATE INDEX CONCURRENTLY events_account_id_idx ON public.events (account_id);',
+      method: 'rollback-build' as const,
+      costBefore: 500,
+      costAfter: 5,
+      improvement: 0.99,
+    };
+    const advised = {
+      ...report,
+      queries: report.queries.map((q) =>
+        q === query
+          ? {
+              ...q,
+              findings: [
+                { ...finding, advice, suggestion: advice.sql },
+                {
+                  ...finding,
+                  rule: 'non-sargable-predicate',
+                  severity: 'error' as const,
+                  advice,
+                  suggestion: advice.sql,
+                },
+              ],
+            }
+          : q,
+      ),
+    };
+    const merged = bySource(mergeSameFixes(advised), 'bad: selective filter on an unindexed column').findings;
+    expect(merged.map((f) => f.rule)).toEqual(['non-sargable-predicate']);
+    expect(merged[0]!.evidence.sameFixAs).toBe('seq-scan-large-table');
+    // Statements without such a pair are left as they were.
+    expect(mergeSameFixes(report).queries).toEqual(report.queries);
   });
 });

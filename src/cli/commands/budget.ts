@@ -59,6 +59,13 @@ export function registerBudget(program: Command, io: CliIO, setExit: (code: numb
 
 export function budgetInitCommand(reportPath: string, flags: BudgetInitFlags, io: CliIO): number {
   const report = readReport(reportPath);
+  if (!report.run.complete) {
+    // Limits derived from a run cut short (no plans, fewer calls) would gate the next run on that.
+    throw new InputError(
+      'REPORT_INCOMPLETE',
+      `${reportPath}: the run was interrupted (${report.run.interruptedBy ?? 'incomplete'}): a budget needs the report of a complete run`,
+    );
+  }
   if (!flags.stdout && !flags.force && existsSync(flags.out)) {
     throw new InputError('USAGE', `${flags.out} exists: pass --force to replace it, or --out to write elsewhere`);
   }

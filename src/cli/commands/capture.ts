@@ -14,7 +14,7 @@ import { readSetupFiles } from '../../workload/load.js';
 import { resolveRunConfig } from '../fail-on.js';
 import { ensureWritable, type CliIO } from '../io.js';
 import { collect, databaseUrlOf } from '../options.js';
-import { resolveBudget } from '../output.js';
+import { checkOutputFlags, resolveBudget } from '../output.js';
 import { addTargetOptions, executeRun, type RunFlags } from './run.js';
 
 export function registerCapture(program: Command, io: CliIO, setExit: (code: number) => void): void {
@@ -40,6 +40,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
   const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
   ensureWritable(flags.out, '--out');
+  checkOutputFlags(flags);
   ensureWritable(flags.saveBaseline, '--save-baseline');
   await loadParser(); // setup files are split and checked before anything runs
   const files = {

@@ -11,7 +11,9 @@ import { parseFailOn, type FailOn } from '../fail-on.js';
 import {
   addBudgetOptions,
   addOutputOptions,
+  checkOutputFlags,
   resolveBudget,
+  tableOnStdout,
   writeOutputs,
   type BudgetFlags,
   type OutputFlags,
@@ -48,6 +50,7 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
 /** Reads the report and the budget, gates, writes the outputs; returns the exit code. */
 export async function checkCommand(reportPath: string, flags: CheckFlags, io: CliIO): Promise<number> {
   // Annotations point at the workload file from here, not from where the run was started.
+  checkOutputFlags(flags);
   const report = relocateSource(readReport(reportPath), process.cwd());
   const budget = resolveBudget(flags, io, { required: true });
   const config = loadConfig({ cwd: process.cwd(), ...(flags.config ? { file: flags.config } : {}) });
@@ -62,9 +65,20 @@ export async function checkCommand(reportPath: string, flags: CheckFlags, io: Cl
   });
   writeOutputs(gated, flags, io);
   const gate = gated.gate!;
-  // --quiet drops the statements table, never the verdict and the violations (unless the table
-  // format, which ends with them, was asked for on stdout).
-  const tableOnStdout = !flags.outputDir && (flags.format ?? []).includes('table');
-  if (flags.quiet && !tableOnStdout) io.out(renderGateText(gate, { width: Math.max(60, io.columns - 20) }));
+  // The verdict and the violations are always printed: the table ends with them; without it they go
+  // to stdout when it is free (--quiet, --output-dir), else to stderr, next to a document on stdout.
+  if (!tableOnStdout(flags)) {
+    const text = renderGateText(gate, { width: Math.max(60, io.columns - 20) });
+    const stdoutFree = flags.outputDir !== undefined || !(flags.format ?? []).some((f) => f !== 'table');
+    if (stdoutFree) io.out(text);
+    else io.err(text);
+  }
+  if (!report.run.complete) {
+    // Limits on plans and findings were skipped for want of plans: an interrupted run never passes.
+    io.err(
+      `querygate: ${reportPath} is the report of an interrupted run (${report.run.interruptedBy ?? 'incomplete'}): the gate cannot pass on it`,
+    );
+    return EXIT.gateFailed;
+  }
   return gate.passed ? EXIT.ok : EXIT.gateFailed;
 }

@@ -23,7 +23,9 @@ import type { Budget } from '../../model/budget.js';
 import {
   addBudgetOptions,
   addOutputOptions,
+  checkOutputFlags,
   resolveBudget,
+  tableOnStdout,
   writeOutputs,
   type BudgetFlags,
   type OutputFlags,
@@ -154,6 +156,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   if (flags.rounds !== undefined && flags.rounds > MAX_ROUNDS)
     throw new InputError('USAGE', `--rounds must be at most ${MAX_ROUNDS}, got ${flags.rounds}`);
   ensureWritable(flags.out, '--out');
+  checkOutputFlags(flags);
   ensureWritable(flags.saveBaseline, '--save-baseline');
   await loadParser();
   const overrides: LoadOverrides = {
@@ -303,13 +306,7 @@ export async function executeRun(
   if (!report.run.complete) return EXIT.interrupted;
   // A failed gate always says why: the terminal table ends with the verdict and the violations;
   // without it (--quiet, other formats on stdout) they go to stderr, as `check --quiet` prints them.
-  const requested = flags.format && flags.format.length > 0 ? flags.format : undefined;
-  const tableOnStdout = flags.outputDir
-    ? !flags.quiet && (!requested || requested.includes('table'))
-    : requested
-      ? requested.includes('table')
-      : !flags.quiet;
-  if (gated.gate && !gated.gate.passed && !tableOnStdout) {
+  if (gated.gate && !gated.gate.passed && !tableOnStdout(flags)) {
     io.err(renderGateText(gated.gate, { width: Math.max(60, io.columns - 20) }));
   }
   const findingsExit = gated.gate
