@@ -353,6 +353,7 @@ export async function adviseDetails(
   const queries = [...report.queries];
   let unvalidated = 0;
   const noIndex: { queryIndex: number; findingIndex: number }[] = [];
+  const tried = new Map<WorkItem, CandidateResult[]>();
   for (const item of work) {
     const query = queries[item.queryIndex]!;
     const finding = query.findings[item.findingIndex]!;
@@ -386,6 +387,7 @@ export async function adviseDetails(
         ...(after.used ? {} : { note: 'the planner does not use it' }),
       };
     });
+    tried.set(item, perCandidate);
     results.push({
       fingerprint: query.fingerprint,
       rule: finding.rule,
@@ -445,9 +447,62 @@ export async function adviseDetails(
       queries[item.queryIndex] = { ...query, findings };
     }
   }
-  // Candidates are judged one at a time: in a join, an index on this table alone may not help while
-  // another finding's index on the other table does (an unindexed foreign key). Point to it.
+  // Candidates are judged one at a time. A join may need an index on each side at once (an unindexed
+  // foreign key, and a filter on the other table), which neither alone shows: where a finding of a
+  // statement got "no index helps", the best candidate of each relation is judged together.
+  const combined = new Set<string>();
+  for (const queryIndex of new Set(noIndex.map((n) => n.queryIndex))) {
+    const items = work.filter((w) => w.queryIndex === queryIndex && tried.has(w));
+    const bestByRelation = new Map<string, CandidateResult>();
+    for (const item of items) {
+      for (const r of tried.get(item)!) {
+        if (r.costAfter === undefined || !r.used) continue;
+        const current = bestByRelation.get(r.candidate.relation);
+        if (!current || r.costAfter < current.costAfter!) bestByRelation.set(r.candidate.relation, r);
+      }
+    }
+    const target = targets.get(queryIndex);
+    const costBefore = before.get(queryIndex);
+    if (bestByRelation.size < 2 || !target || costBefore === undefined) continue;
+    const picks = [...bestByRelation.values()].sort((a, b) => a.costAfter! - b.costAfter!);
+    const [first, ...rest] = picks.map((p) => p.candidate);
+    const candidate: IndexCandidate = {
+      ...first!,
+      also: rest.flatMap(candidateIndexes),
+      reason: `indexes on ${picks.map((p) => p.candidate.relation).join(' and ')} judged together`,
+    };
+    if (!candidateIndexes(candidate).every(canValidate) || Date.now() > deadline) continue;
+    let outcome: ValidationOutcome | undefined;
+    if (capabilities.hypopg !== 'none' && candidateIndexes(candidate).every((c) => c.method === 'btree'))
+      outcome = await validateWithHypopg(session, candidate, [target], capabilities, settings);
+    if ((!outcome || !outcome.ok) && capabilities.build)
+      outcome = await validateWithBuild(session, candidate, [target], capabilities, settings);
+    const after = outcome?.ok ? outcome.costs[0] : undefined;
+    if (!outcome?.ok || !after?.used) continue;
+    const base = outcome.costsBefore?.[0] ?? costBefore;
+    const improvement = base > 0 ? 1 - after.cost / base : 0;
+    // Worth it only if the pair does clearly better than the best index alone.
+    if (improvement < minImprovement || after.cost > picks[0]!.costAfter! * 0.8) continue;
+    const advice: IndexAdvice = {
+      sql: suggestionSql(candidate, capabilities),
+      method: outcome.method,
+      costBefore: round(base, 2),
+      costAfter: round(after.cost, 2),
+      improvement: round(improvement, 3),
+    };
+    const query = queries[queryIndex]!;
+    const findings = query.findings.map((f, i) => {
+      if (!items.some((w) => w.findingIndex === i)) return f;
+      combined.add(`${queryIndex}:${i}`);
+      const own = report.queries[queryIndex]!.findings[i]!.suggestion;
+      return { ...f, suggestion: combineSuggestions(advice.sql, own), advice };
+    });
+    queries[queryIndex] = { ...query, findings };
+  }
+  // Where no pair did better, an index on this table alone may still not help while another
+  // finding's index on the other table does (an unindexed foreign key). Point to it.
   for (const { queryIndex, findingIndex } of noIndex) {
+    if (combined.has(`${queryIndex}:${findingIndex}`)) continue;
     const query = queries[queryIndex]!;
     const other = query.findings
       .filter(

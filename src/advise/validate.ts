@@ -219,8 +219,9 @@ export async function validateWithBuild(
   settings: ValidationSettings,
 ): Promise<ValidationOutcome> {
   const temp = tempNames(candidate);
-  const qualified = temp.map((table) =>
-    quoteRelation({ ...(candidate.schema ? { schema: candidate.schema } : {}), table }),
+  // Each index in the schema of its own table (indexes judged together may be on two tables).
+  const qualified = candidateIndexes(candidate).map((index, i) =>
+    quoteRelation({ ...(index.schema ? { schema: index.schema } : {}), table: temp[i]! }),
   );
   try {
     await session.query('BEGIN');
@@ -261,7 +262,8 @@ export async function validateWithBuild(
     const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
     if (expression) {
       for (const [i, index] of indexes.entries()) await createExpressionStatistics(session, index, settings, i);
-      await session.query(`ANALYZE ${INTERNAL_MARK} ${quoteRelation(candidate)}`);
+      for (const table of new Set(indexes.map((index) => quoteRelation(index))))
+        await session.query(`ANALYZE ${INTERNAL_MARK} ${table}`);
     }
     const costs = await explainAll(session, statements, settings, temp);
     if (!expression) return { ok: true, method: 'rollback-build', costs };
@@ -342,12 +344,12 @@ export async function checkDefinition(
         return true;
       }
     }
-    await session.query(
-      `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${TEMP_NAME}_probe (LIKE ${quoteRelation(candidate)}) ON COMMIT DROP`,
-    );
-    const probe = `${TEMP_NAME}_probe`;
     for (const [i, index] of candidateIndexes(candidate).entries()) {
-      const copy: IndexCandidate = { ...index, relation: probe, table: probe, name: `${probe}_idx${i}` };
+      const probe = `${TEMP_NAME}_probe${i}`;
+      await session.query(
+        `CREATE ${INTERNAL_MARK} TEMPORARY TABLE ${probe} (LIKE ${quoteRelation(index)}) ON COMMIT DROP`,
+      );
+      const copy: IndexCandidate = { ...index, relation: probe, table: probe, name: `${probe}_idx` };
       delete (copy as { schema?: string }).schema; // temporary tables live in their own schema
       await session.query(indexDefinition(copy, { mark: INTERNAL_MARK }));
     }
