@@ -242,6 +242,27 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(positioned.details[0]).toBe('  3 |        nope');
   });
 
+  it('applies setup files to an external database in one transaction: a failure leaves nothing behind', async () => {
+    const files = [
+      { path: 'schema.sql', sql: 'CREATE TABLE setup_partial (id int PRIMARY KEY);\n' },
+      { path: 'seed.sql', sql: 'INSERT INTO setup_partial VALUES (1);\nINSERT INTO setup_partial VALUES (1);\n' },
+    ];
+    const exists = () =>
+      withSession(url, async (s) => (await s.query(`SELECT to_regclass('setup_partial') AS t`)).rows[0]?.t ?? null);
+    const error = await withSession(url, (s) => prepareDatabase(s, 'external', files, true, () => undefined)).catch(
+      (e: unknown) => e as InputError,
+    );
+    expect(error?.message).toMatch(
+      /^seed\.sql:2: setup failed: duplicate key value .* \(rolled back: no setup file was applied\)$/,
+    );
+    expect(await exists()).toBeNull();
+    // A statement that cannot run in a transaction (VACUUM): the files run one statement at a time.
+    const vacuum = [...files, { path: 'after.sql', sql: 'VACUUM setup_partial;\n' }];
+    await withSession(url, (s) => prepareDatabase(s, 'external', vacuum, true, () => undefined)).catch(() => undefined);
+    expect(await exists()).toBe('setup_partial');
+    await withSession(url, (s) => s.query('DROP TABLE setup_partial'));
+  });
+
   it('vacuums the embedded database after setup, so plans do not depend on when autovacuum ran', async () => {
     // A private server: in the shared test cluster, other files' transactions hold the horizon back.
     const server = await startEmbedded();

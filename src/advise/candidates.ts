@@ -390,6 +390,11 @@ export function generateCandidates(
       for (const s of c.sort)
         if (s !== col && !c.eq.includes(s)) btree([col, s], `equality on ${col}, then the sort on ${s}`);
     for (const [i, a] of c.eq.entries()) for (const b of c.eq.slice(i + 1)) btree([a, b], `equality on ${a} and ${b}`);
+    // Two equality columns and the sort: the rows come out in order for the LIMIT, with no filter left.
+    for (const [i, a] of c.eq.entries())
+      for (const b of c.eq.slice(i + 1))
+        for (const srt of c.sort)
+          if (srt !== a && srt !== b) btree([a, b, srt], `equality on ${a} and ${b}, then the sort on ${srt}`);
     for (const a of c.eq)
       for (const r of c.range) if (r !== a) btree([a, r], `equality on ${a}, then the range on ${r}`);
     for (const a of c.eq) {

@@ -1,7 +1,8 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
 import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
-import { EnvironmentError, InputError } from '../errors.js';
+import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
+import { parseTree } from '../analyze/sql-tree.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { asServerError, type Session } from '../target/pg.js';
 
@@ -23,7 +24,24 @@ export async function prepareDatabase(
   }
   for (const file of files) step(`applying ${file.path}`);
   if (kind === 'external') {
-    await applySetupFiles(control, files);
+    // On a database of the user's, a file that fails half-way should leave nothing behind: the
+    // files run in one transaction, unless a statement cannot run in one (VACUUM, CONCURRENTLY...).
+    const atomic = files.every((f) => splitStatements(f.sql, f.path).every((st) => transactional(st.sql)));
+    if (atomic) await control.query('BEGIN');
+    try {
+      await applySetupFiles(control, files);
+      if (atomic) await control.query('COMMIT');
+    } catch (error) {
+      if (!atomic) throw error;
+      await control.query('ROLLBACK').catch(() => undefined);
+      if (error instanceof InputError)
+        throw new InputError(
+          error.code as InputErrorCode,
+          `${error.message} (rolled back: no setup file was applied)`,
+          error.details,
+        );
+      throw error;
+    }
     step('analyzing tables');
     await control.query('ANALYZE');
     return undefined;
@@ -38,6 +56,31 @@ export async function prepareDatabase(
   step('vacuuming and analyzing tables');
   await control.query('VACUUM ANALYZE');
   return undefined;
+}
+
+/** Statements PostgreSQL refuses inside a transaction block, and transaction control itself. */
+const NOT_IN_TRANSACTION = new Set([
+  'VacuumStmt',
+  'CreatedbStmt',
+  'DropdbStmt',
+  'AlterSystemStmt',
+  'CreateTableSpaceStmt',
+  'DropTableSpaceStmt',
+  'TransactionStmt',
+  'CreateSubscriptionStmt',
+  'DropSubscriptionStmt',
+]);
+
+/** True when the statement can run inside BEGIN ... COMMIT. */
+function transactional(sql: string): boolean {
+  const [statement] = parseTree(sql);
+  if (!statement) return true;
+  const [type, body] = Object.entries(statement)[0] as [string, Record<string, unknown>];
+  if (NOT_IN_TRANSACTION.has(type)) return false;
+  // CREATE INDEX CONCURRENTLY, REINDEX ... CONCURRENTLY.
+  if (type === 'IndexStmt' && body.concurrent) return false;
+  if (type === 'ReindexStmt' && JSON.stringify(body.params ?? []).includes('concurrently')) return false;
+  return true;
 }
 
 /**
