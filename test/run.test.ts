@@ -249,7 +249,8 @@ describe('runWorkload on a real PostgreSQL', () => {
     ];
     const exists = () =>
       withSession(url, async (s) => (await s.query(`SELECT to_regclass('setup_partial') AS t`)).rows[0]?.t ?? null);
-    const error = await withSession(url, (s) => prepareDatabase(s, 'external', files, true, () => undefined)).catch(
+    const error = await withSession(url, (s) => prepareDatabase(s, 'external', files, true, () => undefined)).then(
+      () => undefined,
       (e: unknown) => e as InputError,
     );
     expect(error?.message).toMatch(

@@ -64,6 +64,12 @@ export interface FinalizeInput {
    * marked incomplete.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Explain the statements even though the run stopped early (`stoppedBy`), when what stopped it
+   * was not an interrupt but the load (the application exited or stopped answering): the database
+   * is still there, and the partial report's plan findings may say why.
+   */
+  readonly planWhenStopped?: boolean;
 }
 
 /** Diffs the snapshots, groups by fingerprint, explains, describes relations and builds the report. */
@@ -106,12 +112,13 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   let stoppedBy = input.stoppedBy;
   const signal = input.signal;
   // After the replay, an interrupt cancels the EXPLAIN or index build in flight and stops there.
-  const session =
-    signal && stoppedBy === undefined
-      ? interruptible(control, signal, () => target.connect('querygate-cancel'))
-      : undefined;
   const interrupted = () => signal?.aborted === true;
-  if (stoppedBy === undefined) {
+  const explain = stoppedBy === undefined || (input.planWhenStopped === true && !interrupted());
+  const session =
+    signal && explain ? interruptible(control, signal, () => target.connect('querygate-cancel')) : undefined;
+  if (explain) {
+    if (stoppedBy !== undefined)
+      warnings.push(`run stopped early (${stoppedBy}): the report holds what was captured until then`);
     const limit = input.analysis.explainLimit ?? DEFAULT_EXPLAIN_LIMIT;
     step(`explaining ${Math.min(queries.length, limit)} statement(s)${input.analysis.analyze ? ' with ANALYZE' : ''}`);
     const planned = await capturePlans(session ?? control, queries, {

@@ -263,6 +263,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       analysis: options,
       onStep: step,
       ...(options.signal ? { signal: options.signal } : {}),
+      // The application exited or stopped answering: the database is still there to explain what ran.
+      planWhenStopped: true,
     });
     const report = options.analyze ? recordAnalyze(finalized) : finalized;
 
