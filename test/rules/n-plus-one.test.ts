@@ -117,7 +117,7 @@ describe('rule n-plus-one: the finding', () => {
   });
 });
 
-describe('rule n-plus-one: the batched rewrite on a real PostgreSQL', () => {
+describe('rule n-plus-one: the rewrites on a real PostgreSQL', () => {
   let url: string;
   beforeAll(async () => {
     await loadParser();
@@ -128,6 +128,35 @@ describe('rule n-plus-one: the batched rewrite on a real PostgreSQL', () => {
   // Books 2, 7 and 10 have loans, none of them open; 4242 is no book at all.
   const KEYS = [1, 2, 7, 10, 2000, 4242];
   const LOANS = 'SELECT 1 FROM lib.loans WHERE book_id = $1';
+  const row = (r: Record<string, unknown>) => JSON.stringify(Object.values(r));
+
+  /**
+   * The statement run once per key (as the loop did), and the rewrite run once for all keys, its rows
+   * split by the key that comes first in each. `empty(key)`: the loop's rows that the rewrite has no
+   * row for (an aggregate over no rows).
+   */
+  async function perKey(
+    perItem: string,
+    rewrite: string,
+    extra: readonly unknown[] = [],
+    empty: (key: number) => Promise<boolean> = async () => false,
+  ): Promise<{ expected: Map<number, string[]>; got: Map<number, string[]> }> {
+    return withSession(url, async (session) => {
+      const expected = new Map<number, string[]>();
+      for (const key of KEYS) {
+        const { rows } = await session.query<Record<string, unknown>>(perItem, [key, ...extra]);
+        expected.set(key, (await empty(key)) ? [] : rows.map(row));
+      }
+      const { rows } = await session.query<Record<string, unknown>>(rewrite, [KEYS, ...extra]);
+      const got = new Map<number, string[]>(KEYS.map((k) => [k, []]));
+      for (const r of rows) {
+        const [keyValue, ...rest] = Object.values(r);
+        got.get(Number(keyValue))!.push(JSON.stringify(rest));
+      }
+      return { expected, got };
+    });
+  }
+
   // Each statement run once per key, and the rows it aggregates over (none: the batched form has no row for the key).
   const cases = [
     { name: 'count', perItem: COUNT, over: LOANS },
@@ -145,44 +174,21 @@ describe('rule n-plus-one: the batched rewrite on a real PostgreSQL', () => {
     { name: 'a cast parameter', perItem: 'SELECT count(*) AS n FROM lib.loans WHERE book_id = $1::int', over: LOANS },
   ];
 
-  it.each(cases)('returns, per key, what the loop returned for that key: $name', async ({ perItem, over }) => {
+  it.each(cases)('batched: returns, per key, what the loop returned for that key: $name', async ({ perItem, over }) => {
     const batched = batchedForm(perItem)!;
     expect(batched).toBeDefined();
-    await withSession(url, async (session) => {
-      const row = (r: Record<string, unknown>) => JSON.stringify(Object.values(r));
-      const expected = new Map<number, string[]>();
-      for (const key of KEYS) {
-        const { rows } = await session.query<Record<string, unknown>>(perItem, [key]);
-        const empty = over !== undefined && (await session.query(over, [key])).rows.length === 0;
-        // An aggregate over no rows: the loop got count 0 (or NULL); the batched form has no row for the key.
-        expected.set(key, empty ? [] : rows.map(row));
-      }
-      const { rows } = await session.query<Record<string, unknown>>(batched.sql, [KEYS]);
-      const got = new Map<number, string[]>(KEYS.map((k) => [k, []]));
-      for (const r of rows) {
-        // The key comes first in the batched select list.
-        const [keyValue, ...rest] = Object.values(r);
-        got.get(Number(keyValue))!.push(JSON.stringify(rest));
-      }
-      expect(got).toEqual(expected);
-      // The keys cover every case: rows, aggregates over no rows, no book at all.
-      expect([...expected.values()].filter((v) => v.length === 0).length).toBeGreaterThan(0);
-    });
-  });
-});
-
-describe('rule n-plus-one: a LIMIT per item, as a LATERAL join', () => {
-  let url: string;
-  beforeAll(async () => {
-    await loadParser();
-    url = await createTestDatabase('n_plus_one_lateral');
-    await loadSqlFiles(url, fileURLToPath(new URL('../../fixtures/plans/n-plus-one/counts.sql', import.meta.url)));
+    // An aggregate over no rows: the loop got count 0 (or NULL); the batched form has no row for the key.
+    const { expected, got } = await perKey(perItem, batched.sql, [], async (key) =>
+      over === undefined ? false : withSession(url, async (s) => (await s.query(over, [key])).rows.length === 0),
+    );
+    expect(got).toEqual(expected);
+    // The keys cover every case: rows, aggregates over no rows, no book at all.
+    expect([...expected.values()].filter((v) => v.length === 0).length).toBeGreaterThan(0);
   });
 
-  const KEYS = [1, 2, 7, 10, 2000, 4242];
   const typeOf = (column: string) => (column === 'book_id' ? 'integer' : undefined);
 
-  it('keeps the LIMIT per item, where = ANY($1) would apply it to all the items together', () => {
+  it('keeps a LIMIT per item with a LATERAL join, where = ANY($1) would apply it to all the items together', () => {
     const latest = 'SELECT id, loaned_at FROM lib.loans WHERE book_id = $1 ORDER BY loaned_at DESC, id DESC LIMIT 1';
     expect(batchedForm(latest)).toBeUndefined();
     expect(lateralForm(latest, typeOf)).toBe(
@@ -206,26 +212,11 @@ describe('rule n-plus-one: a LIMIT per item, as a LATERAL join', () => {
       perItem: 'SELECT id FROM lib.loans WHERE $1 = book_id ORDER BY id LIMIT $2 OFFSET 1',
       extra: [2],
     },
-  ])('returns, per key, what the loop returned for that key: $name', async ({ perItem, extra }) => {
+  ])('lateral: returns, per key, what the loop returned for that key: $name', async ({ perItem, extra }) => {
     const lateral = lateralForm(perItem, typeOf)!;
     expect(lateral).toBeDefined();
-    await withSession(url, async (session) => {
-      const expected = new Map<number, string[]>();
-      for (const key of KEYS) {
-        const { rows } = await session.query<Record<string, unknown>>(perItem, [key, ...extra]);
-        expected.set(
-          key,
-          rows.map((r) => JSON.stringify(Object.values(r))),
-        );
-      }
-      const { rows } = await session.query<Record<string, unknown>>(lateral, [KEYS, ...extra]);
-      const got = new Map<number, string[]>(KEYS.map((k) => [k, []]));
-      for (const r of rows) {
-        const [keyValue, ...rest] = Object.values(r);
-        got.get(Number(keyValue))!.push(JSON.stringify(rest));
-      }
-      expect(got).toEqual(expected);
-      expect([...expected.values()].some((v) => v.length > 0)).toBe(true);
-    });
+    const { expected, got } = await perKey(perItem, lateral, extra);
+    expect(got).toEqual(expected);
+    expect([...expected.values()].some((v) => v.length > 0)).toBe(true);
   });
 });
