@@ -226,11 +226,11 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', 'Improvements:');
     for (const s of improved) {
       lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
-      for (const r of s.improvements) lines.push(`    ${r.kind}: ${r.message}`);
+      for (const r of s.improvements) lines.push(`    ${r.messageId}: ${r.message}`);
     }
     for (const r of routesImproved) {
       lines.push(`  ${describeRoute(r)}`);
-      for (const reason of r.improvements) lines.push(`    ${reason.kind}: ${reason.message}`);
+      for (const reason of r.improvements) lines.push(`    ${reason.messageId}: ${reason.message}`);
     }
   }
   const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && s.planDiff?.changed);

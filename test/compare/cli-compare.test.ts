@@ -45,6 +45,10 @@ describe('querygate compare (CLI)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('OK: no regression');
     expect(r.stdout).toContain('Improvements:');
+    // Each improvement is named as one: an index scan where a sequential scan was, a finding gone.
+    expect(r.stdout).toMatch(/scan-upgrade: Seq Scan on orders -> .*on orders/);
+    expect(r.stdout).toMatch(/resolved-finding: seq-scan-large-table on public\.orders resolved/);
+    expect(r.stdout).not.toMatch(/scan-downgrade|new-finding/);
   });
 
   it('writes Markdown for a pull request and JSON for tools', async () => {
