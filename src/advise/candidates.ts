@@ -6,6 +6,7 @@
  * decided by the planner (see validate.ts), not here.
  */
 import {
+  conversionOf,
   parseCondition,
   parseSortKey,
   type IndexExpression,
@@ -146,24 +147,6 @@ interface OrAlternative {
 
 function addUnique(list: string[], value: string): void {
   if (!list.includes(value)) list.push(value);
-}
-
-/** Column types a text cast only relabels (`format_type` spelling, without a length). */
-const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'name']);
-
-/**
- * The expression a text cast around a column computes, when the column's type makes it a conversion
- * (`(id)::text` on an integer): a B-tree on the column cannot serve it. Undefined for a relabel
- * (varchar to text) or when the report has no column types.
- */
-function conversionOf(column: PlanColumn, relation: RelationInfo): IndexExpression | undefined {
-  const type = column.castTo ? relation.columnTypes?.[column.column] : undefined;
-  if (!type || TEXT_TYPES.has(type.replace(/\(.*\)$/, ''))) return undefined;
-  return {
-    sql: `(${quoteIdentifier(column.column)})::${column.castTo}`,
-    columns: [{ ...(column.qualifier !== undefined ? { qualifier: column.qualifier } : {}), column: column.column }],
-    nameParts: [column.column, column.castTo!],
-  };
 }
 
 /** The filter, join and sort columns of one relation, from every place the plan names them. */

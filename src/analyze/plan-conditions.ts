@@ -9,6 +9,7 @@
  * while the report's statement text is normalized (`date_trunc($3, o.created_at)`), which cannot
  * become an index expression. Conditions the parser rejects (`(SubPlan 1)`) become opaque.
  */
+import type { RelationInfo } from '../model/report.js';
 import type { Node } from './parser.js';
 import { quoteIdentifier, tryParse } from './parser.js';
 
@@ -419,4 +420,22 @@ export function parseSortKey(text: string): PlanSortKey | undefined {
   if (column) return { column, descending };
   const expression = indexExpression(by[1].node);
   return expression ? { expression, descending } : undefined;
+}
+
+/** Column types a text cast only relabels (`format_type` spelling, without a length). */
+const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'name']);
+
+/**
+ * The expression a text cast around a column computes, when the column's type makes it a conversion
+ * (`(id)::text` on an integer): a B-tree on the column cannot serve it. Undefined for a relabel
+ * (varchar to text) or when the report has no column types.
+ */
+export function conversionOf(column: PlanColumn, relation: RelationInfo): IndexExpression | undefined {
+  const type = column.castTo ? relation.columnTypes?.[column.column] : undefined;
+  if (!type || TEXT_TYPES.has(type.replace(/\(.*\)$/, ''))) return undefined;
+  return {
+    sql: `(${quoteIdentifier(column.column)})::${column.castTo}`,
+    columns: [{ ...(column.qualifier !== undefined ? { qualifier: column.qualifier } : {}), column: column.column }],
+    nameParts: [column.column, column.castTo!],
+  };
 }

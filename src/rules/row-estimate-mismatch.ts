@@ -11,7 +11,7 @@
  */
 import { NOT_VALIDATED } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
-import { conditionColumns, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
+import { conditionColumns, conversionOf, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
@@ -159,8 +159,17 @@ function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, s
   };
   let opaque = false;
   for (const p of parseCondition(filter)) {
-    const expression = p.kind === 'expression' ? p.expression : p.kind === 'pattern' ? p.expression : undefined;
-    const column = p.kind === 'column' ? p.column : p.kind === 'pattern' ? p.column : undefined;
+    // `(id)::text` on an integer converts: statistics on id say nothing of the text it compares.
+    const conversion = p.kind === 'column' ? conversionOf(p.column, relation) : undefined;
+    const expression =
+      conversion ?? (p.kind === 'expression' ? p.expression : p.kind === 'pattern' ? p.expression : undefined);
+    const column = conversion
+      ? undefined
+      : p.kind === 'column'
+        ? p.column
+        : p.kind === 'pattern'
+          ? p.column
+          : undefined;
     if (column && mine(column)) addColumn(column.column);
     else if (expression && expression.columns.every(mine)) {
       if (!expressions.some((e) => e.sql === expression.sql)) expressions.push(expression);

@@ -9,6 +9,7 @@ import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js'
 import { loadFixture, ruleCases, runRule } from './harness.js';
 
 const f = 'estimates.analyze';
+const CAST = 'bad: a text cast of an integer column';
 const PARALLEL = 'bad: a range on a JSON field cast to integer, in a parallel plan';
 const DAY = 'bad: equality on the day of a timestamp';
 const NO_STATISTICS = 'bad: a column without statistics';
@@ -30,6 +31,14 @@ ruleCases(rule, [
     expect: [{ messageId: 'filter', severity: 'warning' }],
   },
   { fixture: f, statement: 'ok: range the planner estimates well', expect: [] },
+  // The cast converts: statistics on sensor say nothing of its text, statistics on the expression do.
+  {
+    fixture: f,
+    statement: CAST,
+    expect: [{ messageId: 'filter', severity: 'info' }],
+    suggestion:
+      /^CREATE STATISTICS public\.readings_sensor_text_stats ON \(\(sensor\)::text\) FROM public\.readings; ANALYZE public\.readings;/,
+  },
   // The seq scan under LIMIT stops after 5 of ~30,000 estimated rows: not a misestimate.
   { fixture: f, statement: 'ok: a limit stops the scan early', expect: [] },
   // Filters on expressions: a column's statistics do not describe them, statistics on the expression do.
@@ -105,7 +114,7 @@ describe('row-estimate-mismatch: rows and fixes', () => {
     );
     const before = runRule(rule, fixture);
     await withSession(url, async (session) => {
-      for (const name of [PARALLEL, DAY, NO_STATISTICS, 'bad: three correlated predicates']) {
+      for (const name of [PARALLEL, DAY, NO_STATISTICS, CAST, 'bad: three correlated predicates']) {
         const query = before.queries.find((q) => q.source === name)!;
         const [finding] = query.findings;
         expect(finding?.suggestion).toBeDefined();
