@@ -111,15 +111,19 @@ const specificity = (rule: string) => {
  * the same suggestion, the most severe is kept (on a tie, the more specific rule's), and it names the
  * others in `evidence.sameFixAs`, so that one problem counts once in totals, gates and reports.
  */
-function oneFindingPerFix(findings: readonly Finding[]): Finding[] {
+function oneFindingPerFix(
+  findings: readonly Finding[],
+  fixOf: (f: Finding) => string | undefined = (f) => f.suggestion,
+): Finding[] {
   const groups = new Map<string, Finding[]>();
   const out: Finding[] = [];
   for (const f of findings) {
-    if (!f.nodePath || !f.suggestion) {
+    const fix = fixOf(f);
+    if (!f.nodePath || !fix) {
       out.push(f);
       continue;
     }
-    const key = `${f.nodePath}\n${f.suggestion}`;
+    const key = `${f.nodePath}\n${fix}`;
     groups.set(key, [...(groups.get(key) ?? []), f]);
   }
   for (const group of groups.values()) {
@@ -153,13 +157,14 @@ function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>
 
 /**
  * One finding per fix again after index advice, which gives two findings of a statement the same
- * validated index when their own suggestions differed (`oneFindingPerFix`).
+ * validated index when their own suggestions differed (`oneFindingPerFix`): the index decides, and
+ * the kept finding keeps its own rewrite next to it (`<index> -- or: <rewrite>`).
  */
 export function mergeSameFixes(report: Report): Report {
   return {
     ...report,
     queries: report.queries.map((query) => {
-      const findings = oneFindingPerFix(query.findings);
+      const findings = oneFindingPerFix(query.findings, (f) => f.advice?.sql ?? f.suggestion);
       if (findings.length === query.findings.length) return query;
       findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
       return { ...query, findings };

@@ -17,6 +17,8 @@ export interface OutputFlags {
   outputDir?: string;
   quiet?: boolean;
   top?: number;
+  /** The run's --fail-on: what a report without a budget verdict fails on in JUnit (else nothing). */
+  failOn?: 'error' | 'warning';
 }
 
 export interface BudgetFlags {
@@ -115,7 +117,12 @@ export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): voi
   const requested = flags.format && flags.format.length > 0 ? [...new Set(flags.format)] : undefined;
   const formats: readonly OutputFormat[] =
     requested ?? (flags.outputDir ? OUTPUT_FORMATS.filter((f) => f !== 'github') : flags.quiet ? [] : ['table']);
-  const options = { color: io.color, width: io.columns, ...(flags.top !== undefined ? { top: flags.top } : {}) };
+  const options = {
+    color: io.color,
+    width: io.columns,
+    ...(flags.top !== undefined ? { top: flags.top } : {}),
+    failOn: flags.failOn ?? ('never' as const),
+  };
   if (flags.outputDir) {
     mkdirSync(flags.outputDir, { recursive: true });
     for (const format of formats) {

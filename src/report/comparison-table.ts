@@ -124,7 +124,7 @@ export function routeTimingLabel(r: RouteComparison): string {
     case 'faster':
       return r.improvements.some((x) => x.kind === 'route-timing') ? 'faster' : 'faster (not counted)';
     case 'noise':
-      return 'not significant';
+      return 'small change';
     case 'inconclusive':
       return 'not compared';
   }
@@ -275,16 +275,17 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
   type Route = Comparison['routes'][number];
   const all: Column<Route>[] = [
     { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
-    { head: 'statements/req', width: 18, dropOrder: 0, cell: (r) => formatChange(r.statementsPerRequest) },
-    { head: 'failed requests', width: 24, dropOrder: 3, cell: (r) => formatChange(r.errorRate, formatShare) },
+    { head: 'statements/req', width: 16, dropOrder: 0, cell: (r) => formatChange(r.statementsPerRequest) },
+    { head: 'failed requests', width: 20, dropOrder: 4, cell: (r) => formatChange(r.errorRate, formatShare) },
     {
       head: 'db time/req (timing)',
-      width: 24,
-      dropOrder: 2,
+      width: 22,
+      dropOrder: 3,
       cell: (r) => formatChange(r.timing.dbMsPerRequest, formatMs),
     },
-    { head: 'p99 (timing)', width: 22, dropOrder: 1, cell: (r) => formatChange(r.timing.latencyP99Ms, formatMs) },
-    { head: 'timing', width: 24, dropOrder: 4, cell: (r) => routeTimingLabel(r) },
+    { head: 'p99 (timing)', width: 20, dropOrder: 1, cell: (r) => formatChange(r.timing.latencyP99Ms, formatMs) },
+    // What the timing columns amount to: it goes before the database time it sums up.
+    { head: 'timing', width: 22, dropOrder: 2, cell: (r) => routeTimingLabel(r) },
   ];
   // The route is the free-width column, last, so that a narrow terminal keeps it whole.
   const { columns, lastWidth: routeWidth } = fitColumns(all, width, 20);

@@ -1,4 +1,5 @@
 /** The output formats `--format` accepts, their file names under `--output-dir`, and one entry point. */
+import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
 import { renderGateText } from './gate-text.js';
 import { renderGithub } from './github.js';
@@ -29,6 +30,11 @@ export interface RenderOptions {
   readonly color?: boolean;
   readonly width?: number;
   readonly top?: number;
+  /**
+   * For a report without a gate verdict: the severity from which JUnit counts a finding as a failure
+   * (the run's --fail-on; `never` when the run gates nothing, so the file agrees with its exit code).
+   */
+  readonly failOn?: Severity | 'never';
 }
 
 /** The report (with its gate verdict, if any) in one format. */
@@ -48,7 +54,7 @@ export function renderFormat(format: OutputFormat, report: Report, options: Rend
     case 'markdown':
       return renderMarkdown(report, options.top !== undefined ? { top: Math.min(options.top, 25) } : {});
     case 'junit':
-      return renderJunit(report);
+      return renderJunit(report, options.failOn ? { failOn: options.failOn } : {});
     case 'github':
       return renderGithub(report);
     case 'sarif':

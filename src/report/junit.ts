@@ -3,6 +3,7 @@
  * failures carrying the evidence. Follows the junit-4 schema (testsuites > testsuite > testcase with
  * skipped/failure/system-out in that order). Pure: returns a string.
  */
+import type { Severity } from '../model/finding.js';
 import { evaluateBudget } from '../budget/evaluate.js';
 import type { GatedFinding, GateResult, LimitCheck } from '../model/budget.js';
 import type { Report } from '../model/report.js';
@@ -11,6 +12,8 @@ import { describeField, describeMeasurement, describeSubject, formatLimitValue, 
 export interface JunitOptions {
   /** Width of statement text in messages. */
   readonly width?: number;
+  /** Without a gate in the report: the severity from which a finding fails (default `error`). */
+  readonly failOn?: Severity | 'never';
 }
 
 /** Characters XML 1.0 does not allow at all, even escaped. */
@@ -124,10 +127,18 @@ function findingEvidence(f: GatedFinding, width: number): string {
   return lines.join('\n');
 }
 
-/** The report's gate verdict as JUnit XML; without a gate in the report, findings are gated at `error`. */
+/**
+ * The report's gate verdict as JUnit XML; without a gate in the report, findings are gated at
+ * `options.failOn` (default `error`).
+ */
 export function renderJunit(report: Report, options: JunitOptions = {}): string {
   const width = options.width ?? 100;
-  const gate = report.gate ?? evaluateBudget(report, undefined, { date: report.createdAt });
+  const gate =
+    report.gate ??
+    evaluateBudget(report, undefined, {
+      date: report.createdAt,
+      ...(options.failOn ? { failOn: options.failOn } : {}),
+    });
   const timestamp = report.createdAt.replace(/\.\d+Z$|Z$/, '');
   const suites: string[] = [];
   const common = { workload: report.workload.name, postgresql: report.target.serverVersion, 'fail-on': gate.failOn };

@@ -132,6 +132,14 @@ describe('reporters on the shared fixture report', () => {
     expect(failure.text).toMatch(/^budget: (limits|statements)\S* .*\(querygate\.budget\.yaml:\d+\)\nFAIL /);
   });
 
+  it("junit: a report without a budget verdict fails on the run's --fail-on, and on nothing without it", () => {
+    const { gate: _gate, ...ungated } = fixtureReport();
+    const failures = (xml: string) => Number(parseXml(xml).attributes.failures);
+    // The run exits 0 without --fail-on: its JUnit file must not say otherwise.
+    expect(failures(renderFormat('junit', ungated, { failOn: 'never' }))).toBe(0);
+    expect(failures(renderFormat('junit', ungated, { failOn: 'error' }))).toBeGreaterThan(0);
+  });
+
   it('junit: escapes statement text and drops characters XML cannot hold', () => {
     const nasty = `SELECT '<b>&amp;"x"' || $1 AS "a'b" -- \u0001 ]]> </failure>`;
     const base = fixtureReport();

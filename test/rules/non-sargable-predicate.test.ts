@@ -1,4 +1,8 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { columnPredicates } from '../../src/analyze/column-predicates.js';
+import { loadParser, parseStatement } from '../../src/analyze/parser.js';
 import rule from '../../src/rules/non-sargable-predicate.js';
+import { predicateFix } from '../../src/rules/shared/predicate-fix.js';
 import { ruleCases } from './harness.js';
 
 const p = 'predicates';
@@ -39,3 +43,20 @@ ruleCases(rule, [
   { fixture: p, statement: 'bad: function on an indexed column', options: { minRows: 100_000 }, expect: [] },
   { fixture: p, statement: 'bad: cast of an indexed column', severity: 'off', expect: [] },
 ]);
+
+describe('non-sargable-predicate: the fix of a date_trunc whose unit is a parameter', () => {
+  beforeAll(loadParser);
+
+  it('compares the bare column with a range whose length comes from the parameter', () => {
+    // An application's statement: the unit is $1, unknown to querygate (HTTP runs have no values).
+    const sql = 'SELECT id FROM orders o WHERE date_trunc($1, o.created_at) = date_trunc($2, now())';
+    const [predicate] = columnPredicates(sql, undefined, () => true).filter((c) => c.wrapper === 'function');
+    const fix = predicateFix(predicate!, 'public.orders', 'function');
+    expect(fix).toBe(
+      "compare the bare column with a range instead: o.created_at >= date_trunc($2, now()) AND o.created_at < date_trunc($2, now()) + ('1 ' || $1)::interval",
+    );
+    // The range is valid SQL, the unit bound as text.
+    const range = fix.slice(fix.indexOf(': ') + 2);
+    expect(() => parseStatement(`SELECT id FROM orders o WHERE ${range}`)).not.toThrow();
+  });
+});

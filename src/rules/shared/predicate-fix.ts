@@ -24,6 +24,15 @@ function firstArgument(node: unknown): string | undefined {
   return constantValue((typed[1].args as unknown[] | undefined)?.[0]);
 }
 
+/** The text of the first argument of the wrapping function call, when it is a parameter (`$3`). */
+function firstArgumentText(p: ColumnPredicate): string | undefined {
+  const typed = nodeType(p.sideNode);
+  if (!typed || typed[0] !== 'FuncCall') return undefined;
+  const first = nodeType((typed[1].args as unknown[] | undefined)?.[0]);
+  if (!first || first[0] !== 'ParamRef') return undefined;
+  return `$${Number(first[1].number)}`;
+}
+
 /**
  * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it;
  * `indexed` tells whether a B-tree on the bare column exists (a rewrite then needs no new index).
@@ -36,6 +45,11 @@ export function predicateFix(p: ColumnPredicate, relation: string, problem: Prob
       const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
       if (unit && p.use === 'equality') {
         return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'${bareIndex}`;
+      }
+      // The unit is a parameter (`date_trunc($1, created_at)`): the interval is built from it.
+      const unitText = p.wrapperName === 'date_trunc' ? firstArgumentText(p) : undefined;
+      if (unitText && p.use === 'equality') {
+        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + ('1 ' || ${unitText})::interval${bareIndex}`;
       }
       return proposeIndexSql(relation, [p.indexText], {
         note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
