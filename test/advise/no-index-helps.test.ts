@@ -39,8 +39,9 @@ describe('index advice when no index helps (real rules, validated on the planner
       expect(finding!.advice, needle).toBeUndefined();
       expect(finding!.suggestion, needle).not.toMatch(/CREATE INDEX/);
       expect(finding!.suggestion, needle).toMatch(/^no index helps: .*validated with rollback-build/);
+      // The planner's estimate rests on ANALYZE's random sample: about 30%, a point either way.
       expect(finding!.suggestion, needle).toMatch(
-        /the filter keeps ~30% of the rows, so .*: reduce the rows read instead$/,
+        /the filter keeps ~(29|30|31)% of the rows, so .*: reduce the rows read instead$/,
       );
     }
   });
