@@ -80,7 +80,7 @@ export default defineRule({
             tableRows: Math.round(relationRows(relation)),
             rowsRead: Math.round(read),
             keptRows: Math.round(kept),
-            removedShare: round(share),
+            removedShare: round(share, 4),
             ...(index ? { index } : {}),
             filter: node.Filter,
             ...(loops > 1 ? { loops } : {}),

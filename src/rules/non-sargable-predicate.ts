@@ -103,7 +103,7 @@ export default defineRule({
           index: diagnosis.index.name,
           tableRows: Math.round(tableRows),
           rowsRead: Math.round(read.rows),
-          removedShare: round(removed),
+          removedShare: round(removed, 4),
         },
         data: {
           scan: scanKind(scan.node),

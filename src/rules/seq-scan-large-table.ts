@@ -87,7 +87,7 @@ export default defineRule({
           : {}),
         keptRows,
         ...(topN ? { returnedRows, sortKey: topN.sortKey.join(', ') } : {}),
-        removedShare: round(removed),
+        removedShare: round(removed, 4),
         nodeShare: round(share),
         ...(read.loops > 1 ? { loops: read.loops } : {}),
         ...(node.Filter ? { filter: node.Filter } : {}),

@@ -208,6 +208,16 @@ describe('seq-scan-large-table under a LIMIT, without --analyze', () => {
     expect(Math.abs(Number(planned.evidence.rowsRead) / 19_077 - 1)).toBeLessThan(0.1);
   });
 
+  it('keeps four decimals of the share removed, so that 99.95% is not written as 1', () => {
+    const found = finding(
+      runRule(rule, loadFixture(rule.id, 'scan.analyze')),
+      'bad: selective filter on an unindexed column',
+    )!;
+    expect(found.message).toMatch(/\(99\.9\d% removed by its filter\)/);
+    expect(found.evidence.removedShare).toBeGreaterThan(0.999);
+    expect(found.evidence.removedShare).toBeLessThan(1);
+  });
+
   it("grades on the planner's estimate when the report has no statistics for the statement", () => {
     const fixture = loadFixture(rule.id, 'scan');
     const report: Report = {

@@ -247,7 +247,9 @@ export async function executeRun(
       io.err('interrupted again: quitting without a report');
       process.exit(EXIT.interrupted);
     }
-    io.err(`\n${signal}: stopping the run and writing what was captured (press Ctrl-C again to quit now)`);
+    io.err(
+      `\n${signal}: stopping the run, then writing what was captured, if anything (press Ctrl-C again to quit now)`,
+    );
     controller.abort(`interrupted by ${signal}`);
   };
   process.on('SIGINT', onSignal);
