@@ -86,8 +86,16 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     const fixes = new Map<string, string>();
     for (const { q, i, f } of findings) {
       const where = q.source ? `"${q.source}"` : oneLine(q.query, 60);
+      // A budget that accepts the finding: say so, so that an accepted error is not read as failing.
+      const accepted = report.gate?.findings.find(
+        (g) =>
+          g.status === 'accepted' &&
+          g.fingerprint === q.fingerprint &&
+          g.finding.rule === f.rule &&
+          g.finding.message === f.message,
+      );
       lines.push(
-        `  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)`,
+        `  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)${accepted ? ', accepted by the budget' : ''}`,
       );
       lines.push(...wrapText(f.message, width, 10));
       if (f.nodePath) lines.push(...wrapText(f.nodePath, width, 14, '          at: '));

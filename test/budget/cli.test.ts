@@ -61,6 +61,10 @@ describe('querygate check and budget init (built binary)', () => {
     expect(check.code).toBe(0);
     expect(check.stdout).toContain('Gate PASSED');
     expect(check.stderr).toContain('using budget');
+    // Every finding the budget accepted says so in the list: an accepted error is not a failing one.
+    const errors = check.stdout.split('\n').filter((l) => /^ {2}ERROR /.test(l));
+    expect(errors.length).toBeGreaterThan(0);
+    for (const line of errors) expect(line).toMatch(/, accepted by the budget$/);
     // A second init does not overwrite it.
     const again = await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir });
     expect(again.code).toBe(2);
