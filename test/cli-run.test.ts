@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, withSession } from './support/db.js';
+import { createTestDatabase, scratchDatabase, withSession } from './support/db.js';
 import { runCli, runCliInterrupted } from './support/cli.js';
 import { validateReport } from './support/report-schema.js';
 
@@ -15,8 +15,7 @@ describe('querygate run (CLI)', () => {
   let dir: string;
   let url: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-cli-'));
-    url = await createTestDatabase('cli');
+    ({ dir, url } = await scratchDatabase('cli'));
   });
 
   it('runs a SQL workload on the embedded default and writes a schema-valid report', async () => {

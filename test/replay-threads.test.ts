@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import type { Workload, WorkloadStatement } from '../src/model/workload.js';
 import type { WireSession } from '../src/target/wire.js';
 import { createShareReplay, replayThreads, type LatencySink } from '../src/workload/replay.js';
 import { runCli, runCliInterrupted } from './support/cli.js';
-import { createTestDatabase, withSession } from './support/db.js';
+import { scratchDatabase, withSession } from './support/db.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const sql = (name: string) => here(`./fixtures/sql/${name}`);
@@ -128,8 +127,7 @@ describe('querygate run --threads (CLI)', () => {
   let dir: string;
   let url: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-threads-'));
-    url = await createTestDatabase('threads');
+    ({ dir, url } = await scratchDatabase('threads'));
   });
 
   it('gives exact call counts per statement and per round over 2 threads (the warm-up is not counted)', async () => {

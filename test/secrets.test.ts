@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './support/db.js';
+import { scratchDatabase } from './support/db.js';
 import { runCli } from './support/cli.js';
 
 const sql = (name: string) => fileURLToPath(new URL(`./fixtures/sql/${name}`, import.meta.url));
@@ -13,8 +12,7 @@ describe('passwords in output and reports (CLI)', () => {
   let dir: string;
   let url: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-secrets-'));
-    url = await createTestDatabase('secrets');
+    ({ dir, url } = await scratchDatabase('secrets'));
   });
 
   it('capture masks the passwords of its command line in the report, the warnings, the error and -v', async () => {

@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
+import { scratchDatabase, loadSqlFiles, withSession } from '../support/db.js';
 import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -28,8 +27,7 @@ describe('querygate run: index advice (CLI, real rules, external database)', () 
     );
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-advice-'));
-    url = await createTestDatabase('cli_advice');
+    ({ dir, url } = await scratchDatabase('cli_advice'));
     await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../../src/model/report.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase } from '../support/db.js';
+import { scratchDatabase } from '../support/db.js';
 
 const sql = (name: string) => fileURLToPath(new URL(`../fixtures/sql/${name}`, import.meta.url));
 const workload = ['--workload', sql('workload.sql'), '--repeat', '6', '--connections', '2'];
@@ -16,8 +16,7 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
   let first: Report;
 
   beforeAll(async () => {
-    url = await createTestDatabase('budget_run');
-    dir = mkdtempSync(join(tmpdir(), 'qg-run-budget-'));
+    ({ dir, url } = await scratchDatabase('budget_run'));
     const setup = await runCli(
       [
         'run',

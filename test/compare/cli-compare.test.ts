@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, loadSqlFiles } from '../support/db.js';
+import { scratchDatabase, loadSqlFiles } from '../support/db.js';
 
 /** A budget file whose compare: thresholds let every change of the fixture workload through. */
 const LENIENT_COMPARE = [
@@ -153,9 +153,8 @@ describe('querygate run --baseline (CLI)', () => {
   let dir: string;
   let url: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-baseline-'));
     // The pull request's database: the schema without orders_customer_idx.
-    url = await createTestDatabase('cmp_cli');
+    ({ dir, url } = await scratchDatabase('cmp_cli'));
     await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 

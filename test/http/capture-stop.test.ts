@@ -1,9 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase } from '../support/db.js';
+import { scratchDatabase } from '../support/db.js';
 
 /** A process that writes its pid to `file`, then runs for a minute (ignoring SIGTERM with `stubborn`). */
 function sleeper(file: string, stubborn = false): string {
@@ -69,8 +68,7 @@ describe('capture stops its command on every exit path (built binary)', () => {
   let url: string;
   let dir: string;
   beforeAll(async () => {
-    url = await createTestDatabase('capture_stop');
-    dir = mkdtempSync(join(tmpdir(), 'querygate-capture-stop-'));
+    ({ dir, url } = await scratchDatabase('capture_stop'));
   });
 
   it('SIGTERM to querygate alone stops what the command started too (a shell and its background job)', async () => {

@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/target/port.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, withSession } from '../support/db.js';
+import { scratchDatabase, withSession } from '../support/db.js';
 import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -19,8 +18,7 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   let dir: string;
   let url: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'querygate-http-cli-'));
-    url = await createTestDatabase('http_cli');
+    ({ dir, url } = await scratchDatabase('http_cli'));
   });
 
   it('replays routes through the app, prints the per-route table and fails --fail-on warning on the N+1', async () => {

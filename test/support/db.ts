@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import { openSession, type Session } from '../../src/target/pg.js';
 
@@ -22,6 +24,12 @@ export async function createTestDatabase(prefix = 'test'): Promise<string> {
     await db.close();
   }
   return url.toString();
+}
+
+/** A scratch directory and a fresh test database, for a test file's `beforeAll`. */
+export async function scratchDatabase(prefix: string): Promise<{ dir: string; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `querygate-${prefix.replace(/_/g, '-')}-`));
+  return { dir, url: await createTestDatabase(prefix) };
 }
 
 /** Runs `fn` with a session on `url`, closing it afterwards. */
