@@ -13,6 +13,7 @@ import {
   type PlanColumn,
   type PlanPredicate,
 } from '../analyze/plan-conditions.js';
+import { btreeLeadingWith } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import type { Finding } from '../model/finding.js';
@@ -275,18 +276,6 @@ function indexName(table: string, parts: readonly string[], taken: ReadonlySet<s
   return name;
 }
 
-/** True when an existing valid B-tree already starts with these columns (in this order). */
-function coveredBy(relation: RelationInfo, columns: readonly string[]): boolean {
-  return relation.indexes.some(
-    (index) =>
-      index.method === 'btree' &&
-      index.valid &&
-      !index.partial &&
-      columns.length <= index.columns.length &&
-      columns.every((c, i) => index.columns[i] === c),
-  );
-}
-
 /**
  * Proposes indexes for one finding of a statement, most promising first. Empty when the plan does
  * not tell which columns would help (no plan, no condition on the relation).
@@ -336,7 +325,7 @@ export function generateCandidates(
     for (const alternatives of c.ors) {
       const needed = alternatives.filter(
         (a, i) =>
-          !(a.column && coveredBy(relation, [a.column])) && alternatives.findIndex((b) => b.key === a.key) === i,
+          !(a.column && btreeLeadingWith(relation, [a.column])) && alternatives.findIndex((b) => b.key === a.key) === i,
       );
       const [first, ...rest] = needed;
       if (!first) continue;
@@ -406,7 +395,8 @@ export function generateCandidates(
 
     const seen = new Set<string>();
     for (const p of proposals) {
-      if (p.columns && coveredBy(relation, p.columns)) continue;
+      // An existing valid B-tree already starts with these columns (in this order).
+      if (p.columns && btreeLeadingWith(relation, p.columns)) continue;
       const candidate: IndexCandidate = {
         relation: relation.name,
         schema: relation.schema,
