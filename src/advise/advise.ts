@@ -303,8 +303,18 @@ export async function adviseDetails(
     }
   }
   const warnings: string[] = [];
-  const canValidate = (c: IndexCandidate) =>
-    (capabilities.hypopg !== 'none' && c.method === 'btree') || capabilities.build;
+  // HypoPG simulates B-trees only; a rolled-back build validates any index where it is allowed.
+  const hypothetical = (c: IndexCandidate) =>
+    capabilities.hypopg !== 'none' && candidateIndexes(c).every((index) => index.method === 'btree');
+  const canValidate = (c: IndexCandidate) => hypothetical(c) || capabilities.build;
+  /** The planner's verdict on a candidate (and the indexes judged with it) for these statements. */
+  const validate = async (c: IndexCandidate, statements: readonly ExplainTarget[]) => {
+    let outcome: ValidationOutcome | undefined;
+    if (hypothetical(c)) outcome = await validateWithHypopg(session, c, statements, capabilities, settings);
+    if ((!outcome || !outcome.ok) && capabilities.build)
+      outcome = await validateWithBuild(session, c, statements, capabilities, settings);
+    return outcome;
+  };
   const limit = options.maxValidations ?? DEFAULT_MAX_VALIDATIONS;
   const toValidate = [...groups.values()].filter((g) => canValidate(g.candidate));
   if (toValidate.length > 0) {
@@ -324,14 +334,10 @@ export async function adviseDetails(
       skipped++;
       continue;
     }
-    const queries = group.queries.map((i) => targets.get(i)!);
-    let outcome: ValidationOutcome | undefined;
-    if (capabilities.hypopg !== 'none' && group.candidate.method === 'btree') {
-      outcome = await validateWithHypopg(session, group.candidate, queries, capabilities, settings);
-    }
-    if ((!outcome || !outcome.ok) && capabilities.build) {
-      outcome = await validateWithBuild(session, group.candidate, queries, capabilities, settings);
-    }
+    const outcome = await validate(
+      group.candidate,
+      group.queries.map((i) => targets.get(i)!),
+    );
     group.outcome = outcome;
     if (outcome && !outcome.ok && outcome.code === '42501') {
       denied.relations.add(group.candidate.relation);
@@ -471,12 +477,8 @@ export async function adviseDetails(
       also: rest.flatMap(candidateIndexes),
       reason: `indexes on ${picks.map((p) => p.candidate.relation).join(' and ')} judged together`,
     };
-    if (!candidateIndexes(candidate).every(canValidate) || Date.now() > deadline) continue;
-    let outcome: ValidationOutcome | undefined;
-    if (capabilities.hypopg !== 'none' && candidateIndexes(candidate).every((c) => c.method === 'btree'))
-      outcome = await validateWithHypopg(session, candidate, [target], capabilities, settings);
-    if ((!outcome || !outcome.ok) && capabilities.build)
-      outcome = await validateWithBuild(session, candidate, [target], capabilities, settings);
+    if (!canValidate(candidate) || Date.now() > deadline) continue;
+    const outcome = await validate(candidate, [target]);
     const after = outcome?.ok ? outcome.costs[0] : undefined;
     if (!outcome?.ok || !after?.used) continue;
     const base = outcome.costsBefore?.[0] ?? costBefore;
