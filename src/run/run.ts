@@ -50,17 +50,13 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     const setup = options.signal
       ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
       : control;
-    const skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step).catch(
-      (error: unknown) => {
-        // The statement in flight was cancelled: that is the interrupt, not a failure of the file.
-        if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));
-        throw error;
-      },
-    );
-    if (skipped) warnings.push(skipped);
+    let skipped: string | undefined;
     try {
+      skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step);
+      if (skipped) warnings.push(skipped);
       await checkStatements(setup, workload.statements);
     } catch (error) {
+      // The statement in flight was cancelled: that is the interrupt, not a failure of a file.
       if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));
       // The likely cause of a missing table: the setup files were not applied.
       if (skipped && error instanceof InputError) {
