@@ -14,6 +14,7 @@ import type { ResolvedRules } from '../config/config.js';
 import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
 import { statementComments } from './parser.js';
+import { costliestNode, nodeLabel } from './plan.js';
 import { planNodes } from './plan-facts.js';
 import { parseTree } from './sql-tree.js';
 
@@ -145,14 +146,30 @@ function oneFindingPerFix(
  * context for it: reported as info, naming it in `evidence.explainedBy`, so that one slow statement
  * is not three warnings. A timing rule whose severity the configuration changed keeps it.
  */
-function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>): Finding[] {
+function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>, query: QueryReport): Finding[] {
   const cause = findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
-  if (!cause) return [...findings];
+  if (!cause) {
+    const suggestion = unexplainedTime(query);
+    return findings.map((f) => (timing.has(f.rule) ? { ...f, suggestion } : f));
+  }
   return findings.map((f) =>
     timing.has(f.rule) && f.severity !== 'info'
       ? { ...f, severity: 'info' as const, evidence: { ...f.evidence, explainedBy: cause.rule } }
       : f,
   );
+}
+
+/**
+ * What a timing finding suggests when no other finding says why the statement is slow: where its
+ * plan spends, or how to get a plan that says more.
+ */
+function unexplainedTime(query: QueryReport): string {
+  if (!query.plan)
+    return `no plan was captured for it${query.planNote ? ` (${query.planNote})` : ''}: no rule could say why`;
+  const node = nodeLabel(costliestNode(query.plan.root));
+  return query.plan.mode === 'analyze'
+    ? `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`
+    : `no rule explains its time from the generic plan, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
 }
 
 /**
@@ -255,7 +272,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
         else findings.push(finding);
       }
     }
-    const kept = timeAsContext(oneFindingPerFix(findings), timing);
+    const kept = timeAsContext(oneFindingPerFix(findings), timing, query);
     kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
     return { ...query, findings: kept, suppressed };
   });

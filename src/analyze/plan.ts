@@ -48,6 +48,22 @@ export function planRelations(root: PlanNode): string[] {
   return [...names].sort();
 }
 
+/**
+ * The node that costs most on its own (its total minus its children's): by actual time over all
+ * loops when the plan was analyzed, else by the planner's cost.
+ */
+export function costliestNode(root: PlanNode): PlanNode {
+  const analyzed = root['Actual Total Time'] !== undefined;
+  const total = (node: PlanNode) =>
+    analyzed ? (node['Actual Total Time'] ?? 0) * (node['Actual Loops'] ?? 1) : node['Total Cost'];
+  let best = { node: root, own: Number.NEGATIVE_INFINITY };
+  for (const { node } of walkPlan(root)) {
+    const own = total(node) - (node.Plans ?? []).reduce((sum, child) => sum + total(child), 0);
+    if (own > best.own) best = { node, own };
+  }
+  return best.node;
+}
+
 /** Total number of rows a node produced over all its loops (ANALYZE only). */
 export function actualRowsTotal(node: PlanNode): number | undefined {
   if (node['Actual Rows'] === undefined) return undefined;

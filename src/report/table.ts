@@ -1,6 +1,6 @@
 /** The terminal summary: statements ranked by database time, then findings. Pure: returns a string. */
 import Table from 'cli-table3';
-import { nodeLabel, walkPlan } from '../analyze/plan.js';
+import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, type Column } from './columns.js';
@@ -15,16 +15,9 @@ export interface TableOptions {
   readonly width?: number;
 }
 
-/** The most expensive node of a plan, by its own cost (total minus its children's). */
-export function costliestNode(report: Report['queries'][number]): string {
-  if (!report.plan) return report.planNote ? '-' : '-';
-  let best = { label: '-', cost: -1 };
-  for (const { node } of walkPlan(report.plan.root)) {
-    const children = (node.Plans ?? []).reduce((s, c) => s + c['Total Cost'], 0);
-    const own = node['Total Cost'] - children;
-    if (own > best.cost) best = { label: nodeLabel(node), cost: own };
-  }
-  return best.label;
+/** The label of the plan's most expensive node, '-' without a plan. */
+function costliestLabel(query: Report['queries'][number]): string {
+  return query.plan ? nodeLabel(costliestNode(query.plan.root)) : '-';
 }
 
 export function renderTable(report: Report, options: TableOptions = {}): string {
@@ -50,7 +43,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     { head: 'p95', width: 10, dropOrder: 3, cell: (q) => formatMs(q.latency?.p95) },
     { head: 'rows/call', width: 11, dropOrder: 2, cell: (q) => formatCount(q.rowsPerCall) },
     { head: 'blks/call', width: 11, dropOrder: 4, cell: (q) => formatCount(q.sharedBlksPerCall) },
-    { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestNode },
+    { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestLabel },
   ];
   const { columns, lastWidth: queryWidth } = fitColumns(all, width, 30);
   const table = new Table({

@@ -166,14 +166,18 @@ describe('timing findings as context', () => {
     const slow = findings.find((f) => f.rule === 'slow-mean')!;
     expect(slow.severity).toBe('info');
     expect(slow.evidence.explainedBy).toBe('seq-scan-large-table');
-    // Without the plan finding, the slow mean is a warning of its own.
+    expect(slow.suggestion).toContain('see the plan findings');
+    // Without the plan finding, the slow mean is a warning of its own, and says where the plan spends.
     const alone = applyRules(report, {
       statements: fixture.statements,
       rules: resolveRules({ 'seq-scan-large-table': 'off' }),
     });
-    expect(bySource(alone, 'bad: selective filter on an unindexed column').findings.map((f) => f.severity)).toEqual([
-      'warning',
-    ]);
+    const own = bySource(alone, 'bad: selective filter on an unindexed column').findings;
+    expect(own.map((f) => f.severity)).toEqual(['warning']);
+    expect(own[0]!.suggestion).not.toContain('see the plan findings');
+    expect(own[0]!.suggestion).toMatch(
+      /^no rule explains its time from the generic plan, whose costliest node is Seq Scan on events/,
+    );
   });
 
   it('keeps the severity the configuration gave a timing rule', () => {
