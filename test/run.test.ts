@@ -91,7 +91,7 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(report.queries.length).toBeGreaterThan(0);
   });
 
-  it('stops during index advice on abort: plans and findings kept, no advice, marked incomplete', async () => {
+  it('stops during index advice on abort: plans and findings kept, no candidate judged, marked incomplete', async () => {
     const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
     const controller = new AbortController();
     const report = await runWorkload({
@@ -111,8 +111,9 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(finding).toBeDefined();
     expect(finding.advice).toBeUndefined();
     expect(report.warnings).toContain(
-      'run stopped during index advice (interrupted by SIGTERM): the report has plans and findings, without index advice',
+      'run stopped during index advice (interrupted by SIGTERM): the report keeps the advice validated before the stop',
     );
+    expect(report.warnings.join('\n')).toMatch(/index advice stopped by the interrupt with (\d+) of \1 candidate/);
     const left = await withSession(url, (s) =>
       s.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'querygate_candidate%'"),
     );

@@ -61,6 +61,11 @@ export interface AdviseOptions {
   /** Time for validating candidates per report, ms (default 2 min); the rest stay unvalidated. */
   readonly maxValidationMs?: number;
   readonly onStep?: (message: string) => void;
+  /**
+   * True once the run was interrupted (its statement in flight is then cancelled): advice stops
+   * there and keeps what was validated before, sending nothing more to the server.
+   */
+  readonly stopped?: () => boolean;
 }
 
 export const DEFAULT_MIN_IMPROVEMENT = 0.5;
@@ -280,12 +285,19 @@ export async function adviseDetails(
     lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
   };
   const statements = options.statements ?? [];
+  const stopped = options.stopped ?? (() => false);
   const targets = new Map<number, ExplainTarget>();
   const before = new Map<number, number>();
   for (const queryIndex of new Set(work.map((w) => w.queryIndex))) {
     const target = explainTarget(report.queries[queryIndex]!, statements);
-    if (!target) continue;
-    const [cost] = await explainCosts(session, [target], settings);
+    if (!target || stopped()) continue;
+    let cost: number | undefined;
+    try {
+      [cost] = await explainCosts(session, [target], settings);
+    } catch (error) {
+      if (!stopped()) throw error;
+      continue;
+    }
     if (cost === undefined) continue;
     targets.set(queryIndex, target);
     before.set(queryIndex, cost);
@@ -328,16 +340,33 @@ export async function adviseDetails(
   // relations, and the server's reasons.
   const denied = { relations: new Set<string>(), reasons: new Set<string>() };
   const deadline = Date.now() + (options.maxValidationMs ?? DEFAULT_MAX_VALIDATION_MS);
+  let unfinished = 0;
   for (const [n, group] of toValidate.entries()) {
+    if (stopped()) {
+      unfinished = toValidate.length - n;
+      break;
+    }
     // Statements come most expensive first, so a limit leaves out the least important candidates.
     if (n >= limit || Date.now() > deadline) {
       skipped++;
       continue;
     }
-    const outcome = await validate(
-      group.candidate,
-      group.queries.map((i) => targets.get(i)!),
-    );
+    let outcome: ValidationOutcome | undefined;
+    try {
+      outcome = await validate(
+        group.candidate,
+        group.queries.map((i) => targets.get(i)!),
+      );
+    } catch (error) {
+      if (!stopped()) throw error;
+      unfinished = toValidate.length - n;
+      break;
+    }
+    // A validation the interrupt cancelled says nothing of the candidate.
+    if (stopped() && !outcome?.ok) {
+      unfinished = toValidate.length - n;
+      break;
+    }
     group.outcome = outcome;
     if (outcome && !outcome.ok && outcome.code === '42501') {
       denied.relations.add(group.candidate.relation);
@@ -431,7 +460,7 @@ export async function adviseDetails(
         updated = { ...finding, suggestion: noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze') };
         noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
-    } else if (!perCandidate.some((r) => r.method !== undefined)) {
+    } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
       const unchecked = item.candidates.filter(
         (c) => !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
@@ -458,6 +487,7 @@ export async function adviseDetails(
   // statement got "no index helps", the best candidate of each relation is judged together.
   const combined = new Set<string>();
   for (const queryIndex of new Set(noIndex.map((n) => n.queryIndex))) {
+    if (stopped()) break;
     const items = work.filter((w) => w.queryIndex === queryIndex && tried.has(w));
     const bestByRelation = new Map<string, CandidateResult>();
     for (const item of items) {
@@ -478,7 +508,14 @@ export async function adviseDetails(
       reason: `indexes on ${picks.map((p) => p.candidate.relation).join(' and ')} judged together`,
     };
     if (!canValidate(candidate) || Date.now() > deadline) continue;
-    const outcome = await validate(candidate, [target]);
+    let outcome: ValidationOutcome | undefined;
+    try {
+      outcome = await validate(candidate, [target]);
+    } catch (error) {
+      if (!stopped()) throw error;
+      break;
+    }
+    if (stopped()) break;
     const after = outcome?.ok ? outcome.costs[0] : undefined;
     if (!outcome?.ok || !after?.used) continue;
     const base = outcome.costsBefore?.[0] ?? costBefore;
@@ -522,6 +559,12 @@ export async function adviseDetails(
         `${other.advice.costBefore.toFixed(0)} to ${other.advice.costAfter.toFixed(0)}: ${other.advice.sql}`,
     };
     queries[queryIndex] = { ...query, findings };
+  }
+  if (unfinished > 0) {
+    warnings.push(
+      `index advice stopped by the interrupt with ${unfinished} of ${toValidate.length} candidate(s) not validated: ` +
+        'the advice shown was validated before it, and findings whose candidates were not all judged say nothing of them',
+    );
   }
   if (denied.relations.size > 0) {
     warnings.push(

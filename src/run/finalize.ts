@@ -208,21 +208,25 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       ...(input.analysis.allowIndexBuild ? { allowIndexBuild: true } : {}),
       ...(input.analysis.explainTimeoutMs !== undefined ? { explainTimeoutMs: input.analysis.explainTimeoutMs } : {}),
       onStep: step,
+      stopped: interrupted,
     });
   } catch (error) {
     if (!interrupted()) throw error;
   }
   if (advised && !interrupted()) return mergeSameFixes(advised);
-  // Interrupted during index advice: candidates cut short would read as refused by the planner, so
-  // the report keeps the plans and findings without any advice.
+  // Interrupted during index advice: advice stops at the interrupt and keeps what was validated
+  // before it (a candidate cut short is not judged, so it never reads as refused by the planner).
   await session?.cancelled;
   const reason = String(signal!.reason ?? 'interrupted');
+  const kept = advised ? mergeSameFixes(advised) : analyzed;
   return {
-    ...analyzed,
-    run: { ...analyzed.run, complete: false, interruptedBy: reason },
+    ...kept,
+    run: { ...kept.run, complete: false, interruptedBy: reason },
     warnings: [
-      ...analyzed.warnings,
-      `run stopped during index advice (${reason}): the report has plans and findings, without index advice`,
+      ...kept.warnings,
+      advised
+        ? `run stopped during index advice (${reason}): the report keeps the advice validated before the stop`
+        : `run stopped during index advice (${reason}): the report has plans and findings, without index advice`,
     ],
   };
 }

@@ -293,6 +293,41 @@ describe('index advice validated on a real PostgreSQL', () => {
     expect(advised.warnings.join('\n')).toMatch(/index candidate\(s\) not validated: over the limit of 1 candidates/);
   });
 
+  it('stops at an interrupt and keeps the advice validated before it, sending nothing after', async () => {
+    const full = await validatedOnce();
+    const session = await openSession(url);
+    const { session: spy, sent } = recording(session);
+    // The interrupt comes as the first candidate's build is rolled back.
+    const firstBuild = () => sent.findIndex((sql) => /^CREATE \/\*[^*]*\*\/ INDEX/.test(sql));
+    const stopped = () => firstBuild() >= 0 && sent.slice(firstBuild()).includes('ROLLBACK');
+    let cut: Awaited<ReturnType<typeof adviseDetails>>;
+    try {
+      cut = await adviseDetails(spy, report, { statements, allowIndexBuild: true, stopped });
+    } finally {
+      await session.close();
+    }
+    const afterStop = sent.slice(sent.indexOf('ROLLBACK', firstBuild()) + 1);
+    expect(afterStop).toEqual([]);
+    const tried = new Set(
+      cut.findings.flatMap((f) => f.results.filter((r) => r.method).map((r) => candidateKey(r.candidate))),
+    );
+    expect(tried.size).toBe(1);
+    const advised = cut.report.queries.flatMap((q) => q.findings.filter((f) => f.advice));
+    expect(advised.length).toBeGreaterThan(0);
+    // What was kept is what the full run validated for the same finding.
+    for (const q of cut.report.queries) {
+      const whole = full.report.queries.find((w) => w.fingerprint === q.fingerprint)!;
+      for (const [i, f] of q.findings.entries()) {
+        if (f.advice) expect(f.advice.costBefore).toBe(whole.findings[i]!.advice?.costBefore);
+        // A finding whose candidates were cut short is not told that no index helps.
+        if (!f.advice) expect(f.suggestion).not.toMatch(/no index/i);
+      }
+    }
+    expect(cut.report.warnings.join('\n')).toMatch(
+      /index advice stopped by the interrupt with \d+ of \d+ candidate\(s\) not validated/,
+    );
+  });
+
   it('always builds on the embedded database', async () => {
     const embedded: Report = { ...report, target: { ...report.target, kind: 'embedded' } };
     const { report: advised } = await advise({}, embedded);
