@@ -185,6 +185,11 @@ describe('the http section of a scenario', () => {
     expect(
       failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message,
     ).toMatch(/either SQL statements or HTTP routes/);
+    write('schema.sql', 'CREATE TABLE t (id int);\n');
+    expect(
+      failure('setup:\n  schema: [schema.sql, nope.sql]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n')
+        .message,
+    ).toMatch(/^bad\.yaml:2:24: setup\.schema: setup file not found: .*nope\.sql$/);
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: missing.har }]\n')).toMatchObject({
       code: 'FILE_NOT_FOUND',
     });

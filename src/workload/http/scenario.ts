@@ -5,10 +5,10 @@
  */
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration, parseValidatedYaml, readTextFile } from '../../config/yaml.js';
+import { parseDuration, parseValidatedYaml, readTextFile, yamlLocator } from '../../config/yaml.js';
 import { InputError } from '../../errors.js';
 import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { asList, readSetupFiles, toGenerator } from '../load.js';
+import { scenarioSetupFiles, toGenerator } from '../load.js';
 import { parseAccessLog } from './access-log.js';
 import { parseHar } from './har.js';
 import { ACCESS_LOG_METHODS, DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
@@ -242,12 +242,9 @@ function importedRoutes(
 /** Reads an HTTP scenario: setup files, the application, routes (written and imported) and the load. */
 export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}): HttpWorkload {
   const where = basename(path);
-  const file = parseValidatedYaml<HttpScenarioFile>(
-    readTextFile(path, 'scenario file'),
-    where,
-    'scenario.schema.json',
-    'SCENARIO_INVALID',
-  );
+  const text = readTextFile(path, 'scenario file');
+  const file = parseValidatedYaml<HttpScenarioFile>(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const at = yamlLocator(text, where);
   const section = file.http;
   if (!section) throw new InputError('SCENARIO_INVALID', `${where}: http: is required for an HTTP scenario`);
   if (file.statements !== undefined) {
@@ -320,8 +317,8 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
     setup: {
-      schema: readSetupFiles(asList(file.setup?.schema), base),
-      seed: readSetupFiles(asList(file.setup?.seed), base),
+      schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
+      seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
     },
     // An explicit base URL (flag) means the application is already running: do not start one.
     ...(app && overrides.baseUrl === undefined ? { app } : {}),
