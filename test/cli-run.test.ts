@@ -67,13 +67,16 @@ describe('querygate run (CLI)', () => {
     expect(events.plan.params).toHaveLength(2);
   });
 
-  it('reads DATABASE_URL from the environment', async () => {
+  it('reads DATABASE_URL from the environment, and COLUMNS for the width of output that is not a terminal', async () => {
     const out = join(dir, 'env.json');
     const result = await runCli(['run', '--workload', sql('workload.sql'), '--repeat', '1', '--out', out], {
-      env: { DATABASE_URL: url },
+      env: { DATABASE_URL: url, COLUMNS: '80' },
     });
     expect(result.code).toBe(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).target.kind).toBe('external');
+    const lines = result.stdout.split('\n');
+    expect(lines.some((line) => line.includes('Findings'))).toBe(true);
+    expect(lines.filter((line) => line.length > 80)).toEqual([]);
   });
 
   it('exits 2 naming the field and line of an invalid scenario', async () => {

@@ -17,11 +17,20 @@ export function processIO(): CliIO {
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     isTTY,
-    // Not a terminal (a CI log, a file): wide enough for every column of the summary.
-    columns: process.stdout.columns ?? 160,
+    columns: outputColumns(process.stdout.columns, process.env.COLUMNS),
     color: isTTY && !process.env.NO_COLOR,
     env: process.env,
   };
+}
+
+/**
+ * The width output is laid out for: the terminal's; else `COLUMNS` when it is set (a CI log or a
+ * pager of a known width); else wide enough for every column of the summary.
+ */
+export function outputColumns(terminal: number | undefined, env: string | undefined): number {
+  if (terminal) return terminal;
+  const fromEnv = Number(env);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 160;
 }
 
 /** Exit codes, documented in README.md. */

@@ -11,7 +11,7 @@ import type {
   RouteComparison,
   UnmatchedStatement,
 } from '../model/comparison.js';
-import { formatCount, formatMs, oneLine } from './format.js';
+import { formatCount, formatMs, oneLine, wrapText } from './format.js';
 
 export interface ComparisonTableOptions {
   /** ANSI colour in table borders and headings. */
@@ -163,10 +163,14 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   const style = options.color ? {} : { head: [], border: [] };
   const width = Math.max(80, options.width ?? 120);
   const lines: string[] = [];
-  lines.push(`querygate compare`, `  base: ${describeSide(c.base)}`, `  head: ${describeSide(c.head)}`);
+  lines.push(
+    `querygate compare`,
+    ...wrapText(describeSide(c.base), width, 8, '  base: '),
+    ...wrapText(describeSide(c.head), width, 8, '  head: '),
+  );
   const speed = describeSpeed(c);
-  if (speed) lines.push(`  ${speed}`);
-  lines.push('', comparisonHeadline(c));
+  if (speed) lines.push(...wrapText(speed, width, 4, '  '));
+  lines.push('', ...wrapText(comparisonHeadline(c), width, 2, ''));
 
   const shown = options.all
     ? c.statements
@@ -263,7 +267,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     for (const s of each.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
     if (each.length > 10) lines.push(`  … and ${each.length - 10} more`);
   }
-  for (const w of c.warnings) lines.push(`warning: ${w}`);
+  for (const w of c.warnings) lines.push(...wrapText(w, width, 9, 'warning: '));
   return lines.join('\n');
 }
 

@@ -46,8 +46,9 @@ export function renderFormat(format: OutputFormat, report: Report, options: Rend
         ...(options.width !== undefined ? { width: options.width } : {}),
         ...(options.top !== undefined ? { top: options.top } : {}),
       });
-      const width = Math.max(60, (options.width ?? 120) - 20);
-      return report.gate ? `${table}\n\n${renderGateText(report.gate, { width })}\n` : `${table}\n`;
+      return report.gate
+        ? `${table}\n\n${renderGateText(report.gate, { width: options.width ?? 120 })}\n`
+        : `${table}\n`;
     }
     case 'json':
       return renderJson(report);

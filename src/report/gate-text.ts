@@ -10,7 +10,7 @@ import type {
   LimitName,
 } from '../model/budget.js';
 import type { Report } from '../model/report.js';
-import { formatMs, oneLine } from './format.js';
+import { formatMs, oneLine, wrapText } from './format.js';
 
 /** What each limit measures, in words. */
 export const LIMIT_TITLES: Readonly<Record<LimitName, string>> = {
@@ -117,37 +117,51 @@ export function findingStatusText(f: GatedFinding): string {
 }
 
 export interface GateTextOptions {
-  /** Width of statement text in the lines. */
+  /** Terminal width: lines wrap at it, and statement text is cut to fit (at least 60). */
   readonly width?: number;
 }
 
 /** The gate's verdict for the terminal: verdict, violations, failing findings, skipped limits. */
 export function renderGateText(gate: GateResult, options: GateTextOptions = {}): string {
-  const width = options.width ?? 80;
-  const lines: string[] = [
+  const width = Math.max(60, options.width ?? 80);
+  const line = (text: string, first: string, indent = 7) => wrapText(text, width, indent, first);
+  const lines: string[] = line(
     `Gate ${verdictLine(gate)}${gate.budget !== undefined ? ` (budget ${gate.budget})` : ' (no budget: findings only)'}`,
-  ];
+    '',
+    2,
+  );
+  const statement = (query: string, tail: string) =>
+    `       ${oneLine(query, Math.max(30, width - 7 - tail.length))}${tail}`;
+  /** A statement is cut to keep its source on the line; the run and a route are short. */
+  const subjectLines = (subject: GateSubject) => {
+    const whole = describeSubject(subject, Number.MAX_SAFE_INTEGER);
+    if (subject.kind !== 'statement') return line(whole, '       ');
+    return [statement(subject.query, whole.slice(oneLine(subject.query, Number.MAX_SAFE_INTEGER).length))];
+  };
   for (const check of gate.limits) {
     const failing = check.measurements.filter((m) => !m.passed);
     if (check.status !== 'fail') continue;
-    lines.push(`  FAIL ${describeField(check, gate.budget)}`);
-    for (const m of failing)
-      lines.push(`       ${describeMeasurement(check, m)}`, `       ${describeSubject(m.subject, width)}`);
+    lines.push(...line(describeField(check, gate.budget), '  FAIL '));
+    for (const m of failing) lines.push(...line(describeMeasurement(check, m), '       '), ...subjectLines(m.subject));
   }
   for (const f of gate.findings.filter((x) => x.status === 'failing')) {
-    lines.push(`  FAIL finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`);
-    lines.push(`       ${oneLine(f.query, width)}${f.source !== undefined ? ` [${f.source}]` : ''}`);
-    if (f.acceptance?.expired) lines.push(`       ${findingStatusText(f)}`);
+    lines.push(...line(`finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`, '  FAIL '));
+    lines.push(statement(f.query, f.source !== undefined ? ` [${f.source}]` : ''));
+    if (f.acceptance?.expired) lines.push(...line(findingStatusText(f), '       '));
   }
   const passed = gate.limits.filter((l) => l.status === 'pass');
   if (passed.length > 0) lines.push(`  ${passed.length} limit(s) within budget`);
   for (const check of gate.limits.filter((l) => l.status === 'skipped')) {
-    lines.push(`  skipped ${describeField(check, gate.budget)}: ${check.note ?? 'nothing to measure'}`);
+    lines.push(...line(`${describeField(check, gate.budget)}: ${check.note ?? 'nothing to measure'}`, '  skipped ', 4));
   }
   for (const a of gate.unusedAcceptances) {
     lines.push(
-      `  note: accepted ${a.rule}${a.fingerprint !== undefined ? ` ${a.fingerprint}` : ''}${a.relation !== undefined ? ` on ${a.relation}` : ''}` +
-        `${a.line !== undefined ? ` (line ${a.line})` : ''} matched no finding: remove it?`,
+      ...line(
+        `accepted ${a.rule}${a.fingerprint !== undefined ? ` ${a.fingerprint}` : ''}${a.relation !== undefined ? ` on ${a.relation}` : ''}` +
+          `${a.line !== undefined ? ` (line ${a.line})` : ''} matched no finding: remove it?`,
+        '  note: ',
+        4,
+      ),
     );
   }
   return lines.join('\n');

@@ -27,12 +27,19 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   const lines: string[] = [];
   const t = report.target;
   lines.push(
-    `querygate ${report.tool.version} · PostgreSQL ${t.serverVersion} (${t.kind}${t.kind === 'external' ? ` ${t.address}/${t.database}` : ''}) · ` +
-      `workload ${report.workload.name}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
-      (report.totals.throughput ? `, ${formatCount(report.totals.throughput)} statements/s` : ''),
+    ...wrapText(
+      `querygate ${report.tool.version} · PostgreSQL ${t.serverVersion} (${t.kind}${t.kind === 'external' ? ` ${t.address}/${t.database}` : ''}) · ` +
+        `workload ${report.workload.name}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
+        (report.totals.throughput ? `, ${formatCount(report.totals.throughput)} statements/s` : ''),
+      width,
+      2,
+      '',
+    ),
   );
   if (!report.run.complete)
-    lines.push(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`);
+    lines.push(
+      ...wrapText(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`, width, 2, ''),
+    );
   type Query = Report['queries'][number];
   const all: Column<Query>[] = [
     { head: '#', width: 4, dropOrder: 0, cell: (_, i) => String(i + 1) },
@@ -112,6 +119,6 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       );
     }
   }
-  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  for (const w of report.warnings) lines.push(...wrapText(w, width, 9, 'warning: '));
   return lines.join('\n');
 }

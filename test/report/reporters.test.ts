@@ -35,7 +35,7 @@ describe('reporters on the shared fixture report', () => {
   });
 
   it('table: the terminal summary ends with the verdict and each violation', async () => {
-    const verdict = renderGateText(gate, { width: 100 });
+    const verdict = renderGateText(gate, { width: 120 });
     await expect(`${verdict}\n`).toMatchFileSnapshot(snapshot('outage-demo.gate.txt'));
     expect(verdict.split('\n')[0]).toMatch(/^Gate FAILED: 3 of \d+ limit\(s\) exceeded/);
     for (const check of gate.limits.filter((l) => l.status === 'fail'))

@@ -25,7 +25,7 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? process.cwd(),
-      env: { ...process.env, CI: 'true', NO_COLOR: '1', DATABASE_URL: '', ...options.env },
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', DATABASE_URL: '', COLUMNS: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: options.ownProcessGroup ?? false,
     });

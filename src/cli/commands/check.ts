@@ -68,7 +68,7 @@ export async function checkCommand(reportPath: string, flags: CheckFlags, io: Cl
   // The verdict and the violations are always printed: the table ends with them; without it they go
   // to stdout when it is free (--quiet, --output-dir), else to stderr, next to a document on stdout.
   if (!tableOnStdout(flags)) {
-    const text = renderGateText(gate, { width: Math.max(60, io.columns - 20) });
+    const text = renderGateText(gate, { width: io.columns });
     const stdoutFree = flags.outputDir !== undefined || !(flags.format ?? []).some((f) => f !== 'table');
     if (stdoutFree) io.out(text);
     else io.err(text);

@@ -309,7 +309,7 @@ export async function executeRun(
   // A failed gate always says why: the terminal table ends with the verdict and the violations;
   // without it (--quiet, other formats on stdout) they go to stderr, as `check --quiet` prints them.
   if (gated.gate && !gated.gate.passed && !tableOnStdout(flags)) {
-    io.err(renderGateText(gated.gate, { width: Math.max(60, io.columns - 20) }));
+    io.err(renderGateText(gated.gate, { width: io.columns }));
   }
   const findingsExit = gated.gate
     ? gated.gate.passed
