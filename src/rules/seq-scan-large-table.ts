@@ -73,7 +73,9 @@ export default defineRule({
       const small = read.rows < options.minRows;
       const removed = removedShare(node, parallelDivisor, tableRows);
       const share = nodeShare(node, root, facts.fraction);
-      const keptRows = Math.round(rowsKept(facts));
+      // Stale statistics can estimate more rows than the table has.
+      const keptRows = Math.round(Math.min(rowsKept(facts), tableRows));
+      const keptEstimated = node['Actual Rows'] === undefined;
       // Under ORDER BY ... LIMIT, what the statement keeps of what the scan reads is the LIMIT's rows.
       const topN = topNAbove(facts, nodes);
       const returnedRows = topN ? Math.min(keptRows, Math.round(topN.returned)) : keptRows;
@@ -93,6 +95,7 @@ export default defineRule({
         ...(node.Filter ? { filter: node.Filter } : {}),
       };
       const name = relation?.name ?? node['Relation Name'] ?? '?';
+      const reads = describeRead(read, tableRows);
       const base = {
         relation: name,
         nodePath: formatPath(path),
@@ -100,7 +103,10 @@ export default defineRule({
         data: {
           scan: scanKind(node),
           relation: name,
-          reads: describeRead(read, tableRows),
+          reads,
+          // The planner's estimate of what the filter keeps is a guess for a parameter or a pattern
+          // (said once: a read already given as an estimate says so for the sentence).
+          keptRows: `${keptEstimated && !reads.includes('estimated') ? 'an estimated ' : ''}${count(keptRows)}`,
           // Floored near 100% so that "100%" means every row was removed.
           removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
           nodePercent: Math.round(share * 100),
@@ -133,7 +139,7 @@ export default defineRule({
                   sortKey: topN.sortKey.join(', '),
                   kept:
                     node.Filter !== undefined
-                      ? ` and keeps ${count(keptRows)} (${base.data.removedPercent}% removed by its filter)`
+                      ? ` and keeps ${base.data.keptRows} (${base.data.removedPercent}% removed by its filter)`
                       : '',
                 },
               }

@@ -14,7 +14,7 @@ ruleCases(rule, [
     fixture: 'scan',
     statement: 'bad: selective filter on an unindexed column',
     expect: [{ messageId: 'selective', severity: 'error' }],
-    message: /reads all 30,000 rows of the table to keep 15 /,
+    message: /reads all 30,000 rows of the table to keep an estimated 15 /,
     suggestion: /^CREATE INDEX ON public\.events \(account_id\); -- not validated on the planner$/,
   },
   {
@@ -65,7 +65,7 @@ ruleCases(rule, [
     statement: 'bad: a filter that keeps most rows, then the first ten by an unindexed sort key',
     expect: [{ messageId: 'topN', severity: 'error' }],
     message:
-      /reads all 30,000 rows of the table and keeps 22,\d{3} \(25% removed by its filter\) to return the first 10 by created_at, id: /,
+      /reads all 30,000 rows of the table and keeps an estimated 22,\d{3} \(25% removed by its filter\) to return the first 10 by created_at, id: /,
     suggestion: /^CREATE INDEX ON public\.events \(created_at, id\); -- not validated on the planner; /,
   },
   {
