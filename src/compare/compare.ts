@@ -163,9 +163,10 @@ export function compareReports(
       (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0),
   );
 
+  const removedQueries = base.queries.filter((q) => !headBy.has(q.fingerprint));
   const added = head.queries
     .filter((q) => !baseBy.has(q.fingerprint))
-    .map((q) => unmatched(q, thresholds, true, baseRoutes));
+    .map((q) => unmatched(q, thresholds, true, baseRoutes, removedQueries));
   const removed = base.queries
     .filter((q) => !headBy.has(q.fingerprint))
     .map((q) => unmatched(q, thresholds, false, baseRoutes));
@@ -295,15 +296,74 @@ function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'
 }
 
 /**
- * A statement in one report only. A new one is a regression when it has an error finding, or when
- * a route that base also had runs it `callsPerRequest` times or more per request: on that route it
- * went from 0 calls to that many (a new query behind an existing endpoint).
+ * The removed statement a new one most likely replaces: the costliest that read exactly the same
+ * relations (a query whose text changed is a new statement, and the old one removed).
+ */
+function replacedBy(q: QueryReport, removed: readonly QueryReport[]): QueryReport | undefined {
+  const key = (r: QueryReport) => [...r.relations].sort().join(',');
+  const mine = key(q);
+  if (mine === '') return undefined;
+  return removed.filter((r) => key(r) === mine).sort((a, b) => b.totalMs - a.totalMs)[0];
+}
+
+/**
+ * A new statement judged on its cost: against the removed statement it replaces on plan cost and
+ * blocks per call, or, replacing none, on its share of head's database time (a new feature's query).
+ */
+function newStatementCost(q: QueryReport, t: CompareThresholds, removed: readonly QueryReport[]): ComparisonReason[] {
+  const replaced = replacedBy(q, removed);
+  if (replaced) {
+    const worse: ComparisonReason[] = [];
+    const better: ComparisonReason[] = [];
+    if (replaced.plan && q.plan)
+      judgeRelative(
+        'plan-cost',
+        'plan cost',
+        change(replaced.plan.totalCost, q.plan.totalCost),
+        t.planCost,
+        worse,
+        better,
+      );
+    judgeRelative(
+      'blocks-per-call',
+      'shared blocks per call',
+      change(replaced.sharedBlksPerCall, q.sharedBlksPerCall),
+      t.blocksPerCall,
+      worse,
+      better,
+    );
+    const text = replaced.query.replace(/\s+/g, ' ');
+    const was = replaced.source ?? (text.length > 60 ? `${text.slice(0, 59)}…` : text);
+    return worse.map((r) => ({
+      ...r,
+      message: `${r.message} against the removed statement it replaces on the same relations (${was})`,
+      evidence: { ...r.evidence, replaces: replaced.fingerprint },
+    }));
+  }
+  const { share, minMeanMs } = t.newStatement;
+  if (share >= 1 || q.dbTimeShare < share || q.meanMs < minMeanMs) return [];
+  return [
+    reason(
+      'new-statement',
+      'new-statement-costly',
+      `a new statement that takes ${(q.dbTimeShare * 100).toFixed(0)}% of head's database time (mean ${fmt(q.meanMs)} ms)`,
+      { share: q.dbTimeShare, meanMs: q.meanMs },
+    ),
+  ];
+}
+
+/**
+ * A statement in one report only. A new one is a regression when it has an error finding, when a
+ * route that base also had runs it `callsPerRequest` times or more per request (on that route it
+ * went from 0 calls to that many: a new query behind an existing endpoint), or when it is costly
+ * (`newStatementCost`).
  */
 function unmatched(
   q: QueryReport,
   t: CompareThresholds,
   isNew: boolean,
   baseRoutes: ReadonlySet<string>,
+  removed: readonly QueryReport[] = [],
 ): UnmatchedStatement {
   const onRoutes = isNew
     ? (q.routes ?? [])
@@ -320,6 +380,7 @@ function unmatched(
     : [];
   const regressions = isNew
     ? [
+        ...newStatementCost(q, t, removed),
         ...onRoutes,
         ...findingsOnlyIn(q.findings, [])
           .filter((f) => counts(f, t))

@@ -13,6 +13,7 @@ export const DEFAULT_COMPARE_THRESHOLDS: CompareThresholds = {
   callsPerRequest: 1,
   scanDowngradeMinRows: 10_000,
   newFindingSeverity: 'error',
+  newStatement: { share: 0.2, minMeanMs: 1 },
   timing: {
     minRounds: 3,
     alpha: 0.01,
@@ -43,6 +44,7 @@ export function resolveCompareThresholds(
     callsPerRequest: overrides.callsPerRequest ?? defaults.callsPerRequest,
     scanDowngradeMinRows: overrides.scanDowngradeMinRows ?? defaults.scanDowngradeMinRows,
     newFindingSeverity: overrides.newFindingSeverity ?? defaults.newFindingSeverity,
+    newStatement: { ...defaults.newStatement, ...overrides.newStatement },
     timing: { ...defaults.timing, ...overrides.timing },
     routes: {
       statementsPerRequest: { ...defaults.routes.statementsPerRequest, ...overrides.routes?.statementsPerRequest },

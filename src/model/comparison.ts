@@ -30,6 +30,12 @@ export interface CompareThresholds {
   readonly scanDowngradeMinRows: number;
   /** A finding of this rule severity that is new in head is a regression. */
   readonly newFindingSeverity: 'error' | 'warning' | 'info' | 'none';
+  /**
+   * A statement new in head is a regression when it takes at least `share` of head's database time
+   * at a mean of at least `minMeanMs` (a new feature's costly query). One that replaces a removed
+   * statement on the same relations is judged against it instead, on plan cost and blocks per call.
+   */
+  readonly newStatement: { readonly share: number; readonly minMeanMs: number };
   readonly timing: TimingThresholds;
   /** Per HTTP route, for reports with routes. */
   readonly routes: RouteThresholds;
@@ -81,6 +87,7 @@ export interface CompareThresholdOverrides {
   readonly callsPerRequest?: number;
   readonly scanDowngradeMinRows?: number;
   readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
+  readonly newStatement?: Partial<CompareThresholds['newStatement']>;
   readonly timing?: Partial<TimingThresholds>;
   readonly routes?: {
     readonly statementsPerRequest?: Partial<RelativeThreshold>;
@@ -192,6 +199,8 @@ export type RegressionKind =
   | 'calls-per-request'
   | 'scan-downgrade'
   | 'new-finding'
+  /** A statement new in head: costly on its own, or costlier than the removed one it replaces. */
+  | 'new-statement'
   | 'timing'
   /** Routes: statements per request (deterministic). */
   | 'route-statements'

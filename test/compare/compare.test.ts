@@ -258,6 +258,32 @@ describe('compareReports: calls per request and findings', () => {
     expect(flagged.added[0]?.regressions.map((r) => r.messageId)).toEqual(['new-finding']);
   });
 
+  it("calls a new statement that takes a large share of head's database time a regression, or one costlier than the removed statement it replaces", () => {
+    const costly = withoutIndex.queries.find((q) => q.query.startsWith('SELECT id, status, total_cents FROM orders'))!;
+    expect(costly.dbTimeShare).toBeGreaterThan(0.2);
+    // Without its error finding: the cost alone must make it a regression.
+    const head = mapQueries(withoutIndex, (q) => (q.fingerprint === costly.fingerprint ? { findings: [] } : {}));
+    const base = { ...head, queries: head.queries.filter((q) => q.fingerprint !== costly.fingerprint) };
+    const c = compareReports(base, head);
+    expect(c.verdict).toBe('regression');
+    expect(c.added[0]?.regressions.map((r) => r.messageId)).toEqual(['new-statement-costly']);
+    expect(c.added[0]?.regressions[0]?.message).toMatch(/^a new statement that takes 45% of head's database time/);
+    expect(compareReports(base, head, resolveCompareThresholds({ newStatement: { share: 1 } })).verdict).toBe('ok');
+    expect(compareReports(base, head, resolveCompareThresholds({ newStatement: { minMeanMs: 5 } })).verdict).toBe('ok');
+    // A rewrite of a statement (its text changed) is judged against the removed one on the same relations:
+    // as costly as before is no regression ...
+    const renamed = (r: Report) =>
+      mapQueries(r, (q) => (q.fingerprint === costly.fingerprint ? { fingerprint: 'rewritten', findings: [] } : {}));
+    expect(compareReports(renamed(withoutIndex), head).added[0]?.regressions).toEqual([]);
+    // ... and costlier than the indexed one it replaces is.
+    const rewrite = compareReports(renamed(withIndex), head).added[0]!;
+    expect(rewrite.regressions.map((r) => r.messageId)).toEqual(['plan-cost-up', 'blocks-per-call-up']);
+    expect(rewrite.regressions[0]?.evidence.replaces).toBe('rewritten');
+    expect(rewrite.regressions[0]?.message).toContain(
+      'against the removed statement it replaces on the same relations',
+    );
+  });
+
   it('matches by fingerprint only: other queryids, databases and servers do not matter', () => {
     const elsewhere: Report = {
       ...withIndex,
