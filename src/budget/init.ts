@@ -45,6 +45,17 @@ function withHeadroom(value: number, headroom: number, minSlack = 0): number {
   return roundUpNicely(Math.max(value * (1 + headroom), value + minSlack));
 }
 
+/** The name of `budget init`'s entry without matchers. */
+export const ANY_STATEMENT = 'any statement, a new one included';
+
+/** A statement's leading comment (`-- orders of a customer`), the name its author gave it. */
+function leadingComment(query: string): string | undefined {
+  const m = /^\s*(?:--[ \t]*([^\n]*)|\/\*\s*([\s\S]*?)\s*\*\/)/.exec(query);
+  const text = (m?.[1] ?? m?.[2])?.replace(/\s+/g, ' ').trim();
+  if (!text) return undefined;
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
 /** The starting budget as plain data (what `renderInitialBudget` writes). */
 export function initialBudget(
   report: Report,
@@ -75,20 +86,29 @@ export function initialBudget(
   }
   limits.errorRate = Math.min(1, Math.max(roundUpNicely(errorRate(report) * (1 + h)), 0.01));
 
-  const statements: StatementBudget[] = report.queries
-    .filter((q) => q.calls > 0)
-    .map((q) => {
-      const perRequest = maxOf((q.routes ?? []).map((r) => r.callsPerRequest));
-      return {
-        ...(q.source !== undefined ? { name: q.source } : {}),
-        fingerprint: q.fingerprint,
-        maxMeanMs: Math.max(withHeadroom(statementMeanMs(q).value, th, MIN_MEAN_SLACK_MS), MIN_MEAN_MS),
-        ...(q.plan ? { maxPlanCost: withHeadroom(q.plan.totalCost, h, 1) } : {}),
-        // Parameters vary between calls: a little absolute slack on top for tiny values.
-        maxBlocksPerCall: withHeadroom(q.sharedBlksPerCall, h, 4),
-        maxRowsPerCall: withHeadroom(q.rowsPerCall, h, 1),
-        ...(q.routes && q.routes.length > 0 ? { maxCallsPerRequest: withHeadroom(perRequest, h, 1) } : {}),
-      };
+  const measured = report.queries.filter((q) => q.calls > 0);
+  const statements: StatementBudget[] = measured.map((q) => {
+    const perRequest = maxOf((q.routes ?? []).map((r) => r.callsPerRequest));
+    const name = leadingComment(q.query) ?? q.source;
+    return {
+      ...(name !== undefined ? { name } : {}),
+      fingerprint: q.fingerprint,
+      maxMeanMs: Math.max(withHeadroom(statementMeanMs(q).value, th, MIN_MEAN_SLACK_MS), MIN_MEAN_MS),
+      ...(q.plan ? { maxPlanCost: withHeadroom(q.plan.totalCost, h, 1) } : {}),
+      // Parameters vary between calls: a little absolute slack on top for tiny values.
+      maxBlocksPerCall: withHeadroom(q.sharedBlksPerCall, h, 4),
+      maxRowsPerCall: withHeadroom(q.rowsPerCall, h, 1),
+      ...(q.routes && q.routes.length > 0 ? { maxCallsPerRequest: withHeadroom(perRequest, h, 1) } : {}),
+    };
+  });
+  // An entry without matchers applies to every statement, a new one included: none may cost more
+  // than the costliest one of today (a new feature's query has no entry of its own).
+  const planned = measured.filter((q) => q.plan);
+  if (measured.length > 0)
+    statements.push({
+      name: ANY_STATEMENT,
+      ...(planned.length > 0 ? { maxPlanCost: withHeadroom(maxOf(planned.map((q) => q.plan!.totalCost)), h, 1) } : {}),
+      maxBlocksPerCall: withHeadroom(maxOf(measured.map((q) => q.sharedBlksPerCall)), h, 4),
     });
 
   const accepted: AcceptedFinding[] = [];
@@ -135,6 +155,9 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
     if (isSeq(seq)) {
       seq.items.forEach((item, i) => {
         const q = report.queries.filter((x) => x.calls > 0)[i];
+        if (!q && isMap(item))
+          (item as YAMLMap).commentBefore =
+            ' No matchers: applies to every statement. No statement, a new one included, may cost more than the costliest of today.';
         if (q && isMap(item)) {
           (item as YAMLMap).commentBefore = ` ${q.query.replace(/\s+/g, ' ').trim().slice(0, 110)}`;
           // Fingerprints are hex: quote them so an all-digit one stays a string.

@@ -23,15 +23,48 @@ describe('budget init', () => {
     expect(gate.counts.violations).toBe(0);
     expect(gate.counts.failingFindings).toBe(0);
     expect(gate.passed).toBe(true);
-    // One entry per statement, by quoted fingerprint, with the statement text as a comment.
-    expect(budget.statements.map((s) => s.fingerprint)).toEqual(
-      report.queries.filter((q) => q.calls > 0).map((q) => q.fingerprint),
-    );
+    // One entry per statement, by quoted fingerprint, with the statement text as a comment, then
+    // one without matchers for every statement.
+    expect(budget.statements.map((s) => s.fingerprint)).toEqual([
+      ...report.queries.filter((q) => q.calls > 0).map((q) => q.fingerprint),
+      undefined,
+    ]);
     for (const q of report.queries) expect(text).toContain(`fingerprint: "${q.fingerprint}"`);
     expect(text).toContain(`# ${report.queries[0]!.query.replace(/\s+/g, ' ').slice(0, 40)}`);
     // Every finding is accepted, with a reason.
     const findings = report.queries.reduce((s, q) => s + q.findings.length, 0);
     expect(gate.counts.acceptedFindings).toBe(findings);
+  });
+
+  it("limits every statement, a new one included, to the cost of today's costliest", () => {
+    const budget = parseBudget(renderInitialBudget(report), 'b.yaml');
+    const any = budget.statements.at(-1)!;
+    expect(any).toMatchObject({ name: 'any statement, a new one included' });
+    expect(any.fingerprint ?? any.pattern).toBeUndefined();
+    const costliest = [...report.queries].sort((a, b) => b.sharedBlksPerCall - a.sharedBlksPerCall)[0]!;
+    const added: Report = {
+      ...report,
+      queries: [
+        ...report.queries,
+        { ...costliest, fingerprint: '0123456789abcdef', sharedBlksPerCall: costliest.sharedBlksPerCall * 3 + 10 },
+      ],
+    };
+    const gate = evaluateBudget(added, budget, { failOn: 'none' });
+    expect(gate.passed).toBe(false);
+    const failed = gate.limits.filter((l) => l.status === 'fail');
+    expect(failed.map((l) => l.field)).toEqual([`statements[${budget.statements.length - 1}].maxBlocksPerCall`]);
+    expect(failed[0]!.measurements.filter((m) => !m.passed).map((m) => m.subject)).toMatchObject([
+      { kind: 'statement', fingerprint: '0123456789abcdef' },
+    ]);
+  });
+
+  it("names an entry by the statement's leading comment", () => {
+    const named: Report = {
+      ...report,
+      queries: report.queries.map((q, i) => (i === 0 ? { ...q, query: `-- orders of a customer\n${q.query}` } : q)),
+    };
+    const budget = parseBudget(renderInitialBudget(named), 'b.yaml');
+    expect(budget.statements[0]!.name).toBe('orders of a customer');
   });
 
   it('leaves headroom: a report twice as expensive fails the budget', () => {
