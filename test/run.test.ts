@@ -190,6 +190,75 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(report.warnings.join('\n')).toMatch(/other sessions ran \d+ call\(s\) of [2-9] statement\(s\) in database/);
   });
 
+  describe('a runaway statement', () => {
+    const scenario = (name: string, load: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'querygate-runaway-'));
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(
+        file,
+        [
+          `load: { ${load} }`,
+          'statements:',
+          '  - name: lookup',
+          '    sql: SELECT owner FROM accounts WHERE id = $1',
+          '    params: [{ int: { min: 1, max: 100 } }]',
+          '  - name: runaway',
+          '    sql: SELECT pg_sleep(60)',
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const running = () =>
+      withSession(url, (s) =>
+        s.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'",
+        ),
+      );
+
+    for (const threads of [1, 2]) {
+      it(`is cancelled ${threads === 1 ? 'on the calling thread' : 'on worker threads'} when it outlives --duration, and reported as failing`, async () => {
+        const file = scenario('cut', `connections: 2, duration: 1s, rounds: 1, threads: ${threads}`);
+        const started = Date.now();
+        const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+        // 1 s of load, 5 s of grace, then the cancel: far from the statement's 60 s.
+        expect(Date.now() - started).toBeLessThan(25_000);
+        expect(report.run.complete).toBe(true);
+        const runaway = report.queries.find((q) => q.source === 'runaway')!;
+        expect(runaway.errors).toBeGreaterThan(0);
+        expect(runaway.errorSamples[0]).toMatch(/^cancelled by querygate after running \d/);
+        expect(runaway.findings.map((f) => [f.rule, f.severity])).toContainEqual(['statement-errors', 'error']);
+        expect(report.queries.find((q) => q.source === 'lookup')!.calls).toBeGreaterThan(0);
+        expect((await running()).rows[0]!.n).toBe(0);
+      });
+    }
+
+    it('fails at the statement timeout, which the report names', async () => {
+      const file = scenario('timeout', 'connections: 1, repeat: 1, rounds: 1, statementTimeout: 500ms');
+      const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+      const runaway = report.queries.find((q) => q.source === 'runaway')!;
+      expect(runaway.errors).toBe(1);
+      expect(runaway.errorSamples[0]).toBe(
+        "canceling statement due to statement timeout (the replay's statement timeout of 0.5 s, --statement-timeout)",
+      );
+    });
+
+    it('is cancelled at once on an interrupt, not left running on the server', async () => {
+      const file = scenario('interrupt', 'connections: 2, duration: 30s, rounds: 1, threads: 2');
+      const controller = new AbortController();
+      setTimeout(() => controller.abort('interrupted by SIGINT'), 1500);
+      const started = Date.now();
+      const report = await runWorkload({
+        workload: loadScenario(file, {}),
+        databaseUrl: url,
+        signal: controller.signal,
+      });
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(report.run.complete).toBe(false);
+      expect((await running()).rows[0]!.n).toBe(0);
+    });
+  });
+
   it('counts the errors, latencies and names of workload statements of one fingerprint together', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'querygate-fingerprint-'));
     const file = join(dir, 'shapes.yaml');

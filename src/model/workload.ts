@@ -43,6 +43,11 @@ export interface Workload {
     readonly shape: LoadShape;
     readonly warmupMs: number;
     readonly rounds: number;
+    /**
+     * statement_timeout of every replayed statement, ms: a runaway statement fails (and is reported)
+     * instead of holding the run and the database. Undefined in reports written before it existed.
+     */
+    readonly statementTimeoutMs?: number;
     /** Threads the connections are split over; undefined: one per core, at most one per connection. */
     readonly threads?: number;
   };

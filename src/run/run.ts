@@ -75,7 +75,12 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     };
     step(`replaying ${workload.statements.length} statement(s) over ${workload.load.connections} connection(s)`);
     const replay = await replayWorkload(workload, {
-      connect: () => target.connectReplay('querygate-replay'),
+      connect: () =>
+        target.connectReplay('querygate-replay', {
+          ...(workload.load.statementTimeoutMs !== undefined
+            ? { statementTimeoutMs: workload.load.statementTimeoutMs }
+            : {}),
+        }),
       // Worker threads of the replay open their own connections.
       connectionUrl: target.url,
       applicationName: 'querygate-replay',

@@ -3,6 +3,7 @@
  * small structural interface, so that the core never depends on the driver package.
  */
 import pg from 'pg';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EnvironmentError } from '../errors.js';
 import { createWireSession, WireServerError, type WireOptions, type WireSession } from './wire.js';
@@ -90,13 +91,58 @@ export async function openSession(url: string, applicationName = 'querygate'): P
 export async function openWireSession(
   url: string,
   applicationName = 'querygate',
-  options: WireOptions = {},
+  options: WireOptions & {
+    /** statement_timeout of every statement on the connection, ms. */
+    readonly statementTimeoutMs?: number;
+  } = {},
 ): Promise<WireSession> {
   const client = await connectClient(url, applicationName);
+  try {
+    if (options.statementTimeoutMs !== undefined)
+      await client.query(`SET statement_timeout = ${Math.max(1, Math.round(options.statementTimeoutMs))}`);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
   const socket = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
   // pg's own parser stops reading; the socket is ours from here on.
   socket.removeAllListeners('data');
-  return createWireSession(socket, options);
+  const { processID, secretKey, host, port } = client as unknown as {
+    processID?: number;
+    secretKey?: number;
+    host: string;
+    port: number;
+  };
+  const cancel =
+    typeof processID === 'number' && typeof secretKey === 'number'
+      ? () => sendCancelRequest(host, port, processID, secretKey)
+      : undefined;
+  return createWireSession(socket, { ...options, ...(cancel ? { cancel } : {}) });
+}
+
+/**
+ * A CancelRequest for backend `pid` (protocol 3.0: length, code 80877102, pid, secret key) on a
+ * connection of its own, as libpq's PQcancel sends it. Resolves when the server closed it, or after
+ * 2 s; never rejects (a cancel that cannot be sent leaves the statement to its statement_timeout).
+ */
+function sendCancelRequest(host: string, port: number, pid: number, secretKey: number): Promise<void> {
+  return new Promise((resolve) => {
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(80877102, 4);
+    packet.writeInt32BE(pid, 8);
+    packet.writeInt32BE(secretKey, 12);
+    const socket = host.startsWith('/') ? net.connect(`${host}/.s.PGSQL.${port}`) : net.connect(port, host);
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, 2000);
+    socket.once('connect', () => socket.write(packet));
+    socket.once('close', done);
+    socket.once('error', done);
+  });
 }
 
 async function connectClient(url: string, applicationName: string): Promise<pg.Client> {

@@ -14,7 +14,7 @@ export interface Target {
   /** Opens another session on the target database. */
   connect(applicationName?: string): Promise<Session>;
   /** Opens a lean connection for replaying statements (see wire.ts). */
-  connectReplay(applicationName?: string): Promise<WireSession>;
+  connectReplay(applicationName?: string, options?: { readonly statementTimeoutMs?: number }): Promise<WireSession>;
   /** Stops the embedded server (and removes its files); no-op for an external one. */
   close(): Promise<void>;
 }
@@ -45,7 +45,7 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
         info,
         url: server.url,
         connect: (name) => openSession(server.url, name),
-        connectReplay: (name) => openWireSession(server.url, name),
+        connectReplay: (name, options) => openWireSession(server.url, name, options),
         close: () => server.stop(),
       };
     } finally {
@@ -66,7 +66,7 @@ async function openExternal(url: string): Promise<Target> {
       info,
       url,
       connect: (name) => openSession(url, name),
-      connectReplay: (name) => openWireSession(url, name),
+      connectReplay: (name, options) => openWireSession(url, name, options),
       close: async () => undefined,
     };
   } finally {

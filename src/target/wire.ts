@@ -41,6 +41,12 @@ export interface WireSession {
   sendThen(message: Buffer, done: (error?: Error) => void): void;
   /** Runs a statement with the simple protocol (BEGIN, ROLLBACK). */
   simple(sql: string): Promise<void>;
+  /**
+   * Asks the server to cancel the statement running on this connection (a CancelRequest, as
+   * psql's Ctrl-C sends); the call then fails with SQLSTATE 57014. Absent when the session was
+   * not opened with what a cancel needs.
+   */
+  readonly cancel?: () => Promise<void>;
   close(): void;
 }
 
@@ -104,6 +110,8 @@ export interface WireOptions {
    * the public stream API: the path every runtime has, and the one TLS connections take.
    */
   readonly direct?: boolean;
+  /** Sends a CancelRequest for this connection's backend (`WireSession.cancel`). */
+  readonly cancel?: () => Promise<void>;
 }
 
 /**
@@ -390,6 +398,7 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
       query.write(sql, 5);
       return send(query);
     },
+    ...(options.cancel ? { cancel: options.cancel } : {}),
     close() {
       if (!closedError) socket.end(Buffer.from([0x58, 0, 0, 0, 4])); // X: Terminate
       fail(new Error('connection closed'));

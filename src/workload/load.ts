@@ -15,9 +15,12 @@ export interface LoadOverrides {
   readonly warmupMs?: number;
   readonly rounds?: number;
   readonly threads?: number;
+  readonly statementTimeoutMs?: number;
 }
 
 export const DEFAULT_CONNECTIONS = 4;
+/** statement_timeout of replayed statements: a statement this slow in a pre-deploy run is the finding. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
 export const DEFAULT_REPEAT = 10;
 export const DEFAULT_ROUNDS = 3;
 
@@ -136,6 +139,7 @@ export function loadSqlWorkload(
         shape: shapeOf(overrides, {}),
         warmupMs: overrides.warmupMs ?? 0,
         rounds: overrides.rounds ?? DEFAULT_ROUNDS,
+        statementTimeoutMs: overrides.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
         ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
       },
       overrides.rounds !== undefined,
@@ -153,6 +157,7 @@ interface ScenarioFile {
     count?: number;
     repeat?: number;
     warmup?: string | number;
+    statementTimeout?: string | number;
     rounds?: number;
     threads?: number;
   };
@@ -289,6 +294,11 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
         }),
         warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
         rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
+        statementTimeoutMs:
+          overrides.statementTimeoutMs ??
+          (load.statementTimeout !== undefined
+            ? parseDuration(load.statementTimeout, 'load.statementTimeout')
+            : DEFAULT_STATEMENT_TIMEOUT_MS),
         ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
       },
       (overrides.rounds ?? load.rounds) !== undefined,

@@ -45,7 +45,15 @@ const reply = (message: ReplayWorkerReply, transfer: ArrayBuffer[] = []) => port
 
 const sessions: WireSession[] = [];
 try {
-  for (let i = 0; i < data.connections; i++) sessions.push(await openWireSession(data.url, data.applicationName));
+  const timeout = data.workload.load.statementTimeoutMs;
+  for (let i = 0; i < data.connections; i++)
+    sessions.push(
+      await openWireSession(
+        data.url,
+        data.applicationName,
+        timeout !== undefined ? { statementTimeoutMs: timeout } : {},
+      ),
+    );
 } catch (error) {
   sessions.forEach((s) => s.close());
   const failure =

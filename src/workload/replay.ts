@@ -109,6 +109,15 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
 // ---------------------------------------------------------------------------------------------
 // One thread's share of the work (shared by the in-process replay and the worker threads).
 
+/** SQLSTATE of a statement cancelled by a cancel request or by statement_timeout. */
+const QUERY_CANCELED = '57014';
+/** How long a statement may run on after the end of a duration-bound run before it is cancelled. */
+export const CUT_OFF_GRACE_MS = 5_000;
+/** How often a running replay checks for a statement to cut off. */
+const WATCHDOG_MS = 200;
+
+const formatSeconds = (ms: number) => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
+
 /** Where latencies go: a LatencyRecorder in process, a growable Float64Array in a worker. */
 export interface LatencySink {
   record(ms: number): void;
@@ -200,9 +209,16 @@ export function createShareReplay<L extends LatencySink>(
   let errors = 0;
   let lostConnections = 0;
   const stopped = () => lostConnections >= sessions.length || options.isStopped();
+  /** Sessions with a call on the server, and those whose call was cancelled (cut off). */
+  const busy = sessions.map(() => false);
+  const cutOff = sessions.map(() => false);
+  /** End of the current duration-bound drive (warm-up or round), performance.now() time. */
+  let deadline: number | undefined;
+  const timeoutMs = load.statementTimeoutMs;
 
   /** Records a call's outcome (`ms`: its latency); returns false when the connection is gone. */
   const settle = (
+    k: number,
     i: number,
     record: boolean,
     ms: number,
@@ -225,10 +241,16 @@ export function createShareReplay<L extends LatencySink>(
       return true;
     }
     const server = asServerError(error);
-    if (record) {
+    const cancelled = cutOff[k] && server?.code === QUERY_CANCELED;
+    cutOff[k] = false;
+    if (record || cancelled) {
       outcome.errors++;
       errors++;
-      const message = server?.message ?? (error instanceof Error ? error.message : String(error));
+      const message = cancelled
+        ? `cancelled by querygate after running ${formatSeconds(ms)}: still running when the run stopped (an interrupt, or ${formatSeconds(CUT_OFF_GRACE_MS)} after the end of --duration)`
+        : server?.code === QUERY_CANCELED && timeoutMs !== undefined && /statement timeout/.test(server.message)
+          ? `${server.message} (the replay's statement timeout of ${formatSeconds(timeoutMs)}, --statement-timeout)`
+          : (server?.message ?? (error instanceof Error ? error.message : String(error)));
       if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message))
         outcome.errorSamples.push(message);
     }
@@ -249,6 +271,7 @@ export function createShareReplay<L extends LatencySink>(
     const session = sessions[k]!;
     const statement = statements[i]!;
     const start = performance.now();
+    busy[k] = true;
     try {
       if (!prepared[k]!.has(i)) {
         await session.prepare(names[i]!, statement.sql);
@@ -264,9 +287,11 @@ export function createShareReplay<L extends LatencySink>(
       } else {
         await session.execute(names[i]!, params);
       }
-      return settle(i, record, performance.now() - start, params);
+      busy[k] = false;
+      return settle(k, i, record, performance.now() - start, params);
     } catch (error) {
-      return settle(i, record, performance.now() - start, params, error);
+      busy[k] = false;
+      return settle(k, i, record, performance.now() - start, params, error);
     }
   };
 
@@ -303,10 +328,11 @@ export function createShareReplay<L extends LatencySink>(
         const ms = performance.now() - start;
         const done = current;
         const doneParams = currentParams;
+        busy[k] = false;
         if (error === undefined) {
           step();
-          settle(done, record, ms, doneParams);
-        } else if (settle(done, record, ms, doneParams, error)) {
+          settle(k, done, record, ms, doneParams);
+        } else if (settle(k, done, record, ms, doneParams, error)) {
           step();
         } else {
           resolve();
@@ -325,6 +351,7 @@ export function createShareReplay<L extends LatencySink>(
           return;
         }
         start = performance.now();
+        busy[k] = true;
         session.sendThen(message, answered);
         plan();
       };
@@ -332,14 +359,35 @@ export function createShareReplay<L extends LatencySink>(
       step();
     });
 
-  /** Runs all sessions until `next()` returns undefined. */
+  /**
+   * Runs all sessions until `next()` returns undefined. A statement still running when the run
+   * stopped (an interrupt, a lost connection elsewhere) or `CUT_OFF_GRACE_MS` after the end of a
+   * duration is cancelled: a runaway statement must not hold the run, nor keep running on the
+   * server after it. It is recorded as a failed call, so that the report shows it.
+   */
   const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
-    await Promise.all(sessions.map((_, k) => runSession(k, next, record)));
+    cutOff.fill(false);
+    const watchdog = setInterval(() => {
+      const late = deadline !== undefined && performance.now() > deadline + CUT_OFF_GRACE_MS;
+      if (!late && !stopped()) return;
+      sessions.forEach((session, k) => {
+        if (!busy[k] || cutOff[k] || !session.cancel) return;
+        cutOff[k] = true;
+        void session.cancel();
+      });
+    }, WATCHDOG_MS);
+    try {
+      await Promise.all(sessions.map((_, k) => runSession(k, next, record)));
+    } finally {
+      clearInterval(watchdog);
+      deadline = undefined;
+    }
   };
 
   const untilDeadline = (ms: number) => {
-    const deadline = performance.now() + ms;
-    return () => (performance.now() < deadline ? pick() : undefined);
+    const end = performance.now() + ms;
+    deadline = end;
+    return () => (performance.now() < end ? pick() : undefined);
   };
 
   const shape = load.shape;

@@ -49,7 +49,7 @@ describe('budget init', () => {
         { ...costliest, fingerprint: '0123456789abcdef', sharedBlksPerCall: costliest.sharedBlksPerCall * 3 + 10 },
       ],
     };
-    const gate = evaluateBudget(added, budget, { failOn: 'none' });
+    const gate = evaluateBudget(added, budget, { failOn: 'never' });
     expect(gate.passed).toBe(false);
     const failed = gate.limits.filter((l) => l.status === 'fail');
     expect(failed.map((l) => l.field)).toEqual([`statements[${budget.statements.length - 1}].maxBlocksPerCall`]);

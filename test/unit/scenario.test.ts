@@ -31,7 +31,13 @@ describe('scenario files', () => {
       'load:\n  connections: 3\n  duration: 2s\n  warmup: 500ms\nstatements:\n  - sql: SELECT $1::int\n    params:\n      - int: { min: 1, max: 5 }\n',
     );
     const w = loadScenario(path, {});
-    expect(w.load).toEqual({ connections: 3, shape: { kind: 'duration', durationMs: 2000 }, warmupMs: 500, rounds: 3 });
+    expect(w.load).toEqual({
+      connections: 3,
+      shape: { kind: 'duration', durationMs: 2000 },
+      warmupMs: 500,
+      rounds: 3,
+      statementTimeoutMs: 60_000,
+    });
     expect(w.statements[0]!.paramCount).toBe(1);
     expect(loadScenario(path, { connections: 8, repeat: 2 }).load.shape).toEqual({ kind: 'repeat', repeat: 2 });
   });

@@ -45,6 +45,7 @@ export interface RunFlags extends OutputFlags, BudgetFlags {
   duration?: number;
   count?: number;
   warmup?: number;
+  statementTimeout?: number;
   rounds?: number;
   threads?: number;
   analyze?: boolean;
@@ -120,6 +121,11 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('--duration <duration>', 'run for a time instead (e.g. 30s)', parseDurationFlag('--duration'))
     .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
+    .option(
+      '--statement-timeout <duration>',
+      'statement_timeout of each replayed statement (default 60s)',
+      parseDurationFlag('--statement-timeout'),
+    )
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
     .option(
       '--threads <n>',
@@ -165,6 +171,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     ...(flags.count !== undefined ? { count: flags.count } : {}),
     ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
     ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
+    ...(flags.statementTimeout !== undefined ? { statementTimeoutMs: flags.statementTimeout } : {}),
     ...(flags.rounds !== undefined ? { rounds: flags.rounds } : {}),
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
   };
