@@ -430,11 +430,16 @@ export async function adviseDetails(
       results: perCandidate,
     });
 
-    const helpful = perCandidate
+    const enough = perCandidate
       .filter(
         (r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement,
       )
       .sort((a, b) => a.costAfter! - b.costAfter!);
+    // An index that serves the filter beats one that serves only the ORDER BY: the latter's cost
+    // assumes the LIMIT finds its rows early, which a rare filter value (a search term, a status)
+    // turns into a walk of the whole index.
+    const servesFilter = enough.filter((r) => !r.candidate.sortOnly);
+    const helpful = servesFilter.length > 0 ? servesFilter : enough;
     let best = helpful[0];
     for (const r of helpful) {
       if (best && keyCount(r.candidate) < keyCount(best.candidate) && r.costAfter! <= best.costAfter! * SIMPLER_WITHIN)
@@ -449,7 +454,10 @@ export async function adviseDetails(
         costAfter: round(best.costAfter!, 2),
         improvement: round(best.improvement!, 3),
       };
-      updated = { ...finding, suggestion: combineSuggestions(advice.sql, finding.suggestion), advice };
+      const caveat = best.candidate.sortOnly
+        ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
+        : '';
+      updated = { ...finding, suggestion: combineSuggestions(`${advice.sql}${caveat}`, finding.suggestion), advice };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
       item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))

@@ -41,6 +41,12 @@ export interface IndexCandidate {
    * a sequential scan.
    */
   readonly also?: readonly IndexCandidate[];
+  /**
+   * The index serves only the ORDER BY, not the filter: a LIMIT stops its walk early only when the
+   * filter keeps many rows, and a rare value walks it whole. Its validated cost rests on the
+   * planner's guess of the filter's selectivity.
+   */
+  readonly sortOnly?: true;
 }
 
 export interface CandidateOptions {
@@ -316,6 +322,7 @@ export function generateCandidates(
       extension?: 'pg_trgm';
       columns?: string[];
       also?: { keys: string[]; nameParts: string[] }[];
+      sortOnly?: true;
     }[] = [];
     const q = quoteIdentifier;
     const btree = (columns: string[], reason: string) =>
@@ -391,7 +398,16 @@ export function generateCandidates(
         reason: `prefix search on ${col}`,
       });
     }
-    for (const col of c.sort) if (!c.eq.includes(col)) btree([col], `the sort on ${col}`);
+    for (const col of c.sort)
+      if (!c.eq.includes(col))
+        proposals.push({
+          method: 'btree',
+          keys: [q(col)],
+          nameParts: [col],
+          reason: `the sort on ${col}`,
+          columns: [col],
+          sortOnly: true,
+        });
 
     const seen = new Set<string>();
     for (const p of proposals) {
@@ -406,6 +422,7 @@ export function generateCandidates(
         name: '',
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
+        ...(p.sortOnly ? { sortOnly: true as const } : {}),
       };
       const key = candidateKey({
         ...candidate,

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adviseDetails, adviseReport, type AdvisedStatement } from '../../src/advise/advise.js';
@@ -8,7 +11,7 @@ import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { openSession, type Session } from '../../src/target/pg.js';
-import { loadSqlWorkload } from '../../src/workload/load.js';
+import { loadScenario, loadSqlWorkload } from '../../src/workload/load.js';
 import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -154,6 +157,56 @@ describe('index advice validated on a real PostgreSQL', () => {
       'CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE INDEX CONCURRENTLY users_email_trgm_idx ON public.users USING gin (email gin_trgm_ops);',
     );
     expect(advice!.costAfter).toBeLessThan(advice!.costBefore / 2);
+  });
+
+  it('prefers an index that serves a search filter to one that serves only its ORDER BY ... LIMIT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-advise-search-'));
+    const file = join(dir, 'search.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, repeat: 1, rounds: 1 }',
+        'statements:',
+        '  - sql: SELECT id FROM users WHERE name ILIKE $1 ORDER BY created_at DESC LIMIT 20',
+        "    params: [{ pick: ['%ser 199%'] }]",
+        '',
+      ].join('\n'),
+    );
+    const workload = loadScenario(file, {});
+    const search = await runWorkload({ workload, databaseUrl: url });
+    // Planned generically, as an HTTP run's statements are: the planner then guesses that the
+    // pattern keeps 0.5% of the rows.
+    const generic: Report = {
+      ...search,
+      queries: search.queries.map((q) => (q.plan ? { ...q, plan: { ...q.plan, mode: 'generic' as const } } : q)),
+    };
+    const input = withFindings(generic, {
+      ILIKE: (q) => findingAt(q, 'seq-scan-large-table', (l) => l.startsWith('Seq Scan'), 'public.users'),
+    });
+    const session = await openSession(url);
+    let details: Awaited<ReturnType<typeof adviseDetails>>;
+    try {
+      details = await adviseDetails(session, input, {
+        statements: workload.statements.map((s) => ({
+          fingerprint: s.fingerprint,
+          sql: s.sql,
+          paramCount: s.paramCount,
+        })),
+        allowIndexBuild: true,
+      });
+    } finally {
+      await session.close();
+    }
+    // Both lower the planner's cost enough, the ORDER BY index more: only because the planner guesses
+    // that the LIMIT finds its 20 rows after 4,000, which a rare term turns into a walk of the whole index.
+    const results = details.findings[0]!.results;
+    const trigram = results.find((r) => r.candidate.method === 'gin')!;
+    const sortOnly = results.find((r) => r.candidate.sortOnly)!;
+    expect(trigram.improvement).toBeGreaterThan(0.5);
+    expect(sortOnly.improvement).toBeGreaterThan(0.5);
+    expect(sortOnly.costAfter).toBeLessThan(trigram.costAfter!);
+    const advice = byText(details.report, 'ILIKE').findings[0]!.advice!;
+    expect(advice.sql).toContain('gin_trgm_ops');
   });
 
   it('suggests a B-tree for a selective filter on an unindexed column, and on an unindexed join column', async () => {
