@@ -2,7 +2,7 @@
  * EXPLAIN, safely. Every EXPLAIN runs inside a transaction that is rolled back, with a
  * statement_timeout, so that even `--analyze` of a write leaves the database as it was.
  */
-import type { CapturedPlan, PlanNode } from '../model/plan.js';
+import type { CapturedPlan, PlanNode, PlanSettings } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { INTERNAL_MARK } from './statements.js';
 
@@ -36,6 +36,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
   try {
     await session.query(request.savepoint ? 'SAVEPOINT querygate_explain' : 'BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
+    const settings = await readPlanSettings(session);
     let json: ExplainJson;
     let mode: CapturedPlan['mode'];
     if (known) {
@@ -69,6 +70,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
         totalCost: root['Total Cost'],
         ...(top['Planning Time'] !== undefined ? { planningMs: top['Planning Time'] } : {}),
         ...(top['Execution Time'] !== undefined ? { executionMs: top['Execution Time'] } : {}),
+        ...(settings ? { settings } : {}),
       },
     };
   } catch (error) {
@@ -91,6 +93,21 @@ export async function explainStatement(session: Session, request: ExplainRequest
     // Prepared statements are not transactional: ROLLBACK keeps them.
     if (prepared) await session.query('DEALLOCATE querygate_explain').catch(() => undefined);
   }
+}
+
+/**
+ * work_mem and hash_mem_multiplier as the planner sees them. pg_settings (rather than SHOW) gives
+ * work_mem in kB on every version and a missing hash_mem_multiplier (before 13) as no row.
+ */
+async function readPlanSettings(session: Session): Promise<PlanSettings | undefined> {
+  const { rows } = await session.query<{ name: string; setting: string }>(
+    `SELECT ${INTERNAL_MARK} name, setting FROM pg_settings WHERE name IN ('work_mem', 'hash_mem_multiplier')`,
+  );
+  const value = (name: string) => Number(rows.find((r) => r.name === name)?.setting ?? Number.NaN);
+  const workMemKb = value('work_mem');
+  const hashMemMultiplier = value('hash_mem_multiplier');
+  if (!(workMemKb > 0)) return undefined;
+  return { workMemKb, ...(hashMemMultiplier > 0 ? { hashMemMultiplier } : {}) };
 }
 
 async function explainRows(session: Session, sql: string, params?: readonly (string | null)[]): Promise<ExplainJson> {

@@ -68,4 +68,17 @@ export interface CapturedPlan {
   readonly planningMs?: number;
   /** ANALYZE only. */
   readonly executionMs?: number;
+  /** Memory settings in effect when the plan was made (absent in reports made before they were recorded). */
+  readonly settings?: PlanSettings;
+}
+
+/**
+ * The settings that decide whether a sort or hash spills: what a spill finding's fix must go above.
+ * Read in the transaction that explains, so a database's or role's `ALTER ... SET` is included.
+ */
+export interface PlanSettings {
+  /** `work_mem` in kB. */
+  readonly workMemKb: number;
+  /** `hash_mem_multiplier` (PostgreSQL 13+): hashes may use work_mem times this. */
+  readonly hashMemMultiplier?: number;
 }

@@ -1,6 +1,6 @@
 /** hash-spill: a hash join's hash table or a hash aggregate that did not fit in work_mem. */
 import { formatPath } from '../analyze/plan.js';
-import { findSpills, suggestedWorkMemMb } from '../analyze/spill.js';
+import { findSpills, hashWorkMemKb, settingsEvidence, spilledAt, suggestedWorkMem } from '../analyze/spill.js';
 import type { PlanNode } from '../model/plan.js';
 import { defineRule, type RuleFinding } from './define.js';
 
@@ -25,16 +25,19 @@ export default defineRule({
       if (spill.kind === 'sort') continue;
       const diskKb = Number(spill.evidence.diskKb ?? 0);
       if (spill.evidence.diskKb !== undefined && diskKb < options.minDiskKb) continue;
-      // Memory a hash needs: what one batch held times the batches, or what went to disk.
-      const needKb = Math.max(diskKb, Number(spill.evidence.peakMemoryKb ?? 0) * Number(spill.evidence.batches ?? 1));
+      const settings = query.plan?.settings;
+      const workMem = suggestedWorkMem(
+        hashWorkMemKb(spill.evidence, spill.kind, settings?.hashMemMultiplier),
+        settings,
+      );
       const messageId = spill.source === 'statistics' ? 'statistics' : spill.kind;
       findings.push({
         messageId,
         nodePath: formatPath(spill.node.path),
-        evidence: spill.evidence,
+        evidence: { ...spill.evidence, ...settingsEvidence(query) },
         data: { node: describeHash(spill.node.node) },
         suggestion:
-          `SET LOCAL work_mem = '${suggestedWorkMemMb(needKb / 3)}MB' for this statement (hash_mem_multiplier scales it for hashes)` +
+          `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}; hash_mem_multiplier scales it for hashes)` +
           (spill.kind === 'hash'
             ? ', hash the smaller side (check row estimates), or select fewer columns'
             : ', or group fewer rows (filter first)'),

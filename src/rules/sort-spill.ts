@@ -1,6 +1,6 @@
 /** sort-spill: a sort that did not fit in work_mem and used temporary files. */
 import { formatPath } from '../analyze/plan.js';
-import { findSpills, suggestedWorkMemMb } from '../analyze/spill.js';
+import { findSpills, settingsEvidence, sortMemoryKb, spilledAt, suggestedWorkMem } from '../analyze/spill.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -24,14 +24,15 @@ export default defineRule({
       const diskKb = Number(spill.evidence.diskKb ?? 0);
       if (diskKb < options.minDiskKb) continue;
       const sortKey = spill.evidence.sortKey;
-      const workMem = suggestedWorkMemMb(diskKb);
+      const settings = query.plan?.settings;
+      const workMem = suggestedWorkMem(sortMemoryKb(diskKb), settings);
       findings.push({
         messageId: spill.source,
         nodePath: formatPath(spill.node.path),
-        evidence: spill.evidence,
+        evidence: { ...spill.evidence, ...settingsEvidence(query) },
         data: { node: sortKey ? `the sort on ${sortKey}` : (spill.node.path[spill.node.path.length - 1] ?? 'Sort') },
         suggestion:
-          `SET LOCAL work_mem = '${workMem}MB' for this statement, sort fewer rows (filter or LIMIT first)` +
+          `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)` +
           (sortKey ? `, or an index in the order of ${sortKey} so that no sort is needed` : ''),
       });
     }

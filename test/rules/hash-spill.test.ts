@@ -6,6 +6,7 @@ ruleCases(rule, [
     fixture: 'hash.analyze',
     statement: 'bad: hash join of two large tables',
     expect: [{ messageId: 'hash', severity: 'warning' }],
+    suggestion: /^SET LOCAL work_mem = '\w+' for this statement \(it spilled at work_mem \w+;/,
   },
   {
     fixture: 'hash.analyze',
