@@ -70,20 +70,77 @@ export function actualRowsTotal(node: PlanNode): number | undefined {
   return node['Actual Rows'] * (node['Actual Loops'] ?? 1);
 }
 
-/** A one-line-per-node text rendering, like EXPLAIN's text format (for terminals and Markdown). */
+/** True for an InitPlan or SubPlan: a node that hangs off an expression of its parent, not a plan input. */
+export const isSubplan = (node: PlanNode): boolean =>
+  node['Parent Relationship'] === 'SubPlan' || node['Parent Relationship'] === 'InitPlan';
+
+/** "SubPlan 1", "InitPlan 2": the name the parent's expressions use for a subplan. */
+export const subplanName = (node: PlanNode): string =>
+  typeof node['Subplan Name'] === 'string' ? node['Subplan Name'] : String(node['Parent Relationship'] ?? 'SubPlan');
+
+/**
+ * True for a SubPlan its parent runs once and probes as a hash table (`(hashed SubPlan 1)` in the
+ * parent's condition, e.g. `NOT IN (SELECT ...)`), rather than once per row.
+ */
+export function isHashedSubplan(node: PlanNode, parent: PlanNode | undefined): boolean {
+  if (node['Parent Relationship'] !== 'SubPlan' || !parent) return false;
+  const name = subplanName(node).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const hashed = new RegExp(`hashed ${name}(?!\\d)`);
+  return Object.values(parent).some((v) => typeof v === 'string' && hashed.test(v));
+}
+
+/**
+ * How many times the planner expects a SubPlan to run per run of its parent (0 for an InitPlan or a
+ * hashed SubPlan, which run once). PostgreSQL charges a correlated SubPlan's cost to its parent for
+ * every row that evaluates it, so the parent's own cost (its total minus its inputs' and the
+ * once-only subplans') divided by its per-row subplans' costs counts the evaluations, whether the
+ * SubPlan sits in the output or in a filter. Falls back to the parent's rows.
+ */
+export function estimatedSubplanRuns(node: PlanNode, parent: PlanNode | undefined): number {
+  if (node['Parent Relationship'] !== 'SubPlan' || !parent || isHashedSubplan(node, parent)) return 0;
+  const children = parent.Plans ?? [];
+  const perRow = children.filter((c) => c['Parent Relationship'] === 'SubPlan' && !isHashedSubplan(c, parent));
+  const perRunCost = perRow.reduce((sum, c) => sum + c['Total Cost'], 0);
+  const inputs = children.filter((c) => !perRow.includes(c)).reduce((sum, c) => sum + c['Total Cost'], 0);
+  const own = parent['Total Cost'] - inputs;
+  if (perRunCost > 0 && own > 0) return Math.max(1, Math.round(own / perRunCost));
+  return Math.max(1, Math.round(parent['Plan Rows']));
+}
+
+/**
+ * A one-line-per-node text rendering, like EXPLAIN's text format (for terminals and Markdown):
+ * InitPlans and SubPlans appear under a `SubPlan 1` line, as EXPLAIN prints them, with how often
+ * they run where the plan says so or the planner's costs imply it.
+ */
 export function renderPlanText(root: PlanNode): string {
-  return walkPlan(root)
-    .map(({ node, depth }) => {
-      const indent = depth === 0 ? '' : `${'  '.repeat(depth - 1)}-> `;
-      const cost = `(cost=${node['Startup Cost'].toFixed(2)}..${node['Total Cost'].toFixed(2)} rows=${node['Plan Rows']})`;
-      const actual =
-        node['Actual Rows'] !== undefined
-          ? ` (actual rows=${node['Actual Rows']} loops=${node['Actual Loops'] ?? 1})`
-          : '';
-      const extras = ['Index Cond', 'Filter', 'Hash Cond', 'Join Filter', 'Sort Method']
-        .filter((k) => node[k] !== undefined)
-        .map((k) => `${'  '.repeat(depth + 1)}${k}: ${String(node[k])}`);
-      return [`${indent}${nodeLabel(node)}  ${cost}${actual}`, ...extras].join('\n');
-    })
-    .join('\n');
+  const lines: string[] = [];
+  const render = (node: PlanNode, level: number, parent: PlanNode | undefined): void => {
+    let depth = level;
+    if (isSubplan(node) && parent) {
+      // Aligned with the parent's conditions, its plan one step further in, as EXPLAIN prints it.
+      lines.push(`${'  '.repeat(depth)}${subplanName(node)}${subplanNote(node, parent)}`);
+      depth += 2;
+    }
+    const indent = depth === 0 ? '' : `${'  '.repeat(depth - 1)}-> `;
+    const cost = `(cost=${node['Startup Cost'].toFixed(2)}..${node['Total Cost'].toFixed(2)} rows=${node['Plan Rows']})`;
+    const actual =
+      node['Actual Rows'] !== undefined
+        ? ` (actual rows=${node['Actual Rows']} loops=${node['Actual Loops'] ?? 1})`
+        : '';
+    lines.push(`${indent}${nodeLabel(node)}  ${cost}${actual}`);
+    for (const k of ['Index Cond', 'Filter', 'Hash Cond', 'Join Filter', 'Sort Method'])
+      if (node[k] !== undefined) lines.push(`${'  '.repeat(depth + 1)}${k}: ${String(node[k])}`);
+    for (const child of node.Plans ?? []) render(child, depth + 1, node);
+  };
+  render(root, 0, undefined);
+  return lines.join('\n');
+}
+
+/** " (runs once)", " (hashed: runs once)", " (estimated runs=20)": how often a subplan runs. */
+function subplanNote(node: PlanNode, parent: PlanNode): string {
+  if (node['Parent Relationship'] === 'InitPlan') return ' (runs once)';
+  if (isHashedSubplan(node, parent)) return ' (hashed: runs once)';
+  if (node['Actual Loops'] !== undefined) return '';
+  const runs = estimatedSubplanRuns(node, parent);
+  return ` (estimated runs=${runs})`;
 }
