@@ -16,6 +16,7 @@ import unboundedResult from './unbounded-result.js';
 import nPlusOne from './n-plus-one.js';
 import indexScanFilter from './index-scan-filter.js';
 import statementErrors from './statement-errors.js';
+import correlatedSubplan from './correlated-subplan.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -32,6 +33,7 @@ export const RULES: readonly AnyRule[] = [
   nPlusOne,
   indexScanFilter,
   statementErrors,
+  correlatedSubplan,
   // querygate:rules-registry
 ];
 
