@@ -58,11 +58,15 @@ export interface CandidateOptions {
 
 export const DEFAULT_MAX_CANDIDATES = 10;
 
-/** Rules whose findings get index advice; `nested-loop-heavy` for joins on unindexed columns. */
+/**
+ * Rules whose findings get index advice; `nested-loop-heavy` for joins on unindexed columns,
+ * `correlated-subplan` for the correlation column of the table a subquery scans per outer row.
+ */
 export const ADVISED_RULES: readonly string[] = [
   'seq-scan-large-table',
   'non-sargable-predicate',
   'nested-loop-heavy',
+  'correlated-subplan',
   'index-scan-filter',
 ];
 
