@@ -214,7 +214,7 @@ export interface RouteReport {
   readonly status5xx: number;
   /** Responses per second in the route's own phase. */
   readonly throughput: number;
-  /** Length of the route's own phase, ms. */
+  /** Length of the route's own phase, ms, with the wait for the requests in flight at its end. */
   readonly phaseMs: number;
   /** Client-side latency in the route's own phase, ms. */
   readonly latency: RouteLatency;

@@ -222,6 +222,32 @@ describe('HTTP replay when the application misbehaves', () => {
     }
   });
 
+  it('a route slower than its phase is awaited and measured, not taken for a hung application', async () => {
+    const report = await runHttpWorkload({
+      workload: workload(
+        {
+          app: app('ok'),
+          routes: [
+            { name: 'user', method: 'GET', path: '/users/1', params: {}, headers: {}, weight: 1 },
+            { name: 'monthly report', method: 'GET', path: '/report?sleep=2.5', params: {}, headers: {}, weight: 1 },
+          ],
+        },
+        { shape: { kind: 'duration', durationMs: 1000 }, timeoutMs: 10_000 },
+      ),
+      databaseUrl: url,
+    });
+    expect(report.run.complete).toBe(true);
+    expect(report.routes).toHaveLength(2);
+    // One request per connection, sent at once and answered after 2.5 s: nothing more is sent after 1 s.
+    const slow = report.routes![1]!;
+    expect(slow).toMatchObject({ name: 'monthly report', requests: 2, errors: 0, non2xx: 0 });
+    expect(slow.latency.p50).toBeGreaterThanOrEqual(2400);
+    expect(slow.phaseMs).toBeGreaterThanOrEqual(2400);
+    expect(slow.statementsPerRequest).toBe(1);
+    expect(slow.dbMsPerRequest).toBeGreaterThanOrEqual(2400);
+    expect(report.warnings.join('\n')).not.toContain('monthly report');
+  });
+
   it('a 5xx storm completes the run and fails it with APP_FAILING, report attached', async () => {
     const error = await failure(runHttpWorkload({ workload: workload({ app: app('errors') }), databaseUrl: url }));
     expect(error.code).toBe('APP_FAILING');

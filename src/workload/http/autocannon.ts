@@ -14,6 +14,12 @@
  * Per-route figures in a mixed phase come from each connection's `request`/`response` events: with
  * no pipelining, a connection's responses arrive in the order of its requests, so a FIFO of route
  * indexes per connection mirrors autocannon's own queue of pending requests.
+ *
+ * Why a duration phase drains: autocannon ends a duration by closing its connections, dropping the
+ * requests still waiting for an answer. Against an endpoint slower than the phase, that drops every
+ * request: the phase would end with nothing answered, as if the application hung. So at the end of
+ * the phase's duration no new request is sent, and the phase ends when the requests in flight are
+ * answered or time out (the request timeout).
  */
 import autocannon from 'autocannon';
 import type { HttpLoadShape } from '../../model/workload.js';
@@ -66,7 +72,11 @@ export interface PhaseResult {
   readonly timeouts: number;
   readonly non2xx: number;
   readonly status5xx: number;
-  /** Requests sent that had no answer when the phase stopped: the app may still be working on them. */
+  /**
+   * Requests sent that had no answer when the phase stopped (an interrupt, or the application stopped
+   * answering): the app may still be working on them. A duration phase that ends on time waits for
+   * its requests in flight, so this is 0 then.
+   */
   readonly inFlight: number;
   /** By index of `routes`. */
   readonly perRoute: readonly RouteOutcome[];
@@ -109,6 +119,14 @@ interface ClientEvents {
   setRequests(requests: autocannon.Request[]): void;
 }
 
+/** autocannon's client internals that draining relies on (version 8). */
+interface ClientInternals {
+  /** Sends the next request; called after each response, on (re)connection and by the rate limiter. */
+  _doRequest?: (...args: unknown[]) => unknown;
+  /** The current socket: a timeout replaces it. */
+  conn?: unknown;
+}
+
 /** Runs one phase; resolves when it is done or stopped (never rejects on HTTP errors). */
 export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const { routes, shape } = options;
@@ -130,6 +148,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const statusCounts: Record<string, number> = {};
   const errorSamples: string[] = [];
   const queues: number[][] = [];
+  const waiting = () => queues.some((q) => q.length > 0);
   let responses = 0;
   let connErrors = 0;
   let timeouts = 0;
@@ -138,9 +157,22 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let timeoutsSinceResponse = 0;
   let slowestMs = 0;
 
+  // Set when a duration phase's time is up: connections send nothing more, and the phase ends when
+  // the requests in flight are answered or time out. `undrainable` when a client could not be held
+  // (autocannon's internals changed): then the phase ends on time, dropping them, as autocannon does.
+  let draining = false;
+  let undrainable = false;
+  let instance: autocannon.Instance | undefined;
   const hasHead = routes.some((r) => r.route.method === 'HEAD');
   const setupClient = (raw: autocannon.Client) => {
     const client = raw as unknown as ClientEvents;
+    const internals = raw as unknown as ClientInternals;
+    const doRequest = internals._doRequest;
+    if (typeof doRequest === 'function') {
+      internals._doRequest = function (this: unknown, ...args: unknown[]) {
+        return draining ? undefined : doRequest.apply(this, args);
+      };
+    } else undrainable = true;
     const requests: PoolRequest[] = [];
     const routeOf = new Uint32Array(perClient);
     for (let i = 0; i < perClient; i++) {
@@ -179,7 +211,10 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     queues.push(queue);
     let next = -1;
     let parserPatched = !hasHead;
+    // The socket the last request went out on: a timeout opens a new one before it is reported.
+    let requestConn: unknown;
     client.on('request', () => {
+      requestConn = internals.conn;
       // The client's parser exists by its first request (setupClient runs before it is set up).
       if (!parserPatched) parserPatched = skipHeadBodies(raw, () => routes[queue[0] ?? 0]!.route.method === 'HEAD');
       next = (next + 1) % perClient;
@@ -197,12 +232,17 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       connErrorsSinceResponse = 0;
       timeoutsSinceResponse = 0;
       if (ms > slowestMs) slowestMs = ms;
+      if (draining && !waiting()) instance?.stop();
     });
-    // A timeout drops the pending request and sends a new one (already queued): keep only that one.
+    // A timeout drops the pending request and, unless the phase drains or a rate limit holds it back,
+    // sends a new one on a new socket (already queued): keep only that one. autocannon also reports a
+    // timeout on a connection with nothing pending (idle while the phase drains): not a request.
     client.on('timeout', () => {
+      if (queue.length === 0) return;
       timeouts++;
       timeoutsSinceResponse++;
-      queue.splice(0, queue.length - 1);
+      queue.splice(0, requestConn === internals.conn ? queue.length - 1 : queue.length);
+      if (draining && !waiting()) instance?.stop();
     });
     client.on('connError', (error) => {
       connErrors++;
@@ -216,7 +256,6 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   lastResponseAt = started;
   let stoppedBy: string | undefined;
   let stalled = false;
-  let instance: autocannon.Instance | undefined;
   const stop = (why: string) => {
     stoppedBy ??= why;
     instance?.stop();
@@ -228,7 +267,6 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const deadAfterMs = options.deadAfterMs ?? DEAD_AFTER_MS;
-  const waiting = () => queues.some((q) => q.length > 0);
   // How long requests have waited without any response, when that is past the stall limit. Before
   // the first response the limit is the request timeout too: the first requests of a cold
   // application may be slow.
@@ -239,8 +277,11 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   };
   const stall = (silentMs: number) => {
     stalled = true;
-    stop(`the application stopped answering (no response for ${(silentMs / 1000).toFixed(1)} s)`);
+    stop(noAnswer(silentMs));
   };
+  // Before the first response, the silence is the whole phase so far.
+  const noAnswer = (silentMs: number) =>
+    `the application stopped answering (no response ${responses === 0 ? 'in' : 'for'} ${(silentMs / 1000).toFixed(1)} s)`;
   const timer = setInterval(() => {
     const now = Date.now();
     options.onProgress?.({
@@ -262,6 +303,17 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     }
   }, 200);
 
+  // A duration phase drains at its end (see the top of this file); autocannon's own end comes later,
+  // when every request in flight has timed out, as a bound.
+  const timeoutS = Math.max(1, Math.ceil(options.timeoutMs / 1000));
+  const drainTimer =
+    shape.kind === 'duration'
+      ? setTimeout(() => {
+          draining = true;
+          if (undrainable || !waiting()) instance?.stop();
+        }, shape.durationMs)
+      : undefined;
+
   // autocannon's own clock: from its start (connections opened) to the end of its last sample.
   let measuredMs: number | undefined;
   try {
@@ -271,9 +323,11 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
           {
             url: url.origin,
             connections,
-            ...(shape.kind === 'duration' ? { duration: shape.durationMs / 1000 } : { amount: shape.requests }),
+            ...(shape.kind === 'duration'
+              ? { duration: shape.durationMs / 1000 + timeoutS + 1 }
+              : { amount: shape.requests }),
             ...(rate !== undefined ? { overallRate: rate } : {}),
-            timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
+            timeout: timeoutS,
             // Check for the end every 200 ms instead of every second.
             sampleInt: 200,
             setupClient,
@@ -292,20 +346,17 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     });
   } finally {
     clearInterval(timer);
+    clearTimeout(drainTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
-  // A phase that ended with requests waiting: none answered at all, or none for too long.
+  // A phase that ended with requests waiting (they were not awaited, or outlasted the request
+  // timeout): none answered at all, or none for too long.
   const ended = Date.now();
   if (!stoppedBy && waiting()) {
-    if (responses === 0) {
+    const silent = responses === 0 ? ended - started : stallMs(ended);
+    if (silent !== undefined) {
       stalled = true;
-      stoppedBy = `the application stopped answering (no response in ${((ended - started) / 1000).toFixed(1)} s)`;
-    } else {
-      const silent = stallMs(ended);
-      if (silent !== undefined) {
-        stalled = true;
-        stoppedBy = `the application stopped answering (no response for ${(silent / 1000).toFixed(1)} s)`;
-      }
+      stoppedBy = noAnswer(silent);
     }
   }
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);

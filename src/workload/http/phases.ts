@@ -381,7 +381,7 @@ async function attributeRoutes(
       client: [],
       dropTransactionControl: false,
     });
-    // Requests the application received: answered, timed out, or still running when the phase ended.
+    // Requests the application received: answered, timed out, or still running when the phase stopped.
     const served = result.responses + result.timeouts + result.inFlight;
     const per = (v: number) => (served > 0 ? round3(v / served) : 0);
     const own = result.perRoute[0]!;
