@@ -21,7 +21,8 @@ export type InputErrorCode =
   | 'SQL_NOT_REPLAYABLE'
   | 'HAR_INVALID'
   | 'ACCESS_LOG_INVALID'
-  | 'WRITES_REFUSED';
+  | 'WRITES_REFUSED'
+  | 'DATABASE_URL_REQUIRED';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =

@@ -158,7 +158,12 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   if (queries.length === 0 && complete) {
     warnings.push(
       `pg_stat_statements recorded no statement in database "${target.info.database}" during the run: ` +
-        'is the load reaching this database?',
+        'is the load reaching this database?' +
+        // The load had DATABASE_URL of the embedded database; an application it drives may not.
+        (target.kind === 'embedded'
+          ? ' It is the embedded database querygate started: load that reaches a database of its own ' +
+            '(through an application) needs that database, with --database-url'
+          : ''),
     );
   }
   const finishedAt = new Date();

@@ -141,6 +141,34 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(result.stderr).toContain('--base-url and --rate apply to HTTP scenarios');
   });
 
+  it('a running application without --database-url: refused before anything, exit 2, naming --database-url', async () => {
+    // Nothing listens on the port: the refusal comes before any request or database.
+    const port = await freePort();
+    const path = join(dir, 'running-app.yaml');
+    writeFileSync(
+      path,
+      `http:
+  app:
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fixture('test-app.mjs'))}]
+  routes:
+    - { name: a, path: /a }
+`,
+    );
+    const expected =
+      `querygate: error: the application at http://127.0.0.1:${port} is already running and uses a database of its own, ` +
+      'which querygate cannot know: pass that database with --database-url (or DATABASE_URL); without it querygate ' +
+      'would measure an empty embedded database that the load never reaches';
+    const out = join(dir, 'running-app.json');
+    const flag = await runCli(['run', path, '--base-url', `http://127.0.0.1:${port}`, '--no-budget', '--out', out]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr.trim()).toBe(expected);
+    writeFileSync(path, `http:\n  baseUrl: http://127.0.0.1:${port}\n  routes:\n    - { name: a, path: /a }\n`);
+    const scenario = await runCli(['run', path, '--no-budget', '--out', out]);
+    expect(scenario.code).toBe(2);
+    expect(scenario.stderr.trim()).toBe(expected);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('an unreachable application: exit 3, one clear line', async () => {
     const port = await freePort();
     const result = await runCli([
@@ -345,6 +373,16 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       `querygate: error: the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`,
     );
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('capture on the embedded database that records nothing says that the load may need --database-url', async () => {
+    const out = join(dir, 'capture-empty.json');
+    const result = await runCli(['capture', '--no-budget', '-q', '--out', out, '--', process.execPath, '-e', '']);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { warnings: string[] };
+    expect(report.warnings.find((w) => w.startsWith('pg_stat_statements recorded no statement'))).toMatch(
+      /is the load reaching this database\? It is the embedded database querygate started: load that reaches a database of its own \(through an application\) needs that database, with --database-url$/,
+    );
   });
 
   it('capture without a command, and with one that does not exist', async () => {

@@ -102,6 +102,21 @@ export function checkWriteRoutes(workload: HttpWorkload, databaseUrl: string | u
 
 const describeRoute = (r: HttpRoute) => `"${r.name}" (${r.method} ${r.path})`;
 
+/**
+ * Refuses a running application (`baseUrl` without `app`) on the embedded database: the application
+ * uses a database of its own, which querygate cannot know, and would measure an empty database the
+ * load never reaches (an empty report that passes every gate).
+ */
+export function checkAppDatabase(workload: HttpWorkload, databaseUrl: string | undefined): void {
+  if (workload.app !== undefined || databaseUrl !== undefined) return;
+  throw new InputError(
+    'DATABASE_URL_REQUIRED',
+    `the application at ${workload.baseUrl ?? 'baseUrl'} is already running and uses a database of its own, ` +
+      `which querygate cannot know: pass that database with --database-url (or DATABASE_URL); without it ` +
+      `querygate would measure an empty embedded database that the load never reaches`,
+  );
+}
+
 export const DEFAULT_MAX_FAILURE_SHARE = 0.5;
 /** How long to wait for the application's sessions to go idle after a phase. */
 const QUIET_TIMEOUT_MS = 3000;
@@ -113,6 +128,7 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
   // Before any database or application is started.
   checkWriteRoutes(options.workload, options.databaseUrl, options.allowWrites ?? false);
+  checkAppDatabase(options.workload, options.databaseUrl);
   return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
 }
 
@@ -127,6 +143,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   const { workload } = options;
   const external = target.kind === 'external' ? target.url : undefined;
   checkWriteRoutes(workload, external, options.allowWrites ?? false);
+  checkAppDatabase(workload, external);
   const step = options.onStep ?? (() => undefined);
   const warnings: string[] = [...workload.warnings];
   const writes = writesOutliveRun(workload, external) ? writeRoutes(workload) : [];
