@@ -17,7 +17,11 @@ export function formatProgress(p: ReplayProgress | HttpProgress): string {
   return `  ${phase}  ${done}  ${rate}/s  ${p.errors} errors  ${seconds.toFixed(1)}s${planned}`;
 }
 
-/** HTTP replay: one line per phase (warm-up, each route, mixed) with requests, rate and errors; fits 70 columns. */
+/**
+ * HTTP replay: one line per phase (warm-up, each route, mixed) with requests, rate and errors; fits 70
+ * columns. `err` counts the failed requests: without a response, or answered with a status other
+ * than 2xx and 3xx (a route answering 500 to everything is failing, though every request got an answer).
+ */
 export function formatHttpProgress(p: HttpProgress): string {
   const seconds = p.elapsedMs / 1000;
   // The warm-up's calls are not counted (they are not measured): show its time only.
@@ -30,5 +34,5 @@ export function formatHttpProgress(p: HttpProgress): string {
   const phase = p.index === 0 ? 'warm-up' : `${p.index}/${p.phases} ${name}`;
   const done = p.plannedRequests ? `${p.responses}/${p.plannedRequests} req` : `${p.responses} req`;
   const planned = p.plannedMs ? `/${(p.plannedMs / 1000).toFixed(0)}s` : 's';
-  return `  ${phase}  ${done}  ${rate}/s  ${p.errors} err  ${seconds.toFixed(1)}${planned}`;
+  return `  ${phase}  ${done}  ${rate}/s  ${p.errors + p.failedResponses} err  ${seconds.toFixed(1)}${planned}`;
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/model/workload.js';
 import { freePort } from '../../src/target/port.js';
 import { createRandom } from '../../src/workload/generators.js';
-import { runPhase } from '../../src/workload/http/autocannon.js';
+import { runPhase, type PhaseProgress } from '../../src/workload/http/autocannon.js';
 import { parseHar } from '../../src/workload/http/har.js';
 import { routesFromRequests } from '../../src/workload/http/observed.js';
 import { compileRoute } from '../../src/workload/http/template.js';
@@ -124,6 +124,34 @@ describe('one phase of HTTP load (autocannon adapter)', () => {
     expect(result.stoppedBy).toBeUndefined();
     expect(result.perRoute[0]!.latencies.every((ms) => ms >= 390)).toBe(true);
     expect(result.durationMs).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('reports the responses with a failure status in its progress, apart from requests without one', async () => {
+    const random = createRandom(7);
+    const seen: PhaseProgress[] = [];
+    const result = await runPhase({
+      baseUrl,
+      routes: [
+        compileRoute(
+          route('some fail', '/f?status={status}', 1, {
+            params: { status: { kind: 'pick', values: [200, 302, 404, 500] } },
+          }),
+          random,
+        ),
+      ],
+      connections: 2,
+      shape: { kind: 'duration', durationMs: 1000 },
+      timeoutMs: 5000,
+      random,
+      onProgress: (p) => seen.push(p),
+    });
+    const last = seen.at(-1)!;
+    expect(last.errors).toBe(0);
+    expect(last.failedResponses).toBeGreaterThan(0);
+    // 404 and 500 are failures; 200 and 302 are not.
+    const failed = (result.statusCounts['404'] ?? 0) + (result.statusCounts['500'] ?? 0);
+    expect(last.failedResponses).toBeLessThanOrEqual(failed);
+    expect(last.failedResponses).toBeLessThan(last.responses);
   });
 
   it('replays imported routes request by request as recorded: own body, own headers, repeated query keys', async () => {

@@ -72,6 +72,7 @@ describe('the HTTP progress line', () => {
       phases: 7,
       responses: 2210,
       errors: 3,
+      failedResponses: 0,
       elapsedMs: 2000,
       plannedMs: 5000,
       plannedRequests: null,
@@ -86,10 +87,28 @@ describe('the HTTP progress line', () => {
         phases: 3,
         responses: 10,
         errors: 0,
+        failedResponses: 0,
         elapsedMs: 500,
         plannedMs: null,
         plannedRequests: 60,
       }),
     ).toBe('  warm-up  10/60 req  20/s  0 err  0.5s');
+  });
+
+  it('counts responses with a failure status (4xx, 5xx) as errors, not only requests without a response', () => {
+    const line = formatHttpProgress({
+      kind: 'http',
+      phase: 'monthly report',
+      index: 2,
+      phases: 3,
+      responses: 1800,
+      errors: 2,
+      failedResponses: 1800,
+      elapsedMs: 3000,
+      plannedMs: 5000,
+      plannedRequests: null,
+    });
+    expect(line).toBe('  2/3 monthly report  1800 req  600/s  1802 err  3.0/5s');
+    expect(line.length).toBeLessThanOrEqual(70);
   });
 });

@@ -28,7 +28,10 @@ import type { CompiledRoute } from './template.js';
 
 export interface PhaseProgress {
   readonly responses: number;
+  /** Requests without a response: connection errors and timeouts. */
   readonly errors: number;
+  /** Responses that tell of a failure: a status other than 2xx and 3xx (4xx, 5xx). */
+  readonly failedResponses: number;
   readonly elapsedMs: number;
   /** Planned length of the phase, or null for a request-count phase. */
   readonly plannedMs: number | null;
@@ -150,6 +153,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const queues: number[][] = [];
   const waiting = () => queues.some((q) => q.length > 0);
   let responses = 0;
+  let failedResponses = 0;
   let connErrors = 0;
   let timeouts = 0;
   let lastResponseAt = Date.now();
@@ -226,6 +230,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       outcome.latencies.push(ms);
       if (status < 200 || status >= 300) outcome.non2xx++;
       if (status >= 500) outcome.status5xx++;
+      if (status < 200 || status >= 400) failedResponses++;
       statusCounts[status] = (statusCounts[status] ?? 0) + 1;
       responses++;
       lastResponseAt = Date.now();
@@ -287,6 +292,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     options.onProgress?.({
       responses,
       errors: connErrors + timeouts,
+      failedResponses,
       elapsedMs: now - started,
       plannedMs: shape.kind === 'duration' ? shape.durationMs : null,
       plannedRequests: shape.kind === 'requests' ? shape.requests : null,

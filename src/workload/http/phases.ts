@@ -38,7 +38,10 @@ export interface HttpProgress {
   readonly index: number;
   readonly phases: number;
   readonly responses: number;
+  /** Requests without a response: connection errors and timeouts. */
   readonly errors: number;
+  /** Responses with a status other than 2xx and 3xx. */
+  readonly failedResponses: number;
   readonly elapsedMs: number;
   readonly plannedMs: number | null;
   readonly plannedRequests: number | null;
