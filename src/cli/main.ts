@@ -9,12 +9,29 @@ import { asServerError } from '../target/pg.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
-import { registerCapture } from './commands/capture.js';
+import { captureUsageHint, registerCapture } from './commands/capture.js';
 import { registerCompare } from './commands/compare.js';
 import { registerRules } from './commands/rules.js';
 import { registerCheck } from './commands/check.js';
 import { registerBudget } from './commands/budget.js';
 import { EXIT, processIO, type CliIO } from './io.js';
+
+/** Hints added to a command's usage errors, by command name. */
+const USAGE_HINTS: Readonly<Record<string, (command: Command, message: string) => string | undefined>> = {
+  capture: captureUsageHint,
+};
+
+/**
+ * Usage errors from the option parser (`error: unknown option '-c'`) get the prefix of querygate's
+ * own errors (`querygate: error: ...`), and the command's hint when it has one.
+ */
+function usageErrorOutput(command: Command) {
+  return (message: string, write: (text: string) => void) => {
+    write(message.replace(/^error: /, 'querygate: error: '));
+    const hint = USAGE_HINTS[command.name()]?.(command, message);
+    if (hint) write(`querygate: hint: ${hint}\n`);
+  };
+}
 
 /** Builds the program; `setExit` receives each command's exit code. */
 export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
@@ -24,6 +41,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .showHelpAfterError('(run querygate --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
+  program.configureOutput({ outputError: usageErrorOutput(program) });
   registerRun(program, io, setExit);
   registerDemo(program, io, setExit);
   registerCapture(program, io, setExit);
@@ -32,9 +50,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   registerCheck(program, io, setExit);
   registerBudget(program, io, setExit);
   for (const command of program.commands)
-    command
-      .exitOverride()
-      .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    command.exitOverride().configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      outputError: usageErrorOutput(command),
+    });
   return program;
 }
 

@@ -385,6 +385,20 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     );
   });
 
+  it('capture with -- forgotten: the parser error has the usual prefix, and a hint to put -- first', async () => {
+    const forgot = await runCli(['capture', '--database-url', url, 'sh', '-c', 'true']);
+    expect(forgot.code).toBe(2);
+    expect(forgot.stderr.split('\n').slice(0, 2)).toEqual([
+      "querygate: error: unknown option '-c'",
+      "querygate: hint: put -- before the load command, so that its options are not read as querygate's: querygate capture [options] -- <command...>",
+    ]);
+    // A mistyped option of querygate's own gets its suggestion, and no hint about the load command.
+    const typo = await runCli(['capture', '--databse-url', url, '--', 'sh', '-c', 'true']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^querygate: error: unknown option '--databse-url'\n\(Did you mean --database-url\?\)/);
+    expect(typo.stderr).not.toContain('hint');
+  });
+
   it('capture without a command, and with one that does not exist', async () => {
     const none = await runCli(['capture', '--database-url', url]);
     expect(none.code).toBe(2);

@@ -35,6 +35,20 @@ export function registerCapture(program: Command, io: CliIO, setExit: (code: num
   });
 }
 
+/**
+ * The hint for an unknown option met after the load command's first word (`capture sh -c 'true'`,
+ * `--` forgotten): the option is the load command's, not querygate's. An unknown option before any
+ * command word is a mistyped querygate option, and commander's message (with its suggestion) is enough.
+ */
+export function captureUsageHint(command: Command, message: string): string | undefined {
+  const flag = /^error: unknown option '(.*)'/.exec(message)?.[1];
+  if (flag === undefined) return undefined;
+  const words = command.args;
+  const at = words.indexOf(flag);
+  if (at <= 0 || words.slice(0, at).includes('--')) return undefined;
+  return "put -- before the load command, so that its options are not read as querygate's: querygate capture [options] -- <command...>";
+}
+
 /** Runs the command under capture; returns the exit code (a failing command: exit 3, report written). */
 export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
