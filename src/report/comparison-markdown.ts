@@ -16,7 +16,7 @@ import {
   routeTimingLabel,
   splitTimingNotes,
 } from './comparison-table.js';
-import { formatCount, formatMs, oneLine } from './format.js';
+import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
 
 export interface ComparisonMarkdownOptions {
   /** Heading level of the title (2 = "##"). */
@@ -142,6 +142,12 @@ function statementTable(statements: readonly MatchedStatement[]): string[] {
 }
 
 /** Work per request (as measured) first, then the timings of the route's phase. */
+/** The route's request after its name, unless the name says it. */
+function routeCode(r: RouteComparison): string {
+  const request = routeRequest(r, r.route);
+  return request ? ` ${code(request)}` : '';
+}
+
 function routeTable(routes: readonly RouteComparison[]): string[] {
   const rows = [
     '| verdict | route | statements/request | failed requests | db time/request (timing) | p99 (timing) | timing |',
@@ -149,7 +155,7 @@ function routeTable(routes: readonly RouteComparison[]): string[] {
   ];
   for (const r of routes) {
     rows.push(
-      `| ${r.verdict === 'regression' ? '**regression**' : r.verdict} | ${cell(r.route)} ${code(`${r.method} ${r.path}`)} | ` +
+      `| ${r.verdict === 'regression' ? '**regression**' : r.verdict} | ${cell(r.route)}${routeCode(r)} | ` +
         `${cell(formatChange(r.statementsPerRequest))} | ${cell(formatChange(r.errorRate, formatShare))} | ` +
         `${cell(formatChange(r.timing.dbMsPerRequest, formatMs))} | ${cell(formatChange(r.timing.latencyP99Ms, formatMs))} | ${routeTimingLabel(r)} |`,
     );

@@ -11,7 +11,7 @@ import type {
   RouteComparison,
   UnmatchedStatement,
 } from '../model/comparison.js';
-import { formatCount, formatMs, oneLine, wrapText } from './format.js';
+import { formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
 
 export interface ComparisonTableOptions {
   /** ANSI colour in table borders and headings. */
@@ -132,7 +132,8 @@ export function routeTimingLabel(r: RouteComparison): string {
 
 /** "route "orders of a customer" (GET /customers/{id}/orders)" */
 export function describeRoute(r: RouteComparison): string {
-  return `route "${r.route}" (${r.method} ${r.path})`;
+  const request = routeRequest(r, r.route);
+  return `route "${r.route}"${request ? ` (${request})` : ''}`;
 }
 
 /** How route figures are judged, one line (shown above the routes table). */
@@ -300,7 +301,10 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
     colWidths: [...columns.map((col) => col.width), routeWidth],
   });
   for (const [i, r] of c.routes.entries()) {
-    table.push([...columns.map((col) => col.cell(r, i)), `${r.route}\n${r.method} ${r.path}`]);
+    table.push([
+      ...columns.map((col) => col.cell(r, i)),
+      [r.route, routeRequest(r, r.route)].filter(Boolean).join('\n'),
+    ]);
   }
   return [`Routes (${c.routes.length}): ${routesExplanation(c)}`, table.toString()];
 }

@@ -70,3 +70,13 @@ export function wrapText(text: string, width: number, indent: number, first = ' 
   lines.push(line);
   return lines;
 }
+
+/**
+ * A route's request (`GET /search?q={q}`) to show next to its name, or undefined when the name
+ * already ends with it: a default name (`GET /orders/{id}`) or an imported route's
+ * (`traffic.har: GET /search?q={q}`) would otherwise be shown twice.
+ */
+export function routeRequest(r: { readonly method: string; readonly path: string }, name: string): string | undefined {
+  const request = `${r.method} ${r.path}`;
+  return name.endsWith(request) ? undefined : request;
+}

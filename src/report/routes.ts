@@ -5,7 +5,7 @@
 import Table from 'cli-table3';
 import type { QueryReport, Report, RouteReport } from '../model/report.js';
 import { fitColumns, type Column } from './columns.js';
-import { formatCount, formatMs, oneLine } from './format.js';
+import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
 
 export interface RoutesTableOptions {
   readonly color?: boolean;
@@ -15,6 +15,12 @@ export interface RoutesTableOptions {
 
 /** Calls per request from which a statement counts as an N+1 loop (the n-plus-one rule's default). */
 export const N_PLUS_ONE_CALLS = 10;
+
+/** `"name" (GET /path)`, or `"name"` alone when the name says the request. */
+const quoteRoute = (r: RouteReport) => {
+  const request = routeRequest(r, r.name);
+  return `"${r.name}"${request ? ` (${request})` : ''}`;
+};
 
 const byFingerprint = (report: Report) => new Map(report.queries.map((q) => [q.fingerprint, q]));
 
@@ -26,7 +32,12 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
   const mixed = routes.some((r) => r.mixed);
   const queries = byFingerprint(report);
   const all: Column<RouteReport>[] = [
-    { head: 'route', width: 30, dropOrder: 0, cell: (r) => `${r.name}\n${r.method} ${r.path}` },
+    {
+      head: 'route',
+      width: 30,
+      dropOrder: 0,
+      cell: (r) => [r.name, routeRequest(r, r.name)].filter(Boolean).join('\n'),
+    },
     {
       head: 'requests',
       width: 10,
@@ -127,7 +138,7 @@ export function renderRouteCulprits(report: Report): string {
   const lines: string[] = [];
   const otherMean = others.length ? others.reduce((s, r) => s + r.dbMsPerRequest, 0) / others.length : 0;
   lines.push(
-    `Slowest endpoint: "${worst.name}" (${worst.method} ${worst.path}) costs ${formatMs(worst.dbMsPerRequest)} of database time per request` +
+    `Slowest endpoint: ${quoteRoute(worst)} costs ${formatMs(worst.dbMsPerRequest)} of database time per request` +
       (otherMean > 0
         ? `, ${formatCount(Math.round(worst.dbMsPerRequest / otherMean))}x the average of the other routes`
         : '') +
@@ -147,7 +158,7 @@ export function renderRouteCulprits(report: Report): string {
   }
   for (const n of findNPlusOne(report)) {
     lines.push(
-      `N+1: "${n.route.name}" (${n.route.method} ${n.route.path}) runs ${formatCount(n.callsPerRequest)} times per request: ${oneLine(n.query.query, 100)}` +
+      `N+1: ${quoteRoute(n.route)} runs ${formatCount(n.callsPerRequest)} times per request: ${oneLine(n.query.query, 100)}` +
         ` (${formatCount(n.route.statementsPerRequest)} statements per request in all)`,
     );
     const finding = n.query.findings.find((f) => f.rule === 'n-plus-one' && f.route === n.route.name);

@@ -4,7 +4,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { applyRules } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { formatHttpProgress, formatProgress } from '../../src/cli/progress.js';
+import type { RouteComparison } from '../../src/model/comparison.js';
 import type { Report } from '../../src/model/report.js';
+import { describeRoute } from '../../src/report/comparison-table.js';
 import { findNPlusOne, renderRouteCulprits, renderRoutesTable } from '../../src/report/routes.js';
 import { renderTable } from '../../src/report/table.js';
 
@@ -38,6 +40,31 @@ describe('route reporters on a captured HTTP report', () => {
     expect(recentRow).toContain('(20)');
     // The statements table of the terminal summary carries the routes table.
     expect(renderTable(report, { width: 160 })).toContain('Routes (3), by database time per request:');
+  });
+
+  it('shows the request of an imported or unnamed route once: its name already says it', () => {
+    const [first, second, third] = report.routes!;
+    const routes = [
+      { ...first!, name: 'traffic.har: GET /search?q={q}', method: 'GET', path: '/search?q={q}' },
+      { ...second!, name: 'GET /orders/{id}', method: 'GET', path: '/orders/{id}' },
+      third!,
+    ];
+    const renamed: Report = { ...report, routes };
+    const text = renderRoutesTable(renamed, { width: 160 });
+    // Once each (the long name wraps in its cell).
+    expect(text.split('/search?q={q}')).toHaveLength(2);
+    expect(text.split('GET /orders/{id}')).toHaveLength(2);
+    // A route named by the user keeps its request below the name.
+    expect(text).toContain(`${third!.method} ${third!.path}`);
+    const culprits = renderRouteCulprits({
+      ...renamed,
+      routes: routes.map((r, i) => ({ ...r, dbMsPerRequest: i === 0 ? 1000 : r.dbMsPerRequest })),
+    });
+    expect(culprits).toMatch(/^Slowest endpoint: "traffic\.har: GET \/search\?q=\{q\}" costs /);
+    // The comparison's lines too.
+    const compared = (route: string) => ({ route, method: 'GET', path: '/search?q={q}' }) as RouteComparison;
+    expect(describeRoute(compared('traffic.har: GET /search?q={q}'))).toBe('route "traffic.har: GET /search?q={q}"');
+    expect(describeRoute(compared('search'))).toBe('route "search" (GET /search?q={q})');
   });
 
   it('renders nothing for a run without routes', () => {
