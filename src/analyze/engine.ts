@@ -149,8 +149,17 @@ function oneFindingPerFix(
 function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>, query: QueryReport): Finding[] {
   const cause = findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
   if (!cause) {
+    // Unexplained, the timing findings say one thing (this statement is slow): the most severe
+    // one says it, and the others are context for it.
     const suggestion = unexplainedTime(query);
-    return findings.map((f) => (timing.has(f.rule) ? { ...f, suggestion } : f));
+    const first = [...findings]
+      .filter((f) => timing.has(f.rule) && f.severity !== 'info')
+      .sort((a, b) => ORDER[a.severity] - ORDER[b.severity])[0];
+    return findings.map((f) => {
+      if (!timing.has(f.rule)) return f;
+      if (!first || f === first || f.severity === 'info') return { ...f, suggestion };
+      return { ...f, suggestion, severity: 'info' as const, evidence: { ...f.evidence, explainedBy: first.rule } };
+    });
   }
   return findings.map((f) =>
     timing.has(f.rule) && f.severity !== 'info'

@@ -180,6 +180,25 @@ describe('timing findings as context', () => {
     );
   });
 
+  it('reports an unexplained slow statement as one timing warning, with the other timing findings as its context', () => {
+    const fixture = scan();
+    const report = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.source === 'bad: selective filter on an unindexed column' ? { ...q, meanMs: 500, dbTimeShare: 0.9 } : q,
+      ),
+    };
+    const applied = applyRules(report, {
+      statements: fixture.statements,
+      rules: resolveRules({ 'seq-scan-large-table': 'off' }),
+    });
+    const findings = bySource(applied, 'bad: selective filter on an unindexed column').findings;
+    expect(findings.map((f) => f.rule).sort()).toEqual(['high-db-time-share', 'slow-mean']);
+    expect(findings.filter((f) => f.severity === 'warning')).toHaveLength(1);
+    const context = findings.find((f) => f.severity === 'info')!;
+    expect(context.evidence.explainedBy).toBe(findings.find((f) => f.severity === 'warning')!.rule);
+  });
+
   it('keeps the severity the configuration gave a timing rule', () => {
     const { fixture, report } = slowScan();
     const applied = applyRules(report, {
