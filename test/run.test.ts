@@ -259,6 +259,39 @@ describe('runWorkload on a real PostgreSQL', () => {
     });
   });
 
+  it("says when another session of the run's own role ran its statements, which no filter can tell apart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-same-role-'));
+    const file = join(dir, 'lookups.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, duration: 2s, rounds: 1 }',
+        'statements:',
+        '  - name: lookup',
+        '    sql: SELECT owner FROM accounts WHERE id = $1',
+        '    params: [{ int: { min: 1, max: 100 } }]',
+        '',
+      ].join('\n'),
+    );
+    let running = true;
+    // A second run of the same workload, as the same role: the same statement, from another session.
+    const other = withSession(url, async (s) => {
+      while (running) await s.query('SELECT owner FROM accounts WHERE id = $1', [7]);
+    });
+    let report;
+    try {
+      report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+    } finally {
+      running = false;
+      await other;
+    }
+    const lookup = report.queries.find((q) => q.source === 'lookup')!;
+    expect(lookup.calls).toBeGreaterThan(lookup.latency!.count * 1.05 + 5);
+    expect(report.warnings.join('\n')).toMatch(
+      /pg_stat_statements counted more calls than this run sent for 1 statement\(s\) \(lookup: \d+ counted, \d+ sent\)/,
+    );
+  });
+
   it('counts the errors, latencies and names of workload statements of one fingerprint together', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'querygate-fingerprint-'));
     const file = join(dir, 'shapes.yaml');

@@ -107,6 +107,17 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     client: input.client,
     dropTransactionControl: input.dropTransactionControl,
   });
+  if (input.replayUserId !== undefined) {
+    const doubled = overcounted(queries, input.client);
+    if (doubled.length > 0) {
+      const [first] = doubled;
+      warnings.push(
+        `pg_stat_statements counted more calls than this run sent for ${doubled.length} statement(s) ` +
+          `(${first!.name}: ${first!.counted} counted, ${first!.sent} sent): another session of the same role ran them ` +
+          'during the run (another querygate run on this database?), and their calls and times are in this report',
+      );
+    }
+  }
   if (input.routes) queries = attachRoutes(queries, input.routes);
   let relations: Report['relations'] = [];
   let stoppedBy = input.stoppedBy;
@@ -234,6 +245,28 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
         : `run stopped during index advice (${reason}): the report has plans and findings, without index advice`,
     ],
   };
+}
+
+/**
+ * Statements pg_stat_statements counted more calls of than the replay sent (a few over: the last
+ * calls of a round straddle its snapshot): another session of the same role ran them too, which
+ * the role-based filter cannot tell apart.
+ */
+function overcounted(
+  queries: readonly QueryReport[],
+  client: readonly ClientStatement[],
+): { name: string; counted: number; sent: number }[] {
+  const sent = new Map<string, { name: string; calls: number }>();
+  for (const c of client) {
+    const entry = sent.get(c.fingerprint) ?? { name: c.name, calls: 0 };
+    entry.calls += c.latency?.count ?? 0;
+    sent.set(c.fingerprint, entry);
+  }
+  return queries.flatMap((q) => {
+    const mine = sent.get(q.fingerprint);
+    if (!mine || q.calls <= mine.calls * 1.05 + 5) return [];
+    return [{ name: mine.name, counted: q.calls, sent: mine.calls }];
+  });
 }
 
 /** Each statement learns which routes run it and how often per request (HTTP runs). */
