@@ -308,17 +308,11 @@ describe('querygate run (CLI)', () => {
 
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
-    const result = await runCliInterrupted([
-      'run',
-      '--workload',
-      sql('workload.sql'),
-      '--duration',
-      '60s',
-      '--database-url',
-      url,
-      '--out',
-      out,
-    ]);
+    const result = await runCliInterrupted(
+      ['run', '--workload', sql('workload.sql'), '--duration', '60s', '--database-url', url, '--out', out],
+      // Time for the replay threads to start and make calls on a busy machine.
+      { afterMs: 3000 },
+    );
     expect(result.code).toBe(130);
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(report.run.complete).toBe(false);
