@@ -166,7 +166,7 @@ export function compareReports(
   const removedQueries = base.queries.filter((q) => !headBy.has(q.fingerprint));
   const added = head.queries
     .filter((q) => !baseBy.has(q.fingerprint))
-    .map((q) => unmatched(q, thresholds, true, baseRoutes, removedQueries));
+    .map((q) => unmatched(q, thresholds, true, baseRoutes, removedQueries, fewerStatements(base, head)));
   const removed = base.queries
     .filter((q) => !headBy.has(q.fingerprint))
     .map((q) => unmatched(q, thresholds, false, baseRoutes));
@@ -296,6 +296,19 @@ function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'
 }
 
 /**
+ * Routes that run fewer statements per request in head than in base: a statement new on such a
+ * route replaces others (an N+1 loop rewritten as one query), and is no regression by being new.
+ */
+function fewerStatements(base: Report, head: Report): Set<string> {
+  const before = new Map((base.routes ?? []).map((r) => [r.name, r.statementsPerRequest]));
+  return new Set(
+    (head.routes ?? [])
+      .filter((r) => before.has(r.name) && r.statementsPerRequest < before.get(r.name)!)
+      .map((r) => r.name),
+  );
+}
+
+/**
  * The removed statement a new one most likely replaces: the costliest that read exactly the same
  * relations (a query whose text changed is a new statement, and the old one removed).
  */
@@ -364,10 +377,11 @@ function unmatched(
   isNew: boolean,
   baseRoutes: ReadonlySet<string>,
   removed: readonly QueryReport[] = [],
+  leaner: ReadonlySet<string> = new Set(),
 ): UnmatchedStatement {
   const onRoutes = isNew
     ? (q.routes ?? [])
-        .filter((r) => baseRoutes.has(r.route) && r.callsPerRequest >= t.callsPerRequest)
+        .filter((r) => baseRoutes.has(r.route) && !leaner.has(r.route) && r.callsPerRequest >= t.callsPerRequest)
         .sort((a, b) => a.route.localeCompare(b.route))
         .map((r) =>
           reason(

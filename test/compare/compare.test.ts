@@ -221,6 +221,19 @@ describe('compareReports: calls per request and findings', () => {
     expect(c.statements.find((x) => x.fingerprint === fp)?.regressions[0]?.messageId).toBe('calls-per-request-up');
   });
 
+  it('does not count a new statement on a route that runs fewer statements per request (an N+1 rewritten)', () => {
+    const dropped = (r: Report) => ({ ...r, queries: r.queries.filter((q) => q.fingerprint !== fp) });
+    const base = { ...dropped(withIndex), routes: [{ ...route('orders'), statementsPerRequest: 16 }] };
+    const head = (statementsPerRequest: number) => ({
+      ...onRoute(withIndex, 1),
+      routes: [{ ...route('orders'), statementsPerRequest }],
+    });
+    expect(compareReports(base, head(3)).added[0]?.regressions).toEqual([]);
+    expect(compareReports(base, head(17)).added[0]?.regressions.map((r) => r.messageId)).toEqual([
+      'calls-per-request-up',
+    ]);
+  });
+
   it('flags error findings new in head, matched by rule and relation', () => {
     const add = (r: Report, findings: Finding[]) => mapQueries(r, (q) => (q.fingerprint === fp ? { findings } : {}));
     const same = compareReports(
