@@ -22,7 +22,8 @@ export type InputErrorCode =
   | 'HAR_INVALID'
   | 'ACCESS_LOG_INVALID'
   | 'WRITES_REFUSED'
-  | 'DATABASE_URL_REQUIRED';
+  | 'DATABASE_URL_REQUIRED'
+  | 'OUTPUT_UNWRITABLE';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =
@@ -36,7 +37,8 @@ export type EnvironmentErrorCode =
   | 'APP_UNREACHABLE'
   | 'APP_EXITED'
   | 'APP_FAILING'
-  | 'COMMAND_FAILED';
+  | 'COMMAND_FAILED'
+  | 'OUTPUT_WRITE_FAILED';
 
 export type ErrorCode = InputErrorCode | EnvironmentErrorCode;
 

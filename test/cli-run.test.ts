@@ -153,6 +153,42 @@ describe('querygate run (CLI)', () => {
     expect(bad.stdout).toBe('');
   });
 
+  it('exits 2 before running when --out or --output-dir cannot be written, and leaves no file behind', async () => {
+    const run = (...flags: string[]) =>
+      runCli(['run', '--workload', sql('workload.sql'), '--database-url', url, '--verbose', ...flags]);
+    const existing = mkdtempSync(join(dir, 'out-'));
+    const isDir = await run('--out', existing);
+    expect(isDir.code).toBe(2);
+    expect(isDir.stderr).toMatch(/^querygate: error: --out .*out-\w+: is a directory; give a file path$/m);
+    expect(isDir.stderr).not.toContain('replaying');
+    const proc = await run('--out', '/proc/querygate-report.json');
+    expect(proc.code).toBe(2);
+    expect(proc.stderr).toMatch(/^querygate: error: --out \/proc\/querygate-report\.json: cannot write to /m);
+    expect(proc.stderr).not.toContain('replaying');
+    const outputDir = await run('--out', join(existing, 'r.json'), '--output-dir', sql('workload.sql'));
+    expect(outputDir.code).toBe(2);
+    expect(outputDir.stderr).toMatch(/^querygate: error: --output-dir .*workload\.sql: is a file, not a directory$/m);
+    expect(outputDir.stderr).not.toMatch(/^\s+at /m);
+    // The check opened nothing it leaves behind.
+    expect(readdirSync(existing)).toEqual([]);
+  });
+
+  it('keeps the measurement when the report cannot be written after the run: saved to the temporary directory, exit 3', async () => {
+    const temp = mkdtempSync(join(dir, 'tmp-'));
+    // /dev/full opens for writing, so the check passes, and every write to it fails with ENOSPC.
+    const result = await runCli(
+      ['run', '--workload', sql('workload.sql'), '--repeat', '1', '--database-url', url, '--out', '/dev/full', '-q'],
+      { env: { TMPDIR: temp } },
+    );
+    expect(result.code, result.stderr).toBe(3);
+    const saved = readdirSync(temp).filter((f) => /^querygate-report-.*\.json$/.test(f));
+    expect(saved).toHaveLength(1);
+    expect(result.stderr.trim()).toBe(
+      `querygate: error: --out /dev/full: cannot write to it: no space left on the device (ENOSPC); the report was written to ${join(temp, saved[0]!)} instead`,
+    );
+    expect(JSON.parse(readFileSync(join(temp, saved[0]!), 'utf8')).run.complete).toBe(true);
+  });
+
   it('exits 2 for rounds that cannot all have calls', async () => {
     const tooMany = await runCli(['run', '--workload', sql('workload.sql'), '--rounds', '101', '--database-url', url]);
     expect(tooMany.code).toBe(2);

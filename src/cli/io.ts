@@ -1,6 +1,3 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { InputError } from '../errors.js';
 /** Where the CLI writes: injected so commands can be tested without a real terminal. */
 export interface CliIO {
   readonly out: (text: string) => void;
@@ -42,19 +39,3 @@ export const EXIT = {
   /** Interrupted by Ctrl-C / SIGTERM; the partial report was written. */
   interrupted: 130,
 } as const;
-
-/**
- * Makes sure a file can be written before a run starts (its directory is created if missing), so
- * that a run is never lost to a typo in an output path.
- */
-export function ensureWritable(path: string | undefined, flag: string): void {
-  if (path === undefined) return;
-  const directory = dirname(resolve(path));
-  try {
-    mkdirSync(directory, { recursive: true });
-    accessSync(directory, constants.W_OK);
-  } catch (error) {
-    const reason = (error as { code?: string }).code ?? (error as Error).message;
-    throw new InputError('USAGE', `${flag} ${path}: cannot write to ${directory} (${reason})`);
-  }
-}

@@ -2,7 +2,6 @@
  * Output options shared by `run`, `demo` and `check`: `--format` (repeatable), `--output-dir`,
  * `--budget`/`--no-budget` and `--fail-on`, and writing the chosen formats.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { findBudgetFile, loadBudget } from '../budget/load.js';
@@ -10,6 +9,7 @@ import { InputError } from '../errors.js';
 import type { Budget } from '../model/budget.js';
 import type { Report } from '../model/report.js';
 import { FORMAT_FILES, isOutputFormat, OUTPUT_FORMATS, renderFormat, type OutputFormat } from '../report/formats.js';
+import { checkOutputDirectory, writeOutputFile } from './files.js';
 import type { CliIO } from './io.js';
 
 export interface OutputFlags {
@@ -86,9 +86,22 @@ export function resolveBudget(
 /** Formats that are whole documents: two of them on stdout would run together into neither. */
 const DOCUMENT_FORMATS: ReadonlySet<OutputFormat> = new Set(['json', 'markdown', 'junit', 'sarif']);
 
-/** Refuses, before anything runs, output flags whose result no tool could read. */
+/** The formats written: those requested, else every file format with --output-dir, else the table. */
+function outputFormats(flags: OutputFlags): readonly OutputFormat[] {
+  const requested = flags.format && flags.format.length > 0 ? [...new Set(flags.format)] : undefined;
+  return requested ?? (flags.outputDir ? OUTPUT_FORMATS.filter((f) => f !== 'github') : flags.quiet ? [] : ['table']);
+}
+
+/**
+ * Refuses, before anything runs, output flags whose result no tool could read, and an --output-dir
+ * whose files cannot be written.
+ */
 export function checkOutputFlags(flags: OutputFlags): void {
-  if (flags.outputDir) return;
+  if (flags.outputDir) {
+    const files = outputFormats(flags).map((format) => FORMAT_FILES[format]);
+    checkOutputDirectory(flags.outputDir, files, '--output-dir');
+    return;
+  }
   const documents = [...new Set(flags.format ?? [])].filter((f) => DOCUMENT_FORMATS.has(f));
   if (documents.length > 1) {
     throw new InputError(
@@ -115,8 +128,7 @@ export function tableOnStdout(flags: OutputFlags): boolean {
  */
 export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): void {
   const requested = flags.format && flags.format.length > 0 ? [...new Set(flags.format)] : undefined;
-  const formats: readonly OutputFormat[] =
-    requested ?? (flags.outputDir ? OUTPUT_FORMATS.filter((f) => f !== 'github') : flags.quiet ? [] : ['table']);
+  const formats = outputFormats(flags);
   const options = {
     color: io.color,
     width: io.columns,
@@ -124,11 +136,10 @@ export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): voi
     failOn: flags.failOn ?? ('never' as const),
   };
   if (flags.outputDir) {
-    mkdirSync(flags.outputDir, { recursive: true });
     for (const format of formats) {
       const file = join(flags.outputDir, FORMAT_FILES[format]);
       // Files get no colour: they are read by other tools.
-      writeFileSync(file, renderFormat(format, report, { ...options, color: false }));
+      writeOutputFile(file, renderFormat(format, report, { ...options, color: false }), '--output-dir');
       io.err(`querygate: wrote ${file}`);
     }
     if (!flags.quiet && (!requested || requested.includes('table')))

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,6 +142,38 @@ describe('querygate check and budget init (built binary)', () => {
     const init = await runCli(['budget', 'init', interrupted, '--force'], { cwd: dir });
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('a budget needs the report of a complete run');
+  });
+
+  it('an output path that cannot be written: one clear line and exit 2, before any work', async () => {
+    const dir = scratch();
+    const budget = join(dir, 'b.yaml');
+    writeFileSync(budget, 'version: 1\nlimits:\n  totalDbMs: 100000\n');
+    // A file where a directory is expected, and a directory nobody can create.
+    const aFile = await runCli(['check', FIXTURE_REPORT, '--budget', budget, '--output-dir', budget], { cwd: dir });
+    expect(aFile.code).toBe(2);
+    expect(aFile.stdout).toBe('');
+    expectCleanError(aFile.stderr, /^querygate: error: --output-dir .*b\.yaml: is a file, not a directory$/);
+    const sys = await runCli(['check', FIXTURE_REPORT, '--budget', budget, '--output-dir', '/sys/qg'], { cwd: dir });
+    expect(sys.code).toBe(2);
+    expect(sys.stdout).toBe('');
+    expectCleanError(sys.stderr, /^querygate: error: --output-dir \/sys\/qg: cannot create the directory: /);
+    // A directory where one of the files is expected.
+    const out = join(dir, 'out');
+    mkdirSync(join(out, 'querygate.md'), { recursive: true });
+    const inDir = await runCli(['check', FIXTURE_REPORT, '--budget', budget, '--output-dir', out], { cwd: dir });
+    expect(inDir.code).toBe(2);
+    expectCleanError(
+      inDir.stderr,
+      /^querygate: error: --output-dir .*out\/querygate\.md: is a directory; give a file path$/,
+    );
+    expect(readdirSync(out)).toEqual(['querygate.md']);
+
+    const init = await runCli(['budget', 'init', FIXTURE_REPORT, '--out', '/sys/b.yaml'], { cwd: dir });
+    expect(init.code).toBe(2);
+    expectCleanError(init.stderr, /^querygate: error: --out \/sys\/b\.yaml: cannot write to \/sys\/b\.yaml: /);
+    const initDir = await runCli(['budget', 'init', FIXTURE_REPORT, '--out', dir, '--force'], { cwd: dir });
+    expect(initDir.code).toBe(2);
+    expectCleanError(initDir.stderr, /^querygate: error: --out .*: is a directory; give a file path$/);
   });
 
   it('bad input: one clear line and exit 2', async () => {

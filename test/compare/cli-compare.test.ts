@@ -51,6 +51,17 @@ describe('querygate compare (CLI)', () => {
     expect(r.stdout).not.toMatch(/scan-downgrade|new-finding/);
   });
 
+  it('exits 2 with one line when --out cannot be written', async () => {
+    const isDir = await cli(['compare', withIndex, withoutIndex, '--out', dir]);
+    expect(isDir.code).toBe(2);
+    expect(isDir.stdout).toBe('');
+    expect(isDir.stderr.trim()).toMatch(/^querygate: error: --out .*: is a directory; give a file path$/);
+    const sys = await cli(['compare', withIndex, withoutIndex, '--out', '/sys/x.md']);
+    expect(sys.code).toBe(2);
+    expect(sys.stdout).toBe('');
+    expect(sys.stderr.trim()).toMatch(/^querygate: error: --out \/sys\/x\.md: cannot write to \/sys\/x\.md: [^\n]+$/);
+  });
+
   it('writes Markdown for a pull request and JSON for tools', async () => {
     const out = join(dir, 'comment.md');
     const md = await cli(['compare', withIndex, withoutIndex, '--format', 'markdown', '--out', out]);

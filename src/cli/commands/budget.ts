@@ -1,10 +1,11 @@
 /** `querygate budget init report.json`: write a starting budget (current values plus headroom). */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_HEADROOM, DEFAULT_TIMING_HEADROOM, renderInitialBudget } from '../../budget/init.js';
 import { BUDGET_FILE_NAME, parseBudget } from '../../budget/load.js';
 import { InputError } from '../../errors.js';
 import { readReport } from '../../report/read.js';
+import { checkOutputFile, writeOutputFile } from '../files.js';
 import { EXIT, type CliIO } from '../io.js';
 import { parseNonNegativeInt } from '../options.js';
 
@@ -58,6 +59,7 @@ export function registerBudget(program: Command, io: CliIO, setExit: (code: numb
 }
 
 export function budgetInitCommand(reportPath: string, flags: BudgetInitFlags, io: CliIO): number {
+  if (!flags.stdout) checkOutputFile(flags.out, '--out');
   const report = readReport(reportPath);
   if (!report.run.complete) {
     // Limits derived from a run cut short (no plans, fewer calls) would gate the next run on that.
@@ -81,7 +83,7 @@ export function budgetInitCommand(reportPath: string, flags: BudgetInitFlags, io
     io.out(text.trimEnd());
     return EXIT.ok;
   }
-  writeFileSync(flags.out, text);
+  writeOutputFile(flags.out, text, '--out');
   const statements = report.queries.filter((q) => q.calls > 0).length;
   io.err(`querygate: wrote ${flags.out}: limits for the run and ${statements} statement(s); review it and commit it`);
   return EXIT.ok;

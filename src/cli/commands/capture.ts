@@ -12,10 +12,10 @@ import { redactSecrets, urlSecrets } from '../../redact.js';
 import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
 import { resolveRunConfig } from '../fail-on.js';
-import { ensureWritable, type CliIO } from '../io.js';
+import type { CliIO } from '../io.js';
 import { collect, databaseUrlOf } from '../options.js';
-import { checkOutputFlags, resolveBudget } from '../output.js';
-import { addTargetOptions, executeRun, type RunFlags } from './run.js';
+import { resolveBudget } from '../output.js';
+import { addTargetOptions, checkRunOutputs, executeRun, type RunFlags } from './run.js';
 
 export function registerCapture(program: Command, io: CliIO, setExit: (code: number) => void): void {
   const command = program
@@ -53,9 +53,7 @@ export function captureUsageHint(command: Command, message: string): string | un
 export async function captureCliCommand(args: readonly string[], flags: RunFlags, io: CliIO): Promise<number> {
   if (args.length === 0) throw new InputError('USAGE', 'capture needs a command: querygate capture -- <command...>');
   const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
-  ensureWritable(flags.out, '--out');
-  checkOutputFlags(flags);
-  ensureWritable(flags.saveBaseline, '--save-baseline');
+  checkRunOutputs(flags);
   await loadParser(); // setup files are split and checked before anything runs
   const files = {
     schema: readSetupFiles(flags.schema ?? [], process.cwd()),

@@ -2,7 +2,6 @@
  * `querygate compare base.json head.json`: which statements and plans got worse. Exit 1 on any
  * regression, 0 otherwise.
  */
-import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { compareReports } from '../../compare/compare.js';
 import { resolveCompareThresholds } from '../../compare/thresholds.js';
@@ -13,6 +12,7 @@ import { renderComparisonJson } from '../../report/comparison-json.js';
 import { renderComparisonMarkdown } from '../../report/comparison-markdown.js';
 import { renderComparisonTable } from '../../report/comparison-table.js';
 import { readReport } from '../../report/read.js';
+import { checkOutputFile, writeOutputFile } from '../files.js';
 import { EXIT, type CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
 
@@ -49,6 +49,7 @@ export function registerCompare(program: Command, io: CliIO, setExit: (code: num
 
 /** Reads both reports, compares them, writes the output; returns the exit code. */
 export function compareCommand(basePath: string, headPath: string, flags: CompareFlags, io: CliIO): number {
+  checkOutputFile(flags.out, '--out');
   const base = readReport(basePath);
   const head = readReport(headPath);
   // The same budget resolution as run and check: --budget FILE, else the nearest querygate.budget.yaml.
@@ -84,7 +85,7 @@ export function writeComparison(comparison: Comparison, flags: CompareFlags, io:
             width: io.columns,
             ...(flags.all ? { all: true } : {}),
           });
-  if (flags.out) writeFileSync(flags.out, text.endsWith('\n') ? text : `${text}\n`);
+  if (flags.out) writeOutputFile(flags.out, text.endsWith('\n') ? text : `${text}\n`, '--out');
   io.out(text);
   return comparison.verdict === 'regression' ? EXIT.gateFailed : EXIT.ok;
 }

@@ -10,7 +10,7 @@ import type { CliIO } from '../io.js';
 import { resolveRunConfig } from '../fail-on.js';
 import { budgetRules } from '../../budget/gate.js';
 import { resolveBudget } from '../output.js';
-import { addTargetOptions, executeRun, type RunFlags } from './run.js';
+import { addTargetOptions, checkRunOutputs, executeRun, type RunFlags } from './run.js';
 
 /** The SQL scenario that reproduces the outage, shipped with the package (an example for `querygate run`). */
 export const DEMO_SCENARIO = fileURLToPath(new URL('../../../scenarios/outage-demo.yaml', import.meta.url));
@@ -24,6 +24,7 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
       'reproduce the outage on an embedded PostgreSQL: 1M orders, HTTP traffic through a sample shop app, one costly new endpoint, one N+1 loop',
     );
   addTargetOptions(command).action(async (flags: RunFlags) => {
+    checkRunOutputs(flags);
     await loadParser();
     const scenario = loadHttpScenario(DEMO_HTTP_SCENARIO);
     // Start the sample app with this very Node: the scenario's `node` may not be on the PATH.

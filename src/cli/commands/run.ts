@@ -1,12 +1,12 @@
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { InputError, InterruptedError, RunFailedError } from '../../errors.js';
+import { InputError, InterruptedError, isQuerygateError, RunFailedError, type QuerygateError } from '../../errors.js';
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
 import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
-import { EXIT, ensureWritable, type CliIO } from '../io.js';
+import { EXIT, type CliIO } from '../io.js';
+import { checkOutputFile, writeFallbackReport, writeOutputFile } from '../files.js';
 import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactSecrets } from '../../redact.js';
@@ -161,9 +161,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   if (shapes > 1) throw new InputError('USAGE', '--repeat, --count and --duration are mutually exclusive');
   if (flags.rounds !== undefined && flags.rounds > MAX_ROUNDS)
     throw new InputError('USAGE', `--rounds must be at most ${MAX_ROUNDS}, got ${flags.rounds}`);
-  ensureWritable(flags.out, '--out');
-  checkOutputFlags(flags);
-  ensureWritable(flags.saveBaseline, '--save-baseline');
+  checkRunOutputs(flags);
   await loadParser();
   const overrides: LoadOverrides = {
     ...(flags.connections !== undefined ? { connections: flags.connections } : {}),
@@ -214,6 +212,15 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     baseline,
     budget,
   );
+}
+
+/** Checks, before anything runs, every file a run will write: a measurement is never lost to a typo. */
+export function checkRunOutputs(
+  flags: Pick<RunFlags, 'out' | 'saveBaseline' | 'format' | 'outputDir' | 'quiet'>,
+): void {
+  checkOutputFile(flags.out, '--out');
+  checkOutputFlags(flags);
+  checkOutputFile(flags.saveBaseline, '--save-baseline');
 }
 
 /** The run options every kind of run takes from the same flags. */
@@ -304,14 +311,37 @@ export async function executeRun(
   // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
   const gated =
     budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
-  writeFileSync(flags.out, renderJson(gated));
-  writeOutputs(gated, flags, io);
-  io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
-  if (failure) throw failure;
-  if (flags.saveBaseline) {
-    writeFileSync(flags.saveBaseline, renderJson(gated));
-    io.err(`baseline written to ${flags.saveBaseline}`);
+  // The outputs were checked before the run; a write that fails now (disk full, a directory removed
+  // meanwhile) must not lose the measurement: the report goes to the temporary directory instead.
+  const json = renderJson(gated);
+  let writeError: QuerygateError | undefined;
+  try {
+    writeOutputFile(flags.out, json, '--out');
+    io.err(`report written to ${flags.out}${report.run.complete ? '' : ' (incomplete)'}`);
+  } catch (error) {
+    if (!isQuerygateError(error)) throw error;
+    writeError = error;
+    try {
+      const fallback = writeFallbackReport(json);
+      io.err(`querygate: error: ${error.message}; the report was written to ${fallback} instead`);
+    } catch (fallbackError) {
+      if (!isQuerygateError(fallbackError)) throw fallbackError;
+      io.err(`querygate: error: ${error.message}; ${fallbackError.message}`);
+    }
   }
+  try {
+    writeOutputs(gated, flags, io);
+    if (flags.saveBaseline && !writeError) {
+      writeOutputFile(flags.saveBaseline, json, '--save-baseline');
+      io.err(`baseline written to ${flags.saveBaseline}`);
+    }
+  } catch (error) {
+    if (!isQuerygateError(error)) throw error;
+    writeError ??= error;
+    io.err(`querygate: error: ${error.message}`);
+  }
+  if (failure) throw failure;
+  if (writeError) return EXIT.environment;
   if (!report.run.complete) return EXIT.interrupted;
   // A failed gate always says why: the terminal table ends with the verdict and the violations;
   // without it (--quiet, other formats on stdout) they go to stderr, as `check --quiet` prints them.
