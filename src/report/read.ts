@@ -46,3 +46,16 @@ export function parseReport(text: string, where: string): Report {
 export function readReport(path: string): Report {
   return parseReport(readTextFile(path, 'report'), path);
 }
+
+/**
+ * Refuses the report of an interrupted run where a complete one is needed (a budget, a
+ * comparison): it has no plans and fewer calls, so limits or verdicts drawn from it would be
+ * invented. `need` ends the message, e.g. "a budget needs the report of a complete run".
+ */
+export function requireCompleteReport(report: Report, where: string, need: string): void {
+  if (report.run.complete) return;
+  throw new InputError(
+    'REPORT_INCOMPLETE',
+    `${where}: the run was interrupted (${report.run.interruptedBy ?? 'incomplete'}): ${need}`,
+  );
+}

@@ -128,6 +128,32 @@ describe('querygate compare (CLI)', () => {
     expect(e.stderr).toMatch(/bad-routes\.budget\.yaml:3:\d+: compare\.routes\.p95: unknown field/);
   });
 
+  it('refuses the report of an interrupted run on either side (exit 2), as budget init does', async () => {
+    // An interrupted run captured no plans, hence no plan findings: compared, they would look resolved.
+    const report = JSON.parse(readFileSync(withoutIndex, 'utf8')) as {
+      run: Record<string, unknown>;
+      queries: Record<string, unknown>[];
+    };
+    const interrupted = join(dir, 'interrupted.json');
+    writeFileSync(
+      interrupted,
+      JSON.stringify({
+        ...report,
+        run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' },
+        queries: report.queries.map((q) => ({ ...q, plan: null, findings: [] })),
+      }),
+    );
+    const head = await cli(['compare', withoutIndex, interrupted]);
+    expect(head.code, head.stdout).toBe(2);
+    expect(head.stdout).toBe('');
+    expect(head.stderr.trim()).toBe(
+      `querygate: error: ${interrupted}: the run was interrupted (interrupted by SIGINT): compare needs the reports of complete runs`,
+    );
+    const base = await cli(['compare', interrupted, withoutIndex]);
+    expect(base.code, base.stdout).toBe(2);
+    expect(base.stderr).toContain(`${interrupted}: the run was interrupted`);
+  });
+
   it('rejects missing and invalid reports and unknown formats with exit 2 and one line', async () => {
     const missing = await cli(['compare', join(dir, 'nope.json'), withIndex]);
     expect(missing.code, missing.stderr).toBe(2);
@@ -233,6 +259,16 @@ describe('querygate run --baseline (CLI)', () => {
     expect(bad.code, bad.stderr).toBe(2);
     expect(bad.stderr.trim()).toBe(
       `querygate: error: ${invalid}: not a valid querygate report (schemas/report.schema.json): queries[0].sharedBlksPerCall: must be number`,
+    );
+    expect(existsSync(out)).toBe(false);
+
+    const cut = JSON.parse(readFileSync(withIndex, 'utf8')) as { run: Record<string, unknown> };
+    const interrupted = join(dir, 'interrupted-baseline.json');
+    writeFileSync(interrupted, JSON.stringify({ ...cut, run: { ...cut.run, complete: false } }));
+    const partial = await run(['--baseline', interrupted], out);
+    expect(partial.code, partial.stderr).toBe(2);
+    expect(partial.stderr.trim()).toBe(
+      `querygate: error: ${interrupted}: the run was interrupted (incomplete): compare needs the reports of complete runs`,
     );
     expect(existsSync(out)).toBe(false);
   });

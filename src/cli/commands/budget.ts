@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { DEFAULT_HEADROOM, DEFAULT_TIMING_HEADROOM, renderInitialBudget } from '../../budget/init.js';
 import { BUDGET_FILE_NAME, parseBudget } from '../../budget/load.js';
 import { InputError } from '../../errors.js';
-import { readReport } from '../../report/read.js';
+import { readReport, requireCompleteReport } from '../../report/read.js';
 import { checkOutputFile, writeOutputFile } from '../files.js';
 import { EXIT, type CliIO } from '../io.js';
 import { parseNonNegativeInt } from '../options.js';
@@ -61,13 +61,8 @@ export function registerBudget(program: Command, io: CliIO, setExit: (code: numb
 export function budgetInitCommand(reportPath: string, flags: BudgetInitFlags, io: CliIO): number {
   if (!flags.stdout) checkOutputFile(flags.out, '--out');
   const report = readReport(reportPath);
-  if (!report.run.complete) {
-    // Limits derived from a run cut short (no plans, fewer calls) would gate the next run on that.
-    throw new InputError(
-      'REPORT_INCOMPLETE',
-      `${reportPath}: the run was interrupted (${report.run.interruptedBy ?? 'incomplete'}): a budget needs the report of a complete run`,
-    );
-  }
+  // Limits derived from a run cut short (no plans, fewer calls) would gate the next run on that.
+  requireCompleteReport(report, reportPath, 'a budget needs the report of a complete run');
   if (!flags.stdout && !flags.force && existsSync(flags.out)) {
     throw new InputError('USAGE', `${flags.out} exists: pass --force to replace it, or --out to write elsewhere`);
   }

@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { loadParser } from '../../analyze/parser.js';
 import { budgetRules } from '../../budget/gate.js';
 import { InputError } from '../../errors.js';
-import { readReport } from '../../report/read.js';
 import { redactSecrets, urlSecrets } from '../../redact.js';
 import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
@@ -16,6 +15,7 @@ import type { CliIO } from '../io.js';
 import { collect, databaseUrlOf } from '../options.js';
 import { resolveBudget } from '../output.js';
 import { addTargetOptions, checkRunOutputs, executeRun, type RunFlags } from './run.js';
+import { readComparableReport } from './compare.js';
 
 export function registerCapture(program: Command, io: CliIO, setExit: (code: number) => void): void {
   const command = program
@@ -68,7 +68,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
   }
-  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
+  const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
   return executeRun(
     io,
     { ...flags, ...(failOn ? { failOn } : {}) },

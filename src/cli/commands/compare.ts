@@ -11,7 +11,7 @@ import type { Report } from '../../model/report.js';
 import { renderComparisonJson } from '../../report/comparison-json.js';
 import { renderComparisonMarkdown } from '../../report/comparison-markdown.js';
 import { renderComparisonTable } from '../../report/comparison-table.js';
-import { readReport } from '../../report/read.js';
+import { readReport, requireCompleteReport } from '../../report/read.js';
 import { checkOutputFile, writeOutputFile } from '../files.js';
 import { EXIT, type CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
@@ -50,12 +50,22 @@ export function registerCompare(program: Command, io: CliIO, setExit: (code: num
 /** Reads both reports, compares them, writes the output; returns the exit code. */
 export function compareCommand(basePath: string, headPath: string, flags: CompareFlags, io: CliIO): number {
   checkOutputFile(flags.out, '--out');
-  const base = readReport(basePath);
-  const head = readReport(headPath);
+  const base = readComparableReport(basePath);
+  const head = readComparableReport(headPath);
   // The same budget resolution as run and check: --budget FILE, else the nearest querygate.budget.yaml.
   const budget = resolveBudget(flags.budget === undefined ? {} : { budget: flags.budget }, io);
   const comparison = compareReports(base, head, resolveCompareThresholds(budget?.compare));
   return writeComparison(comparison, flags, io);
+}
+
+/**
+ * Reads a report to compare. An interrupted run's report is refused: it has no plans and fewer
+ * calls, so every finding of the other side would look new or resolved, as `budget init` refuses it.
+ */
+export function readComparableReport(path: string): Report {
+  const report = readReport(path);
+  requireCompleteReport(report, path, 'compare needs the reports of complete runs');
+  return report;
 }
 
 /**

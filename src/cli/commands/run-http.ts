@@ -2,7 +2,6 @@
 import { databaseUrlOf } from '../options.js';
 import { InputError } from '../../errors.js';
 import { budgetRules } from '../../budget/gate.js';
-import { readReport } from '../../report/read.js';
 import { redactSecrets, urlSecrets } from '../../redact.js';
 import { runHttpWorkload } from '../../workload/http/phases.js';
 import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/scenario.js';
@@ -10,6 +9,7 @@ import { resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
 import { executeRun, sharedRunOptions, type RunFlags } from './run.js';
+import { readComparableReport } from './compare.js';
 
 /** Resolves the flags that apply to HTTP replay, runs, writes the report; returns the exit code. */
 export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliIO): Promise<number> {
@@ -46,7 +46,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
     );
     for (const w of workload.warnings) io.err(`querygate: ${w}`);
   }
-  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
+  const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
   return executeRun(
     io,
     { ...flags, ...(failOn ? { failOn } : {}) },

@@ -12,9 +12,8 @@ import { loadParser } from '../../analyze/parser.js';
 import { redactSecrets } from '../../redact.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { describeRules } from '../../config/config.js';
-import { readReport } from '../../report/read.js';
 import { recordSourceLocation } from '../../report/source-paths.js';
-import { compareWithBaseline } from './compare.js';
+import { compareWithBaseline, readComparableReport } from './compare.js';
 import { runHttpCommand } from './run-http.js';
 import { isHttpScenario } from '../../workload/http/scenario.js';
 import { budgetRules, gateReport } from '../../budget/gate.js';
@@ -196,7 +195,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     io.err(describeRules(config.rules));
   }
   // Read the baseline first: a bad file should fail before a long run, not after it.
-  const baseline = flags.baseline ? readReport(flags.baseline) : undefined;
+  const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
   return executeRun(
     io,
     { ...flags, ...(failOn ? { failOn } : {}) },
