@@ -23,7 +23,8 @@ export type InputErrorCode =
   | 'ACCESS_LOG_INVALID'
   | 'WRITES_REFUSED'
   | 'DATABASE_URL_REQUIRED'
-  | 'OUTPUT_UNWRITABLE';
+  | 'OUTPUT_UNWRITABLE'
+  | 'REPORTS_UNRELATED';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =

@@ -154,6 +154,15 @@ describe('querygate compare (CLI)', () => {
     expect(base.stderr).toContain(`${interrupted}: the run was interrupted`);
   });
 
+  it('refuses two reports with no statement and no route in common (exit 2): different workloads', async () => {
+    const r = await cli(['compare', withIndex, fixture('reports/http-head.json')]);
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toBe(
+      'querygate: error: the reports share no statement or route (base: 4 statement(s) of "workload", head: 5 of "shop-routes"): different workloads? compare two reports of the same workload',
+    );
+  });
+
   it('rejects missing and invalid reports and unknown formats with exit 2 and one line', async () => {
     const missing = await cli(['compare', join(dir, 'nope.json'), withIndex]);
     expect(missing.code, missing.stderr).toBe(2);

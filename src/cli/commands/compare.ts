@@ -4,6 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { compareReports } from '../../compare/compare.js';
+import { InputError } from '../../errors.js';
 import { resolveCompareThresholds } from '../../compare/thresholds.js';
 import type { Budget } from '../../model/budget.js';
 import type { Comparison } from '../../model/comparison.js';
@@ -85,6 +86,7 @@ export function compareWithBaseline(
 
 /** Renders in the chosen format, prints it (and writes it to --out), returns 1 on regression. */
 export function writeComparison(comparison: Comparison, flags: CompareFlags, io: CliIO): number {
+  refuseUnrelated(comparison);
   const text =
     flags.format === 'json'
       ? renderComparisonJson(comparison)
@@ -98,4 +100,18 @@ export function writeComparison(comparison: Comparison, flags: CompareFlags, io:
   if (flags.out) writeOutputFile(flags.out, text.endsWith('\n') ? text : `${text}\n`, '--out');
   io.out(text);
   return comparison.verdict === 'regression' ? EXIT.gateFailed : EXIT.ok;
+}
+
+/**
+ * Two reports with no statement and no route in common are of different workloads: every statement
+ * would be "new" or "removed", and a verdict on that means nothing (an input error, not a regression).
+ */
+function refuseUnrelated(c: Comparison): void {
+  if (c.counts.matched > 0 || c.counts.routesMatched > 0) return;
+  if (c.base.statements === 0 && c.head.statements === 0) return;
+  throw new InputError(
+    'REPORTS_UNRELATED',
+    `the reports share no statement or route (base: ${c.base.statements} statement(s) of "${c.base.workload}", ` +
+      `head: ${c.head.statements} of "${c.head.workload}"): different workloads? compare two reports of the same workload`,
+  );
 }
