@@ -121,8 +121,7 @@ export function compareReports(
         improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
     }
 
-    const newFindings = findingsOnlyIn(h.findings, b.findings);
-    const resolvedFindings = findingsOnlyIn(b.findings, h.findings);
+    const { newFindings, resolvedFindings, findingNotes } = diffFindings(b, h);
     for (const f of newFindings) {
       if (counts(f, thresholds)) regressions.push(findingReason(f, 'new-finding'));
     }
@@ -153,6 +152,7 @@ export function compareReports(
       planDiff,
       newFindings,
       resolvedFindings,
+      ...(findingNotes.length > 0 ? { findingNotes } : {}),
     };
   });
 
@@ -280,6 +280,47 @@ function findingsOnlyIn(these: readonly Finding[], others: readonly Finding[]): 
     out.push(f);
   }
   return out;
+}
+
+/**
+ * Findings only in head (new) and only in base (resolved), and those of the two that cannot be
+ * compared. A finding that points at a plan node was read from the plan, and plans made in
+ * different modes show different things (a generic plan has no actual rows, spills or row
+ * estimates to compare; a plan with the replay's parameters may scan where the generic one seeks):
+ * when the modes differ, or one side has no plan, its presence on one side only says nothing about
+ * the statement. And without a plan in head nothing is known to be resolved.
+ */
+function diffFindings(
+  b: QueryReport,
+  h: QueryReport,
+): { newFindings: Finding[]; resolvedFindings: Finding[]; findingNotes: string[] } {
+  const added = findingsOnlyIn(h.findings, b.findings);
+  const gone = findingsOnlyIn(b.findings, h.findings);
+  const sameEvidence = (b.plan?.mode ?? null) === (h.plan?.mode ?? null);
+  const why = !h.plan
+    ? 'head has no plan'
+    : !b.plan
+      ? 'base has no plan'
+      : `plans made differently: base ${b.plan.mode}, head ${h.plan.mode}`;
+  const comparable = (f: Finding, side: 'new' | 'resolved') =>
+    side === 'resolved' && !h.plan ? false : sameEvidence || f.nodePath === undefined;
+  const findingNotes = [
+    ...added
+      .filter((f) => !comparable(f, 'new'))
+      .map((f) => `${describeFinding(f)} only in head: not compared (${why})`),
+    ...gone
+      .filter((f) => !comparable(f, 'resolved'))
+      .map((f) => `${describeFinding(f)} only in base: not compared (${why})`),
+  ];
+  return {
+    newFindings: added.filter((f) => comparable(f, 'new')),
+    resolvedFindings: gone.filter((f) => comparable(f, 'resolved')),
+    findingNotes,
+  };
+}
+
+function describeFinding(f: Finding): string {
+  return `${f.severity} finding ${f.rule}${f.relation ? ` on ${f.relation}` : ''}`;
 }
 
 function counts(f: Finding, t: CompareThresholds): boolean {

@@ -239,6 +239,12 @@ export interface MatchedStatement {
   readonly newFindings: readonly Finding[];
   /** Findings in base whose rule + relation are gone in head. */
   readonly resolvedFindings: readonly Finding[];
+  /**
+   * Findings on one side only that are not compared, and why: plan findings when the two plans
+   * were made in different modes or one side has none; any finding of base when head has no plan.
+   * Neither a regression nor an improvement. Absent when there are none.
+   */
+  readonly findingNotes?: readonly string[];
 }
 
 /** A statement in only one of the reports. */

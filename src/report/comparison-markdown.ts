@@ -90,6 +90,14 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const s of planOnly) out.push(...planDetails(s));
     out.push('</details>', '');
   }
+  const uncompared = c.statements.filter((s) => (s.findingNotes ?? []).length > 0);
+  if (uncompared.length > 0) {
+    out.push('<details><summary>Findings not compared (neither regressions nor improvements)</summary>', '');
+    for (const s of uncompared) {
+      out.push(`- ${code(oneLine(s.query, 120))}: ${(s.findingNotes ?? []).map(cell).join('; ')}`);
+    }
+    out.push('', '</details>', '');
+  }
   const added = c.added.filter((a) => a.regressions.length === 0);
   if (added.length > 0) {
     out.push(`<details><summary>New statements (${added.length})</summary>`, '');

@@ -246,6 +246,14 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       for (const ch of s.planDiff?.changes ?? []) lines.push(`    ${ch.kind}: ${ch.message}`);
     }
   }
+  const uncompared = c.statements.filter((s) => (s.findingNotes ?? []).length > 0);
+  if (uncompared.length > 0) {
+    lines.push('', 'Findings not compared (neither regressions nor improvements):');
+    for (const s of uncompared) {
+      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      for (const note of s.findingNotes ?? []) lines.push(`    note: ${note}`);
+    }
+  }
   // New statements that regressed are listed among the regressions above.
   const addedRest = c.added.filter((a) => a.regressions.length === 0);
   if (addedRest.length > 0) {

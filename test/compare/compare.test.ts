@@ -3,6 +3,7 @@ import { compareReports } from '../../src/compare/compare.js';
 import { DEFAULT_COMPARE_THRESHOLDS, resolveCompareThresholds } from '../../src/compare/thresholds.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
+import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { withIndex, withoutIndex } from './support.js';
 
 const find = (r: Report, text: string) => r.queries.find((q) => q.query.includes(text))!;
@@ -255,6 +256,55 @@ describe('compareReports: calls per request and findings', () => {
       compareReports(withIndex, add(withIndex, warning), resolveCompareThresholds({ newFindingSeverity: 'warning' }))
         .verdict,
     ).toBe('regression');
+  });
+
+  it('does not compare plan findings of plans made in different modes, and resolves nothing without a plan in head', () => {
+    // withoutIndex: generic plans, two seq-scan-large-table errors read from them.
+    const seqScans = withoutIndex.queries.filter((q) => q.findings.length > 0).map((q) => q.fingerprint);
+    expect(seqScans).toHaveLength(2);
+    const analyzedClean = mapQueries(withoutIndex, (q) => ({
+      plan: q.plan ? { ...q.plan, mode: 'analyze' as const } : null,
+      findings: [],
+    }));
+    const gone = compareReports(withoutIndex, analyzedClean);
+    for (const fp of seqScans) {
+      const s = gone.statements.find((x) => x.fingerprint === fp)!;
+      expect(s.verdict).toBe('unchanged');
+      expect(s.resolvedFindings).toEqual([]);
+      expect(s.findingNotes).toEqual([
+        'error finding seq-scan-large-table on public.orders only in base: not compared (plans made differently: base generic, head analyze)',
+      ]);
+    }
+    expect(gone.counts.improvements).toBe(0);
+    expect(renderComparisonTable(gone)).toContain('Findings not compared (neither regressions nor improvements):');
+    // The other way round: a plan finding only in head is no regression either.
+    const back = compareReports(analyzedClean, withoutIndex);
+    expect(back.verdict).toBe('ok');
+    expect(back.statements.find((x) => x.fingerprint === seqScans[0])!.findingNotes).toHaveLength(1);
+    // A finding that does not come from the plan is still compared.
+    const failing = mapQueries(withoutIndex, (q) =>
+      q.fingerprint === seqScans[0] ? { findings: [...q.findings, finding('statement-errors', 'error')] } : {},
+    );
+    const errors = compareReports(analyzedClean, failing);
+    expect(errors.statements.find((x) => x.fingerprint === seqScans[0])!.newFindings.map((f) => f.rule)).toEqual([
+      'statement-errors',
+    ]);
+    expect(errors.verdict).toBe('regression');
+
+    // Head without any plan (its EXPLAIN failed): no finding of base is resolved, not even one that
+    // does not come from the plan.
+    const slow = mapQueries(withoutIndex, (q) =>
+      q.fingerprint === seqScans[0] ? { findings: [...q.findings, finding('slow-mean', 'error')] } : {},
+    );
+    const unplanned = mapQueries(withoutIndex, () => ({ plan: null, findings: [] }));
+    const none = compareReports(slow, unplanned);
+    const s = none.statements.find((x) => x.fingerprint === seqScans[0])!;
+    expect(s.resolvedFindings).toEqual([]);
+    expect(s.verdict).not.toBe('improvement');
+    expect(s.findingNotes).toEqual([
+      'error finding seq-scan-large-table on public.orders only in base: not compared (head has no plan)',
+      'error finding slow-mean only in base: not compared (head has no plan)',
+    ]);
   });
 
   it('reports new and removed statements; a new one with an error finding is a regression', () => {
