@@ -58,8 +58,17 @@ describe.runIf(findSystemPostgres())('an older PostgreSQL server', () => {
     const bare = (await startSystemPostgres({ preload: false }))!;
     try {
       await expect(openTarget({ databaseUrl: bare.url })).rejects.toThrow(
-        /pg_stat_statements is not loaded on 127\.0\.0\.1:\d+: add it to shared_preload_libraries/,
+        /pg_stat_statements is not loaded on 127\.0\.0\.1:\d+: add it to shared_preload_libraries .*, then run CREATE EXTENSION pg_stat_statements; in database "postgres"$/,
       );
+      // Created already: only the preload is missing, and nothing else is asked.
+      const s = await openSession(bare.url);
+      await s.query('CREATE EXTENSION pg_stat_statements');
+      await s.close();
+      const created = openTarget({ databaseUrl: bare.url });
+      await expect(created).rejects.toThrow(
+        /pg_stat_statements is not loaded on 127\.0\.0\.1:\d+: add it to shared_preload_libraries .* and restart the server \(the extension is already created in database "postgres"\)$/,
+      );
+      await expect(created).rejects.not.toThrow(/run CREATE EXTENSION/);
     } finally {
       await bare.stop();
     }

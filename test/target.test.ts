@@ -13,6 +13,26 @@ describe('target checks', () => {
     await target.close();
   });
 
+  it('says a superuser must create pg_stat_statements when the role is not one', async () => {
+    const url = await createTestDatabase('no_ext');
+    await withSession(url, async (s) => {
+      await s.query('DROP EXTENSION pg_stat_statements');
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_plain LOGIN PASSWORD 'plain'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+    });
+    const plain = new URL(url);
+    plain.username = 'qg_plain';
+    plain.password = 'plain';
+    await expect(openTarget({ databaseUrl: plain.toString() })).rejects.toThrow(
+      /not installed in database "no_ext_\w+" .*: have a superuser run CREATE EXTENSION pg_stat_statements; in that database \(it is not a trusted extension: .*ask your DBA\)$/,
+    );
+    // The superuser is told to run it.
+    await expect(openTarget({ databaseUrl: url })).rejects.toThrow(
+      /not installed in database "no_ext_\w+" .*: run CREATE EXTENSION pg_stat_statements; in that database$/,
+    );
+  });
+
   it('refuses a database where pg_stat_statements would record nothing', async () => {
     const off = await createTestDatabase('track_none');
     const name = new URL(off).pathname.slice(1);

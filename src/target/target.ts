@@ -96,12 +96,22 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
       `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
     )
   ).rows[0];
+  // pg_stat_statements is not a trusted extension: only a superuser may create it.
+  const superuser =
+    (await session.query<{ on: boolean }>(`SELECT current_setting('is_superuser') = 'on' AS on`)).rows[0]?.on ?? false;
+  const createExtension = (where: string) =>
+    superuser
+      ? `run CREATE EXTENSION pg_stat_statements; ${where}`
+      : `have a superuser run CREATE EXTENSION pg_stat_statements; ${where} (it is not a trusted extension: ` +
+        `the role querygate connects as cannot create it; ask your DBA)`;
   const notLoaded = () =>
     new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
       `pg_stat_statements is not loaded on ${address}: add it to shared_preload_libraries ` +
-        `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements'), restart the server, ` +
-        `then run CREATE EXTENSION pg_stat_statements; in database "${row.db}"`,
+        `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements') and restart the server` +
+        (ext
+          ? ` (the extension is already created in database "${row.db}")`
+          : `, then ${createExtension(`in database "${row.db}"`)}`),
     );
   if (!row.loaded) throw notLoaded();
   // Loaded and installed, yet recording nothing: the run would end with an empty report.
@@ -129,7 +139,7 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
     throw new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
       `pg_stat_statements is loaded but not installed in database "${row.db}" on ${address}: ` +
-        `run CREATE EXTENSION pg_stat_statements; in that database`,
+        createExtension('in that database'),
     );
   }
   try {
