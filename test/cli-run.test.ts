@@ -318,6 +318,26 @@ describe('querygate run (CLI)', () => {
     expect(result.code).toBe(3);
   });
 
+  it('prints only the interrupt when Ctrl-C reaches initdb while the embedded server starts', async () => {
+    // The same Ctrl-C ends initdb (it is in the foreground group): the start fails because of the
+    // interrupt, which is all there is to say. Later (setup), the outcome is the same line.
+    const scratch = mkdtempSync(join(tmpdir(), 'querygate-tmp-'));
+    chmodSync(scratch, 0o755);
+    const result = await runCliInterrupted(['run', '--workload', sql('workload.sql'), '--schema', sql('schema.sql')], {
+      env: { TMPDIR: scratch },
+      group: true,
+      when: 'starting an embedded PostgreSQL',
+      afterMs: 2000,
+    });
+    expect(result.interruptedAt).toBeDefined();
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stderr).not.toMatch(/error|initdb/);
+    expect(result.stderr).toMatch(
+      /querygate: interrupted by SIGINT before the replay began: nothing was measured, no report written\n$/,
+    );
+    expect(readdirSync(scratch).filter((f) => f.startsWith('querygate-'))).toEqual([]);
+  });
+
   it('writes the partial report of an embedded run when Ctrl-C reaches its whole process group', async () => {
     // A terminal's Ctrl-C signals every process of the foreground job; the embedded server must not
     // shut down with it before the final snapshot.
@@ -409,6 +429,11 @@ describe('querygate run (CLI)', () => {
     expect(Date.now() - result.interruptedAt!).toBeLessThan(10_000);
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('(incomplete)');
+    // A SIGTERM comes from a process manager, not a keyboard: nothing about Ctrl-C.
+    expect(result.stderr).toContain(
+      'SIGTERM: stopping the run, then writing what was captured, if anything (send SIGTERM again to quit now)',
+    );
+    expect(result.stderr).not.toContain('Ctrl-C');
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGTERM' });
     expect(report.totals.calls).toBe(1);

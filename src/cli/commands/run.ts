@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { InputError, InterruptedError, isQuerygateError, RunFailedError, type QuerygateError } from '../../errors.js';
+import {
+  EnvironmentError,
+  InputError,
+  InterruptedError,
+  isQuerygateError,
+  RunFailedError,
+  type QuerygateError,
+} from '../../errors.js';
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
@@ -260,9 +267,9 @@ export async function executeRun(
       io.err('interrupted again: quitting without a report');
       process.exit(EXIT.interrupted);
     }
-    io.err(
-      `\n${signal}: stopping the run, then writing what was captured, if anything (press Ctrl-C again to quit now)`,
-    );
+    // Only a terminal's Ctrl-C is pressed; SIGTERM and SIGHUP come from a process manager or a closed terminal.
+    const again = signal === 'SIGINT' ? 'press Ctrl-C again to quit now' : `send ${signal} again to quit now`;
+    io.err(`\n${signal}: stopping the run, then writing what was captured, if anything (${again})`);
     controller.abort(`interrupted by ${signal}`);
   };
   process.on('SIGINT', onSignal);
@@ -290,10 +297,18 @@ export async function executeRun(
   try {
     report = await runner(controller.signal, onProgress, onStep);
   } catch (error) {
-    if (error instanceof InterruptedError) {
-      // Interrupted before the replay began (setup, checks): nothing was measured, no report.
+    // Interrupted before the replay began (setup, checks): nothing was measured, no report. The same
+    // Ctrl-C reaches the processes of the foreground group too: an initdb it ended fails the embedded
+    // server's start, which is the interrupt, not an error of its own.
+    const interruptedBy =
+      error instanceof InterruptedError
+        ? error.reason
+        : controller.signal.aborted && error instanceof EnvironmentError && !(error instanceof RunFailedError)
+          ? String(controller.signal.reason ?? 'interrupted')
+          : undefined;
+    if (interruptedBy !== undefined) {
       clearProgress();
-      io.err(`querygate: ${error.reason} before the replay began: nothing was measured, no report written`);
+      io.err(`querygate: ${interruptedBy} before the replay began: nothing was measured, no report written`);
       return EXIT.interrupted;
     }
     if (!(error instanceof RunFailedError)) throw error;
