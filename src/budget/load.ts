@@ -141,6 +141,11 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
       add(field, `${at(field)}: unknown rule "${a.rule}" (known rules: ${list})`);
     }
   });
+  // YAML reads 1e999 and .inf as Infinity, which the schema's minimums let through: a limit nothing
+  // can exceed gates nothing.
+  for (const [field, value] of numbersIn(raw, '')) {
+    if (!Number.isFinite(value)) add(field, `${at(field)}: must be a finite number, got ${String(value)}`);
+  }
   if (problems.length > 0) {
     const sorted = [...problems].sort((x, y) => x.line - y.line || x.col - y.col);
     const lines = [...new Set(sorted.map((p) => p.text))];
@@ -150,6 +155,14 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
   }
 
   const budget = data as RawBudget;
+  const sections = [budget.limits, budget.statements, budget.rules, budget.accepted, budget.compare];
+  if (sections.every((section) => section === undefined || section === null || Object.keys(section).length === 0)) {
+    // As an empty file: "Gate PASSED: 0 of 0 limit(s)" would pass anything.
+    throw new InputError(
+      'BUDGET_INVALID',
+      `${where}: the budget sets no limit: add limits, statements, rules or accepted findings (querygate budget init report.json writes a starting budget)`,
+    );
+  }
   const lines: Record<string, number> = {};
   for (const [field, pos] of positions) lines[field] = pos.line;
   return {
@@ -161,6 +174,16 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
     ...(budget.compare ? { compare: budget.compare } : {}),
     lines,
   };
+}
+
+/** Every number in `value` with its field path, as positions are keyed (`limits.x`, `statements[0].y`). */
+function numbersIn(value: unknown, path: string): [string, number][] {
+  if (typeof value === 'number') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => numbersIn(v, `${path}[${i}]`));
+  if (isObject(value)) {
+    return Object.entries(value).flatMap(([k, v]) => numbersIn(v, path ? `${path}.${k}` : k));
+  }
+  return [];
 }
 
 /** `version:` problems say what to write, and what was found. */

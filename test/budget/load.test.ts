@@ -72,6 +72,29 @@ describe('parseBudget', () => {
     expect(() => parseBudget('- 1\n', 'b.yaml')).toThrow(/b\.yaml:1:1: \(top level\): must be object/);
   });
 
+  it('refuses a budget that sets no limit: it would pass anything', () => {
+    for (const text of ['version: 1\n', 'version: 1\nlimits: {}\nstatements: []\n', 'version: 1\nrules: {}\n']) {
+      const error = problem(text);
+      expect(error.code).toBe('BUDGET_INVALID');
+      expect(error.message).toMatch(/^budget\.yaml: the budget sets no limit: add limits, statements, rules/);
+    }
+    // Thresholds for compare alone are a use of the file.
+    expect(parseBudget('version: 1\ncompare:\n  callsPerRequest: 2\n', 'b.yaml').compare).toEqual({
+      callsPerRequest: 2,
+    });
+  });
+
+  it('refuses limits that are not finite numbers (YAML reads 1e999 and .inf as Infinity)', () => {
+    const error = problem(
+      'version: 1\nlimits:\n  totalDbMs: 1e999\nstatements:\n  - pattern: orders\n    maxPlanCost: .inf\n',
+    );
+    expect(error.code).toBe('BUDGET_INVALID');
+    expect([error.message, ...error.details]).toEqual([
+      'budget.yaml:3:3: limits.totalDbMs: must be a finite number, got Infinity',
+      'budget.yaml:6:5: statements[0].maxPlanCost: must be a finite number, got Infinity',
+    ]);
+  });
+
   it('requires version: 1 and says so, with the value found', () => {
     expect(problem('limits:\n  totalDbMs: 5\n').message).toBe(
       'budget.yaml:1:1: version: is required: start the file with "version: 1" (the budget format version)',
