@@ -19,6 +19,7 @@ export type InputErrorCode =
   | 'SQL_PARSE_FAILED'
   | 'SQL_FAILED'
   | 'SQL_NOT_REPLAYABLE'
+  | 'PARAM_INVALID'
   | 'HAR_INVALID'
   | 'ACCESS_LOG_INVALID'
   | 'WRITES_REFUSED'

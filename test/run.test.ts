@@ -301,11 +301,11 @@ describe('runWorkload on a real PostgreSQL', () => {
         'load: { connections: 2, repeat: 10, rounds: 1 }',
         'statements:',
         '  - name: untyped',
-        '    sql: SELECT $1',
-        '    params: [{ value: hello }]',
-        '  - name: bad uuid',
-        '    sql: SELECT $1::uuid',
-        '    params: [{ value: not-a-uuid }]',
+        '    sql: SELECT 1 / $1',
+        '    params: [{ value: 1 }]',
+        '  - name: zero',
+        '    sql: SELECT 1 / $1::int',
+        '    params: [{ value: 0 }]',
         '  - name: hot ids',
         '    sql: SELECT owner FROM accounts WHERE id = $1',
         '    params: [{ int: { min: 1, max: 10 } }]',
@@ -319,13 +319,55 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(report.totals.errors).toBe(10);
     // Every failed call is in a statement of the report.
     expect(report.queries.reduce((sum, q) => sum + q.errors, 0)).toBe(report.totals.errors);
-    const literal = report.queries.find((q) => q.source === 'untyped, bad uuid')!;
+    const literal = report.queries.find((q) => q.source === 'untyped, zero')!;
     expect(literal.errors).toBe(10);
-    expect(literal.errorSamples[0]).toMatch(/invalid input syntax for type uuid/);
+    expect(literal.errorSamples[0]).toMatch(/division by zero/);
     const lookup = report.queries.find((q) => q.source === 'hot ids, cold ids')!;
     expect(lookup.calls).toBe(20);
     expect(lookup.latency?.count).toBe(20);
     expect(lookup.paramMax![0]).toBeGreaterThanOrEqual(500);
+  });
+
+  it('refuses before the replay a generator whose value does not fit its parameter, naming the statement and params[k], and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-params-'));
+    const file = join(dir, 'params.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { repeat: 5, rounds: 1 }',
+        'statements:',
+        '  - name: rename',
+        '    sql: UPDATE accounts SET owner = $1 WHERE id = $2',
+        '    params: [{ value: renamed }, { int: { min: 1, max: 1 } }]',
+        '  - name: by id',
+        '    sql: SELECT * FROM accounts WHERE id = $1',
+        '    params:',
+        '      - string: { length: 8 }',
+        '  - name: one in range',
+        '    sql: SELECT 1 / $1',
+        '    params: [{ int: { min: 0, max: 0 } }]',
+        '',
+      ].join('\n'),
+    );
+    const owner = () =>
+      withSession(
+        url,
+        async (s) => (await s.query<{ owner: string }>('SELECT owner FROM accounts WHERE id = 1')).rows[0]?.owner,
+      );
+    const before = await owner();
+    const error = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, allowWrites: true }).then(
+      () => undefined,
+      (e: unknown) => e as InputError,
+    );
+    expect(error?.code).toBe('PARAM_INVALID');
+    expect(error?.message).toMatch(
+      /^params\.yaml:7:10: statement "by id": params\[0\] \(string\) gave "\w{8}" for \$1, which PostgreSQL refuses: invalid input syntax for type integer: "\w{8}"$/,
+    );
+    expect(error?.details[0]).toMatch(/^ {2}params\.yaml:9:9: statements\[1\]\.params\[0\]: /);
+    // A division by zero the planner folded depends on the values drawn: the replay counts it, no refusal.
+    expect(error?.details).toHaveLength(1);
+    // The UPDATE was planned with its values, never executed.
+    expect(await owner()).toBe(before);
   });
 
   it('names file:line:column of the setup statement that failed, with or without a position from the server', async () => {

@@ -20,6 +20,8 @@ export interface WorkloadStatement {
   readonly write: boolean;
   /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
   readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
+  /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */
+  readonly paramsAt?: readonly string[];
 }
 
 export type LoadShape =

@@ -13,8 +13,8 @@ import type { Target } from '../target/target.js';
 import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
-import { finalizeReport, type AnalysisOptions } from './finalize.js';
-import { prepareDatabase, checkStatements } from './setup.js';
+import { DEFAULT_EXPLAIN_TIMEOUT_MS, finalizeReport, type AnalysisOptions } from './finalize.js';
+import { prepareDatabase, checkStatements, checkParameterValues } from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -55,6 +55,11 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step);
       if (skipped) warnings.push(skipped);
       await checkStatements(setup, workload.statements);
+      await checkParameterValues(setup, workload.statements, {
+        seed: options.seed ?? 1,
+        timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } catch (error) {
       // The statement in flight was cancelled: that is the interrupt, not a failure of a file.
       if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));

@@ -4,7 +4,8 @@ import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
 import { parseTree } from '../analyze/sql-tree.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
-import { asServerError, type Session } from '../target/pg.js';
+import { asServerError, type ServerError, type Session } from '../target/pg.js';
+import { createRandom, createValueSources } from '../workload/generators.js';
 
 /**
  * Applies a workload's schema and seed files, then VACUUM ANALYZE (embedded) or ANALYZE (external):
@@ -202,4 +203,82 @@ export async function checkStatements(session: Session, statements: readonly Wor
       ...rest.flatMap((p) => [p.message, ...p.lines]),
     ]);
   }
+}
+
+/** What `checkParameterValues` needs besides the statements. */
+export interface ParameterCheckOptions {
+  /** The replay's seed: the values checked are the first the replay's generators would give. */
+  readonly seed: number;
+  /** statement_timeout of each EXPLAIN, ms. */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Binds one set of generated values per statement with parameters and plans it (EXPLAIN, never
+ * executed, in a transaction rolled back), so that a generator whose values do not fit their column
+ * (`string` for an integer id) is refused before the run, instead of a replay in which every call
+ * fails. Only errors the server ties to a parameter (its `parameter $n` context, or the value in a
+ * data exception's message) refuse the run: any other error may depend on the values drawn (a
+ * division by zero folded by the planner), and the replay counts it.
+ */
+export async function checkParameterValues(
+  session: Session,
+  statements: readonly WorkloadStatement[],
+  options: ParameterCheckOptions,
+): Promise<void> {
+  const problems: string[][] = [];
+  for (const statement of statements) {
+    if (statement.paramCount === 0) continue;
+    const values = createValueSources(statement.params, createRandom(options.seed)).map((next) => next());
+    await session.query('BEGIN');
+    try {
+      await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))}`);
+      await session.query(`EXPLAIN ${INTERNAL_MARK} ${statement.sql}`, values);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const server = asServerError(error);
+      if (!server) throw error;
+      const k = refusedParameter(server, values);
+      if (k !== undefined) problems.push(describeRefusedValue(statement, k, values[k] ?? null, server.message));
+    } finally {
+      await session.query('ROLLBACK').catch(() => undefined);
+    }
+  }
+  const [first, ...rest] = problems;
+  if (first) {
+    throw new InputError('PARAM_INVALID', first[0]!, [...first.slice(1), ...rest.flat()]);
+  }
+}
+
+/** The index of the parameter the server refused, when it says which one (or its value shows it). */
+function refusedParameter(server: ServerError, values: readonly (string | null)[]): number | undefined {
+  // PostgreSQL 14+: `unnamed portal parameter $1 = '...'` in the context of an error at Bind.
+  const context = /parameter \$(\d+)/.exec(server.where ?? '');
+  if (context) {
+    const k = Number(context[1]) - 1;
+    return k < values.length ? k : undefined;
+  }
+  // Older servers: a data exception that quotes the value (`invalid input syntax for type integer: "x"`).
+  if (!server.code.startsWith('22')) return undefined;
+  const k = values.findIndex((v) => v !== null && server.message.includes(`"${v}"`));
+  return k >= 0 ? k : undefined;
+}
+
+function describeRefusedValue(
+  statement: WorkloadStatement,
+  k: number,
+  value: string | null,
+  message: string,
+): string[] {
+  const at = statement.paramsAt?.[k];
+  const where = statement.origin
+    ? `${statement.origin.file}:${statement.origin.line}:${statement.origin.column}`
+    : (at?.split(': ')[0] ?? statement.name);
+  const generator = statement.params[k]?.kind ?? 'value';
+  return [
+    `${where}: statement "${statement.name}": params[${k}] (${generator}) gave ${JSON.stringify(value)} for $${k + 1}, ` +
+      `which PostgreSQL refuses: ${message}`,
+    ...(at ? [`  ${at}: its values must be valid input for the type PostgreSQL infers for $${k + 1}`] : []),
+  ];
 }

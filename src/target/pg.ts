@@ -36,6 +36,8 @@ export interface ServerError {
   readonly message: string;
   /** 1-based character position in the statement, when the server gives one. */
   readonly position?: number;
+  /** The server's context lines (`unnamed portal parameter $1 = '...'`), when it gives them. */
+  readonly where?: string;
 }
 
 /** Returns the server-side error fields of `error`, or undefined when it is not a server error. */
@@ -45,7 +47,12 @@ export function asServerError(error: unknown): ServerError | undefined {
   }
   if (error instanceof pg.DatabaseError && typeof error.code === 'string') {
     const position = error.position ? Number(error.position) : undefined;
-    return { code: error.code, message: error.message, ...(position ? { position } : {}) };
+    return {
+      code: error.code,
+      message: error.message,
+      ...(position ? { position } : {}),
+      ...(error.where ? { where: error.where } : {}),
+    };
   }
   return undefined;
 }

@@ -229,9 +229,8 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     const rejected = notReplayable(sql);
     if (rejected) throw invalid(['statements', i, 'sql'], `${label}.sql`, rejected);
     const paramCount = countParams(sql);
-    const params = (s.params ?? []).map((p, j) =>
-      toGenerator(p, `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`),
-    );
+    const paramsAt = (s.params ?? []).map((_, j) => `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`);
+    const params = (s.params ?? []).map((p, j) => toGenerator(p, paramsAt[j]!));
     if (params.length < paramCount) {
       throw invalid(
         ['statements', i, 'params'],
@@ -262,6 +261,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       weight: s.weight ?? 1,
       params,
       paramCount,
+      ...(paramsAt.length > 0 ? { paramsAt } : {}),
       fingerprint: fingerprintStatement(sql),
       write: isWrite(sql),
     };
