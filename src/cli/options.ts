@@ -20,8 +20,16 @@ export function parseNonNegativeInt(flag: string) {
   };
 }
 
-export function parseDurationFlag(flag: string) {
-  return (value: string): number => parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, flag);
+/**
+ * A duration flag: a bare number is seconds (`--duration 5`), else `500ms`, `10s`, `2m`.
+ * `positive`: zero is refused (a run of no time, an EXPLAIN timeout of none).
+ */
+export function parseDurationFlag(flag: string, options: { positive?: boolean } = {}) {
+  return (value: string): number => {
+    const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, flag);
+    if (options.positive && ms <= 0) throw new InputError('USAGE', `${flag} must be more than 0, got "${value}"`);
+    return ms;
+  };
 }
 
 export function collect(value: string, previous: string[] | undefined): string[] {

@@ -116,6 +116,16 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
     const types = [(error.params as { type: string | string[] }).type].flat();
     return { pointer: error.instancePath, message: `must be ${types.join(' or ')}` };
   }
+  if (
+    (error.keyword === 'maximum' || error.keyword === 'minimum') &&
+    Math.abs(Number(error.schema)) === Number.MAX_SAFE_INTEGER
+  ) {
+    // 1e30 is an integer to JSON Schema, but not one a generator can count with exactly.
+    return {
+      pointer: error.instancePath,
+      message: `must be between ${-Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (a safe integer)`,
+    };
+  }
   if (error.keyword === 'const') {
     // Ajv says "must be equal to constant" without the constant.
     return {
@@ -274,11 +284,16 @@ function findKeyNode(root: YamlNode | undefined, path: readonly (string | number
   return node as YamlNode;
 }
 
-/** Parses a duration: a number of seconds, or a string like `500ms`, `10s`, `2m`. */
+/** Parses a duration, in ms: a number of seconds (`5`), or a string like `500ms`, `10s`, `2m`. */
 export function parseDuration(value: string | number, field: string): number {
   if (typeof value === 'number') return value * 1000;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
-  if (!match) throw new InputError('USAGE', `${field}: invalid duration "${value}" (use e.g. 500ms, 10s, 2m)`);
+  if (!match) {
+    throw new InputError(
+      'USAGE',
+      `${field}: invalid duration "${value}" (a number of seconds, or a number with a unit: e.g. 500ms, 10s, 2m)`,
+    );
+  }
   const n = Number(match[1]);
   const unit = match[2] ?? 's';
   return unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000;

@@ -275,6 +275,10 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       `give one of repeat, count or duration (found ${shapes.join(' and ')})`,
     );
   }
+  const durationMs = load.duration !== undefined ? parseDuration(load.duration, 'load.duration') : undefined;
+  // A run of no time makes no calls, and would pass any gate.
+  if (durationMs === 0 && overrides.durationMs === undefined)
+    throw invalid(['load', 'duration'], 'load.duration', 'must be more than 0');
   return {
     kind: 'scenario',
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
@@ -290,7 +294,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
         shape: shapeOf(overrides, {
           ...(load.repeat !== undefined ? { repeat: load.repeat } : {}),
           ...(load.count !== undefined ? { count: load.count } : {}),
-          ...(load.duration !== undefined ? { durationMs: parseDuration(load.duration, 'load.duration') } : {}),
+          ...(durationMs !== undefined ? { durationMs } : {}),
         }),
         warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
         rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,

@@ -205,6 +205,26 @@ describe('scenario checks after the schema', () => {
   });
 });
 
+describe('load durations and generator bounds', () => {
+  it('refuse a load duration of zero at its line, unless a flag replaces it', () => {
+    const zero = write('zero.yaml', 'load:\n  duration: 0s\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(zero, {})).message).toBe('zero.yaml:2:13: load.duration: must be more than 0');
+    expect(loadScenario(zero, { durationMs: 1000 }).load.shape).toEqual({ kind: 'duration', durationMs: 1000 });
+  });
+
+  it('refuse int and seq bounds JavaScript cannot hold exactly', () => {
+    const big = write(
+      'big.yaml',
+      'statements:\n  - sql: SELECT $1::bigint + $2\n    params:\n      - int: { min: 1, max: 1e30 }\n      - seq: { start: -1e17 }\n',
+    );
+    const error = errorOf(() => loadScenario(big, {}));
+    expect([error.message, ...error.details]).toEqual([
+      'big.yaml:4:29: statements[0].params[0].int.max: must be between -9007199254740991 and 9007199254740991 (a safe integer)',
+      'big.yaml:5:23: statements[0].params[1].seq.start: must be between -9007199254740991 and 9007199254740991 (a safe integer)',
+    ]);
+  });
+});
+
 describe('measurement rounds', () => {
   it('are lowered to the calls per statement when not asked for, and refused when asked for', () => {
     const path = write('one.sql', 'SELECT 1;\n');

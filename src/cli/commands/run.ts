@@ -88,8 +88,8 @@ export function addTargetOptions(command: Command): Command {
     .option('--analyze', 'EXPLAIN (ANALYZE, BUFFERS) each statement inside a rolled-back transaction')
     .option(
       '--explain-timeout <duration>',
-      'statement_timeout of each EXPLAIN (default 10s)',
-      parseDurationFlag('--explain-timeout'),
+      'statement_timeout of each EXPLAIN, more than 0 (default 10s; a bare number is seconds)',
+      parseDurationFlag('--explain-timeout', { positive: true }),
     )
     .option(
       '--allow-index-build',
@@ -124,7 +124,11 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     )
     .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
     .option('--count <n>', 'total calls, statements picked by weight', parsePositiveInt('--count'))
-    .option('--duration <duration>', 'run for a time instead (e.g. 30s)', parseDurationFlag('--duration'))
+    .option(
+      '--duration <duration>',
+      'run for a time instead, more than 0 (e.g. 30s, 500ms, 2m; a bare number is seconds)',
+      parseDurationFlag('--duration', { positive: true }),
+    )
     .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option(
