@@ -189,6 +189,51 @@ describe('querygate run (CLI)', () => {
     expect(JSON.parse(readFileSync(join(temp, saved[0]!), 'utf8')).run.complete).toBe(true);
   });
 
+  it('sizes the embedded server for the connections asked for, and refuses more than 1000', async () => {
+    const out = join(dir, 'many.json');
+    const many = await runCli(
+      [
+        'run',
+        '--workload',
+        sql('workload.sql'),
+        '--schema',
+        sql('schema.sql'),
+        '--connections',
+        '120',
+        '--repeat',
+        '1',
+        '--rounds',
+        '1',
+        '--out',
+        out,
+        '-q',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(many.stderr).not.toContain('too many clients');
+    expect(many.code).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).workload.connections).toBe(120);
+    const tooMany = await runCli(['run', '--workload', sql('workload.sql'), '--connections', '1001']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('--connections must be at most 1000, got 1001');
+  });
+
+  it('exits 3 before the replay when the external server has fewer free connections than asked for', async () => {
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--database-url',
+      url,
+      '--connections',
+      '1000',
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(
+      /querygate: error: the replay needs 1000 connection\(s\) but 127\.0\.0\.1:\d+ has \d+ free \(max_connections \d+, \d+ in use.*\): lower --connections or raise max_connections on the server/,
+    );
+  });
+
   it('exits 2 for rounds that cannot all have calls', async () => {
     const tooMany = await runCli(['run', '--workload', sql('workload.sql'), '--rounds', '101', '--database-url', url]);
     expect(tooMany.code).toBe(2);

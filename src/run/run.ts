@@ -9,7 +9,7 @@ import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statement
 import type { Report, WorkloadInfo } from '../model/report.js';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload, WorkloadStatement } from '../model/workload.js';
-import type { Target } from '../target/target.js';
+import { checkConnectionSlots, type Target } from '../target/target.js';
 import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
@@ -33,7 +33,9 @@ export interface RunOptions extends AnalysisOptions {
 
 /** Replays a workload and returns the report (incomplete if interrupted). */
 export async function runWorkload(options: RunOptions): Promise<Report> {
-  return withTarget(options.databaseUrl, options.onStep, (target) => runOnTarget(target, options));
+  return withTarget(options.databaseUrl, options.onStep, (target) => runOnTarget(target, options), {
+    connections: options.workload.load.connections,
+  });
 }
 
 /** Runs on an already opened target (the caller closes it). */
@@ -45,6 +47,8 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   const external = target.kind === 'external';
   const control = await target.connect('querygate-control');
   try {
+    // Before the setup files, which may run for a while: the replay could not start anyway.
+    if (external) await checkConnectionSlots(control, target.info, workload.load.connections);
     const files = [...workload.setup.schema, ...workload.setup.seed];
     // A seed or VACUUM of a large table runs for a while: an interrupt cancels it rather than wait.
     const setup = options.signal

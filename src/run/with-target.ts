@@ -3,16 +3,21 @@ import { openTarget, type Target } from '../target/target.js';
 
 /**
  * Opens the target (an embedded server when `databaseUrl` is undefined), runs `fn` on it and
- * closes it on every path, so that an embedded server never outlives the run.
+ * closes it on every path, so that an embedded server never outlives the run. `connections`: the
+ * replay's, which an embedded server is started with room for.
  */
 export async function withTarget<T>(
   databaseUrl: string | undefined,
   onStep: ((message: string) => void) | undefined,
   fn: (target: Target) => Promise<T>,
+  options: { readonly connections?: number } = {},
 ): Promise<T> {
   await loadParser();
   onStep?.(databaseUrl ? 'connecting to the database' : 'starting an embedded PostgreSQL');
-  const target = await openTarget(databaseUrl ? { databaseUrl } : {});
+  const target = await openTarget({
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+  });
   try {
     return await fn(target);
   } finally {

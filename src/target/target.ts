@@ -23,7 +23,18 @@ export interface OpenTargetOptions {
   /** An existing database. Without it, an embedded PostgreSQL is started. */
   readonly databaseUrl?: string;
   readonly embedded?: StartOptions;
+  /** Connections the replay opens: the embedded server is started with room for them. */
+  readonly connections?: number;
 }
+
+/**
+ * Sessions querygate opens besides the replay's: the control session, one that cancels a statement
+ * on an interrupt, and room for a reconnect. Counted into the embedded server's max_connections.
+ */
+export const OWN_SESSIONS = 10;
+
+/** PostgreSQL's default max_connections, which the embedded server keeps for smaller runs. */
+const DEFAULT_MAX_CONNECTIONS = 100;
 
 /** Oldest server querygate supports: pg_stat_statements renamed its timing columns in 13. */
 export const MIN_SERVER_VERSION = 130000;
@@ -34,7 +45,11 @@ export const MIN_SERVER_VERSION = 130000;
  */
 export async function openTarget(options: OpenTargetOptions): Promise<Target> {
   if (options.databaseUrl) return openExternal(options.databaseUrl);
-  const server = await startEmbedded(options.embedded);
+  const maxConnections = Math.max(DEFAULT_MAX_CONNECTIONS, (options.connections ?? 0) + OWN_SESSIONS);
+  const server = await startEmbedded({
+    ...options.embedded,
+    settings: { max_connections: String(maxConnections), ...options.embedded?.settings },
+  });
   try {
     const session = await openSession(server.url);
     try {
@@ -186,4 +201,39 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
     address,
     pgStatStatementsVersion: ext.extversion,
   };
+}
+
+/**
+ * Refuses a run whose replay cannot get its connections on an external server: the free slots are
+ * max_connections less the client sessions already open, less the slots reserved for superusers
+ * (and, on PostgreSQL 16+, for pg_use_reserved_connections) when the role may not use them. Without
+ * this check the replay would open connections one by one and fail at the first refused.
+ */
+export async function checkConnectionSlots(session: Session, info: TargetInfo, needed: number): Promise<void> {
+  const [row] = (
+    await session.query<{ max: number; used: number; superuser: boolean; su: number; reserved: number | null }>(
+      `SELECT ${INTERNAL_MARK} current_setting('max_connections')::int AS max,
+              (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS used,
+              (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+              current_setting('superuser_reserved_connections')::int AS su,
+              current_setting('reserved_connections', true)::int AS reserved`,
+    )
+  ).rows;
+  if (!row) return;
+  let reserved = row.superuser ? 0 : row.su;
+  if (!row.superuser && row.reserved) {
+    const may = await session.query<{ may: boolean }>(
+      `SELECT ${INTERNAL_MARK} pg_has_role(current_user, 'pg_use_reserved_connections', 'MEMBER') AS may`,
+    );
+    if (!may.rows[0]?.may) reserved += row.reserved;
+  }
+  const free = row.max - row.used - reserved;
+  if (needed <= free) return;
+  throw new EnvironmentError(
+    'PG_TOO_MANY_CONNECTIONS',
+    `the replay needs ${needed} connection(s) but ${info.address} has ${Math.max(0, free)} free ` +
+      `(max_connections ${row.max}, ${row.used} in use` +
+      (reserved > 0 ? `, ${reserved} reserved for superusers or roles that may use reserved connections` : '') +
+      `): lower --connections or raise max_connections on the server`,
+  );
 }

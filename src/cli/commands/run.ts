@@ -129,7 +129,11 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
       'run for a time instead, more than 0 (e.g. 30s, 500ms, 2m; a bare number is seconds)',
       parseDurationFlag('--duration', { positive: true }),
     )
-    .option('-c, --connections <n>', 'concurrent connections (default 4)', parsePositiveInt('--connections'))
+    .option(
+      '-c, --connections <n>',
+      'concurrent connections (default 4, at most 1000)',
+      parsePositiveInt('--connections'),
+    )
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option(
       '--statement-timeout <duration>',
@@ -157,6 +161,8 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
 
 /** As the scenario schema allows. */
 const MAX_ROUNDS = 100;
+/** As the scenario schema allows: each connection is a server process (the embedded server is sized for them). */
+const MAX_CONNECTIONS = 1000;
 
 /** Resolves flags, runs, writes the report and the summary; returns the exit code. */
 export async function runCommand(scenario: string | undefined, flags: RunFlags, io: CliIO): Promise<number> {
@@ -171,6 +177,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   if (shapes > 1) throw new InputError('USAGE', '--repeat, --count and --duration are mutually exclusive');
   if (flags.rounds !== undefined && flags.rounds > MAX_ROUNDS)
     throw new InputError('USAGE', `--rounds must be at most ${MAX_ROUNDS}, got ${flags.rounds}`);
+  if (flags.connections !== undefined && flags.connections > MAX_CONNECTIONS)
+    throw new InputError('USAGE', `--connections must be at most ${MAX_CONNECTIONS}, got ${flags.connections}`);
   checkRunOutputs(flags);
   await loadParser();
   const overrides: LoadOverrides = {
