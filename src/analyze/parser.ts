@@ -74,23 +74,56 @@ export interface EmbeddedSql {
 
 function parseError(error: unknown, text: string, where: string | EmbeddedSql): InputError {
   const details = (error as { sqlDetails?: { message: string; cursorPosition: number } }).sqlDetails;
-  const message = details?.message ?? (error instanceof Error ? error.message : String(error));
+  const parserMessage = details?.message ?? (error instanceof Error ? error.message : String(error));
   // cursorPosition is a 0-based offset into the parsed text.
-  const offset = details?.cursorPosition ?? 0;
+  const psql = psqlOnly(text, details?.cursorPosition ?? 0);
+  const offset = psql?.offset ?? details?.cursorPosition ?? 0;
+  const message = psql?.message ?? `invalid SQL: ${parserMessage}`;
   if (typeof where !== 'string') {
     const { line, column } = positionInFile(text, offset, where.origin);
     return new InputError(
       'SQL_PARSE_FAILED',
-      `${where.file}:${line}:${column}: ${where.field}: invalid SQL: ${message}`,
+      `${where.file}:${line}:${column}: ${where.field}: ${message}`,
       caretLines(text, offset, where.origin.line),
     );
   }
   const { line, column } = lineAndColumn(text, offset);
-  return new InputError(
-    'SQL_PARSE_FAILED',
-    `${where}:${line}:${column}: invalid SQL: ${message}`,
-    caretLines(text, offset),
-  );
+  return new InputError('SQL_PARSE_FAILED', `${where}:${line}:${column}: ${message}`, caretLines(text, offset));
+}
+
+/** The message for the data rows of a `COPY ... FROM STDIN` in a file. */
+export const COPY_FROM_STDIN =
+  'COPY ... FROM STDIN with inline data is not supported: use INSERT, or COPY FROM a file the server can read';
+
+/**
+ * What psql would take but the server does not, at the parser's error: a meta-command (`\set`,
+ * `\connect`, `\.`), or the data rows of a `COPY ... FROM STDIN` (pg_dump's format), which psql
+ * sends over the COPY protocol. querygate sends files to the server statement by statement, so
+ * both are syntax errors there; saying so beats "syntax error at or near".
+ */
+function psqlOnly(text: string, errorOffset: number): { offset: number; message: string } | undefined {
+  const lineStart = text.lastIndexOf('\n', errorOffset - 1) + 1;
+  // The statements before the failing line parse, and the last is COPY FROM STDIN: its data follows.
+  const before = text.slice(0, lineStart);
+  const last = before.trim() ? tryParse(before)?.stmts?.at(-1) : undefined;
+  const copy = (last?.stmt as { CopyStmt?: { is_from?: boolean; filename?: string; is_program?: boolean } })?.CopyStmt;
+  if (copy?.is_from && !copy.filename && !copy.is_program) {
+    const start = Buffer.from(before, 'utf8')
+      .subarray(0, last?.stmt_location ?? 0)
+      .toString('utf8').length;
+    return {
+      offset: start + Math.max(0, before.slice(start).search(/\S/)),
+      message: COPY_FROM_STDIN,
+    };
+  }
+  const meta = /^\\(?:[a-zA-Z?!]+|\.)/.exec(text.slice(errorOffset));
+  if (meta) {
+    return {
+      offset: errorOffset,
+      message: `psql meta-command ${meta[0]} is not SQL: querygate runs SQL files through the server, not psql; remove it`,
+    };
+  }
+  return undefined;
 }
 
 /**

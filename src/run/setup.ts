@@ -85,8 +85,9 @@ function transactional(sql: string): boolean {
 }
 
 /**
- * Runs each file statement by statement (simple protocol), as psql does, so that a failure names
- * the file, line and column of the statement (and of the error, where the server gives a position).
+ * Runs each file statement by statement (simple protocol; not through psql, so its meta-commands and
+ * COPY FROM STDIN data are refused when the file is read), so that a failure names the file, line and
+ * column of the statement (and of the error, where the server gives a position).
  */
 export async function applySetupFiles(session: Session, files: readonly SetupFile[]): Promise<void> {
   for (const file of files) {

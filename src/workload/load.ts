@@ -2,7 +2,14 @@
 import { basename, dirname, resolve } from 'node:path';
 import { parseDuration, parseValidatedYaml, readTextFile, scalarOrigin, yamlLocator } from '../config/yaml.js';
 import { InputError, type InputErrorCode } from '../errors.js';
-import { fingerprintStatement, isWrite, notReplayable, parseStatement, splitStatements } from '../analyze/parser.js';
+import {
+  COPY_FROM_STDIN,
+  fingerprintStatement,
+  isWrite,
+  notReplayable,
+  parseStatement,
+  splitStatements,
+} from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
 
@@ -86,6 +93,20 @@ export function scenarioSetupFiles(
   });
 }
 
+/** A workload file's statements; COPY with inline data is refused as any COPY is (not replayed). */
+function splitWorkload(text: string, where: string) {
+  try {
+    return splitStatements(text, where);
+  } catch (error) {
+    if (!(error instanceof InputError) || !error.message.endsWith(COPY_FROM_STDIN)) throw error;
+    throw new InputError(
+      'SQL_NOT_REPLAYABLE',
+      error.message.replace(COPY_FROM_STDIN, notReplayable('COPY t FROM STDIN') ?? COPY_FROM_STDIN),
+      error.details,
+    );
+  }
+}
+
 /**
  * A SQL file: statements separated by `;`, each replayed `repeat` times (or for a duration).
  * Statements may hold literal values; `$n` parameters are not allowed here (no generator for them).
@@ -97,7 +118,7 @@ export function loadSqlWorkload(
 ): Workload {
   const text = readTextFile(workloadPath, 'workload file');
   const where = basename(workloadPath);
-  const parsed = text.trim() === '' ? [] : splitStatements(text, where);
+  const parsed = text.trim() === '' ? [] : splitWorkload(text, where);
   if (parsed.length === 0) throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
   const rejected = parsed.flatMap((s) => {
     const reason = notReplayable(s.sql);

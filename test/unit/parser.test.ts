@@ -33,6 +33,33 @@ describe('the SQL parser adapter', () => {
     }
   });
 
+  it('says that a psql meta-command or the inline data of COPY FROM STDIN is not SQL, at its line', () => {
+    const messageOf = (sql: string, where = 'setup.sql') => {
+      try {
+        splitStatements(sql, where);
+      } catch (error) {
+        return (error as InputError).message;
+      }
+      throw new Error('expected an error');
+    };
+    expect(messageOf('\\set ON_ERROR_STOP on\nCREATE TABLE t (id int);\n')).toBe(
+      'setup.sql:1:1: psql meta-command \\set is not SQL: querygate runs SQL files through the server, not psql; remove it',
+    );
+    expect(messageOf('CREATE TABLE t (id int);\n  \\connect other\n')).toBe(
+      'setup.sql:2:3: psql meta-command \\connect is not SQL: querygate runs SQL files through the server, not psql; remove it',
+    );
+    const dump =
+      'CREATE TABLE members (id int, name text);\n\nCOPY members (id, name) FROM STDIN;\n1\tann\n2\tbob\n\\.\n';
+    expect(messageOf(dump)).toBe(
+      'setup.sql:3:1: COPY ... FROM STDIN with inline data is not supported: use INSERT, or COPY FROM a file the server can read',
+    );
+    expect(messageOf('COPY members FROM stdin;\n\\.\n')).toMatch(
+      /^setup\.sql:1:1: COPY \.\.\. FROM STDIN with inline data/,
+    );
+    // An ordinary syntax error is still one.
+    expect(messageOf('SELECT 1;\nSELEC 2;\n')).toBe('setup.sql:2:1: invalid SQL: syntax error at or near "SELEC"');
+  });
+
   it('places the caret under the error on a terminal, where CJK characters are two cells wide', () => {
     try {
       splitStatements("SELECT '東京' FORM t;", 'w.sql');

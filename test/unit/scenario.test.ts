@@ -140,6 +140,13 @@ describe('statements that are not replayed', () => {
     expect(lines[5]).toContain('EXPLAIN is not replayed');
   });
 
+  it('refuses COPY FROM STDIN with its data rows in a workload as any COPY, not as a syntax error in the data', () => {
+    const path = write('copy.sql', 'SELECT 1;\nCOPY members (id, name) FROM STDIN;\n1\tann\n\\.\n');
+    const error = errorOf(() => loadSqlWorkload(path, {}, {}));
+    expect(error.code).toBe('SQL_NOT_REPLAYABLE');
+    expect(error.message).toMatch(/^copy\.sql:2:1: COPY is not replayed \(.*\): load data with a seed file/);
+  });
+
   it('says an empty or comment-only workload holds no statement', () => {
     for (const [name, text] of [
       ['empty.sql', ''],
