@@ -234,6 +234,20 @@ describe('querygate run (CLI)', () => {
     );
   });
 
+  it('names --baseline when its report cannot be read', async () => {
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--database-url',
+      url,
+      '--baseline',
+      'nope.json',
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('querygate: error: --baseline: report not found: nope.json');
+  });
+
   it('exits 2 for rounds that cannot all have calls', async () => {
     const tooMany = await runCli(['run', '--workload', sql('workload.sql'), '--rounds', '101', '--database-url', url]);
     expect(tooMany.code).toBe(2);
@@ -250,7 +264,9 @@ describe('querygate run (CLI)', () => {
       url,
     ]);
     expect(empty.code).toBe(2);
-    expect(empty.stderr).toContain('rounds (5) is more than repeat 2');
+    expect(empty.stderr).toContain(
+      'querygate: error: 5 rounds need at least 5 calls of every statement, but repeat is 2: lower rounds to 2 or fewer, or raise repeat to 5 or more',
+    );
   });
 
   it('hints at --setup when a statement misses a table of setup files that were not applied', async () => {

@@ -97,9 +97,13 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
   if (error.keyword === 'additionalProperties') {
     const extra = String((error.params as { additionalProperty: string }).additionalProperty);
     const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    const guess = closest(extra, known);
+    const list = known.length > 0 && known.length <= 20 ? `known: ${known.join(', ')}` : '';
     return {
       pointer: `${error.instancePath}/${extra}`,
-      message: known.length > 0 && known.length <= 12 ? `unknown field (known: ${known.join(', ')})` : 'unknown field',
+      message: guess
+        ? `unknown field: did you mean ${guess}?${list ? ` (${list})` : ''}`
+        : `unknown field${list ? ` (${list})` : ''}`,
     };
   }
   if (error.keyword === 'required') {
@@ -134,6 +138,33 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
     };
   }
   return { pointer: error.instancePath, message: error.message ?? 'is invalid' };
+}
+
+/** The known name `name` is most likely a typo of: at most two edits away, and fewer than half its length. */
+export function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance <= 2 && distance * 2 < candidate.length && (!best || distance < best.distance))
+      best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** One way a value breaks its schema. */
@@ -173,12 +204,21 @@ export function schemaProblems(errors: readonly ErrorObject[]): SchemaProblem[] 
   );
   const seen = new Set<string>();
   const out: SchemaProblem[] = [];
+  // A typo of a field (`statments:`) also leaves the field missing: the "is required" of that object
+  // only repeats what the unknown field's "did you mean" says.
+  const typoIn = new Set(
+    errors
+      .filter((e) => e.keyword === 'additionalProperties')
+      .filter((e) => describeError(e).message.includes('did you mean'))
+      .map((e) => e.instancePath),
+  );
   for (const [pointer, description] of described) {
     seen.add(pointer);
     out.push({ pointer, field: fieldName(pointer), message: `must be ${description}` });
   }
   for (const error of specific.length ? specific : errors) {
     if (described.has(error.instancePath) && seen.has(error.instancePath)) continue;
+    if (error.keyword === 'required' && typoIn.has(error.instancePath)) continue;
     const { pointer, message } = describeError(error);
     const key = `${pointer}\u0000${message}`;
     if (seen.has(key)) continue;
@@ -221,19 +261,22 @@ export function validateYaml(
     throw new InputError(code, `${where}:${pos.line}:${pos.col}: invalid YAML: ${first.message.split('\n')[0]}`);
   }
   const data: unknown = doc.toJS();
-  const problems = validateWithSchema(data, schemaFile).map((problem): YamlProblem => {
-    const path = problem.pointer
-      .split('/')
-      .slice(1)
-      .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    const pos = positionOf(doc, lineCounter, path, problem.message.startsWith('unknown field'));
-    return {
-      ...problem,
-      line: pos.line,
-      col: pos.col,
-      text: `${where}:${pos.line}:${pos.col}: ${problem.field}: ${problem.message}`,
-    };
-  });
+  const problems = validateWithSchema(data, schemaFile)
+    .map((problem): YamlProblem => {
+      const path = problem.pointer
+        .split('/')
+        .slice(1)
+        .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+      const pos = positionOf(doc, lineCounter, path, problem.message.startsWith('unknown field'));
+      return {
+        ...problem,
+        line: pos.line,
+        col: pos.col,
+        text: `${where}:${pos.line}:${pos.col}: ${problem.field}: ${problem.message}`,
+      };
+    })
+    // In file order, as a reader goes through the file.
+    .sort((a, b) => a.line - b.line || a.col - b.col);
   return { data, problems };
 }
 
@@ -282,6 +325,12 @@ function findKeyNode(root: YamlNode | undefined, path: readonly (string | number
     } else return undefined;
   }
   return node as YamlNode;
+}
+
+/** True for a file of no YAML value: empty, blank or comments only (invalid YAML is not empty). */
+export function isEmptyYaml(text: string): boolean {
+  const doc = parseDocument(text);
+  return doc.errors.length === 0 && (doc.contents === null || doc.toJS() == null);
 }
 
 /** Parses a duration, in ms: a number of seconds (`5`), or a string like `500ms`, `10s`, `2m`. */

@@ -1,6 +1,13 @@
 /** Turns a plain SQL file or a YAML scenario into a `Workload`. */
 import { basename, dirname, resolve } from 'node:path';
-import { parseDuration, parseValidatedYaml, readTextFile, scalarOrigin, yamlLocator } from '../config/yaml.js';
+import {
+  isEmptyYaml,
+  parseDuration,
+  parseValidatedYaml,
+  readTextFile,
+  scalarOrigin,
+  yamlLocator,
+} from '../config/yaml.js';
 import { InputError, type InputErrorCode } from '../errors.js';
 import {
   COPY_FROM_STDIN,
@@ -55,10 +62,13 @@ function checkRounds(load: Workload['load'], explicit: boolean): Workload['load'
   const calls = shape.kind === 'repeat' ? shape.repeat : shape.kind === 'count' ? shape.count : undefined;
   if (calls === undefined || load.rounds <= calls) return load;
   if (!explicit) return { ...load, rounds: calls };
-  const what = shape.kind === 'repeat' ? `repeat ${calls}: calls per statement` : `count ${calls}: calls in all`;
+  const needs =
+    shape.kind === 'repeat'
+      ? `${load.rounds} rounds need at least ${load.rounds} calls of every statement, but repeat is ${calls}`
+      : `${load.rounds} rounds need at least ${load.rounds} calls, but count is ${calls}`;
   throw new InputError(
     'USAGE',
-    `rounds (${load.rounds}) is more than ${what}; every round needs at least one call: lower rounds or raise ${shape.kind}`,
+    `${needs}: lower rounds to ${calls} or fewer, or raise ${shape.kind} to ${load.rounds} or more`,
   );
 }
 
@@ -221,6 +231,12 @@ export const asList = (v: string | string[] | undefined): string[] =>
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const where = basename(path);
   const text = readTextFile(path, 'scenario file');
+  if (isEmptyYaml(text)) {
+    throw new InputError(
+      'SCENARIO_INVALID',
+      `${where}: the scenario file is empty: give it statements (see docs/scenarios.md) or an http section (docs/http.md)`,
+    );
+  }
   const file = parseValidatedYaml<ScenarioFile>(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
   const at = yamlLocator(text, where);
   const invalid = (field: (string | number)[], name: string, message: string) =>

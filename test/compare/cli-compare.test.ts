@@ -257,7 +257,7 @@ describe('querygate run --baseline (CLI)', () => {
     const out = join(dir, 'never-written.json');
     const r = await run(['--baseline', join(dir, 'missing.json')], out);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trim()).toBe(`querygate: error: report not found: ${join(dir, 'missing.json')}`);
+    expect(r.stderr.trim()).toBe(`querygate: error: --baseline: report not found: ${join(dir, 'missing.json')}`);
     expect(existsSync(out)).toBe(false);
 
     const broken = JSON.parse(readFileSync(withIndex, 'utf8')) as { queries: Record<string, unknown>[] };
@@ -267,7 +267,7 @@ describe('querygate run --baseline (CLI)', () => {
     const bad = await run(['--baseline', invalid], out);
     expect(bad.code, bad.stderr).toBe(2);
     expect(bad.stderr.trim()).toBe(
-      `querygate: error: ${invalid}: not a valid querygate report (schemas/report.schema.json): queries[0].sharedBlksPerCall: must be number`,
+      `querygate: error: --baseline: ${invalid}: not a valid querygate report (schemas/report.schema.json): queries[0].sharedBlksPerCall: must be number`,
     );
     expect(existsSync(out)).toBe(false);
 

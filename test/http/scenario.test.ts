@@ -180,7 +180,7 @@ describe('the http section of a scenario', () => {
       failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 2s, requests: 5 }\n').message,
     ).toBe('bad.yaml: http.load: give either duration or requests, not both');
     expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  lod: {}\n').message).toBe(
-      'bad.yaml:4:3: http.lod: unknown field (known: app, baseUrl, headers, routes, import, load)',
+      'bad.yaml:4:3: http.lod: unknown field: did you mean load? (known: app, baseUrl, headers, routes, import, load)',
     );
     expect(
       failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message,

@@ -109,6 +109,10 @@ describe('loadConfig', () => {
     expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(
       /bad\.yaml:2:3: rules\.no-such-rule: unknown field/,
     );
+    writeFileSync(bad, 'rules:\n  deep-ofset: off\n');
+    expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toBe(
+      `${bad}:2:3: rules.deep-ofset: unknown field: did you mean deep-offset? (known: deep-offset, hash-spill, high-db-time-share, index-scan-filter, n-plus-one, nested-loop-heavy, non-sargable-predicate, row-estimate-mismatch, seq-scan-large-table, slow-mean, sort-spill, statement-errors, unbounded-result)`,
+    );
     writeFileSync(bad, 'failOn: sometimes\n');
     expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(
       /bad\.yaml:1:\d+: failOn: must be one of "error", "warning"/,

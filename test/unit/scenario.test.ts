@@ -52,6 +52,35 @@ describe('scenario files', () => {
     ]);
   });
 
+  it('gives one message for a misspelt field, with the field it likely meant, and none for what it leaves missing', () => {
+    const typo = write('typo.yaml', 'statments:\n  - sql: SELECT 1\n');
+    const error = errorOf(() => loadScenario(typo, {}));
+    expect([error.message, ...error.details]).toEqual([
+      'typo.yaml:1:1: statments: unknown field: did you mean statements? (known: name, description, setup, load, statements, http)',
+    ]);
+  });
+
+  it('lists problems in file order', () => {
+    const path = write(
+      'order.yaml',
+      'load:\n  repeat: 0\n  connections: 0\nstatements:\n  - sql: SELECT 1\n    wieght: 2\n',
+    );
+    const error = errorOf(() => loadScenario(path, {}));
+    expect([error.message, ...error.details].map((line) => line.split(': ')[0])).toEqual([
+      'order.yaml:2:11',
+      'order.yaml:3:16',
+      'order.yaml:6:5',
+    ]);
+  });
+
+  it('says an empty or comment-only scenario file is empty', () => {
+    for (const text of ['', '# to do\n']) {
+      const error = errorOf(() => loadScenario(write('empty.yaml', text), {}));
+      expect(error.code).toBe('SCENARIO_INVALID');
+      expect(error.message).toMatch(/^empty\.yaml: the scenario file is empty: /);
+    }
+  });
+
   it('places invalid SQL of a statement at its line and column in the scenario file', () => {
     const block = write(
       'block.yaml',
@@ -238,10 +267,12 @@ describe('measurement rounds', () => {
     expect(loadSqlWorkload(path, {}, { repeat: 1 }).load.rounds).toBe(1);
     expect(loadSqlWorkload(path, {}, { repeat: 10 }).load.rounds).toBe(3);
     expect(errorOf(() => loadSqlWorkload(path, {}, { repeat: 2, rounds: 3 })).message).toContain(
-      'rounds (3) is more than repeat 2',
+      '3 rounds need at least 3 calls of every statement, but repeat is 2: lower rounds to 2 or fewer, or raise repeat to 3 or more',
     );
     const scenario = write('rounds.yaml', 'load:\n  count: 4\n  rounds: 5\nstatements:\n  - sql: SELECT 1\n');
-    expect(errorOf(() => loadScenario(scenario, {})).message).toContain('rounds (5) is more than count 4');
+    expect(errorOf(() => loadScenario(scenario, {})).message).toBe(
+      '5 rounds need at least 5 calls, but count is 4: lower rounds to 4 or fewer, or raise count to 5 or more',
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import {
   InterruptedError,
   isQuerygateError,
   RunFailedError,
+  type InputErrorCode,
   type QuerygateError,
 } from '../../errors.js';
 import type { Report } from '../../model/report.js';
@@ -214,7 +215,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     io.err(describeRules(config.rules));
   }
   // Read the baseline first: a bad file should fail before a long run, not after it.
-  const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
+  const baseline = flags.baseline ? readBaseline(flags.baseline) : undefined;
   return executeRun(
     io,
     { ...flags, ...(failOn ? { failOn } : {}) },
@@ -239,6 +240,16 @@ export function checkRunOutputs(
   checkOutputFile(flags.out, '--out');
   checkOutputFlags(flags);
   checkOutputFile(flags.saveBaseline, '--save-baseline');
+}
+
+/** The report of --baseline; a problem with it names the flag, as the file is not the run's input. */
+function readBaseline(path: string): Report {
+  try {
+    return readComparableReport(path);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    throw new InputError(error.code as InputErrorCode, `--baseline: ${error.message}`, error.details);
+  }
 }
 
 /** The run options every kind of run takes from the same flags. */
