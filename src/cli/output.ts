@@ -43,15 +43,24 @@ export function addOutputOptions(command: Command): Command {
     )
     .option(
       '--output-dir <dir>',
-      'write each --format to a file in this directory (github annotations still go to stdout)',
+      'write each --format to a file in this directory (the terminal summary and github annotations still go to stdout)',
     );
 }
 
-/** Adds `--budget` and `--no-budget`. */
-export function addBudgetOptions(command: Command): Command {
-  return command
-    .option('--budget <file>', 'budget file (default: querygate.budget.yaml in this directory or a parent)')
-    .option('--no-budget', 'do not look for a budget file');
+/**
+ * Adds `--budget` and, unless `required` (check always gates with a budget), `--no-budget`. Both
+ * given is refused: commander would keep whichever came last without a word.
+ */
+export function addBudgetOptions(command: Command, options: { required?: boolean } = {}): Command {
+  command.option('--budget <file>', 'budget file (default: querygate.budget.yaml in this directory or a parent)');
+  if (options.required) return command;
+  const given = new Set<string>();
+  command.on('option:budget', () => given.add('--budget'));
+  command.on('option:no-budget', () => given.add('--no-budget'));
+  command.hook('preAction', () => {
+    if (given.size > 1) throw new InputError('USAGE', '--budget and --no-budget contradict each other: give one');
+  });
+  return command.option('--no-budget', 'do not look for a budget file');
 }
 
 /**
@@ -117,13 +126,15 @@ export function checkOutputFlags(flags: OutputFlags): void {
  */
 export function tableOnStdout(flags: OutputFlags): boolean {
   const requested = flags.format && flags.format.length > 0 ? flags.format : undefined;
-  if (flags.outputDir) return !flags.quiet && (!requested || requested.includes('table'));
+  // With --output-dir, stdout carries no document: the summary goes there whatever the formats.
+  if (flags.outputDir) return !flags.quiet;
   return requested ? requested.includes('table') : !flags.quiet;
 }
 
 /**
  * Writes the report in every requested format: to stdout, or with --output-dir to files (every
- * format when none is given). With --output-dir the terminal table is printed too (unless --quiet),
+ * format when none is given). With --output-dir the terminal table is printed too, whatever the
+ * formats (unless --quiet),
  * and requested GitHub annotations as well, because the runner reads them from stdout only.
  */
 export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): void {
@@ -142,8 +153,7 @@ export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): voi
       writeOutputFile(file, renderFormat(format, report, { ...options, color: false }), '--output-dir');
       io.err(`querygate: wrote ${file}`);
     }
-    if (!flags.quiet && (!requested || requested.includes('table')))
-      io.out(renderFormat('table', report, options).trimEnd());
+    if (!flags.quiet) io.out(renderFormat('table', report, options).trimEnd());
     if (requested?.includes('github')) io.out(renderFormat('github', report, options).trimEnd());
     return;
   }

@@ -122,10 +122,14 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
   it('adopts a starting budget from a report: the next run finds it and passes; --no-budget ignores it', async () => {
     const init = await runCli(['budget', 'init', join(dir, 'first.json'), '--timing-headroom', '400'], { cwd: dir });
     expect(init.code).toBe(0);
-    const pass = await runCli(['run', ...workload, '--database-url', url, '--out', join(dir, 'second.json')], {
+    const pass = await runCli(['run', ...workload, '--database-url', url, '--out', join(dir, 'second.json'), '-v'], {
       cwd: dir,
     });
     expect(pass.stderr).toContain(`using budget ${join(dir, 'querygate.budget.yaml')}`);
+    // The gate fails on error findings by default: -v says so, and where that comes from.
+    expect(pass.stderr).toMatch(
+      /^settings: .*budget=\S*querygate\.budget\.yaml fail-on=error \(the budget gate's default\) /m,
+    );
     expect(pass.stdout).toContain('Gate PASSED');
     expect(pass.code).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'second.json'), 'utf8')) as Report;

@@ -99,7 +99,8 @@ describe('querygate check and budget init (built binary)', () => {
     expect(parseXml(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).name).toBe('testsuites');
     expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## ❌ querygate: budget exceeded/);
     expect(result.stdout).toMatch(/^::error file=.*outage-demo\.budget\.yaml,line=\d+,title=querygate budget/m);
-    // Without the table, the CI log still says why the gate failed.
+    // stdout carries no document: the terminal summary is printed, ending with the verdict.
+    expect(result.stdout).toMatch(/│ # +│ total +│/);
     expect(result.stdout).toContain('Gate FAILED');
     expect(result.stdout).toMatch(/^\s*FAIL /m);
 
@@ -174,6 +175,21 @@ describe('querygate check and budget init (built binary)', () => {
     const initDir = await runCli(['budget', 'init', FIXTURE_REPORT, '--out', dir, '--force'], { cwd: dir });
     expect(initDir.code).toBe(2);
     expectCleanError(initDir.stderr, /^querygate: error: --out .*: is a directory; give a file path$/);
+  });
+
+  it('check offers no --no-budget, and --budget with --no-budget is refused in either order', async () => {
+    const help = await runCli(['check', '--help'], { cwd });
+    expect(help.stdout).toContain('--budget <file>');
+    expect(help.stdout).not.toContain('--no-budget');
+    const workload = fileURLToPath(new URL('../fixtures/sql/workload.sql', import.meta.url));
+    for (const flags of [
+      ['--budget', BUDGET, '--no-budget'],
+      ['--no-budget', '--budget', BUDGET],
+    ]) {
+      const both = await runCli(['run', '--workload', workload, ...flags], { cwd });
+      expect(both.code).toBe(2);
+      expect(both.stderr.trim()).toBe('querygate: error: --budget and --no-budget contradict each other: give one');
+    }
   });
 
   it('bad input: one clear line and exit 2', async () => {

@@ -41,7 +41,7 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
     )
     .option('--top <n>', 'statements shown in the terminal summary', parsePositiveInt('--top'), 15)
     .option('-q, --quiet', 'print the verdict and each violation, without the statements table');
-  addBudgetOptions(command);
+  addBudgetOptions(command, { required: true });
   addOutputOptions(command).action(async (reportPath: string, flags: CheckFlags) => {
     setExit(await checkCommand(reportPath, flags, io));
   });

@@ -206,8 +206,17 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   // Read the budget first too: a bad file fails before the run.
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {
+    // With a budget, the gate fails on error findings unless --fail-on or the config say otherwise.
+    const effective = failOn ?? (budget ? 'error' : undefined);
+    const from = flags.failOn
+      ? '--fail-on'
+      : failOn
+        ? `failOn of ${config.path ?? 'the config'}`
+        : budget
+          ? "the budget gate's default"
+          : '';
     io.err(
-      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${effective ? `${effective} (${from})` : 'none'} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
