@@ -13,6 +13,21 @@ import { createTestDatabase, loadSqlFiles, withSession } from './support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/sql/${name}`, import.meta.url));
 
+/** The statements of a scenario with one primary-key lookup. */
+const LOOKUP = [
+  'statements:',
+  '  - name: lookup',
+  '    sql: SELECT owner FROM accounts WHERE id = $1',
+  '    params: [{ int: { min: 1, max: 100 } }]',
+];
+
+/** A scenario file of `lines` in a fresh temporary directory. */
+function scenarioFile(name: string, lines: readonly string[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'querygate-run-')), `${name}.yaml`);
+  writeFileSync(file, [...lines, ''].join('\n'));
+  return file;
+}
+
 describe('runWorkload on a real PostgreSQL', () => {
   let url: string;
   beforeAll(async () => {
@@ -121,20 +136,14 @@ describe('runWorkload on a real PostgreSQL', () => {
   });
 
   it('keeps the largest value sent per parameter, so a deep OFFSET is seen whatever value was planned', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'querygate-offset-'));
-    const file = join(dir, 'pages.yaml');
-    writeFileSync(
-      file,
-      [
-        'load: { connections: 2, count: 60, rounds: 1 }',
-        'statements:',
-        '  - name: page',
-        '    sql: SELECT id, owner FROM accounts ORDER BY owner LIMIT 20 OFFSET $1',
-        '    params:',
-        '      - pick: [0, 20, 40, 15000]',
-        '',
-      ].join('\n'),
-    );
+    const file = scenarioFile('pages', [
+      'load: { connections: 2, count: 60, rounds: 1 }',
+      'statements:',
+      '  - name: page',
+      '    sql: SELECT id, owner FROM accounts ORDER BY owner LIMIT 20 OFFSET $1',
+      '    params:',
+      '      - pick: [0, 20, 40, 15000]',
+    ]);
     const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, seed: 3 });
     const page = report.queries.find((q) => q.source === 'page')!;
     expect(page.paramMax).toEqual([15000]);
@@ -151,19 +160,7 @@ describe('runWorkload on a real PostgreSQL', () => {
     const otherUrl = new URL(url);
     otherUrl.username = role;
     otherUrl.password = 'other-secret';
-    const dir = mkdtempSync(join(tmpdir(), 'querygate-foreign-'));
-    const file = join(dir, 'lookups.yaml');
-    writeFileSync(
-      file,
-      [
-        'load: { connections: 1, duration: 2s, rounds: 1 }',
-        'statements:',
-        '  - name: lookup',
-        '    sql: SELECT owner FROM accounts WHERE id = $1',
-        '    params: [{ int: { min: 1, max: 100 } }]',
-        '',
-      ].join('\n'),
-    );
+    const file = scenarioFile('lookups', ['load: { connections: 1, duration: 2s, rounds: 1 }', ...LOOKUP]);
     // Other traffic while the replay runs: the workload's statement and another one by another
     // role, and another statement by the replay's own role from another session.
     let running = true;
@@ -191,24 +188,8 @@ describe('runWorkload on a real PostgreSQL', () => {
   });
 
   describe('a runaway statement', () => {
-    const scenario = (name: string, load: string) => {
-      const dir = mkdtempSync(join(tmpdir(), 'querygate-runaway-'));
-      const file = join(dir, `${name}.yaml`);
-      writeFileSync(
-        file,
-        [
-          `load: { ${load} }`,
-          'statements:',
-          '  - name: lookup',
-          '    sql: SELECT owner FROM accounts WHERE id = $1',
-          '    params: [{ int: { min: 1, max: 100 } }]',
-          '  - name: runaway',
-          '    sql: SELECT pg_sleep(60)',
-          '',
-        ].join('\n'),
-      );
-      return file;
-    };
+    const scenario = (name: string, load: string) =>
+      scenarioFile(name, [`load: { ${load} }`, ...LOOKUP, '  - name: runaway', '    sql: SELECT pg_sleep(60)']);
     const running = () =>
       withSession(url, (s) =>
         s.query<{ n: number }>(
@@ -260,19 +241,7 @@ describe('runWorkload on a real PostgreSQL', () => {
   });
 
   it("says when another session of the run's own role ran its statements, which no filter can tell apart", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'querygate-same-role-'));
-    const file = join(dir, 'lookups.yaml');
-    writeFileSync(
-      file,
-      [
-        'load: { connections: 1, duration: 2s, rounds: 1 }',
-        'statements:',
-        '  - name: lookup',
-        '    sql: SELECT owner FROM accounts WHERE id = $1',
-        '    params: [{ int: { min: 1, max: 100 } }]',
-        '',
-      ].join('\n'),
-    );
+    const file = scenarioFile('lookups', ['load: { connections: 1, duration: 2s, rounds: 1 }', ...LOOKUP]);
     let running = true;
     // A second run of the same workload, as the same role: the same statement, from another session.
     const other = withSession(url, async (s) => {
@@ -293,28 +262,22 @@ describe('runWorkload on a real PostgreSQL', () => {
   });
 
   it('counts the errors, latencies and names of workload statements of one fingerprint together', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'querygate-fingerprint-'));
-    const file = join(dir, 'shapes.yaml');
-    writeFileSync(
-      file,
-      [
-        'load: { connections: 2, repeat: 10, rounds: 1 }',
-        'statements:',
-        '  - name: untyped',
-        '    sql: SELECT 1 / $1',
-        '    params: [{ value: 1 }]',
-        '  - name: zero',
-        '    sql: SELECT 1 / $1::int',
-        '    params: [{ value: 0 }]',
-        '  - name: hot ids',
-        '    sql: SELECT owner FROM accounts WHERE id = $1',
-        '    params: [{ int: { min: 1, max: 10 } }]',
-        '  - name: cold ids',
-        '    sql: SELECT owner FROM accounts WHERE id = $1',
-        '    params: [{ int: { min: 500, max: 900 } }]',
-        '',
-      ].join('\n'),
-    );
+    const file = scenarioFile('shapes', [
+      'load: { connections: 2, repeat: 10, rounds: 1 }',
+      'statements:',
+      '  - name: untyped',
+      '    sql: SELECT 1 / $1',
+      '    params: [{ value: 1 }]',
+      '  - name: zero',
+      '    sql: SELECT 1 / $1::int',
+      '    params: [{ value: 0 }]',
+      '  - name: hot ids',
+      '    sql: SELECT owner FROM accounts WHERE id = $1',
+      '    params: [{ int: { min: 1, max: 10 } }]',
+      '  - name: cold ids',
+      '    sql: SELECT owner FROM accounts WHERE id = $1',
+      '    params: [{ int: { min: 500, max: 900 } }]',
+    ]);
     const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, seed: 5 });
     expect(report.totals.errors).toBe(10);
     // Every failed call is in a statement of the report.
@@ -329,26 +292,20 @@ describe('runWorkload on a real PostgreSQL', () => {
   });
 
   it('refuses before the replay a generator whose value does not fit its parameter, naming the statement and params[k], and writes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'querygate-params-'));
-    const file = join(dir, 'params.yaml');
-    writeFileSync(
-      file,
-      [
-        'load: { repeat: 5, rounds: 1 }',
-        'statements:',
-        '  - name: rename',
-        '    sql: UPDATE accounts SET owner = $1 WHERE id = $2',
-        '    params: [{ value: renamed }, { int: { min: 1, max: 1 } }]',
-        '  - name: by id',
-        '    sql: SELECT * FROM accounts WHERE id = $1',
-        '    params:',
-        '      - string: { length: 8 }',
-        '  - name: one in range',
-        '    sql: SELECT 1 / $1',
-        '    params: [{ int: { min: 0, max: 0 } }]',
-        '',
-      ].join('\n'),
-    );
+    const file = scenarioFile('params', [
+      'load: { repeat: 5, rounds: 1 }',
+      'statements:',
+      '  - name: rename',
+      '    sql: UPDATE accounts SET owner = $1 WHERE id = $2',
+      '    params: [{ value: renamed }, { int: { min: 1, max: 1 } }]',
+      '  - name: by id',
+      '    sql: SELECT * FROM accounts WHERE id = $1',
+      '    params:',
+      '      - string: { length: 8 }',
+      '  - name: one in range',
+      '    sql: SELECT 1 / $1',
+      '    params: [{ int: { min: 0, max: 0 } }]',
+    ]);
     const owner = () =>
       withSession(
         url,
