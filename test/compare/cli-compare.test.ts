@@ -277,7 +277,7 @@ describe('querygate run --baseline (CLI)', () => {
     const partial = await run(['--baseline', interrupted], out);
     expect(partial.code, partial.stderr).toBe(2);
     expect(partial.stderr.trim()).toBe(
-      `querygate: error: ${interrupted}: the run was interrupted (incomplete): compare needs the reports of complete runs`,
+      `querygate: error: --baseline: ${interrupted}: the run was interrupted (incomplete): compare needs the reports of complete runs`,
     );
     expect(existsSync(out)).toBe(false);
   });
