@@ -478,7 +478,11 @@ export async function adviseDetails(
         updated = {
           ...finding,
           // An OR's indexes say why there is one per alternative, not one composite index.
-          suggestion: `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}`,
+          // A rewrite the rule proposed needs no index at all: keep it beside the unvalidated one.
+          suggestion: combineSuggestions(
+            `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}`,
+            finding.suggestion,
+          ),
         };
         unvalidated++;
         break;

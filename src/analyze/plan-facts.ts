@@ -20,6 +20,16 @@ export const isSeqScan = (node: PlanNode): boolean =>
 const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Bitmap Index Scan']);
 export const isIndexScan = (node: PlanNode): boolean => INDEX_SCANS.has(node['Node Type']);
 
+/**
+ * An Index Scan or Index Only Scan with no Index Cond but a Filter: it reads every entry of the
+ * index (the planner chose it over the table because the index is smaller, or for its order) and
+ * filters them, as a sequential scan filters the table's rows.
+ */
+export const isIndexWalk = (node: PlanNode): boolean =>
+  (node['Node Type'] === 'Index Scan' || node['Node Type'] === 'Index Only Scan') &&
+  node['Index Cond'] === undefined &&
+  node.Filter !== undefined;
+
 /** "Parallel Seq Scan" for a parallel-aware scan (JSON plans say "Seq Scan" + "Parallel Aware"). */
 export function scanKind(node: PlanNode): string {
   return node['Parallel Aware'] === true && !node['Node Type'].startsWith('Parallel')

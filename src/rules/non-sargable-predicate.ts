@@ -2,12 +2,14 @@
  * non-sargable-predicate: a predicate on an indexed column written so that the index cannot serve it
  * (a function, cast or arithmetic around the column, a leading-wildcard LIKE, ILIKE on a btree
  * column). Found in the parse tree, checked against the relation's index definitions, and confirmed
- * by the plan: only reported when the relation was read by a sequential scan whose filter removes
- * most rows, i.e. when the index would have been worth using.
+ * by the plan: only reported when the relation was read in full, by a sequential scan or by a walk of
+ * a whole index (an Index Only Scan with a Filter and no Index Cond), whose filter removes most rows,
+ * i.e. when the index would have been worth using as a lookup.
  */
 import {
   columnPredicates,
   expressionIndexFor,
+  identifiersIn,
   indexesLeadingWith,
   patternIndexFor,
   scansTable,
@@ -17,6 +19,7 @@ import {
 } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import {
+  isIndexWalk,
   isSeqScan,
   isTrivial,
   relationRows,
@@ -57,7 +60,10 @@ export default defineRule({
   check({ query, nodes, sql, params, tree, relationOf, options }) {
     if (!query.plan || isTrivial(query)) return [];
     const planNodes = nodes.map((n) => n.node);
-    const seqScans = nodes.filter((n) => isSeqScan(n.node));
+    // A predicate the index cannot serve still lets the planner walk the whole index when that is
+    // cheaper than the table (`count(*)` over an Index Only Scan whose Filter holds the cast): the
+    // same full read, only of the index.
+    const seqScans = nodes.filter((n) => isSeqScan(n.node) || isIndexWalk(n.node));
     if (seqScans.length === 0) return [];
     const relationFor = (table: { table: string; alias?: string }) => {
       const scan = planNodes.find((n) => scansTable(n, table));
@@ -69,7 +75,11 @@ export default defineRule({
     const findings: RuleFinding[] = [];
     const seen = new Set<string>();
     for (const predicate of predicates) {
-      const scan = seqScans.find((s) => scansTable(s.node, predicate.table));
+      const scan = seqScans.find(
+        (s) =>
+          scansTable(s.node, predicate.table) &&
+          (isSeqScan(s.node) || identifiersIn(s.node.Filter as string | undefined).has(predicate.column)),
+      );
       if (!scan) continue; // the relation was read through an index: the predicate is a residual filter
       const relation = relationOf(scan.node);
       if (!relation) continue;
@@ -106,14 +116,22 @@ export default defineRule({
           removedShare: round(removed, 4),
         },
         data: {
-          scan: scanKind(scan.node),
+          scan: isSeqScan(scan.node)
+            ? scanKind(scan.node)
+            : `${scanKind(scan.node)} using ${String(scan.node['Index Name'])} (no Index Cond: a walk of the whole index)`,
           relation: relation.name,
           reads: describeRead(read, tableRows, relation.name),
           function: predicate.wrapperName ?? 'a function',
           type: predicate.wrapperName ?? 'another type',
           pattern: predicate.otherValue ?? '',
         },
-        suggestion: predicateFix(predicate, relation.name, diagnosis.problem),
+        suggestion: predicateFix(
+          predicate,
+          relation.name,
+          diagnosis.problem,
+          true,
+          relation.columnTypes?.[predicate.column],
+        ),
       });
     }
     return findings;

@@ -204,7 +204,7 @@ function suggestIndex(
   const first = unservable[0];
   if (first) {
     const indexed = relation !== undefined && btreeLeadingWith(relation, [first.column]) !== undefined;
-    return predicateFix(first, name, problemOf(first)!, indexed);
+    return predicateFix(first, name, problemOf(first)!, indexed, relation?.columnTypes?.[first.column]);
   }
   return undefined;
 }

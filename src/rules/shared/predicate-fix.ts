@@ -33,11 +33,23 @@ function firstArgumentText(p: ColumnPredicate): string | undefined {
   return `$${Number(first[1].number)}`;
 }
 
+/** `'2024-05-05'::date`, `$1::date`, `(now() - interval '1 day')::date`. */
+function castText(text: string, type: string): string {
+  return /^(\$\d+|'(?:[^']|'')*')$/.test(text) ? `${text}::${type}` : `(${text})::${type}`;
+}
+
 /**
  * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it;
- * `indexed` tells whether a B-tree on the bare column exists (a rewrite then needs no new index).
+ * `indexed` tells whether a B-tree on the bare column exists (a rewrite then needs no new index);
+ * `columnType` is the column's type as `format_type` spells it, where the report has it.
  */
-export function predicateFix(p: ColumnPredicate, relation: string, problem: Problem, indexed = true): string {
+export function predicateFix(
+  p: ColumnPredicate,
+  relation: string,
+  problem: Problem,
+  indexed = true,
+  columnType?: string,
+): string {
   const col = p.columnText;
   const bareIndex = indexed ? '' : `, and index ${col}`;
   switch (problem) {
@@ -57,7 +69,12 @@ export function predicateFix(p: ColumnPredicate, relation: string, problem: Prob
     }
     case 'cast':
       if (p.wrapperName === 'date' && p.use === 'equality') {
-        return `compare the bare column with a range instead: ${col} >= (${p.otherText})::date AND ${col} < (${p.otherText})::date + 1${bareIndex}`;
+        // `date + 1` is the next day. For a timestamptz column the bounds become timestamptz in the
+        // session TimeZone, the same zone the cast to date used: the range keeps the same rows.
+        const day = castText(p.otherText, 'date');
+        const zone =
+          columnType === 'timestamp with time zone' ? ' (both use the session TimeZone, as the cast did)' : '';
+        return `compare the bare column with a range instead: ${col} >= ${day} AND ${col} < ${day} + 1${zone}${bareIndex}`;
       }
       // A cast to a date or time type depends on the time zone for a timestamptz: not indexable.
       return /^(date|time|timestamp|timetz|timestamptz)$/.test(p.wrapperName ?? '')
