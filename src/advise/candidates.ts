@@ -2,7 +2,8 @@
  * Index candidates for a finding: pure. Reads the statement's captured plan (the conditions the
  * server printed for the scans of the relation the finding is about, the join conditions and sort
  * keys above them) and proposes single- and two-column B-trees, expression indexes for function
- * predicates and trigram GIN indexes for leading-wildcard searches. Which candidate is worth it is
+ * predicates, trigram GIN indexes for leading-wildcard searches and GIN indexes for jsonb and array
+ * operators (`@>`, `&&`, `?`). Which candidate is worth it is
  * decided by the planner (see validate.ts), not here.
  */
 import {
@@ -13,7 +14,14 @@ import {
   type PlanColumn,
   type PlanPredicate,
 } from '../analyze/plan-conditions.js';
-import { btreeLeadingWith } from '../analyze/column-predicates.js';
+import {
+  btreeLeadingWith,
+  combineGinClasses,
+  ginIndexFor,
+  ginKey,
+  ginOperatorClass,
+  type GinOperatorClass,
+} from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import type { Finding } from '../model/finding.js';
@@ -146,6 +154,8 @@ interface Collected {
   sort: string[];
   /** OR filters whose every alternative an index can serve: per alternative, its key. */
   ors: OrAlternative[][];
+  /** Columns under jsonb or array operators: the GIN operator class each operator needs, and the operators. */
+  gins: Map<string, { classes: GinOperatorClass[]; operators: string[] }>;
 }
 
 /** One alternative of an OR filter, as an index key. */
@@ -156,7 +166,7 @@ interface OrAlternative {
   readonly column?: string;
 }
 
-function addUnique(list: string[], value: string): void {
+function addUnique<T extends string>(list: T[], value: T): void {
   if (!list.includes(value)) list.push(value);
 }
 
@@ -177,6 +187,7 @@ function collect(
     joins: [],
     sort: [],
     ors: [],
+    gins: new Map(),
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
 
@@ -215,6 +226,17 @@ function collect(
         } else if (p.leadingWildcard === false && p.column) {
           addUnique(out.prefixes, p.column.column);
         }
+        return;
+      }
+      case 'containment': {
+        if (!mine(p.column, local)) return;
+        // The column's type from the report; else the type the server cast the value to.
+        const opclass = ginOperatorClass(p.operator, relation.columnTypes?.[p.column.column] ?? p.valueType);
+        if (!opclass) return;
+        const gin = out.gins.get(p.column.column) ?? { classes: [], operators: [] };
+        addUnique(gin.classes, opclass);
+        addUnique(gin.operators, p.operator);
+        out.gins.set(p.column.column, gin);
         return;
       }
       case 'or': {
@@ -355,6 +377,17 @@ export function generateCandidates(
         keys: [`(${expression.sql})`],
         nameParts: [...expression.nameParts],
         reason: `${operator === 'range' ? 'range' : 'equality'} on the expression ${expression.sql}`,
+      });
+    }
+    // GIN cannot be simulated by HypoPG: these are validated by a rolled-back build, as the trigram ones.
+    for (const [col, gin] of c.gins) {
+      const opclass = combineGinClasses(gin.classes)!;
+      if (ginIndexFor(relation, col, opclass)) continue;
+      proposals.push({
+        method: 'gin',
+        keys: [ginKey(col, opclass)],
+        nameParts: [col, opclass === 'jsonb_path_ops' ? 'path' : 'gin'],
+        reason: `${gin.operators.join(', ')} on ${col}`,
       });
     }
     if (options.trigram) {

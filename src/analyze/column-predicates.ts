@@ -19,7 +19,8 @@ import {
   type TreeNode,
 } from './sql-tree.js';
 
-export type PredicateUse = 'equality' | 'range' | 'in' | 'like' | 'ilike' | 'other';
+/** `containment`: a jsonb or array operator (`@>`, `<@`, `&&`, `?`, `?|`, `?&`) only a GIN index serves. */
+export type PredicateUse = 'equality' | 'range' | 'in' | 'like' | 'ilike' | 'containment' | 'other';
 
 /** One comparison seen from the column it constrains. */
 export interface ColumnPredicate {
@@ -49,6 +50,8 @@ export interface ColumnPredicate {
   readonly leadingWildcard: boolean;
   /** Under an OR: one alternative of the condition (an index serves it only next to the others'). */
   readonly alternative: boolean;
+  /** The operator of a `containment` predicate (`@>`, `&&`, `?`, ...). */
+  readonly operator?: string;
 }
 
 const EQUALITY = new Set(['=']);
@@ -70,11 +73,58 @@ function useOf(c: Comparison): PredicateUse | undefined {
       // `~~` and `~~*` are LIKE and ILIKE spelled as operators.
       if (c.operator === '~~') return 'like';
       if (c.operator === '~~*') return 'ilike';
-      return undefined; // <>, @>, ... : not what a btree serves
+      if (CONTAINMENT.has(c.operator)) return 'containment';
+      return undefined; // <>, ... : nothing an index serves
   }
 }
 
 const FLIP = new Set(['equality', 'range']);
+
+/** Operators a GIN index serves, on jsonb (`@>`, `?`, `?|`, `?&`) or on arrays (`@>`, `<@`, `&&`). */
+export const CONTAINMENT: ReadonlySet<string> = new Set(['@>', '<@', '&&', '?', '?|', '?&']);
+
+/** The GIN operator class that serves an operator on a column of a type (`format_type` spelling). */
+export type GinOperatorClass = 'jsonb_path_ops' | 'jsonb_ops' | 'array_ops';
+
+/**
+ * Which GIN operator class serves `column <operator> value`, from the column's type; undefined when
+ * none does. `jsonb_path_ops` is smaller and faster for `@>` but serves no key-exists operator (`?`,
+ * `?|`, `?&`), which need the default `jsonb_ops`; `<@` on jsonb is served by neither. `&&` on a
+ * range or geometric type is GiST's, not GIN's: only arrays are considered.
+ */
+export function ginOperatorClass(operator: string, columnType: string | undefined): GinOperatorClass | undefined {
+  if (columnType === 'jsonb') {
+    if (operator === '@>') return 'jsonb_path_ops';
+    return operator === '?' || operator === '?|' || operator === '?&' ? 'jsonb_ops' : undefined;
+  }
+  if (columnType?.endsWith('[]'))
+    return operator === '@>' || operator === '<@' || operator === '&&' ? 'array_ops' : undefined;
+  return undefined;
+}
+
+/** One operator class for every operator a statement applies to a column: `jsonb_ops` serves `@>` too. */
+export function combineGinClasses(classes: readonly GinOperatorClass[]): GinOperatorClass | undefined {
+  if (classes.includes('jsonb_ops')) return 'jsonb_ops';
+  return classes[0];
+}
+
+/** The key of a GIN index with that operator class (`attributes jsonb_path_ops`, `tags`). */
+export function ginKey(column: string, opclass: GinOperatorClass): string {
+  return opclass === 'jsonb_path_ops' ? `${quoteIdentifier(column)} jsonb_path_ops` : quoteIdentifier(column);
+}
+
+/** A valid GIN index of the relation on the column that serves what `opclass` would. */
+export function ginIndexFor(relation: RelationInfo, column: string, opclass: GinOperatorClass): IndexInfo | undefined {
+  return relation.indexes.find(
+    (i) =>
+      i.valid &&
+      !i.partial &&
+      i.method === 'gin' &&
+      i.columns[0] === column &&
+      !i.definition.includes('trgm_ops') &&
+      (opclass !== 'jsonb_ops' || !i.definition.includes('jsonb_path_ops')),
+  );
+}
 
 function listItems(value: unknown): unknown[] {
   if (Array.isArray(value)) return value;
@@ -98,7 +148,8 @@ export function columnPredicates(
       const use = useOf(c);
       if (!use) continue;
       const sides: [unknown, unknown][] = [[c.left, c.right]];
-      if (FLIP.has(use)) sides.push([c.right, c.left]);
+      // `&&` is symmetric: `ARRAY['x'] && tags` constrains tags as `tags && ARRAY['x']` does.
+      if (FLIP.has(use) || c.operator === '&&') sides.push([c.right, c.left]);
       // `x BETWEEN a AND b` also constrains a and b (x >= a, x <= b): a range join's bounds.
       if (c.kind === 'between') for (const bound of listItems(c.right)) sides.push([bound, c.left]);
       for (const [side, other] of sides) {
@@ -131,6 +182,7 @@ export function columnPredicates(
             : quoteIdentifier(columns[0]!.column),
           leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
           alternative: c.alternative,
+          ...(use === 'containment' ? { operator: c.operator } : {}),
         });
       }
     }

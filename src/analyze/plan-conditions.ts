@@ -10,6 +10,7 @@
  * become an index expression. Conditions the parser rejects (`(SubPlan 1)`) become opaque.
  */
 import type { RelationInfo } from '../model/report.js';
+import { CONTAINMENT } from './column-predicates.js';
 import type { Node } from './parser.js';
 import { quoteIdentifier, tryParse } from './parser.js';
 
@@ -55,6 +56,17 @@ export type PlanPredicate =
       readonly pattern?: string;
       /** True when the pattern starts with `%` or `_`: a B-tree cannot serve it. */
       readonly leadingWildcard?: boolean;
+    }
+  /**
+   * `column @> value` (also `<@`, `&&`, `?`, `?|`, `?&`): a jsonb or array operator only a GIN index
+   * serves. `valueType` is the type the server cast the value to (`jsonb`, `text[]`), which tells
+   * the column's type when the report has none.
+   */
+  | {
+      readonly kind: 'containment';
+      readonly column: PlanColumn;
+      readonly operator: string;
+      readonly valueType?: string;
     }
   /** `a OR b`: each alternative's own conjuncts (an index per alternative can serve it, BitmapOr). */
   | { readonly kind: 'or'; readonly alternatives: readonly (readonly PlanPredicate[])[] }
@@ -327,6 +339,25 @@ function classifyPattern(left: unknown, right: unknown, caseInsensitive: boolean
   return expression ? { kind: 'pattern', expression, caseInsensitive, ...known } : { kind: 'opaque' };
 }
 
+/** The type of a value as the server prints it (`'{"a": 1}'::jsonb`, `'{x}'::text[]`). */
+function valueTypeOf(node: unknown): string | undefined {
+  const u = unwrap(node);
+  return u && u[0] === 'TypeCast' ? renderType(u[1].typeName) : undefined;
+}
+
+function classifyContainment(left: unknown, right: unknown, operator: string): PlanPredicate {
+  const sides: [unknown, unknown][] = [[left, right]];
+  // `&&` is symmetric; the others read the column on their left.
+  if (operator === '&&') sides.push([right, left]);
+  for (const [side, other] of sides) {
+    const column = columnOf(side);
+    if (!column || !isValue(other)) continue;
+    const valueType = valueTypeOf(other);
+    return { kind: 'containment', column, operator, ...(valueType ? { valueType } : {}) };
+  }
+  return { kind: 'opaque' };
+}
+
 function classify(node: unknown): PlanPredicate[] {
   const u = unwrap(node);
   if (!u) return [{ kind: 'opaque' }];
@@ -361,6 +392,7 @@ function classify(node: unknown): PlanPredicate[] {
       if (op === '=') return [classifyComparison(body.lexpr, body.rexpr, 'eq')];
       if (RANGE_OPERATORS.has(op)) return [classifyComparison(body.lexpr, body.rexpr, 'range')];
       if (op in PATTERN_OPERATORS) return [classifyPattern(body.lexpr, body.rexpr, PATTERN_OPERATORS[op]!)];
+      if (CONTAINMENT.has(op)) return [classifyContainment(body.lexpr, body.rexpr, op)];
       return [{ kind: 'opaque' }];
     case 'AEXPR_LIKE':
     case 'AEXPR_ILIKE':

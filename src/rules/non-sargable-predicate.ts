@@ -153,7 +153,7 @@ function describeRead(read: ScanRead, tableRows: number, relation: string): stri
 
 /** What keeps the index from serving the predicate, and which index that is; undefined if nothing. */
 function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Problem; index: IndexInfo } | undefined {
-  if (p.join) return undefined;
+  if (p.join || p.use === 'containment') return undefined; // no B-tree serves @>, &&, ?: a GIN index does
   const btree = indexesLeadingWith(relation, p.column).filter((i) => i.method === 'btree');
   const index = btree[0];
   if (!index) return undefined; // no index on the column: seq-scan-large-table's case, not this rule's

@@ -6,10 +6,16 @@
 import {
   btreeLeadingWith,
   columnPredicates,
+  combineGinClasses,
+  ginIndexFor,
+  ginKey,
+  ginOperatorClass,
   NOT_VALIDATED,
   proposeIndexSql,
   scansTable,
   tableHasColumn,
+  type ColumnPredicate,
+  type GinOperatorClass,
 } from '../analyze/column-predicates.js';
 import { formatPath } from '../analyze/plan.js';
 import {
@@ -201,6 +207,8 @@ function suggestIndex(
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   const alternatives = orIndexes(name, relation, predicates);
   if (alternatives) return alternatives;
+  const gin = containmentIndex(name, relation, predicates);
+  if (gin) return gin;
   const first = unservable[0];
   if (first) {
     const indexed = relation !== undefined && btreeLeadingWith(relation, [first.column]) !== undefined;
@@ -262,4 +270,29 @@ function orIndexes(
   // One CREATE INDEX per alternative, the marker and note after the last.
   const creates = missing.map((c) => proposeIndexSql(name, [quoteIdentifier(c)]).replace(/ -- .*$/, ''));
   return `${creates.join(' ')} ${NOT_VALIDATED}; the filter is an OR: each alternative needs an index of its own, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`;
+}
+
+/**
+ * A GIN index for a jsonb or array operator on a bare column (`attributes @> $1`, `tags && $1`),
+ * which no B-tree serves; the column's type (from the report) picks the operator class. Undefined
+ * when there is none, or when a GIN index on the column exists already (the planner chose the scan
+ * over it).
+ */
+function containmentIndex(
+  name: string,
+  relation: RelationInfo | undefined,
+  predicates: readonly ColumnPredicate[],
+): string | undefined {
+  const byColumn = new Map<string, GinOperatorClass[]>();
+  for (const p of predicates) {
+    if (p.use !== 'containment' || p.wrapper !== 'column' || p.alternative || !p.operator) continue;
+    const opclass = ginOperatorClass(p.operator, relation?.columnTypes?.[p.column]);
+    if (opclass) byColumn.set(p.column, [...(byColumn.get(p.column) ?? []), opclass]);
+  }
+  for (const [column, classes] of byColumn) {
+    const opclass = combineGinClasses(classes)!;
+    if (relation && ginIndexFor(relation, column, opclass)) continue;
+    return proposeIndexSql(name, [ginKey(column, opclass)], { using: 'gin' });
+  }
+  return undefined;
 }

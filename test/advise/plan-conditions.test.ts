@@ -32,6 +32,24 @@ describe('parseCondition', () => {
     ],
     ["(kind <> 'x'::text)", [{ kind: 'opaque' }]],
     [
+      `(attributes @> '{"brand": "brand42"}'::jsonb)`,
+      [{ kind: 'containment', column: { column: 'attributes' }, operator: '@>', valueType: 'jsonb' }],
+    ],
+    [
+      "(tags && '{clearance}'::text[])",
+      [{ kind: 'containment', column: { column: 'tags' }, operator: '&&', valueType: 'text[]' }],
+    ],
+    // `&&` is symmetric: the column may be on either side.
+    [
+      "('{clearance}'::text[] && p.tags)",
+      [{ kind: 'containment', column: { qualifier: 'p', column: 'tags' }, operator: '&&', valueType: 'text[]' }],
+    ],
+    [
+      "(attributes ? 'recalled'::text)",
+      [{ kind: 'containment', column: { column: 'attributes' }, operator: '?', valueType: 'text' }],
+    ],
+    ['(\'{"a": 1}\'::jsonb <@ attributes)', [{ kind: 'opaque' }]],
+    [
       "((kind = 'a'::text) OR (lower(email) = 'b'::text))",
       [
         {

@@ -11,6 +11,7 @@ export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | '
 
 /** What keeps a B-tree on the column from serving the predicate, from the predicate alone. */
 export function problemOf(p: ColumnPredicate): Problem | undefined {
+  if (p.use === 'containment') return undefined; // a GIN index's, not a B-tree's (see containmentIndex)
   if ((p.use === 'like' || p.use === 'ilike') && p.leadingWildcard) return 'leadingWildcard';
   if (p.wrapper === 'column') return p.use === 'ilike' ? 'ilike' : undefined;
   if (p.wrapper === 'function' || p.wrapper === 'cast' || p.wrapper === 'expression') return p.wrapper;
