@@ -111,7 +111,9 @@ describe('loadConfig', () => {
     );
     writeFileSync(bad, 'rules:\n  deep-ofset: off\n');
     expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toBe(
-      `${bad}:2:3: rules.deep-ofset: unknown field: did you mean deep-offset? (known: deep-offset, hash-spill, high-db-time-share, index-scan-filter, n-plus-one, nested-loop-heavy, non-sargable-predicate, row-estimate-mismatch, seq-scan-large-table, slow-mean, sort-spill, statement-errors, unbounded-result)`,
+      `${bad}:2:3: rules.deep-ofset: unknown field: did you mean deep-offset? (known: ${RULES.map((r) => r.id)
+        .sort()
+        .join(', ')})`,
     );
     writeFileSync(bad, 'failOn: sometimes\n');
     expect(inputError(() => loadConfig({ cwd: dir, file: bad })).message).toMatch(
