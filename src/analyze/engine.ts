@@ -14,8 +14,8 @@ import type { ResolvedRules } from '../config/config.js';
 import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
 import { statementComments } from './parser.js';
-import { costliestNode, nodeLabel } from './plan.js';
-import { planNodes } from './plan-facts.js';
+import { costliestNode, formatPath, nodeLabel } from './plan.js';
+import { planNodes, type PlanNodeFacts } from './plan-facts.js';
 import { parseTree } from './sql-tree.js';
 
 /** What the replaying client knows about a statement it sent (finalize passes these). */
@@ -139,6 +139,88 @@ function oneFindingPerFix(
   }
   return out;
 }
+
+const APPENDS = new Set(['Append', 'Merge Append']);
+
+/**
+ * One finding per partitioned table: the planner scans each partition of a table that pruning
+ * did not exclude as a child of one Append (Merge Append), and a rule sees one scan per partition,
+ * all with the same problem and the same fix on the parent. Findings of a rule on the partitions of
+ * one table under one Append become one finding about that table, at the Append: the worst
+ * partition's (most severe, then most rows read), with the partitions scanned and the rows read
+ * by all in its evidence, and its fix named on the parent.
+ */
+function onePerPartitionedTable(
+  findings: readonly Finding[],
+  nodes: readonly PlanNodeFacts[],
+  relation: (name: string | undefined) => RelationInfo | undefined,
+): Finding[] {
+  const byPath = new Map(nodes.map((n) => [formatPath(n.path), n]));
+  const groups = new Map<string, { parent: string; append: string; findings: Finding[] }>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    const parent = relation(f.relation)?.partitionOf;
+    const facts = f.nodePath ? byPath.get(f.nodePath) : undefined;
+    if (!parent || !facts?.parent || !APPENDS.has(facts.parent['Node Type'])) {
+      out.push(f);
+      continue;
+    }
+    const append = formatPath(facts.path.slice(0, -1));
+    const key = `${f.rule}\n${parent}\n${append}`;
+    const group = groups.get(key) ?? { parent, append, findings: [] };
+    group.findings.push(f);
+    groups.set(key, group);
+  }
+  for (const { parent, append, findings: group } of groups.values()) {
+    if (group.length === 1) {
+      out.push(group[0]!);
+      continue;
+    }
+    // Rows a scan reads (seq-scan-large-table, index-scan-filter) or produces (row-estimate-mismatch).
+    const measure = group.every((f) => typeof f.evidence.rowsRead === 'number')
+      ? { key: 'rowsRead', total: 'rowsReadInAll', words: 'rows read in all' }
+      : group.every((f) => typeof f.evidence.actualRows === 'number')
+        ? { key: 'actualRows', total: 'actualRowsInAll', words: 'rows in all' }
+        : undefined;
+    const rows = (f: Finding) => (measure ? Number(f.evidence[measure.key]) : 0);
+    const [worst] = [...group].sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || rows(b) - rows(a));
+    const partitions = [...new Set(group.map((f) => f.relation!))];
+    const total = Math.round(group.reduce((n, f) => n + rows(f), 0));
+    out.push({
+      ...worst!,
+      relation: parent,
+      nodePath: append,
+      message: `${partitions.length} partitions of ${parent}${measure ? ` (${formatNumber(total)} ${measure.words})` : ''}; the worst: ${worst!.message}`,
+      evidence: {
+        ...worst!.evidence,
+        partitionsScanned: partitions.length,
+        ...(measure ? { [measure.total]: total } : {}),
+        worstPartition: worst!.relation!,
+      },
+      ...(worst!.suggestion
+        ? { suggestion: onParent(worst!.suggestion, worst!.relation!, parent, partitions.length) }
+        : {}),
+    });
+  }
+  return out;
+}
+
+/**
+ * A partition's fix, on its partitioned table: an index, ANALYZE or a column's statistics target
+ * given on the parent reaches every partition, so the partition's name becomes the parent's. An
+ * extended statistics object does not (the planner estimates each partition's scan from that
+ * partition's own), so it stays per partition.
+ */
+function onParent(suggestion: string, partition: string, parent: string, count: number): string {
+  if (/\bCREATE STATISTICS\b/i.test(suggestion))
+    return `${suggestion} -- likewise on each of the ${count} partitions of ${parent}: extended statistics on a partitioned table do not reach its partitions`;
+  const table = (name: string) => name.slice(name.indexOf('.') + 1);
+  const from = table(partition);
+  const to = table(parent);
+  return suggestion.replace(new RegExp(`\\b${escapeRegExp(from)}`, 'g'), to);
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^$|()[\]{}\\]/g, '\\$&');
 
 /**
  * Timing rules (category `time`: a slow mean, a large share of database time) say that a statement
@@ -281,7 +363,11 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
         else findings.push(finding);
       }
     }
-    const kept = timeAsContext(oneFindingPerFix(findings), timing, query);
+    const kept = timeAsContext(
+      oneFindingPerFix(onePerPartitionedTable(findings, context.nodes, relation)),
+      timing,
+      query,
+    );
     kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
     return { ...query, findings: kept, suppressed };
   });

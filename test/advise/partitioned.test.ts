@@ -1,0 +1,61 @@
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import type { Finding } from '../../src/model/finding.js';
+import type { Report } from '../../src/model/report.js';
+import { runWorkload } from '../../src/run/run.js';
+import { loadSqlWorkload } from '../../src/workload/load.js';
+import { createTestDatabase, loadSqlFiles } from '../support/db.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/partitioned/${name}`, import.meta.url));
+
+/** The findings of a rule for the statement that matches `needle`. */
+function findingsOf(report: Report, needle: string | RegExp, rule: string): Finding[] {
+  const query = report.queries.find((q) =>
+    typeof needle === 'string' ? q.query.includes(needle) : needle.test(q.query),
+  );
+  expect(query, String(needle)).toBeDefined();
+  return query!.findings.filter((f) => f.rule === rule);
+}
+
+describe('a declaratively partitioned table (four partitions, indexes on the parent)', () => {
+  let url: string;
+  let plain: Report;
+  let analyzed: Report;
+
+  const run = (analyze: boolean) =>
+    runWorkload({
+      workload: loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 }),
+      databaseUrl: url,
+      allowIndexBuild: true,
+      ...(analyze ? { analyze } : {}),
+    });
+
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('partitioned');
+    await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
+    plain = await run(false);
+    analyzed = await run(true);
+  });
+
+  it('reports the scans of every partition under one Append as one finding about the parent', () => {
+    for (const report of [plain, analyzed]) {
+      const [finding, ...more] = findingsOf(report, 'ordered_at::date', 'seq-scan-large-table');
+      expect(more).toEqual([]);
+      expect(finding!.relation).toBe('public.orders');
+      expect(finding!.nodePath).toBe('Plain Aggregate > Append');
+      expect(finding!.evidence).toMatchObject({ partitionsScanned: 4, rowsReadInAll: 120_000 });
+      expect(finding!.evidence.worstPartition).toMatch(/^public\.orders_2024_0[1-4]$/);
+      expect(finding!.message).toMatch(
+        /^4 partitions of public\.orders \(120,000 rows read in all\); the worst: Seq Scan on public\.orders_2024_0\d reads/,
+      );
+    }
+    // --analyze: the misestimate of each partition's scan is one finding too.
+    const [mismatch, ...more] = findingsOf(analyzed, 'buyer_id %', 'row-estimate-mismatch');
+    expect(more).toEqual([]);
+    expect(mismatch!.relation).toBe('public.orders');
+    expect(mismatch!.evidence).toMatchObject({ partitionsScanned: 4, actualRowsInAll: 12_000 });
+    expect(mismatch!.suggestion).toMatch(/likewise on each of the 4 partitions of public\.orders/);
+  });
+});
