@@ -202,17 +202,29 @@ function noIndexHelps(finding: Finding, results: readonly CandidateResult[], cou
 const keyCount = (candidate: IndexCandidate) =>
   candidateIndexes(candidate).reduce((n, index) => n + index.keys.length, 0);
 
+/**
+ * CREATE INDEX CONCURRENTLY is refused on a partitioned table, and a plain CREATE INDEX on it blocks
+ * writes to every partition while it builds.
+ */
+export const PARTITIONED_NOTE =
+  '-- on a partitioned table CONCURRENTLY is not available: CREATE INDEX ... ON ONLY the table, then CREATE INDEX CONCURRENTLY on each partition and ALTER INDEX ... ATTACH PARTITION each to it, or run the plain CREATE INDEX (it builds on every partition, blocking writes) in a maintenance window';
+
 /** The SQL shown to users for a candidate. */
 export function suggestionSql(
   candidate: IndexCandidate,
   capabilities: Pick<ValidationCapabilities, 'trigram'>,
 ): string {
   const create = candidateIndexes(candidate)
-    .map((index) => `${indexDefinition(index, { concurrently: true })};`)
+    .map((index) => `${indexDefinition(index, { concurrently: !index.partitioned })};`)
     .join(' ');
   return candidate.extension && capabilities.trigram !== 'installed'
     ? `CREATE EXTENSION IF NOT EXISTS ${candidate.extension}; ${create}`
     : create;
+}
+
+/** What the suggestion adds to a candidate's SQL: how to build it where CONCURRENTLY is refused. */
+function partitionNote(candidate: IndexCandidate): string {
+  return candidateIndexes(candidate).some((index) => index.partitioned) ? ` ${PARTITIONED_NOTE}` : '';
 }
 
 /**
@@ -316,8 +328,10 @@ export async function adviseDetails(
   }
   const warnings: string[] = [];
   // HypoPG simulates B-trees only; a rolled-back build validates any index where it is allowed.
+  // Nor partitioned tables: an index on one is judged by building it (on every partition).
   const hypothetical = (c: IndexCandidate) =>
-    capabilities.hypopg !== 'none' && candidateIndexes(c).every((index) => index.method === 'btree');
+    capabilities.hypopg !== 'none' &&
+    candidateIndexes(c).every((index) => index.method === 'btree' && !index.partitioned);
   const canValidate = (c: IndexCandidate) => hypothetical(c) || capabilities.build;
   /** The planner's verdict on a candidate (and the indexes judged with it) for these statements. */
   const validate = async (c: IndexCandidate, statements: readonly ExplainTarget[]) => {
@@ -457,7 +471,11 @@ export async function adviseDetails(
       const caveat = best.candidate.sortOnly
         ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
         : '';
-      updated = { ...finding, suggestion: combineSuggestions(`${advice.sql}${caveat}`, finding.suggestion), advice };
+      updated = {
+        ...finding,
+        suggestion: combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding.suggestion),
+        advice,
+      };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
       item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))
@@ -480,7 +498,7 @@ export async function adviseDetails(
           // An OR's indexes say why there is one per alternative, not one composite index.
           // A rewrite the rule proposed needs no index at all: keep it beside the unvalidated one.
           suggestion: combineSuggestions(
-            `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}`,
+            `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}${partitionNote(candidate)}`,
             finding.suggestion,
           ),
         };
@@ -546,7 +564,7 @@ export async function adviseDetails(
       if (!items.some((w) => w.findingIndex === i)) return f;
       combined.add(`${queryIndex}:${i}`);
       const own = report.queries[queryIndex]!.findings[i]!.suggestion;
-      return { ...f, suggestion: combineSuggestions(advice.sql, own), advice };
+      return { ...f, suggestion: combineSuggestions(`${advice.sql}${partitionNote(candidate)}`, own), advice };
     });
     queries[queryIndex] = { ...query, findings };
   }

@@ -55,6 +55,11 @@ export interface IndexCandidate {
    * planner's guess of the filter's selectivity.
    */
   readonly sortOnly?: true;
+  /**
+   * The relation is a partitioned table: the index is proposed on it, where one CREATE INDEX builds
+   * it on every partition (HypoPG cannot simulate it there, and CONCURRENTLY is not allowed).
+   */
+  readonly partitioned?: true;
 }
 
 export interface CandidateOptions {
@@ -120,7 +125,19 @@ function scanRelation(node: PlanNode, query: QueryReport, report: Report): Relat
   return matches.find((r) => query.relations.includes(r.name)) ?? matches[0];
 }
 
-/** The scan nodes a finding is about: of its relation, else the sequential scans under its plan node. */
+/**
+ * The relation an index for a scan goes on: a partition's partitioned table (at the root of its
+ * tree), where one CREATE INDEX reaches every partition, else the scanned relation itself.
+ */
+function indexedRelation(scanned: RelationInfo, report: Report): RelationInfo {
+  if (!scanned.partitionOf) return scanned;
+  return report.relations.find((r) => r.name === scanned.partitionOf) ?? scanned;
+}
+
+/**
+ * The scan nodes a finding is about: of its relation (of its partitions, for a partitioned table),
+ * else the sequential scans under its plan node.
+ */
 function targetScans(
   visited: readonly VisitedNode[],
   finding: Finding,
@@ -132,7 +149,9 @@ function targetScans(
     const wanted = finding.relation;
     return scans.filter((v) => {
       const rel = scanRelation(v.node, query, report);
-      return rel ? rel.name === wanted || rel.table === wanted : v.node['Relation Name'] === wanted;
+      return rel
+        ? rel.name === wanted || rel.table === wanted || rel.partitionOf === wanted
+        : v.node['Relation Name'] === wanted;
     });
   }
   if (!finding.nodePath) return [];
@@ -176,6 +195,8 @@ function collect(
   scans: readonly VisitedNode[],
   relationCount: number,
   relation: RelationInfo,
+  /** The relations the scans read (the partitions, for a partitioned table), for their indexes. */
+  scanned: readonly RelationInfo[] = [relation],
 ): Collected {
   const aliases = new Set(scans.map((v) => String(v.node.Alias ?? v.node['Relation Name'])));
   const out: Collected = {
@@ -290,7 +311,7 @@ function collect(
     const type = scan.node['Node Type'];
     if ((type !== 'Index Scan' && type !== 'Index Only Scan') || scan.node['Index Cond'] !== undefined) continue;
     if (scan.node.Filter === undefined) continue;
-    const leading = relation.indexes.find((i) => i.name === scan.node['Index Name'])?.columns[0];
+    const leading = scanned.flatMap((r) => r.indexes).find((i) => i.name === scan.node['Index Name'])?.columns[0];
     if (leading) addUnique(out.sort, leading);
   }
   return out;
@@ -327,19 +348,30 @@ export function generateCandidates(
   const visited = walkPlan(query.plan.root);
   const scans = targetScans(visited, finding, query, report);
   const out: IndexCandidate[] = [];
-  const byRelation = new Map<string, VisitedNode[]>();
+  // Scans of the partitions of one table are one relation: their candidates go on the parent, once.
+  const byRelation = new Map<string, { relation: RelationInfo; scans: VisitedNode[]; scanned: RelationInfo[] }>();
   for (const scan of scans) {
     const rel = scanRelation(scan.node, query, report);
     if (!rel) continue;
-    byRelation.set(rel.name, [...(byRelation.get(rel.name) ?? []), scan]);
+    const target = indexedRelation(rel, report);
+    const entry = byRelation.get(target.name) ?? { relation: target, scans: [], scanned: [] };
+    entry.scans.push(scan);
+    if (!entry.scanned.includes(rel)) entry.scanned.push(rel);
+    byRelation.set(target.name, entry);
   }
-  const relationCount = new Set(visited.map((v) => v.node['Relation Name']).filter(Boolean)).size;
-  for (const [name, relScans] of byRelation) {
-    const relation = report.relations.find((r) => r.name === name)!;
+  const relationCount = new Set(
+    visited.flatMap(({ node }) => {
+      const name = node['Relation Name'];
+      if (!name) return [];
+      const rel = scanRelation(node, query, report);
+      return [rel ? indexedRelation(rel, report).name : name];
+    }),
+  ).size;
+  for (const { relation, scans: relScans, scanned } of byRelation.values()) {
     const taken = new Set(
       report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)),
     );
-    const c = collect(visited, relScans, relationCount, relation);
+    const c = collect(visited, relScans, relationCount, relation, scanned);
     const proposals: {
       method: 'btree' | 'gin';
       keys: string[];
@@ -460,6 +492,7 @@ export function generateCandidates(
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
         ...(p.sortOnly ? { sortOnly: true as const } : {}),
+        ...(relation.kind === 'partitioned-table' ? { partitioned: true as const } : {}),
       };
       const key = candidateKey({
         ...candidate,

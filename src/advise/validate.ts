@@ -265,7 +265,11 @@ export async function validateWithBuild(
       for (const table of new Set(indexes.map((index) => quoteRelation(index))))
         await session.query(`ANALYZE ${INTERNAL_MARK} ${table}`);
     }
-    const costs = await explainAll(session, statements, settings, temp);
+    // On a partitioned table, plans name the index each partition got, not the parent's.
+    const names = candidateIndexes(candidate).some((index) => index.partitioned)
+      ? await partitionIndexNames(session, qualified)
+      : temp;
+    const costs = await explainAll(session, statements, settings, names);
     if (!expression) return { ok: true, method: 'rollback-build', costs };
     for (const name of qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const costsBefore = await explainCosts(session, statements, settings, true);
@@ -275,6 +279,17 @@ export async function validateWithBuild(
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
+}
+
+/** The indexes built by CREATE INDEX on partitioned tables: each one and its partitions' indexes. */
+async function partitionIndexNames(session: Session, indexes: readonly string[]): Promise<string[]> {
+  const { rows } = await session.query<{ name: string }>(
+    `SELECT ${INTERNAL_MARK} c.relname AS name FROM unnest($1::text[]) AS i(name)
+       CROSS JOIN LATERAL pg_partition_tree(to_regclass(i.name)) AS t
+       JOIN pg_class c ON c.oid = t.relid`,
+    [indexes],
+  );
+  return rows.map((r) => r.name);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
-import { createTestDatabase, loadSqlFiles } from '../support/db.js';
+import { createTestDatabase, loadSqlFiles, withSession } from '../support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/partitioned/${name}`, import.meta.url));
 
@@ -57,5 +57,27 @@ describe('a declaratively partitioned table (four partitions, indexes on the par
     expect(mismatch!.relation).toBe('public.orders');
     expect(mismatch!.evidence).toMatchObject({ partitionsScanned: 4, actualRowsInAll: 12_000 });
     expect(mismatch!.suggestion).toMatch(/likewise on each of the 4 partitions of public\.orders/);
+  });
+
+  it('proposes and validates an index on the parent, once, not one per partition', () => {
+    const [finding, ...more] = findingsOf(plain, /WHERE status = \$1$/, 'seq-scan-large-table');
+    expect(more).toEqual([]);
+    expect(finding!.advice).toMatchObject({ method: 'rollback-build' });
+    expect(finding!.advice!.sql).toBe('CREATE INDEX orders_status_idx ON public.orders (status);');
+    expect(finding!.advice!.improvement).toBeGreaterThan(0.5);
+    expect(finding!.suggestion).toMatch(
+      /^CREATE INDEX orders_status_idx ON public\.orders \(status\); -- on a partitioned table CONCURRENTLY is not available: CREATE INDEX \.\.\. ON ONLY/,
+    );
+    expect(plain.warnings.join('\n')).not.toMatch(/not validated/);
+  });
+
+  it('leaves no index behind', async () => {
+    await withSession(url, async (session) => {
+      const { rows } = await session.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_indexes WHERE tablename LIKE 'orders%'`,
+      );
+      // orders_ordered_at_idx and orders_total_cents_idx, on the parent and on each partition.
+      expect(rows[0]!.n).toBe(10);
+    });
   });
 });
