@@ -5,7 +5,8 @@
  * expecting matches early; when they come late, or not at all, the scan reads a large part of the
  * table through the index, one random heap access at a time. Graded on rows counted by EXPLAIN
  * ANALYZE, or, without it, on the shared blocks per call the statement touched when this scan is
- * the only relation the plan reads.
+ * the only relation the plan reads (the scans of the partitions of one table under one Append
+ * count as one).
  */
 import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
@@ -17,6 +18,7 @@ import { defineRule, type RuleFinding } from './define.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
 
 const INDEX_SCANS = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Heap Scan']);
+const APPENDS = new Set(['Append', 'Merge Append']);
 
 export default defineRule({
   id: 'index-scan-filter',
@@ -94,11 +96,20 @@ export default defineRule({
         continue;
       }
       // Without ANALYZE the statement's shared blocks per call measure this scan only when no other
-      // relation or index is read (the bitmap's own index scan aside).
+      // relation or index is read (the bitmap's own index scan aside). The scans of the partitions
+      // of one table under one Append are one relation: together they read that table.
+      const append = relation.partitionOf !== undefined && facts.parent && APPENDS.has(facts.parent['Node Type']);
+      const sameTable = new Set(
+        append
+          ? nodes
+              .filter((n) => n.parent === facts.parent && relationOf(n.node)?.partitionOf === relation.partitionOf)
+              .map((n) => n.node)
+          : [node],
+      );
       const onlyReader = nodes.every(
         (n) =>
-          n.node === node ||
-          n.parent === node ||
+          sameTable.has(n.node) ||
+          (n.parent !== undefined && sameTable.has(n.parent)) ||
           (n.node['Relation Name'] === undefined && n.node['Index Name'] === undefined),
       );
       if (!onlyReader || query.calls <= 0) continue;
@@ -116,7 +127,13 @@ export default defineRule({
           ...(index ? { index } : {}),
           filter: node.Filter,
         },
-        data: { ...data, blocks: Math.round(blocks), rowsPerCall: round(rowsPerCall, 1) },
+        data: {
+          ...data,
+          // The blocks are those of every partition scanned: the rows are the table's.
+          relation: sameTable.size > 1 ? relation.partitionOf! : relation.name,
+          blocks: Math.round(blocks),
+          rowsPerCall: round(rowsPerCall, 1),
+        },
       });
     }
     return findings;

@@ -71,6 +71,18 @@ describe('a declaratively partitioned table (four partitions, indexes on the par
     expect(plain.warnings.join('\n')).not.toMatch(/not validated/);
   });
 
+  it('without --analyze, judges an index scan per partition by the blocks the statement reads from the table', () => {
+    const [finding, ...more] = findingsOf(plain, 'ORDER BY total_cents', 'index-scan-filter');
+    expect(more).toEqual([]);
+    expect(finding).toMatchObject({ messageId: 'measured', severity: 'error', relation: 'public.orders' });
+    expect(finding!.message).toMatch(/shared blocks per call to return 20 rows of public\.orders: its filter/);
+    // The index that serves both the filter and the order, validated on the parent.
+    expect(finding!.advice?.sql).toBe(
+      'CREATE INDEX orders_status_total_cents_idx ON public.orders (status, total_cents);',
+    );
+    expect(finding!.advice!.improvement).toBeGreaterThan(0.5);
+  });
+
   it('leaves no index behind', async () => {
     await withSession(url, async (session) => {
       const { rows } = await session.query<{ n: number }>(
