@@ -190,11 +190,23 @@ export function columnPredicates(
   return out;
 }
 
-/** True when `node` scans `table` (matching its alias as the plan spells it). */
-export function scansTable(node: PlanNode, table: TableRef): boolean {
-  if (node['Relation Name'] !== table.table) return false;
-  if (table.schema && node.Schema && node.Schema !== table.schema) return false;
-  return (node.Alias ?? node['Relation Name']) === (table.alias ?? table.table);
+/**
+ * True when `node` scans `table` (matching its alias as the plan spells it). A scan of a partition
+ * (`partitionOf`: its partitioned table, `schema.table`) scans the partitioned table the statement
+ * names; the plan gives each partition's scan the statement's alias with a suffix (`orders_1`).
+ */
+export function scansTable(node: PlanNode, table: TableRef, partitionOf?: string): boolean {
+  const alias = table.alias ?? table.table;
+  if (node['Relation Name'] === table.table) {
+    if (table.schema && node.Schema && node.Schema !== table.schema) return false;
+    return (node.Alias ?? node['Relation Name']) === alias;
+  }
+  if (!partitionOf || node['Relation Name'] === undefined) return false;
+  const dot = partitionOf.indexOf('.');
+  if (partitionOf.slice(dot + 1) !== table.table) return false;
+  if (table.schema && dot > 0 && partitionOf.slice(0, dot) !== table.schema) return false;
+  const nodeAlias = String(node.Alias ?? '');
+  return nodeAlias === alias || (nodeAlias.startsWith(`${alias}_`) && /^\d+$/.test(nodeAlias.slice(alias.length + 1)));
 }
 
 /** The identifiers in a plan expression (`Filter`, `Index Cond`), by PostgreSQL's scanner. */
@@ -212,7 +224,7 @@ export function tableHasColumn(
   if (relation?.indexes.some((i) => i.columns.includes(column))) return true;
   return planNodes.some(
     (n) =>
-      scansTable(n, table) &&
+      scansTable(n, table, relation?.partitionOf) &&
       ['Filter', 'Index Cond', 'Recheck Cond'].some((k) => identifiersIn(n[k] as string | undefined).has(column)),
   );
 }

@@ -13,7 +13,7 @@ import type { QueryReport, RelationInfo, Report, SuppressedFinding } from '../mo
 import type { ResolvedRules } from '../config/config.js';
 import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
-import { statementComments } from './parser.js';
+import { quoteIdentifier, statementComments } from './parser.js';
 import { costliestNode, formatPath, nodeLabel } from './plan.js';
 import { planNodes, type PlanNodeFacts } from './plan-facts.js';
 import { parseTree } from './sql-tree.js';
@@ -156,7 +156,7 @@ function onePerPartitionedTable(
   relation: (name: string | undefined) => RelationInfo | undefined,
 ): Finding[] {
   const byPath = new Map(nodes.map((n) => [formatPath(n.path), n]));
-  const groups = new Map<string, { parent: string; append: string; findings: Finding[] }>();
+  const groups = new Map<string, { parent: string; append: string; scanned: number; findings: Finding[] }>();
   const out: Finding[] = [];
   for (const f of findings) {
     const parent = relation(f.relation)?.partitionOf;
@@ -167,13 +167,20 @@ function onePerPartitionedTable(
     }
     const append = formatPath(facts.path.slice(0, -1));
     const key = `${f.rule}\n${parent}\n${append}`;
-    const group = groups.get(key) ?? { parent, append, findings: [] };
+    // The partitions of the table the Append scans (some rules report one of them only).
+    const scanned = new Set(
+      nodes
+        .filter((n) => n.parent === facts.parent && n.node['Relation Name'] !== undefined)
+        .map((n) => (n.node.Schema ? `${n.node.Schema}.${n.node['Relation Name']}` : n.node['Relation Name']))
+        .filter((name) => relation(name)?.partitionOf === parent),
+    ).size;
+    const group = groups.get(key) ?? { parent, append, scanned, findings: [] };
     group.findings.push(f);
     groups.set(key, group);
   }
-  for (const { parent, append, findings: group } of groups.values()) {
-    if (group.length === 1) {
-      out.push(group[0]!);
+  for (const { parent, append, scanned, findings: group } of groups.values()) {
+    if (scanned < 2) {
+      out.push(...group);
       continue;
     }
     // Rows a scan reads (seq-scan-large-table, index-scan-filter) or produces (row-estimate-mismatch).
@@ -190,15 +197,18 @@ function onePerPartitionedTable(
       ...worst!,
       relation: parent,
       nodePath: append,
-      message: `${partitions.length} partitions of ${parent}${measure ? ` (${formatNumber(total)} ${measure.words})` : ''}; the worst: ${worst!.message}`,
+      message:
+        partitions.length > 1
+          ? `${partitions.length} partitions of ${parent}${measure ? ` (${formatNumber(total)} ${measure.words})` : ''}; the worst: ${worst!.message}`
+          : worst!.message,
       evidence: {
         ...worst!.evidence,
-        partitionsScanned: partitions.length,
-        ...(measure ? { [measure.total]: total } : {}),
+        partitionsScanned: Math.max(scanned, partitions.length),
+        ...(measure && partitions.length > 1 ? { [measure.total]: total } : {}),
         worstPartition: worst!.relation!,
       },
       ...(worst!.suggestion
-        ? { suggestion: onParent(worst!.suggestion, worst!.relation!, parent, partitions.length) }
+        ? { suggestion: onParent(worst!.suggestion, worst!.relation!, parent, Math.max(scanned, partitions.length)) }
         : {}),
     });
   }
@@ -209,16 +219,25 @@ function onePerPartitionedTable(
  * A partition's fix, on its partitioned table: an index, ANALYZE or a column's statistics target
  * given on the parent reaches every partition, so the partition's name becomes the parent's. An
  * extended statistics object does not (the planner estimates each partition's scan from that
- * partition's own), so it stays per partition.
+ * partition's own), so it stays per partition. Index names stay: a partition's index exists.
  */
 function onParent(suggestion: string, partition: string, parent: string, count: number): string {
   if (/\bCREATE STATISTICS\b/i.test(suggestion))
     return `${suggestion} -- likewise on each of the ${count} partitions of ${parent}: extended statistics on a partitioned table do not reach its partitions`;
-  const table = (name: string) => name.slice(name.indexOf('.') + 1);
-  const from = table(partition);
-  const to = table(parent);
-  return suggestion.replace(new RegExp(`\\b${escapeRegExp(from)}`, 'g'), to);
+  // The table's name only: an index a partition has is named after the partition, not the parent.
+  let out = suggestion;
+  for (const [from, to] of [
+    [partition, parent],
+    [quoteQualified(partition), quoteQualified(parent)],
+  ] as const)
+    out = out.replace(new RegExp(`(?<![\\w."])${escapeRegExp(from)}(?![\\w"])`, 'g'), to);
+  return out;
 }
+
+const quoteQualified = (name: string) => {
+  const dot = name.indexOf('.');
+  return `${quoteIdentifier(name.slice(0, dot))}.${quoteIdentifier(name.slice(dot + 1))}`;
+};
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^$|()[\]{}\\]/g, '\\$&');
 

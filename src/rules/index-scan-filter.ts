@@ -165,9 +165,9 @@ function suggest(
   const predicates = columnPredicates(
     sql,
     params,
-    (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
+    (t, c) => scansTable(node, t, relation.partitionOf) && tableHasColumn(relation, planNodes, t, c),
     tree,
-  ).filter((p) => scansTable(node, p.table) && !p.join && !p.alternative);
+  ).filter((p) => scansTable(node, p.table, relation.partitionOf) && !p.join && !p.alternative);
   const equality = [
     ...new Set(
       predicates.filter((p) => p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in')).map((p) => p.column),

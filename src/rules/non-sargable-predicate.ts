@@ -66,7 +66,7 @@ export default defineRule({
     const seqScans = nodes.filter((n) => isSeqScan(n.node) || isIndexWalk(n.node));
     if (seqScans.length === 0) return [];
     const relationFor = (table: { table: string; alias?: string }) => {
-      const scan = planNodes.find((n) => scansTable(n, table));
+      const scan = planNodes.find((n) => scansTable(n, table, relationOf(n)?.partitionOf));
       return scan ? relationOf(scan) : undefined;
     };
     const predicates = columnPredicates(sql, params, (t, c) => tableHasColumn(relationFor(t), planNodes, t, c), [
@@ -77,7 +77,7 @@ export default defineRule({
     for (const predicate of predicates) {
       const scan = seqScans.find(
         (s) =>
-          scansTable(s.node, predicate.table) &&
+          scansTable(s.node, predicate.table, relationOf(s.node)?.partitionOf) &&
           (isSeqScan(s.node) || identifiersIn(s.node.Filter as string | undefined).has(predicate.column)),
       );
       if (!scan) continue; // the relation was read through an index: the predicate is a residual filter
@@ -97,7 +97,11 @@ export default defineRule({
       // The scan's filter is selective, but a range (`created_at::date > ...`) may match most rows
       // while another predicate on the table does the filtering: then it is a milder case.
       const others = predicates.filter(
-        (q) => q !== predicate && !q.join && scansTable(scan.node, q.table) && q.text !== predicate.text,
+        (q) =>
+          q !== predicate &&
+          !q.join &&
+          scansTable(scan.node, q.table, relation.partitionOf) &&
+          q.text !== predicate.text,
       );
       const mild = predicate.use === 'range' && others.length > 0;
       // A LIMIT that stops the scan before it has read a large table's worth of rows: context only.

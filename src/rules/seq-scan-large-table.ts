@@ -124,9 +124,9 @@ export default defineRule({
         const predicates = columnPredicates(
           sql,
           params,
-          (t, c) => scansTable(node, t) && tableHasColumn(relation, planNodes, t, c),
+          (t, c) => scansTable(node, t, relation?.partitionOf) && tableHasColumn(relation, planNodes, t, c),
           [...tree],
-        ).filter((p) => scansTable(node, p.table) && !p.join);
+        ).filter((p) => scansTable(node, p.table, relation?.partitionOf) && !p.join);
         // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters

@@ -41,15 +41,21 @@ describe('a declaratively partitioned table (four partitions, indexes on the par
 
   it('reports the scans of every partition under one Append as one finding about the parent', () => {
     for (const report of [plain, analyzed]) {
-      const [finding, ...more] = findingsOf(report, 'ordered_at::date', 'seq-scan-large-table');
+      const [finding, ...more] = findingsOf(report, /WHERE status = \$1$/, 'seq-scan-large-table');
       expect(more).toEqual([]);
       expect(finding!.relation).toBe('public.orders');
-      expect(finding!.nodePath).toBe('Plain Aggregate > Append');
+      expect(finding!.nodePath).toBe('Append');
       expect(finding!.evidence).toMatchObject({ partitionsScanned: 4, rowsReadInAll: 120_000 });
       expect(finding!.evidence.worstPartition).toMatch(/^public\.orders_2024_0[1-4]$/);
       expect(finding!.message).toMatch(
         /^4 partitions of public\.orders \(120,000 rows read in all\); the worst: Seq Scan on public\.orders_2024_0\d reads/,
       );
+      // A cast on the partition key: the predicate's finding and the scans' are one, on the parent.
+      const cast = findingsOf(report, 'ordered_at::date', 'non-sargable-predicate');
+      expect(cast).toHaveLength(1);
+      expect(cast[0]).toMatchObject({ relation: 'public.orders', nodePath: 'Plain Aggregate > Append' });
+      expect(cast[0]!.evidence).toMatchObject({ partitionsScanned: 4, sameFixAs: 'seq-scan-large-table' });
+      expect(findingsOf(report, 'ordered_at::date', 'seq-scan-large-table')).toEqual([]);
     }
     // --analyze: the misestimate of each partition's scan is one finding too.
     const [mismatch, ...more] = findingsOf(analyzed, 'buyer_id %', 'row-estimate-mismatch');
@@ -57,6 +63,15 @@ describe('a declaratively partitioned table (four partitions, indexes on the par
     expect(mismatch!.relation).toBe('public.orders');
     expect(mismatch!.evidence).toMatchObject({ partitionsScanned: 4, actualRowsInAll: 12_000 });
     expect(mismatch!.suggestion).toMatch(/likewise on each of the 4 partitions of public\.orders/);
+  });
+
+  it('names an index that exists when the planner chose the scans over it', () => {
+    const [finding] = findingsOf(plain, 'total_cents < $1', 'seq-scan-large-table');
+    expect(finding!.relation).toBe('public.orders');
+    // The partitions' indexes are named after them; the parent's (orders_by_total) is not.
+    expect(finding!.suggestion).toMatch(
+      /^the index orders_2024_0\d_total_cents_idx already leads with total_cents, and the planner chose this scan over it/,
+    );
   });
 
   it('proposes and validates an index on the parent, once, not one per partition', () => {
