@@ -388,7 +388,8 @@ describe('querygate run (CLI)', () => {
       env: { TMPDIR: scratch },
       group: true,
       when: 'starting an embedded PostgreSQL',
-      afterMs: 2000,
+      // Well inside initdb, which takes a second or more even on a quiet machine.
+      afterMs: 300,
     });
     expect(result.interruptedAt).toBeDefined();
     expect(result.code, result.stderr).toBe(130);

@@ -72,8 +72,12 @@ export async function runCliInterrupted(
       if (armed || !text.includes(options.when ?? 'querygate: replaying')) return;
       armed = true;
       setTimeout(() => {
-        interruptedAt = Date.now();
-        process.kill(options.group ? -pid : pid, options.signal ?? 'SIGINT');
+        try {
+          process.kill(options.group ? -pid : pid, options.signal ?? 'SIGINT');
+          interruptedAt = Date.now();
+        } catch {
+          // It had already exited: interruptedAt stays undefined, which the test then reports.
+        }
       }, options.afterMs ?? 1000);
     },
   });
