@@ -171,7 +171,7 @@ const WIDE_FILTER = 0.05;
  * //  rollback-build); by the planner's estimate the filter keeps ~30% of the rows, so a sequential
  * //  scan is what the planner will choose: reduce the rows read instead"
  */
-function noIndexHelps(finding: Finding, results: readonly CandidateResult[], counted: boolean): string {
+export function noIndexHelps(finding: Finding, results: readonly CandidateResult[], counted: boolean): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
   const keys = (r: CandidateResult) =>
     candidateIndexes(r.candidate)
@@ -191,8 +191,9 @@ function noIndexHelps(finding: Finding, results: readonly CandidateResult[], cou
         .join(' or ')} the planner keeps its plan (cost ${validated[0]!.costBefore!.toFixed(0)}${how})`;
   const removed = finding.evidence.removedShare;
   const kept = typeof removed === 'number' ? 1 - removed : undefined;
+  // A scan without a filter (the inner side of a join) keeps every row because it has nothing to remove.
   const why =
-    kept !== undefined && kept >= WIDE_FILTER
+    kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
       ? `; ${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows, so ${best ? 'an index saves little' : 'a sequential scan is what the planner will choose'}: reduce the rows read instead`
       : '';
   return `no index helps: ${verdict}${why}`;

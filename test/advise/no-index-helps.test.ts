@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { noIndexHelps } from '../../src/advise/advise.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
@@ -44,6 +45,34 @@ describe('index advice when no index helps (real rules, validated on the planner
         /the filter keeps ~(29|30|31)% of the rows, so .*: reduce the rows read instead$/,
       );
     }
+  });
+
+  it('speaks of a filter only when the scan has one', () => {
+    const finding = scanFinding(validated, 'mood = $1 AND active')!;
+    const results = [
+      {
+        candidate: {
+          relation: 'public.t',
+          table: 't',
+          method: 'btree' as const,
+          keys: ['a'],
+          name: 't_a_idx',
+          reason: '',
+        },
+        sql: 'CREATE INDEX t_a_idx ON public.t (a);',
+        costBefore: 100,
+        costAfter: 90,
+        used: true,
+        improvement: 0.1,
+        method: 'rollback-build' as const,
+      },
+    ];
+    expect(noIndexHelps(finding, results, false)).toMatch(/the filter keeps ~\d+% of the rows/);
+    const { filter: _filter, ...unfiltered } = finding.evidence;
+    const joinSide = { ...finding, evidence: { ...unfiltered, removedShare: 0 } };
+    expect(noIndexHelps(joinSide, results, false)).toBe(
+      'no index helps: the best candidate, an index on (a), lowers the plan cost only from 100 to 90 (10%, validated with rollback-build)',
+    );
   });
 
   it('without validation (an external database, no --allow-index-build), marks the index it names as unvalidated', async () => {
