@@ -247,12 +247,17 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^$|()[\]{}\\]/g, '\\$&
  * context for it: reported as info, naming it in `evidence.explainedBy`, so that one slow statement
  * is not three warnings. A timing rule whose severity the configuration changed keeps it.
  */
-function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>, query: QueryReport): Finding[] {
+function timeAsContext(
+  findings: readonly Finding[],
+  timing: ReadonlySet<string>,
+  query: QueryReport,
+  analyzeAsked: boolean,
+): Finding[] {
   const cause = findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
   if (!cause) {
     // Unexplained, the timing findings say one thing (this statement is slow): the most severe
     // one says it, and the others are context for it.
-    const suggestion = unexplainedTime(query);
+    const suggestion = unexplainedTime(query, analyzeAsked);
     const first = [...findings]
       .filter((f) => timing.has(f.rule) && f.severity !== 'info')
       .sort((a, b) => ORDER[a.severity] - ORDER[b.severity])[0];
@@ -273,13 +278,15 @@ function timeAsContext(findings: readonly Finding[], timing: ReadonlySet<string>
  * What a timing finding suggests when no other finding says why the statement is slow: where its
  * plan spends, or how to get a plan that says more.
  */
-function unexplainedTime(query: QueryReport): string {
+function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
   if (!query.plan)
     return `no plan was captured for it${query.planNote ? ` (${query.planNote})` : ''}: no rule could say why`;
   const node = nodeLabel(costliestNode(query.plan.root));
   return query.plan.mode === 'analyze'
     ? `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`
-    : `no rule explains its time from the generic plan, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
+    : analyzeAsked
+      ? `no rule explains its time from the generic plan, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: see the run's warnings)`
+      : `no rule explains its time from the generic plan, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
 }
 
 /**
@@ -386,6 +393,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
       oneFindingPerFix(onePerPartitionedTable(findings, context.nodes, relation)),
       timing,
       query,
+      report.workload.analyze,
     );
     kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
     return { ...query, findings: kept, suppressed };
