@@ -39,15 +39,19 @@ export function oneLine(sql: string, max: number): string {
 }
 
 /**
- * The rule's own fix that index advice kept next to the validated index (`<index> -- or: <rewrite>`,
- * see src/advise/advise.ts), for reporters that show the index on its own.
+ * What a finding's suggestion says beyond its validated index (`advice.sql`): a note on the index
+ * (`<index> -- <note>`, such as how to build it on a partitioned table) and the rule's own other fix
+ * (`<index> -- or: <rewrite>`).
  */
-export function otherFix(f: {
-  readonly advice?: { readonly sql: string };
-  readonly suggestion?: string;
-}): string | undefined {
-  const prefix = f.advice ? `${f.advice.sql} -- or: ` : undefined;
-  return prefix && f.suggestion?.startsWith(prefix) ? f.suggestion.slice(prefix.length) : undefined;
+export function adviceExtras(f: { readonly advice?: { readonly sql: string }; readonly suggestion?: string }): {
+  readonly note?: string;
+  readonly or?: string;
+} {
+  if (!f.advice || !f.suggestion?.startsWith(f.advice.sql)) return {};
+  const rest = f.suggestion.slice(f.advice.sql.length);
+  const at = rest.indexOf(' -- or: ');
+  const note = (at >= 0 ? rest.slice(0, at) : rest).replace(/^\s*--\s*/, '').trim();
+  return { ...(note ? { note } : {}), ...(at >= 0 ? { or: rest.slice(at + ' -- or: '.length) } : {}) };
 }
 
 /**

@@ -7,7 +7,7 @@ import { renderPlanText } from '../analyze/plan.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
-import { formatCount, formatMs, formatPercent, oneLine, otherFix } from './format.js';
+import { adviceExtras, formatCount, formatMs, formatPercent, oneLine } from './format.js';
 import {
   describeField,
   describeSpread,
@@ -57,10 +57,12 @@ function fenced(body: string, lang = ''): string {
 
 function fixOf(f: Finding): string | undefined {
   if (f.advice) {
+    const { note, or } = adviceExtras(f);
     return (
       `Fix (plan cost ${f.advice.costBefore.toFixed(0)} → ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method}):\n\n` +
       fenced(f.advice.sql, 'sql') +
-      (otherFix(f) ? `\n\nOr: ${text(otherFix(f)!)}` : '')
+      (note ? `\n\n${text(note)}` : '') +
+      (or ? `\n\nOr: ${text(or)}` : '')
     );
   }
   if (f.suggestion)

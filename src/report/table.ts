@@ -4,7 +4,7 @@ import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, type Column } from './columns.js';
-import { formatCount, formatMs, formatPercent, oneLine, otherFix, wrapText } from './format.js';
+import { adviceExtras, formatCount, formatMs, formatPercent, oneLine, wrapText } from './format.js';
 
 export interface TableOptions {
   /** Rows in the statements table. */
@@ -105,8 +105,9 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       if (fix === undefined) continue;
       const same = fixes.get(`${i}\n${fix}`);
       lines.push(...wrapText(same ? `the same as for ${same} above` : fix, width, 15, '          fix: '));
-      const other = same ? undefined : otherFix(f);
-      if (other) lines.push(...wrapText(other, width, 14, '          or: '));
+      const extras = same ? {} : adviceExtras(f);
+      if (extras.note) lines.push(...wrapText(extras.note, width, 16, '          note: '));
+      if (extras.or) lines.push(...wrapText(extras.or, width, 14, '          or: '));
       if (!same) fixes.set(`${i}\n${fix}`, f.rule);
     }
   }

@@ -5,6 +5,7 @@ import { parseReport } from '../../src/report/read.js';
 import { renderRoutesTable } from '../../src/report/routes.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { compareReports } from '../../src/compare/compare.js';
+import { renderMarkdown } from '../../src/report/markdown.js';
 import { renderTable } from '../../src/report/table.js';
 import { fixtureReport } from '../budget/support.js';
 
@@ -76,5 +77,24 @@ describe('the terminal summary table', () => {
     const text = renderTable(twice, { width: 160 });
     expect(text.split('CREATE INDEX ON shop.orders (status);')).toHaveLength(2);
     expect(text).toContain(`fix: the same as for ${finding.rule} above`);
+  });
+
+  it("prints what a suggestion says beside its validated index: a note on the index, and the rule's other fix", () => {
+    const report = fixtureReport();
+    const [first, ...rest] = report.queries;
+    const sql = 'CREATE INDEX orders_status_idx ON shop.orders (status);';
+    const finding = {
+      ...first!.findings[0]!,
+      advice: { sql, method: 'rollback-build' as const, costBefore: 1000, costAfter: 10, improvement: 0.99 },
+      suggestion: `${sql} -- on a partitioned table CONCURRENTLY is not available -- or: compare the bare column`,
+    };
+    const report2 = { ...report, queries: [{ ...first!, findings: [finding] }, ...rest] };
+    const text = renderTable(report2, { width: 160 });
+    expect(text).toContain(`fix: ${sql} (plan cost 1000 -> 10, validated with rollback-build)`);
+    expect(text).toMatch(/^ +note: on a partitioned table CONCURRENTLY is not available$/m);
+    expect(text).toMatch(/^ +or: compare the bare column$/m);
+    const md = renderMarkdown(report2);
+    expect(md).toContain('on a partitioned table CONCURRENTLY is not available');
+    expect(md).toContain('Or: compare the bare column');
   });
 });
