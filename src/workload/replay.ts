@@ -111,8 +111,12 @@ export async function replayWorkload(workload: Workload, options: ReplayOptions)
 
 /** SQLSTATE of a statement cancelled by a cancel request or by statement_timeout. */
 const QUERY_CANCELED = '57014';
-/** How long a statement may run on after the end of a duration-bound run before it is cancelled. */
+/**
+ * How long a statement may run on after the end of a duration-bound round (or warm-up) before it is
+ * cancelled: the round's length, at least `MIN_GRACE_MS` and at most `CUT_OFF_GRACE_MS`.
+ */
 export const CUT_OFF_GRACE_MS = 5_000;
+const MIN_GRACE_MS = 1_000;
 /** How often a running replay checks for a statement to cut off. */
 const WATCHDOG_MS = 200;
 
@@ -214,6 +218,8 @@ export function createShareReplay<L extends LatencySink>(
   const cutOff = sessions.map(() => false);
   /** End of the current duration-bound drive (warm-up or round), performance.now() time. */
   let deadline: number | undefined;
+  /** How long a statement may run on after `deadline` before it is cut off. */
+  let graceMs = CUT_OFF_GRACE_MS;
   const timeoutMs = load.statementTimeoutMs;
 
   /** Records a call's outcome (`ms`: its latency); returns false when the connection is gone. */
@@ -247,7 +253,7 @@ export function createShareReplay<L extends LatencySink>(
       outcome.errors++;
       errors++;
       const message = cancelled
-        ? `cancelled by querygate after running ${formatSeconds(ms)}: still running when the run stopped (an interrupt, or ${formatSeconds(CUT_OFF_GRACE_MS)} after the end of --duration)`
+        ? `cancelled by querygate after running ${formatSeconds(ms)}: still running when the run stopped (an interrupt), or ${formatSeconds(graceMs)} after the end of its round of --duration`
         : server?.code === QUERY_CANCELED && timeoutMs !== undefined && /statement timeout/.test(server.message)
           ? `${server.message} (the replay's statement timeout of ${formatSeconds(timeoutMs)}, --statement-timeout)`
           : (server?.message ?? (error instanceof Error ? error.message : String(error)));
@@ -368,7 +374,7 @@ export function createShareReplay<L extends LatencySink>(
   const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
     cutOff.fill(false);
     const watchdog = setInterval(() => {
-      const late = deadline !== undefined && performance.now() > deadline + CUT_OFF_GRACE_MS;
+      const late = deadline !== undefined && performance.now() > deadline + graceMs;
       if (!late && !stopped()) return;
       sessions.forEach((session, k) => {
         if (!busy[k] || cutOff[k] || !session.cancel) return;
@@ -387,6 +393,8 @@ export function createShareReplay<L extends LatencySink>(
   const untilDeadline = (ms: number) => {
     const end = performance.now() + ms;
     deadline = end;
+    // The length of the drive, 1 to 5 s: a run of several short rounds does not wait 5 s for each.
+    graceMs = Math.min(CUT_OFF_GRACE_MS, Math.max(MIN_GRACE_MS, ms));
     return () => (performance.now() < end ? pick() : undefined);
   };
 
