@@ -212,6 +212,9 @@ describe('runWorkload on a real PostgreSQL', () => {
           /^cancelled by querygate after running \d.*, or 1 s after the end of its round of --duration$/,
         );
         expect(runaway.findings.map((f) => [f.rule, f.severity])).toContainEqual(['statement-errors', 'error']);
+        // Explained (without ANALYZE) although no call completed: plan rules and budgets can judge it.
+        expect(runaway.plan?.mode).toBe('literal');
+        expect(runaway.planNote).toBeUndefined();
         expect(report.queries.find((q) => q.source === 'lookup')!.calls).toBeGreaterThan(0);
         expect((await running()).rows[0]!.n).toBe(0);
       });

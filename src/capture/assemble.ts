@@ -176,7 +176,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       errorSamples: c.errorSamples,
       rounds: [],
       plan: null,
-      planNote: 'every call failed',
+      planNote: EVERY_CALL_FAILED,
       relations: [],
       findings: [],
       suppressed: [],
@@ -196,6 +196,12 @@ export interface PlanOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * The plan note of a statement whose every call failed, until it is explained: without ANALYZE, since
+ * a statement that failed (or was cancelled as a runaway) would fail or run away again.
+ */
+export const EVERY_CALL_FAILED = 'every call failed';
+
 /** The plan note of statements left unexplained by an interrupt. */
 export const INTERRUPTED_NOTE = 'not explained: the run was interrupted';
 
@@ -208,7 +214,8 @@ export async function capturePlans(
   const clientByFingerprint = new Map(options.client.map((c) => [c.fingerprint, c]));
   const out: QueryReport[] = [];
   for (const [index, query] of queries.entries()) {
-    if (query.plan || query.planNote) {
+    const failed = query.planNote === EVERY_CALL_FAILED;
+    if (query.plan || (query.planNote && !failed)) {
       out.push(query);
       continue;
     }
@@ -241,16 +248,18 @@ export async function capturePlans(
       sql,
       ...(client?.params ? { params: client.params } : {}),
       paramCount,
-      analyze: options.analyze,
+      analyze: options.analyze && !failed,
       timeoutMs: options.timeoutMs,
       serverVersionNum: options.serverVersionNum,
     });
-    out.push(
-      result.ok
-        ? { ...query, plan: result.plan, relations: qualifyAsWritten(planRelations(result.plan.root), sql) }
-        : // An EXPLAIN cancelled by the interrupt did not fail: it was not finished.
-          { ...query, planNote: options.signal?.aborted ? INTERRUPTED_NOTE : result.note },
-    );
+    if (result.ok) {
+      const { planNote: _failed, ...explained } = query;
+      out.push({ ...explained, plan: result.plan, relations: qualifyAsWritten(planRelations(result.plan.root), sql) });
+    } else {
+      // An EXPLAIN cancelled by the interrupt did not fail: it was not finished.
+      const note = options.signal?.aborted ? INTERRUPTED_NOTE : result.note;
+      out.push({ ...query, planNote: failed ? `${EVERY_CALL_FAILED}; ${note}` : note });
+    }
   }
   // Interrupted: no more statements on the session (the catalog is not read for relations).
   if (options.signal?.aborted) return { queries: out, relations: [] };
