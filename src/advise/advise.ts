@@ -196,8 +196,15 @@ export function noIndexHelps(finding: Finding, results: readonly CandidateResult
     kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
       ? `; ${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows, so ${best ? 'an index saves little' : 'a sequential scan is what the planner will choose'}: reduce the rows read instead`
       : '';
+  // A large cut that misses the bar is worth measuring: the planner undersells some indexes (a GIN
+  // index's bitmap scan, say), and "no index helps" would hide one that runs several times faster.
+  if (best && (best.improvement ?? 0) >= WORTH_MEASURING)
+    return `no index clearly helps: ${verdict}${why}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for: build it and measure the statement with --analyze before relying on it: ${best.sql}`;
   return `no index helps: ${verdict}${why}`;
 }
+
+/** The share of plan cost a rejected candidate cuts from which it is still named, to be measured. */
+const WORTH_MEASURING = 0.25;
 
 /** Key columns in all, of a candidate and the indexes judged with it: the simpler, the fewer. */
 const keyCount = (candidate: IndexCandidate) =>

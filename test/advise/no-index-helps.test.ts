@@ -75,6 +75,37 @@ describe('index advice when no index helps (real rules, validated on the planner
     );
   });
 
+  it('names a rejected candidate that cuts the cost by a quarter or more, to be measured', () => {
+    const finding = scanFinding(validated, 'mood = $1 AND active')!;
+    const candidate = (improvement: number) => [
+      {
+        candidate: {
+          relation: 'public.t',
+          table: 't',
+          method: 'gin' as const,
+          keys: ['a'],
+          name: 't_a_idx',
+          reason: '',
+        },
+        sql: 'CREATE INDEX CONCURRENTLY t_a_idx ON public.t USING gin (a);',
+        costBefore: 100,
+        costAfter: 100 * (1 - improvement),
+        used: true,
+        improvement,
+        method: 'rollback-build' as const,
+      },
+    ];
+    const close = noIndexHelps(finding, candidate(0.49), false);
+    expect(close).toMatch(
+      /^no index clearly helps: the best candidate, an index on \(a\), lowers the plan cost only from 100 to 51 \(49%/,
+    );
+    expect(close).toMatch(
+      /under the 50% the advice asks for: build it and measure the statement with --analyze before relying on it: CREATE INDEX CONCURRENTLY t_a_idx ON public\.t USING gin \(a\);$/,
+    );
+    expect(noIndexHelps(finding, candidate(0.1), false)).toMatch(/^no index helps: /);
+    expect(noIndexHelps(finding, candidate(0.1), false)).not.toContain('CREATE INDEX');
+  });
+
   it('without validation (an external database, no --allow-index-build), marks the index it names as unvalidated', async () => {
     const unvalidated = await run(false);
     const finding = scanFinding(unvalidated, 'handle_len = $1');
