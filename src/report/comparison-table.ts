@@ -11,7 +11,7 @@ import type {
   RouteComparison,
   UnmatchedStatement,
 } from '../model/comparison.js';
-import { formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
+import { fitLines, formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
 
 export interface ComparisonTableOptions {
   /** ANSI colour in table borders and headings. */
@@ -277,7 +277,8 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     if (each.length > 10) lines.push(`  … and ${each.length - 10} more`);
   }
   for (const w of c.warnings) lines.push(...wrapText(w, width, 9, 'warning: '));
-  return lines.join('\n');
+  // Reasons, plan changes and notes carry SQL and plan text of any length.
+  return fitLines(lines.join('\n'), width);
 }
 
 /**

@@ -84,3 +84,19 @@ export function routeRequest(r: { readonly method: string; readonly path: string
   const request = `${r.method} ${r.path}`;
   return name.endsWith(request) ? undefined : request;
 }
+
+/**
+ * Text of many lines fitted to `width`: a longer line wraps at spaces, its later lines indented two
+ * more than its own indent. Table lines (box drawing) and lines without room to wrap stay as they are.
+ */
+export function fitLines(text: string, width: number): string {
+  return text
+    .split('\n')
+    .flatMap((line) => {
+      if (line.length <= width || /[│┌└├]/.test(line)) return [line];
+      const indent = line.length - line.trimStart().length;
+      if (indent + 20 > width) return [line];
+      return wrapText(line.trimStart(), width, indent + 2, ' '.repeat(indent));
+    })
+    .join('\n');
+}

@@ -280,9 +280,13 @@ describe('route comparison in the reporters', () => {
   it('table: the routes with work per request apart from timings, and the route among the regressions', () => {
     const text = renderComparisonTable(c, { width: 160 });
     expect(text).toContain('REGRESSION: 1 statement(s) and 1 route(s) regressed');
-    expect(text).toMatch(
+    // Lines wider than the terminal wrap: read them unwrapped.
+    expect(text.replace(/\n {2,}(?=[a-z])/g, ' ')).toMatch(
       /Routes \(4\): statements per request and failed requests are judged as measured; database time per request and p99 come from one phase per report, so there is no significance test/,
     );
+    expect(text.split('\n').filter((line) => line.length > 160)).toEqual([]);
+    const narrow = renderComparisonTable(c, { width: 80 });
+    expect(narrow.split('\n').filter((line) => line.length > 80)).toEqual([]);
     expect(text).toMatch(/│ statements\/req +│ failed requests +│ db time\/req \(timing\) +│ p99 \(timing\) +│ timing/);
     expect(text).toMatch(
       /^ {2}route "orders of a customer" \(GET \/customers\/\{id\}\/orders\)\n {4}route-timing: database time per request 0\.056 ms -> 3\.83 ms/m,

@@ -17,13 +17,22 @@ const noStack = (stderr: string) => expect(stderr).not.toMatch(/^\s+at /m);
 
 describe('querygate rules', () => {
   it('lists every rule with its default severity and description', async () => {
-    const result = await runCli(['rules']);
+    const result = await runCli(['rules'], { env: { COLUMNS: '400' } });
     expect(result.code).toBe(0);
     for (const rule of RULES) {
       const line = result.stdout.split('\n').find((l) => l.startsWith(`${rule.id} `));
       expect(line, rule.id).toContain(rule.description);
       expect(line).toContain(rule.severity);
     }
+    // At 80 columns a description wraps under itself.
+    const narrow = await runCli(['rules'], { env: { COLUMNS: '80' } });
+    const lines = narrow.stdout.trimEnd().split('\n');
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    const at = lines.findIndex((l) => l.startsWith('row-estimate-mismatch '));
+    const indent = lines[0]!.indexOf('description');
+    let described = lines[at]!.slice(indent);
+    for (let k = at + 1; lines[k]?.startsWith(' '.repeat(indent)); k++) described += ` ${lines[k]!.trim()}`;
+    expect(described).toBe(RULES.find((r) => r.id === 'row-estimate-mismatch')!.description);
   });
 
   it("prints a rule's documentation and its defaults", async () => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { findRule, RULES } from '../../rules/index.js';
+import { wrapText } from '../../report/format.js';
 import { EXIT, type CliIO } from '../io.js';
 
 /** docs/rules/<id>.md of the installed package (docs/ ships next to dist/). */
@@ -11,16 +12,28 @@ export function ruleDocUrl(id: string): URL {
 }
 
 /** The rules as an aligned list: id, default severity, category, description. */
-export function renderRuleList(): string {
+export function renderRuleList(width = 160): string {
   const idWidth = Math.max(...RULES.map((r) => r.id.length));
-  const lines = RULES.map(
-    (r) => `${r.id.padEnd(idWidth)}  ${r.severity.padEnd(7)}  ${r.category.padEnd(10)}  ${r.description}`,
+  const left = idWidth + 2 + 7 + 2 + 10 + 2;
+  // A description wraps under itself, so that the columns stay readable at any width.
+  const lines = RULES.flatMap((r) =>
+    wrapText(
+      r.description,
+      Math.max(width, left + 30),
+      left,
+      `${r.id.padEnd(idWidth)}  ${r.severity.padEnd(7)}  ${r.category.padEnd(10)}  `,
+    ),
   );
   return [
     `${'rule'.padEnd(idWidth)}  ${'default'.padEnd(7)}  ${'category'.padEnd(10)}  description`,
     ...lines,
     '',
-    "querygate rules <id> prints a rule's documentation; set severities and thresholds in querygate.config.yaml (rules:).",
+    ...wrapText(
+      "querygate rules <id> prints a rule's documentation; set severities and thresholds in querygate.config.yaml (rules:).",
+      width,
+      0,
+      '',
+    ),
   ].join('\n');
 }
 
@@ -31,7 +44,7 @@ export function registerRules(program: Command, io: CliIO, setExit: (code: numbe
     .argument('[id]', 'rule id, e.g. seq-scan-large-table')
     .action((id: string | undefined) => {
       if (!id) {
-        io.out(renderRuleList());
+        io.out(renderRuleList(io.columns));
         setExit(EXIT.ok);
         return;
       }
