@@ -212,6 +212,9 @@ describe('runWorkload on a real PostgreSQL', () => {
           /^cancelled by querygate after running \d.*, or 1 s after the end of its round of --duration$/,
         );
         expect(runaway.findings.map((f) => [f.rule, f.severity])).toContainEqual(['statement-errors', 'error']);
+        expect(runaway.findings.find((f) => f.rule === 'statement-errors')!.suggestion).toMatch(
+          /^the statement ran longer than the run allows: it is the costliest one, not a broken one/,
+        );
         // Explained (without ANALYZE) although no call completed: plan rules and budgets can judge it.
         expect(runaway.plan?.mode).toBe('literal');
         expect(runaway.planNote).toBeUndefined();

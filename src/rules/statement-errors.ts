@@ -50,5 +50,7 @@ function suggest(message: string): string {
     return 'the replay sent a key that already exists: draw unique columns from a `seq` generator, or let the database assign them';
   if (/violates foreign key constraint/i.test(message))
     return 'the replay referenced rows that do not exist: draw the key from values the seed creates (an `int` range or a `pick` list that matches it)';
+  if (/^cancelled by querygate|statement timeout/i.test(message))
+    return 'the statement ran longer than the run allows: it is the costliest one, not a broken one; fix its plan (see its plan and other findings), and count its failed calls as the cost pg_stat_statements does not show';
   return "fix the statement or the data it expects (the message above is PostgreSQL's); its failed calls are not in pg_stat_statements, so its cost here is under-reported";
 }
