@@ -184,6 +184,19 @@ function routeName(r: RouteReport): string {
   return r.name || `${r.method} ${r.path}`;
 }
 
+/** The statements that took a tenth or more of the run's database time, most first (at most 3). */
+function mostOfTheTime(report: Report): string[] {
+  return [...report.queries]
+    .filter((q) => q.dbTimeShare >= 0.1)
+    .sort((a, b) => b.totalMs - a.totalMs)
+    .slice(0, 3)
+    .map((q) => {
+      const text = q.query.replace(/\s+/g, ' ').trim();
+      const name = q.source ?? (text.length > 40 ? `${text.slice(0, 39)}…` : text);
+      return `${name} (${Math.round(q.dbTimeShare * 100)}%)`;
+    });
+}
+
 function globalChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   const routes = report.routes ?? [];
@@ -197,7 +210,7 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
     let note = noRoutes;
     switch (limit) {
       case 'totalDbMs':
-        measurements = [measure(run, totalDbMs(report), threshold)];
+        measurements = [measure({ ...run, mostOf: mostOfTheTime(report) }, totalDbMs(report), threshold)];
         break;
       case 'errorRate':
         measurements = [measure(run, asMeasured(errorRate(report)), threshold)];

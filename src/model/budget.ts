@@ -85,7 +85,11 @@ export interface Budget {
 
 /** What a measured value is about. */
 export type GateSubject =
-  | { readonly kind: 'run' }
+  | {
+      readonly kind: 'run';
+      /** For the run's database time: the statements most of it went to, e.g. `orders by id (61%)`. */
+      readonly mostOf?: readonly string[];
+    }
   | { readonly kind: 'route'; readonly route: string }
   | {
       readonly kind: 'statement';

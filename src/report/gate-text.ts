@@ -46,7 +46,9 @@ export function formatLimitValue(limit: LimitName, value: number): string {
 export function describeSubject(subject: GateSubject, width = 80): string {
   switch (subject.kind) {
     case 'run':
-      return 'the run';
+      return subject.mostOf && subject.mostOf.length > 0
+        ? `the run; most of it: ${subject.mostOf.join(', ')}`
+        : 'the run';
     case 'route':
       return `route ${subject.route}`;
     case 'statement':
