@@ -7,6 +7,7 @@ import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { compareReports } from '../../src/compare/compare.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { renderTable } from '../../src/report/table.js';
+import { fitLines } from '../../src/report/format.js';
 import { fixtureReport } from '../budget/support.js';
 
 const tableLines = (text: string) => text.split('\n').filter((l) => /^[│┌├└]/.test(l));
@@ -96,5 +97,15 @@ describe('the terminal summary table', () => {
     const md = renderMarkdown(report2);
     expect(md).toContain('on a partitioned table CONCURRENTLY is not available');
     expect(md).toContain('Or: compare the bare column');
+  });
+
+  it('fits free text to the width: long lines wrap under their own indent, table lines stay whole', () => {
+    const long = `  its query: ${'SELECT a, b FROM t WHERE c = $1 '.repeat(6)}`.trimEnd();
+    const table = `│ ${'x'.repeat(100)} │`;
+    const fitted = fitLines(['Culprit: short', long, table].join('\n'), 80).split('\n');
+    expect(fitted[0]).toBe('Culprit: short');
+    expect(fitted.filter((l) => l.length > 80)).toEqual([table]);
+    expect(fitted.slice(1, -1).every((l, i) => l.startsWith(i === 0 ? '  its query:' : '    '))).toBe(true);
+    expect(fitted.slice(1, -1).join(' ').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
   });
 });

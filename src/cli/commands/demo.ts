@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadParser } from '../../analyze/parser.js';
 import { renderCulprit } from '../../report/culprit.js';
+import { fitLines } from '../../report/format.js';
 import { renderRouteCulprits } from '../../report/routes.js';
 import { runHttpWorkload } from '../../workload/http/phases.js';
 import { loadHttpScenario } from '../../workload/http/scenario.js';
@@ -58,7 +59,7 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
       undefined,
       budget,
     );
-    if (!flags.quiet && culprit) io.out(`\n${culprit}`);
+    if (!flags.quiet && culprit) io.out(`\n${fitLines(culprit, io.columns)}`);
     setExit(code);
   });
 }
