@@ -95,7 +95,12 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
           g.finding.message === f.message,
       );
       lines.push(
-        `  ${f.severity.toUpperCase().padEnd(7)} ${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)${accepted ? ', accepted by the budget' : ''}`,
+        ...wrapText(
+          `${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)${accepted ? ', accepted by the budget' : ''}`,
+          width,
+          10,
+          `  ${f.severity.toUpperCase().padEnd(7)} `,
+        ),
       );
       lines.push(...wrapText(f.message, width, 10));
       if (f.nodePath) lines.push(...wrapText(f.nodePath, width, 14, '          at: '));

@@ -21,6 +21,8 @@ describe('the terminal summary table', () => {
       expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
     }
     const narrow = renderTable(report, { width: 80 });
+    // Every line, the findings' headlines and fixes included.
+    expect(narrow.split('\n').filter((l) => l.length > 80)).toEqual([]);
     expect(narrow).toContain('statement');
     expect(narrow).toContain('total');
     expect(narrow).not.toContain('costliest plan node');
