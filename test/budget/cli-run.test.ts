@@ -38,13 +38,15 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     first = JSON.parse(readFileSync(join(dir, 'first.json'), 'utf8')) as Report;
   });
 
-  it('fails the run with exit 1 on a limit, writing the verdict into the report and the requested formats', async () => {
-    const scan = first.queries.find((q) => q.query.includes('count(*)'))!;
-    expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
-    const budget = join(dir, 'tight.yaml');
+  /** A budget that the workload's full scan of events exceeds (100 blocks per call). */
+  const tightBudget = (name: string) => {
+    const budget = join(dir, `${name}.yaml`);
     writeFileSync(budget, `version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
-    const out = join(dir, 'tight');
-    const result = await runCli(
+    return budget;
+  };
+  /** The workload gated on `budget` with --fail-on error, its report written to `out`. */
+  const gatedRun = (budget: string, out: string, ...flags: string[]) =>
+    runCli(
       [
         'run',
         ...workload,
@@ -55,16 +57,17 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
         '--fail-on',
         'error',
         '--out',
-        join(dir, 'tight.json'),
-        '--format',
-        'table',
-        '--format',
-        'junit',
-        '--output-dir',
-        out,
-      ],
+        join(dir, out),
+      ].concat(flags),
       { cwd: dir },
     );
+
+  it('fails the run with exit 1 on a limit, writing the verdict into the report and the requested formats', async () => {
+    const scan = first.queries.find((q) => q.query.includes('count(*)'))!;
+    expect(scan.sharedBlksPerCall).toBeGreaterThan(100);
+    const budget = tightBudget('tight');
+    const out = join(dir, 'tight');
+    const result = await gatedRun(budget, 'tight.json', '--format', 'table', '--format', 'junit', '--output-dir', out);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/FAIL statements\[0\]\.maxBlocksPerCall .*tight\.yaml:4\)/);
     expect(result.stdout).toMatch(/shared blocks per call \d+(\.\d+)? > 100/);
@@ -83,24 +86,8 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
   });
 
   it('run --quiet prints why the gate failed on stderr: the verdict and each violation', async () => {
-    const budget = join(dir, 'tight-quiet.yaml');
-    writeFileSync(budget, `version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 100\naccepted: []\n`);
-    const result = await runCli(
-      [
-        'run',
-        ...workload,
-        '--database-url',
-        url,
-        '--budget',
-        budget,
-        '--fail-on',
-        'error',
-        '--out',
-        join(dir, 'tight-quiet.json'),
-        '--quiet',
-      ],
-      { cwd: dir },
-    );
+    const budget = tightBudget('tight-quiet');
+    const result = await gatedRun(budget, 'tight-quiet.json', '--quiet');
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^Gate FAILED: 1 of 1 limit\(s\) exceeded/m);
