@@ -185,16 +185,12 @@ function routeName(r: RouteReport): string {
 }
 
 /** The statements that took a tenth or more of the run's database time, most first (at most 3). */
-function mostOfTheTime(report: Report): string[] {
+function mostOfTheTime(report: Report): { statement: string; share: number }[] {
   return [...report.queries]
     .filter((q) => q.dbTimeShare >= 0.1)
     .sort((a, b) => b.totalMs - a.totalMs)
     .slice(0, 3)
-    .map((q) => {
-      const text = q.query.replace(/\s+/g, ' ').trim();
-      const name = q.source ?? (text.length > 40 ? `${text.slice(0, 39)}…` : text);
-      return `${name} (${Math.round(q.dbTimeShare * 100)}%)`;
-    });
+    .map((q) => ({ statement: q.source ?? q.query, share: q.dbTimeShare }));
 }
 
 function globalChecks(report: Report, budget: Budget): LimitCheck[] {

@@ -87,8 +87,11 @@ export interface Budget {
 export type GateSubject =
   | {
       readonly kind: 'run';
-      /** For the run's database time: the statements most of it went to, e.g. `orders by id (61%)`. */
-      readonly mostOf?: readonly string[];
+      /**
+       * For the run's database time: the statements most of it went to, by their source (name or
+       * file:line) or text, with their share of it (0..1).
+       */
+      readonly mostOf?: readonly { readonly statement: string; readonly share: number }[];
     }
   | { readonly kind: 'route'; readonly route: string }
   | {

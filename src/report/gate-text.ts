@@ -47,7 +47,7 @@ export function describeSubject(subject: GateSubject, width = 80): string {
   switch (subject.kind) {
     case 'run':
       return subject.mostOf && subject.mostOf.length > 0
-        ? `the run; most of it: ${subject.mostOf.join(', ')}`
+        ? `the run; most of it: ${subject.mostOf.map((m) => `${oneLine(m.statement, 40)} (${Math.round(m.share * 100)}%)`).join(', ')}`
         : 'the run';
     case 'route':
       return `route ${subject.route}`;
