@@ -83,6 +83,28 @@ export function ownTraffic(
   return { deltas: kept, foreign: { statements: foreign.size, calls } };
 }
 
+/**
+ * Statements pg_stat_statements counted more calls of than the replay sent (a few over: the last
+ * calls of a round straddle its snapshot): another session of the same role ran them too, which
+ * the role-based filter cannot tell apart.
+ */
+export function overcounted(
+  queries: readonly QueryReport[],
+  client: readonly ClientStatement[],
+): { name: string; counted: number; sent: number }[] {
+  const sent = new Map<string, { name: string; calls: number }>();
+  for (const c of client) {
+    const entry = sent.get(c.fingerprint) ?? { name: c.name, calls: 0 };
+    entry.calls += c.latency?.count ?? 0;
+    sent.set(c.fingerprint, entry);
+  }
+  return queries.flatMap((q) => {
+    const mine = sent.get(q.fingerprint);
+    if (!mine || q.calls <= mine.calls * 1.05 + 5) return [];
+    return [{ name: mine.name, counted: q.calls, sent: mine.calls }];
+  });
+}
+
 /** Groups statistics by fingerprint and ranks statements by total database time. */
 export function assembleQueries(input: AssembleInput): QueryReport[] {
   const groups = new Map<string, { text: string; deltas: StatDelta[] }>();

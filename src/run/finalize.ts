@@ -2,7 +2,7 @@
  * The common tail of every kind of run (SQL replay, HTTP replay, external command): from
  * statistics snapshots to a finished report with plans, relations and findings.
  */
-import { assembleQueries, capturePlans, ownTraffic, type ClientStatement } from '../capture/assemble.js';
+import { assembleQueries, capturePlans, overcounted, ownTraffic, type ClientStatement } from '../capture/assemble.js';
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
 import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
 import type { Session } from '../target/pg.js';
@@ -245,28 +245,6 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
         : `run stopped during index advice (${reason}): the report has plans and findings, without index advice`,
     ],
   };
-}
-
-/**
- * Statements pg_stat_statements counted more calls of than the replay sent (a few over: the last
- * calls of a round straddle its snapshot): another session of the same role ran them too, which
- * the role-based filter cannot tell apart.
- */
-function overcounted(
-  queries: readonly QueryReport[],
-  client: readonly ClientStatement[],
-): { name: string; counted: number; sent: number }[] {
-  const sent = new Map<string, { name: string; calls: number }>();
-  for (const c of client) {
-    const entry = sent.get(c.fingerprint) ?? { name: c.name, calls: 0 };
-    entry.calls += c.latency?.count ?? 0;
-    sent.set(c.fingerprint, entry);
-  }
-  return queries.flatMap((q) => {
-    const mine = sent.get(q.fingerprint);
-    if (!mine || q.calls <= mine.calls * 1.05 + 5) return [];
-    return [{ name: mine.name, counted: q.calls, sent: mine.calls }];
-  });
 }
 
 /** Each statement learns which routes run it and how often per request (HTTP runs). */
