@@ -115,7 +115,7 @@ const QUERY_CANCELED = '57014';
  * How long a statement may run on after the end of a duration-bound round (or warm-up) before it is
  * cancelled: the round's length, at least `MIN_GRACE_MS` and at most `CUT_OFF_GRACE_MS`.
  */
-export const CUT_OFF_GRACE_MS = 5_000;
+const CUT_OFF_GRACE_MS = 5_000;
 const MIN_GRACE_MS = 1_000;
 /** How often a running replay checks for a statement to cut off. */
 const WATCHDOG_MS = 200;
@@ -367,8 +367,8 @@ export function createShareReplay<L extends LatencySink>(
 
   /**
    * Runs all sessions until `next()` returns undefined. A statement still running when the run
-   * stopped (an interrupt, a lost connection elsewhere) or `CUT_OFF_GRACE_MS` after the end of a
-   * duration is cancelled: a runaway statement must not hold the run, nor keep running on the
+   * stopped (an interrupt, a lost connection elsewhere) or `graceMs` after the end of a
+   * duration-bound drive is cancelled: a runaway statement must not hold the run, nor keep running on the
    * server after it. It is recorded as a failed call, so that the report shows it.
    */
   const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
