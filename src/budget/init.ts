@@ -3,6 +3,7 @@
  * querygate on an existing code base in one step and tighten the limits from there.
  */
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
+import { clip } from '../text.js';
 import type { AcceptedFinding, GlobalLimits, StatementBudget } from '../model/budget.js';
 import type { Report } from '../model/report.js';
 import { errorRate, statementMeanMs, totalDbMs } from './evaluate.js';
@@ -53,7 +54,7 @@ function leadingComment(query: string): string | undefined {
   const m = /^\s*(?:--[ \t]*([^\n]*)|\/\*\s*([\s\S]*?)\s*\*\/)/.exec(query);
   const text = (m?.[1] ?? m?.[2])?.replace(/\s+/g, ' ').trim();
   if (!text) return undefined;
-  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+  return clip(text, 60);
 }
 
 /** The starting budget as plain data (what `renderInitialBudget` writes). */

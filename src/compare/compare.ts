@@ -4,6 +4,7 @@
  * versions). Work counters (plan cost, blocks, calls per request, plan shape) decide on their own;
  * timings only count with enough rounds, a significant Welch test and a large effect.
  */
+import { clip } from '../text.js';
 import { isAtLeast, type Finding } from '../model/finding.js';
 import {
   COMPARISON_VERSION,
@@ -387,7 +388,7 @@ function newStatementCost(q: QueryReport, t: CompareThresholds, removed: readonl
       better,
     );
     const text = replaced.query.replace(/\s+/g, ' ');
-    const was = replaced.source ?? (text.length > 60 ? `${text.slice(0, 59)}…` : text);
+    const was = replaced.source ?? clip(text, 60);
     return worse.map((r) => ({
       ...r,
       message: `${r.message} against the removed statement it replaces on the same relations (${was})`,

@@ -143,10 +143,14 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
 /** The known name `name` is most likely a typo of: at most two edits away, and fewer than half its length. */
 export function closest(name: string, known: readonly string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
+  const typed = name.toLowerCase();
   for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance <= 2 && distance * 2 < candidate.length && (!best || distance < best.distance))
-      best = { name: candidate, distance };
+    const field = candidate.toLowerCase();
+    const distance = editDistance(typed, field);
+    // A near miss (`lenght`), or the field's name spelt out (`integer` for `int`).
+    const near = distance <= 2 && distance * 2 < candidate.length;
+    const spelt = field.length >= 3 && typed.startsWith(field);
+    if ((near || spelt) && (!best || distance < best.distance)) best = { name: candidate, distance };
   }
   return best?.name;
 }
@@ -252,7 +256,7 @@ export function validateYaml(
   where: string,
   schemaFile: string,
   code: InputErrorCode,
-): { data: unknown; problems: YamlProblem[] } {
+): { data: unknown; problems: YamlProblem[]; problemAt: ProblemAt } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -276,16 +280,41 @@ export function validateYaml(
       };
     })
     // In file order, as a reader goes through the file.
-    .sort((a, b) => a.line - b.line || a.col - b.col);
-  return { data, problems };
+    .sort(inFileOrder);
+  const problemAt: ProblemAt = (path, message, field = fieldName(`/${path.join('/')}`)) => {
+    const pos = positionOf(doc, lineCounter, path);
+    return {
+      pointer: `/${path.join('/')}`,
+      field,
+      message,
+      line: pos.line,
+      col: pos.col,
+      text: `${where}:${pos.line}:${pos.col}: ${field}: ${message}`,
+    };
+  };
+  return { data, problems, problemAt };
 }
+
+/** A loader's own problem at a field path (`['load', 'count']`), named `field` (default: the path's). */
+export type ProblemAt = (path: readonly (string | number)[], message: string, field?: string) => YamlProblem;
+
+const inFileOrder = (a: YamlProblem, b: YamlProblem) => a.line - b.line || a.col - b.col;
 
 /**
  * Parses YAML text and validates it. `where` is the file name used in messages.
  * Throws `code` with one line per problem (the first in the message, all in details).
  */
-export function parseValidatedYaml<T>(text: string, where: string, schemaFile: string, code: InputErrorCode): T {
-  const { data, problems } = validateYaml(text, where, schemaFile, code);
+export function parseValidatedYaml<T>(
+  text: string,
+  where: string,
+  schemaFile: string,
+  code: InputErrorCode,
+  checks?: (data: unknown, problemAt: ProblemAt) => readonly YamlProblem[],
+): T {
+  const { data, problems: schemaProblems, problemAt } = validateYaml(text, where, schemaFile, code);
+  // The loader's own checks run on the same data, so that every problem is listed at once, in file
+  // order; they must expect data the schema refused.
+  const problems = [...schemaProblems, ...(checks?.(data, problemAt) ?? [])].sort(inFileOrder);
   if (problems.length === 0) return data as T;
   const lines = [...new Set(problems.map((p) => p.text))];
   throw new InputError(code, lines[0] ?? `${where}: invalid`, lines.slice(1));

@@ -1,4 +1,5 @@
 /** Number and text formatting shared by the human-readable reporters. */
+import { clip } from '../text.js';
 
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';
@@ -35,7 +36,7 @@ export function oneLine(sql: string, max: number): string {
     .replace(/^(\s*(--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/))+/, '')
     .replace(/\s+/g, ' ')
     .trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return clip(flat, max);
 }
 
 /**

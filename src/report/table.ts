@@ -1,4 +1,5 @@
 /** The terminal summary: statements ranked by database time, then findings. Pure: returns a string. */
+import { basename } from 'node:path';
 import Table from 'cli-table3';
 import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
@@ -20,6 +21,13 @@ function costliestLabel(query: Report['queries'][number]): string {
   return query.plan ? nodeLabel(costliestNode(query.plan.root)) : '-';
 }
 
+/** `workload orders.sql`, or a scenario's own name: `workload "shop reads"`. */
+function workloadLabel(report: Report): string {
+  const { name, source } = report.workload;
+  const stem = source !== undefined ? basename(source).replace(/\.[^.]*$/, '') : undefined;
+  return stem === name ? `workload ${basename(source!)}` : `workload "${name}"`;
+}
+
 export function renderTable(report: Report, options: TableOptions = {}): string {
   const top = options.top ?? 15;
   const style = options.color ? {} : { head: [], border: [] };
@@ -29,7 +37,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   lines.push(
     ...wrapText(
       `querygate ${report.tool.version} · PostgreSQL ${t.serverVersion} (${t.kind}${t.kind === 'external' ? ` ${t.address}/${t.database}` : ''}) · ` +
-        `workload ${report.workload.name}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
+        `${workloadLabel(report)}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
         (report.totals.throughput ? `, ${formatCount(report.totals.throughput)} statements/s` : ''),
       width,
       2,

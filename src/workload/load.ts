@@ -4,8 +4,10 @@ import {
   isEmptyYaml,
   parseDuration,
   parseValidatedYaml,
+  type ProblemAt,
   readTextFile,
   scalarOrigin,
+  type YamlProblem,
   yamlLocator,
 } from '../config/yaml.js';
 import { InputError, type InputErrorCode } from '../errors.js';
@@ -224,6 +226,39 @@ export function toGenerator(raw: Record<string, unknown>, where: string): ParamG
   }
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The checks the schema cannot say, made on the same data as the schema's so that every problem is
+ * listed at once (the data may be what the schema refuses).
+ */
+function scenarioChecks(data: unknown, problemAt: ProblemAt): YamlProblem[] {
+  if (!isRecord(data)) return [];
+  const problems: YamlProblem[] = [];
+  const load = isRecord(data.load) ? data.load : {};
+  const shapes = (['repeat', 'count', 'duration'] as const).filter((k) => load[k] !== undefined);
+  if (shapes.length > 1)
+    problems.push(
+      problemAt(['load', shapes[1]!], `give one of repeat, count or duration (found ${shapes.join(' and ')})`, 'load'),
+    );
+  const statements = Array.isArray(data.statements) ? data.statements : [];
+  statements.forEach((s, i) => {
+    const params = isRecord(s) && Array.isArray(s.params) ? s.params : [];
+    params.forEach((p, j) => {
+      const int = isRecord(p) && isRecord(p.int) ? p.int : undefined;
+      if (int && typeof int.min === 'number' && typeof int.max === 'number' && int.min > int.max)
+        problems.push(
+          problemAt(
+            ['statements', i, 'params', j],
+            `int.min (${int.min}) is greater than int.max (${int.max})`,
+            `statements[${i}].params[${j}]`,
+          ),
+        );
+    });
+  });
+  return problems;
+}
+
 export const asList = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v : [v];
 
@@ -237,7 +272,13 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       `${where}: the scenario file is empty: give it statements (see docs/scenarios.md) or an http section (docs/http.md)`,
     );
   }
-  const file = parseValidatedYaml<ScenarioFile>(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const file = parseValidatedYaml<ScenarioFile>(
+    text,
+    where,
+    'scenario.schema.json',
+    'SCENARIO_INVALID',
+    scenarioChecks,
+  );
   const at = yamlLocator(text, where);
   const invalid = (field: (string | number)[], name: string, message: string) =>
     new InputError('SCENARIO_INVALID', `${at(field)}: ${name}: ${message}`);

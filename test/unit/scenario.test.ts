@@ -239,6 +239,33 @@ describe('scenario checks after the schema', () => {
       'both.yaml:3:13: load: give one of repeat, count or duration (found repeat and duration)',
     );
   });
+
+  it('are listed with the schema problems, all at once and in file order', () => {
+    const path = write(
+      'many.yaml',
+      [
+        'load:',
+        '  repeat: 5',
+        '  count: 10',
+        'statements:',
+        '  - sql: SELECT $1::int',
+        '    weight: -2',
+        '    params:',
+        '      - int: { min: 100, max: 1 }',
+        '  - sql: SELECT $1::int',
+        '    params:',
+        '      - integer: { min: 1, max: 2 }',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadScenario(path, {}));
+    expect([error.message, ...error.details]).toEqual([
+      'many.yaml:3:10: load: give one of repeat, count or duration (found repeat and count)',
+      'many.yaml:6:13: statements[0].weight: must be > 0',
+      'many.yaml:8:9: statements[0].params[0]: int.min (100) is greater than int.max (1)',
+      'many.yaml:11:9: statements[1].params[0].integer: unknown field: did you mean int? (known: int, pick, seq, string, value)',
+    ]);
+  });
 });
 
 describe('load durations and generator bounds', () => {
