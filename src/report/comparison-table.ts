@@ -1,6 +1,6 @@
 /** The terminal rendering of a comparison: verdict, a table of changed statements, then the reasons and plan diffs. */
 import Table from 'cli-table3';
-import { fitColumns, type Column } from './columns.js';
+import { fitColumns, leftOutNote, type Column } from './columns.js';
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type {
   Comparison,
@@ -197,7 +197,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
           ]
         : []),
     ];
-    const { columns, lastWidth: queryWidth } = fitColumns(all, width, 24);
+    const { columns, lastWidth: queryWidth, left } = fitColumns(all, width, 24);
     const table = new Table({
       head: [...columns.map((col) => col.head), 'statement'],
       style,
@@ -208,6 +208,8 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       table.push([...columns.map((col) => col.cell(s, i)), oneLine(s.query, queryWidth * 2 - 6)]);
     }
     lines.push(table.toString());
+    const note = leftOutNote(left, width);
+    if (note) lines.push(...wrapText(note, width, 2, ''));
   }
   const hidden = c.statements.length - shown.length;
   if (hidden > 0) lines.push(`${hidden} matched statement(s) unchanged${options.all ? '' : ' (--all lists them)'}`);
@@ -290,19 +292,20 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
   const all: Column<Route>[] = [
     { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
     { head: 'statements/req', width: 16, dropOrder: 0, cell: (r) => formatChange(r.statementsPerRequest) },
-    { head: 'failed requests', width: 20, dropOrder: 4, cell: (r) => formatChange(r.errorRate, formatShare) },
+    { head: 'failed requests', width: 20, dropOrder: 3, cell: (r) => formatChange(r.errorRate, formatShare) },
     {
       head: 'db time/req (timing)',
       width: 22,
-      dropOrder: 3,
+      dropOrder: 2,
       cell: (r) => formatChange(r.timing.dbMsPerRequest, formatMs),
     },
     { head: 'p99 (timing)', width: 20, dropOrder: 1, cell: (r) => formatChange(r.timing.latencyP99Ms, formatMs) },
-    // What the timing columns amount to: it goes before the database time it sums up.
-    { head: 'timing', width: 22, dropOrder: 2, cell: (r) => routeTimingLabel(r) },
+    // What the timing columns amount to: it goes before the database time it sums up, and is the
+    // last of them a narrow terminal leaves out.
+    { head: 'timing', width: 22, dropOrder: 4, cell: (r) => routeTimingLabel(r) },
   ];
   // The route is the free-width column, last, so that a narrow terminal keeps it whole.
-  const { columns, lastWidth: routeWidth } = fitColumns(all, width, 20);
+  const { columns, lastWidth: routeWidth, left } = fitColumns(all, width, 20);
   const table = new Table({
     head: [...columns.map((col) => col.head), 'route'],
     style,
@@ -315,7 +318,12 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
       [r.route, routeRequest(r, r.route)].filter(Boolean).join('\n'),
     ]);
   }
-  return [`Routes (${c.routes.length}): ${routesExplanation(c)}`, table.toString()];
+  const note = leftOutNote(left, width);
+  return [
+    `Routes (${c.routes.length}): ${routesExplanation(c)}`,
+    table.toString(),
+    ...(note ? wrapText(note, width, 2, '') : []),
+  ];
 }
 
 function describeStatement(s: MatchedStatement, indent: string): string[] {

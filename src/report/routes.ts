@@ -4,8 +4,8 @@
  */
 import Table from 'cli-table3';
 import type { QueryReport, Report, RouteReport } from '../model/report.js';
-import { fitColumns, type Column } from './columns.js';
-import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
+import { fitColumns, leftOutNote, type Column } from './columns.js';
+import { formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
 
 export interface RoutesTableOptions {
   readonly color?: boolean;
@@ -84,12 +84,17 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
         top ? `${oneLine(top.text, statementWidth * 2 - 12)} (${top.calls})` : '-',
       ]);
     });
-    return [`Routes (${routes.length}), by database time per request:`, table.toString()].join('\n');
+    const note = leftOutNote(wide.left, width);
+    return [
+      `Routes (${routes.length}), by database time per request:`,
+      table.toString(),
+      ...(note ? wrapText(note, width, 2, '') : []),
+    ].join('\n');
   }
   // A narrow terminal: the route is the free-width column, and each route's top statement a line
   // under the table.
   const [route, ...rest] = all;
-  const { columns, lastWidth: routeWidth } = fitColumns(rest, width, 20);
+  const { columns, lastWidth: routeWidth, left } = fitColumns(rest, width, 20);
   const table = new Table({
     head: [...columns.map((c) => c.head), route!.head],
     style,
@@ -97,6 +102,7 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
     colWidths: [...columns.map((c) => c.width), routeWidth],
   });
   routes.forEach((r, i) => table.push([...columns.map((c) => c.cell(r, i)), route!.cell(r, i)]));
+  const note = leftOutNote(left, width);
   const tops = routes.flatMap((r) => {
     const top = topOf(r);
     return top ? [`  ${r.name}: ${oneLine(top.text, Math.max(30, width - r.name.length - 14))} (${top.calls})`] : [];
@@ -104,6 +110,7 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
   return [
     `Routes (${routes.length}), by database time per request:`,
     table.toString(),
+    ...(note ? wrapText(note, width, 2, '') : []),
     ...(tops.length > 0 ? ['Top statement per route (calls per request):', ...tops] : []),
   ].join('\n');
 }

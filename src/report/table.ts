@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
-import { fitColumns, type Column } from './columns.js';
+import { fitColumns, leftOutNote, type Column } from './columns.js';
 import { adviceExtras, formatCount, formatMs, formatPercent, oneLine, wrapText } from './format.js';
 
 export interface TableOptions {
@@ -55,12 +55,15 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     { head: 'share', width: 7, dropOrder: 0, cell: (q) => formatPercent(q.dbTimeShare) },
     { head: 'calls', width: 8, dropOrder: 0, cell: (q) => formatCount(q.calls) },
     { head: 'mean', width: 10, dropOrder: 0, cell: (q) => formatMs(q.meanMs) },
-    { head: 'p95', width: 10, dropOrder: 3, cell: (q) => formatMs(q.latency?.p95) },
+    // Client latency is the replay's own: an HTTP run's statements are sent by the application.
+    ...(report.queries.some((q) => q.latency)
+      ? [{ head: 'p95', width: 10, dropOrder: 3, cell: (q: Query) => formatMs(q.latency?.p95) }]
+      : []),
     { head: 'rows/call', width: 11, dropOrder: 2, cell: (q) => formatCount(q.rowsPerCall) },
     { head: 'blks/call', width: 11, dropOrder: 4, cell: (q) => formatCount(q.sharedBlksPerCall) },
     { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestLabel },
   ];
-  const { columns, lastWidth: queryWidth } = fitColumns(all, width, 30);
+  const { columns, lastWidth: queryWidth, left } = fitColumns(all, width, 30);
   const table = new Table({
     head: [...columns.map((c) => c.head), 'statement'],
     style,
@@ -74,6 +77,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     ]);
   });
   lines.push(table.toString());
+  const note = leftOutNote(left, width);
+  if (note) lines.push(...wrapText(note, width, 2, ''));
   if (report.queries.length > top)
     lines.push(`… and ${report.queries.length - top} more statement(s) in the JSON report`);
   const routes = renderRoutesTable(report, { ...(options.color ? { color: true } : {}), width });

@@ -25,9 +25,15 @@ describe('the terminal summary table', () => {
     expect(narrow.split('\n').filter((l) => l.length > 80)).toEqual([]);
     expect(narrow).toContain('statement');
     expect(narrow).toContain('total');
-    expect(narrow).not.toContain('costliest plan node');
+    const header = (text: string) => text.split('\n').find((l) => l.includes('statement') && l.includes('total'))!;
+    expect(header(narrow)).not.toContain('costliest plan node');
+    // The columns a narrow terminal leaves out are named under the table.
+    expect(narrow.replace(/\n\s*/g, ' ')).toContain(
+      '(left out to fit 80 columns: p95, rows/call, blks/call, costliest plan node;',
+    );
     const wide = renderTable(report, { width: 160 });
-    for (const head of ['p95', 'rows/call', 'blks/call', 'costliest plan node']) expect(wide).toContain(head);
+    for (const head of ['p95', 'rows/call', 'blks/call', 'costliest plan node']) expect(header(wide)).toContain(head);
+    expect(wide).not.toContain('left out to fit');
   });
 
   it('fits the routes table to the terminal too', () => {
@@ -40,7 +46,11 @@ describe('the terminal summary table', () => {
       expect(Math.max(...text.split('\n').map((l) => l.length)), `width ${width}`).toBeLessThanOrEqual(width);
     }
     expect(renderRoutesTable(report, { width: 200 })).toContain('p50');
-    expect(renderRoutesTable(report, { width: 120 })).not.toContain('p50');
+    // The application sends an HTTP run's statements: no client latency per statement, no p95 column.
+    expect(report.queries.every((q) => !q.latency)).toBe(true);
+    expect(renderTable(report, { width: 200 })).not.toContain('p95');
+    expect(renderRoutesTable(report, { width: 120 }).split('\n')[2]).not.toContain('p50');
+    expect(renderRoutesTable(report, { width: 120 })).toContain('(left out to fit 120 columns: req/s, p50');
     // Below the width the statement column needs, each route's top statement is a line of its own.
     const narrow = renderRoutesTable(report, { width: 80 });
     expect(narrow).toContain('Top statement per route (calls per request):');
