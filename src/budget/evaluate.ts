@@ -377,9 +377,12 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
     };
   });
 
+  // An interrupted run has no plans for some statements, so its findings say nothing of what an
+  // acceptance still matches.
+  const incomplete = report.run.complete ? undefined : (report.run.interruptedBy ?? 'interrupted');
   const unusedAcceptances = accepted
     .map((a, i) => ({ a, i }))
-    .filter(({ i }) => !used.has(i))
+    .filter(({ i }) => !used.has(i) && incomplete === undefined)
     .map(({ a, i }) => {
       const line = budget?.lines[`accepted[${i}]`];
       return { ...a, ...(line !== undefined ? { line } : {}) };
@@ -388,7 +391,8 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   const violations = limits.filter((l) => l.status === 'fail').length;
   const failingFindings = findings.filter((f) => f.status === 'failing').length;
   return {
-    passed: violations === 0 && failingFindings === 0,
+    passed: violations === 0 && failingFindings === 0 && incomplete === undefined,
+    ...(incomplete !== undefined ? { incomplete } : {}),
     ...(budget?.source !== undefined ? { budget: budget.source } : {}),
     failOn,
     date,

@@ -164,6 +164,11 @@ export interface RuleVerdict {
 /** The verdict of `evaluateBudget`. Plain JSON: stored in the JSON report as `gate`. */
 export interface GateResult {
   readonly passed: boolean;
+  /**
+   * Why the run is incomplete (`SIGINT`, ...), when it was interrupted: its limits on plans and
+   * findings could not all be judged, so the gate does not pass whatever they say.
+   */
+  readonly incomplete?: string;
   /** The budget file, when there was one. */
   readonly budget?: string;
   /** Un-accepted findings at or above this severity fail; `never`: findings never fail. */

@@ -106,6 +106,8 @@ export function verdictLine(gate: GateResult): string {
     `${failingFindings} failing finding(s)${gate.failOn !== 'never' ? ` at or above ${gate.failOn}` : ''}`,
   ];
   if (acceptedFindings > 0) parts.push(`${acceptedFindings} accepted`);
+  if (gate.incomplete !== undefined)
+    return `FAILED: the run was interrupted (${gate.incomplete}), so the gate cannot pass; ${parts.join(', ')}`;
   return `${gate.passed ? 'PASSED' : 'FAILED'}: ${parts.join(', ')}`;
 }
 

@@ -143,6 +143,22 @@ export function renderJunit(report: Report, options: JunitOptions = {}): string 
   const suites: string[] = [];
   const common = { workload: report.workload.name, postgresql: report.target.serverVersion, 'fail-on': gate.failOn };
 
+  // An interrupted run fails the gate whatever its limits say: one failing case says so.
+  const runCases: Case[] =
+    gate.incomplete !== undefined
+      ? [
+          {
+            name: 'the run completed',
+            classname: 'querygate.run',
+            failure: {
+              message: `the run was interrupted (${gate.incomplete}): its results are partial, so the gate cannot pass`,
+              type: 'run.incomplete',
+              body: 'Statements without a plan were not judged on their plan limits or plan findings. Run the workload again to the end.',
+            },
+          },
+        ]
+      : [];
+  if (runCases.length > 0) suites.push(renderSuite('querygate.run', timestamp, runCases, common));
   if (gate.budget !== undefined || gate.limits.length > 0) {
     suites.push(
       renderSuite(
@@ -186,8 +202,9 @@ export function renderJunit(report: Report, options: JunitOptions = {}): string 
   });
   suites.push(renderSuite('querygate.rules', timestamp, ruleCases, common));
 
-  const cases = gate.limits.length + ruleCases.length;
-  const failures = gate.limits.filter((l) => l.status === 'fail').length + ruleCases.filter((c) => c.failure).length;
+  const cases = runCases.length + gate.limits.length + ruleCases.length;
+  const failures =
+    runCases.length + gate.limits.filter((l) => l.status === 'fail').length + ruleCases.filter((c) => c.failure).length;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites${attrs({ name: 'querygate', tests: cases, failures, errors: 0, time: '0' })}>`,

@@ -146,7 +146,9 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     ? '## querygate report'
     : gate.passed
       ? '## ✅ querygate: within budget'
-      : '## ❌ querygate: budget exceeded';
+      : gate.incomplete !== undefined
+        ? '## ❌ querygate: the run was interrupted'
+        : '## ❌ querygate: budget exceeded';
   out.add(title);
   const totals = report.totals;
   const summary =

@@ -129,17 +129,37 @@ describe('querygate check and budget init (built binary)', () => {
     const report = fixtureReport();
     writeFileSync(
       interrupted,
-      JSON.stringify({ ...report, run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' } }),
+      JSON.stringify({
+        ...report,
+        run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' },
+        // Interrupted before EXPLAIN: no plans, so no plan findings.
+        queries: report.queries.map((q) => ({ ...q, plan: null, findings: [] })),
+      }),
     );
     // A budget the complete report passes...
     expect((await runCli(['budget', 'init', FIXTURE_REPORT], { cwd: dir })).code).toBe(0);
     expect((await runCli(['check', FIXTURE_REPORT], { cwd: dir })).code).toBe(0);
     // ...does not pass the interrupted one, and says why, even with --quiet.
-    const check = await runCli(['check', interrupted, '-q'], { cwd: dir });
+    const out = join(dir, 'out');
+    const check = await runCli(
+      ['check', interrupted, '-q', '--format', 'markdown', '--format', 'junit', '--output-dir', out],
+      { cwd: dir },
+    );
     expect(check.code).toBe(1);
     expect(check.stderr).toContain(
       'is the report of an interrupted run (interrupted by SIGINT): the gate cannot pass on it',
     );
+    // Every output says so: no "PASSED" verdict, green comment or JUnit file without a failure.
+    expect(check.stdout).toContain(
+      'Gate FAILED: the run was interrupted (interrupted by SIGINT), so the gate cannot pass',
+    );
+    expect(check.stdout).not.toContain('PASSED');
+    expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## ❌ querygate: the run was interrupted/);
+    const junit = readFileSync(join(out, 'querygate.junit.xml'), 'utf8');
+    expect(junit).toMatch(/<testsuites name="querygate" tests="\d+" failures="1"/);
+    expect(junit).toContain('<testcase name="the run completed" classname="querygate.run"');
+    // The interrupted run's findings say nothing of which acceptances are still needed.
+    expect(check.stdout + check.stderr).not.toContain('matched no finding');
     const init = await runCli(['budget', 'init', interrupted, '--force'], { cwd: dir });
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('a budget needs the report of a complete run');
