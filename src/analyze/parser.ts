@@ -138,6 +138,7 @@ export function splitStatements(text: string, where: string | EmbeddedSql = 'SQL
     throw parseError(error, text, where);
   }
   const bytes = Buffer.from(text, 'utf8');
+  const position = textPositions(text, bytes);
   const statements: SqlStatement[] = [];
   let previousEnd = 0;
   for (const raw of result.stmts ?? []) {
@@ -145,20 +146,82 @@ export function splitStatements(text: string, where: string | EmbeddedSql = 'SQL
     const start = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
     // Comments between the previous statement and this one belong to this one (they may hold a
-    // `querygate-ignore` directive), so the text starts right after the previous semicolon.
-    const from = Math.min(start, previousEnd);
+    // `querygate-ignore` directive), so the text starts right after the previous semicolon, or after
+    // the last of the empty statements (`;;`) in between.
+    const from = afterEmptyStatements(bytes, Math.min(start, previousEnd), start);
     previousEnd = end + 1;
     const sql = bytes.subarray(from, end).toString('utf8').trim();
     if (!sql) continue;
-    const charStart = bytes.subarray(0, start).toString('utf8').length;
-    const charFrom = bytes.subarray(0, from).toString('utf8').length;
-    statements.push({
-      sql,
-      line: lineAndColumn(text, charStart + Math.max(0, text.slice(charStart).search(/\S/))).line,
-      start: lineAndColumn(text, charFrom + Math.max(0, text.slice(charFrom).search(/\S/))),
-    });
+    const begins = position(from); // before position(start): offsets are asked in increasing order
+    statements.push({ sql, line: position(start).line, start: begins });
   }
   return statements;
+}
+
+/**
+ * The line and column of the first non-blank character at or after each byte offset, for offsets
+ * asked in increasing order: one pass over the text in all, so that a file of thousands of
+ * statements is split in linear time.
+ */
+function textPositions(text: string, bytes: Buffer): (byteOffset: number) => { line: number; column: number } {
+  let byte = 0;
+  let char = 0;
+  let line = 1;
+  let lineStart = 0;
+  const blank = /\S/g;
+  return (byteOffset) => {
+    if (byteOffset > byte) {
+      const next = char + bytes.subarray(byte, byteOffset).toString('utf8').length;
+      for (let i = text.indexOf('\n', char); i !== -1 && i < next; i = text.indexOf('\n', i + 1)) {
+        line++;
+        lineStart = i + 1;
+      }
+      byte = byteOffset;
+      char = next;
+    }
+    blank.lastIndex = char;
+    const at = blank.exec(text)?.index ?? char;
+    let l = line;
+    let ls = lineStart;
+    for (let i = text.indexOf('\n', char); i !== -1 && i < at; i = text.indexOf('\n', i + 1)) {
+      l++;
+      ls = i + 1;
+    }
+    return { line: l, column: at - ls + 1 };
+  };
+}
+
+/**
+ * Where a statement's text begins: after the last `;` between `from` and the statement's first
+ * token at `start` (only blanks, comments and the semicolons of empty statements lie there).
+ */
+function afterEmptyStatements(bytes: Buffer, from: number, start: number): number {
+  let begin = from;
+  let i = from;
+  while (i < start) {
+    const c = bytes[i]!;
+    if (c === 0x2d /* - */ && bytes[i + 1] === 0x2d) {
+      const eol = bytes.indexOf(0x0a, i);
+      i = eol === -1 || eol > start ? start : eol + 1;
+    } else if (c === 0x2f /* / */ && bytes[i + 1] === 0x2a /* * */) {
+      // Block comments nest in PostgreSQL.
+      let depth = 1;
+      i += 2;
+      while (i < start && depth > 0) {
+        if (bytes[i] === 0x2f && bytes[i + 1] === 0x2a) {
+          depth++;
+          i += 2;
+        } else if (bytes[i] === 0x2a && bytes[i + 1] === 0x2f) {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+    } else {
+      if (c === 0x3b /* ; */) begin = i + 1;
+      i++;
+    }
+  }
+  return begin;
 }
 
 /** Parses one statement; throws SQL_PARSE_FAILED naming `where`. */

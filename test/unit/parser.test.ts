@@ -22,6 +22,18 @@ describe('the SQL parser adapter', () => {
     expect(statements[2]!.sql).toBe('/* e; */ UPDATE t SET a = 1');
   });
 
+  it('skips empty statements (;;), as PostgreSQL does, keeping the comments before the next one', () => {
+    const sql = 'SELECT 1;;\n;\n/* ; */ ;\n-- keep\nSELECT 2;\n  ;;/* ü */;\nSELECT 3';
+    const statements = splitStatements(sql, 'w.sql');
+    expect(statements.map((s) => s.sql)).toEqual(['SELECT 1', '-- keep\nSELECT 2', 'SELECT 3']);
+    expect(statements.map((s) => s.line)).toEqual([1, 5, 7]);
+    expect(statements.map((s) => s.start)).toEqual([
+      { line: 1, column: 1 },
+      { line: 4, column: 1 },
+      { line: 7, column: 1 },
+    ]);
+  });
+
   it('reports invalid SQL with file:line:column and a caret', () => {
     try {
       splitStatements('SELECT 1;\nSELECT * FORM t;', 'w.sql');
