@@ -300,6 +300,32 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(lookup.paramMax![0]).toBeGreaterThanOrEqual(500);
   });
 
+  it('plans texts of one shape that differ in cost with the text that was slowest in the replay', async () => {
+    await withSession(url, async (session) => {
+      await session.query(
+        "CREATE TABLE parcels AS SELECT g AS id, CASE WHEN g % 1000 = 0 THEN 'lost' ELSE 'delivered' END AS status FROM generate_series(1, 200000) AS g",
+      );
+      // Only the rare status has an index: the same statement shape is cheap for it and a full scan otherwise.
+      await session.query("CREATE INDEX parcels_lost_idx ON parcels (id) WHERE status = 'lost'");
+      await session.query('ANALYZE parcels');
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-run-'));
+    const file = join(dir, 'shapes.sql');
+    writeFileSync(
+      file,
+      "SELECT count(*) FROM parcels WHERE status = 'lost';\nSELECT count(*) FROM parcels WHERE status = 'delivered';\n",
+    );
+    const report = await runWorkload({
+      workload: loadSqlWorkload(file, {}, { repeat: 6, connections: 1, rounds: 1 }),
+      databaseUrl: url,
+    });
+    const merged = report.queries.find((q) => q.query.includes('parcels'))!;
+    expect(merged.source).toBe('shapes.sql:1, shapes.sql:2');
+    // The first text's plan is the partial index's; the slow text's plan is what the findings need.
+    expect(JSON.stringify(merged.plan?.root)).toContain('Seq Scan');
+    expect(JSON.stringify(merged.plan?.root)).not.toContain('parcels_lost_idx');
+  });
+
   it('refuses before the replay a generator whose value does not fit its parameter, naming the statement and params[k], and writes nothing', async () => {
     const file = scenarioFile('params', [
       'load: { repeat: 5, rounds: 1 }',
