@@ -298,6 +298,8 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(lookup.calls).toBe(20);
     expect(lookup.latency?.count).toBe(20);
     expect(lookup.paramMax![0]).toBeGreaterThanOrEqual(500);
+    // The line of the first statement's sql in the scenario file, for annotations.
+    expect(lookup.line).toBe(10);
   });
 
   it('plans texts of one shape that differ in cost with the text that was slowest in the replay', async () => {

@@ -30,6 +30,8 @@ export interface ClientStatement {
   readonly latency: LatencySummary | null;
   readonly errors: number;
   readonly errorSamples: readonly string[];
+  /** Line of a scenario's statement in its file. */
+  readonly line?: number;
 }
 
 export interface AssembleInput {
@@ -138,6 +140,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       query: client ? normalizeStatement(client.sql) : group.text,
       kind: statementKind(group.text),
       ...(client ? { source: client.name } : {}),
+      ...(client?.line !== undefined ? { line: client.line } : {}),
       calls: t.calls,
       totalMs: round3(t.totalMs),
       meanMs: round3(t.calls ? t.totalMs / t.calls : 0),
@@ -175,6 +178,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       query: c.sql,
       kind: statementKind(c.sql),
       source: c.name,
+      ...(c.line !== undefined ? { line: c.line } : {}),
       calls: 0,
       totalMs: 0,
       meanMs: 0,

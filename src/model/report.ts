@@ -117,6 +117,8 @@ export interface QueryReport {
   readonly kind: StatementKind;
   /** Name given in a scenario, or `file:line` of a workload statement. */
   readonly source?: string;
+  /** Line of a scenario's statement in its file (where its `sql` begins), for annotations. */
+  readonly line?: number;
   readonly calls: number;
   /** pg_stat_statements times are milliseconds. */
   readonly totalMs: number;

@@ -181,9 +181,16 @@ export interface SourceLocation {
  * Resolves a statement's `source` (`workload.sql:5` for SQL files, a name for scenarios) against
  * the report's workload file, as given on the command line (relative to where querygate ran).
  */
-export function statementLocation(report: Report, source: string | undefined): SourceLocation | undefined {
+export function statementLocation(
+  report: Report,
+  source: string | undefined,
+  fingerprint?: string,
+): SourceLocation | undefined {
   const file = report.workload.source;
   if (file === undefined) return undefined;
+  // A scenario's statement: the line of its sql in the scenario file.
+  const line = fingerprint !== undefined ? report.queries.find((q) => q.fingerprint === fingerprint)?.line : undefined;
+  if (line !== undefined) return { file, line };
   const match = source !== undefined ? /^(.*):(\d+)$/.exec(source) : null;
   if (match && file.split(/[\\/]/).pop() === match[1]) return { file, line: Number(match[2]) };
   return { file };

@@ -38,7 +38,7 @@ function command(level: Level, message: string, props: { file?: string; line?: n
 const LEVELS: Readonly<Record<Severity, Level>> = { error: 'error', warning: 'warning', info: 'notice' };
 
 function findingCommand(report: Report, f: GatedFinding, width: number): string {
-  const where = statementLocation(report, f.source);
+  const where = statementLocation(report, f.source, f.fingerprint);
   const level: Level = f.status === 'failing' ? 'error' : LEVELS[f.finding.severity];
   const fix = f.finding.advice?.sql ?? f.finding.suggestion;
   const message = [

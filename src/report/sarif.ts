@@ -125,7 +125,7 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
       ruleIndex: index,
       level: f.status === 'failing' ? 'error' : LEVELS[f.finding.severity],
       message: { text: `${f.finding.message} Statement: ${subject}.${fix !== undefined ? ` Fix: ${fix}` : ''}` },
-      locations: location(statementLocation(report, f.source)),
+      locations: location(statementLocation(report, f.source, f.fingerprint)),
       partialFingerprints: { 'querygate/v1': `${f.finding.rule}:${f.fingerprint}:${f.finding.nodePath ?? ''}` },
       properties: { fingerprint: f.fingerprint, messageId: f.finding.messageId, evidence: f.finding.evidence },
       ...(f.status === 'accepted' && f.acceptance

@@ -116,7 +116,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
     if (rollbackWrites)
       warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
 
-    const client = clientStatements(workload.statements, replay.statements);
+    const client = clientStatements(workload.statements, replay.statements, workload.kind === 'scenario');
     const load = workload.load;
     const workloadInfo: WorkloadInfo = {
       kind: workload.kind,
@@ -165,6 +165,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
 function clientStatements(
   statements: readonly WorkloadStatement[],
   outcomes: readonly StatementOutcome[],
+  scenario: boolean,
 ): ClientStatement[] {
   const groups = new Map<string, number[]>();
   statements.forEach((s, i) => groups.set(s.fingerprint, [...(groups.get(s.fingerprint) ?? []), i]));
@@ -185,6 +186,8 @@ function clientStatements(
     return {
       fingerprint: first.fingerprint,
       name: indexes.map((i) => statements[i]!.name).join(', '),
+      // A scenario's statement: the line of its sql (a SQL file's name, `file:line`, says it already).
+      ...(scenario && statements[indexes[0]!]!.origin ? { line: statements[indexes[0]!]!.origin!.line } : {}),
       sql: first.sql,
       paramCount: first.paramCount,
       ...(params ? { params } : {}),

@@ -168,6 +168,14 @@ describe('reporters on the shared fixture report', () => {
     ).toHaveLength(unaccepted);
     expect(lines[lines.length - 1]).toMatch(/^::error title=querygate::FAILED/);
     expect(escapeData('50% done\r\nnext')).toBe('50%25 done%0D%0Anext');
+    // A scenario's statement with its line: the annotation points at it, in SARIF too.
+    const culprit = report.queries[0]!;
+    const placed = { ...report, queries: report.queries.map((q) => (q === culprit ? { ...q, line: 14 } : q)) };
+    const annotations = renderGithub(placed)
+      .split('\n')
+      .filter((l) => l.includes(`title=querygate non-sargable-predicate`));
+    expect(annotations[0]).toContain(`file=${report.workload.source},line=14,`);
+    expect(renderSarif(placed)).toContain('"startLine": 14');
   });
 
   it('sarif: a 2.1.0 log whose results point at rules and locations', async () => {
