@@ -6,6 +6,7 @@
  * a shared CI machine must not fail a build; the spread (min..max) is kept for the reader.
  */
 import type { RuleLevel } from '../config/config.js';
+import { clip } from '../text.js';
 import { isAtLeast, type Severity } from '../model/finding.js';
 import type {
   AcceptedFinding,
@@ -119,6 +120,20 @@ export function statementMatches(entry: StatementBudget, q: QueryReport): boolea
   if (entry.relation !== undefined && !relationMatches(q.relations, entry.relation)) return false;
   return true;
 }
+
+/**
+ * The name `budget init` gives a statement's entry: its leading comment (`-- orders of a customer`),
+ * else its scenario name or `file:line`.
+ */
+export function statementName(q: QueryReport): string | undefined {
+  const m = /^\s*(?:--[ \t]*([^\n]*)|\/\*\s*([\s\S]*?)\s*\*\/)/.exec(q.query);
+  const text = (m?.[1] ?? m?.[2])?.replace(/\s+/g, ' ').trim();
+  return text ? clip(text, 60) : q.source;
+}
+
+/** Whether a name can find a statement whose text changed: not `file:line`, which another statement may hold next. */
+const isStatementName = (name: string | undefined): name is string =>
+  name !== undefined && !/^[^\s:]+:\d+(, [^\s:]+:\d+)*$/.test(name);
 
 /** How a statement budget is named in output: its name, else its matchers. */
 export function statementLabel(entry: StatementBudget): string {
@@ -242,7 +257,17 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
 function statementChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   budget.statements.forEach((entry, i) => {
-    const matched = report.queries.filter((q) => statementMatches(entry, q));
+    let matched = report.queries.filter((q) => statementMatches(entry, q));
+    // A statement whose text changed has another fingerprint, but keeps the name its entry was
+    // made with (its leading comment, or its scenario name): it is held to that entry, not left to
+    // the entry for any statement.
+    const renamed =
+      matched.length === 0 && entry.fingerprint !== undefined && isStatementName(entry.name)
+        ? report.queries.filter(
+            (q) => statementName(q) === entry.name && statementMatches({ ...entry, fingerprint: undefined }, q),
+          )
+        : [];
+    if (renamed.length > 0) matched = renamed;
     const label = statementLabel(entry);
     for (const limit of STATEMENT_LIMITS) {
       const threshold = entry[limit];
@@ -284,7 +309,15 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           break;
         }
       }
-      out.push(check(field, limit, threshold, budget, measurements, note, label));
+      const made = check(field, limit, threshold, budget, measurements, note, label);
+      out.push(
+        renamed.length > 0 && measurements.length > 0
+          ? {
+              ...made,
+              note: `matched by its name: the statement's text changed since fingerprint ${entry.fingerprint}`,
+            }
+          : made,
+      );
     }
   });
   return out;

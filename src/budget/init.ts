@@ -3,10 +3,9 @@
  * querygate on an existing code base in one step and tighten the limits from there.
  */
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
-import { clip } from '../text.js';
 import type { AcceptedFinding, GlobalLimits, StatementBudget } from '../model/budget.js';
 import type { Report } from '../model/report.js';
-import { errorRate, statementMeanMs, totalDbMs } from './evaluate.js';
+import { errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
 
 export interface InitOptions {
   /** Headroom on deterministic measures (plan cost, blocks, rows, calls), as a fraction (default 0.2). */
@@ -49,14 +48,6 @@ function withHeadroom(value: number, headroom: number, minSlack = 0): number {
 /** The name of `budget init`'s entry without matchers. */
 export const ANY_STATEMENT = 'any statement, a new one included';
 
-/** A statement's leading comment (`-- orders of a customer`), the name its author gave it. */
-function leadingComment(query: string): string | undefined {
-  const m = /^\s*(?:--[ \t]*([^\n]*)|\/\*\s*([\s\S]*?)\s*\*\/)/.exec(query);
-  const text = (m?.[1] ?? m?.[2])?.replace(/\s+/g, ' ').trim();
-  if (!text) return undefined;
-  return clip(text, 60);
-}
-
 /** The starting budget as plain data (what `renderInitialBudget` writes). */
 export function initialBudget(
   report: Report,
@@ -90,7 +81,7 @@ export function initialBudget(
   const measured = report.queries.filter((q) => q.calls > 0);
   const statements: StatementBudget[] = measured.map((q) => {
     const perRequest = maxOf((q.routes ?? []).map((r) => r.callsPerRequest));
-    const name = leadingComment(q.query) ?? q.source;
+    const name = statementName(q);
     return {
       ...(name !== undefined ? { name } : {}),
       fingerprint: q.fingerprint,

@@ -146,6 +146,7 @@ export function renderGateText(gate: GateResult, options: GateTextOptions = {}):
     const failing = check.measurements.filter((m) => !m.passed);
     if (check.status !== 'fail') continue;
     lines.push(...line(describeField(check, gate.budget), '  FAIL '));
+    if (check.note !== undefined) lines.push(...line(check.note, '       '));
     for (const m of failing) lines.push(...line(describeMeasurement(check, m), '       '), ...subjectLines(m.subject));
   }
   for (const f of gate.findings.filter((x) => x.status === 'failing')) {

@@ -94,6 +94,22 @@ describe('evaluateBudget: per-statement limits', () => {
     expect(gate.counts).toMatchObject({ limits: 3, violations: 2 });
   });
 
+  it('holds a statement whose text changed to the entry of its name, never one named file:line', () => {
+    // The statement was rewritten: another fingerprint, the same scenario name, a costlier plan.
+    const rewritten = withQuery(report, costliest.fingerprint, (q) => ({ ...q, fingerprint: 'f0000000000000aa' }));
+    const entry = { name: costliest.source!, fingerprint: costliest.fingerprint, maxPlanCost: 1 };
+    const gate = evaluateBudget(rewritten, budget({ statements: [entry] }), { failOn: 'never' });
+    expect(gate.limits[0]).toMatchObject({
+      status: 'fail',
+      note: `matched by its name: the statement's text changed since fingerprint ${costliest.fingerprint}`,
+    });
+    expect(gate.limits[0]!.measurements[0]!.subject).toMatchObject({ fingerprint: 'f0000000000000aa' });
+    // A SQL file's statement is named by its line, which another statement may hold after an edit.
+    const byLine = { ...entry, name: 'workload.sql:12' };
+    const atLine = withQuery(rewritten, 'f0000000000000aa', (q) => ({ ...q, source: 'workload.sql:12' }));
+    expect(evaluateBudget(atLine, budget({ statements: [byLine] })).limits[0]).toMatchObject({ status: 'skipped' });
+  });
+
   it('matches statements by pattern, by relation (bare or qualified) and by all given matchers together', () => {
     const onOrders = report.queries.filter((q) => q.relations.includes('shop.orders'));
     const selects = report.queries.filter((q) => /^select/i.test(q.query));
