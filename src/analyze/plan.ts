@@ -10,15 +10,51 @@ export interface VisitedNode {
   readonly parent?: PlanNode;
 }
 
-/** Short label of a node: its type and the relation or index it reads. */
+/**
+ * Short label of a node: its name as EXPLAIN's text format prints it, and the relation or index it
+ * reads (`Parallel Seq Scan on orders`, `Index Scan Backward using orders_pkey on orders`,
+ * `Partial HashAggregate`, `Hash Left Join`), so that it can be found in a psql EXPLAIN.
+ */
 export function nodeLabel(node: PlanNode): string {
-  const type = node['Node Type'];
+  const type = explainName(node);
   if (node['Index Name'] && node['Relation Name'])
     return `${type} using ${node['Index Name']} on ${node['Relation Name']}`;
   if (node['Relation Name']) return `${type} on ${node['Relation Name']}`;
   if (node['Index Name']) return `${type} on ${node['Index Name']}`;
-  if (type === 'Aggregate' && typeof node.Strategy === 'string') return `${node.Strategy} ${type}`;
   return type;
+}
+
+/** EXPLAIN's text format names an Aggregate (and a SetOp) by its strategy. */
+const STRATEGY_NAMES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  Aggregate: { Plain: 'Aggregate', Sorted: 'GroupAggregate', Hashed: 'HashAggregate', Mixed: 'MixedAggregate' },
+  SetOp: { Sorted: 'SetOp', Hashed: 'HashSetOp' },
+};
+const JOIN_NAMES: Readonly<Record<string, string>> = { 'Hash Join': 'Hash', 'Merge Join': 'Merge' };
+
+/**
+ * The node's name as EXPLAIN's text format prints it, where the JSON format splits it into `Node
+ * Type` and other keys (explain.c, ExplainNode): the strategy and partial mode of an aggregate, the
+ * join type of a join, the operation of a ModifyTable, the direction of an index scan, and the
+ * `Parallel` or `Async` prefix.
+ */
+function explainName(node: PlanNode): string {
+  const type = node['Node Type'];
+  const strategy = typeof node.Strategy === 'string' ? STRATEGY_NAMES[type]?.[node.Strategy] : undefined;
+  const partial = node['Partial Mode'];
+  let name = strategy ?? type;
+  if (type === 'Aggregate' && (partial === 'Partial' || partial === 'Finalize')) name = `${partial} ${name}`;
+  const joinType = node['Join Type'];
+  if (typeof joinType === 'string' && (type === 'Nested Loop' || JOIN_NAMES[type] !== undefined)) {
+    if (joinType !== 'Inner') name = `${JOIN_NAMES[type] ?? type} ${joinType} Join`;
+  }
+  if (type === 'ModifyTable' && typeof node.Operation === 'string') name = node.Operation;
+  if (type === 'Custom Scan' && typeof node['Custom Plan Provider'] === 'string')
+    name = `Custom Scan (${node['Custom Plan Provider']})`;
+  if (node['Scan Direction'] === 'Backward' && (type === 'Index Scan' || type === 'Index Only Scan'))
+    name = `${type} Backward`;
+  if (node['Async Capable'] === true) name = `Async ${name}`;
+  if (node['Parallel Aware'] === true && !name.startsWith('Parallel ')) name = `Parallel ${name}`;
+  return name;
 }
 
 /** All nodes, depth first, root first (including InitPlans and SubPlans). */

@@ -53,7 +53,7 @@ describe('a declaratively partitioned table (four partitions, indexes on the par
       // A cast on the partition key: the predicate's finding and the scans' are one, on the parent.
       const cast = findingsOf(report, 'ordered_at::date', 'non-sargable-predicate');
       expect(cast).toHaveLength(1);
-      expect(cast[0]).toMatchObject({ relation: 'public.orders', nodePath: 'Plain Aggregate > Append' });
+      expect(cast[0]).toMatchObject({ relation: 'public.orders', nodePath: 'Aggregate > Append' });
       expect(cast[0]!.evidence).toMatchObject({ partitionsScanned: 4, sameFixAs: 'seq-scan-large-table' });
       expect(findingsOf(report, 'ordered_at::date', 'seq-scan-large-table')).toEqual([]);
     }

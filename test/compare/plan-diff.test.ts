@@ -34,7 +34,9 @@ describe('diffPlans on captured plans', () => {
     const d = diff('index-to-sort-seq-scan');
     expect(d.changed).toBe(true);
     const downgrade = d.changes.find((c) => c.kind === 'scan-downgrade');
-    expect(downgrade?.message).toMatch(/^Index Scan using orders_customer_created_idx on orders -> Seq Scan on orders/);
+    expect(downgrade?.message).toMatch(
+      /^Index Scan Backward using orders_customer_created_idx on orders -> Seq Scan on orders/,
+    );
     expect(downgrade?.relation).toBe('public.orders');
     expect(downgrade?.relationRows).toBe(30000);
     expect(d.changes.map((c) => c.kind).sort()).toEqual(['index-lost', 'node-added', 'scan-downgrade']);
@@ -44,12 +46,12 @@ describe('diffPlans on captured plans', () => {
     expect(d.lines.map((l) => [l.op, l.depth, l.base ?? l.head])).toEqual([
       ['same', 0, 'Limit'],
       ['added', 1, 'Sort'],
-      ['changed', 2, 'Index Scan using orders_customer_created_idx on orders'],
+      ['changed', 2, 'Index Scan Backward using orders_customer_created_idx on orders'],
     ]);
     expect(renderPlanDiff(d).split('\n')).toEqual([
       '  Limit',
       '+ -> Sort',
-      '-    -> Index Scan using orders_customer_created_idx on orders',
+      '-    -> Index Scan Backward using orders_customer_created_idx on orders',
       '+    -> Seq Scan on orders',
     ]);
   });

@@ -17,11 +17,11 @@ describe('plan text', () => {
       "Seq Scan on seats  (cost=0.00..48509.80 rows=20)
         Filter: (event_id = 7)
         SubPlan 1 (estimated runs=20)
-          -> Plain Aggregate  (cost=1283.01..1283.02 rows=1)
+          -> Aggregate  (cost=1283.01..1283.02 rows=1)
             -> Seq Scan on bookings  (cost=0.00..1283.00 rows=2)
                 Filter: ((seat_id = s.id) AND (status = 'confirmed'::text))
         SubPlan 2 (estimated runs=20)
-          -> Plain Aggregate  (cost=1133.02..1133.03 rows=1)
+          -> Aggregate  (cost=1133.02..1133.03 rows=1)
             -> Seq Scan on bookings  (cost=0.00..1133.00 rows=6)
                 Filter: (seat_id = s.id)"
     `);
@@ -29,7 +29,7 @@ describe('plan text', () => {
 
   it('shows the actual loops with --analyze, and hashed SubPlans and InitPlans as running once', () => {
     const analyzed = planText('subplans.analyze', 'bad: two counts per seat scan the bookings');
-    expect(analyzed).toMatch(/^ {2}SubPlan 1\n {4}-> Plain Aggregate .*\(actual rows=1 loops=20\)$/m);
+    expect(analyzed).toMatch(/^ {2}SubPlan 1\n {4}-> Aggregate .*\(actual rows=1 loops=20\)$/m);
     expect(planText('subplans', 'ok: hashed subplan runs once')).toMatch(
       /^ {4}SubPlan 1 \(hashed: runs once\)\n {6}-> Seq Scan on bookings/m,
     );
