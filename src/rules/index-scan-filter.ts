@@ -6,12 +6,13 @@
  * table through the index, one random heap access at a time. Graded on rows counted by EXPLAIN
  * ANALYZE, or, without it, on the shared blocks per call the statement touched when this scan is
  * the only relation the plan reads (the scans of the partitions of one table under one Append
- * count as one).
+ * count as one), against the rows the planner expects the scan itself to return: blocks far beyond
+ * the rows kept are rows read and thrown away.
  */
 import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath } from '../analyze/plan.js';
-import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
+import { isTrivial, relationRows, round, rowsKept } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -30,7 +31,7 @@ export default defineRule({
     counted:
       '{scan} reads {rowsRead} rows of {relation} through {index} to keep {keptRows} ({removedPercent}% removed by its filter {filter})',
     measured:
-      '{scan} through {index} touches {blocks} shared blocks per call to return {rowsPerCall} rows of {relation}: its filter {filter} throws away what the index finds',
+      '{scan} through {index} touches {blocks} shared blocks per call to return {scanRows} rows of {relation}: its filter {filter} throws away what the index finds',
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer rows per call are not either. */
@@ -41,7 +42,7 @@ export default defineRule({
     selectiveShare: 0.9,
     /** Without --analyze: shared blocks per call from which the scan is reported... */
     minBlocks: 1_000,
-    /** ...when they are this many times the rows returned per call or more. */
+    /** ...when they are this many times the rows the scan returns per call (the planner's estimate) or more. */
     blocksPerRow: 10,
   },
   check({ query, nodes, sql, params, tree, relationOf, options }) {
@@ -114,8 +115,11 @@ export default defineRule({
       );
       if (!onlyReader || query.calls <= 0) continue;
       const blocks = query.sharedBlksPerCall;
-      const rowsPerCall = query.rows / query.calls;
-      if (blocks < options.minBlocks || blocks < options.blocksPerRow * Math.max(1, rowsPerCall)) continue;
+      // The rows this scan returns (the planner's estimate: without ANALYZE nothing counts them), not
+      // the statement's: an aggregate above it returns a few groups of the many rows it keeps. The
+      // partitions' scans together return what the table's scan does.
+      const scanRows = nodes.filter((n) => sameTable.has(n.node)).reduce((sum, n) => sum + rowsKept(n), 0);
+      if (blocks < options.minBlocks || blocks < options.blocksPerRow * Math.max(1, scanRows)) continue;
       findings.push({
         ...base,
         messageId: 'measured',
@@ -123,7 +127,7 @@ export default defineRule({
           tableRows: Math.round(relationRows(relation)),
           tableBlocks: relation.pages,
           sharedBlksPerCall: round(blocks, 1),
-          rowsPerCall: round(rowsPerCall, 1),
+          estimatedScanRows: round(scanRows, 1),
           ...(index ? { index } : {}),
           filter: node.Filter,
         },
@@ -132,13 +136,16 @@ export default defineRule({
           // The blocks are those of every partition scanned: the rows are the table's.
           relation: sameTable.size > 1 ? relation.partitionOf! : relation.name,
           blocks: Math.round(blocks),
-          rowsPerCall: round(rowsPerCall, 1),
+          scanRows: `an estimated ${count(scanRows)}`,
         },
       });
     }
     return findings;
   },
 });
+
+const count = (n: number) =>
+  n >= 10 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 10) / 10);
 
 /** The index a scan reads (a bitmap heap scan's through its bitmap index scan). */
 function indexOf(node: PlanNode): string | undefined {
