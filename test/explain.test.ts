@@ -105,4 +105,35 @@ describe('EXPLAIN capture', () => {
     expect(queries[0]!.relations).toEqual(['public.t']);
     expect(relations.map((r) => r.name)).toEqual(['public.t']);
   });
+
+  it('records whether PostgreSQL can index the expressions a plan sorts or groups by, leaving nothing behind', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `CREATE TABLE paid (id int PRIMARY KEY, at timestamptz NOT NULL, local timestamp NOT NULL);
+         INSERT INTO paid SELECT g, now() + g * interval '1 hour', localtimestamp + g * interval '1 hour' FROM generate_series(1, 500) g;
+         ANALYZE paid`,
+      ),
+    );
+    const statement = (sql: string) =>
+      ({ fingerprint: sql, query: sql, kind: 'select', plan: null, relations: [] }) as unknown as QueryReport;
+    const s = await openSession(url);
+    const { relations } = await capturePlans(
+      s,
+      [
+        statement("SELECT date_trunc('month', at), count(*) FROM paid GROUP BY 1"),
+        statement("SELECT id FROM paid ORDER BY date_trunc('day', local), id"),
+      ],
+      { analyze: false, timeoutMs: 5000, serverVersionNum: version, limit: 10, client: [] },
+    );
+    const left = await s.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'querygate%' OR (relname LIKE 'paid%' AND relname NOT IN ('paid', 'paid_pkey'))",
+    );
+    await s.close();
+    // date_trunc() of a timestamptz depends on the TimeZone (not IMMUTABLE); of a timestamp it does not.
+    expect(relations.find((r) => r.name === 'public.paid')?.indexableExpressions).toEqual({
+      "date_trunc('month'::text, at)": false,
+      "date_trunc('day'::text, local)": true,
+    });
+    expect(left.rows[0]!.n).toBe(0);
+  });
 });

@@ -14,6 +14,7 @@ import { qualifiedRelations } from '../analyze/sql-tree.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
 import type { Session } from '../target/pg.js';
 import { explainStatement } from './explain.js';
+import { checkKeyExpressions } from './expressions.js';
 import { describeRelations } from './relations.js';
 import { INTERNAL_MARK, sumDeltas, type StatDelta } from './statements.js';
 import { countParams } from '../workload/load.js';
@@ -303,7 +304,7 @@ export async function capturePlans(
   // Plans name partitions: the partitioned tables they belong to are described too, and listed with
   // each statement, so that a budget or a reader can name the table the statement was written for.
   const roots = [...new Set(scanned.flatMap((r) => (r.partitionOf ? [r.partitionOf] : [])))];
-  const relations = [...scanned, ...(await describeRelations(session, roots))].sort((a, b) =>
+  const described = [...scanned, ...(await describeRelations(session, roots))].sort((a, b) =>
     a.name.localeCompare(b.name),
   );
   // Bare names: qualify them with what the catalog resolved through the search_path.
@@ -318,10 +319,10 @@ export async function capturePlans(
       ]),
     ];
   };
-  return {
-    queries: out.map((q) => ({ ...q, relations: statementRelations(q.relations) })),
-    relations,
-  };
+  const planned = out.map((q) => ({ ...q, relations: statementRelations(q.relations) }));
+  // Whether the expressions the plans sort or group by can be indexed: a rule's fix may need it.
+  const relations = options.signal?.aborted ? described : await checkKeyExpressions(session, planned, described);
+  return { queries: planned, relations };
 }
 
 /**

@@ -200,6 +200,13 @@ export interface RelationInfo {
   readonly partitionOf?: string;
   /** Column name -> type as `format_type` prints it (`integer`, `character varying(80)`); absent in older reports. */
   readonly columnTypes?: Readonly<Record<string, string>>;
+  /**
+   * Expressions over the table's columns that a captured plan sorts or groups by, keyed by their SQL
+   * without qualifiers (`date_trunc('month'::text, paid_at)`): true when PostgreSQL accepts an index
+   * on the expression, false when it refuses one (a function that is not IMMUTABLE, such as
+   * `date_trunc` on a timestamptz). Absent when none was checked.
+   */
+  readonly indexableExpressions?: Readonly<Record<string, boolean>>;
   readonly indexes: readonly IndexInfo[];
 }
 

@@ -1,6 +1,9 @@
 /** sort-spill: a sort that did not fit in work_mem and used temporary files. */
 import { formatPath } from '../analyze/plan.js';
+import { planKeys } from '../analyze/plan-keys.js';
 import { findSpills, settingsEvidence, sortMemoryKb, spilledAt, suggestedWorkMem } from '../analyze/spill.js';
+import type { PlanNode } from '../model/plan.js';
+import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -17,7 +20,7 @@ export default defineRule({
     /** Spills smaller than this (kB per call) are ignored. */
     minDiskKb: 0,
   },
-  check({ query, nodes, options }) {
+  check({ query, nodes, relationOf, options }) {
     const findings: RuleFinding[] = [];
     for (const spill of findSpills(query, nodes)) {
       if (spill.kind !== 'sort') continue;
@@ -26,16 +29,46 @@ export default defineRule({
       const sortKey = spill.evidence.sortKey;
       const settings = query.plan?.settings;
       const workMem = suggestedWorkMem(sortMemoryKb(diskKb), settings);
+      const order = sortKey ? indexOrder(spill.node.node, sortKey, relationOf) : undefined;
       findings.push({
         messageId: spill.source,
         nodePath: formatPath(spill.node.path),
-        evidence: { ...spill.evidence, ...settingsEvidence(query) },
+        evidence: {
+          ...spill.evidence,
+          ...settingsEvidence(query),
+          ...(order?.unindexable ? { unindexableKey: order.unindexable } : {}),
+        },
         data: { node: sortKey ? `the sort on ${sortKey}` : (spill.node.path[spill.node.path.length - 1] ?? 'Sort') },
-        suggestion:
-          `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)` +
-          (sortKey ? `, or an index in the order of ${sortKey} so that no sort is needed` : ''),
+        suggestion: `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)${order?.text ?? ''}`,
       });
     }
     return findings;
   },
 });
+
+/**
+ * The index that would give the sort's order, as the end of the suggestion: an index on an
+ * expression exists only when PostgreSQL accepts it (its functions IMMUTABLE), which the report
+ * says per relation (`indexableExpressions`, checked on the server when the plans were captured).
+ * A key PostgreSQL refuses to index means no index gives this order; a key that was not checked is
+ * named with that condition.
+ */
+function indexOrder(
+  sort: PlanNode,
+  sortKey: string | number,
+  relationOf: (node: PlanNode) => RelationInfo | undefined,
+): { text: string; unindexable?: string } {
+  let unchecked = false;
+  for (const key of planKeys(sort)) {
+    if (!key.expression) continue;
+    const indexable = key.scan ? relationOf(key.scan)?.indexableExpressions?.[key.expression.sql] : undefined;
+    if (indexable === false)
+      return {
+        text: `; no index can give this order: PostgreSQL cannot index ${key.expression.sql}, whose functions are not IMMUTABLE`,
+        unindexable: key.expression.sql,
+      };
+    if (indexable === undefined) unchecked = true;
+  }
+  const condition = unchecked ? ' (an index on an expression needs IMMUTABLE functions)' : '';
+  return { text: `, or an index in the order of ${sortKey} so that no sort is needed${condition}` };
+}

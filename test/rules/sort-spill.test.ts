@@ -1,5 +1,8 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
+import type { Report } from '../../src/model/report.js';
 import rule from '../../src/rules/sort-spill.js';
-import { ruleCases } from './harness.js';
+import { loadFixture, ruleCases, runRule } from './harness.js';
 
 ruleCases(rule, [
   // With EXPLAIN ANALYZE the plan shows the external merge.
@@ -27,4 +30,42 @@ ruleCases(rule, [
     options: { minDiskKb: 100_000 },
     expect: [],
   },
+  // A sort on an expression: an index in its order is named only when PostgreSQL can build it
+  // (the report says so per relation, checked on the server when the plans were captured).
+  ...(['keys', 'keys.analyze'] as const).flatMap((fixture) => [
+    {
+      fixture,
+      statement: 'bad: grouped by month of a timestamptz, an order no index can give',
+      expect: [{ messageId: fixture === 'keys' ? 'statistics' : 'plan', severity: 'warning' as const }],
+      suggestion:
+        /^SET LOCAL work_mem = '[^']+' for this statement \(it spilled at work_mem 64kB\), sort fewer rows \(filter or LIMIT first\); no index can give this order: PostgreSQL cannot index date_trunc\('month'::text, paid_at\), whose functions are not IMMUTABLE$/,
+    },
+    {
+      fixture,
+      statement: 'bad: grouped by month of a timestamp, an order an index on the expression gives',
+      expect: [{ messageId: fixture === 'keys' ? 'statistics' : 'plan', severity: 'warning' as const }],
+      suggestion:
+        /, or an index in the order of \(date_trunc\('month'::text, paid_local\)\) so that no sort is needed$/,
+    },
+  ]),
 ]);
+
+describe('sort-spill: an expression the report did not check', () => {
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  it('names the index with the condition that its functions be IMMUTABLE', () => {
+    const fixture = loadFixture(rule.id, 'keys');
+    const report: Report = {
+      ...fixture.report,
+      relations: fixture.report.relations.map(({ indexableExpressions: _checked, ...r }) => r),
+    };
+    const query = runRule(rule, { ...fixture, report }).queries.find(
+      (q) => q.source === 'bad: grouped by month of a timestamptz, an order no index can give',
+    )!;
+    expect(query.findings[0]!.suggestion).toMatch(
+      /, or an index in the order of \(date_trunc\('month'::text, paid_at\)\) so that no sort is needed \(an index on an expression needs IMMUTABLE functions\)$/,
+    );
+  });
+});
