@@ -13,6 +13,7 @@ import { NOT_VALIDATED } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { conditionColumns, conversionOf, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
+import { keyTexts, planKeys } from '../analyze/plan-keys.js';
 import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
@@ -30,6 +31,8 @@ export default defineRule({
     staleStatistics:
       '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): the statistics of {relation} are stale (it estimates {statRows} rows, it holds {liveRows})',
     join: '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): it misjudged the join condition {condition}',
+    groups:
+      '{node}: the planner expected {expected} but got {got} ({ratio}x {direction}): it misjudged the number of groups of {groupKey}',
     node: '{node}: the planner expected {expected} but got {got} ({ratio}x {direction})',
   },
   defaultOptions: {
@@ -112,10 +115,27 @@ export default defineRule({
           data: { ...base.data, condition },
           suggestion: 'ANALYZE the joined tables; for correlated join columns, CREATE STATISTICS on them',
         });
+      } else if (keyTexts(node).length > 0 && Array.isArray(node['Group Key'])) {
+        const groupKey = keyTexts(node).join(', ');
+        const fix = groupsFix(node, relationOf, report.target.serverVersionNum);
+        findings.push({
+          ...base,
+          messageId: 'groups',
+          evidence: {
+            ...base.evidence,
+            groupKey,
+            ...(fix.unindexable ? { unindexableKey: fix.unindexable } : {}),
+          },
+          data: { ...base.data, groupKey },
+          // What no statistics can describe is context, not a problem to act on.
+          ...(fix.actionable ? {} : { level: 'note' as const }),
+          suggestion: fix.suggestion,
+        });
       } else if (relation && relationRows(relation) > 0) {
         findings.push({ ...base, messageId: 'node', suggestion: `ANALYZE ${relation.name};` });
       } else {
-        findings.push({ ...base, messageId: 'node' });
+        // Nothing to suggest: context, never a warning without a fix.
+        findings.push({ ...base, messageId: 'node', level: 'note' });
       }
     }
     return findings;
@@ -193,6 +213,71 @@ function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, s
   }
   const indexes = expressions.map((e) => `CREATE INDEX ON ${table} ((${e.sql}));`).join(' ');
   return `${indexes} ${analyze} ${NOT_VALIDATED}; ANALYZE samples an index's expression, and PostgreSQL 13 has no statistics on expressions (its functions must be IMMUTABLE)`;
+}
+
+/**
+ * The statistics from which the planner would estimate an aggregate's groups, read from its group
+ * keys as the plan prints them: it estimates the groups of one column from that column's distinct
+ * values, of several columns as the product of theirs (correlated columns multiply far beyond the
+ * real groups), and of an expression from the distinct values of the columns in it (a month of a
+ * timestamp has as many "groups" as the timestamp has values). Statistics on the columns together
+ * (ndistinct), or on the expression (PostgreSQL 14+, where an expression index before), correct
+ * that. An expression PostgreSQL cannot index (a function that is not IMMUTABLE, as the report's
+ * `indexableExpressions` says) can have no statistics either: nothing is actionable then, and the
+ * suggestion says why. Keys over several tables, or over a subquery's output, have no fix either.
+ */
+function groupsFix(
+  node: PlanNode,
+  relationOf: (node: PlanNode) => RelationInfo | undefined,
+  serverVersionNum: number,
+): { suggestion: string; actionable: boolean; unindexable?: string } {
+  const keys = planKeys(node);
+  const relations = new Set(keys.map((k) => (k.scan ? relationOf(k.scan) : undefined)));
+  const [relation] = relations;
+  if (!relation || relations.size !== 1)
+    return {
+      suggestion:
+        'no statistics object can describe these groups: their keys are not the columns or expressions of one table the aggregate reads',
+      actionable: false,
+    };
+  const table = relation.name;
+  const analyze = `ANALYZE ${table};`;
+  const refused = keys.find((k) => k.expression && relation.indexableExpressions?.[k.expression.sql] === false);
+  if (refused?.expression)
+    return {
+      suggestion: `no statistics can describe ${refused.expression.sql}: PostgreSQL builds statistics (and indexes) only on expressions whose functions are IMMUTABLE, which these are not; the planner estimates its groups from the distinct values of its columns`,
+      actionable: false,
+      unindexable: refused.expression.sql,
+    };
+  const expressions = keys.flatMap((k) => (k.expression ? [k.expression] : []));
+  const columns = [...new Set(keys.flatMap((k) => (k.column ? [k.column.column] : [])))];
+  if (expressions.length === 0) {
+    if (columns.length === 1)
+      return {
+        suggestion: `ALTER TABLE ${table} ALTER COLUMN ${quoteIdentifier(columns[0]!)} SET STATISTICS 1000; ${analyze} -- a larger sample counts the column's distinct values better`,
+        actionable: true,
+      };
+    const name = statisticsName(relation, columns);
+    return {
+      suggestion: `CREATE STATISTICS ${name} (ndistinct) ON ${columns.map(quoteIdentifier).join(', ')} FROM ${table}; ${analyze} -- the columns are correlated: the planner multiplies their distinct values`,
+      actionable: true,
+    };
+  }
+  const unchecked = expressions.some((e) => relation.indexableExpressions?.[e.sql] === undefined);
+  const immutable = unchecked ? ' (its functions must be IMMUTABLE)' : '';
+  if (serverVersionNum >= EXPRESSION_STATISTICS) {
+    const elements = [...expressions.map((e) => `(${e.sql})`), ...columns.map(quoteIdentifier)];
+    const name = statisticsName(relation, [...expressions.flatMap((e) => e.nameParts), ...columns]);
+    return {
+      suggestion: `CREATE STATISTICS ${name} ON ${elements.join(', ')} FROM ${table}; ${analyze} -- statistics on the grouping expression, whose distinct values a column's statistics do not count${immutable}`,
+      actionable: true,
+    };
+  }
+  const indexes = expressions.map((e) => `CREATE INDEX ON ${table} ((${e.sql}));`).join(' ');
+  return {
+    suggestion: `${indexes} ${analyze} ${NOT_VALIDATED}; ANALYZE samples an index's expression, and PostgreSQL 13 has no statistics on expressions${immutable}`,
+    actionable: true,
+  };
 }
 
 /** `schema.table_parts_stats`: a statistics object lives in a schema, like the table. */

@@ -13,6 +13,9 @@ const CAST = 'bad: a text cast of an integer column';
 const PARALLEL = 'bad: a range on a JSON field cast to integer, in a parallel plan';
 const DAY = 'bad: equality on the day of a timestamp';
 const NO_STATISTICS = 'bad: a column without statistics';
+const GROUP_MONTH = 'bad: grouped by month of a timestamp';
+const GROUP_MONTH_TZ = 'note: grouped by month of a timestamptz, which no statistics describe';
+const GROUP_COLUMNS = 'bad: grouped by two correlated columns';
 
 ruleCases(rule, [
   {
@@ -71,6 +74,32 @@ ruleCases(rule, [
     expect: [{ messageId: 'staleStatistics', severity: 'warning' }],
   },
   { fixture: 'stale.analyze', statement: 'setup: a second batch of 20,000 rows', expect: [] },
+  // Groups: counted from the distinct values of the columns in the keys, where statistics on the
+  // expression or on the columns together would count the real ones.
+  {
+    fixture: 'groups.analyze',
+    statement: GROUP_MONTH,
+    expect: [{ messageId: 'groups', severity: 'warning' }],
+    message:
+      /^HashAggregate: the planner expected 20,000 rows but got 8 \(2,500x fewer\): it misjudged the number of groups of date_trunc\('month'::text, paid_local\)$/,
+    suggestion:
+      /^CREATE STATISTICS public\.payments_date_trunc_paid_local_stats ON \(date_trunc\('month'::text, paid_local\)\) FROM public\.payments; ANALYZE public\.payments; -- statistics on the grouping expression, whose distinct values a column's statistics do not count$/,
+  },
+  // An expression that is not IMMUTABLE can have no statistics: nothing to act on, so context only.
+  {
+    fixture: 'groups.analyze',
+    statement: GROUP_MONTH_TZ,
+    expect: [{ messageId: 'groups', severity: 'info' }],
+    suggestion:
+      /^no statistics can describe date_trunc\('month'::text, paid_at\): PostgreSQL builds statistics \(and indexes\) only on expressions whose functions are IMMUTABLE/,
+  },
+  {
+    fixture: 'groups.analyze',
+    statement: GROUP_COLUMNS,
+    expect: [{ messageId: 'groups', severity: 'warning' }],
+    suggestion:
+      /^CREATE STATISTICS public\.shifts_batch_shift_stats \(ndistinct\) ON batch, shift FROM public\.shifts; ANALYZE public\.shifts;/,
+  },
 ]);
 
 describe('row-estimate-mismatch: rows and fixes', () => {
@@ -103,6 +132,49 @@ describe('row-estimate-mismatch: rows and fixes', () => {
     );
     const [column] = findingsOf(runRule(rule, { ...fixture, report }), NO_STATISTICS);
     expect(column?.suggestion).toContain('ALTER COLUMN flag SET STATISTICS 1000');
+  });
+
+  it('says that a statistics fix for a grouping expression the report did not check needs IMMUTABLE functions', () => {
+    const fixture = loadFixture(rule.id, 'groups.analyze');
+    const report: Report = {
+      ...fixture.report,
+      relations: fixture.report.relations.map(({ indexableExpressions: _checked, ...r }) => r),
+    };
+    const [month] = findingsOf(runRule(rule, { ...fixture, report }), GROUP_MONTH);
+    expect(month?.suggestion).toMatch(/a column's statistics do not count \(its functions must be IMMUTABLE\)$/);
+    const [zoned] = findingsOf(runRule(rule, { ...fixture, report }), GROUP_MONTH_TZ);
+    expect(zoned?.severity).toBe('warning');
+  });
+
+  it("its group statistics, applied to the fixture's data, correct the planner's estimate", async () => {
+    const fixture = loadFixture(rule.id, 'groups.analyze');
+    const url = await createTestDatabase('groups_fix');
+    await loadSqlFiles(
+      url,
+      fileURLToPath(new URL('../../fixtures/plans/row-estimate-mismatch/groups.sql', import.meta.url)),
+    );
+    const before = runRule(rule, fixture);
+    await withSession(url, async (session) => {
+      for (const name of [GROUP_MONTH, GROUP_COLUMNS]) {
+        const query = before.queries.find((q) => q.source === name)!;
+        await session.query(query.findings[0]!.suggestion!);
+        const sql = fixture.statements.find((s) => s.fingerprint === query.fingerprint)!.sql;
+        const explained = await explainStatement(session, {
+          sql,
+          paramCount: 0,
+          analyze: true,
+          timeoutMs: 30_000,
+          serverVersionNum: fixture.report.target.serverVersionNum,
+        });
+        expect(explained.ok).toBe(true);
+        if (!explained.ok) continue;
+        const again: Report = {
+          ...fixture.report,
+          queries: fixture.report.queries.map((q) => (q.source === name ? { ...q, plan: explained.plan } : q)),
+        };
+        expect(findingsOf(runRule(rule, { ...fixture, report: again }), name), name).toEqual([]);
+      }
+    });
   });
 
   it("its suggestions, applied to the fixture's data, correct the planner's estimate", async () => {
