@@ -131,7 +131,7 @@ export default defineRule({
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters
           ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
-          : suggestIndex(name, relation, predicates, 1 - removed);
+          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated);
         findings.push({
           ...base,
           messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
@@ -189,6 +189,7 @@ function suggestIndex(
   relation: RelationInfo | undefined,
   predicates: ReturnType<typeof columnPredicates>,
   keptShare: number,
+  counted: boolean,
 ): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
@@ -200,10 +201,7 @@ function suggestIndex(
   const wrapped = [...new Set(unservable.map((p) => p.text))];
   const note = wrapped.length ? `a plain B-tree cannot serve ${wrapped.join(', ')}` : '';
   const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
-  if (existing) {
-    const percent = keptShare >= 0.01 ? Math.round(keptShare * 100) : Math.round(keptShare * 1000) / 10;
-    return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it (the filter keeps ~${percent}% of the rows): reduce the rows read, or check the row estimates with --analyze`;
-  }
+  if (existing) return chosenOverIndex(existing.name, keys, predicates, keptShare, counted);
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   const alternatives = orIndexes(name, relation, predicates);
   if (alternatives) return alternatives;
@@ -215,6 +213,41 @@ function suggestIndex(
     return predicateFix(first, name, problemOf(first)!, indexed, relation?.columnTypes?.[first.column]);
   }
   return undefined;
+}
+
+/** A kept share from which a B-tree rarely beats a sequential scan (random reads cost 4x sequential). */
+const WIDE_FILTER = 0.05;
+
+/**
+ * Why the planner scans although an index leads with the filter's columns, saying what each share
+ * measures: the share the filter keeps is that of the whole filter, while the index serves only its
+ * leading columns. When the rest of the filter (other columns, a wildcard search, a function) is
+ * what keeps few rows, the planner judged the index's own condition to match too many.
+ */
+function chosenOverIndex(
+  index: string,
+  keys: readonly string[],
+  predicates: readonly ColumnPredicate[],
+  keptShare: number,
+  counted: boolean,
+): string {
+  const percent =
+    keptShare >= 0.01
+      ? `~${Math.round(keptShare * 100)}%`
+      : keptShare >= 0.001
+        ? `~${Math.round(keptShare * 1000) / 10}%`
+        : 'under 0.1%';
+  const served = keys.join(', ');
+  const rest = [
+    ...new Set(predicates.filter((p) => p.wrapper !== 'column' || !keys.includes(p.column)).map((p) => p.text)),
+  ];
+  const kept = `${counted ? '' : "by the planner's estimate "}the whole filter keeps ${percent} of the rows`;
+  const start = `the index ${index} already leads with ${served}, and the planner chose this scan over it`;
+  if (rest.length > 0)
+    return `${start}: it expects the condition on ${served} alone, all that the index serves, to match too many rows for the index to pay off; ${kept}, with the conditions on ${rest.join(', ')}, which the index does not serve: reduce the rows read, or check the row estimates with --analyze`;
+  if (keptShare >= WIDE_FILTER)
+    return `${start}: ${kept}, too many for the index to pay off: reduce the rows read, or check the row estimates with --analyze`;
+  return `${start}, although ${kept}: check the row estimates with --analyze, and that the comparison can use the index (the same type and collation as the column)`;
 }
 
 /**

@@ -10,6 +10,20 @@ const LIMITED = 'bad: the planner expects a limit to stop the scan early, it rea
 const TOP_N = 'bad: the latest rows by an unindexed sort key (a top-N sort over the whole table)';
 
 ruleCases(rule, [
+  // An index leads with the tenant, which matches 60% of the rows: the share kept is the whole
+  // filter's, and the suggestion says that the rest of it is what the index does not serve.
+  {
+    fixture: 'tenant',
+    statement: "bad: a search of a large tenant's invoices, the index serves the tenant only",
+    expect: [{ messageId: 'selective', severity: 'error' }],
+    suggestion:
+      /^the index invoices_tenant_issued_idx already leads with tenant_id, and the planner chose this scan over it: it expects the condition on tenant_id alone, all that the index serves, to match too many rows for the index to pay off; by the planner's estimate the whole filter keeps ~1% of the rows, with the conditions on customer_name, which the index does not serve: /,
+  },
+  {
+    fixture: 'tenant',
+    statement: "ok: a large tenant's invoices before a date, through the index on both",
+    expect: [],
+  },
   {
     fixture: 'scan',
     statement: 'bad: selective filter on an unindexed column',
@@ -276,7 +290,7 @@ describe('seq-scan-large-table: the index it proposes', () => {
     };
     const existing = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === statement)!.findings[0]!;
     expect(existing.suggestion).toBe(
-      'the index events_kind_idx already leads with kind, and the planner chose this scan over it (the filter keeps ~25% of the rows): reduce the rows read, or check the row estimates with --analyze',
+      "the index events_kind_idx already leads with kind, and the planner chose this scan over it: by the planner's estimate the whole filter keeps ~25% of the rows, too many for the index to pay off: reduce the rows read, or check the row estimates with --analyze",
     );
   });
 });
