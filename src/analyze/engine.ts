@@ -8,7 +8,7 @@
  * engine reads comments from the statement text in the report and from the SQL the client sent.
  */
 import type { Finding, Severity } from '../model/finding.js';
-import type { PlanNode } from '../model/plan.js';
+import type { PlanMode, PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report, SuppressedFinding } from '../model/report.js';
 import type { ResolvedRules } from '../config/config.js';
 import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
@@ -276,17 +276,85 @@ function timeAsContext(
 
 /**
  * What a timing finding suggests when no other finding says why the statement is slow: where its
- * plan spends, or how to get a plan that says more.
+ * plan spends, or how to get a plan that says more. The words follow how the plan was made.
  */
 function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
   if (!query.plan)
     return `no plan was captured for it${query.planNote ? ` (${query.planNote})` : ''}: no rule could say why`;
   const node = nodeLabel(costliestNode(query.plan.root));
-  return query.plan.mode === 'analyze'
-    ? `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`
-    : analyzeAsked
-      ? `no rule explains its time from the generic plan, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: see the run's warnings)`
-      : `no rule explains its time from the generic plan, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
+  if (query.plan.mode === 'analyze')
+    return `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`;
+  const plan = PLAN_WORDS[query.plan.mode];
+  return analyzeAsked
+    ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: see the run's warnings)`
+    : `no rule explains its time from ${plan}, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
+}
+
+/** How a plan that was not analyzed was made, for the timing findings' words. */
+const PLAN_WORDS: Readonly<Record<Exclude<PlanMode, 'analyze'>, string>> = {
+  literal: 'its plan (made with the statement as written)',
+  params: "its plan (made with the parameters of the replay's slowest call)",
+  generic: 'the generic plan (the parameter values were unknown)',
+};
+
+/**
+ * After index advice: a statement that a timing rule flags at warning or above, because no other
+ * finding of that severity says why it is slow, may have a finding below it (info: a scan that was
+ * only context) whose index advice was validated, a cut of the statement's plan cost by half or
+ * more. That finding is then the explanation: it is raised to the timing finding's severity (never
+ * above its own rule's configured severity), naming the timing rule in `evidence.raisedBy`, and the
+ * timing findings become its context (info, `explainedBy`), pointing to the fix. The warning moves
+ * from the symptom to the cause; the statement's count of warnings stays the same. When the rule's
+ * configured severity is info, it stays info, and the timing finding points to its fix.
+ *
+ * Run after `adviseReport` (and `mergeSameFixes`), with the rule settings the rules ran with.
+ */
+export function explainTimeByAdvice(report: Report, settings: Omit<RuleSettings, 'statements'> = {}): Report {
+  const registry = settings.registry ?? RULES;
+  const configured = (id: string) =>
+    settings.rules?.[id]?.severity ?? registry.find((r) => r.id === id)?.severity ?? 'info';
+  const timing = timingRules(registry, settings.rules);
+  return {
+    ...report,
+    queries: report.queries.map((query) => {
+      const lead = query.findings.find((f) => timing.has(f.rule) && f.severity !== 'info');
+      const fix = query.findings
+        .filter((f) => !timing.has(f.rule) && f.advice !== undefined)
+        .sort((a, b) => b.advice!.improvement - a.advice!.improvement)[0];
+      if (!lead || !fix?.advice) return query;
+      const ceiling = configured(fix.rule);
+      const raised = ORDER[ceiling] > ORDER[lead.severity] ? ceiling : lead.severity;
+      const explains = ORDER[raised] < ORDER.info;
+      const { advice } = fix;
+      const pointer =
+        `${explains ? '' : `no finding at warning or above explains its time, but `}${fix.rule}${fix.relation ? ` on ${fix.relation}` : ''}` +
+        `${explains ? '' : ' (info)'} has a validated index that lowers its plan cost from ${advice.costBefore.toFixed(0)} to ` +
+        `${advice.costAfter.toFixed(0)} (${Math.floor(advice.improvement * 100)}%): ${advice.sql}`;
+      const findings = query.findings.map((f): Finding => {
+        if (f === fix && ORDER[raised] < ORDER[f.severity])
+          return { ...f, severity: raised, evidence: { ...f.evidence, raisedBy: lead.rule } };
+        if (!timing.has(f.rule)) return f;
+        if (!explains) return f === lead ? { ...f, suggestion: pointer } : f;
+        return {
+          ...f,
+          severity: 'info',
+          suggestion: pointer,
+          evidence: { ...f.evidence, explainedBy: fix.rule },
+        };
+      });
+      findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
+      return { ...query, findings };
+    }),
+  };
+}
+
+/** Timing rules whose severity the configuration left as it is (a changed one keeps its severity). */
+function timingRules(registry: readonly AnyRule[], resolved: ResolvedRules | undefined): Set<string> {
+  return new Set(
+    registry
+      .filter((r) => r.category === 'time' && (resolved?.[r.id]?.severity ?? r.severity) === r.severity)
+      .map((r) => r.id),
+  );
 }
 
 /**
@@ -327,11 +395,7 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
     return query.relations.map((name) => byName.get(name)).find((r) => r?.table === rel) ?? relation(rel);
   };
   const known = new Set(registry.map((r) => r.id));
-  const timing = new Set(
-    registry
-      .filter((r) => r.category === 'time' && (resolved?.[r.id]?.severity ?? r.severity) === r.severity)
-      .map((r) => r.id),
-  );
+  const timing = timingRules(registry, resolved);
   const warnings = new Set(report.warnings);
 
   const queries = report.queries.map((query): QueryReport => {

@@ -8,7 +8,7 @@ import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type W
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
-import { applyRules, mergeSameFixes } from '../analyze/engine.js';
+import { applyRules, explainTimeByAdvice, mergeSameFixes } from '../analyze/engine.js';
 import type { ResolvedRules } from '../config/config.js';
 import { adviseReport } from '../advise/advise.js';
 import { interruptible } from '../target/interruptible.js';
@@ -229,12 +229,15 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   } catch (error) {
     if (!interrupted()) throw error;
   }
-  if (advised && !interrupted()) return mergeSameFixes(advised);
+  // After advice: a validated index can be what explains a slow statement's time.
+  const settle = (report: Report) =>
+    explainTimeByAdvice(mergeSameFixes(report), input.analysis.rules ? { rules: input.analysis.rules } : {});
+  if (advised && !interrupted()) return settle(advised);
   // Interrupted during index advice: advice stops at the interrupt and keeps what was validated
   // before it (a candidate cut short is not judged, so it never reads as refused by the planner).
   await session?.cancelled;
   const reason = String(signal!.reason ?? 'interrupted');
-  const kept = advised ? mergeSameFixes(advised) : analyzed;
+  const kept = advised ? settle(advised) : analyzed;
   return {
     ...kept,
     run: { ...kept.run, complete: false, interruptedBy: reason },

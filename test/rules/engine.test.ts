@@ -1,6 +1,12 @@
 /** The rule engine over a captured report: severities, suppression comments, robustness. Pure. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { applyRules, findingsAtLeast, ignoreDirectives, mergeSameFixes } from '../../src/analyze/engine.js';
+import {
+  applyRules,
+  explainTimeByAdvice,
+  findingsAtLeast,
+  ignoreDirectives,
+  mergeSameFixes,
+} from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { resolveRules } from '../../src/config/config.js';
 import { defineRule } from '../../src/rules/define.js';
@@ -175,8 +181,9 @@ describe('timing findings as context', () => {
     const own = bySource(alone, 'bad: selective filter on an unindexed column').findings;
     expect(own.map((f) => f.severity)).toEqual(['warning']);
     expect(own[0]!.suggestion).not.toContain('see the plan findings');
+    // The plan was made with the replay's parameters: the words say so, not "the generic plan".
     expect(own[0]!.suggestion).toMatch(
-      /^no rule explains its time from the generic plan, whose costliest node is Seq Scan on events/,
+      /^no rule explains its time from its plan \(made with the parameters of the replay's slowest call\), whose costliest node is Seq Scan on events/,
     );
   });
 
@@ -254,5 +261,73 @@ describe('mergeSameFixes', () => {
     expect(merged[0]!.suggestion).toContain('-- or: compare the bare column');
     // Statements without such a pair are left as they were.
     expect(mergeSameFixes(report).queries).toEqual(report.queries);
+  });
+});
+
+describe('explainTimeByAdvice', () => {
+  const WHOLE = 'note: aggregate over the whole table';
+  /** The slow aggregate over the whole table, its scan given a validated index by advice. */
+  const advised = (rules = resolveRules({})) => {
+    const fixture = scan();
+    const slow = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) => (q.source === WHOLE ? { ...q, meanMs: 500 } : q)),
+    };
+    const report = applyRules(slow, { rules, statements: fixture.statements });
+    const advice = {
+      sql: 'CREATE INDEX CONCURRENTLY events_kind_idx ON public.events (kind);',
+      method: 'rollback-build' as const,
+      costBefore: 46705,
+      costAfter: 253,
+      improvement: 0.995,
+    };
+    return {
+      rules,
+      report: {
+        ...report,
+        queries: report.queries.map((q) =>
+          q.source === WHOLE
+            ? {
+                ...q,
+                findings: q.findings.map((f) =>
+                  f.rule === 'seq-scan-large-table' ? { ...f, advice, suggestion: advice.sql } : f,
+                ),
+              }
+            : q,
+        ),
+      },
+    };
+  };
+
+  it('before advice, the timing warning of a literal plan says so, and the scan is context', () => {
+    const { report } = advised();
+    const findings = bySource(report, WHOLE).findings;
+    expect(findings.map((f) => `${f.severity} ${f.rule}`)).toEqual(['warning slow-mean', 'info seq-scan-large-table']);
+    expect(findings[0]!.suggestion).toMatch(
+      /^no rule explains its time from its plan \(made with the statement as written\), whose costliest node is /,
+    );
+  });
+
+  it('makes the finding with a validated index the explanation: raised to the timing warning, which becomes its context', () => {
+    const { report, rules } = advised();
+    const findings = bySource(explainTimeByAdvice(report, { rules }), WHOLE).findings;
+    expect(findings.map((f) => `${f.severity} ${f.rule}`)).toEqual(['warning seq-scan-large-table', 'info slow-mean']);
+    expect(findings[0]!.evidence.raisedBy).toBe('slow-mean');
+    expect(findings[1]!.evidence.explainedBy).toBe('seq-scan-large-table');
+    expect(findings[1]!.suggestion).toBe(
+      'seq-scan-large-table on public.events has a validated index that lowers its plan cost from 46705 to 253 (99%): CREATE INDEX CONCURRENTLY events_kind_idx ON public.events (kind);',
+    );
+    // Statements without advice are left as they were.
+    const others = (r: typeof report) => r.queries.filter((q) => q.source !== WHOLE);
+    expect(others(explainTimeByAdvice(report, { rules }))).toEqual(others(report));
+  });
+
+  it("never raises a finding above its rule's configured severity: the timing warning points to its fix", () => {
+    const { report, rules } = advised(resolveRules({ 'seq-scan-large-table': 'info' }));
+    const findings = bySource(explainTimeByAdvice(report, { rules }), WHOLE).findings;
+    expect(findings.map((f) => `${f.severity} ${f.rule}`)).toEqual(['warning slow-mean', 'info seq-scan-large-table']);
+    expect(findings[0]!.suggestion).toMatch(
+      /^no finding at warning or above explains its time, but seq-scan-large-table on public\.events \(info\) has a validated index that lowers its plan cost from 46705 to 253/,
+    );
   });
 });
