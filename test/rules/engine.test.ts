@@ -9,6 +9,7 @@ import {
 } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { resolveRules } from '../../src/config/config.js';
+import type { QueryReport } from '../../src/model/report.js';
 import { defineRule } from '../../src/rules/define.js';
 import { RULES } from '../../src/rules/index.js';
 import seqScan from '../../src/rules/seq-scan-large-table.js';
@@ -318,7 +319,7 @@ describe('explainTimeByAdvice', () => {
       'seq-scan-large-table on public.events has a validated index that lowers its plan cost from 46705 to 253 (99%): CREATE INDEX CONCURRENTLY events_kind_idx ON public.events (kind);',
     );
     // Statements without advice are left as they were.
-    const others = (r: typeof report) => r.queries.filter((q) => q.source !== WHOLE);
+    const others = (r: { readonly queries: readonly QueryReport[] }) => r.queries.filter((q) => q.source !== WHOLE);
     expect(others(explainTimeByAdvice(report, { rules }))).toEqual(others(report));
   });
 
