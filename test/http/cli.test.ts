@@ -86,10 +86,28 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     - har: loans.har
 `,
       );
+      // Without --database-url the database comes first, and the same error names the write routes
+      // that --allow-writes would be needed for next.
       const har = await runCli(['run', path, '--no-budget', '--out', join(dir, 'har-writes.json')]);
       expect(har.code).toBe(2);
-      expect(har.stderr).toMatch(
-        /^querygate: error: 2 route\(s\) send write requests to a running application \(baseUrl\), .*"loans\.har: POST \/api\/loans" \(POST \/api\/loans\), "loans\.har: DELETE \/api\/loans\/\{loanId\}" \(DELETE \/api\/loans\/\{loanId\}\); pass --allow-writes/m,
+      expect(har.stderr.split('\n')[0]).toMatch(
+        /^querygate: error: the application at http:\/\/127\.0\.0\.1:\d+ is already running and uses a database of its own/,
+      );
+      expect(har.stderr.split('\n')[1]).toMatch(
+        /^also: 2 route\(s\) send write requests to a running application \(baseUrl\), .*"loans\.har: POST \/api\/loans" \(POST \/api\/loans\), "loans\.har: DELETE \/api\/loans\/\{loanId\}" \(DELETE \/api\/loans\/\{loanId\}\); pass --allow-writes/,
+      );
+      const refused = await runCli([
+        'run',
+        path,
+        '--database-url',
+        url,
+        '--no-budget',
+        '--out',
+        join(dir, 'har-writes.json'),
+      ]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(
+        /^querygate: error: 2 route\(s\) send write requests to an external database, .*"loans\.har: POST \/api\/loans" \(POST \/api\/loans\), .*; pass --allow-writes/,
       );
       const seen = (await (await fetch(`http://127.0.0.1:${port}/__seen`)).json()) as unknown[];
       expect(seen).toEqual([]);
@@ -166,6 +184,23 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const scenario = await runCli(['run', path, '--no-budget', '--out', out]);
     expect(scenario.code).toBe(2);
     expect(scenario.stderr.trim()).toBe(expected);
+    // With a write route too: the missing database first, and the write route in the same error,
+    // not one refusal after the other.
+    const writes = await runCli([
+      'run',
+      fixture('shop.yaml'),
+      '--base-url',
+      `http://127.0.0.1:${port}`,
+      '--no-budget',
+      '--out',
+      out,
+    ]);
+    expect(writes.code).toBe(2);
+    expect(writes.stderr.trim()).toBe(
+      `${expected}\nalso: 1 route(s) send write requests to a running application (baseUrl), whose changes are ` +
+        'committed and cannot be rolled back: "ship order" (POST /orders/{id}/ship); pass --allow-writes to replay ' +
+        'them anyway, or leave them out (imports: methods: [GET, HEAD])',
+    );
     expect(existsSync(out)).toBe(false);
   });
 

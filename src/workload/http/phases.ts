@@ -91,15 +91,24 @@ export function writesOutliveRun(workload: HttpWorkload, databaseUrl: string | u
  * writes, and unlike SQL replay querygate has no transaction around them to roll back.
  */
 export function checkWriteRoutes(workload: HttpWorkload, databaseUrl: string | undefined, allowWrites: boolean): void {
-  if (allowWrites || !writesOutliveRun(workload, databaseUrl)) return;
+  const refusal = writesRefusal(workload, databaseUrl, allowWrites);
+  if (refusal) throw new InputError('WRITES_REFUSED', refusal);
+}
+
+/** Why write routes are refused (WRITES_REFUSED), or undefined when they are not. */
+function writesRefusal(
+  workload: HttpWorkload,
+  databaseUrl: string | undefined,
+  allowWrites: boolean,
+): string | undefined {
+  if (allowWrites || !writesOutliveRun(workload, databaseUrl)) return undefined;
   const writes = writeRoutes(workload);
-  if (writes.length === 0) return;
+  if (writes.length === 0) return undefined;
   const target = databaseUrl !== undefined ? 'an external database' : 'a running application (baseUrl)';
-  throw new InputError(
-    'WRITES_REFUSED',
+  return (
     `${writes.length} route(s) send write requests to ${target}, whose changes are committed and cannot be rolled back: ` +
-      `${writes.map(describeRoute).join(', ')}; pass --allow-writes to replay them anyway, or leave them out ` +
-      `(imports: methods: [GET, HEAD])`,
+    `${writes.map(describeRoute).join(', ')}; pass --allow-writes to replay them anyway, or leave them out ` +
+    `(imports: methods: [GET, HEAD])`
   );
 }
 
@@ -108,16 +117,29 @@ const describeRoute = (r: HttpRoute) => `"${r.name}" (${r.method} ${r.path})`;
 /**
  * Refuses a running application (`baseUrl` without `app`) on the embedded database: the application
  * uses a database of its own, which querygate cannot know, and would measure an empty database the
- * load never reaches (an empty report that passes every gate).
+ * load never reaches (an empty report that passes every gate). Write routes that would be refused
+ * next are named in the same error, so that one attempt tells both.
  */
-export function checkAppDatabase(workload: HttpWorkload, databaseUrl: string | undefined): void {
+export function checkAppDatabase(workload: HttpWorkload, databaseUrl: string | undefined, allowWrites = true): void {
   if (workload.app !== undefined || databaseUrl !== undefined) return;
+  const writes = writesRefusal(workload, databaseUrl, allowWrites);
   throw new InputError(
     'DATABASE_URL_REQUIRED',
     `the application at ${workload.baseUrl ?? 'baseUrl'} is already running and uses a database of its own, ` +
       `which querygate cannot know: pass that database with --database-url (or DATABASE_URL); without it ` +
       `querygate would measure an empty embedded database that the load never reaches`,
+    writes ? [`also: ${writes}`] : [],
   );
+}
+
+/**
+ * The checks before anything is started or sent, the more fundamental first: the database of a
+ * running application (DATABASE_URL_REQUIRED, which names refused write routes too), then write
+ * routes (WRITES_REFUSED).
+ */
+export function checkHttpTarget(workload: HttpWorkload, databaseUrl: string | undefined, allowWrites: boolean): void {
+  checkAppDatabase(workload, databaseUrl, allowWrites);
+  checkWriteRoutes(workload, databaseUrl, allowWrites);
 }
 
 export const DEFAULT_MAX_FAILURE_SHARE = 0.5;
@@ -130,8 +152,7 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 /** Starts (or connects to) the target, runs the HTTP workload and returns the report. */
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
   // Before any database or application is started.
-  checkWriteRoutes(options.workload, options.databaseUrl, options.allowWrites ?? false);
-  checkAppDatabase(options.workload, options.databaseUrl);
+  checkHttpTarget(options.workload, options.databaseUrl, options.allowWrites ?? false);
   return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
 }
 
@@ -145,8 +166,7 @@ interface PhaseRecord {
 export async function runHttpOnTarget(target: Target, options: HttpRunOptions): Promise<Report> {
   const { workload } = options;
   const external = target.kind === 'external' ? target.url : undefined;
-  checkWriteRoutes(workload, external, options.allowWrites ?? false);
-  checkAppDatabase(workload, external);
+  checkHttpTarget(workload, external, options.allowWrites ?? false);
   const step = options.onStep ?? (() => undefined);
   const warnings: string[] = [...workload.warnings];
   const writes = writesOutliveRun(workload, external) ? writeRoutes(workload) : [];
