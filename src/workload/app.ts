@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { freePort } from '../target/port.js';
+import { acceptsConnections, freePort, portInUse } from '../target/port.js';
 import { EnvironmentError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 import { killGroup, trackGroup, untrackGroup } from './process-group.js';
@@ -39,9 +39,16 @@ export interface StartAppOptions {
   readonly signal?: AbortSignal;
   /** Receives each line the application prints. */
   readonly onOutput?: (line: string) => void;
+  /** Where the load will be sent (`http.baseUrl`), when not at the application's own port: nothing may answer there before it starts. */
+  readonly loadUrl?: string;
 }
 
 const TAIL_LINES = 20;
+/**
+ * How long the process must stay alive after its first 2xx on `ready`: one that exits at once
+ * (it could not listen, EADDRINUSE; it crashed right after answering) gets no load.
+ */
+const READY_SETTLE_MS = 500;
 
 /** `exited with code 1` / `was killed by SIGKILL`. */
 export function describeExit(exit: AppExit): string {
@@ -53,9 +60,30 @@ export function commandText(command: string | readonly string[]): string {
   return redactSecrets(typeof command === 'string' ? command : command.join(' '));
 }
 
+/** The URL polled until it answers 2xx: `ready` as given when absolute, else below `baseUrl`. */
+function readyUrlOf(app: HttpApp, baseUrl: string): string {
+  return /^https?:\/\//.test(app.ready) ? app.ready : `${baseUrl}${app.ready.startsWith('/') ? '' : '/'}${app.ready}`;
+}
+
+/**
+ * Checks, before anything is started (a database, setup files that may run for minutes), that no
+ * other process listens where querygate will look for the application: its fixed port, an absolute
+ * ready URL, `loadUrl`. startApp checks again right before it starts the process (see
+ * checkNothingListens).
+ */
+export async function checkAppEndpoints(app: HttpApp, loadUrl?: string): Promise<void> {
+  const fixed = app.port === 'auto' ? undefined : app.port;
+  const readyUrl =
+    fixed !== undefined || /^https?:\/\//.test(app.ready) ? readyUrlOf(app, `http://127.0.0.1:${fixed}`) : undefined;
+  await checkNothingListens(fixed, readyUrl, loadUrl);
+}
+
 /** Starts the application and waits until it is ready; throws APP_START_FAILED with its last output otherwise. */
 export async function startApp(app: HttpApp, options: StartAppOptions): Promise<RunningApp> {
   const port = app.port === 'auto' ? await freePort() : app.port;
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const readyUrl = readyUrlOf(app, baseUrl);
+  await checkNothingListens(app.port === 'auto' ? undefined : port, readyUrl, options.loadUrl);
   const env = { ...process.env, ...app.env, DATABASE_URL: options.databaseUrl, PORT: String(port) };
   const text = commandText(app.command);
   // detached: its own process group, so that stopping it also stops what a shell command started.
@@ -120,10 +148,6 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
     return stopping;
   };
 
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const readyUrl = /^https?:\/\//.test(app.ready)
-    ? app.ready
-    : `${baseUrl}${app.ready.startsWith('/') ? '' : '/'}${app.ready}`;
   const handle: RunningApp = { baseUrl, port, pid, exited, exit: () => exitState, outputTail: () => [...tail], stop };
   try {
     await waitUntilReady(readyUrl, {
@@ -131,6 +155,18 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
       exited,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    // The answer may have come from the application's last breath, or from another process that
+    // took its port meanwhile: the process querygate started must still be running a moment later.
+    if (!options.signal?.aborted) {
+      await Promise.race([exited, new Promise((r) => setTimeout(r, READY_SETTLE_MS))]);
+      if (exitState) {
+        throw new EnvironmentError(
+          'APP_START_FAILED',
+          `the application ${describeExit(exitState)} right after GET ${readyUrl} answered 2xx: ` +
+            'either it stopped at once, or another process answered in its place; no load was sent',
+        );
+      }
+    }
   } catch (error) {
     await stop();
     if (spawnError) {
@@ -153,6 +189,60 @@ export async function startApp(app: HttpApp, options: StartAppOptions): Promise<
     throw error;
   }
   return handle;
+}
+
+/**
+ * Before the application starts, nothing may listen where querygate will look for it: at its fixed
+ * port, at the ready URL, at the URL the load goes to. Otherwise the ready check passes on the other
+ * process's answer (while the application fails to listen, EADDRINUSE, or listens elsewhere), and
+ * the load, write routes included, goes to that process and to whatever database it uses.
+ */
+async function checkNothingListens(
+  fixedPort: number | undefined,
+  readyUrl: string | undefined,
+  loadUrl?: string,
+): Promise<void> {
+  // What the other process answers where querygate would poll (it is polled anyway): a GET of
+  // the ready URL only, never of the load's URL.
+  const answer = async (url: string | undefined) => {
+    if (url === undefined || url !== readyUrl) return '';
+    const probe = await probeUrl(url);
+    return probe.status !== undefined ? ` (GET ${url} answers HTTP ${probe.status})` : '';
+  };
+  const onPort = (url: string | undefined) => {
+    const endpoint = url === undefined ? undefined : endpointOf(url);
+    return endpoint?.local === true && endpoint.port === fixedPort;
+  };
+  if (fixedPort !== undefined && ((await acceptsConnections('127.0.0.1', fixedPort)) || (await portInUse(fixedPort)))) {
+    throw new EnvironmentError(
+      'APP_START_FAILED',
+      `port ${fixedPort} (http.app.port) is already in use: another process listens on it` +
+        `${onPort(readyUrl) ? await answer(readyUrl) : ''}; querygate would take that ` +
+        'process for the application, whose own listen fails, and send it the load, writes included: stop that ' +
+        'process, or give the application another port (port: auto picks a free one)',
+    );
+  }
+  for (const url of [readyUrl, loadUrl]) {
+    if (url === undefined || onPort(url)) continue;
+    const { host, port } = endpointOf(url);
+    if (await acceptsConnections(host, port)) {
+      throw new EnvironmentError(
+        'APP_START_FAILED',
+        `another process already listens at ${new URL(url).origin}, before the application was started` +
+          `${await answer(url)}; querygate cannot tell its answers from the application's, and would send it the ` +
+          'load, writes included: stop that process, or make http.app.ready and http.baseUrl name where only the ' +
+          'application listens',
+      );
+    }
+  }
+}
+
+/** The host and port a URL connects to; `local` for the loopback addresses. */
+function endpointOf(url: string): { host: string; port: number; local: boolean } {
+  const parsed = new URL(url);
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = parsed.port ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80;
+  return { host, port, local: ['127.0.0.1', 'localhost', '::1'].includes(host) };
 }
 
 export interface ReadyOptions {

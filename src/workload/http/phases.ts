@@ -24,7 +24,15 @@ import { prepareDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
 import type { Target } from '../../target/target.js';
 import { withTarget } from '../../run/with-target.js';
-import { checkReachable, commandText, describeExit, startApp, type AppExit, type RunningApp } from '../app.js';
+import {
+  checkAppEndpoints,
+  checkReachable,
+  commandText,
+  describeExit,
+  startApp,
+  type AppExit,
+  type RunningApp,
+} from '../app.js';
 import { createRandom } from '../generators.js';
 import { runPhase, type PhaseResult } from './autocannon.js';
 import { compileRoute, type CompiledRoute } from './template.js';
@@ -153,6 +161,7 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
   // Before any database or application is started.
   checkHttpTarget(options.workload, options.databaseUrl, options.allowWrites ?? false);
+  if (options.workload.app) await checkAppEndpoints(options.workload.app, options.workload.baseUrl);
   return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
 }
 
@@ -167,6 +176,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   const { workload } = options;
   const external = target.kind === 'external' ? target.url : undefined;
   checkHttpTarget(workload, external, options.allowWrites ?? false);
+  // Before the setup files, which may run for minutes: the application could not start anyway.
+  if (workload.app) await checkAppEndpoints(workload.app, workload.baseUrl);
   const step = options.onStep ?? (() => undefined);
   const warnings: string[] = [...workload.warnings];
   const writes = writesOutliveRun(workload, external) ? writeRoutes(workload) : [];
@@ -188,6 +199,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       step(`starting the application: ${commandText(workload.app.command)}`);
       app = await startApp(workload.app, {
         databaseUrl: target.url,
+        ...(workload.baseUrl ? { loadUrl: workload.baseUrl } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onAppOutput ? { onOutput: options.onAppOutput } : {}),
       });
