@@ -41,6 +41,7 @@ export type EnvironmentErrorCode =
   | 'APP_EXITED'
   | 'APP_FAILING'
   | 'COMMAND_FAILED'
+  | 'NOTHING_RECORDED'
   | 'OUTPUT_WRITE_FAILED';
 
 export type ErrorCode = InputErrorCode | EnvironmentErrorCode;

@@ -250,6 +250,16 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   };
 }
 
+/**
+ * True when a run that completed has no statement at all: pg_stat_statements recorded nothing in
+ * the target database, so the load never reached it (an application or a command using a database of
+ * its own). For load querygate does not send itself (HTTP replay, `capture`) the measurement is void;
+ * a SQL replay always reaches the database it connects to.
+ */
+export function recordedNothing(report: Report): boolean {
+  return report.run.complete && report.queries.length === 0;
+}
+
 /** Each statement learns which routes run it and how often per request (HTTP runs). */
 function attachRoutes(queries: QueryReport[], routes: readonly RouteReport[]): QueryReport[] {
   return queries.map((q) => {

@@ -9,7 +9,7 @@ import { takeSnapshot } from '../capture/statements.js';
 import { EnvironmentError, RunFailedError } from '../errors.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { SetupFile } from '../model/workload.js';
-import { finalizeReport, type AnalysisOptions } from '../run/finalize.js';
+import { finalizeReport, recordedNothing, type AnalysisOptions } from '../run/finalize.js';
 import { prepareDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
@@ -154,6 +154,20 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (failed) throw new RunFailedError('COMMAND_FAILED', `the command ${describeExit(exit)}: ${text}`, report);
+    if (recordedNothing(report)) {
+      throw new RunFailedError(
+        'NOTHING_RECORDED',
+        `pg_stat_statements recorded no statement in database "${target.info.database}" while the command ran ` +
+          `(${text}): the load did not reach this database, and the measurement is void`,
+        report,
+        [
+          target.kind === 'embedded'
+            ? 'hint: the command got DATABASE_URL of the embedded database querygate started; load that goes ' +
+              'through an application with a database of its own needs that database, with --database-url'
+            : 'hint: pass the database the load reaches as --database-url',
+        ],
+      );
+    }
     return report;
   } finally {
     await control.close();

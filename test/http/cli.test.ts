@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/target/port.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
-import { scratchDatabase, withSession } from '../support/db.js';
+import { createTestDatabase, scratchDatabase, withSession } from '../support/db.js';
 import { validateReport } from '../support/report-schema.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -70,7 +70,13 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     // before a single request is sent.
     const port = await freePort();
     const app = spawn(process.execPath, [fixture('test-app.mjs')], {
-      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      env: {
+        ...process.env,
+        MODE: 'ok',
+        PORT: String(port),
+        DATABASE_URL: url,
+        QUERY: 'SELECT count(*) FROM pg_class',
+      },
       stdio: 'ignore',
     });
     try {
@@ -283,7 +289,13 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   it('an access log against a running application: reads only, says what it skipped and why', async () => {
     const port = await freePort();
     const app = spawn(process.execPath, [fixture('test-app.mjs')], {
-      env: { ...process.env, MODE: 'ok', PORT: String(port) },
+      env: {
+        ...process.env,
+        MODE: 'ok',
+        PORT: String(port),
+        DATABASE_URL: url,
+        QUERY: 'SELECT count(*) FROM pg_class',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
@@ -318,6 +330,67 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       ).toBe(true);
     } finally {
       app.kill();
+    }
+  });
+
+  it('a run whose database recorded no statement: report written, exit 3 (NOTHING_RECORDED); a route without statements is fine', async () => {
+    // The application uses its own database; --database-url names another one, which the load never reaches.
+    const other = await createTestDatabase('http_cli_other');
+    const port = await freePort();
+    const app = spawn(process.execPath, [fixture('test-app.mjs')], {
+      env: {
+        ...process.env,
+        MODE: 'ok',
+        PORT: String(port),
+        DATABASE_URL: url,
+        QUERY: 'SELECT count(*) FROM pg_class',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await once(app.stdout!, 'data');
+      const path = join(dir, 'reads.yaml');
+      writeFileSync(
+        path,
+        `http:\n  routes:\n    - { name: books, path: /books }\n    - { name: logo, path: /static/logo }\n  load: { connections: 2, requests: 30 }\n`,
+      );
+      const out = join(dir, 'wrong-db.json');
+      const run = (databaseUrl: string) =>
+        runCli([
+          'run',
+          path,
+          '--base-url',
+          `http://127.0.0.1:${port}`,
+          '--database-url',
+          databaseUrl,
+          '--no-budget',
+          '-q',
+          '--out',
+          out,
+        ]);
+      const wrong = await run(other);
+      expect(wrong.stderr).not.toMatch(NO_STACK);
+      expect(wrong.code).toBe(3);
+      expect(wrong.stderr).toContain(`report written to ${out}\n`);
+      expect(wrong.stderr).toMatch(
+        new RegExp(
+          `querygate: error: pg_stat_statements recorded no statement in database "${new URL(other).pathname.slice(1)}" during the run, ` +
+            `although the routes got \\d+ response\\(s\\): the load does not reach this database, and the measurement is void\n` +
+            `hint: --database-url must name the database that the application at http://127\\.0\\.0\\.1:${port} uses\n`,
+        ),
+      );
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+      expect(report.queries).toEqual([]);
+      expect(report.routes.map((r: { requests: number }) => r.requests)).toEqual([30, 30]);
+
+      // The right database: one route runs a statement per request, the other none, and that is fine.
+      const right = await run(url);
+      expect(right.code, right.stderr).toBe(0);
+      const ok = JSON.parse(readFileSync(out, 'utf8'));
+      expect(ok.routes.map((r: { statementsPerRequest: number }) => r.statementsPerRequest)).toEqual([1, 0]);
+    } finally {
+      app.kill('SIGKILL');
     }
   });
 
@@ -410,11 +483,19 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(existsSync(out)).toBe(true);
   });
 
-  it('capture on the embedded database that records nothing says that the load may need --database-url', async () => {
+  it('capture of a command that reaches no database: report written, exit 3 (NOTHING_RECORDED), naming --database-url', async () => {
     const out = join(dir, 'capture-empty.json');
     const result = await runCli(['capture', '--no-budget', '-q', '--out', out, '--', process.execPath, '-e', '']);
-    expect(result.code, result.stderr).toBe(0);
-    const report = JSON.parse(readFileSync(out, 'utf8')) as { warnings: string[] };
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toContain(`report written to ${out}\n`);
+    expect(result.stderr).toContain(
+      `querygate: error: pg_stat_statements recorded no statement in database "querygate" while the command ran ` +
+        `(${process.execPath} -e ): the load did not reach this database, and the measurement is void\n` +
+        'hint: the command got DATABASE_URL of the embedded database querygate started; load that goes through an ' +
+        'application with a database of its own needs that database, with --database-url',
+    );
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { warnings: string[]; run: { complete: boolean } };
+    expect(report.run.complete).toBe(true);
     expect(report.warnings.find((w) => w.startsWith('pg_stat_statements recorded no statement'))).toMatch(
       /is the load reaching this database\? It is the embedded database querygate started: load that reaches a database of its own \(through an application\) needs that database, with --database-url$/,
     );

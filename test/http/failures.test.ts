@@ -262,11 +262,29 @@ describe('HTTP replay when the application misbehaves', () => {
     );
   });
 
+  it('an application that never uses the database it was started with: NOTHING_RECORDED with the report', async () => {
+    // It answers 200 to everything and runs no statement: thousands of 2xx, nothing measured.
+    const error = await failure(runHttpWorkload({ workload: workload({ app: app('ok') }), databaseUrl: url }));
+    expect(error).toBeInstanceOf(RunFailedError);
+    expect(error).toMatchObject({ code: 'NOTHING_RECORDED', kind: 'environment' });
+    expect(error.message).toBe(
+      `pg_stat_statements recorded no statement in database "${new URL(url).pathname.slice(1)}" during the run, ` +
+        'although the routes got 50 response(s): the load does not reach this database, and the measurement is void',
+    );
+    expect(error.details).toEqual([
+      'hint: the application was started with DATABASE_URL of the target database: it must connect with it, not with a database of its own',
+    ]);
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(true);
+    expect(report.routes![0]).toMatchObject({ requests: 50, statementsPerRequest: 0 });
+  });
+
   it('the warning for non-2xx responses tells server errors from client errors, with the status codes', async () => {
     const report = await runHttpWorkload({
       workload: workload(
         {
-          app: app('ok'),
+          // Each request runs a statement: a run that records none fails (NOTHING_RECORDED).
+          app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
           routes: [
             {
               name: 'some fail',

@@ -19,7 +19,7 @@ import {
 import { InputError, RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { finalizeReport, type AnalysisOptions } from '../../run/finalize.js';
+import { finalizeReport, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
 import { prepareDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
 import type { Target } from '../../target/target.js';
@@ -357,6 +357,22 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
           failing.slice(1).map((r) => `  ${describe(r)}`),
         );
       }
+    }
+    if (recordedNothing(report)) {
+      const responses = routes.reduce((s, r) => s + r.requests, 0);
+      throw new RunFailedError(
+        'NOTHING_RECORDED',
+        `pg_stat_statements recorded no statement in database "${target.info.database}" during the run, ` +
+          `although the routes got ${responses} response(s): the load does not reach this database, and the ` +
+          'measurement is void',
+        report,
+        [
+          app
+            ? `hint: the application was started with DATABASE_URL of ${target.kind === 'embedded' ? 'the embedded database querygate started' : 'the target database'}: ` +
+              'it must connect with it, not with a database of its own'
+            : `hint: --database-url must name the database that the application at ${baseUrl} uses`,
+        ],
+      );
     }
     return report;
   } finally {
