@@ -322,7 +322,18 @@ describe('HTTP replay when the application misbehaves', () => {
   it('stops the application after the run, and an interrupt returns an incomplete report', async () => {
     const port = await freePort();
     const controller = new AbortController();
-    setTimeout(() => controller.abort('interrupted by SIGINT'), 1500);
+    // Interrupt once the load is under way (a busy machine may take seconds to start the application).
+    void (async () => {
+      for (let i = 0; i < 600; i++) {
+        const counts = await fetch(`http://127.0.0.1:${port}/__counts`).then(
+          (r) => r.json() as Promise<Record<string, number>>,
+          () => ({}) as Record<string, number>,
+        );
+        if ((counts['/x'] ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      setTimeout(() => controller.abort('interrupted by SIGINT'), 300);
+    })();
     const report = await runHttpWorkload({
       workload: workload({ app: app('ok', { port }) }, { shape: { kind: 'duration', durationMs: 30_000 } }),
       databaseUrl: url,
