@@ -6,7 +6,7 @@
  */
 import { tryParse } from '../analyze/parser.js';
 import { countParams } from '../workload/load.js';
-import type { Finding, IndexAdvice } from '../model/finding.js';
+import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
 import { asServerError, type Session } from '../target/pg.js';
 import {
@@ -132,12 +132,16 @@ function suggestsIndex(suggestion: string): boolean {
   );
 }
 
+/** The fixes of a suggestion, in order (`<fix> -- or: <fix>`). */
+const fixesOf = (suggestion: string | undefined): string[] => (suggestion ? suggestion.split(FIX_OR) : []);
+
 /**
- * The validated index, and the rule's own suggestion when it is another kind of fix (a rewrite of
- * a non-sargable predicate that lets an existing index serve it needs no new index at all).
+ * The index advice chose, and the rule's own fixes of another kind (a rewrite of a non-sargable
+ * predicate that lets an existing index serve it needs no new index at all). An index the rule
+ * proposed itself, from the statement alone, gives way to this one: the suggestion names one index.
  */
 function combineSuggestions(index: string, own: string | undefined): string {
-  return own && !suggestsIndex(own) ? `${index} -- or: ${own}` : index;
+  return [index, ...fixesOf(own).filter((fix) => !suggestsIndex(fix))].join(FIX_OR);
 }
 
 /** True when the candidate's build was refused for lack of privilege: its advice stays unvalidated. */
@@ -489,9 +493,12 @@ export async function adviseDetails(
       item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))
     ) {
       // Every candidate was judged by the planner and none helps enough: an index the rule proposed
-      // is no fix, so say why instead of printing it.
-      if (finding.suggestion === undefined || suggestsIndex(finding.suggestion)) {
-        updated = { ...finding, suggestion: noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze') };
+      // is no fix, so say why instead of printing it, after the rule's fixes of another kind.
+      const own = fixesOf(finding.suggestion);
+      if (own.length === 0 || own.some(suggestsIndex)) {
+        const verdict = noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze');
+        const others = own.filter((fix) => !suggestsIndex(fix));
+        updated = { ...finding, suggestion: [...others, verdict].join(FIX_OR) };
         noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
     } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {

@@ -18,6 +18,9 @@ export interface IndexAdvice {
   readonly improvement: number;
 }
 
+/** Separates the fixes of a suggestion, in the order to try them: `<fix> -- or: <fix>`. */
+export const FIX_OR = ' -- or: ';
+
 /** One problem a rule found in one statement. A value, never an error. */
 export interface Finding {
   readonly rule: string;
@@ -31,7 +34,11 @@ export interface Finding {
   readonly nodePath?: string;
   /** The numbers that triggered the finding. */
   readonly evidence: Readonly<Record<string, number | string>>;
-  /** What to do about it, SQL where possible. */
+  /**
+   * What to do about it, SQL where possible. Several fixes are separated by `FIX_OR` (`<fix> -- or:
+   * <fix>`), the first the one to try first; a validated index is written as `advice.sql`, followed
+   * by its note, if any (`<index> -- <note>`).
+   */
   readonly suggestion?: string;
   readonly advice?: IndexAdvice;
   /** HTTP route the finding is about (n-plus-one). */

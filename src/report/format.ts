@@ -1,4 +1,5 @@
 /** Number and text formatting shared by the human-readable reporters. */
+import { FIX_OR, type IndexAdvice } from '../model/finding.js';
 import { clip } from '../text.js';
 
 export function formatMs(ms: number | null | undefined): string {
@@ -39,20 +40,34 @@ export function oneLine(sql: string, max: number): string {
   return clip(flat, max);
 }
 
-/**
- * What a finding's suggestion says beyond its validated index (`advice.sql`): a note on the index
- * (`<index> -- <note>`, such as how to build it on a partitioned table) and the rule's own other fix
- * (`<index> -- or: <rewrite>`).
- */
-export function adviceExtras(f: { readonly advice?: { readonly sql: string }; readonly suggestion?: string }): {
+/** One fix of a finding; the validated index carries its advice. */
+export interface FixOption {
+  /** The fix as the suggestion words it; for the validated index, its SQL (`advice.sql`). */
+  readonly text: string;
+  readonly advice?: IndexAdvice;
+  /** What the suggestion says beside the validated index: how to build it on a partitioned table, a caveat. */
   readonly note?: string;
-  readonly or?: string;
-} {
-  if (!f.advice || !f.suggestion?.startsWith(f.advice.sql)) return {};
-  const rest = f.suggestion.slice(f.advice.sql.length);
-  const at = rest.indexOf(' -- or: ');
-  const note = (at >= 0 ? rest.slice(0, at) : rest).replace(/^\s*--\s*/, '').trim();
-  return { ...(note ? { note } : {}), ...(at >= 0 ? { or: rest.slice(at + ' -- or: '.length) } : {}) };
+}
+
+/**
+ * A finding's fixes in the order to try them: its suggestion's (`<fix> -- or: <fix>`), the
+ * validated index among them with its note (`<index> -- <note>`).
+ */
+export function fixOptions(f: { readonly advice?: IndexAdvice; readonly suggestion?: string }): FixOption[] {
+  const fixes = f.suggestion ? f.suggestion.split(FIX_OR) : [];
+  const { advice } = f;
+  if (!advice) return fixes.map((text) => ({ text }));
+  const at = fixes.findIndex((fix) => fix.startsWith(advice.sql));
+  // A suggestion that does not name the index it was given: the index is the fix.
+  if (at < 0) return [{ text: advice.sql, advice }];
+  return fixes.map((text, i) => {
+    if (i !== at) return { text };
+    const note = text
+      .slice(advice.sql.length)
+      .replace(/^\s*--\s*/, '')
+      .trim();
+    return { text: advice.sql, advice, ...(note ? { note } : {}) };
+  });
 }
 
 /**

@@ -7,7 +7,7 @@ import { renderPlanText } from '../analyze/plan.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
-import { adviceExtras, formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { fixOptions, formatCount, formatMs, formatPercent, oneLine, type FixOption } from './format.js';
 import {
   describeField,
   describeSpread,
@@ -55,21 +55,24 @@ function fenced(body: string, lang = ''): string {
   return `${fence}${lang}\n${body}\n${fence}`;
 }
 
+/** A finding's fixes, in the order to try them: the first after `Fix`, the others after `Or`. */
 function fixOf(f: Finding): string | undefined {
-  if (f.advice) {
-    const { note, or } = adviceExtras(f);
+  const fixes = fixOptions(f);
+  if (fixes.length === 0) return undefined;
+  return fixes.map((fix, n) => fixBlock(fix, n === 0 ? 'Fix' : 'Or')).join('\n\n');
+}
+
+/** One fix: a validated index with the plan costs it was judged by, SQL in a fenced block, else text. */
+function fixBlock(fix: FixOption, label: string): string {
+  if (fix.advice)
     return (
-      `Fix (plan cost ${f.advice.costBefore.toFixed(0)} → ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method}):\n\n` +
-      fenced(f.advice.sql, 'sql') +
-      (note ? `\n\n${text(note)}` : '') +
-      (or ? `\n\nOr: ${text(or)}` : '')
+      `${label} (plan cost ${fix.advice.costBefore.toFixed(0)} → ${fix.advice.costAfter.toFixed(0)}, validated with ${fix.advice.method}):\n\n` +
+      fenced(fix.text, 'sql') +
+      (fix.note ? `\n\n${text(fix.note)}` : '')
     );
-  }
-  if (f.suggestion)
-    return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(f.suggestion)
-      ? `Fix:\n\n${fenced(f.suggestion, 'sql')}`
-      : `Fix: ${text(f.suggestion)}`;
-  return undefined;
+  return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(fix.text)
+    ? `${label}:\n\n${fenced(fix.text, 'sql')}`
+    : `${label}: ${text(fix.text)}`;
 }
 
 /** Collects blocks and keeps the whole under a character budget, noting what was left out. */

@@ -5,7 +5,7 @@ import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, leftOutNote, type Column } from './columns.js';
-import { adviceExtras, formatCount, formatMs, formatPercent, oneLine, wrapText } from './format.js';
+import { fixOptions, formatCount, formatMs, formatPercent, oneLine, wrapText, type FixOption } from './format.js';
 
 export interface TableOptions {
   /** Rows in the statements table. */
@@ -117,16 +117,21 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       );
       lines.push(...wrapText(f.message, width, 10));
       if (f.nodePath) lines.push(...wrapText(f.nodePath, width, 14, '          at: '));
-      const fix = f.advice
-        ? `${f.advice.sql}  (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)}, validated with ${f.advice.method})`
-        : f.suggestion;
-      if (fix === undefined) continue;
-      const same = fixes.get(`${i}\n${fix}`);
-      lines.push(...wrapText(same ? `the same as for ${same} above` : fix, width, 15, '          fix: '));
-      const extras = same ? {} : adviceExtras(f);
-      if (extras.note) lines.push(...wrapText(extras.note, width, 16, '          note: '));
-      if (extras.or) lines.push(...wrapText(extras.or, width, 14, '          or: '));
-      if (!same) fixes.set(`${i}\n${fix}`, f.rule);
+      const [first, ...others] = fixOptions(f);
+      if (!first) continue;
+      const same = fixes.get(`${i}\n${shownFix(first)}`);
+      lines.push(...wrapText(same ? `the same as for ${same} above` : shownFix(first), width, 15, '          fix: '));
+      if (!same) {
+        if (first.note) lines.push(...wrapText(first.note, width, 16, '          note: '));
+        fixes.set(`${i}\n${shownFix(first)}`, f.rule);
+      }
+      // The other fixes, but those already printed for the statement (the same index, say).
+      for (const other of others) {
+        if (fixes.has(`${i}\n${shownFix(other)}`)) continue;
+        lines.push(...wrapText(shownFix(other), width, 14, '          or: '));
+        if (other.note) lines.push(...wrapText(other.note, width, 16, '          note: '));
+        fixes.set(`${i}\n${shownFix(other)}`, f.rule);
+      }
     }
   }
   const suppressed = report.queries.flatMap((q) => q.suppressed.map((s) => ({ q, s })));
@@ -140,4 +145,11 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   }
   for (const w of report.warnings) lines.push(...wrapText(w, width, 9, 'warning: '));
   return lines.join('\n');
+}
+
+/** A fix as the summary prints it: a validated index with the plan costs it was judged by. */
+function shownFix(fix: FixOption): string {
+  return fix.advice
+    ? `${fix.text}  (plan cost ${fix.advice.costBefore.toFixed(0)} -> ${fix.advice.costAfter.toFixed(0)}, validated with ${fix.advice.method})`
+    : fix.text;
 }

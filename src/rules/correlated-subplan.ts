@@ -7,6 +7,7 @@ import { btreeLeadingWith, proposeIndexSql } from '../analyze/column-predicates.
 import { quoteIdentifier } from '../analyze/parser.js';
 import { estimatedSubplanRuns, formatPath, subplanName, walkPlan } from '../analyze/plan.js';
 import { isSeqScan, isTrivial, relationRows, round, type PlanNodeFacts } from '../analyze/plan-facts.js';
+import { FIX_OR } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -143,5 +144,10 @@ function suggestFix(scan: PlanNode | undefined, relation: RelationInfo | undefin
     'and fold several subqueries over the same table into one aggregate with FILTER (WHERE ...)';
   if (!scan || !relation || !column || !isSeqScan(scan)) return rewrite;
   if (relation.columnTypes?.[column] === undefined || btreeLeadingWith(relation, [column])) return rewrite;
-  return `${rewrite}; or, to keep it, an index on the correlation column: ${proposeIndexSql(relation.name, [quoteIdentifier(column)])}`;
+  // The index is a fix of its own, after FIX_OR: index advice replaces it with the index it
+  // validated (or says why none helps), so that the suggestion names one index.
+  const index = proposeIndexSql(relation.name, [quoteIdentifier(column)], {
+    note: 'an index on the correlation column keeps the subquery, each run an index lookup',
+  });
+  return `${rewrite}${FIX_OR}${index}`;
 }

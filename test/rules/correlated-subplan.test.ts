@@ -13,7 +13,9 @@ ruleCases(rule, [
     expect: [{ messageId: 'subplan', severity: 'warning' }],
     message:
       /^SubPlan [12] runs 20 times \(estimated from the plan\), reading 60,?000 rows of public\.bookings per run \(with 1 more correlated subplan\): 2,?400,?000 rows in all/,
-    suggestion: /LEFT JOIN LATERAL.*FILTER \(WHERE.*CREATE INDEX ON public\.bookings \(seat_id\)/,
+    // The index on the correlation column is a fix of its own, which index advice replaces.
+    suggestion:
+      /LEFT JOIN LATERAL.*FILTER \(WHERE \.\.\.\) -- or: CREATE INDEX ON public\.bookings \(seat_id\); -- not validated/,
   },
   { fixture: 'subplans', statement: 'ok: counts per seat over an index', expect: [] },
   { fixture: 'subplans', statement: 'ok: a count for a handful of seats', expect: [] },
