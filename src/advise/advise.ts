@@ -6,6 +6,7 @@
  */
 import { tryParse } from '../analyze/parser.js';
 import { countParams } from '../workload/load.js';
+import { findRule } from '../rules/index.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
 import { asServerError, type Session } from '../target/pg.js';
@@ -137,11 +138,14 @@ const fixesOf = (suggestion: string | undefined): string[] => (suggestion ? sugg
 
 /**
  * The index advice chose, and the rule's own fixes of another kind (a rewrite of a non-sargable
- * predicate that lets an existing index serve it needs no new index at all). An index the rule
- * proposed itself, from the statement alone, gives way to this one: the suggestion names one index.
+ * predicate that lets an existing index serve it needs no new index at all), in the order the rule
+ * asks for (`firstFix`: the index first unless the rule's rewrite leads). An index the rule proposed
+ * itself, from the statement alone, gives way to this one: the suggestion names one index.
  */
-function combineSuggestions(index: string, own: string | undefined): string {
-  return [index, ...fixesOf(own).filter((fix) => !suggestsIndex(fix))].join(FIX_OR);
+function combineSuggestions(index: string, finding: Finding): string {
+  const rewrites = fixesOf(finding.suggestion).filter((fix) => !suggestsIndex(fix));
+  const rewriteFirst = findRule(finding.rule)?.firstFix === 'rewrite';
+  return (rewriteFirst ? [...rewrites, index] : [index, ...rewrites]).join(FIX_OR);
 }
 
 /** True when the candidate's build was refused for lack of privilege: its advice stays unvalidated. */
@@ -485,7 +489,7 @@ export async function adviseDetails(
         : '';
       updated = {
         ...finding,
-        suggestion: combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding.suggestion),
+        suggestion: combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding),
         advice,
       };
     } else if (
@@ -514,7 +518,7 @@ export async function adviseDetails(
           // A rewrite the rule proposed needs no index at all: keep it beside the unvalidated one.
           suggestion: combineSuggestions(
             `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}${partitionNote(candidate)}`,
-            finding.suggestion,
+            finding,
           ),
         };
         unvalidated++;
@@ -578,7 +582,7 @@ export async function adviseDetails(
     const findings = query.findings.map((f, i) => {
       if (!items.some((w) => w.findingIndex === i)) return f;
       combined.add(`${queryIndex}:${i}`);
-      const own = report.queries[queryIndex]!.findings[i]!.suggestion;
+      const own = report.queries[queryIndex]!.findings[i]!;
       return { ...f, suggestion: combineSuggestions(`${advice.sql}${partitionNote(candidate)}`, own), advice };
     });
     queries[queryIndex] = { ...query, findings };

@@ -360,7 +360,8 @@ function timingRules(registry: readonly AnyRule[], resolved: ResolvedRules | und
 /**
  * One finding per fix again after index advice, which gives two findings of a statement the same
  * validated index when their own suggestions differed (`oneFindingPerFix`): the index decides, and
- * the kept finding keeps its own rewrite next to it (`<index> -- or: <rewrite>`).
+ * the kept finding keeps its own rewrite next to it (`<index> -- or: <rewrite>`, the rewrite first
+ * for a rule whose rewrite leads).
  */
 export function mergeSameFixes(report: Report): Report {
   return {

@@ -1,7 +1,7 @@
 /** The demo's conclusion: the statement that dominates database time, with its evidence. */
 import { formatPath, walkPlan } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
-import { formatBytes, formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { fixOptions, formatBytes, formatCount, formatMs, formatPercent, oneLine } from './format.js';
 
 export function renderCulprit(report: Report): string {
   const culprit = report.queries[0];
@@ -45,11 +45,14 @@ export function renderCulprit(report: Report): string {
   if (named.length > 0) lines.push(`  flagged by ${named.join(', ')}:`);
   for (const f of culprit.findings) {
     lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
-    if (f.advice)
-      lines.push(
-        `    fix: ${f.advice.sql} (plan cost ${f.advice.costBefore.toFixed(0)} -> ${f.advice.costAfter.toFixed(0)})`,
-      );
-    else if (f.suggestion) lines.push(`    fix: ${f.suggestion}`);
+    // In the order to try them: a rule's rewrite may come before the validated index.
+    for (const [n, fix] of fixOptions(f).entries()) {
+      const costs = fix.advice
+        ? ` (plan cost ${fix.advice.costBefore.toFixed(0)} -> ${fix.advice.costAfter.toFixed(0)})`
+        : '';
+      lines.push(`    ${n === 0 ? 'fix' : 'or'}: ${fix.text}${costs}`);
+      if (fix.note) lines.push(`    note: ${fix.note}`);
+    }
   }
   return lines.join('\n');
 }

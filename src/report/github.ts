@@ -7,6 +7,7 @@ import { evaluateBudget } from '../budget/evaluate.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
+import { fixOptions } from './format.js';
 import { describeMeasurement, describeSubject, statementLocation, verdictLine } from './gate-text.js';
 
 export interface GithubOptions {
@@ -40,11 +41,12 @@ const LEVELS: Readonly<Record<Severity, Level>> = { error: 'error', warning: 'wa
 function findingCommand(report: Report, f: GatedFinding, width: number): string {
   const where = statementLocation(report, f.source, f.fingerprint);
   const level: Level = f.status === 'failing' ? 'error' : LEVELS[f.finding.severity];
-  const fix = f.finding.advice?.sql ?? f.finding.suggestion;
+  // The fixes in the order to try them: a rule's rewrite may come before the validated index.
+  const fixes = fixOptions(f.finding).map((fix, n) => `${n === 0 ? 'fix' : 'or'}: ${fix.text}`);
   const message = [
     f.finding.message,
     `statement: ${describeSubject({ kind: 'statement', fingerprint: f.fingerprint, query: f.query, ...(f.source !== undefined ? { source: f.source } : {}) }, width)}`,
-    ...(fix !== undefined ? [`fix: ${fix}`] : []),
+    ...fixes,
     ...(f.acceptance?.expired ? [`acceptance expired on ${f.acceptance.expires ?? '?'}: ${f.acceptance.reason}`] : []),
   ].join('\n');
   return command(level, message, {

@@ -7,6 +7,7 @@ import type { Severity } from '../model/finding.js';
 import { evaluateBudget } from '../budget/evaluate.js';
 import type { GatedFinding, GateResult, LimitCheck } from '../model/budget.js';
 import type { Report } from '../model/report.js';
+import { fixOptions } from './format.js';
 import { describeField, describeMeasurement, describeSubject, formatLimitValue, LIMIT_TITLES } from './gate-text.js';
 
 export interface JunitOptions {
@@ -115,11 +116,13 @@ function findingEvidence(f: GatedFinding, width: number): string {
   if (f.finding.nodePath !== undefined) lines.push(`  plan node: ${f.finding.nodePath}`);
   const evidence = Object.entries(f.finding.evidence);
   if (evidence.length > 0) lines.push(`  evidence: ${evidence.map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  if (f.finding.advice)
-    lines.push(
-      `  fix: ${f.finding.advice.sql} (plan cost ${f.finding.advice.costBefore.toFixed(0)} -> ${f.finding.advice.costAfter.toFixed(0)})`,
-    );
-  else if (f.finding.suggestion) lines.push(`  fix: ${f.finding.suggestion}`);
+  for (const [n, fix] of fixOptions(f.finding).entries()) {
+    const costs = fix.advice
+      ? ` (plan cost ${fix.advice.costBefore.toFixed(0)} -> ${fix.advice.costAfter.toFixed(0)})`
+      : '';
+    lines.push(`  ${n === 0 ? 'fix' : 'or'}: ${fix.text}${costs}`);
+    if (fix.note) lines.push(`  note: ${fix.note}`);
+  }
   if (f.acceptance)
     lines.push(
       `  ${f.acceptance.expired ? 'acceptance expired' : 'accepted'}: ${f.acceptance.reason}${f.acceptance.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`,

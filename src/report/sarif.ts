@@ -7,6 +7,7 @@ import { evaluateBudget } from '../budget/evaluate.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
+import { fixOptions } from './format.js';
 import {
   describeMeasurement,
   describeSubject,
@@ -110,7 +111,10 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
       shortDescription: { text: f.finding.rule },
       defaultConfiguration: { level: LEVELS[f.finding.severity] },
     });
-    const fix = f.finding.advice?.sql ?? f.finding.suggestion;
+    // The fixes in the order to try them: a rule's rewrite may come before the validated index.
+    const fixes = fixOptions(f.finding)
+      .map((fix, n) => ` ${n === 0 ? 'Fix' : 'Or'}: ${fix.text}`)
+      .join('');
     const subject = describeSubject(
       {
         kind: 'statement',
@@ -124,7 +128,7 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
       ruleId: f.finding.rule,
       ruleIndex: index,
       level: f.status === 'failing' ? 'error' : LEVELS[f.finding.severity],
-      message: { text: `${f.finding.message} Statement: ${subject}.${fix !== undefined ? ` Fix: ${fix}` : ''}` },
+      message: { text: `${f.finding.message} Statement: ${subject}.${fixes}` },
       locations: location(statementLocation(report, f.source, f.fingerprint)),
       partialFingerprints: { 'querygate/v1': `${f.finding.rule}:${f.fingerprint}:${f.finding.nodePath ?? ''}` },
       properties: { fingerprint: f.fingerprint, messageId: f.finding.messageId, evidence: f.finding.evidence },

@@ -77,6 +77,13 @@ export interface Rule<O extends RuleOptions = RuleOptions> {
   readonly messages: Readonly<Record<string, string>>;
   /** Every option with its default; a config value must have the same type. */
   readonly defaultOptions: O;
+  /**
+   * Which fix leads when index advice puts a validated index beside the rule's own fix of another
+   * kind (a rewrite): `'index'` (the default) or `'rewrite'`, for a rule whose rewrite is the fix
+   * and an index the alternative (a non-sargable predicate, once rewritten, is served by the index
+   * the column already has).
+   */
+  readonly firstFix?: 'index' | 'rewrite';
   /** Pure: the findings for one statement (method syntax keeps rules assignable to `AnyRule`). */
   check(context: RuleContext<O>): readonly RuleFinding[];
 }

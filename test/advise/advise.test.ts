@@ -137,8 +137,9 @@ describe('index advice validated on a real PostgreSQL', () => {
     expect(finding?.advice?.sql).toBe(
       'CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email)));',
     );
-    // The rule's own suggestion is another kind of fix (a rewrite): it is kept as the alternative.
-    expect(finding?.suggestion).toBe(`${finding?.advice?.sql} -- or: the rule's own suggestion`);
+    // The rule's own suggestion is another kind of fix (a rewrite): non-sargable-predicate's rewrite
+    // lets the column's index serve the predicate, so it leads, and the validated index follows.
+    expect(finding?.suggestion).toBe(`the rule's own suggestion -- or: ${finding?.advice?.sql}`);
     expect(finding?.advice?.method).toBe('rollback-build');
     // The cost before is the statement's cost as captured (statistics were fresh).
     expect(finding!.advice!.costBefore).toBeCloseTo(query.plan!.totalCost, -1);
@@ -225,6 +226,10 @@ describe('index advice validated on a real PostgreSQL', () => {
     const { report: advised, findings } = await validatedOnce();
     const advice = byText(advised, 'ORDER BY amount').findings[0]?.advice;
     expect(advice?.sql).toBe('CREATE INDEX CONCURRENTLY events_kind_amount_idx ON public.events (kind, amount);');
+    // seq-scan-large-table's fix is the index: the rule's other fix follows it.
+    expect(byText(advised, 'ORDER BY amount').findings[0]?.suggestion).toBe(
+      `${advice?.sql} -- or: the rule's own suggestion`,
+    );
     const tried = findings.find((f) => f.fingerprint === byText(advised, 'ORDER BY amount').fingerprint)!.results;
     const single = tried.find((r) => r.candidate.keys.join() === 'kind')!;
     // The single-column index is cheaper than no index, but far from the two-column one.
@@ -299,8 +304,8 @@ describe('index advice validated on a real PostgreSQL', () => {
     for (const sql of builds) expect(sql).toMatch(/ON querygate_candidate_probe\d+\b/);
     for (const q of advised.queries) for (const f of q.findings) expect(f.advice).toBeUndefined();
     expect(byText(advised, 'lower(email)').findings[0]?.suggestion).toBe(
-      // The rule's own fix (here a placeholder for its rewrite) is kept, as beside a validated index.
-      "CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner -- or: the rule's own suggestion",
+      // The rule's own fix (here a placeholder for its rewrite) is kept, first, as beside a validated index.
+      "the rule's own suggestion -- or: CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner",
     );
     expect(advised.warnings.join('\n')).toMatch(
       /index advice for \d+ finding\(s\) is not validated: .*--allow-index-build/,
@@ -327,8 +332,8 @@ describe('index advice validated on a real PostgreSQL', () => {
     for (const q of advised.queries) for (const f of q.findings) expect(f.advice).toBeUndefined();
     // The same advice as without the flag, marked unvalidated.
     expect(byText(advised, 'lower(email)').findings[0]?.suggestion).toBe(
-      // The rule's own fix (here a placeholder for its rewrite) is kept, as beside a validated index.
-      "CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner -- or: the rule's own suggestion",
+      // The rule's own fix (here a placeholder for its rewrite) is kept, first, as beside a validated index.
+      "the rule's own suggestion -- or: CREATE INDEX CONCURRENTLY users_lower_email_idx ON public.users ((lower(email))); -- not validated on the planner",
     );
     // Only this call's warnings: the captured report has those of the run without the flag.
     const warnings = advised.warnings.slice(report.warnings.length);

@@ -7,6 +7,9 @@ import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { compareReports } from '../../src/compare/compare.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { renderTable } from '../../src/report/table.js';
+import { renderGithub } from '../../src/report/github.js';
+import { renderJunit } from '../../src/report/junit.js';
+import { renderSarif } from '../../src/report/sarif.js';
 import { fitLines } from '../../src/report/format.js';
 import { fixtureReport } from '../budget/support.js';
 
@@ -109,6 +112,32 @@ describe('the terminal summary table', () => {
     const md = renderMarkdown(report2);
     expect(md).toContain('on a partitioned table CONCURRENTLY is not available');
     expect(md).toContain('Or: compare the bare column');
+  });
+
+  it('prints the fixes in the order of the suggestion: a rewrite before the validated index, its note under it', () => {
+    const report = fixtureReport();
+    const [first, ...rest] = report.queries;
+    const sql = 'CREATE INDEX orders_status_idx ON shop.orders (status);';
+    const finding = {
+      ...first!.findings[0]!,
+      advice: { sql, method: 'rollback-build' as const, costBefore: 1000, costAfter: 10, improvement: 0.99 },
+      suggestion: `compare the bare column -- or: ${sql} -- on a partitioned table CONCURRENTLY is not available`,
+    };
+    const report2 = { ...report, queries: [{ ...first!, findings: [finding] }, ...rest] };
+    const text = renderTable(report2, { width: 160 });
+    expect(text).toMatch(
+      /^ +fix: compare the bare column\n +or: CREATE INDEX orders_status_idx ON shop\.orders \(status\); \(plan cost 1000 -> 10, validated with rollback-build\)\n +note: on a partitioned table CONCURRENTLY is not available$/m,
+    );
+    const md = renderMarkdown(report2);
+    expect(md).toMatch(
+      /Fix: compare the bare column\n\s+Or \(plan cost 1000 → 10, validated with rollback-build\):\n\s+```sql\n +CREATE INDEX orders_status_idx/,
+    );
+    const junit = renderJunit(report2);
+    expect(junit).toMatch(
+      / {2}fix: compare the bare column\n {2}or: CREATE INDEX orders_status_idx .*\(plan cost 1000 -&gt; 10\)/,
+    );
+    expect(renderGithub(report2)).toContain(`fix: compare the bare column%0Aor: ${sql}`);
+    expect(renderSarif(report2)).toContain(`Fix: compare the bare column Or: ${sql}`);
   });
 
   it('fits free text to the width: long lines wrap under their own indent, table lines stay whole', () => {
