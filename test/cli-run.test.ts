@@ -310,6 +310,67 @@ describe('querygate run (CLI)', () => {
     );
   });
 
+  it('applies --setup files before checking that pg_stat_statements is installed: a setup file may create it', async () => {
+    const bare = await createTestDatabase('setup_ext');
+    await withSession(bare, (s) => s.query('DROP EXTENSION pg_stat_statements'));
+    const extension = join(dir, 'extension.sql');
+    writeFileSync(extension, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n');
+    const out = join(dir, 'setup-ext.json');
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--schema',
+      extension,
+      '--schema',
+      sql('schema.sql'),
+      '--seed',
+      sql('seed.sql'),
+      '--database-url',
+      bare,
+      '--setup',
+      '--repeat',
+      '2',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    expect(report.target.pgStatStatementsVersion).toMatch(/^\d+\.\d+$/);
+    expect(report.queries).toHaveLength(4);
+  });
+
+  it('checks pg_stat_statements after the --setup files, and when they did not create it refuses with the same message, rolling them back', async () => {
+    const bare = await createTestDatabase('setup_no_ext');
+    await withSession(bare, (s) => s.query('DROP EXTENSION pg_stat_statements'));
+    const result = await runCli([
+      'run',
+      '--workload',
+      sql('workload.sql'),
+      '--schema',
+      sql('schema.sql'),
+      '--seed',
+      sql('seed.sql'),
+      '--database-url',
+      bare,
+      '--setup',
+      '--verbose',
+    ]);
+    expect(result.code).toBe(3);
+    // The files were applied first.
+    const applied = result.stderr.indexOf(`querygate: applying ${sql('schema.sql')}`);
+    expect(applied, result.stderr).toBeGreaterThanOrEqual(0);
+    expect(result.stderr.indexOf('pg_stat_statements is loaded but not installed')).toBeGreaterThan(applied);
+    expect(result.stderr).toMatch(
+      /^querygate: error: pg_stat_statements is loaded but not installed in database "setup_no_ext_\w+" on 127\.0\.0\.1:\d+: run CREATE EXTENSION pg_stat_statements; in that database$/m,
+    );
+    // The files ran in one transaction, which the refusal rolled back.
+    const tables = await withSession(bare, (s) => s.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'public'`));
+    expect(tables.rowCount).toBe(0);
+  });
+
   it('exits 3 when the user may not read pg_stat_statements', async () => {
     const db = await createTestDatabase('perm');
     await withSession(db, async (s) => {

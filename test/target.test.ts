@@ -33,6 +33,29 @@ describe('target checks', () => {
     );
   });
 
+  it('with setup files to run first, leaves the check that pg_stat_statements is installed until after them', async () => {
+    const url = await createTestDatabase('setup_first');
+    await withSession(url, (s) => s.query('DROP EXTENSION pg_stat_statements'));
+    const target = await openTarget({ databaseUrl: url, setupFirst: true });
+    try {
+      expect(target.info.pgStatStatementsVersion).toBe('');
+      const session = await target.connect();
+      try {
+        // Still missing after the setup: the error openTarget gives without setup files.
+        await expect(target.checkStatistics(session)).rejects.toThrow(
+          /^pg_stat_statements is loaded but not installed in database "setup_first_\w+" .*: run CREATE EXTENSION pg_stat_statements; in that database$/,
+        );
+        await session.query('CREATE EXTENSION pg_stat_statements');
+        await target.checkStatistics(session);
+      } finally {
+        await session.close();
+      }
+      expect(target.info.pgStatStatementsVersion).toMatch(/^\d+\.\d+$/);
+    } finally {
+      await target.close();
+    }
+  });
+
   it('refuses a database where pg_stat_statements would record nothing', async () => {
     const off = await createTestDatabase('track_none');
     const name = new URL(off).pathname.slice(1);

@@ -33,8 +33,10 @@ export interface RunOptions extends AnalysisOptions {
 
 /** Replays a workload and returns the report (incomplete if interrupted). */
 export async function runWorkload(options: RunOptions): Promise<Report> {
+  const { setup } = options.workload;
   return withTarget(options.databaseUrl, options.onStep, (target) => runOnTarget(target, options), {
     connections: options.workload.load.connections,
+    setupFirst: Boolean(options.setup) && setup.schema.length + setup.seed.length > 0,
   });
 }
 
@@ -56,7 +58,9 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       : control;
     let skipped: string | undefined;
     try {
-      skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step);
+      skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step, () =>
+        target.checkStatistics(setup),
+      );
       if (skipped) warnings.push(skipped);
       await checkStatements(setup, workload.statements);
       await checkParameterValues(setup, workload.statements, {

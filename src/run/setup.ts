@@ -10,7 +10,9 @@ import { createRandom, createValueSources } from '../workload/generators.js';
 /**
  * Applies a workload's schema and seed files, then VACUUM ANALYZE (embedded) or ANALYZE (external):
  * always on the embedded database, on an external one only when the user asked (`--setup`);
- * otherwise returns a warning for the report.
+ * otherwise returns a warning for the report. `check` runs once the files are applied (whether or
+ * not there were any), before their transaction commits where they run in one: the checks a setup
+ * file can make pass (`Target.checkStatistics`), whose failure then leaves nothing behind.
  */
 export async function prepareDatabase(
   control: Session,
@@ -18,9 +20,14 @@ export async function prepareDatabase(
   files: readonly SetupFile[],
   allowed: boolean,
   step: (message: string) => void,
+  check: () => Promise<void> = async () => undefined,
 ): Promise<string | undefined> {
-  if (files.length === 0) return undefined;
+  if (files.length === 0) {
+    await check();
+    return undefined;
+  }
   if (kind === 'external' && !allowed) {
+    await check();
     return `setup files not applied to the external database (${files.map((f) => f.path).join(', ')}): pass --setup to apply them`;
   }
   for (const file of files) step(`applying ${file.path}`);
@@ -31,6 +38,7 @@ export async function prepareDatabase(
     if (atomic) await control.query('BEGIN');
     try {
       await applySetupFiles(control, files);
+      await check();
       if (atomic) await control.query('COMMIT');
     } catch (error) {
       if (!atomic) throw error;
@@ -54,6 +62,7 @@ export async function prepareDatabase(
   await control.query('SET synchronous_commit = on');
   await applySetupFiles(control, files);
   await control.query('RESET synchronous_commit');
+  await check();
   step('vacuuming and analyzing tables');
   await control.query('VACUUM ANALYZE');
   return undefined;

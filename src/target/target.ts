@@ -15,6 +15,13 @@ export interface Target {
   connect(applicationName?: string): Promise<Session>;
   /** Opens a lean connection for replaying statements (see wire.ts). */
   connectReplay(applicationName?: string, options?: { readonly statementTimeoutMs?: number }): Promise<WireSession>;
+  /**
+   * The checks `openTarget` left until the setup files had run (`setupFirst`): pg_stat_statements
+   * installed in the database and readable. Run on `session` (inside the setup's transaction, a
+   * failure rolls the files back); throws what `openTarget` would have thrown, and completes
+   * `info`. A no-op when nothing was left.
+   */
+  checkStatistics(session: Session): Promise<void>;
   /** Stops the embedded server (and removes its files); no-op for an external one. */
   close(): Promise<void>;
 }
@@ -25,6 +32,14 @@ export interface OpenTargetOptions {
   readonly embedded?: StartOptions;
   /** Connections the replay opens: the embedded server is started with room for them. */
   readonly connections?: number;
+  /**
+   * Setup files will run on the external database before anything is measured (`--setup`). A
+   * setup file may create the extension, so pg_stat_statements missing from the database is then
+   * refused only if it is still missing after them (`Target.checkStatistics`); until then `info`
+   * has no `pgStatStatementsVersion`. A library that is not loaded is refused at once: no setup
+   * file can load it.
+   */
+  readonly setupFirst?: boolean;
 }
 
 /**
@@ -44,7 +59,7 @@ export const MIN_SERVER_VERSION = 130000;
  * pg_stat_statements loaded and installed, and readable.
  */
 export async function openTarget(options: OpenTargetOptions): Promise<Target> {
-  if (options.databaseUrl) return openExternal(options.databaseUrl);
+  if (options.databaseUrl) return openExternal(options.databaseUrl, options.setupFirst ?? false);
   const maxConnections = Math.max(DEFAULT_MAX_CONNECTIONS, (options.connections ?? 0) + OWN_SESSIONS);
   const server = await startEmbedded({
     ...options.embedded,
@@ -61,6 +76,7 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
         url: server.url,
         connect: (name) => openSession(server.url, name),
         connectReplay: (name, options) => openWireSession(server.url, name, options),
+        checkStatistics: async () => undefined,
         close: () => server.stop(),
       };
     } finally {
@@ -72,24 +88,91 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
   }
 }
 
-async function openExternal(url: string): Promise<Target> {
+async function openExternal(url: string, setupFirst: boolean): Promise<Target> {
   const session = await openSession(url);
+  let info: TargetInfo;
+  // The server as checked before the setup files, while the extension's checks wait for them.
+  let pending: ServerFacts | undefined;
   try {
-    const info = await describeTarget(session, 'external', url);
-    return {
-      kind: 'external',
-      info,
-      url,
-      connect: (name) => openSession(url, name),
-      connectReplay: (name, options) => openWireSession(url, name, options),
-      close: async () => undefined,
-    };
+    const server = await checkServer(session, url);
+    if (setupFirst && server.extensionVersion === undefined) {
+      pending = server;
+      info = targetInfo('external', server, '');
+    } else {
+      info = targetInfo('external', server, await checkExtension(session, server));
+    }
   } finally {
     await session.close();
   }
+  return {
+    kind: 'external',
+    get info() {
+      return info;
+    },
+    url,
+    connect: (name) => openSession(url, name),
+    connectReplay: (name, options) => openWireSession(url, name, options),
+    checkStatistics: async (control) => {
+      if (!pending) return;
+      info = targetInfo('external', pending, await checkExtension(control, pending));
+      pending = undefined;
+    },
+    close: async () => undefined,
+  };
 }
 
 async function describeTarget(session: Session, kind: 'embedded' | 'external', url: string): Promise<TargetInfo> {
+  const server = await checkServer(session, url);
+  return targetInfo(kind, server, await checkExtension(session, server));
+}
+
+/** What the server checks learned, for the extension's checks and the report. */
+interface ServerFacts {
+  readonly address: string;
+  readonly version: string;
+  readonly num: number;
+  readonly db: string;
+  /** pg_stat_statements's version, when it was created in the database as the server was checked. */
+  readonly extensionVersion?: string;
+  readonly superuser: boolean;
+}
+
+function targetInfo(kind: 'embedded' | 'external', server: ServerFacts, extensionVersion: string): TargetInfo {
+  return {
+    kind,
+    serverVersion: server.version.split(' ')[0] ?? server.version,
+    serverVersionNum: server.num,
+    database: server.db,
+    address: server.address,
+    pgStatStatementsVersion: extensionVersion,
+  };
+}
+
+/** `CREATE EXTENSION pg_stat_statements` and who may run it. */
+function createExtension(server: ServerFacts, where: string): string {
+  // pg_stat_statements is not a trusted extension: only a superuser may create it.
+  return server.superuser
+    ? `run CREATE EXTENSION pg_stat_statements; ${where}`
+    : `have a superuser run CREATE EXTENSION pg_stat_statements; ${where} (it is not a trusted extension: ` +
+        `the role querygate connects as cannot create it; ask your DBA)`;
+}
+
+function notLoaded(server: ServerFacts): EnvironmentError {
+  return new EnvironmentError(
+    'PG_STAT_STATEMENTS_MISSING',
+    `pg_stat_statements is not loaded on ${server.address}: add it to shared_preload_libraries ` +
+      `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements') and restart the server` +
+      (server.extensionVersion !== undefined
+        ? ` (the extension is already created in database "${server.db}")`
+        : `, then ${createExtension(server, `in database "${server.db}"`)}`),
+  );
+}
+
+/**
+ * The checks no setup file can make pass: a supported server version, pg_stat_statements loaded
+ * (`shared_preload_libraries`), and recording statements for this connection.
+ */
+async function checkServer(session: Session, url: string): Promise<ServerFacts> {
   const { address } = describeUrl(url);
   // shared_preload_libraries is not readable without privileges; the module's own setting
   // pg_stat_statements.max exists exactly when the library is loaded, and anyone may read it.
@@ -106,29 +189,18 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
       `PostgreSQL ${row.version} at ${address} is not supported: querygate needs PostgreSQL 13 or newer`,
     );
   }
-  const ext = (
-    await session.query<{ extversion: string }>(
-      `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
-    )
-  ).rows[0];
-  // pg_stat_statements is not a trusted extension: only a superuser may create it.
-  const superuser =
-    (await session.query<{ on: boolean }>(`SELECT current_setting('is_superuser') = 'on' AS on`)).rows[0]?.on ?? false;
-  const createExtension = (where: string) =>
-    superuser
-      ? `run CREATE EXTENSION pg_stat_statements; ${where}`
-      : `have a superuser run CREATE EXTENSION pg_stat_statements; ${where} (it is not a trusted extension: ` +
-        `the role querygate connects as cannot create it; ask your DBA)`;
-  const notLoaded = () =>
-    new EnvironmentError(
-      'PG_STAT_STATEMENTS_MISSING',
-      `pg_stat_statements is not loaded on ${address}: add it to shared_preload_libraries ` +
-        `(postgresql.conf: shared_preload_libraries = 'pg_stat_statements') and restart the server` +
-        (ext
-          ? ` (the extension is already created in database "${row.db}")`
-          : `, then ${createExtension(`in database "${row.db}"`)}`),
-    );
-  if (!row.loaded) throw notLoaded();
+  const installed = await extensionVersion(session);
+  const server: ServerFacts = {
+    address,
+    version: row.version,
+    num: row.num,
+    db: row.db,
+    ...(installed !== undefined ? { extensionVersion: installed } : {}),
+    superuser:
+      (await session.query<{ on: boolean }>(`SELECT current_setting('is_superuser') = 'on' AS on`)).rows[0]?.on ??
+      false,
+  };
+  if (!row.loaded) throw notLoaded(server);
   // Loaded and installed, yet recording nothing: the run would end with an empty report.
   const tracking = (
     await session.query<{ track: string | null; queryId: string | null }>(
@@ -150,57 +222,68 @@ async function describeTarget(session: Session, kind: 'embedded' | 'external', u
         `set compute_query_id = auto (or on)`,
     );
   }
-  if (!ext) {
+  return server;
+}
+
+async function extensionVersion(session: Session): Promise<string | undefined> {
+  const { rows } = await session.query<{ extversion: string }>(
+    `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
+  );
+  return rows[0]?.extversion;
+}
+
+/**
+ * The checks a setup file can make pass (`CREATE EXTENSION pg_stat_statements`): the extension
+ * created in the database, and readable by this role. Returns its version.
+ */
+async function checkExtension(session: Session, server: ServerFacts): Promise<string> {
+  const { address } = server;
+  // Looked up again when it was missing: a setup file may have created it since.
+  const version = server.extensionVersion ?? (await extensionVersion(session));
+  if (version === undefined) {
     throw new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
-      `pg_stat_statements is loaded but not installed in database "${row.db}" on ${address}: ` +
-        createExtension('in that database'),
+      `pg_stat_statements is loaded but not installed in database "${server.db}" on ${address}: ` +
+        createExtension(server, 'in that database'),
     );
   }
   try {
     await session.query('SELECT 1 FROM pg_stat_statements(false) LIMIT 1');
   } catch (error) {
-    const server = asServerError(error);
-    if (server?.code === '55000') throw notLoaded();
-    if (server?.code === '42501') {
+    const failure = asServerError(error);
+    if (failure?.code === '55000') throw notLoaded({ ...server, extensionVersion: version });
+    if (failure?.code === '42501') {
       throw new EnvironmentError(
         'PG_PERMISSION_DENIED',
-        `cannot read pg_stat_statements on ${address}: ${server.message}; ` +
+        `cannot read pg_stat_statements on ${address}: ${failure.message}; ` +
           `grant access (GRANT SELECT ON pg_stat_statements TO <user>; GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean) TO <user>;) ` +
           `and membership in pg_read_all_stats to see every role's statements`,
       );
     }
     throw new EnvironmentError(
       'PG_STAT_STATEMENTS_MISSING',
-      `cannot read pg_stat_statements on ${address}: ${server?.message ?? String(error)}`,
+      `cannot read pg_stat_statements on ${address}: ${failure?.message ?? String(error)}`,
     );
   }
-  if (row.num >= 140000) {
+  if (server.num >= 140000) {
     // Each snapshot reads the eviction counter (PostgreSQL 14+): the view's grant is separate. Marked
     // as the snapshot's own query is: both have one queryid, and the first text seen is kept.
     try {
       await session.query(`SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`);
     } catch (error) {
-      const server = asServerError(error);
-      if (server?.code !== '42501') throw error;
+      const failure = asServerError(error);
+      if (failure?.code !== '42501') throw error;
       const role =
         (await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`)).rows[0]?.role ??
         '<user>';
       throw new EnvironmentError(
         'PG_PERMISSION_DENIED',
-        `cannot read pg_stat_statements_info on ${address}: ${server.message}; ` +
+        `cannot read pg_stat_statements_info on ${address}: ${failure.message}; ` +
           `grant access (as its owner or a superuser): GRANT SELECT ON pg_stat_statements_info TO ${role};`,
       );
     }
   }
-  return {
-    kind,
-    serverVersion: row.version.split(' ')[0] ?? row.version,
-    serverVersionNum: row.num,
-    database: row.db,
-    address,
-    pgStatStatementsVersion: ext.extversion,
-  };
+  return version;
 }
 
 /**

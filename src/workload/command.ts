@@ -65,7 +65,10 @@ async function stopGroup(pid: number, exited: Promise<unknown>, reason: string, 
  * RunFailedError (COMMAND_FAILED), so that the caller can write it before reporting the failure.
  */
 export async function captureCommand(options: CaptureOptions): Promise<Report> {
-  return withTarget(options.databaseUrl, options.onStep, (target) => captureOnTarget(target, options));
+  const files = (options.files?.schema.length ?? 0) + (options.files?.seed.length ?? 0);
+  return withTarget(options.databaseUrl, options.onStep, (target) => captureOnTarget(target, options), {
+    setupFirst: Boolean(options.setup) && files > 0,
+  });
 }
 
 /** Runs on an already opened target (the caller closes it). */
@@ -82,7 +85,9 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
   const control = await target.connect('querygate-control');
   try {
     const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
-    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step, () =>
+      target.checkStatistics(control),
+    );
     if (skipped) warnings.push(skipped);
     const before = await takeSnapshot(control, target.info.serverVersionNum);
     step(`running ${text}`);

@@ -162,7 +162,10 @@ export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> 
   // Before any database or application is started.
   checkHttpTarget(options.workload, options.databaseUrl, options.allowWrites ?? false);
   if (options.workload.app) await checkAppEndpoints(options.workload.app, options.workload.baseUrl);
-  return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options));
+  const { setup } = options.workload;
+  return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options), {
+    setupFirst: Boolean(options.setup) && setup.schema.length + setup.seed.length > 0,
+  });
 }
 
 interface PhaseRecord {
@@ -191,7 +194,9 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   let app: RunningApp | undefined;
   try {
     const files = [...workload.setup.schema, ...workload.setup.seed];
-    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step);
+    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step, () =>
+      target.checkStatistics(control),
+    );
     if (skipped) warnings.push(skipped);
 
     let baseUrl: string;
