@@ -206,6 +206,50 @@ describe('querygate run --threads (CLI)', () => {
     expect(rows.rows[0]!.n).toBe(301);
   });
 
+  it('gives every statement of a count load its share by weight in every round, and warns at load about one with fewer calls than rounds', async () => {
+    const scenario = join(dir, 'weighted.yaml');
+    writeFileSync(
+      scenario,
+      [
+        'load:',
+        '  connections: 4',
+        '  threads: 2',
+        '  count: 96',
+        '  rounds: 3',
+        'statements:',
+        '  - name: frequent',
+        '    sql: SELECT now()',
+        '    weight: 30',
+        '  - name: rare a',
+        '    sql: SELECT current_user',
+        '  - name: rare b',
+        '    sql: SELECT pg_backend_pid()',
+        '  - name: rarest',
+        '    sql: SELECT version()',
+        '    weight: 0.5',
+        '',
+      ].join('\n'),
+    );
+    const out = join(dir, 'weighted.json');
+    const result = await runCli(['run', scenario, '--database-url', url, '--out', out]);
+    expect(result.code, result.stderr).toBe(0);
+    // 96 calls by weight (30 : 1 : 1 : 0.5) are 89, 3, 3 and 1: the last cannot run in 3 rounds.
+    const warning =
+      'count 96 gives 1 statement(s) fewer calls than the 3 rounds: "rarest" (weight 0.5: 1 call); a round without a call ' +
+      'has no timing, so budgets take the median of fewer rounds and compare cannot test it: raise count to 195 or more, ' +
+      'raise its weight, or use repeat (every statement as many calls)';
+    expect(result.stderr.replace(/\s+/g, ' ')).toContain(`querygate: warning: ${warning}`);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.warnings).toContain(warning);
+    const rounds = (name: string) =>
+      report.queries.find((q: { source: string }) => q.source === name).rounds.map((r: { calls: number }) => r.calls);
+    expect(rounds('frequent')).toEqual([29, 30, 30]);
+    expect(rounds('rare a')).toEqual([1, 1, 1]);
+    expect(rounds('rare b')).toEqual([1, 1, 1]);
+    expect(rounds('rarest').reduce((a: number, b: number) => a + b, 0)).toBe(1);
+    expect(report.totals.calls).toBe(96);
+  });
+
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
     const result = await runCliInterrupted([

@@ -53,6 +53,8 @@ export interface Workload {
     /** Threads the connections are split over; undefined: one per core, at most one per connection. */
     readonly threads?: number;
   };
+  /** What the run should know of the workload as loaded (a statement that cannot run in every round). */
+  readonly warnings?: readonly string[];
 }
 
 /** One HTTP endpoint of an HTTP workload. `{name}` placeholders in path, headers and body take values from `params`. */

@@ -44,7 +44,7 @@ export async function runWorkload(options: RunOptions): Promise<Report> {
 export async function runOnTarget(target: Target, options: RunOptions): Promise<Report> {
   const { workload } = options;
   const step = options.onStep ?? (() => undefined);
-  const warnings: string[] = [];
+  const warnings: string[] = [...(workload.warnings ?? [])];
   const startedAt = new Date();
   const external = target.kind === 'external';
   const control = await target.connect('querygate-control');

@@ -21,6 +21,7 @@ import {
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
+import { statementsShortOfRounds } from './count.js';
 
 /** Load settings given on the command line; each one replaces the file's value. */
 export interface LoadOverrides {
@@ -72,6 +73,33 @@ function checkRounds(load: Workload['load'], explicit: boolean): Workload['load'
     'USAGE',
     `${needs}: lower rounds to ${calls} or fewer, or raise ${shape.kind} to ${load.rounds} or more`,
   );
+}
+
+/**
+ * A `count` load gives each statement its share of the calls by weight, spread over the rounds: a
+ * statement whose share is smaller than the rounds misses some, and without a call in every round
+ * its timing has fewer round means (budgets take the median of fewer, `compare` cannot test it).
+ */
+function countWarnings(statements: readonly WorkloadStatement[], load: Workload['load'], weighted: boolean): string[] {
+  const { shape, rounds } = load;
+  if (shape.kind !== 'count') return [];
+  const short = statementsShortOfRounds(
+    statements.map((s) => s.weight),
+    shape.count,
+    rounds,
+  );
+  if (short.length === 0) return [];
+  const named = short.map(({ index, calls }) => {
+    const s = statements[index]!;
+    return `"${s.name}" (${weighted ? `weight ${s.weight}: ` : ''}${calls} call${calls === 1 ? '' : 's'})`;
+  });
+  const needed = Math.max(...short.map((s) => s.countNeeded));
+  const them = short.length === 1 ? 'its' : 'their';
+  return [
+    `count ${shape.count} gives ${short.length} statement(s) fewer calls than the ${rounds} rounds: ${named.join(', ')}; ` +
+      `a round without a call has no timing, so budgets take the median of fewer rounds and compare cannot test ${short.length === 1 ? 'it' : 'them'}: ` +
+      `raise count to ${needed} or more${weighted ? `, raise ${them} weight` : ''}, or use repeat (every statement as many calls)`,
+  ];
 }
 
 export function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
@@ -157,26 +185,30 @@ export function loadSqlWorkload(
       origin: { file: where, ...s.start },
     };
   });
+  const files = {
+    schema: readSetupFiles(setup.schema ?? [], process.cwd()),
+    seed: readSetupFiles(setup.seed ?? [], process.cwd()),
+  };
+  const load = checkRounds(
+    {
+      connections: overrides.connections ?? DEFAULT_CONNECTIONS,
+      shape: shapeOf(overrides, {}),
+      warmupMs: overrides.warmupMs ?? 0,
+      rounds: overrides.rounds ?? DEFAULT_ROUNDS,
+      statementTimeoutMs: overrides.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
+    },
+    overrides.rounds !== undefined,
+  );
+  const warnings = countWarnings(statements, load, false);
   return {
     kind: 'sql',
     name: basename(workloadPath).replace(/\.sql$/i, ''),
     source: workloadPath,
     statements,
-    setup: {
-      schema: readSetupFiles(setup.schema ?? [], process.cwd()),
-      seed: readSetupFiles(setup.seed ?? [], process.cwd()),
-    },
-    load: checkRounds(
-      {
-        connections: overrides.connections ?? DEFAULT_CONNECTIONS,
-        shape: shapeOf(overrides, {}),
-        warmupMs: overrides.warmupMs ?? 0,
-        rounds: overrides.rounds ?? DEFAULT_ROUNDS,
-        statementTimeoutMs: overrides.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-        ...(overrides.threads !== undefined ? { threads: overrides.threads } : {}),
-      },
-      overrides.rounds !== undefined,
-    ),
+    setup: files,
+    load,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
@@ -357,33 +389,37 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   // A run of no time makes no calls, and would pass any gate.
   if (durationMs === 0 && overrides.durationMs === undefined)
     throw invalid(['load', 'duration'], 'load.duration', 'must be more than 0');
+  const setup = {
+    schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
+    seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
+  };
+  const checked = checkRounds(
+    {
+      connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
+      shape: shapeOf(overrides, {
+        ...(load.repeat !== undefined ? { repeat: load.repeat } : {}),
+        ...(load.count !== undefined ? { count: load.count } : {}),
+        ...(durationMs !== undefined ? { durationMs } : {}),
+      }),
+      warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
+      rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
+      statementTimeoutMs:
+        overrides.statementTimeoutMs ??
+        (load.statementTimeout !== undefined
+          ? parseDuration(load.statementTimeout, 'load.statementTimeout')
+          : DEFAULT_STATEMENT_TIMEOUT_MS),
+      ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
+    },
+    (overrides.rounds ?? load.rounds) !== undefined,
+  );
+  const warnings = countWarnings(statements, checked, true);
   return {
     kind: 'scenario',
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
     statements,
-    setup: {
-      schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
-      seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
-    },
-    load: checkRounds(
-      {
-        connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
-        shape: shapeOf(overrides, {
-          ...(load.repeat !== undefined ? { repeat: load.repeat } : {}),
-          ...(load.count !== undefined ? { count: load.count } : {}),
-          ...(durationMs !== undefined ? { durationMs } : {}),
-        }),
-        warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
-        rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
-        statementTimeoutMs:
-          overrides.statementTimeoutMs ??
-          (load.statementTimeout !== undefined
-            ? parseDuration(load.statementTimeout, 'load.statementTimeout')
-            : DEFAULT_STATEMENT_TIMEOUT_MS),
-        ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
-      },
-      (overrides.rounds ?? load.rounds) !== undefined,
-    ),
+    setup,
+    load: checked,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }

@@ -19,6 +19,7 @@ import { LatencyRecorder } from '../capture/latency.js';
 import type { ParamGenerator, Workload } from '../model/workload.js';
 import { asServerError } from '../target/pg.js';
 import type { WireSession } from '../target/wire.js';
+import { countPerRound, roundOrder, split } from './count.js';
 import { createRandom, createValueSources, createWeightedPicker, type ValueSource } from './generators.js';
 
 export interface ReplayProgress {
@@ -81,12 +82,7 @@ export interface ReplayOptions {
 }
 
 /** Splits `total` into `parts` near-equal integers. */
-export function split(total: number, parts: number): number[] {
-  return Array.from(
-    { length: parts },
-    (_, i) => Math.floor((total * (i + 1)) / parts) - Math.floor((total * i) / parts),
-  );
-}
+export { split };
 
 /** Threads a replay of `workload` uses: `load.threads`, else one per core, never more than connections. */
 export function replayThreads(workload: Workload): number {
@@ -184,7 +180,8 @@ function seedOfShare(seed: number, share: ThreadShare): number {
 /**
  * Replays a share of the workload over `sessions`: the warm-up runs for its duration, a `repeat`
  * round runs its slice of the interleaved calls (slices of all threads cover each statement exactly
- * `repeat` times), a `count` round its part of the count, a `duration` round until its deadline.
+ * `repeat` times), a `count` round its slice of the round's calls (each statement's share of the
+ * count by weight, spread evenly over the rounds: count.ts), a `duration` round until its deadline.
  */
 export function createShareReplay<L extends LatencySink>(
   workload: Workload,
@@ -400,7 +397,14 @@ export function createShareReplay<L extends LatencySink>(
 
   const shape = load.shape;
   const perStatementRepeat = shape.kind === 'repeat' ? split(shape.repeat, load.rounds) : [];
-  const perRoundCount = shape.kind === 'count' ? split(shape.count, load.rounds) : [];
+  const perRoundCount =
+    shape.kind === 'count'
+      ? countPerRound(
+          statements.map((s) => s.weight),
+          shape.count,
+          load.rounds,
+        )
+      : [];
 
   return {
     outcomes,
@@ -424,8 +428,11 @@ export function createShareReplay<L extends LatencySink>(
         return drive(() => (k < end ? k++ % statements.length : undefined), true);
       }
       if (shape.kind === 'count') {
-        let left = split(perRoundCount[round] ?? 0, share.count)[share.index] ?? 0;
-        return drive(() => (left-- > 0 ? pick() : undefined), true);
+        // Every thread orders the round's calls alike and takes its contiguous slice of them.
+        const order = roundOrder(perRoundCount[round] ?? []);
+        let k = Math.floor((order.length * share.index) / share.count);
+        const end = Math.floor((order.length * (share.index + 1)) / share.count);
+        return drive(() => (k < end ? order[k++] : undefined), true);
       }
       return drive(untilDeadline(shape.durationMs / load.rounds), true);
     },

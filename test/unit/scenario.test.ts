@@ -301,6 +301,27 @@ describe('measurement rounds', () => {
       '5 rounds need at least 5 calls, but count is 4: lower rounds to 4 or fewer, or raise count to 5 or more',
     );
   });
+
+  it('are warned about when a count gives a statement fewer calls than rounds, naming it and the fix', () => {
+    const path = write('four.sql', 'SELECT 1;\nSELECT 2;\nSELECT 3;\nSELECT 4;\n');
+    // 8 calls over 4 statements are 2 each, for 3 rounds.
+    expect(loadSqlWorkload(path, {}, { count: 8 }).warnings).toEqual([
+      'count 8 gives 4 statement(s) fewer calls than the 3 rounds: "four.sql:1" (2 calls), "four.sql:2" (2 calls), ' +
+        '"four.sql:3" (2 calls), "four.sql:4" (2 calls); a round without a call has no timing, so budgets take the median ' +
+        'of fewer rounds and compare cannot test them: raise count to 12 or more, or use repeat (every statement as many calls)',
+    ]);
+    expect(loadSqlWorkload(path, {}, { count: 12 }).warnings).toBeUndefined();
+    expect(loadSqlWorkload(path, {}, { repeat: 1 }).warnings).toBeUndefined();
+    const scenario = write(
+      'weights.yaml',
+      'load:\n  count: 40\nstatements:\n  - name: often\n    sql: SELECT 1\n    weight: 20\n  - name: seldom\n    sql: SELECT 2\n',
+    );
+    expect(loadScenario(scenario, {}).warnings).toEqual([
+      'count 40 gives 1 statement(s) fewer calls than the 3 rounds: "seldom" (weight 1: 2 calls); a round without a call ' +
+        'has no timing, so budgets take the median of fewer rounds and compare cannot test it: raise count to 63 or more, ' +
+        'raise its weight, or use repeat (every statement as many calls)',
+    ]);
+  });
 });
 
 describe('parameter generators', () => {

@@ -124,7 +124,7 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
       'let writes commit on an external database (SQL: default rolled back; HTTP: write routes refused without it)',
     )
     .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
-    .option('--count <n>', 'total calls, statements picked by weight', parsePositiveInt('--count'))
+    .option('--count <n>', 'total calls, shared by weight and spread over every round', parsePositiveInt('--count'))
     .option(
       '--duration <duration>',
       'run for a time instead, more than 0 (e.g. 30s, 500ms, 2m; a bare number is seconds)',
@@ -201,6 +201,8 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   const workload = scenario
     ? loadScenario(scenario, overrides)
     : loadSqlWorkload(flags.workload!, { schema: flags.schema ?? [], seed: flags.seed ?? [] }, overrides);
+  // Before a long run rather than in its summary only: the load can be fixed at once.
+  if (!flags.quiet) for (const w of workload.warnings ?? []) io.err(`querygate: warning: ${w}`);
   const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
   const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
   // Read the budget first too: a bad file fails before the run.
