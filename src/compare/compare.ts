@@ -20,7 +20,7 @@ import {
   type TimingComparison,
   type UnmatchedStatement,
 } from '../model/comparison.js';
-import type { QueryReport, Report } from '../model/report.js';
+import type { QueryReport, Report, WorkloadInfo } from '../model/report.js';
 import { diffPlans } from './plan-diff.js';
 import { compareRoutes } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
@@ -61,6 +61,7 @@ export function compareReports(
     pairs.map((p, i) => ({ ...p, samePlan: planDiffs[i]?.changed === false })),
     thresholds,
     untestedBecause(base, head, thresholds),
+    { base: base.workload, head: head.workload },
   );
   const baseRoutes = new Set((base.routes ?? []).map((r) => r.name));
   const headRoutes = new Set((head.routes ?? []).map((r) => r.name));
@@ -501,6 +502,34 @@ function untestedBecause(
   return undefined;
 }
 
+/**
+ * Why a statement has too few round means for a test, and what gives it more. Reports of fewer
+ * rounds need `run --rounds`; a statement that missed rounds of a run that had enough got too few
+ * calls to run in each (a `count` or `duration` load shares calls by weight), or had no successful
+ * call in some (pg_stat_statements counts no failed call).
+ */
+function fewRoundsNote(
+  baseRounds: number,
+  headRounds: number,
+  minRounds: number,
+  workloads: { readonly base: WorkloadInfo; readonly head: WorkloadInfo },
+): string {
+  const { base, head } = workloads;
+  if (base.rounds < minRounds || head.rounds < minRounds) {
+    return `${baseRounds} round(s) in base, ${headRounds} in head: timing needs ${minRounds} on each side (run --rounds ${minRounds})`;
+  }
+  const short = [...(baseRounds < minRounds ? [base] : []), ...(headRounds < minRounds ? [head] : [])];
+  const cause = short.some((w) => w.count !== undefined)
+    ? "too few calls for one in every round: raise count or the statement's weight, or use repeat"
+    : short.some((w) => w.durationMs !== undefined)
+      ? "too few calls for one in every round: raise duration or the statement's weight"
+      : 'no successful call in the other rounds';
+  return (
+    `calls in ${baseRounds} of ${base.rounds} round(s) in base, ${headRounds} of ${head.rounds} in head: ` +
+    `timing needs calls in ${minRounds} rounds on each side (${cause})`
+  );
+}
+
 /** pg_stat_statements reports microseconds at best: a round mean of 0 is "under 1 µs". */
 const MIN_ROUND_MS = 0.001;
 
@@ -519,6 +548,7 @@ function compareTimings(
   pairs: readonly { b: QueryReport; h: QueryReport; samePlan: boolean }[],
   thresholds: CompareThresholds,
   untested: { note: string } | undefined,
+  workloads: { readonly base: WorkloadInfo; readonly head: WorkloadInfo },
 ): { timings: TimingComparison[]; speed: Comparison['speed'] } {
   const t = thresholds.timing;
   const minRounds = Math.max(2, t.minRounds);
@@ -560,9 +590,7 @@ function compareTimings(
         df: null,
         p: null,
         pAdjusted: null,
-        note:
-          untested?.note ??
-          `${baseRounds} round(s) in base, ${headRounds} in head: timing needs ${minRounds} on each side (run --rounds ${minRounds})`,
+        note: untested?.note ?? fewRoundsNote(baseRounds, headRounds, minRounds, workloads),
       };
     }
     const pAdjusted = adjustedBy.get(i) ?? 1;

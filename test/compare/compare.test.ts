@@ -139,9 +139,33 @@ describe('compareReports: timing', () => {
     const twoRounds = mapQueries(slower([3.1, 2.9, 3.0]), (q) => ({ rounds: q.rounds.slice(0, 2) }));
     const c = compareReports(base, twoRounds);
     expect(timingOf(c).verdict).toBe('inconclusive');
-    expect(timingOf(c).note).toContain('needs 3 on each side');
+    expect(timingOf(c).note).toContain('needs calls in 3 rounds on each side');
     expect(c.verdict).toBe('ok');
     expect(c.warnings.join()).not.toContain('fewer than'); // the run itself had 3 rounds
+    const oneRound = (r: Report): Report => ({ ...r, workload: { ...r.workload, rounds: 1 } });
+    expect(timingOf(compareReports(oneRound(base), oneRound(twoRounds))).note).toBe(
+      '3 round(s) in base, 2 in head: timing needs 3 on each side (run --rounds 3)',
+    );
+  });
+
+  it('names missing calls, not missing rounds, when a statement had no call in some rounds of a run that had enough', () => {
+    // A count load of 3 rounds in which the statement got no call in the second round.
+    const counted = (r: Report): Report => {
+      const { repeat: _repeat, ...workload } = r.workload;
+      return { ...r, workload: { ...workload, count: 300 } };
+    };
+    const gap = [
+      { calls: 5, totalMs: 15, meanMs: 3 },
+      { calls: 0, totalMs: 0, meanMs: 0 },
+      { calls: 5, totalMs: 15, meanMs: 3 },
+    ];
+    const head = mapQueries(slower([3.1, 2.9, 3.0]), (q) => (q.fingerprint === slowStatement ? { rounds: gap } : {}));
+    const timing = timingOf(compareReports(counted(base), counted(head)));
+    expect(timing.verdict).toBe('inconclusive');
+    expect(timing.note).toBe(
+      "calls in 3 of 3 round(s) in base, 2 of 3 in head: timing needs calls in 3 rounds on each side (too few calls for one in every round: raise count or the statement's weight, or use repeat)",
+    );
+    expect(timing.note).not.toContain('--rounds');
   });
 
   it('calls a slowdown hidden in the spread of the rounds noise', () => {
