@@ -136,15 +136,22 @@ export function compareReports(
     if (timing.verdict === 'slower') regressions.push(reason('timing', 'timing-slower', timing.note, timingEvidence));
     if (timing.verdict === 'faster') improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
 
+    // A plan is judged by what it costs. A scan downgrade names the cause of a regression measured
+    // in plan cost, blocks, calls, findings or time; on its own (the planner took a sequential scan
+    // that reads no more) it is a plan change to look at, not a regression. Likewise upgrades.
+    const counted = {
+      regressions: regressions.every((r) => r.kind === 'scan-downgrade') ? [] : regressions,
+      improvements: improvements.every((r) => r.kind === 'scan-downgrade') ? [] : improvements,
+    };
     const verdict: StatementVerdict =
-      regressions.length > 0 ? 'regression' : improvements.length > 0 ? 'improvement' : 'unchanged';
+      counted.regressions.length > 0 ? 'regression' : counted.improvements.length > 0 ? 'improvement' : 'unchanged';
     return {
       fingerprint: h.fingerprint,
       query: h.query,
       ...(h.source ? { source: h.source } : {}),
       verdict,
-      regressions,
-      improvements,
+      regressions: counted.regressions,
+      improvements: counted.improvements,
       planCost,
       blocksPerCall,
       rowsPerCall: change(b.rowsPerCall, h.rowsPerCall),

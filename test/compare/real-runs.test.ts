@@ -1,8 +1,11 @@
 /**
  * The proof on a real PostgreSQL: the same workload against a schema with and without an index is
- * flagged with the scan downgrade; the same branch run several times is never a regression.
+ * flagged with the scan downgrade; the same branch run several times is never a regression; a plan
+ * change that costs no more fails no gate.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
@@ -89,5 +92,65 @@ describe('compare on real runs', () => {
         expect(['noise', 'inconclusive']).toContain(s.timing.verdict);
       }
     }
+  });
+});
+
+describe('plan changes on real runs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'querygate-plan-changes-'));
+  const workloadFile = join(dir, 'readings.sql');
+  writeFileSync(
+    workloadFile,
+    'SELECT sum(length(note)) FROM readings WHERE sensor < 25;\nSELECT note FROM readings WHERE id = 42;\n',
+  );
+  const runReadings = (url: string) =>
+    runWorkload({
+      workload: loadSqlWorkload(workloadFile, {}, { repeat: 12, connections: 2, rounds: 3 }),
+      databaseUrl: url,
+    });
+  const bySensor = (c: ReturnType<typeof compareReports>) => c.statements.find((s) => s.query.includes('sensor <'))!;
+  /**
+   * 100,000 readings of 100 sensors; the first 20,000 rows are of sensors 50 to 99 only. `analyzeAfter`:
+   * the rows loaded when ANALYZE runs (the statistics of a sample that saw no sensor below 50).
+   */
+  async function readingsDatabase(name: string, options: { index: boolean; analyzeAfter: number }): Promise<string> {
+    const url = await createTestDatabase(name);
+    await withSession(url, async (s) => {
+      await s.query('CREATE TABLE readings (id int PRIMARY KEY, sensor int NOT NULL, note text NOT NULL)');
+      if (options.index) await s.query('CREATE INDEX readings_sensor_idx ON readings (sensor)');
+      const load = (from: number, to: number) =>
+        s.query(
+          `INSERT INTO readings SELECT g, CASE WHEN g <= 20000 THEN 50 + g % 50 ELSE (g * 7919) % 100 END, repeat('x', 80)
+           FROM generate_series(${from}, ${to}) g`,
+        );
+      await load(1, options.analyzeAfter);
+      await s.query('ANALYZE readings');
+      if (options.analyzeAfter < 100_000) await load(options.analyzeAfter + 1, 100_000);
+    });
+    return url;
+  }
+
+  let withIndex: Report;
+  beforeAll(async () => {
+    await loadParser();
+    withIndex = await runReadings(await readingsDatabase('plan_base', { index: true, analyzeAfter: 100_000 }));
+  });
+
+  it('shows a scan downgrade that reads no more as a plan change, not a regression', async () => {
+    // Without the index the planner reads the table sequentially: a fifth more blocks than the bitmap
+    // scan (which skips the first pages, without a sensor below 50) at a plan cost about a third
+    // higher, both short of the thresholds (+50%).
+    const head = await runReadings(await readingsDatabase('plan_noindex', { index: false, analyzeAfter: 100_000 }));
+    const c = compareReports(withIndex, head);
+    const s = bySensor(c);
+    expect(s.planDiff?.changes.map((ch) => ch.kind)).toContain('scan-downgrade');
+    expect(s.planDiff?.changes.find((ch) => ch.kind === 'scan-downgrade')?.message).toBe(
+      'Bitmap Heap Scan on readings -> Seq Scan on readings (100k rows)',
+    );
+    expect(s.blocksPerCall.relative!).toBeLessThan(0.5);
+    expect(s.planCost!.relative!).toBeLessThan(0.5);
+    const detail = `${s.timing.note}\n${s.regressions.map((r) => r.message).join('\n')}`;
+    expect(s.regressions, detail).toEqual([]);
+    expect(s.verdict, detail).toBe('unchanged');
+    expect(c.verdict, detail).toBe('ok');
   });
 });
