@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,10 @@ describe('querygate run (CLI)', () => {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.target.kind).toBe('embedded');
+    // The database was built from these files alone: their digest, in the order applied.
+    const digest = createHash('sha256');
+    for (const file of ['schema.sql', 'seed.sql']) digest.update(readFileSync(sql(file), 'utf8')).update('\0');
+    expect(report.workload.setupSha256).toBe(digest.digest('hex'));
     expect(report.queries).toHaveLength(4);
     expect(result.stdout).toContain('count(*) FROM events');
     // The embedded server's temporary directory is gone.
@@ -60,6 +65,8 @@ describe('querygate run (CLI)', () => {
     const report = JSON.parse(readFileSync(out, 'utf8'));
     expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
     expect(report.target.kind).toBe('external');
+    // A database querygate did not build: its setup files say nothing of everything else in it.
+    expect(report.workload.setupSha256).toBeUndefined();
     expect(report.workload.kind).toBe('scenario');
     expect(report.totals.calls).toBe(60);
     const events = report.queries.find((q: { source?: string }) => q.source === 'events of a kind');

@@ -143,15 +143,28 @@ export function compareReports(
       regressions: regressions.every((r) => r.kind === 'scan-downgrade') ? [] : regressions,
       improvements: improvements.every((r) => r.kind === 'scan-downgrade') ? [] : improvements,
     };
-    const verdict: StatementVerdict =
-      counted.regressions.length > 0 ? 'regression' : counted.improvements.length > 0 ? 'improvement' : 'unchanged';
+    const unstable =
+      planDiff?.changed && samePlannerInputs(base, head, b, h)
+        ? {
+            note: unstableNote(base),
+            uncounted: [...counted.regressions, ...counted.improvements],
+          }
+        : undefined;
+    const verdict: StatementVerdict = unstable
+      ? 'unstable-plan'
+      : counted.regressions.length > 0
+        ? 'regression'
+        : counted.improvements.length > 0
+          ? 'improvement'
+          : 'unchanged';
     return {
       fingerprint: h.fingerprint,
       query: h.query,
       ...(h.source ? { source: h.source } : {}),
       verdict,
-      regressions: counted.regressions,
-      improvements: counted.improvements,
+      regressions: unstable ? [] : counted.regressions,
+      improvements: unstable ? [] : counted.improvements,
+      ...(unstable ? { unstablePlan: unstable } : {}),
       planCost,
       blocksPerCall,
       rowsPerCall: change(b.rowsPerCall, h.rowsPerCall),
@@ -165,7 +178,7 @@ export function compareReports(
     };
   });
 
-  const rank: Record<StatementVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
+  const rank: Record<StatementVerdict, number> = { regression: 0, 'unstable-plan': 1, improvement: 2, unchanged: 3 };
   statements.sort(
     (x, y) =>
       rank[x.verdict] - rank[y.verdict] ||
@@ -199,6 +212,7 @@ export function compareReports(
       removed: removed.length,
       regressions,
       improvements: statements.filter((s) => s.verdict === 'improvement').length,
+      unstablePlans: statements.filter((s) => s.verdict === 'unstable-plan').length,
       timingNoise: statements.filter(
         (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
       ).length,
@@ -216,6 +230,59 @@ export function compareReports(
     removedRoutes: routes.removed,
     warnings: warningsFor(base, head, thresholds),
   };
+}
+
+/**
+ * True when head's plan cannot differ from base's because of anything head changed: querygate
+ * built both databases on the same embedded server version from the same setup files (by content),
+ * no application or other client wrote to them, the statement was planned the same way (generic, or
+ * with the same parameter values) under the same settings, and the relations it reads have the same
+ * size, columns and indexes after the run (its writes included). What the planner still reads
+ * differently is the statistics: ANALYZE estimates them from a random sample of each table larger
+ * than the sample, and PostgreSQL offers no seed to repeat one.
+ */
+function samePlannerInputs(base: Report, head: Report, b: QueryReport, h: QueryReport): boolean {
+  if (!b.plan || !h.plan) return false;
+  const built = (r: Report) =>
+    r.target.kind === 'embedded' && (r.workload.kind === 'sql' || r.workload.kind === 'scenario');
+  if (!built(base) || !built(head)) return false;
+  if (base.workload.setupSha256 === undefined || base.workload.setupSha256 !== head.workload.setupSha256) return false;
+  // The server and querygate, whose embedded server settings and plan capture are its own.
+  if (base.target.serverVersion !== head.target.serverVersion || base.tool.version !== head.tool.version) return false;
+  // literal, params and analyze plans all plan the statement with its values; generic ones without.
+  const basis = (p: NonNullable<QueryReport['plan']>) =>
+    p.mode === 'generic' ? 'generic' : JSON.stringify({ params: p.params ?? [], settings: p.settings ?? null });
+  if (basis(b.plan) !== basis(h.plan)) return false;
+  const relation = (r: Report, name: string) => {
+    const info = r.relations.find((x) => x.name === name);
+    if (!info) return undefined;
+    const indexes = [...info.indexes]
+      .map((i) => ({ name: i.name, definition: i.definition, valid: i.valid, sizeBytes: i.sizeBytes }))
+      .sort((x, y) => x.name.localeCompare(y.name));
+    return JSON.stringify({
+      kind: info.kind,
+      sizeBytes: info.sizeBytes,
+      columnTypes: info.columnTypes ?? null,
+      indexes,
+    });
+  };
+  const names = new Set([...b.relations, ...h.relations]);
+  if (names.size === 0) return false;
+  return [...names].every((name) => {
+    const x = relation(base, name);
+    return x !== undefined && x === relation(head, name);
+  });
+}
+
+/** Why a plan that changed between runs of the same setup is not counted, and what it means. */
+function unstableNote(base: Report): string {
+  return (
+    `the plan differs between two runs of the same setup (the same files on PostgreSQL ${base.target.serverVersion}, ` +
+    'relations of the same size and indexes, the same parameters): only the statistics differ, as ANALYZE reads a ' +
+    'random sample of each table larger than it (30,000 rows at the default statistics target). The planner is near ' +
+    'a tipping point for this statement and can pick either plan after any ANALYZE, in production too; what the ' +
+    'change measured is not counted'
+  );
 }
 
 function change(base: number, head: number): MetricChange {

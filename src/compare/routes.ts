@@ -13,7 +13,7 @@ import type {
   RouteComparison,
   RouteThresholds,
   RouteTimingVerdict,
-  StatementVerdict,
+  RouteVerdict,
 } from '../model/comparison.js';
 import type { Report, RouteReport } from '../model/report.js';
 import { reason } from './reason.js';
@@ -81,7 +81,7 @@ export function compareRoutes(
       : null;
 
   const routes = pairs.map(({ b, h }) => compareRoute(b, h, t, speed));
-  const rank: Record<StatementVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
+  const rank: Record<RouteVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
   routes.sort((x, y) => rank[x.verdict] - rank[y.verdict]);
   return {
     routes,

@@ -217,7 +217,14 @@ export interface ComparisonReason {
   readonly evidence: Readonly<Record<string, number | string>>;
 }
 
-export type StatementVerdict = 'regression' | 'improvement' | 'unchanged';
+/**
+ * `unstable-plan`: the plan changed between two runs of the same inputs (see
+ * `MatchedStatement.unstablePlan`): neither a regression nor an improvement.
+ */
+export type StatementVerdict = 'regression' | 'improvement' | 'unchanged' | 'unstable-plan';
+
+/** A route's verdict: routes are compared on their work and outcome, never on a plan alone. */
+export type RouteVerdict = Exclude<StatementVerdict, 'unstable-plan'>;
 
 /** A statement present in both reports (matched by fingerprint). */
 export interface MatchedStatement {
@@ -227,6 +234,15 @@ export interface MatchedStatement {
   readonly verdict: StatementVerdict;
   readonly regressions: readonly ComparisonReason[];
   readonly improvements: readonly ComparisonReason[];
+  /**
+   * Set (with the verdict `unstable-plan`) when the plan changed although both runs planned from
+   * the same inputs: querygate's embedded server of the same version built both databases from the
+   * same setup files, and the statement was planned with the same parameters and settings on
+   * relations of the same size and indexes. Only the statistics differ, which ANALYZE estimates
+   * from a random sample: head changed nothing that made the plan change. `uncounted` holds what the
+   * change measured (plan cost, blocks, time, findings), neither regressions nor improvements.
+   */
+  readonly unstablePlan?: { readonly note: string; readonly uncounted: readonly ComparisonReason[] };
   readonly planCost: MetricChange | null;
   readonly blocksPerCall: MetricChange;
   readonly rowsPerCall: MetricChange;
@@ -272,7 +288,7 @@ export interface RouteComparison {
   readonly route: string;
   readonly method: string;
   readonly path: string;
-  readonly verdict: StatementVerdict;
+  readonly verdict: RouteVerdict;
   readonly regressions: readonly ComparisonReason[];
   readonly improvements: readonly ComparisonReason[];
   /** Responses in the route's own phase. */
@@ -328,6 +344,8 @@ export interface Comparison {
     readonly removed: number;
     readonly regressions: number;
     readonly improvements: number;
+    /** Matched statements whose plan changed between runs of the same inputs (`unstable-plan`). */
+    readonly unstablePlans: number;
     /** Matched statements whose mean time differs, with the difference classed as noise or inconclusive. */
     readonly timingNoise: number;
     /** HTTP routes in both reports, only in head, only in base. */

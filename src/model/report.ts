@@ -64,6 +64,12 @@ export interface WorkloadInfo {
   readonly analyze: boolean;
   /** Whether writes ran inside transactions that were rolled back. */
   readonly writesRolledBack: boolean;
+  /**
+   * SHA-256 of the schema and seed files' contents, in the order applied, when querygate built the
+   * database from them alone (SQL and scenario runs on the embedded server). Two reports with the
+   * same digest planned against the same schema and data, up to ANALYZE's random sample.
+   */
+  readonly setupSha256?: string;
   /** The external command, for `capture -- <command>`, with passwords masked (`*****`). */
   readonly command?: readonly string[];
 }

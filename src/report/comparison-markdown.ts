@@ -15,6 +15,7 @@ import {
   routesExplanation,
   routeTimingLabel,
   splitTimingNotes,
+  verdictLabel,
 } from './comparison-table.js';
 import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
 
@@ -84,7 +85,17 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     }
     out.push('');
   }
-  const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && s.planDiff?.changed);
+  const unstable = c.statements.filter((s) => s.unstablePlan);
+  if (unstable.length > 0) {
+    out.push(`${h}# Plans that differ between runs of the same setup (not counted)`, '');
+    for (const s of unstable) {
+      out.push(`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, '');
+      out.push(cell(s.unstablePlan!.note), '');
+      for (const r of s.unstablePlan!.uncounted) out.push(`- not counted: ${r.messageId}: ${cell(r.message)}`);
+      out.push('', ...planBlock(s), '');
+    }
+  }
+  const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && !s.unstablePlan && s.planDiff?.changed);
   if (planOnly.length > 0) {
     out.push('<details><summary>Plan changes that are not regressions</summary>', '');
     for (const s of planOnly) out.push(...planDetails(s));
@@ -142,7 +153,7 @@ function statementTable(statements: readonly MatchedStatement[]): string[] {
   ];
   for (const s of statements) {
     rows.push(
-      `| ${s.verdict === 'regression' ? '**regression**' : s.verdict} | ${code(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
+      `| ${s.verdict === 'regression' ? '**regression**' : verdictLabel(s)} | ${code(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
         `${cell(formatChange(s.blocksPerCall))} | ${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
     );
   }

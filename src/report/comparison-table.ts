@@ -67,6 +67,11 @@ export function formatRoutes(routes: readonly RouteChange[]): string {
     .join('; ');
 }
 
+/** A statement's verdict as the tables show it. */
+export function verdictLabel(s: MatchedStatement): string {
+  return s.verdict === 'unstable-plan' ? 'unstable' : s.verdict;
+}
+
 /** "workload on PostgreSQL 18.1, database app_main, 2025-01-01T10:00:00Z" */
 export function describeSide(s: ReportSummary): string {
   return `${s.workload} on PostgreSQL ${s.serverVersion} (${s.database}, ${s.rounds} round${s.rounds === 1 ? '' : 's'}, ${s.createdAt})${s.complete ? '' : ' INCOMPLETE'}`;
@@ -79,7 +84,9 @@ export function comparisonHeadline(c: Comparison): string {
     k.routesMatched + k.routesAdded + k.routesRemoved > 0
       ? `; routes: ${k.routesMatched} matched, ${k.routesAdded} new, ${k.routesRemoved} removed, ${k.routeImprovements} improved`
       : '';
-  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved, ${k.timingNoise} timing difference(s) not significant or not tested${routes}`;
+  const unstable =
+    k.unstablePlans > 0 ? `, ${k.unstablePlans} plan(s) that differ between runs of the same setup (not counted)` : '';
+  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved${unstable}, ${k.timingNoise} timing difference(s) not significant or not tested${routes}`;
   const what = [
     ...(k.regressions > 0 ? [`${k.regressions} statement(s)`] : []),
     ...(k.routeRegressions > 0 ? [`${k.routeRegressions} route(s)`] : []),
@@ -181,7 +188,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     // terminal leaves out the least needed columns first (the JSON and Markdown have them all).
     const routes = shown.some((s) => s.callsPerRequest.length > 0);
     const all: Column<MatchedStatement>[] = [
-      { head: 'verdict', width: 13, dropOrder: 0, cell: (s) => s.verdict },
+      { head: 'verdict', width: 13, dropOrder: 0, cell: (s) => verdictLabel(s) },
       { head: 'plan cost', width: 20, dropOrder: 0, cell: (s) => formatChange(s.planCost) },
       { head: 'blocks/call', width: 20, dropOrder: 3, cell: (s) => formatChange(s.blocksPerCall) },
       { head: 'rows/call', width: 12, dropOrder: 1, cell: (s) => formatChange(s.rowsPerCall) },
@@ -240,7 +247,18 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       for (const reason of r.improvements) lines.push(`    ${reason.messageId}: ${reason.message}`);
     }
   }
-  const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && s.planDiff?.changed);
+  const unstable = c.statements.filter((s) => s.unstablePlan);
+  if (unstable.length > 0) {
+    lines.push('', 'Plans that differ between runs of the same setup (not counted):');
+    for (const s of unstable) {
+      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      lines.push(`    note: ${s.unstablePlan!.note}`);
+      for (const r of s.unstablePlan!.uncounted) lines.push(`    not counted: ${r.messageId}: ${r.message}`);
+      lines.push('    plan diff (- base, + head):');
+      for (const line of renderPlanDiff(s.planDiff!).split('\n')) lines.push(`      ${line}`);
+    }
+  }
+  const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && !s.unstablePlan && s.planDiff?.changed);
   if (planOnly.length > 0) {
     lines.push('', 'Plan changes that are not regressions:');
     for (const s of planOnly) {

@@ -14,7 +14,7 @@ import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { DEFAULT_EXPLAIN_TIMEOUT_MS, finalizeReport, type AnalysisOptions } from './finalize.js';
-import { prepareDatabase, checkStatements, checkParameterValues } from './setup.js';
+import { prepareDatabase, checkStatements, checkParameterValues, setupDigest } from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -134,6 +134,8 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       rounds: load.rounds,
       analyze: options.analyze ?? false,
       writesRolledBack: rollbackWrites,
+      // The embedded database holds nothing but what the files made; an external one, anything.
+      ...(external ? {} : { setupSha256: setupDigest(files) }),
     };
     // The replay connects as the control session's role: its statements are the run's own.
     const role = await control.query<{ oid: string }>(

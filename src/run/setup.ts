@@ -1,4 +1,5 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
+import { createHash } from 'node:crypto';
 import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
@@ -66,6 +67,19 @@ export async function prepareDatabase(
   step('vacuuming and analyzing tables');
   await control.query('VACUUM ANALYZE');
   return undefined;
+}
+
+/**
+ * SHA-256 of the setup files' contents, in the order they are applied (not of their paths, which
+ * differ between checkouts). Two runs on the embedded server with the same digest built the same
+ * schema and data: `compare` tells a plan that changed with them from one that only ANALYZE's random
+ * sample changed.
+ */
+export function setupDigest(files: readonly SetupFile[]): string {
+  const hash = createHash('sha256');
+  // A NUL cannot occur in PostgreSQL text: it separates the files unambiguously.
+  for (const file of files) hash.update(file.sql).update('\0');
+  return hash.digest('hex');
 }
 
 /** Statements PostgreSQL refuses inside a transaction block, and transaction control itself. */

@@ -3,6 +3,7 @@ import { compareReports } from '../../src/compare/compare.js';
 import { DEFAULT_COMPARE_THRESHOLDS, resolveCompareThresholds } from '../../src/compare/thresholds.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
+import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { withIndex, withoutIndex } from './support.js';
 
@@ -104,6 +105,70 @@ describe('compareReports: the same workload with and without an index', () => {
     expect(r.verdict).toBe('ok');
     // The plan change is still shown.
     expect(r.statements.filter((s) => s.planDiff?.changed)).toHaveLength(2);
+  });
+});
+
+describe('compareReports: plans of runs of the same setup', () => {
+  // Both fixture reports are embedded runs; give them the digest of one set of setup files.
+  const sameSetup = (r: Report, digest = 'c'.repeat(64)): Report => ({
+    ...r,
+    workload: { ...r.workload, setupSha256: digest },
+  });
+  // head's plans as base had them: a stand-in for a flip that only the statistics made.
+  const flipped = (from: Report, plans: Report): Report => ({
+    ...from,
+    queries: from.queries.map((q) => ({
+      ...q,
+      plan: plans.queries.find((p) => p.fingerprint === q.fingerprint)!.plan,
+    })),
+    relations: plans.relations,
+  });
+
+  it('counts a dropped index even with the same digest: the indexes differ', () => {
+    const c = compareReports(sameSetup(withIndex), sameSetup(withoutIndex));
+    expect(c.verdict).toBe('regression');
+    expect(c.counts).toMatchObject({ regressions: 2, unstablePlans: 0 });
+  });
+
+  it('calls a plan change on the same relations, parameters and server an unstable plan, not a regression', () => {
+    // The plans of the run without the index, on the relations of the run with it: what the
+    // planner would do with other statistics.
+    const head = flipped(withIndex, withoutIndex);
+    const stale = { ...head, relations: withIndex.relations };
+    const c = compareReports(sameSetup(withIndex), sameSetup(stale));
+    expect(c.verdict).toBe('ok');
+    expect(c.counts).toMatchObject({ regressions: 0, unstablePlans: 2 });
+    for (const s of c.statements.filter((x) => x.planDiff?.changed)) {
+      expect(s.verdict).toBe('unstable-plan');
+      expect(s.regressions).toEqual([]);
+      expect(s.improvements).toEqual([]);
+      expect(s.unstablePlan?.uncounted.map((r) => r.messageId)).toEqual(
+        expect.arrayContaining(['plan-cost-up', 'scan-downgrade']),
+      );
+    }
+    // Unstable plans come right after regressions.
+    expect(c.statements.slice(0, 2).every((s) => s.verdict === 'unstable-plan')).toBe(true);
+    const text = renderComparisonTable(c, { width: 140 });
+    expect(text).toContain('improved, 2 plan(s) that differ between runs of the same setup (not counted)');
+    expect(text).toContain('Plans that differ between runs of the same setup (not counted):');
+    expect(text.match(/^ {4}not counted: scan-downgrade: /gm)).toHaveLength(2);
+    expect(text).not.toContain('Plan changes that are not regressions');
+    expect(text.match(/│ unstable /g)).toHaveLength(2);
+    const md = renderComparisonMarkdown(c);
+    expect(md.split('\n')[0]).toBe('## querygate: no regression');
+    expect(md).toContain('### Plans that differ between runs of the same setup (not counted)');
+    expect(md.match(/^\| unstable \|/gm)).toHaveLength(2);
+    expect(md.match(/^- not counted: scan-downgrade: /gm)).toHaveLength(2);
+
+    // Another digest, server version, or a plan made with parameter values (base's are generic):
+    // judged on what the change costs.
+    const otherServer = { ...sameSetup(stale), target: { ...stale.target, serverVersion: '18.99' } };
+    const withValues = mapQueries(sameSetup(stale), (q) =>
+      q.plan ? { plan: { ...q.plan, mode: 'params' as const, params: ['1'] } } : {},
+    );
+    for (const h of [sameSetup(stale, 'd'.repeat(64)), stale, otherServer, withValues]) {
+      expect(compareReports(sameSetup(withIndex), h).verdict).toBe('regression');
+    }
   });
 });
 

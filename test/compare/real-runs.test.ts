@@ -1,7 +1,7 @@
 /**
  * The proof on a real PostgreSQL: the same workload against a schema with and without an index is
  * flagged with the scan downgrade; the same branch run several times is never a regression; a plan
- * change that costs no more fails no gate.
+ * change that costs no more, or that only the statistics made, fails no gate.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,6 +128,12 @@ describe('plan changes on real runs', () => {
     });
     return url;
   }
+  /** A report as querygate's embedded server writes it for a database it built from setup files of this digest. */
+  const builtFrom = (r: Report, digest: string): Report => ({
+    ...r,
+    target: { ...r.target, kind: 'embedded' },
+    workload: { ...r.workload, setupSha256: digest },
+  });
 
   let withIndex: Report;
   beforeAll(async () => {
@@ -152,5 +158,45 @@ describe('plan changes on real runs', () => {
     expect(s.regressions, detail).toEqual([]);
     expect(s.verdict, detail).toBe('unchanged');
     expect(c.verdict, detail).toBe('ok');
+  });
+
+  it('does not count a plan that only the statistics changed between runs of the same setup', async () => {
+    // The same schema, rows and sizes; its statistics come from the first 20,000 rows, in which no
+    // sensor is below 50: the planner expects one row and walks the index for 20,000.
+    const stale = await runReadings(await readingsDatabase('plan_stats', { index: true, analyzeAfter: 20_000 }));
+    const digest = 'a'.repeat(64);
+    const base = builtFrom(withIndex, digest);
+    const head = builtFrom(stale, digest);
+    for (const r of [base, head]) {
+      const readings = r.relations.find((x) => x.name === 'public.readings')!;
+      expect(readings.sizeBytes).toBe(withIndex.relations.find((x) => x.name === 'public.readings')!.sizeBytes);
+    }
+
+    const c = compareReports(base, head);
+    const s = bySensor(c);
+    expect(s.planDiff?.changed).toBe(true);
+    expect(s.planDiff?.lines.map((l) => l.head ?? '').join('\n')).toContain(
+      'Index Scan using readings_sensor_idx on readings',
+    );
+    expect(s.verdict).toBe('unstable-plan');
+    expect(s.regressions).toEqual([]);
+    expect(s.unstablePlan?.note).toMatch(/^the plan differs between two runs of the same setup/);
+    // The index walk reads far more blocks: measured, shown, not counted.
+    expect(s.blocksPerCall.head).toBeGreaterThan(s.blocksPerCall.base * 2);
+    expect(s.unstablePlan?.uncounted.map((r) => r.messageId)).toContain('blocks-per-call-up');
+    expect(c.verdict).toBe('ok');
+    expect(c.counts).toMatchObject({ regressions: 0, unstablePlans: 1 });
+
+    // Runs of other setup files, or against a database querygate did not build, are judged on what
+    // the change costs: the same plans are then a regression.
+    for (const [b, h] of [
+      [base, builtFrom(stale, 'b'.repeat(64))],
+      [withIndex, stale],
+    ] as const) {
+      const other = compareReports(b, h);
+      expect(bySensor(other).verdict).toBe('regression');
+      expect(bySensor(other).regressions.map((r) => r.messageId)).toContain('blocks-per-call-up');
+      expect(other.verdict).toBe('regression');
+    }
   });
 });
