@@ -13,6 +13,7 @@ import {
   type CompareThresholds,
   type MatchedStatement,
   type MetricChange,
+  type PerRequestComparison,
   type RelativeThreshold,
   type ReportSummary,
   type RouteChange,
@@ -71,15 +72,7 @@ export function compareReports(
     const improvements: ComparisonReason[] = [];
     const planCost = b.plan && h.plan ? change(b.plan.totalCost, h.plan.totalCost) : null;
     const blocksPerCall = change(b.sharedBlksPerCall, h.sharedBlksPerCall);
-    if (planCost) judgeRelative('plan-cost', 'plan cost', planCost, thresholds.planCost, regressions, improvements);
-    judgeRelative(
-      'blocks-per-call',
-      'shared blocks per call',
-      blocksPerCall,
-      thresholds.blocksPerCall,
-      regressions,
-      improvements,
-    );
+    const perRequest = judgeWork(b, h, thresholds, regressions, improvements);
 
     const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
     for (const r of callsPerRequest) {
@@ -170,6 +163,7 @@ export function compareReports(
       rowsPerCall: change(b.rowsPerCall, h.rowsPerCall),
       meanMs: change(b.meanMs, h.meanMs),
       callsPerRequest,
+      ...(perRequest ? { perRequest } : {}),
       timing,
       planDiff,
       newFindings,
@@ -289,23 +283,28 @@ function change(base: number, head: number): MetricChange {
   return { base, head, delta: head - base, relative: base === 0 ? null : head / base - 1 };
 }
 
-/** Up by the relative threshold and the absolute floor: regression; down by as much: improvement. */
+/**
+ * Up by the relative threshold and the absolute floor: regression; down by as much: improvement.
+ * `detail` follows the numbers in the message, with its evidence.
+ */
 function judgeRelative(
-  kind: 'plan-cost' | 'blocks-per-call',
+  kind: 'plan-cost' | 'blocks-per-call' | 'plan-cost-per-request' | 'blocks-per-request',
   name: string,
   m: MetricChange,
   t: RelativeThreshold,
   regressions: ComparisonReason[],
   improvements: ComparisonReason[],
+  detail?: { text: string; evidence: ComparisonReason['evidence'] },
 ): void {
-  const evidence = { base: m.base, head: m.head };
+  const evidence = { base: m.base, head: m.head, ...detail?.evidence };
   const pct = (r: number) => `${r >= 0 ? '+' : ''}${(r * 100).toFixed(0)}%`;
+  const tail = detail ? ` ${detail.text}` : '';
   if (m.delta >= t.absolute && (m.base === 0 || m.head / m.base - 1 >= t.relative)) {
     regressions.push(
       reason(
         kind,
         `${kind}-up`,
-        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})${tail}`,
         evidence,
       ),
     );
@@ -314,11 +313,114 @@ function judgeRelative(
       reason(
         kind,
         `${kind}-down`,
-        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})${tail}`,
         evidence,
       ),
     );
   }
+}
+
+/**
+ * The route on which one request runs `h` fewer times than it ran `b`, by the smallest factor, when
+ * it runs it at least `minDrop` fewer times per request on every route that runs it in head: an N+1
+ * loop batched into one statement. Undefined otherwise (and for reports without routes).
+ */
+function loopBatched(
+  b: QueryReport,
+  h: QueryReport,
+  minDrop: number,
+): { route: string; base: number; head: number } | undefined {
+  const running = (h.routes ?? []).filter((r) => r.callsPerRequest > 0);
+  if (running.length === 0) return undefined;
+  let least: { route: string; base: number; head: number } | undefined;
+  for (const r of running) {
+    const before = b.routes?.find((x) => x.route === r.route)?.callsPerRequest;
+    if (before === undefined || before - r.callsPerRequest < minDrop) return undefined;
+    if (!least || r.callsPerRequest / before > least.head / least.base)
+      least = { route: r.route, base: before, head: r.callsPerRequest };
+  }
+  return least;
+}
+
+/**
+ * Judges the work of `h` against `b` (the same statement, or the removed one it replaces): plan
+ * cost and blocks per call; or, when one request runs it fewer times (an N+1 loop batched into one
+ * `= ANY($1)` statement: libpg-query's fingerprint treats `= $1`, `= ANY($1)` and `IN (...)` alike,
+ * so the rewrite keeps the fingerprint), per request, where one call of head does the work of
+ * several of base. Returns the per-request figures when they were used.
+ */
+function judgeWork(
+  b: QueryReport,
+  h: QueryReport,
+  t: CompareThresholds,
+  regressions: ComparisonReason[],
+  improvements: ComparisonReason[],
+): PerRequestComparison | undefined {
+  const batched = loopBatched(b, h, t.callsPerRequest);
+  if (!batched) {
+    if (b.plan && h.plan)
+      judgeRelative(
+        'plan-cost',
+        'plan cost',
+        change(b.plan.totalCost, h.plan.totalCost),
+        t.planCost,
+        regressions,
+        improvements,
+      );
+    judgeRelative(
+      'blocks-per-call',
+      'shared blocks per call',
+      change(b.sharedBlksPerCall, h.sharedBlksPerCall),
+      t.blocksPerCall,
+      regressions,
+      improvements,
+    );
+    return undefined;
+  }
+  const perRequest = (base: number, head: number) => change(round3(base * batched.base), round3(head * batched.head));
+  const calls = `${fmt(batched.base)} -> ${fmt(batched.head)} calls per request`;
+  const detail = (baseCall: number, headCall: number) => ({
+    text: `on ${batched.route} (${calls}, ${fmt(baseCall)} -> ${fmt(headCall)} per call)`,
+    evidence: {
+      route: batched.route,
+      baseCallsPerRequest: batched.base,
+      headCallsPerRequest: batched.head,
+      basePerCall: baseCall,
+      headPerCall: headCall,
+    },
+  });
+  const planCost = b.plan && h.plan ? perRequest(b.plan.totalCost, h.plan.totalCost) : null;
+  if (planCost && b.plan && h.plan)
+    judgeRelative(
+      'plan-cost-per-request',
+      'plan cost per request',
+      planCost,
+      t.planCost,
+      regressions,
+      improvements,
+      detail(b.plan.totalCost, h.plan.totalCost),
+    );
+  const blocks = perRequest(b.sharedBlksPerCall, h.sharedBlksPerCall);
+  judgeRelative(
+    'blocks-per-request',
+    'shared blocks per request',
+    blocks,
+    t.blocksPerCall,
+    regressions,
+    improvements,
+    detail(b.sharedBlksPerCall, h.sharedBlksPerCall),
+  );
+  return {
+    route: batched.route,
+    callsPerRequest: change(batched.base, batched.head),
+    planCost,
+    blocks,
+    rows: perRequest(b.rowsPerCall, h.rowsPerCall),
+  };
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
 }
 
 function fmt(n: number): string {
@@ -438,30 +540,14 @@ function replacedBy(q: QueryReport, removed: readonly QueryReport[]): QueryRepor
 
 /**
  * A new statement judged on its cost: against the removed statement it replaces on plan cost and
- * blocks per call, or, replacing none, on its share of head's database time (a new feature's query).
+ * blocks per call (per request when one request runs it fewer times than the removed one: a loop
+ * batched), or, replacing none, on its share of head's database time (a new feature's query).
  */
 function newStatementCost(q: QueryReport, t: CompareThresholds, removed: readonly QueryReport[]): ComparisonReason[] {
   const replaced = replacedBy(q, removed);
   if (replaced) {
     const worse: ComparisonReason[] = [];
-    const better: ComparisonReason[] = [];
-    if (replaced.plan && q.plan)
-      judgeRelative(
-        'plan-cost',
-        'plan cost',
-        change(replaced.plan.totalCost, q.plan.totalCost),
-        t.planCost,
-        worse,
-        better,
-      );
-    judgeRelative(
-      'blocks-per-call',
-      'shared blocks per call',
-      change(replaced.sharedBlksPerCall, q.sharedBlksPerCall),
-      t.blocksPerCall,
-      worse,
-      better,
-    );
+    judgeWork(replaced, q, t, worse, []);
     const text = replaced.query.replace(/\s+/g, ' ');
     const was = replaced.source ?? clip(text, 60);
     return worse.map((r) => ({

@@ -196,6 +196,12 @@ export interface PlanDiff {
 export type RegressionKind =
   | 'plan-cost'
   | 'blocks-per-call'
+  /**
+   * Plan cost and shared blocks times calls per request: how a statement is judged when one request
+   * runs it fewer times than before (an N+1 loop batched into one statement).
+   */
+  | 'plan-cost-per-request'
+  | 'blocks-per-request'
   | 'calls-per-request'
   | 'scan-downgrade'
   | 'new-finding'
@@ -226,6 +232,24 @@ export type StatementVerdict = 'regression' | 'improvement' | 'unchanged' | 'uns
 /** A route's verdict: routes are compared on their work and outcome, never on a plan alone. */
 export type RouteVerdict = Exclude<StatementVerdict, 'unstable-plan'>;
 
+/**
+ * A statement that one request runs fewer times in head than in base, on every route that runs it in
+ * head (an N+1 loop batched: `WHERE id = $1` 20 times per request, then `WHERE id = ANY($1)` once,
+ * which libpg-query's fingerprint keeps as one statement). Its per-call measures are not comparable:
+ * one call now does the work of many. They are judged per request instead, on the route where the
+ * calls per request fell the least: the per-call value times the calls per request.
+ */
+export interface PerRequestComparison {
+  readonly route: string;
+  readonly callsPerRequest: MetricChange;
+  /** Root plan cost times calls per request; null when either side has no plan. */
+  readonly planCost: MetricChange | null;
+  /** Shared blocks per call times calls per request. */
+  readonly blocks: MetricChange;
+  /** Rows per call times calls per request (shown, not judged). */
+  readonly rows: MetricChange;
+}
+
 /** A statement present in both reports (matched by fingerprint). */
 export interface MatchedStatement {
   readonly fingerprint: string;
@@ -248,6 +272,11 @@ export interface MatchedStatement {
   readonly rowsPerCall: MetricChange;
   readonly meanMs: MetricChange;
   readonly callsPerRequest: readonly RouteChange[];
+  /**
+   * Present when one request runs the statement fewer times in head (a loop batched): plan cost and
+   * blocks were judged per request, not per call.
+   */
+  readonly perRequest?: PerRequestComparison;
   readonly timing: TimingComparison;
   /** Null when either report has no plan for the statement. */
   readonly planDiff: PlanDiff | null;

@@ -3,6 +3,7 @@ import { renderPlanDiff } from '../compare/plan-diff.js';
 import type { Comparison, MatchedStatement, RouteComparison, UnmatchedStatement } from '../model/comparison.js';
 import {
   comparisonHeadline,
+  describePerRequest,
   describeRoute,
   describeSide,
   describeSpeed,
@@ -78,7 +79,10 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   if (improved.length > 0 || routesImproved.length > 0) {
     out.push(`${h}# Improvements`, '');
     for (const s of improved) {
-      out.push(`- ${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}`);
+      out.push(
+        `- ${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}` +
+          (s.perRequest ? ` (${cell(describePerRequest(s.perRequest))})` : ''),
+      );
     }
     for (const r of routesImproved) {
       out.push(`- ${cell(describeRoute(r))}: ${r.improvements.map((x) => cell(x.message)).join('; ')}`);
@@ -185,6 +189,7 @@ function routeTable(routes: readonly RouteComparison[]): string[] {
 function describeMatched(s: MatchedStatement): string[] {
   const out = [`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, ''];
   for (const r of s.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
+  if (s.perRequest) out.push(`- note: ${cell(describePerRequest(s.perRequest))}`);
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
   for (const note of s.planDiff?.notes ?? []) out.push(`- note: ${cell(note)}`);

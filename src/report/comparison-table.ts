@@ -6,6 +6,7 @@ import type {
   Comparison,
   MatchedStatement,
   MetricChange,
+  PerRequestComparison,
   ReportSummary,
   RouteChange,
   RouteComparison,
@@ -70,6 +71,24 @@ export function formatRoutes(routes: readonly RouteChange[]): string {
 /** A statement's verdict as the tables show it. */
 export function verdictLabel(s: MatchedStatement): string {
   return s.verdict === 'unstable-plan' ? 'unstable' : s.verdict;
+}
+
+/**
+ * "judged per request on list books (20 → 1 calls per request): plan cost 166 → 29.9, shared blocks
+ * 60 → 41, rows 20": what a statement whose loop was batched costs one request, per-call figures
+ * being incomparable.
+ */
+export function describePerRequest(p: PerRequestComparison): string {
+  const pair = (m: MetricChange) =>
+    m.delta === 0 ? formatNumber(m.head) : `${formatNumber(m.base)} → ${formatNumber(m.head)}`;
+  return (
+    `judged per request on ${p.route} (${pair(p.callsPerRequest)} calls per request): ` +
+    [
+      ...(p.planCost ? [`plan cost ${pair(p.planCost)}`] : []),
+      `shared blocks ${pair(p.blocks)}`,
+      `rows ${pair(p.rows)}`,
+    ].join(', ')
+  );
 }
 
 /** "workload on PostgreSQL 18.1, database app_main, 2025-01-01T10:00:00Z" */
@@ -241,6 +260,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     for (const s of improved) {
       lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const r of s.improvements) lines.push(`    ${r.messageId}: ${r.message}`);
+      if (s.perRequest) lines.push(`    note: ${describePerRequest(s.perRequest)}`);
     }
     for (const r of routesImproved) {
       lines.push(`  ${describeRoute(r)}`);
@@ -347,6 +367,7 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
 function describeStatement(s: MatchedStatement, indent: string): string[] {
   const out = [`${indent}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`];
   for (const r of s.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
+  if (s.perRequest) out.push(`${indent}  note: ${describePerRequest(s.perRequest)}`);
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`${indent}  plan: ${ch.message}`);
   if (s.planDiff?.changed) {

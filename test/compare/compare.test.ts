@@ -5,7 +5,7 @@ import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
 import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
-import { withIndex, withoutIndex } from './support.js';
+import { httpBase, withIndex, withoutIndex } from './support.js';
 
 const find = (r: Report, text: string) => r.queries.find((q) => q.query.includes(text))!;
 const byCustomer = 'WHERE customer_id = $1';
@@ -444,5 +444,118 @@ describe('compareReports: calls per request and findings', () => {
     const c = compareReports(elsewhere, withIndex);
     expect(c.counts).toMatchObject({ matched: 4, added: 0, removed: 0 });
     expect(c.warnings).toEqual(['base ran on PostgreSQL 16.4, head on 18.4: plan costs are not strictly comparable']);
+  });
+});
+
+describe('compareReports: an N+1 loop batched into one statement', () => {
+  // httpBase: the sample application's "recent orders" runs the customer lookup 20 times per request
+  // (3 blocks, plan cost 8.3, 1 row per call). The batched form, WHERE id = ANY($1), has the same
+  // libpg-query fingerprint: its one call per request does the work of the 20.
+  const lookup = httpBase.queries.find((q) => q.query.startsWith('SELECT id, name, email FROM shop.customers'))!;
+  const recent = httpBase.routes!.find((r) => r.name === 'recent orders')!;
+  const batched = (blocks: number, cost: number, fingerprint = lookup.fingerprint): Report => ({
+    ...mapQueries(httpBase, (q) =>
+      q.fingerprint === lookup.fingerprint
+        ? {
+            fingerprint,
+            query: `SELECT id, name, email FROM shop.customers WHERE id = ANY($1)${fingerprint === lookup.fingerprint ? '' : ' ORDER BY id'}`,
+            calls: 250,
+            sharedBlksPerCall: blocks,
+            rowsPerCall: 20,
+            plan: { ...q.plan!, totalCost: cost },
+            routes: [{ route: 'recent orders', callsPerRequest: 1 }],
+          }
+        : {},
+    ),
+    routes: httpBase.routes!.map((r) => (r === recent ? { ...r, statementsPerRequest: 2 } : r)),
+  });
+
+  it('is an improvement when one request does less work: plan cost and blocks are judged per request', () => {
+    expect(lookup.routes).toEqual([{ route: 'recent orders', callsPerRequest: 20 }]);
+    // 20 x 3 = 60 blocks and 20 x 8.29 = 166 cost units per request, then one call of 41 blocks and 30.
+    const c = compareReports(httpBase, batched(41, 30));
+    expect(c.verdict).toBe('ok');
+    const s = c.statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(s.verdict).toBe('improvement');
+    expect(s.regressions).toEqual([]);
+    expect(s.improvements.map((r) => r.messageId)).toEqual(['plan-cost-per-request-down', 'calls-per-request-down']);
+    expect(s.improvements[0]!.message).toBe(
+      'plan cost per request 166 -> 30 (-82%) on recent orders (20 -> 1 calls per request, 8.3 -> 30 per call)',
+    );
+    expect(s.perRequest).toEqual({
+      route: 'recent orders',
+      callsPerRequest: { base: 20, head: 1, delta: -19, relative: -0.95 },
+      planCost: {
+        base: 165.8,
+        head: 30,
+        delta: expect.closeTo(-135.8, 6),
+        relative: expect.closeTo(30 / 165.8 - 1, 6),
+      },
+      blocks: { base: 60, head: 41, delta: -19, relative: expect.closeTo(41 / 60 - 1, 6) },
+      rows: { base: 20, head: 20, delta: 0, relative: 0 },
+    });
+    // Per call it would have been a regression: the figures stay in the table, with how they were judged.
+    expect(s.blocksPerCall).toMatchObject({ base: 3, head: 41 });
+    const text = renderComparisonTable(c, { width: 160 });
+    expect(text).toContain(
+      'note: judged per request on recent orders (20 → 1 calls per request): plan cost 166 → 30, shared blocks 60 → 41, rows 20',
+    );
+    expect(renderComparisonMarkdown(c)).toContain('judged per request on recent orders');
+    // Batched on "recent orders", but also run once per request by "customer by email": one call there
+    // now reads 41 blocks instead of 3.
+    const head = mapQueries(batched(41, 30), (q) =>
+      q.fingerprint === lookup.fingerprint
+        ? {
+            routes: [
+              { route: 'customer by email', callsPerRequest: 1 },
+              { route: 'recent orders', callsPerRequest: 1 },
+            ],
+          }
+        : {},
+    );
+    const mixed = compareReports(httpBase, head).statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(mixed.perRequest).toBeUndefined();
+    expect(mixed.regressions.map((r) => r.messageId)).toContain('blocks-per-call-up');
+    // A drop under the calls-per-request threshold is no batching either.
+    const slight = mapQueries(httpBase, (q) =>
+      q.fingerprint === lookup.fingerprint
+        ? { sharedBlksPerCall: 41, routes: [{ route: 'recent orders', callsPerRequest: 19.5 }] }
+        : {},
+    );
+    const t = compareReports(httpBase, slight).statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(t.perRequest).toBeUndefined();
+    expect(t.regressions.map((r) => r.messageId)).toEqual(['blocks-per-call-up']);
+  });
+
+  it('is a regression when the batched statement does more work per request than the loop did', () => {
+    const c = compareReports(httpBase, batched(500, 900));
+    expect(c.verdict).toBe('regression');
+    const s = c.statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(s.regressions.map((r) => r.messageId)).toEqual(['plan-cost-per-request-up', 'blocks-per-request-up']);
+    expect(s.regressions[1]).toMatchObject({
+      kind: 'blocks-per-request',
+      message:
+        'shared blocks per request 60 -> 500 (+733%) on recent orders (20 -> 1 calls per request, 3 -> 500 per call)',
+      evidence: { base: 60, head: 500, route: 'recent orders', baseCallsPerRequest: 20, headCallsPerRequest: 1 },
+    });
+    expect(renderComparisonTable(c, { width: 160 })).toContain(
+      'blocks-per-request: shared blocks per request 60 -> 500',
+    );
+  });
+
+  it('judges a rewritten batched statement (a new fingerprint) per request against the loop it replaces', () => {
+    const good = compareReports(httpBase, batched(41, 30, '0123456789abcdef'));
+    expect(good.removed.map((r) => r.fingerprint)).toEqual([lookup.fingerprint]);
+    expect(good.added.map((a) => [a.fingerprint, a.regressions])).toEqual([['0123456789abcdef', []]]);
+    expect(good.verdict).toBe('ok');
+    const bad = compareReports(httpBase, batched(500, 900, '0123456789abcdef'));
+    expect(bad.verdict).toBe('regression');
+    const added = bad.added[0]!;
+    expect(added.regressions.map((r) => r.messageId)).toEqual(['plan-cost-per-request-up', 'blocks-per-request-up']);
+    expect(added.regressions[1]!.message).toBe(
+      'shared blocks per request 60 -> 500 (+733%) on recent orders (20 -> 1 calls per request, 3 -> 500 per call) ' +
+        'against the removed statement it replaces on the same relations (SELECT id, name, email FROM shop.customers WHERE id = $1)',
+    );
+    expect(added.regressions[1]!.evidence.replaces).toBe(lookup.fingerprint);
   });
 });
