@@ -410,16 +410,18 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
     };
   });
 
-  // An interrupted run has no plans for some statements, so its findings say nothing of what an
-  // acceptance still matches.
   const incomplete = report.run.complete ? undefined : (report.run.interruptedBy ?? 'interrupted');
-  const unusedAcceptances = accepted
+  const unmatched = accepted
     .map((a, i) => ({ a, i }))
-    .filter(({ i }) => !used.has(i) && incomplete === undefined)
+    .filter(({ i }) => !used.has(i))
     .map(({ a, i }) => {
       const line = budget?.lines[`accepted[${i}]`];
       return { ...a, ...(line !== undefined ? { line } : {}) };
     });
+  // An interrupted run has few plans, if any, and so few findings: an accepted entry that matches
+  // nothing there says nothing about whether it is still needed.
+  const complete = report.run.complete;
+  const unusedAcceptances = complete ? unmatched : [];
 
   const violations = limits.filter((l) => l.status === 'fail').length;
   const failingFindings = findings.filter((f) => f.status === 'failing').length;
@@ -433,6 +435,7 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
     findings,
     rules,
     unusedAcceptances,
+    ...(!complete && unmatched.length > 0 ? { acceptancesNotJudged: unmatched.length } : {}),
     counts: {
       limits: limits.length,
       violations,

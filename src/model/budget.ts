@@ -180,6 +180,11 @@ export interface GateResult {
   readonly rules: readonly RuleVerdict[];
   /** Accepted entries that matched no finding: candidates for removal. */
   readonly unusedAcceptances: readonly (AcceptedFinding & { readonly line?: number })[];
+  /**
+   * On the report of an interrupted run: how many accepted entries matched no finding. They are not
+   * listed as unused: the run's plans, and the findings read from them, may be missing.
+   */
+  readonly acceptancesNotJudged?: number;
   readonly counts: {
     readonly limits: number;
     readonly violations: number;

@@ -159,6 +159,16 @@ export function renderGateText(gate: GateResult, options: GateTextOptions = {}):
   for (const check of gate.limits.filter((l) => l.status === 'skipped')) {
     lines.push(...line(`${describeField(check, gate.budget)}: ${check.note ?? 'nothing to measure'}`, '  skipped ', 4));
   }
+  if (gate.acceptancesNotJudged !== undefined) {
+    lines.push(
+      ...line(
+        `${gate.acceptancesNotJudged} accepted finding(s) matched no finding: this is the report of an interrupted run, ` +
+          'whose plans (and the findings read from them) are missing, so that says nothing about whether they are still needed',
+        '  note: ',
+        4,
+      ),
+    );
+  }
   for (const a of gate.unusedAcceptances) {
     lines.push(
       ...line(

@@ -163,6 +163,22 @@ describe('querygate check and budget init (built binary)', () => {
     const init = await runCli(['budget', 'init', interrupted, '--force'], { cwd: dir });
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('a budget needs the report of a complete run');
+    // Interrupted before its plans were made: its accepted findings match nothing, and that is no
+    // reason to remove them from the budget.
+    writeFileSync(
+      interrupted,
+      JSON.stringify({
+        ...report,
+        run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' },
+        queries: report.queries.map((q) => ({ ...q, plan: null, findings: [] })),
+      }),
+    );
+    const unplanned = await runCli(['check', interrupted, '-q'], { cwd: dir });
+    expect(unplanned.code).toBe(1);
+    expect(unplanned.stdout).not.toContain('remove it?');
+    expect(unplanned.stdout.replace(/\n\s+/g, ' ')).toContain(
+      'accepted finding(s) matched no finding: this is the report of an interrupted run',
+    );
   });
 
   it('an output path that cannot be written: one clear line and exit 2, before any work', async () => {

@@ -3,6 +3,7 @@ import { evaluateBudget, median } from '../../src/budget/evaluate.js';
 import type { Budget, StatementBudget } from '../../src/model/budget.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
+import { renderGateText } from '../../src/report/gate-text.js';
 import { fixtureReport } from './support.js';
 
 const report = fixtureReport();
@@ -263,6 +264,28 @@ describe('evaluateBudget: findings', () => {
     expect(gate.unusedAcceptances).toEqual([
       { rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement', line: 3 },
     ]);
+  });
+
+  it('does not call acceptances unused on the report of an interrupted run: its plans and findings are missing', () => {
+    const accepting = budget({ accepted: [{ rule: 'seq-scan', fingerprint: costliest.fingerprint, reason: 'known' }] });
+    const unplanned = (complete: boolean): Report => ({
+      ...report,
+      run: { ...report.run, complete },
+      queries: report.queries.map((q) => ({ ...q, plan: null, findings: [] })),
+    });
+    const gate = evaluateBudget(unplanned(false), accepting);
+    expect(gate.unusedAcceptances).toEqual([]);
+    expect(gate.acceptancesNotJudged).toBe(1);
+    const text = renderGateText(gate, { width: 200 });
+    expect(text).not.toContain('remove it?');
+    expect(text).toContain(
+      'note: 1 accepted finding(s) matched no finding: this is the report of an interrupted run, whose plans (and the findings read from them) are missing',
+    );
+    // On a complete report the same entry is a candidate for removal.
+    const complete = evaluateBudget(unplanned(true), accepting);
+    expect(complete.unusedAcceptances).toHaveLength(1);
+    expect(complete.acceptancesNotJudged).toBeUndefined();
+    expect(renderGateText(complete)).toContain('matched no finding: remove it?');
   });
 
   it('gives every registered rule a verdict, with the budget overriding its severity', () => {
