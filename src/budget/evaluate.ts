@@ -135,6 +135,11 @@ export function statementName(q: QueryReport): string | undefined {
 const isStatementName = (name: string | undefined): name is string =>
   name !== undefined && !/^[^\s:]+:\d+(, [^\s:]+:\d+)*$/.test(name);
 
+/** Whether a statement budget has no matchers: it applies to every statement that no other entry limits. */
+export function isDefaultEntry(entry: StatementBudget): boolean {
+  return entry.fingerprint === undefined && entry.pattern === undefined && entry.relation === undefined;
+}
+
 /** How a statement budget is named in output: its name, else its matchers. */
 export function statementLabel(entry: StatementBudget): string {
   if (entry.name) return entry.name;
@@ -156,6 +161,11 @@ function statementSubject(q: QueryReport, route?: string): GateSubject {
   };
 }
 
+/**
+ * One limit's verdict. With nothing measured it is skipped (`emptyNote` says why), unless the
+ * subjects it would apply to all have a limit of their own (`replacedNote`): a default limit is not
+ * stale for that, and passes.
+ */
 function check(
   field: string,
   limit: LimitCheck['limit'],
@@ -164,9 +174,17 @@ function check(
   measurements: readonly LimitMeasurement[],
   emptyNote: string,
   label?: string,
+  replacedNote?: string,
 ): LimitCheck {
   const line = budget?.lines[field];
-  const status = measurements.length === 0 ? 'skipped' : measurements.every((m) => m.passed) ? 'pass' : 'fail';
+  const status =
+    measurements.length === 0
+      ? replacedNote !== undefined
+        ? 'pass'
+        : 'skipped'
+      : measurements.every((m) => m.passed)
+        ? 'pass'
+        : 'fail';
   return {
     field,
     limit,
@@ -174,7 +192,7 @@ function check(
     threshold,
     ...(line !== undefined ? { line } : {}),
     status,
-    ...(measurements.length === 0 ? { note: emptyNote } : {}),
+    ...(measurements.length === 0 ? { note: replacedNote ?? emptyNote } : {}),
     measurements,
   };
 }
@@ -273,33 +291,40 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
       const threshold = entry[limit];
       if (threshold === undefined) continue;
       const field = `statements[${i}].${limit}`;
+      // An entry without matchers is the default: a statement that an entry with matchers sets this
+      // limit for is gated by that entry (a known loop may run 20 times per request, a new one not).
+      const gated = isDefaultEntry(entry)
+        ? matched.filter(
+            (q) =>
+              !budget.statements.some((e) => !isDefaultEntry(e) && e[limit] !== undefined && statementMatches(e, q)),
+          )
+        : matched;
+      const replaced =
+        gated.length < matched.length
+          ? 'every statement it would measure has a limit of its own: it applies to the others, a new one included'
+          : undefined;
       let measurements: LimitMeasurement[] = [];
       let note = 'matched no statement in this report';
+      const ran = gated.filter((q) => q.calls > 0);
       switch (limit) {
         case 'maxMeanMs':
-          measurements = matched
-            .filter((q) => q.calls > 0)
-            .map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
+          measurements = ran.map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
           break;
         case 'maxPlanCost': {
-          const planned = matched.filter((q) => q.plan);
-          if (matched.length > 0 && planned.length === 0) note = 'no plan was captured for the matched statements';
+          const planned = gated.filter((q) => q.plan);
+          if (gated.length > 0 && planned.length === 0) note = 'no plan was captured for the matched statements';
           measurements = planned.map((q) => measure(statementSubject(q), asMeasured(q.plan!.totalCost), threshold));
           break;
         }
         case 'maxBlocksPerCall':
-          measurements = matched
-            .filter((q) => q.calls > 0)
-            .map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
+          measurements = ran.map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
           break;
         case 'maxRowsPerCall':
-          measurements = matched
-            .filter((q) => q.calls > 0)
-            .map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
+          measurements = ran.map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
           break;
         case 'maxCallsPerRequest': {
-          const routed = matched.filter((q) => q.routes && q.routes.length > 0);
-          if (matched.length > 0 && routed.length === 0)
+          const routed = gated.filter((q) => q.routes && q.routes.length > 0);
+          if (gated.length > 0 && routed.length === 0)
             note = 'no HTTP routes in this report (an HTTP workload measures them)';
           measurements = routed.flatMap((q) =>
             (q.routes ?? []).map((r) =>
@@ -309,7 +334,7 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           break;
         }
       }
-      const made = check(field, limit, threshold, budget, measurements, note, label);
+      const made = check(field, limit, threshold, budget, measurements, note, label, replaced);
       out.push(
         renamed.length > 0 && measurements.length > 0
           ? {

@@ -137,7 +137,9 @@ describe('evaluateBudget: per-statement limits', () => {
     expect(matched[1]).toEqual(fps(onOrders));
     expect(matched[2]).toEqual(fps(selects));
     expect(matched[3]).toEqual(fps(selects.filter((q) => q.relations.includes('shop.orders'))));
-    expect(matched[4]).toEqual(fps(report.queries));
+    // The entry without matchers is the default: it gates the statements no other entry sets the limit for.
+    expect(matched[4]).toEqual(fps(report.queries.filter((q) => !onOrders.includes(q) && !selects.includes(q))));
+    expect(gate.limits[4]).toMatchObject({ status: 'pass', note: expect.stringMatching(/has a limit of its own/) });
     expect(gate.limits[5]).toMatchObject({ status: 'skipped', note: 'matched no statement in this report' });
     expect(gate.passed).toBe(true);
   });
