@@ -246,6 +246,12 @@ export function tryParse(sql: string): pgQuery.ParseResult | undefined {
  * libpg-query fingerprint: the same for the same statement shape whatever its constants, list
  * lengths, or the OIDs of the objects it names, so it matches across databases and branches.
  * Text the parser rejects falls back to a hash of its whitespace-normalized form.
+ *
+ * By design it takes `x = $1`, `x = ANY($1)` and `x IN ($1, $2, ...)` for one shape (an IN-list of
+ * any length, or an ORM switching between IN and ANY, stays one statement), where
+ * pg_stat_statements gives `= $1` and `= ANY($1)` two queryids. So an N+1 lookup and its batched
+ * form are one statement here: `compare` and budgets judge it per request when one request runs it
+ * fewer times, since one call of the batched form does the work of many.
  */
 export function fingerprintStatement(sql: string): string {
   try {

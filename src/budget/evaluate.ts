@@ -272,6 +272,38 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
   return out;
 }
 
+/**
+ * When a per-call limit of `entry` is judged per request: the entry gives the calls per request its
+ * limits were set at (`callsPerRequest`), and one request now runs the statement at least one call
+ * fewer on every route (a loop batched into one statement, whose one call does the work of many).
+ * The route is the one that runs it the most times per request.
+ */
+function batchedLoop(entry: StatementBudget, q: QueryReport): LimitMeasurement['perRequest'] {
+  const before = entry.callsPerRequest;
+  const running = (q.routes ?? []).filter((r) => r.callsPerRequest > 0);
+  if (before === undefined || running.length === 0) return undefined;
+  const most = running.reduce((a, b) => (b.callsPerRequest > a.callsPerRequest ? b : a));
+  if (before - most.callsPerRequest < 1) return undefined;
+  return { route: most.route, callsPerRequest: most.callsPerRequest, budgetCallsPerRequest: before };
+}
+
+/** A per-call measure against its limit, per request when the loop it was set for was batched. */
+function measurePerCall(
+  entry: StatementBudget,
+  q: QueryReport,
+  value: { value: number; basis: 'median' | 'measured'; spread?: Spread },
+  threshold: number,
+): LimitMeasurement {
+  const m = measure(statementSubject(q), value, threshold);
+  const perRequest = batchedLoop(entry, q);
+  if (!perRequest) return m;
+  return {
+    ...m,
+    perRequest,
+    passed: value.value * perRequest.callsPerRequest <= threshold * perRequest.budgetCallsPerRequest,
+  };
+}
+
 function statementChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   budget.statements.forEach((entry, i) => {
@@ -308,19 +340,19 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
       const ran = gated.filter((q) => q.calls > 0);
       switch (limit) {
         case 'maxMeanMs':
-          measurements = ran.map((q) => measure(statementSubject(q), statementMeanMs(q), threshold));
+          measurements = ran.map((q) => measurePerCall(entry, q, statementMeanMs(q), threshold));
           break;
         case 'maxPlanCost': {
           const planned = gated.filter((q) => q.plan);
           if (gated.length > 0 && planned.length === 0) note = 'no plan was captured for the matched statements';
-          measurements = planned.map((q) => measure(statementSubject(q), asMeasured(q.plan!.totalCost), threshold));
+          measurements = planned.map((q) => measurePerCall(entry, q, asMeasured(q.plan!.totalCost), threshold));
           break;
         }
         case 'maxBlocksPerCall':
-          measurements = ran.map((q) => measure(statementSubject(q), asMeasured(q.sharedBlksPerCall), threshold));
+          measurements = ran.map((q) => measurePerCall(entry, q, asMeasured(q.sharedBlksPerCall), threshold));
           break;
         case 'maxRowsPerCall':
-          measurements = ran.map((q) => measure(statementSubject(q), asMeasured(q.rowsPerCall), threshold));
+          measurements = ran.map((q) => measurePerCall(entry, q, asMeasured(q.rowsPerCall), threshold));
           break;
         case 'maxCallsPerRequest': {
           const routed = gated.filter((q) => q.routes && q.routes.length > 0);

@@ -56,6 +56,14 @@ export interface StatementMatch {
 export interface StatementBudget extends StatementMatch, StatementLimits {
   /** Shown in the output instead of the matchers. */
   readonly name?: string;
+  /**
+   * Not a limit: the calls per request the per-call limits were set at (`budget init` writes it for a
+   * statement that every route runs in a loop). When a request runs the statement at least one call
+   * fewer on every route (the loop batched into one `= ANY($1)` statement, whose one call does the
+   * work of many), the per-call limits (mean time, plan cost, blocks, rows) are judged per request:
+   * value times calls per request against the limit times this.
+   */
+  readonly callsPerRequest?: number;
 }
 
 /** A finding the team decided to live with, for a reason and possibly until a date. */
@@ -117,6 +125,16 @@ export interface LimitMeasurement {
   /** `median`: the median over measurement rounds (timings); `measured`: as captured (deterministic). */
   readonly basis: 'median' | 'measured';
   readonly spread?: Spread;
+  /**
+   * Set when a per-call limit was judged per request (the entry's `callsPerRequest`, a loop batched):
+   * passed when `measured` times `callsPerRequest` is at most the limit times `budgetCallsPerRequest`.
+   */
+  readonly perRequest?: {
+    /** The route that runs the statement the most times per request. */
+    readonly route: string;
+    readonly callsPerRequest: number;
+    readonly budgetCallsPerRequest: number;
+  };
   readonly passed: boolean;
 }
 

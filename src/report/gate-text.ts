@@ -66,13 +66,39 @@ export function describeSpread(limit: LimitName, m: LimitMeasurement): string {
   return `median of ${m.spread.samples} rounds: ${formatLimitValue(limit, m.spread.min)}..${formatLimitValue(limit, m.spread.max)}`;
 }
 
-/** `mean time 9.35 ms > 5 ms (median of 3 rounds: 7.01 ms..10.56 ms)` */
+/** What a per-call limit measures when it is judged per request (a loop batched). */
+const PER_REQUEST_TITLES: Partial<Record<LimitName, string>> = {
+  maxMeanMs: 'time',
+  maxPlanCost: 'plan cost',
+  maxBlocksPerCall: 'shared blocks',
+  maxRowsPerCall: 'rows',
+};
+
+/**
+ * The measured value and the limit of a measurement, per request when it was judged so:
+ * `{ measured: '41 per request (41 x 1 call(s) on route list books)', limit: '140 per request (7 x
+ * the 20 calls per request the limit was set at)' }`.
+ */
+export function measurementValues(check: LimitCheck, m: LimitMeasurement): { measured: string; limit: string } {
+  const value = (v: number) => formatLimitValue(check.limit, v);
+  if (!m.perRequest) return { measured: value(m.measured), limit: value(check.threshold) };
+  const { route, callsPerRequest: now, budgetCallsPerRequest: then } = m.perRequest;
+  return {
+    measured: `${value(m.measured * now)} per request (${value(m.measured)} x ${formatLimitValue('maxCallsPerRequest', now)} call(s) on route ${route})`,
+    limit: `${value(check.threshold * then)} per request (${value(check.threshold)} x the ${formatLimitValue('maxCallsPerRequest', then)} calls per request the limit was set at)`,
+  };
+}
+
+/**
+ * `mean time 9.35 ms > 5 ms (median of 3 rounds: 7.01 ms..10.56 ms)`; for a loop that was batched,
+ * judged per request: `shared blocks 41 per request (41 x 1 call(s) on route list books) <= 140 per
+ * request (7 x the 20 calls per request the limit was set at)`.
+ */
 export function describeMeasurement(check: LimitCheck, m: LimitMeasurement): string {
   const spread = describeSpread(check.limit, m);
-  return (
-    `${LIMIT_TITLES[check.limit]} ${formatLimitValue(check.limit, m.measured)} ${m.passed ? '<=' : '>'} ` +
-    `${formatLimitValue(check.limit, check.threshold)}${spread ? ` (${spread})` : ''}`
-  );
+  const { measured, limit } = measurementValues(check, m);
+  const title = (m.perRequest && PER_REQUEST_TITLES[check.limit]) || LIMIT_TITLES[check.limit];
+  return `${title} ${measured} ${m.passed ? '<=' : '>'} ${limit}${spread ? ` (${spread})` : ''}`;
 }
 
 /** `statements[0].maxMeanMs (querygate.budget.yaml:12)` */

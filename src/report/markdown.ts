@@ -12,8 +12,8 @@ import {
   describeField,
   describeSpread,
   findingStatusText,
-  formatLimitValue,
   LIMIT_TITLES,
+  measurementValues,
   verdictLine,
 } from './gate-text.js';
 
@@ -176,6 +176,7 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
         '\n### Violations\n\n| limit | measured | budget | statement |\n|---|---|---|---|',
         violations.map(({ check, m }) => {
           const spread = describeSpread(check.limit, m);
+          const values = measurementValues(check, m);
           const subject =
             m.subject.kind === 'statement'
               ? `${code(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
@@ -184,8 +185,8 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
                 : 'whole run';
           return (
             `| ${code(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
-            `| **${formatLimitValue(check.limit, m.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
-            `| ${formatLimitValue(check.limit, check.threshold)} | ${subject} |`
+            `| **${cell(values.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
+            `| ${cell(values.limit)} | ${subject} |`
           );
         }),
         'violations',

@@ -188,6 +188,11 @@ describe('parseBudget', () => {
       'accepted:\n  - rule: no-such-rule\n    relation: t\n    reason: x\n',
       /^budget\.yaml:3:5: accepted\[0\]\.rule: unknown rule "no-such-rule"/,
     ],
+    [
+      'calls per request of 0 for per-call limits',
+      'statements:\n  - fingerprint: "ab"\n    maxBlocksPerCall: 7\n    callsPerRequest: 0\n',
+      /^budget\.yaml:5:22: statements\[0\]\.callsPerRequest: must be > 0/,
+    ],
     ['invalid YAML', 'limits: [\n', /^budget\.yaml:\d+:\d+: invalid YAML/],
   ])('rejects %s with file:line:col and the field', (_, text, message) => {
     const error = problem(`version: 1\n${text}`);
