@@ -83,11 +83,12 @@ export {
   DEFAULT_FAIL_ON,
   GLOBAL_LIMITS,
   STATEMENT_LIMITS,
+  ROUTE_LIMITS,
   type GateOptions,
 } from './budget/evaluate.js';
 export { loadBudget, parseBudget, findBudgetFile, BUDGET_FILE_NAME, type BudgetLoadOptions } from './budget/load.js';
 export { gateReport, budgetRules, reapplyRules, type GateReportOptions } from './budget/gate.js';
-export { initialBudget, renderInitialBudget, type InitOptions } from './budget/init.js';
+export { initialBudget, renderInitialBudget, LOOP_CALLS_PER_REQUEST, type InitOptions } from './budget/init.js';
 export { renderMarkdown, MARKDOWN_MAX_CHARS, type MarkdownOptions } from './report/markdown.js';
 export { renderJunit, type JunitOptions } from './report/junit.js';
 export { renderGithub, type GithubOptions } from './report/github.js';

@@ -17,6 +17,8 @@ import type {
   GlobalLimitName,
   LimitCheck,
   LimitMeasurement,
+  RouteBudget,
+  RouteLimitName,
   RuleVerdict,
   Spread,
   StatementBudget,
@@ -51,6 +53,21 @@ export const STATEMENT_LIMITS: readonly StatementLimitName[] = [
   'maxRowsPerCall',
   'maxCallsPerRequest',
 ];
+
+export const ROUTE_LIMITS: readonly RouteLimitName[] = [
+  'maxStatementsPerRequest',
+  'maxDbMsPerRequest',
+  'maxP95Ms',
+  'maxP99Ms',
+];
+
+/** The run-wide per-route limit a route entry's limit replaces for its route. */
+const REPLACES: Readonly<Record<RouteLimitName, GlobalLimitName>> = {
+  maxStatementsPerRequest: 'statementsPerRequest',
+  maxDbMsPerRequest: 'dbMsPerRequest',
+  maxP95Ms: 'routeP95Ms',
+  maxP99Ms: 'routeP99Ms',
+};
 
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
@@ -140,6 +157,11 @@ export function isDefaultEntry(entry: StatementBudget): boolean {
   return entry.fingerprint === undefined && entry.pattern === undefined && entry.relation === undefined;
 }
 
+/** Whether a route budget applies to a route: by the route's name, or by its method and path. */
+export function routeMatches(entry: RouteBudget, r: RouteReport): boolean {
+  return entry.route === routeName(r) || entry.route === `${r.method} ${r.path}`;
+}
+
 /** How a statement budget is named in output: its name, else its matchers. */
 export function statementLabel(entry: StatementBudget): string {
   if (entry.name) return entry.name;
@@ -226,49 +248,78 @@ function mostOfTheTime(report: Report): { statement: string; share: number }[] {
     .map((q) => ({ statement: q.source ?? q.query, share: q.dbTimeShare }));
 }
 
+const NO_ROUTES = 'no HTTP routes in this report (an HTTP workload measures them)';
+
+/**
+ * A per-route measure of each route given, against `threshold`, and why there is none: latency
+ * percentiles are read where the route has them (not every load generator reports a p95).
+ */
+function measureRoutes(
+  routes: readonly RouteReport[],
+  limit: GlobalLimitName,
+  threshold: number,
+): { measurements: LimitMeasurement[]; note?: string } {
+  const subject = (r: RouteReport): GateSubject => ({ kind: 'route', route: routeName(r) });
+  switch (limit) {
+    case 'statementsPerRequest':
+      return { measurements: routes.map((r) => measure(subject(r), asMeasured(r.statementsPerRequest), threshold)) };
+    case 'dbMsPerRequest':
+      return { measurements: routes.map((r) => measure(subject(r), asMeasured(r.dbMsPerRequest), threshold)) };
+    default: {
+      const key = limit === 'routeP95Ms' ? 'p95' : 'p99';
+      const percentile = (r: RouteReport) => (r.latency as unknown as Record<string, unknown>)[key];
+      const measured = routes.filter((r) => r.requests > 0 && typeof percentile(r) === 'number');
+      return {
+        measurements: measured.map((r) => measure(subject(r), asMeasured(percentile(r) as number), threshold)),
+        ...(routes.length > 0 && measured.length === 0 ? { note: `no route reports a ${key} latency` } : {}),
+      };
+    }
+  }
+}
+
 function globalChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   const routes = report.routes ?? [];
-  const noRoutes = 'no HTTP routes in this report (an HTTP workload measures them)';
   for (const limit of GLOBAL_LIMITS) {
     const threshold = budget.limits[limit];
     if (threshold === undefined) continue;
     const field = `limits.${limit}`;
     const run: GateSubject = { kind: 'run' };
-    let measurements: LimitMeasurement[] = [];
-    let note = noRoutes;
-    switch (limit) {
-      case 'totalDbMs':
-        measurements = [measure({ ...run, mostOf: mostOfTheTime(report) }, totalDbMs(report), threshold)];
-        break;
-      case 'errorRate':
-        measurements = [measure(run, asMeasured(errorRate(report)), threshold)];
-        break;
-      case 'statementsPerRequest':
-        measurements = routes.map((r) =>
-          measure({ kind: 'route', route: routeName(r) }, asMeasured(r.statementsPerRequest), threshold),
-        );
-        break;
-      case 'dbMsPerRequest':
-        measurements = routes.map((r) =>
-          measure({ kind: 'route', route: routeName(r) }, asMeasured(r.dbMsPerRequest), threshold),
-        );
-        break;
-      case 'routeP95Ms':
-      case 'routeP99Ms': {
-        const key = limit === 'routeP95Ms' ? 'p95' : 'p99';
-        // Not every load generator reports a p95: read it where the route has one.
-        const percentile = (r: RouteReport) => (r.latency as unknown as Record<string, unknown>)[key];
-        const measured = routes.filter((r) => r.requests > 0 && typeof percentile(r) === 'number');
-        if (routes.length > 0 && measured.length === 0) note = `no route reports a ${key} latency`;
-        measurements = measured.map((r) =>
-          measure({ kind: 'route', route: routeName(r) }, asMeasured(percentile(r) as number), threshold),
-        );
-        break;
-      }
+    if (limit === 'totalDbMs') {
+      const m = measure({ ...run, mostOf: mostOfTheTime(report) }, totalDbMs(report), threshold);
+      out.push(check(field, limit, threshold, budget, [m], NO_ROUTES));
+      continue;
     }
-    out.push(check(field, limit, threshold, budget, measurements, note));
+    if (limit === 'errorRate') {
+      out.push(check(field, limit, threshold, budget, [measure(run, asMeasured(errorRate(report)), threshold)], ''));
+      continue;
+    }
+    // A route with an entry of its own for this measure is gated by that entry instead.
+    const own = ROUTE_LIMITS.find((l) => REPLACES[l] === limit)!;
+    const rest = routes.filter((r) => !(budget.routes ?? []).some((e) => e[own] !== undefined && routeMatches(e, r)));
+    const { measurements, note } = measureRoutes(rest, limit, threshold);
+    const replaced =
+      rest.length < routes.length
+        ? `every route it would measure has a limit of its own (routes[].${own}): it applies to the others, a new one included`
+        : undefined;
+    out.push(check(field, limit, threshold, budget, measurements, note ?? NO_ROUTES, undefined, replaced));
   }
+  return out;
+}
+
+function routeChecks(report: Report, budget: Budget): LimitCheck[] {
+  const out: LimitCheck[] = [];
+  const routes = report.routes ?? [];
+  (budget.routes ?? []).forEach((entry, i) => {
+    const matched = routes.filter((r) => routeMatches(entry, r));
+    for (const limit of ROUTE_LIMITS) {
+      const threshold = entry[limit];
+      if (threshold === undefined) continue;
+      const { measurements, note } = measureRoutes(matched, REPLACES[limit], threshold);
+      const empty = routes.length === 0 ? NO_ROUTES : matched.length === 0 ? 'matched no route in this report' : note;
+      out.push(check(`routes[${i}].${limit}`, limit, threshold, budget, measurements, empty ?? '', entry.route));
+    }
+  });
   return out;
 }
 
@@ -356,8 +407,7 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           break;
         case 'maxCallsPerRequest': {
           const routed = gated.filter((q) => q.routes && q.routes.length > 0);
-          if (gated.length > 0 && routed.length === 0)
-            note = 'no HTTP routes in this report (an HTTP workload measures them)';
+          if (gated.length > 0 && routed.length === 0) note = NO_ROUTES;
           measurements = routed.flatMap((q) =>
             (q.routes ?? []).map((r) =>
               measure(statementSubject(q, r.route), asMeasured(r.callsPerRequest), threshold),
@@ -409,7 +459,9 @@ export function acceptanceMatches(entry: AcceptedFinding, q: QueryReport, findin
 export function evaluateBudget(report: Report, budget: Budget | undefined, options: GateOptions = {}): GateResult {
   const failOn = options.failOn ?? DEFAULT_FAIL_ON;
   const date = dayOf(options.date);
-  const limits = budget ? [...globalChecks(report, budget), ...statementChecks(report, budget)] : [];
+  const limits = budget
+    ? [...globalChecks(report, budget), ...routeChecks(report, budget), ...statementChecks(report, budget)]
+    : [];
 
   const accepted = budget?.accepted ?? [];
   const used = new Set<number>();

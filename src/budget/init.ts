@@ -3,8 +3,9 @@
  * querygate on an existing code base in one step and tighten the limits from there.
  */
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
-import type { AcceptedFinding, GlobalLimits, StatementBudget } from '../model/budget.js';
+import type { AcceptedFinding, GlobalLimits, RouteBudget, StatementBudget } from '../model/budget.js';
 import type { Report } from '../model/report.js';
+import nPlusOne from '../rules/n-plus-one.js';
 import { errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
 
 export interface InitOptions {
@@ -18,6 +19,11 @@ export interface InitOptions {
   readonly expiresInDays?: number;
   /** Day the budget is created (default today). */
   readonly date?: Date | string;
+  /**
+   * Calls per request allowed to a statement without an entry of its own (a new one), for HTTP
+   * reports (default: the threshold of the `n-plus-one` rule, from which it reports a loop).
+   */
+  readonly loopCallsPerRequest?: number;
 }
 
 export const DEFAULT_HEADROOM = 0.2;
@@ -48,11 +54,19 @@ function withHeadroom(value: number, headroom: number, minSlack = 0): number {
 /** The name of `budget init`'s entry without matchers. */
 export const ANY_STATEMENT = 'any statement, a new one included';
 
+/** The n-plus-one rule's default threshold: a statement run this many times per request is a loop. */
+export const LOOP_CALLS_PER_REQUEST = nPlusOne.defaultOptions.minCallsPerRequest;
+
 /** The starting budget as plain data (what `renderInitialBudget` writes). */
 export function initialBudget(
   report: Report,
   options: InitOptions = {},
-): { limits: GlobalLimits; statements: StatementBudget[]; accepted: AcceptedFinding[] } {
+): {
+  limits: GlobalLimits;
+  routes: RouteBudget[];
+  statements: StatementBudget[];
+  accepted: AcceptedFinding[];
+} {
   const h = options.headroom ?? DEFAULT_HEADROOM;
   const th = options.timingHeadroom ?? DEFAULT_TIMING_HEADROOM;
   const routes = report.routes ?? [];
@@ -66,6 +80,7 @@ export function initialBudget(
     totalDbMs: Math.max(withHeadroom(totalDbMs(report).value, th), MIN_TOTAL_MS),
   };
   if (routes.length > 0) {
+    // For a route without an entry of its own below: a new one.
     limits.statementsPerRequest = withHeadroom(maxOf(routes.map((r) => r.statementsPerRequest)), h, 1);
     limits.dbMsPerRequest = Math.max(
       withHeadroom(maxOf(routes.map((r) => r.dbMsPerRequest)), th, MIN_MEAN_SLACK_MS),
@@ -77,6 +92,15 @@ export function initialBudget(
     if (p99.length > 0) limits.routeP99Ms = Math.max(withHeadroom(maxOf(p99), th), MIN_MEAN_MS);
   }
   limits.errorRate = Math.min(1, Math.max(roundUpNicely(errorRate(report) * (1 + h)), 0.01));
+
+  // Statements per request of each route as it is today: a new loop on a cheap route shows, however
+  // many statements the busiest route runs.
+  const routeBudgets: RouteBudget[] = routes
+    .filter((r) => r.requests > 0)
+    .map((r) => ({
+      route: r.name || `${r.method} ${r.path}`,
+      maxStatementsPerRequest: withHeadroom(r.statementsPerRequest, h, 1),
+    }));
 
   const measured = report.queries.filter((q) => q.calls > 0);
   const statements: StatementBudget[] = measured.map((q) => {
@@ -97,14 +121,16 @@ export function initialBudget(
       ...(loop >= 2 ? { callsPerRequest: Math.floor(loop * 100) / 100 } : {}),
     };
   });
-  // An entry without matchers applies to every statement, a new one included: none may cost more
-  // than the costliest one of today (a new feature's query has no entry of its own).
+  // An entry without matchers applies to every statement that has no entry of its own, a new one
+  // included: none may cost more than the costliest one of today (a new feature's query), nor run
+  // in a loop (a new N+1).
   const planned = measured.filter((q) => q.plan);
   if (measured.length > 0)
     statements.push({
       name: ANY_STATEMENT,
       ...(planned.length > 0 ? { maxPlanCost: withHeadroom(maxOf(planned.map((q) => q.plan!.totalCost)), h, 1) } : {}),
       maxBlocksPerCall: withHeadroom(maxOf(measured.map((q) => q.sharedBlksPerCall)), h, 4),
+      ...(routes.length > 0 ? { maxCallsPerRequest: options.loopCallsPerRequest ?? LOOP_CALLS_PER_REQUEST } : {}),
     });
 
   const accepted: AcceptedFinding[] = [];
@@ -132,13 +158,19 @@ export function initialBudget(
       }
     }
   }
-  return { limits, statements, accepted };
+  return { limits, routes: routeBudgets, statements, accepted };
 }
 
 /** The starting budget as commented YAML, ready to commit as querygate.budget.yaml. */
 export function renderInitialBudget(report: Report, options: InitOptions = {}): string {
-  const { limits, statements, accepted } = initialBudget(report, options);
-  const doc = new Document({ version: 1, limits, statements, ...(accepted.length > 0 ? { accepted } : {}) });
+  const { limits, routes, statements, accepted } = initialBudget(report, options);
+  const doc = new Document({
+    version: 1,
+    limits,
+    ...(routes.length > 0 ? { routes } : {}),
+    statements,
+    ...(accepted.length > 0 ? { accepted } : {}),
+  });
   doc.commentBefore = [
     ' querygate budget: limits that fail CI when exceeded (querygate check report.json).',
     ` Created from a report of workload "${report.workload.name}" (${report.createdAt.slice(0, 10)}): measured values plus headroom.`,
@@ -147,13 +179,26 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
   ].join('\n');
   const contents = doc.contents;
   if (isMap(contents)) {
+    const routeSeq = contents.get('routes', true);
+    if (isSeq(routeSeq)) {
+      routeSeq.commentBefore = ' Per route: these replace the per-route limits above, which apply to a new route.';
+      const named = (report.routes ?? []).filter((r) => r.requests > 0);
+      routeSeq.items.forEach((item, i) => {
+        const r = named[i];
+        if (r && r.name && isMap(item)) (item as YAMLMap).commentBefore = ` ${r.method} ${r.path}`;
+      });
+    }
     const seq = contents.get('statements', true);
     if (isSeq(seq)) {
       seq.items.forEach((item, i) => {
         const q = report.queries.filter((x) => x.calls > 0)[i];
         if (!q && isMap(item))
           (item as YAMLMap).commentBefore =
-            ' No matchers: applies to every statement. No statement, a new one included, may cost more than the costliest of today.';
+            ' No matchers: the limits of every statement without an entry of its own, a new one included.' +
+            ' No new statement may cost more than the costliest of today' +
+            ((item as YAMLMap).has('maxCallsPerRequest')
+              ? ', nor run in a loop (the calls per request from which the n-plus-one rule reports one).'
+              : '.');
         if (q && isMap(item)) {
           (item as YAMLMap).commentBefore = ` ${q.query.replace(/\s+/g, ' ').trim().slice(0, 110)}`;
           // Fingerprints are hex: quote them so an all-digit one stays a string.

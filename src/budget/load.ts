@@ -27,7 +27,8 @@ export interface BudgetLoadOptions {
   readonly registry?: readonly AnyRule[];
 }
 
-type RawBudget = Omit<Budget, 'source' | 'lines' | 'limits' | 'statements' | 'rules' | 'accepted'> & Partial<Budget>;
+type RawBudget = Omit<Budget, 'source' | 'lines' | 'limits' | 'statements' | 'rules' | 'accepted' | 'routes'> &
+  Partial<Budget>;
 
 /** Reads and validates a budget file. */
 export function loadBudget(path: string, options: BudgetLoadOptions = {}): Budget {
@@ -155,12 +156,12 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
   }
 
   const budget = data as RawBudget;
-  const sections = [budget.limits, budget.statements, budget.rules, budget.accepted, budget.compare];
+  const sections = [budget.limits, budget.statements, budget.routes, budget.rules, budget.accepted, budget.compare];
   if (sections.every((section) => section === undefined || section === null || Object.keys(section).length === 0)) {
     // As an empty file: "Gate PASSED: 0 of 0 limit(s)" would pass anything.
     throw new InputError(
       'BUDGET_INVALID',
-      `${where}: the budget sets no limit: add limits, statements, rules or accepted findings (querygate budget init report.json writes a starting budget)`,
+      `${where}: the budget sets no limit: add limits, statements, rules, routes or accepted findings (querygate budget init report.json writes a starting budget)`,
     );
   }
   const lines: Record<string, number> = {};
@@ -169,6 +170,7 @@ export function parseBudget(text: string, where: string, options: BudgetLoadOpti
     source: where,
     limits: budget.limits ?? {},
     statements: budget.statements ?? [],
+    ...(budget.routes && budget.routes.length > 0 ? { routes: budget.routes } : {}),
     rules: budget.rules ?? {},
     accepted: budget.accepted ?? [],
     ...(budget.compare ? { compare: budget.compare } : {}),

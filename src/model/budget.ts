@@ -36,9 +36,26 @@ export interface StatementLimits {
   readonly maxCallsPerRequest?: number;
 }
 
+/** Limits on one HTTP route: they replace the run-wide per-route limits of `GlobalLimits` for it. */
+export interface RouteLimits {
+  /** Statements one request of the route runs. */
+  readonly maxStatementsPerRequest?: number;
+  /** Database time one request of the route costs, ms. */
+  readonly maxDbMsPerRequest?: number;
+  /** The route's latency percentiles, ms. */
+  readonly maxP95Ms?: number;
+  readonly maxP99Ms?: number;
+}
+
+export interface RouteBudget extends RouteLimits {
+  /** The route's name in the report (`list books`), or its method and path (`GET /books`). */
+  readonly route: string;
+}
+
 export type GlobalLimitName = keyof GlobalLimits;
 export type StatementLimitName = keyof StatementLimits;
-export type LimitName = GlobalLimitName | StatementLimitName;
+export type RouteLimitName = keyof RouteLimits;
+export type LimitName = GlobalLimitName | StatementLimitName | RouteLimitName;
 
 /**
  * Which statements a `StatementBudget` applies to. Every given matcher must match; none given
@@ -82,6 +99,8 @@ export interface Budget {
   readonly source?: string;
   readonly limits: GlobalLimits;
   readonly statements: readonly StatementBudget[];
+  /** Per-route limits (HTTP workloads), replacing `limits`' per-route ones for the routes they name. */
+  readonly routes?: readonly RouteBudget[];
   /** Rule severities and thresholds, overriding the defaults: the config file's `rules:` shape. */
   readonly rules: RulesConfig;
   readonly accepted: readonly AcceptedFinding[];

@@ -25,6 +25,10 @@ export const LIMIT_TITLES: Readonly<Record<LimitName, string>> = {
   maxBlocksPerCall: 'shared blocks per call',
   maxRowsPerCall: 'rows per call',
   maxCallsPerRequest: 'calls per request',
+  maxStatementsPerRequest: 'statements per request',
+  maxDbMsPerRequest: 'database time per request',
+  maxP95Ms: 'route latency p95',
+  maxP99Ms: 'route latency p99',
 };
 
 const TIME_LIMITS: ReadonlySet<LimitName> = new Set([
@@ -33,6 +37,9 @@ const TIME_LIMITS: ReadonlySet<LimitName> = new Set([
   'routeP95Ms',
   'routeP99Ms',
   'maxMeanMs',
+  'maxDbMsPerRequest',
+  'maxP95Ms',
+  'maxP99Ms',
 ]);
 
 /** A value in the unit of its limit: `9.35 ms`, `1.50%`, `1034.56`. */

@@ -56,11 +56,37 @@ describe('parseBudget', () => {
     ]);
     expect(budget.rules).toEqual({ [rule.id]: 'warning' });
     expect(budget.accepted).toEqual([{ rule: rule.id, fingerprint: '00ff', reason: 'known', expires: '2031-01-31' }]);
+    expect(budget.routes).toBeUndefined();
     expect(budget.lines['limits.totalDbMs']).toBe(3);
     expect(budget.lines['statements[0].maxMeanMs']).toBe(8);
     expect(budget.lines['statements[1].maxBlocksPerCall']).toBe(10);
     expect(budget.lines['accepted[0]']).toBe(14);
     expect(budget.source).toBe('budget.yaml');
+  });
+
+  it('reads per-route limits and the calls per request of per-call limits', () => {
+    const budget = parseBudget(
+      [
+        'version: 1',
+        'routes:',
+        '  - route: list books',
+        '    maxStatementsPerRequest: 26',
+        '    maxP99Ms: 800',
+        '  - route: GET /books/{id}',
+        '    maxDbMsPerRequest: 5',
+        'statements:',
+        '  - fingerprint: "346a5a135f96ef33"',
+        '    maxBlocksPerCall: 7',
+        '    callsPerRequest: 20',
+      ].join('\n'),
+      'budget.yaml',
+    );
+    expect(budget.routes).toEqual([
+      { route: 'list books', maxStatementsPerRequest: 26, maxP99Ms: 800 },
+      { route: 'GET /books/{id}', maxDbMsPerRequest: 5 },
+    ]);
+    expect(budget.statements).toEqual([{ fingerprint: '346a5a135f96ef33', maxBlocksPerCall: 7, callsPerRequest: 20 }]);
+    expect(budget.lines['routes[1].maxDbMsPerRequest']).toBe(7);
   });
 
   it('refuses an empty or comment-only file: it gates nothing', () => {
@@ -73,7 +99,12 @@ describe('parseBudget', () => {
   });
 
   it('refuses a budget that sets no limit: it would pass anything', () => {
-    for (const text of ['version: 1\n', 'version: 1\nlimits: {}\nstatements: []\n', 'version: 1\nrules: {}\n']) {
+    for (const text of [
+      'version: 1\n',
+      'version: 1\nlimits: {}\nstatements: []\n',
+      'version: 1\nrules: {}\n',
+      'version: 1\nroutes: []\n',
+    ]) {
       const error = problem(text);
       expect(error.code).toBe('BUDGET_INVALID');
       expect(error.message).toMatch(/^budget\.yaml: the budget sets no limit: add limits, statements, rules/);
@@ -187,6 +218,16 @@ describe('parseBudget', () => {
       'an unknown rule in accepted',
       'accepted:\n  - rule: no-such-rule\n    relation: t\n    reason: x\n',
       /^budget\.yaml:3:5: accepted\[0\]\.rule: unknown rule "no-such-rule"/,
+    ],
+    [
+      'a route entry without its route',
+      'routes:\n  - maxStatementsPerRequest: 3\n',
+      /^budget\.yaml:3:5: routes\[0\]\.route: is required/,
+    ],
+    [
+      'an unknown route limit',
+      'routes:\n  - route: list books\n    statementsPerRequest: 3\n',
+      /^budget\.yaml:4:5: routes\[0\]\.statementsPerRequest: unknown field/,
     ],
     [
       'calls per request of 0 for per-call limits',

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_HEADROOM, DEFAULT_TIMING_HEADROOM, renderInitialBudget } from '../../budget/init.js';
 import { BUDGET_FILE_NAME, parseBudget } from '../../budget/load.js';
+import { loadConfig } from '../../config/config.js';
 import { InputError } from '../../errors.js';
 import { readReport, requireCompleteReport } from '../../report/read.js';
 import { checkOutputFile, writeOutputFile } from '../files.js';
@@ -66,7 +67,13 @@ export function budgetInitCommand(reportPath: string, flags: BudgetInitFlags, io
   if (!flags.stdout && !flags.force && existsSync(flags.out)) {
     throw new InputError('USAGE', `${flags.out} exists: pass --force to replace it, or --out to write elsewhere`);
   }
+  // A new statement may not run in a loop: from the calls per request the n-plus-one rule reports
+  // one at, as configured.
+  const loop = loadConfig({ cwd: process.cwd() }).rules['n-plus-one'];
   const text = renderInitialBudget(report, {
+    ...(loop?.enabled && typeof loop.options.minCallsPerRequest === 'number'
+      ? { loopCallsPerRequest: loop.options.minCallsPerRequest }
+      : {}),
     ...(flags.headroom !== undefined ? { headroom: flags.headroom } : {}),
     ...(flags.timingHeadroom !== undefined ? { timingHeadroom: flags.timingHeadroom } : {}),
     acceptFindings: flags.acceptFindings !== false,
