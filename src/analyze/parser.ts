@@ -299,6 +299,20 @@ const REPLAYED = 'only SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES and TABLE a
 export function notReplayable(sql: string): string | undefined {
   const node = tryParse(sql)?.stmts?.[0]?.stmt;
   const key = node ? (Object.keys(node)[0] ?? '') : '';
+  const into = key === 'SelectStmt' ? selectInto(node) : undefined;
+  if (into) {
+    const [option, table] =
+      into.persistence === 't'
+        ? ['TEMP ', 'a temporary table']
+        : into.persistence === 'u'
+          ? ['UNLOGGED ', 'an unlogged table']
+          : ['', 'a table'];
+    return (
+      `SELECT ... INTO ${option}${into.name} creates ${table} (it is CREATE ${option}TABLE AS), so it is not a ` +
+      `query to measure (${REPLAYED}): remove INTO ${option}${into.name} to measure the query, or move the ` +
+      'statement to a setup file (--schema/--seed, or setup in a scenario)'
+    );
+  }
   if (!node || key in KIND_BY_NODE) return undefined;
   const keyword =
     /^[A-Za-z]+/.exec(sql.slice(LEADING_COMMENTS.exec(sql)?.[0].length ?? 0))?.[0].toUpperCase() ?? 'this statement';
@@ -325,6 +339,36 @@ export function notReplayable(sql: string): string | undefined {
         'files (--schema/--seed, or setup in a scenario)'
       );
   }
+}
+
+/**
+ * The table a `SELECT ... INTO table` creates, wherever the INTO is in the tree: PostgreSQL runs a
+ * top-level SELECT with INTO (on the leftmost branch of a UNION too) as CREATE TABLE AS, and refuses
+ * it elsewhere. `persistence` is the parser's: `p` permanent, `u` unlogged, `t` temporary.
+ */
+function selectInto(node: unknown): { name: string; persistence: string } | undefined {
+  if (Array.isArray(node)) {
+    for (const item of node) {
+      const found = selectInto(item);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!node || typeof node !== 'object') return undefined;
+  const rel = (node as { intoClause?: { rel?: { schemaname?: string; relname?: string; relpersistence?: string } } })
+    .intoClause?.rel;
+  if (rel?.relname) {
+    const name = [rel.schemaname, rel.relname]
+      .filter((part): part is string => part !== undefined)
+      .map(quoteIdentifier)
+      .join('.');
+    return { name, persistence: rel.relpersistence ?? 'p' };
+  }
+  for (const value of Object.values(node)) {
+    const found = selectInto(value);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** True for statements that change data: INSERT, UPDATE, DELETE, MERGE, or a SELECT with a data-modifying CTE. */

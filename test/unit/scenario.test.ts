@@ -203,6 +203,45 @@ describe('statements that are not replayed', () => {
     expect(loadSqlWorkload(path, {}, {}).statements).toHaveLength(5);
   });
 
+  it('refuses SELECT ... INTO, which creates a table, wherever the INTO is, as DDL is refused', () => {
+    const path = write(
+      'into.sql',
+      [
+        "SELECT id, status INTO lost_copy FROM shipments WHERE status = 'lost';",
+        'SELECT 1;',
+        'SELECT id INTO TEMP tmp_ids FROM shipments;',
+        'WITH w AS (SELECT 1 AS a) SELECT a INTO UNLOGGED app."Copy" FROM w;',
+        'SELECT 1 AS a INTO first_branch UNION SELECT 2;',
+        'SELECT * FROM (SELECT 1 INTO nested) s;',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadSqlWorkload(path, {}, {}));
+    expect(error.code).toBe('SQL_NOT_REPLAYABLE');
+    const lines = [error.message, ...error.details];
+    expect(lines.map((l) => l.split(': ')[0])).toEqual([
+      'into.sql:1',
+      'into.sql:3',
+      'into.sql:4',
+      'into.sql:5',
+      'into.sql:6',
+    ]);
+    expect(lines[0]).toBe(
+      'into.sql:1: SELECT ... INTO lost_copy creates a table (it is CREATE TABLE AS), so it is not a query to measure ' +
+        '(only SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES and TABLE are replayed): remove INTO lost_copy to measure ' +
+        'the query, or move the statement to a setup file (--schema/--seed, or setup in a scenario)',
+    );
+    expect(lines[1]).toContain('SELECT ... INTO TEMP tmp_ids creates a temporary table (it is CREATE TEMP TABLE AS)');
+    expect(lines[2]).toContain('remove INTO UNLOGGED app."Copy" to measure the query');
+    expect(lines[3]).toContain('INTO first_branch');
+    expect(lines[4]).toContain('INTO nested');
+
+    const scenario = write('into.yaml', 'statements:\n  - name: copy\n    sql: SELECT id INTO copy_of FROM t\n');
+    expect(errorOf(() => loadScenario(scenario, {})).message).toMatch(
+      /^into\.yaml:3:10: statements\[0\]\.sql: SELECT \.\.\. INTO copy_of creates a table \(it is CREATE TABLE AS\)/,
+    );
+  });
+
   it('rejects a utility statement in a scenario with its line and column', () => {
     const path = write('set.yaml', 'statements:\n  - name: s\n    sql: SET statement_timeout = 5\n');
     expect(errorOf(() => loadScenario(path, {})).message).toMatch(
