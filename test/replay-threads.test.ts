@@ -41,6 +41,7 @@ function fakeSession(calls: Call[]): WireSession {
       setImmediate(done);
     },
     simple: () => Promise.resolve(),
+    prepareRollback: () => Promise.resolve(),
     close: () => undefined,
   };
 }
@@ -54,7 +55,7 @@ async function runShares(workload: Workload, threads: number, seed = 1): Promise
     const calls: Call[] = [];
     const share = createShareReplay(workload, {
       sessions: [fakeSession(calls), fakeSession(calls)],
-      rollbackWrites: false,
+      rollback: false,
       seed,
       share: { index, count: threads },
       isStopped: () => false,

@@ -93,6 +93,43 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(committed.rows[0]!.balance).toBe(before.rows[0]!.balance + 3);
   });
 
+  it('rolls back what a SELECT writes through a function it calls on an external database unless allowed', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP TABLE IF EXISTS queue_jobs; CREATE TABLE queue_jobs (id bigserial PRIMARY KEY, queue text, state text);
+         INSERT INTO queue_jobs (queue, state) SELECT 'invoice', 'queued' FROM generate_series(1, 50);
+         CREATE OR REPLACE FUNCTION dequeue_job(q text) RETURNS bigint LANGUAGE sql AS $$
+           UPDATE queue_jobs SET state = 'running'
+            WHERE id = (SELECT id FROM queue_jobs WHERE queue = q AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING id $$;`,
+      ),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-select-writes-'));
+    const file = join(dir, 'dequeue.sql');
+    writeFileSync(file, "SELECT dequeue_job('invoice');\nSELECT 1 / (id - 1) FROM queue_jobs WHERE id = 1;\n");
+    const workload = loadSqlWorkload(file, {}, { repeat: 6, connections: 2, rounds: 2 });
+    const running = () =>
+      withSession(url, async (s) => {
+        const { rows } = await s.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM queue_jobs WHERE state = 'running'`,
+        );
+        return rows[0]!.n;
+      });
+    const report = await runWorkload({ workload, databaseUrl: url });
+    expect(await running()).toBe(0);
+    expect(report.workload.writesRolledBack).toBe(true);
+    const dequeue = report.queries.find((q) => q.query.includes('dequeue_job'))!;
+    expect(dequeue.calls).toBe(6);
+    expect(dequeue.rows).toBe(6);
+    // A failing statement (division by zero) ends its transaction too: every call of the other ran.
+    expect(report.totals.errors).toBe(6);
+    expect(report.queries.some((q) => /^BEGIN|^ROLLBACK/i.test(q.query))).toBe(false);
+
+    const allowed = await runWorkload({ workload, databaseUrl: url, allowWrites: true });
+    expect(allowed.workload.writesRolledBack).toBe(false);
+    expect(await running()).toBe(6);
+  });
+
   it('stops on abort and returns an incomplete report of what was captured', async () => {
     const workload = loadSqlWorkload(fixture('workload.sql'), {}, { durationMs: 20_000, connections: 2, rounds: 1 });
     const controller = new AbortController();

@@ -62,6 +62,44 @@ describe.each([
     wire.close();
   });
 
+  it('rolls back a rolled-back call, whether its statement succeeds or fails, and leaves the session idle', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `DROP TABLE IF EXISTS jobs; CREATE TABLE jobs (id serial PRIMARY KEY, state text);
+         INSERT INTO jobs (state) SELECT 'queued' FROM generate_series(1, 10);
+         CREATE OR REPLACE FUNCTION take_job() RETURNS int LANGUAGE sql AS
+           $$ UPDATE jobs SET state = 'running' WHERE id = (SELECT min(id) FROM jobs WHERE state = 'queued') RETURNING id $$;`,
+      ),
+    );
+    const running = () =>
+      withSession(
+        url,
+        async (s) =>
+          (await s.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE state = 'running'`)).rows[0]!.n,
+      );
+    const wire = await openWireSession(url, 'test', { direct });
+    await wire.prepareRollback();
+    await wire.prepareRollback(); // once per session: a second call prepares nothing again
+    await wire.prepare('take', 'SELECT take_job()');
+    await wire.prepare('div', 'SELECT 1 / $1::int FROM jobs LIMIT 1');
+    for (let i = 0; i < 3; i++) await wire.execute('take', undefined, true);
+    const encoded = wire.encodeExecute('take', undefined, true);
+    await new Promise<void>((resolve, reject) => wire.sendThen(encoded, (e) => (e ? reject(e) : resolve())));
+    expect(await running()).toBe(0);
+    // The statement fails: the server skips the rest of the call, ROLLBACK included.
+    await expect(wire.execute('div', ['0'], true)).rejects.toSatisfy(
+      (e: unknown) => asServerError(e)?.code === '22012',
+    );
+    const failing = wire.encodeExecute('div', ['0'], true);
+    const error = await new Promise<Error | undefined>((resolve) => wire.sendThen(failing, resolve));
+    expect(asServerError(error)?.code).toBe('22012');
+    // ...and the session is not left in the failed transaction: later calls, plain or rolled back, run.
+    await wire.execute('div', ['1'], true);
+    await wire.execute('take', undefined);
+    expect(await running()).toBe(1);
+    wire.close();
+  });
+
   it('fails pending and later calls when the server ends the connection', async () => {
     const wire = await openWireSession(url, 'victim', { direct });
     await wire.prepare('sleep', 'SELECT pg_sleep($1::float8)');

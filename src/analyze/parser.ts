@@ -320,8 +320,8 @@ export function notReplayable(sql: string): string | undefined {
     case 'TransactionStmt':
       return (
         `${keyword} cannot be replayed: every statement is replayed on its own, many times over several ` +
-        'connections, so transaction control would not hold; remove it (on an external database, writes ' +
-        'already run in a rolled-back transaction unless --allow-writes)'
+        'connections, so transaction control would not hold; remove it (on an external database, every ' +
+        'statement already runs in a rolled-back transaction unless --allow-writes)'
       );
     case 'ExplainStmt':
       return 'EXPLAIN is not replayed: querygate explains every statement itself; keep only the statement';

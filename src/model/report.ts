@@ -62,7 +62,11 @@ export interface WorkloadInfo {
   /** Measurement rounds: statistics are snapshotted after each, so timings have a spread. */
   readonly rounds: number;
   readonly analyze: boolean;
-  /** Whether writes ran inside transactions that were rolled back. */
+  /**
+   * Whether every replayed statement ran inside a transaction that was rolled back (SQL replay on an
+   * external database without --allow-writes), so that what it wrote, itself or through a function
+   * it calls, was undone; sequences advanced all the same.
+   */
   readonly writesRolledBack: boolean;
   /**
    * SHA-256 of the schema and seed files' contents, in the order applied, when querygate built the

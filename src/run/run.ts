@@ -81,7 +81,10 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       throw error;
     }
 
-    const rollbackWrites = external && !options.allowWrites && workload.statements.some((s) => s.write);
+    // Every statement, not only the writes: a SELECT may write through a function it calls (a job
+    // queue's dequeue_job(), nextval()), which its parse tree does not show. BEGIN and ROLLBACK go
+    // in the statement's own message, so the wrapping costs no round trip.
+    const rollback = external && !options.allowWrites;
     const snapshots: Snapshot[] = [];
     const snapshot = async () => {
       snapshots.push(await takeSnapshot(control, target.info.serverVersionNum));
@@ -97,7 +100,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       // Worker threads of the replay open their own connections.
       connectionUrl: target.url,
       applicationName: 'querygate-replay',
-      rollbackWrites,
+      rollback,
       seed: options.seed ?? 1,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -117,8 +120,11 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       const more = failing.length > 3 ? `; and ${failing.length - 3} more statement(s)` : '';
       warnings.push(`${replay.errors} statement call(s) failed during the replay (${shown}${more})`);
     }
-    if (rollbackWrites)
-      warnings.push('writes ran inside transactions that were rolled back (pass --allow-writes to commit them)');
+    if (rollback && workload.statements.some((s) => s.write))
+      warnings.push(
+        'writes ran inside transactions that were rolled back, as every statement on an external database does ' +
+          '(pass --allow-writes to commit them); sequences they advanced stay advanced',
+      );
 
     const client = clientStatements(workload.statements, replay.statements, workload.kind === 'scenario');
     const load = workload.load;
@@ -133,7 +139,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       ...(load.warmupMs ? { warmupMs: load.warmupMs } : {}),
       rounds: load.rounds,
       analyze: options.analyze ?? false,
-      writesRolledBack: rollbackWrites,
+      writesRolledBack: rollback,
       // The embedded database holds nothing but what the files made; an external one, anything.
       ...(external ? {} : { setupSha256: setupDigest(files) }),
     };

@@ -26,14 +26,22 @@ export class WireServerError extends Error implements ServerError {
 export interface WireSession {
   /** Parses `sql` as the named statement (once per connection). */
   prepare(name: string, sql: string): Promise<void>;
-  /** Binds text parameters to a prepared statement, executes it and discards the rows. */
-  execute(name: string, params: readonly (string | null)[] | undefined): Promise<void>;
+  /**
+   * Binds text parameters to a prepared statement, executes it and discards the rows. `rolledBack`:
+   * inside a transaction that is rolled back (`prepareRollback` first).
+   */
+  execute(name: string, params: readonly (string | null)[] | undefined, rolledBack?: boolean): Promise<void>;
   /**
    * Encodes what `execute` sends, for `sendThen`: the replay's hot loop encodes its next call while
    * the current one runs on the server, so that an answer is followed by the next call at once.
    * The buffer may be the session's own: it is valid until the next encode or `execute`.
    */
-  encodeExecute(name: string, params: readonly (string | null)[] | undefined): Buffer;
+  encodeExecute(name: string, params: readonly (string | null)[] | undefined, rolledBack?: boolean): Buffer;
+  /**
+   * Prepares the BEGIN and ROLLBACK that a rolled-back call sends around its statement (once per
+   * session; later calls resolve at once).
+   */
+  prepareRollback(): Promise<void>;
   /**
    * Sends an encoded call, with a callback instead of a promise (in the hot loop a promise and its
    * microtask per call are a measurable share of the client's cost).
@@ -51,6 +59,10 @@ export interface WireSession {
 }
 
 type Pending = { done: (error?: Error) => void; error?: WireServerError };
+
+/** The statements a rolled-back call is wrapped in, prepared by `prepareRollback`. */
+const BEGIN_STATEMENT = 'querygate_begin';
+const ROLLBACK_STATEMENT = 'querygate_rollback';
 
 function cstringLength(s: string): number {
   return Buffer.byteLength(s) + 1;
@@ -186,9 +198,19 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
       const end = offset + 1 + data.readInt32BE(offset + 1);
       if (type === 0x5a /* Z: ReadyForQuery */) {
         if (end > limit) break;
+        // The transaction status: 'E' is a transaction block that failed, which only a rolled-back
+        // call whose statement failed (an error skips the rest of it, its ROLLBACK included)
+        // leaves. It is ended before the call completes, so that the session is idle again.
+        const failedBlock = data[offset + 5] === 0x45;
         offset = end;
         const pending = queue.shift();
-        if (pending) pending.done(pending.error);
+        if (pending && failedBlock) {
+          // A lost connection is what the call reports then: the session is gone with it.
+          queue.unshift({
+            done: (error) => pending.done(error && !(error instanceof WireServerError) ? error : pending.error),
+          });
+          write(rollbackQuery);
+        } else if (pending) pending.done(pending.error);
       } else if (type === 0x45 /* E: ErrorResponse */) {
         if (end > limit) break;
         const fields: Record<string, string> = {};
@@ -313,8 +335,22 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     new Promise((resolve, reject) => sendThen(message, (error) => (error ? reject(error) : resolve())));
 
   const sync = Buffer.from([0x53, 0, 0, 0, 4]); // S: Sync
-  // E: Execute the unnamed portal, all rows; then S: Sync.
-  const tail = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]);
+  const executeAll = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0]); // E: Execute the unnamed portal, all rows
+  const tail = Buffer.concat([executeAll, sync]);
+  /** Bind of a prepared statement without parameters, then Execute. */
+  const bindExecute = (name: string): Buffer => {
+    const bind = Buffer.alloc(1 + 4 + 1 + cstringLength(name) + 6);
+    bind[0] = 0x42; // B: Bind
+    bind.writeInt32BE(bind.length - 1, 1);
+    bind.write(name, 6); // after the unnamed portal's zero; the zeros after it: no formats, no parameters
+    return Buffer.concat([bind, executeAll]);
+  };
+  // A rolled-back call is one pipeline, one round trip: BEGIN, the statement, ROLLBACK, Sync. When
+  // the statement fails the server skips to the Sync, and the failed block is ended (above).
+  const beginHead = bindExecute(BEGIN_STATEMENT);
+  const rollbackTail = Buffer.concat([bindExecute(ROLLBACK_STATEMENT), sync]);
+  const rollbackQuery = Buffer.concat([Buffer.from([0x51, 0, 0, 0, 13]), Buffer.from('ROLLBACK\0')]); // Q: Query
+  let rollbackPrepared: Promise<void> | undefined;
 
   /** Statement names as bytes with their terminating zero, encoded once per name. */
   const names = new Map<string, Buffer>();
@@ -324,16 +360,25 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     return bytes;
   };
 
-  /** Bind (text parameters; results in text and ignored), Execute and Sync, in one buffer. */
-  const bindExecuteSync = (name: string, params: readonly (string | null)[] | undefined): Buffer => {
+  /**
+   * Bind (text parameters; results in text and ignored), Execute and Sync, in one buffer;
+   * `rolledBack`: after BEGIN, and with ROLLBACK before the Sync.
+   */
+  const bindExecuteSync = (
+    name: string,
+    params: readonly (string | null)[] | undefined,
+    rolledBack = false,
+  ): Buffer => {
     const values = params ?? [];
     const statement = nameBytes(name);
+    const head = rolledBack ? beginHead.length : 0;
+    const end = rolledBack ? rollbackTail : tail;
     // Bind, then Execute and Sync copied from a constant tail, in one buffer: the session's scratch
     // buffer on the fast path (reallocated only when it is too small or a write kept it), else a
     // new one.
     let length = 4 + 1 /* unnamed portal */ + statement.length + 2 + 2 + 2;
     for (let k = 0; k < values.length; k++) length += 4 + byteLength(values[k] ?? null);
-    const size = 1 + length + tail.length;
+    const size = head + 1 + length + (rolledBack ? executeAll.length + end.length : end.length);
     let message: Buffer;
     if (fast) {
       // The write either completes at once (the buffer is free again) or takes it over.
@@ -347,9 +392,10 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     } else {
       message = Buffer.allocUnsafe(size);
     }
-    message[0] = 0x42; // B: Bind
-    message.writeInt32BE(length, 1);
-    let p = 5;
+    let p = rolledBack ? copyBytes(beginHead, message, 0) : 0;
+    message[p++] = 0x42; // B: Bind
+    message.writeInt32BE(length, p);
+    p += 4;
     message[p++] = 0; // unnamed portal
     p = copyBytes(statement, message, p);
     message[p++] = 0; // all parameters in text format: no format codes
@@ -369,26 +415,33 @@ export function createWireSession(socket: Duplex, options: WireOptions = {}): Wi
     }
     message[p++] = 0; // results in text format (and ignored): no format codes
     message[p++] = 0;
-    copyBytes(tail, message, p);
+    if (rolledBack) p = copyBytes(executeAll, message, p);
+    copyBytes(end, message, p);
     return message;
   };
 
+  const prepare = (name: string, sql: string): Promise<void> => {
+    const length = 4 + cstringLength(name) + cstringLength(sql) + 2;
+    const parse = Buffer.alloc(1 + length);
+    parse[0] = 0x50; // P: Parse
+    parse.writeInt32BE(length, 1);
+    let p = 5;
+    p += parse.write(name, p) + 1;
+    p += parse.write(sql, p) + 1;
+    parse.writeInt16BE(0, p); // no parameter types: the server infers them, as for pg
+    return send(Buffer.concat([parse, sync]));
+  };
+
   return {
-    prepare(name, sql) {
-      const length = 4 + cstringLength(name) + cstringLength(sql) + 2;
-      const parse = Buffer.alloc(1 + length);
-      parse[0] = 0x50; // P: Parse
-      parse.writeInt32BE(length, 1);
-      let p = 5;
-      p += parse.write(name, p) + 1;
-      p += parse.write(sql, p) + 1;
-      parse.writeInt16BE(0, p); // no parameter types: the server infers them, as for pg
-      return send(Buffer.concat([parse, sync]));
-    },
-    execute(name, params) {
-      return send(bindExecuteSync(name, params));
+    prepare,
+    execute(name, params, rolledBack) {
+      return send(bindExecuteSync(name, params, rolledBack));
     },
     encodeExecute: bindExecuteSync,
+    prepareRollback() {
+      rollbackPrepared ??= prepare(BEGIN_STATEMENT, 'BEGIN').then(() => prepare(ROLLBACK_STATEMENT, 'ROLLBACK'));
+      return rollbackPrepared;
+    },
     sendThen,
     simple(sql) {
       const length = 4 + cstringLength(sql);

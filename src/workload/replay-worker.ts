@@ -70,7 +70,7 @@ try {
 if (sessions.length === data.connections) {
   const share = createShareReplay(data.workload, {
     sessions,
-    rollbackWrites: data.rollbackWrites,
+    rollback: data.rollback,
     seed: data.seed,
     share: data.share,
     isStopped: () => Atomics.load(control, CONTROL_STOP) !== 0,

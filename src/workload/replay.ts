@@ -70,8 +70,8 @@ export interface ReplayOptions {
   readonly connectionUrl?: string;
   /** application_name of the connections opened by worker threads. */
   readonly applicationName?: string;
-  /** Run writes inside BEGIN ... ROLLBACK. */
-  readonly rollbackWrites: boolean;
+  /** Run every statement inside a transaction that is rolled back (an external database without --allow-writes). */
+  readonly rollback: boolean;
   readonly seed: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ReplayProgress) => void;
@@ -140,7 +140,8 @@ export interface ThreadShare {
 
 export interface ShareReplayOptions<L extends LatencySink> {
   readonly sessions: readonly WireSession[];
-  readonly rollbackWrites: boolean;
+  /** Run every statement inside a transaction that is rolled back. */
+  readonly rollback: boolean;
   readonly seed: number;
   readonly share: ThreadShare;
   /** Checked before every call. */
@@ -264,7 +265,7 @@ export function createShareReplay<L extends LatencySink>(
     return false;
   };
 
-  /** The general path: first use of a statement on a connection (prepare), writes rolled back. */
+  /** The general path: first use of a statement on a connection (prepare). */
   const executeSlowly = async (
     k: number,
     i: number,
@@ -277,19 +278,11 @@ export function createShareReplay<L extends LatencySink>(
     busy[k] = true;
     try {
       if (!prepared[k]!.has(i)) {
+        if (options.rollback) await session.prepareRollback();
         await session.prepare(names[i]!, statement.sql);
         prepared[k]!.add(i);
       }
-      if (statement.write && options.rollbackWrites) {
-        await session.simple('BEGIN');
-        try {
-          await session.execute(names[i]!, params);
-        } finally {
-          await session.simple('ROLLBACK');
-        }
-      } else {
-        await session.execute(names[i]!, params);
-      }
+      await session.execute(names[i]!, params, options.rollback);
       busy[k] = false;
       return settle(k, i, record, performance.now() - start, params);
     } catch (error) {
@@ -299,8 +292,8 @@ export function createShareReplay<L extends LatencySink>(
   };
 
   /**
-   * Runs session `k` until `next()` returns undefined. The common case (a prepared statement, no
-   * rollback) goes through callbacks, without a promise per call, and the next call is picked, its
+   * Runs session `k` until `next()` returns undefined. The common case (a prepared statement, rolled
+   * back or not: BEGIN and ROLLBACK go in the same message) goes through callbacks, without a promise per call, and the next call is picked, its
    * parameters drawn and its message encoded while the current one runs on the server: when an
    * answer arrives the next call goes out first, and the answer is recorded after. A backend that
    * finds its next call waiting does not go to sleep, which on a machine shared with the database
@@ -318,10 +311,7 @@ export function createShareReplay<L extends LatencySink>(
         if (i === undefined) return;
         const statement = statements[i]!;
         params = statement.paramCount > 0 ? sources[i]!.map((source) => source()) : undefined;
-        message =
-          prepared[k]!.has(i) && !(statement.write && options.rollbackWrites)
-            ? session.encodeExecute(names[i]!, params)
-            : undefined;
+        message = prepared[k]!.has(i) ? session.encodeExecute(names[i]!, params, options.rollback) : undefined;
       };
       // The call on the wire. One per session, so one callback serves them all.
       let current = 0;
@@ -509,7 +499,7 @@ async function replayInProcess(workload: Workload, options: ReplayOptions): Prom
   }
   const share = createShareReplay(workload, {
     sessions,
-    rollbackWrites: options.rollbackWrites,
+    rollback: options.rollback,
     seed: options.seed,
     share: { index: 0, count: 1 },
     isStopped: () => options.signal?.aborted === true,
@@ -553,7 +543,8 @@ export interface ReplayWorkerData {
   readonly url: string;
   readonly applicationName: string;
   readonly connections: number;
-  readonly rollbackWrites: boolean;
+  /** Run every statement inside a transaction that is rolled back. */
+  readonly rollback: boolean;
   readonly seed: number;
   readonly share: ThreadShare;
   /** Int32Array: [stop flag, connections lost]; any thread or the main thread may set stop. */
@@ -684,7 +675,7 @@ async function replayOnThreads(
       url,
       applicationName: options.applicationName ?? 'querygate-replay',
       connections: n,
-      rollbackWrites: options.rollbackWrites,
+      rollback: options.rollback,
       seed: options.seed,
       share: { index, count: threads },
       control: control.buffer as SharedArrayBuffer,

@@ -121,7 +121,7 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('--setup', 'apply schema/seed files to an external database too (embedded: always)')
     .option(
       '--allow-writes',
-      'let writes commit on an external database (SQL: default rolled back; HTTP: write routes refused without it)',
+      'let writes commit on an external database (SQL: by default every statement runs in a rolled-back transaction; HTTP: write routes refused without it)',
     )
     .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
     .option('--count <n>', 'total calls, shared by weight and spread over every round', parsePositiveInt('--count'))
