@@ -393,7 +393,7 @@ describe('querygate run (CLI)', () => {
     const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', limited.toString()]);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('cannot read pg_stat_statements');
-    expect(result.stderr).toContain('GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean)');
+    expect(result.stderr).toContain('GRANT EXECUTE ON FUNCTION public.pg_stat_statements(boolean)');
   });
 
   it('exits 3 naming the GRANT when the role may not use a schema or read a table of the workload', async () => {
@@ -443,7 +443,7 @@ describe('querygate run (CLI)', () => {
     writeFileSync(join(files, 'one.sql'), 'SELECT 1 AS one;\n');
     const result = await runCli(['run', '--workload', join(files, 'one.sql'), '--database-url', role.toString()]);
     expect(result.stderr).toContain('cannot read pg_stat_statements_info');
-    expect(result.stderr).toContain('GRANT SELECT ON pg_stat_statements_info TO qg_noinfo;');
+    expect(result.stderr).toContain('GRANT SELECT ON public.pg_stat_statements_info TO qg_noinfo;');
     expect(result.code).toBe(3);
   });
 

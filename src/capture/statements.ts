@@ -5,6 +5,7 @@
  *
  * Units: pg_stat_statements times are milliseconds; blocks are 8 kB pages; wal_bytes are bytes.
  */
+import { EnvironmentError } from '../errors.js';
 import type { Session } from '../target/pg.js';
 
 /**
@@ -82,12 +83,47 @@ export function entryFromRow(row: Readonly<Record<string, unknown>>): StatEntry 
   };
 }
 
+/** The schema of each session's pg_stat_statements, quoted: looked up once per session. */
+const statsSchemas = new WeakMap<Session, Promise<string>>();
+
+/**
+ * The schema pg_stat_statements is installed in, quoted for SQL. querygate's own queries name it,
+ * so that they do not depend on the search_path, which the user's role or a setup file may set
+ * without the extension's schema (`ALTER ROLE app SET search_path = app`). Catalog objects are
+ * named with pg_catalog for the same reason.
+ */
+export function statsSchema(session: Session): Promise<string> {
+  let schema = statsSchemas.get(session);
+  if (!schema) {
+    schema = session
+      .query<{ schema: string }>(
+        `SELECT ${INTERNAL_MARK} pg_catalog.quote_ident(n.nspname) AS schema
+           FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'pg_stat_statements'`,
+      )
+      .then(({ rows }) => {
+        const found = rows[0]?.schema;
+        if (found === undefined) {
+          throw new EnvironmentError(
+            'PG_STAT_STATEMENTS_MISSING',
+            'pg_stat_statements is not installed in this database (CREATE EXTENSION pg_stat_statements)',
+          );
+        }
+        return found;
+      });
+    schema.catch(() => statsSchemas.delete(session));
+    statsSchemas.set(session, schema);
+  }
+  return schema;
+}
+
 /** Reads the counters of every entry of the current database (without query texts: cheap). */
 export async function takeSnapshot(session: Session, serverVersionNum: number): Promise<Snapshot> {
+  const schema = await statsSchema(session);
   // queryid is a 64-bit integer: read it as text, a JSON number would lose precision.
   const { rows } = await session.query<{ qid: string; s: Record<string, unknown> }>(
-    `SELECT ${INTERNAL_MARK} s.queryid::text AS qid, to_jsonb(s) AS s FROM pg_stat_statements(false) s
-      WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    `SELECT ${INTERNAL_MARK} s.queryid::text AS qid, pg_catalog.to_jsonb(s) AS s FROM ${schema}.pg_stat_statements(false) s
+      WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`,
   );
   const entries = new Map<string, StatEntry>();
   for (const { qid, s } of rows) {
@@ -97,7 +133,7 @@ export async function takeSnapshot(session: Session, serverVersionNum: number): 
   let dealloc: number | null = null;
   if (serverVersionNum >= 140000) {
     const info = await session.query<{ dealloc: number }>(
-      `SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`,
+      `SELECT ${INTERNAL_MARK} dealloc FROM ${schema}.pg_stat_statements_info`,
     );
     dealloc = info.rows[0]?.dealloc ?? null;
   }
@@ -107,9 +143,11 @@ export async function takeSnapshot(session: Session, serverVersionNum: number): 
 /** Query texts of the given queryids, from the current database. */
 export async function fetchQueryTexts(session: Session, queryids: readonly string[]): Promise<Map<string, string>> {
   if (queryids.length === 0) return new Map();
+  const schema = await statsSchema(session);
   const { rows } = await session.query<{ queryid: string; query: string }>(
-    `SELECT ${INTERNAL_MARK} queryid::text AS queryid, query FROM pg_stat_statements(true)
-      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND queryid = ANY($1::bigint[])`,
+    `SELECT ${INTERNAL_MARK} queryid::text AS queryid, query FROM ${schema}.pg_stat_statements(true)
+      WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+        AND queryid = ANY($1::bigint[])`,
     [queryids],
   );
   return new Map(rows.map((r) => [r.queryid, r.query]));

@@ -22,7 +22,7 @@ export function interruptible(
   const cancel = async () => {
     const canceller = await openCanceller();
     try {
-      await canceller.query('SELECT pg_cancel_backend($1)', [session.pid]);
+      await canceller.query('SELECT pg_catalog.pg_cancel_backend($1)', [session.pid]);
     } finally {
       await canceller.close();
     }

@@ -1,4 +1,4 @@
-import { INTERNAL_MARK } from '../capture/statements.js';
+import { INTERNAL_MARK, statsSchema } from '../capture/statements.js';
 import { EnvironmentError } from '../errors.js';
 import type { TargetInfo } from '../model/report.js';
 import { startEmbedded, type StartOptions } from './embedded.js';
@@ -227,7 +227,7 @@ async function checkServer(session: Session, url: string): Promise<ServerFacts> 
 
 async function extensionVersion(session: Session): Promise<string | undefined> {
   const { rows } = await session.query<{ extversion: string }>(
-    `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
+    `SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'`,
   );
   return rows[0]?.extversion;
 }
@@ -247,8 +247,9 @@ async function checkExtension(session: Session, server: ServerFacts): Promise<st
         createExtension(server, 'in that database'),
     );
   }
+  const schema = await statsSchema(session);
   try {
-    await session.query('SELECT 1 FROM pg_stat_statements(false) LIMIT 1');
+    await session.query(`SELECT 1 FROM ${schema}.pg_stat_statements(false) LIMIT 1`);
   } catch (error) {
     const failure = asServerError(error);
     if (failure?.code === '55000') throw notLoaded({ ...server, extensionVersion: version });
@@ -256,7 +257,7 @@ async function checkExtension(session: Session, server: ServerFacts): Promise<st
       throw new EnvironmentError(
         'PG_PERMISSION_DENIED',
         `cannot read pg_stat_statements on ${address}: ${failure.message}; ` +
-          `grant access (GRANT SELECT ON pg_stat_statements TO <user>; GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean) TO <user>;) ` +
+          `grant access (GRANT SELECT ON ${schema}.pg_stat_statements TO <user>; GRANT EXECUTE ON FUNCTION ${schema}.pg_stat_statements(boolean) TO <user>;) ` +
           `and membership in pg_read_all_stats to see every role's statements`,
       );
     }
@@ -269,7 +270,7 @@ async function checkExtension(session: Session, server: ServerFacts): Promise<st
     // Each snapshot reads the eviction counter (PostgreSQL 14+): the view's grant is separate. Marked
     // as the snapshot's own query is: both have one queryid, and the first text seen is kept.
     try {
-      await session.query(`SELECT ${INTERNAL_MARK} dealloc FROM pg_stat_statements_info`);
+      await session.query(`SELECT ${INTERNAL_MARK} dealloc FROM ${schema}.pg_stat_statements_info`);
     } catch (error) {
       const failure = asServerError(error);
       if (failure?.code !== '42501') throw error;
@@ -279,7 +280,7 @@ async function checkExtension(session: Session, server: ServerFacts): Promise<st
       throw new EnvironmentError(
         'PG_PERMISSION_DENIED',
         `cannot read pg_stat_statements_info on ${address}: ${failure.message}; ` +
-          `grant access (as its owner or a superuser): GRANT SELECT ON pg_stat_statements_info TO ${role};`,
+          `grant access (as its owner or a superuser): GRANT SELECT ON ${schema}.pg_stat_statements_info TO ${role};`,
       );
     }
   }
