@@ -511,7 +511,7 @@ describe('querygate run (CLI)', () => {
     const seed = join(dir, 'slow-seed.sql');
     writeFileSync(
       seed,
-      "SELECT 1;\nSELECT pg_sleep(30) WHERE current_setting('application_name') = 'querygate-control';\n",
+      "SELECT 1;\nSELECT pg_sleep(30) WHERE current_setting('application_name') = 'querygate-setup';\n",
     );
     const out = join(dir, 'interrupted-setup.json');
     const started = Date.now();

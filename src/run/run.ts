@@ -9,12 +9,13 @@ import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statement
 import type { Report, WorkloadInfo } from '../model/report.js';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload, WorkloadStatement } from '../model/workload.js';
+import type { Session } from '../target/pg.js';
 import { checkConnectionSlots, type Target } from '../target/target.js';
 import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { DEFAULT_EXPLAIN_TIMEOUT_MS, finalizeReport, type AnalysisOptions } from './finalize.js';
-import { prepareDatabase, checkStatements, checkParameterValues, setupDigest } from './setup.js';
+import { checkStatements, checkParameterValues, setUpDatabase, setupDigest, type SetupResult } from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -47,30 +48,44 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   const warnings: string[] = [...(workload.warnings ?? [])];
   const startedAt = new Date();
   const external = target.kind === 'external';
+  const files = [...workload.setup.schema, ...workload.setup.seed];
+  const interrupted = () => new InterruptedError(String(options.signal?.reason ?? 'interrupted'));
+  let setup: SetupResult;
+  try {
+    setup = await setUpDatabase(target, files, {
+      allowed: Boolean(options.setup),
+      step,
+      // pg_stat_statements installed: after the files, which may create it, before they commit.
+      check: (session: Session) => target.checkStatistics(session),
+      // A seed or VACUUM of a large table runs for a while: an interrupt cancels it rather than wait.
+      ...(options.signal ? { signal: options.signal } : {}),
+      // Before the setup files, which may run for a while: the replay could not start anyway.
+      ...(external
+        ? { before: (session: Session) => checkConnectionSlots(session, target.info, workload.load.connections) }
+        : {}),
+    });
+  } catch (error) {
+    // The statement in flight was cancelled: that is the interrupt, not a failure of a file.
+    if (options.signal?.aborted) throw interrupted();
+    throw error;
+  }
+  const { skipped } = setup;
+  if (skipped) warnings.push(skipped);
+  // Opened after the setup files, as the replay's connections are: it sees what they see.
   const control = await target.connect('querygate-control');
   try {
-    // Before the setup files, which may run for a while: the replay could not start anyway.
-    if (external) await checkConnectionSlots(control, target.info, workload.load.connections);
-    const files = [...workload.setup.schema, ...workload.setup.seed];
-    // A seed or VACUUM of a large table runs for a while: an interrupt cancels it rather than wait.
-    const setup = options.signal
+    const checks = options.signal
       ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
       : control;
-    let skipped: string | undefined;
     try {
-      skipped = await prepareDatabase(setup, target.kind, files, Boolean(options.setup), step, () =>
-        target.checkStatistics(setup),
-      );
-      if (skipped) warnings.push(skipped);
-      await checkStatements(setup, workload.statements);
-      await checkParameterValues(setup, workload.statements, {
+      await checkStatements(checks, workload.statements, setup.session);
+      await checkParameterValues(checks, workload.statements, {
         seed: options.seed ?? 1,
         timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (error) {
-      // The statement in flight was cancelled: that is the interrupt, not a failure of a file.
-      if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'interrupted'));
+      if (options.signal?.aborted) throw interrupted();
       // The likely cause of a missing table: the setup files were not applied.
       if (skipped && error instanceof InputError) {
         throw new InputError(error.code as InputErrorCode, error.message, [

@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
-import { parseTree } from '../analyze/sql-tree.js';
+import { nodesOf, parseTree } from '../analyze/sql-tree.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
+import { interruptible } from '../target/interruptible.js';
 import { asServerError, type ServerError, type Session } from '../target/pg.js';
+import type { Target } from '../target/target.js';
 import { createRandom, createValueSources } from '../workload/generators.js';
 
 /**
@@ -80,6 +82,75 @@ export function setupDigest(files: readonly SetupFile[]): string {
   // A NUL cannot occur in PostgreSQL text: it separates the files unambiguously.
   for (const file of files) hash.update(file.sql).update('\0');
   return hash.digest('hex');
+}
+
+/** State of the session that ran the setup files, which no other session sees. */
+export interface SetupSessionState {
+  /** Temporary relations the setup files made (they live and die with that session). */
+  readonly temporaryRelations: readonly string[];
+  /** Its search_path when the files were done (a `SET search_path` of a file holds there only). */
+  readonly searchPath: string;
+}
+
+export interface SetupResult {
+  /** The warning of a setup that was not applied (an external database without --setup). */
+  readonly skipped?: string;
+  /** Undefined when no setup file ran. */
+  readonly session?: SetupSessionState;
+}
+
+/**
+ * Applies the setup files (`prepareDatabase`) on a session of their own, closed before the run
+ * opens the sessions that check, explain and measure statements. Those are then like the
+ * connections that replay the statements (or the application's): a role or database setting a file
+ * made (`ALTER ROLE CURRENT_USER SET search_path = app`) applies to them, and nothing of the setup
+ * session's own state does (a `SET`, a temporary table). `before` runs first, on the same session.
+ * With `signal`, an interrupt cancels the statement in flight (a long seed or VACUUM).
+ */
+export async function setUpDatabase(
+  target: Target,
+  files: readonly SetupFile[],
+  options: {
+    readonly allowed: boolean;
+    readonly step: (message: string) => void;
+    readonly signal?: AbortSignal;
+    readonly before?: (session: Session) => Promise<void>;
+    /** Checks made after the files, before their transaction commits (`prepareDatabase`'s `check`). */
+    readonly check?: (session: Session) => Promise<void>;
+  },
+): Promise<SetupResult> {
+  if (files.length === 0 && !options.before && !options.check) return {};
+  const session = await target.connect('querygate-setup');
+  try {
+    await options.before?.(session);
+    const setup = options.signal
+      ? interruptible(session, options.signal, () => target.connect('querygate-cancel'))
+      : session;
+    const check = options.check;
+    const skipped = await prepareDatabase(
+      setup,
+      target.kind,
+      files,
+      options.allowed,
+      options.step,
+      check ? () => check(session) : undefined,
+    );
+    if (skipped !== undefined || files.length === 0) return skipped !== undefined ? { skipped } : {};
+    const { rows } = await session.query<{ relname: string | null; path: string }>(
+      `SELECT ${INTERNAL_MARK} pg_catalog.current_setting('search_path') AS path, c.relname
+         FROM (SELECT 1) AS one
+         LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = pg_catalog.pg_my_temp_schema()
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')`,
+    );
+    return {
+      session: {
+        temporaryRelations: rows.map((r) => r.relname).filter((name): name is string => name !== null),
+        searchPath: rows[0]?.path ?? '',
+      },
+    };
+  } finally {
+    await session.close();
+  }
 }
 
 /** Statements PostgreSQL refuses inside a transaction block, and transaction control itself. */
@@ -166,7 +237,11 @@ export function missingGrant(message: string, sql: string, role: string): string
  * naming the GRANT. Every failing statement is reported, the first in the message and the others in
  * the details.
  */
-export async function checkStatements(session: Session, statements: readonly WorkloadStatement[]): Promise<void> {
+export async function checkStatements(
+  session: Session,
+  statements: readonly WorkloadStatement[],
+  setup?: SetupSessionState,
+): Promise<void> {
   const prefix = 'PREPARE querygate_check AS ';
   const problems: { message: string; lines: string[] }[] = [];
   const denied: { message: string; sql: string }[] = [];
@@ -202,10 +277,12 @@ export async function checkStatements(session: Session, statements: readonly Wor
       }
       problems.push({
         message: `${where}: ${server.message}`,
-        lines:
-          offset >= 0
+        lines: [
+          ...(offset >= 0
             ? caretLines(statement.sql, offset, origin?.line ?? 1)
-            : [`  ${statement.sql.split('\n')[0] ?? ''}`],
+            : [`  ${statement.sql.split('\n')[0] ?? ''}`]),
+          ...(server.code === UNDEFINED_TABLE && setup ? await setupHints(session, statement.sql, setup) : []),
+        ],
       });
     }
   }
@@ -227,6 +304,37 @@ export async function checkStatements(session: Session, statements: readonly Wor
       ...rest.flatMap((p) => [p.message, ...p.lines]),
     ]);
   }
+}
+
+/** SQLSTATE of a relation that does not exist. */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * Why a relation the setup files made may be missing from the sessions after them: it is a
+ * temporary table of the setup's session, or the files changed the search_path with SET, which held
+ * for that session only.
+ */
+async function setupHints(session: Session, sql: string, setup: SetupSessionState): Promise<string[]> {
+  const named = nodesOf(parseTree(sql), 'RangeVar', { subqueries: true })
+    .filter((r) => r.schemaname === undefined || r.schemaname === 'pg_temp')
+    .map((r) => String(r.relname));
+  const temporary = setup.temporaryRelations.filter((name) => named.includes(name));
+  if (temporary.length > 0) {
+    return [
+      `hint: ${temporary.join(', ')} ${temporary.length > 1 ? 'are temporary tables' : 'is a temporary table'} made by a setup file: ` +
+        "temporary objects belong to the session that made them and do not reach the replay's connections; " +
+        'create a regular table instead (CREATE TABLE, or CREATE UNLOGGED TABLE)',
+    ];
+  }
+  const { rows } = await session.query<{ path: string }>(
+    `SELECT ${INTERNAL_MARK} pg_catalog.current_setting('search_path') AS path`,
+  );
+  const path = rows[0]?.path;
+  if (path === undefined || path === setup.searchPath) return [];
+  return [
+    `hint: the setup files left search_path at ${setup.searchPath} with SET, which holds for their own session only; ` +
+      `the replay's connections use ${path}: set it in a setup file with ALTER ROLE CURRENT_USER SET search_path = ${setup.searchPath}`,
+  ];
 }
 
 /** What `checkParameterValues` needs besides the statements. */

@@ -10,7 +10,7 @@ import { EnvironmentError, RunFailedError } from '../errors.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { SetupFile } from '../model/workload.js';
 import { finalizeReport, recordedNothing, type AnalysisOptions } from '../run/finalize.js';
-import { prepareDatabase } from '../run/setup.js';
+import { setUpDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
 import { describeExit, type AppExit } from './app.js';
@@ -82,13 +82,17 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
   const text = shown.join(' ');
   const warnings: string[] = [];
   const startedAt = new Date();
+  const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
+  const { skipped } = await setUpDatabase(target, files, {
+    allowed: Boolean(options.setup),
+    step,
+    // pg_stat_statements installed: after the files, which may create it, before they commit.
+    check: (session) => target.checkStatistics(session),
+  });
+  if (skipped) warnings.push(skipped);
+  // Opened after the setup files, as the command's connections are: it sees what they see.
   const control = await target.connect('querygate-control');
   try {
-    const files = [...(options.files?.schema ?? []), ...(options.files?.seed ?? [])];
-    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step, () =>
-      target.checkStatistics(control),
-    );
-    if (skipped) warnings.push(skipped);
     const before = await takeSnapshot(control, target.info.serverVersionNum);
     step(`running ${text}`);
     // A process group of its own: an interrupt stops the command and everything it started (a

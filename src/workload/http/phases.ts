@@ -20,7 +20,7 @@ import { InputError, RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
-import { prepareDatabase } from '../../run/setup.js';
+import { setUpDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
 import type { Target } from '../../target/target.js';
 import { withTarget } from '../../run/with-target.js';
@@ -190,15 +190,18 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     );
   }
   const startedAt = new Date();
+  const files = [...workload.setup.schema, ...workload.setup.seed];
+  const { skipped } = await setUpDatabase(target, files, {
+    allowed: Boolean(options.setup),
+    step,
+    // pg_stat_statements installed: after the files, which may create it, before they commit.
+    check: (session) => target.checkStatistics(session),
+  });
+  if (skipped) warnings.push(skipped);
+  // Opened after the setup files, as the application's connections are: it sees what they see.
   const control = await target.connect('querygate-control');
   let app: RunningApp | undefined;
   try {
-    const files = [...workload.setup.schema, ...workload.setup.seed];
-    const skipped = await prepareDatabase(control, target.kind, files, Boolean(options.setup), step, () =>
-      target.checkStatistics(control),
-    );
-    if (skipped) warnings.push(skipped);
-
     let baseUrl: string;
     if (workload.app) {
       step(`starting the application: ${commandText(workload.app.command)}`);
