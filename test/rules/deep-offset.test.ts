@@ -37,4 +37,28 @@ ruleCases(rule, [
   { fixture: 'offset', statement: 'ok: first pages', expect: [] },
   { fixture: 'offset.analyze', statement: 'ok: first pages', expect: [] },
   { fixture: 'offset', statement: 'bad: literal offset', options: { minOffset: 10_000 }, expect: [] },
+  // The page is taken within the WHERE's rows: the rewrite keeps the WHERE, and its equality columns
+  // lead the index (an index on the sort keys alone walks the other authors' rows too).
+  {
+    fixture: 'within',
+    statement: 'bad: offset within one author',
+    expect: [{ messageId: 'offset', severity: 'warning' }],
+    suggestion:
+      /^use keyset pagination instead of OFFSET: WHERE author_id = 3 AND \(published_at, id\) < \(\$last1, \$last2\) ORDER BY published_at DESC, id DESC LIMIT n, with an index on \(author_id, published_at, id\); articles_author_published_idx has all but the last key/,
+  },
+  {
+    fixture: 'within',
+    statement: 'bad: offset within one author, parameters',
+    expect: [{ messageId: 'offset', severity: 'warning' }],
+    suggestion:
+      /WHERE a\.author_id = \$1 AND a\.title <> \$2 AND \(a\.published_at, a\.id\) > \(\$last1, \$last2\) ORDER BY a\.published_at, a\.id LIMIT n, with an index on \(author_id, published_at, id\);/,
+  },
+  // Under an OR no column is one value: the sort key alone, which the primary key serves.
+  {
+    fixture: 'within',
+    statement: 'bad: offset within an OR',
+    expect: [{ messageId: 'offset', severity: 'warning' }],
+    suggestion:
+      /^use keyset pagination instead of OFFSET: WHERE \(author_id = 2 OR author_id = 4\) AND id > \$last ORDER BY id LIMIT n, which the index articles_pkey serves/,
+  },
 ]);
