@@ -336,25 +336,35 @@ export function qualifiedRelations(sql: string): string[] {
 
 /**
  * The scanner tokens of the expression that starts at byte `start` and whose last located node is
- * at `last`: through `a.b.c` and any parentheses still open.
+ * at `last`: through `a.b.c` and any parentheses still open. An expression whose first located node
+ * is inside parentheses (`(a OR b) AND c`, located from `a`) gets the parentheses it opens with.
  */
 function expressionTokens(tokens: readonly SqlToken[], start: number, last: number): SqlToken[] {
-  let i = tokens.findIndex((t) => t.start >= start);
-  if (i < 0) return [];
-  const picked: SqlToken[] = [];
-  let depth = 0;
-  for (; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    const next = tokens[i + 1];
-    picked.push(t);
-    if (t.text === '(') depth++;
-    if (t.text === ')') depth--;
-    if (t.start < last) continue;
-    // Past the last located node: finish `a.b.c` and any open parentheses.
-    if (next && (next.text === '.' || t.text === '.')) continue;
-    if (depth > 0) continue;
-    break;
-  }
+  const first = tokens.findIndex((t) => t.start >= start);
+  if (first < 0) return [];
+  const pick = (from: number): { picked: SqlToken[]; lowest: number } => {
+    const picked: SqlToken[] = [];
+    let depth = 0;
+    let lowest = 0;
+    for (let i = from; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      const next = tokens[i + 1];
+      picked.push(t);
+      if (t.text === '(') depth++;
+      if (t.text === ')') depth--;
+      lowest = Math.min(lowest, depth);
+      if (t.start < last) continue;
+      // Past the last located node: finish `a.b.c` and any open parentheses.
+      if (next && (next.text === '.' || t.text === '.')) continue;
+      if (depth > 0) continue;
+      break;
+    }
+    return { picked, lowest };
+  };
+  const { picked, lowest } = pick(first);
+  // Closing parentheses the expression did not open: it began with as many opening ones.
+  const opened = first + lowest;
+  if (lowest < 0 && opened >= 0 && tokens.slice(opened, first).every((t) => t.text === '(')) return pick(opened).picked;
   return picked;
 }
 
