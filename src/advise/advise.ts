@@ -17,6 +17,7 @@ import {
   generateCandidates,
   candidateIndexes,
   indexDefinition,
+  unusedPartialIndexes,
   type IndexCandidate,
 } from './candidates.js';
 import {
@@ -274,6 +275,47 @@ export async function adviseDetails(
   session: Session,
   report: Report,
   options: AdviseOptions = {},
+): Promise<{ report: Report; findings: readonly FindingAdvice[] }> {
+  const details = await validateAdvice(session, report, options);
+  return { ...details, report: notePartialIndexes(details.report) };
+}
+
+/**
+ * What a finding adds when an existing partial index has the keys its scan needs but cannot be used,
+ * because the statement's conditions do not imply the index's WHERE.
+ */
+export function partialIndexNote(index: { name: string; keys: readonly string[]; predicate: string }): string {
+  return (
+    `the partial index ${index.name} on (${index.keys.join(', ')}) would serve this query, but its WHERE (${index.predicate}) ` +
+    `is not implied by the query's conditions, so the planner cannot use it: add that condition to the query if it is what is meant, ` +
+    `or build the index without its WHERE`
+  );
+}
+
+/** Names, on each advised finding, the partial indexes its statement cannot use (see unusedPartialIndexes). */
+function notePartialIndexes(report: Report): Report {
+  let changed = false;
+  const queries = report.queries.map((query) => {
+    if (!query.plan) return query;
+    let noted = false;
+    const findings = query.findings.map((finding) => {
+      if (!ADVISED_RULES.includes(finding.rule)) return finding;
+      const note = unusedPartialIndexes(query, finding, report).map(partialIndexNote).join(' -- or: ');
+      if (!note) return finding;
+      noted = true;
+      return { ...finding, suggestion: finding.suggestion ? `${finding.suggestion} -- or: ${note}` : note };
+    });
+    changed ||= noted;
+    return noted ? { ...query, findings } : query;
+  });
+  // Nothing to say: the report as it came (adviseReport returns its input when it has no advice).
+  return changed ? { ...report, queries } : report;
+}
+
+async function validateAdvice(
+  session: Session,
+  report: Report,
+  options: AdviseOptions,
 ): Promise<{ report: Report; findings: readonly FindingAdvice[] }> {
   const results: FindingAdvice[] = [];
   const relevant = report.queries.some((q) => q.plan && q.findings.some((f) => ADVISED_RULES.includes(f.rule)));

@@ -24,9 +24,10 @@ import {
 } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
+import { expressionText, nodeType, parseTree } from '../analyze/sql-tree.js';
 import type { Finding } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
-import type { QueryReport, RelationInfo, Report } from '../model/report.js';
+import type { IndexInfo, QueryReport, RelationInfo, Report } from '../model/report.js';
 
 /** One index that might help a statement. */
 export interface IndexCandidate {
@@ -511,4 +512,74 @@ export function generateCandidates(
     }
   }
   return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);
+}
+
+/** An existing partial index that has the keys a scan needs, and a WHERE the statement does not state. */
+export interface UnusedPartialIndex {
+  readonly relation: string;
+  readonly name: string;
+  /** Its key columns. */
+  readonly keys: readonly string[];
+  /** Its WHERE, as the server prints it (`status <> 'void'::invoice_status`). */
+  readonly predicate: string;
+}
+
+/**
+ * The conjuncts of a partial index's WHERE, from its definition (`pg_get_indexdef`), each as the
+ * server deparses it, as EXPLAIN prints conditions.
+ */
+function predicateConjuncts(index: IndexInfo): string[] | undefined {
+  const [statement] = parseTree(index.definition);
+  const where = (statement?.IndexStmt as Readonly<Record<string, unknown>> | undefined)?.whereClause;
+  if (!where) return undefined;
+  const typed = nodeType(where);
+  const parts = typed?.[0] === 'BoolExpr' && typed[1].boolop === 'AND_EXPR' ? (typed[1].args as unknown[]) : [where];
+  const texts = parts.map((p) => expressionText(index.definition, p));
+  return texts.every((t): t is string => t !== undefined) ? texts : undefined;
+}
+
+/**
+ * Partial B-trees of the finding's relation whose leading key columns the scan compares (equality
+ * or range: two of them, or all the index has), which the plan does not use, and whose WHERE is not among the scan's
+ * conditions: the planner uses a partial index only when the statement's conditions imply its
+ * predicate. Pure: reads the plan and the index definitions of the report.
+ *
+ * @example
+ * // Filter: ((tenant_id = 1) AND (number = 'INV-1'::text)); index (tenant_id, number) WHERE (status <> 'void')
+ * unusedPartialIndexes(query, finding, report)
+ * // [{ name: 'invoices_tenant_number_live_idx', keys: ['tenant_id', 'number'], predicate: "status <> 'void'::..." }]
+ */
+export function unusedPartialIndexes(query: QueryReport, finding: Finding, report: Report): UnusedPartialIndex[] {
+  if (!query.plan) return [];
+  const visited = walkPlan(query.plan.root);
+  const scans = targetScans(visited, finding, query, report);
+  const usedIndexes = new Set(visited.map((v) => v.node['Index Name']).filter((n) => n !== undefined));
+  const out: UnusedPartialIndex[] = [];
+  for (const scan of scans) {
+    const relation = scanRelation(scan.node, query, report);
+    if (!relation) continue;
+    const conditions = CONDITION_KEYS.map((k) => scan.node[k])
+      .filter((t): t is string => typeof t === 'string')
+      .join(' ');
+    const c = collect(visited, [scan], 1, relation);
+    for (const index of relation.indexes) {
+      if (!index.partial || !index.valid || index.method !== 'btree') continue;
+      // Its leading key columns the scan compares: two of them, or all it has.
+      const compared = index.columns.findIndex(
+        (col) => col === null || (!c.eq.includes(col) && !c.range.includes(col)),
+      );
+      const prefix = compared < 0 ? index.columns.length : compared;
+      if (prefix === 0 || prefix < Math.min(2, index.columns.length)) continue;
+      if (usedIndexes.has(index.name) || out.some((o) => o.name === index.name)) continue;
+      const conjuncts = predicateConjuncts(index);
+      if (!conjuncts || conjuncts.every((p) => conditions.includes(p))) continue;
+      out.push({
+        relation: relation.name,
+        name: index.name,
+        keys: index.columns.map((k) => k ?? '(expression)'),
+        predicate: conjuncts.length === 1 ? conjuncts[0]! : conjuncts.map((p) => `(${p})`).join(' AND '),
+      });
+    }
+  }
+  return out;
 }
