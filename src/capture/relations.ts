@@ -27,6 +27,7 @@ export async function describeRelations(session: Session, names: readonly string
     analyzed: Date | null;
     root: string | null;
     types: Record<string, string> | null;
+    ndistinct: Record<string, number> | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
@@ -36,7 +37,13 @@ export async function describeRelations(session: Session, names: readonly string
               SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
                WHERE r.oid = pg_partition_root(c.oid)) END AS root,
             (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types,
+            -- A partitioned table's statistics cover its partitions (inherited); a table's own
+            -- are those of its rows alone. pg_stats shows only what the role may read.
+            (SELECT json_object_agg(st.attname, st.n_distinct)
+               FROM pg_stats st
+              WHERE st.schemaname = n.nspname AND st.tablename = c.relname
+                AND st.inherited = (c.relkind = 'p')) AS ndistinct
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -66,6 +73,7 @@ export async function describeRelations(session: Session, names: readonly string
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
       ...(r.root ? { partitionOf: r.root } : {}),
       ...(r.types ? { columnTypes: r.types } : {}),
+      ...(r.ndistinct ? { nDistinct: r.ndistinct } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

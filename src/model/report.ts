@@ -217,6 +217,11 @@ export interface RelationInfo {
    * `date_trunc` on a timestamptz). Absent when none was checked.
    */
   readonly indexableExpressions?: Readonly<Record<string, boolean>>;
+  /**
+   * Column name -> `pg_stats.n_distinct` of the analyzed columns: the number of distinct values, or,
+   * when negative, minus their share of the rows (-1: every row differs). Absent in older reports.
+   */
+  readonly nDistinct?: Readonly<Record<string, number>>;
   readonly indexes: readonly IndexInfo[];
 }
 

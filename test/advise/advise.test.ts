@@ -210,6 +210,12 @@ describe('index advice validated on a real PostgreSQL', () => {
     expect(advice.sql).toContain('gin_trgm_ops');
   });
 
+  it("keeps each analyzed column's distinct values from pg_stats, a count or minus a share of the rows", () => {
+    const events = report.relations.find((r) => r.name === 'public.events')!;
+    expect(events.nDistinct?.kind).toBe(3);
+    expect(events.nDistinct?.id).toBe(-1);
+  });
+
   it('suggests a B-tree for a selective filter on an unindexed column, and on an unindexed join column', async () => {
     const { report: advised } = await validatedOnce();
     const filter = byText(advised, 'user_id = $1').findings[0]?.advice;
