@@ -5,10 +5,13 @@
  * not use, or that saves too little, is never shown as a fix.
  */
 import { tryParse } from '../analyze/parser.js';
+import { walkPlan } from '../analyze/plan.js';
+import { withoutLimit } from '../analyze/sql-tree.js';
 import { countParams } from '../workload/load.js';
 import { findRule } from '../rules/index.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
-import type { QueryReport, Report } from '../model/report.js';
+import type { PlanNode } from '../model/plan.js';
+import type { QueryReport, RelationInfo, Report } from '../model/report.js';
 import { asServerError, type Session } from '../target/pg.js';
 import {
   ADVISED_RULES,
@@ -16,7 +19,9 @@ import {
   candidateKey,
   generateCandidates,
   candidateIndexes,
+  distinctValues,
   indexDefinition,
+  typicalRows,
   unusedPartialIndexes,
   type IndexCandidate,
 } from './candidates.js';
@@ -27,6 +32,7 @@ import {
   validateWithBuild,
   validateWithHypopg,
   type ExplainTarget,
+  type StatementCost,
   type ValidationCapabilities,
   type ValidationOutcome,
   type ValidationSettings,
@@ -90,6 +96,16 @@ export interface CandidateResult {
   readonly used?: boolean;
   readonly improvement?: number;
   readonly method?: IndexAdvice['method'];
+  /**
+   * The same without the statement's LIMIT (a statement with one): whether the planner would use the
+   * index to return every row the filter keeps, and what that costs with and without it.
+   */
+  readonly unlimited?: {
+    readonly costBefore: number;
+    readonly costAfter: number;
+    readonly used: boolean;
+    readonly improvement: number;
+  };
   /** Why it was not validated or not usable. */
   readonly note?: string;
 }
@@ -122,7 +138,8 @@ function explainTarget(query: QueryReport, statements: readonly AdvisedStatement
     return undefined;
   }
   const params = query.plan?.mode === 'generic' ? undefined : (client?.params ?? query.plan?.params);
-  return { sql, paramCount, ...(params ? { params } : {}) };
+  const unlimited = withoutLimit(sql);
+  return { sql, paramCount, ...(params ? { params } : {}), ...(unlimited ? { withoutLimit: unlimited } : {}) };
 }
 
 /** True when a rule's suggestion is itself an index (or several): the validated one replaces it. */
@@ -180,7 +197,13 @@ const WIDE_FILTER = 0.05;
  * //  rollback-build); by the planner's estimate the filter keeps ~30% of the rows, so a sequential
  * //  scan is what the planner will choose: reduce the rows read instead"
  */
-export function noIndexHelps(finding: Finding, results: readonly CandidateResult[], counted: boolean): string {
+export function noIndexHelps(
+  finding: Finding,
+  results: readonly CandidateResult[],
+  counted: boolean,
+  /** The share of its ordered walk the statement's LIMIT expects to read (limitShare), if any. */
+  walkShare?: number,
+): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
   const keys = (r: CandidateResult) =>
     candidateIndexes(r.candidate)
@@ -209,11 +232,125 @@ export function noIndexHelps(finding: Finding, results: readonly CandidateResult
   // index's bitmap scan, say), and "no index helps" would hide one that runs several times faster.
   if (best && (best.improvement ?? 0) >= WORTH_MEASURING)
     return `no index clearly helps: ${verdict}${why}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for: build it and measure the statement with --analyze before relying on it: ${best.sql}`;
+  // Under a LIMIT the planner keeps an ordered walk when it expects the filter's rows early in it, a
+  // guess a rare value belies: an index the planner would use to return every row the filter keeps
+  // (planned without the LIMIT) is worth measuring.
+  const served = validated
+    .filter((r) => r.unlimited?.used && r.unlimited.improvement >= WORTH_MEASURING)
+    .sort((a, b) => a.unlimited!.costAfter - b.unlimited!.costAfter)[0];
+  if (served?.unlimited) {
+    const all = served.unlimited;
+    const validatedWith = served.method ? `, validated with ${served.method}` : '';
+    const kept = served.used
+      ? `the plan cost falls only from ${served.costBefore!.toFixed(0)} to ${served.costAfter!.toFixed(0)} (${Math.floor(Math.max(0, served.improvement ?? 0) * 100)}%${validatedWith})`
+      : `the planner keeps its plan (cost ${served.costBefore!.toFixed(0)}${validatedWith})`;
+    const early =
+      walkShare !== undefined && walkShare < 0.5
+        ? `to stop its ordered walk after ~${percent(walkShare)} of it`
+        : 'to stop early';
+    return (
+      `no index clearly helps under the LIMIT: with an index on ${keys(served)} ${kept}: ` +
+      `it expects the LIMIT ${early}. Without the LIMIT the index lowers the cost from ${all.costBefore.toFixed(0)} ` +
+      `to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%), and a filter that keeps fewer rows than the planner ` +
+      `expects makes the walk read far more: build it and measure the statement with --analyze before relying on it: ${served.sql}`
+    );
+  }
   return `no index helps: ${verdict}${why}`;
 }
 
 /** The share of plan cost a rejected candidate cuts from which it is still named, to be measured. */
 const WORTH_MEASURING = 0.25;
+
+/**
+ * True when a candidate's plan cost rests on the statement's LIMIT stopping early. An index that
+ * leads with equality columns of the filter serves the filter. One that leads with a range, a sort
+ * key or an expression serves it only if the planner would use it to return every row the filter
+ * keeps (the statement planned without its LIMIT): a range that keeps every row (`due_at < now()`)
+ * leaves it an index for the ORDER BY. Where that plan is unknown, an index on the sort key alone.
+ */
+export function limitBound(result: CandidateResult): boolean {
+  if (result.candidate.equality?.length) return false;
+  return result.unlimited ? !result.unlimited.used : Boolean(result.candidate.sortOnly);
+}
+
+/** A typical equality lookup that finds at most this many rows is cheap whatever index serves it. */
+const FEW_ROWS = 100;
+/** A candidate whose typical lookup finds this many times the rows of the narrowest one loses to it. */
+const NARROWER = 2;
+
+/**
+ * The fix among validated candidates, or undefined when none lowers the plan cost by
+ * `minImprovement`. An index that serves the filter wins over one whose cost rests on the LIMIT
+ * stopping early (limitBound): the LIMIT finds its rows early only when the filter keeps many, and
+ * a rare value (a search term, a small tenant) walks the whole index. Among those, the cheapest plan
+ * wins, except that a candidate with fewer key columns wins when its cost is within 10% of the
+ * cheapest, unless it leaves out equality columns that narrow a typical lookup several-fold: the
+ * plan's parameters may be a common value (a tenant with a third of the rows), for which the planner
+ * sees no use in a column that narrows every other value's lookup (typicalRows).
+ */
+export function chooseBest(
+  results: readonly CandidateResult[],
+  minImprovement: number,
+  relationNamed: (name: string) => RelationInfo | undefined,
+): CandidateResult | undefined {
+  const enough = results.filter(
+    (r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement,
+  );
+  const servesFilter = enough.filter((r) => !limitBound(r));
+  const helpful = servesFilter.length > 0 ? servesFilter : enough;
+  if (helpful.length === 0) return undefined;
+  const cheapest = Math.min(...helpful.map((r) => r.costAfter!));
+  const near = helpful.filter((r) => r.costAfter! <= cheapest * SIMPLER_WITHIN);
+  const typical = (r: CandidateResult) => {
+    const relation = relationNamed(r.candidate.relation);
+    return relation && r.candidate.equality && !r.candidate.also
+      ? typicalRows(relation, r.candidate.equality)
+      : undefined;
+  };
+  const known = near.map(typical).filter((t): t is number => t !== undefined);
+  const narrowest = known.length > 0 ? Math.min(...known) : undefined;
+  const narrow = near.filter((r) => {
+    const rows = typical(r);
+    return rows === undefined || narrowest === undefined || rows <= Math.max(FEW_ROWS, NARROWER * narrowest);
+  });
+  return [...narrow].sort((a, b) => keyCount(a.candidate) - keyCount(b.candidate) || a.costAfter! - b.costAfter!)[0];
+}
+
+/**
+ * Without the planner's verdict, an index on a column with few distinct values (a status) alone
+ * would find a large share of the rows for a typical value: where a candidate combines that column
+ * with others, the lone one is left out.
+ */
+function withoutLoneWideColumns(
+  candidates: readonly IndexCandidate[],
+  relationNamed: (name: string) => RelationInfo | undefined,
+): IndexCandidate[] {
+  return candidates.filter((c) => {
+    const column = c.equality?.length === 1 && c.keys.length === 1 && !c.also ? c.equality[0]! : undefined;
+    const relation = relationNamed(c.relation);
+    if (!column || !relation) return true;
+    // A typical value of a column with 20 distinct values or fewer finds 5% of the rows or more.
+    const distinct = distinctValues(relation, column);
+    if (distinct === undefined || 1 / distinct < WIDE_FILTER) return true;
+    return !candidates.some(
+      (o) => o !== c && o.relation === c.relation && (o.equality?.length ?? 0) > 1 && o.equality!.includes(column),
+    );
+  });
+}
+
+/**
+ * The share of its input's cost that the statement's outermost LIMIT expects to pay: where it stops
+ * an ordered walk early, how early. Undefined without a Limit.
+ */
+export function limitShare(root: PlanNode): number | undefined {
+  const limit = walkPlan(root).find((v) => v.node['Node Type'] === 'Limit')?.node;
+  const input = limit?.Plans?.[0];
+  if (!limit || !input) return undefined;
+  const span = input['Total Cost'] - input['Startup Cost'];
+  if (!(span > 0)) return undefined;
+  const share = (limit['Total Cost'] - input['Startup Cost']) / span;
+  return share >= 0 && share < 1 ? share : undefined;
+}
 
 /** Key columns in all, of a candidate and the indexes judged with it: the simpler, the fewer. */
 const keyCount = (candidate: IndexCandidate) =>
@@ -357,11 +494,11 @@ async function validateAdvice(
   const statements = options.statements ?? [];
   const stopped = options.stopped ?? (() => false);
   const targets = new Map<number, ExplainTarget>();
-  const before = new Map<number, number>();
+  const before = new Map<number, StatementCost>();
   for (const queryIndex of new Set(work.map((w) => w.queryIndex))) {
     const target = explainTarget(report.queries[queryIndex]!, statements);
     if (!target || stopped()) continue;
-    let cost: number | undefined;
+    let cost: StatementCost | undefined;
     try {
       [cost] = await explainCosts(session, [target], settings);
     } catch (error) {
@@ -457,6 +594,7 @@ async function validateAdvice(
   }
 
   const minImprovement = options.minImprovement ?? DEFAULT_MIN_IMPROVEMENT;
+  const relationNamed = (name: string) => report.relations.find((r) => r.name === name);
   const queries = [...report.queries];
   let unvalidated = 0;
   const noIndex: { queryIndex: number; findingIndex: number }[] = [];
@@ -464,7 +602,8 @@ async function validateAdvice(
   for (const item of work) {
     const query = queries[item.queryIndex]!;
     const finding = query.findings[item.findingIndex]!;
-    const costBefore = before.get(item.queryIndex);
+    const statementCost = before.get(item.queryIndex);
+    const costBefore = statementCost?.cost;
     const perCandidate: CandidateResult[] = item.candidates.map((candidate) => {
       const sql = suggestionSql(candidate, capabilities);
       const group = groups.get(candidateKey(candidate));
@@ -482,15 +621,26 @@ async function validateAdvice(
           method: outcome.method,
           note: 'the statement could not be explained with the index',
         };
-      const base = outcome.costsBefore?.[position] ?? costBefore;
+      const base = outcome.costsBefore?.[position] ?? statementCost!;
+      const unlimitedBefore = base.unlimited;
       return {
         candidate,
         sql,
-        costBefore: base,
+        costBefore: base.cost,
         costAfter: after.cost,
         used: after.used,
-        improvement: base > 0 ? 1 - after.cost / base : 0,
+        improvement: base.cost > 0 ? 1 - after.cost / base.cost : 0,
         method: outcome.method,
+        ...(after.unlimited && unlimitedBefore !== undefined
+          ? {
+              unlimited: {
+                costBefore: unlimitedBefore,
+                costAfter: after.unlimited.cost,
+                used: after.unlimited.used,
+                improvement: unlimitedBefore > 0 ? 1 - after.unlimited.cost / unlimitedBefore : 0,
+              },
+            }
+          : {}),
         ...(after.used ? {} : { note: 'the planner does not use it' }),
       };
     });
@@ -502,21 +652,7 @@ async function validateAdvice(
       results: perCandidate,
     });
 
-    const enough = perCandidate
-      .filter(
-        (r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement,
-      )
-      .sort((a, b) => a.costAfter! - b.costAfter!);
-    // An index that serves the filter beats one that serves only the ORDER BY: the latter's cost
-    // assumes the LIMIT finds its rows early, which a rare filter value (a search term, a status)
-    // turns into a walk of the whole index.
-    const servesFilter = enough.filter((r) => !r.candidate.sortOnly);
-    const helpful = servesFilter.length > 0 ? servesFilter : enough;
-    let best = helpful[0];
-    for (const r of helpful) {
-      if (best && keyCount(r.candidate) < keyCount(best.candidate) && r.costAfter! <= best.costAfter! * SIMPLER_WITHIN)
-        best = r;
-    }
+    const best = chooseBest(perCandidate, minImprovement, relationNamed);
     let updated: Finding | undefined;
     if (best) {
       const advice: IndexAdvice = {
@@ -528,7 +664,9 @@ async function validateAdvice(
       };
       const caveat = best.candidate.sortOnly
         ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
-        : '';
+        : limitBound(best)
+          ? ' -- the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
+          : '';
       updated = {
         ...finding,
         suggestion: combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding),
@@ -542,15 +680,21 @@ async function validateAdvice(
       // is no fix, so say why instead of printing it, after the rule's fixes of another kind.
       const own = fixesOf(finding.suggestion);
       if (own.length === 0 || own.some(suggestsIndex)) {
-        const verdict = noIndexHelps(finding, perCandidate, query.plan?.mode === 'analyze');
+        const verdict = noIndexHelps(
+          finding,
+          perCandidate,
+          query.plan?.mode === 'analyze',
+          query.plan ? limitShare(query.plan.root) : undefined,
+        );
         const others = own.filter((fix) => !suggestsIndex(fix));
         updated = { ...finding, suggestion: [...others, verdict].join(FIX_OR) };
         noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
     } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
-      const unchecked = item.candidates.filter(
-        (c) => !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
+      const unchecked = withoutLoneWideColumns(
+        item.candidates.filter((c) => !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome)),
+        relationNamed,
       );
       for (const candidate of unchecked.slice(0, 3)) {
         if (!(await checkDefinition(session, candidate, capabilities))) continue;
@@ -589,7 +733,7 @@ async function validateAdvice(
       }
     }
     const target = targets.get(queryIndex);
-    const costBefore = before.get(queryIndex);
+    const costBefore = before.get(queryIndex)?.cost;
     if (bestByRelation.size < 2 || !target || costBefore === undefined) continue;
     const picks = [...bestByRelation.values()].sort((a, b) => a.costAfter! - b.costAfter!);
     const [first, ...rest] = picks.map((p) => p.candidate);
@@ -609,7 +753,7 @@ async function validateAdvice(
     if (stopped()) break;
     const after = outcome?.ok ? outcome.costs[0] : undefined;
     if (!outcome?.ok || !after?.used) continue;
-    const base = outcome.costsBefore?.[0] ?? costBefore;
+    const base = outcome.costsBefore?.[0]?.cost ?? costBefore;
     const improvement = base > 0 ? 1 - after.cost / base : 0;
     // Worth it only if the pair does clearly better than the best index alone.
     if (improvement < minImprovement || after.cost > picks[0]!.costAfter! * 0.8) continue;

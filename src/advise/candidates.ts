@@ -25,6 +25,7 @@ import {
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import { expressionText, nodeType, parseTree } from '../analyze/sql-tree.js';
+import { relationRows } from '../analyze/plan-facts.js';
 import type { Finding } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { IndexInfo, QueryReport, RelationInfo, Report } from '../model/report.js';
@@ -44,6 +45,11 @@ export interface IndexCandidate {
   readonly extension?: 'pg_trgm';
   /** Why it was proposed, e.g. "equality on status, then the sort on total_cents". */
   readonly reason: string;
+  /**
+   * Its leading key columns that the filter compares with one value (`=`, `IN`): how narrow a
+   * typical lookup is (see typicalRows). Absent for expression and GIN keys.
+   */
+  readonly equality?: readonly string[];
   /**
    * Indexes built and judged together with this one (same relation, B-trees): one per alternative of
    * an OR filter, which the planner combines (BitmapOr). Each alone leaves the other alternatives to
@@ -115,6 +121,32 @@ export function candidateIndexes(candidate: IndexCandidate): IndexCandidate[] {
 export function quoteRelation(relation: { readonly schema?: string; readonly table: string }): string {
   const table = quoteIdentifier(relation.table);
   return relation.schema ? `${quoteIdentifier(relation.schema)}.${table}` : table;
+}
+
+/**
+ * The distinct values of a column by the table's statistics (`pg_stats.n_distinct`, a count or,
+ * negative, minus a share of the rows); undefined when the column was never analyzed.
+ */
+export function distinctValues(relation: RelationInfo, column: string): number | undefined {
+  const n = relation.nDistinct?.[column];
+  if (n === undefined || n === 0) return undefined;
+  return n > 0 ? n : -n * Math.max(1, relationRows(relation));
+}
+
+/**
+ * The rows a typical equality lookup on these columns finds: the table's rows over each column's
+ * distinct values (taken as independent). The plan's own parameters may be a common value (a tenant
+ * with a third of the rows), for which a column looks as if it narrowed nothing; a typical value of
+ * a column with many distinct values is rare. Undefined without statistics on every column.
+ */
+export function typicalRows(relation: RelationInfo, columns: readonly string[]): number | undefined {
+  let rows = Math.max(1, relationRows(relation));
+  for (const column of columns) {
+    const distinct = distinctValues(relation, column);
+    if (distinct === undefined) return undefined;
+    rows /= Math.max(1, distinct);
+  }
+  return rows;
 }
 
 /** The relation a scan node reads, schema-qualified through the report's relation metadata. */
@@ -318,6 +350,12 @@ function collect(
   return out;
 }
 
+/** The leading key columns that are equality columns of the filter. */
+function leadingEquality(columns: readonly string[], equality: readonly string[]): string[] {
+  const end = columns.findIndex((col) => !equality.includes(col));
+  return columns.slice(0, end < 0 ? columns.length : end);
+}
+
 function indexName(table: string, parts: readonly string[], taken: ReadonlySet<string>): string {
   const clean = (s: string) =>
     s
@@ -373,6 +411,10 @@ export function generateCandidates(
       report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)),
     );
     const c = collect(visited, relScans, relationCount, relation, scanned);
+    // Equality columns most distinct values first (by the table's statistics, where every one has
+    // them): a lookup narrows fastest on them, and (a, b) and (b, a) serve the same equalities.
+    if (c.eq.every((col) => distinctValues(relation, col) !== undefined))
+      c.eq.sort((a, b) => distinctValues(relation, b)! - distinctValues(relation, a)!);
     const proposals: {
       method: 'btree' | 'gin';
       keys: string[];
@@ -434,6 +476,18 @@ export function generateCandidates(
         });
       }
     }
+    // The index an expert builds: every equality column (at most three), then the range or sort
+    // column. Proposed first among the B-trees, so that the limit of candidates never leaves it out,
+    // and so that unvalidated advice names it. (Equality columns come most distinct values first.)
+    const equality = c.eq.slice(0, 3);
+    for (const [last, what] of [
+      [c.range.find((r) => !c.eq.includes(r)), 'range'],
+      [c.sort.find((r) => !c.eq.includes(r)), 'sort'],
+    ] as const) {
+      const keys = [...equality, ...(last ? [last] : [])];
+      if (keys.length < 2) continue;
+      btree(keys, `equality on ${equality.join(', ')}${last ? `, then the ${what} on ${last}` : ''}`);
+    }
     for (const col of c.eq) btree([col], `equality on ${col}`);
     for (const col of c.eq)
       for (const s of c.sort)
@@ -492,6 +546,7 @@ export function generateCandidates(
         name: '',
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
+        ...(p.columns ? { equality: leadingEquality(p.columns, c.eq) } : {}),
         ...(p.sortOnly ? { sortOnly: true as const } : {}),
         ...(relation.kind === 'partitioned-table' ? { partitioned: true as const } : {}),
       };

@@ -34,6 +34,25 @@ export interface ExplainTarget {
   readonly sql: string;
   readonly params?: readonly (string | null)[];
   readonly paramCount: number;
+  /**
+   * The statement without the row count of its outermost LIMIT (see `withoutLimit`), same
+   * parameters: what it costs to return every row the filter keeps, which an index that serves
+   * only the order (and a LIMIT that stops early) does not lower.
+   */
+  readonly withoutLimit?: string;
+}
+
+/** A statement's plan cost, and without its LIMIT where it has one. */
+export interface StatementCost {
+  readonly cost: number;
+  readonly unlimited?: number;
+}
+
+/** A statement's plan cost with a candidate, whether the plan uses it, and the same without the LIMIT. */
+export interface CandidateCost {
+  readonly cost: number;
+  readonly used: boolean;
+  readonly unlimited?: { readonly cost: number; readonly used: boolean };
 }
 
 export interface ValidationSettings {
@@ -52,12 +71,12 @@ export type ValidationOutcome =
       readonly ok: true;
       readonly method: 'hypopg' | 'rollback-build';
       /** Per statement: the plan's total cost with the candidate, and whether the plan uses it. */
-      readonly costs: readonly ({ readonly cost: number; readonly used: boolean } | undefined)[];
+      readonly costs: readonly (CandidateCost | undefined)[];
       /**
        * Per statement: the cost without the candidate under the same, refreshed statistics (expression
        * candidates, see validateWithBuild); undefined when the capture's statistics were used.
        */
-      readonly costsBefore?: readonly (number | undefined)[];
+      readonly costsBefore?: readonly (StatementCost | undefined)[];
     }
   | { readonly ok: false; readonly note: string; readonly code?: string };
 
@@ -116,24 +135,50 @@ async function explainAll(
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
   indexNames: readonly string[],
-): Promise<({ cost: number; used: boolean } | undefined)[]> {
+): Promise<(CandidateCost | undefined)[]> {
   const plans = await explainPlans(session, statements, settings, true);
-  return plans.map((plan) => (plan ? { cost: plan.totalCost, used: usesIndex(plan.root, indexNames) } : undefined));
+  const unlimited = await explainPlans(session, statements.map(unlimitedTarget), settings, true);
+  return plans.map((plan, i) => {
+    if (!plan) return undefined;
+    const all = unlimited[i];
+    return {
+      cost: plan.totalCost,
+      used: usesIndex(plan.root, indexNames),
+      ...(all ? { unlimited: { cost: all.totalCost, used: usesIndex(all.root, indexNames) } } : {}),
+    };
+  });
+}
+
+/** The statement without its LIMIT, or undefined (nothing to explain) when it has none. */
+function unlimitedTarget(target: ExplainTarget): ExplainTarget | undefined {
+  if (!target.withoutLimit) return undefined;
+  return {
+    sql: target.withoutLimit,
+    paramCount: target.paramCount,
+    ...(target.params ? { params: target.params } : {}),
+  };
 }
 
 /** Names of a candidate's indexes while they are judged: the candidate's, then its companions'. */
 const tempNames = (candidate: IndexCandidate): string[] =>
   candidateIndexes(candidate).map((_, i) => (i === 0 ? TEMP_NAME : `${TEMP_NAME}_${i + 1}`));
 
-/** Plans each statement as the capture did (same parameters or generic plan); undefined where it fails. */
+/**
+ * Plans each statement as the capture did (same parameters or generic plan); undefined where it
+ * fails, or where there is no statement.
+ */
 async function explainPlans(
   session: Session,
-  statements: readonly ExplainTarget[],
+  statements: readonly (ExplainTarget | undefined)[],
   settings: ValidationSettings,
   savepoint: boolean,
 ): Promise<(CapturedPlan | undefined)[]> {
   const out: (CapturedPlan | undefined)[] = [];
   for (const s of statements) {
+    if (!s) {
+      out.push(undefined);
+      continue;
+    }
     const result = await explainStatement(session, {
       sql: s.sql,
       ...(s.params ? { params: s.params } : {}),
@@ -322,14 +367,19 @@ async function createExpressionStatistics(
   }
 }
 
-/** Explains statements as they are, for the cost before any candidate. */
+/** Explains statements as they are (and without their LIMIT), for the cost before any candidate. */
 export async function explainCosts(
   session: Session,
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
   savepoint = false,
-): Promise<(number | undefined)[]> {
-  return (await explainPlans(session, statements, settings, savepoint)).map((plan) => plan?.totalCost);
+): Promise<(StatementCost | undefined)[]> {
+  const plans = await explainPlans(session, statements, settings, savepoint);
+  const unlimited = await explainPlans(session, statements.map(unlimitedTarget), settings, savepoint);
+  return plans.map((plan, i) => {
+    const all = unlimited[i];
+    return plan ? { cost: plan.totalCost, ...(all ? { unlimited: all.totalCost } : {}) } : undefined;
+  });
 }
 
 /**

@@ -374,6 +374,34 @@ export function expressionEnd(tokens: readonly SqlToken[], start: number, last: 
 }
 
 /**
+ * The statement without the row count of its outermost LIMIT (or FETCH FIRST): the count becomes
+ * `(NULL::bigint + (count))`, which PostgreSQL folds to NULL (the addition is strict), and a NULL
+ * count is no limit. Parameters the count referenced stay referenced, so the statement is planned
+ * with the same parameters, and generically as well. Undefined when the statement has no such
+ * count (no LIMIT, `LIMIT ALL`, `WITH TIES`, which refuses a NULL count, several statements).
+ *
+ * @example
+ * withoutLimit('SELECT id FROM t ORDER BY a LIMIT $2 OFFSET 40')
+ * // 'SELECT id FROM t ORDER BY a LIMIT (NULL::bigint + ($2)) OFFSET 40'
+ */
+export function withoutLimit(sql: string): string | undefined {
+  const statements = parseTree(sql);
+  const select = statements.length === 1 ? unwrap(statements[0], 'SelectStmt') : undefined;
+  const count = select?.limitCount;
+  if (!select || count === undefined || isNullConstant(count) || select.limitOption === 'LIMIT_OPTION_WITH_TIES')
+    return undefined;
+  const range = locationRange(count);
+  if (!range) return undefined;
+  const picked = expressionTokens(scanTokens(sql), range.min, range.max);
+  const first = picked[0];
+  const last = picked.at(-1);
+  if (!first || !last) return undefined;
+  const bytes = Buffer.from(sql, 'utf8');
+  const text = bytes.subarray(first.start, last.end).toString('utf8');
+  return `${bytes.subarray(0, first.start).toString('utf8')}(NULL::bigint + (${text}))${bytes.subarray(last.end).toString('utf8')}`;
+}
+
+/**
  * The source text of an expression, cut from `sql` using the parse tree's locations and PostgreSQL's
  * scanner (for where the expression ends: closing parentheses, `alias.column`). Qualifiers in
  * `dropQualifiers` are removed (`o.created_at` -> `created_at`), for CREATE INDEX.
