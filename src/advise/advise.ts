@@ -230,8 +230,15 @@ export function noIndexHelps(
       : '';
   // A large cut that misses the bar is worth measuring: the planner undersells some indexes (a GIN
   // index's bitmap scan, say), and "no index helps" would hide one that runs several times faster.
-  if (best && (best.improvement ?? 0) >= WORTH_MEASURING)
-    return `no index clearly helps: ${verdict}${why}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for: build it and measure the statement with --analyze before relying on it: ${best.sql}`;
+  // Why the cut is small (a filter that keeps many rows) is said after the bar it misses; "reduce
+  // the rows read instead" would contradict the advice to build and measure the index.
+  if (best && (best.improvement ?? 0) >= WORTH_MEASURING) {
+    const wide =
+      kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
+        ? ` (${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows)`
+        : '';
+    return `no index clearly helps: ${verdict}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for${wide}: build it and measure the statement with --analyze before relying on it: ${best.sql}`;
+  }
   // Under a LIMIT the planner keeps an ordered walk when it expects the filter's rows early in it, a
   // guess a rare value belies: an index the planner would use to return every row the filter keeps
   // (planned without the LIMIT) is worth measuring.

@@ -100,8 +100,10 @@ describe('index advice when no index helps (real rules, validated on the planner
       /^no index clearly helps: the best candidate, an index on \(a\), lowers the plan cost only from 100 to 51 \(49%/,
     );
     expect(close).toMatch(
-      /under the 50% the advice asks for: build it and measure the statement with --analyze before relying on it: CREATE INDEX CONCURRENTLY t_a_idx ON public\.t USING gin \(a\);$/,
+      /under the 50% the advice asks for \(by the planner's estimate the filter keeps ~\d+% of the rows\): build it and measure the statement with --analyze before relying on it: CREATE INDEX CONCURRENTLY t_a_idx ON public\.t USING gin \(a\);$/,
     );
+    // Building and measuring the index is the advice: nothing says to reduce the rows read instead.
+    expect(close).not.toContain('reduce the rows read instead');
     expect(noIndexHelps(finding, candidate(0.1), false)).toMatch(/^no index helps: /);
     expect(noIndexHelps(finding, candidate(0.1), false)).not.toContain('CREATE INDEX');
   });
