@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { compareReports } from '../../src/compare/compare.js';
+import { DEFAULT_COMPARE_THRESHOLDS } from '../../src/compare/thresholds.js';
 import type { Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
@@ -146,7 +147,12 @@ describe('plan changes on real runs', () => {
     // scan (which skips the first pages, without a sensor below 50) at a plan cost about a third
     // higher, both short of the thresholds (+50%).
     const head = await runReadings(await readingsDatabase('plan_noindex', { index: false, analyzeAfter: 100_000 }));
-    const c = compareReports(withIndex, head);
+    // What the plan change alone counts for: on a busy test machine the sequential scan can also be
+    // measurably slower, which is a timing regression (tested elsewhere), not this one.
+    const c = compareReports(withIndex, head, {
+      ...DEFAULT_COMPARE_THRESHOLDS,
+      timing: { ...DEFAULT_COMPARE_THRESHOLDS.timing, minRelativeChange: 100 },
+    });
     const s = bySensor(c);
     expect(s.planDiff?.changes.map((ch) => ch.kind)).toContain('scan-downgrade');
     expect(s.planDiff?.changes.find((ch) => ch.kind === 'scan-downgrade')?.message).toBe(
