@@ -6,6 +6,7 @@
 import { readTextFile, validateWithSchema } from '../config/yaml.js';
 import { InputError } from '../errors.js';
 import { REPORT_VERSION, type Report } from '../model/report.js';
+import { TOOL_VERSION } from '../version.js';
 
 /** Schema problems named in the message: enough to find the spot, not a wall of text. */
 const SHOWN_PROBLEMS = 5;
@@ -57,5 +58,18 @@ export function requireCompleteReport(report: Report, where: string, need: strin
   throw new InputError(
     'REPORT_INCOMPLETE',
     `${where}: the run was interrupted (${report.run.interruptedBy ?? 'incomplete'}): ${need}`,
+  );
+}
+
+/**
+ * A warning when the report was written by another querygate version than this one. The format
+ * version (`version`) is what decides whether a report can be read; a report of the same format
+ * from another querygate is read, but its findings and measurements are that version's.
+ */
+export function toolVersionWarning(report: Report, where: string, current: string = TOOL_VERSION): string | undefined {
+  if (report.tool.version === current) return undefined;
+  return (
+    `${where} was written by querygate ${report.tool.version}, this is querygate ${current}: the report format is the same, ` +
+    `but its findings and measurements come from ${report.tool.version} (run the workload again with this version to gate on its rules)`
   );
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TOOL_VERSION } from '../../src/version.js';
 import { runCli } from '../support/cli.js';
 import { parseXml } from '../report/xml.js';
 import { fixtureReport, FIXTURE_REPORT } from './support.js';
@@ -211,6 +212,28 @@ describe('querygate check and budget init (built binary)', () => {
     const initDir = await runCli(['budget', 'init', FIXTURE_REPORT, '--out', dir, '--force'], { cwd: dir });
     expect(initDir.code).toBe(2);
     expectCleanError(initDir.stderr, /^querygate: error: --out .*: is a directory; give a file path$/);
+  });
+
+  it('reads a report of the same format written by another querygate version, with a warning in every output', async () => {
+    const dir = scratch();
+    const other = join(dir, 'other-version.json');
+    writeFileSync(other, JSON.stringify({ ...fixtureReport(), tool: { name: 'querygate', version: '0.0.9' } }));
+    const warning =
+      /other-version\.json was written by querygate 0\.0\.9, this is querygate \d+\.\d+\.\d+: the report format is the same/;
+    const quiet = await runCli(['check', other, '--budget', BUDGET, '-q'], { cwd: dir });
+    expect(quiet.code).toBe(1); // the fixture exceeds its budget: the version changes nothing
+    expect(quiet.stderr).toMatch(new RegExp(`^querygate: warning: .*${warning.source}`, 'm'));
+    const json = await runCli(['check', other, '--budget', BUDGET, '--format', 'json'], { cwd: dir });
+    expect((JSON.parse(json.stdout) as { warnings: string[] }).warnings).toEqual(
+      expect.arrayContaining([expect.stringMatching(warning)]),
+    );
+    const table = await runCli(['check', other, '--budget', BUDGET], { cwd: dir });
+    expect(table.stdout).toMatch(/^warning: .*other-version\.json was written by querygate 0\.0\.9/m);
+    // Stamped with this version: no warning.
+    const current = join(dir, 'this-version.json');
+    writeFileSync(current, JSON.stringify({ ...fixtureReport(), tool: { name: 'querygate', version: TOOL_VERSION } }));
+    const same = await runCli(['check', current, '--budget', BUDGET, '-q'], { cwd: dir });
+    expect(same.stderr).not.toContain('was written by querygate');
   });
 
   it('check offers no --no-budget, and --budget with --no-budget is refused in either order', async () => {

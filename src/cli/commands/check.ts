@@ -4,7 +4,7 @@ import { loadParser } from '../../analyze/parser.js';
 import { gateReport } from '../../budget/gate.js';
 import { loadConfig } from '../../config/config.js';
 import { renderGateText } from '../../report/gate-text.js';
-import { readReport } from '../../report/read.js';
+import { readReport, toolVersionWarning } from '../../report/read.js';
 import { relocateSource } from '../../report/source-paths.js';
 import { EXIT, type CliIO } from '../io.js';
 import { parseFailOn, type FailOn } from '../fail-on.js';
@@ -51,7 +51,11 @@ export function registerCheck(program: Command, io: CliIO, setExit: (code: numbe
 export async function checkCommand(reportPath: string, flags: CheckFlags, io: CliIO): Promise<number> {
   // Annotations point at the workload file from here, not from where the run was started.
   checkOutputFlags(flags);
-  const report = relocateSource(readReport(reportPath), process.cwd());
+  const read = relocateSource(readReport(reportPath), process.cwd());
+  const version = toolVersionWarning(read, reportPath);
+  // In every output (the JSON report, the Markdown, the table), and on stderr when no table is printed.
+  const report = version ? { ...read, warnings: [...read.warnings, version] } : read;
+  if (version && !tableOnStdout(flags)) io.err(`querygate: warning: ${version}`);
   const budget = resolveBudget(flags, io, { required: true });
   const config = loadConfig({ cwd: process.cwd(), ...(flags.config ? { file: flags.config } : {}) });
   await loadParser(); // the rules read statement text
