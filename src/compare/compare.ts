@@ -14,6 +14,7 @@ import {
   type MatchedStatement,
   type MetricChange,
   type PerRequestComparison,
+  type PlanDiff,
   type RelativeThreshold,
   type ReportSummary,
   type RouteChange,
@@ -59,7 +60,7 @@ export function compareReports(
       : null,
   );
   const { timings, speed } = compareTimings(
-    pairs.map((p, i) => ({ ...p, samePlan: planDiffs[i]?.changed === false })),
+    pairs.map((p, i) => ({ ...p, sameWork: didSameWork(p.b, p.h, planDiffs[i] ?? null) })),
     thresholds,
     untestedBecause(base, head, thresholds),
     { base: base.workload, head: head.workload },
@@ -126,8 +127,10 @@ export function compareReports(
 
     const timing = timings[i]!;
     const timingEvidence = { baseMeanMs: timing.baseMeanMs, headMeanMs: timing.headMeanMs, p: timing.pAdjusted ?? 1 };
-    if (timing.verdict === 'slower') regressions.push(reason('timing', 'timing-slower', timing.note, timingEvidence));
-    if (timing.verdict === 'faster') improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
+    if (timing.counted && timing.verdict === 'slower')
+      regressions.push(reason('timing', 'timing-slower', timing.note, timingEvidence));
+    if (timing.counted && timing.verdict === 'faster')
+      improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
 
     // A plan is judged by what it costs. A scan downgrade names the cause of a regression measured
     // in plan cost, blocks, calls, findings or time; on its own (the planner took a sequential scan
@@ -210,6 +213,9 @@ export function compareReports(
       timingNoise: statements.filter(
         (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
       ).length,
+      timingNotCounted: statements.filter(
+        (s) => (s.timing.verdict === 'slower' || s.timing.verdict === 'faster') && !s.timing.counted,
+      ).length,
       routesMatched: routes.routes.length,
       routesAdded: routes.added.length,
       routesRemoved: routes.removed.length,
@@ -276,6 +282,41 @@ function unstableNote(base: Report): string {
     'random sample of each table larger than it (30,000 rows at the default statistics target). The planner is near ' +
     'a tipping point for this statement and can pick either plan after any ANALYZE, in production too; what the ' +
     'change measured is not counted'
+  );
+}
+
+/** Temp blocks written per call: what sorts and hashes beyond work_mem spilled to disk. */
+function tempBlocksPerCall(q: QueryReport): number {
+  return q.calls > 0 ? q.tempBlksWritten / q.calls : 0;
+}
+
+/**
+ * Within this factor of each other, a work counter is the same in two runs: plan costs move by
+ * a few percent with ANALYZE's sample, blocks per call with the parameters drawn.
+ */
+const SAME_WORK_RELATIVE = 0.2;
+
+/** `a` and `b` differ by 20% or more of the smaller, and by at least `floor`. */
+function differs(a: number, b: number, floor: number): boolean {
+  const delta = Math.abs(a - b);
+  return delta >= floor && delta >= SAME_WORK_RELATIVE * Math.min(Math.abs(a), Math.abs(b));
+}
+
+/**
+ * Whether a statement did the same work in both reports: the same plan shape, and plan cost, shared
+ * blocks, rows and temp blocks per call within 20%. Only then can a timing change be the machine's
+ * rather than the statement's; with no plan on one side, the work is not known to be the same.
+ */
+function didSameWork(b: QueryReport, h: QueryReport, planDiff: PlanDiff | null): boolean {
+  if (b.plan && h.plan) {
+    if (!planDiff || planDiff.changed || differs(b.plan.totalCost, h.plan.totalCost, 1)) return false;
+  } else if (b.plan || h.plan) {
+    return false;
+  }
+  return (
+    !differs(b.sharedBlksPerCall, h.sharedBlksPerCall, 1) &&
+    !differs(b.rowsPerCall, h.rowsPerCall, 1) &&
+    !differs(tempBlocksPerCall(b), tempBlocksPerCall(h), 1)
   );
 }
 
@@ -694,57 +735,142 @@ function fewRoundsNote(
 const MIN_ROUND_MS = 0.001;
 
 /**
+ * Log mean time per round in which the statement ran: round index -> ln(ms). Rounds of one run are
+ * the same stretch of time for every statement (the replay interleaves them), so round k of two
+ * statements saw the same machine.
+ */
+function roundLogs(q: QueryReport): Map<number, number> {
+  const out = new Map<number, number>();
+  q.rounds.forEach((r, k) => {
+    if (r.calls > 0 && Number.isFinite(r.meanMs)) out.set(k, Math.log(Math.max(r.meanMs, MIN_ROUND_MS)));
+  });
+  return out;
+}
+
+/**
+ * Statements whose mean times are within this factor of each other are of similar duration: load
+ * from other processes slows them alike. A statement of tens of ms is preempted many times per call
+ * and slows with the machine's CPU share (x1.5-2 on a busy CI runner); a 0.1 ms lookup mostly runs
+ * within one time slice and barely changes. A run's median over all statements is the lookups' speed.
+ */
+const SIMILAR_DURATION = 10;
+
+function similarDuration(a: number, b: number): boolean {
+  if (a <= 0 || b <= 0) return a === b;
+  return Math.max(a, b) / Math.min(a, b) <= SIMILAR_DURATION;
+}
+
+/** The two samples a statement's timing is tested on, and what they are relative to. */
+interface TimingSamples {
+  readonly a: readonly number[];
+  readonly c: readonly number[];
+  readonly reference: TimingComparison['reference'];
+}
+
+/**
+ * The log round means of statement `i` relative to its peers (statements of similar duration that
+ * did the same work): round by round (each round minus the peers' median in that round, which also
+ * takes out drift within a run), or, with too few rounds in common, minus the peers' median change.
+ */
+function relativeSamples(
+  i: number,
+  series: readonly { readonly a: Map<number, number>; readonly c: Map<number, number> }[],
+  peers: readonly number[],
+  minRounds: number,
+): TimingSamples {
+  const own = series[i]!;
+  if (peers.length === 0) return { a: [...own.a.values()], c: [...own.c.values()], reference: null };
+  const paired = (side: 'a' | 'c') => {
+    const d: number[] = [];
+    const refs: number[] = [];
+    for (const [k, v] of own[side]) {
+      const at = peers.flatMap((j) => {
+        const x = series[j]![side].get(k);
+        return x === undefined ? [] : [x];
+      });
+      if (at.length === 0) continue;
+      const ref = median(at);
+      d.push(v - ref);
+      refs.push(ref);
+    }
+    return { d, refs };
+  };
+  const pa = paired('a');
+  const pc = paired('c');
+  if (pa.d.length >= minRounds && pc.d.length >= minRounds) {
+    return {
+      a: pa.d,
+      c: pc.d,
+      reference: { ratio: round(Math.exp(mean(pc.refs) - mean(pa.refs))), statements: peers.length, paired: true },
+    };
+  }
+  const shift = median(peers.map((j) => logChange(series[j]!)));
+  return {
+    a: [...own.a.values()],
+    c: [...own.c.values()].map((v) => v - shift),
+    reference: { ratio: round(Math.exp(shift)), statements: peers.length, paired: false },
+  };
+}
+
+/** Change of the mean log time from base to head. */
+function logChange(s: { readonly a: Map<number, number>; readonly c: Map<number, number> }): number {
+  return mean([...s.c.values()]) - mean([...s.a.values()]);
+}
+
+/**
  * Timing verdicts of all matched statements. Welch's t-test on the logarithms of the per-round
  * mean times (timing noise is multiplicative: a busy CI machine makes everything some percent
  * slower, not some milliseconds), Holm's correction over every statement tested, then the effect
  * (ratio of geometric means, and the difference of the per-call means) must exceed both the
  * relative and the absolute minimum. Anything else is noise.
  *
- * With `normalize`, ratios are taken relative to the run's overall speed: the median ratio of the
- * statements whose plans did not change. Rounds within one run share the machine's state, so a head
- * run on a busier machine would otherwise look significantly slower everywhere.
+ * With `normalize`, each statement is judged relative to the statements of similar duration that
+ * did the same work in both reports (`relativeSamples`). Rounds within one run share the machine's
+ * state, so a head run on a busier machine would otherwise look significantly slower; and load
+ * slows long statements much more than short ones, so one speed for the whole run does not fit.
+ *
+ * A significant change of a statement that did the same work is not counted (unless
+ * `sameWorkRegressions`): the rounds of one run measure that run, and one run per side cannot tell
+ * the machine from the statement when nothing the statement did changed.
  */
 function compareTimings(
-  pairs: readonly { b: QueryReport; h: QueryReport; samePlan: boolean }[],
+  pairs: readonly { b: QueryReport; h: QueryReport; sameWork: boolean }[],
   thresholds: CompareThresholds,
   untested: { note: string } | undefined,
   workloads: { readonly base: WorkloadInfo; readonly head: WorkloadInfo },
 ): { timings: TimingComparison[]; speed: Comparison['speed'] } {
   const t = thresholds.timing;
   const minRounds = Math.max(2, t.minRounds);
-  const logs = (q: QueryReport) => roundMeans(q).map((ms) => Math.log(Math.max(ms, MIN_ROUND_MS)));
-  const samples = pairs.map(({ b, h }) => {
-    const a = logs(b);
-    const c = logs(h);
-    return a.length >= minRounds && c.length >= minRounds ? { a, c } : null;
-  });
-  const references = samples.flatMap((x, i) => (x && pairs[i]!.samePlan ? [mean(x.c) - mean(x.a)] : []));
+  const series = pairs.map(({ b, h }) => ({ a: roundLogs(b), c: roundLogs(h) }));
+  const testable = series.map((x) => x.a.size >= minRounds && x.c.size >= minRounds);
+  const references = pairs.flatMap((p, i) => (testable[i] && p.sameWork ? [i] : []));
   const speed =
     t.normalize && references.length >= MIN_SPEED_REFERENCES
-      ? { ratio: round(Math.exp(median(references))), statements: references.length }
+      ? { ratio: round(Math.exp(median(references.map((i) => logChange(series[i]!))))), statements: references.length }
       : null;
-  const shift = speed ? Math.log(speed.ratio) : 0;
-  const tests: (WelchResult | null)[] = samples.map((x) =>
-    x
-      ? welchTTest(
-          x.a,
-          x.c.map((v) => v - shift),
-        )
-      : null,
-  );
+  const samples = pairs.map((p, i): TimingSamples | null => {
+    if (!testable[i]) return null;
+    const peers = t.normalize
+      ? references.filter((j) => j !== i && similarDuration(pairs[j]!.b.meanMs, p.b.meanMs))
+      : [];
+    return relativeSamples(i, series, peers, minRounds);
+  });
+  const tests: (WelchResult | null)[] = samples.map((x) => (x ? welchTTest(x.a, x.c) : null));
   const tested = tests.flatMap((r, i) => (r ? [{ i, p: r.p }] : []));
   const adjusted = holmAdjust(tested.map((x) => x.p));
   const adjustedBy = new Map(tested.map((x, k) => [x.i, adjusted[k]!]));
 
-  const timings = pairs.map(({ b, h }, i): TimingComparison => {
+  const timings = pairs.map(({ b, h, sameWork }, i): TimingComparison => {
     const test = tests[i] ?? null;
+    const reference = samples[i]?.reference ?? null;
     const baseRounds = roundCount(b);
     const headRounds = roundCount(h);
-    const common = { baseRounds, headRounds, baseMeanMs: b.meanMs, headMeanMs: h.meanMs };
+    const common = { baseRounds, headRounds, baseMeanMs: b.meanMs, headMeanMs: h.meanMs, sameWork, reference };
     if (!test) {
       return {
         ...common,
         verdict: 'inconclusive',
+        counted: false,
         ratio: null,
         t: null,
         df: null,
@@ -764,9 +890,14 @@ function compareTimings(
       pAdjusted: round(pAdjusted),
     };
     const delta = h.meanMs - b.meanMs;
+    const relativeTo = reference
+      ? ` relative to ${reference.statements} statement(s) of similar duration x${reference.ratio.toFixed(2)}`
+      : t.normalize
+        ? ', not normalized: no statement of similar duration did the same work'
+        : '';
     const shown =
       `${fmtMs(b.meanMs)} -> ${fmtMs(h.meanMs)} per call ` +
-      `(x${ratio.toFixed(2)}${speed ? ` relative to the run's speed x${speed.ratio.toFixed(2)}` : ''}, ${baseRounds}/${headRounds} rounds)`;
+      `(x${ratio.toFixed(2)}${relativeTo}, ${baseRounds}/${headRounds} rounds)`;
     const slower = ratio > 1 && delta > 0;
     const faster = ratio < 1 && delta < 0;
     const bigEnough =
@@ -777,6 +908,7 @@ function compareTimings(
         ...common,
         ...stats,
         verdict: 'noise',
+        counted: false,
         note: `${shown}: below the minimum effect (${pctText(t.minRelativeChange)} and ${t.minAbsoluteMs} ms)`,
       };
     }
@@ -785,15 +917,26 @@ function compareTimings(
         ...common,
         ...stats,
         verdict: 'noise',
+        counted: false,
         note: `${shown}: not significant (p=${fmtP(pAdjusted)} >= ${t.alpha})`,
       };
     }
-    return { ...common, ...stats, verdict: slower ? 'slower' : 'faster', note: `${shown}, p=${fmtP(pAdjusted)}` };
+    const counted = !sameWork || t.sameWorkRegressions;
+    return {
+      ...common,
+      ...stats,
+      verdict: slower ? 'slower' : 'faster',
+      counted,
+      note: counted
+        ? `${shown}, p=${fmtP(pAdjusted)}`
+        : `${shown}, p=${fmtP(pAdjusted)}: the statement did the same work in both reports (plan, cost, blocks, rows), ` +
+          'so this is not counted (compare.timing.sameWorkRegressions: true counts it)',
+    };
   });
   return { timings, speed };
 }
 
-/** Statements with unchanged plans needed before timings are normalized by the run's speed. */
+/** Statements that did the same work needed before head's overall speed is given. */
 const MIN_SPEED_REFERENCES = 3;
 
 function median(values: readonly number[]): number {

@@ -74,11 +74,20 @@ export interface TimingThresholds {
   /** Minimum absolute increase of the mean time per call, ms. */
   readonly minAbsoluteMs: number;
   /**
-   * Judge each statement's timing relative to the run's overall speed (the median ratio of the
-   * statements whose plans did not change), so that a slower CI machine is not a regression.
+   * Judge each statement's timing relative to the statements of similar duration that did the same
+   * work in both reports (round by round), so that a slower CI machine is not a regression.
    */
   readonly normalize: boolean;
+  /**
+   * Whether a timing change of a statement that did the same work in both reports (same plan shape,
+   * plan cost, shared and temp blocks and rows per call) counts: slower as a regression, faster as
+   * an improvement. Default false: load on a shared machine slows long statements by up to x2 and
+   * leaves short ones alone, and one run per side cannot tell that from the statement.
+   */
+  readonly sameWorkRegressions: boolean;
 }
+
+/** Overrides as written in the `compare:` section of a budget file: every field optional. */
 
 /** Overrides as written in the `compare:` section of a budget file: every field optional. */
 export interface CompareThresholdOverrides {
@@ -125,12 +134,28 @@ export type TimingVerdict =
 
 export interface TimingComparison {
   readonly verdict: TimingVerdict;
+  /**
+   * Whether a `slower` or `faster` verdict counts as a regression or an improvement: not when the
+   * statement did the same work in both reports (`sameWork`), unless `timing.sameWorkRegressions`.
+   */
+  readonly counted: boolean;
+  /**
+   * The statement did the same work in both reports: same plan shape, and plan cost, shared and
+   * temp blocks and rows per call within 20% of each other.
+   */
+  readonly sameWork: boolean;
+  /**
+   * What the timing was judged relative to: the statements of similar duration that did the same
+   * work (their median change, `paired` when taken round by round). Null when not normalized.
+   */
+  readonly reference: { readonly ratio: number; readonly statements: number; readonly paired: boolean } | null;
+
   readonly baseRounds: number;
   readonly headRounds: number;
   /** Mean time per call over the whole run, ms. */
   readonly baseMeanMs: number;
   readonly headMeanMs: number;
-  /** Ratio of the geometric means of the round means (head / base), after normalization; null when not tested. */
+  /** Ratio of the geometric means of the round means (head / base), relative to `reference`; null when not tested. */
   readonly ratio: number | null;
   /** Welch's t statistic on the logarithms of the per-round mean times (head - base); null when not tested. */
   readonly t: number | null;
@@ -354,9 +379,10 @@ export interface Comparison {
   readonly head: ReportSummary;
   readonly thresholds: CompareThresholds;
   /**
-   * How much slower (> 1) or faster head ran overall: the median timing ratio of the statements whose
-   * plans did not change. Timing verdicts are relative to it. Null when not normalized (too few such
-   * statements, or `timing.normalize` off).
+   * How much slower (> 1) or faster head ran overall: the median timing ratio of the statements that
+   * did the same work in both reports. Shown for orientation: each statement is judged relative to
+   * the statements of similar duration (`TimingComparison.reference`), as load does not slow every
+   * statement alike. Null when fewer than three such statements, or `timing.normalize` off.
    */
   readonly speed: { readonly ratio: number; readonly statements: number } | null;
   /**
@@ -377,6 +403,8 @@ export interface Comparison {
     readonly unstablePlans: number;
     /** Matched statements whose mean time differs, with the difference classed as noise or inconclusive. */
     readonly timingNoise: number;
+    /** Matched statements significantly slower or faster with the same work: shown, not counted. */
+    readonly timingNotCounted: number;
     /** HTTP routes in both reports, only in head, only in base. */
     readonly routesMatched: number;
     readonly routesAdded: number;

@@ -12,6 +12,7 @@ import {
   formatRoutes,
   formatShare,
   formatTiming,
+  isUncountedTiming,
   regressionCount,
   routesExplanation,
   routeTimingLabel,
@@ -124,18 +125,24 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const r of c.removed) out.push(`- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}`);
     out.push('', '</details>', '');
   }
-  const noisy = c.statements.filter(
-    (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
-  );
+  const noisy = c.statements.filter(isUncountedTiming);
   if (noisy.length > 0) {
-    out.push(`<details><summary>Timing: ${noisy.length} difference(s) not significant or not tested</summary>`, '');
+    out.push(
+      `<details><summary>Timing: ${noisy.length} difference(s) not significant, not tested or not counted</summary>`,
+      '',
+    );
     const t = c.thresholds.timing;
     const rounds =
       c.base.kind !== 'http' && c.head.kind !== 'http' && c.base.kind !== 'external' && c.head.kind !== 'external';
     out.push(
       rounds
         ? `A timing regression needs ${t.minRounds}+ rounds in both reports, Welch's t-test significant at ${t.alpha} (Holm-corrected) ` +
-            `and an increase of at least ${(t.minRelativeChange * 100).toFixed(0)}% and ${t.minAbsoluteMs} ms per call.`
+            `and an increase of at least ${(t.minRelativeChange * 100).toFixed(0)}% and ${t.minAbsoluteMs} ms per call, ` +
+            `relative to statements of similar duration.` +
+            (t.sameWorkRegressions
+              ? ''
+              : ' A statement that did the same work in both reports (plan, cost, blocks, rows) is not counted as slower or faster: ' +
+                'load on a shared machine slows long statements more than short ones (compare.timing.sameWorkRegressions: true counts it).')
         : 'These reports have one measurement per statement (no rounds), so statement timings are shown, not tested.',
       '',
     );

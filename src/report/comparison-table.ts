@@ -49,11 +49,18 @@ export function formatTiming(s: MatchedStatement): string {
   const t = s.timing;
   const label =
     t.verdict === 'slower' || t.verdict === 'faster'
-      ? t.verdict
+      ? `${t.verdict}${t.counted ? '' : ' (not counted)'}`
       : t.verdict === 'noise'
         ? 'not significant'
         : 'not tested';
   return s.meanMs.delta === 0 ? formatMs(s.meanMs.head) : `${formatChange(s.meanMs, formatMs)}, ${label}`;
+}
+
+/** A timing difference that is no regression: noise, not tested, or a change with the same work. */
+export function isUncountedTiming(s: MatchedStatement): boolean {
+  const t = s.timing;
+  if (t.verdict === 'slower' || t.verdict === 'faster') return !t.counted;
+  return s.meanMs.delta !== 0;
 }
 
 /** Calls per request per route where they changed: "/orders 1 → 21". */
@@ -105,7 +112,9 @@ export function comparisonHeadline(c: Comparison): string {
       : '';
   const unstable =
     k.unstablePlans > 0 ? `, ${k.unstablePlans} plan(s) that differ between runs of the same setup (not counted)` : '';
-  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved${unstable}, ${k.timingNoise} timing difference(s) not significant or not tested${routes}`;
+  const notCounted =
+    k.timingNotCounted > 0 ? `, ${k.timingNotCounted} timing change(s) with the same work (not counted)` : '';
+  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved${unstable}, ${k.timingNoise} timing difference(s) not significant or not tested${notCounted}${routes}`;
   const what = [
     ...(k.regressions > 0 ? [`${k.regressions} statement(s)`] : []),
     ...(k.routeRegressions > 0 ? [`${k.routeRegressions} route(s)`] : []),
@@ -179,10 +188,16 @@ export function routesExplanation(c: Comparison): string {
   );
 }
 
-/** "timings relative to head's overall speed: x1.08 (median of 12 statements with unchanged plans)" */
+/**
+ * "timings judged relative to statements of similar duration that did the same work (head's overall
+ * speed: x1.08, median of 12 statements)"
+ */
 export function describeSpeed(c: Comparison): string | undefined {
   if (!c.speed) return undefined;
-  return `timings judged relative to head's overall speed: x${c.speed.ratio.toFixed(2)} (median of ${c.speed.statements} statements with unchanged plans)`;
+  return (
+    `timings judged relative to statements of similar duration that did the same work ` +
+    `(head's overall speed: x${c.speed.ratio.toFixed(2)}, median of ${c.speed.statements} statements)`
+  );
 }
 
 /** Renders a comparison for a terminal. Pure: returns a string. */
@@ -306,11 +321,9 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   }
   if (c.addedRoutes.length > 0) lines.push('', `New routes: ${c.addedRoutes.map((r) => `"${r}"`).join(', ')}`);
   if (c.removedRoutes.length > 0) lines.push('', `Removed routes: ${c.removedRoutes.map((r) => `"${r}"`).join(', ')}`);
-  const noisy = c.statements.filter(
-    (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
-  );
+  const noisy = c.statements.filter(isUncountedTiming);
   if (noisy.length > 0) {
-    lines.push('', 'Timing differences not significant or not tested (not regressions):');
+    lines.push('', 'Timing differences not significant, not tested or not counted (not regressions):');
     const { shared, each } = splitTimingNotes(noisy);
     if (shared) lines.push(`  ${shared.count} statement(s): ${shared.note}`);
     for (const s of each.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);

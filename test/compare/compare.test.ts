@@ -191,13 +191,33 @@ describe('compareReports: timing', () => {
   const timingOf = (c: ReturnType<typeof compareReports>) =>
     c.statements.find((s) => s.fingerprint === slowStatement)!.timing;
 
-  it('calls a large, consistent slowdown over enough rounds a regression', () => {
-    const c = compareReports(base, slower([3.1, 2.9, 3.0]));
-    expect(timingOf(c).verdict).toBe('slower');
+  it('calls a large, consistent slowdown over enough rounds a regression when the statement did more work', () => {
+    // Blocks per call up by 30%: below the blocks threshold, but the work changed.
+    const more = mapQueries(slower([3.1, 2.9, 3.0]), (q) =>
+      q.fingerprint === slowStatement ? { sharedBlksPerCall: q.sharedBlksPerCall * 1.3 + 2 } : {},
+    );
+    const c = compareReports(base, more);
+    expect(timingOf(c)).toMatchObject({ verdict: 'slower', counted: true, sameWork: false });
     expect(timingOf(c).pAdjusted).toBeLessThan(0.01);
     expect(timingOf(c).ratio).toBeGreaterThan(2.8);
     expect(c.verdict).toBe('regression');
     expect(c.statements[0]!.regressions.map((r) => r.messageId)).toEqual(['timing-slower']);
+  });
+
+  it('shows the same slowdown with the same work (plan, cost, blocks, rows) as not counted, unless the budget counts it', () => {
+    const c = compareReports(base, slower([3.1, 2.9, 3.0]));
+    expect(timingOf(c)).toMatchObject({ verdict: 'slower', counted: false, sameWork: true });
+    expect(timingOf(c).note).toContain('the statement did the same work in both reports');
+    expect(c.verdict).toBe('ok');
+    expect(c.counts.timingNotCounted).toBe(1);
+    expect(renderComparisonTable(c, { width: 250 })).toContain('1 timing change(s) with the same work (not counted)');
+    const counting = compareReports(
+      base,
+      slower([3.1, 2.9, 3.0]),
+      resolveCompareThresholds({ timing: { sameWorkRegressions: true } }),
+    );
+    expect(counting.verdict).toBe('regression');
+    expect(counting.statements[0]!.regressions.map((r) => r.messageId)).toEqual(['timing-slower']);
   });
 
   it('calls the same slowdown inconclusive with too few rounds, never a regression', () => {
