@@ -289,7 +289,7 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
           : 'scan-change';
     changes.push({
       kind,
-      message: `${baseLabels} -> ${headLabels}${rows !== undefined ? ` (${formatRows(rows)} rows)` : ''}`,
+      message: `${baseLabels} -> ${headLabels}${rows !== undefined ? ` (a table of ${formatRows(rows)} rows)` : ''}`,
       relation,
       ...(rows !== undefined ? { relationRows: rows } : {}),
       base: baseLabels,

@@ -41,7 +41,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const h = '#'.repeat(Math.min(6, Math.max(1, options.headingLevel ?? 2)));
   const out: string[] = [];
   out.push(
-    `${h} querygate: ${c.verdict === 'regression' ? `${regressionCount(c)} regression(s)` : 'no regression'}`,
+    `${h} ${c.verdict === 'regression' ? `❌ querygate: ${regressionCount(c)} regression(s)` : '✅ querygate: no regression'}`,
     '',
   );
   out.push(`**${cell(comparisonHeadline(c))}**`, '');

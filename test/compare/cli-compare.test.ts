@@ -66,7 +66,7 @@ describe('querygate compare (CLI)', () => {
     const out = join(dir, 'comment.md');
     const md = await cli(['compare', withIndex, withoutIndex, '--format', 'markdown', '--out', out]);
     expect(md.code, md.stderr).toBe(1);
-    expect(md.stdout.startsWith('## querygate: 2 regression(s)')).toBe(true);
+    expect(md.stdout.startsWith('## ❌ querygate: 2 regression(s)')).toBe(true);
     expect(readFileSync(out, 'utf8').trim()).toBe(md.stdout.trim());
 
     const json = await cli(['compare', withIndex, withoutIndex, '--format', 'json']);

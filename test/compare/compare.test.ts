@@ -54,7 +54,7 @@ describe('compareReports: the same workload with and without an index', () => {
         expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade']),
       );
       const downgrade = s.regressions.find((r) => r.kind === 'scan-downgrade')!;
-      expect(downgrade.message).toMatch(/Scan.* on orders -> Seq Scan on orders \(30k rows\)/);
+      expect(downgrade.message).toMatch(/Scan.* on orders -> Seq Scan on orders \(a table of 30k rows\)/);
       expect(downgrade.evidence.relation).toBe('public.orders');
       expect(
         s.planDiff?.changes.some((ch) => ch.kind === 'index-lost' && ch.message.includes('orders_customer_idx')),

@@ -14,7 +14,9 @@ describe('renderComparisonTable', () => {
   it('leads with the verdict and names each regression with its plan diff', () => {
     expect(text).toMatch(/^querygate compare\n {2}base: workload on PostgreSQL 18\.\d+/);
     expect(text).toContain('REGRESSION: 2 statement(s) regressed');
-    expect(text.match(/^ {4}scan-downgrade: .*Scan on orders -> Seq Scan on orders \(30k rows\)$/gm)).toHaveLength(2);
+    expect(
+      text.match(/^ {4}scan-downgrade: .*Scan on orders -> Seq Scan on orders \(a table of 30k rows\)$/gm),
+    ).toHaveLength(2);
     expect(text.match(/^ {6}\+ +-> Seq Scan on orders$/gm)).toHaveLength(2);
     expect(text).toContain('index orders_customer_idx on orders no longer used (it does not exist in head)');
     expect(text).toContain('2 matched statement(s) unchanged (--all lists them)');
@@ -33,7 +35,7 @@ describe('renderComparisonMarkdown', () => {
   const md = renderComparisonMarkdown(regression);
 
   it('is a pull-request comment: title, table, regressions with diff blocks', () => {
-    expect(md.split('\n')[0]).toBe('## querygate: 2 regression(s)');
+    expect(md.split('\n')[0]).toBe('## ❌ querygate: 2 regression(s)');
     expect(md).toContain('| verdict | statement | plan cost | blocks/call | rows/call | mean time | calls/request |');
     expect(md.match(/^\| \*\*regression\*\* \|/gm)).toHaveLength(2);
     expect(md).toContain('### Regressions');
@@ -61,7 +63,7 @@ describe('renderComparisonMarkdown', () => {
 
   it('says so when there is no regression', () => {
     const ok = renderComparisonMarkdown(same, { headingLevel: 3 });
-    expect(ok.split('\n')[0]).toBe('### querygate: no regression');
+    expect(ok.split('\n')[0]).toBe('### ✅ querygate: no regression');
     expect(ok).not.toContain('Regressions');
     expect(ok).toContain('4 matched statement(s) unchanged.');
   });

@@ -297,7 +297,7 @@ describe('route comparison in the reporters', () => {
 
   it('markdown: a routes section and the route among the regressions', () => {
     const md = renderComparisonMarkdown(c);
-    expect(md.split('\n')[0]).toBe('## querygate: 2 regression(s)');
+    expect(md.split('\n')[0]).toBe('## ❌ querygate: 2 regression(s)');
     expect(md).toContain('### Routes');
     expect(md).toContain(
       '| verdict | route | statements/request | failed requests | db time/request (timing) | p99 (timing) | timing |',
