@@ -155,7 +155,7 @@ describe('compareReports: plans of runs of the same setup', () => {
     expect(text).not.toContain('Plan changes that are not regressions');
     expect(text.match(/│ unstable /g)).toHaveLength(2);
     const md = renderComparisonMarkdown(c);
-    expect(md.split('\n')[0]).toBe('## querygate: no regression');
+    expect(md.split('\n')[0]).toBe('## ✅ querygate: no regression');
     expect(md).toContain('### Plans that differ between runs of the same setup (not counted)');
     expect(md.match(/^\| unstable \|/gm)).toHaveLength(2);
     expect(md.match(/^- not counted: scan-downgrade: /gm)).toHaveLength(2);

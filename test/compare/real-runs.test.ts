@@ -156,7 +156,7 @@ describe('plan changes on real runs', () => {
     const s = bySensor(c);
     expect(s.planDiff?.changes.map((ch) => ch.kind)).toContain('scan-downgrade');
     expect(s.planDiff?.changes.find((ch) => ch.kind === 'scan-downgrade')?.message).toBe(
-      'Bitmap Heap Scan on readings -> Seq Scan on readings (100k rows)',
+      'Bitmap Heap Scan on readings -> Seq Scan on readings (a table of 100k rows)',
     );
     expect(s.blocksPerCall.relative!).toBeLessThan(0.5);
     expect(s.planCost!.relative!).toBeLessThan(0.5);
