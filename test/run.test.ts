@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
 import { runWorkload } from '../src/run/run.js';
 import { startEmbedded } from '../src/target/embedded.js';
-import { applySetupFiles, prepareDatabase } from '../src/run/setup.js';
+import { applySetupFiles, markReadOnly, prepareDatabase } from '../src/run/setup.js';
 import type { InputError } from '../src/errors.js';
 import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -128,6 +128,39 @@ describe('runWorkload on a real PostgreSQL', () => {
     const allowed = await runWorkload({ workload, databaseUrl: url, allowWrites: true });
     expect(allowed.workload.writesRolledBack).toBe(false);
     expect(await running()).toBe(6);
+  });
+
+  it('runs a SELECT the catalog shows cannot write as it is, and every other statement rolled back', async () => {
+    await withSession(url, (s) =>
+      s.query(
+        `CREATE OR REPLACE VIEW open_jobs AS SELECT id FROM queue_jobs WHERE state = 'queued';
+         CREATE OR REPLACE FUNCTION job_label(id bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'job ' || id $$;`,
+      ),
+    );
+    const sql = [
+      'SELECT id, state FROM queue_jobs WHERE id = $1',
+      'SELECT job_label(id), now() FROM queue_jobs WHERE id = 1',
+      "SELECT dequeue_job('invoice')",
+      'SELECT id FROM open_jobs LIMIT 1',
+      "SELECT nextval('queue_jobs_id_seq')",
+      'UPDATE queue_jobs SET state = state WHERE id = 1',
+    ];
+    const statements = await withSession(url, (s) =>
+      markReadOnly(
+        s,
+        sql.map((text, i) => ({
+          name: `s${i}`,
+          sql: text,
+          weight: 1,
+          params: [],
+          paramCount: text.includes('$1') ? 1 : 0,
+          fingerprint: String(i),
+          write: text.startsWith('UPDATE'),
+        })),
+      ),
+    );
+    // Immutable and stable functions cannot write; a volatile one, a view or a write may.
+    expect(statements.map((st) => st.readOnly === true)).toEqual([true, true, false, false, false, false]);
   });
 
   it('stops on abort and returns an incomplete report of what was captured', async () => {

@@ -18,6 +18,12 @@ export interface WorkloadStatement {
   readonly paramCount: number;
   readonly fingerprint: string;
   readonly write: boolean;
+  /**
+   * Known not to write (a SELECT that calls no volatile function and reads no view), from the
+   * target's catalog before the replay: it runs as it is, outside the rolled-back transaction that
+   * every other statement runs in on an external database without --allow-writes.
+   */
+  readonly readOnly?: boolean;
   /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
   readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
   /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */

@@ -15,7 +15,14 @@ import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { DEFAULT_EXPLAIN_TIMEOUT_MS, finalizeReport, type AnalysisOptions } from './finalize.js';
-import { checkStatements, checkParameterValues, setUpDatabase, setupDigest, type SetupResult } from './setup.js';
+import {
+  checkStatements,
+  checkParameterValues,
+  markReadOnly,
+  setUpDatabase,
+  setupDigest,
+  type SetupResult,
+} from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -96,16 +103,20 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       throw error;
     }
 
-    // Every statement, not only the writes: a SELECT may write through a function it calls (a job
-    // queue's dequeue_job(), nextval()), which its parse tree does not show. BEGIN and ROLLBACK go
-    // in the statement's own message, so the wrapping costs no round trip.
+    // Not only the writes: a SELECT may write through a function it calls (a job queue's
+    // dequeue_job(), nextval()), which its parse tree does not show. BEGIN and ROLLBACK go in the
+    // statement's own message, so the wrapping costs no round trip, but the server runs them for
+    // every call: a SELECT the catalog shows cannot write (no volatile function, no view) runs as it is.
     const rollback = external && !options.allowWrites;
+    const replayed = rollback
+      ? { ...workload, statements: await markReadOnly(control, workload.statements) }
+      : workload;
     const snapshots: Snapshot[] = [];
     const snapshot = async () => {
       snapshots.push(await takeSnapshot(control, target.info.serverVersionNum));
     };
     step(`replaying ${workload.statements.length} statement(s) over ${workload.load.connections} connection(s)`);
-    const replay = await replayWorkload(workload, {
+    const replay = await replayWorkload(replayed, {
       connect: () =>
         target.connectReplay('querygate-replay', {
           ...(workload.load.statementTimeoutMs !== undefined

@@ -1,6 +1,6 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
 import { createHash } from 'node:crypto';
-import { caretLines, positionInFile, splitStatements } from '../analyze/parser.js';
+import { caretLines, positionInFile, splitStatements, statementKind } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
 import { nodesOf, parseTree } from '../analyze/sql-tree.js';
@@ -413,4 +413,46 @@ function describeRefusedValue(
       `which PostgreSQL refuses: ${message}`,
     ...(at ? [`  ${at}: its values must be valid input for the type PostgreSQL infers for $${k + 1}`] : []),
   ];
+}
+
+/**
+ * The workload's statements, each SELECT that cannot write marked `readOnly`: one that calls no
+ * function with a volatile variant (by name, in any schema: `nextval`, a job queue's
+ * `dequeue_job()`) and reads no view (whose definition may call one). Looked up in the target's
+ * catalog; anything the catalog cannot vouch for stays unmarked, and runs in the rolled-back
+ * transaction of an external database.
+ */
+export async function markReadOnly(
+  control: Session,
+  statements: readonly WorkloadStatement[],
+): Promise<WorkloadStatement[]> {
+  return Promise.all(
+    statements.map(async (statement) => {
+      if (statement.write || statementKind(statement.sql) !== 'select') return statement;
+      const tree = parseTree(statement.sql);
+      if (tree.length !== 1) return statement;
+      const functions = nodesOf(tree, 'FuncCall', { subqueries: true }).map((f) => {
+        const parts = ((f.funcname as unknown[] | undefined) ?? []).map(
+          (p) => (p as { String?: { sval?: string } }).String?.sval ?? '',
+        );
+        return parts[parts.length - 1] ?? '';
+      });
+      const relations = nodesOf(tree, 'RangeVar', { subqueries: true }).map((r) =>
+        [r.schemaname, r.relname]
+          .filter((part): part is string => typeof part === 'string')
+          .map((part) => `"${part.replace(/"/g, '""')}"`)
+          .join('.'),
+      );
+      const { rows } = await control.query<{ volatile: boolean; view: boolean }>(
+        `SELECT ${INTERNAL_MARK}
+                EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v') AS volatile,
+                EXISTS (SELECT 1 FROM pg_catalog.unnest($2::text[]) AS n(name)
+                          JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n.name)
+                         WHERE c.relkind NOT IN ('r', 'p', 'm', 'f')) AS view`,
+        [functions, relations],
+      );
+      const row = rows[0];
+      return row && !row.volatile && !row.view ? { ...statement, readOnly: true } : statement;
+    }),
+  );
 }

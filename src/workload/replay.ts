@@ -190,6 +190,8 @@ export function createShareReplay<L extends LatencySink>(
 ): ShareReplay<L> {
   const { statements, load } = workload;
   const { sessions, share } = options;
+  // In a rolled-back transaction unless the statement is known not to write.
+  const wrapped = (i: number) => options.rollback && statements[i]!.readOnly !== true;
   const random = createRandom(seedOfShare(options.seed, share));
   const sources: ValueSource[][] = statements.map((s) =>
     createValueSources(generatorsOfShare(s.params, share), random),
@@ -278,11 +280,11 @@ export function createShareReplay<L extends LatencySink>(
     busy[k] = true;
     try {
       if (!prepared[k]!.has(i)) {
-        if (options.rollback) await session.prepareRollback();
+        if (wrapped(i)) await session.prepareRollback();
         await session.prepare(names[i]!, statement.sql);
         prepared[k]!.add(i);
       }
-      await session.execute(names[i]!, params, options.rollback);
+      await session.execute(names[i]!, params, wrapped(i));
       busy[k] = false;
       return settle(k, i, record, performance.now() - start, params);
     } catch (error) {
@@ -311,7 +313,7 @@ export function createShareReplay<L extends LatencySink>(
         if (i === undefined) return;
         const statement = statements[i]!;
         params = statement.paramCount > 0 ? sources[i]!.map((source) => source()) : undefined;
-        message = prepared[k]!.has(i) ? session.encodeExecute(names[i]!, params, options.rollback) : undefined;
+        message = prepared[k]!.has(i) ? session.encodeExecute(names[i]!, params, wrapped(i)) : undefined;
       };
       // The call on the wire. One per session, so one callback serves them all.
       let current = 0;
