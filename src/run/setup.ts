@@ -426,33 +426,36 @@ export async function markReadOnly(
   control: Session,
   statements: readonly WorkloadStatement[],
 ): Promise<WorkloadStatement[]> {
-  return Promise.all(
-    statements.map(async (statement) => {
-      if (statement.write || statementKind(statement.sql) !== 'select') return statement;
-      const tree = parseTree(statement.sql);
-      if (tree.length !== 1) return statement;
-      const functions = nodesOf(tree, 'FuncCall', { subqueries: true }).map((f) => {
-        const parts = ((f.funcname as unknown[] | undefined) ?? []).map(
-          (p) => (p as { String?: { sval?: string } }).String?.sval ?? '',
-        );
-        return parts[parts.length - 1] ?? '';
-      });
-      const relations = nodesOf(tree, 'RangeVar', { subqueries: true }).map((r) =>
-        [r.schemaname, r.relname]
-          .filter((part): part is string => typeof part === 'string')
-          .map((part) => `"${part.replace(/"/g, '""')}"`)
-          .join('.'),
-      );
-      const { rows } = await control.query<{ volatile: boolean; view: boolean }>(
-        `SELECT ${INTERNAL_MARK}
-                EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v') AS volatile,
-                EXISTS (SELECT 1 FROM pg_catalog.unnest($2::text[]) AS n(name)
-                          JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n.name)
-                         WHERE c.relkind NOT IN ('r', 'p', 'm', 'f')) AS view`,
-        [functions, relations],
-      );
-      const row = rows[0];
-      return row && !row.volatile && !row.view ? { ...statement, readOnly: true } : statement;
-    }),
+  // One query at a time: the session runs one.
+  const marked: WorkloadStatement[] = [];
+  for (const statement of statements) marked.push(await markOne(control, statement));
+  return marked;
+}
+
+async function markOne(control: Session, statement: WorkloadStatement): Promise<WorkloadStatement> {
+  if (statement.write || statementKind(statement.sql) !== 'select') return statement;
+  const tree = parseTree(statement.sql);
+  if (tree.length !== 1) return statement;
+  const functions = nodesOf(tree, 'FuncCall', { subqueries: true }).map((f) => {
+    const parts = ((f.funcname as unknown[] | undefined) ?? []).map(
+      (p) => (p as { String?: { sval?: string } }).String?.sval ?? '',
+    );
+    return parts[parts.length - 1] ?? '';
+  });
+  const relations = nodesOf(tree, 'RangeVar', { subqueries: true }).map((r) =>
+    [r.schemaname, r.relname]
+      .filter((part): part is string => typeof part === 'string')
+      .map((part) => `"${part.replace(/"/g, '""')}"`)
+      .join('.'),
   );
+  const { rows } = await control.query<{ volatile: boolean; view: boolean }>(
+    `SELECT ${INTERNAL_MARK}
+            EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v') AS volatile,
+            EXISTS (SELECT 1 FROM pg_catalog.unnest($2::text[]) AS n(name)
+                      JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(n.name)
+                     WHERE c.relkind NOT IN ('r', 'p', 'm', 'f')) AS view`,
+    [functions, relations],
+  );
+  const row = rows[0];
+  return row && !row.volatile && !row.view ? { ...statement, readOnly: true } : statement;
 }

@@ -35,7 +35,10 @@ SELECT g, 'product ' || g,
        CASE WHEN g / 1000 = 42 THEN ARRAY['clearance', 't' || (g % 50)] ELSE ARRAY['t' || (g % 50)] END,
        repeat('a product description ', 10)
   FROM generate_series(1, 100000) AS g;
--- Statistics now, not whenever autovacuum gets to it: the plans must not depend on the timing.
+-- Statistics now, not whenever autovacuum gets to it: the plans must not depend on the timing. A
+-- sample of the whole table (300 x 1000 rows > 100,000) makes them the same in every run: with the
+-- default 30,000-row sample the planner's estimate for @> moved a GIN index's cut from 79% to 57%.
+ALTER TABLE products ALTER COLUMN attributes SET STATISTICS 1000, ALTER COLUMN tags SET STATISTICS 1000;
 ANALYZE products;
 `;
 
