@@ -32,7 +32,13 @@ export interface GateOptions {
   /** The day acceptance expiry dates are checked against (default: today, UTC). */
   readonly date?: Date | string;
   /** The rule registry, so that every rule gets a verdict even without findings. */
-  readonly rules?: readonly { readonly id: string; readonly severity?: RuleLevel; readonly description?: string }[];
+  readonly rules?: readonly {
+    readonly id: string;
+    readonly severity?: RuleLevel;
+    readonly description?: string;
+    /** A timing rule (slow-mean, high-db-time-share): an acceptance of it that matches nothing today may match tomorrow. */
+    readonly timing?: boolean;
+  }[];
 }
 
 export const DEFAULT_FAIL_ON: Severity = 'error';
@@ -520,9 +526,12 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   });
 
   const incomplete = report.run.complete ? undefined : (report.run.interruptedBy ?? 'interrupted');
+  // A timing finding (slow-mean, high-db-time-share) comes and goes with the machine's speed and
+  // the rest of the workload: its acceptance matching nothing in one run is no reason to remove it.
+  const timing = new Set((options.rules ?? []).filter((r) => r.timing).map((r) => r.id));
   const unmatched = accepted
     .map((a, i) => ({ a, i }))
-    .filter(({ i }) => !used.has(i))
+    .filter(({ a, i }) => !used.has(i) && !timing.has(a.rule))
     .map(({ a, i }) => {
       const line = budget?.lines[`accepted[${i}]`];
       return { ...a, ...(line !== undefined ? { line } : {}) };

@@ -60,6 +60,8 @@ export function gateReport(report: Report, budget: Budget | undefined, options: 
         id: r.id,
         severity: setting && !setting.enabled ? 'off' : (setting?.severity ?? r.severity),
         description: r.description,
+        // Its findings come and go with the machine's speed and the rest of the workload.
+        ...(r.category === 'time' ? { timing: true } : {}),
       };
     }),
   });

@@ -268,6 +268,16 @@ describe('evaluateBudget: findings', () => {
     ]);
   });
 
+  it('does not call the acceptance of a timing rule unused: its finding comes and goes with the machine', () => {
+    const accepted = [
+      { rule: 'high-db-time-share', fingerprint: cheapest.fingerprint, reason: 'the report is the heavy one' },
+      { rule: 'seq-scan', fingerprint: cheapest.fingerprint, reason: 'wrong statement' },
+    ];
+    const rules = [{ id: 'high-db-time-share', timing: true }, { id: 'seq-scan' }];
+    const gate = evaluateBudget(flagged, budget({ accepted }), { failOn: 'warning', rules });
+    expect(gate.unusedAcceptances.map((a) => a.rule)).toEqual(['seq-scan']);
+  });
+
   it('does not call acceptances unused on the report of an interrupted run: its plans and findings are missing', () => {
     const accepting = budget({ accepted: [{ rule: 'seq-scan', fingerprint: costliest.fingerprint, reason: 'known' }] });
     const unplanned = (complete: boolean): Report => ({
