@@ -2,13 +2,14 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import { isQuerygateError, RunFailedError } from '../../src/errors.js';
+import { RunFailedError } from '../../src/errors.js';
 import type { HttpApp, HttpWorkload } from '../../src/model/workload.js';
 import { freePort } from '../../src/target/port.js';
 import { renderRoutesTable } from '../../src/report/routes.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runHttpWorkload } from '../../src/workload/http/phases.js';
 import { createTestDatabase } from '../support/db.js';
+import { failure } from './support.js';
 
 const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
 
@@ -42,16 +43,6 @@ function workload(overrides: Partial<HttpWorkload>, load: Partial<HttpWorkload['
     warnings: [],
     ...overrides,
   };
-}
-
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (isQuerygateError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the run to fail');
 }
 
 describe('HTTP replay when the application misbehaves', () => {

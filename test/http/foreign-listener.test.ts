@@ -4,11 +4,11 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import { isQuerygateError } from '../../src/errors.js';
 import type { HttpApp, HttpRoute, HttpWorkload } from '../../src/model/workload.js';
 import { freePort, portInUse } from '../../src/target/port.js';
 import { runHttpWorkload } from '../../src/workload/http/phases.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { failure } from './support.js';
 
 const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
 
@@ -40,16 +40,6 @@ function workload(overrides: Partial<HttpWorkload>): HttpWorkload {
     warnings: [],
     ...overrides,
   };
-}
-
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (isQuerygateError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the run to fail');
 }
 
 describe('HTTP replay never sends its load to a process it did not start', () => {
