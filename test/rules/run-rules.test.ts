@@ -3,19 +3,11 @@
  * before a statement of a SQL workload suppresses with its reason (the comment survives the split
  * and the normalization), and config settings apply.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { resolveRules } from '../../src/config/config.js';
 import type { Report } from '../../src/model/report.js';
-import { runWorkload } from '../../src/run/run.js';
-import { loadSqlWorkload } from '../../src/workload/load.js';
-import { createTestDatabase } from '../support/db.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'querygate-rules-run-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { runSqlText } from '../support/db.js';
 
 const SCHEMA = `
 CREATE TABLE tickets (id bigint PRIMARY KEY, queue integer NOT NULL, email text NOT NULL, state text NOT NULL);
@@ -40,18 +32,7 @@ describe('rules in a run on a real PostgreSQL', () => {
 
   beforeAll(async () => {
     await loadParser();
-    const url = await createTestDatabase('rules_run');
-    writeFileSync(join(dir, 'schema.sql'), SCHEMA);
-    writeFileSync(join(dir, 'workload.sql'), WORKLOAD);
-    const workload = loadSqlWorkload(
-      join(dir, 'workload.sql'),
-      { schema: [join(dir, 'schema.sql')] },
-      { repeat: 2, connections: 1, rounds: 1 },
-    );
-    report = await runWorkload({
-      workload,
-      databaseUrl: url,
-      setup: true,
+    report = await runSqlText('rules_run', SCHEMA, WORKLOAD, {
       rules: resolveRules({ 'high-db-time-share': 'off', 'non-sargable-predicate': { severity: 'warning' } }),
     });
   });

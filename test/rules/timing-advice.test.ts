@@ -2,19 +2,11 @@
  * Timing findings in a real run on PostgreSQL: their words follow how the plan was made, and a
  * finding whose index advice was validated is what explains a slow statement's time.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { resolveRules } from '../../src/config/config.js';
 import type { Report } from '../../src/model/report.js';
-import { runWorkload } from '../../src/run/run.js';
-import { loadSqlWorkload } from '../../src/workload/load.js';
-import { createTestDatabase } from '../support/db.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'querygate-timing-advice-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { runSqlText } from '../support/db.js';
 
 const SCHEMA = `
 CREATE TABLE invoices (id bigint PRIMARY KEY, issued_at timestamptz NOT NULL);
@@ -49,18 +41,7 @@ describe('timing findings in a run on a real PostgreSQL', () => {
 
   beforeAll(async () => {
     await loadParser();
-    const url = await createTestDatabase('timing_advice');
-    writeFileSync(join(dir, 'schema.sql'), SCHEMA);
-    writeFileSync(join(dir, 'workload.sql'), WORKLOAD);
-    const workload = loadSqlWorkload(
-      join(dir, 'workload.sql'),
-      { schema: [join(dir, 'schema.sql')] },
-      { repeat: 2, connections: 1, rounds: 1 },
-    );
-    report = await runWorkload({
-      workload,
-      databaseUrl: url,
-      setup: true,
+    report = await runSqlText('timing_advice', SCHEMA, WORKLOAD, {
       allowIndexBuild: true,
       // Every statement here is "slow": the timing rule fires on each, as on a large table.
       rules: resolveRules({ 'slow-mean': { thresholdMs: 0 }, 'high-db-time-share': 'off' }),

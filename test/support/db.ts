@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
+import type { Report } from '../../src/model/report.js';
+import { runWorkload, type RunOptions } from '../../src/run/run.js';
 import { openSession, type Session } from '../../src/target/pg.js';
+import { loadSqlWorkload } from '../../src/workload/load.js';
 
 /** A fresh database (with pg_stat_statements) in the shared embedded server; returns its URL. */
 export async function createTestDatabase(prefix = 'test'): Promise<string> {
@@ -48,4 +51,30 @@ export async function loadSqlFiles(url: string, ...files: string[]): Promise<voi
     for (const file of files) await session.query(readFileSync(file, 'utf8'));
     await session.query('ANALYZE');
   });
+}
+
+/**
+ * Runs a SQL workload after a schema, both given as text, on a new test database, as `querygate run
+ * --schema schema.sql --workload workload.sql --setup` does: each statement twice, on one connection.
+ */
+export async function runSqlText(
+  prefix: string,
+  schema: string,
+  workload: string,
+  options: Omit<RunOptions, 'workload' | 'databaseUrl' | 'setup'> = {},
+): Promise<Report> {
+  const url = await createTestDatabase(prefix);
+  const dir = mkdtempSync(join(tmpdir(), `querygate-${prefix}-`));
+  try {
+    writeFileSync(join(dir, 'schema.sql'), schema);
+    writeFileSync(join(dir, 'workload.sql'), workload);
+    const loaded = loadSqlWorkload(
+      join(dir, 'workload.sql'),
+      { schema: [join(dir, 'schema.sql')] },
+      { repeat: 2, connections: 1, rounds: 1 },
+    );
+    return await runWorkload({ ...options, workload: loaded, databaseUrl: url, setup: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
