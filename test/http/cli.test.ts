@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,16 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const fixture = (name: string) => here(`./fixtures/${name}`);
 const NO_STACK = /\n\s+at .*:\d+:\d+/;
 
+/** The test application, on a free port with `url` as its database, once it says it listens. */
+async function startApp(url: string): Promise<{ app: ChildProcess; port: number }> {
+  const port = await freePort();
+  const app = spawn(process.execPath, [fixture('test-app.mjs')], {
+    env: { ...process.env, MODE: 'ok', PORT: String(port), DATABASE_URL: url, QUERY: 'SELECT count(*) FROM pg_class' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await once(app.stdout!, 'data');
+  return { app, port };
+}
 describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   let dir: string;
   let url: string;
@@ -287,19 +297,8 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   });
 
   it('an access log against a running application: reads only, says what it skipped and why', async () => {
-    const port = await freePort();
-    const app = spawn(process.execPath, [fixture('test-app.mjs')], {
-      env: {
-        ...process.env,
-        MODE: 'ok',
-        PORT: String(port),
-        DATABASE_URL: url,
-        QUERY: 'SELECT count(*) FROM pg_class',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { app, port } = await startApp(url);
     try {
-      await once(app.stdout!, 'data');
       copyFileSync(fixture('library-access.txt'), join(dir, 'library.log'));
       const path = join(dir, 'library.yaml');
       writeFileSync(path, 'http:\n  import:\n    - accessLog: library.log\n  load: { connections: 2, requests: 30 }\n');
@@ -336,19 +335,8 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   it('a run whose database recorded no statement: report written, exit 3 (NOTHING_RECORDED); a route without statements is fine', async () => {
     // The application uses its own database; --database-url names another one, which the load never reaches.
     const other = await createTestDatabase('http_cli_other');
-    const port = await freePort();
-    const app = spawn(process.execPath, [fixture('test-app.mjs')], {
-      env: {
-        ...process.env,
-        MODE: 'ok',
-        PORT: String(port),
-        DATABASE_URL: url,
-        QUERY: 'SELECT count(*) FROM pg_class',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { app, port } = await startApp(url);
     try {
-      await once(app.stdout!, 'data');
       const path = join(dir, 'reads.yaml');
       writeFileSync(
         path,
