@@ -419,10 +419,16 @@ export function scalarOrigin(text: string, path: readonly (string | number)[]): 
 }
 
 export function yamlLocator(text: string, where: string): (path: readonly (string | number)[]) => string {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const position = yamlPositions(text);
   return (path) => {
-    const pos = positionOf(doc, lineCounter, path);
+    const pos = position(path);
     return `${where}:${pos.line}:${pos.col}`;
   };
+}
+
+/** Maps a field path of a YAML text to its line and column (a missing path: its nearest parent). */
+export function yamlPositions(text: string): (path: readonly (string | number)[]) => { line: number; col: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  return (path) => positionOf(doc, lineCounter, path);
 }

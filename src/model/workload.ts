@@ -26,6 +26,11 @@ export interface WorkloadStatement {
   readonly readOnly?: boolean;
   /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
   readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
+  /**
+   * Scenario statements: the line of the scenario file where the statement's `sql` is, whatever its
+   * YAML style (a folded `>-` string has no exact `origin`, but a line all the same).
+   */
+  readonly line?: number;
   /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */
   readonly paramsAt?: readonly string[];
 }

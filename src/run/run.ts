@@ -225,7 +225,7 @@ function clientStatements(
       fingerprint: first.fingerprint,
       name: indexes.map((i) => statements[i]!.name).join(', '),
       // A scenario's statement: the line of its sql (a SQL file's name, `file:line`, says it already).
-      ...(scenario && statements[indexes[0]!]!.origin ? { line: statements[indexes[0]!]!.origin!.line } : {}),
+      ...(scenario && statements[indexes[0]!]!.line !== undefined ? { line: statements[indexes[0]!]!.line } : {}),
       sql: first.sql,
       paramCount: first.paramCount,
       ...(params ? { params } : {}),

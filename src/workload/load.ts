@@ -7,6 +7,7 @@ import {
   type ProblemAt,
   readTextFile,
   scalarOrigin,
+  yamlPositions,
   type YamlProblem,
   yamlLocator,
 } from '../config/yaml.js';
@@ -312,6 +313,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     scenarioChecks,
   );
   const at = yamlLocator(text, where);
+  const positionIn = yamlPositions(text);
   const invalid = (field: (string | number)[], name: string, message: string) =>
     new InputError('SCENARIO_INVALID', `${at(field)}: ${name}: ${message}`);
   if (file.http !== undefined || !file.statements) {
@@ -368,6 +370,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       name: s.name ?? `statement ${i + 1}`,
       sql,
       ...(begins ? { origin: begins } : {}),
+      line: begins?.line ?? positionIn(['statements', i, 'sql']).line,
       weight: s.weight ?? 1,
       params,
       paramCount,

@@ -42,6 +42,35 @@ describe('scenario files', () => {
     expect(loadScenario(path, { connections: 8, repeat: 2 }).load.shape).toEqual({ kind: 'repeat', repeat: 2 });
   });
 
+  it('gives each statement the line of its sql, in every YAML string style', () => {
+    const path = write(
+      'styles.yaml',
+      [
+        'statements:',
+        '  - name: plain',
+        '    sql: SELECT 1',
+        '  - name: literal',
+        '    sql: |',
+        '      SELECT 2',
+        '  - name: folded',
+        '    sql: >-',
+        '      SELECT 3',
+        '      FROM generate_series(1, 2)',
+        '  - name: quoted',
+        '    sql: "SELECT',
+        '      4"',
+        '',
+      ].join('\n'),
+    );
+    expect(loadScenario(path, {}).statements.map((s) => [s.name, s.line])).toEqual([
+      ['plain', 3],
+      ['literal', 6],
+      // Folded and multi-line quoted strings: the line of their field (their own lines were joined).
+      ['folded', 8],
+      ['quoted', 12],
+    ]);
+  });
+
   it('names the field and line of each problem', () => {
     const path = write('bad.yaml', 'statements:\n  - sql: SELECT 1\n    weight: -1\n  - name: x\n');
     const error = errorOf(() => loadScenario(path, {}));
