@@ -20,16 +20,11 @@ import {
   verdictLabel,
 } from './comparison-table.js';
 import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
+import { cellCode, code } from './markdown.js';
 
 export interface ComparisonMarkdownOptions {
   /** Heading level of the title (2 = "##"). */
   readonly headingLevel?: number;
-}
-
-/** Inline code that survives table cells and backticks in SQL. */
-function code(text: string): string {
-  const flat = text.replace(/\|/g, '\\|');
-  return flat.includes('`') ? `\`\` ${flat} \`\`` : `\`${flat}\``;
 }
 
 function cell(text: string): string {
@@ -164,7 +159,7 @@ function statementTable(statements: readonly MatchedStatement[]): string[] {
   ];
   for (const s of statements) {
     rows.push(
-      `| ${s.verdict === 'regression' ? '**regression**' : verdictLabel(s)} | ${code(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
+      `| ${s.verdict === 'regression' ? '**regression**' : verdictLabel(s)} | ${cellCode(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
         `${cell(formatChange(s.blocksPerCall))} | ${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
     );
   }
@@ -175,7 +170,7 @@ function statementTable(statements: readonly MatchedStatement[]): string[] {
 /** The route's request after its name, unless the name says it. */
 function routeCode(r: RouteComparison): string {
   const request = routeRequest(r, r.route);
-  return request ? ` ${code(request)}` : '';
+  return request ? ` ${cellCode(request)}` : '';
 }
 
 function routeTable(routes: readonly RouteComparison[]): string[] {

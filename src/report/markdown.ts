@@ -33,9 +33,22 @@ function cell(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
-/** Inline code safe in a table cell: backticks cannot be escaped inside code spans, so they become quotes. */
-function code(text: string): string {
-  return `\`${cell(text).replace(/`/g, "'")}\``;
+/**
+ * Inline code of `text` on one line, exactly as written: a backtick inside gets a longer fence
+ * (`` a`b ``), since nothing can be escaped in a code span. Outside tables a backslash would be
+ * shown as it is, so nothing is escaped; `cellCode` is the one for table cells.
+ */
+export function code(text: string): string {
+  const flat = text.replace(/\r?\n/g, ' ');
+  const longest = Math.max(0, ...[...flat.matchAll(/`+/g)].map((m) => m[0].length));
+  if (longest === 0) return `\`${flat}\``;
+  const fence = '`'.repeat(longest + 1);
+  return `${fence} ${flat} ${fence}`;
+}
+
+/** Inline code in a table cell: GFM reads `\|` as a pipe there, inside code spans too. */
+export function cellCode(text: string): string {
+  return code(text.replace(/\|/g, '\\|'));
 }
 
 /** Text safe outside tables: no raw HTML, no accidental emphasis from SQL like `a*b`. */
@@ -179,12 +192,12 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
           const values = measurementValues(check, m);
           const subject =
             m.subject.kind === 'statement'
-              ? `${code(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
+              ? `${cellCode(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
               : m.subject.kind === 'route'
-                ? `route ${code(m.subject.route)}`
+                ? `route ${cellCode(m.subject.route)}`
                 : 'whole run';
           return (
-            `| ${code(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
+            `| ${cellCode(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
             `| **${cell(values.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
             `| ${cell(values.limit)} | ${subject} |`
           );
@@ -217,7 +230,7 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
         (q, i) =>
           `| ${i + 1} | ${formatMs(q.totalMs)} | ${formatPercent(q.dbTimeShare)} | ${formatCount(q.calls)} | ${formatMs(q.meanMs)} | ` +
           `${formatCount(q.rowsPerCall)} | ${formatCount(q.sharedBlksPerCall)} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
-          `${code(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''} |`,
+          `${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''} |`,
       ),
       'statements',
     );

@@ -61,6 +61,24 @@ describe('renderComparisonMarkdown', () => {
     for (const row of rows) expect(row.replace(/\\\|/g, '').split('|')).toHaveLength(9); // 7 cells
   });
 
+  it('writes SQL in code spans outside tables as it is: GFM shows a backslash there', () => {
+    const piped = {
+      ...withoutIndex,
+      queries: withoutIndex.queries.map((q, i) =>
+        i === 0 ? { ...q, query: `SELECT a || b FROM (${q.query}) AS s` } : q,
+      ),
+    };
+    const md = renderComparisonMarkdown(compareReports(withIndex, piped));
+    const outside = md.split('\n').filter((l) => !l.startsWith('|') && l.includes('SELECT a'));
+    expect(outside.length).toBeGreaterThan(0);
+    for (const line of outside) {
+      expect(line).toContain('SELECT a || b');
+      expect(line).not.toContain('\\|');
+    }
+    // In table rows the pipe is escaped, as GFM needs there.
+    expect(md.split('\n').filter((l) => l.startsWith('| ') && l.includes('SELECT a'))[0]).toContain('a \\|\\| b');
+  });
+
   it('says so when there is no regression', () => {
     const ok = renderComparisonMarkdown(same, { headingLevel: 3 });
     expect(ok.split('\n')[0]).toBe('### ✅ querygate: no regression');
