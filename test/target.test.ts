@@ -1,4 +1,7 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { InterruptedError } from '../src/errors.js';
+import { startEmbedded } from '../src/target/embedded.js';
 import { openTarget } from '../src/target/target.js';
 import { createTestDatabase, withSession } from './support/db.js';
 
@@ -70,5 +73,44 @@ describe('target checks', () => {
     await expect(openTarget({ databaseUrl: noIds })).rejects.toThrow(
       /compute_query_id is off.*set compute_query_id = auto/,
     );
+  });
+});
+
+describe('embedded server start-up', () => {
+  /** Pids of processes whose command line names `dir` (initdb, postgres and its children). */
+  const processesOf = (dir: string) =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
+
+  it('stops at once when the run is interrupted during initdb: nothing left running, its directory removed', async () => {
+    const controller = new AbortController();
+    let dataDir: string | undefined;
+    const started = startEmbedded({
+      signal: controller.signal,
+      onLog: (line) => {
+        // initdb names the data directory in its first lines; stop it there.
+        const named =
+          /directory "?([^"\s]+\/data)"?/.exec(line)?.[1] ?? /(\/\S+\/querygate-[^/\s]+)\/data/.exec(line)?.[1];
+        if (named && !dataDir) {
+          dataDir = named.replace(/\/data$/, '');
+          controller.abort('interrupted by SIGINT');
+        }
+      },
+    });
+    const error = await started.then(
+      (server) => server.stop().then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(dataDir).toBeDefined();
+    expect(existsSync(dataDir!)).toBe(false);
+    expect(processesOf(dataDir!)).toEqual([]);
   });
 });

@@ -44,6 +44,7 @@ export async function runWorkload(options: RunOptions): Promise<Report> {
   const { setup } = options.workload;
   return withTarget(options.databaseUrl, options.onStep, (target) => runOnTarget(target, options), {
     connections: options.workload.load.connections,
+    ...(options.signal ? { signal: options.signal } : {}),
     setupFirst: Boolean(options.setup) && setup.schema.length + setup.seed.length > 0,
   });
 }

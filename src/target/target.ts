@@ -29,6 +29,8 @@ export interface Target {
 export interface OpenTargetOptions {
   /** An existing database. Without it, an embedded PostgreSQL is started. */
   readonly databaseUrl?: string;
+  /** The run's interrupt: an embedded server's start-up stops at once (InterruptedError). */
+  readonly signal?: AbortSignal;
   readonly embedded?: StartOptions;
   /** Connections the replay opens: the embedded server is started with room for them. */
   readonly connections?: number;
@@ -63,6 +65,7 @@ export async function openTarget(options: OpenTargetOptions): Promise<Target> {
   const maxConnections = Math.max(DEFAULT_MAX_CONNECTIONS, (options.connections ?? 0) + OWN_SESSIONS);
   const server = await startEmbedded({
     ...options.embedded,
+    ...(options.signal ? { signal: options.signal } : {}),
     settings: { max_connections: String(maxConnections), ...options.embedded?.settings },
   });
   try {

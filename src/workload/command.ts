@@ -67,6 +67,7 @@ async function stopGroup(pid: number, exited: Promise<unknown>, reason: string, 
 export async function captureCommand(options: CaptureOptions): Promise<Report> {
   const files = (options.files?.schema.length ?? 0) + (options.files?.seed.length ?? 0);
   return withTarget(options.databaseUrl, options.onStep, (target) => captureOnTarget(target, options), {
+    ...(options.signal ? { signal: options.signal } : {}),
     setupFirst: Boolean(options.setup) && files > 0,
   });
 }

@@ -164,6 +164,7 @@ export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> 
   if (options.workload.app) await checkAppEndpoints(options.workload.app, options.workload.baseUrl);
   const { setup } = options.workload;
   return withTarget(options.databaseUrl, options.onStep, (target) => runHttpOnTarget(target, options), {
+    ...(options.signal ? { signal: options.signal } : {}),
     setupFirst: Boolean(options.setup) && setup.schema.length + setup.seed.length > 0,
   });
 }
