@@ -61,4 +61,60 @@ ruleCases(rule, [
     suggestion:
       /^use keyset pagination instead of OFFSET: WHERE \(author_id = 2 OR author_id = 4\) AND id > \$last ORDER BY id LIMIT n, which the index articles_pkey serves/,
   },
+  // `OFFSET $1::int` is the parameter, not a literal.
+  {
+    fixture: 'measured',
+    statement: 'bad: parameter offset with a cast',
+    expect: [{ messageId: 'offset', severity: 'warning' }],
+    message: /\(parameter value in the replay\)/,
+  },
+  // Offsets computed from parameters: their values are not known, what the calls read is.
+  {
+    fixture: 'measured',
+    statement: 'bad: offset computed from the page number, deep pages',
+    expect: [{ messageId: 'measured', severity: 'warning' }],
+    message:
+      /^OFFSET \(\$2 - 1\) \* \$1 \(its values are not known\): a call reads [\d,]+ shared blocks to return 20 rows \(6 calls\)/,
+    suggestion: /ORDER BY created_at LIMIT n, which the index posts_created_at_idx serves/,
+  },
+  // The inner side of the join runs for every row the offset skips, too.
+  {
+    fixture: 'measured',
+    statement: 'bad: deep pages of a join',
+    expect: [{ messageId: 'measured', severity: 'warning' }],
+  },
+  {
+    fixture: 'measured',
+    statement: 'bad: offset computed from the page number, deep pages',
+    options: { minDiscardedBlocks: 50_000 },
+    expect: [],
+  },
+  // The same statement's first pages read a few blocks: a parameter offset that stays small.
+  { fixture: 'measured', statement: 'ok: offset computed from the page number, first pages', expect: [] },
+  // 2,000 blocks per call, for 2,000 rows: the page itself.
+  { fixture: 'measured', statement: 'ok: long first pages', expect: [] },
+  // The sort reads the whole table on every call, whatever the offset (seq-scan-large-table's finding).
+  { fixture: 'measured', statement: 'ok: first pages under a sort', expect: [] },
+  // An application's `LIMIT $1 OFFSET $2`: HTTP runs see no parameter values, only what each call read.
+  {
+    fixture: 'pages',
+    statement: 'SELECT id, title FROM posts ORDER BY created_at LIMIT $1 OFFSET $2',
+    expect: [{ messageId: 'measured', severity: 'warning' }],
+    message:
+      /^OFFSET \$2 \(its values are not known\): a call reads [\d,]+ shared blocks to return 20 rows \(20 calls\)/,
+  },
+  // Within one tenant: the rewrite keeps the WHERE, and the tenant's index serves it.
+  {
+    fixture: 'pages',
+    statement: 'SELECT id, title FROM posts WHERE tenant_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3',
+    expect: [{ messageId: 'measured', severity: 'warning' }],
+    suggestion:
+      /^use keyset pagination instead of OFFSET: WHERE tenant_id = \$1 AND created_at < \$last ORDER BY created_at DESC LIMIT n, which the index posts_tenant_created_idx serves/,
+  },
+  {
+    fixture: 'pages',
+    statement: 'SELECT id, title FROM posts WHERE tenant_id = $1 ORDER BY created_at LIMIT $2 OFFSET $3',
+    expect: [],
+  },
+  { fixture: 'pages', statement: 'SELECT id, title FROM posts ORDER BY title LIMIT $1 OFFSET $2', expect: [] },
 ]);
