@@ -10,6 +10,7 @@ import {
   conversionOf,
   parseCondition,
   parseSortKey,
+  type DomainBaseOf,
   type IndexExpression,
   type PlanColumn,
   type PlanPredicate,
@@ -230,8 +231,19 @@ function collect(
   relation: RelationInfo,
   /** The relations the scans read (the partitions, for a partitioned table), for their indexes. */
   scanned: readonly RelationInfo[] = [relation],
+  /** The relation a plan's alias names, for the types of other relations' columns in joins. */
+  relationOfAlias: (alias: string) => RelationInfo | undefined = () => undefined,
 ): Collected {
   const aliases = new Set(scans.map((v) => String(v.node.Alias ?? v.node['Relation Name'])));
+  // A plan casts a domain-typed column to its base type (`(country)::bpchar`): the column itself.
+  const ownerOf = (c: PlanColumn, local: boolean): RelationInfo | undefined => {
+    if (c.qualifier === undefined) return local ? relation : undefined;
+    return aliases.has(c.qualifier) ? relation : relationOfAlias(c.qualifier);
+  };
+  const domainBaseOf =
+    (local: boolean): DomainBaseOf =>
+    (c) =>
+      ownerOf(c, local)?.domainBaseTypes?.[c.column];
   const out: Collected = {
     eq: [],
     range: [],
@@ -320,13 +332,14 @@ function collect(
   for (const scan of scans) {
     for (const key of CONDITION_KEYS) {
       const text = scan.node[key];
-      if (typeof text === 'string') for (const p of parseCondition(text)) take(p, true);
+      if (typeof text === 'string') for (const p of parseCondition(text, domainBaseOf(true))) take(p, true);
     }
   }
   for (const { node } of visited) {
     for (const key of JOIN_KEYS) {
       const text = node[key];
-      if (typeof text === 'string') for (const p of parseCondition(text)) take(p, relationCount === 1);
+      if (typeof text === 'string')
+        for (const p of parseCondition(text, domainBaseOf(relationCount === 1))) take(p, relationCount === 1);
     }
   }
   // The first sort key above one of the scans: with an equality column first, a B-tree returns
@@ -335,7 +348,7 @@ function collect(
     const keys = v.node['Sort Key'];
     if (!Array.isArray(keys) || !/Sort$/.test(v.node['Node Type'])) continue;
     if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
-    const first = parseSortKey(String(keys[0] ?? ''));
+    const first = parseSortKey(String(keys[0] ?? ''), domainBaseOf(relationCount === 1));
     if (first?.column && mine(first.column, relationCount === 1)) addUnique(out.sort, first.column.column);
   }
   // An index scan with a filter and no condition walks its index for the order (ORDER BY ... LIMIT):
@@ -398,6 +411,13 @@ export function generateCandidates(
     if (!entry.scanned.includes(rel)) entry.scanned.push(rel);
     byRelation.set(target.name, entry);
   }
+  // Each alias of the plan, and the relation it reads.
+  const byAlias = new Map<string, RelationInfo>();
+  for (const { node } of visited) {
+    const rel = node['Relation Name'] ? scanRelation(node, query, report) : undefined;
+    const alias = String(node.Alias ?? node['Relation Name']);
+    if (rel && !byAlias.has(alias)) byAlias.set(alias, rel);
+  }
   const relationCount = new Set(
     visited.flatMap(({ node }) => {
       const name = node['Relation Name'];
@@ -410,7 +430,7 @@ export function generateCandidates(
     const taken = new Set(
       report.relations.filter((r) => r.schema === relation.schema).flatMap((r) => r.indexes.map((i) => i.name)),
     );
-    const c = collect(visited, relScans, relationCount, relation, scanned);
+    const c = collect(visited, relScans, relationCount, relation, scanned, (alias) => byAlias.get(alias));
     // Equality columns most distinct values first (by the table's statistics, where every one has
     // them): a lookup narrows fastest on them, and (a, b) and (b, a) serve the same equalities.
     if (c.eq.every((col) => distinctValues(relation, col) !== undefined))

@@ -411,18 +411,51 @@ function classify(node: unknown): PlanPredicate[] {
 }
 
 /**
- * Splits a condition as EXPLAIN prints it into its AND-ed predicates, each classified.
+ * The base type of a column whose type is a domain (`RelationInfo.domainBaseTypes`: `bpchar`,
+ * `int4`), by the name a plan gives the column; undefined for any other column.
+ */
+export type DomainBaseOf = (column: PlanColumn) => string | undefined;
+
+/** Types a base type's values become by a relabel a plan prints as a cast (no conversion). */
+const RELABELED_TO: Readonly<Record<string, readonly string[]>> = { varchar: ['text'] };
+
+/**
+ * The expression without the casts a plan prints around a domain-typed column to its base type:
+ * PostgreSQL compares a domain's values with its base type's operators, so `country = 'DEU'` on a
+ * domain over char(3) is printed `((country)::bpchar = 'DEU'::bpchar)`. That is a comparison on the
+ * column itself, which an index on the column serves; a cast to another type (`(pieces)::text` on a
+ * domain over integer) converts, and stays.
+ */
+function withoutDomainCasts(node: unknown, baseOf: DomainBaseOf): unknown {
+  if (Array.isArray(node)) return node.map((n) => withoutDomainCasts(n, baseOf));
+  if (!node || typeof node !== 'object') return node;
+  const u = unwrap(node);
+  if (u?.[0] === 'TypeCast' && unwrap(u[1].arg)?.[0] === 'ColumnRef') {
+    const column = columnOf(u[1].arg);
+    const base = column ? baseOf(column) : undefined;
+    const target = typeNameOf(u[1].typeName);
+    if (base && target && (target === base || RELABELED_TO[base]?.includes(target))) return u[1].arg;
+  }
+  return Object.fromEntries(Object.entries(node as AnyNode).map(([k, v]) => [k, withoutDomainCasts(v, baseOf)]));
+}
+
+/**
+ * Splits a condition as EXPLAIN prints it into its AND-ed predicates, each classified. With
+ * `domainBaseOf`, a cast of a domain-typed column to its base type is the column itself.
  *
  * @example
  * parseCondition("((status = 'refunded'::text) AND (lower(email) = $1))")
  * // [{ kind: 'column', column: { column: 'status' }, operator: 'eq' },
  * //  { kind: 'expression', expression: { sql: 'lower(email)', ... }, operator: 'eq' }]
+ * parseCondition("((country)::bpchar = 'DEU'::bpchar)", (c) => (c.column === 'country' ? 'bpchar' : undefined))
+ * // [{ kind: 'column', column: { column: 'country' }, operator: 'eq' }]
  */
-export function parseCondition(text: string): PlanPredicate[] {
+export function parseCondition(text: string, domainBaseOf?: DomainBaseOf): PlanPredicate[] {
   const tree = tryParse(`SELECT 1 WHERE ${text}`);
   const where = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { whereClause?: Node } } | undefined)?.SelectStmt
     ?.whereClause;
-  return where ? classify(where) : [{ kind: 'opaque' }];
+  if (!where) return [{ kind: 'opaque' }];
+  return classify(domainBaseOf ? withoutDomainCasts(where, domainBaseOf) : where);
 }
 
 /**
@@ -440,11 +473,15 @@ export function conditionColumns(text: string): PlanColumn[] {
   });
 }
 
-/** Reads one `Sort Key` entry as EXPLAIN prints it (`o.total_cents DESC`, `(lower(name))`). */
-export function parseSortKey(text: string): PlanSortKey | undefined {
+/**
+ * Reads one `Sort Key` entry as EXPLAIN prints it (`o.total_cents DESC`, `(lower(name))`); with
+ * `domainBaseOf`, a cast of a domain-typed column to its base type is the column itself.
+ */
+export function parseSortKey(text: string, domainBaseOf?: DomainBaseOf): PlanSortKey | undefined {
   const tree = tryParse(`SELECT 1 ORDER BY ${text}`);
-  const sort = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { sortClause?: Node[] } } | undefined)?.SelectStmt
+  const first = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { sortClause?: Node[] } } | undefined)?.SelectStmt
     ?.sortClause?.[0];
+  const sort = first && domainBaseOf ? withoutDomainCasts(first, domainBaseOf) : first;
   const by = unwrap(sort);
   if (!by || by[0] !== 'SortBy' || by[1].useOp) return undefined;
   const descending = by[1].sortby_dir === 'SORTBY_DESC';

@@ -27,6 +27,7 @@ export async function describeRelations(session: Session, names: readonly string
     analyzed: Date | null;
     root: string | null;
     types: Record<string, string> | null;
+    bases: Record<string, string> | null;
     ndistinct: Record<string, number> | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
@@ -38,6 +39,16 @@ export async function describeRelations(session: Session, names: readonly string
                WHERE r.oid = pg_partition_root(c.oid)) END AS root,
             (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types,
+            -- A domain column's base type, through domains over domains: plans cast its values to it.
+            (SELECT json_object_agg(a.attname, (
+                      WITH RECURSIVE base AS (
+                        SELECT t.typtype, t.typbasetype, t.typname FROM pg_type t WHERE t.oid = a.atttypid
+                        UNION ALL
+                        SELECT t.typtype, t.typbasetype, t.typname
+                          FROM base JOIN pg_type t ON t.oid = base.typbasetype WHERE base.typtype = 'd')
+                      SELECT typname FROM base WHERE typtype <> 'd') ORDER BY a.attnum)
+               FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND at.typtype = 'd') AS bases,
             -- A partitioned table's statistics cover its partitions (inherited); a table's own
             -- are those of its rows alone. pg_stats shows only what the role may read.
             (SELECT json_object_agg(st.attname, st.n_distinct)
@@ -73,6 +84,7 @@ export async function describeRelations(session: Session, names: readonly string
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
       ...(r.root ? { partitionOf: r.root } : {}),
       ...(r.types ? { columnTypes: r.types } : {}),
+      ...(r.bases ? { domainBaseTypes: r.bases } : {}),
       ...(r.ndistinct ? { nDistinct: r.ndistinct } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))

@@ -211,6 +211,14 @@ export interface RelationInfo {
   /** Column name -> type as `format_type` prints it (`integer`, `character varying(80)`); absent in older reports. */
   readonly columnTypes?: Readonly<Record<string, string>>;
   /**
+   * For the columns whose type is a domain (`CREATE DOMAIN code AS char(3)`): column name -> the
+   * domain's base type as `pg_type.typname` names it (`bpchar`, `int4`, `text`; through domains over
+   * domains). A plan prints a comparison on such a column with a cast to that type
+   * (`((country)::bpchar = 'DEU'::bpchar)`), which an index on the column serves. Absent when no
+   * column is a domain, and in older reports.
+   */
+  readonly domainBaseTypes?: Readonly<Record<string, string>>;
+  /**
    * Expressions over the table's columns that a captured plan sorts or groups by, keyed by their SQL
    * without qualifiers (`date_trunc('month'::text, paid_at)`): true when PostgreSQL accepts an index
    * on the expression, false when it refuses one (a function that is not IMMUTABLE, such as

@@ -178,7 +178,8 @@ function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, s
     if (!columns.includes(column)) columns.push(column);
   };
   let opaque = false;
-  for (const p of parseCondition(filter)) {
+  // A plan casts a domain-typed column to its base type (`(country)::bpchar`): the column itself.
+  for (const p of parseCondition(filter, (c) => (mine(c) ? relation.domainBaseTypes?.[c.column] : undefined))) {
     // `(id)::text` on an integer converts: statistics on id say nothing of the text it compares.
     const conversion = p.kind === 'column' ? conversionOf(p.column, relation) : undefined;
     const expression =

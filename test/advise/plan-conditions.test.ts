@@ -140,6 +140,57 @@ describe('parseCondition', () => {
   });
 });
 
+describe('parseCondition on domain-typed columns', () => {
+  // Conditions as EXPLAIN prints them for columns of domains over char(3), varchar(80) and integer.
+  const bases: Readonly<Record<string, string>> = { country: 'bpchar', contact: 'varchar', pieces: 'int4' };
+  const baseOf = (c: { readonly column: string }) => bases[c.column];
+
+  it('reads a cast to the base type as the column itself', () => {
+    expect(parseCondition("((country)::bpchar = 'DEU'::bpchar)", baseOf)).toEqual([
+      { kind: 'column', column: { column: 'country' }, operator: 'eq' },
+    ]);
+    expect(parseCondition('((pieces)::integer < 3)', baseOf)).toEqual([
+      { kind: 'column', column: { column: 'pieces' }, operator: 'range' },
+    ]);
+    expect(parseCondition("((pieces)::integer = ANY ('{1,2}'::integer[]))", baseOf)).toEqual([
+      { kind: 'column', column: { column: 'pieces' }, operator: 'in' },
+    ]);
+    // varchar to text only relabels.
+    expect(parseCondition("((contact)::text = 'a@example.com'::text)", baseOf)).toEqual([
+      { kind: 'column', column: { column: 'contact' }, operator: 'eq' },
+    ]);
+    expect(parseCondition("(lower((contact)::text) = 'a'::text)", baseOf)[0]).toMatchObject({
+      kind: 'expression',
+      expression: { sql: 'lower(contact)', nameParts: ['lower', 'contact'] },
+    });
+  });
+
+  it('reads a join of two domain-typed columns as a join', () => {
+    expect(parseCondition('((a.pieces)::integer = (s.pieces)::integer)', baseOf)).toEqual([
+      { kind: 'join', left: { qualifier: 'a', column: 'pieces' }, right: { qualifier: 's', column: 'pieces' } },
+    ]);
+  });
+
+  it('keeps a cast that converts, and the casts of other columns', () => {
+    // char(3) to text trims the padding: a conversion.
+    expect(parseCondition("((country)::text = 'DEU'::text)", baseOf)).toEqual([
+      { kind: 'column', column: { column: 'country', castTo: 'text' }, operator: 'eq' },
+    ]);
+    expect(parseCondition("((pieces)::text = '3'::text)", baseOf)).toEqual([
+      { kind: 'column', column: { column: 'pieces', castTo: 'text' }, operator: 'eq' },
+    ]);
+    expect(parseCondition("((created_at)::date = '2024-01-01'::date)", baseOf)[0]).toMatchObject({
+      kind: 'expression',
+      expression: { sql: '(created_at)::date' },
+    });
+    // Without the column types, the cast is all there is.
+    expect(parseCondition('((pieces)::integer = 3)')[0]).toMatchObject({
+      kind: 'expression',
+      expression: { sql: '(pieces)::int4' },
+    });
+  });
+});
+
 describe('parseSortKey', () => {
   it('reads a column, its direction and expressions', () => {
     expect(parseSortKey('o.total_cents DESC')).toEqual({
