@@ -137,8 +137,39 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
       message: `must be ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`,
     };
   }
+  if (error.keyword === 'minLength') {
+    const limit = Number((error.params as { limit: number }).limit);
+    return {
+      pointer: error.instancePath,
+      message: limit === 1 ? 'must not be empty' : `must be at least ${limit} characters`,
+    };
+  }
+  if (error.keyword === 'pattern') {
+    // Ajv shows the regular expression; a reader wants the form it stands for.
+    const pattern = String((error.params as { pattern: string }).pattern);
+    const form = PATTERN_FORMS[pattern];
+    return { pointer: error.instancePath, message: form ? `must be ${form}` : `must match ${pattern}` };
+  }
   return { pointer: error.instancePath, message: error.message ?? 'is invalid' };
 }
+
+/** YAML errors that a line indented one step too far or too little produces. */
+const INDENTATION_ERRORS: ReadonlySet<string> = new Set([
+  'BLOCK_AS_IMPLICIT_KEY',
+  'MULTILINE_IMPLICIT_KEY',
+  'BAD_INDENT',
+]);
+
+/** What the schemas' patterns stand for, in words. */
+const PATTERN_FORMS: Readonly<Record<string, string>> = {
+  '^\\d{4}-\\d{2}-\\d{2}$': 'a date written YYYY-MM-DD (e.g. 2027-01-31)',
+  '^[0-9a-f]{1,32}$': 'a fingerprint: 1 to 32 lowercase hexadecimal digits, quoted (as querygate prints it)',
+  '^[0-9a-f]{64}$': 'a SHA-256 digest: 64 lowercase hexadecimal digits',
+  '^/': 'a path starting with / (e.g. /orders/{id})',
+  '^https?://': 'an http:// or https:// URL',
+  '^https?://[^/]+': 'an http:// or https:// URL with a host (e.g. http://localhost:3000)',
+  '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m)?\\s*$': 'a duration: a number with ms, s or m (e.g. 500ms, 10s, 2m)',
+};
 
 /** The known name `name` is most likely a typo of: at most two edits away, and fewer than half its length. */
 export function closest(name: string, known: readonly string[]): string | undefined {
@@ -260,9 +291,17 @@ export function validateYaml(
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    const pos = lineCounter.linePos(first.pos[0]);
-    throw new InputError(code, `${where}:${pos.line}:${pos.col}: invalid YAML: ${first.message.split('\n')[0]}`);
+    // Every error, once per place: one mistake (an indentation, an unclosed quote) often yields two.
+    const lines = [
+      ...new Set(
+        doc.errors.map((error) => {
+          const pos = lineCounter.linePos(error.pos[0]);
+          const hint = INDENTATION_ERRORS.has(error.code) ? ' (check the indentation of this line and the next)' : '';
+          return `${where}:${pos.line}:${pos.col}: invalid YAML: ${error.message.split('\n')[0]}${hint}`;
+        }),
+      ),
+    ].filter((line, i, all) => all.findIndex((l) => l.split(': invalid')[0] === line.split(': invalid')[0]) === i);
+    throw new InputError(code, lines[0]!, lines.slice(1));
   }
   const data: unknown = doc.toJS();
   const problems = validateWithSchema(data, schemaFile)

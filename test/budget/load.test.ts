@@ -235,10 +235,38 @@ describe('parseBudget', () => {
       /^budget\.yaml:5:22: statements\[0\]\.callsPerRequest: must be > 0/,
     ],
     ['invalid YAML', 'limits: [\n', /^budget\.yaml:\d+:\d+: invalid YAML/],
+    [
+      'an expiry that is not a date',
+      `accepted:\n  - rule: ${rule.id}\n    relation: t\n    reason: x\n    expires: next week\n`,
+      /^budget\.yaml:6:14: accepted\[0\]\.expires: must be a date written YYYY-MM-DD/,
+    ],
+    [
+      'an empty reason',
+      `accepted:\n  - rule: ${rule.id}\n    relation: t\n    reason: ""\n`,
+      /^budget\.yaml:5:13: accepted\[0\]\.reason: must not be empty$/,
+    ],
+    [
+      'a fingerprint that is not hexadecimal',
+      'statements:\n  - fingerprint: "xyz"\n    maxMeanMs: 1\n',
+      /^budget\.yaml:3:18: statements\[0\]\.fingerprint: must be a fingerprint: 1 to 32 lowercase hexadecimal digits/,
+    ],
   ])('rejects %s with file:line:col and the field', (_, text, message) => {
     const error = problem(`version: 1\n${text}`);
     expect(error.code).toBe('BUDGET_INVALID');
     expect(error.message).toMatch(message);
+  });
+
+  it('lists every YAML syntax error, with a hint where the indentation is the likely cause', () => {
+    const error = problem(
+      'version: 1\nlimits:\n  totalDbMs: 42000\n   errorRate: 0.01\nstatements:\n  - name: "account balance\n    maxMeanMs: 5\n',
+    );
+    expect(error.code).toBe('BUDGET_INVALID');
+    expect(error.message).toMatch(
+      /^budget\.yaml:3:\d+: invalid YAML: .*\(check the indentation of this line and the next\)$/,
+    );
+    expect(error.details).toEqual([
+      expect.stringMatching(/^budget\.yaml:\d+:\d+: invalid YAML: Missing closing "quote/),
+    ]);
   });
 
   it("checks rule options with the config file's rules, naming the line", () => {

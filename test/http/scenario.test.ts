@@ -162,7 +162,7 @@ describe('the http section of a scenario', () => {
   it('names the field of every mistake', () => {
     expect(failure('http:\n  baseUrl: http://x\n  routes:\n    - path: orders\n')).toMatchObject({
       code: 'SCENARIO_INVALID',
-      message: 'bad.yaml:4:13: http.routes[0].path: must match pattern "^/"',
+      message: 'bad.yaml:4:13: http.routes[0].path: must be a path starting with / (e.g. /orders/{id})',
     });
     expect(failure('http:\n  baseUrl: http://x\n  routes:\n    - path: /orders/{id}\n')).toMatchObject({
       message: 'bad.yaml: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
