@@ -1,7 +1,7 @@
 /**
  * `compareReports(base, head)`: did head make the database do more work than base? Statements are
  * matched by fingerprint only (never by queryid or OIDs, which differ between databases and server
- * versions). Work counters (plan cost, blocks, calls per request, plan shape) decide on their own;
+ * versions). Work counters (plan cost, shared and temp blocks, calls per request) decide on their own;
  * timings only count with enough rounds, a significant Welch test and a large effect.
  */
 import { clip } from '../text.js';
@@ -73,6 +73,7 @@ export function compareReports(
     const improvements: ComparisonReason[] = [];
     const planCost = b.plan && h.plan ? change(b.plan.totalCost, h.plan.totalCost) : null;
     const blocksPerCall = change(b.sharedBlksPerCall, h.sharedBlksPerCall);
+    const tempBlocks = change(tempBlocksPerCall(b), tempBlocksPerCall(h));
     const perRequest = judgeWork(b, h, thresholds, regressions, improvements);
 
     const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
@@ -163,6 +164,7 @@ export function compareReports(
       ...(unstable ? { unstablePlan: unstable } : {}),
       planCost,
       blocksPerCall,
+      tempBlocksPerCall: tempBlocks,
       rowsPerCall: change(b.rowsPerCall, h.rowsPerCall),
       meanMs: change(b.meanMs, h.meanMs),
       callsPerRequest,
@@ -287,7 +289,7 @@ function unstableNote(base: Report): string {
 
 /** Temp blocks written per call: what sorts and hashes beyond work_mem spilled to disk. */
 function tempBlocksPerCall(q: QueryReport): number {
-  return q.calls > 0 ? q.tempBlksWritten / q.calls : 0;
+  return q.calls > 0 ? round3(q.tempBlksWritten / q.calls) : 0;
 }
 
 /**
@@ -324,12 +326,24 @@ function change(base: number, head: number): MetricChange {
   return { base, head, delta: head - base, relative: base === 0 ? null : head / base - 1 };
 }
 
+/** The work measures judged against a relative threshold with an absolute floor. */
+type WorkKind =
+  | 'plan-cost'
+  | 'blocks-per-call'
+  | 'temp-blocks-per-call'
+  | 'plan-cost-per-request'
+  | 'blocks-per-request'
+  | 'temp-blocks-per-request';
+
+/** Said with a temp-block regression: neither plan cost nor shared blocks show a spill. */
+const SPILL_NOTE = 'a sort or hash spills to disk beyond work_mem';
+
 /**
  * Up by the relative threshold and the absolute floor: regression; down by as much: improvement.
  * `detail` follows the numbers in the message, with its evidence.
  */
 function judgeRelative(
-  kind: 'plan-cost' | 'blocks-per-call' | 'plan-cost-per-request' | 'blocks-per-request',
+  kind: WorkKind,
   name: string,
   m: MetricChange,
   t: RelativeThreshold,
@@ -340,12 +354,14 @@ function judgeRelative(
   const evidence = { base: m.base, head: m.head, ...detail?.evidence };
   const pct = (r: number) => `${r >= 0 ? '+' : ''}${(r * 100).toFixed(0)}%`;
   const tail = detail ? ` ${detail.text}` : '';
+  // What temp blocks are is not obvious from the number: say it where the change is a regression.
+  const why = kind === 'temp-blocks-per-call' || kind === 'temp-blocks-per-request' ? `; ${SPILL_NOTE}` : '';
   if (m.delta >= t.absolute && (m.base === 0 || m.head / m.base - 1 >= t.relative)) {
     regressions.push(
       reason(
         kind,
         `${kind}-up`,
-        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)})${tail}`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)}${why})${tail}`,
         evidence,
       ),
     );
@@ -385,7 +401,7 @@ function loopBatched(
 
 /**
  * Judges the work of `h` against `b` (the same statement, or the removed one it replaces): plan
- * cost and blocks per call; or, when one request runs it fewer times (an N+1 loop batched into one
+ * cost, shared blocks and temp blocks written per call; or, when one request runs it fewer times (an N+1 loop batched into one
  * `= ANY($1)` statement: libpg-query's fingerprint treats `= $1`, `= ANY($1)` and `IN (...)` alike,
  * so the rewrite keeps the fingerprint), per request, where one call of head does the work of
  * several of base. Returns the per-request figures when they were used.
@@ -413,6 +429,14 @@ function judgeWork(
       'shared blocks per call',
       change(b.sharedBlksPerCall, h.sharedBlksPerCall),
       t.blocksPerCall,
+      regressions,
+      improvements,
+    );
+    judgeRelative(
+      'temp-blocks-per-call',
+      'temp blocks written per call',
+      change(tempBlocksPerCall(b), tempBlocksPerCall(h)),
+      t.tempBlocksPerCall,
       regressions,
       improvements,
     );
@@ -451,11 +475,22 @@ function judgeWork(
     improvements,
     detail(b.sharedBlksPerCall, h.sharedBlksPerCall),
   );
+  const tempBlocks = perRequest(tempBlocksPerCall(b), tempBlocksPerCall(h));
+  judgeRelative(
+    'temp-blocks-per-request',
+    'temp blocks written per request',
+    tempBlocks,
+    t.tempBlocksPerCall,
+    regressions,
+    improvements,
+    detail(tempBlocksPerCall(b), tempBlocksPerCall(h)),
+  );
   return {
     route: batched.route,
     callsPerRequest: change(batched.base, batched.head),
     planCost,
     blocks,
+    tempBlocks,
     rows: perRequest(b.rowsPerCall, h.rowsPerCall),
   };
 }

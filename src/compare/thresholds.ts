@@ -10,6 +10,8 @@ export type { CompareThresholdOverrides };
 export const DEFAULT_COMPARE_THRESHOLDS: CompareThresholds = {
   planCost: { relative: 0.5, absolute: 100 },
   blocksPerCall: { relative: 0.5, absolute: 20 },
+  // A sort or hash spilling 160 kB more per call than before: what plan cost and shared blocks miss.
+  tempBlocksPerCall: { relative: 0.5, absolute: 20 },
   callsPerRequest: 1,
   scanDowngradeMinRows: 10_000,
   newFindingSeverity: 'error',
@@ -45,6 +47,7 @@ export function resolveCompareThresholds(
   return {
     planCost: { ...defaults.planCost, ...overrides.planCost },
     blocksPerCall: { ...defaults.blocksPerCall, ...overrides.blocksPerCall },
+    tempBlocksPerCall: { ...defaults.tempBlocksPerCall, ...overrides.tempBlocksPerCall },
     callsPerRequest: overrides.callsPerRequest ?? defaults.callsPerRequest,
     scanDowngradeMinRows: overrides.scanDowngradeMinRows ?? defaults.scanDowngradeMinRows,
     newFindingSeverity: overrides.newFindingSeverity ?? defaults.newFindingSeverity,

@@ -24,6 +24,11 @@ export interface CompareThresholds {
   readonly planCost: RelativeThreshold;
   /** Shared blocks (hit + read) per call; a block is 8 kB. */
   readonly blocksPerCall: RelativeThreshold;
+  /**
+   * Temp blocks written per call: what sorts and hashes beyond work_mem spill to disk. A sort that
+   * starts spilling changes neither the plan cost much nor the shared blocks.
+   */
+  readonly tempBlocksPerCall: RelativeThreshold;
   /** Increase of calls per request on any route (the N+1 signal). */
   readonly callsPerRequest: number;
   /** A relation read by an index in base and sequentially in head, when it has at least this many rows. */
@@ -33,7 +38,8 @@ export interface CompareThresholds {
   /**
    * A statement new in head is a regression when it takes at least `share` of head's database time
    * at a mean of at least `minMeanMs` (a new feature's costly query). One that replaces a removed
-   * statement on the same relations is judged against it instead, on plan cost and blocks per call.
+   * statement on the same relations is judged against it instead, on plan cost, shared and temp blocks
+   * per call.
    */
   readonly newStatement: { readonly share: number; readonly minMeanMs: number };
   readonly timing: TimingThresholds;
@@ -88,11 +94,10 @@ export interface TimingThresholds {
 }
 
 /** Overrides as written in the `compare:` section of a budget file: every field optional. */
-
-/** Overrides as written in the `compare:` section of a budget file: every field optional. */
 export interface CompareThresholdOverrides {
   readonly planCost?: Partial<RelativeThreshold>;
   readonly blocksPerCall?: Partial<RelativeThreshold>;
+  readonly tempBlocksPerCall?: Partial<RelativeThreshold>;
   readonly callsPerRequest?: number;
   readonly scanDowngradeMinRows?: number;
   readonly newFindingSeverity?: CompareThresholds['newFindingSeverity'];
@@ -221,12 +226,15 @@ export interface PlanDiff {
 export type RegressionKind =
   | 'plan-cost'
   | 'blocks-per-call'
+  /** Temp blocks written per call: a sort or hash that spills to disk beyond work_mem. */
+  | 'temp-blocks-per-call'
   /**
-   * Plan cost and shared blocks times calls per request: how a statement is judged when one request
-   * runs it fewer times than before (an N+1 loop batched into one statement).
+   * Plan cost, shared and temp blocks times calls per request: how a statement is judged when one
+   * request runs it fewer times than before (an N+1 loop batched into one statement).
    */
   | 'plan-cost-per-request'
   | 'blocks-per-request'
+  | 'temp-blocks-per-request'
   | 'calls-per-request'
   | 'scan-downgrade'
   | 'new-finding'
@@ -271,6 +279,8 @@ export interface PerRequestComparison {
   readonly planCost: MetricChange | null;
   /** Shared blocks per call times calls per request. */
   readonly blocks: MetricChange;
+  /** Temp blocks written per call times calls per request. */
+  readonly tempBlocks: MetricChange;
   /** Rows per call times calls per request (shown, not judged). */
   readonly rows: MetricChange;
 }
@@ -294,12 +304,14 @@ export interface MatchedStatement {
   readonly unstablePlan?: { readonly note: string; readonly uncounted: readonly ComparisonReason[] };
   readonly planCost: MetricChange | null;
   readonly blocksPerCall: MetricChange;
+  /** Temp blocks written per call: sorts and hashes that spilled to disk beyond work_mem. */
+  readonly tempBlocksPerCall: MetricChange;
   readonly rowsPerCall: MetricChange;
   readonly meanMs: MetricChange;
   readonly callsPerRequest: readonly RouteChange[];
   /**
-   * Present when one request runs the statement fewer times in head (a loop batched): plan cost and
-   * blocks were judged per request, not per call.
+   * Present when one request runs the statement fewer times in head (a loop batched): plan cost,
+   * shared and temp blocks were judged per request, not per call.
    */
   readonly perRequest?: PerRequestComparison;
   readonly timing: TimingComparison;

@@ -2,6 +2,7 @@
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type { Comparison, MatchedStatement, RouteComparison, UnmatchedStatement } from '../model/comparison.js';
 import {
+  anySpilled,
   comparisonHeadline,
   describePerRequest,
   describeRoute,
@@ -152,15 +153,18 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   return `${out.join('\n').trimEnd()}\n`;
 }
 
+/** The statements table; a temp blocks column when a statement spilled to disk in either report. */
 function statementTable(statements: readonly MatchedStatement[]): string[] {
+  const temp = anySpilled(statements);
   const rows = [
-    '| verdict | statement | plan cost | blocks/call | rows/call | mean time | calls/request |',
-    '|---|---|---|---|---|---|---|',
+    `| verdict | statement | plan cost | blocks/call |${temp ? ' temp blocks/call |' : ''} rows/call | mean time | calls/request |`,
+    `|---|---|---|---|${temp ? '---|' : ''}---|---|---|`,
   ];
   for (const s of statements) {
     rows.push(
       `| ${s.verdict === 'regression' ? '**regression**' : verdictLabel(s)} | ${cellCode(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
-        `${cell(formatChange(s.blocksPerCall))} | ${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
+        `${cell(formatChange(s.blocksPerCall))} |${temp ? ` ${cell(formatChange(s.tempBlocksPerCall))} |` : ''} ` +
+        `${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
     );
   }
   return rows;

@@ -75,6 +75,11 @@ export function formatRoutes(routes: readonly RouteChange[]): string {
     .join('; ');
 }
 
+/** Whether any of these statements wrote temp blocks (spilled to disk) in either report. */
+export function anySpilled(statements: readonly MatchedStatement[]): boolean {
+  return statements.some((s) => s.tempBlocksPerCall.base > 0 || s.tempBlocksPerCall.head > 0);
+}
+
 /** A statement's verdict as the tables show it. */
 export function verdictLabel(s: MatchedStatement): string {
   return s.verdict === 'unstable-plan' ? 'unstable' : s.verdict;
@@ -93,6 +98,7 @@ export function describePerRequest(p: PerRequestComparison): string {
     [
       ...(p.planCost ? [`plan cost ${pair(p.planCost)}`] : []),
       `shared blocks ${pair(p.blocks)}`,
+      ...(p.tempBlocks.base > 0 || p.tempBlocks.head > 0 ? [`temp blocks ${pair(p.tempBlocks)}`] : []),
       `rows ${pair(p.rows)}`,
     ].join(', ')
   );
@@ -218,13 +224,24 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     ? c.statements
     : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
   if (shown.length > 0) {
-    // The calls/request column only for HTTP workloads, where statements have routes. A narrow
-    // terminal leaves out the least needed columns first (the JSON and Markdown have them all).
+    // The calls/request column only for HTTP workloads, where statements have routes, and temp
+    // blocks only when a statement spilled. A narrow terminal leaves out the least needed columns
+    // first (the JSON and Markdown have them all).
     const routes = shown.some((s) => s.callsPerRequest.length > 0);
     const all: Column<MatchedStatement>[] = [
       { head: 'verdict', width: 13, dropOrder: 0, cell: (s) => verdictLabel(s) },
       { head: 'plan cost', width: 20, dropOrder: 0, cell: (s) => formatChange(s.planCost) },
       { head: 'blocks/call', width: 20, dropOrder: 3, cell: (s) => formatChange(s.blocksPerCall) },
+      ...(anySpilled(shown)
+        ? [
+            {
+              head: 'temp blocks/call',
+              width: 20,
+              dropOrder: 5,
+              cell: (s: MatchedStatement) => formatChange(s.tempBlocksPerCall),
+            },
+          ]
+        : []),
       { head: 'rows/call', width: 12, dropOrder: 1, cell: (s) => formatChange(s.rowsPerCall) },
       { head: 'mean time', width: 24, dropOrder: 2, cell: (s) => formatTiming(s) },
       ...(routes

@@ -9,6 +9,7 @@ import {
   MAX_BUDGET_PROBLEMS,
   parseBudget,
 } from '../../src/budget/load.js';
+import { resolveCompareThresholds } from '../../src/compare/thresholds.js';
 import { InputError } from '../../src/errors.js';
 import { RULES } from '../../src/rules/index.js';
 
@@ -113,6 +114,15 @@ describe('parseBudget', () => {
     expect(parseBudget('version: 1\ncompare:\n  callsPerRequest: 2\n', 'b.yaml').compare).toEqual({
       callsPerRequest: 2,
     });
+  });
+
+  it('reads the compare threshold of temp blocks per call, and resolves it over the defaults', () => {
+    const budget = parseBudget('version: 1\ncompare:\n  tempBlocksPerCall: { absolute: 50 }\n', 'b.yaml');
+    expect(budget.compare).toEqual({ tempBlocksPerCall: { absolute: 50 } });
+    expect(resolveCompareThresholds(budget.compare).tempBlocksPerCall).toEqual({ relative: 0.5, absolute: 50 });
+    expect(problem('version: 1\ncompare:\n  tempBlocksPerCall: { absolute: -1 }\n').message).toMatch(
+      /compare\.tempBlocksPerCall\.absolute: must be >= 0/,
+    );
   });
 
   it('refuses limits that are not finite numbers (YAML reads 1e999 and .inf as Infinity)', () => {

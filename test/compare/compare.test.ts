@@ -512,6 +512,7 @@ describe('compareReports: an N+1 loop batched into one statement', () => {
         relative: expect.closeTo(30 / 165.8 - 1, 6),
       },
       blocks: { base: 60, head: 41, delta: -19, relative: expect.closeTo(41 / 60 - 1, 6) },
+      tempBlocks: { base: 0, head: 0, delta: 0, relative: null },
       rows: { base: 20, head: 20, delta: 0, relative: 0 },
     });
     // Per call it would have been a regression: the figures stay in the table, with how they were judged.
@@ -561,6 +562,28 @@ describe('compareReports: an N+1 loop batched into one statement', () => {
     expect(renderComparisonTable(c, { width: 160 })).toContain(
       'blocks-per-request: shared blocks per request 60 -> 500',
     );
+  });
+
+  it('judges temp blocks written per request too: a batched sort that spills is judged against the loop', () => {
+    // The loop's lookups wrote no temp blocks; one call of the batched form sorts the 20 rows on disk.
+    const spills = (perCall: number, base = httpBase) =>
+      mapQueries(base, (q) => (q.fingerprint === lookup.fingerprint ? { tempBlksWritten: perCall * q.calls } : {}));
+    const c = compareReports(httpBase, spills(60, batched(41, 30)));
+    const s = c.statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(s.regressions.map((r) => r.messageId)).toEqual(['temp-blocks-per-request-up']);
+    expect(s.regressions[0]!.message).toBe(
+      'temp blocks written per request 0 -> 60 (new; a sort or hash spills to disk beyond work_mem) ' +
+        'on recent orders (20 -> 1 calls per request, 0 -> 60 per call)',
+    );
+    expect(s.perRequest?.tempBlocks).toMatchObject({ base: 0, head: 60 });
+    expect(renderComparisonTable(c, { width: 160 })).toContain('shared blocks 60 → 41, temp blocks 0 → 60, rows 20');
+    // 20 lookups of 3 temp blocks each wrote 60 per request; one batched call writing 40 is fewer per
+    // request, though more per call.
+    const fewer = compareReports(spills(3), spills(40, batched(41, 30)));
+    const t = fewer.statements.find((x) => x.fingerprint === lookup.fingerprint)!;
+    expect(t.tempBlocksPerCall).toMatchObject({ base: 3, head: 40 });
+    expect(t.regressions).toEqual([]);
+    expect(t.verdict).toBe('improvement');
   });
 
   it('judges a rewritten batched statement (a new fingerprint) per request against the loop it replaces', () => {
