@@ -23,7 +23,9 @@ import {
   type UnmatchedStatement,
 } from '../model/comparison.js';
 import type { QueryReport, Report, WorkloadInfo } from '../model/report.js';
-import { diffPlans } from './plan-diff.js';
+import { nodeLabel, walkPlan } from '../analyze/plan.js';
+import type { PlanNode } from '../model/plan.js';
+import { diffPlans, spillOf } from './plan-diff.js';
 import { compareRoutes } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
@@ -48,7 +50,8 @@ export function compareReports(
     .filter((q) => baseBy.has(q.fingerprint))
     .map((h) => ({ b: baseBy.get(h.fingerprint)!, h }));
 
-  const planDiffs = pairs.map(({ b, h }) =>
+  // b is base's statement, or the removed statement a new one replaces.
+  const diff = (b: QueryReport, h: QueryReport): PlanDiff | null =>
     b.plan && h.plan
       ? diffPlans(b.plan, h.plan, {
           baseRelations: base.relations,
@@ -57,8 +60,8 @@ export function compareReports(
           baseServerVersionNum: base.target.serverVersionNum,
           headServerVersionNum: head.target.serverVersionNum,
         })
-      : null,
-  );
+      : null;
+  const planDiffs = pairs.map(({ b, h }) => diff(b, h));
   const { timings, speed } = compareTimings(
     pairs.map((p, i) => ({ ...p, sameWork: didSameWork(p.b, p.h, planDiffs[i] ?? null) })),
     thresholds,
@@ -77,46 +80,10 @@ export function compareReports(
     const perRequest = judgeWork(b, h, thresholds, regressions, improvements);
 
     const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
-    for (const r of callsPerRequest) {
-      const delta = (r.head ?? 0) - (r.base ?? 0);
-      if (r.base === undefined && !baseRoutes.has(r.route)) continue;
-      if (r.head === undefined && !headRoutes.has(r.route)) continue;
-      const evidence = { route: r.route, base: r.base ?? 0, head: r.head ?? 0 };
-      if (delta >= thresholds.callsPerRequest) {
-        regressions.push(
-          reason(
-            'calls-per-request',
-            'calls-per-request-up',
-            `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`,
-            evidence,
-          ),
-        );
-      } else if (-delta >= thresholds.callsPerRequest) {
-        improvements.push(
-          reason(
-            'calls-per-request',
-            'calls-per-request-down',
-            `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`,
-            evidence,
-          ),
-        );
-      }
-    }
+    judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, thresholds, regressions, improvements);
 
     const planDiff = planDiffs[i] ?? null;
-    for (const c of planDiff?.changes ?? []) {
-      const large = c.relationRows === undefined || c.relationRows >= thresholds.scanDowngradeMinRows;
-      const evidence = {
-        relation: c.relation ?? '',
-        rows: c.relationRows ?? -1,
-        base: c.base ?? '',
-        head: c.head ?? '',
-      };
-      if (c.kind === 'scan-downgrade' && large)
-        regressions.push(reason('scan-downgrade', 'scan-downgrade', c.message, evidence));
-      if (c.kind === 'scan-upgrade' && large)
-        improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
-    }
+    judgePlanShape(planDiff, thresholds, regressions, improvements);
 
     const { newFindings, resolvedFindings, findingNotes } = diffFindings(b, h);
     for (const f of newFindings) {
@@ -133,13 +100,8 @@ export function compareReports(
     if (timing.counted && timing.verdict === 'faster')
       improvements.push(reason('timing', 'timing-faster', timing.note, timingEvidence));
 
-    // A plan is judged by what it costs. A scan downgrade names the cause of a regression measured
-    // in plan cost, blocks, calls, findings or time; on its own (the planner took a sequential scan
-    // that reads no more) it is a plan change to look at, not a regression. Likewise upgrades.
-    const counted = {
-      regressions: regressions.every((r) => r.kind === 'scan-downgrade') ? [] : regressions,
-      improvements: improvements.every((r) => r.kind === 'scan-downgrade') ? [] : improvements,
-    };
+    // A plan is judged by what it costs (`measured`).
+    const counted = { regressions: measured(regressions), improvements: measured(improvements) };
     const unstable =
       planDiff?.changed && samePlannerInputs(base, head, b, h)
         ? {
@@ -185,12 +147,23 @@ export function compareReports(
   );
 
   const removedQueries = base.queries.filter((q) => !headBy.has(q.fingerprint));
-  const added = head.queries
-    .filter((q) => !baseBy.has(q.fingerprint))
-    .map((q) => unmatched(q, thresholds, true, baseRoutes, removedQueries, fewerStatements(base, head)));
-  const removed = base.queries
-    .filter((q) => !headBy.has(q.fingerprint))
-    .map((q) => unmatched(q, thresholds, false, baseRoutes));
+  const newQueries = head.queries.filter((q) => !baseBy.has(q.fingerprint));
+  const replaced = pairReplacements(newQueries, removedQueries);
+  const leaner = fewerStatements(base, head);
+  const added = newQueries
+    .map((q) => {
+      const old = replaced.get(q.fingerprint);
+      return old
+        ? rewrittenStatement(q, old, diff(old, q), thresholds, baseRoutes, headRoutes)
+        : newStatement(q, thresholds, baseRoutes, leaner);
+    })
+    // Regressions first, as among the matched statements (a stable sort keeps head's order).
+    .sort((x, y) => Number(y.regressions.length > 0) - Number(x.regressions.length > 0));
+  const replacedBy = new Map([...replaced].map(([fingerprint, old]) => [old.fingerprint, fingerprint]));
+  const removed = removedQueries.map((q): UnmatchedStatement => {
+    const by = replacedBy.get(q.fingerprint);
+    return { ...unmatched(q), ...(by ? { replacedBy: by } : {}) };
+  });
   const regressions =
     statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
   const changedPlans = new Set(statements.filter((s) => s.planDiff?.changed).map((s) => s.fingerprint));
@@ -495,6 +468,63 @@ function judgeWork(
   };
 }
 
+/**
+ * Calls per request on each route against the threshold: up is a regression (the N+1 signal), down
+ * an improvement. A route only one report had is not judged.
+ */
+function judgeCallsPerRequest(
+  routes: readonly RouteChange[],
+  baseRoutes: ReadonlySet<string>,
+  headRoutes: ReadonlySet<string>,
+  t: CompareThresholds,
+  regressions: ComparisonReason[],
+  improvements: ComparisonReason[],
+): void {
+  for (const r of routes) {
+    const delta = (r.head ?? 0) - (r.base ?? 0);
+    if (r.base === undefined && !baseRoutes.has(r.route)) continue;
+    if (r.head === undefined && !headRoutes.has(r.route)) continue;
+    const evidence = { route: r.route, base: r.base ?? 0, head: r.head ?? 0 };
+    const message = `${fmt(r.base ?? 0)} -> ${fmt(r.head ?? 0)} calls per request on ${r.route}`;
+    if (delta >= t.callsPerRequest)
+      regressions.push(reason('calls-per-request', 'calls-per-request-up', message, evidence));
+    else if (-delta >= t.callsPerRequest)
+      improvements.push(reason('calls-per-request', 'calls-per-request-down', message, evidence));
+  }
+}
+
+/** Scan downgrades (and upgrades) of large relations that the plan diff names. */
+function judgePlanShape(
+  planDiff: PlanDiff | null,
+  t: CompareThresholds,
+  regressions: ComparisonReason[],
+  improvements: ComparisonReason[],
+): void {
+  for (const c of planDiff?.changes ?? []) {
+    const large = c.relationRows === undefined || c.relationRows >= t.scanDowngradeMinRows;
+    const evidence = {
+      relation: c.relation ?? '',
+      rows: c.relationRows ?? -1,
+      base: c.base ?? '',
+      head: c.head ?? '',
+    };
+    if (c.kind === 'scan-downgrade' && large)
+      regressions.push(reason('scan-downgrade', 'scan-downgrade', c.message, evidence));
+    if (c.kind === 'scan-upgrade' && large)
+      improvements.push(reason('scan-downgrade', 'scan-upgrade', c.message, evidence));
+  }
+}
+
+/**
+ * The reasons that count. A plan is judged by what it costs: a scan downgrade names the cause of a
+ * regression measured in plan cost, blocks, calls, findings or time; on its own (the planner took a
+ * sequential scan that reads no more) it is a plan change to look at, not a regression. Likewise
+ * upgrades.
+ */
+function measured(reasons: readonly ComparisonReason[]): ComparisonReason[] {
+  return reasons.every((r) => r.kind === 'scan-downgrade') ? [] : [...reasons];
+}
+
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
@@ -505,7 +535,12 @@ function fmt(n: number): string {
 }
 
 /** Calls per request per route, over the routes of either side. */
-function routeChanges(b: QueryReport, h: QueryReport, baseRoutes: Set<string>, headRoutes: Set<string>): RouteChange[] {
+function routeChanges(
+  b: QueryReport,
+  h: QueryReport,
+  baseRoutes: ReadonlySet<string>,
+  headRoutes: ReadonlySet<string>,
+): RouteChange[] {
   const names = new Set([...(b.routes ?? []).map((r) => r.route), ...(h.routes ?? []).map((r) => r.route)]);
   return [...names].sort().map((route) => {
     const inBase = b.routes?.find((r) => r.route === route)?.callsPerRequest ?? (baseRoutes.has(route) ? 0 : undefined);
@@ -604,82 +639,152 @@ function fewerStatements(base: Report, head: Report): Set<string> {
 }
 
 /**
- * The removed statement a new one most likely replaces: the costliest that read exactly the same
- * relations (a query whose text changed is a new statement, and the old one removed).
+ * The removed statement each new one replaces (a query whose text changed is a new statement, and
+ * the old one removed): one that read exactly the same relations, and of those the one with the same
+ * source (the scenario statement's name, or the SQL file and line), else the costliest. A removed
+ * statement is replaced by one new statement at most. New statement fingerprint -> removed statement.
  */
-function replacedBy(q: QueryReport, removed: readonly QueryReport[]): QueryReport | undefined {
+function pairReplacements(added: readonly QueryReport[], removed: readonly QueryReport[]): Map<string, QueryReport> {
   const key = (r: QueryReport) => [...r.relations].sort().join(',');
-  const mine = key(q);
-  if (mine === '') return undefined;
-  return removed.filter((r) => key(r) === mine).sort((a, b) => b.totalMs - a.totalMs)[0];
+  const out = new Map<string, QueryReport>();
+  const taken = new Set<string>();
+  const pair = (q: QueryReport, candidates: readonly QueryReport[]) => {
+    const old = candidates.find((r) => !taken.has(r.fingerprint) && key(r) === key(q));
+    if (!old) return;
+    out.set(q.fingerprint, old);
+    taken.add(old.fingerprint);
+  };
+  const costliest = [...removed].sort((a, b) => b.totalMs - a.totalMs);
+  const withRelations = added.filter((q) => key(q) !== '');
+  for (const q of withRelations)
+    if (q.source)
+      pair(
+        q,
+        costliest.filter((r) => r.source === q.source),
+      );
+  for (const q of withRelations) if (!out.has(q.fingerprint)) pair(q, costliest);
+  return out;
 }
 
 /**
- * A new statement judged on its cost: against the removed statement it replaces on plan cost and
- * blocks per call (per request when one request runs it fewer times than the removed one: a loop
- * batched), or, replacing none, on its share of head's database time (a new feature's query).
+ * A new statement that replaces a removed one, judged against it as a statement of both reports is
+ * judged on its work: plan cost, shared and temp blocks per call (per request when one request runs
+ * it fewer times: a loop batched), calls per request, the plan shape, and the findings the removed
+ * statement did not have (an error it already had is no regression of the rewrite). Not on timing:
+ * two different statements' times say nothing about the branch.
  */
-function newStatementCost(q: QueryReport, t: CompareThresholds, removed: readonly QueryReport[]): ComparisonReason[] {
-  const replaced = replacedBy(q, removed);
-  if (replaced) {
-    const worse: ComparisonReason[] = [];
-    judgeWork(replaced, q, t, worse, []);
-    const text = replaced.query.replace(/\s+/g, ' ');
-    const was = replaced.source ?? clip(text, 60);
-    return worse.map((r) => ({
-      ...r,
-      message: `${r.message} against the removed statement it replaces on the same relations (${was})`,
-      evidence: { ...r.evidence, replaces: replaced.fingerprint },
-    }));
-  }
-  const { share, minMeanMs } = t.newStatement;
-  if (share >= 1 || q.dbTimeShare < share || q.meanMs < minMeanMs) return [];
-  return [
-    reason(
-      'new-statement',
-      'new-statement-costly',
-      `a new statement that takes ${(q.dbTimeShare * 100).toFixed(0)}% of head's database time (mean ${fmt(q.meanMs)} ms)`,
-      { share: q.dbTimeShare, meanMs: q.meanMs },
-    ),
-  ];
+function rewrittenStatement(
+  q: QueryReport,
+  old: QueryReport,
+  planDiff: PlanDiff | null,
+  t: CompareThresholds,
+  baseRoutes: ReadonlySet<string>,
+  headRoutes: ReadonlySet<string>,
+): UnmatchedStatement {
+  const was = old.source ?? clip(old.query.replace(/\s+/g, ' '), 60);
+  const against = (r: ComparisonReason): ComparisonReason => ({
+    ...r,
+    message: `${r.message} against the removed statement it replaces on the same relations (${was})`,
+    evidence: { ...r.evidence, replaces: old.fingerprint },
+  });
+  const work: ComparisonReason[] = [];
+  const perRequest = judgeWork(old, q, t, work, []);
+  const callsPerRequest = routeChanges(old, q, baseRoutes, headRoutes);
+  judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, t, work, []);
+  const shape: ComparisonReason[] = [];
+  judgePlanShape(planDiff, t, shape, []);
+  const { newFindings, findingNotes } = diffFindings(old, q);
+  const findings = newFindings.filter((f) => counts(f, t)).map((f) => findingReason(f, 'new-finding'));
+  const regressions = measured([
+    ...work.map(against),
+    ...shape.map((r) => ({ ...r, evidence: { ...r.evidence, replaces: old.fingerprint } })),
+    ...findings.map((r) => ({ ...r, evidence: { ...r.evidence, replaces: old.fingerprint } })),
+  ]);
+  return {
+    ...unmatched(q),
+    regressions,
+    replaces: {
+      fingerprint: old.fingerprint,
+      query: old.query,
+      ...(old.source ? { source: old.source } : {}),
+      planCost: old.plan && q.plan ? change(old.plan.totalCost, q.plan.totalCost) : null,
+      blocksPerCall: change(old.sharedBlksPerCall, q.sharedBlksPerCall),
+      tempBlocksPerCall: change(tempBlocksPerCall(old), tempBlocksPerCall(q)),
+      rowsPerCall: change(old.rowsPerCall, q.rowsPerCall),
+      meanMs: change(old.meanMs, q.meanMs),
+      callsPerRequest,
+      ...(perRequest ? { perRequest } : {}),
+      newFindings,
+      ...(findingNotes.length > 0 ? { findingNotes } : {}),
+    },
+    ...(planDiff ? { planDiff } : {}),
+  };
 }
 
 /**
- * A statement in one report only. A new one is a regression when it has an error finding, when a
- * route that base also had runs it `callsPerRequest` times or more per request (on that route it
- * went from 0 calls to that many: a new query behind an existing endpoint), or when it is costly
- * (`newStatementCost`).
+ * A new statement that replaces none. It is a regression when it has an error finding, when a route
+ * that base also had runs it `callsPerRequest` times or more per request (on that route it went from
+ * 0 calls to that many: a new query behind an existing endpoint; unless the route runs fewer
+ * statements per request, as when an N+1 loop is rewritten as one query), or when it takes a large
+ * share of head's database time (a new feature's costly query).
  */
-function unmatched(
+function newStatement(
   q: QueryReport,
   t: CompareThresholds,
-  isNew: boolean,
   baseRoutes: ReadonlySet<string>,
-  removed: readonly QueryReport[] = [],
-  leaner: ReadonlySet<string> = new Set(),
+  leaner: ReadonlySet<string>,
 ): UnmatchedStatement {
-  const onRoutes = isNew
-    ? (q.routes ?? [])
-        .filter((r) => baseRoutes.has(r.route) && !leaner.has(r.route) && r.callsPerRequest >= t.callsPerRequest)
-        .sort((a, b) => a.route.localeCompare(b.route))
-        .map((r) =>
+  const onRoutes = (q.routes ?? [])
+    .filter((r) => baseRoutes.has(r.route) && !leaner.has(r.route) && r.callsPerRequest >= t.callsPerRequest)
+    .sort((a, b) => a.route.localeCompare(b.route))
+    .map((r) =>
+      reason(
+        'calls-per-request',
+        'calls-per-request-up',
+        `0 -> ${fmt(r.callsPerRequest)} calls per request on ${r.route} (a statement new on this route)`,
+        { route: r.route, base: 0, head: r.callsPerRequest },
+      ),
+    );
+  const { share, minMeanMs } = t.newStatement;
+  const costly =
+    share < 1 && q.dbTimeShare >= share && q.meanMs >= minMeanMs
+      ? [
           reason(
-            'calls-per-request',
-            'calls-per-request-up',
-            `0 -> ${fmt(r.callsPerRequest)} calls per request on ${r.route} (a statement new on this route)`,
-            { route: r.route, base: 0, head: r.callsPerRequest },
+            'new-statement',
+            'new-statement-costly',
+            `a new statement that takes ${(q.dbTimeShare * 100).toFixed(0)}% of head's database time (mean ${fmt(q.meanMs)} ms)`,
+            { share: q.dbTimeShare, meanMs: q.meanMs },
           ),
-        )
-    : [];
-  const regressions = isNew
-    ? [
-        ...newStatementCost(q, t, removed),
-        ...onRoutes,
-        ...findingsOnlyIn(q.findings, [])
-          .filter((f) => counts(f, t))
-          .map((f) => findingReason(f, 'new-finding')),
-      ]
-    : [];
+        ]
+      : [];
+  return {
+    ...unmatched(q),
+    regressions: [
+      ...costly,
+      ...onRoutes,
+      ...findingsOnlyIn(q.findings, [])
+        .filter((f) => counts(f, t))
+        .map((f) => findingReason(f, 'new-finding')),
+    ],
+    ...(q.plan ? { planDiff: wholePlan(q.plan.root) } : {}),
+  };
+}
+
+/** A new statement's plan as a diff against nothing: every node added. */
+function wholePlan(root: PlanNode): PlanDiff {
+  return {
+    changed: true,
+    lines: walkPlan(root).map((v) => {
+      const spill = spillOf(v.node);
+      return { op: 'added' as const, depth: v.depth, head: nodeLabel(v.node), ...(spill ? { note: spill } : {}) };
+    }),
+    changes: [],
+    notes: [],
+  };
+}
+
+/** A statement in one report only, as measured there. */
+function unmatched(q: QueryReport): UnmatchedStatement {
   return {
     fingerprint: q.fingerprint,
     query: q.query,
@@ -688,8 +793,10 @@ function unmatched(
     meanMs: q.meanMs,
     planCost: q.plan?.totalCost ?? null,
     blocksPerCall: q.sharedBlksPerCall,
+    tempBlocksPerCall: tempBlocksPerCall(q),
+    rowsPerCall: q.rowsPerCall,
     findings: q.findings,
-    regressions,
+    regressions: [],
   };
 }
 

@@ -38,8 +38,8 @@ export interface CompareThresholds {
   /**
    * A statement new in head is a regression when it takes at least `share` of head's database time
    * at a mean of at least `minMeanMs` (a new feature's costly query). One that replaces a removed
-   * statement on the same relations is judged against it instead, on plan cost, shared and temp blocks
-   * per call.
+   * statement on the same relations is judged against it instead, as a matched statement is on its
+   * work (plan cost, shared and temp blocks, calls per request, plan shape, new findings).
    */
   readonly newStatement: { readonly share: number; readonly minMeanMs: number };
   readonly timing: TimingThresholds;
@@ -329,6 +329,31 @@ export interface MatchedStatement {
   readonly findingNotes?: readonly string[];
 }
 
+/**
+ * The removed statement a new one replaces (one that read exactly the same relations: a statement
+ * whose text changed), and the new statement measured against it: in each metric, `base` is the
+ * removed statement's, `head` the new one's.
+ */
+export interface Replacement {
+  readonly fingerprint: string;
+  readonly query: string;
+  readonly source?: string;
+  readonly planCost: MetricChange | null;
+  readonly blocksPerCall: MetricChange;
+  readonly tempBlocksPerCall: MetricChange;
+  /** Shown, not judged. */
+  readonly rowsPerCall: MetricChange;
+  /** Shown, not judged: the times of two different statements say nothing about the branch. */
+  readonly meanMs: MetricChange;
+  readonly callsPerRequest: readonly RouteChange[];
+  /** Present when one request runs the new statement fewer times than the removed one (a loop batched). */
+  readonly perRequest?: PerRequestComparison;
+  /** Findings of the new statement whose rule + relation the removed one did not have. */
+  readonly newFindings: readonly Finding[];
+  /** Findings on one side only that are not compared, and why (as `MatchedStatement.findingNotes`). */
+  readonly findingNotes?: readonly string[];
+}
+
 /** A statement in only one of the reports. */
 export interface UnmatchedStatement {
   readonly fingerprint: string;
@@ -338,12 +363,26 @@ export interface UnmatchedStatement {
   readonly meanMs: number;
   readonly planCost: number | null;
   readonly blocksPerCall: number;
+  /** Temp blocks written per call. */
+  readonly tempBlocksPerCall: number;
+  readonly rowsPerCall: number;
   readonly findings: readonly Finding[];
   /**
-   * New statements only: reasons they count as a regression (run `callsPerRequest` times or more
-   * per request on a route base had, counted from 0; an error finding).
+   * New statements only: reasons they count as a regression. Against the removed statement it
+   * replaces (`replaces`), as a matched statement is judged; replacing none: run `callsPerRequest`
+   * times or more per request on a route base had (counted from 0), an error finding, or a large
+   * share of head's database time.
    */
   readonly regressions: readonly ComparisonReason[];
+  /** New statements only: the removed statement it replaces, and the new one against it. */
+  readonly replaces?: Replacement;
+  /**
+   * New statements only: the plan diff against the removed statement it replaces (`replaces`), or,
+   * replacing none, its own plan (every line added). Absent without a plan.
+   */
+  readonly planDiff?: PlanDiff;
+  /** Removed statements only: the fingerprint of the new statement that replaces it. */
+  readonly replacedBy?: string;
 }
 
 /** Timing verdict of a route: one phase per report, judged against thresholds without a test. */
@@ -426,6 +465,7 @@ export interface Comparison {
   };
   /** Matched statements: regressions first, then improvements, then the rest, each by head time. */
   readonly statements: readonly MatchedStatement[];
+  /** New statements: those that regressed first, then in head's order. */
   readonly added: readonly UnmatchedStatement[];
   readonly removed: readonly UnmatchedStatement[];
   /** HTTP routes in both reports: regressions first, then improvements, then the rest, in head's order. */

@@ -1,6 +1,7 @@
 /** A comparison as Markdown, ready to post as a pull-request comment (GitHub and GitLab flavoured). */
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type { Comparison, MatchedStatement, RouteComparison, UnmatchedStatement } from '../model/comparison.js';
+import type { Finding } from '../model/finding.js';
 import {
   anySpilled,
   comparisonHeadline,
@@ -10,17 +11,18 @@ import {
   describeSpeed,
   formatChange,
   formatNumber,
-  formatRoutes,
   formatShare,
-  formatTiming,
+  findingsToFix,
   isUncountedTiming,
   regressionCount,
+  rowCells,
   routesExplanation,
   routeTimingLabel,
   splitTimingNotes,
-  verdictLabel,
+  statementRows,
+  type StatementRow,
 } from './comparison-table.js';
-import { formatCount, formatMs, oneLine, routeRequest } from './format.js';
+import { fixOptions, formatCount, formatMs, oneLine, routeRequest } from './format.js';
 import { cellCode, code } from './markdown.js';
 
 export interface ComparisonMarkdownOptions {
@@ -46,10 +48,8 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   if (speed) out.push(`- ${cell(speed)}`);
   out.push('');
 
-  const changed = c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
-  if (changed.length > 0) {
-    out.push(...statementTable(changed), '');
-  }
+  const rows = statementRows(c);
+  if (rows.length > 0) out.push(...statementTable(rows), '');
 
   if (c.routes.length > 0 || c.addedRoutes.length > 0 || c.removedRoutes.length > 0) {
     const explanation = routesExplanation(c);
@@ -63,8 +63,8 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
   if (regressed.length > 0 || routesRegressed.length > 0 || c.added.some((a) => a.regressions.length > 0)) {
     out.push(`${h}# Regressions`, '');
+    for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeAdded(a), '');
     for (const s of regressed) out.push(...describeMatched(s), '');
-    for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeUnmatched(a, true), '');
     for (const r of routesRegressed) {
       out.push(`**${cell(describeRoute(r))}**`, '');
       for (const reason of r.regressions) out.push(`- **${reason.kind}**: ${cell(reason.message)}`);
@@ -113,12 +113,15 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const added = c.added.filter((a) => a.regressions.length === 0);
   if (added.length > 0) {
     out.push(`<details><summary>New statements (${added.length})</summary>`, '');
-    for (const a of added) out.push(...describeUnmatched(a, false));
+    for (const a of added) out.push(describeUnmatched(a));
     out.push('', '</details>', '');
   }
   if (c.removed.length > 0) {
     out.push(`<details><summary>Removed statements (${c.removed.length})</summary>`, '');
-    for (const r of c.removed) out.push(`- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}`);
+    for (const r of c.removed)
+      out.push(
+        `- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}${r.replacedBy ? ': replaced by a new statement' : ''}`,
+      );
     out.push('', '</details>', '');
   }
   const noisy = c.statements.filter(isUncountedTiming);
@@ -147,27 +150,35 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const s of each) out.push(`- ${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
     out.push('', '</details>', '');
   }
-  const unchanged = c.statements.length - changed.length;
+  const unchanged = c.statements.length - rows.filter((r) => r.kind === 'matched').length;
   if (unchanged > 0) out.push(`${unchanged} matched statement(s) unchanged.`, '');
   for (const w of c.warnings) out.push(`> **Warning:** ${cell(w)}`, '');
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-/** The statements table; a temp blocks column when a statement spilled to disk in either report. */
-function statementTable(statements: readonly MatchedStatement[]): string[] {
-  const temp = anySpilled(statements);
-  const rows = [
+/**
+ * The statements table: new statements that regressed first (one that replaces a removed statement
+ * with its numbers against it), then the matched statements that changed; a temp blocks column when
+ * a statement spilled to disk in either report.
+ */
+function statementTable(rows: readonly StatementRow[]): string[] {
+  const temp = anySpilled(rows);
+  const out = [
     `| verdict | statement | plan cost | blocks/call |${temp ? ' temp blocks/call |' : ''} rows/call | mean time | calls/request |`,
     `|---|---|---|---|${temp ? '---|' : ''}---|---|---|`,
   ];
-  for (const s of statements) {
-    rows.push(
-      `| ${s.verdict === 'regression' ? '**regression**' : verdictLabel(s)} | ${cellCode(oneLine(s.query, 80))} | ${cell(formatChange(s.planCost))} | ` +
-        `${cell(formatChange(s.blocksPerCall))} |${temp ? ` ${cell(formatChange(s.tempBlocksPerCall))} |` : ''} ` +
-        `${cell(formatChange(s.rowsPerCall))} | ${cell(formatTiming(s))} | ${cell(formatRoutes(s.callsPerRequest))} |`,
+  for (const row of rows) {
+    const x = rowCells(row);
+    const verdict = x.verdict.startsWith('regression')
+      ? `**regression**${x.verdict.slice('regression'.length)}`
+      : x.verdict;
+    const replaces = row.kind === 'added' ? row.statement.replaces : undefined;
+    out.push(
+      `| ${verdict} | ${cellCode(oneLine(row.statement.query, 80))}${replaces ? ` replacing ${cellCode(oneLine(replaces.query, 80))}` : ''} | ` +
+        `${cell(x.planCost)} | ${cell(x.blocks)} |${temp ? ` ${cell(x.temp)} |` : ''} ${cell(x.rows)} | ${cell(x.mean)} | ${cell(x.calls)} |`,
     );
   }
-  return rows;
+  return out;
 }
 
 /** Work per request (as measured) first, then the timings of the route's phase. */
@@ -199,8 +210,62 @@ function describeMatched(s: MatchedStatement): string[] {
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
   for (const note of s.planDiff?.notes ?? []) out.push(`- note: ${cell(note)}`);
+  for (const f of findingsToFix(s)) out.push(...fixBullets(f));
   if (s.planDiff?.changed) out.push('', ...planBlock(s));
   return out;
+}
+
+/**
+ * A new statement that regressed: what it replaces, why it regressed, the fixes the report holds for
+ * its findings, and its plan against the removed statement's (or its own plan).
+ */
+function describeAdded(a: UnmatchedStatement): string[] {
+  const out = [`**New statement ${code(oneLine(a.query, 200))}**${a.source ? ` (${cell(a.source)})` : ''}`, ''];
+  out.push(
+    `- ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ` +
+      `${formatNumber(a.blocksPerCall)} blocks/call`,
+  );
+  if (a.replaces)
+    out.push(
+      `- replaces the removed statement ${code(oneLine(a.replaces.query, 200))}${a.replaces.source ? ` (${cell(a.replaces.source)})` : ''}`,
+    );
+  for (const r of a.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
+  if (a.replaces?.perRequest) out.push(`- note: ${cell(describePerRequest(a.replaces.perRequest))}`);
+  const named = new Set(a.regressions.map((r) => r.message));
+  for (const ch of a.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
+  for (const note of [...(a.planDiff?.notes ?? []), ...(a.replaces?.findingNotes ?? [])])
+    out.push(`- note: ${cell(note)}`);
+  for (const f of findingsToFix(a)) out.push(...fixBullets(f));
+  if (a.planDiff?.changed) {
+    out.push(
+      '',
+      `<details><summary>${a.replaces ? 'Plan diff (- removed statement, + new statement)' : 'Plan of the new statement'}</summary>`,
+      '',
+      '```diff',
+      renderPlanDiff(a.planDiff),
+      '```',
+      '',
+      '</details>',
+    );
+  }
+  return out;
+}
+
+/** The fixes the report holds for a finding, in the order to try them; a validated index as code. */
+function fixBullets(f: Finding): string[] {
+  return fixOptions(f).map((fix, i) => {
+    const about = [
+      ...(i === 0 ? [cell(f.rule)] : []),
+      ...(fix.advice
+        ? [
+            `plan cost ${formatNumber(fix.advice.costBefore)} → ${formatNumber(fix.advice.costAfter)}, validated with ${fix.advice.method}`,
+          ]
+        : []),
+    ];
+    const label = `${i === 0 ? 'fix' : 'or'}${about.length > 0 ? ` (${about.join(', ')})` : ''}`;
+    const text = fix.advice ? code(fix.text) : cell(fix.text);
+    return `- ${label}: ${text}${fix.note ? ` (${cell(fix.note)})` : ''}`;
+  });
 }
 
 function planBlock(s: MatchedStatement): string[] {
@@ -223,11 +288,10 @@ function planDetails(s: MatchedStatement): string[] {
   return out;
 }
 
-function describeUnmatched(a: UnmatchedStatement, withReasons: boolean): string[] {
-  const out = [
+function describeUnmatched(a: UnmatchedStatement): string {
+  return (
     `- ${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
-      `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
-  ];
-  if (withReasons) for (const r of a.regressions) out.push(`  - **${r.kind}**: ${cell(r.message)}`);
-  return out;
+    `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call` +
+    (a.replaces ? `; replaces ${code(oneLine(a.replaces.query, 120))}` : '')
+  );
 }

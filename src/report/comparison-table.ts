@@ -7,12 +7,14 @@ import type {
   MatchedStatement,
   MetricChange,
   PerRequestComparison,
+  Replacement,
   ReportSummary,
   RouteChange,
   RouteComparison,
   UnmatchedStatement,
 } from '../model/comparison.js';
-import { fitLines, formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
+import { isAtLeast, type Finding } from '../model/finding.js';
+import { fitLines, fixOptions, formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
 
 export interface ComparisonTableOptions {
   /** ANSI colour in table borders and headings. */
@@ -75,9 +77,108 @@ export function formatRoutes(routes: readonly RouteChange[]): string {
     .join('; ');
 }
 
-/** Whether any of these statements wrote temp blocks (spilled to disk) in either report. */
-export function anySpilled(statements: readonly MatchedStatement[]): boolean {
-  return statements.some((s) => s.tempBlocksPerCall.base > 0 || s.tempBlocksPerCall.head > 0);
+/** A row of the statements table: a statement of both reports, or a new statement that regressed. */
+export type StatementRow =
+  | { readonly kind: 'matched'; readonly statement: MatchedStatement }
+  | { readonly kind: 'added'; readonly statement: UnmatchedStatement };
+
+/**
+ * The rows of the statements table: the new statements that regressed first (a new or rewritten
+ * statement is usually the change under review), then the matched statements that changed (all of
+ * them with `all`).
+ */
+export function statementRows(c: Comparison, all = false): StatementRow[] {
+  return [
+    ...c.added.filter((a) => a.regressions.length > 0).map((a) => ({ kind: 'added' as const, statement: a })),
+    ...c.statements
+      .filter((s) => all || s.verdict !== 'unchanged' || s.planDiff?.changed)
+      .map((s) => ({ kind: 'matched' as const, statement: s })),
+  ];
+}
+
+/** The cells of a statements-table row, as text. */
+export interface RowCells {
+  readonly verdict: string;
+  readonly planCost: string;
+  readonly blocks: string;
+  readonly temp: string;
+  readonly rows: string;
+  readonly mean: string;
+  readonly calls: string;
+}
+
+/**
+ * A row's cells. A new statement that replaces a removed one shows its numbers against the removed
+ * statement's (its mean time is shown, not tested); one that replaces none, its own.
+ */
+export function rowCells(row: StatementRow): RowCells {
+  if (row.kind === 'matched') {
+    const s = row.statement;
+    return {
+      verdict: verdictLabel(s),
+      planCost: formatChange(s.planCost),
+      blocks: formatChange(s.blocksPerCall),
+      temp: formatChange(s.tempBlocksPerCall),
+      rows: formatChange(s.rowsPerCall),
+      mean: formatTiming(s),
+      calls: formatRoutes(s.callsPerRequest),
+    };
+  }
+  const a = row.statement;
+  const r = a.replaces;
+  if (r) {
+    return {
+      verdict: 'regression (new)',
+      planCost: formatChange(r.planCost),
+      blocks: formatChange(r.blocksPerCall),
+      temp: formatChange(r.tempBlocksPerCall),
+      rows: formatChange(r.rowsPerCall),
+      mean: r.meanMs.delta === 0 ? formatMs(r.meanMs.head) : `${formatChange(r.meanMs, formatMs)}, not tested`,
+      calls: formatRoutes(r.callsPerRequest),
+    };
+  }
+  return {
+    verdict: 'regression (new)',
+    planCost: a.planCost === null ? '-' : formatNumber(a.planCost),
+    blocks: formatNumber(a.blocksPerCall),
+    temp: formatNumber(a.tempBlocksPerCall),
+    rows: formatNumber(a.rowsPerCall),
+    mean: formatMs(a.meanMs),
+    calls: '-',
+  };
+}
+
+/** Whether a row wrote temp blocks (spilled to disk) in either report: the column is shown only then. */
+export function anySpilled(rows: readonly StatementRow[]): boolean {
+  return rows.some((row) =>
+    row.kind === 'matched'
+      ? row.statement.tempBlocksPerCall.base > 0 || row.statement.tempBlocksPerCall.head > 0
+      : row.statement.tempBlocksPerCall > 0 || (row.statement.replaces?.tempBlocksPerCall.base ?? 0) > 0,
+  );
+}
+
+/**
+ * The findings of a regressed statement whose fixes are worth showing: those new in head (for a new
+ * statement replacing a removed one, those the removed one did not have; replacing none, all of its
+ * own) at severity warning or above. Info findings (a share of the run's time) have no fix to give.
+ */
+export function findingsToFix(s: MatchedStatement | UnmatchedStatement): Finding[] {
+  const findings = 'verdict' in s ? s.newFindings : (s.replaces?.newFindings ?? s.findings);
+  return findings.filter((f) => isAtLeast(f.severity, 'warning'));
+}
+
+/**
+ * "fix (sort-spill): SET LOCAL work_mem = '8MB' ...", "or: ...": the fixes the report holds for a
+ * finding, in the order to try them; a validated index with its plan cost before and after.
+ */
+export function fixLines(f: Finding): string[] {
+  return fixOptions(f).flatMap((fix, i) => [
+    `${i === 0 ? `fix (${f.rule})` : 'or'}: ${fix.text}` +
+      (fix.advice
+        ? `  (plan cost ${formatNumber(fix.advice.costBefore)} -> ${formatNumber(fix.advice.costAfter)}, validated with ${fix.advice.method})`
+        : ''),
+    ...(fix.note ? [`note: ${fix.note}`] : []),
+  ]);
 }
 
 /** A statement's verdict as the tables show it. */
@@ -220,40 +321,27 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (speed) lines.push(...wrapText(speed, width, 4, '  '));
   lines.push('', ...wrapText(comparisonHeadline(c), width, 2, ''));
 
-  const shown = options.all
-    ? c.statements
-    : c.statements.filter((s) => s.verdict !== 'unchanged' || s.planDiff?.changed);
-  if (shown.length > 0) {
+  const rows = statementRows(c, options.all ?? false);
+  if (rows.length > 0) {
     // The calls/request column only for HTTP workloads, where statements have routes, and temp
     // blocks only when a statement spilled. A narrow terminal leaves out the least needed columns
     // first (the JSON and Markdown have them all).
-    const routes = shown.some((s) => s.callsPerRequest.length > 0);
-    const all: Column<MatchedStatement>[] = [
-      { head: 'verdict', width: 13, dropOrder: 0, cell: (s) => verdictLabel(s) },
-      { head: 'plan cost', width: 20, dropOrder: 0, cell: (s) => formatChange(s.planCost) },
-      { head: 'blocks/call', width: 20, dropOrder: 3, cell: (s) => formatChange(s.blocksPerCall) },
-      ...(anySpilled(shown)
-        ? [
-            {
-              head: 'temp blocks/call',
-              width: 20,
-              dropOrder: 5,
-              cell: (s: MatchedStatement) => formatChange(s.tempBlocksPerCall),
-            },
-          ]
+    const routes = rows.some((r) =>
+      r.kind === 'matched'
+        ? r.statement.callsPerRequest.length > 0
+        : (r.statement.replaces?.callsPerRequest ?? []).length > 0,
+    );
+    const cells = rows.map(rowCells);
+    const all: Column<RowCells>[] = [
+      { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
+      { head: 'plan cost', width: 20, dropOrder: 0, cell: (r) => r.planCost },
+      { head: 'blocks/call', width: 20, dropOrder: 3, cell: (r) => r.blocks },
+      ...(anySpilled(rows)
+        ? [{ head: 'temp blocks/call', width: 20, dropOrder: 5, cell: (r: RowCells) => r.temp }]
         : []),
-      { head: 'rows/call', width: 12, dropOrder: 1, cell: (s) => formatChange(s.rowsPerCall) },
-      { head: 'mean time', width: 24, dropOrder: 2, cell: (s) => formatTiming(s) },
-      ...(routes
-        ? [
-            {
-              head: 'calls/request',
-              width: 16,
-              dropOrder: 4,
-              cell: (s: MatchedStatement) => formatRoutes(s.callsPerRequest),
-            },
-          ]
-        : []),
+      { head: 'rows/call', width: 12, dropOrder: 1, cell: (r) => r.rows },
+      { head: 'mean time', width: 24, dropOrder: 2, cell: (r) => r.mean },
+      ...(routes ? [{ head: 'calls/request', width: 16, dropOrder: 4, cell: (r: RowCells) => r.calls }] : []),
     ];
     const { columns, lastWidth: queryWidth, left } = fitColumns(all, width, 24);
     const table = new Table({
@@ -262,14 +350,19 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       wordWrap: true,
       colWidths: [...columns.map((col) => col.width), queryWidth],
     });
-    for (const [i, s] of shown.entries()) {
-      table.push([...columns.map((col) => col.cell(s, i)), oneLine(s.query, queryWidth * 2 - 6)]);
+    for (const [i, row] of rows.entries()) {
+      const query = oneLine(row.statement.query, queryWidth * 2 - 6);
+      const replaces = row.kind === 'added' ? row.statement.replaces : undefined;
+      table.push([
+        ...columns.map((col) => col.cell(cells[i]!, i)),
+        replaces ? `${query}\nreplaces: ${oneLine(replaces.query, queryWidth * 2 - 16)}` : query,
+      ]);
     }
     lines.push(table.toString());
     const note = leftOutNote(left, width);
     if (note) lines.push(...wrapText(note, width, 2, ''));
   }
-  const hidden = c.statements.length - shown.length;
+  const hidden = c.statements.length - rows.filter((r) => r.kind === 'matched').length;
   if (hidden > 0) lines.push(`${hidden} matched statement(s) unchanged${options.all ? '' : ' (--all lists them)'}`);
   if (c.routes.length > 0) lines.push('', ...routesTable(c, style, width));
 
@@ -278,8 +371,8 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   const addedRegressed = c.added.filter((a) => a.regressions.length > 0);
   if (regressed.length > 0 || routesRegressed.length > 0 || addedRegressed.length > 0) {
     lines.push('', 'Regressions:');
+    for (const a of addedRegressed) lines.push(...describeAdded(a, '  '));
     for (const s of regressed) lines.push(...describeStatement(s, '  '));
-    for (const a of addedRegressed) lines.push(...describeUnmatched(a, '  ', 'new statement: '));
     for (const r of routesRegressed) {
       lines.push(`  ${describeRoute(r)}`);
       for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
@@ -330,11 +423,17 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   const addedRest = c.added.filter((a) => a.regressions.length === 0);
   if (addedRest.length > 0) {
     lines.push('', `New statements (${addedRest.length}${addedRest.length < c.added.length ? ' more' : ''}):`);
-    for (const a of addedRest) lines.push(...describeUnmatched(a, '  '));
+    for (const a of addedRest) {
+      lines.push(...describeUnmatched(a, '  '));
+      if (a.replaces) lines.push(`    replaces the removed statement: ${describeReplaced(a.replaces)}`);
+    }
   }
   if (c.removed.length > 0) {
     lines.push('', `Removed statements (${c.removed.length}):`);
-    for (const r of c.removed) lines.push(`  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}`);
+    for (const r of c.removed)
+      lines.push(
+        `  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}${r.replacedBy ? '  (replaced by a new statement)' : ''}`,
+      );
   }
   if (c.addedRoutes.length > 0) lines.push('', `New routes: ${c.addedRoutes.map((r) => `"${r}"`).join(', ')}`);
   if (c.removedRoutes.length > 0) lines.push('', `Removed routes: ${c.removedRoutes.map((r) => `"${r}"`).join(', ')}`);
@@ -405,14 +504,40 @@ function describeStatement(s: MatchedStatement, indent: string): string[] {
     for (const line of renderPlanDiff(s.planDiff).split('\n')) out.push(`${indent}    ${line}`);
   }
   for (const note of s.planDiff?.notes ?? []) out.push(`${indent}  note: ${note}`);
+  for (const f of findingsToFix(s)) for (const line of fixLines(f)) out.push(`${indent}  ${line}`);
   return out;
 }
 
+/**
+ * A new statement that regressed: what it replaces, why it regressed, its plan against the removed
+ * statement's (or its own plan), and the fixes the report holds for its findings.
+ */
+function describeAdded(a: UnmatchedStatement, indent: string): string[] {
+  const out = describeUnmatched(a, indent, 'new statement: ');
+  if (a.replaces) out.push(`${indent}  replaces the removed statement: ${describeReplaced(a.replaces)}`);
+  for (const r of a.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
+  const per = a.replaces?.perRequest;
+  if (per) out.push(`${indent}  note: ${describePerRequest(per)}`);
+  const named = new Set(a.regressions.map((r) => r.message));
+  for (const ch of a.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`${indent}  plan: ${ch.message}`);
+  if (a.planDiff?.changed) {
+    out.push(`${indent}  ${a.replaces ? 'plan diff (- removed statement, + new statement):' : 'plan:'}`);
+    for (const line of renderPlanDiff(a.planDiff).split('\n')) out.push(`${indent}    ${line}`);
+  }
+  for (const note of [...(a.planDiff?.notes ?? []), ...(a.replaces?.findingNotes ?? [])])
+    out.push(`${indent}  note: ${note}`);
+  for (const f of findingsToFix(a)) for (const line of fixLines(f)) out.push(`${indent}  ${line}`);
+  return out;
+}
+
+/** The removed statement a new one replaces, in one line. */
+export function describeReplaced(r: Replacement): string {
+  return `${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}`;
+}
+
 function describeUnmatched(a: UnmatchedStatement, indent: string, label = ''): string[] {
-  const out = [
+  return [
     `${indent}${label}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
   ];
-  for (const r of a.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
-  return out;
 }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compareReports } from '../../src/compare/compare.js';
 import type { Comparison } from '../../src/model/comparison.js';
 import type { Report } from '../../src/model/report.js';
+import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
 
 const load = (name: string) =>
@@ -86,6 +87,20 @@ describe('compare on CI runs: a regression is blamed on its culprit only', () =>
     expect(history.timing).toMatchObject({ verdict: 'slower', counted: true, sameWork: false });
     expect(history.regressions.map((r) => r.messageId)).toEqual(
       expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade', 'timing-slower']),
+    );
+  });
+});
+
+describe('compare on CI runs: a new statement that regressed leads the statements table', () => {
+  it('with its plan and the validated index the report holds for it, when it replaces no statement', () => {
+    const c = compareReports(main, load('new-seq-scan'));
+    const md = renderComparisonMarkdown(c);
+    const rows = md.split('\n').filter((l) => l.startsWith('| '));
+    expect(rows[1]).toMatch(/^\| \*\*regression\*\* \(new\) \| `SELECT id, customer_id, restaurant_id, total_cents/);
+    expect(md).toContain('<details><summary>Plan of the new statement</summary>');
+    expect(md).toMatch(/^\+ +-> Parallel Seq Scan on orders$/m);
+    expect(md).toMatch(
+      /^- fix \(seq-scan-large-table, plan cost 8690 → 61\.0, validated with rollback-build\): `CREATE INDEX CONCURRENTLY orders_status_total_cents_idx ON public\.orders \(status, total_cents\);`$/m,
     );
   });
 });

@@ -447,9 +447,13 @@ describe('compareReports: calls per request and findings', () => {
     const renamed = (r: Report) =>
       mapQueries(r, (q) => (q.fingerprint === costly.fingerprint ? { fingerprint: 'rewritten', findings: [] } : {}));
     expect(compareReports(renamed(withoutIndex), head).added[0]?.regressions).toEqual([]);
-    // ... and costlier than the indexed one it replaces is.
+    // ... and costlier than the indexed one it replaces is, with the scan downgrade as the cause.
     const rewrite = compareReports(renamed(withIndex), head).added[0]!;
-    expect(rewrite.regressions.map((r) => r.messageId)).toEqual(['plan-cost-up', 'blocks-per-call-up']);
+    expect(rewrite.regressions.map((r) => r.messageId)).toEqual([
+      'plan-cost-up',
+      'blocks-per-call-up',
+      'scan-downgrade',
+    ]);
     expect(rewrite.regressions[0]?.evidence.replaces).toBe('rewritten');
     expect(rewrite.regressions[0]?.message).toContain(
       'against the removed statement it replaces on the same relations',
@@ -584,6 +588,26 @@ describe('compareReports: an N+1 loop batched into one statement', () => {
     expect(t.tempBlocksPerCall).toMatchObject({ base: 3, head: 40 });
     expect(t.regressions).toEqual([]);
     expect(t.verdict).toBe('improvement');
+  });
+
+  it('judges the calls per request of a rewritten statement against the statement it replaces', () => {
+    // The lookup's text changed, not how often a request runs it: not a statement new on the route.
+    const rewritten = (callsPerRequest: number): Report =>
+      mapQueries(httpBase, (q) =>
+        q.fingerprint === lookup.fingerprint
+          ? { fingerprint: '0123456789abcdef', routes: [{ route: 'recent orders', callsPerRequest }] }
+          : {},
+      );
+    const same = compareReports(httpBase, rewritten(20));
+    expect(same.added[0]!.regressions).toEqual([]);
+    expect(same.added[0]!.replaces?.fingerprint).toBe(lookup.fingerprint);
+    expect(same.verdict).toBe('ok');
+    const more = compareReports(httpBase, rewritten(21)).added[0]!;
+    expect(more.regressions.map((r) => r.messageId)).toEqual(['calls-per-request-up']);
+    expect(more.regressions[0]!.message).toMatch(
+      /^20 -> 21 calls per request on recent orders against the removed statement it replaces/,
+    );
+    expect(more.replaces!.callsPerRequest).toEqual([{ route: 'recent orders', base: 20, head: 21 }]);
   });
 
   it('judges a rewritten batched statement (a new fingerprint) per request against the loop it replaces', () => {

@@ -1,6 +1,7 @@
 /**
- * compare on real runs, for changes that plan cost and shared blocks do not show: a sort that starts
- * spilling to disk.
+ * compare on real runs, for changes that plan cost and shared blocks do not show (a sort that starts
+ * spilling to disk), and for statements rewritten in a branch (a new fingerprint replacing a removed
+ * statement).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,11 +44,15 @@ async function eventsDatabase(prefix: string, workMem: string): Promise<string> 
 const dir = mkdtempSync(join(tmpdir(), 'querygate-spills-'));
 
 /** Runs the statements (one per line, so that each keeps its line as its source) against `url`. */
-async function run(url: string, statements: readonly string[]): Promise<Report> {
+async function run(
+  url: string,
+  statements: readonly string[],
+  options: { allowIndexBuild?: boolean } = {},
+): Promise<Report> {
   const file = join(dir, 'workload.sql');
   writeFileSync(file, `${statements.join('\n')}\n`);
   const workload = loadSqlWorkload(file, {}, { repeat: 4, connections: 1, rounds: 1 });
-  return runWorkload({ workload, databaseUrl: url });
+  return runWorkload({ ...options, workload, databaseUrl: url });
 }
 
 beforeAll(async () => {
@@ -107,5 +112,81 @@ describe('compare on real runs: a sort that starts spilling', () => {
     const same = renderComparisonTable(compareReports(base, base), { width: 200, all: true });
     expect(same).toContain('│ unchanged');
     expect(same).not.toContain('temp blocks/call');
+  });
+});
+
+describe('compare on real runs: rewritten statements', () => {
+  // Each of the first three statements rewritten in place: a new fingerprint on the same line of the
+  // workload, on the same relation, replacing the removed one. The lookup stays as it was.
+  const lookup = 'SELECT payload FROM events WHERE id = 42;';
+  const before = [
+    'SELECT id, payload FROM events ORDER BY id;',
+    'SELECT id FROM events WHERE category = 7;',
+    "SELECT id, payload FROM events WHERE code = 'c123';",
+    lookup,
+  ];
+  const after = [
+    'SELECT id, payload FROM events ORDER BY payload;',
+    'SELECT id, code FROM events WHERE category = 7;',
+    "SELECT id, payload FROM events WHERE lower(code) = 'c123';",
+    lookup,
+  ];
+  let c: ReturnType<typeof compareReports>;
+  beforeAll(async () => {
+    const url = await eventsDatabase('rewrites', '1MB');
+    const base = await run(url, before, { allowIndexBuild: true });
+    const head = await run(url, after, { allowIndexBuild: true });
+    c = compareReports(base, head);
+  });
+  const added = (text: string) => c.added.find((a) => a.query.includes(text))!;
+
+  it('judges each rewrite against the statement it replaces, on the same line of the workload', () => {
+    expect(c.counts).toMatchObject({ matched: 1, added: 3, removed: 3 });
+    for (const [i, text] of ['ORDER BY payload', 'SELECT id, code', 'lower(code)'].entries()) {
+      expect(added(text).replaces).toMatchObject({ source: `workload.sql:${i + 1}` });
+      expect(c.removed.find((r) => r.source === `workload.sql:${i + 1}`)!.replacedBy).toBe(added(text).fingerprint);
+    }
+  });
+
+  it('counts only the findings the removed statement did not have', () => {
+    // Both scan the whole table for one category in fifty: the error was there before the rewrite.
+    const category = added('SELECT id, code');
+    expect(category.findings.map((f) => `${f.severity} ${f.rule}`)).toContain('error seq-scan-large-table');
+    expect(category.regressions).toEqual([]);
+    expect(category.replaces?.newFindings).toEqual([]);
+    // A rewrite that wraps the indexed column: a new error, with the scan downgrade it causes.
+    const login = added('lower(code)');
+    expect(login.replaces!.newFindings.map((f) => f.rule)).toContain('non-sargable-predicate');
+    expect(login.regressions.map((r) => r.messageId)).toEqual(
+      expect.arrayContaining(['plan-cost-up', 'blocks-per-call-up', 'scan-downgrade', 'new-finding']),
+    );
+    // A sort that spills where the rewritten statement read the index in order.
+    expect(added('ORDER BY payload').regressions.map((r) => r.messageId)).toContain('temp-blocks-per-call-up');
+    expect(c.counts.regressions).toBe(2);
+  });
+
+  it('leads the statements table with the rewrites that regressed, with their plan diff and fix', () => {
+    const md = renderComparisonMarkdown(c);
+    const rows = md.split('\n').filter((l) => l.startsWith('| **regression** (new) |'));
+    expect(rows).toHaveLength(2);
+    // Right under the header.
+    expect(md.split('\n').filter((l) => l.startsWith('| '))[1]).toBe(rows[0]);
+    expect(md).toMatch(
+      /^\| \*\*regression\*\* \(new\) \| `SELECT id, payload FROM events WHERE lower\(code\) = \$1` replacing `SELECT id, payload FROM events WHERE code = \$1` \| [\d.]+ → [\d.]+ /m,
+    );
+    expect(md).toContain('<details><summary>Plan diff (- removed statement, + new statement)</summary>');
+    expect(md).toMatch(/^- Index Scan using events_code_key on events\n\+ Seq Scan on events$/m);
+    expect(md).toMatch(
+      /^- fix \(non-sargable-predicate, plan cost [\d.]+ → [\d.]+, validated with rollback-build\): `CREATE INDEX CONCURRENTLY \w+ ON public\.events \(\(lower\(code\)\)\);`$/m,
+    );
+    expect(md).toMatch(/^- fix \(sort-spill\): SET LOCAL work_mem = '\w+' for this statement/m);
+
+    const text = renderComparisonTable(c, { width: 200, all: true });
+    const verdicts = text.split('\n').flatMap((l) => /^│ (\S+)/.exec(l)?.[1] ?? []);
+    expect(verdicts).toEqual(['verdict', 'regression', '(new)', 'regression', '(new)', 'unchanged']);
+    expect(text).toContain('replaces: SELECT id, payload FROM events WHERE code = $1');
+    expect(text).toContain('plan diff (- removed statement, + new statement):');
+    expect(text).toMatch(/^ {4}fix \(non-sargable-predicate\): CREATE INDEX CONCURRENTLY \w+ ON public\.events/m);
+    expect(text).toMatch(/^ {2}SELECT id FROM events WHERE category = \$1 .*\(replaced by a new statement\)$/m);
   });
 });
