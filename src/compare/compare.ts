@@ -1113,7 +1113,33 @@ function summarize(r: Report): ReportSummary {
     rounds: r.workload.rounds,
     statements: r.queries.length,
     complete: r.run.complete,
+    toolVersion: r.tool.version,
+    connections: r.workload.connections,
+    ...(r.workload.repeat !== undefined ? { repeat: r.workload.repeat } : {}),
+    ...(r.workload.count !== undefined ? { count: r.workload.count } : {}),
+    ...(r.workload.durationMs !== undefined ? { durationMs: r.workload.durationMs } : {}),
   };
+}
+
+/**
+ * The load a run replayed, as its flags give it: "count 4000, 5 rounds, 4 connections". Undefined
+ * for `capture`, whose load is the command's and unknown to querygate.
+ */
+export function describeLoad(s: ReportSummary): string | undefined {
+  if (s.kind === 'external') return undefined;
+  const size =
+    s.repeat !== undefined
+      ? `repeat ${s.repeat}`
+      : s.count !== undefined
+        ? `count ${s.count}`
+        : s.durationMs !== undefined
+          ? `duration ${s.durationMs % 1000 === 0 ? `${s.durationMs / 1000}s` : `${s.durationMs}ms`}`
+          : undefined;
+  return [
+    ...(size ? [size] : []),
+    `${s.rounds} round${s.rounds === 1 ? '' : 's'}`,
+    `${s.connections} connection${s.connections === 1 ? '' : 's'}`,
+  ].join(', ');
 }
 
 function warningsFor(base: Report, head: Report, thresholds: CompareThresholds): string[] {
@@ -1124,6 +1150,23 @@ function warningsFor(base: Report, head: Report, thresholds: CompareThresholds):
     out.push('the head report is incomplete (the run was interrupted): statements may be missing');
   if (base.workload.name !== head.workload.name) {
     out.push(`the reports come from different workloads (${base.workload.name} and ${head.workload.name})`);
+  }
+  if (base.tool.version !== head.tool.version) {
+    out.push(
+      `base was written by querygate ${base.tool.version}, head by querygate ${head.tool.version}: their rules and ` +
+        'measurements may differ, so findings new or resolved between them may come from querygate, not the branch ' +
+        '(run both with one querygate version)',
+    );
+  }
+  // The number of calls and their concurrency set what a round measures: per-round means, their
+  // spread and the timing tests compare only under the same load.
+  const [baseLoad, headLoad] = [describeLoad(summarize(base)), describeLoad(summarize(head))];
+  if (baseLoad !== undefined && headLoad !== undefined && baseLoad !== headLoad) {
+    out.push(
+      `base and head ran different loads (base: ${baseLoad}; head: ${headLoad}): calls, concurrency and rounds shape ` +
+        'the timings and their tests, which compare only under the same load ' +
+        '(run both with the same --repeat/--count/--duration, --rounds and --connections)',
+    );
   }
   const major = (n: number) => Math.floor(n / 10000);
   if (major(base.target.serverVersionNum) !== major(head.target.serverVersionNum)) {

@@ -422,6 +422,14 @@ export interface ReportSummary {
   readonly rounds: number;
   readonly statements: number;
   readonly complete: boolean;
+  /** The querygate version that wrote the report (`tool.version`). */
+  readonly toolVersion: string;
+  /** Concurrent connections of the replay (the load's shape, with the fields below). */
+  readonly connections: number;
+  /** Calls per statement (`--repeat`), total calls (`--count`) or wall time (`--duration`), as the run had it. */
+  readonly repeat?: number;
+  readonly count?: number;
+  readonly durationMs?: number;
 }
 
 export interface Comparison {

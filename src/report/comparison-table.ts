@@ -1,6 +1,7 @@
 /** The terminal rendering of a comparison: verdict, a table of changed statements, then the reasons and plan diffs. */
 import Table from 'cli-table3';
 import { fitColumns, leftOutNote, type Column } from './columns.js';
+import { describeLoad } from '../compare/compare.js';
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type {
   Comparison,
@@ -205,9 +206,13 @@ export function describePerRequest(p: PerRequestComparison): string {
   );
 }
 
-/** "workload on PostgreSQL 18.1, database app_main, 2025-01-01T10:00:00Z" */
+/**
+ * "shop on PostgreSQL 18.1 (database app_main, count 4000, 5 rounds, 4 connections, querygate 0.1.0,
+ * 2025-01-01T10:00:00Z)": what a reader needs to see that both sides were made alike.
+ */
 export function describeSide(s: ReportSummary): string {
-  return `${s.workload} on PostgreSQL ${s.serverVersion} (${s.database}, ${s.rounds} round${s.rounds === 1 ? '' : 's'}, ${s.createdAt})${s.complete ? '' : ' INCOMPLETE'}`;
+  const load = describeLoad(s) ?? `${s.rounds} round${s.rounds === 1 ? '' : 's'}`;
+  return `${s.workload} on PostgreSQL ${s.serverVersion} (database ${s.database}, ${load}, querygate ${s.toolVersion}, ${s.createdAt})${s.complete ? '' : ' INCOMPLETE'}`;
 }
 
 /** One line: "REGRESSION: 2 statement(s) regressed ..." or "OK: no regression ...". */

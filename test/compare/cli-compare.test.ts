@@ -232,6 +232,10 @@ describe('querygate run --baseline (CLI)', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('REGRESSION: 2 statement(s) regressed');
     expect(r.stdout).toMatch(/scan-downgrade: .*on orders -> Seq Scan on orders/);
+    // The saved main report replayed each statement 30 times, this run 12.
+    expect(r.stdout).toContain(
+      'warning: base and head ran different loads (base: repeat 30, 3 rounds, 2 connections; head: repeat 12, 3 rounds, 2 connections)',
+    );
     expect(r.stderr).toContain(`baseline written to ${saved}`);
     expect(JSON.parse(readFileSync(saved, 'utf8'))).toEqual(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')));
 
@@ -239,6 +243,7 @@ describe('querygate run --baseline (CLI)', () => {
     const again = await run(['--baseline', saved]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('OK: no regression (4 matched, 0 new, 0 removed');
+    expect(again.stdout).not.toContain('warning:');
   });
 
   it("judges with the compare: section of the run's budget, and the defaults with --no-budget", async () => {

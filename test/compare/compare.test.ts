@@ -460,6 +460,21 @@ describe('compareReports: calls per request and findings', () => {
     );
   });
 
+  it('warns when the reports were written by different querygate versions', () => {
+    const older: Report = { ...withIndex, tool: { ...withIndex.tool, version: '0.0.9' } };
+    const c = compareReports(older, withIndex);
+    expect(c.warnings).toEqual([
+      `base was written by querygate 0.0.9, head by querygate ${withIndex.tool.version}: their rules and measurements may ` +
+        'differ, so findings new or resolved between them may come from querygate, not the branch (run both with one querygate version)',
+    ]);
+    expect(c.base.toolVersion).toBe('0.0.9');
+    const md = renderComparisonMarkdown(c);
+    expect(md).toContain('- base: workload on PostgreSQL 18');
+    expect(md).toContain(', repeat 30, 3 rounds, 2 connections, querygate 0.0.9, ');
+    expect(md).toContain('> **Warning:** base was written by querygate 0.0.9');
+    expect(compareReports(withIndex, withIndex).warnings).toEqual([]);
+  });
+
   it('matches by fingerprint only: other queryids, databases and servers do not matter', () => {
     const elsewhere: Report = {
       ...withIndex,

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { compareReports } from '../../src/compare/compare.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from '../../src/compare/thresholds.js';
+import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import type { Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
@@ -31,8 +32,8 @@ async function branchDatabase(index: boolean): Promise<string> {
   return url;
 }
 
-async function run(url: string): Promise<Report> {
-  const workload = loadSqlWorkload(fixture('workload.sql'), {}, { repeat: 24, connections: 2, rounds: 3 });
+async function run(url: string, load = { repeat: 24, connections: 2, rounds: 3 }): Promise<Report> {
+  const workload = loadSqlWorkload(fixture('workload.sql'), {}, load);
   return runWorkload({ workload, databaseUrl: url });
 }
 
@@ -85,6 +86,7 @@ describe('compare on real runs', () => {
       const c = compareReports(base, head);
       const detail = c.statements.map((s) => `${s.verdict} ${s.timing.note}`).join('\n');
       expect(c.verdict, detail).toBe('ok');
+      expect(c.warnings).toEqual([]);
       expect(c.counts).toMatchObject({ matched: 4, added: 0, removed: 0, regressions: 0 });
       for (const s of c.statements) {
         expect(s.planDiff?.changed).toBe(false);
@@ -92,6 +94,30 @@ describe('compare on real runs', () => {
         // Timing differences between identical runs are never more than noise.
         expect(['noise', 'inconclusive']).toContain(s.timing.verdict);
       }
+    }
+  });
+});
+
+describe('compare on real runs of different loads', () => {
+  it('warns when base and head replayed the workload with other calls, rounds or connections', async () => {
+    await loadParser();
+    const url = await branchDatabase(false);
+    const base = await run(url);
+    for (const [load, described] of [
+      [{ repeat: 12, connections: 2, rounds: 3 }, 'repeat 12, 3 rounds, 2 connections'],
+      [{ repeat: 24, connections: 1, rounds: 3 }, 'repeat 24, 3 rounds, 1 connection'],
+      [{ repeat: 24, connections: 2, rounds: 2 }, 'repeat 24, 2 rounds, 2 connections'],
+    ] as const) {
+      const c = compareReports(base, await run(url, load));
+      expect(c.warnings).toContain(
+        `base and head ran different loads (base: repeat 24, 3 rounds, 2 connections; head: ${described}): calls, ` +
+          'concurrency and rounds shape the timings and their tests, which compare only under the same load ' +
+          '(run both with the same --repeat/--count/--duration, --rounds and --connections)',
+      );
+      expect(renderComparisonTable(c, { width: 400 })).toContain(`head: workload on PostgreSQL`);
+      expect(renderComparisonTable(c, { width: 400 })).toContain(
+        `(database ${c.head.database}, ${described}, querygate `,
+      );
     }
   });
 });
