@@ -319,6 +319,66 @@ describe('runWorkload on a real PostgreSQL', () => {
     });
   });
 
+  describe('a duration load', () => {
+    /** Statements of weight 1, each a call of at least `seconds`, and a busy one of weight 100. */
+    const scenario = (name: string, load: string, seconds: number, light: number) =>
+      scenarioFile(name, [
+        `load: { ${load} }`,
+        'statements:',
+        '  - name: busy',
+        `    sql: SELECT pg_sleep(${seconds})`,
+        '    weight: 100',
+        ...[
+          'now()',
+          'current_date',
+          'version()',
+          'pg_backend_pid()',
+          'current_user',
+          'clock_timestamp()',
+          'timeofday()',
+        ]
+          .slice(0, light)
+          .flatMap((f, k) => [`  - name: light ${k + 1}`, `    sql: SELECT pg_sleep(${seconds}), ${f}`]),
+      ]);
+
+    for (const threads of [1, 2]) {
+      it(`calls every statement, light ones too, before honouring the weights (${threads} thread(s))`, async () => {
+        // About 80 calls: picked at random by weight, each light statement had a chance of one in
+        // two to get none.
+        const file = scenario('deck', `connections: 2, duration: 2s, rounds: 2, threads: ${threads}`, 0.05, 6);
+        const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+        expect(report.run.notCalled).toBeUndefined();
+        expect(report.warnings.join('\n')).not.toMatch(/never called/);
+        const calls = (name: string) => report.queries.find((q) => q.source === name)?.calls ?? 0;
+        for (let k = 1; k <= 6; k++) expect(calls(`light ${k}`)).toBeGreaterThan(0);
+        // The weights still rule the rest of the run.
+        expect(calls('busy')).toBeGreaterThan(4 * Math.max(...[1, 2, 3, 4, 5, 6].map((k) => calls(`light ${k}`))));
+      });
+    }
+
+    it('too short for one call of every statement names those never called, in the report and its warnings', async () => {
+      const file = scenario('short', 'connections: 1, duration: 1s, rounds: 1', 0.4, 7);
+      const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+      const notCalled = report.run.notCalled ?? [];
+      // One connection, 0.4 s a call: 4 calls at most (the last one runs into the 1 s of grace).
+      expect(notCalled.length).toBeGreaterThanOrEqual(4);
+      expect(notCalled.length + report.queries.length).toBe(8);
+      for (const s of notCalled) {
+        expect(report.queries.some((q) => q.fingerprint === s.fingerprint)).toBe(false);
+        expect(s.query).toMatch(/^SELECT pg_sleep\(\$1\)/);
+        expect(s.line).toBeGreaterThan(0);
+      }
+      const warning = report.warnings.find((w) => w.includes('never called'));
+      expect(warning).toMatch(
+        new RegExp(
+          `^${notCalled.length} of 8 statements were never called: the duration of 1 s had room for \\d+ call\\(s\\) over 1 connection\\(s\\): "`,
+        ),
+      );
+      expect(warning).toContain(`"${notCalled[0]!.name}"`);
+      expect(warning).toMatch(/give the run a longer --duration or more --connections, or use --repeat N/);
+    });
+  });
+
   it("says when another session of the run's own role ran its statements, which no filter can tell apart", async () => {
     const file = scenarioFile('lookups', ['load: { connections: 1, duration: 2s, rounds: 1 }', ...LOOKUP]);
     let running = true;

@@ -24,7 +24,7 @@ import type {
   StatementBudget,
   StatementLimitName,
 } from '../model/budget.js';
-import type { QueryReport, Report, RouteReport } from '../model/report.js';
+import type { NotCalledStatement, QueryReport, Report, RouteReport } from '../model/report.js';
 
 export interface GateOptions {
   /** Un-accepted findings at or above this severity fail the gate (default `error`). */
@@ -361,6 +361,35 @@ function measurePerCall(
   };
 }
 
+/**
+ * Whether a statement budget names a statement the run never called (`run.notCalled`): by its
+ * fingerprint or pattern (what relations it reads is unknown without a plan).
+ */
+function namesNotCalled(entry: StatementBudget, s: NotCalledStatement): boolean {
+  if (entry.fingerprint === undefined && entry.pattern === undefined) return false;
+  if (entry.fingerprint !== undefined && entry.fingerprint !== s.fingerprint) return false;
+  if (entry.pattern !== undefined && !new RegExp(entry.pattern, 'i').test(s.query.replace(/\s+/g, ' '))) return false;
+  return true;
+}
+
+/** Why a limit of a statement budget measured nothing, when the report says more than "no match". */
+function unmeasuredNote(report: Report, entry: StatementBudget, gated: readonly QueryReport[]): string | undefined {
+  if (gated.length === 0) {
+    const never = (report.run.notCalled ?? []).filter((s) => namesNotCalled(entry, s));
+    if (never.length === 0) return undefined;
+    const [one] = never;
+    return (
+      (never.length === 1
+        ? `"${one!.name}" is in the workload, but the run never called it`
+        : `${never.length} statements it matches are in the workload, but the run never called them`) +
+      ": nothing was measured (the run's warnings say what gives every statement a call)"
+    );
+  }
+  if (gated.every((q) => q.calls === 0 && q.errors > 0))
+    return 'every call of the matched statement failed, so there is no timing, rows or blocks per call to measure (see its statement-errors finding)';
+  return undefined;
+}
+
 function statementChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   budget.statements.forEach((entry, i) => {
@@ -393,7 +422,8 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           ? 'every statement it would measure has a limit of its own: it applies to the others, a new one included'
           : undefined;
       let measurements: LimitMeasurement[] = [];
-      let note = 'matched no statement in this report';
+      const unmeasured = unmeasuredNote(report, entry, gated);
+      let note = unmeasured ?? 'matched no statement in this report';
       const ran = gated.filter((q) => q.calls > 0);
       switch (limit) {
         case 'maxMeanMs':
@@ -402,6 +432,7 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
         case 'maxPlanCost': {
           const planned = gated.filter((q) => q.plan);
           if (gated.length > 0 && planned.length === 0) note = 'no plan was captured for the matched statements';
+          else if (gated.length === 0) note = unmeasured ?? note;
           measurements = planned.map((q) => measurePerCall(entry, q, asMeasured(q.plan!.totalCost), threshold));
           break;
         }
@@ -529,9 +560,14 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   // A timing finding (slow-mean, high-db-time-share) comes and goes with the machine's speed and
   // the rest of the workload: its acceptance matching nothing in one run is no reason to remove it.
   const timing = new Set((options.rules ?? []).filter((r) => r.timing).map((r) => r.id));
+  // A statement the run never called has no plan and no finding: its acceptances were not judged.
+  const notCalled = new Set((report.run.notCalled ?? []).map((s) => s.fingerprint));
   const unmatched = accepted
     .map((a, i) => ({ a, i }))
-    .filter(({ a, i }) => !used.has(i) && !timing.has(a.rule))
+    .filter(
+      ({ a, i }) =>
+        !used.has(i) && !timing.has(a.rule) && !(a.fingerprint !== undefined && notCalled.has(a.fingerprint)),
+    )
     .map(({ a, i }) => {
       const line = budget?.lines[`accepted[${i}]`];
       return { ...a, ...(line !== undefined ? { line } : {}) };

@@ -85,6 +85,23 @@ export interface RunInfo {
   /** False when the run was interrupted: the report holds what was captured so far. */
   readonly complete: boolean;
   readonly interruptedBy?: string;
+  /**
+   * Statements of a SQL replay's workload that were never called (a `duration` too short for one
+   * call of each, a `count` whose share by weight gave one none, an interrupted run): nothing was
+   * measured of them, so they have no entry in `queries`. Absent when every statement was called.
+   */
+  readonly notCalled?: readonly NotCalledStatement[];
+}
+
+/** A workload statement the replay never called. */
+export interface NotCalledStatement {
+  readonly fingerprint: string;
+  /** Scenario statement name(s), or `file:line`. */
+  readonly name: string;
+  /** Its text, normalized like `queries[].query`. */
+  readonly query: string;
+  /** A scenario statement's line in its file. */
+  readonly line?: number;
 }
 
 export interface Totals {

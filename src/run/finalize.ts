@@ -4,7 +4,14 @@
  */
 import { assembleQueries, capturePlans, overcounted, ownTraffic, type ClientStatement } from '../capture/assemble.js';
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
-import { REPORT_VERSION, type QueryReport, type Report, type RouteReport, type WorkloadInfo } from '../model/report.js';
+import {
+  REPORT_VERSION,
+  type NotCalledStatement,
+  type QueryReport,
+  type Report,
+  type RouteReport,
+  type WorkloadInfo,
+} from '../model/report.js';
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
@@ -48,6 +55,8 @@ export interface FinalizeInput {
   /** Undefined when the run completed; else why it stopped (the report is then partial). */
   readonly stoppedBy?: string;
   readonly warnings: readonly string[];
+  /** Statements of a SQL replay's workload that were never called (`run.notCalled`). */
+  readonly notCalled?: readonly NotCalledStatement[];
   readonly errors: number;
   readonly throughput?: number;
   readonly routes?: readonly RouteReport[];
@@ -191,6 +200,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       durationMs: finishedAt.getTime() - input.startedAt.getTime(),
       complete,
       ...(complete ? {} : { interruptedBy: stoppedBy }),
+      ...(input.notCalled && input.notCalled.length > 0 ? { notCalled: input.notCalled } : {}),
     },
     totals: {
       statements: queries.length,

@@ -6,7 +6,8 @@
 import type { ClientStatement } from '../capture/assemble.js';
 import { InputError, InterruptedError, type InputErrorCode } from '../errors.js';
 import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statements.js';
-import type { Report, WorkloadInfo } from '../model/report.js';
+import type { NotCalledStatement, Report, WorkloadInfo } from '../model/report.js';
+import { normalizeStatement } from '../analyze/parser.js';
 import { LatencyRecorder } from '../capture/latency.js';
 import type { Workload, WorkloadStatement } from '../model/workload.js';
 import type { Session } from '../target/pg.js';
@@ -147,6 +148,9 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       const more = failing.length > 3 ? `; and ${failing.length - 3} more statement(s)` : '';
       warnings.push(`${replay.errors} statement call(s) failed during the replay (${shown}${more})`);
     }
+    const notCalled = notCalledStatements(workload.statements, replay.statements, workload.kind === 'scenario');
+    if (notCalled.length > 0 && complete && workload.load.shape.kind === 'duration')
+      warnings.push(notCalledWarning(notCalled, workload, replay.calls + replay.errors));
     if (rollback && workload.statements.some((s) => s.write))
       warnings.push(
         'writes ran inside transactions that were rolled back, as every statement on an external database does ' +
@@ -184,6 +188,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       workload: workloadInfo,
       startedAt,
       ...(replay.stoppedBy !== undefined ? { stoppedBy: replay.stoppedBy } : {}),
+      ...(notCalled.length > 0 ? { notCalled } : {}),
       warnings,
       errors: replay.errors,
       throughput: replay.measuredMs > 0 ? Math.round((replay.calls / replay.measuredMs) * 1000 * 10) / 10 : 0,
@@ -194,6 +199,51 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   } finally {
     await control.close();
   }
+}
+
+/**
+ * The workload's statements the replay never called, one per fingerprint (statements of one shape
+ * are one statement in the report: it is left out only when none of them got a call).
+ */
+function notCalledStatements(
+  statements: readonly WorkloadStatement[],
+  outcomes: readonly StatementOutcome[],
+  scenario: boolean,
+): NotCalledStatement[] {
+  const called = new Set(
+    statements.filter((_, i) => outcomes[i]!.latency.count + outcomes[i]!.errors > 0).map((s) => s.fingerprint),
+  );
+  const groups = new Map<string, WorkloadStatement[]>();
+  for (const s of statements) {
+    if (!called.has(s.fingerprint)) groups.set(s.fingerprint, [...(groups.get(s.fingerprint) ?? []), s]);
+  }
+  return [...groups.values()].map(([first, ...others]) => ({
+    fingerprint: first!.fingerprint,
+    name: [first!, ...others].map((s) => s.name).join(', '),
+    query: normalizeStatement(first!.sql),
+    ...(scenario && first!.origin ? { line: first!.origin.line } : {}),
+  }));
+}
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
+
+/**
+ * A duration-bound run that ended before every statement got a call: the statements left out have
+ * no timing, plan or finding in the report, which would otherwise read as a smaller workload.
+ */
+function notCalledWarning(notCalled: readonly NotCalledStatement[], workload: Workload, calls: number): string {
+  const { load } = workload;
+  const durationMs = load.shape.kind === 'duration' ? load.shape.durationMs : 0;
+  const named = notCalled.slice(0, 5).map((s) => `"${s.name}"`);
+  const more = notCalled.length > 5 ? ` and ${notCalled.length - 5} more` : '';
+  const them = notCalled.length === 1 ? 'it' : 'them';
+  return (
+    `${notCalled.length} of ${workload.statements.length} statements ${notCalled.length === 1 ? 'was' : 'were'} never called: the duration of ${seconds(durationMs)}` +
+    (load.rounds > 1 ? ` (${load.rounds} rounds of ${seconds(durationMs / load.rounds)})` : '') +
+    ` had room for ${calls} call(s) over ${load.connections} connection(s): ${named.join(', ')}${more}; ` +
+    `the report has no timing, plan or finding for ${them}, and budgets cannot gate ${them}: ` +
+    'give the run a longer --duration or more --connections, or use --repeat N (every statement N times)'
+  );
 }
 
 /**

@@ -20,7 +20,8 @@ import type { ParamGenerator, Workload } from '../model/workload.js';
 import { asServerError } from '../target/pg.js';
 import type { WireSession } from '../target/wire.js';
 import { countPerRound, roundOrder, split } from './count.js';
-import { createRandom, createValueSources, createWeightedPicker, type ValueSource } from './generators.js';
+import { createDeck } from './deck.js';
+import { createRandom, createValueSources, type ValueSource } from './generators.js';
 
 export interface ReplayProgress {
   readonly phase: 'warmup' | 'measure';
@@ -182,7 +183,8 @@ function seedOfShare(seed: number, share: ThreadShare): number {
  * Replays a share of the workload over `sessions`: the warm-up runs for its duration, a `repeat`
  * round runs its slice of the interleaved calls (slices of all threads cover each statement exactly
  * `repeat` times), a `count` round its slice of the round's calls (each statement's share of the
- * count by weight, spread evenly over the rounds: count.ts), a `duration` round until its deadline.
+ * count by weight, spread evenly over the rounds: count.ts), a `duration` round until its deadline,
+ * from a deck dealt anew for each round (deck.ts).
  */
 export function createShareReplay<L extends LatencySink>(
   workload: Workload,
@@ -196,9 +198,13 @@ export function createShareReplay<L extends LatencySink>(
   const sources: ValueSource[][] = statements.map((s) =>
     createValueSources(generatorsOfShare(s.params, share), random),
   );
-  const pick = createWeightedPicker(
+  // A duration-bound drive (and the warm-up) picks from a deck by weight whose first cards reach
+  // every statement (deck.ts): random picks left statements of a low weight out of a short run.
+  const deck = createDeck(
     statements.map((s) => s.weight),
+    options.seed,
     random,
+    share,
   );
   const outcomes: ShareOutcome<L>[] = statements.map(() => ({
     latency: options.createLatency(),
@@ -384,7 +390,7 @@ export function createShareReplay<L extends LatencySink>(
     deadline = end;
     // The length of the drive, 1 to 5 s: a run of several short rounds does not wait 5 s for each.
     graceMs = Math.min(CUT_OFF_GRACE_MS, Math.max(MIN_GRACE_MS, ms));
-    return () => (performance.now() < end ? pick() : undefined);
+    return () => (performance.now() < end ? deck.next() : undefined);
   };
 
   const shape = load.shape;
@@ -426,6 +432,7 @@ export function createShareReplay<L extends LatencySink>(
         const end = Math.floor((order.length * (share.index + 1)) / share.count);
         return drive(() => (k < end ? order[k++] : undefined), true);
       }
+      deck.deal();
       return drive(untilDeadline(shape.durationMs / load.rounds), true);
     },
   };

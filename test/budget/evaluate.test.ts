@@ -144,6 +144,47 @@ describe('evaluateBudget: per-statement limits', () => {
     expect(gate.passed).toBe(true);
   });
 
+  it('says which statements the run never called or only saw fail, instead of "matched no statement"', () => {
+    // A duration run too short for a call of every statement: one statement has no entry in queries.
+    const gone = cheapest;
+    const failed = costliest;
+    const failing = withQuery(report, failed.fingerprint, (q) => ({ ...q, calls: 0, errors: 3, rounds: [] }));
+    const run: Report = {
+      ...failing,
+      queries: failing.queries.filter((q) => q.fingerprint !== gone.fingerprint),
+      run: {
+        ...report.run,
+        notCalled: [{ fingerprint: gone.fingerprint, name: 'monthly report', query: gone.query, line: 12 }],
+      },
+    };
+    const gate = evaluateBudget(
+      run,
+      budget({
+        statements: [
+          { name: 'monthly report', fingerprint: gone.fingerprint, maxMeanMs: 1, maxPlanCost: 1 },
+          { fingerprint: failed.fingerprint, maxMeanMs: 1 },
+          { fingerprint: '0000000000000000', maxMeanMs: 1 },
+        ],
+        accepted: [{ rule: 'seq-scan-large-table', fingerprint: gone.fingerprint, reason: 'known' }],
+      }),
+      { failOn: 'never' },
+    );
+    const never =
+      '"monthly report" is in the workload, but the run never called it: nothing was measured ' +
+      "(the run's warnings say what gives every statement a call)";
+    expect(gate.limits.map((l) => [l.status, l.note])).toEqual([
+      ['skipped', never],
+      ['skipped', never],
+      ['skipped', expect.stringMatching(/^every call of the matched statement failed, so there is no timing/)],
+      ['skipped', 'matched no statement in this report'],
+    ]);
+    // Its acceptances were not judged: no plan, no finding. They are not called unused.
+    expect(gate.unusedAcceptances).toEqual([]);
+    expect(renderGateText(gate, { width: 200 })).toContain(
+      `"monthly report" is in the workload, but the run never called it`,
+    );
+  });
+
   it('names the budget line of each limit', () => {
     const gate = evaluateBudget(
       report,
