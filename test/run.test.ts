@@ -303,6 +303,21 @@ describe('runWorkload on a real PostgreSQL', () => {
       );
     });
 
+    it('is explained with the values its failed calls were sent, as other statements are, not as a generic plan', async () => {
+      const file = scenarioFile('timeout-values', [
+        'load: { connections: 1, repeat: 2, rounds: 1, statementTimeout: 300ms }',
+        'statements:',
+        '  - name: slow lookup',
+        '    sql: SELECT owner, pg_sleep($2) FROM accounts WHERE id = $1',
+        '    params: [{ value: 7 }, { value: 5 }]',
+      ]);
+      const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url });
+      const slow = report.queries.find((q) => q.source === 'slow lookup')!;
+      expect([slow.calls, slow.errors]).toEqual([0, 2]);
+      expect(slow.plan?.mode).toBe('params');
+      expect(slow.plan?.params).toEqual(['7', '5']);
+    });
+
     it('is cancelled at once on an interrupt, not left running on the server', async () => {
       const file = scenario('interrupt', 'connections: 2, duration: 30s, rounds: 1, threads: 2');
       const controller = new AbortController();

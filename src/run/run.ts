@@ -267,7 +267,11 @@ function clientStatements(
     const first = statements[indexes[slowest]!]!;
     const latency = new LatencyRecorder();
     mine.forEach((o) => latency.absorb(o.latency));
-    const params = mine.filter((o) => o.slowParams).sort((a, b) => b.slowMs! - a.slowMs!)[0]?.slowParams;
+    // The values of the slowest call; of the slowest failed call when none succeeded (a statement
+    // that timed out every time is explained as the replay sent it, not as a generic plan).
+    const params =
+      mine.filter((o) => o.slowParams).sort((a, b) => b.slowMs! - a.slowMs!)[0]?.slowParams ??
+      mine.filter((o) => o.failedParams).sort((a, b) => b.failedMs! - a.failedMs!)[0]?.failedParams;
     const paramMax = mine.reduce<(number | null)[] | undefined>(
       (max, o) => (o.paramMax ? mergeMax(max, o.paramMax) : max),
       undefined,

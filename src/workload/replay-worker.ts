@@ -98,6 +98,7 @@ if (sessions.length === data.connections) {
         errors: o.errors,
         errorSamples: o.errorSamples,
         ...(o.slowParams ? { slowParams: o.slowParams, slowMs: o.slowMs! } : {}),
+        ...(o.failedParams ? { failedParams: o.failedParams, failedMs: o.failedMs! } : {}),
         ...(o.paramMax ? { paramMax: o.paramMax } : {}),
       }));
       reply(

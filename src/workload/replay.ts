@@ -47,6 +47,12 @@ export interface StatementOutcome {
    */
   slowParams?: (string | null)[];
   slowMs?: number;
+  /**
+   * Parameter values of the slowest failed call, and its latency (ms): a statement whose every call
+   * failed (timed out) is explained with them, as the statement the replay sent, not as a generic plan.
+   */
+  failedParams?: (string | null)[];
+  failedMs?: number;
   /** Largest numeric value sent per parameter (null: a value was not a number). */
   paramMax?: (number | null)[];
 }
@@ -130,6 +136,8 @@ export interface ShareOutcome<L extends LatencySink> {
   readonly errorSamples: string[];
   slowParams?: (string | null)[];
   slowMs?: number;
+  failedParams?: (string | null)[];
+  failedMs?: number;
   paramMax?: (number | null)[];
 }
 
@@ -258,6 +266,10 @@ export function createShareReplay<L extends LatencySink>(
     if (record || cancelled) {
       outcome.errors++;
       errors++;
+      if (params && !(ms <= outcome.failedMs!)) {
+        outcome.failedParams = params;
+        outcome.failedMs = ms;
+      }
       const message = cancelled
         ? `cancelled by querygate after running ${formatSeconds(ms)}: still running when the run stopped (an interrupt), or ${formatSeconds(graceMs)} after the end of its round of --duration`
         : server?.code === QUERY_CANCELED && timeoutMs !== undefined && /statement timeout/.test(server.message)
@@ -574,6 +586,8 @@ export interface WorkerStatementOutcome {
   readonly errorSamples: readonly string[];
   readonly slowParams?: (string | null)[];
   readonly slowMs?: number;
+  readonly failedParams?: (string | null)[];
+  readonly failedMs?: number;
   readonly paramMax?: (number | null)[];
 }
 
@@ -733,6 +747,10 @@ async function replayOnThreads(
         if (part.slowParams && !(part.slowMs! <= outcome.slowMs!)) {
           outcome.slowParams = part.slowParams;
           outcome.slowMs = part.slowMs!;
+        }
+        if (part.failedParams && !(part.failedMs! <= outcome.failedMs!)) {
+          outcome.failedParams = part.failedParams;
+          outcome.failedMs = part.failedMs!;
         }
         if (part.paramMax) outcome.paramMax = mergeMax(outcome.paramMax, part.paramMax);
       }
