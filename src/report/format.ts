@@ -1,6 +1,7 @@
 /** Number and text formatting shared by the human-readable reporters. */
 import { FIX_OR, type IndexAdvice } from '../model/finding.js';
 import { clip } from '../text.js';
+import type { QueryReport } from '../model/report.js';
 
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '-';
@@ -115,4 +116,27 @@ export function fitLines(text: string, width: number): string {
       return wrapText(line.trimStart(), width, indent + 2, ' '.repeat(indent));
     })
     .join('\n');
+}
+
+/** True for a statement that was called but never completed: nothing of it was measured. */
+export function everyCallFailed(q: QueryReport): boolean {
+  return q.calls === 0 && q.errors > 0;
+}
+
+/** `all 3 calls failed`, `its only call failed`, `1 of 12 calls failed`; '' without errors. */
+export function failedCalls(q: QueryReport): string {
+  if (q.errors === 0) return '';
+  if (everyCallFailed(q)) return q.errors === 1 ? 'its only call failed' : `all ${formatCount(q.errors)} calls failed`;
+  return `${formatCount(q.errors)} of ${formatCount(q.calls + q.errors)} calls failed`;
+}
+
+/**
+ * The statements a summary table shows: those whose every call failed first, whatever `top` (they
+ * have no database time, so by rank they came last, read as the cheapest, and fell off the table),
+ * then the others by database time, `top` rows in all.
+ */
+export function tableRows<Q extends QueryReport>(queries: readonly Q[], top: number): Q[] {
+  const failed = queries.filter(everyCallFailed);
+  const others = queries.filter((q) => !everyCallFailed(q));
+  return [...failed, ...others.slice(0, Math.max(0, top - failed.length))];
 }

@@ -7,7 +7,17 @@ import { renderPlanText } from '../analyze/plan.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
-import { fixOptions, formatCount, formatMs, formatPercent, oneLine, type FixOption } from './format.js';
+import {
+  everyCallFailed,
+  failedCalls,
+  fixOptions,
+  formatCount,
+  formatMs,
+  formatPercent,
+  oneLine,
+  tableRows,
+  type FixOption,
+} from './format.js';
 import {
   describeField,
   describeSpread,
@@ -222,20 +232,26 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     }
   }
 
-  const ranked = report.queries.slice(0, top);
+  const ranked = tableRows(report.queries, top);
   if (ranked.length > 0) {
     out.section(
       `\n### Top statements by database time\n\n| # | total | share | calls | mean | rows/call | blocks/call | plan cost | statement |\n|--:|--:|--:|--:|--:|--:|--:|--:|---|`,
-      ranked.map(
-        (q, i) =>
-          `| ${i + 1} | ${formatMs(q.totalMs)} | ${formatPercent(q.dbTimeShare)} | ${formatCount(q.calls)} | ${formatMs(q.meanMs)} | ` +
-          `${formatCount(q.rowsPerCall)} | ${formatCount(q.sharedBlksPerCall)} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
-          `${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''} |`,
-      ),
+      ranked.map((q) => {
+        // A statement whose every call failed has nothing measured: say so rather than 0 ms.
+        const failed = everyCallFailed(q);
+        const measured = (value: string) => (failed ? '-' : value);
+        const failures = failedCalls(q);
+        return (
+          `| ${report.queries.indexOf(q) + 1} | ${failed ? '**failed**' : formatMs(q.totalMs)} | ${measured(formatPercent(q.dbTimeShare))} | ` +
+          `${formatCount(q.calls)} | ${measured(formatMs(q.meanMs))} | ` +
+          `${measured(formatCount(q.rowsPerCall))} | ${measured(formatCount(q.sharedBlksPerCall))} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
+          `${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''}${failures ? ` (${failures})` : ''} |`
+        );
+      }),
       'statements',
     );
-    if (report.queries.length > top && !out.truncated)
-      out.add(`\n_${report.queries.length - top} more statement(s) in the JSON report._`);
+    if (report.queries.length > ranked.length && !out.truncated)
+      out.add(`\n_${report.queries.length - ranked.length} more statement(s) in the JSON report._`);
   }
 
   if (others.length > 0) {

@@ -5,7 +5,18 @@ import { costliestNode, nodeLabel } from '../analyze/plan.js';
 import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, leftOutNote, type Column } from './columns.js';
-import { fixOptions, formatCount, formatMs, formatPercent, oneLine, wrapText, type FixOption } from './format.js';
+import {
+  everyCallFailed,
+  failedCalls,
+  fixOptions,
+  formatCount,
+  formatMs,
+  formatPercent,
+  oneLine,
+  tableRows,
+  wrapText,
+  type FixOption,
+} from './format.js';
 
 export interface TableOptions {
   /** Rows in the statements table. */
@@ -49,18 +60,24 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       ...wrapText(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`, width, 2, ''),
     );
   type Query = Report['queries'][number];
+  // A statement whose every call failed has nothing measured: its cells say so rather than 0.
+  const measured =
+    (show: (q: Query) => string, failed = '-') =>
+    (q: Query) =>
+      everyCallFailed(q) ? failed : show(q);
   const all: Column<Query>[] = [
-    { head: '#', width: 4, dropOrder: 0, cell: (_, i) => String(i + 1) },
-    { head: 'total', width: 10, dropOrder: 0, cell: (q) => formatMs(q.totalMs) },
-    { head: 'share', width: 7, dropOrder: 0, cell: (q) => formatPercent(q.dbTimeShare) },
+    // The rank by database time, which the findings below refer to (`#3`).
+    { head: '#', width: 4, dropOrder: 0, cell: (q) => String(report.queries.indexOf(q) + 1) },
+    { head: 'total', width: 10, dropOrder: 0, cell: measured((q) => formatMs(q.totalMs), 'failed') },
+    { head: 'share', width: 7, dropOrder: 0, cell: measured((q) => formatPercent(q.dbTimeShare)) },
     { head: 'calls', width: 8, dropOrder: 0, cell: (q) => formatCount(q.calls) },
-    { head: 'mean', width: 10, dropOrder: 0, cell: (q) => formatMs(q.meanMs) },
+    { head: 'mean', width: 10, dropOrder: 0, cell: measured((q) => formatMs(q.meanMs)) },
     // Client latency is the replay's own: an HTTP run's statements are sent by the application.
     ...(report.queries.some((q) => q.latency)
       ? [{ head: 'p95', width: 10, dropOrder: 3, cell: (q: Query) => formatMs(q.latency?.p95) }]
       : []),
-    { head: 'rows/call', width: 11, dropOrder: 2, cell: (q) => formatCount(q.rowsPerCall) },
-    { head: 'blks/call', width: 11, dropOrder: 4, cell: (q) => formatCount(q.sharedBlksPerCall) },
+    { head: 'rows/call', width: 11, dropOrder: 2, cell: measured((q) => formatCount(q.rowsPerCall)) },
+    { head: 'blks/call', width: 11, dropOrder: 4, cell: measured((q) => formatCount(q.sharedBlksPerCall)) },
     { head: 'costliest plan node', width: 26, dropOrder: 1, cell: costliestLabel },
   ];
   const { columns, lastWidth: queryWidth, left } = fitColumns(all, width, 30);
@@ -70,17 +87,20 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     wordWrap: true,
     colWidths: [...columns.map((c) => c.width), queryWidth],
   });
-  report.queries.slice(0, top).forEach((q, i) => {
+  const rows = tableRows(report.queries, top);
+  rows.forEach((q, i) => {
+    const failures = failedCalls(q);
     table.push([
       ...columns.map((c) => c.cell(q, i)),
-      oneLine(q.query, queryWidth * 2 - 6) + (q.errors ? ` [${q.errors} errors]` : ''),
+      // On a line of its own: appended to the text, it wrapped in the middle at narrow widths.
+      oneLine(q.query, queryWidth * 2 - 6) + (failures ? `\n${failures}` : ''),
     ]);
   });
   lines.push(table.toString());
   const note = leftOutNote(left, width);
   if (note) lines.push(...wrapText(note, width, 2, ''));
-  if (report.queries.length > top)
-    lines.push(`… and ${report.queries.length - top} more statement(s) in the JSON report`);
+  if (report.queries.length > rows.length)
+    lines.push(`… and ${report.queries.length - rows.length} more statement(s) in the JSON report`);
   const routes = renderRoutesTable(report, { ...(options.color ? { color: true } : {}), width });
   if (routes) lines.push('', routes);
 
@@ -109,7 +129,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       );
       lines.push(
         ...wrapText(
-          `${f.rule}  #${i + 1} ${where} (${formatPercent(q.dbTimeShare)} of database time)${accepted ? ', accepted by the budget' : ''}`,
+          `${f.rule}  #${i + 1} ${where} (${everyCallFailed(q) ? failedCalls(q) : `${formatPercent(q.dbTimeShare)} of database time`})${accepted ? ', accepted by the budget' : ''}`,
           width,
           10,
           `  ${f.severity.toUpperCase().padEnd(7)} `,

@@ -39,6 +39,40 @@ describe('the terminal summary table', () => {
     expect(wide).not.toContain('left out to fit');
   });
 
+  it('shows statements whose every call failed first, as failed, with their failed calls counted in words', () => {
+    const base = fixtureReport();
+    const last = base.queries.length - 1;
+    // The last by database time failed every call (a statement timeout); another failed once in 12.
+    const report = {
+      ...base,
+      queries: base.queries.map((q, i) =>
+        i === last
+          ? { ...q, calls: 0, errors: 2, totalMs: 0, meanMs: 0, dbTimeShare: 0, rowsPerCall: 0, sharedBlksPerCall: 0 }
+          : i === 1
+            ? { ...q, calls: 11, errors: 1 }
+            : q,
+      ),
+    };
+    for (const width of [80, 160]) {
+      const text = renderTable(report, { width, top: 3 });
+      expect(text.split('\n').filter((l) => l.length > width)).toEqual([]);
+      const rows = tableLines(text).filter((l) => /^│ \d/.test(l));
+      // First, whatever --top, with its rank: the findings below say #N.
+      expect(rows[0]).toMatch(new RegExp(`^│ ${last + 1} +│ failed +│ - +│ 0 +│ - +│`));
+      expect(rows.map((l) => l.split('│')[1]!.trim())).toEqual([String(last + 1), '1', '2']);
+      // On a line of its own, never cut in the middle.
+      expect(text).toMatch(/│ all 2 calls failed +│/);
+      expect(text).toMatch(/│ 1 of 12 calls failed +│/);
+      expect(text).not.toMatch(/errors\]/);
+      expect(text).toContain(`… and ${base.queries.length - 3} more statement(s) in the JSON report`);
+    }
+    const markdown = renderMarkdown(report, { top: 3 });
+    expect(markdown).toMatch(
+      new RegExp(`\\| ${last + 1} \\| \\*\\*failed\\*\\* \\| - \\| 0 \\| - \\|.*\\(all 2 calls failed\\) \\|`),
+    );
+    expect(markdown).toContain('(1 of 12 calls failed) |');
+  });
+
   it('fits the routes table to the terminal too', () => {
     const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
     const report = parseReport(readFileSync(path, 'utf8'), path);
