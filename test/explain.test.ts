@@ -4,6 +4,11 @@ import { explainStatement } from '../src/capture/explain.js';
 import type { QueryReport } from '../src/model/report.js';
 import { loadParser } from '../src/analyze/parser.js';
 import { openSession } from '../src/target/pg.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWorkload } from '../src/run/run.js';
+import { loadScenario } from '../src/workload/load.js';
 import { createTestDatabase, withSession } from './support/db.js';
 
 describe('EXPLAIN capture', () => {
@@ -78,8 +83,56 @@ describe('EXPLAIN capture', () => {
     // The session is still usable afterwards.
     const ok = await s.query('SELECT 1 AS one');
     await s.close();
-    expect(r).toEqual({ ok: false, note: 'EXPLAIN cancelled after 200 ms (statement_timeout)' });
+    expect(r).toEqual({
+      ok: false,
+      note: 'EXPLAIN ANALYZE cancelled after 200 ms by --explain-timeout',
+      timedOut: true,
+    });
     expect(ok.rows).toEqual([{ one: 1 }]);
+  });
+
+  it('keeps the plain plan of a statement whose EXPLAIN ANALYZE runs into --explain-timeout, and its spill findings with it', async () => {
+    const db = await createTestDatabase('analyze_timeout');
+    await withSession(db, async (s) => {
+      await s.query(
+        'CREATE TABLE notes AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 20000) g; ANALYZE notes',
+      );
+      // A sort of 20,000 rows spills in 64 kB.
+      await s.query(`ALTER DATABASE ${new URL(db).pathname.slice(1)} SET work_mem = '64kB'`);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-analyze-timeout-'));
+    const file = join(dir, 'heavy.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, repeat: 1, rounds: 1 }',
+        'statements:',
+        '  - name: sorted after a pause',
+        '    sql: SELECT n.id, n.body FROM notes n, pg_sleep(1) ORDER BY n.body',
+        '',
+      ].join('\n'),
+    );
+    const report = await runWorkload({
+      workload: loadScenario(file, {}),
+      databaseUrl: db,
+      analyze: true,
+      explainTimeoutMs: 300,
+    });
+    const q = report.queries.find((x) => x.source === 'sorted after a pause')!;
+    // ANALYZE runs the statement, a second at least: cancelled. The plan the run makes without it stays.
+    expect(q.plan?.mode).toBe('literal');
+    expect(q.planNote).toBe(
+      'EXPLAIN ANALYZE cancelled after 300 ms by --explain-timeout: planned without ANALYZE; a longer --explain-timeout analyzes it',
+    );
+    expect(q.findings.map((f) => f.rule)).toContain('sort-spill');
+    expect(report.warnings).toContainEqual(
+      expect.stringMatching(
+        /^1 statement\(s\) could not be analyzed within the --explain-timeout of 0\.3 s: sorted after a pause: their plans were made without ANALYZE/,
+      ),
+    );
+    // The run used --analyze: no finding tells it to.
+    for (const f of q.findings) expect(f.suggestion ?? '').not.toContain('run with --analyze');
+    expect(q.findings.find((f) => f.rule === 'slow-mean')?.suggestion).toContain('by --explain-timeout');
   });
 
   it('plans a statement seen only in pg_stat_statements, typed literals included', async () => {

@@ -280,13 +280,16 @@ function timeAsContext(
  */
 function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
   if (!query.plan)
-    return `no plan was captured for it${query.planNote ? ` (${query.planNote})` : ''}: no rule could say why`;
+    return (
+      `no plan was captured for it${query.planNote ? ` (${query.planNote})` : ''}: no rule could say why` +
+      (query.planNote?.includes('--explain-timeout') ? '; a longer --explain-timeout gives it time for one' : '')
+    );
   const node = nodeLabel(costliestNode(query.plan.root));
   if (query.plan.mode === 'analyze')
     return `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`;
   const plan = PLAN_WORDS[query.plan.mode];
   return analyzeAsked
-    ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: see the run's warnings)`
+    ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.planNote ?? "see the run's warnings"})`
     : `no rule explains its time from ${plan}, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
 }
 

@@ -229,6 +229,12 @@ export interface PlanOptions {
  */
 export const EVERY_CALL_FAILED = 'every call failed';
 
+/**
+ * The end of the plan note of a statement whose EXPLAIN ANALYZE ran into the timeout: its plan is
+ * the one EXPLAIN made without ANALYZE.
+ */
+export const PLANNED_WITHOUT_ANALYZE = 'planned without ANALYZE; a longer --explain-timeout analyzes it';
+
 /** The plan note of statements left unexplained by an interrupt. */
 export const INTERRUPTED_NOTE = 'not explained: the run was interrupted';
 
@@ -271,17 +277,33 @@ export async function capturePlans(
       out.push({ ...query, planNote: 'not parseable: no plan' });
       continue;
     }
-    const result = await explainStatement(session, {
+    const request = {
       sql,
       ...(client?.params ? { params: client.params } : {}),
       paramCount,
       analyze: options.analyze && !failed,
       timeoutMs: options.timeoutMs,
       serverVersionNum: options.serverVersionNum,
-    });
+    };
+    let result = await explainStatement(session, request);
+    let analyzeNote: string | undefined;
+    if (!result.ok && result.timedOut && request.analyze && !options.signal?.aborted) {
+      // A statement too heavy to run within the timeout still has the plan the run would have made
+      // without --analyze: its plan findings (a sort that spills) must not vanish with ANALYZE.
+      const plain = await explainStatement(session, { ...request, analyze: false });
+      if (plain.ok) {
+        analyzeNote = `${result.note}: ${PLANNED_WITHOUT_ANALYZE}`;
+        result = plain;
+      }
+    }
     if (result.ok) {
       const { planNote: _failed, ...explained } = query;
-      out.push({ ...explained, plan: result.plan, relations: qualifyAsWritten(planRelations(result.plan.root), sql) });
+      out.push({
+        ...explained,
+        plan: result.plan,
+        ...(analyzeNote ? { planNote: analyzeNote } : {}),
+        relations: qualifyAsWritten(planRelations(result.plan.root), sql),
+      });
     } else {
       // An EXPLAIN cancelled by the interrupt did not fail: it was not finished.
       const note = options.signal?.aborted ? INTERRUPTED_NOTE : result.note;

@@ -22,9 +22,16 @@ export interface ExplainRequest {
   readonly savepoint?: boolean;
 }
 
-/** The result: a plan, or the reason there is none (one line, for the report). */
+/**
+ * The result: a plan, or the reason there is none (one line, for the report); `timedOut` when
+ * the EXPLAIN ran into its statement_timeout (`--explain-timeout`).
+ */
 export type ExplainResult =
-  { readonly ok: true; readonly plan: CapturedPlan } | { readonly ok: false; readonly note: string };
+  | { readonly ok: true; readonly plan: CapturedPlan }
+  | { readonly ok: false; readonly note: string; readonly timedOut?: boolean };
+
+/** `200 ms`, `10 s`, `2.5 s`. */
+const formatTimeout = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`);
 
 type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }];
 
@@ -76,13 +83,14 @@ export async function explainStatement(session: Session, request: ExplainRequest
   } catch (error) {
     const server = asServerError(error);
     const message = server?.message ?? (error instanceof Error ? error.message : String(error));
-    return {
-      ok: false,
-      note:
-        server?.code === '57014'
-          ? `EXPLAIN cancelled after ${request.timeoutMs} ms (statement_timeout)`
-          : `EXPLAIN failed: ${message}`,
-    };
+    if (server?.code === '57014') {
+      return {
+        ok: false,
+        note: `EXPLAIN${analyze ? ' ANALYZE' : ''} cancelled after ${formatTimeout(request.timeoutMs)} by --explain-timeout`,
+        timedOut: true,
+      };
+    }
+    return { ok: false, note: `EXPLAIN failed: ${message}` };
   } finally {
     if (request.savepoint) {
       await session.query('ROLLBACK TO SAVEPOINT querygate_explain').catch(() => undefined);

@@ -13,7 +13,7 @@ export default defineRule({
     /** Mean execution time (ms) above which a statement is reported. */
     thresholdMs: 100,
   },
-  check({ query, options }) {
+  check({ query, report, options }) {
     if (query.calls <= 0 || query.meanMs <= options.thresholdMs) return [];
     return [
       {
@@ -28,7 +28,10 @@ export default defineRule({
         suggestion:
           query.plan?.mode === 'analyze'
             ? 'see the plan findings of this statement'
-            : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
+            : report.workload.analyze
+              ? // The run used --analyze: this statement's EXPLAIN ANALYZE did not finish (its note says why).
+                `see the plan findings of this statement${query.planNote ? ` (${query.planNote})` : ''}`
+              : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
       },
     ];
   },

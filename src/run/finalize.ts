@@ -2,7 +2,14 @@
  * The common tail of every kind of run (SQL replay, HTTP replay, external command): from
  * statistics snapshots to a finished report with plans, relations and findings.
  */
-import { assembleQueries, capturePlans, overcounted, ownTraffic, type ClientStatement } from '../capture/assemble.js';
+import {
+  assembleQueries,
+  capturePlans,
+  overcounted,
+  ownTraffic,
+  PLANNED_WITHOUT_ANALYZE,
+  type ClientStatement,
+} from '../capture/assemble.js';
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
 import {
   REPORT_VERSION,
@@ -159,15 +166,32 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
           'have a plan, and there is no index advice',
       );
     }
-    // Rules need plans: say which statements have none because EXPLAIN itself failed.
-    const failed = queries.filter((q) => q.planNote?.startsWith('EXPLAIN failed'));
+    // Rules need plans: say which statements have none because EXPLAIN itself failed or timed out.
+    const failed = queries.filter((q) => !q.plan && /EXPLAIN (ANALYZE )?(failed|cancelled)/.test(q.planNote ?? ''));
     if (failed.length > 0) {
+      const timedOut = failed.some((q) => q.planNote?.includes('--explain-timeout'));
       warnings.push(
         `${failed.length} statement(s) have no plan, so no plan rule saw them: ` +
           failed
             .slice(0, 3)
             .map((q) => `${q.source ?? q.fingerprint} (${q.planNote})`)
-            .join('; '),
+            .join('; ') +
+          (failed.length > 3 ? `; and ${failed.length - 3} more` : '') +
+          (timedOut ? '; a longer --explain-timeout gives them time to be planned' : ''),
+      );
+    }
+    // With --analyze, a statement too heavy to run within the timeout keeps its plain plan.
+    const unanalyzed = queries.filter((q) => q.plan && q.planNote?.endsWith(PLANNED_WITHOUT_ANALYZE));
+    if (unanalyzed.length > 0) {
+      const timeoutMs = input.analysis.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS;
+      warnings.push(
+        `${unanalyzed.length} statement(s) could not be analyzed within the --explain-timeout of ${Number((timeoutMs / 1000).toFixed(1))} s: ` +
+          unanalyzed
+            .slice(0, 5)
+            .map((q) => q.source ?? q.fingerprint)
+            .join(', ') +
+          (unanalyzed.length > 5 ? ` and ${unanalyzed.length - 5} more` : '') +
+          ': their plans were made without ANALYZE (estimates, no actual rows or times); raise --explain-timeout to analyze them',
       );
     }
   } else {
