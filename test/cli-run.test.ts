@@ -113,6 +113,41 @@ describe('querygate run (CLI)', () => {
     expect(inScenario.stderr).toContain('  7 |  WHRE id = 1');
   });
 
+  it('exits 2 naming the field and name of every scenario statement with a missing table or column, and the values PostgreSQL refuses, in one run', async () => {
+    const db = await createTestDatabase('cli_missing');
+    await withSession(db, (s) => s.query(readFileSync(sql('schema.sql'), 'utf8')));
+    const file = join(dir, 'missing.yaml');
+    writeFileSync(
+      file,
+      [
+        'statements:',
+        '  - name: missing table',
+        '    sql: |',
+        '      SELECT a.owner, count(*)',
+        '        FROM accounts a JOIN account_owners o ON o.id = a.id',
+        '       GROUP BY 1',
+        '  - name: missing column',
+        '    sql: "SELECT owner, ballance FROM accounts WHERE id = $1"',
+        '    params: [{ int: { min: 1, max: 10 } }]',
+        '  - name: bad param type',
+        '    sql: SELECT * FROM events WHERE created_at > $1',
+        '    params: [{ string: { length: 5 } }]',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['run', file, '--database-url', db]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      'missing.yaml:5:30: statements[0].sql: statement "missing table": relation "account_owners" does not exist',
+    );
+    expect(result.stderr).toContain(
+      'missing.yaml:8:25: statements[1].sql: statement "missing column": column "ballance" does not exist',
+    );
+    expect(result.stderr).toMatch(
+      /missing\.yaml:11:10: statement "bad param type": params\[0\] \(string\) gave "\w+" for \$1/,
+    );
+  });
+
   it('refuses a workload that is not UTF-8 with the line and column of its first foreign byte, and reads one with a byte order mark', async () => {
     const latin1 = join(dir, 'latin1.sql');
     writeFileSync(latin1, Buffer.from("SELECT 1;\nSELECT 'caf\xe9' AS name;\n", 'latin1'));

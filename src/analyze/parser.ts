@@ -77,7 +77,10 @@ function parseError(error: unknown, text: string, where: string | EmbeddedSql): 
   const parserMessage = details?.message ?? (error instanceof Error ? error.message : String(error));
   // cursorPosition is a 0-based offset into the parsed text.
   const psql = psqlOnly(text, details?.cursorPosition ?? 0);
-  const offset = psql?.offset ?? details?.cursorPosition ?? 0;
+  // An error at the end of the input (an unclosed parenthesis) is placed right after the text's
+  // last character, not past the blank lines that end it: in a scenario's `sql: |` block those end
+  // on the next item's line.
+  const offset = Math.min(psql?.offset ?? details?.cursorPosition ?? 0, text.trimEnd().length);
   const message = psql?.message ?? `invalid SQL: ${parserMessage}`;
   if (typeof where !== 'string') {
     const { line, column } = positionInFile(text, offset, where.origin);

@@ -31,6 +31,8 @@ export interface WorkloadStatement {
    * YAML style (a folded `>-` string has no exact `origin`, but a line all the same).
    */
   readonly line?: number;
+  /** Scenario statements: the field of the statement's text, `statements[i].sql`, named in errors. */
+  readonly field?: string;
   /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */
   readonly paramsAt?: readonly string[];
 }

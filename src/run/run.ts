@@ -87,12 +87,29 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
       : control;
     try {
-      await checkStatements(checks, workload.statements, setup.session);
-      await checkParameterValues(checks, workload.statements, {
-        seed: options.seed ?? 1,
-        timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      // Both checks, so that missing tables and values PostgreSQL refuses are reported in one run.
+      let missing: InputError | undefined;
+      try {
+        await checkStatements(checks, workload.statements, setup.session);
+      } catch (error) {
+        if (!(error instanceof InputError) || options.signal?.aborted) throw error;
+        missing = error;
+      }
+      try {
+        await checkParameterValues(checks, workload.statements, {
+          seed: options.seed ?? 1,
+          timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } catch (error) {
+        if (!missing || !(error instanceof InputError)) throw error;
+        throw new InputError(missing.code as InputErrorCode, missing.message, [
+          ...missing.details,
+          error.message,
+          ...error.details,
+        ]);
+      }
+      if (missing) throw missing;
     } catch (error) {
       if (options.signal?.aborted) throw interrupted();
       // The likely cause of a missing table: the setup files were not applied.

@@ -266,11 +266,13 @@ export async function checkStatements(
       if (!server) throw error;
       const offset = server.position ? server.position - 1 - prefix.length : -1;
       const origin = statement.origin;
-      const where = origin
+      const at = origin
         ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
             positionInFile(statement.sql, Math.max(0, offset), origin),
           )
         : statement.name;
+      // A scenario's statement is named as its syntax errors name it: its field, and its name.
+      const where = statement.field ? `${at}: ${statement.field}: statement "${statement.name}"` : at;
       if (server.code === '42501') {
         denied.push({ message: `${where}: ${server.message}`, sql: statement.sql });
         continue;

@@ -371,6 +371,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       sql,
       ...(begins ? { origin: begins } : {}),
       line: begins?.line ?? positionIn(['statements', i, 'sql']).line,
+      field: `${label}.sql`,
       weight: s.weight ?? 1,
       params,
       paramCount,

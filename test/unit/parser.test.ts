@@ -45,6 +45,32 @@ describe('the SQL parser adapter', () => {
     }
   });
 
+  it('places an error at the end of the input right after the text, not past the blank lines that end it', () => {
+    const errorOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return error as InputError;
+      }
+      throw new Error('expected an error');
+    };
+    const file = errorOf(() =>
+      splitStatements('SELECT 1;\nSELECT count(*)\n  FROM t\n GROUP BY ROLLUP (a\n\n\n', 'w.sql'),
+    );
+    expect(file.message).toBe('w.sql:4:20: invalid SQL: syntax error at end of input');
+    expect(file.details).toEqual(['  4 |  GROUP BY ROLLUP (a', `    | ${' '.repeat(19)}^`]);
+    // A scenario's `sql: |` block ends with a newline: the error was put on the next item's line.
+    const block = errorOf(() =>
+      splitStatements('SELECT store_id\n  FROM sales\n GROUP BY ROLLUP (store_id\n', {
+        file: 's.yaml',
+        field: 'statements[0].sql',
+        origin: { line: 9, column: 7, indent: 6 },
+      }),
+    );
+    expect(block.message).toBe('s.yaml:11:33: statements[0].sql: invalid SQL: syntax error at end of input');
+    expect(block.details[0]).toBe('  11 |  GROUP BY ROLLUP (store_id');
+  });
+
   it('says that a psql meta-command or the inline data of COPY FROM STDIN is not SQL, at its line', () => {
     const messageOf = (sql: string, where = 'setup.sql') => {
       try {
