@@ -113,6 +113,48 @@ describe('querygate run (CLI)', () => {
     expect(inScenario.stderr).toContain('  7 |  WHRE id = 1');
   });
 
+  it('exits 2 listing every scenario statement that cannot be replayed or has the wrong number of generators, each at its line', async () => {
+    const file = join(dir, 'refused.yaml');
+    writeFileSync(
+      file,
+      [
+        'statements:',
+        '  - name: set',
+        "    sql: SET work_mem = '1GB'",
+        '  - name: into',
+        '    sql: SELECT * INTO TEMP t FROM accounts',
+        '  - name: too few params',
+        '    sql: SELECT * FROM accounts WHERE id = $1 AND balance > $2',
+        '    params: [{ int: { min: 1, max: 10 } }]',
+        '  - name: too many params',
+        '    sql: SELECT 1 FROM accounts WHERE id = $1',
+        '    params: [{ int: { min: 1, max: 10 } }, { value: 3 }]',
+        '  - name: unclosed',
+        '    sql: |',
+        '      SELECT owner, sum(balance)',
+        '        FROM accounts',
+        '       GROUP BY ROLLUP (owner',
+        '  - name: last',
+        '    sql: SELECT 1',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['run', file, '--database-url', url]);
+    expect(result.code).toBe(2);
+    const errors = result.stderr.split('\n').filter((l) => /^(querygate: error: )?refused\.yaml:/.test(l));
+    expect(errors.map((l) => l.replace('querygate: error: ', '').split(': ').slice(0, 2).join(': '))).toEqual([
+      'refused.yaml:3:10: statements[0].sql',
+      'refused.yaml:5:10: statements[1].sql',
+      'refused.yaml:8:13: statements[2].params',
+      'refused.yaml:11:44: statements[3].params',
+      'refused.yaml:16:30: statements[4].sql',
+    ]);
+    // The unclosed parenthesis at the end of its own text, not on the next item's line.
+    expect(result.stderr).toContain('refused.yaml:16:30: statements[4].sql: invalid SQL: syntax error at end of input');
+    expect(result.stderr).toContain('  16 |  GROUP BY ROLLUP (owner\n');
+    expect(result.stdout).toBe('');
+  });
+
   it('exits 2 naming the field and name of every scenario statement with a missing table or column, and the values PostgreSQL refuses, in one run', async () => {
     const db = await createTestDatabase('cli_missing');
     await withSession(db, (s) => s.query(readFileSync(sql('schema.sql'), 'utf8')));

@@ -161,31 +161,34 @@ export function loadSqlWorkload(
   const where = basename(workloadPath);
   const parsed = text.trim() === '' ? [] : splitWorkload(text, where);
   if (parsed.length === 0) throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
-  const rejected = parsed.flatMap((s) => {
+  // Every statement that cannot be replayed is reported at once, in file order.
+  const problems = parsed.flatMap((s): { code: InputErrorCode; message: string }[] => {
     const reason = notReplayable(s.sql);
-    return reason ? [`${where}:${s.line}: ${reason}`] : [];
-  });
-  if (rejected.length > 0) throw new InputError('SQL_NOT_REPLAYABLE', rejected[0]!, rejected.slice(1));
-  const statements = parsed.map((s): WorkloadStatement => {
+    if (reason) return [{ code: 'SQL_NOT_REPLAYABLE', message: `${where}:${s.line}: ${reason}` }];
     const paramCount = countParams(s.sql);
-    if (paramCount > 0) {
-      throw new InputError(
-        'SQL_PARSE_FAILED',
-        `${where}:${s.line}: statement uses $${paramCount} but a plain SQL workload has no parameter values; ` +
-          `write literal values or use a scenario file with params`,
-      );
-    }
-    return {
-      name: `${where}:${s.line}`,
-      sql: s.sql,
-      weight: 1,
-      params: [],
-      paramCount: 0,
-      fingerprint: fingerprintStatement(s.sql),
-      write: isWrite(s.sql),
-      origin: { file: where, ...s.start },
-    };
+    if (paramCount === 0) return [];
+    const message =
+      `${where}:${s.line}: statement uses $${paramCount} but a plain SQL workload has no parameter values; ` +
+      `write literal values or use a scenario file with params`;
+    return [{ code: 'SQL_PARSE_FAILED', message }];
   });
+  const [first, ...others] = problems;
+  if (first)
+    throw new InputError(
+      first.code,
+      first.message,
+      others.map((p) => p.message),
+    );
+  const statements = parsed.map((s): WorkloadStatement => ({
+    name: `${where}:${s.line}`,
+    sql: s.sql,
+    weight: 1,
+    params: [],
+    paramCount: 0,
+    fingerprint: fingerprintStatement(s.sql),
+    write: isWrite(s.sql),
+    origin: { file: where, ...s.start },
+  }));
   const files = {
     schema: readSetupFiles(setup.schema ?? [], process.cwd()),
     seed: readSetupFiles(setup.seed ?? [], process.cwd()),
@@ -323,7 +326,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     );
   }
   const base = dirname(resolve(path));
-  const statements = file.statements.map((s, i): WorkloadStatement => {
+  const scenarioStatement = (s: NonNullable<ScenarioFile['statements']>[number], i: number): WorkloadStatement => {
     const label = `statements[${i}]`;
     const origin = scalarOrigin(text, ['statements', i, 'sql']);
     const parsed = splitStatements(
@@ -379,7 +382,25 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       fingerprint: fingerprintStatement(sql),
       write: isWrite(sql),
     };
+  };
+  // Every statement is checked, and every problem reported at once, in file order.
+  const problems: InputError[] = [];
+  const statements = file.statements.flatMap((s, i): WorkloadStatement[] => {
+    try {
+      return [scenarioStatement(s, i)];
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(error);
+      return [];
+    }
   });
+  const [first, ...others] = problems;
+  if (first) {
+    throw new InputError(first.code as InputErrorCode, first.message, [
+      ...first.details,
+      ...others.flatMap((p) => [p.message, ...p.details]),
+    ]);
+  }
   const load = file.load ?? {};
   const shapes = (['repeat', 'count', 'duration'] as const).filter((k) => load[k] !== undefined);
   if (shapes.length > 1) {

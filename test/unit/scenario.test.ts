@@ -271,6 +271,61 @@ describe('statements that are not replayed', () => {
     );
   });
 
+  it('reports every refused statement and parameter mismatch of a scenario at once, each at its line', () => {
+    const path = write(
+      'refused.yaml',
+      [
+        'statements:',
+        '  - name: set',
+        "    sql: SET work_mem = '1GB'",
+        '  - name: into',
+        '    sql: SELECT * INTO TEMP t FROM products',
+        '  - name: fine',
+        '    sql: SELECT 1',
+        '  - name: too few params',
+        '    sql: SELECT * FROM products WHERE id = $1 AND price > $2',
+        '    params:',
+        '      - int: { min: 1, max: 10 }',
+        '  - name: too many params',
+        '    sql: SELECT 1 FROM products WHERE id = $1',
+        '    params:',
+        '      - int: { min: 1, max: 10 }',
+        '      - value: 3',
+        '  - name: broken',
+        '    sql: SELECT FROM WHERE',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadScenario(path, {}));
+    const lines = [error.message, ...error.details].filter((l) => !l.startsWith('  '));
+    expect(lines.map((l) => l.split(': ').slice(0, 2).join(': '))).toEqual([
+      'refused.yaml:3:10: statements[0].sql',
+      'refused.yaml:5:10: statements[1].sql',
+      'refused.yaml:11:7: statements[3].params',
+      'refused.yaml:16:9: statements[4].params',
+      'refused.yaml:18:22: statements[5].sql',
+    ]);
+    expect(lines[0]).toContain('SET is a session setting');
+    expect(lines[1]).toContain('SELECT ... INTO TEMP t creates a temporary table');
+    expect(lines[2]).toContain('the statement uses $2 but only 1 parameter generator(s) are given');
+    expect(lines[3]).toContain('2 parameter generator(s) are given but the statement uses $1..$1 only');
+    expect(lines[4]).toContain('invalid SQL: syntax error at or near "WHERE"');
+    // The syntax error keeps its source line and caret.
+    expect(error.details).toContain('  18 | SELECT FROM WHERE');
+  });
+
+  it('reports every refused statement and $n of a SQL workload at once, in file order', () => {
+    const path = write('mixed.sql', 'SELECT $1;\nSELECT 1;\nSET work_mem = 1;\nSELECT $2::int;\n');
+    const error = errorOf(() => loadSqlWorkload(path, {}, {}));
+    expect([error.message, ...error.details].map((l) => l.split(': ')[0])).toEqual([
+      'mixed.sql:1',
+      'mixed.sql:3',
+      'mixed.sql:4',
+    ]);
+    expect(error.details[0]).toContain('SET is a session setting');
+    expect(error.details[1]).toContain('statement uses $2 but a plain SQL workload has no parameter values');
+  });
+
   it('rejects a utility statement in a scenario with its line and column', () => {
     const path = write('set.yaml', 'statements:\n  - name: s\n    sql: SET statement_timeout = 5\n');
     expect(errorOf(() => loadScenario(path, {})).message).toMatch(
