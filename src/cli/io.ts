@@ -10,14 +10,38 @@ export interface CliIO {
 
 export function processIO(): CliIO {
   const isTTY = Boolean(process.stdout.isTTY) && !process.env.CI;
+  const closed = { out: false, err: false };
+  whenReaderCloses(process.stdout, () => (closed.out = true));
+  whenReaderCloses(process.stderr, () => (closed.err = true));
   return {
-    out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-    err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    out: (text) => {
+      if (!closed.out) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
+    err: (text) => {
+      if (!closed.err) process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
     isTTY,
     columns: outputColumns(process.stdout.columns, process.env.COLUMNS),
     color: isTTY && !process.env.NO_COLOR,
     env: process.env,
   };
+}
+
+/**
+ * A reader that stops reading (`querygate rules sort-spill | head -30`) closes the pipe, and the next
+ * write fails with EPIPE, an 'error' event that nothing handled: a crash with a stack trace. As other
+ * command-line tools do, querygate then stops writing to that stream, quietly, and ends as it would
+ * have (a run still writes its report and stops its server; the exit code is the command's own).
+ */
+function whenReaderCloses(stream: NodeJS.WriteStream, onClosed: () => void): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    // ERR_STREAM_DESTROYED: a write after the pipe closed (the progress line writes to stderr itself).
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') {
+      onClosed();
+      return;
+    }
+    throw error;
+  });
 }
 
 /**
