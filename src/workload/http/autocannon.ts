@@ -52,9 +52,9 @@ export interface PhaseOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: PhaseProgress) => void;
   /**
-   * Stop when no response arrived for this long while requests waited for one (the app is gone or
-   * hung). Never less than twice the slowest response of the phase, so a slow route is not mistaken
-   * for a hung one.
+   * Stop when no response arrived for this long after connection errors or request timeouts (the
+   * app is gone or hung). Requests merely waiting are given the request timeout (`timeoutMs`), never
+   * less: how long a request may take is the scenario's to say, and a slow route is not a hung one.
    */
   readonly deadAfterMs?: number;
 }
@@ -93,8 +93,8 @@ export interface PhaseResult {
    */
   readonly stoppedBy?: string;
   /**
-   * The application stopped answering: requests were sent and waited past the stall limit without
-   * a response (a hung or frozen process keeps its connections open, so there are no connection
+   * The application stopped answering: requests waited longer than the request timeout, and nothing
+   * answered since (a hung or frozen process keeps its connections open, so there are no connection
    * errors to see). The requests without answer are counted in `errors`.
    */
   readonly stalled?: boolean;
@@ -102,7 +102,10 @@ export interface PhaseResult {
 
 /** Distinct requests rendered up front per phase, over all connections (values repeat after that). */
 export const POOL_SIZE = 4096;
-/** No response for this long while requests wait (at least): the application stopped answering. */
+/**
+ * No response for this long after connection errors or request timeouts: the application stopped
+ * answering. Requests that only wait are given the request timeout (when it is longer).
+ */
 export const DEAD_AFTER_MS = 3000;
 const MIN_POOL_PER_CONNECTION = 32;
 
@@ -159,7 +162,6 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let lastResponseAt = Date.now();
   let connErrorsSinceResponse = 0;
   let timeoutsSinceResponse = 0;
-  let slowestMs = 0;
 
   // Set when a duration phase's time is up: connections send nothing more, and the phase ends when
   // the requests in flight are answered or time out. `undrainable` when a client could not be held
@@ -236,7 +238,6 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       lastResponseAt = Date.now();
       connErrorsSinceResponse = 0;
       timeoutsSinceResponse = 0;
-      if (ms > slowestMs) slowestMs = ms;
       if (draining && !waiting()) instance?.stop();
     });
     // A timeout drops the pending request and, unless the phase drains or a rate limit holds it back,
@@ -272,13 +273,15 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const deadAfterMs = options.deadAfterMs ?? DEAD_AFTER_MS;
-  // How long requests have waited without any response, when that is past the stall limit. Before
-  // the first response the limit is the request timeout too: the first requests of a cold
-  // application may be slow.
+  // How long requests have waited without any response, when that is past the stall limit: the
+  // request timeout, which says how long a request may take. A shorter limit took slow requests for
+  // a hang: a route whose cost depends on its parameters (a large tenant) answers fast, then keeps
+  // every connection busy for seconds, and those requests complete and must be measured. A hung
+  // application is still told apart from a slow one: nothing answers within the timeout.
+  const stallLimitMs = Math.max(deadAfterMs, options.timeoutMs);
   const stallMs = (now: number) => {
     const silent = now - lastResponseAt;
-    const limit = Math.max(deadAfterMs, 2 * slowestMs, responses === 0 ? options.timeoutMs : 0);
-    return waiting() && silent > limit ? silent : undefined;
+    return waiting() && silent > stallLimitMs ? silent : undefined;
   };
   const stall = (silentMs: number) => {
     stalled = true;
@@ -302,7 +305,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       stop(`the application stopped answering (${errorSamples[0] ?? 'timeouts'})`);
       return;
     }
-    // Requests timed out, or waited past the stall limit, and nothing answered since: it hangs.
+    // Requests timed out (waited longer than the request timeout), or waited past the stall limit,
+    // and nothing answered since: it hangs.
     const silent = stallMs(now);
     if (silent !== undefined || (timeoutsSinceResponse > 0 && now - lastResponseAt > deadAfterMs)) {
       stall(silent ?? now - lastResponseAt);

@@ -343,10 +343,14 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       );
     }
     if (stoppedBy && !options.signal?.aborted) {
+      // A hang and a route slower than the request timeout look the same from outside: nothing
+      // answered within it. The timeout is the scenario's to raise.
       const unanswered = stalledIn
         ? [
             `  phase "${stalledIn.phase}": ${stalledIn.result.responses} response(s), ` +
               `${stalledIn.result.errors} request(s) without one`,
+            `  no request was answered within the request timeout (${Number((load.timeoutMs / 1000).toFixed(1))} s): ` +
+              'the application hangs, or its requests take longer than that (http.load.timeout)',
           ]
         : [];
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
