@@ -12,6 +12,7 @@ import { findRule } from '../rules/index.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
+import { explainableSql } from '../capture/explain.js';
 import { asServerError, type Session } from '../target/pg.js';
 import {
   ADVISED_RULES,
@@ -19,8 +20,8 @@ import {
   candidateKey,
   generateCandidates,
   candidateIndexes,
-  distinctValues,
   indexDefinition,
+  proposalOrder,
   typicalRows,
   unusedPartialIndexes,
   type IndexCandidate,
@@ -130,7 +131,7 @@ function round(value: number, digits: number): number {
 /** The statement to explain, as the capture explained it: same text, same parameters or generic plan. */
 function explainTarget(query: QueryReport, statements: readonly AdvisedStatement[]): ExplainTarget | undefined {
   const client = statements.find((s) => s.fingerprint === query.fingerprint);
-  const sql = client?.sql ?? query.query;
+  const sql = explainableSql(query.query, client);
   let paramCount: number;
   try {
     paramCount = client?.paramCount ?? countParams(sql);
@@ -324,28 +325,6 @@ export function chooseBest(
 }
 
 /**
- * Without the planner's verdict, an index on a column with few distinct values (a status) alone
- * would find a large share of the rows for a typical value: where a candidate combines that column
- * with others, the lone one is left out.
- */
-function withoutLoneWideColumns(
-  candidates: readonly IndexCandidate[],
-  relationNamed: (name: string) => RelationInfo | undefined,
-): IndexCandidate[] {
-  return candidates.filter((c) => {
-    const column = c.equality?.length === 1 && c.keys.length === 1 && !c.also ? c.equality[0]! : undefined;
-    const relation = relationNamed(c.relation);
-    if (!column || !relation) return true;
-    // A typical value of a column with 20 distinct values or fewer finds 5% of the rows or more.
-    const distinct = distinctValues(relation, column);
-    if (distinct === undefined || 1 / distinct < WIDE_FILTER) return true;
-    return !candidates.some(
-      (o) => o !== c && o.relation === c.relation && (o.equality?.length ?? 0) > 1 && o.equality!.includes(column),
-    );
-  });
-}
-
-/**
  * The share of its input's cost that the statement's outermost LIMIT expects to pay: where it stops
  * an ordered walk early, how early. Undefined without a Limit.
  */
@@ -502,17 +481,28 @@ async function validateAdvice(
   const stopped = options.stopped ?? (() => false);
   const targets = new Map<number, ExplainTarget>();
   const before = new Map<number, StatementCost>();
+  // Statements the advice could not explain, and why: their candidates cannot be judged, so their
+  // findings get the first candidate unvalidated, and a warning says why.
+  const unexplained = new Map<number, string>();
   for (const queryIndex of new Set(work.map((w) => w.queryIndex))) {
+    if (stopped()) continue;
     const target = explainTarget(report.queries[queryIndex]!, statements);
-    if (!target || stopped()) continue;
-    let cost: StatementCost | undefined;
+    if (!target) {
+      unexplained.set(queryIndex, 'its text could not be parsed');
+      continue;
+    }
+    let cost: StatementCost | { readonly note: string } | undefined;
     try {
       [cost] = await explainCosts(session, [target], settings);
     } catch (error) {
       if (!stopped()) throw error;
       continue;
     }
-    if (cost === undefined) continue;
+    if (cost === undefined || stopped()) continue;
+    if ('note' in cost) {
+      unexplained.set(queryIndex, cost.note);
+      continue;
+    }
     targets.set(queryIndex, target);
     before.set(queryIndex, cost);
   }
@@ -604,6 +594,7 @@ async function validateAdvice(
   const relationNamed = (name: string) => report.relations.find((r) => r.name === name);
   const queries = [...report.queries];
   let unvalidated = 0;
+  const unexplainedFindings: number[] = [];
   const noIndex: { queryIndex: number; findingIndex: number }[] = [];
   const tried = new Map<WorkItem, CandidateResult[]>();
   for (const item of work) {
@@ -699,8 +690,12 @@ async function validateAdvice(
       }
     } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {
       // Nothing could be validated for this finding: name one candidate that can at least be created.
-      const unchecked = withoutLoneWideColumns(
-        item.candidates.filter((c) => !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome)),
+      const statementUnexplained = unexplained.has(item.queryIndex);
+      if (statementUnexplained) unexplainedFindings.push(item.queryIndex);
+      const unchecked = proposalOrder(
+        item.candidates.filter(
+          (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
+        ),
         relationNamed,
       );
       for (const candidate of unchecked.slice(0, 3)) {
@@ -714,7 +709,7 @@ async function validateAdvice(
             finding,
           ),
         };
-        unvalidated++;
+        if (!statementUnexplained) unvalidated++;
         break;
       }
     }
@@ -801,6 +796,14 @@ async function validateAdvice(
         `${other.advice.costBefore.toFixed(0)} to ${other.advice.costAfter.toFixed(0)}: ${other.advice.sql}`,
     };
     queries[queryIndex] = { ...query, findings };
+  }
+  if (unexplainedFindings.length > 0) {
+    const statementsOf = [...new Set(unexplainedFindings)];
+    const first = queries[statementsOf[0]!]!;
+    warnings.push(
+      `index advice for ${unexplainedFindings.length} finding(s) is not validated: ${statementsOf.length} statement(s) ` +
+        `could not be explained for it (${first.source ?? first.fingerprint}: ${unexplained.get(statementsOf[0]!)})`,
+    );
   }
   if (unfinished > 0) {
     warnings.push(

@@ -589,6 +589,32 @@ export function generateCandidates(
   return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);
 }
 
+/** A typical value of a column with fewer distinct values than one in this finds this share of rows or more. */
+const WIDE_SHARE = 0.05;
+
+/**
+ * The candidates in the order they are named without the planner's verdict (unvalidated advice, and
+ * a rule's own proposal): as generated, except that an index on a column with few distinct values
+ * (a status) alone, which would find a large share of the rows for a typical value, is left out
+ * where a candidate combines that column with others.
+ */
+export function proposalOrder(
+  candidates: readonly IndexCandidate[],
+  relationNamed: (name: string) => RelationInfo | undefined,
+): IndexCandidate[] {
+  return candidates.filter((c) => {
+    const column = c.equality?.length === 1 && c.keys.length === 1 && !c.also ? c.equality[0]! : undefined;
+    const relation = relationNamed(c.relation);
+    if (!column || !relation) return true;
+    // A typical value of a column with 20 distinct values or fewer finds 5% of the rows or more.
+    const distinct = distinctValues(relation, column);
+    if (distinct === undefined || 1 / distinct < WIDE_SHARE) return true;
+    return !candidates.some(
+      (o) => o !== c && o.relation === c.relation && (o.equality?.length ?? 0) > 1 && o.equality!.includes(column),
+    );
+  });
+}
+
 /** An existing partial index that has the keys a scan needs, and a WHERE the statement does not state. */
 export interface UnusedPartialIndex {
   readonly relation: string;

@@ -11,7 +11,7 @@
  *   on its embedded database, and on an external one only when allowed (`--allow-index-build`).
  */
 import { INTERNAL_MARK } from '../capture/statements.js';
-import { explainStatement } from '../capture/explain.js';
+import { explainStatement, type ExplainResult } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
 import type { CapturedPlan, PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
@@ -173,7 +173,17 @@ async function explainPlans(
   settings: ValidationSettings,
   savepoint: boolean,
 ): Promise<(CapturedPlan | undefined)[]> {
-  const out: (CapturedPlan | undefined)[] = [];
+  return (await explainResults(session, statements, settings, savepoint)).map((r) => (r?.ok ? r.plan : undefined));
+}
+
+/** `explainPlans`, with the reason where a statement could not be explained. */
+async function explainResults(
+  session: Session,
+  statements: readonly (ExplainTarget | undefined)[],
+  settings: ValidationSettings,
+  savepoint: boolean,
+): Promise<(ExplainResult | undefined)[]> {
+  const out: (ExplainResult | undefined)[] = [];
   for (const s of statements) {
     if (!s) {
       out.push(undefined);
@@ -188,7 +198,7 @@ async function explainPlans(
       serverVersionNum: settings.serverVersionNum,
       savepoint,
     });
-    out.push(result.ok ? result.plan : undefined);
+    out.push(result);
   }
   return out;
 }
@@ -317,7 +327,9 @@ export async function validateWithBuild(
     const costs = await explainAll(session, statements, settings, names);
     if (!expression) return { ok: true, method: 'rollback-build', costs };
     for (const name of qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
-    const costsBefore = await explainCosts(session, statements, settings, true);
+    const costsBefore = (await explainCosts(session, statements, settings, true)).map((c) =>
+      'note' in c ? undefined : c,
+    );
     return { ok: true, method: 'rollback-build', costs, costsBefore };
   } catch (error) {
     return failure(error, 'index build');
@@ -367,18 +379,22 @@ async function createExpressionStatistics(
   }
 }
 
-/** Explains statements as they are (and without their LIMIT), for the cost before any candidate. */
+/**
+ * Explains statements as they are (and without their LIMIT), for the cost before any candidate; where
+ * one cannot be explained, why (`note`, as the capture's plan note says it).
+ */
 export async function explainCosts(
   session: Session,
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
   savepoint = false,
-): Promise<(StatementCost | undefined)[]> {
-  const plans = await explainPlans(session, statements, settings, savepoint);
+): Promise<(StatementCost | { readonly note: string })[]> {
+  const results = await explainResults(session, statements, settings, savepoint);
   const unlimited = await explainPlans(session, statements.map(unlimitedTarget), settings, savepoint);
-  return plans.map((plan, i) => {
+  return results.map((result, i) => {
+    if (!result?.ok) return { note: result?.note ?? 'not explained' };
     const all = unlimited[i];
-    return plan ? { cost: plan.totalCost, ...(all ? { unlimited: all.totalCost } : {}) } : undefined;
+    return { cost: result.plan.totalCost, ...(all ? { unlimited: all.totalCost } : {}) };
   });
 }
 

@@ -2,18 +2,12 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import {
-  castTypedParams,
-  fingerprintStatement,
-  normalizeStatement,
-  statementKind,
-  unwrapPrepare,
-} from '../analyze/parser.js';
+import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
 import { planRelations } from '../analyze/plan.js';
 import { qualifiedRelations } from '../analyze/sql-tree.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
 import type { Session } from '../target/pg.js';
-import { explainStatement } from './explain.js';
+import { explainableSql, explainStatement } from './explain.js';
 import { checkKeyExpressions } from './expressions.js';
 import { describeRelations } from './relations.js';
 import { INTERNAL_MARK, sumDeltas, type StatDelta } from './statements.js';
@@ -269,7 +263,7 @@ export async function capturePlans(
     }
     const client = clientByFingerprint.get(query.fingerprint);
     // Prefer the statement as the client sent it, with its real values; else the normalized text.
-    const sql = client?.sql ?? castTypedParams(query.query);
+    const sql = explainableSql(query.query, client);
     let paramCount: number;
     try {
       paramCount = client?.paramCount ?? countParams(sql);

@@ -2,6 +2,7 @@
  * EXPLAIN, safely. Every EXPLAIN runs inside a transaction that is rolled back, with a
  * statement_timeout, so that even `--analyze` of a write leaves the database as it was.
  */
+import { castTypedParams } from '../analyze/parser.js';
 import type { CapturedPlan, PlanNode, PlanSettings } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { INTERNAL_MARK } from './statements.js';
@@ -20,6 +21,16 @@ export interface ExplainRequest {
    * what the caller did in it (e.g. build a candidate index) is visible to the planner.
    */
   readonly savepoint?: boolean;
+}
+
+/**
+ * The text a captured statement is explained with, by the capture and by index advice alike (the
+ * advice's plans must be those of the statement the capture explained): the client's own text where
+ * querygate sent it, else pg_stat_statements' normalized text with its typed parameters made casts
+ * (`date $3` -> `$3::date`), which the server rejects as written.
+ */
+export function explainableSql(normalized: string, client?: { readonly sql: string }): string {
+  return client?.sql ?? castTypedParams(normalized);
 }
 
 /**
