@@ -174,7 +174,7 @@ function indexedRelation(scanned: RelationInfo, report: Report): RelationInfo {
  */
 function targetScans(
   visited: readonly VisitedNode[],
-  finding: Finding,
+  finding: Pick<Finding, 'relation' | 'nodePath'>,
   query: QueryReport,
   report: Report,
 ): VisitedNode[] {
@@ -392,7 +392,7 @@ function indexName(table: string, parts: readonly string[], taken: ReadonlySet<s
  */
 export function generateCandidates(
   query: QueryReport,
-  finding: Finding,
+  finding: Pick<Finding, 'relation' | 'nodePath'>,
   report: Report,
   options: CandidateOptions,
 ): IndexCandidate[] {
@@ -499,11 +499,16 @@ export function generateCandidates(
     // The index an expert builds: every equality column (at most three), then the range or sort
     // column. Proposed first among the B-trees, so that the limit of candidates never leaves it out,
     // and so that unvalidated advice names it. (Equality columns come most distinct values first.)
+    // Without a range column the sort column comes after the equality columns (the rows come out in
+    // order); the equality columns alone are proposed further down.
     const equality = c.eq.slice(0, 3);
-    for (const [last, what] of [
-      [c.range.find((r) => !c.eq.includes(r)), 'range'],
-      [c.sort.find((r) => !c.eq.includes(r)), 'sort'],
-    ] as const) {
+    const lasts = (
+      [
+        [c.range.find((r) => !c.eq.includes(r)), 'range'],
+        [c.sort.find((r) => !c.eq.includes(r)), 'sort'],
+      ] as const
+    ).filter(([last]) => last !== undefined);
+    for (const [last, what] of lasts.length > 0 ? lasts : ([[undefined, '']] as const)) {
       const keys = [...equality, ...(last ? [last] : [])];
       if (keys.length < 2) continue;
       btree(keys, `equality on ${equality.join(', ')}${last ? `, then the ${what} on ${last}` : ''}`);
@@ -575,6 +580,8 @@ export function generateCandidates(
         ...(p.also ? { also: p.also.map((a) => ({ ...candidate, ...a, name: '' })) } : {}),
       });
       if (seen.has(key)) continue;
+      // An index the table already has (an expression, a GIN operator class, ...) is no candidate.
+      if (!p.also && existingIndexLike(relation, candidate)) continue;
       seen.add(key);
       const name = indexName(relation.table, p.nameParts, taken);
       taken.add(name);
@@ -587,6 +594,27 @@ export function generateCandidates(
     }
   }
   return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);
+}
+
+/** An index definition's method and key list as parsed (locations left out), to compare indexes. */
+function indexShape(definition: string): string | undefined {
+  const [statement] = parseTree(definition);
+  const index = statement?.IndexStmt as Readonly<Record<string, unknown>> | undefined;
+  if (!index) return undefined;
+  return JSON.stringify([index.accessMethod ?? 'btree', index.indexParams], (key, value: unknown) =>
+    key === 'location' ? undefined : value,
+  );
+}
+
+/**
+ * A valid index of the relation with the candidate's method and exactly its keys (operator classes
+ * and expressions included), whatever its name and INCLUDE columns; not a partial one, whose WHERE
+ * makes it another index.
+ */
+export function existingIndexLike(relation: RelationInfo, candidate: IndexCandidate): IndexInfo | undefined {
+  const shape = indexShape(indexDefinition(candidate, { name: 'querygate_candidate' }));
+  if (shape === undefined) return undefined;
+  return relation.indexes.find((i) => i.valid && !i.partial && indexShape(i.definition) === shape);
 }
 
 /** A typical value of a column with fewer distinct values than one in this finds this share of rows or more. */

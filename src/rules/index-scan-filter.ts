@@ -9,12 +9,12 @@
  * count as one), against the rows the planner expects the scan itself to return: blocks far beyond
  * the rows kept are rows read and thrown away.
  */
+import { generateCandidates, proposalOrder } from '../advise/candidates.js';
 import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
-import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath } from '../analyze/plan.js';
 import { isTrivial, relationRows, round, rowsKept } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
-import type { RelationInfo } from '../model/report.js';
+import type { QueryReport, RelationInfo, Report } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
 
@@ -45,7 +45,7 @@ export default defineRule({
     /** ...when they are this many times the rows the scan returns per call (the planner's estimate) or more. */
     blocksPerRow: 10,
   },
-  check({ query, nodes, sql, params, tree, relationOf, options }) {
+  check({ query, report, nodes, sql, params, tree, relation: named, relationOf, options }) {
     if (!query.plan || isTrivial(query)) return [];
     const findings: RuleFinding[] = [];
     for (const facts of nodes) {
@@ -54,11 +54,21 @@ export default defineRule({
       const relation = relationOf(node);
       if (!relation || relationRows(relation) < options.minRows) continue;
       const index = indexOf(node);
+      const nodePath = formatPath(path);
       const base = {
         relation: relation.name,
-        nodePath: formatPath(path),
+        nodePath,
         ...(() => {
-          const suggestion = suggest(relation, node, index, sql, params, tree, nodes);
+          const suggestion = suggest(
+            { query, report, relation: named },
+            relation,
+            node,
+            nodePath,
+            sql,
+            params,
+            tree,
+            nodes,
+          );
           return suggestion ? { suggestion } : {};
         })(),
       };
@@ -155,14 +165,22 @@ function indexOf(node: PlanNode): string | undefined {
 }
 
 /**
- * A B-tree on the filter's equality columns, then the scanned index's leading column (the order it
- * was walked for, or the condition it served): the rows the statement keeps come out of it together,
- * in order. A filter no plain index serves gets that predicate's own fix.
+ * The index index advice would name first without the planner's verdict (see candidates.ts): from
+ * the conditions the plan prints for the scan, its equality columns first, then the filter's range
+ * column or the order the index was walked for, and never an index the table already has (the
+ * scanned index's own columns are no fix). Only B-trees on plain columns: whether an expression can
+ * be indexed is the advice's to check. A filter whose only conditions wrap their column in a function
+ * or cast, which no plain index serves, gets that predicate's own fix.
  */
 function suggest(
+  statement: {
+    readonly query: QueryReport;
+    readonly report: Report;
+    readonly relation: (name: string) => RelationInfo | undefined;
+  },
   relation: RelationInfo,
   node: PlanNode,
-  index: string | undefined,
+  nodePath: string,
   sql: string,
   params: readonly (string | null)[] | undefined,
   tree: Parameters<typeof columnPredicates>[3],
@@ -175,18 +193,18 @@ function suggest(
     (t, c) => scansTable(node, t, relation.partitionOf) && tableHasColumn(relation, planNodes, t, c),
     tree,
   ).filter((p) => scansTable(node, p.table, relation.partitionOf) && !p.join && !p.alternative);
-  const equality = [
-    ...new Set(
-      predicates.filter((p) => p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in')).map((p) => p.column),
-    ),
-  ];
-  if (equality.length === 0) {
-    const wrapped = predicates.find((p) => problemOf(p) !== undefined);
-    return wrapped ? predicateFix(wrapped, relation.name, problemOf(wrapped)!) : undefined;
-  }
-  const leading = relation.indexes.find((i) => i.name === index)?.columns[0];
-  const keys = [...equality.slice(0, 2), ...(leading && !equality.includes(leading) ? [leading] : [])];
-  return proposeIndexSql(relation.name, keys.map(quoteIdentifier), {
-    note: 'the filter columns first, so that the index finds only the rows the statement keeps',
+  const bareEquality = predicates.some((p) => p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in'));
+  const wrapped = predicates.find((p) => problemOf(p) !== undefined);
+  if (!bareEquality && wrapped) return predicateFix(wrapped, relation.name, problemOf(wrapped)!);
+  const candidates = generateCandidates(statement.query, { relation: relation.name, nodePath }, statement.report, {
+    trigram: false,
   });
+  const first = proposalOrder(candidates, statement.relation).find(
+    (c) => c.method === 'btree' && c.equality !== undefined && !c.also,
+  );
+  return first
+    ? proposeIndexSql(first.relation, first.keys, {
+        note: 'the filter columns first, so that the index finds only the rows the statement keeps',
+      })
+    : undefined;
 }

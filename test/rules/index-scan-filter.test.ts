@@ -1,6 +1,8 @@
 import rule from '../../src/rules/index-scan-filter.js';
 import { ruleCases } from './harness.js';
 
+// fixtures/plans/index-scan-filter/tenants.json: an HTTP run, its statement named by its text.
+const OVERDUE = 'SELECT count(*) AS n FROM pm.tasks WHERE org_id = $1 AND status <> $2 AND due_date < date $3';
 const PKEY_WALK = 'bad: the primary key walked in order while the filter matches only near its end';
 const ORDER_INDEX = 'bad: an index for the order, a filter on another column';
 
@@ -19,6 +21,16 @@ ruleCases(rule, [
     statement: ORDER_INDEX,
     expect: [{ messageId: 'measured', severity: 'error' }],
     suggestion: /^CREATE INDEX ON public\.tickets \(tenant_id, score\); -- not validated on the planner; /,
+  },
+  // A generic plan: the index on org_id serves the condition, the filter holds a range. The fix is an
+  // index on the filter's columns after it, never the index the scan already reads.
+  {
+    fixture: 'tenants',
+    statement: OVERDUE,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    message:
+      /through tasks_org_idx touches 1,\d{3} shared blocks per call to return an estimated \d+ rows of pm\.tasks/,
+    suggestion: /^CREATE INDEX ON pm\.tasks \(org_id, due_date\); -- not validated on the planner; /,
   },
   { fixture: 'cases', statement: 'ok: an index lookup whose filter keeps most rows', expect: [] },
   { fixture: 'cases', statement: 'ok: a primary key lookup', expect: [] },
