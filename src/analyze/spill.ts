@@ -1,7 +1,11 @@
 /**
  * Sorts and hashes that spilled to disk. With EXPLAIN ANALYZE the plan says so itself (sort method,
  * hash batches, disk usage). Without it, pg_stat_statements' temp blocks say that something spilled,
- * and the spill is attributed to the spill-capable node with the largest estimated input. Pure.
+ * and the spill is attributed to the spill-capable node most likely to outgrow the memory it may use
+ * (work_mem, times hash_mem_multiplier for hashes), by its estimated input. In a generic plan the
+ * rows under a parameter are estimated for a typical value, which the values the statement ran with
+ * may far exceed: there a node sized by parameters is more likely than one whose known size fits.
+ * Pure.
  */
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport } from '../model/report.js';
@@ -15,6 +19,14 @@ export interface Spill {
   /** `plan`: EXPLAIN ANALYZE showed it; `statistics`: temp blocks written, attributed by estimate. */
   readonly source: 'plan' | 'statistics';
   readonly evidence: Readonly<Record<string, number | string>>;
+  /**
+   * From statistics: why this node is the likely spill. `estimate`: its estimated input is the
+   * largest for the memory it may use; `parameters`: a generic plan sizes its input for a typical
+   * parameter value, and the spill-capable nodes of a known size (`fitting`) fit in their memory.
+   */
+  readonly basis?: 'estimate' | 'parameters';
+  /** With `parameters`: the spill-capable nodes whose size does not depend on parameters, and fits. */
+  readonly fitting?: readonly PlanNodeFacts[];
 }
 
 /** Blocks are 8 kB. */
@@ -73,6 +85,41 @@ function inputBytes(facts: PlanNodeFacts): number {
   return input['Plan Rows'] * facts.parallelDivisor * Math.max(1, input['Plan Width']);
 }
 
+/** PostgreSQL's default work_mem, kB: the limit where the report did not record the setting. */
+const DEFAULT_WORK_MEM_KB = 4096;
+/**
+ * Bytes a row takes in memory beyond its width: a sort slot or hash entry, the tuple header and the
+ * allocation's own header. An estimate that ignores them puts a sort of narrow rows at a third of
+ * what it holds.
+ */
+const ROW_OVERHEAD_BYTES = 64;
+
+/**
+ * How far a node's estimated input would fill the memory it may use before it spills (1: full).
+ * Per process: each parallel worker sorts or hashes within its own work_mem (a parallel hash shares
+ * the participants' memory, which comes to the same).
+ */
+function memoryShare(facts: PlanNodeFacts, settings: MemorySettings): number {
+  const { node } = facts;
+  const input = node.Plans?.[0] ?? node;
+  const bytes = input['Plan Rows'] * (Math.max(1, input['Plan Width']) + ROW_OVERHEAD_BYTES);
+  const workMemKb = settings.workMemKb ?? DEFAULT_WORK_MEM_KB;
+  const limitKb =
+    isSort(node) || node['Node Type'] === 'Materialize' ? workMemKb : workMemKb * (settings.hashMemMultiplier ?? 1);
+  return bytes / 1024 / limitKb;
+}
+
+/** A parameter symbol (`$1`) in a plan's conditions, as a generic plan prints them. */
+const PARAMETER = /\$\d/;
+
+/**
+ * True when a node's input is sized by parameter values: a condition below it compares with a
+ * parameter, so a generic plan estimates its rows for a typical value.
+ */
+function sizedByParameters(node: PlanNode): boolean {
+  return (node.Plans ?? []).some((child) => PARAMETER.test(JSON.stringify(child)));
+}
+
 /** The spills of a statement, from its plan (ANALYZE) or its temp-block statistics. */
 export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]): Spill[] {
   if (!query.plan) return [];
@@ -94,16 +141,27 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
     return out;
   }
   if (query.calls <= 0 || query.tempBlksWritten <= 0) return [];
+  const settings = query.plan.settings ?? {};
+  const generic = query.plan.mode === 'generic';
+  // In a generic plan a node sized by parameters may hold far more than estimated; one of a known
+  // size that fits in its memory does not spill. Each group in order of how full it would be.
   const candidates = nodes
     .filter(
       ({ node }) =>
         isSort(node) || node['Node Type'] === 'Hash' || isHashAgg(node) || node['Node Type'] === 'Materialize',
     )
-    .sort((a, b) => inputBytes(b) - inputBytes(a));
-  const top = candidates[0];
-  if (!top || top.node['Node Type'] === 'Materialize') return [];
+    .map((facts) => {
+      const share = memoryShare(facts, settings);
+      return { facts, share, possible: !generic || share >= 1 || sizedByParameters(facts.node) };
+    })
+    .sort((a, b) => Number(b.possible) - Number(a.possible) || b.share - a.share);
+  const chosen = candidates[0];
+  if (!chosen || chosen.facts.node['Node Type'] === 'Materialize') return [];
+  const top = chosen.facts;
   const kind: SpillKind = isSort(top.node) ? 'sort' : top.node['Node Type'] === 'Hash' ? 'hash' : 'hashagg';
   const perCall = query.tempBlksWritten / query.calls;
+  const byParameters = generic && chosen.share < 1 && sizedByParameters(top.node);
+  const fitting = candidates.filter((c) => !c.possible && c.facts.node['Node Type'] !== 'Materialize');
   return [
     {
       kind,
@@ -114,9 +172,44 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
         diskKb: Math.round(perCall * BLOCK_KB),
         estimatedInputKb: Math.round(inputBytes(top) / 1024),
         ...(top.node['Sort Key'] ? { sortKey: top.node['Sort Key'].join(', ') } : {}),
+        ...(byParameters ? { sizedBy: 'parameters' } : {}),
       },
+      basis: byParameters ? 'parameters' : 'estimate',
+      ...(byParameters && fitting.length > 0 ? { fitting: fitting.map((c) => c.facts) } : {}),
     },
   ];
+}
+
+/** "the sort on created_at DESC", "the hash of parts", "the hash aggregate on label": as a reader finds it in the plan. */
+export function describeSpillNode(facts: PlanNodeFacts): string {
+  const { node } = facts;
+  if (isSort(node))
+    return node['Sort Key']
+      ? `the sort on ${node['Sort Key'].join(', ')}`
+      : (facts.path[facts.path.length - 1] ?? 'Sort');
+  if (node['Node Type'] !== 'Hash')
+    return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
+  const scan = node.Plans?.[0];
+  return scan?.['Relation Name'] ? `the hash of ${scan['Relation Name']}` : 'the hash';
+}
+
+/**
+ * Why a spill found from temporary blocks is put on its node, for the finding's message: `{why}`.
+ *
+ * @example
+ * // "its input depends on the parameter values, which the generic plan sizes for a typical one
+ * //  (an estimated 7 kB); the hash of projects, of a known size, fits in memory"
+ */
+export function spillReason(spill: Spill): string {
+  const estimated = `an estimated ${Number(spill.evidence.estimatedInputKb ?? 0).toLocaleString('en-US')} kB`;
+  if (spill.basis !== 'parameters')
+    return `of the plan's sorts and hashes, its input (${estimated}) would fill the most of the memory it may use`;
+  const fitting = (spill.fitting ?? []).map(describeSpillNode);
+  const others =
+    fitting.length === 0
+      ? ''
+      : `; ${fitting.length === 1 ? fitting[0] : `${fitting.slice(0, -1).join(', ')} and ${fitting[fitting.length - 1]}`}, of a known size, ${fitting.length === 1 ? 'fits' : 'fit'} in memory`;
+  return `its input depends on the parameter values, which the generic plan sizes for a typical one (${estimated})${others}`;
 }
 
 /**

@@ -1,7 +1,14 @@
 /** hash-spill: a hash join's hash table or a hash aggregate that did not fit in work_mem. */
 import { formatPath } from '../analyze/plan.js';
-import { findSpills, hashWorkMemKb, settingsEvidence, spilledAt, suggestedWorkMem } from '../analyze/spill.js';
-import type { PlanNode } from '../model/plan.js';
+import {
+  describeSpillNode,
+  findSpills,
+  hashWorkMemKb,
+  settingsEvidence,
+  spilledAt,
+  spillReason,
+  suggestedWorkMem,
+} from '../analyze/spill.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -13,7 +20,7 @@ export default defineRule({
     hash: '{node} split into {batches} batches (planned {originalBatches}) with {peakMemoryKb} kB in memory: the rest went to disk',
     hashagg: '{node} split into {batches} batches and wrote {diskKb} kB to disk',
     statistics:
-      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; its largest hash, {node}, is the likely spill (run with --analyze to confirm)',
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} (run with --analyze to confirm)',
   },
   defaultOptions: {
     /** Spills smaller than this (kB per call, where known) are ignored. */
@@ -35,7 +42,10 @@ export default defineRule({
         messageId,
         nodePath: formatPath(spill.node.path),
         evidence: { ...spill.evidence, ...settingsEvidence(query) },
-        data: { node: describeHash(spill.node.node) },
+        data: {
+          node: describeSpillNode(spill.node),
+          ...(spill.source === 'statistics' ? { why: spillReason(spill) } : {}),
+        },
         suggestion:
           `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}; hash_mem_multiplier scales it for hashes)` +
           (spill.kind === 'hash'
@@ -46,11 +56,3 @@ export default defineRule({
     return findings;
   },
 });
-
-/** "the hash of parts" / "the hash aggregate": what a reviewer can find in the plan. */
-function describeHash(node: PlanNode): string {
-  if (node['Node Type'] !== 'Hash')
-    return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
-  const scan = node.Plans?.[0];
-  return scan?.['Relation Name'] ? `the hash of ${scan['Relation Name']}` : 'the hash';
-}

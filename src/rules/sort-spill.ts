@@ -1,7 +1,15 @@
 /** sort-spill: a sort that did not fit in work_mem and used temporary files. */
 import { formatPath } from '../analyze/plan.js';
 import { planKeys } from '../analyze/plan-keys.js';
-import { findSpills, settingsEvidence, sortMemoryKb, spilledAt, suggestedWorkMem } from '../analyze/spill.js';
+import {
+  describeSpillNode,
+  findSpills,
+  settingsEvidence,
+  sortMemoryKb,
+  spilledAt,
+  spillReason,
+  suggestedWorkMem,
+} from '../analyze/spill.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -14,7 +22,7 @@ export default defineRule({
   messages: {
     plan: '{node} spilled to disk ({sortMethod}, {diskKb} kB written)',
     statistics:
-      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; its largest sort, {node}, is the likely spill (run with --analyze to confirm)',
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} (run with --analyze to confirm)',
   },
   defaultOptions: {
     /** Spills smaller than this (kB per call) are ignored. */
@@ -38,7 +46,10 @@ export default defineRule({
           ...settingsEvidence(query),
           ...(order?.unindexable ? { unindexableKey: order.unindexable } : {}),
         },
-        data: { node: sortKey ? `the sort on ${sortKey}` : (spill.node.path[spill.node.path.length - 1] ?? 'Sort') },
+        data: {
+          node: describeSpillNode(spill.node),
+          ...(spill.source === 'statistics' ? { why: spillReason(spill) } : {}),
+        },
         suggestion: `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)${order?.text ?? ''}`,
       });
     }

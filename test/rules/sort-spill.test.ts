@@ -4,6 +4,10 @@ import type { Report } from '../../src/model/report.js';
 import rule from '../../src/rules/sort-spill.js';
 import { loadFixture, ruleCases, runRule } from './harness.js';
 
+// fixtures/plans/sort-spill/tenants.json: an HTTP run, its statement named by its text.
+const TENANTS =
+  'SELECT t.id, t.title, t.due_date, p.name AS project FROM pm.tasks t JOIN pm.projects p ON p.id = t.project_id WHERE t.org_id = $1 AND t.status <> $2 ORDER BY t.due_date';
+
 ruleCases(rule, [
   // With EXPLAIN ANALYZE the plan shows the external merge.
   {
@@ -21,6 +25,17 @@ ruleCases(rule, [
     statement: 'bad: window over a sort of the whole table',
     expect: [{ messageId: 'statistics', severity: 'warning' }],
     suggestion: /it spilled at work_mem 64kB/,
+  },
+  // A generic plan (an HTTP run): the sort's input is sized for a typical organization, a few kB, the
+  // hash of every project is larger; but the hash's size is known and fits in memory, while the sort's
+  // rows depend on the parameter the application sent (organization 1, 30,000 rows).
+  {
+    fixture: 'tenants',
+    statement: TENANTS,
+    expect: [{ messageId: 'statistics', severity: 'warning' }],
+    message:
+      /^the statement wrote \d+ temp blocks \([\d,]+ kB\) per call; the sort on t\.due_date is the likely spill: its input depends on the parameter values, which the generic plan sizes for a typical one \(an estimated \d+ kB\); the hash of projects, of a known size, fits in memory \(run with --analyze to confirm\)$/,
+    suggestion: /it spilled at work_mem 1MB\), sort fewer rows/,
   },
   { fixture: 'sort', statement: 'ok: top-N sort fits in memory', expect: [] },
   { fixture: 'sort', statement: 'ok: index order, no sort', expect: [] },
