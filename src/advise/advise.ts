@@ -204,6 +204,8 @@ export function noIndexHelps(
   counted: boolean,
   /** The share of its ordered walk the statement's LIMIT expects to read (limitShare), if any. */
   walkShare?: number,
+  /** The plan is generic: made for a typical parameter value, the values the statement ran with unknown. */
+  generic = false,
 ): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
   const keys = (r: CandidateResult) =>
@@ -261,6 +263,20 @@ export function noIndexHelps(
       `it expects the LIMIT ${early}. Without the LIMIT the index lowers the cost from ${all.costBefore.toFixed(0)} ` +
       `to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%), and a filter that keeps fewer rows than the planner ` +
       `expects makes the walk read far more: build it and measure the statement with --analyze before relying on it: ${served.sql}`
+    );
+  }
+  // A generic plan's verdict is for a typical parameter value. When the statement read far more than
+  // that plan expects (the blocks it touched against the rows its scan returns), the values it ran
+  // with are not typical, and an index the planner sees no use for may be what they need.
+  const blocks = finding.evidence.sharedBlksPerCall;
+  const rows = finding.evidence.estimatedScanRows;
+  const first = validated[0];
+  if (generic && first && typeof blocks === 'number' && typeof rows === 'number') {
+    return (
+      `no index helps a typical parameter value: ${verdict}${why}. That plan is generic, made for a typical value, ` +
+      `and the statement touched ${Math.round(blocks).toLocaleString('en-US')} shared blocks per call where it expects ` +
+      `${Math.round(rows).toLocaleString('en-US')} rows: the values it ran with find far more. Measure the statement with ` +
+      `such a value (EXPLAIN ANALYZE) and an index on ${keys(first)} before ruling the index out: ${first.sql}`
     );
   }
   return `no index helps: ${verdict}${why}`;
@@ -683,6 +699,7 @@ async function validateAdvice(
           perCandidate,
           query.plan?.mode === 'analyze',
           query.plan ? limitShare(query.plan.root) : undefined,
+          query.plan?.mode === 'generic',
         );
         const others = own.filter((fix) => !suggestsIndex(fix));
         updated = { ...finding, suggestion: [...others, verdict].join(FIX_OR) };

@@ -108,6 +108,47 @@ describe('index advice when no index helps (real rules, validated on the planner
     expect(noIndexHelps(finding, candidate(0.1), false)).not.toContain('CREATE INDEX');
   });
 
+  it('on a generic plan contradicted by the blocks the statement read, says the verdict is for a typical value and names the index to measure', () => {
+    // An index scan whose filter throws away what it finds, planned generically (an HTTP run): the
+    // planner expects 62 rows of a typical organization, the statement touched the whole table.
+    const finding: Finding = {
+      rule: 'index-scan-filter',
+      severity: 'error',
+      messageId: 'measured',
+      message: 'constructed by the test',
+      relation: 'pm.tasks',
+      evidence: {
+        tableRows: 500_000,
+        tableBlocks: 6561,
+        sharedBlksPerCall: 6561,
+        estimatedScanRows: 62,
+        index: 'tasks_org_idx',
+        filter: '((status <> $2) AND (due_date < $3))',
+      },
+    };
+    const kept = (keys: string[], name: string) => ({
+      candidate: { relation: 'pm.tasks', table: 'tasks', method: 'btree' as const, keys, name, reason: '' },
+      sql: `CREATE INDEX CONCURRENTLY ${name} ON pm.tasks (${keys.join(', ')});`,
+      costBefore: 138.71,
+      costAfter: 138.71,
+      used: false,
+      improvement: 0,
+      method: 'rollback-build' as const,
+    });
+    const results = [
+      kept(['org_id', 'due_date'], 'tasks_org_id_due_date_idx'),
+      kept(['due_date'], 'tasks_due_date_idx'),
+    ];
+    expect(noIndexHelps(finding, results, false, undefined, true)).toBe(
+      'no index helps a typical parameter value: with an index on (org_id, due_date) or (due_date) the planner keeps its plan (cost 139, validated with rollback-build). ' +
+        'That plan is generic, made for a typical value, and the statement touched 6,561 shared blocks per call where it expects 62 rows: the values it ran with find far more. ' +
+        'Measure the statement with such a value (EXPLAIN ANALYZE) and an index on (org_id, due_date) before ruling the index out: ' +
+        'CREATE INDEX CONCURRENTLY tasks_org_id_due_date_idx ON pm.tasks (org_id, due_date);',
+    );
+    // A plan made with the statement's own values says no index helps, as before.
+    expect(noIndexHelps(finding, results, false)).toMatch(/^no index helps: with an index on \(org_id, due_date\)/);
+  });
+
   it('without validation (an external database, no --allow-index-build), marks the index it names as unvalidated', async () => {
     const unvalidated = await run(false);
     const finding = scanFinding(unvalidated, 'handle_len = $1');
