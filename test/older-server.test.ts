@@ -54,6 +54,26 @@ describe.runIf(findSystemPostgres())('an older PostgreSQL server', () => {
     }
   });
 
+  it('types the parameters of a normalized statement that PostgreSQL cannot prepare untyped', async () => {
+    // pg_stat_statements turns `id < 10 + 5` into `id < $1 + $2` and `'all' IS NULL` into `$3 IS NULL`.
+    const s = await openSession(server.url);
+    try {
+      const result = await explainStatement(s, {
+        sql: 'SELECT owner FROM accounts WHERE id = $1 * $2 AND ($3 IS NULL OR owner <> $4)',
+        paramCount: 4,
+        analyze: false,
+        timeoutMs: 5000,
+        serverVersionNum: 150000,
+      });
+      expect(result.ok ? result.plan.assumedTypes : result.note).toEqual({ $1: 'integer', $2: 'integer', $3: 'text' });
+      if (result.ok) expect(result.plan.root['Node Type']).toMatch(/^Index/);
+      const prepared = await s.query('SELECT count(*)::int AS n FROM pg_prepared_statements');
+      expect(prepared.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('says how to load pg_stat_statements when it is not preloaded', async () => {
     const bare = (await startSystemPostgres({ preload: false }))!;
     try {

@@ -500,4 +500,92 @@ export function castTypedParams(sql: string): string {
   return out.toString('utf8');
 }
 
+/** Arithmetic operators, whose operands PostgreSQL cannot resolve when they are all of unknown type. */
+const ARITHMETIC = new Set(['+', '-', '*', '/', '%', '^']);
+
+interface ParamSite {
+  readonly number: number;
+  /** Byte offset of `$n`. */
+  readonly location: number;
+}
+
+/**
+ * The untyped parameters that are the only operands of arithmetic (`$1 + $2`, `- $3`, `$1 * ($2 + $3)`).
+ * pg_stat_statements replaces every constant with a parameter: `id < 10 + 5` becomes `id < $1 + $2`,
+ * and where the constants had types (integer literals), the parameters have none, so planning the
+ * text fails with `operator is not unique: unknown + unknown`. Each such expression is one the server
+ * cannot type without help; an operand with a type (a column, a cast, a constant) resolves it.
+ */
+export function arithmeticParamSites(sql: string): ParamSite[] {
+  const tree = tryParse(sql);
+  if (!tree) return [];
+  const sites: ParamSite[] = [];
+  // The parameters of an expression made only of untyped parameters and arithmetic; undefined otherwise.
+  const untyped = (node: unknown): ParamSite[] | undefined => {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return undefined;
+    const record = node as Record<string, unknown>;
+    const param = record.ParamRef as { number?: number; location?: number } | undefined;
+    if (param) {
+      return typeof param.number === 'number' && typeof param.location === 'number'
+        ? [{ number: param.number, location: param.location }]
+        : undefined;
+    }
+    const expr = record.A_Expr as { kind?: string; name?: unknown[]; lexpr?: unknown; rexpr?: unknown } | undefined;
+    if (!expr || expr.kind !== 'AEXPR_OP' || expr.name?.length !== 1) return undefined;
+    const operator = (expr.name[0] as { String?: { sval?: string } }).String?.sval;
+    if (!operator || !ARITHMETIC.has(operator)) return undefined;
+    const right = untyped(expr.rexpr);
+    if (!right) return undefined;
+    if (expr.lexpr === undefined) return right;
+    const left = untyped(expr.lexpr);
+    return left ? [...left, ...right] : undefined;
+  };
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const found = 'A_Expr' in node ? untyped(node) : undefined;
+    if (found) {
+      sites.push(...found);
+      return;
+    }
+    Object.values(node).forEach(visit);
+  };
+  visit(tree.stmts);
+  return sites;
+}
+
+/**
+ * The untyped occurrences (not already under a cast) of parameter `number`: where PostgreSQL could
+ * not determine its type (`SELECT $1 AS label`, from `SELECT 'x' AS label`), one occurrence cast gives it one.
+ */
+export function untypedParamSites(sql: string, number: number): ParamSite[] {
+  const tree = tryParse(sql);
+  if (!tree) return [];
+  const sites: ParamSite[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    if (record.TypeCast) return;
+    const param = record.ParamRef as { number?: number; location?: number } | undefined;
+    if (param?.number === number && typeof param.location === 'number') {
+      sites.push({ number, location: param.location });
+      return;
+    }
+    Object.values(record).forEach(visit);
+  };
+  visit(tree.stmts);
+  return sites;
+}
+
+/** `sql` with each parameter at `sites` cast to `type` (`$1` -> `$1::integer`). */
+export function castParamsAt(sql: string, sites: readonly ParamSite[], type: string): string {
+  let out = Buffer.from(sql, 'utf8');
+  for (const site of [...sites].sort((a, b) => b.location - a.location)) {
+    const end = site.location + `$${site.number}`.length;
+    out = Buffer.concat([out.subarray(0, end), Buffer.from(`::${type}`), out.subarray(end)]);
+  }
+  return out.toString('utf8');
+}
+
 export type { ParseResult, Node } from 'libpg-query';

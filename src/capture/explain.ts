@@ -4,6 +4,7 @@
  */
 import { castTypedParams } from '../analyze/parser.js';
 import type { CapturedPlan, PlanNode, PlanSettings } from '../model/plan.js';
+import { arithmeticParamSites, castParamsAt, untypedParamSites } from '../analyze/parser.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { INTERNAL_MARK } from './statements.js';
 
@@ -46,17 +47,32 @@ const formatTimeout = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${N
 
 type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }];
 
+/**
+ * SQLSTATEs of a statement whose parameters PostgreSQL could not type: ambiguous operator or function
+ * (42725), none that fits the types tried (42883), a type mismatch (42804), inconsistent types
+ * deduced for a parameter (42P08), a parameter of undeterminable type (42P18).
+ */
+const UNTYPED_PARAMS = new Set(['42725', '42883', '42804', '42P08', '42P18']);
+
+/**
+ * Types tried, in order, for parameters that are the only operands of arithmetic. They stand for
+ * constants pg_stat_statements replaced: integer literals (`:h + 6`, `10 + 5`) first, whose type
+ * also keeps a comparison with an integer column indexable; then a decimal literal's, a large
+ * integer's, a float's.
+ */
+const ARITHMETIC_TYPES = ['integer', 'numeric', 'bigint', 'double precision'];
+
 /** Plans one statement with the best method the server and the known parameters allow. */
 export async function explainStatement(session: Session, request: ExplainRequest): Promise<ExplainResult> {
   const { sql, params, paramCount, analyze } = request;
   const known = paramCount === 0 || (params !== undefined && params.length >= paramCount);
-  let prepared = false;
   try {
     await session.query(request.savepoint ? 'SAVEPOINT querygate_explain' : 'BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
     const settings = await readPlanSettings(session);
     let json: ExplainJson;
     let mode: CapturedPlan['mode'];
+    let assumedTypes: Record<string, string> | undefined;
     if (known) {
       mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'literal';
       const options = analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
@@ -65,17 +81,11 @@ export async function explainStatement(session: Session, request: ExplainRequest
         `EXPLAIN ${INTERNAL_MARK} (${options}) ${sql}`,
         paramCount > 0 ? params : undefined,
       );
-    } else if (request.serverVersionNum >= 160000) {
-      mode = 'generic';
-      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) ${sql}`);
     } else {
-      // Before 16 there is no GENERIC_PLAN: prepare the statement and force the generic plan.
       mode = 'generic';
-      await session.query('SET LOCAL plan_cache_mode = force_generic_plan');
-      await session.query(`PREPARE querygate_explain AS ${sql}`);
-      prepared = true;
-      const nulls = Array.from({ length: paramCount }, () => 'NULL').join(', ');
-      json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (FORMAT JSON) EXECUTE querygate_explain(${nulls})`);
+      // Before 16 there is no GENERIC_PLAN: prepare the statement and force the generic plan.
+      if (request.serverVersionNum < 160000) await session.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      ({ json, assumedTypes } = await explainGeneric(session, sql, paramCount, request.serverVersionNum));
     }
     const top = json[0];
     const root = top.Plan;
@@ -84,6 +94,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
       plan: {
         mode,
         ...(known && paramCount > 0 && params ? { params: params.slice(0, paramCount) } : {}),
+        ...(assumedTypes ? { assumedTypes } : {}),
         root,
         totalCost: root['Total Cost'],
         ...(top['Planning Time'] !== undefined ? { planningMs: top['Planning Time'] } : {}),
@@ -109,9 +120,91 @@ export async function explainStatement(session: Session, request: ExplainRequest
     } else {
       await session.query('ROLLBACK').catch(() => undefined);
     }
-    // Prepared statements are not transactional: ROLLBACK keeps them.
-    if (prepared) await session.query('DEALLOCATE querygate_explain').catch(() => undefined);
   }
+}
+
+/**
+ * A generic plan of `sql`, whose parameter values are unknown. When PostgreSQL cannot type its
+ * parameters (a statement normalized by pg_stat_statements: `WHERE id < $1 + $2`, `$1 * $2`), the
+ * parameters that are the only operands of arithmetic are given a type, tried in the order of
+ * ARITHMETIC_TYPES, and a parameter whose type PostgreSQL cannot determine at all is given `text`
+ * (what an untyped literal in its place resolves to). The types given are returned with the plan.
+ * Each try runs under a savepoint of the caller's transaction.
+ */
+async function explainGeneric(
+  session: Session,
+  sql: string,
+  paramCount: number,
+  serverVersionNum: number,
+): Promise<{ json: ExplainJson; assumedTypes?: Record<string, string> }> {
+  const plan = async (text: string): Promise<ExplainJson> => {
+    await session.query('SAVEPOINT querygate_generic');
+    let prepared = false;
+    try {
+      let json: ExplainJson;
+      if (serverVersionNum >= 160000) {
+        json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) ${text}`);
+      } else {
+        await session.query(`PREPARE querygate_explain AS ${text}`);
+        prepared = true;
+        const nulls = Array.from({ length: paramCount }, () => 'NULL').join(', ');
+        json = await explainRows(
+          session,
+          `EXPLAIN ${INTERNAL_MARK} (FORMAT JSON) EXECUTE querygate_explain${paramCount > 0 ? `(${nulls})` : ''}`,
+        );
+      }
+      await session.query('RELEASE SAVEPOINT querygate_generic');
+      return json;
+    } catch (error) {
+      await session.query('ROLLBACK TO SAVEPOINT querygate_generic');
+      await session.query('RELEASE SAVEPOINT querygate_generic');
+      throw error;
+    } finally {
+      // Prepared statements are not transactional: a rollback keeps them.
+      if (prepared) await session.query('DEALLOCATE querygate_explain');
+    }
+  };
+  // The parameter PostgreSQL could not determine the type of (42P18), which `text` gives one.
+  const undetermined = (error: unknown): number | undefined => {
+    const server = asServerError(error);
+    const number = server?.code === '42P18' ? /parameter \$(\d+)/.exec(server.message)?.[1] : undefined;
+    return number === undefined ? undefined : Number(number);
+  };
+  let firstError: unknown;
+  try {
+    return { json: await plan(sql) };
+  } catch (error) {
+    if (!UNTYPED_PARAMS.has(asServerError(error)?.code ?? '')) throw error;
+    firstError = error;
+  }
+  const arithmetic = arithmeticParamSites(sql);
+  const text = new Set<number>();
+  const first = undetermined(firstError);
+  if (first !== undefined) text.add(first);
+  for (const type of arithmetic.length > 0 ? ARITHMETIC_TYPES : [undefined]) {
+    // Parameters PostgreSQL could not type at all, one at a time as it names them.
+    for (let tries = 0; tries <= paramCount; tries++) {
+      const assumed = new Map<number, string>();
+      let typed = type ? castParamsAt(sql, arithmetic, type) : sql;
+      if (type) for (const site of arithmetic) assumed.set(site.number, type);
+      for (const number of text) {
+        typed = castParamsAt(typed, untypedParamSites(typed, number), 'text');
+        assumed.set(number, 'text');
+      }
+      if (assumed.size === 0) break;
+      try {
+        const json = await plan(typed);
+        const types = [...assumed].sort(([a], [b]) => a - b).map(([n, t]) => [`$${n}`, t] as const);
+        return { json, assumedTypes: Object.fromEntries(types) };
+      } catch (error) {
+        if (!UNTYPED_PARAMS.has(asServerError(error)?.code ?? '')) throw error;
+        const number = undetermined(error);
+        if (number === undefined || text.has(number)) break;
+        text.add(number);
+      }
+    }
+  }
+  throw firstError;
 }
 
 /**

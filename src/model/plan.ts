@@ -61,6 +61,11 @@ export interface CapturedPlan {
   readonly mode: PlanMode;
   /** Parameter values used for `params` and `analyze` plans (as text, as sent). */
   readonly params?: readonly (string | null)[];
+  /**
+   * Types given to parameters of a generic plan that PostgreSQL could not type (`$1 + $2` in a
+   * statement pg_stat_statements normalized: the constants' types are gone), by parameter (`$1`).
+   */
+  readonly assumedTypes?: Readonly<Record<string, string>>;
   /** Root plan node. */
   readonly root: PlanNode;
   /** Root total cost, copied for quick ranking and budgets (unitless). */

@@ -26,6 +26,7 @@ import { applyRules, explainTimeByAdvice, mergeSameFixes } from '../analyze/engi
 import type { ResolvedRules } from '../config/config.js';
 import { adviseReport } from '../advise/advise.js';
 import { interruptible } from '../target/interruptible.js';
+import { clip } from '../text.js';
 
 export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPLAIN_LIMIT = 100;
@@ -174,7 +175,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
         `${failed.length} statement(s) have no plan, so no plan rule saw them: ` +
           failed
             .slice(0, 3)
-            .map((q) => `${q.source ?? q.fingerprint} (${q.planNote})`)
+            .map((q) => `${statementLabel(q)} (${q.planNote})`)
             .join('; ') +
           (failed.length > 3 ? `; and ${failed.length - 3} more` : '') +
           (timedOut ? '; a longer --explain-timeout gives them time to be planned' : ''),
@@ -292,6 +293,14 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
  */
 export function recordedNothing(report: Report): boolean {
   return report.run.complete && report.queries.length === 0;
+}
+
+/**
+ * A statement as a warning names it: its name where it has one, else its text (clipped to one
+ * line) with its fingerprint, which `budget` and `compare` key it by.
+ */
+export function statementLabel(q: Pick<QueryReport, 'source' | 'query' | 'fingerprint'>): string {
+  return q.source ?? `"${clip(q.query.replace(/\s+/g, ' ').trim(), 80)}" [${q.fingerprint}]`;
 }
 
 /** Each statement learns which routes run it and how often per request (HTTP runs). */
