@@ -4,6 +4,7 @@
  * one to the finding when it lowers the statement's plan cost enough. A candidate the planner does
  * not use, or that saves too little, is never shown as a fix.
  */
+import { measureWith } from '../analyze/measure.js';
 import { tryParse } from '../analyze/parser.js';
 import { walkPlan } from '../analyze/plan.js';
 import { withoutLimit } from '../analyze/sql-tree.js';
@@ -206,6 +207,8 @@ export function noIndexHelps(
   walkShare?: number,
   /** The plan is generic: made for a typical parameter value, the values the statement ran with unknown. */
   generic = false,
+  /** How to measure the statement (`with --analyze`, or why --analyze could not: measureWith). */
+  measure = 'with --analyze',
 ): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
   const keys = (r: CandidateResult) =>
@@ -240,7 +243,7 @@ export function noIndexHelps(
       kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
         ? ` (${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows)`
         : '';
-    return `no index clearly helps: ${verdict}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for${wide}: build it and measure the statement with --analyze before relying on it: ${best.sql}`;
+    return `no index clearly helps: ${verdict}, under the ${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}% the advice asks for${wide}: build it and measure the statement ${measure} before relying on it: ${best.sql}`;
   }
   // Under a LIMIT the planner keeps an ordered walk when it expects the filter's rows early in it, a
   // guess a rare value belies: an index the planner would use to return every row the filter keeps
@@ -262,7 +265,7 @@ export function noIndexHelps(
       `no index clearly helps under the LIMIT: with an index on ${keys(served)} ${kept}: ` +
       `it expects the LIMIT ${early}. Without the LIMIT the index lowers the cost from ${all.costBefore.toFixed(0)} ` +
       `to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%), and a filter that keeps fewer rows than the planner ` +
-      `expects makes the walk read far more: build it and measure the statement with --analyze before relying on it: ${served.sql}`
+      `expects makes the walk read far more: build it and measure the statement ${measure} before relying on it: ${served.sql}`
     );
   }
   // A generic plan's verdict is for a typical parameter value. When the statement read far more than
@@ -700,6 +703,7 @@ async function validateAdvice(
           query.plan?.mode === 'analyze',
           query.plan ? limitShare(query.plan.root) : undefined,
           query.plan?.mode === 'generic',
+          measureWith(query.plan),
         );
         const others = own.filter((fix) => !suggestsIndex(fix));
         updated = { ...finding, suggestion: [...others, verdict].join(FIX_OR) };

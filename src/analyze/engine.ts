@@ -288,6 +288,8 @@ function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
   if (query.plan.mode === 'analyze')
     return `no rule explains its time from the plan: start at its costliest node, ${node} (the plan is in the report)`;
   const plan = PLAN_WORDS[query.plan.mode];
+  if (query.plan.notAnalyzed)
+    return `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.plan.notAnalyzed})`;
   return analyzeAsked
     ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.planNote ?? "see the run's warnings"})`
     : `no rule explains its time from ${plan}, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;

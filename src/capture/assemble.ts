@@ -2,7 +2,14 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
+import {
+  castTypedParams,
+  fingerprintStatement,
+  normalizeStatement,
+  statementKind,
+  unwrapPrepare,
+} from '../analyze/parser.js';
+import { EVERY_CALL_FAILED_NOT_ANALYZED, UNKNOWN_VALUES } from '../analyze/measure.js';
 import { planRelations } from '../analyze/plan.js';
 import { qualifiedRelations } from '../analyze/sql-tree.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
@@ -292,9 +299,17 @@ export async function capturePlans(
     }
     if (result.ok) {
       const { planNote: _failed, ...explained } = query;
+      // Asked for --analyze and not analyzed: the plan says why, so that no finding asks for it again.
+      const notAnalyzed =
+        options.analyze && result.plan.mode !== 'analyze'
+          ? failed
+            ? EVERY_CALL_FAILED_NOT_ANALYZED
+            : UNKNOWN_VALUES
+          : undefined;
+      const plan = notAnalyzed && !analyzeNote ? { ...result.plan, notAnalyzed } : result.plan;
       out.push({
         ...explained,
-        plan: result.plan,
+        plan,
         ...(analyzeNote ? { planNote: analyzeNote } : {}),
         relations: qualifyAsWritten(planRelations(result.plan.root), sql),
       });

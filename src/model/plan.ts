@@ -66,6 +66,11 @@ export interface CapturedPlan {
    * statement pg_stat_statements normalized: the constants' types are gone), by parameter (`$1`).
    */
   readonly assumedTypes?: Readonly<Record<string, string>>;
+  /**
+   * Why the plan was not analyzed although the run asked for `--analyze` (its parameter values are
+   * unknown, every call failed); absent otherwise.
+   */
+  readonly notAnalyzed?: string;
   /** Root plan node. */
   readonly root: PlanNode;
   /** Root total cost, copied for quick ranking and budgets (unitless). */

@@ -9,6 +9,7 @@ import {
   spillReason,
   suggestedWorkMem,
 } from '../analyze/spill.js';
+import { measureWith } from '../analyze/measure.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -20,7 +21,7 @@ export default defineRule({
     hash: '{node} split into {batches} batches (planned {originalBatches}) with {peakMemoryKb} kB in memory: the rest went to disk',
     hashagg: '{node} split into {batches} batches and wrote {diskKb} kB to disk',
     statistics:
-      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} (run with --analyze to confirm)',
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} ({confirm})',
   },
   defaultOptions: {
     /** Spills smaller than this (kB per call, where known) are ignored. */
@@ -45,6 +46,7 @@ export default defineRule({
         data: {
           node: describeSpillNode(spill.node),
           ...(spill.source === 'statistics' ? { why: spillReason(spill) } : {}),
+          confirm: `run ${measureWith(query.plan)} to confirm`,
         },
         suggestion:
           `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}; hash_mem_multiplier scales it for hashes)` +

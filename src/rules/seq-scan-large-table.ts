@@ -17,6 +17,7 @@ import {
   type ColumnPredicate,
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
+import { measureWith } from '../analyze/measure.js';
 import { formatPath } from '../analyze/plan.js';
 import {
   isSeqScan,
@@ -131,7 +132,7 @@ export default defineRule({
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters
           ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
-          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated);
+          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated, measureWith(query.plan));
         findings.push({
           ...base,
           messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
@@ -190,6 +191,7 @@ function suggestIndex(
   predicates: ReturnType<typeof columnPredicates>,
   keptShare: number,
   counted: boolean,
+  measure: string,
 ): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
@@ -201,7 +203,7 @@ function suggestIndex(
   const wrapped = [...new Set(unservable.map((p) => p.text))];
   const note = wrapped.length ? `a plain B-tree cannot serve ${wrapped.join(', ')}` : '';
   const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
-  if (existing) return chosenOverIndex(existing.name, keys, predicates, keptShare, counted);
+  if (existing) return chosenOverIndex(existing.name, keys, predicates, keptShare, counted, measure);
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   const alternatives = orIndexes(name, relation, predicates);
   if (alternatives) return alternatives;
@@ -230,6 +232,7 @@ function chosenOverIndex(
   predicates: readonly ColumnPredicate[],
   keptShare: number,
   counted: boolean,
+  measure: string,
 ): string {
   const percent =
     keptShare >= 0.01
@@ -244,10 +247,10 @@ function chosenOverIndex(
   const kept = `${counted ? '' : "by the planner's estimate "}the whole filter keeps ${percent} of the rows`;
   const start = `the index ${index} already leads with ${served}, and the planner chose this scan over it`;
   if (rest.length > 0)
-    return `${start}: it expects the condition on ${served} alone, all that the index serves, to match too many rows for the index to pay off; ${kept}, with the conditions on ${rest.join(', ')}, which the index does not serve: reduce the rows read, or check the row estimates with --analyze`;
+    return `${start}: it expects the condition on ${served} alone, all that the index serves, to match too many rows for the index to pay off; ${kept}, with the conditions on ${rest.join(', ')}, which the index does not serve: reduce the rows read, or check the row estimates ${measure}`;
   if (keptShare >= WIDE_FILTER)
-    return `${start}: ${kept}, too many for the index to pay off: reduce the rows read, or check the row estimates with --analyze`;
-  return `${start}, although ${kept}: check the row estimates with --analyze, and that the comparison can use the index (the same type and collation as the column)`;
+    return `${start}: ${kept}, too many for the index to pay off: reduce the rows read, or check the row estimates ${measure}`;
+  return `${start}, although ${kept}: check the row estimates ${measure}, and that the comparison can use the index (the same type and collation as the column)`;
 }
 
 /**

@@ -1,4 +1,5 @@
 /** slow-mean: the statement's mean execution time (pg_stat_statements, ms) is above a threshold. */
+import { measureWith } from '../analyze/measure.js';
 import { defineRule } from './define.js';
 
 export default defineRule({
@@ -31,7 +32,7 @@ export default defineRule({
             : report.workload.analyze
               ? // The run used --analyze: this statement's EXPLAIN ANALYZE did not finish (its note says why).
                 `see the plan findings of this statement${query.planNote ? ` (${query.planNote})` : ''}`
-              : 'see the plan findings of this statement; run with --analyze for actual row counts and timings per plan node',
+              : `see the plan findings of this statement; run ${measureWith(query.plan)} for actual row counts and timings per plan node`,
       },
     ];
   },

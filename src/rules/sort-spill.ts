@@ -12,6 +12,7 @@ import {
 } from '../analyze/spill.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
+import { measureWith } from '../analyze/measure.js';
 import { defineRule, type RuleFinding } from './define.js';
 
 export default defineRule({
@@ -22,7 +23,7 @@ export default defineRule({
   messages: {
     plan: '{node} spilled to disk ({sortMethod}, {diskKb} kB written)',
     statistics:
-      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} (run with --analyze to confirm)',
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} ({confirm})',
   },
   defaultOptions: {
     /** Spills smaller than this (kB per call) are ignored. */
@@ -49,6 +50,7 @@ export default defineRule({
         data: {
           node: describeSpillNode(spill.node),
           ...(spill.source === 'statistics' ? { why: spillReason(spill) } : {}),
+          confirm: `run ${measureWith(query.plan)} to confirm`,
         },
         suggestion: `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)${order?.text ?? ''}`,
       });

@@ -296,6 +296,38 @@ export function recordedNothing(report: Report): boolean {
 }
 
 /**
+ * `--analyze` where querygate did not send the load (an HTTP run, `capture`): the load's client
+ * sent the statements' values, and pg_stat_statements keeps only the normalized text (literals
+ * and parameters as `$n`), so a statement with parameters has nothing to execute with: it gets a
+ * generic plan, without ANALYZE, which says why (`plan.notAnalyzed`), and only statements without
+ * parameters are analyzed. The report says what was done: `workload.analyze` is true only when a
+ * plan was analyzed, and a warning counts what was not.
+ */
+export function recordAnalyze(report: Report): Report {
+  const planned = report.queries.filter((q) => q.plan);
+  const analyzed = planned.filter((q) => q.plan?.mode === 'analyze').length;
+  const generic = planned.length - analyzed;
+  const why =
+    report.workload.kind === 'http'
+      ? 'an HTTP run does not know the parameter values the application sent'
+      : 'capture does not know the values the command sent, which pg_stat_statements replaced with $n';
+  return {
+    ...report,
+    workload: { ...report.workload, analyze: analyzed > 0 },
+    warnings:
+      generic > 0
+        ? [
+            ...report.warnings,
+            `--analyze: ${generic} of ${planned.length} planned statement(s) were not analyzed: ${why}, ` +
+              `so statements with parameters get generic plans without ` +
+              `ANALYZE, and rules that read parameter values or actual rows (deep-offset, row-estimate-mismatch, ...) ` +
+              `cannot apply to them`,
+          ]
+        : report.warnings,
+  };
+}
+
+/**
  * A statement as a warning names it: its name where it has one, else its text (clipped to one
  * line) with its fingerprint, which `budget` and `compare` key it by.
  */

@@ -9,7 +9,7 @@ import { takeSnapshot } from '../capture/statements.js';
 import { EnvironmentError, RunFailedError } from '../errors.js';
 import type { Report, WorkloadInfo } from '../model/report.js';
 import type { SetupFile } from '../model/workload.js';
-import { finalizeReport, recordedNothing, type AnalysisOptions } from '../run/finalize.js';
+import { finalizeReport, recordAnalyze, recordedNothing, type AnalysisOptions } from '../run/finalize.js';
 import { setUpDatabase } from '../run/setup.js';
 import type { Target } from '../target/target.js';
 import { withTarget } from '../run/with-target.js';
@@ -148,7 +148,7 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       writesRolledBack: false,
       command: shown,
     };
-    const report = await finalizeReport({
+    const finalized = await finalizeReport({
       target,
       control,
       snapshots: [before, after],
@@ -163,6 +163,7 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
       onStep: step,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    const report = options.analyze ? recordAnalyze(finalized) : finalized;
     if (failed) throw new RunFailedError('COMMAND_FAILED', `the command ${describeExit(exit)}: ${text}`, report);
     if (recordedNothing(report)) {
       throw new RunFailedError(

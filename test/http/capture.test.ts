@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
+import { resolveRules } from '../../src/config/config.js';
 import { isQuerygateError, RunFailedError } from '../../src/errors.js';
 import { captureCommand } from '../../src/workload/command.js';
 import { createTestDatabase, withSession } from '../support/db.js';
@@ -72,6 +73,34 @@ describe('capture around an external command on a real PostgreSQL', () => {
     expect(warning).toContain(`"SELECT count(*) FROM scratch_rows WHERE id > $1" [${scratch.fingerprint}]`);
     expect(warning).toContain('scratch_rows" does not exist');
     expect(report.warnings.join('\n')).not.toContain('is not unique');
+  });
+
+  it('--analyze: says which statements it could not analyze, and findings do not ask for it again', async () => {
+    const report = await captureCommand({
+      command: [process.execPath, SCRIPT],
+      databaseUrl: url,
+      stdio: 'ignore',
+      analyze: true,
+      // Every statement is slow: its timing finding says how to get actual rows.
+      rules: resolveRules({ 'slow-mean': { severity: 'warning', thresholdMs: 0 } }),
+    });
+    const planned = report.queries.filter((q) => q.plan);
+    expect(planned.length).toBeGreaterThanOrEqual(2);
+    // pg_stat_statements keeps `$n` in place of the values the command sent: nothing to execute with.
+    expect(planned.every((q) => q.plan!.mode === 'generic')).toBe(true);
+    expect(planned.every((q) => q.plan!.notAnalyzed?.startsWith('its parameter values are unknown'))).toBe(true);
+    expect(report.workload.analyze).toBe(false);
+    expect(report.warnings).toContain(
+      `--analyze: ${planned.length} of ${planned.length} planned statement(s) were not analyzed: capture does not know ` +
+        'the values the command sent, which pg_stat_statements replaced with $n, so statements with parameters get ' +
+        'generic plans without ANALYZE, and rules that read parameter values or actual rows (deep-offset, ' +
+        'row-estimate-mismatch, ...) cannot apply to them',
+    );
+    const findings = report.queries.flatMap((q) => q.findings);
+    expect(findings.some((f) => f.rule === 'slow-mean')).toBe(true);
+    const said = findings.map((f) => `${f.message} ${f.suggestion ?? ''}`).join('\n');
+    expect(said).not.toContain('run with --analyze');
+    expect(said).toContain('could not be analyzed: its parameter values are unknown');
   });
 
   it('a command that fails still yields its report, inside COMMAND_FAILED', async () => {

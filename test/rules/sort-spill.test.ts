@@ -84,3 +84,26 @@ describe('sort-spill: an expression the report did not check', () => {
     );
   });
 });
+
+describe('sort-spill: a plan that --analyze could not analyze', () => {
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  it('says why instead of asking for --analyze again', () => {
+    const fixture = loadFixture(rule.id, 'sort');
+    const name = 'bad: window over a sort of the whole table';
+    const asked = runRule(rule, fixture).queries.find((q) => q.source === name)!;
+    expect(asked.findings[0]!.message).toMatch(/is the likely spill \(run with --analyze to confirm\)$/);
+    const report: Report = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.plan ? { ...q, plan: { ...q.plan, notAnalyzed: 'its parameter values are unknown' } } : q,
+      ),
+    };
+    const query = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === name)!;
+    expect(query.findings[0]!.message).toMatch(
+      /is the likely spill \(run with EXPLAIN \(ANALYZE, BUFFERS\) and real values \(--analyze could not run it: its parameter values are unknown\) to confirm\)$/,
+    );
+  });
+});

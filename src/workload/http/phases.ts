@@ -19,7 +19,7 @@ import {
 import { InputError, RunFailedError } from '../../errors.js';
 import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { finalizeReport, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
+import { finalizeReport, recordAnalyze, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
 import { setUpDatabase } from '../../run/setup.js';
 import type { Session } from '../../target/pg.js';
 import type { Target } from '../../target/target.js';
@@ -392,33 +392,6 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     await app?.stop();
     await control.close();
   }
-}
-
-/**
- * `--analyze` on an HTTP run: the application sent the statements' parameter values, and
- * pg_stat_statements keeps only the normalized text, so a statement with parameters has nothing to
- * execute with: it gets a generic plan, without ANALYZE (only statements without parameters are
- * analyzed). The report says what was done: `workload.analyze` is true only when a plan was
- * analyzed, and a warning names what was not.
- */
-export function recordAnalyze(report: Report): Report {
-  const planned = report.queries.filter((q) => q.plan);
-  const analyzed = planned.filter((q) => q.plan?.mode === 'analyze').length;
-  const generic = planned.length - analyzed;
-  return {
-    ...report,
-    workload: { ...report.workload, analyze: analyzed > 0 },
-    warnings:
-      generic > 0
-        ? [
-            ...report.warnings,
-            `--analyze: ${generic} of ${planned.length} planned statement(s) were not analyzed: an HTTP run does not know ` +
-              `the parameter values the application sent, so statements with parameters get generic plans without ` +
-              `ANALYZE, and rules that read parameter values or actual rows (deep-offset, row-estimate-mismatch, ...) ` +
-              `cannot apply to them`,
-          ]
-        : report.warnings,
-  };
 }
 
 /**
