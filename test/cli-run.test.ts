@@ -498,11 +498,52 @@ describe('querygate run (CLI)', () => {
     expect(schema.code).toBe(3);
     const table = await runCli(['run', '--workload', join(files, 'table.sql'), '--database-url', role.toString()]);
     expect(table.stderr).toContain('permission denied for table secrets');
+    // One GRANT per relation, schema-qualified, with every privilege the statements need on it.
     expect(table.stderr).toContain(
-      'GRANT SELECT ON secrets TO qg_nogrant; GRANT SELECT, DELETE ON secrets TO qg_nogrant;',
+      'grant it (as the owner or a superuser): GRANT SELECT, DELETE ON public.secrets TO qg_nogrant;\n',
     );
     expect(table.code).toBe(3);
     expect(table.stdout).toBe('');
+  });
+
+  it('names only the privileges a role lacks, derived from each statement, on schema-qualified relations', async () => {
+    const db = await createTestDatabase('grants_upsert');
+    await withSession(db, async (s) => {
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_writer LOGIN PASSWORD 'writer'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+      await s.query(`CREATE SCHEMA "Tele";
+        CREATE TABLE "Tele".readings (device_id int, ts timestamptz, value float8, PRIMARY KEY (device_id, ts));
+        CREATE TABLE "Tele".devices (id int PRIMARY KEY, last_seen timestamptz);
+        GRANT USAGE ON SCHEMA "Tele" TO qg_writer;
+        GRANT SELECT, INSERT ON "Tele".readings TO qg_writer;
+        GRANT UPDATE ON "Tele".devices TO qg_writer`);
+    });
+    const role = new URL(db);
+    role.username = 'qg_writer';
+    role.password = 'writer';
+    const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
+    writeFileSync(
+      join(files, 'writes.sql'),
+      [
+        'INSERT INTO "Tele".readings VALUES (1, now(), 2) ON CONFLICT (device_id, ts) DO UPDATE SET value = EXCLUDED.value;',
+        'UPDATE "Tele".devices SET last_seen = now() WHERE id = 1 RETURNING id;',
+        '',
+      ].join('\n'),
+    );
+    const args = ['run', '--workload', join(files, 'writes.sql'), '--database-url', role.toString(), '--repeat', '1'];
+    const denied = await runCli(args);
+    expect(denied.code, denied.stderr).toBe(3);
+    // The upsert needs UPDATE too (it has SELECT and INSERT); the UPDATE with WHERE and RETURNING needs SELECT.
+    expect(denied.stderr).toContain(
+      'grant it (as the owner or a superuser): GRANT UPDATE ON "Tele".readings TO qg_writer; GRANT SELECT ON "Tele".devices TO qg_writer;\n',
+    );
+    // The GRANTs as printed are what the workload needs.
+    const grants = /superuser\): (.*)\n/.exec(denied.stderr)![1]!;
+    await withSession(db, (s) => s.query(grants));
+    const granted = await runCli(args);
+    expect(granted.stderr).not.toContain('permission denied');
+    expect(granted.code, granted.stderr).toBe(0);
   });
 
   it('exits 3 naming the GRANT when the role may not read pg_stat_statements_info', async () => {

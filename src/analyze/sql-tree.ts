@@ -430,3 +430,112 @@ export function expressionText(sql: string, expr: unknown, dropQualifiers: reado
   }
   return text.replace(/\s+/g, ' ').trim();
 }
+
+/** A table privilege a statement may need. */
+export type TablePrivilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
+
+/** A relation a statement names, with the privileges it needs on it. */
+export interface RelationPrivileges {
+  readonly schema?: string;
+  readonly table: string;
+  /** In the order GRANT lists them: SELECT, INSERT, UPDATE, DELETE. */
+  readonly privileges: readonly TablePrivilege[];
+}
+
+const PRIVILEGE_ORDER: readonly TablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+
+/**
+ * The table privileges a statement needs, per relation it names, from its parse tree, as PostgreSQL
+ * checks them: a relation read anywhere (FROM, a join, a subquery, USING) needs SELECT; an INSERT's
+ * target INSERT, and UPDATE with ON CONFLICT DO UPDATE, and SELECT with a conflict target (its
+ * columns are read) or RETURNING; an UPDATE's or DELETE's target UPDATE or DELETE, and SELECT when
+ * it reads the table's columns (WHERE, SET from columns, FROM/USING, RETURNING); a MERGE's target
+ * SELECT (its join condition) and the privilege of each action; SELECT ... FOR UPDATE/SHARE also
+ * UPDATE on the locked tables. Names of common table expressions are not relations.
+ */
+export function relationPrivileges(sql: string): RelationPrivileges[] {
+  const needed = new Map<string, { schema?: string; table: string; privileges: Set<TablePrivilege> }>();
+  const [statement] = parseTree(sql);
+  if (!statement) return [];
+  const ctes = new Set(nodesOf(statement, 'CommonTableExpr', { subqueries: true }).map((c) => String(c.ctename)));
+  const add = (relation: unknown, ...privileges: TablePrivilege[]) => {
+    const node = unwrap(relation, 'RangeVar') ?? (relation as TreeNode | undefined);
+    if (!node || typeof node.relname !== 'string') return;
+    const schema = typeof node.schemaname === 'string' ? node.schemaname : undefined;
+    if (schema === undefined && ctes.has(node.relname)) return;
+    const key = `${schema ?? ''}.${node.relname}`;
+    const entry = needed.get(key) ?? { ...(schema ? { schema } : {}), table: node.relname, privileges: new Set() };
+    for (const p of privileges) entry.privileges.add(p);
+    needed.set(key, entry);
+  };
+  const hasAny = (value: unknown, type: string) => nodesOf(value, type, { subqueries: true }).length > 0;
+  const returning = (fields: TreeNode) => {
+    const clause =
+      unwrap(fields.returningClause, 'ReturningClause') ?? (fields.returningClause as TreeNode | undefined);
+    const list = clause?.exprs ?? fields.returningList;
+    return Array.isArray(list) && list.length > 0;
+  };
+  // Everything but the fields already judged: relations read there need SELECT.
+  const visitRest = (fields: TreeNode, skip: readonly string[]) => {
+    for (const [key, child] of Object.entries(fields)) if (!skip.includes(key)) visit(child);
+  };
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!value || typeof value !== 'object') return;
+    const typed = nodeType(value);
+    if (!typed) {
+      Object.values(value as Record<string, unknown>).forEach(visit);
+      return;
+    }
+    const [type, fields] = typed;
+    if (type === 'RangeVar') return add(fields, 'SELECT');
+    if (type === 'InsertStmt') {
+      const conflict = unwrap(fields.onConflictClause, 'OnConflictClause') ?? (fields.onConflictClause as TreeNode);
+      add(fields.relation, 'INSERT');
+      if (conflict?.action === 'ONCONFLICT_UPDATE') add(fields.relation, 'UPDATE');
+      if ((conflict && (conflict.infer || conflict.action === 'ONCONFLICT_UPDATE')) || returning(fields))
+        add(fields.relation, 'SELECT');
+      return visitRest(fields, ['relation']);
+    }
+    if (type === 'UpdateStmt' || type === 'DeleteStmt') {
+      add(fields.relation, type === 'UpdateStmt' ? 'UPDATE' : 'DELETE');
+      const reads =
+        fields.whereClause !== undefined ||
+        (Array.isArray(fields.fromClause) && fields.fromClause.length > 0) ||
+        (Array.isArray(fields.usingClause) && fields.usingClause.length > 0) ||
+        returning(fields) ||
+        hasAny(fields.targetList, 'ColumnRef');
+      if (reads) add(fields.relation, 'SELECT');
+      return visitRest(fields, ['relation']);
+    }
+    if (type === 'MergeStmt') {
+      add(fields.relation, 'SELECT');
+      for (const when of nodesOf(fields.mergeWhenClauses, 'MergeWhenClause')) {
+        const command = String(when.commandType);
+        if (command === 'CMD_INSERT') add(fields.relation, 'INSERT');
+        if (command === 'CMD_UPDATE') add(fields.relation, 'UPDATE');
+        if (command === 'CMD_DELETE') add(fields.relation, 'DELETE');
+      }
+      return visitRest(fields, ['relation']);
+    }
+    if (type === 'SelectStmt' && Array.isArray(fields.lockingClause) && fields.lockingClause.length > 0) {
+      const tables: TableRef[] = [];
+      tablesOf(fields.fromClause, tables);
+      for (const locking of nodesOf(fields.lockingClause, 'LockingClause')) {
+        const named = nodesOf(locking.lockedRels, 'RangeVar').map((r) => String(r.relname));
+        for (const t of tables) {
+          if (named.length > 0 && !named.includes(t.alias ?? t.table)) continue;
+          add({ relname: t.table, ...(t.schema ? { schemaname: t.schema } : {}) }, 'UPDATE');
+        }
+      }
+      return visitRest(fields, ['lockingClause']);
+    }
+    visit(fields);
+  };
+  visit(statement);
+  return [...needed.values()].map((e) => ({
+    ...(e.schema ? { schema: e.schema } : {}),
+    table: e.table,
+    privileges: PRIVILEGE_ORDER.filter((p) => e.privileges.has(p)),
+  }));
+}

@@ -1,9 +1,9 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
 import { createHash } from 'node:crypto';
-import { caretLines, positionInFile, splitStatements, statementKind } from '../analyze/parser.js';
+import { caretLines, positionInFile, quoteIdentifier, splitStatements, statementKind } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
-import { nodesOf, parseTree } from '../analyze/sql-tree.js';
+import { nodesOf, parseTree, relationPrivileges, type TablePrivilege } from '../analyze/sql-tree.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { interruptible } from '../target/interruptible.js';
 import { asServerError, type ServerError, type Session } from '../target/pg.js';
@@ -207,28 +207,70 @@ export async function applySetupFiles(session: Session, files: readonly SetupFil
   }
 }
 
-/** The privileges a statement of this kind needs on the table it was refused. */
-const PRIVILEGES: Readonly<Record<string, string>> = {
-  select: 'SELECT',
-  insert: 'INSERT',
-  update: 'SELECT, UPDATE',
-  delete: 'SELECT, DELETE',
-  merge: 'SELECT, INSERT, UPDATE, DELETE',
-};
-
-/** The GRANT that lifts a "permission denied for <kind> <name>" error, for `role`. */
-export function missingGrant(message: string, sql: string, role: string): string | undefined {
-  const match =
-    /permission denied for (schema|table|view|materialized view|sequence|foreign table|function) (\S+)/.exec(message);
+/**
+ * The GRANT that lifts a "permission denied for schema|function|sequence <name>" error, for `role`.
+ * Table privileges are derived from the statements instead (`missingTableGrants`).
+ */
+export function missingGrant(message: string, role: string): string | undefined {
+  const match = /permission denied for (schema|sequence|function) (\S+)/.exec(message);
   if (!match) return undefined;
   const [, kind, name] = match;
-  const grantee = /^[a-z_][a-z0-9_$]*$/.test(role) ? role : `"${role.replace(/"/g, '""')}"`;
-  if (kind === 'schema') return `GRANT USAGE ON SCHEMA ${name} TO ${grantee};`;
+  const grantee = quoteIdentifier(role);
+  if (kind === 'schema') return `GRANT USAGE ON SCHEMA ${quoteIdentifier(name!)} TO ${grantee};`;
   if (kind === 'function') return `GRANT EXECUTE ON FUNCTION ${name} TO ${grantee};`;
-  if (kind === 'sequence') return `GRANT USAGE ON SEQUENCE ${name} TO ${grantee};`;
-  const kindOfStatement = /^\s*(?:\/\*.*?\*\/\s*|--[^\n]*\n\s*)*(\w+)/s.exec(sql)?.[1]?.toLowerCase() ?? 'select';
-  return `GRANT ${PRIVILEGES[kindOfStatement] ?? 'SELECT'} ON ${name} TO ${grantee};`;
+  return `GRANT USAGE ON SEQUENCE ${name} TO ${grantee};`;
 }
+
+/**
+ * The GRANTs that give the current role the table privileges `statements` need and it lacks: the
+ * privileges each statement needs on each relation, from its parse tree (`relationPrivileges`:
+ * ON CONFLICT DO UPDATE needs UPDATE, RETURNING needs SELECT, ...), checked with
+ * has_table_privilege, one GRANT per relation, schema-qualified as the catalog resolves the name.
+ */
+export async function missingTableGrants(
+  session: Session,
+  statements: readonly string[],
+  role: string,
+): Promise<string[]> {
+  const wanted = new Map<string, Set<TablePrivilege>>();
+  for (const sql of statements) {
+    for (const r of relationPrivileges(sql)) {
+      const name = r.schema ? `${quoteIdentifier(r.schema)}.${quoteIdentifier(r.table)}` : quoteIdentifier(r.table);
+      const set = wanted.get(name) ?? new Set();
+      for (const p of r.privileges) set.add(p);
+      wanted.set(name, set);
+    }
+  }
+  const missing = new Map<string, { name: string; privileges: Set<TablePrivilege> }>();
+  for (const [name, privileges] of wanted) {
+    // to_regclass resolves through the search_path, as the statement did, and needs no privilege on the table.
+    const rows = await session
+      .query<{ schema: string; table: string; privilege: TablePrivilege; granted: boolean }>(
+        `SELECT ${INTERNAL_MARK} n.nspname AS schema, c.relname AS table, p.privilege,
+              pg_catalog.has_table_privilege(c.oid, p.privilege) AS granted
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+              pg_catalog.unnest($2::text[]) AS p(privilege)
+        WHERE c.oid = pg_catalog.to_regclass($1)`,
+        [name, [...privileges]],
+      )
+      .then((r) => r.rows)
+      // A schema the role may not use: its GRANT USAGE comes from the error's own message.
+      .catch(() => []);
+    for (const row of rows) {
+      if (row.granted) continue;
+      const qualified = `${quoteIdentifier(row.schema)}.${quoteIdentifier(row.table)}`;
+      const entry = missing.get(qualified) ?? { name: qualified, privileges: new Set() };
+      entry.privileges.add(row.privilege);
+      missing.set(qualified, entry);
+    }
+  }
+  const grantee = quoteIdentifier(role);
+  return [...missing.values()].map(
+    (m) => `GRANT ${PRIVILEGE_ORDER.filter((p) => m.privileges.has(p)).join(', ')} ON ${m.name} TO ${grantee};`,
+  );
+}
+
+const PRIVILEGE_ORDER: readonly TablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
 
 /**
  * Prepares every statement once (parse analysis, no execution) and plans it (EXPLAIN, which checks
@@ -291,7 +333,14 @@ export async function checkStatements(
   if (denied.length > 0) {
     const { rows } = await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`);
     const role = rows[0]?.role ?? '<role>';
-    const grants = [...new Set(denied.map((d) => missingGrant(d.message, d.sql, role) ?? ''))].filter(Boolean);
+    const grants = [
+      ...new Set(denied.map((d) => missingGrant(d.message, role) ?? '')),
+      ...(await missingTableGrants(
+        session,
+        denied.filter((d) => !missingGrant(d.message, role)).map((d) => d.sql),
+        role,
+      )),
+    ].filter(Boolean);
     throw new EnvironmentError(
       'PG_PERMISSION_DENIED',
       `${denied[0]!.message}: role ${role} lacks a privilege the workload needs` +

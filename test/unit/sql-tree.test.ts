@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import { expressionText, parseTree, withoutLimit, type TreeNode } from '../../src/analyze/sql-tree.js';
+import {
+  expressionText,
+  parseTree,
+  relationPrivileges,
+  withoutLimit,
+  type TreeNode,
+} from '../../src/analyze/sql-tree.js';
 
 beforeAll(loadParser);
 
@@ -36,5 +42,71 @@ describe('withoutLimit', () => {
     expect(withoutLimit('SELECT id FROM t ORDER BY a LIMIT ALL')).toBeUndefined();
     expect(withoutLimit('SELECT * FROM (SELECT id FROM t LIMIT 5) s')).toBeUndefined();
     expect(withoutLimit('SELECT id FROM t ORDER BY a FETCH FIRST 5 ROWS WITH TIES')).toBeUndefined();
+  });
+});
+
+describe('relationPrivileges', () => {
+  const cases: [string, ReturnType<typeof relationPrivileges>][] = [
+    [
+      'SELECT * FROM iot.readings r JOIN devices d ON d.id = r.device_id',
+      [
+        { schema: 'iot', table: 'readings', privileges: ['SELECT'] },
+        { table: 'devices', privileges: ['SELECT'] },
+      ],
+    ],
+    ['INSERT INTO t (a) VALUES (1)', [{ table: 't', privileges: ['INSERT'] }]],
+    ['INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING', [{ table: 't', privileges: ['INSERT'] }]],
+    ['INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING', [{ table: 't', privileges: ['SELECT', 'INSERT'] }]],
+    [
+      'INSERT INTO iot.readings (a, b) VALUES (1, 2) ON CONFLICT (a) DO UPDATE SET b = EXCLUDED.b',
+      [{ schema: 'iot', table: 'readings', privileges: ['SELECT', 'INSERT', 'UPDATE'] }],
+    ],
+    ['INSERT INTO t (a) VALUES (1) RETURNING a', [{ table: 't', privileges: ['SELECT', 'INSERT'] }]],
+    [
+      'INSERT INTO t SELECT * FROM s',
+      [
+        { table: 't', privileges: ['INSERT'] },
+        { table: 's', privileges: ['SELECT'] },
+      ],
+    ],
+    ['UPDATE t SET a = 1', [{ table: 't', privileges: ['UPDATE'] }]],
+    ['UPDATE t SET a = a + 1', [{ table: 't', privileges: ['SELECT', 'UPDATE'] }]],
+    ['UPDATE t SET a = 1 WHERE id = 2', [{ table: 't', privileges: ['SELECT', 'UPDATE'] }]],
+    ['DELETE FROM t', [{ table: 't', privileges: ['DELETE'] }]],
+    [
+      'DELETE FROM t USING s WHERE s.id = t.id',
+      [
+        { table: 't', privileges: ['SELECT', 'DELETE'] },
+        { table: 's', privileges: ['SELECT'] },
+      ],
+    ],
+    [
+      'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id)',
+      [
+        { table: 't', privileges: ['SELECT', 'INSERT', 'UPDATE'] },
+        { table: 's', privileges: ['SELECT'] },
+      ],
+    ],
+    [
+      'SELECT * FROM t JOIN s ON s.id = t.id FOR UPDATE OF t',
+      [
+        { table: 't', privileges: ['SELECT', 'UPDATE'] },
+        { table: 's', privileges: ['SELECT'] },
+      ],
+    ],
+    [
+      'WITH gone AS (DELETE FROM q WHERE done RETURNING *) SELECT count(*) FROM gone',
+      [{ table: 'q', privileges: ['SELECT', 'DELETE'] }],
+    ],
+    [
+      'SELECT * FROM t WHERE id IN (SELECT id FROM u)',
+      [
+        { table: 't', privileges: ['SELECT'] },
+        { table: 'u', privileges: ['SELECT'] },
+      ],
+    ],
+  ];
+  it.each(cases)('%s', (sql, expected) => {
+    expect(relationPrivileges(sql)).toEqual(expected);
   });
 });
