@@ -312,6 +312,33 @@ export function describeSpeed(c: Comparison): string | undefined {
   );
 }
 
+/** The regressions with their reasons (`Regressions:` and a block per statement or route); none: empty. */
+function regressionLines(c: Comparison): string[] {
+  const regressed = c.statements.filter((s) => s.verdict === 'regression');
+  const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
+  const addedRegressed = c.added.filter((a) => a.regressions.length > 0);
+  if (regressed.length === 0 && routesRegressed.length === 0 && addedRegressed.length === 0) return [];
+  const lines = ['Regressions:'];
+  for (const a of addedRegressed) lines.push(...describeAdded(a, '  '));
+  for (const s of regressed) lines.push(...describeStatement(s, '  '));
+  for (const r of routesRegressed) {
+    lines.push(`  ${describeRoute(r)}`);
+    for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
+  }
+  return lines;
+}
+
+/**
+ * A comparison's verdict and regressions alone, for `-q`: what a failed comparison must still say.
+ * Empty when nothing regressed. Pure: returns a string.
+ */
+export function renderComparisonVerdict(c: Comparison, options: Pick<ComparisonTableOptions, 'width'> = {}): string {
+  const regressions = regressionLines(c);
+  if (regressions.length === 0) return '';
+  const width = Math.max(80, options.width ?? 120);
+  return fitLines([...wrapText(comparisonHeadline(c), width, 2, ''), ...regressions].join('\n'), width);
+}
+
 /** Renders a comparison for a terminal. Pure: returns a string. */
 export function renderComparisonTable(c: Comparison, options: ComparisonTableOptions = {}): string {
   const style = options.color ? {} : { head: [], border: [] };
@@ -371,18 +398,8 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (hidden > 0) lines.push(`${hidden} matched statement(s) unchanged${options.all ? '' : ' (--all lists them)'}`);
   if (c.routes.length > 0) lines.push('', ...routesTable(c, style, width));
 
-  const regressed = c.statements.filter((s) => s.verdict === 'regression');
-  const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
-  const addedRegressed = c.added.filter((a) => a.regressions.length > 0);
-  if (regressed.length > 0 || routesRegressed.length > 0 || addedRegressed.length > 0) {
-    lines.push('', 'Regressions:');
-    for (const a of addedRegressed) lines.push(...describeAdded(a, '  '));
-    for (const s of regressed) lines.push(...describeStatement(s, '  '));
-    for (const r of routesRegressed) {
-      lines.push(`  ${describeRoute(r)}`);
-      for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
-    }
-  }
+  const regressions = regressionLines(c);
+  if (regressions.length > 0) lines.push('', ...regressions);
   const improved = c.statements.filter((s) => s.verdict === 'improvement');
   const routesImproved = c.routes.filter((r) => r.verdict === 'improvement');
   if (improved.length > 0 || routesImproved.length > 0) {

@@ -204,7 +204,7 @@ describe('querygate run --baseline (CLI)', () => {
     await loadSqlFiles(url, fixture('schema.sql'), fixture('seed.sql'));
   });
 
-  const run = (extra: readonly string[], out = join(dir, 'report.json')) =>
+  const run = (extra: readonly string[], out = join(dir, 'report.json'), quiet = false) =>
     runCli(
       [
         'run',
@@ -218,7 +218,7 @@ describe('querygate run --baseline (CLI)', () => {
         '2',
         '--out',
         out,
-        '-q',
+        ...(quiet ? ['-q'] : []),
         ...extra,
         ...(extra.some((x) => x.endsWith('budget')) ? [] : ['--no-budget']),
       ],
@@ -244,6 +244,23 @@ describe('querygate run --baseline (CLI)', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('OK: no regression (4 matched, 0 new, 0 removed');
     expect(again.stdout).not.toContain('warning:');
+  });
+
+  it('-q: prints no comparison; a regression prints only its verdict and reasons, on stderr', async () => {
+    const r = await run(['--baseline', withIndex], join(dir, 'quiet.json'), true);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^report written to .*quiet\.json\nREGRESSION: 2 statement\(s\) regressed .*\nRegressions:\n/,
+    );
+    expect(r.stderr).toMatch(/scan-downgrade: .*on orders -> Seq Scan on orders/);
+    // Not the rest of the comparison: its heading, table, improvements and notes.
+    expect(r.stderr).not.toContain('querygate compare');
+    expect(r.stderr).not.toContain('│');
+    const same = await run(['--baseline', join(dir, 'quiet.json')], join(dir, 'quiet-again.json'), true);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toBe('');
+    expect(same.stderr.trim()).toBe(`report written to ${join(dir, 'quiet-again.json')}`);
   });
 
   it("judges with the compare: section of the run's budget, and the defaults with --no-budget", async () => {

@@ -11,7 +11,7 @@ import type { Comparison } from '../../model/comparison.js';
 import type { Report } from '../../model/report.js';
 import { renderComparisonJson } from '../../report/comparison-json.js';
 import { renderComparisonMarkdown } from '../../report/comparison-markdown.js';
-import { renderComparisonTable } from '../../report/comparison-table.js';
+import { renderComparisonTable, renderComparisonVerdict } from '../../report/comparison-table.js';
 import { readReport, requireCompleteReport } from '../../report/read.js';
 import { checkOutputFile, writeOutputFile } from '../files.js';
 import { EXIT, type CliIO } from '../io.js';
@@ -79,9 +79,15 @@ export function compareWithBaseline(
   flags: CompareFlags,
   io: CliIO,
   budget?: Budget,
+  quiet = false,
 ): number {
   const comparison = compareReports(baseline, head, resolveCompareThresholds(budget?.compare));
-  return writeComparison(comparison, flags, io);
+  if (!quiet) return writeComparison(comparison, flags, io);
+  // -q: no comparison on stdout; a regression still prints its verdict and reasons, on stderr.
+  refuseUnrelated(comparison);
+  const verdict = renderComparisonVerdict(comparison, { width: io.columns });
+  if (verdict) io.err(verdict);
+  return comparison.verdict === 'regression' ? EXIT.gateFailed : EXIT.ok;
 }
 
 /** Renders in the chosen format, prints it (and writes it to --out), returns 1 on regression. */

@@ -404,7 +404,7 @@ export async function executeRun(
       ? failOnExit(report, flags.failOn, io)
       : EXIT.ok;
   if (baseline) {
-    const compared = compareWithBaseline(baseline, report, { format: 'table' }, io, budget);
+    const compared = compareWithBaseline(baseline, report, { format: 'table' }, io, budget, Boolean(flags.quiet));
     return compared !== EXIT.ok ? compared : findingsExit;
   }
   return findingsExit;
