@@ -50,7 +50,11 @@ describe('runWorkload on a real PostgreSQL', () => {
       expect(q.rounds.map((r) => r.calls)).toEqual([3, 3]);
     }
     const scan = report.queries.find((q) => q.query.includes('count(*)'))!;
-    expect(scan.source).toBe('workload.sql:5');
+    // Named by its leading comment, as budget init names it; its line is that of its first keyword.
+    expect(scan.source).toBe('A scan of the whole events table: no index on kind');
+    expect(scan.line).toBe(5);
+    // Without a comment: file:line.
+    expect(report.queries.find((q) => q.query.startsWith('UPDATE'))?.source).toBe('workload.sql:10');
     expect(scan.plan?.root['Node Type']).toMatch(/Aggregate/);
     expect(scan.plan?.mode).toBe('literal'); // no parameters: planned as written
     expect(JSON.stringify(scan.plan?.root)).toContain('Seq Scan');

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as pgQuery from 'libpg-query';
 import { InputError } from '../errors.js';
+import { clip } from '../text.js';
 import type { StatementKind } from '../model/report.js';
 
 let loaded: Promise<void> | undefined;
@@ -421,6 +422,30 @@ export function statementComments(sql: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A statement's name from its leading comment (`-- orders of a customer` or `/* ... *\/` before its
+ * first keyword), whitespace collapsed and clipped to 60 characters; a `querygate-ignore` directive
+ * is not a name. Undefined when there is none. A plain SQL workload's statement is named so (else
+ * `file:line`), and `budget init` names its entry so: one name everywhere.
+ */
+export function statementNameOf(sql: string): string | undefined {
+  let tokens: { tokenName: string; text: string }[];
+  try {
+    tokens = pgQuery.scanSync(sql).tokens;
+  } catch {
+    return undefined;
+  }
+  for (const token of tokens) {
+    if (token.tokenName !== 'SQL_COMMENT' && token.tokenName !== 'C_COMMENT') return undefined;
+    const body = (token.tokenName === 'SQL_COMMENT' ? token.text.slice(2) : token.text.slice(2, -2))
+      .replace(/\s+/g, ' ')
+      .trim();
+    if (body === '' || body.startsWith('querygate-ignore')) continue;
+    return clip(body, 60);
+  }
+  return undefined;
 }
 
 /** A token of PostgreSQL's scanner; `start`/`end` are byte offsets into the UTF-8 text. */

@@ -6,7 +6,7 @@
  * a shared CI machine must not fail a build; the spread (min..max) is kept for the reader.
  */
 import type { RuleLevel } from '../config/config.js';
-import { clip } from '../text.js';
+import { statementNameOf } from '../analyze/parser.js';
 import { isAtLeast, type Severity } from '../model/finding.js';
 import type {
   AcceptedFinding,
@@ -145,13 +145,12 @@ export function statementMatches(entry: StatementBudget, q: QueryReport): boolea
 }
 
 /**
- * The name `budget init` gives a statement's entry: its leading comment (`-- orders of a customer`),
- * else its scenario name or `file:line`.
+ * The name `budget init` gives a statement's entry: its scenario name, or, for a plain SQL workload,
+ * the name the run gave it (its leading comment, else `file:line`: `statementNameOf`), so that `run`,
+ * `budget init` and `check` name it alike; a captured statement by its leading comment, if any.
  */
 export function statementName(q: QueryReport): string | undefined {
-  const m = /^\s*(?:--[ \t]*([^\n]*)|\/\*\s*([\s\S]*?)\s*\*\/)/.exec(q.query);
-  const text = (m?.[1] ?? m?.[2])?.replace(/\s+/g, ' ').trim();
-  return text ? clip(text, 60) : q.source;
+  return q.source ?? statementNameOf(q.query);
 }
 
 /** Whether a name can find a statement whose text changed: not `file:line`, which another statement may hold next. */

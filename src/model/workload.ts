@@ -9,8 +9,14 @@ export type ParamGenerator =
   | { readonly kind: 'value'; readonly value: string | number | boolean | null };
 
 export interface WorkloadStatement {
-  /** Scenario name, or `file:line`. */
+  /** Scenario name; in a plain SQL workload, the leading comment, else `file:line` (`statementNameOf`). */
   readonly name: string;
+  /**
+   * The line of the statement in its file: a plain SQL workload's, of its first keyword; a
+   * scenario's, where its `sql` is, whatever its YAML style (a folded `>-` string has no exact
+   * `origin`, but a line all the same).
+   */
+  readonly line?: number;
   readonly sql: string;
   readonly weight: number;
   readonly params: readonly ParamGenerator[];
@@ -26,11 +32,6 @@ export interface WorkloadStatement {
   readonly readOnly?: boolean;
   /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
   readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
-  /**
-   * Scenario statements: the line of the scenario file where the statement's `sql` is, whatever its
-   * YAML style (a folded `>-` string has no exact `origin`, but a line all the same).
-   */
-  readonly line?: number;
   /** Scenario statements: the field of the statement's text, `statements[i].sql`, named in errors. */
   readonly field?: string;
   /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */

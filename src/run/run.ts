@@ -174,7 +174,7 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
           '(pass --allow-writes to commit them); sequences they advanced stay advanced',
       );
 
-    const client = clientStatements(workload.statements, replay.statements, workload.kind === 'scenario');
+    const client = clientStatements(workload.statements, replay.statements);
     const load = workload.load;
     const workloadInfo: WorkloadInfo = {
       kind: workload.kind,
@@ -271,7 +271,6 @@ function notCalledWarning(notCalled: readonly NotCalledStatement[], workload: Wo
 function clientStatements(
   statements: readonly WorkloadStatement[],
   outcomes: readonly StatementOutcome[],
-  scenario: boolean,
 ): ClientStatement[] {
   const groups = new Map<string, number[]>();
   statements.forEach((s, i) => groups.set(s.fingerprint, [...(groups.get(s.fingerprint) ?? []), i]));
@@ -293,11 +292,13 @@ function clientStatements(
       (max, o) => (o.paramMax ? mergeMax(max, o.paramMax) : max),
       undefined,
     );
+    const written = statements[indexes[0]!]!;
+    const line = written.line ?? written.origin?.line;
     return {
       fingerprint: first.fingerprint,
       name: indexes.map((i) => statements[i]!.name).join(', '),
-      // A scenario's statement: the line of its sql (a SQL file's name, `file:line`, says it already).
-      ...(scenario && statements[indexes[0]!]!.line !== undefined ? { line: statements[indexes[0]!]!.line } : {}),
+      // The line of its sql in the scenario or SQL file: annotations point there whatever its name.
+      ...(line !== undefined ? { line } : {}),
       sql: first.sql,
       paramCount: first.paramCount,
       ...(params ? { params } : {}),

@@ -19,6 +19,7 @@ import {
   notReplayable,
   parseStatement,
   splitStatements,
+  statementNameOf,
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
@@ -179,8 +180,15 @@ export function loadSqlWorkload(
       first.message,
       others.map((p) => p.message),
     );
-  const statements = parsed.map((s): WorkloadStatement => ({
-    name: `${where}:${s.line}`,
+  // Named by the leading comment, as `budget init` names them; else, or when two share one, file:line.
+  const commentNames = parsed.map((s) => statementNameOf(s.sql));
+  const statements = parsed.map((s, i): WorkloadStatement => ({
+    name:
+      commentNames[i] !== undefined &&
+      commentNames.indexOf(commentNames[i]) === commentNames.lastIndexOf(commentNames[i])
+        ? commentNames[i]
+        : `${where}:${s.line}`,
+    line: s.line,
     sql: s.sql,
     weight: 1,
     params: [],

@@ -132,6 +132,26 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     expect((JSON.parse(readFileSync(join(dir, 'third.json'), 'utf8')) as Report).gate).toBeUndefined();
   });
 
+  it('names a plain SQL statement alike in run, budget init and check: by its leading comment', async () => {
+    const name = 'A scan of the whole events table: no index on kind';
+    const scan = first.queries.find((q) => q.query.includes('count(*) FROM events'))!;
+    expect(scan.source).toBe(name);
+    const budgetFile = join(dir, 'named.budget.yaml');
+    const init = await runCli(['budget', 'init', join(dir, 'first.json'), '--out', budgetFile], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    expect(readFileSync(budgetFile, 'utf8')).toContain(`- name: "${name}"`);
+    // The scan's blocks per call halved in the budget: check names the statement by the same name.
+    const budget = readFileSync(budgetFile, 'utf8').replace(
+      new RegExp(`(- name: "${name}"[\\s\\S]*?maxBlocksPerCall: )(\\d+)`),
+      (_all, head: string) => `${head}10`,
+    );
+    writeFileSync(budgetFile, budget);
+    const checked = await runCli(['check', join(dir, 'first.json'), '--budget', budgetFile], { cwd: dir });
+    expect(checked.code, checked.stdout).toBe(1);
+    expect(checked.stdout).toContain(name);
+    expect(checked.stdout).not.toMatch(/workload\.sql:5\b/);
+  });
+
   it('check from another directory points annotations at the workload file from there', async () => {
     // A checkout: the workload in lib/, the budget in bud/; the run starts in lib/, check in the root.
     const repo = mkdtempSync(join(tmpdir(), 'qg-annotations-'));

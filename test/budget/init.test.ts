@@ -58,13 +58,24 @@ describe('budget init', () => {
     ]);
   });
 
-  it("names an entry by the statement's leading comment", () => {
+  it('names an entry as the run named the statement, else a captured statement by its leading comment', () => {
     const named: Report = {
       ...report,
-      queries: report.queries.map((q, i) => (i === 0 ? { ...q, query: `-- orders of a customer\n${q.query}` } : q)),
+      queries: report.queries.map((q, i) =>
+        i === 0
+          ? { ...q, query: `-- orders of a customer\n${q.query}`, source: 'orders of a customer' }
+          : i === 1
+            ? (({ source: _source, ...captured }) => ({
+                ...captured,
+                query: `/* querygate-ignore: seq-scan-large-table admin only */ -- refunds today\n${q.query}`,
+              }))(q)
+            : q,
+      ),
     };
     const budget = parseBudget(renderInitialBudget(named), 'b.yaml');
     expect(budget.statements[0]!.name).toBe('orders of a customer');
+    // A querygate-ignore directive is no name.
+    expect(budget.statements[1]!.name).toBe('refunds today');
   });
 
   it('leaves headroom: a report twice as expensive fails the budget', () => {
