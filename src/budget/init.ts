@@ -116,7 +116,8 @@ export function initialBudget(
       ...(q.plan ? { maxPlanCost: withHeadroom(q.plan.totalCost, h, 1) } : {}),
       // Parameters vary between calls: a little absolute slack on top for tiny values.
       maxBlocksPerCall: withHeadroom(q.sharedBlksPerCall, h, 4),
-      maxRowsPerCall: withHeadroom(q.rowsPerCall, h, 1),
+      // Rows are counted: a whole number of them (7.2 allows no more than 7 does).
+      maxRowsPerCall: Math.ceil(withHeadroom(q.rowsPerCall, h, 1)),
       ...(onRoutes.length > 0 ? { maxCallsPerRequest: withHeadroom(maxOf(onRoutes), h, 1) } : {}),
       ...(loop >= 2 ? { callsPerRequest: Math.floor(loop * 100) / 100 } : {}),
     };

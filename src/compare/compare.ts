@@ -4,6 +4,7 @@
  * versions). Work counters (plan cost, shared and temp blocks, calls per request) decide on their own;
  * timings only count with enough rounds, a significant Welch test and a large effect.
  */
+import { formatMs, formatPercent, formatQuantity, formatRatio, formatRelative } from '../report/format.js';
 import { clip } from '../text.js';
 import { isAtLeast, type Finding } from '../model/finding.js';
 import {
@@ -325,7 +326,6 @@ function judgeRelative(
   detail?: { text: string; evidence: ComparisonReason['evidence'] },
 ): void {
   const evidence = { base: m.base, head: m.head, ...detail?.evidence };
-  const pct = (r: number) => `${r >= 0 ? '+' : ''}${(r * 100).toFixed(0)}%`;
   const tail = detail ? ` ${detail.text}` : '';
   // What temp blocks are is not obvious from the number: say it where the change is a regression.
   const why = kind === 'temp-blocks-per-call' || kind === 'temp-blocks-per-request' ? `; ${SPILL_NOTE}` : '';
@@ -334,7 +334,7 @@ function judgeRelative(
       reason(
         kind,
         `${kind}-up`,
-        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : pct(m.relative)}${why})${tail}`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? 'new' : formatRelative(m.relative)}${why})${tail}`,
         evidence,
       ),
     );
@@ -343,7 +343,7 @@ function judgeRelative(
       reason(
         kind,
         `${kind}-down`,
-        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : pct(m.relative)})${tail}`,
+        `${name} ${fmt(m.base)} -> ${fmt(m.head)} (${m.relative === null ? '' : formatRelative(m.relative)})${tail}`,
         evidence,
       ),
     );
@@ -529,10 +529,7 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-function fmt(n: number): string {
-  if (Number.isInteger(n)) return String(n);
-  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(Math.abs(n) >= 1 ? 1 : 3);
-}
+const fmt = formatQuantity;
 
 /** Calls per request per route, over the routes of either side. */
 function routeChanges(
@@ -752,7 +749,7 @@ function newStatement(
           reason(
             'new-statement',
             'new-statement-costly',
-            `a new statement that takes ${(q.dbTimeShare * 100).toFixed(0)}% of head's database time (mean ${fmt(q.meanMs)} ms)`,
+            `a new statement that takes ${formatPercent(q.dbTimeShare)} of head's database time (mean ${formatMs(q.meanMs)})`,
             { share: q.dbTimeShare, meanMs: q.meanMs },
           ),
         ]
@@ -1033,13 +1030,13 @@ function compareTimings(
     };
     const delta = h.meanMs - b.meanMs;
     const relativeTo = reference
-      ? ` relative to ${reference.statements} statement(s) of similar duration x${reference.ratio.toFixed(2)}`
+      ? ` relative to ${reference.statements} statement(s) of similar duration x${formatRatio(reference.ratio)}`
       : t.normalize
         ? ', not normalized: no statement of similar duration did the same work'
         : '';
     const shown =
       `${fmtMs(b.meanMs)} -> ${fmtMs(h.meanMs)} per call ` +
-      `(x${ratio.toFixed(2)}${relativeTo}, ${baseRounds}/${headRounds} rounds)`;
+      `(x${formatRatio(ratio)}${relativeTo}, ${baseRounds}/${headRounds} rounds)`;
     const slower = ratio > 1 && delta > 0;
     const faster = ratio < 1 && delta < 0;
     const bigEnough =
@@ -1091,17 +1088,13 @@ function round(n: number): number {
   return Number.isFinite(n) ? Number(n.toPrecision(6)) : n;
 }
 
-function fmtMs(ms: number): string {
-  return `${ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3)} ms`;
-}
+const fmtMs = formatMs;
 
 function fmtP(p: number): string {
   return p < 0.0001 ? '<0.0001' : p.toFixed(4);
 }
 
-function pctText(r: number): string {
-  return `+${(r * 100).toFixed(0)}%`;
-}
+const pctText = formatRelative;
 
 function summarize(r: Report): ReportSummary {
   return {

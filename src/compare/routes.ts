@@ -16,6 +16,7 @@ import type {
   RouteVerdict,
 } from '../model/comparison.js';
 import type { Report, RouteReport } from '../model/report.js';
+import { formatRatio } from '../report/format.js';
 import { reason } from './reason.js';
 import { twoProportionTest } from './stats.js';
 
@@ -147,9 +148,9 @@ function compareRoute(
   }
   const db = judge(dbMsPerRequest, t.dbMsPerRequest, speed?.dbTime ?? 1);
   const p99 = judge(latencyP99Ms, t.latencyP99Ms, speed?.latency ?? 1);
-  const relativeTo = (s: number) => (speed ? `, x${s.toFixed(2)} for the other routes` : '');
-  const dbText = `database time per request ${ms(dbMsPerRequest.base)} -> ${ms(dbMsPerRequest.head)} (x${db.ratio.toFixed(2)}${relativeTo(speed?.dbTime ?? 1)})`;
-  const p99Text = `latency p99 ${ms(latencyP99Ms.base)} -> ${ms(latencyP99Ms.head)} (x${p99.ratio.toFixed(2)}${relativeTo(speed?.latency ?? 1)})`;
+  const relativeTo = (s: number) => (speed ? `, x${formatRatio(s)} for the other routes` : '');
+  const dbText = `database time per request ${ms(dbMsPerRequest.base)} -> ${ms(dbMsPerRequest.head)} (x${formatRatio(db.ratio)}${relativeTo(speed?.dbTime ?? 1)})`;
+  const p99Text = `latency p99 ${ms(latencyP99Ms.base)} -> ${ms(latencyP99Ms.head)} (x${formatRatio(p99.ratio)}${relativeTo(speed?.latency ?? 1)})`;
   const counted = t.timingRegressions;
   for (const [j, text, id] of [
     [db, dbText, 'route-db-time'],
@@ -168,8 +169,8 @@ function compareRoute(
         : 'noise';
   const rule =
     `one phase per report, no significance test: a change counts beyond ` +
-    `x${(1 + t.dbMsPerRequest.relative).toFixed(2)} and ${t.dbMsPerRequest.absolute} ms (database time), ` +
-    `x${(1 + t.latencyP99Ms.relative).toFixed(2)} and ${t.latencyP99Ms.absolute} ms (p99)` +
+    `x${formatRatio(1 + t.dbMsPerRequest.relative)} and ${t.dbMsPerRequest.absolute} ms (database time), ` +
+    `x${formatRatio(1 + t.latencyP99Ms.relative)} and ${t.latencyP99Ms.absolute} ms (p99)` +
     (speed ? ', relative to the other routes' : '');
   const note =
     `${dbText}, ${p99Text}: ${rule}` +

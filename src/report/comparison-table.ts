@@ -15,7 +15,17 @@ import type {
   UnmatchedStatement,
 } from '../model/comparison.js';
 import { isAtLeast, type Finding } from '../model/finding.js';
-import { fitLines, fixOptions, formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
+import {
+  fitLines,
+  fixOptions,
+  formatCount,
+  formatMs,
+  formatRatio,
+  formatRelative,
+  oneLine,
+  routeRequest,
+  wrapText,
+} from './format.js';
 
 export interface ComparisonTableOptions {
   /** ANSI colour in table borders and headings. */
@@ -32,13 +42,6 @@ export function formatChange(m: MetricChange | null, format: (n: number) => stri
   if (m.delta === 0) return format(m.head);
   const pct = m.relative === null ? 'new' : formatRelative(m.relative);
   return `${format(m.base)} → ${format(m.head)} (${pct})`;
-}
-
-export function formatRelative(r: number): string {
-  const pct = r * 100;
-  const text =
-    Math.abs(pct) >= 10_000 ? `${(pct / 1000).toFixed(0)}k` : Math.abs(pct) >= 10 ? pct.toFixed(0) : pct.toFixed(1);
-  return `${r >= 0 ? '+' : ''}${text}%`;
 }
 
 export function formatNumber(n: number): string {
@@ -287,7 +290,7 @@ export function describeRoute(r: RouteComparison): string {
 export function routesExplanation(c: Comparison): string {
   const t = c.thresholds.routes;
   const speed = c.routeSpeed
-    ? `; relative to the other routes (database time x${c.routeSpeed.dbTime.toFixed(2)}, p99 x${c.routeSpeed.latency.toFixed(2)}, median of ${c.routeSpeed.routes} routes doing the same work)`
+    ? `; relative to the other routes (database time x${formatRatio(c.routeSpeed.dbTime)}, p99 x${formatRatio(c.routeSpeed.latency)}, median of ${c.routeSpeed.routes} routes doing the same work)`
     : '';
   return (
     `statements per request and failed requests are judged as measured; database time per request and p99 ` +
@@ -295,8 +298,8 @@ export function routesExplanation(c: Comparison): string {
     (t.timingRegressions
       ? ': '
       : ' and they are shown, never counted (compare.routes.timingRegressions: true counts them); ') +
-    `slower means beyond x${(1 + t.dbMsPerRequest.relative).toFixed(2)} ` +
-    `and +${t.dbMsPerRequest.absolute} ms (database time), x${(1 + t.latencyP99Ms.relative).toFixed(2)} and +${t.latencyP99Ms.absolute} ms (p99)${speed}`
+    `slower means beyond x${formatRatio(1 + t.dbMsPerRequest.relative)} ` +
+    `and +${t.dbMsPerRequest.absolute} ms (database time), x${formatRatio(1 + t.latencyP99Ms.relative)} and +${t.latencyP99Ms.absolute} ms (p99)${speed}`
   );
 }
 
@@ -308,7 +311,7 @@ export function describeSpeed(c: Comparison): string | undefined {
   if (!c.speed) return undefined;
   return (
     `timings judged relative to statements of similar duration that did the same work ` +
-    `(head's overall speed: x${c.speed.ratio.toFixed(2)}, median of ${c.speed.statements} statements)`
+    `(head's overall speed: x${formatRatio(c.speed.ratio)}, median of ${c.speed.statements} statements)`
   );
 }
 

@@ -18,6 +18,41 @@ export function formatCount(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
+/**
+ * A measured quantity (plan cost, blocks or rows per call) in a sentence: a whole or large number
+ * rounded, with thousands separators, a small one to at most two decimals, as rule messages write
+ * them: 182504.01 -> `182,504`, 17645.5 -> `17,646`, 19.3 -> `19.3`, 0.125 -> `0.13`.
+ */
+export function formatQuantity(n: number): string {
+  if (Number.isInteger(n) || Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
+  return String(Math.round(n * 100) / 100);
+}
+
+/**
+ * A relative change as a signed percentage: `+905%`, `-44%`, `+3.2%`, `+12k%`. A change that is not
+ * all of the value is never rounded to it: a drop of 99.7% is `-99.7%`, not `-100%`.
+ */
+export function formatRelative(r: number): string {
+  const pct = r * 100;
+  const abs = Math.abs(pct);
+  if (abs >= 10_000) return `${r >= 0 ? '+' : ''}${(pct / 1000).toFixed(0)}k%`;
+  let digits = abs >= 10 ? 0 : 1;
+  while (digits < 3 && abs !== 100 && Math.abs(Number(pct.toFixed(digits))) === 100) digits++;
+  return `${r >= 0 ? '+' : ''}${pct.toFixed(digits)}%`;
+}
+
+/**
+ * A ratio of two measures (head over base), after an `x`: two decimals from 1/100 up (`x1.15`,
+ * `x0.38`), whole from 100 (`x182`), two significant digits below 1/100 (`x0.0039`): a large
+ * speed-up is never `x0.00`.
+ */
+export function formatRatio(r: number): string {
+  if (r === 0 || !Number.isFinite(r)) return String(r);
+  if (r >= 100) return r.toFixed(0);
+  if (r >= 0.01) return r.toFixed(2);
+  return String(Number(r.toPrecision(2)));
+}
+
 export function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
@@ -25,8 +60,12 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
+/** A share (0..1) as a percentage: `62%`, `4.5%`; a share short of all (0.997) is `99.7%`, never `100%`. */
 export function formatPercent(share: number): string {
-  return `${(share * 100).toFixed(share >= 0.1 ? 0 : 1)}%`;
+  const pct = share * 100;
+  let digits = share >= 0.1 ? 0 : 1;
+  while (digits < 3 && pct !== 100 && Number(pct.toFixed(digits)) === 100) digits++;
+  return `${pct.toFixed(digits)}%`;
 }
 
 /**

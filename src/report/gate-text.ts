@@ -10,7 +10,7 @@ import type {
   LimitName,
 } from '../model/budget.js';
 import type { Report } from '../model/report.js';
-import { formatMs, oneLine, wrapText } from './format.js';
+import { formatMs, formatQuantity, oneLine, wrapText } from './format.js';
 
 /** What each limit measures, in words. */
 export const LIMIT_TITLES: Readonly<Record<LimitName, string>> = {
@@ -42,11 +42,26 @@ const TIME_LIMITS: ReadonlySet<LimitName> = new Set([
   'maxP99Ms',
 ]);
 
-/** A value in the unit of its limit: `9.35 ms`, `1.50%`, `1034.56`. */
+/** A value in the unit of its limit: `9.35 ms`, `1.50%`, `182,504`, `19.3`. */
 export function formatLimitValue(limit: LimitName, value: number): string {
   if (TIME_LIMITS.has(limit)) return formatMs(value);
   if (limit === 'errorRate') return `${(value * 100).toFixed(2)}%`;
-  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  return formatQuantity(value);
+}
+
+/**
+ * A measured value beside its limit: as `formatLimitValue` writes it, unless that reads the same
+ * as the limit while the value is not (25000.4 > 25000): then with the decimals that tell them apart.
+ */
+function formatMeasured(limit: LimitName, value: number, threshold: number): string {
+  const shown = formatLimitValue(limit, value);
+  if (value === threshold || shown !== formatLimitValue(limit, threshold)) return shown;
+  const precise = Number(value.toPrecision(12)).toLocaleString('en-US', { maximumFractionDigits: 3 });
+  return TIME_LIMITS.has(limit)
+    ? `${precise} ms`
+    : limit === 'errorRate'
+      ? `${(value * 100).toPrecision(6)}%`
+      : precise;
 }
 
 /** `SELECT … [workload.sql:5]`, `route GET /orders`, `the run`. */
@@ -88,7 +103,8 @@ const PER_REQUEST_TITLES: Partial<Record<LimitName, string>> = {
  */
 export function measurementValues(check: LimitCheck, m: LimitMeasurement): { measured: string; limit: string } {
   const value = (v: number) => formatLimitValue(check.limit, v);
-  if (!m.perRequest) return { measured: value(m.measured), limit: value(check.threshold) };
+  if (!m.perRequest)
+    return { measured: formatMeasured(check.limit, m.measured, check.threshold), limit: value(check.threshold) };
   const { route, callsPerRequest: now, budgetCallsPerRequest: then } = m.perRequest;
   return {
     measured: `${value(m.measured * now)} per request (${value(m.measured)} x ${formatLimitValue('maxCallsPerRequest', now)} call(s) on route ${route})`,

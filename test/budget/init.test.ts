@@ -36,6 +36,18 @@ describe('budget init', () => {
     expect(gate.counts.acceptedFindings).toBe(findings);
   });
 
+  it('limits rows per call to a whole number of rows', () => {
+    const six: Report = { ...report, queries: report.queries.map((q) => ({ ...q, rowsPerCall: 6 })) };
+    const { statements } = initialBudget(six);
+    const limits = statements.flatMap((s) => (s.maxRowsPerCall !== undefined ? [s.maxRowsPerCall] : []));
+    expect(limits.length).toBeGreaterThan(0);
+    // 6 rows plus 20% is 7.2: no call returns a fraction of a row, so the limit is 8.
+    expect(new Set(limits)).toEqual(new Set([8]));
+    const text = renderInitialBudget(six);
+    expect(text).toContain('maxRowsPerCall: 8\n');
+    expect(text).not.toMatch(/maxRowsPerCall: \d+\.\d/);
+  });
+
   it("limits every statement, a new one included, to the cost of today's costliest", () => {
     const budget = parseBudget(renderInitialBudget(report), 'b.yaml');
     const any = budget.statements.at(-1)!;

@@ -519,7 +519,7 @@ describe('compareReports: an N+1 loop batched into one statement', () => {
     expect(s.regressions).toEqual([]);
     expect(s.improvements.map((r) => r.messageId)).toEqual(['plan-cost-per-request-down', 'calls-per-request-down']);
     expect(s.improvements[0]!.message).toBe(
-      'plan cost per request 166 -> 30 (-82%) on recent orders (20 -> 1 calls per request, 8.3 -> 30 per call)',
+      'plan cost per request 166 -> 30 (-82%) on recent orders (20 -> 1 calls per request, 8.29 -> 30 per call)',
     );
     expect(s.perRequest).toEqual({
       route: 'recent orders',
