@@ -17,3 +17,6 @@ export const UNKNOWN_VALUES =
 
 /** Why --analyze does not execute a statement whose every call failed. */
 export const EVERY_CALL_FAILED_NOT_ANALYZED = 'every call failed, and executing it would fail or run away again';
+
+/** Why --analyze left a statement with its plain plan: EXPLAIN ANALYZE ran out of time. */
+export const ANALYZE_TIMED_OUT = 'its EXPLAIN ANALYZE ran into --explain-timeout, which a longer timeout gives time';

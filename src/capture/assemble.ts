@@ -9,7 +9,7 @@ import {
   statementKind,
   unwrapPrepare,
 } from '../analyze/parser.js';
-import { EVERY_CALL_FAILED_NOT_ANALYZED, UNKNOWN_VALUES } from '../analyze/measure.js';
+import { ANALYZE_TIMED_OUT, EVERY_CALL_FAILED_NOT_ANALYZED, UNKNOWN_VALUES } from '../analyze/measure.js';
 import { planRelations } from '../analyze/plan.js';
 import { qualifiedRelations } from '../analyze/sql-tree.js';
 import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
@@ -302,11 +302,13 @@ export async function capturePlans(
       // Asked for --analyze and not analyzed: the plan says why, so that no finding asks for it again.
       const notAnalyzed =
         options.analyze && result.plan.mode !== 'analyze'
-          ? failed
-            ? EVERY_CALL_FAILED_NOT_ANALYZED
-            : UNKNOWN_VALUES
+          ? analyzeNote
+            ? ANALYZE_TIMED_OUT
+            : failed
+              ? EVERY_CALL_FAILED_NOT_ANALYZED
+              : UNKNOWN_VALUES
           : undefined;
-      const plan = notAnalyzed && !analyzeNote ? { ...result.plan, notAnalyzed } : result.plan;
+      const plan = notAnalyzed ? { ...result.plan, notAnalyzed } : result.plan;
       out.push({
         ...explained,
         plan,
