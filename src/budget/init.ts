@@ -5,6 +5,7 @@
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
 import type { AcceptedFinding, GlobalLimits, RouteBudget, StatementBudget } from '../model/budget.js';
 import type { Report } from '../model/report.js';
+import { DEFAULT_COMPARE_THRESHOLDS } from '../compare/thresholds.js';
 import nPlusOne from '../rules/n-plus-one.js';
 import { errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
 
@@ -31,10 +32,25 @@ export const DEFAULT_TIMING_HEADROOM = 1;
 /** Timings below this are scheduler noise: a limit under it would fail at random. */
 const MIN_MEAN_MS = 1;
 /**
- * Slack above a measured mean, whatever the headroom: a sub-millisecond statement measures 2-4x
- * slower on a busy CI machine, while a real regression of it (a lost index) costs tens of ms.
+ * Slack above a measured mean, whatever the headroom: on a shared machine a statement of a few ms
+ * measured up to 10 ms slower in a rerun of the same code (a 1 ms lookup at 9 ms, 4.2 ms at 12.1 ms),
+ * while a real regression of it (a lost index on a table large enough to matter) costs tens to
+ * hundreds of ms, and its blocks limit catches it at any size.
  */
-const MIN_MEAN_SLACK_MS = 5;
+const MIN_MEAN_SLACK_MS = 10;
+/**
+ * Slack above a read's blocks per call: a read of a few blocks reads the same pages every time,
+ * whatever its parameters pick, within a block or two.
+ */
+const READ_BLOCK_SLACK = 4;
+/**
+ * Slack above a write's blocks per call: a small write's blocks depend on the table's state, not
+ * on the code (an upsert that inserts extends the table and searches the free space map, one that
+ * conflicts updates in place; an index page split): a single-row upsert measured 14 to 19 blocks per
+ * call, and 16 then 7, between reruns of the same code. The same floor as `compare`'s, under which a
+ * change of blocks per call is never a regression; a lost index (blocks x100) is far above it.
+ */
+const WRITE_BLOCK_SLACK = DEFAULT_COMPARE_THRESHOLDS.blocksPerCall.absolute;
 const MIN_TOTAL_MS = 100;
 
 /** Rounds up to two significant digits: 1241.5 -> 1300, 3.61 -> 3.7, 0.0341 -> 0.035. */
@@ -114,8 +130,10 @@ export function initialBudget(
       fingerprint: q.fingerprint,
       maxMeanMs: Math.max(withHeadroom(statementMeanMs(q).value, th, MIN_MEAN_SLACK_MS), MIN_MEAN_MS),
       ...(q.plan ? { maxPlanCost: withHeadroom(q.plan.totalCost, h, 1) } : {}),
-      // Parameters vary between calls: a little absolute slack on top for tiny values.
-      maxBlocksPerCall: withHeadroom(q.sharedBlksPerCall, h, 4),
+      // Blocks are counted: a whole number, with an absolute floor of slack for small values.
+      maxBlocksPerCall: Math.ceil(
+        withHeadroom(q.sharedBlksPerCall, h, q.kind === 'select' ? READ_BLOCK_SLACK : WRITE_BLOCK_SLACK),
+      ),
       // Rows are counted: a whole number of them (7.2 allows no more than 7 does).
       maxRowsPerCall: Math.ceil(withHeadroom(q.rowsPerCall, h, 1)),
       ...(onRoutes.length > 0 ? { maxCallsPerRequest: withHeadroom(maxOf(onRoutes), h, 1) } : {}),
@@ -130,7 +148,7 @@ export function initialBudget(
     statements.push({
       name: ANY_STATEMENT,
       ...(planned.length > 0 ? { maxPlanCost: withHeadroom(maxOf(planned.map((q) => q.plan!.totalCost)), h, 1) } : {}),
-      maxBlocksPerCall: withHeadroom(maxOf(measured.map((q) => q.sharedBlksPerCall)), h, 4),
+      maxBlocksPerCall: Math.ceil(withHeadroom(maxOf(measured.map((q) => q.sharedBlksPerCall)), h, READ_BLOCK_SLACK)),
       ...(routes.length > 0 ? { maxCallsPerRequest: options.loopCallsPerRequest ?? LOOP_CALLS_PER_REQUEST } : {}),
     });
 

@@ -107,6 +107,27 @@ describe('budget init', () => {
     expect([...failed].sort()).toEqual(['maxBlocksPerCall', 'maxMeanMs', 'maxPlanCost', 'maxRowsPerCall', 'totalDbMs']);
   });
 
+  it('gives small timings a floor of headroom that a rerun on a shared machine stays under, not a lost index', () => {
+    const withMean = (r: Report, ms: number): Report => ({
+      ...r,
+      queries: r.queries.map((q, i) =>
+        i === 0 ? { ...q, meanMs: ms, rounds: q.rounds.map((round) => ({ ...round, meanMs: ms })) } : q,
+      ),
+    });
+    // A 4.2 ms statement measured 12.1 ms in a rerun of the same code on a busy machine.
+    const budget = parseBudget(renderInitialBudget(withMean(report, 4.2)), 'b.yaml');
+    const meanLimit = budget.statements[0]!.maxMeanMs!;
+    expect(meanLimit).toBeGreaterThanOrEqual(12.1);
+    const gate = (ms: number) =>
+      evaluateBudget(withMean(report, ms), budget, { failOn: 'never' }).limits.find(
+        (l) => l.field === 'statements[0].maxMeanMs',
+      )!.status;
+    expect(gate(12.1)).toBe('pass');
+    // A lost index: the statement reads the whole table, a hundred times the time.
+    expect(gate(420)).toBe('fail');
+    expect(meanLimit).toBeLessThan(20);
+  });
+
   it('uses the given headroom and never sets a timing limit below a millisecond', () => {
     const { statements } = initialBudget(report, { headroom: 0.5, timingHeadroom: 0 });
     report.queries.forEach((q, i) => {
