@@ -257,7 +257,7 @@ function collect(
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
 
-  const take = (p: PlanPredicate, local: boolean) => {
+  const take = (p: PlanPredicate, local: boolean, perRow = false) => {
     switch (p.kind) {
       case 'column': {
         if (!mine(p.column, local)) return;
@@ -271,12 +271,25 @@ function collect(
         if (!out.expressions.some((e) => e.expression.sql === p.expression.sql))
           out.expressions.push({ expression: p.expression, operator: p.operator });
         return;
-      case 'join':
-        if (mine(p.left, false) && !mine(p.right, false)) addUnique(out.joins, p.left.column);
-        else if (mine(p.right, false) && !mine(p.left, false)) addUnique(out.joins, p.right.column);
-        else if (local && p.left.qualifier === undefined) addUnique(out.joins, p.left.column);
-        else if (local && p.right.qualifier === undefined) addUnique(out.joins, p.right.column);
+      case 'join': {
+        const own =
+          mine(p.left, false) && !mine(p.right, false)
+            ? p.left
+            : mine(p.right, false) && !mine(p.left, false)
+              ? p.right
+              : local && p.left.qualifier === undefined
+                ? p.left
+                : local && p.right.qualifier === undefined
+                  ? p.right
+                  : undefined;
+        if (!own) return;
+        addUnique(out.joins, own.column);
+        // In a scan's own condition the other side is the outer row's value (a correlated subquery,
+        // a LATERAL subquery, a parameterized join): one equality lookup per outer row, as `col = $1`
+        // is, so the column counts among the equality columns an index combines.
+        if (perRow) addUnique(out.eq, own.column);
         return;
+      }
       case 'pattern': {
         const target = p.column
           ? mine(p.column, local)
@@ -332,7 +345,7 @@ function collect(
   for (const scan of scans) {
     for (const key of CONDITION_KEYS) {
       const text = scan.node[key];
-      if (typeof text === 'string') for (const p of parseCondition(text, domainBaseOf(true))) take(p, true);
+      if (typeof text === 'string') for (const p of parseCondition(text, domainBaseOf(true))) take(p, true, true);
     }
   }
   for (const { node } of visited) {

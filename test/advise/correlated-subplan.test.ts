@@ -7,7 +7,7 @@ import { renderMarkdown } from '../../src/report/markdown.js';
 import { renderTable } from '../../src/report/table.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
-import { createTestDatabase, loadSqlFiles } from '../support/db.js';
+import { createTestDatabase, loadSqlFiles, runSqlText } from '../support/db.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/correlated/${name}`, import.meta.url));
 
@@ -51,5 +51,54 @@ describe('index advice for a correlated subquery (real rules, validated on the p
     expect(block).toContain(INDEX);
     expect(block).toContain('Or: rewrite the subquery as a join');
     expect(creates(block)).toBe(1);
+  });
+});
+
+describe('a correlated subquery that also filters on a column with few distinct values', () => {
+  // 60,000 alerts over 1,000 devices, a third of them critical: the subquery runs once for each of
+  // the 50 devices of a site, and reads every alert to count one device's critical ones.
+  const SCHEMA = `
+CREATE TABLE devices (id int PRIMARY KEY, site_id int NOT NULL);
+CREATE INDEX devices_site_idx ON devices (site_id);
+CREATE TABLE alerts (id bigint PRIMARY KEY, device_id int NOT NULL, severity text NOT NULL);
+INSERT INTO devices SELECT g, g % 20 FROM generate_series(1, 1000) g;
+INSERT INTO alerts SELECT g, 1 + (g * 7919) % 1000, (ARRAY['info', 'warning', 'critical'])[1 + g % 3]
+FROM generate_series(1, 60000) g;
+`;
+  const WORKLOAD = `SELECT d.id, (SELECT count(*) FROM alerts a WHERE a.device_id = d.id AND a.severity = 'critical')
+FROM devices d WHERE d.site_id = 7;`;
+  const COMPOSITE =
+    /^CREATE INDEX CONCURRENTLY alerts_device_id_severity_idx ON public\.alerts \(device_id, severity\);/;
+  const findings = (report: Report) =>
+    report.queries
+      .flatMap((q) => q.findings)
+      .filter((f) => f.rule === 'correlated-subplan' || f.rule === 'seq-scan-large-table');
+
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  it('without validation, names the correlation column with the 3-value column, not the latter alone', async () => {
+    const report = await runSqlText('correlated_wide', SCHEMA, WORKLOAD);
+    expect(report.relations.find((r) => r.table === 'alerts')?.nDistinct?.severity).toBe(3);
+    // Both the subquery and the scan under it are flagged, and each names the composite.
+    expect(
+      findings(report)
+        .map((f) => f.rule)
+        .sort(),
+    ).toEqual(['correlated-subplan', 'seq-scan-large-table']);
+    for (const finding of findings(report)) {
+      expect(finding.advice).toBeUndefined();
+      expect(finding.suggestion).toMatch(COMPOSITE);
+      expect(finding.suggestion).toContain('-- not validated on the planner');
+      expect(finding.suggestion).not.toContain('(severity)');
+    }
+  });
+
+  it('validated, the planner picks the same index', async () => {
+    const report = await runSqlText('correlated_wide_ok', SCHEMA, WORKLOAD, { allowIndexBuild: true });
+    const found = findings(report);
+    expect(found).toHaveLength(2);
+    for (const finding of found) expect(finding.advice?.sql).toMatch(COMPOSITE);
   });
 });
