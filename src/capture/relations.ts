@@ -29,6 +29,7 @@ export async function describeRelations(session: Session, names: readonly string
     types: Record<string, string> | null;
     bases: Record<string, string> | null;
     ndistinct: Record<string, number> | null;
+    correlation: Record<string, number> | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
@@ -54,7 +55,13 @@ export async function describeRelations(session: Session, names: readonly string
             (SELECT json_object_agg(st.attname, st.n_distinct)
                FROM pg_stats st
               WHERE st.schemaname = n.nspname AND st.tablename = c.relname
-                AND st.inherited = (c.relkind = 'p')) AS ndistinct
+                AND st.inherited = (c.relkind = 'p')) AS ndistinct,
+            -- How closely each column follows the table's physical order (-1..1): what a BRIN
+            -- index's block ranges can skip. None for a partitioned table, which has no blocks.
+            (SELECT json_object_agg(st.attname, st.correlation)
+               FROM pg_stats st
+              WHERE st.schemaname = n.nspname AND st.tablename = c.relname
+                AND NOT st.inherited AND st.correlation IS NOT NULL) AS correlation
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -86,6 +93,7 @@ export async function describeRelations(session: Session, names: readonly string
       ...(r.types ? { columnTypes: r.types } : {}),
       ...(r.bases ? { domainBaseTypes: r.bases } : {}),
       ...(r.ndistinct ? { nDistinct: r.ndistinct } : {}),
+      ...(r.correlation ? { correlation: r.correlation } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

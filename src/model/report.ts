@@ -247,6 +247,12 @@ export interface RelationInfo {
    * when negative, minus their share of the rows (-1: every row differs). Absent in older reports.
    */
   readonly nDistinct?: Readonly<Record<string, number>>;
+  /**
+   * Column name -> `pg_stats.correlation` of the analyzed columns (-1..1): how closely the column's
+   * values follow the table's physical order, which decides how many blocks a BRIN index on it can
+   * skip. Absent for a partitioned table, and in older reports.
+   */
+  readonly correlation?: Readonly<Record<string, number>>;
   readonly indexes: readonly IndexInfo[];
 }
 

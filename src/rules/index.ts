@@ -17,6 +17,7 @@ import nPlusOne from './n-plus-one.js';
 import indexScanFilter from './index-scan-filter.js';
 import statementErrors from './statement-errors.js';
 import correlatedSubplan from './correlated-subplan.js';
+import lossyBitmapScan from './lossy-bitmap-scan.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -34,6 +35,7 @@ export const RULES: readonly AnyRule[] = [
   indexScanFilter,
   statementErrors,
   correlatedSubplan,
+  lossyBitmapScan,
   // querygate:rules-registry
 ];
 

@@ -1,0 +1,73 @@
+import rule from '../../src/rules/lossy-bitmap-scan.js';
+import { ruleCases } from './harness.js';
+
+const UNSUMMARIZED = 'bad: a BRIN index whose ranges were never summarized';
+const OUT_OF_ORDER = "bad: a BRIN index on a column out of the table's order";
+const LOSSY = 'bad: a B-tree bitmap that outgrew work_mem, its matches on every block';
+const SUMMARIZED = 'ok: a summarized BRIN index on a time-ordered column';
+const FEW_BLOCKS = 'ok: a bitmap over a few blocks';
+
+ruleCases(rule, [
+  // With --analyze: the heap blocks (the leader's and each worker's) and the rows the recheck removed.
+  {
+    fixture: 'cases.analyze',
+    statement: UNSUMMARIZED,
+    expect: [{ messageId: 'counted', severity: 'error' }],
+    message:
+      /^Parallel Bitmap Heap Scan on public\.readings reads 2,0\d\d of the table's 2,206 blocks \(9\d%\) through the BRIN index readings_ts_brin to keep 2,160 of the 28\d,\d{3} rows on them \(99\.\d+% removed by the index recheck\)$/,
+    suggestion:
+      /^readings_ts_brin matched 9\d% of the table's blocks although ts follows the table's order \(pg_stats\.correlation 1\.00\): its block ranges are likely not summarized .*SELECT brin_summarize_new_values\('public\.readings_ts_brin'\); after bulk loads, and ALTER INDEX public\.readings_ts_brin SET \(autosummarize = on\)/,
+  },
+  {
+    fixture: 'cases.analyze',
+    statement: OUT_OF_ORDER,
+    expect: [{ messageId: 'counted', severity: 'error' }],
+    message:
+      /^Parallel Bitmap Heap Scan on public\.samples reads all 1,911 blocks of the table through the BRIN index samples_ts_brin to keep 2,160 of the 300,000 rows on them/,
+    suggestion:
+      /^ts does not follow the table's physical order \(pg_stats\.correlation 0\.\d\d\): each block range of samples_ts_brin spans most of its values.*CREATE INDEX ON public\.samples \(ts\); -- not validated on the planner/,
+  },
+  {
+    fixture: 'cases.analyze',
+    statement: LOSSY,
+    expect: [{ messageId: 'counted', severity: 'error' }],
+    message:
+      /^Bitmap Heap Scan on public\.jobs reads 3,\d{3} of the table's 3,\d{3} blocks \(\d+%\) through jobs_b_idx and jobs_a_idx to keep 3,000 of the \d{3},\d{3} rows on them \(98\.\d% removed by the index recheck: 2,\d{3} of the blocks were lossy, every row on them rechecked\)$/,
+    suggestion:
+      /^the bitmap outgrew work_mem \(64kB\) and went lossy: .*SET LOCAL work_mem = '256kB' for this statement keeps it exact/,
+  },
+  { fixture: 'cases.analyze', statement: SUMMARIZED, expect: [] },
+  { fixture: 'cases.analyze', statement: FEW_BLOCKS, expect: [] },
+  // Without --analyze: the statement's shared blocks per call against the table's blocks.
+  {
+    fixture: 'cases',
+    statement: UNSUMMARIZED,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    message:
+      /^Parallel Bitmap Heap Scan on public\.readings through the BRIN index readings_ts_brin touches 2,\d{3} shared blocks per call, 9\d% of the table's 2,\d{3}, to return an estimated [12],\d{3} of its 300,000 rows$/,
+    suggestion: /^readings_ts_brin matched 9\d% of the table's blocks although ts follows the table's order/,
+  },
+  {
+    fixture: 'cases',
+    statement: OUT_OF_ORDER,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    suggestion: /^ts does not follow the table's physical order/,
+  },
+  {
+    fixture: 'cases',
+    statement: LOSSY,
+    expect: [{ messageId: 'measured', severity: 'error' }],
+    suggestion: /^the bitmap reads 8\d% of the table's blocks: .*run with --analyze/,
+  },
+  { fixture: 'cases', statement: SUMMARIZED, expect: [] },
+  { fixture: 'cases', statement: FEW_BLOCKS, expect: [] },
+  // Options: a higher bar for the share of the table read, or for its size.
+  { fixture: 'cases.analyze', statement: LOSSY, options: { minBlockShare: 0.95 }, expect: [] },
+  { fixture: 'cases', statement: UNSUMMARIZED, options: { minRows: 500_000 }, expect: [] },
+  {
+    fixture: 'cases.analyze',
+    statement: UNSUMMARIZED,
+    options: { selectiveShare: 0.999 },
+    expect: [{ messageId: 'counted', severity: 'warning' }],
+  },
+]);
