@@ -304,6 +304,18 @@ export function proposeIndexSql(
   return `CREATE INDEX ON ${target}${using} (${keys.join(', ')}); ${NOT_VALIDATED}${options.note ? `; ${options.note}` : ''}`;
 }
 
+/**
+ * A valid, non-partial index of the relation led by `column` that serves a range on it (`>=`, `<`):
+ * a B-tree, or a BRIN index, whose block ranges a range on a column in the table's order narrows.
+ * A rewrite of a wrapped column into a range on the bare column (`ts::date = $1` -> `ts >= ... AND
+ * ts < ...`) needs no new index when there is one.
+ */
+export function rangeIndexLeadingWith(relation: RelationInfo, column: string): IndexInfo | undefined {
+  return relation.indexes.find(
+    (i) => (i.method === 'btree' || i.method === 'brin') && i.valid && !i.partial && i.columns[0] === column,
+  );
+}
+
 /** A valid, non-partial B-tree of the relation whose leading columns are `columns`, in that order. */
 export function btreeLeadingWith(relation: RelationInfo, columns: readonly string[]): IndexInfo | undefined {
   return relation.indexes.find(

@@ -12,6 +12,7 @@ import {
   ginOperatorClass,
   NOT_VALIDATED,
   proposeIndexSql,
+  rangeIndexLeadingWith,
   scansTable,
   tableHasColumn,
   type ColumnPredicate,
@@ -211,7 +212,7 @@ function suggestIndex(
   if (gin) return gin;
   const first = unservable[0];
   if (first) {
-    const indexed = relation !== undefined && btreeLeadingWith(relation, [first.column]) !== undefined;
+    const indexed = relation !== undefined && rangeIndexLeadingWith(relation, first.column) !== undefined;
     return predicateFix(first, name, problemOf(first)!, indexed, relation?.columnTypes?.[first.column]);
   }
   return undefined;

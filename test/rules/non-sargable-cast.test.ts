@@ -127,3 +127,56 @@ describe('non-sargable-predicate: a cast to date of an indexed timestamp', () =>
     });
   });
 });
+
+describe('a cast to date of a timestamp column with a BRIN index', () => {
+  // Readings in time order, indexed by BRIN alone: a range on ts uses it, the cast to date cannot.
+  const BRIN_SCHEMA = `
+CREATE TABLE readings (id bigint NOT NULL, ts timestamptz NOT NULL, value float8 NOT NULL);
+INSERT INTO readings
+SELECT g, timestamptz '2025-01-01 00:00Z' + g * interval '10 seconds', g % 97 FROM generate_series(1, 200000) AS g;
+CREATE INDEX readings_ts_brin ON readings USING brin (ts);
+`;
+  let url: string;
+  let suggestion: string | undefined;
+
+  beforeAll(async () => {
+    await loadParser();
+    url = await createTestDatabase('cast_brin');
+    await withSession(url, async (s) => {
+      await s.query(BRIN_SCHEMA);
+      await s.query('VACUUM ANALYZE readings');
+    });
+    writeFileSync(
+      join(dir, 'brin.sql'),
+      "SELECT count(*), avg(value) FROM readings WHERE ts::date = '2025-01-10'::date;",
+    );
+    const workload = loadSqlWorkload(join(dir, 'brin.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
+    const report = await runWorkload({ workload, databaseUrl: url });
+    const finding = report.queries[0]?.findings.find((f) => f.rule === 'seq-scan-large-table');
+    expect(finding, JSON.stringify(report.queries[0]?.findings)).toBeDefined();
+    suggestion = finding!.suggestion;
+  });
+
+  it('proposes the range alone, on the value as it is already cast, without indexing the column again', () => {
+    expect(suggestion).toBe(
+      "compare the bare column with a range instead: ts >= '2025-01-10'::date AND ts < '2025-01-10'::date + 1 (both use the session TimeZone, as the cast did)",
+    );
+  });
+
+  it('the range keeps the same rows and is served by the BRIN index', async () => {
+    const range = rangeOf(suggestion);
+    await withSession(url, async (s) => {
+      const cast = await s.query<{ id: string }>(
+        "SELECT id FROM readings WHERE ts::date = '2025-01-10'::date ORDER BY id",
+      );
+      const ranged = await s.query<{ id: string }>(`SELECT id FROM readings WHERE ${range} ORDER BY id`);
+      expect(cast.rows.length).toBe(8640);
+      expect(ranged.rows).toEqual(cast.rows);
+      const { rows } = await s.query<{ 'QUERY PLAN': unknown }>(
+        `EXPLAIN (FORMAT JSON) SELECT count(*) FROM readings WHERE ${range}`,
+      );
+      const index = nodesOf(rows[0]!['QUERY PLAN']).find((n) => n['Index Name'] !== undefined);
+      expect(index?.['Index Name']).toBe('readings_ts_brin');
+    });
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { proposeIndexSql, type ColumnPredicate } from '../../analyze/column-predicates.js';
 import { quoteIdentifier } from '../../analyze/parser.js';
-import { constantValue, nodeType } from '../../analyze/sql-tree.js';
+import { constantValue, nodeType, wrapperOf } from '../../analyze/sql-tree.js';
 
 export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
 
@@ -34,14 +34,20 @@ function firstArgumentText(p: ColumnPredicate): string | undefined {
   return `$${Number(first[1].number)}`;
 }
 
-/** `'2024-05-05'::date`, `$1::date`, `(now() - interval '1 day')::date`. */
-function castText(text: string, type: string): string {
+/**
+ * The other side as a value of `type`: `'2024-05-05'::date`, `$1::date`, `(now() - interval '1 day')::date`;
+ * as written when it is a cast to that type already (`$1::date`, not `($1::date)::date`).
+ */
+function castText(text: string, node: unknown, type: string): string {
+  const wrapper = wrapperOf(node);
+  if (wrapper.kind === 'cast' && wrapper.name === type) return text;
   return /^(\$\d+|'(?:[^']|'')*')$/.test(text) ? `${text}::${type}` : `(${text})::${type}`;
 }
 
 /**
  * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it;
- * `indexed` tells whether a B-tree on the bare column exists (a rewrite then needs no new index);
+ * `indexed` tells whether an index that serves a range on the bare column exists (a B-tree or a BRIN
+ * index: a rewrite then needs no new index);
  * `columnType` is the column's type as `format_type` spells it, where the report has it.
  */
 export function predicateFix(
@@ -72,7 +78,7 @@ export function predicateFix(
       if (p.wrapperName === 'date' && p.use === 'equality') {
         // `date + 1` is the next day. For a timestamptz column the bounds become timestamptz in the
         // session TimeZone, the same zone the cast to date used: the range keeps the same rows.
-        const day = castText(p.otherText, 'date');
+        const day = castText(p.otherText, p.otherNode, 'date');
         const zone =
           columnType === 'timestamp with time zone' ? ' (both use the session TimeZone, as the cast did)' : '';
         return `compare the bare column with a range instead: ${col} >= ${day} AND ${col} < ${day} + 1${zone}${bareIndex}`;
