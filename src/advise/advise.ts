@@ -7,9 +7,10 @@
 import { measureWith } from '../analyze/measure.js';
 import { tryParse } from '../analyze/parser.js';
 import { walkPlan } from '../analyze/plan.js';
-import { withoutLimit } from '../analyze/sql-tree.js';
+import { parseTree, withoutLimit } from '../analyze/sql-tree.js';
 import { countParams } from '../workload/load.js';
 import { findRule } from '../rules/index.js';
+import { keysetSuggestion, outerOffset } from '../rules/shared/keyset.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
@@ -129,8 +130,34 @@ function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
-/** The statement to explain, as the capture explained it: same text, same parameters or generic plan. */
-function explainTarget(query: QueryReport, statements: readonly AdvisedStatement[]): ExplainTarget | undefined {
+/**
+ * A statement that pages with a deep OFFSET under its LIMIT, or one whose values are not known: an
+ * index that serves its ORDER BY is walked through every row the OFFSET skips, on every call.
+ */
+interface PagedOffset {
+  /** The offset the statement is explained with, where known. */
+  readonly value?: number;
+  /** The value is the largest the replay sent for the offset's parameter (not the planned one). */
+  readonly deepest: boolean;
+  /** The offset's values are not known (a generic plan): the planner takes it as 10% of the rows. */
+  readonly unknown: boolean;
+  /** The keyset rewrite that replaces the OFFSET (deep-offset's fix), which leads the suggestion. */
+  readonly keyset: string;
+}
+
+/** The offset from which paging is deep: deep-offset's default. */
+const DEEP_OFFSET = Number(findRule('deep-offset')?.defaultOptions.minOffset ?? 1000);
+
+/**
+ * The statement to explain, as the capture explained it: same text, same parameters or generic plan;
+ * except that an OFFSET parameter is given the largest value the replay sent for it (the report's
+ * `paramMax`), so that a candidate is judged at the deepest page, not at the planned one.
+ */
+function explainTarget(
+  query: QueryReport,
+  statements: readonly AdvisedStatement[],
+  report: Report,
+): { target: ExplainTarget; offset?: PagedOffset } | undefined {
   const client = statements.find((s) => s.fingerprint === query.fingerprint);
   const sql = explainableSql(query.query, client);
   let paramCount: number;
@@ -139,9 +166,51 @@ function explainTarget(query: QueryReport, statements: readonly AdvisedStatement
   } catch {
     return undefined;
   }
-  const params = query.plan?.mode === 'generic' ? undefined : (client?.params ?? query.plan?.params);
+  let params = query.plan?.mode === 'generic' ? undefined : (client?.params ?? query.plan?.params);
+  const outer = outerOffset(parseTree(sql));
+  let offset: PagedOffset | undefined;
+  if (outer) {
+    let value = outer.constant;
+    let deepest = false;
+    if (params && outer.param !== undefined) {
+      const index = outer.param - 1;
+      const planned = Number(params[index]);
+      const max = query.paramMax?.[index];
+      value = Number.isFinite(planned) ? planned : undefined;
+      if (typeof max === 'number' && (value === undefined || max > value)) {
+        value = max;
+        deepest = true;
+        params = params.map((p, i) => (i === index ? String(max) : p));
+      }
+    } else if (params && outer.parameterized && query.plan) {
+      value = skippedRows(query.plan.root);
+    }
+    const unknown = outer.parameterized && !params;
+    if (unknown || (value !== undefined && value >= DEEP_OFFSET)) {
+      const relationOf = (t: { table: string; schema?: string }) =>
+        report.relations.find((r) => r.table === t.table && (!t.schema || r.schema === t.schema));
+      offset = {
+        ...(value !== undefined ? { value } : {}),
+        deepest,
+        unknown,
+        keyset: keysetSuggestion(sql, outer.level, relationOf),
+      };
+    }
+  }
   const unlimited = withoutLimit(sql);
-  return { sql, paramCount, ...(params ? { params } : {}), ...(unlimited ? { withoutLimit: unlimited } : {}) };
+  return {
+    target: { sql, paramCount, ...(params ? { params } : {}), ...(unlimited ? { withoutLimit: unlimited } : {}) },
+    ...(offset ? { offset } : {}),
+  };
+}
+
+/** With EXPLAIN ANALYZE: the rows the outermost Limit skipped (its input's rows less its own). */
+function skippedRows(root: PlanNode): number | undefined {
+  const limit = walkPlan(root).find((v) => v.node['Node Type'] === 'Limit')?.node;
+  const input = limit?.Plans?.find((p) => p['Parent Relationship'] === 'Outer') ?? limit?.Plans?.[0];
+  const read = input?.['Actual Rows'];
+  const returned = limit?.['Actual Rows'];
+  return read !== undefined && returned !== undefined ? Math.max(0, Math.round(read - returned)) : undefined;
 }
 
 /** True when a rule's suggestion is itself an index (or several): the validated one replaces it. */
@@ -319,9 +388,21 @@ export function chooseBest(
   results: readonly CandidateResult[],
   minImprovement: number,
   relationNamed: (name: string) => RelationInfo | undefined,
+  /**
+   * The statement's OFFSET has values that are not known (a generic plan takes it as 10% of the
+   * rows): a candidate that serves only the ORDER BY, or whose cost rests on the LIMIT stopping
+   * early, is then no fix at all: its cost is for that guess, and a deep page walks it through
+   * every row it skips.
+   */
+  options: { readonly offsetUnknown?: boolean | undefined } = {},
 ): CandidateResult | undefined {
   const enough = results.filter(
-    (r) => r.used && r.costAfter !== undefined && r.improvement !== undefined && r.improvement >= minImprovement,
+    (r) =>
+      r.used &&
+      r.costAfter !== undefined &&
+      r.improvement !== undefined &&
+      r.improvement >= minImprovement &&
+      !(options.offsetUnknown && (r.candidate.sortOnly || limitBound(r))),
   );
   const servesFilter = enough.filter((r) => !limitBound(r));
   const helpful = servesFilter.length > 0 ? servesFilter : enough;
@@ -503,13 +584,16 @@ async function validateAdvice(
   // Statements the advice could not explain, and why: their candidates cannot be judged, so their
   // findings get the first candidate unvalidated, and a warning says why.
   const unexplained = new Map<number, string>();
+  const offsets = new Map<number, PagedOffset>();
   for (const queryIndex of new Set(work.map((w) => w.queryIndex))) {
     if (stopped()) continue;
-    const target = explainTarget(report.queries[queryIndex]!, statements);
-    if (!target) {
+    const explained = explainTarget(report.queries[queryIndex]!, statements, report);
+    if (!explained) {
       unexplained.set(queryIndex, 'its text could not be parsed');
       continue;
     }
+    const target = explained.target;
+    if (explained.offset) offsets.set(queryIndex, explained.offset);
     let cost: StatementCost | { readonly note: string } | undefined;
     try {
       [cost] = await explainCosts(session, [target], settings);
@@ -669,7 +753,15 @@ async function validateAdvice(
       results: perCandidate,
     });
 
-    const best = chooseBest(perCandidate, minImprovement, relationNamed);
+    const offset = offsets.get(item.queryIndex);
+    // A deep OFFSET is read through whatever index serves the ORDER BY: keyset pagination leads.
+    const paged = (suggestion: string) => (offset ? [offset.keyset, suggestion].join(FIX_OR) : suggestion);
+    const best = chooseBest(perCandidate, minImprovement, relationNamed, { offsetUnknown: offset?.unknown });
+    // The candidate the planner would use under the LIMIT at an offset it guesses, when the offset's
+    // values are unknown: not a fix, named after the keyset rewrite with why.
+    const guessed = offset?.unknown
+      ? chooseBest(perCandidate, minImprovement, relationNamed, { offsetUnknown: false })
+      : undefined;
     let updated: Finding | undefined;
     if (best) {
       const advice: IndexAdvice = {
@@ -679,16 +771,40 @@ async function validateAdvice(
         costAfter: round(best.costAfter!, 2),
         improvement: round(best.improvement!, 3),
       };
-      const caveat = best.candidate.sortOnly
-        ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
-        : limitBound(best)
-          ? ' -- the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
-          : '';
+      // Without a filter, an index on the ORDER BY serves the whole statement: no rare value to walk for.
+      const filtered = finding.rule !== 'seq-scan-large-table' || typeof finding.evidence.filter === 'string';
+      const ordered = best.candidate.sortOnly || limitBound(best);
+      const caveat =
+        offset && ordered
+          ? ` -- validated at OFFSET ${(offset.value ?? 0).toLocaleString('en-US')}${offset.deepest ? ', the deepest the replay sent' : ''}: every call still walks the index through the rows it skips`
+          : !filtered
+            ? ''
+            : best.candidate.sortOnly
+              ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
+              : limitBound(best)
+                ? ' -- the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
+                : '';
       updated = {
         ...finding,
-        suggestion: combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding),
+        suggestion: paged(combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding)),
         advice,
       };
+    } else if (guessed && offset) {
+      // Only the LIMIT, at the offset the generic plan guesses, makes the index pay: deeper pages walk
+      // it through every row they skip, and the planner would not use it to return them all.
+      const others = fixesOf(finding.suggestion).filter((fix) => !suggestsIndex(fix));
+      const all = guessed.unlimited;
+      const deepest = !all
+        ? ''
+        : all.used
+          ? ` (for every row, the deepest page, the planner puts the plan cost at ${all.costAfter.toFixed(0)} with it and ${all.costBefore.toFixed(0)} without)`
+          : ' (for every row, the deepest page, the planner would not use it)';
+      const unvalidatedIndex =
+        `${guessed.sql} -- not validated for this OFFSET, whose values are not known: the generic plan takes it as 10% of the rows ` +
+        `(plan cost ${guessed.costBefore!.toFixed(0)} -> ${guessed.costAfter!.toFixed(0)} with the index), and every call walks the index ` +
+        `through the rows it skips, one table access per row, so a deep page reads far more blocks than one near the start${deepest}: ` +
+        `measure deep pages with --analyze before relying on it`;
+      updated = { ...finding, suggestion: [offset.keyset, unvalidatedIndex, ...others].join(FIX_OR) };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
       item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))
@@ -706,7 +822,7 @@ async function validateAdvice(
           measureWith(query.plan),
         );
         const others = own.filter((fix) => !suggestsIndex(fix));
-        updated = { ...finding, suggestion: [...others, verdict].join(FIX_OR) };
+        updated = { ...finding, suggestion: paged([...others, verdict].join(FIX_OR)) };
         noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
     } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {
@@ -725,9 +841,11 @@ async function validateAdvice(
           ...finding,
           // An OR's indexes say why there is one per alternative, not one composite index.
           // A rewrite the rule proposed needs no index at all: keep it beside the unvalidated one.
-          suggestion: combineSuggestions(
-            `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}${partitionNote(candidate)}`,
-            finding,
+          suggestion: paged(
+            combineSuggestions(
+              `${suggestionSql(candidate, capabilities)} -- not validated on the planner${candidate.reason.includes(' OR ') ? ` (${candidate.reason})` : ''}${partitionNote(candidate)}`,
+              finding,
+            ),
           ),
         };
         if (!statementUnexplained) unvalidated++;
