@@ -3,6 +3,7 @@
  * statements by database time, findings with their fixes, and plans folded in `<details>`.
  * Pure: returns a string that stays under GitHub's comment limit (65,536 characters).
  */
+import { tryParse } from '../analyze/parser.js';
 import { renderPlanText } from '../analyze/plan.js';
 import type { GatedFinding } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
@@ -93,10 +94,27 @@ function fixBlock(fix: FixOption, label: string): string {
       fenced(fix.text, 'sql') +
       (fix.note ? `\n\n${text(fix.note)}` : '')
     );
-  return /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM)\b/i.test(fix.text)
-    ? `${label}:\n\n${fenced(fix.text, 'sql')}`
-    : `${label}: ${text(fix.text)}`;
+  return isSql(fix.text) ? `${label}:\n\n${fenced(fix.text, 'sql')}` : `${label}: ${text(fix.text)}`;
 }
+
+/**
+ * True when a fix is SQL to run, as PostgreSQL's parser reads it (statements, and comments after
+ * them), and not words that start like a statement (`SET LOCAL work_mem = '64MB' for this
+ * statement, ...`): only SQL goes in a sql block. Needs the parser loaded (`loadParser()`, as every
+ * command that writes a report does); without it, every fix is written as text.
+ */
+function isSql(fix: string): boolean {
+  if (SQL_FIXES.has(fix)) return true;
+  // Words that do not even start like a statement need no parser.
+  if (!STATEMENT_START.test(fix) || (tryParse(fix)?.stmts?.length ?? 0) === 0) return false;
+  // Statements repeat their fixes: parse each SQL text once (bounded, for a long-lived process).
+  if (SQL_FIXES.size >= 1000) SQL_FIXES.clear();
+  SQL_FIXES.add(fix);
+  return true;
+}
+
+const SQL_FIXES = new Set<string>();
+const STATEMENT_START = /^\s*(CREATE|ALTER|DROP|SELECT|SET|ANALYZE|VACUUM|REINDEX|CLUSTER|WITH)\b/i;
 
 /** Collects blocks and keeps the whole under a character budget, noting what was left out. */
 class Sized {

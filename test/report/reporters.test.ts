@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../../src/analyze/parser.js';
 import { gateReport } from '../../src/budget/gate.js';
 import { loadBudget } from '../../src/budget/load.js';
 import type { Report } from '../../src/model/report.js';
@@ -24,6 +25,10 @@ function gated(report: Report = fixtureReport(), failOn: 'error' | 'warning' = '
 const snapshot = (name: string) => `./__snapshots__/${name}`;
 
 describe('reporters on the shared fixture report', () => {
+  // Markdown asks PostgreSQL's parser whether a fix is SQL, as the commands that write it do.
+  beforeAll(async () => {
+    await loadParser();
+  });
   const report = gated();
   const gate = report.gate!;
 
@@ -69,6 +74,40 @@ describe('reporters on the shared fixture report', () => {
     );
     expect((md.match(/<details>/g) ?? []).length).toBe((md.match(/<\/details>/g) ?? []).length);
     expect(md.length).toBeLessThan(MARKDOWN_MAX_CHARS);
+  });
+
+  it('markdown: only SQL goes in a sql block, not words that start like a statement', () => {
+    const base = fixtureReport();
+    const [first, ...rest] = base.queries;
+    const finding = (rule: string, suggestion: string) => ({
+      rule,
+      severity: 'warning' as const,
+      messageId: 'plan',
+      message: `${rule} finding`,
+      evidence: {},
+      suggestion,
+    });
+    const md = renderMarkdown({
+      ...base,
+      queries: [
+        {
+          ...first!,
+          findings: [
+            finding(
+              'sort-spill',
+              "SET LOCAL work_mem = '1GB' for this statement (it spilled at work_mem 4MB), sort fewer rows (filter or LIMIT first)",
+            ),
+            finding('row-estimate-mismatch', 'ANALYZE shop.orders; -- and check that autovacuum keeps up'),
+          ],
+        },
+        ...rest,
+      ],
+    });
+    expect(md).toContain(
+      "Fix: SET LOCAL work\\_mem = '1GB' for this statement (it spilled at work\\_mem 4MB), sort fewer rows (filter or LIMIT first)",
+    );
+    expect(md).toContain('```sql\n    ANALYZE shop.orders; -- and check that autovacuum keeps up\n    ```');
+    expect(md).not.toMatch(/```sql\s+SET LOCAL work_mem = '1GB' for this statement/);
   });
 
   it('markdown: stays under the comment limit on a huge report and says what it left out', () => {
