@@ -175,6 +175,10 @@ describe('EXPLAIN capture', () => {
       [
         statement("SELECT date_trunc('month', at), count(*) FROM paid GROUP BY 1"),
         statement("SELECT id FROM paid ORDER BY date_trunc('day', local), id"),
+        // Expressions a scan's filter compares, which an index on the expression would serve.
+        statement("SELECT count(*) FROM paid WHERE date(at) = '2024-01-01' OR at::text LIKE '2024%'"),
+        statement("SELECT count(*) FROM paid WHERE at + interval '1 day' > now() AND date(local) = '2024-01-01'"),
+        statement('SELECT id, rank() OVER (ORDER BY sum(id) DESC) FROM paid GROUP BY id'),
       ],
       { analyze: false, timeoutMs: 5000, serverVersionNum: version, limit: 10, client: [] },
     );
@@ -182,10 +186,44 @@ describe('EXPLAIN capture', () => {
       "SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'querygate%' OR (relname LIKE 'paid%' AND relname NOT IN ('paid', 'paid_pkey'))",
     );
     await s.close();
+    const paid = relations.find((r) => r.name === 'public.paid');
     // date_trunc() of a timestamptz depends on the TimeZone (not IMMUTABLE); of a timestamp it does not.
-    expect(relations.find((r) => r.name === 'public.paid')?.indexableExpressions).toEqual({
+    expect(paid?.indexableExpressions).toEqual({
       "date_trunc('month'::text, at)": false,
       "date_trunc('day'::text, local)": true,
+      'date(at)': false,
+      '(at)::text': false,
+      "(at + '1 day'::interval)": false,
+      'date(local)': true,
+      'sum(id)': false,
+    });
+    // Why, from the catalog: the function (of a cast, an operator, a conversion through text) the
+    // server resolved, and its volatility; an aggregate is no function of one row.
+    const mutable = (functions: unknown[]) => ({
+      reason: 'mutable',
+      functions,
+      message: 'functions in index expression must be marked IMMUTABLE',
+    });
+    expect(paid?.expressionRefusals).toEqual({
+      "date_trunc('month'::text, at)": mutable([
+        { function: 'date_trunc(text,timestamp with time zone)', volatility: 'stable' },
+      ]),
+      'date(at)': mutable([{ function: 'date(timestamp with time zone)', volatility: 'stable' }]),
+      '(at)::text': mutable([
+        {
+          function: 'timestamptz_out(timestamp with time zone)',
+          volatility: 'stable',
+          conversion: 'of timestamp with time zone to text',
+        },
+      ]),
+      "(at + '1 day'::interval)": mutable([
+        { function: 'timestamptz_pl_interval(timestamp with time zone,interval)', volatility: 'stable', operator: '+' },
+      ]),
+      'sum(id)': {
+        reason: 'aggregate',
+        functions: [{ function: 'sum(integer)', kind: 'aggregate' }],
+        message: 'aggregate functions are not allowed in index expressions',
+      },
     });
     expect(left.rows[0]!.n).toBe(0);
   });

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
+import { capturePlans } from '../src/capture/assemble.js';
 import { explainStatement } from '../src/capture/explain.js';
+import type { QueryReport } from '../src/model/report.js';
 import { runWorkload } from '../src/run/run.js';
 import { openSession } from '../src/target/pg.js';
 import { openTarget } from '../src/target/target.js';
@@ -69,6 +71,44 @@ describe.runIf(findSystemPostgres())('an older PostgreSQL server', () => {
       if (result.ok) expect(result.plan.root['Node Type']).toMatch(/^Index/);
       const prepared = await s.query('SELECT count(*)::int AS n FROM pg_prepared_statements');
       expect(prepared.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('names, from the catalog, why an expression cannot be indexed', async () => {
+    const s = await openSession(server.url);
+    try {
+      await s.query(
+        `CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz NOT NULL);
+         INSERT INTO stamped SELECT g, now() + g * interval '1 hour' FROM generate_series(1, 100) g;
+         ANALYZE stamped`,
+      );
+      const statement = (sql: string) =>
+        ({ fingerprint: sql, query: sql, kind: 'select', plan: null, relations: [] }) as unknown as QueryReport;
+      const { relations } = await capturePlans(
+        s,
+        [
+          statement("SELECT count(*) FROM stamped WHERE date(at) = '2024-01-01' OR at::text LIKE '2024%'"),
+          statement('SELECT id, rank() OVER (ORDER BY sum(id) DESC) FROM stamped GROUP BY id'),
+        ],
+        { analyze: false, timeoutMs: 5000, serverVersionNum: 150000, limit: 10, client: [] },
+      );
+      const refusals = relations.find((r) => r.name === 'public.stamped')?.expressionRefusals;
+      expect(refusals?.['date(at)']?.functions).toEqual([
+        { function: 'date(timestamp with time zone)', volatility: 'stable' },
+      ]);
+      expect(refusals?.['(at)::text']?.functions).toEqual([
+        {
+          function: 'timestamptz_out(timestamp with time zone)',
+          volatility: 'stable',
+          conversion: 'of timestamp with time zone to text',
+        },
+      ]);
+      expect(refusals?.['sum(id)']).toMatchObject({
+        reason: 'aggregate',
+        functions: [{ function: 'sum(integer)', kind: 'aggregate' }],
+      });
     } finally {
       await s.close();
     }

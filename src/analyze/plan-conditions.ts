@@ -508,3 +508,25 @@ export function conversionOf(column: PlanColumn, relation: RelationInfo): IndexE
     nameParts: [column.column, column.castTo!],
   };
 }
+
+/**
+ * Every expression a condition as EXPLAIN prints it compares (`date(created_at) = ...`, a LIKE on
+ * `lower(email)`, a text cast that converts its column, each alternative of an OR): what an index on
+ * an expression would have to hold for the condition to use it. `relation` tells a converting cast
+ * from a relabelling one (see conversionOf).
+ */
+export function conditionExpressions(text: string, relation?: RelationInfo): IndexExpression[] {
+  const out: IndexExpression[] = [];
+  const add = (e: IndexExpression | undefined) => {
+    if (e && !out.some((o) => o.sql === e.sql)) out.push(e);
+  };
+  const visit = (p: PlanPredicate): void => {
+    if (p.kind === 'expression') add(p.expression);
+    else if (p.kind === 'pattern')
+      add(p.expression ?? (p.column && relation ? conversionOf(p.column, relation) : undefined));
+    else if (p.kind === 'column' && relation) add(conversionOf(p.column, relation));
+    else if (p.kind === 'or') p.alternatives.forEach((a) => a.forEach(visit));
+  };
+  parseCondition(text).forEach(visit);
+  return out;
+}

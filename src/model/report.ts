@@ -209,6 +209,37 @@ export interface IndexInfo {
   readonly sizeBytes: number;
 }
 
+/** A function (or the function of an operator) that keeps an expression from being indexed. */
+export interface RefusingFunction {
+  /** As the catalog names it (`regprocedure`): `date(timestamp with time zone)`. */
+  readonly function: string;
+  /** `pg_proc.provolatile`, where it is not IMMUTABLE; absent for an aggregate or window function. */
+  readonly volatility?: 'stable' | 'volatile';
+  /** `pg_proc.prokind` of an aggregate or window function. */
+  readonly kind?: 'aggregate' | 'window';
+  /** The operator the function implements (`+`), when the expression uses it as one. */
+  readonly operator?: string;
+  /**
+   * A conversion through text the function performs (the input function of the target type, the
+   * output function of the source): `to date`, `of timestamp with time zone to text`.
+   */
+  readonly conversion?: string;
+}
+
+/**
+ * Why PostgreSQL refuses an index on an expression: `aggregate`, it holds an aggregate or window
+ * function, whose value comes from many rows, where an index entry is computed from one; `mutable`,
+ * a function, operator or cast in it is not IMMUTABLE (its result may change with settings such as
+ * TimeZone, or between calls); `other`, the server's message says why.
+ */
+export interface ExpressionRefusal {
+  readonly reason: 'aggregate' | 'mutable' | 'other';
+  /** What the catalog names as the cause (empty when it names none: a conversion through text). */
+  readonly functions: readonly RefusingFunction[];
+  /** The server's message when it refused the index. */
+  readonly message: string;
+}
+
 export interface RelationInfo {
   /** schema.table */
   readonly name: string;
@@ -236,12 +267,18 @@ export interface RelationInfo {
    */
   readonly domainBaseTypes?: Readonly<Record<string, string>>;
   /**
-   * Expressions over the table's columns that a captured plan sorts or groups by, keyed by their SQL
-   * without qualifiers (`date_trunc('month'::text, paid_at)`): true when PostgreSQL accepts an index
-   * on the expression, false when it refuses one (a function that is not IMMUTABLE, such as
-   * `date_trunc` on a timestamptz). Absent when none was checked.
+   * Expressions over the table's columns that a captured plan sorts or groups by, or that a scan's
+   * condition compares, keyed by their SQL without qualifiers (`date_trunc('month'::text, paid_at)`):
+   * true when PostgreSQL accepts an index on the expression, false when it refuses one (a function
+   * that is not IMMUTABLE, such as `date_trunc` on a timestamptz, or an aggregate). Absent when none
+   * was checked.
    */
   readonly indexableExpressions?: Readonly<Record<string, boolean>>;
+  /**
+   * Why PostgreSQL refuses an index on each expression `indexableExpressions` says false of, read
+   * from the catalog; absent in older reports, or when the catalog could not be read.
+   */
+  readonly expressionRefusals?: Readonly<Record<string, ExpressionRefusal>>;
   /**
    * Column name -> `pg_stats.n_distinct` of the analyzed columns: the number of distinct values, or,
    * when negative, minus their share of the rows (-1: every row differs). Absent in older reports.

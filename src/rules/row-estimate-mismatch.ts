@@ -10,6 +10,7 @@
  * planner estimates at least one row per run).
  */
 import { NOT_VALIDATED } from '../analyze/column-predicates.js';
+import { unindexableExpression } from '../analyze/expression-refusal.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { conditionColumns, conversionOf, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
@@ -246,7 +247,7 @@ function groupsFix(
   const refused = keys.find((k) => k.expression && relation.indexableExpressions?.[k.expression.sql] === false);
   if (refused?.expression)
     return {
-      suggestion: `no statistics can describe ${refused.expression.sql}: PostgreSQL builds statistics (and indexes) only on expressions whose functions are IMMUTABLE, which these are not; the planner estimates its groups from the distinct values of its columns`,
+      suggestion: `no statistics can describe ${refused.expression.sql}: PostgreSQL builds statistics (and indexes) only on expressions it can index, and it cannot index ${unindexableExpression(refused.expression.sql, relation.expressionRefusals?.[refused.expression.sql])}; the planner estimates its groups from the distinct values of its columns`,
       actionable: false,
       unindexable: refused.expression.sql,
     };

@@ -1,4 +1,5 @@
 /** sort-spill: a sort that did not fit in work_mem and used temporary files. */
+import { expressionVerdict, unindexableExpression } from '../analyze/expression-refusal.js';
 import { formatPath } from '../analyze/plan.js';
 import { planKeys } from '../analyze/plan-keys.js';
 import {
@@ -61,10 +62,11 @@ export default defineRule({
 
 /**
  * The index that would give the sort's order, as the end of the suggestion: an index on an
- * expression exists only when PostgreSQL accepts it (its functions IMMUTABLE), which the report
- * says per relation (`indexableExpressions`, checked on the server when the plans were captured).
- * A key PostgreSQL refuses to index means no index gives this order; a key that was not checked is
- * named with that condition.
+ * expression exists only when PostgreSQL accepts it (its functions IMMUTABLE, no aggregate), which
+ * the report says per relation (`indexableExpressions`, checked on the server when the plans were
+ * captured, with the catalog's reason in `expressionRefusals`). A key PostgreSQL refuses to index
+ * means no index gives this order, and the suggestion says why; a key that was not checked is named
+ * with that condition.
  */
 function indexOrder(
   sort: PlanNode,
@@ -74,10 +76,10 @@ function indexOrder(
   let unchecked = false;
   for (const key of planKeys(sort)) {
     if (!key.expression) continue;
-    const indexable = key.scan ? relationOf(key.scan)?.indexableExpressions?.[key.expression.sql] : undefined;
+    const { indexable, refusal } = expressionVerdict(key.scan ? relationOf(key.scan) : undefined, key.expression.sql);
     if (indexable === false)
       return {
-        text: `; no index can give this order: PostgreSQL cannot index ${key.expression.sql}, whose functions are not IMMUTABLE`,
+        text: `; no index can give this order: PostgreSQL cannot index ${unindexableExpression(key.expression.sql, refusal)}`,
         unindexable: key.expression.sql,
       };
     if (indexable === undefined) unchecked = true;

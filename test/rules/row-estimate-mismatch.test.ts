@@ -91,7 +91,7 @@ ruleCases(rule, [
     statement: GROUP_MONTH_TZ,
     expect: [{ messageId: 'groups', severity: 'info' }],
     suggestion:
-      /^no statistics can describe date_trunc\('month'::text, paid_at\): PostgreSQL builds statistics \(and indexes\) only on expressions whose functions are IMMUTABLE/,
+      /^no statistics can describe date_trunc\('month'::text, paid_at\): PostgreSQL builds statistics \(and indexes\) only on expressions it can index, and it cannot index date_trunc\('month'::text, paid_at\): date_trunc\(text,timestamp with time zone\) is STABLE, not IMMUTABLE/,
   },
   {
     fixture: 'groups.analyze',

@@ -52,8 +52,17 @@ ruleCases(rule, [
       fixture,
       statement: 'bad: grouped by month of a timestamptz, an order no index can give',
       expect: [{ messageId: fixture === 'keys' ? 'statistics' : 'plan', severity: 'warning' as const }],
+      // Why, as the catalog says (the function resolved for the column's type, and its volatility).
       suggestion:
-        /^SET LOCAL work_mem = '[^']+' for this statement \(it spilled at work_mem 64kB\), sort fewer rows \(filter or LIMIT first\); no index can give this order: PostgreSQL cannot index date_trunc\('month'::text, paid_at\), whose functions are not IMMUTABLE$/,
+        /^SET LOCAL work_mem = '[^']+' for this statement \(it spilled at work_mem 64kB\), sort fewer rows \(filter or LIMIT first\); no index can give this order: PostgreSQL cannot index date_trunc\('month'::text, paid_at\): date_trunc\(text,timestamp with time zone\) is STABLE, not IMMUTABLE \(its result may depend on settings such as TimeZone\), and an index needs IMMUTABLE functions$/,
+    },
+    {
+      fixture,
+      statement: "bad: ranked by a sum, an aggregate's order no index can give",
+      expect: [{ messageId: fixture === 'keys' ? 'statistics' : 'plan', severity: 'warning' as const }],
+      // An aggregate is not a function that could be IMMUTABLE: its value comes from many rows.
+      suggestion:
+        /; no index can give this order: PostgreSQL cannot index sum\(amount\), an aggregate's result \(sum\(numeric\)\): it is computed over many rows, and an index entry from one row$/,
     },
     {
       fixture,
