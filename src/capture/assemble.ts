@@ -2,13 +2,7 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import {
-  castTypedParams,
-  fingerprintStatement,
-  normalizeStatement,
-  statementKind,
-  unwrapPrepare,
-} from '../analyze/parser.js';
+import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
 import { ANALYZE_TIMED_OUT, EVERY_CALL_FAILED_NOT_ANALYZED, UNKNOWN_VALUES } from '../analyze/measure.js';
 import { planRelations } from '../analyze/plan.js';
 import { qualifiedRelations } from '../analyze/sql-tree.js';
