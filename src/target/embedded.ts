@@ -114,6 +114,9 @@ async function watchingSpawns<T>(
   }
 }
 
+/** How long an interrupted start-up step is given to fail before its directory is removed anyway. */
+const ABANDONED_STEP_MS = 5000;
+
 /** Stops what start-up left running (initdb at once; the server with an immediate shutdown). */
 async function stopChildren(children: readonly childProcess.ChildProcess[]): Promise<void> {
   const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
@@ -231,7 +234,9 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
   const signal = options.signal;
   const interrupted = () => new InterruptedError(String(signal?.reason ?? 'interrupted'));
   // Each step of start-up, abandoned (its processes stopped by the catch below) when the run is interrupted.
+  let pending: Promise<unknown> = Promise.resolve();
   const step = <T>(work: Promise<T>): Promise<T> => {
+    pending = work;
     if (!signal) return work;
     work.catch(() => undefined); // settles after an interrupt, when nobody waits for it any more
     if (signal.aborted) return Promise.reject(interrupted());
@@ -255,6 +260,14 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     await step(pg.createDatabase('querygate'));
   } catch (error) {
     if (error instanceof InterruptedError) {
+      // The abandoned step goes on until it fails (what it spawns now is killed at once); before it
+      // does, it may still create the data directory, which must not outlive the run.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        pending.catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, ABANDONED_STEP_MS))),
+      ]);
+      clearTimeout(timer);
       await stopChildren(children);
       await cleanup();
       throw error;

@@ -140,7 +140,21 @@ describe('capture around an external command on a real PostgreSQL', () => {
 
   it('an interrupt stops the command and returns what was captured, marked incomplete', async () => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort('interrupted by SIGTERM'), 1500);
+    // Interrupt once the script has sent its statements and sleeps (a fixed delay raced a slow start).
+    const lastStatement = () =>
+      withSession(url, async (s) => {
+        const r = await s.query<{ n: string }>(
+          "SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM items WHERE label LIKE $1'",
+        );
+        return Number(r.rows[0]!.n);
+      });
+    const before = await lastStatement();
+    const watch = (async () => {
+      while (!controller.signal.aborted) {
+        if ((await lastStatement()) >= before + 5) return controller.abort('interrupted by SIGTERM');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const started = Date.now();
     const report = await captureCommand({
       command: [process.execPath, SCRIPT],
@@ -149,7 +163,8 @@ describe('capture around an external command on a real PostgreSQL', () => {
       env: { ...process.env, SLEEP_MS: '60000' },
       signal: controller.signal,
     });
-    expect(Date.now() - started).toBeLessThan(15_000);
+    await watch;
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(report.run).toMatchObject({ complete: false, interruptedBy: 'interrupted by SIGTERM' });
     expect(report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1')?.calls).toBe(30);
   });

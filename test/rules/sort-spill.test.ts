@@ -103,7 +103,7 @@ describe('sort-spill: a plan that --analyze could not analyze', () => {
     const fixture = loadFixture(rule.id, 'sort');
     const name = 'bad: window over a sort of the whole table';
     const asked = runRule(rule, fixture).queries.find((q) => q.source === name)!;
-    expect(asked.findings[0]!.message).toMatch(/is the likely spill \(run with --analyze to confirm\)$/);
+    expect(asked.findings[0]!.message).toMatch(/is the likely spill: .* \(run with --analyze to confirm\)$/);
     const report: Report = {
       ...fixture.report,
       queries: fixture.report.queries.map((q) =>
@@ -112,7 +112,7 @@ describe('sort-spill: a plan that --analyze could not analyze', () => {
     };
     const query = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === name)!;
     expect(query.findings[0]!.message).toMatch(
-      /is the likely spill \(run with EXPLAIN \(ANALYZE, BUFFERS\) and real values \(--analyze could not run it: its parameter values are unknown\) to confirm\)$/,
+      /is the likely spill: .* \(run with EXPLAIN \(ANALYZE, BUFFERS\) and real values \(--analyze could not run it: its parameter values are unknown\) to confirm\)$/,
     );
   });
 });
