@@ -369,6 +369,24 @@ export function limitBound(result: CandidateResult): boolean {
   return result.unlimited ? !result.unlimited.used : Boolean(result.candidate.sortOnly);
 }
 
+/**
+ * What the suggestion says beside an index on the first of several ORDER BY keys: it gives the order
+ * of that key, and the rows of each of its values are sorted by the other keys as they come (an
+ * incremental sort). Undefined for an index that gives the whole order.
+ *
+ * @example
+ * incrementalSortNote({ sortOnly: true, keys: ['customer_id'], sortedAfter: ['amount DESC'], ... })
+ * // "it gives the order of customer_id, and the rows of each customer_id are sorted by amount DESC
+ * //  as they come (an incremental sort)"
+ */
+export function incrementalSortNote(candidate: IndexCandidate): string | undefined {
+  const key = candidate.keys[0];
+  const rest = candidate.sortedAfter ?? [];
+  return rest.length > 0 && key
+    ? `it gives the order of ${key}, and the rows of each ${key} are sorted by ${rest.join(', ')} as they come (an incremental sort)`
+    : undefined;
+}
+
 /** A typical equality lookup that finds at most this many rows is cheap whatever index serves it. */
 const FEW_ROWS = 100;
 /** A candidate whose typical lookup finds this many times the rows of the narrowest one loses to it. */
@@ -771,19 +789,24 @@ async function validateAdvice(
         costAfter: round(best.costAfter!, 2),
         improvement: round(best.improvement!, 3),
       };
-      // Without a filter, an index on the ORDER BY serves the whole statement: no rare value to walk for.
-      const filtered = finding.rule !== 'seq-scan-large-table' || typeof finding.evidence.filter === 'string';
+      // Without a condition on the table, an index on the ORDER BY serves the whole statement: no
+      // rare value to walk for.
+      const filtered =
+        !best.candidate.unfiltered &&
+        (finding.rule !== 'seq-scan-large-table' || typeof finding.evidence.filter === 'string');
       const ordered = best.candidate.sortOnly || limitBound(best);
-      const caveat =
+      const walk =
         offset && ordered
-          ? ` -- validated at OFFSET ${(offset.value ?? 0).toLocaleString('en-US')}${offset.deepest ? ', the deepest the replay sent' : ''}: every call still walks the index through the rows it skips`
+          ? `validated at OFFSET ${(offset.value ?? 0).toLocaleString('en-US')}${offset.deepest ? ', the deepest the replay sent' : ''}: every call still walks the index through the rows it skips`
           : !filtered
-            ? ''
+            ? undefined
             : best.candidate.sortOnly
-              ? ' -- it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
+              ? 'it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
               : limitBound(best)
-                ? ' -- the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
-                : '';
+                ? 'the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
+                : undefined;
+      const notes = [walk, incrementalSortNote(best.candidate)].filter((note) => note !== undefined);
+      const caveat = notes.length > 0 ? ` -- ${notes.join('; ')}` : '';
       updated = {
         ...finding,
         suggestion: paged(combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding)),

@@ -64,6 +64,17 @@ export interface IndexCandidate {
    */
   readonly sortOnly?: true;
   /**
+   * For an index that serves only the ORDER BY: the statement has no condition on the relation (no
+   * filter, no join), so the walk in index order stops as soon as the LIMIT has its rows, whatever
+   * the values.
+   */
+  readonly unfiltered?: true;
+  /**
+   * For an index that serves only the ORDER BY: the sort keys it leaves to a sort within each run of
+   * equal values of its key (an incremental sort), as the plan prints them (`amount DESC`).
+   */
+  readonly sortedAfter?: readonly string[];
+  /**
    * The relation is a partitioned table: the index is proposed on it, where one CREATE INDEX builds
    * it on every partition (HypoPG cannot simulate it there, and CONCURRENTLY is not allowed).
    */
@@ -209,6 +220,10 @@ interface Collected {
   ors: OrAlternative[][];
   /** Columns under jsonb or array operators: the GIN operator class each operator needs, and the operators. */
   gins: Map<string, { classes: GinOperatorClass[]; operators: string[] }>;
+  /** The keys after the first of the sort that `sort` comes from, as the plan prints them. */
+  sortRest: string[];
+  /** Whether the scans have a condition of their own (a filter, an index or join condition). */
+  filtered: boolean;
 }
 
 /** One alternative of an OR filter, as an index key. */
@@ -254,6 +269,8 @@ function collect(
     sort: [],
     ors: [],
     gins: new Map(),
+    sortRest: [],
+    filtered: false,
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
 
@@ -345,14 +362,18 @@ function collect(
   for (const scan of scans) {
     for (const key of CONDITION_KEYS) {
       const text = scan.node[key];
-      if (typeof text === 'string') for (const p of parseCondition(text, domainBaseOf(true))) take(p, true, true);
+      if (typeof text !== 'string') continue;
+      out.filtered = true;
+      for (const p of parseCondition(text, domainBaseOf(true))) take(p, true, true);
     }
   }
   for (const { node } of visited) {
     for (const key of JOIN_KEYS) {
       const text = node[key];
-      if (typeof text === 'string')
-        for (const p of parseCondition(text, domainBaseOf(relationCount === 1))) take(p, relationCount === 1);
+      if (typeof text !== 'string') continue;
+      const joins = out.joins.length;
+      for (const p of parseCondition(text, domainBaseOf(relationCount === 1))) take(p, relationCount === 1);
+      if (out.joins.length > joins) out.filtered = true;
     }
   }
   // The first sort key above one of the scans: with an equality column first, a B-tree returns
@@ -362,7 +383,10 @@ function collect(
     if (!Array.isArray(keys) || !/Sort$/.test(v.node['Node Type'])) continue;
     if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
     const first = parseSortKey(String(keys[0] ?? ''), domainBaseOf(relationCount === 1));
-    if (first?.column && mine(first.column, relationCount === 1)) addUnique(out.sort, first.column.column);
+    if (first?.column && mine(first.column, relationCount === 1)) {
+      if (out.sort.length === 0) out.sortRest = keys.slice(1).map(String);
+      addUnique(out.sort, first.column.column);
+    }
   }
   // An index scan with a filter and no condition walks its index for the order (ORDER BY ... LIMIT):
   // that order is a sort key the new index should keep, after the filter's columns.
@@ -457,6 +481,7 @@ export function generateCandidates(
       columns?: string[];
       also?: { keys: string[]; nameParts: string[] }[];
       sortOnly?: true;
+      sortedAfter?: string[];
     }[] = [];
     const q = quoteIdentifier;
     const btree = (columns: string[], reason: string) =>
@@ -569,6 +594,7 @@ export function generateCandidates(
           reason: `the sort on ${col}`,
           columns: [col],
           sortOnly: true,
+          ...(col === c.sort[0] && c.sortRest.length > 0 ? { sortedAfter: c.sortRest } : {}),
         });
 
     const seen = new Set<string>();
@@ -585,7 +611,8 @@ export function generateCandidates(
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
         ...(p.columns ? { equality: leadingEquality(p.columns, c.eq) } : {}),
-        ...(p.sortOnly ? { sortOnly: true as const } : {}),
+        ...(p.sortOnly ? { sortOnly: true as const, ...(c.filtered ? {} : { unfiltered: true as const }) } : {}),
+        ...(p.sortedAfter ? { sortedAfter: p.sortedAfter } : {}),
         ...(relation.kind === 'partitioned-table' ? { partitioned: true as const } : {}),
       };
       const key = candidateKey({
