@@ -273,6 +273,9 @@ function collect(
     filtered: false,
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
+  // An expression PostgreSQL refused to index when the plans were captured (a function that is not
+  // IMMUTABLE, as the catalog says): no candidate may hold it.
+  const refused = (e: IndexExpression) => [relation, ...scanned].some((r) => r.indexableExpressions?.[e.sql] === false);
 
   const take = (p: PlanPredicate, local: boolean, perRow = false) => {
     switch (p.kind) {
@@ -284,7 +287,7 @@ function collect(
         return;
       }
       case 'expression':
-        if (!p.expression.columns.every((c) => mine(c, local))) return;
+        if (!p.expression.columns.every((c) => mine(c, local)) || refused(p.expression)) return;
         if (!out.expressions.some((e) => e.expression.sql === p.expression.sql))
           out.expressions.push({ expression: p.expression, operator: p.operator });
         return;
@@ -312,7 +315,7 @@ function collect(
           ? mine(p.column, local)
             ? quoteIdentifier(p.column.column)
             : undefined
-          : p.expression && p.expression.columns.every((c) => mine(c, local))
+          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
             ? `(${p.expression.sql})`
             : undefined;
         if (!target) return;
@@ -350,11 +353,12 @@ function collect(
     for (const p of alternative) {
       if (p.kind === 'column' && p.operator !== 'null' && mine(p.column, local)) {
         const conversion = conversionOf(p.column, relation);
-        if (conversion) return { key: `(${conversion.sql})`, nameParts: conversion.nameParts };
+        if (conversion)
+          return refused(conversion) ? undefined : { key: `(${conversion.sql})`, nameParts: conversion.nameParts };
         return { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column };
       }
       if (p.kind === 'expression' && p.expression.columns.every((c) => mine(c, local)))
-        return { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts };
+        return refused(p.expression) ? undefined : { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts };
     }
     return undefined;
   };

@@ -3,16 +3,75 @@
  * were captured (`RelationInfo.expressionRefusals`). Shared by the rules whose fix would be an index,
  * or statistics, on an expression. Pure.
  */
+import type { PlanNode } from '../model/plan.js';
 import type { ExpressionRefusal, RefusingFunction, RelationInfo } from '../model/report.js';
+import type { ColumnPredicate } from './column-predicates.js';
+import { conditionExpressions, type IndexExpression } from './plan-conditions.js';
+import { parseTree, sameExpression, type TreeNode } from './sql-tree.js';
+
+/** Whether PostgreSQL can index an expression (undefined: not checked), and why not. */
+export interface ExpressionVerdict {
+  /** The expression as the server deparsed it, without qualifiers (`date(created_at)`). */
+  readonly sql: string;
+  readonly indexable?: boolean;
+  readonly refusal?: ExpressionRefusal;
+}
 
 /** The relation's verdict on an expression: indexable, refused (and why, where known), or unknown. */
-export function expressionVerdict(
-  relation: RelationInfo | undefined,
-  sql: string,
-): { readonly indexable?: boolean; readonly refusal?: ExpressionRefusal } {
+export function expressionVerdict(relation: RelationInfo | undefined, sql: string): ExpressionVerdict {
   const indexable = relation?.indexableExpressions?.[sql];
   const refusal = relation?.expressionRefusals?.[sql];
-  return { ...(indexable !== undefined ? { indexable } : {}), ...(refusal ? { refusal } : {}) };
+  return { sql, ...(indexable !== undefined ? { indexable } : {}), ...(refusal ? { refusal } : {}) };
+}
+
+const CONDITION_KEYS = ['Filter', 'Index Cond', 'Recheck Cond'] as const;
+
+/**
+ * The expression of a statement's predicate as the plan's scan prints it (`date(created_at)` for
+ * `date(c.created_at) = $1`), which is how the report keys its verdicts: the expressions over the
+ * predicate's column in the scan's conditions, the one whose function or cast the predicate names
+ * where there are several. Undefined when none, or several alike.
+ */
+export function scanExpressionOf(
+  scan: PlanNode,
+  predicate: ColumnPredicate,
+  relation: RelationInfo | undefined,
+): IndexExpression | undefined {
+  const alias = String(scan.Alias ?? scan['Relation Name'] ?? '');
+  const found: IndexExpression[] = [];
+  for (const key of CONDITION_KEYS) {
+    const text = scan[key];
+    if (typeof text !== 'string') continue;
+    for (const e of conditionExpressions(text, relation)) {
+      if (found.some((f) => f.sql === e.sql)) continue;
+      if (!e.columns.some((c) => c.column === predicate.column)) continue;
+      if (e.columns.some((c) => c.qualifier !== undefined && c.qualifier !== alias)) continue;
+      found.push(e);
+    }
+  }
+  // The one the statement writes, by its tree (`extract(year FROM ...)`, not `extract(doy FROM ...)`).
+  const same = found.filter((e) => sameExpression(predicate.sideNode, expressionTree(e.sql)));
+  if (same.length === 1) return same[0];
+  if (found.length <= 1) return found[0];
+  const named = found.filter((e) => predicate.wrapperName !== undefined && e.nameParts.includes(predicate.wrapperName));
+  return named.length === 1 ? named[0] : undefined;
+}
+
+/** The parse tree of an expression's SQL (a SELECT list item). */
+function expressionTree(sql: string): unknown {
+  const [statement] = parseTree(`SELECT ${sql}`);
+  const item = ((statement?.SelectStmt as TreeNode | undefined)?.targetList as unknown[] | undefined)?.[0];
+  return (item as { ResTarget?: { val?: unknown } } | undefined)?.ResTarget?.val;
+}
+
+/** The relation's verdict on the expression of a predicate, read through the scan that applies it. */
+export function predicateVerdict(
+  scan: PlanNode | undefined,
+  predicate: ColumnPredicate,
+  relation: RelationInfo | undefined,
+): ExpressionVerdict | undefined {
+  const expression = scan ? scanExpressionOf(scan, predicate, relation) : undefined;
+  return expression ? expressionVerdict(relation, expression.sql) : undefined;
 }
 
 const UPPER: Readonly<Record<NonNullable<RefusingFunction['volatility']>, string>> = {

@@ -539,3 +539,46 @@ export function relationPrivileges(sql: string): RelationPrivileges[] {
     privileges: PRIVILEGE_ORDER.filter((p) => e.privileges.has(p)),
   }));
 }
+
+/** A constant or parameter, under any casts (`'day'::text`, `$1::date`). */
+function constantNode(value: unknown): [string, TreeNode] | undefined {
+  let typed = nodeType(value);
+  while (typed?.[0] === 'TypeCast') typed = nodeType(typed[1].arg);
+  return typed && (typed[0] === 'A_Const' || typed[0] === 'ParamRef') ? typed : undefined;
+}
+
+/**
+ * True when two expression trees are the same expression, as a statement writes it and as a plan
+ * prints it (`extract(year FROM o.created_at) = $1` and `EXTRACT(year FROM created_at) = 2021`):
+ * columns by name (qualifiers aside), constants by value whatever casts the server added, and a
+ * parameter for any constant.
+ */
+export function sameExpression(a: unknown, b: unknown): boolean {
+  const ca = constantNode(a);
+  const cb = constantNode(b);
+  if (ca || cb) {
+    if (!ca || !cb) return false;
+    if (ca[0] === 'ParamRef' || cb[0] === 'ParamRef') return true;
+    return constantValue({ A_Const: ca[1] }) === constantValue({ A_Const: cb[1] });
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameExpression(x, b[i]));
+  }
+  const ta = nodeType(a);
+  const tb = nodeType(b);
+  if (ta && tb) {
+    if (ta[0] !== tb[0]) return false;
+    if (ta[0] === 'ColumnRef') return columnsIn(a)[0]?.column === columnsIn(b)[0]?.column;
+    return sameFields(ta[1], tb[1]);
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') return sameFields(a as TreeNode, b as TreeNode);
+  return a === b;
+}
+
+/** Fields that say where or how an expression was written, not what it computes. */
+const WRITING = new Set(['location', 'funcformat']);
+
+function sameFields(a: TreeNode, b: TreeNode): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !WRITING.has(k)));
+  return [...keys].every((k) => sameExpression(a[k], b[k]));
+}

@@ -11,6 +11,7 @@
  */
 import { generateCandidates, proposalOrder } from '../advise/candidates.js';
 import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
+import { predicateVerdict } from '../analyze/expression-refusal.js';
 import { formatPath } from '../analyze/plan.js';
 import { isTrivial, relationRows, round, rowsKept } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
@@ -195,7 +196,10 @@ function suggest(
   ).filter((p) => scansTable(node, p.table, relation.partitionOf) && !p.join && !p.alternative);
   const bareEquality = predicates.some((p) => p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in'));
   const wrapped = predicates.find((p) => problemOf(p) !== undefined);
-  if (!bareEquality && wrapped) return predicateFix(wrapped, relation.name, problemOf(wrapped)!);
+  if (!bareEquality && wrapped) {
+    const expression = predicateVerdict(node, wrapped, relation);
+    return predicateFix(wrapped, relation.name, problemOf(wrapped)!, expression ? { expression } : {});
+  }
   const candidates = generateCandidates(statement.query, { relation: relation.name, nodePath }, statement.report, {
     trigram: false,
   });

@@ -17,6 +17,7 @@ import {
   trigramIndexFor,
   type ColumnPredicate,
 } from '../analyze/column-predicates.js';
+import { predicateVerdict } from '../analyze/expression-refusal.js';
 import { formatPath } from '../analyze/plan.js';
 import {
   isIndexWalk,
@@ -29,6 +30,7 @@ import {
   seqScanRead,
   type ScanRead,
 } from '../analyze/plan-facts.js';
+import type { PlanNode } from '../model/plan.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 import { predicateFix, type Problem } from './shared/predicate-fix.js';
@@ -131,13 +133,10 @@ export default defineRule({
           type: predicate.wrapperName ?? 'another type',
           pattern: predicate.otherValue ?? '',
         },
-        suggestion: predicateFix(
-          predicate,
-          relation.name,
-          diagnosis.problem,
-          true,
-          relation.columnTypes?.[predicate.column],
-        ),
+        suggestion: predicateFix(predicate, relation.name, diagnosis.problem, {
+          ...(relation.columnTypes?.[predicate.column] ? { columnType: relation.columnTypes[predicate.column] } : {}),
+          ...verdictOf(scan.node, predicate, relation),
+        }),
       });
     }
     return findings;
@@ -177,4 +176,10 @@ function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Proble
   if (p.wrapper === 'cast') return { problem: 'cast', index };
   if (p.wrapper === 'expression') return { problem: 'expression', index };
   return undefined;
+}
+
+/** `{ expression }`: whether the report says PostgreSQL can index the predicate's expression. */
+function verdictOf(scan: PlanNode, predicate: ColumnPredicate, relation: RelationInfo) {
+  const expression = predicateVerdict(scan, predicate, relation);
+  return expression ? { expression } : {};
 }

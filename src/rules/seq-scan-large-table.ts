@@ -34,6 +34,8 @@ import {
   type ScanRead,
 } from '../analyze/plan-facts.js';
 import { parseSortKey } from '../analyze/plan-conditions.js';
+import { predicateVerdict } from '../analyze/expression-refusal.js';
+import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
@@ -133,7 +135,7 @@ export default defineRule({
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters
           ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
-          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated, measureWith(query.plan));
+          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated, measureWith(query.plan), node);
         findings.push({
           ...base,
           messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
@@ -193,6 +195,8 @@ function suggestIndex(
   keptShare: number,
   counted: boolean,
   measure: string,
+  /** The scan, whose conditions name the predicates' expressions as the report keys them. */
+  scan: PlanNode,
 ): string | undefined {
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
@@ -213,7 +217,13 @@ function suggestIndex(
   const first = unservable[0];
   if (first) {
     const indexed = relation !== undefined && rangeIndexLeadingWith(relation, first.column) !== undefined;
-    return predicateFix(first, name, problemOf(first)!, indexed, relation?.columnTypes?.[first.column]);
+    const columnType = relation?.columnTypes?.[first.column];
+    const expression = predicateVerdict(scan, first, relation);
+    return predicateFix(first, name, problemOf(first)!, {
+      indexed,
+      ...(columnType ? { columnType } : {}),
+      ...(expression ? { expression } : {}),
+    });
   }
   return undefined;
 }

@@ -1,12 +1,15 @@
 /**
- * A cast to date of an indexed timestamp column, on a real PostgreSQL: flagged whether the planner
- * reads the table or walks the whole index (an Index Only Scan whose Filter holds the cast, with no
- * Index Cond), and the range the fix proposes keeps the same rows and turns into an Index Cond.
+ * A cast to date of an indexed timestamp column (`::date`, or `date()` called as a function), on a
+ * real PostgreSQL: flagged whether the planner reads the table or walks the whole index (an Index
+ * Only Scan whose Filter holds the cast, with no Index Cond), and the range the fix proposes keeps
+ * the same rows and turns into an Index Cond. No index on date() of a timestamptz is proposed:
+ * PostgreSQL refuses it (date(timestamptz) is STABLE).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCandidates } from '../../src/advise/candidates.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import { walkPlan } from '../../src/analyze/plan.js';
 import type { PlanNode } from '../../src/model/plan.js';
@@ -39,6 +42,12 @@ const WORKLOAD = `
 SELECT count(*) FROM reviews WHERE created_at::date = '2024-05-05';
 
 SELECT count(*) FROM reviews WHERE posted_at::date = '2024-04-04';
+
+-- date() runs the same function as the cast: pg_stat_statements would count these statements as the
+-- ones above (the same queryid) if they differed only there.
+SELECT count(id) FROM reviews WHERE date(posted_at) = '2024-04-05'::date;
+
+SELECT count(id) FROM reviews WHERE date(created_at) = '2024-05-06';
 `;
 
 /** The SQL after "a range instead: " in a fix, without the note in parentheses. */
@@ -99,10 +108,50 @@ describe('non-sargable-predicate: a cast to date of an indexed timestamp', () =>
     );
   });
 
+  it('rewrites date() of a timestamptz as the same range, and proposes no index PostgreSQL would refuse', () => {
+    const finding = find('date(posted_at)').findings.find((f) => f.rule === 'non-sargable-predicate');
+    expect(finding).toMatchObject({ messageId: 'function', severity: 'error' });
+    // The rewrite first, then why no expression index is the alternative, from the catalog.
+    expect(finding?.suggestion).toBe(
+      "compare the bare column with a range instead: posted_at >= '2024-04-05'::date AND posted_at < '2024-04-05'::date + 1 " +
+        '(both use the session TimeZone, as date() did); no index can hold date(posted_at): date(timestamp with time zone) is STABLE, ' +
+        'not IMMUTABLE (its result may depend on settings such as TimeZone), and an index needs IMMUTABLE functions',
+    );
+    expect(finding?.suggestion).not.toMatch(/CREATE INDEX/);
+    expect(find('posted_at::date').findings[0]?.suggestion).toMatch(
+      /as the cast did\); no index can hold posted_at::date: date\(timestamp with time zone\) is STABLE/,
+    );
+  });
+
+  it('gives index advice no candidate on an expression the catalog says PostgreSQL cannot index', () => {
+    const keysOf = (text: string) => {
+      const query = find(text);
+      const finding = query.findings.find((f) => f.rule === 'non-sargable-predicate')!;
+      return generateCandidates(query, finding, report, { trigram: false }).flatMap((c) => c.keys);
+    };
+    expect(report.relations.find((r) => r.name === 'public.reviews')?.indexableExpressions).toMatchObject({
+      'date(posted_at)': false,
+      'date(created_at)': true,
+    });
+    expect(keysOf('date(posted_at)')).not.toContain('(date(posted_at))');
+    expect(keysOf('date(created_at)')).toContain('(date(created_at))');
+  });
+
+  it('rewrites date() of a timestamp as a range too, the rewrite first; an index on date() of it can be built', () => {
+    const finding = find('date(created_at)').findings.find((f) => f.rule === 'non-sargable-predicate');
+    // date(timestamp) is IMMUTABLE: index advice (not validated here) may offer the expression index after it.
+    expect(finding?.suggestion).toBe(
+      "compare the bare column with a range instead: created_at >= '2024-05-06'::date AND created_at < '2024-05-06'::date + 1" +
+        ' -- or: CREATE INDEX CONCURRENTLY reviews_date_created_at_idx ON public.reviews ((date(created_at))); -- not validated on the planner',
+    );
+  });
+
   it('keeps the same rows with the range, in any session TimeZone, and the range is an Index Cond', async () => {
     const cases = [
       { column: 'created_at', day: '2024-05-05', suggestion: find('created_at::date').findings[0]?.suggestion },
       { column: 'posted_at', day: '2024-04-04', suggestion: find('posted_at::date').findings[0]?.suggestion },
+      { column: 'posted_at', day: '2024-04-05', suggestion: find('date(posted_at)').findings[0]?.suggestion },
+      { column: 'created_at', day: '2024-05-06', suggestion: find('date(created_at)').findings[0]?.suggestion },
     ];
     await withSession(url, async (s) => {
       for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata']) {

@@ -11,12 +11,25 @@ ruleCases(rule, [
     fixture: p,
     statement: 'bad: function on an indexed column',
     expect: [{ messageId: 'function', severity: 'error' }],
+    // lower() is IMMUTABLE (the report says so): an expression index, with no condition on it.
+    suggestion:
+      /^CREATE INDEX ON public\.users \(lower\(email\)\); -- not validated on the planner; an expression index, or rewrite the predicate to compare email itself$/,
   },
   { fixture: p, statement: 'bad: cast of an indexed column', expect: [{ messageId: 'cast', severity: 'error' }] },
   {
     fixture: p,
     statement: 'bad: date_trunc of an indexed column',
     expect: [{ messageId: 'function', severity: 'error' }],
+    suggestion:
+      /^compare the bare column with a range instead: u\.created_at >= timestamptz '2024-03-05' AND u\.created_at < timestamptz '2024-03-05' \+ interval '1 day'; no index can hold date_trunc\('day', created_at\): date_trunc\(text,timestamp with time zone\) is STABLE, not IMMUTABLE/,
+  },
+  // The range first; no expression index is proposed: date(timestamptz) is STABLE, as the catalog says.
+  {
+    fixture: p,
+    statement: 'bad: date() of an indexed timestamptz, which no index can hold',
+    expect: [{ messageId: 'function', severity: 'error' }],
+    suggestion:
+      /^compare the bare column with a range instead: created_at >= \$1::date AND created_at < \$1::date \+ 1 \(both use the session TimeZone, as date\(\) did\); no index can hold date\(created_at\): date\(timestamp with time zone\) is STABLE, not IMMUTABLE \(its result may depend on settings such as TimeZone\), and an index needs IMMUTABLE functions$/,
   },
   {
     fixture: p,

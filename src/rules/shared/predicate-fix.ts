@@ -5,6 +5,7 @@
  */
 import { proposeIndexSql, type ColumnPredicate } from '../../analyze/column-predicates.js';
 import { quoteIdentifier } from '../../analyze/parser.js';
+import { unindexableExpression, type ExpressionVerdict } from '../../analyze/expression-refusal.js';
 import { constantValue, nodeType, wrapperOf } from '../../analyze/sql-tree.js';
 
 export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
@@ -44,54 +45,84 @@ function castText(text: string, node: unknown, type: string): string {
   return /^(\$\d+|'(?:[^']|'')*')$/.test(text) ? `${text}::${type}` : `(${text})::${type}`;
 }
 
+/** True when the wrapping function call has exactly one argument (`date(created_at)`). */
+function oneArgument(p: ColumnPredicate): boolean {
+  const typed = nodeType(p.sideNode);
+  return typed?.[0] === 'FuncCall' && ((typed[1].args as unknown[] | undefined) ?? []).length === 1;
+}
+
+/** What a rule knows beside the predicate, to word its fix. */
+export interface PredicateFixContext {
+  /**
+   * An index that serves a range on the bare column exists (a B-tree or a BRIN index): a rewrite
+   * then needs no new index (default true).
+   */
+  readonly indexed?: boolean;
+  /** The column's type as `format_type` spells it, where the report has it. */
+  readonly columnType?: string;
+  /**
+   * Whether PostgreSQL can index the predicate's expression, as the report says (checked on the
+   * server when the plans were captured, see predicateVerdict); undefined when unknown.
+   */
+  readonly expression?: ExpressionVerdict;
+}
+
 /**
- * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it;
- * `indexed` tells whether an index that serves a range on the bare column exists (a B-tree or a BRIN
- * index: a rewrite then needs no new index);
- * `columnType` is the column's type as `format_type` spells it, where the report has it.
+ * The fix, as SQL where there is one. `relation` is `schema.table` as the report names it. An index
+ * on the expression is proposed only where PostgreSQL can build one, as far as the report knows:
+ * refused (a function that is not IMMUTABLE, such as `date()` on a timestamptz), the fix says why.
  */
 export function predicateFix(
   p: ColumnPredicate,
   relation: string,
   problem: Problem,
-  indexed = true,
-  columnType?: string,
+  context: PredicateFixContext = {},
 ): string {
   const col = p.columnText;
+  const { indexed = true, columnType, expression } = context;
   const bareIndex = indexed ? '' : `, and index ${col}`;
+  const refused = expression?.indexable === false ? expression : undefined;
+  // Why no index on the expression is the alternative, in the statement's words (`date(created_at)`).
+  const noIndex = refused ? `; no index can hold ${unindexableExpression(p.indexText, refused.refusal)}` : '';
   switch (problem) {
     case 'function': {
       const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
       if (unit && p.use === 'equality') {
-        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'${bareIndex}`;
+        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + interval '1 ${unit}'${bareIndex}${noIndex}`;
       }
       // The unit is a parameter (`date_trunc($1, created_at)`): the interval is built from it.
       const unitText = p.wrapperName === 'date_trunc' ? firstArgumentText(p) : undefined;
       if (unitText && p.use === 'equality') {
-        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + ('1 ' || ${unitText})::interval${bareIndex}`;
+        return `compare the bare column with a range instead: ${col} >= ${p.otherText} AND ${col} < ${p.otherText} + ('1 ' || ${unitText})::interval${bareIndex}${noIndex}`;
       }
+      // `date(created_at)` is the cast to date written as a call: PostgreSQL runs the same function.
+      if (p.wrapperName === 'date' && oneArgument(p) && p.use === 'equality')
+        return dateRange(p, 'date()', columnType, bareIndex, noIndex);
+      if (refused)
+        return `compare ${col} itself, moving the computation to the other side of the comparison${bareIndex}${noIndex}`;
       return proposeIndexSql(relation, [p.indexText], {
-        note: `an expression index (the function must be IMMUTABLE), or rewrite the predicate to compare ${col} itself`,
+        note: `an expression index${expression?.indexable ? '' : ' (the function must be IMMUTABLE)'}, or rewrite the predicate to compare ${col} itself`,
       });
     }
     case 'cast':
-      if (p.wrapperName === 'date' && p.use === 'equality') {
-        // `date + 1` is the next day. For a timestamptz column the bounds become timestamptz in the
-        // session TimeZone, the same zone the cast to date used: the range keeps the same rows.
-        const day = castText(p.otherText, p.otherNode, 'date');
-        const zone =
-          columnType === 'timestamp with time zone' ? ' (both use the session TimeZone, as the cast did)' : '';
-        return `compare the bare column with a range instead: ${col} >= ${day} AND ${col} < ${day} + 1${zone}${bareIndex}`;
-      }
-      // A cast to a date or time type depends on the time zone for a timestamptz: not indexable.
-      return /^(date|time|timestamp|timetz|timestamptz)$/.test(p.wrapperName ?? '')
+      if (p.wrapperName === 'date' && p.use === 'equality')
+        return dateRange(p, 'the cast', columnType, bareIndex, noIndex);
+      if (refused)
+        return `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}${noIndex}`;
+      // Without the report's verdict: a cast of a timestamptz to a date or time type depends on the
+      // time zone, which PostgreSQL refuses to index.
+      return expression?.indexable === undefined &&
+        (columnType === undefined || columnType === 'timestamp with time zone') &&
+        /^(date|time|timestamp|timetz|timestamptz)$/.test(p.wrapperName ?? '')
         ? `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}; an index on the expression ((${p.indexText})) needs an IMMUTABLE cast, which timestamptz to ${p.wrapperName} is not`
         : `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}, or index the expression ((${p.indexText}))`;
     case 'expression':
       // A JSON field (`payload->>'city'`) has no other side to move to: index what the filter reads.
-      if (/->|#>/.test(p.indexText))
+      if (/->|#>/.test(p.indexText) && !refused)
         return proposeIndexSql(relation, [`(${p.indexText})`], { note: 'an index on the JSON field the filter reads' });
-      return `move the computation to the other side so that ${col} itself is compared${bareIndex}, or index the expression ((${p.indexText}))`;
+      return refused
+        ? `move the computation to the other side so that ${col} itself is compared${bareIndex}${noIndex}`
+        : `move the computation to the other side so that ${col} itself is compared${bareIndex}, or index the expression ((${p.indexText}))`;
     case 'leadingWildcard':
     case 'ilike': {
       const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
@@ -100,4 +131,23 @@ export function predicateFix(
     case 'likeCollation':
       return proposeIndexSql(relation, [`${quoteIdentifier(p.column)} text_pattern_ops`]);
   }
+}
+
+/**
+ * `created_at::date = $1` and `date(created_at) = $1` as a range on the bare column: `date + 1` is
+ * the next day. For a timestamptz column the bounds become timestamptz in the session's TimeZone,
+ * the zone the cast to date (or date()) takes the day in: the range keeps the same rows as long as
+ * the statement runs with the same TimeZone setting, on which the original depends as well.
+ */
+function dateRange(
+  p: ColumnPredicate,
+  what: string,
+  columnType: string | undefined,
+  bareIndex: string,
+  noIndex: string,
+): string {
+  const col = p.columnText;
+  const day = castText(p.otherText, p.otherNode, 'date');
+  const zone = columnType === 'timestamp with time zone' ? ` (both use the session TimeZone, as ${what} did)` : '';
+  return `compare the bare column with a range instead: ${col} >= ${day} AND ${col} < ${day} + 1${zone}${bareIndex}${noIndex}`;
 }
