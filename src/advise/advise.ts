@@ -11,6 +11,7 @@ import { parseTree, withoutLimit } from '../analyze/sql-tree.js';
 import { countParams } from '../workload/load.js';
 import { findRule } from '../rules/index.js';
 import { keysetSuggestion, outerOffset } from '../rules/shared/keyset.js';
+import { existingIndexFix, type ScanChoice } from '../rules/shared/unused-index.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
@@ -387,6 +388,44 @@ export function incrementalSortNote(candidate: IndexCandidate): string | undefin
     : undefined;
 }
 
+/**
+ * For candidates the table has already (`existing`), what the suggestion says instead of proposing
+ * them: the index by name, and why the planner chose the scan over it, from the finding's evidence
+ * (a LIMIT it expects to stop the scan early, a filter that keeps too many rows). Left out when the
+ * suggestion names the index already.
+ */
+function existingIndexNotes(
+  candidates: readonly IndexCandidate[],
+  finding: Finding,
+  query: QueryReport,
+  relationNamed: (name: string) => RelationInfo | undefined,
+): string[] {
+  const e = finding.evidence;
+  const num = (key: string) => (typeof e[key] === 'number' ? e[key] : undefined);
+  const counted = query.plan?.mode === 'analyze';
+  const removed = num('removedShare');
+  const planned = num('plannedRowsRead');
+  const rowsRead = num('rowsRead');
+  const choice: ScanChoice = {
+    tableRows: num('tableRows') ?? 0,
+    ...(planned !== undefined ? { plannedRows: planned } : {}),
+    ...(rowsRead !== undefined ? { rowsRead } : {}),
+    basis: counted ? 'counted' : num('sharedBlksPerCall') !== undefined ? 'measured' : 'planned',
+    ...(removed !== undefined ? { keptShare: 1 - removed } : {}),
+    counted,
+    measure: measureWith(query.plan),
+  };
+  const notes: string[] = [];
+  for (const candidate of candidates) {
+    if (!candidate.existing || finding.suggestion?.includes(candidate.existing)) continue;
+    const index = relationNamed(candidate.relation)?.indexes.find((i) => i.name === candidate.existing);
+    if (!index) continue;
+    const note = existingIndexFix(index, `this condition (${candidate.reason})`, choice);
+    if (!notes.includes(note)) notes.push(note);
+  }
+  return notes;
+}
+
 /** A typical equality lookup that finds at most this many rows is cheap whatever index serves it. */
 const FEW_ROWS = 100;
 /** A candidate whose typical lookup finds this many times the rows of the narrowest one loses to it. */
@@ -582,6 +621,7 @@ async function validateAdvice(
       const candidates = generateCandidates(query, finding, report, {
         trigram: capabilities.trigram !== 'none',
         max: options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
+        existing: true,
       });
       if (candidates.length > 0) work.push({ queryIndex, findingIndex, candidates });
     }
@@ -633,6 +673,7 @@ async function validateAdvice(
   for (const item of work) {
     if (!targets.has(item.queryIndex)) continue;
     for (const candidate of item.candidates) {
+      if (candidate.existing) continue; // it is there: nothing to build or judge
       const key = candidateKey(candidate);
       const group = groups.get(key) ?? { candidate, queries: [] };
       if (!group.queries.includes(item.queryIndex)) group.queries.push(item.queryIndex);
@@ -725,6 +766,7 @@ async function validateAdvice(
     const costBefore = statementCost?.cost;
     const perCandidate: CandidateResult[] = item.candidates.map((candidate) => {
       const sql = suggestionSql(candidate, capabilities);
+      if (candidate.existing) return { candidate, sql, note: `the index ${candidate.existing} exists already` };
       const group = groups.get(candidateKey(candidate));
       const outcome = group?.outcome;
       if (costBefore === undefined || !group) return { candidate, sql, note: 'the statement could not be explained' };
@@ -780,8 +822,17 @@ async function validateAdvice(
     const guessed = offset?.unknown
       ? chooseBest(perCandidate, minImprovement, relationNamed, { offsetUnknown: false })
       : undefined;
+    // Candidates the table has already: named with why the planner chose the scan over them, where
+    // the suggestion does not name them yet, instead of being proposed again.
+    const existingNotes = existingIndexNotes(item.candidates, finding, query, relationNamed);
+    const fresh = item.candidates.filter((c) => !c.existing);
     let updated: Finding | undefined;
-    if (best) {
+    if (fresh.length === 0) {
+      if (existingNotes.length > 0) {
+        const own = fixesOf(finding.suggestion).filter((fix) => !suggestsIndex(fix));
+        updated = { ...finding, suggestion: paged([...own, ...existingNotes].join(FIX_OR)) };
+      }
+    } else if (best) {
       const advice: IndexAdvice = {
         sql: best.sql,
         method: best.method!,
@@ -830,7 +881,7 @@ async function validateAdvice(
       updated = { ...finding, suggestion: [offset.keyset, unvalidatedIndex, ...others].join(FIX_OR) };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
-      item.candidates.every((c) => decided(groups.get(candidateKey(c))?.outcome))
+      fresh.every((c) => decided(groups.get(candidateKey(c))?.outcome))
     ) {
       // Every candidate was judged by the planner and none helps enough: an index the rule proposed
       // is no fix, so say why instead of printing it, after the rule's fixes of another kind.
@@ -845,7 +896,7 @@ async function validateAdvice(
           measureWith(query.plan),
         );
         const others = own.filter((fix) => !suggestsIndex(fix));
-        updated = { ...finding, suggestion: paged([...others, verdict].join(FIX_OR)) };
+        updated = { ...finding, suggestion: paged([...others, verdict, ...existingNotes].join(FIX_OR)) };
         noIndex.push({ queryIndex: item.queryIndex, findingIndex: item.findingIndex });
       }
     } else if (!perCandidate.some((r) => r.method !== undefined) && !stopped()) {
@@ -853,7 +904,7 @@ async function validateAdvice(
       const statementUnexplained = unexplained.has(item.queryIndex);
       if (statementUnexplained) unexplainedFindings.push(item.queryIndex);
       const unchecked = proposalOrder(
-        item.candidates.filter(
+        fresh.filter(
           (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
         ),
         relationNamed,

@@ -75,6 +75,12 @@ export interface IndexCandidate {
    */
   readonly sortedAfter?: readonly string[];
   /**
+   * The name of an index the relation has that is this candidate already (see existingIndexLike;
+   * returned only when CandidateOptions.existing asks): nothing to build or validate, since the
+   * planner made the captured plan with it there. Index advice names it instead of proposing it.
+   */
+  readonly existing?: string;
+  /**
    * The relation is a partitioned table: the index is proposed on it, where one CREATE INDEX builds
    * it on every partition (HypoPG cannot simulate it there, and CONCURRENTLY is not allowed).
    */
@@ -86,6 +92,11 @@ export interface CandidateOptions {
   readonly trigram: boolean;
   /** At most this many candidates per finding (most promising first). */
   readonly max?: number;
+  /**
+   * Also return the candidates an index of the table already is, marked `existing` (index advice
+   * names such an index, with why the planner chose the scan over it, instead of proposing it).
+   */
+  readonly existing?: boolean;
 }
 
 export const DEFAULT_MAX_CANDIDATES = 10;
@@ -624,9 +635,15 @@ export function generateCandidates(
         ...(p.also ? { also: p.also.map((a) => ({ ...candidate, ...a, name: '' })) } : {}),
       });
       if (seen.has(key)) continue;
-      // An index the table already has (an expression, a GIN operator class, ...) is no candidate.
-      if (!p.also && existingIndexLike(relation, candidate)) continue;
+      // An index the table already has (an expression, a GIN operator class, ...) is no candidate;
+      // asked for, it comes marked as existing, for index advice to name instead of proposing.
+      const existing = p.also ? undefined : existingIndexLike(relation, candidate);
+      if (existing && !options.existing) continue;
       seen.add(key);
+      if (existing) {
+        out.push({ ...candidate, name: existing.name, existing: existing.name });
+        continue;
+      }
       const name = indexName(relation.table, p.nameParts, taken);
       taken.add(name);
       const also = (p.also ?? []).map((a) => {
@@ -637,7 +654,10 @@ export function generateCandidates(
       out.push({ ...candidate, name, ...(also.length > 0 ? { also } : {}) });
     }
   }
-  return out.slice(0, options.max ?? DEFAULT_MAX_CANDIDATES);
+  // The limit counts the candidates to build: one the table has is named, never built.
+  let fresh = 0;
+  const max = options.max ?? DEFAULT_MAX_CANDIDATES;
+  return out.filter((c) => c.existing !== undefined || ++fresh <= max);
 }
 
 /** An index definition's method and key list as parsed (locations left out), to compare indexes. */

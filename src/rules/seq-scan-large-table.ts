@@ -7,6 +7,7 @@ import {
   btreeLeadingWith,
   columnPredicates,
   combineGinClasses,
+  expressionIndexFor,
   ginIndexFor,
   ginKey,
   ginOperatorClass,
@@ -15,6 +16,7 @@ import {
   rangeIndexLeadingWith,
   scansTable,
   tableHasColumn,
+  trigramIndexFor,
   type ColumnPredicate,
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
@@ -36,9 +38,10 @@ import {
 import { parseSortKey } from '../analyze/plan-conditions.js';
 import { predicateVerdict } from '../analyze/expression-refusal.js';
 import type { PlanNode } from '../model/plan.js';
-import type { RelationInfo } from '../model/report.js';
+import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
+import { existingIndexFix, type ScanChoice } from './shared/unused-index.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 
 export default defineRule({
@@ -135,7 +138,21 @@ export default defineRule({
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters
           ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
-          : suggestIndex(name, relation, predicates, 1 - removed, !keptEstimated, measureWith(query.plan), node);
+          : suggestIndex(
+              name,
+              relation,
+              predicates,
+              {
+                tableRows,
+                ...(read.stopsEarly ? { plannedRows: read.plannedRows } : {}),
+                rowsRead: read.rows,
+                basis: read.basis,
+                keptShare: 1 - removed,
+                counted: !keptEstimated,
+                measure: measureWith(query.plan),
+              },
+              node,
+            );
         findings.push({
           ...base,
           messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
@@ -192,12 +209,14 @@ function suggestIndex(
   name: string,
   relation: RelationInfo | undefined,
   predicates: ReturnType<typeof columnPredicates>,
-  keptShare: number,
-  counted: boolean,
-  measure: string,
+  /** What the plan tells of the scan: why the planner may have chosen it over an index. */
+  choice: ScanChoice,
   /** The scan, whose conditions name the predicates' expressions as the report keys them. */
   scan: PlanNode,
 ): string | undefined {
+  const keptShare = choice.keptShare ?? 1;
+  const counted = choice.counted;
+  const measure = choice.measure ?? 'with --analyze';
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
   const range = [
@@ -215,6 +234,10 @@ function suggestIndex(
   const gin = containmentIndex(name, relation, predicates);
   if (gin) return gin;
   const first = unservable[0];
+  // An index that serves it exists (a trigram index for a wildcard search, an index on the
+  // expression): the planner chose the scan over it, and another one like it is no fix.
+  const serving = first && relation ? servingIndex(relation, first) : undefined;
+  if (first && serving) return existingIndexFix(serving, servedText(first), choice);
   if (first) {
     const indexed = relation !== undefined && rangeIndexLeadingWith(relation, first.column) !== undefined;
     const columnType = relation?.columnTypes?.[first.column];
@@ -230,6 +253,28 @@ function suggestIndex(
 
 /** A kept share from which a B-tree rarely beats a sequential scan (random reads cost 4x sequential). */
 const WIDE_FILTER = 0.05;
+
+/** A valid index of the relation that serves what no plain B-tree on the column can. */
+function servingIndex(relation: RelationInfo, p: ColumnPredicate): IndexInfo | undefined {
+  switch (problemOf(p)) {
+    case 'leadingWildcard':
+    case 'ilike':
+      return p.wrapper === 'column' ? trigramIndexFor(relation, p.column) : undefined;
+    case 'function':
+    case 'cast':
+    case 'expression':
+      return expressionIndexFor(relation, p);
+    default:
+      return undefined;
+  }
+}
+
+/** The predicate as the statement writes it: `name LIKE '%00%'`, `lower(email)`. */
+function servedText(p: ColumnPredicate): string {
+  if (p.use !== 'like' && p.use !== 'ilike') return p.text;
+  const pattern = p.otherValue !== undefined ? `'${p.otherValue.replace(/'/g, "''")}'` : p.otherText;
+  return `${p.text} ${p.use === 'ilike' ? 'ILIKE' : 'LIKE'} ${pattern}`;
+}
 
 /**
  * Why the planner scans although an index leads with the filter's columns, saying what each share
