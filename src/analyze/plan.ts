@@ -126,6 +126,33 @@ export function isHashedSubplan(node: PlanNode, parent: PlanNode | undefined): b
 }
 
 /**
+ * True for a SubPlan its parent's condition negates: `(NOT (hashed SubPlan 1))`, `(NOT (SubPlan 1))`,
+ * or, as PostgreSQL 17 and later print it, `(NOT (ANY (id = (hashed SubPlan 1).col1)))`. That is how a
+ * `NOT IN (SELECT ...)` the planner could not turn into an anti-join appears in a plan.
+ */
+export function isNegatedSubplan(node: PlanNode, parent: PlanNode | undefined): boolean {
+  if (node['Parent Relationship'] !== 'SubPlan' || !parent) return false;
+  const name = new RegExp(`\\b${subplanName(node).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?!\\d)`);
+  return Object.values(parent).some((v) => {
+    if (typeof v !== 'string') return false;
+    // Each `NOT (...)`, to its closing parenthesis.
+    for (let at = v.indexOf('NOT ('); at >= 0; at = v.indexOf('NOT (', at + 1)) {
+      let depth = 0;
+      let end = v.length;
+      for (let i = at + 4; i < v.length; i++) {
+        if (v[i] === '(') depth++;
+        else if (v[i] === ')' && --depth === 0) {
+          end = i + 1;
+          break;
+        }
+      }
+      if (name.test(v.slice(at, end))) return true;
+    }
+    return false;
+  });
+}
+
+/**
  * How many times the planner expects a SubPlan to run per run of its parent (0 for an InitPlan or a
  * hashed SubPlan, which run once). PostgreSQL charges a correlated SubPlan's cost to its parent for
  * every row that evaluates it, so the parent's own cost (its total minus its inputs' and the

@@ -582,3 +582,37 @@ function sameFields(a: TreeNode, b: TreeNode): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !WRITING.has(k)));
   return [...keys].every((k) => sameExpression(a[k], b[k]));
 }
+
+/** One `x NOT IN (SELECT ...)` of a statement, from its parse tree. */
+export interface NotInSubquery {
+  /** The compared expression (`c.customer_id`), or a row of them (`(a, b) NOT IN (SELECT x, y ...)`). */
+  readonly tested: readonly TreeNode[];
+  /** The subquery (a SelectStmt's fields). */
+  readonly subquery: TreeNode;
+  /** The tables of the query level the NOT IN is in (the outer side). */
+  readonly tables: readonly TableRef[];
+}
+
+/**
+ * The `NOT IN (subquery)` predicates of a statement, in the order they are written: a negated
+ * `IN (SELECT ...)` in a WHERE or JOIN ... ON, at any query level.
+ */
+export function notInSubqueries(statement: TreeNode): NotInSubquery[] {
+  const out: NotInSubquery[] = [];
+  for (const level of queryLevels(statement)) {
+    const visit = (expr: unknown): void => {
+      const typed = nodeType(expr);
+      if (!typed || typed[0] !== 'BoolExpr') return;
+      const args = (typed[1].args as unknown[] | undefined) ?? [];
+      if (typed[1].boolop !== 'NOT_EXPR') return args.forEach(visit);
+      const link = unwrap(args[0], 'SubLink');
+      const subquery = unwrap(link?.subselect, 'SelectStmt');
+      if (!link || !subquery || link.subLinkType !== 'ANY_SUBLINK') return;
+      const row = unwrap(link.testexpr, 'RowExpr');
+      const tested = row ? ((row.args as TreeNode[] | undefined) ?? []) : [link.testexpr as TreeNode];
+      out.push({ tested, subquery, tables: level.tables });
+    };
+    for (const condition of conditionsOf(level)) visit(condition);
+  }
+  return out;
+}

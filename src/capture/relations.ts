@@ -30,6 +30,8 @@ export async function describeRelations(session: Session, names: readonly string
     bases: Record<string, string> | null;
     ndistinct: Record<string, number> | null;
     correlation: Record<string, number> | null;
+    nullfrac: Record<string, number> | null;
+    notnull: string[] | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
@@ -61,7 +63,14 @@ export async function describeRelations(session: Session, names: readonly string
             (SELECT json_object_agg(st.attname, st.correlation)
                FROM pg_stats st
               WHERE st.schemaname = n.nspname AND st.tablename = c.relname
-                AND NOT st.inherited AND st.correlation IS NOT NULL) AS correlation
+                AND NOT st.inherited AND st.correlation IS NOT NULL) AS correlation,
+            (SELECT json_object_agg(st.attname, st.null_frac)
+               FROM pg_stats st
+              WHERE st.schemaname = n.nspname AND st.tablename = c.relname
+                AND st.inherited = (c.relkind = 'p')) AS nullfrac,
+            array(SELECT a.attname::text FROM pg_attribute a
+                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+                   ORDER BY a.attnum) AS notnull
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -94,6 +103,8 @@ export async function describeRelations(session: Session, names: readonly string
       ...(r.bases ? { domainBaseTypes: r.bases } : {}),
       ...(r.ndistinct ? { nDistinct: r.ndistinct } : {}),
       ...(r.correlation ? { correlation: r.correlation } : {}),
+      ...(r.nullfrac ? { nullFraction: r.nullfrac } : {}),
+      ...(r.notnull ? { notNullColumns: r.notnull } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

@@ -290,6 +290,13 @@ export interface RelationInfo {
    * skip. Absent for a partitioned table, and in older reports.
    */
   readonly correlation?: Readonly<Record<string, number>>;
+  /**
+   * Column name -> `pg_stats.null_frac` of the analyzed columns: the share of the rows whose value is
+   * NULL. Absent in older reports.
+   */
+  readonly nullFraction?: Readonly<Record<string, number>>;
+  /** The columns declared NOT NULL (`pg_attribute.attnotnull`). Absent in older reports. */
+  readonly notNullColumns?: readonly string[];
   readonly indexes: readonly IndexInfo[];
 }
 

@@ -5,7 +5,8 @@
  */
 import { btreeLeadingWith, proposeIndexSql } from '../analyze/column-predicates.js';
 import { quoteIdentifier } from '../analyze/parser.js';
-import { estimatedSubplanRuns, formatPath, subplanName, walkPlan } from '../analyze/plan.js';
+import { estimatedSubplanRuns, formatPath, isNegatedSubplan, subplanName, walkPlan } from '../analyze/plan.js';
+import { notInSubqueries } from '../analyze/sql-tree.js';
 import { isSeqScan, isTrivial, relationRows, round, type PlanNodeFacts } from '../analyze/plan-facts.js';
 import { FIX_OR } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
@@ -29,9 +30,12 @@ export default defineRule({
     /** The subplan's share of the statement (time with --analyze, else cost), 0..1. */
     minShare: 0.3,
   },
-  check({ query, nodes, relationOf, options }) {
+  check({ query, nodes, tree, relationOf, options }) {
     if (!query.plan || isTrivial(query)) return [];
     const root = query.plan.root;
+    // A NOT IN (SELECT ...) too large to hash runs once per row too, but it is no correlated
+    // subquery and a join that reads the table once is not its fix: not-in-subquery reports it.
+    const notIn = tree.some((statement) => notInSubqueries(statement).length > 0);
     const analyzed = root['Actual Total Time'] !== undefined;
     // Several SubPlans of one statement are one problem with one fix (a join that reads the table
     // once), and often share a plan path: one finding, on the heaviest, counting them all.
@@ -40,6 +44,7 @@ export default defineRule({
       const { node, parent } = facts;
       // InitPlans and hashed SubPlans run once; estimatedSubplanRuns says 0 for them.
       if (node['Parent Relationship'] !== 'SubPlan' || !parent) continue;
+      if (notIn && isNegatedSubplan(node, parent)) continue;
       const estimated = estimatedSubplanRuns(node, parent);
       if (estimated === 0) continue;
       const loops = analyzed ? Number(node['Actual Loops'] ?? 0) : estimated;

@@ -18,6 +18,7 @@ import indexScanFilter from './index-scan-filter.js';
 import statementErrors from './statement-errors.js';
 import correlatedSubplan from './correlated-subplan.js';
 import lossyBitmapScan from './lossy-bitmap-scan.js';
+import notInSubquery from './not-in-subquery.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -36,6 +37,7 @@ export const RULES: readonly AnyRule[] = [
   statementErrors,
   correlatedSubplan,
   lossyBitmapScan,
+  notInSubquery,
   // querygate:rules-registry
 ];
 

@@ -15,7 +15,7 @@ import { quoteIdentifier } from '../analyze/parser.js';
 import { conditionColumns, conversionOf, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import { keyTexts, planKeys } from '../analyze/plan-keys.js';
-import { isTrivial, relationRows, round } from '../analyze/plan-facts.js';
+import { isTrivial, round } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -101,12 +101,15 @@ export default defineRule({
           suggestion: `ANALYZE ${relation.name};`,
         });
       } else if (relation && node.Filter) {
+        const fix = statisticsFix(relation, node, node.Filter, report.target.serverVersionNum);
         findings.push({
           ...base,
           messageId: 'filter',
           evidence: { ...base.evidence, condition: node.Filter },
           data: { ...base.data, condition: node.Filter },
-          suggestion: statisticsFix(relation, node, node.Filter, report.target.serverVersionNum),
+          // A filter no statistics describe, on fresh statistics: context, never a warning without a fix.
+          ...(fix.actionable ? {} : { level: 'note' as const }),
+          suggestion: fix.suggestion,
         });
       } else if (condition) {
         findings.push({
@@ -132,10 +135,9 @@ export default defineRule({
           ...(fix.actionable ? {} : { level: 'note' as const }),
           suggestion: fix.suggestion,
         });
-      } else if (relation && relationRows(relation) > 0) {
-        findings.push({ ...base, messageId: 'node', suggestion: `ANALYZE ${relation.name};` });
       } else {
-        // Nothing to suggest: context, never a warning without a fix.
+        // Nothing to suggest (the statistics are fresh: ANALYZE would not change the estimate):
+        // context, never a warning without a fix.
         findings.push({ ...base, messageId: 'node', level: 'note' });
       }
     }
@@ -170,7 +172,32 @@ const EXPRESSION_STATISTICS = 140000;
  *   range); extended statistics on the expression (PostgreSQL 14+), else an expression index, whose
  *   expression ANALYZE also samples.
  */
-function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, serverVersionNum: number): string {
+function statisticsFix(
+  relation: RelationInfo,
+  node: PlanNode,
+  filter: string,
+  serverVersionNum: number,
+): { suggestion: string; actionable: boolean } {
+  const suggestion = filterStatistics(relation, node, filter, serverVersionNum);
+  if (suggestion !== undefined) return { suggestion, actionable: true };
+  // No column of the table in it: a subquery's result (`NOT (hashed SubPlan 1)`), a parameter. The
+  // statistics are fresh (a stale table is named first), and no statistics describe the condition.
+  const subquery = /\bSubPlan \d+/.test(filter)
+    ? ': a subquery written as a join (NOT EXISTS, EXISTS, a JOIN) is estimated from the statistics of the tables it joins'
+    : '';
+  return {
+    suggestion: `no statistics describe this filter: it compares no column of ${relation.name}, so the planner estimates it with a fixed guess, and ANALYZE would not change that (the statistics of ${relation.name} are up to date: it estimates ${count(relation.estimatedRows)} rows, it holds ${count(relation.liveRows)})${subquery}`,
+    actionable: false,
+  };
+}
+
+/** The statistics fix for a filter, or undefined when the filter names no column or expression of the table. */
+function filterStatistics(
+  relation: RelationInfo,
+  node: PlanNode,
+  filter: string,
+  serverVersionNum: number,
+): string | undefined {
   const alias = String(node.Alias ?? node['Relation Name'] ?? relation.table);
   const mine = (c: { readonly qualifier?: string }) => c.qualifier === undefined || c.qualifier === alias;
   const columns: string[] = [];
@@ -202,7 +229,7 @@ function statisticsFix(relation: RelationInfo, node: PlanNode, filter: string, s
   const table = relation.name;
   const analyze = `ANALYZE ${table};`;
   if (expressions.length === 0) {
-    if (columns.length === 0) return analyze;
+    if (columns.length === 0) return undefined;
     if (columns.length === 1)
       return `ALTER TABLE ${table} ALTER COLUMN ${quoteIdentifier(columns[0]!)} SET STATISTICS 1000; ${analyze}`;
     const name = statisticsName(relation, columns);

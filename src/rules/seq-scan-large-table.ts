@@ -125,15 +125,19 @@ export default defineRule({
           nodePercent: Math.round(share * 100),
         },
       };
-      const selective = node.Filter !== undefined && removed >= options.indexableShare;
+      const planNodes = nodes.map((n) => n.node);
+      const predicates = columnPredicates(
+        sql,
+        params,
+        (t, c) => scansTable(node, t, relation?.partitionOf) && tableHasColumn(relation, planNodes, t, c),
+        [...tree],
+      ).filter((p) => scansTable(node, p.table, relation?.partitionOf) && !p.join);
+      // A filter on a subquery's result alone (`NOT (hashed SubPlan 1)`, a NOT IN) compares no column
+      // an index on this table could serve: the subquery is the problem (not-in-subquery,
+      // correlated-subplan), not this scan, which an anti-join would read whole too.
+      const subqueryOnly = node.Filter !== undefined && /\bSubPlan \d+/.test(node.Filter) && predicates.length === 0;
+      const selective = node.Filter !== undefined && removed >= options.indexableShare && !subqueryOnly;
       if (selective || (topN && wasted >= options.indexableShare)) {
-        const planNodes = nodes.map((n) => n.node);
-        const predicates = columnPredicates(
-          sql,
-          params,
-          (t, c) => scansTable(node, t, relation?.partitionOf) && tableHasColumn(relation, planNodes, t, c),
-          [...tree],
-        ).filter((p) => scansTable(node, p.table, relation?.partitionOf) && !p.join);
         // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
         const suggestion = sortMatters

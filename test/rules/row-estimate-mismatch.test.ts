@@ -100,6 +100,22 @@ ruleCases(rule, [
     suggestion:
       /^CREATE STATISTICS public\.shifts_batch_shift_stats \(ndistinct\) ON batch, shift FROM public\.shifts; ANALYZE public\.shifts;/,
   },
+  // NOT IN over a subquery that yields NULLs keeps no row where the planner guessed half of them: no
+  // statistics of customers describe the condition, and they are fresh: no ANALYZE, context only.
+  {
+    fixture: 'subquery.analyze',
+    statement: 'note: NOT IN over a nullable column holding NULLs, a filter no statistics describe',
+    expect: [{ messageId: 'filter', severity: 'info' }],
+    message:
+      /^Seq Scan on customers: the planner expected 10,000 rows but got 0 \(10,000x fewer\): it misjudged the filter/,
+    suggestion:
+      /^no statistics describe this filter: it compares no column of public\.customers, so the planner estimates it with a fixed guess, and ANALYZE would not change that \(the statistics of public\.customers are up to date: it estimates 20,000 rows, it holds 20,000\): a subquery written as a join \(NOT EXISTS, EXISTS, a JOIN\) is estimated from the statistics of the tables it joins$/,
+  },
+  {
+    fixture: 'subquery.analyze',
+    statement: 'ok: the same as NOT EXISTS, an anti-join estimated from statistics',
+    expect: [],
+  },
 ]);
 
 describe('row-estimate-mismatch: rows and fixes', () => {
