@@ -279,6 +279,8 @@ export function noIndexHelps(
   generic = false,
   /** How to measure the statement (`with --analyze`, or why --analyze could not: measureWith). */
   measure = 'with --analyze',
+  /** What the LIMIT stops: an index walked in the ORDER BY's order, or a scan (limitWalk). */
+  walk: 'ordered walk' | 'scan' = 'ordered walk',
 ): string {
   const validated = results.filter((r) => r.costAfter !== undefined && r.costBefore !== undefined);
   const keys = (r: CandidateResult) =>
@@ -329,13 +331,13 @@ export function noIndexHelps(
       : `the planner keeps its plan (cost ${served.costBefore!.toFixed(0)}${validatedWith})`;
     const early =
       walkShare !== undefined && walkShare < 0.5
-        ? `to stop its ordered walk after ~${percent(walkShare)} of it`
+        ? `to stop its ${walk} after ~${percent(walkShare)} of it`
         : 'to stop early';
     return (
       `no index clearly helps under the LIMIT: with an index on ${keys(served)} ${kept}: ` +
       `it expects the LIMIT ${early}. Without the LIMIT the index lowers the cost from ${all.costBefore.toFixed(0)} ` +
       `to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%), and a filter that keeps fewer rows than the planner ` +
-      `expects makes the walk read far more: build it and measure the statement ${measure} before relying on it: ${served.sql}`
+      `expects makes the ${walk === 'scan' ? 'scan' : 'walk'} read far more: build it and measure the statement ${measure} before relying on it: ${served.sql}`
     );
   }
   // A generic plan's verdict is for a typical parameter value. When the statement read far more than
@@ -493,6 +495,16 @@ export function limitShare(root: PlanNode): number | undefined {
   if (!(span > 0)) return undefined;
   const share = (limit['Total Cost'] - input['Startup Cost']) / span;
   return share >= 0 && share < 1 ? share : undefined;
+}
+
+/**
+ * What the statement's outermost LIMIT stops, in words: an index walked in the ORDER BY's order (an
+ * index scan under it), or a scan that returns rows in no particular order (a sequential scan).
+ */
+export function limitWalk(root: PlanNode): 'ordered walk' | 'scan' {
+  const limit = walkPlan(root).find((v) => v.node['Node Type'] === 'Limit')?.node;
+  const input = limit?.Plans?.[0]?.['Node Type'] ?? '';
+  return /Seq Scan|Bitmap Heap Scan/.test(input) ? 'scan' : 'ordered walk';
 }
 
 /** Key columns in all, of a candidate and the indexes judged with it: the simpler, the fewer. */
@@ -894,6 +906,7 @@ async function validateAdvice(
           query.plan ? limitShare(query.plan.root) : undefined,
           query.plan?.mode === 'generic',
           measureWith(query.plan),
+          query.plan ? limitWalk(query.plan.root) : undefined,
         );
         const others = own.filter((fix) => !suggestsIndex(fix));
         updated = { ...finding, suggestion: paged([...others, verdict, ...existingNotes].join(FIX_OR)) };

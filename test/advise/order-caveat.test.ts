@@ -57,3 +57,37 @@ describe('an index that serves only the ORDER BY ... LIMIT: what the suggestion 
     );
   });
 });
+
+describe('a search under a LIMIT over a sequential scan: the verdict speaks of a scan, not of an ordered walk', () => {
+  // 200,000 products without a trigram index; "red" is in the last 2% of the rows, which the
+  // planner expects a LIMIT 20 to find after ~1,000 of them.
+  const PRODUCTS = `
+CREATE TABLE products (product_id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO products
+SELECT g, 'product ' || md5(g::text) || CASE WHEN g > 196000 THEN ' red' ELSE ' blue' END FROM generate_series(1, 200000) AS g;
+ANALYZE products;
+`;
+  let report: Report;
+
+  beforeAll(async () => {
+    await loadParser();
+    report = await runSqlText(
+      'order_caveat_scan',
+      PRODUCTS,
+      `SELECT product_id, name FROM products WHERE name LIKE '%red%' LIMIT 20;`,
+      {
+        allowIndexBuild: true,
+      },
+    );
+  });
+
+  it('says the LIMIT stops the scan, and that the scan reads more', () => {
+    const query = report.queries[0]!;
+    expect(query.plan!.root.Plans?.[0]?.['Node Type']).toBe('Seq Scan');
+    const finding = query.findings.find((f) => f.rule === 'seq-scan-large-table');
+    expect(finding?.suggestion).toMatch(
+      /^no index clearly helps under the LIMIT: with an index on \(name gin_trgm_ops\) .*: it expects the LIMIT to stop its scan after ~[\d.]+% of it\. Without the LIMIT .* makes the scan read far more: /,
+    );
+    expect(finding?.suggestion).not.toContain('walk');
+  });
+});
