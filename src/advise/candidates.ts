@@ -23,6 +23,7 @@ import {
   ginOperatorClass,
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
+import { cannotIndex, expressionVerdict } from '../analyze/expression-refusal.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import { expressionText, nodeType, parseTree } from '../analyze/sql-tree.js';
@@ -286,7 +287,7 @@ function collect(
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
   // An expression PostgreSQL refused to index when the plans were captured (a function that is not
   // IMMUTABLE, as the catalog says): no candidate may hold it.
-  const refused = (e: IndexExpression) => [relation, ...scanned].some((r) => r.indexableExpressions?.[e.sql] === false);
+  const refused = (e: IndexExpression) => [relation, ...scanned].some((r) => cannotIndex(expressionVerdict(r, e.sql)));
 
   const take = (p: PlanPredicate, local: boolean, perRow = false) => {
     switch (p.kind) {

@@ -24,6 +24,15 @@ export function expressionVerdict(relation: RelationInfo | undefined, sql: strin
   return { sql, ...(indexable !== undefined ? { indexable } : {}), ...(refusal ? { refusal } : {}) };
 }
 
+/**
+ * True when no index of any kind can hold the expression: PostgreSQL refused a B-tree on it for its
+ * functions (not IMMUTABLE) or an aggregate, which no access method accepts either. A refusal for
+ * another reason (a type without a B-tree operator class) leaves GIN or GiST possible.
+ */
+export function cannotIndex(verdict: Pick<ExpressionVerdict, 'indexable' | 'refusal'> | undefined): boolean {
+  return verdict?.indexable === false && verdict.refusal?.reason !== 'other';
+}
+
 const CONDITION_KEYS = ['Filter', 'Index Cond', 'Recheck Cond'] as const;
 
 /**

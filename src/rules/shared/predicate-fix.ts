@@ -5,7 +5,7 @@
  */
 import { proposeIndexSql, type ColumnPredicate } from '../../analyze/column-predicates.js';
 import { quoteIdentifier } from '../../analyze/parser.js';
-import { unindexableExpression, type ExpressionVerdict } from '../../analyze/expression-refusal.js';
+import { cannotIndex, unindexableExpression, type ExpressionVerdict } from '../../analyze/expression-refusal.js';
 import { constantValue, nodeType, wrapperOf } from '../../analyze/sql-tree.js';
 
 export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | 'ilike' | 'likeCollation';
@@ -81,7 +81,7 @@ export function predicateFix(
   const col = p.columnText;
   const { indexed = true, columnType, expression } = context;
   const bareIndex = indexed ? '' : `, and index ${col}`;
-  const refused = expression?.indexable === false ? expression : undefined;
+  const refused = cannotIndex(expression) ? expression : undefined;
   // Why no index on the expression is the alternative, in the statement's words (`date(created_at)`).
   const noIndex = refused ? `; no index can hold ${unindexableExpression(p.indexText, refused.refusal)}` : '';
   switch (problem) {
