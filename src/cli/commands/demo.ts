@@ -35,6 +35,12 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
     };
     const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
     if (databaseUrl) io.err('querygate: the demo creates (and replaces) schema "shop" in the given database');
+    // Off a terminal the steps are silent (a CI log): say once what the next minute is spent on.
+    if (!io.isTTY && !flags.quiet && !flags.verbose) {
+      io.err(
+        'querygate: demo: loading 1,000,000 orders and replaying HTTP traffic, about a minute (-v shows each step)',
+      );
+    }
     const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
     const budget = resolveBudget(flags, io);
     let culprit = '';
