@@ -107,7 +107,7 @@ export function measurementValues(check: LimitCheck, m: LimitMeasurement): { mea
     return { measured: formatMeasured(check.limit, m.measured, check.threshold), limit: value(check.threshold) };
   const { route, callsPerRequest: now, budgetCallsPerRequest: then } = m.perRequest;
   return {
-    measured: `${value(m.measured * now)} per request (${value(m.measured)} x ${formatLimitValue('maxCallsPerRequest', now)} call(s) on route ${route})`,
+    measured: `${formatMeasured(check.limit, m.measured * now, check.threshold * then)} per request (${value(m.measured)} x ${formatLimitValue('maxCallsPerRequest', now)} call(s) on route ${route})`,
     limit: `${value(check.threshold * then)} per request (${value(check.threshold)} x the ${formatLimitValue('maxCallsPerRequest', then)} calls per request the limit was set at)`,
   };
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { LimitCheck, LimitMeasurement } from '../../src/model/budget.js';
 import { formatPercent, formatQuantity, formatRatio, formatRelative } from '../../src/report/format.js';
+import { describeMeasurement } from '../../src/report/gate-text.js';
 
 describe('number formatting', () => {
   it('writes measured quantities as rule messages do: whole and large ones rounded with separators', () => {
@@ -32,5 +34,27 @@ describe('number formatting', () => {
     expect(formatRatio(0.38)).toBe('0.38');
     expect(formatRatio(1.15)).toBe('1.15');
     expect(formatRatio(182.3)).toBe('182');
+  });
+
+  it('shows a value over its limit per request with the digits that tell it from the limit', () => {
+    // A loop batched from 20 calls per request to 19: 10.53 ms x 19 against 10 ms x 20.
+    const m: LimitMeasurement = {
+      subject: { kind: 'statement', fingerprint: 'a1b2c3d4e5f60718', query: 'SELECT 1' },
+      measured: 10.53,
+      basis: 'measured',
+      perRequest: { route: 'list orders', callsPerRequest: 19, budgetCallsPerRequest: 20 },
+      passed: false,
+    };
+    const check: LimitCheck = {
+      field: 'statements[0].maxMeanMs',
+      limit: 'maxMeanMs',
+      threshold: 10,
+      status: 'fail',
+      measurements: [m],
+    };
+    const text = describeMeasurement(check, m);
+    expect(text).toMatch(
+      /^time 200\.07 ms per request \(10\.53 ms x 19 call\(s\) on route list orders\) > 200 ms per request/,
+    );
   });
 });
