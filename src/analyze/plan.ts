@@ -1,4 +1,5 @@
 /** Walking EXPLAIN plan trees: pure helpers shared by capture, rules and compare. */
+import { createHash } from 'node:crypto';
 import type { PlanNode } from '../model/plan.js';
 
 /** A node with its position in the tree. */
@@ -72,6 +73,18 @@ export function walkPlan(root: PlanNode): VisitedNode[] {
 /** "Limit > Sort > Seq Scan on orders" */
 export function formatPath(path: readonly string[]): string {
   return path.join(' > ');
+}
+
+/**
+ * The plan's shape as a short hash: each node's type, relation and index (its `nodeLabel`) and its
+ * depth, so the same tree of nodes gives the same hash whatever its costs and row estimates, which
+ * move with ANALYZE's sample. Two plans with the same hash are the same plan to `compare`'s diff.
+ */
+export function planShape(root: PlanNode): string {
+  const text = walkPlan(root)
+    .map((v) => `${v.depth} ${nodeLabel(v.node)}`)
+    .join('\n');
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
 /** Relation names read by the plan (unqualified unless the plan was VERBOSE), sorted, unique. */

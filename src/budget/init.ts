@@ -8,6 +8,7 @@ import type { Report } from '../model/report.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from '../compare/thresholds.js';
 import nPlusOne from '../rules/n-plus-one.js';
 import { errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
+import { statementReference } from './reference.js';
 
 export interface InitOptions {
   /** Headroom on deterministic measures (plan cost, blocks, rows, calls), as a fraction (default 0.2). */
@@ -138,6 +139,7 @@ export function initialBudget(
       maxRowsPerCall: Math.ceil(withHeadroom(q.rowsPerCall, h, 1)),
       ...(onRoutes.length > 0 ? { maxCallsPerRequest: withHeadroom(maxOf(onRoutes), h, 1) } : {}),
       ...(loop >= 2 ? { callsPerRequest: Math.floor(loop * 100) / 100 } : {}),
+      reference: statementReference(q, report),
     };
   });
   // An entry without matchers applies to every statement that has no entry of its own, a new one
@@ -195,6 +197,8 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
     ` Created from a report of workload "${report.workload.name}" (${report.createdAt.slice(0, 10)}): measured values plus headroom.`,
     ' Times are ms (gated on the median over rounds), plan costs are planner units, blocks are 8 kB pages.',
     ' Rule severities and thresholds go in a rules: section, e.g. rules: { <rule-id>: warning }.',
+    " A statement's reference: is no limit: what it measured in that report, against which check tells a slower",
+    " machine, another mix of parameters and ANALYZE's sample from a regression.",
   ].join('\n');
   const contents = doc.contents;
   if (isMap(contents)) {
@@ -227,6 +231,14 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
           if (loop)
             loop.comment =
               ' not a limit: run in a loop today; with fewer calls per request (the loop batched), the per-call limits count per request';
+          const reference = (item as YAMLMap).get('reference', true);
+          if (isMap(reference)) {
+            // One line: facts for the gate to judge against, not limits to edit.
+            reference.flow = true;
+            // Hex, like the fingerprint: quoted so that an all-digit one stays a string.
+            const shape = reference.get('planShape', true) as { type?: string } | undefined;
+            if (shape) shape.type = 'QUOTE_DOUBLE';
+          }
         }
       });
     }

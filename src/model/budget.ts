@@ -81,6 +81,35 @@ export interface StatementBudget extends StatementMatch, StatementLimits {
    * value times calls per request against the limit times this.
    */
   readonly callsPerRequest?: number;
+  /**
+   * Not limits: the statement as the run the budget was made from measured it (`budget init` writes
+   * it on an entry with a fingerprint). The gate reads it to tell from a regression what moves a
+   * statement's numbers while its work stays the same: a slower machine (timings), another mix of
+   * parameters (blocks and rows per call), ANALYZE's sample (a small plan cost). Without it, limits
+   * are judged as measured.
+   */
+  readonly reference?: StatementReference;
+}
+
+/** What a statement measured in the run a budget was made from (see `StatementBudget.reference`). */
+export interface StatementReference {
+  /** Calls in that run. */
+  readonly calls?: number;
+  /**
+   * HTTP runs: requests of the routes that ran the statement, the parameter draws behind its
+   * per-call figures (a loop's calls in one request share the request's parameters).
+   */
+  readonly requests?: number;
+  /** Mean execution time, ms, as the gate measures it (the median of the rounds' means). */
+  readonly meanMs?: number;
+  /** Standard deviation of the execution time per call, ms (pg_stat_statements). */
+  readonly stddevMs?: number;
+  readonly blocksPerCall?: number;
+  readonly rowsPerCall?: number;
+  /** Root total cost of the captured plan. */
+  readonly planCost?: number;
+  /** The plan's shape (`planShape`: node types, relations and indexes), a short hash. */
+  readonly planShape?: string;
 }
 
 /** A finding the team decided to live with, for a reason and possibly until a date. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluateBudget, statementMeanMs } from '../../src/budget/evaluate.js';
 import { initialBudget, renderInitialBudget, roundUpNicely } from '../../src/budget/init.js';
 import { parseBudget } from '../../src/budget/load.js';
+import { planShape } from '../../src/analyze/plan.js';
 import type { Report } from '../../src/model/report.js';
 import { fixtureReport } from './support.js';
 
@@ -46,6 +47,25 @@ describe('budget init', () => {
     const text = renderInitialBudget(six);
     expect(text).toContain('maxRowsPerCall: 8\n');
     expect(text).not.toMatch(/maxRowsPerCall: \d+\.\d/);
+  });
+
+  it('records what each statement measured, beside its limits and on one line, for the gate to judge against', () => {
+    const text = renderInitialBudget(report, { date: '2030-01-01' });
+    const budget = parseBudget(text, 'querygate.budget.yaml');
+    for (const q of report.queries.filter((x) => x.calls > 0)) {
+      const entry = budget.statements.find((s) => s.fingerprint === q.fingerprint)!;
+      expect(entry.reference).toEqual({
+        calls: q.calls,
+        meanMs: expect.closeTo(statementMeanMs(q).value, 1),
+        stddevMs: expect.closeTo(q.stddevMs, 1),
+        blocksPerCall: expect.closeTo(q.sharedBlksPerCall, 2),
+        rowsPerCall: expect.closeTo(q.rowsPerCall, 2),
+        ...(q.plan ? { planCost: q.plan.totalCost, planShape: planShape(q.plan.root) } : {}),
+      });
+    }
+    expect(text).toMatch(/^ {4}reference: \{ calls: \d+, meanMs: [\d.]+, .*planShape: "[0-9a-f]{12}" \}$/m);
+    // The entry without matchers describes no one statement.
+    expect(budget.statements.at(-1)!.reference).toBeUndefined();
   });
 
   it("limits every statement, a new one included, to the cost of today's costliest", () => {

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { renderPlanText } from '../../src/analyze/plan.js';
+import { planShape, renderPlanText } from '../../src/analyze/plan.js';
+import type { Report } from '../../src/model/report.js';
 import type { PlanFixture } from '../../scripts/capture-plan-fixtures.js';
 import { loadFixture } from '../rules/harness.js';
 
@@ -34,5 +37,26 @@ describe('plan text', () => {
       /^ {4}SubPlan 1 \(hashed: runs once\)\n {6}-> Seq Scan on bookings/m,
     );
     expect(planText('subplans', 'ok: initplan runs once')).toMatch(/^ {2}InitPlan 1 \(runs once\)\n {4}-> /m);
+  });
+});
+
+describe('plan shape', () => {
+  const load = (name: string) =>
+    JSON.parse(
+      readFileSync(fileURLToPath(new URL(`../budget/fixtures/payments/${name}.json`, import.meta.url)), 'utf8'),
+    ) as Report;
+  const shapes = (r: Report) =>
+    new Map(r.queries.map((q) => [q.source, { shape: planShape(q.plan!.root), cost: q.plan!.totalCost }]));
+
+  it('is the same for the same nodes whatever their costs, and differs when the plan does', () => {
+    const main = shapes(load('main'));
+    const dropped = shapes(load('index-dropped'));
+    // ANALYZE's sample moved the cost of an unchanged plan.
+    const hourly = 'hourly settlement totals';
+    expect(dropped.get(hourly)!.cost).not.toBe(main.get(hourly)!.cost);
+    expect(dropped.get(hourly)!.shape).toBe(main.get(hourly)!.shape);
+    // Without its index, the statement scans the table.
+    expect(dropped.get('account balance')!.shape).not.toBe(main.get('account balance')!.shape);
+    expect(main.get('account balance')!.shape).toMatch(/^[0-9a-f]{12}$/);
   });
 });
