@@ -25,6 +25,8 @@ import type {
   StatementLimitName,
 } from '../model/budget.js';
 import type { NotCalledStatement, QueryReport, Report, RouteReport } from '../model/report.js';
+import { judgeAgainstReferences } from './judge.js';
+import { median, spreadOf, statementMeanMs } from './measures.js';
 
 export interface GateOptions {
   /** Un-accepted findings at or above this severity fail the gate (default `error`). */
@@ -75,23 +77,7 @@ const REPLACES: Readonly<Record<RouteLimitName, GlobalLimitName>> = {
   maxP99Ms: 'routeP99Ms',
 };
 
-/** Median of a non-empty list. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function spreadOf(values: readonly number[]): Spread {
-  return { min: Math.min(...values), max: Math.max(...values), samples: values.length };
-}
-
-/** A statement's mean time: the median of its rounds' means, with their spread. */
-export function statementMeanMs(q: QueryReport): { value: number; basis: 'median' | 'measured'; spread?: Spread } {
-  const means = q.rounds.filter((r) => r.calls > 0).map((r) => r.meanMs);
-  if (means.length === 0) return { value: q.meanMs, basis: 'measured' };
-  return { value: median(means), basis: 'median', spread: spreadOf(means) };
-}
+export { median, statementMeanMs } from './measures.js';
 
 /**
  * The run's database time, robust to one noisy round: the median over rounds of the database time
@@ -495,9 +481,11 @@ export function acceptanceMatches(entry: AcceptedFinding, q: QueryReport, findin
 export function evaluateBudget(report: Report, budget: Budget | undefined, options: GateOptions = {}): GateResult {
   const failOn = options.failOn ?? DEFAULT_FAIL_ON;
   const date = dayOf(options.date);
-  const limits = budget
+  const checked = budget
     ? [...globalChecks(report, budget), ...routeChecks(report, budget), ...statementChecks(report, budget)]
     : [];
+  // What the budget's references explain without a regression (a slower machine) is not counted.
+  const { limits, speed } = budget ? judgeAgainstReferences(report, budget, checked) : { limits: checked };
 
   const accepted = budget?.accepted ?? [];
   const used = new Set<number>();
@@ -577,6 +565,7 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   const unusedAcceptances = complete ? unmatched : [];
 
   const violations = limits.filter((l) => l.status === 'fail').length;
+  const notCounted = limits.reduce((n, l) => n + l.measurements.filter((m) => m.notCounted).length, 0);
   const failingFindings = findings.filter((f) => f.status === 'failing').length;
   return {
     passed: violations === 0 && failingFindings === 0 && incomplete === undefined,
@@ -589,11 +578,13 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
     rules,
     unusedAcceptances,
     ...(!complete && unmatched.length > 0 ? { acceptancesNotJudged: unmatched.length } : {}),
+    ...(speed !== undefined ? { speed } : {}),
     counts: {
       limits: limits.length,
       violations,
       failingFindings,
       acceptedFindings: findings.filter((f) => f.status === 'accepted').length,
+      ...(notCounted > 0 ? { notCounted } : {}),
     },
   };
 }

@@ -184,6 +184,27 @@ export interface LimitMeasurement {
     readonly budgetCallsPerRequest: number;
   };
   readonly passed: boolean;
+  /**
+   * Set when the value is over the limit but does not fail the gate (`passed` is true): the budget's
+   * reference tells what moved it from a regression. See `NotCounted`.
+   */
+  readonly notCounted?: NotCounted;
+}
+
+/**
+ * Why a value over its limit does not fail the gate:
+ * - `machine-speed`: a timing of a statement (or the run, or a route) whose work is within its budget,
+ *   while statements of similar duration ran slower by a similar factor than when the budget was made;
+ * - `within-spread`: blocks or rows per call that differ from the budget's reference by no more than
+ *   the statement's run-to-run spread over the parameters the two runs drew, with the same plan;
+ * - `plan-cost-sample`: a plan cost a few units over its limit with the plan's shape unchanged, as
+ *   ANALYZE's sample moves it.
+ */
+export interface NotCounted {
+  readonly kind: 'machine-speed' | 'within-spread' | 'plan-cost-sample';
+  /** One sentence, shown after "not counted:". */
+  readonly reason: string;
+  readonly evidence: Readonly<Record<string, number | string>>;
 }
 
 /** One limit of the budget and every subject it applied to. */
@@ -251,10 +272,18 @@ export interface GateResult {
    * listed as unused: the run's plans, and the findings read from them, may be missing.
    */
   readonly acceptancesNotJudged?: number;
+  /**
+   * How much slower than when the budget was made this run's statements ran: the median, over the
+   * statements whose work is within their budget and that have a reference (at least 3), of their
+   * mean time over the reference's. Absent without enough references.
+   */
+  readonly speed?: { readonly ratio: number; readonly statements: number };
   readonly counts: {
     readonly limits: number;
     readonly violations: number;
     readonly failingFindings: number;
     readonly acceptedFindings: number;
+    /** Values over their limit that do not fail the gate (`LimitMeasurement.notCounted`). */
+    readonly notCounted?: number;
   };
 }

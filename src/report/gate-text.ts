@@ -121,7 +121,8 @@ export function describeMeasurement(check: LimitCheck, m: LimitMeasurement): str
   const spread = describeSpread(check.limit, m);
   const { measured, limit } = measurementValues(check, m);
   const title = (m.perRequest && PER_REQUEST_TITLES[check.limit]) || LIMIT_TITLES[check.limit];
-  return `${title} ${measured} ${m.passed ? '<=' : '>'} ${limit}${spread ? ` (${spread})` : ''}`;
+  // A value over its limit that is not counted passes the gate, and still reads as over it.
+  return `${title} ${measured} ${m.passed && !m.notCounted ? '<=' : '>'} ${limit}${spread ? ` (${spread})` : ''}`;
 }
 
 /** `statements[0].maxMeanMs (querygate.budget.yaml:12)` */
@@ -146,6 +147,23 @@ export function violationLines(
   );
 }
 
+/** Values over their limit that do not fail the gate, with why (`LimitMeasurement.notCounted`). */
+export function notCountedLines(
+  gate: GateResult,
+  width = 80,
+): { check: LimitCheck; measurement: LimitMeasurement; text: string; reason: string }[] {
+  return gate.limits.flatMap((check) =>
+    check.measurements
+      .filter((m) => m.notCounted)
+      .map((m) => ({
+        check,
+        measurement: m,
+        text: `${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}`,
+        reason: `not counted: ${m.notCounted!.reason}`,
+      })),
+  );
+}
+
 /** `failed: 2 limits exceeded, 1 failing finding` */
 export function verdictLine(gate: GateResult): string {
   const { violations, failingFindings, limits, acceptedFindings } = gate.counts;
@@ -155,6 +173,8 @@ export function verdictLine(gate: GateResult): string {
     `${failingFindings} failing finding(s)${gate.failOn !== 'never' ? ` at or above ${gate.failOn}` : ''}`,
   ];
   if (acceptedFindings > 0) parts.push(`${acceptedFindings} accepted`);
+  const notCounted = gate.counts.notCounted ?? 0;
+  if (notCounted > 0) parts.push(`${notCounted} value(s) over a limit not counted`);
   if (gate.incomplete !== undefined)
     return `FAILED: the run was interrupted (${gate.incomplete}), so the gate cannot pass; ${parts.join(', ')}`;
   return `${gate.passed ? 'PASSED' : 'FAILED'}: ${parts.join(', ')}`;
@@ -197,6 +217,17 @@ export function renderGateText(gate: GateResult, options: GateTextOptions = {}):
     lines.push(...line(describeField(check, gate.budget), '  FAIL '));
     if (check.note !== undefined) lines.push(...line(check.note, '       '));
     for (const m of failing) lines.push(...line(describeMeasurement(check, m), '       '), ...subjectLines(m.subject));
+  }
+  for (const check of gate.limits) {
+    const explained = check.measurements.filter((m) => m.notCounted);
+    if (explained.length === 0) continue;
+    lines.push(...line(describeField(check, gate.budget), '  NOT COUNTED '));
+    for (const m of explained)
+      lines.push(
+        ...line(describeMeasurement(check, m), '       '),
+        ...line(`not counted: ${m.notCounted!.reason}`, '       '),
+        ...subjectLines(m.subject),
+      );
   }
   for (const f of gate.findings.filter((x) => x.status === 'failing')) {
     lines.push(...line(`finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`, '  FAIL '));

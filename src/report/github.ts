@@ -72,6 +72,23 @@ export function renderGithub(report: Report, options: GithubOptions = {}): strin
       );
     }
   }
+  // Over a limit but explained by the budget's reference: shown, without failing the job.
+  for (const check of gate.limits) {
+    for (const m of check.measurements.filter((x) => x.notCounted)) {
+      lines.push(
+        command(
+          'warning',
+          `${describeMeasurement(check, m)}\nnot counted: ${m.notCounted!.reason}\n${describeSubject(m.subject, width)}`,
+          {
+            ...(gate.budget !== undefined
+              ? { file: gate.budget, ...(check.line !== undefined ? { line: check.line } : {}) }
+              : {}),
+            title: `querygate budget ${check.field} (not counted)`,
+          },
+        ),
+      );
+    }
+  }
   for (const f of gate.findings) {
     if (f.status === 'accepted') continue;
     lines.push(findingCommand(report, f, width));

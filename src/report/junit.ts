@@ -90,7 +90,9 @@ function limitCase(check: LimitCheck, gate: GateResult, width: number): Case {
   const name = `${check.field}: ${LIMIT_TITLES[check.limit]} <= ${formatLimitValue(check.limit, check.threshold)}${check.label !== undefined ? ` (${check.label})` : ''}`;
   const classname = 'querygate.budget';
   const evidence = check.measurements.map(
-    (m) => `${m.passed ? 'ok  ' : 'FAIL'} ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}`,
+    (m) =>
+      `${m.notCounted ? 'NOT COUNTED' : m.passed ? 'ok  ' : 'FAIL'} ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` +
+      (m.notCounted ? `\n  not counted: ${m.notCounted.reason}` : ''),
   );
   const where = `budget: ${describeField(check, gate.budget)}`;
   if (check.status === 'skipped') return { name, classname, skipped: check.note ?? 'nothing to measure' };

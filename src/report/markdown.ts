@@ -5,7 +5,7 @@
  */
 import { tryParse } from '../analyze/parser.js';
 import { renderPlanText } from '../analyze/plan.js';
-import type { GatedFinding } from '../model/budget.js';
+import type { GatedFinding, LimitCheck, LimitMeasurement } from '../model/budget.js';
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
 import {
@@ -212,25 +212,38 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     const violations = gate.limits.flatMap((check) =>
       check.measurements.filter((m) => !m.passed).map((m) => ({ check, m })),
     );
+    const subjectCell = (m: LimitMeasurement) =>
+      m.subject.kind === 'statement'
+        ? `${cellCode(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
+        : m.subject.kind === 'route'
+          ? `route ${cellCode(m.subject.route)}`
+          : 'whole run';
+    const limitCells = (check: LimitCheck, m: LimitMeasurement) => {
+      const spread = describeSpread(check.limit, m);
+      const values = measurementValues(check, m);
+      return (
+        `| ${cellCode(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
+        `| **${cell(values.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
+        `| ${cell(values.limit)}`
+      );
+    };
     if (violations.length > 0) {
       out.section(
         '\n### Violations\n\n| limit | measured | budget | statement |\n|---|---|---|---|',
-        violations.map(({ check, m }) => {
-          const spread = describeSpread(check.limit, m);
-          const values = measurementValues(check, m);
-          const subject =
-            m.subject.kind === 'statement'
-              ? `${cellCode(oneLine(m.subject.query, 120))}${m.subject.source !== undefined ? ` ${cell(m.subject.source)}` : ''}${m.subject.route !== undefined ? ` on ${cell(m.subject.route)}` : ''}`
-              : m.subject.kind === 'route'
-                ? `route ${cellCode(m.subject.route)}`
-                : 'whole run';
-          return (
-            `| ${cellCode(check.field)} ${cell(LIMIT_TITLES[check.limit])}${check.label !== undefined ? ` (${cell(check.label)})` : ''} ` +
-            `| **${cell(values.measured)}**${spread ? `<br>${cell(spread)}` : ''} ` +
-            `| ${cell(values.limit)} | ${subject} |`
-          );
-        }),
+        violations.map(({ check, m }) => `${limitCells(check, m)} | ${subjectCell(m)} |`),
         'violations',
+      );
+    }
+    const explained = gate.limits.flatMap((check) =>
+      check.measurements.filter((m) => m.notCounted).map((m) => ({ check, m })),
+    );
+    if (explained.length > 0) {
+      out.section(
+        '\n### Over a limit, not counted\n\n| limit | measured | budget | not counted because | statement |\n|---|---|---|---|---|',
+        explained.map(
+          ({ check, m }) => `${limitCells(check, m)} | ${text(m.notCounted!.reason)} | ${subjectCell(m)} |`,
+        ),
+        'values not counted',
       );
     }
     if (failing.length > 0) {

@@ -78,7 +78,8 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
   const budgetFile = gate.budget !== undefined ? { file: gate.budget } : undefined;
   const results: object[] = [];
   for (const check of gate.limits) {
-    for (const m of check.measurements.filter((x) => !x.passed)) {
+    // Violations, and values over their limit that the budget's reference explains (a note).
+    for (const m of check.measurements.filter((x) => !x.passed || x.notCounted)) {
       const id = `budget/${check.limit}`;
       const index = addRule({
         id,
@@ -95,8 +96,12 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
       results.push({
         ruleId: id,
         ruleIndex: index,
-        level: 'error',
-        message: { text: `${check.field}: ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` },
+        level: m.notCounted ? 'note' : 'error',
+        message: {
+          text:
+            `${check.field}: ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` +
+            (m.notCounted ? ` (not counted: ${m.notCounted.reason})` : ''),
+        },
         locations: location(
           budgetFile ? { ...budgetFile, ...(check.line !== undefined ? { line: check.line } : {}) } : undefined,
         ),

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gateReport } from '../../src/budget/gate.js';
+import { renderInitialBudget } from '../../src/budget/init.js';
+import { parseBudget } from '../../src/budget/load.js';
 import type { Budget } from '../../src/model/budget.js';
 import type { Report } from '../../src/model/report.js';
 import { renderFormat } from '../../src/report/formats.js';
@@ -38,5 +40,162 @@ describe('a violation never reads like a pass', () => {
       expect(out, format).toContain('190.166 ms');
       expect(out, format).not.toMatch(/190 ms (>|&gt;) 190 ms/);
     }
+  });
+});
+
+/** The budget `budget init` writes for a report, as `check` loads it. */
+const initBudget = (r: Report) => parseBudget(renderInitialBudget(r, { date: '2026-11-27' }), 'querygate.budget.yaml');
+
+const measurementOf = (gated: Report, field: string) =>
+  gated.gate!.limits.find((l) => l.field === field)!.measurements[0]!;
+const fieldOf = (b: Budget, name: string, limit: string) =>
+  `statements[${b.statements.findIndex((s) => s.name === name)}].${limit}`;
+
+describe('timing limits on a slower machine', () => {
+  const main = load('payments', 'main');
+  const budgetOfMain = initBudget(main);
+
+  it('does not count a timing over its limit while the statements of its duration ran slower by as much', () => {
+    // A new statement run 4,500 times slows the machine: every statement that ran for ms took
+    // longer, and "account by customer ref" went over its limit with the same work.
+    const gated = gateReport(load('payments', 'loop-added'), budgetOfMain, { date: '2026-11-27' });
+    const gate = gated.gate!;
+    expect(gate.passed).toBe(true);
+    expect(gate.counts.violations).toBe(0);
+    expect(gate.counts.notCounted).toBe(1);
+    const field = fieldOf(budgetOfMain, 'account by customer ref', 'maxMeanMs');
+    const check = gate.limits.find((l) => l.field === field)!;
+    expect(check.status).toBe('pass');
+    const m = check.measurements[0]!;
+    expect(m.measured).toBeGreaterThan(check.threshold);
+    expect(m.passed).toBe(true);
+    expect(m.notCounted).toMatchObject({ kind: 'machine-speed', evidence: { statements: 3 } });
+    expect(m.notCounted!.evidence.speed).toBeGreaterThan(m.measured / check.threshold);
+    expect(gate.speed!.ratio).toBeGreaterThan(1);
+
+    // Reported in every output, with the reason, and never as a pass.
+    const table = renderFormat('table', gated, { width: 160 });
+    expect(table).toContain(`NOT COUNTED ${field} "account by customer ref"`);
+    expect(table).toMatch(/mean time 171 ms > 150 ms \(median of 5 rounds/);
+    expect(table).toContain(
+      'not counted: its work is within its budget and its plan unchanged, while the 3 statements',
+    );
+    expect(table).toContain('1 value(s) over a limit not counted');
+    const markdown = renderFormat('markdown', gated);
+    expect(markdown).toContain('### Over a limit, not counted');
+    expect(markdown).toMatch(/\*\*171 ms\*\*.*\| 150 ms \| its work is within its budget/);
+    const junit = renderFormat('junit', gated);
+    expect(junit).toContain(`NOT COUNTED mean time 171 ms &gt; 150 ms`);
+    expect(junit).not.toContain('<failure');
+    const github = renderFormat('github', gated);
+    expect(github).toMatch(
+      /^::warning file=querygate\.budget\.yaml,line=\d+,title=querygate budget .*maxMeanMs \(not counted\)::mean time 171 ms > 150 ms.*%0Anot counted: its work/m,
+    );
+    expect(github).not.toMatch(/^::error/m);
+
+    // A budget without references (an older querygate's) is gated on its limits alone, as before.
+    const old: Budget = {
+      ...budgetOfMain,
+      statements: budgetOfMain.statements.map(({ reference: _reference, ...entry }) => entry),
+    };
+    const before = gateReport(load('payments', 'loop-added'), old, { date: '2026-11-27' }).gate!;
+    expect(before.passed).toBe(false);
+    expect(before.counts.notCounted).toBeUndefined();
+    expect(before.limits.find((l) => l.field === field)!.status).toBe('fail');
+  });
+
+  it('still fails a statement whose work grew, and one whose time grew far more than the others', () => {
+    const gated = gateReport(load('payments', 'index-dropped'), budgetOfMain, { date: '2026-11-27' });
+    const gate = gated.gate!;
+    expect(gate.passed).toBe(false);
+    // The statements that lost their index: work and time fail.
+    for (const name of ['account balance', 'recent ledger of account'])
+      for (const limit of ['maxMeanMs', 'maxPlanCost', 'maxBlocksPerCall'])
+        expect(measurementOf(gated, fieldOf(budgetOfMain, name, limit)).passed, `${name} ${limit}`).toBe(false);
+    // Their seconds-long scans slowed the rest: those timings are shown, not counted.
+    for (const name of ['account by customer ref', 'hourly settlement totals']) {
+      const m = measurementOf(gated, fieldOf(budgetOfMain, name, 'maxMeanMs'));
+      expect(m.notCounted?.kind, name).toBe('machine-speed');
+    }
+    // The run's database time went up with the work: it fails.
+    expect(gate.limits.find((l) => l.field === 'limits.totalDbMs')!.status).toBe('fail');
+
+    // A new statement of a second per call: over the limit of any statement, and the run's time.
+    const exported = gateReport(load('payments', 'export-added'), budgetOfMain, { date: '2026-11-27' }).gate!;
+    expect(exported.limits.filter((l) => l.status === 'fail').map((l) => l.field)).toEqual([
+      'limits.totalDbMs',
+      `statements[${budgetOfMain.statements.length - 1}].maxPlanCost`,
+    ]);
+    // The 5 biggest merchants' balances: the same statement reads 500 times the blocks.
+    const merchants = gateReport(load('payments', 'merchant-params'), budgetOfMain, { date: '2026-11-27' }).gate!;
+    expect(merchants.limits.filter((l) => l.status === 'fail').map((l) => l.field)).toEqual([
+      'limits.totalDbMs',
+      ...['maxMeanMs', 'maxPlanCost', 'maxBlocksPerCall'].map((limit) =>
+        fieldOf(budgetOfMain, 'account balance', limit),
+      ),
+    ]);
+
+    // The same statement three times slower than the run made it, with the same work: its own.
+    const loopAdded = load('payments', 'loop-added');
+    const own: Report = {
+      ...loopAdded,
+      queries: loopAdded.queries.map((q) =>
+        q.source === 'account by customer ref'
+          ? {
+              ...q,
+              meanMs: q.meanMs * 3,
+              rounds: q.rounds.map((r) => ({ ...r, meanMs: r.meanMs * 3, totalMs: r.totalMs * 3 })),
+            }
+          : q,
+      ),
+    };
+    const m = measurementOf(
+      gateReport(own, budgetOfMain, { date: '2026-11-27' }),
+      fieldOf(budgetOfMain, 'account by customer ref', 'maxMeanMs'),
+    );
+    expect(m.passed).toBe(false);
+    expect(m.notCounted).toBeUndefined();
+  });
+
+  it("judges the run's database time at each statement's machine speed, when all their work is within budget", () => {
+    const head = load('payments', 'loop-added');
+    const gateAt = (totalDbMs: number) =>
+      gateReport(
+        head,
+        { ...budgetOfMain, limits: { ...budgetOfMain.limits, totalDbMs } },
+        { date: '2026-11-27' },
+      ).gate!.limits.find((l) => l.field === 'limits.totalDbMs')!.measurements[0]!;
+    const measured = gateAt(1e9).measured;
+    // Just under what was measured: the slower machine explains it.
+    const explained = gateAt(measured * 0.95);
+    expect(explained.passed).toBe(true);
+    expect(explained.notCounted?.kind).toBe('machine-speed');
+    const atSpeed = explained.notCounted!.evidence.scaledMs as number;
+    expect(atSpeed).toBeLessThan(measured * 0.95);
+    // Below what the run would have taken at the budget's speed: more database time, counted.
+    expect(gateAt(atSpeed * 0.9).passed).toBe(false);
+  });
+
+  it("judges a route's database time per request at the speed of the statements it runs", () => {
+    // Two runs of the same 13 requests of one route: the second on a busier machine.
+    const budgetOfFirst = initBudget(load('pm-http', 'dashboard-13-requests'));
+    const second = load('pm-http', 'dashboard-13-requests-again');
+    const dbMs = second.routes![0]!.dbMsPerRequest;
+    const gateAt = (dbMsPerRequest: number) =>
+      gateReport(
+        second,
+        { ...budgetOfFirst, limits: { ...budgetOfFirst.limits, dbMsPerRequest } },
+        { failOn: 'never' },
+      ).gate!.limits.find((l) => l.field === 'limits.dbMsPerRequest')!.measurements[0]!;
+    const explained = gateAt(dbMs * 0.95);
+    expect(explained.subject).toEqual({ kind: 'route', route: 'org dashboard' });
+    expect(explained.passed).toBe(true);
+    expect(explained.notCounted).toMatchObject({ kind: 'machine-speed' });
+    expect(explained.notCounted!.reason).toMatch(
+      /^the route's statements per request and its statements' work are within/,
+    );
+    const atSpeed = explained.notCounted!.evidence.scaledMs as number;
+    expect(atSpeed).toBeLessThan(dbMs * 0.95);
+    expect(gateAt(atSpeed * 0.9).passed).toBe(false);
   });
 });

@@ -1,0 +1,252 @@
+/**
+ * Values over their limit that the budget's reference explains without a regression
+ * (`StatementBudget.reference`, `LimitMeasurement.notCounted`). Pure.
+ *
+ * A limit compares a number with a number. What moves a statement's numbers while its work stays the
+ * same: the machine (a branch's own slow statement, or a neighbour's build, slows every statement of
+ * the run), and these are told apart here, against what the statement measured when the budget was
+ * made. A statement whose work grew is never excused.
+ */
+import { planShape } from '../analyze/plan.js';
+import type {
+  Budget,
+  LimitCheck,
+  LimitMeasurement,
+  LimitName,
+  NotCounted,
+  StatementReference,
+} from '../model/budget.js';
+import type { QueryReport, Report } from '../model/report.js';
+import { formatMs, formatRatio } from '../report/format.js';
+import { median, statementMeanMs } from './measures.js';
+
+/** The limits on what a statement does, as opposed to how long it takes. */
+const WORK_LIMITS: ReadonlySet<LimitName> = new Set([
+  'maxPlanCost',
+  'maxBlocksPerCall',
+  'maxRowsPerCall',
+  'maxCallsPerRequest',
+  'statementsPerRequest',
+  'maxStatementsPerRequest',
+]);
+
+const ROUTE_TIME_LIMITS: ReadonlySet<LimitName> = new Set([
+  'dbMsPerRequest',
+  'maxDbMsPerRequest',
+  'routeP95Ms',
+  'routeP99Ms',
+  'maxP95Ms',
+  'maxP99Ms',
+]);
+
+/**
+ * Statements whose reference mean times are within this factor of each other are of similar
+ * duration, as `compare` judges timings: load slows a statement of tens of ms, preempted many times
+ * per call, far more than a 0.1 ms lookup that runs within one time slice.
+ */
+const SIMILAR_DURATION = 10;
+/** Statements a machine speed is taken from, at least: the nearest in duration when too few are similar. */
+const MIN_PEERS = 3;
+
+/** A statement with its reference, as the judgement reads it. */
+interface Referenced {
+  readonly q: QueryReport;
+  readonly reference: StatementReference;
+}
+
+/** How much slower statements ran than when the budget was made, and over which. */
+interface Speed {
+  readonly ratio: number;
+  readonly statements: readonly string[];
+  /** Whether they are all of similar duration to the statement judged. */
+  readonly similar: boolean;
+}
+
+/** The reference of each statement: from the entry with its fingerprint that has one. */
+function references(report: Report, budget: Budget): Map<string, Referenced> {
+  const out = new Map<string, Referenced>();
+  for (const q of report.queries) {
+    const entry = budget.statements.find((e) => e.fingerprint === q.fingerprint && e.reference !== undefined);
+    if (entry?.reference) out.set(q.fingerprint, { q, reference: entry.reference });
+  }
+  return out;
+}
+
+const statementOf = (m: LimitMeasurement) => (m.subject.kind === 'statement' ? m.subject.fingerprint : undefined);
+
+/** Recomputes a check's status from its measurements (a check whose violations are all explained passes). */
+function withStatus(check: LimitCheck): LimitCheck {
+  if (check.status === 'skipped' || check.measurements.length === 0) return check;
+  return { ...check, status: check.measurements.every((m) => m.passed) ? 'pass' : 'fail' };
+}
+
+/** The measurement, not counted for `why`. */
+function excuse(m: LimitMeasurement, why: NotCounted): LimitMeasurement {
+  return { ...m, passed: true, notCounted: why };
+}
+
+/**
+ * Judges the violations of `limits` against the budget's references: every value over its limit that
+ * they explain is marked `notCounted` and passes. Returns the checks, and the run's speed relative to
+ * the references when there are enough of them.
+ */
+export function judgeAgainstReferences(
+  report: Report,
+  budget: Budget,
+  limits: readonly LimitCheck[],
+): { limits: LimitCheck[]; speed?: { ratio: number; statements: number } } {
+  const refs = references(report, budget);
+  if (refs.size === 0) return { limits: [...limits] };
+
+  // Work, as measured against the work limits: a statement whose work is over its budget, or whose
+  // plan is not the one of its reference, did other work, and its timings are its own.
+  const work = new Map<string, { measured: number; failing: number }>();
+  for (const check of limits) {
+    if (!WORK_LIMITS.has(check.limit)) continue;
+    for (const m of check.measurements) {
+      const fp = statementOf(m);
+      if (fp === undefined) continue;
+      const w = work.get(fp) ?? { measured: 0, failing: 0 };
+      work.set(fp, { measured: w.measured + 1, failing: w.failing + (m.passed ? 0 : 1) });
+    }
+  }
+  const samePlan = ({ q, reference }: Referenced) =>
+    reference.planShape === undefined || (q.plan ? planShape(q.plan.root) === reference.planShape : false);
+  const workWithin = (fp: string) => {
+    const w = work.get(fp);
+    const r = refs.get(fp);
+    return w !== undefined && w.measured > 0 && w.failing === 0 && r !== undefined && samePlan(r);
+  };
+  // The statements that tell the machine's speed: work within budget, a reference mean, and a time now.
+  const timed = [...refs.values()].filter(
+    (r) => r.q.calls > 0 && (r.reference.meanMs ?? 0) > 0 && workWithin(r.q.fingerprint),
+  );
+  const ratioOf = (r: Referenced) => statementMeanMs(r.q).value / r.reference.meanMs!;
+
+  /** The speed of the statements of similar duration to `fp` (itself left out), or undefined. */
+  const speedFor = (fp: string): Speed | undefined => {
+    const own = refs.get(fp)?.reference.meanMs;
+    if (own === undefined || !(own > 0)) return undefined;
+    const peers = timed.filter((r) => r.q.fingerprint !== fp);
+    if (peers.length < MIN_PEERS) return undefined;
+    const distance = (r: Referenced) => Math.abs(Math.log(r.reference.meanMs! / own));
+    const similar = peers.filter((r) => distance(r) <= Math.log(SIMILAR_DURATION));
+    const chosen =
+      similar.length >= MIN_PEERS ? similar : [...peers].sort((a, b) => distance(a) - distance(b)).slice(0, MIN_PEERS);
+    return {
+      ratio: median(chosen.map(ratioOf)),
+      statements: chosen.map((r) => r.q.source ?? r.q.fingerprint),
+      similar: similar.length >= MIN_PEERS,
+    };
+  };
+  const runSpeed = timed.length >= MIN_PEERS ? median(timed.map(ratioOf)) : undefined;
+
+  let judged = [...limits];
+
+  // Timings of statements whose work is within budget, against the speed of their peers.
+  judged = judged.map((check) => {
+    if (check.limit !== 'maxMeanMs' || check.status !== 'fail') return check;
+    const measurements = check.measurements.map((m) => {
+      const fp = statementOf(m);
+      if (m.passed || m.perRequest || fp === undefined || !workWithin(fp)) return m;
+      const speed = speedFor(fp);
+      if (!speed || speed.ratio <= 1 || m.measured > check.threshold * speed.ratio) return m;
+      const scaled = check.threshold * speed.ratio;
+      return excuse(m, {
+        kind: 'machine-speed',
+        reason:
+          `its work is within its budget and its plan unchanged, while the ${speed.statements.length} statements ` +
+          `${speed.similar ? 'of similar duration' : 'nearest in duration'} whose work is within theirs ran ` +
+          `x${formatRatio(speed.ratio)} slower than when the budget was made (median of ${speed.statements.slice(0, 3).join(', ')}` +
+          `${speed.statements.length > 3 ? ', ...' : ''}): at that speed the limit is ${formatMs(scaled)}`,
+        evidence: {
+          speed: round(speed.ratio),
+          statements: speed.statements.length,
+          scaledLimitMs: round(scaled),
+          referenceMeanMs: refs.get(fp)!.reference.meanMs!,
+        },
+      });
+    });
+    return withStatus({ ...check, measurements });
+  });
+
+  // Every statement's time, at the speed of the statements of its duration when the budget was made:
+  // what the run's database time and a route's would have been on that machine. A statement without
+  // a reference (a new one) or whose work is over its budget counts as measured.
+  const slowdown = (fp: string) => (workWithin(fp) ? Math.max(1, speedFor(fp)?.ratio ?? 1) : 1);
+  const failingWork = judged.some((c) => WORK_LIMITS.has(c.limit) && c.status === 'fail');
+  const failingStatementTime = judged.some((c) => c.limit === 'maxMeanMs' && c.status === 'fail');
+
+  judged = judged.map((check) => {
+    if (check.limit !== 'totalDbMs' || check.status !== 'fail' || failingWork || failingStatementTime) return check;
+    const measurements = check.measurements.map((m) => {
+      const total = report.queries.reduce((s, q) => s + q.totalMs, 0);
+      const scaledTotal = report.queries.reduce((s, q) => s + q.totalMs / slowdown(q.fingerprint), 0);
+      if (!(total > 0)) return m;
+      const scaled = m.measured * (scaledTotal / total);
+      if (scaled > check.threshold) return m;
+      return excuse(m, {
+        kind: 'machine-speed',
+        reason:
+          "every statement's work is within its budget, and with each statement's time divided by how much slower " +
+          `the statements of its duration ran than when the budget was made, the run's database time is ${formatMs(scaled)}`,
+        evidence: { scaledMs: round(scaled), ...(runSpeed !== undefined ? { speed: round(runSpeed) } : {}) },
+      });
+    });
+    return withStatus({ ...check, measurements });
+  });
+
+  // Route timings: a route whose statements per request and statements' work are within budget.
+  const routeWorkFailing = (route: string) =>
+    judged.some(
+      (c) =>
+        WORK_LIMITS.has(c.limit) &&
+        c.measurements.some(
+          (m) =>
+            !m.passed &&
+            ((m.subject.kind === 'route' && m.subject.route === route) ||
+              (m.subject.kind === 'statement' && routeRuns(report, route, m.subject.fingerprint))),
+        ),
+    );
+  judged = judged.map((check) => {
+    if (!ROUTE_TIME_LIMITS.has(check.limit) || check.status !== 'fail' || runSpeed === undefined) return check;
+    const measurements = check.measurements.map((m) => {
+      if (m.passed || m.subject.kind !== 'route' || routeWorkFailing(m.subject.route)) return m;
+      const name = m.subject.route;
+      const route = (report.routes ?? []).find((r) => (r.name || `${r.method} ${r.path}`) === name);
+      if (!route) return m;
+      let scaled: number;
+      if (check.limit === 'dbMsPerRequest' || check.limit === 'maxDbMsPerRequest') {
+        const total = route.statements.reduce((s, x) => s + x.dbMsPerRequest, 0);
+        const atSpeed = route.statements.reduce((s, x) => s + x.dbMsPerRequest / slowdown(x.fingerprint), 0);
+        scaled = total > 0 ? m.measured * (atSpeed / total) : m.measured;
+      } else {
+        scaled = m.measured / Math.max(1, runSpeed);
+      }
+      if (scaled > check.threshold) return m;
+      return excuse(m, {
+        kind: 'machine-speed',
+        reason:
+          `the route's statements per request and its statements' work are within their budget, and the run's statements ` +
+          `ran x${formatRatio(runSpeed)} slower than when the budget was made: at that speed the route measures ${formatMs(scaled)}`,
+        evidence: { speed: round(runSpeed), scaledMs: round(scaled) },
+      });
+    });
+    return withStatus({ ...check, measurements });
+  });
+
+  return {
+    limits: judged,
+    ...(runSpeed !== undefined ? { speed: { ratio: round(runSpeed), statements: timed.length } } : {}),
+  };
+}
+
+/** Whether a route runs a statement. */
+function routeRuns(report: Report, route: string, fingerprint: string): boolean {
+  const r = (report.routes ?? []).find((x) => (x.name || `${x.method} ${x.path}`) === route);
+  return r?.statements.some((s) => s.fingerprint === fingerprint && s.callsPerRequest > 0) ?? false;
+}
+
+function round(n: number): number {
+  return Number(n.toPrecision(4));
+}
