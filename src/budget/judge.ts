@@ -17,7 +17,14 @@ import type {
   StatementReference,
 } from '../model/budget.js';
 import type { QueryReport, Report } from '../model/report.js';
-import { formatMs, formatRatio } from '../report/format.js';
+import {
+  parameterDraws,
+  parametersMayDiffer,
+  withinSpread,
+  workSpreadTest,
+  WORK_SPREAD_ALPHA,
+} from '../compare/work-spread.js';
+import { formatMs, formatQuantity, formatRatio } from '../report/format.js';
 import { median, statementMeanMs } from './measures.js';
 
 /** The limits on what a statement does, as opposed to how long it takes. */
@@ -97,29 +104,55 @@ export function judgeAgainstReferences(
 ): { limits: LimitCheck[]; speed?: { ratio: number; statements: number } } {
   const refs = references(report, budget);
   if (refs.size === 0) return { limits: [...limits] };
+  // The plan its reference recorded (or no plan, then and now).
+  const samePlan = ({ q, reference }: Referenced) =>
+    reference.planShape === undefined ? !q.plan : q.plan ? planShape(q.plan.root) === reference.planShape : false;
+  // No other plan than the one its reference recorded, if it recorded one.
+  const noOtherPlan = (r: Referenced) => r.reference.planShape === undefined || samePlan(r);
+
+  // Blocks and rows per call that another mix of parameters explains.
+  let judged = limits.map((check) => {
+    if ((check.limit !== 'maxBlocksPerCall' && check.limit !== 'maxRowsPerCall') || check.status !== 'fail')
+      return check;
+    const measurements = check.measurements.map((m) => {
+      const fp = statementOf(m);
+      const r = fp !== undefined ? refs.get(fp) : undefined;
+      if (m.passed || m.perRequest || !r) return m;
+      // Blocks depend on the plan: another plan is another statement's work, whatever the spread.
+      if (check.limit === 'maxBlocksPerCall' && !samePlan(r)) return m;
+      const why = spreadExplains(report, r, check.limit === 'maxBlocksPerCall' ? 'blocks' : 'rows', m.measured);
+      return why ? excuse(m, why) : m;
+    });
+    return withStatus({ ...check, measurements });
+  });
 
   // Work, as measured against the work limits: a statement whose work is over its budget, or whose
   // plan is not the one of its reference, did other work, and its timings are its own.
-  const work = new Map<string, { measured: number; failing: number }>();
-  for (const check of limits) {
+  // Work within its budget by the statement's spread over the parameters drawn is other work than
+  // the reference's: its timings do not tell the machine's speed, and are judged by that spread.
+  const work = new Map<string, { measured: number; failing: number; spread: number }>();
+  for (const check of judged) {
     if (!WORK_LIMITS.has(check.limit)) continue;
     for (const m of check.measurements) {
       const fp = statementOf(m);
       if (fp === undefined) continue;
-      const w = work.get(fp) ?? { measured: 0, failing: 0 };
-      work.set(fp, { measured: w.measured + 1, failing: w.failing + (m.passed ? 0 : 1) });
+      const w = work.get(fp) ?? { measured: 0, failing: 0, spread: 0 };
+      work.set(fp, {
+        measured: w.measured + 1,
+        failing: w.failing + (m.passed ? 0 : 1),
+        spread: w.spread + (m.notCounted?.kind === 'within-spread' ? 1 : 0),
+      });
     }
   }
-  const samePlan = ({ q, reference }: Referenced) =>
-    reference.planShape === undefined || (q.plan ? planShape(q.plan.root) === reference.planShape : false);
   const workWithin = (fp: string) => {
     const w = work.get(fp);
     const r = refs.get(fp);
-    return w !== undefined && w.measured > 0 && w.failing === 0 && r !== undefined && samePlan(r);
+    return w !== undefined && w.measured > 0 && w.failing === 0 && r !== undefined && noOtherPlan(r);
   };
-  // The statements that tell the machine's speed: work within budget, a reference mean, and a time now.
+  const sameWork = (fp: string) => workWithin(fp) && work.get(fp)!.spread === 0;
+  // The statements that tell the machine's speed: the work of their reference, and a time now.
   const timed = [...refs.values()].filter(
-    (r) => r.q.calls > 0 && (r.reference.meanMs ?? 0) > 0 && workWithin(r.q.fingerprint),
+    (r) => r.q.calls > 0 && (r.reference.meanMs ?? 0) > 0 && sameWork(r.q.fingerprint),
   );
   const ratioOf = (r: Referenced) => statementMeanMs(r.q).value / r.reference.meanMs!;
 
@@ -141,14 +174,19 @@ export function judgeAgainstReferences(
   };
   const runSpeed = timed.length >= MIN_PEERS ? median(timed.map(ratioOf)) : undefined;
 
-  let judged = [...limits];
-
   // Timings of statements whose work is within budget, against the speed of their peers.
   judged = judged.map((check) => {
     if (check.limit !== 'maxMeanMs' || check.status !== 'fail') return check;
     const measurements = check.measurements.map((m) => {
       const fp = statementOf(m);
       if (m.passed || m.perRequest || fp === undefined || !workWithin(fp)) return m;
+      if (!sameWork(fp)) {
+        // Its work moved with the parameters drawn, and its time with it: judged by the same spread,
+        // against its reference at this machine's speed.
+        const machine = Math.max(1, speedFor(fp)?.ratio ?? 1);
+        const why = spreadExplains(report, refs.get(fp)!, 'time', m.measured, machine);
+        return why ? excuse(m, why) : m;
+      }
       const speed = speedFor(fp);
       if (!speed || speed.ratio <= 1 || m.measured > check.threshold * speed.ratio) return m;
       const scaled = check.threshold * speed.ratio;
@@ -173,7 +211,14 @@ export function judgeAgainstReferences(
   // Every statement's time, at the speed of the statements of its duration when the budget was made:
   // what the run's database time and a route's would have been on that machine. A statement without
   // a reference (a new one) or whose work is over its budget counts as measured.
-  const slowdown = (fp: string) => (workWithin(fp) ? Math.max(1, speedFor(fp)?.ratio ?? 1) : 1);
+  const atReference = (fp: string): number => {
+    if (!workWithin(fp)) return 1;
+    const machine = Math.max(1, speedFor(fp)?.ratio ?? 1);
+    if (sameWork(fp)) return 1 / machine;
+    // Its work moved with the parameters drawn: its time per call as its reference's, at this speed.
+    const { q, reference } = refs.get(fp)!;
+    return q.meanMs > 0 && reference.meanMs !== undefined ? Math.min(1, (reference.meanMs * machine) / q.meanMs) : 1;
+  };
   const failingWork = judged.some((c) => WORK_LIMITS.has(c.limit) && c.status === 'fail');
   const failingStatementTime = judged.some((c) => c.limit === 'maxMeanMs' && c.status === 'fail');
 
@@ -181,15 +226,16 @@ export function judgeAgainstReferences(
     if (check.limit !== 'totalDbMs' || check.status !== 'fail' || failingWork || failingStatementTime) return check;
     const measurements = check.measurements.map((m) => {
       const total = report.queries.reduce((s, q) => s + q.totalMs, 0);
-      const scaledTotal = report.queries.reduce((s, q) => s + q.totalMs / slowdown(q.fingerprint), 0);
+      const scaledTotal = report.queries.reduce((s, q) => s + q.totalMs * atReference(q.fingerprint), 0);
       if (!(total > 0)) return m;
       const scaled = m.measured * (scaledTotal / total);
       if (scaled > check.threshold) return m;
       return excuse(m, {
         kind: 'machine-speed',
         reason:
-          "every statement's work is within its budget, and with each statement's time divided by how much slower " +
-          `the statements of its duration ran than when the budget was made, the run's database time is ${formatMs(scaled)}`,
+          "every statement's work and time are within their budget, and with each statement's time divided by how much " +
+          'slower the statements of its duration ran than when the budget was made (a statement whose work moved with the ' +
+          `parameters drawn at its reference's time per call), the run's database time is ${formatMs(scaled)}`,
         evidence: { scaledMs: round(scaled), ...(runSpeed !== undefined ? { speed: round(runSpeed) } : {}) },
       });
     });
@@ -209,27 +255,35 @@ export function judgeAgainstReferences(
         ),
     );
   judged = judged.map((check) => {
-    if (!ROUTE_TIME_LIMITS.has(check.limit) || check.status !== 'fail' || runSpeed === undefined) return check;
+    if (!ROUTE_TIME_LIMITS.has(check.limit) || check.status !== 'fail') return check;
+    const dbTime = check.limit === 'dbMsPerRequest' || check.limit === 'maxDbMsPerRequest';
+    // Latency is the application's too: only the run's speed tells it.
+    if (!dbTime && runSpeed === undefined) return check;
     const measurements = check.measurements.map((m) => {
       if (m.passed || m.subject.kind !== 'route' || routeWorkFailing(m.subject.route)) return m;
       const name = m.subject.route;
       const route = (report.routes ?? []).find((r) => (r.name || `${r.method} ${r.path}`) === name);
       if (!route) return m;
       let scaled: number;
-      if (check.limit === 'dbMsPerRequest' || check.limit === 'maxDbMsPerRequest') {
+      if (dbTime) {
         const total = route.statements.reduce((s, x) => s + x.dbMsPerRequest, 0);
-        const atSpeed = route.statements.reduce((s, x) => s + x.dbMsPerRequest / slowdown(x.fingerprint), 0);
+        const atSpeed = route.statements.reduce((s, x) => s + x.dbMsPerRequest * atReference(x.fingerprint), 0);
         scaled = total > 0 ? m.measured * (atSpeed / total) : m.measured;
       } else {
-        scaled = m.measured / Math.max(1, runSpeed);
+        scaled = m.measured / Math.max(1, runSpeed!);
       }
       if (scaled > check.threshold) return m;
       return excuse(m, {
         kind: 'machine-speed',
         reason:
-          `the route's statements per request and its statements' work are within their budget, and the run's statements ` +
-          `ran x${formatRatio(runSpeed)} slower than when the budget was made: at that speed the route measures ${formatMs(scaled)}`,
-        evidence: { speed: round(runSpeed), scaledMs: round(scaled) },
+          "the route's statements per request and its statements' work are within their budget, and " +
+          (dbTime
+            ? "with each statement's time at the speed of the statements of its duration when the budget was made (a " +
+              "statement whose work moved with the parameters drawn at its reference's time per call), the route's " +
+              `database time per request is ${formatMs(scaled)}`
+            : `the run's statements ran x${formatRatio(runSpeed!)} slower than when the budget was made: at that speed the ` +
+              `route measures ${formatMs(scaled)}`),
+        evidence: { ...(runSpeed !== undefined ? { speed: round(runSpeed) } : {}), scaledMs: round(scaled) },
       });
     });
     return withStatus({ ...check, measurements });
@@ -238,6 +292,60 @@ export function judgeAgainstReferences(
   return {
     limits: judged,
     ...(runSpeed !== undefined ? { speed: { ratio: round(runSpeed), statements: timed.length } } : {}),
+  };
+}
+
+/**
+ * Why a statement's blocks or rows per call over their limit are within its run-to-run spread over
+ * the parameters it draws (`workSpreadTest`), or undefined: runs of the same count draw the same
+ * parameters, and then any difference is the statement's.
+ */
+function spreadExplains(
+  report: Report,
+  { q, reference }: Referenced,
+  what: 'blocks' | 'rows' | 'time',
+  measured: number,
+  machine = 1,
+): NotCounted | undefined {
+  const { calls, meanMs, stddevMs } = reference;
+  const recorded = what === 'blocks' ? reference.blocksPerCall : what === 'rows' ? reference.rowsPerCall : meanMs;
+  if (recorded === undefined || calls === undefined || meanMs === undefined || stddevMs === undefined) return undefined;
+  const then = recorded * machine;
+  const drawsThen = reference.requests ?? calls;
+  const drawsNow = parameterDraws(q, report.routes);
+  if (!parametersMayDiffer(drawsThen, drawsNow, [report.workload])) return undefined;
+  const test = workSpreadTest(
+    { value: then, draws: drawsThen, meanMs, stddevMs },
+    { value: measured, draws: drawsNow, meanMs: q.meanMs, stddevMs: q.stddevMs },
+  );
+  if (!withinSpread(test)) return undefined;
+  const per =
+    what === 'time'
+      ? `a mean of ${formatMs(recorded)} over ${drawsThen} parameter draws when the budget was made` +
+        `${machine > 1 ? ` (${formatMs(then)} at this run's speed, x${formatRatio(machine)})` : ''} against ${formatMs(measured)} over ${drawsNow} now`
+      : `${formatQuantity(then)} ${what} per call over ${drawsThen} parameter draws when the budget was made against ` +
+        `${formatQuantity(measured)} over ${drawsNow} now`;
+  return {
+    kind: 'within-spread',
+    reason:
+      (what === 'blocks'
+        ? 'the plan is the one its reference recorded, and '
+        : what === 'time'
+          ? 'its blocks or rows per call moved within its spread over the parameters drawn, and so did its time: '
+          : '') +
+      `${per} is within the statement's run-to-run spread: its time per call varies by ` +
+      `${test.cvA.toFixed(2)} and ${test.cvB.toFixed(2)} of its mean between calls, as its parameters do, which makes the ` +
+      `difference ${test.t.toFixed(1)} standard errors (p=${test.p.toFixed(2)}, a regression needs p < ${WORK_SPREAD_ALPHA}); ` +
+      'a count-based load draws the same parameters in every run',
+    evidence: {
+      reference: then,
+      referenceDraws: drawsThen,
+      draws: drawsNow,
+      t: round(test.t),
+      p: round(test.p),
+      cvReference: round(test.cvA),
+      cv: round(test.cvB),
+    },
   };
 }
 

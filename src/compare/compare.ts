@@ -29,6 +29,14 @@ import type { PlanNode } from '../model/plan.js';
 import { diffPlans, spillOf } from './plan-diff.js';
 import { compareRoutes } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
+import {
+  parameterDraws,
+  parametersMayDiffer,
+  WORK_SPREAD_ALPHA,
+  withinSpread,
+  workSpreadTest,
+  type WorkSpreadTest,
+} from './work-spread.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from './thresholds.js';
 import { reason } from './reason.js';
 
@@ -63,8 +71,14 @@ export function compareReports(
         })
       : null;
   const planDiffs = pairs.map(({ b, h }) => diff(b, h));
+  // Whether a statement's work differs by no more than its run-to-run spread over the parameters
+  // the two runs drew, with the same plan (see work-spread.ts).
+  const spreads = pairs.map(({ b, h }, i) => mixSpread(base, head, b, h, planDiffs[i] ?? null));
   const { timings, speed } = compareTimings(
-    pairs.map((p, i) => ({ ...p, sameWork: didSameWork(p.b, p.h, planDiffs[i] ?? null) })),
+    pairs.map((p, i) => ({
+      ...p,
+      sameWork: didSameWork(p.b, p.h, planDiffs[i] ?? null, withinSpread(spreads[i])),
+    })),
     thresholds,
     untestedBecause(base, head, thresholds),
     { base: base.workload, head: head.workload },
@@ -92,6 +106,17 @@ export function compareReports(
     }
     for (const f of resolvedFindings) {
       if (counts(f, thresholds)) improvements.push(findingReason(f, 'resolved-finding'));
+    }
+
+    // Blocks per call, and findings read from the same plan, that another mix of parameters explains.
+    const spread = spreads[i];
+    const withinSpreadOf: ComparisonReason[] = [];
+    if (!perRequest && withinSpread(spread)) {
+      for (const list of [regressions, improvements]) {
+        const kept = list.filter((r) => r.kind !== 'blocks-per-call' && r.kind !== 'new-finding');
+        withinSpreadOf.push(...list.filter((r) => !kept.includes(r)));
+        list.splice(0, list.length, ...kept);
+      }
     }
 
     const timing = timings[i]!;
@@ -125,6 +150,19 @@ export function compareReports(
       regressions: unstable ? [] : counted.regressions,
       improvements: unstable ? [] : counted.improvements,
       ...(unstable ? { unstablePlan: unstable } : {}),
+      ...(!unstable && withinSpreadOf.length > 0 && spread
+        ? {
+            withinSpread: {
+              note: spreadNote(
+                b,
+                h,
+                spread,
+                withinSpreadOf.some((r) => r.kind === 'new-finding'),
+              ),
+              uncounted: withinSpreadOf,
+            },
+          }
+        : {}),
       planCost,
       blocksPerCall,
       tempBlocksPerCall: tempBlocks,
@@ -186,6 +224,7 @@ export function compareReports(
       regressions,
       improvements: statements.filter((s) => s.verdict === 'improvement').length,
       unstablePlans: statements.filter((s) => s.verdict === 'unstable-plan').length,
+      withinSpread: statements.filter((s) => s.withinSpread).length,
       timingNoise: statements.filter(
         (s) => s.meanMs.delta !== 0 && (s.timing.verdict === 'noise' || s.timing.verdict === 'inconclusive'),
       ).length,
@@ -280,19 +319,62 @@ function differs(a: number, b: number, floor: number): boolean {
 
 /**
  * Whether a statement did the same work in both reports: the same plan shape, and plan cost, shared
- * blocks, rows and temp blocks per call within 20%. Only then can a timing change be the machine's
- * rather than the statement's; with no plan on one side, the work is not known to be the same.
+ * blocks, rows and temp blocks per call within 20% (or within the statement's spread over the
+ * parameters the runs drew). Only then can a timing change be the machine's rather than the
+ * statement's; with no plan on one side, the work is not known to be the same.
  */
-function didSameWork(b: QueryReport, h: QueryReport, planDiff: PlanDiff | null): boolean {
+function didSameWork(b: QueryReport, h: QueryReport, planDiff: PlanDiff | null, withinSpread = false): boolean {
   if (b.plan && h.plan) {
     if (!planDiff || planDiff.changed || differs(b.plan.totalCost, h.plan.totalCost, 1)) return false;
   } else if (b.plan || h.plan) {
     return false;
   }
+  if (differs(tempBlocksPerCall(b), tempBlocksPerCall(h), 1)) return false;
+  // Shared blocks and rows that moved with the parameters drawn, by no more than their spread, are
+  // the same work (temp blocks are not in the spread test: a spill that grew is the statement's).
+  if (withinSpread) return true;
+  return !differs(b.sharedBlksPerCall, h.sharedBlksPerCall, 1) && !differs(b.rowsPerCall, h.rowsPerCall, 1);
+}
+
+/**
+ * The test of a statement's blocks per call against its run-to-run spread (`workSpreadTest`), when
+ * it applies: the two runs can have drawn other parameters (a `duration` load, a `capture`, another
+ * number of calls) and the plan has the same shape (or neither run has one). Undefined otherwise:
+ * then any difference is the statement's.
+ */
+function mixSpread(
+  base: Report,
+  head: Report,
+  b: QueryReport,
+  h: QueryReport,
+  planDiff: PlanDiff | null,
+): (WorkSpreadTest & { readonly drawsA: number; readonly drawsB: number }) | undefined {
+  const samePlan = planDiff ? !planDiff.changed : !b.plan && !h.plan;
+  if (!samePlan) return undefined;
+  const drawsA = parameterDraws(b, base.routes);
+  const drawsB = parameterDraws(h, head.routes);
+  if (!parametersMayDiffer(drawsA, drawsB, [base.workload, head.workload])) return undefined;
+  const test = workSpreadTest(
+    { value: b.sharedBlksPerCall, draws: drawsA, meanMs: b.meanMs, stddevMs: b.stddevMs },
+    { value: h.sharedBlksPerCall, draws: drawsB, meanMs: h.meanMs, stddevMs: h.stddevMs },
+  );
+  return test ? { ...test, drawsA, drawsB } : undefined;
+}
+
+/** Why work within the spread is not counted, with the numbers. */
+function spreadNote(
+  b: QueryReport,
+  h: QueryReport,
+  t: WorkSpreadTest & { drawsA: number; drawsB: number },
+  findings: boolean,
+): string {
   return (
-    !differs(b.sharedBlksPerCall, h.sharedBlksPerCall, 1) &&
-    !differs(b.rowsPerCall, h.rowsPerCall, 1) &&
-    !differs(tempBlocksPerCall(b), tempBlocksPerCall(h), 1)
+    `the same plan, and shared blocks per call ${fmt(b.sharedBlksPerCall)} -> ${fmt(h.sharedBlksPerCall)} over ` +
+    `${t.drawsA} and ${t.drawsB} parameter draws are within the statement's run-to-run spread: its time per call ` +
+    `varies by ${t.cvA.toFixed(2)} and ${t.cvB.toFixed(2)} of its mean between calls, as its parameters do, which makes ` +
+    `the difference ${t.t.toFixed(1)} standard errors (p=${fmtP(t.p)}, a regression needs p < ${WORK_SPREAD_ALPHA})` +
+    `${findings ? "; so is a finding read from that plan with the other parameters' numbers" : ''}. ` +
+    'A count-based load draws the same parameters in every run'
   );
 }
 

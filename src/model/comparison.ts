@@ -302,6 +302,14 @@ export interface MatchedStatement {
    * change measured (plan cost, blocks, time, findings), neither regressions nor improvements.
    */
   readonly unstablePlan?: { readonly note: string; readonly uncounted: readonly ComparisonReason[] };
+  /**
+   * Set when the statement's blocks per call changed by no more than its run-to-run spread over the
+   * parameters the two runs drew, with the same plan (a `duration` load fits another number of
+   * requests, and with skewed data the mix of parameters moves the average): `uncounted` holds the
+   * blocks-per-call change and the findings new or resolved on that plan, neither regressions nor
+   * improvements.
+   */
+  readonly withinSpread?: { readonly note: string; readonly uncounted: readonly ComparisonReason[] };
   readonly planCost: MetricChange | null;
   readonly blocksPerCall: MetricChange;
   /** Temp blocks written per call: sorts and hashes that spilled to disk beyond work_mem. */
@@ -460,6 +468,8 @@ export interface Comparison {
     readonly improvements: number;
     /** Matched statements whose plan changed between runs of the same inputs (`unstable-plan`). */
     readonly unstablePlans: number;
+    /** Matched statements whose work changed within their run-to-run spread (`withinSpread`): not counted. */
+    readonly withinSpread?: number;
     /** Matched statements whose mean time differs, with the difference classed as noise or inconclusive. */
     readonly timingNoise: number;
     /** Matched statements significantly slower or faster with the same work: shown, not counted. */

@@ -96,6 +96,16 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
       out.push('', ...planBlock(s), '');
     }
   }
+  const spread = c.statements.filter((s) => s.withinSpread);
+  if (spread.length > 0) {
+    out.push(`${h}# Work within the statement's spread over the parameters drawn (not counted)`, '');
+    for (const s of spread) {
+      out.push(`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, '');
+      out.push(cell(s.withinSpread!.note), '');
+      for (const r of s.withinSpread!.uncounted) out.push(`- not counted: ${r.messageId}: ${cell(r.message)}`);
+      out.push('');
+    }
+  }
   const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && !s.unstablePlan && s.planDiff?.changed);
   if (planOnly.length > 0) {
     out.push('<details><summary>Plan changes that are not regressions</summary>', '');

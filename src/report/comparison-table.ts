@@ -95,7 +95,7 @@ export function statementRows(c: Comparison, all = false): StatementRow[] {
   return [
     ...c.added.filter((a) => a.regressions.length > 0).map((a) => ({ kind: 'added' as const, statement: a })),
     ...c.statements
-      .filter((s) => all || s.verdict !== 'unchanged' || s.planDiff?.changed)
+      .filter((s) => all || s.verdict !== 'unchanged' || s.planDiff?.changed || s.withinSpread)
       .map((s) => ({ kind: 'matched' as const, statement: s })),
   ];
 }
@@ -187,6 +187,7 @@ export function fixLines(f: Finding): string[] {
 
 /** A statement's verdict as the tables show it. */
 export function verdictLabel(s: MatchedStatement): string {
+  if (s.verdict === 'unchanged' && s.withinSpread) return 'spread';
   return s.verdict === 'unstable-plan' ? 'unstable' : s.verdict;
 }
 
@@ -229,7 +230,11 @@ export function comparisonHeadline(c: Comparison): string {
     k.unstablePlans > 0 ? `, ${k.unstablePlans} plan(s) that differ between runs of the same setup (not counted)` : '';
   const notCounted =
     k.timingNotCounted > 0 ? `, ${k.timingNotCounted} timing change(s) with the same work (not counted)` : '';
-  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved${unstable}, ${k.timingNoise} timing difference(s) not significant or not tested${notCounted}${routes}`;
+  const spread =
+    (k.withinSpread ?? 0) > 0
+      ? `, ${k.withinSpread} work change(s) within the statement's spread over the parameters drawn (not counted)`
+      : '';
+  const rest = `${k.matched} matched, ${k.added} new, ${k.removed} removed, ${k.improvements} improved${unstable}${spread}, ${k.timingNoise} timing difference(s) not significant or not tested${notCounted}${routes}`;
   const what = [
     ...(k.regressions > 0 ? [`${k.regressions} statement(s)`] : []),
     ...(k.routeRegressions > 0 ? [`${k.routeRegressions} route(s)`] : []),
@@ -426,6 +431,16 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       for (const r of s.unstablePlan!.uncounted) lines.push(`    not counted: ${r.messageId}: ${r.message}`);
       lines.push('    plan diff (- base, + head):');
       for (const line of renderPlanDiff(s.planDiff!).split('\n')) lines.push(`      ${line}`);
+    }
+  }
+  const spread = c.statements.filter((s) => s.withinSpread);
+  if (spread.length > 0) {
+    lines.push('', "Work within the statement's spread over the parameters drawn (not counted):");
+    for (const s of spread) {
+      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      lines.push(...wrapText(`note: ${s.withinSpread!.note}`, width, 6, '    '));
+      for (const r of s.withinSpread!.uncounted)
+        lines.push(...wrapText(`not counted: ${r.messageId}: ${r.message}`, width, 6, '    '));
     }
   }
   const planOnly = c.statements.filter((s) => s.verdict !== 'regression' && !s.unstablePlan && s.planDiff?.changed);

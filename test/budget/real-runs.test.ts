@@ -199,3 +199,92 @@ describe('timing limits on a slower machine', () => {
     expect(gateAt(atSpeed * 0.9).passed).toBe(false);
   });
 });
+
+describe('blocks and rows per call over another mix of parameters', () => {
+  const dashboard = (name: string) => load('pm-http', name);
+  const fieldFor = (b: Budget, fingerprint: string, limit: string) =>
+    `statements[${b.statements.findIndex((s) => s.fingerprint === fingerprint)}].${limit}`;
+  // The dashboard's statements filtered by org_id: organisation 1 holds 60% of the tasks.
+  const byOrg = ['012a8345c241e490', '9d033db2516b0821', '41a4272c0e3d7d30'];
+
+  it('does not count the blocks and rows a duration phase read by drawing the big tenant more often, and still fails a dropped index', () => {
+    // 12 requests, organisation 1 drawn once; then 2 seconds, 13 requests, organisation 1 drawn 3 times.
+    const budget12 = initBudget(dashboard('dashboard-12-requests'));
+    const gated = gateReport(dashboard('dashboard-13-requests'), budget12, { failOn: 'never' });
+    const gate = gated.gate!;
+    expect(gate.counts.violations).toBe(0);
+    expect(gate.passed).toBe(true);
+    for (const fp of byOrg) {
+      const m = measurementOf(gated, fieldFor(budget12, fp, 'maxBlocksPerCall'));
+      expect(m.measured, fp).toBeGreaterThan(2 * (m.notCounted?.evidence.reference as number));
+      expect(m.notCounted, fp).toMatchObject({ kind: 'within-spread', evidence: { referenceDraws: 12, draws: 13 } });
+      expect(m.notCounted!.evidence.p).toBeGreaterThan(0.05);
+      // Its time moved with its work.
+      expect(measurementOf(gated, fieldFor(budget12, fp, 'maxMeanMs')).passed, fp).toBe(true);
+    }
+    const m = measurementOf(gated, fieldFor(budget12, '9d033db2516b0821', 'maxBlocksPerCall'));
+    expect(m.notCounted!.reason).toMatch(
+      /^the plan is the one its reference recorded, and 597 blocks per call over 12 parameter draws when the budget was made against 1,559 over 13 now is within the statement's run-to-run spread: its time per call varies by 3\.13 and 1\.83 of its mean between calls, .* 1\.0 standard errors \(p=0\.17, a regression needs p < 0\.01\)/,
+    );
+    const table = renderFormat('table', gated, { width: 160 });
+    expect(table).toContain(`NOT COUNTED ${fieldFor(budget12, '9d033db2516b0821', 'maxBlocksPerCall')}`);
+    expect(table).toContain('shared blocks per call 1,559 > 720');
+    expect(renderFormat('markdown', gated)).toMatch(
+      /\*\*1,559\*\*.*\| 720 \| the plan is the one its reference recorded/,
+    );
+    expect(renderFormat('github', gated)).toMatch(
+      /^::warning .*maxBlocksPerCall \(not counted\)::shared blocks per call 1,559 > 720/m,
+    );
+
+    // The project-management API: the dashboard's blocks, and the search's rows (0 for one term of
+    // five, 50 for the others) over 4 requests then and 52 now.
+    const budgetBefore = initBudget(load('pm-http', 'pm-before'));
+    const fixed = gateReport(load('pm-http', 'pm-fixed'), budgetBefore, { failOn: 'never' });
+    const search = measurementOf(fixed, fieldFor(budgetBefore, '8702808469cd739b', 'maxRowsPerCall'));
+    expect(search.measured).toBeCloseTo(36.54, 2);
+    expect(search.notCounted?.kind).toBe('within-spread');
+    for (const fp of byOrg)
+      expect(measurementOf(fixed, fieldFor(budgetBefore, fp, 'maxBlocksPerCall')).notCounted?.kind, fp).toBe(
+        'within-spread',
+      );
+    // The index on created_at made the page query walk it through the OFFSET: another plan, 23 times the blocks.
+    const page = measurementOf(fixed, fieldFor(budgetBefore, 'fd39652eb66975fb', 'maxBlocksPerCall'));
+    expect(page.passed).toBe(false);
+    expect(fixed.gate!.counts.violations).toBe(1);
+
+    // A budget without references is gated on its limits alone, as before.
+    const old: Budget = {
+      ...budget12,
+      statements: budget12.statements.map(({ reference: _reference, ...entry }) => entry),
+    };
+    const before = gateReport(dashboard('dashboard-13-requests'), old, { failOn: 'never' }).gate!;
+    expect(before.counts.violations).toBeGreaterThanOrEqual(byOrg.length);
+
+    // Without tasks_org_idx every dashboard statement scans the tasks: another plan, 4 to 11 times the blocks.
+    for (const base of ['dashboard-13-requests', 'dashboard-15-requests', 'dashboard-12-requests']) {
+      const budget = initBudget(dashboard(base));
+      const gated = gateReport(dashboard('dashboard-index-dropped'), budget, { failOn: 'never' });
+      for (const fp of [...byOrg, 'c68d3e6dd98fd2a4']) {
+        for (const limit of ['maxPlanCost', 'maxBlocksPerCall']) {
+          const m = measurementOf(gated, fieldFor(budget, fp, limit));
+          expect(m.passed, `${base} ${fp} ${limit}`).toBe(false);
+          expect(m.notCounted).toBeUndefined();
+        }
+      }
+    }
+    // Two count-based runs of 12 requests draw the same parameters: a difference is the statement's.
+    const twelve = dashboard('dashboard-12-requests');
+    const more: Report = {
+      ...twelve,
+      queries: twelve.queries.map((q) =>
+        q.fingerprint === '9d033db2516b0821' ? { ...q, sharedBlksPerCall: q.sharedBlksPerCall * 1.5 } : q,
+      ),
+    };
+    const same = measurementOf(
+      gateReport(more, budget12, { failOn: 'never' }),
+      fieldFor(budget12, '9d033db2516b0821', 'maxBlocksPerCall'),
+    );
+    expect(same.passed).toBe(false);
+    expect(same.notCounted).toBeUndefined();
+  });
+});
