@@ -288,3 +288,60 @@ describe('blocks and rows per call over another mix of parameters', () => {
     expect(same.notCounted).toBeUndefined();
   });
 });
+
+describe('a small plan cost that ANALYZE moved', () => {
+  it("does not count a few cost units over the limit with the plan's shape unchanged, and still fails another plan", () => {
+    // SELECT label_id FROM pm.task_labels WHERE task_id = $1: an Index Only Scan that cost 8.46 when
+    // the budget was made (limit 11), 11.07 and 11.06 in two later runs of the same schema.
+    const fp = 'c1010a466d8b4517';
+    const budget = initBudget(load('pm-http', 'pm-before'));
+    const field = `statements[${budget.statements.findIndex((s) => s.fingerprint === fp)}].maxPlanCost`;
+    expect(budget.statements.find((s) => s.fingerprint === fp)).toMatchObject({
+      maxPlanCost: 11,
+      reference: { planCost: 8.46 },
+    });
+    for (const name of ['pm-before-org1', 'pm-regressed']) {
+      const gated = gateReport(load('pm-http', name), budget, { failOn: 'never' });
+      const m = measurementOf(gated, field);
+      expect(m.measured, name).toBeGreaterThan(11);
+      expect(m.passed, name).toBe(true);
+      expect(m.notCounted, name).toMatchObject({ kind: 'plan-cost-sample' });
+      expect(m.notCounted!.reason).toMatch(
+        /^the plan has the shape its reference recorded \(Index Only Scan using task_labels_pkey on task_labels\), and its cost is 0\.0\d over the limit \(8\.46 when the budget was made\): ANALYZE's random sample/,
+      );
+      const table = renderFormat('table', gated, { width: 160 });
+      expect(table).toMatch(/plan cost 11\.0\d > 11\n/);
+      expect(table).toContain(`NOT COUNTED ${field}`);
+    }
+    // The regressed branch still fails on what it changed: a new N+1 lookup in the resolver.
+    const regressed = gateReport(load('pm-http', 'pm-regressed'), budget, { failOn: 'never' }).gate!;
+    expect(regressed.limits.filter((l) => l.status === 'fail').map((l) => l.limit)).toEqual([
+      'maxStatementsPerRequest',
+      'maxCallsPerRequest',
+    ]);
+
+    // The same cost from another plan (an Index Scan that reads the heap too) is counted.
+    const report = load('pm-http', 'pm-regressed');
+    const other: Report = {
+      ...report,
+      queries: report.queries.map((q) =>
+        q.fingerprint === fp && q.plan
+          ? { ...q, plan: { ...q.plan, root: { ...q.plan.root, 'Node Type': 'Index Scan' } } }
+          : q,
+      ),
+    };
+    const m = measurementOf(gateReport(other, budget, { failOn: 'never' }), field);
+    expect(m.passed).toBe(false);
+    expect(m.notCounted).toBeUndefined();
+    // So is an unchanged plan far over its limit.
+    const far: Report = {
+      ...report,
+      queries: report.queries.map((q) =>
+        q.fingerprint === fp && q.plan
+          ? { ...q, plan: { ...q.plan, totalCost: 30, root: { ...q.plan.root, 'Total Cost': 30 } } }
+          : q,
+      ),
+    };
+    expect(measurementOf(gateReport(far, budget, { failOn: 'never' }), field).passed).toBe(false);
+  });
+});
