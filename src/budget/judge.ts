@@ -161,9 +161,9 @@ export function judgeAgainstReferences(
   });
 
   // Work, as measured against the work limits: a statement whose work is over its budget, or whose
-  // plan is not the one of its reference, did other work, and its timings are its own.
-  // Work within its budget by the statement's spread over the parameters drawn is other work than
-  // the reference's: its timings do not tell the machine's speed, and are judged by that spread.
+  // plan is not the one of its reference, did other work, and its timings are its own. One whose work
+  // is within its budget only by its spread over the parameters drawn did other work than its
+  // reference too: its time does not tell the machine's speed, and is judged by that spread.
   const work = new Map<string, { measured: number; failing: number; spread: number }>();
   for (const check of judged) {
     if (!WORK_LIMITS.has(check.limit)) continue;
@@ -242,9 +242,10 @@ export function judgeAgainstReferences(
     return withStatus({ ...check, measurements });
   });
 
-  // Every statement's time, at the speed of the statements of its duration when the budget was made:
-  // what the run's database time and a route's would have been on that machine. A statement without
-  // a reference (a new one) or whose work is over its budget counts as measured.
+  // Every statement's time at the speed of the statements of its duration when the budget was made
+  // (and at its reference's time per call when its work moved with the parameters drawn): what the
+  // run's database time and a route's would have been then. A statement without a reference (a new
+  // one) or whose work is over its budget counts as measured.
   const atReference = (fp: string): number => {
     if (!workWithin(fp)) return 1;
     const machine = Math.max(1, speedFor(fp)?.ratio ?? 1);
