@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/model/workload.js';
@@ -124,6 +126,36 @@ describe('one phase of HTTP load (autocannon adapter)', () => {
     expect(result.stoppedBy).toBeUndefined();
     expect(result.perRoute[0]!.latencies.every((ms) => ms >= 390)).toBe(true);
     expect(result.durationMs).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('sends nothing more once it is stopped, not until the next sample of autocannon', async () => {
+    // Stopped from the application's side at its 50th request, as when the application exits.
+    const controller = new AbortController();
+    let seen = 0;
+    const server = createServer((_request, response) => {
+      if (++seen === 50) controller.abort('the application exited with code 1');
+      response.end('ok');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const random = createRandom(9);
+      const result = await runPhase({
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        routes: [compileRoute(route('a', '/a', 1), random)],
+        connections: 4,
+        shape: { kind: 'duration', durationMs: 10_000 },
+        timeoutMs: 5000,
+        random,
+        signal: controller.signal,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(result.stoppedBy).toBe('the application exited with code 1');
+      // Only the requests the other connections had sent already.
+      expect(seen - 50).toBeLessThanOrEqual(3);
+    } finally {
+      server.close();
+    }
   });
 
   it('reports the responses with a failure status in its progress, apart from requests without one', async () => {

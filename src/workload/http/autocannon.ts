@@ -20,6 +20,10 @@
  * request: the phase would end with nothing answered, as if the application hung. So at the end of
  * the phase's duration no new request is sent, and the phase ends when the requests in flight are
  * answered or time out (the request timeout).
+ *
+ * Why the clients are destroyed on a stop: autocannon's own stop takes effect at its next sample
+ * (up to `sampleInt` later), and until then a client whose connection is refused reconnects and
+ * sends again at once: after the application exited, hundreds of refused connections in 200 ms.
  */
 import autocannon from 'autocannon';
 import type { HttpLoadShape } from '../../model/workload.js';
@@ -57,6 +61,12 @@ export interface PhaseOptions {
    * less: how long a request may take is the scenario's to say, and a slow route is not a hung one.
    */
   readonly deadAfterMs?: number;
+  /**
+   * Aborted when the application's process has exited (pass `signal` too, to stop the load). The
+   * connections refused since its last response are then not counted as failed requests: nothing
+   * listened any more, and no request reached the application.
+   */
+  readonly appExited?: AbortSignal;
 }
 
 /** What one route did in a phase; latencies in ms, unsorted. */
@@ -131,6 +141,8 @@ interface ClientInternals {
   _doRequest?: (...args: unknown[]) => unknown;
   /** The current socket: a timeout replaces it. */
   conn?: unknown;
+  /** Stops the client at once: no request is sent after it. Idempotent. */
+  destroy?: () => void;
 }
 
 /** Runs one phase; resolves when it is done or stopped (never rejects on HTTP errors). */
@@ -161,6 +173,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let timeouts = 0;
   let lastResponseAt = Date.now();
   let connErrorsSinceResponse = 0;
+  // Connections refused (ECONNREFUSED) since the last response: no request reached anything.
+  let refusedSinceResponse = 0;
   let timeoutsSinceResponse = 0;
 
   // Set when a duration phase's time is up: connections send nothing more, and the phase ends when
@@ -168,15 +182,19 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   // (autocannon's internals changed): then the phase ends on time, dropping them, as autocannon does.
   let draining = false;
   let undrainable = false;
+  // Set when the phase is stopped: nothing more is sent.
+  let stopped = false;
   let instance: autocannon.Instance | undefined;
+  const clients: ClientInternals[] = [];
   const hasHead = routes.some((r) => r.route.method === 'HEAD');
   const setupClient = (raw: autocannon.Client) => {
     const client = raw as unknown as ClientEvents;
     const internals = raw as unknown as ClientInternals;
+    clients.push(internals);
     const doRequest = internals._doRequest;
     if (typeof doRequest === 'function') {
       internals._doRequest = function (this: unknown, ...args: unknown[]) {
-        return draining ? undefined : doRequest.apply(this, args);
+        return draining || stopped ? undefined : doRequest.apply(this, args);
       };
     } else undrainable = true;
     const requests: PoolRequest[] = [];
@@ -237,6 +255,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       responses++;
       lastResponseAt = Date.now();
       connErrorsSinceResponse = 0;
+      refusedSinceResponse = 0;
       timeoutsSinceResponse = 0;
       if (draining && !waiting()) instance?.stop();
     });
@@ -251,10 +270,16 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       if (draining && !waiting()) instance?.stop();
     });
     client.on('connError', (error) => {
+      const code = (error as { code?: string }).code;
+      // The request pending on the failed socket is lost, and counted here: it is no longer in
+      // flight, and a response on the next socket answers the request sent there.
+      queue.length = 0;
       connErrors++;
       connErrorsSinceResponse++;
-      const message = (error as { code?: string }).code ?? error.message;
+      if (code === 'ECONNREFUSED') refusedSinceResponse++;
+      const message = code ?? error.message;
       if (errorSamples.length < 3 && !errorSamples.includes(message)) errorSamples.push(message);
+      if (draining && !waiting()) instance?.stop();
     });
   };
 
@@ -264,6 +289,12 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let stalled = false;
   const stop = (why: string) => {
     stoppedBy ??= why;
+    halt();
+  };
+  // Ends the load now: autocannon's own stop waits for its next sample (see the top of this file).
+  const halt = () => {
+    stopped = true;
+    for (const c of clients) c.destroy?.();
     instance?.stop();
   };
   const onAbort = () => stop(String(options.signal?.reason ?? 'interrupted'));
@@ -375,7 +406,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     durationMs: Math.round(measuredMs ?? ended - started),
     responses,
     // Requests a hung application never answered are failed requests, not just cut off by the end.
-    errors: connErrors + timeouts + (stalled ? inFlight : 0),
+    // Connections refused after the application exited carried no request to it.
+    errors: connErrors - (options.appExited?.aborted ? refusedSinceResponse : 0) + timeouts + (stalled ? inFlight : 0),
     timeouts,
     non2xx: sum((o) => o.non2xx),
     status5xx: sum((o) => o.status5xx),

@@ -221,12 +221,15 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
 
     // Stop the load as soon as the user interrupts or the application exits.
     const stopper = new AbortController();
+    // Aborted first when the application exits: the phase then knows why the load stops.
+    const gone = new AbortController();
     let appExit: AppExit | undefined;
     const onUserAbort = () => stopper.abort(options.signal?.reason ?? 'interrupted');
     if (options.signal?.aborted) onUserAbort();
     options.signal?.addEventListener('abort', onUserAbort, { once: true });
     void app?.exited.then((exit) => {
       appExit = exit;
+      gone.abort();
       stopper.abort(`the application ${describeExit(exit)}`);
     });
 
@@ -245,6 +248,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
         timeoutMs: load.timeoutMs,
         random,
         signal: stopper.signal,
+        appExited: gone.signal,
         ...(options.onProgress
           ? { onProgress: (p) => options.onProgress?.({ kind: 'http', phase: name, index, phases, ...p }) }
           : {}),
