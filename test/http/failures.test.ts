@@ -225,6 +225,74 @@ describe('HTTP replay when the application misbehaves', () => {
     }
   });
 
+  it('a route that never answers fails the run when the request timeout is no longer than the phase', async () => {
+    // The requests time out within the phase, which then drains at once: nothing is left waiting,
+    // and the phase ends with every request failed and no response.
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          {
+            app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
+            routes: [
+              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+              { name: 'b', method: 'GET', path: '/b?delay=600000', params: {}, headers: {}, weight: 1 },
+              { name: 'c', method: 'GET', path: '/c', params: {}, headers: {}, weight: 1 },
+            ],
+          },
+          { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000, mixed: true },
+        ),
+        databaseUrl: url,
+      }),
+    );
+    expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+    expect(error.message).toMatch(/^the application stopped answering \(no response in \d+\.\d s\) at /);
+    expect(error.details[0]).toMatch(/^ {2}phase "b": 0 response\(s\), [2-4] request\(s\) without one$/);
+    expect(error.details[1]).toBe(
+      '  no request was answered within the request timeout (2 s): the application hangs, or its requests take longer than that (http.load.timeout)',
+    );
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(false);
+    // The run stopped at the route that lost its measurements.
+    expect(report.routes!.map((r) => r.name)).toEqual(['a', 'b']);
+    expect(report.routes![1]).toMatchObject({ requests: 0 });
+    expect(report.routes![1]!.errors).toBeGreaterThanOrEqual(2);
+  });
+
+  it('more than half of few requests without a response fails the run (APP_FAILING)', async () => {
+    // The first request is answered, every later one waits ten minutes: a short phase with a
+    // request timeout as long sends five or so requests, and one of them is answered.
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          {
+            app: app('ok'),
+            routes: [
+              {
+                name: 'c',
+                method: 'GET',
+                path: '/c?delay={d}',
+                params: { d: { kind: 'seq', start: 0, step: 600_000 } },
+                headers: {},
+                weight: 1,
+              },
+            ],
+          },
+          { connections: 4, shape: { kind: 'duration', durationMs: 1000 }, timeoutMs: 1000 },
+        ),
+        databaseUrl: url,
+      }),
+    );
+    expect(error.code).toBe('APP_FAILING');
+    const report = (error as RunFailedError).report;
+    const route = report.routes![0]!;
+    expect(route.requests).toBe(1);
+    expect(route.errors).toBeGreaterThanOrEqual(4);
+    expect(route.requests + route.errors).toBeLessThan(10);
+    expect(error.message).toBe(
+      `the application is failing: route "c": ${Math.round((route.errors / (route.errors + 1)) * 100)}% of ${route.errors + 1} requests failed (5xx or no response); the measurement is not meaningful`,
+    );
+  });
+
   it('a route slower than its phase is awaited and measured, not taken for a hung application', async () => {
     const report = await runHttpWorkload({
       workload: workload(

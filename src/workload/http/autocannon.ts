@@ -390,14 +390,22 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     clearTimeout(drainTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
-  // A phase that ended with requests waiting (they were not awaited, or outlasted the request
-  // timeout): none answered at all, or none for too long.
   const ended = Date.now();
-  if (!stoppedBy && waiting()) {
-    const silent = responses === 0 ? ended - started : stallMs(ended);
-    if (silent !== undefined) {
+  if (!stoppedBy) {
+    if (responses === 0 && (waiting() || timeouts > 0)) {
+      // Nothing answered within the request timeout: requests still waiting, or all timed out
+      // (a timeout no longer than the phase lets it drain before the stall limit).
       stalled = true;
-      stoppedBy = noAnswer(silent);
+      stoppedBy = noAnswer(ended - started);
+    } else if (responses === 0 && connErrors > 0) {
+      stoppedBy = `the application stopped answering (${errorSamples[0] ?? 'connection errors'})`;
+    } else if (waiting()) {
+      // Requests outlasted the request timeout (they were not awaited): none answered for too long.
+      const silent = stallMs(ended);
+      if (silent !== undefined) {
+        stalled = true;
+        stoppedBy = noAnswer(silent);
+      }
     }
   }
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);

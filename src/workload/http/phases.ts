@@ -361,8 +361,9 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     }
     if (!stoppedBy && report.run.complete) {
       const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
+      // Whatever the number of requests: a short phase or a long request timeout sends few of them.
       const failing = routes.filter(
-        (r) => r.requests + r.errors >= 10 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit,
+        (r) => r.requests + r.errors > 0 && (r.status5xx + r.errors) / (r.requests + r.errors) > limit,
       );
       if (failing.length > 0) {
         const describe = (r: RouteReport) =>
