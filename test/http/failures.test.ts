@@ -288,8 +288,84 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(route.requests).toBe(1);
     expect(route.errors).toBeGreaterThanOrEqual(4);
     expect(route.requests + route.errors).toBeLessThan(10);
+    // They were awaited for the request timeout again, in vain.
+    expect(report.warnings).toContain(
+      `route "c": ${route.errors} request(s) were still unanswered 1 s after they timed out, when querygate stopped ` +
+        'waiting: statements the application still ran for them may be counted in the next phase',
+    );
     expect(error.message).toBe(
       `the application is failing: route "c": ${Math.round((route.errors / (route.errors + 1)) * 100)}% of ${route.errors + 1} requests failed (5xx or no response); the measurement is not meaningful`,
+    );
+  });
+
+  it('a route slower than the request timeout is told apart from a hung one, and its statements are its own', async () => {
+    // Every request of the second route waits 3 s in the application, outside the database, then runs
+    // its statement: longer than the request timeout (2 s), which is as long as the phase.
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          {
+            app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
+            routes: [
+              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+              { name: 'report', method: 'GET', path: '/report?wait=3000&sleep=0', params: {}, headers: {}, weight: 1 },
+            ],
+          },
+          { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000 },
+        ),
+        databaseUrl: url,
+      }),
+    );
+    expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+    // One request per connection, unless one timed out before the phase's end and another was sent.
+    expect(error.details[0]).toMatch(/^ {2}phase "report": 0 response\(s\), [2-4] request\(s\) without one$/);
+    expect(error.details[1]).toMatch(
+      /^ {2}no request was answered within the request timeout \(2 s\); [2-4] were answered later: the application is slower than the timeout, raise it \(http\.load\.timeout\)$/,
+    );
+    const report = (error as RunFailedError).report;
+    const sleep = report.queries.find((q) => q.query.includes('pg_sleep'))!;
+    expect(report.routes![1]!.statements).toEqual([
+      expect.objectContaining({ fingerprint: sleep.fingerprint, callsPerRequest: 1 }),
+    ]);
+  });
+
+  it('a request that outlasts the request timeout is awaited before the next phase, which does not get its statements', async () => {
+    // Only the first request of the first route waits 3 s in the application, outside the database,
+    // then runs its statement: after the request timeout (2 s) and the end of the phase (2 s).
+    const report = await runHttpWorkload({
+      workload: workload(
+        {
+          app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
+          routes: [
+            {
+              name: 'tasks',
+              method: 'GET',
+              // wait: 3000, 0, -3000, ...: only the first request waits.
+              path: '/tasks?wait={w}&sleep=0',
+              params: { w: { kind: 'seq', start: 3000, step: -3000 } },
+              headers: {},
+              weight: 1,
+            },
+            { name: 'next', method: 'GET', path: '/next', params: {}, headers: {}, weight: 1 },
+          ],
+        },
+        { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000 },
+      ),
+      databaseUrl: url,
+    });
+    expect(report.run.complete).toBe(true);
+    const sleep = report.queries.find((q) => q.query.includes('pg_sleep'))!;
+    expect(sleep).toBeDefined();
+    const [tasks, next] = report.routes!;
+    expect(tasks).toMatchObject({ name: 'tasks', errors: 1 });
+    expect(tasks!.requests).toBeGreaterThan(10);
+    // Every request of the route ran its statement once, the late one included, in its own phase.
+    expect(tasks!.statements.find((s) => s.fingerprint === sleep.fingerprint)?.callsPerRequest).toBe(1);
+    expect(sleep.calls).toBe(tasks!.requests + 1);
+    expect(next!.statements.map((s) => s.fingerprint)).not.toContain(sleep.fingerprint);
+    expect(report.warnings).toContain(
+      'route "tasks": 1 request(s) were answered only after the request timeout (2 s): counted as failed and left out ' +
+        'of the latency; the phase waited for their answers, so their statements count in it',
     );
   });
 

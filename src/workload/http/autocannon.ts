@@ -21,10 +21,18 @@
  * the phase's duration no new request is sent, and the phase ends when the requests in flight are
  * answered or time out (the request timeout).
  *
+ * Why a timed-out request is still awaited: autocannon gives up on a request at the request timeout
+ * by closing its socket, but the application keeps working on it, and the statements it runs for it
+ * afterwards would land in whatever phase runs then: the next route's. So the socket of a timed-out
+ * request is kept open, away from autocannon, until the application answers on it or closes it, for
+ * up to the request timeout again; the phase ends when no such request is left. The request still
+ * counts as failed (no response within the timeout), without latency.
+ *
  * Why the clients are destroyed on a stop: autocannon's own stop takes effect at its next sample
  * (up to `sampleInt` later), and until then a client whose connection is refused reconnects and
  * sends again at once: after the application exited, hundreds of refused connections in 200 ms.
  */
+import { Socket } from 'node:net';
 import autocannon from 'autocannon';
 import type { HttpLoadShape } from '../../model/workload.js';
 import { createWeightedPicker } from '../generators.js';
@@ -93,6 +101,17 @@ export interface PhaseResult {
   readonly inFlight: number;
   /** By index of `routes`. */
   readonly perRoute: readonly RouteOutcome[];
+  /**
+   * Requests that timed out and were answered later, while the phase waited for them: the statements
+   * the application ran for them count in the phase. They are among `timeouts`.
+   */
+  readonly lateResponses: number;
+  /**
+   * Requests that timed out and were still unanswered the request timeout after that, when
+   * querygate stopped waiting: statements the application still runs for them may be counted in the
+   * next phase. They are among `timeouts`.
+   */
+  readonly abandoned: number;
   /** Up to three distinct connection error messages. */
   readonly errorSamples: readonly string[];
   /** Response count per status code. */
@@ -139,8 +158,14 @@ interface ClientEvents {
 interface ClientInternals {
   /** Sends the next request; called after each response, on (re)connection and by the rate limiter. */
   _doRequest?: (...args: unknown[]) => unknown;
+  /**
+   * Closes the current socket and forgets its pending request: on a timeout (the client is live),
+   * and from `destroy()` (which marks the client `destroyed` first).
+   */
+  _destroyConnection?: (...args: unknown[]) => unknown;
   /** The current socket: a timeout replaces it. */
   conn?: unknown;
+  destroyed?: boolean;
   /** Stops the client at once: no request is sent after it. Idempotent. */
   destroy?: () => void;
 }
@@ -187,6 +212,38 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   let instance: autocannon.Instance | undefined;
   const clients: ClientInternals[] = [];
   const hasHead = routes.some((r) => r.route.method === 'HEAD');
+
+  // Sockets of timed-out requests, kept open until the application answers or closes them (see the
+  // top of this file), each with what closes it at once.
+  const orphans = new Map<Socket, () => void>();
+  let lateResponses = 0;
+  let abandoned = 0;
+  let onOrphansSettled: (() => void) | undefined;
+  const dropOrphans = () => {
+    for (const drop of [...orphans.values()]) drop();
+  };
+  const adopt = (socket: Socket) => {
+    // autocannon's listeners: its parser must not read the late answer (it forgot the request).
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
+    socket.removeAllListeners('error');
+    const settle = (outcome: 'answered' | 'closed' | 'expired' | 'dropped') => {
+      if (!orphans.delete(socket)) return;
+      clearTimeout(expiry);
+      if (outcome === 'answered') lateResponses++;
+      if (outcome === 'expired') abandoned++;
+      socket.on('error', () => undefined);
+      socket.destroy();
+      if (orphans.size === 0) onOrphansSettled?.();
+    };
+    const expiry = setTimeout(() => settle('expired'), options.timeoutMs);
+    socket.once('data', () => settle('answered'));
+    socket.once('end', () => settle('closed'));
+    socket.once('close', () => settle('closed'));
+    socket.once('error', () => settle('closed'));
+    orphans.set(socket, () => settle('dropped'));
+  };
+
   const setupClient = (raw: autocannon.Client) => {
     const client = raw as unknown as ClientEvents;
     const internals = raw as unknown as ClientInternals;
@@ -233,6 +290,23 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     client.setRequests(requests as autocannon.Request[]);
     const queue: number[] = [];
     queues.push(queue);
+    // A timeout on a live client with a request pending: keep that request's socket (see the top of
+    // this file). autocannon closes a stand-in instead, and forgets the request as it would.
+    const destroyConnection = internals._destroyConnection;
+    if (typeof destroyConnection === 'function') {
+      internals._destroyConnection = function (this: unknown, ...args: unknown[]) {
+        const conn = internals.conn;
+        if (!stopped && !internals.destroyed && queue.length > 0 && conn instanceof Socket) {
+          internals.conn = new Socket();
+          try {
+            return destroyConnection.apply(this, args);
+          } finally {
+            adopt(conn);
+          }
+        }
+        return destroyConnection.apply(this, args);
+      };
+    }
     let next = -1;
     let parserPatched = !hasHead;
     // The socket the last request went out on: a timeout opens a new one before it is reported.
@@ -296,12 +370,15 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     stopped = true;
     for (const c of clients) c.destroy?.();
     instance?.stop();
+    dropOrphans();
   };
   const onAbort = () => stop(String(options.signal?.reason ?? 'interrupted'));
   if (options.signal?.aborted) {
     return emptyResult(routes.length, String(options.signal.reason ?? 'interrupted'));
   }
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // Set while the phase waits for the answers to its timed-out requests: no new request is sent.
+  let settling = false;
 
   const deadAfterMs = options.deadAfterMs ?? DEAD_AFTER_MS;
   // How long requests have waited without any response, when that is past the stall limit: the
@@ -331,6 +408,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       plannedMs: shape.kind === 'duration' ? shape.durationMs : null,
       plannedRequests: shape.kind === 'requests' ? shape.requests : null,
     });
+    // The requests awaited now timed out already: the silence is expected.
+    if (settling) return;
     // Connection errors and no response for a while: the app is gone.
     if (connErrorsSinceResponse > 0 && now - lastResponseAt > deadAfterMs) {
       stop(`the application stopped answering (${errorSamples[0] ?? 'timeouts'})`);
@@ -357,6 +436,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
 
   // autocannon's own clock: from its start (connections opened) to the end of its last sample.
   let measuredMs: number | undefined;
+  let loadEnded = started;
   try {
     await new Promise<void>((resolve, reject) => {
       try {
@@ -385,38 +465,52 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         reject(error instanceof Error ? error : new Error(String(error)));
       }
     });
+    loadEnded = Date.now();
+    if (!stoppedBy) {
+      if (responses === 0 && (waiting() || timeouts > 0)) {
+        // Nothing answered within the request timeout: requests still waiting, or all timed out
+        // (a timeout no longer than the phase lets it drain before the stall limit).
+        stalled = true;
+        stoppedBy = noAnswer(loadEnded - started);
+      } else if (responses === 0 && connErrors > 0) {
+        stoppedBy = `the application stopped answering (${errorSamples[0] ?? 'connection errors'})`;
+      } else if (waiting()) {
+        // Requests outlasted the request timeout (they were not awaited): none answered for too long.
+        const silent = stallMs(loadEnded);
+        if (silent !== undefined) {
+          stalled = true;
+          stoppedBy = noAnswer(silent);
+        }
+      }
+    }
+    // The statements of timed-out requests the application still works on belong to this phase,
+    // not to the next; and answers after the timeout tell a slow application from a hung one. A
+    // stop (an interrupt, the application exited or hung with requests pending) dropped them.
+    if (!stopped && orphans.size > 0) {
+      settling = true;
+      await new Promise<void>((resolve) => {
+        onOrphansSettled = resolve;
+      });
+    }
   } finally {
     clearInterval(timer);
     clearTimeout(drainTimer);
     options.signal?.removeEventListener('abort', onAbort);
+    dropOrphans();
   }
   const ended = Date.now();
-  if (!stoppedBy) {
-    if (responses === 0 && (waiting() || timeouts > 0)) {
-      // Nothing answered within the request timeout: requests still waiting, or all timed out
-      // (a timeout no longer than the phase lets it drain before the stall limit).
-      stalled = true;
-      stoppedBy = noAnswer(ended - started);
-    } else if (responses === 0 && connErrors > 0) {
-      stoppedBy = `the application stopped answering (${errorSamples[0] ?? 'connection errors'})`;
-    } else if (waiting()) {
-      // Requests outlasted the request timeout (they were not awaited): none answered for too long.
-      const silent = stallMs(ended);
-      if (silent !== undefined) {
-        stalled = true;
-        stoppedBy = noAnswer(silent);
-      }
-    }
-  }
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);
   const inFlight = queues.reduce((s, q) => s + Math.min(1, q.length), 0);
   return {
-    durationMs: Math.round(measuredMs ?? ended - started),
+    // With the wait for the answers to timed-out requests.
+    durationMs: Math.round((measuredMs ?? loadEnded - started) + (ended - loadEnded)),
     responses,
     // Requests a hung application never answered are failed requests, not just cut off by the end.
     // Connections refused after the application exited carried no request to it.
     errors: connErrors - (options.appExited?.aborted ? refusedSinceResponse : 0) + timeouts + (stalled ? inFlight : 0),
     timeouts,
+    lateResponses,
+    abandoned,
     non2xx: sum((o) => o.non2xx),
     status5xx: sum((o) => o.status5xx),
     inFlight,
@@ -459,6 +553,8 @@ function emptyResult(routes: number, stoppedBy: string): PhaseResult {
     non2xx: 0,
     status5xx: 0,
     inFlight: 0,
+    lateResponses: 0,
+    abandoned: 0,
     perRoute: Array.from({ length: routes }, () => ({ responses: 0, non2xx: 0, status5xx: 0, latencies: [] })),
     errorSamples: [],
     statusCounts: {},

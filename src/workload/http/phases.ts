@@ -4,8 +4,10 @@
  *
  * Attribution works by isolation, not by tracing: during a route's own phase only that route is
  * requested, so the pg_stat_statements delta between the snapshots around the phase is what its
- * requests cost. Between phases querygate waits until the application's sessions are idle, so that
- * requests still in flight when a phase ends are counted in it and not in the next one.
+ * requests cost. A phase waits for the answers to its requests that timed out (runPhase), as the
+ * application may be working on them outside the database; then querygate waits until the
+ * application's sessions are idle, so that requests still in flight when a phase ends are counted
+ * in it and not in the next one.
  */
 import { assembleQueries } from '../../capture/assemble.js';
 import { summarizeLatencies } from '../../capture/latency.js';
@@ -156,6 +158,8 @@ const QUIET_TIMEOUT_MS = 3000;
 
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 const round1 = (v: number) => Math.round(v * 10) / 10;
+/** `2 s`, `1.5 s`: a request timeout as messages give it. */
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 
 /** Starts (or connects to) the target, runs the HTTP workload and returns the report. */
 export async function runHttpWorkload(options: HttpRunOptions): Promise<Report> {
@@ -299,6 +303,7 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       if (r.non2xx > 0) warnings.push(non2xxWarning(r, records[i]!.result.statusCounts));
       if (r.errors > 0)
         warnings.push(`route "${r.name}": ${r.errors} request(s) got no response (connection errors or timeouts)`);
+      warnings.push(...lateWarnings(r.name, records[i]!.result, load.timeoutMs));
       if (r.requests === 0 && !stoppedBy) warnings.push(`route "${r.name}": no response in its phase`);
     }
     const shape = load.shape;
@@ -349,12 +354,17 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     if (stoppedBy && !options.signal?.aborted) {
       // A hang and a route slower than the request timeout look the same from outside: nothing
       // answered within it. The timeout is the scenario's to raise.
+      const timeout = seconds(load.timeoutMs);
+      const late = stalledIn?.result.lateResponses ?? 0;
       const unanswered = stalledIn
         ? [
             `  phase "${stalledIn.phase}": ${stalledIn.result.responses} response(s), ` +
               `${stalledIn.result.errors} request(s) without one`,
-            `  no request was answered within the request timeout (${Number((load.timeoutMs / 1000).toFixed(1))} s): ` +
-              'the application hangs, or its requests take longer than that (http.load.timeout)',
+            late > 0
+              ? `  no request was answered within the request timeout (${timeout}); ${late} were answered later: ` +
+                'the application is slower than the timeout, raise it (http.load.timeout)'
+              : `  no request was answered within the request timeout (${timeout}): ` +
+                'the application hangs, or its requests take longer than that (http.load.timeout)',
           ]
         : [];
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
@@ -420,6 +430,29 @@ export function non2xxWarning(route: RouteReport, statusCounts: Readonly<Record<
     (other > 0 ? `, ${other} other (1xx, 3xx)` : '') +
     (codes.length > 0 ? `; by status: ${codes.join(', ')}` : '')
   );
+}
+
+/**
+ * What became of a route's requests that timed out: the phase waited for their answers (up to the
+ * request timeout again), so that the statements the application ran for them count in it.
+ */
+function lateWarnings(route: string, result: PhaseResult, timeoutMs: number): string[] {
+  const timeout = seconds(timeoutMs);
+  const warnings: string[] = [];
+  if (result.lateResponses > 0) {
+    warnings.push(
+      `route "${route}": ${result.lateResponses} request(s) were answered only after the request timeout (${timeout}): ` +
+        'counted as failed and left out of the latency; the phase waited for their answers, so their statements count in it',
+    );
+  }
+  // A phase that stopped the run has no next phase to count them in.
+  if (result.abandoned > 0 && !result.stoppedBy) {
+    warnings.push(
+      `route "${route}": ${result.abandoned} request(s) were still unanswered ${timeout} after they timed out, when ` +
+        'querygate stopped waiting: statements the application still ran for them may be counted in the next phase',
+    );
+  }
+  return warnings;
 }
 
 /** Per-route figures: HTTP side from each route's own phase, database side from its snapshot delta. */
