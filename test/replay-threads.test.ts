@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Workload, WorkloadStatement } from '../src/model/workload.js';
 import type { WireSession } from '../src/target/wire.js';
-import { createShareReplay, replayThreads, type LatencySink } from '../src/workload/replay.js';
+import { createCallCounters, createShareReplay, replayThreads, type LatencySink } from '../src/workload/replay.js';
 import { runCli, runCliInterrupted } from './support/cli.js';
 import { scratchDatabase, withSession } from './support/db.js';
 
@@ -51,6 +51,7 @@ const noLatency = (): LatencySink => ({ record: () => undefined });
 /** Runs every thread's share of `workload` one after the other, as the worker threads would. */
 async function runShares(workload: Workload, threads: number, seed = 1): Promise<Call[][]> {
   const perThread: Call[][] = [];
+  const callCounters = createCallCounters(workload.statements.length);
   for (let index = 0; index < threads; index++) {
     const calls: Call[] = [];
     const share = createShareReplay(workload, {
@@ -58,6 +59,7 @@ async function runShares(workload: Workload, threads: number, seed = 1): Promise
       rollback: false,
       seed,
       share: { index, count: threads },
+      callCounters,
       isStopped: () => false,
       createLatency: noLatency,
     });
@@ -120,6 +122,62 @@ describe('shares of a replay split over threads', () => {
     // Thread 0 of 1 replays what the single-threaded replay always did: seq from its start.
     const single = (await runShares(workload, 1, 42))[0]!.map((c) => Number(c.params![0]));
     expect(single.slice(0, 3)).toEqual([5, 15, 25]);
+  });
+
+  it('gives a statement the same values whatever the other statements, their order and weights, and the threads', async () => {
+    const followed = statement('followed', [
+      { kind: 'int', min: 1, max: 1000000 },
+      { kind: 'string', length: 5, alphabet: 'abcdef' },
+      { kind: 'seq', start: 1, step: 1 },
+    ]);
+    const valuesOf = (shares: Call[][], i: number) =>
+      shares
+        .flat()
+        .filter((c) => c.statement === i)
+        .map((c) => c.params!.join(' '))
+        .sort();
+    const alone = valuesOf(await runShares(workloadOf([followed], { shape: { kind: 'repeat', repeat: 30 } }), 1), 0);
+    expect(new Set(alone).size).toBe(30);
+    const others = [
+      statement('x', [{ kind: 'int', min: 1, max: 9 }], 5),
+      statement('y', [{ kind: 'pick', values: [1] }]),
+    ];
+    const mixed = workloadOf([others[0]!, followed, others[1]!], { shape: { kind: 'count', count: 210 }, rounds: 3 });
+    for (const threads of [1, 3])
+      expect(valuesOf(await runShares(mixed, threads), 1), `${threads} thread(s)`).toEqual(alone);
+  });
+
+  it('draws the warm-up from values of its own, and continues a seq after it', async () => {
+    const params: WorkloadStatement['params'] = [
+      { kind: 'int', min: 1, max: 1000000 },
+      { kind: 'seq', start: 10, step: 2 },
+    ];
+    const workload = workloadOf([statement('a', params), statement('b', params)], {
+      shape: { kind: 'repeat', repeat: 20 },
+    });
+    const measure = async (warmUpMs: number) => {
+      const calls: Call[] = [];
+      const share = createShareReplay(workload, {
+        sessions: [fakeSession(calls), fakeSession(calls)],
+        rollback: false,
+        seed: 3,
+        share: { index: 0, count: 1 },
+        isStopped: () => false,
+        createLatency: noLatency,
+      });
+      if (warmUpMs > 0) await share.warmUp(warmUpMs);
+      const warmUp = calls.filter((c) => c.statement === 0).length;
+      calls.length = 0;
+      await share.runRound(0);
+      const ofA = calls.filter((c) => c.statement === 0).map((c) => c.params!);
+      return { warmUp, ints: ofA.map((p) => p[0]).sort(), seqs: ofA.map((p) => Number(p[1])) };
+    };
+    const cold = await measure(0);
+    const warm = await measure(30);
+    expect(warm.warmUp).toBeGreaterThan(0);
+    expect(warm.ints).toEqual(cold.ints);
+    expect(cold.seqs).toEqual(Array.from({ length: 20 }, (_, j) => 10 + 2 * j));
+    expect(warm.seqs).toEqual(Array.from({ length: 20 }, (_, j) => 10 + 2 * (warm.warmUp + j)));
   });
 });
 

@@ -8,7 +8,7 @@ import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { interruptible } from '../target/interruptible.js';
 import { asServerError, type ServerError, type Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
-import { createRandom, createValueSources } from '../workload/generators.js';
+import { createStatementValues } from '../workload/generators.js';
 
 /**
  * Applies a workload's schema and seed files, then VACUUM ANALYZE (embedded) or ANALYZE (external):
@@ -411,9 +411,11 @@ export async function checkParameterValues(
   options: ParameterCheckOptions,
 ): Promise<void> {
   const problems: string[][] = [];
-  for (const statement of statements) {
+  // The values of each statement's first measured call.
+  const valuesOf = createStatementValues(statements, options.seed);
+  for (const [i, statement] of statements.entries()) {
     if (statement.paramCount === 0) continue;
-    const values = createValueSources(statement.params, createRandom(options.seed)).map((next) => next());
+    const values = valuesOf[i]!(0, 0);
     await session.query('BEGIN');
     try {
       await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))}`);

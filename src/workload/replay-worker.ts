@@ -73,6 +73,7 @@ if (sessions.length === data.connections) {
     rollback: data.rollback,
     seed: data.seed,
     share: data.share,
+    callCounters: new Uint32Array(data.callCounters),
     isStopped: () => Atomics.load(control, CONTROL_STOP) !== 0,
     createLatency: () => new LatencyBuffer(),
     onConnectionLost: () => {

@@ -16,12 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EnvironmentError, type EnvironmentErrorCode } from '../errors.js';
 import { LatencyRecorder } from '../capture/latency.js';
-import type { ParamGenerator, Workload } from '../model/workload.js';
+import type { Workload } from '../model/workload.js';
 import { asServerError } from '../target/pg.js';
 import type { WireSession } from '../target/wire.js';
 import { countPerRound, roundOrder, split } from './count.js';
 import { createDeck } from './deck.js';
-import { createRandom, createValueSources, type ValueSource } from './generators.js';
+import { createRandom, createStatementValues } from './generators.js';
 
 export interface ReplayProgress {
   readonly phase: 'warmup' | 'measure';
@@ -153,6 +153,11 @@ export interface ShareReplayOptions<L extends LatencySink> {
   readonly rollback: boolean;
   readonly seed: number;
   readonly share: ThreadShare;
+  /**
+   * Call counters (`createCallCounters`), shared with the other threads of the replay; a share of
+   * its own when absent (the replay runs on one thread).
+   */
+  readonly callCounters?: Uint32Array;
   /** Checked before every call. */
   readonly isStopped: () => boolean;
   readonly createLatency: () => L;
@@ -171,20 +176,19 @@ export interface ShareReplay<L extends LatencySink> {
   runRound(round: number): Promise<void>;
 }
 
-/**
- * Parameter generators of thread `index` of `count`: a `seq` is interleaved across threads
- * (start + index*step, stride count*step), so that its values stay unique over the whole run.
- */
-function generatorsOfShare(params: readonly ParamGenerator[], share: ThreadShare): readonly ParamGenerator[] {
-  if (share.count === 1) return params;
-  return params.map((g) =>
-    g.kind === 'seq' ? { kind: 'seq', start: g.start + share.index * g.step, step: share.count * g.step } : g,
-  );
-}
-
-/** Seed of a thread's generators: thread 0 keeps the run's seed, so one thread replays as before. */
+/** Seed of a thread's deck (which statement comes next); parameter values do not depend on it. */
 function seedOfShare(seed: number, share: ThreadShare): number {
   return (seed + Math.imul(share.index, 0x9e3779b9)) >>> 0;
+}
+
+/**
+ * Call counters of a replay, two per statement (`2i`: warm-up calls of statement i, `2i + 1`: its
+ * measured calls), shared by every thread: each call takes the next number of its statement, which
+ * gives its parameter values (`createStatementValues`).
+ */
+export function createCallCounters(statements: number, shared = false): Uint32Array {
+  const bytes = 2 * statements * Uint32Array.BYTES_PER_ELEMENT;
+  return new Uint32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
 }
 
 /**
@@ -203,9 +207,24 @@ export function createShareReplay<L extends LatencySink>(
   // In a rolled-back transaction unless the statement is known not to write.
   const wrapped = (i: number) => options.rollback && statements[i]!.readOnly !== true;
   const random = createRandom(seedOfShare(options.seed, share));
-  const sources: ValueSource[][] = statements.map((s) =>
-    createValueSources(generatorsOfShare(s.params, share), random),
-  );
+  // A statement's values come from its own call numbers, not from a stream shared with the other
+  // statements: adding a statement, or changing the weights or the deal, left every other
+  // statement with other values (a bound drawn anew, twice the rows) and compare called it a
+  // regression. The numbers are shared by the threads, so a seq never repeats and the values of N
+  // calls are those of calls 0 .. N-1 however many threads and connections sent them.
+  const measuredValues = createStatementValues(statements, options.seed, 'measured');
+  const warmUpValues = createStatementValues(statements, options.seed, 'warm-up');
+  const counters = options.callCounters ?? createCallCounters(statements.length);
+  /** Parameter values of the next call of statement `i`. */
+  const drawMeasured = (i: number): (string | null)[] => {
+    const call = Atomics.add(counters, 2 * i + 1, 1);
+    // The warm-up is over on every thread when a measured round starts: its count is final.
+    return measuredValues[i]!(call, Atomics.load(counters, 2 * i) + call);
+  };
+  const drawWarmUp = (i: number): (string | null)[] => {
+    const call = Atomics.add(counters, 2 * i, 1);
+    return warmUpValues[i]!(call, call);
+  };
   // A duration-bound drive (and the warm-up) picks from a deck by weight whose first cards reach
   // every statement (deck.ts): random picks left statements of a low weight out of a short run.
   const deck = createDeck(
@@ -322,6 +341,7 @@ export function createShareReplay<L extends LatencySink>(
   const runSession = (k: number, next: () => number | undefined, record: boolean): Promise<void> =>
     new Promise((resolve) => {
       const session = sessions[k]!;
+      const draw = record ? drawMeasured : drawWarmUp;
       // The planned call: statement, parameters, and its message if it can take the fast path.
       let i: number | undefined;
       let params: (string | null)[] | undefined;
@@ -330,7 +350,7 @@ export function createShareReplay<L extends LatencySink>(
         i = next();
         if (i === undefined) return;
         const statement = statements[i]!;
-        params = statement.paramCount > 0 ? sources[i]!.map((source) => source()) : undefined;
+        params = statement.paramCount > 0 ? draw(i) : undefined;
         message = prepared[k]!.has(i) ? session.encodeExecute(names[i]!, params, wrapped(i)) : undefined;
       };
       // The call on the wire. One per session, so one callback serves them all.
@@ -568,6 +588,8 @@ export interface ReplayWorkerData {
   readonly rollback: boolean;
   readonly seed: number;
   readonly share: ThreadShare;
+  /** Uint32Array: the call counters of every statement (`createCallCounters`). */
+  readonly callCounters: SharedArrayBuffer;
   /** Int32Array: [stop flag, connections lost]; any thread or the main thread may set stop. */
   readonly control: SharedArrayBuffer;
   /** Float64Array: calls and errors of each thread, 2 slots per thread, for the progress line. */
@@ -692,6 +714,7 @@ async function replayOnThreads(
   options.signal?.addEventListener('abort', stop);
   if (options.signal?.aborted) stop();
   const connections = split(workload.load.connections, threads);
+  const callCounters = createCallCounters(workload.statements.length, true);
   const pool = connections.map((n, index) =>
     startReplayThread({
       workload,
@@ -701,6 +724,7 @@ async function replayOnThreads(
       rollback: options.rollback,
       seed: options.seed,
       share: { index, count: threads },
+      callCounters: callCounters.buffer as SharedArrayBuffer,
       control: control.buffer as SharedArrayBuffer,
       counters: counters.buffer as SharedArrayBuffer,
     }),
