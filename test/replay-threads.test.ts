@@ -311,21 +311,34 @@ describe('querygate run --threads (CLI)', () => {
 
   it('writes the partial report and exits 130 when interrupted with Ctrl-C', async () => {
     const out = join(dir, 'interrupted.json');
-    const result = await runCliInterrupted([
-      'run',
-      '--workload',
-      sql('workload.sql'),
-      '--duration',
-      '60s',
-      '--threads',
-      '2',
-      '--connections',
-      '4',
-      '--database-url',
-      url,
-      '--out',
-      out,
-    ]);
+    // Interrupt once calls are being measured: after a fixed delay, a start slowed by other load had none yet.
+    const lookups = () =>
+      withSession(url, async (s) => {
+        const r = await s.query<{ n: string }>(
+          `SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+            WHERE d.datname = current_database() AND s.query = 'SELECT owner, balance FROM accounts WHERE id = $1'`,
+        );
+        return Number(r.rows[0]!.n);
+      });
+    const before = await lookups();
+    const result = await runCliInterrupted(
+      [
+        'run',
+        '--workload',
+        sql('workload.sql'),
+        '--duration',
+        '60s',
+        '--threads',
+        '2',
+        '--connections',
+        '4',
+        '--database-url',
+        url,
+        '--out',
+        out,
+      ],
+      { until: async () => (await lookups()) >= before + 20, afterMs: 200 },
+    );
     const interruptedAt = result.interruptedAt!;
     // The threads stop at their next call, not at the end of the round.
     expect(Date.now() - interruptedAt).toBeLessThan(20_000);

@@ -59,6 +59,8 @@ export async function runCliInterrupted(
     afterMs?: number;
     when?: string;
     signal?: NodeJS.Signals;
+    /** Polled after `when` appears (every 100 ms, 60 s at most) before the delay starts: a slow start under load does not race the interrupt. */
+    until?: () => Promise<boolean>;
   } = {},
 ): Promise<CliResult & { interruptedAt: number | undefined }> {
   let pid = 0;
@@ -71,14 +73,19 @@ export async function runCliInterrupted(
     onStderr: (text) => {
       if (armed || !text.includes(options.when ?? 'querygate: replaying')) return;
       armed = true;
-      setTimeout(() => {
+      void (async () => {
+        const deadline = Date.now() + 60_000;
+        while (options.until && Date.now() < deadline && !(await options.until().catch(() => false))) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, options.afterMs ?? 1000));
         try {
           process.kill(options.group ? -pid : pid, options.signal ?? 'SIGINT');
           interruptedAt = Date.now();
         } catch {
           // It had already exited: interruptedAt stays undefined, which the test then reports.
         }
-      }, options.afterMs ?? 1000);
+      })();
     },
   });
   return { ...result, interruptedAt };
