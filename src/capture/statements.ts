@@ -140,17 +140,42 @@ export async function takeSnapshot(session: Session, serverVersionNum: number): 
   return { entries, dealloc };
 }
 
-/** Query texts of the given queryids, from the current database. */
+/**
+ * The key of an entry's text in `fetchQueryTexts`: a statement run at top level and inside a
+ * function are two entries with one queryid, whose texts may differ.
+ */
+export function textKey(entry: Pick<StatEntry, 'queryid' | 'toplevel'>): string {
+  return `${entry.queryid}:${entry.toplevel ? 't' : 'f'}`;
+}
+
+/**
+ * Query texts of the given queryids, from the current database, by `textKey`. The statement an
+ * EXPLAIN plans is recorded inside it (toplevel false, with `track = all`), under the statement's
+ * own queryid and with the EXPLAIN's text: when querygate's own EXPLAIN created that entry, the
+ * statement's later runs inside a function are counted in it, and its text is the statement's.
+ */
 export async function fetchQueryTexts(session: Session, queryids: readonly string[]): Promise<Map<string, string>> {
   if (queryids.length === 0) return new Map();
   const schema = await statsSchema(session);
-  const { rows } = await session.query<{ queryid: string; query: string }>(
-    `SELECT ${INTERNAL_MARK} queryid::text AS queryid, query FROM ${schema}.pg_stat_statements(true)
-      WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-        AND queryid = ANY($1::bigint[])`,
+  // pg_stat_statements has toplevel from PostgreSQL 14: read through to_jsonb, as on every version.
+  const { rows } = await session.query<{ queryid: string; query: string; toplevel: boolean }>(
+    `SELECT ${INTERNAL_MARK} s.queryid::text AS queryid, s.query,
+            coalesce((pg_catalog.to_jsonb(s) ->> 'toplevel')::boolean, true) AS toplevel
+       FROM ${schema}.pg_stat_statements(true) s
+      WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+        AND s.queryid = ANY($1::bigint[])`,
     [queryids],
   );
-  return new Map(rows.map((r) => [r.queryid, r.query]));
+  return new Map(rows.map((r) => [textKey(r), r.toplevel ? r.query : (explainedStatement(r.query) ?? r.query)]));
+}
+
+/** The statement querygate's own EXPLAIN planned (`EXPLAIN <mark> (options) <statement>`), else undefined. */
+function explainedStatement(text: string): string | undefined {
+  const prefix = `EXPLAIN ${INTERNAL_MARK} (`;
+  if (!text.startsWith(prefix)) return undefined;
+  // querygate's EXPLAIN options are words and commas: the first ')' closes them.
+  const close = text.indexOf(')', prefix.length);
+  return close < 0 ? undefined : text.slice(close + 1).trim();
 }
 
 /**

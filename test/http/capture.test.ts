@@ -103,6 +103,23 @@ describe('capture around an external command on a real PostgreSQL', () => {
     expect(said).toContain('could not be analyzed: its parameter values are unknown');
   });
 
+  it('reports a statement that an earlier EXPLAIN recorded as nested too (pg_stat_statements.track = all)', async () => {
+    // With track = all, EXPLAIN records the statement it plans inside it: an entry with the
+    // statement's queryid and the EXPLAIN's text, which must not hide the statement's own entry.
+    const all = await createTestDatabase('capture_all');
+    await withSession(all, async (s) => {
+      await s.query(`ALTER DATABASE ${new URL(all).pathname.slice(1)} SET pg_stat_statements.track = 'all'`);
+      await s.query(readFileSync(fixture('items.sql'), 'utf8'));
+      await s.query('ANALYZE');
+    });
+    for (let run = 0; run < 2; run++) {
+      const report = await captureCommand({ command: [process.execPath, SCRIPT], databaseUrl: all, stdio: 'ignore' });
+      const lookup = report.queries.find((q) => q.query === 'SELECT id, label FROM items WHERE id = $1');
+      expect(lookup?.calls, `run ${run + 1}`).toBe(30);
+      expect(lookup?.plan?.mode).toBe('generic');
+    }
+  });
+
   it('a command that fails still yields its report, inside COMMAND_FAILED', async () => {
     try {
       await captureCommand({
