@@ -16,7 +16,7 @@ export type * from './model/workload.js';
 export type * from './model/comparison.js';
 export type * from './model/budget.js';
 export { isAtLeast, SEVERITIES } from './model/finding.js';
-export { REPORT_VERSION } from './model/report.js';
+export { REPORT_VERSION, statementKey, topLevel } from './model/report.js';
 export { loadParser, fingerprintStatement, splitStatements } from './analyze/parser.js';
 export { walkPlan, renderPlanText, nodeLabel } from './analyze/plan.js';
 export { openTarget, type Target, type OpenTargetOptions } from './target/target.js';

@@ -6,9 +6,12 @@ import type { QueryReport } from '../src/model/report.js';
 import { runWorkload } from '../src/run/run.js';
 import { openSession } from '../src/target/pg.js';
 import { openTarget } from '../src/target/target.js';
-import { loadScenario } from '../src/workload/load.js';
+import { loadScenario, loadSqlWorkload } from '../src/workload/load.js';
 import { findSystemPostgres, startSystemPostgres, type SystemPostgres } from './support/system-postgres.js';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // The machine's own older server (PostgreSQL 13-15), where there is one: pg_stat_statements
 // columns and EXPLAIN options differ from the embedded (newest) server.
@@ -111,6 +114,42 @@ describe.runIf(findSystemPostgres())('an older PostgreSQL server', () => {
       });
     } finally {
       await s.close();
+    }
+  });
+
+  it('plans a statement run inside a function without GENERIC_PLAN, its parameters numbered from $1', async () => {
+    const s = await openSession(server.url);
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-older-'));
+    try {
+      await s.query(`ALTER DATABASE postgres SET pg_stat_statements.track = 'all'`);
+      await s.query(`
+        CREATE TABLE ledger (id int PRIMARY KEY, account int NOT NULL, kind text NOT NULL, amount int NOT NULL);
+        INSERT INTO ledger SELECT g, g % 100, CASE WHEN g % 2 = 0 THEN 'credit' ELSE 'debit' END, g FROM generate_series(1, 20000) g;
+        ANALYZE ledger;
+        CREATE FUNCTION account_credit(p_account int) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+        DECLARE v bigint;
+        BEGIN
+          SELECT sum(amount) INTO v FROM ledger WHERE account = p_account AND kind = 'credit';
+          RETURN v;
+        END $$;`);
+      writeFileSync(join(dir, 'workload.sql'), 'SELECT account_credit(7);\n');
+      const workload = loadSqlWorkload(join(dir, 'workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
+      const report = await runWorkload({ workload, databaseUrl: server.url });
+      expect(report.target.pgStatStatementsTrack).toBe('all');
+      const caller = report.queries.find((q) => !q.nested)!;
+      const inner = report.queries.find((q) => q.nested)!;
+      expect(inner.nested).toEqual({ functions: ['public.account_credit'], callers: [caller.fingerprint] });
+      // The constant is $2 in the recorded text (the function's variable took $1): $1 once explained.
+      expect(inner.query).toMatch(/account = p_account AND kind = \$2$/);
+      expect(inner.plan?.sql).toMatch(/account = \$2::integer AND kind = \$1$/);
+      expect(inner.plan?.mode).toBe('generic');
+      expect(JSON.stringify(inner.plan?.root)).toContain('"Relation Name":"ledger"');
+      expect(report.totals).toMatchObject({ statements: 1, calls: 2, totalMs: caller.totalMs });
+    } finally {
+      await s.query('ALTER DATABASE postgres RESET pg_stat_statements.track');
+      await s.query('DROP FUNCTION IF EXISTS account_credit(int); DROP TABLE IF EXISTS ledger');
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

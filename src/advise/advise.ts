@@ -159,8 +159,10 @@ function explainTarget(
   statements: readonly AdvisedStatement[],
   report: Report,
 ): { target: ExplainTarget; offset?: PagedOffset } | undefined {
-  const client = statements.find((s) => s.fingerprint === query.fingerprint);
-  const sql = explainableSql(query.query, client);
+  // What the replay sent is a top-level statement; a nested one is explained as the capture did,
+  // with its function's variables made parameters (`plan.sql`).
+  const client = query.nested ? undefined : statements.find((s) => s.fingerprint === query.fingerprint);
+  const sql = query.plan?.sql ?? explainableSql(query.query, client);
   let paramCount: number;
   try {
     paramCount = client?.paramCount ?? countParams(sql);

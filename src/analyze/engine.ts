@@ -405,8 +405,10 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
   const warnings = new Set(report.warnings);
 
   const queries = report.queries.map((query): QueryReport => {
-    const source = sources.get(query.fingerprint);
-    const sql = source?.sql ?? query.query;
+    // What the replay sent is a top-level statement; a nested one reads as it was explained, with
+    // parameters for its function's variables (which its own text names like columns).
+    const source = query.nested ? undefined : sources.get(query.fingerprint);
+    const sql = source?.sql ?? query.plan?.sql ?? query.query;
     const params = query.plan?.params ?? source?.params;
     const context = {
       query,

@@ -20,3 +20,11 @@ export const EVERY_CALL_FAILED_NOT_ANALYZED = 'every call failed, and executing 
 
 /** Why --analyze left a statement with its plain plan: EXPLAIN ANALYZE ran out of time. */
 export const ANALYZE_TIMED_OUT = 'its EXPLAIN ANALYZE ran into --explain-timeout, which a longer timeout gives time';
+
+/**
+ * Why --analyze could not execute a statement that ran inside a function: its text names the
+ * function's variables, which are parameters of its plan and whose values pg_stat_statements does
+ * not keep.
+ */
+export const NESTED_VALUES =
+  "it ran inside a function: pg_stat_statements keeps it without the values of the function's variables and of its literals";

@@ -613,4 +613,36 @@ export function castParamsAt(sql: string, sites: readonly ParamSite[], type: str
   return out.toString('utf8');
 }
 
+/**
+ * Parses a PL/pgSQL function's definition (`CREATE FUNCTION ... LANGUAGE plpgsql AS ...`, as
+ * `pg_get_functiondef` gives it) with PL/pgSQL's own parser: its variables with their declared types,
+ * and every statement and expression of its body (`PLpgSQL_expr.query`). Undefined when it does not
+ * parse.
+ */
+export function parsePlpgsql(definition: string): unknown {
+  try {
+    return pgQuery.parsePlPgSQLSync(definition);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A PL/pgSQL expression or assignment as pg_stat_statements records it when it runs a query
+ * (`EXISTS (SELECT ...)` of an IF, `v := (SELECT ...)`), as the statement PL/pgSQL runs for it:
+ * `SELECT <expression>`. Undefined when the text is a statement already, or neither.
+ */
+export function expressionAsStatement(text: string): string | undefined {
+  if (tryParse(text)) return undefined;
+  // An expression (also an assignment written with `=`, which reads as a comparison here).
+  if (tryParse(`SELECT ${text}`)) return `SELECT ${text.trim()}`;
+  // `target := expression`: a variable, a record's field, an array element (`r.total[1] :=`).
+  const tokens = scanTokens(text);
+  const assign = tokens.findIndex((t) => t.text === ':=');
+  if (assign <= 0 || !tokens.slice(0, assign).every((t) => /^[\w$".[\]]+$/u.test(t.text))) return undefined;
+  const expression = Buffer.from(text, 'utf8').subarray(tokens[assign]!.end).toString('utf8').trim();
+  const statement = `SELECT ${expression}`;
+  return expression !== '' && tryParse(statement) ? statement : undefined;
+}
+
 export type { ParseResult, Node } from 'libpg-query';

@@ -616,3 +616,65 @@ export function notInSubqueries(statement: TreeNode): NotInSubquery[] {
   }
   return out;
 }
+
+/** Replaces byte ranges of `sql`, which must not overlap. */
+function editBytes(sql: string, edits: readonly { start: number; end: number; text: string }[]): string {
+  let out = Buffer.from(sql, 'utf8');
+  for (const edit of [...edits].sort((a, b) => b.start - a.start))
+    out = Buffer.concat([out.subarray(0, edit.start), Buffer.from(edit.text, 'utf8'), out.subarray(edit.end)]);
+  return out.toString('utf8');
+}
+
+/**
+ * The statement with its parameters numbered $1, $2, ... without gaps, in the order of their
+ * numbers. A statement that ran inside a PL/pgSQL function has gaps: pg_stat_statements numbers the
+ * constants it replaced after the function's own parameters (`status = $2` where the function's
+ * variable took $1), and a server before 16 cannot plan a statement whose $1 it never sees.
+ */
+export function renumberParams(sql: string): { sql: string; count: number } {
+  const refs = nodesOf(parseTree(sql), 'ParamRef', { subqueries: true });
+  const numbers = [...new Set(refs.map((r) => Number(r.number)))].sort((a, b) => a - b);
+  const dense = new Map(numbers.map((n, i) => [n, i + 1]));
+  const edits = refs
+    .filter((r) => typeof r.location === 'number' && dense.get(Number(r.number)) !== Number(r.number))
+    .map((r) => {
+      const start = r.location as number;
+      return { start, end: start + `$${Number(r.number)}`.length, text: `$${dense.get(Number(r.number))}` };
+    });
+  return { sql: edits.length > 0 ? editBytes(sql, edits) : sql, count: numbers.length };
+}
+
+/**
+ * Replaces the column reference that starts at byte `offset`, and every reference spelled with the
+ * same names, by the next parameter (`$count+1`), cast to `type(names)` when it gives one. It is how
+ * a variable of a function (`p_id`, `customer_value.p_id`, `NEW.amount`) that EXPLAIN cannot resolve
+ * becomes a parameter: PL/pgSQL passes it to the statement as one. Undefined when no column
+ * reference starts at `offset`.
+ */
+export function columnRefToParam(
+  sql: string,
+  offset: number,
+  count: number,
+  type: (names: readonly string[]) => string | undefined,
+): { sql: string; names: readonly string[] } | undefined {
+  const refs = nodesOf(parseTree(sql), 'ColumnRef', { subqueries: true });
+  const namesOf = (ref: TreeNode) => (Array.isArray(ref.fields) ? ref.fields.map((f) => stringValue(f)) : [undefined]);
+  const hit = refs.find((r) => r.location === offset);
+  if (!hit) return undefined;
+  const names = namesOf(hit);
+  if (names.some((n) => n === undefined)) return undefined;
+  const key = names.join('.');
+  const tokens = scanTokens(sql);
+  const cast = type(names as string[]);
+  const param = `$${count + 1}${cast ? `::${cast}` : ''}`;
+  const edits = refs
+    .filter((r) => typeof r.location === 'number' && namesOf(r).join('.') === key)
+    .flatMap((r) => {
+      const first = tokens.findIndex((t) => t.start === r.location);
+      if (first < 0) return [];
+      // `a . b . c`: one name per token, a dot between each two.
+      const last = tokens[first + 2 * (names.length - 1)];
+      return last ? [{ start: r.location as number, end: last.end, text: param }] : [];
+    });
+  return edits.length > 0 ? { sql: editBytes(sql, edits), names: names as string[] } : undefined;
+}

@@ -2,13 +2,33 @@
  * Turns raw capture (statistics deltas, query texts, client outcomes) into the report's queries,
  * then adds plans and relation metadata. Used by every kind of run (SQL, HTTP, external command).
  */
-import { fingerprintStatement, normalizeStatement, statementKind, unwrapPrepare } from '../analyze/parser.js';
-import { ANALYZE_TIMED_OUT, EVERY_CALL_FAILED_NOT_ANALYZED, UNKNOWN_VALUES } from '../analyze/measure.js';
+import {
+  castTypedParams,
+  expressionAsStatement,
+  fingerprintStatement,
+  normalizeStatement,
+  statementKind,
+  unwrapPrepare,
+} from '../analyze/parser.js';
+import { nestedFingerprint } from '../analyze/functions.js';
+import {
+  ANALYZE_TIMED_OUT,
+  EVERY_CALL_FAILED_NOT_ANALYZED,
+  NESTED_VALUES,
+  UNKNOWN_VALUES,
+} from '../analyze/measure.js';
 import { planRelations } from '../analyze/plan.js';
-import { qualifiedRelations } from '../analyze/sql-tree.js';
-import type { LatencySummary, QueryReport, RelationInfo, RoundStats } from '../model/report.js';
+import { columnRefToParam, qualifiedRelations, renumberParams } from '../analyze/sql-tree.js';
+import {
+  statementKey,
+  type LatencySummary,
+  type NestedInfo,
+  type QueryReport,
+  type RelationInfo,
+  type RoundStats,
+} from '../model/report.js';
 import type { Session } from '../target/pg.js';
-import { explainableSql, explainStatement } from './explain.js';
+import { explainableSql, explainStatement, type ExplainResult } from './explain.js';
 import { checkKeyExpressions } from './expressions.js';
 import { describeRelations } from './relations.js';
 import { INTERNAL_MARK, sumDeltas, textKey, type StatDelta } from './statements.js';
@@ -98,34 +118,44 @@ export function overcounted(
     sent.set(c.fingerprint, entry);
   }
   return queries.flatMap((q) => {
-    const mine = sent.get(q.fingerprint);
+    const mine = q.nested ? undefined : sent.get(q.fingerprint);
     if (!mine || q.calls <= mine.calls * 1.05 + 5) return [];
     return [{ name: mine.name, counted: q.calls, sent: mine.calls }];
   });
 }
 
-/** Groups statistics by fingerprint and ranks statements by total database time. */
+/**
+ * Groups statistics by fingerprint and ranks statements by total database time: the top-level
+ * statements first, then those that ran inside functions and triggers (pg_stat_statements records
+ * them with `toplevel` false when `pg_stat_statements.track` is `all`). A nested statement's time is
+ * already in its caller's, so shares are of the top-level time alone, and a statement run both ways
+ * is two statements.
+ */
 export function assembleQueries(input: AssembleInput): QueryReport[] {
-  const groups = new Map<string, { text: string; deltas: StatDelta[] }>();
-  const fingerprintOf = new Map<string, string>();
+  const groups = new Map<string, { fingerprint: string; nested: boolean; text: string; deltas: StatDelta[] }>();
+  const groupOf = new Map<string, string>();
   for (const delta of input.deltas) {
     const raw = input.texts.get(textKey(delta));
     if (raw === undefined || raw.includes(INTERNAL_MARK)) continue;
     const text = unwrapPrepare(raw);
     if (input.dropTransactionControl && /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text)) continue;
-    const fingerprint = fingerprintStatement(text);
-    fingerprintOf.set(delta.queryid, fingerprint);
-    const group = groups.get(fingerprint) ?? { text, deltas: [] };
+    const nested = !delta.toplevel;
+    const fingerprint = nested ? nestedFingerprint(text) : fingerprintStatement(text);
+    const key = statementKey({ fingerprint, ...(nested ? { nested: NOT_LINKED } : {}) });
+    groupOf.set(delta.key, key);
+    const group = groups.get(key) ?? { fingerprint, nested, text, deltas: [] };
     group.deltas.push(delta);
-    groups.set(fingerprint, group);
+    groups.set(key, group);
   }
   const clientByFingerprint = new Map(input.client.map((c) => [c.fingerprint, c]));
-  const totalMs = [...groups.values()].reduce((s, g) => s + sumDeltas(g.deltas).totalMs, 0);
-  const queries = [...groups.entries()].map(([fingerprint, group]): QueryReport => {
+  const totalMs = [...groups.values()].filter((g) => !g.nested).reduce((s, g) => s + sumDeltas(g.deltas).totalMs, 0);
+  const queries = [...groups.entries()].map(([key, group]): QueryReport => {
+    const { fingerprint, nested } = group;
     const t = sumDeltas(group.deltas);
-    const client = clientByFingerprint.get(fingerprint);
+    // The replay sent its statements at top level; one with the same text inside a function is not its own.
+    const client = nested ? undefined : clientByFingerprint.get(fingerprint);
     const rounds: RoundStats[] = input.roundDeltas.map((deltas) => {
-      const mine = deltas.filter((d) => fingerprintOf.get(d.queryid) === fingerprint);
+      const mine = deltas.filter((d) => groupOf.get(d.key) === key);
       const r = sumDeltas(mine);
       return { calls: r.calls, totalMs: round3(r.totalMs), meanMs: round3(r.calls ? r.totalMs / r.calls : 0) };
     });
@@ -135,7 +165,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       // the server keeps the text of the first statement with that queryid, which may be another
       // client's or a PREPARE.
       query: client ? normalizeStatement(client.sql) : group.text,
-      kind: statementKind(group.text),
+      kind: statementKind(nested ? (expressionAsStatement(group.text) ?? group.text) : group.text),
       ...(client ? { source: client.name } : {}),
       ...(client?.line !== undefined ? { line: client.line } : {}),
       calls: t.calls,
@@ -165,11 +195,12 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       relations: [],
       findings: [],
       suppressed: [],
+      ...(nested ? { nested: NOT_LINKED } : {}),
     };
   });
   // Statements the client sent that never completed (every call failed) still belong in the report.
   for (const c of input.client) {
-    if (groups.has(c.fingerprint) || c.errors === 0) continue;
+    if (groups.has(statementKey(c)) || c.errors === 0) continue;
     queries.push({
       fingerprint: c.fingerprint,
       query: c.sql,
@@ -205,8 +236,13 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       suppressed: [],
     });
   }
-  return queries.sort((a, b) => b.totalMs - a.totalMs || b.calls - a.calls);
+  return queries.sort(
+    (a, b) => Number(Boolean(a.nested)) - Number(Boolean(b.nested)) || b.totalMs - a.totalMs || b.calls - a.calls,
+  );
 }
+
+/** A nested statement before `linkNestedStatements` has looked for its functions and callers. */
+const NOT_LINKED: NestedInfo = { functions: [], callers: [] };
 
 export interface PlanOptions {
   readonly analyze: boolean;
@@ -217,6 +253,11 @@ export interface PlanOptions {
   readonly client: readonly ClientStatement[];
   /** Stops explaining when it aborts: the statements not explained yet get a note, not a plan. */
   readonly signal?: AbortSignal;
+  /**
+   * Per nested statement (by fingerprint), the declared types of its functions' variables
+   * (`linkNestedStatements`), to cast the parameters that stand for them.
+   */
+  readonly variableTypes?: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 /**
@@ -263,30 +304,41 @@ export async function capturePlans(
       out.push({ ...query, planNote: `not explained: beyond the top ${options.limit} statements` });
       continue;
     }
-    const client = clientByFingerprint.get(query.fingerprint);
-    // Prefer the statement as the client sent it, with its real values; else the normalized text.
-    const sql = explainableSql(query.query, client);
-    let paramCount: number;
-    try {
-      paramCount = client?.paramCount ?? countParams(sql);
-    } catch {
-      out.push({ ...query, planNote: 'not parseable: no plan' });
-      continue;
+    const analyze = options.analyze && !failed;
+    // The text explained, and how: a nested statement is explained with its function's variables
+    // made parameters (`explainNested`), a top-level one as the client sent it where it did.
+    let sql: string;
+    let explain: (analyze: boolean) => Promise<ExplainResult>;
+    if (query.nested) {
+      const types = options.variableTypes?.get(query.fingerprint);
+      sql = query.query;
+      explain = (analyze) => explainNested(session, query.query, types, { ...options, analyze });
+    } else {
+      const client = clientByFingerprint.get(query.fingerprint);
+      // Prefer the statement as the client sent it, with its real values; else the normalized text.
+      sql = explainableSql(query.query, client);
+      let paramCount: number;
+      try {
+        paramCount = client?.paramCount ?? countParams(sql);
+      } catch {
+        out.push({ ...query, planNote: 'not parseable: no plan' });
+        continue;
+      }
+      const request = {
+        sql,
+        ...(client?.params ? { params: client.params } : {}),
+        paramCount,
+        timeoutMs: options.timeoutMs,
+        serverVersionNum: options.serverVersionNum,
+      };
+      explain = (analyze) => explainStatement(session, { ...request, analyze });
     }
-    const request = {
-      sql,
-      ...(client?.params ? { params: client.params } : {}),
-      paramCount,
-      analyze: options.analyze && !failed,
-      timeoutMs: options.timeoutMs,
-      serverVersionNum: options.serverVersionNum,
-    };
-    let result = await explainStatement(session, request);
+    let result = await explain(analyze);
     let analyzeNote: string | undefined;
-    if (!result.ok && result.timedOut && request.analyze && !options.signal?.aborted) {
+    if (!result.ok && result.timedOut && analyze && !options.signal?.aborted) {
       // A statement too heavy to run within the timeout still has the plan the run would have made
       // without --analyze: its plan findings (a sort that spills) must not vanish with ANALYZE.
-      const plain = await explainStatement(session, { ...request, analyze: false });
+      const plain = await explain(false);
       if (plain.ok) {
         analyzeNote = `${result.note}: ${PLANNED_WITHOUT_ANALYZE}`;
         result = plain;
@@ -301,14 +353,16 @@ export async function capturePlans(
             ? ANALYZE_TIMED_OUT
             : failed
               ? EVERY_CALL_FAILED_NOT_ANALYZED
-              : UNKNOWN_VALUES
+              : query.nested
+                ? NESTED_VALUES
+                : UNKNOWN_VALUES
           : undefined;
       const plan = notAnalyzed ? { ...result.plan, notAnalyzed } : result.plan;
       out.push({
         ...explained,
         plan,
         ...(analyzeNote ? { planNote: analyzeNote } : {}),
-        relations: qualifyAsWritten(planRelations(result.plan.root), sql),
+        relations: qualifyAsWritten(planRelations(result.plan.root), result.plan.sql ?? sql),
       });
     } else {
       // An EXPLAIN cancelled by the interrupt did not fail: it was not finished.
@@ -351,6 +405,42 @@ export async function capturePlans(
   // Whether the expressions the plans sort or group by can be indexed: a rule's fix may need it.
   const relations = options.signal?.aborted ? described : await checkKeyExpressions(session, planned, described);
   return { queries: planned, relations };
+}
+
+/** Names of a function's variables that a statement of it may use; more are not looked for. */
+const MAX_VARIABLES = 16;
+
+/**
+ * Explains a statement recorded inside a function. pg_stat_statements keeps its text as the
+ * function wrote it: with the function's variables (`p_id`, `customer_value.p_id`, `NEW.amount`),
+ * which PL/pgSQL passes to it as parameters, and, for an expression or an assignment, without the
+ * `SELECT` PL/pgSQL runs it with. Each name the server cannot resolve becomes a parameter, cast to
+ * the variable's declared type where the function's body gives one, and the statement is explained
+ * again: a generic plan, as PL/pgSQL itself ends up using for a statement it runs often.
+ */
+async function explainNested(
+  session: Session,
+  text: string,
+  types: ReadonlyMap<string, string> | undefined,
+  options: Omit<PlanOptions, 'limit' | 'client'>,
+): Promise<ExplainResult> {
+  let { sql, count } = renumberParams(castTypedParams(expressionAsStatement(text) ?? text));
+  for (let attempt = 0; ; attempt++) {
+    const result = await explainStatement(session, {
+      sql,
+      paramCount: count,
+      analyze: options.analyze,
+      timeoutMs: options.timeoutMs,
+      serverVersionNum: options.serverVersionNum,
+    });
+    if (result.ok) return sql === text ? result : { ok: true, plan: { ...result.plan, sql } };
+    if (result.unresolvedAt === undefined || attempt >= MAX_VARIABLES || options.signal?.aborted) return result;
+    const offset = Buffer.byteLength(sql.slice(0, result.unresolvedAt), 'utf8');
+    const next = columnRefToParam(sql, offset, count, (names) => types?.get(names.join('.').toLowerCase()));
+    if (!next) return result;
+    sql = next.sql;
+    count += 1;
+  }
 }
 
 /**

@@ -40,10 +40,29 @@ export function explainableSql(normalized: string, client?: { readonly sql: stri
  */
 export type ExplainResult =
   | { readonly ok: true; readonly plan: CapturedPlan }
-  | { readonly ok: false; readonly note: string; readonly timedOut?: boolean };
+  | {
+      readonly ok: false;
+      readonly note: string;
+      readonly timedOut?: boolean;
+      /**
+       * Where in `sql` (0-based, in characters) the server found a name it could not resolve (a column
+       * that does not exist, a table missing from FROM): in a statement run inside a function, a
+       * variable of the function.
+       */
+      readonly unresolvedAt?: number;
+    };
 
 /** `200 ms`, `10 s`, `2.5 s`. */
 const formatTimeout = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`);
+
+/** undefined_column, undefined_table ("missing FROM-clause entry for table"). */
+const UNRESOLVED = new Set(['42703', '42P01']);
+
+/** The text last sent to the server and what preceded it there: where an error's position points. */
+interface SentText {
+  prefix: string;
+  text: string;
+}
 
 type ExplainJson = [{ Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }];
 
@@ -66,6 +85,8 @@ const ARITHMETIC_TYPES = ['integer', 'numeric', 'bigint', 'double precision'];
 export async function explainStatement(session: Session, request: ExplainRequest): Promise<ExplainResult> {
   const { sql, params, paramCount, analyze } = request;
   const known = paramCount === 0 || (params !== undefined && params.length >= paramCount);
+  // What was last sent to the server around `sql`, for the position of an error in it.
+  const sent: SentText = { prefix: '', text: sql };
   try {
     await session.query(request.savepoint ? 'SAVEPOINT querygate_explain' : 'BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
@@ -76,16 +97,13 @@ export async function explainStatement(session: Session, request: ExplainRequest
     if (known) {
       mode = analyze ? 'analyze' : paramCount > 0 ? 'params' : 'literal';
       const options = analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
-      json = await explainRows(
-        session,
-        `EXPLAIN ${INTERNAL_MARK} (${options}) ${sql}`,
-        paramCount > 0 ? params : undefined,
-      );
+      sent.prefix = `EXPLAIN ${INTERNAL_MARK} (${options}) `;
+      json = await explainRows(session, `${sent.prefix}${sql}`, paramCount > 0 ? params : undefined);
     } else {
       mode = 'generic';
       // Before 16 there is no GENERIC_PLAN: prepare the statement and force the generic plan.
       if (request.serverVersionNum < 160000) await session.query('SET LOCAL plan_cache_mode = force_generic_plan');
-      ({ json, assumedTypes } = await explainGeneric(session, sql, paramCount, request.serverVersionNum));
+      ({ json, assumedTypes } = await explainGeneric(session, sql, paramCount, request.serverVersionNum, sent));
     }
     const top = json[0];
     const root = top.Plan;
@@ -112,7 +130,14 @@ export async function explainStatement(session: Session, request: ExplainRequest
         timedOut: true,
       };
     }
-    return { ok: false, note: `EXPLAIN failed: ${message}` };
+    // The server counts characters from 1, over the whole statement it was sent; a position in a
+    // text that is not `sql` as given (a cast added to a parameter) is not one in `sql`.
+    const at = server?.position !== undefined && sent.text === sql ? server.position - 1 - sent.prefix.length : -1;
+    return {
+      ok: false,
+      note: `EXPLAIN failed: ${message}`,
+      ...(server && UNRESOLVED.has(server.code) && at >= 0 && at < sql.length ? { unresolvedAt: at } : {}),
+    };
   } finally {
     if (request.savepoint) {
       await session.query('ROLLBACK TO SAVEPOINT querygate_explain').catch(() => undefined);
@@ -136,16 +161,23 @@ async function explainGeneric(
   sql: string,
   paramCount: number,
   serverVersionNum: number,
+  sent: SentText,
 ): Promise<{ json: ExplainJson; assumedTypes?: Record<string, string> }> {
   const plan = async (text: string): Promise<ExplainJson> => {
     await session.query('SAVEPOINT querygate_generic');
     let prepared = false;
+    sent.text = text;
     try {
       let json: ExplainJson;
       if (serverVersionNum >= 160000) {
-        json = await explainRows(session, `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) ${text}`);
+        sent.prefix = `EXPLAIN ${INTERNAL_MARK} (GENERIC_PLAN, FORMAT JSON) `;
+        json = await explainRows(session, `${sent.prefix}${text}`);
       } else {
-        await session.query(`PREPARE querygate_explain AS ${text}`);
+        sent.prefix = 'PREPARE querygate_explain AS ';
+        await session.query(`${sent.prefix}${text}`);
+        // An error past this point is not in `text`.
+        sent.prefix = '';
+        sent.text = '';
         prepared = true;
         const nulls = Array.from({ length: paramCount }, () => 'NULL').join(', ');
         json = await explainRows(

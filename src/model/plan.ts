@@ -80,6 +80,12 @@ export interface CapturedPlan {
   readonly executionMs?: number;
   /** Memory settings in effect when the plan was made (absent in reports made before they were recorded). */
   readonly settings?: PlanSettings;
+  /**
+   * The text that was explained, when it is not the statement's own: a statement that ran inside a
+   * function names the function's variables (`p_id`, `NEW.amount`), which EXPLAIN cannot resolve;
+   * they are parameters here (`$1`), so the plan is a generic one.
+   */
+  readonly sql?: string;
 }
 
 /**

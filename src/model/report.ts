@@ -17,7 +17,11 @@ export interface Report {
   readonly workload: WorkloadInfo;
   readonly run: RunInfo;
   readonly totals: Totals;
-  /** Statements ranked by total database time, most expensive first. */
+  /**
+   * Statements ranked by total database time, most expensive first: the top-level ones (what the
+   * workload sent), then those that ran inside functions and triggers (`nested`), whose time is part
+   * of their callers' and is not counted again in `totals`.
+   */
   readonly queries: readonly QueryReport[];
   /** Every relation that appears in a captured plan. */
   readonly relations: readonly RelationInfo[];
@@ -38,6 +42,12 @@ export interface TargetInfo {
   /** host:port with no credentials. */
   readonly address: string;
   readonly pgStatStatementsVersion: string;
+  /**
+   * `pg_stat_statements.track` for querygate's connection: `all` records the statements run inside
+   * functions and triggers too (reported as `nested` statements), `top` only what clients sent.
+   * Absent in reports made before it was recorded.
+   */
+  readonly pgStatStatementsTrack?: 'top' | 'all';
 }
 
 export interface WorkloadInfo {
@@ -104,10 +114,15 @@ export interface NotCalledStatement {
   readonly line?: number;
 }
 
+/**
+ * The run's figures, over its top-level statements: a statement run inside a function or a trigger
+ * (`QueryReport.nested`) is part of its caller's calls and time, so it is not counted again.
+ */
 export interface Totals {
+  /** Top-level statements. */
   readonly statements: number;
   readonly calls: number;
-  /** Database execution time of all statements in the run, ms (pg_stat_statements). */
+  /** Database execution time of all top-level statements in the run, ms (pg_stat_statements). */
   readonly totalMs: number;
   /** Client-side statement errors during the replay. */
   readonly errors: number;
@@ -154,7 +169,10 @@ export interface QueryReport {
   readonly minMs: number | null;
   readonly maxMs: number | null;
   readonly stddevMs: number;
-  /** Share of the run's database time, 0..1. */
+  /**
+   * Share of the run's database time (`totals.totalMs`), 0..1. A nested statement's share is of the
+   * same total, and is part of its callers' shares.
+   */
   readonly dbTimeShare: number;
   readonly rows: number;
   readonly rowsPerCall: number;
@@ -188,6 +206,47 @@ export interface QueryReport {
   readonly suppressed: readonly SuppressedFinding[];
   /** Per HTTP route: how often one request runs this statement. */
   readonly routes?: readonly { readonly route: string; readonly callsPerRequest: number }[];
+  /**
+   * Set on a statement that ran inside a function or a trigger (pg_stat_statements' `toplevel` is
+   * false): its time is part of its callers' time. Absent on the statements the workload sent.
+   */
+  readonly nested?: NestedInfo;
+  /**
+   * The functions of the database (PL/pgSQL, SQL) a top-level statement runs: those it calls, those
+   * they call, and the trigger functions of the tables they write. Absent when it runs none.
+   */
+  readonly functions?: readonly CalledFunction[];
+}
+
+/** Where a statement that ran inside a function comes from. */
+export interface NestedInfo {
+  /**
+   * The functions (`schema.name`) whose body holds the statement; empty when none does as far as
+   * querygate can see (a statement built at run time, `EXECUTE`, or a function it does not read).
+   */
+  readonly functions: readonly string[];
+  /** Fingerprints of the run's top-level statements that run one of those functions. */
+  readonly callers: readonly string[];
+}
+
+/** A function a top-level statement runs. */
+export interface CalledFunction {
+  /** `schema.name`. */
+  readonly name: string;
+  /** `plpgsql`, `sql`. */
+  readonly language: string;
+  /** How the statement reaches it, when not by calling it: `trigger audit on retail.sales`, `retail.outer()`. */
+  readonly via?: string;
+}
+
+/** Statements with the same fingerprint at top level and inside a function are two statements: the key of either. */
+export function statementKey(query: Pick<QueryReport, 'fingerprint' | 'nested'>): string {
+  return query.nested ? `${query.fingerprint}:nested` : query.fingerprint;
+}
+
+/** The statements the workload sent (not the ones run inside functions): what totals and shares add up. */
+export function topLevel<T extends Pick<QueryReport, 'nested'>>(queries: readonly T[]): T[] {
+  return queries.filter((q) => !q.nested);
 }
 
 export interface SuppressedFinding extends Suppression {

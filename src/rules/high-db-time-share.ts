@@ -1,9 +1,11 @@
 /**
  * high-db-time-share: one statement takes a large share of all database time in the run, out of
  * proportion to its share of the calls (a statement that is simply called most often is not
- * reported: it is cheap per call).
+ * reported: it is cheap per call). Top-level statements only: a statement run inside a function is
+ * part of its caller's time and calls.
  */
 import { round } from '../analyze/plan-facts.js';
+import { topLevel } from '../model/report.js';
 import { defineRule } from './define.js';
 
 export default defineRule({
@@ -25,7 +27,9 @@ export default defineRule({
     minMeanMs: 1,
   },
   check({ query, report, options }) {
-    if (report.queries.length < 2 || report.totals.calls <= 0 || query.calls <= 0) return [];
+    // A statement run inside a function is part of its caller's share and calls: the caller is judged.
+    if (query.nested) return [];
+    if (topLevel(report.queries).length < 2 || report.totals.calls <= 0 || query.calls <= 0) return [];
     if (query.dbTimeShare <= options.share || query.meanMs < options.minMeanMs) return [];
     const callShare = query.calls / report.totals.calls;
     const costRatio = query.dbTimeShare / callShare;

@@ -13,12 +13,15 @@ import {
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
 import {
   REPORT_VERSION,
+  topLevel,
   type NotCalledStatement,
   type QueryReport,
   type Report,
   type RouteReport,
+  type TargetInfo,
   type WorkloadInfo,
 } from '../model/report.js';
+import { linkNestedStatements } from '../capture/functions.js';
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
@@ -148,8 +151,24 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     if (stoppedBy !== undefined)
       warnings.push(`run stopped early (${stoppedBy}): the report holds what was captured until then`);
     const limit = input.analysis.explainLimit ?? DEFAULT_EXPLAIN_LIMIT;
+    // Which functions each statement runs, and which function each nested statement ran in. What
+    // cannot be read leaves the statements unlinked: it costs the links, not the report.
+    let variableTypes: Awaited<ReturnType<typeof linkNestedStatements>>['types'] = new Map();
+    if (!interrupted()) {
+      try {
+        const linked = await linkNestedStatements(session ?? control, queries);
+        queries = linked.queries;
+        variableTypes = linked.types;
+      } catch (error) {
+        if (!interrupted())
+          warnings.push(
+            `could not read the database's functions, so statements are not linked to the functions they run: ${error instanceof Error ? error.message : String(error)}`,
+          );
+      }
+    }
     step(`explaining ${Math.min(queries.length, limit)} statement(s)${input.analysis.analyze ? ' with ANALYZE' : ''}`);
     const planned = await capturePlans(session ?? control, queries, {
+      variableTypes,
       analyze: input.analysis.analyze ?? false,
       timeoutMs: input.analysis.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
       serverVersionNum: target.info.serverVersionNum,
@@ -211,8 +230,11 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
           : ''),
     );
   }
+  warnings.push(...nestedWarnings(target.info, queries));
   const finishedAt = new Date();
-  const totalMs = queries.reduce((s, q) => s + q.totalMs, 0);
+  // A nested statement's time is in its caller's: the totals are the top-level statements'.
+  const counted = topLevel(queries);
+  const totalMs = counted.reduce((s, q) => s + q.totalMs, 0);
   const report: Report = {
     version: REPORT_VERSION,
     tool: { name: 'querygate', version: TOOL_VERSION },
@@ -228,8 +250,8 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       ...(input.notCalled && input.notCalled.length > 0 ? { notCalled: input.notCalled } : {}),
     },
     totals: {
-      statements: queries.length,
-      calls: queries.reduce((s, q) => s + q.calls, 0),
+      statements: counted.length,
+      calls: counted.reduce((s, q) => s + q.calls, 0),
       totalMs: Math.round(totalMs * 1000) / 1000,
       errors: input.errors,
       ...(input.throughput !== undefined ? { throughput: input.throughput } : {}),
@@ -335,9 +357,26 @@ export function statementLabel(q: Pick<QueryReport, 'source' | 'query' | 'finger
   return q.source ?? `"${clip(q.query.replace(/\s+/g, ' ').trim(), 80)}" [${q.fingerprint}]`;
 }
 
+/**
+ * What the run's nested statements (those run inside functions) leave out or count twice:
+ * PostgreSQL 13's pg_stat_statements records them with `track = all` but does not say which they
+ * are (no `toplevel` column), so their time is counted with their callers'.
+ */
+export function nestedWarnings(target: TargetInfo, queries: readonly QueryReport[]): string[] {
+  if (target.pgStatStatementsTrack !== 'all' || target.serverVersionNum >= 140000 || queries.length === 0) return [];
+  return [
+    `pg_stat_statements.track is 'all' on PostgreSQL ${target.serverVersion}, whose pg_stat_statements does not say which ` +
+      'statements ran inside functions (the toplevel column is PostgreSQL 14+): they are reported as statements of ' +
+      "their own, and their time is counted both in them and in their callers' (set pg_stat_statements.track = 'top' " +
+      'for totals without them)',
+  ];
+}
+
 /** Each statement learns which routes run it and how often per request (HTTP runs). */
 function attachRoutes(queries: QueryReport[], routes: readonly RouteReport[]): QueryReport[] {
   return queries.map((q) => {
+    // A route's statements are the top-level ones the application sent.
+    if (q.nested) return q;
     const mine = routes.flatMap((r) =>
       r.statements
         .filter((s) => s.fingerprint === q.fingerprint)

@@ -203,6 +203,9 @@ export async function startEmbedded(options: StartOptions = {}): Promise<Embedde
     synchronous_commit: 'off',
     full_page_writes: 'off',
     'pg_stat_statements.max': '10000',
+    // Statements run inside functions and triggers too: a plpgsql function's own query is where its
+    // caller's time goes, and only `all` records it (as an entry with toplevel = false).
+    'pg_stat_statements.track': 'all',
     // querygate runs VACUUM ANALYZE itself after setup. A background autovacuum or autoanalyze would
     // hold back the horizon that VACUUM needs to set the visibility map, and change statistics (and
     // plans) in the middle of a run.

@@ -138,6 +138,8 @@ interface ServerFacts {
   /** pg_stat_statements's version, when it was created in the database as the server was checked. */
   readonly extensionVersion?: string;
   readonly superuser: boolean;
+  /** pg_stat_statements.track for this connection. */
+  readonly track?: 'top' | 'all';
 }
 
 function targetInfo(kind: 'embedded' | 'external', server: ServerFacts, extensionVersion: string): TargetInfo {
@@ -148,6 +150,7 @@ function targetInfo(kind: 'embedded' | 'external', server: ServerFacts, extensio
     database: server.db,
     address: server.address,
     pgStatStatementsVersion: extensionVersion,
+    ...(server.track ? { pgStatStatementsTrack: server.track } : {}),
   };
 }
 
@@ -225,7 +228,8 @@ async function checkServer(session: Session, url: string): Promise<ServerFacts> 
         `set compute_query_id = auto (or on)`,
     );
   }
-  return server;
+  const track = tracking?.track;
+  return track === 'top' || track === 'all' ? { ...server, track } : server;
 }
 
 async function extensionVersion(session: Session): Promise<string | undefined> {

@@ -19,7 +19,7 @@ import {
   type Snapshot,
 } from '../../capture/statements.js';
 import { InputError, RunFailedError } from '../../errors.js';
-import type { Report, RouteLatency, RouteReport, WorkloadInfo } from '../../model/report.js';
+import { topLevel, type Report, type RouteLatency, type RouteReport, type WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, recordAnalyze, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
 import { setUpDatabase } from '../../run/setup.js';
@@ -466,13 +466,16 @@ async function attributeRoutes(
   const texts = await fetchQueryTexts(control, [...new Set(deltas.flat().map((d) => d.queryid))]);
   return workload.routes.slice(0, Math.min(workload.routes.length, records.length)).map((route, i): RouteReport => {
     const { result } = records[i]!;
-    const queries = assembleQueries({
-      deltas: deltas[i]!,
-      roundDeltas: [],
-      texts,
-      client: [],
-      dropTransactionControl: false,
-    });
+    // What the application sent: a statement run inside a function is in its caller's time.
+    const queries = topLevel(
+      assembleQueries({
+        deltas: deltas[i]!,
+        roundDeltas: [],
+        texts,
+        client: [],
+        dropTransactionControl: false,
+      }),
+    );
     // Requests the application received: answered, timed out, or still running when the phase stopped.
     const served = result.responses + result.timeouts + result.inFlight;
     const per = (v: number) => (served > 0 ? round3(v / served) : 0);

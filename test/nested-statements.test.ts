@@ -1,0 +1,170 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../src/analyze/parser.js';
+import { resolveRules } from '../src/config/config.js';
+import type { QueryReport, Report } from '../src/model/report.js';
+import { runWorkload } from '../src/run/run.js';
+import { loadSqlWorkload } from '../src/workload/load.js';
+import { createTestDatabase } from './support/db.js';
+import { validateReport } from './support/report-schema.js';
+
+// A shop whose statements do their work inside the database's functions: a PL/pgSQL function that
+// scans sales by customer, SQL functions (one PostgreSQL runs as a statement of its own, one it
+// inlines into the caller) and a trigger on the sales table.
+const SCHEMA = `
+CREATE SCHEMA retail;
+CREATE TABLE retail.customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE retail.sales (id bigserial PRIMARY KEY, customer_id int NOT NULL, amount numeric NOT NULL, status text NOT NULL);
+CREATE TABLE retail.totals (customer_id int PRIMARY KEY, total numeric NOT NULL DEFAULT 0);
+CREATE FUNCTION retail.customer_value(p_id int) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
+DECLARE v numeric;
+BEGIN
+  SELECT sum(amount) INTO v FROM retail.sales WHERE customer_id = p_id AND status = 'paid';
+  RETURN coalesce(v, 0);
+END $$;
+-- VOLATILE: run as a statement of its own. Its body names its parameter $1, like a workload statement below.
+CREATE FUNCTION retail.sales_count(int) RETURNS bigint LANGUAGE sql VOLATILE AS $$
+  SELECT count(*) FROM retail.sales WHERE customer_id = $1
+$$;
+-- STABLE, one SELECT, called in FROM: inlined into the calling statement.
+CREATE FUNCTION retail.sales_of(p int) RETURNS SETOF retail.sales LANGUAGE sql STABLE AS $$
+  SELECT * FROM retail.sales WHERE customer_id = p
+$$;
+CREATE FUNCTION retail.record_sale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE retail.totals SET total = total + NEW.amount WHERE customer_id = NEW.customer_id;
+  PERFORM 1 FROM retail.sales WHERE customer_id = NEW.customer_id AND amount > NEW.amount * 100;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER sales_totals AFTER INSERT ON retail.sales FOR EACH ROW EXECUTE FUNCTION retail.record_sale();
+ALTER TABLE retail.sales DISABLE TRIGGER sales_totals;
+INSERT INTO retail.customers SELECT g, 'customer ' || g FROM generate_series(1, 5000) g;
+INSERT INTO retail.sales (customer_id, amount, status)
+  SELECT g % 5000 + 1, g % 1000, CASE WHEN g % 10 = 0 THEN 'refunded' ELSE 'paid' END FROM generate_series(1, 300000) g;
+INSERT INTO retail.totals (customer_id) SELECT id FROM retail.customers;
+ALTER TABLE retail.sales ENABLE TRIGGER sales_totals;
+`;
+
+const WORKLOAD = [
+  'SELECT retail.customer_value(42);',
+  'SELECT name FROM retail.customers WHERE id = 7;',
+  'SELECT retail.sales_count(43);',
+  'SELECT count(*) FROM retail.sales_of(44);',
+  "INSERT INTO retail.sales (customer_id, amount, status) VALUES (45, 10, 'paid');",
+  'SELECT count(*) FROM retail.sales WHERE customer_id = 46;',
+].join('\n');
+
+// Every statement of this workload takes a few ms: a low threshold makes each slow.
+const RULES = resolveRules({ 'slow-mean': { thresholdMs: 1 } });
+
+/** Runs the workload after the schema on `url`, as `querygate run --setup` does: each statement twice. */
+async function run(url: string, workload = WORKLOAD): Promise<Report> {
+  const dir = mkdtempSync(join(tmpdir(), 'querygate-nested-'));
+  try {
+    writeFileSync(join(dir, 'schema.sql'), SCHEMA);
+    writeFileSync(join(dir, 'workload.sql'), workload);
+    const loaded = loadSqlWorkload(
+      join(dir, 'workload.sql'),
+      { schema: [join(dir, 'schema.sql')] },
+      { repeat: 2, connections: 1, rounds: 1 },
+    );
+    return await runWorkload({ workload: loaded, databaseUrl: url, setup: true, rules: RULES, allowIndexBuild: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const top = (report: Report, line: number) => report.queries.find((q) => q.source === `workload.sql:${line}`)!;
+const inside = (report: Report, fn: string) => report.queries.filter((q) => q.nested?.functions.includes(fn));
+const finding = (q: QueryReport, rule: string) => q.findings.find((f) => f.rule === rule);
+
+describe('statements run inside functions and triggers, on a real PostgreSQL', () => {
+  let report: Report;
+  beforeAll(async () => {
+    await loadParser();
+    // The test server records nested statements (pg_stat_statements.track = all), as the embedded one does.
+    report = await run(await createTestDatabase('nested'));
+  }, 120_000);
+
+  it('gives the statement inside a PL/pgSQL function its plan, finding and validated index', () => {
+    expect(report.target.pgStatStatementsTrack).toBe('all');
+    const caller = top(report, 1);
+    expect(caller.functions).toEqual([{ name: 'retail.customer_value', language: 'plpgsql' }]);
+    const [inner, ...others] = inside(report, 'retail.customer_value');
+    expect(others).toEqual([]);
+    expect(inner!.query).toMatch(
+      /^SELECT sum\(amount\)\s+FROM retail\.sales WHERE customer_id = p_id AND status = \$\d$/,
+    );
+    expect(inner!.nested).toEqual({ functions: ['retail.customer_value'], callers: [caller.fingerprint] });
+    expect(inner!.calls).toBe(2);
+    // p_id is a parameter of its declared type in the text that was explained.
+    expect(inner!.plan?.mode).toBe('generic');
+    expect(inner!.plan?.sql).toMatch(/customer_id = \$2::integer AND status = \$1$/);
+    const scan = finding(inner!, 'seq-scan-large-table')!;
+    expect(scan.severity).toBe('error');
+    expect(scan.advice?.sql).toMatch(/ON retail\.sales \(customer_id/);
+    expect(scan.advice!.improvement).toBeGreaterThan(0.5);
+  });
+
+  it('keeps totals and shares to the statements the workload sent: nested time is not counted twice', () => {
+    const sent = report.queries.filter((q) => !q.nested);
+    expect(sent).toHaveLength(6);
+    expect(report.queries.length).toBeGreaterThan(sent.length);
+    expect(report.totals.statements).toBe(6);
+    expect(report.totals.calls).toBe(12);
+    const sum = sent.reduce((s, q) => s + q.totalMs, 0);
+    expect(report.totals.totalMs).toBeCloseTo(sum, 2);
+    // The caller's time already holds the time of the statement inside its function.
+    const caller = top(report, 1);
+    const [inner] = inside(report, 'retail.customer_value');
+    expect(inner!.totalMs).toBeLessThanOrEqual(caller.totalMs);
+    expect(report.totals.totalMs).toBeLessThan(sum + inner!.totalMs);
+    expect(sent.reduce((s, q) => s + q.dbTimeShare, 0)).toBeCloseTo(1, 1);
+    // The top-level statements come first, then the nested ones.
+    expect(report.queries.findIndex((q) => q.nested)).toBe(sent.length);
+    expect(validateReport(JSON.parse(JSON.stringify(report))), JSON.stringify(validateReport.errors)).toBe(true);
+  });
+
+  it('reports the statement a SQL function runs unless inlined, apart from the same statement sent at top level', () => {
+    const caller = top(report, 3);
+    const [inner, ...others] = inside(report, 'retail.sales_count');
+    expect(others).toEqual([]);
+    expect(inner!.nested?.callers).toEqual([caller.fingerprint]);
+    expect(finding(inner!, 'seq-scan-large-table')?.advice?.sql).toMatch(/ON retail\.sales \(customer_id\)/);
+    // The same statement sent by the workload: the same fingerprint, two statements.
+    const sent = top(report, 6);
+    expect(sent.fingerprint).toBe(inner!.fingerprint);
+    expect(sent.nested).toBeUndefined();
+    expect(sent.calls).toBe(2);
+    expect(sent.latency?.count).toBe(2);
+    expect(inner!.calls).toBe(2);
+    expect(inner!.source).toBeUndefined();
+    expect(inner!.latency).toBeNull();
+    // A SQL function PostgreSQL inlines runs nothing of its own: its query is in the caller's plan,
+    // and so is the finding.
+    const inlined = top(report, 4);
+    expect(inside(report, 'retail.sales_of')).toEqual([]);
+    expect(report.queries.some((q) => q.nested?.callers.includes(inlined.fingerprint))).toBe(false);
+    expect(JSON.stringify(inlined.plan?.root)).toContain('"Relation Name":"sales"');
+    expect(finding(inlined, 'seq-scan-large-table')?.advice?.sql).toMatch(/ON retail\.sales \(customer_id\)/);
+  });
+
+  it("reports a trigger's statements under the write that fires it, typed by the trigger's table", () => {
+    const insert = top(report, 5);
+    expect(insert.functions).toEqual([
+      { name: 'retail.record_sale', language: 'plpgsql', via: 'trigger sales_totals on retail.sales' },
+    ]);
+    const statements = inside(report, 'retail.record_sale');
+    expect(statements).toHaveLength(2);
+    for (const q of statements) expect(q.nested?.callers).toEqual([insert.fingerprint]);
+    // NEW.amount and NEW.customer_id are parameters of the table's column types.
+    const update = statements.find((q) => q.kind === 'update')!;
+    expect(update.plan?.sql).toMatch(/SET total = total \+ \$\d::numeric WHERE customer_id = \$\d::integer$/);
+    expect(JSON.stringify(update.plan?.root)).toContain('totals_pkey');
+    expect(update.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+    const perform = statements.find((q) => q.kind === 'select')!;
+    expect(finding(perform, 'seq-scan-large-table')?.advice?.sql).toMatch(/ON retail\.sales \(customer_id/);
+  });
+});
