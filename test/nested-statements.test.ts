@@ -7,7 +7,7 @@ import { resolveRules } from '../src/config/config.js';
 import type { QueryReport, Report } from '../src/model/report.js';
 import { runWorkload } from '../src/run/run.js';
 import { loadSqlWorkload } from '../src/workload/load.js';
-import { createTestDatabase } from './support/db.js';
+import { createTestDatabase, withSession } from './support/db.js';
 import { validateReport } from './support/report-schema.js';
 
 // A shop whose statements do their work inside the database's functions: a PL/pgSQL function that
@@ -108,6 +108,22 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(scan.advice!.improvement).toBeGreaterThan(0.5);
   });
 
+  it("points the caller's timing finding to the statement inside its function, and to its fix", () => {
+    const caller = top(report, 1);
+    const [inner] = inside(report, 'retail.customer_value');
+    const slow = finding(caller, 'slow-mean')!;
+    // One problem, reported on the query inside the function: the caller's slowness is its context.
+    expect(slow.severity).toBe('info');
+    expect(slow.evidence).toMatchObject({
+      explainedBy: 'seq-scan-large-table',
+      insideFunction: 'retail.customer_value',
+      nestedStatement: inner!.fingerprint,
+    });
+    expect(slow.suggestion).toContain('its time is spent inside retail.customer_value()');
+    expect(slow.suggestion).toContain(finding(inner!, 'seq-scan-large-table')!.advice!.sql);
+    expect(caller.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+
   it('keeps totals and shares to the statements the workload sent: nested time is not counted twice', () => {
     const sent = report.queries.filter((q) => !q.nested);
     expect(sent).toHaveLength(6);
@@ -166,5 +182,28 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(update.findings.filter((f) => f.severity !== 'info')).toEqual([]);
     const perform = statements.find((q) => q.kind === 'select')!;
     expect(finding(perform, 'seq-scan-large-table')?.advice?.sql).toMatch(/ON retail\.sales \(customer_id/);
+    const slow = finding(insert, 'slow-mean')!;
+    expect(slow.evidence).toMatchObject({ insideFunction: 'retail.record_sale', nestedStatement: perform.fingerprint });
+    expect(slow.suggestion).toContain('inside retail.record_sale() (trigger sales_totals on retail.sales)');
   });
+});
+
+describe('a server that records only top-level statements (pg_stat_statements.track = top)', () => {
+  it('names the function a slow statement calls, and the setting that would show what it runs', async () => {
+    await loadParser();
+    const url = await createTestDatabase('nested_top');
+    const database = new URL(url).pathname.slice(1);
+    await withSession(url, (s) => s.query(`ALTER DATABASE ${database} SET pg_stat_statements.track = 'top'`));
+    const report = await run(url, 'SELECT retail.customer_value(42);\nSELECT name FROM retail.customers WHERE id = 7;');
+    expect(report.target.pgStatStatementsTrack).toBe('top');
+    expect(report.queries.filter((q) => q.nested)).toEqual([]);
+    const caller = top(report, 1);
+    // Unexplained by its plan: one timing finding is the warning, and each says where the time goes.
+    const timing = caller.findings.filter((f) => f.rule === 'slow-mean' || f.rule === 'high-db-time-share');
+    expect(timing.map((f) => f.severity)).toContain('warning');
+    for (const f of timing)
+      expect(f.suggestion).toMatch(
+        /^its time is likely spent inside retail\.customer_value\(\) \(plpgsql\), whose statements pg_stat_statements does not record on this server \(pg_stat_statements\.track = top\): set it to all \(ALTER SYSTEM SET pg_stat_statements\.track = 'all'; SELECT pg_reload_conf\(\);\)/,
+      );
+  }, 120_000);
 });

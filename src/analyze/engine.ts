@@ -251,13 +251,13 @@ function timeAsContext(
   findings: readonly Finding[],
   timing: ReadonlySet<string>,
   query: QueryReport,
-  analyzeAsked: boolean,
+  report: Report,
 ): Finding[] {
   const cause = findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
   if (!cause) {
     // Unexplained, the timing findings say one thing (this statement is slow): the most severe
     // one says it, and the others are context for it.
-    const suggestion = unexplainedTime(query, analyzeAsked);
+    const suggestion = unrecordedFunctions(query, report) ?? unexplainedTime(query, report.workload.analyze);
     const first = [...findings]
       .filter((f) => timing.has(f.rule) && f.severity !== 'info')
       .sort((a, b) => ORDER[a.severity] - ORDER[b.severity])[0];
@@ -290,6 +290,8 @@ function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
   const plan = PLAN_WORDS[query.plan.mode];
   if (query.plan.notAnalyzed)
     return `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.plan.notAnalyzed})`;
+  if (query.nested)
+    return `no rule explains its time from ${plan}, whose costliest node is ${node} (a statement run inside a function is planned without the values of its variables)`;
   return analyzeAsked
     ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.planNote ?? "see the run's warnings"})`
     : `no rule explains its time from ${plan}, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
@@ -319,7 +321,7 @@ export function explainTimeByAdvice(report: Report, settings: Omit<RuleSettings,
   const configured = (id: string) =>
     settings.rules?.[id]?.severity ?? registry.find((r) => r.id === id)?.severity ?? 'info';
   const timing = timingRules(registry, settings.rules);
-  return {
+  const advised: Report = {
     ...report,
     queries: report.queries.map((query) => {
       const lead = query.findings.find((f) => timing.has(f.rule) && f.severity !== 'info');
@@ -351,6 +353,77 @@ export function explainTimeByAdvice(report: Report, settings: Omit<RuleSettings,
       return { ...query, findings };
     }),
   };
+  // The advice of a nested statement may be what explains its caller's time.
+  return explainTimeInFunctions(advised, timing);
+}
+
+/**
+ * A statement that calls a function spends its time in the statements the function runs, which its
+ * own plan does not show (a function call is one `Result` node). When the run recorded those
+ * statements (`nested`), a timing finding of the caller that no finding of its own explains points
+ * to the costliest of them: the function, its share of the caller's time, and its fix. When that
+ * statement has a finding at warning or above that is not a timing one, that finding is the
+ * explanation: the caller's timing findings become context for it (info, `explainedBy`), so that one
+ * slow query inside a function is one warning, on the query. Run after the rules, and again after
+ * index advice (which may validate the nested statement's fix and raise it).
+ */
+function explainTimeInFunctions(report: Report, timing: ReadonlySet<string>): Report {
+  const nested = report.queries.filter((q) => q.nested && q.nested.callers.length > 0);
+  if (nested.length === 0) return report;
+  return {
+    ...report,
+    queries: report.queries.map((query) => {
+      if (query.nested || !query.findings.some((f) => timing.has(f.rule))) return query;
+      if (query.findings.some((f) => !timing.has(f.rule) && f.severity !== 'info')) return query;
+      const [inner] = nested
+        .filter((n) => n.nested!.callers.includes(query.fingerprint))
+        .sort((a, b) => b.totalMs - a.totalMs);
+      if (!inner) return query;
+      const fn = inner.nested!.functions[0] ?? 'a function';
+      const cause = inner.findings.find((f) => !timing.has(f.rule) && f.severity !== 'info');
+      const fix = cause ? (cause.advice?.sql ?? cause.suggestion) : undefined;
+      const alone = inner.nested!.callers.length === 1;
+      const text = inner.query.replace(/\s+/g, ' ').trim();
+      const via = query.functions?.find((f) => f.name === fn)?.via;
+      const pointer =
+        `its time is spent inside ${fn}()${via ? ` (${via})` : ''}: the statement \`${text.length > 100 ? `${text.slice(0, 99)}…` : text}\` ` +
+        (alone
+          ? `run there takes ${formatNumber(inner.totalMs)} ms of its ${formatNumber(query.totalMs)} ms`
+          : `run there takes ${formatNumber(inner.totalMs)} ms, for ${inner.nested!.callers.length} statements that run it`) +
+        (cause ? `; ${cause.rule} on it: ${fix ?? 'see its finding'}` : ': see that statement and its plan');
+      const evidence = { insideFunction: fn, nestedStatement: inner.fingerprint, nestedMs: inner.totalMs };
+      const findings = query.findings.map((f): Finding => {
+        if (!timing.has(f.rule)) return f;
+        const { explainedBy: _own, ...rest } = f.evidence;
+        return cause
+          ? {
+              ...f,
+              severity: 'info',
+              suggestion: pointer,
+              evidence: { ...rest, ...evidence, explainedBy: cause.rule },
+            }
+          : { ...f, suggestion: pointer, evidence: { ...f.evidence, ...evidence } };
+      });
+      findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
+      return { ...query, findings };
+    }),
+  };
+}
+
+/**
+ * What a timing finding suggests for a statement that runs functions of the database on a server
+ * that does not record the statements run inside them (`pg_stat_statements.track = top`): its time
+ * is likely theirs, and the setting that shows them.
+ */
+function unrecordedFunctions(query: QueryReport, report: Report): string | undefined {
+  if (report.target.pgStatStatementsTrack !== 'top' || !query.functions?.length) return undefined;
+  const names = query.functions.slice(0, 3).map((f) => `${f.name}() (${f.language}${f.via ? `, ${f.via}` : ''})`);
+  const more = query.functions.length > 3 ? ` and ${query.functions.length - 3} more` : '';
+  return (
+    `its time is likely spent inside ${names.join(', ')}${more}, whose statements pg_stat_statements does not record ` +
+    `on this server (pg_stat_statements.track = top): set it to all (ALTER SYSTEM SET pg_stat_statements.track = 'all'; ` +
+    `SELECT pg_reload_conf();) and run again, and they are reported with their plans, findings and index advice`
+  );
 }
 
 /** Timing rules whose severity the configuration left as it is (a changed one keeps its severity). */
@@ -465,12 +538,12 @@ export function applyRules(report: Report, settings: RuleSettings = {}): Report 
       oneFindingPerFix(onePerPartitionedTable(findings, context.nodes, relation)),
       timing,
       query,
-      report.workload.analyze,
+      report,
     );
     kept.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.rule.localeCompare(b.rule));
     return { ...query, findings: kept, suppressed };
   });
-  return { ...report, queries, warnings: [...warnings] };
+  return explainTimeInFunctions({ ...report, queries, warnings: [...warnings] }, timing);
 }
 
 /** Unsuppressed findings at `threshold` or worse, most severe first. */

@@ -26,8 +26,9 @@ export default defineRule({
           ...(query.maxMs !== null ? { maxMs: query.maxMs } : {}),
           ...(query.latency ? { p95Ms: query.latency.p95 } : {}),
         },
+        // --analyze cannot say more of a statement run inside a function: it is planned without its values.
         suggestion:
-          query.plan?.mode === 'analyze'
+          query.plan?.mode === 'analyze' || query.nested
             ? 'see the plan findings of this statement'
             : report.workload.analyze
               ? // The run used --analyze: this statement's EXPLAIN ANALYZE did not finish (its note says why).
