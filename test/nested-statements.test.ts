@@ -3,8 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../src/analyze/parser.js';
+import { compareReports } from '../src/compare/compare.js';
 import { resolveRules } from '../src/config/config.js';
 import type { QueryReport, Report } from '../src/model/report.js';
+import { formatMs } from '../src/report/format.js';
+import { renderCulprit } from '../src/report/culprit.js';
+import { renderMarkdown } from '../src/report/markdown.js';
+import { renderTable } from '../src/report/table.js';
 import { runWorkload } from '../src/run/run.js';
 import { loadSqlWorkload } from '../src/workload/load.js';
 import { createTestDatabase, withSession } from './support/db.js';
@@ -140,7 +145,25 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(sent.reduce((s, q) => s + q.dbTimeShare, 0)).toBeCloseTo(1, 1);
     // The top-level statements come first, then the nested ones.
     expect(report.queries.findIndex((q) => q.nested)).toBe(sent.length);
+    // The summary's total is the top-level one, and the nested statement sits under its caller.
+    const table = renderTable(report, { width: 160 });
+    expect(table).toContain(`${formatMs(report.totals.totalMs)} database time`);
+    const lines = table.split('\n');
+    const at = lines.findIndex((l) => l.includes('SELECT retail.customer_value($1)'));
+    expect(lines[at + 2]).toContain('↳ in retail.customer_value(): SELECT sum(amount)');
+    expect(table).toContain("its time is part of its caller's, and not counted again in the total");
     expect(validateReport(JSON.parse(JSON.stringify(report))), JSON.stringify(validateReport.errors)).toBe(true);
+    // The demo's conclusion names the statement inside the culprit's function, with its finding.
+    const culprit = renderCulprit({
+      ...report,
+      queries: report.queries.filter((q) => q === caller || q === inner || q === top(report, 2)),
+    });
+    expect(culprit).toMatch(/^Culprit: "workload\.sql:1" takes/);
+    expect(culprit).toContain('  in retail.customer_value(): SELECT sum(amount) FROM retail.sales');
+    expect(culprit).toContain('flagged by seq-scan-large-table:');
+    const markdown = renderMarkdown(report);
+    expect(markdown).toContain(`${formatMs(report.totals.totalMs)} database time · 6 statements (and `);
+    expect(markdown).toMatch(/\| ↳ in retail\.customer_value\(\): `SELECT sum\(amount\)/);
   });
 
   it('reports the statement a SQL function runs unless inlined, apart from the same statement sent at top level', () => {
@@ -185,6 +208,27 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     const slow = finding(insert, 'slow-mean')!;
     expect(slow.evidence).toMatchObject({ insideFunction: 'retail.record_sale', nestedStatement: perform.fingerprint });
     expect(slow.suggestion).toContain('inside retail.record_sale() (trigger sales_totals on retail.sales)');
+  });
+
+  it('compares nested statements with nested ones only, and not as new against a report that did not record them', () => {
+    const same = compareReports(report, report);
+    expect(same.counts).toMatchObject({ matched: report.queries.length, added: 0, removed: 0, regressions: 0 });
+    const before: Report = {
+      ...report,
+      target: { ...report.target, pgStatStatementsTrack: 'top' },
+      queries: report.queries.filter((q) => !q.nested),
+    };
+    const comparison = compareReports(before, report);
+    expect(comparison.verdict).toBe('ok');
+    expect(comparison.added.length).toBe(report.queries.length - before.queries.length);
+    for (const added of comparison.added) {
+      expect(added.nested).toBeDefined();
+      expect(added.regressions).toEqual([]);
+      expect(added.note).toMatch(/^ran inside a function: base's report does not record such statements/);
+    }
+    expect(comparison.warnings.join('\n')).toMatch(
+      /head records the statements run inside functions and triggers, base does not/,
+    );
   });
 });
 

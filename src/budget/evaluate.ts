@@ -24,7 +24,7 @@ import type {
   StatementBudget,
   StatementLimitName,
 } from '../model/budget.js';
-import type { NotCalledStatement, QueryReport, Report, RouteReport } from '../model/report.js';
+import { topLevel, type NotCalledStatement, type QueryReport, type Report, type RouteReport } from '../model/report.js';
 import { judgeAgainstReferences } from './judge.js';
 import { median, spreadOf, statementMeanMs } from './measures.js';
 
@@ -84,12 +84,14 @@ export { median, statementMeanMs } from './measures.js';
  * per call, times all calls. Rounds can differ in calls (a duration or an uneven split), hence per call.
  */
 export function totalDbMs(report: Report): { value: number; basis: 'median' | 'measured'; spread?: Spread } {
-  const rounds = Math.max(0, ...report.queries.map((q) => q.rounds.length));
+  // A statement run inside a function is in its caller's time and calls: top-level ones only.
+  const statements = topLevel(report.queries);
+  const rounds = Math.max(0, ...statements.map((q) => q.rounds.length));
   const perCall: number[] = [];
   for (let i = 0; i < rounds; i++) {
     let ms = 0;
     let calls = 0;
-    for (const q of report.queries) {
+    for (const q of statements) {
       const r = q.rounds[i];
       if (!r) continue;
       ms += r.totalMs;
@@ -232,7 +234,7 @@ function routeName(r: RouteReport): string {
 
 /** The statements that took a tenth or more of the run's database time, most first (at most 3). */
 function mostOfTheTime(report: Report): { statement: string; share: number }[] {
-  return [...report.queries]
+  return topLevel(report.queries)
     .filter((q) => q.dbTimeShare >= 0.1)
     .sort((a, b) => b.totalMs - a.totalMs)
     .slice(0, 3)

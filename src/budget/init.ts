@@ -223,7 +223,9 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
               ? ', nor run in a loop (the calls per request from which the n-plus-one rule reports one).'
               : '.');
         if (q && isMap(item)) {
-          (item as YAMLMap).commentBefore = ` ${q.query.replace(/\s+/g, ' ').trim().slice(0, 110)}`;
+          (item as YAMLMap).commentBefore =
+            ` ${q.query.replace(/\s+/g, ' ').trim().slice(0, 110)}` +
+            (q.nested ? ` (run inside ${q.nested.functions[0] ? `${q.nested.functions[0]}()` : 'a function'})` : '');
           // Fingerprints are hex: quote them so an all-digit one stays a string.
           const fp = (item as YAMLMap).get('fingerprint', true) as { type?: string } | undefined;
           if (fp) fp.type = 'QUOTE_DOUBLE';

@@ -23,7 +23,7 @@ import {
   type TimingComparison,
   type UnmatchedStatement,
 } from '../model/comparison.js';
-import type { QueryReport, Report, WorkloadInfo } from '../model/report.js';
+import { statementKey, type QueryReport, type Report, type WorkloadInfo } from '../model/report.js';
 import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { PlanNode } from '../model/plan.js';
 import { diffPlans, spillOf } from './plan-diff.js';
@@ -53,11 +53,12 @@ export function compareReports(
   head: Report,
   thresholds: CompareThresholds = DEFAULT_COMPARE_THRESHOLDS,
 ): Comparison {
-  const baseBy = new Map(base.queries.map((q) => [q.fingerprint, q]));
-  const headBy = new Map(head.queries.map((q) => [q.fingerprint, q]));
+  // A statement run inside a function and the same one sent at top level are two statements.
+  const baseBy = new Map(base.queries.map((q) => [statementKey(q), q]));
+  const headBy = new Map(head.queries.map((q) => [statementKey(q), q]));
   const pairs = head.queries
-    .filter((q) => baseBy.has(q.fingerprint))
-    .map((h) => ({ b: baseBy.get(h.fingerprint)!, h }));
+    .filter((q) => baseBy.has(statementKey(q)))
+    .map((h) => ({ b: baseBy.get(statementKey(h))!, h }));
 
   // b is base's statement, or the removed statement a new one replaces.
   const diff = (b: QueryReport, h: QueryReport): PlanDiff | null =>
@@ -146,6 +147,7 @@ export function compareReports(
       fingerprint: h.fingerprint,
       query: h.query,
       ...(h.source ? { source: h.source } : {}),
+      ...(h.nested ? { nested: h.nested } : {}),
       verdict,
       regressions: unstable ? [] : counted.regressions,
       improvements: unstable ? [] : counted.improvements,
@@ -182,30 +184,37 @@ export function compareReports(
   statements.sort(
     (x, y) =>
       rank[x.verdict] - rank[y.verdict] ||
-      (headBy.get(y.fingerprint)?.totalMs ?? 0) - (headBy.get(x.fingerprint)?.totalMs ?? 0),
+      (headBy.get(statementKey(y))?.totalMs ?? 0) - (headBy.get(statementKey(x))?.totalMs ?? 0),
   );
 
-  const removedQueries = base.queries.filter((q) => !headBy.has(q.fingerprint));
-  const newQueries = head.queries.filter((q) => !baseBy.has(q.fingerprint));
-  const replaced = pairReplacements(newQueries, removedQueries);
+  const removedQueries = base.queries.filter((q) => !headBy.has(statementKey(q)));
+  const newQueries = head.queries.filter((q) => !baseBy.has(statementKey(q)));
+  // A statement head recorded inside a function that base could not record is not new.
+  const unrecorded = (q: QueryReport) => q.nested !== undefined && !recordsNested(base);
+  const replaced = pairReplacements(
+    newQueries.filter((q) => !unrecorded(q)),
+    removedQueries,
+  );
   const leaner = fewerStatements(base, head);
   const added = newQueries
     .map((q) => {
-      const old = replaced.get(q.fingerprint);
+      if (unrecorded(q)) return unrecordedInBase(q);
+      const old = replaced.get(statementKey(q));
       return old
         ? rewrittenStatement(q, old, diff(old, q), thresholds, baseRoutes, headRoutes)
         : newStatement(q, thresholds, baseRoutes, leaner);
     })
     // Regressions first, as among the matched statements (a stable sort keeps head's order).
     .sort((x, y) => Number(y.regressions.length > 0) - Number(x.regressions.length > 0));
-  const replacedBy = new Map([...replaced].map(([fingerprint, old]) => [old.fingerprint, fingerprint]));
+  const replacedBy = new Map([...replaced].map(([key, old]) => [statementKey(old), headBy.get(key)!.fingerprint]));
   const removed = removedQueries.map((q): UnmatchedStatement => {
-    const by = replacedBy.get(q.fingerprint);
+    const by = replacedBy.get(statementKey(q));
     return { ...unmatched(q), ...(by ? { replacedBy: by } : {}) };
   });
   const regressions =
     statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
-  const changedPlans = new Set(statements.filter((s) => s.planDiff?.changed).map((s) => s.fingerprint));
+  // Routes run top-level statements: a plan change inside a function is not one of theirs.
+  const changedPlans = new Set(statements.filter((s) => !s.nested && s.planDiff?.changed).map((s) => s.fingerprint));
   const routes = compareRoutes(base, head, thresholds.routes, changedPlans);
   const routeRegressions = routes.routes.filter((r) => r.verdict === 'regression').length;
 
@@ -721,17 +730,19 @@ function fewerStatements(base: Report, head: Report): Set<string> {
  * The removed statement each new one replaces (a query whose text changed is a new statement, and
  * the old one removed): one that read exactly the same relations, and of those the one with the same
  * source (the scenario statement's name, or the SQL file and line), else the costliest. A removed
- * statement is replaced by one new statement at most. New statement fingerprint -> removed statement.
+ * statement is replaced by one new statement at most, and by one of its kind: run inside a function
+ * or not. New statement (`statementKey`) -> removed statement.
  */
 function pairReplacements(added: readonly QueryReport[], removed: readonly QueryReport[]): Map<string, QueryReport> {
   const key = (r: QueryReport) => [...r.relations].sort().join(',');
   const out = new Map<string, QueryReport>();
   const taken = new Set<string>();
   const pair = (q: QueryReport, candidates: readonly QueryReport[]) => {
-    const old = candidates.find((r) => !taken.has(r.fingerprint) && key(r) === key(q));
+    // A statement run inside a function replaces one run inside a function, a top-level one a top-level one.
+    const old = candidates.find((r) => !taken.has(statementKey(r)) && !r.nested === !q.nested && key(r) === key(q));
     if (!old) return;
-    out.set(q.fingerprint, old);
-    taken.add(old.fingerprint);
+    out.set(statementKey(q), old);
+    taken.add(statementKey(old));
   };
   const costliest = [...removed].sort((a, b) => b.totalMs - a.totalMs);
   const withRelations = added.filter((q) => key(q) !== '');
@@ -741,7 +752,7 @@ function pairReplacements(added: readonly QueryReport[], removed: readonly Query
         q,
         costliest.filter((r) => r.source === q.source),
       );
-  for (const q of withRelations) if (!out.has(q.fingerprint)) pair(q, costliest);
+  for (const q of withRelations) if (!out.has(statementKey(q))) pair(q, costliest);
   return out;
 }
 
@@ -868,6 +879,7 @@ function unmatched(q: QueryReport): UnmatchedStatement {
     fingerprint: q.fingerprint,
     query: q.query,
     ...(q.source ? { source: q.source } : {}),
+    ...(q.nested ? { nested: q.nested } : {}),
     calls: q.calls,
     meanMs: q.meanMs,
     planCost: q.plan?.totalCost ?? null,
@@ -876,6 +888,28 @@ function unmatched(q: QueryReport): UnmatchedStatement {
     rowsPerCall: q.rowsPerCall,
     findings: q.findings,
     regressions: [],
+  };
+}
+
+/**
+ * Whether a report records the statements run inside functions (`pg_stat_statements.track = all`,
+ * which querygate's embedded server has since it reports them): one that does not has none to
+ * compare with.
+ */
+function recordsNested(report: Report): boolean {
+  return report.target.pgStatStatementsTrack === 'all' || report.queries.some((q) => q.nested);
+}
+
+/**
+ * A statement head recorded inside a function that base could not have recorded: shown with what it
+ * costs, never a regression for being new (it ran in base too, inside its caller's time).
+ */
+function unrecordedInBase(q: QueryReport): UnmatchedStatement {
+  return {
+    ...unmatched(q),
+    note:
+      "ran inside a function: base's report does not record such statements (pg_stat_statements.track = top, or a report " +
+      'made before querygate reported them), so it is not new, and not compared',
   };
 }
 
@@ -1247,6 +1281,14 @@ function warningsFor(base: Report, head: Report, thresholds: CompareThresholds):
   if (major(base.target.serverVersionNum) !== major(head.target.serverVersionNum)) {
     out.push(
       `base ran on PostgreSQL ${base.target.serverVersion}, head on ${head.target.serverVersion}: plan costs are not strictly comparable`,
+    );
+  }
+  if (recordsNested(base) !== recordsNested(head)) {
+    const [records, other] = recordsNested(head) ? ['head', 'base'] : ['base', 'head'];
+    out.push(
+      `${records} records the statements run inside functions and triggers, ${other} does not (pg_stat_statements.track = top, ` +
+        `or a report made before querygate reported them): those statements are not compared, and the findings of their callers ` +
+        `may differ for that reason alone`,
     );
   }
   const untested = untestedBecause(base, head, thresholds);

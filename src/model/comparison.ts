@@ -3,6 +3,7 @@
  * are new, gone, or do more work in head than in base. Plain JSON, like the report.
  */
 import type { Finding } from './finding.js';
+import type { NestedInfo } from './report.js';
 
 /** Version of the comparison format (`--format json`). */
 export const COMPARISON_VERSION = 1;
@@ -290,6 +291,8 @@ export interface MatchedStatement {
   readonly fingerprint: string;
   readonly query: string;
   readonly source?: string;
+  /** Set on a statement that ran inside a function or a trigger (see `QueryReport.nested`). */
+  readonly nested?: NestedInfo;
   readonly verdict: StatementVerdict;
   readonly regressions: readonly ComparisonReason[];
   readonly improvements: readonly ComparisonReason[];
@@ -367,6 +370,10 @@ export interface UnmatchedStatement {
   readonly fingerprint: string;
   readonly query: string;
   readonly source?: string;
+  /** Set on a statement that ran inside a function or a trigger (see `QueryReport.nested`). */
+  readonly nested?: NestedInfo;
+  /** Why a new statement is not judged as one (it ran inside a function, and base did not record those). */
+  readonly note?: string;
   readonly calls: number;
   readonly meanMs: number;
   readonly planCost: number | null;

@@ -22,7 +22,7 @@ import {
   statementRows,
   type StatementRow,
 } from './comparison-table.js';
-import { fixOptions, formatCount, formatMs, oneLine, routeRequest } from './format.js';
+import { fixOptions, formatCount, formatMs, nestedPlace, oneLine, routeRequest } from './format.js';
 import { cellCode, code } from './markdown.js';
 
 export interface ComparisonMarkdownOptions {
@@ -123,7 +123,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const added = c.added.filter((a) => a.regressions.length === 0);
   if (added.length > 0) {
     out.push(`<details><summary>New statements (${added.length})</summary>`, '');
-    for (const a of added) out.push(describeUnmatched(a));
+    for (const a of added) out.push(...describeUnmatched(a));
     out.push('', '</details>', '');
   }
   if (c.removed.length > 0) {
@@ -298,10 +298,12 @@ function planDetails(s: MatchedStatement): string[] {
   return out;
 }
 
-function describeUnmatched(a: UnmatchedStatement): string {
-  return (
-    `- ${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
-    `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call` +
-    (a.replaces ? `; replaces ${code(oneLine(a.replaces.query, 120))}` : '')
-  );
+function describeUnmatched(a: UnmatchedStatement): string[] {
+  const out = [
+    `- ${a.nested ? `↳ ${cell(nestedPlace(a))}: ` : ''}${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+      `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call` +
+      (a.replaces ? `; replaces ${code(oneLine(a.replaces.query, 120))}` : ''),
+  ];
+  if (a.note) out.push(`  - ${cell(a.note)}`);
+  return out;
 }

@@ -22,6 +22,7 @@ import {
   formatMs,
   formatRatio,
   formatRelative,
+  nestedPlace,
   oneLine,
   routeRequest,
   wrapText,
@@ -534,7 +535,9 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
 }
 
 function describeStatement(s: MatchedStatement, indent: string): string[] {
-  const out = [`${indent}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`];
+  const out = [
+    `${indent}${s.nested ? `↳ ${nestedPlace(s)}: ` : ''}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`,
+  ];
   for (const r of s.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
   if (s.perRequest) out.push(`${indent}  note: ${describePerRequest(s.perRequest)}`);
   const named = new Set(s.regressions.map((r) => r.message));
@@ -576,8 +579,10 @@ export function describeReplaced(r: Replacement): string {
 }
 
 function describeUnmatched(a: UnmatchedStatement, indent: string, label = ''): string[] {
-  return [
-    `${indent}${label}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+  const out = [
+    `${indent}${label}${a.nested ? `↳ ${nestedPlace(a)}: ` : ''}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
   ];
+  if (a.note) out.push(`${indent}  note: ${a.note}`);
+  return out;
 }

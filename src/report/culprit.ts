@@ -1,10 +1,12 @@
 /** The demo's conclusion: the statement that dominates database time, with its evidence. */
 import { formatPath, walkPlan } from '../analyze/plan.js';
-import type { Report } from '../model/report.js';
-import { fixOptions, formatBytes, formatCount, formatMs, formatPercent, oneLine } from './format.js';
+import { topLevel, type Report } from '../model/report.js';
+import { fixOptions, formatBytes, formatCount, formatMs, formatPercent, nestedPlace, oneLine } from './format.js';
 
 export function renderCulprit(report: Report): string {
-  const culprit = report.queries[0];
+  // The statements the workload sent: one run inside a function is part of its caller's time.
+  const statements = topLevel(report.queries);
+  const culprit = statements[0];
   if (!culprit) return 'No statement was captured.';
   // Name it by what the user knows: the scenario statement, else the HTTP routes that run it.
   const routes = (culprit.routes ?? []).filter((r) => r.callsPerRequest > 0).map((r) => `"${r.route}"`);
@@ -19,7 +21,7 @@ export function renderCulprit(report: Report): string {
     `  ${formatCount(culprit.calls)} calls, mean ${formatMs(culprit.meanMs)}, ${formatCount(culprit.sharedBlksPerCall)} shared blocks per call` +
       ` (${formatBytes(culprit.sharedBlksPerCall * 8192)} read per call)`,
   ];
-  const others = report.queries.slice(1);
+  const others = statements.slice(1);
   const otherCalls = others.reduce((s, q) => s + q.calls, 0);
   const otherMs = others.reduce((s, q) => s + q.totalMs, 0);
   if (otherCalls > 0) {
@@ -41,9 +43,16 @@ export function renderCulprit(report: Report): string {
       );
     }
   }
-  const named = [...new Set(culprit.findings.filter((f) => f.severity !== 'info').map((f) => f.rule))];
+  // Its time inside the functions it calls: the statements there, with their own findings.
+  const inner = report.queries.filter((q) => q.nested?.callers.includes(culprit.fingerprint)).slice(0, 3);
+  for (const q of inner)
+    lines.push(
+      `  ${nestedPlace(q)}: ${oneLine(q.query, 120)} takes ${formatMs(q.totalMs)}, mean ${formatMs(q.meanMs)}`,
+    );
+  const flagged = [culprit, ...inner].flatMap((q) => q.findings);
+  const named = [...new Set(flagged.filter((f) => f.severity !== 'info').map((f) => f.rule))];
   if (named.length > 0) lines.push(`  flagged by ${named.join(', ')}:`);
-  for (const f of culprit.findings) {
+  for (const f of flagged) {
     lines.push(`  ${f.severity} ${f.rule}: ${f.message}`);
     // In the order to try them: a rule's rewrite may come before the validated index.
     for (const [n, fix] of fixOptions(f).entries()) {

@@ -179,3 +179,48 @@ export function tableRows<Q extends QueryReport>(queries: readonly Q[], top: num
   const others = queries.filter((q) => !everyCallFailed(q));
   return [...failed, ...others.slice(0, Math.max(0, top - failed.length))];
 }
+
+/** Where a statement that ran inside a function ran: `in retail.customer_value()`, or `in a function`. */
+export function nestedPlace(query: Pick<QueryReport, 'nested'>): string {
+  const names = query.nested?.functions ?? [];
+  if (names.length === 0) return 'in a function';
+  return `in ${names[0]}()${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}`;
+}
+
+/** A row of a summary's statements table. */
+export interface SummaryRow {
+  readonly query: QueryReport;
+  /** Its index in the report's `queries`: its rank, which the findings refer to (`#3`). */
+  readonly index: number;
+  /** For a statement that ran inside a function: the index of the statement it is shown under. */
+  readonly under?: number;
+}
+
+/** Statements nested under one caller in a summary; the JSON report has them all. */
+const NESTED_PER_CALLER = 3;
+
+/**
+ * The rows of a summary's statements table: the top-level statements `tableRows` shows (those whose
+ * every call failed first, then the costliest), each followed by the costliest statements that ran
+ * inside its functions (`nested`, three at most, each under the first statement by rank that runs
+ * it); then as many nested statements whose caller is not in the report.
+ */
+export function summaryRows(queries: readonly QueryReport[], top: number): SummaryRow[] {
+  const index = new Map(queries.map((q, i) => [q, i]));
+  const sent = queries.filter((q) => !q.nested);
+  const nested = queries.filter((q) => q.nested);
+  const callerOf = new Map<QueryReport, QueryReport>();
+  for (const n of nested) {
+    const caller = sent.find((s) => n.nested!.callers.includes(s.fingerprint));
+    if (caller) callerOf.set(n, caller);
+  }
+  const rows: SummaryRow[] = [];
+  for (const q of tableRows(sent, top)) {
+    rows.push({ query: q, index: index.get(q)! });
+    for (const n of nested.filter((n) => callerOf.get(n) === q).slice(0, NESTED_PER_CALLER))
+      rows.push({ query: n, index: index.get(n)!, under: index.get(q)! });
+  }
+  for (const n of nested.filter((n) => !callerOf.has(n)).slice(0, NESTED_PER_CALLER))
+    rows.push({ query: n, index: index.get(n)! });
+  return rows;
+}

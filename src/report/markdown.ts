@@ -15,8 +15,9 @@ import {
   formatCount,
   formatMs,
   formatPercent,
+  nestedPlace,
   oneLine,
-  tableRows,
+  summaryRows,
   type FixOption,
 } from './format.js';
 import {
@@ -197,7 +198,10 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   const totals = report.totals;
   const summary =
     `workload \`${cell(report.workload.name)}\` · ${formatCount(totals.calls)} calls · ${formatMs(totals.totalMs)} database time` +
-    ` · ${formatCount(totals.statements)} statements`;
+    ` · ${formatCount(totals.statements)} statements` +
+    (report.queries.length > totals.statements
+      ? ` (and ${formatCount(report.queries.filter((q) => q.nested).length)} run inside functions, whose time is in their callers')`
+      : '');
   out.add(
     gate
       ? `\n**${verdictLine(gate)}**${gate.budget !== undefined ? ` (budget \`${cell(gate.budget)}\`)` : ''}\n\n${summary}`
@@ -263,24 +267,28 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     }
   }
 
-  const ranked = tableRows(report.queries, top);
+  const ranked = summaryRows(report.queries, top);
   if (ranked.length > 0) {
     out.section(
       `\n### Top statements by database time\n\n| # | total | share | calls | mean | rows/call | blocks/call | plan cost | statement |\n|--:|--:|--:|--:|--:|--:|--:|--:|---|`,
-      ranked.map((q) => {
+      ranked.map(({ query: q, index }) => {
         // A statement whose every call failed has nothing measured: say so rather than 0 ms.
         const failed = everyCallFailed(q);
         const measured = (value: string) => (failed ? '-' : value);
         const failures = failedCalls(q);
         return (
-          `| ${report.queries.indexOf(q) + 1} | ${failed ? '**failed**' : formatMs(q.totalMs)} | ${measured(formatPercent(q.dbTimeShare))} | ` +
+          `| ${index + 1} | ${failed ? '**failed**' : formatMs(q.totalMs)} | ${measured(formatPercent(q.dbTimeShare))} | ` +
           `${formatCount(q.calls)} | ${measured(formatMs(q.meanMs))} | ` +
           `${measured(formatCount(q.rowsPerCall))} | ${measured(formatCount(q.sharedBlksPerCall))} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
-          `${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''}${failures ? ` (${failures})` : ''} |`
+          `${q.nested ? `↳ ${cell(nestedPlace(q))}: ` : ''}${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''}${failures ? ` (${failures})` : ''} |`
         );
       }),
       'statements',
     );
+    if (ranked.some((r) => r.query.nested) && !out.truncated)
+      out.add(
+        "\n↳ ran inside a function or a trigger, under the statement that runs it: its time is part of its caller's, and not counted again in the total.",
+      );
     if (report.queries.length > ranked.length && !out.truncated)
       out.add(`\n_${report.queries.length - ranked.length} more statement(s) in the JSON report._`);
   }
@@ -324,7 +332,8 @@ function sameFinding(a: Finding, b: Finding): boolean {
 function findingBlock(f: Finding, gated: GatedFinding | undefined, q: QueryReport, report: Report): string {
   const index = report.queries.indexOf(q) + 1;
   const lines = [
-    `- **${f.severity}** \`${f.rule}\`: ${text(f.message)} (statement #${index}${q.source !== undefined ? `, ${text(q.source)}` : ''})`,
+    `- **${f.severity}** \`${f.rule}\`: ${text(f.message)} (statement #${index}${q.source !== undefined ? `, ${text(q.source)}` : ''}` +
+      `${q.nested ? `, ${text(nestedPlace(q))}` : ''})`,
   ];
   if (f.nodePath !== undefined) lines.push(`  - plan node: ${code(f.nodePath)}`);
   if (gated && gated.status !== 'failing') lines.push(`  - ${text(findingStatusText(gated))}`);

@@ -12,8 +12,9 @@ import {
   formatCount,
   formatMs,
   formatPercent,
+  nestedPlace,
   oneLine,
-  tableRows,
+  summaryRows,
   wrapText,
   type FixOption,
 } from './format.js';
@@ -87,18 +88,29 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     wordWrap: true,
     colWidths: [...columns.map((c) => c.width), queryWidth],
   });
-  const rows = tableRows(report.queries, top);
-  rows.forEach((q, i) => {
+  const rows = summaryRows(report.queries, top);
+  for (const { query: q, index } of rows) {
     const failures = failedCalls(q);
     table.push([
-      ...columns.map((c) => c.cell(q, i)),
+      ...columns.map((c) => c.cell(q, index)),
       // On a line of its own: appended to the text, it wrapped in the middle at narrow widths.
-      oneLine(q.query, queryWidth * 2 - 6) + (failures ? `\n${failures}` : ''),
+      oneLine(q.nested ? `↳ ${nestedPlace(q)}: ${q.query}` : q.query, queryWidth * 2 - 6) +
+        (failures ? `\n${failures}` : ''),
     ]);
-  });
+  }
   lines.push(table.toString());
   const note = leftOutNote(left, width);
   if (note) lines.push(...wrapText(note, width, 2, ''));
+  if (rows.some((r) => r.query.nested))
+    lines.push(
+      ...wrapText(
+        "↳ ran inside a function or a trigger, under the statement that runs it: its time is part of its caller's, " +
+          'and not counted again in the total',
+        width,
+        2,
+        '',
+      ),
+    );
   if (report.queries.length > rows.length)
     lines.push(`… and ${report.queries.length - rows.length} more statement(s) in the JSON report`);
   const routes = renderRoutesTable(report, { ...(options.color ? { color: true } : {}), width });
@@ -118,7 +130,15 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
     // same fix: print it once per statement.
     const fixes = new Map<string, string>();
     for (const { q, i, f } of findings) {
-      const where = q.source ? `"${q.source}"` : oneLine(q.query, 60);
+      const where = q.source
+        ? `"${q.source}"`
+        : q.nested
+          ? `${nestedPlace(q)}: ${oneLine(q.query, 50)}`
+          : oneLine(q.query, 60);
+      const callers = (q.nested?.callers ?? [])
+        .map((fingerprint) => report.queries.findIndex((c) => !c.nested && c.fingerprint === fingerprint))
+        .filter((c) => c >= 0)
+        .map((c) => `#${c + 1}`);
       // A budget that accepts the finding: say so, so that an accepted error is not read as failing.
       const accepted = report.gate?.findings.find(
         (g) =>
@@ -129,7 +149,8 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       );
       lines.push(
         ...wrapText(
-          `${f.rule}  #${i + 1} ${where} (${everyCallFailed(q) ? failedCalls(q) : `${formatPercent(q.dbTimeShare)} of database time`})${accepted ? ', accepted by the budget' : ''}`,
+          `${f.rule}  #${i + 1} ${where} (${everyCallFailed(q) ? failedCalls(q) : `${formatPercent(q.dbTimeShare)} of database time`}` +
+            `${callers.length > 0 ? `, within ${callers.join(', ')}` : ''})${accepted ? ', accepted by the budget' : ''}`,
           width,
           10,
           `  ${f.severity.toUpperCase().padEnd(7)} `,

@@ -218,6 +218,22 @@ describe('evaluateBudget: global limits', () => {
     expect(gate.passed).toBe(false);
   });
 
+  it('counts the time of statements run inside functions once: in their callers', () => {
+    const before = evaluateBudget(report, budget({ limits: { totalDbMs: 1 } })).limits[0]!.measurements[0]!;
+    // The costliest statement's time spent inside a function it calls, recorded as a statement of its own.
+    const inner: QueryReport = {
+      ...costliest,
+      query: 'SELECT sum(total) FROM orders WHERE customer_id = p_id',
+      source: undefined,
+      nested: { functions: ['shop.customer_value'], callers: [costliest.fingerprint] },
+    };
+    const withNested: Report = { ...report, queries: [...report.queries, inner] };
+    const m = evaluateBudget(withNested, budget({ limits: { totalDbMs: 1 } })).limits[0]!.measurements[0]!;
+    expect(m.measured).toBe(before.measured);
+    expect(m.spread).toEqual(before.spread);
+    expect(m.subject.kind === 'run' && m.subject.mostOf?.map((x) => x.statement)).not.toContain(inner.query);
+  });
+
   it('skips per-request limits on a report without HTTP routes, and measures each route when there are', () => {
     const sqlOnly = evaluateBudget(
       report,
