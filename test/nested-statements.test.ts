@@ -7,6 +7,8 @@ import { compareReports } from '../src/compare/compare.js';
 import { resolveRules } from '../src/config/config.js';
 import type { QueryReport, Report } from '../src/model/report.js';
 import { formatMs } from '../src/report/format.js';
+import { renderComparisonMarkdown } from '../src/report/comparison-markdown.js';
+import { renderComparisonTable } from '../src/report/comparison-table.js';
 import { renderCulprit } from '../src/report/culprit.js';
 import { renderMarkdown } from '../src/report/markdown.js';
 import { renderTable } from '../src/report/table.js';
@@ -229,6 +231,22 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(comparison.warnings.join('\n')).toMatch(
       /head records the statements run inside functions and triggers, base does not/,
     );
+    // Shown as what they are, where they ran.
+    const table = renderComparisonTable(comparison, { width: 160 });
+    expect(table).toContain('↳ in retail.customer_value(): SELECT sum(amount)');
+    expect(table).toContain("note: ran inside a function: base's report does not record such statements");
+    const [inner] = inside(report, 'retail.customer_value');
+    const indexed: Report = {
+      ...report,
+      queries: report.queries.map((q) => (q === inner ? { ...q, sharedBlksPerCall: 3 } : q)),
+    };
+    const improved = compareReports(report, indexed);
+    expect(improved.statements.find((m) => m.nested)?.verdict).toBe('improvement');
+    expect(renderComparisonTable(improved, { width: 160 })).toMatch(/│ ↳ in retail\.customer_value\(\): SELECT sum/);
+    expect(renderComparisonMarkdown(improved)).toContain(
+      '| improvement | ↳ in retail.customer_value(): `SELECT sum(amount)',
+    );
+    expect(renderComparisonMarkdown(comparison)).toMatch(/- ↳ in retail\.customer\\?_value\(\): `SELECT sum\(amount\)/);
   });
 });
 

@@ -22,7 +22,7 @@ import {
   statementRows,
   type StatementRow,
 } from './comparison-table.js';
-import { fixOptions, formatCount, formatMs, nestedPlace, oneLine, routeRequest } from './format.js';
+import { fixOptions, formatCount, formatMs, nestedMark, oneLine, routeRequest } from './format.js';
 import { cellCode, code } from './markdown.js';
 
 export interface ComparisonMarkdownOptions {
@@ -77,7 +77,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     out.push(`${h}# Improvements`, '');
     for (const s of improved) {
       out.push(
-        `- ${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}` +
+        `- ${cell(nestedMark(s))}${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}` +
           (s.perRequest ? ` (${cell(describePerRequest(s.perRequest))})` : ''),
       );
     }
@@ -90,7 +90,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   if (unstable.length > 0) {
     out.push(`${h}# Plans that differ between runs of the same setup (not counted)`, '');
     for (const s of unstable) {
-      out.push(`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, '');
+      out.push(`**${cell(nestedMark(s))}${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, '');
       out.push(cell(s.unstablePlan!.note), '');
       for (const r of s.unstablePlan!.uncounted) out.push(`- not counted: ${r.messageId}: ${cell(r.message)}`);
       out.push('', ...planBlock(s), '');
@@ -116,7 +116,9 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   if (uncompared.length > 0) {
     out.push('<details><summary>Findings not compared (neither regressions nor improvements)</summary>', '');
     for (const s of uncompared) {
-      out.push(`- ${code(oneLine(s.query, 120))}: ${(s.findingNotes ?? []).map(cell).join('; ')}`);
+      out.push(
+        `- ${cell(nestedMark(s))}${code(oneLine(s.query, 120))}: ${(s.findingNotes ?? []).map(cell).join('; ')}`,
+      );
     }
     out.push('', '</details>', '');
   }
@@ -130,7 +132,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     out.push(`<details><summary>Removed statements (${c.removed.length})</summary>`, '');
     for (const r of c.removed)
       out.push(
-        `- ${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}${r.replacedBy ? ': replaced by a new statement' : ''}`,
+        `- ${cell(nestedMark(r))}${code(oneLine(r.query, 160))}${r.source ? ` (${cell(r.source)})` : ''}${r.replacedBy ? ': replaced by a new statement' : ''}`,
       );
     out.push('', '</details>', '');
   }
@@ -157,7 +159,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     );
     const { shared, each } = splitTimingNotes(noisy);
     if (shared) out.push(`- ${shared.count} statement(s): ${cell(shared.note)}`);
-    for (const s of each) out.push(`- ${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
+    for (const s of each) out.push(`- ${cell(nestedMark(s))}${code(oneLine(s.query, 100))}: ${cell(s.timing.note)}`);
     out.push('', '</details>', '');
   }
   const unchanged = c.statements.length - rows.filter((r) => r.kind === 'matched').length;
@@ -184,7 +186,7 @@ function statementTable(rows: readonly StatementRow[]): string[] {
       : x.verdict;
     const replaces = row.kind === 'added' ? row.statement.replaces : undefined;
     out.push(
-      `| ${verdict} | ${cellCode(oneLine(row.statement.query, 80))}${replaces ? ` replacing ${cellCode(oneLine(replaces.query, 80))}` : ''} | ` +
+      `| ${verdict} | ${cell(nestedMark(row.statement))}${cellCode(oneLine(row.statement.query, 80))}${replaces ? ` replacing ${cellCode(oneLine(replaces.query, 80))}` : ''} | ` +
         `${cell(x.planCost)} | ${cell(x.blocks)} |${temp ? ` ${cell(x.temp)} |` : ''} ${cell(x.rows)} | ${cell(x.mean)} | ${cell(x.calls)} |`,
     );
   }
@@ -214,7 +216,7 @@ function routeTable(routes: readonly RouteComparison[]): string[] {
 }
 
 function describeMatched(s: MatchedStatement): string[] {
-  const out = [`**${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, ''];
+  const out = [`**${cell(nestedMark(s))}${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, ''];
   for (const r of s.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
   if (s.perRequest) out.push(`- note: ${cell(describePerRequest(s.perRequest))}`);
   const named = new Set(s.regressions.map((r) => r.message));
@@ -230,7 +232,10 @@ function describeMatched(s: MatchedStatement): string[] {
  * its findings, and its plan against the removed statement's (or its own plan).
  */
 function describeAdded(a: UnmatchedStatement): string[] {
-  const out = [`**New statement ${code(oneLine(a.query, 200))}**${a.source ? ` (${cell(a.source)})` : ''}`, ''];
+  const out = [
+    `**New statement ${cell(nestedMark(a))}${code(oneLine(a.query, 200))}**${a.source ? ` (${cell(a.source)})` : ''}`,
+    '',
+  ];
   out.push(
     `- ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ` +
       `${formatNumber(a.blocksPerCall)} blocks/call`,
@@ -292,7 +297,7 @@ function planBlock(s: MatchedStatement): string[] {
 }
 
 function planDetails(s: MatchedStatement): string[] {
-  const out = [`${code(oneLine(s.query, 160))}`, ''];
+  const out = [`${cell(nestedMark(s))}${code(oneLine(s.query, 160))}`, ''];
   for (const ch of s.planDiff?.changes ?? []) out.push(`- ${ch.kind}: ${cell(ch.message)}`);
   out.push('', '```diff', renderPlanDiff(s.planDiff!), '```', '');
   return out;
@@ -300,7 +305,7 @@ function planDetails(s: MatchedStatement): string[] {
 
 function describeUnmatched(a: UnmatchedStatement): string[] {
   const out = [
-    `- ${a.nested ? `↳ ${cell(nestedPlace(a))}: ` : ''}${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+    `- ${cell(nestedMark(a))}${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call` +
       (a.replaces ? `; replaces ${code(oneLine(a.replaces.query, 120))}` : ''),
   ];

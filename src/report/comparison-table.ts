@@ -22,7 +22,7 @@ import {
   formatMs,
   formatRatio,
   formatRelative,
-  nestedPlace,
+  nestedMark,
   oneLine,
   routeRequest,
   wrapText,
@@ -392,7 +392,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       colWidths: [...columns.map((col) => col.width), queryWidth],
     });
     for (const [i, row] of rows.entries()) {
-      const query = oneLine(row.statement.query, queryWidth * 2 - 6);
+      const query = `${nestedMark(row.statement)}${oneLine(row.statement.query, queryWidth * 2 - 6)}`;
       const replaces = row.kind === 'added' ? row.statement.replaces : undefined;
       table.push([
         ...columns.map((col) => col.cell(cells[i]!, i)),
@@ -414,7 +414,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (improved.length > 0 || routesImproved.length > 0) {
     lines.push('', 'Improvements:');
     for (const s of improved) {
-      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const r of s.improvements) lines.push(`    ${r.messageId}: ${r.message}`);
       if (s.perRequest) lines.push(`    note: ${describePerRequest(s.perRequest)}`);
     }
@@ -427,7 +427,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (unstable.length > 0) {
     lines.push('', 'Plans that differ between runs of the same setup (not counted):');
     for (const s of unstable) {
-      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       lines.push(`    note: ${s.unstablePlan!.note}`);
       for (const r of s.unstablePlan!.uncounted) lines.push(`    not counted: ${r.messageId}: ${r.message}`);
       lines.push('    plan diff (- base, + head):');
@@ -448,7 +448,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (planOnly.length > 0) {
     lines.push('', 'Plan changes that are not regressions:');
     for (const s of planOnly) {
-      lines.push(`  ${oneLine(s.query, 100)}`);
+      lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}`);
       for (const ch of s.planDiff?.changes ?? []) lines.push(`    ${ch.kind}: ${ch.message}`);
     }
   }
@@ -456,7 +456,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (uncompared.length > 0) {
     lines.push('', 'Findings not compared (neither regressions nor improvements):');
     for (const s of uncompared) {
-      lines.push(`  ${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
+      lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const note of s.findingNotes ?? []) lines.push(`    note: ${note}`);
     }
   }
@@ -473,7 +473,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', `Removed statements (${c.removed.length}):`);
     for (const r of c.removed)
       lines.push(
-        `  ${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}${r.replacedBy ? '  (replaced by a new statement)' : ''}`,
+        `  ${nestedMark(r)}${oneLine(r.query, 100)}${r.source ? `  (${r.source})` : ''}${r.replacedBy ? '  (replaced by a new statement)' : ''}`,
       );
   }
   if (c.addedRoutes.length > 0) lines.push('', `New routes: ${c.addedRoutes.map((r) => `"${r}"`).join(', ')}`);
@@ -483,7 +483,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     lines.push('', 'Timing differences not significant, not tested or not counted (not regressions):');
     const { shared, each } = splitTimingNotes(noisy);
     if (shared) lines.push(`  ${shared.count} statement(s): ${shared.note}`);
-    for (const s of each.slice(0, 10)) lines.push(`  ${oneLine(s.query, 60)}: ${s.timing.note}`);
+    for (const s of each.slice(0, 10)) lines.push(`  ${nestedMark(s)}${oneLine(s.query, 60)}: ${s.timing.note}`);
     if (each.length > 10) lines.push(`  … and ${each.length - 10} more`);
   }
   for (const w of c.warnings) lines.push(...wrapText(w, width, 9, 'warning: '));
@@ -535,9 +535,7 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
 }
 
 function describeStatement(s: MatchedStatement, indent: string): string[] {
-  const out = [
-    `${indent}${s.nested ? `↳ ${nestedPlace(s)}: ` : ''}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`,
-  ];
+  const out = [`${indent}${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`];
   for (const r of s.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
   if (s.perRequest) out.push(`${indent}  note: ${describePerRequest(s.perRequest)}`);
   const named = new Set(s.regressions.map((r) => r.message));
@@ -580,7 +578,7 @@ export function describeReplaced(r: Replacement): string {
 
 function describeUnmatched(a: UnmatchedStatement, indent: string, label = ''): string[] {
   const out = [
-    `${indent}${label}${a.nested ? `↳ ${nestedPlace(a)}: ` : ''}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+    `${indent}${label}${nestedMark(a)}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
   ];
   if (a.note) out.push(`${indent}  note: ${a.note}`);

@@ -187,6 +187,11 @@ export function nestedPlace(query: Pick<QueryReport, 'nested'>): string {
   return `in ${names[0]}()${names.length > 1 ? ` (and ${names.length - 1} more)` : ''}`;
 }
 
+/** The mark before a statement that ran inside a function (`↳ in retail.customer_value(): `), else ''. */
+export function nestedMark(query: Pick<QueryReport, 'nested'>): string {
+  return query.nested ? `↳ ${nestedPlace(query)}: ` : '';
+}
+
 /** A row of a summary's statements table. */
 export interface SummaryRow {
   readonly query: QueryReport;
