@@ -67,7 +67,7 @@ const WORKLOAD = [
 const RULES = resolveRules({ 'slow-mean': { thresholdMs: 1 } });
 
 /** Runs the workload after the schema on `url`, as `querygate run --setup` does: each statement twice. */
-async function run(url: string, workload = WORKLOAD): Promise<Report> {
+async function run(url: string, workload = WORKLOAD, analyze = false): Promise<Report> {
   const dir = mkdtempSync(join(tmpdir(), 'querygate-nested-'));
   try {
     writeFileSync(join(dir, 'schema.sql'), SCHEMA);
@@ -77,7 +77,14 @@ async function run(url: string, workload = WORKLOAD): Promise<Report> {
       { schema: [join(dir, 'schema.sql')] },
       { repeat: 2, connections: 1, rounds: 1 },
     );
-    return await runWorkload({ workload: loaded, databaseUrl: url, setup: true, rules: RULES, allowIndexBuild: true });
+    return await runWorkload({
+      workload: loaded,
+      databaseUrl: url,
+      setup: true,
+      rules: RULES,
+      allowIndexBuild: true,
+      analyze,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -130,6 +137,18 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(slow.suggestion).toContain(finding(inner!, 'seq-scan-large-table')!.advice!.sql);
     expect(caller.findings.filter((f) => f.severity !== 'info')).toEqual([]);
   });
+
+  it('--analyze: a statement run inside a function says why it was not analyzed, and is not told to use it', async () => {
+    const analyzed = await run(await createTestDatabase('nested_analyze'), 'SELECT retail.customer_value(42);', true);
+    expect(analyzed.queries.find((q) => !q.nested)?.plan?.mode).toBe('analyze');
+    const [inner] = inside(analyzed, 'retail.customer_value');
+    // Its text names the function's variable: planned generic, without its values.
+    expect(inner!.plan?.mode).toBe('generic');
+    expect(inner!.plan?.notAnalyzed).toMatch(/^it ran inside a function: /);
+    const said = inner!.findings.map((f) => `${f.message} ${f.suggestion ?? ''}`).join('\n');
+    expect(said).not.toContain('run with --analyze');
+    expect(said).not.toContain('$n in place of its literals and parameters');
+  }, 120_000);
 
   it('keeps totals and shares to the statements the workload sent: nested time is not counted twice', () => {
     const sent = report.queries.filter((q) => !q.nested);

@@ -460,6 +460,25 @@ describe('compareReports: calls per request and findings', () => {
     );
   });
 
+  it('pairs a rewritten statement with a removed statement of its kind only: run inside a function or sent', () => {
+    const costly = withoutIndex.queries.find((q) => q.query.startsWith('SELECT id, status, total_cents FROM orders'))!;
+    // In base, a statement on the same relations ran inside a function; in head, a new one is sent.
+    const inFunction = { functions: ['public.order_totals'], callers: [] };
+    const base = mapQueries(withoutIndex, (q) =>
+      q.fingerprint === costly.fingerprint ? { fingerprint: 'inside', nested: inFunction } : {},
+    );
+    const c = compareReports(base, withoutIndex);
+    const added = c.added.find((a) => a.fingerprint === costly.fingerprint)!;
+    expect(added.replaces).toBeUndefined();
+    expect(c.removed.find((r) => r.fingerprint === 'inside')?.replacedBy).toBeUndefined();
+    // Both inside a function: the rewrite is judged against the statement it replaces.
+    const nestedHead = mapQueries(withoutIndex, (q) =>
+      q.fingerprint === costly.fingerprint ? { nested: inFunction } : {},
+    );
+    const rewrite = compareReports(base, nestedHead).added.find((a) => a.fingerprint === costly.fingerprint)!;
+    expect(rewrite.replaces?.fingerprint).toBe('inside');
+  });
+
   it('warns when the reports were written by different querygate versions', () => {
     const older: Report = { ...withIndex, tool: { ...withIndex.tool, version: '0.0.9' } };
     const c = compareReports(older, withIndex);

@@ -73,6 +73,38 @@ describe('the terminal summary table', () => {
     expect(markdown).toContain('(1 of 12 calls failed) |');
   });
 
+  it('shows the statements run inside functions under their caller, after the statements whose every call failed', () => {
+    const base = fixtureReport();
+    const last = base.queries.length - 1;
+    const [first] = base.queries;
+    // The costliest statement runs a function whose statement is recorded; the last failed every call.
+    const inner = {
+      ...first!,
+      fingerprint: 'inner',
+      query: 'SELECT sum(total) FROM orders WHERE customer_id = p_id',
+      source: undefined,
+      findings: [],
+      nested: { functions: ['shop.customer_value'], callers: [first!.fingerprint] },
+    };
+    const report = {
+      ...base,
+      queries: [
+        ...base.queries.map((q, i) =>
+          i === last
+            ? { ...q, calls: 0, errors: 2, totalMs: 0, meanMs: 0, dbTimeShare: 0, rowsPerCall: 0, sharedBlksPerCall: 0 }
+            : q,
+        ),
+        inner,
+      ],
+    };
+    const rows = tableLines(renderTable(report, { width: 160, top: 2 })).filter((l) => /^│ \d/.test(l));
+    expect(rows.map((l) => l.split('│')[1]!.trim())).toEqual([String(last + 1), '1', String(report.queries.length)]);
+    expect(rows[2]).toContain('↳ in shop.customer_value(): SELECT sum(total)');
+    const markdown = renderMarkdown(report, { top: 2 });
+    const lines = markdown.split('\n').filter((l) => /^\| \d/.test(l));
+    expect(lines.map((l) => l.split('|')[1]!.trim())).toEqual([String(last + 1), '1', String(report.queries.length)]);
+  });
+
   it('fits the routes table to the terminal too', () => {
     const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
     const report = parseReport(readFileSync(path, 'utf8'), path);
