@@ -82,8 +82,13 @@ export function describeSubject(subject: GateSubject, width = 80): string {
   }
 }
 
-/** `median of 3 rounds: 7.01 ms..10.56 ms`, or '' for a value gated as measured. */
+/**
+ * `median of 3 rounds: 7.01 ms..10.56 ms`; `measured once, without rounds` for a statement's mean time
+ * that has no rounds (an HTTP run, a capture, `run --rounds 1`), as `compare` marks it; '' for a value
+ * gated as measured.
+ */
 export function describeSpread(limit: LimitName, m: LimitMeasurement): string {
+  if (limit === 'maxMeanMs' && m.basis === 'measured') return 'measured once, without rounds';
   if (m.basis !== 'median' || !m.spread) return '';
   return `median of ${m.spread.samples} rounds: ${formatLimitValue(limit, m.spread.min)}..${formatLimitValue(limit, m.spread.max)}`;
 }

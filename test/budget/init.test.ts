@@ -148,6 +148,47 @@ describe('budget init', () => {
     expect(meanLimit).toBeLessThan(20);
   });
 
+  it('gives a time measured once, without rounds to take a median of, four times its mean, and says so', () => {
+    // The same statements, measured in 3 rounds, in 1 (run --rounds 1), and in one HTTP phase.
+    const once: Report = {
+      ...report,
+      workload: { ...report.workload, rounds: 1 },
+      queries: report.queries.map((q) => ({ ...q, rounds: [] })),
+    };
+    const http: Report = { ...once, workload: { ...once.workload, kind: 'http' } };
+    const median = initialBudget(report).statements;
+    const slow = report.queries.findIndex((q) => statementMeanMs(q).value > 20);
+    expect(slow).toBeGreaterThanOrEqual(0);
+    const mean = statementMeanMs(once.queries[slow]!).value;
+    expect(median[slow]!.maxMeanMs).toBeLessThan(statementMeanMs(report.queries[slow]!).value * 2.2);
+    for (const r of [once, http]) {
+      const entry = initialBudget(r).statements[slow]!;
+      expect(entry.maxMeanMs).toBeGreaterThanOrEqual(mean * 4);
+      expect(entry.maxMeanMs).toBeLessThan(mean * 4.4);
+    }
+    const text = renderInitialBudget(http);
+    expect(text).toContain('# Statement times are measured once here, without rounds to take a median of\n');
+    expect(text).toContain('(an HTTP run replays each route once, in one phase)');
+    expect(text).toMatch(/maxMeanMs: [\d.]+ # measured once\n/);
+    expect(renderInitialBudget(once)).toContain('(1 round(s) in this run: run --rounds 3 gives a median)');
+    // Medians over 3 rounds: nothing measured once.
+    expect(renderInitialBudget(report)).not.toContain('measured once');
+    // A statement that ran in 2 of 3 rounds has no median that sets one slow round aside either.
+    const two: Report = {
+      ...report,
+      queries: report.queries.map((q, i) => (i === slow ? { ...q, rounds: q.rounds.slice(0, 2) } : q)),
+    };
+    const twoText = renderInitialBudget(two);
+    expect(twoText).toContain('# Some statement times are measured once here');
+    expect(twoText).toContain("(calls in fewer than 3 of the run's rounds)");
+    expect(twoText.match(/# measured once\n/g)).toHaveLength(1);
+    // A timing headroom given applies to every statement alike.
+    const given = initialBudget(http, { timingHeadroom: 1 }).statements[slow]!.maxMeanMs!;
+    expect(given).toBeGreaterThanOrEqual(mean * 2);
+    expect(given).toBeLessThan(mean * 2.2);
+    expect(renderInitialBudget(http, { timingHeadroom: 1 })).not.toContain('measured once');
+  });
+
   it('uses the given headroom and never sets a timing limit below a millisecond', () => {
     const { statements } = initialBudget(report, { headroom: 0.5, timingHeadroom: 0 });
     report.queries.forEach((q, i) => {

@@ -1,5 +1,6 @@
 /**
- * The gate on reports of real CI runs (fixtures/payments/README.md, fixtures/pm-http/README.md):
+ * The gate on reports of real CI runs (fixtures/payments/README.md, fixtures/pm-http/README.md,
+ * fixtures/social-http/README.md):
  * what a busy machine, another mix of parameters or ANALYZE's sample does to a statement whose work
  * did not change fails no gate, and a real regression still does.
  */
@@ -197,6 +198,75 @@ describe('timing limits on a slower machine', () => {
     const atSpeed = explained.notCounted!.evidence.scaledMs as number;
     expect(atSpeed).toBeLessThan(dbMs * 0.95);
     expect(gateAt(atSpeed * 0.9).passed).toBe(false);
+  });
+});
+
+describe('timing limits of an HTTP run, whose statements are measured once', () => {
+  // An HTTP run replays each route once, in one phase: a statement's time is one measurement, which
+  // one busy stretch of the machine moves whole. The home feed's join, unchanged in every run,
+  // measured 28.75 ms per call when the budget was made and 67.45 ms in the next run of the same code.
+  const main = load('social-http', 'main');
+  const budget = initBudget(main);
+  const join = '9afd81dfb06d9c41';
+  const followerCount = '8f2f5eeb3d90486e';
+  const fieldFor = (fp: string, limit: string) =>
+    `statements[${budget.statements.findIndex((s) => s.fingerprint === fp)}].${limit}`;
+  // Gated on its limits alone: a budget without references judges nothing against them.
+  const limitsOnly: Budget = {
+    ...budget,
+    statements: budget.statements.map(({ reference: _reference, ...entry }) => entry),
+  };
+  const failing = (gated: Report) => gated.gate!.limits.filter((l) => l.status === 'fail').map((l) => l.field);
+
+  it('are four times the measured mean, so that a rerun of the same code passes on its limits alone', () => {
+    expect(main.queries.find((q) => q.fingerprint === join)!.meanMs).toBeCloseTo(28.75, 2);
+    expect(budget.statements.find((s) => s.fingerprint === join)!.maxMeanMs).toBe(120);
+    const again = load('social-http', 'main-again');
+    for (const b of [limitsOnly, budget]) {
+      const gated = gateReport(again, b, { failOn: 'never', date: '2026-11-27' });
+      expect(failing(gated)).toEqual([]);
+      // Within its limit, not excused by the speed of statements measured in other phases.
+      const m = measurementOf(gated, fieldFor(join, 'maxMeanMs'));
+      expect(m.measured).toBeCloseTo(67.45, 2);
+      expect(m).toMatchObject({ basis: 'measured', passed: true });
+      expect(gated.gate!.counts.notCounted).toBeUndefined();
+    }
+  });
+
+  it('fail the statement that regressed, and not an unchanged one that the regression slowed', () => {
+    // The follower count lost its index: a sequential scan of 2M follows, 382 ms per call. It slowed
+    // the machine, and the join measured 87.2 ms, with its work unchanged.
+    const gated = gateReport(load('social-http', 'regressed'), budget, { failOn: 'never', date: '2026-11-27' });
+    const statements = failing(gated).filter((f) => f.startsWith('statements'));
+    expect(statements).toEqual([
+      fieldFor(followerCount, 'maxMeanMs'),
+      fieldFor(followerCount, 'maxPlanCost'),
+      fieldFor(followerCount, 'maxBlocksPerCall'),
+      // The new N+1 author lookup of both home feeds, against the entry for any statement.
+      `statements[${budget.statements.length - 1}].maxCallsPerRequest`,
+    ]);
+    const m = measurementOf(gated, fieldFor(join, 'maxMeanMs'));
+    expect(m.measured).toBeCloseTo(87.22, 2);
+    expect(m.passed).toBe(true);
+    expect(m.notCounted).toBeUndefined();
+  });
+
+  it('still fail a statement ten times slower with the same work, and say it was measured once', () => {
+    const again = load('social-http', 'main-again');
+    const slower: Report = {
+      ...again,
+      queries: again.queries.map((q) =>
+        q.fingerprint === join ? { ...q, meanMs: 287.5, totalMs: 287.5 * q.calls } : q,
+      ),
+    };
+    for (const b of [limitsOnly, budget]) {
+      const gated = gateReport(slower, b, { failOn: 'never', date: '2026-11-27' });
+      expect(failing(gated)).toEqual([fieldFor(join, 'maxMeanMs')]);
+      expect(measurementOf(gated, fieldFor(join, 'maxMeanMs')).notCounted).toBeUndefined();
+      expect(renderFormat('table', gated, { width: 160 })).toContain(
+        'mean time 288 ms > 120 ms (measured once, without rounds)',
+      );
+    }
   });
 });
 

@@ -1,7 +1,12 @@
 /** `querygate budget init report.json`: write a starting budget (current values plus headroom). */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { DEFAULT_HEADROOM, DEFAULT_TIMING_HEADROOM, renderInitialBudget } from '../../budget/init.js';
+import {
+  DEFAULT_HEADROOM,
+  DEFAULT_TIMING_HEADROOM,
+  renderInitialBudget,
+  SINGLE_MEASUREMENT_TIMING_HEADROOM,
+} from '../../budget/init.js';
 import { BUDGET_FILE_NAME, parseBudget } from '../../budget/load.js';
 import { loadConfig } from '../../config/config.js';
 import { InputError } from '../../errors.js';
@@ -45,7 +50,8 @@ export function registerBudget(program: Command, io: CliIO, setExit: (code: numb
     )
     .option(
       '--timing-headroom <percent>',
-      `headroom on timings, which are noisy (default ${DEFAULT_TIMING_HEADROOM * 100})`,
+      `headroom on timings, which are noisy (default ${DEFAULT_TIMING_HEADROOM * 100} on a median over rounds, ` +
+        `${SINGLE_MEASUREMENT_TIMING_HEADROOM * 100} on a statement's time measured once: an HTTP run, a capture)`,
       parsePercent('--timing-headroom'),
     )
     .option('--no-accept-findings', 'do not accept the current findings (the first gate then fails on them)')
