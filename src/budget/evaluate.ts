@@ -7,6 +7,7 @@
  */
 import type { RuleLevel } from '../config/config.js';
 import { statementNameOf } from '../analyze/parser.js';
+import { closest } from '../config/yaml.js';
 import { isAtLeast, type Severity } from '../model/finding.js';
 import type {
   AcceptedFinding,
@@ -124,8 +125,31 @@ export function relationMatches(relations: readonly string[], wanted: string): b
   return relations.some((r) => r === wanted || (!wanted.includes('.') && r.split('.').pop() === wanted));
 }
 
+/**
+ * The name `budget init` gives its entry without matchers (a default for every statement without an
+ * entry of its own): a label, never a statement's name to match.
+ */
+export const ANY_STATEMENT = 'any statement, a new one included';
+
+/**
+ * Whether a statement budget picks its statements by name alone: a `name:` and no fingerprint,
+ * pattern or relation. Such an entry holds the statements of that name (their scenario name, or a
+ * SQL statement's leading comment), as a reader of `- name: orders by customer` expects; `budget
+ * init`'s label for its default entry excepted.
+ */
+export function matchesByName(entry: StatementBudget): entry is StatementBudget & { readonly name: string } {
+  return (
+    entry.name !== undefined &&
+    entry.name !== ANY_STATEMENT &&
+    entry.fingerprint === undefined &&
+    entry.pattern === undefined &&
+    entry.relation === undefined
+  );
+}
+
 /** Whether a statement budget applies to a statement. */
 export function statementMatches(entry: StatementBudget, q: QueryReport): boolean {
+  if (matchesByName(entry) && statementName(q) !== entry.name) return false;
   if (entry.fingerprint !== undefined && entry.fingerprint !== q.fingerprint) return false;
   if (entry.pattern !== undefined && !new RegExp(entry.pattern, 'i').test(q.query.replace(/\s+/g, ' '))) return false;
   if (entry.relation !== undefined && !relationMatches(q.relations, entry.relation)) return false;
@@ -145,9 +169,17 @@ export function statementName(q: QueryReport): string | undefined {
 const isStatementName = (name: string | undefined): name is string =>
   name !== undefined && !/^[^\s:]+:\d+(, [^\s:]+:\d+)*$/.test(name);
 
-/** Whether a statement budget has no matchers: it applies to every statement that no other entry limits. */
+/**
+ * Whether a statement budget has no matchers (and no name, but `budget init`'s label for it): it
+ * applies to every statement that no other entry limits.
+ */
 export function isDefaultEntry(entry: StatementBudget): boolean {
-  return entry.fingerprint === undefined && entry.pattern === undefined && entry.relation === undefined;
+  return (
+    entry.fingerprint === undefined &&
+    entry.pattern === undefined &&
+    entry.relation === undefined &&
+    !matchesByName(entry)
+  );
 }
 
 /** Whether a route budget applies to a route: by the route's name, or by its method and path. */
@@ -353,10 +385,33 @@ function measurePerCall(
  * fingerprint or pattern (what relations it reads is unknown without a plan).
  */
 function namesNotCalled(entry: StatementBudget, s: NotCalledStatement): boolean {
+  if (matchesByName(entry)) return s.name === entry.name;
   if (entry.fingerprint === undefined && entry.pattern === undefined) return false;
   if (entry.fingerprint !== undefined && entry.fingerprint !== s.fingerprint) return false;
   if (entry.pattern !== undefined && !new RegExp(entry.pattern, 'i').test(s.query.replace(/\s+/g, ' '))) return false;
   return true;
+}
+
+const NO_MATCH = 'matched no statement in this report';
+
+/**
+ * Why an entry that picks its statements by name matched none: with the name of this report's
+ * statement it most likely meant, and what makes an entry the default for every statement instead.
+ */
+function noStatementNamed(report: Report, name: string): string {
+  const names = [
+    ...new Set(
+      [...report.queries.map(statementName), ...(report.run.notCalled ?? []).map((s) => s.name)].filter(
+        (n): n is string => n !== undefined,
+      ),
+    ),
+  ];
+  const guess = closest(name, names);
+  return (
+    `no statement in this report is named "${name}"${guess !== undefined ? ` (did you mean "${guess}"?)` : ''}: ` +
+    'an entry with only a name holds the statements of that name; one without name, fingerprint, pattern and ' +
+    'relation holds every statement without an entry of its own'
+  );
 }
 
 /** Why a limit of a statement budget measured nothing, when the report says more than "no match". */
@@ -410,7 +465,7 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           : undefined;
       let measurements: LimitMeasurement[] = [];
       const unmeasured = unmeasuredNote(report, entry, gated);
-      let note = unmeasured ?? 'matched no statement in this report';
+      let note = unmeasured ?? (matchesByName(entry) ? noStatementNamed(report, entry.name) : NO_MATCH);
       const ran = gated.filter((q) => q.calls > 0);
       switch (limit) {
         case 'maxMeanMs':

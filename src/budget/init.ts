@@ -7,7 +7,7 @@ import type { AcceptedFinding, GlobalLimits, RouteBudget, StatementBudget } from
 import type { QueryReport, Report } from '../model/report.js';
 import { DEFAULT_COMPARE_THRESHOLDS } from '../compare/thresholds.js';
 import nPlusOne from '../rules/n-plus-one.js';
-import { errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
+import { ANY_STATEMENT, errorRate, statementMeanMs, statementName, totalDbMs } from './evaluate.js';
 import { statementReference } from './reference.js';
 
 export interface InitOptions {
@@ -92,8 +92,7 @@ export function measuredOnce(q: QueryReport): boolean {
   return (statementMeanMs(q).spread?.samples ?? 1) < MIN_ROUNDS;
 }
 
-/** The name of `budget init`'s entry without matchers. */
-export const ANY_STATEMENT = 'any statement, a new one included';
+export { ANY_STATEMENT } from './evaluate.js';
 
 /** The n-plus-one rule's default threshold: a statement run this many times per request is a loop. */
 export const LOOP_CALLS_PER_REQUEST = nPlusOne.defaultOptions.minCallsPerRequest;
@@ -267,7 +266,8 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
         const q = report.queries.filter((x) => x.calls > 0)[i];
         if (!q && isMap(item))
           (item as YAMLMap).commentBefore =
-            ' No matchers: the limits of every statement without an entry of its own, a new one included.' +
+            ' No matchers: the limits of every statement without an entry of its own, a new one included' +
+            ' (this name is its label; another name alone would match the statements of that name).' +
             ' No new statement may cost more than the costliest of today' +
             ((item as YAMLMap).has('maxCallsPerRequest')
               ? ', nor run in a loop (the calls per request from which the n-plus-one rule reports one).'

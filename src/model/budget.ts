@@ -58,8 +58,9 @@ export type RouteLimitName = keyof RouteLimits;
 export type LimitName = GlobalLimitName | StatementLimitName | RouteLimitName;
 
 /**
- * Which statements a `StatementBudget` applies to. Every given matcher must match; none given
- * matches every statement.
+ * Which statements a `StatementBudget` applies to. Every given matcher must match; without any, the
+ * entry's `name` picks the statements of that name, and an entry without a name either (or with
+ * `budget init`'s label for its default, `ANY_STATEMENT`) applies to every statement.
  */
 export interface StatementMatch {
   /** libpg-query fingerprint, as in the report. */
@@ -71,7 +72,11 @@ export interface StatementMatch {
 }
 
 export interface StatementBudget extends StatementMatch, StatementLimits {
-  /** Shown in the output instead of the matchers. */
+  /**
+   * Shown in the output instead of the matchers. Without matchers, it is one: the statements whose
+   * name (`QueryReport.source`, or a captured statement's leading comment) is this. With a
+   * fingerprint that matches nothing, it finds the statement again after its text changed.
+   */
   readonly name?: string;
   /**
    * Not a limit: the calls per request the per-call limits were set at (`budget init` writes it for a

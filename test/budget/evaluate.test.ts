@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateBudget, median } from '../../src/budget/evaluate.js';
+import { ANY_STATEMENT, evaluateBudget, median } from '../../src/budget/evaluate.js';
 import type { Budget, StatementBudget } from '../../src/model/budget.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
@@ -109,6 +109,58 @@ describe('evaluateBudget: per-statement limits', () => {
     const byLine = { ...entry, name: 'workload.sql:12' };
     const atLine = withQuery(rewritten, 'f0000000000000aa', (q) => ({ ...q, source: 'workload.sql:12' }));
     expect(evaluateBudget(atLine, budget({ statements: [byLine] })).limits[0]).toMatchObject({ status: 'skipped' });
+  });
+
+  it("holds the statements of an entry's name when it has no matchers, and skips a name no statement has", () => {
+    const named = report.queries.find((q) => q.source === 'recent orders of a customer')!;
+    expect(named.sharedBlksPerCall).toBeGreaterThan(10);
+    const gate = evaluateBudget(
+      report,
+      budget({
+        statements: [
+          { name: 'recent orders of a customer', maxBlocksPerCall: 10 },
+          // No statement has these names: neither holds every statement.
+          { name: 'renamed', maxBlocksPerCall: 10 },
+          { name: 'order by idd', maxBlocksPerCall: 10 },
+          // budget init's label for its default entry, and an entry without a name: defaults.
+          { name: ANY_STATEMENT, maxBlocksPerCall: 1e9 },
+          { maxBlocksPerCall: 1e9 },
+        ],
+      }),
+      { failOn: 'never' },
+    );
+    const fingerprints = (i: number) =>
+      gate.limits[i]!.measurements.map((m) => (m.subject.kind === 'statement' ? m.subject.fingerprint : ''));
+    expect(gate.limits[0]).toMatchObject({ status: 'fail', label: 'recent orders of a customer' });
+    expect(fingerprints(0)).toEqual([named.fingerprint]);
+    expect(gate.limits[1]).toMatchObject({
+      status: 'skipped',
+      note:
+        'no statement in this report is named "renamed": an entry with only a name holds the statements of that ' +
+        'name; one without name, fingerprint, pattern and relation holds every statement without an entry of its own',
+    });
+    expect(gate.limits[2]).toMatchObject({
+      status: 'skipped',
+      note: expect.stringMatching(
+        /^no statement in this report is named "order by idd" \(did you mean "order by id"\?\): /,
+      ),
+    });
+    // The defaults gate every statement but the one held by its name.
+    const others = report.queries.filter((q) => q !== named && q.calls > 0).map((q) => q.fingerprint);
+    expect(fingerprints(3)).toEqual(others);
+    expect(fingerprints(4)).toEqual(others);
+    expect(gate.counts.violations).toBe(1);
+    expect(renderGateText(gate, { width: 200 })).toMatch(/skipped statements\[1\]\.maxBlocksPerCall "renamed"/);
+
+    // A name the run never called: said so, as for a fingerprint.
+    const gone: Report = {
+      ...report,
+      queries: report.queries.filter((q) => q !== named),
+      run: { ...report.run, notCalled: [{ fingerprint: named.fingerprint, name: named.source!, query: named.query }] },
+    };
+    expect(
+      evaluateBudget(gone, budget({ statements: [{ name: named.source!, maxBlocksPerCall: 10 }] })).limits[0]!.note,
+    ).toMatch(/^"recent orders of a customer" is in the workload, but the run never called it/);
   });
 
   it('matches statements by pattern, by relation (bare or qualified) and by all given matchers together', () => {
