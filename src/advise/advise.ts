@@ -279,7 +279,7 @@ export function noIndexHelps(
   walkShare?: number,
   /** The plan is generic: made for a typical parameter value, the values the statement ran with unknown. */
   generic = false,
-  /** How to measure the statement (`with --analyze`, or why --analyze could not: measureWith). */
+  /** How to measure the statement (`with --analyze`, or why --analyze cannot: measureWith). */
   measure = 'with --analyze',
   /** What the LIMIT stops: an index walked in the ORDER BY's order, or a scan (limitWalk). */
   walk: 'ordered walk' | 'scan' = 'ordered walk',
@@ -417,7 +417,7 @@ function existingIndexNotes(
     basis: counted ? 'counted' : num('sharedBlksPerCall') !== undefined ? 'measured' : 'planned',
     ...(removed !== undefined ? { keptShare: 1 - removed } : {}),
     counted,
-    measure: measureWith(query.plan),
+    measure: measureWith(query),
   };
   const notes: string[] = [];
   for (const candidate of candidates) {
@@ -891,7 +891,7 @@ async function validateAdvice(
         `${guessed.sql} -- not validated for this OFFSET, whose values are not known: the generic plan takes it as 10% of the rows ` +
         `(plan cost ${guessed.costBefore!.toFixed(0)} -> ${guessed.costAfter!.toFixed(0)} with the index), and every call walks the index ` +
         `through the rows it skips, one table access per row, so a deep page reads far more blocks than one near the start${deepest}: ` +
-        `measure deep pages with --analyze before relying on it`;
+        `measure deep pages ${measureWith(query)} before relying on it`;
       updated = { ...finding, suggestion: [offset.keyset, unvalidatedIndex, ...others].join(FIX_OR) };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
@@ -907,7 +907,7 @@ async function validateAdvice(
           query.plan?.mode === 'analyze',
           query.plan ? limitShare(query.plan.root) : undefined,
           query.plan?.mode === 'generic',
-          measureWith(query.plan),
+          measureWith(query),
           query.plan ? limitWalk(query.plan.root) : undefined,
         );
         const others = own.filter((fix) => !suggestsIndex(fix));

@@ -14,6 +14,7 @@ import type { ResolvedRules } from '../config/config.js';
 import type { AnyRule, RuleContext, RuleFinding } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
 import { quoteIdentifier, statementComments } from './parser.js';
+import { measureWith } from './measure.js';
 import { costliestNode, formatPath, nodeLabel } from './plan.js';
 import { planNodes, type PlanNodeFacts } from './plan-facts.js';
 import { parseTree } from './sql-tree.js';
@@ -294,7 +295,7 @@ function unexplainedTime(query: QueryReport, analyzeAsked: boolean): string {
     return `no rule explains its time from ${plan}, whose costliest node is ${node} (a statement run inside a function is planned without the values of its variables)`;
   return analyzeAsked
     ? `no rule explains its time from ${plan}, whose costliest node is ${node} (the run asked for --analyze, but this statement could not be analyzed: ${query.planNote ?? "see the run's warnings"})`
-    : `no rule explains its time from ${plan}, whose costliest node is ${node}: run with --analyze for actual rows and time per node`;
+    : `no rule explains its time from ${plan}, whose costliest node is ${node}: run ${measureWith(query)} for actual rows and time per node`;
 }
 
 /** How a plan that was not analyzed was made, for the timing findings' words. */

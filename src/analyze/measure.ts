@@ -1,19 +1,46 @@
 /**
- * How a finding asks for a plan with actual rows and timings. A run without `--analyze` is told to
- * use it; a statement that a run with `--analyze` could not analyze (`plan.notAnalyzed`: its
- * parameter values are unknown, every call failed) is told why, and what measures it instead.
+ * How a finding asks for a plan with actual rows and timings. A statement that `--analyze` can
+ * execute is told to use it. One it cannot (its parameter values are unknown: an HTTP run or
+ * `capture`, where pg_stat_statements kept `$n` in place of the values; every call failed) is told
+ * why, and what measures it instead, whether the run asked for `--analyze` (`plan.notAnalyzed`) or
+ * not: asking for it again would only get "not analyzed".
  */
-import type { CapturedPlan } from '../model/plan.js';
+import type { QueryReport } from '../model/report.js';
 
-/** `with --analyze`, or, where --analyze was asked and could not apply, what to use and why. */
-export function measureWith(plan: Pick<CapturedPlan, 'notAnalyzed'> | null | undefined): string {
-  if (!plan?.notAnalyzed) return 'with --analyze';
-  return `with EXPLAIN (ANALYZE, BUFFERS) and real values (--analyze could not run it: ${plan.notAnalyzed})`;
+/** What `measureWith` reads of a statement. */
+export type MeasuredStatement = Pick<QueryReport, 'plan' | 'calls' | 'errors'>;
+
+/**
+ * Why `--analyze` could not (the run asked for it) or cannot (it did not) execute the statement;
+ * undefined when it can. The same reasons as the capture's (`capturePlans`): a generic plan is made
+ * only when the values are unknown, and a statement whose every call failed is never executed again.
+ */
+export function whyNotAnalyzable(query: MeasuredStatement): string | undefined {
+  if (query.plan?.notAnalyzed) return query.plan.notAnalyzed;
+  if (query.plan?.mode === 'generic') return UNKNOWN_VALUES;
+  if (query.calls === 0 && query.errors > 0) return EVERY_CALL_FAILED_NOT_ANALYZED;
+  return undefined;
+}
+
+/**
+ * `with --analyze`, or, for a statement --analyze could not or cannot execute, what measures it and
+ * why --analyze does not: EXPLAIN (ANALYZE, BUFFERS) with real values, or, when the values are
+ * unknown, a SQL scenario whose generators give them (its statements --analyze does execute).
+ */
+export function measureWith(query: MeasuredStatement): string {
+  const why = whyNotAnalyzable(query);
+  if (!why) return 'with --analyze';
+  const scenario = query.plan?.mode === 'generic' ? `, or ${SCENARIO_WITH_VALUES}` : '';
+  const verb = query.plan?.notAnalyzed ? 'could not run it' : 'cannot run it as captured';
+  return `with EXPLAIN (ANALYZE, BUFFERS) and real values${scenario} (--analyze ${verb}: ${why})`;
 }
 
 /** Why --analyze could not execute a statement whose parameter values are unknown. */
 export const UNKNOWN_VALUES =
   'its parameter values are unknown: pg_stat_statements keeps the statement with $n in place of its literals and parameters';
+
+/** What measures a statement whose parameter values are unknown with querygate itself. */
+export const SCENARIO_WITH_VALUES = 'in a SQL scenario with a generator for each $n and --analyze';
 
 /** Why --analyze does not execute a statement whose every call failed. */
 export const EVERY_CALL_FAILED_NOT_ANALYZED = 'every call failed, and executing it would fail or run away again';

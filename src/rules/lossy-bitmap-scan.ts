@@ -9,6 +9,7 @@
  * against the table's blocks and the rows the planner expects the scan to return.
  */
 import { btreeLeadingWith, proposeIndexSql } from '../analyze/column-predicates.js';
+import { measureWith } from '../analyze/measure.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath } from '../analyze/plan.js';
 import { isTrivial, relationRows, round, rowsKept, scanKind, type PlanNodeFacts } from '../analyze/plan-facts.js';
@@ -82,6 +83,7 @@ export default defineRule({
           blockShare,
           counted: read,
           workMemKb: query.plan.settings?.workMemKb,
+          measure: measureWith(query),
         });
         findings.push({
           ...base,
@@ -135,7 +137,11 @@ export default defineRule({
       const kept = rowsKept(facts);
       const removed = 1 - kept / (Math.min(1, blockShare) * tableRows);
       if (blockShare < options.minBlockShare || removed < options.indexableShare) continue;
-      const cause = suggest(relation, brin, { blockShare, workMemKb: query.plan.settings?.workMemKb });
+      const cause = suggest(relation, brin, {
+        blockShare,
+        workMemKb: query.plan.settings?.workMemKb,
+        measure: measureWith(query),
+      });
       findings.push({
         ...base,
         messageId: 'measured',
@@ -225,7 +231,7 @@ const BITMAP_BYTES_PER_BLOCK = 64;
 function suggest(
   relation: RelationInfo,
   brin: IndexInfo | undefined,
-  read: { blockShare: number; counted?: CountedRead; workMemKb?: number | undefined },
+  read: { blockShare: number; counted?: CountedRead; workMemKb?: number | undefined; measure: string },
 ): { text: string; evidence: Record<string, string | number> } {
   const share = `${Math.round(Math.min(1, read.blockShare) * 100)}%`;
   if (brin) {
@@ -275,7 +281,7 @@ function suggest(
       evidence: {},
       text:
         `the bitmap reads ${share} of the table's blocks: its matches lie on most of them, or it outgrew work_mem and went lossy, ` +
-        `rechecking every row of its blocks: run with --analyze to see its heap blocks (exact and lossy) and the rows its recheck removes`,
+        `rechecking every row of its blocks: run ${read.measure} to see its heap blocks (exact and lossy) and the rows its recheck removes`,
     };
   }
   if (counted.lossyBlocks > 0) {

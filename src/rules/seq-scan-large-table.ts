@@ -153,7 +153,7 @@ export default defineRule({
                 basis: read.basis,
                 keptShare: 1 - removed,
                 counted: !keptEstimated,
-                measure: measureWith(query.plan),
+                measure: measureWith(query),
               },
               node,
             );

@@ -33,7 +33,7 @@ export default defineRule({
             : report.workload.analyze
               ? // The run used --analyze: this statement's EXPLAIN ANALYZE did not finish (its note says why).
                 `see the plan findings of this statement${query.planNote ? ` (${query.planNote})` : ''}`
-              : `see the plan findings of this statement; run ${measureWith(query.plan)} for actual row counts and timings per plan node`,
+              : `see the plan findings of this statement; run ${measureWith(query)} for actual row counts and timings per plan node`,
       },
     ];
   },

@@ -51,7 +51,7 @@ export default defineRule({
         data: {
           node: describeSpillNode(spill.node),
           ...(spill.source === 'statistics' ? { why: spillReason(spill) } : {}),
-          confirm: `run ${measureWith(query.plan)} to confirm`,
+          confirm: `run ${measureWith(query)} to confirm`,
         },
         suggestion: `SET LOCAL work_mem = '${workMem}' for this statement (${spilledAt(settings?.workMemKb)}), sort fewer rows (filter or LIMIT first)${order?.text ?? ''}`,
       });

@@ -75,6 +75,31 @@ describe('capture around an external command on a real PostgreSQL', () => {
     expect(report.warnings.join('\n')).not.toContain('is not unique');
   });
 
+  it('without --analyze: findings do not ask for it where it cannot run, and say what measures the statement', async () => {
+    const report = await captureCommand({
+      command: [process.execPath, SCRIPT],
+      databaseUrl: url,
+      stdio: 'ignore',
+      // Every statement is slow: its timing findings say how to get actual rows.
+      rules: resolveRules({ 'slow-mean': { severity: 'warning', thresholdMs: 0 } }),
+    });
+    const planned = report.queries.filter((q) => q.plan);
+    expect(planned.length).toBeGreaterThanOrEqual(2);
+    expect(planned.every((q) => q.plan?.mode === 'generic' && q.plan.notAnalyzed === undefined)).toBe(true);
+    const findings = planned.flatMap((q) => q.findings);
+    expect(findings.filter((f) => f.rule === 'slow-mean').length).toBe(planned.length);
+    for (const f of findings) {
+      const said = `${f.message} ${f.suggestion ?? ''}`;
+      // A rerun with --analyze would only get "not analyzed".
+      expect(said).not.toMatch(/(run|measure the statement|check the row estimates|measure deep pages) with --analyze/);
+      if (f.rule === 'slow-mean' || f.rule === 'high-db-time-share')
+        expect(said).toContain(
+          'run with EXPLAIN (ANALYZE, BUFFERS) and real values, or in a SQL scenario with a generator for each $n and ' +
+            '--analyze (--analyze cannot run it as captured: its parameter values are unknown',
+        );
+    }
+  });
+
   it('--analyze: says which statements it could not analyze, and findings do not ask for it again', async () => {
     const report = await captureCommand({
       command: [process.execPath, SCRIPT],

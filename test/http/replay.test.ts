@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
+import { resolveRules } from '../../src/config/config.js';
 import type { Report } from '../../src/model/report.js';
 import { loadHttpScenario } from '../../src/workload/http/scenario.js';
 import { runHttpWorkload, type HttpProgress } from '../../src/workload/http/phases.js';
@@ -119,6 +120,26 @@ describe('HTTP replay through the sample application on a real PostgreSQL', () =
 
   it('produces plain JSON', () => {
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+  });
+
+  it('without --analyze: findings on statements with parameters do not ask for it, which could not run them', async () => {
+    const workload = loadHttpScenario(SHOP);
+    const plain = await runHttpWorkload({
+      workload: { ...workload, routes: workload.routes.slice(0, 1), load: { ...workload.load, mixed: false } },
+      databaseUrl: url,
+      // Every statement is slow: its timing findings say how to get actual rows.
+      rules: resolveRules({ 'slow-mean': { severity: 'warning', thresholdMs: 0 } }),
+    });
+    const generic = plain.queries.filter((q) => q.plan?.mode === 'generic');
+    expect(generic.length).toBeGreaterThan(0);
+    const timing = generic.flatMap((q) => q.findings).filter((f) => f.rule === 'slow-mean');
+    expect(timing.length).toBe(generic.length);
+    for (const f of timing) {
+      expect(f.suggestion).not.toMatch(/run with --analyze/);
+      expect(f.suggestion).toMatch(
+        /run with EXPLAIN \(ANALYZE, BUFFERS\) and real values, or in a SQL scenario with a generator for each \$n and --analyze \(--analyze cannot run it as captured: its parameter values are unknown/,
+      );
+    }
   });
 
   it('--analyze: statements with parameters cannot be analyzed in an HTTP run, and the report says so', async () => {

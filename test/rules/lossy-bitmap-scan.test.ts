@@ -1,5 +1,7 @@
+import { describe, expect, it } from 'vitest';
+import type { Report } from '../../src/model/report.js';
 import rule from '../../src/rules/lossy-bitmap-scan.js';
-import { ruleCases } from './harness.js';
+import { loadFixture, ruleCases, runRule } from './harness.js';
 
 const UNSUMMARIZED = 'bad: a BRIN index whose ranges were never summarized';
 const OUT_OF_ORDER = "bad: a BRIN index on a column out of the table's order";
@@ -71,3 +73,21 @@ ruleCases(rule, [
     expect: [{ messageId: 'counted', severity: 'warning' }],
   },
 ]);
+
+describe('lossy-bitmap-scan on a plan --analyze cannot execute', () => {
+  it('asks for EXPLAIN (ANALYZE, BUFFERS) with real values instead of a rerun with --analyze', () => {
+    const fixture = loadFixture(rule.id, 'cases');
+    // The same plan as an HTTP run or capture makes it: generic, the parameter values unknown.
+    const report: Report = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.plan ? { ...q, plan: { ...q.plan, mode: 'generic' as const } } : q,
+      ),
+    };
+    const query = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === LOSSY)!;
+    expect(query.findings[0]!.suggestion).not.toContain('run with --analyze');
+    expect(query.findings[0]!.suggestion).toMatch(
+      /run with EXPLAIN \(ANALYZE, BUFFERS\) and real values, or in a SQL scenario with a generator for each \$n and --analyze \(--analyze cannot run it as captured: its parameter values are unknown: .*\) to see its heap blocks/,
+    );
+  });
+});

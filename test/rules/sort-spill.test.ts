@@ -34,7 +34,7 @@ ruleCases(rule, [
     statement: TENANTS,
     expect: [{ messageId: 'statistics', severity: 'warning' }],
     message:
-      /^the statement wrote \d+ temp blocks \([\d,]+ kB\) per call; the sort on t\.due_date is the likely spill: its input depends on the parameter values, which the generic plan sizes for a typical one \(an estimated \d+ kB\); the hash of projects, of a known size, fits in memory \(run with --analyze to confirm\)$/,
+      /^the statement wrote \d+ temp blocks \([\d,]+ kB\) per call; the sort on t\.due_date is the likely spill: its input depends on the parameter values, which the generic plan sizes for a typical one \(an estimated \d+ kB\); the hash of projects, of a known size, fits in memory \(run with EXPLAIN \(ANALYZE, BUFFERS\) and real values, or in a SQL scenario with a generator for each \$n and --analyze \(--analyze cannot run it as captured: its parameter values are unknown: pg_stat_statements keeps the statement with \$n in place of its literals and parameters\) to confirm\)$/,
     suggestion: /it spilled at work_mem 1MB\), sort fewer rows/,
   },
   { fixture: 'sort', statement: 'ok: top-N sort fits in memory', expect: [] },
