@@ -275,6 +275,10 @@ export interface YamlProblem extends SchemaProblem {
   readonly col: number;
   /** `file:line:col: field: message` */
   readonly text: string;
+  /** Lines printed under `text` (the SQL a syntax error is in, with a caret). */
+  readonly details?: readonly string[];
+  /** The error code when the problem is the first (default: the loader's). */
+  readonly code?: InputErrorCode;
 }
 
 /**
@@ -320,8 +324,8 @@ export function validateYaml(
     })
     // In file order, as a reader goes through the file.
     .sort(inFileOrder);
-  const problemAt: ProblemAt = (path, message, field = fieldName(`/${path.join('/')}`)) => {
-    const pos = positionOf(doc, lineCounter, path);
+  const problemAt: ProblemAt = (path, message, field = fieldName(`/${path.join('/')}`), atKey = false) => {
+    const pos = positionOf(doc, lineCounter, path, atKey);
     return {
       pointer: `/${path.join('/')}`,
       field,
@@ -334,8 +338,53 @@ export function validateYaml(
   return { data, problems, problemAt };
 }
 
-/** A loader's own problem at a field path (`['load', 'count']`), named `field` (default: the path's). */
-export type ProblemAt = (path: readonly (string | number)[], message: string, field?: string) => YamlProblem;
+/**
+ * A loader's own problem at a field path (`['load', 'count']`), named `field` (default: the path's),
+ * placed at the field's value, or at its key with `atKey` (a field that is wrong to give at all).
+ */
+export type ProblemAt = (
+  path: readonly (string | number)[],
+  message: string,
+  field?: string,
+  atKey?: boolean,
+) => YamlProblem;
+
+/**
+ * An error found while checking a field (a setup file that cannot be read, invalid SQL in a
+ * statement) as a problem at that field, so that it is listed in file order with the others. `text`
+ * is the error's own message when it already names its place (`file:line:column`), else the field's
+ * place and name before it.
+ */
+export function problemFromError(
+  problemAt: ProblemAt,
+  path: readonly (string | number)[],
+  field: string,
+  error: InputError,
+  placed = false,
+): YamlProblem {
+  const at = problemAt(path, error.message, field);
+  return {
+    ...at,
+    ...(placed ? { text: error.message } : {}),
+    ...(error.details.length > 0 ? { details: error.details } : {}),
+    code: error.code as InputErrorCode,
+  };
+}
+
+/**
+ * Throws `code` (or the first problem's own code) with every problem, in file order: the first in
+ * the message, the others (and every problem's detail lines) in the details. No problem: returns.
+ */
+export function throwProblems(problems: readonly YamlProblem[], code: InputErrorCode): void {
+  const byText = new Map<string, YamlProblem>();
+  for (const p of [...problems].sort(inFileOrder)) if (!byText.has(p.text)) byText.set(p.text, p);
+  const [first, ...others] = byText.values();
+  if (!first) return;
+  throw new InputError(first.code ?? code, first.text, [
+    ...(first.details ?? []),
+    ...others.flatMap((p) => [p.text, ...(p.details ?? [])]),
+  ]);
+}
 
 const inFileOrder = (a: YamlProblem, b: YamlProblem) => a.line - b.line || a.col - b.col;
 
@@ -353,10 +402,8 @@ export function parseValidatedYaml<T>(
   const { data, problems: schemaProblems, problemAt } = validateYaml(text, where, schemaFile, code);
   // The loader's own checks run on the same data, so that every problem is listed at once, in file
   // order; they must expect data the schema refused.
-  const problems = [...schemaProblems, ...(checks?.(data, problemAt) ?? [])].sort(inFileOrder);
-  if (problems.length === 0) return data as T;
-  const lines = [...new Set(problems.map((p) => p.text))];
-  throw new InputError(code, lines[0] ?? `${where}: invalid`, lines.slice(1));
+  throwProblems([...schemaProblems, ...(checks?.(data, problemAt) ?? [])], code);
+  return data as T;
 }
 
 /**

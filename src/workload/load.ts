@@ -3,13 +3,16 @@ import { basename, dirname, resolve } from 'node:path';
 import {
   isEmptyYaml,
   parseDuration,
-  parseValidatedYaml,
+  problemFromError,
   type ProblemAt,
   readTextFile,
   scalarOrigin,
-  yamlPositions,
+  type TextOrigin,
+  throwProblems,
+  validateYaml,
   type YamlProblem,
   yamlLocator,
+  yamlPositions,
 } from '../config/yaml.js';
 import { InputError, type InputErrorCode } from '../errors.js';
 import {
@@ -24,6 +27,9 @@ import {
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
 import { statementsShortOfRounds } from './count.js';
+
+export const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Load settings given on the command line; each one replaces the file's value. */
 export interface LoadOverrides {
@@ -58,23 +64,33 @@ function shapeOf(o: LoadOverrides, file: { repeat?: number; count?: number; dura
   return { kind: 'repeat', repeat: file.repeat ?? DEFAULT_REPEAT };
 }
 
+/** Calls a round can have at most: per statement (repeat) or in all (count); none for a duration. */
+const callsOf = (shape: LoadShape): number | undefined =>
+  shape.kind === 'repeat' ? shape.repeat : shape.kind === 'count' ? shape.count : undefined;
+
+/**
+ * Why `rounds` cannot all have a call under `shape`: every round needs at least one call of every
+ * statement (repeat) or one call (count). Undefined when they can.
+ */
+function roundsShortfall(shape: LoadShape, rounds: number): string | undefined {
+  const calls = callsOf(shape);
+  if (calls === undefined || rounds <= calls) return undefined;
+  const needs =
+    shape.kind === 'repeat'
+      ? `${rounds} rounds need at least ${rounds} calls of every statement, but repeat is ${calls}`
+      : `${rounds} rounds need at least ${rounds} calls, but count is ${calls}`;
+  return `${needs}: lower rounds to ${calls} or fewer, or raise ${shape.kind} to ${rounds} or more`;
+}
+
 /**
  * Every measured round needs at least one call of every statement (repeat) or one call (count):
  * fewer calls than the default rounds lower the rounds; rounds asked for explicitly are an error.
  */
 function checkRounds(load: Workload['load'], explicit: boolean): Workload['load'] {
-  const { shape } = load;
-  const calls = shape.kind === 'repeat' ? shape.repeat : shape.kind === 'count' ? shape.count : undefined;
-  if (calls === undefined || load.rounds <= calls) return load;
-  if (!explicit) return { ...load, rounds: calls };
-  const needs =
-    shape.kind === 'repeat'
-      ? `${load.rounds} rounds need at least ${load.rounds} calls of every statement, but repeat is ${calls}`
-      : `${load.rounds} rounds need at least ${load.rounds} calls, but count is ${calls}`;
-  throw new InputError(
-    'USAGE',
-    `${needs}: lower rounds to ${calls} or fewer, or raise ${shape.kind} to ${load.rounds} or more`,
-  );
+  const shortfall = roundsShortfall(load.shape, load.rounds);
+  if (shortfall === undefined) return load;
+  if (explicit) throw new InputError('USAGE', shortfall);
+  return { ...load, rounds: callsOf(load.shape)! };
 }
 
 /**
@@ -113,26 +129,40 @@ export function readSetupFiles(paths: readonly string[], base: string): SetupFil
   });
 }
 
-/** A scenario's `setup.schema` or `setup.seed` files; a file that cannot be read is named by its field's line. */
-export function scenarioSetupFiles(
-  value: string | string[] | undefined,
-  kind: 'schema' | 'seed',
+/** A scenario's setup files, by kind. */
+export interface ScenarioSetup {
+  readonly schema: SetupFile[];
+  readonly seed: SetupFile[];
+}
+
+/**
+ * A scenario's `setup.schema` and `setup.seed` files, read (with `data` as the schema may have
+ * refused it). Each file that cannot be read is a problem at its field; invalid SQL in one, a
+ * problem at its field that names its own file, line and column.
+ */
+export function readScenarioSetup(
+  data: unknown,
   base: string,
-  at: (path: readonly (string | number)[]) => string,
-): SetupFile[] {
-  return asList(value).flatMap((p, j) => {
-    try {
-      return readSetupFiles([p], base);
-    } catch (error) {
-      if (!(error instanceof InputError) || error.code === 'SQL_PARSE_FAILED') throw error;
-      const field = Array.isArray(value) ? ['setup', kind, j] : ['setup', kind];
-      throw new InputError(
-        error.code as InputErrorCode,
-        `${at(field)}: setup.${kind}: ${error.message}`,
-        error.details,
-      );
-    }
-  });
+  problemAt: ProblemAt,
+): { files: ScenarioSetup; problems: YamlProblem[] } {
+  const setup = isRecord(data) && isRecord(data.setup) ? data.setup : {};
+  const problems: YamlProblem[] = [];
+  const read = (kind: 'schema' | 'seed'): SetupFile[] => {
+    const value = setup[kind];
+    const list: unknown[] = Array.isArray(value) ? value : [value];
+    return list.flatMap((p, j) => {
+      if (typeof p !== 'string' || p === '') return [];
+      try {
+        return readSetupFiles([p], base);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        const field = Array.isArray(value) ? ['setup', kind, j] : ['setup', kind];
+        problems.push(problemFromError(problemAt, field, `setup.${kind}`, error, error.code === 'SQL_PARSE_FAILED'));
+        return [];
+      }
+    });
+  };
+  return { files: { schema: read('schema'), seed: read('seed') }, problems };
 }
 
 /** A workload file's statements; COPY with inline data is refused as any COPY is (not replayed). */
@@ -270,14 +300,55 @@ export function toGenerator(raw: Record<string, unknown>, where: string): ParamG
   }
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * What a scenario statement's SQL turned out to be: the one statement, its `$n` count and where its
+ * text begins in the file.
+ */
+interface CheckedSql {
+  readonly sql: string;
+  readonly paramCount: number;
+  readonly origin: TextOrigin | undefined;
+  readonly start: { readonly line: number; readonly column: number };
+}
+
+/** The effective load shape (a flag replaces the file's), and the file's duration; undefined when invalid. */
+function fileShape(
+  load: Record<string, unknown>,
+  overrides: LoadOverrides,
+): { shape: LoadShape; durationMs?: number } | undefined {
+  const number = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isInteger(v) && v > 0);
+  if (!number(load.repeat) || !number(load.count)) return undefined;
+  let durationMs: number | undefined;
+  if (load.duration !== undefined) {
+    if (typeof load.duration !== 'number' && typeof load.duration !== 'string') return undefined;
+    try {
+      durationMs = parseDuration(load.duration, 'load.duration');
+    } catch {
+      return undefined;
+    }
+  }
+  const shape = shapeOf(overrides, {
+    ...(load.repeat !== undefined ? { repeat: load.repeat as number } : {}),
+    ...(load.count !== undefined ? { count: load.count as number } : {}),
+    ...(durationMs !== undefined ? { durationMs } : {}),
+  });
+  return { shape, ...(durationMs !== undefined ? { durationMs } : {}) };
+}
 
 /**
  * The checks the schema cannot say, made on the same data as the schema's so that every problem is
- * listed at once (the data may be what the schema refuses).
+ * listed at once, in file order (the data may be what the schema refuses): the load shape, the
+ * generators' bounds, and each statement's SQL (one replayable statement, one generator per `$n`).
+ * Returns the statements' SQL as checked, by index, for the loader to build them from.
  */
-function scenarioChecks(data: unknown, problemAt: ProblemAt): YamlProblem[] {
-  if (!isRecord(data)) return [];
+function scenarioChecks(
+  data: unknown,
+  problemAt: ProblemAt,
+  text: string,
+  where: string,
+  overrides: LoadOverrides,
+): { problems: YamlProblem[]; checked: (CheckedSql | undefined)[] } {
+  if (!isRecord(data)) return { problems: [], checked: [] };
   const problems: YamlProblem[] = [];
   const load = isRecord(data.load) ? data.load : {};
   const shapes = (['repeat', 'count', 'duration'] as const).filter((k) => load[k] !== undefined);
@@ -285,9 +356,20 @@ function scenarioChecks(data: unknown, problemAt: ProblemAt): YamlProblem[] {
     problems.push(
       problemAt(['load', shapes[1]!], `give one of repeat, count or duration (found ${shapes.join(' and ')})`, 'load'),
     );
+  const effective = shapes.length > 1 ? undefined : fileShape(load, overrides);
+  // A run of no time makes no calls, and would pass any gate.
+  if (effective?.durationMs === 0 && overrides.durationMs === undefined)
+    problems.push(problemAt(['load', 'duration'], 'must be more than 0'));
+  // Rounds the file asks for that its calls cannot fill (rounds given as a flag: checkRounds says so).
+  const rounds = load.rounds;
+  if (effective && overrides.rounds === undefined && typeof rounds === 'number') {
+    const shortfall = roundsShortfall(effective.shape, rounds);
+    if (shortfall) problems.push(problemAt(['load', 'rounds'], shortfall));
+  }
   const statements = Array.isArray(data.statements) ? data.statements : [];
-  statements.forEach((s, i) => {
-    const params = isRecord(s) && Array.isArray(s.params) ? s.params : [];
+  const checked = statements.map((s, i): CheckedSql | undefined => {
+    if (!isRecord(s)) return undefined;
+    const params = Array.isArray(s.params) ? s.params : [];
     params.forEach((p, j) => {
       const int = isRecord(p) && isRecord(p.int) ? p.int : undefined;
       if (int && typeof int.min === 'number' && typeof int.max === 'number' && int.min > int.max)
@@ -299,14 +381,54 @@ function scenarioChecks(data: unknown, problemAt: ProblemAt): YamlProblem[] {
           ),
         );
     });
+    if (typeof s.sql !== 'string' || s.sql === '') return undefined;
+    const label = `statements[${i}]`;
+    const at = (path: (string | number)[], message: string, field: string) => {
+      problems.push(problemAt(['statements', i, ...path], message, field));
+      return undefined;
+    };
+    const origin = scalarOrigin(text, ['statements', i, 'sql']);
+    let parsed: ReturnType<typeof splitStatements>;
+    try {
+      parsed = splitStatements(
+        s.sql,
+        origin ? { file: where, field: `${label}.sql`, origin } : `${where}: ${label}.sql`,
+      );
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      // Invalid SQL names its own line and column, with the source line and a caret.
+      problems.push(problemFromError(problemAt, ['statements', i, 'sql'], `${label}.sql`, error, true));
+      return undefined;
+    }
+    if (parsed.length !== 1)
+      return at(['sql'], `must hold exactly one statement (found ${parsed.length})`, `${label}.sql`);
+    const { sql, start } = parsed[0]!;
+    const rejected = notReplayable(sql);
+    if (rejected) return at(['sql'], rejected, `${label}.sql`);
+    const paramCount = countParams(sql);
+    if (params.length < paramCount)
+      return at(
+        ['params'],
+        `the statement uses $${paramCount} but only ${params.length} parameter generator(s) are given`,
+        `${label}.params`,
+      );
+    if (params.length > paramCount)
+      return at(
+        ['params', paramCount],
+        `${params.length} parameter generator(s) are given but the statement uses ` +
+          (paramCount === 0 ? 'no $n parameter' : `$1..$${paramCount} only`),
+        `${label}.params`,
+      );
+    return { sql, paramCount, origin, start };
   });
-  return problems;
+  return { problems, checked };
 }
 
-export const asList = (v: string | string[] | undefined): string[] =>
-  v === undefined ? [] : Array.isArray(v) ? v : [v];
-
-/** A YAML scenario: setup files, load shape and weighted statements with parameter generators. */
+/**
+ * A YAML scenario: setup files, load shape and weighted statements with parameter generators. Every
+ * problem of the file (its schema, its statements' SQL and generators, its load, its setup files) is
+ * reported at once, in file order, each at its line.
+ */
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const where = basename(path);
   const text = readTextFile(path, 'scenario file');
@@ -316,61 +438,25 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       `${where}: the scenario file is empty: give it statements (see docs/scenarios.md) or an http section (docs/http.md)`,
     );
   }
-  const file = parseValidatedYaml<ScenarioFile>(
-    text,
-    where,
-    'scenario.schema.json',
-    'SCENARIO_INVALID',
-    scenarioChecks,
-  );
-  const at = yamlLocator(text, where);
-  const positionIn = yamlPositions(text);
-  const invalid = (field: (string | number)[], name: string, message: string) =>
-    new InputError('SCENARIO_INVALID', `${at(field)}: ${name}: ${message}`);
-  if (file.http !== undefined || !file.statements) {
+  const base = dirname(resolve(path));
+  const { data, problems, problemAt } = validateYaml(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  if (isRecord(data) && data.http !== undefined) {
     throw new InputError(
       'SCENARIO_INVALID',
       `${where}: has an http section: load it with loadHttpScenario (querygate run does so)`,
     );
   }
-  const base = dirname(resolve(path));
-  const scenarioStatement = (s: NonNullable<ScenarioFile['statements']>[number], i: number): WorkloadStatement => {
+  const checks = scenarioChecks(data, problemAt, text, where, overrides);
+  const setup = readScenarioSetup(data, base, problemAt);
+  throwProblems([...problems, ...checks.problems, ...setup.problems], 'SCENARIO_INVALID');
+  const file = data as ScenarioFile;
+  const at = yamlLocator(text, where);
+  const positionIn = yamlPositions(text);
+  const statements = file.statements!.map((s, i): WorkloadStatement => {
+    const { sql, paramCount, origin, start } = checks.checked[i]!;
     const label = `statements[${i}]`;
-    const origin = scalarOrigin(text, ['statements', i, 'sql']);
-    const parsed = splitStatements(
-      s.sql,
-      origin ? { file: where, field: `${label}.sql`, origin } : `${where}: ${label}.sql`,
-    );
-    if (parsed.length !== 1) {
-      throw invalid(
-        ['statements', i, 'sql'],
-        `${label}.sql`,
-        `must hold exactly one statement (found ${parsed.length})`,
-      );
-    }
-    const sql = parsed[0]!.sql;
-    const rejected = notReplayable(sql);
-    if (rejected) throw invalid(['statements', i, 'sql'], `${label}.sql`, rejected);
-    const paramCount = countParams(sql);
     const paramsAt = (s.params ?? []).map((_, j) => `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`);
-    const params = (s.params ?? []).map((p, j) => toGenerator(p, paramsAt[j]!));
-    if (params.length < paramCount) {
-      throw invalid(
-        ['statements', i, 'params'],
-        `${label}.params`,
-        `the statement uses $${paramCount} but only ${params.length} parameter generator(s) are given`,
-      );
-    }
-    if (params.length > paramCount) {
-      throw invalid(
-        ['statements', i, 'params', paramCount],
-        `${label}.params`,
-        `${params.length} parameter generator(s) are given but the statement uses ` +
-          (paramCount === 0 ? 'no $n parameter' : `$1..$${paramCount} only`),
-      );
-    }
     // Where the statement (after any comment lines of the field) begins in the scenario file.
-    const start = parsed[0]!.start;
     const begins = origin && {
       file: where,
       line: origin.line + start.line - 1,
@@ -384,48 +470,15 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       line: begins?.line ?? positionIn(['statements', i, 'sql']).line,
       field: `${label}.sql`,
       weight: s.weight ?? 1,
-      params,
+      params: (s.params ?? []).map((p, j) => toGenerator(p, paramsAt[j]!)),
       paramCount,
       ...(paramsAt.length > 0 ? { paramsAt } : {}),
       fingerprint: fingerprintStatement(sql),
       write: isWrite(sql),
     };
-  };
-  // Every statement is checked, and every problem reported at once, in file order.
-  const problems: InputError[] = [];
-  const statements = file.statements.flatMap((s, i): WorkloadStatement[] => {
-    try {
-      return [scenarioStatement(s, i)];
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      problems.push(error);
-      return [];
-    }
   });
-  const [first, ...others] = problems;
-  if (first) {
-    throw new InputError(first.code as InputErrorCode, first.message, [
-      ...first.details,
-      ...others.flatMap((p) => [p.message, ...p.details]),
-    ]);
-  }
   const load = file.load ?? {};
-  const shapes = (['repeat', 'count', 'duration'] as const).filter((k) => load[k] !== undefined);
-  if (shapes.length > 1) {
-    throw invalid(
-      ['load', shapes[1]!],
-      'load',
-      `give one of repeat, count or duration (found ${shapes.join(' and ')})`,
-    );
-  }
   const durationMs = load.duration !== undefined ? parseDuration(load.duration, 'load.duration') : undefined;
-  // A run of no time makes no calls, and would pass any gate.
-  if (durationMs === 0 && overrides.durationMs === undefined)
-    throw invalid(['load', 'duration'], 'load.duration', 'must be more than 0');
-  const setup = {
-    schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
-    seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
-  };
   const checked = checkRounds(
     {
       connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
@@ -451,7 +504,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
     statements,
-    setup,
+    setup: setup.files,
     load: checked,
     ...(warnings.length > 0 ? { warnings } : {}),
   };

@@ -158,8 +158,45 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')]);
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(
-      'querygate: error: bad.yaml: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
+      'querygate: error: bad.yaml:4:13: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
     );
+  });
+
+  it('bad scenario: every problem at once, in file order, each with its line, exit 2', async () => {
+    const path = join(dir, 'bad-many.yaml');
+    writeFileSync(
+      path,
+      [
+        'http:',
+        '  app:',
+        '    command: [node, app.js]',
+        '  routes:',
+        '    - name: profile',
+        '      path: /users/{uid}',
+        '      params:',
+        '        id: { int: { min: 1, max: 10 } }',
+        '    - name: search',
+        '      method: GETT',
+        '      path: search?q={q}',
+        '      params:',
+        '        q: { pick: [ali] }',
+        '  load:',
+        '    conections: 4',
+        '    duration: 0s',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'querygate: error: bad-many.yaml:6:13: http.routes[0].path: placeholder {uid} has no generator, and ' +
+        'http.routes[0].params.id (line 8) is used by no placeholder: if it is meant for {uid}, rename it uid; ' +
+        'else add uid under http.routes[0].params',
+      'bad-many.yaml:10:15: http.routes[1].method: must be one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
+      'bad-many.yaml:11:13: http.routes[1].path: must be a path starting with / (e.g. /orders/{id})',
+      'bad-many.yaml:15:5: http.load.conections: unknown field: did you mean connections? (known: connections, duration, requests, rate, warmup, mixed, timeout)',
+      'bad-many.yaml:16:15: http.load.duration: must be at least 1s',
+    ]);
   });
 
   it('HTTP flags on a SQL scenario are a usage error', async () => {

@@ -165,26 +165,27 @@ describe('the http section of a scenario', () => {
       message: 'bad.yaml:4:13: http.routes[0].path: must be a path starting with / (e.g. /orders/{id})',
     });
     expect(failure('http:\n  baseUrl: http://x\n  routes:\n    - path: /orders/{id}\n')).toMatchObject({
-      message: 'bad.yaml: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
+      message:
+        'bad.yaml:4:13: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
     });
     expect(failure('http:\n  routes:\n    - path: /\n')).toMatchObject({
-      message: 'bad.yaml: http.baseUrl: is required without http.app (the application to start)',
+      message: 'bad.yaml:1:1: http.baseUrl: is required without http.app (the application to start)',
     });
     expect(failure('http:\n  baseUrl: http://x\n  routes: []\n')).toMatchObject({
-      message: expect.stringContaining('http.routes: no route to replay'),
+      message: 'bad.yaml:3:11: http.routes: no route to replay (write routes or import a HAR file or access log)',
     });
     expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: /, method: FETCH }]\n').message).toMatch(
       /^bad\.yaml:3:\d+: http\.routes\[0\]\.method: must be one of "GET"/,
     );
     expect(
       failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 2s, requests: 5 }\n').message,
-    ).toBe('bad.yaml: http.load: give either duration or requests, not both');
+    ).toBe('bad.yaml:4:35: http.load: give either duration or requests, not both');
     expect(failure('http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  lod: {}\n').message).toBe(
       'bad.yaml:4:3: http.lod: unknown field: did you mean load? (known: app, baseUrl, headers, routes, import, load)',
     );
     expect(
       failure('statements: [{ sql: SELECT 1 }]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n').message,
-    ).toMatch(/either SQL statements or HTTP routes/);
+    ).toMatch(/^bad\.yaml:1:1: statements: a scenario replays either SQL statements or HTTP routes/);
     write('schema.sql', 'CREATE TABLE t (id int);\n');
     expect(
       failure('setup:\n  schema: [schema.sql, nope.sql]\nhttp:\n  baseUrl: http://x\n  routes: [{ path: / }]\n')
@@ -192,10 +193,11 @@ describe('the http section of a scenario', () => {
     ).toMatch(/^bad\.yaml:2:24: setup\.schema: setup file not found: .*nope\.sql$/);
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: missing.har }]\n')).toMatchObject({
       code: 'FILE_NOT_FOUND',
+      message: expect.stringMatching(/^bad\.yaml:3:19: http\.import\[0\]\.har: HAR file not found: .*missing\.har$/),
     });
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ har: access.log }]\n')).toMatchObject({
       code: 'HAR_INVALID',
-      message: expect.stringMatching(/^access\.log: not a HAR file/),
+      message: expect.stringMatching(/^bad\.yaml:3:19: http\.import\[0\]\.har: access\.log: not a HAR file/),
     });
     expect(
       failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: access.log, methods: [GET, FETCH] }]\n').message,
@@ -207,18 +209,88 @@ describe('the http section of a scenario', () => {
       failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: access.log, origin: "http://" }]\n'),
     ).toMatchObject({
       code: 'SCENARIO_INVALID',
-      message: 'bad.yaml: http.import[0].origin: not an http(s) URL: http://',
+      message: 'bad.yaml:3:45: http.import[0].origin: not an http(s) URL: http://',
     });
     write('writes.log', '10.0.0.2 - - [12/Mar/2027:09:00:03 +0000] "DELETE /loans/5 HTTP/1.1" 204 0\n');
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: writes.log }]\n')).toMatchObject({
       code: 'ACCESS_LOG_INVALID',
-      message: 'writes.log: no request to replay (1 request(s) skipped by method (DELETE 1; replayed: GET, HEAD))',
+      message:
+        'bad.yaml:3:25: http.import[0].accessLog: writes.log: no request to replay (1 request(s) skipped by method (DELETE 1; replayed: GET, HEAD))',
     });
     write('empty.log', 'garbage\nmore garbage\n');
     expect(failure('http:\n  baseUrl: http://x\n  import: [{ accessLog: empty.log }]\n')).toMatchObject({
       code: 'ACCESS_LOG_INVALID',
-      message: 'empty.log: no request to replay (2 unreadable lines skipped (first: line 1))',
+      message:
+        'bad.yaml:3:25: http.import[0].accessLog: empty.log: no request to replay (2 unreadable lines skipped (first: line 1))',
     });
+  });
+
+  it("reports every problem at once, in file order, each at its line: the schema's and the checks after it", () => {
+    const path = write(
+      'many.yaml',
+      [
+        'http:',
+        '  app:',
+        '    command: [node, app.js]',
+        '  routes:',
+        '    - name: profile',
+        '      path: /users/{uid}',
+        '      params:',
+        '        id: { int: { min: 1, max: 10 } }',
+        '    - name: search',
+        '      method: GETT',
+        '      path: search?q={q}',
+        '      params:',
+        '        q: { pick: [ali] }',
+        '    - name: profile',
+        '      path: /users/{n}/posts',
+        '      headers: { x-tenant: "{tenant}" }',
+        '      params:',
+        '        n: { int: { min: 10, max: 1 } }',
+        '  import:',
+        '    - har: nowhere.har',
+        '  load:',
+        '    conections: 4',
+        '    duration: 0s',
+        '',
+      ].join('\n'),
+    );
+    let error: unknown;
+    try {
+      loadHttpScenario(path);
+    } catch (e) {
+      error = e;
+    }
+    expect(isQuerygateError(error) && error.code).toBe('SCENARIO_INVALID');
+    const { message, details } = error as { message: string; details: readonly string[] };
+    expect([message, ...details]).toEqual([
+      // The generator that no placeholder uses is named as the likely one, with its line.
+      'many.yaml:6:13: http.routes[0].path: placeholder {uid} has no generator, and http.routes[0].params.id (line 8) ' +
+        'is used by no placeholder: if it is meant for {uid}, rename it uid; else add uid under http.routes[0].params',
+      'many.yaml:10:15: http.routes[1].method: must be one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
+      'many.yaml:11:13: http.routes[1].path: must be a path starting with / (e.g. /orders/{id})',
+      'many.yaml:14:13: http.routes[2].name: route "profile" is also http.routes[0]\'s name: route names must be unique',
+      'many.yaml:16:28: http.routes[2].headers.x-tenant: placeholder {tenant} has no generator: add it under http.routes[2].params',
+      'many.yaml:18:12: http.routes[2].params.n: int.min (10) is greater than int.max (1)',
+      `many.yaml:20:12: http.import[0].har: HAR file not found: ${join(dir, 'nowhere.har')}`,
+      'many.yaml:22:5: http.load.conections: unknown field: did you mean connections? (known: connections, duration, requests, rate, warmup, mixed, timeout)',
+      'many.yaml:23:15: http.load.duration: must be at least 1s',
+    ]);
+    // A flag replaces the file's load, and so its problems.
+    const short = write(
+      'short.yaml',
+      'http:\n  baseUrl: http://x\n  routes: [{ path: / }]\n  load: { duration: 0s }\n',
+    );
+    expect(loadHttpScenario(short, { durationMs: 2000 }).load.shape).toEqual({ kind: 'duration', durationMs: 2000 });
+  });
+
+  it('names every unused generator when none is clearly the one a placeholder misses', () => {
+    const message = failure(
+      'http:\n  baseUrl: http://x\n  routes:\n    - path: /a/{x}/{y}\n      params:\n        p: { value: 1 }\n        q: { value: 2 }\n',
+    ).message;
+    expect(message).toBe(
+      'bad.yaml:4:13: http.routes[0].path: placeholder {x} has no generator: add it under http.routes[0].params (no placeholder uses its p, q)',
+    );
   });
 
   it('keeps SQL scenarios apart: loadScenario refuses an http scenario with a clear message', () => {

@@ -391,6 +391,48 @@ describe('scenario checks after the schema', () => {
   });
 });
 
+describe('every problem of a scenario at once', () => {
+  it('lists the schema problems with its SQL, generators, load and setup files, in file order, each at its line', () => {
+    write('schema.sql', 'CREATE TABLE t (id int);\n');
+    write('broken-seed.sql', 'INSERT INTO t VALUES (1;\n');
+    const path = write(
+      'all.yaml',
+      [
+        'setup:',
+        '  schema: [schema.sql, nope.sql]',
+        '  seed: broken-seed.sql',
+        'load:',
+        '  duration: 0s',
+        '  conections: 4',
+        'statements:',
+        '  - sql: SELECT FROM WHERE',
+        '  - sql: SELECT $1::int + $2',
+        '    weight: 0',
+        '    params:',
+        '      - int: { min: 1, max: 10 }',
+        '  - sql: SET work_mem = 1',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadScenario(path, {}));
+    const lines = [error.message, ...error.details];
+    expect(lines.filter((l) => !l.startsWith('  ')).map((l) => l.replace(dir, 'DIR'))).toEqual([
+      'all.yaml:2:24: setup.schema: setup file not found: DIR/nope.sql',
+      'broken-seed.sql:1:24: invalid SQL: syntax error at or near ";"',
+      'all.yaml:5:13: load.duration: must be more than 0',
+      'all.yaml:6:3: load.conections: unknown field: did you mean connections? (known: connections, duration, count, repeat, warmup, rounds, threads, statementTimeout)',
+      'all.yaml:8:22: statements[0].sql: invalid SQL: syntax error at or near "WHERE"',
+      'all.yaml:10:13: statements[1].weight: must be > 0',
+      'all.yaml:12:7: statements[1].params: the statement uses $2 but only 1 parameter generator(s) are given',
+      expect.stringMatching(/^all\.yaml:13:10: statements\[2\]\.sql: SET is a session setting, not a query to measure/),
+    ]);
+    // Invalid SQL keeps its source line and caret, under its own line.
+    expect(
+      lines[lines.indexOf('all.yaml:8:22: statements[0].sql: invalid SQL: syntax error at or near "WHERE"') + 1],
+    ).toBe('  8 | SELECT FROM WHERE');
+  });
+});
+
 describe('load durations and generator bounds', () => {
   it('refuse a load duration of zero at its line, unless a flag replaces it', () => {
     const zero = write('zero.yaml', 'load:\n  duration: 0s\nstatements:\n  - sql: SELECT 1\n');
@@ -420,8 +462,13 @@ describe('measurement rounds', () => {
       '3 rounds need at least 3 calls of every statement, but repeat is 2: lower rounds to 2 or fewer, or raise repeat to 3 or more',
     );
     const scenario = write('rounds.yaml', 'load:\n  count: 4\n  rounds: 5\nstatements:\n  - sql: SELECT 1\n');
+    // Rounds the file asks for are named at their line; rounds asked for by a flag, by the flag's.
     expect(errorOf(() => loadScenario(scenario, {})).message).toBe(
-      '5 rounds need at least 5 calls, but count is 4: lower rounds to 4 or fewer, or raise count to 5 or more',
+      'rounds.yaml:3:11: load.rounds: 5 rounds need at least 5 calls, but count is 4: lower rounds to 4 or fewer, or raise count to 5 or more',
+    );
+    expect(loadScenario(scenario, { count: 5 }).load.rounds).toBe(5);
+    expect(errorOf(() => loadScenario(scenario, { rounds: 6, count: 5 })).message).toBe(
+      '6 rounds need at least 6 calls, but count is 5: lower rounds to 5 or fewer, or raise count to 6 or more',
     );
   });
 

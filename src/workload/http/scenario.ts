@@ -1,14 +1,24 @@
 /**
  * The `http` section of a scenario file -> `HttpWorkload`. The file is validated against
- * schemas/scenario.schema.json (errors name file:line:field); what a schema cannot say (a
- * placeholder without a generator, a HAR file that is not one) is checked here, naming the field.
+ * schemas/scenario.schema.json; what a schema cannot say (a placeholder without a generator, a
+ * load too short, a HAR file that cannot be read) is checked here on the same data, and every
+ * problem is reported at once, in file order, naming file:line:column and the field.
  */
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration, parseValidatedYaml, readTextFile, yamlLocator } from '../../config/yaml.js';
+import {
+  closest,
+  parseDuration,
+  problemFromError,
+  type ProblemAt,
+  readTextFile,
+  throwProblems,
+  validateYaml,
+  type YamlProblem,
+} from '../../config/yaml.js';
 import { InputError } from '../../errors.js';
 import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { scenarioSetupFiles, toGenerator } from '../load.js';
+import { isRecord, readScenarioSetup, toGenerator } from '../load.js';
 import { parseAccessLog } from './access-log.js';
 import { parseHar } from './har.js';
 import { ACCESS_LOG_METHODS, DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
@@ -97,42 +107,48 @@ export function isHttpScenario(path: string): boolean {
 const strings = (record: Record<string, Scalar> | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, String(v)]));
 
-function regex(pattern: string | undefined, field: string): RegExp | undefined {
-  if (pattern === undefined) return undefined;
+/** Why `pattern` is not a regular expression, or undefined when it is one. */
+function regexError(pattern: string): string | undefined {
   try {
-    return new RegExp(pattern);
+    new RegExp(pattern);
+    return undefined;
   } catch (error) {
-    throw new InputError('SCENARIO_INVALID', `${field}: invalid regular expression: ${(error as Error).message}`);
+    return (error as Error).message;
   }
 }
 
-function shapeOf(o: HttpLoadOverrides, load: HttpSection['load'], where: string): HttpLoadShape {
+/** The load shape: a flag's, else the file's (checked by httpChecks), else the default duration. */
+function shapeOf(o: HttpLoadOverrides, load: HttpSection['load']): HttpLoadShape {
   if (o.durationMs !== undefined) return { kind: 'duration', durationMs: o.durationMs };
   if (o.requests !== undefined) return { kind: 'requests', requests: o.requests };
-  if (load?.duration !== undefined && load.requests !== undefined) {
-    throw new InputError('SCENARIO_INVALID', `${where}: http.load: give either duration or requests, not both`);
-  }
   if (load?.requests !== undefined) return { kind: 'requests', requests: load.requests };
   const durationMs =
     load?.duration !== undefined ? parseDuration(load.duration, 'http.load.duration') : DEFAULT_PHASE_MS;
-  if (durationMs < 1000) throw new InputError('SCENARIO_INVALID', `${where}: http.load.duration: must be at least 1s`);
   return { kind: 'duration', durationMs };
+}
+
+/** An http(s) URL with a host, or undefined. */
+function asHttpUrl(text: string): URL | undefined {
+  try {
+    const url = new URL(text);
+    return /^https?:$/.test(url.protocol) && url.host ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An http(s) URL, or an input error naming where it was given. */
 function httpUrl(text: string, field: string, code: 'SCENARIO_INVALID' | 'USAGE' = 'SCENARIO_INVALID'): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || !url.host)
-    throw new InputError(code, `${field}: not an http(s) URL: ${text}`);
+  const url = asHttpUrl(text);
+  if (!url) throw new InputError(code, `${field}: not an http(s) URL: ${text}`);
   return url;
 }
 
-/** Routes written in the scenario, checked: every placeholder has a generator. */
+/** A route's body as the replay sends it: a string as written, anything else as JSON. */
+const bodyText = (body: unknown): string | undefined =>
+  body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+
+/** Routes written in the scenario (checked by httpChecks: every placeholder has a generator). */
 function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
   return (section.routes ?? []).map((r, i): HttpRoute => {
     const field = `${where}: http.routes[${i}]`;
@@ -141,26 +157,10 @@ function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
       Object.entries(r.params ?? {}).map(([name, spec]) => [name, toGenerator(spec, `${field}.params.${name}`)]),
     );
     const headers = strings(r.headers);
-    let body: string | undefined;
-    if (typeof r.body === 'string') body = r.body;
-    else if (r.body !== undefined) {
-      body = JSON.stringify(r.body);
+    const body = bodyText(r.body);
+    if (body !== undefined && typeof r.body !== 'string') {
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
         headers['content-type'] = 'application/json';
-    }
-    const used: [string, string][] = [
-      ['path', r.path],
-      ...Object.entries(headers).map(([k, v]): [string, string] => [`headers.${k}`, v]),
-      ...(body !== undefined ? [['body', body] as [string, string]] : []),
-    ];
-    for (const [part, text] of used) {
-      const missing = placeholders(text).filter((p) => !(p in params));
-      if (missing.length > 0) {
-        throw new InputError(
-          'SCENARIO_INVALID',
-          `${field}.${part}: placeholder {${missing[0]}} has no generator: add it under http.routes[${i}].params`,
-        );
-      }
     }
     return {
       name: r.name ?? `${method} ${r.path}`,
@@ -174,102 +174,272 @@ function declaredRoutes(section: HttpSection, where: string): HttpRoute[] {
   });
 }
 
+/**
+ * A placeholder without a generator. A generator that no placeholder uses is likely the one meant
+ * (`{uid}` in the path, `id` under params): it is named, with its line, as the likely typo.
+ */
+function missingGenerator(
+  missing: string,
+  route: number,
+  unused: readonly string[],
+  onlyMissing: boolean,
+  problemAt: ProblemAt,
+): string {
+  const params = `http.routes[${route}].params`;
+  const guess = closest(missing, unused) ?? (onlyMissing && unused.length === 1 ? unused[0] : undefined);
+  if (guess !== undefined) {
+    const line = problemAt(['http', 'routes', route, 'params', guess], '').line;
+    return (
+      `placeholder {${missing}} has no generator, and ${params}.${guess} (line ${line}) is used by no placeholder: ` +
+      `if it is meant for {${missing}}, rename it ${missing}; else add ${missing} under ${params}`
+    );
+  }
+  const spare = unused.length > 0 ? ` (no placeholder uses its ${unused.join(', ')})` : '';
+  return `placeholder {${missing}} has no generator: add it under ${params}${spare}`;
+}
+
+/** Checks of one written route: its placeholders against its generators, its generators' bounds. */
+function routeChecks(route: unknown, i: number, problemAt: ProblemAt): YamlProblem[] {
+  if (!isRecord(route)) return [];
+  const problems: YamlProblem[] = [];
+  const params = isRecord(route.params) ? route.params : {};
+  for (const [name, spec] of Object.entries(params)) {
+    const int = isRecord(spec) && isRecord(spec.int) ? spec.int : undefined;
+    if (int && typeof int.min === 'number' && typeof int.max === 'number' && int.min > int.max)
+      problems.push(
+        problemAt(['http', 'routes', i, 'params', name], `int.min (${int.min}) is greater than int.max (${int.max})`),
+      );
+  }
+  // Where placeholders are filled: the path, each header, the body.
+  const headers = isRecord(route.headers) ? route.headers : {};
+  const body = bodyText(route.body);
+  const templates: { path: (string | number)[]; text: string }[] = [
+    ...(typeof route.path === 'string' ? [{ path: ['path'], text: route.path }] : []),
+    ...Object.entries(headers).map(([k, v]) => ({ path: ['headers', k], text: String(v) })),
+    ...(body !== undefined ? [{ path: ['body'], text: body }] : []),
+  ];
+  const used = new Set(templates.flatMap((t) => placeholders(t.text)));
+  const unused = Object.keys(params).filter((name) => !used.has(name));
+  const missing = templates.flatMap((t) =>
+    placeholders(t.text)
+      .filter((p) => !(p in params))
+      .map((name) => ({ ...t, name })),
+  );
+  for (const m of missing) {
+    const field = `http.routes[${i}].${m.path.join('.')}`;
+    problems.push(
+      problemAt(
+        ['http', 'routes', i, ...m.path],
+        missingGenerator(m.name, i, unused, missing.length === 1, problemAt),
+        field,
+      ),
+    );
+  }
+  return problems;
+}
+
+/** What an import section yields: its routes and warnings, once read. */
+type Imported = { routes: HttpRoute[]; warnings: string[] };
+
+/**
+ * The checks the schema cannot say, on the same data as the schema's (which it may have refused):
+ * routes and their placeholders, route names, imports (read here, so that a HAR file that cannot
+ * be read is named at its field too), the base URL, the load. Returns the imports' routes.
+ */
+function httpChecks(
+  data: unknown,
+  problemAt: ProblemAt,
+  base: string,
+  overrides: HttpLoadOverrides,
+  flagUrl: URL | undefined,
+  schemaProblems: readonly YamlProblem[],
+): { problems: YamlProblem[]; imported: Imported } {
+  const imported: Imported = { routes: [], warnings: [] };
+  if (!isRecord(data)) return { problems: [], imported };
+  const problems: YamlProblem[] = [];
+  if (data.statements !== undefined)
+    problems.push(
+      problemAt(
+        ['statements'],
+        'a scenario replays either SQL statements or HTTP routes (http), not both',
+        'statements',
+        true,
+      ),
+    );
+  if (data.load !== undefined)
+    problems.push(problemAt(['load'], 'an HTTP scenario sets its load under http.load', 'load', true));
+  const http = data.http;
+  if (!isRecord(http)) {
+    if (http === undefined) problems.push(problemAt([], 'is required for an HTTP scenario', 'http'));
+    return { problems, imported };
+  }
+
+  const routes = Array.isArray(http.routes) ? http.routes : [];
+  routes.forEach((r, i) => problems.push(...routeChecks(r, i, problemAt)));
+  const named = new Map<string, number>();
+  routes.forEach((r, i) => {
+    if (!isRecord(r) || typeof r.path !== 'string') return;
+    const method = typeof r.method === 'string' ? r.method : r.body !== undefined ? 'POST' : 'GET';
+    const name = typeof r.name === 'string' ? r.name : `${method} ${r.path}`;
+    const first = named.get(name);
+    if (first === undefined) named.set(name, i);
+    else
+      problems.push(
+        problemAt(
+          ['http', 'routes', i, typeof r.name === 'string' ? 'name' : 'path'],
+          `route "${name}" is also http.routes[${first}]'s name: route names must be unique`,
+          `http.routes[${i}].name`,
+        ),
+      );
+  });
+
+  let fileUrl: URL | undefined;
+  if (typeof http.baseUrl === 'string') {
+    fileUrl = asHttpUrl(http.baseUrl);
+    if (!fileUrl) problems.push(problemAt(['http', 'baseUrl'], `not an http(s) URL: ${http.baseUrl}`));
+  }
+  if (overrides.baseUrl === undefined && http.baseUrl === undefined && http.app === undefined)
+    problems.push(problemAt(['http'], 'is required without http.app (the application to start)', 'http.baseUrl', true));
+
+  const imports = Array.isArray(http.import) ? http.import : [];
+  imports.forEach((spec, i) => {
+    if (!isRecord(spec)) return;
+    const field = `http.import[${i}]`;
+    const at = (key: string, message: string) => problemAt(['http', 'import', i, key], message, `${field}.${key}`);
+    let ok = true;
+    if ((spec.har === undefined) === (spec.accessLog === undefined)) {
+      problems.push(problemAt(['http', 'import', i], 'give exactly one of har or accessLog', field));
+      ok = false;
+    }
+    for (const key of ['include', 'exclude'] as const) {
+      const pattern = spec[key];
+      const why = typeof pattern === 'string' ? regexError(pattern) : undefined;
+      if (why !== undefined) {
+        problems.push(at(key, `invalid regular expression: ${why}`));
+        ok = false;
+      }
+    }
+    let origin: URL | undefined;
+    if (typeof spec.origin === 'string') {
+      origin = asHttpUrl(spec.origin);
+      if (!origin) {
+        problems.push(at('origin', `not an http(s) URL: ${spec.origin}`));
+        ok = false;
+      }
+    }
+    const kind = spec.har !== undefined ? 'har' : 'accessLog';
+    // An import the schema refused (a misspelt option) is not read: what it yields would mislead.
+    const pointer = `/http/import/${i}`;
+    if (!ok || schemaProblems.some((p) => p.pointer === pointer || p.pointer.startsWith(`${pointer}/`))) return;
+    try {
+      const one = importRoutes(spec as ImportSpec, base, origin ?? flagUrl ?? fileUrl);
+      imported.routes.push(...one.routes);
+      imported.warnings.push(...one.warnings);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      // Named at its field, like a setup file: the file's own name and place follow.
+      problems.push(problemFromError(problemAt, ['http', 'import', i, kind], `${field}.${kind}`, error));
+    }
+  });
+  if (routes.length === 0 && imports.length === 0)
+    problems.push(
+      problemAt(
+        http.routes !== undefined ? ['http', 'routes'] : ['http'],
+        'no route to replay (write routes or import a HAR file or access log)',
+        'http.routes',
+        http.routes === undefined,
+      ),
+    );
+
+  // The load: a flag for the shape replaces the file's, and so its problems.
+  const load = isRecord(http.load) ? http.load : {};
+  if (overrides.durationMs === undefined && overrides.requests === undefined) {
+    if (load.duration !== undefined && load.requests !== undefined)
+      problems.push(problemAt(['http', 'load', 'requests'], 'give either duration or requests, not both', 'http.load'));
+    else if (typeof load.duration === 'number' || typeof load.duration === 'string') {
+      let ms: number | undefined;
+      try {
+        ms = parseDuration(load.duration, 'http.load.duration');
+      } catch {
+        ms = undefined; // the schema names it
+      }
+      if (ms !== undefined && ms < 1000) problems.push(problemAt(['http', 'load', 'duration'], 'must be at least 1s'));
+    }
+  }
+  return { problems, imported };
+}
+
 /** Reasons for skipping a recorded request, in the order the import summary lists them. */
 const REASONS = ['failed response', 'other origin', 'other host', 'health check'];
 const reasonRank = (why: string) => (REASONS.includes(why) ? REASONS.indexOf(why) : REASONS.length);
 
+/** One entry of `http.import`. */
+type ImportSpec = NonNullable<HttpSection['import']>[number];
+
 /**
- * Routes from HAR files and access logs; problems with single lines become warnings. `baseUrl`
- * (the scenario's or --base-url) names the application's host for access logs without `origin`.
+ * Routes from one HAR file or access log (`spec` checked: exactly one of them, valid patterns);
+ * problems with single lines become warnings. `app` names the application's host for an access log
+ * (its `origin`, else --base-url or the scenario's baseUrl).
  */
-function importedRoutes(
-  section: HttpSection,
-  where: string,
-  base: string,
-  baseUrl: URL | undefined,
-): { routes: HttpRoute[]; warnings: string[] } {
-  const routes: HttpRoute[] = [];
-  const warnings: string[] = [];
-  (section.import ?? []).forEach((spec, i) => {
-    const field = `${where}: http.import[${i}]`;
-    if ((spec.har === undefined) === (spec.accessLog === undefined)) {
-      throw new InputError('SCENARIO_INVALID', `${field}: give exactly one of har or accessLog`);
-    }
-    const file = (spec.har ?? spec.accessLog)!;
-    const text = readTextFile(resolve(base, file), spec.har ? 'HAR file' : 'access log');
-    const methods = spec.methods ?? (spec.har ? undefined : ACCESS_LOG_METHODS);
-    const filters = { ...(methods ? { methods } : {}), keepProbes: spec.keepProbes ?? false };
-    const app = spec.origin ? httpUrl(spec.origin, `${field}.origin`) : baseUrl;
-    const result: ImportResult = spec.har
-      ? parseHar(text, file, { ...filters, ...(spec.origin ? { origin: spec.origin } : {}) })
-      : parseAccessLog(text, { ...filters, ...(app ? { host: app.host } : {}) });
-    const grouped = routesFromRequests(result.requests, {
-      top: spec.top ?? DEFAULT_TOP_ROUTES,
-      ...(spec.include ? { include: regex(spec.include, `${field}.include`)! } : {}),
-      ...(spec.exclude ? { exclude: regex(spec.exclude, `${field}.exclude`)! } : {}),
-      keepStatic: spec.keepStatic ?? false,
-      label: basename(file),
-    });
-    const notes: string[] = [];
-    if (result.invalid > 0)
-      notes.push(
-        `${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`,
-      );
-    const reasons = Object.entries(result.skipped).sort((a, b) => reasonRank(a[0]) - reasonRank(b[0]));
-    for (const [why, n] of reasons) notes.push(`${n} skipped (${why})`);
-    const byMethod = Object.entries(result.skippedMethods).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    if (byMethod.length > 0) {
-      const n = byMethod.reduce((s, [, c]) => s + c, 0);
-      const list = byMethod.map(([m, c]) => `${m} ${c}`).join(', ');
-      notes.push(`${n} request(s) skipped by method (${list}; replayed: ${methods!.join(', ')})`);
-    }
-    if (grouped.staticFiles) notes.push(`${grouped.staticFiles} static file request(s) skipped`);
-    if (grouped.filtered) notes.push(`${grouped.filtered} left out by include/exclude`);
-    if (grouped.dropped)
-      notes.push(`${grouped.dropped} request(s) of routes beyond the top ${spec.top ?? DEFAULT_TOP_ROUTES} left out`);
-    if (grouped.routes.length === 0) {
-      throw new InputError(
-        spec.har ? 'HAR_INVALID' : 'ACCESS_LOG_INVALID',
-        `${file}: no request to replay${notes.length ? ` (${notes.join('; ')})` : ''}`,
-      );
-    }
-    if (notes.length) warnings.push(`${file}: ${grouped.routes.length} route(s) imported; ${notes.join('; ')}`);
-    routes.push(...grouped.routes);
+function importRoutes(spec: ImportSpec, base: string, app: URL | undefined): Imported {
+  const file = (spec.har ?? spec.accessLog)!;
+  const text = readTextFile(resolve(base, file), spec.har ? 'HAR file' : 'access log');
+  const methods = spec.methods ?? (spec.har ? undefined : ACCESS_LOG_METHODS);
+  const filters = { ...(methods ? { methods } : {}), keepProbes: spec.keepProbes ?? false };
+  const result: ImportResult = spec.har
+    ? parseHar(text, file, { ...filters, ...(spec.origin ? { origin: spec.origin } : {}) })
+    : parseAccessLog(text, { ...filters, ...(app ? { host: app.host } : {}) });
+  const grouped = routesFromRequests(result.requests, {
+    top: spec.top ?? DEFAULT_TOP_ROUTES,
+    ...(spec.include ? { include: new RegExp(spec.include) } : {}),
+    ...(spec.exclude ? { exclude: new RegExp(spec.exclude) } : {}),
+    keepStatic: spec.keepStatic ?? false,
+    label: basename(file),
   });
-  return { routes, warnings };
+  const notes: string[] = [];
+  if (result.invalid > 0)
+    notes.push(
+      `${result.invalid} unreadable ${spec.har ? 'entries' : 'lines'} skipped (first: ${result.firstInvalid})`,
+    );
+  const reasons = Object.entries(result.skipped).sort((a, b) => reasonRank(a[0]) - reasonRank(b[0]));
+  for (const [why, n] of reasons) notes.push(`${n} skipped (${why})`);
+  const byMethod = Object.entries(result.skippedMethods).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  if (byMethod.length > 0) {
+    const n = byMethod.reduce((s, [, c]) => s + c, 0);
+    const list = byMethod.map(([m, c]) => `${m} ${c}`).join(', ');
+    notes.push(`${n} request(s) skipped by method (${list}; replayed: ${methods!.join(', ')})`);
+  }
+  if (grouped.staticFiles) notes.push(`${grouped.staticFiles} static file request(s) skipped`);
+  if (grouped.filtered) notes.push(`${grouped.filtered} left out by include/exclude`);
+  if (grouped.dropped)
+    notes.push(`${grouped.dropped} request(s) of routes beyond the top ${spec.top ?? DEFAULT_TOP_ROUTES} left out`);
+  if (grouped.routes.length === 0) {
+    throw new InputError(
+      spec.har ? 'HAR_INVALID' : 'ACCESS_LOG_INVALID',
+      `${file}: no request to replay${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    );
+  }
+  const warnings = notes.length ? [`${file}: ${grouped.routes.length} route(s) imported; ${notes.join('; ')}`] : [];
+  return { routes: grouped.routes, warnings };
 }
 
-/** Reads an HTTP scenario: setup files, the application, routes (written and imported) and the load. */
+/**
+ * Reads an HTTP scenario: setup files, the application, routes (written and imported) and the load.
+ * Every problem of the file is reported at once, in file order, each at its line.
+ */
 export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}): HttpWorkload {
   const where = basename(path);
   const text = readTextFile(path, 'scenario file');
-  const file = parseValidatedYaml<HttpScenarioFile>(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
-  const at = yamlLocator(text, where);
-  const section = file.http;
-  if (!section) throw new InputError('SCENARIO_INVALID', `${where}: http: is required for an HTTP scenario`);
-  if (file.statements !== undefined) {
-    throw new InputError(
-      'SCENARIO_INVALID',
-      `${where}: statements: a scenario replays either SQL statements or HTTP routes (http), not both`,
-    );
-  }
-  if (file.load !== undefined)
-    throw new InputError('SCENARIO_INVALID', `${where}: load: an HTTP scenario sets its load under http.load`);
+  const flagUrl = overrides.baseUrl !== undefined ? httpUrl(overrides.baseUrl, '--base-url', 'USAGE') : undefined;
   const base = dirname(resolve(path));
-  const declared = declaredRoutes(section, where);
-  const given =
-    overrides.baseUrl !== undefined
-      ? httpUrl(overrides.baseUrl, '--base-url', 'USAGE')
-      : section.baseUrl !== undefined
-        ? httpUrl(section.baseUrl, `${where}: http.baseUrl`)
-        : undefined;
-  const imported = importedRoutes(section, where, base, given);
-  const routes = [...declared, ...imported.routes];
-  if (routes.length === 0)
-    throw new InputError(
-      'SCENARIO_INVALID',
-      `${where}: http.routes: no route to replay (write routes or import a HAR file or access log)`,
-    );
+  const { data, problems, problemAt } = validateYaml(text, where, 'scenario.schema.json', 'SCENARIO_INVALID');
+  const checks = httpChecks(data, problemAt, base, overrides, flagUrl, problems);
+  const setup = readScenarioSetup(data, base, problemAt);
+  throwProblems([...problems, ...checks.problems, ...setup.problems], 'SCENARIO_INVALID');
+  const file = data as HttpScenarioFile;
+  const section = file.http!;
+  const routes = [...declaredRoutes(section, where), ...checks.imported.routes];
+  // Written routes were checked at their lines; an imported route is named after its file.
   const names = new Set<string>();
   for (const r of routes) {
     if (names.has(r.name))
@@ -297,16 +467,11 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
   };
   const baseUrl =
     overrides.baseUrl ?? section.baseUrl ?? (app && app.port !== 'auto' ? `http://127.0.0.1:${app.port}` : undefined);
-  if (!baseUrl && !app)
-    throw new InputError(
-      'SCENARIO_INVALID',
-      `${where}: http.baseUrl: is required without http.app (the application to start)`,
-    );
 
   const l = section.load;
   const load: HttpLoad = {
     connections: overrides.connections ?? l?.connections ?? DEFAULT_HTTP_CONNECTIONS,
-    shape: shapeOf(overrides, l, where),
+    shape: shapeOf(overrides, l),
     ...((overrides.rate ?? l?.rate) !== undefined ? { rate: (overrides.rate ?? l?.rate)! } : {}),
     warmupMs: overrides.warmupMs ?? (l?.warmup !== undefined ? parseDuration(l.warmup, 'http.load.warmup') : 0),
     mixed: l?.mixed ?? true,
@@ -316,15 +481,12 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     kind: 'http',
     name: file.name ?? basename(path).replace(/\.ya?ml$/i, ''),
     source: path,
-    setup: {
-      schema: scenarioSetupFiles(file.setup?.schema, 'schema', base, at),
-      seed: scenarioSetupFiles(file.setup?.seed, 'seed', base, at),
-    },
+    setup: setup.files,
     // An explicit base URL (flag) means the application is already running: do not start one.
     ...(app && overrides.baseUrl === undefined ? { app } : {}),
     ...(baseUrl ? { baseUrl: baseUrl.replace(/\/+$/, '') } : {}),
     routes: routes.map((r) => ({ ...r, headers: mergeHeaders(strings(section.headers), r.headers) })),
     load,
-    warnings: imported.warnings,
+    warnings: checks.imported.warnings,
   };
 }
