@@ -19,7 +19,7 @@ import { findUp } from './find-up.js';
 import { SEVERITIES, type Severity } from '../model/finding.js';
 import type { AnyRule, RuleOptions } from '../rules/define.js';
 import { RULES } from '../rules/index.js';
-import { parseValidatedYaml, readTextFile } from './yaml.js';
+import { parseValidatedYaml, type ProblemAt, readTextFile, type YamlProblem } from './yaml.js';
 
 export const CONFIG_FILE_NAMES = ['querygate.config.yaml', 'querygate.config.yml'] as const;
 
@@ -166,6 +166,24 @@ export function findConfigFile(cwd: string): string | undefined {
 }
 
 /**
+ * What the schema lets through: YAML reads `.inf` and `1e999` as Infinity, which its minimums
+ * accept, and a threshold nothing can reach turns its rule off without saying so.
+ */
+function configChecks(data: unknown, problemAt: ProblemAt): YamlProblem[] {
+  const rules = isPlainObject(data) && isPlainObject(data.rules) ? data.rules : {};
+  return Object.entries(rules).flatMap(([id, setting]) =>
+    Object.entries(isPlainObject(setting) ? setting : {}).flatMap(([key, value]) =>
+      typeof value === 'number' && !Number.isFinite(value)
+        ? [problemAt(['rules', id, key], `must be a finite number, got ${String(value)}`)]
+        : [],
+    ),
+  );
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
  * Reads the config: `file` when given (it must exist), else the nearest config file from `cwd`,
  * else the defaults. Throws CONFIG_INVALID naming file:line:field.
  */
@@ -178,7 +196,8 @@ export function loadConfig(options: {
   if (!path) return { config: {}, rules: defaultRules(options.registry) };
   const text = readTextFile(path, 'config file');
   const where = options.file ?? path;
-  const config = parseValidatedYaml<QuerygateConfig | null>(text, where, 'config.schema.json', 'CONFIG_INVALID') ?? {};
+  const config =
+    parseValidatedYaml<QuerygateConfig | null>(text, where, 'config.schema.json', 'CONFIG_INVALID', configChecks) ?? {};
   return {
     path,
     config,

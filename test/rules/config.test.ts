@@ -120,4 +120,14 @@ describe('loadConfig', () => {
       /bad\.yaml:1:\d+: failOn: must be one of "error", "warning"/,
     );
   });
+
+  it('names an infinite threshold at its line, with the schema problems, all at once', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'rules:\n  slow-mean: { thresholdMs: .inf }\n  deep-offset: { severity: loud }\n');
+    const error = inputError(() => loadConfig({ cwd: dir, file: bad }));
+    expect([error.message, ...error.details]).toEqual([
+      `${bad}:2:29: rules.slow-mean.thresholdMs: must be a finite number, got Infinity`,
+      `${bad}:3:28: rules.deep-offset.severity: must be one of "off", "error", "warning", "info"`,
+    ]);
+  });
 });
