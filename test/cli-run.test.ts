@@ -546,6 +546,66 @@ describe('querygate run (CLI)', () => {
     expect(granted.code, granted.stderr).toBe(0);
   });
 
+  it('names the sequences an INSERT draws from, whose privilege only the replay would check', async () => {
+    const db = await createTestDatabase('grants_sequence');
+    await withSession(db, async (s) => {
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_sequence LOGIN PASSWORD 'sequence'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+      await s.query(`CREATE SCHEMA app;
+        CREATE TABLE app.devices (id int PRIMARY KEY, last_seen timestamptz);
+        CREATE TABLE app.readings (id bigserial PRIMARY KEY, device_id int, value float8);
+        CREATE TABLE app.events (id bigint GENERATED ALWAYS AS IDENTITY, device_id int);
+        CREATE SEQUENCE app.batch_seq;
+        INSERT INTO app.devices VALUES (1, now());
+        GRANT USAGE ON SCHEMA app TO qg_sequence;
+        GRANT SELECT ON app.devices TO qg_sequence;
+        GRANT SELECT, INSERT ON app.events TO qg_sequence`);
+    });
+    const role = new URL(db);
+    role.username = 'qg_sequence';
+    role.password = 'sequence';
+    const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
+    writeFileSync(
+      join(files, 'writes.sql'),
+      [
+        'INSERT INTO app.readings (device_id, value) VALUES (1, 2);',
+        'UPDATE app.devices SET last_seen = now() WHERE id = 1;',
+        // An identity column draws from its sequence with no privilege check.
+        'INSERT INTO app.events (device_id) VALUES (1);',
+        "SELECT nextval('app.batch_seq');",
+        '',
+      ].join('\n'),
+    );
+    const args = ['run', '--workload', join(files, 'writes.sql'), '--database-url', role.toString(), '--repeat', '1'];
+    const denied = await runCli(args);
+    expect(denied.code, denied.stderr).toBe(3);
+    expect(denied.stderr).toContain(
+      'grant it (as the owner or a superuser): GRANT INSERT ON app.readings TO qg_sequence; ' +
+        'GRANT UPDATE ON app.devices TO qg_sequence; GRANT USAGE ON SEQUENCE app.readings_id_seq TO qg_sequence; ' +
+        'GRANT USAGE ON SEQUENCE app.batch_seq TO qg_sequence;\n',
+    );
+    // With the table privileges alone, the sequences still stop the run before it starts.
+    await withSession(db, (s) =>
+      s.query('GRANT INSERT ON app.readings TO qg_sequence; GRANT UPDATE ON app.devices TO qg_sequence'),
+    );
+    const tablesOnly = await runCli(args);
+    expect(tablesOnly.code, tablesOnly.stderr).toBe(3);
+    expect(tablesOnly.stderr).toContain('writes.sql:1:1: permission denied for sequence app.readings_id_seq');
+    expect(tablesOnly.stderr).toContain(
+      'grant it (as the owner or a superuser): GRANT USAGE ON SEQUENCE app.readings_id_seq TO qg_sequence; ' +
+        'GRANT USAGE ON SEQUENCE app.batch_seq TO qg_sequence;\n',
+    );
+    // The GRANTs as printed are what the workload needs.
+    const grants = /superuser\): (.*)\n/.exec(tablesOnly.stderr)![1]!;
+    await withSession(db, (s) => s.query(grants));
+    const out = join(files, 'report.json');
+    const granted = await runCli([...args, '--out', out]);
+    expect(granted.stderr).not.toContain('permission denied');
+    expect(granted.code, granted.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).totals.errors).toBe(0);
+  });
+
   it('exits 3 naming the GRANT when the role may not read pg_stat_statements_info', async () => {
     const db = await createTestDatabase('info');
     await withSession(db, async (s) => {

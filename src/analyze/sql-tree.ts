@@ -540,6 +540,113 @@ export function relationPrivileges(sql: string): RelationPrivileges[] {
   }));
 }
 
+/** Columns of a table whose defaults a statement evaluates. */
+export interface DefaultedColumns {
+  readonly schema?: string;
+  readonly table: string;
+  /**
+   * `all-but`: an INSERT, which evaluates the default of every column it gives no value, that is
+   * every column but those it names (a column list) or, without one, the leading ones at
+   * `positions` (1-based, dropped columns aside); a column given DEFAULT in any row is not given a
+   * value. `only`: an UPDATE's (or ON CONFLICT's) `SET column = DEFAULT`, on those `names`.
+   */
+  readonly evaluated: 'all-but' | 'only';
+  readonly names: readonly string[];
+  readonly positions: readonly number[];
+}
+
+/** A sequence function a statement calls on a sequence it names by a constant (`nextval('app.s')`). */
+export interface SequenceCall {
+  readonly function: 'nextval' | 'currval' | 'setval';
+  /** The name as written, resolved by the server through the search_path as the call does. */
+  readonly sequence: string;
+}
+
+/** What a statement may draw from sequences: column defaults it evaluates, sequence functions it calls. */
+export interface SequenceUses {
+  readonly defaults: readonly DefaultedColumns[];
+  readonly calls: readonly SequenceCall[];
+}
+
+const SEQUENCE_FUNCTIONS: readonly SequenceCall['function'][] = ['nextval', 'currval', 'setval'];
+
+/**
+ * The column defaults a statement evaluates and the sequence functions it calls, from its parse
+ * tree: a `serial` column's default calls nextval, whose privilege (USAGE or UPDATE on the
+ * sequence) PostgreSQL checks only when the default is evaluated, so neither PREPARE nor EXPLAIN
+ * reports it. Which defaults call which sequence is the catalog's to say; an INSERT whose SELECT
+ * list has a `*` gives an unknown number of columns and is left out.
+ */
+export function sequenceUses(sql: string): SequenceUses {
+  const [statement] = parseTree(sql);
+  if (!statement) return { defaults: [], calls: [] };
+  const defaults: DefaultedColumns[] = [];
+  const isDefault = (value: unknown) => unwrap(value, 'SetToDefault') !== undefined;
+  const relationOf = (relation: unknown) => {
+    const node = unwrap(relation, 'RangeVar') ?? (relation as TreeNode | undefined);
+    if (!node || typeof node.relname !== 'string') return undefined;
+    return { ...(typeof node.schemaname === 'string' ? { schema: node.schemaname } : {}), table: node.relname };
+  };
+  // An INSERT's target columns (a column list) and rows of values (VALUES, or one SELECT list).
+  const addInsert = (relation: unknown, columns: unknown, rows: readonly unknown[][] | undefined) => {
+    const target = relationOf(relation);
+    if (!target || rows === undefined) return;
+    const named = nodesOf(columns, 'ResTarget').map((c) => String(c.name));
+    const width = named.length > 0 ? named.length : Math.max(0, ...rows.map((r) => r.length));
+    const given: number[] = [];
+    for (let k = 0; k < width; k++) if (!rows.some((r) => isDefault(r[k]))) given.push(k);
+    defaults.push({
+      ...target,
+      evaluated: 'all-but',
+      names: named.length > 0 ? given.map((k) => named[k]!) : [],
+      positions: named.length > 0 ? [] : given.map((k) => k + 1),
+    });
+  };
+  const addSetDefault = (relation: unknown, targets: unknown) => {
+    const target = relationOf(relation);
+    const names = nodesOf(targets, 'ResTarget')
+      .filter((t) => isDefault(t.val))
+      .map((t) => String(t.name));
+    if (target && names.length > 0) defaults.push({ ...target, evaluated: 'only', names, positions: [] });
+  };
+  // The rows an INSERT's query gives: VALUES lists, or the SELECT list of its leftmost branch.
+  const rowsOf = (select: unknown): unknown[][] | undefined => {
+    let query = unwrap(select, 'SelectStmt');
+    if (!query) return select === undefined ? [] : undefined; // DEFAULT VALUES: no row of values
+    while (query.larg) query = (unwrap(query.larg, 'SelectStmt') ?? query.larg) as TreeNode;
+    if (Array.isArray(query.valuesLists))
+      return query.valuesLists.map((l) => (unwrap(l, 'List')?.items as unknown[]) ?? []);
+    const list = nodesOf(query.targetList, 'ResTarget');
+    if (list.some((t) => nodesOf(t.val, 'A_Star').length > 0)) return undefined;
+    return [list.map((t) => t.val)];
+  };
+  for (const insert of nodesOf(statement, 'InsertStmt', { subqueries: true })) {
+    addInsert(insert.relation, insert.cols, rowsOf(insert.selectStmt));
+    const conflict = unwrap(insert.onConflictClause, 'OnConflictClause');
+    if (conflict) addSetDefault(insert.relation, conflict.targetList);
+  }
+  for (const update of nodesOf(statement, 'UpdateStmt', { subqueries: true }))
+    addSetDefault(update.relation, update.targetList);
+  for (const merge of nodesOf(statement, 'MergeStmt', { subqueries: true })) {
+    for (const when of nodesOf(merge.mergeWhenClauses, 'MergeWhenClause')) {
+      if (when.commandType === 'CMD_INSERT')
+        addInsert(merge.relation, when.targetList, [Array.isArray(when.values) ? when.values : []]);
+      if (when.commandType === 'CMD_UPDATE') addSetDefault(merge.relation, when.targetList);
+    }
+  }
+  const calls: SequenceCall[] = [];
+  for (const call of nodesOf(statement, 'FuncCall', { subqueries: true })) {
+    const name = (Array.isArray(call.funcname) ? call.funcname : []).map(stringValue);
+    const fn = name[name.length - 1] as SequenceCall['function'];
+    if (!SEQUENCE_FUNCTIONS.includes(fn) || (name.length === 2 && name[0] !== 'pg_catalog') || name.length > 2)
+      continue;
+    // A parameter's value is not known here (undefined): its call fails, if it does, during the replay.
+    const sequence = constantValue(Array.isArray(call.args) ? call.args[0] : undefined);
+    if (sequence !== undefined) calls.push({ function: fn, sequence });
+  }
+  return { defaults, calls };
+}
+
 /** A constant or parameter, under any casts (`'day'::text`, `$1::date`). */
 function constantNode(value: unknown): [string, TreeNode] | undefined {
   let typed = nodeType(value);

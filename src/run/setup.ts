@@ -3,7 +3,14 @@ import { createHash } from 'node:crypto';
 import { caretLines, positionInFile, quoteIdentifier, splitStatements, statementKind } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
-import { nodesOf, parseTree, relationPrivileges, type TablePrivilege } from '../analyze/sql-tree.js';
+import {
+  nodesOf,
+  parseTree,
+  relationPrivileges,
+  sequenceUses,
+  type SequenceCall,
+  type TablePrivilege,
+} from '../analyze/sql-tree.js';
 import type { SetupFile, WorkloadStatement } from '../model/workload.js';
 import { interruptible } from '../target/interruptible.js';
 import { asServerError, type ServerError, type Session } from '../target/pg.js';
@@ -272,6 +279,89 @@ export async function missingTableGrants(
 
 const PRIVILEGE_ORDER: readonly TablePrivilege[] = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
 
+/** A sequence privilege the current role lacks for a statement, and the one to grant. */
+interface MissingSequencePrivilege {
+  /** Schema-qualified, quoted as needed. */
+  readonly sequence: string;
+  readonly privilege: 'USAGE' | 'UPDATE';
+}
+
+// What each sequence function accepts (has_sequence_privilege: any of them), and what to grant.
+const SEQUENCE_PRIVILEGES: Record<SequenceCall['function'], { accepted: string; grant: 'USAGE' | 'UPDATE' }> = {
+  nextval: { accepted: 'USAGE, UPDATE', grant: 'USAGE' },
+  currval: { accepted: 'USAGE, SELECT', grant: 'USAGE' },
+  setval: { accepted: 'UPDATE', grant: 'UPDATE' },
+};
+
+/**
+ * The sequence privileges `sql` needs and the current role lacks: those of the sequences the
+ * defaults it evaluates call (`serial` columns; an identity column draws from its sequence with no
+ * privilege check) and of the sequence functions it calls by name (`sequenceUses`). PostgreSQL
+ * checks them only when the call runs, so neither PREPARE nor EXPLAIN finds them missing.
+ */
+async function missingSequencePrivileges(session: Session, sql: string): Promise<MissingSequencePrivilege[]> {
+  const { defaults, calls } = sequenceUses(sql);
+  const found: MissingSequencePrivilege[] = [];
+  const collect = (rows: readonly { schema: string; sequence: string; privilege: 'USAGE' | 'UPDATE' }[]) => {
+    for (const row of rows)
+      found.push({
+        sequence: `${quoteIdentifier(row.schema)}.${quoteIdentifier(row.sequence)}`,
+        privilege: row.privilege,
+      });
+  };
+  for (const use of defaults) {
+    const table = use.schema
+      ? `${quoteIdentifier(use.schema)}.${quoteIdentifier(use.table)}`
+      : quoteIdentifier(use.table);
+    // A default's dependency on a sequence is recorded in pg_depend (nextval('s'::regclass)).
+    // CASE: has_sequence_privilege fails on a relation that is not a sequence.
+    await session
+      .query<{ schema: string; sequence: string; privilege: 'USAGE' }>(
+        `SELECT DISTINCT ${INTERNAL_MARK} n.nspname AS schema, s.relname AS sequence, 'USAGE' AS privilege
+           FROM (SELECT a.attnum, a.attname, pg_catalog.row_number() OVER (ORDER BY a.attnum) AS position
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) a
+           JOIN pg_catalog.pg_attrdef d ON d.adrelid = pg_catalog.to_regclass($1) AND d.adnum = a.attnum
+           JOIN pg_catalog.pg_depend p ON p.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                AND p.objid = d.oid AND p.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+           JOIN pg_catalog.pg_class s ON s.oid = p.refobjid
+           JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
+          WHERE CASE WHEN $2 THEN NOT (a.attname = ANY ($3::text[]) OR a.position = ANY ($4::bigint[]))
+                     ELSE a.attname = ANY ($3::text[]) END
+            AND CASE WHEN s.relkind = 'S' THEN NOT pg_catalog.has_sequence_privilege(s.oid, 'USAGE, UPDATE') END`,
+        [table, use.evaluated === 'all-but', [...use.names], [...use.positions]],
+      )
+      .then((r) => collect(r.rows))
+      // A schema the role may not use: PREPARE reported it.
+      .catch(() => undefined);
+  }
+  for (const call of calls) {
+    const { accepted, grant } = SEQUENCE_PRIVILEGES[call.function];
+    await session
+      .query<{ schema: string; sequence: string; privilege: 'USAGE' | 'UPDATE' }>(
+        `SELECT ${INTERNAL_MARK} n.nspname AS schema, s.relname AS sequence, $3::text AS privilege
+           FROM pg_catalog.pg_class s JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
+          WHERE s.oid = pg_catalog.to_regclass($1)
+            AND CASE WHEN s.relkind = 'S' THEN NOT pg_catalog.has_sequence_privilege(s.oid, $2) END`,
+        [call.sequence, accepted, grant],
+      )
+      .then((r) => collect(r.rows))
+      .catch(() => undefined);
+  }
+  return found;
+}
+
+/** One GRANT per sequence, with the privileges `missing` lists for it. */
+function sequenceGrants(missing: readonly MissingSequencePrivilege[], role: string): string[] {
+  const wanted = new Map<string, Set<string>>();
+  for (const m of missing) wanted.set(m.sequence, (wanted.get(m.sequence) ?? new Set()).add(m.privilege));
+  const grantee = quoteIdentifier(role);
+  return [...wanted].map(
+    ([name, privileges]) =>
+      `GRANT ${['USAGE', 'UPDATE'].filter((p) => privileges.has(p)).join(', ')} ON SEQUENCE ${name} TO ${grantee};`,
+  );
+}
+
 /**
  * Prepares every statement once (parse analysis, no execution) and plans it (EXPLAIN, which checks
  * table privileges, still without executing), so that a missing table or column is reported before
@@ -286,7 +376,19 @@ export async function checkStatements(
 ): Promise<void> {
   const prefix = 'PREPARE querygate_check AS ';
   const problems: { message: string; lines: string[] }[] = [];
-  const denied: { message: string; sql: string }[] = [];
+  // `refused`: the server's own refusal, whose GRANT comes from its message or the statement's
+  // relations; `sequences`: the sequence privileges it lacks, which only the replay would meet.
+  const denied: { message: string; sql: string; refused: boolean; sequences: MissingSequencePrivilege[] }[] = [];
+  const whereOf = (statement: WorkloadStatement, offset: number) => {
+    const origin = statement.origin;
+    const at = origin
+      ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
+          positionInFile(statement.sql, Math.max(0, offset), origin),
+        )
+      : statement.name;
+    // A scenario's statement is named as its syntax errors name it: its field, and its name.
+    return statement.field ? `${at}: ${statement.field}: statement "${statement.name}"` : at;
+  };
   for (const statement of statements) {
     try {
       await session.query(`${prefix}${statement.sql}`);
@@ -303,20 +405,25 @@ export async function checkStatements(
       } finally {
         await session.query('DEALLOCATE querygate_check');
       }
+      const sequences = await missingSequencePrivileges(session, statement.sql);
+      if (sequences.length > 0) {
+        denied.push({
+          message: `${whereOf(statement, -1)}: permission denied for sequence ${sequences[0]!.sequence}`,
+          sql: statement.sql,
+          refused: false,
+          sequences,
+        });
+      }
     } catch (error) {
       const server = asServerError(error);
       if (!server) throw error;
       const offset = server.position ? server.position - 1 - prefix.length : -1;
       const origin = statement.origin;
-      const at = origin
-        ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
-            positionInFile(statement.sql, Math.max(0, offset), origin),
-          )
-        : statement.name;
-      // A scenario's statement is named as its syntax errors name it: its field, and its name.
-      const where = statement.field ? `${at}: ${statement.field}: statement "${statement.name}"` : at;
+      const where = whereOf(statement, offset);
       if (server.code === '42501') {
-        denied.push({ message: `${where}: ${server.message}`, sql: statement.sql });
+        // The sequences too, so that one round of GRANTs is enough.
+        const sequences = await missingSequencePrivileges(session, statement.sql);
+        denied.push({ message: `${where}: ${server.message}`, sql: statement.sql, refused: true, sequences });
         continue;
       }
       problems.push({
@@ -333,13 +440,18 @@ export async function checkStatements(
   if (denied.length > 0) {
     const { rows } = await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`);
     const role = rows[0]?.role ?? '<role>';
+    const refused = denied.filter((d) => d.refused);
     const grants = [
-      ...new Set(denied.map((d) => missingGrant(d.message, role) ?? '')),
+      ...new Set(refused.map((d) => missingGrant(d.message, role) ?? '')),
       ...(await missingTableGrants(
         session,
-        denied.filter((d) => !missingGrant(d.message, role)).map((d) => d.sql),
+        refused.filter((d) => !missingGrant(d.message, role)).map((d) => d.sql),
         role,
       )),
+      ...sequenceGrants(
+        denied.flatMap((d) => d.sequences),
+        role,
+      ),
     ].filter(Boolean);
     throw new EnvironmentError(
       'PG_PERMISSION_DENIED',

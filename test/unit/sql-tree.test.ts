@@ -4,6 +4,7 @@ import {
   expressionText,
   parseTree,
   relationPrivileges,
+  sequenceUses,
   withoutLimit,
   type TreeNode,
 } from '../../src/analyze/sql-tree.js';
@@ -108,5 +109,41 @@ describe('relationPrivileges', () => {
   ];
   it.each(cases)('%s', (sql, expected) => {
     expect(relationPrivileges(sql)).toEqual(expected);
+  });
+});
+
+describe('sequenceUses', () => {
+  const cases: [string, ReturnType<typeof sequenceUses>][] = [
+    // Every column the INSERT gives no value, DEFAULT included, evaluates its default.
+    [
+      'INSERT INTO app.r (a, b) VALUES (1, DEFAULT), (2, 3)',
+      { defaults: [{ schema: 'app', table: 'r', evaluated: 'all-but', names: ['a'], positions: [] }], calls: [] },
+    ],
+    [
+      'INSERT INTO r VALUES (DEFAULT, 1)',
+      { defaults: [{ table: 'r', evaluated: 'all-but', names: [], positions: [2] }], calls: [] },
+    ],
+    [
+      'INSERT INTO r DEFAULT VALUES',
+      { defaults: [{ table: 'r', evaluated: 'all-but', names: [], positions: [] }], calls: [] },
+    ],
+    ['INSERT INTO r SELECT * FROM s', { defaults: [], calls: [] }],
+    [
+      'UPDATE r SET a = DEFAULT, b = 1',
+      { defaults: [{ table: 'r', evaluated: 'only', names: ['a'], positions: [] }], calls: [] },
+    ],
+    [
+      "SELECT nextval('app.s'), pg_catalog.setval('t'::regclass, 1), nextval($1), other.nextval('u')",
+      {
+        defaults: [],
+        calls: [
+          { function: 'nextval', sequence: 'app.s' },
+          { function: 'setval', sequence: 't' },
+        ],
+      },
+    ],
+  ];
+  it.each(cases)('%s', (sql, expected) => {
+    expect(sequenceUses(sql)).toEqual(expected);
   });
 });
