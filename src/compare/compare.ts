@@ -27,7 +27,7 @@ import { statementKey, type QueryReport, type Report, type WorkloadInfo } from '
 import { nodeLabel, walkPlan } from '../analyze/plan.js';
 import type { PlanNode } from '../model/plan.js';
 import { diffPlans, spillOf } from './plan-diff.js';
-import { compareRoutes } from './routes.js';
+import { compareRoutes, type RegressedStatement } from './routes.js';
 import { holmAdjust, mean, welchTTest, type WelchResult } from './stats.js';
 import {
   parameterDraws,
@@ -215,7 +215,22 @@ export function compareReports(
     statements.filter((s) => s.verdict === 'regression').length + added.filter((a) => a.regressions.length > 0).length;
   // Routes run top-level statements: a plan change inside a function is not one of theirs.
   const changedPlans = new Set(statements.filter((s) => !s.nested && s.planDiff?.changed).map((s) => s.fingerprint));
-  const routes = compareRoutes(base, head, thresholds.routes, changedPlans);
+  // The statements that regressed, as the routes that run them see them (routes run top-level statements).
+  const regressedStatements = new Map<string, RegressedStatement>([
+    ...added
+      .filter((a) => !a.nested && a.regressions.length > 0)
+      .map((a): [string, RegressedStatement] => [
+        a.fingerprint,
+        { query: a.query, isNew: true, reasons: a.regressions },
+      ]),
+    ...statements
+      .filter((s) => !s.nested && s.verdict === 'regression')
+      .map((s): [string, RegressedStatement] => [
+        s.fingerprint,
+        { query: s.query, isNew: false, reasons: s.regressions },
+      ]),
+  ]);
+  const routes = compareRoutes(base, head, thresholds.routes, changedPlans, regressedStatements);
   const routeRegressions = routes.routes.filter((r) => r.verdict === 'regression').length;
 
   return {
@@ -710,7 +725,13 @@ function findingReason(f: Finding, messageId: 'new-finding' | 'resolved-finding'
     messageId === 'new-finding'
       ? `new ${f.severity} finding ${f.rule}${where}: ${f.message}`
       : `${f.rule}${where} resolved`;
-  return reason('new-finding', messageId, text, { rule: f.rule, severity: f.severity, relation: f.relation ?? '' });
+  // A finding about one route (n-plus-one) says so: a route comparison names the statement only on that route.
+  return reason('new-finding', messageId, text, {
+    rule: f.rule,
+    severity: f.severity,
+    relation: f.relation ?? '',
+    ...(f.route !== undefined ? { route: f.route } : {}),
+  });
 }
 
 /**
@@ -847,8 +868,18 @@ function newStatement(
           ),
         ]
       : [];
+  // Calls per request on each route that runs it, from 0 on the routes base also had.
+  const calls = (q.routes ?? [])
+    .filter((r) => r.callsPerRequest > 0)
+    .sort((a, b) => a.route.localeCompare(b.route))
+    .map((r): RouteChange => ({
+      route: r.route,
+      ...(baseRoutes.has(r.route) ? { base: 0 } : {}),
+      head: r.callsPerRequest,
+    }));
   return {
     ...unmatched(q),
+    ...(calls.length > 0 ? { callsPerRequest: calls } : {}),
     regressions: [
       ...costly,
       ...onRoutes,

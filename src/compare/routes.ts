@@ -4,7 +4,9 @@
  * request and latency p99 come from one phase per report, so there is no spread to test: by default
  * they are shown and never counted (`timingRegressions`). When a budget opts in, they need a large
  * relative and absolute change, measured against the other routes' overall change (a slower CI
- * machine slows every route; one route that got slower than the others did not).
+ * machine slows every route; one route that got slower than the others did not). A route that runs a
+ * statement that regressed regressed with it: the statement's work is the route's, whether or not
+ * the route's timings show it.
  */
 import type {
   ComparisonReason,
@@ -16,7 +18,8 @@ import type {
   RouteVerdict,
 } from '../model/comparison.js';
 import type { Report, RouteReport } from '../model/report.js';
-import { formatRatio } from '../report/format.js';
+import { formatQuantity, formatRatio } from '../report/format.js';
+import { clip } from '../text.js';
 import { reason } from './reason.js';
 import { twoProportionTest } from './stats.js';
 
@@ -31,6 +34,14 @@ export const ERROR_RATE_ALPHA = 0.01;
 
 /** pg_stat_statements reports microseconds at best; latencies are whole microseconds too. */
 const MIN_MS = 0.001;
+
+/** A statement that regressed (matched, or new in head), by fingerprint, for the routes that run it. */
+export interface RegressedStatement {
+  readonly query: string;
+  /** Only in head. */
+  readonly isNew: boolean;
+  readonly reasons: readonly ComparisonReason[];
+}
 
 export interface RouteComparisonResult {
   readonly routes: RouteComparison[];
@@ -48,12 +59,15 @@ export function routeErrorRate(r: RouteReport): number {
 /**
  * Compares the routes both reports have (matched by name). `changedPlans`: fingerprints of
  * statements whose plan shape changed, whose routes are not used to estimate the overall speed.
+ * `regressed`: the statements that regressed, by fingerprint: a route that runs one in head
+ * regressed too (`route-statement-regressed`).
  */
 export function compareRoutes(
   base: Report,
   head: Report,
   t: RouteThresholds,
   changedPlans: ReadonlySet<string>,
+  regressed: ReadonlyMap<string, RegressedStatement> = new Map(),
 ): RouteComparisonResult {
   const baseBy = new Map((base.routes ?? []).map((r) => [r.name, r]));
   const headNames = new Set((head.routes ?? []).map((r) => r.name));
@@ -81,7 +95,7 @@ export function compareRoutes(
         }
       : null;
 
-  const routes = pairs.map(({ b, h }) => compareRoute(b, h, t, speed));
+  const routes = pairs.map(({ b, h }) => compareRoute(b, h, t, speed, regressed));
   const rank: Record<RouteVerdict, number> = { regression: 0, improvement: 1, unchanged: 2 };
   routes.sort((x, y) => rank[x.verdict] - rank[y.verdict]);
   return {
@@ -97,6 +111,7 @@ function compareRoute(
   h: RouteReport,
   t: RouteThresholds,
   speed: RouteComparisonResult['speed'],
+  regressed: ReadonlyMap<string, RegressedStatement>,
 ): RouteComparison {
   const regressions: ComparisonReason[] = [];
   const improvements: ComparisonReason[] = [];
@@ -134,6 +149,7 @@ function compareRoute(
   const latencyP99Ms = change(b.latency.p99, h.latency.p99);
   const common = { dbMsPerRequest, latencyP99Ms };
   if (b.requests === 0 || h.requests === 0) {
+    regressions.push(...statementRegressions(h, regressed));
     const note = `no response in ${b.requests === 0 ? 'base' : 'head'}'s phase: timings not compared`;
     return result(
       b,
@@ -167,6 +183,9 @@ function compareRoute(
       : db.verdict === 'faster' || p99.verdict === 'faster'
         ? 'faster'
         : 'noise';
+  // The database time the statement's regression cost the route, where it rose beyond the
+  // thresholds: evidence of the statement's regression, shown whether or not route timings count.
+  regressions.push(...statementRegressions(h, regressed, db.verdict === 'slower' ? dbText : undefined));
   const rule =
     `one phase per report, no significance test: a change counts beyond ` +
     `x${formatRatio(1 + t.dbMsPerRequest.relative)} and ${t.dbMsPerRequest.absolute} ms (database time), ` +
@@ -197,6 +216,62 @@ function result(
     errorRate: judged.errorRate,
     timing,
   };
+}
+
+/** Statement reasons that are about another route than `route`: calls per request there, its N+1 finding. */
+function aboutOtherRoute(r: ComparisonReason, route: string): boolean {
+  return (
+    (r.kind === 'calls-per-request' || r.kind === 'new-finding') &&
+    r.evidence.route !== undefined &&
+    r.evidence.route !== route
+  );
+}
+
+/**
+ * A statement's reason in a route's: a new finding by its rule (the statement's own section has its
+ * message), calls per request without the route (it is this one).
+ */
+function shortReason(r: ComparisonReason): string {
+  const { severity, rule, relation, base, head } = r.evidence;
+  if (r.kind === 'new-finding')
+    return `new ${String(severity)} finding ${String(rule)}${relation ? ` on ${String(relation)}` : ''}`;
+  if (r.kind === 'calls-per-request')
+    return `${formatQuantity(Number(base))} -> ${formatQuantity(Number(head))} calls per request`;
+  return r.message;
+}
+
+/**
+ * One `route-statement-regressed` reason per statement the route runs in head that regressed on
+ * grounds that concern this route (its work, its calls per request here, its new findings; not its
+ * timing, which an HTTP run does not test, nor its calls on another route). `dbText`: the route's
+ * database time per request, when it rose beyond the thresholds.
+ */
+function statementRegressions(
+  h: RouteReport,
+  regressed: ReadonlyMap<string, RegressedStatement>,
+  dbText?: string,
+): ComparisonReason[] {
+  return h.statements.flatMap((s) => {
+    const statement = regressed.get(s.fingerprint);
+    if (!statement) return [];
+    const reasons = statement.reasons.filter((r) => r.kind !== 'timing' && !aboutOtherRoute(r, h.name));
+    if (reasons.length === 0) return [];
+    // Calls per request are said once: in the reasons when they changed, else after the statement.
+    const calls = reasons.some((r) => r.kind === 'calls-per-request')
+      ? ''
+      : ` (${formatQuantity(s.callsPerRequest)} ${s.callsPerRequest === 1 ? 'call' : 'calls'} per request)`;
+    const text =
+      `${statement.isNew ? 'new statement' : 'statement'} regressed: ` +
+      `${clip(statement.query.replace(/\s+/g, ' ').trim(), 80)}${calls}: ${reasons.map(shortReason).join('; ')}` +
+      (dbText ? `; ${dbText}` : '');
+    return [
+      reason('route-statement', 'route-statement-regressed', text, {
+        route: h.name,
+        fingerprint: s.fingerprint,
+        callsPerRequest: s.callsPerRequest,
+      }),
+    ];
+  });
 }
 
 /** A route timing against its threshold, after taking out the overall change `speed`. */

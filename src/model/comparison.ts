@@ -246,7 +246,12 @@ export type RegressionKind =
   | 'route-statements'
   | 'route-errors'
   /** Routes: database time per request or latency p99 (one phase per report). */
-  | 'route-timing';
+  | 'route-timing'
+  /**
+   * Routes: a statement the route runs regressed (its work per call or per request, its calls per
+   * request on this route, or a new finding), whatever the route's own measures say.
+   */
+  | 'route-statement';
 
 /** One reason a statement regressed (or improved). */
 export interface ComparisonReason {
@@ -391,6 +396,12 @@ export interface UnmatchedStatement {
   readonly regressions: readonly ComparisonReason[];
   /** New statements only: the removed statement it replaces, and the new one against it. */
   readonly replaces?: Replacement;
+  /**
+   * New statements that replace none, in HTTP reports: calls per request on each route that runs it
+   * in head (`base` 0 on a route base also had, absent on a route new in head). A statement that
+   * replaces one has them in `replaces.callsPerRequest`.
+   */
+  readonly callsPerRequest?: readonly RouteChange[];
   /**
    * New statements only: the plan diff against the removed statement it replaces (`replaces`), or,
    * replacing none, its own plan (every line added). Absent without a plan.

@@ -1,7 +1,6 @@
 /** A comparison as Markdown, ready to post as a pull-request comment (GitHub and GitLab flavoured). */
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type { Comparison, MatchedStatement, RouteComparison, UnmatchedStatement } from '../model/comparison.js';
-import type { Finding } from '../model/finding.js';
 import {
   anySpilled,
   comparisonHeadline,
@@ -12,7 +11,10 @@ import {
   formatChange,
   formatNumber,
   formatShare,
-  findingsToFix,
+  fixAbout,
+  fixGroups,
+  statementRoutes,
+  type FixGroup,
   isUncountedTiming,
   regressionCount,
   rowCells,
@@ -63,8 +65,8 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   const routesRegressed = c.routes.filter((r) => r.verdict === 'regression');
   if (regressed.length > 0 || routesRegressed.length > 0 || c.added.some((a) => a.regressions.length > 0)) {
     out.push(`${h}# Regressions`, '');
-    for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeAdded(a), '');
-    for (const s of regressed) out.push(...describeMatched(s), '');
+    for (const a of c.added.filter((x) => x.regressions.length > 0)) out.push(...describeAdded(c, a), '');
+    for (const s of regressed) out.push(...describeMatched(c, s), '');
     for (const r of routesRegressed) {
       out.push(`**${cell(describeRoute(r))}**`, '');
       for (const reason of r.regressions) out.push(`- **${reason.kind}**: ${cell(reason.message)}`);
@@ -215,14 +217,16 @@ function routeTable(routes: readonly RouteComparison[]): string[] {
   return rows;
 }
 
-function describeMatched(s: MatchedStatement): string[] {
+function describeMatched(c: Comparison, s: MatchedStatement): string[] {
   const out = [`**${cell(nestedMark(s))}${code(oneLine(s.query, 200))}**${s.source ? ` (${cell(s.source)})` : ''}`, ''];
+  const routes = statementRoutes(c, { kind: 'matched', statement: s });
+  if (routes) out.push(`- on ${cell(routes)}`);
   for (const r of s.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
   if (s.perRequest) out.push(`- note: ${cell(describePerRequest(s.perRequest))}`);
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
   for (const note of s.planDiff?.notes ?? []) out.push(`- note: ${cell(note)}`);
-  for (const f of findingsToFix(s)) out.push(...fixBullets(f));
+  for (const g of fixGroups(s)) out.push(...fixBullets(g));
   if (s.planDiff?.changed) out.push('', ...planBlock(s));
   return out;
 }
@@ -231,7 +235,7 @@ function describeMatched(s: MatchedStatement): string[] {
  * A new statement that regressed: what it replaces, why it regressed, the fixes the report holds for
  * its findings, and its plan against the removed statement's (or its own plan).
  */
-function describeAdded(a: UnmatchedStatement): string[] {
+function describeAdded(c: Comparison, a: UnmatchedStatement): string[] {
   const out = [
     `**New statement ${cell(nestedMark(a))}${code(oneLine(a.query, 200))}**${a.source ? ` (${cell(a.source)})` : ''}`,
     '',
@@ -240,6 +244,8 @@ function describeAdded(a: UnmatchedStatement): string[] {
     `- ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ` +
       `${formatNumber(a.blocksPerCall)} blocks/call`,
   );
+  const routes = statementRoutes(c, { kind: 'added', statement: a });
+  if (routes) out.push(`- on ${cell(routes)}`);
   if (a.replaces)
     out.push(
       `- replaces the removed statement ${code(oneLine(a.replaces.query, 200))}${a.replaces.source ? ` (${cell(a.replaces.source)})` : ''}`,
@@ -250,7 +256,7 @@ function describeAdded(a: UnmatchedStatement): string[] {
   for (const ch of a.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
   for (const note of [...(a.planDiff?.notes ?? []), ...(a.replaces?.findingNotes ?? [])])
     out.push(`- note: ${cell(note)}`);
-  for (const f of findingsToFix(a)) out.push(...fixBullets(f));
+  for (const g of fixGroups(a)) out.push(...fixBullets(g));
   if (a.planDiff?.changed) {
     out.push(
       '',
@@ -267,10 +273,11 @@ function describeAdded(a: UnmatchedStatement): string[] {
 }
 
 /** The fixes the report holds for a finding, in the order to try them; a validated index as code. */
-function fixBullets(f: Finding): string[] {
+function fixBullets(g: FixGroup): string[] {
+  const f = g.finding;
   return fixOptions(f).map((fix, i) => {
     const about = [
-      ...(i === 0 ? [cell(f.rule)] : []),
+      ...(i === 0 ? [cell(fixAbout(g))] : []),
       ...(fix.advice
         ? [
             `plan cost ${formatNumber(fix.advice.costBefore)} → ${formatNumber(fix.advice.costAfter)}, validated with ${fix.advice.method}`,

@@ -20,6 +20,7 @@ import {
   fixOptions,
   formatCount,
   formatMs,
+  formatQuantity,
   formatRatio,
   formatRelative,
   nestedMark,
@@ -149,7 +150,7 @@ export function rowCells(row: StatementRow): RowCells {
     temp: formatNumber(a.tempBlocksPerCall),
     rows: formatNumber(a.rowsPerCall),
     mean: formatMs(a.meanMs),
-    calls: '-',
+    calls: a.callsPerRequest ? formatRoutes(a.callsPerRequest) : '-',
   };
 }
 
@@ -162,6 +163,32 @@ export function anySpilled(rows: readonly StatementRow[]): boolean {
   );
 }
 
+/** Calls per request of a statement on each route, matched or new (against the statement it replaces, or from 0). */
+export function statementCallsPerRequest(row: StatementRow): readonly RouteChange[] {
+  if (row.kind === 'matched') return row.statement.callsPerRequest;
+  return row.statement.replaces?.callsPerRequest ?? row.statement.callsPerRequest ?? [];
+}
+
+/**
+ * "route "follower count" (GET /users/{uid}/followers/count): 1 call per request": the routes a
+ * regressed statement runs on in head, so that a reader knows which requests pay for it; routes its
+ * calls-per-request reasons already name are left out. Undefined when there are none.
+ */
+export function statementRoutes(c: Comparison, row: StatementRow): string | undefined {
+  const named = new Set(
+    row.statement.regressions.filter((r) => r.kind === 'calls-per-request').map((r) => String(r.evidence.route)),
+  );
+  const on = statementCallsPerRequest(row).filter((r) => (r.head ?? 0) > 0 && !named.has(r.route));
+  if (on.length === 0) return undefined;
+  return on
+    .map((r) => {
+      const route = c.routes.find((x) => x.route === r.route);
+      const calls = r.head!;
+      return `${route ? describeRoute(route) : `route "${r.route}"`}: ${formatQuantity(calls)} ${calls === 1 ? 'call' : 'calls'} per request`;
+    })
+    .join('; ');
+}
+
 /**
  * The findings of a regressed statement whose fixes are worth showing: those new in head (for a new
  * statement replacing a removed one, those the removed one did not have; replacing none, all of its
@@ -172,13 +199,46 @@ export function findingsToFix(s: MatchedStatement | UnmatchedStatement): Finding
   return findings.filter((f) => isAtLeast(f.severity, 'warning'));
 }
 
+/** A finding whose fixes are shown once for a statement, and the routes it was found on (named when several). */
+export interface FixGroup {
+  readonly finding: Finding;
+  readonly routes: readonly string[];
+}
+
+/**
+ * The fixes of a regressed statement (`findingsToFix`), each said once: findings of one rule with
+ * the same fixes (an N+1 loop found on two routes) are one group. The routes are named when the
+ * rule's findings are about more than one route.
+ */
+export function fixGroups(s: MatchedStatement | UnmatchedStatement): FixGroup[] {
+  const findings = findingsToFix(s);
+  const groups = new Map<string, { finding: Finding; routes: string[] }>();
+  for (const f of findings) {
+    const key = `${f.rule}\u0000${JSON.stringify(fixOptions(f))}`;
+    const group = groups.get(key) ?? { finding: f, routes: [] };
+    if (f.route !== undefined && !group.routes.includes(f.route)) group.routes.push(f.route);
+    groups.set(key, group);
+  }
+  const routesOf = (rule: string) => new Set(findings.filter((f) => f.rule === rule && f.route).map((f) => f.route));
+  return [...groups.values()].map((g) => ({
+    finding: g.finding,
+    routes: routesOf(g.finding.rule).size > 1 ? [...g.routes].sort() : [],
+  }));
+}
+
+/** "n-plus-one, on "home feed (keyset)", "home feed (offset)"": a fix's rule and the routes it is for. */
+export function fixAbout(g: FixGroup): string {
+  return `${g.finding.rule}${g.routes.length > 0 ? `, on ${g.routes.map((r) => `"${r}"`).join(', ')}` : ''}`;
+}
+
 /**
  * "fix (sort-spill): SET LOCAL work_mem = '8MB' ...", "or: ...": the fixes the report holds for a
  * finding, in the order to try them; a validated index with its plan cost before and after.
  */
-export function fixLines(f: Finding): string[] {
+export function fixLines(g: FixGroup): string[] {
+  const f = g.finding;
   return fixOptions(f).flatMap((fix, i) => [
-    `${i === 0 ? `fix (${f.rule})` : 'or'}: ${fix.text}` +
+    `${i === 0 ? `fix (${fixAbout(g)})` : 'or'}: ${fix.text}` +
       (fix.advice
         ? `  (plan cost ${formatNumber(fix.advice.costBefore)} -> ${formatNumber(fix.advice.costAfter)}, validated with ${fix.advice.method})`
         : ''),
@@ -328,8 +388,8 @@ function regressionLines(c: Comparison): string[] {
   const addedRegressed = c.added.filter((a) => a.regressions.length > 0);
   if (regressed.length === 0 && routesRegressed.length === 0 && addedRegressed.length === 0) return [];
   const lines = ['Regressions:'];
-  for (const a of addedRegressed) lines.push(...describeAdded(a, '  '));
-  for (const s of regressed) lines.push(...describeStatement(s, '  '));
+  for (const a of addedRegressed) lines.push(...describeAdded(c, a, '  '));
+  for (const s of regressed) lines.push(...describeStatement(c, s, '  '));
   for (const r of routesRegressed) {
     lines.push(`  ${describeRoute(r)}`);
     for (const reason of r.regressions) lines.push(`    ${reason.kind}: ${reason.message}`);
@@ -367,11 +427,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     // The calls/request column only for HTTP workloads, where statements have routes, and temp
     // blocks only when a statement spilled. A narrow terminal leaves out the least needed columns
     // first (the JSON and Markdown have them all).
-    const routes = rows.some((r) =>
-      r.kind === 'matched'
-        ? r.statement.callsPerRequest.length > 0
-        : (r.statement.replaces?.callsPerRequest ?? []).length > 0,
-    );
+    const routes = rows.some((r) => statementCallsPerRequest(r).length > 0);
     const cells = rows.map(rowCells);
     const all: Column<RowCells>[] = [
       { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
@@ -534,8 +590,10 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
   ];
 }
 
-function describeStatement(s: MatchedStatement, indent: string): string[] {
+function describeStatement(c: Comparison, s: MatchedStatement, indent: string): string[] {
   const out = [`${indent}${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`];
+  const routes = statementRoutes(c, { kind: 'matched', statement: s });
+  if (routes) out.push(`${indent}  on ${routes}`);
   for (const r of s.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
   if (s.perRequest) out.push(`${indent}  note: ${describePerRequest(s.perRequest)}`);
   const named = new Set(s.regressions.map((r) => r.message));
@@ -545,7 +603,7 @@ function describeStatement(s: MatchedStatement, indent: string): string[] {
     for (const line of renderPlanDiff(s.planDiff).split('\n')) out.push(`${indent}    ${line}`);
   }
   for (const note of s.planDiff?.notes ?? []) out.push(`${indent}  note: ${note}`);
-  for (const f of findingsToFix(s)) for (const line of fixLines(f)) out.push(`${indent}  ${line}`);
+  for (const g of fixGroups(s)) for (const line of fixLines(g)) out.push(`${indent}  ${line}`);
   return out;
 }
 
@@ -553,8 +611,10 @@ function describeStatement(s: MatchedStatement, indent: string): string[] {
  * A new statement that regressed: what it replaces, why it regressed, its plan against the removed
  * statement's (or its own plan), and the fixes the report holds for its findings.
  */
-function describeAdded(a: UnmatchedStatement, indent: string): string[] {
+function describeAdded(c: Comparison, a: UnmatchedStatement, indent: string): string[] {
   const out = describeUnmatched(a, indent, 'new statement: ');
+  const routes = statementRoutes(c, { kind: 'added', statement: a });
+  if (routes) out.push(`${indent}  on ${routes}`);
   if (a.replaces) out.push(`${indent}  replaces the removed statement: ${describeReplaced(a.replaces)}`);
   for (const r of a.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
   const per = a.replaces?.perRequest;
@@ -567,7 +627,7 @@ function describeAdded(a: UnmatchedStatement, indent: string): string[] {
   }
   for (const note of [...(a.planDiff?.notes ?? []), ...(a.replaces?.findingNotes ?? [])])
     out.push(`${indent}  note: ${note}`);
-  for (const f of findingsToFix(a)) for (const line of fixLines(f)) out.push(`${indent}  ${line}`);
+  for (const g of fixGroups(a)) for (const line of fixLines(g)) out.push(`${indent}  ${line}`);
   return out;
 }
 

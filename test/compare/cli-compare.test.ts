@@ -100,9 +100,11 @@ describe('querygate compare (CLI)', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('base: shop-routes on PostgreSQL');
     expect(r.stdout).toContain(', 1 round, ');
-    // The statement that lost its index regressed; the route's timing is shown, not counted.
-    expect(r.stdout).toContain('REGRESSION: 1 statement(s) regressed');
-    expect(r.stdout).toMatch(/│ unchanged +│ .*│ slower \(not counted\) +│ orders of a customer +│/);
+    // The statement that lost its index regressed, and the route that runs it with it; the route's
+    // timing is shown, not counted.
+    expect(r.stdout).toContain('REGRESSION: 1 statement(s) and 1 route(s) regressed');
+    expect(r.stdout).toMatch(/│ regression +│ .*│ slower \(not counted\) +│ orders of a customer +│/);
+    expect(r.stdout).toMatch(/^ {4}route-statement: statement regressed: SELECT id, status, total_cents/m);
     expect(r.stdout).not.toContain('--rounds');
     expect(r.stdout).not.toMatch(/\b0 round/);
 

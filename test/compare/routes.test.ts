@@ -102,7 +102,8 @@ describe('compareReports: routes', () => {
     expect(c.counts).toMatchObject({ routesMatched: 4, routesAdded: 0, routesRemoved: 0, routeRegressions: 1 });
     const r = route(c, CUSTOMER_ORDERS);
     expect(r).toMatchObject({ verdict: 'regression', method: 'GET', path: '/customers/{id}/orders' });
-    expect(r.regressions.map((x) => x.messageId)).toEqual(['route-db-time-up']);
+    // Its timing, and the statement that lost its index (which regresses the route whatever its timing).
+    expect(r.regressions.map((x) => x.messageId)).toEqual(['route-db-time-up', 'route-statement-regressed']);
     expect(r.regressions[0]!.kind).toBe('route-timing');
     expect(r.timing.verdict).toBe('slower');
     expect(r.timing.dbMsPerRequest.head).toBeGreaterThan(r.timing.dbMsPerRequest.base * 20);
@@ -220,8 +221,14 @@ describe('compareReports: routes', () => {
     const c = compareReports(httpBase, withExtra(1));
     expect(c.verdict).toBe('regression');
     expect(c.counts.regressions).toBe(1);
-    // 21 -> 22 statements per request is below the route's relative threshold: the statement says it.
-    expect(route(c, RECENT).verdict).toBe('unchanged');
+    // 21 -> 22 statements per request is below the route's relative threshold: the route regressed by
+    // the statement it now runs, which it names.
+    expect(route(c, RECENT).regressions.map((x) => [x.messageId, x.message])).toEqual([
+      [
+        'route-statement-regressed',
+        'new statement regressed: SELECT name FROM shop.settings WHERE id = $1: 0 -> 1 calls per request',
+      ],
+    ]);
     const [added] = c.added;
     expect(added!.regressions.map((x) => [x.kind, x.messageId, x.evidence])).toEqual([
       ['calls-per-request', 'calls-per-request-up', { route: RECENT, base: 0, head: 1 }],
@@ -230,7 +237,7 @@ describe('compareReports: routes', () => {
       '0 -> 1 calls per request on recent orders (a statement new on this route)',
     );
     const text = renderComparisonTable(c, { width: 160 });
-    expect(text).toMatch(/^REGRESSION: 1 statement\(s\) regressed/m);
+    expect(text).toMatch(/^REGRESSION: 1 statement\(s\) and 1 route\(s\) regressed/m);
     expect(text).toMatch(
       /^Regressions:\n {2}new statement: SELECT name FROM shop\.settings WHERE id = \$1 .*\n {4}calls-per-request: 0 -> 1 calls per request on recent orders \(a statement new on this route\)$/m,
     );
@@ -244,21 +251,25 @@ describe('compareReports: routes', () => {
   });
 
   it('takes its thresholds from the compare: section: route timings are counted only when asked', () => {
+    // The route regressed by the statement that lost its index, never by its timing.
+    const timingKinds = (c: ReturnType<typeof compareReports>) =>
+      route(c, CUSTOMER_ORDERS)
+        .regressions.map((x) => x.kind)
+        .filter((k) => k === 'route-timing');
     const shown = compareReports(httpBase, httpHead);
     const r = route(shown, CUSTOMER_ORDERS);
-    expect(r.verdict).toBe('unchanged');
+    expect(r.regressions.map((x) => x.kind)).toEqual(['route-statement']);
     expect(r.timing.verdict).toBe('slower');
     expect(r.timing.note).toContain('not counted: compare.routes.timingRegressions is false');
-    expect(shown.counts.routeRegressions).toBe(0);
     expect(renderComparisonTable(shown)).toContain('slower (not counted)');
 
-    expect(route(compareReports(httpBase, httpHead, counting), CUSTOMER_ORDERS).verdict).toBe('regression');
+    expect(timingKinds(compareReports(httpBase, httpHead, counting))).toEqual(['route-timing']);
     const floor = compareReports(
       httpBase,
       httpHead,
       resolveCompareThresholds({ routes: { dbMsPerRequest: { absolute: 10 }, timingRegressions: true } }),
     );
-    expect(route(floor, CUSTOMER_ORDERS).verdict).toBe('unchanged');
+    expect(timingKinds(floor)).toEqual([]);
     expect(floor.thresholds.routes.dbMsPerRequest).toEqual({ relative: 1, absolute: 10 });
   });
 
