@@ -211,6 +211,49 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     expect(sarif).not.toContain('"uri": "lib.sql"');
   });
 
+  it('run with an absolute --workload points annotations and SARIF at the file relative to the working directory', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'qg-absolute-'));
+    mkdirSync(join(root, 'sql'));
+    copyFileSync(sql('workload.sql'), join(root, 'sql', 'work.sql'));
+    writeFileSync(join(root, 'b.yaml'), 'version: 1\nstatements:\n  - relation: events\n    maxBlocksPerCall: 1\n');
+    const ran = await runCli(
+      [
+        'run',
+        '--workload',
+        join(root, 'sql', 'work.sql'),
+        '--repeat',
+        '3',
+        '--database-url',
+        url,
+        '--budget',
+        join(root, 'b.yaml'),
+        '--fail-on',
+        'warning',
+        '--format',
+        'github',
+        '--format',
+        'sarif',
+        '--output-dir',
+        'out',
+        '--out',
+        'r.json',
+      ],
+      { cwd: root },
+    );
+    expect(ran.code, ran.stderr).toBe(1);
+    const annotations = ran.stdout.split('\n').filter((l) => l.startsWith('::') && l.includes(' file='));
+    expect(annotations.some((l) => l.startsWith('::error file=b.yaml,line=4,'))).toBe(true);
+    const findings = annotations.filter((l) => !l.includes('budget'));
+    expect(findings.length).toBeGreaterThan(0);
+    for (const l of findings) expect(l).toMatch(/ file=sql\/work\.sql(,line=\d+)?,/);
+    const sarif = readFileSync(join(root, 'out', 'querygate.sarif'), 'utf8');
+    expect(sarif).toContain('"uri": "sql/work.sql"');
+    expect(sarif).not.toContain(root);
+    // The report keeps the path as given, and where the file is.
+    const report = JSON.parse(readFileSync(join(root, 'r.json'), 'utf8')) as Report;
+    expect(report.workload.source).toBe(join(root, 'sql', 'work.sql'));
+  });
+
   it('rejects a bad budget before running (exit 2)', async () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'version: 1\nstatements:\n  - fingerprint: "abc"\n    maxMeanMs: fast\n');

@@ -20,7 +20,7 @@ import { loadParser } from '../../analyze/parser.js';
 import { redactSecrets } from '../../redact.js';
 import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
 import { describeRules } from '../../config/config.js';
-import { recordSourceLocation } from '../../report/source-paths.js';
+import { recordSourceLocation, relocateSource } from '../../report/source-paths.js';
 import { compareWithBaseline, readComparableReport } from './compare.js';
 import { runHttpCommand } from './run-http.js';
 import { isHttpScenario } from '../../workload/http/scenario.js';
@@ -378,7 +378,10 @@ export async function executeRun(
     }
   }
   try {
-    writeOutputs(gated, flags, io);
+    // Annotations, SARIF and the other outputs name the workload file as check would from here:
+    // relative to the working directory (where CI checks out the repository), not by the absolute
+    // path of this machine that --workload may have been given.
+    writeOutputs(relocateSource(gated, process.cwd()), flags, io);
     if (flags.saveBaseline && !writeError) {
       writeOutputFile(flags.saveBaseline, json, '--save-baseline');
       io.err(`baseline written to ${flags.saveBaseline}`);
