@@ -1,5 +1,19 @@
 /** Terminal tables that fit the terminal: the least needed columns are left out first. */
 
+/**
+ * The narrowest output querygate lays out: a rank, a time and some statement text still fit. A
+ * narrower terminal or `COLUMNS` gets this width (and the note under a table says so).
+ */
+export const MIN_WIDTH = 40;
+
+/** The free-text column's width when even the columns that are never left out leave it less room. */
+const LAST_FLOOR = 12;
+
+/** The width to lay out for: `requested` (a terminal's, `COLUMNS`), else `fallback`, at least `MIN_WIDTH`. */
+export function layoutWidth(requested: number | undefined, fallback = 120): number {
+  return Math.max(MIN_WIDTH, requested ?? fallback);
+}
+
 export interface Column<Row> {
   readonly head: string;
   /** Width in characters, padding included. */
@@ -28,15 +42,24 @@ export function fitColumns<Row>(
       1,
     );
   }
+  const room = width - fixed();
   return {
     columns: kept,
-    lastWidth: Math.max(lastMinWidth, width - fixed()),
+    // Every column that may be left out is, and the last still lacks its minimum: it takes what is left.
+    lastWidth: room >= lastMinWidth ? room : Math.max(LAST_FLOOR, room),
     left: columns.filter((c) => !kept.includes(c)).map((c) => c.head),
   };
 }
 
-/** The line under a table that had to leave columns out, naming them; '' when none was. */
-export function leftOutNote(left: readonly string[], width: number): string {
+/**
+ * The line under a table that had to leave columns out, naming them; '' when none was. `requested`:
+ * the width asked for, when narrower than the `width` laid out (`MIN_WIDTH`).
+ */
+export function leftOutNote(left: readonly string[], width: number, requested?: number): string {
   if (left.length === 0) return '';
-  return `(left out to fit ${width} columns: ${left.join(', ')}; a wider COLUMNS shows them, and the JSON report has them all)`;
+  const fit =
+    requested !== undefined && requested < width
+      ? `${width} columns, the narrowest querygate lays out, not ${requested}`
+      : `${width} columns`;
+  return `(left out to fit ${fit}: ${left.join(', ')}; a wider COLUMNS shows them, and the JSON report has them all)`;
 }

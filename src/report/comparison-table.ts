@@ -1,6 +1,6 @@
 /** The terminal rendering of a comparison: verdict, a table of changed statements, then the reasons and plan diffs. */
 import Table from 'cli-table3';
-import { fitColumns, leftOutNote, type Column } from './columns.js';
+import { fitColumns, layoutWidth, leftOutNote, type Column } from './columns.js';
 import { describeLoad } from '../compare/compare.js';
 import { renderPlanDiff } from '../compare/plan-diff.js';
 import type {
@@ -404,14 +404,14 @@ function regressionLines(c: Comparison): string[] {
 export function renderComparisonVerdict(c: Comparison, options: Pick<ComparisonTableOptions, 'width'> = {}): string {
   const regressions = regressionLines(c);
   if (regressions.length === 0) return '';
-  const width = Math.max(80, options.width ?? 120);
+  const width = layoutWidth(options.width);
   return fitLines([...wrapText(comparisonHeadline(c), width, 2, ''), ...regressions].join('\n'), width);
 }
 
 /** Renders a comparison for a terminal. Pure: returns a string. */
 export function renderComparisonTable(c: Comparison, options: ComparisonTableOptions = {}): string {
   const style = options.color ? {} : { head: [], border: [] };
-  const width = Math.max(80, options.width ?? 120);
+  const width = layoutWidth(options.width);
   const lines: string[] = [];
   lines.push(
     `querygate compare`,
@@ -431,7 +431,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
     const cells = rows.map(rowCells);
     const all: Column<RowCells>[] = [
       { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
-      { head: 'plan cost', width: 20, dropOrder: 0, cell: (r) => r.planCost },
+      { head: 'plan cost', width: 20, dropOrder: 6, cell: (r) => r.planCost },
       { head: 'blocks/call', width: 20, dropOrder: 3, cell: (r) => r.blocks },
       ...(anySpilled(rows)
         ? [{ head: 'temp blocks/call', width: 20, dropOrder: 5, cell: (r: RowCells) => r.temp }]
@@ -456,12 +456,12 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       ]);
     }
     lines.push(table.toString());
-    const note = leftOutNote(left, width);
+    const note = leftOutNote(left, width, options.width);
     if (note) lines.push(...wrapText(note, width, 2, ''));
   }
   const hidden = c.statements.length - rows.filter((r) => r.kind === 'matched').length;
   if (hidden > 0) lines.push(`${hidden} matched statement(s) unchanged${options.all ? '' : ' (--all lists them)'}`);
-  if (c.routes.length > 0) lines.push('', ...routesTable(c, style, width));
+  if (c.routes.length > 0) lines.push('', ...routesTable(c, style, width, options.width));
 
   const regressions = regressionLines(c);
   if (regressions.length > 0) lines.push('', ...regressions);
@@ -551,11 +551,11 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
  * Every matched route: the work per request (as measured) next to the timings of its phase
  * (judged against thresholds), so that a reader sees which is which.
  */
-function routesTable(c: Comparison, style: object, width: number): string[] {
+function routesTable(c: Comparison, style: object, width: number, requested?: number): string[] {
   type Route = Comparison['routes'][number];
   const all: Column<Route>[] = [
     { head: 'verdict', width: 13, dropOrder: 0, cell: (r) => r.verdict },
-    { head: 'statements/req', width: 16, dropOrder: 0, cell: (r) => formatChange(r.statementsPerRequest) },
+    { head: 'statements/req', width: 16, dropOrder: 5, cell: (r) => formatChange(r.statementsPerRequest) },
     { head: 'failed requests', width: 20, dropOrder: 3, cell: (r) => formatChange(r.errorRate, formatShare) },
     {
       head: 'db time/req (timing)',
@@ -582,7 +582,7 @@ function routesTable(c: Comparison, style: object, width: number): string[] {
       [r.route, routeRequest(r, r.route)].filter(Boolean).join('\n'),
     ]);
   }
-  const note = leftOutNote(left, width);
+  const note = leftOutNote(left, width, requested);
   return [
     `Routes (${c.routes.length}): ${routesExplanation(c)}`,
     table.toString(),

@@ -10,6 +10,7 @@ import type {
   LimitName,
 } from '../model/budget.js';
 import type { Report } from '../model/report.js';
+import { layoutWidth } from './columns.js';
 import { formatMs, formatQuantity, oneLine, wrapText } from './format.js';
 
 /** What each limit measures, in words. */
@@ -195,26 +196,29 @@ export function findingStatusText(f: GatedFinding): string {
 }
 
 export interface GateTextOptions {
-  /** Terminal width: lines wrap at it, and statement text is cut to fit (at least 60). */
+  /** Terminal width: lines wrap at it, and statement text is cut to fit (at least `MIN_WIDTH`). */
   readonly width?: number;
 }
 
 /** The gate's verdict for the terminal: verdict, violations, failing findings, skipped limits. */
 export function renderGateText(gate: GateResult, options: GateTextOptions = {}): string {
-  const width = Math.max(60, options.width ?? 80);
+  const width = layoutWidth(options.width, 80);
   const line = (text: string, first: string, indent = 7) => wrapText(text, width, indent, first);
   const lines: string[] = line(
     `Gate ${verdictLine(gate)}${gate.budget !== undefined ? ` (budget ${gate.budget})` : ' (no budget: findings only)'}`,
     '',
     2,
   );
-  const statement = (query: string, tail: string) =>
-    `       ${oneLine(query, Math.max(30, width - 7 - tail.length))}${tail}`;
+  const statement = (query: string, tail: string): string[] => {
+    // A narrow terminal: the statement on its line, what names it (its source) wrapped under it.
+    if (width - 7 - tail.length < 30) return [`       ${oneLine(query, width - 7)}`, ...line(tail.trim(), '       ')];
+    return [`       ${oneLine(query, width - 7 - tail.length)}${tail}`];
+  };
   /** A statement is cut to keep its source on the line; the run and a route are short. */
   const subjectLines = (subject: GateSubject) => {
     const whole = describeSubject(subject, Number.MAX_SAFE_INTEGER);
     if (subject.kind !== 'statement') return line(whole, '       ');
-    return [statement(subject.query, whole.slice(oneLine(subject.query, Number.MAX_SAFE_INTEGER).length))];
+    return statement(subject.query, whole.slice(oneLine(subject.query, Number.MAX_SAFE_INTEGER).length));
   };
   for (const check of gate.limits) {
     const failing = check.measurements.filter((m) => !m.passed);
@@ -236,7 +240,7 @@ export function renderGateText(gate: GateResult, options: GateTextOptions = {}):
   }
   for (const f of gate.findings.filter((x) => x.status === 'failing')) {
     lines.push(...line(`finding ${f.finding.severity} ${f.finding.rule}: ${f.finding.message}`, '  FAIL '));
-    lines.push(statement(f.query, f.source !== undefined ? ` [${f.source}]` : ''));
+    lines.push(...statement(f.query, f.source !== undefined ? ` [${f.source}]` : ''));
     if (f.acceptance?.expired) lines.push(...line(findingStatusText(f), '       '));
   }
   const passed = gate.limits.filter((l) => l.status === 'pass');

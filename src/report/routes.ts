@@ -4,7 +4,7 @@
  */
 import Table from 'cli-table3';
 import type { QueryReport, Report, RouteReport } from '../model/report.js';
-import { fitColumns, leftOutNote, type Column } from './columns.js';
+import { fitColumns, layoutWidth, leftOutNote, type Column } from './columns.js';
 import { formatCount, formatMs, oneLine, routeRequest, wrapText } from './format.js';
 
 export interface RoutesTableOptions {
@@ -24,11 +24,14 @@ const quoteRoute = (r: RouteReport) => {
 
 const byFingerprint = (report: Report) => new Map(report.queries.map((q) => [q.fingerprint, q]));
 
+/** When the columns never left out at 80 columns go at a narrower width: the first here first. */
+const NARROW_DROP_ORDER: Readonly<Record<string, number>> = { requests: 4, 'non-2xx': 5, p99: 6, 'stmts/req': 7 };
+
 /** One row per route, most database time per request first. Empty string when the run had no routes. */
 export function renderRoutesTable(report: Report, options: RoutesTableOptions = {}): string {
   const routes = [...(report.routes ?? [])].sort((a, b) => b.dbMsPerRequest - a.dbMsPerRequest);
   if (routes.length === 0) return '';
-  const width = Math.max(80, options.width ?? 120);
+  const width = layoutWidth(options.width);
   const mixed = routes.some((r) => r.mixed);
   const queries = byFingerprint(report);
   const all: Column<RouteReport>[] = [
@@ -84,9 +87,9 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
         top ? `${oneLine(top.text, statementWidth * 2 - 12)} (${top.calls})` : '-',
       ]);
     });
-    const note = leftOutNote(wide.left, width);
+    const note = leftOutNote(wide.left, width, options.width);
     return [
-      `Routes (${routes.length}), by database time per request:`,
+      ...wrapText(`Routes (${routes.length}), by database time per request:`, width, 2, ''),
       table.toString(),
       ...(note ? wrapText(note, width, 2, '') : []),
     ].join('\n');
@@ -94,7 +97,9 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
   // A narrow terminal: the route is the free-width column, and each route's top statement a line
   // under the table.
   const [route, ...rest] = all;
-  const { columns, lastWidth: routeWidth, left } = fitColumns(rest, width, 20);
+  // Narrower than 80 columns, the columns kept so far go too, until db/req and the route are left.
+  const narrowest = rest.map((c) => (c.dropOrder === 0 ? { ...c, dropOrder: NARROW_DROP_ORDER[c.head] ?? 0 } : c));
+  const { columns, lastWidth: routeWidth, left } = fitColumns(narrowest, width, 20);
   const table = new Table({
     head: [...columns.map((c) => c.head), route!.head],
     style,
@@ -102,16 +107,23 @@ export function renderRoutesTable(report: Report, options: RoutesTableOptions = 
     colWidths: [...columns.map((c) => c.width), routeWidth],
   });
   routes.forEach((r, i) => table.push([...columns.map((c) => c.cell(r, i)), route!.cell(r, i)]));
-  const note = leftOutNote(left, width);
+  const note = leftOutNote(left, width, options.width);
   const tops = routes.flatMap((r) => {
     const top = topOf(r);
-    return top ? [`  ${r.name}: ${oneLine(top.text, Math.max(30, width - r.name.length - 14))} (${top.calls})`] : [];
+    return top
+      ? wrapText(
+          `${r.name}: ${oneLine(top.text, Math.max(20, width - r.name.length - 14))} (${top.calls})`,
+          width,
+          4,
+          '  ',
+        )
+      : [];
   });
   return [
-    `Routes (${routes.length}), by database time per request:`,
+    ...wrapText(`Routes (${routes.length}), by database time per request:`, width, 2, ''),
     table.toString(),
     ...(note ? wrapText(note, width, 2, '') : []),
-    ...(tops.length > 0 ? ['Top statement per route (calls per request):', ...tops] : []),
+    ...(tops.length > 0 ? [...wrapText('Top statement per route (calls per request):', width, 2, ''), ...tops] : []),
   ].join('\n');
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,19 @@ describe('querygate check and budget init (built binary)', () => {
     expect(result.stdout).toMatch(/mean time \d+(\.\d+)? ms > 50\.00 ms \(median of 3 rounds: /);
     expect(result.stdout).toContain(refunds.query.replace(/\s+/g, ' ').slice(0, 50));
     expect(result.stdout).toMatch(/skipped limits\.statementsPerRequest .*: no HTTP routes/);
+  });
+
+  it('lays out for a COLUMNS narrower than 80: every line fits, and the note names the width', async () => {
+    const dir = scratch();
+    copyFileSync(BUDGET, join(dir, 'budget.yaml'));
+    const result = await runCli(['check', FIXTURE_REPORT, '--budget', 'budget.yaml'], {
+      cwd: dir,
+      env: { COLUMNS: '60' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n').filter((l) => l.length > 60)).toEqual([]);
+    expect(result.stdout.replace(/\n\s*/g, ' ')).toContain('(left out to fit 60 columns: share, calls,');
+    expect(result.stdout).toContain('Gate FAILED');
   });
 
   it('--quiet keeps the verdict and every violation and drops only the statements table', async () => {

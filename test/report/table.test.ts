@@ -18,10 +18,15 @@ const tableLines = (text: string) => text.split('\n').filter((l) => /^[│┌├
 describe('the terminal summary table', () => {
   it('fits the terminal, leaving out the least needed columns first', () => {
     const report = fixtureReport();
-    for (const width of [80, 100, 120, 160]) {
-      const lines = tableLines(renderTable(report, { width }));
+    for (const width of [40, 50, 60, 70, 80, 100, 120, 160]) {
+      const text = renderTable(report, { width });
+      const lines = tableLines(text);
       expect(lines.length).toBeGreaterThan(3);
-      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
+      // Every line, the findings' headlines and fixes included.
+      expect(
+        text.split('\n').filter((l) => l.length > width),
+        `width ${width}`,
+      ).toEqual([]);
     }
     const narrow = renderTable(report, { width: 80 });
     // Every line, the findings' headlines and fixes included.
@@ -37,6 +42,18 @@ describe('the terminal summary table', () => {
     const wide = renderTable(report, { width: 160 });
     for (const head of ['p95', 'rows/call', 'blks/call', 'costliest plan node']) expect(header(wide)).toContain(head);
     expect(wide).not.toContain('left out to fit');
+    // Narrower than 80 columns: the share, the calls, then the mean go, the rank and total stay.
+    const sixty = renderTable(report, { width: 60 });
+    expect(header(sixty)).toMatch(/^│ # +│ total +│ mean +│ statement +│$/);
+    expect(sixty.replace(/\n\s*/g, ' ')).toContain(
+      '(left out to fit 60 columns: share, calls, p95, rows/call, blks/call, costliest plan node;',
+    );
+    // Narrower than querygate lays out: the narrowest it does, and the note says so.
+    const thirty = renderTable(report, { width: 30 });
+    expect(Math.max(...thirty.split('\n').map((l) => l.length))).toBeLessThanOrEqual(40);
+    expect(thirty.replace(/\n\s*/g, ' ')).toContain(
+      '(left out to fit 40 columns, the narrowest querygate lays out, not 30: share, calls, mean, p95,',
+    );
   });
 
   it('shows statements whose every call failed first, as failed, with their failed calls counted in words', () => {
@@ -108,7 +125,7 @@ describe('the terminal summary table', () => {
   it('fits the routes table to the terminal too', () => {
     const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
     const report = parseReport(readFileSync(path, 'utf8'), path);
-    for (const width of [80, 100, 120, 160]) {
+    for (const width of [40, 60, 80, 100, 120, 160]) {
       const text = renderRoutesTable(report, { width });
       const lines = tableLines(text);
       expect(lines.length).toBeGreaterThan(3);
@@ -138,7 +155,7 @@ describe('the terminal summary table', () => {
       compareReports(read('without-index.json'), read('with-index.json')),
     ];
     for (const c of comparisons) {
-      for (const width of [80, 120, 160]) {
+      for (const width of [40, 60, 80, 120, 160]) {
         const text = renderComparisonTable(c, { width });
         const lines = tableLines(text);
         expect(lines.length).toBeGreaterThan(3);
