@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isSeq, LineCounter, Parser, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { InputError, type InputErrorCode } from '../errors.js';
 
 const ajv = new Ajv({
@@ -282,6 +282,33 @@ export interface YamlProblem extends SchemaProblem {
 }
 
 /**
+ * Where the quoted scalar starts whose closing quote is missing (the error is at `end`), or undefined.
+ * The parser reports it where the scalar ends, which is the end of the file or of the next lines it
+ * swallowed: the quote to fix is at the start.
+ */
+function unclosedQuoteStart(text: string, code: string, end: number): number | undefined {
+  if (code !== 'MISSING_CHAR') return undefined;
+  let found: number | undefined;
+  const visit = (token: unknown): void => {
+    if (found !== undefined || token === null || typeof token !== 'object') return;
+    if (Array.isArray(token)) return token.forEach(visit);
+    const t = token as { type?: unknown; offset?: unknown; source?: unknown };
+    if (
+      (t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar') &&
+      typeof t.offset === 'number' &&
+      typeof t.source === 'string' &&
+      t.offset + t.source.length === end
+    ) {
+      found = t.offset;
+      return;
+    }
+    Object.values(token).forEach(visit);
+  };
+  for (const token of new Parser().parse(text)) visit(token);
+  return found;
+}
+
+/**
  * Parses YAML text and validates it without throwing on schema problems (invalid YAML still throws
  * `code`): the data, and every problem with its position. For loaders that add checks of their own
  * and report everything at once.
@@ -299,9 +326,14 @@ export function validateYaml(
     const lines = [
       ...new Set(
         doc.errors.map((error) => {
-          const pos = lineCounter.linePos(error.pos[0]);
+          const opened = unclosedQuoteStart(text, error.code, error.pos[0]);
+          const pos = lineCounter.linePos(opened ?? error.pos[0]);
           const hint = INDENTATION_ERRORS.has(error.code) ? ' (check the indentation of this line and the next)' : '';
-          return `${where}:${pos.line}:${pos.col}: invalid YAML: ${error.message.split('\n')[0]}${hint}`;
+          const message =
+            opened !== undefined
+              ? `the ${text[opened]}quote that opens here is never closed`
+              : error.message.split('\n')[0];
+          return `${where}:${pos.line}:${pos.col}: invalid YAML: ${message}${hint}`;
         }),
       ),
     ].filter((line, i, all) => all.findIndex((l) => l.split(': invalid')[0] === line.split(': invalid')[0]) === i);

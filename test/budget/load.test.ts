@@ -275,7 +275,7 @@ describe('parseBudget', () => {
       /^budget\.yaml:3:\d+: invalid YAML: .*\(check the indentation of this line and the next\)$/,
     );
     expect(error.details).toEqual([
-      expect.stringMatching(/^budget\.yaml:\d+:\d+: invalid YAML: Missing closing "quote/),
+      expect.stringMatching(/^budget\.yaml:\d+:\d+: invalid YAML: the "quote that opens here is never closed$/),
     ]);
   });
 

@@ -152,6 +152,17 @@ describe('scenario files', () => {
     expect(error.message).toMatch(/^syntax\.yaml:\d+:\d+: invalid YAML/);
   });
 
+  it('points an unclosed quote at where it opens, not where the file ends', () => {
+    const quote = write('quote.yaml', 'name: q\nstatements:\n  - name: "unclosed\n    sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(quote, {})).message).toBe(
+      'quote.yaml:3:11: invalid YAML: the "quote that opens here is never closed',
+    );
+    const single = write('single.yaml', "statements:\n  - sql: 'SELECT 1\n    weight: 2\n  - sql: SELECT 2\n");
+    expect(errorOf(() => loadScenario(single, {})).message).toBe(
+      "single.yaml:2:10: invalid YAML: the 'quote that opens here is never closed",
+    );
+  });
+
   it('requires a generator for every $n', () => {
     const error = errorOf(() =>
       loadScenario(
