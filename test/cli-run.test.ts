@@ -371,6 +371,25 @@ describe('querygate run (CLI)', () => {
     expect(notAUrl.stderr).not.toContain('secret');
   });
 
+  it('refuses a statement timeout of 0 (PostgreSQL: none) with exit 2, and -v prints the one in force', async () => {
+    for (const value of ['0', '0s', '0ms']) {
+      const zero = await runCli(['run', '--workload', sql('workload.sql'), '--statement-timeout', value]);
+      expect(zero.code).toBe(2);
+      expect(zero.stderr).toContain(
+        `querygate: error: --statement-timeout must be more than 0, got "${value}" (to PostgreSQL, 0 means no timeout`,
+      );
+    }
+    const out = join(dir, 'timeout-setting.json');
+    const one = join(dir, 'one.sql');
+    writeFileSync(one, 'SELECT 1 AS one;\n');
+    const args = ['run', '--workload', one, '--repeat', '1', '--database-url', url, '--out', out];
+    const verbose = await runCli([...args, '--statement-timeout', '1.5s', '-v', '-q']);
+    expect(verbose.code, verbose.stderr).toBe(0);
+    expect(verbose.stderr).toMatch(/^settings: .* statement-timeout=1500ms /m);
+    const byDefault = await runCli([...args, '-v', '-q']);
+    expect(byDefault.stderr).toMatch(/^settings: .* statement-timeout=60000ms /m);
+  });
+
   it('exits 3 when the database is unreachable', async () => {
     const result = await runCli([
       'run',

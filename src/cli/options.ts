@@ -22,12 +22,16 @@ export function parseNonNegativeInt(flag: string) {
 
 /**
  * A duration flag: a bare number is seconds (`--duration 5`), else `500ms`, `10s`, `2m`.
- * `positive`: zero is refused (a run of no time, an EXPLAIN timeout of none).
+ * `positive`: zero is refused (a run of no time, an EXPLAIN timeout of none), with `why` when given.
  */
-export function parseDurationFlag(flag: string, options: { positive?: boolean } = {}) {
+export function parseDurationFlag(flag: string, options: { positive?: boolean; why?: string } = {}) {
   return (value: string): number => {
     const ms = parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, flag);
-    if (options.positive && ms <= 0) throw new InputError('USAGE', `${flag} must be more than 0, got "${value}"`);
+    if (options.positive && ms <= 0)
+      throw new InputError(
+        'USAGE',
+        `${flag} must be more than 0, got "${value}"${options.why !== undefined ? ` (${options.why})` : ''}`,
+      );
     return ms;
   };
 }

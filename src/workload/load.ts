@@ -46,6 +46,14 @@ export interface LoadOverrides {
 export const DEFAULT_CONNECTIONS = 4;
 /** statement_timeout of replayed statements: a statement this slow in a pre-deploy run is the finding. */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+
+/**
+ * Why a statement timeout of 0 is refused. PostgreSQL reads `statement_timeout = 0` as none; a
+ * replayed statement must never hold a run (a `--repeat` or `--count` run has no deadline to cut it
+ * off at), so querygate has no "none": a long timeout says the same and keeps that promise.
+ */
+export const NO_ZERO_STATEMENT_TIMEOUT =
+  'to PostgreSQL, 0 means no timeout, and a replayed statement must never hold the run: give a long one instead, e.g. 30m';
 export const DEFAULT_REPEAT = 10;
 export const DEFAULT_ROUNDS = 3;
 
@@ -360,6 +368,17 @@ function scenarioChecks(
   // A run of no time makes no calls, and would pass any gate.
   if (effective?.durationMs === 0 && overrides.durationMs === undefined)
     problems.push(problemAt(['load', 'duration'], 'must be more than 0'));
+  // PostgreSQL's 0 (no timeout) would leave a runaway statement running: refused, as on the command line.
+  if (overrides.statementTimeoutMs === undefined && load.statementTimeout !== undefined) {
+    let zero = false;
+    try {
+      zero = parseDuration(load.statementTimeout as string | number, 'load.statementTimeout') === 0;
+    } catch {
+      // A malformed value: the schema reports it.
+    }
+    if (zero)
+      problems.push(problemAt(['load', 'statementTimeout'], `must be more than 0 (${NO_ZERO_STATEMENT_TIMEOUT})`));
+  }
   // Rounds the file asks for that its calls cannot fill (rounds given as a flag: checkRounds says so).
   const rounds = load.rounds;
   if (effective && overrides.rounds === undefined && typeof rounds === 'number') {
@@ -479,6 +498,8 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   });
   const load = file.load ?? {};
   const durationMs = load.duration !== undefined ? parseDuration(load.duration, 'load.duration') : undefined;
+  const statementTimeoutMs =
+    load.statementTimeout !== undefined ? parseDuration(load.statementTimeout, 'load.statementTimeout') : undefined;
   const checked = checkRounds(
     {
       connections: overrides.connections ?? load.connections ?? DEFAULT_CONNECTIONS,
@@ -489,11 +510,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       }),
       warmupMs: overrides.warmupMs ?? (load.warmup !== undefined ? parseDuration(load.warmup, 'load.warmup') : 0),
       rounds: overrides.rounds ?? load.rounds ?? DEFAULT_ROUNDS,
-      statementTimeoutMs:
-        overrides.statementTimeoutMs ??
-        (load.statementTimeout !== undefined
-          ? parseDuration(load.statementTimeout, 'load.statementTimeout')
-          : DEFAULT_STATEMENT_TIMEOUT_MS),
+      statementTimeoutMs: overrides.statementTimeoutMs ?? statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
       ...((overrides.threads ?? load.threads) !== undefined ? { threads: overrides.threads ?? load.threads } : {}),
     },
     (overrides.rounds ?? load.rounds) !== undefined,

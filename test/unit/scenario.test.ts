@@ -451,6 +451,14 @@ describe('load durations and generator bounds', () => {
     expect(loadScenario(zero, { durationMs: 1000 }).load.shape).toEqual({ kind: 'duration', durationMs: 1000 });
   });
 
+  it('refuse a statement timeout of zero, which PostgreSQL would read as none, unless a flag replaces it', () => {
+    const zero = write('zero-timeout.yaml', 'load:\n  statementTimeout: 0\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(zero, {})).message).toBe(
+      'zero-timeout.yaml:2:21: load.statementTimeout: must be more than 0 (to PostgreSQL, 0 means no timeout, and a replayed statement must never hold the run: give a long one instead, e.g. 30m)',
+    );
+    expect(loadScenario(zero, { statementTimeoutMs: 5000 }).load.statementTimeoutMs).toBe(5000);
+  });
+
   it('refuse int and seq bounds JavaScript cannot hold exactly', () => {
     const big = write(
       'big.yaml',

@@ -11,7 +11,13 @@ import {
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
-import { loadScenario, loadSqlWorkload, type LoadOverrides } from '../../workload/load.js';
+import {
+  loadScenario,
+  loadSqlWorkload,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  NO_ZERO_STATEMENT_TIMEOUT,
+  type LoadOverrides,
+} from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
 import { EXIT, type CliIO } from '../io.js';
 import { checkOutputFile, writeFallbackReport, writeOutputFile } from '../files.js';
@@ -138,8 +144,8 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
     .option('--warmup <duration>', 'unmeasured warm-up before the run', parseDurationFlag('--warmup'))
     .option(
       '--statement-timeout <duration>',
-      'statement_timeout of each replayed statement (default 60s)',
-      parseDurationFlag('--statement-timeout'),
+      'statement_timeout of each replayed statement, more than 0 (default 60s; a bare number is seconds)',
+      parseDurationFlag('--statement-timeout', { positive: true, why: NO_ZERO_STATEMENT_TIMEOUT }),
     )
     .option('--rounds <n>', 'measurement rounds, for timing spread (default 3)', parsePositiveInt('--rounds'))
     .option(
@@ -221,6 +227,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
       `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${effective ? `${effective} (${from})` : 'none'} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
+        `statement-timeout=${workload.load.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
     io.err(describeRules(config.rules));
