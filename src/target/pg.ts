@@ -152,12 +152,40 @@ function sendCancelRequest(host: string, port: number, pid: number, secretKey: n
   });
 }
 
+/** The warning node-postgres prints (several lines, once per process) when a URL has one of these sslmodes. */
+const SSL_MODE_WARNING = /^SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca'/;
+/** The sslmodes node-postgres reads as `verify-full`: it checks the certificate where libpq may not. */
+const VERIFYING_SSL_MODES: ReadonlySet<string> = new Set(['prefer', 'require', 'verify-ca']);
+
+/**
+ * Runs `create` without node-postgres' multi-line warning about `sslmode=require` (and `prefer`,
+ * `verify-ca`), which it emits while parsing the URL: querygate's output is its own one-line
+ * messages, and what the warning says (the certificate is checked, as for `verify-full`) is told
+ * where it matters, when a connection fails because of it (`describeConnectError`).
+ */
+function withoutSslModeWarning<T>(create: () => T): T {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    if (SSL_MODE_WARNING.test(typeof warning === 'string' ? warning : warning.message)) return;
+    (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    return create();
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
+
 async function connectClient(url: string, applicationName: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: url,
-    application_name: applicationName,
-    connectionTimeoutMillis: 10_000,
-  });
+  // The URL is parsed here, synchronously: the warning is emitted (or not) before this returns.
+  const client = withoutSslModeWarning(
+    () =>
+      new pg.Client({
+        connectionString: url,
+        application_name: applicationName,
+        connectionTimeoutMillis: 10_000,
+      }),
+  );
   // A connection that dies later surfaces as a rejected query; without this listener the
   // 'error' event would crash the process.
   client.on('error', () => undefined);
@@ -198,5 +226,40 @@ function describeConnectError(error: unknown, url: string): EnvironmentError {
         : message.includes('timeout')
           ? 'connection timed out'
           : message;
-  return new EnvironmentError('PG_UNREACHABLE', `cannot connect to PostgreSQL at ${where.address}: ${reason}`);
+  return new EnvironmentError(
+    'PG_UNREACHABLE',
+    `cannot connect to PostgreSQL at ${where.address}: ${reason}${sslHint(url, message, code)}`,
+  );
+}
+
+/**
+ * What to change in the URL when SSL is why the connection failed. node-postgres does not give
+ * `sslmode` libpq's meaning: `prefer` does not fall back to a connection without SSL, and `prefer`,
+ * `require` and `verify-ca` check the server's certificate and host name, as `verify-full` does.
+ */
+function sslHint(url: string, message: string, code: string | undefined): string {
+  let params: URLSearchParams;
+  try {
+    params = new URL(url).searchParams;
+  } catch {
+    return '';
+  }
+  const mode = params.get('sslmode');
+  const asked = mode !== null ? `sslmode=${mode}` : params.has('ssl') ? `ssl=${params.get('ssl') ?? ''}` : undefined;
+  if (asked === undefined) return '';
+  if (/does not support SSL/i.test(message)) {
+    return (
+      ` (the URL asks for SSL with ${asked}: remove it, or set sslmode=disable, to connect without SSL` +
+      `${mode === 'prefer' ? '; node-postgres does not fall back to a connection without SSL for sslmode=prefer as psql does' : ''})`
+    );
+  }
+  const certificate = code !== undefined && /CERT|SIGNATURE|ALTNAME/.test(code);
+  if (certificate && mode !== null && VERIFYING_SSL_MODES.has(mode) && params.get('uselibpqcompat') !== 'true') {
+    return (
+      ` (node-postgres checks the server's certificate and host name for sslmode=${mode}, as psql does only for ` +
+      `verify-full: add uselibpqcompat=true to the URL for libpq's sslmode=${mode} (encrypted, the certificate ` +
+      "not checked), or sslrootcert=FILE with the certificate of the CA that signed the server's)"
+    );
+  }
+  return '';
 }
