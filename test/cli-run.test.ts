@@ -704,6 +704,25 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).toContain('(incomplete)');
   });
 
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
+    it(`writes the partial report and exits ${code} (128 + the signal's number) on ${signal}`, async () => {
+      const out = join(dir, `interrupted-${signal}.json`);
+      const one = join(dir, 'one.sql');
+      writeFileSync(one, 'SELECT 1 AS one;\n');
+      const result = await runCliInterrupted(
+        ['run', '--workload', one, '--duration', '60s', '--database-url', url, '--out', out],
+        { afterMs: 3000, signal },
+      );
+      expect(result.code, result.stderr).toBe(code);
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      expect(report.run).toMatchObject({ complete: false, interruptedBy: `interrupted by ${signal}` });
+      expect(report.totals.calls).toBeGreaterThan(0);
+    });
+  }
+
   it('cancels a long seed on Ctrl-C instead of waiting for it: exit 130, no report of nothing measured', async () => {
     const seed = join(dir, 'slow-seed.sql');
     writeFileSync(
@@ -727,7 +746,7 @@ describe('querygate run (CLI)', () => {
     expect(sleeping.rows).toEqual([]);
   });
 
-  it('stops an EXPLAIN ANALYZE in flight on SIGTERM: exit 130, the report written and marked incomplete', async () => {
+  it('stops an EXPLAIN ANALYZE in flight on SIGTERM: exit 143, the report written and marked incomplete', async () => {
     const out = join(dir, 'interrupted-explain.json');
     const result = await runCliInterrupted(
       [
@@ -754,7 +773,7 @@ describe('querygate run (CLI)', () => {
     expect(result.interruptedAt).toBeDefined();
     // Promptly: not after the 30 s the EXPLAIN ANALYZE takes.
     expect(Date.now() - result.interruptedAt!).toBeLessThan(10_000);
-    expect(result.code).toBe(130);
+    expect(result.code).toBe(143);
     expect(result.stderr).toContain('(incomplete)');
     // A SIGTERM comes from a process manager, not a keyboard: nothing about Ctrl-C.
     expect(result.stderr).toContain(

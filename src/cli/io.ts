@@ -60,6 +60,9 @@ export const EXIT = {
   gateFailed: 1,
   input: 2,
   environment: 3,
-  /** Interrupted by Ctrl-C / SIGTERM; the partial report was written. */
+  /**
+   * Interrupted by Ctrl-C; the partial report was written. SIGTERM and SIGHUP give 143 and 129
+   * (128 + the signal's number: `INTERRUPT_EXIT` in interrupt.ts).
+   */
   interrupted: 130,
 } as const;

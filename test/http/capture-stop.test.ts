@@ -76,7 +76,7 @@ describe('capture stops its command on every exit path (built binary)', () => {
     const out = join(dir, 'term.json');
     const script = `"${process.execPath}" -e "${sleeper(pidFile).replace(/"/g, '\\"')}" & wait`;
     const result = await captureSignalled(url, out, ['sh', '-c', script], pidFile, 1);
-    expect(result.code).toBe(130);
+    expect(result.code).toBe(143);
     expect(result.stoppedAfterMs).toBeLessThan(20_000);
     expect(JSON.parse(readFileSync(out, 'utf8')).run.complete).toBe(false);
     expect(await goneWithin(result.child, 3000)).toBe(true);
@@ -91,7 +91,7 @@ describe('capture stops its command on every exit path (built binary)', () => {
       pidFile,
       2,
     );
-    expect(result.code).toBe(130);
+    expect(result.code).toBe(143);
     expect(result.stderr).toContain('interrupted again: quitting without a report');
     expect(result.stoppedAfterMs).toBeLessThan(20_000);
     expect(await goneWithin(result.child, 3000)).toBe(true);

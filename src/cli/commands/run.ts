@@ -19,6 +19,7 @@ import {
   type LoadOverrides,
 } from '../../workload/load.js';
 import { formatProgress } from '../progress.js';
+import { watchInterrupts, type Interrupt } from '../interrupt.js';
 import { EXIT, type CliIO } from '../io.js';
 import { checkOutputFile, writeFallbackReport, writeOutputFile } from '../files.js';
 import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
@@ -301,21 +302,27 @@ export async function executeRun(
   budget?: Budget,
 ): Promise<number> {
   const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
+  let interrupt: Interrupt | undefined;
+  const stopWatching = watchInterrupts((next) => {
+    if (interrupt) {
+      // A launcher that a signal to the whole group ended leaves querygate on its own too: that
+      // is the same interrupt, not a second one asking to quit now.
+      if (next.kind === 'orphaned') return;
       io.err('interrupted again: quitting without a report');
-      process.exit(EXIT.interrupted);
+      process.exit(next.exitCode);
     }
+    interrupt = next;
     // Only a terminal's Ctrl-C is pressed; SIGTERM and SIGHUP come from a process manager or a closed terminal.
-    const again = signal === 'SIGINT' ? 'press Ctrl-C again to quit now' : `send ${signal} again to quit now`;
-    io.err(`\n${signal}: stopping the run, then writing what was captured, if anything (${again})`);
-    controller.abort(`interrupted by ${signal}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+    const again =
+      next.kind === 'SIGINT'
+        ? 'press Ctrl-C again to quit now'
+        : next.kind === 'orphaned'
+          ? 'send SIGTERM to quit now'
+          : `send ${next.kind} again to quit now`;
+    const what = next.kind === 'orphaned' ? `querygate: ${next.reason.replace(/^interrupted: /, '')}` : next.kind;
+    io.err(`\n${what}: stopping the run, then writing what was captured, if anything (${again})`);
+    controller.abort(next.reason);
+  });
   let progressShown = false;
   const onProgress =
     io.isTTY && !flags.quiet
@@ -350,16 +357,14 @@ export async function executeRun(
     if (interruptedBy !== undefined) {
       clearProgress();
       io.err(`querygate: ${interruptedBy} before the replay began: nothing was measured, no report written`);
-      return EXIT.interrupted;
+      return interrupt?.exitCode ?? EXIT.interrupted;
     }
     if (!(error instanceof RunFailedError)) throw error;
     failure = error;
     report = error.report;
   } finally {
     clearProgress();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    stopWatching();
   }
   // Where the workload file is, so that a later `check` from another directory can point at it.
   report = recordSourceLocation(report, process.cwd());
@@ -400,7 +405,7 @@ export async function executeRun(
   }
   if (failure) throw failure;
   if (writeError) return EXIT.environment;
-  if (!report.run.complete) return EXIT.interrupted;
+  if (!report.run.complete) return interrupt?.exitCode ?? EXIT.interrupted;
   // A failed gate always says why: the terminal table ends with the verdict and the violations;
   // without it (--quiet, other formats on stdout) they go to stderr, as `check --quiet` prints them.
   if (gated.gate && !gated.gate.passed && !tableOnStdout(flags)) {
