@@ -26,12 +26,17 @@ function app(mode: string, extra: Partial<HttpApp> = {}, env: Record<string, str
   };
 }
 
+/** A GET route without parameters, of weight 1. */
+function get(name: string, path: string): HttpWorkload['routes'][number] {
+  return { name, method: 'GET', path, params: {}, headers: {}, weight: 1 };
+}
+
 function workload(overrides: Partial<HttpWorkload>, load: Partial<HttpWorkload['load']> = {}): HttpWorkload {
   return {
     kind: 'http',
     name: 'failures',
     setup: { schema: [], seed: [] },
-    routes: [{ name: 'root', method: 'GET', path: '/x', params: {}, headers: {}, weight: 1 }],
+    routes: [get('root', '/x')],
     load: {
       connections: 2,
       shape: { kind: 'requests', requests: 50 },
@@ -105,10 +110,7 @@ describe('HTTP replay when the application misbehaves', () => {
               {},
               { EXIT_AFTER: '100', QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" },
             ),
-            routes: [
-              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
-              { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 },
-            ],
+            routes: [get('a', '/a'), get('b', '/b')],
           },
           { shape: { kind: 'duration', durationMs: 20_000 } },
         ),
@@ -143,10 +145,7 @@ describe('HTTP replay when the application misbehaves', () => {
         workload: workload(
           {
             app: app('freeze-after', {}, { FREEZE_AFTER: '100' }),
-            routes: [
-              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
-              { name: 'b', method: 'GET', path: '/b', params: {}, headers: {}, weight: 1 },
-            ],
+            routes: [get('a', '/a'), get('b', '/b')],
           },
           { shape: { kind: 'duration', durationMs: 20_000 }, mixed: true, timeoutMs: 4000 },
         ),
@@ -190,9 +189,9 @@ describe('HTTP replay when the application misbehaves', () => {
             {
               baseUrl: `http://127.0.0.1:${port}`,
               routes: [
-                { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
+                get('a', '/a'),
                 // Never answered within the run, as if the application hung on it.
-                { name: 'b', method: 'GET', path: '/b?delay=600000', params: {}, headers: {}, weight: 1 },
+                get('b', '/b?delay=600000'),
               ],
             },
             { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 10_000 },
@@ -233,11 +232,7 @@ describe('HTTP replay when the application misbehaves', () => {
         workload: workload(
           {
             app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
-            routes: [
-              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
-              { name: 'b', method: 'GET', path: '/b?delay=600000', params: {}, headers: {}, weight: 1 },
-              { name: 'c', method: 'GET', path: '/c', params: {}, headers: {}, weight: 1 },
-            ],
+            routes: [get('a', '/a'), get('b', '/b?delay=600000'), get('c', '/c')],
           },
           { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000, mixed: true },
         ),
@@ -306,10 +301,7 @@ describe('HTTP replay when the application misbehaves', () => {
         workload: workload(
           {
             app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
-            routes: [
-              { name: 'a', method: 'GET', path: '/a', params: {}, headers: {}, weight: 1 },
-              { name: 'report', method: 'GET', path: '/report?wait=3000&sleep=0', params: {}, headers: {}, weight: 1 },
-            ],
+            routes: [get('a', '/a'), get('report', '/report?wait=3000&sleep=0')],
           },
           { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000 },
         ),
@@ -346,7 +338,7 @@ describe('HTTP replay when the application misbehaves', () => {
               headers: {},
               weight: 1,
             },
-            { name: 'next', method: 'GET', path: '/next', params: {}, headers: {}, weight: 1 },
+            get('next', '/next'),
           ],
         },
         { shape: { kind: 'duration', durationMs: 2000 }, timeoutMs: 2000 },
@@ -374,10 +366,7 @@ describe('HTTP replay when the application misbehaves', () => {
       workload: workload(
         {
           app: app('ok'),
-          routes: [
-            { name: 'user', method: 'GET', path: '/users/1', params: {}, headers: {}, weight: 1 },
-            { name: 'monthly report', method: 'GET', path: '/report?sleep=2.5', params: {}, headers: {}, weight: 1 },
-          ],
+          routes: [get('user', '/users/1'), get('monthly report', '/report?sleep=2.5')],
         },
         { shape: { kind: 'duration', durationMs: 1000 }, timeoutMs: 10_000 },
       ),
