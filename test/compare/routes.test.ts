@@ -130,7 +130,7 @@ describe('compareReports: routes', () => {
     expect(c.routes.map((r) => r.verdict)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
   });
 
-  it('the tester case: 0.375 ms -> 1253 ms of database time and p99 124 ms -> 1480 ms on one route', () => {
+  it('a route that slowed down: 0.375 ms -> 1253 ms of database time and p99 124 ms -> 1480 ms on one route', () => {
     const before = mapRoutes(httpBase, (r) =>
       r.name === RECENT ? { dbMsPerRequest: 0.375, latency: { ...r.latency, p99: 124 } } : undefined,
     );
