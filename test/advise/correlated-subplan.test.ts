@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
@@ -100,5 +101,39 @@ FROM devices d WHERE d.site_id = 7;`;
     const found = findings(report);
     expect(found).toHaveLength(2);
     for (const finding of found) expect(finding.advice?.sql).toMatch(COMPOSITE);
+  });
+});
+
+describe('a max() per outer row that walks an index backwards, a few times', () => {
+  // max(taken_at) of one device over an index on taken_at alone: each of the 5 runs walks the index
+  // backwards until a row of its device comes, reading thousands of rows to keep one. Too few runs
+  // to count, but the statement's shared blocks per call say what they cost, without --analyze.
+  const SCHEMA = readFileSync(
+    fileURLToPath(new URL('../../fixtures/plans/correlated-subplan/latest.sql', import.meta.url)),
+    'utf8',
+  );
+  const WORKLOAD = `-- the latest reading of a site's devices
+SELECT d.id, (SELECT max(r.taken_at) FROM readings r WHERE r.device_id = d.id) AS last
+  FROM devices d WHERE d.site_id = 3 AND d.id < 500;`;
+
+  beforeAll(async () => {
+    await loadParser();
+  });
+
+  it('is explained by the subquery, with the validated index on the correlation column and the walked order', async () => {
+    const report = await runSqlText('correlated_latest', SCHEMA, WORKLOAD, { allowIndexBuild: true });
+    const query = report.queries.find((q) => q.source === "the latest reading of a site's devices");
+    expect(query?.plan?.root['Actual Total Time']).toBeUndefined();
+    const finding = query?.findings.find((f) => f.rule === 'correlated-subplan');
+    expect(finding, JSON.stringify(query?.findings)).toBeDefined();
+    expect(finding!.messageId).toBe('blocks');
+    expect(finding!.severity).toBe('warning');
+    expect(finding!.evidence.subplanBlocks).toBeGreaterThan(10_000);
+    expect(finding!.advice?.sql).toBe(
+      'CREATE INDEX CONCURRENTLY readings_device_id_taken_at_idx ON public.readings (device_id, taken_at);',
+    );
+    // The timing rules, which said only that the statement costs, now point to it.
+    for (const timing of query!.findings.filter((f) => f.rule === 'high-db-time-share' || f.rule === 'slow-mean'))
+      expect(timing.severity).toBe('info');
   });
 });
