@@ -82,7 +82,7 @@ const JOINS = new Set(['Nested Loop', 'Hash Join', 'Merge Join']);
  * startup cost plus (offset + count) / input rows of the input's run cost, so the share comes back
  * out of the costs, OFFSET included, without reading the statement.
  */
-function limitShare(limit: PlanNode, input: PlanNode): number {
+export function limitShare(limit: PlanNode, input: PlanNode): number {
   const run = input['Total Cost'] - input['Startup Cost'];
   if (!(run > 0)) return 1;
   return Math.min(1, Math.max(0, (limit['Total Cost'] - input['Startup Cost']) / run));

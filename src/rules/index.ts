@@ -19,6 +19,7 @@ import statementErrors from './statement-errors.js';
 import correlatedSubplan from './correlated-subplan.js';
 import lossyBitmapScan from './lossy-bitmap-scan.js';
 import notInSubquery from './not-in-subquery.js';
+import topNOverJoin from './top-n-over-join.js';
 // querygate:rules-imports
 
 export const RULES: readonly AnyRule[] = [
@@ -38,6 +39,7 @@ export const RULES: readonly AnyRule[] = [
   correlatedSubplan,
   lossyBitmapScan,
   notInSubquery,
+  topNOverJoin,
   // querygate:rules-registry
 ];
 
