@@ -385,7 +385,8 @@ export function limitBound(result: CandidateResult): boolean {
  * //  as they come (an incremental sort)"
  */
 export function incrementalSortNote(candidate: IndexCandidate): string | undefined {
-  const key = candidate.keys[0];
+  // The keys after its equality columns: the order it gives the rows of one lookup.
+  const key = candidate.keys.slice(candidate.equality?.length ?? 0).join(', ');
   const rest = candidate.sortedAfter ?? [];
   return rest.length > 0 && key
     ? `it gives the order of ${key}, and the rows of each ${key} are sorted by ${rest.join(', ')} as they come (an incremental sort)`
@@ -482,7 +483,13 @@ export function chooseBest(
     const rows = typical(r);
     return rows === undefined || narrowest === undefined || rows <= Math.max(FEW_ROWS, NARROWER * narrowest);
   });
-  return [...narrow].sort((a, b) => keyCount(a.candidate) - keyCount(b.candidate) || a.costAfter! - b.costAfter!)[0];
+  // An index that gives only the first keys of the ORDER BY leaves the rest to an incremental sort
+  // of each run of equal values, which the plan's cost underrates when runs are long: one that gives
+  // the whole order wins when its cost is as near.
+  const partial = (r: CandidateResult) => (r.candidate.sortedAfter?.length ? 1 : 0);
+  return [...narrow].sort(
+    (a, b) => partial(a) - partial(b) || keyCount(a.candidate) - keyCount(b.candidate) || a.costAfter! - b.costAfter!,
+  )[0];
 }
 
 /**

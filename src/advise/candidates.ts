@@ -234,8 +234,28 @@ interface Collected {
   gins: Map<string, { classes: GinOperatorClass[]; operators: string[] }>;
   /** The keys after the first of the sort that `sort` comes from, as the plan prints them. */
   sortRest: string[];
+  /**
+   * The keys of the first sort above the scans, as long as they are this relation's columns or
+   * expressions (the whole ORDER BY of a one-table statement): a B-tree on all of them returns the
+   * rows in that order, where one on the first leaves the rest to an incremental sort.
+   */
+  order: OrderKey[];
   /** Whether the scans have a condition of their own (a filter, an index or join condition). */
   filtered: boolean;
+}
+
+/** One key of an ORDER BY, as an index key. */
+interface OrderKey {
+  /** The key without its direction: a quoted column, or `(expression)`. */
+  readonly key: string;
+  readonly nameParts: readonly string[];
+  /** The bare column, when the key is one. */
+  readonly column?: string;
+  readonly expression?: IndexExpression;
+  readonly descending: boolean;
+  readonly nulls?: 'first' | 'last';
+  /** As the plan prints it (`valid_from DESC`). */
+  readonly printed: string;
 }
 
 /** One alternative of an OR filter, as an index key. */
@@ -282,6 +302,7 @@ function collect(
     ors: [],
     gins: new Map(),
     sortRest: [],
+    order: [],
     filtered: false,
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
@@ -398,10 +419,35 @@ function collect(
     const keys = v.node['Sort Key'];
     if (!Array.isArray(keys) || !/Sort$/.test(v.node['Node Type'])) continue;
     if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
-    const first = parseSortKey(String(keys[0] ?? ''), domainBaseOf(relationCount === 1));
-    if (first?.column && mine(first.column, relationCount === 1)) {
+    const local = relationCount === 1;
+    const first = parseSortKey(String(keys[0] ?? ''), domainBaseOf(local));
+    if (first?.column && mine(first.column, local)) {
       if (out.sort.length === 0) out.sortRest = keys.slice(1).map(String);
       addUnique(out.sort, first.column.column);
+    }
+    if (out.order.length > 0) continue;
+    // The sort's keys, as far as they are this relation's: what a B-tree returns rows in order of.
+    for (const text of keys.map(String)) {
+      const key = parseSortKey(text, domainBaseOf(local));
+      if (key?.column && mine(key.column, local)) {
+        out.order.push({
+          key: quoteIdentifier(key.column.column),
+          nameParts: [key.column.column],
+          column: key.column.column,
+          descending: key.descending,
+          ...(key.nulls ? { nulls: key.nulls } : {}),
+          printed: text,
+        });
+      } else if (key?.expression && key.expression.columns.every((c) => mine(c, local)) && !refused(key.expression)) {
+        out.order.push({
+          key: `(${key.expression.sql})`,
+          nameParts: key.expression.nameParts,
+          expression: key.expression,
+          descending: key.descending,
+          ...(key.nulls ? { nulls: key.nulls } : {}),
+          printed: text,
+        });
+      } else break;
     }
   }
   // An index scan with a filter and no condition walks its index for the order (ORDER BY ... LIMIT):
@@ -495,6 +541,8 @@ export function generateCandidates(
       reason: string;
       extension?: 'pg_trgm';
       columns?: string[];
+      /** The leading bare columns of keys that are not all bare columns (an expression after them). */
+      lead?: string[];
       also?: { keys: string[]; nameParts: string[] }[];
       sortOnly?: true;
       sortedAfter?: string[];
@@ -556,21 +604,53 @@ export function generateCandidates(
     // Without a range column the sort column comes after the equality columns (the rows come out in
     // order); the equality columns alone are proposed further down.
     const equality = c.eq.slice(0, 3);
-    const lasts = (
-      [
-        [c.range.find((r) => !c.eq.includes(r)), 'range'],
-        [c.sort.find((r) => !c.eq.includes(r)), 'sort'],
-      ] as const
-    ).filter(([last]) => last !== undefined);
-    for (const [last, what] of lasts.length > 0 ? lasts : ([[undefined, '']] as const)) {
-      const keys = [...equality, ...(last ? [last] : [])];
-      if (keys.length < 2) continue;
-      btree(keys, `equality on ${equality.join(', ')}${last ? `, then the ${what} on ${last}` : ''}`);
-    }
+    // The ORDER BY's keys after the equality columns (a column compared with one value is constant
+    // in the rows an equality lookup finds, so it orders nothing). Directions are written only where
+    // a B-tree read one way cannot give them (mixed directions, NULLS placed against the default).
+    const orderRest = c.order.filter((k) => !(k.column && c.eq.includes(k.column)));
+    const directed = orderRest.some((k) => k.nulls) || new Set(orderRest.map((k) => k.descending)).size > 1;
+    const orderKey = (k: OrderKey) =>
+      directed ? `${k.key}${k.descending ? ' DESC' : ''}${k.nulls ? ` NULLS ${k.nulls.toUpperCase()}` : ''}` : k.key;
+    /** An index on `lead` (equality columns), then the ORDER BY's keys in order: at most four keys. */
+    const ordered = (lead: readonly string[], keys: readonly OrderKey[], reason: string) => {
+      const used = keys.slice(0, Math.max(0, 4 - lead.length));
+      if (used.length === 0 || (lead.length + used.length < 2 && !used[0]!.expression)) return;
+      const bare = !directed && used.every((k) => k.column !== undefined);
+      proposals.push({
+        method: 'btree',
+        keys: [...lead.map(q), ...used.map(orderKey)],
+        nameParts: [...lead, ...used.flatMap((k) => k.nameParts)],
+        reason,
+        ...(bare ? { columns: [...lead, ...used.map((k) => k.column!)] } : { lead: [...lead] }),
+        ...(lead.length === 0 ? { sortOnly: true as const } : {}),
+      });
+    };
+    const sortWords = (keys: readonly OrderKey[]) =>
+      keys
+        .slice(0, 4)
+        .map((k) => k.printed)
+        .join(', ');
+    const rangeLast = c.range.find((r) => !c.eq.includes(r));
+    const sortLast = c.sort.find((r) => !c.eq.includes(r));
+    if (rangeLast && equality.length > 0)
+      btree([...equality, rangeLast], `equality on ${equality.join(', ')}, then the range on ${rangeLast}`);
+    if (orderRest.length > 0)
+      ordered(
+        equality,
+        orderRest,
+        `${equality.length > 0 ? `equality on ${equality.join(', ')}, then ` : ''}the sort on ${sortWords(orderRest)}`,
+      );
+    else if (sortLast && equality.length > 0)
+      btree([...equality, sortLast], `equality on ${equality.join(', ')}, then the sort on ${sortLast}`);
+    if (!rangeLast && !sortLast && orderRest.length === 0 && equality.length > 1)
+      btree(equality, `equality on ${equality.join(', ')}`);
     for (const col of c.eq) btree([col], `equality on ${col}`);
     for (const col of c.eq)
       for (const s of c.sort)
         if (s !== col && !c.eq.includes(s)) btree([col, s], `equality on ${col}, then the sort on ${s}`);
+    // One equality column, then the whole ORDER BY (or its expression).
+    if (orderRest.length > 1 || orderRest[0]?.expression)
+      for (const col of c.eq) ordered([col], orderRest, `equality on ${col}, then the sort on ${sortWords(orderRest)}`);
     for (const [i, a] of c.eq.entries()) for (const b of c.eq.slice(i + 1)) btree([a, b], `equality on ${a} and ${b}`);
     // Two equality columns and the sort: the rows come out in order for the LIMIT, with no filter left.
     for (const [i, a] of c.eq.entries())
@@ -586,6 +666,7 @@ export function generateCandidates(
           keys: [q(a), `(${expression.sql})`],
           nameParts: [a, ...expression.nameParts],
           reason: `equality on ${a}, then the expression ${expression.sql}`,
+          lead: [a],
         });
       }
     }
@@ -601,6 +682,9 @@ export function generateCandidates(
         reason: `prefix search on ${col}`,
       });
     }
+    // The whole ORDER BY alone (the filter's equality columns left out): rows in order, no sort.
+    if (equality.length > 0 && (orderRest.length > 1 || orderRest[0]?.expression))
+      ordered([], orderRest, `the sort on ${sortWords(orderRest)}`);
     for (const col of c.sort)
       if (!c.eq.includes(col))
         proposals.push({
@@ -610,8 +694,22 @@ export function generateCandidates(
           reason: `the sort on ${col}`,
           columns: [col],
           sortOnly: true,
-          ...(col === c.sort[0] && c.sortRest.length > 0 ? { sortedAfter: c.sortRest } : {}),
+          ...(col === c.sort[0] && c.order.length === 0 && c.sortRest.length > 0 ? { sortedAfter: c.sortRest } : {}),
         });
+    // An ORDER BY on an expression (`price_cents * 1.2 + 100`): only an index on it gives that order.
+    if (orderRest[0]?.expression) ordered([], orderRest.slice(0, 1), `the sort on ${orderRest[0].printed}`);
+    /**
+     * The ORDER BY keys an index leaves to an incremental sort: its keys after its leading equality
+     * columns are the first of the ORDER BY's, not all of them.
+     */
+    const unsortedAfter = (keys: readonly string[]): string[] | undefined => {
+      let start = 0;
+      while (start < keys.length && c.eq.some((e) => q(e) === keys[start])) start++;
+      const tail = keys.slice(start);
+      if (tail.length === 0 || tail.length >= orderRest.length) return undefined;
+      const follows = tail.every((k, n) => k === orderRest[n]!.key || k === orderKey(orderRest[n]!));
+      return follows ? orderRest.slice(tail.length).map((k) => k.printed) : undefined;
+    };
 
     const seen = new Set<string>();
     for (const p of proposals) {
@@ -626,9 +724,12 @@ export function generateCandidates(
         name: '',
         ...(p.extension ? { extension: p.extension } : {}),
         reason: p.reason,
-        ...(p.columns ? { equality: leadingEquality(p.columns, c.eq) } : {}),
+        ...(p.columns || p.lead ? { equality: leadingEquality(p.columns ?? p.lead!, c.eq) } : {}),
         ...(p.sortOnly ? { sortOnly: true as const, ...(c.filtered ? {} : { unfiltered: true as const }) } : {}),
         ...(p.sortedAfter ? { sortedAfter: p.sortedAfter } : {}),
+        ...(!p.sortedAfter && p.method === 'btree' && !p.also && unsortedAfter(p.keys)
+          ? { sortedAfter: unsortedAfter(p.keys)! }
+          : {}),
         ...(relation.kind === 'partitioned-table' ? { partitioned: true as const } : {}),
       };
       const key = candidateKey({

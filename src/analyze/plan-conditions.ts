@@ -73,11 +73,13 @@ export type PlanPredicate =
   /** Anything else (`<>`, subplans, ...). */
   | { readonly kind: 'opaque' };
 
-/** The first key of a `Sort Key` list. */
+/** One key of a `Sort Key` list. */
 export interface PlanSortKey {
   readonly column?: PlanColumn;
   readonly expression?: IndexExpression;
   readonly descending: boolean;
+  /** Where NULLs go, when the plan prints it (only when it is not the direction's default). */
+  readonly nulls?: 'first' | 'last';
 }
 
 type AnyNode = Record<string, unknown>;
@@ -485,10 +487,16 @@ export function parseSortKey(text: string, domainBaseOf?: DomainBaseOf): PlanSor
   const by = unwrap(sort);
   if (!by || by[0] !== 'SortBy' || by[1].useOp) return undefined;
   const descending = by[1].sortby_dir === 'SORTBY_DESC';
+  const nulls =
+    by[1].sortby_nulls === 'SORTBY_NULLS_FIRST'
+      ? { nulls: 'first' as const }
+      : by[1].sortby_nulls === 'SORTBY_NULLS_LAST'
+        ? { nulls: 'last' as const }
+        : {};
   const column = columnOf(by[1].node);
-  if (column) return { column, descending };
+  if (column) return { column, descending, ...nulls };
   const expression = indexExpression(by[1].node);
-  return expression ? { expression, descending } : undefined;
+  return expression ? { expression, descending, ...nulls } : undefined;
 }
 
 /** Column types a text cast only relabels (`format_type` spelling, without a length). */

@@ -1,4 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { incrementalSortNote } from '../../src/advise/advise.js';
+import { generateCandidates } from '../../src/advise/candidates.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Finding } from '../../src/model/finding.js';
 import type { Report } from '../../src/model/report.js';
@@ -30,23 +32,39 @@ describe('an index that serves only the ORDER BY ... LIMIT: what the suggestion 
     report = await runSqlText('order_caveat', SCHEMA, WORKLOAD, { allowIndexBuild: true });
   });
 
-  it('without a filter, says nothing of rare values, and what sorts the rest of the ORDER BY', () => {
+  it('without a filter, proposes the whole ORDER BY, directions included, and says nothing of rare values', () => {
     const finding = advisedOf(report, 'amount DESC, sale_id');
-    expect(finding?.advice?.sql).toBe('CREATE INDEX CONCURRENTLY sales_customer_id_idx ON public.sales (customer_id);');
-    expect(finding?.suggestion).toBe(
-      `${finding?.advice?.sql} -- it gives the order of customer_id, and the rows of each customer_id are sorted by amount DESC, sale_id as they come (an incremental sort)`,
+    expect(finding?.advice?.sql).toBe(
+      'CREATE INDEX CONCURRENTLY sales_customer_id_amount_sale_id_idx ON public.sales (customer_id, amount DESC, sale_id);',
     );
+    expect(finding?.suggestion).toBe(finding?.advice?.sql);
   });
 
-  it('under an OFFSET, says where it was validated, and what sorts the rest of the ORDER BY', () => {
+  it('under an OFFSET, says where it was validated', () => {
     const finding = advisedOf(report, 'OFFSET');
-    expect(finding?.advice?.sql).toBe('CREATE INDEX CONCURRENTLY sales_customer_id_idx ON public.sales (customer_id);');
+    expect(finding?.advice?.sql).toBe(
+      'CREATE INDEX CONCURRENTLY sales_customer_id_amount_idx ON public.sales (customer_id, amount DESC);',
+    );
     const index = finding?.suggestion?.split(' -- or: ').find((fix) => fix.startsWith('CREATE INDEX'));
     expect(index).toBe(
-      `${finding?.advice?.sql} -- validated at OFFSET 1,000: every call still walks the index through the rows it skips; ` +
-        'it gives the order of customer_id, and the rows of each customer_id are sorted by amount DESC as they come (an incremental sort)',
+      `${finding?.advice?.sql} -- validated at OFFSET 1,000: every call still walks the index through the rows it skips`,
     );
     expect(index).not.toMatch(/filter|rare value/);
+  });
+
+  it('names what an index on the first ORDER BY key leaves to an incremental sort', () => {
+    const finding = advisedOf(report, 'amount DESC, sale_id')!;
+    const partial = generateCandidates(
+      report.queries.find((q) => q.query.includes('amount DESC, sale_id'))!,
+      finding,
+      report,
+      {
+        trigram: false,
+      },
+    ).find((c) => c.keys.join(', ') === 'customer_id');
+    expect(partial && incrementalSortNote(partial)).toBe(
+      'it gives the order of customer_id, and the rows of each customer_id are sorted by amount DESC, sale_id as they come (an incremental sort)',
+    );
   });
 
   it('with a filter, warns that the LIMIT stops early only when the filter keeps many rows', () => {

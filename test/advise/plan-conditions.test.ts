@@ -200,5 +200,13 @@ describe('parseSortKey', () => {
     expect(parseSortKey('created_at')).toEqual({ column: { column: 'created_at' }, descending: false });
     expect(parseSortKey('(lower(name))')).toMatchObject({ expression: { sql: 'lower(name)' }, descending: false });
     expect(parseSortKey('(count(*)) DESC')).toBeUndefined();
+    expect(parseSortKey('amount DESC NULLS LAST')).toEqual({
+      column: { column: 'amount' },
+      descending: true,
+      nulls: 'last',
+    });
+    expect(parseSortKey("((((price_cents)::numeric * 1.2) + '100'::numeric))")).toMatchObject({
+      expression: { sql: "(((price_cents)::numeric * 1.2) + '100'::numeric)", nameParts: ['price_cents', 'numeric'] },
+    });
   });
 });

@@ -213,4 +213,18 @@ describe('chooseBest: candidates compared beyond the cost for one parameter set'
     ];
     expect(pick(results)).toBe('customer_ref');
   });
+
+  it('prefers an index in the whole ORDER BY to one on its first key, which leaves an incremental sort, at a near cost', () => {
+    const first = {
+      ...result(['due_at'], [], 26.6),
+      candidate: { ...result(['due_at'], [], 26.6).candidate, sortOnly: true as const, sortedAfter: ['customer_ref'] },
+    };
+    const whole = {
+      ...result(['due_at', 'customer_ref'], [], 28.2),
+      candidate: { ...result(['due_at', 'customer_ref'], [], 28.2).candidate, sortOnly: true as const },
+    };
+    expect(pick([first, whole])).toBe('due_at, customer_ref');
+    // Far cheaper, the first key alone still wins.
+    expect(pick([{ ...first, costAfter: 12, improvement: 1 - 12 / 11_500 }, whole])).toBe('due_at');
+  });
 });
