@@ -930,6 +930,7 @@ async function validateAdvice(
           (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
         ),
         relationNamed,
+        typeof finding.evidence.removedShare === 'number' ? 1 - finding.evidence.removedShare : undefined,
       );
       for (const candidate of unchecked.slice(0, 3)) {
         if (!(await checkDefinition(session, candidate, capabilities))) continue;

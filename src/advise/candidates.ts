@@ -462,6 +462,16 @@ function collect(
   return out;
 }
 
+/** A valid unique B-tree whose key columns are the first of `columns` (in any order), fewer than all. */
+function uniqueLeading(relation: RelationInfo, columns: readonly string[]): IndexInfo | undefined {
+  return relation.indexes.find((i) => {
+    const keys = i.columns;
+    if (!i.unique || !i.valid || i.partial || i.method !== 'btree' || keys.length >= columns.length) return false;
+    const leading = columns.slice(0, keys.length);
+    return keys.every((k) => k !== null && leading.includes(k));
+  });
+}
+
 /** The leading key columns that are equality columns of the filter. */
 function leadingEquality(columns: readonly string[], equality: readonly string[]): string[] {
   const end = columns.findIndex((col) => !equality.includes(col));
@@ -715,6 +725,9 @@ export function generateCandidates(
     for (const p of proposals) {
       // An existing valid B-tree already starts with these columns (in this order).
       if (p.columns && btreeLeadingWith(relation, p.columns)) continue;
+      // Its leading columns are a unique key: a lookup finds one row, which more keys neither narrow
+      // nor order (a join on the primary key, then the filter's boolean).
+      if (p.columns && uniqueLeading(relation, p.columns)) continue;
       const candidate: IndexCandidate = {
         relation: relation.name,
         schema: relation.schema,
@@ -789,12 +802,15 @@ const WIDE_SHARE = 0.05;
 /**
  * The candidates in the order they are named without the planner's verdict (unvalidated advice, and
  * a rule's own proposal): as generated, except that an index on a column with few distinct values
- * (a status) alone, which would find a large share of the rows for a typical value, is left out
- * where a candidate combines that column with others.
+ * (a status, a boolean) alone, which would find a large share of the rows for a typical value, is
+ * left out: where a candidate combines that column with others, and where the filter keeps a large
+ * share of the rows as well (`keptShare`, the finding's; unknown counts as large). A rare value of
+ * such a column (a filter that keeps 1% of the rows) is what an index on it alone serves.
  */
 export function proposalOrder(
   candidates: readonly IndexCandidate[],
   relationNamed: (name: string) => RelationInfo | undefined,
+  keptShare?: number,
 ): IndexCandidate[] {
   return candidates.filter((c) => {
     const column = c.equality?.length === 1 && c.keys.length === 1 && !c.also ? c.equality[0]! : undefined;
@@ -803,6 +819,7 @@ export function proposalOrder(
     // A typical value of a column with 20 distinct values or fewer finds 5% of the rows or more.
     const distinct = distinctValues(relation, column);
     if (distinct === undefined || 1 / distinct < WIDE_SHARE) return true;
+    if (keptShare === undefined || keptShare >= WIDE_SHARE) return false;
     return !candidates.some(
       (o) => o !== c && o.relation === c.relation && (o.equality?.length ?? 0) > 1 && o.equality!.includes(column),
     );

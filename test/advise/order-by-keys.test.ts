@@ -66,3 +66,36 @@ describe('index advice for the keys of an ORDER BY ... LIMIT (real rules, valida
     expect(finding?.suggestion).not.toContain('incremental sort');
   });
 });
+
+describe('index advice that cannot be validated (an external database, no --allow-index-build)', () => {
+  let report: Report;
+
+  beforeAll(async () => {
+    await loadParser();
+    report = await runSqlText(
+      'order_by_keys_unvalidated',
+      `${SCHEMA}
+CREATE TABLE stock (product_id bigint NOT NULL, warehouse int NOT NULL, on_hand int NOT NULL);
+INSERT INTO stock SELECT g * 3, 1 + g % 3, g % 50 FROM generate_series(1, 20000) g;
+ANALYZE stock;`,
+      `${WORKLOAD}
+SELECT count(*) FROM products p JOIN stock s ON s.product_id = p.id WHERE p.active AND s.on_hand > 5;`,
+    );
+  });
+
+  it('never names an index on a column of two values alone for a filter that keeps most rows', () => {
+    const fixes = report.queries.flatMap((q) => q.findings.map((f) => f.suggestion ?? ''));
+    expect(fixes.some((fix) => fix.includes('not validated'))).toBe(true);
+    for (const fix of fixes) expect(fix).not.toMatch(/\((p\.)?active\);/);
+    expect(scanOf(report, 'FROM products WHERE active')?.suggestion).toMatch(
+      /^CREATE INDEX CONCURRENTLY products_\w+_idx ON public\.products \(.*'100'::numeric\)\)\); -- not validated on the planner$/,
+    );
+  });
+
+  it('nor an index that leads with a unique key (the join on the primary key) and adds the filter after it', () => {
+    const join = report.queries.find((q) => q.query.includes('JOIN stock'))!;
+    const products = join.findings.filter((f) => f.relation === 'public.products');
+    expect(products.length).toBeGreaterThan(0);
+    for (const f of products) expect(f.suggestion ?? '').not.toMatch(/products \(id, active\)|\(active\)/);
+  });
+});
