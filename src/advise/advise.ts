@@ -12,6 +12,9 @@ import { countParams } from '../workload/load.js';
 import { findRule } from '../rules/index.js';
 import { keysetSuggestion, outerOffset } from '../rules/shared/keyset.js';
 import { existingIndexFix, type ScanChoice } from '../rules/shared/unused-index.js';
+import { GENERATED_COLUMN_FIX, generatedColumnFix } from '../rules/shared/generated-column.js';
+import { generatedColumnRewrite } from '../analyze/generated-columns.js';
+import { adviseStatistics } from './statistics.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
@@ -21,6 +24,7 @@ import {
   ADVISED_RULES,
   DEFAULT_MAX_CANDIDATES,
   candidateKey,
+  quoteRelation,
   generateCandidates,
   candidateIndexes,
   indexDefinition,
@@ -108,6 +112,17 @@ export interface CandidateResult {
     readonly costBefore: number;
     readonly costAfter: number;
     readonly used: boolean;
+    readonly improvement: number;
+  };
+  /**
+   * For an expression candidate validated with extended statistics on its expression (see
+   * validateWithBuild): the statement's cost with those statistics and no index, against its cost
+   * under the statistics it was captured with. A large cut is a fix that needs no index.
+   */
+  readonly statistics?: {
+    readonly expressions: readonly string[];
+    readonly captured: number;
+    readonly cost: number;
     readonly improvement: number;
   };
   /** Why it was not validated or not usable. */
@@ -431,6 +446,47 @@ function existingIndexNotes(
   return notes;
 }
 
+/**
+ * The expression candidate whose statistics alone, with no index, cut the statement's plan cost by
+ * `minImprovement` against its cost under the statistics it was captured with (the cheapest such).
+ */
+export function statisticsFix(
+  results: readonly CandidateResult[],
+  minImprovement: number,
+): CandidateResult | undefined {
+  return results
+    .filter((r) => r.statistics && r.statistics.improvement >= minImprovement)
+    .sort((a, b) => a.statistics!.cost - b.statistics!.cost)[0];
+}
+
+/** `CREATE STATISTICS schema.<table>_<parts>_stats ON (expr) FROM schema.table; ANALYZE schema.table;` */
+export function statisticsSql(candidate: IndexCandidate, expressions: readonly string[]): string {
+  const name = quoteRelation({
+    ...(candidate.schema ? { schema: candidate.schema } : {}),
+    table: candidate.name.replace(/_idx\d*$/, '_stats'),
+  });
+  const table = quoteRelation(candidate);
+  return `CREATE STATISTICS ${name} ON ${expressions.join(', ')} FROM ${table}; ANALYZE ${table};`;
+}
+
+/**
+ * What the suggestion says after extended statistics chosen as the fix: what they do, and the
+ * candidate index they were judged with, when it serves the statement planned without its LIMIT
+ * (values that match few rows).
+ */
+export function statisticsNote(result: CandidateResult): string {
+  const what =
+    `-- statistics on the expression, which no column's statistics describe: with them the planner ` +
+    `estimates the filter instead of guessing, and chooses a plan that needs no new index`;
+  const all = result.unlimited;
+  if (!all?.used || all.improvement < WORTH_MEASURING) return what;
+  return (
+    `${what}; the index ${result.candidate.name} adds little under the LIMIT, and lowers the cost of the statement ` +
+    `without it from ${all.costBefore.toFixed(0)} to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%): ` +
+    `for values that match few rows, measure it with --analyze${FIX_OR}${result.sql}`
+  );
+}
+
 /** A typical equality lookup that finds at most this many rows is cheap whatever index serves it. */
 const FEW_ROWS = 100;
 /** A candidate whose typical lookup finds this many times the rows of the narrowest one loses to it. */
@@ -578,7 +634,88 @@ export async function adviseDetails(
   options: AdviseOptions = {},
 ): Promise<{ report: Report; findings: readonly FindingAdvice[] }> {
   const details = await validateAdvice(session, report, options);
-  return { ...details, report: notePartialIndexes(details.report) };
+  const rewritten = await adviseGeneratedColumns(session, details.report, options);
+  const statistics = await adviseStatistics(session, rewritten, {
+    allowBuild: report.target.kind === 'embedded' || Boolean(options.allowIndexBuild),
+    settings: validationSettings(report, options),
+    targetOf: (query) => explainTarget(query, options.statements ?? [], report)?.target,
+    ...(options.stopped ? { stopped: options.stopped } : {}),
+  });
+  return { ...details, report: notePartialIndexes(statistics) };
+}
+
+/** Timeouts of the advice's EXPLAINs and builds, from the options. */
+function validationSettings(report: Report, options: AdviseOptions): ValidationSettings {
+  return {
+    serverVersionNum: report.target.serverVersionNum,
+    explainTimeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+    buildTimeoutMs: options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Findings whose statement computes, in a condition, what a stored generated column of the scanned
+ * table holds (`to_tsvector('english', body) @@ $1` beside `search tsvector GENERATED ALWAYS AS
+ * (to_tsvector('english', body)) STORED`): the statement is explained with the condition written on
+ * the column, which has an index and statistics of its own. When that lowers the plan cost by
+ * `minImprovement`, the rewrite leads the suggestion, with its costs; when the planner sees no gain
+ * in it, a rewrite the rule proposed is dropped. Only EXPLAIN: nothing is built.
+ */
+async function adviseGeneratedColumns(session: Session, report: Report, options: AdviseOptions): Promise<Report> {
+  const stopped = options.stopped ?? (() => false);
+  const minImprovement = options.minImprovement ?? DEFAULT_MIN_IMPROVEMENT;
+  const settings = validationSettings(report, options);
+  const relationNamed = (name: string) =>
+    report.relations.find((r) => r.name === name) ?? report.relations.find((r) => r.table === name);
+  let changed = false;
+  const queries = [...report.queries];
+  for (const [queryIndex, query] of report.queries.entries()) {
+    if (!query.plan || stopped()) continue;
+    // Per relation: the rewrite and the planner's verdict on it (undefined: not explained).
+    const verdicts = new Map<string, { fix: string; helps?: boolean } | undefined>();
+    let findings = query.findings;
+    for (const [findingIndex, finding] of query.findings.entries()) {
+      if (!ADVISED_RULES.includes(finding.rule) || !finding.relation) continue;
+      const relation = relationNamed(finding.relation);
+      if (!relation?.generatedColumns) continue;
+      if (!verdicts.has(relation.name)) {
+        const explained = explainTarget(query, options.statements ?? [], report);
+        const rewrite = explained ? generatedColumnRewrite(explained.target.sql, relation) : undefined;
+        let verdict: { fix: string; helps?: boolean } | undefined;
+        if (explained && rewrite) {
+          const { withoutLimit: _unlimited, ...target } = explained.target;
+          const [before, after] = await explainCosts(session, [target, { ...target, sql: rewrite.sql }], settings);
+          if (before && after && !('note' in before) && !('note' in after)) {
+            const helps = before.cost > 0 && 1 - after.cost / before.cost >= minImprovement;
+            verdict = {
+              fix: generatedColumnFix(rewrite, relation, { costBefore: before.cost, costAfter: after.cost }),
+              helps,
+            };
+          } else verdict = { fix: generatedColumnFix(rewrite, relation) };
+        }
+        verdicts.set(relation.name, verdict);
+      }
+      const verdict = verdicts.get(relation.name);
+      if (!verdict) continue;
+      const others = fixesOf(finding.suggestion).filter((fix) => !fix.startsWith(GENERATED_COLUMN_FIX));
+      // Validated: it leads. Not explained: the rule's own proposal stays as it was.
+      const fixes = verdict.helps === true ? [verdict.fix, ...others] : verdict.helps === false ? others : undefined;
+      if (!fixes) continue;
+      const suggestion = fixes.join(FIX_OR);
+      if (suggestion === (finding.suggestion ?? '')) continue;
+      findings = findings.map((f, i) => {
+        if (i !== findingIndex) return f;
+        const { suggestion: _old, ...rest } = f;
+        return suggestion ? { ...rest, suggestion } : rest;
+      });
+    }
+    if (findings !== query.findings) {
+      queries[queryIndex] = { ...query, findings };
+      changed = true;
+    }
+  }
+  return changed ? { ...report, queries } : report;
 }
 
 /**
@@ -650,12 +787,7 @@ async function validateAdvice(
   if (work.length === 0) return { report, findings: results };
 
   const step = options.onStep ?? (() => undefined);
-  const settings: ValidationSettings = {
-    serverVersionNum: report.target.serverVersionNum,
-    explainTimeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
-    buildTimeoutMs: options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
-    lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-  };
+  const settings = validationSettings(report, options);
   const statements = options.statements ?? [];
   const stopped = options.stopped ?? (() => false);
   const targets = new Map<number, ExplainTarget>();
@@ -805,6 +937,7 @@ async function validateAdvice(
         };
       const base = outcome.costsBefore?.[position] ?? statementCost!;
       const unlimitedBefore = base.unlimited;
+      const captured = statementCost!.cost;
       return {
         candidate,
         sql,
@@ -813,6 +946,16 @@ async function validateAdvice(
         used: after.used,
         improvement: base.cost > 0 ? 1 - after.cost / base.cost : 0,
         method: outcome.method,
+        ...(outcome.statistics && outcome.costsBefore?.[position]
+          ? {
+              statistics: {
+                expressions: outcome.statistics,
+                captured,
+                cost: base.cost,
+                improvement: captured > 0 ? 1 - base.cost / captured : 0,
+              },
+            }
+          : {}),
         ...(after.unlimited && unlimitedBefore !== undefined
           ? {
               unlimited: {
@@ -900,6 +1043,24 @@ async function validateAdvice(
         `through the rows it skips, one table access per row, so a deep page reads far more blocks than one near the start${deepest}: ` +
         `measure deep pages ${measureWith(query)} before relying on it`;
       updated = { ...finding, suggestion: [offset.keyset, unvalidatedIndex, ...others].join(FIX_OR) };
+    } else if (statisticsFix(perCandidate, minImprovement)) {
+      // No index helps enough, but the statistics an expression candidate was judged with do: with
+      // them the planner estimates the filter and picks a plan that needs no new index.
+      const fix = statisticsFix(perCandidate, minImprovement)!;
+      const stats = fix.statistics!;
+      const advice: IndexAdvice = {
+        sql: statisticsSql(fix.candidate, stats.expressions),
+        method: fix.method!,
+        kind: 'statistics',
+        costBefore: round(stats.captured, 2),
+        costAfter: round(stats.cost, 2),
+        improvement: round(stats.improvement, 3),
+      };
+      updated = {
+        ...finding,
+        suggestion: paged(combineSuggestions(`${advice.sql} ${statisticsNote(fix)}`, finding)),
+        advice,
+      };
     } else if (
       perCandidate.some((r) => r.costAfter !== undefined) &&
       fresh.every((c) => decided(groups.get(candidateKey(c))?.outcome))

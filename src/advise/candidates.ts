@@ -24,6 +24,7 @@ import {
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
 import { cannotIndex, expressionVerdict } from '../analyze/expression-refusal.js';
+import { generatedColumnHolding } from '../analyze/generated-columns.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 import { formatPath, walkPlan, type VisitedNode } from '../analyze/plan.js';
 import { expressionText, nodeType, parseTree } from '../analyze/sql-tree.js';
@@ -240,6 +241,8 @@ interface Collected {
    * rows in that order, where one on the first leaves the rest to an incremental sort.
    */
   order: OrderKey[];
+  /** Full-text searches (`@@`): the document, a tsvector column or the expression that computes one. */
+  textSearches: { key: string; nameParts: readonly string[]; column?: string }[];
   /** Whether the scans have a condition of their own (a filter, an index or join condition). */
   filtered: boolean;
 }
@@ -303,6 +306,7 @@ function collect(
     gins: new Map(),
     sortRest: [],
     order: [],
+    textSearches: [],
     filtered: false,
   };
   const mine = (c: PlanColumn, local: boolean) => (c.qualifier !== undefined ? aliases.has(c.qualifier) : local);
@@ -369,6 +373,17 @@ function collect(
         addUnique(gin.classes, opclass);
         addUnique(gin.operators, p.operator);
         out.gins.set(p.column.column, gin);
+        return;
+      }
+      case 'textSearch': {
+        const search = p.column
+          ? mine(p.column, local)
+            ? { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column }
+            : undefined
+          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
+            ? { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts }
+            : undefined;
+        if (search && !out.textSearches.some((t) => t.key === search.key)) out.textSearches.push(search);
         return;
       }
       case 'or': {
@@ -578,7 +593,17 @@ export function generateCandidates(
       });
     }
 
+    // An expression a stored generated column holds, and an index on that column: the fix is to write
+    // the condition on the column (index advice validates that rewrite), not a second index.
+    const heldByIndexedColumn = (expression: string, method: string) => {
+      const column = generatedColumnHolding(relation, expression);
+      return (
+        column !== undefined &&
+        relation.indexes.some((i) => i.valid && !i.partial && i.method === method && i.columns[0] === column)
+      );
+    };
     for (const { expression, operator } of c.expressions) {
+      if (heldByIndexedColumn(expression.sql, 'btree')) continue;
       proposals.push({
         method: 'btree',
         keys: [`(${expression.sql})`],
@@ -595,6 +620,23 @@ export function generateCandidates(
         keys: [ginKey(col, opclass)],
         nameParts: [col, opclass === 'jsonb_path_ops' ? 'path' : 'gin'],
         reason: `${gin.operators.join(', ')} on ${col}`,
+      });
+    }
+    // A full-text search: GIN on the tsvector column, or on the expression that computes the document
+    // (the default operator class, tsvector_ops). A column of another type (text @@ ...) is searched
+    // through a to_tsvector with the session's configuration, which no index can hold.
+    for (const t of c.textSearches) {
+      if (t.column === undefined && heldByIndexedColumn(t.key.slice(1, -1), 'gin')) continue;
+      if (t.column !== undefined) {
+        if (relation.columnTypes?.[t.column] !== 'tsvector') continue;
+        if (relation.indexes.some((i) => i.valid && !i.partial && i.method === 'gin' && i.columns[0] === t.column))
+          continue;
+      }
+      proposals.push({
+        method: 'gin',
+        keys: [t.key],
+        nameParts: [...t.nameParts],
+        reason: `full-text search on ${t.key}`,
       });
     }
     if (options.trigram) {

@@ -77,6 +77,11 @@ export type ValidationOutcome =
        * candidates, see validateWithBuild); undefined when the capture's statistics were used.
        */
       readonly costsBefore?: readonly (StatementCost | undefined)[];
+      /**
+       * The expression keys (`(expr)`) that got extended statistics for `costsBefore`, per index of
+       * the candidate: `costsBefore` is then the statement's cost with those statistics and no index.
+       */
+      readonly statistics?: readonly string[];
     }
   | { readonly ok: false; readonly note: string; readonly code?: string };
 
@@ -315,8 +320,10 @@ export async function validateWithBuild(
     // default guess, which makes a LIMIT over a sequential scan look cheaper than it is.
     const indexes = candidateIndexes(candidate);
     const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
+    const statistics: string[] = [];
     if (expression) {
-      for (const [i, index] of indexes.entries()) await createExpressionStatistics(session, index, settings, i);
+      for (const [i, index] of indexes.entries())
+        statistics.push(...(await createExpressionStatistics(session, index, settings, i)));
       for (const table of new Set(indexes.map((index) => quoteRelation(index))))
         await session.query(`ANALYZE ${INTERNAL_MARK} ${table}`);
     }
@@ -330,7 +337,13 @@ export async function validateWithBuild(
     const costsBefore = (await explainCosts(session, statements, settings, true)).map((c) =>
       'note' in c ? undefined : c,
     );
-    return { ok: true, method: 'rollback-build', costs, costsBefore };
+    return {
+      ok: true,
+      method: 'rollback-build',
+      costs,
+      costsBefore,
+      ...(statistics.length > 0 ? { statistics } : {}),
+    };
   } catch (error) {
     return failure(error, 'index build');
   } finally {
@@ -350,7 +363,7 @@ async function partitionIndexNames(session: Session, indexes: readonly string[])
 }
 
 /**
- * Extended statistics on each expression key of a B-tree candidate (PostgreSQL 14 and later), in the
+ * Extended statistics on each expression key of a candidate (PostgreSQL 14 and later), in the
  * candidate's transaction, so that the plan without the index is costed with what ANALYZE learns of
  * the expression, as the plan with the index is. Best effort: where the statistics cannot be created
  * (an older server, a type without the operators statistics need), the comparison goes on without.
@@ -360,8 +373,9 @@ async function createExpressionStatistics(
   candidate: IndexCandidate,
   settings: ValidationSettings,
   set = 0,
-): Promise<void> {
-  if (settings.serverVersionNum < 140000 || candidate.method !== 'btree') return;
+): Promise<string[]> {
+  if (settings.serverVersionNum < 140000) return [];
+  const created: string[] = [];
   const expressions = candidate.keys.filter((k) => k.startsWith('(') && k.endsWith(')'));
   for (const [i, key] of expressions.entries()) {
     const name = quoteRelation({
@@ -372,11 +386,13 @@ async function createExpressionStatistics(
     try {
       await session.query(`CREATE ${INTERNAL_MARK} STATISTICS ${name} ON ${key} FROM ${quoteRelation(candidate)}`);
       await session.query('RELEASE SAVEPOINT querygate_statistics');
+      created.push(key);
     } catch (error) {
       if (asServerError(error) === undefined) throw error;
       await session.query('ROLLBACK TO SAVEPOINT querygate_statistics');
     }
   }
+  return created;
 }
 
 /**

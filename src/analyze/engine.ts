@@ -336,7 +336,7 @@ export function explainTimeByAdvice(report: Report, settings: Omit<RuleSettings,
       const { advice } = fix;
       const pointer =
         `${explains ? '' : `no finding at warning or above explains its time, but `}${fix.rule}${fix.relation ? ` on ${fix.relation}` : ''}` +
-        `${explains ? '' : ' (info)'} has a validated index that lowers its plan cost from ${advice.costBefore.toFixed(0)} to ` +
+        `${explains ? '' : ' (info)'} has a validated ${advice.kind === 'statistics' ? 'fix' : 'index'} that lowers its plan cost from ${advice.costBefore.toFixed(0)} to ` +
         `${advice.costAfter.toFixed(0)} (${Math.floor(advice.improvement * 100)}%): ${advice.sql}`;
       const findings = query.findings.map((f): Finding => {
         if (f === fix && ORDER[raised] < ORDER[f.severity])

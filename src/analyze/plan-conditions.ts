@@ -68,6 +68,11 @@ export type PlanPredicate =
       readonly operator: string;
       readonly valueType?: string;
     }
+  /**
+   * `document @@ query`, a full-text search: a GIN index on the document serves it, a tsvector column
+   * (`search @@ $1`) or the expression that computes one (`to_tsvector('english', body) @@ ...`).
+   */
+  | { readonly kind: 'textSearch'; readonly column?: PlanColumn; readonly expression?: IndexExpression }
   /** `a OR b`: each alternative's own conjuncts (an index per alternative can serve it, BitmapOr). */
   | { readonly kind: 'or'; readonly alternatives: readonly (readonly PlanPredicate[])[] }
   /** Anything else (`<>`, subplans, ...). */
@@ -360,6 +365,21 @@ function classifyContainment(left: unknown, right: unknown, operator: string): P
   return { kind: 'opaque' };
 }
 
+/** `document @@ query` (either way round: the operator commutes): the side with columns is the document. */
+function classifyTextSearch(left: unknown, right: unknown): PlanPredicate {
+  for (const [side, other] of [
+    [left, right],
+    [right, left],
+  ] as const) {
+    if (!isValue(other) || columnsIn(side).length === 0) continue;
+    const column = columnOf(side);
+    if (column) return { kind: 'textSearch', column };
+    const expression = indexExpression(side);
+    return expression ? { kind: 'textSearch', expression } : { kind: 'opaque' };
+  }
+  return { kind: 'opaque' };
+}
+
 function classify(node: unknown): PlanPredicate[] {
   const u = unwrap(node);
   if (!u) return [{ kind: 'opaque' }];
@@ -395,6 +415,7 @@ function classify(node: unknown): PlanPredicate[] {
       if (RANGE_OPERATORS.has(op)) return [classifyComparison(body.lexpr, body.rexpr, 'range')];
       if (op in PATTERN_OPERATORS) return [classifyPattern(body.lexpr, body.rexpr, PATTERN_OPERATORS[op]!)];
       if (CONTAINMENT.has(op)) return [classifyContainment(body.lexpr, body.rexpr, op)];
+      if (op === '@@') return [classifyTextSearch(body.lexpr, body.rexpr)];
       return [{ kind: 'opaque' }];
     case 'AEXPR_LIKE':
     case 'AEXPR_ILIKE':
@@ -475,6 +496,61 @@ export function conditionColumns(text: string): PlanColumn[] {
   });
 }
 
+/** Operators that compare their operands (an operand of one may be a bare column), not compute a value. */
+const COMPARISONS = new Set([
+  '=',
+  '<>',
+  '!=',
+  '<',
+  '>',
+  '<=',
+  '>=',
+  '~~',
+  '~~*',
+  '!~~',
+  '!~~*',
+  '~',
+  '~*',
+  '!~',
+  '!~*',
+]);
+
+/**
+ * The columns a condition as EXPLAIN prints it compares as they are (`a = 1`, `b <> 2`, `c IS NULL`,
+ * under AND, OR and NOT, through relabelling casts), not those only inside a function or a
+ * computation (`to_tsvector(..., name)`, `a + b`): the planner estimates a comparison of a bare
+ * column from that column's statistics (extended statistics on several columns among them), and
+ * any other expression from the expression's own, which no statistics on its columns give.
+ */
+export function bareConditionColumns(text: string): PlanColumn[] {
+  const tree = tryParse(`SELECT 1 WHERE ${text}`);
+  const where = (tree?.stmts?.[0]?.stmt as { SelectStmt?: { whereClause?: Node } } | undefined)?.SelectStmt
+    ?.whereClause;
+  const out: PlanColumn[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    const column = columnOf(node);
+    if (column) {
+      if (!out.some((c) => c.column === column.column && c.qualifier === column.qualifier)) out.push(column);
+      return;
+    }
+    const u = unwrap(node);
+    if (!u) return;
+    const [type, body] = u;
+    if (type === 'BoolExpr') return visit(body.args);
+    if (type === 'NullTest' || type === 'BooleanTest') return visit(body.arg);
+    if (type === 'A_Expr') {
+      const op = strings(body.name)?.[0] ?? '';
+      if (body.kind !== 'AEXPR_OP' || COMPARISONS.has(op)) {
+        visit(body.lexpr);
+        visit(body.rexpr);
+      }
+    }
+  };
+  visit(where);
+  return out;
+}
+
 /**
  * Reads one `Sort Key` entry as EXPLAIN prints it (`o.total_cents DESC`, `(lower(name))`); with
  * `domainBaseOf`, a cast of a domain-typed column to its base type is the column itself.
@@ -529,7 +605,7 @@ export function conditionExpressions(text: string, relation?: RelationInfo): Ind
     if (e && !out.some((o) => o.sql === e.sql)) out.push(e);
   };
   const visit = (p: PlanPredicate): void => {
-    if (p.kind === 'expression') add(p.expression);
+    if (p.kind === 'expression' || p.kind === 'textSearch') add(p.expression);
     else if (p.kind === 'pattern')
       add(p.expression ?? (p.column && relation ? conversionOf(p.column, relation) : undefined));
     else if (p.kind === 'column' && relation) add(conversionOf(p.column, relation));

@@ -368,6 +368,16 @@ function expressionTokens(tokens: readonly SqlToken[], start: number, last: numb
   return picked;
 }
 
+/** Byte offsets where an expression of `sql` starts and ends (see expressionTokens). */
+export function expressionSpan(sql: string, expr: unknown): { start: number; end: number } | undefined {
+  const range = locationRange(expr);
+  if (!range) return undefined;
+  const picked = expressionTokens(scanTokens(sql), range.min, range.max);
+  const first = picked[0];
+  const last = picked.at(-1);
+  return first && last ? { start: first.start, end: last.end } : undefined;
+}
+
 /** Byte offset where the expression of `expressionTokens` ends. */
 export function expressionEnd(tokens: readonly SqlToken[], start: number, last: number): number | undefined {
   return expressionTokens(tokens, start, last).at(-1)?.end;

@@ -32,6 +32,7 @@ export async function describeRelations(session: Session, names: readonly string
     correlation: Record<string, number> | null;
     nullfrac: Record<string, number> | null;
     notnull: string[] | null;
+    generated: Record<string, string> | null;
   }>(
     `SELECT ${INTERNAL_MARK} c.oid::int8 AS oid, n.nspname AS schema, c.relname AS table, c.relkind::text AS relkind,
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
@@ -70,7 +71,12 @@ export async function describeRelations(session: Session, names: readonly string
                 AND st.inherited = (c.relkind = 'p')) AS nullfrac,
             array(SELECT a.attname::text FROM pg_attribute a
                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
-                   ORDER BY a.attnum) AS notnull
+                   ORDER BY a.attnum) AS notnull,
+            -- Stored generated columns and the expression each holds (attgenerated 's'; PostgreSQL
+            -- 18's virtual ones, 'v', cannot be indexed).
+            (SELECT json_object_agg(a.attname, pg_get_expr(d.adbin, d.adrelid) ORDER BY a.attnum)
+               FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's') AS generated
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
@@ -105,6 +111,7 @@ export async function describeRelations(session: Session, names: readonly string
       ...(r.correlation ? { correlation: r.correlation } : {}),
       ...(r.nullfrac ? { nullFraction: r.nullfrac } : {}),
       ...(r.notnull ? { notNullColumns: r.notnull } : {}),
+      ...(r.generated ? { generatedColumns: r.generated } : {}),
       indexes: indexes.get(r.oid) ?? [],
     }))
     .sort((a, b) => a.name.localeCompare(b.name));

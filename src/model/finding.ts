@@ -8,10 +8,16 @@ export function isAtLeast(severity: Severity, threshold: Severity): boolean {
   return SEVERITIES.indexOf(severity) <= SEVERITIES.indexOf(threshold);
 }
 
-/** A validated index suggestion: the planner's cost for the statement before and after. */
+/**
+ * A validated fix: the planner's cost for the statement before and after. An index, or (`kind:
+ * 'statistics'`) extended statistics on an expression, with which the planner estimates the
+ * filter and picks a plan that needs no new index.
+ */
 export interface IndexAdvice {
   readonly sql: string;
   readonly method: 'hypopg' | 'rollback-build';
+  /** `statistics`: `sql` creates statistics (and analyzes the table), not an index. */
+  readonly kind?: 'statistics';
   readonly costBefore: number;
   readonly costAfter: number;
   /** 1 - after/before. */

@@ -356,6 +356,13 @@ export interface RelationInfo {
   readonly nullFraction?: Readonly<Record<string, number>>;
   /** The columns declared NOT NULL (`pg_attribute.attnotnull`). Absent in older reports. */
   readonly notNullColumns?: readonly string[];
+  /**
+   * Stored generated columns: column name -> the expression it holds, as the server prints it
+   * (`to_tsvector('english'::regconfig, body)`). A filter that computes the same expression can be
+   * written on the column, and use its index and statistics. Absent when there are none, and in
+   * older reports.
+   */
+  readonly generatedColumns?: Readonly<Record<string, string>>;
   readonly indexes: readonly IndexInfo[];
 }
 

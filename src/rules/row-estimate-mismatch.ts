@@ -12,7 +12,13 @@
 import { NOT_VALIDATED } from '../analyze/column-predicates.js';
 import { unindexableExpression } from '../analyze/expression-refusal.js';
 import { quoteIdentifier } from '../analyze/parser.js';
-import { conditionColumns, conversionOf, parseCondition, type IndexExpression } from '../analyze/plan-conditions.js';
+import {
+  bareConditionColumns,
+  conditionColumns,
+  conversionOf,
+  parseCondition,
+  type IndexExpression,
+} from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import { keyTexts, planKeys } from '../analyze/plan-keys.js';
 import { isTrivial, round } from '../analyze/plan-facts.js';
@@ -186,9 +192,16 @@ function statisticsFix(
     ? ': a subquery written as a join (NOT EXISTS, EXISTS, a JOIN) is estimated from the statistics of the tables it joins'
     : '';
   return {
-    suggestion: `no statistics describe this filter: it compares no column of ${relation.name}, so the planner estimates it with a fixed guess, and ANALYZE would not change that (the statistics of ${relation.name} are up to date: it estimates ${count(relation.estimatedRows)} rows, it holds ${count(relation.liveRows)})${subquery}`,
+    suggestion: `no statistics describe this filter: it compares no column of ${relation.name}${inside(filter, node, relation)}, so the planner estimates it with a fixed guess, and ANALYZE would not change that (the statistics of ${relation.name} are up to date: it estimates ${count(relation.estimatedRows)} rows, it holds ${count(relation.liveRows)})${subquery}`,
     actionable: false,
   };
+}
+
+/** ` as it is, only inside expressions` when the filter names columns of the table only inside expressions. */
+function inside(filter: string, node: PlanNode, relation: RelationInfo): string {
+  const alias = String(node.Alias ?? node['Relation Name'] ?? relation.table);
+  const named = conditionColumns(filter).filter((c) => c.qualifier === undefined || c.qualifier === alias);
+  return named.length > 0 ? ` as it is, only inside expressions` : '';
 }
 
 /** The statistics fix for a filter, or undefined when the filter names no column or expression of the table. */
@@ -211,21 +224,22 @@ function filterStatistics(
     // `(id)::text` on an integer converts: statistics on id say nothing of the text it compares.
     const conversion = p.kind === 'column' ? conversionOf(p.column, relation) : undefined;
     const expression =
-      conversion ?? (p.kind === 'expression' ? p.expression : p.kind === 'pattern' ? p.expression : undefined);
+      conversion ??
+      (p.kind === 'expression' || p.kind === 'pattern' || p.kind === 'textSearch' ? p.expression : undefined);
     const column = conversion
       ? undefined
-      : p.kind === 'column'
+      : p.kind === 'column' || p.kind === 'pattern' || p.kind === 'textSearch'
         ? p.column
-        : p.kind === 'pattern'
-          ? p.column
-          : undefined;
+        : undefined;
     if (column && mine(column)) addColumn(column.column);
     else if (expression && expression.columns.every(mine)) {
       if (!expressions.some((e) => e.sql === expression.sql)) expressions.push(expression);
     } else if (p.kind === 'opaque' || p.kind === 'or') opaque = true;
   }
-  // An OR, a `<>`, ... : the columns it names are still what the statistics must describe.
-  if (opaque) for (const c of conditionColumns(filter)) if (mine(c)) addColumn(c.column);
+  // An OR, a `<>`, ... : the columns it compares as they are are still what the statistics must
+  // describe; a column only inside a function or a computation (`to_tsvector(..., name) @@ ...`) is
+  // not: statistics on it say nothing of the expression's values.
+  if (opaque) for (const c of bareConditionColumns(filter)) if (mine(c)) addColumn(c.column);
   const table = relation.name;
   const analyze = `ANALYZE ${table};`;
   if (expressions.length === 0) {

@@ -35,11 +35,13 @@ import {
   topNAbove,
   type ScanRead,
 } from '../analyze/plan-facts.js';
-import { parseSortKey } from '../analyze/plan-conditions.js';
+import { parseCondition, parseSortKey } from '../analyze/plan-conditions.js';
+import { generatedColumnRewrite, sameExpressionText } from '../analyze/generated-columns.js';
 import { predicateVerdict } from '../analyze/expression-refusal.js';
 import type { PlanNode } from '../model/plan.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
+import { generatedColumnFix } from './shared/generated-column.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
 import { existingIndexFix, type ScanChoice } from './shared/unused-index.js';
 import { quoteIdentifier } from '../analyze/parser.js';
@@ -140,23 +142,25 @@ export default defineRule({
       if (selective || (topN && wasted >= options.indexableShare)) {
         // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
-        const suggestion = sortMatters
-          ? suggestTopNIndex(name, relation, predicates, topN.sortKey)
-          : suggestIndex(
-              name,
-              relation,
-              predicates,
-              {
-                tableRows,
-                ...(read.stopsEarly ? { plannedRows: read.plannedRows } : {}),
-                rowsRead: read.rows,
-                basis: read.basis,
-                keptShare: 1 - removed,
-                counted: !keptEstimated,
-                measure: measureWith(query),
-              },
-              node,
-            );
+        // An index in the ORDER BY's order that the table has already is no fix: the filter is.
+        const suggestion =
+          (sortMatters ? suggestTopNIndex(name, relation, predicates, topN.sortKey) : undefined) ??
+          suggestIndex(
+            name,
+            relation,
+            predicates,
+            {
+              tableRows,
+              ...(read.stopsEarly ? { plannedRows: read.plannedRows } : {}),
+              rowsRead: read.rows,
+              basis: read.basis,
+              keptShare: 1 - removed,
+              counted: !keptEstimated,
+              measure: measureWith(query),
+            },
+            node,
+            sql,
+          );
         findings.push({
           ...base,
           messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
@@ -217,6 +221,8 @@ function suggestIndex(
   choice: ScanChoice,
   /** The scan, whose conditions name the predicates' expressions as the report keys them. */
   scan: PlanNode,
+  /** The statement, for a condition a generated column holds (written on the column instead). */
+  sql: string,
 ): string | undefined {
   const keptShare = choice.keptShare ?? 1;
   const counted = choice.counted;
@@ -237,6 +243,11 @@ function suggestIndex(
   if (alternatives) return alternatives;
   const gin = containmentIndex(name, relation, predicates);
   if (gin) return gin;
+  // The filter computes what a stored generated column holds: the column has an index, statistics.
+  const rewrite = relation ? generatedColumnRewrite(sql, relation) : undefined;
+  if (rewrite && relation) return generatedColumnFix(rewrite, relation);
+  const search = textSearchIndex(name, relation, scan);
+  if (search) return search;
   const first = unservable[0];
   // An index that serves it exists (a trigram index for a wildcard search, an index on the
   // expression): the planner chose the scan over it, and another one like it is no fix.
@@ -327,6 +338,7 @@ function suggestTopNIndex(
   if (sortKey.some((k) => /\brandom\s*\(/i.test(k)))
     return 'ORDER BY random() reads and sorts every row to pick a few, and no index can serve it: sample instead (TABLESAMPLE SYSTEM, or start from a random key: WHERE id >= a random id ORDER BY id LIMIT n)';
   const keys: string[] = [];
+  const columns: string[] = [];
   for (const text of sortKey) {
     const key = parseSortKey(text);
     if (!key) return undefined;
@@ -334,6 +346,7 @@ function suggestTopNIndex(
     keys.push(
       key.column ? `${quoteIdentifier(key.column.column)}${direction}` : `(${key.expression?.sql})${direction}`,
     );
+    if (key.column) columns.push(key.column.column);
   }
   const equality = [
     ...new Set(
@@ -343,9 +356,42 @@ function suggestTopNIndex(
         .filter((c) => !sortKey.some((k) => parseSortKey(k)?.column?.column === c)),
     ),
   ];
+  // The table has an index in that order already (the primary key for ORDER BY id): the planner
+  // chose the scan over it, and the filter is what an index must serve.
+  if (relation && equality.length === 0 && columns.length === keys.length && btreeLeadingWith(relation, columns))
+    return undefined;
   return proposeIndexSql(name, [...equality.slice(0, 2).map(quoteIdentifier), ...keys].slice(0, 4), {
     note: 'rows come out of the index in the ORDER BY order, so the scan stops after the LIMIT',
   });
+}
+
+/**
+ * A GIN index for a full-text search (`document @@ query`) on a tsvector column or on the expression
+ * that computes the document, which no B-tree serves; undefined when the scan has none, or when the
+ * table has such an index already.
+ */
+function textSearchIndex(name: string, relation: RelationInfo | undefined, scan: PlanNode): string | undefined {
+  for (const p of parseCondition(scan.Filter ?? '')) {
+    if (p.kind !== 'textSearch') continue;
+    if (p.column) {
+      const column = p.column.column;
+      if (relation?.columnTypes?.[column] !== 'tsvector') continue;
+      if (relation.indexes.some((i) => i.valid && !i.partial && i.method === 'gin' && i.columns[0] === column))
+        continue;
+      return proposeIndexSql(name, [quoteIdentifier(column)], { using: 'gin' });
+    }
+    if (!p.expression) continue;
+    const held = relation?.indexes.some(
+      (i) =>
+        i.valid &&
+        !i.partial &&
+        i.method === 'gin' &&
+        i.expressions.some((e) => sameExpressionText(e, p.expression!.sql)),
+    );
+    if (held) continue;
+    return proposeIndexSql(name, [`(${p.expression.sql})`], { using: 'gin' });
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
-import { parseCondition, parseSortKey } from '../../src/analyze/plan-conditions.js';
+import { bareConditionColumns, parseCondition, parseSortKey } from '../../src/analyze/plan-conditions.js';
 
 // Conditions as PostgreSQL 18's EXPLAIN prints them (copied from real plans).
 beforeAll(loadParser);
@@ -208,5 +208,39 @@ describe('parseSortKey', () => {
     expect(parseSortKey("((((price_cents)::numeric * 1.2) + '100'::numeric))")).toMatchObject({
       expression: { sql: "(((price_cents)::numeric * 1.2) + '100'::numeric)", nameParts: ['price_cents', 'numeric'] },
     });
+  });
+});
+
+describe('full-text search and the columns statistics can describe', () => {
+  it('reads a full-text search on a tsvector column or on the expression that computes the document', () => {
+    expect(parseCondition("(search @@ '''silk'' & ''lamp'''::tsquery)")).toEqual([
+      { kind: 'textSearch', column: { column: 'search' } },
+    ]);
+    expect(
+      parseCondition(
+        "(to_tsvector('english'::regconfig, ((name || ' '::text) || description)) @@ '''silk'' & ''lamp'''::tsquery)",
+      ),
+    ).toMatchObject([
+      {
+        kind: 'textSearch',
+        expression: {
+          sql: "to_tsvector('english'::regconfig, ((name || ' '::text) || description))",
+          nameParts: ['to_tsvector', 'name', 'description'],
+        },
+      },
+    ]);
+    // The query on the left: the operator commutes.
+    expect(parseCondition("('''silk'''::tsquery @@ p.search)")).toEqual([
+      { kind: 'textSearch', column: { qualifier: 'p', column: 'search' } },
+    ]);
+  });
+
+  it('names the columns a condition compares as they are, not those inside a function or a computation', () => {
+    const names = (text: string) => bareConditionColumns(text).map((c) => c.column);
+    expect(names("((a <> 1) OR (b IS NULL) OR ((c)::text = 'x'::text))")).toEqual(['a', 'b', 'c']);
+    expect(
+      names("(to_tsvector('english'::regconfig, ((name || ' '::text) || description)) @@ '''x'''::tsquery)"),
+    ).toEqual([]);
+    expect(names('(((a + b) <> c) AND (NOT flag))')).toEqual(['c', 'flag']);
   });
 });
