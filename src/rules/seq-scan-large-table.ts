@@ -55,6 +55,8 @@ export default defineRule({
     selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
     full: '{scan} on {relation} reads {reads} ({nodePercent}% of the statement)',
     topN: '{scan} on {relation} reads {reads}{kept} to return the first {returnedRows} by {sortKey}: the sort under the LIMIT must see every row first',
+    minor:
+      '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter), {nodePercent}% of the statement: an index on it would save little of the whole',
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
@@ -65,6 +67,11 @@ export default defineRule({
     selectiveShare: 0.9,
     /** Share of the statement's cost or time from which an unfiltered scan is noted (info). */
     minNodeShare: 0.4,
+    /**
+     * Share of the statement's cost or time under which a selective scan run once (the build side
+     * of a hash join beside a far larger probe) is context (info): an index on it saves at most that.
+     */
+    minStatementShare: 0.1,
   },
   check({ query, nodes, sql, params, tree, relationOf, options }) {
     if (!query.plan || isTrivial(query)) return [];
@@ -142,6 +149,10 @@ export default defineRule({
       if (selective || (topN && wasted >= options.indexableShare)) {
         // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
         const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
+        // A scan run once that is a small part of the statement: whatever an index saves of it is a
+        // small part of the whole. A scan run per outer row weighs its cost times its runs, which the
+        // plan's cost of one run does not show.
+        const minor = !facts.rescanned && read.loops <= 1 && share < options.minStatementShare;
         // An index in the ORDER BY's order that the table has already is no fix: the filter is.
         const suggestion =
           (sortMatters ? suggestTopNIndex(name, relation, predicates, topN.sortKey) : undefined) ??
@@ -163,10 +174,14 @@ export default defineRule({
           );
         findings.push({
           ...base,
-          messageId: sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
-          ...(small ? { level: 'note' as const } : wasted < options.selectiveShare ? { level: 'mild' as const } : {}),
+          messageId: minor ? 'minor' : sortMatters && removed < options.selectiveShare ? 'topN' : 'selective',
+          ...(small || minor
+            ? { level: 'note' as const }
+            : wasted < options.selectiveShare
+              ? { level: 'mild' as const }
+              : {}),
           ...(suggestion ? { suggestion } : {}),
-          ...(sortMatters && removed < options.selectiveShare
+          ...(!minor && sortMatters && removed < options.selectiveShare
             ? {
                 data: {
                   ...base.data,
