@@ -270,6 +270,82 @@ async function resetHypopg(session: Session, capabilities: ValidationCapabilitie
   }
 }
 
+/** A candidate built in the open transaction: the names plans give its indexes, and how it was built. */
+interface Built {
+  /** The names a plan gives the indexes (each partition's, on a partitioned table). */
+  readonly names: readonly string[];
+  /** The indexes, schema-qualified, to drop them again. */
+  readonly qualified: readonly string[];
+  /** An expression key: the table was analyzed, with extended statistics on the expressions. */
+  readonly expression: boolean;
+  readonly statistics: readonly string[];
+}
+
+/**
+ * Builds a candidate inside a transaction it opens (BEGIN, with a statement_timeout and a
+ * lock_timeout); the caller rolls it back. A failure is returned, or thrown by the server.
+ */
+async function buildInTransaction(
+  session: Session,
+  candidate: IndexCandidate,
+  capabilities: ValidationCapabilities,
+  settings: ValidationSettings,
+): Promise<Built | Extract<ValidationOutcome, { ok: false }>> {
+  const temp = tempNames(candidate);
+  // Each index in the schema of its own table (indexes judged together may be on two tables).
+  const qualified = candidateIndexes(candidate).map((index, i) =>
+    quoteRelation({ ...(index.schema ? { schema: index.schema } : {}), table: temp[i]! }),
+  );
+  await session.query('BEGIN');
+  await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
+  await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
+  if (candidate.extension && capabilities.trigram === 'available')
+    await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
+  for (const [i, index] of candidateIndexes(candidate).entries()) {
+    await session.query(indexDefinition(index, { name: temp[i]!, mark: INTERNAL_MARK }));
+    const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
+      `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
+      [qualified[i]],
+    );
+    const built = rows[0];
+    if (built?.checkxmin) {
+      // The build met HOT chains that another transaction may still see (an open snapshot during
+      // the build): PostgreSQL then hides the index from plans made in the building transaction.
+      // This transaction is rolled back and the plan is never executed, so showing it is safe.
+      if (!capabilities.superuser) {
+        return {
+          ok: false,
+          note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)',
+        };
+      }
+      await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [
+        built.oid,
+      ]);
+    }
+  }
+  // The planner has no statistics on a new index expression until ANALYZE and assumes that 0.5%
+  // of the rows match it, which understates a selective expression. Analyze inside the transaction
+  // (rolled back like the index), and compare with the statement's cost under the same statistics,
+  // the index dropped again, so that fresher table statistics do not pass for the index's effect.
+  // The expression's own statistics would go with the index, so they are kept as extended
+  // statistics (createExpressionStatistics): else the cost without the index would rest on the
+  // default guess, which makes a LIMIT over a sequential scan look cheaper than it is.
+  const indexes = candidateIndexes(candidate);
+  const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
+  const statistics: string[] = [];
+  if (expression) {
+    for (const [i, index] of indexes.entries())
+      statistics.push(...(await createExpressionStatistics(session, index, settings, i)));
+    for (const table of new Set(indexes.map((index) => quoteRelation(index))))
+      await session.query(`ANALYZE ${INTERNAL_MARK} ${table}`);
+  }
+  // On a partitioned table, plans name the index each partition got, not the parent's.
+  const names = candidateIndexes(candidate).some((index) => index.partitioned)
+    ? await partitionIndexNames(session, qualified)
+    : temp;
+  return { names, qualified, expression, statistics };
+}
+
 /** Validates by building the index inside a transaction that is rolled back. */
 export async function validateWithBuild(
   session: Session,
@@ -278,62 +354,12 @@ export async function validateWithBuild(
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
 ): Promise<ValidationOutcome> {
-  const temp = tempNames(candidate);
-  // Each index in the schema of its own table (indexes judged together may be on two tables).
-  const qualified = candidateIndexes(candidate).map((index, i) =>
-    quoteRelation({ ...(index.schema ? { schema: index.schema } : {}), table: temp[i]! }),
-  );
   try {
-    await session.query('BEGIN');
-    await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(settings.buildTimeoutMs))}`);
-    await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
-    if (candidate.extension && capabilities.trigram === 'available')
-      await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
-    for (const [i, index] of candidateIndexes(candidate).entries()) {
-      await session.query(indexDefinition(index, { name: temp[i]!, mark: INTERNAL_MARK }));
-      const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
-        `SELECT ${INTERNAL_MARK} indexrelid::int8 AS oid, indcheckxmin AS checkxmin FROM pg_index WHERE indexrelid = to_regclass($1)`,
-        [qualified[i]],
-      );
-      const built = rows[0];
-      if (built?.checkxmin) {
-        // The build met HOT chains that another transaction may still see (an open snapshot during
-        // the build): PostgreSQL then hides the index from plans made in the building transaction.
-        // This transaction is rolled back and the plan is never executed, so showing it is safe.
-        if (!capabilities.superuser) {
-          return {
-            ok: false,
-            note: 'the index is not visible to the planner in its own transaction (indcheckxmin: a concurrent snapshot)',
-          };
-        }
-        await session.query(`UPDATE ${INTERNAL_MARK} pg_index SET indcheckxmin = false WHERE indexrelid = $1`, [
-          built.oid,
-        ]);
-      }
-    }
-    // The planner has no statistics on a new index expression until ANALYZE and assumes that 0.5%
-    // of the rows match it, which understates a selective expression. Analyze inside the transaction
-    // (rolled back like the index), and compare with the statement's cost under the same statistics,
-    // the index dropped again, so that fresher table statistics do not pass for the index's effect.
-    // The expression's own statistics would go with the index, so they are kept as extended
-    // statistics (createExpressionStatistics): else the cost without the index would rest on the
-    // default guess, which makes a LIMIT over a sequential scan look cheaper than it is.
-    const indexes = candidateIndexes(candidate);
-    const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
-    const statistics: string[] = [];
-    if (expression) {
-      for (const [i, index] of indexes.entries())
-        statistics.push(...(await createExpressionStatistics(session, index, settings, i)));
-      for (const table of new Set(indexes.map((index) => quoteRelation(index))))
-        await session.query(`ANALYZE ${INTERNAL_MARK} ${table}`);
-    }
-    // On a partitioned table, plans name the index each partition got, not the parent's.
-    const names = candidateIndexes(candidate).some((index) => index.partitioned)
-      ? await partitionIndexNames(session, qualified)
-      : temp;
-    const costs = await explainAll(session, statements, settings, names);
-    if (!expression) return { ok: true, method: 'rollback-build', costs };
-    for (const name of qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
+    const built = await buildInTransaction(session, candidate, capabilities, settings);
+    if ('ok' in built) return built;
+    const costs = await explainAll(session, statements, settings, built.names);
+    if (!built.expression) return { ok: true, method: 'rollback-build', costs };
+    for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const costsBefore = (await explainCosts(session, statements, settings, true)).map((c) =>
       'note' in c ? undefined : c,
     );
@@ -342,10 +368,78 @@ export async function validateWithBuild(
       method: 'rollback-build',
       costs,
       costsBefore,
-      ...(statistics.length > 0 ? { statistics } : {}),
+      ...(built.statistics.length > 0 ? { statistics: built.statistics } : {}),
     };
   } catch (error) {
     return failure(error, 'index build');
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** What one run of a statement did, by EXPLAIN (ANALYZE, BUFFERS). */
+export interface MeasuredRun {
+  /** Shared blocks the statement touched (hit and read), all processes. */
+  readonly blocks: number;
+  /** Execution time, ms. */
+  readonly ms: number;
+}
+
+/** A statement run without and with a candidate, or why it could not be measured. */
+export type MeasureOutcome =
+  | { readonly ok: true; readonly before: MeasuredRun; readonly after: MeasuredRun; readonly used: boolean }
+  | { readonly ok: false; readonly note: string; readonly code?: string };
+
+function measuredRun(plan: CapturedPlan): MeasuredRun {
+  const root = plan.root;
+  return {
+    blocks: (root['Shared Hit Blocks'] ?? 0) + (root['Shared Read Blocks'] ?? 0),
+    ms: plan.executionMs ?? 0,
+  };
+}
+
+/**
+ * Runs the statement (EXPLAIN ANALYZE, BUFFERS) with the candidate built and again with it dropped,
+ * inside one transaction that is rolled back: the work the index saves, where the planner's cost
+ * model undersells it (the rows a range finds lie together in the table, the visibility map lets an
+ * index-only scan skip the heap). The statement runs for real, writes included, and is rolled back.
+ */
+export async function measureWithBuild(
+  session: Session,
+  candidate: IndexCandidate,
+  statement: ExplainTarget,
+  capabilities: ValidationCapabilities,
+  settings: ValidationSettings,
+): Promise<MeasureOutcome> {
+  const run = async () => {
+    const result = await explainStatement(session, {
+      sql: statement.sql,
+      ...(statement.params ? { params: statement.params } : {}),
+      paramCount: statement.paramCount,
+      analyze: true,
+      timeoutMs: settings.explainTimeoutMs,
+      serverVersionNum: settings.serverVersionNum,
+      savepoint: true,
+    });
+    return result;
+  };
+  try {
+    const built = await buildInTransaction(session, candidate, capabilities, settings);
+    if ('ok' in built) return built;
+    const after = await run();
+    if (!after.ok) return { ok: false, note: after.note };
+    for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
+    const before = await run();
+    if (!before.ok) return { ok: false, note: before.note };
+    return {
+      ok: true,
+      before: measuredRun(before.plan),
+      after: measuredRun(after.plan),
+      used: usesIndex(after.plan.root, built.names),
+    };
+  } catch (error) {
+    const failed = failure(error, 'index build');
+    return failed.ok ? { ok: false, note: 'not measured' } : failed;
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }

@@ -22,6 +22,17 @@ export interface IndexAdvice {
   readonly costAfter: number;
   /** 1 - after/before. */
   readonly improvement: number;
+  /**
+   * The statement run (EXPLAIN ANALYZE, in the rolled-back transaction) without and with the index:
+   * its shared blocks and execution time (ms). Present when the plan cost alone fell short of the
+   * improvement asked for and the run decided.
+   */
+  readonly measured?: {
+    readonly blocksBefore: number;
+    readonly blocksAfter: number;
+    readonly msBefore: number;
+    readonly msAfter: number;
+  };
 }
 
 /** Separates the fixes of a suggestion, in the order to try them: `<fix> -- or: <fix>`. */
