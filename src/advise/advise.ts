@@ -537,7 +537,7 @@ export function statisticsNote(result: CandidateResult): string {
   return (
     `${what}; the index ${result.candidate.name} adds little under the LIMIT, and lowers the cost of the statement ` +
     `without it from ${all.costBefore.toFixed(0)} to ${all.costAfter.toFixed(0)} (${Math.floor(all.improvement * 100)}%): ` +
-    `for values that match few rows, measure it with --analyze${FIX_OR}${result.sql}`
+    `for values that match few rows, measure the statement with such a value (EXPLAIN ANALYZE) and the index${FIX_OR}${result.sql}`
   );
 }
 
