@@ -4,7 +4,7 @@
  * one to the finding when it lowers the statement's plan cost enough. A candidate the planner does
  * not use, or that saves too little, is never shown as a fix.
  */
-import { measureWith } from '../analyze/measure.js';
+import { measureWith, whyNotAnalyzable } from '../analyze/measure.js';
 import { tryParse } from '../analyze/parser.js';
 import { walkPlan } from '../analyze/plan.js';
 import { parseTree, withoutLimit } from '../analyze/sql-tree.js';
@@ -409,6 +409,20 @@ export function noIndexHelps(
     );
   }
   return `no index helps: ${verdict}${why}`;
+}
+
+/**
+ * True when index advice may run the statement to measure a candidate: on querygate's own database,
+ * or where the run executed it already (`--analyze`), and only a statement `--analyze` can execute
+ * (whyNotAnalyzable): values known, and not one whose every call failed, which would fail or run
+ * away again.
+ */
+export function mayRunToMeasure(
+  query: Pick<QueryReport, 'plan' | 'calls' | 'errors'>,
+  target: Report['target']['kind'],
+): boolean {
+  if (!query.plan || whyNotAnalyzable(query) !== undefined) return false;
+  return target === 'embedded' || query.plan.mode === 'analyze';
 }
 
 /** The share of plan cost a rejected candidate cuts from which it is still named, to be measured. */
@@ -1046,9 +1060,7 @@ async function validateAdvice(
       target &&
       capabilities.build &&
       !offset &&
-      query.plan &&
-      query.plan.mode !== 'generic' &&
-      (report.target.kind === 'embedded' || query.plan.mode === 'analyze') &&
+      mayRunToMeasure(query, report.target.kind) &&
       Date.now() < deadline &&
       !stopped()
     ) {

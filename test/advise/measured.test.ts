@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mayRunToMeasure } from '../../src/advise/advise.js';
+import { ANALYZE_TIMED_OUT } from '../../src/analyze/measure.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Finding } from '../../src/model/finding.js';
+import type { CapturedPlan } from '../../src/model/plan.js';
 import type { Report } from '../../src/model/report.js';
 import { runSqlText } from '../support/db.js';
 
@@ -51,5 +54,27 @@ describe('an index the planner undersells, measured (real rules, real planner)',
     expect(finding?.suggestion).toMatch(
       /^no index clearly helps: the best candidate, an index on \(taken_at\), lowers the plan cost only from \d+ to \d+ \(\d\d%, validated with rollback-build\), under the 50% the advice asks for.*: build it and measure the statement with --analyze before relying on it: CREATE INDEX CONCURRENTLY readings_taken_at_idx ON public\.readings \(taken_at\);$/,
     );
+  });
+});
+
+describe('mayRunToMeasure: which statements index advice runs to measure a candidate', () => {
+  const plan = (mode: CapturedPlan['mode'], notAnalyzed?: string): CapturedPlan => ({
+    mode,
+    root: { 'Node Type': 'Result', 'Startup Cost': 0, 'Total Cost': 1, 'Plan Rows': 1, 'Plan Width': 4 },
+    totalCost: 1,
+    ...(notAnalyzed ? { notAnalyzed } : {}),
+  });
+
+  it('on its own database a statement with known values; elsewhere one the run executed with --analyze', () => {
+    expect(mayRunToMeasure({ plan: plan('params'), calls: 10, errors: 0 }, 'embedded')).toBe(true);
+    expect(mayRunToMeasure({ plan: plan('params'), calls: 10, errors: 0 }, 'external')).toBe(false);
+    expect(mayRunToMeasure({ plan: plan('analyze'), calls: 10, errors: 0 }, 'external')).toBe(true);
+  });
+
+  it('never a statement --analyze cannot execute: unknown values, every call failed, an ANALYZE that timed out', () => {
+    expect(mayRunToMeasure({ plan: plan('generic'), calls: 10, errors: 0 }, 'embedded')).toBe(false);
+    expect(mayRunToMeasure({ plan: plan('literal'), calls: 0, errors: 3 }, 'embedded')).toBe(false);
+    expect(mayRunToMeasure({ plan: plan('literal', ANALYZE_TIMED_OUT), calls: 10, errors: 0 }, 'embedded')).toBe(false);
+    expect(mayRunToMeasure({ plan: null, calls: 10, errors: 0 }, 'embedded')).toBe(false);
   });
 });
