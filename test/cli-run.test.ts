@@ -190,6 +190,62 @@ describe('querygate run (CLI)', () => {
     );
   });
 
+  it('places a missing column or privilege of a folded (>-) statement at its line and column in the scenario file, every problem in file order', async () => {
+    const db = await createTestDatabase('cli_folded');
+    await withSession(db, async (s) => {
+      await s.query(readFileSync(sql('schema.sql'), 'utf8'));
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_folded LOGIN PASSWORD 'folded'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+    });
+    const file = join(dir, 'folded.yaml');
+    writeFileSync(
+      file,
+      [
+        'statements:',
+        '  - name: bad param type',
+        '    sql: SELECT * FROM accounts WHERE id = $1',
+        '    params: [{ pick: [one, two] }]',
+        '  - name: typo column',
+        '    sql: >-',
+        '      SELECT id FROM accounts',
+        '       WHERE id = $1 ORDER BY ownr',
+        '    params: [{ int: { min: 1, max: 5 } }]',
+        '  - name: upsert',
+        '    sql: >-',
+        '      INSERT INTO accounts VALUES ($1, $2, 0)',
+        '      ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner',
+        '    params: [{ int: { min: 1, max: 5 } }, { value: x }]',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['run', file, '--database-url', db]);
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr.split('\n').filter((l) => l.trim() !== '')).toEqual([
+      'querygate: error: folded.yaml:3:10: statement "bad param type": params[0] (pick) gave "two" for $1, which PostgreSQL refuses: invalid input syntax for type integer: "two"',
+      '  folded.yaml:4:14: statements[0].params[0]: its values must be valid input for the type PostgreSQL infers for $1',
+      'folded.yaml:8:31: statements[1].sql: statement "typo column": column "ownr" does not exist',
+      '  8 |  WHERE id = $1 ORDER BY ownr',
+      '    |                         ^',
+    ]);
+    // A role without privileges: every statement is named at its place in the file, folded ones too.
+    const role = new URL(db);
+    role.username = 'qg_folded';
+    role.password = 'folded';
+    writeFileSync(file, readFileSync(file, 'utf8').replace('ORDER BY ownr', 'ORDER BY owner'));
+    const denied = await runCli(['run', file, '--database-url', role.toString()]);
+    expect(denied.code, denied.stderr).toBe(3);
+    expect(denied.stderr).toContain(
+      'querygate: error: folded.yaml:3:10: statements[0].sql: statement "bad param type": permission denied for table accounts',
+    );
+    expect(denied.stderr).toContain(
+      '  folded.yaml:7:7: statements[1].sql: statement "typo column": permission denied for table accounts\n',
+    );
+    expect(denied.stderr).toContain(
+      '  folded.yaml:12:7: statements[2].sql: statement "upsert": permission denied for table accounts\n',
+    );
+  });
+
   it('refuses a workload that is not UTF-8 with the line and column of its first foreign byte, and reads one with a byte order mark', async () => {
     const latin1 = join(dir, 'latin1.sql');
     writeFileSync(latin1, Buffer.from("SELECT 1;\nSELECT 'caf\xe9' AS name;\n", 'latin1'));

@@ -7,6 +7,7 @@ import * as pgQuery from 'libpg-query';
 import { InputError } from '../errors.js';
 import { clip } from '../text.js';
 import type { StatementKind } from '../model/report.js';
+import type { TextMap } from '../model/workload.js';
 
 let loaded: Promise<void> | undefined;
 
@@ -42,23 +43,55 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
  */
 export function caretLines(text: string, offset: number, firstLine = 1): string[] {
   const { line, column } = lineAndColumn(text, offset);
-  const source = text.split('\n')[line - 1] ?? '';
-  const label = String(line + firstLine - 1);
+  return caretUnder(line + firstLine - 1, text.split('\n')[line - 1] ?? '', column - 1);
+}
+
+/** `  12 | source` and a caret under its character `index`. */
+function caretUnder(line: number, source: string, index: number): string[] {
+  const label = String(line);
   // A terminal gives East Asian wide characters two cells: the caret counts cells, not characters.
-  const cells = [...source.slice(0, Math.max(0, column - 1))].reduce((n, ch) => n + (WIDE.test(ch) ? 2 : 1), 0);
+  const cells = [...source.slice(0, Math.max(0, index))].reduce((n, ch) => n + (WIDE.test(ch) ? 2 : 1), 0);
   return [`  ${label} | ${source}`, `  ${' '.repeat(label.length)} | ${' '.repeat(cells)}^`];
+}
+
+/**
+ * The file's line holding `offset` of a statement's text, with a caret under it, given where the
+ * text begins: the text's own line for text whose lines are the file's (a SQL file, a `|` block),
+ * the file's line for text whose lines were joined (a folded `>-` block).
+ */
+export function caretLinesInFile(text: string, offset: number, start: TextStart): string[] {
+  if (!start.map) return caretLines(text, offset, start.line);
+  const { line, column } = positionInFile(text, offset, start);
+  const k = line - start.map.line;
+  return caretUnder(line, start.map.lines[k] ?? '', column - (start.map.columns[k] ?? 1));
 }
 
 /** Characters a terminal shows two cells wide (CJK, Hangul, full-width forms, most emoji). */
 const WIDE =
   /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
 
+/**
+ * Where a statement's text begins in its file: its line and column, the indentation of its later
+ * lines (a `|` block's), or, for text whose lines are not the file's, where each character lies.
+ */
+export interface TextStart {
+  readonly line: number;
+  readonly column: number;
+  readonly indent?: number;
+  readonly map?: TextMap;
+}
+
 /** Where `offset` into a statement's text lies in its file, given where the text begins. */
-export function positionInFile(
-  text: string,
-  offset: number,
-  start: { readonly line: number; readonly column: number; readonly indent?: number },
-): { line: number; column: number } {
+export function positionInFile(text: string, offset: number, start: TextStart): { line: number; column: number } {
+  if (start.map) {
+    const runs = start.map.runs;
+    let run = runs[0]!;
+    for (const r of runs) {
+      if (r.offset > offset) break;
+      run = r;
+    }
+    return { line: run.line, column: run.column + Math.max(0, offset - run.offset) };
+  }
   const { line, column } = lineAndColumn(text, offset);
   return {
     line: start.line + line - 1,
@@ -70,7 +103,7 @@ export function positionInFile(
 export interface EmbeddedSql {
   readonly file: string;
   readonly field: string;
-  readonly origin: { readonly line: number; readonly column: number; readonly indent?: number };
+  readonly origin: TextStart;
 }
 
 function parseError(error: unknown, text: string, where: string | EmbeddedSql): InputError {
@@ -88,7 +121,7 @@ function parseError(error: unknown, text: string, where: string | EmbeddedSql): 
     return new InputError(
       'SQL_PARSE_FAILED',
       `${where.file}:${line}:${column}: ${where.field}: ${message}`,
-      caretLines(text, offset, where.origin.line),
+      caretLinesInFile(text, offset, where.origin),
     );
   }
   const { line, column } = lineAndColumn(text, offset);

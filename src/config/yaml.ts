@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isSeq, LineCounter, Parser, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { InputError, type InputErrorCode } from '../errors.js';
+import type { TextMap } from '../model/workload.js';
+import { scalarTextMap } from './scalar-map.js';
 
 const ajv = new Ajv({
   allErrors: true,
@@ -505,13 +507,16 @@ export interface TextOrigin {
   readonly column: number;
   /** Columns before the text on lines after the first (a block scalar's indentation). */
   readonly indent: number;
+  /** Where each character lies, for text whose lines are not the file's (a folded block, a string over several lines). */
+  readonly map?: TextMap;
 }
 
 /**
  * Where the text of the string at `path` begins in the file, so that a position inside the string
- * (a SQL syntax error) can be named as the file's line and column. Exact for block scalars (`|`,
- * whose lines are the file's lines less their indentation) and for strings on one line; undefined
- * for folded or multi-line flow strings, whose lines were joined.
+ * (a SQL syntax error) can be named as the file's line and column. Literal blocks (`|`) and strings
+ * on one line are the file's text less an indentation; a folded block (`>-`), a string over several
+ * lines or one with escapes carries a `map` of where each of its characters is. Undefined for a
+ * string whose source does not rebuild to its value (a case `scalarTextMap` does not cover).
  */
 export function scalarOrigin(text: string, path: readonly (string | number)[]): TextOrigin | undefined {
   const lineCounter = new LineCounter();
@@ -528,12 +533,17 @@ export function scalarOrigin(text: string, path: readonly (string | number)[]): 
     const pos = lineCounter.linePos(body + first);
     return { line: pos.line, column: pos.col, indent: pos.col - 1 };
   }
-  if (text.slice(start, end).includes('\n')) return undefined;
   const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
   // A quoted string with escapes is not its source text character for character.
-  if (quoted && text.slice(start + 1, end - 1) !== node.value) return undefined;
-  const pos = lineCounter.linePos(start + (quoted ? 1 : 0));
-  return { line: pos.line, column: pos.col, indent: 0 };
+  const verbatim = quoted ? text.slice(start + 1, end - 1) === node.value : node.type === 'PLAIN';
+  if (!text.slice(start, end).includes('\n') && verbatim) {
+    const pos = lineCounter.linePos(start + (quoted ? 1 : 0));
+    return { line: pos.line, column: pos.col, indent: 0 };
+  }
+  const map = scalarTextMap(text, node, lineCounter);
+  if (!map) return undefined;
+  const first = map.runs[0]!;
+  return { line: first.line, column: first.column, indent: 0, map };
 }
 
 export function yamlLocator(text: string, where: string): (path: readonly (string | number)[]) => string {

@@ -13,8 +13,8 @@ export interface WorkloadStatement {
   readonly name: string;
   /**
    * The line of the statement in its file: a plain SQL workload's, of its first keyword; a
-   * scenario's, where its `sql` is, whatever its YAML style (a folded `>-` string has no exact
-   * `origin`, but a line all the same).
+   * scenario's, where the text of its `sql` begins, whatever its YAML style (the line of the field
+   * itself for a string whose source querygate cannot place character by character).
    */
   readonly line?: number;
   readonly sql: string;
@@ -30,12 +30,40 @@ export interface WorkloadStatement {
    * every other statement runs in on an external database without --allow-writes.
    */
   readonly readOnly?: boolean;
-  /** Where the statement's text (leading comments included) begins in a plain SQL workload file. */
-  readonly origin?: { readonly file: string; readonly line: number; readonly column: number; readonly indent?: number };
+  /**
+   * Where the statement's text (leading comments included) begins in its file: a plain SQL
+   * workload's, or a scenario's (its `sql` field, whatever its YAML style).
+   */
+  readonly origin?: {
+    readonly file: string;
+    readonly line: number;
+    readonly column: number;
+    readonly indent?: number;
+    readonly map?: TextMap;
+  };
   /** Scenario statements: the field of the statement's text, `statements[i].sql`, named in errors. */
   readonly field?: string;
   /** Scenario statements: where each `params` entry is, `file:line:column: statements[i].params[k]`. */
   readonly paramsAt?: readonly string[];
+}
+
+/**
+ * Where the characters of a text lie in its file, for text whose lines are not the file's lines
+ * less an indentation: a folded (`>`) YAML block, whose lines are joined, or a string written over
+ * several lines. Plain data: it travels with the statement.
+ */
+export interface TextMap {
+  /**
+   * In increasing `offset`: from `offset` (into the text) on, characters lie one after another on
+   * `line` of the file, from `column` on (1-based, in UTF-16 code units as JavaScript counts them).
+   */
+  readonly runs: readonly { readonly offset: number; readonly line: number; readonly column: number }[];
+  /** The line of the file of `lines[0]`. */
+  readonly line: number;
+  /** The file's lines the text spans, each from where the text (or its indentation) begins on it, shown under an error. */
+  readonly lines: readonly string[];
+  /** The column of the file each of `lines` starts at. */
+  readonly columns: readonly number[];
 }
 
 export type LoadShape =

@@ -16,14 +16,7 @@ import { interruptible } from '../target/interruptible.js';
 import { withTarget } from './with-target.js';
 import { replayWorkload, type ReplayProgress, type StatementOutcome, mergeMax } from '../workload/replay.js';
 import { DEFAULT_EXPLAIN_TIMEOUT_MS, finalizeReport, type AnalysisOptions } from './finalize.js';
-import {
-  checkStatements,
-  checkParameterValues,
-  markReadOnly,
-  setUpDatabase,
-  setupDigest,
-  type SetupResult,
-} from './setup.js';
+import { checkWorkloadStatements, markReadOnly, setUpDatabase, setupDigest, type SetupResult } from './setup.js';
 
 export interface RunOptions extends AnalysisOptions {
   readonly workload: Workload;
@@ -87,29 +80,13 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
       : control;
     try {
-      // Both checks, so that missing tables and values PostgreSQL refuses are reported in one run.
-      let missing: InputError | undefined;
-      try {
-        await checkStatements(checks, workload.statements, setup.session);
-      } catch (error) {
-        if (!(error instanceof InputError) || options.signal?.aborted) throw error;
-        missing = error;
-      }
-      try {
-        await checkParameterValues(checks, workload.statements, {
-          seed: options.seed ?? 1,
-          timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-      } catch (error) {
-        if (!missing || !(error instanceof InputError)) throw error;
-        throw new InputError(missing.code as InputErrorCode, missing.message, [
-          ...missing.details,
-          error.message,
-          ...error.details,
-        ]);
-      }
-      if (missing) throw missing;
+      // Missing tables and values PostgreSQL refuses, of every statement, in one run.
+      await checkWorkloadStatements(checks, workload.statements, {
+        seed: options.seed ?? 1,
+        timeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(setup.session ? { setup: setup.session } : {}),
+      });
     } catch (error) {
       if (options.signal?.aborted) throw interrupted();
       // The likely cause of a missing table: the setup files were not applied.

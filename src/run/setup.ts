@@ -1,6 +1,13 @@
 /** Applies schema and seed files, and checks workload statements against the target before the run. */
 import { createHash } from 'node:crypto';
-import { caretLines, positionInFile, quoteIdentifier, splitStatements, statementKind } from '../analyze/parser.js';
+import {
+  caretLines,
+  caretLinesInFile,
+  positionInFile,
+  quoteIdentifier,
+  splitStatements,
+  statementKind,
+} from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
 import {
@@ -362,20 +369,50 @@ function sequenceGrants(missing: readonly MissingSequencePrivilege[], role: stri
   );
 }
 
+/** A problem of one workload statement found before the run: the statement's index, and what to print. */
+interface StatementProblem {
+  readonly index: number;
+  readonly code: InputErrorCode;
+  readonly message: string;
+  readonly lines: readonly string[];
+}
+
+/**
+ * Checks every workload statement against the target before the run: that it prepares and plans
+ * (`statementProblems`: a missing table or column, a privilege the role lacks) and that its
+ * generators' first values are accepted (`parameterProblems`). A missing privilege is an
+ * environment error naming the GRANTs; every other problem of every statement is reported at once,
+ * in file order (the order of the statements), the first in the message and the others in the
+ * details.
+ */
+export async function checkWorkloadStatements(
+  session: Session,
+  statements: readonly WorkloadStatement[],
+  options: ParameterCheckOptions & { readonly setup?: SetupSessionState },
+): Promise<void> {
+  const problems = [
+    ...(await statementProblems(session, statements, options.setup)),
+    ...(await parameterProblems(session, statements, options)),
+  ].sort((a, b) => a.index - b.index);
+  const [first, ...rest] = problems;
+  if (first) {
+    throw new InputError(first.code, first.message, [...first.lines, ...rest.flatMap((p) => [p.message, ...p.lines])]);
+  }
+}
+
 /**
  * Prepares every statement once (parse analysis, no execution) and plans it (EXPLAIN, which checks
  * table privileges, still without executing), so that a missing table or column is reported before
  * the run, with the statement's name and position, and a missing privilege as an environment error
- * naming the GRANT. Every failing statement is reported, the first in the message and the others in
- * the details.
+ * naming the GRANT (thrown, with every statement that lacks one).
  */
-export async function checkStatements(
+async function statementProblems(
   session: Session,
   statements: readonly WorkloadStatement[],
   setup?: SetupSessionState,
-): Promise<void> {
+): Promise<StatementProblem[]> {
   const prefix = 'PREPARE querygate_check AS ';
-  const problems: { message: string; lines: string[] }[] = [];
+  const problems: StatementProblem[] = [];
   // `refused`: the server's own refusal, whose GRANT comes from its message or the statement's
   // relations; `sequences`: the sequence privileges it lacks, which only the replay would meet.
   const denied: { message: string; sql: string; refused: boolean; sequences: MissingSequencePrivilege[] }[] = [];
@@ -389,7 +426,7 @@ export async function checkStatements(
     // A scenario's statement is named as its syntax errors name it: its field, and its name.
     return statement.field ? `${at}: ${statement.field}: statement "${statement.name}"` : at;
   };
-  for (const statement of statements) {
+  for (const [index, statement] of statements.entries()) {
     try {
       await session.query(`${prefix}${statement.sql}`);
       try {
@@ -427,10 +464,14 @@ export async function checkStatements(
         continue;
       }
       problems.push({
+        index,
+        code: 'SQL_FAILED',
         message: `${where}: ${server.message}`,
         lines: [
           ...(offset >= 0
-            ? caretLines(statement.sql, offset, origin?.line ?? 1)
+            ? origin
+              ? caretLinesInFile(statement.sql, offset, origin)
+              : caretLines(statement.sql, offset)
             : [`  ${statement.sql.split('\n')[0] ?? ''}`]),
           ...(server.code === UNDEFINED_TABLE && setup ? await setupHints(session, statement.sql, setup) : []),
         ],
@@ -460,13 +501,7 @@ export async function checkStatements(
       denied.slice(1).map((d) => `  ${d.message}`),
     );
   }
-  const [first, ...rest] = problems;
-  if (first) {
-    throw new InputError('SQL_FAILED', first.message, [
-      ...first.lines,
-      ...rest.flatMap((p) => [p.message, ...p.lines]),
-    ]);
-  }
+  return problems;
 }
 
 /** SQLSTATE of a relation that does not exist. */
@@ -500,7 +535,7 @@ async function setupHints(session: Session, sql: string, setup: SetupSessionStat
   ];
 }
 
-/** What `checkParameterValues` needs besides the statements. */
+/** What `parameterProblems` needs besides the statements. */
 export interface ParameterCheckOptions {
   /** The replay's seed: the values checked are the first the replay's generators would give. */
   readonly seed: number;
@@ -517,17 +552,17 @@ export interface ParameterCheckOptions {
  * data exception's message) refuse the run: any other error may depend on the values drawn (a
  * division by zero folded by the planner), and the replay counts it.
  */
-export async function checkParameterValues(
+async function parameterProblems(
   session: Session,
   statements: readonly WorkloadStatement[],
   options: ParameterCheckOptions,
-): Promise<void> {
-  const problems: string[][] = [];
+): Promise<StatementProblem[]> {
+  const problems: StatementProblem[] = [];
   // The values of each statement's first measured call.
   const valuesOf = createStatementValues(statements, options.seed);
-  for (const [i, statement] of statements.entries()) {
+  for (const [index, statement] of statements.entries()) {
     if (statement.paramCount === 0) continue;
-    const values = valuesOf[i]!(0, 0);
+    const values = valuesOf[index]!(0, 0);
     await session.query('BEGIN');
     try {
       await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))}`);
@@ -537,15 +572,15 @@ export async function checkParameterValues(
       const server = asServerError(error);
       if (!server) throw error;
       const k = refusedParameter(server, values);
-      if (k !== undefined) problems.push(describeRefusedValue(statement, k, values[k] ?? null, server.message));
+      if (k !== undefined) {
+        const [message, ...lines] = describeRefusedValue(statement, k, values[k] ?? null, server.message);
+        problems.push({ index, code: 'PARAM_INVALID', message: message!, lines });
+      }
     } finally {
       await session.query('ROLLBACK').catch(() => undefined);
     }
   }
-  const [first, ...rest] = problems;
-  if (first) {
-    throw new InputError('PARAM_INVALID', first[0]!, [...first.slice(1), ...rest.flat()]);
-  }
+  return problems;
 }
 
 /** The index of the parameter the server refused, when it says which one (or its value shows it). */

@@ -25,7 +25,7 @@ import {
   statementNameOf,
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
-import type { LoadShape, ParamGenerator, SetupFile, Workload, WorkloadStatement } from '../model/workload.js';
+import type { LoadShape, ParamGenerator, SetupFile, TextMap, Workload, WorkloadStatement } from '../model/workload.js';
 import { statementsShortOfRounds } from './count.js';
 
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -444,6 +444,32 @@ function scenarioChecks(
 }
 
 /**
+ * Where a statement that begins at `start` (line and column in the text of its field) begins in
+ * the file, for a field whose characters `map` places (a folded block): the map, from there on.
+ */
+function mappedStart(
+  text: string,
+  start: { readonly line: number; readonly column: number },
+  file: string,
+  map: TextMap,
+): NonNullable<WorkloadStatement['origin']> {
+  const lineStart = text
+    .split('\n')
+    .slice(0, start.line - 1)
+    .reduce((n, l) => n + l.length + 1, 0);
+  const skip = lineStart + start.column - 1;
+  const runs = map.runs.flatMap((run, i) => {
+    const next = map.runs[i + 1];
+    if (next && next.offset <= skip) return [];
+    return run.offset >= skip
+      ? [{ ...run, offset: run.offset - skip }]
+      : [{ offset: 0, line: run.line, column: run.column + skip - run.offset }];
+  });
+  const first = runs[0] ?? { line: map.line, column: map.columns[0] ?? 1 };
+  return { file, line: first.line, column: first.column, indent: 0, map: { ...map, runs } };
+}
+
+/**
  * A YAML scenario: setup files, load shape and weighted statements with parameter generators. Every
  * problem of the file (its schema, its statements' SQL and generators, its load, its setup files) is
  * reported at once, in file order, each at its line.
@@ -476,12 +502,16 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     const label = `statements[${i}]`;
     const paramsAt = (s.params ?? []).map((_, j) => `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`);
     // Where the statement (after any comment lines of the field) begins in the scenario file.
-    const begins = origin && {
-      file: where,
-      line: origin.line + start.line - 1,
-      column: start.line === 1 ? origin.column + start.column - 1 : origin.indent + start.column,
-      indent: origin.indent,
-    };
+    const begins =
+      origin &&
+      (origin.map
+        ? mappedStart(s.sql, start, where, origin.map)
+        : {
+            file: where,
+            line: origin.line + start.line - 1,
+            column: start.line === 1 ? origin.column + start.column - 1 : origin.indent + start.column,
+            indent: origin.indent,
+          });
     return {
       name: s.name ?? `statement ${i + 1}`,
       sql,

@@ -2,10 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadParser } from '../../src/analyze/parser.js';
+import { caretLinesInFile, loadParser, positionInFile } from '../../src/analyze/parser.js';
 import type { InputError } from '../../src/errors.js';
 import { createRandom, createValueSources, createWeightedPicker } from '../../src/workload/generators.js';
 import { loadScenario, loadSqlWorkload } from '../../src/workload/load.js';
+import { scalarOrigin } from '../../src/config/yaml.js';
+import { parseDocument } from 'yaml';
 import { split } from '../../src/workload/replay.js';
 
 beforeAll(loadParser);
@@ -65,8 +67,8 @@ describe('scenario files', () => {
     expect(loadScenario(path, {}).statements.map((s) => [s.name, s.line])).toEqual([
       ['plain', 3],
       ['literal', 6],
-      // Folded and multi-line quoted strings: the line of their field (their own lines were joined).
-      ['folded', 8],
+      // Folded and multi-line quoted strings: the line their text begins on, as a literal block's.
+      ['folded', 9],
       ['quoted', 12],
     ]);
   });
@@ -128,6 +130,106 @@ describe('scenario files', () => {
       'statements:\n  - sql: |\n      -- a comment\n      SELECT nocol\n        FROM t\n',
     );
     expect(loadScenario(ok, {}).statements[0]!.origin).toEqual({ file: 'origin.yaml', line: 3, column: 7, indent: 6 });
+  });
+
+  it("places invalid SQL of a folded block, or of a string over several lines, at its line and column in the file, under the file's line", () => {
+    const path = write(
+      'folded.yaml',
+      [
+        'statements:',
+        '  - name: folded',
+        '    sql: >-',
+        '      SELECT id FROM t',
+        '       WHERE id = $1 AND AND x = 2',
+        '    params: [{ value: 1 }]',
+        '  - name: joined',
+        '    sql: >',
+        '      SELECT id',
+        '      FROM t WHERE id = 1 ORDER',
+        '  - name: plain',
+        '    sql: SELECT id',
+        '      FROM t WHERE id = 1 LIMT 2',
+        '  - name: single',
+        "    sql: 'SELECT ''a'' FROM t",
+        "      WHERE x = 1 LIMIT'",
+        '  - name: double',
+        "    sql: \"SELECT 'a\\tb'",
+        '      FROM t WHERE x = 1 GROUP"',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadScenario(path, {}));
+    expect([error.message, ...error.details]).toEqual([
+      'folded.yaml:5:26: statements[0].sql: invalid SQL: syntax error at or near "AND"',
+      '  5 |  WHERE id = $1 AND AND x = 2',
+      '    |                    ^',
+      // Folded into one line of SQL: the error is on the file's second line of it.
+      'folded.yaml:10:32: statements[1].sql: invalid SQL: syntax error at end of input',
+      '  10 | FROM t WHERE id = 1 ORDER',
+      '     |                          ^',
+      'folded.yaml:13:27: statements[2].sql: invalid SQL: syntax error at or near "LIMT"',
+      '  13 | FROM t WHERE id = 1 LIMT 2',
+      '     |                     ^',
+      'folded.yaml:16:24: statements[3].sql: invalid SQL: syntax error at end of input',
+      "  16 | WHERE x = 1 LIMIT'",
+      '     |                  ^',
+      'folded.yaml:19:31: statements[4].sql: invalid SQL: syntax error at end of input',
+      '  19 | FROM t WHERE x = 1 GROUP"',
+      '     |                         ^',
+    ]);
+  });
+
+  it('gives a folded statement an origin that places any position of its text in the file, after the comment lines of its field', () => {
+    const path = write(
+      'folded-origin.yaml',
+      [
+        'statements:',
+        '  - sql: >-',
+        '      -- why',
+        '',
+        '      SELECT nocol',
+        '        FROM t',
+        '       WHERE x = 1',
+        '',
+      ].join('\n'),
+    );
+    const statement = loadScenario(path, {}).statements[0]!;
+    // The folded text: "-- why\nSELECT nocol\n  FROM t\n WHERE x = 1".
+    expect(statement.sql).toBe('-- why\nSELECT nocol\n  FROM t\n WHERE x = 1');
+    expect(statement.line).toBe(3);
+    const at = (text: string) => positionInFile(statement.sql, statement.sql.indexOf(text), statement.origin!);
+    expect(at('nocol')).toEqual({ line: 5, column: 14 });
+    expect(at('FROM')).toEqual({ line: 6, column: 9 });
+    expect(at('x = 1')).toEqual({ line: 7, column: 14 });
+    expect(caretLinesInFile(statement.sql, statement.sql.indexOf('t\n'), statement.origin!)).toEqual([
+      '  6 |   FROM t',
+      '    |        ^',
+    ]);
+  });
+
+  it('maps every character of a string, in every YAML style, to the same character in the file', () => {
+    const styles = [
+      ['>-', '      SELECT a,', '        b', '', '      FROM t', '       WHERE x', ''],
+      ['>+', '      SELECT 1', '       FROM t WHERE (', '', '', ''],
+      ['>  # a comment', '', '      SELECT 1', '      FROM t', ''],
+      ['SELECT a', '      FROM t   ', '', '      WHERE b', ''],
+      ["'SELECT ''it''''s'' FROM t", '', "      WHERE x = 1 '", ''],
+      ["\"SELECT 'a' FROM t \\", '      WHERE \\"x\\" = 1 \\tAND y"', ''],
+    ];
+    for (const lines of styles) {
+      const text = `statements:\n  - sql: ${lines.join('\n')}`;
+      const value = (parseDocument(text).getIn(['statements', 0, 'sql']) as string) ?? '';
+      const origin = scalarOrigin(text, ['statements', 0, 'sql']);
+      expect(origin?.map, text).toBeDefined();
+      const fileLines = text.split('\n');
+      [...value].forEach((ch, i) => {
+        if (/\s/.test(ch)) return;
+        const { line, column } = positionInFile(value, i, origin!);
+        const there = fileLines[line - 1]![column - 1];
+        // An escape is placed at its backslash.
+        expect(there === ch || there === '\\' || (ch === "'" && there === "'"), `${text}: ${i} ${ch}`).toBe(true);
+      });
+    }
   });
 
   it('says what a duration and a generator may be, and names a setup file that is missing at its field', () => {
