@@ -35,6 +35,8 @@ export type EnvironmentErrorCode =
   | 'PG_PERMISSION_DENIED'
   | 'PG_TOO_MANY_CONNECTIONS'
   | 'PG_VERSION_UNSUPPORTED'
+  /** The server could not run a setup statement for a reason of its own: out of disk or memory, shutting down, a lock, an extension it does not have. */
+  | 'PG_SERVER_ERROR'
   | 'EMBEDDED_START_FAILED'
   | 'APP_START_FAILED'
   | 'APP_UNREACHABLE'

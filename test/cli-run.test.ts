@@ -581,6 +581,45 @@ describe('querygate run (CLI)', () => {
     expect(table.stdout).toBe('');
   });
 
+  it('exits 3 when a setup file needs a privilege the role lacks or an extension the server does not have, 2 when its SQL is wrong', async () => {
+    const db = await createTestDatabase('setup_grants');
+    await withSession(db, (s) =>
+      s.query(
+        "DO $$ BEGIN CREATE ROLE qg_setup LOGIN PASSWORD 'setup'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      ),
+    );
+    const role = new URL(db);
+    role.username = 'qg_setup';
+    role.password = 'setup';
+    const files = mkdtempSync(join(tmpdir(), 'querygate-setup-grants-'));
+    const write = (name: string, text: string) => {
+      writeFileSync(join(files, name), text);
+      return join(files, name);
+    };
+    const workload = write('workload.sql', 'SELECT 1;\n');
+    const setup = (schema: string, url: string) =>
+      runCli(['run', '--workload', workload, '--schema', schema, '--setup', '--database-url', url, '--repeat', '1']);
+    // PostgreSQL 15+ gives PUBLIC no CREATE on schema public: the role may not create a table there.
+    const denied = await setup(
+      write('schema.sql', '-- items\nCREATE TABLE public.items (id int PRIMARY KEY);\n'),
+      role.toString(),
+    );
+    expect(denied.code, denied.stderr).toBe(3);
+    expect(denied.stderr).toContain(
+      'schema.sql:2:14: setup failed: permission denied for schema public: role qg_setup lacks a privilege the setup files need',
+    );
+    expect(denied.stderr).toContain('(rolled back: no setup file was applied)');
+    const extension = await setup(write('extension.sql', 'CREATE EXTENSION querygate_no_such_extension;\n'), db);
+    expect(extension.code, extension.stderr).toBe(3);
+    expect(extension.stderr).toContain(
+      'extension.sql:1: setup failed: extension "querygate_no_such_extension" is not available: the server does not have this extension',
+    );
+    // The SQL of the file itself: an input error.
+    const wrong = await setup(write('wrong.sql', 'CREATE TABLE things (id int, kind no_such_type);\n'), db);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stderr).toContain('wrong.sql:1:35: setup failed: type "no_such_type" does not exist');
+  });
+
   it('names only the privileges a role lacks, derived from each statement, on schema-qualified relations', async () => {
     const db = await createTestDatabase('grants_upsert');
     await withSession(db, async (s) => {

@@ -9,7 +9,7 @@ import {
   statementKind,
 } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
-import { EnvironmentError, InputError, type InputErrorCode } from '../errors.js';
+import { EnvironmentError, type EnvironmentErrorCode, InputError, type InputErrorCode } from '../errors.js';
 import {
   nodesOf,
   parseTree,
@@ -53,19 +53,22 @@ export async function prepareDatabase(
     // files run in one transaction, unless a statement cannot run in one (VACUUM, CONCURRENTLY...).
     const atomic = files.every((f) => splitStatements(f.sql, f.path).every((st) => transactional(st.sql)));
     if (atomic) await control.query('BEGIN');
+    let applied = false;
     try {
       await applySetupFiles(control, files);
+      applied = true;
       await check();
       if (atomic) await control.query('COMMIT');
     } catch (error) {
       if (!atomic) throw error;
       await control.query('ROLLBACK').catch(() => undefined);
+      const rolledBack = (message: string) => `${message} (rolled back: no setup file was applied)`;
       if (error instanceof InputError)
-        throw new InputError(
-          error.code as InputErrorCode,
-          `${error.message} (rolled back: no setup file was applied)`,
-          error.details,
-        );
+        throw new InputError(error.code as InputErrorCode, rolledBack(error.message), error.details);
+      // A statement of the files that failed for its environment (a privilege); the checks after
+      // the files say what to change themselves.
+      if (!applied && error instanceof EnvironmentError)
+        throw new EnvironmentError(error.code as EnvironmentErrorCode, rolledBack(error.message), error.details);
       throw error;
     }
     step('analyzing tables');
@@ -195,9 +198,19 @@ function transactional(sql: string): boolean {
 /**
  * Runs each file statement by statement (simple protocol; not through psql, so its meta-commands and
  * COPY FROM STDIN data are refused when the file is read), so that a failure names the file, line and
- * column of the statement (and of the error, where the server gives a position).
+ * column of the statement (and of the error, where the server gives a position). A failure of the
+ * SQL itself is an input error (exit 2); one of the environment the statement ran in (a privilege
+ * the role lacks, an extension the server does not have, the server out of disk or memory: see
+ * `environmentFailure`) is an environment error (exit 3), as the same failure of a workload
+ * statement is.
  */
 export async function applySetupFiles(session: Session, files: readonly SetupFile[]): Promise<void> {
+  // Asked before the files: a failed statement aborts the transaction they may run in.
+  let role: string | undefined;
+  if (files.length > 0) {
+    const { rows } = await session.query<{ role: string }>(`SELECT ${INTERNAL_MARK} current_user AS role`);
+    role = rows[0]?.role;
+  }
   for (const file of files) {
     for (const statement of splitStatements(file.sql, file.path)) {
       try {
@@ -205,20 +218,69 @@ export async function applySetupFiles(session: Session, files: readonly SetupFil
       } catch (error) {
         const server = asServerError(error);
         if (!server) throw error;
-        if (!server.position) {
-          // A run-time error has no position: name the statement.
-          throw new InputError('SQL_FAILED', `${file.path}:${statement.line}: setup failed: ${server.message}`);
+        const offset = server.position ? server.position - 1 : undefined;
+        // A run-time error has no position: name the statement.
+        const at =
+          offset === undefined
+            ? `${file.path}:${statement.line}`
+            : (({ line, column }) => `${file.path}:${line}:${column}`)(
+                positionInFile(statement.sql, offset, statement.start),
+              );
+        const details = offset === undefined ? [] : caretLines(statement.sql, offset, statement.start.line);
+        const environment = environmentFailure(server, statement.sql, role);
+        if (environment) {
+          throw new EnvironmentError(
+            environment.code,
+            `${at}: setup failed: ${server.message}${environment.advice ? `: ${environment.advice}` : ''}`,
+            details,
+          );
         }
-        const offset = server.position - 1;
-        const { line, column } = positionInFile(statement.sql, offset, statement.start);
-        throw new InputError(
-          'SQL_FAILED',
-          `${file.path}:${line}:${column}: setup failed: ${server.message}`,
-          caretLines(statement.sql, offset, statement.start.line),
-        );
+        throw new InputError('SQL_FAILED', `${at}: setup failed: ${server.message}`, details);
       }
     }
   }
+}
+
+/** SQLSTATE classes of failures of the server or its resources, not of the SQL sent. */
+const ENVIRONMENT_CLASSES: ReadonlySet<string> = new Set([
+  '08', // connection exception
+  '53', // insufficient resources: disk full, out of memory, too many connections
+  '57', // operator intervention: the server shutting down, a statement cancelled or timed out
+  '58', // system error: a file the server cannot read or write, an I/O error
+  'XX', // internal error: a corrupted page, a bug of the server
+]);
+
+/**
+ * Why a setup statement that failed with `server` failed for its environment rather than its SQL,
+ * with what to do; undefined for a genuine error of the SQL (a syntax error, a missing column, a
+ * duplicate key). A privilege the role lacks (42501), an extension the server does not have
+ * (CREATE EXTENSION failing as not supported), a lock held by another session or a deadlock with
+ * one, and the classes in `ENVIRONMENT_CLASSES`.
+ */
+export function environmentFailure(
+  server: ServerError,
+  sql: string,
+  role: string | undefined,
+): { code: EnvironmentErrorCode; advice?: string } | undefined {
+  if (server.code === '42501') {
+    return {
+      code: 'PG_PERMISSION_DENIED',
+      advice:
+        `role ${role ?? 'of the connection'} lacks a privilege the setup files need: apply them as a role that has it ` +
+        `(the owner of the objects they change, or a superuser), or grant it`,
+    };
+  }
+  const [statement] = parseTree(sql);
+  if (server.code === '0A000' && statement && 'CreateExtensionStmt' in statement) {
+    return {
+      code: 'PG_SERVER_ERROR',
+      advice: 'the server does not have this extension: install its package on the server, or remove the statement',
+    };
+  }
+  if (server.code === '55P03' || server.code.startsWith('40') || ENVIRONMENT_CLASSES.has(server.code.slice(0, 2))) {
+    return { code: 'PG_SERVER_ERROR' };
+  }
+  return undefined;
 }
 
 /**
