@@ -22,6 +22,8 @@ export interface SqlStatement {
   readonly sql: string;
   /** 1-based line of the statement's first keyword (after the comments that belong to it). */
   readonly line: number;
+  /** 1-based column of that keyword. */
+  readonly column: number;
   /** Where `sql` begins in the text (its leading comments included): offsets into `sql` count from here. */
   readonly start: { readonly line: number; readonly column: number };
 }
@@ -106,26 +108,53 @@ export interface EmbeddedSql {
   readonly origin: TextStart;
 }
 
-function parseError(error: unknown, text: string, where: string | EmbeddedSql): InputError {
+/** Where and why the parser refused a text. */
+interface ParseFailure {
+  /** Where the error is shown: 0-based character offset into the text. */
+  readonly offset: number;
+  /** Where the parser stopped (its cursor), which may differ from `offset` (COPY data). */
+  readonly cursor: number;
+  readonly message: string;
+  readonly kind: 'sql' | 'copy' | 'meta';
+}
+
+function parseFailure(error: unknown, text: string): ParseFailure {
   const details = (error as { sqlDetails?: { message: string; cursorPosition: number } }).sqlDetails;
   const parserMessage = details?.message ?? (error instanceof Error ? error.message : String(error));
-  // cursorPosition is a 0-based offset into the parsed text.
-  const psql = psqlOnly(text, details?.cursorPosition ?? 0);
+  // cursorPosition is a 0-based character offset into the parsed text.
+  const cursor = details?.cursorPosition ?? 0;
+  const psql = psqlOnly(text, cursor);
   // An error at the end of the input (an unclosed parenthesis) is placed right after the text's
   // last character, not past the blank lines that end it: in a scenario's `sql: |` block those end
   // on the next item's line.
-  const offset = Math.min(psql?.offset ?? details?.cursorPosition ?? 0, text.trimEnd().length);
-  const message = psql?.message ?? `invalid SQL: ${parserMessage}`;
+  const offset = Math.min(psql?.offset ?? cursor, text.trimEnd().length);
+  return {
+    offset,
+    cursor,
+    message: psql?.message ?? `invalid SQL: ${parserMessage}`,
+    kind: psql ? (psql.message === COPY_FROM_STDIN ? 'copy' : 'meta') : 'sql',
+  };
+}
+
+/** The error for `failure`; the caret is drawn under the line of `shown` (the text as written). */
+function parseError(
+  error: unknown,
+  text: string,
+  where: string | EmbeddedSql,
+  failure = parseFailure(error, text),
+  shown = text,
+): InputError {
+  const { offset, message } = failure;
   if (typeof where !== 'string') {
     const { line, column } = positionInFile(text, offset, where.origin);
     return new InputError(
       'SQL_PARSE_FAILED',
       `${where.file}:${line}:${column}: ${where.field}: ${message}`,
-      caretLinesInFile(text, offset, where.origin),
+      caretLinesInFile(shown, offset, where.origin),
     );
   }
   const { line, column } = lineAndColumn(text, offset);
-  return new InputError('SQL_PARSE_FAILED', `${where}:${line}:${column}: ${message}`, caretLines(text, offset));
+  return new InputError('SQL_PARSE_FAILED', `${where}:${line}:${column}: ${message}`, caretLines(shown, offset));
 }
 
 /** The message for the data rows of a `COPY ... FROM STDIN` in a file. */
@@ -174,6 +203,118 @@ export function splitStatements(text: string, where: string | EmbeddedSql = 'SQL
   } catch (error) {
     throw parseError(error, text, where);
   }
+  return statementsOf(result, text);
+}
+
+/** A syntax error of a file, with its line and column (to list it in file order with other problems). */
+export interface SqlSyntaxError {
+  readonly error: InputError;
+  readonly line: number;
+  readonly column: number;
+  /** The data rows of a `COPY ... FROM STDIN` (the error's message is `COPY_FROM_STDIN`). */
+  readonly copy: boolean;
+}
+
+/**
+ * Splits a SQL file as `splitStatements` does, without stopping at its first syntax error: the
+ * statement that holds one is set aside (from the `;` that ends the statement before it to the next
+ * `;` the scanner finds, or the line of a psql meta-command) and the rest is parsed again, so that
+ * one pass finds every syntax error and every statement around them. After an error the scanner
+ * cannot get past (an unterminated quoted string, which runs to the end of the file) or the data
+ * rows of a COPY FROM STDIN, only what comes before it is split.
+ */
+export function splitStatementsRecovering(
+  text: string,
+  where: string,
+): { statements: SqlStatement[]; errors: SqlSyntaxError[] } {
+  const errors: SqlSyntaxError[] = [];
+  // Statements set aside are blanked out, line breaks kept: every other offset, line and column
+  // stays what it is in the file.
+  let current = text;
+  for (;;) {
+    let result: pgQuery.ParseResult;
+    try {
+      result = pgQuery.parseSync(current);
+    } catch (error) {
+      const failure = parseFailure(error, current);
+      const { line, column } = lineAndColumn(current, failure.offset);
+      errors.push({
+        error: parseError(error, current, where, failure, text),
+        line,
+        column,
+        copy: failure.kind === 'copy',
+      });
+      const region = failedStatement(current, failure);
+      const blanked = blank(current, region.start, region.end);
+      // Nothing left to set aside (never expected): stop with what was found.
+      if (blanked === current) return { statements: [], errors };
+      current = blanked;
+      continue;
+    }
+    return { statements: statementsOf(result, current), errors };
+  }
+}
+
+/** `text` with the characters in [start, end) replaced by spaces, line breaks kept. */
+function blank(text: string, start: number, end: number): string {
+  return text.slice(0, start) + text.slice(start, end).replace(/[^\n]/g, ' ') + text.slice(end);
+}
+
+/**
+ * The part of `text` to set aside for a syntax error: the statement that holds it, from the end of
+ * the statement before it to the `;` after the error (kept: it ends an empty statement), or to the
+ * end of the text when the scanner cannot get past the error or what follows is COPY data.
+ */
+function failedStatement(text: string, failure: ParseFailure): { start: number; end: number } {
+  if (failure.kind === 'meta') {
+    // A meta-command takes the rest of its line.
+    const eol = text.indexOf('\n', failure.cursor);
+    return { start: failure.cursor, end: eol === -1 ? text.length : eol };
+  }
+  const at = Math.min(failure.offset, failure.cursor);
+  let before: readonly number[];
+  try {
+    // What precedes the error scans: the scanner would have failed there first.
+    before = semicolons(text.slice(0, at));
+  } catch {
+    before = [];
+  }
+  const start = before.length > 0 ? before[before.length - 1]! + 1 : 0;
+  const end = failure.kind === 'sql' ? semicolonAfter(text, start, failure.cursor) : undefined;
+  return { start, end: end ?? text.length };
+}
+
+/** Character offsets of the `;` tokens of `source` (not those in strings or comments). */
+function semicolons(source: string): number[] {
+  const bytes = Buffer.from(source, 'utf8');
+  // Token locations are byte offsets.
+  return pgQuery
+    .scanSync(source)
+    .tokens.filter((t) => t.tokenName === 'ASCII_59')
+    .map((t) => bytes.subarray(0, t.start).toString('utf8').length);
+}
+
+/**
+ * The first `;` at or after `cursor` that ends a statement begun at `from`: the scanner reads the
+ * text from there to it as tokens, the last of them that `;` (not one in a string or a comment).
+ * Undefined when none does, as after an unterminated string, which runs to the end of the text.
+ * Only the text up to each candidate is scanned: a later statement may hold what the scanner refuses.
+ */
+function semicolonAfter(text: string, from: number, cursor: number): number | undefined {
+  let tries = 0;
+  for (let i = text.indexOf(';', cursor); i !== -1 && tries < 1000; i = text.indexOf(';', i + 1), tries++) {
+    try {
+      const found = semicolons(text.slice(from, i + 1));
+      if (found.at(-1) === i - from) return i;
+    } catch {
+      // Inside a string or comment the scanner has not closed yet: try the next one.
+    }
+  }
+  return undefined;
+}
+
+/** The statements of a parsed text, each with its own leading comments and where it begins. */
+function statementsOf(result: pgQuery.ParseResult, text: string): SqlStatement[] {
   const bytes = Buffer.from(text, 'utf8');
   const position = textPositions(text, bytes);
   const statements: SqlStatement[] = [];
@@ -190,7 +331,8 @@ export function splitStatements(text: string, where: string | EmbeddedSql = 'SQL
     const sql = bytes.subarray(from, end).toString('utf8').trim();
     if (!sql) continue;
     const begins = position(from); // before position(start): offsets are asked in increasing order
-    statements.push({ sql, line: position(start).line, start: begins });
+    const keyword = position(start);
+    statements.push({ sql, line: keyword.line, column: keyword.column, start: begins });
   }
   return statements;
 }

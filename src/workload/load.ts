@@ -22,6 +22,7 @@ import {
   notReplayable,
   parseStatement,
   splitStatements,
+  splitStatementsRecovering,
   statementNameOf,
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
@@ -173,20 +174,6 @@ export function readScenarioSetup(
   return { files: { schema: read('schema'), seed: read('seed') }, problems };
 }
 
-/** A workload file's statements; COPY with inline data is refused as any COPY is (not replayed). */
-function splitWorkload(text: string, where: string) {
-  try {
-    return splitStatements(text, where);
-  } catch (error) {
-    if (!(error instanceof InputError) || !error.message.endsWith(COPY_FROM_STDIN)) throw error;
-    throw new InputError(
-      'SQL_NOT_REPLAYABLE',
-      error.message.replace(COPY_FROM_STDIN, notReplayable('COPY t FROM STDIN') ?? COPY_FROM_STDIN),
-      error.details,
-    );
-  }
-}
-
 /**
  * A SQL file: statements separated by `;`, each replayed `repeat` times (or for a duration).
  * Statements may hold literal values; `$n` parameters are not allowed here (no generator for them).
@@ -198,26 +185,41 @@ export function loadSqlWorkload(
 ): Workload {
   const text = readTextFile(workloadPath, 'workload file');
   const where = basename(workloadPath);
-  const parsed = text.trim() === '' ? [] : splitWorkload(text, where);
-  if (parsed.length === 0) throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
-  // Every statement that cannot be replayed is reported at once, in file order.
-  const problems = parsed.flatMap((s): { code: InputErrorCode; message: string }[] => {
-    const reason = notReplayable(s.sql);
-    if (reason) return [{ code: 'SQL_NOT_REPLAYABLE', message: `${where}:${s.line}: ${reason}` }];
-    const paramCount = countParams(s.sql);
-    if (paramCount === 0) return [];
-    const message =
-      `${where}:${s.line}: statement uses $${paramCount} but a plain SQL workload has no parameter values; ` +
-      `write literal values or use a scenario file with params`;
-    return [{ code: 'SQL_PARSE_FAILED', message }];
-  });
+  const { statements: parsed, errors } =
+    text.trim() === '' ? { statements: [], errors: [] } : splitStatementsRecovering(text, where);
+  if (parsed.length === 0 && errors.length === 0)
+    throw new InputError('SQL_PARSE_FAILED', `${where}: the workload holds no SQL statement`);
+  // Every syntax error and every statement that cannot be replayed is reported at once, in file order.
+  type Problem = { code: InputErrorCode; message: string; details: readonly string[]; line: number; column: number };
+  const problems: Problem[] = [
+    ...errors.map(({ error, line, column, copy }): Problem => ({
+      // COPY with inline data is refused as any COPY is (not replayed).
+      code: copy ? 'SQL_NOT_REPLAYABLE' : 'SQL_PARSE_FAILED',
+      message: copy
+        ? error.message.replace(COPY_FROM_STDIN, notReplayable('COPY t FROM STDIN') ?? COPY_FROM_STDIN)
+        : error.message,
+      details: error.details,
+      line,
+      column,
+    })),
+    ...parsed.flatMap((s): Problem[] => {
+      const at = { details: [], line: s.line, column: s.column };
+      const reason = notReplayable(s.sql);
+      if (reason) return [{ code: 'SQL_NOT_REPLAYABLE', message: `${where}:${s.line}: ${reason}`, ...at }];
+      const paramCount = countParams(s.sql);
+      if (paramCount === 0) return [];
+      const message =
+        `${where}:${s.line}: statement uses $${paramCount} but a plain SQL workload has no parameter values; ` +
+        `write literal values or use a scenario file with params`;
+      return [{ code: 'SQL_PARSE_FAILED', message, ...at }];
+    }),
+  ].sort((a, b) => a.line - b.line || a.column - b.column);
   const [first, ...others] = problems;
   if (first)
-    throw new InputError(
-      first.code,
-      first.message,
-      others.map((p) => p.message),
-    );
+    throw new InputError(first.code, first.message, [
+      ...first.details,
+      ...others.flatMap((p) => [p.message, ...p.details]),
+    ]);
   // Named by the leading comment, as `budget init` names them; else, or when two share one, file:line.
   const commentNames = parsed.map((s) => statementNameOf(s.sql));
   const statements = parsed.map((s, i): WorkloadStatement => ({

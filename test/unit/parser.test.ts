@@ -5,6 +5,7 @@ import {
   isWrite,
   loadParser,
   splitStatements,
+  splitStatementsRecovering,
   statementKind,
   unwrapPrepare,
 } from '../../src/analyze/parser.js';
@@ -96,6 +97,47 @@ describe('the SQL parser adapter', () => {
     );
     // An ordinary syntax error is still one.
     expect(messageOf('SELECT 1;\nSELEC 2;\n')).toBe('setup.sql:2:1: invalid SQL: syntax error at or near "SELEC"');
+  });
+
+  it('splits a file past its syntax errors: every error, and every statement before, between and after them, at their places', () => {
+    const sql = [
+      'SELECT 1;',
+      "SELECT 'é' FROM t WHER x = ';'; SELECT 2;",
+      '\\set x 1',
+      '-- kept with its statement',
+      'SELECT 3;',
+      'SELECT (4;',
+      'SELECT 5;',
+      '',
+    ].join('\n');
+    const { statements, errors } = splitStatementsRecovering(sql, 'w.sql');
+    expect(statements.map((s) => [s.line, s.column, s.sql])).toEqual([
+      [1, 1, 'SELECT 1'],
+      [2, 33, 'SELECT 2'],
+      [5, 1, '-- kept with its statement\nSELECT 3'],
+      [7, 1, 'SELECT 5'],
+    ]);
+    expect(errors.map((e) => [e.line, e.column, e.error.message])).toEqual([
+      [2, 24, 'w.sql:2:24: invalid SQL: syntax error at or near "x"'],
+      [
+        3,
+        1,
+        'w.sql:3:1: psql meta-command \\set is not SQL: querygate runs SQL files through the server, not psql; remove it',
+      ],
+      [6, 10, 'w.sql:6:10: invalid SQL: syntax error at or near ";"'],
+    ]);
+    // The caret line is the file's, as written.
+    expect(errors[0]!.error.details[0]).toBe("  2 | SELECT 'é' FROM t WHER x = ';'; SELECT 2;");
+    // An unterminated string runs to the end of the file: what comes before it is still split.
+    const open = splitStatementsRecovering("SELECT 1;\nSELECT 'open;\nSELECT 2;\n", 'w.sql');
+    expect(open.statements.map((s) => s.sql)).toEqual(['SELECT 1']);
+    expect(open.errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/^w\.sql:2:8: invalid SQL: unterminated quoted string/),
+    ]);
+    // So do the data rows of a COPY FROM STDIN.
+    const copy = splitStatementsRecovering('SELECT 1;\nCOPY t FROM STDIN;\n1;2\n\\.\nSELECT 2;\n', 'w.sql');
+    expect(copy.statements.map((s) => s.sql)).toEqual(['SELECT 1']);
+    expect(copy.errors.map((e) => [e.line, e.copy])).toEqual([[2, true]]);
   });
 
   it('places the caret under the error on a terminal, where CJK characters are two cells wide', () => {

@@ -439,6 +439,32 @@ describe('statements that are not replayed', () => {
     expect(error.details[1]).toContain('statement uses $2 but a plain SQL workload has no parameter values');
   });
 
+  it('reports the syntax errors of a SQL workload with the refused statements before and after them, in file order', () => {
+    const path = write(
+      'broken.sql',
+      [
+        '-- item by id',
+        'SELECT * FROM items WHERE id = 5;',
+        'BEGIN;',
+        "SELECT * FROM items WHER name = 'item 7';",
+        "SET work_mem = '64MB';",
+        'SELECT 1 FROM;',
+        'COMMIT;',
+        '',
+      ].join('\n'),
+    );
+    const error = errorOf(() => loadSqlWorkload(path, {}, {}));
+    expect(error.code).toBe('SQL_NOT_REPLAYABLE');
+    expect([error.message, ...error.details].filter((l) => !l.startsWith(' ')).map((l) => l.split(': ')[0])).toEqual([
+      'broken.sql:3',
+      'broken.sql:4:26',
+      'broken.sql:5',
+      'broken.sql:6:14',
+      'broken.sql:7',
+    ]);
+    expect(error.details).toContain("  4 | SELECT * FROM items WHER name = 'item 7';");
+  });
+
   it('rejects a utility statement in a scenario with its line and column', () => {
     const path = write('set.yaml', 'statements:\n  - name: s\n    sql: SET statement_timeout = 5\n');
     expect(errorOf(() => loadScenario(path, {})).message).toMatch(
