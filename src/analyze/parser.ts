@@ -101,11 +101,15 @@ export function positionInFile(text: string, offset: number, start: TextStart): 
   };
 }
 
-/** SQL embedded in another file (a scenario's `sql:` field): the file, the field, where the text begins. */
+/**
+ * SQL embedded in another file (a scenario's `sql:` field): the file, the field, where the text
+ * begins; or, for text that cannot be placed character by character, the line of its field.
+ */
 export interface EmbeddedSql {
   readonly file: string;
   readonly field: string;
-  readonly origin: TextStart;
+  readonly origin?: TextStart;
+  readonly line?: number;
 }
 
 /** Where and why the parser refused a text. */
@@ -145,12 +149,20 @@ function parseError(
   shown = text,
 ): InputError {
   const { offset, message } = failure;
+  if (typeof where !== 'string' && !where.origin) {
+    const { line, column } = lineAndColumn(text, offset);
+    return new InputError(
+      'SQL_PARSE_FAILED',
+      `${where.file}${where.line !== undefined ? `:${where.line}` : ''}: ${where.field}: ${message} (line ${line}, column ${column} of the statement)`,
+      caretLines(shown, offset),
+    );
+  }
   if (typeof where !== 'string') {
-    const { line, column } = positionInFile(text, offset, where.origin);
+    const { line, column } = positionInFile(text, offset, where.origin!);
     return new InputError(
       'SQL_PARSE_FAILED',
       `${where.file}:${line}:${column}: ${where.field}: ${message}`,
-      caretLinesInFile(shown, offset, where.origin),
+      caretLinesInFile(shown, offset, where.origin!),
     );
   }
   const { line, column } = lineAndColumn(text, offset);

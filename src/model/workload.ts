@@ -17,6 +17,8 @@ export interface WorkloadStatement {
    * itself for a string whose source querygate cannot place character by character).
    */
   readonly line?: number;
+  /** The file it is in, as messages name it (a scenario's, where `origin` cannot place it). */
+  readonly file?: string;
   readonly sql: string;
   readonly weight: number;
   readonly params: readonly ParamGenerator[];

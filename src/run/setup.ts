@@ -484,7 +484,9 @@ async function statementProblems(
       ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
           positionInFile(statement.sql, Math.max(0, offset), origin),
         )
-      : statement.name;
+      : statement.file !== undefined && statement.line !== undefined
+        ? `${statement.file}:${statement.line}`
+        : statement.name;
     // A scenario's statement is named as its syntax errors name it: its field, and its name.
     return statement.field ? `${at}: ${statement.field}: statement "${statement.name}"` : at;
   };

@@ -388,6 +388,7 @@ function scenarioChecks(
     if (shortfall) problems.push(problemAt(['load', 'rounds'], shortfall));
   }
   const statements = Array.isArray(data.statements) ? data.statements : [];
+  const positionIn = yamlPositions(text);
   const checked = statements.map((s, i): CheckedSql | undefined => {
     if (!isRecord(s)) return undefined;
     const params = Array.isArray(s.params) ? s.params : [];
@@ -409,11 +410,14 @@ function scenarioChecks(
       return undefined;
     };
     const origin = scalarOrigin(text, ['statements', i, 'sql']);
+    const fieldLine = positionIn(['statements', i, 'sql']).line;
     let parsed: ReturnType<typeof splitStatements>;
     try {
       parsed = splitStatements(
         s.sql,
-        origin ? { file: where, field: `${label}.sql`, origin } : `${where}: ${label}.sql`,
+        origin
+          ? { file: where, field: `${label}.sql`, origin }
+          : { file: where, field: `${label}.sql`, line: fieldLine },
       );
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
@@ -502,6 +506,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
   const statements = file.statements!.map((s, i): WorkloadStatement => {
     const { sql, paramCount, origin, start } = checks.checked[i]!;
     const label = `statements[${i}]`;
+    const fieldLine = positionIn(['statements', i, 'sql']).line;
     const paramsAt = (s.params ?? []).map((_, j) => `${at(['statements', i, 'params', j])}: ${label}.params[${j}]`);
     // Where the statement (after any comment lines of the field) begins in the scenario file.
     const begins =
@@ -518,7 +523,8 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       name: s.name ?? `statement ${i + 1}`,
       sql,
       ...(begins ? { origin: begins } : {}),
-      line: begins?.line ?? positionIn(['statements', i, 'sql']).line,
+      file: where,
+      line: begins?.line ?? fieldLine,
       field: `${label}.sql`,
       weight: s.weight ?? 1,
       params: (s.params ?? []).map((p, j) => toGenerator(p, paramsAt[j]!)),

@@ -179,6 +179,16 @@ describe('scenario files', () => {
     ]);
   });
 
+  it('names the line of the field of a string it cannot place character by character (an explicit indentation indicator)', () => {
+    const path = write('indicator.yaml', 'statements:\n  - sql: >2-\n        SELECT 1\n       FROM t WHERE (\n');
+    const error = errorOf(() => loadScenario(path, {}));
+    expect(error.message).toBe(
+      'indicator.yaml:2: statements[0].sql: invalid SQL: syntax error at end of input (line 2, column 16 of the statement)',
+    );
+    const ok = write('indicator-ok.yaml', 'statements:\n  - sql: >2-\n        SELECT 1\n       FROM t\n');
+    expect(loadScenario(ok, {}).statements[0]).toMatchObject({ file: 'indicator-ok.yaml', line: 2 });
+  });
+
   it('gives a folded statement an origin that places any position of its text in the file, after the comment lines of its field', () => {
     const path = write(
       'folded-origin.yaml',
