@@ -818,6 +818,34 @@ describe('querygate run (CLI)', () => {
     });
   }
 
+  it('does not count the calls an interrupt cancels as failures: no statement-errors finding, no error rate for check to fail', async () => {
+    const workload = join(dir, 'sleepy.sql');
+    writeFileSync(workload, '-- nap\nSELECT pg_sleep(30);\n-- quick\nSELECT 1 AS one;\n');
+    const out = join(dir, 'interrupted-sleep.json');
+    const result = await runCliInterrupted(
+      ['run', '--workload', workload, '-c', '2', '--threads', '2', '--database-url', url, '--out', out, '--no-budget'],
+      { afterMs: 2000 },
+    );
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stdout).not.toContain('statement-errors');
+    expect(result.stdout).toMatch(/\d+ calls? cut short by the stop,/);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+    const nap = report.queries.find((q: { source?: string }) => q.source === 'nap');
+    expect(nap).toMatchObject({ calls: 0, errors: 0, errorSamples: [] });
+    expect(nap.cancelledAtStop.calls).toBeGreaterThanOrEqual(1);
+    expect(report.totals.errors).toBe(0);
+    // The gate fails because the run was interrupted, and for nothing else.
+    const budget = join(dir, 'error-rate.budget.yaml');
+    writeFileSync(budget, 'version: 1\nlimits:\n  errorRate: 0.01\n');
+    const check = await runCli(['check', out, '--budget', budget]);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toContain(
+      'Gate FAILED: the run was interrupted (interrupted by SIGINT), so the gate cannot pass; 0 of 1 limit(s) exceeded',
+    );
+    expect(check.stdout).not.toMatch(/FAIL limits\.errorRate/);
+  });
+
   it('cancels a long seed on Ctrl-C instead of waiting for it: exit 130, no report of nothing measured', async () => {
     const seed = join(dir, 'slow-seed.sql');
     writeFileSync(

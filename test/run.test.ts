@@ -283,7 +283,7 @@ describe('runWorkload on a real PostgreSQL', () => {
         expect(runaway.errors).toBeGreaterThan(0);
         // Rounds of 1 s: cut 1 s after the end of each, not 5 s.
         expect(runaway.errorSamples[0]).toMatch(
-          /^cancelled by querygate after running \d.*, or 1 s after the end of its round of --duration$/,
+          /^cancelled by querygate after running \d.*: still running 1 s after the end of its round of --duration$/,
         );
         expect(runaway.findings.map((f) => [f.rule, f.severity])).toContainEqual(['statement-errors', 'error']);
         expect(runaway.findings.find((f) => f.rule === 'statement-errors')!.suggestion).toMatch(
@@ -335,6 +335,18 @@ describe('runWorkload on a real PostgreSQL', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(report.run.complete).toBe(false);
       expect((await running()).rows[0]!.n).toBe(0);
+      // Cut short by the interrupt, not failed: no error, no statement-errors finding, but the report
+      // says it was running, and for how long.
+      const runaway = report.queries.find((q) => q.source === 'runaway')!;
+      expect(runaway).toMatchObject({ calls: 0, errors: 0, errorSamples: [] });
+      expect(runaway.cancelledAtStop?.calls).toBeGreaterThanOrEqual(1);
+      expect(runaway.cancelledAtStop?.longestMs).toBeGreaterThan(500);
+      expect(runaway.findings.map((f) => f.rule)).not.toContain('statement-errors');
+      expect(report.totals.errors).toBe(0);
+      expect(report.run.notCalled).toBeUndefined();
+      expect(report.warnings.join('\n')).toMatch(
+        /call\(s\) still running when the run stopped \(interrupted by SIGINT\) were cancelled, and are counted neither as calls nor as errors \(runaway: /,
+      );
     });
   });
 

@@ -21,6 +21,7 @@ import { planRelations } from '../analyze/plan.js';
 import { columnRefToParam, qualifiedRelations, renumberParams } from '../analyze/sql-tree.js';
 import {
   statementKey,
+  type CancelledAtStop,
   type LatencySummary,
   type NestedInfo,
   type QueryReport,
@@ -46,6 +47,8 @@ export interface ClientStatement {
   readonly latency: LatencySummary | null;
   readonly errors: number;
   readonly errorSamples: readonly string[];
+  /** Calls still running when the run stopped early, cancelled by querygate (neither calls nor errors). */
+  readonly cancelledAtStop?: CancelledAtStop;
   /** Line of a scenario's statement in its file. */
   readonly line?: number;
 }
@@ -189,6 +192,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       latency: client?.latency ?? null,
       errors: client?.errors ?? 0,
       errorSamples: client?.errorSamples ?? [],
+      ...(client?.cancelledAtStop ? { cancelledAtStop: client.cancelledAtStop } : {}),
       ...(client?.paramMax ? { paramMax: client.paramMax } : {}),
       rounds: input.roundDeltas.length > 1 ? rounds : [],
       plan: null,
@@ -198,9 +202,10 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       ...(nested ? { nested: NOT_LINKED } : {}),
     };
   });
-  // Statements the client sent that never completed (every call failed) still belong in the report.
+  // Statements the client sent that never completed (every call failed, or the one running was cut
+  // short by the stop) still belong in the report.
   for (const c of input.client) {
-    if (groups.has(statementKey(c)) || c.errors === 0) continue;
+    if (groups.has(statementKey(c)) || (c.errors === 0 && !c.cancelledAtStop)) continue;
     queries.push({
       fingerprint: c.fingerprint,
       query: c.sql,
@@ -228,9 +233,10 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
       latency: c.latency,
       errors: c.errors,
       errorSamples: c.errorSamples,
+      ...(c.cancelledAtStop ? { cancelledAtStop: c.cancelledAtStop } : {}),
       rounds: [],
       plan: null,
-      planNote: EVERY_CALL_FAILED,
+      ...(c.errors > 0 ? { planNote: EVERY_CALL_FAILED } : {}),
       relations: [],
       findings: [],
       suppressed: [],

@@ -192,6 +192,11 @@ export interface QueryReport {
   /** Up to three distinct error messages seen by the client. */
   readonly errorSamples: readonly string[];
   /**
+   * Calls still running when the run stopped early (an interrupt), which querygate cancelled: not
+   * failures of the statement, so counted neither in `calls` nor in `errors`. Absent when none.
+   */
+  readonly cancelledAtStop?: CancelledAtStop;
+  /**
    * Largest numeric value the replay sent for each `$n` (null where a value was not a number),
    * for rules that care about the worst case, such as a deep OFFSET.
    */
@@ -247,6 +252,13 @@ export function statementKey(query: Pick<QueryReport, 'fingerprint' | 'nested'>)
 /** The statements the workload sent (not the ones run inside functions): what totals and shares add up. */
 export function topLevel<T extends Pick<QueryReport, 'nested'>>(queries: readonly T[]): T[] {
   return queries.filter((q) => !q.nested);
+}
+
+/** Calls of a statement cut short by the stop of an interrupted run. */
+export interface CancelledAtStop {
+  readonly calls: number;
+  /** How long the longest of them had run when it was cancelled, ms (client time). */
+  readonly longestMs: number;
 }
 
 export interface SuppressedFinding extends Suppression {

@@ -170,14 +170,35 @@ export function failedCalls(q: QueryReport): string {
 }
 
 /**
- * The statements a summary table shows: those whose every call failed first, whatever `top` (they
- * have no database time, so by rank they came last, read as the cheapest, and fell off the table),
- * then the others by database time, `top` rows in all.
+ * `1 call cut short by the stop, after 4.2 s`, `2 calls cut short by the stop, longest 31.3 s`; ''
+ * without. Not failures: the statement was running when the run was interrupted.
+ */
+export function cancelledCalls(q: QueryReport): string {
+  const cut = q.cancelledAtStop;
+  if (!cut) return '';
+  const ms = formatMs(cut.longestMs);
+  return cut.calls === 1
+    ? `1 call cut short by the stop, after ${ms}`
+    : `${formatCount(cut.calls)} calls cut short by the stop, longest ${ms}`;
+}
+
+/**
+ * True for a statement of which no call completed: every call failed, or the one running was cut
+ * short when the run stopped. It has no database time.
+ */
+export function nothingMeasured(q: QueryReport): boolean {
+  return q.calls === 0 && (q.errors > 0 || q.cancelledAtStop !== undefined);
+}
+
+/**
+ * The statements a summary table shows: those of which no call completed first, whatever `top`
+ * (they have no database time, so by rank they came last, read as the cheapest, and fell off the
+ * table), then the others by database time, `top` rows in all.
  */
 export function tableRows<Q extends QueryReport>(queries: readonly Q[], top: number): Q[] {
-  const failed = queries.filter(everyCallFailed);
-  const others = queries.filter((q) => !everyCallFailed(q));
-  return [...failed, ...others.slice(0, Math.max(0, top - failed.length))];
+  const first = queries.filter(nothingMeasured);
+  const others = queries.filter((q) => !nothingMeasured(q));
+  return [...first, ...others.slice(0, Math.max(0, top - first.length))];
 }
 
 /** Where a statement that ran inside a function ran: `in retail.customer_value()`, or `in a function`. */
@@ -205,8 +226,8 @@ export interface SummaryRow {
 const NESTED_PER_CALLER = 3;
 
 /**
- * The rows of a summary's statements table: the top-level statements `tableRows` shows (those whose
- * every call failed first, then the costliest), each followed by the costliest statements that ran
+ * The rows of a summary's statements table: the top-level statements `tableRows` shows (those of
+ * which no call completed first, then the costliest), each followed by the costliest statements that ran
  * inside its functions (`nested`, three at most, each under the first statement by rank that runs
  * it); then as many nested statements whose caller is not in the report.
  */

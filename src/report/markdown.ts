@@ -9,8 +9,10 @@ import type { GatedFinding, LimitCheck, LimitMeasurement } from '../model/budget
 import type { Finding } from '../model/finding.js';
 import type { QueryReport, Report } from '../model/report.js';
 import {
+  cancelledCalls,
   everyCallFailed,
   failedCalls,
+  nothingMeasured,
   fixOptions,
   formatCount,
   formatMs,
@@ -272,12 +274,12 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
     out.section(
       `\n### Top statements by database time\n\n| # | total | share | calls | mean | rows/call | blocks/call | plan cost | statement |\n|--:|--:|--:|--:|--:|--:|--:|--:|---|`,
       ranked.map(({ query: q, index }) => {
-        // A statement whose every call failed has nothing measured: say so rather than 0 ms.
+        // A statement of which no call completed has nothing measured: say so rather than 0 ms.
         const failed = everyCallFailed(q);
-        const measured = (value: string) => (failed ? '-' : value);
-        const failures = failedCalls(q);
+        const measured = (value: string) => (nothingMeasured(q) ? '-' : value);
+        const failures = [failedCalls(q), cancelledCalls(q)].filter((n) => n !== '').join('; ');
         return (
-          `| ${index + 1} | ${failed ? '**failed**' : formatMs(q.totalMs)} | ${measured(formatPercent(q.dbTimeShare))} | ` +
+          `| ${index + 1} | ${failed ? '**failed**' : measured(formatMs(q.totalMs))} | ${measured(formatPercent(q.dbTimeShare))} | ` +
           `${formatCount(q.calls)} | ${measured(formatMs(q.meanMs))} | ` +
           `${measured(formatCount(q.rowsPerCall))} | ${measured(formatCount(q.sharedBlksPerCall))} | ${q.plan ? q.plan.totalCost.toFixed(0) : '-'} | ` +
           `${q.nested ? `↳ ${cell(nestedPlace(q))}: ` : ''}${cellCode(oneLine(q.query, 140))}${q.source !== undefined ? ` ${cell(q.source)}` : ''}${failures ? ` (${failures})` : ''} |`

@@ -6,8 +6,10 @@ import type { Report } from '../model/report.js';
 import { renderRoutesTable } from './routes.js';
 import { fitColumns, layoutWidth, leftOutNote, type Column } from './columns.js';
 import {
+  cancelledCalls,
   everyCallFailed,
   failedCalls,
+  nothingMeasured,
   fixOptions,
   formatCount,
   formatMs,
@@ -61,11 +63,12 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
       ...wrapText(`INCOMPLETE: ${report.run.interruptedBy ?? 'interrupted'}; partial results below`, width, 2, ''),
     );
   type Query = Report['queries'][number];
-  // A statement whose every call failed has nothing measured: its cells say so rather than 0.
+  // A statement of which no call completed (every call failed, or it was cut short by the stop) has
+  // nothing measured: its cells say so rather than 0.
   const measured =
     (show: (q: Query) => string, failed = '-') =>
     (q: Query) =>
-      everyCallFailed(q) ? failed : show(q);
+      everyCallFailed(q) ? failed : nothingMeasured(q) ? '-' : show(q);
   const all: Column<Query>[] = [
     // The rank by database time, which the findings below refer to (`#3`).
     { head: '#', width: 4, dropOrder: 0, cell: (q) => String(report.queries.indexOf(q) + 1) },
@@ -92,12 +95,12 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   });
   const rows = summaryRows(report.queries, top);
   for (const { query: q, index } of rows) {
-    const failures = failedCalls(q);
+    const notes = [failedCalls(q), cancelledCalls(q)].filter((n) => n !== '');
     table.push([
       ...columns.map((c) => c.cell(q, index)),
       // On a line of its own: appended to the text, it wrapped in the middle at narrow widths.
       oneLine(q.nested ? `↳ ${nestedPlace(q)}: ${q.query}` : q.query, queryWidth * 2 - 6) +
-        (failures ? `\n${failures}` : ''),
+        notes.map((n) => `\n${n}`).join(''),
     ]);
   }
   lines.push(table.toString());

@@ -142,6 +142,21 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
       const more = failing.length > 3 ? `; and ${failing.length - 3} more statement(s)` : '';
       warnings.push(`${replay.errors} statement call(s) failed during the replay (${shown}${more})`);
     }
+    const cut = workload.statements.map((s, i) => ({ s, o: replay.statements[i]! })).filter(({ o }) => o.stopped > 0);
+    if (cut.length > 0) {
+      // Not failures: the statements the stop found running, and for how long (often why it was interrupted).
+      const named = cut
+        .slice(0, 3)
+        .map(
+          ({ s, o }) =>
+            `${s.name}: ${o.stopped > 1 ? `${o.stopped} calls, the longest` : '1 call,'} after ${seconds(o.stoppedMs ?? 0)}`,
+        );
+      const calls = cut.reduce((sum, { o }) => sum + o.stopped, 0);
+      warnings.push(
+        `${calls} call(s) still running when the run stopped (${replay.stoppedBy ?? 'interrupted'}) were cancelled, ` +
+          `and are counted neither as calls nor as errors (${named.join('; ')}${cut.length > 3 ? `; and ${cut.length - 3} more statement(s)` : ''})`,
+      );
+    }
     const notCalled = notCalledStatements(workload.statements, replay.statements, workload.kind === 'scenario');
     if (notCalled.length > 0 && complete && workload.load.shape.kind === 'duration')
       warnings.push(notCalledWarning(notCalled, workload, replay.calls + replay.errors));
@@ -205,7 +220,9 @@ function notCalledStatements(
   scenario: boolean,
 ): NotCalledStatement[] {
   const called = new Set(
-    statements.filter((_, i) => outcomes[i]!.latency.count + outcomes[i]!.errors > 0).map((s) => s.fingerprint),
+    statements
+      .filter((_, i) => outcomes[i]!.latency.count + outcomes[i]!.errors + outcomes[i]!.stopped > 0)
+      .map((s) => s.fingerprint),
   );
   const groups = new Map<string, WorkloadStatement[]>();
   for (const s of statements) {
@@ -271,6 +288,7 @@ function clientStatements(
     );
     const written = statements[indexes[0]!]!;
     const line = written.line ?? written.origin?.line;
+    const stopped = mine.reduce((sum, o) => sum + o.stopped, 0);
     return {
       fingerprint: first.fingerprint,
       name: indexes.map((i) => statements[i]!.name).join(', '),
@@ -284,6 +302,9 @@ function clientStatements(
       errors: mine.reduce((sum, o) => sum + o.errors, 0),
       // Three samples per statement, as the replay keeps them.
       errorSamples: [...new Set(mine.flatMap((o) => o.errorSamples))].slice(0, 3),
+      ...(stopped > 0
+        ? { cancelledAtStop: { calls: stopped, longestMs: Math.round(Math.max(...mine.map((o) => o.stoppedMs ?? 0))) } }
+        : {}),
     };
   });
 }

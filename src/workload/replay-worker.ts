@@ -101,6 +101,8 @@ if (sessions.length === data.connections) {
         ...(o.slowParams ? { slowParams: o.slowParams, slowMs: o.slowMs! } : {}),
         ...(o.failedParams ? { failedParams: o.failedParams, failedMs: o.failedMs! } : {}),
         ...(o.paramMax ? { paramMax: o.paramMax } : {}),
+        stopped: o.stopped,
+        ...(o.stoppedMs !== undefined ? { stoppedMs: o.stoppedMs } : {}),
       }));
       reply(
         { type: 'result', statements, calls: share.calls, errors: share.errors },

@@ -55,6 +55,13 @@ export interface StatementOutcome {
   failedMs?: number;
   /** Largest numeric value sent per parameter (null: a value was not a number). */
   paramMax?: (number | null)[];
+  /**
+   * Calls still running when the run stopped early (an interrupt, lost connections), cancelled by
+   * querygate: not the statement's failure, so counted neither as calls nor as errors.
+   */
+  stopped: number;
+  /** How long the longest of them had run, ms. */
+  stoppedMs?: number;
 }
 
 export interface ReplayResult {
@@ -125,6 +132,13 @@ const WATCHDOG_MS = 200;
 
 const formatSeconds = (ms: number) => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
 
+/**
+ * Why querygate cancelled a call: `late`, still running the grace time after the end of a
+ * duration-bound round (or warm-up), a failure of the statement; `stopped`, still running when the
+ * run stopped early, which is not.
+ */
+type CutOff = 'late' | 'stopped';
+
 /** Where latencies go: a LatencyRecorder in process, a growable Float64Array in a worker. */
 export interface LatencySink {
   record(ms: number): void;
@@ -139,6 +153,8 @@ export interface ShareOutcome<L extends LatencySink> {
   failedParams?: (string | null)[];
   failedMs?: number;
   paramMax?: (number | null)[];
+  stopped: number;
+  stoppedMs?: number;
 }
 
 /** Thread `index` of `count`. */
@@ -237,6 +253,7 @@ export function createShareReplay<L extends LatencySink>(
     latency: options.createLatency(),
     errors: 0,
     errorSamples: [],
+    stopped: 0,
   }));
   /** Statements prepared on each session (by index), prepared lazily on first use. */
   const prepared: Set<number>[] = sessions.map(() => new Set());
@@ -246,9 +263,12 @@ export function createShareReplay<L extends LatencySink>(
   let errors = 0;
   let lostConnections = 0;
   const stopped = () => lostConnections >= sessions.length || options.isStopped();
-  /** Sessions with a call on the server, and those whose call was cancelled (cut off). */
+  /**
+   * Sessions with a call on the server, and why the call of each was cancelled (cut off): it ran on
+   * too long after the end of a duration-bound drive, or the run stopped (an interrupt).
+   */
   const busy = sessions.map(() => false);
-  const cutOff = sessions.map(() => false);
+  const cutOff = sessions.map((): CutOff | undefined => undefined);
   /** End of the current duration-bound drive (warm-up or round), performance.now() time. */
   let deadline: number | undefined;
   /** How long a statement may run on after `deadline` before it is cut off. */
@@ -280,20 +300,27 @@ export function createShareReplay<L extends LatencySink>(
       return true;
     }
     const server = asServerError(error);
-    const cancelled = cutOff[k] && server?.code === QUERY_CANCELED;
-    cutOff[k] = false;
-    if (record || cancelled) {
+    const cancelled = server?.code === QUERY_CANCELED ? cutOff[k] : undefined;
+    cutOff[k] = undefined;
+    if (cancelled === 'stopped') {
+      // Cut short by the stop, not failed: how long it had run is all there is to say.
+      outcome.stopped++;
+      if (!(ms <= outcome.stoppedMs!)) outcome.stoppedMs = ms;
+      return true;
+    }
+    if (record || cancelled === 'late') {
       outcome.errors++;
       errors++;
       if (params && !(ms <= outcome.failedMs!)) {
         outcome.failedParams = params;
         outcome.failedMs = ms;
       }
-      const message = cancelled
-        ? `cancelled by querygate after running ${formatSeconds(ms)}: still running when the run stopped (an interrupt), or ${formatSeconds(graceMs)} after the end of its round of --duration`
-        : server?.code === QUERY_CANCELED && timeoutMs !== undefined && /statement timeout/.test(server.message)
-          ? `${server.message} (the replay's statement timeout of ${formatSeconds(timeoutMs)}, --statement-timeout)`
-          : (server?.message ?? (error instanceof Error ? error.message : String(error)));
+      const message =
+        cancelled === 'late'
+          ? `cancelled by querygate after running ${formatSeconds(ms)}: still running ${formatSeconds(graceMs)} after the end of ${record ? 'its round of --duration' : 'the warm-up'}`
+          : server?.code === QUERY_CANCELED && timeoutMs !== undefined && /statement timeout/.test(server.message)
+            ? `${server.message} (the replay's statement timeout of ${formatSeconds(timeoutMs)}, --statement-timeout)`
+            : (server?.message ?? (error instanceof Error ? error.message : String(error)));
       if (outcome.errorSamples.length < 3 && !outcome.errorSamples.includes(message))
         outcome.errorSamples.push(message);
     }
@@ -399,13 +426,18 @@ export function createShareReplay<L extends LatencySink>(
    * server after it. It is recorded as a failed call, so that the report shows it.
    */
   const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
-    cutOff.fill(false);
+    cutOff.fill(undefined);
     const watchdog = setInterval(() => {
-      const late = deadline !== undefined && performance.now() > deadline + graceMs;
-      if (!late && !stopped()) return;
+      // The stop first: a statement that was late when the run was interrupted is cancelled by the interrupt.
+      const reason: CutOff | undefined = stopped()
+        ? 'stopped'
+        : deadline !== undefined && performance.now() > deadline + graceMs
+          ? 'late'
+          : undefined;
+      if (reason === undefined) return;
       sessions.forEach((session, k) => {
         if (!busy[k] || cutOff[k] || !session.cancel) return;
-        cutOff[k] = true;
+        cutOff[k] = reason;
         void session.cancel();
       });
     }, WATCHDOG_MS);
@@ -611,6 +643,8 @@ export interface WorkerStatementOutcome {
   readonly failedParams?: (string | null)[];
   readonly failedMs?: number;
   readonly paramMax?: (number | null)[];
+  readonly stopped: number;
+  readonly stoppedMs?: number;
 }
 
 export type ReplayWorkerReply =
@@ -759,7 +793,7 @@ async function replayOnThreads(
     const results = await Promise.all(pool.map((t) => expectReply(t, 'result')));
     // Merged in thread order, so that a given seed and thread count give the same report.
     const statements: StatementOutcome[] = workload.statements.map((_, i) => {
-      const outcome: StatementOutcome = { latency: new LatencyRecorder(), errors: 0, errorSamples: [] };
+      const outcome: StatementOutcome = { latency: new LatencyRecorder(), errors: 0, errorSamples: [], stopped: 0 };
       for (const result of results) {
         const part = result.statements[i]!;
         for (const ms of part.latencies) outcome.latency.record(ms);
@@ -777,6 +811,8 @@ async function replayOnThreads(
           outcome.failedMs = part.failedMs!;
         }
         if (part.paramMax) outcome.paramMax = mergeMax(outcome.paramMax, part.paramMax);
+        outcome.stopped += part.stopped;
+        if (part.stoppedMs !== undefined && !(part.stoppedMs <= outcome.stoppedMs!)) outcome.stoppedMs = part.stoppedMs;
       }
       return outcome;
     });

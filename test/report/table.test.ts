@@ -122,6 +122,46 @@ describe('the terminal summary table', () => {
     expect(lines.map((l) => l.split('|')[1]!.trim())).toEqual([String(last + 1), '1', String(report.queries.length)]);
   });
 
+  it('shows statements cut short by an interrupt first too, with nothing measured and their cancelled calls in words', () => {
+    const base = fixtureReport();
+    const last = base.queries.length - 1;
+    // The interrupt found the last statement running on two connections, before any call of it
+    // completed; another one it found running once, after 11 calls.
+    const report = {
+      ...base,
+      run: { ...base.run, complete: false, interruptedBy: 'interrupted by SIGINT' },
+      queries: base.queries.map((q, i) =>
+        i === last
+          ? {
+              ...q,
+              calls: 0,
+              totalMs: 0,
+              meanMs: 0,
+              dbTimeShare: 0,
+              rowsPerCall: 0,
+              sharedBlksPerCall: 0,
+              cancelledAtStop: { calls: 2, longestMs: 31_250 },
+            }
+          : i === 1
+            ? { ...q, calls: 11, cancelledAtStop: { calls: 1, longestMs: 420 } }
+            : q,
+      ),
+    };
+    const text = renderTable(report, { width: 160, top: 3 });
+    const rows = tableLines(text).filter((l) => /^│ \d/.test(l));
+    expect(rows[0]).toMatch(new RegExp(`^│ ${last + 1} +│ - +│ - +│ 0 +│ - +│`));
+    expect(text).toMatch(/│ 2 calls cut short by the stop, longest 31\.3 s +│/);
+    expect(text).toMatch(/│ 1 call cut short by the stop, after 420 ms +│/);
+    expect(text).not.toMatch(/calls? failed/);
+    const markdown = renderMarkdown(report, { top: 3 });
+    expect(markdown).toMatch(
+      new RegExp(
+        `\\| ${last + 1} \\| - \\| - \\| 0 \\| - \\|.*\\(2 calls cut short by the stop, longest 31\\.3 s\\) \\|`,
+      ),
+    );
+    expect(markdown).toContain('(1 call cut short by the stop, after 420 ms) |');
+  });
+
   it('fits the routes table to the terminal too', () => {
     const path = fileURLToPath(new URL('../compare/fixtures/reports/http-base.json', import.meta.url));
     const report = parseReport(readFileSync(path, 'utf8'), path);
