@@ -108,7 +108,8 @@ export function totalDbMs(report: Report): { value: number; basis: 'median' | 'm
 
 /**
  * The run's error rate: failed calls over all calls (SQL replay), or requests without a response or
- * with a non-2xx status over all requests (HTTP).
+ * with a non-2xx status over all requests (HTTP). The calls an interrupt cut short
+ * (`cancelledAtStop`) are in neither count: they are not failures of their statements.
  */
 export function errorRate(report: Report): number {
   if (report.routes && report.routes.length > 0) {
@@ -429,6 +430,8 @@ function unmeasuredNote(report: Report, entry: StatementBudget, gated: readonly 
   }
   if (gated.every((q) => q.calls === 0 && q.errors > 0))
     return 'every call of the matched statement failed, so there is no timing, rows or blocks per call to measure (see its statement-errors finding)';
+  if (gated.every((q) => q.calls === 0 && (q.errors > 0 || q.cancelledAtStop !== undefined)))
+    return 'no call of the matched statement completed: it was still running when the run was interrupted (cancelledAtStop), so there is no timing, rows or blocks per call to measure';
   return undefined;
 }
 

@@ -423,7 +423,8 @@ export function createShareReplay<L extends LatencySink>(
    * Runs all sessions until `next()` returns undefined. A statement still running when the run
    * stopped (an interrupt, a lost connection elsewhere) or `graceMs` after the end of a
    * duration-bound drive is cancelled: a runaway statement must not hold the run, nor keep running on the
-   * server after it. It is recorded as a failed call, so that the report shows it.
+   * server after it. Past its round it is recorded as a failed call, so that the report shows it; cut
+   * short by the stop, it is counted apart (`stopped`), as it is not the statement's failure.
    */
   const drive = async (next: () => number | undefined, record: boolean): Promise<void> => {
     cutOff.fill(undefined);

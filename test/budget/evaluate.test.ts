@@ -237,6 +237,41 @@ describe('evaluateBudget: per-statement limits', () => {
     );
   });
 
+  it('counts no error for the calls an interrupt cut short: the interruption fails the gate, not the error rate', () => {
+    // Interrupted while the costliest statement was running on two connections, before any call of it completed.
+    const cut = withQuery(report, costliest.fingerprint, (q) => ({
+      ...q,
+      calls: 0,
+      errors: 0,
+      errorSamples: [],
+      rounds: [],
+      cancelledAtStop: { calls: 2, longestMs: 31_250 },
+    }));
+    const run: Report = {
+      ...cut,
+      run: { ...report.run, complete: false, interruptedBy: 'interrupted by SIGINT' },
+      totals: { ...report.totals, errors: 0 },
+    };
+    const gate = evaluateBudget(
+      run,
+      budget({ limits: { errorRate: 0.01 }, statements: [{ fingerprint: costliest.fingerprint, maxMeanMs: 1 }] }),
+      { failOn: 'never' },
+    );
+    expect(gate.limits[0]!.measurements[0]!.measured).toBe(0);
+    expect(gate.limits.map((l) => [l.field, l.status, l.note])).toEqual([
+      ['limits.errorRate', 'pass', undefined],
+      [
+        'statements[0].maxMeanMs',
+        'skipped',
+        expect.stringMatching(
+          /^no call of the matched statement completed: it was still running when the run was interrupted/,
+        ),
+      ],
+    ]);
+    expect(gate.passed).toBe(false);
+    expect(gate.incomplete).toBe('interrupted by SIGINT');
+  });
+
   it('names the budget line of each limit', () => {
     const gate = evaluateBudget(
       report,
