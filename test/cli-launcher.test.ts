@@ -30,8 +30,8 @@ async function runUnderShell(
     stderr += d.toString();
     if (signalledAt === 0 && stderr.includes('querygate: replaying')) {
       signalledAt = Date.now();
-      // Time for the replay to make calls, as in the other interrupt tests.
-      setTimeout(() => process.kill(target === 'group' ? -shell.pid! : shell.pid!, 'SIGTERM'), 1000);
+      // Time for the replay to connect and make calls, even on a loaded machine (the run lasts 60 s).
+      setTimeout(() => process.kill(target === 'group' ? -shell.pid! : shell.pid!, 'SIGTERM'), 3000);
     }
   });
   shell.on('exit', (code, signal) => (shellExit = code ?? signal ?? 'unknown'));
