@@ -610,6 +610,50 @@ describe('runWorkload on a real PostgreSQL', () => {
     expect(parent.partitionOf).toBeUndefined();
   });
 
+  it("sums a partitioned table's size, rows and index sizes over its partitions, and lists it once", async () => {
+    await withSession(url, async (s) => {
+      await s.query(
+        `DROP TABLE IF EXISTS readings;
+         CREATE TABLE readings (id int, taken date, PRIMARY KEY (id, taken)) PARTITION BY RANGE (taken);
+         CREATE TABLE readings_2023 PARTITION OF readings FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+         CREATE TABLE readings_2024 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO readings SELECT g, date '2023-01-01' + g % 700 FROM generate_series(1, 20000) g;`,
+      );
+      await s.query('VACUUM ANALYZE readings_2023, readings_2024');
+      await s.query('ANALYZE readings');
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-partition-sizes-'));
+    const file = join(dir, 'partitions.yaml');
+    // The INSERT's plan names the partitioned table itself, the SELECT's its partitions.
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, repeat: 2, rounds: 1 }',
+        'statements:',
+        "  - sql: SELECT count(*) FROM readings WHERE taken > date '2023-06-01'",
+        "  - sql: INSERT INTO readings (id, taken) VALUES ($1, date '2024-03-01')",
+        '    params: [{ seq: { start: 100000 } }]',
+        '',
+      ].join('\n'),
+    );
+    const report = await runWorkload({ workload: loadScenario(file, {}), databaseUrl: url, allowWrites: true });
+    expect(report.relations.filter((r) => r.name === 'public.readings')).toHaveLength(1);
+    const parent = report.relations.find((r) => r.name === 'public.readings')!;
+    const parts = report.relations.filter((r) => r.partitionOf === 'public.readings');
+    expect(parts.map((r) => r.name)).toEqual(['public.readings_2023', 'public.readings_2024']);
+    const sum = (f: (r: (typeof parts)[number]) => number) => parts.reduce((n, r) => n + f(r), 0);
+    expect(parent.liveRows).toBeGreaterThanOrEqual(20000);
+    expect(parent.liveRows).toBe(sum((r) => r.liveRows));
+    expect(parent.pages).toBeGreaterThan(0);
+    expect(parent.pages).toBe(sum((r) => r.pages));
+    expect(parent.sizeBytes).toBe(sum((r) => r.sizeBytes));
+    expect(parent.totalSizeBytes).toBe(sum((r) => r.totalSizeBytes));
+    expect(parent.totalSizeBytes).toBeGreaterThan(parent.sizeBytes);
+    const pkey = parent.indexes.find((i) => i.primary)!;
+    expect(pkey.sizeBytes).toBeGreaterThan(0);
+    expect(pkey.sizeBytes).toBe(sum((r) => r.indexes.find((i) => i.primary)!.sizeBytes));
+  });
+
   it('reads the relation of the schema a statement names, not the same-named one on the search_path', async () => {
     await withSession(url, (s) =>
       s.query(

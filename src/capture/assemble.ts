@@ -391,7 +391,10 @@ export async function capturePlans(
   const scanned = [...bare, ...named.filter((r) => !bare.some((b) => b.name === r.name))];
   // Plans name partitions: the partitioned tables they belong to are described too, and listed with
   // each statement, so that a budget or a reader can name the table the statement was written for.
-  const roots = [...new Set(scanned.flatMap((r) => (r.partitionOf ? [r.partitionOf] : [])))];
+  // A plan that names the partitioned table itself (an INSERT into it) has it described already.
+  const roots = [...new Set(scanned.flatMap((r) => (r.partitionOf ? [r.partitionOf] : [])))].filter(
+    (root) => !scanned.some((r) => r.name === root),
+  );
   const described = [...scanned, ...(await describeRelations(session, roots))].sort((a, b) =>
     a.name.localeCompare(b.name),
   );

@@ -25,6 +25,7 @@ export async function describeRelations(session: Session, names: readonly string
     total: number;
     live: number | null;
     analyzed: Date | null;
+    leaves: { pages: number; size: number; total: number; live: number } | null;
     root: string | null;
     types: Record<string, string> | null;
     bases: Record<string, string> | null;
@@ -38,6 +39,18 @@ export async function describeRelations(session: Session, names: readonly string
             c.reltuples::float8 AS reltuples, c.relpages::int8 AS relpages,
             pg_relation_size(c.oid) AS size, pg_total_relation_size(c.oid) AS total,
             s.n_live_tup AS live, greatest(s.last_analyze, s.last_autoanalyze) AS analyzed,
+            -- A partitioned table stores no rows itself (no blocks, no live rows, size 0): what it
+            -- holds is what its leaf partitions hold, summed.
+            CASE WHEN c.relkind = 'p' THEN (
+              SELECT json_build_object(
+                       'pages', coalesce(sum(greatest(lc.relpages, 0)), 0)::int8,
+                       'size', coalesce(sum(pg_relation_size(lc.oid)), 0)::int8,
+                       'total', coalesce(sum(pg_total_relation_size(lc.oid)), 0)::int8,
+                       'live', coalesce(sum(ls.n_live_tup), 0)::int8)
+                FROM pg_partition_tree(c.oid) t
+                JOIN pg_class lc ON lc.oid = t.relid
+                LEFT JOIN pg_stat_all_tables ls ON ls.relid = lc.oid
+               WHERE t.isleaf) END AS leaves,
             CASE WHEN c.relispartition THEN (
               SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
                WHERE r.oid = pg_partition_root(c.oid)) END AS root,
@@ -99,10 +112,10 @@ export async function describeRelations(session: Session, names: readonly string
       table: r.table,
       kind: KINDS[r.relkind] ?? 'other',
       estimatedRows: r.reltuples,
-      liveRows: r.live ?? 0,
-      pages: r.relpages,
-      sizeBytes: r.size,
-      totalSizeBytes: r.total,
+      liveRows: r.leaves?.live ?? r.live ?? 0,
+      pages: r.leaves?.pages ?? r.relpages,
+      sizeBytes: r.leaves?.size ?? r.size,
+      totalSizeBytes: r.leaves?.total ?? r.total,
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
       ...(r.root ? { partitionOf: r.root } : {}),
       ...(r.types ? { columnTypes: r.types } : {}),
@@ -135,7 +148,12 @@ async function describeIndexes(session: Session, oids: readonly number[]): Promi
   }>(
     `SELECT ${INTERNAL_MARK} i.indrelid::int8 AS rel, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
             am.amname AS method, i.indisunique AS unique, i.indisprimary AS primary,
-            i.indpred IS NOT NULL AS partial, i.indisvalid AS valid, pg_relation_size(i.indexrelid) AS size,
+            i.indpred IS NOT NULL AS partial, i.indisvalid AS valid,
+            -- A partitioned index (relkind 'I') has no storage: its size is its partitions' indexes'.
+            CASE WHEN ic.relkind = 'I' THEN (
+              SELECT coalesce(sum(pg_relation_size(t.relid)), 0)::int8
+                FROM pg_partition_tree(i.indexrelid) t WHERE t.isleaf)
+            ELSE pg_relation_size(i.indexrelid) END AS size,
             array(SELECT CASE WHEN i.indkey[k - 1] = 0 THEN NULL ELSE a.attname::text END
                     FROM generate_series(1, i.indnkeyatts) k
                     LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]

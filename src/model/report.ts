@@ -319,7 +319,11 @@ export interface RelationInfo {
   readonly kind: 'table' | 'partitioned-table' | 'materialized-view' | 'other';
   /** pg_class.reltuples: the planner's estimate (-1 when never analyzed). */
   readonly estimatedRows: number;
-  /** pg_stat_user_tables.n_live_tup. */
+  /**
+   * pg_stat_user_tables.n_live_tup. A partitioned table stores nothing itself: its `liveRows`,
+   * `pages`, `sizeBytes` and `totalSizeBytes` (and its indexes' `sizeBytes`) are the sums over its
+   * leaf partitions.
+   */
   readonly liveRows: number;
   readonly pages: number;
   readonly sizeBytes: number;
