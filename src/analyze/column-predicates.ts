@@ -52,7 +52,20 @@ export interface ColumnPredicate {
   readonly alternative: boolean;
   /** The operator of a `containment` predicate (`@>`, `&&`, `?`, ...). */
   readonly operator?: string;
+  /** The operator of a `range` comparison written with one (`<`, `<=`, `>`, `>=`), column side first. */
+  readonly rangeOperator?: string;
+  /** `column BETWEEN low AND high`: its bounds as written, with their parse-tree nodes. */
+  readonly bounds?: readonly [PredicateBound, PredicateBound];
 }
+
+/** One bound of a BETWEEN. */
+export interface PredicateBound {
+  readonly text: string;
+  readonly node: unknown;
+}
+
+/** `a < b` seen from b: `b > a`. */
+const MIRROR: Readonly<Record<string, string>> = { '<': '>', '>': '<', '<=': '>=', '>=': '<=' };
 
 const EQUALITY = new Set(['=']);
 const RANGE = new Set(['<', '>', '<=', '>=']);
@@ -164,6 +177,16 @@ export function columnPredicates(
         const qualifiers = [table.alias ?? table.table, table.table, ...(table.schema ? [table.schema] : [])];
         const pattern = use === 'like' || use === 'ilike' ? constantValue(other, params) : undefined;
         const otherValue = constantValue(other, params);
+        const items = c.kind === 'between' && c.operator === 'BETWEEN' && side === c.left ? listItems(c.right) : [];
+        const bounds =
+          items.length === 2
+            ? (items.map((node) => ({ text: expressionText(sql, node) ?? '?', node })) as [
+                PredicateBound,
+                PredicateBound,
+              ])
+            : undefined;
+        const rangeOperator =
+          c.kind === 'op' && RANGE.has(c.operator) ? (side === c.left ? c.operator : MIRROR[c.operator]) : undefined;
         out.push({
           table,
           column: columns[0]!.column,
@@ -183,6 +206,8 @@ export function columnPredicates(
           leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
           alternative: c.alternative,
           ...(use === 'containment' ? { operator: c.operator } : {}),
+          ...(rangeOperator ? { rangeOperator } : {}),
+          ...(bounds ? { bounds } : {}),
         });
       }
     }

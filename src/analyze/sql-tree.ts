@@ -174,7 +174,8 @@ export function comparisons(statement: TreeNode): Comparison[] {
         const name = ((fields.name as unknown[] | undefined) ?? []).map(stringValue).filter(Boolean).join('.');
         if (kind && fields.lexpr) {
           out.push({
-            operator: kind === 'in' ? 'IN' : kind === 'between' ? 'BETWEEN' : name,
+            // BETWEEN, NOT BETWEEN, BETWEEN SYMMETRIC as the parser names them.
+            operator: kind === 'in' ? 'IN' : kind === 'between' ? name.toUpperCase() || 'BETWEEN' : name,
             kind,
             left: fields.lexpr as TreeNode,
             right: fields.rexpr,

@@ -25,7 +25,8 @@ export async function describeRelations(session: Session, names: readonly string
     total: number;
     live: number | null;
     analyzed: Date | null;
-    leaves: { pages: number; size: number; total: number; live: number } | null;
+    leaves: { pages: number; size: number; total: number; live: number; count: number } | null;
+    partkey: string[] | null;
     root: string | null;
     types: Record<string, string> | null;
     bases: Record<string, string> | null;
@@ -46,11 +47,20 @@ export async function describeRelations(session: Session, names: readonly string
                        'pages', coalesce(sum(greatest(lc.relpages, 0)), 0)::int8,
                        'size', coalesce(sum(pg_relation_size(lc.oid)), 0)::int8,
                        'total', coalesce(sum(pg_total_relation_size(lc.oid)), 0)::int8,
-                       'live', coalesce(sum(ls.n_live_tup), 0)::int8)
+                       'live', coalesce(sum(ls.n_live_tup), 0)::int8,
+                       'count', count(*))
                 FROM pg_partition_tree(c.oid) t
                 JOIN pg_class lc ON lc.oid = t.relid
                 LEFT JOIN pg_stat_all_tables ls ON ls.relid = lc.oid
                WHERE t.isleaf) END AS leaves,
+            -- The columns a partitioned table's partitions are bounded by (an expression key has none).
+            CASE WHEN c.relkind = 'p' THEN array(
+              SELECT a.attname::text
+                FROM pg_partitioned_table pt
+                CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) WITH ORDINALITY u(attnum, k)
+                JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = u.attnum
+               WHERE pt.partrelid = c.oid
+               ORDER BY u.k) END AS partkey,
             CASE WHEN c.relispartition THEN (
               SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
                WHERE r.oid = pg_partition_root(c.oid)) END AS root,
@@ -118,6 +128,8 @@ export async function describeRelations(session: Session, names: readonly string
       totalSizeBytes: r.leaves?.total ?? r.total,
       lastAnalyzed: r.analyzed ? new Date(r.analyzed).toISOString() : null,
       ...(r.root ? { partitionOf: r.root } : {}),
+      ...(r.leaves ? { partitionCount: r.leaves.count } : {}),
+      ...(r.partkey && r.partkey.length > 0 ? { partitionKey: r.partkey } : {}),
       ...(r.types ? { columnTypes: r.types } : {}),
       ...(r.bases ? { domainBaseTypes: r.bases } : {}),
       ...(r.ndistinct ? { nDistinct: r.ndistinct } : {}),

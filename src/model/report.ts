@@ -331,6 +331,10 @@ export interface RelationInfo {
   readonly lastAnalyzed: string | null;
   /** For a partition: the partitioned table at the root of its tree (schema.table). */
   readonly partitionOf?: string;
+  /** For a partitioned table: how many leaf partitions it has (the default partition included). */
+  readonly partitionCount?: number;
+  /** For a partitioned table: the columns of its partition key (absent for a key of expressions only). */
+  readonly partitionKey?: readonly string[];
   /** Column name -> type as `format_type` prints it (`integer`, `character varying(80)`); absent in older reports. */
   readonly columnTypes?: Readonly<Record<string, string>>;
   /**

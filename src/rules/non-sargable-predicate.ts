@@ -30,6 +30,7 @@ import {
   seqScanRead,
   type ScanRead,
 } from '../analyze/plan-facts.js';
+import type { PlanNodeFacts } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -43,15 +44,15 @@ export default defineRule({
     'A predicate wraps an indexed column in a function, cast or leading wildcard, so the index cannot be used.',
   messages: {
     function:
-      '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads {reads}',
-    cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads {reads}',
+      '{expression} wraps {column} in {function}(), so the index {index} on {column} cannot serve it: {scan} reads {reads}{pruning}',
+    cast: '{expression} casts {column} to {type}, so the index {index} on {column} cannot serve it: {scan} reads {reads}{pruning}',
     expression:
-      '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads {reads}',
+      '{expression} computes on {column}, so the index {index} on {column} cannot serve it: {scan} reads {reads}{pruning}',
     leadingWildcard:
-      "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads {reads}",
-    ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads {reads}',
+      "{expression} LIKE '{pattern}' starts with a wildcard, so the btree index {index} on {column} cannot serve it: {scan} reads {reads}{pruning}",
+    ilike: 'ILIKE on {column} cannot use the btree index {index}: {scan} reads {reads}{pruning}',
     likeCollation:
-      "LIKE '{pattern}' on {column} cannot use the index {index}, whose collation does not support prefix matching: {scan} reads {reads}",
+      "LIKE '{pattern}' on {column} cannot use the index {index}, whose collation does not support prefix matching: {scan} reads {reads}{pruning}",
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
@@ -61,7 +62,7 @@ export default defineRule({
   },
   // The rewrite lets the column's index serve the predicate: a new index is the alternative.
   firstFix: 'rewrite',
-  check({ query, nodes, sql, params, tree, relationOf, options }) {
+  check({ query, nodes, sql, params, tree, relation: relation_, relationOf, options }) {
     if (!query.plan || isTrivial(query)) return [];
     const planNodes = nodes.map((n) => n.node);
     // A predicate the index cannot serve still lets the planner walk the whole index when that is
@@ -79,65 +80,75 @@ export default defineRule({
     const findings: RuleFinding[] = [];
     const seen = new Set<string>();
     for (const predicate of predicates) {
-      const scan = seqScans.find(
+      // Every full read of the table: one per partition of a partitioned table, which the engine
+      // makes one finding about the table. None: the relation was read through an index, and the
+      // predicate is a residual filter.
+      const scans = seqScans.filter(
         (s) =>
           scansTable(s.node, predicate.table, relationOf(s.node)?.partitionOf) &&
           (isSeqScan(s.node) || identifiersIn(s.node.Filter as string | undefined).has(predicate.column)),
       );
-      if (!scan) continue; // the relation was read through an index: the predicate is a residual filter
-      const relation = relationOf(scan.node);
-      if (!relation) continue;
-      const tableRows = relationRows(relation);
-      if (tableRows < options.minRows) continue;
-      const removed = removedShare(scan.node, scan.parallelDivisor, tableRows);
-      if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
-      const read = seqScanRead(scan, query, tableRows, relation, nodes);
-      if (read.rows <= 0) continue; // never executed
-      const diagnosis = diagnose(predicate, relation);
-      if (!diagnosis) continue;
-      const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      // The scan's filter is selective, but a range (`created_at::date > ...`) may match most rows
-      // while another predicate on the table does the filtering: then it is a milder case.
-      const others = predicates.filter(
-        (q) =>
-          q !== predicate &&
-          !q.join &&
-          scansTable(scan.node, q.table, relation.partitionOf) &&
-          q.text !== predicate.text,
-      );
-      const mild = predicate.use === 'range' && others.length > 0;
-      // A LIMIT that stops the scan before it has read a large table's worth of rows: context only.
-      const small = read.rows < options.minRows;
-      findings.push({
-        messageId: diagnosis.problem,
-        ...(small ? { level: 'note' as const } : mild ? { level: 'mild' as const } : {}),
-        relation: relation.name,
-        nodePath: formatPath(scan.path),
-        evidence: {
-          column: predicate.column,
-          expression: predicate.text,
-          index: diagnosis.index.name,
-          tableRows: Math.round(tableRows),
-          rowsRead: Math.round(read.rows),
-          removedShare: round(removed, 4),
-        },
-        data: {
-          scan: isSeqScan(scan.node)
-            ? scanKind(scan.node)
-            : `${scanKind(scan.node)} using ${String(scan.node['Index Name'])} (no Index Cond: a walk of the whole index)`,
+      for (const scan of scans) {
+        const relation = relationOf(scan.node);
+        if (!relation) continue;
+        const tableRows = relationRows(relation);
+        if (tableRows < options.minRows) continue;
+        const removed = removedShare(scan.node, scan.parallelDivisor, tableRows);
+        if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
+        const read = seqScanRead(scan, query, tableRows, relation, nodes);
+        if (read.rows <= 0) continue; // never executed
+        const diagnosis = diagnose(predicate, relation);
+        if (!diagnosis) continue;
+        const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        // The scan's filter is selective, but a range (`created_at::date > ...`) may match most rows
+        // while another predicate on the table does the filtering: then it is a milder case.
+        const others = predicates.filter(
+          (q) =>
+            q !== predicate &&
+            !q.join &&
+            scansTable(scan.node, q.table, relation.partitionOf) &&
+            q.text !== predicate.text,
+        );
+        // The partition key wrapped in a function or cast: the planner cannot prune partitions by it.
+        const pruning = unprunedPartitions(predicate, scan, relation, relation_, nodes);
+        const mild = predicate.use === 'range' && others.length > 0 && pruning === undefined;
+        // A LIMIT that stops the scan before it has read a large table's worth of rows: context only.
+        const small = read.rows < options.minRows;
+        findings.push({
+          messageId: diagnosis.problem,
+          ...(small ? { level: 'note' as const } : mild ? { level: 'mild' as const } : {}),
           relation: relation.name,
-          reads: describeRead(read, tableRows, relation.name),
-          function: predicate.wrapperName ?? 'a function',
-          type: predicate.wrapperName ?? 'another type',
-          pattern: predicate.otherValue ?? '',
-        },
-        suggestion: predicateFix(predicate, relation.name, diagnosis.problem, {
-          ...(relation.columnTypes?.[predicate.column] ? { columnType: relation.columnTypes[predicate.column] } : {}),
-          ...verdictOf(scan.node, predicate, relation),
-        }),
-      });
+          nodePath: formatPath(scan.path),
+          evidence: {
+            column: predicate.column,
+            expression: predicate.text,
+            index: diagnosis.index.name,
+            tableRows: Math.round(tableRows),
+            rowsRead: Math.round(read.rows),
+            removedShare: round(removed, 4),
+            ...(pruning ? { partitionsNotPruned: pruning.scanned } : {}),
+          },
+          data: {
+            scan: isSeqScan(scan.node)
+              ? scanKind(scan.node)
+              : `${scanKind(scan.node)} using ${String(scan.node['Index Name'])} (no Index Cond: a walk of the whole index)`,
+            relation: relation.name,
+            reads: describeRead(read, tableRows, relation.name),
+            function: predicate.wrapperName ?? 'a function',
+            type: predicate.wrapperName ?? 'another type',
+            pattern: predicate.otherValue ?? '',
+            pruning: pruning
+              ? `; and the planner cannot prune the partitions of ${pruning.parent} by it (${predicate.column} is its partition key): it scans all ${count(pruning.scanned)}, where a comparison on ${predicate.column} itself reads only the partitions its bounds reach`
+              : '',
+          },
+          suggestion: predicateFix(predicate, relation.name, diagnosis.problem, {
+            ...(relation.columnTypes?.[predicate.column] ? { columnType: relation.columnTypes[predicate.column] } : {}),
+            ...verdictOf(scan.node, predicate, relation),
+          }),
+        });
+      }
     }
     return findings;
   },
@@ -182,4 +193,36 @@ function diagnose(p: ColumnPredicate, relation: RelationInfo): { problem: Proble
 function verdictOf(scan: PlanNode, predicate: ColumnPredicate, relation: RelationInfo) {
   const expression = predicateVerdict(scan, predicate, relation);
   return expression ? { expression } : {};
+}
+
+/**
+ * The partitions a scan's Append reads when `predicate` wraps a column of the partition key (a cast
+ * or function the planner cannot prune by) and none was pruned: every partition of the table is
+ * scanned. Undefined otherwise (the column is no key column, or pruning excluded some by another
+ * predicate).
+ */
+function unprunedPartitions(
+  predicate: ColumnPredicate,
+  scan: PlanNodeFacts,
+  partition: RelationInfo,
+  relation: (name: string | undefined) => RelationInfo | undefined,
+  nodes: readonly PlanNodeFacts[],
+): { parent: string; scanned: number } | undefined {
+  if (predicate.wrapper === 'column' || predicate.join || predicate.alternative) return undefined;
+  if (predicate.use !== 'equality' && predicate.use !== 'range' && predicate.use !== 'in') return undefined;
+  const parent = relation(partition.partitionOf);
+  if (!parent?.partitionKey?.includes(predicate.column) || !parent.partitionCount) return undefined;
+  if (!scan.parent) return undefined;
+  const scanned = new Set(
+    nodes
+      .filter((n) => n.parent === scan.parent && n.node['Relation Name'] !== undefined)
+      .map((n) => relation(n.node.Schema ? `${n.node.Schema}.${n.node['Relation Name']}` : n.node['Relation Name']))
+      .filter((r) => r?.partitionOf === parent.name)
+      .map((r) => r!.name),
+  ).size;
+  // Partitions run-time pruning removed are not in the plan (`Subplans Removed`).
+  const removed = Number(scan.parent['Subplans Removed'] ?? 0);
+  return scanned > 1 && removed === 0 && scanned >= parent.partitionCount
+    ? { parent: parent.name, scanned }
+    : undefined;
 }

@@ -98,6 +98,10 @@ export function predicateFix(
       // `date(created_at)` is the cast to date written as a call: PostgreSQL runs the same function.
       if (p.wrapperName === 'date' && oneArgument(p) && p.use === 'equality')
         return dateRange(p, 'date()', columnType, bareIndex, noIndex);
+      if (p.wrapperName === 'date' && oneArgument(p) && p.use === 'range') {
+        const fix = dateBounds(p, 'date()', columnType, bareIndex, noIndex);
+        if (fix) return fix;
+      }
       if (refused)
         return `compare ${col} itself, moving the computation to the other side of the comparison${bareIndex}${noIndex}`;
       return proposeIndexSql(relation, [p.indexText], {
@@ -107,6 +111,10 @@ export function predicateFix(
     case 'cast':
       if (p.wrapperName === 'date' && p.use === 'equality')
         return dateRange(p, 'the cast', columnType, bareIndex, noIndex);
+      if (p.wrapperName === 'date' && p.use === 'range') {
+        const fix = dateBounds(p, 'the cast', columnType, bareIndex, noIndex);
+        if (fix) return fix;
+      }
       if (refused)
         return `compare ${col} itself with a value of its own type (cast the other side, not the column)${bareIndex}${noIndex}`;
       // Without the report's verdict: a cast of a timestamptz to a date or time type depends on the
@@ -150,4 +158,56 @@ function dateRange(
   const day = castText(p.otherText, p.otherNode, 'date');
   const zone = columnType === 'timestamp with time zone' ? ` (both use the session TimeZone, as ${what} did)` : '';
   return `compare the bare column with a range instead: ${col} >= ${day} AND ${col} < ${day} + 1${zone}${bareIndex}${noIndex}`;
+}
+
+/** `'2025-11-30'`, `'2025-11-30'::date` or `date '2025-11-30'`: the day, else undefined. */
+function literalDay(text: string): Date | undefined {
+  const m = /^(?:date\s*)?'(\d{4})-(\d{2})-(\d{2})'(?:::date)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const day = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return Number.isNaN(day.getTime()) || day.getUTCDate() !== Number(m[3]) ? undefined : day;
+}
+
+const dayLiteral = (day: Date) => `'${day.toISOString().slice(0, 10)}'`;
+
+/** A day bound on the bare column: the day itself (`'2025-11-01'`), or the day after it. */
+function dayBound(text: string, node: unknown, after: boolean): string {
+  const day = literalDay(text);
+  if (day) return dayLiteral(after ? new Date(day.getTime() + 86_400_000) : day);
+  const value = castText(text, node, 'date');
+  return after ? `${value} + 1` : value;
+}
+
+/**
+ * A range over the day of a date or timestamp column (`created_at::date BETWEEN a AND b`,
+ * `date(created_at) <= b`) as a range on the bare column: a day's upper bound becomes the next
+ * day's start, exclusive (`created_at < '2025-12-01'` for `<= '2025-11-30'`), so that the column's
+ * index and partition pruning can use it. Undefined when the comparison is not one of those.
+ */
+function dateBounds(
+  p: ColumnPredicate,
+  what: string,
+  columnType: string | undefined,
+  bareIndex: string,
+  noIndex: string,
+): string | undefined {
+  const col = p.columnText;
+  const zone = columnType === 'timestamp with time zone' ? ` (both use the session TimeZone, as ${what} did)` : '';
+  const fix = (range: string) => `compare the bare column with a range instead: ${range}${zone}${bareIndex}${noIndex}`;
+  if (p.bounds) {
+    const [low, high] = p.bounds;
+    return fix(`${col} >= ${dayBound(low.text, low.node, false)} AND ${col} < ${dayBound(high.text, high.node, true)}`);
+  }
+  switch (p.rangeOperator) {
+    case '>=':
+      return fix(`${col} >= ${dayBound(p.otherText, p.otherNode, false)}`);
+    case '>':
+      return fix(`${col} >= ${dayBound(p.otherText, p.otherNode, true)}`);
+    case '<':
+      return fix(`${col} < ${dayBound(p.otherText, p.otherNode, false)}`);
+    case '<=':
+      return fix(`${col} < ${dayBound(p.otherText, p.otherNode, true)}`);
+    default:
+      return undefined;
+  }
 }
