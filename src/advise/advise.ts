@@ -17,7 +17,7 @@ import { generatedColumnRewrite } from '../analyze/generated-columns.js';
 import { adviseStatistics } from './statistics.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
-import type { QueryReport, RelationInfo, Report } from '../model/report.js';
+import { statementKey, type QueryReport, type RelationInfo, type Report } from '../model/report.js';
 import { explainableSql } from '../capture/explain.js';
 import { asServerError, type Session } from '../target/pg.js';
 import {
@@ -840,19 +840,37 @@ async function validateAdvice(
     };
   }
   const work: WorkItem[] = [];
+  // Findings whose rule proposed an index (from the statement's text, unvalidated) for which the
+  // plan's conditions give no candidate: nothing judges that index, and a warning says so.
+  const uncandidated: { query: QueryReport; finding: Finding; why: string }[] = [];
   for (const [queryIndex, query] of report.queries.entries()) {
     if (!query.plan) continue;
     for (const [findingIndex, finding] of query.findings.entries()) {
       if (!ADVISED_RULES.includes(finding.rule) || finding.advice) continue;
-      const candidates = generateCandidates(query, finding, report, {
-        trigram: capabilities.trigram !== 'none',
-        max: options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
-        existing: true,
-      });
+      const generate = (trigram: boolean) =>
+        generateCandidates(query, finding, report, {
+          trigram,
+          max: options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
+          existing: true,
+        });
+      const candidates = generate(capabilities.trigram !== 'none');
       if (candidates.length > 0) work.push({ queryIndex, findingIndex, candidates });
+      else if (finding.suggestion && fixesOf(finding.suggestion).some(suggestsIndex))
+        uncandidated.push({
+          query,
+          finding,
+          why:
+            capabilities.trigram === 'none' && generate(true).length > 0
+              ? 'the trigram index its pattern search needs cannot be judged: the server has no pg_trgm'
+              : `the conditions its plan prints for ${finding.relation ?? 'the relation'} give no index candidate to ask the planner about`,
+        });
     }
   }
-  if (work.length === 0) return { report, findings: results };
+  const uncandidatedWarning = uncandidatedWarnings(uncandidated);
+  if (work.length === 0)
+    return uncandidatedWarning.length > 0
+      ? { report: { ...report, warnings: [...report.warnings, ...uncandidatedWarning] }, findings: results }
+      : { report, findings: results };
 
   const step = options.onStep ?? (() => undefined);
   const settings = validationSettings(report, options);
@@ -1299,7 +1317,7 @@ async function validateAdvice(
     const first = queries[statementsOf[0]!]!;
     warnings.push(
       `index advice for ${unexplainedFindings.length} finding(s) is not validated: ${statementsOf.length} statement(s) ` +
-        `could not be explained for it (${first.source ?? first.fingerprint}: ${unexplained.get(statementsOf[0]!)})`,
+        `could not be explained for it (${statementName(first)}: ${unexplained.get(statementsOf[0]!)})`,
     );
   }
   if (unfinished > 0) {
@@ -1322,5 +1340,28 @@ async function validateAdvice(
         : 'HypoPG cannot simulate these indexes (GIN), and querygate builds indexes on an external database only with --allow-index-build';
     warnings.push(`index advice for ${unvalidated} finding(s) is not validated: ${why}`);
   }
+  warnings.push(...uncandidatedWarning);
   return { report: { ...report, queries, warnings: [...report.warnings, ...warnings] }, findings: results };
+}
+
+/** The statement as a warning names it: its scenario name, or where it ran and its fingerprint. */
+function statementName(query: QueryReport): string {
+  if (query.source) return query.source;
+  const inside = query.nested?.functions.length ? ` in ${query.nested.functions.join(', ')}()` : '';
+  return `${query.fingerprint}${inside}`;
+}
+
+/**
+ * `index advice for 1 finding(s) is not validated: ...`: for findings whose rule proposed an index
+ * that no candidate stands for, naming the first statement and why.
+ */
+function uncandidatedWarnings(items: readonly { query: QueryReport; finding: Finding; why: string }[]): string[] {
+  const first = items[0];
+  if (!first) return [];
+  const statements = new Set(items.map((i) => statementKey(i.query))).size;
+  return [
+    `index advice for ${items.length} finding(s) is not validated: the index the rule proposes for ` +
+      `${statements} statement(s) is not one the advice could judge (${statementName(first.query)}, ` +
+      `${first.finding.rule}: ${first.why}), so it stays marked not validated on the planner`,
+  ];
 }

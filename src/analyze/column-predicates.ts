@@ -12,6 +12,7 @@ import {
   constantValue,
   expressionText,
   parseTree,
+  patternLeadsWithWildcard,
   resolveColumn,
   wrapperOf,
   type Comparison,
@@ -46,7 +47,10 @@ export interface ColumnPredicate {
   readonly otherNode: unknown;
   /** `alias.column` (or `column`) as written. */
   readonly columnText: string;
-  /** LIKE/ILIKE with a pattern that starts with `%` or `_`. */
+  /**
+   * LIKE/ILIKE with a pattern that starts with `%` or `_`, or one computed from parts whose leading
+   * part may be a wildcard (`'%' || $1 || '%'`): see patternLeadsWithWildcard.
+   */
   readonly leadingWildcard: boolean;
   /** Under an OR: one alternative of the condition (an index serves it only next to the others'). */
   readonly alternative: boolean;
@@ -175,7 +179,6 @@ export function columnPredicates(
         if (otherTables.some((t) => t === table)) continue; // both sides read the same table
         const wrapper = wrapperOf(side);
         const qualifiers = [table.alias ?? table.table, table.table, ...(table.schema ? [table.schema] : [])];
-        const pattern = use === 'like' || use === 'ilike' ? constantValue(other, params) : undefined;
         const otherValue = constantValue(other, params);
         const items = c.kind === 'between' && c.operator === 'BETWEEN' && side === c.left ? listItems(c.right) : [];
         const bounds =
@@ -203,7 +206,7 @@ export function columnPredicates(
           columnText: columns[0]!.qualifier
             ? `${quoteIdentifier(columns[0]!.qualifier)}.${quoteIdentifier(columns[0]!.column)}`
             : quoteIdentifier(columns[0]!.column),
-          leadingWildcard: pattern !== undefined && (pattern.startsWith('%') || pattern.startsWith('_')),
+          leadingWildcard: (use === 'like' || use === 'ilike') && patternLeadsWithWildcard(other, params) === true,
           alternative: c.alternative,
           ...(use === 'containment' ? { operator: c.operator } : {}),
           ...(rangeOperator ? { rangeOperator } : {}),

@@ -13,6 +13,7 @@ import type { RelationInfo } from '../model/report.js';
 import { CONTAINMENT } from './column-predicates.js';
 import type { Node } from './parser.js';
 import { quoteIdentifier, tryParse } from './parser.js';
+import { patternLeadsWithWildcard } from './sql-tree.js';
 
 /** A column as a plan names it: `status`, or `o.customer_id` qualified with its relation's alias. */
 export interface PlanColumn {
@@ -54,7 +55,10 @@ export type PlanPredicate =
       readonly caseInsensitive: boolean;
       /** The pattern when it is a constant; undefined for a parameter. */
       readonly pattern?: string;
-      /** True when the pattern starts with `%` or `_`: a B-tree cannot serve it. */
+      /**
+       * True when the pattern starts with `%` or `_`, or is computed from parts whose leading part
+       * may be one (`'%' || $1`): a B-tree cannot serve it. Undefined for a bare parameter.
+       */
       readonly leadingWildcard?: boolean;
     }
   /**
@@ -338,8 +342,13 @@ function classifyList(left: unknown, list: unknown, operator: CompareOperator): 
 function classifyPattern(left: unknown, right: unknown, caseInsensitive: boolean): PlanPredicate {
   if (!isValue(right)) return { kind: 'opaque' };
   const pattern = patternOf(right);
-  const known =
-    pattern !== undefined ? { pattern, leadingWildcard: pattern.startsWith('%') || pattern.startsWith('_') } : {};
+  // A pattern the server computes (`('%'::text || $1) || '%'::text` in a generic plan) may lead with
+  // a wildcard as well: a B-tree cannot be counted on to serve it.
+  const leadingWildcard = patternLeadsWithWildcard(right);
+  const known = {
+    ...(pattern !== undefined ? { pattern } : {}),
+    ...(leadingWildcard !== undefined ? { leadingWildcard } : {}),
+  };
   const column = columnOf(left);
   if (column) return { kind: 'pattern', column, caseInsensitive, ...known };
   const expression = indexExpression(left);

@@ -248,6 +248,55 @@ export function constantValue(expr: unknown, params?: readonly (string | null)[]
   return undefined;
 }
 
+/**
+ * Whether a LIKE pattern may start with a wildcard, so that no B-tree can serve it: a constant (or a
+ * parameter whose value is known) that starts with `%` or `_`, and a pattern computed at run time
+ * (`'%' || $1 || '%'`, `concat($1, '%')`) whose leading part is such a constant or is not known at
+ * all. A B-tree serves a LIKE only for a pattern the planner knows to start with a literal prefix,
+ * and PostgreSQL folds a computed pattern into one only when all of it is known when planning; a
+ * leading part that is a parameter or a column may be `%` for all the plan can tell.
+ *
+ * `false` for a pattern known to start with a literal; `undefined` for a bare parameter whose value
+ * is unknown (the value decides, and the statement's author chooses it).
+ */
+export function patternLeadsWithWildcard(expr: unknown, params?: readonly (string | null)[]): boolean | undefined {
+  const whole = constantValue(expr, params);
+  if (whole !== undefined) return whole.startsWith('%') || whole.startsWith('_');
+  let bare = nodeType(expr);
+  while (bare?.[0] === 'TypeCast') bare = nodeType(bare[1].arg);
+  if (!bare || bare[0] === 'ParamRef') return undefined;
+  return patternStart(expr, params) !== 'literal';
+}
+
+/** How a pattern expression starts: with a wildcard, a literal character, nothing, or unknown. */
+function patternStart(
+  expr: unknown,
+  params: readonly (string | null)[] | undefined,
+): 'wildcard' | 'literal' | 'empty' | 'unknown' {
+  const value = constantValue(expr, params);
+  if (value !== undefined)
+    return value === '' ? 'empty' : value.startsWith('%') || value.startsWith('_') ? 'wildcard' : 'literal';
+  const typed = nodeType(expr);
+  if (!typed) return 'unknown';
+  const [type, fields] = typed;
+  if (type === 'TypeCast') return patternStart(fields.arg, params);
+  // `a || b` (the plan prints `(a || b)`; nested for more parts): the first part that is not empty.
+  const operator = Array.isArray(fields.name) && fields.name.length === 1 ? stringValue(fields.name[0]) : undefined;
+  if (type === 'A_Expr' && fields.kind === 'AEXPR_OP' && operator === '||' && fields.lexpr !== undefined)
+    return leadOf([fields.lexpr, fields.rexpr], params);
+  const name = type === 'FuncCall' && Array.isArray(fields.funcname) ? stringValue(fields.funcname.at(-1)) : undefined;
+  if (name === 'concat' && Array.isArray(fields.args)) return leadOf(fields.args, params);
+  return 'unknown';
+}
+
+function leadOf(parts: readonly unknown[], params: readonly (string | null)[] | undefined) {
+  for (const part of parts) {
+    const start = patternStart(part, params);
+    if (start !== 'empty') return start;
+  }
+  return 'empty';
+}
+
 /** True when the expression is a NULL constant (e.g. `LIMIT ALL`, `LIMIT NULL`). */
 export function isNullConstant(expr: unknown): boolean {
   const c = unwrap(expr, 'A_Const');

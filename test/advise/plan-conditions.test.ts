@@ -137,6 +137,14 @@ describe('parseCondition', () => {
       { kind: 'pattern', column: { column: 'email' }, caseInsensitive: false },
     ]);
     expect(parseCondition("(email !~~ '%x'::text)")).toEqual([{ kind: 'opaque' }]);
+    // A pattern computed at run time: its leading part decides, and an unknown one may be `%`.
+    const leads = (text: string) => (parseCondition(text)[0] as { leadingWildcard?: boolean }).leadingWildcard;
+    expect(leads("(notiz ~~ (('%'::text || $1) || '%'::text))")).toBe(true);
+    expect(leads('(notiz ~~ (($1 || ($3)::text) || $2))')).toBe(true);
+    expect(leads("(notiz ~~ (($1)::text || '%'::text))")).toBe(true);
+    expect(leads("(notiz ~~ concat(''::text, '%', $1))")).toBe(true);
+    expect(leads("(notiz ~~ (('Kunde '::text || $1) || '%'::text))")).toBe(false);
+    expect(leads("(notiz ~~ ((''::text || 'ab'::text) || $1))")).toBe(false);
   });
 });
 
