@@ -1204,13 +1204,28 @@ async function validateAdvice(
       // Nothing could be validated for this finding: name one candidate that can at least be created.
       const statementUnexplained = unexplained.has(item.queryIndex);
       if (statementUnexplained) unexplainedFindings.push(item.queryIndex);
-      const unchecked = proposalOrder(
-        fresh.filter(
-          (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
-        ),
-        relationNamed,
-        typeof finding.evidence.removedShare === 'number' ? 1 - finding.evidence.removedShare : undefined,
+      const keptShare =
+        typeof finding.evidence.removedShare === 'number' ? 1 - finding.evidence.removedShare : undefined;
+      const unjudged = fresh.filter(
+        (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
       );
+      const unchecked = proposalOrder(unjudged, relationNamed, keptShare);
+      if (unchecked.length === 0 && unjudged.length > 0 && keptShare !== undefined && keptShare >= WIDE_FILTER) {
+        // Every candidate serves only the filter, which keeps too many rows for an index to pay.
+        const counted = query.plan?.mode === 'analyze';
+        updated = {
+          ...finding,
+          suggestion: paged(
+            [
+              ...fixesOf(finding.suggestion).filter((fix) => !suggestsIndex(fix)),
+              `no index named: ${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(keptShare)} ` +
+                `of the rows, and an index on any of its conditions keeps at least as many, which a sequential scan ` +
+                `reads as cheaply: reduce the rows read instead (not validated on the planner)`,
+            ].join(FIX_OR),
+          ),
+        };
+        if (!statementUnexplained) unvalidated++;
+      }
       for (const candidate of unchecked.slice(0, 3)) {
         if (!(await checkDefinition(session, candidate, capabilities))) continue;
         updated = {

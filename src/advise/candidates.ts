@@ -66,6 +66,11 @@ export interface IndexCandidate {
    */
   readonly sortOnly?: true;
   /**
+   * It leads with a join column: a lookup per outer row, whose rows the scan's own filter does not
+   * tell.
+   */
+  readonly joinKey?: true;
+  /**
    * For an index that serves only the ORDER BY: the statement has no condition on the relation (no
    * filter, no join), so the walk in index order stops as soon as the LIMIT has its rows, whatever
    * the values.
@@ -781,6 +786,7 @@ export function generateCandidates(
         reason: p.reason,
         ...(p.columns || p.lead ? { equality: leadingEquality(p.columns ?? p.lead!, c.eq) } : {}),
         ...(p.sortOnly ? { sortOnly: true as const, ...(c.filtered ? {} : { unfiltered: true as const }) } : {}),
+        ...(c.joins.some((j) => quoteIdentifier(j) === p.keys[0]) ? { joinKey: true as const } : {}),
         ...(p.sortedAfter ? { sortedAfter: p.sortedAfter } : {}),
         ...(!p.sortedAfter && p.method === 'btree' && !p.also && unsortedAfter(p.keys)
           ? { sortedAfter: unsortedAfter(p.keys)! }
@@ -855,6 +861,10 @@ export function proposalOrder(
   keptShare?: number,
 ): IndexCandidate[] {
   return candidates.filter((c) => {
+    // An index serves only some of the filter's conditions, which keep at least the rows the whole
+    // filter keeps: from 5% of the table a sequential scan reads them as cheaply, and the planner
+    // keeps it. Not an index for the ORDER BY (a LIMIT stops its walk) nor one for a join.
+    if (keptShare !== undefined && keptShare >= WIDE_SHARE && !c.sortOnly && !c.joinKey) return false;
     const column = c.equality?.length === 1 && c.keys.length === 1 && !c.also ? c.equality[0]! : undefined;
     const relation = relationNamed(c.relation);
     if (!column || !relation) return true;
