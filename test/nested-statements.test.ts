@@ -288,3 +288,48 @@ describe('a server that records only top-level statements (pg_stat_statements.tr
       );
   }, 120_000);
 });
+
+describe('a statement another role ran with other text (one queryid, an entry per role)', () => {
+  it("takes each statement's text from the replay role's own entry, so it stays linked to its function", async () => {
+    await loadParser();
+    const url = await createTestDatabase('nested_roles');
+    await withSession(url, (s) => s.query(SCHEMA));
+    // Other roles run the function's statement as a PREPARE of their own, with other text: the
+    // server keeps one entry (and one text) per role, and lists them in hash order. Several, so that
+    // the replay role's entry is unlikely to be the one that happens to come last.
+    const suffix = Date.now().toString(36);
+    for (let n = 1; n <= 8; n++) {
+      const role = `other_${n}_${suffix}`;
+      await withSession(url, async (s) => {
+        await s.query(`CREATE ROLE ${role} LOGIN PASSWORD 'other-secret'`);
+        await s.query(`GRANT USAGE ON SCHEMA retail TO ${role}`);
+        await s.query(`GRANT SELECT ON retail.sales TO ${role}`);
+      });
+      const other = new URL(url);
+      other.username = role;
+      other.password = 'other-secret';
+      await withSession(other.toString(), async (s) => {
+        await s.query(
+          `PREPARE p${n}(int) AS select SUM(amount) from retail.sales  where customer_id = $1 and status = 'paid'`,
+        );
+        await s.query(`EXPLAIN EXECUTE p${n}(${n})`);
+      });
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-nested-roles-'));
+    let report: Report;
+    try {
+      writeFileSync(join(dir, 'workload.sql'), 'SELECT retail.customer_value(42);');
+      const loaded = loadSqlWorkload(join(dir, 'workload.sql'), {}, { repeat: 2, connections: 1, rounds: 1 });
+      report = await runWorkload({ workload: loaded, databaseUrl: url, rules: RULES });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const caller = top(report, 1);
+    const nested = report.queries.filter((q) => q.nested);
+    expect(nested.map((q) => q.query)).toEqual([
+      expect.stringMatching(/^SELECT sum\(amount\)\s+FROM retail\.sales WHERE customer_id = p_id AND status = \$\d$/),
+    ]);
+    expect(nested[0]!.nested).toEqual({ functions: ['retail.customer_value'], callers: [caller.fingerprint] });
+    expect(nested[0]!.calls).toBe(2);
+  }, 120_000);
+});

@@ -32,7 +32,7 @@ import type { Session } from '../target/pg.js';
 import { explainableSql, explainStatement, type ExplainResult } from './explain.js';
 import { checkKeyExpressions } from './expressions.js';
 import { describeRelations } from './relations.js';
-import { INTERNAL_MARK, sumDeltas, textKey, type StatDelta } from './statements.js';
+import { INTERNAL_MARK, sumDeltas, type StatDelta } from './statements.js';
 import { countParams } from '../workload/load.js';
 
 /** What the client knows about a statement it sent itself. */
@@ -58,7 +58,7 @@ export interface AssembleInput {
   readonly deltas: readonly StatDelta[];
   /** Deltas per measured round (may be empty). */
   readonly roundDeltas: readonly (readonly StatDelta[])[];
-  /** Query texts by `textKey` (`fetchQueryTexts`). */
+  /** Query texts by entry key (`fetchQueryTexts`): each entry's own, never another role's. */
   readonly texts: ReadonlyMap<string, string>;
   readonly client: readonly ClientStatement[];
   /** Drop transaction control (BEGIN/ROLLBACK) that querygate itself sent. */
@@ -84,7 +84,7 @@ export function ownTraffic(
   const foreign = new Set<string>();
   let calls = 0;
   for (const delta of deltas) {
-    const raw = texts.get(textKey(delta));
+    const raw = texts.get(delta.key);
     if (raw === undefined || raw.includes(INTERNAL_MARK)) {
       kept.push(delta);
       continue;
@@ -138,7 +138,7 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
   const groups = new Map<string, { fingerprint: string; nested: boolean; text: string; deltas: StatDelta[] }>();
   const groupOf = new Map<string, string>();
   for (const delta of input.deltas) {
-    const raw = input.texts.get(textKey(delta));
+    const raw = input.texts.get(delta.key);
     if (raw === undefined || raw.includes(INTERNAL_MARK)) continue;
     const text = unwrapPrepare(raw);
     if (input.dropTransactionControl && /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text)) continue;

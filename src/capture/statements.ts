@@ -62,7 +62,7 @@ export function entryFromRow(row: Readonly<Record<string, unknown>>): StatEntry 
   const toplevel = row.toplevel === undefined ? true : Boolean(row.toplevel);
   const queryid = String(row.queryid);
   return {
-    key: `${String(row.userid)}:${String(row.dbid)}:${queryid}:${toplevel ? 't' : 'f'}`,
+    key: statKey(String(row.userid), String(row.dbid), queryid, toplevel),
     queryid,
     toplevel,
     calls,
@@ -141,32 +141,52 @@ export async function takeSnapshot(session: Session, serverVersionNum: number): 
 }
 
 /**
- * The key of an entry's text in `fetchQueryTexts`: a statement run at top level and inside a
- * function are two entries with one queryid, whose texts may differ.
+ * The key of a pg_stat_statements entry: (userid, dbid, queryid, toplevel), as the server keys it.
+ * One queryid has an entry per role and per level, and each keeps its own text: the first text seen
+ * by that role at that level, which another role's may not match (`PREPARE p AS ... $1` against a
+ * function's `... k`).
  */
-export function textKey(entry: Pick<StatEntry, 'queryid' | 'toplevel'>): string {
-  return `${entry.queryid}:${entry.toplevel ? 't' : 'f'}`;
+export function statKey(userid: string, dbid: string, queryid: string, toplevel: boolean): string {
+  return `${userid}:${dbid}:${queryid}:${toplevel ? 't' : 'f'}`;
 }
 
 /**
- * Query texts of the given queryids, from the current database, by `textKey`. The statement an
- * EXPLAIN plans is recorded inside it (toplevel false, with `track = all`), under the statement's
- * own queryid and with the EXPLAIN's text: when querygate's own EXPLAIN created that entry, the
- * statement's later runs inside a function are counted in it, and its text is the statement's.
+ * Query texts of the given entries, by their `key` (`statKey`): each entry's own text, never that
+ * of another role's entry with the same queryid. The statement an EXPLAIN plans is recorded inside
+ * it (toplevel false, with `track = all`), under the statement's own queryid and with the EXPLAIN's
+ * text: when querygate's own EXPLAIN created that entry, the statement's later runs inside a
+ * function are counted in it, and its text is the statement's.
  */
-export async function fetchQueryTexts(session: Session, queryids: readonly string[]): Promise<Map<string, string>> {
-  if (queryids.length === 0) return new Map();
+export async function fetchQueryTexts(
+  session: Session,
+  entries: readonly Pick<StatEntry, 'key' | 'queryid'>[],
+): Promise<Map<string, string>> {
+  if (entries.length === 0) return new Map();
+  const wanted = new Set(entries.map((e) => e.key));
   const schema = await statsSchema(session);
   // pg_stat_statements has toplevel from PostgreSQL 14: read through to_jsonb, as on every version.
-  const { rows } = await session.query<{ queryid: string; query: string; toplevel: boolean }>(
-    `SELECT ${INTERNAL_MARK} s.queryid::text AS queryid, s.query,
+  // Other roles' entries of these queryids are read too (one query, no composite-key array), then left out.
+  const { rows } = await session.query<{
+    userid: string;
+    dbid: string;
+    queryid: string;
+    query: string;
+    toplevel: boolean;
+  }>(
+    `SELECT ${INTERNAL_MARK} s.userid::text AS userid, s.dbid::text AS dbid, s.queryid::text AS queryid, s.query,
             coalesce((pg_catalog.to_jsonb(s) ->> 'toplevel')::boolean, true) AS toplevel
        FROM ${schema}.pg_stat_statements(true) s
       WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
         AND s.queryid = ANY($1::bigint[])`,
-    [queryids],
+    [[...new Set(entries.map((e) => e.queryid))]],
   );
-  return new Map(rows.map((r) => [textKey(r), r.toplevel ? r.query : (explainedStatement(r.query) ?? r.query)]));
+  const texts = new Map<string, string>();
+  for (const r of rows) {
+    const key = statKey(r.userid, r.dbid, r.queryid, r.toplevel);
+    if (!wanted.has(key)) continue;
+    texts.set(key, r.toplevel ? r.query : (explainedStatement(r.query) ?? r.query));
+  }
+  return texts;
 }
 
 /** The statement querygate's own EXPLAIN planned (`EXPLAIN <mark> (options) <statement>`), else undefined. */

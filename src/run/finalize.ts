@@ -107,7 +107,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       `${evicted} pg_stat_statements entries were evicted during the run: statistics may be incomplete (raise pg_stat_statements.max)`,
     );
   }
-  const texts = await fetchQueryTexts(control, [...new Set(deltas.map((d) => d.queryid))]);
+  const texts = await fetchQueryTexts(control, deltas);
   if (input.replayUserId !== undefined) {
     const own = ownTraffic(deltas, texts, input.client, input.replayUserId);
     if (own.foreign.calls > 0) {

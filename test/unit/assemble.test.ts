@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { assembleQueries } from '../../src/capture/assemble.js';
-import { entryFromRow, textKey, type StatDelta } from '../../src/capture/statements.js';
+import { entryFromRow, type StatDelta } from '../../src/capture/statements.js';
 import type { TargetInfo } from '../../src/model/report.js';
 import { nestedWarnings } from '../../src/run/finalize.js';
 
@@ -26,10 +26,10 @@ describe('statements run inside functions (pg_stat_statements.track = all)', () 
   // and inside a function (one queryid, two entries).
   const deltas = [delta('1', true, 2, 100), delta('2', false, 2, 90), delta('3', true, 4, 20), delta('3', false, 6, 5)];
   const texts = new Map([
-    [textKey({ queryid: '1', toplevel: true }), 'SELECT app.customer_value($1)'],
-    [textKey({ queryid: '2', toplevel: false }), 'SELECT sum(amount)        FROM app.sales WHERE customer_id = p_id'],
-    [textKey({ queryid: '3', toplevel: true }), 'SELECT name FROM app.customers WHERE id = $1'],
-    [textKey({ queryid: '3', toplevel: false }), 'SELECT name FROM app.customers WHERE id = $1'],
+    [deltas[0]!.key, 'SELECT app.customer_value($1)'],
+    [deltas[1]!.key, 'SELECT sum(amount)        FROM app.sales WHERE customer_id = p_id'],
+    [deltas[2]!.key, 'SELECT name FROM app.customers WHERE id = $1'],
+    [deltas[3]!.key, 'SELECT name FROM app.customers WHERE id = $1'],
   ]);
   const queries = assembleQueries({ deltas, roundDeltas: [], texts, client: [], dropTransactionControl: false });
 

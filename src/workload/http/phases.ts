@@ -463,7 +463,7 @@ async function attributeRoutes(
   mixed: PhaseResult | undefined,
 ): Promise<RouteReport[]> {
   const deltas = records.map((r) => diffSnapshots(r.before, r.after));
-  const texts = await fetchQueryTexts(control, [...new Set(deltas.flat().map((d) => d.queryid))]);
+  const texts = await fetchQueryTexts(control, deltas.flat());
   return workload.routes.slice(0, Math.min(workload.routes.length, records.length)).map((route, i): RouteReport => {
     const { result } = records[i]!;
     // What the application sent: a statement run inside a function is in its caller's time.
