@@ -565,14 +565,16 @@ describe('querygate run (CLI)', () => {
     writeFileSync(join(files, 'schema.sql'), 'SELECT count(*) FROM locked.items;\n');
     writeFileSync(
       join(files, 'table.sql'),
-      'SELECT owner FROM secrets WHERE id = 1;\nDELETE FROM secrets WHERE id = 2;\n',
+      '-- Geheimnis lesen\n  SELECT owner FROM secrets WHERE id = 1;\n/* löschen */\nDELETE FROM secrets WHERE id = 2;\n',
     );
     const schema = await runCli(['run', '--workload', join(files, 'schema.sql'), '--database-url', role.toString()]);
     expect(schema.stderr).toContain('schema.sql:1:22: permission denied for schema locked');
     expect(schema.stderr).toContain('GRANT USAGE ON SCHEMA locked TO qg_nogrant;');
     expect(schema.code).toBe(3);
     const table = await runCli(['run', '--workload', join(files, 'table.sql'), '--database-url', role.toString()]);
-    expect(table.stderr).toContain('permission denied for table secrets');
+    // At the statement's first token, not at the comment before it (the error has no position).
+    expect(table.stderr).toContain('table.sql:2:3: permission denied for table secrets');
+    expect(table.stderr).toContain('table.sql:4:1: permission denied for table secrets');
     // One GRANT per relation, schema-qualified, with every privilege the statements need on it.
     expect(table.stderr).toContain(
       'grant it (as the owner or a superuser): GRANT SELECT, DELETE ON public.secrets TO qg_nogrant;\n',

@@ -102,6 +102,17 @@ export function positionInFile(text: string, offset: number, start: TextStart): 
 }
 
 /**
+ * Where a statement's first token lies in its file, given where its text (leading comments
+ * included) begins: what an error without a position of its own points at.
+ */
+export function statementPosition(
+  text: string,
+  start: TextStart,
+): { line: number; column: number } {
+  return positionInFile(text, LEADING_COMMENTS.exec(text)?.[0].length ?? 0, start);
+}
+
+/**
  * SQL embedded in another file (a scenario's `sql:` field): the file, the field, where the text
  * begins; or, for text that cannot be placed character by character, the line of its field.
  */

@@ -12,9 +12,9 @@ export interface WorkloadStatement {
   /** Scenario name; in a plain SQL workload, the leading comment, else `file:line` (`statementNameOf`). */
   readonly name: string;
   /**
-   * The line of the statement in its file: a plain SQL workload's, of its first keyword; a
-   * scenario's, where the text of its `sql` begins, whatever its YAML style (the line of the field
-   * itself for a string whose source querygate cannot place character by character).
+   * The line of the statement's first keyword in its file (past the comments that belong to it),
+   * whatever the YAML style of a scenario's `sql` (the line of the field itself for a string whose
+   * source querygate cannot place character by character).
    */
   readonly line?: number;
   /** The file it is in, as messages name it (a scenario's, where `origin` cannot place it). */

@@ -232,7 +232,7 @@ function notCalledStatements(
     fingerprint: first!.fingerprint,
     name: [first!, ...others].map((s) => s.name).join(', '),
     query: normalizeStatement(first!.sql),
-    ...(scenario && first!.origin ? { line: first!.origin.line } : {}),
+    ...(scenario && first!.line !== undefined ? { line: first!.line } : {}),
   }));
 }
 

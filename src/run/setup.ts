@@ -7,6 +7,7 @@ import {
   quoteIdentifier,
   splitStatements,
   statementKind,
+  statementPosition,
 } from '../analyze/parser.js';
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { EnvironmentError, type EnvironmentErrorCode, InputError, type InputErrorCode } from '../errors.js';
@@ -478,11 +479,13 @@ async function statementProblems(
   // `refused`: the server's own refusal, whose GRANT comes from its message or the statement's
   // relations; `sequences`: the sequence privileges it lacks, which only the replay would meet.
   const denied: { message: string; sql: string; refused: boolean; sequences: MissingSequencePrivilege[] }[] = [];
+  // An error without a position (a missing privilege) points at the statement's first token, past
+  // the comments that belong to it.
   const whereOf = (statement: WorkloadStatement, offset: number) => {
     const origin = statement.origin;
     const at = origin
       ? (({ line, column }) => `${origin.file}:${line}:${column}`)(
-          positionInFile(statement.sql, Math.max(0, offset), origin),
+          offset >= 0 ? positionInFile(statement.sql, offset, origin) : statementPosition(statement.sql, origin),
         )
       : statement.file !== undefined && statement.line !== undefined
         ? `${statement.file}:${statement.line}`
@@ -668,8 +671,9 @@ function describeRefusedValue(
   message: string,
 ): string[] {
   const at = statement.paramsAt?.[k];
-  const where = statement.origin
-    ? `${statement.origin.file}:${statement.origin.line}:${statement.origin.column}`
+  const origin = statement.origin;
+  const where = origin
+    ? (({ line, column }) => `${origin.file}:${line}:${column}`)(statementPosition(statement.sql, origin))
     : (at?.split(': ')[0] ?? statement.name);
   const generator = statement.params[k]?.kind ?? 'value';
   return [

@@ -24,6 +24,7 @@ import {
   splitStatements,
   splitStatementsRecovering,
   statementNameOf,
+  statementPosition,
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, TextMap, Workload, WorkloadStatement } from '../model/workload.js';
@@ -524,7 +525,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       sql,
       ...(begins ? { origin: begins } : {}),
       file: where,
-      line: begins?.line ?? fieldLine,
+      line: begins ? statementPosition(sql, begins).line : fieldLine,
       field: `${label}.sql`,
       weight: s.weight ?? 1,
       params: (s.params ?? []).map((p, j) => toGenerator(p, paramsAt[j]!)),

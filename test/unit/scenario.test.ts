@@ -130,6 +130,8 @@ describe('scenario files', () => {
       'statements:\n  - sql: |\n      -- a comment\n      SELECT nocol\n        FROM t\n',
     );
     expect(loadScenario(ok, {}).statements[0]!.origin).toEqual({ file: 'origin.yaml', line: 3, column: 7, indent: 6 });
+    // Its line is its first keyword's, past the comment that belongs to it.
+    expect(loadScenario(ok, {}).statements[0]!.line).toBe(4);
   });
 
   it("places invalid SQL of a folded block, or of a string over several lines, at its line and column in the file, under the file's line", () => {
