@@ -83,6 +83,22 @@ export function reportError(error: unknown, io: CliIO): number {
   return 70;
 }
 
+/**
+ * The arguments to parse: those given, less `--help` when they name an unknown command. Commander
+ * answers `querygate init --help` with the top-level help and exit 0, as if `init` were a command;
+ * without the flag it reports the unknown command (exit 2), as `querygate init` does.
+ */
+export function withoutHelpOfUnknownCommand(program: Command, argv: readonly string[]): string[] {
+  const args = argv.slice(2);
+  const help = (a: string) => a === '--help' || a === '-h';
+  const first = args.find((a) => !a.startsWith('-'));
+  const known =
+    first === undefined ||
+    first === 'help' ||
+    program.commands.some((c) => c.name() === first || c.aliases().includes(first));
+  return known ? [...argv] : [...argv.slice(0, 2), ...args.filter((a) => !help(a))];
+}
+
 /** Entry point of the binary. Sets process.exitCode instead of exiting. */
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let code: number = EXIT.ok;
@@ -90,7 +106,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     code = c;
   });
   try {
-    await program.parseAsync([...argv]);
+    await program.parseAsync(withoutHelpOfUnknownCommand(program, argv));
   } catch (error) {
     code = reportError(error, io);
   }
