@@ -208,7 +208,8 @@ describe('scenario files', () => {
     const statement = loadScenario(path, {}).statements[0]!;
     // The folded text: "-- why\nSELECT nocol\n  FROM t\n WHERE x = 1".
     expect(statement.sql).toBe('-- why\nSELECT nocol\n  FROM t\n WHERE x = 1');
-    expect(statement.line).toBe(3);
+    // Its line is its first keyword's, past the comment that belongs to it.
+    expect(statement.line).toBe(5);
     const at = (text: string) => positionInFile(statement.sql, statement.sql.indexOf(text), statement.origin!);
     expect(at('nocol')).toEqual({ line: 5, column: 14 });
     expect(at('FROM')).toEqual({ line: 6, column: 9 });
