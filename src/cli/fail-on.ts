@@ -1,9 +1,7 @@
-/** `--fail-on error|warning`: exit 1 when an unsuppressed finding of that severity or worse exists. */
-import { findingsAtLeast } from '../analyze/engine.js';
+/** `--fail-on error|warning` and the config's `failOn`: the severity from which findings fail a run's gate. */
 import { loadConfig, type LoadedConfig } from '../config/config.js';
 import { InputError } from '../errors.js';
 import type { Report } from '../model/report.js';
-import { EXIT, type CliIO } from './io.js';
 
 export type FailOn = 'error' | 'warning';
 
@@ -13,21 +11,50 @@ export function parseFailOn(value: string): FailOn {
   throw new InputError('USAGE', `--fail-on must be error or warning, got "${value}"`);
 }
 
-/** The config file (`--config`, else the nearest querygate.config.yaml) and the effective --fail-on (the flag wins). */
-export function resolveRunConfig(
-  flags: { config?: string; failOn?: FailOn },
-  cwd: string,
-): { loaded: LoadedConfig; failOn?: FailOn } {
-  const loaded = loadConfig({ ...(flags.config ? { file: flags.config } : {}), cwd });
-  const failOn = flags.failOn ?? loaded.config.failOn;
-  return { loaded, ...(failOn ? { failOn } : {}) };
+/** The config file (`--config`, else the nearest querygate.config.yaml) and the gate's threshold of a run. */
+export interface RunConfig {
+  readonly loaded: LoadedConfig;
+  /** Un-accepted findings at or above it fail the run (with a budget, the gate defaults to `error`). */
+  readonly failOn?: FailOn;
+  /** Where `failOn` comes from, in the words messages use: `--fail-on`, `failOn of <config file>`. */
+  readonly failOnFrom?: string;
+  /** The config's `failOn` that this run leaves to `check` (`--no-budget`), for `-v`. */
+  readonly leftToCheck?: string;
 }
 
-/** Prints the findings that fail the gate and returns the exit code. */
-export function failOnExit(report: Report, threshold: FailOn, io: CliIO): number {
-  const failing = findingsAtLeast(report, threshold);
-  if (failing.length === 0) return EXIT.ok;
+/**
+ * The config file and the threshold of the run's gate: `--fail-on`, else the config's `failOn`.
+ * `--no-budget` says the run only measures and `check` gates its report: the config's `failOn` is
+ * then the threshold of that `check` (which also applies the budget's accepted findings), and only
+ * a `--fail-on` given to the run itself gates the run.
+ */
+export function resolveRunConfig(
+  flags: { config?: string; failOn?: FailOn; budget?: string | false },
+  cwd: string,
+): RunConfig {
+  const loaded = loadConfig({ ...(flags.config ? { file: flags.config } : {}), cwd });
+  if (flags.failOn) return { loaded, failOn: flags.failOn, failOnFrom: '--fail-on' };
+  const configured = loaded.config.failOn;
+  if (!configured) return { loaded };
+  const from = `failOn of ${loaded.path ?? 'the config'}`;
+  if (flags.budget === false) return { loaded, leftToCheck: `${configured} (${from})` };
+  return { loaded, failOn: configured, failOnFrom: from };
+}
+
+/**
+ * How `-v` names the run's threshold: the one in effect and where it comes from (with a budget, the
+ * gate's default `error`), or `none`, naming a config `failOn` left to `check`.
+ */
+export function describeFailOn(config: RunConfig, budget: boolean): string {
+  if (config.failOn) return `${config.failOn} (${config.failOnFrom})`;
+  if (budget) return "error (the budget gate's default)";
+  return config.leftToCheck ? `none (--no-budget: the run gates nothing; ${config.leftToCheck} is check's)` : 'none';
+}
+
+/** Says which findings failed a run's gate and where its threshold came from (stderr). */
+export function failingFindingsMessage(report: Report, threshold: FailOn, from: string): string | undefined {
+  const failing = (report.gate?.findings ?? []).filter((f) => f.status === 'failing');
+  if (failing.length === 0) return undefined;
   const rules = [...new Set(failing.map((f) => f.finding.rule))].join(', ');
-  io.err(`querygate: ${failing.length} finding(s) at or above ${threshold} (--fail-on ${threshold}): ${rules}`);
-  return EXIT.gateFailed;
+  return `querygate: ${failing.length} finding(s) at or above ${threshold} (${from}): ${rules}`;
 }

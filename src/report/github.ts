@@ -40,7 +40,10 @@ const LEVELS: Readonly<Record<Severity, Level>> = { error: 'error', warning: 'wa
 
 function findingCommand(report: Report, f: GatedFinding, width: number): string {
   const where = statementLocation(report, f.source, f.fingerprint);
-  const level: Level = f.status === 'failing' ? 'error' : LEVELS[f.finding.severity];
+  // Red is for what fails the job: a finding the gate lets through (below its threshold, or a run
+  // that gates nothing) is a warning at most, its severity in the title.
+  const failing = f.status === 'failing';
+  const level: Level = failing ? 'error' : f.finding.severity === 'error' ? 'warning' : LEVELS[f.finding.severity];
   // The fixes in the order to try them: a rule's rewrite may come before the validated index.
   const fixes = fixOptions(f.finding).map((fix, n) => `${n === 0 ? 'fix' : 'or'}: ${fix.text}`);
   const message = [
@@ -51,14 +54,17 @@ function findingCommand(report: Report, f: GatedFinding, width: number): string 
   ].join('\n');
   return command(level, message, {
     ...(where ? { file: where.file, ...(where.line !== undefined ? { line: where.line } : {}) } : {}),
-    title: `querygate ${f.finding.rule}`,
+    title: `querygate ${f.finding.rule}${!failing && f.finding.severity === 'error' ? ' (error, not failing the gate)' : ''}`,
   });
 }
 
-/** Annotations for violations and un-accepted findings, then one line with the verdict. */
+/**
+ * Annotations for violations and un-accepted findings, then one line with the verdict. A report
+ * without a gate (a run that gates nothing) has no verdict, and no finding fails in it.
+ */
 export function renderGithub(report: Report, options: GithubOptions = {}): string {
   const width = options.width ?? 100;
-  const gate = report.gate ?? evaluateBudget(report, undefined, { date: report.createdAt });
+  const gate = report.gate ?? evaluateBudget(report, undefined, { date: report.createdAt, failOn: 'never' });
   const lines: string[] = [];
   for (const check of gate.limits) {
     for (const m of check.measurements.filter((x) => !x.passed)) {
@@ -101,6 +107,6 @@ export function renderGithub(report: Report, options: GithubOptions = {}): strin
       }),
     );
   }
-  lines.push(command(gate.passed ? 'notice' : 'error', verdictLine(gate), { title: 'querygate' }));
-  return `${lines.join('\n')}\n`;
+  if (report.gate) lines.push(command(gate.passed ? 'notice' : 'error', verdictLine(gate), { title: 'querygate' }));
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -192,10 +192,14 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   const title = !gate
     ? '## querygate report'
     : gate.passed
-      ? '## ✅ querygate: within budget'
+      ? gate.budget === undefined && gate.failOn !== 'never'
+        ? `## ✅ querygate: no finding at or above ${gate.failOn}`
+        : '## ✅ querygate: within budget'
       : gate.incomplete !== undefined
         ? '## ❌ querygate: the run was interrupted'
-        : '## ❌ querygate: budget exceeded';
+        : gate.budget === undefined && gate.failOn !== 'never'
+          ? `## ❌ querygate: findings at or above ${gate.failOn}`
+          : '## ❌ querygate: budget exceeded';
   out.add(title);
   const totals = report.totals;
   const summary =

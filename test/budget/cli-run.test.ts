@@ -268,4 +268,103 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     // Rejected before the replay: no report was written.
     expect(existsSync(join(dir, 'never.json'))).toBe(false);
   });
+
+  /** The severities of the findings of the first run (the workload's scans). */
+  const severities = () => new Set(first.queries.flatMap((q) => q.findings.map((f) => f.severity)));
+
+  it('without a budget or a threshold, gates nothing: exit 0, and no output shows a verdict or fails', async () => {
+    expect(severities().has('error') || severities().has('warning')).toBe(true);
+    const here = join(dir, 'ungated');
+    mkdirSync(here, { recursive: true });
+    const out = join(here, 'out');
+    const result = await runCli(
+      ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(here, 'r.json'), '--quiet'].concat([
+        '--format',
+        'github',
+        '--format',
+        'junit',
+        '--format',
+        'markdown',
+        '--output-dir',
+        out,
+      ]),
+      { cwd: here },
+    );
+    expect(result.code).toBe(0);
+    const github = readFileSync(join(out, 'querygate.github.txt'), 'utf8');
+    expect(github).not.toMatch(/PASSED|FAILED/);
+    expect(github).not.toMatch(/^::error/m);
+    expect(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).toMatch(/<testsuites [^>]*failures="0"/);
+    expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## querygate report$/m);
+  });
+
+  it("a config's failOn gates a run without a budget, and every output and message tell the same verdict", async () => {
+    // Out of the directory of the other tests, whose budget the run would find.
+    const here = mkdtempSync(join(tmpdir(), 'qg-config-gated-'));
+    writeFileSync(join(here, 'querygate.config.yaml'), 'failOn: warning\n');
+    const out = join(here, 'out');
+    const result = await runCli(
+      ['run', ...workload, '--database-url', url, '--out', join(here, 'r.json'), '--quiet', '-v'].concat([
+        '--format',
+        'github',
+        '--format',
+        'junit',
+        '--format',
+        'markdown',
+        '--output-dir',
+        out,
+      ]),
+      { cwd: here },
+    );
+    expect(result.code).toBe(1);
+    const config = join(here, 'querygate.config.yaml');
+    expect(result.stderr).toContain(`fail-on=warning (failOn of ${config})`);
+    expect(result.stderr).toMatch(
+      new RegExp(`finding\\(s\\) at or above warning \\(failOn of ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`),
+    );
+    expect(result.stderr).not.toContain('--fail-on warning');
+    expect(readFileSync(join(out, 'querygate.github.txt'), 'utf8')).toMatch(/^::error title=querygate::FAILED: /m);
+    expect(readFileSync(join(out, 'querygate.junit.xml'), 'utf8')).toMatch(/<testsuites [^>]*failures="[1-9]/);
+    expect(readFileSync(join(out, 'querygate.md'), 'utf8')).toMatch(/^## ❌ querygate: findings at or above warning$/m);
+    const report = JSON.parse(readFileSync(join(here, 'r.json'), 'utf8')) as Report;
+    expect(report.gate?.passed).toBe(false);
+    expect(report.gate?.budget).toBeUndefined();
+  });
+
+  it("the CI recipe: run --no-budget leaves the config's failOn to check, which accepts what the budget accepts", async () => {
+    const here = join(dir, 'recipe');
+    mkdirSync(here, { recursive: true });
+    writeFileSync(join(here, 'querygate.config.yaml'), 'failOn: warning\n');
+    const init = await runCli(['budget', 'init', join(dir, 'first.json'), '--timing-headroom', '400'], { cwd: here });
+    expect(init.code).toBe(0);
+    const ran = await runCli(
+      ['run', ...workload, '--database-url', url, '--out', join(here, 'r.json'), '--no-budget', '--quiet', '-v'],
+      { cwd: here },
+    );
+    expect(ran.stderr).toMatch(
+      /fail-on=none \(--no-budget: the run gates nothing; warning \(failOn of .*querygate\.config\.yaml\) is check's\)/,
+    );
+    expect(ran.code).toBe(0);
+    const checked = await runCli(['check', join(here, 'r.json'), '--quiet'], { cwd: here });
+    expect(checked.stdout).toMatch(/Gate PASSED: .* at or above warning/);
+    expect(checked.code).toBe(0);
+    // A --fail-on given to the run itself still gates it.
+    const flagged = await runCli(
+      [
+        'run',
+        ...workload,
+        '--database-url',
+        url,
+        '--out',
+        join(here, 'r2.json'),
+        '--no-budget',
+        '--quiet',
+        '--fail-on',
+        'warning',
+      ],
+      { cwd: here },
+    );
+    expect(flagged.code).toBe(1);
+    expect(flagged.stderr).toMatch(/finding\(s\) at or above warning \(--fail-on\)/);
+  });
 });

@@ -10,11 +10,11 @@ import { InputError } from '../../errors.js';
 import { redactSecrets, urlSecrets } from '../../redact.js';
 import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
-import { resolveRunConfig } from '../fail-on.js';
+import { describeFailOn, resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
 import { collect, databaseUrlOf } from '../options.js';
 import { resolveBudget } from '../output.js';
-import { addTargetOptions, checkRunOutputs, executeRun, type RunFlags } from './run.js';
+import { addTargetOptions, checkRunOutputs, executeRun, gateThreshold, type RunFlags } from './run.js';
 import { readComparableReport } from './compare.js';
 
 export function registerCapture(program: Command, io: CliIO, setExit: (code: number) => void): void {
@@ -59,11 +59,12 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
     schema: readSetupFiles(flags.schema ?? [], process.cwd()),
     seed: readSetupFiles(flags.seed ?? [], process.cwd()),
   };
-  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  const runConfig = resolveRunConfig(flags, process.cwd());
+  const config = runConfig.loaded;
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {
     io.err(
-      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${describeFailOn(runConfig, budget !== undefined)} ` +
         `target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} command=${JSON.stringify(args.map((a) => redactSecrets(a, urlSecrets(databaseUrl))))} ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
     );
@@ -71,7 +72,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
   const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
   return executeRun(
     io,
-    { ...flags, ...(failOn ? { failOn } : {}) },
+    { ...flags, ...gateThreshold(runConfig) },
     (signal, _onProgress, onStep) =>
       captureCommand({
         command: args,

@@ -11,7 +11,7 @@ import type { CliIO } from '../io.js';
 import { resolveRunConfig } from '../fail-on.js';
 import { budgetRules } from '../../budget/gate.js';
 import { resolveBudget } from '../output.js';
-import { addTargetOptions, checkRunOutputs, executeRun, type RunFlags } from './run.js';
+import { addTargetOptions, checkRunOutputs, executeRun, gateThreshold, type RunFlags } from './run.js';
 
 /** The SQL scenario that reproduces the outage, shipped with the package (an example for `querygate run`). */
 export const DEMO_SCENARIO = fileURLToPath(new URL('../../../scenarios/outage-demo.yaml', import.meta.url));
@@ -41,12 +41,13 @@ export function registerDemo(program: Command, io: CliIO, setExit: (code: number
         'querygate: demo: loading 1,000,000 orders and replaying HTTP traffic, about a minute (-v shows each step)',
       );
     }
-    const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+    const runConfig = resolveRunConfig(flags, process.cwd());
+    const config = runConfig.loaded;
     const budget = resolveBudget(flags, io);
     let culprit = '';
     const code = await executeRun(
       io,
-      { ...flags, ...(failOn ? { failOn } : {}) },
+      { ...flags, ...gateThreshold(runConfig) },
       async (signal, onProgress, onStep) => {
         const report = await runHttpWorkload({
           workload,

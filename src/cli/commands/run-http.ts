@@ -5,10 +5,10 @@ import { budgetRules } from '../../budget/gate.js';
 import { redactSecrets, urlSecrets } from '../../redact.js';
 import { runHttpWorkload } from '../../workload/http/phases.js';
 import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/scenario.js';
-import { resolveRunConfig } from '../fail-on.js';
+import { describeFailOn, resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
-import { executeRun, sharedRunOptions, type RunFlags } from './run.js';
+import { executeRun, gateThreshold, sharedRunOptions, type RunFlags } from './run.js';
 import { readComparableReport } from './compare.js';
 
 /** Resolves the flags that apply to HTTP replay, runs, writes the report; returns the exit code. */
@@ -33,12 +33,13 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
   };
   const workload = loadHttpScenario(scenario, overrides);
   const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
-  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  const runConfig = resolveRunConfig(flags, process.cwd());
+  const config = runConfig.loaded;
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {
     const load = workload.load;
     io.err(
-      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${failOn ?? 'none'} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${describeFailOn(runConfig, budget !== undefined)} ` +
         `target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} routes=${workload.routes.length} ` +
         `app=${workload.app ? redactSecrets(JSON.stringify(workload.app.command), urlSecrets(databaseUrl)) : 'none'} base-url=${workload.baseUrl ?? 'from the app'} ` +
         `connections=${load.connections} phase=${JSON.stringify(load.shape)} rate=${load.rate ?? 'unlimited'} ` +
@@ -49,7 +50,7 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
   const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
   return executeRun(
     io,
-    { ...flags, ...(failOn ? { failOn } : {}) },
+    { ...flags, ...gateThreshold(runConfig) },
     (signal, onProgress, onStep) =>
       runHttpWorkload({
         workload,

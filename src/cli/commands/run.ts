@@ -25,7 +25,14 @@ import { checkOutputFile, writeFallbackReport, writeOutputFile } from '../files.
 import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactSecrets } from '../../redact.js';
-import { failOnExit, parseFailOn, resolveRunConfig, type FailOn } from '../fail-on.js';
+import {
+  describeFailOn,
+  failingFindingsMessage,
+  parseFailOn,
+  resolveRunConfig,
+  type FailOn,
+  type RunConfig,
+} from '../fail-on.js';
 import { describeRules } from '../../config/config.js';
 import { recordSourceLocation, relocateSource } from '../../report/source-paths.js';
 import { compareWithBaseline, readComparableReport } from './compare.js';
@@ -112,7 +119,7 @@ export function addTargetOptions(command: Command): Command {
     .option('--config <file>', 'config file with rule settings (default: the nearest querygate.config.yaml)')
     .option(
       '--fail-on <severity>',
-      'exit 1 when a finding of this severity or worse exists: error or warning',
+      "exit 1 when an un-accepted finding of this severity or worse exists: error or warning (default: the config's failOn, except with --no-budget; with a budget, error)",
       parseFailOn,
     );
 }
@@ -211,21 +218,13 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   // Before a long run rather than in its summary only: the load can be fixed at once.
   if (!flags.quiet) for (const w of workload.warnings ?? []) io.err(`querygate: warning: ${w}`);
   const databaseUrl = databaseUrlOf(flags.databaseUrl, io.env);
-  const { loaded: config, failOn } = resolveRunConfig(flags, process.cwd());
+  const runConfig = resolveRunConfig(flags, process.cwd());
+  const config = runConfig.loaded;
   // Read the budget first too: a bad file fails before the run.
   const budget = resolveBudget(flags, io);
   if (flags.verbose) {
-    // With a budget, the gate fails on error findings unless --fail-on or the config say otherwise.
-    const effective = failOn ?? (budget ? 'error' : undefined);
-    const from = flags.failOn
-      ? '--fail-on'
-      : failOn
-        ? `failOn of ${config.path ?? 'the config'}`
-        : budget
-          ? "the budget gate's default"
-          : '';
     io.err(
-      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${effective ? `${effective} (${from})` : 'none'} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
+      `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${describeFailOn(runConfig, budget !== undefined)} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
         `statements=${workload.statements.length} connections=${workload.load.connections} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `statement-timeout=${workload.load.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}ms ` +
@@ -237,7 +236,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   const baseline = flags.baseline ? readBaseline(flags.baseline) : undefined;
   return executeRun(
     io,
-    { ...flags, ...(failOn ? { failOn } : {}) },
+    { ...flags, ...gateThreshold(runConfig) },
     (signal, onProgress, onStep) =>
       runWorkload({
         workload,
@@ -250,6 +249,13 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     baseline,
     budget,
   );
+}
+
+/** The threshold of a run's gate and where it comes from, as `executeRun` takes them. */
+export function gateThreshold(config: RunConfig): { failOn?: FailOn; failOnFrom?: string } {
+  return config.failOn
+    ? { failOn: config.failOn, ...(config.failOnFrom ? { failOnFrom: config.failOnFrom } : {}) }
+    : {};
 }
 
 /** Checks, before anything runs, every file a run will write: a measurement is never lost to a typo. */
@@ -296,7 +302,10 @@ type Runner = (
  */
 export async function executeRun(
   io: CliIO,
-  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline' | 'failOn' | 'format' | 'outputDir'>,
+  flags: Pick<RunFlags, 'out' | 'quiet' | 'verbose' | 'top' | 'saveBaseline' | 'failOn' | 'format' | 'outputDir'> & {
+    /** Where `failOn` comes from (`--fail-on`, `failOn of <config file>`), for the message of a failed gate. */
+    failOnFrom?: string;
+  },
   runner: Runner,
   baseline?: Report,
   budget?: Budget,
@@ -368,9 +377,12 @@ export async function executeRun(
   }
   // Where the workload file is, so that a later `check` from another directory can point at it.
   report = recordSourceLocation(report, process.cwd());
-  // With a budget, the report carries the gate's verdict (un-accepted error findings fail unless --fail-on says otherwise).
-  const gated =
-    budget && report.run.complete ? gateReport(report, budget, { failOn: flags.failOn ?? 'error' }) : report;
+  // The run's gate: with a budget, its limits and un-accepted findings (at or above error unless
+  // --fail-on or the config's failOn say otherwise); without one, the findings at or above a threshold
+  // given (--fail-on, failOn). The report carries the verdict, so that every output tells the one
+  // the exit code does. Without either, the run gates nothing, and no output shows a verdict.
+  const threshold = flags.failOn ?? (budget ? 'error' : undefined);
+  const gated = threshold && report.run.complete ? gateReport(report, budget, { failOn: threshold }) : report;
   // The outputs were checked before the run; a write that fails now (disk full, a directory removed
   // meanwhile) must not lose the measurement: the report goes to the temporary directory instead.
   const json = renderJson(gated);
@@ -411,13 +423,17 @@ export async function executeRun(
   if (gated.gate && !gated.gate.passed && !tableOnStdout(flags)) {
     io.err(renderGateText(gated.gate, { width: io.columns }));
   }
-  const findingsExit = gated.gate
-    ? gated.gate.passed
-      ? EXIT.ok
-      : EXIT.gateFailed
-    : flags.failOn
-      ? failOnExit(report, flags.failOn, io)
-      : EXIT.ok;
+  // Which findings failed it, and where the threshold they failed comes from.
+  const failingFindings =
+    gated.gate && !gated.gate.passed && threshold
+      ? failingFindingsMessage(
+          gated,
+          threshold,
+          flags.failOnFrom ?? (flags.failOn ? '--fail-on' : "the budget gate's default"),
+        )
+      : undefined;
+  if (failingFindings) io.err(failingFindings);
+  const findingsExit = gated.gate && !gated.gate.passed ? EXIT.gateFailed : EXIT.ok;
   if (baseline) {
     const compared = compareWithBaseline(baseline, report, { format: 'table' }, io, budget, Boolean(flags.quiet));
     return compared !== EXIT.ok ? compared : findingsExit;
