@@ -193,6 +193,8 @@ interface RelationAccess {
   readonly schema?: string;
   readonly methods: Set<string>;
   readonly labels: Set<string>;
+  /** The labels without the relation and index names: what the scans of partitions share. */
+  readonly shapes: Set<string>;
 }
 
 function accessByRelation(root: PlanNode): Map<string, RelationAccess> {
@@ -204,11 +206,18 @@ function accessByRelation(root: PlanNode): Map<string, RelationAccess> {
     const key = `${node.Schema ?? ''}.${relation}`;
     let entry = out.get(key);
     if (!entry) {
-      entry = { relation, ...(node.Schema ? { schema: node.Schema } : {}), methods: new Set(), labels: new Set() };
+      entry = {
+        relation,
+        ...(node.Schema ? { schema: node.Schema } : {}),
+        methods: new Set(),
+        labels: new Set(),
+        shapes: new Set(),
+      };
       out.set(key, entry);
     }
     entry.methods.add(type);
     entry.labels.add(nodeLabel(node));
+    entry.shapes.add(shapeOf(node));
   }
   return out;
 }
@@ -258,16 +267,34 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
     ...(r.b ? { head: nodeLabel(r.b) } : {}),
     ...(r.note ? { note: r.note } : {}),
   }));
-  const changes: PlanChange[] = [];
+  const changes: Tagged[] = [];
   const preferred = context.queryRelations ?? [];
   const headRelation = (table: string, schema?: string) =>
     resolveRelation(context.headRelations, table, schema, preferred) ??
     resolveRelation(context.baseRelations, table, schema, preferred);
+  const partitioned = (name: string) =>
+    context.headRelations.find((r) => r.name === name) ?? context.baseRelations.find((r) => r.name === name);
+  const nodeRelation = (node: PlanNode) =>
+    node['Relation Name'] ? headRelation(node['Relation Name'], node.Schema) : undefined;
+  /** A change of a scan node: the partition it reads travels along, for folding. */
+  const ofNode = (change: PlanChange, node: PlanNode, side: 'base' | 'head', note?: string): Tagged => {
+    const rel = nodeRelation(node);
+    if (!rel?.partitionOf) return { change };
+    return {
+      change,
+      partition: rel,
+      shape: `${shapeOf(node)}${note ? `, ${note}` : ''}`,
+      [side]: stripRelation(nodeLabel(node), rel),
+      ...(note ? { note } : {}),
+    };
+  };
 
   // Access paths per relation, independent of how the trees align: a rewritten plan still
   // reveals that `orders` went from an index to a sequential scan.
   const baseAccess = accessByRelation(base.root);
   const headAccess = accessByRelation(head.root);
+  // Relations whose access path is named below: their scan nodes removed or added are not named again.
+  const named = new Set<string>();
   for (const [key, b] of baseAccess) {
     const h = headAccess.get(key);
     if (!h) continue;
@@ -287,45 +314,64 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
         : baseSeq && !headSeq && headIndexed
           ? 'scan-upgrade'
           : 'scan-change';
-    changes.push({
+    named.add(key);
+    const change: PlanChange = {
       kind,
       message: `${baseLabels} -> ${headLabels}${rows !== undefined ? ` (a table of ${formatRows(rows)} rows)` : ''}`,
       relation,
       ...(rows !== undefined ? { relationRows: rows } : {}),
       base: baseLabels,
       head: headLabels,
-    });
+    };
+    changes.push(
+      rel?.partitionOf
+        ? {
+            change,
+            partition: rel,
+            shape: `${[...b.shapes].join(', ')} -> ${[...h.shapes].join(', ')}`,
+            base: stripRelation(baseLabels, rel),
+            head: stripRelation(headLabels, rel),
+          }
+        : { change },
+    );
   }
+  const namedScan = (node: PlanNode) =>
+    node['Relation Name'] !== undefined && named.has(`${node.Schema ?? ''}.${node['Relation Name']}`);
 
   for (const row of rows) {
     const { a, b, note } = row;
     if (row.op === 'changed' && a && b && row.replaced) {
-      if (!DEPENDENT.has(a['Node Type']))
-        changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
-      if (!DEPENDENT.has(b['Node Type']))
-        changes.push({ kind: 'node-added', message: `new ${nodeLabel(b)}`, head: nodeLabel(b) });
+      if (!DEPENDENT.has(a['Node Type']) && !namedScan(a))
+        changes.push(
+          ofNode({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) }, a, 'base'),
+        );
+      if (!DEPENDENT.has(b['Node Type']) && !namedScan(b))
+        changes.push(ofNode({ kind: 'node-added', message: `new ${nodeLabel(b)}`, head: nodeLabel(b) }, b, 'head'));
     } else if (row.op === 'changed' && a && b) {
       // Scans of the same relation are named above, per relation.
       if (!(a['Relation Name'] && b['Relation Name'])) {
         const join = JOINS.has(a['Node Type']) && JOINS.has(b['Node Type']);
         changes.push({
-          kind: join ? 'join-change' : 'node-change',
-          message: `${nodeLabel(a)} -> ${nodeLabel(b)}`,
-          base: nodeLabel(a),
-          head: nodeLabel(b),
+          change: {
+            kind: join ? 'join-change' : 'node-change',
+            message: `${nodeLabel(a)} -> ${nodeLabel(b)}`,
+            base: nodeLabel(a),
+            head: nodeLabel(b),
+          },
         });
       }
-    } else if (row.op === 'added' && b && !DEPENDENT.has(b['Node Type'])) {
-      changes.push({
+    } else if (row.op === 'added' && b && !DEPENDENT.has(b['Node Type']) && !namedScan(b)) {
+      const change: PlanChange = {
         kind: 'node-added',
         message: `new ${nodeLabel(b)}${note ? `, ${note}` : ''}`,
         head: nodeLabel(b),
-      });
-    } else if (row.op === 'removed' && a && !DEPENDENT.has(a['Node Type'])) {
-      changes.push({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) });
+      };
+      changes.push(ofNode(change, b, 'head', note));
+    } else if (row.op === 'removed' && a && !DEPENDENT.has(a['Node Type']) && !namedScan(a)) {
+      changes.push(ofNode({ kind: 'node-removed', message: `${nodeLabel(a)} removed`, base: nodeLabel(a) }, a, 'base'));
     }
     if (note && row.op !== 'added' && b)
-      changes.push({ kind: 'spill', message: `${nodeLabel(b)} ${note}`, head: nodeLabel(b) });
+      changes.push(ofNode({ kind: 'spill', message: `${nodeLabel(b)} ${note}`, head: nodeLabel(b) }, b, 'head', note));
   }
 
   const baseIndexes = indexesUsed(base.root);
@@ -337,12 +383,15 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
       : context.headRelations.find((r) => r.indexes.some((i) => i.name === index));
     const inHead = table ? resolveRelation(context.headRelations, table, undefined, preferred) : undefined;
     const dropped = inHead !== undefined && !inHead.indexes.some((i) => i.name === index);
-    changes.push({
+    const change: PlanChange = {
       kind: 'index-lost',
       message: `index ${index}${table ? ` on ${table}` : ''} no longer used${dropped ? ' (it does not exist in head)' : ''}`,
       ...(rel ? { relation: rel.name } : {}),
       base: index,
-    });
+    };
+    changes.push(
+      rel?.partitionOf ? { change, partition: rel, shape: dropped ? 'dropped' : 'unused', base: index } : { change },
+    );
   }
 
   const notes: string[] = [];
@@ -352,7 +401,122 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
   if (baseMajor && headMajor && baseMajor !== headMajor) {
     notes.push(`plans come from PostgreSQL ${baseMajor} and ${headMajor}: costs are not strictly comparable`);
   }
-  return { changed: lines.some((l) => l.op !== 'same'), lines, changes, notes };
+  return { changed: lines.some((l) => l.op !== 'same'), lines, changes: foldPartitions(changes, partitioned), notes };
+}
+
+/** A change, with the partition it names (if it names one) and what it has in common with its siblings. */
+interface Tagged {
+  readonly change: PlanChange;
+  readonly partition?: RelationInfo;
+  /** Same for the same change on another partition: node types, without relation and index names. */
+  readonly shape?: string;
+  /** The labels without the relation's name (index names kept), to name a group of partitions by. */
+  readonly base?: string;
+  readonly head?: string;
+  /** How the node spills to disk (part of the shape: partitions that spill alike are one change). */
+  readonly note?: string;
+}
+
+/** A node's label without its relation and index names ("Index Scan using *"). */
+function shapeOf(node: PlanNode): string {
+  const label = nodeLabel(node);
+  const index = node['Index Name'];
+  const relation = node['Relation Name'];
+  let shape = relation && label.endsWith(` on ${relation}`) ? label.slice(0, -` on ${relation}`.length) : label;
+  if (index) shape = shape.replace(` using ${index}`, ' using *').replace(` on ${index}`, ' on *');
+  return shape;
+}
+
+/** Labels ("A on t, B on t", as accessByRelation joins them) without " on <the relation>". */
+function stripRelation(labels: string, relation: RelationInfo): string {
+  const suffix = ` on ${relation.table}`;
+  return labels
+    .split(', ')
+    .map((l) => (l.endsWith(suffix) ? l.slice(0, -suffix.length) : l))
+    .join(', ');
+}
+
+/** The names as one pattern: their common beginning and end around a `*` ("events_*_pkey"). */
+function globOf(values: readonly string[]): string {
+  const distinct = [...new Set(values)];
+  if (distinct.length <= 1) return distinct[0] ?? '';
+  const shortest = Math.min(...distinct.map((v) => v.length));
+  let prefix = 0;
+  while (prefix < shortest && distinct.every((v) => v[prefix] === distinct[0]![prefix])) prefix++;
+  let suffix = 0;
+  while (
+    suffix < shortest - prefix &&
+    distinct.every((v) => v[v.length - 1 - suffix] === distinct[0]![distinct[0]!.length - 1 - suffix])
+  )
+    suffix++;
+  const first = distinct[0]!;
+  return `${first.slice(0, prefix)}*${first.slice(first.length - suffix)}`;
+}
+
+/**
+ * One change per partitioned table: the planner scans each partition the query does not prune as a
+ * child of one Append, so dropping an index on the parent (which drops it on every partition) makes
+ * the same change on each of them. The same change on two or more partitions of one table becomes
+ * one, about the table, at the place of the first: "13 partitions of analytics.events: Index Scan
+ * using events_*_pkey -> Seq Scan (3.0M rows in all)". Its rows are the sum over those partitions
+ * (what the whole scan reads), so many small partitions of a large table are judged as the table.
+ */
+function foldPartitions(tagged: readonly Tagged[], relation: (name: string) => RelationInfo | undefined): PlanChange[] {
+  const groups = new Map<string, Tagged[]>();
+  for (const t of tagged) {
+    if (!t.partition?.partitionOf || t.shape === undefined) continue;
+    const key = `${t.change.kind}\n${t.partition.partitionOf}\n${t.shape}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const out: PlanChange[] = [];
+  const done = new Set<Tagged[]>();
+  for (const t of tagged) {
+    const key =
+      t.partition?.partitionOf && t.shape !== undefined
+        ? `${t.change.kind}\n${t.partition.partitionOf}\n${t.shape}`
+        : '';
+    const group = groups.get(key);
+    if (!group || new Set(group.map((g) => g.partition!.name)).size < 2) {
+      out.push(t.change);
+      continue;
+    }
+    if (done.has(group)) continue;
+    done.add(group);
+    out.push(foldGroup(group, relation(t.partition!.partitionOf!)));
+  }
+  return out;
+}
+
+function foldGroup(group: readonly Tagged[], parent: RelationInfo | undefined): PlanChange {
+  const first = group[0]!;
+  const parentName = first.partition!.partitionOf!;
+  const count = new Set(group.map((g) => g.partition!.name)).size;
+  const total = parent?.partitionCount;
+  const partitions = `${count}${total !== undefined && total > count ? ` of ${total}` : ''} partitions of ${parentName}`;
+  const base = globOf(group.map((g) => g.base ?? ''));
+  const head = globOf(group.map((g) => g.head ?? ''));
+  const rows = group.every((g) => g.change.relationRows !== undefined)
+    ? group.reduce((n, g) => n + g.change.relationRows!, 0)
+    : undefined;
+  const kind = first.change.kind;
+  const detail =
+    kind === 'scan-downgrade' || kind === 'scan-upgrade' || kind === 'scan-change'
+      ? `${base} -> ${head}${rows !== undefined ? ` (${formatRows(rows)} rows in all)` : ''}`
+      : kind === 'node-added'
+        ? `new ${head}${first.note ? `, ${first.note}` : ''}`
+        : kind === 'node-removed'
+          ? `${base} removed`
+          : kind === 'spill'
+            ? `${head} ${first.note ?? ''}`
+            : `indexes ${base} no longer used${first.shape === 'dropped' ? ' (they do not exist in head)' : ''}`;
+  return {
+    kind,
+    message: `${partitions}: ${detail}`,
+    relation: parentName,
+    ...(rows !== undefined ? { relationRows: rows } : {}),
+    ...(base ? { base } : {}),
+    ...(head ? { head } : {}),
+  };
 }
 
 function formatRows(rows: number): string {
