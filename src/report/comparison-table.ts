@@ -60,7 +60,9 @@ export function formatTiming(s: MatchedStatement): string {
       ? `${t.verdict}${t.counted ? '' : ' (not counted)'}`
       : t.verdict === 'noise'
         ? 'not significant'
-        : 'not tested';
+        : t.p !== null
+          ? 'too few rounds to tell'
+          : 'not tested';
   return s.meanMs.delta === 0 ? formatMs(s.meanMs.head) : `${formatChange(s.meanMs, formatMs)}, ${label}`;
 }
 

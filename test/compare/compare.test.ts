@@ -4,7 +4,7 @@ import { DEFAULT_COMPARE_THRESHOLDS, resolveCompareThresholds } from '../../src/
 import type { Finding } from '../../src/model/finding.js';
 import type { QueryReport, Report, RouteReport } from '../../src/model/report.js';
 import { renderComparisonMarkdown } from '../../src/report/comparison-markdown.js';
-import { renderComparisonTable } from '../../src/report/comparison-table.js';
+import { formatTiming, renderComparisonTable } from '../../src/report/comparison-table.js';
 import { httpBase, withIndex, withoutIndex } from './support.js';
 
 const find = (r: Report, text: string) => r.queries.find((q) => q.query.includes(text))!;
@@ -259,6 +259,24 @@ describe('compareReports: timing', () => {
     expect(timingOf(c).verdict).toBe('noise');
     expect(timingOf(c).note).toMatch(/not significant/);
     expect(c.verdict).toBe('ok');
+  });
+
+  it('says that 3 rounds are too few to tell, not "not significant", when every round of head is beyond base', () => {
+    // Rounds measured on a real run: a cold first round in base (an index lookup), then a dropped
+    // primary key made every round of head ~2 s. Welch's test on 3 rounds: p = 0.18.
+    const cold = mapQueries(base, (q) => (q.fingerprint === slowStatement ? withRounds([7.527, 0.324, 0.23]) : {}));
+    const c = compareReports(cold, slower([1777.683, 2012.721, 2130.953]));
+    expect(timingOf(c)).toMatchObject({ verdict: 'inconclusive', counted: false });
+    expect(timingOf(c).p).toBeGreaterThan(0.01);
+    expect(timingOf(c).note).toMatch(/every round of head slower than every round of base \(x2\d\d at the least\)/);
+    expect(timingOf(c).note).toContain('3 rounds are too few to tell');
+    expect(timingOf(c).note).toContain('run --rounds 5');
+    expect(timingOf(c).note).not.toMatch(/: not significant/);
+    expect(formatTiming(c.statements.find((s) => s.fingerprint === slowStatement)!)).toBe(
+      '2.69 ms → 1974 ms (+73k%), too few rounds to tell',
+    );
+    // Overlapping rounds stay noise (the test above).
+    expect(timingOf(compareReports(cold, slower([0.8, 6.0, 2.2]))).verdict).toBe('noise');
   });
 
   it('calls a significant but small slowdown noise (minimum effect)', () => {
