@@ -137,21 +137,37 @@ export default defineRule({
       const kept = rowsKept(facts);
       const removed = 1 - kept / (Math.min(1, blockShare) * tableRows);
       if (blockShare < options.minBlockShare || removed < options.indexableShare) continue;
+      const workMemKb = query.plan.settings?.workMemKb;
+      const generic = query.plan.mode === 'generic';
+      // A B-tree's or GIN's bitmap goes lossy only when the blocks it marks outgrow work_mem. A
+      // generic plan is not the plan each call ran (a value that matches most rows gets a Seq Scan),
+      // so its blocks per call are not this scan's: only the planner's own estimate of the blocks
+      // the bitmap marks tells that it goes lossy.
+      const lossy = brin ? undefined : lossyAtWorkMem(Math.min(blocks, relation.pages), workMemKb);
+      const estimatedLossy = brin ? undefined : lossyAtWorkMem(estimatedBitmapBlocks(below, relation.pages), workMemKb);
+      if (generic && lossy === 'no') continue;
+      // Never an error on a guess: blocks that one exact bitmap holds, or a generic plan's blocks
+      // without an estimate that outgrows work_mem.
+      const guess = generic ? brin !== undefined || estimatedLossy !== 'clearly' : lossy === 'no';
       const cause = suggest(relation, brin, {
         blockShare,
-        workMemKb: query.plan.settings?.workMemKb,
+        workMemKb,
         measure: measureWith(query),
+        ...(lossy !== undefined ? { lossy } : {}),
+        generic,
       });
       findings.push({
         ...base,
         messageId: 'measured',
-        ...(removed < options.selectiveShare ? { level: 'mild' as const } : {}),
+        ...(removed < options.selectiveShare || guess ? { level: 'mild' as const } : {}),
         evidence: {
           tableRows: Math.round(tableRows),
           tableBlocks: relation.pages,
           sharedBlksPerCall: round(blocks, 1),
           blockShare: round(Math.min(1, blockShare)),
           estimatedScanRows: Math.round(kept),
+          ...(!brin && workMemKb !== undefined ? { workMemKb } : {}),
+          ...(generic ? { genericPlan: 'yes' } : {}),
           ...cause.evidence,
         },
         data: {
@@ -218,6 +234,30 @@ function countedRead(facts: PlanNodeFacts, below: readonly PlanNodeFacts[]): Cou
   };
 }
 
+/**
+ * Whether a bitmap that marks `blocks` heap blocks outgrows `work_mem`: 'no' when they fit, 'clearly'
+ * when they need twice as much or more, 'maybe' in between or when the plan does not say its
+ * work_mem. PostgreSQL sizes the bitmap's page table from work_mem (tbm_calculate_entries) and
+ * keeps whole blocks, not rows, beyond it.
+ */
+function lossyAtWorkMem(blocks: number, workMemKb: number | undefined): 'no' | 'maybe' | 'clearly' {
+  if (workMemKb === undefined) return 'maybe';
+  const neededKb = (blocks * BITMAP_BYTES_PER_BLOCK) / 1024;
+  return neededKb <= workMemKb ? 'no' : neededKb >= 2 * workMemKb ? 'clearly' : 'maybe';
+}
+
+/**
+ * The heap blocks the planner expects a bitmap to mark: at most one per row its bitmap index scans
+ * return (the largest of them: an AND keeps fewer, an OR about their sum, which the largest
+ * understates), never more than the table has.
+ */
+function estimatedBitmapBlocks(below: readonly PlanNodeFacts[], tableBlocks: number): number {
+  const rows = below
+    .filter((n) => n.node['Node Type'] === 'Bitmap Index Scan')
+    .reduce((max, n) => Math.max(max, Number(n.node['Plan Rows'] ?? 0)), 0);
+  return Math.min(tableBlocks, rows);
+}
+
 /** pg_stats.correlation from which a column follows the table's order closely enough for BRIN. */
 const ORDERED = 0.9;
 /** The memory a bitmap needs per heap block it keeps exact (a page table entry and its pointers). */
@@ -231,7 +271,16 @@ const BITMAP_BYTES_PER_BLOCK = 64;
 function suggest(
   relation: RelationInfo,
   brin: IndexInfo | undefined,
-  read: { blockShare: number; counted?: CountedRead; workMemKb?: number | undefined; measure: string },
+  read: {
+    blockShare: number;
+    counted?: CountedRead;
+    workMemKb?: number | undefined;
+    measure: string;
+    /** Without --analyze: whether the blocks per call, as one bitmap, outgrow work_mem. */
+    lossy?: 'no' | 'maybe' | 'clearly';
+    /** The plan is generic: the calls may have run other plans. */
+    generic?: boolean;
+  },
 ): { text: string; evidence: Record<string, string | number> } {
   const share = `${Math.round(Math.min(1, read.blockShare) * 100)}%`;
   if (brin) {
@@ -277,10 +326,22 @@ function suggest(
   }
   const counted = read.counted;
   if (!counted) {
+    if (read.lossy === 'no') {
+      const at = read.workMemKb !== undefined ? ` (${formatKb(read.workMemKb)})` : '';
+      return {
+        evidence: {},
+        text:
+          `the bitmap cannot have gone lossy: the blocks it marks fit in work_mem${at}, so its matches lie on ${share} of the table's blocks, ` +
+          `or the planner expects far fewer rows than it finds: run ${read.measure} to see its heap blocks and the rows its recheck removes`,
+      };
+    }
+    const other = read.generic
+      ? ` (the plan is generic: calls whose values match many rows may run another plan, such as a Seq Scan, and their blocks count here too)`
+      : '';
     return {
       evidence: {},
       text:
-        `the bitmap reads ${share} of the table's blocks: its matches lie on most of them, or it outgrew work_mem and went lossy, ` +
+        `the bitmap reads ${share} of the table's blocks${other}: its matches lie on most of them, or it outgrew work_mem and went lossy, ` +
         `rechecking every row of its blocks: run ${read.measure} to see its heap blocks (exact and lossy) and the rows its recheck removes`,
     };
   }

@@ -85,9 +85,54 @@ describe('lossy-bitmap-scan on a plan --analyze cannot execute', () => {
       ),
     };
     const query = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === LOSSY)!;
+    // The planner expects each index scan to mark 3,000 blocks, a bitmap of 188 kB at a work_mem of
+    // 64 kB: clearly lossy, by the plan's own estimate.
+    expect(query.findings[0]!.severity).toBe('error');
+    expect(query.findings[0]!.evidence.genericPlan).toBe('yes');
+    expect(query.findings[0]!.suggestion).toContain('the plan is generic');
     expect(query.findings[0]!.suggestion).not.toContain('run with --analyze');
     expect(query.findings[0]!.suggestion).toMatch(
       /run with EXPLAIN \(ANALYZE, BUFFERS\) and real values, or in a SQL scenario with a generator for each \$n and --analyze \(--analyze cannot run it as captured: its parameter values are unknown: .*\) to see its heap blocks/,
+    );
+  });
+
+  const atWorkMem = (workMemKb: number): Report => {
+    const fixture = loadFixture(rule.id, 'cases');
+    return {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.plan
+          ? { ...q, plan: { ...q.plan, mode: 'generic' as const, settings: { ...q.plan.settings, workMemKb } } }
+          : q,
+      ),
+    };
+  };
+
+  it('is a warning when only the blocks per call, not the estimate, outgrow work_mem', () => {
+    const fixture = loadFixture(rule.id, 'cases');
+    // 3,000 blocks per call need 188 kB: more than 150 kB, but the planner's estimate not twice as much.
+    const query = runRule(rule, { ...fixture, report: atWorkMem(150) }).queries.find((q) => q.source === LOSSY)!;
+    expect(query.findings.map((f) => [f.messageId, f.severity])).toEqual([['measured', 'warning']]);
+  });
+
+  it('reports nothing when the blocks per call fit in work_mem: no bitmap of them goes lossy', () => {
+    const fixture = loadFixture(rule.id, 'cases');
+    const query = runRule(rule, { ...fixture, report: atWorkMem(4096) }).queries.find((q) => q.source === LOSSY)!;
+    expect(query.findings).toEqual([]);
+  });
+
+  it('is a warning, without the lossy cause, for a plan with values whose blocks per call fit in work_mem', () => {
+    const fixture = loadFixture(rule.id, 'cases');
+    const report: Report = {
+      ...fixture.report,
+      queries: fixture.report.queries.map((q) =>
+        q.plan ? { ...q, plan: { ...q.plan, settings: { ...q.plan.settings, workMemKb: 4096 } } } : q,
+      ),
+    };
+    const [finding] = runRule(rule, { ...fixture, report }).queries.find((q) => q.source === LOSSY)!.findings;
+    expect(finding?.severity).toBe('warning');
+    expect(finding?.suggestion).toMatch(
+      /^the bitmap cannot have gone lossy: the blocks it marks fit in work_mem \(4MB\)/,
     );
   });
 });
