@@ -148,7 +148,7 @@ const APPENDS = new Set(['Append', 'Merge Append']);
  * did not exclude as a child of one Append (Merge Append), and a rule sees one scan per partition,
  * all with the same problem and the same fix on the parent. Findings of a rule on the partitions of
  * one table under one Append become one finding about that table, at the Append: the worst
- * partition's (most severe, then most rows read), with the partitions scanned and the rows read
+ * partition's (most severe, then most rows read, then the costliest scan), with the partitions scanned and the rows read
  * by all in its evidence, and its fix named on the parent.
  */
 function onePerPartitionedTable(
@@ -191,7 +191,16 @@ function onePerPartitionedTable(
         ? { key: 'actualRows', total: 'actualRowsInAll', words: 'rows in all' }
         : undefined;
     const rows = (f: Finding) => (measure ? Number(f.evidence[measure.key]) : 0);
-    const [worst] = [...group].sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || rows(b) - rows(a));
+    // Without counted rows (a plan without ANALYZE), the partition's own work is its scan's plan
+    // cost: the blocks per call pg_stat_statements gives are the statement's, the same for every
+    // partition, and would leave the first scan of the plan as "the worst".
+    const cost = (f: Finding) => {
+      const node = f.nodePath ? byPath.get(f.nodePath)?.node : undefined;
+      return node ? Number(node['Total Cost'] ?? 0) * Number(node['Actual Loops'] ?? 1) : 0;
+    };
+    const [worst] = [...group].sort(
+      (a, b) => ORDER[a.severity] - ORDER[b.severity] || rows(b) - rows(a) || cost(b) - cost(a),
+    );
     const partitions = [...new Set(group.map((f) => f.relation!))];
     const total = Math.round(group.reduce((n, f) => n + rows(f), 0));
     out.push({

@@ -33,6 +33,8 @@ export default defineRule({
       '{scan} reads {rowsRead} rows of {relation} through {index} to keep {keptRows} ({removedPercent}% removed by its filter {filter})',
     measured:
       '{scan} through {index} touches {blocks} shared blocks per call to return {scanRows} rows of {relation}: its filter {filter} throws away what the index finds',
+    measuredPartition:
+      "{scan} on {partition} through {index} (plan cost {cost}{indexRows}): its filter {filter} throws away what the index finds; the statement's scans of the {partitions} partitions of {relation} touch {blocks} shared blocks per call to return {scanRows} rows",
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer rows per call are not either. */
@@ -131,21 +133,49 @@ export default defineRule({
       // partitions' scans together return what the table's scan does.
       const scanRows = nodes.filter((n) => sameTable.has(n.node)).reduce((sum, n) => sum + rowsKept(n), 0);
       if (blocks < options.minBlocks || blocks < options.blocksPerRow * Math.max(1, scanRows)) continue;
+      const evidence = {
+        tableRows: Math.round(relationRows(relation)),
+        tableBlocks: relation.pages,
+        sharedBlksPerCall: round(blocks, 1),
+        estimatedScanRows: round(scanRows, 1),
+        ...(index ? { index } : {}),
+        filter: node.Filter,
+      };
+      if (sameTable.size > 1) {
+        // The blocks per call and the rows returned are the statement's, over every partition
+        // scanned; what this partition's scan costs is its own, so that the partitions' findings
+        // are told apart by their own work (see onePerPartitionedTable).
+        const indexRows = indexRowsOf(node);
+        findings.push({
+          ...base,
+          messageId: 'measuredPartition',
+          evidence: {
+            ...evidence,
+            planCost: round(Number(node['Total Cost'] ?? 0), 1),
+            ...(indexRows !== undefined ? { estimatedIndexRows: Math.round(indexRows) } : {}),
+          },
+          data: {
+            ...data,
+            partition: relation.name,
+            relation: relation.partitionOf!,
+            partitions: sameTable.size,
+            cost: count(Number(node['Total Cost'] ?? 0)),
+            indexRows:
+              indexRows !== undefined
+                ? `, an estimated ${count(indexRows)} of its ${count(relationRows(relation))} rows found by the index`
+                : '',
+            blocks: count(blocks),
+            scanRows: `an estimated ${count(scanRows)}`,
+          },
+        });
+        continue;
+      }
       findings.push({
         ...base,
         messageId: 'measured',
-        evidence: {
-          tableRows: Math.round(relationRows(relation)),
-          tableBlocks: relation.pages,
-          sharedBlksPerCall: round(blocks, 1),
-          estimatedScanRows: round(scanRows, 1),
-          ...(index ? { index } : {}),
-          filter: node.Filter,
-        },
+        evidence,
         data: {
           ...data,
-          // The blocks are those of every partition scanned: the rows are the table's.
-          relation: sameTable.size > 1 ? relation.partitionOf! : relation.name,
           blocks: Math.round(blocks),
           scanRows: `an estimated ${count(scanRows)}`,
         },
@@ -157,6 +187,13 @@ export default defineRule({
 
 const count = (n: number) =>
   n >= 10 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 10) / 10);
+
+/** The rows the planner expects a bitmap heap scan's index to find, before its filter. */
+function indexRowsOf(node: PlanNode): number | undefined {
+  if (node['Node Type'] !== 'Bitmap Heap Scan') return undefined;
+  const child = node.Plans?.find((p) => p['Node Type'] === 'Bitmap Index Scan');
+  return child?.['Plan Rows'] !== undefined ? Number(child['Plan Rows']) : undefined;
+}
 
 /** The index a scan reads (a bitmap heap scan's through its bitmap index scan). */
 function indexOf(node: PlanNode): string | undefined {
@@ -206,9 +243,21 @@ function suggest(
   const first = proposalOrder(candidates, statement.relation).find(
     (c) => c.method === 'btree' && c.equality !== undefined && !c.also,
   );
-  return first
-    ? proposeIndexSql(first.relation, first.keys, {
-        note: 'the filter columns first, so that the index finds only the rows the statement keeps',
-      })
-    : undefined;
+  if (first)
+    return proposeIndexSql(first.relation, first.keys, {
+      note: 'the filter columns first, so that the index finds only the rows the statement keeps',
+    });
+  // No index to add (the table has the one the candidates name): a filter predicate that wraps its
+  // column is then what keeps the index from finding only the rows kept (and, on a partition key,
+  // keeps the planner from pruning partitions).
+  if (wrapped) {
+    const expression = predicateVerdict(node, wrapped, relation);
+    return predicateFix(wrapped, relation.name, problemOf(wrapped)!, expression ? { expression } : {});
+  }
+  const index = indexOf(node);
+  return (
+    `no index to propose from the plan: the scan's conditions give no B-tree, equality columns first, that the table ` +
+    `does not have already${index ? ` (the scan reads ${index})` : ''}: what the filter ${String(node.Filter)} throws away ` +
+    `is narrowed by a condition that an index serves, written in its place`
+  );
 }
