@@ -102,8 +102,11 @@ export function compareReports(
     judgePlanShape(planDiff, thresholds, regressions, improvements);
 
     const { newFindings, resolvedFindings, findingNotes } = diffFindings(b, h);
+    const fell = workFell(regressions, improvements);
     for (const f of newFindings) {
-      if (counts(f, thresholds)) regressions.push(findingReason(f, 'new-finding'));
+      if (!counts(f, thresholds)) continue;
+      if (fell) findingNotes.push(`${describeFinding(f)} new in head: not counted as a regression (${fell})`);
+      else regressions.push(findingReason(f, 'new-finding'));
     }
     for (const f of resolvedFindings) {
       if (counts(f, thresholds)) improvements.push(findingReason(f, 'resolved-finding'));
@@ -710,6 +713,34 @@ function diffFindings(
     findingNotes,
   };
 }
+
+/**
+ * Why a statement's new findings are not its regression: its plan cost and its shared blocks per
+ * call (per request for a loop batched) both fell beyond the thresholds, and no work rose. A change
+ * that cuts the work is not made a regression by a problem the new plan shows (an index that
+ * leaves a filter to remove rows): the finding is listed with its fix, and `check` gates it as any
+ * other finding. Undefined when the work did not clearly fall.
+ */
+function workFell(
+  regressions: readonly ComparisonReason[],
+  improvements: readonly ComparisonReason[],
+): string | undefined {
+  if (regressions.some((r) => WORK_KINDS.has(r.kind))) return undefined;
+  const cost = improvements.find((r) => r.kind === 'plan-cost' || r.kind === 'plan-cost-per-request');
+  const blocks = improvements.find((r) => r.kind === 'blocks-per-call' || r.kind === 'blocks-per-request');
+  return cost && blocks ? `the statement's work fell: ${cost.message}, ${blocks.message}` : undefined;
+}
+
+const WORK_KINDS: ReadonlySet<string> = new Set([
+  'plan-cost',
+  'blocks-per-call',
+  'temp-blocks-per-call',
+  'plan-cost-per-request',
+  'blocks-per-request',
+  'temp-blocks-per-request',
+  'calls-per-request',
+  'scan-downgrade',
+]);
 
 function describeFinding(f: Finding): string {
   return `${f.severity} finding ${f.rule}${f.relation ? ` on ${f.relation}` : ''}`;
