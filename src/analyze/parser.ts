@@ -105,10 +105,7 @@ export function positionInFile(text: string, offset: number, start: TextStart): 
  * Where a statement's first token lies in its file, given where its text (leading comments
  * included) begins: what an error without a position of its own points at.
  */
-export function statementPosition(
-  text: string,
-  start: TextStart,
-): { line: number; column: number } {
+export function statementPosition(text: string, start: TextStart): { line: number; column: number } {
   return positionInFile(text, LEADING_COMMENTS.exec(text)?.[0].length ?? 0, start);
 }
 
