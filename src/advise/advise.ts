@@ -15,6 +15,7 @@ import { existingIndexFix, type ScanChoice } from '../rules/shared/unused-index.
 import { GENERATED_COLUMN_FIX, generatedColumnFix } from '../rules/shared/generated-column.js';
 import { generatedColumnRewrite } from '../analyze/generated-columns.js';
 import { adviseStatistics } from './statistics.js';
+import { expectedBlocks } from './estimates.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import { statementKey, type QueryReport, type RelationInfo, type Report } from '../model/report.js';
@@ -131,6 +132,11 @@ export interface CandidateResult {
    * without it: a candidate the planner puts short of `minImprovement` is measured (see measureWithBuild).
    */
   readonly measured?: Measured;
+  /**
+   * The rows the plan with the index expects on the outer side of a nested loop that probes it once
+   * per outer row, where one does: its cost rests on that estimate.
+   */
+  readonly probedPer?: number;
   /** Why it was not validated or not usable. */
   readonly note?: string;
 }
@@ -409,6 +415,53 @@ export function noIndexHelps(
     );
   }
   return `no index helps: ${verdict}${why}`;
+}
+
+/** How many times what a generic plan expects a statement touched, from which its estimates are wrong. */
+const CONTRADICTED = 5;
+/** Fewer shared blocks per call than this say nothing against a plan: catalog reads, a few probes. */
+const CONTRADICTED_MIN_BLOCKS = 1000;
+
+/**
+ * The shared blocks per call a statement touched and those its generic plan expects (expectedBlocks),
+ * when the first is several times the second: the values it ran with find far more rows than the
+ * typical value the plan was made for. Undefined for a plan made with known values, or a run that
+ * does not contradict it.
+ */
+export function contradictedEstimates(
+  query: Pick<QueryReport, 'plan' | 'sharedBlksPerCall'>,
+  relations: readonly Pick<RelationInfo, 'name' | 'pages'>[],
+): { readonly measured: number; readonly expected: number } | undefined {
+  if (query.plan?.mode !== 'generic') return undefined;
+  const measured = query.sharedBlksPerCall;
+  if (!(measured >= CONTRADICTED_MIN_BLOCKS)) return undefined;
+  const pages = (name: string, schema?: string) =>
+    relations.find((r) => (schema ? r.name === `${schema}.${name}` : r.name.endsWith(`.${name}`) || r.name === name))
+      ?.pages;
+  const expected = expectedBlocks(query.plan.root, pages);
+  return measured > CONTRADICTED * Math.max(1, expected) ? { measured, expected } : undefined;
+}
+
+/**
+ * What a candidate the planner validated on a generic plan becomes when its plan probes the index
+ * from a nested loop, once per outer row, and the statement touched several times the blocks that
+ * plan expects: the outer side's estimate, which the index's win rests on, is not what the values
+ * the statement ran with find, and each extra outer row is one more probe.
+ */
+export function contradictedIndex(
+  result: CandidateResult,
+  contradiction: { readonly measured: number; readonly expected: number },
+  measure: string,
+): string {
+  const n = (v: number) => Math.round(v).toLocaleString('en-US');
+  return (
+    `${result.sql} -- not validated for the values the statement ran with: the planner puts the plan cost at ` +
+    `${result.costBefore!.toFixed(0)} -> ${result.costAfter!.toFixed(0)} with it (${result.method}), on a generic plan made for a typical value, ` +
+    `where a nested loop probes the index once for each of an estimated ${n(result.probedPer ?? 0)} outer row(s); ` +
+    `the statement touched ${n(contradiction.measured)} shared blocks per call where that plan expects ~${n(contradiction.expected)}: ` +
+    `the values it ran with find far more rows, and each one is another probe. Measure the statement, with and without ` +
+    `the index, ${measure}, before relying on it`
+  );
 }
 
 /**
@@ -1052,6 +1105,7 @@ async function validateAdvice(
               },
             }
           : {}),
+        ...(after.probedPer !== undefined ? { probedPer: after.probedPer } : {}),
         ...(after.used ? {} : { note: 'the planner does not use it' }),
       };
     });
@@ -1093,6 +1147,17 @@ async function validateAdvice(
         };
         perCandidate[index] = { ...near, measured };
         if (measuredFix(measured, minImprovement)) best = perCandidate[index];
+      }
+    }
+    // A generic plan (values unknown) that the run contradicts, touching several times the blocks it
+    // expects: a candidate whose plan probes the index from a nested loop wins by an outer estimate
+    // the values the statement ran with belie, each extra outer row one more probe. Not a fix.
+    let contradicted: string | undefined;
+    if (best && !best.measured && best.probedPer !== undefined) {
+      const contradiction = contradictedEstimates(query, report.relations);
+      if (contradiction) {
+        contradicted = contradictedIndex(best, contradiction, measureWith(query));
+        best = undefined;
       }
     }
     // The candidate the planner would use under the LIMIT at an offset it guesses, when the offset's
@@ -1145,6 +1210,9 @@ async function validateAdvice(
         suggestion: paged(combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding)),
         advice,
       };
+    } else if (contradicted) {
+      const others = fixesOf(finding.suggestion).filter((fix) => !suggestsIndex(fix));
+      updated = { ...finding, suggestion: paged([...others, contradicted, ...existingNotes].join(FIX_OR)) };
     } else if (guessed && offset) {
       // Only the LIMIT, at the offset the generic plan guesses, makes the index pay: deeper pages walk
       // it through every row they skip, and the planner would not use it to return them all.

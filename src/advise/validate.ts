@@ -13,6 +13,7 @@
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { explainStatement, type ExplainResult } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
+import { probingOuterRows } from './estimates.js';
 import type { CapturedPlan, PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { candidateIndexes, indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
@@ -53,6 +54,11 @@ export interface CandidateCost {
   readonly cost: number;
   readonly used: boolean;
   readonly unlimited?: { readonly cost: number; readonly used: boolean };
+  /**
+   * The rows the plan expects on the outer side of a nested loop that probes the candidate once per
+   * outer row (probingOuterRows), where one does: the plan's cost then rests on that estimate.
+   */
+  readonly probedPer?: number;
 }
 
 export interface ValidationSettings {
@@ -146,9 +152,11 @@ async function explainAll(
   return plans.map((plan, i) => {
     if (!plan) return undefined;
     const all = unlimited[i];
+    const probedPer = probingOuterRows(plan.root, indexNames);
     return {
       cost: plan.totalCost,
       used: usesIndex(plan.root, indexNames),
+      ...(probedPer !== undefined ? { probedPer } : {}),
       ...(all ? { unlimited: { cost: all.totalCost, used: usesIndex(all.root, indexNames) } } : {}),
     };
   });
