@@ -43,7 +43,7 @@ import type { IndexInfo, RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
 import { generatedColumnFix } from './shared/generated-column.js';
 import { predicateFix, problemOf } from './shared/predicate-fix.js';
-import { existingIndexFix, type ScanChoice } from './shared/unused-index.js';
+import { checkEstimates, existingIndexFix, type ScanChoice } from './shared/unused-index.js';
 import { quoteIdentifier } from '../analyze/parser.js';
 
 export default defineRule({
@@ -135,12 +135,18 @@ export default defineRule({
         },
       };
       const planNodes = nodes.map((n) => n.node);
-      const predicates = columnPredicates(
+      const compared = columnPredicates(
         sql,
         params,
         (t, c) => scansTable(node, t, relation?.partitionOf) && tableHasColumn(relation, planNodes, t, c),
         [...tree],
-      ).filter((p) => scansTable(node, p.table, relation?.partitionOf) && !p.join);
+      ).filter((p) => scansTable(node, p.table, relation?.partitionOf));
+      const predicates = compared.filter((p) => !p.join);
+      // A join condition in the scan's own filter (a LATERAL subquery, a parameterized scan) is part of
+      // the share it keeps, but compares with another table's row: no index on the filter serves it.
+      const joinsInFilter = compared.filter(
+        (p) => p.join && node.Filter !== undefined && mentions(node.Filter, p.column),
+      );
       // A filter on a subquery's result alone (`NOT (hashed SubPlan 1)`, a NOT IN) compares no column
       // an index on this table could serve: the subquery is the problem (not-in-subquery,
       // correlated-subplan), not this scan, which an anti-join would read whole too.
@@ -171,6 +177,7 @@ export default defineRule({
             },
             node,
             sql,
+            joinsInFilter,
           );
         findings.push({
           ...base,
@@ -238,6 +245,8 @@ function suggestIndex(
   scan: PlanNode,
   /** The statement, for a condition a generated column holds (written on the column instead). */
   sql: string,
+  /** Join conditions in the scan's filter: they keep part of the share, and no index here serves them. */
+  joins: readonly ColumnPredicate[] = [],
 ): string | undefined {
   const keptShare = choice.keptShare ?? 1;
   const counted = choice.counted;
@@ -252,7 +261,13 @@ function suggestIndex(
   const wrapped = [...new Set(unservable.map((p) => p.text))];
   const note = wrapped.length ? `a plain B-tree cannot serve ${wrapped.join(', ')}` : '';
   const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
-  if (existing) return chosenOverIndex(existing.name, keys, predicates, keptShare, counted, measure);
+  if (existing)
+    return chosenOverIndex(existing.name, keys, predicates, {
+      keptShare: servedShare(keptShare, joins, relation),
+      counted,
+      measure,
+      joins: [...new Set(joins.map((p) => `${p.text} = ${p.otherText}`))],
+    });
   if (keys.length > 0) return proposeIndexSql(name, keys.map(quoteIdentifier), note ? { note } : {});
   const alternatives = orIndexes(name, relation, predicates);
   if (alternatives) return alternatives;
@@ -316,27 +331,66 @@ function chosenOverIndex(
   index: string,
   keys: readonly string[],
   predicates: readonly ColumnPredicate[],
-  keptShare: number,
-  counted: boolean,
-  measure: string,
+  share: {
+    /** Of the conditions the index can serve (join conditions left out); undefined when unknown. */
+    readonly keptShare: number | undefined;
+    readonly counted: boolean;
+    readonly measure: string;
+    /** Join conditions of the filter, as written. */
+    readonly joins: readonly string[];
+  },
 ): string {
-  const percent =
-    keptShare >= 0.01
-      ? `~${Math.round(keptShare * 100)}%`
-      : keptShare >= 0.001
-        ? `~${Math.round(keptShare * 1000) / 10}%`
-        : 'under 0.1%';
+  const { keptShare, counted, measure, joins } = share;
   const served = keys.join(', ');
   const rest = [
     ...new Set(predicates.filter((p) => p.wrapper !== 'column' || !keys.includes(p.column)).map((p) => p.text)),
   ];
-  const kept = `${counted ? '' : "by the planner's estimate "}the whole filter keeps ${percent} of the rows`;
+  const check = checkEstimates(counted, measure);
+  const basis = joins.length > 0 ? "by the table's statistics " : counted ? '' : "by the planner's estimate ";
+  const whole = joins.length > 0 ? 'the filter without its join condition' : 'the whole filter';
+  const kept = keptShare === undefined ? undefined : `${basis}${whole} keeps ${percentOf(keptShare)} of the rows`;
+  const join =
+    joins.length > 0 ? `the join condition ${joins.join(', ')}, which compares with another table's column` : undefined;
   const start = `the index ${index} already leads with ${served}, and the planner chose this scan over it`;
-  if (rest.length > 0)
-    return `${start}: it expects the condition on ${served} alone, all that the index serves, to match too many rows for the index to pay off; ${kept}, with the conditions on ${rest.join(', ')}, which the index does not serve: reduce the rows read, or check the row estimates ${measure}`;
-  if (keptShare >= WIDE_FILTER)
-    return `${start}: ${kept}, too many for the index to pay off: reduce the rows read, or check the row estimates ${measure}`;
-  return `${start}, although ${kept}: check the row estimates ${measure}, and that the comparison can use the index (the same type and collation as the column)`;
+  if (rest.length > 0 || (join && kept === undefined)) {
+    const unserved = [...(rest.length > 0 ? [`the conditions on ${rest.join(', ')}`] : []), ...(join ? [join] : [])];
+    return `${start}: it expects the condition on ${served} alone, all that the index serves, to match too many rows for the index to pay off; ${kept ? `${kept}, with` : 'the filter has'} ${unserved.join(', and ')}, which the index does not serve: reduce the rows read, or ${check}`;
+  }
+  const left = join ? ` (${join}, which the index does not serve, left out)` : '';
+  if (keptShare !== undefined && keptShare >= WIDE_FILTER)
+    return `${start}: ${kept}${left}, too many for the index to pay off: reduce the rows read, or ${check}`;
+  return `${start}, although ${kept}${left}: ${check}, and that the comparison can use the index (the same type and collation as the column)`;
+}
+
+const percentOf = (share: number) =>
+  share >= 0.01 ? `~${Math.round(share * 100)}%` : share >= 0.001 ? `~${Math.round(share * 1000) / 10}%` : 'under 0.1%';
+
+/**
+ * The share of the rows the filter keeps without its join conditions: each equality with another
+ * table's column is taken to keep one value of the column's (`pg_stats.n_distinct`), independently
+ * of the rest, as the planner takes it. Undefined when a joined column has no statistics, or a join
+ * condition is not an equality.
+ */
+function servedShare(
+  keptShare: number,
+  joins: readonly ColumnPredicate[],
+  relation: RelationInfo | undefined,
+): number | undefined {
+  let share = keptShare;
+  for (const column of new Set(joins.map((p) => p.column))) {
+    if (joins.some((p) => p.column === column && p.use !== 'equality')) return undefined;
+    const n = relation?.nDistinct?.[column];
+    if (!relation || n === undefined || n === 0) return undefined;
+    share *= n > 0 ? n : -n * Math.max(1, relationRows(relation));
+  }
+  return Math.min(1, share);
+}
+
+/** Whether a plan condition names the column (as a whole word). */
+function mentions(condition: string, column: string): boolean {
+  return new RegExp(`(^|[^\\w.])(\\w+\\.)?"?${column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?($|[^\\w])`).test(
+    condition,
+  );
 }
 
 /**

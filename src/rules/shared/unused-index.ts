@@ -45,13 +45,24 @@ export function whyScanOverIndex(choice: ScanChoice): string {
     return (
       `it expects the LIMIT to stop the scan after ~${count(plannedRows)} of the table's ${count(tableRows)} rows, ` +
       `which costs less than reading the index first${read}: a filter that keeps fewer rows than the planner estimates ` +
-      `makes the scan read far more, so measure the statement ${measure}`
+      `makes the scan read far more${counted ? '' : `, so measure the statement ${measure}`}`
     );
   }
   if (keptShare !== undefined && keptShare >= WIDE_FILTER)
     return `${estimate}the filter keeps ${percent(keptShare)} of the rows, too many for the index to pay off: reduce the rows read`;
   const few = keptShare !== undefined ? `, although ${estimate}the filter keeps ${percent(keptShare)} of the rows` : '';
-  return `it judged the scan cheaper${few}: check the row estimates ${measure}, and that the condition can use the index as written (the same expression, operator class and collation)`;
+  return `it judged the scan cheaper${few}: ${checkEstimates(counted, measure)}, and that the condition can use the index as written (the same expression, operator class and collation)`;
+}
+
+/**
+ * What to do about the planner's row estimates: measure them (`check the row estimates with
+ * --analyze`), or, in a plan whose rows were counted (the run had --analyze), compare them with the
+ * counts, which asking for --analyze again would not add to.
+ */
+export function checkEstimates(counted: boolean, measure: string): string {
+  return counted
+    ? "compare the planner's row estimates with the rows counted in the plan (EXPLAIN ANALYZE)"
+    : `check the row estimates ${measure}`;
 }
 
 /** `product_name_trgm_idx (USING gin (name gin_trgm_ops))`, from the index's definition. */
