@@ -65,8 +65,8 @@ export default defineRule({
  * expression exists only when PostgreSQL accepts it (its functions IMMUTABLE, no aggregate), which
  * the report says per relation (`indexableExpressions`, checked on the server when the plans were
  * captured, with the catalog's reason in `expressionRefusals`). A key PostgreSQL refuses to index
- * means no index gives this order, and the suggestion says why; a key that was not checked is named
- * with that condition.
+ * means no index gives this order, and the suggestion says why, as it does for keys that read more
+ * than one table (a sort above a join); a key that was not checked is named with that condition.
  */
 function indexOrder(
   sort: PlanNode,
@@ -74,7 +74,8 @@ function indexOrder(
   relationOf: (node: PlanNode) => RelationInfo | undefined,
 ): { text: string; unindexable?: string } {
   let unchecked = false;
-  for (const key of planKeys(sort)) {
+  const keys = planKeys(sort);
+  for (const key of keys) {
     if (!key.expression) continue;
     const { indexable, refusal } = expressionVerdict(key.scan ? relationOf(key.scan) : undefined, key.expression.sql);
     if (indexable === false)
@@ -84,6 +85,19 @@ function indexOrder(
       };
     if (indexable === undefined) unchecked = true;
   }
+  // An index covers one table: keys read from several (a join's) cannot come out of one in order.
+  const tables = new Set<string>();
+  for (const key of keys) {
+    const columns = key.column ? [key.column] : (key.expression?.columns ?? []);
+    const qualifiers = new Set(columns.map((c) => c.qualifier));
+    if (qualifiers.size > 1) for (const q of qualifiers) tables.add(q ?? '?');
+    else if (key.scan) tables.add(relationOf(key.scan)?.name ?? key.scan['Relation Name'] ?? '?');
+  }
+  if (tables.size > 1)
+    return {
+      text: `; no index can give this order: its keys read more than one table (${[...tables].sort().join(', ')}), and an index covers one`,
+      unindexable: String(sortKey),
+    };
   const condition = unchecked ? ' (an index on an expression needs IMMUTABLE functions)' : '';
   return { text: `, or an index in the order of ${sortKey} so that no sort is needed${condition}` };
 }

@@ -44,7 +44,7 @@ describe('seq-scan-large-table: an index on the filter when the scan filter hold
 
   it('gives the share kept by the conditions the index serves, leaving the join condition out', () => {
     for (const report of [plain, analyzed]) {
-      const text = [scanFinding(report).suggestion ?? '', ...(scanFinding(report).notes ?? [])].join('\n');
+      const text = scanFinding(report).suggestion ?? '';
       expect(text).toMatch(
         /the index events_created_at_idx already leads with created_at, and the planner chose this scan over it: by the table's statistics the filter without its join condition keeps ~6\d% of the rows \(the join condition e\.tenant_id = t\.id, which compares with another table's column, which the index does not serve, left out\), too many for the index to pay off/,
       );
