@@ -435,11 +435,28 @@ function collect(
   }
   // The first sort key above one of the scans: with an equality column first, a B-tree returns
   // rows already in order and a LIMIT stops early.
+  // A Merge Append merges its inputs in its keys' order (the partitions' scans, each walking an index
+  // for it): an index in that order serves it as it serves a sort. It names the partitioned table
+  // (`events.created_at`, or the alias `e` whose partitions' scans are `e_1`, `e_2`).
+  const parentOf = (c: PlanColumn) =>
+    c.qualifier !== undefined &&
+    (c.qualifier === relation.table || [...aliases].some((a) => a.startsWith(`${c.qualifier}_`)))
+      ? { column: c.column }
+      : c;
   for (const v of visited) {
-    const keys = v.node['Sort Key'];
-    if (!Array.isArray(keys) || !/Sort$/.test(v.node['Node Type'])) continue;
+    const rawKeys = v.node['Sort Key'];
+    const merge = v.node['Node Type'] === 'Merge Append';
+    if (!Array.isArray(rawKeys) || !(/Sort$/.test(v.node['Node Type']) || merge)) continue;
     if (!scans.some((s) => v.path.length < s.path.length && v.path.every((p, i) => s.path[i] === p))) continue;
-    const local = relationCount === 1;
+    const local = relationCount === 1 || merge;
+    const keys = merge
+      ? rawKeys.map((k) =>
+          String(k).replace(/^(\w+)\.(\w+)/, (whole, alias: string, column: string) => {
+            const c = parentOf({ qualifier: alias, column });
+            return c.qualifier === undefined ? column : whole;
+          }),
+        )
+      : rawKeys;
     const first = parseSortKey(String(keys[0] ?? ''), domainBaseOf(local));
     if (first?.column && mine(first.column, local)) {
       if (out.sort.length === 0) out.sortRest = keys.slice(1).map(String);
@@ -468,6 +485,34 @@ function collect(
           printed: text,
         });
       } else break;
+    }
+  }
+  // An index scan with a filter right under a LIMIT (through the Append of a partitioned table's
+  // scans) walks its index for the ORDER BY, its condition a range on the same column, if any: the
+  // index's leading column, in the scan's direction, is the order a new index must keep after the
+  // filter's equality columns.
+  if (out.order.length === 0) {
+    for (const scan of scans) {
+      const type = scan.node['Node Type'];
+      if ((type !== 'Index Scan' && type !== 'Index Only Scan') || scan.node.Filter === undefined) continue;
+      const limit = scan.path.findLastIndex((label) => label.startsWith('Limit'));
+      const between = scan.path.slice(limit + 1, -1);
+      if (limit < 0 || !between.every((label) => /^(Merge )?Append\b/.test(label))) continue;
+      const index = scanned.flatMap((r) => r.indexes).find((i) => i.name === scan.node['Index Name']);
+      const leading = index?.expressions.length === 0 ? index.columns[0] : undefined;
+      if (!leading || out.eq.includes(leading)) continue;
+      const cond = scan.node['Index Cond'];
+      if (cond !== undefined && !parseCondition(cond).every((p) => p.kind === 'column' && p.column.column === leading))
+        continue;
+      const descending = scan.node['Scan Direction'] === 'Backward';
+      out.order.push({
+        key: quoteIdentifier(leading),
+        nameParts: [leading],
+        column: leading,
+        descending,
+        printed: `${leading}${descending ? ' DESC' : ''}`,
+      });
+      break;
     }
   }
   // An index scan with a filter and no condition walks its index for the order (ORDER BY ... LIMIT):
@@ -687,6 +732,25 @@ export function generateCandidates(
         .slice(0, 4)
         .map((k) => k.printed)
         .join(', ');
+    // Equality on expressions too (`properties ->> 'campaign' = $2`), then the ORDER BY: the rows a
+    // lookup on all of them finds come out in order, and a LIMIT stops after the first.
+    const equalExpressions = c.expressions
+      .filter((e) => e.operator !== 'range')
+      .slice(0, Math.max(0, 3 - equality.length));
+    if (orderRest.length > 0 && equalExpressions.length > 0) {
+      const used = orderRest.slice(0, Math.max(1, 4 - equality.length - equalExpressions.length));
+      proposals.push({
+        method: 'btree',
+        keys: [...equality.map(q), ...equalExpressions.map((e) => `(${e.expression.sql})`), ...used.map(orderKey)],
+        nameParts: [
+          ...equality,
+          ...equalExpressions.flatMap((e) => e.expression.nameParts),
+          ...used.flatMap((k) => k.nameParts),
+        ],
+        reason: `equality on ${[...equality, ...equalExpressions.map((e) => e.expression.sql)].join(', ')}, then the sort on ${sortWords(used)}`,
+        lead: [...equality],
+      });
+    }
     const rangeLast = c.range.find((r) => !c.eq.includes(r));
     const sortLast = c.sort.find((r) => !c.eq.includes(r));
     if (rangeLast && equality.length > 0)
