@@ -568,6 +568,18 @@ function existingIndexNotes(
 }
 
 /**
+ * Candidates with the keys of the index a rewrite the finding proposes needs (deep-offset's keyset
+ * pagination: `with an index on (starts_at)`) first, in their order otherwise: an unvalidated
+ * proposal should be the index the rewrite leading the suggestion relies on.
+ */
+export function rewriteFirst(candidates: readonly IndexCandidate[], suggestion: string | undefined): IndexCandidate[] {
+  const wanted = suggestion?.match(/, with an index on \(([^()]*)\)/)?.[1];
+  if (!wanted) return [...candidates];
+  const needs = (c: IndexCandidate) => c.method === 'btree' && c.keys.join(', ') === wanted;
+  return [...candidates.filter(needs), ...candidates.filter((c) => !needs(c))];
+}
+
+/**
  * The expression candidate whose statistics alone, with no index, cut the statement's plan cost by
  * `minImprovement` against its cost under the statistics it was captured with (the cheapest such).
  */
@@ -1277,7 +1289,10 @@ async function validateAdvice(
       const unjudged = fresh.filter(
         (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
       );
-      const unchecked = proposalOrder(unjudged, relationNamed, keptShare);
+      const unchecked = rewriteFirst(
+        proposalOrder(unjudged, relationNamed, keptShare),
+        offset?.keyset ?? finding.suggestion,
+      );
       if (unchecked.length === 0 && unjudged.length > 0 && keptShare !== undefined && keptShare >= WIDE_FILTER) {
         // Every candidate serves only the filter, which keeps too many rows for an index to pay.
         const counted = query.plan?.mode === 'analyze';

@@ -425,6 +425,7 @@ function collect(
     }
   }
   for (const { node } of visited) {
+    if (keepsProbeRows(node, scans)) continue;
     for (const key of JOIN_KEYS) {
       const text = node[key];
       if (typeof text !== 'string') continue;
@@ -525,6 +526,24 @@ function collect(
     if (leading) addUnique(out.sort, leading);
   }
   return out;
+}
+
+/**
+ * A hash join that keeps about every row of the relation's scans on its probe side (half of them or
+ * more): the hashed side (a small table read whole) matches nearly all of them, so an index on the
+ * join column would be probed for each of those rows, and cannot read fewer than the scan does.
+ */
+function keepsProbeRows(node: PlanNode, scans: readonly VisitedNode[]): boolean {
+  if (node['Node Type'] !== 'Hash Join') return false;
+  const [probe, hashed] = node.Plans ?? [];
+  if (!probe || !hashed) return false;
+  const under = (root: PlanNode): PlanNode[] => [root, ...(root.Plans ?? []).flatMap(under)];
+  const mine = new Set(scans.map((s) => s.node));
+  if (under(hashed).some((n) => mine.has(n))) return false;
+  const rows = under(probe)
+    .filter((n) => mine.has(n))
+    .reduce((sum, n) => sum + n['Plan Rows'], 0);
+  return rows > 0 && node['Plan Rows'] >= rows / 2;
 }
 
 /** A valid unique B-tree whose key columns are the first of `columns` (in any order), fewer than all. */
