@@ -145,7 +145,11 @@ export default defineRule({
       // A join condition in the scan's own filter (a LATERAL subquery, a parameterized scan) is part of
       // the share it keeps, but compares with another table's row: no index on the filter serves it.
       const joinsInFilter = compared.filter(
-        (p) => p.join && node.Filter !== undefined && mentions(node.Filter, p.column),
+        (p) =>
+          p.join &&
+          node.Filter !== undefined &&
+          mentions(node.Filter, p.column) &&
+          mentions(node.Filter, p.otherText.split('.').pop() ?? p.otherText),
       );
       // A filter on a subquery's result alone (`NOT (hashed SubPlan 1)`, a NOT IN) compares no column
       // an index on this table could serve: the subquery is the problem (not-in-subquery,
