@@ -570,13 +570,19 @@ function existingIndexNotes(
 /**
  * Candidates with the keys of the index a rewrite the finding proposes needs (deep-offset's keyset
  * pagination: `with an index on (starts_at)`) first, in their order otherwise: an unvalidated
- * proposal should be the index the rewrite leading the suggestion relies on.
+ * proposal should be the index the rewrite leading the suggestion relies on. That index is taken
+ * from `pool` (all the candidates, before any was ranked out) when `candidates` left it out: the
+ * rewrite needs it however many rows the filter keeps.
  */
-export function rewriteFirst(candidates: readonly IndexCandidate[], suggestion: string | undefined): IndexCandidate[] {
+export function rewriteFirst(
+  candidates: readonly IndexCandidate[],
+  suggestion: string | undefined,
+  pool: readonly IndexCandidate[] = candidates,
+): IndexCandidate[] {
   const wanted = suggestion?.match(/, with an index on \(([^()]*)\)/)?.[1];
   if (!wanted) return [...candidates];
   const needs = (c: IndexCandidate) => c.method === 'btree' && c.keys.join(', ') === wanted;
-  return [...candidates.filter(needs), ...candidates.filter((c) => !needs(c))];
+  return [...pool.filter(needs), ...candidates.filter((c) => !needs(c))];
 }
 
 /**
@@ -1292,6 +1298,7 @@ async function validateAdvice(
       const unchecked = rewriteFirst(
         proposalOrder(unjudged, relationNamed, keptShare),
         offset?.keyset ?? finding.suggestion,
+        unjudged,
       );
       if (unchecked.length === 0 && unjudged.length > 0 && keptShare !== undefined && keptShare >= WIDE_FILTER) {
         // Every candidate serves only the filter, which keeps too many rows for an index to pay.
