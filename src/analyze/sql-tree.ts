@@ -407,6 +407,11 @@ function expressionTokens(tokens: readonly SqlToken[], start: number, last: numb
       // Past the last located node: finish `a.b.c` and any open parentheses.
       if (next && (next.text === '.' || t.text === '.')) continue;
       if (depth > 0) continue;
+      // A call is located at its name, and a call without arguments (`now()`, `count(*)`) has no
+      // located node inside its parentheses: finish its argument list.
+      if (next?.text === '(' && /^[\p{L}_"]/u.test(t.text)) continue;
+      // `x IS [NOT] NULL` (TRUE, FALSE, UNKNOWN) is located at IS.
+      if (/^(is|not)$/i.test(t.text) && next && /^(not|null|true|false|unknown)$/i.test(next.text)) continue;
       break;
     }
     return { picked, lowest };

@@ -26,7 +26,7 @@ INSERT INTO items SELECT g, (g * 7919) % 100000, 'item ' || g || repeat('x', 60)
 `;
 const LISTING = 'SELECT id, title FROM items ORDER BY rank OFFSET $1 LIMIT 20';
 const KEYSET =
-  'use keyset pagination instead of OFFSET: WHERE rank > $last ORDER BY rank LIMIT n, with an index on (rank) (the ORDER BY must end in a unique key)';
+  'use keyset pagination instead of OFFSET: WHERE (rank, id) > ($last1, $last2) ORDER BY rank, id LIMIT n, with an index on (rank, id) (id, the primary key of public.items, ends the ORDER BY, so that no row is skipped or repeated between pages)';
 
 let url: string;
 let report: Report;

@@ -46,7 +46,9 @@ describe('deep-offset on an HTTP run, whose offsets are parameters querygate doe
     expect(Number(finding!.evidence.blocksPerCall)).toBeGreaterThan(10_000);
     expect(Number(finding!.evidence.discardedBlocks)).toBeGreaterThan(10_000);
     expect(finding!.message).toMatch(/^OFFSET \$2 \(its values are not known\): a call reads [\d,]+ shared blocks/);
-    expect(finding!.suggestion).toMatch(/^use keyset pagination instead of OFFSET: WHERE created_at > \$last/);
+    expect(finding!.suggestion).toMatch(
+      /^use keyset pagination instead of OFFSET: WHERE \(created_at, id\) > \(\$last1, \$last2\) ORDER BY created_at, id /,
+    );
   });
 
   it('leaves the first pages alone: their offset is a parameter too, but a call reads a page', () => {
@@ -87,7 +89,7 @@ describe('index advice for pages whose offsets querygate does not see', () => {
     expect(scan!.advice).toBeUndefined();
     const [keyset, index, ...rest] = scan!.suggestion!.split(' -- or: ');
     expect(keyset).toBe(
-      'use keyset pagination instead of OFFSET: WHERE title > $last ORDER BY title LIMIT n, with an index on (title) (the ORDER BY must end in a unique key)',
+      'use keyset pagination instead of OFFSET: WHERE (title, id) > ($last1, $last2) ORDER BY title, id LIMIT n, with an index on (title, id) (id, the primary key of public.posts, ends the ORDER BY, so that no row is skipped or repeated between pages)',
     );
     expect(index).toMatch(
       /^CREATE INDEX CONCURRENTLY posts_title_idx ON public\.posts \(title\); -- not validated for this OFFSET, whose values are not known: the generic plan takes it as 10% of the rows \(plan cost \d+ -> \d+ with the index\), and every call walks the index through the rows it skips/,

@@ -25,6 +25,25 @@ describe('expressionText', () => {
   });
 });
 
+describe('expressionText of calls and tests that end without a located node', () => {
+  it('keeps the argument list of a call without arguments, and the whole of IS [NOT] NULL', () => {
+    for (const [where, text] of [
+      ['e.starts_at > now()', 'e.starts_at > now()'],
+      ['e.starts_at > pg_catalog.now ( )', 'e.starts_at > pg_catalog.now ( )'],
+      ['n > count(*)', 'n > count(*)'],
+      ['d >= CURRENT_DATE', 'd >= CURRENT_DATE'],
+      ['d >= current_timestamp(0)', 'd >= current_timestamp(0)'],
+      ['a = 1 AND b IS NOT NULL', 'a = 1 AND b IS NOT NULL'],
+      ['b IS NULL', 'b IS NULL'],
+      ['flag IS NOT TRUE', 'flag IS NOT TRUE'],
+      ["starts_at > now() - interval '1 day'", "starts_at > now() - interval '1 day'"],
+    ]) {
+      const sql = `SELECT id FROM t WHERE ${where} ORDER BY id LIMIT 5`;
+      expect(expressionText(sql, whereOf(sql))).toBe(text);
+    }
+  });
+});
+
 describe('withoutLimit', () => {
   it('replaces the outermost row count by a NULL PostgreSQL folds away, keeping its parameters', () => {
     expect(withoutLimit('SELECT id FROM t ORDER BY a LIMIT $2 OFFSET 40')).toBe(

@@ -68,11 +68,54 @@ export function keysetSuggestion(
   if (keys.length === 0) {
     return 'add ORDER BY a unique key and page by it (keyset pagination): WHERE key > $last_key ORDER BY key LIMIT n';
   }
-  const columns = keys.map((k) => k.text);
-  const directions = new Set(keys.map((k) => k.descending));
-  if (directions.size > 1) {
+  if (new Set(keys.map((k) => k.descending)).size > 1) {
+    const columns = keys.map((k) => k.text);
     return `use keyset pagination: remember the last row's ${columns.join(', ')} and filter on them instead of OFFSET (mixed ASC/DESC needs one comparison per key, or an index with matching directions)`;
   }
+
+  // Plain columns of one table (`id`, `o.created_at`) can be matched against its index definitions.
+  const knows = (t: TableRef, column: string) =>
+    level.tables.length === 1 || relationOf(t)?.columnTypes?.[column] !== undefined;
+  const sortTables = keys.map(
+    (k) => k.column && resolveColumn(k.column, level.tables, (t) => knows(t, k.column!.column)),
+  );
+  const table = sortTables[0] && sortTables.every((t) => t === sortTables[0]) ? sortTables[0] : undefined;
+  const relation = table ? relationOf(table) : undefined;
+  const equality = table
+    ? [
+        ...new Set(
+          equalityColumns(select.whereClause)
+            .filter((c) => resolveColumn(c, level.tables, (t) => knows(t, c.column)) === table)
+            .map((c) => c.column),
+        ),
+      ].filter((c) => !keys.some((k) => k.column?.column === c))
+    : [];
+  // Pages in an order with ties skip or repeat rows at their edges: the table's primary key ends
+  // the ORDER BY unless the keys (with the page's equality columns) are unique already.
+  const tieBreak = relation
+    ? uniqueTieBreak(
+        relation,
+        equality,
+        keys.map((k) => k.column!.column),
+      )
+    : undefined;
+  const qualifier = keys[0]!.column?.qualifier;
+  for (const column of tieBreak ?? []) {
+    const name = quoteIdentifier(column);
+    keys.push({
+      text: qualifier ? `${qualifier}.${name}` : name,
+      descending: keys[0]!.descending,
+      column: { column, ...(qualifier ? { qualifier } : {}) },
+    });
+  }
+  const unique =
+    tieBreak === undefined
+      ? ' (the ORDER BY must end in a unique key)'
+      : tieBreak.length > 0
+        ? ` (${tieBreak.join(', ')}, the primary key of ${relation!.name}, ends the ORDER BY, so that no row is skipped or repeated between pages)`
+        : '';
+
+  const columns = keys.map((k) => k.text);
   const tuple = columns.length === 1 ? columns[0]! : `(${columns.join(', ')})`;
   const last = columns.length === 1 ? '$last' : `(${columns.map((_, i) => `$last${i + 1}`).join(', ')})`;
   const op = keys[0]!.descending ? '<' : '>';
@@ -83,35 +126,45 @@ export function keysetSuggestion(
   const where = whereText ? `${or ? `(${whereText})` : whereText} AND ` : '';
   const rewrite = `use keyset pagination instead of OFFSET: WHERE ${where}${tuple} ${op} ${last} ORDER BY ${orderBy} LIMIT n`;
 
-  // Plain columns of one table (`id`, `o.created_at`) can be matched against its index definitions.
-  const knows = (t: TableRef, column: string) =>
-    level.tables.length === 1 || relationOf(t)?.columnTypes?.[column] !== undefined;
-  const sortTables = keys.map(
-    (k) => k.column && resolveColumn(k.column, level.tables, (t) => knows(t, k.column!.column)),
-  );
-  const table = sortTables[0];
-  if (!table || sortTables.some((t) => t !== table)) {
-    return `${rewrite}, with an index on (${columns.join(', ')}) (the ORDER BY must end in a unique key)`;
+  if (!table) {
+    return `${rewrite}, with an index on (${columns.join(', ')})${unique}`;
   }
   const sortColumns = keys.map((k) => k.column!.column);
-  const equality = [
-    ...new Set(
-      equalityColumns(select.whereClause)
-        .filter((c) => resolveColumn(c, level.tables, (t) => knows(t, c.column)) === table)
-        .map((c) => c.column),
-    ),
-  ].filter((c) => !sortColumns.includes(c));
   const wanted = [...equality, ...sortColumns];
-  const relation = relationOf(table);
-  const existing = relation ? servingIndex(relation, equality, sortColumns) : undefined;
-  if (existing) return `${rewrite}, which the index ${existing.name} serves (the ORDER BY must end in a unique key)`;
+  // An index on the ORDER BY as written still serves the pages when the tie-breaker is added: it
+  // finds the page's start, and only rows of equal keys are sorted by the tie-breaker.
+  const existing = relation
+    ? (servingIndex(relation, equality, sortColumns) ??
+      servingIndex(relation, equality, sortColumns.slice(0, sortColumns.length - (tieBreak?.length ?? 0))))
+    : undefined;
+  if (existing) return `${rewrite}, which the index ${existing.name} serves${unique}`;
   // An index with every key but the last (the unique tie-breaker) already finds the page's start.
   const partly = relation ? servingIndex(relation, equality, sortColumns.slice(0, -1)) : undefined;
   const near =
     partly && sortColumns.length > 1
       ? `; ${partly.name} has all but the last key, and with it as well the keyset condition is one index condition`
       : '';
-  return `${rewrite}, with an index on (${wanted.map(quoteIdentifier).join(', ')})${near} (the ORDER BY must end in a unique key)`;
+  return `${rewrite}, with an index on (${wanted.map(quoteIdentifier).join(', ')})${near}${unique}`;
+}
+
+/**
+ * The columns that make the sort keys unique, from the catalog: none when a unique index (valid,
+ * not partial, on plain columns) is within the keys and the page's equality columns, else the
+ * primary key's columns the keys lack; undefined without a primary key (a unique index's columns
+ * may hold several NULLs, which tie).
+ */
+function uniqueTieBreak(
+  relation: RelationInfo,
+  equality: readonly string[],
+  sort: readonly string[],
+): readonly string[] | undefined {
+  const plain = relation.indexes.filter(
+    (i) => i.unique && i.valid && !i.partial && i.columns.length > 0 && i.columns.every((c) => c !== null),
+  );
+  const within = [...equality, ...sort];
+  if (plain.some((i) => i.columns.every((c) => within.includes(c!)))) return [];
+  const primary = plain.find((i) => i.primary);
+  return primary ? primary.columns.map((c) => c!).filter((c) => !within.includes(c)) : undefined;
 }
 
 /**
