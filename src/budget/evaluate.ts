@@ -333,6 +333,16 @@ function globalChecks(report: Report, budget: Budget): LimitCheck[] {
   return out;
 }
 
+/**
+ * Why a route entry matched nothing: with the route of this report it most likely meant (a typo in
+ * a route's name would otherwise gate nothing, silently).
+ */
+function noRouteNamed(routes: readonly RouteReport[], route: string): string {
+  const names = [...new Set(routes.flatMap((r) => [routeName(r), `${r.method} ${r.path}`]))];
+  const guess = closest(route, names);
+  return `matched no route in this report${guess !== undefined ? ` (did you mean "${guess}"?)` : ''}`;
+}
+
 function routeChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
   const routes = report.routes ?? [];
@@ -342,7 +352,7 @@ function routeChecks(report: Report, budget: Budget): LimitCheck[] {
       const threshold = entry[limit];
       if (threshold === undefined) continue;
       const { measurements, note } = measureRoutes(matched, REPLACES[limit], threshold);
-      const empty = routes.length === 0 ? NO_ROUTES : matched.length === 0 ? 'matched no route in this report' : note;
+      const empty = routes.length === 0 ? NO_ROUTES : matched.length === 0 ? noRouteNamed(routes, entry.route) : note;
       out.push(check(`routes[${i}].${limit}`, limit, threshold, budget, measurements, empty ?? '', entry.route));
     }
   });

@@ -220,6 +220,17 @@ describe('evaluateBudget: defaults and route limits', () => {
     expect(renderGateText(gate, { width: 160 })).toContain(
       'skipped routes[1].maxDbMsPerRequest "gone": matched no route in this report',
     );
+    // A typo in a route's name gates nothing: the note names the route it most likely meant.
+    for (const [route, meant] of [
+      ['recent order', 'recent orders'],
+      ['GET /order/recent', 'GET /orders/recent'],
+    ] as const) {
+      const typo = evaluateBudget(report, budget({ routes: [{ route, maxP99Ms: 1 }] }));
+      expect(typo.limits[0]).toMatchObject({
+        status: 'skipped',
+        note: `matched no route in this report (did you mean "${meant}"?)`,
+      });
+    }
     const sql = evaluateBudget(
       { ...report, routes: undefined },
       budget({ routes: [{ route: 'recent orders', maxStatementsPerRequest: 1 }] }),
