@@ -199,6 +199,31 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     ]);
   });
 
+  it('a phase under 1s is refused alike from the file and from --duration, exit 2', async () => {
+    const path = join(dir, 'short.yaml');
+    writeFileSync(
+      path,
+      'http:\n  baseUrl: http://127.0.0.1:1\n  routes:\n    - path: /orders\n  load:\n    duration: 500ms\n',
+    );
+    const file = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'short.json')]);
+    expect(file.code).toBe(2);
+    expect(file.stderr.trim()).toBe('querygate: error: short.yaml:6:15: http.load.duration: must be at least 1s');
+    const flag = await runCli([
+      'run',
+      path,
+      '--duration',
+      '500ms',
+      '--database-url',
+      url,
+      '--out',
+      join(dir, 'short.json'),
+    ]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr.trim()).toBe(
+      "querygate: error: --duration must be at least 1s in an HTTP run (the length of each route's phase), got 500ms",
+    );
+  });
+
   it('HTTP flags on a SQL scenario are a usage error', async () => {
     const result = await runCli([
       'run',

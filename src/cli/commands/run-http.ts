@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { budgetRules } from '../../budget/gate.js';
 import { redactSecrets, urlSecrets } from '../../redact.js';
 import { runHttpWorkload } from '../../workload/http/phases.js';
-import { loadHttpScenario, type HttpLoadOverrides } from '../../workload/http/scenario.js';
+import { loadHttpScenario, phaseTooShort, type HttpLoadOverrides } from '../../workload/http/scenario.js';
 import { describeFailOn, resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
 import { resolveBudget } from '../output.js';
@@ -23,6 +23,12 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
       `${sqlOnly.map(([f]) => f).join(', ')}: not for an HTTP scenario, which runs one phase per route (use --duration, or --count requests per phase)`,
     );
   }
+  const tooShort = flags.duration !== undefined ? phaseTooShort(flags.duration) : undefined;
+  if (tooShort)
+    throw new InputError(
+      'USAGE',
+      `--duration ${tooShort} in an HTTP run (the length of each route's phase), got ${flags.duration}ms`,
+    );
   const overrides: HttpLoadOverrides = {
     ...(flags.connections !== undefined ? { connections: flags.connections } : {}),
     ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),

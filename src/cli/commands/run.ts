@@ -138,10 +138,14 @@ export function registerRun(program: Command, io: CliIO, setExit: (code: number)
       'let writes commit on an external database (SQL: by default every statement runs in a rolled-back transaction; HTTP: write routes refused without it)',
     )
     .option('--repeat <n>', 'calls per statement (default 10)', parsePositiveInt('--repeat'))
-    .option('--count <n>', 'total calls, shared by weight and spread over every round', parsePositiveInt('--count'))
+    .option(
+      '--count <n>',
+      'SQL: total calls, shared by weight and spread over every round; HTTP: requests per phase (each route, and the mixed phase)',
+      parsePositiveInt('--count'),
+    )
     .option(
       '--duration <duration>',
-      'run for a time instead, more than 0 (e.g. 30s, 500ms, 2m; a bare number is seconds)',
+      'SQL: run for a time instead, more than 0; HTTP: length of each phase, at least 1s (e.g. 30s, 500ms, 2m; a bare number is seconds)',
       parseDurationFlag('--duration', { positive: true }),
     )
     .option(

@@ -37,6 +37,14 @@ export interface HttpLoadOverrides {
 
 export const DEFAULT_HTTP_CONNECTIONS = 8;
 export const DEFAULT_PHASE_MS = 5_000;
+/**
+ * The shortest phase, from the file (`http.load.duration`) or the flag (`--duration`) alike: a
+ * phase shorter than a second measures too few requests for its route's latency percentiles.
+ */
+export const MIN_PHASE_MS = 1_000;
+/** Why a phase length is refused, named by where it was given (`http.load.duration`, `--duration`). */
+export const phaseTooShort = (ms: number): string | undefined =>
+  ms < MIN_PHASE_MS ? 'must be at least 1s' : undefined;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -363,7 +371,8 @@ function httpChecks(
       } catch {
         ms = undefined; // the schema names it
       }
-      if (ms !== undefined && ms < 1000) problems.push(problemAt(['http', 'load', 'duration'], 'must be at least 1s'));
+      const tooShort = ms !== undefined ? phaseTooShort(ms) : undefined;
+      if (tooShort) problems.push(problemAt(['http', 'load', 'duration'], tooShort));
     }
   }
   return { problems, imported };
