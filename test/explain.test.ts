@@ -135,6 +135,34 @@ describe('EXPLAIN capture', () => {
     expect(q.findings.find((f) => f.rule === 'slow-mean')?.suggestion).toContain('by --explain-timeout');
   });
 
+  it('says when --analyze skips a statement every call of which failed (timed out)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'querygate-analyze-failed-'));
+    const file = join(dir, 'timeouts.yaml');
+    writeFileSync(
+      file,
+      [
+        'load: { connections: 1, repeat: 2, rounds: 1, statementTimeout: 200ms }',
+        'statements:',
+        '  - name: always too slow',
+        '    sql: SELECT t.id FROM t, pg_sleep(1) WHERE t.v = $1',
+        '    params: [{ int: { min: 1, max: 3 } }]',
+        '',
+      ].join('\n'),
+    );
+    const report = await runWorkload({
+      workload: loadScenario(file, {}),
+      databaseUrl: url,
+      analyze: true,
+      explainTimeoutMs: 120_000,
+    });
+    const q = report.queries.find((x) => x.source === 'always too slow')!;
+    expect(q.plan?.notAnalyzed).toMatch(/^every call failed/);
+    expect(report.warnings).toContainEqual(
+      '--analyze: 1 statement(s) were not analyzed, as every call failed and executing it would fail or run away ' +
+        'again: always too slow: their plans were made without ANALYZE (estimates, no actual rows or times)',
+    );
+  });
+
   it('plans a statement seen only in pg_stat_statements, typed literals included', async () => {
     // As pg_stat_statements normalizes `v = 3 AND now() - interval '1 day' < now()`.
     const seen = {

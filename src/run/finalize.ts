@@ -30,6 +30,7 @@ import type { ResolvedRules } from '../config/config.js';
 import { adviseReport } from '../advise/advise.js';
 import { interruptible } from '../target/interruptible.js';
 import { clip } from '../text.js';
+import { EVERY_CALL_FAILED_NOT_ANALYZED } from '../analyze/measure.js';
 
 export const DEFAULT_EXPLAIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPLAIN_LIMIT = 100;
@@ -212,6 +213,21 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
             .join(', ') +
           (unanalyzed.length > 5 ? ` and ${unanalyzed.length - 5} more` : '') +
           ': their plans were made without ANALYZE (estimates, no actual rows or times); raise --explain-timeout to analyze them',
+      );
+    }
+    // With --analyze, a statement none of whose calls succeeded is not executed again: say so, as
+    // the plan (`notAnalyzed`) does, so that the terminal does not leave --analyze unanswered.
+    const neverSucceeded = queries.filter((q) => q.plan?.notAnalyzed === EVERY_CALL_FAILED_NOT_ANALYZED);
+    if (neverSucceeded.length > 0) {
+      warnings.push(
+        `--analyze: ${neverSucceeded.length} statement(s) were not analyzed, as every call failed and executing ` +
+          `it would fail or run away again: ` +
+          neverSucceeded
+            .slice(0, 5)
+            .map((q) => q.source ?? q.fingerprint)
+            .join(', ') +
+          (neverSucceeded.length > 5 ? ` and ${neverSucceeded.length - 5} more` : '') +
+          ': their plans were made without ANALYZE (estimates, no actual rows or times)',
       );
     }
   } else {
