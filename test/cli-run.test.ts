@@ -93,6 +93,21 @@ describe('querygate run (CLI)', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('exits 2 naming the extra argument, and the option that took the next flag as its value', async () => {
+    // `--database-url $DBURL --statement-timeout 8s` with DBURL unset.
+    const result = await runCli(['run', 'lateral.yaml', '--database-url', '--statement-timeout', '8s']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n').slice(0, 2)).toEqual([
+      "querygate: error: too many arguments for 'run'. Expected 1 argument but got 2. The extra argument is '8s'.",
+      "querygate: hint: --database-url took '--statement-timeout' as its value: is its value missing (an unset environment variable)?",
+    ]);
+    const two = await runCli(['run', 'a.yaml', 'b.yaml']);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(
+      /^querygate: error: too many arguments for 'run'\. .* The extra argument is 'b\.yaml'\.\n\(run/,
+    );
+  });
+
   it('exits 2 for a missing scenario file', async () => {
     const result = await runCli(['run', join(dir, 'nope.yaml')]);
     expect(result.code).toBe(2);

@@ -27,10 +27,37 @@ const USAGE_HINTS: Readonly<Record<string, (command: Command, message: string) =
  */
 function usageErrorOutput(command: Command) {
   return (message: string, write: (text: string) => void) => {
-    write(message.replace(/^error: /, 'querygate: error: '));
+    write(explainExcessArguments(command, message).replace(/^error: /, 'querygate: error: '));
     const hint = USAGE_HINTS[command.name()]?.(command, message);
     if (hint) write(`querygate: hint: ${hint}\n`);
   };
+}
+
+/**
+ * commander's `too many arguments` names neither the extra argument nor why there is one. The
+ * usual cause is an option whose value is missing (an unset `$DATABASE_URL` in
+ * `--database-url $DATABASE_URL --statement-timeout 8s`): the option takes the next flag as its
+ * value, and that flag's own value is left over as an argument. Both are said.
+ */
+function explainExcessArguments(command: Command, message: string): string {
+  if (!/^error: too many arguments/.test(message)) return message;
+  const extra = command.args.slice(command.registeredArguments.length);
+  if (extra.length === 0) return message;
+  const lines = [
+    `${message.trimEnd()} The extra argument${extra.length === 1 ? ' is' : 's are'} ${extra.map((a) => `'${a}'`).join(', ')}.`,
+  ];
+  for (const option of command.options) {
+    if (!option.required && !option.optional) continue;
+    const value: unknown = command.getOptionValue(option.attributeName());
+    for (const v of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      if (typeof v === 'string' && /^--?[a-zA-Z]/.test(v)) {
+        lines.push(
+          `querygate: hint: ${option.long ?? option.short ?? option.flags} took '${v}' as its value: is its value missing (an unset environment variable)?`,
+        );
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** Builds the program; `setExit` receives each command's exit code. */
