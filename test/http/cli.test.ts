@@ -68,6 +68,40 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(result.stdout + result.stderr + readFileSync(out, 'utf8')).not.toContain(new URL(url).password);
   });
 
+  it('--allow-writes for an application whose role may only read: the warning says its writes most likely changed nothing', async () => {
+    const db = await createTestDatabase('http_read_only');
+    const role = `qg_read_only_${process.pid}`;
+    await withSession(db, async (s) => {
+      for (const file of [here('../../scenarios/outage/schema.sql'), fixture('seed.sql')])
+        await s.query(readFileSync(file, 'utf8'));
+      await s.query('ANALYZE');
+      await s.query(`DROP ROLE IF EXISTS ${role}`);
+      await s.query(`CREATE ROLE ${role} LOGIN PASSWORD 'read-only'`);
+      await s.query(`GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${role}`);
+    });
+    const readOnly = new URL(db);
+    readOnly.username = role;
+    readOnly.password = 'read-only';
+    const out = join(dir, 'read-only.json');
+    const result = await runCli([
+      'run',
+      fixture('shop.yaml'),
+      '--database-url',
+      readOnly.toString(),
+      '--allow-writes',
+      '--no-budget',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).not.toMatch(NO_STACK);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { warnings: string[] };
+    expect(report.warnings).toContain(
+      'write requests were replayed with --allow-writes, but the database recorded no completed INSERT, UPDATE, ' +
+        'DELETE or MERGE of theirs, so they most likely changed nothing: "ship order" (POST /orders/{id}/ship)',
+    );
+    expect(report.warnings.join('\n')).not.toContain('their changes committed');
+  });
+
   it('write routes against an external database or a running application: refused, exit 2, unless --allow-writes', async () => {
     const refused = await runCli(['run', fixture('shop.yaml'), '--database-url', url, '--setup', '--no-budget']);
     expect(refused.code).toBe(2);

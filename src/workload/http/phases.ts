@@ -124,6 +124,39 @@ function writesRefusal(
 
 const describeRoute = (r: HttpRoute) => `"${r.name}" (${r.method} ${r.path})`;
 
+const WRITE_KINDS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'merge']);
+
+/**
+ * What write routes replayed with --allow-writes did to a database that outlives the run, as far as
+ * pg_stat_statements knows: a route with a completed INSERT, UPDATE, DELETE or MERGE may have
+ * committed changes; one without (its writes refused, say for a read-only role: a failed statement
+ * is not recorded) is said apart, so that the warning does not claim changes that never happened.
+ */
+export function writeWarnings(writes: readonly HttpRoute[], report: Report): string[] {
+  const completed = new Map(
+    report.queries.filter((q) => WRITE_KINDS.has(q.kind) && q.calls > 0).map((q) => [q.fingerprint, q.calls]),
+  );
+  const wrote = (r: HttpRoute) =>
+    (report.routes ?? []).some(
+      (route) => route.name === r.name && route.statements.some((s) => completed.has(s.fingerprint)),
+    );
+  const done = writes.filter(wrote);
+  const none = writes.filter((r) => !wrote(r));
+  return [
+    ...(done.length > 0
+      ? [
+          `write requests were replayed with --allow-writes and their changes committed: ${done.map(describeRoute).join(', ')}`,
+        ]
+      : []),
+    ...(none.length > 0
+      ? [
+          `write requests were replayed with --allow-writes, but the database recorded no completed INSERT, UPDATE, ` +
+            `DELETE or MERGE of theirs, so they most likely changed nothing: ${none.map(describeRoute).join(', ')}`,
+        ]
+      : []),
+  ];
+}
+
 /**
  * Refuses a running application (`baseUrl` without `app`) on the embedded database: the application
  * uses a database of its own, which querygate cannot know, and would measure an empty database the
@@ -188,12 +221,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   if (workload.app) await checkAppEndpoints(workload.app, workload.baseUrl);
   const step = options.onStep ?? (() => undefined);
   const warnings: string[] = [...workload.warnings];
+  // Said after the run, from what the database recorded: whether the writes completed.
   const writes = writesOutliveRun(workload, external) ? writeRoutes(workload) : [];
-  if (writes.length > 0) {
-    warnings.push(
-      `write requests were replayed with --allow-writes and their changes committed: ${writes.map(describeRoute).join(', ')}`,
-    );
-  }
   const startedAt = new Date();
   const files = [...workload.setup.schema, ...workload.setup.seed];
   const { skipped } = await setUpDatabase(target, files, {
@@ -336,7 +365,11 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       // The application exited or stopped answering: the database is still there to explain what ran.
       planWhenStopped: true,
     });
-    const report = options.analyze ? recordAnalyze(finalized) : finalized;
+    const analyzed = options.analyze ? recordAnalyze(finalized) : finalized;
+    const report =
+      writes.length > 0
+        ? { ...analyzed, warnings: [...writeWarnings(writes, analyzed), ...analyzed.warnings] }
+        : analyzed;
 
     if (appExit) {
       const tail =
