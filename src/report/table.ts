@@ -103,8 +103,10 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
         notes.map((n) => `\n${n}`).join(''),
     ]);
   }
-  lines.push(table.toString());
-  const note = leftOutNote(left, width, options.width);
+  // A run that recorded no statement has no table: its header alone reads as output cut short.
+  if (report.queries.length === 0) lines.push('no statement was recorded: no statements to list');
+  else lines.push(table.toString());
+  const note = report.queries.length === 0 ? undefined : leftOutNote(left, width, options.width);
   if (note) lines.push(...wrapText(note, width, 2, ''));
   if (rows.some((r) => r.query.nested))
     lines.push(

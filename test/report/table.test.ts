@@ -16,6 +16,13 @@ import { fixtureReport } from '../budget/support.js';
 const tableLines = (text: string) => text.split('\n').filter((l) => /^[│┌├└]/.test(l));
 
 describe('the terminal summary table', () => {
+  it('says in one line that no statement was recorded, instead of a table of headers alone', () => {
+    const report = fixtureReport();
+    const text = renderTable({ ...report, queries: [] }, { width: 120 });
+    expect(tableLines(text)).toEqual([]);
+    expect(text.split('\n')).toContain('no statement was recorded: no statements to list');
+  });
+
   it('fits the terminal, leaving out the least needed columns first', () => {
     const report = fixtureReport();
     for (const width of [40, 50, 60, 70, 80, 100, 120, 160]) {
