@@ -579,10 +579,24 @@ export function rewriteFirst(
   suggestion: string | undefined,
   pool: readonly IndexCandidate[] = candidates,
 ): IndexCandidate[] {
-  const wanted = suggestion?.match(/, with an index on \(([^()]*)\)/)?.[1];
+  const wanted = suggestion?.match(/, with an index on \(([^()]*)\)/)?.[1]?.split(', ');
   if (!wanted) return [...candidates];
-  const needs = (c: IndexCandidate) => c.method === 'btree' && c.keys.join(', ') === wanted;
-  return [...pool.filter(needs), ...candidates.filter((c) => !needs(c))];
+  // A candidate on the rewrite's leading keys stands for it, completed with the keys the rewrite
+  // adds (the primary key that makes the order unique).
+  const leads = (c: IndexCandidate) =>
+    c.method === 'btree' && c.keys.length <= wanted.length && c.keys.every((k, i) => k === wanted[i]);
+  const completed = pool.filter(leads).map((c): IndexCandidate => {
+    const added = wanted.slice(c.keys.length);
+    if (added.length === 0) return c;
+    return {
+      ...c,
+      keys: wanted,
+      name: c.name.replace(/_idx(\d*)$/, `_${added.map((k) => k.replace(/\W+/g, '_')).join('_')}_idx$1`),
+      reason: `${c.reason}, then ${added.join(', ')} (the keyset rewrite's unique tie-breaker)`,
+    };
+  });
+  const needed = completed.filter((c, i) => completed.findIndex((o) => o.name === c.name) === i);
+  return [...needed, ...candidates.filter((c) => !leads(c))];
 }
 
 /**

@@ -80,7 +80,8 @@ describe('index advice under a deep OFFSET', () => {
   it('puts the keyset rewrite before the index in the run', () => {
     const [keyset, index] = (scanFinding(report)?.suggestion ?? '').split(' -- or: ');
     expect(keyset).toBe(KEYSET);
-    expect(index).toMatch(/^CREATE INDEX CONCURRENTLY items_rank_idx ON public\.items \(rank\);/);
+    // The index the rewrite needs: the ORDER BY's column, then the primary key that makes it unique.
+    expect(index).toMatch(/^CREATE INDEX CONCURRENTLY items_rank_id_idx ON public\.items \(rank, id\);/);
   });
 
   it('judges the index at the deepest offset the replay sent, after the keyset rewrite', async () => {

@@ -37,7 +37,7 @@ describe('unvalidated index advice beside a keyset rewrite', () => {
 
   it('names the index the rewrite needs, not one on the join column of a small hashed table', () => {
     expect(finding.suggestion).toMatch(
-      /^use keyset pagination instead of OFFSET: .*, with an index on \(starts_at\) .* -- or: CREATE INDEX CONCURRENTLY events_starts_at_idx ON public\.events \(starts_at\); -- not validated on the planner/,
+      /^use keyset pagination instead of OFFSET: .*, with an index on \(starts_at, id\) .* -- or: CREATE INDEX CONCURRENTLY events_starts_at_id_idx ON public\.events \(starts_at, id\); -- not validated on the planner/,
     );
     expect(finding.suggestion).not.toMatch(/venue_id/);
   });
@@ -49,12 +49,12 @@ describe('unvalidated index advice beside a keyset rewrite', () => {
     expect(candidates.some((c) => c.keys.includes('venue_id'))).toBe(false);
   });
 
-  it('ranks first the candidate with the keys the keyset rewrite names', () => {
+  it('ranks first the candidate with the keys the keyset rewrite names, completed with its tie-breaker', () => {
     const query = report.queries.find((q) => q.findings.includes(finding))!;
     const candidates = generateCandidates(query, finding, report, { trigram: false });
     // Another candidate ranked before it (one on the join column, as without the rule above).
     const other = { ...candidates[0]!, keys: ['venue_id'], name: 'events_venue_id_idx' };
     const ranked = rewriteFirst([other, ...candidates], finding.suggestion);
-    expect(ranked.map((c) => c.keys.join(', '))).toEqual(['starts_at', 'venue_id']);
+    expect(ranked.map((c) => c.keys.join(', '))).toEqual(['starts_at, id', 'venue_id']);
   });
 });
