@@ -74,6 +74,8 @@ describe('index-scan-filter on the partitions of a table, without --analyze', ()
       /^6 partitions of analytics\.events; the worst: Bitmap Heap Scan on analytics\.events_2025_06 through events_2025_06_tenant_id_created_at_idx \(plan cost [\d,.]+, an estimated [\d,]+ of its [\d,]+ rows found by the index\): its filter .* throws away what the index finds; the statement's scans of the 6 partitions of analytics\.events touch [\d,]+ shared blocks per call/,
     );
     // The cast on the partition key is the cause: its fix, never none.
-    expect(finding!.suggestion).toMatch(/^compare created_at itself with a value of its own type/);
+    expect(finding!.suggestion).toMatch(
+      /^compare the bare column with a range instead: created_at >= '2025-05-01' AND created_at < '2025-06-01'/,
+    );
   });
 });
