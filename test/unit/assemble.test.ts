@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadParser } from '../../src/analyze/parser.js';
+import { fingerprintStatement, loadParser } from '../../src/analyze/parser.js';
 import { assembleQueries } from '../../src/capture/assemble.js';
-import { entryFromRow, type StatDelta } from '../../src/capture/statements.js';
+import { entryFromRow, INTERNAL_MARK, type StatDelta } from '../../src/capture/statements.js';
 import type { TargetInfo } from '../../src/model/report.js';
 import { nestedWarnings } from '../../src/run/finalize.js';
 
@@ -59,5 +59,39 @@ describe('statements run inside functions (pg_stat_statements.track = all)', () 
     );
     expect(nestedWarnings(target(130012, 'top'), queries)).toEqual([]);
     expect(nestedWarnings(target(140000, 'all'), queries)).toEqual([]);
+  });
+});
+
+describe('a workload statement whose entry carries the text of one of querygate’s own checks', () => {
+  // pg_stat_statements keeps the first text it saw for a query id: querygate's `SELECT current_user
+  // AS role` check and a workload's `SELECT current_user` have one, and the check may come first.
+  const deltas = [delta('7', true, 3, 1), delta('8', true, 1, 1)];
+  const texts = new Map([
+    [deltas[0]!.key, `SELECT ${INTERNAL_MARK} current_user AS role`],
+    [deltas[1]!.key, `SELECT ${INTERNAL_MARK} rolsuper FROM pg_roles WHERE rolname = current_user`],
+  ]);
+  const client = (sql: string) => ({
+    fingerprint: fingerprintStatement(sql),
+    name: 'who',
+    sql,
+    paramCount: 0,
+    latency: null,
+    errors: 0,
+    errorSamples: [],
+  });
+
+  it('is the workload statement, with its own text; querygate’s other checks stay out', () => {
+    const queries = assembleQueries({
+      deltas,
+      roundDeltas: [],
+      texts,
+      client: [client('SELECT current_user')],
+      dropTransactionControl: false,
+    });
+    expect(queries.map((q) => [q.query, q.calls])).toEqual([['SELECT current_user', 3]]);
+  });
+
+  it('stays out when the workload sent no statement of that shape', () => {
+    expect(assembleQueries({ deltas, roundDeltas: [], texts, client: [], dropTransactionControl: false })).toEqual([]);
   });
 });
