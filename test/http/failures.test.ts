@@ -138,33 +138,6 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.warnings.join('\n')).not.toContain('without plans');
   });
 
-  it('an application that exits holding requests: they are failed requests, and per-request figures are over the requests shown', async () => {
-    const query = "SELECT count(*) FROM pg_class WHERE relkind = 'v'";
-    const error = await failure(
-      runHttpWorkload({
-        workload: workload(
-          {
-            // Its requests (readiness checks included) run their statement and wait; the seventh
-            // finds the application gone.
-            app: app('exit-after', {}, { EXIT_AFTER: '6', QUERY: query }),
-            routes: [get('slow', '/slow?delay=3000')],
-          },
-          // Spaced out, so that each request runs its statement before the next arrives.
-          { connections: 4, rate: 5, shape: { kind: 'duration', durationMs: 10_000 } },
-        ),
-        databaseUrl: url,
-      }),
-    );
-    expect(error).toBeInstanceOf(RunFailedError);
-    const report = (error as RunFailedError).report;
-    const route = report.routes![0]!;
-    const calls = report.queries.find((q) => q.query.includes('FROM pg_class WHERE relkind'))!.calls;
-    expect(calls).toBeGreaterThanOrEqual(2);
-    // The requests it held count as failed, with the one it never answered.
-    expect(route.errors).toBeGreaterThanOrEqual(calls - route.requests);
-    expect(route.statementsPerRequest).toBeCloseTo(calls / (route.requests + route.errors), 3);
-  });
-
   it('an application that hangs during the run stops the load: APP_UNREACHABLE, partial report, unanswered requests counted', async () => {
     const started = Date.now();
     const error = await failure(

@@ -99,11 +99,6 @@ export interface PhaseResult {
    * its requests in flight, so this is 0 then.
    */
   readonly inFlight: number;
-  /**
-   * The requests in flight that are not among `errors`: those an interrupt cut short, whose
-   * answers would still have come (a hung or exited application's are failed requests).
-   */
-  readonly cutShort: number;
   /** By index of `routes`. */
   readonly perRoute: readonly RouteOutcome[];
   /**
@@ -506,22 +501,19 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const ended = Date.now();
   const sum = (f: (o: RouteOutcome) => number) => perRoute.reduce((s, o) => s + f(o), 0);
   const inFlight = queues.reduce((s, q) => s + Math.min(1, q.length), 0);
-  const lost = stalled || Boolean(options.appExited?.aborted);
   return {
     // With the wait for the answers to timed-out requests.
     durationMs: Math.round((measuredMs ?? loadEnded - started) + (ended - loadEnded)),
     responses,
     // Requests a hung application never answered are failed requests, not just cut off by the end.
     // Connections refused after the application exited carried no request to it.
-    // So are the requests an application that exited had taken: they will never be answered.
-    errors: connErrors - (options.appExited?.aborted ? refusedSinceResponse : 0) + timeouts + (lost ? inFlight : 0),
+    errors: connErrors - (options.appExited?.aborted ? refusedSinceResponse : 0) + timeouts + (stalled ? inFlight : 0),
     timeouts,
     lateResponses,
     abandoned,
     non2xx: sum((o) => o.non2xx),
     status5xx: sum((o) => o.status5xx),
     inFlight,
-    cutShort: lost ? 0 : inFlight,
     perRoute,
     errorSamples,
     statusCounts,
@@ -561,7 +553,6 @@ function emptyResult(routes: number, stoppedBy: string): PhaseResult {
     non2xx: 0,
     status5xx: 0,
     inFlight: 0,
-    cutShort: 0,
     lateResponses: 0,
     abandoned: 0,
     perRoute: Array.from({ length: routes }, () => ({ responses: 0, non2xx: 0, status5xx: 0, latencies: [] })),

@@ -509,10 +509,8 @@ async function attributeRoutes(
         dropTransactionControl: false,
       }),
     );
-    // The requests the routes table shows: answered, failed (timed out, lost with their connection,
-    // or never answered by an application that hung or exited), and those an interrupt cut short,
-    // so that per-request figures add up with the requests shown.
-    const served = result.responses + result.errors + result.cutShort;
+    // Requests the application received: answered, timed out, or still running when the phase stopped.
+    const served = result.responses + result.timeouts + result.inFlight;
     const per = (v: number) => (served > 0 ? round3(v / served) : 0);
     const own = result.perRoute[0]!;
     const mixedOutcome = mixed?.perRoute[i];
