@@ -5,13 +5,19 @@
  * (work_mem, times hash_mem_multiplier for hashes), by its estimated input. In a generic plan the
  * rows under a parameter are estimated for a typical value, which the values the statement ran with
  * may far exceed: there a node sized by parameters is more likely than one whose known size fits.
+ * An aggregate with DISTINCT or ORDER BY in its call (`count(DISTINCT x)`, `string_agg(x, ',' ORDER
+ * BY y)`, `percentile_cont(...) WITHIN GROUP`) sorts each group's rows itself, a sort that is no plan
+ * node: its Aggregate node is a candidate too, sized by its input per group. A node whose estimated
+ * input is far below its memory is not blamed; where no candidate is likely, the site is unknown.
  * Pure.
  */
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport } from '../model/report.js';
 import type { PlanNodeFacts } from './plan-facts.js';
+import { nodesOf, nodeType, type TreeNode } from './sql-tree.js';
 
-export type SpillKind = 'sort' | 'hash' | 'hashagg';
+/** `unknown`: temp blocks were written, and no node of the plan is likely to have written them. */
+export type SpillKind = 'sort' | 'hash' | 'hashagg' | 'unknown';
 
 export interface Spill {
   readonly kind: SpillKind;
@@ -22,9 +28,13 @@ export interface Spill {
   /**
    * From statistics: why this node is the likely spill. `estimate`: its estimated input is the
    * largest for the memory it may use; `parameters`: a generic plan sizes its input for a typical
-   * parameter value, and the spill-capable nodes of a known size (`fitting`) fit in their memory.
+   * parameter value, and the spill-capable nodes of a known size (`fitting`) fit in their memory;
+   * `aggregate`: the node is an Aggregate whose DISTINCT or ORDER BY aggregates (`aggregates`) sort
+   * each group's rows, and its input per group is the largest for work_mem.
    */
-  readonly basis?: 'estimate' | 'parameters';
+  readonly basis?: 'estimate' | 'parameters' | 'aggregate';
+  /** With `aggregate`: the calls that sort, as `count(DISTINCT …)`. */
+  readonly aggregates?: readonly string[];
   /** With `parameters`: the spill-capable nodes whose size does not depend on parameters, and fits. */
   readonly fitting?: readonly PlanNodeFacts[];
 }
@@ -120,8 +130,58 @@ function sizedByParameters(node: PlanNode): boolean {
   return (node.Plans ?? []).some((child) => PARAMETER.test(JSON.stringify(child)));
 }
 
-/** The spills of a statement, from its plan (ANALYZE) or its temp-block statistics. */
-export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]): Spill[] {
+/**
+ * A node whose estimated input fills less than this share of its memory is not taken for the spill:
+ * estimates are rarely off by that much for a node of a known size, and the spill has another source.
+ */
+const FAR_BELOW_SHARE = 0.25;
+
+/**
+ * The aggregate calls of a statement that sort their input per group: DISTINCT, ORDER BY or WITHIN
+ * GROUP in the call (window functions excluded: their sort is a plan node), as `count(DISTINCT …)`.
+ */
+export function sortingAggregates(tree: readonly TreeNode[]): string[] {
+  const out = new Set<string>();
+  for (const call of nodesOf(tree, 'FuncCall', { subqueries: true })) {
+    if (call.over) continue;
+    const marker = call.agg_within_group
+      ? 'WITHIN GROUP'
+      : call.agg_distinct
+        ? 'DISTINCT'
+        : Array.isArray(call.agg_order) && call.agg_order.length > 0
+          ? 'ORDER BY'
+          : undefined;
+    if (!marker) continue;
+    const names = Array.isArray(call.funcname) ? call.funcname : [];
+    const last = nodeType(names[names.length - 1]);
+    const name = last?.[0] === 'String' && typeof last[1].sval === 'string' ? last[1].sval : 'aggregate';
+    out.add(marker === 'WITHIN GROUP' ? `${name}(…) WITHIN GROUP (ORDER BY …)` : `${name}(${marker} …)`);
+  }
+  return [...out];
+}
+
+/** An Aggregate node that sorts each group (not hashed: a hashed aggregate has no such calls). */
+const isSortingAggregate = (node: PlanNode): boolean =>
+  node['Node Type'] === 'Aggregate' && node.Strategy !== 'Hashed' && node.Strategy !== 'Mixed';
+
+/** How far one group's estimated input would fill work_mem: the input over the estimated groups. */
+function groupShare(facts: PlanNodeFacts, settings: MemorySettings): { group: number; whole: number } {
+  const { node } = facts;
+  const input = node.Plans?.[0] ?? node;
+  const bytes = input['Plan Rows'] * (Math.max(1, input['Plan Width']) + ROW_OVERHEAD_BYTES);
+  const whole = bytes / 1024 / (settings.workMemKb ?? DEFAULT_WORK_MEM_KB);
+  return { group: whole / Math.max(1, node['Plan Rows']), whole };
+}
+
+/**
+ * The spills of a statement, from its plan (ANALYZE) or its temp-block statistics. `tree`, the
+ * statement's parse tree, tells which aggregates sort their groups (a sort that is no plan node).
+ */
+export function findSpills(
+  query: QueryReport,
+  nodes: readonly PlanNodeFacts[],
+  tree: readonly TreeNode[] = [],
+): Spill[] {
   if (!query.plan) return [];
   if (query.plan.mode === 'analyze') {
     const out: Spill[] = [];
@@ -143,8 +203,12 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
   if (query.calls <= 0 || query.tempBlksWritten <= 0) return [];
   const settings = query.plan.settings ?? {};
   const generic = query.plan.mode === 'generic';
-  // In a generic plan a node sized by parameters may hold far more than estimated; one of a known
-  // size that fits in its memory does not spill. Each group in order of how full it would be.
+  const aggregates = sortingAggregates(tree);
+  // Tiers, most likely first: 0, the estimated input outgrows the memory (for an aggregate, one
+  // group's); 1, it may: a node sized by parameters in a generic plan, or an aggregate whose whole
+  // input outgrows work_mem (its groups may be uneven); 2, it nearly fits (estimates err). A node
+  // far below its memory is no candidate; in a generic plan neither is one of a known size that fits.
+  // Within a tier, in order of how full it would be.
   const candidates = nodes
     .filter(
       ({ node }) =>
@@ -152,24 +216,64 @@ export function findSpills(query: QueryReport, nodes: readonly PlanNodeFacts[]):
     )
     .map((facts) => {
       const share = memoryShare(facts, settings);
-      return { facts, share, possible: !generic || share >= 1 || sizedByParameters(facts.node) };
-    })
-    .sort((a, b) => Number(b.possible) - Number(a.possible) || b.share - a.share);
-  const chosen = candidates[0];
-  if (!chosen || chosen.facts.node['Node Type'] === 'Materialize') return [];
-  const top = chosen.facts;
-  const kind: SpillKind = isSort(top.node) ? 'sort' : top.node['Node Type'] === 'Hash' ? 'hash' : 'hashagg';
+      const byParameters = generic && share < 1 && sizedByParameters(facts.node);
+      const tier = share >= 1 ? 0 : byParameters ? 1 : !generic && share >= FAR_BELOW_SHARE ? 2 : undefined;
+      return { facts, share, tier, aggregate: false };
+    });
+  if (aggregates.length > 0)
+    for (const facts of nodes.filter(({ node }) => isSortingAggregate(node))) {
+      const { group, whole } = groupShare(facts, settings);
+      candidates.push({ facts, share: group, tier: group >= 1 ? 0 : whole >= 1 ? 1 : undefined, aggregate: true });
+    }
+  const ranked = candidates.filter((c) => c.tier !== undefined).sort((a, b) => a.tier! - b.tier! || b.share - a.share);
+  const chosen = ranked[0];
   const perCall = query.tempBlksWritten / query.calls;
-  const byParameters = generic && chosen.share < 1 && sizedByParameters(top.node);
-  const fitting = candidates.filter((c) => !c.possible && c.facts.node['Node Type'] !== 'Materialize');
+  const written = { tempWrittenBlocksPerCall: Math.round(perCall), diskKb: Math.round(perCall * BLOCK_KB) };
+  const spillable = candidates.filter((c) => !c.aggregate && c.facts.node['Node Type'] !== 'Materialize');
+  if (!chosen) {
+    // Temp blocks, and no node of the plan likely to have written them: say so rather than blame one
+    // that fits (other writers: a CTE or window's tuplestore, a per-group sort estimated small).
+    const root = nodes[0];
+    if (!root) return [];
+    return [
+      {
+        kind: 'unknown',
+        node: root,
+        source: 'statistics',
+        evidence: written,
+        fitting: spillable.map((c) => c.facts),
+        ...(aggregates.length > 0 ? { aggregates } : {}),
+      },
+    ];
+  }
+  if (chosen.facts.node['Node Type'] === 'Materialize') return [];
+  const top = chosen.facts;
+  if (chosen.aggregate)
+    return [
+      {
+        kind: 'sort',
+        node: top,
+        source: 'statistics',
+        evidence: {
+          ...written,
+          estimatedInputKb: Math.round(inputBytes(top) / 1024),
+          estimatedGroups: top.node['Plan Rows'],
+        },
+        basis: 'aggregate',
+        aggregates,
+        fitting: spillable.filter((c) => c.tier === undefined).map((c) => c.facts),
+      },
+    ];
+  const kind: SpillKind = isSort(top.node) ? 'sort' : top.node['Node Type'] === 'Hash' ? 'hash' : 'hashagg';
+  const byParameters = chosen.tier === 1;
+  const fitting = spillable.filter((c) => c.tier === undefined);
   return [
     {
       kind,
       node: top,
       source: 'statistics',
       evidence: {
-        tempWrittenBlocksPerCall: Math.round(perCall),
-        diskKb: Math.round(perCall * BLOCK_KB),
+        ...written,
         estimatedInputKb: Math.round(inputBytes(top) / 1024),
         ...(top.node['Sort Key'] ? { sortKey: top.node['Sort Key'].join(', ') } : {}),
         ...(byParameters ? { sizedBy: 'parameters' } : {}),
@@ -187,6 +291,8 @@ export function describeSpillNode(facts: PlanNodeFacts): string {
     return node['Sort Key']
       ? `the sort on ${node['Sort Key'].join(', ')}`
       : (facts.path[facts.path.length - 1] ?? 'Sort');
+  if (isSortingAggregate(node))
+    return `the ${node.Strategy === 'Sorted' ? 'GroupAggregate' : 'Aggregate'}${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
   if (node['Node Type'] !== 'Hash')
     return `the hash aggregate${node['Group Key'] ? ` on ${String(node['Group Key'])}` : ''}`;
   const scan = node.Plans?.[0];
@@ -202,13 +308,33 @@ export function describeSpillNode(facts: PlanNodeFacts): string {
  */
 export function spillReason(spill: Spill): string {
   const estimated = `an estimated ${Number(spill.evidence.estimatedInputKb ?? 0).toLocaleString('en-US')} kB`;
+  const calls = (spill.aggregates ?? []).join(', ');
+  const fitting = (spill.fitting ?? []).map(describeSpillNode);
+  const list = (items: readonly string[]): string =>
+    items.length === 1 ? items[0]! : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+  if (spill.kind === 'unknown') {
+    const nodes =
+      fitting.length === 0
+        ? 'the plan has no sort or hash'
+        : `${list(fitting)}, estimated far below the memory ${fitting.length === 1 ? 'it' : 'they'} may use, ${fitting.length === 1 ? 'is' : 'are'} unlikely`;
+    return calls
+      ? `${nodes}; ${calls} ${spill.aggregates!.length === 1 ? 'sorts' : 'sort'} each group in the aggregate, which the estimate also puts below work_mem`
+      : nodes;
+  }
+  if (spill.basis === 'aggregate') {
+    const groups = Number(spill.evidence.estimatedGroups ?? 1).toLocaleString('en-US');
+    const others =
+      fitting.length === 0
+        ? ''
+        : `; ${list(fitting)}, estimated far below ${fitting.length === 1 ? 'its' : 'their'} memory, ${fitting.length === 1 ? 'fits' : 'fit'}`;
+    return `${calls} ${spill.aggregates!.length === 1 ? 'sorts' : 'sort'} each group's rows inside the aggregate, a sort that is no plan node, and a group's share of its input (${estimated} over ${groups} estimated ${groups === '1' ? 'group' : 'groups'}) would fill the most of work_mem${others}`;
+  }
   if (spill.basis !== 'parameters')
     return `of the plan's sorts and hashes, its input (${estimated}) would fill the most of the memory it may use`;
-  const fitting = (spill.fitting ?? []).map(describeSpillNode);
   const others =
     fitting.length === 0
       ? ''
-      : `; ${fitting.length === 1 ? fitting[0] : `${fitting.slice(0, -1).join(', ')} and ${fitting[fitting.length - 1]}`}, of a known size, ${fitting.length === 1 ? 'fits' : 'fit'} in memory`;
+      : `; ${list(fitting)}, of a known size, ${fitting.length === 1 ? 'fits' : 'fit'} in memory`;
   return `its input depends on the parameter values, which the generic plan sizes for a typical one (${estimated})${others}`;
 }
 

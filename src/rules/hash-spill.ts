@@ -27,10 +27,10 @@ export default defineRule({
     /** Spills smaller than this (kB per call, where known) are ignored. */
     minDiskKb: 0,
   },
-  check({ query, nodes, options }) {
+  check({ query, nodes, tree, options }) {
     const findings: RuleFinding[] = [];
-    for (const spill of findSpills(query, nodes)) {
-      if (spill.kind === 'sort') continue;
+    for (const spill of findSpills(query, nodes, tree)) {
+      if (spill.kind !== 'hash' && spill.kind !== 'hashagg') continue;
       const diskKb = Number(spill.evidence.diskKb ?? 0);
       if (spill.evidence.diskKb !== undefined && diskKb < options.minDiskKb) continue;
       const settings = query.plan?.settings;

@@ -25,17 +25,29 @@ export default defineRule({
     plan: '{node} spilled to disk ({sortMethod}, {diskKb} kB written)',
     statistics:
       'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call; {node} is the likely spill: {why} ({confirm})',
+    unknown:
+      'the statement wrote {tempWrittenBlocksPerCall} temp blocks ({diskKb} kB) per call, and which node spilled is not known without a measured plan: {why} (run {measure} to see it)',
   },
   defaultOptions: {
     /** Spills smaller than this (kB per call) are ignored. */
     minDiskKb: 0,
   },
-  check({ query, nodes, relationOf, options }) {
+  check({ query, nodes, tree, relationOf, options }) {
     const findings: RuleFinding[] = [];
-    for (const spill of findSpills(query, nodes)) {
-      if (spill.kind !== 'sort') continue;
+    for (const spill of findSpills(query, nodes, tree)) {
+      if (spill.kind !== 'sort' && spill.kind !== 'unknown') continue;
       const diskKb = Number(spill.evidence.diskKb ?? 0);
       if (diskKb < options.minDiskKb) continue;
+      if (spill.kind === 'unknown') {
+        // No node to name: the plan's sorts and hashes are estimated to fit, so none is blamed.
+        findings.push({
+          messageId: 'unknown',
+          evidence: { ...spill.evidence, ...settingsEvidence(query) },
+          data: { why: spillReason(spill), measure: measureWith(query) },
+          suggestion: `find the spill in the measured plan (a Sort, Hash or HashAggregate that went to disk; an aggregate's own per-group sort shows only as the temp blocks of its node), then raise work_mem for this statement with SET LOCAL or make its input smaller`,
+        });
+        continue;
+      }
       const sortKey = spill.evidence.sortKey;
       const settings = query.plan?.settings;
       const workMem = suggestedWorkMem(sortMemoryKb(diskKb), settings);
