@@ -16,37 +16,29 @@ import { renderComparisonTable } from '../../src/report/comparison-table.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { partitionedEventsSql } from '../support/partitioned.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'querygate-compare-partitions-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const MONTHS = ['2025-01', '2025-02', '2025-03', '2025-04', '2025-05'];
 // Five monthly partitions and a default one of ~8,000 rows each: every partition is below the
 // 10,000 rows a scan downgrade needs to be named among a regression's reasons; the table is not.
-const SCHEMA = `
-CREATE TABLE events (
-  id bigint NOT NULL,
-  tenant_id int NOT NULL,
-  payload text NOT NULL,
-  created_at timestamptz NOT NULL,
-  PRIMARY KEY (id, created_at)
-) PARTITION BY RANGE (created_at);
-${MONTHS.map((m, i) => {
-  const next = MONTHS[i + 1] ?? '2025-06';
-  return `CREATE TABLE events_${m.replace('-', '_')} PARTITION OF events FOR VALUES FROM ('${m}-01') TO ('${next}-01');`;
-}).join('\n')}
-CREATE TABLE events_default PARTITION OF events DEFAULT;
-INSERT INTO events
-SELECT g, g % 50, repeat('x', 200), timestamptz '2025-01-01 00:00Z' + (g % 180) * interval '1 day'
-  FROM generate_series(1, 48000) AS g;
-`;
+const table = (dropKey: boolean) =>
+  partitionedEventsSql({
+    months: ['2025-01', '2025-02', '2025-03', '2025-04', '2025-05'],
+    defaultPartition: true,
+    primaryKey: true,
+    rows: { total: 48000, days: 180 },
+    tenant: 'g % 50',
+    payloadWidth: 200,
+    ...(dropKey ? { extraDdl: 'ALTER TABLE events DROP CONSTRAINT events_pkey;' } : {}),
+  });
 
 async function database(name: string, dropKey: boolean): Promise<string> {
   const url = await createTestDatabase(name);
   await withSession(url, async (s) => {
-    await s.query(SCHEMA);
-    if (dropKey) await s.query('ALTER TABLE events DROP CONSTRAINT events_pkey');
-    await s.query('VACUUM ANALYZE events');
+    await s.query(table(dropKey));
+    await s.query('VACUUM events');
   });
   return url;
 }

@@ -15,25 +15,19 @@ import type { Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { partitionedEventsSql } from '../support/partitioned.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'querygate-work-fell-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const SCHEMA = `
-CREATE SCHEMA analytics;
-CREATE TABLE analytics.events (id bigint NOT NULL, tenant_id int NOT NULL, event_type text NOT NULL,
-  created_at timestamptz NOT NULL, payload text NOT NULL) PARTITION BY RANGE (created_at);
-CREATE TABLE analytics.events_2025_01 PARTITION OF analytics.events FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
-CREATE TABLE analytics.events_2025_02 PARTITION OF analytics.events FOR VALUES FROM ('2025-02-01') TO ('2025-03-01');
-CREATE TABLE analytics.events_2025_03 PARTITION OF analytics.events FOR VALUES FROM ('2025-03-01') TO ('2025-04-01');
-CREATE TABLE analytics.events_2025_04 PARTITION OF analytics.events FOR VALUES FROM ('2025-04-01') TO ('2025-05-01');
-INSERT INTO analytics.events
-SELECT row_number() OVER (), g % 100, (ARRAY['view', 'click', 'buy'])[1 + g % 3],
-       timestamptz '2025-01-01' + m * interval '1 month' + (g % 27) * interval '1 day' + (g % 1440) * interval '1 minute',
-       repeat('p', 400)
-  FROM generate_series(0, 3) AS m, generate_series(1, 20000 * (m + 1)) AS g;
-ANALYZE analytics.events;
-`;
+// Four monthly partitions of 20,000 to 80,000 rows, 100 tenants, 400-character payloads.
+const SCHEMA = partitionedEventsSql({
+  table: 'analytics.events',
+  months: ['2025-01', '2025-02', '2025-03', '2025-04'],
+  rows: { perMonth: 20000 },
+  tenant: 'g % 100',
+  payloadWidth: 400,
+});
 
 const WORKLOAD = `
 -- month by cast

@@ -19,30 +19,22 @@ import { runWorkload } from '../../src/run/run.js';
 import { openSession } from '../../src/target/pg.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { partitionedEventsSql } from '../support/partitioned.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'querygate-partition-cast-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const MONTHS = ['2025-08', '2025-09', '2025-10', '2025-11', '2025-12'];
-const SCHEMA = `
-CREATE TABLE events (
-  id bigint NOT NULL,
-  tenant_id int NOT NULL,
-  event_type text NOT NULL,
-  created_at timestamptz NOT NULL,
-  PRIMARY KEY (id, created_at)
-) PARTITION BY RANGE (created_at);
-${MONTHS.map((m, i) => {
-  const next = MONTHS[i + 1] ?? '2026-01';
-  return `CREATE TABLE events_${m.replace('-', '_')} PARTITION OF events FOR VALUES FROM ('${m}-01') TO ('${next}-01');`;
-}).join('\n')}
-CREATE TABLE events_default PARTITION OF events DEFAULT;
-CREATE INDEX events_created_at_idx ON events (created_at);
-INSERT INTO events
-SELECT g, 1 + g % 7, (ARRAY['view', 'click', 'buy'])[1 + g % 3],
-       timestamptz '2025-08-01 00:00Z' + (g % 150) * interval '1 day' + (g % 86400) * interval '1 second'
-  FROM generate_series(1, 150000) AS g;
-`;
+// Five monthly partitions and a default one, 150,000 rows over 150 days, an index on created_at.
+const SCHEMA = partitionedEventsSql({
+  months: MONTHS,
+  defaultPartition: true,
+  primaryKey: true,
+  rows: { total: 150000, days: 150 },
+  tenant: '1 + g % 7',
+  payloadWidth: 0,
+  extraDdl: 'CREATE INDEX events_created_at_idx ON events (created_at);',
+});
 
 const STATEMENT =
   "SELECT event_type, count(*) FROM events WHERE tenant_id = 3 AND created_at::date BETWEEN '2025-11-01' AND '2025-11-30' GROUP BY event_type";
@@ -62,7 +54,7 @@ describe('non-sargable-predicate on the partition key of a partitioned table', (
     url = await createTestDatabase('partition_cast');
     await withSession(url, async (s) => {
       await s.query(SCHEMA);
-      await s.query('VACUUM ANALYZE events');
+      await s.query('VACUUM events');
     });
     const file = join(dir, 'workload.sql');
     writeFileSync(file, `${STATEMENT};\n`);

@@ -12,6 +12,7 @@ import type { Report } from '../../src/model/report.js';
 import { runWorkload } from '../../src/run/run.js';
 import { loadSqlWorkload } from '../../src/workload/load.js';
 import { createTestDatabase, withSession } from '../support/db.js';
+import { partitionedEventsSql } from '../support/partitioned.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,24 +21,14 @@ const dir = mkdtempSync(join(tmpdir(), 'querygate-partition-fold-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // Six monthly partitions, each larger than the one before (20,000 to 120,000 rows), 100 tenants.
-const SCHEMA = `
-CREATE SCHEMA analytics;
-CREATE TABLE analytics.events (id bigint NOT NULL, tenant_id int NOT NULL, event_type text NOT NULL,
-  created_at timestamptz NOT NULL, payload text NOT NULL) PARTITION BY RANGE (created_at);
-CREATE TABLE analytics.events_2025_01 PARTITION OF analytics.events FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
-CREATE TABLE analytics.events_2025_02 PARTITION OF analytics.events FOR VALUES FROM ('2025-02-01') TO ('2025-03-01');
-CREATE TABLE analytics.events_2025_03 PARTITION OF analytics.events FOR VALUES FROM ('2025-03-01') TO ('2025-04-01');
-CREATE TABLE analytics.events_2025_04 PARTITION OF analytics.events FOR VALUES FROM ('2025-04-01') TO ('2025-05-01');
-CREATE TABLE analytics.events_2025_05 PARTITION OF analytics.events FOR VALUES FROM ('2025-05-01') TO ('2025-06-01');
-CREATE TABLE analytics.events_2025_06 PARTITION OF analytics.events FOR VALUES FROM ('2025-06-01') TO ('2025-07-01');
-INSERT INTO analytics.events
-SELECT row_number() OVER (), g % 100, (ARRAY['view', 'click', 'buy'])[1 + g % 3],
-       timestamptz '2025-01-01' + m * interval '1 month' + (g % 27) * interval '1 day' + (g % 1440) * interval '1 minute',
-       repeat('p', 40)
-  FROM generate_series(0, 5) AS m, generate_series(1, 20000 * (m + 1)) AS g;
-CREATE INDEX ON analytics.events (tenant_id, created_at);
-ANALYZE analytics.events;
-`;
+const SCHEMA = partitionedEventsSql({
+  table: 'analytics.events',
+  months: ['2025-01', '2025-02', '2025-03', '2025-04', '2025-05', '2025-06'],
+  rows: { perMonth: 20000 },
+  tenant: 'g % 100',
+  payloadWidth: 40,
+  extraDdl: 'CREATE INDEX ON analytics.events (tenant_id, created_at);',
+});
 
 const WORKLOAD = `
 -- month by cast
