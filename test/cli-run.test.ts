@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,7 +154,8 @@ describe('querygate run (CLI)', () => {
         '',
       ].join('\n'),
     );
-    const result = await runCli(['run', file, '--database-url', url]);
+    // Run from the file's directory: error locations name it relative to the working directory.
+    const result = await runCli(['run', file, '--database-url', url], { cwd: dir });
     expect(result.code).toBe(2);
     const errors = result.stderr.split('\n').filter((l) => /^(querygate: error: )?refused\.yaml:/.test(l));
     expect(errors.map((l) => l.replace('querygate: error: ', '').split(': ').slice(0, 2).join(': '))).toEqual([
@@ -234,7 +235,7 @@ describe('querygate run (CLI)', () => {
         '',
       ].join('\n'),
     );
-    const result = await runCli(['run', file, '--database-url', db]);
+    const result = await runCli(['run', file, '--database-url', db], { cwd: dir });
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr.split('\n').filter((l) => l.trim() !== '')).toEqual([
       'querygate: error: folded.yaml:3:10: statement "bad param type": params[0] (pick) gave "two" for $1, which PostgreSQL refuses: invalid input syntax for type integer: "two"',
@@ -248,7 +249,7 @@ describe('querygate run (CLI)', () => {
     role.username = 'qg_folded';
     role.password = 'folded';
     writeFileSync(file, readFileSync(file, 'utf8').replace('ORDER BY ownr', 'ORDER BY owner'));
-    const denied = await runCli(['run', file, '--database-url', role.toString()]);
+    const denied = await runCli(['run', file, '--database-url', role.toString()], { cwd: dir });
     expect(denied.code, denied.stderr).toBe(3);
     expect(denied.stderr).toContain(
       'querygate: error: folded.yaml:3:10: statements[0].sql: statement "bad param type": permission denied for table accounts',
@@ -596,6 +597,49 @@ describe('querygate run (CLI)', () => {
     );
     expect(table.code).toBe(3);
     expect(table.stdout).toBe('');
+  });
+
+  it('names a workload file in error locations as given, relative to the working directory, and keeps its statement names', async () => {
+    const db = await createTestDatabase('grants_sub');
+    await withSession(db, async (s) => {
+      await s.query(
+        "DO $$ BEGIN CREATE ROLE qg_nogrant_sub LOGIN PASSWORD 'nogrant'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+      );
+      await s.query('CREATE TABLE public.secrets (id int PRIMARY KEY, owner text)');
+    });
+    const role = new URL(db);
+    role.username = 'qg_nogrant_sub';
+    role.password = 'nogrant';
+    const parent = mkdtempSync(join(tmpdir(), 'querygate-sub-'));
+    mkdirSync(join(parent, 'sub'));
+    writeFileSync(join(parent, 'sub', 'syntax.sql'), 'SELECT 1;\nSELECT id FORM secrets;\n');
+    writeFileSync(join(parent, 'sub', 'denied.sql'), 'SELECT 1;\n  SELECT owner FROM secrets WHERE id = 1;\n');
+    writeFileSync(
+      join(parent, 'sub', 'scenario.yaml'),
+      'statements:\n  - name: bad\n    sql: SELECT id FORM secrets\n',
+    );
+    const syntax = await runCli(['run', '--workload', 'sub/syntax.sql', '--database-url', db], { cwd: parent });
+    expect(syntax.code).toBe(2);
+    expect(syntax.stderr).toContain(
+      'querygate: error: sub/syntax.sql:2:16: invalid SQL: syntax error at or near "secrets"',
+    );
+    const inScenario = await runCli(['run', 'sub/scenario.yaml', '--database-url', db], { cwd: parent });
+    expect(inScenario.code).toBe(2);
+    expect(inScenario.stderr).toContain('sub/scenario.yaml:3:25: statements[0].sql: invalid SQL: syntax error');
+    const denied = await runCli(['run', '--workload', 'sub/denied.sql', '--database-url', role.toString()], {
+      cwd: parent,
+    });
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toContain('sub/denied.sql:2:3: permission denied for table secrets');
+    // Statement names stay `file:line` of the base name: budgets match on them wherever the run starts.
+    const out = join(parent, 'report.json');
+    const ok = await runCli(
+      ['run', '--workload', 'sub/denied.sql', '--database-url', db, '--repeat', '3', '--out', out],
+      { cwd: parent },
+    );
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { queries: { source?: string }[] };
+    expect(report.queries.map((q) => q.source).sort()).toEqual(['denied.sql:1', 'denied.sql:2']);
   });
 
   it('exits 3 when a setup file needs a privilege the role lacks or an extension the server does not have, 2 when its SQL is wrong', async () => {

@@ -124,7 +124,8 @@ describe("querygate's sessions and the user's search_path", () => {
       }),
     );
     expect(error.code).toBe('SQL_FAILED');
-    expect(error.message).toBe('temp-use.sql:2:22: relation "tmp_ids" does not exist');
+    // A file outside the working directory is named by its absolute path.
+    expect(error.message).toBe(`${paths['temp-use.sql']}:2:22: relation "tmp_ids" does not exist`);
     expect(error.details).toEqual([
       '  2 | SELECT count(*) FROM tmp_ids',
       '    |                      ^',
@@ -144,7 +145,7 @@ describe("querygate's sessions and the user's search_path", () => {
         setup: true,
       }),
     );
-    expect(error.message).toBe('workload.sql:1:22: relation "things" does not exist');
+    expect(error.message).toBe(`${paths['workload.sql']}:1:22: relation "things" does not exist`);
     expect(error.details.at(-1)).toBe(
       "hint: the setup files left search_path at set_only with SET, which holds for their own session only; the replay's " +
         'connections use "$user", public: set it in a setup file with ALTER ROLE CURRENT_USER SET search_path = set_only',

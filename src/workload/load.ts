@@ -1,5 +1,5 @@
 /** Turns a plain SQL file or a YAML scenario into a `Workload`. */
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import {
   isEmptyYaml,
   parseDuration,
@@ -130,6 +130,17 @@ function countWarnings(statements: readonly WorkloadStatement[], load: Workload[
   ];
 }
 
+/**
+ * A file as error locations name it (`file:line:column`): relative to the working directory, so a
+ * terminal or an editor opens it from there; an absolute path outside the working directory stays
+ * absolute. Statement names keep the base name: budgets match on them wherever the run starts.
+ */
+export function shownPath(path: string, cwd = process.cwd()): string {
+  const shown = relative(cwd, resolve(cwd, path));
+  if (shown === '') return basename(path);
+  return isAbsolute(path) && shown.startsWith('..') ? path : shown;
+}
+
 export function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
   return paths.map((p) => {
     const path = resolve(base, p);
@@ -185,7 +196,8 @@ export function loadSqlWorkload(
   overrides: LoadOverrides,
 ): Workload {
   const text = readTextFile(workloadPath, 'workload file');
-  const where = basename(workloadPath);
+  const file = basename(workloadPath);
+  const where = shownPath(workloadPath);
   const { statements: parsed, errors } =
     text.trim() === '' ? { statements: [], errors: [] } : splitStatementsRecovering(text, where);
   if (parsed.length === 0 && errors.length === 0)
@@ -228,7 +240,7 @@ export function loadSqlWorkload(
       commentNames[i] !== undefined &&
       commentNames.indexOf(commentNames[i]) === commentNames.lastIndexOf(commentNames[i])
         ? commentNames[i]
-        : `${where}:${s.line}`,
+        : `${file}:${s.line}`,
     line: s.line,
     sql: s.sql,
     weight: 1,
@@ -256,7 +268,7 @@ export function loadSqlWorkload(
   const warnings = countWarnings(statements, load, false);
   return {
     kind: 'sql',
-    name: basename(workloadPath).replace(/\.sql$/i, ''),
+    name: file.replace(/\.sql$/i, ''),
     source: workloadPath,
     statements,
     setup: files,
@@ -482,7 +494,7 @@ function mappedStart(
  * reported at once, in file order, each at its line.
  */
 export function loadScenario(path: string, overrides: LoadOverrides): Workload {
-  const where = basename(path);
+  const where = shownPath(path);
   const text = readTextFile(path, 'scenario file');
   if (isEmptyYaml(text)) {
     throw new InputError(

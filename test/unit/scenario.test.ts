@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caretLinesInFile, loadParser, positionInFile } from '../../src/analyze/parser.js';
 import type { InputError } from '../../src/errors.js';
 import { createRandom, createValueSources, createWeightedPicker } from '../../src/workload/generators.js';
@@ -12,6 +12,10 @@ import { split } from '../../src/workload/replay.js';
 
 beforeAll(loadParser);
 const dir = mkdtempSync(join(tmpdir(), 'querygate-scenario-'));
+// Messages name a file relative to the working directory: run from the files' own.
+const cwd = process.cwd();
+beforeAll(() => process.chdir(dir));
+afterAll(() => process.chdir(cwd));
 const write = (name: string, text: string) => {
   const path = join(dir, name);
   writeFileSync(path, text);
