@@ -11,6 +11,7 @@ import { renderComparisonMarkdown } from '../src/report/comparison-markdown.js';
 import { renderComparisonTable } from '../src/report/comparison-table.js';
 import { renderCulprit } from '../src/report/culprit.js';
 import { renderMarkdown } from '../src/report/markdown.js';
+import { renderSarif } from '../src/report/sarif.js';
 import { renderTable } from '../src/report/table.js';
 import { runWorkload } from '../src/run/run.js';
 import { loadSqlWorkload } from '../src/workload/load.js';
@@ -136,6 +137,25 @@ describe('statements run inside functions and triggers, on a real PostgreSQL', (
     expect(slow.suggestion).toContain('its time is spent inside retail.customer_value()');
     expect(slow.suggestion).toContain(finding(inner!, 'seq-scan-large-table')!.advice!.sql);
     expect(caller.findings.filter((f) => f.severity !== 'info')).toEqual([]);
+  });
+
+  it("places a SARIF result of the statement inside a function at its caller's line", () => {
+    const [inner] = inside(report, 'retail.customer_value');
+    expect(inner!.line).toBeUndefined();
+    const sarif = JSON.parse(renderSarif(report)) as {
+      runs: {
+        results: {
+          ruleId: string;
+          properties: { fingerprint: string };
+          locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[];
+        }[];
+      }[];
+    };
+    const result = sarif.runs[0]!.results.find(
+      (r) => r.ruleId === 'seq-scan-large-table' && r.properties.fingerprint === inner!.fingerprint,
+    )!;
+    expect(result.locations[0]!.physicalLocation.region).toEqual({ startLine: 1 });
+    expect(result.locations[0]!.physicalLocation.artifactLocation.uri).toBe(report.workload.source);
   });
 
   it('--analyze: a statement run inside a function says why it was not analyzed, and is not told to use it', async () => {

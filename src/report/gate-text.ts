@@ -279,7 +279,8 @@ export interface SourceLocation {
 
 /**
  * Resolves a statement's `source` (`workload.sql:5` for SQL files, a name for scenarios) against
- * the report's workload file, as given on the command line (relative to where querygate ran).
+ * the report's workload file, as given on the command line (relative to where querygate ran). A
+ * statement run inside a function is placed at the line of the first statement that called it.
  */
 export function statementLocation(
   report: Report,
@@ -288,8 +289,16 @@ export function statementLocation(
 ): SourceLocation | undefined {
   const file = report.workload.source;
   if (file === undefined) return undefined;
-  // A scenario's statement: the line of its sql in the scenario file.
-  const line = fingerprint !== undefined ? report.queries.find((q) => q.fingerprint === fingerprint)?.line : undefined;
+  // The line of the statement's sql in the workload or scenario file. A statement run inside a
+  // function has none: the line of the first statement that called it, where its cost comes from.
+  const queries = fingerprint !== undefined ? report.queries.filter((q) => q.fingerprint === fingerprint) : [];
+  const callerLine = (callers: readonly string[]) =>
+    callers
+      .map((c) => report.queries.find((q) => !q.nested && q.fingerprint === c && q.line !== undefined)?.line)
+      .find((l) => l !== undefined);
+  const line =
+    queries.find((q) => q.line !== undefined)?.line ??
+    queries.map((q) => (q.nested ? callerLine(q.nested.callers) : undefined)).find((l) => l !== undefined);
   if (line !== undefined) return { file, line };
   const match = source !== undefined ? /^(.*):(\d+)$/.exec(source) : null;
   if (match && file.split(/[\\/]/).pop() === match[1]) return { file, line: Number(match[2]) };
