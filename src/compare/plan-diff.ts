@@ -260,13 +260,6 @@ function rowsOf(relation: RelationInfo | undefined): number | undefined {
  */
 export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanDiffContext): PlanDiff {
   const rows = diffTree(base.root, head.root);
-  const lines: PlanDiffLine[] = rows.map((r) => ({
-    op: r.op,
-    depth: r.depth,
-    ...(r.a ? { base: nodeLabel(r.a) } : {}),
-    ...(r.b ? { head: nodeLabel(r.b) } : {}),
-    ...(r.note ? { note: r.note } : {}),
-  }));
   const changes: Tagged[] = [];
   const preferred = context.queryRelations ?? [];
   const headRelation = (table: string, schema?: string) =>
@@ -276,6 +269,7 @@ export function diffPlans(base: CapturedPlan, head: CapturedPlan, context: PlanD
     context.headRelations.find((r) => r.name === name) ?? context.baseRelations.find((r) => r.name === name);
   const nodeRelation = (node: PlanNode) =>
     node['Relation Name'] ? headRelation(node['Relation Name'], node.Schema) : undefined;
+  const lines = foldPartitionLines(rows, nodeRelation, partitioned);
   /** A change of a scan node: the partition it reads travels along, for folding. */
   const ofNode = (change: PlanChange, node: PlanNode, side: 'base' | 'head', note?: string): Tagged => {
     const rel = nodeRelation(node);
@@ -517,6 +511,102 @@ function foldGroup(group: readonly Tagged[], parent: RelationInfo | undefined): 
     ...(base ? { base } : {}),
     ...(head ? { head } : {}),
   };
+}
+
+/** A diff row as a line of the tree. */
+const lineOf = (r: DiffRow): PlanDiffLine => ({
+  op: r.op,
+  depth: r.depth,
+  ...(r.a ? { base: nodeLabel(r.a) } : {}),
+  ...(r.b ? { head: nodeLabel(r.b) } : {}),
+  ...(r.note ? { note: r.note } : {}),
+});
+
+/**
+ * The diff rows as lines, a run of sibling scans of partitions of one table folded into one line
+ * per node of their shape, as the changes are: "6 partitions of public.events: Seq Scan". Siblings
+ * fold when their subtrees have the same nodes, ops and notes but for relation and index names
+ * (a Bitmap Heap Scan folds with its Bitmap Index Scan, whose index names become one pattern).
+ */
+function foldPartitionLines(
+  rows: readonly DiffRow[],
+  relationOf: (node: PlanNode) => RelationInfo | undefined,
+  relation: (name: string) => RelationInfo | undefined,
+): PlanDiffLine[] {
+  const subtreeEnd = (i: number) => {
+    let end = i + 1;
+    while (end < rows.length && rows[end]!.depth > rows[i]!.depth) end++;
+    return end;
+  };
+  /** The partition a row scans, when both its sides scan partitions of the same table. */
+  const partitionOf = (r: DiffRow): RelationInfo | undefined => {
+    const a = r.a ? relationOf(r.a) : undefined;
+    const b = r.b ? relationOf(r.b) : undefined;
+    if ((r.a && !a?.partitionOf) || (r.b && !b?.partitionOf)) return undefined;
+    if (a && b && a.partitionOf !== b.partitionOf) return undefined;
+    return b ?? a;
+  };
+  const signature = (start: number, end: number) =>
+    rows
+      .slice(start, end)
+      .map((r) =>
+        [r.op, r.depth - rows[start]!.depth, r.a ? shapeOf(r.a) : '', r.b ? shapeOf(r.b) : '', r.note ?? ''].join('|'),
+      )
+      .join('\n');
+  const out: PlanDiffLine[] = [];
+  let i = 0;
+  while (i < rows.length) {
+    const first = rows[i]!;
+    const partition = partitionOf(first);
+    const end = subtreeEnd(i);
+    if (!partition) {
+      out.push(lineOf(first));
+      i++;
+      continue;
+    }
+    // The run of siblings with the same shape, on partitions of the same table.
+    const shape = signature(i, end);
+    const group: { start: number; partition: RelationInfo }[] = [{ start: i, partition }];
+    let next = end;
+    while (next < rows.length && rows[next]!.depth === first.depth) {
+      const sibling = partitionOf(rows[next]!);
+      const after = subtreeEnd(next);
+      if (!sibling || sibling.partitionOf !== partition.partitionOf || signature(next, after) !== shape) break;
+      group.push({ start: next, partition: sibling });
+      next = after;
+    }
+    const count = new Set(group.map((g) => g.partition.name)).size;
+    if (count < 2) {
+      out.push(...rows.slice(i, end).map(lineOf));
+      i = end;
+      continue;
+    }
+    const parent = partition.partitionOf!;
+    const total = relation(parent)?.partitionCount;
+    const named = `${count}${total !== undefined && total > count ? ` of ${total}` : ''} partitions of ${parent}: `;
+    for (let k = 0; k < end - i; k++) {
+      const members = group.map((g) => rows[g.start + k]!);
+      // The scans themselves are named by the table; what they hold (an index scan) by a pattern.
+      const label = (side: 'a' | 'b') => {
+        const labels = members.map((m, n) =>
+          k === 0
+            ? stripRelation(nodeLabel(m[side]!), relationOf(m[side]!) ?? group[n]!.partition)
+            : nodeLabel(m[side]!),
+        );
+        return `${k === 0 ? named : ''}${globOf(labels)}`;
+      };
+      const row = members[0]!;
+      out.push({
+        op: row.op,
+        depth: row.depth,
+        ...(row.a ? { base: label('a') } : {}),
+        ...(row.b ? { head: label('b') } : {}),
+        ...(row.note ? { note: row.note } : {}),
+      });
+    }
+    i = next;
+  }
+  return out;
 }
 
 function formatRows(rows: number): string {

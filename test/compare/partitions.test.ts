@@ -77,8 +77,29 @@ describe('compare on a partitioned table', () => {
     const table = renderComparisonTable(c, { width: 400 });
     const markdown = renderComparisonMarkdown(c);
     for (const out of [table, markdown]) {
-      expect(out.match(/6 partitions of public\.events: Index/g)?.length).toBe(1);
+      // The downgrade once (the plan tree shows the two sides on lines of their own).
+      expect(out.match(/6 partitions of public\.events: Index (Only )?Scan using events_\*_pkey -> /g)?.length).toBe(1);
       expect(out).not.toMatch(/scan-downgrade\**: Index/);
     }
+  });
+
+  it('folds the scans of the partitions into one line of the plan tree, as the changes are', () => {
+    const c = compareReports(base, head);
+    const s = c.statements.find((x) => x.query.includes('WHERE id ='))!;
+    const lines = s.planDiff!.lines;
+    // Under the Append, one line for the six partitions' scans: not one per partition.
+    expect(lines.filter((l) => /events_(2025|default)/.test(`${l.base ?? ''} ${l.head ?? ''}`))).toEqual([]);
+    const scans = lines.filter((l) => l.depth > 0 && /partitions of/.test(`${l.base ?? ''}${l.head ?? ''}`));
+    expect(scans).toEqual([
+      {
+        op: 'changed',
+        depth: expect.any(Number),
+        base: expect.stringMatching(/^6 partitions of public\.events: Index (Only )?Scan using events_\*_pkey$/),
+        head: expect.stringMatching(/^6 partitions of public\.events: (Parallel )?Seq Scan$/),
+      },
+    ]);
+    const markdown = renderComparisonMarkdown(c);
+    expect(markdown).toMatch(/\+ +-> 6 partitions of public\.events: (Parallel )?Seq Scan/);
+    expect(markdown).not.toMatch(/-> (Parallel )?Seq Scan on events_/);
   });
 });
