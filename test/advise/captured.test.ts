@@ -1,10 +1,9 @@
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adviseDetails } from '../../src/advise/advise.js';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Report } from '../../src/model/report.js';
 import { openSession } from '../../src/target/pg.js';
-import { captureCommand } from '../../src/workload/command.js';
+import { captureClientCalls } from '../support/capture.js';
 import { createTestDatabase, withSession } from '../support/db.js';
 
 // Statements as an application sends them: parameters, and typed literals (`date '...'`) that
@@ -27,23 +26,6 @@ ANALYZE;
 const OVERDUE = `SELECT count(*) AS n FROM pm.tasks WHERE org_id = $1 AND status <> 'done' AND due_date < date '2026-06-01'`;
 const RECENT = `SELECT count(*) AS n FROM pm.comments c JOIN pm.tasks t ON t.id = c.task_id WHERE t.org_id = $1 AND c.created_at > timestamptz '2025-12-01'`;
 
-/** A client that runs each statement a few times with a parameter, as an application does. */
-function clientScript(): string {
-  const pg = createRequire(import.meta.url).resolve('pg');
-  return `
-const { Client } = require(${JSON.stringify(pg)});
-(async () => {
-  const client = new Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  for (let i = 0; i < 3; i++) {
-    await client.query(${JSON.stringify(OVERDUE)}, [1]);
-    await client.query(${JSON.stringify(RECENT)}, [17]);
-  }
-  await client.end();
-})().catch((error) => { console.error(error); process.exit(1); });
-`;
-}
-
 const statementOf = (report: Report, needle: string) => report.queries.find((q) => q.query.includes(needle))!;
 
 describe('index advice for statements captured from pg_stat_statements (HTTP replay, capture)', () => {
@@ -54,12 +36,18 @@ describe('index advice for statements captured from pg_stat_statements (HTTP rep
     await loadParser();
     url = await createTestDatabase('advise_captured');
     await withSession(url, (session) => session.query(SCHEMA));
-    report = await captureCommand({
-      command: [process.execPath, '-e', clientScript()],
-      databaseUrl: url,
-      stdio: 'ignore',
-      allowIndexBuild: true,
-    });
+    report = await captureClientCalls(
+      url,
+      Array.from(
+        { length: 3 },
+        () =>
+          [
+            [OVERDUE, [1]],
+            [RECENT, [17]],
+          ] as const,
+      ).flat(),
+      { allowIndexBuild: true },
+    );
   });
 
   it('explains them as the capture did, with typed parameters made casts, and validates their candidates', () => {

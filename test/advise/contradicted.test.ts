@@ -1,8 +1,7 @@
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Report } from '../../src/model/report.js';
-import { captureCommand } from '../../src/workload/command.js';
+import { captureClientCalls } from '../support/capture.js';
 import { createTestDatabase, withSession } from '../support/db.js';
 
 // A report by city: the planner has no statistics on lower(city) and guesses that one venue of 200
@@ -28,19 +27,6 @@ const REPORT = `SELECT v.city, count(*) AS n, sum(b.price_cents) AS revenue
 FROM tix.bookings b JOIN tix.seats s ON s.id = b.seat_id JOIN tix.events e ON e.id = s.event_id JOIN tix.venues v ON v.id = e.venue_id
 WHERE lower(v.city) = lower($1) GROUP BY 1`;
 
-function clientScript(): string {
-  const pg = createRequire(import.meta.url).resolve('pg');
-  return `
-const { Client } = require(${JSON.stringify(pg)});
-(async () => {
-  const client = new Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  for (const city of ['Berlin', 'Paris', 'Rome']) await client.query(${JSON.stringify(REPORT)}, [city]);
-  await client.end();
-})().catch((error) => { console.error(error); process.exit(1); });
-`;
-}
-
 describe('index advice on a generic plan the run contradicts', () => {
   let report: Report;
 
@@ -48,12 +34,11 @@ describe('index advice on a generic plan the run contradicts', () => {
     await loadParser();
     const url = await createTestDatabase('advise_contradicted');
     await withSession(url, (session) => session.query(SCHEMA));
-    report = await captureCommand({
-      command: [process.execPath, '-e', clientScript()],
-      databaseUrl: url,
-      stdio: 'ignore',
-      allowIndexBuild: true,
-    });
+    report = await captureClientCalls(
+      url,
+      ['Berlin', 'Paris', 'Rome'].map((city) => [REPORT, [city]] as const),
+      { allowIndexBuild: true },
+    );
   });
 
   it('does not call an index validated whose nested loop rests on an outer estimate the blocks read belie', () => {

@@ -4,11 +4,10 @@
  * with their values. Their blocks per call are not the bitmap's, and a bitmap over a table whose blocks
  * all fit in work_mem never goes lossy: no finding, let alone an error.
  */
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import type { Report } from '../../src/model/report.js';
-import { captureCommand } from '../../src/workload/command.js';
+import { captureClientCalls } from '../support/capture.js';
 import { createTestDatabase, withSession } from '../support/db.js';
 
 // 40,000 events, one in eight titled "Rock ...", every one "... night ...": "night" matches them all.
@@ -25,20 +24,6 @@ ANALYZE tix.events;
 `;
 const SEARCH = `SELECT id, title, starts_at FROM tix.events WHERE title ILIKE '%' || $1 || '%' ORDER BY starts_at LIMIT 20`;
 
-function clientScript(): string {
-  const pg = createRequire(import.meta.url).resolve('pg');
-  return `
-const { Client } = require(${JSON.stringify(pg)});
-(async () => {
-  const client = new Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  for (let i = 0; i < 4; i++)
-    for (const term of ['rock', 'jazz', 'night', '3fa', 'opera', 'zzz']) await client.query(${JSON.stringify(SEARCH)}, [term]);
-  await client.end();
-})().catch((error) => { console.error(error); process.exit(1); });
-`;
-}
-
 describe('lossy-bitmap-scan on a generic plan of a trigram search', () => {
   let report: Report;
 
@@ -46,11 +31,12 @@ describe('lossy-bitmap-scan on a generic plan of a trigram search', () => {
     await loadParser();
     const url = await createTestDatabase('lossy_generic');
     await withSession(url, (session) => session.query(SCHEMA));
-    report = await captureCommand({
-      command: [process.execPath, '-e', clientScript()],
-      databaseUrl: url,
-      stdio: 'ignore',
-    });
+    report = await captureClientCalls(
+      url,
+      Array.from({ length: 4 }, () =>
+        ['rock', 'jazz', 'night', '3fa', 'opera', 'zzz'].map((term) => [SEARCH, [term]] as const),
+      ).flat(),
+    );
   });
 
   it('reports nothing: the calls that read most blocks ran a Seq Scan, and the bitmap fits work_mem', () => {
