@@ -128,9 +128,11 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.routes).toHaveLength(1);
     expect(report.routes![0]!.requests).toBeGreaterThanOrEqual(90);
     expect(report.routes![0]!.phaseMs).toBeLessThan(10_000);
-    // At most the requests it held when it died (one per connection): the connections refused once
-    // it was gone carried no request to it, and are not its failures.
-    expect(report.routes![0]!.errors).toBeLessThanOrEqual(2);
+    // A few: the requests it held when it died (one per connection), and at most one more per
+    // connection sent while it was closing (reset rather than refused: 3 with 2 connections in one
+    // run of the whole suite). The connections refused once it was gone carried no request to it,
+    // and are not its failures (there were about 190 of them before).
+    expect(report.routes![0]!.errors).toBeLessThanOrEqual(4);
     expect(report.warnings.join('\n')).not.toMatch(/\d{2,} request\(s\) got no response/);
     // The database is still there: what ran until then is explained, so plan findings can say why.
     expect(report.queries.length).toBeGreaterThan(0);
