@@ -8,6 +8,18 @@ import { createTestDatabase, scratchDatabase, withSession } from './support/db.j
 import { runCli, runCliInterrupted } from './support/cli.js';
 import { validateReport } from './support/report-schema.js';
 
+/** Creates a login role unless it exists (roles are shared by the databases of a server). */
+const createRoleSql = (name: string, password: string) =>
+  `DO $$ BEGIN CREATE ROLE ${name} LOGIN PASSWORD '${password}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`;
+
+/** The URL of database `db` for a role of its own. */
+function roleUrl(db: string, name: string, password: string): URL {
+  const url = new URL(db);
+  url.username = name;
+  url.password = password;
+  return url;
+}
+
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const sql = (name: string) => here(`./fixtures/sql/${name}`);
 const scenario = (name: string) => here(`./fixtures/scenarios/${name}`);
@@ -210,9 +222,7 @@ describe('querygate run (CLI)', () => {
     const db = await createTestDatabase('cli_folded');
     await withSession(db, async (s) => {
       await s.query(readFileSync(sql('schema.sql'), 'utf8'));
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_folded LOGIN PASSWORD 'folded'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_folded', 'folded'));
     });
     const file = join(dir, 'folded.yaml');
     writeFileSync(
@@ -245,9 +255,7 @@ describe('querygate run (CLI)', () => {
       '    |                         ^',
     ]);
     // A role without privileges: every statement is named at its place in the file, folded ones too.
-    const role = new URL(db);
-    role.username = 'qg_folded';
-    role.password = 'folded';
+    const role = roleUrl(db, 'qg_folded', 'folded');
     writeFileSync(file, readFileSync(file, 'utf8').replace('ORDER BY ownr', 'ORDER BY owner'));
     const denied = await runCli(['run', file, '--database-url', role.toString()], { cwd: dir });
     expect(denied.code, denied.stderr).toBe(3);
@@ -551,13 +559,9 @@ describe('querygate run (CLI)', () => {
     await withSession(db, async (s) => {
       await s.query('REVOKE ALL ON pg_stat_statements FROM PUBLIC');
       await s.query('REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean) FROM PUBLIC');
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_limited LOGIN PASSWORD 'limited'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_limited', 'limited'));
     });
-    const limited = new URL(db);
-    limited.username = 'qg_limited';
-    limited.password = 'limited';
+    const limited = roleUrl(db, 'qg_limited', 'limited');
     const result = await runCli(['run', '--workload', sql('workload.sql'), '--database-url', limited.toString()]);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('cannot read pg_stat_statements');
@@ -567,16 +571,12 @@ describe('querygate run (CLI)', () => {
   it('exits 3 naming the GRANT when the role may not use a schema or read a table of the workload', async () => {
     const db = await createTestDatabase('grants');
     await withSession(db, async (s) => {
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_nogrant LOGIN PASSWORD 'nogrant'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_nogrant', 'nogrant'));
       await s.query(`CREATE SCHEMA locked;
         CREATE TABLE locked.items (id int PRIMARY KEY);
         CREATE TABLE public.secrets (id int PRIMARY KEY, owner text)`);
     });
-    const role = new URL(db);
-    role.username = 'qg_nogrant';
-    role.password = 'nogrant';
+    const role = roleUrl(db, 'qg_nogrant', 'nogrant');
     const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
     writeFileSync(join(files, 'schema.sql'), 'SELECT count(*) FROM locked.items;\n');
     writeFileSync(
@@ -602,14 +602,10 @@ describe('querygate run (CLI)', () => {
   it('names a workload file in error locations as given, relative to the working directory, and keeps its statement names', async () => {
     const db = await createTestDatabase('grants_sub');
     await withSession(db, async (s) => {
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_nogrant_sub LOGIN PASSWORD 'nogrant'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_nogrant_sub', 'nogrant'));
       await s.query('CREATE TABLE public.secrets (id int PRIMARY KEY, owner text)');
     });
-    const role = new URL(db);
-    role.username = 'qg_nogrant_sub';
-    role.password = 'nogrant';
+    const role = roleUrl(db, 'qg_nogrant_sub', 'nogrant');
     const parent = mkdtempSync(join(tmpdir(), 'querygate-sub-'));
     mkdirSync(join(parent, 'sub'));
     writeFileSync(join(parent, 'sub', 'syntax.sql'), 'SELECT 1;\nSELECT id FORM secrets;\n');
@@ -644,14 +640,8 @@ describe('querygate run (CLI)', () => {
 
   it('exits 3 when a setup file needs a privilege the role lacks or an extension the server does not have, 2 when its SQL is wrong', async () => {
     const db = await createTestDatabase('setup_grants');
-    await withSession(db, (s) =>
-      s.query(
-        "DO $$ BEGIN CREATE ROLE qg_setup LOGIN PASSWORD 'setup'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      ),
-    );
-    const role = new URL(db);
-    role.username = 'qg_setup';
-    role.password = 'setup';
+    await withSession(db, (s) => s.query(createRoleSql('qg_setup', 'setup')));
+    const role = roleUrl(db, 'qg_setup', 'setup');
     const files = mkdtempSync(join(tmpdir(), 'querygate-setup-grants-'));
     const write = (name: string, text: string) => {
       writeFileSync(join(files, name), text);
@@ -684,9 +674,7 @@ describe('querygate run (CLI)', () => {
   it('names only the privileges a role lacks, derived from each statement, on schema-qualified relations', async () => {
     const db = await createTestDatabase('grants_upsert');
     await withSession(db, async (s) => {
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_writer LOGIN PASSWORD 'writer'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_writer', 'writer'));
       await s.query(`CREATE SCHEMA "Tele";
         CREATE TABLE "Tele".readings (device_id int, ts timestamptz, value float8, PRIMARY KEY (device_id, ts));
         CREATE TABLE "Tele".devices (id int PRIMARY KEY, last_seen timestamptz);
@@ -694,9 +682,7 @@ describe('querygate run (CLI)', () => {
         GRANT SELECT, INSERT ON "Tele".readings TO qg_writer;
         GRANT UPDATE ON "Tele".devices TO qg_writer`);
     });
-    const role = new URL(db);
-    role.username = 'qg_writer';
-    role.password = 'writer';
+    const role = roleUrl(db, 'qg_writer', 'writer');
     const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
     writeFileSync(
       join(files, 'writes.sql'),
@@ -724,9 +710,7 @@ describe('querygate run (CLI)', () => {
   it('names the sequences an INSERT draws from, whose privilege only the replay would check', async () => {
     const db = await createTestDatabase('grants_sequence');
     await withSession(db, async (s) => {
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_sequence LOGIN PASSWORD 'sequence'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_sequence', 'sequence'));
       await s.query(`CREATE SCHEMA app;
         CREATE TABLE app.devices (id int PRIMARY KEY, last_seen timestamptz);
         CREATE TABLE app.readings (id bigserial PRIMARY KEY, device_id int, value float8);
@@ -737,9 +721,7 @@ describe('querygate run (CLI)', () => {
         GRANT SELECT ON app.devices TO qg_sequence;
         GRANT SELECT, INSERT ON app.events TO qg_sequence`);
     });
-    const role = new URL(db);
-    role.username = 'qg_sequence';
-    role.password = 'sequence';
+    const role = roleUrl(db, 'qg_sequence', 'sequence');
     const files = mkdtempSync(join(tmpdir(), 'querygate-grants-'));
     writeFileSync(
       join(files, 'writes.sql'),
@@ -785,13 +767,9 @@ describe('querygate run (CLI)', () => {
     const db = await createTestDatabase('info');
     await withSession(db, async (s) => {
       await s.query('REVOKE SELECT ON pg_stat_statements_info FROM PUBLIC');
-      await s.query(
-        "DO $$ BEGIN CREATE ROLE qg_noinfo LOGIN PASSWORD 'noinfo'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-      );
+      await s.query(createRoleSql('qg_noinfo', 'noinfo'));
     });
-    const role = new URL(db);
-    role.username = 'qg_noinfo';
-    role.password = 'noinfo';
+    const role = roleUrl(db, 'qg_noinfo', 'noinfo');
     const files = mkdtempSync(join(tmpdir(), 'querygate-info-'));
     writeFileSync(join(files, 'one.sql'), 'SELECT 1 AS one;\n');
     const result = await runCli(['run', '--workload', join(files, 'one.sql'), '--database-url', role.toString()]);

@@ -7,6 +7,18 @@ import type { Report } from '../../src/model/report.js';
 import { runCli } from '../support/cli.js';
 import { scratchDatabase } from '../support/db.js';
 
+/** The outputs a pull request's checks read: GitHub annotations, JUnit and Markdown, in `dir`. */
+const pullRequestFormats = (dir: string) => [
+  '--format',
+  'github',
+  '--format',
+  'junit',
+  '--format',
+  'markdown',
+  '--output-dir',
+  dir,
+];
+
 const sql = (name: string) => fileURLToPath(new URL(`../fixtures/sql/${name}`, import.meta.url));
 const workload = ['--workload', sql('workload.sql'), '--repeat', '6', '--connections', '2'];
 
@@ -278,16 +290,9 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     mkdirSync(here, { recursive: true });
     const out = join(here, 'out');
     const result = await runCli(
-      ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(here, 'r.json'), '--quiet'].concat([
-        '--format',
-        'github',
-        '--format',
-        'junit',
-        '--format',
-        'markdown',
-        '--output-dir',
-        out,
-      ]),
+      ['run', ...workload, '--database-url', url, '--no-budget', '--out', join(here, 'r.json'), '--quiet'].concat(
+        pullRequestFormats(out),
+      ),
       { cwd: here },
     );
     expect(result.code).toBe(0);
@@ -304,16 +309,9 @@ describe('querygate run --budget (built binary, real PostgreSQL)', () => {
     writeFileSync(join(here, 'querygate.config.yaml'), 'failOn: warning\n');
     const out = join(here, 'out');
     const result = await runCli(
-      ['run', ...workload, '--database-url', url, '--out', join(here, 'r.json'), '--quiet', '-v'].concat([
-        '--format',
-        'github',
-        '--format',
-        'junit',
-        '--format',
-        'markdown',
-        '--output-dir',
-        out,
-      ]),
+      ['run', ...workload, '--database-url', url, '--out', join(here, 'r.json'), '--quiet', '-v'].concat(
+        pullRequestFormats(out),
+      ),
       { cwd: here },
     );
     expect(result.code).toBe(1);
