@@ -69,6 +69,13 @@ const READ_BLOCK_SLACK = 4;
  */
 const WRITE_BLOCK_SLACK = DEFAULT_COMPARE_THRESHOLDS.blocksPerCall.absolute;
 const MIN_TOTAL_MS = 100;
+/**
+ * Slack above a route's latency percentile: a phase's p95/p99 is its few slowest requests, one
+ * pause of the application, the client or the machine (a GC, a scheduler stretch). `compare` calls a
+ * p99 change of less than this never a regression, whatever its ratio; a route ten times slower
+ * moves it by far more.
+ */
+const ROUTE_LATENCY_SLACK_MS = DEFAULT_COMPARE_THRESHOLDS.routes.latencyP99Ms.absolute;
 
 /** Rounds up to two significant digits: 1241.5 -> 1300, 3.61 -> 3.7, 0.0341 -> 0.035. */
 export function roundUpNicely(value: number): number {
@@ -122,16 +129,20 @@ export function initialBudget(
     totalDbMs: Math.max(withHeadroom(totalDbMs(report).value, th), MIN_TOTAL_MS),
   };
   if (routes.length > 0) {
-    // For a route without an entry of its own below: a new one.
+    // For a route without an entry of its own below: a new one. A route's timings are measured
+    // once, in its one phase, as its statements' are: the same headroom.
+    const routeTh = options.timingHeadroom ?? SINGLE_MEASUREMENT_TIMING_HEADROOM;
     limits.statementsPerRequest = withHeadroom(maxOf(routes.map((r) => r.statementsPerRequest)), h, 1);
     limits.dbMsPerRequest = Math.max(
-      withHeadroom(maxOf(routes.map((r) => r.dbMsPerRequest)), th, MIN_MEAN_SLACK_MS),
+      withHeadroom(maxOf(routes.map((r) => r.dbMsPerRequest)), routeTh, MIN_MEAN_SLACK_MS),
       MIN_MEAN_MS,
     );
     const p95 = percentile('p95');
-    if (p95.length > 0) limits.routeP95Ms = Math.max(withHeadroom(maxOf(p95), th), MIN_MEAN_MS);
+    if (p95.length > 0)
+      limits.routeP95Ms = Math.max(withHeadroom(maxOf(p95), routeTh, ROUTE_LATENCY_SLACK_MS), MIN_MEAN_MS);
     const p99 = percentile('p99');
-    if (p99.length > 0) limits.routeP99Ms = Math.max(withHeadroom(maxOf(p99), th), MIN_MEAN_MS);
+    if (p99.length > 0)
+      limits.routeP99Ms = Math.max(withHeadroom(maxOf(p99), routeTh, ROUTE_LATENCY_SLACK_MS), MIN_MEAN_MS);
   }
   limits.errorRate = Math.min(1, Math.max(roundUpNicely(errorRate(report) * (1 + h)), 0.01));
 
@@ -243,6 +254,12 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
           ` (${oneMeasurementCause(report)}): one slow stretch of a busy machine moves such a measurement`,
           ` whole (x3 between runs of the same code), so maxMeanMs is ${SINGLE_MEASUREMENT_TIMING_HEADROOM + 1}x the mean where it says "measured once"`,
           ` (${DEFAULT_TIMING_HEADROOM + 1}x a median). Limits on blocks, rows and plan cost are as tight as on any statement.`,
+        ]
+      : []),
+    ...((report.routes ?? []).length > 0 && options.timingHeadroom === undefined
+      ? [
+          ` Route latency and database time per request are measured once too, in each route's phase:`,
+          ` ${SINGLE_MEASUREMENT_TIMING_HEADROOM + 1}x the highest route's, and p95/p99 at least ${ROUTE_LATENCY_SLACK_MS} ms above it.`,
         ]
       : []),
     ' Rule severities and thresholds go in a rules: section, e.g. rules: { <rule-id>: warning }.',

@@ -270,6 +270,40 @@ describe('timing limits of an HTTP run, whose statements are measured once', () 
   });
 });
 
+describe("a route's latency in an HTTP run, measured once in its phase", () => {
+  // The profile route, its code and statements unchanged, measured p99 22.6 ms in one run and
+  // 100.3 ms in the next (its p90 12.7 ms, then 42.7 ms): a phase's tail is its few slowest requests.
+  const only = (r: Report, name: string): Report => ({ ...r, routes: r.routes!.filter((x) => x.name === name) });
+  const profile = only(load('social-http', 'main'), 'profile');
+  const budget = initBudget(profile);
+  const p99 = profile.routes![0]!.latency.p99;
+
+  it('gets the headroom of a time measured once and the slack compare gives a p99, so a rerun passes', () => {
+    expect(p99).toBeCloseTo(22.56, 2);
+    expect(budget.limits.routeP99Ms).toBeGreaterThanOrEqual(Math.max(p99 * 4, p99 + 50));
+    expect(budget.limits.dbMsPerRequest).toBeGreaterThanOrEqual(profile.routes![0]!.dbMsPerRequest * 4);
+    expect(renderInitialBudget(profile, { date: '2026-11-27' })).toContain(
+      "# Route latency and database time per request are measured once too, in each route's phase:\n",
+    );
+    const gated = gateReport(only(load('social-http', 'main-again'), 'profile'), budget, {
+      failOn: 'never',
+      date: '2026-11-27',
+    });
+    expect(gated.routes![0]!.latency.p99).toBeCloseTo(100.31, 2);
+    expect(gated.gate!.limits.filter((l) => l.field.startsWith('limits.') && l.status === 'fail')).toEqual([]);
+  });
+
+  it('still fails a route ten times slower', () => {
+    const again = only(load('social-http', 'main-again'), 'profile');
+    const slower: Report = {
+      ...again,
+      routes: again.routes!.map((r) => ({ ...r, latency: { ...r.latency, p99: p99 * 10 } })),
+    };
+    const gated = gateReport(slower, budget, { failOn: 'never', date: '2026-11-27' });
+    expect(gated.gate!.limits.filter((l) => l.status === 'fail').map((l) => l.field)).toContain('limits.routeP99Ms');
+  });
+});
+
 describe('blocks and rows per call over another mix of parameters', () => {
   const dashboard = (name: string) => load('pm-http', name);
   const fieldFor = (b: Budget, fingerprint: string, limit: string) =>
