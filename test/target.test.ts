@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InterruptedError } from '../src/errors.js';
 import { startEmbedded } from '../src/target/embedded.js';
+import { connectTimeoutSeconds } from '../src/target/pg.js';
 import { openTarget } from '../src/target/target.js';
 import { createTestDatabase, withSession } from './support/db.js';
 
@@ -112,5 +113,37 @@ describe('embedded server start-up', () => {
     expect(dataDir).toBeDefined();
     expect(existsSync(dataDir!)).toBe(false);
     expect(processesOf(dataDir!)).toEqual([]);
+  });
+});
+
+describe('connection timeout', () => {
+  it("is the URL's connect_timeout, else PGCONNECT_TIMEOUT, else 30 s, as libpq reads them", () => {
+    const url = 'postgres://app@db:5432/app';
+    expect(connectTimeoutSeconds(url, {})).toBe(30);
+    expect(connectTimeoutSeconds(url, { PGCONNECT_TIMEOUT: '5' })).toBe(5);
+    expect(connectTimeoutSeconds(`${url}?connect_timeout=12`, { PGCONNECT_TIMEOUT: '5' })).toBe(12);
+    // libpq: under 2 s is 2 s, 0 waits for ever; a value that is no number is not a timeout.
+    expect(connectTimeoutSeconds(`${url}?connect_timeout=1`, {})).toBe(2);
+    expect(connectTimeoutSeconds(`${url}?connect_timeout=0`, {})).toBe(0);
+    expect(connectTimeoutSeconds(url, { PGCONNECT_TIMEOUT: 'soon' })).toBe(30);
+  });
+
+  it('is named in the message when a server does not answer in time', async () => {
+    // A listener that accepts the connection and never answers the start-up message.
+    const net = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const server = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const started = Date.now();
+      await expect(openTarget({ databaseUrl: `postgres://u@127.0.0.1:${port}/db?connect_timeout=2` })).rejects.toThrow(
+        `cannot connect to PostgreSQL at 127.0.0.1:${port}: connection timed out after 2 s (connect_timeout in the URL or PGCONNECT_TIMEOUT sets how long to wait)`,
+      );
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      server.close();
+    }
   });
 });

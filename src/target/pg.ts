@@ -176,14 +176,36 @@ function withoutSslModeWarning<T>(create: () => T): T {
   }
 }
 
+/** How long a connection may take when neither the URL nor the environment says: a busy server is slow to fork. */
+const DEFAULT_CONNECT_TIMEOUT_S = 30;
+
+/**
+ * The connection timeout, seconds, as libpq takes it: the URL's `connect_timeout`, else
+ * `PGCONNECT_TIMEOUT`; 0 or less waits for ever. Else `DEFAULT_CONNECT_TIMEOUT_S`.
+ */
+export function connectTimeoutSeconds(url: string, env: NodeJS.ProcessEnv = process.env): number {
+  let given: string | null | undefined;
+  try {
+    given = new URL(url).searchParams.get('connect_timeout');
+  } catch {
+    given = undefined;
+  }
+  given ??= env.PGCONNECT_TIMEOUT;
+  const seconds = given !== undefined && given.trim() !== '' ? Number(given) : NaN;
+  if (!Number.isFinite(seconds)) return DEFAULT_CONNECT_TIMEOUT_S;
+  // libpq: a timeout under 2 s is 2 s.
+  return seconds <= 0 ? 0 : Math.max(2, Math.floor(seconds));
+}
+
 async function connectClient(url: string, applicationName: string): Promise<pg.Client> {
+  const timeout = connectTimeoutSeconds(url);
   // The URL is parsed here, synchronously: the warning is emitted (or not) before this returns.
   const client = withoutSslModeWarning(
     () =>
       new pg.Client({
         connectionString: url,
         application_name: applicationName,
-        connectionTimeoutMillis: 10_000,
+        connectionTimeoutMillis: timeout * 1000,
       }),
   );
   // A connection that dies later surfaces as a rejected query; without this listener the
@@ -193,12 +215,12 @@ async function connectClient(url: string, applicationName: string): Promise<pg.C
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
-    throw describeConnectError(error, url);
+    throw describeConnectError(error, url, timeout);
   }
   return client;
 }
 
-function describeConnectError(error: unknown, url: string): EnvironmentError {
+function describeConnectError(error: unknown, url: string, timeoutS: number): EnvironmentError {
   const where = describeUrl(url);
   const server = asServerError(error);
   if (server) {
@@ -224,7 +246,7 @@ function describeConnectError(error: unknown, url: string): EnvironmentError {
       : code === 'ENOTFOUND'
         ? 'unknown host'
         : message.includes('timeout')
-          ? 'connection timed out'
+          ? `connection timed out after ${timeoutS} s (connect_timeout in the URL or PGCONNECT_TIMEOUT sets how long to wait)`
           : message;
   return new EnvironmentError(
     'PG_UNREACHABLE',
