@@ -129,6 +129,11 @@ const CUT_OFF_GRACE_MS = 5_000;
 const MIN_GRACE_MS = 1_000;
 /** How often a running replay checks for a statement to cut off. */
 const WATCHDOG_MS = 200;
+/**
+ * Calls on the wire at once per connection. Two keep the backend busy while the client reads an
+ * answer and sends the next call; more only queue on the server.
+ */
+const PIPELINE_DEPTH = 2;
 
 const formatSeconds = (ms: number) => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
 
@@ -268,6 +273,11 @@ export function createShareReplay<L extends LatencySink>(
    * too long after the end of a duration-bound drive, or the run stopped (an interrupt).
    */
   const busy = sessions.map(() => false);
+  /**
+   * When the session's oldest call on the wire started to run (performance.now()): when it was sent,
+   * or when the call ahead of it in the pipeline was answered.
+   */
+  const runningSince = sessions.map(() => 0);
   const cutOff = sessions.map((): CutOff | undefined => undefined);
   /** End of the current duration-bound drive (warm-up or round), performance.now() time. */
   let deadline: number | undefined;
@@ -342,6 +352,7 @@ export function createShareReplay<L extends LatencySink>(
     const statement = statements[i]!;
     const start = performance.now();
     busy[k] = true;
+    runningSince[k] = start;
     try {
       if (!prepared[k]!.has(i)) {
         if (wrapped(i)) await session.prepareRollback();
@@ -359,11 +370,14 @@ export function createShareReplay<L extends LatencySink>(
 
   /**
    * Runs session `k` until `next()` returns undefined. The common case (a prepared statement, rolled
-   * back or not: BEGIN and ROLLBACK go in the same message) goes through callbacks, without a promise per call, and the next call is picked, its
-   * parameters drawn and its message encoded while the current one runs on the server: when an
-   * answer arrives the next call goes out first, and the answer is recorded after. A backend that
-   * finds its next call waiting does not go to sleep, which on a machine shared with the database
-   * costs it more than the statement itself.
+   * back or not: BEGIN and ROLLBACK go in the same message) goes through callbacks, without a
+   * promise per call. Calls are pipelined: up to `PIPELINE_DEPTH` of them are on the wire at once,
+   * each with its own Sync, so the server runs them one after the other as before, and a backend
+   * that finishes one finds the next waiting instead of going to sleep until the client answers
+   * (on a machine shared with the database, the wake-up costs more than the statement). An error
+   * ends only its own call. A rolled-back call goes alone: its failure leaves a failed transaction
+   * block that the wire client ends with a ROLLBACK, which nothing may overtake. A call's latency
+   * runs from when it was sent, or from the previous answer when it waited behind that call.
    */
   const runSession = (k: number, next: () => number | undefined, record: boolean): Promise<void> =>
     new Promise((resolve) => {
@@ -380,43 +394,83 @@ export function createShareReplay<L extends LatencySink>(
         params = statement.paramCount > 0 ? draw(i) : undefined;
         message = prepared[k]!.has(i) ? session.encodeExecute(names[i]!, params, wrapped(i)) : undefined;
       };
-      // The call on the wire. One per session, so one callback serves them all.
-      let current = 0;
-      let currentParams: (string | null)[] | undefined;
-      let start = 0;
-      const answered = (error?: Error): void => {
-        const ms = performance.now() - start;
-        const done = current;
-        const doneParams = currentParams;
-        busy[k] = false;
-        if (error === undefined) {
-          step();
-          settle(k, done, record, ms, doneParams);
-        } else if (settle(k, done, record, ms, doneParams, error)) {
-          step();
-        } else {
+      // The calls on the wire, oldest first, in a ring of PIPELINE_DEPTH slots. One callback
+      // serves them all: the wire client answers calls in the order they were sent.
+      const flightStatement = new Array<number>(PIPELINE_DEPTH).fill(0);
+      const flightParams = new Array<(string | null)[] | undefined>(PIPELINE_DEPTH).fill(undefined);
+      const flightSent = new Array<number>(PIPELINE_DEPTH).fill(0);
+      let head = 0;
+      let inFlight = 0;
+      let lastWrapped = false;
+      let lastAnswer = 0;
+      /** The connection is gone (the calls still on the wire fail with it, counted once) or the slow path runs. */
+      let lost = false;
+      let slow = false;
+      let ended = false;
+      const end = (): void => {
+        if (!ended && inFlight === 0 && !slow) {
+          ended = true;
           resolve();
         }
       };
-      const step = (): void => {
-        if (i === undefined || stopped()) return resolve();
-        current = i;
-        currentParams = params;
-        if (!message) {
-          void executeSlowly(k, current, currentParams, record).then((alive) => {
-            if (!alive) return resolve();
-            plan();
-            step();
-          });
-          return;
+      const answered = (error?: Error): void => {
+        const now = performance.now();
+        const slot = head;
+        head = (head + 1) % PIPELINE_DEPTH;
+        inFlight--;
+        busy[k] = inFlight > 0;
+        runningSince[k] = now;
+        const ms = now - Math.max(flightSent[slot]!, lastAnswer);
+        lastAnswer = now;
+        const done = flightStatement[slot]!;
+        const doneParams = flightParams[slot];
+        flightParams[slot] = undefined;
+        if (lost) return end();
+        if (error === undefined) {
+          fill();
+          settle(k, done, record, ms, doneParams);
+        } else if (settle(k, done, record, ms, doneParams, error)) {
+          fill();
+        } else {
+          lost = true;
+          end();
         }
-        start = performance.now();
-        busy[k] = true;
-        session.sendThen(message, answered);
-        plan();
+      };
+      /** Sends planned calls while the pipeline has room and the call may join it. */
+      const fill = (): void => {
+        while (!lost && !slow) {
+          if (i === undefined || stopped()) return end();
+          if (!message) {
+            // First use of the statement on this connection: prepared on an idle session.
+            if (inFlight > 0) return;
+            slow = true;
+            void executeSlowly(k, i, params, record).then((alive) => {
+              slow = false;
+              if (!alive) {
+                lost = true;
+                return end();
+              }
+              plan();
+              fill();
+            });
+            return;
+          }
+          const isWrapped = wrapped(i);
+          if (inFlight > 0 && (inFlight >= PIPELINE_DEPTH || isWrapped || lastWrapped)) return;
+          const slot = (head + inFlight) % PIPELINE_DEPTH;
+          flightStatement[slot] = i;
+          flightParams[slot] = params;
+          flightSent[slot] = performance.now();
+          if (inFlight === 0) runningSince[k] = flightSent[slot]!;
+          inFlight++;
+          lastWrapped = isWrapped;
+          busy[k] = true;
+          session.sendThen(message, answered);
+          plan();
+        }
       };
       plan();
-      step();
+      fill();
     });
 
   /**
@@ -438,6 +492,8 @@ export function createShareReplay<L extends LatencySink>(
       if (reason === undefined) return;
       sessions.forEach((session, k) => {
         if (!busy[k] || cutOff[k] || !session.cancel) return;
+        // A call that waited behind a cut-off one in the pipeline gets its own grace once it runs.
+        if (reason === 'late' && performance.now() - runningSince[k]! <= graceMs) return;
         cutOff[k] = reason;
         void session.cancel();
       });
