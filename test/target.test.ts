@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { InterruptedError } from '../src/errors.js';
 import { startEmbedded } from '../src/target/embedded.js';
@@ -130,11 +131,10 @@ describe('connection timeout', () => {
 
   it('is named in the message when a server does not answer in time', async () => {
     // A listener that accepts the connection and never answers the start-up message.
-    const net = await import('node:net');
-    const sockets: import('node:net').Socket[] = [];
-    const server = net.createServer((socket) => sockets.push(socket));
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as import('node:net').AddressInfo;
+    const { port } = server.address() as AddressInfo;
     try {
       const started = Date.now();
       await expect(openTarget({ databaseUrl: `postgres://u@127.0.0.1:${port}/db?connect_timeout=2` })).rejects.toThrow(
