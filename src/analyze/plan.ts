@@ -123,6 +123,21 @@ export function actualRowsTotal(node: PlanNode): number | undefined {
 export const isSubplan = (node: PlanNode): boolean =>
   node['Parent Relationship'] === 'SubPlan' || node['Parent Relationship'] === 'InitPlan';
 
+/**
+ * A node and the nodes under it that feed it rows, through its inputs only: the InitPlans and
+ * SubPlans hanging off its expressions (or off theirs) are left out, with everything under them.
+ * EXPLAIN nests a subplan under the node whose expression runs it, although it reads other relations.
+ */
+export function inputsOf(node: PlanNode): ReadonlySet<PlanNode> {
+  const out = new Set<PlanNode>();
+  const visit = (at: PlanNode): void => {
+    out.add(at);
+    for (const child of at.Plans ?? []) if (!isSubplan(child)) visit(child);
+  };
+  visit(node);
+  return out;
+}
+
 /** "SubPlan 1", "InitPlan 2": the name the parent's expressions use for a subplan. */
 export const subplanName = (node: PlanNode): string =>
   typeof node['Subplan Name'] === 'string' ? node['Subplan Name'] : String(node['Parent Relationship'] ?? 'SubPlan');

@@ -11,7 +11,7 @@
 import { btreeLeadingWith, proposeIndexSql } from '../analyze/column-predicates.js';
 import { measureWith } from '../analyze/measure.js';
 import { quoteIdentifier } from '../analyze/parser.js';
-import { formatPath } from '../analyze/plan.js';
+import { formatPath, inputsOf } from '../analyze/plan.js';
 import { isTrivial, relationRows, round, rowsKept, scanKind, type PlanNodeFacts } from '../analyze/plan-facts.js';
 import { suggestedWorkMem } from '../analyze/spill.js';
 import type { PlanNode } from '../model/plan.js';
@@ -49,7 +49,10 @@ export default defineRule({
       const relation = relationOf(node);
       const tableRows = relation ? relationRows(relation) : 0;
       if (!relation || tableRows < options.minRows || relation.pages <= 0) continue;
-      const below = nodes.filter((n) => n.path.length > path.length && path.every((p, i) => n.path[i] === p));
+      // The bitmap's own index scans (and the BitmapAnd/BitmapOr over them), not the subplans that
+      // EXPLAIN nests under the scan because its target list or filter runs them.
+      const inputs = inputsOf(node);
+      const below = nodes.filter((n) => n.node !== node && inputs.has(n.node));
       const indexes = below
         .map((n) => n.node['Index Name'])
         .filter((name): name is string => typeof name === 'string')
@@ -73,7 +76,7 @@ export default defineRule({
         tableBlocks: count(relation.pages),
       };
 
-      const read = countedRead(facts, below);
+      const read = countedRead(facts);
       if (read) {
         const rowsRead = read.kept + read.recheckRemoved + read.filterRemoved;
         const removed = rowsRead > 0 ? read.recheckRemoved / rowsRead : 0;
@@ -121,7 +124,8 @@ export default defineRule({
       }
 
       // Without ANALYZE the statement's shared blocks per call measure this scan only when no other
-      // relation or index is read (the bitmap's own index scans aside). A filter that throws rows
+      // relation or index is read (the bitmap's own index scans aside; a subplan under the scan
+      // reads its own relations, and its blocks count in the statement's). A filter that throws rows
       // away is index-scan-filter's finding, unless the index is a BRIN index, whose ranges are
       // what the blocks measure.
       if (!brin && node.Filter !== undefined) continue;
@@ -209,14 +213,16 @@ const blocksOf = (node: PlanNode): number =>
  * are the leader's, with each worker's under `Workers` from PostgreSQL 18 on; before, only the
  * shared blocks the node touched beyond its index scans tell what all processes read.
  */
-function countedRead(facts: PlanNodeFacts, below: readonly PlanNodeFacts[]): CountedRead | undefined {
+function countedRead(facts: PlanNodeFacts): CountedRead | undefined {
   const { node } = facts;
   if (node['Actual Rows'] === undefined) return undefined;
   const loops = Number(node['Actual Loops'] ?? 1);
   const workers = Array.isArray(node.Workers) ? (node.Workers as Readonly<Record<string, unknown>>[]) : [];
   const exact = [node, ...workers].reduce((sum, w) => sum + Number(w['Exact Heap Blocks'] ?? 0), 0);
   const lossy = [node, ...workers].reduce((sum, w) => sum + Number(w['Lossy Heap Blocks'] ?? 0), 0);
-  const children = below.filter((n) => n.parent === node).reduce((sum, n) => sum + blocksOf(n.node), 0);
+  // Every child, subplans included: a subplan run by the scan's target list or filter counts in the
+  // scan's shared blocks too.
+  const children = (node.Plans ?? []).reduce((sum, child) => sum + blocksOf(child), 0);
   const touched = Math.max(0, blocksOf(node) - children);
   // Where the plan counts the heap blocks of every process, they are what the scan read; the shared
   // blocks also count a block that two processes touched.
