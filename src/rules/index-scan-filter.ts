@@ -12,7 +12,7 @@
 import { generateCandidates, proposalOrder } from '../advise/candidates.js';
 import { columnPredicates, proposeIndexSql, scansTable, tableHasColumn } from '../analyze/column-predicates.js';
 import { predicateVerdict } from '../analyze/expression-refusal.js';
-import { formatPath } from '../analyze/plan.js';
+import { formatPath, isSubplan } from '../analyze/plan.js';
 import { isTrivial, relationRows, round, rowsKept } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo, Report } from '../model/report.js';
@@ -110,8 +110,9 @@ export default defineRule({
         continue;
       }
       // Without ANALYZE the statement's shared blocks per call measure this scan only when no other
-      // relation or index is read (the bitmap's own index scan aside). The scans of the partitions
-      // of one table under one Append are one relation: together they read that table.
+      // relation or index is read (the bitmap's own index scan aside, not a subplan that EXPLAIN
+      // nests under the scan: it reads its own relations). The scans of the partitions of one table
+      // under one Append are one relation: together they read that table.
       const append = relation.partitionOf !== undefined && facts.parent && APPENDS.has(facts.parent['Node Type']);
       const sameTable = new Set(
         append
@@ -123,7 +124,7 @@ export default defineRule({
       const onlyReader = nodes.every(
         (n) =>
           sameTable.has(n.node) ||
-          (n.parent !== undefined && sameTable.has(n.parent)) ||
+          (n.parent !== undefined && sameTable.has(n.parent) && !isSubplan(n.node)) ||
           (n.node['Relation Name'] === undefined && n.node['Index Name'] === undefined),
       );
       if (!onlyReader || query.calls <= 0) continue;
