@@ -17,6 +17,7 @@ import {
 } from '../analyze/plan-conditions.js';
 import {
   btreeLeadingWith,
+  trigramIndexFor,
   combineGinClasses,
   ginIndexFor,
   ginKey,
@@ -231,7 +232,7 @@ interface Collected {
   range: string[];
   expressions: { expression: IndexExpression; operator: string }[];
   patterns: { key: string; nameParts: string[] }[];
-  prefixes: string[];
+  prefixes: { key: string; nameParts: string[] }[];
   joins: string[];
   sort: string[];
   /** OR filters whose every alternative an index can serve: per alternative, its key. */
@@ -272,6 +273,8 @@ interface OrAlternative {
   readonly nameParts: readonly string[];
   /** The bare column, when the key is one. */
   readonly column?: string;
+  /** A pattern search no B-tree serves: the key is a trigram GIN index's (`name gin_trgm_ops`). */
+  readonly trigram?: true;
 }
 
 function addUnique<T extends string>(list: T[], value: T): void {
@@ -361,11 +364,14 @@ function collect(
             ? `(${p.expression.sql})`
             : undefined;
         if (!target) return;
-        if (p.leadingWildcard || p.caseInsensitive) {
-          const nameParts = p.column ? [p.column.column] : [...(p.expression?.nameParts ?? [])];
+        const nameParts = p.column ? [p.column.column] : [...(p.expression?.nameParts ?? [])];
+        // A B-tree serves only a LIKE whose pattern the planner knows to start with a literal prefix;
+        // one that starts with a wildcard, or is not known when planning (a parameter in a generic
+        // plan), and ILIKE are a trigram index's.
+        if (p.leadingWildcard !== false || p.caseInsensitive) {
           if (!out.patterns.some((x) => x.key === target)) out.patterns.push({ key: target, nameParts });
-        } else if (p.leadingWildcard === false && p.column) {
-          addUnique(out.prefixes, p.column.column);
+        } else if (!out.prefixes.some((x) => x.key === target)) {
+          out.prefixes.push({ key: target, nameParts });
         }
         return;
       }
@@ -412,6 +418,20 @@ function collect(
       }
       if (p.kind === 'expression' && p.expression.columns.every((c) => mine(c, local)))
         return refused(p.expression) ? undefined : { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts };
+      if (p.kind === 'pattern') {
+        const own = p.column
+          ? mine(p.column, local)
+            ? { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column }
+            : undefined
+          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
+            ? { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts }
+            : undefined;
+        if (!own) continue;
+        // As for a pattern alone (see take): a B-tree only for a LIKE known to start with a literal.
+        return p.leadingWildcard !== false || p.caseInsensitive
+          ? { ...own, key: `${own.key} gin_trgm_ops`, nameParts: [...own.nameParts, 'trgm'], trigram: true }
+          : { ...own, key: `${own.key} text_pattern_ops`, nameParts: [...own.nameParts, 'pattern'] };
+      }
     }
     return undefined;
   };
@@ -637,7 +657,7 @@ export function generateCandidates(
       columns?: string[];
       /** The leading bare columns of keys that are not all bare columns (an expression after them). */
       lead?: string[];
-      also?: { keys: string[]; nameParts: string[] }[];
+      also?: { keys: string[]; nameParts: string[]; method: 'btree' | 'gin' }[];
       sortOnly?: true;
       sortedAfter?: string[];
     }[] = [];
@@ -646,19 +666,26 @@ export function generateCandidates(
       proposals.push({ method: 'btree', keys: columns.map(q), nameParts: columns, reason, columns });
 
     // An OR: one index per alternative that no index serves yet, judged together.
+    // A pattern search is a trigram GIN index's (ILIKE, a wildcard first): the planner combines its
+    // bitmap with the others' as well.
     for (const alternatives of c.ors) {
-      const needed = alternatives.filter(
-        (a, i) =>
-          !(a.column && btreeLeadingWith(relation, [a.column])) && alternatives.findIndex((b) => b.key === a.key) === i,
-      );
+      if (!options.trigram && alternatives.some((a) => a.trigram)) continue;
+      const served = (a: OrAlternative) =>
+        a.column !== undefined &&
+        (a.trigram ? trigramIndexFor(relation, a.column) : btreeLeadingWith(relation, [a.column])) !== undefined;
+      const needed = alternatives.filter((a, i) => !served(a) && alternatives.findIndex((b) => b.key === a.key) === i);
       const [first, ...rest] = needed;
       if (!first) continue;
+      const method = (a: OrAlternative) => (a.trigram ? ('gin' as const) : ('btree' as const));
       proposals.push({
-        method: 'btree',
+        method: method(first),
         keys: [first.key],
         nameParts: [...first.nameParts],
         reason: `one index per alternative of the OR on ${alternatives.map((a) => a.key).join(', ')} (BitmapOr)`,
-        ...(rest.length > 0 ? { also: rest.map((a) => ({ keys: [a.key], nameParts: [...a.nameParts] })) } : {}),
+        ...(needed.some((a) => a.trigram) ? { extension: 'pg_trgm' as const } : {}),
+        ...(rest.length > 0
+          ? { also: rest.map((a) => ({ keys: [a.key], nameParts: [...a.nameParts], method: method(a) })) }
+          : {}),
       });
     }
 
@@ -814,12 +841,12 @@ export function generateCandidates(
     for (const col of c.joins)
       for (const e of c.eq) if (e !== col) btree([col, e], `join on ${col}, then equality on ${e}`);
     for (const col of c.range) btree([col], `range on ${col}`);
-    for (const col of c.prefixes) {
+    for (const p of c.prefixes) {
       proposals.push({
         method: 'btree',
-        keys: [`${q(col)} text_pattern_ops`],
-        nameParts: [col, 'pattern'],
-        reason: `prefix search on ${col}`,
+        keys: [`${p.key} text_pattern_ops`],
+        nameParts: [...p.nameParts, 'pattern'],
+        reason: `prefix search on ${p.key}`,
       });
     }
     // The whole ORDER BY alone (the filter's equality columns left out): rows in order, no sort.
@@ -895,7 +922,7 @@ export function generateCandidates(
       const also = (p.also ?? []).map((a) => {
         const companion = indexName(relation.table, a.nameParts, taken);
         taken.add(companion);
-        return { ...candidate, keys: a.keys, name: companion };
+        return { ...candidate, keys: a.keys, method: a.method, name: companion };
       });
       out.push({ ...candidate, name, ...(also.length > 0 ? { also } : {}) });
     }

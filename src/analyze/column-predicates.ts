@@ -52,6 +52,12 @@ export interface ColumnPredicate {
    * part may be a wildcard (`'%' || $1 || '%'`): see patternLeadsWithWildcard.
    */
   readonly leadingWildcard: boolean;
+  /**
+   * LIKE/ILIKE with a pattern known to start with a literal character (a constant, or a parameter
+   * whose value the replay knows): the only pattern a B-tree can serve. False for a pattern that
+   * starts with a wildcard and for one not known when planning (a bare parameter of unknown value).
+   */
+  readonly patternAnchored: boolean;
   /** Under an OR: one alternative of the condition (an index serves it only next to the others'). */
   readonly alternative: boolean;
   /** The operator of a `containment` predicate (`@>`, `&&`, `?`, ...). */
@@ -207,6 +213,7 @@ export function columnPredicates(
             ? `${quoteIdentifier(columns[0]!.qualifier)}.${quoteIdentifier(columns[0]!.column)}`
             : quoteIdentifier(columns[0]!.column),
           leadingWildcard: (use === 'like' || use === 'ilike') && patternLeadsWithWildcard(other, params) === true,
+          patternAnchored: (use === 'like' || use === 'ilike') && patternLeadsWithWildcard(other, params) === false,
           alternative: c.alternative,
           ...(use === 'containment' ? { operator: c.operator } : {}),
           ...(rangeOperator ? { rangeOperator } : {}),

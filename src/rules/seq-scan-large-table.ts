@@ -258,7 +258,7 @@ function suggestIndex(
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
   const equality = [...new Set(bare.filter((p) => p.use === 'equality' || p.use === 'in').map((p) => p.column))];
   const range = [
-    ...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && !p.leadingWildcard)).map((p) => p.column)),
+    ...new Set(bare.filter((p) => p.use === 'range' || (p.use === 'like' && p.patternAnchored)).map((p) => p.column)),
   ].filter((c) => !equality.includes(c));
   const keys = [...equality.slice(0, 2), ...range.slice(0, 1)].slice(0, 3);
   const unservable = predicates.filter((p) => problemOf(p) !== undefined);
@@ -478,13 +478,30 @@ function orIndexes(
   predicates: ReturnType<typeof columnPredicates>,
 ): string | undefined {
   const servable = (p: (typeof predicates)[number]) =>
-    p.alternative && p.wrapper === 'column' && (p.use === 'equality' || p.use === 'in' || p.use === 'range');
-  const columns = [...new Set(predicates.filter(servable).map((p) => p.column))];
-  const missing = columns.filter((c) => !relation || !btreeLeadingWith(relation, [c]));
+    p.alternative &&
+    p.wrapper === 'column' &&
+    (p.use === 'equality' || p.use === 'in' || p.use === 'range' || p.use === 'like' || p.use === 'ilike');
+  // A pattern that a B-tree cannot serve (ILIKE, a wildcard first or a pattern unknown when planning)
+  // needs a trigram index; the alternatives' indexes are combined the same way.
+  const trigram = (p: ColumnPredicate) => (p.use === 'like' || p.use === 'ilike') && problemOf(p) !== undefined;
+  const keys = new Map<string, { trigram: boolean }>();
+  for (const p of predicates.filter(servable)) {
+    const entry = keys.get(p.column);
+    keys.set(p.column, { trigram: (entry?.trigram ?? false) || trigram(p) });
+  }
+  const missing = [...keys].filter(
+    ([c, k]) => !relation || !(k.trigram ? trigramIndexFor(relation, c) : btreeLeadingWith(relation, [c])),
+  );
   if (missing.length === 0) return undefined;
   // One CREATE INDEX per alternative, the marker and note after the last.
-  const creates = missing.map((c) => proposeIndexSql(name, [quoteIdentifier(c)]).replace(/ -- .*$/, ''));
-  return `${creates.join(' ')} ${NOT_VALIDATED}; the filter is an OR: each alternative needs an index of its own, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`;
+  const creates = missing.map(([c, k]) =>
+    (k.trigram
+      ? proposeIndexSql(name, [`${quoteIdentifier(c)} gin_trgm_ops`], { using: 'gin' })
+      : proposeIndexSql(name, [quoteIdentifier(c)])
+    ).replace(/ -- .*$/, ''),
+  );
+  const extension = missing.some(([, k]) => k.trigram) ? 'CREATE EXTENSION IF NOT EXISTS pg_trgm; ' : '';
+  return `${extension}${creates.join(' ')} ${NOT_VALIDATED}; the filter is an OR: each alternative needs an index of its own, so that the planner can combine them (BitmapOr); a composite index serves none of them alone`;
 }
 
 /**

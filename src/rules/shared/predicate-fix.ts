@@ -14,7 +14,12 @@ export type Problem = 'function' | 'cast' | 'expression' | 'leadingWildcard' | '
 export function problemOf(p: ColumnPredicate): Problem | undefined {
   if (p.use === 'containment') return undefined; // a GIN index's, not a B-tree's (see containmentIndex)
   if ((p.use === 'like' || p.use === 'ilike') && p.leadingWildcard) return 'leadingWildcard';
-  if (p.wrapper === 'column') return p.use === 'ilike' ? 'ilike' : undefined;
+  if (p.wrapper === 'column') {
+    if (p.use === 'ilike') return 'ilike';
+    // A pattern not known when planning (a bare parameter) may start with a wildcard as well: a
+    // B-tree serves only a pattern the planner knows to start with a literal prefix.
+    return p.use === 'like' && !p.patternAnchored ? 'leadingWildcard' : undefined;
+  }
   if (p.wrapper === 'function' || p.wrapper === 'cast' || p.wrapper === 'expression') return p.wrapper;
   return undefined;
 }
@@ -84,6 +89,9 @@ export function predicateFix(
   const refused = cannotIndex(expression) ? expression : undefined;
   // Why no index on the expression is the alternative, in the statement's words (`date(created_at)`).
   const noIndex = refused ? `; no index can hold ${unindexableExpression(p.indexText, refused.refusal)}` : '';
+  // A pattern search on a computed value (`lower(description) LIKE '%discount%'`): comparing the bare
+  // column instead would be a pattern search on it, which a B-tree on the column serves no better.
+  if ((p.use === 'like' || p.use === 'ilike') && p.wrapper !== 'column' && !refused) return patternFix(p, relation);
   switch (problem) {
     case 'function': {
       const unit = p.wrapperName === 'date_trunc' ? firstArgument(p.sideNode) : undefined;
@@ -132,13 +140,26 @@ export function predicateFix(
         ? `move the computation to the other side so that ${col} itself is compared${bareIndex}${noIndex}`
         : `move the computation to the other side so that ${col} itself is compared${bareIndex}, or index the expression ((${p.indexText}))`;
     case 'leadingWildcard':
-    case 'ilike': {
-      const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
-      return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
-    }
+    case 'ilike':
+      return patternFix(p, relation);
     case 'likeCollation':
       return proposeIndexSql(relation, [`${quoteIdentifier(p.column)} text_pattern_ops`]);
   }
+}
+
+/**
+ * The index for a LIKE or ILIKE on the column or on an expression of it: a B-tree (`text_pattern_ops`,
+ * which serves a prefix whatever the collation) only for a case-sensitive LIKE whose pattern is known
+ * to start with a literal prefix; otherwise a trigram GIN index, which serves a wildcard anywhere in
+ * the pattern, and ILIKE.
+ */
+function patternFix(p: ColumnPredicate, relation: string): string {
+  const key = p.wrapper === 'column' ? quoteIdentifier(p.column) : `(${p.indexText})`;
+  if (p.use === 'like' && p.patternAnchored)
+    return proposeIndexSql(relation, [`${key} text_pattern_ops`], {
+      note: `a B-tree serves the pattern's literal prefix (text_pattern_ops, whatever the collation)`,
+    });
+  return `CREATE EXTENSION IF NOT EXISTS pg_trgm; ${proposeIndexSql(relation, [`${key} gin_trgm_ops`], { using: 'gin' })}`;
 }
 
 /**
