@@ -94,6 +94,7 @@ export function compareReports(
     const blocksPerCall = change(b.sharedBlksPerCall, h.sharedBlksPerCall);
     const tempBlocks = change(tempBlocksPerCall(b), tempBlocksPerCall(h));
     const perRequest = judgeWork(b, h, thresholds, regressions, improvements);
+    judgeFailures(b, h, regressions, improvements);
 
     const callsPerRequest = routeChanges(b, h, baseRoutes, headRoutes);
     judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, thresholds, regressions, improvements);
@@ -155,6 +156,7 @@ export function compareReports(
       regressions: unstable ? [] : counted.regressions,
       improvements: unstable ? [] : counted.improvements,
       ...(unstable ? { unstablePlan: unstable } : {}),
+      ...(unmeasured(b, h) ? { unmeasured: unmeasured(b, h)! } : {}),
       ...(!unstable && withinSpreadOf.length > 0 && spread
         ? {
             withinSpread: {
@@ -327,6 +329,66 @@ function unstableNote(base: Report): string {
   );
 }
 
+/**
+ * Whether the statement's work per call was measured: pg_stat_statements records only calls that
+ * complete, so a statement every call of which failed (a statement timeout) has 0 blocks, temp blocks
+ * and rows per call, which are no measure of its work. Its plan still is.
+ */
+function measuredWork(q: QueryReport): boolean {
+  return q.calls > 0;
+}
+
+/** Which side of a statement has no work per call to compare (no successful call), and why. */
+function unmeasured(b: QueryReport, h: QueryReport): MatchedStatement['unmeasured'] {
+  const sides = [
+    ...(measuredWork(b) ? [] : [`base (${failedCalls(b)})`]),
+    ...(measuredWork(h) ? [] : [`head (${failedCalls(h)})`]),
+  ];
+  if (sides.length === 0) return undefined;
+  return {
+    base: !measuredWork(b),
+    head: !measuredWork(h),
+    note:
+      `no successful call in ${sides.join(' or ')}: pg_stat_statements records only the calls that complete, so ` +
+      'shared blocks, temp blocks and rows per call there measure nothing and are not compared (its plan cost is)',
+  };
+}
+
+function failedCalls(q: QueryReport): string {
+  if (q.errors > 0) return `all ${fmt(q.errors)} call(s) failed`;
+  return q.cancelledAtStop ? 'its calls were cut short by the stop' : 'not called';
+}
+
+/**
+ * A statement that failed every call on one side and ran on the other: the side without a successful
+ * call has no work per call to judge, and the failures themselves are the change. Head failing every
+ * call that base ran is a regression (errors rose, whatever its plan cost), the reverse an improvement.
+ * Partial failures on either side are judged by the statement-errors finding, as any finding.
+ */
+function judgeFailures(
+  b: QueryReport,
+  h: QueryReport,
+  regressions: ComparisonReason[],
+  improvements: ComparisonReason[],
+): void {
+  const share = (q: QueryReport) => `${fmt(q.errors)} of ${fmt(q.calls + q.errors)}`;
+  const evidence = { baseErrors: b.errors, baseCalls: b.calls, headErrors: h.errors, headCalls: h.calls };
+  const sample = (q: QueryReport) => (q.errorSamples[0] ? `: ${q.errorSamples[0]}` : '');
+  if (!measuredWork(h) && h.errors > 0 && measuredWork(b))
+    regressions.push(
+      reason(
+        'errors',
+        'errors-up',
+        `failed calls ${share(b)} -> ${share(h)} (every call failed in head${sample(h)})`,
+        evidence,
+      ),
+    );
+  else if (!measuredWork(b) && b.errors > 0 && measuredWork(h))
+    improvements.push(
+      reason('errors', 'errors-down', `failed calls ${share(b)} -> ${share(h)} (every call failed in base)`, evidence),
+    );
+}
+
 /** Temp blocks written per call: what sorts and hashes beyond work_mem spilled to disk. */
 function tempBlocksPerCall(q: QueryReport): number {
   return q.calls > 0 ? round3(q.tempBlksWritten / q.calls) : 0;
@@ -351,6 +413,7 @@ function differs(a: number, b: number, floor: number): boolean {
  * statement's; with no plan on one side, the work is not known to be the same.
  */
 function didSameWork(b: QueryReport, h: QueryReport, planDiff: PlanDiff | null, withinSpread = false): boolean {
+  if (!measuredWork(b) || !measuredWork(h)) return false;
   if (b.plan && h.plan) {
     if (!planDiff || planDiff.changed || differs(b.plan.totalCost, h.plan.totalCost, 1)) return false;
   } else if (b.plan || h.plan) {
@@ -496,6 +559,8 @@ function judgeWork(
   improvements: ComparisonReason[],
 ): PerRequestComparison | undefined {
   const batched = loopBatched(b, h, t.callsPerRequest);
+  // Work per call that one side did not measure is not compared (`measuredWork`): only the plan is.
+  const work = measuredWork(b) && measuredWork(h);
   if (!batched) {
     if (b.plan && h.plan)
       judgeRelative(
@@ -506,6 +571,7 @@ function judgeWork(
         regressions,
         improvements,
       );
+    if (!work) return undefined;
     judgeRelative(
       'blocks-per-call',
       'shared blocks per call',
@@ -548,25 +614,27 @@ function judgeWork(
       detail(b.plan.totalCost, h.plan.totalCost),
     );
   const blocks = perRequest(b.sharedBlksPerCall, h.sharedBlksPerCall);
-  judgeRelative(
-    'blocks-per-request',
-    'shared blocks per request',
-    blocks,
-    t.blocksPerCall,
-    regressions,
-    improvements,
-    detail(b.sharedBlksPerCall, h.sharedBlksPerCall),
-  );
   const tempBlocks = perRequest(tempBlocksPerCall(b), tempBlocksPerCall(h));
-  judgeRelative(
-    'temp-blocks-per-request',
-    'temp blocks written per request',
-    tempBlocks,
-    t.tempBlocksPerCall,
-    regressions,
-    improvements,
-    detail(tempBlocksPerCall(b), tempBlocksPerCall(h)),
-  );
+  if (work) {
+    judgeRelative(
+      'blocks-per-request',
+      'shared blocks per request',
+      blocks,
+      t.blocksPerCall,
+      regressions,
+      improvements,
+      detail(b.sharedBlksPerCall, h.sharedBlksPerCall),
+    );
+    judgeRelative(
+      'temp-blocks-per-request',
+      'temp blocks written per request',
+      tempBlocks,
+      t.tempBlocksPerCall,
+      regressions,
+      improvements,
+      detail(tempBlocksPerCall(b), tempBlocksPerCall(h)),
+    );
+  }
   return {
     route: batched.route,
     callsPerRequest: change(batched.base, batched.head),
@@ -727,7 +795,11 @@ function workFell(
 ): string | undefined {
   if (regressions.some((r) => WORK_KINDS.has(r.kind))) return undefined;
   const cost = improvements.find((r) => r.kind === 'plan-cost' || r.kind === 'plan-cost-per-request');
-  const blocks = improvements.find((r) => r.kind === 'blocks-per-call' || r.kind === 'blocks-per-request');
+  // A statement every call of which failed in base measured no blocks: that its calls now complete
+  // stands for them.
+  const blocks = improvements.find(
+    (r) => r.kind === 'blocks-per-call' || r.kind === 'blocks-per-request' || r.kind === 'errors',
+  );
   return cost && blocks ? `the statement's work fell: ${cost.message}, ${blocks.message}` : undefined;
 }
 
@@ -740,6 +812,7 @@ const WORK_KINDS: ReadonlySet<string> = new Set([
   'temp-blocks-per-request',
   'calls-per-request',
   'scan-downgrade',
+  'errors',
 ]);
 
 function describeFinding(f: Finding): string {
@@ -831,6 +904,7 @@ function rewrittenStatement(
   });
   const work: ComparisonReason[] = [];
   const perRequest = judgeWork(old, q, t, work, []);
+  judgeFailures(old, q, work, []);
   const callsPerRequest = routeChanges(old, q, baseRoutes, headRoutes);
   judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, t, work, []);
   const shape: ComparisonReason[] = [];

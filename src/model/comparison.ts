@@ -239,6 +239,11 @@ export type RegressionKind =
   | 'calls-per-request'
   | 'scan-downgrade'
   | 'new-finding'
+  /**
+   * Every call of the statement failed on one side and not on the other (a statement timeout, an
+   * error): the side without a successful call measured no work to judge it by.
+   */
+  | 'errors'
   /** A statement new in head: costly on its own, or costlier than the removed one it replaces. */
   | 'new-statement'
   | 'timing'
@@ -318,6 +323,13 @@ export interface MatchedStatement {
    * improvements.
    */
   readonly withinSpread?: { readonly note: string; readonly uncounted: readonly ComparisonReason[] };
+  /**
+   * Set when one side has no successful call of the statement (every call failed): pg_stat_statements
+   * records only calls that complete, so that side's blocks, temp blocks and rows per call (0) and its
+   * mean time measure no work, and the work per call was not judged (its plan cost was). `base` and
+   * `head` say which side; `note` says why.
+   */
+  readonly unmeasured?: { readonly base: boolean; readonly head: boolean; readonly note: string };
   readonly planCost: MetricChange | null;
   readonly blocksPerCall: MetricChange;
   /** Temp blocks written per call: sorts and hashes that spilled to disk beyond work_mem. */

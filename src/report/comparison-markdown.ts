@@ -80,7 +80,8 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     for (const s of improved) {
       out.push(
         `- ${cell(nestedMark(s))}${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}` +
-          (s.perRequest ? ` (${cell(describePerRequest(s.perRequest))})` : ''),
+          (s.perRequest ? ` (${cell(describePerRequest(s.perRequest))})` : '') +
+          (s.unmeasured ? ` (${cell(s.unmeasured.note)})` : ''),
       );
     }
     for (const r of routesImproved) {
@@ -223,6 +224,7 @@ function describeMatched(c: Comparison, s: MatchedStatement): string[] {
   if (routes) out.push(`- on ${cell(routes)}`);
   for (const r of s.regressions) out.push(`- **${r.kind}**: ${cell(r.message)}`);
   if (s.perRequest) out.push(`- note: ${cell(describePerRequest(s.perRequest))}`);
+  if (s.unmeasured) out.push(`- note: ${cell(s.unmeasured.note)}`);
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`- plan: ${cell(ch.message)}`);
   for (const note of s.planDiff?.notes ?? []) out.push(`- note: ${cell(note)}`);

@@ -46,6 +46,17 @@ export function formatChange(m: MetricChange | null, format: (n: number) => stri
   return `${format(m.base)} → ${format(m.head)} (${pct})`;
 }
 
+/** A work measure per call, `failed` on a side without a successful call (`MatchedStatement.unmeasured`). */
+function formatWork(
+  m: MetricChange,
+  unmeasured: MatchedStatement['unmeasured'],
+  format: (n: number) => string = formatNumber,
+): string {
+  if (!unmeasured) return formatChange(m, format);
+  const side = (failed: boolean, n: number) => (failed ? 'failed' : format(n));
+  return `${side(unmeasured.base, m.base)} → ${side(unmeasured.head, m.head)}`;
+}
+
 export function formatNumber(n: number): string {
   if (Math.abs(n) >= 1e4) return formatCount(n);
   if (Number.isInteger(n)) return String(n);
@@ -125,10 +136,10 @@ export function rowCells(row: StatementRow): RowCells {
     return {
       verdict: verdictLabel(s),
       planCost: formatChange(s.planCost),
-      blocks: formatChange(s.blocksPerCall),
-      temp: formatChange(s.tempBlocksPerCall),
-      rows: formatChange(s.rowsPerCall),
-      mean: formatTiming(s),
+      blocks: formatWork(s.blocksPerCall, s.unmeasured),
+      temp: formatWork(s.tempBlocksPerCall, s.unmeasured),
+      rows: formatWork(s.rowsPerCall, s.unmeasured),
+      mean: s.unmeasured ? `${formatWork(s.meanMs, s.unmeasured, formatMs)}, not tested` : formatTiming(s),
       calls: formatRoutes(s.callsPerRequest),
     };
   }
@@ -475,6 +486,7 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const r of s.improvements) lines.push(`    ${r.messageId}: ${r.message}`);
       if (s.perRequest) lines.push(`    note: ${describePerRequest(s.perRequest)}`);
+      if (s.unmeasured) lines.push(`    note: ${s.unmeasured.note}`);
     }
     for (const r of routesImproved) {
       lines.push(`  ${describeRoute(r)}`);
@@ -598,6 +610,7 @@ function describeStatement(c: Comparison, s: MatchedStatement, indent: string): 
   if (routes) out.push(`${indent}  on ${routes}`);
   for (const r of s.regressions) out.push(`${indent}  ${r.kind}: ${r.message}`);
   if (s.perRequest) out.push(`${indent}  note: ${describePerRequest(s.perRequest)}`);
+  if (s.unmeasured) out.push(`${indent}  note: ${s.unmeasured.note}`);
   const named = new Set(s.regressions.map((r) => r.message));
   for (const ch of s.planDiff?.changes ?? []) if (!named.has(ch.message)) out.push(`${indent}  plan: ${ch.message}`);
   if (s.planDiff?.changed) {
