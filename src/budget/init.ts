@@ -104,6 +104,16 @@ export { ANY_STATEMENT } from './evaluate.js';
 /** The n-plus-one rule's default threshold: a statement run this many times per request is a loop. */
 export const LOOP_CALLS_PER_REQUEST = nPlusOne.defaultOptions.minCallsPerRequest;
 
+/**
+ * The statements that get an entry of their own, in report order: those with a successful call, and
+ * those every call of which failed but that have a plan to limit (a statement timeout): without an
+ * entry, such a statement would fall to the default entry, whose plan cost limit is the costliest
+ * of the statements that ran, far below its own.
+ */
+function entered(report: Report): QueryReport[] {
+  return report.queries.filter((q) => q.calls > 0 || (q.errors > 0 && q.plan !== null));
+}
+
 /** The starting budget as plain data (what `renderInitialBudget` writes). */
 export function initialBudget(
   report: Report,
@@ -156,9 +166,19 @@ export function initialBudget(
     }));
 
   const measured = report.queries.filter((q) => q.calls > 0);
-  const statements: StatementBudget[] = measured.map((q) => {
-    const onRoutes = (q.routes ?? []).map((r) => r.callsPerRequest);
+  const statements: StatementBudget[] = entered(report).map((q) => {
     const name = statementName(q);
+    // Every call failed (a statement timeout): no time, blocks or rows were measured, only its plan.
+    // Its own plan cost limit keeps it from the default entry's, set from the statements that ran
+    // (its failures are its statement-errors finding, accepted below).
+    if (q.calls === 0)
+      return {
+        ...(name !== undefined ? { name } : {}),
+        fingerprint: q.fingerprint,
+        maxPlanCost: withHeadroom(q.plan!.totalCost, h, 1),
+        reference: statementReference(q, report),
+      };
+    const onRoutes = (q.routes ?? []).map((r) => r.callsPerRequest);
     // A statement every route runs in a loop: once the loop is batched into one statement, its
     // per-call limits are judged per request, at the fewest calls per request of today.
     const loop = onRoutes.length > 0 ? Math.min(...onRoutes) : 0;
@@ -280,7 +300,7 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
     const seq = contents.get('statements', true);
     if (isSeq(seq)) {
       seq.items.forEach((item, i) => {
-        const q = report.queries.filter((x) => x.calls > 0)[i];
+        const q = entered(report)[i];
         if (!q && isMap(item))
           (item as YAMLMap).commentBefore =
             ' No matchers: the limits of every statement without an entry of its own, a new one included' +
@@ -292,7 +312,10 @@ export function renderInitialBudget(report: Report, options: InitOptions = {}): 
         if (q && isMap(item)) {
           (item as YAMLMap).commentBefore =
             ` ${q.query.replace(/\s+/g, ' ').trim().slice(0, 110)}` +
-            (q.nested ? ` (run inside ${q.nested.functions[0] ? `${q.nested.functions[0]}()` : 'a function'})` : '');
+            (q.nested ? ` (run inside ${q.nested.functions[0] ? `${q.nested.functions[0]}()` : 'a function'})` : '') +
+            (q.calls === 0
+              ? `\n Every call failed in this report (${q.errors}): no time, blocks or rows were measured, so only its plan cost is limited here.`
+              : '');
           const mean = (item as YAMLMap).get('maxMeanMs', true) as { comment?: string } | undefined;
           if (mean && measuredOnce(q) && options.timingHeadroom === undefined) mean.comment = ' measured once';
           // Fingerprints are hex: quote them so an all-digit one stays a string.

@@ -13,6 +13,10 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /** What `budget init` records of a statement next to its limits. */
 export function statementReference(q: QueryReport, report: Report): StatementReference {
+  const plan = q.plan ? { planCost: q.plan.totalCost, planShape: planShape(q.plan.root) } : {};
+  // pg_stat_statements records only the calls that complete: a statement every call of which failed
+  // measured no time, blocks or rows (its zeros are no measurement), only its plan.
+  if (q.calls === 0) return { calls: 0, ...plan };
   const draws = parameterDraws(q, report.routes);
   return {
     calls: q.calls,
@@ -21,6 +25,6 @@ export function statementReference(q: QueryReport, report: Report): StatementRef
     stddevMs: significant(q.stddevMs),
     blocksPerCall: round3(q.sharedBlksPerCall),
     rowsPerCall: round3(q.rowsPerCall),
-    ...(q.plan ? { planCost: q.plan.totalCost, planShape: planShape(q.plan.root) } : {}),
+    ...plan,
   };
 }

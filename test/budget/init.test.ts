@@ -37,6 +37,51 @@ describe('budget init', () => {
     expect(gate.counts.acceptedFindings).toBe(findings);
   });
 
+  it('writes a budget that the same report passes when every call of its costliest statement failed', () => {
+    // A statement timeout: pg_stat_statements recorded no call, so no time, blocks or rows; the plan is known.
+    const costliest = [...report.queries].sort((a, b) => (b.plan?.totalCost ?? 0) - (a.plan?.totalCost ?? 0))[0]!;
+    const timedOut: Report = {
+      ...report,
+      queries: report.queries.map((q) =>
+        q.fingerprint === costliest.fingerprint
+          ? {
+              ...q,
+              calls: 0,
+              errors: 3,
+              errorSamples: ['canceling statement due to statement timeout'],
+              totalMs: 0,
+              meanMs: 0,
+              stddevMs: 0,
+              rows: 0,
+              rowsPerCall: 0,
+              sharedBlksHit: 0,
+              sharedBlksRead: 0,
+              sharedBlksPerCall: 0,
+              rounds: [],
+            }
+          : q,
+      ),
+    };
+    const text = renderInitialBudget(timedOut, { date: '2030-01-01' });
+    const budget = parseBudget(text, 'querygate.budget.yaml');
+    const gate = evaluateBudget(timedOut, budget, { date: '2030-01-01', failOn: 'info' });
+    expect(gate.limits.filter((l) => l.status === 'fail')).toEqual([]);
+    expect(gate.passed).toBe(true);
+    // Its own entry limits its plan cost, the only thing measured; the default entry's stays at the
+    // costliest of the statements that ran.
+    const own = budget.statements.find((s) => s.fingerprint === costliest.fingerprint)!;
+    expect(own).toMatchObject({ maxPlanCost: expect.any(Number), reference: { calls: 0 } });
+    expect(own.maxPlanCost).toBeGreaterThanOrEqual(costliest.plan!.totalCost);
+    expect(Object.keys(own).filter((k) => k.startsWith('max'))).toEqual(['maxPlanCost']);
+    expect(own.reference).toEqual({
+      calls: 0,
+      planCost: costliest.plan!.totalCost,
+      planShape: planShape(costliest.plan!.root),
+    });
+    expect(budget.statements.at(-1)!.maxPlanCost).toBeLessThan(costliest.plan!.totalCost);
+    expect(text).toContain('# Every call failed in this report (3): no time, blocks or rows were measured');
+  });
+
   it('limits rows per call to a whole number of rows', () => {
     const six: Report = { ...report, queries: report.queries.map((q) => ({ ...q, rowsPerCall: 6 })) };
     const { statements } = initialBudget(six);

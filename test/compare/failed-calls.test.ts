@@ -2,13 +2,17 @@
  * A statement every call of which hit the statement timeout, on a real PostgreSQL: pg_stat_statements
  * records no call of it (calls 0, blocks 0), only its plan is known. An index then makes it run. The
  * zeros of the side that failed are no measurement of its work: `compare` judges the change by its
- * plan cost and its failures.
+ * plan cost and its failures, and `budget init` gives it a plan cost limit of its own, so `check` of
+ * the report the budget was made from passes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
+import { evaluateBudget } from '../../src/budget/evaluate.js';
+import { renderInitialBudget } from '../../src/budget/init.js';
+import { parseBudget } from '../../src/budget/load.js';
 import { compareReports } from '../../src/compare/compare.js';
 import type { Report } from '../../src/model/report.js';
 import { renderComparisonTable } from '../../src/report/comparison-table.js';
@@ -91,5 +95,15 @@ describe('a statement whose every call failed', () => {
     // Blocks per call of the side with no successful call are not an improvement.
     expect(s.improvements.map((r) => r.kind)).not.toContain('blocks-per-call');
     expect(s.unmeasured).toMatchObject({ base: false, head: true });
+  });
+
+  it('gets a plan cost limit of its own from budget init, and check of that report passes', () => {
+    const budget = parseBudget(renderInitialBudget(failing, { date: '2030-01-01' }), 'querygate.budget.yaml');
+    const own = budget.statements.find((e) => e.fingerprint === lastEvent(failing).fingerprint)!;
+    expect(own.maxPlanCost).toBeGreaterThanOrEqual(lastEvent(failing).plan!.totalCost);
+    expect(own.maxBlocksPerCall).toBeUndefined();
+    const gate = evaluateBudget(failing, budget, { date: '2030-01-01' });
+    expect(gate.limits.filter((l) => l.status === 'fail')).toEqual([]);
+    expect(gate.passed).toBe(true);
   });
 });
