@@ -15,7 +15,7 @@ import { existingIndexFix, type ScanChoice } from '../rules/shared/unused-index.
 import { GENERATED_COLUMN_FIX, generatedColumnFix } from '../rules/shared/generated-column.js';
 import { generatedColumnRewrite } from '../analyze/generated-columns.js';
 import { adviseStatistics } from './statistics.js';
-import { expectedBlocks } from './estimates.js';
+import { expectedBlocks, overestimatedScan } from './estimates.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
 import type { PlanNode } from '../model/plan.js';
 import { statementKey, type QueryReport, type RelationInfo, type Report } from '../model/report.js';
@@ -36,8 +36,11 @@ import {
 } from './candidates.js';
 import {
   checkDefinition,
+  correlationStatistics,
   explainCosts,
   measureWithBuild,
+  runStatement,
+  validateWithStatistics,
   probeCapabilities,
   validateWithBuild,
   validateWithHypopg,
@@ -137,6 +140,23 @@ export interface CandidateResult {
    * per outer row, where one does: its cost rests on that estimate.
    */
   readonly probedPer?: number;
+  /**
+   * The rows the planner expected the scan of the candidate's table to keep, and the rows it kept,
+   * run as it is (EXPLAIN ANALYZE), where the first is ten times the second or more (see
+   * overestimatedScan): the index is costed for rows the statement does not find.
+   */
+  readonly overestimate?: { readonly estimated: number; readonly actual: number };
+  /**
+   * The candidate judged with extended statistics on its keys (validateWithStatistics), where with
+   * them it lowers the plan cost by `minImprovement`: the statistics to create, and the statement's
+   * cost under them without and with the index.
+   */
+  readonly correlated?: {
+    readonly sql: string;
+    readonly costBefore: number;
+    readonly costAfter: number;
+    readonly improvement: number;
+  };
   /** Why it was not validated or not usable. */
   readonly note?: string;
 }
@@ -366,7 +386,7 @@ export function noIndexHelps(
   // index's bitmap scan, say), and "no index helps" would hide one that runs several times faster.
   // Why the cut is small (a filter that keeps many rows) is said after the bar it misses; "reduce
   // the rows read instead" would contradict the advice to build and measure the index.
-  if (best && (best.improvement ?? 0) >= WORTH_MEASURING) {
+  if (best && ((best.improvement ?? 0) >= WORTH_MEASURING || best.measured)) {
     const wide =
       kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
         ? ` (${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows)`
@@ -476,6 +496,51 @@ export function mayRunToMeasure(
 ): boolean {
   if (!query.plan || whyNotAnalyzable(query) !== undefined) return false;
   return target === 'embedded' || query.plan.mode === 'analyze';
+}
+
+/**
+ * The candidate the planner uses that lowers the plan cost, but by less than `minImprovement` (the
+ * cheapest such), and serves the filter (not only a LIMIT's order): worth a look at the planner's
+ * estimate of the rows its scan keeps, for which the index is costed.
+ */
+export function shortOfBar(results: readonly CandidateResult[], minImprovement: number): CandidateResult | undefined {
+  return results
+    .filter(
+      (r) =>
+        r.used &&
+        r.costAfter !== undefined &&
+        r.improvement !== undefined &&
+        r.improvement > 0 &&
+        r.improvement < minImprovement &&
+        !r.candidate.sortOnly &&
+        !limitBound(r),
+    )
+    .sort((a, b) => a.costAfter! - b.costAfter!)[0];
+}
+
+/**
+ * What the suggestion says beside an index chosen against the planner's estimate of the rows its scan
+ * keeps: the estimate and the rows counted, and the extended statistics that let the planner see
+ * correlated conditions, with its costs under them.
+ */
+export function estimateNote(result: CandidateResult, relation?: string): string | undefined {
+  const n = (v: number) => Math.round(v).toLocaleString('en-US');
+  const over = result.overestimate;
+  const stats = result.correlated;
+  const keys = `(${result.candidate.keys.join(', ')})`;
+  const estimate = over
+    ? `the planner expects the scan of ${relation ?? result.candidate.relation} to keep ~${n(over.estimated)} rows where it keeps ${n(over.actual)}, and costs the index for the rows it expects`
+    : undefined;
+  if (!stats)
+    return estimate && `${estimate}: its conditions may be correlated, which statistics on their columns tell it`;
+  const judged = `plan cost ${stats.costBefore.toFixed(0)} -> ${stats.costAfter.toFixed(0)} (${Math.floor(stats.improvement * 100)}%) with the index, validated with ${result.method}`;
+  if (estimate)
+    return `${estimate}: its conditions are correlated (it multiplies their selectivities), and with extended statistics on ${keys} it sees that (${judged}): ${stats.sql}`;
+  return (
+    `validated with extended statistics on ${keys}, which tell the planner that its conditions are correlated (${judged}); ` +
+    `without them it multiplies their selectivities and puts the cut at ${Math.floor(Math.max(0, result.improvement ?? 0) * 100)}% ` +
+    `(plan cost ${result.costBefore!.toFixed(0)} -> ${result.costAfter!.toFixed(0)}), though it uses the index: ${stats.sql}`
+  );
 }
 
 /** The share of plan cost a rejected candidate cuts from which it is still named, to be measured. */
@@ -1181,6 +1246,61 @@ async function validateAdvice(
         if (measuredFix(measured, minImprovement)) best = perCandidate[index];
       }
     }
+    // The planner puts the best candidate it uses far short of the bar, on its estimate of the rows
+    // the scan keeps: for conditions that are correlated it multiplies their selectivities and
+    // expects far more rows than the statement finds, and costs the index for all of them.
+    const short = best || near ? undefined : shortOfBar(perCandidate, minImprovement);
+    if (short && target && capabilities.build && !offset && Date.now() < deadline && !stopped()) {
+      const index = perCandidate.indexOf(short);
+      const runnable = mayRunToMeasure(query, report.target.kind);
+      // Where the statement may be run, its counted rows say whether the estimate is wrong: run
+      // once as it is (the run's own plan where it was made with --analyze), then with the index.
+      let overestimate: CandidateResult['overestimate'];
+      if (runnable) {
+        const plan = query.plan?.mode === 'analyze' ? query.plan : await runStatement(session, target, settings);
+        overestimate = plan ? overestimatedScan(plan.root, short.candidate.table, short.candidate.schema) : undefined;
+      }
+      let updatedShort: CandidateResult = { ...short, ...(overestimate ? { overestimate } : {}) };
+      if (overestimate && !stopped()) {
+        const outcome = await measureWithBuild(session, short.candidate, target, capabilities, settings);
+        if (outcome.ok && outcome.used) {
+          updatedShort = {
+            ...updatedShort,
+            measured: {
+              blocksBefore: outcome.before.blocks,
+              blocksAfter: outcome.after.blocks,
+              msBefore: round(outcome.before.ms, 3),
+              msAfter: round(outcome.after.ms, 3),
+            },
+          };
+        }
+      }
+      // Statistics on the candidate's keys tell the planner that its conditions are correlated:
+      // judged where the statement may not be run, and beside an estimate its run contradicted.
+      if ((!runnable || overestimate) && !stopped()) {
+        const judged = await validateWithStatistics(session, short.candidate, target, capabilities, settings);
+        const improvement = judged && judged.costBefore > 0 ? 1 - judged.costAfter / judged.costBefore : 0;
+        const sql = correlationStatistics(
+          short.candidate,
+          settings.serverVersionNum,
+          short.candidate.name.replace(/_idx\d*$/, '_stats'),
+        );
+        if (judged?.used && improvement >= minImprovement && sql) {
+          updatedShort = {
+            ...updatedShort,
+            correlated: {
+              sql: `${sql}; ANALYZE ${quoteRelation(short.candidate)};`,
+              costBefore: judged.costBefore,
+              costAfter: judged.costAfter,
+              improvement,
+            },
+          };
+        }
+      }
+      perCandidate[index] = updatedShort;
+      if (updatedShort.measured ? measuredFix(updatedShort.measured, minImprovement) : updatedShort.correlated)
+        best = updatedShort;
+    }
     // A generic plan (values unknown) that the run contradicts, touching several times the blocks it
     // expects: a candidate whose plan probes the index from a nested loop wins by an outer estimate
     // the values the statement ran with belie, each extra outer row one more probe. Not a fix.
@@ -1208,12 +1328,14 @@ async function validateAdvice(
         updated = { ...finding, suggestion: paged([...own, ...existingNotes].join(FIX_OR)) };
       }
     } else if (best) {
+      // Judged by the statistics alone (not run): the costs under them are the planner's verdict.
+      const judged = best.correlated && !best.measured ? best.correlated : undefined;
       const advice: IndexAdvice = {
         sql: best.sql,
         method: best.method!,
-        costBefore: round(best.costBefore!, 2),
-        costAfter: round(best.costAfter!, 2),
-        improvement: round(best.improvement!, 3),
+        costBefore: round(judged?.costBefore ?? best.costBefore!, 2),
+        costAfter: round(judged?.costAfter ?? best.costAfter!, 2),
+        improvement: round(judged?.improvement ?? best.improvement!, 3),
         ...(best.measured ? { measured: best.measured } : {}),
       };
       // Without a condition on the table, an index on the ORDER BY serves the whole statement: no
@@ -1235,7 +1357,9 @@ async function validateAdvice(
       const undersold = best.measured
         ? `the planner puts the cut at ${Math.floor((best.improvement ?? 0) * 100)}% of the plan cost, short of the ${Math.round(minImprovement * 100)}% asked for, but run with the index (EXPLAIN ANALYZE in the rolled-back transaction) the statement ${measuredWords(best.measured)}`
         : undefined;
-      const notes = [undersold, walk, incrementalSortNote(best.candidate)].filter((note) => note !== undefined);
+      const notes = [undersold, estimateNote(best, finding.relation), walk, incrementalSortNote(best.candidate)].filter(
+        (note) => note !== undefined,
+      );
       const caveat = notes.length > 0 ? ` -- ${notes.join('; ')}` : '';
       updated = {
         ...finding,

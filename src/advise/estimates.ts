@@ -1,3 +1,4 @@
+import { planNodes } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 
 /**
@@ -62,4 +63,39 @@ export function probingOuterRows(root: PlanNode, indexNames: readonly string[]):
   };
   visit(root);
   return found;
+}
+
+/** How many times the rows a scan keeps the planner must expect before its estimate is contradicted. */
+const OVERESTIMATE = 10;
+/** An estimate under this many rows costs an index little, however wrong it is. */
+const OVERESTIMATE_MIN_ROWS = 100;
+
+/**
+ * The rows the planner expected the scans of a table to keep (over all processes and loops) and the
+ * rows they kept, from a plan run with EXPLAIN ANALYZE, when the estimate is ten times what they kept
+ * or more: conditions that are correlated (the planner multiplies their selectivities, as if each
+ * narrowed the rows independently) or a value rarer than the statistics say. An index is costed for
+ * the rows the planner expects it to fetch, so such an estimate undersells it. Undefined otherwise, or
+ * when the plan was not run.
+ */
+export function overestimatedScan(
+  root: PlanNode,
+  table: string,
+  schema?: string,
+): { readonly estimated: number; readonly actual: number } | undefined {
+  let estimated = 0;
+  let actual = 0;
+  let found = false;
+  for (const { node, parallelDivisor, rescanned } of planNodes(root)) {
+    if (node['Relation Name'] !== table || (schema && node.Schema && node.Schema !== schema)) continue;
+    if (node['Actual Rows'] === undefined || !/Scan$/.test(node['Node Type'])) continue;
+    found = true;
+    const loops = node['Actual Loops'] ?? 1;
+    // A parallel scan's estimate is per process, and each process is one of its loops; a rescanned
+    // one's (the inner side of a nested loop, a subplan) is per loop.
+    estimated += node['Plan Rows'] * (rescanned ? loops : parallelDivisor);
+    actual += node['Actual Rows'] * loops;
+  }
+  if (!found || estimated < OVERESTIMATE_MIN_ROWS || estimated < OVERESTIMATE * Math.max(1, actual)) return undefined;
+  return { estimated: Math.round(estimated), actual: Math.round(actual) };
 }

@@ -298,6 +298,8 @@ async function buildInTransaction(
   candidate: IndexCandidate,
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
+  /** Statements run in the transaction before the build (extended statistics to judge it with). */
+  prelude: readonly string[] = [],
 ): Promise<Built | Extract<ValidationOutcome, { ok: false }>> {
   const temp = tempNames(candidate);
   // Each index in the schema of its own table (indexes judged together may be on two tables).
@@ -309,6 +311,7 @@ async function buildInTransaction(
   await session.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(settings.lockTimeoutMs))}`);
   if (candidate.extension && capabilities.trigram === 'available')
     await session.query(`CREATE EXTENSION IF NOT EXISTS ${candidate.extension}`);
+  for (const sql of prelude) await session.query(sql);
   for (const [i, index] of candidateIndexes(candidate).entries()) {
     await session.query(indexDefinition(index, { name: temp[i]!, mark: INTERNAL_MARK }));
     const { rows } = await session.query<{ oid: number; checkxmin: boolean }>(
@@ -339,7 +342,7 @@ async function buildInTransaction(
   // statistics (createExpressionStatistics): else the cost without the index would rest on the
   // default guess, which makes a LIMIT over a sequential scan look cheaper than it is.
   const indexes = candidateIndexes(candidate);
-  const expression = indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
+  const expression = prelude.length > 0 || indexes.some((index) => index.keys.some((k) => k.startsWith('(')));
   const statistics: string[] = [];
   if (expression) {
     for (const [i, index] of indexes.entries())
@@ -448,6 +451,80 @@ export async function measureWithBuild(
   } catch (error) {
     const failed = failure(error, 'index build');
     return failed.ok ? { ok: false, note: 'not measured' } : failed;
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/**
+ * Runs the statement once (EXPLAIN ANALYZE, BUFFERS) in a transaction that is rolled back, as it is:
+ * the rows each node of its plan counted, against those the planner expected. Undefined where it
+ * fails or runs out of time.
+ */
+export async function runStatement(
+  session: Session,
+  statement: ExplainTarget,
+  settings: ValidationSettings,
+): Promise<CapturedPlan | undefined> {
+  const result = await explainStatement(session, {
+    sql: statement.sql,
+    ...(statement.params ? { params: statement.params } : {}),
+    paramCount: statement.paramCount,
+    analyze: true,
+    timeoutMs: settings.explainTimeoutMs,
+    serverVersionNum: settings.serverVersionNum,
+    savepoint: false,
+  });
+  return result.ok ? result.plan : undefined;
+}
+
+/**
+ * Extended statistics on the keys of a B-tree candidate (`CREATE STATISTICS ... (dependencies, mcv)
+ * ON a, (expr) FROM t`): what tells the planner that conditions on those columns are correlated,
+ * where it otherwise multiplies their selectivities. Undefined for a candidate with fewer than two
+ * keys, keys the statistics cannot name (an operator class, a direction), or a server without them
+ * (MCV lists from PostgreSQL 12, expressions from 14).
+ */
+export function correlationStatistics(
+  candidate: IndexCandidate,
+  serverVersionNum: number,
+  name: string,
+): string | undefined {
+  if (candidate.method !== 'btree' || candidate.also?.length || candidate.keys.length < 2) return undefined;
+  const expression = (k: string) => k.startsWith('(') && k.endsWith(')');
+  if (!candidate.keys.every((k) => expression(k) || /^("[^"]+"|[a-z_][a-z0-9_$]*)$/.test(k))) return undefined;
+  if (serverVersionNum < (candidate.keys.some(expression) ? 140000 : 120000)) return undefined;
+  const stats = quoteRelation({ ...(candidate.schema ? { schema: candidate.schema } : {}), table: name });
+  return `CREATE STATISTICS ${stats} (dependencies, mcv) ON ${candidate.keys.join(', ')} FROM ${quoteRelation(candidate)}`;
+}
+
+/**
+ * The candidate judged on the planner with extended statistics on its keys (correlationStatistics),
+ * created and the table analyzed in the transaction that is rolled back: its cost without and with
+ * the index, both under those statistics.
+ */
+export async function validateWithStatistics(
+  session: Session,
+  candidate: IndexCandidate,
+  statement: ExplainTarget,
+  capabilities: ValidationCapabilities,
+  settings: ValidationSettings,
+): Promise<{ readonly costBefore: number; readonly costAfter: number; readonly used: boolean } | undefined> {
+  const create = correlationStatistics(candidate, settings.serverVersionNum, `${TEMP_NAME}_correlation`);
+  if (!create) return undefined;
+  try {
+    const built = await buildInTransaction(session, candidate, capabilities, settings, [
+      create.replace(/^CREATE /, `CREATE ${INTERNAL_MARK} `),
+    ]);
+    if ('ok' in built) return undefined;
+    const [after] = await explainAll(session, [statement], settings, built.names);
+    for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
+    const [before] = await explainCosts(session, [statement], settings, true);
+    if (!after || !before || 'note' in before) return undefined;
+    return { costBefore: before.cost, costAfter: after.cost, used: after.used };
+  } catch (error) {
+    if (asServerError(error) === undefined) throw error;
+    return undefined;
   } finally {
     await session.query('ROLLBACK').catch(() => undefined);
   }
