@@ -25,7 +25,8 @@ export type InputErrorCode =
   | 'WRITES_REFUSED'
   | 'DATABASE_URL_REQUIRED'
   | 'OUTPUT_UNWRITABLE'
-  | 'REPORTS_UNRELATED';
+  | 'REPORTS_UNRELATED'
+  | 'EXPLAIN_AS_INVALID';
 
 /** Stable codes for errors caused by the environment (exit code 3). */
 export type EnvironmentErrorCode =

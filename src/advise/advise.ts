@@ -17,7 +17,7 @@ import { generatedColumnRewrite } from '../analyze/generated-columns.js';
 import { adviseStatistics } from './statistics.js';
 import { expectedBlocks, overestimatedScan } from './estimates.js';
 import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
-import type { PlanNode } from '../model/plan.js';
+import type { ExplainAs, PlanNode } from '../model/plan.js';
 import { statementKey, type QueryReport, type RelationInfo, type Report } from '../model/report.js';
 import { explainableSql } from '../capture/explain.js';
 import { asServerError, type Session } from '../target/pg.js';
@@ -87,6 +87,8 @@ export interface AdviseOptions {
    * there and keeps what was validated before, sending nothing more to the server.
    */
   readonly stopped?: () => boolean;
+  /** The role and settings the capture planned as: every plan of the advice is made as they are. */
+  readonly explainAs?: ExplainAs;
 }
 
 export const DEFAULT_MIN_IMPROVEMENT = 0.5;
@@ -869,6 +871,7 @@ function validationSettings(report: Report, options: AdviseOptions): ValidationS
     explainTimeoutMs: options.explainTimeoutMs ?? DEFAULT_EXPLAIN_TIMEOUT_MS,
     buildTimeoutMs: options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
     lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    ...(options.explainAs ? { explainAs: options.explainAs } : {}),
   };
 }
 

@@ -83,6 +83,7 @@ async function estimateWith(
       timeoutMs: settings.explainTimeoutMs,
       serverVersionNum: settings.serverVersionNum,
       savepoint: true,
+      ...(settings.explainAs ? { as: settings.explainAs } : {}),
     });
     if (!result.ok) return undefined;
     return estimateFor(result.plan.root, table, condition, finding.evidence.rows === 'per loop');

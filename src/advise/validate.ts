@@ -14,7 +14,7 @@ import { INTERNAL_MARK } from '../capture/statements.js';
 import { explainStatement, type ExplainResult } from '../capture/explain.js';
 import { walkPlan } from '../analyze/plan.js';
 import { probingOuterRows } from './estimates.js';
-import type { CapturedPlan, PlanNode } from '../model/plan.js';
+import type { CapturedPlan, ExplainAs, PlanNode } from '../model/plan.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { candidateIndexes, indexDefinition, quoteRelation, type IndexCandidate } from './candidates.js';
 
@@ -69,6 +69,8 @@ export interface ValidationSettings {
   readonly buildTimeoutMs: number;
   /** lock_timeout of each index build, ms: never queue behind the application's locks for long. */
   readonly lockTimeoutMs: number;
+  /** The role and settings every EXPLAIN plans as, as the capture's did. */
+  readonly explainAs?: ExplainAs;
 }
 
 /** The plan cost of each statement with the candidate, or why there is none. */
@@ -210,6 +212,7 @@ async function explainResults(
       timeoutMs: settings.explainTimeoutMs,
       serverVersionNum: settings.serverVersionNum,
       savepoint,
+      ...(settings.explainAs ? { as: settings.explainAs } : {}),
     });
     out.push(result);
   }
@@ -431,6 +434,7 @@ export async function measureWithBuild(
       timeoutMs: settings.explainTimeoutMs,
       serverVersionNum: settings.serverVersionNum,
       savepoint: true,
+      ...(settings.explainAs ? { as: settings.explainAs } : {}),
     });
     return result;
   };

@@ -28,6 +28,7 @@ import {
   type RelationInfo,
   type RoundStats,
 } from '../model/report.js';
+import type { ExplainAs } from '../model/plan.js';
 import type { Session } from '../target/pg.js';
 import { explainableSql, explainStatement, type ExplainResult } from './explain.js';
 import { checkKeyExpressions } from './expressions.js';
@@ -128,6 +129,51 @@ export function overcounted(
 }
 
 /**
+ * The statement (`statementKey`) a pg_stat_statements entry counts for, with its fingerprint and
+ * text; undefined for querygate's own statements, the transaction control it sent, and entries
+ * without a text.
+ */
+function statementOf(
+  delta: StatDelta,
+  input: Pick<AssembleInput, 'texts' | 'dropTransactionControl'>,
+  clientByFingerprint: ReadonlyMap<string, ClientStatement>,
+): { key: string; fingerprint: string; nested: boolean; text: string } | undefined {
+  const raw = input.texts.get(delta.key);
+  if (raw === undefined) return undefined;
+  // pg_stat_statements keeps the text it saw first for a query id. One of querygate's own small
+  // checks (`SELECT current_user AS role`) shares its query id with a workload statement of that
+  // shape; when the check came first, the entry carries its text, and its counts are the replay's.
+  const sent =
+    raw.includes(INTERNAL_MARK) && delta.toplevel ? clientByFingerprint.get(fingerprintStatement(raw)) : undefined;
+  if (raw.includes(INTERNAL_MARK) && !sent) return undefined;
+  const text = sent ? sent.sql : unwrapPrepare(raw);
+  if (input.dropTransactionControl && /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text))
+    return undefined;
+  const nested = !delta.toplevel;
+  const fingerprint = nested ? nestedFingerprint(text) : fingerprintStatement(text);
+  return { key: statementKey({ fingerprint, ...(nested ? { nested: NOT_LINKED } : {}) }), fingerprint, nested, text };
+}
+
+/**
+ * The roles (pg_stat_statements `userid`, an OID as text) that ran each statement, by
+ * `statementKey`: the role a statement's row-level security policies were checked against, which
+ * is the role in effect when it ran (after an application's `SET ROLE`), not the one that connected.
+ */
+export function statementRoles(input: AssembleInput): Map<string, string[]> {
+  const clientByFingerprint = new Map(input.client.map((c) => [c.fingerprint, c]));
+  const roles = new Map<string, string[]>();
+  for (const delta of input.deltas) {
+    const grouped = statementOf(delta, input, clientByFingerprint);
+    if (!grouped || delta.calls <= 0) continue;
+    const userid = delta.key.slice(0, delta.key.indexOf(':'));
+    const list = roles.get(grouped.key) ?? [];
+    if (!list.includes(userid)) list.push(userid);
+    roles.set(grouped.key, list);
+  }
+  return roles;
+}
+
+/**
  * Groups statistics by fingerprint and ranks statements by total database time: the top-level
  * statements first, then those that ran inside functions and triggers (pg_stat_statements records
  * them with `toplevel` false when `pg_stat_statements.track` is `all`). A nested statement's time is
@@ -139,19 +185,9 @@ export function assembleQueries(input: AssembleInput): QueryReport[] {
   const groupOf = new Map<string, string>();
   const clientByFingerprint = new Map(input.client.map((c) => [c.fingerprint, c]));
   for (const delta of input.deltas) {
-    const raw = input.texts.get(delta.key);
-    if (raw === undefined) continue;
-    // pg_stat_statements keeps the text it saw first for a query id. One of querygate's own small
-    // checks (`SELECT current_user AS role`) shares its query id with a workload statement of that
-    // shape; when the check came first, the entry carries its text, and its counts are the replay's.
-    const sent =
-      raw.includes(INTERNAL_MARK) && delta.toplevel ? clientByFingerprint.get(fingerprintStatement(raw)) : undefined;
-    if (raw.includes(INTERNAL_MARK) && !sent) continue;
-    const text = sent ? sent.sql : unwrapPrepare(raw);
-    if (input.dropTransactionControl && /^\s*(BEGIN|ROLLBACK|COMMIT|START TRANSACTION)\s*;?\s*$/i.test(text)) continue;
-    const nested = !delta.toplevel;
-    const fingerprint = nested ? nestedFingerprint(text) : fingerprintStatement(text);
-    const key = statementKey({ fingerprint, ...(nested ? { nested: NOT_LINKED } : {}) });
+    const grouped = statementOf(delta, input, clientByFingerprint);
+    if (!grouped) continue;
+    const { key, fingerprint, nested, text } = grouped;
     groupOf.set(delta.key, key);
     const group = groups.get(key) ?? { fingerprint, nested, text, deltas: [] };
     group.deltas.push(delta);
@@ -270,6 +306,8 @@ export interface PlanOptions {
    * (`linkNestedStatements`), to cast the parameters that stand for them.
    */
   readonly variableTypes?: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** The role and settings to plan as (`--explain-role`, `--explain-setting`). */
+  readonly explainAs?: ExplainAs;
 }
 
 /**
@@ -342,6 +380,7 @@ export async function capturePlans(
         paramCount,
         timeoutMs: options.timeoutMs,
         serverVersionNum: options.serverVersionNum,
+        ...(options.explainAs ? { as: options.explainAs } : {}),
       };
       explain = (analyze) => explainStatement(session, { ...request, analyze });
     }
@@ -447,6 +486,7 @@ async function explainNested(
       analyze: options.analyze,
       timeoutMs: options.timeoutMs,
       serverVersionNum: options.serverVersionNum,
+      ...(options.explainAs ? { as: options.explainAs } : {}),
     });
     if (result.ok) return sql === text ? result : { ok: true, plan: { ...result.plan, sql } };
     if (result.unresolvedAt === undefined || attempt >= MAX_VARIABLES || options.signal?.aborted) return result;

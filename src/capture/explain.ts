@@ -3,8 +3,9 @@
  * statement_timeout, so that even `--analyze` of a write leaves the database as it was.
  */
 import { castTypedParams } from '../analyze/parser.js';
-import type { CapturedPlan, PlanNode, PlanSettings } from '../model/plan.js';
+import type { CapturedPlan, ExplainAs, PlanNode, PlanSettings } from '../model/plan.js';
 import { arithmeticParamSites, castParamsAt, untypedParamSites } from '../analyze/parser.js';
+import { EnvironmentError, InputError } from '../errors.js';
 import { asServerError, type Session } from '../target/pg.js';
 import { INTERNAL_MARK } from './statements.js';
 
@@ -22,6 +23,22 @@ export interface ExplainRequest {
    * what the caller did in it (e.g. build a candidate index) is visible to the planner.
    */
   readonly savepoint?: boolean;
+  /** The role and settings to plan as, set inside the EXPLAIN's transaction (or savepoint). */
+  readonly as?: ExplainAs;
+}
+
+/** A role name as SQL: always quoted, as the user gave it (role names are case-sensitive). */
+const quoteRole = (role: string) => `"${role.replace(/"/g, '""')}"`;
+
+/**
+ * Takes on the role and the settings of `as` for the rest of the open transaction (or savepoint):
+ * `SET LOCAL ROLE` first, then each setting with `set_config(name, value, true)`, as the role, as the
+ * application sets them. A rollback (to the savepoint) undoes both.
+ */
+export async function planAs(session: Session, as: ExplainAs | undefined): Promise<void> {
+  if (as?.role !== undefined) await session.query(`SET LOCAL ROLE ${quoteRole(as.role)}`);
+  for (const [name, value] of Object.entries(as?.settings ?? {}))
+    await session.query(`SELECT ${INTERNAL_MARK} set_config($1, $2, true)`, [name, value]);
 }
 
 /**
@@ -32,6 +49,38 @@ export interface ExplainRequest {
  */
 export function explainableSql(normalized: string, client?: { readonly sql: string }): string {
   return client?.sql ?? castTypedParams(normalized);
+}
+
+/**
+ * Checks, before the run, that statements can be planned as `as` says: the role exists and this
+ * session may `SET ROLE` to it, and every setting takes its value. A role or a value PostgreSQL
+ * refuses is an input error (exit 2), a permission it lacks an environment one (exit 3): found at
+ * the first EXPLAIN instead, it would leave every statement without a plan.
+ */
+export async function checkExplainAs(session: Session, as: ExplainAs | undefined): Promise<void> {
+  if (as === undefined || (as.role === undefined && Object.keys(as.settings ?? {}).length === 0)) return;
+  const given = [
+    ...(as.role !== undefined ? [`role "${as.role}"`] : []),
+    ...Object.entries(as.settings ?? {}).map(([name, value]) => `${name}=${value}`),
+  ].join(', ');
+  try {
+    await session.query('BEGIN');
+    await planAs(session, as);
+  } catch (error) {
+    const server = asServerError(error);
+    if (!server) throw error;
+    const message = `cannot plan statements as given (${given}: --explain-role, --explain-setting or the scenario's explain): ${server.message}`;
+    if (server.code === '42501') {
+      throw new EnvironmentError('PG_PERMISSION_DENIED', message, [
+        "hint: querygate's role must be a member of the role it plans as (GRANT app_role TO querygate_role), and a setting only a superuser may change cannot be given",
+      ]);
+    }
+    if (server.code === '22023' || server.code === '42704' || server.code === '22P02')
+      throw new InputError('EXPLAIN_AS_INVALID', message);
+    throw new EnvironmentError('PG_SERVER_ERROR', message);
+  } finally {
+    await session.query('ROLLBACK').catch(() => undefined);
+  }
 }
 
 /**
@@ -90,6 +139,7 @@ export async function explainStatement(session: Session, request: ExplainRequest
   try {
     await session.query(request.savepoint ? 'SAVEPOINT querygate_explain' : 'BEGIN');
     await session.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(request.timeoutMs))}`);
+    await planAs(session, request.as);
     const settings = await readPlanSettings(session);
     let json: ExplainJson;
     let mode: CapturedPlan['mode'];

@@ -1,6 +1,7 @@
 /** Parsing of option values shared by commands; every failure is a USAGE error naming the flag. */
 import { InputError } from '../errors.js';
 import { parseDuration } from '../config/yaml.js';
+import type { ExplainAs } from '../model/plan.js';
 
 export function parsePositiveInt(flag: string) {
   return (value: string): number => {
@@ -59,4 +60,31 @@ export function databaseUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv):
     );
   }
   return url;
+}
+
+/**
+ * The role and settings to plan as: `--explain-role` replaces the scenario's `explain.role`, and
+ * `--explain-setting name=value` (repeatable) all of its `explain.settings`, as a flag replaces a
+ * file's value, never merges with it. Undefined when neither gives anything.
+ */
+export function resolveExplainAs(
+  flags: { readonly explainRole?: string; readonly explainSetting?: readonly string[] },
+  scenario: ExplainAs | undefined,
+): ExplainAs | undefined {
+  const settings =
+    flags.explainSetting !== undefined
+      ? Object.fromEntries(flags.explainSetting.map(parseSettingFlag))
+      : (scenario?.settings ?? {});
+  const role = flags.explainRole ?? scenario?.role;
+  if (role === undefined && Object.keys(settings).length === 0) return undefined;
+  return { ...(role !== undefined ? { role } : {}), ...(Object.keys(settings).length > 0 ? { settings } : {}) };
+}
+
+/** `app.tenant=2` -> [`app.tenant`, `2`]: the name up to the first `=`, the value after it (may be empty). */
+function parseSettingFlag(value: string): [string, string] {
+  const at = value.indexOf('=');
+  const name = at > 0 ? value.slice(0, at).trim() : '';
+  if (name === '')
+    throw new InputError('USAGE', `--explain-setting must be name=value (e.g. app.tenant=2), got "${value}"`);
+  return [name, value.slice(at + 1)];
 }

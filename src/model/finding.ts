@@ -60,6 +60,11 @@ export interface Finding {
   readonly advice?: IndexAdvice;
   /** HTTP route the finding is about (n-plus-one). */
   readonly route?: string;
+  /**
+   * Why the finding may not hold for the application: its plan was made by a role that bypasses
+   * the row-level security the statement ran under.
+   */
+  readonly caveat?: string;
 }
 
 /** A finding silenced with a `querygate-ignore: rule-id reason` comment or an accepted budget entry. */

@@ -98,3 +98,16 @@ export interface PlanSettings {
   /** `hash_mem_multiplier` (PostgreSQL 13+): hashes may use work_mem times this. */
   readonly hashMemMultiplier?: number;
 }
+
+/**
+ * The role and session settings statements are planned as (`--explain-role`, `--explain-setting`,
+ * a scenario's `explain:`), set with `SET LOCAL ROLE` and `set_config(..., true)` inside the
+ * transaction each EXPLAIN runs in, so that nothing outlives it: what an application does in its
+ * own transactions (`SET ROLE app`, `set_config('app.tenant', $1, true)`), so that its row-level
+ * security policies are in the plan as they are in its queries.
+ */
+export interface ExplainAs {
+  readonly role?: string;
+  /** By setting name (`app.tenant`), as text. */
+  readonly settings?: Readonly<Record<string, string>>;
+}

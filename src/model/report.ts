@@ -1,4 +1,4 @@
-import type { CapturedPlan } from './plan.js';
+import type { CapturedPlan, ExplainAs } from './plan.js';
 import type { Finding, Suppression } from './finding.js';
 import type { GateResult } from './budget.js';
 
@@ -86,6 +86,8 @@ export interface WorkloadInfo {
   readonly setupSha256?: string;
   /** The external command, for `capture -- <command>`, with passwords masked (`*****`). */
   readonly command?: readonly string[];
+  /** The role and settings statements were planned as (`--explain-role`, `--explain-setting`, `explain:`). */
+  readonly explainAs?: ExplainAs;
 }
 
 export interface RunInfo {

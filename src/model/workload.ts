@@ -1,4 +1,5 @@
 /** A workload as querygate replays it, whether it came from a SQL file or a scenario. */
+import type { ExplainAs } from './plan.js';
 
 /** Produces the value of one `$n` parameter for each call. */
 export type ParamGenerator =
@@ -99,6 +100,8 @@ export interface Workload {
   };
   /** What the run should know of the workload as loaded (a statement that cannot run in every round). */
   readonly warnings?: readonly string[];
+  /** The scenario's `explain:` section: the role and settings to plan as. */
+  readonly explain?: ExplainAs;
 }
 
 /** One HTTP endpoint of an HTTP workload. `{name}` placeholders in path, headers and body take values from `params`. */
@@ -174,4 +177,6 @@ export interface HttpWorkload {
   readonly load: HttpLoad;
   /** Problems found while importing HAR files or access logs (bad lines are counted and skipped). */
   readonly warnings: readonly string[];
+  /** The scenario's `explain:` section: the role and settings to plan as. */
+  readonly explain?: ExplainAs;
 }

@@ -341,6 +341,7 @@ function findingBlock(f: Finding, gated: GatedFinding | undefined, q: QueryRepor
     `- **${f.severity}** \`${f.rule}\`: ${text(f.message)} (statement #${index}${q.source !== undefined ? `, ${text(q.source)}` : ''}` +
       `${q.nested ? `, ${text(nestedPlace(q))}` : ''})`,
   ];
+  if (f.caveat !== undefined) lines.push(`  - caveat: ${text(f.caveat)}`);
   if (f.nodePath !== undefined) lines.push(`  - plan node: ${code(f.nodePath)}`);
   if (gated && gated.status !== 'failing') lines.push(`  - ${text(findingStatusText(gated))}`);
   else if (gated?.acceptance?.expired) lines.push(`  - ${text(findingStatusText(gated))}`);

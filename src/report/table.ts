@@ -164,6 +164,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
         ),
       );
       lines.push(...wrapText(f.message, width, 10));
+      if (f.caveat) lines.push(...wrapText(f.caveat, width, 18, '          caveat: '));
       if (f.nodePath) lines.push(...wrapText(f.nodePath, width, 14, '          at: '));
       const [first, ...others] = fixOptions(f);
       if (!first) continue;

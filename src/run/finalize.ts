@@ -5,6 +5,7 @@
 import {
   assembleQueries,
   capturePlans,
+  statementRoles,
   overcounted,
   ownTraffic,
   PLANNED_WITHOUT_ANALYZE,
@@ -13,6 +14,7 @@ import {
 import { diffSnapshots, evictedBetween, fetchQueryTexts, type Snapshot } from '../capture/statements.js';
 import {
   REPORT_VERSION,
+  statementKey,
   topLevel,
   type NotCalledStatement,
   type QueryReport,
@@ -22,6 +24,13 @@ import {
   type WorkloadInfo,
 } from '../model/report.js';
 import { linkNestedStatements } from '../capture/functions.js';
+import {
+  describeBypass,
+  explainAsHint,
+  findBypassedRowSecurity,
+  type BypassedRowSecurity,
+} from '../capture/row-security.js';
+import type { ExplainAs } from '../model/plan.js';
 import type { Session } from '../target/pg.js';
 import type { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
@@ -50,6 +59,11 @@ export interface AnalysisOptions {
    * database too; always done on the embedded one. The build blocks writes to the table while it runs.
    */
   readonly allowIndexBuild?: boolean;
+  /**
+   * The role and session settings to plan as (`--explain-role`, `--explain-setting`, a scenario's
+   * `explain:`), in each EXPLAIN's own transaction: the capture's plans and the advice's alike.
+   */
+  readonly explainAs?: ExplainAs;
 }
 
 export interface FinalizeInput {
@@ -141,6 +155,8 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   }
   if (input.routes) queries = attachRoutes(queries, input.routes);
   let relations: Report['relations'] = [];
+  // Statements whose plan was made by a role that bypasses the row-level security they ran under.
+  let rowSecurity = new Map<string, BypassedRowSecurity>();
   let stoppedBy = input.stoppedBy;
   const signal = input.signal;
   // After the replay, an interrupt cancels the EXPLAIN or index build in flight and stops there.
@@ -176,9 +192,32 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       limit,
       client: input.client,
       ...(signal ? { signal } : {}),
+      ...(input.analysis.explainAs ? { explainAs: input.analysis.explainAs } : {}),
     });
     queries = planned.queries;
     relations = planned.relations;
+    if (!interrupted()) {
+      try {
+        const roles = statementRoles({
+          deltas,
+          roundDeltas: [],
+          texts,
+          client: input.client,
+          dropTransactionControl: input.dropTransactionControl,
+        });
+        rowSecurity = await findBypassedRowSecurity(session ?? control, queries, roles, input.analysis.explainAs);
+      } catch (error) {
+        if (!interrupted())
+          warnings.push(
+            `could not read the row-level security of the tables the statements read: ${error instanceof Error ? error.message : String(error)}`,
+          );
+      }
+      queries = queries.map((q) => {
+        const found = rowSecurity.get(statementKey(q));
+        return found && !q.planNote ? { ...q, planNote: describeBypass(found) } : q;
+      });
+      warnings.push(...rowSecurityWarnings(queries, rowSecurity));
+    }
     if (interrupted()) {
       stoppedBy = String(signal!.reason ?? 'interrupted');
       const explained = queries.filter((q) => q.plan).length;
@@ -256,7 +295,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
     tool: { name: 'querygate', version: TOOL_VERSION },
     createdAt: finishedAt.toISOString(),
     target: target.info,
-    workload: input.workload,
+    workload: input.analysis.explainAs ? { ...input.workload, explainAs: input.analysis.explainAs } : input.workload,
     run: {
       startedAt: input.startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
@@ -288,7 +327,7 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
   });
   if (!complete) {
     await session?.cancelled;
-    return analyzed;
+    return cautionRowSecurity(analyzed, rowSecurity);
   }
   let advised: Report | undefined;
   try {
@@ -298,19 +337,23 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       ...(input.analysis.explainTimeoutMs !== undefined ? { explainTimeoutMs: input.analysis.explainTimeoutMs } : {}),
       onStep: step,
       stopped: interrupted,
+      ...(input.analysis.explainAs ? { explainAs: input.analysis.explainAs } : {}),
     });
   } catch (error) {
     if (!interrupted()) throw error;
   }
   // After advice: a validated index can be what explains a slow statement's time.
   const settle = (report: Report) =>
-    explainTimeByAdvice(mergeSameFixes(report), input.analysis.rules ? { rules: input.analysis.rules } : {});
+    cautionRowSecurity(
+      explainTimeByAdvice(mergeSameFixes(report), input.analysis.rules ? { rules: input.analysis.rules } : {}),
+      rowSecurity,
+    );
   if (advised && !interrupted()) return settle(advised);
   // Interrupted during index advice: advice stops at the interrupt and keeps what was validated
   // before it (a candidate cut short is not judged, so it never reads as refused by the planner).
   await session?.cancelled;
   const reason = String(signal!.reason ?? 'interrupted');
-  const kept = advised ? settle(advised) : analyzed;
+  const kept = advised ? settle(advised) : cautionRowSecurity(analyzed, rowSecurity);
   return {
     ...kept,
     run: { ...kept.run, complete: false, interruptedBy: reason },
@@ -400,4 +443,76 @@ function attachRoutes(queries: QueryReport[], routes: readonly RouteReport[]): Q
     );
     return mine.length > 0 ? { ...q, routes: mine.sort((a, b) => b.callsPerRequest - a.callsPerRequest) } : q;
   });
+}
+
+/**
+ * Every finding of a statement planned past the row-level security it ran under says so
+ * (`caveat`): the plan it judges may not be the one the application gets.
+ */
+export function cautionRowSecurity(report: Report, found: ReadonlyMap<string, BypassedRowSecurity>): Report {
+  if (found.size === 0) return report;
+  return {
+    ...report,
+    queries: report.queries.map((q) => {
+      const bypassed = found.get(statementKey(q));
+      if (!bypassed || !q.plan) return q;
+      const caveat =
+        `its plan was made as "${bypassed.planRole}", which bypasses the row-level security of ` +
+        `${bypassed.tables.map((t) => t.name).join(', ')} that filters ${bypassed.ranAs.map((r) => `"${r}"`).join(', ')}: ` +
+        `this may not be the application's plan (plan as it does: ${explainAsHint(bypassed)})`;
+      return { ...q, findings: q.findings.map((f) => (f.caveat ? f : { ...f, caveat })) };
+    }),
+  };
+}
+
+/** The SQLSTATE-free text of an EXPLAIN that failed on a setting nothing in its transaction set. */
+const MISSING_SETTING = /unrecognized configuration parameter "([^"]+)"/;
+
+/**
+ * The run's warnings on row-level security: statements planned by a role that bypasses the
+ * policies they ran under, and statements that could not be planned at all because a setting
+ * their policies (or functions) read with current_setting() is set by the application in its own
+ * transactions, not in querygate's EXPLAIN.
+ */
+export function rowSecurityWarnings(
+  queries: readonly QueryReport[],
+  found: ReadonlyMap<string, BypassedRowSecurity>,
+): string[] {
+  const warnings: string[] = [];
+  const bypassed = queries.filter((q) => found.has(statementKey(q)));
+  if (bypassed.length > 0) {
+    const all = bypassed.map((q) => found.get(statementKey(q))!);
+    const tables = [...new Set(all.flatMap((b) => b.tables.map((t) => t.name)))].sort();
+    const merged: BypassedRowSecurity = {
+      planRole: all[0]!.planRole,
+      tables: [],
+      ranAs: [...new Set(all.flatMap((b) => b.ranAs))].sort(),
+      settings: [...new Set(all.flatMap((b) => b.settings))].sort(),
+    };
+    warnings.push(
+      `${bypassed.length} statement(s) were planned as "${merged.planRole}", which bypasses the row-level security of ` +
+        `${tables.join(', ')}, while they ran as ${merged.ranAs.map((r) => `"${r}"`).join(', ')}, whose policies filter them: ` +
+        `their plans, findings and index advice may not be the application's (` +
+        bypassed
+          .slice(0, 3)
+          .map((q) => statementLabel(q))
+          .join('; ') +
+        (bypassed.length > 3 ? `; and ${bypassed.length - 3} more` : '') +
+        `). Plan as the application does: ${explainAsHint(merged)} (or explain: { role, settings } in the scenario)`,
+    );
+  }
+  const missing = new Map<string, number>();
+  for (const q of queries) {
+    const name = q.plan ? undefined : MISSING_SETTING.exec(q.planNote ?? '')?.[1];
+    if (name !== undefined) missing.set(name, (missing.get(name) ?? 0) + 1);
+  }
+  for (const [name, count] of missing) {
+    warnings.push(
+      `${count} statement(s) could not be planned: they read the setting "${name}" (current_setting() in a row-level ` +
+        "security policy or a function), which the application sets in its own transactions and querygate's EXPLAIN " +
+        `does not: give it with --explain-setting ${name}=<value> (and the application's role with --explain-role), ` +
+        `or explain: { settings: { ${name}: <value> } } in the scenario`,
+    );
+  }
+  return warnings;
 }

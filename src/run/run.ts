@@ -3,6 +3,7 @@
  * Every exit path closes the target (and so stops an embedded server); an interrupted run still
  * returns a report of what was captured, marked incomplete.
  */
+import { checkExplainAs } from '../capture/explain.js';
 import type { ClientStatement } from '../capture/assemble.js';
 import { InputError, InterruptedError, type InputErrorCode } from '../errors.js';
 import { INTERNAL_MARK, takeSnapshot, type Snapshot } from '../capture/statements.js';
@@ -76,6 +77,8 @@ export async function runOnTarget(target: Target, options: RunOptions): Promise<
   // Opened after the setup files, as the replay's connections are: it sees what they see.
   const control = await target.connect('querygate-control');
   try {
+    // The role and settings to plan as: refused before the load, not after it at every EXPLAIN.
+    await checkExplainAs(control, options.explainAs);
     const checks = options.signal
       ? interruptible(control, options.signal, () => target.connect('querygate-cancel'))
       : control;

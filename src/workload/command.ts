@@ -3,6 +3,7 @@
  * generator) and capture what the database did meanwhile. querygate sends no load itself; it
  * snapshots pg_stat_statements before and after the command and reports like any other run.
  */
+import { checkExplainAs } from '../capture/explain.js';
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { takeSnapshot } from '../capture/statements.js';
@@ -94,6 +95,8 @@ export async function captureOnTarget(target: Target, options: CaptureOptions): 
   // Opened after the setup files, as the command's connections are: it sees what they see.
   const control = await target.connect('querygate-control');
   try {
+    // The role and settings to plan as: refused before the load, not after it at every EXPLAIN.
+    await checkExplainAs(control, options.explainAs);
     const before = await takeSnapshot(control, target.info.serverVersionNum);
     step(`running ${text}`);
     // A process group of its own: an interrupt stops the command and everything it started (a

@@ -28,6 +28,7 @@ import {
 } from '../analyze/parser.js';
 import { nodesOf } from '../analyze/sql-tree.js';
 import type { LoadShape, ParamGenerator, SetupFile, TextMap, Workload, WorkloadStatement } from '../model/workload.js';
+import type { ExplainAs } from '../model/plan.js';
 import { statementsShortOfRounds } from './count.js';
 
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -280,6 +281,7 @@ export function loadSqlWorkload(
 interface ScenarioFile {
   name?: string;
   description?: string;
+  explain?: ExplainSection;
   setup?: { schema?: string | string[]; seed?: string | string[] };
   load?: {
     connections?: number;
@@ -488,6 +490,22 @@ function mappedStart(
   return { file, line: first.line, column: first.column, indent: 0, map: { ...map, runs } };
 }
 
+/** A scenario's `explain:` section, as the schema checked it. */
+export interface ExplainSection {
+  role?: string;
+  settings?: Record<string, string | number | boolean>;
+}
+
+/** The `explain:` section of a scenario as the run takes it: every setting's value as text. */
+export function scenarioExplainAs(section: ExplainSection | undefined): ExplainAs | undefined {
+  if (!section) return undefined;
+  const settings = Object.entries(section.settings ?? {}).map(([name, value]) => [name, String(value)] as const);
+  return {
+    ...(section.role !== undefined ? { role: section.role } : {}),
+    ...(settings.length > 0 ? { settings: Object.fromEntries(settings) } : {}),
+  };
+}
+
 /**
  * A YAML scenario: setup files, load shape and weighted statements with parameter generators. Every
  * problem of the file (its schema, its statements' SQL and generators, its load, its setup files) is
@@ -575,5 +593,6 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
     setup: setup.files,
     load: checked,
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(file.explain ? { explain: scenarioExplainAs(file.explain)! } : {}),
   };
 }

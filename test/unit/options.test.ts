@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDurationFlag } from '../../src/cli/options.js';
+import { parseDurationFlag, resolveExplainAs } from '../../src/cli/options.js';
 
 const messageOf = (fn: () => unknown): string => {
   try {
@@ -31,5 +31,28 @@ describe('duration flags', () => {
       '--explain-timeout must be more than 0, got "0s"',
     );
     expect(parseDurationFlag('--warmup')('0')).toBe(0);
+  });
+});
+
+describe('the role and settings to plan as', () => {
+  const scenario = { role: 'app', settings: { 'app.tenant': '1', work_mem: '64MB' } };
+
+  it("take the scenario's explain section, which each flag replaces as a whole", () => {
+    expect(resolveExplainAs({}, scenario)).toEqual(scenario);
+    expect(resolveExplainAs({ explainRole: 'reporting' }, scenario)).toEqual({ ...scenario, role: 'reporting' });
+    expect(resolveExplainAs({ explainSetting: ['app.tenant=2', 'app.note=a=b', 'app.empty='] }, scenario)).toEqual({
+      role: 'app',
+      settings: { 'app.tenant': '2', 'app.note': 'a=b', 'app.empty': '' },
+    });
+    expect(resolveExplainAs({}, undefined)).toBeUndefined();
+  });
+
+  it('refuse a setting without a name', () => {
+    expect(messageOf(() => resolveExplainAs({ explainSetting: ['=2'] }, undefined))).toBe(
+      '--explain-setting must be name=value (e.g. app.tenant=2), got "=2"',
+    );
+    expect(messageOf(() => resolveExplainAs({ explainSetting: ['app.tenant'] }, undefined))).toContain(
+      'must be name=value',
+    );
   });
 });

@@ -31,6 +31,19 @@ const errorOf = (fn: () => unknown): InputError => {
 };
 
 describe('scenario files', () => {
+  it('reads the role and settings to plan as, every value as text', () => {
+    const path = write(
+      'explain.yaml',
+      "explain:\n  role: billing_app\n  settings: { app.tenant: 2, app.strict: true, work_mem: '64MB' }\nstatements:\n  - sql: SELECT 1\n",
+    );
+    expect(loadScenario(path, {}).explain).toEqual({
+      role: 'billing_app',
+      settings: { 'app.tenant': '2', 'app.strict': 'true', work_mem: '64MB' },
+    });
+    const wrong = write('explain-wrong.yaml', 'explain:\n  roles: x\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(wrong, {})).message).toContain('roles: unknown field');
+  });
+
   it('loads statements, generators and load settings; flags replace file values', () => {
     const path = write(
       'ok.yaml',
@@ -91,7 +104,7 @@ describe('scenario files', () => {
     const typo = write('typo.yaml', 'statments:\n  - sql: SELECT 1\n');
     const error = errorOf(() => loadScenario(typo, {}));
     expect([error.message, ...error.details]).toEqual([
-      'typo.yaml:1:1: statments: unknown field: did you mean statements? (known: name, description, setup, load, statements, http)',
+      'typo.yaml:1:1: statments: unknown field: did you mean statements? (known: name, description, setup, load, statements, http, explain)',
     ]);
   });
 

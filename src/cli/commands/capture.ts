@@ -12,7 +12,7 @@ import { captureCommand } from '../../workload/command.js';
 import { readSetupFiles } from '../../workload/load.js';
 import { describeFailOn, resolveRunConfig } from '../fail-on.js';
 import type { CliIO } from '../io.js';
-import { collect, databaseUrlOf } from '../options.js';
+import { collect, databaseUrlOf, resolveExplainAs } from '../options.js';
 import { resolveBudget } from '../output.js';
 import { addTargetOptions, checkRunOutputs, executeRun, gateThreshold, type RunFlags } from './run.js';
 import { readComparableReport } from './compare.js';
@@ -70,6 +70,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
     );
   }
   const baseline = flags.baseline ? readComparableReport(flags.baseline) : undefined;
+  const explainAs = resolveExplainAs(flags, undefined);
   return executeRun(
     io,
     { ...flags, ...gateThreshold(runConfig) },
@@ -83,6 +84,7 @@ export async function captureCliCommand(args: readonly string[], flags: RunFlags
         analyze: Boolean(flags.analyze),
         rules: budget ? budgetRules(config.config.rules, budget) : config.rules,
         ...(flags.explainTimeout !== undefined ? { explainTimeoutMs: flags.explainTimeout } : {}),
+        ...(explainAs ? { explainAs } : {}),
         signal,
         onStep,
       }),

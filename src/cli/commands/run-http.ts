@@ -60,7 +60,12 @@ export async function runHttpCommand(scenario: string, flags: RunFlags, io: CliI
     (signal, onProgress, onStep) =>
       runHttpWorkload({
         workload,
-        ...sharedRunOptions(flags, databaseUrl, budget ? budgetRules(config.config.rules, budget) : config.rules),
+        ...sharedRunOptions(
+          flags,
+          databaseUrl,
+          budget ? budgetRules(config.config.rules, budget) : config.rules,
+          workload.explain,
+        ),
         allowWrites: Boolean(flags.allowWrites),
         signal,
         ...(onProgress ? { onProgress } : {}),

@@ -22,7 +22,15 @@ import { formatProgress } from '../progress.js';
 import { watchInterrupts, type Interrupt } from '../interrupt.js';
 import { EXIT, type CliIO } from '../io.js';
 import { checkOutputFile, writeFallbackReport, writeOutputFile } from '../files.js';
-import { collect, databaseUrlOf, parseDurationFlag, parseNonNegativeInt, parsePositiveInt } from '../options.js';
+import {
+  collect,
+  databaseUrlOf,
+  parseDurationFlag,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  resolveExplainAs,
+} from '../options.js';
+import type { ExplainAs } from '../../model/plan.js';
 import { loadParser } from '../../analyze/parser.js';
 import { redactSecrets } from '../../redact.js';
 import {
@@ -71,6 +79,10 @@ export interface RunFlags extends OutputFlags, BudgetFlags {
   threads?: number;
   analyze?: boolean;
   explainTimeout?: number;
+  /** The role EXPLAIN plans as (SET LOCAL ROLE in its transaction). */
+  explainRole?: string;
+  /** `name=value` settings EXPLAIN plans with (set_config(name, value, true) in its transaction). */
+  explainSetting?: string[];
   out: string;
   randomSeed?: number;
   quiet?: boolean;
@@ -105,6 +117,15 @@ export function addTargetOptions(command: Command): Command {
       '--explain-timeout <duration>',
       'statement_timeout of each EXPLAIN, more than 0 (default 10s; a bare number is seconds)',
       parseDurationFlag('--explain-timeout', { positive: true }),
+    )
+    .option(
+      '--explain-role <role>',
+      "plan statements (EXPLAIN, index advice) as this role, as the application runs them: its row-level security policies apply (SET LOCAL ROLE in each EXPLAIN's rolled-back transaction)",
+    )
+    .option(
+      '--explain-setting <name=value>',
+      "a session setting to plan statements with, e.g. app.tenant=2 for a policy that reads current_setting('app.tenant') (repeatable; set_config(name, value, true) in each EXPLAIN's transaction)",
+      collect,
     )
     .option(
       '--allow-index-build',
@@ -244,7 +265,12 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
     (signal, onProgress, onStep) =>
       runWorkload({
         workload,
-        ...sharedRunOptions(flags, databaseUrl, budget ? budgetRules(config.config.rules, budget) : config.rules),
+        ...sharedRunOptions(
+          flags,
+          databaseUrl,
+          budget ? budgetRules(config.config.rules, budget) : config.rules,
+          workload.explain,
+        ),
         allowWrites: Boolean(flags.allowWrites),
         signal,
         ...(onProgress ? { onProgress } : {}),
@@ -282,8 +308,15 @@ function readBaseline(path: string): Report {
 }
 
 /** The run options every kind of run takes from the same flags. */
-export function sharedRunOptions<R>(flags: RunFlags, databaseUrl: string | undefined, rules: R) {
+export function sharedRunOptions<R>(
+  flags: RunFlags,
+  databaseUrl: string | undefined,
+  rules: R,
+  scenarioExplain?: ExplainAs,
+) {
+  const explainAs = resolveExplainAs(flags, scenarioExplain);
   return {
+    ...(explainAs ? { explainAs } : {}),
     ...(databaseUrl ? { databaseUrl } : {}),
     setup: Boolean(flags.setup),
     allowIndexBuild: Boolean(flags.allowIndexBuild),

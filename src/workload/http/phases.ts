@@ -9,6 +9,7 @@
  * application's sessions are idle, so that requests still in flight when a phase ends are counted
  * in it and not in the next one.
  */
+import { checkExplainAs } from '../../capture/explain.js';
 import { assembleQueries } from '../../capture/assemble.js';
 import { summarizeLatencies } from '../../capture/latency.js';
 import {
@@ -236,6 +237,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
   const control = await target.connect('querygate-control');
   let app: RunningApp | undefined;
   try {
+    // The role and settings to plan as: refused before the load, not after it at every EXPLAIN.
+    await checkExplainAs(control, options.explainAs);
     let baseUrl: string;
     if (workload.app) {
       step(`starting the application: ${commandText(workload.app.command)}`);

@@ -18,7 +18,7 @@ import {
 } from '../../config/yaml.js';
 import { InputError } from '../../errors.js';
 import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { isRecord, readScenarioSetup, toGenerator } from '../load.js';
+import { isRecord, readScenarioSetup, scenarioExplainAs, toGenerator, type ExplainSection } from '../load.js';
 import { parseAccessLog } from './access-log.js';
 import { parseHar } from './har.js';
 import { ACCESS_LOG_METHODS, DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
@@ -96,6 +96,7 @@ interface HttpSection {
 
 interface HttpScenarioFile {
   name?: string;
+  explain?: ExplainSection;
   setup?: { schema?: string | string[]; seed?: string | string[] };
   load?: unknown;
   statements?: unknown[];
@@ -497,5 +498,6 @@ export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}
     routes: routes.map((r) => ({ ...r, headers: mergeHeaders(strings(section.headers), r.headers) })),
     load,
     warnings: checks.imported.warnings,
+    ...(file.explain ? { explain: scenarioExplainAs(file.explain)! } : {}),
   };
 }
