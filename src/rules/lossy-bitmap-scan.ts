@@ -35,6 +35,8 @@ export default defineRule({
     minRows: 10_000,
     /** Share of the table's blocks a scan reads from which it is reported. */
     minBlockShare: 0.5,
+    /** Blocks a scan reads per call (its heap blocks with --analyze) under which it is never reported. */
+    minBlocks: 1_000,
     /** Share of the rows read that the recheck removes from which the scan is reported (one step milder). */
     indexableShare: 2 / 3,
     /** Share removed from which it is a clear case. */
@@ -81,6 +83,7 @@ export default defineRule({
         const rowsRead = read.kept + read.recheckRemoved + read.filterRemoved;
         const removed = rowsRead > 0 ? read.recheckRemoved / rowsRead : 0;
         const blockShare = read.heapBlocks / relation.pages;
+        if (read.heapBlocks * read.runs < options.minBlocks) continue;
         if (blockShare < options.minBlockShare || removed < options.indexableShare) continue;
         const cause = suggest(relation, brin, {
           blockShare,
@@ -140,7 +143,8 @@ export default defineRule({
       const blockShare = blocks / relation.pages;
       const kept = rowsKept(facts);
       const removed = 1 - kept / (Math.min(1, blockShare) * tableRows);
-      if (blockShare < options.minBlockShare || removed < options.indexableShare) continue;
+      if (blocks < options.minBlocks || blockShare < options.minBlockShare || removed < options.indexableShare)
+        continue;
       const workMemKb = query.plan.settings?.workMemKb;
       const generic = query.plan.mode === 'generic';
       // A B-tree's or GIN's bitmap goes lossy only when the blocks it marks outgrow work_mem. A
@@ -150,6 +154,11 @@ export default defineRule({
       const lossy = brin ? undefined : lossyAtWorkMem(Math.min(blocks, relation.pages), workMemKb);
       const estimatedLossy = brin ? undefined : lossyAtWorkMem(estimatedBitmapBlocks(below, relation.pages), workMemKb);
       if (generic && lossy === 'no') continue;
+      // A B-tree's bitmap that fits in work_mem is exact: it marks rows, and no row is rechecked.
+      // Blocks per call that one such bitmap holds are the blocks its matches lie on, read once
+      // each: the table's rows spread over them, not the problem this rule names. Other methods
+      // (GIN, GiST, hash) may return candidates their recheck rejects even in an exact bitmap.
+      if (lossy === 'no' && indexes.every((i) => i.method === 'btree')) continue;
       // Never an error on a guess: blocks that one exact bitmap holds, or a generic plan's blocks
       // without an estimate that outgrows work_mem.
       const guess = generic ? brin !== undefined || estimatedLossy !== 'clearly' : lossy === 'no';
@@ -159,6 +168,7 @@ export default defineRule({
         measure: measureWith(query),
         ...(lossy !== undefined ? { lossy } : {}),
         generic,
+        methods: [...new Set(indexes.map((i) => i.method ?? 'unknown'))],
       });
       findings.push({
         ...base,
@@ -286,6 +296,8 @@ function suggest(
     lossy?: 'no' | 'maybe' | 'clearly';
     /** The plan is generic: the calls may have run other plans. */
     generic?: boolean;
+    /** Without --analyze: the access methods of the bitmap's indexes. */
+    methods?: readonly string[];
   },
 ): { text: string; evidence: Record<string, string | number> } {
   const share = `${Math.round(Math.min(1, read.blockShare) * 100)}%`;
@@ -333,12 +345,16 @@ function suggest(
   const counted = read.counted;
   if (!counted) {
     if (read.lossy === 'no') {
+      // Only an index that answers its condition approximately (not a B-tree: see check) gets here.
       const at = read.workMemKb !== undefined ? ` (${formatKb(read.workMemKb)})` : '';
+      const methods = (read.methods ?? []).filter((m) => m !== 'btree' && m !== 'unknown');
+      const index = methods.length > 0 ? `its ${methods.join(' and ')} index` : 'its index';
       return {
         evidence: {},
         text:
-          `the bitmap cannot have gone lossy: the blocks it marks fit in work_mem${at}, so its matches lie on ${share} of the table's blocks, ` +
-          `or the planner expects far fewer rows than it finds: run ${read.measure} to see its heap blocks and the rows its recheck removes`,
+          `the bitmap cannot have gone lossy: the blocks it marks fit in work_mem${at}; ${index} may return candidates that its recheck rejects ` +
+          `(a condition it answers only approximately), or its matches lie on ${share} of the table's blocks: ` +
+          `run ${read.measure} to see its heap blocks and the rows its recheck removes`,
       };
     }
     const other = read.generic
