@@ -543,7 +543,8 @@ describe('querygate run (CLI)', () => {
     ]);
     expect(result.code).toBe(3);
     // The files were applied first.
-    const applied = result.stderr.indexOf(`querygate: applying ${sql('schema.sql')}`);
+    // Named relative to the working directory, as error locations name files.
+    const applied = result.stderr.indexOf('querygate: applying test/fixtures/sql/schema.sql');
     expect(applied, result.stderr).toBeGreaterThanOrEqual(0);
     expect(result.stderr.indexOf('pg_stat_statements is loaded but not installed')).toBeGreaterThan(applied);
     expect(result.stderr).toMatch(
@@ -622,6 +623,15 @@ describe('querygate run (CLI)', () => {
     const inScenario = await runCli(['run', 'sub/scenario.yaml', '--database-url', db], { cwd: parent });
     expect(inScenario.code).toBe(2);
     expect(inScenario.stderr).toContain('sub/scenario.yaml:3:25: statements[0].sql: invalid SQL: syntax error');
+    // A scenario's setup file is given relative to the scenario, and named relative to the working directory.
+    writeFileSync(join(parent, 'sub', 'broken.sql'), 'CREATE TABLE t (id int;\n');
+    writeFileSync(
+      join(parent, 'sub', 'with-setup.yaml'),
+      'setup:\n  schema: broken.sql\nstatements:\n  - sql: SELECT 1\n',
+    );
+    const inSetup = await runCli(['run', 'sub/with-setup.yaml', '--database-url', db], { cwd: parent });
+    expect(inSetup.code).toBe(2);
+    expect(inSetup.stderr).toContain('querygate: error: sub/broken.sql:1:23: invalid SQL: syntax error at or near ";"');
     const denied = await runCli(['run', '--workload', 'sub/denied.sql', '--database-url', role.toString()], {
       cwd: parent,
     });

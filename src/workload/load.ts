@@ -142,12 +142,17 @@ export function shownPath(path: string, cwd = process.cwd()): string {
   return isAbsolute(path) && shown.startsWith('..') ? path : shown;
 }
 
+/**
+ * Setup files (`paths` relative to `base`: a scenario's directory, or the working directory for
+ * flags), each named as error locations name files, so that an error in one opens from where the run starts.
+ */
 export function readSetupFiles(paths: readonly string[], base: string): SetupFile[] {
   return paths.map((p) => {
     const path = resolve(base, p);
     const sql = readTextFile(path, 'setup file');
-    splitStatements(sql, p); // syntax errors are reported with file:line:column before anything runs
-    return { path: p, sql };
+    const shown = shownPath(path);
+    splitStatements(sql, shown); // syntax errors are reported with file:line:column before anything runs
+    return { path: shown, sql };
   });
 }
 

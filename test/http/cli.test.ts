@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, scratchDatabase, withSession } from '../support/db.js';
 import { validateReport } from '../support/report-schema.js';
+import { BAD_HTTP_SCENARIO, badHttpScenarioProblems } from './support.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const fixture = (name: string) => here(`./fixtures/${name}`);
@@ -189,48 +190,24 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
   it('bad scenario: one line naming the field, exit 2', async () => {
     const path = join(dir, 'bad.yaml');
     writeFileSync(path, 'http:\n  baseUrl: http://127.0.0.1:1\n  routes:\n    - path: /orders/{id}\n');
-    const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')]);
+    const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')], { cwd: dir });
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(
       'querygate: error: bad.yaml:4:13: http.routes[0].path: placeholder {id} has no generator: add it under http.routes[0].params',
     );
   });
 
-  it('bad scenario: every problem at once, in file order, each with its line, exit 2', async () => {
-    const path = join(dir, 'bad-many.yaml');
-    writeFileSync(
-      path,
-      [
-        'http:',
-        '  app:',
-        '    command: [node, app.js]',
-        '  routes:',
-        '    - name: profile',
-        '      path: /users/{uid}',
-        '      params:',
-        '        id: { int: { min: 1, max: 10 } }',
-        '    - name: search',
-        '      method: GETT',
-        '      path: search?q={q}',
-        '      params:',
-        '        q: { pick: [ali] }',
-        '  load:',
-        '    conections: 4',
-        '    duration: 0s',
-        '',
-      ].join('\n'),
-    );
-    const result = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'bad.json')]);
+  it('bad scenario: every problem at once, in file order, each with its line and the file relative to the working directory, exit 2', async () => {
+    // Two scenarios of one name in different folders: each message says which one.
+    for (const folder of ['billing', 'shop']) {
+      mkdirSync(join(dir, folder), { recursive: true });
+      writeFileSync(join(dir, folder, 'bad-many.yaml'), BAD_HTTP_SCENARIO);
+    }
+    const file = join('shop', 'bad-many.yaml');
+    const result = await runCli(['run', file, '--database-url', url, '--out', join(dir, 'bad.json')], { cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n')).toEqual([
-      'querygate: error: bad-many.yaml:6:13: http.routes[0].path: placeholder {uid} has no generator, and ' +
-        'http.routes[0].params.id (line 8) is used by no placeholder: if it is meant for {uid}, rename it uid; ' +
-        'else add uid under http.routes[0].params',
-      'bad-many.yaml:10:15: http.routes[1].method: must be one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
-      'bad-many.yaml:11:13: http.routes[1].path: must be a path starting with / (e.g. /orders/{id})',
-      'bad-many.yaml:15:5: http.load.conections: unknown field: did you mean connections? (known: connections, duration, requests, rate, warmup, mixed, timeout)',
-      'bad-many.yaml:16:15: http.load.duration: must be at least 1s',
-    ]);
+    const [first, ...others] = badHttpScenarioProblems(file, join(dir, 'shop', 'nowhere.har'));
+    expect(result.stderr.trim().split('\n')).toEqual([`querygate: error: ${first}`, ...others]);
   });
 
   it('a phase under 1s is refused alike from the file and from --duration, exit 2', async () => {
@@ -239,7 +216,7 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       path,
       'http:\n  baseUrl: http://127.0.0.1:1\n  routes:\n    - path: /orders\n  load:\n    duration: 500ms\n',
     );
-    const file = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'short.json')]);
+    const file = await runCli(['run', path, '--database-url', url, '--out', join(dir, 'short.json')], { cwd: dir });
     expect(file.code).toBe(2);
     expect(file.stderr.trim()).toBe('querygate: error: short.yaml:6:15: http.load.duration: must be at least 1s');
     const flag = await runCli([
@@ -401,17 +378,20 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
       copyFileSync(fixture('library-access.txt'), join(dir, 'library.log'));
       const path = join(dir, 'library.yaml');
       writeFileSync(path, 'http:\n  import:\n    - accessLog: library.log\n  load: { connections: 2, requests: 30 }\n');
-      const result = await runCli([
-        'run',
-        path,
-        '--base-url',
-        `http://127.0.0.1:${port}`,
-        '--database-url',
-        url,
-        '--no-budget',
-        '--out',
-        join(dir, 'library.json'),
-      ]);
+      const result = await runCli(
+        [
+          'run',
+          path,
+          '--base-url',
+          `http://127.0.0.1:${port}`,
+          '--database-url',
+          url,
+          '--no-budget',
+          '--out',
+          join(dir, 'library.json'),
+        ],
+        { cwd: dir },
+      );
       expect(result.stderr).not.toMatch(NO_STACK);
       expect(result.code).toBe(0);
       // Warnings wrap at the output's width: read them unwrapped.

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,10 +8,12 @@ import { isQuerygateError } from '../../src/errors.js';
 import { loadScenario } from '../../src/workload/load.js';
 import { isHttpScenario, loadHttpScenario } from '../../src/workload/http/scenario.js';
 import { checkWriteRoutes, writeRoutes } from '../../src/workload/http/phases.js';
+import { BAD_HTTP_SCENARIO, badHttpScenarioProblems } from './support.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 describe('the http section of a scenario', () => {
+  const cwd = process.cwd();
   let dir: string;
   const write = (name: string, text: string) => {
     const path = join(dir, name);
@@ -31,11 +33,16 @@ describe('the http section of a scenario', () => {
 
   beforeAll(async () => {
     await loadParser();
-    dir = mkdtempSync(join(tmpdir(), 'querygate-http-scenario-'));
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'querygate-http-scenario-')));
+    // Messages name a scenario relative to the working directory: run from the scenarios' directory.
+    process.chdir(dir);
     copyFileSync(fixture('traffic.har'), join(dir, 'traffic.har'));
     copyFileSync(fixture('access-log.txt'), join(dir, 'access.log'));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('reads routes, app, load and defaults', () => {
     const workload = loadHttpScenario(fixture('shop.yaml'));
@@ -65,7 +72,8 @@ describe('the http section of a scenario', () => {
       mixed: true,
       timeoutMs: 10_000,
     });
-    expect(workload.setup.seed.map((f) => f.path)).toEqual(['seed.sql']);
+    // Named as error locations name files: from the working directory (here outside it, so absolute).
+    expect(workload.setup.seed.map((f) => f.path)).toEqual([fixture('seed.sql')]);
     expect(isHttpScenario(fixture('shop.yaml'))).toBe(true);
   });
 
@@ -226,56 +234,21 @@ describe('the http section of a scenario', () => {
   });
 
   it("reports every problem at once, in file order, each at its line: the schema's and the checks after it", () => {
-    const path = write(
-      'many.yaml',
-      [
-        'http:',
-        '  app:',
-        '    command: [node, app.js]',
-        '  routes:',
-        '    - name: profile',
-        '      path: /users/{uid}',
-        '      params:',
-        '        id: { int: { min: 1, max: 10 } }',
-        '    - name: search',
-        '      method: GETT',
-        '      path: search?q={q}',
-        '      params:',
-        '        q: { pick: [ali] }',
-        '    - name: profile',
-        '      path: /users/{n}/posts',
-        '      headers: { x-tenant: "{tenant}" }',
-        '      params:',
-        '        n: { int: { min: 10, max: 1 } }',
-        '  import:',
-        '    - har: nowhere.har',
-        '  load:',
-        '    conections: 4',
-        '    duration: 0s',
-        '',
-      ].join('\n'),
-    );
+    // The file is named relative to the working directory, as SQL scenarios and budgets are:
+    // two scenarios of one name in different folders are told apart.
+    mkdirSync(join(dir, 'billing'), { recursive: true });
+    write(join('billing', 'many.yaml'), BAD_HTTP_SCENARIO);
     let error: unknown;
     try {
-      loadHttpScenario(path);
+      loadHttpScenario(join('billing', 'many.yaml'));
     } catch (e) {
       error = e;
     }
     expect(isQuerygateError(error) && error.code).toBe('SCENARIO_INVALID');
     const { message, details } = error as { message: string; details: readonly string[] };
-    expect([message, ...details]).toEqual([
-      // The generator that no placeholder uses is named as the likely one, with its line.
-      'many.yaml:6:13: http.routes[0].path: placeholder {uid} has no generator, and http.routes[0].params.id (line 8) ' +
-        'is used by no placeholder: if it is meant for {uid}, rename it uid; else add uid under http.routes[0].params',
-      'many.yaml:10:15: http.routes[1].method: must be one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
-      'many.yaml:11:13: http.routes[1].path: must be a path starting with / (e.g. /orders/{id})',
-      'many.yaml:14:13: http.routes[2].name: route "profile" is also http.routes[0]\'s name: route names must be unique',
-      'many.yaml:16:28: http.routes[2].headers.x-tenant: placeholder {tenant} has no generator: add it under http.routes[2].params',
-      'many.yaml:18:12: http.routes[2].params.n: int.min (10) is greater than int.max (1)',
-      `many.yaml:20:12: http.import[0].har: HAR file not found: ${join(dir, 'nowhere.har')}`,
-      'many.yaml:22:5: http.load.conections: unknown field: did you mean connections? (known: connections, duration, requests, rate, warmup, mixed, timeout)',
-      'many.yaml:23:15: http.load.duration: must be at least 1s',
-    ]);
+    expect([message, ...details]).toEqual(
+      badHttpScenarioProblems(join('billing', 'many.yaml'), join(dir, 'billing', 'nowhere.har')),
+    );
     // A flag replaces the file's load, and so its problems.
     const short = write(
       'short.yaml',

@@ -18,7 +18,14 @@ import {
 } from '../../config/yaml.js';
 import { InputError } from '../../errors.js';
 import type { HttpApp, HttpLoad, HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
-import { isRecord, readScenarioSetup, scenarioExplainAs, toGenerator, type ExplainSection } from '../load.js';
+import {
+  isRecord,
+  readScenarioSetup,
+  scenarioExplainAs,
+  shownPath,
+  toGenerator,
+  type ExplainSection,
+} from '../load.js';
 import { parseAccessLog } from './access-log.js';
 import { parseHar } from './har.js';
 import { ACCESS_LOG_METHODS, DEFAULT_TOP_ROUTES, routesFromRequests, type ImportResult } from './observed.js';
@@ -393,11 +400,13 @@ type ImportSpec = NonNullable<HttpSection['import']>[number];
  */
 function importRoutes(spec: ImportSpec, base: string, app: URL | undefined): Imported {
   const file = (spec.har ?? spec.accessLog)!;
+  // Messages name the file as error locations do (relative to the working directory); routes, by its base name.
+  const where = shownPath(resolve(base, file));
   const text = readTextFile(resolve(base, file), spec.har ? 'HAR file' : 'access log');
   const methods = spec.methods ?? (spec.har ? undefined : ACCESS_LOG_METHODS);
   const filters = { ...(methods ? { methods } : {}), keepProbes: spec.keepProbes ?? false };
   const result: ImportResult = spec.har
-    ? parseHar(text, file, { ...filters, ...(spec.origin ? { origin: spec.origin } : {}) })
+    ? parseHar(text, where, { ...filters, ...(spec.origin ? { origin: spec.origin } : {}) })
     : parseAccessLog(text, { ...filters, ...(app ? { host: app.host } : {}) });
   const grouped = routesFromRequests(result.requests, {
     top: spec.top ?? DEFAULT_TOP_ROUTES,
@@ -426,10 +435,10 @@ function importRoutes(spec: ImportSpec, base: string, app: URL | undefined): Imp
   if (grouped.routes.length === 0) {
     throw new InputError(
       spec.har ? 'HAR_INVALID' : 'ACCESS_LOG_INVALID',
-      `${file}: no request to replay${notes.length ? ` (${notes.join('; ')})` : ''}`,
+      `${where}: no request to replay${notes.length ? ` (${notes.join('; ')})` : ''}`,
     );
   }
-  const warnings = notes.length ? [`${file}: ${grouped.routes.length} route(s) imported; ${notes.join('; ')}`] : [];
+  const warnings = notes.length ? [`${where}: ${grouped.routes.length} route(s) imported; ${notes.join('; ')}`] : [];
   return { routes: grouped.routes, warnings };
 }
 
@@ -438,7 +447,7 @@ function importRoutes(spec: ImportSpec, base: string, app: URL | undefined): Imp
  * Every problem of the file is reported at once, in file order, each at its line.
  */
 export function loadHttpScenario(path: string, overrides: HttpLoadOverrides = {}): HttpWorkload {
-  const where = basename(path);
+  const where = shownPath(path);
   const text = readTextFile(path, 'scenario file');
   const flagUrl = overrides.baseUrl !== undefined ? httpUrl(overrides.baseUrl, '--base-url', 'USAGE') : undefined;
   const base = dirname(resolve(path));
