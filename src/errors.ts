@@ -23,6 +23,7 @@ export type InputErrorCode =
   | 'HAR_INVALID'
   | 'ACCESS_LOG_INVALID'
   | 'WRITES_REFUSED'
+  | 'ROUTE_NOT_FOUND'
   | 'DATABASE_URL_REQUIRED'
   | 'OUTPUT_UNWRITABLE'
   | 'REPORTS_UNRELATED'
@@ -81,18 +82,24 @@ export class EnvironmentError extends QuerygateError {
 }
 
 /**
- * An environment failure in the middle of a run (the application exited, answered mostly 5xx, the
- * load command failed) that still left a report of what was captured: the CLI writes the report,
- * then reports the error.
+ * A run that failed but still left a report of what was captured: the CLI writes the report, then
+ * reports the error. Mostly the environment (the application exited, answered mostly 5xx, the load
+ * command failed: exit 3); with kind `input`, input that only the run could show wrong (a
+ * scenario's route that the application does not have: exit 2).
  */
-export class RunFailedError extends EnvironmentError {
+export class RunFailedError extends QuerygateError {
+  readonly kind: 'input' | 'environment';
+  constructor(code: EnvironmentErrorCode, message: string, report: Report, details?: readonly string[]);
+  constructor(code: InputErrorCode, message: string, report: Report, details: readonly string[], kind: 'input');
   constructor(
-    code: EnvironmentErrorCode,
+    code: ErrorCode,
     message: string,
     readonly report: Report,
     details: readonly string[] = [],
+    kind: 'input' | 'environment' = 'environment',
   ) {
     super(code, message, details);
+    this.kind = kind;
   }
 }
 

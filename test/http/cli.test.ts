@@ -461,6 +461,43 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     }
   });
 
+  it('a route the application answers only with 404: report written, exit 2 (ROUTE_NOT_FOUND) naming the route and its path', async () => {
+    const { app, port } = await startApp(url);
+    try {
+      const path = join(dir, 'wrong-path.yaml');
+      writeFileSync(
+        path,
+        'http:\n  routes:\n    - { name: books, path: /books }\n    - { name: book by id, path: "/book/{id}?status=404", params: { id: { int: { min: 1, max: 9 } } } }\n' +
+          '  load: { connections: 2, requests: 20, mixed: false }\n',
+      );
+      const out = join(dir, 'wrong-path.json');
+      const result = await runCli([
+        'run',
+        path,
+        '--base-url',
+        `http://127.0.0.1:${port}`,
+        '--database-url',
+        url,
+        '--no-budget',
+        '-q',
+        '--out',
+        out,
+      ]);
+      expect(result.stderr).not.toMatch(NO_STACK);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`report written to ${out}\n`);
+      expect(result.stderr).toContain(
+        'querygate: error: route "book by id" (GET /book/{id}?status=404): all 20 responses were 404 Not Found: ' +
+          'the application has no such route, so nothing was measured for it\n',
+      );
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+      expect(report.routes.map((r: { non2xx: number }) => r.non2xx)).toEqual([0, 20]);
+    } finally {
+      app.kill('SIGKILL');
+    }
+  });
+
   it('Ctrl-C stops the load and the application, writes the partial report, exit 130', async () => {
     const port = await freePort();
     const path = join(dir, 'interrupt.yaml');

@@ -449,6 +449,49 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.routes![0]).toMatchObject({ requests: 50, statementsPerRequest: 0 });
   });
 
+  it('a route answered only 404 or 405 is a wrong route in the scenario: ROUTE_NOT_FOUND (input), report attached', async () => {
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload({
+          app: app('ok', {}, { QUERY: "SELECT count(*) FROM pg_class WHERE relkind = 'r'" }),
+          routes: [
+            get('customer by id', '/customers/1'),
+            get('customer typo', '/customer/1?status=404'),
+            get('wrong method', '/customers/2?status=405'),
+            // Some 404 among 2xx (an id the seed lacks) stays a warning.
+            {
+              ...get('some missing', '/customers/{id}?status={status}'),
+              params: { id: { kind: 'value', value: 3 }, status: { kind: 'pick', values: [200, 404] } },
+            },
+          ],
+        }),
+        databaseUrl: url,
+      }),
+    );
+    expect(error).toBeInstanceOf(RunFailedError);
+    expect(error).toMatchObject({ code: 'ROUTE_NOT_FOUND', kind: 'input' });
+    expect(error.message).toBe(
+      'route "customer typo" (GET /customer/1?status=404): all 50 responses were 404 Not Found: ' +
+        'the application has no such route, so nothing was measured for it',
+    );
+    expect(error.details).toEqual([
+      '  route "wrong method" (GET /customers/2?status=405): all 50 responses were 405 Method Not Allowed',
+      'hint: check the path and the method of the route in the scenario (404: no such path, or no such resource ' +
+        'for any of its parameter values; 405: the path does not take that method)',
+    ]);
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(true);
+    expect(report.routes!.map((r) => [r.name, r.requests, r.non2xx])).toEqual([
+      ['customer by id', 50, 0],
+      ['customer typo', 50, 50],
+      ['wrong method', 50, 50],
+      ['some missing', 50, expect.any(Number)],
+    ]);
+    expect(report.warnings).toContain(
+      'route "customer typo": 50 of 50 responses were not 2xx: 0 server errors (5xx), 50 client errors (4xx); by status: 404 ×50',
+    );
+  });
+
   it('the warning for non-2xx responses tells server errors from client errors, with the status codes', async () => {
     const report = await runHttpWorkload({
       workload: workload(

@@ -406,6 +406,27 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
     }
     if (!stoppedBy && report.run.complete) {
+      // Checked before the application's failures: the scenario is to be fixed first, and a run
+      // whose every route is missing records nothing, which would otherwise read as the wrong database.
+      const missing = routes.flatMap((r, i) => {
+        const answered = notFound(records[i]!.result.statusCounts);
+        return answered && answered.total === r.requests ? [{ route: r, answered }] : [];
+      });
+      if (missing.length > 0) {
+        const describe = ({ route: r, answered }: (typeof missing)[number]) =>
+          `route "${r.name}" (${r.method} ${r.path}): all ${r.requests} responses were ${answered.codes}`;
+        throw new RunFailedError(
+          'ROUTE_NOT_FOUND',
+          `${describe(missing[0]!)}: the application has no such route, so nothing was measured for it`,
+          report,
+          [
+            ...missing.slice(1).map((m) => `  ${describe(m)}`),
+            'hint: check the path and the method of the route in the scenario (404: no such path, or no such ' +
+              'resource for any of its parameter values; 405: the path does not take that method)',
+          ],
+          'input',
+        );
+      }
       const limit = options.maxFailureShare ?? DEFAULT_MAX_FAILURE_SHARE;
       // Whatever the number of requests: a short phase or a long request timeout sends few of them.
       const failing = routes.filter(
@@ -443,6 +464,25 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     await app?.stop();
     await control.close();
   }
+}
+
+/**
+ * A route's own phase answered only with 404 Not Found and 405 Method Not Allowed (the statuses of a
+ * route the application does not have): how many, and which (`404 Not Found`, `405 Method Not
+ * Allowed`, or both). Undefined when it had no response or any other status.
+ */
+function notFound(statusCounts: Readonly<Record<string, number>>): { total: number; codes: string } | undefined {
+  const entries = Object.entries(statusCounts).filter(([, n]) => n > 0);
+  if (entries.length === 0 || entries.some(([code]) => code !== '404' && code !== '405')) return undefined;
+  const names: Record<string, string> = { '404': '404 Not Found', '405': '405 Method Not Allowed' };
+  return {
+    total: entries.reduce((sum, [, n]) => sum + n, 0),
+    codes: entries
+      .map(([code]) => code)
+      .sort()
+      .map((code) => names[code]!)
+      .join(' or '),
+  };
 }
 
 /**
