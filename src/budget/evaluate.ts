@@ -8,7 +8,7 @@
 import type { RuleLevel } from '../config/config.js';
 import { statementNameOf } from '../analyze/parser.js';
 import { closest } from '../config/yaml.js';
-import { isAtLeast, type Severity } from '../model/finding.js';
+import { isAtLeast, sameProblemRules, type Severity } from '../model/finding.js';
 import type {
   AcceptedFinding,
   Budget,
@@ -527,9 +527,14 @@ function dayOf(date: Date | string | undefined): string {
   return (date ?? new Date()).toISOString().slice(0, 10);
 }
 
-/** Whether an accepted entry covers a finding of a statement. */
+/**
+ * Whether an accepted entry covers a finding of a statement. An entry of a rule the run merged into
+ * the finding as the same problem with the same fix (`evidence.sameFixAs`) covers it too: an index
+ * added that a wrapped predicate cannot use turns an accepted `seq-scan-large-table` finding into
+ * `non-sargable-predicate` on the same scan, and the problem accepted is the same.
+ */
 export function acceptanceMatches(entry: AcceptedFinding, q: QueryReport, finding: GatedFinding['finding']): boolean {
-  if (entry.rule !== finding.rule) return false;
+  if (!sameProblemRules(finding).includes(entry.rule)) return false;
   if (entry.fingerprint !== undefined && entry.fingerprint !== q.fingerprint) return false;
   if (
     entry.relation !== undefined &&
@@ -562,7 +567,10 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
   const findings: GatedFinding[] = [];
   for (const q of report.queries) {
     for (const finding of q.findings) {
-      const index = accepted.findIndex((a) => acceptanceMatches(a, q, finding));
+      // An entry of the finding's own rule first, then one of a rule merged into it.
+      const covers = (a: AcceptedFinding) => acceptanceMatches(a, q, finding);
+      const own = accepted.findIndex((a) => a.rule === finding.rule && covers(a));
+      const index = own >= 0 ? own : accepted.findIndex(covers);
       const entry = index >= 0 ? accepted[index] : undefined;
       if (entry) used.add(index);
       const expired = entry?.expires !== undefined && entry.expires < date;
@@ -585,6 +593,7 @@ export function evaluateBudget(report: Report, budget: Budget | undefined, optio
                 reason: entry.reason,
                 ...(entry.expires !== undefined ? { expires: entry.expires } : {}),
                 expired,
+                ...(entry.rule !== finding.rule ? { rule: entry.rule } : {}),
                 ...(line !== undefined ? { line } : {}),
               },
             }

@@ -6,7 +6,7 @@
  */
 import { formatMs, formatPercent, formatQuantity, formatRatio, formatRelative } from '../report/format.js';
 import { clip } from '../text.js';
-import { isAtLeast, type Finding } from '../model/finding.js';
+import { isAtLeast, isSameProblem, type Finding } from '../model/finding.js';
 import {
   COMPARISON_VERSION,
   type Comparison,
@@ -727,22 +727,49 @@ function routeChanges(
   });
 }
 
-/** Findings are the same when rule and relation are (messages and numbers change with the data). */
+/** One finding per rule and relation on a side (a rule may see a relation at several plan nodes). */
 function findingKey(f: Finding): string {
   return `${f.rule}\u0000${f.relation ?? ''}`;
 }
 
+/**
+ * Findings of `these` that are no problem of `others`. Findings are the same problem when their
+ * relation is and they share a rule (messages and numbers change with the data): their own, or one
+ * the run merged into either as the same fix (`evidence.sameFixAs`), since the rule that names a
+ * problem can change with the schema (an index added that a wrapped predicate cannot use turns a
+ * `seq-scan-large-table` finding into `non-sargable-predicate` on the same scan).
+ */
 function findingsOnlyIn(these: readonly Finding[], others: readonly Finding[]): Finding[] {
-  const seen = new Set(others.map(findingKey));
   const out: Finding[] = [];
   const emitted = new Set<string>();
   for (const f of these) {
     const key = findingKey(f);
-    if (seen.has(key) || emitted.has(key)) continue;
+    if (emitted.has(key) || others.some((o) => isSameProblem(f, o))) continue;
     emitted.add(key);
     out.push(f);
   }
   return out;
+}
+
+/**
+ * Head's findings that are a problem of base under another rule (no finding of base has their own
+ * rule on that relation), each once, with what base called it: neither new nor resolved, and said.
+ */
+function relabelledFindings(b: QueryReport, h: QueryReport): string[] {
+  const notes: string[] = [];
+  const seen = new Set<string>();
+  for (const f of h.findings) {
+    const key = findingKey(f);
+    if (seen.has(key) || b.findings.some((o) => findingKey(o) === key)) continue;
+    const was = b.findings.find((o) => isSameProblem(f, o));
+    if (!was) continue;
+    seen.add(key);
+    notes.push(
+      `${describeFinding(f)} in head is base's ${was.rule} finding, named by another rule: ` +
+        `the same problem with the same fix (evidence.sameFixAs), not a new finding`,
+    );
+  }
+  return notes;
 }
 
 /**
@@ -768,6 +795,7 @@ function diffFindings(
   const comparable = (f: Finding, side: 'new' | 'resolved') =>
     side === 'resolved' && !h.plan ? false : sameEvidence || f.nodePath === undefined;
   const findingNotes = [
+    ...relabelledFindings(b, h),
     ...added
       .filter((f) => !comparable(f, 'new'))
       .map((f) => `${describeFinding(f)} only in head: not compared (${why})`),

@@ -239,6 +239,11 @@ export interface GatedFinding {
     readonly reason: string;
     readonly expires?: string;
     readonly expired: boolean;
+    /**
+     * The accepted entry's rule, when it is not the finding's: a rule the run merged into the
+     * finding as the same problem with the same fix (`evidence.sameFixAs`).
+     */
+    readonly rule?: string;
     readonly line?: number;
   };
 }

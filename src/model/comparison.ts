@@ -345,9 +345,9 @@ export interface MatchedStatement {
   readonly timing: TimingComparison;
   /** Null when either report has no plan for the statement. */
   readonly planDiff: PlanDiff | null;
-  /** Findings in head whose rule + relation were not found in base. */
+  /** Findings in head whose problem base did not have: no finding of base on the relation shares a rule (its own or one in `evidence.sameFixAs`). */
   readonly newFindings: readonly Finding[];
-  /** Findings in base whose rule + relation are gone in head. */
+  /** Findings in base whose problem is gone in head (as `newFindings`, the other way). */
   readonly resolvedFindings: readonly Finding[];
   /**
    * Findings on one side only that are not compared, and why: plan findings when the two plans
@@ -376,7 +376,7 @@ export interface Replacement {
   readonly callsPerRequest: readonly RouteChange[];
   /** Present when one request runs the new statement fewer times than the removed one (a loop batched). */
   readonly perRequest?: PerRequestComparison;
-  /** Findings of the new statement whose rule + relation the removed one did not have. */
+  /** Findings of the new statement whose problem the removed one did not have (as `MatchedStatement.newFindings`). */
   readonly newFindings: readonly Finding[];
   /** Findings on one side only that are not compared, and why (as `MatchedStatement.findingNotes`). */
   readonly findingNotes?: readonly string[];

@@ -67,6 +67,36 @@ export interface Finding {
   readonly caveat?: string;
 }
 
+/**
+ * The rules whose findings a finding stands for: its own, and those the run merged into it as the
+ * same problem with the same fix (`evidence.sameFixAs`, comma-separated). Which rule names a problem
+ * can change with the schema: an index added on a column that a predicate wraps turns
+ * `seq-scan-large-table` into `non-sargable-predicate` on the same scan, with the same fix.
+ */
+export function sameProblemRules(f: Pick<Finding, 'rule' | 'evidence'>): readonly string[] {
+  const merged = f.evidence.sameFixAs;
+  return [
+    f.rule,
+    ...(typeof merged === 'string'
+      ? merged
+          .split(',')
+          .map((r) => r.trim())
+          .filter((r) => r !== '' && r !== f.rule)
+      : []),
+  ];
+}
+
+/**
+ * Whether two findings, of two reports of one statement, are the same problem: the same relation,
+ * and a rule in common (their own, or one merged into either as the same fix). Messages and numbers
+ * change with the data; the rule that names the problem can change with the schema.
+ */
+export function isSameProblem(a: Finding, b: Finding): boolean {
+  if ((a.relation ?? '') !== (b.relation ?? '')) return false;
+  const rules = sameProblemRules(b);
+  return sameProblemRules(a).some((r) => rules.includes(r));
+}
+
 /** A finding silenced with a `querygate-ignore: rule-id reason` comment or an accepted budget entry. */
 export interface Suppression {
   readonly rule: string;

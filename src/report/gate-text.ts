@@ -188,10 +188,12 @@ export function verdictLine(gate: GateResult): string {
 
 /** Why a finding fails or is let through, in a few words. */
 export function findingStatusText(f: GatedFinding): string {
+  // Accepted under a rule the run merged into this finding as the same problem (evidence.sameFixAs).
+  const as = f.acceptance?.rule !== undefined ? ` as ${f.acceptance.rule} (the same problem)` : '';
   if (f.status === 'accepted') {
-    return `accepted: ${f.acceptance?.reason ?? ''}${f.acceptance?.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`;
+    return `accepted${as}: ${f.acceptance?.reason ?? ''}${f.acceptance?.expires !== undefined ? ` (until ${f.acceptance.expires})` : ''}`;
   }
-  if (f.acceptance?.expired) return `acceptance expired on ${f.acceptance.expires ?? '?'}: ${f.acceptance.reason}`;
+  if (f.acceptance?.expired) return `acceptance${as} expired on ${f.acceptance.expires ?? '?'}: ${f.acceptance.reason}`;
   return f.status === 'failing' ? 'not accepted' : 'below the fail-on severity';
 }
 

@@ -16,3 +16,9 @@ export const withoutIndex = load('without-index');
 // "orders of a customer" (fixtures/capture-http-reports.ts).
 export const httpBase = load('http-base');
 export const httpHead = load('http-head');
+
+// Real reports of one workload without and with indexes on the columns its predicates wrap in a
+// function (fixtures/capture-relabel-reports.ts): head's findings are base's, named by
+// non-sargable-predicate instead of seq-scan-large-table (`evidence.sameFixAs`).
+export const relabelBase = load('relabel-base');
+export const relabelHead = load('relabel-head');
