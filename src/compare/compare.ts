@@ -251,7 +251,9 @@ export function compareReports(
       added: added.length,
       removed: removed.length,
       regressions,
-      improvements: statements.filter((s) => s.verdict === 'improvement').length,
+      improvements:
+        statements.filter((s) => s.verdict === 'improvement').length +
+        added.filter((a) => (a.improvements ?? []).length > 0).length,
       unstablePlans: statements.filter((s) => s.verdict === 'unstable-plan').length,
       withinSpread: statements.filter((s) => s.withinSpread).length,
       timingNoise: statements.filter(
@@ -930,23 +932,35 @@ function rewrittenStatement(
     message: `${r.message} against the removed statement it replaces on the same relations (${was})`,
     evidence: { ...r.evidence, replaces: old.fingerprint },
   });
+  const replacing = (r: ComparisonReason): ComparisonReason => ({
+    ...r,
+    evidence: { ...r.evidence, replaces: old.fingerprint },
+  });
   const work: ComparisonReason[] = [];
-  const perRequest = judgeWork(old, q, t, work, []);
-  judgeFailures(old, q, work, []);
+  const workDown: ComparisonReason[] = [];
+  const perRequest = judgeWork(old, q, t, work, workDown);
+  judgeFailures(old, q, work, workDown);
   const callsPerRequest = routeChanges(old, q, baseRoutes, headRoutes);
-  judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, t, work, []);
+  judgeCallsPerRequest(callsPerRequest, baseRoutes, headRoutes, t, work, workDown);
   const shape: ComparisonReason[] = [];
-  judgePlanShape(planDiff, t, shape, []);
-  const { newFindings, findingNotes } = diffFindings(old, q);
+  const shapeUp: ComparisonReason[] = [];
+  judgePlanShape(planDiff, t, shape, shapeUp);
+  const { newFindings, resolvedFindings, findingNotes } = diffFindings(old, q);
   const findings = newFindings.filter((f) => counts(f, t)).map((f) => findingReason(f, 'new-finding'));
-  const regressions = measured([
-    ...work.map(against),
-    ...shape.map((r) => ({ ...r, evidence: { ...r.evidence, replaces: old.fingerprint } })),
-    ...findings.map((r) => ({ ...r, evidence: { ...r.evidence, replaces: old.fingerprint } })),
-  ]);
+  const regressions = measured([...work.map(against), ...shape.map(replacing), ...findings.map(replacing)]);
+  // Judged as a matched statement is, the other way too: a rewrite that cut the work is an improvement.
+  const improvements =
+    regressions.length > 0
+      ? []
+      : measured([
+          ...workDown.map(against),
+          ...shapeUp.map(replacing),
+          ...resolvedFindings.filter((f) => counts(f, t)).map((f) => replacing(findingReason(f, 'resolved-finding'))),
+        ]);
   return {
     ...unmatched(q),
     regressions,
+    ...(improvements.length > 0 ? { improvements } : {}),
     replaces: {
       fingerprint: old.fingerprint,
       query: old.query,

@@ -406,6 +406,12 @@ export interface UnmatchedStatement {
    * share of head's database time.
    */
   readonly regressions: readonly ComparisonReason[];
+  /**
+   * New statements that replace a removed one and did not regress: what improved against it (plan
+   * cost, blocks, calls per request, scan upgrades, resolved findings), as a matched statement's
+   * improvements. Absent when nothing did.
+   */
+  readonly improvements?: readonly ComparisonReason[];
   /** New statements only: the removed statement it replaces, and the new one against it. */
   readonly replaces?: Replacement;
   /**

@@ -75,8 +75,16 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
   }
   const improved = c.statements.filter((s) => s.verdict === 'improvement');
   const routesImproved = c.routes.filter((r) => r.verdict === 'improvement');
-  if (improved.length > 0 || routesImproved.length > 0) {
+  const addedImproved = c.added.filter((a) => (a.improvements ?? []).length > 0);
+  if (improved.length > 0 || routesImproved.length > 0 || addedImproved.length > 0) {
     out.push(`${h}# Improvements`, '');
+    // A rewrite that cut the work, against the removed statement it replaces.
+    for (const a of addedImproved) {
+      out.push(
+        `- ${cell(nestedMark(a))}${code(oneLine(a.query, 120))} (new; replaces ${code(oneLine(a.replaces!.query, 80))}): ` +
+          (a.improvements ?? []).map((r) => cell(r.message)).join('; '),
+      );
+    }
     for (const s of improved) {
       out.push(
         `- ${cell(nestedMark(s))}${code(oneLine(s.query, 120))}: ${s.improvements.map((r) => cell(r.message)).join('; ')}` +
@@ -125,7 +133,7 @@ export function renderComparisonMarkdown(c: Comparison, options: ComparisonMarkd
     }
     out.push('', '</details>', '');
   }
-  const added = c.added.filter((a) => a.regressions.length === 0);
+  const added = c.added.filter((a) => a.regressions.length === 0 && !a.improvements);
   if (added.length > 0) {
     out.push(`<details><summary>New statements (${added.length})</summary>`, '');
     for (const a of added) out.push(...describeUnmatched(a));

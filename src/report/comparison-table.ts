@@ -96,7 +96,10 @@ export function formatRoutes(routes: readonly RouteChange[]): string {
     .join('; ');
 }
 
-/** A row of the statements table: a statement of both reports, or a new statement that regressed. */
+/**
+ * A row of the statements table: a statement of both reports, or a new statement that regressed or
+ * improved against the removed statement it replaces.
+ */
 export type StatementRow =
   | { readonly kind: 'matched'; readonly statement: MatchedStatement }
   | { readonly kind: 'added'; readonly statement: UnmatchedStatement };
@@ -104,14 +107,18 @@ export type StatementRow =
 /**
  * The rows of the statements table: the new statements that regressed first (a new or rewritten
  * statement is usually the change under review), then the matched statements that changed (all of
- * them with `all`).
+ * them with `all`), the rewrites that improved before the matched improvements.
  */
 export function statementRows(c: Comparison, all = false): StatementRow[] {
+  const matched = c.statements
+    .filter((s) => all || s.verdict !== 'unchanged' || s.planDiff?.changed || s.withinSpread)
+    .map((s) => ({ kind: 'matched' as const, statement: s }));
+  const worse = (s: MatchedStatement) => s.verdict === 'regression' || s.verdict === 'unstable-plan';
   return [
     ...c.added.filter((a) => a.regressions.length > 0).map((a) => ({ kind: 'added' as const, statement: a })),
-    ...c.statements
-      .filter((s) => all || s.verdict !== 'unchanged' || s.planDiff?.changed || s.withinSpread)
-      .map((s) => ({ kind: 'matched' as const, statement: s })),
+    ...matched.filter((r) => worse(r.statement)),
+    ...c.added.filter((a) => a.improvements).map((a) => ({ kind: 'added' as const, statement: a })),
+    ...matched.filter((r) => !worse(r.statement)),
   ];
 }
 
@@ -147,7 +154,7 @@ export function rowCells(row: StatementRow): RowCells {
   const r = a.replaces;
   if (r) {
     return {
-      verdict: 'regression (new)',
+      verdict: a.regressions.length > 0 ? 'regression (new)' : 'improvement (new)',
       planCost: formatChange(r.planCost),
       blocks: formatChange(r.blocksPerCall),
       temp: formatChange(r.tempBlocksPerCall),
@@ -480,8 +487,15 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
   if (regressions.length > 0) lines.push('', ...regressions);
   const improved = c.statements.filter((s) => s.verdict === 'improvement');
   const routesImproved = c.routes.filter((r) => r.verdict === 'improvement');
-  if (improved.length > 0 || routesImproved.length > 0) {
+  const addedImproved = c.added.filter((a) => (a.improvements ?? []).length > 0);
+  if (improved.length > 0 || routesImproved.length > 0 || addedImproved.length > 0) {
     lines.push('', 'Improvements:');
+    // A rewrite that cut the work, against the removed statement it replaces.
+    for (const a of addedImproved) {
+      lines.push(...describeUnmatched(a, '  ', 'new: '));
+      lines.push(`    replaces the removed statement: ${describeReplaced(a.replaces!)}`);
+      for (const r of a.improvements ?? []) lines.push(`    ${r.messageId}: ${r.message}`);
+    }
     for (const s of improved) {
       lines.push(`  ${nestedMark(s)}${oneLine(s.query, 100)}${s.source ? `  (${s.source})` : ''}`);
       for (const r of s.improvements) lines.push(`    ${r.messageId}: ${r.message}`);
@@ -530,8 +544,8 @@ export function renderComparisonTable(c: Comparison, options: ComparisonTableOpt
       for (const note of s.findingNotes ?? []) lines.push(`    note: ${note}`);
     }
   }
-  // New statements that regressed are listed among the regressions above.
-  const addedRest = c.added.filter((a) => a.regressions.length === 0);
+  // New statements that regressed or improved are listed among the regressions and improvements above.
+  const addedRest = c.added.filter((a) => a.regressions.length === 0 && !a.improvements);
   if (addedRest.length > 0) {
     lines.push('', `New statements (${addedRest.length}${addedRest.length < c.added.length ? ' more' : ''}):`);
     for (const a of addedRest) {

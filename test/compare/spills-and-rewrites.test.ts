@@ -132,10 +132,12 @@ describe('compare on real runs: rewritten statements', () => {
     lookup,
   ];
   let c: ReturnType<typeof compareReports>;
+  let base: Report;
+  let head: Report;
   beforeAll(async () => {
     const url = await eventsDatabase('rewrites', '1MB');
-    const base = await run(url, before, { allowIndexBuild: true });
-    const head = await run(url, after, { allowIndexBuild: true });
+    base = await run(url, before, { allowIndexBuild: true });
+    head = await run(url, after, { allowIndexBuild: true });
     c = compareReports(base, head);
   });
   const added = (text: string) => c.added.find((a) => a.query.includes(text))!;
@@ -188,5 +190,36 @@ describe('compare on real runs: rewritten statements', () => {
     expect(text).toContain('plan diff (- removed statement, + new statement):');
     expect(text).toMatch(/^ {4}fix \(non-sargable-predicate\): CREATE INDEX CONCURRENTLY \w+ ON public\.events/m);
     expect(text).toMatch(/^ {2}SELECT id FROM events WHERE category = \$1 .*\(replaced by a new statement\)$/m);
+  });
+
+  it('reports a rewrite that cut the work as an improvement, judged against the statement it replaces', () => {
+    // The other way: the indexed column unwrapped again, the sort back on the index's order.
+    const back = compareReports(head, base);
+    expect(back.verdict).toBe('ok');
+    const unwrapped = back.added.find((a) => a.query.includes('WHERE code = $1'))!;
+    expect(unwrapped.replaces?.query).toContain('lower(code)');
+    expect(unwrapped.regressions).toEqual([]);
+    expect(unwrapped.improvements?.map((r) => r.messageId)).toEqual(
+      expect.arrayContaining(['plan-cost-down', 'blocks-per-call-down', 'scan-upgrade', 'resolved-finding']),
+    );
+    expect(unwrapped.improvements?.find((r) => r.messageId === 'plan-cost-down')?.message).toContain(
+      'against the removed statement it replaces',
+    );
+    const improvedRewrites = back.added.filter((a) => a.improvements);
+    expect(back.counts.improvements).toBe(
+      back.statements.filter((s) => s.verdict === 'improvement').length + improvedRewrites.length,
+    );
+
+    const text = renderComparisonTable(back, { width: 200 });
+    expect(text).toMatch(/^│ improvement .*│ SELECT id, payload FROM events WHERE code = \$1/m);
+    expect(text).toMatch(/^Improvements:\n(?:.*\n)*? {2}new: SELECT id, payload FROM events WHERE code = \$1/m);
+    // Listed once: among the improvements, not again among the new statements.
+    expect(text).not.toMatch(
+      /^New statements[^\n]*\n(?: {2}.*\n)* {2}SELECT id, payload FROM events WHERE code = \$1/m,
+    );
+    const md = renderComparisonMarkdown(back);
+    expect(md).toMatch(
+      /^- `SELECT id, payload FROM events WHERE code = \$1` \(new; replaces `SELECT id, payload FROM events WHERE lower\(code\) = \$1`\): plan cost/m,
+    );
   });
 });
