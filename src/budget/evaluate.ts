@@ -445,20 +445,27 @@ function unmeasuredNote(report: Report, entry: StatementBudget, gated: readonly 
   return undefined;
 }
 
+/**
+ * The statements a statement budget holds, and whether it holds them by name: a statement whose
+ * text changed has another fingerprint, but keeps the name its entry was made with (its leading
+ * comment, or its scenario name), so it is held to that entry, not left to the entry for any
+ * statement.
+ */
+function entryStatements(report: Report, entry: StatementBudget): { matched: QueryReport[]; byName: boolean } {
+  const matched = report.queries.filter((q) => statementMatches(entry, q));
+  if (matched.length > 0 || entry.fingerprint === undefined || !isStatementName(entry.name))
+    return { matched, byName: false };
+  const renamed = report.queries.filter(
+    (q) => statementName(q) === entry.name && statementMatches({ ...entry, fingerprint: undefined }, q),
+  );
+  return { matched: renamed, byName: renamed.length > 0 };
+}
+
 function statementChecks(report: Report, budget: Budget): LimitCheck[] {
   const out: LimitCheck[] = [];
+  const held = budget.statements.map((entry) => entryStatements(report, entry));
   budget.statements.forEach((entry, i) => {
-    let matched = report.queries.filter((q) => statementMatches(entry, q));
-    // A statement whose text changed has another fingerprint, but keeps the name its entry was
-    // made with (its leading comment, or its scenario name): it is held to that entry, not left to
-    // the entry for any statement.
-    const renamed =
-      matched.length === 0 && entry.fingerprint !== undefined && isStatementName(entry.name)
-        ? report.queries.filter(
-            (q) => statementName(q) === entry.name && statementMatches({ ...entry, fingerprint: undefined }, q),
-          )
-        : [];
-    if (renamed.length > 0) matched = renamed;
+    const { matched, byName } = held[i]!;
     const label = statementLabel(entry);
     for (const limit of STATEMENT_LIMITS) {
       const threshold = entry[limit];
@@ -466,10 +473,13 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
       const field = `statements[${i}].${limit}`;
       // An entry without matchers is the default: a statement that an entry with matchers sets this
       // limit for is gated by that entry (a known loop may run 20 times per request, a new one not).
+      // A statement its entry holds by name counts as that entry's too.
       const gated = isDefaultEntry(entry)
         ? matched.filter(
             (q) =>
-              !budget.statements.some((e) => !isDefaultEntry(e) && e[limit] !== undefined && statementMatches(e, q)),
+              !budget.statements.some(
+                (e, j) => !isDefaultEntry(e) && e[limit] !== undefined && held[j]!.matched.includes(q),
+              ),
           )
         : matched;
       const replaced =
@@ -510,7 +520,7 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
       }
       const made = check(field, limit, threshold, budget, measurements, note, label, replaced);
       out.push(
-        renamed.length > 0 && measurements.length > 0
+        byName && measurements.length > 0
           ? {
               ...made,
               note: `matched by its name: the statement's text changed since fingerprint ${entry.fingerprint}`,

@@ -111,6 +111,26 @@ describe('evaluateBudget: per-statement limits', () => {
     expect(evaluateBudget(atLine, budget({ statements: [byLine] })).limits[0]).toMatchObject({ status: 'skipped' });
   });
 
+  it('leaves a statement its entry holds by name out of the default entry for that limit', () => {
+    const rewritten = withQuery(report, costliest.fingerprint, (q) => ({ ...q, fingerprint: 'f0000000000000aa' }));
+    const cost = costliest.plan!.totalCost;
+    const gate = evaluateBudget(
+      rewritten,
+      budget({
+        statements: [
+          { name: costliest.source!, fingerprint: costliest.fingerprint, maxPlanCost: cost * 2 },
+          { name: ANY_STATEMENT, maxPlanCost: cost / 2 },
+        ],
+      }),
+      { failOn: 'never' },
+    );
+    const [own, fallback] = gate.limits;
+    expect(own).toMatchObject({ status: 'pass', note: expect.stringMatching(/^matched by its name/) });
+    expect(fallback!.measurements.map((m) => m.subject)).not.toContainEqual(
+      expect.objectContaining({ fingerprint: 'f0000000000000aa' }),
+    );
+  });
+
   it("holds the statements of an entry's name when it has no matchers, and skips a name no statement has", () => {
     const named = report.queries.find((q) => q.source === 'recent orders of a customer')!;
     expect(named.sharedBlksPerCall).toBeGreaterThan(10);
