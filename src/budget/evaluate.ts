@@ -524,6 +524,12 @@ function statementChecks(report: Report, budget: Budget): LimitCheck[] {
           ? {
               ...made,
               note: `matched by its name: the statement's text changed since fingerprint ${entry.fingerprint}`,
+              matchedByName: {
+                fingerprint: entry.fingerprint!,
+                ...(budget.lines[`statements[${i}].fingerprint`] !== undefined
+                  ? { line: budget.lines[`statements[${i}].fingerprint`] }
+                  : {}),
+              },
             }
           : made,
       );

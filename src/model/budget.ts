@@ -224,6 +224,11 @@ export interface LimitCheck {
   /** `skipped`: nothing in the report to measure (no route, no statement matched). */
   readonly status: 'pass' | 'fail' | 'skipped';
   readonly note?: string;
+  /**
+   * A statement entry whose fingerprint matched nothing and that held the statement of its name
+   * instead (the statement's text changed): the fingerprint it names, and that field's line.
+   */
+  readonly matchedByName?: { readonly fingerprint: string; readonly line?: number };
   readonly measurements: readonly LimitMeasurement[];
 }
 

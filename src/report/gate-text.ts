@@ -137,6 +137,55 @@ export function describeField(check: LimitCheck, budget?: string): string {
   return `${check.field}${check.label !== undefined ? ` "${check.label}"` : ''}${where}`;
 }
 
+/** A statement entry that held a statement by its name, once per entry (`LimitCheck.matchedByName`). */
+export interface MatchedByName {
+  /** `statements[0]` */
+  readonly entry: string;
+  readonly label?: string;
+  readonly fingerprint: string;
+  /** The line of the entry's fingerprint in the budget file. */
+  readonly line?: number;
+  /** The entry's limits that it applied by name. */
+  readonly checks: readonly LimitCheck[];
+}
+
+/**
+ * The statement entries whose fingerprint matched nothing and that held the statement of their name
+ * instead: their limits, written for the statement's old text, gate its new one.
+ */
+export function matchedByName(gate: GateResult): MatchedByName[] {
+  const byEntry = new Map<string, MatchedByName>();
+  for (const check of gate.limits) {
+    if (check.matchedByName === undefined) continue;
+    const entry = check.field.slice(0, check.field.lastIndexOf('.'));
+    const known = byEntry.get(entry);
+    byEntry.set(
+      entry,
+      known
+        ? { ...known, checks: [...known.checks, check] }
+        : {
+            entry,
+            ...(check.label !== undefined ? { label: check.label } : {}),
+            ...check.matchedByName,
+            checks: [check],
+          },
+    );
+  }
+  return [...byEntry.values()];
+}
+
+/**
+ * `statements[0] "daily aggregate" (querygate.budget.yaml:5) matched by its name: ...`, or without the
+ * entry when `entry` is false (a line already placed at it).
+ */
+export function describeMatchedByName(m: MatchedByName, budget?: string, entry = true): string {
+  const where = budget !== undefined ? ` (${budget}${m.line !== undefined ? `:${m.line}` : ''})` : '';
+  return (
+    (entry ? `${m.entry}${m.label !== undefined ? ` "${m.label}"` : ''}${where} ` : '') +
+    `matched by its name: the statement's text changed since fingerprint ${m.fingerprint}`
+  );
+}
+
 /** One line per violation: the measured value, the limit, the statement. */
 export function violationLines(
   gate: GateResult,
@@ -247,6 +296,9 @@ export function renderGateText(gate: GateResult, options: GateTextOptions = {}):
   }
   const passed = gate.limits.filter((l) => l.status === 'pass');
   if (passed.length > 0) lines.push(`  ${passed.length} limit(s) within budget`);
+  // A failed limit says it under FAIL; a passing one would say it nowhere else.
+  for (const m of matchedByName(gate).filter((x) => x.checks.every((c) => c.status !== 'fail')))
+    lines.push(...line(describeMatchedByName(m, gate.budget), '  note: ', 4));
   for (const check of gate.limits.filter((l) => l.status === 'skipped')) {
     lines.push(...line(`${describeField(check, gate.budget)}: ${check.note ?? 'nothing to measure'}`, '  skipped ', 4));
   }

@@ -8,7 +8,14 @@ import type { GatedFinding } from '../model/budget.js';
 import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
 import { fixOptions } from './format.js';
-import { describeMeasurement, describeSubject, statementLocation, verdictLine } from './gate-text.js';
+import {
+  describeMatchedByName,
+  describeMeasurement,
+  describeSubject,
+  matchedByName,
+  statementLocation,
+  verdictLine,
+} from './gate-text.js';
 
 export interface GithubOptions {
   /** Width of statement text in messages. */
@@ -94,6 +101,15 @@ export function renderGithub(report: Report, options: GithubOptions = {}): strin
         ),
       );
     }
+  }
+  // Limits written for a statement's old text that gate its new one: at the entry's fingerprint.
+  for (const m of matchedByName(gate)) {
+    lines.push(
+      command('notice', describeMatchedByName(m, undefined, false), {
+        ...(gate.budget !== undefined ? { file: gate.budget, ...(m.line !== undefined ? { line: m.line } : {}) } : {}),
+        title: `querygate budget ${m.entry} (matched by name)`,
+      }),
+    );
   }
   for (const f of gate.findings) {
     if (f.status === 'accepted') continue;

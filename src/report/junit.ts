@@ -94,7 +94,10 @@ function limitCase(check: LimitCheck, gate: GateResult, width: number): Case {
       `${m.notCounted ? 'NOT COUNTED' : m.passed ? 'ok  ' : 'FAIL'} ${describeMeasurement(check, m)}: ${describeSubject(m.subject, width)}` +
       (m.notCounted ? `\n  not counted: ${m.notCounted.reason}` : ''),
   );
-  const where = `budget: ${describeField(check, gate.budget)}`;
+  const where = [
+    `budget: ${describeField(check, gate.budget)}`,
+    ...(check.matchedByName !== undefined && check.note !== undefined ? [check.note] : []),
+  ].join('\n');
   if (check.status === 'skipped') return { name, classname, skipped: check.note ?? 'nothing to measure' };
   if (check.status === 'pass') return { name, classname, out: [where, ...evidence].join('\n') };
   const failing = check.measurements.filter((m) => !m.passed);

@@ -27,6 +27,7 @@ import {
   describeSpread,
   findingStatusText,
   LIMIT_TITLES,
+  matchedByName,
   measurementValues,
   verdictLine,
 } from './gate-text.js';
@@ -254,6 +255,21 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
           ({ check, m }) => `${limitCells(check, m)} | ${text(m.notCounted!.reason)} | ${subjectCell(m)} |`,
         ),
         'values not counted',
+      );
+    }
+    // Limits written for a statement's old text that gate its new one, passing or not.
+    const byName = matchedByName(gate);
+    if (byName.length > 0) {
+      out.add(
+        '\n> [!NOTE]\n' +
+          byName
+            .map(
+              (m) =>
+                `> - ${code(m.entry)}${m.label !== undefined ? ` (${text(m.label)})` : ''}` +
+                `${gate.budget !== undefined ? ` at ${code(`${gate.budget}${m.line !== undefined ? `:${m.line}` : ''}`)}` : ''}` +
+                ` matched by its name: the statement's text changed since fingerprint ${code(m.fingerprint)}`,
+            )
+            .join('\n'),
       );
     }
     if (failing.length > 0) {

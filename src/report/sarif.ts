@@ -9,9 +9,11 @@ import type { Severity } from '../model/finding.js';
 import type { Report } from '../model/report.js';
 import { fixOptions } from './format.js';
 import {
+  describeMatchedByName,
   describeMeasurement,
   describeSubject,
   LIMIT_TITLES,
+  matchedByName,
   statementLocation,
   type SourceLocation,
 } from './gate-text.js';
@@ -108,6 +110,28 @@ export function renderSarif(report: Report, options: SarifOptions = {}): string 
         partialFingerprints: { 'querygate/v1': `${check.field}:${subjectKey}` },
       });
     }
+  }
+  // Limits written for a statement's old text that gate its new one (a note, at the entry's fingerprint).
+  for (const m of matchedByName(gate)) {
+    const id = 'budget/matched-by-name';
+    const index = addRule({
+      id,
+      name: 'BudgetMatchedByName',
+      shortDescription: { text: "A budget entry held a statement by its name: the statement's text changed" },
+      defaultConfiguration: { level: 'note' },
+    });
+    results.push({
+      ruleId: id,
+      ruleIndex: index,
+      level: 'note',
+      message: {
+        text: `${m.entry}${m.label !== undefined ? ` "${m.label}"` : ''} ${describeMatchedByName(m, undefined, false)}`,
+      },
+      locations: location(
+        budgetFile ? { ...budgetFile, ...(m.line !== undefined ? { line: m.line } : {}) } : undefined,
+      ),
+      partialFingerprints: { 'querygate/v1': `${m.entry}:matched-by-name:${m.fingerprint}` },
+    });
   }
   const findingResult = (f: GatedFinding) => {
     const index = addRule({

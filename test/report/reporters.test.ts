@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../../src/analyze/parser.js';
 import { gateReport } from '../../src/budget/gate.js';
 import { loadBudget } from '../../src/budget/load.js';
+import type { Budget } from '../../src/model/budget.js';
 import type { Report } from '../../src/model/report.js';
 import { renderFormat } from '../../src/report/formats.js';
 import { renderGateText } from '../../src/report/gate-text.js';
@@ -250,6 +251,35 @@ describe('reporters on the shared fixture report', () => {
     expect(run.results.filter((r) => r.ruleId.startsWith('budget/'))).toHaveLength(violations.length);
     expect(run.results.filter((r) => r.suppressions?.length)).toHaveLength(gate.counts.acceptedFindings);
     expect(run.results.filter((r) => !r.ruleId.startsWith('budget/'))).toHaveLength(gate.findings.length);
+  });
+
+  it('every format says when an entry held a statement by its name, passing or failing', () => {
+    // The statement was rewritten: another fingerprint, the name its entry was made with.
+    const base = fixtureReport();
+    const old = base.queries.find((q) => q.source !== undefined && q.plan)!;
+    const rewritten = {
+      ...base,
+      queries: base.queries.map((q) => (q === old ? { ...q, fingerprint: 'f0000000000000aa' } : q)),
+    };
+    const said = "matched by its name: the statement's text changed since fingerprint";
+    for (const maxPlanCost of [old.plan!.totalCost * 2, old.plan!.totalCost / 2]) {
+      const budget: Budget = {
+        source: 'querygate.budget.yaml',
+        limits: {},
+        statements: [{ name: old.source!, fingerprint: old.fingerprint, maxPlanCost }],
+        rules: {},
+        accepted: [],
+        lines: { 'statements[0].fingerprint': 5, 'statements[0].maxPlanCost': 6 },
+      };
+      const byName = gateReport(rewritten, budget, { failOn: 'never', date: DATE });
+      expect(byName.gate!.limits[0]!.matchedByName).toEqual({ fingerprint: old.fingerprint, line: 5 });
+      expect(renderGateText(byName.gate!, { width: 400 })).toContain(said);
+      expect(renderMarkdown(byName)).toContain(said);
+      expect(renderJunit(byName)).toContain(said);
+      expect(renderGithub(byName)).toContain(said);
+      const sarif = JSON.parse(renderSarif(byName)) as { runs: { results: { message: { text: string } }[] }[] };
+      expect(sarif.runs[0]!.results.map((r) => r.message.text).join('\n')).toContain(said);
+    }
   });
 
   it('a passing gate reads as passing in every format', () => {
