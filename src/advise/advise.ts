@@ -27,6 +27,7 @@ import {
   candidateKey,
   quoteRelation,
   generateCandidates,
+  nameCandidates,
   candidateIndexes,
   indexDefinition,
   proposalOrder,
@@ -992,7 +993,7 @@ async function validateAdvice(
       findings: results,
     };
   }
-  const work: WorkItem[] = [];
+  const found: WorkItem[] = [];
   // Findings whose rule proposed an index (from the statement's text, unvalidated) for which the
   // plan's conditions give no candidate: nothing judges that index, and a warning says so.
   const uncandidated: { query: QueryReport; finding: Finding; why: string }[] = [];
@@ -1007,7 +1008,7 @@ async function validateAdvice(
           existing: true,
         });
       const candidates = generate(capabilities.trigram !== 'none');
-      if (candidates.length > 0) work.push({ queryIndex, findingIndex, candidates });
+      if (candidates.length > 0) found.push({ queryIndex, findingIndex, candidates });
       else if (finding.suggestion && fixesOf(finding.suggestion).some(suggestsIndex))
         uncandidated.push({
           query,
@@ -1019,6 +1020,12 @@ async function validateAdvice(
         });
     }
   }
+  // One name per index across the report, none an existing index's.
+  const named = nameCandidates(
+    found.map((w) => w.candidates),
+    report,
+  );
+  const work = found.map((w, i): WorkItem => ({ ...w, candidates: named[i]! }));
   const uncandidatedWarning = uncandidatedWarnings(uncandidated);
   if (work.length === 0)
     return uncandidatedWarning.length > 0

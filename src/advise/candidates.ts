@@ -595,6 +595,41 @@ function indexName(table: string, parts: readonly string[], taken: ReadonlySet<s
 }
 
 /**
+ * Names the indexes proposed for the findings of a report, each list a finding's candidates:
+ * `generateCandidates` names one finding's alone, so two statements could get one name for two
+ * indexes (`(vehicle_id, recorded_at)` and `(vehicle_id, recorded_at DESC)`), and applying both
+ * would fail. Here each distinct index keeps one name across the report (the same index proposed
+ * for two statements is one index to build), and no name is another's or that of an index the
+ * schema has (PostgreSQL names indexes per schema). The first to be proposed keeps the plain name.
+ */
+export function nameCandidates(
+  lists: readonly (readonly IndexCandidate[])[],
+  report: Pick<Report, 'relations'>,
+): IndexCandidate[][] {
+  const qualified = (schema: string | undefined, name: string) => `${schema ?? ''}.${name}`;
+  const taken = new Set(report.relations.flatMap((r) => r.indexes.map((i) => qualified(r.schema, i.name))));
+  const names = new Map<string, string>();
+  const nameOf = (c: IndexCandidate): string => {
+    const key = candidateKey({ ...c, also: [] });
+    const known = names.get(key);
+    if (known !== undefined) return known;
+    const base = c.name.replace(/_idx\d*$/, '');
+    let name = `${base}_idx`;
+    for (let i = 1; taken.has(qualified(c.schema, name)); i++) name = `${base}_idx${i}`;
+    taken.add(qualified(c.schema, name));
+    names.set(key, name);
+    return name;
+  };
+  return lists.map((list) =>
+    list.map((c) =>
+      c.existing !== undefined
+        ? c
+        : { ...c, name: nameOf(c), ...(c.also ? { also: c.also.map((a) => ({ ...a, name: nameOf(a) })) } : {}) },
+    ),
+  );
+}
+
+/**
  * Proposes indexes for one finding of a statement, most promising first. Empty when the plan does
  * not tell which columns would help (no plan, no condition on the relation).
  *
