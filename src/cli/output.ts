@@ -136,8 +136,15 @@ export function tableOnStdout(flags: OutputFlags): boolean {
  * format when none is given). With --output-dir the terminal table is printed too, whatever the
  * formats (unless --quiet),
  * and requested GitHub annotations as well, because the runner reads them from stdout only.
+ * `printedAsError` is a warning of the report that the command prints as its error: the terminal
+ * table leaves it out, so that it is said once; files and other formats keep it.
  */
-export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): void {
+export function writeOutputs(
+  report: Report,
+  flags: OutputFlags,
+  io: CliIO,
+  { printedAsError }: { printedAsError?: string } = {},
+): void {
   const requested = flags.format && flags.format.length > 0 ? [...new Set(flags.format)] : undefined;
   const formats = outputFormats(flags);
   const options = {
@@ -146,6 +153,10 @@ export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): voi
     ...(flags.top !== undefined ? { top: flags.top } : {}),
     failOn: flags.failOn ?? ('never' as const),
   };
+  const terminal =
+    printedAsError === undefined
+      ? report
+      : { ...report, warnings: report.warnings.filter((w) => w !== printedAsError) };
   if (flags.outputDir) {
     for (const format of formats) {
       const file = join(flags.outputDir, FORMAT_FILES[format]);
@@ -153,9 +164,9 @@ export function writeOutputs(report: Report, flags: OutputFlags, io: CliIO): voi
       writeOutputFile(file, renderFormat(format, report, { ...options, color: false }), '--output-dir');
       io.err(`querygate: wrote ${file}`);
     }
-    if (!flags.quiet) io.out(renderFormat('table', report, options).trimEnd());
+    if (!flags.quiet) io.out(renderFormat('table', terminal, options).trimEnd());
     if (requested?.includes('github')) io.out(renderFormat('github', report, options).trimEnd());
     return;
   }
-  for (const format of formats) io.out(renderFormat(format, report, options).trimEnd());
+  for (const format of formats) io.out(renderFormat(format, format === 'table' ? terminal : report, options).trimEnd());
 }

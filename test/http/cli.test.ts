@@ -8,6 +8,7 @@ import { freePort } from '../../src/target/port.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, scratchDatabase, withSession } from '../support/db.js';
+import type { Report } from '../../src/model/report.js';
 import { validateReport } from '../support/report-schema.js';
 import { BAD_HTTP_SCENARIO, badHttpScenarioProblems } from './support.js';
 
@@ -584,7 +585,12 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     expect(result.stderr).toContain(
       `querygate: error: the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`,
     );
+    // Said once: the terminal summary leaves out the warning the error repeats; the report keeps it.
+    expect(`${result.stdout}\n${result.stderr}`.split('the command exited with code 9')).toHaveLength(2);
     expect(existsSync(out)).toBe(true);
+    expect((JSON.parse(readFileSync(out, 'utf8')) as Report).warnings).toContain(
+      `the command exited with code 9: ${process.execPath} ${fixture('load-script.mjs')}`,
+    );
   });
 
   it('capture of a command that reaches no database: report written, exit 3 (NOTHING_RECORDED), naming --database-url', async () => {

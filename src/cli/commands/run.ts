@@ -442,7 +442,8 @@ export async function executeRun(
     // Annotations, SARIF and the other outputs name the workload file as check would from here:
     // relative to the working directory (where CI checks out the repository), not by the absolute
     // path of this machine that --workload may have been given.
-    writeOutputs(relocateSource(gated, process.cwd()), flags, io);
+    // A failed run's error (the load command exited non-zero) is printed once, as the error.
+    writeOutputs(relocateSource(gated, process.cwd()), flags, io, failure ? { printedAsError: failure.message } : {});
     if (flags.saveBaseline && !writeError) {
       writeOutputFile(flags.saveBaseline, json, '--save-baseline');
       io.err(`baseline written to ${flags.saveBaseline}`);
