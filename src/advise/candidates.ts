@@ -1,7 +1,7 @@
 /**
  * Index candidates for a finding: pure. Reads the statement's captured plan (the conditions the
  * server printed for the scans of the relation the finding is about, the join conditions and sort
- * keys above them) and proposes single- and two-column B-trees, expression indexes for function
+ * keys above them) and proposes single- and multi-column B-trees, expression indexes for function
  * predicates, trigram GIN indexes for leading-wildcard searches and GIN indexes for jsonb and array
  * operators (`@>`, `&&`, `?`). Which candidate is worth it is
  * decided by the planner (see validate.ts), not here.
@@ -836,6 +836,24 @@ export function generateCandidates(
     const sortLast = c.sort.find((r) => !c.eq.includes(r));
     if (rangeLast && equality.length > 0)
       btree([...equality, rangeLast], `equality on ${equality.join(', ')}, then the range on ${rangeLast}`);
+    // Ranges on two columns or more (a bounding box, `lat BETWEEN .. AND lon BETWEEN ..`): an index on
+    // one leaves the others to a filter on the heap rows its range finds, and one per column to a
+    // BitmapAnd of both ranges' bitmaps. A B-tree on all of them descends on the first range and
+    // checks the others inside the index (Index Cond on every key), fetching only the rows kept. Only
+    // the leading range narrows the index's walk, and which one narrows it most depends on the values:
+    // each range column leads one candidate, the others after it, and the planner's costs, from each
+    // column's histogram, decide between them.
+    const ranges = c.range.filter((r) => !c.eq.includes(r));
+    if (ranges.length > 1 && equality.length <= 2) {
+      const used = ranges.slice(0, Math.min(3, 4 - equality.length));
+      for (const lead of used) {
+        const rest = used.filter((r) => r !== lead);
+        btree(
+          [...equality, lead, ...rest],
+          `${equality.length > 0 ? `equality on ${equality.join(', ')}, then ` : ''}the range on ${lead}, then the range${rest.length > 1 ? 's' : ''} on ${rest.join(', ')} checked inside the index`,
+        );
+      }
+    }
     if (orderRest.length > 0)
       ordered(
         equality,
