@@ -48,6 +48,7 @@ import {
   type ExplainTarget,
   type StatementCost,
   type ValidationCapabilities,
+  type IndexUse,
   type ValidationOutcome,
   type ValidationSettings,
 } from './validate.js';
@@ -143,6 +144,11 @@ export interface CandidateResult {
    * per outer row, where one does: its cost rests on that estimate.
    */
   readonly probedPer?: number;
+  /**
+   * The plan reads the index only by walking it whole, with no Index Cond on its leading key, which
+   * serves none of what it was proposed for (see servesAsProposed): not counted as used.
+   */
+  readonly walked?: true;
   /**
    * The rows the planner expected the scan of the candidate's table to keep, and the rows it kept,
    * run as it is (EXPLAIN ANALYZE), where the first is ten times the second or more (see
@@ -337,6 +343,24 @@ const percent = (share: number) =>
 
 /** A kept share from which a B-tree rarely beats a sequential scan (random reads cost 4x sequential). */
 const WIDE_FILTER = 0.05;
+
+/**
+ * Whether a plan's use of a candidate serves what the candidate was proposed for. A walk of the whole
+ * index (no Index Cond on its leading key) serves an ORDER BY under a LIMIT, which stops the walk
+ * early, and a join (a merge join reads its input in the index's order), but no filter: built, the
+ * index gives the full read non-sargable-predicate reports, only of the index. `limited`: the plan
+ * has a LIMIT over the walk; false for the statement planned without it.
+ */
+export function servesAsProposed(candidate: IndexCandidate, use: IndexUse, limited = true): boolean {
+  if (!use.used) return false;
+  if (!use.walk || candidate.joinKey) return true;
+  return Boolean(candidate.sortOnly) && (use.walk === 'ordered' || !limited);
+}
+
+/** The note of a candidate the planner only walks whole (see servesAsProposed). */
+export function wholeWalkNote(candidate: IndexCandidate): string {
+  return `the planner only walks the whole index, with no Index Cond on ${candidate.keys[0] ?? 'its leading key'}: it serves no condition of the filter, and built it would be read in full as the table is`;
+}
 
 /**
  * Why no index is the fix, when every candidate was validated and none lowered the plan cost enough:
@@ -1189,7 +1213,8 @@ async function validateAdvice(
         sql,
         costBefore: base.cost,
         costAfter: after.cost,
-        used: after.used,
+        used: servesAsProposed(candidate, after),
+        ...(after.used && !servesAsProposed(candidate, after) ? { walked: true as const } : {}),
         improvement: base.cost > 0 ? 1 - after.cost / base.cost : 0,
         method: outcome.method,
         ...(outcome.statistics && outcome.costsBefore?.[position]
@@ -1207,13 +1232,15 @@ async function validateAdvice(
               unlimited: {
                 costBefore: unlimitedBefore,
                 costAfter: after.unlimited.cost,
-                used: after.unlimited.used,
+                used: servesAsProposed(candidate, after.unlimited, false),
                 improvement: unlimitedBefore > 0 ? 1 - after.unlimited.cost / unlimitedBefore : 0,
               },
             }
           : {}),
         ...(after.probedPer !== undefined ? { probedPer: after.probedPer } : {}),
-        ...(after.used ? {} : { note: 'the planner does not use it' }),
+        ...(servesAsProposed(candidate, after)
+          ? {}
+          : { note: after.used ? wholeWalkNote(candidate) : 'the planner does not use it' }),
       };
     });
     tried.set(item, perCandidate);
@@ -1245,7 +1272,7 @@ async function validateAdvice(
     ) {
       const index = perCandidate.indexOf(near);
       const outcome = await measureWithBuild(session, near.candidate, target, capabilities, settings);
-      if (outcome.ok && outcome.used) {
+      if (outcome.ok && servesAsProposed(near.candidate, outcome)) {
         const measured: Measured = {
           blocksBefore: outcome.before.blocks,
           blocksAfter: outcome.after.blocks,
@@ -1273,7 +1300,7 @@ async function validateAdvice(
       let updatedShort: CandidateResult = { ...short, ...(overestimate ? { overestimate } : {}) };
       if (overestimate && !stopped()) {
         const outcome = await measureWithBuild(session, short.candidate, target, capabilities, settings);
-        if (outcome.ok && outcome.used) {
+        if (outcome.ok && servesAsProposed(short.candidate, outcome)) {
           updatedShort = {
             ...updatedShort,
             measured: {
@@ -1295,7 +1322,7 @@ async function validateAdvice(
           settings.serverVersionNum,
           short.candidate.name.replace(/_idx\d*$/, '_stats'),
         );
-        if (judged?.used && improvement >= minImprovement && sql) {
+        if (judged && servesAsProposed(short.candidate, judged) && improvement >= minImprovement && sql) {
           updatedShort = {
             ...updatedShort,
             correlated: {
@@ -1522,7 +1549,7 @@ async function validateAdvice(
     }
     if (stopped()) break;
     const after = outcome?.ok ? outcome.costs[0] : undefined;
-    if (!outcome?.ok || !after?.used) continue;
+    if (!outcome?.ok || !after || !servesAsProposed(candidate, after)) continue;
     const base = outcome.costsBefore?.[0]?.cost ?? costBefore;
     const improvement = base > 0 ? 1 - after.cost / base : 0;
     // Worth it only if the pair does clearly better than the best index alone.

@@ -12,6 +12,8 @@
  */
 import { INTERNAL_MARK } from '../capture/statements.js';
 import { explainStatement, type ExplainResult } from '../capture/explain.js';
+import { identifiersIn } from '../analyze/column-predicates.js';
+import { scanTokens } from '../analyze/parser.js';
 import { walkPlan } from '../analyze/plan.js';
 import { probingOuterRows } from './estimates.js';
 import type { CapturedPlan, ExplainAs, PlanNode } from '../model/plan.js';
@@ -49,11 +51,21 @@ export interface StatementCost {
   readonly unlimited?: number;
 }
 
-/** A statement's plan cost with a candidate, whether the plan uses it, and the same without the LIMIT. */
-export interface CandidateCost {
-  readonly cost: number;
+/**
+ * How a plan reads a candidate: `used` when any node reads one of its indexes; `walk` when none of
+ * those nodes has an Index Cond on the index's leading key, so that the plan reads the whole index
+ * (narrower than the table, or in the order it gives): `ordered` when such a walk is under a LIMIT,
+ * which may stop it early, else `whole`.
+ */
+export interface IndexUse {
   readonly used: boolean;
-  readonly unlimited?: { readonly cost: number; readonly used: boolean };
+  readonly walk?: 'ordered' | 'whole';
+}
+
+/** A statement's plan cost with a candidate, whether the plan uses it, and the same without the LIMIT. */
+export interface CandidateCost extends IndexUse {
+  readonly cost: number;
+  readonly unlimited?: IndexUse & { readonly cost: number };
   /**
    * The rows the plan expects on the outer side of a nested loop that probes the candidate once per
    * outer row (probingOuterRows), where one does: the plan's cost then rests on that estimate.
@@ -138,9 +150,41 @@ async function canCreateExtension(session: Session, name: string): Promise<boole
   }
 }
 
-/** True when any node of the plan reads one of the indexes named. */
-function usesIndex(root: PlanNode, names: readonly string[]): boolean {
-  return walkPlan(root).some(({ node }) => names.includes(String(node['Index Name'])));
+/**
+ * How the plan reads the indexes named (the candidate's, see IndexUse). A B-tree the planner walks
+ * whole, with a Filter and no Index Cond on its leading key (an Index Only Scan for a count, a walk
+ * for an ORDER BY), serves no condition: built, the scan it gives is the full read
+ * non-sargable-predicate reports.
+ */
+export function indexUse(root: PlanNode, names: readonly string[], candidate: IndexCandidate): IndexUse {
+  const nodes = walkPlan(root).filter(({ node }) => names.includes(String(node['Index Name'])));
+  if (nodes.length === 0) return { used: false };
+  const leading = new Set(candidateIndexes(candidate).flatMap((index) => keyColumns(index.keys[0] ?? '')));
+  const served = ({ node }: { node: PlanNode }) => {
+    const cond = node['Index Cond'] as string | undefined;
+    if (cond === undefined) return false;
+    // Where the key's columns cannot be told (the parser not loaded), any condition counts.
+    if (leading.size === 0) return true;
+    const named = identifiersIn(cond);
+    return [...leading].some((column) => named.has(column));
+  };
+  if (nodes.some(served)) return { used: true };
+  const limited = nodes.some(({ path }) => path.slice(0, -1).some((label) => label.startsWith('Limit')));
+  return { used: true, walk: limited ? 'ordered' : 'whole' };
+}
+
+/**
+ * The columns an index key reads: `name` for `name gin_trgm_ops` or `"name" DESC`, `email` for
+ * `(lower(email))` (a function's name and a cast's type left out).
+ */
+function keyColumns(key: string): string[] {
+  const tokens = scanTokens(key);
+  const unquote = (text: string) => (text.startsWith('"') ? text.slice(1, -1).replace(/""/g, '"') : text);
+  const identifier = (text: string) => /^([A-Za-z_\u0080-\uffff]|")/.test(text);
+  if (!key.startsWith('(')) return tokens[0] && identifier(tokens[0].text) ? [unquote(tokens[0].text)] : [];
+  return tokens
+    .filter((t, i) => identifier(t.text) && tokens[i + 1]?.text !== '(' && tokens[i - 1]?.text !== '::')
+    .map((t) => unquote(t.text));
 }
 
 async function explainAll(
@@ -148,6 +192,7 @@ async function explainAll(
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
   indexNames: readonly string[],
+  candidate: IndexCandidate,
 ): Promise<(CandidateCost | undefined)[]> {
   const plans = await explainPlans(session, statements, settings, true);
   const unlimited = await explainPlans(session, statements.map(unlimitedTarget), settings, true);
@@ -157,9 +202,9 @@ async function explainAll(
     const probedPer = probingOuterRows(plan.root, indexNames);
     return {
       cost: plan.totalCost,
-      used: usesIndex(plan.root, indexNames),
+      ...indexUse(plan.root, indexNames, candidate),
       ...(probedPer !== undefined ? { probedPer } : {}),
-      ...(all ? { unlimited: { cost: all.totalCost, used: usesIndex(all.root, indexNames) } } : {}),
+      ...(all ? { unlimited: { cost: all.totalCost, ...indexUse(all.root, indexNames, candidate) } } : {}),
     };
   });
 }
@@ -251,7 +296,7 @@ export async function validateWithHypopg(
       if (!name) return { ok: false, note: 'HypoPG created no index' };
       names.push(name);
     }
-    const costs = await explainAll(session, statements, settings, names);
+    const costs = await explainAll(session, statements, settings, names, candidate);
     return { ok: true, method: 'hypopg', costs };
   } catch (error) {
     return failure(error, 'hypothetical index');
@@ -371,7 +416,7 @@ export async function validateWithBuild(
   try {
     const built = await buildInTransaction(session, candidate, capabilities, settings);
     if ('ok' in built) return built;
-    const costs = await explainAll(session, statements, settings, built.names);
+    const costs = await explainAll(session, statements, settings, built.names, candidate);
     if (!built.expression) return { ok: true, method: 'rollback-build', costs };
     for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const costsBefore = (await explainCosts(session, statements, settings, true)).map((c) =>
@@ -401,7 +446,7 @@ export interface MeasuredRun {
 
 /** A statement run without and with a candidate, or why it could not be measured. */
 export type MeasureOutcome =
-  | { readonly ok: true; readonly before: MeasuredRun; readonly after: MeasuredRun; readonly used: boolean }
+  | ({ readonly ok: true; readonly before: MeasuredRun; readonly after: MeasuredRun } & IndexUse)
   | { readonly ok: false; readonly note: string; readonly code?: string };
 
 function measuredRun(plan: CapturedPlan): MeasuredRun {
@@ -450,7 +495,7 @@ export async function measureWithBuild(
       ok: true,
       before: measuredRun(before.plan),
       after: measuredRun(after.plan),
-      used: usesIndex(after.plan.root, built.names),
+      ...indexUse(after.plan.root, built.names, candidate),
     };
   } catch (error) {
     const failed = failure(error, 'index build');
@@ -513,7 +558,7 @@ export async function validateWithStatistics(
   statement: ExplainTarget,
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
-): Promise<{ readonly costBefore: number; readonly costAfter: number; readonly used: boolean } | undefined> {
+): Promise<({ readonly costBefore: number; readonly costAfter: number } & IndexUse) | undefined> {
   const create = correlationStatistics(candidate, settings.serverVersionNum, `${TEMP_NAME}_correlation`);
   if (!create) return undefined;
   try {
@@ -521,11 +566,16 @@ export async function validateWithStatistics(
       create.replace(/^CREATE /, `CREATE ${INTERNAL_MARK} `),
     ]);
     if ('ok' in built) return undefined;
-    const [after] = await explainAll(session, [statement], settings, built.names);
+    const [after] = await explainAll(session, [statement], settings, built.names, candidate);
     for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const [before] = await explainCosts(session, [statement], settings, true);
     if (!after || !before || 'note' in before) return undefined;
-    return { costBefore: before.cost, costAfter: after.cost, used: after.used };
+    return {
+      costBefore: before.cost,
+      costAfter: after.cost,
+      used: after.used,
+      ...(after.walk ? { walk: after.walk } : {}),
+    };
   } catch (error) {
     if (asServerError(error) === undefined) throw error;
     return undefined;
