@@ -822,7 +822,9 @@ describe('querygate run (CLI)', () => {
         '--out',
         out,
       ]),
-      { env: { TMPDIR: scratch }, group: true },
+      // The replay's threads start and connect after "replaying" is printed: on a busy machine a
+      // second was not always enough for a call to complete.
+      { env: { TMPDIR: scratch }, group: true, afterMs: 4000 },
     );
     expect(result.interruptedAt).toBeDefined();
     expect(result.code).toBe(130);

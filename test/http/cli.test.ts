@@ -518,10 +518,18 @@ describe('querygate run <http scenario> and querygate capture (CLI)', () => {
     const running = runCli(['run', path, '--database-url', url, '--no-budget', '--out', out], {
       onSpawn: (p) => (pid = p),
     });
-    // Interrupt once the load is under way.
-    for (let i = 0; i < 100 && !(await probeUrl(`http://127.0.0.1:${port}/health`)).status; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Interrupt once the load is under way: the application has answered requests of the route (a
+    // fixed delay after it started raced the load's start on a busy machine).
+    const answered = async () => {
+      try {
+        const counts = (await (await fetch(`http://127.0.0.1:${port}/__counts`)).json()) as Record<string, number>;
+        return counts['/a'] ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    for (let i = 0; i < 600 && (await answered()) < 20; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
     process.kill(pid, 'SIGINT');
     const result = await running;
     expect(result.code).toBe(130);
