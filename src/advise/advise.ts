@@ -15,8 +15,9 @@ import { existingIndexFix, type ScanChoice } from '../rules/shared/unused-index.
 import { GENERATED_COLUMN_FIX, generatedColumnFix } from '../rules/shared/generated-column.js';
 import { generatedColumnRewrite } from '../analyze/generated-columns.js';
 import { adviseStatistics } from './statistics.js';
+import { otherStatementPlan, otherStatementsNote, statementsReading, type CandidateTable } from './side-effects.js';
 import { expectedBlocks, overestimatedScan } from './estimates.js';
-import { FIX_OR, type Finding, type IndexAdvice } from '../model/finding.js';
+import { FIX_OR, type Finding, type IndexAdvice, type OtherStatementPlan } from '../model/finding.js';
 import type { ExplainAs, PlanNode } from '../model/plan.js';
 import { statementKey, type QueryReport, type RelationInfo, type Report } from '../model/report.js';
 import { explainableSql } from '../capture/explain.js';
@@ -206,6 +207,11 @@ interface WorkItem {
 interface Group {
   readonly candidate: IndexCandidate;
   readonly queries: number[];
+  /**
+   * Other statements reading the candidate's table, planned with it in the same validation (after
+   * `queries`): what the index changes beside the statements it is proposed for (side-effects.ts).
+   */
+  readonly watched: number[];
   outcome?: ValidationOutcome;
 }
 
@@ -1098,7 +1104,7 @@ async function validateAdvice(
     for (const candidate of item.candidates) {
       if (candidate.existing) continue; // it is there: nothing to build or judge
       const key = candidateKey(candidate);
-      const group = groups.get(key) ?? { candidate, queries: [] };
+      const group = groups.get(key) ?? { candidate, queries: [], watched: [] };
       if (!group.queries.includes(item.queryIndex)) group.queries.push(item.queryIndex);
       groups.set(key, group);
     }
@@ -1120,6 +1126,36 @@ async function validateAdvice(
   };
   const limit = options.maxValidations ?? DEFAULT_MAX_VALIDATIONS;
   const toValidate = [...groups.values()].filter((g) => canValidate(g.candidate));
+  // The other statements reading each candidate's table (at most MAX_OTHER_STATEMENTS, the costliest
+  // first) are planned with it too, in the same validation: an index may change their plans as well.
+  const readersOf = new Map<string, number[]>();
+  for (const group of toValidate.slice(0, limit)) {
+    if (stopped()) break;
+    const relations = [...new Set(candidateIndexes(group.candidate).map((index) => index.relation))];
+    const key = relations.join('\n');
+    if (!readersOf.has(key)) {
+      const readers: number[] = [];
+      for (const queryIndex of statementsReading(report.queries, relations, report.relations)) {
+        if (!targets.has(queryIndex) && !unexplained.has(queryIndex) && !stopped()) {
+          const explained = explainTarget(report.queries[queryIndex]!, statements, report);
+          if (!explained) continue;
+          let cost: StatementCost | { readonly note: string } | undefined;
+          try {
+            [cost] = await explainCosts(session, [explained.target], settings);
+          } catch (error) {
+            if (!stopped()) throw error;
+            break;
+          }
+          if (!cost || 'note' in cost) continue;
+          targets.set(queryIndex, explained.target);
+          before.set(queryIndex, cost);
+        }
+        if (targets.has(queryIndex)) readers.push(queryIndex);
+      }
+      readersOf.set(key, readers);
+    }
+    group.watched.push(...readersOf.get(key)!.filter((q) => !group.queries.includes(q)));
+  }
   if (toValidate.length > 0) {
     const how = capabilities.build ? 'building each in a rolled-back transaction' : 'as HypoPG hypothetical indexes';
     step(
@@ -1146,7 +1182,7 @@ async function validateAdvice(
     try {
       outcome = await validate(
         group.candidate,
-        group.queries.map((i) => targets.get(i)!),
+        [...group.queries, ...group.watched].map((i) => targets.get(i)!),
       );
     } catch (error) {
       if (!stopped()) throw error;
@@ -1182,6 +1218,48 @@ async function validateAdvice(
   const unexplainedFindings: number[] = [];
   const noIndex: { queryIndex: number; findingIndex: number }[] = [];
   const tried = new Map<WorkItem, CandidateResult[]>();
+  /** The table a candidate is on, as plans name it, with its rows. */
+  const candidateTable = (candidate: IndexCandidate): CandidateTable => {
+    const indexes = candidateIndexes(candidate);
+    const relations = indexes.map((index) => relationNamed(index.relation));
+    const partitions = report.relations.filter(
+      (r) => r.partitionOf && indexes.some((i) => i.relation === r.partitionOf),
+    );
+    // The planner's count (reltuples); the counted live rows only for a table never analyzed: they
+    // can count a load twice when its statistics reach the server after an ANALYZE.
+    const first = relations[0];
+    const rows = first ? (first.estimatedRows >= 0 ? first.estimatedRows : first.liveRows) : undefined;
+    return {
+      tables: [...new Set([...indexes.map((index) => index.table), ...partitions.map((r) => r.table)])],
+      indexes: indexes.map((index) => index.name),
+      ...(rows !== undefined && rows > 0 ? { rows } : {}),
+    };
+  };
+  /** The other statements whose plans use a validated candidate, from the validation that judged it. */
+  const otherStatements = (candidate: IndexCandidate, queryIndex: number): OtherStatementPlan[] => {
+    const group = groups.get(candidateKey(candidate));
+    const outcome = group?.outcome;
+    if (!group || !outcome?.ok) return [];
+    const table = candidateTable(candidate);
+    const out: OtherStatementPlan[] = [];
+    for (const [position, other] of [...group.queries, ...group.watched].entries()) {
+      if (other === queryIndex) continue;
+      const after = outcome.costs[position];
+      // Under the statistics the candidate was judged with (an expression's, see validateWithBuild).
+      const base = outcome.costsBefore?.[position] ?? before.get(other);
+      if (!after?.root || !base?.root) continue;
+      const change = otherStatementPlan(
+        {
+          query: report.queries[other]!,
+          before: { cost: base.cost, root: base.root },
+          after: { cost: after.cost, root: after.root, used: after.used },
+        },
+        table,
+      );
+      if (change) out.push(change);
+    }
+    return out;
+  };
   for (const item of work) {
     const query = queries[item.queryIndex]!;
     const finding = query.findings[item.findingIndex]!;
@@ -1367,7 +1445,7 @@ async function validateAdvice(
     } else if (best) {
       // Judged by the statistics alone (not run): the costs under them are the planner's verdict.
       const judged = best.correlated && !best.measured ? best.correlated : undefined;
-      const advice: IndexAdvice = {
+      let advice: IndexAdvice = {
         sql: best.sql,
         method: best.method!,
         costBefore: round(judged?.costBefore ?? best.costBefore!, 2),
@@ -1394,13 +1472,27 @@ async function validateAdvice(
       const undersold = best.measured
         ? `the planner puts the cut at ${Math.floor((best.improvement ?? 0) * 100)}% of the plan cost, short of the ${Math.round(minImprovement * 100)}% asked for, but run with the index (EXPLAIN ANALYZE in the rolled-back transaction) the statement ${measuredWords(best.measured)}`
         : undefined;
+      const others = otherStatements(best.candidate, item.queryIndex);
+      if (others.length > 0) advice = { ...advice, otherStatements: others };
       const notes = [undersold, estimateNote(best, finding.relation), walk, incrementalSortNote(best.candidate)].filter(
         (note) => note !== undefined,
+      );
+      // Last, after how to build it: what it changes beside its own statement.
+      const othersNote = otherStatementsNote(
+        others,
+        best.candidate.relation,
+        report.queries,
+        candidateTable(best.candidate),
       );
       const caveat = notes.length > 0 ? ` -- ${notes.join('; ')}` : '';
       updated = {
         ...finding,
-        suggestion: paged(combineSuggestions(`${advice.sql}${caveat}${partitionNote(best.candidate)}`, finding)),
+        suggestion: paged(
+          combineSuggestions(
+            `${advice.sql}${caveat}${partitionNote(best.candidate)}${othersNote ? ` -- ${othersNote}` : ''}`,
+            finding,
+          ),
+        ),
         advice,
       };
     } else if (contradicted) {

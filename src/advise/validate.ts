@@ -49,6 +49,8 @@ export interface ExplainTarget {
 export interface StatementCost {
   readonly cost: number;
   readonly unlimited?: number;
+  /** The plan, to tell what an index changes in it (see side-effects.ts). */
+  readonly root?: PlanNode;
 }
 
 /**
@@ -71,6 +73,11 @@ export interface CandidateCost extends IndexUse {
    * outer row (probingOuterRows), where one does: the plan's cost then rests on that estimate.
    */
   readonly probedPer?: number;
+  /**
+   * The plan with the candidate, its indexes named as the advice names them (not by the temporary
+   * or hypothetical names they had while judged), to tell what it changes (see side-effects.ts).
+   */
+  readonly root?: PlanNode;
 }
 
 export interface ValidationSettings {
@@ -187,12 +194,35 @@ function keyColumns(key: string): string[] {
     .map((t) => unquote(t.text));
 }
 
+/**
+ * The plan with the indexes a candidate had while judged named as the advice names them: by position
+ * where each index has one name, else (a partitioned table's indexes, one per partition) all by the
+ * first index's name.
+ */
+function renameIndexes(root: PlanNode, indexNames: readonly string[], shownNames: readonly string[]): PlanNode {
+  const shown = (name: string) => {
+    const at = indexNames.indexOf(name);
+    if (at < 0) return name;
+    return (indexNames.length === shownNames.length ? shownNames[at] : shownNames[0]) ?? name;
+  };
+  const rename = (node: PlanNode): PlanNode => {
+    const name = node['Index Name'];
+    return {
+      ...node,
+      ...(typeof name === 'string' ? { 'Index Name': shown(name) } : {}),
+      ...(node.Plans ? { Plans: node.Plans.map(rename) } : {}),
+    };
+  };
+  return rename(root);
+}
+
 async function explainAll(
   session: Session,
   statements: readonly ExplainTarget[],
   settings: ValidationSettings,
   indexNames: readonly string[],
   candidate: IndexCandidate,
+  shownNames: readonly string[],
 ): Promise<(CandidateCost | undefined)[]> {
   const plans = await explainPlans(session, statements, settings, true);
   const unlimited = await explainPlans(session, statements.map(unlimitedTarget), settings, true);
@@ -203,6 +233,7 @@ async function explainAll(
     return {
       cost: plan.totalCost,
       ...indexUse(plan.root, indexNames, candidate),
+      root: renameIndexes(plan.root, indexNames, shownNames),
       ...(probedPer !== undefined ? { probedPer } : {}),
       ...(all ? { unlimited: { cost: all.totalCost, ...indexUse(all.root, indexNames, candidate) } } : {}),
     };
@@ -222,6 +253,9 @@ function unlimitedTarget(target: ExplainTarget): ExplainTarget | undefined {
 /** Names of a candidate's indexes while they are judged: the candidate's, then its companions'. */
 const tempNames = (candidate: IndexCandidate): string[] =>
   candidateIndexes(candidate).map((_, i) => (i === 0 ? TEMP_NAME : `${TEMP_NAME}_${i + 1}`));
+
+/** The names the advice gives a candidate's indexes. */
+const adviceNames = (candidate: IndexCandidate): string[] => candidateIndexes(candidate).map((index) => index.name);
 
 /**
  * Plans each statement as the capture did (same parameters or generic plan); undefined where it
@@ -296,7 +330,7 @@ export async function validateWithHypopg(
       if (!name) return { ok: false, note: 'HypoPG created no index' };
       names.push(name);
     }
-    const costs = await explainAll(session, statements, settings, names, candidate);
+    const costs = await explainAll(session, statements, settings, names, candidate, adviceNames(candidate));
     return { ok: true, method: 'hypopg', costs };
   } catch (error) {
     return failure(error, 'hypothetical index');
@@ -416,7 +450,7 @@ export async function validateWithBuild(
   try {
     const built = await buildInTransaction(session, candidate, capabilities, settings);
     if ('ok' in built) return built;
-    const costs = await explainAll(session, statements, settings, built.names, candidate);
+    const costs = await explainAll(session, statements, settings, built.names, candidate, adviceNames(candidate));
     if (!built.expression) return { ok: true, method: 'rollback-build', costs };
     for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const costsBefore = (await explainCosts(session, statements, settings, true)).map((c) =>
@@ -566,7 +600,7 @@ export async function validateWithStatistics(
       create.replace(/^CREATE /, `CREATE ${INTERNAL_MARK} `),
     ]);
     if ('ok' in built) return undefined;
-    const [after] = await explainAll(session, [statement], settings, built.names, candidate);
+    const [after] = await explainAll(session, [statement], settings, built.names, candidate, adviceNames(candidate));
     for (const name of built.qualified) await session.query(`DROP ${INTERNAL_MARK} INDEX ${name}`);
     const [before] = await explainCosts(session, [statement], settings, true);
     if (!after || !before || 'note' in before) return undefined;
@@ -643,7 +677,7 @@ export async function explainCosts(
   return results.map((result, i) => {
     if (!result?.ok) return { note: result?.note ?? 'not explained' };
     const all = unlimited[i];
-    return { cost: result.plan.totalCost, ...(all ? { unlimited: all.totalCost } : {}) };
+    return { cost: result.plan.totalCost, ...(all ? { unlimited: all.totalCost } : {}), root: result.plan.root };
   });
 }
 

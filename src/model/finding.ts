@@ -33,6 +33,33 @@ export interface IndexAdvice {
     readonly msBefore: number;
     readonly msAfter: number;
   };
+  /**
+   * Other statements of the report that read the index's table and whose plan, with the index, uses
+   * it: the advice was validated for its own statement, and these change too. Absent when none does.
+   */
+  readonly otherStatements?: readonly OtherStatementPlan[];
+}
+
+/** Another statement's plan with an advised index, against its plan without it. */
+export interface OtherStatementPlan {
+  readonly fingerprint: string;
+  /** The statement ran inside a function (see `statementKey`). */
+  readonly nested?: true;
+  /** Its scenario name or `file:line`, where it has one. */
+  readonly source?: string;
+  /** Its scans of the table without the index, as EXPLAIN labels them (`Sort > Seq Scan on pings`). */
+  readonly planBefore: string;
+  /** The same with the index (`Incremental Sort > Index Scan using pings_vehicle_id_idx on pings`). */
+  readonly planAfter: string;
+  /** Its plan cost without and with the index (unitless planner estimates). */
+  readonly costBefore: number;
+  readonly costAfter: number;
+  /**
+   * Why the change may make it slower, to measure before deploying the index: `cost-rises`, the
+   * planner's cost for it rises; `full-index-walk`, a large statement (by the run's shared blocks
+   * per call) walks the whole index in its order, no Index Cond, in place of a sequential scan.
+   */
+  readonly risk?: 'cost-rises' | 'full-index-walk';
 }
 
 /** Separates the fixes of a suggestion, in the order to try them: `<fix> -- or: <fix>`. */
