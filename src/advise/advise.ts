@@ -7,6 +7,7 @@
 import { measureWith, whyNotAnalyzable } from '../analyze/measure.js';
 import { tryParse } from '../analyze/parser.js';
 import { walkPlan } from '../analyze/plan.js';
+import { relationRows } from '../analyze/plan-facts.js';
 import { parseTree, withoutLimit } from '../analyze/sql-tree.js';
 import { countParams } from '../workload/load.js';
 import { findRule } from '../rules/index.js';
@@ -124,6 +125,11 @@ export interface CandidateResult {
     readonly used: boolean;
     readonly improvement: number;
   };
+  /**
+   * Under the statement's LIMIT, the plan reads the index with a Filter of its own (IndexUse.filtered):
+   * what the index finds is thrown away until the filter has kept the rows the LIMIT asks for.
+   */
+  readonly filteredWalk?: true;
   /**
    * For an expression candidate validated with extended statistics on its expression (see
    * validateWithBuild): the statement's cost with those statistics and no index, against its cost
@@ -598,14 +604,36 @@ export function nearMiss(results: readonly CandidateResult[], minImprovement: nu
 
 /**
  * True when a candidate's plan cost rests on the statement's LIMIT stopping early. An index that
- * leads with equality columns of the filter serves the filter. One that leads with a range, a sort
- * key or an expression serves it only if the planner would use it to return every row the filter
- * keeps (the statement planned without its LIMIT): a range that keeps every row (`due_at < now()`)
- * leaves it an index for the ORDER BY. Where that plan is unknown, an index on the sort key alone.
+ * leads with equality columns of the filter serves the filter, unless those columns narrow a typical
+ * lookup to a wide share of the table (a status that most rows have) while the rest of the filter
+ * stays a Filter on the walk: the index then gives the order, and the walk reads the whole lookup
+ * for a value the rest of the filter rarely keeps. One that leads with a range, a sort key or an
+ * expression serves it only if the planner would use it to return every row the filter keeps (the
+ * statement planned without its LIMIT): a range that keeps every row (`due_at < now()`) leaves it an
+ * index for the ORDER BY. Where that plan is unknown, an index on the sort key alone.
  */
-export function limitBound(result: CandidateResult): boolean {
-  if (result.candidate.equality?.length) return false;
-  return result.unlimited ? !result.unlimited.used : Boolean(result.candidate.sortOnly);
+export function limitBound(
+  result: CandidateResult,
+  relationNamed?: (name: string) => RelationInfo | undefined,
+): boolean {
+  const equality = result.candidate.equality ?? [];
+  if (equality.length > 0 && !wideLookup(result, relationNamed)) return false;
+  return result.unlimited ? !result.unlimited.used : Boolean(result.candidate.sortOnly) || equality.length > 0;
+}
+
+/**
+ * A candidate walked under the LIMIT with a Filter whose equality columns find, for a typical value
+ * (the table's rows over their distinct values), WIDE_FILTER of the table or more.
+ */
+function wideLookup(
+  result: CandidateResult,
+  relationNamed: ((name: string) => RelationInfo | undefined) | undefined,
+): boolean {
+  if (!result.filteredWalk || !relationNamed || !result.candidate.equality?.length) return false;
+  const relation = relationNamed(result.candidate.relation);
+  const rows = relation ? relationRows(relation) : 0;
+  const typical = relation ? typicalRows(relation, result.candidate.equality) : undefined;
+  return typical !== undefined && rows > 0 && typical >= WIDE_FILTER * rows;
 }
 
 /**
@@ -738,6 +766,71 @@ export function statisticsNote(result: CandidateResult): string {
   );
 }
 
+/**
+ * True when a chosen candidate gives the statement's ORDER BY under its LIMIT while a filter of the
+ * table stays on the walk (limitBound, sortOnly): the LIMIT stops it early only when the filter keeps
+ * many rows. Not for a table without a condition of its own, whose index serves the whole statement.
+ */
+function orderWalk(
+  result: CandidateResult,
+  finding: Finding,
+  relationNamed: (name: string) => RelationInfo | undefined,
+): boolean {
+  if (result.candidate.unfiltered) return false;
+  if (finding.rule === 'seq-scan-large-table' && typeof finding.evidence.filter !== 'string') return false;
+  return Boolean(result.candidate.sortOnly) || limitBound(result, relationNamed);
+}
+
+/**
+ * The cheapest candidate that serves the filter (not limitBound) and that the planner uses: under the
+ * LIMIT, cutting its cost, or without it, cutting the cost of returning every row the filter keeps
+ * by a quarter or more.
+ */
+export function filterServing(
+  results: readonly CandidateResult[],
+  relationNamed: (name: string) => RelationInfo | undefined,
+): CandidateResult | undefined {
+  const cut = (r: CandidateResult) =>
+    r.used && (r.improvement ?? 0) > 0
+      ? r.costAfter!
+      : r.unlimited?.used && r.unlimited.improvement >= WORTH_MEASURING
+        ? r.costBefore! // not used under the LIMIT: the statement's cost is unchanged
+        : undefined;
+  return results
+    .filter(
+      (r) =>
+        !r.candidate.sortOnly &&
+        !r.candidate.joinKey &&
+        r.costAfter !== undefined &&
+        r.costBefore !== undefined &&
+        !limitBound(r, relationNamed) &&
+        cut(r) !== undefined,
+    )
+    .sort((a, b) => cut(a)! - cut(b)!)[0];
+}
+
+/**
+ * What the suggestion says of an index that serves the filter, named beside one that only gives the
+ * order: its costs under the LIMIT and without it, and what it saved when measured.
+ */
+export function filterIndexNote(result: CandidateResult): string {
+  const all = result.unlimited;
+  const limited = result.used
+    ? `plan cost ${result.costBefore!.toFixed(0)} -> ${result.costAfter!.toFixed(0)} with it`
+    : `the planner keeps its plan under the LIMIT (cost ${result.costBefore!.toFixed(0)})`;
+  const unlimited =
+    all?.used && all.improvement > 0
+      ? `, and without the LIMIT it lowers the cost from ${all.costBefore.toFixed(0)} to ${all.costAfter.toFixed(0)}`
+      : '';
+  const measured = result.measured
+    ? `; run with it (EXPLAIN ANALYZE in the rolled-back transaction) the statement ${measuredWords(result.measured)}`
+    : '';
+  return (
+    `${result.sql} -- it serves the filter, whatever the values (${limited}${unlimited}, validated with ${result.method})${measured}: ` +
+    'the walk for the ORDER BY reads the whole index for a value the filter keeps rarely or never, so measure both with such a value before relying on the ORDER BY index alone'
+  );
+}
+
 /** A typical equality lookup that finds at most this many rows is cheap whatever index serves it. */
 const FEW_ROWS = 100;
 /** A candidate whose typical lookup finds this many times the rows of the narrowest one loses to it. */
@@ -771,9 +864,9 @@ export function chooseBest(
       r.costAfter !== undefined &&
       r.improvement !== undefined &&
       r.improvement >= minImprovement &&
-      !(options.offsetUnknown && (r.candidate.sortOnly || limitBound(r))),
+      !(options.offsetUnknown && (r.candidate.sortOnly || limitBound(r, relationNamed))),
   );
-  const servesFilter = enough.filter((r) => !limitBound(r));
+  const servesFilter = enough.filter((r) => !limitBound(r, relationNamed));
   const helpful = servesFilter.length > 0 ? servesFilter : enough;
   if (helpful.length === 0) return undefined;
   const cheapest = Math.min(...helpful.map((r) => r.costAfter!));
@@ -1293,6 +1386,7 @@ async function validateAdvice(
         costAfter: after.cost,
         used: servesAsProposed(candidate, after),
         ...(after.used && !servesAsProposed(candidate, after) ? { walked: true as const } : {}),
+        ...(after.filtered ? { filteredWalk: true as const } : {}),
         improvement: base.cost > 0 ? 1 - after.cost / base.cost : 0,
         method: outcome.method,
         ...(outcome.statistics && outcome.costsBefore?.[position]
@@ -1333,12 +1427,54 @@ async function validateAdvice(
     // A deep OFFSET is read through whatever index serves the ORDER BY: keyset pagination leads.
     const paged = (suggestion: string) => (offset ? [offset.keyset, suggestion].join(FIX_OR) : suggestion);
     let best = chooseBest(perCandidate, minImprovement, relationNamed, { offsetUnknown: offset?.unknown });
+    // The best candidate only gives the order, its walk applying the filter row by row: the planner
+    // costs it for matches spread evenly, and a value the filter rarely keeps (or never) walks the
+    // whole index. A candidate that serves the filter is measured against it where the statement
+    // may be run, and named beside it where it may not.
+    const target = targets.get(item.queryIndex);
+    const walked =
+      best && orderWalk(best, finding, relationNamed) ? filterServing(perCandidate, relationNamed) : undefined;
+    let alternative: CandidateResult | undefined = walked;
+    if (
+      best &&
+      walked &&
+      target &&
+      capabilities.build &&
+      !offset &&
+      mayRunToMeasure(query, report.target.kind) &&
+      Date.now() < deadline &&
+      !stopped()
+    ) {
+      const measure = async (result: CandidateResult): Promise<CandidateResult | undefined> => {
+        const outcome = await measureWithBuild(session, result.candidate, target, capabilities, settings);
+        if (!outcome.ok || !servesAsProposed(result.candidate, outcome)) return undefined;
+        const measured: Measured = {
+          blocksBefore: outcome.before.blocks,
+          blocksAfter: outcome.after.blocks,
+          msBefore: round(outcome.before.ms, 3),
+          msAfter: round(outcome.after.ms, 3),
+        };
+        return { ...result, measured };
+      };
+      const order = await measure(best);
+      const filter = stopped() ? undefined : await measure(walked);
+      if (order) perCandidate[perCandidate.indexOf(best)] = order;
+      if (filter) perCandidate[perCandidate.indexOf(walked)] = filter;
+      if (filter?.measured && filter.measured.blocksAfter < filter.measured.blocksBefore) {
+        if (!order?.measured || filter.measured.blocksAfter <= order.measured.blocksAfter) {
+          best = filter;
+          alternative = undefined;
+        } else {
+          best = order;
+          alternative = filter;
+        }
+      } else if (order) best = order;
+    }
     // The planner puts the best candidate short of the bar, but not far: its cost model undersells
     // some indexes (the rows a range finds lie together in the table; the visibility map lets an
     // index-only scan skip the heap). Where the statement may be run (querygate's own database, or
     // --analyze), it is run with the index built and without it, and the blocks it touches decide.
     const near = best ? undefined : nearMiss(perCandidate, minImprovement);
-    const target = targets.get(item.queryIndex);
     if (
       near &&
       target &&
@@ -1458,7 +1594,7 @@ async function validateAdvice(
       const filtered =
         !best.candidate.unfiltered &&
         (finding.rule !== 'seq-scan-large-table' || typeof finding.evidence.filter === 'string');
-      const ordered = best.candidate.sortOnly || limitBound(best);
+      const ordered = best.candidate.sortOnly || limitBound(best, relationNamed);
       const walk =
         offset && ordered
           ? `validated at OFFSET ${(offset.value ?? 0).toLocaleString('en-US')}${offset.deepest ? ', the deepest the replay sent' : ''}: every call still walks the index through the rows it skips`
@@ -1466,7 +1602,7 @@ async function validateAdvice(
             ? undefined
             : best.candidate.sortOnly
               ? 'it serves the ORDER BY only: the LIMIT stops early when the filter keeps many rows, and a rare value walks the whole index'
-              : limitBound(best)
+              : limitBound(best, relationNamed)
                 ? 'the planner would not use it to return every row the filter keeps (without the LIMIT): the LIMIT stops early when the filter keeps many rows, and a rare value reads much more of it'
                 : undefined;
       const undersold = best.measured
@@ -1485,11 +1621,12 @@ async function validateAdvice(
         candidateTable(best.candidate),
       );
       const caveat = notes.length > 0 ? ` -- ${notes.join('; ')}` : '';
+      const beside = alternative ? `${FIX_OR}${filterIndexNote(alternative)}` : '';
       updated = {
         ...finding,
         suggestion: paged(
           combineSuggestions(
-            `${advice.sql}${caveat}${partitionNote(best.candidate)}${othersNote ? ` -- ${othersNote}` : ''}`,
+            `${advice.sql}${caveat}${partitionNote(best.candidate)}${othersNote ? ` -- ${othersNote}` : ''}${beside}`,
             finding,
           ),
         ),

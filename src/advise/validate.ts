@@ -62,6 +62,11 @@ export interface StatementCost {
 export interface IndexUse {
   readonly used: boolean;
   readonly walk?: 'ordered' | 'whole';
+  /**
+   * A node under a LIMIT reads the index with a Filter of its own: the index finds rows the filter
+   * then throws away, and the LIMIT stops the walk only once the filter has kept enough of them.
+   */
+  readonly filtered?: true;
 }
 
 /** A statement's plan cost with a candidate, whether the plan uses it, and the same without the LIMIT. */
@@ -175,9 +180,20 @@ export function indexUse(root: PlanNode, names: readonly string[], candidate: In
     const named = identifiersIn(cond);
     return [...leading].some((column) => named.has(column));
   };
-  if (nodes.some(served)) return { used: true };
-  const limited = nodes.some(({ path }) => path.slice(0, -1).some((label) => label.startsWith('Limit')));
-  return { used: true, walk: limited ? 'ordered' : 'whole' };
+  const underLimit = ({ path }: { path: readonly string[] }) =>
+    path.slice(0, -1).some((label) => label.startsWith('Limit'));
+  // A bitmap index scan has no filter: its heap scan, its parent, has it.
+  const filtered = walkPlan(root).some(
+    ({ node, path }) =>
+      underLimit({ path }) &&
+      typeof node.Filter === 'string' &&
+      (names.includes(String(node['Index Name'])) ||
+        (node.Plans ?? []).some((child) => names.includes(String(child['Index Name'])))),
+  );
+  const filter = filtered ? { filtered: true as const } : {};
+  if (nodes.some(served)) return { used: true, ...filter };
+  const limited = nodes.some(underLimit);
+  return { used: true, walk: limited ? 'ordered' : 'whole', ...filter };
 }
 
 /**

@@ -53,7 +53,7 @@ describe('indexUse: a condition on the leading key, or a walk of the whole index
 
   it('tells a lookup from a walk, and a walk under a LIMIT from one over the whole index', () => {
     expect(indexUse(countWalk, NAME, candidate(['code']))).toEqual({ used: true, walk: 'whole' });
-    expect(indexUse(limitedWalk, NAME, candidate(['code']))).toEqual({ used: true, walk: 'ordered' });
+    expect(indexUse(limitedWalk, NAME, candidate(['code']))).toEqual({ used: true, walk: 'ordered', filtered: true });
     expect(indexUse(lookup, NAME, candidate(['(lower(code))']))).toEqual({ used: true });
     expect(indexUse(secondKey, NAME, candidate(['tenant_id', 'code']))).toEqual({ used: true, walk: 'whole' });
     expect(indexUse(countWalk, ['another_index'], candidate(['code']))).toEqual({ used: false });
