@@ -48,9 +48,15 @@ export interface PlanNodeFacts extends VisitedNode {
   readonly fraction: number;
   /**
    * True for a node that runs once per row of an outer node (the inner side of a nested loop, a
-   * subplan): its `Plan Rows` are per run, so its total is per-run estimate x loops.
+   * subplan, the recursive term of a recursive CTE): its `Plan Rows` are per run, so its total is
+   * per-run estimate x loops.
    */
   readonly rescanned: boolean;
+  /**
+   * True for a node in the recursive term of a Recursive Union (`WITH RECURSIVE`): it runs once per
+   * level of the recursion, and the planner's costs of it are per level (see `shareIsLowerBound`).
+   */
+  readonly recursive: boolean;
 }
 
 /** PostgreSQL's parallel divisor: workers plus the leader's share (1 - 0.3 per worker, if positive). */
@@ -113,24 +119,41 @@ function childFractions(node: PlanNode, fraction: number): number[] {
 
 /** Every node with its parallel divisor and the share of it the plan pulls, depth first. */
 export function planNodes(root: PlanNode): PlanNodeFacts[] {
-  const facts = new Map<PlanNode, { parallelDivisor: number; fraction: number; rescanned: boolean }>();
-  const assign = (node: PlanNode, divisor: number, fraction: number, rescanned: boolean): void => {
-    facts.set(node, { parallelDivisor: divisor, fraction, rescanned });
-    const gather = node['Node Type'] === 'Gather' || node['Node Type'] === 'Gather Merge';
+  type Facts = { parallelDivisor: number; fraction: number; rescanned: boolean; recursive: boolean };
+  const facts = new Map<PlanNode, Facts>();
+  const assign = (node: PlanNode, divisor: number, fraction: number, rescanned: boolean, recursive: boolean): void => {
+    facts.set(node, { parallelDivisor: divisor, fraction, rescanned, recursive });
+    const gather = isGather(node);
     const workers = Number(node['Workers Planned'] ?? 0);
     const fractions = childFractions(node, fraction);
     for (const [i, child] of (node.Plans ?? []).entries()) {
       const relationship = child['Parent Relationship'];
       const perRow = relationship === 'SubPlan' || (node['Node Type'] === 'Nested Loop' && relationship === 'Inner');
-      assign(child, gather ? parallelDivisor(workers) : divisor, fractions[i] ?? 1, rescanned || perRow);
+      const perLevel = isRecursiveTerm(child, node);
+      assign(
+        child,
+        gather ? parallelDivisor(workers) : divisor,
+        fractions[i] ?? 1,
+        rescanned || perRow || perLevel,
+        recursive || perLevel,
+      );
     }
   };
-  assign(root, 1, 1, false);
+  assign(root, 1, 1, false, false);
   return walkPlan(root).map((v) => ({
     ...v,
-    ...(facts.get(v.node) ?? { parallelDivisor: 1, fraction: 1, rescanned: false }),
+    ...(facts.get(v.node) ?? { parallelDivisor: 1, fraction: 1, rescanned: false, recursive: false }),
   }));
 }
+
+const isGather = (node: PlanNode): boolean => node['Node Type'] === 'Gather' || node['Node Type'] === 'Gather Merge';
+
+/**
+ * True for the recursive term of a `WITH RECURSIVE` CTE: the inner child of a Recursive Union, which
+ * runs once per level of the recursion (on the rows the previous level added, the WorkTable Scan).
+ */
+export const isRecursiveTerm = (node: PlanNode, parent: PlanNode | undefined): boolean =>
+  parent?.['Node Type'] === 'Recursive Union' && node['Parent Relationship'] === 'Inner';
 
 /**
  * The relation's size in rows as the planner sees it (pg_class.reltuples), or the live-row counter
@@ -147,6 +170,21 @@ export function relationRows(relation: RelationInfo): number {
 /** Live rows this many times the planner's estimate mean the statistics are stale. */
 export const STALE_FACTOR = 10;
 
+/**
+ * Rows a node returned in all (all loops, all processes), as EXPLAIN ANALYZE counted them: `Actual
+ * Rows` is per loop, so it is multiplied by `Actual Loops`. In a parallel plan each process is a
+ * loop and `Actual Rows` their average, which PostgreSQL before 18 rounds to an integer (one row kept
+ * of three processes prints as 0): for a parallel-aware node right under a Gather, the Gather's own
+ * count, exact, is the total. Undefined without ANALYZE.
+ */
+export function actualRows(node: PlanNode, parent?: PlanNode): number | undefined {
+  const actual = node['Actual Rows'];
+  if (actual === undefined) return undefined;
+  if (parent && isGather(parent) && node['Parallel Aware'] === true && parent['Actual Rows'] !== undefined)
+    return parent['Actual Rows'] * (parent['Actual Loops'] ?? 1);
+  return actual * (node['Actual Loops'] ?? 1);
+}
+
 /** Rows a scan returns in all (all loops, all processes): actual with ANALYZE, else estimated. */
 export function rowsOut(node: PlanNode, divisor = 1): number {
   if (node['Actual Rows'] !== undefined) return node['Actual Rows'] * (node['Actual Loops'] ?? 1);
@@ -161,12 +199,13 @@ export const loopsOf = (node: PlanNode): number | undefined =>
  * The share of the rows a sequential scan read that its filter threw away, 0..1 (0 without a filter).
  * With ANALYZE: rows removed / rows read. Without: 1 - estimated rows out / rows in the relation.
  */
-export function removedShare(node: PlanNode, divisor: number, tableRows: number): number {
+export function removedShare(node: PlanNode, divisor: number, tableRows: number, parent?: PlanNode): number {
   if (node.Filter === undefined) return 0;
-  const removed = node['Rows Removed by Filter'];
-  const actual = node['Actual Rows'];
-  if (removed !== undefined && actual !== undefined) {
-    const read = removed + actual;
+  const removedPerLoop = node['Rows Removed by Filter'];
+  const kept = actualRows(node, parent);
+  if (removedPerLoop !== undefined && kept !== undefined) {
+    const removed = removedPerLoop * (node['Actual Loops'] ?? 1);
+    const read = removed + kept;
     return read > 0 ? removed / read : 0;
   }
   if (tableRows <= 0) return 0;
@@ -175,7 +214,9 @@ export function removedShare(node: PlanNode, divisor: number, tableRows: number)
 
 /**
  * A node's share of the statement, 0..1: of its execution time with ANALYZE, else of its total cost,
- * of which a node that a LIMIT stops early (`fraction` < 1) runs only that share.
+ * of which a node that a LIMIT stops early (`fraction` < 1) runs only that share. Without ANALYZE, the
+ * cost of a node in a recursive term is that of one level: the share is a lower bound then
+ * (`shareIsLowerBound`).
  */
 export function nodeShare(node: PlanNode, root: PlanNode, fraction = 1): number {
   const time = node['Actual Total Time'];
@@ -188,6 +229,14 @@ export function nodeShare(node: PlanNode, root: PlanNode, fraction = 1): number 
   const used = startup + fraction * (node['Total Cost'] - startup);
   return cost > 0 ? Math.min(1, used / cost) : 0;
 }
+
+/**
+ * True when `nodeShare` is only a lower bound: without ANALYZE, a node in the recursive term of a
+ * `WITH RECURSIVE` is costed for one level, and it runs once per level, however many there are (the
+ * planner's costs of the Recursive Union assume ten).
+ */
+export const shareIsLowerBound = (facts: PlanNodeFacts): boolean =>
+  facts.recursive && facts.node['Actual Total Time'] === undefined;
 
 /** How many rows a sequential scan reads per call, and how that is known. */
 export interface ScanRead {
@@ -230,7 +279,7 @@ export function seqScanRead(
   const actual = node['Actual Rows'];
   if (actual !== undefined) {
     const loops = Number(node['Actual Loops'] ?? 1);
-    const read = (actual + (node['Rows Removed by Filter'] ?? 0)) * loops;
+    const read = (actualRows(node, facts.parent) ?? actual * loops) + (node['Rows Removed by Filter'] ?? 0) * loops;
     return { rows: read, basis: 'counted', plannedRows, stopsEarly, loops: facts.parallelDivisor === 1 ? loops : 1 };
   }
   const pages = relation?.pages ?? 0;
@@ -290,7 +339,8 @@ export function topNAbove(facts: PlanNodeFacts, nodes: readonly PlanNodeFacts[])
 /** Rows a scan returns per call (all loops, all processes): actual with ANALYZE, else estimated. */
 export function rowsKept(facts: PlanNodeFacts): number {
   const { node } = facts;
-  if (node['Actual Rows'] !== undefined) return node['Actual Rows'] * (node['Actual Loops'] ?? 1);
+  const counted = actualRows(node, facts.parent);
+  if (counted !== undefined) return counted;
   return node['Plan Rows'] * facts.parallelDivisor * facts.fraction;
 }
 

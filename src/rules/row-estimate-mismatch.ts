@@ -6,8 +6,8 @@
  * expression the filter computes.
  *
  * Rows are compared as totals over all the processes of a parallel plan (EXPLAIN prints actual rows
- * per loop and planned rows per process), and per run for a node that runs once per outer row (the
- * planner estimates at least one row per run).
+ * per loop and planned rows per process), and per run for a node that runs once per outer row or
+ * once per level of a recursive CTE (the planner estimates one run).
  */
 import { NOT_VALIDATED } from '../analyze/column-predicates.js';
 import { unindexableExpression } from '../analyze/expression-refusal.js';
@@ -21,7 +21,7 @@ import {
 } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import { keyTexts, planKeys } from '../analyze/plan-keys.js';
-import { isTrivial, round } from '../analyze/plan-facts.js';
+import { actualRows, isTrivial, round } from '../analyze/plan-facts.js';
 import type { PlanNode } from '../model/plan.js';
 import type { RelationInfo } from '../model/report.js';
 import { defineRule, type RuleFinding } from './define.js';
@@ -54,14 +54,15 @@ export default defineRule({
     if (!query.plan || query.plan.mode !== 'analyze' || isTrivial(query)) return [];
     const mismatched = new Map<PlanNode, Mismatch>();
     const earlyStop = earlyStoppingNodes(query.plan.root);
-    for (const { node, parallelDivisor, rescanned } of nodes) {
+    for (const { node, parent, parallelDivisor, rescanned } of nodes) {
       const actual = node['Actual Rows'];
       const loops = Number(node['Actual Loops'] ?? 0);
       if (actual === undefined || loops <= 0) continue;
       // EXPLAIN prints actual rows per loop, and under a Gather planned rows per process: both sides
-      // become totals, except for a node run once per outer row, whose estimate is per run.
+      // become totals, except for a node run once per outer row or per level of a recursive CTE,
+      // whose estimate is per run.
       const estimated = rescanned ? node['Plan Rows'] : node['Plan Rows'] * parallelDivisor;
-      const got = rescanned ? actual : actual * loops;
+      const got = rescanned ? actual : (actualRows(node, parent) ?? actual * loops);
       const perLoop = rescanned && loops > 1;
       if (Math.max(node['Plan Rows'] * (rescanned ? loops : parallelDivisor), actual * loops) < options.minRows)
         continue;

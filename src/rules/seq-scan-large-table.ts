@@ -21,8 +21,10 @@ import {
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
 import { measureWith } from '../analyze/measure.js';
+import { conditionColumns } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
 import {
+  actualRows,
   isSeqScan,
   isTrivial,
   nodeShare,
@@ -32,7 +34,9 @@ import {
   rowsKept,
   scanKind,
   seqScanRead,
+  shareIsLowerBound,
   topNAbove,
+  type PlanNodeFacts,
   type ScanRead,
 } from '../analyze/plan-facts.js';
 import { parseCondition, parseSortKey } from '../analyze/plan-conditions.js';
@@ -57,6 +61,8 @@ export default defineRule({
     topN: '{scan} on {relation} reads {reads}{kept} to return the first {returnedRows} by {sortKey}: the sort under the LIMIT must see every row first',
     minor:
       '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter), {nodePercent}% of the statement: an index on it would save little of the whole',
+    recursive:
+      '{scan} on {relation} reads {reads}, once per level of the recursive CTE {cte}, for its join on {joinKey} to keep {joinRows} ({unmatchedPercent}% unmatched), {nodePercent}% of the statement',
   },
   defaultOptions: {
     /** Tables with fewer rows are never reported; scans that read fewer are reported as info. */
@@ -93,8 +99,9 @@ export default defineRule({
       // Graded on what the scan reads, not on the table's size: a scan that a LIMIT stops after fewer
       // rows than a large table has costs no more than reading a small table.
       const small = read.rows < options.minRows;
-      const removed = removedShare(node, parallelDivisor, tableRows);
+      const removed = removedShare(node, parallelDivisor, tableRows, facts.parent);
       const share = nodeShare(node, root, facts.fraction);
+      const atLeast = shareIsLowerBound(facts) ? 'at least ' : '';
       // Stale statistics can estimate more rows than the table has.
       const keptRows = Math.round(Math.min(rowsKept(facts), tableRows));
       const keptEstimated = node['Actual Rows'] === undefined;
@@ -113,6 +120,8 @@ export default defineRule({
         ...(topN ? { returnedRows, sortKey: topN.sortKey.join(', ') } : {}),
         removedShare: round(removed, 4),
         nodeShare: round(share),
+        // Without ANALYZE, a scan in a recursive term is costed for one level of the recursion.
+        ...(atLeast ? { nodeShareBound: 'lower' } : {}),
         ...(read.loops > 1 ? { loops: read.loops } : {}),
         ...(node.Filter ? { filter: node.Filter } : {}),
       };
@@ -130,10 +139,35 @@ export default defineRule({
           // (said once: a read already given as an estimate says so for the sentence).
           keptRows: `${keptEstimated && !reads.includes('estimated') ? 'an estimated ' : ''}${count(keptRows)}`,
           // Floored near 100% so that "100%" means every row was removed.
-          removedPercent: removed >= 0.99 ? Math.floor(removed * 10000) / 100 : Math.round(removed * 1000) / 10,
-          nodePercent: Math.round(share * 100),
+          removedPercent: percent(removed),
+          nodePercent: `${atLeast}${Math.round(share * 100)}`,
         },
       };
+      const recursion = recursiveJoin(facts, nodes, read);
+      if (recursion && !small && recursion.unmatched >= options.indexableShare) {
+        findings.push({
+          ...base,
+          messageId: 'recursive',
+          evidence: {
+            ...evidence,
+            cte: recursion.cte,
+            joinCondition: recursion.condition,
+            joinRows: round(recursion.joinRows, 2),
+            joinRowsPer: recursion.perLevel ? 'level' : 'call',
+            unmatchedShare: round(recursion.unmatched, 4),
+          },
+          ...(recursion.unmatched < options.selectiveShare ? { level: 'mild' as const } : {}),
+          suggestion: recursiveIndex(name, relation, recursion.keys),
+          data: {
+            ...base.data,
+            cte: recursion.cte,
+            joinKey: recursion.keys.join(', '),
+            joinRows: `${recursion.perLevel ? 'an estimated ' : ''}${count(recursion.joinRows)}${recursion.perLevel ? ' per level' : ''}`,
+            unmatchedPercent: percent(recursion.unmatched),
+          },
+        });
+        continue;
+      }
       const planNodes = nodes.map((n) => n.node);
       const compared = columnPredicates(
         sql,
@@ -215,6 +249,90 @@ export default defineRule({
 });
 
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
+/** Floored near 100% so that "100%" means all of it. */
+const percent = (share: number) => (share >= 0.99 ? Math.floor(share * 10000) / 100 : Math.round(share * 1000) / 10);
+
+/** Nodes that pass a scan's rows on to a join unchanged (a Hash builds its table from them). */
+const TO_JOIN = new Set(['Gather', 'Gather Merge', 'Result', 'Subquery Scan', 'Hash', 'Materialize', 'Sort']);
+const JOIN_CONDITIONS = ['Hash Cond', 'Merge Cond', 'Join Filter'] as const;
+
+/** A scan in a recursive term joined with the rows of the previous level (the WorkTable Scan). */
+interface RecursiveJoin {
+  readonly cte: string;
+  readonly condition: string;
+  /** The scan's columns in the join condition: what an index would look the previous level's rows up by. */
+  readonly keys: readonly string[];
+  /** Rows the join keeps: counted over all levels with ANALYZE, else the planner's per level. */
+  readonly joinRows: number;
+  readonly perLevel: boolean;
+  /** The share of the rows the scan reads that the join finds no match for, 0..1. */
+  readonly unmatched: number;
+}
+
+/**
+ * For a scan in the recursive term of a `WITH RECURSIVE`, whose rows go (through nodes that pass them
+ * on) into a join with the previous level's rows: the join, and how much of what the scan reads it
+ * keeps. The scan reads the whole table on every level to find the rows that join with a few: an
+ * index on its join columns would look them up instead.
+ */
+function recursiveJoin(
+  facts: PlanNodeFacts,
+  nodes: readonly PlanNodeFacts[],
+  read: ScanRead,
+): RecursiveJoin | undefined {
+  if (!facts.recursive) return undefined;
+  const parentOf = new Map(nodes.map((n) => [n.node, n.parent]));
+  let child: PlanNode = facts.node;
+  let join = facts.parent;
+  while (join && TO_JOIN.has(join['Node Type']) && join.Filter === undefined)
+    [child, join] = [join, parentOf.get(join)];
+  if (!join || !(join.Plans ?? []).includes(child)) return undefined;
+  const other = (join.Plans ?? []).find((p) => p !== child);
+  const workTable = other ? findNode(other, (n) => n['Node Type'] === 'WorkTable Scan') : undefined;
+  const condition = JOIN_CONDITIONS.map((k) => join[k]).find((c): c is string => typeof c === 'string');
+  if (!workTable || !condition) return undefined;
+  const alias = String(facts.node.Alias ?? facts.node['Relation Name'] ?? '');
+  const keys = [
+    ...new Set(
+      conditionColumns(condition)
+        .filter((c) => c.qualifier === alias)
+        .map((c) => c.column),
+    ),
+  ];
+  if (keys.length === 0) return undefined;
+  const counted = actualRows(join, parentOf.get(join));
+  const joinRows = counted ?? join['Plan Rows'];
+  // Per level without ANALYZE: the join's estimate and the scan's read are both the planner's for one.
+  const readRows = counted !== undefined ? read.rows : read.plannedRows;
+  if (!(readRows > 0)) return undefined;
+  return {
+    cte: String(workTable['CTE Name'] ?? '?'),
+    condition,
+    keys,
+    joinRows,
+    perLevel: counted === undefined,
+    unmatched: Math.max(0, 1 - joinRows / readRows),
+  };
+}
+
+function findNode(root: PlanNode, test: (node: PlanNode) => boolean): PlanNode | undefined {
+  if (test(root)) return root;
+  for (const child of root.Plans ?? []) {
+    const found = findNode(child, test);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** An index on the scan's join columns; when one leads with them, the planner chose the scan over it. */
+function recursiveIndex(name: string, relation: RelationInfo | undefined, keys: readonly string[]): string {
+  const existing = relation ? btreeLeadingWith(relation, keys) : undefined;
+  if (existing)
+    return `the index ${existing.name} already leads with ${keys.join(', ')}, and the planner chose this scan over it: it expects each level to match too many rows for the index to pay off; check the row estimates of the recursive term with --analyze`;
+  return proposeIndexSql(name, keys.map(quoteIdentifier), {
+    note: "the recursive term looks up the previous level's rows by it, once per level",
+  });
+}
 
 /** "all 30,000 rows of the table", "an estimated 4,000 of the table's 300,000 rows (...)", ... */
 function describeRead(read: ScanRead, tableRows: number): string {
