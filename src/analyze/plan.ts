@@ -98,19 +98,65 @@ export function planRelations(root: PlanNode): string[] {
 }
 
 /**
- * The node that costs most on its own (its total minus its children's): by actual time over all
- * loops when the plan was analyzed, else by the planner's cost.
+ * The node that costs most on its own (its total minus its inputs'): by actual time over all loops
+ * when the plan was analyzed, else by the planner's cost.
+ *
+ * Two parts of a plan are not where EXPLAIN nests them. A CTE's plan hangs off the node that uses it
+ * as an InitPlan (`CTE name`), but with ANALYZE its time is counted in the CTE Scan that reads it, as
+ * it runs when the scan pulls its rows: the CTE Scan's own time is its time less the CTE's, and the
+ * parent's own time leaves the CTE out. And the recursive term of a Recursive Union runs once per
+ * level: with ANALYZE its loops count the levels; without, its costs are those of one level, which
+ * the Recursive Union's cost counts as many times as the planner assumes levels (ten), so each node
+ * in it weighs that many times its cost.
  */
 export function costliestNode(root: PlanNode): PlanNode {
   const analyzed = root['Actual Total Time'] !== undefined;
-  const total = (node: PlanNode) =>
-    analyzed ? (node['Actual Total Time'] ?? 0) * (node['Actual Loops'] ?? 1) : node['Total Cost'];
+  const visited = walkPlan(root);
+  const cteTime = new Map<string, number>();
+  const isCte = (node: PlanNode) =>
+    analyzed &&
+    node['Parent Relationship'] === 'InitPlan' &&
+    typeof node['Subplan Name'] === 'string' &&
+    node['Subplan Name'].startsWith('CTE ');
+  const time = (node: PlanNode) => (node['Actual Total Time'] ?? 0) * (node['Actual Loops'] ?? 1);
+  for (const { node } of visited) if (isCte(node)) cteTime.set(String(node['Subplan Name']).slice(4), time(node));
+  const weight = new Map<PlanNode, number>([[root, 1]]);
   let best = { node: root, own: Number.NEGATIVE_INFINITY };
-  for (const { node } of walkPlan(root)) {
-    const own = total(node) - (node.Plans ?? []).reduce((sum, child) => sum + total(child), 0);
+  for (const { node } of visited) {
+    const w = weight.get(node) ?? 1;
+    const levels = analyzed ? 1 : plannedLevels(node);
+    const children = node.Plans ?? [];
+    for (const child of children)
+      weight.set(child, child['Parent Relationship'] === 'Inner' && levels > 1 ? w * levels : w);
+    let own: number;
+    if (analyzed) {
+      own = time(node) - children.filter((c) => !isCte(c)).reduce((sum, c) => sum + time(c), 0);
+      const cte = node['Node Type'] === 'CTE Scan' ? cteTime.get(String(node['CTE Name'])) : undefined;
+      if (cte !== undefined) {
+        // The first scans of a CTE run it; later ones read what is stored.
+        const spent = Math.min(cte, Math.max(0, own));
+        own -= spent;
+        cteTime.set(String(node['CTE Name']), cte - spent);
+      }
+    } else {
+      own = w * node['Total Cost'] - children.reduce((sum, c) => sum + (weight.get(c) ?? w) * c['Total Cost'], 0);
+    }
     if (own > best.own) best = { node, own };
   }
   return best.node;
+}
+
+/**
+ * How many levels the planner's cost of a Recursive Union counts its recursive term for (PostgreSQL
+ * assumes ten: its total is the non-recursive term's plus ten times the recursive term's), read back
+ * from the costs; 1 for any other node.
+ */
+function plannedLevels(node: PlanNode): number {
+  if (node['Node Type'] !== 'Recursive Union') return 1;
+  const outer = node.Plans?.find((c) => c['Parent Relationship'] === 'Outer');
+  const inner = node.Plans?.find((c) => c['Parent Relationship'] === 'Inner');
+  if (!outer || !inner || !(inner['Total Cost'] > 0)) return 1;
+  return Math.max(1, Math.floor((node['Total Cost'] - outer['Total Cost']) / inner['Total Cost']));
 }
 
 /** Total number of rows a node produced over all its loops (ANALYZE only). */

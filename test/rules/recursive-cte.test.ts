@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyRules } from '../../src/analyze/engine.js';
 import { loadParser } from '../../src/analyze/parser.js';
+import { costliestNode, nodeLabel, walkPlan } from '../../src/analyze/plan.js';
 import { resolveRules } from '../../src/config/config.js';
+import type { PlanNode } from '../../src/model/plan.js';
 import type { Report } from '../../src/model/report.js';
 import type { AnyRule } from '../../src/rules/define.js';
 import rowEstimateMismatch from '../../src/rules/row-estimate-mismatch.js';
@@ -17,10 +19,19 @@ import seqScanLargeTable from '../../src/rules/seq-scan-large-table.js';
 const report = JSON.parse(
   readFileSync(new URL('../fixtures/plans/recursive-thread.pg15.json', import.meta.url), 'utf8'),
 ) as Report;
+const root = report.queries[0]!.plan!.root;
 
 function findingsOf(rule: AnyRule) {
   const out = applyRules(report, { registry: [rule], rules: resolveRules(undefined, { registry: [rule] }) });
   return out.queries[0]!.findings;
+}
+
+/** The plan as plain EXPLAIN (without ANALYZE) gives it: the same tree without what was counted. */
+function withoutAnalyze(node: PlanNode): PlanNode {
+  const plain = Object.fromEntries(
+    Object.entries(node).filter(([k]) => !k.startsWith('Actual') && !k.startsWith('Rows Removed') && k !== 'Workers'),
+  ) as unknown as PlanNode;
+  return { ...plain, ...(node.Plans ? { Plans: node.Plans.map(withoutAnalyze) } : {}) };
 }
 
 describe('a recursive CTE', () => {
@@ -46,5 +57,12 @@ describe('a recursive CTE', () => {
       /^Seq Scan on cms\.comments reads 3,000,000 rows in 10 scans of the 300,000-row table, once per level of the recursive CTE thread, for its join on parent_id to keep 10 \(99\.99% unmatched\), 60% of the statement$/,
     );
     expect(findings[0]!.suggestion).toMatch(/^CREATE INDEX ON cms\.comments \(parent_id\); /);
+  });
+
+  it('names the scan of the recursive term as the costliest node, by time and by cost', () => {
+    const scan = walkPlan(root).find((v) => v.node['Node Type'] === 'Seq Scan' && v.node.Alias === 'c')!.node;
+    expect(costliestNode(root)).toBe(scan);
+    expect(nodeLabel(costliestNode(withoutAnalyze(root)))).toBe('Seq Scan on comments');
+    expect(costliestNode(withoutAnalyze(root))['Plan Rows']).toBe(300000);
   });
 });
