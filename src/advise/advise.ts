@@ -416,10 +416,13 @@ export function noIndexHelps(
         .join(' or ')} the planner keeps its plan (cost ${validated[0]!.costBefore!.toFixed(0)}${how})`;
   const removed = finding.evidence.removedShare;
   const kept = typeof removed === 'number' ? 1 - removed : undefined;
+  const estimate = guessedShare(finding)
+    ? "by the planner's default guess for a value it does not know (not an estimate from the data) "
+    : "by the planner's estimate ";
   // A scan without a filter (the inner side of a join) keeps every row because it has nothing to remove.
   const why =
     kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
-      ? `; ${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows, so ${best ? 'an index saves little' : 'a sequential scan is what the planner will choose'}: reduce the rows read instead`
+      ? `; ${counted ? '' : estimate}the filter keeps ~${percent(kept)} of the rows, so ${best ? 'an index saves little' : 'a sequential scan is what the planner will choose'}: reduce the rows read instead`
       : '';
   // A large cut that misses the bar is worth measuring: the planner undersells some indexes (a GIN
   // index's bitmap scan, say), and "no index helps" would hide one that runs several times faster.
@@ -428,7 +431,7 @@ export function noIndexHelps(
   if (best && ((best.improvement ?? 0) >= WORTH_MEASURING || best.measured)) {
     const wide =
       kept !== undefined && kept >= WIDE_FILTER && typeof finding.evidence.filter === 'string'
-        ? ` (${counted ? '' : "by the planner's estimate "}the filter keeps ~${percent(kept)} of the rows)`
+        ? ` (${counted ? '' : estimate}the filter keeps ~${percent(kept)} of the rows)`
         : '';
     const bar = `${Math.round(DEFAULT_MIN_IMPROVEMENT * 100)}%`;
     // Measured already (the statement run with the index built, rolled back): what it saved.
@@ -1694,8 +1697,11 @@ async function validateAdvice(
       // Nothing could be validated for this finding: name one candidate that can at least be created.
       const statementUnexplained = unexplained.has(item.queryIndex);
       if (statementUnexplained) unexplainedFindings.push(item.queryIndex);
+      // A share the planner guessed by default decides nothing: the candidates are named unvalidated.
       const keptShare =
-        typeof finding.evidence.removedShare === 'number' ? 1 - finding.evidence.removedShare : undefined;
+        typeof finding.evidence.removedShare === 'number' && !guessedShare(finding)
+          ? 1 - finding.evidence.removedShare
+          : undefined;
       const unjudged = fresh.filter(
         (c) => statementUnexplained || !canValidate(c) || buildDenied(groups.get(candidateKey(c))?.outcome),
       );
@@ -1873,4 +1879,12 @@ function uncandidatedWarnings(items: readonly { query: QueryReport; finding: Fin
       `${statements} statement(s) is not one the advice could judge (${statementName(first.query)}, ` +
       `${first.finding.rule}: ${first.why}), so it stays marked not validated on the planner`,
   ];
+}
+
+/**
+ * True when the share a finding's filter removes is the planner's default guess (a parameter of a
+ * generic plan, an expression without statistics: see `scanGuess`), not an estimate from the data.
+ */
+function guessedShare(finding: Finding): boolean {
+  return finding.evidence.removedShareBasis === 'default-guess';
 }

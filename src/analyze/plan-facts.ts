@@ -7,6 +7,7 @@
  */
 import type { PlanNode } from '../model/plan.js';
 import type { QueryReport, RelationInfo } from '../model/report.js';
+import { isLimitGuess } from './default-guess.js';
 import { walkPlan, type VisitedNode } from './plan.js';
 
 /** Plans cheaper than this (the planner's unitless cost) are not worth a finding. */
@@ -301,13 +302,44 @@ export function seqScanRead(
   return { rows: plannedRows, basis: 'planned', plannedRows, stopsEarly, loops: 1 };
 }
 
+/**
+ * The share of the rows a scan read that its filter removed, measured: for a scan whose rows are the
+ * statement's (above it only a Limit and nodes that pass rows on), whose rows read are measured by
+ * the statement's blocks per call (`seqScanRead`), it is 1 - rows per call / rows read. Undefined
+ * for any other shape. For a filter whose estimate is the planner's default guess.
+ */
+export function measuredRemovedShare(
+  facts: PlanNodeFacts,
+  nodes: readonly PlanNodeFacts[],
+  query: QueryReport,
+  read: ScanRead,
+): number | undefined {
+  if (read.basis !== 'measured' || query.calls <= 0 || read.rows <= 0) return undefined;
+  const parentOf = new Map(nodes.map((n) => [n.node, n.parent]));
+  for (let parent = facts.parent; parent; parent = parentOf.get(parent)) {
+    const type = parent['Node Type'];
+    if ((type !== 'Limit' && !PASS_THROUGH.has(type)) || parent.Filter !== undefined) return undefined;
+  }
+  return Math.min(1, Math.max(0, 1 - query.rowsPerCall / read.rows));
+}
+
 /** Nodes that pass a scan's rows on to a sort, or a sort's rows on to a LIMIT, without joining, grouping or filtering them. */
 const PASS_THROUGH = new Set(['Gather', 'Gather Merge', 'Result', 'Subquery Scan']);
 
 /** A top-N sort above a scan: what the LIMIT returns of all the rows the sort had to see. */
 export interface TopN {
-  /** Rows the LIMIT returns per call (all loops): actual with ANALYZE, else the planner's. */
+  /**
+   * Rows the LIMIT returns per call (all loops): actual with ANALYZE; for `LIMIT $n` in a generic
+   * plan, whose estimate is a tenth of the input, the statement's measured rows per call; else the
+   * planner's.
+   */
   readonly returned: number;
+  /**
+   * How `returned` is known: `measured` (pg_stat_statements rows per call, the LIMIT being a
+   * parameter), `guessed` (the generic plan's tenth of the input, with no measure to replace it).
+   * Absent when counted or estimated from a known count.
+   */
+  readonly returnedBasis?: 'measured' | 'guessed';
   /** The sort's keys as the plan prints them (`created_at DESC`). */
   readonly sortKey: readonly string[];
 }
@@ -319,7 +351,11 @@ export interface TopN {
  * Undefined for any other shape, a rescanned scan (the inner side of a nested loop), or a pass-through
  * node with a filter of its own.
  */
-export function topNAbove(facts: PlanNodeFacts, nodes: readonly PlanNodeFacts[]): TopN | undefined {
+export function topNAbove(
+  facts: PlanNodeFacts,
+  nodes: readonly PlanNodeFacts[],
+  query?: QueryReport,
+): TopN | undefined {
   if (facts.rescanned) return undefined;
   const parentOf = new Map(nodes.map((n) => [n.node, n.parent]));
   const passes = (node: PlanNode | undefined): boolean =>
@@ -333,7 +369,13 @@ export function topNAbove(facts: PlanNodeFacts, nodes: readonly PlanNodeFacts[])
   let above = parentOf.get(parent);
   while (above && passes(above)) above = parentOf.get(above);
   if (above?.['Node Type'] !== 'Limit') return undefined;
-  return { returned: rowsOut(above), sortKey: sortKey.map(String) };
+  const keys = sortKey.map(String);
+  if (!isLimitGuess(above, query?.plan?.mode === 'generic')) return { returned: rowsOut(above), sortKey: keys };
+  // The statement's rows per call are the LIMIT's when it is the plan's top node.
+  const top = above === query?.plan?.root && query.calls > 0;
+  return top
+    ? { returned: query.rowsPerCall, returnedBasis: 'measured', sortKey: keys }
+    : { returned: rowsOut(above), returnedBasis: 'guessed', sortKey: keys };
 }
 
 /** Rows a scan returns per call (all loops, all processes): actual with ANALYZE, else estimated. */

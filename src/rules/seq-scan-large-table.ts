@@ -20,6 +20,7 @@ import {
   type ColumnPredicate,
   type GinOperatorClass,
 } from '../analyze/column-predicates.js';
+import { guessWords, scanGuess } from '../analyze/default-guess.js';
 import { measureWith } from '../analyze/measure.js';
 import { conditionColumns } from '../analyze/plan-conditions.js';
 import { formatPath } from '../analyze/plan.js';
@@ -27,6 +28,7 @@ import {
   actualRows,
   isSeqScan,
   isTrivial,
+  measuredRemovedShare,
   nodeShare,
   relationRows,
   removedShare,
@@ -56,11 +58,11 @@ export default defineRule({
   category: 'scan',
   description: 'A sequential scan reads a large table, and its filter throws most of the rows away.',
   messages: {
-    selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter)',
+    selective: '{scan} on {relation} reads {reads} to keep {keptRows} ({removed})',
     full: '{scan} on {relation} reads {reads} ({nodePercent}% of the statement)',
-    topN: '{scan} on {relation} reads {reads}{kept} to return the first {returnedRows} by {sortKey}: the sort under the LIMIT must see every row first',
+    topN: '{scan} on {relation} reads {reads}{kept} to return the first {returnedRows} by {sortKey}{returnedBasis}: the sort under the LIMIT must see every row first',
     minor:
-      '{scan} on {relation} reads {reads} to keep {keptRows} ({removedPercent}% removed by its filter), {nodePercent}% of the statement: an index on it would save little of the whole',
+      '{scan} on {relation} reads {reads} to keep {keptRows} ({removed}), {nodePercent}% of the statement: an index on it would save little of the whole',
     recursive:
       '{scan} on {relation} reads {reads}, once per level of the recursive CTE {cte}, for its join on {joinKey} to keep {joinRows} ({unmatchedPercent}% unmatched), {nodePercent}% of the statement',
   },
@@ -99,14 +101,20 @@ export default defineRule({
       // Graded on what the scan reads, not on the table's size: a scan that a LIMIT stops after fewer
       // rows than a large table has costs no more than reading a small table.
       const small = read.rows < options.minRows;
-      const removed = removedShare(node, parallelDivisor, tableRows, facts.parent);
+      // A kept share that is the planner's default guess (a parameter, an expression without
+      // statistics) is no estimate from the data: measured where the plan's shape lets the statement's
+      // blocks and rows per call tell it, else said as a guess, and not taken as a fact by advice.
+      const guessed = scanGuess(node, parallelDivisor, tableRows);
+      const measuredRemoved = guessed ? measuredRemovedShare(facts, nodes, query, read) : undefined;
+      const guess = measuredRemoved === undefined ? guessed : undefined;
+      const removed = measuredRemoved ?? removedShare(node, parallelDivisor, tableRows, facts.parent);
       const share = nodeShare(node, root, facts.fraction);
       const atLeast = shareIsLowerBound(facts) ? 'at least ' : '';
       // Stale statistics can estimate more rows than the table has.
       const keptRows = Math.round(Math.min(rowsKept(facts), tableRows));
       const keptEstimated = node['Actual Rows'] === undefined;
       // Under ORDER BY ... LIMIT, what the statement keeps of what the scan reads is the LIMIT's rows.
-      const topN = topNAbove(facts, nodes);
+      const topN = topNAbove(facts, nodes, query);
       const returnedRows = topN ? Math.min(keptRows, Math.round(topN.returned)) : keptRows;
       const wasted = topN && read.rows > 0 ? Math.max(removed, 1 - returnedRows / read.rows) : removed;
       const evidence = {
@@ -119,6 +127,12 @@ export default defineRule({
         keptRows,
         ...(topN ? { returnedRows, sortKey: topN.sortKey.join(', ') } : {}),
         removedShare: round(removed, 4),
+        ...(measuredRemoved !== undefined
+          ? { removedShareBasis: 'measured' }
+          : guess
+            ? { removedShareBasis: 'default-guess' }
+            : {}),
+        ...(topN?.returnedBasis ? { returnedRowsBasis: topN.returnedBasis } : {}),
         nodeShare: round(share),
         // Without ANALYZE, a scan in a recursive term is costed for one level of the recursion.
         ...(atLeast ? { nodeShareBound: 'lower' } : {}),
@@ -139,7 +153,7 @@ export default defineRule({
           // (said once: a read already given as an estimate says so for the sentence).
           keptRows: `${keptEstimated && !reads.includes('estimated') ? 'an estimated ' : ''}${count(keptRows)}`,
           // Floored near 100% so that "100%" means every row was removed.
-          removedPercent: percent(removed),
+          removed: `${percent(removed)}% removed by its filter${guess ? `, by the planner's default guess of ${guessWords(guess)}: not an estimate from the data` : ''}`,
           nodePercent: `${atLeast}${Math.round(share * 100)}`,
         },
       };
@@ -209,7 +223,7 @@ export default defineRule({
               ...(read.stopsEarly ? { plannedRows: read.plannedRows } : {}),
               rowsRead: read.rows,
               basis: read.basis,
-              keptShare: 1 - removed,
+              ...(guess ? {} : { keptShare: 1 - removed }),
               counted: !keptEstimated,
               measure: measureWith(query),
             },
@@ -232,10 +246,13 @@ export default defineRule({
                   ...base.data,
                   returnedRows: count(returnedRows),
                   sortKey: topN.sortKey.join(', '),
-                  kept:
-                    node.Filter !== undefined
-                      ? ` and keeps ${base.data.keptRows} (${base.data.removedPercent}% removed by its filter)`
-                      : '',
+                  kept: node.Filter !== undefined ? ` and keeps ${base.data.keptRows} (${base.data.removed})` : '',
+                  returnedBasis:
+                    topN.returnedBasis === 'measured'
+                      ? ' (measured rows per call: the LIMIT is a parameter, which the generic plan takes as a tenth of its input)'
+                      : topN.returnedBasis === 'guessed'
+                        ? " (the generic plan's guess for a LIMIT whose value it does not know: a tenth of its input)"
+                        : '',
                 },
               }
             : {}),
@@ -370,7 +387,8 @@ function suggestIndex(
   /** Join conditions in the scan's filter: they keep part of the share, and no index here serves them. */
   joins: readonly ColumnPredicate[] = [],
 ): string | undefined {
-  const keptShare = choice.keptShare ?? 1;
+  // Undefined when the planner's estimate of the filter is a default guess.
+  const keptShare = choice.keptShare;
   const counted = choice.counted;
   const measure = choice.measure ?? 'with --analyze';
   const bare = predicates.filter((p) => p.wrapper === 'column' && !p.alternative);
@@ -385,7 +403,7 @@ function suggestIndex(
   const existing = relation && keys.length > 0 ? btreeLeadingWith(relation, keys) : undefined;
   if (existing)
     return chosenOverIndex(existing.name, keys, predicates, {
-      keptShare: servedShare(keptShare, joins, relation),
+      keptShare: keptShare === undefined ? undefined : servedShare(keptShare, joins, relation),
       counted,
       measure,
       joins: [...new Set(joins.map((p) => `${p.text} = ${p.otherText}`))],
@@ -481,7 +499,8 @@ function chosenOverIndex(
   const left = join ? ` (${join}, which the index does not serve, left out)` : '';
   if (keptShare !== undefined && keptShare >= WIDE_FILTER)
     return `${start}: ${kept}${left}, too many for the index to pay off: reduce the rows read, or ${check}`;
-  return `${start}, although ${kept}${left}: ${check}, and that the comparison can use the index (the same type and collation as the column)`;
+  const although = kept === undefined ? '' : `, although ${kept}${left}`;
+  return `${start}${although}: ${check}, and that the comparison can use the index (the same type and collation as the column)`;
 }
 
 const percentOf = (share: number) =>
