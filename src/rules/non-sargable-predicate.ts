@@ -17,12 +17,14 @@ import {
   trigramIndexFor,
   type ColumnPredicate,
 } from '../analyze/column-predicates.js';
+import { scanGuess } from '../analyze/default-guess.js';
 import { predicateVerdict } from '../analyze/expression-refusal.js';
 import { formatPath } from '../analyze/plan.js';
 import {
   isIndexWalk,
   isSeqScan,
   isTrivial,
+  measuredRemovedShare,
   relationRows,
   removedShare,
   round,
@@ -93,10 +95,15 @@ export default defineRule({
         if (!relation) continue;
         const tableRows = relationRows(relation);
         if (tableRows < options.minRows) continue;
-        const removed = removedShare(scan.node, scan.parallelDivisor, tableRows);
-        if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
         const read = seqScanRead(scan, query, tableRows, relation, nodes);
         if (read.rows <= 0) continue; // never executed
+        // The planner's default guess for the filter (a third for an inequality on a parameter or an
+        // expression without statistics) is no estimate: what the statement measurably read and
+        // returned per call tells the share, where the plan's shape lets it.
+        const guessed = scanGuess(scan.node, scan.parallelDivisor, tableRows) !== undefined;
+        const measured = guessed ? measuredRemovedShare(scan, nodes, query, read) : undefined;
+        const removed = measured ?? removedShare(scan.node, scan.parallelDivisor, tableRows);
+        if (removed < options.indexableShare) continue; // most rows match: a sequential scan is right
         const diagnosis = diagnose(predicate, relation);
         if (!diagnosis) continue;
         const key = `${relation.name}:${predicate.text}:${diagnosis.problem}`;
@@ -128,6 +135,11 @@ export default defineRule({
             tableRows: Math.round(tableRows),
             rowsRead: Math.round(read.rows),
             removedShare: round(removed, 4),
+            ...(measured !== undefined
+              ? { removedShareBasis: 'measured' }
+              : guessed
+                ? { removedShareBasis: 'default-guess' }
+                : {}),
             ...(pruning ? { partitionsNotPruned: pruning.scanned } : {}),
           },
           data: {

@@ -60,4 +60,13 @@ describe('generic plans: default guesses are not taken as facts', () => {
       /^CREATE INDEX .*ON public\.log_plain \(ts\);? -- not validated on the planner/,
     );
   });
+
+  it('reports the wrapped column of a whole-index walk, by the share measured per call', () => {
+    const day = report.queries.find((q) => q.query.includes('log_indexed'))!;
+    expect(JSON.stringify(day.plan?.root)).toMatch(/"Index Name":"log_indexed_ts_idx"/);
+    const finding = findingOf(report, 'log_indexed', 'non-sargable-predicate');
+    expect(finding?.messageId).toBe('function');
+    expect(finding?.evidence.removedShareBasis).toBe('measured');
+    expect(finding?.evidence.removedShare).toBeGreaterThan(0.9);
+  });
 });
