@@ -206,7 +206,13 @@ export default defineRule({
       const selective = node.Filter !== undefined && removed >= options.indexableShare && !subqueryOnly;
       if (selective || (topN && wasted >= options.indexableShare)) {
         // A filter that keeps few rows is the problem to name; the sort matters when it throws most away.
-        const sortMatters = topN !== undefined && keptRows > 10 * returnedRows;
+        // A filter of pattern searches whose pattern is not known to lead with a literal keeps a
+        // share that depends on the pattern: an index in the ORDER BY's order walks the whole table
+        // for a rare one, so the index that serves the searches comes first (index-advice.md).
+        const patternsOnly =
+          predicates.length > 0 &&
+          predicates.every((p) => (p.use === 'like' || p.use === 'ilike') && !p.patternAnchored);
+        const sortMatters = topN !== undefined && keptRows > 10 * returnedRows && !patternsOnly;
         // A scan run once that is a small part of the statement: whatever an index saves of it is a
         // small part of the whole. A scan run per outer row weighs its cost times its runs, which the
         // plan's cost of one run does not show.
