@@ -325,7 +325,10 @@ export async function finalizeReport(input: FinalizeInput): Promise<Report> {
       ...(c.params ? { params: c.params } : {}),
     })),
   });
-  if (!complete) {
+  // A run the load stopped early (the application exited or stopped answering) still has its
+  // database, and the plans of what ran: its index advice is validated as a complete run's is. An
+  // interrupt stops before advice.
+  if (!complete && !(explain && !interrupted())) {
     await session?.cancelled;
     return cautionRowSecurity(analyzed, rowSecurity);
   }

@@ -8,7 +8,7 @@ import { freePort } from '../../src/target/port.js';
 import { renderRoutesTable } from '../../src/report/routes.js';
 import { probeUrl } from '../../src/workload/app.js';
 import { runHttpWorkload } from '../../src/workload/http/phases.js';
-import { createTestDatabase } from '../support/db.js';
+import { createTestDatabase, withSession } from '../support/db.js';
 import { failure } from './support.js';
 
 const TEST_APP = fileURLToPath(new URL('./fixtures/test-app.mjs', import.meta.url));
@@ -138,6 +138,36 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.queries.length).toBeGreaterThan(0);
     expect(report.queries.every((q) => q.plan?.root !== undefined)).toBe(true);
     expect(report.warnings.join('\n')).not.toContain('without plans');
+  });
+
+  it('an application that exits during the run still gets index advice validated on the database', async () => {
+    const db = await createTestDatabase('http_exit_advice');
+    await withSession(db, async (session) => {
+      await session.query(
+        'CREATE TABLE exit_events AS SELECT g AS id, g % 1000 AS stream_id FROM generate_series(1, 60000) g',
+      );
+      await session.query('ANALYZE exit_events');
+    });
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload({
+          app: app('exit-after', {}, { EXIT_AFTER: '20', QUERY: 'SELECT id FROM exit_events WHERE stream_id = 42' }),
+          routes: [get('a', '/a')],
+        }),
+        databaseUrl: db,
+        allowIndexBuild: true,
+      }),
+    );
+    expect(error.code).toBe('APP_EXITED');
+    const report = (error as RunFailedError).report;
+    expect(report.run.complete).toBe(false);
+    const scan = report.queries.flatMap((q) => q.findings).find((f) => f.rule === 'seq-scan-large-table');
+    expect(scan, JSON.stringify(report.warnings)).toBeDefined();
+    // The database is still there: the advice is validated as after a complete run.
+    expect(scan!.suggestion).not.toContain('not validated');
+    expect(scan!.advice!.sql).toMatch(/^CREATE INDEX CONCURRENTLY \S+ ON public\.exit_events \(stream_id\);/);
+    expect(scan!.advice!.costAfter).toBeLessThan(scan!.advice!.costBefore / 2);
+    expect(report.warnings.join('\n')).not.toContain('is not validated');
   });
 
   it('an application that hangs during the run stops the load: APP_UNREACHABLE, partial report, unanswered requests counted', async () => {
