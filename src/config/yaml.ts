@@ -188,6 +188,20 @@ export function closest(name: string, known: readonly string[]): string | undefi
   return best?.name;
 }
 
+/**
+ * True when `problems` hold an unknown field of the object at `parent` (a JSON pointer) that is
+ * likely a misspelling of `field` (`parmas:` for `params`). What the missing field leaves undone
+ * (a placeholder without its generator) then only repeats that problem, and is not reported.
+ */
+export function misspelt(problems: readonly SchemaProblem[], parent: string, field: string): boolean {
+  return problems.some(
+    (p) =>
+      p.pointer.startsWith(`${parent}/`) &&
+      !p.pointer.slice(parent.length + 1).includes('/') &&
+      p.message.startsWith(`unknown field: did you mean ${field}?`),
+  );
+}
+
 /** Levenshtein distance, with a swap of two neighbours counted as one edit. */
 function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>

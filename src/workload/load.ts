@@ -2,6 +2,7 @@
 import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import {
   isEmptyYaml,
+  misspelt,
   parseDuration,
   problemFromError,
   type ProblemAt,
@@ -377,6 +378,7 @@ function scenarioChecks(
   text: string,
   where: string,
   overrides: LoadOverrides,
+  schemaProblems: readonly YamlProblem[],
 ): { problems: YamlProblem[]; checked: (CheckedSql | undefined)[] } {
   if (!isRecord(data)) return { problems: [], checked: [] };
   const problems: YamlProblem[] = [];
@@ -451,6 +453,9 @@ function scenarioChecks(
     const rejected = notReplayable(sql);
     if (rejected) return at(['sql'], rejected, `${label}.sql`);
     const paramCount = countParams(sql);
+    // A misspelt params (`parms:`) leaves the statement without generators: the schema's "did you
+    // mean params?" says it once.
+    if (s.params === undefined && misspelt(schemaProblems, `/statements/${i}`, 'params')) return undefined;
     if (params.length < paramCount)
       return at(
         ['params'],
@@ -533,7 +538,7 @@ export function loadScenario(path: string, overrides: LoadOverrides): Workload {
       `${where}: has an http section: load it with loadHttpScenario (querygate run does so)`,
     );
   }
-  const checks = scenarioChecks(data, problemAt, text, where, overrides);
+  const checks = scenarioChecks(data, problemAt, text, where, overrides, problems);
   const setup = readScenarioSetup(data, base, problemAt);
   throwProblems([...problems, ...checks.problems, ...setup.problems], 'SCENARIO_INVALID');
   const file = data as ScenarioFile;

@@ -257,6 +257,20 @@ describe('the http section of a scenario', () => {
     expect(loadHttpScenario(short, { durationMs: 2000 }).load.shape).toEqual({ kind: 'duration', durationMs: 2000 });
   });
 
+  it('says a misspelt field once, not again through what it leaves missing', () => {
+    const params = failure(
+      'http:\n  baseUrl: http://x\n  routes:\n    - path: /streams/{id}\n      parmas:\n        id: { value: 1 }\n',
+    );
+    expect([params.message, ...params.details]).toEqual([
+      'bad.yaml:5:7: http.routes[0].parmas: unknown field: did you mean params? (known: name, method, path, params, headers, body, weight)',
+    ]);
+    const sections = failure('http:\n  ap:\n    command: [node, server.js]\n  rutes:\n    - path: /\n');
+    expect([sections.message, ...sections.details]).toEqual([
+      'bad.yaml:2:3: http.ap: unknown field: did you mean app? (known: app, baseUrl, headers, routes, import, load)',
+      'bad.yaml:4:3: http.rutes: unknown field: did you mean routes? (known: app, baseUrl, headers, routes, import, load)',
+    ]);
+  });
+
   it('names every unused generator when none is clearly the one a placeholder misses', () => {
     const message = failure(
       'http:\n  baseUrl: http://x\n  routes:\n    - path: /a/{x}/{y}\n      params:\n        p: { value: 1 }\n        q: { value: 2 }\n',

@@ -106,6 +106,14 @@ describe('scenario files', () => {
     expect([error.message, ...error.details]).toEqual([
       'typo.yaml:1:1: statments: unknown field: did you mean statements? (known: name, description, setup, load, statements, http, explain)',
     ]);
+    const params = write(
+      'params.yaml',
+      'statements:\n  - sql: SELECT $1::int\n    parms:\n      - int: { min: 1, max: 5 }\n',
+    );
+    const paramsError = errorOf(() => loadScenario(params, {}));
+    expect([paramsError.message, ...paramsError.details]).toEqual([
+      'params.yaml:3:5: statements[0].parms: unknown field: did you mean params? (known: name, sql, weight, params)',
+    ]);
   });
 
   it('lists problems in file order', () => {

@@ -8,6 +8,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
   closest,
+  misspelt,
   parseDuration,
   problemFromError,
   type ProblemAt,
@@ -215,7 +216,12 @@ function missingGenerator(
 }
 
 /** Checks of one written route: its placeholders against its generators, its generators' bounds. */
-function routeChecks(route: unknown, i: number, problemAt: ProblemAt): YamlProblem[] {
+function routeChecks(
+  route: unknown,
+  i: number,
+  problemAt: ProblemAt,
+  schemaProblems: readonly YamlProblem[],
+): YamlProblem[] {
   if (!isRecord(route)) return [];
   const problems: YamlProblem[] = [];
   const params = isRecord(route.params) ? route.params : {};
@@ -241,6 +247,9 @@ function routeChecks(route: unknown, i: number, problemAt: ProblemAt): YamlProbl
       .filter((p) => !(p in params))
       .map((name) => ({ ...t, name })),
   );
+  // A misspelt params (`parmas:`) leaves every placeholder without its generator: the schema's
+  // "did you mean params?" says it once.
+  if (route.params === undefined && misspelt(schemaProblems, `/http/routes/${i}`, 'params')) return problems;
   for (const m of missing) {
     const field = `http.routes[${i}].${m.path.join('.')}`;
     problems.push(
@@ -291,7 +300,7 @@ function httpChecks(
   }
 
   const routes = Array.isArray(http.routes) ? http.routes : [];
-  routes.forEach((r, i) => problems.push(...routeChecks(r, i, problemAt)));
+  routes.forEach((r, i) => problems.push(...routeChecks(r, i, problemAt, schemaProblems)));
   const named = new Map<string, number>();
   routes.forEach((r, i) => {
     if (!isRecord(r) || typeof r.path !== 'string') return;
@@ -314,7 +323,15 @@ function httpChecks(
     fileUrl = asHttpUrl(http.baseUrl);
     if (!fileUrl) problems.push(problemAt(['http', 'baseUrl'], `not an http(s) URL: ${http.baseUrl}`));
   }
-  if (overrides.baseUrl === undefined && http.baseUrl === undefined && http.app === undefined)
+  // A misspelt field (`ap:`, `baseURL:`) is said once, by the schema's "did you mean".
+  const typo = (field: string) => misspelt(schemaProblems, '/http', field);
+  if (
+    overrides.baseUrl === undefined &&
+    http.baseUrl === undefined &&
+    http.app === undefined &&
+    !typo('app') &&
+    !typo('baseUrl')
+  )
     problems.push(problemAt(['http'], 'is required without http.app (the application to start)', 'http.baseUrl', true));
 
   const imports = Array.isArray(http.import) ? http.import : [];
@@ -357,7 +374,7 @@ function httpChecks(
       problems.push(problemFromError(problemAt, ['http', 'import', i, kind], `${field}.${kind}`, error));
     }
   });
-  if (routes.length === 0 && imports.length === 0)
+  if (routes.length === 0 && imports.length === 0 && !typo('routes') && !typo('import'))
     problems.push(
       problemAt(
         http.routes !== undefined ? ['http', 'routes'] : ['http'],
