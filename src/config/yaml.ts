@@ -99,7 +99,7 @@ function describeError(error: ErrorObject): { pointer: string; message: string }
   if (error.keyword === 'additionalProperties') {
     const extra = String((error.params as { additionalProperty: string }).additionalProperty);
     const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-    const guess = closest(extra, known);
+    const guess = synonym(extra, known) ?? closest(extra, known);
     const list = known.length > 0 && known.length <= 20 ? `known: ${known.join(', ')}` : '';
     return {
       pointer: `${error.instancePath}/${extra}`,
@@ -186,6 +186,29 @@ export function closest(name: string, known: readonly string[]): string | undefi
     if ((near || spelt) && (!best || distance < best.distance)) best = { name: candidate, distance };
   }
   return best?.name;
+}
+
+/**
+ * Names other tools give the parameter generators (Faker, k6, Hypothesis, SQL), by the generator
+ * that does the same. Far from the name in spelling (`choice` is 5 edits from `pick`), so the edit
+ * distance alone never suggests it.
+ */
+const GENERATOR_SYNONYMS: Readonly<Record<string, readonly string[]>> = {
+  pick: ['choice', 'choices', 'oneof', 'enum', 'select', 'sample', 'random', 'randomchoice', 'elements'],
+  int: ['range', 'number', 'integer', 'randint', 'randomint', 'between', 'num'],
+  seq: ['sequence', 'serial', 'counter', 'increment', 'series', 'autoincrement', 'incrementing'],
+  string: ['text', 'str', 'chars', 'randomstring', 'word'],
+  value: ['const', 'constant', 'fixed', 'literal', 'static'],
+};
+
+/**
+ * The generator that `name` (a synonym, in any case, `_` and `-` ignored) stands for, when the
+ * object's known fields are the generators (a scenario's parameter), else undefined.
+ */
+function synonym(name: string, known: readonly string[]): string | undefined {
+  if (!Object.keys(GENERATOR_SYNONYMS).every((generator) => known.includes(generator))) return undefined;
+  const typed = name.toLowerCase().replace(/[_-]/g, '');
+  return known.find((field) => GENERATOR_SYNONYMS[field]?.includes(typed));
 }
 
 /**

@@ -540,6 +540,26 @@ describe('scenario checks after the schema', () => {
     );
   });
 
+  it("name the generator another tool's name stands for, and the one a typo is near", () => {
+    const lines = ['statements:'];
+    const names = ['choice', 'oneOf', 'enum', 'range', 'sequence', 'const', 'pik', 'strng'];
+    for (const name of names) lines.push('  - sql: SELECT $1', '    params:', `      - ${name}: [1]`);
+    const error = errorOf(() => loadScenario(write('synonyms.yaml', lines.join('\n') + '\n'), {}));
+    expect([error.message, ...error.details].map((l) => l.replace(/^.*params\[0\]\.(\w+): /, '$1: '))).toEqual([
+      'choice: unknown field: did you mean pick? (known: int, pick, seq, string, value)',
+      'oneOf: unknown field: did you mean pick? (known: int, pick, seq, string, value)',
+      'enum: unknown field: did you mean pick? (known: int, pick, seq, string, value)',
+      'range: unknown field: did you mean int? (known: int, pick, seq, string, value)',
+      'sequence: unknown field: did you mean seq? (known: int, pick, seq, string, value)',
+      'const: unknown field: did you mean value? (known: int, pick, seq, string, value)',
+      'pik: unknown field: did you mean pick? (known: int, pick, seq, string, value)',
+      'strng: unknown field: did you mean string? (known: int, pick, seq, string, value)',
+    ]);
+    // Only among generators: elsewhere a synonym is just an unknown field.
+    const load = write('load.yaml', 'load:\n  range: 3\nstatements:\n  - sql: SELECT 1\n');
+    expect(errorOf(() => loadScenario(load, {})).message).toMatch(/load\.range: unknown field \(known: /);
+  });
+
   it('are listed with the schema problems, all at once and in file order', () => {
     const path = write(
       'many.yaml',
