@@ -273,7 +273,8 @@ export async function waitUntilReady(url: string, options: ReadyOptions): Promis
     if (Date.now() >= deadline) {
       throw new EnvironmentError(
         'APP_START_FAILED',
-        `the application was not ready within ${(options.timeoutMs / 1000).toFixed(0)}s: GET ${url} did not answer 2xx (last: ${last})`,
+        `the application was not ready within ${(options.timeoutMs / 1000).toFixed(0)}s: GET ${url} did not answer 2xx (last: ${last}); ` +
+          'if it needs longer to start, raise http.app.readyTimeout in the scenario',
       );
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));

@@ -64,7 +64,7 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(error.code).toBe('APP_START_FAILED');
     expect(error.kind).toBe('environment');
     expect(error.message).toMatch(
-      /^the application was not ready within 1s: GET http:\/\/127\.0\.0\.1:\d+\/health did not answer 2xx \(last: HTTP 503\)$/,
+      /^the application was not ready within 1s: GET http:\/\/127\.0\.0\.1:\d+\/health did not answer 2xx \(last: HTTP 503\); if it needs longer to start, raise http\.app\.readyTimeout in the scenario$/,
     );
     expect(error.details).toContain('  app: test app (never-ready) listening');
   });
