@@ -12,9 +12,9 @@ export function formatProgress(p: ReplayProgress | HttpProgress): string {
   }
   const rate = seconds > 0 ? Math.round(p.done / seconds) : 0;
   const phase = `round ${p.round}/${p.rounds}`;
-  const done = p.total ? `${p.done}/${p.total} calls` : `${p.done} calls`;
+  const done = p.total ? `${p.done}/${p.total} calls` : `${p.done} call${p.done === 1 ? '' : 's'}`;
   const planned = p.plannedMs ? ` of ${(p.plannedMs / 1000).toFixed(0)}s` : '';
-  return `  ${phase}  ${done}  ${rate}/s  ${p.errors} errors  ${seconds.toFixed(1)}s${planned}`;
+  return `  ${phase}  ${done}  ${rate}/s  ${p.errors} error${p.errors === 1 ? '' : 's'}  ${seconds.toFixed(1)}s${planned}`;
 }
 
 /**

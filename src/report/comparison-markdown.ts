@@ -24,7 +24,7 @@ import {
   statementRows,
   type StatementRow,
 } from './comparison-table.js';
-import { fixOptions, formatCount, formatMs, nestedMark, oneLine, routeRequest } from './format.js';
+import { fixOptions, formatCountOf, formatMs, nestedMark, oneLine, routeRequest } from './format.js';
 import { cellCode, code } from './markdown.js';
 
 export interface ComparisonMarkdownOptions {
@@ -251,7 +251,7 @@ function describeAdded(c: Comparison, a: UnmatchedStatement): string[] {
     '',
   ];
   out.push(
-    `- ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ` +
+    `- ${formatCountOf(a.calls, 'call')}, mean ${formatMs(a.meanMs)}, plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ` +
       `${formatNumber(a.blocksPerCall)} blocks/call`,
   );
   const routes = statementRoutes(c, { kind: 'added', statement: a });
@@ -322,7 +322,7 @@ function planDetails(s: MatchedStatement): string[] {
 
 function describeUnmatched(a: UnmatchedStatement): string[] {
   const out = [
-    `- ${cell(nestedMark(a))}${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+    `- ${cell(nestedMark(a))}${code(oneLine(a.query, 160))}${a.source ? ` (${cell(a.source)})` : ''}: ${formatCountOf(a.calls, 'call')}, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call` +
       (a.replaces ? `; replaces ${code(oneLine(a.replaces.query, 120))}` : ''),
   ];

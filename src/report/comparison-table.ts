@@ -19,6 +19,7 @@ import {
   fitLines,
   fixOptions,
   formatCount,
+  formatCountOf,
   formatMs,
   formatQuantity,
   formatRatio,
@@ -667,7 +668,7 @@ export function describeReplaced(r: Replacement): string {
 
 function describeUnmatched(a: UnmatchedStatement, indent: string, label = ''): string[] {
   const out = [
-    `${indent}${label}${nestedMark(a)}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCount(a.calls)} calls, mean ${formatMs(a.meanMs)}, ` +
+    `${indent}${label}${nestedMark(a)}${oneLine(a.query, 100)}${a.source ? `  (${a.source})` : ''}  ${formatCountOf(a.calls, 'call')}, mean ${formatMs(a.meanMs)}, ` +
       `plan cost ${a.planCost === null ? '-' : formatNumber(a.planCost)}, ${formatNumber(a.blocksPerCall)} blocks/call`,
   ];
   if (a.note) out.push(`${indent}  note: ${a.note}`);

@@ -1,7 +1,16 @@
 /** The demo's conclusion: the statement that dominates database time, with its evidence. */
 import { formatPath, walkPlan } from '../analyze/plan.js';
 import { topLevel, type Report } from '../model/report.js';
-import { fixOptions, formatBytes, formatCount, formatMs, formatPercent, nestedPlace, oneLine } from './format.js';
+import {
+  fixOptions,
+  formatBytes,
+  formatCount,
+  formatCountOf,
+  formatMs,
+  formatPercent,
+  nestedPlace,
+  oneLine,
+} from './format.js';
 
 export function renderCulprit(report: Report): string {
   // The statements the workload sent: one run inside a function is part of its caller's time.
@@ -18,7 +27,7 @@ export function renderCulprit(report: Report): string {
   const lines = [
     `Culprit: ${name} takes ${formatPercent(culprit.dbTimeShare)} of all database time`,
     `  ${oneLine(culprit.query, 160)}`,
-    `  ${formatCount(culprit.calls)} calls, mean ${formatMs(culprit.meanMs)}, ${formatCount(culprit.sharedBlksPerCall)} shared blocks per call` +
+    `  ${formatCountOf(culprit.calls, 'call')}, mean ${formatMs(culprit.meanMs)}, ${formatCount(culprit.sharedBlksPerCall)} shared blocks per call` +
       ` (${formatBytes(culprit.sharedBlksPerCall * 8192)} read per call)`,
   ];
   const others = statements.slice(1);
@@ -26,7 +35,7 @@ export function renderCulprit(report: Report): string {
   const otherMs = others.reduce((s, q) => s + q.totalMs, 0);
   if (otherCalls > 0) {
     lines.push(
-      `  every other statement together: ${formatCount(otherCalls)} calls, mean ${formatMs(otherMs / otherCalls)}` +
+      `  every other statement together: ${formatCountOf(otherCalls, 'call')}, mean ${formatMs(otherMs / otherCalls)}` +
         ` -> one call of the culprit costs as much as ${formatCount(Math.round(culprit.meanMs / (otherMs / otherCalls)))} ordinary calls`,
     );
   }

@@ -18,6 +18,23 @@ export function formatCount(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
 }
 
+/** A count and its noun, singular for 1: `1 call`, `12 calls`, `12.5k calls`. */
+export function formatCountOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : plural}`;
+}
+
+/**
+ * The calls of a run's top-level statements, those that failed included and said apart:
+ * `6 calls (3 failed)`. pg_stat_statements counts only the calls that succeeded (`calls`); the
+ * replay counts the failed ones (`errors`).
+ */
+export function formatRunCalls(queries: readonly QueryReport[]): string {
+  const top = queries.filter((q) => !q.nested);
+  const succeeded = top.reduce((s, q) => s + q.calls, 0);
+  const failed = top.reduce((s, q) => s + q.errors, 0);
+  return formatCountOf(succeeded + failed, 'call') + (failed > 0 ? ` (${formatCount(failed)} failed)` : '');
+}
+
 /**
  * A measured quantity (plan cost, blocks or rows per call) in a sentence: a whole or large number
  * rounded, with thousands separators, a small one to at most two decimals, as rule messages write

@@ -12,12 +12,14 @@ import {
   cancelledCalls,
   everyCallFailed,
   failedCalls,
-  nothingMeasured,
   fixOptions,
   formatCount,
+  formatCountOf,
   formatMs,
   formatPercent,
+  formatRunCalls,
   nestedPlace,
+  nothingMeasured,
   oneLine,
   summaryRows,
   type FixOption,
@@ -204,8 +206,8 @@ export function renderMarkdown(report: Report, options: MarkdownOptions = {}): s
   out.add(title);
   const totals = report.totals;
   const summary =
-    `workload \`${cell(report.workload.name)}\` · ${formatCount(totals.calls)} calls · ${formatMs(totals.totalMs)} database time` +
-    ` · ${formatCount(totals.statements)} statements` +
+    `workload \`${cell(report.workload.name)}\` · ${formatRunCalls(report.queries)} · ${formatMs(totals.totalMs)} database time` +
+    ` · ${formatCountOf(totals.statements, 'statement')}` +
     (report.queries.length > totals.statements
       ? ` (and ${formatCount(report.queries.filter((q) => q.nested).length)} run inside functions, whose time is in their callers')`
       : '');

@@ -9,16 +9,17 @@ import {
   cancelledCalls,
   everyCallFailed,
   failedCalls,
-  nothingMeasured,
   fixOptions,
   formatCount,
   formatMs,
   formatPercent,
+  formatRunCalls,
   nestedPlace,
+  nothingMeasured,
   oneLine,
   summaryRows,
-  wrapText,
   type FixOption,
+  wrapText,
 } from './format.js';
 
 export interface TableOptions {
@@ -51,7 +52,7 @@ export function renderTable(report: Report, options: TableOptions = {}): string 
   lines.push(
     ...wrapText(
       `querygate ${report.tool.version} · PostgreSQL ${t.serverVersion} (${t.kind}${t.kind === 'external' ? ` ${t.address}/${t.database}` : ''}) · ` +
-        `${workloadLabel(report)}: ${formatCount(report.totals.calls)} calls, ${formatMs(report.totals.totalMs)} database time` +
+        `${workloadLabel(report)}: ${formatRunCalls(report.queries)}, ${formatMs(report.totals.totalMs)} database time` +
         (report.totals.throughput ? `, ${formatCount(report.totals.throughput)} statements/s` : ''),
       width,
       2,

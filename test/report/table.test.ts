@@ -10,7 +10,7 @@ import { renderTable } from '../../src/report/table.js';
 import { renderGithub } from '../../src/report/github.js';
 import { renderJunit } from '../../src/report/junit.js';
 import { renderSarif } from '../../src/report/sarif.js';
-import { fitLines } from '../../src/report/format.js';
+import { fitLines, formatCount } from '../../src/report/format.js';
 import { fixtureReport } from '../budget/support.js';
 
 const tableLines = (text: string) => text.split('\n').filter((l) => /^[│┌├└]/.test(l));
@@ -95,6 +95,22 @@ describe('the terminal summary table', () => {
       new RegExp(`\\| ${last + 1} \\| \\*\\*failed\\*\\* \\| - \\| 0 \\| - \\|.*\\(all 2 calls failed\\) \\|`),
     );
     expect(markdown).toContain('(1 of 12 calls failed) |');
+  });
+
+  it('counts the calls in its header with those that failed, and says one call in the singular', () => {
+    const base = fixtureReport();
+    const sent = base.queries.filter((q) => !q.nested).reduce((s, q) => s + q.calls, 0);
+    const failing = {
+      ...base,
+      queries: base.queries.map((q, i) => (i === 1 ? { ...q, calls: q.calls - 3, errors: 3 } : q)),
+    };
+    const header = (text: string) => text.split('\n').slice(0, 2).join(' ');
+    expect(header(renderTable(failing, { width: 300 }))).toContain(`: ${formatCount(sent)} calls (3 failed), `);
+    expect(renderMarkdown(failing, { top: 3 })).toContain(`· ${formatCount(sent)} calls (3 failed) ·`);
+    const [one] = base.queries.filter((q) => !q.nested);
+    const single = { ...base, queries: [{ ...one!, calls: 1, errors: 0 }], totals: { ...base.totals, statements: 1 } };
+    expect(header(renderTable(single, { width: 300 }))).toMatch(/: 1 call, /);
+    expect(renderMarkdown(single, { top: 3 })).toMatch(/ · 1 call · .* · 1 statement\b/);
   });
 
   it('shows the statements run inside functions under their caller, after the statements whose every call failed', () => {

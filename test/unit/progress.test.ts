@@ -18,6 +18,6 @@ describe('the SQL replay progress line', () => {
         plannedMs: null,
         errors: 1,
       }),
-    ).toBe('  round 2/3  300/600 calls  150/s  1 errors  2.0s');
+    ).toBe('  round 2/3  300/600 calls  150/s  1 error  2.0s');
   });
 });
