@@ -466,8 +466,10 @@ describe('querygate run (CLI)', () => {
     const verbose = await runCli([...args, '--statement-timeout', '1.5s', '-v', '-q']);
     expect(verbose.code, verbose.stderr).toBe(0);
     expect(verbose.stderr).toMatch(/^settings: .* statement-timeout=1500ms /m);
-    const byDefault = await runCli([...args, '-v', '-q']);
+    // --threads is clamped to the connections: the settings show the threads the replay uses.
+    const byDefault = await runCli([...args, '-c', '2', '--threads', '8', '-v', '-q']);
     expect(byDefault.stderr).toMatch(/^settings: .* statement-timeout=60000ms /m);
+    expect(byDefault.stderr).toMatch(/^settings: .* connections=2 threads=2 /m);
   });
 
   it('exits 3 when the database is unreachable', async () => {

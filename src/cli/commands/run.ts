@@ -11,6 +11,7 @@ import {
 import type { Report } from '../../model/report.js';
 import { renderJson } from '../../report/json.js';
 import { runWorkload } from '../../run/run.js';
+import { replayThreads } from '../../workload/replay.js';
 import {
   loadScenario,
   loadSqlWorkload,
@@ -250,7 +251,7 @@ export async function runCommand(scenario: string | undefined, flags: RunFlags, 
   if (flags.verbose) {
     io.err(
       `settings: config=${config.path ?? 'defaults'} budget=${budget?.source ?? 'none'} fail-on=${describeFailOn(runConfig, budget !== undefined)} target=${databaseUrl ? redactSecrets(databaseUrl) : 'embedded'} workload=${workload.name} ` +
-        `statements=${workload.statements.length} connections=${workload.load.connections} ` +
+        `statements=${workload.statements.length} connections=${workload.load.connections} threads=${replayThreads(workload)} ` +
         `load=${JSON.stringify(workload.load.shape)} rounds=${workload.load.rounds} warmup=${workload.load.warmupMs}ms ` +
         `statement-timeout=${workload.load.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS}ms ` +
         `analyze=${Boolean(flags.analyze)} out=${flags.out}`,
