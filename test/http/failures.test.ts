@@ -206,6 +206,39 @@ describe('HTTP replay when the application misbehaves', () => {
     expect(report.routes![0]!.errors).toBeLessThanOrEqual(4);
   });
 
+  it('a route slower than the request timeout: APP_UNREACHABLE names the statements still running, without their values', async () => {
+    const db = await createTestDatabase('http_running');
+    const error = await failure(
+      runHttpWorkload({
+        workload: workload(
+          {
+            app: app('ok', {}, { QUERY: "SELECT pg_sleep(6), 'tenant-42' AS tenant" }),
+            routes: [get('stats', '/stats')],
+          },
+          { timeoutMs: 2000 },
+        ),
+        databaseUrl: db,
+      }),
+    );
+    expect(error).toMatchObject({ code: 'APP_UNREACHABLE', kind: 'environment' });
+    const running = error.details.findIndex((l) => l.startsWith('  statements of the application still running'));
+    expect(running, error.details.join('\n')).toBeGreaterThan(0);
+    // The test application's pool has two connections: both run the statement.
+    expect(error.details[running + 1]).toMatch(
+      /^ {4}2 sessions, running for \d+(\.\d)? s \(the longest\): SELECT pg_sleep\(\$1\), \$2 AS tenant$/,
+    );
+    expect(error.details.at(-1)).toBe(
+      '  no request was answered within the request timeout (2 s): the requests wait for these statements; ' +
+        'raise timeout: under http.load to let them finish and be measured',
+    );
+    const report = (error as RunFailedError).report;
+    const warning = report.warnings.find((w) => w.startsWith('when the application stopped answering'));
+    expect(warning).toMatch(
+      /^when the application stopped answering in phase "stats", its sessions were still running 1 statement\(s\) on the database: 2 sessions, running for [\d.]+ s \(the longest\): SELECT pg_sleep\(\$1\), \$2 AS tenant: the requests waited for them past the request timeout \(2 s\); raise timeout: under http\.load/,
+    );
+    expect(JSON.stringify(report)).not.toContain('tenant-42');
+  });
+
   it('a route whose requests all go unanswered fails the run against a running application (baseUrl), not "p99 0"', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [TEST_APP], {

@@ -75,6 +75,11 @@ export interface PhaseOptions {
    * listened any more, and no request reached the application.
    */
   readonly appExited?: AbortSignal;
+  /**
+   * Called once, at the moment the phase finds that the application stopped answering (`stalled`):
+   * what the database is running then is what the requests wait for.
+   */
+  readonly onStall?: () => void;
 }
 
 /** What one route did in a phase; latencies in ms, unsorted. */
@@ -391,8 +396,12 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     const silent = now - lastResponseAt;
     return waiting() && silent > stallLimitMs ? silent : undefined;
   };
-  const stall = (silentMs: number) => {
+  const markStalled = () => {
+    if (!stalled) options.onStall?.();
     stalled = true;
+  };
+  const stall = (silentMs: number) => {
+    markStalled();
     stop(noAnswer(silentMs));
   };
   // Before the first response, the silence is the whole phase so far.
@@ -470,7 +479,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       if (responses === 0 && (waiting() || timeouts > 0)) {
         // Nothing answered within the request timeout: requests still waiting, or all timed out
         // (a timeout no longer than the phase lets it drain before the stall limit).
-        stalled = true;
+        markStalled();
         stoppedBy = noAnswer(loadEnded - started);
       } else if (responses === 0 && connErrors > 0) {
         stoppedBy = `the application stopped answering (${errorSamples[0] ?? 'connection errors'})`;
@@ -478,7 +487,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         // Requests outlasted the request timeout (they were not awaited): none answered for too long.
         const silent = stallMs(loadEnded);
         if (silent !== undefined) {
-          stalled = true;
+          markStalled();
           stoppedBy = noAnswer(silent);
         }
       }

@@ -19,7 +19,10 @@ import {
   takeSnapshot,
   type Snapshot,
 } from '../../capture/statements.js';
+import { normalizeStatement, tryParse } from '../../analyze/parser.js';
 import { InputError, RunFailedError } from '../../errors.js';
+import { redactSecrets } from '../../redact.js';
+import { clip } from '../../text.js';
 import { topLevel, type Report, type RouteLatency, type RouteReport, type WorkloadInfo } from '../../model/report.js';
 import type { HttpLoadShape, HttpRoute, HttpWorkload } from '../../model/workload.js';
 import { finalizeReport, recordAnalyze, recordedNothing, type AnalysisOptions } from '../../run/finalize.js';
@@ -274,6 +277,9 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
     const load = workload.load;
     const mixed = load.mixed && compiled.length > 1;
     const phases = compiled.length + (mixed ? 1 : 0);
+    // What the database runs at the moment the application stops answering: the statements its
+    // requests wait for (a query slower than the request timeout looks like a hang from outside).
+    let runningAtStall: Promise<RunningStatement[]> | undefined;
     const phase = (name: string, index: number, routes: readonly CompiledRoute[], shape: HttpLoadShape) =>
       runPhase({
         baseUrl,
@@ -285,6 +291,9 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
         random,
         signal: stopper.signal,
         appExited: gone.signal,
+        onStall: () => {
+          runningAtStall ??= runningStatements(control).catch(() => []);
+        },
         ...(options.onProgress
           ? { onProgress: (p) => options.onProgress?.({ kind: 'http', phase: name, index, phases, ...p }) }
           : {}),
@@ -324,6 +333,8 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
       if (stoppedBy) mixedResult = undefined;
     }
     options.signal?.removeEventListener('abort', onUserAbort);
+    const running = stalledIn && !options.signal?.aborted ? await (runningAtStall ?? []) : [];
+    if (running.length > 0) warnings.push(runningWarning(stalledIn!.phase, running, load.timeoutMs));
     if (noisy) {
       warnings.push(
         'other sessions stayed busy between phases: statements of other clients may be attributed to routes',
@@ -396,11 +407,23 @@ export async function runHttpOnTarget(target: Target, options: HttpRunOptions): 
         ? [
             `  phase "${stalledIn.phase}": ${stalledIn.result.responses} response(s), ` +
               `${stalledIn.result.errors} request(s) without one`,
-            late > 0
-              ? `  no request was answered within the request timeout (${timeout}); ${late} were answered later: ` +
-                'the application is slower than the timeout, raise it (http.load.timeout)'
-              : `  no request was answered within the request timeout (${timeout}): ` +
-                'the application hangs, or its requests take longer than that (http.load.timeout)',
+            ...(running.length > 0
+              ? [
+                  '  statements of the application still running on the database when it stopped answering (pg_stat_activity):',
+                  ...running.slice(0, RUNNING_SHOWN).map((r) => `    ${describeRunning(r)}`),
+                  ...(running.length > RUNNING_SHOWN ? [`    and ${running.length - RUNNING_SHOWN} more`] : []),
+                  `  no request was answered within the request timeout (${timeout}): the requests wait for these ` +
+                    'statements; raise timeout: under http.load to let them finish and be measured',
+                ]
+              : late > 0
+                ? [
+                    `  no request was answered within the request timeout (${timeout}); ${late} were answered later: ` +
+                      'the application is slower than the timeout, raise it (http.load.timeout)',
+                  ]
+                : [
+                    `  no request was answered within the request timeout (${timeout}): ` +
+                      'the application hangs, or its requests take longer than that (http.load.timeout)',
+                  ]),
           ]
         : [];
       throw new RunFailedError('APP_UNREACHABLE', `${stoppedBy} at ${baseUrl}`, report, unanswered);
@@ -592,6 +615,83 @@ function routeLatency(latencies: readonly number[]): RouteLatency {
   return s
     ? { p50: s.p50, p90: s.p90, p99: s.p99, meanMs: s.meanMs, maxMs: s.maxMs }
     : { p50: 0, p90: 0, p99: 0, meanMs: 0, maxMs: 0 };
+}
+
+/** Statements shown under APP_UNREACHABLE; the report's warning names as many. */
+const RUNNING_SHOWN = 3;
+
+/**
+ * A statement the application's sessions were running on the database (pg_stat_activity), its
+ * text normalized: constants become `$n`, as in pg_stat_statements, so no value is printed.
+ */
+export interface RunningStatement {
+  readonly query: string;
+  /** Sessions running it. */
+  readonly sessions: number;
+  /** How long the longest of them had run, ms. */
+  readonly longestMs: number;
+  /** The lock it waits for (pg_stat_activity.wait_event of type Lock), when one does. */
+  readonly waitingFor?: string;
+}
+
+/**
+ * The statements other sessions of the database (the application's; not querygate's own) are
+ * running now, longest first, one entry per normalized text.
+ */
+export async function runningStatements(control: Session): Promise<RunningStatement[]> {
+  const { rows } = await control.query<{ query: string; running_ms: number; lock: string | null }>(
+    `SELECT ${INTERNAL_MARK} query,
+            (extract(epoch FROM clock_timestamp() - query_start) * 1000)::float8 AS running_ms,
+            CASE WHEN wait_event_type = 'Lock' THEN wait_event END AS lock
+       FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+        AND state = 'active' AND query_start IS NOT NULL AND application_name NOT LIKE 'querygate%'
+      ORDER BY query_start`,
+  );
+  const byText = new Map<string, { sessions: number; longestMs: number; waitingFor?: string }>();
+  for (const row of rows) {
+    const query = redactSecrets(hideConstants(row.query));
+    const seen = byText.get(query) ?? { sessions: 0, longestMs: 0 };
+    byText.set(query, {
+      sessions: seen.sessions + 1,
+      longestMs: Math.max(seen.longestMs, row.running_ms),
+      ...(seen.waitingFor ? { waitingFor: seen.waitingFor } : row.lock ? { waitingFor: row.lock } : {}),
+    });
+  }
+  return [...byText].map(([query, r]) => ({ query, ...r })).sort((a, b) => b.longestMs - a.longestMs);
+}
+
+/**
+ * A statement's text with its constants replaced by `$n`; text the parser cannot read (cut at
+ * track_activity_query_size) with its quoted strings and numbers replaced by `?`.
+ */
+function hideConstants(sql: string): string {
+  if (tryParse(sql)) return normalizeStatement(sql);
+  return sql.replace(/'(?:[^']|'')*'?/g, '?').replace(/(?<![\w$])\d+(?:\.\d+)?/g, '?');
+}
+
+/** `2 sessions, running for 12.3 s: SELECT ...` */
+function describeRunning(r: RunningStatement): string {
+  return (
+    `${r.sessions === 1 ? '1 session' : `${r.sessions} sessions`}, running for ${seconds(r.longestMs)}` +
+    `${r.sessions > 1 ? ' (the longest)' : ''}${r.waitingFor ? `, waiting for a lock (${r.waitingFor})` : ''}: ` +
+    clip(r.query.replace(/\s+/g, ' ').trim(), 200)
+  );
+}
+
+/** The report's warning: what the database ran when the application stopped answering. */
+function runningWarning(phase: string, running: readonly RunningStatement[], timeoutMs: number): string {
+  return (
+    `when the application stopped answering in phase "${phase}", its sessions were still running ` +
+    `${running.length} statement(s) on the database: ` +
+    running
+      .slice(0, RUNNING_SHOWN)
+      .map((r) => describeRunning(r))
+      .join('; ') +
+    (running.length > RUNNING_SHOWN ? `; and ${running.length - RUNNING_SHOWN} more` : '') +
+    `: the requests waited for them past the request timeout (${seconds(timeoutMs)}); ` +
+    'raise timeout: under http.load to let them finish and be measured'
+  );
 }
 
 /**
