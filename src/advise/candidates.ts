@@ -322,6 +322,22 @@ function collect(
   // IMMUTABLE, as the catalog says): no candidate may hold it.
   const refused = (e: IndexExpression) => [relation, ...scanned].some((r) => cannotIndex(expressionVerdict(r, e.sql)));
 
+  /**
+   * The key of an index on what a pattern or a text search compares: this table's column, or an
+   * expression of its columns that PostgreSQL may index.
+   */
+  const searchedKey = (
+    p: { readonly column?: PlanColumn; readonly expression?: IndexExpression },
+    local: boolean,
+  ): OrAlternative | undefined =>
+    p.column
+      ? mine(p.column, local)
+        ? { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column }
+        : undefined
+      : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
+        ? { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts }
+        : undefined;
+
   const take = (p: PlanPredicate, local: boolean, perRow = false) => {
     switch (p.kind) {
       case 'column': {
@@ -356,15 +372,10 @@ function collect(
         return;
       }
       case 'pattern': {
-        const target = p.column
-          ? mine(p.column, local)
-            ? quoteIdentifier(p.column.column)
-            : undefined
-          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
-            ? `(${p.expression.sql})`
-            : undefined;
-        if (!target) return;
-        const nameParts = p.column ? [p.column.column] : [...(p.expression?.nameParts ?? [])];
+        const searched = searchedKey(p, local);
+        if (!searched) return;
+        const target = searched.key;
+        const nameParts = [...searched.nameParts];
         // A B-tree serves only a LIKE whose pattern the planner knows to start with a literal prefix;
         // one that starts with a wildcard, or is not known when planning (a parameter in a generic
         // plan), and ILIKE are a trigram index's.
@@ -387,13 +398,7 @@ function collect(
         return;
       }
       case 'textSearch': {
-        const search = p.column
-          ? mine(p.column, local)
-            ? { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column }
-            : undefined
-          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
-            ? { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts }
-            : undefined;
+        const search = searchedKey(p, local);
         if (search && !out.textSearches.some((t) => t.key === search.key)) out.textSearches.push(search);
         return;
       }
@@ -419,13 +424,7 @@ function collect(
       if (p.kind === 'expression' && p.expression.columns.every((c) => mine(c, local)))
         return refused(p.expression) ? undefined : { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts };
       if (p.kind === 'pattern') {
-        const own = p.column
-          ? mine(p.column, local)
-            ? { key: quoteIdentifier(p.column.column), nameParts: [p.column.column], column: p.column.column }
-            : undefined
-          : p.expression && p.expression.columns.every((c) => mine(c, local)) && !refused(p.expression)
-            ? { key: `(${p.expression.sql})`, nameParts: p.expression.nameParts }
-            : undefined;
+        const own = searchedKey(p, local);
         if (!own) continue;
         // As for a pattern alone (see take): a B-tree only for a LIKE known to start with a literal.
         return p.leadingWildcard !== false || p.caseInsensitive

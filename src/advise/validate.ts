@@ -520,19 +520,7 @@ export async function measureWithBuild(
   capabilities: ValidationCapabilities,
   settings: ValidationSettings,
 ): Promise<MeasureOutcome> {
-  const run = async () => {
-    const result = await explainStatement(session, {
-      sql: statement.sql,
-      ...(statement.params ? { params: statement.params } : {}),
-      paramCount: statement.paramCount,
-      analyze: true,
-      timeoutMs: settings.explainTimeoutMs,
-      serverVersionNum: settings.serverVersionNum,
-      savepoint: true,
-      ...(settings.explainAs ? { as: settings.explainAs } : {}),
-    });
-    return result;
-  };
+  const run = () => analyzeOnce(session, statement, settings, true);
   try {
     const built = await buildInTransaction(session, candidate, capabilities, settings);
     if ('ok' in built) return built;
@@ -565,16 +553,26 @@ export async function runStatement(
   statement: ExplainTarget,
   settings: ValidationSettings,
 ): Promise<CapturedPlan | undefined> {
-  const result = await explainStatement(session, {
+  const result = await analyzeOnce(session, statement, settings, false);
+  return result.ok ? result.plan : undefined;
+}
+
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of the statement with its values, as the application's role and
+ * settings where given (`--explain-role`), inside a savepoint of the open transaction or a
+ * transaction of its own.
+ */
+function analyzeOnce(session: Session, statement: ExplainTarget, settings: ValidationSettings, savepoint: boolean) {
+  return explainStatement(session, {
     sql: statement.sql,
     ...(statement.params ? { params: statement.params } : {}),
     paramCount: statement.paramCount,
     analyze: true,
     timeoutMs: settings.explainTimeoutMs,
     serverVersionNum: settings.serverVersionNum,
-    savepoint: false,
+    savepoint,
+    ...(settings.explainAs ? { as: settings.explainAs } : {}),
   });
-  return result.ok ? result.plan : undefined;
 }
 
 /**
