@@ -546,16 +546,30 @@ export function mayRunToMeasure(
  * estimate of the rows its scan keeps, for which the index is costed.
  */
 export function shortOfBar(results: readonly CandidateResult[], minImprovement: number): CandidateResult | undefined {
+  return cheapestCutting(
+    results.filter((r) => !r.candidate.sortOnly && !limitBound(r)),
+    Number.MIN_VALUE,
+    minImprovement,
+  );
+}
+
+/**
+ * The cheapest candidate the planner uses whose cut of the plan cost is at least `from` and below
+ * `below`.
+ */
+function cheapestCutting(
+  results: readonly CandidateResult[],
+  from: number,
+  below: number,
+): CandidateResult | undefined {
   return results
     .filter(
       (r) =>
         r.used &&
         r.costAfter !== undefined &&
         r.improvement !== undefined &&
-        r.improvement > 0 &&
-        r.improvement < minImprovement &&
-        !r.candidate.sortOnly &&
-        !limitBound(r),
+        r.improvement >= from &&
+        r.improvement < below,
     )
     .sort((a, b) => a.costAfter! - b.costAfter!)[0];
 }
@@ -593,16 +607,7 @@ const WORTH_MEASURING = 0.25;
  * `minImprovement` (the cheapest such): worth running the statement with, to see the work it saves.
  */
 export function nearMiss(results: readonly CandidateResult[], minImprovement: number): CandidateResult | undefined {
-  return results
-    .filter(
-      (r) =>
-        r.used &&
-        r.costAfter !== undefined &&
-        r.improvement !== undefined &&
-        r.improvement >= WORTH_MEASURING &&
-        r.improvement < minImprovement,
-    )
-    .sort((a, b) => a.costAfter! - b.costAfter!)[0];
+  return cheapestCutting(results, WORTH_MEASURING, minImprovement);
 }
 
 /**
